@@ -1,0 +1,594 @@
+package io.flinklora.gpu.tokenizer;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The model's tokenizer: prompts to ids (tokenizer.json via DJL) and generated ids back to text. */
+public final class Tokenizer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Tokenizer.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final byte[] NO_BYTES = new byte[0];
+
+    static final String TOKENIZER_FILE = "tokenizer.json";
+    static final String TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
+    static final String CONFIG_FILE = "config.json";
+    static final String GENERATION_CONFIG_FILE = "generation_config.json";
+
+    /** How a decoder turns pieces into bytes. */
+    enum DecoderFamily {
+        SENTENCEPIECE,
+        BYTE_LEVEL,
+        OTHER
+    }
+
+    private final HuggingFaceTokenizer hf;
+    private final DecoderFamily family;
+    private final byte[][] tokenBytes;
+    private final boolean[] special;
+    private final int bosId;
+    private final boolean addBos;
+    private final int[] eosIds;
+
+    private Tokenizer(
+            HuggingFaceTokenizer hf,
+            DecoderFamily family,
+            byte[][] tokenBytes,
+            boolean[] special,
+            int bosId,
+            boolean addBos,
+            int[] eosIds) {
+        this.hf = hf;
+        this.family = family;
+        this.tokenBytes = tokenBytes;
+        this.special = special;
+        this.bosId = bosId;
+        this.addBos = addBos;
+        this.eosIds = eosIds;
+    }
+
+    /**
+     * Loads the tokenizer of a Hugging Face model folder: {@code tokenizer.json} (required), and
+     * {@code tokenizer_config.json}, {@code config.json}, {@code generation_config.json} if present.
+     * Nothing is downloaded.
+     *
+     * @throws TokenizerException if {@code tokenizer.json} is missing or unreadable, or a config
+     *     file is corrupt
+     */
+    public static Tokenizer load(Path modelDir) {
+        Path tokenizerFile = modelDir.resolve(TOKENIZER_FILE);
+        JsonNode tokenizerJson = readJson(tokenizerFile);
+        if (tokenizerJson == null) {
+            throw new TokenizerException(
+                    "Tokenizer file " + tokenizerFile + " does not exist (model folder " + modelDir + ")");
+        }
+        JsonNode tokenizerConfig = readJson(modelDir.resolve(TOKENIZER_CONFIG_FILE));
+        JsonNode config = readJson(modelDir.resolve(CONFIG_FILE));
+        JsonNode generationConfig = readJson(modelDir.resolve(GENERATION_CONFIG_FILE));
+
+        Vocab vocab = Vocab.parse(tokenizerJson, tokenizerFile);
+
+        // Special-token ids named by the configs.
+        int bosId = -1;
+        boolean bosFromTokenizerConfig = tokenizerConfig != null && tokenizerConfig.has("bos_token");
+        if (bosFromTokenizerConfig) {
+            bosId = vocab.idOf(tokenString(tokenizerConfig.get("bos_token")));
+        } else if (config != null) {
+            int[] ids = intList(config.get("bos_token_id"));
+            if (ids.length > 0 && vocab.hasId(ids[0])) {
+                bosId = ids[0];
+            }
+        }
+        boolean addBos = decideAddBos(tokenizerConfig, tokenizerJson, vocab, bosId, modelDir);
+
+        Set<Integer> eos = new LinkedHashSet<>();
+        if (tokenizerConfig != null) {
+            int id = vocab.idOf(tokenString(tokenizerConfig.get("eos_token")));
+            if (id >= 0) {
+                eos.add(id);
+            }
+        }
+        for (JsonNode node : new JsonNode[] {config, generationConfig}) {
+            if (node != null) {
+                for (int id : intList(node.get("eos_token_id"))) {
+                    if (id >= 0) {
+                        eos.add(id);
+                    }
+                }
+            }
+        }
+        int[] eosIds = eos.stream().mapToInt(Integer::intValue).toArray();
+
+        boolean[] special = Arrays.copyOf(vocab.special, vocab.size);
+        // transformers registers bos/eos as special tokens even if tokenizer.json does not.
+        if (bosId >= 0) {
+            special[bosId] = true;
+        }
+        for (int id : eosIds) {
+            if (id < special.length) {
+                special[id] = true;
+            }
+        }
+
+        HuggingFaceTokenizer hf = openDjl(tokenizerFile);
+        try {
+            DecoderFamily family = decoderFamily(tokenizerJson.get("decoder"));
+            byte[][] bytes = tokenBytesTable(family, tokenizerJson.get("decoder"), vocab, special, hf);
+            return new Tokenizer(hf, family, bytes, special, bosId, addBos, eosIds);
+        } catch (RuntimeException e) {
+            hf.close();
+            throw e;
+        }
+    }
+
+    private static HuggingFaceTokenizer openDjl(Path tokenizerFile) {
+        // We add BOS ourselves. DJL also truncates to 512 tokens and pads by default: turn both off.
+        Map<String, String> options =
+                Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
+        try {
+            return HuggingFaceTokenizer.newInstance(tokenizerFile, options);
+        } catch (IOException | RuntimeException e) {
+            throw new TokenizerException(
+                    "Tokenizer file " + tokenizerFile + " could not be loaded by the Hugging Face tokenizer: "
+                            + e.getMessage(),
+                    e);
+        }
+    }
+
+    /** Prompt ids, with BOS first when the model's tokenizer adds it. */
+    public int[] encode(String text) {
+        long[] ids = hf.encode(text, false, false).getIds();
+        int offset = addBos ? 1 : 0;
+        int[] out = new int[ids.length + offset];
+        if (addBos) {
+            out[0] = bosId;
+        }
+        for (int i = 0; i < ids.length; i++) {
+            out[i + offset] = Math.toIntExact(ids[i]);
+        }
+        return out;
+    }
+
+    /**
+     * Text of the ids: each token's {@link #tokenBytes} concatenated and decoded as UTF-8, with no
+     * leading-space strip (so generated text appends to the prompt as is). Invalid UTF-8 becomes one
+     * U+FFFD per maximal invalid subsequence (Hugging Face's ByteFallback gives one per byte; valid
+     * text is identical).
+     */
+    public String decode(int[] ids) {
+        Utf8StreamDecoder utf8 = new Utf8StreamDecoder();
+        StringBuilder out = new StringBuilder(ids.length * 4);
+        for (int id : ids) {
+            utf8.feed(bytesOf(id), out);
+        }
+        utf8.finish(out);
+        return out.toString();
+    }
+
+    /** BOS id, or -1 when the model has none. */
+    public int bosId() {
+        return bosId;
+    }
+
+    /** Whether {@link #encode} puts BOS first. */
+    public boolean addsBos() {
+        return addBos;
+    }
+
+    /** Ids that end generation (tokenizer_config, config.json and generation_config.json). */
+    public int[] eosIds() {
+        return eosIds.clone();
+    }
+
+    /** Number of token ids the tokenizer knows (highest id + 1); the model's may be larger. */
+    public int vocabSize() {
+        return tokenBytes.length;
+    }
+
+    /** Whether the id is a special token (skipped in text). */
+    public boolean isSpecial(int id) {
+        return id >= 0 && id < special.length && special[id];
+    }
+
+    /**
+     * The UTF-8 bytes this token contributes to text; empty for special tokens and ids without a
+     * token (Hugging Face's decode skips those too). Depends on tokenizer.json's decoder:
+     * SentencePiece style (Replace/Metaspace, ByteFallback, Fuse, Strip): the piece with its string
+     * replacements (▁ to space), {@code <0xNN>} gives byte NN, Strip is deliberately not applied;
+     * ByteLevel (GPT-2, Qwen2, Llama-3): each char through the inverse of GPT-2's bytes_to_unicode;
+     * any other decoder: DJL's decode of the token alone (approximate for decoders that look at
+     * neighbours, e.g. WordPiece's "##"). Non-special added tokens give their content.
+     */
+    public byte[] tokenBytes(int id) {
+        return bytesOf(id).clone();
+    }
+
+    /** A fresh streaming detokenizer for one generated sequence. */
+    public IncrementalDetokenizer newDetokenizer() {
+        return new IncrementalDetokenizer(this);
+    }
+
+    DecoderFamily decoderFamily() {
+        return family;
+    }
+
+    /** Shared, not copied: callers must not modify. */
+    byte[] bytesOf(int id) {
+        if (id < 0 || id >= tokenBytes.length) {
+            return NO_BYTES;
+        }
+        return tokenBytes[id];
+    }
+
+    @Override
+    public void close() {
+        hf.close();
+    }
+
+    // ---------------------------------------------------------------- loading helpers
+
+    private static boolean decideAddBos(
+            JsonNode tokenizerConfig, JsonNode tokenizerJson, Vocab vocab, int bosId, Path modelDir) {
+        JsonNode explicit = tokenizerConfig == null ? null : tokenizerConfig.get("add_bos_token");
+        if (explicit != null && !explicit.isNull()) {
+            if (explicit.asBoolean() && bosId < 0) {
+                throw new TokenizerException(
+                        TOKENIZER_CONFIG_FILE + " in " + modelDir
+                                + " sets add_bos_token but names no bos_token known to the vocabulary");
+            }
+            return explicit.asBoolean() && bosId >= 0;
+        }
+        if (bosId < 0) {
+            return false;
+        }
+        // No explicit flag: follow what tokenizer.json's post-processor would add (e.g. Llama-3).
+        Boolean template = templateStartsWith(tokenizerJson.get("post_processor"), vocab, bosId);
+        if (template != null) {
+            return template;
+        }
+        return tokenizerConfig == null;
+    }
+
+    /** Whether a TemplateProcessing's single template starts with bosId; null if there is none. */
+    private static Boolean templateStartsWith(JsonNode postProcessor, Vocab vocab, int bosId) {
+        if (postProcessor == null || postProcessor.isNull()) {
+            return null;
+        }
+        String type = postProcessor.path("type").asText();
+        if ("Sequence".equals(type)) {
+            for (JsonNode step : postProcessor.path("processors")) {
+                Boolean b = templateStartsWith(step, vocab, bosId);
+                if (b != null) {
+                    return b;
+                }
+            }
+            return null;
+        }
+        if (!"TemplateProcessing".equals(type)) {
+            return null;
+        }
+        JsonNode first = postProcessor.path("single").path(0);
+        JsonNode specialToken = first.get("SpecialToken");
+        if (specialToken == null) {
+            return false;
+        }
+        String name = specialToken.path("id").asText();
+        JsonNode declared = postProcessor.path("special_tokens").path(name).path("ids");
+        if (declared.isArray() && declared.size() > 0) {
+            return declared.get(0).asInt() == bosId;
+        }
+        return vocab.idOf(name) == bosId;
+    }
+
+    static DecoderFamily decoderFamily(JsonNode decoder) {
+        if (decoder == null || decoder.isNull()) {
+            return DecoderFamily.OTHER;
+        }
+        List<JsonNode> steps = decoderSteps(decoder);
+        boolean byteLevel = false;
+        boolean pieceText = false;
+        boolean onlyByteLevelCompatible = true;
+        boolean onlySentencePieceCompatible = true;
+        for (JsonNode step : steps) {
+            String type = step.path("type").asText();
+            switch (type) {
+                case "ByteLevel":
+                    byteLevel = true;
+                    onlySentencePieceCompatible = false;
+                    break;
+                case "Fuse":
+                    break;
+                case "Replace":
+                    if (!step.path("pattern").has("String")) {
+                        onlySentencePieceCompatible = false; // regex patterns: leave to DJL
+                    }
+                    pieceText = true;
+                    onlyByteLevelCompatible = false;
+                    break;
+                case "Metaspace":
+                case "ByteFallback":
+                    pieceText = true;
+                    onlyByteLevelCompatible = false;
+                    break;
+                case "Strip":
+                    onlyByteLevelCompatible = false;
+                    break;
+                default:
+                    onlyByteLevelCompatible = false;
+                    onlySentencePieceCompatible = false;
+            }
+        }
+        if (byteLevel && onlyByteLevelCompatible) {
+            return DecoderFamily.BYTE_LEVEL;
+        }
+        if (pieceText && onlySentencePieceCompatible) {
+            return DecoderFamily.SENTENCEPIECE;
+        }
+        return DecoderFamily.OTHER;
+    }
+
+    private static List<JsonNode> decoderSteps(JsonNode decoder) {
+        List<JsonNode> steps = new ArrayList<>();
+        if ("Sequence".equals(decoder.path("type").asText())) {
+            for (JsonNode step : decoder.path("decoders")) {
+                steps.addAll(decoderSteps(step));
+            }
+        } else {
+            steps.add(decoder);
+        }
+        return steps;
+    }
+
+    private static byte[][] tokenBytesTable(
+            DecoderFamily family, JsonNode decoder, Vocab vocab, boolean[] special, HuggingFaceTokenizer hf) {
+        byte[][] table = new byte[vocab.size][];
+        if (family == DecoderFamily.OTHER) {
+            LOG.info("tokenizer.json decoder {} is neither SentencePiece-style nor ByteLevel; "
+                    + "using DJL's decode per token", decoder);
+            long[][] single = new long[vocab.size][];
+            for (int id = 0; id < vocab.size; id++) {
+                single[id] = new long[] {id};
+            }
+            String[] texts = hf.batchDecode(single, true);
+            for (int id = 0; id < vocab.size; id++) {
+                table[id] = special[id] || vocab.pieces[id] == null
+                        ? NO_BYTES
+                        : texts[id].getBytes(StandardCharsets.UTF_8);
+            }
+            return table;
+        }
+        List<String[]> replacements = new ArrayList<>();
+        boolean byteFallback = false;
+        if (family == DecoderFamily.SENTENCEPIECE) {
+            for (JsonNode step : decoderSteps(decoder)) {
+                switch (step.path("type").asText()) {
+                    case "Replace":
+                        replacements.add(new String[] {
+                            step.path("pattern").path("String").asText(), step.path("content").asText()
+                        });
+                        break;
+                    case "Metaspace":
+                        replacements.add(new String[] {step.path("replacement").asText("\u2581"), " "});
+                        break;
+                    case "ByteFallback":
+                        byteFallback = true;
+                        break;
+                    default:
+                        // Fuse: concatenation is what we do anyway. Strip: the leading-space strip is
+                        // deliberately not applied, so generated text appends to the prompt as is.
+                }
+            }
+        }
+        for (int id = 0; id < vocab.size; id++) {
+            String piece = vocab.pieces[id];
+            if (piece == null || special[id]) {
+                table[id] = NO_BYTES;
+            } else if (vocab.added[id]) {
+                table[id] = piece.getBytes(StandardCharsets.UTF_8); // added tokens bypass the decoder
+            } else if (family == DecoderFamily.BYTE_LEVEL) {
+                table[id] = ByteLevelAlphabet.decode(piece);
+            } else {
+                table[id] = sentencePieceBytes(piece, replacements, byteFallback);
+            }
+        }
+        return table;
+    }
+
+    private static byte[] sentencePieceBytes(String piece, List<String[]> replacements, boolean byteFallback) {
+        // Same test as Hugging Face's ByteFallback decoder.
+        if (byteFallback && piece.length() == 6 && piece.startsWith("<0x") && piece.endsWith(">")) {
+            try {
+                return new byte[] {(byte) Integer.parseInt(piece.substring(3, 5), 16)};
+            } catch (NumberFormatException notAByte) {
+                // falls through: an ordinary piece that happens to look similar
+            }
+        }
+        String text = piece;
+        for (String[] r : replacements) {
+            if (!r[0].isEmpty()) {
+                text = text.replace(r[0], r[1]);
+            }
+        }
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Parsed JSON of a file, or null if it does not exist. */
+    private static JsonNode readJson(Path file) {
+        try {
+            byte[] content = Files.readAllBytes(file);
+            JsonNode node = JSON.readTree(content);
+            if (node == null || !node.isObject()) {
+                throw new TokenizerException("File " + file + " is not a JSON object");
+            }
+            return node;
+        } catch (NoSuchFileException e) {
+            return null;
+        } catch (JsonProcessingException e) {
+            throw new TokenizerException(
+                    "File " + file + " is not valid JSON: " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            throw new TokenizerException("File " + file + " could not be read: " + e, e);
+        }
+    }
+
+    /** A special-token field: either a string or an object with "content"; null if absent. */
+    private static String tokenString(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (node.isTextual()) {
+            return node.asText();
+        }
+        JsonNode content = node.get("content");
+        return content != null && content.isTextual() ? content.asText() : null;
+    }
+
+    /** An id field that may be an int or a list of ints. */
+    private static int[] intList(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return new int[0];
+        }
+        if (node.isIntegralNumber()) {
+            return new int[] {node.asInt()};
+        }
+        if (node.isArray()) {
+            List<Integer> ids = new ArrayList<>();
+            for (JsonNode n : node) {
+                if (n.isIntegralNumber()) {
+                    ids.add(n.asInt());
+                }
+            }
+            return ids.stream().mapToInt(Integer::intValue).toArray();
+        }
+        return new int[0];
+    }
+
+    /** Pieces by id, from the model vocabulary and the added tokens of tokenizer.json. */
+    private static final class Vocab {
+        final int size;
+        final String[] pieces;
+        final boolean[] special;
+        final boolean[] added;
+        final Map<String, Integer> ids;
+
+        private Vocab(int size, String[] pieces, boolean[] special, boolean[] added, Map<String, Integer> ids) {
+            this.size = size;
+            this.pieces = pieces;
+            this.special = special;
+            this.added = added;
+            this.ids = ids;
+        }
+
+        static Vocab parse(JsonNode root, Path file) {
+            JsonNode model = root.get("model");
+            JsonNode vocabNode = model == null ? null : model.get("vocab");
+            if (vocabNode == null || !(vocabNode.isObject() || vocabNode.isArray())) {
+                throw new TokenizerException("Tokenizer file " + file + " has no model.vocab");
+            }
+            Map<String, Integer> ids = new HashMap<>();
+            if (vocabNode.isObject()) { // BPE, WordPiece, WordLevel
+                for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields(); it.hasNext(); ) {
+                    Map.Entry<String, JsonNode> e = it.next();
+                    ids.put(e.getKey(), e.getValue().asInt());
+                }
+            } else { // Unigram: [[piece, score], ...], id = position
+                int id = 0;
+                for (JsonNode entry : vocabNode) {
+                    ids.put(entry.path(0).asText(), id++);
+                }
+            }
+            List<JsonNode> addedTokens = new ArrayList<>();
+            root.path("added_tokens").forEach(addedTokens::add);
+            int size = 0;
+            for (int id : ids.values()) {
+                size = Math.max(size, id + 1);
+            }
+            for (JsonNode t : addedTokens) {
+                size = Math.max(size, t.path("id").asInt() + 1);
+            }
+            String[] pieces = new String[size];
+            for (Map.Entry<String, Integer> e : ids.entrySet()) {
+                if (e.getValue() < 0) {
+                    throw new TokenizerException(
+                            "Tokenizer file " + file + " has a negative id for piece " + e.getKey());
+                }
+                pieces[e.getValue()] = e.getKey();
+            }
+            boolean[] special = new boolean[size];
+            boolean[] added = new boolean[size];
+            for (JsonNode t : addedTokens) {
+                int id = t.path("id").asInt(-1);
+                String content = t.path("content").asText(null);
+                if (id < 0 || content == null) {
+                    throw new TokenizerException(
+                            "Tokenizer file " + file + " has an added token without id or content: " + t);
+                }
+                pieces[id] = content;
+                ids.put(content, id);
+                special[id] = t.path("special").asBoolean(false);
+                added[id] = true;
+            }
+            return new Vocab(size, pieces, special, added, ids);
+        }
+
+        int idOf(String piece) {
+            if (piece == null) {
+                return -1;
+            }
+            Integer id = ids.get(piece);
+            return id == null ? -1 : id;
+        }
+
+        boolean hasId(int id) {
+            return id >= 0 && id < size && pieces[id] != null;
+        }
+    }
+
+    /** Inverse of GPT-2's bytes_to_unicode: the printable char each byte was mapped to. */
+    static final class ByteLevelAlphabet {
+        private static final int[] CHAR_TO_BYTE = new int[324];
+
+        static {
+            Arrays.fill(CHAR_TO_BYTE, -1);
+            int n = 0;
+            for (int b = 0; b < 256; b++) {
+                boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+                int c = printable ? b : 256 + n++;
+                CHAR_TO_BYTE[c] = b;
+            }
+        }
+
+        private ByteLevelAlphabet() {}
+
+        /** The piece's bytes; a piece with a char outside the table gives its raw UTF-8 (as HF). */
+        static byte[] decode(String piece) {
+            byte[] out = new byte[piece.length()];
+            for (int i = 0; i < piece.length(); i++) {
+                char c = piece.charAt(i);
+                int b = c < CHAR_TO_BYTE.length ? CHAR_TO_BYTE[c] : -1;
+                if (b < 0) {
+                    return piece.getBytes(StandardCharsets.UTF_8);
+                }
+                out[i] = (byte) b;
+            }
+            return out;
+        }
+    }
+}

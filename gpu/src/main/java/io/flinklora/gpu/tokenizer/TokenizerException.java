@@ -1,0 +1,15 @@
+package io.flinklora.gpu.tokenizer;
+
+/** Thrown when a model's tokenizer files are missing, unreadable or inconsistent. */
+public class TokenizerException extends RuntimeException {
+
+    private static final long serialVersionUID = 1L;
+
+    public TokenizerException(String message) {
+        super(message);
+    }
+
+    public TokenizerException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
