@@ -1,0 +1,264 @@
+package io.flinklora.gpu.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.ErrorCode;
+import io.flinklora.gpu.engine.RequestException;
+import io.flinklora.gpu.engine.RequestFailure;
+import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.engine.TokenEvent;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The engine's command line ({@code scripts/generate.sh}): JSON Lines requests on stdin, one JSON
+ * result line per request on stdout as each finishes, logs on stderr. All requests run through
+ * continuous batching together; input is read only as fast as the engine takes it.
+ */
+public final class GenerateCli {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private GenerateCli() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
+        Options o;
+        try {
+            o = Options.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("generate: " + e.getMessage());
+            System.err.println(Options.USAGE);
+            System.exit(2);
+            return;
+        }
+        if (o == null) {
+            System.out.println(Options.USAGE);
+            return;
+        }
+        Engine engine;
+        try {
+            engine = Engine.open(o.engineConfig());
+        } catch (RuntimeException e) {
+            System.err.println("generate: cannot load model from " + o.model + ": " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+        try (engine) {
+            run(engine, new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), out,
+                    o.maxRunning);
+        }
+        out.flush();
+    }
+
+    /** Reads requests, runs them to completion and writes one result line per request. */
+    static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning) throws Exception {
+        Map<String, Result> results = new HashMap<>();
+        boolean more = true;
+        long lineNo = 0;
+        long started = System.nanoTime();
+        long tokens = 0;
+        int done = 0;
+        while (more || engine.hasWork()) {
+            // Keep a bounded queue ahead of the batch so memory stays flat for any input size.
+            while (more && engine.stats().waiting() < 2 * maxRunning) {
+                String line = in.readLine();
+                if (line == null) {
+                    more = false;
+                    break;
+                }
+                lineNo++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                String id = null;
+                try {
+                    JsonNode node;
+                    try {
+                        node = JSON.readTree(line);
+                    } catch (JsonProcessingException e) {
+                        throw new RequestException(ErrorCode.MALFORMED_INPUT, "line " + lineNo + " is not JSON: "
+                                + e.getOriginalMessage());
+                    }
+                    id = RequestJson.idOf(node);
+                    RequestJson r = RequestJson.parse(node);
+                    if (results.containsKey(r.id())) {
+                        throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id()
+                                + "' is already in flight");
+                    }
+                    int[] ids = r.promptIds() != null ? r.promptIds() : engine.tokenizer().encode(r.prompt());
+                    engine.submit(new EngineRequest(r.id(), ids, r.adapters(), r.params()));
+                    results.put(r.id(), new Result(ids.length));
+                } catch (RequestException e) {
+                    writeError(out, id, e.code(), e.getMessage());
+                    done++;
+                }
+            }
+            StepResult step = engine.step();
+            for (TokenEvent e : step.events()) {
+                Result r = results.get(e.requestId());
+                r.ids.add(e.tokenId());
+                r.text.append(e.text());
+                tokens++;
+                if (e.finished()) {
+                    results.remove(e.requestId());
+                    writeResult(out, e, r);
+                    done++;
+                }
+            }
+            for (RequestFailure f : step.failures()) {
+                results.remove(f.requestId());
+                writeError(out, f.requestId(), f.code(), f.message());
+                done++;
+            }
+        }
+        double secs = (System.nanoTime() - started) / 1e9;
+        System.err.printf("generate: %d requests, %d tokens in %.2f s (%.1f tokens/s)%n", done, tokens, secs,
+                tokens / Math.max(secs, 1e-9));
+    }
+
+    private static final class Result {
+        final int promptTokens;
+        final List<Integer> ids = new ArrayList<>();
+        final StringBuilder text = new StringBuilder();
+
+        Result(int promptTokens) {
+            this.promptTokens = promptTokens;
+        }
+    }
+
+    private static void writeResult(PrintStream out, TokenEvent last, Result r) throws JsonProcessingException {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("id", last.requestId());
+        ArrayNode ids = n.putArray("token_ids");
+        r.ids.forEach(ids::add);
+        n.put("text", r.text.toString());
+        n.put("finish_reason", last.finishReason().wireName());
+        n.put("prompt_tokens", r.promptTokens);
+        out.println(JSON.writeValueAsString(n));
+        out.flush();
+    }
+
+    static void writeError(PrintStream out, String id, ErrorCode code, String message) throws JsonProcessingException {
+        ObjectNode n = JSON.createObjectNode();
+        if (id == null) {
+            n.putNull("id");
+        } else {
+            n.put("id", id);
+        }
+        ObjectNode err = n.putObject("error");
+        err.put("code", code.name());
+        err.put("message", message);
+        out.println(JSON.writeValueAsString(n));
+        out.flush();
+    }
+
+    /** Command-line options. */
+    static final class Options {
+        static final String USAGE = String.join("\n",
+                "usage: scripts/generate.sh --model DIR [--adapters DIR] [--max-batch N] < requests.jsonl > results.jsonl",
+                "  --model DIR              Hugging Face model folder (config.json, model.safetensors, tokenizer.json)",
+                "  --adapters DIR           folder of PEFT adapters, served by sub-folder name",
+                "  --max-batch N            sequences decoding together at most (default 32; 1 = one at a time)",
+                "  --max-tokens-per-step N  tokens per forward pass at most (default 512)",
+                "  --kv-slots N             KV cache slots (default: max batch)",
+                "  --max-seq-len N          prompt + generated tokens at most (default: the model's context)",
+                "  --device cpu|gpu         where to run (default cpu)",
+                "  --dtype float32|float16|bfloat16  compute dtype (default float32 on cpu, bfloat16 on gpu)");
+
+        Path model;
+        Path adapters;
+        int maxRunning = 32;
+        int maxTokens = 512;
+        int kvSlots = -1;
+        int maxSeqLen = Integer.MAX_VALUE;
+        Device device = Device.cpu();
+        DataType dtype;
+
+        static Options parse(String[] args) {
+            Options o = new Options();
+            for (int i = 0; i < args.length; i++) {
+                String a = args[i];
+                if (a.equals("-h") || a.equals("--help")) {
+                    return null;
+                }
+                if (i + 1 >= args.length) {
+                    throw new IllegalArgumentException("option " + a + " needs a value");
+                }
+                String v = args[++i];
+                switch (a) {
+                    case "--model" -> o.model = Path.of(v);
+                    case "--adapters" -> o.adapters = Path.of(v);
+                    case "--max-batch" -> o.maxRunning = positive(a, v);
+                    case "--max-tokens-per-step" -> o.maxTokens = positive(a, v);
+                    case "--kv-slots" -> o.kvSlots = positive(a, v);
+                    case "--max-seq-len" -> o.maxSeqLen = positive(a, v);
+                    case "--device" -> o.device = switch (v) {
+                        case "cpu" -> Device.cpu();
+                        case "gpu" -> Device.gpu();
+                        default -> throw new IllegalArgumentException("--device must be cpu or gpu");
+                    };
+                    case "--dtype" -> o.dtype = switch (v) {
+                        case "float32" -> DataType.FLOAT32;
+                        case "float16" -> DataType.FLOAT16;
+                        case "bfloat16" -> DataType.BFLOAT16;
+                        default -> throw new IllegalArgumentException("--dtype must be float32, float16 or bfloat16");
+                    };
+                    default -> throw new IllegalArgumentException("unknown option " + a);
+                }
+            }
+            if (o.model == null) {
+                throw new IllegalArgumentException("--model is required");
+            }
+            if (!Files.isDirectory(o.model)) {
+                throw new IllegalArgumentException("--model " + o.model + " is not a folder");
+            }
+            if (o.adapters != null && !Files.isDirectory(o.adapters)) {
+                throw new IllegalArgumentException("--adapters " + o.adapters + " is not a folder");
+            }
+            return o;
+        }
+
+        private static int positive(String option, String v) {
+            try {
+                int n = Integer.parseInt(v);
+                if (n < 1) {
+                    throw new NumberFormatException();
+                }
+                return n;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(option + " needs a positive integer, got '" + v + "'");
+            }
+        }
+
+        EngineConfig engineConfig() {
+            EngineConfig.Builder b = EngineConfig.builder(model).device(device).maxRunning(maxRunning)
+                    .maxTokensPerStep(Math.max(maxTokens, maxRunning)).maxSequenceLength(maxSeqLen)
+                    .adapterRoot(adapters);
+            if (kvSlots > 0) {
+                b.kvSlots(kvSlots);
+            }
+            if (dtype != null) {
+                b.dtype(dtype);
+            }
+            return b.build();
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.flinklora.gpu.engine;
+
+import java.util.List;
+
+/**
+ * What one engine step runs: every running sequence, in KV slot order, with the chunk of its tokens
+ * to compute this step (one token when decoding, part or all of the prompt when prefilling, or none
+ * while it waits for token budget).
+ */
+public record Batch(List<Chunk> chunks) {
+
+    /** Tokens {@code [start, start + length)} of a sequence; {@code samples} when it ends at the sequence's end. */
+    public record Chunk(Sequence sequence, int start, int length) {
+        public boolean samples() {
+            return length > 0 && start + length == sequence.length();
+        }
+    }
+
+    public boolean isEmpty() {
+        return chunks.isEmpty();
+    }
+
+    public int tokens() {
+        int n = 0;
+        for (Chunk c : chunks) {
+            n += c.length();
+        }
+        return n;
+    }
+}

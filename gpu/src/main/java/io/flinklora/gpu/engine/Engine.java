@@ -1,0 +1,279 @@
+package io.flinklora.gpu.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.model.LlamaModel;
+import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.ProjectionDelta;
+import io.flinklora.gpu.sampling.Sampler;
+import io.flinklora.gpu.sampling.SamplingParams;
+import io.flinklora.gpu.tokenizer.Tokenizer;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The inference engine: accepts requests, and on each {@link #step()} runs one batched forward pass
+ * over every running sequence (continuous batching), samples their next tokens and reports them.
+ *
+ * <p>Not thread-safe: one thread (a Flink task thread, a CLI loop) drives it. Every array a step
+ * creates lives in an {@link NDScope} closed at the end of the step; the model weights and the KV
+ * cache pool are allocated once.
+ */
+public final class Engine implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
+
+    private final EngineConfig config;
+    private final NDManager manager;
+    private final LlamaModel model;
+    private final Tokenizer tokenizer;
+    private final KvCache cache;
+    private final Scheduler scheduler;
+    private final ModelRunner runner;
+    private final Map<String, Sequence> inFlight = new HashMap<>();
+    private final Set<Integer> eosIds;
+    private final int maxSequenceLength;
+    private final SecureRandom seeds = new SecureRandom();
+    private long steps;
+    private long generatedTokens;
+    private long prefillTokens;
+    private long completed;
+    private int lastRows;
+
+    private Engine(EngineConfig config) {
+        this.config = config;
+        this.manager = NDManager.newBaseManager(config.device());
+        try {
+            this.tokenizer = Tokenizer.load(config.modelDir());
+            ModelConfig mc = ModelConfig.read(config.modelDir());
+            this.maxSequenceLength = Math.min(config.maxSequenceLength(), mc.maxPositions());
+            this.model = LlamaModel.load(config.modelDir(), manager, config.device(), config.dtype(), maxSequenceLength);
+            this.cache = new KvCache(manager, mc, config.kvSlots(), maxSequenceLength, config.dtype(), config.device());
+            this.scheduler = new Scheduler(cache, config.maxRunning(), config.maxTokensPerStep());
+            this.runner = new ModelRunner(model, cache);
+            Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
+            for (int id : tokenizer.eosIds()) {
+                eos.add(id);
+            }
+            this.eosIds = Set.copyOf(eos);
+            LOG.info("Engine ready: max batch {}, {} tokens/step, {} KV slots x {} positions ({} MiB)",
+                    config.maxRunning(), config.maxTokensPerStep(), config.kvSlots(), maxSequenceLength,
+                    cache.bytes() >> 20);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** Loads the model and tokenizer and preallocates the KV cache. */
+    public static Engine open(EngineConfig config) {
+        return new Engine(config);
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public ModelConfig modelConfig() {
+        return model.config();
+    }
+
+    public EngineConfig config() {
+        return config;
+    }
+
+    /** Longest sequence (prompt plus generated tokens) this engine serves. */
+    public int maxSequenceLength() {
+        return maxSequenceLength;
+    }
+
+    /**
+     * Accepts a request or refuses it at once with a coded {@link RequestException}; an accepted
+     * request will finish (tokens) or fail (a {@link RequestFailure}) in later steps.
+     */
+    public void submit(EngineRequest request) {
+        validate(request);
+        SamplingParams params = request.params();
+        long seed = params.seed() != null ? params.seed() : seeds.nextLong();
+        Set<Integer> stopIds = new HashSet<>(params.stopTokenIds());
+        if (!params.ignoreEos()) {
+            stopIds.addAll(eosIds);
+        }
+        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), null);
+        inFlight.put(request.id(), s);
+        scheduler.add(s);
+    }
+
+    private void validate(EngineRequest r) {
+        if (r.id() == null || r.id().isEmpty()) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "request id must be a non-empty string");
+        }
+        if (inFlight.containsKey(r.id())) {
+            throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id() + "' is already in flight");
+        }
+        if (r.params() == null) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "sampling parameters are missing");
+        }
+        int vocab = model.config().vocabSize();
+        r.params().validate(vocab, config.limits());
+        int[] prompt = r.promptIds();
+        if (prompt == null || prompt.length == 0) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "the prompt has no tokens");
+        }
+        if (prompt.length > config.limits().maxPromptTokens()) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "prompt of " + prompt.length
+                    + " tokens exceeds the limit of " + config.limits().maxPromptTokens());
+        }
+        checkIds(prompt, vocab, "prompt");
+        checkIds(r.generatedIds(), vocab, "resumed");
+        long total = (long) prompt.length + r.params().maxNewTokens();
+        if (total > maxSequenceLength) {
+            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + prompt.length
+                    + " tokens plus max_new_tokens " + r.params().maxNewTokens() + " exceeds the context length of "
+                    + maxSequenceLength + " tokens");
+        }
+        if (r.generatedIds().length >= r.params().maxNewTokens()) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id() + "' already has "
+                    + r.generatedIds().length + " of its " + r.params().maxNewTokens() + " tokens");
+        }
+        if (r.adapters().size() > config.limits().maxAdapters()) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, r.adapters().size()
+                    + " adapters exceed the limit of " + config.limits().maxAdapters() + " per request");
+        }
+        if (!r.adapters().isEmpty()) {
+            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + r.adapters().get(0).name()
+                    + "' requested but this engine serves the base model only");
+        }
+    }
+
+    private static void checkIds(int[] ids, int vocab, String what) {
+        for (int id : ids) {
+            if (id < 0 || id >= vocab) {
+                throw new RequestException(ErrorCode.INVALID_TOKEN, what + " token id " + id
+                        + " is outside the vocabulary (0.." + (vocab - 1) + ")");
+            }
+        }
+    }
+
+    /** Whether any request is running or waiting. */
+    public boolean hasWork() {
+        return !scheduler.isIdle();
+    }
+
+    /** Drops a request in flight; returns false if it is unknown or already finished. */
+    public boolean abort(String requestId) {
+        Sequence s = inFlight.remove(requestId);
+        if (s == null) {
+            return false;
+        }
+        scheduler.remove(s);
+        return true;
+    }
+
+    /** Runs one forward pass over every running sequence and samples their next tokens. */
+    public StepResult step() {
+        long t0 = System.nanoTime();
+        Batch batch = scheduler.schedule(s -> true);
+        if (batch.isEmpty()) {
+            return StepResult.IDLE;
+        }
+        List<Batch.Chunk> samplers = new ArrayList<>();
+        for (Batch.Chunk c : batch.chunks()) {
+            if (c.samples()) {
+                samplers.add(c);
+            }
+        }
+        int[] next;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray logits = runner.run(batch, manager, ProjectionDelta.NONE);
+            next = choose(logits, samplers);
+        }
+        List<TokenEvent> events = new ArrayList<>(samplers.size());
+        for (Batch.Chunk c : batch.chunks()) {
+            c.sequence().advance(c.length());
+            prefillTokens += c.samples() ? c.length() - 1 : c.length();
+        }
+        for (int i = 0; i < samplers.size(); i++) {
+            Sequence s = samplers.get(i).sequence();
+            TokenEvent e = s.append(next[i]);
+            generatedTokens++;
+            events.add(e);
+            if (e.finished()) {
+                inFlight.remove(s.id());
+                scheduler.remove(s);
+                completed++;
+            }
+        }
+        if (!config.reuseKvCache()) {
+            for (Batch.Chunk c : batch.chunks()) {
+                if (c.sequence().finishReason() == null) {
+                    c.sequence().forgetCache();
+                }
+            }
+        }
+        steps++;
+        lastRows = batch.chunks().size();
+        return new StepResult(events, List.of(), lastRows, batch.tokens(), System.nanoTime() - t0);
+    }
+
+    private int[] choose(NDArray logits, List<Batch.Chunk> samplers) {
+        int n = samplers.size();
+        int[] next = new int[n];
+        if (n == 0) {
+            return next;
+        }
+        boolean allGreedy = true;
+        for (Batch.Chunk c : samplers) {
+            allGreedy &= c.sequence().request().params().isGreedy();
+        }
+        if (allGreedy) {
+            // Only n ids cross to the host instead of n * vocab logits.
+            long[] ids = logits.argMax(1).toLongArray();
+            for (int i = 0; i < n; i++) {
+                next[i] = (int) ids[i];
+            }
+            return next;
+        }
+        float[] all = logits.toFloatArray();
+        int vocab = (int) logits.getShape().get(1);
+        for (int i = 0; i < n; i++) {
+            Sequence s = samplers.get(i).sequence();
+            next[i] = Sampler.sample(all, i * vocab, vocab, s.request().params(), s.seed(), s.generatedCount());
+        }
+        return next;
+    }
+
+    public EngineStats stats() {
+        return new EngineStats(steps, generatedTokens, prefillTokens, completed, scheduler.runningCount(),
+                scheduler.waitingCount(), cache.used(), cache.capacity(), cache.cachedTokens(), lastRows);
+    }
+
+    /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
+    public int liveArrays() {
+        return manager.getManagedArrays().size();
+    }
+
+    /** The model, for tests and tools that drive the forward pass directly. */
+    public LlamaModel model() {
+        return model;
+    }
+
+    @Override
+    public void close() {
+        inFlight.clear();
+        try {
+            tokenizer.close();
+        } finally {
+            manager.close();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+package io.flinklora.gpu.engine;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import io.flinklora.gpu.sampling.RequestLimits;
+import java.nio.file.Path;
+
+/**
+ * Settings of one {@link Engine}; build with {@link #builder(Path)}.
+ *
+ * @param maxRunning sequences decoding together at most (the batch size)
+ * @param maxTokensPerStep tokens one forward pass computes at most (decodes plus prefill chunks)
+ * @param kvSlots KV cache slots preallocated (at least maxRunning to use the whole batch)
+ * @param maxSequenceLength positions per slot: prompt plus generated tokens at most (capped at the model's context)
+ * @param adapterRoot folder of PEFT adapters served by name, or null for base-model only
+ * @param reuseKvCache false recomputes every sequence from scratch each step (benchmark baseline only)
+ */
+public record EngineConfig(Path modelDir, Device device, DataType dtype, int maxRunning, int maxTokensPerStep,
+                           int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
+                           boolean reuseKvCache) {
+
+    public static Builder builder(Path modelDir) {
+        return new Builder(modelDir);
+    }
+
+    /** Builder with defaults: float32 on CPU, float16 on a GPU. */
+    public static final class Builder {
+        private final Path modelDir;
+        private Device device;
+        private DataType dtype;
+        private int maxRunning = 32;
+        private int maxTokensPerStep = 512;
+        private int kvSlots = -1;
+        private int maxSequenceLength = Integer.MAX_VALUE;
+        private RequestLimits limits = RequestLimits.DEFAULT;
+        private Path adapterRoot;
+        private boolean reuseKvCache = true;
+
+        private Builder(Path modelDir) {
+            this.modelDir = modelDir;
+        }
+
+        public Builder device(Device device) {
+            this.device = device;
+            return this;
+        }
+
+        public Builder dtype(DataType dtype) {
+            this.dtype = dtype;
+            return this;
+        }
+
+        public Builder maxRunning(int n) {
+            this.maxRunning = n;
+            return this;
+        }
+
+        public Builder maxTokensPerStep(int n) {
+            this.maxTokensPerStep = n;
+            return this;
+        }
+
+        public Builder kvSlots(int n) {
+            this.kvSlots = n;
+            return this;
+        }
+
+        public Builder maxSequenceLength(int n) {
+            this.maxSequenceLength = n;
+            return this;
+        }
+
+        public Builder limits(RequestLimits limits) {
+            this.limits = limits;
+            return this;
+        }
+
+        public Builder adapterRoot(Path root) {
+            this.adapterRoot = root;
+            return this;
+        }
+
+        /** Turns KV cache reuse off: every step recomputes all tokens. Only a benchmark baseline wants this. */
+        public Builder reuseKvCache(boolean reuse) {
+            this.reuseKvCache = reuse;
+            return this;
+        }
+
+        public EngineConfig build() {
+            if (maxRunning < 1) {
+                throw new IllegalArgumentException("maxRunning must be at least 1");
+            }
+            Device d = device != null ? device : Device.cpu();
+            // DJL 0.35.1 cannot create bfloat16 tensors (its JNI type table stops at float16), so GPUs default to float16.
+            DataType t = dtype != null ? dtype : (d.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32);
+            if (t == DataType.BFLOAT16) {
+                throw new IllegalArgumentException("bfloat16 compute is not available with DJL 0.35.1's PyTorch "
+                        + "bindings (they cannot create bfloat16 tensors); use float16 or float32");
+            }
+            int slots = kvSlots > 0 ? kvSlots : maxRunning;
+            int tokens = Math.max(maxTokensPerStep, maxRunning);
+            return new EngineConfig(modelDir, d, t, maxRunning, tokens, slots, maxSequenceLength, limits, adapterRoot,
+                    reuseKvCache);
+        }
+    }
+}

@@ -1,0 +1,5 @@
+package io.flinklora.gpu.engine;
+
+/** A request that was accepted but could not be completed (e.g. its adapter failed to load). */
+public record RequestFailure(String requestId, ErrorCode code, String message) {
+}

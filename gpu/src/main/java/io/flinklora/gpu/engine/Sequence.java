@@ -1,0 +1,149 @@
+package io.flinklora.gpu.engine;
+
+import io.flinklora.gpu.kv.KvSlot;
+import io.flinklora.gpu.tokenizer.IncrementalDetokenizer;
+import java.util.Arrays;
+import java.util.Set;
+
+/**
+ * A request in flight: its tokens so far, how many of them are in its KV cache slot, and the
+ * detokenizer and stop matching that turn generated tokens into text.
+ */
+public final class Sequence {
+    private final EngineRequest request;
+    private final long seed;
+    private final int promptLength;
+    private final Set<Integer> stopIds;
+    private final IncrementalDetokenizer detokenizer;
+    private final StopMatcher stops;
+    private final long arrivalNanos;
+    private final Object adapterHandle;
+    private int[] tokens;
+    private int length;
+    private int computed;
+    private KvSlot slot;
+    private FinishReason finishReason;
+    private long firstTokenNanos;
+
+    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, IncrementalDetokenizer detokenizer,
+             Object adapterHandle) {
+        this.request = request;
+        this.seed = seed;
+        this.promptLength = request.promptIds().length;
+        this.stopIds = stopIds;
+        this.detokenizer = detokenizer;
+        this.stops = new StopMatcher(request.params().stop());
+        this.adapterHandle = adapterHandle;
+        this.arrivalNanos = System.nanoTime();
+        int[] gen = request.generatedIds();
+        this.tokens = Arrays.copyOf(request.promptIds(), Math.max(16, promptLength + gen.length + 16));
+        System.arraycopy(gen, 0, tokens, promptLength, gen.length);
+        this.length = promptLength + gen.length;
+        // Replay earlier tokens through the detokenizer and stop matcher so text resumes seamlessly;
+        // their text was already delivered before the restart.
+        for (int id : gen) {
+            stops.append(detokenizer.add(id));
+        }
+    }
+
+    public String id() {
+        return request.id();
+    }
+
+    public EngineRequest request() {
+        return request;
+    }
+
+    long seed() {
+        return seed;
+    }
+
+    public int promptLength() {
+        return promptLength;
+    }
+
+    /** All tokens so far: prompt then generated. */
+    public int length() {
+        return length;
+    }
+
+    public int generatedCount() {
+        return length - promptLength;
+    }
+
+    int token(int position) {
+        return tokens[position];
+    }
+
+    /** Tokens whose keys and values are in the cache. */
+    public int computed() {
+        return computed;
+    }
+
+    /** Tokens still to run through the model before the next one can be sampled. */
+    int pending() {
+        return length - computed;
+    }
+
+    void advance(int n) {
+        computed += n;
+        slot.setLength(computed);
+    }
+
+    /** Drops what the cache holds so the next step recomputes every token (the no-cache baseline). */
+    void forgetCache() {
+        computed = 0;
+        slot.setLength(0);
+    }
+
+    KvSlot slot() {
+        return slot;
+    }
+
+    void assign(KvSlot s) {
+        this.slot = s;
+    }
+
+    /** The adapter mix this sequence runs with (owned by the adapter layer; null for the base model). */
+    public Object adapterHandle() {
+        return adapterHandle;
+    }
+
+    public int[] generatedIds() {
+        return Arrays.copyOfRange(tokens, promptLength, length);
+    }
+
+    public FinishReason finishReason() {
+        return finishReason;
+    }
+
+    long arrivalNanos() {
+        return arrivalNanos;
+    }
+
+    long firstTokenNanos() {
+        return firstTokenNanos;
+    }
+
+    /** Appends a sampled token and returns its event (finished when a stop condition holds). */
+    TokenEvent append(int token) {
+        if (length == tokens.length) {
+            tokens = Arrays.copyOf(tokens, tokens.length * 2);
+        }
+        tokens[length++] = token;
+        int index = generatedCount() - 1;
+        if (index == 0) {
+            firstTokenNanos = System.nanoTime();
+        }
+        String text = stops.append(detokenizer.add(token));
+        if (stops.stopped() || stopIds.contains(token)) {
+            finishReason = FinishReason.STOP;
+        } else if (generatedCount() >= request.params().maxNewTokens()) {
+            finishReason = FinishReason.LENGTH;
+        }
+        if (finishReason != null) {
+            text = text + stops.append(detokenizer.flush()) + stops.finish();
+        }
+        return new TokenEvent(request.id(), index, token, text, finishReason, promptLength);
+    }
+}

@@ -1,0 +1,16 @@
+package io.flinklora.gpu.engine;
+
+/**
+ * One generated token of a request, as the engine emits it after a step.
+ *
+ * @param index 0-based position of the token among the request's generated tokens
+ * @param text the new text this token completes (valid UTF-8; may be empty while a character or a
+ *     possible stop string is incomplete; on the last event, whatever was held back)
+ * @param finishReason null while the request goes on; set on its last event
+ */
+public record TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
+                         int promptTokens) {
+    public boolean finished() {
+        return finishReason != null;
+    }
+}

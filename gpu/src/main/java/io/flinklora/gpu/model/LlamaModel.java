@@ -1,0 +1,327 @@
+package io.flinklora.gpu.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Linear;
+import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.safetensors.WeightIndex;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A Llama-family decoder (Llama, Mistral, Qwen2) over DJL's PyTorch engine: weights loaded from a
+ * Hugging Face folder, and one batched forward pass over a step's tokens against the {@link KvCache}.
+ *
+ * <p>The forward pass computes every projection for all tokens of the step in one matrix product
+ * (prefill chunks and decode tokens alike); only attention is laid out per cache slot. Every array
+ * it creates belongs to the caller's scope.
+ */
+public final class LlamaModel implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LlamaModel.class);
+
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final DataType dtype;
+    private final Device device;
+    private final NDArray embed;
+    private final NDArray lmHead;
+    private final NDArray finalNorm;
+    private final Layer[] layers;
+    private final NDArray ropeCos;
+    private final NDArray ropeSin;
+    private final NDArray rotateHalf;
+    private final int maxPositions;
+
+    /** Weights of one decoder layer, in the compute dtype on the device; biases may be null. */
+    record Layer(NDArray inputNorm, NDArray[] proj, NDArray[] bias, NDArray postNorm) {
+        NDArray w(Projection p) {
+            return proj[p.ordinal()];
+        }
+
+        NDArray b(Projection p) {
+            return bias[p.ordinal()];
+        }
+    }
+
+    private LlamaModel(ModelConfig config, NDManager manager, DataType dtype, Device device, NDArray embed,
+                       NDArray lmHead, NDArray finalNorm, Layer[] layers, int maxPositions) {
+        this.config = config;
+        this.manager = manager;
+        this.dtype = dtype;
+        this.device = device;
+        this.embed = embed;
+        this.lmHead = lmHead;
+        this.finalNorm = finalNorm;
+        this.layers = layers;
+        this.maxPositions = maxPositions;
+        float[][] tables = ropeTables(config, maxPositions);
+        int d = config.headDim();
+        this.ropeCos = manager.create(tables[0], new Shape(maxPositions, d)).toType(dtype, false);
+        this.ropeSin = manager.create(tables[1], new Shape(maxPositions, d)).toType(dtype, false);
+        float[] rot = new float[d * d];
+        int half = d / 2;
+        for (int j = 0; j < d; j++) {
+            // rotate_half(x) = cat(-x[half:], x[:half]) written as x @ R.
+            if (j < half) {
+                rot[(j + half) * d + j] = -1f;
+            } else {
+                rot[(j - half) * d + j] = 1f;
+            }
+        }
+        this.rotateHalf = manager.create(rot, new Shape(d, d)).toType(dtype, false);
+    }
+
+    /**
+     * Loads a Hugging Face model folder ({@code config.json} + {@code model.safetensors} or a sharded index).
+     *
+     * @param maxPositions positions to prepare rotary tables for (at most the model's context)
+     */
+    public static LlamaModel load(Path dir, NDManager parent, Device device, DataType dtype, int maxPositions) {
+        ModelConfig config = ModelConfig.read(dir);
+        int positions = Math.min(maxPositions, config.maxPositions());
+        NDManager manager = parent.newSubManager(device);
+        long t0 = System.nanoTime();
+        try (WeightIndex weights = WeightIndex.open(dir)) {
+            Loader loader = new Loader(weights, manager, dtype, device);
+            int h = config.hiddenSize();
+            NDArray embed = loader.load("model.embed_tokens.weight", config.vocabSize(), h);
+            NDArray lmHead;
+            if (config.tieWordEmbeddings()) {
+                lmHead = embed;
+            } else {
+                lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
+            }
+            NDArray norm = loader.load("model.norm.weight", h);
+            Layer[] layers = new Layer[config.numLayers()];
+            for (int l = 0; l < layers.length; l++) {
+                NDArray[] proj = new NDArray[Projection.values().length];
+                NDArray[] bias = new NDArray[proj.length];
+                for (Projection p : Projection.values()) {
+                    proj[p.ordinal()] = loader.load(p.path(l) + ".weight", p.outFeatures(config), p.inFeatures(config));
+                    boolean qkv = p == Projection.Q || p == Projection.K || p == Projection.V;
+                    if (qkv && config.qkvBias()) {
+                        bias[p.ordinal()] = loader.load(p.path(l) + ".bias", p.outFeatures(config));
+                    }
+                }
+                layers[l] = new Layer(
+                        loader.load("model.layers." + l + ".input_layernorm.weight", h), proj, bias,
+                        loader.load("model.layers." + l + ".post_attention_layernorm.weight", h));
+            }
+            LOG.info("Loaded {} ({} layers, hidden {}, vocab {}) from {} as {} on {} in {} ms",
+                    config.architecture(), config.numLayers(), h, config.vocabSize(), dir, dtype, device,
+                    (System.nanoTime() - t0) / 1_000_000);
+            return new LlamaModel(config, manager, dtype, device, embed, lmHead, norm, layers, positions);
+        } catch (IOException e) {
+            manager.close();
+            throw new ModelFormatException("cannot read weights of " + dir + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** Loads named tensors with a shape check that names the tensor on mismatch. */
+    private record Loader(WeightIndex weights, NDManager manager, DataType dtype, Device device) {
+        NDArray load(String name, long... shape) throws IOException {
+            if (!weights.contains(name)) {
+                throw new ModelFormatException("missing tensor '" + name + "'");
+            }
+            long[] actual = weights.info(name).shape();
+            if (!Arrays.equals(actual, shape)) {
+                throw new ModelFormatException("tensor '" + name + "' has shape " + Arrays.toString(actual)
+                        + ", expected " + Arrays.toString(shape));
+            }
+            NDArray a = weights.load(name, manager, dtype);
+            if (!a.getDevice().equals(device)) {
+                NDArray moved = a.toDevice(device, false);
+                a.close();
+                a = moved;
+            }
+            return a;
+        }
+    }
+
+    /** Builds cos and sin tables [positions, headDim] in double precision, with rope scaling applied. */
+    static float[][] ropeTables(ModelConfig c, int positions) {
+        int d = c.headDim();
+        int half = d / 2;
+        double[] invFreq = new double[half];
+        ModelConfig.RopeScaling s = c.ropeScaling();
+        for (int i = 0; i < half; i++) {
+            double f = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / d);
+            if (s.type().equals("linear")) {
+                f /= s.factor();
+            } else if (s.type().equals("llama3")) {
+                double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor();
+                double highWavelen = s.originalMaxPositions() / s.highFreqFactor();
+                double wavelen = 2 * Math.PI / f;
+                if (wavelen > lowWavelen) {
+                    f /= s.factor();
+                } else if (wavelen >= highWavelen) {
+                    double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor())
+                            / (s.highFreqFactor() - s.lowFreqFactor());
+                    f = (1 - smooth) * f / s.factor() + smooth * f;
+                }
+            }
+            invFreq[i] = f;
+        }
+        float[] cos = new float[positions * d];
+        float[] sin = new float[positions * d];
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < half; i++) {
+                double a = p * invFreq[i];
+                float cv = (float) Math.cos(a);
+                float sv = (float) Math.sin(a);
+                cos[p * d + i] = cv;
+                cos[p * d + i + half] = cv;
+                sin[p * d + i] = sv;
+                sin[p * d + i + half] = sv;
+            }
+        }
+        return new float[][] {cos, sin};
+    }
+
+    /**
+     * One forward pass over a step's tokens: writes their keys and values into the cache and returns
+     * float32 next-token logits {@code [R, vocab]} for the batch's {@link ForwardBatch#logitRows()}.
+     */
+    public NDArray forward(ForwardBatch batch, KvCache cache, ProjectionDelta delta) {
+        NDArray x = embed.get(batch.tokenIds());
+        NDArray cos = ropeCos.get(batch.positions()).expandDims(1);
+        NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
+        for (int l = 0; l < layers.length; l++) {
+            Layer layer = layers[l];
+            NDArray h = rmsNorm(x, layer.inputNorm());
+            NDArray attn = attention(l, layer, h, batch, cache, cos, sin, delta);
+            x = x.add(attn);
+            h = rmsNorm(x, layer.postNorm());
+            x = x.add(mlp(l, layer, h, delta));
+        }
+        NDArray last = batch.logitRows().size() == batch.tokens() ? x : x.get(batch.logitRows());
+        NDArray logits = linear(rmsNorm(last, finalNorm), lmHead, null);
+        return logits.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
+    }
+
+    private NDArray attention(int l, Layer w, NDArray h, ForwardBatch b, KvCache cache, NDArray cos, NDArray sin,
+                              ProjectionDelta delta) {
+        int heads = config.numHeads();
+        int kvHeads = config.numKvHeads();
+        int d = config.headDim();
+        int group = config.groupSize();
+        long tokens = b.tokens();
+        NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, heads, d);
+        NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, kvHeads, d);
+        NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens * kvHeads, d);
+        q = rope(q, cos, sin).muli(1.0 / Math.sqrt(d));
+        k = rope(k, cos, sin).reshape(tokens * kvHeads, d);
+        cache.keysFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), k);
+        cache.valuesFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), v);
+
+        int rows = b.rows();
+        int qLen = b.queryLen();
+        if (b.queryScatter() != null) {
+            NDArray padded = q.getManager().zeros(new Shape((long) rows * qLen, heads, d), q.getDataType(), q.getDevice());
+            padded.set(new NDIndex("{}", b.queryScatter()), q);
+            q = padded;
+        }
+        // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that share a
+        // kv head sit together, so one batched product per (row, kv head) covers grouped-query attention.
+        q = q.reshape(rows, qLen, kvHeads, group, d).transpose(0, 2, 1, 3, 4).reshape(rows, kvHeads, (long) qLen * group, d);
+        NDIndex window = new NDIndex("0:" + rows + ", :, 0:" + b.keyLen() + ", :");
+        NDArray keys = cache.keys(l).get(window);
+        NDArray values = cache.values(l).get(window);
+        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2))
+                .reshape(rows, kvHeads, qLen, group, b.keyLen())
+                .add(b.attentionMask());
+        NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) qLen * group, b.keyLen());
+        NDArray out = probs.matMul(values)
+                .reshape(rows, kvHeads, qLen, group, d)
+                .transpose(0, 2, 1, 3, 4)
+                .reshape((long) rows * qLen, (long) heads * d);
+        if (b.queryScatter() != null) {
+            out = out.get(b.queryScatter());
+        }
+        return project(l, Projection.O, w, out, delta);
+    }
+
+    private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
+        NDArray gate = project(l, Projection.GATE, w, h, delta);
+        NDArray up = project(l, Projection.UP, w, h, delta);
+        return project(l, Projection.DOWN, w, gate.mul(Activation.sigmoid(gate)).muli(up), delta);
+    }
+
+    private NDArray project(int l, Projection p, Layer w, NDArray in, ProjectionDelta delta) {
+        return delta.apply(l, p, in, linear(in, w.w(p), w.b(p)));
+    }
+
+    private NDArray rope(NDArray x, NDArray cos, NDArray sin) {
+        return x.mul(cos).addi(x.matMul(rotateHalf).muli(sin));
+    }
+
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray inv = xf.square().mean(new int[] {-1}, true).addi(config.rmsNormEps()).powi(-0.5);
+        NDArray normed = xf.mul(inv);
+        if (normed.getDataType() != dtype) {
+            normed = normed.toType(dtype, false);
+        }
+        return normed.muli(weight);
+    }
+
+    static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        return Linear.linear(x, weight, bias).singletonOrThrow();
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public DataType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    /** Positions the rotary tables cover: the longest sequence this model instance serves. */
+    public int maxPositions() {
+        return maxPositions;
+    }
+
+    /** The base weight of a projection, for adapter tools that need it (merge, extract, shape checks). */
+    public NDArray weight(int layer, Projection p) {
+        return layers[layer].w(p);
+    }
+
+    /** Names of every weight this model reads, for tools that rewrite a model folder. */
+    public List<String> tensorNames() {
+        List<String> names = new ArrayList<>(List.of("model.embed_tokens.weight", "model.norm.weight"));
+        if (!config.tieWordEmbeddings()) {
+            names.add("lm_head.weight");
+        }
+        for (int l = 0; l < layers.length; l++) {
+            names.add("model.layers." + l + ".input_layernorm.weight");
+            names.add("model.layers." + l + ".post_attention_layernorm.weight");
+            for (Projection p : Projection.values()) {
+                names.add(p.path(l) + ".weight");
+            }
+        }
+        return names;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

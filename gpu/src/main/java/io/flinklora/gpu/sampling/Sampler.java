@@ -1,0 +1,105 @@
+package io.flinklora.gpu.sampling;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Chooses a token from one row of logits: greedy, or temperature / top-k / top-p sampling.
+ *
+ * <p>The random draw for a token depends only on the request's seed and the token's index, so a
+ * request gives the same tokens whatever else shares its batch, and a sequence resumed after a
+ * restart continues exactly as it would have.
+ */
+public final class Sampler {
+    private Sampler() {
+    }
+
+    /** Index of the largest logit (the lowest index among equals, like torch.argmax). */
+    public static int argmax(float[] logits, int offset, int length) {
+        int best = 0;
+        float bestValue = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < length; i++) {
+            float v = logits[offset + i];
+            if (v > bestValue || (Float.isNaN(bestValue) && !Float.isNaN(v))) {
+                bestValue = v;
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Samples a token id from {@code logits[offset .. offset+vocab)} for token number {@code index}. */
+    public static int sample(float[] logits, int offset, int vocab, SamplingParams p, long seed, int index) {
+        if (p.isGreedy()) {
+            return argmax(logits, offset, vocab);
+        }
+        double temperature = p.temperature();
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        // Candidates as (probability bits, token) pairs packed in longs so one primitive sort orders them.
+        double[] prob = new double[vocab];
+        double total = 0;
+        for (int i = 0; i < vocab; i++) {
+            double e = Math.exp((logits[offset + i] - max) / temperature);
+            prob[i] = e;
+            total += e;
+        }
+        int k = p.topK() > 0 && p.topK() < vocab ? p.topK() : vocab;
+        boolean nucleus = p.topP() < 1.0;
+        double u = new SplittableRandom(mix(seed, index)).nextDouble();
+        if (k == vocab && !nucleus) {
+            double target = u * total;
+            double acc = 0;
+            for (int i = 0; i < vocab; i++) {
+                acc += prob[i];
+                if (acc > target) {
+                    return i;
+                }
+            }
+            return argmax(logits, offset, vocab);
+        }
+        long[] order = new long[vocab];
+        for (int i = 0; i < vocab; i++) {
+            // Probabilities are non-negative, so their float bits sort like the values; ties keep low ids first.
+            order[i] = ((long) Float.floatToIntBits((float) (prob[i] / total)) << 32) | (0xFFFFFFFFL - i);
+        }
+        Arrays.sort(order);
+        double keptMass = 0;
+        int kept = 0;
+        double all = 0;
+        for (int r = 0; r < k; r++) {
+            all += prob[tokenAt(order, vocab - 1 - r)];
+        }
+        for (int r = 0; r < k; r++) {
+            keptMass += prob[tokenAt(order, vocab - 1 - r)];
+            kept++;
+            if (nucleus && keptMass / all >= p.topP()) {
+                break;
+            }
+        }
+        double target = u * keptMass;
+        double acc = 0;
+        for (int r = 0; r < kept; r++) {
+            int token = tokenAt(order, vocab - 1 - r);
+            acc += prob[token];
+            if (acc > target) {
+                return token;
+            }
+        }
+        return tokenAt(order, vocab - 1);
+    }
+
+    private static int tokenAt(long[] order, int rank) {
+        return (int) (0xFFFFFFFFL - (order[rank] & 0xFFFFFFFFL));
+    }
+
+    /** A well-mixed 64-bit seed for token {@code index} of a request seeded with {@code seed}. */
+    static long mix(long seed, int index) {
+        long z = seed + 0x9E3779B97F4A7C15L * (index + 1L);
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}

@@ -1,0 +1,156 @@
+package io.flinklora.gpu.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.model.ProjectionDelta;
+import io.flinklora.gpu.sampling.SamplingParams;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class ContinuousBatchingTest {
+
+    @Test
+    void cachedDecodeLogitsEqualFullRecompute() {
+        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build());
+             NDManager manager = NDManager.newBaseManager();
+             KvCache incremental = new KvCache(manager, engine.modelConfig(), 2, 128,
+                     engine.model().dtype(), engine.model().device());
+             KvCache fresh = new KvCache(manager, engine.modelConfig(), 2, 128,
+                     engine.model().dtype(), engine.model().device())) {
+            int[] prompt = engine.tokenizer().encode("Tom had a big red ball.");
+            Sequence seq = newSequence(engine, "inc", prompt, 64);
+            seq.assign(incremental.allocate());
+            ModelRunner cached = new ModelRunner(engine.model(), incremental);
+            ModelRunner full = new ModelRunner(engine.model(), fresh);
+            float worst = 0;
+            for (int step = 0; step < 40; step++) {
+                float[] a;
+                float[] b;
+                try (NDScope scope = new NDScope()) {
+                    scope.suppressNotUsedWarning();
+                    NDArray la = cached.run(new Batch(List.of(new Batch.Chunk(seq, seq.computed(), seq.pending()))),
+                            manager, ProjectionDelta.NONE);
+                    a = la.toFloatArray();
+                    // Recompute the whole sequence from an empty cache slot.
+                    int[] all = new int[seq.length()];
+                    for (int i = 0; i < all.length; i++) {
+                        all[i] = seq.token(i);
+                    }
+                    Sequence again = newSequence(engine, "full", all, 64);
+                    again.assign(fresh.allocate());
+                    NDArray lb = full.run(new Batch(List.of(new Batch.Chunk(again, 0, all.length))), manager,
+                            ProjectionDelta.NONE);
+                    b = lb.toFloatArray();
+                    fresh.release(again.slot());
+                }
+                assertEquals(a.length, b.length);
+                for (int i = 0; i < a.length; i++) {
+                    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+                }
+                seq.advance(seq.pending());
+                seq.append(io.flinklora.gpu.sampling.Sampler.argmax(a, 0, a.length));
+            }
+            assertTrue(worst <= 1e-4f, "cached decode differs from full recompute by " + worst);
+        }
+    }
+
+    @Test
+    void sixteenMixedLengthPromptsInOneContinuousBatchMatchEachRunAlone() {
+        Random random = new Random(16);
+        String[] words = {"the", "dog", "ran", "to", "a", "big", "park", "and", "Lily", "saw", "red", "ball",
+            "happy", "sun", "was", "hot"};
+        List<EngineRequest> requests = new ArrayList<>();
+        try (Engine alone = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
+            for (int i = 0; i < 16; i++) {
+                StringBuilder p = new StringBuilder("Once");
+                int n = 1 + random.nextInt(40);
+                for (int w = 0; w < n; w++) {
+                    p.append(' ').append(words[random.nextInt(words.length)]);
+                }
+                int[] ids = alone.tokenizer().encode(p.toString());
+                requests.add(EngineHarness.request("p" + i, ids, SamplingParams.greedy(24 + random.nextInt(40))
+                        .withIgnoreEos(true)));
+            }
+            Map<String, EngineHarness.Outcome> single = EngineHarness.runAll(alone, requests);
+            // A small token budget forces chunked prefills that share steps with running decodes.
+            try (Engine batched = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(16)
+                    .maxTokensPerStep(48).build())) {
+                List<Integer> rows = new ArrayList<>();
+                Map<String, EngineHarness.Outcome> together = runRecordingRows(batched, requests, rows);
+                for (EngineRequest r : requests) {
+                    assertArrayEquals(single.get(r.id()).idArray(), together.get(r.id()).idArray(), r.id());
+                    assertEquals(single.get(r.id()).text(), together.get(r.id()).text(), r.id());
+                }
+                assertEquals(16, rows.stream().mapToInt(Integer::intValue).max().orElse(0),
+                        "all 16 sequences ran in one batch at some step");
+                assertTrue(rows.get(rows.size() - 1) < 16, "sequences left the batch as they finished");
+            }
+        }
+    }
+
+    @Test
+    void newSequencesWaitForAFreeCacheSlotAndThenRun() {
+        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(4).kvSlots(2)
+                .build())) {
+            List<EngineRequest> requests = new ArrayList<>();
+            for (int i = 0; i < 7; i++) {
+                requests.add(EngineHarness.request("s" + i, engine.tokenizer().encode("The cat " + i),
+                        SamplingParams.greedy(5 + i).withIgnoreEos(true)));
+            }
+            for (EngineRequest r : requests) {
+                engine.submit(r);
+            }
+            int maxRunning = 0;
+            int finished = 0;
+            while (engine.hasWork()) {
+                StepResult s = engine.step();
+                maxRunning = Math.max(maxRunning, s.rows());
+                EngineStats stats = engine.stats();
+                assertTrue(stats.kvSlotsUsed() <= 2);
+                finished += (int) s.events().stream().filter(TokenEvent::finished).count();
+            }
+            assertEquals(2, maxRunning, "never more sequences than KV slots");
+            assertEquals(7, finished, "every waiting sequence eventually ran");
+            assertEquals(0, engine.stats().kvSlotsUsed(), "finished sequences freed their slots");
+        }
+    }
+
+    static Map<String, EngineHarness.Outcome> runRecordingRows(Engine engine, List<EngineRequest> requests,
+                                                               List<Integer> rows) {
+        for (EngineRequest r : requests) {
+            engine.submit(r);
+        }
+        Map<String, List<Integer>> ids = new java.util.HashMap<>();
+        Map<String, StringBuilder> text = new java.util.HashMap<>();
+        Map<String, EngineHarness.Outcome> done = new java.util.HashMap<>();
+        while (engine.hasWork()) {
+            StepResult s = engine.step();
+            rows.add(s.rows());
+            for (TokenEvent e : s.events()) {
+                ids.computeIfAbsent(e.requestId(), k -> new ArrayList<>()).add(e.tokenId());
+                text.computeIfAbsent(e.requestId(), k -> new StringBuilder()).append(e.text());
+                if (e.finished()) {
+                    done.put(e.requestId(), new EngineHarness.Outcome(ids.get(e.requestId()),
+                            text.get(e.requestId()).toString(), e.finishReason()));
+                }
+            }
+        }
+        return done;
+    }
+
+    static Sequence newSequence(Engine engine, String id, int[] prompt, int maxNew) {
+        return new Sequence(EngineHarness.request(id, prompt, SamplingParams.greedy(maxNew).withIgnoreEos(true)), 1L,
+                Set.of(), engine.tokenizer().newDetokenizer(), null);
+    }
+}
