@@ -1,0 +1,129 @@
+package io.flinklora.gpu.bench;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.safetensors.SafetensorsWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Writes a random-weight Llama as a real Hugging Face folder (config.json, model.safetensors,
+ * tokenizer.json), so benchmarks run the same loading and forward code as users' models.
+ */
+public final class RandomLlama {
+    private RandomLlama() {
+    }
+
+    /** Shape of a generated model. */
+    public record Spec(int hidden, int layers, int heads, int kvHeads, int intermediate, int vocab, int maxPositions) {
+        /** The benchmark model of the engine issue: a GPT-2-small-sized Llama. */
+        public static Spec benchmark() {
+            return new Spec(768, 12, 12, 12, 2048, 32000, 1024);
+        }
+    }
+
+    /** Writes the model into {@code dir} unless a model of the same spec is already there. */
+    public static Path write(Path dir, Spec spec, long seed) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode config = json.createObjectNode();
+        config.putArray("architectures").add("LlamaForCausalLM");
+        config.put("model_type", "llama").put("hidden_size", spec.hidden()).put("intermediate_size", spec.intermediate())
+                .put("num_hidden_layers", spec.layers()).put("num_attention_heads", spec.heads())
+                .put("num_key_value_heads", spec.kvHeads()).put("vocab_size", spec.vocab())
+                .put("max_position_embeddings", spec.maxPositions()).put("rms_norm_eps", 1e-5)
+                .put("rope_theta", 10000.0).put("hidden_act", "silu").put("tie_word_embeddings", false)
+                .put("bos_token_id", 1).put("eos_token_id", 2).put("torch_dtype", "float32")
+                .put("random_seed", seed);
+        Path configFile = dir.resolve("config.json");
+        String text = json.writerWithDefaultPrettyPrinter().writeValueAsString(config);
+        if (Files.isRegularFile(configFile) && Files.readString(configFile).equals(text)
+                && Files.isRegularFile(dir.resolve("model.safetensors")) && Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+            return dir;
+        }
+        Files.createDirectories(dir);
+        SafetensorsWriter w = new SafetensorsWriter();
+        int headDim = spec.hidden() / spec.heads();
+        try (NDManager m = NDManager.newBaseManager()) {
+            m.getEngine().setRandomSeed((int) seed);
+            add(w, m, "model.embed_tokens.weight", 0.02f, spec.vocab(), spec.hidden());
+            add(w, m, "lm_head.weight", 0.02f, spec.vocab(), spec.hidden());
+            w.add("model.norm.weight", m.ones(new Shape(spec.hidden())));
+            for (int l = 0; l < spec.layers(); l++) {
+                w.add("model.layers." + l + ".input_layernorm.weight", m.ones(new Shape(spec.hidden())));
+                w.add("model.layers." + l + ".post_attention_layernorm.weight", m.ones(new Shape(spec.hidden())));
+                for (Projection p : Projection.values()) {
+                    int out = switch (p) {
+                        case Q -> spec.heads() * headDim;
+                        case K, V -> spec.kvHeads() * headDim;
+                        case O, DOWN -> spec.hidden();
+                        case GATE, UP -> spec.intermediate();
+                    };
+                    int in = switch (p) {
+                        case O -> spec.heads() * headDim;
+                        case DOWN -> spec.intermediate();
+                        default -> spec.hidden();
+                    };
+                    add(w, m, p.path(l) + ".weight", 0.02f, out, in);
+                }
+            }
+        }
+        w.write(dir.resolve("model.safetensors"));
+        writeTokenizer(dir, spec.vocab(), json);
+        Files.writeString(configFile, text);
+        return dir;
+    }
+
+    private static void add(SafetensorsWriter w, NDManager m, String name, float std, int rows, int cols) {
+        try (NDArray a = m.randomNormal(0f, std, new Shape(rows, cols), ai.djl.ndarray.types.DataType.FLOAT32)) {
+            w.add(name, a);
+        }
+    }
+
+    /** A SentencePiece-style BPE vocabulary of the right size: specials, 256 byte pieces, then synthetic words. */
+    private static void writeTokenizer(Path dir, int vocab, ObjectMapper json) throws IOException {
+        ObjectNode root = json.createObjectNode();
+        root.put("version", "1.0");
+        ArrayNode added = root.putArray("added_tokens");
+        String[] specials = {"<unk>", "<s>", "</s>"};
+        for (int i = 0; i < specials.length; i++) {
+            added.addObject().put("id", i).put("content", specials[i]).put("single_word", false).put("lstrip", false)
+                    .put("rstrip", false).put("normalized", false).put("special", true);
+        }
+        ObjectNode norm = root.putObject("normalizer");
+        norm.put("type", "Sequence");
+        ArrayNode ns = norm.putArray("normalizers");
+        ns.addObject().put("type", "Prepend").put("prepend", "\u2581");
+        ns.addObject().put("type", "Replace").put("content", "\u2581").putObject("pattern").put("String", " ");
+        root.putNull("pre_tokenizer");
+        ObjectNode dec = root.putObject("decoder");
+        dec.put("type", "Sequence");
+        ArrayNode ds = dec.putArray("decoders");
+        ds.addObject().put("type", "Replace").put("content", " ").putObject("pattern").put("String", "\u2581");
+        ds.addObject().put("type", "ByteFallback");
+        ds.addObject().put("type", "Fuse");
+        ds.addObject().put("type", "Strip").put("content", " ").put("start", 1).put("stop", 0);
+        ObjectNode model = root.putObject("model");
+        model.put("type", "BPE").putNull("dropout");
+        model.put("unk_token", "<unk>").put("fuse_unk", true).put("byte_fallback", true);
+        ObjectNode v = model.putObject("vocab");
+        for (int i = 0; i < specials.length; i++) {
+            v.put(specials[i], i);
+        }
+        for (int b = 0; b < 256; b++) {
+            v.put(String.format("<0x%02X>", b), 3 + b);
+        }
+        for (int i = 259; i < vocab; i++) {
+            v.put("\u2581w" + i, i);
+        }
+        model.putArray("merges");
+        Files.writeString(dir.resolve("tokenizer.json"), json.writeValueAsString(root));
+        Files.writeString(dir.resolve("tokenizer_config.json"),
+                "{\"add_bos_token\": true, \"bos_token\": \"<s>\", \"eos_token\": \"</s>\"}");
+    }
+}

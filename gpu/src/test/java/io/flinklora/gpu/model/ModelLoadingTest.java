@@ -1,0 +1,160 @@
+package io.flinklora.gpu.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.safetensors.DType;
+import io.flinklora.gpu.safetensors.SafetensorsWriter;
+import io.flinklora.gpu.safetensors.WeightIndex;
+import io.flinklora.gpu.sampling.SamplingParams;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiFunction;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ModelLoadingTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Copies stories260k into {@code dir}, rewriting its weights (renamed, re-typed, sharded) and config. */
+    static Path rewrite(Path dir, DType dtype, int shards, Map<String, Object> configChanges,
+                        BiFunction<String, NDArray, NDArray> transform) throws IOException {
+        Path src = TestModels.stories260k();
+        Files.createDirectories(dir);
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json", "generation_config.json")) {
+            Files.copy(src.resolve(f), dir.resolve(f));
+        }
+        ObjectNode config = (ObjectNode) JSON.readTree(src.resolve("config.json").toFile());
+        configChanges.forEach((k, v) -> config.set(k, JSON.valueToTree(v)));
+        Files.writeString(dir.resolve("config.json"), JSON.writeValueAsString(config));
+        try (WeightIndex w = WeightIndex.open(src); NDManager m = NDManager.newBaseManager()) {
+            List<String> names = new ArrayList<>(w.names());
+            names.sort(null);
+            SafetensorsWriter[] writers = new SafetensorsWriter[shards];
+            for (int i = 0; i < shards; i++) {
+                writers[i] = new SafetensorsWriter();
+            }
+            ObjectNode index = JSON.createObjectNode();
+            ObjectNode map = index.putObject("weight_map");
+            List<NDArray> extra = new ArrayList<>();
+            for (int i = 0; i < names.size(); i++) {
+                NDArray a = transform.apply(names.get(i), w.load(names.get(i), m, DataType.FLOAT32));
+                if (a == null) {
+                    continue;
+                }
+                int shard = i % shards;
+                writers[shard].add(names.get(i), dtype, a.getShape().getShape(), a.toFloatArray());
+                map.put(names.get(i), shardName(shard, shards));
+            }
+            for (String n : names) {
+                if (n.endsWith("q_proj.weight") || n.endsWith("k_proj.weight") || n.endsWith("v_proj.weight")) {
+                    NDArray bias = transform.apply(n.replace(".weight", ".bias"), null);
+                    if (bias != null) {
+                        writers[0].add(n.replace(".weight", ".bias"), dtype, bias.getShape().getShape(), bias.toFloatArray());
+                        map.put(n.replace(".weight", ".bias"), shardName(0, shards));
+                        extra.add(bias);
+                    }
+                }
+            }
+            for (int i = 0; i < shards; i++) {
+                writers[i].write(dir.resolve(shardName(i, shards)));
+            }
+            if (shards > 1) {
+                Files.writeString(dir.resolve("model.safetensors.index.json"), JSON.writeValueAsString(index));
+            }
+        }
+        return dir;
+    }
+
+    private static String shardName(int i, int shards) {
+        return shards == 1 ? "model.safetensors" : String.format("model-%05d-of-%05d.safetensors", i + 1, shards);
+    }
+
+    static int[] greedy(Path model, int n) {
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).build())) {
+            e.submit(new EngineRequest("g", e.tokenizer().encode("Tom had a big red ball."), List.of(),
+                    SamplingParams.greedy(n).withIgnoreEos(true)));
+            List<Integer> ids = new ArrayList<>();
+            while (e.hasWork()) {
+                for (TokenEvent t : e.step().events()) {
+                    ids.add(t.tokenId());
+                }
+            }
+            return ids.stream().mapToInt(Integer::intValue).toArray();
+        }
+    }
+
+    @Test
+    void shardedCheckpointGivesTheSameTokensAsTheSingleFile(@TempDir Path dir) throws IOException {
+        Path sharded = rewrite(dir.resolve("m"), DType.F32, 3, Map.of(), (n, a) -> a);
+        assertTrue(Files.exists(sharded.resolve("model.safetensors.index.json")));
+        assertArrayEquals(greedy(TestModels.stories260k(), 32), greedy(sharded, 32));
+    }
+
+    @Test
+    void halfPrecisionCheckpointsLoadIntoFloat32Compute(@TempDir Path dir) throws IOException {
+        int[] reference = greedy(TestModels.stories260k(), 12);
+        for (DType t : new DType[] {DType.F16, DType.BF16}) {
+            Path m = rewrite(dir.resolve(t.name()), t, 1, Map.of(), (n, a) -> a);
+            int[] got = greedy(m, 12);
+            // Rounding the weights moves logits slightly; the first tokens have wide margins.
+            assertArrayEquals(java.util.Arrays.copyOf(reference, 6), java.util.Arrays.copyOf(got, 6), t.name());
+        }
+    }
+
+    @Test
+    void mistralAndQwen2LayoutsLoadAndQwen2BiasesAreApplied(@TempDir Path dir) throws IOException {
+        int[] reference = greedy(TestModels.stories260k(), 24);
+        Path mistral = rewrite(dir.resolve("mistral"), DType.F32, 1,
+                Map.of("architectures", List.of("MistralForCausalLM"), "head_dim", 8, "sliding_window", 4096),
+                (n, a) -> a);
+        assertArrayEquals(reference, greedy(mistral, 24));
+        try (NDManager m = NDManager.newBaseManager()) {
+            Path zeroBias = rewrite(dir.resolve("qwen0"), DType.F32, 1,
+                    Map.of("architectures", List.of("Qwen2ForCausalLM")),
+                    (n, a) -> a != null ? a : m.zeros(new ai.djl.ndarray.types.Shape(n.contains("q_proj") ? 64 : 32)));
+            assertArrayEquals(reference, greedy(zeroBias, 24), "zero biases change nothing");
+            Path biased = rewrite(dir.resolve("qwen1"), DType.F32, 1,
+                    Map.of("architectures", List.of("Qwen2ForCausalLM")),
+                    (n, a) -> a != null ? a : m.randomNormal(0f, 2f,
+                            new ai.djl.ndarray.types.Shape(n.contains("q_proj") ? 64 : 32), DataType.FLOAT32));
+            assertTrue(!java.util.Arrays.equals(reference, greedy(biased, 24)), "large q/k/v biases change the output");
+        }
+    }
+
+    @Test
+    void missingTensorWrongShapeAndUnsupportedArchitectureAreNamed(@TempDir Path dir) throws IOException {
+        Path missing = rewrite(dir.resolve("missing"), DType.F32, 1, Map.of(),
+                (n, a) -> n.equals("model.layers.2.mlp.up_proj.weight") ? null : a);
+        var e1 = assertThrows(ModelFormatException.class, () -> greedy(missing, 1));
+        assertTrue(e1.getMessage().contains("model.layers.2.mlp.up_proj.weight"), e1.getMessage());
+
+        Path shape = rewrite(dir.resolve("shape"), DType.F32, 1, Map.of(),
+                (n, a) -> n.equals("model.layers.1.self_attn.k_proj.weight") ? a.get("0:16") : a);
+        var e2 = assertThrows(ModelFormatException.class, () -> greedy(shape, 1));
+        assertTrue(e2.getMessage().contains("model.layers.1.self_attn.k_proj.weight")
+                && e2.getMessage().contains("[16, 64]") && e2.getMessage().contains("[32, 64]"), e2.getMessage());
+
+        Path arch = rewrite(dir.resolve("arch"), DType.F32, 1, Map.of("architectures", List.of("GPT2LMHeadModel")),
+                (n, a) -> a);
+        var e3 = assertThrows(ModelFormatException.class, () -> greedy(arch, 1));
+        assertTrue(e3.getMessage().contains("GPT2LMHeadModel"), e3.getMessage());
+        assertEquals(true, e3.getMessage().contains("LlamaForCausalLM"), "lists what is supported");
+    }
+}
