@@ -8,7 +8,7 @@ JAVA_OPTS_DEFAULT="-Dai.djl.offline=true -Dlog4j2.configurationFile=$ROOT/script
 ensure_built() {
   local module="$1"
   local jar
-  jar=$(ls "$ROOT/$module"/target/*.jar 2>/dev/null | grep -v -e sources -e tests | head -1)
+  jar=$(ls "$ROOT/$module"/target/*.jar 2>/dev/null | grep -v -e sources -e tests | head -1 || true)
   local cpfile="$ROOT/$module/target/classpath.txt"
   if [[ -z "$jar" || ! -f "$cpfile" ]] || [[ -n "$(find "$ROOT"/*/src "$ROOT/pom.xml" "$ROOT"/*/pom.xml -newer "$jar" -type f 2>/dev/null | head -1)" ]]; then
     echo "building $module (first run or sources changed)..." >&2
