@@ -6,11 +6,13 @@ import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Writes a random-weight Llama as a real Hugging Face folder (config.json, model.safetensors,
@@ -48,7 +50,9 @@ public final class RandomLlama {
         }
         Files.createDirectories(dir);
         SafetensorsWriter w = new SafetensorsWriter();
-        int headDim = spec.hidden() / spec.heads();
+        ModelConfig shape = new ModelConfig("LlamaForCausalLM", spec.hidden(), spec.intermediate(), spec.layers(),
+                spec.heads(), spec.kvHeads(), spec.hidden() / spec.heads(), spec.vocab(), spec.maxPositions(), 1e-5,
+                10000, ModelConfig.RopeScaling.NONE, false, false, 1, List.of(2));
         try (NDManager m = NDManager.newBaseManager()) {
             m.getEngine().setRandomSeed((int) seed);
             add(w, m, "model.embed_tokens.weight", 0.02f, spec.vocab(), spec.hidden());
@@ -58,18 +62,7 @@ public final class RandomLlama {
                 w.add("model.layers." + l + ".input_layernorm.weight", m.ones(new Shape(spec.hidden())));
                 w.add("model.layers." + l + ".post_attention_layernorm.weight", m.ones(new Shape(spec.hidden())));
                 for (Projection p : Projection.values()) {
-                    int out = switch (p) {
-                        case Q -> spec.heads() * headDim;
-                        case K, V -> spec.kvHeads() * headDim;
-                        case O, DOWN -> spec.hidden();
-                        case GATE, UP -> spec.intermediate();
-                    };
-                    int in = switch (p) {
-                        case O -> spec.heads() * headDim;
-                        case DOWN -> spec.intermediate();
-                        default -> spec.hidden();
-                    };
-                    add(w, m, p.path(l) + ".weight", 0.02f, out, in);
+                    add(w, m, p.path(l) + ".weight", 0.02f, p.outFeatures(shape), p.inFeatures(shape));
                 }
             }
         }

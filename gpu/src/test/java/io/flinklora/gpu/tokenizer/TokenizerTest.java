@@ -35,27 +35,13 @@ class TokenizerTest {
 
     @BeforeAll
     static void loadModelTokenizer() {
-        modelDir = locateModel("stories260k");
+        modelDir = io.flinklora.gpu.TestModels.stories260k();
         tokenizer = Tokenizer.load(modelDir);
     }
 
     @AfterAll
     static void close() {
         tokenizer.close();
-    }
-
-    static Path locateModel(String name) {
-        String root = System.getProperty("project.root");
-        if (root != null && Files.isDirectory(Paths.get(root, "models", name))) {
-            return Paths.get(root, "models", name);
-        }
-        for (Path dir = Paths.get("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            Path candidate = dir.resolve("models").resolve(name);
-            if (Files.isRegularFile(candidate.resolve("tokenizer.json"))) {
-                return candidate;
-            }
-        }
-        throw new IllegalStateException("models/" + name + " not found from project.root or working dir");
     }
 
     private static List<JsonNode> referenceRows() throws IOException {
