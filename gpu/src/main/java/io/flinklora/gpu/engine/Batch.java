@@ -5,15 +5,20 @@ import java.util.List;
 /**
  * What one engine step runs: every running sequence, in KV slot order, with the chunk of its tokens
  * to compute this step (one token when decoding, part or all of the prompt when prefilling, or none
- * while it waits for token budget).
+ * while it waits for token budget), plus the waiting sequences that failed admission (their adapter
+ * could not be loaded).
  */
-public record Batch(List<Chunk> chunks) {
+public record Batch(List<Chunk> chunks, List<Sequence> failed) {
 
     /** Tokens {@code [start, start + length)} of a sequence; {@code samples} when it ends at the sequence's end. */
     public record Chunk(Sequence sequence, int start, int length) {
         public boolean samples() {
             return length > 0 && start + length == sequence.length();
         }
+    }
+
+    public Batch(List<Chunk> chunks) {
+        this(chunks, List.of());
     }
 
     public boolean isEmpty() {

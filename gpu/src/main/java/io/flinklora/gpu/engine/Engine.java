@@ -4,6 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.lora.AdapterMix;
+import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.lora.AdapterRegistry;
+import io.flinklora.gpu.lora.AdapterStats;
+import io.flinklora.gpu.lora.LoraBatch;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.ProjectionDelta;
@@ -38,6 +43,7 @@ public final class Engine implements AutoCloseable {
     private final KvCache cache;
     private final Scheduler scheduler;
     private final ModelRunner runner;
+    private final AdapterRegistry adapters;
     private final Map<String, Sequence> inFlight = new HashMap<>();
     private final Set<Integer> eosIds;
     private final int maxSequenceLength;
@@ -59,6 +65,13 @@ public final class Engine implements AutoCloseable {
             this.cache = new KvCache(manager, mc, config.kvSlots(), maxSequenceLength, config.dtype(), config.device());
             this.scheduler = new Scheduler(cache, config.maxRunning(), config.maxTokensPerStep());
             this.runner = new ModelRunner(model, cache);
+            this.adapters = config.adapterRoot() == null ? null
+                    : AdapterRegistry.builder(config.adapterRoot(), mc, manager, config.dtype())
+                            .maxOnDevice(config.adapters().maxOnDevice())
+                            .maxDeviceBytes(config.adapters().maxDeviceBytes())
+                            .maxLoaded(config.adapters().maxLoaded())
+                            .preload(config.adapters().preload())
+                            .build();
             Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
             for (int id : tokenizer.eosIds()) {
                 eos.add(id);
@@ -107,7 +120,16 @@ public final class Engine implements AutoCloseable {
         if (!params.ignoreEos()) {
             stopIds.addAll(eosIds);
         }
-        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), null);
+        List<AdapterRegistry.Version> leases = new ArrayList<>();
+        try {
+            for (AdapterRef ref : request.adapters()) {
+                leases.add(adapters.acquire(ref.name()));
+            }
+        } catch (RuntimeException e) {
+            leases.forEach(adapters::release);
+            throw e;
+        }
+        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), leases);
         inFlight.put(request.id(), s);
         scheduler.add(s);
     }
@@ -148,9 +170,19 @@ public final class Engine implements AutoCloseable {
             throw new RequestException(ErrorCode.LIMIT_EXCEEDED, r.adapters().size()
                     + " adapters exceed the limit of " + config.limits().maxAdapters() + " per request");
         }
-        if (!r.adapters().isEmpty()) {
+        if (!r.adapters().isEmpty() && adapters == null) {
             throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + r.adapters().get(0).name()
-                    + "' requested but this engine serves the base model only");
+                    + "' requested but this engine has no adapter root (base model only)");
+        }
+        Set<String> names = new HashSet<>();
+        for (AdapterRef a : r.adapters()) {
+            if (!names.add(a.name())) {
+                throw new RequestException(ErrorCode.INVALID_PARAMETER, "adapter '" + a.name() + "' is listed twice");
+            }
+            if (!Double.isFinite(a.weight()) || Math.abs(a.weight()) > 100) {
+                throw new RequestException(ErrorCode.INVALID_PARAMETER, "adapter weight " + a.weight()
+                        + " must be a finite number within [-100, 100]");
+            }
         }
     }
 
@@ -170,20 +202,26 @@ public final class Engine implements AutoCloseable {
 
     /** Drops a request in flight; returns false if it is unknown or already finished. */
     public boolean abort(String requestId) {
-        Sequence s = inFlight.remove(requestId);
+        Sequence s = inFlight.get(requestId);
         if (s == null) {
             return false;
         }
-        scheduler.remove(s);
+        end(s);
         return true;
     }
 
     /** Runs one forward pass over every running sequence and samples their next tokens. */
     public StepResult step() {
         long t0 = System.nanoTime();
-        Batch batch = scheduler.schedule(s -> true);
+        Batch batch = scheduler.schedule(admission);
+        List<RequestFailure> failures = new ArrayList<>();
+        for (Sequence s : batch.failed()) {
+            String why = s.adapters().stream().map(adapters::failure).filter(m -> !m.isEmpty()).findFirst().orElse("");
+            failures.add(new RequestFailure(s.id(), ErrorCode.ADAPTER_LOAD_FAILED, "adapter could not be loaded: " + why));
+            end(s);
+        }
         if (batch.isEmpty()) {
-            return StepResult.IDLE;
+            return failures.isEmpty() ? StepResult.IDLE : new StepResult(List.of(), failures, 0, 0, System.nanoTime() - t0);
         }
         List<Batch.Chunk> samplers = new ArrayList<>();
         for (Batch.Chunk c : batch.chunks()) {
@@ -194,7 +232,7 @@ public final class Engine implements AutoCloseable {
         int[] next;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDArray logits = runner.run(batch, manager, ProjectionDelta.NONE);
+            NDArray logits = runner.run(batch, manager, loraFor(batch));
             next = choose(logits, samplers);
         }
         List<TokenEvent> events = new ArrayList<>(samplers.size());
@@ -208,8 +246,7 @@ public final class Engine implements AutoCloseable {
             generatedTokens++;
             events.add(e);
             if (e.finished()) {
-                inFlight.remove(s.id());
-                scheduler.remove(s);
+                end(s);
                 completed++;
             }
         }
@@ -222,7 +259,96 @@ public final class Engine implements AutoCloseable {
         }
         steps++;
         lastRows = batch.chunks().size();
-        return new StepResult(events, List.of(), lastRows, batch.tokens(), System.nanoTime() - t0);
+        return new StepResult(events, failures, lastRows, batch.tokens(), System.nanoTime() - t0);
+    }
+
+    private final Scheduler.Admission admission = new Scheduler.Admission() {
+        @Override
+        public Verdict check(Sequence s) {
+            Verdict worst = Verdict.READY;
+            for (AdapterRegistry.Version v : s.adapters()) {
+                Verdict vd = switch (adapters.ready(v)) {
+                    case READY -> Verdict.READY;
+                    case LOADING -> Verdict.LOADING;
+                    case NO_CAPACITY -> Verdict.NO_CAPACITY;
+                    case FAILED -> Verdict.FAIL;
+                };
+                if (vd.ordinal() > worst.ordinal()) {
+                    worst = vd;
+                }
+            }
+            return worst;
+        }
+
+        @Override
+        public void admitted(Sequence s) {
+            if (s.adapters().isEmpty()) {
+                return;
+            }
+            List<AdapterMix.Part> parts = new ArrayList<>();
+            for (int i = 0; i < s.adapters().size(); i++) {
+                AdapterRegistry.Version v = s.adapters().get(i);
+                adapters.pin(v);
+                parts.add(new AdapterMix.Part(adapters.adapter(v), s.request().adapters().get(i).weight()));
+            }
+            s.setMix(new AdapterMix(parts));
+        }
+    };
+
+    /** Removes a sequence (finished, aborted or failed) and gives back its cache slot and adapter leases. */
+    private void end(Sequence s) {
+        inFlight.remove(s.id());
+        scheduler.remove(s);
+        for (AdapterRegistry.Version v : s.adapters()) {
+            if (s.mix() != null) {
+                adapters.unpin(v);
+            }
+            adapters.release(v);
+        }
+    }
+
+    /** The step's adapter deltas: one mix per token row, or nothing when every row is base-model. */
+    private io.flinklora.gpu.model.ProjectionDelta loraFor(Batch batch) {
+        boolean any = false;
+        for (Batch.Chunk c : batch.chunks()) {
+            any |= c.sequence().mix() != null && c.length() > 0;
+        }
+        if (!any) {
+            return ProjectionDelta.NONE;
+        }
+        List<AdapterMix> rows = new ArrayList<>(batch.tokens());
+        for (Batch.Chunk c : batch.chunks()) {
+            for (int i = 0; i < c.length(); i++) {
+                rows.add(c.sequence().mix());
+            }
+        }
+        return new LoraBatch(rows, manager, config.dtype(), config.adapters().strategy());
+    }
+
+    /** Admits and plans a step without running it (tests inspect the forward pass through this). */
+    Batch scheduleForTest() {
+        return scheduler.schedule(admission);
+    }
+
+    /** Runs the forward pass of a planned batch and returns each sampling row's logits, advancing nothing. */
+    float[][] logitsForTest(Batch batch) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray logits = runner.run(batch, manager, loraFor(batch));
+            int rows = (int) logits.getShape().get(0);
+            int vocab = (int) logits.getShape().get(1);
+            float[] all = logits.toFloatArray();
+            float[][] out = new float[rows][];
+            for (int i = 0; i < rows; i++) {
+                out[i] = java.util.Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+            }
+            return out;
+        }
+    }
+
+    /** Adapter cache counters, or null when this engine serves no adapters. */
+    public AdapterStats adapterStats() {
+        return adapters == null ? null : adapters.stats();
     }
 
     private int[] choose(NDArray logits, List<Batch.Chunk> samplers) {
@@ -271,6 +397,9 @@ public final class Engine implements AutoCloseable {
     public void close() {
         inFlight.clear();
         try {
+            if (adapters != null) {
+                adapters.close();
+            }
             tokenizer.close();
         } finally {
             manager.close();

@@ -2,6 +2,7 @@ package io.flinklora.gpu.engine;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.sampling.RequestLimits;
 import java.nio.file.Path;
 
@@ -13,11 +14,12 @@ import java.nio.file.Path;
  * @param kvSlots KV cache slots preallocated (at least maxRunning to use the whole batch)
  * @param maxSequenceLength positions per slot: prompt plus generated tokens at most (capped at the model's context)
  * @param adapterRoot folder of PEFT adapters served by name, or null for base-model only
+ * @param adapters how adapters are cached and computed
  * @param reuseKvCache false recomputes every sequence from scratch each step (benchmark baseline only)
  */
 public record EngineConfig(Path modelDir, Device device, DataType dtype, int maxRunning, int maxTokensPerStep,
                            int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
-                           boolean reuseKvCache) {
+                           AdapterSettings adapters, boolean reuseKvCache) {
 
     public static Builder builder(Path modelDir) {
         return new Builder(modelDir);
@@ -35,6 +37,7 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
         private RequestLimits limits = RequestLimits.DEFAULT;
         private Path adapterRoot;
         private boolean reuseKvCache = true;
+        private AdapterSettings adapters = AdapterSettings.DEFAULT;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -80,6 +83,11 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             return this;
         }
 
+        public Builder adapters(AdapterSettings settings) {
+            this.adapters = settings;
+            return this;
+        }
+
         /** Turns KV cache reuse off: every step recomputes all tokens. Only a benchmark baseline wants this. */
         public Builder reuseKvCache(boolean reuse) {
             this.reuseKvCache = reuse;
@@ -100,7 +108,7 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             int slots = kvSlots > 0 ? kvSlots : maxRunning;
             int tokens = Math.max(maxTokensPerStep, maxRunning);
             return new EngineConfig(modelDir, d, t, maxRunning, tokens, slots, maxSequenceLength, limits, adapterRoot,
-                    reuseKvCache);
+                    adapters, reuseKvCache);
         }
     }
 }

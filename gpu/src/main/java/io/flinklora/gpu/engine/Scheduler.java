@@ -8,7 +8,6 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
-import java.util.function.Predicate;
 
 /**
  * Continuous batching: admits waiting sequences first come, first served while a KV slot and the
@@ -36,14 +35,51 @@ public final class Scheduler {
         waiting.addLast(s);
     }
 
+    /** Whether a waiting sequence may start now; the engine answers from its adapters' state. */
+    interface Admission {
+        /** What a waiting sequence's adapters allow. */
+        enum Verdict {
+            /** Start it. */
+            READY,
+            /** Its adapter is loading from disk: skip it, the others go ahead. */
+            LOADING,
+            /** No device room for its adapter until running sequences end: later adapter requests queue behind it. */
+            NO_CAPACITY,
+            /** It cannot run (its adapter failed to load): drop it and report. */
+            FAIL
+        }
+
+        Verdict check(Sequence s);
+
+        void admitted(Sequence s);
+    }
+
     /**
-     * Admits what fits and plans the step. {@code ready} says whether a waiting sequence may start now
-     * (its adapters are resident); one that is not ready keeps its place without blocking those behind it.
+     * Admits what fits, first come first served, and plans the step. A sequence waiting for device
+     * room for its adapter holds back later sequences that need adapters (so a stream of requests
+     * for resident adapters cannot starve a cold one); base-model sequences and sequences whose
+     * adapter is still loading from disk do not hold anyone back.
      */
-    Batch schedule(Predicate<Sequence> ready) {
+    Batch schedule(Admission admission) {
+        List<Sequence> failed = new ArrayList<>();
+        boolean adapterLine = false;
         for (var it = waiting.iterator(); it.hasNext() && running.size() < maxRunning; ) {
             Sequence s = it.next();
-            if (!ready.test(s)) {
+            boolean usesAdapters = !s.adapters().isEmpty();
+            if (usesAdapters && adapterLine) {
+                continue;
+            }
+            Admission.Verdict v = admission.check(s);
+            if (v == Admission.Verdict.FAIL) {
+                it.remove();
+                failed.add(s);
+                continue;
+            }
+            if (v == Admission.Verdict.NO_CAPACITY) {
+                adapterLine = true;
+                continue;
+            }
+            if (v == Admission.Verdict.LOADING) {
                 continue;
             }
             KvSlot slot = cache.allocate();
@@ -53,9 +89,10 @@ public final class Scheduler {
             it.remove();
             s.assign(slot);
             running.add(s);
+            admission.admitted(s);
         }
         if (running.isEmpty()) {
-            return new Batch(List.of());
+            return new Batch(List.of(), failed);
         }
         // Rows follow slot order: attention reads slots 0..n-1 as one view of the cache.
         Sequence[] bySlot = new Sequence[running.size()];
@@ -88,7 +125,7 @@ public final class Scheduler {
             int n = s.pending() == 1 ? 1 : chunk[i];
             chunks.add(new Batch.Chunk(s, s.computed(), n));
         }
-        return new Batch(chunks);
+        return new Batch(chunks, failed);
     }
 
     /** Removes a finished or aborted sequence, freeing its cache slot at once. */

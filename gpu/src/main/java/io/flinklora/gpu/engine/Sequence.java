@@ -1,8 +1,11 @@
 package io.flinklora.gpu.engine;
 
 import io.flinklora.gpu.kv.KvSlot;
+import io.flinklora.gpu.lora.AdapterMix;
+import io.flinklora.gpu.lora.AdapterRegistry;
 import io.flinklora.gpu.tokenizer.IncrementalDetokenizer;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -17,7 +20,8 @@ public final class Sequence {
     private final IncrementalDetokenizer detokenizer;
     private final StopMatcher stops;
     private final long arrivalNanos;
-    private final Object adapterHandle;
+    private final List<AdapterRegistry.Version> adapters;
+    private AdapterMix mix;
     private int[] tokens;
     private int length;
     private int computed;
@@ -26,14 +30,14 @@ public final class Sequence {
     private long firstTokenNanos;
 
     Sequence(EngineRequest request, long seed, Set<Integer> stopIds, IncrementalDetokenizer detokenizer,
-             Object adapterHandle) {
+             List<AdapterRegistry.Version> adapters) {
         this.request = request;
         this.seed = seed;
         this.promptLength = request.promptIds().length;
         this.stopIds = stopIds;
         this.detokenizer = detokenizer;
         this.stops = new StopMatcher(request.params().stop());
-        this.adapterHandle = adapterHandle;
+        this.adapters = adapters == null ? List.of() : List.copyOf(adapters);
         this.arrivalNanos = System.nanoTime();
         int[] gen = request.generatedIds();
         this.tokens = Arrays.copyOf(request.promptIds(), Math.max(16, promptLength + gen.length + 16));
@@ -104,9 +108,18 @@ public final class Sequence {
         this.slot = s;
     }
 
-    /** The adapter mix this sequence runs with (owned by the adapter layer; null for the base model). */
-    public Object adapterHandle() {
-        return adapterHandle;
+    /** Leases on the adapter versions this sequence uses, in request order (empty for the base model). */
+    List<AdapterRegistry.Version> adapters() {
+        return adapters;
+    }
+
+    /** The loaded adapters and weights, set when the sequence starts running; null for the base model. */
+    AdapterMix mix() {
+        return mix;
+    }
+
+    void setMix(AdapterMix mix) {
+        this.mix = mix;
     }
 
     public int[] generatedIds() {

@@ -1,0 +1,12 @@
+package io.flinklora.gpu.lora;
+
+/** A PEFT adapter folder that cannot be served: unsupported setting, missing tensor, wrong shape. */
+public class AdapterFormatException extends RuntimeException {
+    public AdapterFormatException(String message) {
+        super(message);
+    }
+
+    public AdapterFormatException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

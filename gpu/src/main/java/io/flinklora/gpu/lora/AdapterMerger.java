@@ -1,0 +1,69 @@
+package io.flinklora.gpu.lora;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.safetensors.DType;
+import io.flinklora.gpu.safetensors.SafetensorsWriter;
+import io.flinklora.gpu.safetensors.WeightIndex;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/** Folds adapters into a base model ({@code W + sum w * scale * B A}) and writes a Hugging Face model folder. */
+public final class AdapterMerger {
+    private AdapterMerger() {
+    }
+
+    /** An adapter folder and its weight in the merge. */
+    public record Weighted(Path dir, double weight) {
+    }
+
+    /** Writes {@code out} as the base model with the adapters merged in; tensors keep their stored dtype. */
+    public static void merge(Path modelDir, List<Weighted> adapters, Path out) throws IOException {
+        ModelConfig config = ModelConfig.read(modelDir);
+        List<LoraAdapter> loaded = new ArrayList<>();
+        for (Weighted w : adapters) {
+            loaded.add(LoraAdapter.read(w.dir().getFileName().toString(), 0, w.dir(), config));
+        }
+        Files.createDirectories(out);
+        try (Stream<Path> files = Files.list(modelDir)) {
+            for (Path f : files.toList()) {
+                String name = f.getFileName().toString();
+                if (Files.isRegularFile(f) && !name.endsWith(".safetensors") && !name.equals("model.safetensors.index.json")) {
+                    Files.copy(f, out.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        SafetensorsWriter writer = new SafetensorsWriter();
+        try (WeightIndex weights = WeightIndex.open(modelDir); NDManager m = NDManager.newBaseManager()) {
+            for (String name : weights.names()) {
+                DType stored = weights.info(name).dtype();
+                float[] values = weights.load(name, m, DataType.FLOAT32).toFloatArray();
+                for (int l = 0; l < config.numLayers(); l++) {
+                    for (Projection p : Projection.values()) {
+                        if (!name.equals(p.path(l) + ".weight")) {
+                            continue;
+                        }
+                        for (int i = 0; i < loaded.size(); i++) {
+                            float[] delta = loaded.get(i).delta(l, p);
+                            if (delta == null) {
+                                continue;
+                            }
+                            float w = (float) adapters.get(i).weight();
+                            for (int k = 0; k < values.length; k++) {
+                                values[k] += w * delta[k];
+                            }
+                        }
+                    }
+                }
+                writer.add(name, stored, weights.info(name).shape(), values);
+            }
+        }
+        writer.write(out.resolve("model.safetensors"));
+    }
+}

@@ -1,0 +1,14 @@
+package io.flinklora.gpu.lora;
+
+import java.util.List;
+
+/** The adapters one sequence runs with, each with its weight; held (and pinned) for the sequence's life. */
+public record AdapterMix(List<Part> parts) {
+    /** One adapter of the mix. */
+    public record Part(LoraAdapter adapter, double weight) {
+    }
+
+    public AdapterMix {
+        parts = List.copyOf(parts);
+    }
+}

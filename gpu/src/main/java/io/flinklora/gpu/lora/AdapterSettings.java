@@ -1,0 +1,38 @@
+package io.flinklora.gpu.lora;
+
+import java.util.List;
+
+/**
+ * How an engine serves adapters.
+ *
+ * @param maxOnDevice adapters resident on the device at most
+ * @param maxDeviceBytes bytes of adapters resident on the device at most
+ * @param maxLoaded adapters kept in host memory at most (the rest are re-read from disk)
+ * @param preload adapters loaded at start
+ * @param strategy how the LoRA part of a mixed batch is computed
+ */
+public record AdapterSettings(int maxOnDevice, long maxDeviceBytes, int maxLoaded, List<String> preload,
+                              LoraStrategy strategy) {
+    public static final AdapterSettings DEFAULT = new AdapterSettings(16, 1L << 30, 64, List.of(),
+            LoraStrategy.SEGMENTED);
+
+    public AdapterSettings {
+        preload = List.copyOf(preload);
+    }
+
+    public AdapterSettings withMaxOnDevice(int n) {
+        return new AdapterSettings(n, maxDeviceBytes, Math.max(maxLoaded, n), preload, strategy);
+    }
+
+    public AdapterSettings withStrategy(LoraStrategy s) {
+        return new AdapterSettings(maxOnDevice, maxDeviceBytes, maxLoaded, preload, s);
+    }
+
+    public AdapterSettings withPreload(List<String> names) {
+        return new AdapterSettings(maxOnDevice, maxDeviceBytes, maxLoaded, names, strategy);
+    }
+
+    public AdapterSettings withMaxLoaded(int n) {
+        return new AdapterSettings(maxOnDevice, maxDeviceBytes, n, preload, strategy);
+    }
+}

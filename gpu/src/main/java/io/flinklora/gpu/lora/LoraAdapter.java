@@ -1,0 +1,238 @@
+package io.flinklora.gpu.lora;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.safetensors.WeightIndex;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One PEFT LoRA adapter loaded for serving: per adapted projection, {@code A [r, in]} and
+ * {@code B [out, r]} with the adapter's scale already folded into B, so a delta is two products.
+ *
+ * <p>Its weights live either on the device (ready to serve) or as host copies (evicted); the
+ * registry moves it between the two. Ranks are whatever the files hold, module by module.
+ */
+public final class LoraAdapter implements AutoCloseable {
+    private static final String[] PREFIXES = {"base_model.model.", "base_model.", ""};
+
+    private final String name;
+    private final long version;
+    private final AdapterConfig config;
+    private final Module[][] modules;
+    private final long bytes;
+    private NDManager manager;
+
+    /** One adapted projection: host copies always, device arrays while resident. */
+    static final class Module {
+        final int rank;
+        final int in;
+        final int out;
+        final float[] hostA;
+        final float[] hostB;
+        NDArray a;
+        NDArray b;
+
+        Module(int rank, int in, int out, float[] hostA, float[] hostB) {
+            this.rank = rank;
+            this.in = in;
+            this.out = out;
+            this.hostA = hostA;
+            this.hostB = hostB;
+        }
+    }
+
+    private LoraAdapter(String name, long version, AdapterConfig config, Module[][] modules, long bytes) {
+        this.name = name;
+        this.version = version;
+        this.config = config;
+        this.modules = modules;
+        this.bytes = bytes;
+    }
+
+    /**
+     * Reads and checks an adapter folder against the base model's shapes. The result holds host
+     * copies only; {@link #upload} puts it on the device.
+     */
+    public static LoraAdapter read(String name, long version, Path dir, ModelConfig model) {
+        AdapterConfig config = AdapterConfig.read(dir);
+        Path file = dir.resolve("adapter_model.safetensors");
+        if (!Files.isRegularFile(file)) {
+            throw new AdapterFormatException("no adapter_model.safetensors in " + dir
+                    + " (only the safetensors format is read)");
+        }
+        try (WeightIndex w = WeightIndex.openFile(file); NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
+            Map<String, String> byKey = new HashMap<>();
+            for (String t : w.names()) {
+                if (t.contains("lora_embedding") || t.contains("lm_head") || t.contains("embed_tokens")
+                        || t.contains("modules_to_save")) {
+                    throw new AdapterFormatException(file + ": tensor '" + t
+                            + "' adapts embeddings, lm_head or saves whole modules, which is not supported");
+                }
+                byKey.put(normalize(t), t);
+            }
+            Module[][] modules = new Module[model.numLayers()][Projection.values().length];
+            long bytes = 0;
+            int count = 0;
+            for (int l = 0; l < model.numLayers(); l++) {
+                for (Projection p : Projection.values()) {
+                    if (!config.adapts(l, p)) {
+                        continue;
+                    }
+                    String base = p.path(l);
+                    String aName = byKey.get(base + ".lora_A.weight");
+                    String bName = byKey.get(base + ".lora_B.weight");
+                    if (aName == null || bName == null) {
+                        throw new AdapterFormatException(file + ": missing tensor '" + base + ".lora_"
+                                + (aName == null ? "A" : "B") + ".weight' for a target module");
+                    }
+                    int rank = config.rankOf(l, p);
+                    int in = p.inFeatures(model);
+                    int out = p.outFeatures(model);
+                    check(file, aName, w.info(aName).shape(), rank, in);
+                    check(file, bName, w.info(bName).shape(), out, rank);
+                    float[] a = w.load(aName, scratch, DataType.FLOAT32).toFloatArray();
+                    float[] b = w.load(bName, scratch, DataType.FLOAT32).toFloatArray();
+                    float scale = (float) config.scaleOf(l, p);
+                    for (int i = 0; i < b.length; i++) {
+                        b[i] *= scale;
+                    }
+                    modules[l][p.ordinal()] = new Module(rank, in, out, a, b);
+                    bytes += 4L * (a.length + b.length);
+                    count++;
+                }
+            }
+            if (count == 0) {
+                throw new AdapterFormatException(dir + ": the adapter adapts no module of this model");
+            }
+            return new LoraAdapter(name, version, config, modules, bytes);
+        } catch (IOException e) {
+            throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String normalize(String tensor) {
+        String t = tensor.replace(".default.weight", ".weight");
+        for (String prefix : PREFIXES) {
+            if (t.startsWith(prefix + "model.layers.")) {
+                return t.substring(prefix.length());
+            }
+        }
+        return t;
+    }
+
+    private static void check(Path file, String tensor, long[] shape, long rows, long cols) {
+        if (shape.length != 2 || shape[0] != rows || shape[1] != cols) {
+            throw new AdapterFormatException(file + ": tensor '" + tensor + "' has shape " + Arrays.toString(shape)
+                    + ", expected [" + rows + ", " + cols + "] (rank from the config, size from the base model)");
+        }
+    }
+
+    /** Creates the device arrays from the host copies (the loading thread or the engine thread calls this). */
+    public synchronized void upload(NDManager parent, DataType dtype) {
+        if (manager != null) {
+            return;
+        }
+        NDManager m = parent.newSubManager();
+        for (Module[] layer : modules) {
+            for (Module mod : layer) {
+                if (mod != null) {
+                    mod.a = m.create(mod.hostA, new Shape(mod.rank, mod.in)).toType(dtype, false);
+                    mod.b = m.create(mod.hostB, new Shape(mod.out, mod.rank)).toType(dtype, false);
+                }
+            }
+        }
+        manager = m;
+    }
+
+    /** Frees the device arrays, keeping the host copies. */
+    public synchronized void evictFromDevice() {
+        if (manager != null) {
+            manager.close();
+            manager = null;
+            for (Module[] layer : modules) {
+                for (Module mod : layer) {
+                    if (mod != null) {
+                        mod.a = null;
+                        mod.b = null;
+                    }
+                }
+            }
+        }
+    }
+
+    public synchronized boolean onDevice() {
+        return manager != null;
+    }
+
+    /** The module of (layer, projection), or null when this adapter leaves it alone. */
+    Module module(int layer, Projection p) {
+        return modules[layer][p.ordinal()];
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Distinguishes reloads of the same name after its files changed. */
+    public long version() {
+        return version;
+    }
+
+    public AdapterConfig config() {
+        return config;
+    }
+
+    /** Bytes of the adapter's weights (float32 host copies; the device copy is the same or smaller). */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** Rank of (layer, projection), or 0 when not adapted. */
+    public int rank(int layer, Projection p) {
+        Module m = modules[layer][p.ordinal()];
+        return m == null ? 0 : m.rank;
+    }
+
+    /** The scaled delta {@code scale * B A} of one projection as a host matrix [out, in], for merge tools. */
+    public float[] delta(int layer, Projection p) {
+        Module m = modules[layer][p.ordinal()];
+        if (m == null) {
+            return null;
+        }
+        float[] d = new float[m.out * m.in];
+        for (int o = 0; o < m.out; o++) {
+            for (int k = 0; k < m.rank; k++) {
+                float bv = m.hostB[o * m.rank + k];
+                if (bv == 0) {
+                    continue;
+                }
+                int aRow = k * m.in;
+                int dRow = o * m.in;
+                for (int i = 0; i < m.in; i++) {
+                    d[dRow + i] += bv * m.hostA[aRow + i];
+                }
+            }
+        }
+        return d;
+    }
+
+    @Override
+    public void close() {
+        evictFromDevice();
+    }
+
+    @Override
+    public String toString() {
+        return "LoraAdapter[" + name + " v" + version + ", " + (bytes >> 10) + " KiB]";
+    }
+}

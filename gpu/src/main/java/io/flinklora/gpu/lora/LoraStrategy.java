@@ -1,0 +1,18 @@
+package io.flinklora.gpu.lora;
+
+/** How the LoRA part of a projection is computed for a batch that mixes adapters. */
+public enum LoraStrategy {
+    /**
+     * Rows are grouped by adapter; each adapter's segment runs two small products with its own
+     * rank, and one product with a row/weight matrix puts the deltas back. The default: exact ranks,
+     * each adapter's weights read once per step, a fixed number of operations per adapter.
+     */
+    SEGMENTED,
+    /**
+     * Each (row, adapter) pair gathers its adapter's A and B, zero-padded to the largest rank in
+     * the batch, and one batched product covers all pairs (the BGMV approach).
+     */
+    GATHERED,
+    /** One row at a time, one adapter at a time: the baseline the batched strategies are measured against. */
+    LOOP
+}
