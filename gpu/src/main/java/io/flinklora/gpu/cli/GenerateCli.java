@@ -15,6 +15,8 @@ import io.flinklora.gpu.engine.RequestException;
 import io.flinklora.gpu.engine.RequestFailure;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.lora.LoraStrategy;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
@@ -181,7 +183,11 @@ public final class GenerateCli {
                 "  --kv-slots N             KV cache slots (default: max batch)",
                 "  --max-seq-len N          prompt + generated tokens at most (default: the model's context)",
                 "  --device cpu|gpu         where to run (default cpu)",
-                "  --dtype float32|float16|bfloat16  compute dtype (default float32 on cpu, bfloat16 on gpu)");
+                "  --dtype float32|float16  compute dtype (default float32 on cpu, float16 on gpu)",
+                "  --adapters-on-device N   adapters resident on the device at most (default 16)",
+                "  --adapters-in-memory N   adapters kept in host memory at most (default 64)",
+                "  --preload a,b,...        adapters to load at start",
+                "  --lora-strategy segmented|gathered|loop  how mixed-adapter batches compute LoRA (default segmented)");
 
         Path model;
         Path adapters;
@@ -191,6 +197,7 @@ public final class GenerateCli {
         int maxSeqLen = Integer.MAX_VALUE;
         Device device = Device.cpu();
         DataType dtype;
+        AdapterSettings adapterSettings = AdapterSettings.DEFAULT;
 
         static Options parse(String[] args) {
             Options o = new Options();
@@ -218,9 +225,20 @@ public final class GenerateCli {
                     case "--dtype" -> o.dtype = switch (v) {
                         case "float32" -> DataType.FLOAT32;
                         case "float16" -> DataType.FLOAT16;
-                        case "bfloat16" -> DataType.BFLOAT16;
-                        default -> throw new IllegalArgumentException("--dtype must be float32, float16 or bfloat16");
+                        default -> throw new IllegalArgumentException("--dtype must be float32 or float16"
+                                + " (bfloat16 tensors are not available through DJL 0.35.1)");
                     };
+                    case "--adapters-on-device" -> o.adapterSettings = o.adapterSettings.withMaxOnDevice(positive(a, v));
+                    case "--adapters-in-memory" -> o.adapterSettings = o.adapterSettings.withMaxLoaded(positive(a, v));
+                    case "--preload" -> o.adapterSettings = o.adapterSettings.withPreload(List.of(v.split(",")));
+                    case "--lora-strategy" -> {
+                        try {
+                            o.adapterSettings = o.adapterSettings.withStrategy(
+                                    LoraStrategy.valueOf(v.toUpperCase(java.util.Locale.ROOT)));
+                        } catch (IllegalArgumentException e) {
+                            throw new IllegalArgumentException("--lora-strategy must be segmented, gathered or loop");
+                        }
+                    }
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             }
@@ -251,7 +269,7 @@ public final class GenerateCli {
         EngineConfig engineConfig() {
             EngineConfig.Builder b = EngineConfig.builder(model).device(device).maxRunning(maxRunning)
                     .maxTokensPerStep(Math.max(maxTokens, maxRunning)).maxSequenceLength(maxSeqLen)
-                    .adapterRoot(adapters);
+                    .adapterRoot(adapters).adapters(adapterSettings);
             if (kvSlots > 0) {
                 b.kvSlots(kvSlots);
             }

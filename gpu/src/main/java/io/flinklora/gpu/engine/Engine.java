@@ -346,6 +346,11 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** The running sequences (tests check what they hold). */
+    List<Sequence> runningForTest() {
+        return scheduler.runningSequences();
+    }
+
     /** Adapter cache counters, or null when this engine serves no adapters. */
     public AdapterStats adapterStats() {
         return adapters == null ? null : adapters.stats();

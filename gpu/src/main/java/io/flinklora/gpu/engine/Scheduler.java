@@ -145,8 +145,8 @@ public final class Scheduler {
         return waiting.size();
     }
 
-    List<Sequence> waitingSequences() {
-        return List.copyOf(waiting);
+    List<Sequence> runningSequences() {
+        return List.copyOf(running);
     }
 
     boolean isIdle() {
