@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; results go to bench-out/ (JSON and PNG).
-#   scripts/bench.sh [engine] [--quick]
+#   scripts/bench.sh [engine|lora|all] [--quick]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_built gpu
@@ -9,5 +9,7 @@ mkdir -p "$OUT"
 what="${1:-engine}"; shift || true
 case "$what" in
   engine) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.EngineBench "$OUT" "$@" ;;
-  *) echo "usage: scripts/bench.sh [engine] [--quick]" >&2; exit 2 ;;
+  lora) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.LoraBench "$OUT" "$@" ;;
+  all) "$0" engine "$@"; "$0" lora "$@" ;;
+  *) echo "usage: scripts/bench.sh [engine|lora|all] [--quick]" >&2; exit 2 ;;
 esac

@@ -37,8 +37,7 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private final Path root;
     private final ModelConfig model;
-    private final NDManager device;
-    private final DataType dtype;
+    private final AdapterPool pool;
     private final int maxOnDevice;
     private final long maxDeviceBytes;
     private final int maxLoaded;
@@ -162,8 +161,7 @@ public final class AdapterRegistry implements AutoCloseable {
             throw new IllegalArgumentException("need 1 <= maxOnDevice <= maxLoaded");
         }
         this.model = b.model;
-        this.device = b.device;
-        this.dtype = b.dtype;
+        this.pool = new AdapterPool(b.device, b.model, b.dtype, b.maxOnDevice);
         this.maxOnDevice = b.maxOnDevice;
         this.maxDeviceBytes = b.maxDeviceBytes;
         this.maxLoaded = b.maxLoaded;
@@ -238,7 +236,10 @@ public final class AdapterRegistry implements AutoCloseable {
                 return Readiness.NO_CAPACITY;
             }
         }
-        a.upload(device, dtype);
+        if (!a.upload(pool)) {
+            // A rank pool is full of adapters with running sequences (the count check covers the usual case).
+            return evictOne() && a.upload(pool) ? Readiness.READY : Readiness.NO_CAPACITY;
+        }
         return Readiness.READY;
     }
 
@@ -424,6 +425,7 @@ public final class AdapterRegistry implements AutoCloseable {
             }
             versions.clear();
             current.clear();
+            pool.close();
         }
     }
 }

@@ -4,7 +4,6 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.WeightIndex;
@@ -30,7 +29,7 @@ public final class LoraAdapter implements AutoCloseable {
     private final AdapterConfig config;
     private final Module[][] modules;
     private final long bytes;
-    private NDManager manager;
+    private AdapterPool placedIn;
 
     /** One adapted projection: host copies always, device arrays while resident. */
     static final class Module {
@@ -41,6 +40,8 @@ public final class LoraAdapter implements AutoCloseable {
         final float[] hostB;
         NDArray a;
         NDArray b;
+        AdapterPool.RankPool pool;
+        int slot = -1;
 
         Module(int rank, int in, int out, float[] hostA, float[] hostB) {
             this.rank = rank;
@@ -48,6 +49,20 @@ public final class LoraAdapter implements AutoCloseable {
             this.out = out;
             this.hostA = hostA;
             this.hostB = hostB;
+        }
+
+        void place(AdapterPool.RankPool p, int s, NDArray viewA, NDArray viewB) {
+            this.pool = p;
+            this.slot = s;
+            this.a = viewA;
+            this.b = viewB;
+        }
+
+        void unplace() {
+            this.pool = null;
+            this.slot = -1;
+            this.a = null;
+            this.b = null;
         }
     }
 
@@ -137,41 +152,28 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    /** Creates the device arrays from the host copies (the loading thread or the engine thread calls this). */
-    public synchronized void upload(NDManager parent, DataType dtype) {
-        if (manager != null) {
-            return;
+    /** Copies the adapter into device pool slots; false when a pool has no free slot. */
+    synchronized boolean upload(AdapterPool pool) {
+        if (placedIn != null) {
+            return true;
         }
-        NDManager m = parent.newSubManager();
-        for (Module[] layer : modules) {
-            for (Module mod : layer) {
-                if (mod != null) {
-                    mod.a = m.create(mod.hostA, new Shape(mod.rank, mod.in)).toType(dtype, false);
-                    mod.b = m.create(mod.hostB, new Shape(mod.out, mod.rank)).toType(dtype, false);
-                }
-            }
+        if (!pool.place(this)) {
+            return false;
         }
-        manager = m;
+        placedIn = pool;
+        return true;
     }
 
-    /** Frees the device arrays, keeping the host copies. */
+    /** Frees the device slots, keeping the host copies. */
     public synchronized void evictFromDevice() {
-        if (manager != null) {
-            manager.close();
-            manager = null;
-            for (Module[] layer : modules) {
-                for (Module mod : layer) {
-                    if (mod != null) {
-                        mod.a = null;
-                        mod.b = null;
-                    }
-                }
-            }
+        if (placedIn != null) {
+            placedIn.free(this);
+            placedIn = null;
         }
     }
 
     public synchronized boolean onDevice() {
-        return manager != null;
+        return placedIn != null;
     }
 
     /** The module of (layer, projection), or null when this adapter leaves it alone. */

@@ -28,11 +28,15 @@ public final class LoraBatch implements ProjectionDelta {
     private final List<LoraAdapter> adapters = new ArrayList<>();
     private final List<long[]> rowsOf = new ArrayList<>();
     private final List<float[]> weightsOf = new ArrayList<>();
-    private final Map<Long, Plan> plans = new HashMap<>();
+    private final Map<String, Plan> plans = new HashMap<>();
     private final List<AdapterMix> rowMix;
 
-    /** Which adapters (by index in the step) take part in one projection, with their device tensors. */
-    private record Plan(int[] members, NDArray pairRows, NDArray combine, long[] splits) {
+    /**
+     * Which adapters (by index in the step, ordered by rank) take part in one projection: the rows
+     * their (row, adapter) pairs read, the matrix that adds pair deltas back into rows with their
+     * weights, and where each adapter's pairs start.
+     */
+    private record Plan(int[] members, NDArray pairRows, NDArray combine, long[] splits, Map<Integer, NDArray> slots) {
     }
 
     /**
@@ -83,22 +87,22 @@ public final class LoraBatch implements ProjectionDelta {
         if (adapters.isEmpty()) {
             return output;
         }
-        long mask = 0;
-        int[] members = new int[adapters.size()];
-        int n = 0;
+        List<Integer> members = new ArrayList<>();
         for (int i = 0; i < adapters.size(); i++) {
             if (adapters.get(i).module(layer, p) != null) {
-                members[n++] = i;
-                mask |= 1L << Math.min(i, 63);
+                members.add(i);
             }
         }
-        if (n == 0) {
+        if (members.isEmpty()) {
             return output;
         }
         if (strategy == LoraStrategy.LOOP) {
             return loop(layer, p, input, output);
         }
-        Plan plan = plan(mask, java.util.Arrays.copyOf(members, n));
+        // Grouping by rank lets the gathered strategy read each rank's pool once.
+        members.sort(java.util.Comparator.comparingInt((Integer i) -> adapters.get(i).module(layer, p).rank)
+                .thenComparingInt(i -> i));
+        Plan plan = plan(members.stream().mapToInt(Integer::intValue).toArray(), layer, p);
         NDArray x = input.get(plan.pairRows());
         NDArray deltas = strategy == LoraStrategy.GATHERED
                 ? gathered(layer, p, x, plan)
@@ -117,33 +121,38 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     private NDArray gathered(int layer, Projection p, NDArray x, Plan plan) {
-        int maxRank = 0;
-        for (int i : plan.members()) {
-            maxRank = Math.max(maxRank, adapters.get(i).module(layer, p).rank);
-        }
-        NDList as = new NDList();
-        NDList bs = new NDList();
-        long[] which = new long[(int) x.getShape().get(0)];
-        int at = 0;
-        for (int k = 0; k < plan.members().length; k++) {
-            LoraAdapter.Module m = adapters.get(plan.members()[k]).module(layer, p);
-            NDArray a = m.a;
-            NDArray b = m.b;
-            if (m.rank < maxRank) {
-                a = a.concat(manager.zeros(new Shape(maxRank - m.rank, m.in), dtype), 0);
-                b = b.concat(manager.zeros(new Shape(m.out, maxRank - m.rank), dtype), 1);
+        // Per rank: each pair's A and B come from the rank's pool with one indexed read, then two batched products.
+        int[] members = plan.members();
+        List<Long> bounds = new ArrayList<>();
+        List<Integer> ranks = new ArrayList<>();
+        long at = 0;
+        for (int k = 0; k < members.length; k++) {
+            int rank = adapters.get(members[k]).module(layer, p).rank;
+            if (ranks.isEmpty() || ranks.get(ranks.size() - 1) != rank) {
+                if (!ranks.isEmpty()) {
+                    bounds.add(at);
+                }
+                ranks.add(rank);
             }
-            as.add(a);
-            bs.add(b);
-            for (int j = 0; j < rowsOf.get(plan.members()[k]).length; j++) {
-                which[at++] = k;
-            }
+            at += rowsOf.get(members[k]).length;
         }
-        NDArray idx = manager.create(which);
-        NDArray aRows = NDArrays.stack(as).get(idx);            // [P, r, in]
-        NDArray bRows = NDArrays.stack(bs).get(idx);            // [P, out, r]
-        NDArray t = aRows.matMul(x.expandDims(2));              // [P, r, 1]
-        return bRows.matMul(t).squeeze(2);                      // [P, out]
+        NDList groups = bounds.isEmpty() ? new NDList(x) : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
+        NDList parts = new NDList(ranks.size());
+        for (int g = 0; g < ranks.size(); g++) {
+            int rank = ranks.get(g);
+            LoraAdapter.Module any = null;
+            for (int k : members) {
+                LoraAdapter.Module m = adapters.get(k).module(layer, p);
+                if (m.rank == rank) {
+                    any = m;
+                    break;
+                }
+            }
+            NDArray slots = plan.slots().get(rank);
+            NDArray t = any.pool.a[layer][p.ordinal()].get(slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
+            parts.add(any.pool.b[layer][p.ordinal()].get(slots).matMul(t).squeeze(2));              // [P, out]
+        }
+        return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
 
     private NDArray loop(int layer, Projection p, NDArray input, NDArray output) {
@@ -177,10 +186,16 @@ public final class LoraBatch implements ProjectionDelta {
         return output.add(NDArrays.concat(rows));
     }
 
-    /** Gather index and combine matrix for a set of adapters; shared by every projection with that set. */
-    private Plan plan(long mask, int[] members) {
-        Plan cached = plans.get(mask);
-        if (cached != null && java.util.Arrays.equals(cached.members(), members)) {
+    /** Gather index and combine matrix for an ordered set of adapters; shared by projections with that set. */
+    private Plan plan(int[] members, int layer, Projection p) {
+        StringBuilder keyBuilder = new StringBuilder();
+        for (int i : members) {
+            // Slots are per rank pool, so the key holds each member's rank for this projection too.
+            keyBuilder.append(i).append(':').append(adapters.get(i).module(layer, p).rank).append(',');
+        }
+        String key = keyBuilder.toString();
+        Plan cached = plans.get(key);
+        if (cached != null) {
             return cached;
         }
         int pairs = 0;
@@ -190,21 +205,29 @@ public final class LoraBatch implements ProjectionDelta {
         long[] rows = new long[pairs];
         float[] combine = new float[tokens * pairs];
         long[] splits = new long[members.length - 1];
+        Map<Integer, List<Long>> slots = new java.util.TreeMap<>();
         int at = 0;
         for (int k = 0; k < members.length; k++) {
             long[] r = rowsOf.get(members[k]);
             float[] w = weightsOf.get(members[k]);
+            LoraAdapter.Module m = adapters.get(members[k]).module(layer, p);
             for (int j = 0; j < r.length; j++, at++) {
                 rows[at] = r[j];
                 combine[(int) r[j] * pairs + at] = w[j];
+                slots.computeIfAbsent(m.rank, x -> new ArrayList<>()).add((long) m.slot);
             }
             if (k < splits.length) {
                 splits[k] = at;
             }
         }
+        Map<Integer, NDArray> slotArrays = new HashMap<>();
+        if (strategy == LoraStrategy.GATHERED) {
+            slots.forEach((rank, list) -> slotArrays.put(rank,
+                    manager.create(list.stream().mapToLong(Long::longValue).toArray())));
+        }
         Plan plan = new Plan(members, manager.create(rows),
-                manager.create(combine, new Shape(tokens, pairs)).toType(dtype, false), splits);
-        plans.put(mask, plan);
+                manager.create(combine, new Shape(tokens, pairs)).toType(dtype, false), splits, slotArrays);
+        plans.put(key, plan);
         return plan;
     }
 
