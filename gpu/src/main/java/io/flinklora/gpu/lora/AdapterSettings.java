@@ -14,7 +14,7 @@ import java.util.List;
 public record AdapterSettings(int maxOnDevice, long maxDeviceBytes, int maxLoaded, List<String> preload,
                               LoraStrategy strategy) {
     public static final AdapterSettings DEFAULT = new AdapterSettings(16, 1L << 30, 64, List.of(),
-            LoraStrategy.SEGMENTED);
+            LoraStrategy.POOLED);
 
     public AdapterSettings {
         preload = List.copyOf(preload);

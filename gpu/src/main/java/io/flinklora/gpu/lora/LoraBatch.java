@@ -36,7 +36,8 @@ public final class LoraBatch implements ProjectionDelta {
      * their (row, adapter) pairs read, the matrix that adds pair deltas back into rows with their
      * weights, and where each adapter's pairs start.
      */
-    private record Plan(int[] members, NDArray pairRows, NDArray combine, long[] splits, Map<Integer, NDArray> slots) {
+    private record Plan(int[] members, NDArray pairRows, NDArray combine, long[] splits, Map<Integer, NDArray> slots,
+                        Map<Integer, SlotLayout> layouts) {
     }
 
     /**
@@ -104,9 +105,11 @@ public final class LoraBatch implements ProjectionDelta {
                 .thenComparingInt(i -> i));
         Plan plan = plan(members.stream().mapToInt(Integer::intValue).toArray(), layer, p);
         NDArray x = input.get(plan.pairRows());
-        NDArray deltas = strategy == LoraStrategy.GATHERED
-                ? gathered(layer, p, x, plan)
-                : segmented(layer, p, x, plan);
+        NDArray deltas = switch (strategy) {
+            case GATHERED -> gathered(layer, p, x, plan, false);
+            case POOLED -> gathered(layer, p, x, plan, true);
+            default -> segmented(layer, p, x, plan);
+        };
         return output.add(plan.combine().matMul(deltas));
     }
 
@@ -120,7 +123,7 @@ public final class LoraBatch implements ProjectionDelta {
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
 
-    private NDArray gathered(int layer, Projection p, NDArray x, Plan plan) {
+    private NDArray gathered(int layer, Projection p, NDArray x, Plan plan, boolean pooled) {
         // Per rank: each pair's A and B come from the rank's pool with one indexed read, then two batched products.
         int[] members = plan.members();
         List<Long> bounds = new ArrayList<>();
@@ -148,11 +151,32 @@ public final class LoraBatch implements ProjectionDelta {
                     break;
                 }
             }
+            NDArray poolA = any.pool.a[layer][p.ordinal()];
+            NDArray poolB = any.pool.b[layer][p.ordinal()];
+            if (pooled) {
+                parts.add(slotMajor(poolA, poolB, groups.get(g), plan.layouts().get(rank)));
+                continue;
+            }
             NDArray slots = plan.slots().get(rank);
-            NDArray t = any.pool.a[layer][p.ordinal()].get(slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
-            parts.add(any.pool.b[layer][p.ordinal()].get(slots).matMul(t).squeeze(2));              // [P, out]
+            NDArray t = poolA.get(slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
+            parts.add(poolB.get(slots).matMul(t).squeeze(2));                 // [P, out]
         }
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
+    }
+
+    /** Scatters pairs into [slots, rows, in] over the occupied slot range, then one product per side. */
+    private NDArray slotMajor(NDArray poolA, NDArray poolB, NDArray x, SlotLayout layout) {
+        long in = x.getShape().get(1);
+        NDArray padded = manager.zeros(new Shape((long) layout.slots() * layout.depth(), in), x.getDataType());
+        padded.set(new ai.djl.ndarray.index.NDIndex("{}", layout.positions()), x);
+        ai.djl.ndarray.index.NDIndex range = new ai.djl.ndarray.index.NDIndex(layout.first() + ":" + (layout.first() + layout.slots()));
+        NDArray t = padded.reshape(layout.slots(), layout.depth(), in).matMul(poolA.get(range).transpose(0, 2, 1));
+        NDArray d = t.matMul(poolB.get(range).transpose(0, 2, 1));
+        return d.reshape((long) layout.slots() * layout.depth(), -1).get(layout.positions());
+    }
+
+    /** Where each pair of a rank group sits in the slot-major layout: row (slot - first) * depth + k. */
+    private record SlotLayout(int first, int slots, int depth, NDArray positions) {
     }
 
     private NDArray loop(int layer, Projection p, NDArray input, NDArray output) {
@@ -221,12 +245,34 @@ public final class LoraBatch implements ProjectionDelta {
             }
         }
         Map<Integer, NDArray> slotArrays = new HashMap<>();
-        if (strategy == LoraStrategy.GATHERED) {
+        if (strategy == LoraStrategy.GATHERED || strategy == LoraStrategy.POOLED) {
             slots.forEach((rank, list) -> slotArrays.put(rank,
                     manager.create(list.stream().mapToLong(Long::longValue).toArray())));
         }
+        Map<Integer, SlotLayout> layouts = new HashMap<>();
+        if (strategy == LoraStrategy.POOLED) {
+            slots.forEach((rank, list) -> {
+                int first = Integer.MAX_VALUE;
+                int last = -1;
+                Map<Long, Integer> perSlot = new HashMap<>();
+                for (long sl : list) {
+                    first = Math.min(first, (int) sl);
+                    last = Math.max(last, (int) sl);
+                    perSlot.merge(sl, 1, Integer::sum);
+                }
+                int depth = perSlot.values().stream().mapToInt(Integer::intValue).max().orElse(1);
+                long[] pos = new long[list.size()];
+                Map<Long, Integer> seen = new HashMap<>();
+                for (int j = 0; j < pos.length; j++) {
+                    long sl = list.get(j);
+                    int k = seen.merge(sl, 1, Integer::sum) - 1;
+                    pos[j] = (sl - first) * depth + k;
+                }
+                layouts.put(rank, new SlotLayout(first, last - first + 1, depth, manager.create(pos)));
+            });
+        }
         Plan plan = new Plan(members, manager.create(rows),
-                manager.create(combine, new Shape(tokens, pairs)).toType(dtype, false), splits, slotArrays);
+                manager.create(combine, new Shape(tokens, pairs)).toType(dtype, false), splits, slotArrays, layouts);
         plans.put(key, plan);
         return plan;
     }

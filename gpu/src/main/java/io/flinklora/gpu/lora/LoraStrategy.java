@@ -13,6 +13,12 @@ public enum LoraStrategy {
      * the batch, and one batched product covers all pairs (the BGMV approach).
      */
     GATHERED,
+    /**
+     * Rows are scattered into the slot layout of the adapters' device pools ({@code [slots, rows, in]})
+     * and one batched product per rank runs over the pool's occupied slot range: no weight copies and
+     * a fixed number of operations per projection, at the price of computing empty slots in that range.
+     */
+    POOLED,
     /** One row at a time, one adapter at a time: the baseline the batched strategies are measured against. */
     LOOP
 }

@@ -1,0 +1,313 @@
+package io.flinklora.operators;
+
+import ai.djl.Device;
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.RequestException;
+import io.flinklora.gpu.engine.RequestFailure;
+import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.sampling.SamplingParams;
+import io.flinklora.schemas.AdapterWeight;
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.SequenceState;
+import io.flinklora.schemas.TokenEvent;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.flink.api.common.externalresource.ExternalResourceInfo;
+import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+
+/**
+ * The keyed generation operator: requests in, token events out (completions and errors on side
+ * outputs). One {@link Engine} per subtask batches the requests of all its keys; engine steps run
+ * as mailbox mails on the task thread, between input records and checkpoint work, so barriers are
+ * never starved and no thread of ours outlives the task. When more requests wait than
+ * {@code maxQueued}, processing of input pauses (yielding to the steps) until one starts: back
+ * pressure instead of an unbounded buffer.
+ *
+ * <p>Keyed state holds, per in-flight request, the request and the tokens emitted so far, written at
+ * each checkpoint. After a restore the engine re-prefills them (the KV cache is derived) and
+ * generation continues at the next index, so with a transactional sink each (request, index) is
+ * delivered exactly once.
+ */
+public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
+        implements OneInputStreamOperator<GenerationRequest, TokenEvent> {
+    private static final long serialVersionUID = 1L;
+    private static final String STATE = "sequence";
+
+    private final GenerationSettings settings;
+    private final transient MailboxExecutor mailbox;
+    private transient Engine engine;
+    private transient ValueState<byte[]> state;
+    private transient Map<String, InFlight> inFlight;
+    private transient List<SequenceState> restored;
+    private transient boolean stepScheduled;
+    private transient GenerationMetrics metrics;
+    private transient long emittedTokens;
+
+    /** A request being generated: what state needs, plus the text and ids emitted so far. */
+    private static final class InFlight {
+        final GenerationRequest request;
+        final int[] promptIds;
+        final List<Integer> ids = new ArrayList<>();
+        final StringBuilder text = new StringBuilder();
+        final long seed;
+        final long acceptedAt;
+        final String adapters;
+        Long firstTokenAt;
+
+        InFlight(GenerationRequest request, int[] promptIds, long seed, long acceptedAt) {
+            this.request = request;
+            this.promptIds = promptIds;
+            this.seed = seed;
+            this.acceptedAt = acceptedAt;
+            this.adapters = request.getAdapters().stream().map(AdapterWeight::getName).collect(Collectors.joining("+"));
+        }
+    }
+
+    GenerationOperator(StreamOperatorParameters<TokenEvent> parameters, GenerationSettings settings) {
+        super(parameters);
+        this.settings = settings;
+        this.mailbox = parameters.getMailboxExecutor();
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        state = getPartitionedState(new ValueStateDescriptor<>(STATE, BytePrimitiveArraySerializer.INSTANCE));
+        restored = new ArrayList<>();
+        if (context.isRestored()) {
+            try (Stream<Object> keys = getKeyedStateBackend().getKeys(STATE, VoidNamespace.INSTANCE)) {
+                for (Object key : (Iterable<Object>) keys::iterator) {
+                    setCurrentKey(key);
+                    byte[] bytes = state.value();
+                    if (bytes != null) {
+                        restored.add(SequenceState.fromByteBuffer(ByteBuffer.wrap(bytes)));
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        Device device = chooseDevice();
+        engine = Engine.open(settings.engineConfig(device));
+        inFlight = new LinkedHashMap<>();
+        metrics = new GenerationMetrics(getMetricGroup(), engine);
+        for (SequenceState s : restored) {
+            resume(s);
+        }
+        if (!restored.isEmpty()) {
+            LOG.info("Resumed {} in-flight requests from state", restored.size());
+        }
+        restored = null;
+        scheduleStep();
+    }
+
+    /** The slot's GPU when Flink's GPU external resource gives one, else the configured device. */
+    private Device chooseDevice() {
+        if (settings.device.equals("cpu")) {
+            return Device.cpu();
+        }
+        for (ExternalResourceInfo info : getRuntimeContext().getExternalResourceInfos("gpu")) {
+            var index = info.getProperty("index");
+            if (index.isPresent()) {
+                return Device.gpu(Integer.parseInt(index.get()));
+            }
+        }
+        return settings.device.equals("gpu") ? Device.gpu() : Device.cpu();
+    }
+
+    @Override
+    public void processElement(StreamRecord<GenerationRequest> element) throws Exception {
+        accept(element.getValue());
+        scheduleStep();
+        // Back pressure: stop taking input while the queue is full; the steps keep running meanwhile.
+        while (engine.stats().waiting() >= settings.maxQueued()) {
+            mailbox.yield();
+        }
+    }
+
+    private void accept(GenerationRequest r) {
+        String id = r.getRequestId();
+        try {
+            int[] prompt = r.getPromptIds() != null
+                    ? r.getPromptIds().stream().mapToInt(Integer::intValue).toArray()
+                    : engine.tokenizer().encode(r.getPrompt());
+            long seed = r.getSeed() != null ? r.getSeed() : stableSeed(id);
+            submit(new InFlight(r, prompt, seed, System.currentTimeMillis()), new int[0]);
+            metrics.accepted();
+        } catch (RequestException e) {
+            emitError(id, e.code().name(), e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.warn("Request {} failed unexpectedly", id, e);
+            emitError(id, "INTERNAL", "the request could not be started: " + e);
+        }
+    }
+
+    private void resume(SequenceState s) {
+        InFlight f = new InFlight(s.getRequest(), s.getPromptIds().stream().mapToInt(Integer::intValue).toArray(),
+                s.getSeed(), s.getAcceptedAt());
+        f.ids.addAll(s.getGeneratedIds());
+        f.text.append(s.getText());
+        f.firstTokenAt = s.getFirstTokenAt();
+        try {
+            submit(f, f.ids.stream().mapToInt(Integer::intValue).toArray());
+        } catch (RequestException e) {
+            // E.g. its adapter was removed while the job was down: report it rather than lose it.
+            emitError(f.request.getRequestId(), e.code().name(), "cannot resume: " + e.getMessage());
+            setCurrentKey(f.request.getRequestId());
+            state.clear();
+        }
+    }
+
+    private void submit(InFlight f, int[] generated) {
+        GenerationRequest r = f.request;
+        List<AdapterRef> adapters = new ArrayList<>();
+        for (AdapterWeight a : r.getAdapters()) {
+            adapters.add(new AdapterRef(a.getName(), a.getWeight()));
+        }
+        SamplingParams params = new SamplingParams(r.getTemperature(), r.getTopK(), r.getTopP(), f.seed,
+                r.getMaxNewTokens(), r.getStop(), r.getStopTokenIds(), r.getIgnoreEos());
+        engine.submit(new EngineRequest(r.getRequestId(), f.promptIds, adapters, params, generated));
+        inFlight.put(r.getRequestId(), f);
+    }
+
+    private void scheduleStep() {
+        if (!stepScheduled && engine.hasWork()) {
+            stepScheduled = true;
+            mailbox.execute(this::step, "generation step");
+        }
+    }
+
+    /** One engine step; it schedules the next while work remains, leaving input and checkpoints their turn. */
+    private void step() {
+        stepScheduled = false;
+        StepResult result = engine.step();
+        long now = System.currentTimeMillis();
+        for (io.flinklora.gpu.engine.TokenEvent e : result.events()) {
+            InFlight f = inFlight.get(e.requestId());
+            f.ids.add(e.tokenId());
+            f.text.append(e.text());
+            if (f.firstTokenAt == null) {
+                f.firstTokenAt = now;
+                metrics.firstToken(now - f.acceptedAt);
+            }
+            output.collect(new StreamRecord<>(TokenEvent.newBuilder().setRequestId(e.requestId()).setIndex(e.index())
+                    .setTokenId(e.tokenId()).setText(e.text()).setFinished(e.finished())
+                    .setFinishReason(e.finished() ? e.finishReason().wireName() : null).setAdapters(f.adapters)
+                    .setRequestCreatedAt(f.request.getCreatedAt()).setEmittedAt(now).build()));
+            emittedTokens++;
+            if (e.finished()) {
+                inFlight.remove(e.requestId());
+                output.collect(Outputs.COMPLETIONS, new StreamRecord<>(completion(f, e, now)));
+                setCurrentKey(e.requestId());
+                state.clear();
+            }
+        }
+        for (RequestFailure failure : result.failures()) {
+            inFlight.remove(failure.requestId());
+            emitError(failure.requestId(), failure.code().name(), failure.message());
+            setCurrentKey(failure.requestId());
+            state.clear();
+        }
+        metrics.step(result.rows(), result.events().size());
+        if (settings.failOnceAfterTokens >= 0 && emittedTokens >= settings.failOnceAfterTokens
+                && getRuntimeContext().getTaskInfo().getAttemptNumber() == 0) {
+            throw new IllegalStateException("failure drill: first attempt stops after " + emittedTokens + " tokens");
+        }
+        scheduleStep();
+    }
+
+    private static Completion completion(InFlight f, io.flinklora.gpu.engine.TokenEvent last, long now) {
+        return Completion.newBuilder().setRequestId(last.requestId()).setText(f.text.toString()).setTokenIds(f.ids)
+                .setPromptTokens(f.promptIds.length).setCompletionTokens(f.ids.size())
+                .setFinishReason(last.finishReason().wireName()).setAdapters(f.adapters)
+                .setTimeToFirstTokenMs(f.firstTokenAt - f.acceptedAt).setTotalLatencyMs(now - f.acceptedAt)
+                .setMetadata(f.request.getMetadata()).build();
+    }
+
+    private void emitError(String requestId, String code, String message) {
+        metrics.error();
+        output.collect(Outputs.ERRORS, new StreamRecord<>(GenerationError.newBuilder().setRequestId(requestId)
+                .setCode(code).setMessage(message).setOccurredAt(System.currentTimeMillis()).build()));
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        // Written at checkpoints only: state then matches exactly the tokens emitted before the barrier.
+        for (InFlight f : inFlight.values()) {
+            setCurrentKey(f.request.getRequestId());
+            state.update(encode(f));
+        }
+    }
+
+    private static byte[] encode(InFlight f) throws IOException {
+        List<Integer> prompt = new ArrayList<>(f.promptIds.length);
+        for (int id : f.promptIds) {
+            prompt.add(id);
+        }
+        ByteBuffer b = SequenceState.newBuilder().setRequest(f.request).setPromptIds(prompt)
+                .setGeneratedIds(new ArrayList<>(f.ids)).setText(f.text.toString()).setSeed(f.seed)
+                .setAcceptedAt(f.acceptedAt).setFirstTokenAt(f.firstTokenAt).build().toByteBuffer();
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
+    }
+
+    /** Runs the requests still in flight to completion when the input ends. */
+    @Override
+    public void finish() throws Exception {
+        while (engine.hasWork()) {
+            step();
+        }
+        super.finish();
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            if (engine != null) {
+                engine.close();
+            }
+        } finally {
+            super.close();
+        }
+    }
+
+    /** A seed for requests without one, stable across restarts so resumed sampling continues identically. */
+    static long stableSeed(String requestId) {
+        long h = 1125899906842597L;
+        for (int i = 0; i < requestId.length(); i++) {
+            h = 31 * h + requestId.charAt(i);
+        }
+        return h;
+    }
+
+    Map<String, Integer> inFlightForTest() {
+        Map<String, Integer> m = new LinkedHashMap<>();
+        inFlight.forEach((k, v) -> m.put(k, v.ids.size()));
+        return m;
+    }
+}

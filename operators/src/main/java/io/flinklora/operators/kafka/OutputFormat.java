@@ -1,0 +1,9 @@
+package io.flinklora.operators.kafka;
+
+/** How output records are encoded on Kafka. */
+public enum OutputFormat {
+    /** Avro single-object encoding (schema fingerprint + binary): the contract for services. */
+    AVRO,
+    /** JSON with the Avro field names: for people and tools at a terminal. */
+    JSON
+}
