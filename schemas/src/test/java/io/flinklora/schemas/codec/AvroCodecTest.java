@@ -1,0 +1,135 @@
+package io.flinklora.schemas.codec;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Instant;
+import java.util.Arrays;
+
+import org.apache.avro.Schema;
+import org.apache.avro.SchemaNormalization;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.message.BinaryMessageEncoder;
+import org.junit.jupiter.api.Test;
+
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.TokenEvent;
+
+class AvroCodecTest {
+
+    @Test
+    void tokenEventSurvivesSingleObjectRoundTrip() throws DecodeException {
+        TokenEvent e = Records.tokenEvent();
+        assertEquals(e, AvroCodec.fromBytes(AvroCodec.toBytes(e), TokenEvent.class));
+    }
+
+    @Test
+    void completionSurvivesSingleObjectRoundTrip() throws DecodeException {
+        Completion c = Records.completion();
+        assertEquals(c, AvroCodec.fromBytes(AvroCodec.toBytes(c), Completion.class));
+    }
+
+    @Test
+    void generationErrorSurvivesSingleObjectRoundTrip() throws DecodeException {
+        GenerationError err = Records.error();
+        GenerationError back = AvroCodec.fromBytes(AvroCodec.toBytes(err), GenerationError.class);
+        assertEquals(err, back);
+        assertEquals(err.getRawPayload(), back.getRawPayload());
+    }
+
+    @Test
+    void generationRequestSurvivesSingleObjectRoundTrip() throws DecodeException {
+        for (GenerationRequest r : new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
+            assertEquals(r, AvroCodec.fromBytes(AvroCodec.toBytes(r), GenerationRequest.class));
+        }
+    }
+
+    @Test
+    void bytesStartWithMarkerAndLittleEndianSchemaFingerprint() {
+        byte[] bytes = AvroCodec.toBytes(Records.tokenEvent());
+        assertEquals((byte) 0xC3, bytes[0]);
+        assertEquals((byte) 0x01, bytes[1]);
+        long fp = ByteBuffer.wrap(bytes, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        assertEquals(SchemaNormalization.parsingFingerprint64(TokenEvent.getClassSchema()), fp);
+    }
+
+    @Test
+    void recordOfAnotherTypeIsMalformedInput() {
+        DecodeException e = assertThrows(DecodeException.class,
+                () -> AvroCodec.fromBytes(AvroCodec.toBytes(Records.completion()), TokenEvent.class));
+        assertEquals(DecodeException.MALFORMED_INPUT, e.code());
+        assertTrue(e.getMessage().contains("unknown schema fingerprint"), e.getMessage());
+    }
+
+    @Test
+    void truncatedBodyIsMalformedInput() {
+        byte[] bytes = AvroCodec.toBytes(Records.completion());
+        for (int len = 0; len < bytes.length; len++) {
+            byte[] cut = Arrays.copyOf(bytes, len);
+            DecodeException e = assertThrows(DecodeException.class, () -> AvroCodec.fromBytes(cut, Completion.class));
+            assertEquals(DecodeException.MALFORMED_INPUT, e.code());
+        }
+    }
+
+    @Test
+    void trailingBytesAfterBodyAreMalformedInput() {
+        byte[] bytes = AvroCodec.toBytes(Records.tokenEvent());
+        byte[] longer = Arrays.copyOf(bytes, bytes.length + 3);
+        DecodeException e = assertThrows(DecodeException.class, () -> AvroCodec.fromBytes(longer, TokenEvent.class));
+        assertEquals(DecodeException.MALFORMED_INPUT, e.code());
+    }
+
+    @Test
+    void olderWriterSchemaDecodesWithDefaultsOnceRegistered() throws IOException, DecodeException {
+        // A TokenEvent schema from before "adapters" was added.
+        Schema old = new Schema.Parser().parse("{\"type\":\"record\",\"name\":\"TokenEvent\","
+                + "\"namespace\":\"io.flinklora.schemas\",\"fields\":["
+                + "{\"name\":\"request_id\",\"type\":\"string\"},{\"name\":\"index\",\"type\":\"int\"},"
+                + "{\"name\":\"token_id\",\"type\":\"int\"},{\"name\":\"text\",\"type\":\"string\"},"
+                + "{\"name\":\"finished\",\"type\":\"boolean\"},"
+                + "{\"name\":\"finish_reason\",\"type\":[\"null\",\"string\"],\"default\":null},"
+                + "{\"name\":\"emitted_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}");
+        GenericRecord rec = new GenericData.Record(old);
+        rec.put("request_id", "old-1");
+        rec.put("index", 0);
+        rec.put("token_id", 42);
+        rec.put("text", "hi");
+        rec.put("finished", false);
+        rec.put("emitted_at", 1_700_000_000_000L);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new BinaryMessageEncoder<GenericRecord>(GenericData.get(), old).encode(rec, out);
+        byte[] bytes = out.toByteArray();
+
+        DecodeException unknown = assertThrows(DecodeException.class,
+                () -> AvroCodec.fromBytes(bytes, TokenEvent.class));
+        assertEquals(DecodeException.MALFORMED_INPUT, unknown.code());
+
+        AvroCodec.addWriterSchema(TokenEvent.class, old);
+        TokenEvent e = AvroCodec.fromBytes(bytes, TokenEvent.class);
+        assertEquals("old-1", e.getRequestId());
+        assertEquals("", e.getAdapters());
+        assertEquals(Instant.ofEpochMilli(1_700_000_000_000L), e.getEmittedAt());
+        assertEquals(null, e.getRequestCreatedAt());
+    }
+
+    @Test
+    void writerSchemaTheCurrentOneCannotReadIsRefused() {
+        Schema bad = new Schema.Parser().parse("{\"type\":\"record\",\"name\":\"Completion\","
+                + "\"namespace\":\"io.flinklora.schemas\",\"fields\":[{\"name\":\"request_id\",\"type\":\"int\"}]}");
+        assertThrows(IllegalArgumentException.class, () -> AvroCodec.addWriterSchema(Completion.class, bad));
+    }
+
+    @Test
+    void encodingIsDeterministic() {
+        assertArrayEquals(AvroCodec.toBytes(Records.fullRequest()), AvroCodec.toBytes(Records.fullRequest()));
+    }
+}
