@@ -31,7 +31,7 @@ public final class DecodeRequests extends ProcessFunction<RawRecord, GenerationR
                     : Arrays.copyOf(raw.value, Math.min(raw.value.length, MAX_PAYLOAD_IN_ERROR));
             ctx.output(Outputs.ERRORS, GenerationError.newBuilder().setRequestId(e.requestId()).setCode(e.code())
                     .setMessage(e.getMessage()).setRawPayload(payload == null ? null : ByteBuffer.wrap(payload))
-                    .setSource(raw.source()).setOccurredAt(System.currentTimeMillis()).build());
+                    .setSource(raw.source()).setOccurredAt(java.time.Instant.now()).build());
         }
     }
 }

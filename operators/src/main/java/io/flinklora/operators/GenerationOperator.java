@@ -31,6 +31,7 @@ import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.BoundedOneInput;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
@@ -38,8 +39,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 /**
  * The keyed generation operator: requests in, token events out (completions and errors on side
  * outputs). One {@link Engine} per subtask batches the requests of all its keys; engine steps run
- * as mailbox mails on the task thread, between input records and checkpoint work, so barriers are
- * never starved and no thread of ours outlives the task. When more requests wait than
+ * as processing-time callbacks (mailbox mails) on the task thread, between input records and
+ * checkpoint work, so barriers are never starved and no thread of ours outlives the task. When more requests wait than
  * {@code maxQueued}, processing of input pauses (yielding to the steps) until one starts: back
  * pressure instead of an unbounded buffer.
  *
@@ -49,7 +50,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * delivered exactly once.
  */
 public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
-        implements OneInputStreamOperator<GenerationRequest, TokenEvent> {
+        implements OneInputStreamOperator<GenerationRequest, TokenEvent>, BoundedOneInput {
     private static final long serialVersionUID = 1L;
     private static final String STATE = "sequence";
 
@@ -193,10 +194,16 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         inFlight.put(r.getRequestId(), f);
     }
 
+    /**
+     * Schedules the next step as a processing-time timer firing now: it runs as a mail on the task
+     * thread, and when Flink quiesces the timer service (stop-with-savepoint, cancellation) no further
+     * step is scheduled, so the requests in flight stay in the savepoint instead of being drained.
+     */
     private void scheduleStep() {
         if (!stepScheduled && engine.hasWork()) {
             stepScheduled = true;
-            mailbox.execute(this::step, "generation step");
+            getProcessingTimeService().registerTimer(getProcessingTimeService().getCurrentProcessingTime(),
+                    timestamp -> step());
         }
     }
 
@@ -216,7 +223,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             output.collect(new StreamRecord<>(TokenEvent.newBuilder().setRequestId(e.requestId()).setIndex(e.index())
                     .setTokenId(e.tokenId()).setText(e.text()).setFinished(e.finished())
                     .setFinishReason(e.finished() ? e.finishReason().wireName() : null).setAdapters(f.adapters)
-                    .setRequestCreatedAt(f.request.getCreatedAt()).setEmittedAt(now).build()));
+                    .setRequestCreatedAt(f.request.getCreatedAt()).setEmittedAt(java.time.Instant.ofEpochMilli(now)).build()));
             emittedTokens++;
             if (e.finished()) {
                 inFlight.remove(e.requestId());
@@ -250,7 +257,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private void emitError(String requestId, String code, String message) {
         metrics.error();
         output.collect(Outputs.ERRORS, new StreamRecord<>(GenerationError.newBuilder().setRequestId(requestId)
-                .setCode(code).setMessage(message).setOccurredAt(System.currentTimeMillis()).build()));
+                .setCode(code).setMessage(message).setOccurredAt(java.time.Instant.now()).build()));
     }
 
     @Override
@@ -276,13 +283,16 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         return out;
     }
 
-    /** Runs the requests still in flight to completion when the input ends. */
+    /**
+     * Runs the requests still in flight to completion when the input really ends (a bounded input,
+     * or stop-with-savepoint --drain). A stop-with-savepoint without drain does not come here: the
+     * requests in flight stay in the savepoint and resume where it is restored.
+     */
     @Override
-    public void finish() throws Exception {
+    public void endInput() throws Exception {
         while (engine.hasWork()) {
             step();
         }
-        super.finish();
     }
 
     @Override

@@ -1,0 +1,216 @@
+package io.flinklora.job;
+
+import io.flinklora.operators.GenerationSettings;
+import io.flinklora.operators.kafka.OutputFormat;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Options of the streaming job, from the command line ({@code --name value}) with defaults. Options
+ * prefixed {@code --kafka.} are passed to the Kafka clients (security settings, for example).
+ */
+public final class JobOptions implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    /** Delivery to the output topics. */
+    public enum Delivery {
+        /** Transactional sink, committed at checkpoints: read_committed consumers see each token once. */
+        EXACTLY_ONCE,
+        /** Tokens visible at once; after a failure some are sent again, identified by (request_id, index). */
+        AT_LEAST_ONCE
+    }
+
+    static final String USAGE = String.join("\n",
+            "options (all --name value):",
+            "  --bootstrap-servers HOST:PORT   Kafka brokers (default localhost:9092)",
+            "  --request-topics a,b            topics with requests (default requests)",
+            "  --token-topic T                 token events (default tokens)",
+            "  --completion-topic T            completions (default completions)",
+            "  --error-topic T                 error records (default errors)",
+            "  --group-id G                    consumer group (default flink-lora)",
+            "  --starting-offsets committed|earliest|latest   where a fresh job starts (default committed, else earliest)",
+            "  --model DIR                     Hugging Face model folder (required)",
+            "  --adapters DIR                  adapter root (sub-folders served by name)",
+            "  --device auto|cpu|gpu           auto: the slot's GPU when Flink's GPU resource gives one (default auto)",
+            "  --max-batch N                   sequences per forward pass per subtask (default 32)",
+            "  --max-tokens-per-step N         tokens per forward pass (default 512)",
+            "  --max-queued N                  accepted requests waiting per subtask before back pressure (default 64)",
+            "  --max-seq-len N                 prompt + generated tokens at most (default: the model's context)",
+            "  --adapters-on-device N          resident adapters per subtask (default 16)",
+            "  --adapters-in-memory N          adapters in host memory per subtask (default 64)",
+            "  --preload a,b                   adapters to load at start",
+            "  --lora-strategy pooled|segmented|gathered|loop (default pooled)",
+            "  --max-request-bytes N           request record size at most (default 1048576)",
+            "  --max-prompt-tokens N, --max-new-tokens N, --max-stop-strings N, --max-adapters N   per-request limits",
+            "  --delivery exactly-once|at-least-once (default exactly-once)",
+            "  --output-format avro|json       encoding of output records (default avro)",
+            "  --checkpoint-interval MS        (default 2000)",
+            "  --parallelism N                 generation subtasks, one per GPU (default: the environment's)",
+            "  --transactional-id-prefix P     (default flink-lora)",
+            "  --fail-once-after-tokens N      failure drill: first attempt fails after N tokens (default off)",
+            "  --kafka.<property> V            passed to the Kafka clients, e.g. --kafka.security.protocol SASL_SSL");
+
+    String bootstrapServers = "localhost:9092";
+    List<String> requestTopics = List.of("requests");
+    String tokenTopic = "tokens";
+    String completionTopic = "completions";
+    String errorTopic = "errors";
+    String groupId = "flink-lora";
+    String startingOffsets = "committed";
+    String model;
+    String adapters;
+    String device = "auto";
+    int maxBatch = 32;
+    int maxTokensPerStep = 512;
+    int maxQueued = 64;
+    int maxSeqLen = Integer.MAX_VALUE;
+    int adaptersOnDevice = 16;
+    int adaptersInMemory = 64;
+    List<String> preload = List.of();
+    String loraStrategy = "pooled";
+    int maxRequestBytes = 1 << 20;
+    int maxPromptTokens = 1 << 16;
+    int maxNewTokens = 1 << 16;
+    int maxStopStrings = 16;
+    int maxAdapters = 8;
+    Delivery delivery = Delivery.EXACTLY_ONCE;
+    OutputFormat outputFormat = OutputFormat.AVRO;
+    long checkpointInterval = 2000;
+    int parallelism = -1;
+    String transactionalIdPrefix = "flink-lora";
+    long failOnceAfterTokens = -1;
+    Map<String, String> kafka = new LinkedHashMap<>();
+
+    /** Parses {@code --name value} pairs; throws IllegalArgumentException with a message for bad input. */
+    public static JobOptions parse(String[] args) {
+        JobOptions o = new JobOptions();
+        for (int i = 0; i < args.length; i++) {
+            String name = args[i];
+            if (!name.startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument '" + name + "'\n" + USAGE);
+            }
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException("option " + name + " needs a value");
+            }
+            o.set(name.substring(2), args[++i]);
+        }
+        if (o.model == null) {
+            throw new IllegalArgumentException("--model is required\n" + USAGE);
+        }
+        return o;
+    }
+
+    /** Sets one option by name (without the leading dashes). */
+    public JobOptions set(String name, String v) {
+        if (name.startsWith("kafka.")) {
+            kafka.put(name.substring(6), v);
+            return this;
+        }
+        switch (name) {
+            case "bootstrap-servers" -> bootstrapServers = v;
+            case "request-topics" -> requestTopics = List.of(v.split(","));
+            case "token-topic" -> tokenTopic = v;
+            case "completion-topic" -> completionTopic = v;
+            case "error-topic" -> errorTopic = v;
+            case "group-id" -> groupId = v;
+            case "starting-offsets" -> startingOffsets = oneOf(name, v, "committed", "earliest", "latest");
+            case "model" -> model = v;
+            case "adapters" -> adapters = v;
+            case "device" -> device = oneOf(name, v, "auto", "cpu", "gpu");
+            case "max-batch" -> maxBatch = positive(name, v);
+            case "max-tokens-per-step" -> maxTokensPerStep = positive(name, v);
+            case "max-queued" -> maxQueued = positive(name, v);
+            case "max-seq-len" -> maxSeqLen = positive(name, v);
+            case "adapters-on-device" -> adaptersOnDevice = positive(name, v);
+            case "adapters-in-memory" -> adaptersInMemory = positive(name, v);
+            case "preload" -> preload = v.isEmpty() ? List.of() : List.of(v.split(","));
+            case "lora-strategy" -> loraStrategy = oneOf(name, v, "pooled", "segmented", "gathered", "loop");
+            case "max-request-bytes" -> maxRequestBytes = positive(name, v);
+            case "max-prompt-tokens" -> maxPromptTokens = positive(name, v);
+            case "max-new-tokens" -> maxNewTokens = positive(name, v);
+            case "max-stop-strings" -> maxStopStrings = positive(name, v);
+            case "max-adapters" -> maxAdapters = positive(name, v);
+            case "delivery" -> delivery = Delivery.valueOf(
+                    oneOf(name, v, "exactly-once", "at-least-once").replace('-', '_').toUpperCase(Locale.ROOT));
+            case "output-format" -> outputFormat = OutputFormat.valueOf(oneOf(name, v, "avro", "json").toUpperCase(Locale.ROOT));
+            case "checkpoint-interval" -> checkpointInterval = positive(name, v);
+            case "parallelism" -> parallelism = positive(name, v);
+            case "transactional-id-prefix" -> transactionalIdPrefix = v;
+            case "fail-once-after-tokens" -> failOnceAfterTokens = Long.parseLong(v);
+            default -> throw new IllegalArgumentException("unknown option --" + name + "\n" + USAGE);
+        }
+        return this;
+    }
+
+    private static String oneOf(String name, String v, String... allowed) {
+        for (String a : allowed) {
+            if (a.equals(v)) {
+                return v;
+            }
+        }
+        throw new IllegalArgumentException("--" + name + " must be one of " + String.join(", ", allowed) + ", got '" + v + "'");
+    }
+
+    private static int positive(String name, String v) {
+        try {
+            int n = Integer.parseInt(v);
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // fall through to the message below
+        }
+        throw new IllegalArgumentException("--" + name + " needs a positive integer, got '" + v + "'");
+    }
+
+    GenerationSettings generationSettings() {
+        return GenerationSettings.builder(model).adapterRoot(adapters).device(device).maxBatch(maxBatch)
+                .maxTokensPerStep(maxTokensPerStep).maxQueued(maxQueued).maxSequenceLength(maxSeqLen)
+                .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
+                .loraStrategy(loraStrategy).limits(maxPromptTokens, maxNewTokens, maxStopStrings, 256, maxAdapters)
+                .failOnceAfterTokens(failOnceAfterTokens).build();
+    }
+
+    /** Kafka client properties given with {@code --kafka.}. */
+    Properties kafkaProperties() {
+        Properties p = new Properties();
+        p.putAll(kafka);
+        return p;
+    }
+
+    /** Every topic the job reads or writes, for tools that create them. */
+    public List<String> topics() {
+        List<String> all = new ArrayList<>(requestTopics);
+        all.addAll(List.of(tokenTopic, completionTopic, errorTopic));
+        return all;
+    }
+
+    public String tokenTopic() {
+        return tokenTopic;
+    }
+
+    public String completionTopic() {
+        return completionTopic;
+    }
+
+    public String errorTopic() {
+        return errorTopic;
+    }
+
+    public List<String> requestTopics() {
+        return requestTopics;
+    }
+
+    public Delivery delivery() {
+        return delivery;
+    }
+
+    public OutputFormat outputFormat() {
+        return outputFormat;
+    }
+}

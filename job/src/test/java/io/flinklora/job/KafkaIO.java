@@ -1,0 +1,79 @@
+package io.flinklora.job;
+
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.TokenEvent;
+import io.flinklora.schemas.codec.AvroCodec;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.function.Predicate;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/** Produces requests and reads the job's outputs back (read_committed), for integration tests. */
+final class KafkaIO {
+    private KafkaIO() {
+    }
+
+    static void produce(String bootstrap, String topic, List<byte[]> values) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        p.put("acks", "all");
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            for (byte[] v : values) {
+                producer.send(new ProducerRecord<>(topic, v));
+            }
+            producer.flush();
+        }
+    }
+
+    static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Reads a topic from the start until {@code done} holds for what was read, or the timeout passes. */
+    static <T> List<T> readUntil(String bootstrap, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
+            throws Exception {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("group.id", "reader-" + UUID.randomUUID());
+        p.put("auto.offset.reset", "earliest");
+        p.put("isolation.level", "read_committed");
+        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        List<T> out = new ArrayList<>();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            consumer.subscribe(List.of(topic));
+            while (System.nanoTime() < deadline && !done.test(out)) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    out.add(AvroCodec.fromBytes(r.value(), type));
+                }
+            }
+        }
+        return out;
+    }
+
+    static List<TokenEvent> tokens(String bootstrap, String topic, int finishedWanted, Duration timeout) throws Exception {
+        return readUntil(bootstrap, topic, TokenEvent.class,
+                l -> l.stream().filter(TokenEvent::getFinished).count() >= finishedWanted, timeout);
+    }
+
+    static List<Completion> completions(String bootstrap, String topic, int wanted, Duration timeout) throws Exception {
+        return readUntil(bootstrap, topic, Completion.class, l -> l.size() >= wanted, timeout);
+    }
+
+    static List<GenerationError> errors(String bootstrap, String topic, int wanted, Duration timeout) throws Exception {
+        return readUntil(bootstrap, topic, GenerationError.class, l -> l.size() >= wanted, timeout);
+    }
+}

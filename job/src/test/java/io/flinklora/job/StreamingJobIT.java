@@ -1,0 +1,296 @@
+package io.flinklora.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.lora.PeftWriter;
+import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.sampling.SamplingParams;
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.TokenEvent;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The streaming job end to end on a real in-process Kafka broker and a Flink MiniCluster. */
+class StreamingJobIT {
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
+            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).setConfiguration(smallNetworkBuffers()).build());
+
+    /** Small network buffers keep the backlog ahead of a checkpoint barrier short, as on a loaded cluster. */
+    static Configuration smallNetworkBuffers() {
+        Configuration c = new Configuration();
+        c.setString("taskmanager.memory.segment-size", "4kb");
+        return c;
+    }
+
+    static final String[] ADAPTERS = {"happy", "max", "mood", "sad"};
+    static final String[] PROMPTS = {"Once upon a time", "Tom had a big red ball.", "The sun was hot and the dog was",
+        "Lily and Ben went to the park to", "One day, a little bird", "Sam was sad because"};
+
+    @TempDir
+    static Path tmp;
+    static EmbeddedKafka kafka;
+    static Path adapterRoot;
+    static Path model;
+
+    @BeforeAll
+    static void start() throws Exception {
+        kafka = EmbeddedKafka.start();
+        model = TestPaths.stories260k();
+        ModelConfig c = ModelConfig.read(model);
+        adapterRoot = tmp.resolve("adapters");
+        for (int i = 0; i < ADAPTERS.length; i++) {
+            new PeftWriter(c).rank(4 + 2 * i).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V, Projection.O))
+                    .write(adapterRoot.resolve(ADAPTERS[i]), 50 + i, 0.3, 0.3);
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        kafka.close();
+    }
+
+    /** A request of the test set: id, prompt, adapter (or null) and length. */
+    record Req(String id, String prompt, String adapter, int maxNewTokens) {
+        String json() {
+            return "{\"request_id\": \"" + id + "\", \"prompt\": \"" + prompt + "\", \"max_new_tokens\": " + maxNewTokens
+                    + ", \"ignore_eos\": true" + (adapter == null ? "" : ", \"adapters\": [{\"name\": \"" + adapter + "\"}]")
+                    + "}";
+        }
+    }
+
+    static List<Req> requests(String prefix, int n, int minTokens, int maxTokens) {
+        Random r = new Random(n);
+        List<Req> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            String adapter = i % 5 == 0 ? null : ADAPTERS[i % 5 - 1];
+            out.add(new Req(prefix + i, PROMPTS[i % PROMPTS.length], adapter, minTokens + r.nextInt(maxTokens - minTokens + 1)));
+        }
+        return out;
+    }
+
+    static JobOptions options(String name) throws Exception {
+        JobOptions o = new JobOptions();
+        o.bootstrapServers = kafka.bootstrapServers();
+        o.requestTopics = List.of(name + "-requests");
+        o.tokenTopic = name + "-tokens";
+        o.completionTopic = name + "-completions";
+        o.errorTopic = name + "-errors";
+        o.groupId = name;
+        o.model = model.toString();
+        o.adapters = adapterRoot.toString();
+        o.device = "cpu";
+        o.maxBatch = 8;
+        o.checkpointInterval = 300;
+        o.transactionalIdPrefix = name;
+        kafka.createTopics(o.topics(), 2);
+        return o;
+    }
+
+    static JobClient submit(JobOptions o, int parallelism, Configuration extra) throws Exception {
+        Configuration conf = new Configuration();
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 3);
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(200));
+        conf.addAll(extra);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+        env.setParallelism(parallelism);
+        StreamingJob.build(env, o);
+        return env.executeAsync("test " + o.groupId);
+    }
+
+    /** The engine's own greedy output for the same requests: what the job must reproduce. */
+    static Map<String, List<Integer>> engineDirect(List<Req> reqs) {
+        Map<String, List<Integer>> out = new HashMap<>();
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(8).adapterRoot(adapterRoot).build())) {
+            for (Req r : reqs) {
+                e.submit(new EngineRequest(r.id(), e.tokenizer().encode(r.prompt()),
+                        r.adapter() == null ? List.of() : List.of(new AdapterRef(r.adapter(), 1.0)),
+                        SamplingParams.greedy(r.maxNewTokens()).withIgnoreEos(true)));
+                out.put(r.id(), new ArrayList<>());
+            }
+            while (e.hasWork()) {
+                StepResult s = e.step();
+                s.events().forEach(t -> out.get(t.requestId()).add(t.tokenId()));
+            }
+        }
+        return out;
+    }
+
+    /** Checks every request completed with indices 0..n-1 exactly once and returns ids per request. */
+    static Map<String, List<Integer>> checkExactlyOnce(List<TokenEvent> events, List<Req> reqs) {
+        Map<String, TreeMap<Integer, Integer>> byReq = new HashMap<>();
+        for (TokenEvent t : events) {
+            Integer prev = byReq.computeIfAbsent(t.getRequestId(), k -> new TreeMap<>()).put(t.getIndex(), t.getTokenId());
+            assertEquals(null, prev, "index " + t.getIndex() + " of " + t.getRequestId() + " delivered twice");
+        }
+        Map<String, List<Integer>> ids = new HashMap<>();
+        for (Req r : reqs) {
+            TreeMap<Integer, Integer> m = byReq.get(r.id());
+            assertTrue(m != null, r.id() + " produced tokens");
+            assertEquals(r.maxNewTokens(), m.size(), r.id() + " token count");
+            assertEquals(0, (int) m.firstKey());
+            assertEquals(r.maxNewTokens() - 1, (int) m.lastKey(), r.id() + " indices contiguous");
+            ids.put(r.id(), new ArrayList<>(m.values()));
+        }
+        assertEquals(reqs.size(), byReq.size(), "no unexpected requests");
+        return ids;
+    }
+
+    @Test
+    void fiftyRequestsOverFourAdaptersAndTheBaseModelAllCompleteAsTheEngineWouldGenerate() throws Exception {
+        JobOptions o = options("fifty");
+        List<Req> reqs = requests("f", 50, 8, 24);
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
+        JobClient job = submit(o, 2, new Configuration());
+        try {
+            List<TokenEvent> tokens = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, 50, Duration.ofMinutes(3));
+            List<Completion> done = KafkaIO.completions(o.bootstrapServers, o.completionTopic, 50, Duration.ofMinutes(1));
+            Map<String, List<Integer>> got = checkExactlyOnce(tokens, reqs);
+            assertEquals(engineDirect(reqs), got, "the job generates what the engine generates alone");
+            assertEquals(50, done.size());
+            for (Completion c : done) {
+                assertEquals(got.get(c.getRequestId()), c.getTokenIds());
+                assertTrue(c.getTimeToFirstTokenMs() >= 0 && c.getTotalLatencyMs() >= c.getTimeToFirstTokenMs());
+            }
+            // f0 (base) and f6 (adapter happy) share a prompt: the adapter's effect shows in the stream.
+            int n = Math.min(got.get("f0").size(), got.get("f6").size());
+            assertNotEquals(got.get("f0").subList(0, n), got.get("f6").subList(0, n));
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void aFailureMidGenerationLosesNothingAndDuplicatesNothing(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        JobOptions o = options("failure");
+        o.failOnceAfterTokens = 150;
+        List<Req> reqs = requests("x", 30, 20, 40);
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
+        JobClient job = submit(o, 2, new Configuration());
+        try {
+            List<TokenEvent> tokens = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, 30, Duration.ofMinutes(3));
+            Map<String, List<Integer>> got = checkExactlyOnce(tokens, reqs);
+            assertEquals(engineDirect(reqs), got, "same greedy tokens as a run without failure");
+            assertTrue(FailureCount.restarts(cluster, job) >= 1, "the drill made the job restart");
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void aSavepointAtParallelismTwoRestoresAtParallelismOne() throws Exception {
+        JobOptions o = options("savepoint");
+        o.maxBatch = 2;
+        List<Req> reqs = requests("s", 40, 60, 100);
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
+        JobClient first = submit(o, 2, new Configuration());
+        // Wait until generation is under way (some tokens committed), then stop with a savepoint.
+        List<TokenEvent> early = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class,
+                l -> l.size() >= 20, Duration.ofMinutes(2));
+        assertTrue(early.size() >= 20);
+        long t0 = System.nanoTime();
+        String savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
+                SavepointFormatType.CANONICAL).get();
+        List<TokenEvent> before = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class, l -> false,
+                Duration.ofSeconds(2));
+        System.err.printf("savepoint after %d committed tokens took %d ms; %d tokens, %d finished at the savepoint%n",
+                early.size(), (System.nanoTime() - t0) / 1_000_000, before.size(),
+                before.stream().filter(TokenEvent::getFinished).count());
+        assertTrue(before.stream().filter(TokenEvent::getFinished).count() < reqs.size(), "stopped mid-generation");
+        Configuration restore = new Configuration();
+        restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        JobClient second = submit(o, 1, restore);
+        try {
+            List<TokenEvent> all = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, reqs.size(), Duration.ofMinutes(3));
+            checkExactlyOnce(all, reqs);
+        } finally {
+            second.cancel().get();
+        }
+    }
+
+    @Test
+    void malformedRecordsBecomeCodedErrorsAndTheJobNeverRestarts(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        JobOptions o = options("malformed");
+        Random r = new Random(200);
+        List<byte[]> values = new ArrayList<>();
+        List<Req> good = requests("g", 50, 4, 8);
+        String[] shapes = {
+            "{\"request_id\": \"b%d\", \"prompt\": 42}",
+            "{\"request_id\": \"b%d\", \"prompt\": \"x\", \"max_new_tokens\": \"ten\"}",
+            "{\"request_id\": \"b%d\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"no_such_adapter\"}]}",
+            "{\"request_id\": \"b%d\", \"prompt\": \"x\", \"max_new_tokens\": 0}",
+            "{\"request_id\": \"b%d\", \"prompt\": \"x\", \"max_new_tokens\": 1000000000}",
+            "{\"request_id\": \"b%d\", \"prompt\": \"" + "the dog ran. ".repeat(200) + "\"}",
+            "[1, 2, %d]",
+            "{\"request_id\": \"b%d\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"../happy\"}]}"};
+        for (int i = 0; i < 200; i++) {
+            if (i % 9 == 8) {
+                byte[] junk = new byte[1 + r.nextInt(300)];
+                r.nextBytes(junk);
+                values.add(junk);
+            } else if (i % 9 == 7) {
+                // A valid Avro record of the wrong schema.
+                values.add(io.flinklora.schemas.codec.AvroCodec.toBytes(TokenEvent.newBuilder().setRequestId("t" + i)
+                        .setIndex(0).setTokenId(1).setText("").setFinished(false).setEmittedAt(java.time.Instant.now())
+                        .build()));
+            } else {
+                values.add(KafkaIO.utf8(String.format(shapes[i % 9 % shapes.length], i)));
+            }
+            if (i % 4 == 0) {
+                values.add(KafkaIO.utf8(good.get(i / 4).json()));
+            }
+        }
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), values);
+        Configuration noRestart = new Configuration();
+        noRestart.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        JobClient job = submit(o, 1, noRestart);
+        try {
+            List<GenerationError> errors = KafkaIO.errors(o.bootstrapServers, o.errorTopic, 200, Duration.ofMinutes(2));
+            List<Completion> done = KafkaIO.completions(o.bootstrapServers, o.completionTopic, 50, Duration.ofMinutes(2));
+            assertEquals(200, errors.size(), "one coded error record per malformed record");
+            assertEquals(50, done.size(), "every good request completes");
+            Map<String, Long> codes = new TreeMap<>();
+            errors.forEach(e -> codes.merge(e.getCode(), 1L, Long::sum));
+            assertTrue(codes.keySet().containsAll(List.of("MALFORMED_INPUT", "INVALID_REQUEST", "UNKNOWN_ADAPTER",
+                    "INVALID_PARAMETER", "LIMIT_EXCEEDED", "CONTEXT_LENGTH_EXCEEDED")), codes.toString());
+            assertEquals(JobStatus.RUNNING, job.getJobStatus().get(), "the job is still running, never restarted");
+            assertEquals(0, FailureCount.restarts(cluster, job));
+        } finally {
+            job.cancel().get();
+        }
+    }
+}
