@@ -33,6 +33,10 @@ public final class StreamingJob {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
+            System.out.println("usage: flink run flink-lora-job-cluster.jar --model DIR [options]\n" + JobOptions.USAGE);
+            return;
+        }
         JobOptions options;
         try {
             options = JobOptions.parse(args);

@@ -202,7 +202,8 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private void scheduleStep() {
         if (!stepScheduled && engine.hasWork()) {
             stepScheduled = true;
-            getProcessingTimeService().registerTimer(getProcessingTimeService().getCurrentProcessingTime(),
+            // A time in the past fires at once (a timer for "now" would wait a millisecond).
+            getProcessingTimeService().registerTimer(getProcessingTimeService().getCurrentProcessingTime() - 1,
                     timestamp -> step());
         }
     }
