@@ -145,4 +145,30 @@ class AdapterRegistryTest {
             assertTrue(e.adapterStats().hits() >= 1, "the second request of version 1 was a hit");
         }
     }
+
+    @Test
+    void aRequestForAColdAdapterIsNotStarvedByAStreamOfRequestsForAResidentOne() throws Exception {
+        Path root = writeAdapters(2);
+        AdapterSettings oneSlot = AdapterSettings.DEFAULT.withMaxOnDevice(1);
+        try (Engine e = MultiLoraTest.engine(TestModels.stories260k(), root, 4, oneSlot)) {
+            SamplingParams p = SamplingParams.greedy(8).withIgnoreEos(true);
+            int submitted = 0;
+            for (; submitted < 4; submitted++) {
+                e.submit(new EngineRequest("hot" + submitted, new int[] {1, 403}, List.of(new AdapterRef("a0", 1.0)), p));
+            }
+            e.submit(new EngineRequest("cold", new int[] {1, 403}, List.of(new AdapterRef("a1", 1.0)), p));
+            int coldDoneAtStep = -1;
+            for (int step = 0; step < 2000 && coldDoneAtStep < 0; step++) {
+                // A new request for the resident adapter arrives every step.
+                e.submit(new EngineRequest("hot" + submitted++, new int[] {1, 403}, List.of(new AdapterRef("a0", 1.0)), p));
+                for (TokenEvent t : e.step().events()) {
+                    if (t.requestId().equals("cold") && t.finished()) {
+                        coldDoneAtStep = step;
+                    }
+                }
+            }
+            assertTrue(coldDoneAtStep >= 0, "the cold adapter's request completed while hot requests kept coming");
+            assertTrue(coldDoneAtStep < 60, "and soon: step " + coldDoneAtStep);
+        }
+    }
 }
