@@ -58,7 +58,7 @@ public final class LoraBench {
         int alone = quick ? 4 : 8;
         int rounds = quick ? 1 : 3;
         // Cases run interleaved, several rounds, and each reports its median: machine noise hits all alike.
-        String[] names = {"a", "a'", "b", "c", "d", "d'", "e", "f"};
+        String[] names = {"a", "a'", "b", "c", "d", "d'", "e", "f", "d''"};
         List<List<Double>> runs = new ArrayList<>();
         for (int k = 0; k < names.length; k++) {
             runs.add(new ArrayList<>());
@@ -74,6 +74,7 @@ public final class LoraBench {
                 runs.get(6).add(tps(model, root, 1, alone, newTokens, i -> one("task" + i), DEFAULT));
             }
             runs.get(7).add(tps(model, root, REQUESTS, REQUESTS, newTokens, i -> one("task" + i), LoraStrategy.LOOP));
+            runs.get(8).add(tps(model, root, REQUESTS, REQUESTS, newTokens, i -> one("task" + i), LoraStrategy.SEGMENTED));
             System.out.printf("round %d of %d done%n", round + 1, rounds);
         }
         double a = median(runs.get(0));
@@ -84,6 +85,7 @@ public final class LoraBench {
         double dg = median(runs.get(5));
         double e = median(runs.get(6));
         double f = median(runs.get(7));
+        double ds = median(runs.get(8));
         String[][] rows = {
             {"(a) base only", fmt(a)},
             {"(a') base only, adapters enabled", fmt(aEnabled)},
@@ -91,6 +93,7 @@ public final class LoraBench {
             {"(c) 8 adapters", fmt(c)},
             {"(d) 32 distinct adapters (" + DEFAULT.name().toLowerCase() + ")", fmt(d)},
             {"(d') 32 distinct adapters (gathered)", fmt(dg)},
+            {"(d'') 32 distinct adapters (segmented)", fmt(ds)},
             {"(e) 32 distinct, one request at a time", fmt(e)},
             {"(f) 32 distinct, per-row loop", fmt(f)}};
         System.out.println("case                                    | tokens/s");
@@ -103,10 +106,10 @@ public final class LoraBench {
         System.out.printf("(d)/(e) = %.1f (target >= 10)%n", d / e);
         System.out.printf("(d)/(f) = %.2f (target >= 2)%n", d / f);
         System.out.printf("(a')/(a) = %.3f (target >= 0.98: enabling adapters costs base rows nothing)%n", aEnabled / a);
-        System.out.printf("(d %s)/(d gathered) = %.2f%n", DEFAULT.name().toLowerCase(), d / dg);
+        System.out.printf("(d %s)/(d gathered) = %.2f, /(d segmented) = %.2f%n", DEFAULT.name().toLowerCase(), d / dg, d / ds);
         report.put("rounds", rounds).put("a_base", a).put("a_base_adapters_enabled", aEnabled).put("b_one_adapter", b).put("c_8_adapters", c)
                 .put("d_32_adapters_segmented", d).put("d_32_adapters_gathered", dg).put("e_one_at_a_time", e)
-                .put("f_loop", f).put("d_over_a", d / a).put("b_over_a", b / a).put("d_over_e", d / e)
+                .put("f_loop", f).put("d_32_adapters_segmented_alt", ds).put("d_over_a", d / a).put("b_over_a", b / a).put("d_over_e", d / e)
                 .put("d_over_f", d / f).put("enabled_over_base", aEnabled / a);
 
         double[] cold = coldLoad(model, root, newTokens);
@@ -119,18 +122,20 @@ public final class LoraBench {
         LinePlot plot = new LinePlot("LoRA step latency, distinct rank-16 adapter per row", "batch size",
                 "median decode step (ms)").logX();
         System.out.println("\nmedian decode step (ms), a distinct adapter per row");
-        System.out.println("batch | base  | segmented | gathered | loop");
-        double[][] lat = new double[4][batches.length];
+        System.out.println("batch | base  | pooled | segmented | gathered | loop");
+        double[][] lat = new double[5][batches.length];
         for (int k = 0; k < batches.length; k++) {
             int n = batches[k];
             lat[0][k] = stepMs(model, null, n, i -> List.of(), LoraStrategy.SEGMENTED);
             lat[1][k] = stepMs(model, root, n, i -> one("task" + i), LoraStrategy.SEGMENTED);
             lat[2][k] = stepMs(model, root, n, i -> one("task" + i), LoraStrategy.GATHERED);
             lat[3][k] = stepMs(model, root, n, i -> one("task" + i), LoraStrategy.LOOP);
-            System.out.printf("%5d | %5.1f | %9.1f | %8.1f | %5.1f%n", n, lat[0][k], lat[1][k], lat[2][k], lat[3][k]);
+            lat[4][k] = stepMs(model, root, n, i -> one("task" + i), LoraStrategy.POOLED);
+            System.out.printf("%5d | %5.1f | %6.1f | %9.1f | %8.1f | %5.1f%n", n, lat[0][k], lat[4][k], lat[1][k], lat[2][k],
+                    lat[3][k]);
         }
-        plot.series("base model (no LoRA)", xs, lat[0]).series("segmented", xs, lat[1]).series("gathered (BGMV)", xs, lat[2])
-                .series("per-row loop", xs, lat[3]).write(out.resolve("lora-step-latency.png"));
+        plot.series("base model (no LoRA)", xs, lat[0]).series("pooled (default)", xs, lat[4]).series("segmented", xs, lat[1])
+                .series("gathered (BGMV)", xs, lat[2]).series("per-row loop", xs, lat[3]).write(out.resolve("lora-step-latency.png"));
         Files.writeString(out.resolve("lora-bench.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
         System.out.println("\nwrote " + out.resolve("lora-bench.json") + " and " + out.resolve("lora-step-latency.png"));
     }
