@@ -12,11 +12,8 @@ import java.time.Duration;
 import java.util.EnumSet;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
-import java.util.UUID;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
@@ -25,8 +22,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * The embedded demo ({@code ./scripts/demo.sh}): an in-process Kafka broker, the streaming job on a
@@ -99,11 +94,7 @@ public final class DemoMain {
     }
 
     private static void produce(JobOptions o) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", o.bootstrapServers);
-        p.put("key.serializer", ByteArraySerializer.class.getName());
-        p.put("value.serializer", ByteArraySerializer.class.getName());
-        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+        try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(o.bootstrapServers)) {
             for (String[] r : PROMPTS) {
                 StringBuilder adapters = new StringBuilder();
                 for (String a : r[1].isEmpty() ? new String[0] : r[1].split("\\+")) {
@@ -121,17 +112,9 @@ public final class DemoMain {
 
     /** Prints tokens as they arrive (read_committed) and returns how many requests finished. */
     private static int stream(JobOptions o, Duration timeout) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", o.bootstrapServers);
-        p.put("group.id", "demo-reader-" + UUID.randomUUID());
-        p.put("auto.offset.reset", "earliest");
-        p.put("isolation.level", "read_committed");
-        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
-        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
         Set<String> finished = new HashSet<>();
         long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
-            consumer.subscribe(List.of(o.tokenTopic()));
+        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic())) {
             while (finished.size() < PROMPTS.length && System.nanoTime() < deadline) {
                 Map<String, StringBuilder> text = new LinkedHashMap<>();
                 Map<String, String> label = new LinkedHashMap<>();

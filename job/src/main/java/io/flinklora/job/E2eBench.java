@@ -16,9 +16,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Random;
-import java.util.UUID;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
@@ -27,8 +25,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * {@code scripts/bench.sh e2e}: the same 64 requests through the engine alone and through Kafka and
@@ -117,7 +113,8 @@ public final class E2eBench {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
             StreamingJob.build(env, o);
             JobClient job = env.executeAsync("e2e bench");
-            try (KafkaConsumer<byte[], byte[]> consumer = consumer(o); KafkaProducer<byte[], byte[]> producer = producer(o)) {
+            try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic());
+                 KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(o.bootstrapServers)) {
                 // Warm-up: the job starts, loads the model and runs one short round; the producer learns the topic.
                 send(producer, o, prompts, "warm", 4);
                 collect(consumer, o, "warm", prompts.size());
@@ -148,15 +145,6 @@ public final class E2eBench {
         }
     }
 
-    private static KafkaProducer<byte[], byte[]> producer(JobOptions o) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", o.bootstrapServers);
-        p.put("key.serializer", ByteArraySerializer.class.getName());
-        p.put("value.serializer", ByteArraySerializer.class.getName());
-        p.put("linger.ms", "0");
-        return new KafkaProducer<>(p);
-    }
-
     private static Map<String, Long> send(KafkaProducer<byte[], byte[]> producer, JobOptions o, List<int[]> prompts,
                                           String prefix, int newTokens) {
         Map<String, Long> created = new HashMap<>();
@@ -175,19 +163,6 @@ public final class E2eBench {
             producer.flush();
         }
         return created;
-    }
-
-    private static KafkaConsumer<byte[], byte[]> consumer(JobOptions o) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", o.bootstrapServers);
-        p.put("group.id", "e2e-" + UUID.randomUUID());
-        p.put("auto.offset.reset", "earliest");
-        p.put("isolation.level", "read_committed");
-        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
-        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
-        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p);
-        c.subscribe(List.of(o.tokenTopic()));
-        return c;
     }
 
     private static Map<String, List<TokenEvent>> collect(KafkaConsumer<byte[], byte[]> consumer, JobOptions o,

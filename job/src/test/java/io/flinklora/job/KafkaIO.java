@@ -8,15 +8,11 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
-import java.util.UUID;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /** Produces requests and reads the job's outputs back (read_committed), for integration tests. */
 final class KafkaIO {
@@ -24,12 +20,7 @@ final class KafkaIO {
     }
 
     static void produce(String bootstrap, String topic, List<byte[]> values) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
-        p.put("key.serializer", ByteArraySerializer.class.getName());
-        p.put("value.serializer", ByteArraySerializer.class.getName());
-        p.put("acks", "all");
-        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+        try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(bootstrap)) {
             for (byte[] v : values) {
                 producer.send(new ProducerRecord<>(topic, v));
             }
@@ -44,17 +35,9 @@ final class KafkaIO {
     /** Reads a topic from the start until {@code done} holds for what was read, or the timeout passes. */
     static <T> List<T> readUntil(String bootstrap, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
             throws Exception {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
-        p.put("group.id", "reader-" + UUID.randomUUID());
-        p.put("auto.offset.reset", "earliest");
-        p.put("isolation.level", "read_committed");
-        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
-        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
         List<T> out = new ArrayList<>();
         long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
-            consumer.subscribe(List.of(topic));
+        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(bootstrap, topic)) {
             while (System.nanoTime() < deadline && !done.test(out)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     out.add(AvroCodec.fromBytes(r.value(), type));

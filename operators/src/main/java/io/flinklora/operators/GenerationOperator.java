@@ -315,10 +315,4 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         }
         return h;
     }
-
-    Map<String, Integer> inFlightForTest() {
-        Map<String, Integer> m = new LinkedHashMap<>();
-        inFlight.forEach((k, v) -> m.put(k, v.ids.size()));
-        return m;
-    }
 }

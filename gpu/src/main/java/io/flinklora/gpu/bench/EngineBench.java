@@ -121,7 +121,8 @@ public final class EngineBench {
         }
     }
 
-    private static long run(Engine engine, List<EngineRequest> requests) {
+    /** Submits requests and steps until all finish; returns the tokens generated. */
+    static long run(Engine engine, List<EngineRequest> requests) {
         requests.forEach(engine::submit);
         long tokens = 0;
         while (engine.hasWork()) {
@@ -153,7 +154,7 @@ public final class EngineBench {
         }
     }
 
-    private static double median(List<Double> xs) {
+    static double median(List<Double> xs) {
         List<Double> s = new ArrayList<>(xs);
         s.sort(null);
         return s.get(s.size() / 2);

@@ -77,15 +77,15 @@ public final class LoraBench {
             runs.get(8).add(tps(model, root, REQUESTS, REQUESTS, newTokens, i -> one("task" + i), LoraStrategy.SEGMENTED));
             System.out.printf("round %d of %d done%n", round + 1, rounds);
         }
-        double a = median(runs.get(0));
-        double aEnabled = median(runs.get(1));
-        double b = median(runs.get(2));
-        double c = median(runs.get(3));
-        double d = median(runs.get(4));
-        double dg = median(runs.get(5));
-        double e = median(runs.get(6));
-        double f = median(runs.get(7));
-        double ds = median(runs.get(8));
+        double a = EngineBench.median(runs.get(0));
+        double aEnabled = EngineBench.median(runs.get(1));
+        double b = EngineBench.median(runs.get(2));
+        double c = EngineBench.median(runs.get(3));
+        double d = EngineBench.median(runs.get(4));
+        double dg = EngineBench.median(runs.get(5));
+        double e = EngineBench.median(runs.get(6));
+        double f = EngineBench.median(runs.get(7));
+        double ds = EngineBench.median(runs.get(8));
         String[][] rows = {
             {"(a) base only", fmt(a)},
             {"(a') base only, adapters enabled", fmt(aEnabled)},
@@ -144,12 +144,6 @@ public final class LoraBench {
         return List.of(new AdapterRef(name, 1.0));
     }
 
-    private static double median(List<Double> xs) {
-        List<Double> s = new ArrayList<>(xs);
-        s.sort(null);
-        return s.get(s.size() / 2);
-    }
-
     private static String fmt(double v) {
         return String.format("%8.1f", v);
     }
@@ -174,26 +168,17 @@ public final class LoraBench {
     static double tps(Path model, Path root, int batch, int count, int newTokens, IntFunction<List<AdapterRef>> mix,
                       LoraStrategy strategy) {
         try (Engine engine = open(model, root, batch, strategy)) {
-            drain(engine, requests(count, 4, mix, 1));
+            EngineBench.run(engine, requests(count, 4, mix, 1));
             long t0 = System.nanoTime();
-            long tokens = drain(engine, requests(count, newTokens, mix, 2));
+            long tokens = EngineBench.run(engine, requests(count, newTokens, mix, 2));
             return tokens / ((System.nanoTime() - t0) / 1e9);
         }
-    }
-
-    private static long drain(Engine engine, List<EngineRequest> requests) {
-        requests.forEach(engine::submit);
-        long tokens = 0;
-        while (engine.hasWork()) {
-            tokens += engine.step().events().size();
-        }
-        return tokens;
     }
 
     /** Median decode step time with {@code batch} sequences running. */
     static double stepMs(Path model, Path root, int batch, IntFunction<List<AdapterRef>> mix, LoraStrategy strategy) {
         try (Engine engine = open(model, root, batch, strategy)) {
-            drain(engine, requests(batch, 2, mix, 1));
+            EngineBench.run(engine, requests(batch, 2, mix, 1));
             requests(batch, 24, mix, 3).forEach(engine::submit);
             List<Double> ms = new ArrayList<>();
             engine.step();
@@ -208,7 +193,7 @@ public final class LoraBench {
     /** {cold load ms, median step ms before, median step ms while the load runs}. */
     static double[] coldLoad(Path model, Path root, int newTokens) throws Exception {
         try (Engine engine = open(model, root, REQUESTS, LoraStrategy.SEGMENTED)) {
-            drain(engine, requests(REQUESTS - 1, 2, i -> one("task" + i), 1));
+            EngineBench.run(engine, requests(REQUESTS - 1, 2, i -> one("task" + i), 1));
             requests(REQUESTS - 1, newTokens * 4, i -> one("task" + i), 4).forEach(engine::submit);
             List<Double> before = new ArrayList<>();
             for (int i = 0; i < 10; i++) {
