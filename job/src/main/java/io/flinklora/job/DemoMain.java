@@ -51,6 +51,7 @@ public final class DemoMain {
         Path model = root.resolve("models/stories260k");
         Path adapters = demoAdapters(root, model, work);
         System.out.println("starting an in-process Kafka broker and the job on a local Flink environment...");
+        int done;
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
@@ -67,11 +68,11 @@ public final class DemoMain {
             StreamingJob.build(env, o);
             JobClient job = env.executeAsync("flink-lora demo");
             produce(o);
-            int done = stream(o, Duration.ofMinutes(3));
+            done = stream(o, Duration.ofMinutes(3));
             job.cancel().get();
-            System.out.printf("completed %d/%d requests%n", done, PROMPTS.length);
-            System.exit(done == PROMPTS.length ? 0 : 1);
         }
+        System.out.printf("completed %d/%d requests%n", done, PROMPTS.length);
+        System.exit(done == PROMPTS.length ? 0 : 1);
     }
 
     /** Trained adapters from models/adapters when present; otherwise random PEFT adapters made here. */
