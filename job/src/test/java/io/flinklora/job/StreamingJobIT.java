@@ -34,6 +34,8 @@ import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.client.program.ClusterClient;
+import org.apache.flink.test.junit5.InjectClusterClient;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.runtime.minicluster.MiniCluster;
@@ -171,7 +173,8 @@ class StreamingJobIT {
     }
 
     @Test
-    void fiftyRequestsOverFourAdaptersAndTheBaseModelAllCompleteAsTheEngineWouldGenerate() throws Exception {
+    void fiftyRequestsOverFourAdaptersAndTheBaseModelAllCompleteAsTheEngineWouldGenerate(
+            @InjectClusterClient ClusterClient<?> client) throws Exception {
         JobOptions o = options("fifty");
         List<Req> reqs = requests("f", 50, 8, 24);
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
@@ -189,6 +192,11 @@ class StreamingJobIT {
             // f0 (base) and f6 (adapter happy) share a prompt: the adapter's effect shows in the stream.
             int n = Math.min(got.get("f0").size(), got.get("f6").size());
             assertNotEquals(got.get("f0").subList(0, n), got.get("f6").subList(0, n));
+            String metrics = RestMetrics.generationMetricIds(client, job.getJobID());
+            for (String m : List.of("tokensPerSecond", "generatedTokens", "runningSequences", "waitingSequences",
+                    "batchSize", "kvCacheUtilization", "timeToFirstTokenMs", "adapters.hits", "adapters.loads")) {
+                assertTrue(metrics.contains(m), "metric " + m + " is reported: " + metrics);
+            }
         } finally {
             job.cancel().get();
         }
