@@ -62,7 +62,7 @@ public final class DemoMain {
             o.checkpointInterval = 250;
             o.groupId = "demo";
             kafka.createTopics(o.topics(), 2);
-            Configuration conf = new Configuration();
+            Configuration conf = StreamingJob.recommendedClusterConfig();
             conf.set(RestOptions.PORT, 0);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
             StreamingJob.build(env, o);

@@ -108,7 +108,7 @@ public final class E2eBench {
             o.checkpointInterval = 1000;
             o.groupId = "e2e";
             kafka.createTopics(o.topics(), 1);
-            Configuration conf = new Configuration();
+            Configuration conf = StreamingJob.recommendedClusterConfig();
             conf.set(RestOptions.PORT, 0);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
             StreamingJob.build(env, o);

@@ -75,7 +75,7 @@ public final class SoakMain {
             o.checkpointInterval = 1000;
             o.groupId = "soak";
             kafka.createTopics(o.topics(), 2);
-            Configuration conf = new Configuration();
+            Configuration conf = StreamingJob.recommendedClusterConfig();
             conf.set(RestOptions.PORT, 0);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
             StreamingJob.build(env, o);

@@ -50,6 +50,18 @@ public final class StreamingJob {
         env.execute("flink-lora generation");
     }
 
+    /**
+     * Cluster settings the job wants (also in flink-conf/config.yaml): buffer debloating keeps the
+     * data in flight ahead of a checkpoint barrier to about a second of processing, so checkpoints
+     * (and with them exactly-once commits) keep their pace while generation back-pressures Kafka.
+     */
+    public static org.apache.flink.configuration.Configuration recommendedClusterConfig() {
+        org.apache.flink.configuration.Configuration c = new org.apache.flink.configuration.Configuration();
+        c.setString("taskmanager.network.memory.buffer-debloat.enabled", "true");
+        c.setString("taskmanager.network.memory.buffer-debloat.target", "500ms");
+        return c;
+    }
+
     /** Adds the job's topology to {@code env} and enables checkpointing as the options say. */
     public static void build(StreamExecutionEnvironment env, JobOptions o) {
         env.enableCheckpointing(o.checkpointInterval, CheckpointingMode.EXACTLY_ONCE);

@@ -51,9 +51,9 @@ class StreamingJobIT {
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).setConfiguration(smallNetworkBuffers()).build());
 
-    /** Small network buffers keep the backlog ahead of a checkpoint barrier short, as on a loaded cluster. */
+    /** The job's recommended cluster settings (buffer debloating), with small network buffers as on a loaded cluster. */
     static Configuration smallNetworkBuffers() {
-        Configuration c = new Configuration();
+        Configuration c = StreamingJob.recommendedClusterConfig();
         c.setString("taskmanager.memory.segment-size", "4kb");
         return c;
     }
