@@ -115,10 +115,12 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
         }
         Map<String, Integer> ranks = new LinkedHashMap<>();
         for (var e : fields(n.get("rank_pattern"), source, "rank_pattern").entrySet()) {
+            checkPatternKey(e.getKey(), source, "rank_pattern");
             ranks.put(e.getKey(), rank(e.getValue(), source, "rank_pattern." + e.getKey()));
         }
         Map<String, Double> alphas = new LinkedHashMap<>();
         for (var e : fields(n.get("alpha_pattern"), source, "alpha_pattern").entrySet()) {
+            checkPatternKey(e.getKey(), source, "alpha_pattern");
             alphas.put(e.getKey(), number(e.getValue(), source, "alpha_pattern." + e.getKey()));
         }
         Set<Integer> layers = null;
@@ -146,6 +148,20 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
             throw new AdapterFormatException(source + ": target_modules '" + t
                     + "' targets embeddings or lm_head, which is not supported");
         }
+    }
+
+    /** A pattern key is used as a regex later (see patternValue): refuse one that does not compile now. */
+    private static void checkPatternKey(String key, String source, String field) {
+        try {
+            Pattern.compile(patternRegex(key));
+        } catch (PatternSyntaxException e) {
+            throw new AdapterFormatException(source + ": " + field + " key '" + key + "' is not a valid regex: "
+                    + e.getDescription());
+        }
+    }
+
+    private static String patternRegex(String key) {
+        return ".*\\." + key + "$";
     }
 
     private static Map<String, JsonNode> fields(JsonNode n, String source, String field) {
@@ -207,7 +223,7 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
     private static <T> T patternValue(Map<String, T> patterns, String path) {
         for (var e : patterns.entrySet()) {
             // As PEFT: re.match(rf".*\.{key}$", name), or the key equals the name.
-            if (path.equals(e.getKey()) || Pattern.matches(".*\\." + e.getKey() + "$", path)) {
+            if (path.equals(e.getKey()) || Pattern.matches(patternRegex(e.getKey()), path)) {
                 return e.getValue();
             }
         }

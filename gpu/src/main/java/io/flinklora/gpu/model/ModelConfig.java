@@ -162,15 +162,25 @@ public record ModelConfig(
         }
         String type = node.has("rope_type") ? node.get("rope_type").asText() : node.path("type").asText("");
         double factor = numberField(node, "factor", source, 1.0);
+        // Rotary frequencies are divided by the factor and, for llama3, by high - low.
+        if (!(factor > 0)) {
+            throw new ModelFormatException(source + ": rope_scaling factor must be positive, got " + factor);
+        }
         switch (type) {
             case "default":
                 return RopeScaling.NONE;
             case "linear":
                 return new RopeScaling("linear", factor, 1, 1, 0);
-            case "llama3":
-                return new RopeScaling("llama3", factor, numberField(node, "low_freq_factor", source, 1.0),
-                        numberField(node, "high_freq_factor", source, 4.0),
+            case "llama3": {
+                double low = numberField(node, "low_freq_factor", source, 1.0);
+                double high = numberField(node, "high_freq_factor", source, 4.0);
+                if (!(low > 0) || !(high > low)) {
+                    throw new ModelFormatException(source + ": rope_scaling needs 0 < low_freq_factor < high_freq_factor,"
+                            + " got " + low + " and " + high);
+                }
+                return new RopeScaling("llama3", factor, low, high,
                         intField(node, "original_max_position_embeddings", source, 8192, MAX_POSITIONS));
+            }
             default:
                 throw new ModelFormatException(source + ": unsupported rope_scaling type '" + type
                         + "' (supported: linear, llama3)");
@@ -204,8 +214,8 @@ public record ModelConfig(
             return dflt;
         }
         JsonNode n = root.get(field);
-        if (!n.isNumber()) {
-            throw new ModelFormatException(source + ": field '" + field + "' must be a number, got " + n);
+        if (!n.isNumber() || !Double.isFinite(n.asDouble())) {
+            throw new ModelFormatException(source + ": field '" + field + "' must be a finite number, got " + n);
         }
         return n.asDouble();
     }

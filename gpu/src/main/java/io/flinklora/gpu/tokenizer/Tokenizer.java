@@ -482,6 +482,9 @@ public final class Tokenizer implements AutoCloseable {
 
     /** Pieces by id, from the model vocabulary and the added tokens of tokenizer.json. */
     private static final class Vocab {
+        /** Far above any real vocabulary (as ModelConfig's bound); ids size arrays, so they are capped. */
+        static final int MAX_VOCAB = 1 << 22;
+
         final int size;
         final String[] pieces;
         final boolean[] special;
@@ -516,19 +519,26 @@ public final class Tokenizer implements AutoCloseable {
             }
             List<JsonNode> addedTokens = new ArrayList<>();
             root.path("added_tokens").forEach(addedTokens::add);
+            // Ids size the tables below: check them first, so a hostile id cannot overflow or exhaust memory.
             int size = 0;
-            for (int id : ids.values()) {
+            for (Map.Entry<String, Integer> e : ids.entrySet()) {
+                int id = e.getValue();
+                if (id < 0 || id >= MAX_VOCAB) {
+                    throw new TokenizerException("Tokenizer file " + file + " has id " + id + " for piece "
+                            + e.getKey() + ", outside 0.." + (MAX_VOCAB - 1));
+                }
                 size = Math.max(size, id + 1);
             }
             for (JsonNode t : addedTokens) {
-                size = Math.max(size, t.path("id").asInt() + 1);
+                int id = t.path("id").asInt(-1);
+                if (id >= MAX_VOCAB) {
+                    throw new TokenizerException("Tokenizer file " + file + " has an added token with id " + id
+                            + ", outside 0.." + (MAX_VOCAB - 1) + ": " + t);
+                }
+                size = Math.max(size, id + 1);
             }
             String[] pieces = new String[size];
             for (Map.Entry<String, Integer> e : ids.entrySet()) {
-                if (e.getValue() < 0) {
-                    throw new TokenizerException(
-                            "Tokenizer file " + file + " has a negative id for piece " + e.getKey());
-                }
                 pieces[e.getValue()] = e.getKey();
             }
             boolean[] special = new boolean[size];
