@@ -199,7 +199,7 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
             return false;
         }
         // PEFT full-matches a regex target against the module's path inside the model.
-        return targetRegex == null || targetRegex.matcher(p.path(layer)).matches();
+        return targetRegex == null || targetRegex.matcher(bounded(p.path(layer), "target_modules")).matches();
     }
 
     /** Rank of one module: the first {@code rank_pattern} key whose pattern ends the module path, else r. */
@@ -223,11 +223,46 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
     private static <T> T patternValue(Map<String, T> patterns, String path) {
         for (var e : patterns.entrySet()) {
             // As PEFT: re.match(rf".*\.{key}$", name), or the key equals the name.
-            if (path.equals(e.getKey()) || Pattern.matches(patternRegex(e.getKey()), path)) {
+            if (path.equals(e.getKey())
+                    || Pattern.compile(patternRegex(e.getKey())).matcher(bounded(path, "pattern key " + e.getKey())).matches()) {
                 return e.getValue();
             }
         }
         return null;
+    }
+
+    // Java regexes backtrack: a hostile pattern such as ((.*)*)*# would never finish on a module path.
+    // Matching reads the path through a sequence that stops after a fixed number of character reads.
+    private static final int MATCH_BUDGET = 200_000;
+
+    private static CharSequence bounded(String s, String what) {
+        return new CharSequence() {
+            private int reads;
+
+            @Override
+            public int length() {
+                return s.length();
+            }
+
+            @Override
+            public char charAt(int index) {
+                if (++reads > MATCH_BUDGET) {
+                    throw new AdapterFormatException("the regex of " + what
+                            + " is too expensive to match (catastrophic backtracking); simplify it");
+                }
+                return s.charAt(index);
+            }
+
+            @Override
+            public CharSequence subSequence(int start, int end) {
+                return s.subSequence(start, end);
+            }
+
+            @Override
+            public String toString() {
+                return s;
+            }
+        };
     }
 
     /** Every (layer, projection) this adapter adapts in a model of the given shape. */
