@@ -11,6 +11,7 @@ KAFKA_DATA="${KAFKA_DATA:-$KAFKA_HOME/data}"
 BOOTSTRAP="${BOOTSTRAP:-localhost:$KAFKA_PORT}"
 FLINK_HOME="$WORK/flink"
 REST_PORT="${REST_PORT:-8081}"
+RPC_PORT="${RPC_PORT:-6123}"
 REST="${REST:-http://localhost:$REST_PORT}"
 
 # Materializes the dependencies of pom $1 into folder $2 once (mvn dependency:copy-dependencies).

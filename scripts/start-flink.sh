@@ -33,7 +33,7 @@ setup() {
     touch "$FLINK_HOME/plugins/.complete"
   fi
   mkdir -p "$FLINK_HOME/conf" "$PIDS" "$LOGS" "$FLINK_HOME/tmp" "$FLINK_HOME/checkpoints" "$FLINK_HOME/web-upload"
-  sed -e "s#@WORK@#$WORK#g" -e "s#@REST_PORT@#$REST_PORT#g" "$ROOT/flink-conf/config.yaml" > "$FLINK_HOME/conf/config.yaml"
+  sed -e "s#@WORK@#$WORK#g" -e "s#@REST_PORT@#$REST_PORT#g" -e "s#@RPC_PORT@#$RPC_PORT#g" "$ROOT/flink-conf/config.yaml" > "$FLINK_HOME/conf/config.yaml"
   cp "$ROOT/flink-conf/log4j.properties" "$FLINK_HOME/conf/log4j.properties"
 }
 
@@ -64,36 +64,36 @@ registered_taskmanagers() {
   grep -o '"id":' <<< "$body" | wc -l
 }
 
+# Starts one TaskManager (the first free number) and waits until it registered at the ResourceManager.
 start_taskmanager() {
   local n=1
-  while [[ -f "$PIDS/taskmanager-$n.pid" ]] && pid_alive "$PIDS/taskmanager-$n.pid"; do n=$((n + 1)); done
-  local params jvm dyn
+  while pid_alive "$PIDS/taskmanager-$n.pid"; do n=$((n + 1)); done
+  local params jvm dyn log="$LOGS/taskmanager-$n.log" from=1
+  if [[ -f "$log" ]]; then from=$(( $(wc -l < "$log") + 1 )); fi
   params="$(resource_params TM)"
   jvm="$(sed -n 1p <<< "$params")"
   dyn="$(sed -n 2p <<< "$params")"
   launch "taskmanager-$n" org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
     "$(conf_value env.java.opts.taskmanager)" "$jvm" "$dyn"
-  echo "taskmanager-$n started (pid $(cat "$PIDS/taskmanager-$n.pid")), log $LOGS/taskmanager-$n.log"
-}
-
-wait_taskmanagers() {
-  local want="$1"
   for ((i = 0; i < 900; i++)); do
-    if (( $(registered_taskmanagers) >= want )); then
+    if tail -n +"$from" "$log" 2>/dev/null | grep -q "Successful registration at resource manager"; then
+      echo "taskmanager-$n started (pid $(cat "$PIDS/taskmanager-$n.pid")), registered; log $log"
       return 0
+    fi
+    if ! pid_alive "$PIDS/taskmanager-$n.pid"; then
+      echo "taskmanager-$n exited; see $log" >&2
+      tail -20 "$LOGS/taskmanager-$n.out" >&2
+      return 1
     fi
     sleep 0.2
   done
-  echo "only $(registered_taskmanagers) of $want TaskManagers registered after 180 s; see $LOGS" >&2
+  echo "taskmanager-$n did not register in 180 s; see $log" >&2
   return 1
 }
 
 if [[ "${1:-}" == taskmanager ]]; then
   pid_alive "$PIDS/jobmanager.pid" || { echo "no JobManager running; run scripts/start-flink.sh first" >&2; exit 1; }
-  before=$(registered_taskmanagers)
   start_taskmanager
-  wait_taskmanagers $((before + 1))
-  echo "TaskManagers registered: $(registered_taskmanagers)"
   exit 0
 fi
 
@@ -117,5 +117,4 @@ for ((i = 0; i < 600; i++)); do
 done
 curl -sf "$REST/overview" > /dev/null || { echo "REST API not up after 120 s" >&2; exit 1; }
 for ((t = 0; t < TASKMANAGERS; t++)); do start_taskmanager; done
-wait_taskmanagers "$TASKMANAGERS"
 echo "flink session cluster running: REST and web UI $REST, $(registered_taskmanagers) TaskManager(s), work dir $FLINK_HOME"

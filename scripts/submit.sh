@@ -7,7 +7,8 @@
 #   --bootstrap-servers localhost:$KAFKA_PORT --model models/stories260k
 #   --adapters models/adapters (trained ones) or target/demo/adapters (random demo adapters, made if missing)
 # Topics default to the job's own: requests, tokens, completions, errors. --jar-id reuses a jar
-# already uploaded (printed on stderr by an earlier submit) instead of uploading it again.
+# already uploaded (printed on stderr by an earlier submit) instead of uploading it again
+# (the last uploaded id is also in $WORK/last-jar-id).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
@@ -46,6 +47,7 @@ if [[ -z "$jar_id" ]]; then
   jar_id="${jar_id##*/}"
   [[ -n "$jar_id" ]] || { echo "upload failed: $resp" >&2; exit 1; }
   echo "jar id $jar_id" >&2
+  echo "$jar_id" > "$WORK/last-jar-id"
 fi
 
 json_escape() { local s="$1"; s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; printf '"%s"' "$s"; }
