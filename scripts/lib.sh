@@ -8,7 +8,7 @@ JAVA_OPTS_DEFAULT="-Dai.djl.offline=true -Dlog4j2.configurationFile=$ROOT/script
 ensure_built() {
   local module="$1"
   local jar
-  jar=$(ls "$ROOT/$module"/target/*.jar 2>/dev/null | grep -v -e sources -e tests -e cluster | head -1 || true)
+  jar=$(ls "$ROOT/$module"/target/*.jar 2>/dev/null | grep -v -e '-sources\.jar$' -e '-tests\.jar$' -e '-cluster\.jar$' | head -1 || true)
   local cpfile="$ROOT/$module/target/classpath.txt"
   if [[ -z "$jar" || ! -f "$cpfile" ]] || [[ -n "$(find "$ROOT"/*/src "$ROOT/pom.xml" "$ROOT"/*/pom.xml -newer "$jar" -type f 2>/dev/null | head -1)" ]]; then
     echo "building $module (first run or sources changed)..." >&2
@@ -20,6 +20,6 @@ ensure_built() {
 module_classpath() {
   local module="$1"
   local jar
-  jar=$(ls "$ROOT/$module"/target/*.jar | grep -v -e sources -e tests -e cluster | head -1)
+  jar=$(ls "$ROOT/$module"/target/*.jar | grep -v -e '-sources\.jar$' -e '-tests\.jar$' -e '-cluster\.jar$' | head -1)
   echo "$jar:$(cat "$ROOT/$module/target/classpath.txt")"
 }

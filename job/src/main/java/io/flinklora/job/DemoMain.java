@@ -76,7 +76,7 @@ public final class DemoMain {
     }
 
     /** Trained adapters from models/adapters when present; otherwise random PEFT adapters made here. */
-    static Path demoAdapters(Path root, Path model, Path work) throws Exception {
+    public static Path demoAdapters(Path root, Path model, Path work) throws Exception {
         Path shipped = root.resolve("models/adapters");
         if (Files.isDirectory(shipped.resolve("happy")) && Files.isDirectory(shipped.resolve("max"))
                 && Files.isDirectory(shipped.resolve("mood"))) {
