@@ -42,9 +42,8 @@ public final class E2eBench {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
         Path out = Path.of(args.length > 0 ? args[0] : "bench-out");
         boolean quick = List.of(args).contains("--quick");
-        Files.createDirectories(out);
-        RandomLlama.Spec spec = quick ? new RandomLlama.Spec(256, 4, 4, 4, 512, 4000, 1024) : RandomLlama.Spec.benchmark();
-        Path model = RandomLlama.write(out.resolve(quick ? "random-llama-quick" : "random-llama"), spec, 42);
+        RandomLlama.Spec spec = quick ? RandomLlama.Spec.quick() : RandomLlama.Spec.benchmark();
+        Path model = RandomLlama.benchmarkModel(out, quick);
         int newTokens = quick ? 24 : 64;
         int batch = 32;
         List<int[]> prompts = new ArrayList<>();

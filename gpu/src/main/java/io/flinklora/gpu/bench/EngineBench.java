@@ -30,11 +30,10 @@ public final class EngineBench {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
         Path out = Path.of(args.length > 0 ? args[0] : "bench-out");
         boolean quick = Arrays.asList(args).contains("--quick");
-        Files.createDirectories(out);
-        RandomLlama.Spec spec = quick ? new RandomLlama.Spec(256, 4, 4, 4, 512, 4000, 1024) : RandomLlama.Spec.benchmark();
+        RandomLlama.Spec spec = quick ? RandomLlama.Spec.quick() : RandomLlama.Spec.benchmark();
         System.out.printf("model: random Llama, hidden %d, %d layers, %d heads, intermediate %d, vocab %d%n",
                 spec.hidden(), spec.layers(), spec.heads(), spec.intermediate(), spec.vocab());
-        Path model = RandomLlama.write(out.resolve(quick ? "random-llama-quick" : "random-llama"), spec, 42);
+        Path model = RandomLlama.benchmarkModel(out, quick);
         int newTokens = 48;
         int[] batches = {1, 2, 4, 8, 16, 32, 64};
         int maxNoCache = 16;

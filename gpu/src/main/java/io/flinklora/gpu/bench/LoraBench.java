@@ -38,9 +38,8 @@ public final class LoraBench {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
         Path out = Path.of(args.length > 0 ? args[0] : "bench-out");
         boolean quick = Arrays.asList(args).contains("--quick");
-        Files.createDirectories(out);
-        RandomLlama.Spec spec = quick ? new RandomLlama.Spec(256, 4, 4, 4, 512, 4000, 1024) : RandomLlama.Spec.benchmark();
-        Path model = RandomLlama.write(out.resolve(quick ? "random-llama-quick" : "random-llama"), spec, 42);
+        RandomLlama.Spec spec = quick ? RandomLlama.Spec.quick() : RandomLlama.Spec.benchmark();
+        Path model = RandomLlama.benchmarkModel(out, quick);
         ModelConfig config = ModelConfig.read(model);
         Path root = out.resolve(quick ? "adapters-quick" : "adapters");
         for (int i = 0; i < REQUESTS + 1; i++) {

@@ -28,6 +28,17 @@ public final class RandomLlama {
         public static Spec benchmark() {
             return new Spec(768, 12, 12, 12, 2048, 32000, 1024);
         }
+
+        /** A small model for smoke runs of the benchmarks ({@code --quick}). */
+        public static Spec quick() {
+            return new Spec(256, 4, 4, 4, 512, 4000, 1024);
+        }
+    }
+
+    /** The benchmarks' model in {@code out}: written once, reused while its spec is unchanged. */
+    public static Path benchmarkModel(Path out, boolean quick) throws IOException {
+        Files.createDirectories(out);
+        return write(out.resolve(quick ? "random-llama-quick" : "random-llama"), quick ? Spec.quick() : Spec.benchmark(), 42);
     }
 
     /** Writes the model into {@code dir} unless a model of the same spec is already there. */
