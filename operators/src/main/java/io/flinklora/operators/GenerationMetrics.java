@@ -17,8 +17,17 @@ final class GenerationMetrics {
     private final Counter errors;
     private final Histogram batchSize;
     private final Histogram timeToFirstTokenMs;
+    private final Engine engine;
+    // Gauges are read by the metric reporter's thread; the engine is not thread-safe, so they read
+    // snapshots the task thread takes after each step.
+    private volatile EngineStats stats;
+    private volatile AdapterStats adapterStats;
 
     GenerationMetrics(MetricGroup group, Engine engine) {
+        this.engine = engine;
+        this.stats = engine.stats();
+        this.adapterStats = engine.adapterStats();
+        int maxLen = engine.maxSequenceLength();
         tokens = group.counter("generatedTokens");
         group.meter("tokensPerSecond", new MeterView(tokens));
         requests = group.counter("acceptedRequests");
@@ -26,29 +35,32 @@ final class GenerationMetrics {
         group.meter("requestsPerSecond", new MeterView(requests));
         batchSize = group.histogram("batchSize", new DescriptiveStatisticsHistogram(1000));
         timeToFirstTokenMs = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
-        group.gauge("runningSequences", (Gauge<Integer>) () -> engine.stats().running());
-        group.gauge("waitingSequences", (Gauge<Integer>) () -> engine.stats().waiting());
-        group.gauge("kvCacheSlotsUsed", (Gauge<Integer>) () -> engine.stats().kvSlotsUsed());
+        group.gauge("runningSequences", (Gauge<Integer>) () -> stats.running());
+        group.gauge("waitingSequences", (Gauge<Integer>) () -> stats.waiting());
+        group.gauge("kvCacheSlotsUsed", (Gauge<Integer>) () -> stats.kvSlotsUsed());
         group.gauge("kvCacheUtilization", (Gauge<Double>) () -> {
-            EngineStats s = engine.stats();
-            return s.kvSlotsTotal() == 0 ? 0.0 : (double) s.kvTokens() / ((long) s.kvSlotsTotal() * engine.maxSequenceLength());
+            EngineStats s = stats;
+            return s.kvSlotsTotal() == 0 ? 0.0 : (double) s.kvTokens() / ((long) s.kvSlotsTotal() * maxLen);
         });
-        group.gauge("completedRequests", (Gauge<Long>) () -> engine.stats().completed());
+        group.gauge("completedRequests", (Gauge<Long>) () -> stats.completed());
         MetricGroup adapters = group.addGroup("adapters");
-        adapters.gauge("hits", (Gauge<Long>) () -> adapterStat(engine, AdapterStats::hits));
-        adapters.gauge("misses", (Gauge<Long>) () -> adapterStat(engine, AdapterStats::misses));
-        adapters.gauge("loads", (Gauge<Long>) () -> adapterStat(engine, AdapterStats::loads));
-        adapters.gauge("loadTimeMs", (Gauge<Long>) () -> adapterStat(engine, AdapterStats::loadNanos) / 1_000_000);
-        adapters.gauge("evictions", (Gauge<Long>) () -> adapterStat(engine, AdapterStats::evictions));
-        adapters.gauge("onDevice", (Gauge<Long>) () -> adapterStat(engine, s -> (long) s.onDevice()));
+        adapters.gauge("hits", (Gauge<Long>) () -> adapterStat(AdapterStats::hits));
+        adapters.gauge("misses", (Gauge<Long>) () -> adapterStat(AdapterStats::misses));
+        adapters.gauge("loads", (Gauge<Long>) () -> adapterStat(AdapterStats::loads));
+        adapters.gauge("loadTimeMs", (Gauge<Long>) () -> adapterStat(AdapterStats::loadNanos) / 1_000_000);
+        adapters.gauge("evictions", (Gauge<Long>) () -> adapterStat(AdapterStats::evictions));
+        adapters.gauge("onDevice", (Gauge<Long>) () -> adapterStat(s -> (long) s.onDevice()));
     }
 
-    private static long adapterStat(Engine engine, java.util.function.ToLongFunction<AdapterStats> f) {
-        AdapterStats s = engine.adapterStats();
+    private long adapterStat(java.util.function.ToLongFunction<AdapterStats> f) {
+        AdapterStats s = adapterStats;
         return s == null ? 0 : f.applyAsLong(s);
     }
 
+    /** Records a step; called on the task thread, which also refreshes the gauges' snapshots. */
     void step(int rows, int generated) {
+        stats = engine.stats();
+        adapterStats = engine.adapterStats();
         if (rows > 0) {
             batchSize.update(rows);
         }
