@@ -4,11 +4,18 @@ import io.flinklora.operators.GenerationSettings;
 import io.flinklora.operators.kafka.OutputFormat;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.ConfigDef;
 
 /**
  * Options of the streaming job, from the command line ({@code --name value}) with defaults. Options
@@ -53,7 +60,20 @@ public final class JobOptions implements Serializable {
             "  --parallelism N                 generation subtasks, one per GPU (default: the environment's)",
             "  --transactional-id-prefix P     (default flink-lora)",
             "  --fail-once-after-tokens N      failure drill: first attempt fails after N tokens (default off)",
-            "  --kafka.<property> V            passed to the Kafka clients, e.g. --kafka.security.protocol SASL_SSL");
+            "  --kafka.<property> V            passed to every Kafka client of the job (source, sinks, their admin clients),",
+            "                                  e.g. --kafka.security.protocol SASL_SSL --kafka.sasl.mechanism SCRAM-SHA-512;",
+            "                                  keep secrets off the command line with Kafka's config providers:",
+            "                                  --kafka.config.providers env",
+            "                                  --kafka.config.providers.env.class org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            "                                  --kafka.sasl.jaas.config '... password=\"${env:KAFKA_PASSWORD}\";'",
+            "                                  (the variable must be set for the JobManager and every TaskManager)",
+            "--name=value works as well as --name value. Values of secret Kafka settings (passwords, sasl.jaas.config,",
+            "keys) are never printed.");
+
+    /** Kafka settings of the password type in any client's definition: their values are never printed. */
+    private static final Set<String> KAFKA_PASSWORDS = kafkaPasswords();
+    /** Names that look secret, for settings no client defines (custom login modules, provider parameters). */
+    private static final Pattern SECRET_NAME = Pattern.compile("(?i).*(password|secret|jaas|credential|token|private|\\.key$).*");
 
     String bootstrapServers = "localhost:9092";
     List<String> requestTopics = List.of("requests");
@@ -86,18 +106,34 @@ public final class JobOptions implements Serializable {
     long failOnceAfterTokens = -1;
     Map<String, String> kafka = new LinkedHashMap<>();
 
-    /** Parses {@code --name value} pairs; throws IllegalArgumentException with a message for bad input. */
+    /**
+     * Parses {@code --name value} and {@code --name=value}; throws IllegalArgumentException with a message
+     * for bad input. Messages never repeat a value that may be a secret.
+     */
     public static JobOptions parse(String[] args) {
         JobOptions o = new JobOptions();
+        String previous = null;
         for (int i = 0; i < args.length; i++) {
-            String name = args[i];
-            if (!name.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + name + "'\n" + USAGE);
+            String arg = args[i];
+            if (!arg.startsWith("--")) {
+                // A stray word after a secret setting is most likely a piece of it (an unquoted value).
+                String shown = previous != null && isSecretOption(previous) ? "(not shown)" : "'" + arg + "'";
+                throw new IllegalArgumentException("unexpected argument " + shown
+                        + (previous == null ? "" : " after --" + previous + " and its value (quote values that contain spaces)")
+                        + "\n" + USAGE);
             }
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException("option " + name + " needs a value");
+            int eq = arg.indexOf('=');
+            String name = eq < 0 ? arg.substring(2) : arg.substring(2, eq);
+            String value;
+            if (eq >= 0) {
+                value = arg.substring(eq + 1);
+            } else if (i + 1 < args.length) {
+                value = args[++i];
+            } else {
+                throw new IllegalArgumentException("option --" + name + " needs a value");
             }
-            o.set(name.substring(2), args[++i]);
+            o.set(name, value);
+            previous = name;
         }
         if (o.model == null) {
             throw new IllegalArgumentException("--model is required\n" + USAGE);
@@ -174,6 +210,47 @@ public final class JobOptions implements Serializable {
                 .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
                 .loraStrategy(loraStrategy).limits(maxPromptTokens, maxNewTokens, maxStopStrings, 256, maxAdapters)
                 .failOnceAfterTokens(failOnceAfterTokens).build();
+    }
+
+    private static boolean isSecretOption(String name) {
+        return name.startsWith("kafka.") && isSecret(name.substring(6));
+    }
+
+    private static Set<String> kafkaPasswords() {
+        Set<String> names = new HashSet<>();
+        for (ConfigDef def : List.of(ProducerConfig.configDef(), ConsumerConfig.configDef(), AdminClientConfig.configDef())) {
+            def.configKeys().forEach((name, key) -> {
+                if (key.type == ConfigDef.Type.PASSWORD) {
+                    names.add(name);
+                }
+            });
+        }
+        return Set.copyOf(names);
+    }
+
+    /** Whether the value of Kafka setting {@code property} is a secret that must not be printed or logged. */
+    static boolean isSecret(String property) {
+        return KAFKA_PASSWORDS.contains(property) || SECRET_NAME.matcher(property).matches();
+    }
+
+    /** The {@code --kafka.} settings with secret values replaced by {@code [hidden]}, for logs and messages. */
+    Map<String, String> kafkaForDisplay() {
+        Map<String, String> shown = new LinkedHashMap<>();
+        kafka.forEach((k, v) -> shown.put(k, isSecret(k) ? "[hidden]" : v));
+        return shown;
+    }
+
+    /** All options, with secret Kafka values hidden: safe to log. */
+    @Override
+    public String toString() {
+        return "bootstrap-servers=" + bootstrapServers + " request-topics=" + String.join(",", requestTopics)
+                + " token-topic=" + tokenTopic + " completion-topic=" + completionTopic + " error-topic=" + errorTopic
+                + " group-id=" + groupId + " starting-offsets=" + startingOffsets + " model=" + model + " adapters=" + adapters
+                + " device=" + device + " max-batch=" + maxBatch + " max-queued=" + maxQueued
+                + " delivery=" + delivery.name().toLowerCase(Locale.ROOT).replace('_', '-')
+                + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
+                + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix
+                + " kafka=" + kafkaForDisplay();
     }
 
     /** Kafka client properties given with {@code --kafka.}. */

@@ -23,12 +23,16 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The streaming job: Kafka requests -> decode (bad records become error records) -> keyBy(request_id)
  * -> multi-LoRA generation -> token events, completions and errors, each to its Kafka topic.
  */
 public final class StreamingJob {
+    private static final Logger LOG = LoggerFactory.getLogger(StreamingJob.class);
+
     private StreamingJob() {
     }
 
@@ -64,6 +68,7 @@ public final class StreamingJob {
 
     /** Adds the job's topology to {@code env} and enables checkpointing as the options say. */
     public static void build(StreamExecutionEnvironment env, JobOptions o) {
+        LOG.info("flink-lora streaming job: {}", o);   // secret Kafka values are hidden by JobOptions.toString
         env.enableCheckpointing(o.checkpointInterval, CheckpointingMode.EXACTLY_ONCE);
         Properties kafka = o.kafkaProperties();
         KafkaSource<RawRecord> source = KafkaSource.<RawRecord>builder()

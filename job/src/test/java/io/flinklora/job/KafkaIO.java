@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Properties;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -20,7 +21,12 @@ final class KafkaIO {
     }
 
     static void produce(String bootstrap, String topic, List<byte[]> values) {
-        try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(bootstrap)) {
+        produce(connection(bootstrap), topic, values);
+    }
+
+    /** Produces with {@code connection} settings: bootstrap.servers and any security settings. */
+    static void produce(Properties connection, String topic, List<byte[]> values) {
+        try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(connection)) {
             for (byte[] v : values) {
                 producer.send(new ProducerRecord<>(topic, v));
             }
@@ -35,9 +41,14 @@ final class KafkaIO {
     /** Reads a topic from the start until {@code done} holds for what was read, or the timeout passes. */
     static <T> List<T> readUntil(String bootstrap, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
             throws Exception {
+        return readUntil(connection(bootstrap), topic, type, done, timeout);
+    }
+
+    static <T> List<T> readUntil(Properties connection, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
+            throws Exception {
         List<T> out = new ArrayList<>();
         long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(bootstrap, topic)) {
+        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(connection, topic)) {
             while (System.nanoTime() < deadline && !done.test(out)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     out.add(AvroCodec.fromBytes(r.value(), type));
@@ -45,6 +56,12 @@ final class KafkaIO {
             }
         }
         return out;
+    }
+
+    private static Properties connection(String bootstrap) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        return p;
     }
 
     static List<TokenEvent> tokens(String bootstrap, String topic, int finishedWanted, Duration timeout) throws Exception {

@@ -3,9 +3,13 @@ package io.flinklora.job;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.URI;
+import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.client.program.ClusterClient;
 
@@ -36,6 +40,31 @@ final class RestMetrics {
             Thread.sleep(200);
         }
         return ids;
+    }
+
+    /**
+     * Every metric name and value of every vertex of the job, and the job's configuration, as the REST API
+     * shows them (call after {@link #generationMetricIds} so the metric fetcher has polled).
+     */
+    static String everythingShown(ClusterClient<?> client, JobID job) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        String base = client.getWebInterfaceURL();
+        StringBuilder out = new StringBuilder();
+        out.append(get(http, base + "/jobs/" + job + "/config")).append('\n');
+        JsonNode details = get(http, base + "/jobs/" + job);
+        out.append(details).append('\n');
+        for (JsonNode v : details.get("vertices")) {
+            String vertex = base + "/jobs/" + job + "/vertices/" + v.get("id").asText();
+            List<String> ids = new ArrayList<>();
+            get(http, vertex + "/metrics").forEach(m -> ids.add(m.get("id").asText()));
+            // A few ids per request keep the URL short; values come back as {"id", "value"} pairs.
+            for (int i = 0; i < ids.size(); i += 20) {
+                String query = String.join(",", ids.subList(i, Math.min(ids.size(), i + 20)).stream()
+                        .map(id -> URLEncoder.encode(id, StandardCharsets.UTF_8)).toList());
+                out.append(get(http, vertex + "/metrics?get=" + query)).append('\n');
+            }
+        }
+        return out.toString();
     }
 
     private static JsonNode get(HttpClient http, String url) throws Exception {
