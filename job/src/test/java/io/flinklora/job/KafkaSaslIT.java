@@ -166,13 +166,15 @@ class KafkaSaslIT {
         StreamingJob.build(env, o);
         JobClient job = env.executeAsync("sasl " + name);
         try {
+            // Reading stops early if the job fails (an authentication failure, with restarts off).
             Duration wait = Duration.ofSeconds(90);
             List<TokenEvent> tokens = KafkaIO.readUntil(secured, o.tokenTopic(), TokenEvent.class,
-                    l -> l.stream().filter(TokenEvent::getFinished).count() >= reqs.size(), wait);
+                    l -> l.stream().filter(TokenEvent::getFinished).count() >= reqs.size() || ended(job), wait);
             List<Completion> done = KafkaIO.readUntil(secured, o.completionTopic(), Completion.class,
-                    l -> l.size() >= reqs.size(), wait);
+                    l -> l.size() >= reqs.size() || ended(job), wait);
             List<GenerationError> errors = KafkaIO.readUntil(secured, o.errorTopic(), GenerationError.class,
-                    l -> l.size() >= 2, wait);
+                    l -> l.size() >= 2 || ended(job), wait);
+            assertRunning(job);
             StreamingJobIT.checkExactlyOnce(tokens, reqs);
             assertEquals(reqs.size(), done.size(), "every request completes");
             assertEquals(List.of("MALFORMED_INPUT", "UNKNOWN_ADAPTER"),
@@ -193,7 +195,28 @@ class KafkaSaslIT {
             assertTrue(log.contains("sasl.jaas.config = [hidden]"), "the Kafka clients' configuration dumps were captured");
             assertFalse(log.contains(password), "no log line holds the password (" + logs.events() + " events checked)");
         } finally {
-            job.cancel().get(30, TimeUnit.SECONDS);
+            if (!ended(job)) {
+                job.cancel().get(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static boolean ended(JobClient job) {
+        try {
+            return job.getJobStatus().get(10, TimeUnit.SECONDS).isGloballyTerminalState();
+        } catch (Exception e) {
+            return true;
+        }
+    }
+
+    private static void assertRunning(JobClient job) throws Exception {
+        if (ended(job)) {
+            try {
+                job.getJobExecutionResult().get(10, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                throw new AssertionError("the job failed", e.getCause());
+            }
+            throw new AssertionError("the job ended: " + job.getJobStatus().get());
         }
     }
 
