@@ -10,6 +10,8 @@ import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.job.StreamingJobIT.Req;
+import io.flinklora.job.tools.CreateTopics;
+import io.flinklora.job.tools.Produce;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.TokenEvent;
@@ -94,8 +96,20 @@ class KafkaSaslIT {
 
     @Test
     void clientsWithoutTheRightCredentialsCanNeitherProduceNorConsume() throws Exception {
-        kafka.createTopics(List.of("guarded"), 1);
-        KafkaIO.produce(kafka.clientProperties(), "guarded", List.of(KafkaIO.utf8("only for authenticated clients")));
+        // The command-line tools (scripts/produce.sh, e2e-cluster.sh) take the same --kafka.<property> settings.
+        List<String> security = new ArrayList<>();
+        kafka.clientProperties().forEach((k, v) -> {
+            if (!k.equals("bootstrap.servers")) {
+                security.addAll(List.of("--kafka." + k, (String) v));
+            }
+        });
+        List<String> create = new ArrayList<>(List.of(kafka.bootstrapServers(), "1", "guarded"));
+        create.addAll(security);
+        CreateTopics.main(create.toArray(String[]::new));
+        List<String> produce = new ArrayList<>(List.of("--bootstrap-servers", kafka.bootstrapServers(), "--topic", "guarded",
+                "--prompt", "only for authenticated clients"));
+        produce.addAll(security);
+        Produce.main(produce.toArray(String[]::new));
         assertEquals(1, recordsReadWithin(kafka.clientProperties(), "guarded", Duration.ofSeconds(20)),
                 "a client with the credentials reads the record");
 

@@ -18,6 +18,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *   Produce [--bootstrap-servers B] [--topic T]                      JSON lines from stdin
  *   Produce ... --prompt TEXT [--adapter a[+b]] [--id ID] [--max-new-tokens N]   one request
  *   Produce ... --demo N --adapters a,b,c [--min-tokens 150 --max-tokens 250]  N requests over the adapters and the base model
+ *   Produce ... --kafka.&lt;property&gt; V                            any Kafka producer setting (security, as for the job)
  * </pre>
  */
 public final class Produce {
@@ -41,6 +42,7 @@ public final class Produce {
         String[] adapters = {};
         int minTokens = 150;
         int maxTokens = 250;
+        Properties kafka = new Properties();
         for (int i = 0; i < args.length; i++) {
             String v = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
@@ -55,10 +57,14 @@ public final class Produce {
                 case "--min-tokens" -> minTokens = Integer.parseInt(v);
                 case "--max-tokens" -> maxTokens = Integer.parseInt(v);
                 default -> {
-                    System.err.println("unknown option " + args[i] + "\nusage: produce.sh [--bootstrap-servers B] [--topic T] "
-                            + "[--prompt TEXT [--adapter NAME[+NAME]] [--id ID] [--max-new-tokens N]] [--demo N --adapters a,b]"
-                            + "\n(without --prompt or --demo: one JSON request per stdin line)");
-                    System.exit(2);
+                    if (args[i].startsWith("--kafka.") && v != null) {
+                        kafka.put(args[i].substring("--kafka.".length()), v);
+                    } else {
+                        System.err.println("unknown option " + args[i] + "\nusage: produce.sh [--bootstrap-servers B] [--topic T] "
+                                + "[--prompt TEXT [--adapter NAME[+NAME]] [--id ID] [--max-new-tokens N]] [--demo N --adapters a,b]"
+                                + " [--kafka.<property> V]\n(without --prompt or --demo: one JSON request per stdin line)");
+                        System.exit(2);
+                    }
                 }
             }
             i++;
@@ -74,6 +80,7 @@ public final class Produce {
             }
         }
         Properties p = new Properties();
+        p.putAll(kafka);
         p.put("bootstrap.servers", bootstrap);
         p.put("key.serializer", ByteArraySerializer.class.getName());
         p.put("value.serializer", ByteArraySerializer.class.getName());

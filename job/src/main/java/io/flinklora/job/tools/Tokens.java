@@ -30,6 +30,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *   Tokens check    [--bootstrap-servers B] [--topic tokens] --requests-topic requests [--timeout S]
  *        every request in the request topic (JSON) completes, each token index exactly once; with
  *        ignore_eos, exactly max_new_tokens tokens. Prints a verdict; exit 0 on success.
+ *   All modes take --kafka.&lt;property&gt; V: any Kafka consumer setting (security, as for the job).
  * </pre>
  */
 public final class Tokens {
@@ -48,6 +49,7 @@ public final class Tokens {
         int expect = Integer.MAX_VALUE;
         long timeoutS = 0;
         boolean fromEnd = false;
+        Properties kafka = new Properties();
         for (int i = 1; i < args.length; i++) {
             String v = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
@@ -61,16 +63,21 @@ public final class Tokens {
                     i--;
                 }
                 default -> {
-                    System.err.println("unknown option " + args[i]);
-                    System.exit(2);
+                    if (args[i].startsWith("--kafka.") && v != null) {
+                        kafka.put(args[i].substring("--kafka.".length()), v);
+                    } else {
+                        System.err.println("unknown option " + args[i]);
+                        System.exit(2);
+                    }
                 }
             }
             i++;
         }
+        kafka.put("bootstrap.servers", bootstrap);
         switch (mode) {
-            case "print" -> print(bootstrap, topic, expect, timeoutS, fromEnd);
-            case "progress" -> progress(bootstrap, topic);
-            case "check" -> System.exit(check(bootstrap, topic, requestsTopic, timeoutS == 0 ? 300 : timeoutS) ? 0 : 1);
+            case "print" -> print(kafka, topic, expect, timeoutS, fromEnd);
+            case "progress" -> progress(kafka, topic);
+            case "check" -> System.exit(check(kafka, topic, requestsTopic, timeoutS == 0 ? 300 : timeoutS) ? 0 : 1);
             default -> {
                 System.err.println("mode is print, progress or check");
                 System.exit(2);
@@ -78,9 +85,10 @@ public final class Tokens {
         }
     }
 
-    static KafkaConsumer<byte[], byte[]> consumer(String bootstrap, String topic, boolean fromEnd) {
+    /** A read_committed consumer assigned all partitions of {@code topic}; {@code connection}: bootstrap.servers, security. */
+    static KafkaConsumer<byte[], byte[]> consumer(Properties connection, String topic, boolean fromEnd) {
         Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
+        p.putAll(connection);
         p.put("isolation.level", "read_committed");
         p.put("enable.auto.commit", "false");
         p.put("key.deserializer", ByteArrayDeserializer.class.getName());
@@ -107,11 +115,11 @@ public final class Tokens {
         }
     }
 
-    private static void print(String bootstrap, String topic, int expect, long timeoutS, boolean fromEnd) {
+    private static void print(Properties connection, String topic, int expect, long timeoutS, boolean fromEnd) {
         Map<String, StringBuilder> text = new HashMap<>();
         int finished = 0;
         long deadline = timeoutS > 0 ? System.nanoTime() + timeoutS * 1_000_000_000L : Long.MAX_VALUE;
-        try (KafkaConsumer<byte[], byte[]> c = consumer(bootstrap, topic, fromEnd)) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(connection, topic, fromEnd)) {
             while (finished < expect && System.nanoTime() < deadline) {
                 for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(200))) {
                     TokenEvent t = decode(rec);
@@ -156,8 +164,8 @@ public final class Tokens {
         }
     }
 
-    private static void progress(String bootstrap, String topic) {
-        try (KafkaConsumer<byte[], byte[]> c = consumer(bootstrap, topic, false)) {
+    private static void progress(Properties connection, String topic) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(connection, topic, false)) {
             Map<String, Progress> all = readAll(c);
             long tokens = all.values().stream().mapToLong(p -> p.events).sum();
             long finished = all.values().stream().filter(p -> p.finishedAt >= 0).count();
@@ -165,9 +173,9 @@ public final class Tokens {
         }
     }
 
-    private static boolean check(String bootstrap, String topic, String requestsTopic, long timeoutS) {
+    private static boolean check(Properties connection, String topic, String requestsTopic, long timeoutS) {
         Map<String, Integer> expected = new LinkedHashMap<>();   // request -> exact token count, or -1
-        try (KafkaConsumer<byte[], byte[]> c = consumer(bootstrap, requestsTopic, false)) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(connection, requestsTopic, false)) {
             Map<TopicPartition, Long> end = c.endOffsets(c.assignment());
             while (end.entrySet().stream().anyMatch(e -> c.position(e.getKey()) < e.getValue())) {
                 for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(200))) {
@@ -182,7 +190,7 @@ public final class Tokens {
         }
         Map<String, Progress> seen = new TreeMap<>();
         long deadline = System.nanoTime() + timeoutS * 1_000_000_000L;
-        try (KafkaConsumer<byte[], byte[]> c = consumer(bootstrap, topic, false)) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(connection, topic, false)) {
             while (System.nanoTime() < deadline) {
                 for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(200))) {
                     TokenEvent t = decode(rec);
