@@ -44,9 +44,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The streaming job against an in-process broker that requires SASL/PLAIN on every listener: the
- * password comes from the environment (Kafka's EnvVarConfigProvider) or the command line, and never
- * shows in logs, metrics, the REST API or output records.
+ * The streaming job against an in-process broker that requires SASL (PLAIN or SCRAM-SHA-512) on every
+ * listener: the password comes from the environment (Kafka's EnvVarConfigProvider) or the command line,
+ * and never shows in logs, metrics, the REST API or output records.
  */
 class KafkaSaslIT {
     /** Set by Failsafe (job/pom.xml), so the password is in the environment and nowhere in the job's arguments. */
@@ -74,7 +74,7 @@ class KafkaSaslIT {
         // From before the broker starts, so its logs are checked too.
         logs = LogCapture.start("io.flinklora", "org.apache.kafka.common.security", "org.apache.kafka.common.config",
                 "org.apache.flink.connector.kafka");
-        kafka = EmbeddedKafka.startSaslPlain(USER, password);
+        kafka = EmbeddedKafka.startSasl(USER, password);
         model = TestPaths.stories260k();
         adapterRoot = tmp.resolve("adapters");
         new PeftWriter(ModelConfig.read(model)).rank(4).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V))
@@ -112,6 +112,8 @@ class KafkaSaslIT {
         Produce.main(produce.toArray(String[]::new));
         assertEquals(1, recordsReadWithin(kafka.clientProperties(), "guarded", Duration.ofSeconds(20)),
                 "a client with the credentials reads the record");
+        assertEquals(1, recordsReadWithin(kafka.clientProperties("SCRAM-SHA-512"), "guarded", Duration.ofSeconds(20)),
+                "so does one authenticating by SCRAM");
 
         Properties anonymous = new Properties();
         anonymous.put("bootstrap.servers", kafka.bootstrapServers());
@@ -132,18 +134,19 @@ class KafkaSaslIT {
     }
 
     @Test
-    void theJobTakesThePasswordFromTheEnvironmentAndNeverShowsIt(@InjectClusterClient ClusterClient<?> client)
-            throws Exception {
-        runAndCheck(client, "env", List.of(
+    void theJobAuthenticatesByPlainWithThePasswordFromTheEnvironmentAndNeverShowsIt(
+            @InjectClusterClient ClusterClient<?> client) throws Exception {
+        runAndCheck(client, "env", List.of("--kafka.sasl.mechanism", "PLAIN",
                 "--kafka.config.providers", "env",
                 "--kafka.config.providers.env.class", "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
                 "--kafka.sasl.jaas.config", EmbeddedKafka.plainJaas(USER, "${env:" + PASSWORD_ENV + "}")));
     }
 
     @Test
-    void theJobTakesThePasswordOnTheCommandLineAndNeverShowsIt(@InjectClusterClient ClusterClient<?> client)
-            throws Exception {
-        runAndCheck(client, "cli", List.of("--kafka.sasl.jaas.config=" + EmbeddedKafka.plainJaas(USER, password)));
+    void theJobAuthenticatesByScramWithThePasswordOnTheCommandLineAndNeverShowsIt(
+            @InjectClusterClient ClusterClient<?> client) throws Exception {
+        runAndCheck(client, "cli", List.of("--kafka.sasl.mechanism", "SCRAM-SHA-512",
+                "--kafka.sasl.jaas.config=" + EmbeddedKafka.scramJaas(USER, password)));
     }
 
     /**
@@ -158,7 +161,7 @@ class KafkaSaslIT {
                 "--group-id", name, "--transactional-id-prefix", name,
                 "--model", model.toString(), "--adapters", adapterRoot.toString(), "--device", "cpu",
                 "--checkpoint-interval", "300",
-                "--kafka.security.protocol", "SASL_PLAINTEXT", "--kafka.sasl.mechanism", "PLAIN"));
+                "--kafka.security.protocol", "SASL_PLAINTEXT"));
         args.addAll(credentials);
         JobOptions o = JobOptions.parse(args.toArray(String[]::new));
         kafka.createTopics(o.topics(), 1);
