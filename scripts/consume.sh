@@ -4,6 +4,7 @@
 #   scripts/consume.sh [--topic tokens] [--expect N] [--timeout S] [--from-end]
 #   scripts/consume.sh progress                       committed tokens and finished requests so far
 #   scripts/consume.sh check --requests-topic requests  every request complete, each index exactly once
+# All modes take --kafka.<property> V (consumer settings, e.g. SASL/TLS, as for the job; README "Kafka security").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 mode=print

@@ -3,7 +3,9 @@
 # job/target/flink-lora-job-*-cluster.jar (POST /jars/upload), then runs it (POST /jars/<id>/run) with
 # entry class io.flinklora.job.StreamingJob. Prints the job id on stdout.
 #   scripts/submit.sh [--parallelism N] [--jar-id ID] [job options ...]
-# Job options pass through (see StreamingJob --help). Defaults added when not given:
+# Job options pass through (see StreamingJob --help), --kafka.<property> V included. Program arguments
+# are visible in the REST request: give secrets as ${env:NAME} with Kafka's EnvVarConfigProvider and
+# the variable exported before start-flink.sh (README "Kafka security"). Defaults added when not given:
 #   --bootstrap-servers localhost:$KAFKA_PORT --model models/stories260k
 #   --adapters models/adapters (trained ones) or target/demo/adapters (random demo adapters, made if missing)
 # Topics default to the job's own: requests, tokens, completions, errors. --jar-id reuses a jar

@@ -33,7 +33,7 @@ public final class JobOptions implements Serializable {
     }
 
     static final String USAGE = String.join("\n",
-            "options (all --name value):",
+            "options (--name value or --name=value):",
             "  --bootstrap-servers HOST:PORT   Kafka brokers (default localhost:9092)",
             "  --request-topics a,b            topics with requests (default requests)",
             "  --token-topic T                 token events (default tokens)",
@@ -67,8 +67,7 @@ public final class JobOptions implements Serializable {
             "                                  --kafka.config.providers.env.class org.apache.kafka.common.config.provider.EnvVarConfigProvider",
             "                                  --kafka.sasl.jaas.config '... password=\"${env:KAFKA_PASSWORD}\";'",
             "                                  (the variable must be set for the JobManager and every TaskManager)",
-            "--name=value works as well as --name value. Values of secret Kafka settings (passwords, sasl.jaas.config,",
-            "keys) are never printed.");
+            "                                  values of secret settings (passwords, sasl.jaas.config, keys) are never printed");
 
     /** Kafka settings of the password type in any client's definition: their values are never printed. */
     private static final Set<String> KAFKA_PASSWORDS = kafkaPasswords();
