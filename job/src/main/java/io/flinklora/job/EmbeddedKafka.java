@@ -55,8 +55,9 @@ public final class EmbeddedKafka implements AutoCloseable {
      * has what a client needs.
      */
     public static EmbeddedKafka startSasl(String user, String password) throws Exception {
-        if (!user.matches("[A-Za-z0-9_.-]+") || password.contains("\"") || password.contains("\\")) {
-            throw new IllegalArgumentException("user must be [A-Za-z0-9_.-]+ and the password free of quotes and backslashes");
+        if (!user.matches("[A-Za-z0-9_.-]+") || user.equals("broker") || password.contains("\"") || password.contains("\\")) {
+            throw new IllegalArgumentException(
+                    "user must be [A-Za-z0-9_.-]+ other than 'broker', and the password free of quotes and backslashes");
         }
         // The broker authenticates to itself (inter-broker and controller links) as its own user, by PLAIN.
         String brokerPassword = UUID.randomUUID().toString();
@@ -133,7 +134,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         b.setConfigProp("group.initial.rebalance.delay.ms", "0");
         brokerConfig.forEach(b::setConfigProp);
         // With SASL the test kit points the JVM-wide JAAS property at a file of its own; the broker
-        // uses the per-listener settings above, so the property is put back for the rest of the JVM.
+        // uses the per-listener settings of startSasl, so the property is put back for the rest of the JVM.
         String jaasBefore = System.getProperty(JAAS_PROPERTY);
         try {
             KafkaClusterTestKit cluster = b.build();
