@@ -188,12 +188,21 @@ public final class LabelJob {
                 .transform("multi-LoRA labelling", new AvroTypeInfo<>(TokenEvent.class),
                         new GenerationOperatorFactory(o.generationSettings()))
                 .setParallelism(o.parallelism);
-        DataStream<String> rows = generation.getSideOutput(Outputs.COMPLETIONS).map(LabelRows::ok, Types.STRING)
+        // Each row stream has its own part writer chained to its producer: in BATCH mode every network
+        // exchange is blocking, so a sink behind one (or behind a union, which cannot chain) would get no
+        // row before the last record is labelled, and nothing could be committed, or shown, on the way.
+        String dir = parts.toAbsolutePath().toString();
+        generation.getSideOutput(Outputs.COMPLETIONS).map(LabelRows::ok, Types.STRING).setParallelism(o.parallelism)
                 .name("label rows")
-                .union(generation.getSideOutput(Outputs.ERRORS).map(LabelRows::engineError, Types.STRING).name("error rows"),
-                        requests.getSideOutput(PrepareRecords.ROWS));
-        rows.sinkTo(new PartFileSink(parts.toAbsolutePath().toString(), run, o.commitEvery, o.commitIntervalMs))
-                .name("committed part files");
+                .sinkTo(new PartFileSink(dir, run + "-ok", o.commitEvery, o.commitIntervalMs))
+                .setParallelism(o.parallelism).name("committed parts (labels)");
+        generation.getSideOutput(Outputs.ERRORS).map(LabelRows::engineError, Types.STRING).setParallelism(o.parallelism)
+                .name("engine error rows")
+                .sinkTo(new PartFileSink(dir, run + "-engine-errors", o.commitEvery, o.commitIntervalMs))
+                .setParallelism(o.parallelism).name("committed parts (engine errors)");
+        requests.getSideOutput(PrepareRecords.ROWS)
+                .sinkTo(new PartFileSink(dir, run + "-input-errors", o.commitEvery, o.commitIntervalMs))
+                .setParallelism(requests.getParallelism()).name("committed parts (input errors)");
     }
 
     /** Non-blank lines of the input files (folders: every file not starting with '.' or '_', as FileSource reads). */
@@ -327,9 +336,5 @@ public final class LabelJob {
             return s >= 3600 ? String.format("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60)
                     : String.format("%d:%02d", s / 60, s % 60);
         }
-    }
-
-    static List<String> names(Map<String, Long> m) {
-        return new ArrayList<>(m.keySet());
     }
 }

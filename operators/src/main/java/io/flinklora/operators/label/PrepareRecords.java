@@ -4,8 +4,10 @@ import io.flinklora.schemas.GenerationRequest;
 import java.nio.file.Path;
 import java.util.Set;
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
@@ -13,9 +15,11 @@ import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 /**
- * Keyed by {@link LabelInput#keyOf}: numbers the lines of each key, skips those whose record key a
- * previous run already committed, turns the first line of each id into a request and every other
- * line (a duplicate id, a bad record) into a coded error row on {@link #ROWS}.
+ * Keyed by {@link LabelInput#keyOf}, in BATCH mode: collects the lines of each key (an end-of-key
+ * timer fires once the sorted input moves past it), numbers them in content order so that the
+ * numbering does not depend on arrival order and is the same in every run, skips those whose record
+ * key a previous run already committed, turns the first line of each id into a request and every
+ * other line (a duplicate id, a bad record) into a coded error row on {@link #ROWS}.
  */
 public final class PrepareRecords extends KeyedProcessFunction<String, String, GenerationRequest> {
     private static final long serialVersionUID = 1L;
@@ -26,7 +30,7 @@ public final class PrepareRecords extends KeyedProcessFunction<String, String, G
     private final String partsDir;
     private final int maxRecordBytes;
     private transient Set<String> committed;
-    private transient ValueState<Integer> seen;
+    private transient ListState<String> lines;
     private transient Counter skipped;
 
     public PrepareRecords(LabelTasks tasks, String partsDir, int maxRecordBytes) {
@@ -38,31 +42,43 @@ public final class PrepareRecords extends KeyedProcessFunction<String, String, G
     @Override
     public void open(OpenContext context) throws Exception {
         committed = PartFiles.committedKeys(Path.of(partsDir));
-        seen = getRuntimeContext().getState(new ValueStateDescriptor<>("occurrences", Types.INT));
+        lines = getRuntimeContext().getListState(new ListStateDescriptor<>("lines", Types.STRING));
         skipped = getRuntimeContext().getMetricGroup().counter("skippedAlreadyCommitted");
     }
 
     @Override
     public void processElement(String line, Context ctx, Collector<GenerationRequest> out) throws Exception {
+        if (!lines.get().iterator().hasNext()) {
+            // In BATCH mode event-time timers fire when the sorted input leaves the key: all its lines are in.
+            ctx.timerService().registerEventTimeTimer(Long.MAX_VALUE);
+        }
+        lines.add(line);
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<GenerationRequest> out) throws Exception {
         String key = ctx.getCurrentKey();
-        Integer n = seen.value();
-        int occurrence = n == null ? 0 : n;
-        seen.update(occurrence + 1);
-        String recordKey = LabelInput.recordKey(key, occurrence);
-        if (committed.contains(recordKey)) {
-            skipped.inc();
-            return;
-        }
-        if (LabelInput.hasId(key) && occurrence > 0) {
-            ctx.output(ROWS, LabelRows.inputError(recordKey, "DUPLICATE_ID", "id '" + key + "' appears "
-                    + (occurrence + 1) + " or more times in the input; only its first line is labelled", line));
-            return;
-        }
-        try {
-            GenerationRequest r = LabelInput.parse(line, tasks, maxRecordBytes);
-            out.collect(r);
-        } catch (LabelError e) {
-            ctx.output(ROWS, LabelRows.inputError(recordKey, e.code(), e.getMessage(), line));
+        List<String> all = new ArrayList<>();
+        lines.get().forEach(all::add);
+        lines.clear();
+        all.sort(null);
+        for (int occurrence = 0; occurrence < all.size(); occurrence++) {
+            String line = all.get(occurrence);
+            String recordKey = LabelInput.recordKey(key, occurrence);
+            if (committed.contains(recordKey)) {
+                skipped.inc();
+                continue;
+            }
+            if (LabelInput.hasId(key) && occurrence > 0) {
+                ctx.output(ROWS, LabelRows.inputError(recordKey, "DUPLICATE_ID", "id '" + key + "' appears on "
+                        + all.size() + " lines; one of them is labelled", line));
+                continue;
+            }
+            try {
+                out.collect(LabelInput.parse(line, tasks, maxRecordBytes));
+            } catch (LabelError e) {
+                ctx.output(ROWS, LabelRows.inputError(recordKey, e.code(), e.getMessage(), line));
+            }
         }
     }
 }
