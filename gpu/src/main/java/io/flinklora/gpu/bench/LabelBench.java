@@ -27,6 +27,8 @@ import java.util.Random;
 public final class LabelBench {
     static final String[] WORDS = ("Lily Tom the a dog cat ball tree park sun happy sad big little red blue ran jumped "
             + "played saw found lost cried laughed with in and was very friend mom bird car toy box").split(" ");
+    static int tokensPerStep = 512;
+    static int batch = 32;
     static final List<String> LABELS = List.of("very happy", "a little sad", "scared of the dark", "angry at his friend");
 
     private LabelBench() {
@@ -53,6 +55,8 @@ public final class LabelBench {
                 case "--model" -> model = Path.of(args[++i]);
                 case "--records" -> records = Integer.parseInt(args[++i]);
                 case "--one-at-a-time" -> oneAtATime = Integer.parseInt(args[++i]);
+                case "--tokens-per-step" -> tokensPerStep = Integer.parseInt(args[++i]);
+                case "--batch" -> batch = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
                         + " (options: --model DIR | --random, --records N, --one-at-a-time N, --quick)");
             }
@@ -132,8 +136,10 @@ public final class LabelBench {
         System.out.println("wrote " + out.resolve("label-bench.json"));
     }
 
-    static Engine engine(Path model, Path adapters, int batch) {
-        return Engine.open(EngineConfig.builder(model).maxRunning(batch).adapterRoot(adapters).build());
+    static Engine engine(Path model, Path adapters, int batchSize) {
+        int batch = batchSize == 32 ? LabelBench.batch : batchSize;
+        return Engine.open(EngineConfig.builder(model).maxRunning(batch).maxTokensPerStep(tokensPerStep)
+                .adapterRoot(adapters).build());
     }
 
     /** Prompts of 20-60 words, a quarter each on the base model and three adapters. */
