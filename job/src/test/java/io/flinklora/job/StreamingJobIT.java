@@ -301,4 +301,50 @@ class StreamingJobIT {
             job.cancel().get();
         }
     }
+
+    @Test
+    void requestsWithChoicesGetOneOfTheirLabelsAsTheEngineScoresIt() throws Exception {
+        JobOptions o = options("choices");
+        List<String> labels = List.of("happy", "sad", "a big red ball");
+        List<String> json = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            String adapter = i % 3 == 0 ? "" : ", \"adapters\": [{\"name\": \"" + ADAPTERS[i % 3] + "\"}]";
+            json.add("{\"request_id\": \"c" + i + "\", \"prompt\": \"" + PROMPTS[i] + "\", \"choices\": "
+                    + "[\"happy\", \"sad\", \"a big red ball\"]" + adapter + "}");
+        }
+        json.add("{\"request_id\": \"cbad\", \"prompt\": \"x\", \"choices\": [\"a\", \"a\"]}");
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), json.stream().map(KafkaIO::utf8).toList());
+        JobClient job = submit(o, 1, new Configuration());
+        try {
+            List<Completion> done = KafkaIO.completions(o.bootstrapServers, o.completionTopic, 6, Duration.ofMinutes(2));
+            List<GenerationError> errors = KafkaIO.errors(o.bootstrapServers, o.errorTopic, 1, Duration.ofMinutes(1));
+            assertEquals("INVALID_PARAMETER", errors.get(0).getCode());
+            assertEquals(6, done.size());
+            try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).adapterRoot(adapterRoot).build())) {
+                for (Completion c : done) {
+                    int i = Integer.parseInt(c.getRequestId().substring(1));
+                    assertEquals("choice", c.getFinishReason());
+                    assertTrue(labels.contains(c.getText()), c.getText());
+                    assertEquals(3, c.getChoices().size());
+                    assertEquals(1.0, c.getChoices().stream().mapToDouble(x -> x.getProbability()).sum(), 1e-9);
+                    List<AdapterRef> mix = i % 3 == 0 ? List.of() : List.of(new AdapterRef(ADAPTERS[i % 3], 1.0));
+                    e.submit(new EngineRequest("d", e.tokenizer().encode(PROMPTS[i]), mix, SamplingParams.greedy(1),
+                            null, labels));
+                    io.flinklora.gpu.engine.TokenEvent direct = null;
+                    while (e.hasWork()) {
+                        for (io.flinklora.gpu.engine.TokenEvent ev : e.step().events()) {
+                            direct = ev;
+                        }
+                    }
+                    assertEquals(direct.choice().label(), c.getText(), c.getRequestId());
+                    for (int k = 0; k < 3; k++) {
+                        assertEquals(direct.choice().scores().get(k).probability(), c.getChoices().get(k).getProbability(),
+                                1e-4);
+                    }
+                }
+            }
+        } finally {
+            job.cancel().get();
+        }
+    }
 }

@@ -9,6 +9,7 @@ import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.schemas.AdapterWeight;
+import io.flinklora.schemas.ChoiceScore;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
@@ -190,7 +191,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         }
         SamplingParams params = new SamplingParams(r.getTemperature(), r.getTopK(), r.getTopP(), f.seed,
                 r.getMaxNewTokens(), r.getStop(), r.getStopTokenIds(), r.getIgnoreEos());
-        engine.submit(new EngineRequest(r.getRequestId(), f.promptIds, adapters, params, generated));
+        engine.submit(new EngineRequest(r.getRequestId(), f.promptIds, adapters, params, generated, r.getChoices()));
         inFlight.put(r.getRequestId(), f);
     }
 
@@ -215,7 +216,13 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         long now = System.currentTimeMillis();
         for (io.flinklora.gpu.engine.TokenEvent e : result.events()) {
             InFlight f = inFlight.get(e.requestId());
-            f.ids.add(e.tokenId());
+            if (e.choice() != null) {
+                for (int id : e.choice().tokenIds()) {
+                    f.ids.add(id);
+                }
+            } else {
+                f.ids.add(e.tokenId());
+            }
             f.text.append(e.text());
             if (f.firstTokenAt == null) {
                 f.firstTokenAt = now;
@@ -248,7 +255,13 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     }
 
     private static Completion completion(InFlight f, io.flinklora.gpu.engine.TokenEvent last, long now) {
-        return Completion.newBuilder().setRequestId(last.requestId()).setText(f.text.toString()).setTokenIds(f.ids)
+        List<ChoiceScore> choices = new ArrayList<>();
+        if (last.choice() != null) {
+            for (io.flinklora.gpu.engine.ChoiceScore s : last.choice().scores()) {
+                choices.add(new ChoiceScore(s.label(), s.logprob(), s.probability()));
+            }
+        }
+        return Completion.newBuilder().setChoices(choices).setRequestId(last.requestId()).setText(f.text.toString()).setTokenIds(f.ids)
                 .setPromptTokens(f.promptIds.length).setCompletionTokens(f.ids.size())
                 .setFinishReason(last.finishReason().wireName()).setAdapters(f.adapters)
                 .setTimeToFirstTokenMs(f.firstTokenAt - f.acceptedAt).setTotalLatencyMs(now - f.acceptedAt)

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
@@ -106,7 +107,7 @@ public final class GenerateCli {
                                 + "' is already in flight");
                     }
                     int[] ids = r.promptIds() != null ? r.promptIds() : engine.tokenizer().encode(r.prompt());
-                    engine.submit(new EngineRequest(r.id(), ids, r.adapters(), r.params()));
+                    engine.submit(new EngineRequest(r.id(), ids, r.adapters(), r.params(), null, r.choices()));
                     results.put(r.id(), new Result(ids.length));
                 } catch (RequestException e) {
                     writeError(out, id, e.code(), e.getMessage());
@@ -154,6 +155,12 @@ public final class GenerateCli {
         n.put("text", r.text.toString());
         n.put("finish_reason", last.finishReason().wireName());
         n.put("prompt_tokens", r.promptTokens);
+        if (last.choice() != null) {
+            ArrayNode scores = n.putArray("choices");
+            for (ChoiceScore s : last.choice().scores()) {
+                scores.addObject().put("label", s.label()).put("logprob", s.logprob()).put("probability", s.probability());
+            }
+        }
         out.println(JSON.writeValueAsString(n));
         out.flush();
     }

@@ -15,10 +15,10 @@ import java.util.Set;
  * a wrong type or an unknown field is a coded error rather than a silently ignored setting.
  */
 public record RequestJson(String id, String prompt, int[] promptIds, List<AdapterRef> adapters,
-                          SamplingParams params) {
+                          SamplingParams params, List<String> choices) {
 
     private static final Set<String> FIELDS = Set.of("id", "prompt", "prompt_ids", "adapters", "max_new_tokens",
-            "temperature", "top_k", "top_p", "seed", "stop", "stop_token_ids", "ignore_eos");
+            "temperature", "top_k", "top_p", "seed", "stop", "stop_token_ids", "ignore_eos", "choices");
     static final int DEFAULT_MAX_NEW_TOKENS = 64;
 
     /** The id of a request object if it has a usable one, else null (for error lines). */
@@ -116,8 +116,21 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
             }
             ignoreEos = node.get("ignore_eos").asBoolean();
         }
+        List<String> choices = new ArrayList<>();
+        if (present(node, "choices")) {
+            JsonNode c = node.get("choices");
+            if (!c.isArray()) {
+                throw invalid("'choices' must be a list of strings");
+            }
+            for (JsonNode e : c) {
+                if (!e.isTextual()) {
+                    throw invalid("'choices' must be a list of strings; found " + e);
+                }
+                choices.add(e.asText());
+            }
+        }
         SamplingParams params = new SamplingParams(temperature, topK, topP, seed, maxNew, stop, stopIds, ignoreEos);
-        return new RequestJson(idNode.asText(), prompt, ids, adapters, params);
+        return new RequestJson(idNode.asText(), prompt, ids, adapters, params, choices);
     }
 
     private static boolean present(JsonNode node, String field) {

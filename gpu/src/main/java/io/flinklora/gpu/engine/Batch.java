@@ -10,10 +10,23 @@ import java.util.List;
  */
 public record Batch(List<Chunk> chunks, List<Sequence> failed) {
 
-    /** Tokens {@code [start, start + length)} of a sequence; {@code samples} when it ends at the sequence's end. */
+    /**
+     * Tokens {@code [start, start + length)} of a sequence; {@code samples} when it ends at the
+     * sequence's end (its last token's logits are wanted), {@code scoresTree} when it computes a
+     * constrained request's candidate tokens (every token's logits are wanted).
+     */
     public record Chunk(Sequence sequence, int start, int length) {
         public boolean samples() {
-            return length > 0 && start + length == sequence.length();
+            return length > 0 && start + length == sequence.length() && !sequence.inTree();
+        }
+
+        public boolean scoresTree() {
+            return length > 0 && sequence.inTree();
+        }
+
+        /** Rows of next-token logits the forward pass returns for this chunk. */
+        public int logitRows() {
+            return scoresTree() ? length : samples() ? 1 : 0;
         }
     }
 

@@ -114,6 +114,7 @@ public final class Engine implements AutoCloseable {
      */
     public void submit(EngineRequest request) {
         validate(request);
+        ChoiceTree choices = request.hasChoices() ? choiceTree(request) : null;
         SamplingParams params = request.params();
         long seed = params.seed() != null ? params.seed() : seeds.nextLong();
         Set<Integer> stopIds = new HashSet<>(params.stopTokenIds());
@@ -129,7 +130,7 @@ public final class Engine implements AutoCloseable {
             leases.forEach(adapters::release);
             throw e;
         }
-        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), leases);
+        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), leases, choices);
         inFlight.put(request.id(), s);
         scheduler.add(s);
     }
@@ -157,10 +158,14 @@ public final class Engine implements AutoCloseable {
         checkIds(prompt, vocab, "prompt");
         checkIds(r.generatedIds(), vocab, "resumed");
         long total = (long) prompt.length + r.params().maxNewTokens();
-        if (total > maxSequenceLength) {
+        if (!r.hasChoices() && total > maxSequenceLength) {
             throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + prompt.length
                     + " tokens plus max_new_tokens " + r.params().maxNewTokens() + " exceeds the context length of "
                     + maxSequenceLength + " tokens");
+        }
+        if (r.hasChoices() && r.generatedIds().length > 0) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
+                    + "' has choices and generated tokens; a constrained request has nothing to resume");
         }
         if (r.generatedIds().length >= r.params().maxNewTokens()) {
             throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id() + "' already has "
@@ -184,6 +189,57 @@ public final class Engine implements AutoCloseable {
                         + " must be a finite number within [-100, 100]");
             }
         }
+    }
+
+    /**
+     * Tokenizes and checks a constrained request's candidate labels: each is encoded as a word that
+     * follows the prompt ({@link Tokenizer#encodeContinuation}); the prompt plus every candidate's
+     * tokens must fit one cache slot.
+     */
+    private ChoiceTree choiceTree(EngineRequest r) {
+        List<String> labels = r.choices();
+        var limits = config.limits();
+        if (labels.size() > limits.maxChoices()) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, labels.size() + " choices exceed the limit of "
+                    + limits.maxChoices());
+        }
+        Set<String> seen = new HashSet<>();
+        int[][] ids = new int[labels.size()][];
+        Set<String> sequences = new HashSet<>();
+        long tree = 0;
+        for (int c = 0; c < ids.length; c++) {
+            String label = labels.get(c);
+            if (label == null || label.isBlank()) {
+                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice " + c + " is empty");
+            }
+            if (!seen.add(label)) {
+                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice '" + label + "' is listed twice");
+            }
+            if (label.length() > limits.maxChoiceTokens() * 64L) {
+                throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "choice " + c + " of " + label.length()
+                        + " characters is longer than " + limits.maxChoiceTokens() + " tokens can be");
+            }
+            ids[c] = tokenizer.encodeContinuation(label);
+            if (ids[c].length == 0) {
+                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice '" + label + "' has no tokens");
+            }
+            if (ids[c].length > limits.maxChoiceTokens()) {
+                throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "choice '" + label + "' has " + ids[c].length
+                        + " tokens, over the limit of " + limits.maxChoiceTokens());
+            }
+            if (!sequences.add(java.util.Arrays.toString(ids[c]))) {
+                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice '" + label
+                        + "' tokenizes like an earlier choice, so the two cannot be told apart");
+            }
+            checkIds(ids[c], model.config().vocabSize(), "choice");
+            tree += ids[c].length - 1;
+        }
+        if (r.promptIds().length + tree > maxSequenceLength) {
+            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + r.promptIds().length
+                    + " tokens plus " + tree + " candidate tokens exceeds the context length of " + maxSequenceLength
+                    + " tokens");
+        }
+        return new ChoiceTree(labels, ids);
     }
 
     private static void checkIds(int[] ids, int vocab, String what) {
@@ -210,7 +266,10 @@ public final class Engine implements AutoCloseable {
         return true;
     }
 
-    /** Runs one forward pass over every running sequence and samples their next tokens. */
+    /**
+     * Runs one forward pass over every running sequence: samples the next token of each generating
+     * sequence, and scores the candidate labels of constrained ones.
+     */
     public StepResult step() {
         long t0 = System.nanoTime();
         Batch batch = scheduler.schedule(admission);
@@ -223,22 +282,53 @@ public final class Engine implements AutoCloseable {
         if (batch.isEmpty()) {
             return failures.isEmpty() ? StepResult.IDLE : new StepResult(List.of(), failures, 0, 0, System.nanoTime() - t0);
         }
+        // Logit rows come back in batch order; sort them into sampling rows and scoring (row, target) pairs.
         List<Batch.Chunk> samplers = new ArrayList<>();
+        List<Integer> samplerRows = new ArrayList<>();
+        Scoring scoring = new Scoring();
+        List<Sequence> promptDone = new ArrayList<>();
+        int row = 0;
         for (Batch.Chunk c : batch.chunks()) {
-            if (c.samples()) {
+            Sequence s = c.sequence();
+            if (c.scoresTree()) {
+                for (int i = 0; i < c.length(); i++, row++) {
+                    int j = c.start() + i - s.promptLength();
+                    scoring.add(row, s.choices().target(j), s, j);
+                }
+            } else if (c.samples() && s.choices() != null) {
+                for (int k = 0; k < s.choices().size(); k++) {
+                    scoring.add(row, s.choices().firstToken(k), s, -1 - k);
+                }
+                promptDone.add(s);
+                row++;
+            } else if (c.samples()) {
                 samplers.add(c);
+                samplerRows.add(row++);
             }
         }
         int[] next;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray logits = runner.run(batch, manager, loraFor(batch));
-            next = choose(logits, samplers);
+            if (scoring.isEmpty()) {
+                next = choose(logits, samplers);
+            } else {
+                next = samplers.isEmpty() ? new int[0]
+                        : choose(logits.get(manager.create(samplerRows.stream().mapToLong(Integer::longValue).toArray())),
+                                samplers);
+                scoring.gather(logits, manager);
+            }
         }
         List<TokenEvent> events = new ArrayList<>(samplers.size());
         for (Batch.Chunk c : batch.chunks()) {
             c.sequence().advance(c.length());
-            prefillTokens += c.samples() ? c.length() - 1 : c.length();
+            prefillTokens += c.samples() && c.sequence().choices() == null ? c.length() - 1 : c.length();
+        }
+        scoring.apply();
+        for (Sequence s : promptDone) {
+            if (s.choices().treeLength() > 0) {
+                s.startTree();
+            }
         }
         for (int i = 0; i < samplers.size(); i++) {
             Sequence s = samplers.get(i).sequence();
@@ -250,9 +340,18 @@ public final class Engine implements AutoCloseable {
                 completed++;
             }
         }
+        for (Batch.Chunk c : batch.chunks()) {
+            Sequence s = c.sequence();
+            if (s.choices() != null && c.length() > 0 && s.finishReason() == null
+                    && s.computed() == s.length() && (s.inTree() || s.choices().treeLength() == 0)) {
+                events.add(s.finishChoice());
+                end(s);
+                completed++;
+            }
+        }
         if (!config.reuseKvCache()) {
             for (Batch.Chunk c : batch.chunks()) {
-                if (c.sequence().finishReason() == null) {
+                if (c.sequence().finishReason() == null && c.sequence().choices() == null) {
                     c.sequence().forgetCache();
                 }
             }
@@ -260,6 +359,55 @@ public final class Engine implements AutoCloseable {
         steps++;
         lastRows = batch.chunks().size();
         return new StepResult(events, failures, lastRows, batch.tokens(), System.nanoTime() - t0);
+    }
+
+    /**
+     * Log-probabilities a step must read for constrained requests: (logit row, target token) pairs.
+     * Log-softmax runs on the device over the rows involved only, and just one float per pair comes
+     * back to the host.
+     */
+    private static final class Scoring {
+        private final List<int[]> pairs = new ArrayList<>();
+        private final List<Sequence> owners = new ArrayList<>();
+        private float[] values;
+
+        /** {@code slot} is the tree index of a tree token, or {@code -1 - c} for candidate c's first token. */
+        void add(int row, int target, Sequence s, int slot) {
+            pairs.add(new int[] {row, target, slot});
+            owners.add(s);
+        }
+
+        boolean isEmpty() {
+            return pairs.isEmpty();
+        }
+
+        void gather(NDArray logits, NDManager manager) {
+            java.util.LinkedHashMap<Integer, Integer> rows = new java.util.LinkedHashMap<>();
+            for (int[] p : pairs) {
+                rows.putIfAbsent(p[0], rows.size());
+            }
+            int vocab = (int) logits.getShape().get(1);
+            long[] rowIdx = rows.keySet().stream().mapToLong(Integer::longValue).toArray();
+            long[] flat = new long[pairs.size()];
+            for (int i = 0; i < flat.length; i++) {
+                int[] p = pairs.get(i);
+                flat[i] = (long) rows.get(p[0]) * vocab + p[1];
+            }
+            NDArray lp = logits.get(manager.create(rowIdx)).logSoftmax(1).reshape(-1);
+            values = lp.get(manager.create(flat)).toFloatArray();
+        }
+
+        void apply() {
+            for (int i = 0; i < pairs.size(); i++) {
+                int slot = pairs.get(i)[2];
+                ChoiceTree t = owners.get(i).choices();
+                if (slot < 0) {
+                    t.addFirst(-1 - slot, values[i]);
+                } else {
+                    t.add(slot, values[i]);
+                }
+            }
+        }
     }
 
     private final Scheduler.Admission admission = new Scheduler.Admission() {

@@ -2,6 +2,7 @@ package io.flinklora.gpu.engine;
 
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -10,15 +11,29 @@ import java.util.List;
  * @param promptIds the prompt's token ids, used as given (BOS included when wanted)
  * @param adapters adapters mixed for this request; empty for the base model
  * @param generatedIds tokens generated before a restart; the engine re-prefills them and continues
+ * @param choices candidate labels: when not empty, the engine scores each label as a continuation of
+ *     the prompt and answers with the most likely one instead of generating
  */
 public record EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params,
-                            int[] generatedIds) {
+                            int[] generatedIds, List<String> choices) {
     public EngineRequest {
         adapters = adapters == null ? List.of() : List.copyOf(adapters);
         generatedIds = generatedIds == null ? new int[0] : generatedIds;
+        // Copied without List.copyOf so that a null entry reaches validation as a coded error, not an NPE here.
+        choices = choices == null ? List.of() : java.util.Collections.unmodifiableList(new ArrayList<>(choices));
+    }
+
+    public EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params,
+                         int[] generatedIds) {
+        this(id, promptIds, adapters, params, generatedIds, List.of());
     }
 
     public EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params) {
-        this(id, promptIds, adapters, params, null);
+        this(id, promptIds, adapters, params, null, List.of());
+    }
+
+    /** Whether this is a constrained request (labels scored rather than text generated). */
+    public boolean hasChoices() {
+        return !choices.isEmpty();
     }
 }

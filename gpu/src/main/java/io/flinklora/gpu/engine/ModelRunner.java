@@ -37,9 +37,7 @@ public final class ModelRunner {
         for (Batch.Chunk c : chunks) {
             queryLen = Math.max(queryLen, c.length());
             keyLen = Math.max(keyLen, c.start() + c.length());
-            if (c.samples()) {
-                samplers++;
-            }
+            samplers += c.logitRows();
         }
         long[] ids = new long[tokens];
         long[] pos = new long[tokens];
@@ -57,17 +55,28 @@ public final class ModelRunner {
             if (slot != row) {
                 throw new IllegalStateException("batch row " + row + " holds slot " + slot);
             }
+            boolean tree = c.scoresTree();
             for (int i = 0; i < c.length(); i++, t++) {
                 int p = c.start() + i;
                 ids[t] = s.token(p);
-                pos[t] = p;
+                pos[t] = s.rotaryPosition(p);
                 for (int h = 0; h < kvHeads; h++) {
                     write[t * kvHeads + h] = cache.flatRow(slot, h, p);
                 }
                 scatter[t] = (long) row * queryLen + i;
                 // Query at position p sees cached positions 0..p (causal; later slots hold stale data).
+                // A candidate token of a choice tree sees the prompt and its own candidate's tokens up to p.
                 int base = (row * queryLen + i) * keyLen;
-                java.util.Arrays.fill(mask, base, base + p + 1, 0f);
+                int branch = s.ownBranchStart(p);
+                if (branch <= p) {
+                    java.util.Arrays.fill(mask, base, base + s.promptLength(), 0f);
+                    java.util.Arrays.fill(mask, base + branch, base + p + 1, 0f);
+                } else {
+                    java.util.Arrays.fill(mask, base, base + p + 1, 0f);
+                }
+                if (tree) {
+                    logitRows[r++] = t;
+                }
             }
             if (c.samples()) {
                 logitRows[r++] = t - 1;
@@ -86,7 +95,10 @@ public final class ModelRunner {
                 manager.create(logitRows));
     }
 
-    /** Runs the batch and returns float32 logits, one row per sampling sequence in batch order. */
+    /**
+     * Runs the batch and returns float32 logits in batch order: one row per sampling chunk, one per
+     * token of a choice-tree chunk.
+     */
     public NDArray run(Batch batch, NDManager manager, ProjectionDelta delta) {
         ForwardBatch input = prepare(batch, manager);
         return model.forward(input, cache, delta);

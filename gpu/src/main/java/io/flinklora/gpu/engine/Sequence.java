@@ -21,6 +21,8 @@ public final class Sequence {
     private final StopMatcher stops;
     private final long arrivalNanos;
     private final List<AdapterRegistry.Version> adapters;
+    private final ChoiceTree choices;
+    private boolean inTree;
     private AdapterMix mix;
     private int[] tokens;
     private int length;
@@ -31,7 +33,13 @@ public final class Sequence {
 
     Sequence(EngineRequest request, long seed, Set<Integer> stopIds, IncrementalDetokenizer detokenizer,
              List<AdapterRegistry.Version> adapters) {
+        this(request, seed, stopIds, detokenizer, adapters, null);
+    }
+
+    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, IncrementalDetokenizer detokenizer,
+             List<AdapterRegistry.Version> adapters, ChoiceTree choices) {
         this.request = request;
+        this.choices = choices;
         this.seed = seed;
         this.promptLength = request.promptIds().length;
         this.stopIds = stopIds;
@@ -124,6 +132,46 @@ public final class Sequence {
 
     public int[] generatedIds() {
         return Arrays.copyOfRange(tokens, promptLength, length);
+    }
+
+    /** The candidate labels of a constrained request, or null for ordinary generation. */
+    ChoiceTree choices() {
+        return choices;
+    }
+
+    /** Whether the prompt is done and the candidates' tree tokens are being computed. */
+    boolean inTree() {
+        return inTree;
+    }
+
+    /** Appends the candidates' tree tokens after the prompt: the next chunks compute them. */
+    void startTree() {
+        int[] tree = choices.treeTokens();
+        tokens = Arrays.copyOf(tokens, Math.max(tokens.length, length + tree.length));
+        System.arraycopy(tree, 0, tokens, length, tree.length);
+        length += tree.length;
+        inTree = true;
+    }
+
+    /** Rotary position of the token at cache position {@code p} (they differ only in the tree). */
+    int rotaryPosition(int p) {
+        return p < promptLength || !inTree ? p : choices.rotaryPosition(promptLength, p - promptLength);
+    }
+
+    /**
+     * First cache position, at or after the prompt, that the token at {@code p} attends to besides
+     * the prompt itself: p's own candidate's start in the tree; for prompt tokens, p+1 (causal only).
+     */
+    int ownBranchStart(int p) {
+        return p < promptLength || !inTree ? p + 1 : promptLength + choices.candidateStart(p - promptLength);
+    }
+
+    /** Ends a constrained request: its single event carries the chosen label and the scores. */
+    TokenEvent finishChoice() {
+        ChoiceResult r = choices.result();
+        finishReason = FinishReason.CHOICE;
+        firstTokenNanos = System.nanoTime();
+        return new TokenEvent(request.id(), 0, r.tokenIds()[0], r.label(), finishReason, promptLength, r);
     }
 
     public FinishReason finishReason() {

@@ -8,8 +8,19 @@ package io.flinklora.gpu.sampling;
  * @param maxStopStrings stop strings (and stop token ids) at most
  * @param maxStopStringLength characters per stop string at most
  * @param maxAdapters adapters mixed in one request at most
+ * @param maxChoices candidate labels of a constrained ("choices") request at most
+ * @param maxChoiceTokens tokens per candidate label at most
  */
 public record RequestLimits(int maxPromptTokens, int maxNewTokens, int maxStopStrings, int maxStopStringLength,
-                            int maxAdapters) {
+                            int maxAdapters, int maxChoices, int maxChoiceTokens) {
+    public static final int DEFAULT_MAX_CHOICES = 64;
+    public static final int DEFAULT_MAX_CHOICE_TOKENS = 32;
     public static final RequestLimits DEFAULT = new RequestLimits(1 << 20, 1 << 20, 16, 256, 8);
+
+    /** Limits with the default bounds on choices. */
+    public RequestLimits(int maxPromptTokens, int maxNewTokens, int maxStopStrings, int maxStopStringLength,
+                         int maxAdapters) {
+        this(maxPromptTokens, maxNewTokens, maxStopStrings, maxStopStringLength, maxAdapters, DEFAULT_MAX_CHOICES,
+                DEFAULT_MAX_CHOICE_TOKENS);
+    }
 }

@@ -182,6 +182,34 @@ public final class Tokenizer implements AutoCloseable {
         return out.toString();
     }
 
+    /**
+     * Ids of {@code text} as a word that follows a prompt: no BOS, and one space before it. A
+     * SentencePiece-style tokenizer (Llama 1/2, Mistral) already prepends its word marker ("▁") to
+     * any text it encodes, so the text is encoded as is; a tokenizer that does not (byte-level BPE
+     * of Llama 3, Qwen2) gets {@code " " + text}. Either way the ids read as " text" after the prompt.
+     */
+    public int[] encodeContinuation(String text) {
+        String input = prependsSpace() ? text : " " + text;
+        long[] ids = hf.encode(input, false, false).getIds();
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            out[i] = Math.toIntExact(ids[i]);
+        }
+        return out;
+    }
+
+    private Boolean prependsSpace;
+
+    /** Whether encoding a bare word yields a token that starts with a space (the normalizer adds one). */
+    private boolean prependsSpace() {
+        if (prependsSpace == null) {
+            long[] ids = hf.encode("a", false, false).getIds();
+            byte[] first = ids.length == 0 ? NO_BYTES : bytesOf(Math.toIntExact(ids[0]));
+            prependsSpace = first.length > 0 && first[0] == ' ';
+        }
+        return prependsSpace;
+    }
+
     /** BOS id, or -1 when the model has none. */
     public int bosId() {
         return bosId;

@@ -104,4 +104,40 @@ class GenerateCliTest {
         assertEquals(8, results.get("ok1").get("token_ids").size());
         assertEquals(5, results.get("ok1").get("prompt_tokens").asInt());
     }
+
+    @Test
+    void choicesGiveOneOfTheLabelsWithProbabilitiesAndBadChoicesAreCoded() throws Exception {
+        String input = String.join("\n",
+                "{\"id\": \"c1\", \"prompt\": \"Lily was very\", \"choices\": [\"happy\", \"sad\", \"a big red ball\"]}",
+                "{\"id\": \"g1\", \"prompt\": \"Lily was very\", \"max_new_tokens\": 4}",
+                "{\"id\": \"dup\", \"prompt\": \"x\", \"choices\": [\"a\", \"a\"]}",
+                "{\"id\": \"type\", \"prompt\": \"x\", \"choices\": \"happy\"}",
+                "{\"id\": \"elem\", \"prompt\": \"x\", \"choices\": [\"happy\", 3]}");
+        Map<String, JsonNode> byId = new HashMap<>();
+        for (JsonNode n : run(input, 4)) {
+            byId.put(n.get("id").asText(), n);
+        }
+        JsonNode c1 = byId.get("c1");
+        assertEquals("choice", c1.get("finish_reason").asText());
+        List<String> labels = List.of("happy", "sad", "a big red ball");
+        assertTrue(labels.contains(c1.get("text").asText()), c1.toString());
+        assertEquals(3, c1.get("choices").size());
+        double sum = 0;
+        double best = -1;
+        String bestLabel = null;
+        for (JsonNode s : c1.get("choices")) {
+            sum += s.get("probability").asDouble();
+            assertTrue(s.get("logprob").asDouble() < 0);
+            if (s.get("probability").asDouble() > best) {
+                best = s.get("probability").asDouble();
+                bestLabel = s.get("label").asText();
+            }
+        }
+        assertEquals(1.0, sum, 1e-9);
+        assertEquals(bestLabel, c1.get("text").asText());
+        assertEquals(4, byId.get("g1").get("token_ids").size());
+        assertEquals("INVALID_PARAMETER", byId.get("dup").get("error").get("code").asText());
+        assertEquals("INVALID_REQUEST", byId.get("type").get("error").get("code").asText());
+        assertEquals("INVALID_REQUEST", byId.get("elem").get("error").get("code").asText());
+    }
 }

@@ -36,7 +36,27 @@ public final class AvroCodec {
             this.reader = reader;
             this.store.addSchema(reader);
             this.decoder = createDecoder.apply(store);
+            for (Schema released : released(reader.getName())) {
+                this.store.addSchema(released);
+            }
         }
+    }
+
+    /** Earlier versions of the contracts still in use by producers (rule 4 of schemas/README.md). */
+    private static final Map<String, java.util.List<String>> RELEASED = Map.of(
+            "GenerationRequest", java.util.List.of("GenerationRequest-v1.avsc"),
+            "Completion", java.util.List.of("Completion-v1.avsc"));
+
+    static java.util.List<Schema> released(String name) {
+        java.util.List<Schema> out = new java.util.ArrayList<>();
+        for (String file : RELEASED.getOrDefault(name, java.util.List.of())) {
+            try (var in = AvroCodec.class.getResourceAsStream("/io/flinklora/schemas/released/" + file)) {
+                out.add(new Schema.Parser().parse(in));
+            } catch (IOException | NullPointerException e) {
+                throw new IllegalStateException("released schema " + file + " is missing from the jar", e);
+            }
+        }
+        return out;
     }
 
     private static final Map<Class<?>, Type<?>> TYPES = Map.of(

@@ -165,6 +165,9 @@ public final class RequestCodec {
                 case "metadata":
                     b.setMetadata(metadata(v, id));
                     break;
+                case "choices":
+                    b.setChoices(stringList(v, name, id));
+                    break;
                 case "created_at":
                     b.setCreatedAt(v.isNull() ? null : Instant.ofEpochMilli(int64(v, name, id)));
                     break;

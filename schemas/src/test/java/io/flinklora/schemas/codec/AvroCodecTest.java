@@ -132,4 +132,31 @@ class AvroCodecTest {
     void encodingIsDeterministic() {
         assertArrayEquals(AvroCodec.toBytes(Records.fullRequest()), AvroCodec.toBytes(Records.fullRequest()));
     }
+
+    @Test
+    void requestsWrittenWithTheReleasedSchemaBeforeChoicesStillDecode() throws Exception {
+        Schema v1 = AvroCodec.released("GenerationRequest").get(0);
+        assertEquals(null, v1.getField("choices"), "v1 is the schema before choices");
+        GenericRecord rec = new GenericData.Record(v1);
+        rec.put("request_id", "v1-req");
+        rec.put("adapters", java.util.List.of());
+        rec.put("prompt", "Hello");
+        rec.put("prompt_ids", null);
+        rec.put("max_new_tokens", 8);
+        rec.put("temperature", 0.0);
+        rec.put("top_k", 0);
+        rec.put("top_p", 1.0);
+        rec.put("seed", null);
+        rec.put("stop", java.util.List.of());
+        rec.put("stop_token_ids", java.util.List.of());
+        rec.put("ignore_eos", false);
+        rec.put("priority", 0);
+        rec.put("metadata", java.util.Map.of());
+        rec.put("created_at", null);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(rec, out);
+        GenerationRequest r = AvroCodec.fromBytes(out.toByteArray(), GenerationRequest.class);
+        assertEquals("v1-req", r.getRequestId());
+        assertEquals(java.util.List.of(), r.getChoices());
+    }
 }
