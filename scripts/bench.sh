@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; results go to bench-out/ (JSON and PNG).
-#   scripts/bench.sh [engine|lora|e2e|all] [--quick]
+#   scripts/bench.sh [engine|lora|e2e|train|all] [--quick]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_built gpu
@@ -12,6 +12,7 @@ case "$what" in
   engine) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.EngineBench "$OUT" "$@" ;;
   lora) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.LoraBench "$OUT" "$@" ;;
   e2e) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath job)" io.flinklora.job.E2eBench "$OUT" "$@" ;;
-  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@" ;;
-  *) echo "usage: scripts/bench.sh [engine|lora|e2e|all] [--quick]" >&2; exit 2 ;;
+  train) exec java -Xmx4g -Dlog.level=WARN -Dproject.root="$ROOT" ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.TrainBench "$OUT" "$@" ;;
+  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" train "$@" ;;
+  *) echo "usage: scripts/bench.sh [engine|lora|e2e|train|all] [--quick]" >&2; exit 2 ;;
 esac
