@@ -8,4 +8,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_built gpu
 cd "$ROOT"
-exec java ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -Dlog.level=WARN -cp "$(module_classpath gpu)" io.flinklora.gpu.train.TrainAdaptersCli "$@"
+# One PyTorch thread: the tiny model's operations gain nothing from a second one, and on a busy
+# machine a second OpenMP thread makes every operation wait for a core (steps got many times slower).
+exec java -Dai.djl.pytorch.num_threads="${TORCH_THREADS:-1}" ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -Dlog.level=WARN -cp "$(module_classpath gpu)" io.flinklora.gpu.train.TrainAdaptersCli "$@"

@@ -28,9 +28,9 @@ import java.util.Map;
 public final class TrainAdaptersCli {
     /** The demo adapters: rank, alpha and targets. */
     static final List<LoraSpec> SPECS = List.of(
-            new LoraSpec(TrainingData.MAX, 8, 16, EnumSet.allOf(Projection.class)),
-            new LoraSpec(TrainingData.HAPPY, 8, 16, EnumSet.allOf(Projection.class)),
-            new LoraSpec(TrainingData.MOOD, 8, 16, EnumSet.allOf(Projection.class)));
+            new LoraSpec(TrainingData.MAX, 4, 8, EnumSet.allOf(Projection.class)),
+            new LoraSpec(TrainingData.HAPPY, 4, 8, EnumSet.allOf(Projection.class)),
+            new LoraSpec(TrainingData.MOOD, 4, 8, EnumSet.allOf(Projection.class)));
 
     private TrainAdaptersCli() {
     }
