@@ -176,7 +176,7 @@ public final class TrainAdaptersCli {
                     .put("base_stories", data.baseStories()).put("examples", data.train().get(spec.name()).size())
                     .put("first_step_loss", losses.get(spec.name())[0]).put("final_loss", losses.get(spec.name())[1])
                     .put("trained_jointly_with", String.join(",", losses.keySet()))
-                    .put("command", "scripts/train-adapters.sh --steps " + steps + " --seed " + seed);
+                    .put("command", "scripts/train-adapters.sh --out " + out + " --steps " + steps + " --seed " + seed);
             ObjectNode eff = n.putObject("effect");
             eff.put("measure", e.measure()).put("with_adapter", e.withAdapter()).put("base_model", e.base())
                     .put("held_out", e.n());

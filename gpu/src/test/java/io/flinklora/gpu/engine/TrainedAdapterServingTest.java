@@ -40,6 +40,16 @@ class TrainedAdapterServingTest {
     static final String[] PROMPTS = {"Once upon a time, there was a little", "Tom had a big red ball. He",
         "One day, Lily and Ben went to the park to play with"};
 
+    @org.junit.jupiter.api.BeforeAll
+    static void oneThread() {
+        io.flinklora.gpu.OneTorchThread.set();
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void restoreThreads() {
+        io.flinklora.gpu.OneTorchThread.restore();
+    }
+
     @Test
     void trainerForwardEqualsTheEngineServingTheSavedAdapters() throws Exception {
         Path model = TestModels.stories260k();

@@ -30,6 +30,7 @@ class JointTrainerTest {
 
     @BeforeAll
     static void load() {
+        io.flinklora.gpu.OneTorchThread.set();
         manager = NDManager.newBaseManager(Device.cpu());
         model = LlamaModel.load(TestModels.stories260k(), manager, Device.cpu(), DataType.FLOAT32, 128);
         tok = Tokenizer.load(TestModels.stories260k());
@@ -40,6 +41,7 @@ class JointTrainerTest {
         tok.close();
         model.close();
         manager.close();
+        io.flinklora.gpu.OneTorchThread.restore();
     }
 
     /** Three tasks a base model does not do: a fixed dog, a fixed ending, a label after a question. */
@@ -148,8 +150,10 @@ class JointTrainerTest {
                     worst = Math.max(worst, Math.abs(alone.get(i)[k] - joint.get(i)[k]));
                 }
             }
-            // Batches of other shapes sum in another order: float rounding only, against updates of ~1e-2.
-            assertTrue(worst < 1e-5, "dog's weights differ by " + worst + " between joint and solo training");
+            // Batches of other shapes sum in another order: float rounding, which Adam's normalisation
+            // magnifies where a gradient is near zero. Other rows leaking into dog's gradient would move
+            // its weights by a whole update (lr = 1e-2 per step) instead.
+            assertTrue(worst < 2e-4, "dog's weights differ by " + worst + " between joint and solo training");
             assertFalse(java.util.Arrays.equals(alone.get(1), new float[alone.get(1).length]), "B moved from zero");
         }
     }

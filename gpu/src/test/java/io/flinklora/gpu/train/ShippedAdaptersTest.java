@@ -29,6 +29,7 @@ class ShippedAdaptersTest {
 
     @BeforeAll
     static void open() {
+        io.flinklora.gpu.OneTorchThread.set();
         adapters = TestModels.projectRoot().resolve("models/adapters");
         engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(64).maxTokensPerStep(2048)
                 .maxSequenceLength(256).adapterRoot(adapters).build());
@@ -38,6 +39,7 @@ class ShippedAdaptersTest {
     @AfterAll
     static void close() {
         engine.close();
+        io.flinklora.gpu.OneTorchThread.restore();
     }
 
     static double fraction(List<String> texts, java.util.function.Predicate<String> hit) {
