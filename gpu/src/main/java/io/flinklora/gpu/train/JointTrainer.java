@@ -203,16 +203,11 @@ public final class JointTrainer implements AutoCloseable {
             for (String name : batch.keySet()) {
                 Slot s = slot(name);
                 List<NDArray> grads = new ArrayList<>();
-                double sq = 0;
                 for (NDArray param : s.adapter.parameters()) {
-                    NDArray g = param.getGradient();
-                    grads.add(g);
-                    sq += g.square().sum().getFloat();
+                    grads.add(param.getGradient());
                 }
-                double norm = Math.sqrt(sq);
-                double scale = norm > options.clipNorm() ? options.clipNorm() / (norm + 1e-6) : 1.0;
                 double lr = s.schedule.at(s.optimizer.updates());
-                s.optimizer.step(grads, lr, scale);
+                double norm = s.optimizer.step(grads, lr, options.clipNorm());
                 for (NDArray g : grads) {
                     g.muli(0);
                 }

@@ -29,6 +29,7 @@ public final class TrainingForward {
     private final ModelConfig config;
     private final LlamaModel.BaseTensors base;
     private final int maxPositions;
+    private boolean segmentedOnly;
 
     /** A run of consecutive batch rows {@code [fromRow, toRow)} that use {@code adapter} (null: base model). */
     public record Segment(TrainableAdapter adapter, int fromRow, int toRow) {
@@ -123,6 +124,9 @@ public final class TrainingForward {
         if (!any) {
             return out;
         }
+        if (segments.size() > 1 && !segmentedOnly && stackable(l, p, segments)) {
+            return out.add(stacked(l, p, in, segments, len, out.getShape().get(1)));
+        }
         List<NDArray> parts = new ArrayList<>(segments.size());
         for (Segment s : segments) {
             long from = (long) s.fromRow() * len;
@@ -138,6 +142,48 @@ public final class TrainingForward {
         }
         NDArray delta = parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts), 0);
         return out.add(delta);
+    }
+
+    /** Whether every segment has the same number of rows and an adapter of the same rank on (l, p). */
+    private static boolean stackable(int l, Projection p, List<Segment> segments) {
+        Segment first = segments.get(0);
+        for (Segment s : segments) {
+            if (s.adapter() == null || s.adapter().a(l, p) == null || s.rows() != first.rows()
+                    || s.adapter().a(l, p).getShape().get(0) != first.adapter().a(l, p).getShape().get(0)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The common joint-training case in a fixed number of operations whatever the number of
+     * adapters: the adapters' A and B stacked to {@code [K, r, in]} and {@code [K, out, r]}, the
+     * rows viewed as {@code [K, rows * T, in]}, two batched products. Stacking is differentiable,
+     * so each adapter's matrices still get the gradient of their own rows only.
+     */
+    private NDArray stacked(int l, Projection p, NDArray in, List<Segment> segments, int len, long outFeatures) {
+        NDList as = new NDList(segments.size());
+        NDList bs = new NDList(segments.size());
+        float[] scales = new float[segments.size()];
+        for (int k = 0; k < segments.size(); k++) {
+            TrainableAdapter a = segments.get(k).adapter();
+            as.add(a.a(l, p));
+            bs.add(a.b(l, p));
+            scales[k] = (float) a.scale(l, p);
+        }
+        long perAdapter = (long) segments.get(0).rows() * len;
+        NDArray x = in.reshape(segments.size(), perAdapter, in.getShape().get(1));
+        NDArray delta = x.matMul(NDArrays.stack(as, 0).transpose(0, 2, 1))
+                .matMul(NDArrays.stack(bs, 0).transpose(0, 2, 1))
+                .mul(Tensors.create(in.getManager(), scales, new Shape(segments.size(), 1, 1)));
+        return delta.reshape(in.getShape().get(0), outFeatures);
+    }
+
+    /** Forces the per-segment path (tests compare the two). */
+    TrainingForward segmentedOnly(boolean on) {
+        this.segmentedOnly = on;
+        return this;
     }
 
     private NDArray bias(int l, Projection p) {

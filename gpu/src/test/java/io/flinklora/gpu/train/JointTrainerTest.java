@@ -159,6 +159,36 @@ class JointTrainerTest {
     }
 
     @Test
+    void stackedAndPerSegmentLoraPathsAgree() {
+        Map<String, List<TrainingExample>> data = tasks();
+        try (JointTrainer t = trainer(10, 2e-2)) {
+            List<TrainingForward.Segment> segments = new ArrayList<>();
+            int row = 0;
+            for (String n : List.of("dog", "end", "label")) {
+                t.add(spec(n), data.get(n));
+                segments.add(new TrainingForward.Segment(t.adapter(n), row, row + 2));
+                row += 2;
+            }
+            for (int s = 0; s < 3; s++) {
+                t.step();
+            }
+            long[] ids = new long[6 * 12];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = 1 + (i * 37) % 500;
+            }
+            NDArray tokens = manager.create(ids, new ai.djl.ndarray.types.Shape(6, 12));
+            float[] stacked = t.forward().logits(tokens, segments).toFloatArray();
+            float[] segmented = t.forward().segmentedOnly(true).logits(tokens, segments).toFloatArray();
+            t.forward().segmentedOnly(false);
+            float worst = 0;
+            for (int i = 0; i < stacked.length; i++) {
+                worst = Math.max(worst, Math.abs(stacked[i] - segmented[i]));
+            }
+            assertTrue(worst < 1e-4, "stacked and per-segment deltas differ by " + worst);
+        }
+    }
+
+    @Test
     void scheduleWarmsUpThenDecays() {
         LrSchedule s = new LrSchedule(1e-3, 10, 110, 0.1);
         assertEquals(1e-4, s.at(0), 1e-12);
