@@ -29,15 +29,16 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * and the base model, and each request's tokens printed as they stream back.
  */
 public final class DemoMain {
+    /** id, adapters ("+" mixes them half and half), prompt. Mood requests ask the labeller for one line. */
     static final String[][] PROMPTS = {
-        {"r1", "", "Once upon a time"},
-        {"r2", "happy", "Once upon a time"},
-        {"r3", "max", "Tom had a big red ball."},
-        {"r4", "mood", "The sun was hot and the dog was"},
+        {"r1", "", "Once upon a time, there was a little"},
+        {"r2", "max", "Once upon a time, there was a little"},
+        {"r3", "happy", "Once upon a time, there was a little"},
+        {"r4", "mood", "Tom went to the park. A big dog ran at him. Tom was very scared.\nMood:"},
         {"r5", "", "Lily and Ben went to the park to"},
-        {"r6", "happy", "One day, a little bird"},
-        {"r7", "max", "Sam was sad because"},
-        {"r8", "mood", "Tom had a big red ball."},
+        {"r6", "max", "Sam was sad because"},
+        {"r7", "happy", "One day, a little bird"},
+        {"r8", "mood", "Lily got a new doll. It made Lily glad. She played all day.\nMood:"},
         {"r9", "happy+max", "The cat sat on the"},
     };
 
@@ -102,11 +103,14 @@ public final class DemoMain {
                     adapters.append(adapters.length() == 0 ? "" : ", ").append("{\"name\": \"").append(a)
                             .append("\", \"weight\": ").append(r[1].contains("+") ? 0.5 : 1.0).append('}');
                 }
-                String json = "{\"request_id\": \"" + r[0] + "\", \"prompt\": \"" + r[2] + "\", \"max_new_tokens\": 40"
+                // The labeller answers with one line; stories get room to reach their ending.
+                boolean label = r[1].equals("mood");
+                String json = "{\"request_id\": \"" + r[0] + "\", \"prompt\": \"" + r[2].replace("\n", "\\n") + "\""
+                        + (label ? ", \"max_new_tokens\": 8, \"stop\": [\"\\n\"]" : ", \"max_new_tokens\": 72")
                         + ", \"adapters\": [" + adapters + "]}";
                 producer.send(new ProducerRecord<>(o.requestTopics().get(0), r[0].getBytes(StandardCharsets.UTF_8),
                         json.getBytes(StandardCharsets.UTF_8)));
-                System.out.printf("[%s adapter=%s] prompt: %s%n", r[0], r[1].isEmpty() ? "base" : r[1], r[2]);
+                System.out.printf("[%s adapter=%s] prompt: %s%n", r[0], r[1].isEmpty() ? "base" : r[1], r[2].replace("\n", "\\n"));
             }
         }
     }

@@ -27,6 +27,7 @@ public final class PeftWriter {
     private boolean rsLora;
     private Set<Projection> targets = EnumSet.of(Projection.Q, Projection.V);
     private DType dtype = DType.F32;
+    private String baseModel;
     private final Map<String, Integer> rankPattern = new LinkedHashMap<>();
     private final Map<String, Double> alphaPattern = new LinkedHashMap<>();
     private final Map<String, float[][]> explicit = new LinkedHashMap<>();
@@ -60,6 +61,12 @@ public final class PeftWriter {
         return this;
     }
 
+    /** Sets {@code base_model_name_or_path} (PEFT tools read it to find the base model). */
+    public PeftWriter baseModel(String nameOrPath) {
+        this.baseModel = nameOrPath;
+        return this;
+    }
+
     /** A per-module rank as PEFT's {@code rank_pattern} (key matched against the end of the module path). */
     public PeftWriter rankPattern(String key, int rank) {
         rankPattern.put(key, rank);
@@ -85,6 +92,9 @@ public final class PeftWriter {
     private ObjectNode json() {
         ObjectMapper om = new ObjectMapper();
         ObjectNode n = om.createObjectNode();
+        if (baseModel != null) {
+            n.put("base_model_name_or_path", baseModel);
+        }
         n.put("peft_type", "LORA").put("task_type", "CAUSAL_LM").put("r", r).put("lora_alpha", alpha)
                 .put("lora_dropout", 0.0).put("bias", "none").put("use_rslora", rsLora).put("use_dora", false)
                 .put("fan_in_fan_out", false).putNull("modules_to_save").put("inference_mode", true);

@@ -304,6 +304,32 @@ public final class LlamaModel implements AutoCloseable {
         return layers[layer].w(p);
     }
 
+    /**
+     * The frozen base tensors, read-only, for tools that run their own forward pass over the same
+     * weights (the trainer's full-sequence forward in {@code io.flinklora.gpu.train}).
+     */
+    public BaseTensors baseTensors() {
+        NDArray[] inputNorms = new NDArray[layers.length];
+        NDArray[] postNorms = new NDArray[layers.length];
+        NDArray[][] biases = new NDArray[layers.length][];
+        for (int l = 0; l < layers.length; l++) {
+            inputNorms[l] = layers[l].inputNorm();
+            postNorms[l] = layers[l].postNorm();
+            biases[l] = layers[l].bias().clone();
+        }
+        return new BaseTensors(embed, lmHead, finalNorm, inputNorms, postNorms, biases, ropeCos, ropeSin, rotateHalf);
+    }
+
+    /**
+     * @param bias per layer, per {@link Projection} ordinal: the projection's bias or null
+     * @param ropeCos [maxPositions, headDim] rotary cosines; {@code ropeSin} likewise
+     * @param rotateHalf [headDim, headDim] matrix R with {@code rotate_half(x) = x R}
+     */
+    public record BaseTensors(NDArray embed, NDArray lmHead, NDArray finalNorm, NDArray[] inputNorm,
+                              NDArray[] postNorm, NDArray[][] bias, NDArray ropeCos, NDArray ropeSin,
+                              NDArray rotateHalf) {
+    }
+
     /** Names of every weight this model reads, for tools that rewrite a model folder. */
     public List<String> tensorNames() {
         List<String> names = new ArrayList<>(List.of("model.embed_tokens.weight", "model.norm.weight"));

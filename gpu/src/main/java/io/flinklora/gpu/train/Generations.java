@@ -1,0 +1,56 @@
+package io.flinklora.gpu.train;
+
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.sampling.SamplingParams;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs a list of prompts through a real {@link Engine} (continuous batching, adapters by name) and
+ * returns each one's generated text in prompt order: the base model's samples that training data is
+ * made from, and the served outputs that evaluation measures.
+ */
+public final class Generations {
+    private Generations() {
+    }
+
+    /**
+     * @param adapter adapter folder name under the engine's adapter root, or null for the base model
+     * @param params sampling; request {@code i} gets seed {@code seed + i} so each text is reproducible
+     */
+    public static List<String> run(Engine engine, List<String> prompts, String adapter, SamplingParams params, long seed) {
+        List<AdapterRef> refs = adapter == null ? List.of() : List.of(new AdapterRef(adapter, 1.0));
+        Map<String, StringBuilder> text = new HashMap<>();
+        int done = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            String id = "g" + i;
+            engine.submit(new EngineRequest(id, engine.tokenizer().encode(prompts.get(i)), refs,
+                    params.withSeed(seed + i)));
+            text.put(id, new StringBuilder());
+        }
+        while (engine.hasWork()) {
+            StepResult step = engine.step();
+            if (!step.failures().isEmpty()) {
+                throw new IllegalStateException("generation failed: " + step.failures());
+            }
+            for (TokenEvent e : step.events()) {
+                text.get(e.requestId()).append(e.text());
+                done += e.finished() ? 1 : 0;
+            }
+        }
+        if (done != prompts.size()) {
+            throw new IllegalStateException(done + " of " + prompts.size() + " generations finished");
+        }
+        List<String> out = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            out.add(text.get("g" + i).toString());
+        }
+        return out;
+    }
+}
