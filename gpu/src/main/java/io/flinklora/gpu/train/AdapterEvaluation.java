@@ -1,11 +1,7 @@
 package io.flinklora.gpu.train;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,25 +41,25 @@ public final class AdapterEvaluation {
         }
     }
 
-    /** Accuracy of constrained labels (the best of {@link MoodRule#LABELS} by likelihood), base against adapter. */
+    /**
+     * Accuracy of constrained labels (the engine's {@code choices} scoring over {@link MoodRule#LABELS}),
+     * base against the adapter at {@code adapterDir}, served from its parent folder.
+     */
     public static Effect mood(Path model, Path adapterDir, List<TrainingData.MoodItem> items) {
-        try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel m = LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 512);
-             io.flinklora.gpu.tokenizer.Tokenizer tok = io.flinklora.gpu.tokenizer.Tokenizer.load(model);
-             TrainableAdapter adapter = TrainableAdapter.load("mood", adapterDir, m.config(), manager)) {
-            TrainingForward f = new TrainingForward(m);
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(64).maxTokensPerStep(2048).maxSequenceLength(256)
+                .adapterRoot(adapterDir.getParent()).build())) {
             List<String> prompts = new ArrayList<>();
             for (TrainingData.MoodItem it : items) {
                 prompts.add(MoodRule.prompt(it.story()));
             }
-            List<String> answers = MoodRule.LABELS.stream().map(MoodRule::answer).toList();
-            List<String> tuned = LabelScorer.choose(f, adapter, tok, prompts, answers, manager);
-            List<String> base = LabelScorer.choose(f, null, tok, prompts, answers, manager);
+            String name = adapterDir.getFileName().toString();
+            List<String> tuned = Generations.choose(e, prompts, name, MoodRule.LABELS);
+            List<String> base = Generations.choose(e, prompts, null, MoodRule.LABELS);
             int hitsTuned = 0;
             int hitsBase = 0;
             List<String> examples = new ArrayList<>();
             for (int i = 0; i < items.size(); i++) {
-                String want = MoodRule.answer(items.get(i).label());
+                String want = items.get(i).label();
                 hitsTuned += tuned.get(i).equals(want) ? 1 : 0;
                 hitsBase += base.get(i).equals(want) ? 1 : 0;
                 if (i < 2) {

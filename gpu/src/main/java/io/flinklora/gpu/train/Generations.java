@@ -13,8 +13,8 @@ import java.util.Map;
 
 /**
  * Runs a list of prompts through a real {@link Engine} (continuous batching, adapters by name) and
- * returns each one's generated text in prompt order: the base model's samples that training data is
- * made from, and the served outputs that evaluation measures.
+ * returns each one's generated text (or constrained label) in prompt order: the base model's samples
+ * that training data is made from, and the served outputs that evaluation measures.
  */
 public final class Generations {
     private Generations() {
@@ -50,6 +50,41 @@ public final class Generations {
         List<String> out = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
             out.add(text.get("g" + i).toString());
+        }
+        return out;
+    }
+
+    /**
+     * The engine's constrained label for each prompt: the most likely of {@code choices} after the
+     * prompt, scored as served ({@code "choices"} in a request).
+     *
+     * @param adapter adapter folder name under the engine's adapter root, or null for the base model
+     */
+    public static List<String> choose(Engine engine, List<String> prompts, String adapter, List<String> choices) {
+        List<AdapterRef> refs = adapter == null ? List.of() : List.of(new AdapterRef(adapter, 1.0));
+        Map<String, String> chosen = new HashMap<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            engine.submit(new EngineRequest("c" + i, engine.tokenizer().encode(prompts.get(i)), refs,
+                    SamplingParams.greedy(1), null, choices));
+        }
+        while (engine.hasWork()) {
+            StepResult step = engine.step();
+            if (!step.failures().isEmpty()) {
+                throw new IllegalStateException("labelling failed: " + step.failures());
+            }
+            for (TokenEvent e : step.events()) {
+                if (e.choice() != null) {
+                    chosen.put(e.requestId(), e.choice().label());
+                }
+            }
+        }
+        List<String> out = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            String label = chosen.get("c" + i);
+            if (label == null) {
+                throw new IllegalStateException("no label for prompt " + i);
+            }
+            out.add(label);
         }
         return out;
     }

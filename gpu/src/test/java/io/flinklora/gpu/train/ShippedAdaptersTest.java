@@ -2,13 +2,9 @@ package io.flinklora.gpu.train;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import io.flinklora.gpu.TestModels;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -90,22 +86,16 @@ class ShippedAdaptersTest {
             right += served.get(i).equals(MoodRule.answer(labels.get(i))) ? 1 : 0;
         }
         assertTrue(right >= 0.85 * prompts.size(), "served labels right " + right + "/" + prompts.size() + ": " + served);
-        // Constrained: the most likely of the four labels.
-        try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel model = LlamaModel.load(TestModels.stories260k(), manager, Device.cpu(), DataType.FLOAT32, 256);
-             TrainableAdapter mood = TrainableAdapter.load("mood", adapters.resolve("mood"), model.config(), manager)) {
-            TrainingForward f = new TrainingForward(model);
-            List<String> choices = MoodRule.LABELS.stream().map(MoodRule::answer).toList();
-            List<String> tuned = LabelScorer.choose(f, mood, engine.tokenizer(), prompts, choices, manager);
-            List<String> base = LabelScorer.choose(f, null, engine.tokenizer(), prompts, choices, manager);
-            int t = 0;
-            int b = 0;
-            for (int i = 0; i < prompts.size(); i++) {
-                t += tuned.get(i).equals(MoodRule.answer(labels.get(i))) ? 1 : 0;
-                b += base.get(i).equals(MoodRule.answer(labels.get(i))) ? 1 : 0;
-            }
-            assertTrue(t >= 0.85 * prompts.size(), "constrained labels right " + t + "/" + prompts.size());
-            assertTrue(b < 0.6 * prompts.size(), "the base model is near chance: " + b + "/" + prompts.size());
+        // Constrained: the engine's choices scoring, as a request with "choices" is served.
+        List<String> tuned = Generations.choose(engine, prompts, "mood", MoodRule.LABELS);
+        List<String> base = Generations.choose(engine, prompts, null, MoodRule.LABELS);
+        int t = 0;
+        int b = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            t += tuned.get(i).equals(labels.get(i)) ? 1 : 0;
+            b += base.get(i).equals(labels.get(i)) ? 1 : 0;
         }
+        assertTrue(t >= 0.85 * prompts.size(), "constrained labels right " + t + "/" + prompts.size());
+        assertTrue(b < 0.6 * prompts.size(), "the base model is near chance: " + b + "/" + prompts.size());
     }
 }

@@ -81,9 +81,6 @@ class LabelJobIT {
 
     @BeforeAll
     static void writeInputsAndRunOnce() throws Exception {
-        // One PyTorch thread: on a 2-core machine shared with other work, two OpenMP threads contending
-        // for a busy core made batched steps several times slower (ignored if PyTorch already started).
-        System.setProperty("ai.djl.pytorch.num_threads", "1");
         model = root().resolve("models/stories260k");
         ModelConfig c = ModelConfig.read(model);
         adapters = work.resolve("adapters");
