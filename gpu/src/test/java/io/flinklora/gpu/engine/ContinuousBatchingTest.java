@@ -180,6 +180,30 @@ class ContinuousBatchingTest {
     }
 
     @Test
+    void rowsSplitIntoAtMostFourAttentionGroupsWithOneTokenRowsAlone() {
+        int[] lengths = {1, 0, 70, 1, 2, 5, 20, 300, 1, 3};
+        List<Batch.Chunk> chunks = new ArrayList<>();
+        for (int len : lengths) {
+            chunks.add(new Batch.Chunk(null, 10, len));
+        }
+        List<int[]> groups = ModelRunner.groupRows(chunks);
+        assertEquals(ModelRunner.MAX_GROUPS, groups.size());
+        assertArrayEquals(new int[] {0, 3, 8}, groups.get(0), "one-token rows attend together");
+        List<Integer> seen = new ArrayList<>();
+        for (int[] g : groups) {
+            for (int i = 0; i < g.length; i++) {
+                assertTrue(i == 0 || g[i - 1] < g[i], "rows in slot order");
+                seen.add(g[i]);
+                assertTrue(g == groups.get(0) || lengths[g[i]] > 1, "longer chunks apart from one-token rows");
+            }
+        }
+        seen.sort(null);
+        assertEquals(List.of(0, 2, 3, 4, 5, 6, 7, 8, 9), seen, "every row with tokens once, idle rows none");
+        // The 300-token chunk is not padded together with the short ones: it keeps a group of its own.
+        assertTrue(groups.stream().anyMatch(g -> g.length == 1 && g[0] == 7));
+    }
+
+    @Test
     void newSequencesWaitForAFreeCacheSlotAndThenRun() {
         try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(4).kvSlots(2)
                 .build())) {
