@@ -4,10 +4,14 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.model.AttentionGroup;
 import io.flinklora.gpu.model.ForwardBatch;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ProjectionDelta;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.TreeMap;
 
 /**
  * Turns a scheduled {@link Batch} into the model's input tensors and runs the forward pass.
@@ -16,6 +20,9 @@ import java.util.List;
 public final class ModelRunner {
     // Large but finite: a fully masked padding row must not turn into NaN through softmax.
     private static final float MASKED = -1e30f;
+    // Groups per step: enough to separate decode rows from long and short chunks, few enough that the
+    // fixed native ops each group adds per layer stay small.
+    static final int MAX_GROUPS = 4;
 
     private final LlamaModel model;
     private final KvCache cache;
@@ -31,21 +38,15 @@ public final class ModelRunner {
         int rows = chunks.size();
         int tokens = batch.tokens();
         int kvHeads = cache.kvHeads();
-        int queryLen = 0;
-        int keyLen = 1;
         int samplers = 0;
         for (Batch.Chunk c : chunks) {
-            queryLen = Math.max(queryLen, c.length());
-            keyLen = Math.max(keyLen, c.start() + c.length());
             samplers += c.logitRows();
         }
         long[] ids = new long[tokens];
         long[] pos = new long[tokens];
         long[] write = new long[tokens * kvHeads];
-        long[] scatter = new long[tokens];
         long[] logitRows = new long[samplers];
-        float[] mask = new float[rows * queryLen * keyLen];
-        java.util.Arrays.fill(mask, MASKED);
+        int[] firstToken = new int[rows];
         int t = 0;
         int r = 0;
         for (int row = 0; row < rows; row++) {
@@ -55,6 +56,7 @@ public final class ModelRunner {
             if (slot != row) {
                 throw new IllegalStateException("batch row " + row + " holds slot " + slot);
             }
+            firstToken[row] = t;
             boolean tree = c.scoresTree();
             for (int i = 0; i < c.length(); i++, t++) {
                 int p = c.start() + i;
@@ -62,17 +64,6 @@ public final class ModelRunner {
                 pos[t] = s.rotaryPosition(p);
                 for (int h = 0; h < kvHeads; h++) {
                     write[t * kvHeads + h] = cache.flatRow(slot, h, p);
-                }
-                scatter[t] = (long) row * queryLen + i;
-                // Query at position p sees cached positions 0..p (causal; later slots hold stale data).
-                // A candidate token of a choice tree sees the prompt and its own candidate's tokens up to p.
-                int base = (row * queryLen + i) * keyLen;
-                int branch = s.ownBranchStart(p);
-                if (branch <= p) {
-                    java.util.Arrays.fill(mask, base, base + s.promptLength(), 0f);
-                    java.util.Arrays.fill(mask, base + branch, base + p + 1, 0f);
-                } else {
-                    java.util.Arrays.fill(mask, base, base + p + 1, 0f);
                 }
                 if (tree) {
                     logitRows[r++] = t;
@@ -82,17 +73,138 @@ public final class ModelRunner {
                 logitRows[r++] = t - 1;
             }
         }
-        boolean pureDecode = queryLen == 1 && tokens == rows;
+        List<int[]> grouping = groupRows(chunks);
+        long[] outputGather = new long[tokens];
+        List<AttentionGroup> groups = new ArrayList<>(grouping.size());
+        long offset = 0;
+        for (int[] members : grouping) {
+            AttentionGroup g = group(chunks, members, firstToken, offset, outputGather, manager,
+                    grouping.size() == 1);
+            groups.add(g);
+            offset += g.paddedRows();
+        }
+        // One group whose padded layout is exactly the step's tokens (pure decode, or one chunk alone).
+        boolean identity = groups.size() == 1 && offset == tokens;
         return new ForwardBatch(
                 manager.create(ids),
                 manager.create(pos),
                 manager.create(write),
-                pureDecode ? null : manager.create(scatter),
-                manager.create(mask, new Shape(rows, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
-                rows,
-                queryLen,
-                keyLen,
+                groups,
+                identity ? null : manager.create(outputGather),
                 manager.create(logitRows));
+    }
+
+    /**
+     * Builds one attention group over {@code members} (rows in slot order), and records where each
+     * of its tokens lands in the concatenated padded outputs, which start at {@code offset}.
+     */
+    private AttentionGroup group(List<Batch.Chunk> chunks, int[] members, int[] firstToken, long offset,
+                                 long[] outputGather, NDManager manager, boolean only) {
+        int n = members.length;
+        int queryLen = 0;
+        int keyLen = 1;
+        boolean contiguous = true;
+        for (int i = 0; i < n; i++) {
+            Batch.Chunk c = chunks.get(members[i]);
+            queryLen = Math.max(queryLen, c.length());
+            keyLen = Math.max(keyLen, c.start() + c.length());
+            contiguous &= members[i] == members[0] + i;
+        }
+        long[] slots = new long[n];
+        long[] gather = new long[n * queryLen];
+        float[] mask = new float[n * queryLen * keyLen];
+        Arrays.fill(mask, MASKED);
+        for (int i = 0; i < n; i++) {
+            Batch.Chunk c = chunks.get(members[i]);
+            Sequence s = c.sequence();
+            int first = firstToken[members[i]];
+            slots[i] = members[i];
+            for (int j = 0; j < queryLen; j++) {
+                int q = i * queryLen + j;
+                // A padding query reads the row's first token; its output is never gathered back.
+                gather[q] = j < c.length() ? first + j : first;
+                if (j >= c.length()) {
+                    continue;
+                }
+                outputGather[first + j] = offset + q;
+                int p = c.start() + j;
+                // Query at position p sees cached positions 0..p (causal; later slots hold stale data).
+                // A candidate token of a choice tree sees the prompt and its own candidate's tokens up to p.
+                int base = q * keyLen;
+                int branch = s.ownBranchStart(p);
+                if (branch <= p) {
+                    Arrays.fill(mask, base, base + s.promptLength(), 0f);
+                    Arrays.fill(mask, base + branch, base + p + 1, 0f);
+                } else {
+                    Arrays.fill(mask, base, base + p + 1, 0f);
+                }
+            }
+        }
+        // With a single group holding every token unpadded, queries are the step's tokens as they are.
+        boolean identity = only && (long) n * queryLen == outputGather.length;
+        return new AttentionGroup(
+                n,
+                members[0],
+                contiguous ? null : manager.create(slots),
+                identity ? null : manager.create(gather),
+                manager.create(mask, new Shape(n, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
+                queryLen,
+                keyLen);
+    }
+
+    /**
+     * Splits the rows that compute tokens this step into attention groups: one-token rows (decode,
+     * one-token choice trees) together with no padding, longer chunks bucketed by powers of two, and
+     * the buckets merged where that pads least until there are at most {@link #MAX_GROUPS} (each group
+     * costs a fixed number of native ops per layer). Each group lists its rows in slot order.
+     */
+    static List<int[]> groupRows(List<Batch.Chunk> chunks) {
+        TreeMap<Integer, List<Integer>> buckets = new TreeMap<>();
+        for (int row = 0; row < chunks.size(); row++) {
+            int len = chunks.get(row).length();
+            if (len > 0) {
+                int bucket = len == 1 ? 0 : 32 - Integer.numberOfLeadingZeros(len - 1);
+                buckets.computeIfAbsent(bucket, k -> new ArrayList<>()).add(row);
+            }
+        }
+        List<Integer> single = buckets.remove(0);
+        List<List<Integer>> multi = new ArrayList<>(buckets.values());
+        int room = MAX_GROUPS - (single == null ? 0 : 1);
+        while (multi.size() > room) {
+            int best = 0;
+            long bestExtra = Long.MAX_VALUE;
+            for (int i = 0; i + 1 < multi.size(); i++) {
+                List<Integer> merged = new ArrayList<>(multi.get(i));
+                merged.addAll(multi.get(i + 1));
+                long extra = paddedWork(chunks, merged) - paddedWork(chunks, multi.get(i))
+                        - paddedWork(chunks, multi.get(i + 1));
+                if (extra < bestExtra) {
+                    bestExtra = extra;
+                    best = i;
+                }
+            }
+            multi.get(best).addAll(multi.remove(best + 1));
+        }
+        List<int[]> groups = new ArrayList<>(multi.size() + 1);
+        if (single != null) {
+            groups.add(single.stream().mapToInt(Integer::intValue).toArray());
+        }
+        for (List<Integer> g : multi) {
+            groups.add(g.stream().mapToInt(Integer::intValue).sorted().toArray());
+        }
+        return groups;
+    }
+
+    /** Query-key products of a group: rows x longest chunk x longest key range. */
+    private static long paddedWork(List<Batch.Chunk> chunks, List<Integer> rows) {
+        long queryLen = 0;
+        long keyLen = 1;
+        for (int row : rows) {
+            Batch.Chunk c = chunks.get(row);
+            queryLen = Math.max(queryLen, c.length());
+            keyLen = Math.max(keyLen, c.start() + c.length());
+        }
+        return rows.size() * queryLen * keyLen;
     }
 
     /**

@@ -2,6 +2,8 @@ package io.flinklora.gpu.model;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -23,8 +25,10 @@ import org.slf4j.LoggerFactory;
  * Hugging Face folder, and one batched forward pass over a step's tokens against the {@link KvCache}.
  *
  * <p>The forward pass computes every projection for all tokens of the step in one matrix product
- * (prefill chunks and decode tokens alike); only attention is laid out per cache slot. Every array
- * it creates belongs to the caller's scope.
+ * (prefill chunks and decode tokens alike); only attention is laid out per cache slot, in the step's
+ * {@link AttentionGroup}s: rows with chunks of similar length attend together, padded only among
+ * themselves, and their outputs are gathered back into token order before the output projection.
+ * Every array it creates belongs to the caller's scope.
  */
 public final class LlamaModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LlamaModel.class);
@@ -217,7 +221,6 @@ public final class LlamaModel implements AutoCloseable {
         int heads = config.numHeads();
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
-        int group = config.groupSize();
         long tokens = b.tokens();
         NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, heads, d);
         NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, kvHeads, d);
@@ -227,31 +230,59 @@ public final class LlamaModel implements AutoCloseable {
         cache.keysFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), k);
         cache.valuesFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), v);
 
-        int rows = b.rows();
-        int qLen = b.queryLen();
-        if (b.queryScatter() != null) {
-            NDArray padded = q.getManager().zeros(new Shape((long) rows * qLen, heads, d), q.getDataType(), q.getDevice());
-            padded.set(new NDIndex("{}", b.queryScatter()), q);
-            q = padded;
+        List<AttentionGroup> groups = b.attention();
+        NDArray out;
+        if (groups.isEmpty()) {
+            out = q.reshape(tokens, (long) heads * d);
+        } else if (groups.size() == 1) {
+            out = attend(l, groups.get(0), q, cache);
+        } else {
+            NDList parts = new NDList(groups.size());
+            for (AttentionGroup g : groups) {
+                parts.add(attend(l, g, q, cache));
+            }
+            out = NDArrays.concat(parts);
+        }
+        if (b.outputGather() != null) {
+            out = out.get(b.outputGather());
+        }
+        return project(l, Projection.O, w, out, delta);
+    }
+
+    /** Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows included. */
+    private NDArray attend(int l, AttentionGroup g, NDArray q, KvCache cache) {
+        int kvHeads = config.numKvHeads();
+        int d = config.headDim();
+        int group = config.groupSize();
+        int rows = g.rows();
+        int qLen = g.queryLen();
+        int keyLen = g.keyLen();
+        if (g.queryGather() != null) {
+            q = q.get(g.queryGather());
         }
         // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that share a
         // kv head sit together, so one batched product per (row, kv head) covers grouped-query attention.
         q = q.reshape(rows, qLen, kvHeads, group, d).transpose(0, 2, 1, 3, 4).reshape(rows, kvHeads, (long) qLen * group, d);
-        NDIndex window = new NDIndex("0:" + rows + ", :, 0:" + b.keyLen() + ", :");
-        NDArray keys = cache.keys(l).get(window);
-        NDArray values = cache.values(l).get(window);
+        NDArray keys;
+        NDArray values;
+        if (g.slots() == null) {
+            // Contiguous slots: a strided view of the pool, no copy.
+            NDIndex window = new NDIndex(g.firstSlot() + ":" + (g.firstSlot() + rows) + ", :, 0:" + keyLen + ", :");
+            keys = cache.keys(l).get(window);
+            values = cache.values(l).get(window);
+        } else {
+            NDIndex pick = new NDIndex("{}, :, 0:" + keyLen + ", :", g.slots());
+            keys = cache.keys(l).get(pick);
+            values = cache.values(l).get(pick);
+        }
         NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2))
-                .reshape(rows, kvHeads, qLen, group, b.keyLen())
-                .add(b.attentionMask());
-        NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) qLen * group, b.keyLen());
-        NDArray out = probs.matMul(values)
+                .reshape(rows, kvHeads, qLen, group, keyLen)
+                .add(g.mask());
+        NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) qLen * group, keyLen);
+        return probs.matMul(values)
                 .reshape(rows, kvHeads, qLen, group, d)
                 .transpose(0, 2, 1, 3, 4)
-                .reshape((long) rows * qLen, (long) heads * d);
-        if (b.queryScatter() != null) {
-            out = out.get(b.queryScatter());
-        }
-        return project(l, Projection.O, w, out, delta);
+                .reshape((long) rows * qLen, (long) config.numHeads() * d);
     }
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {

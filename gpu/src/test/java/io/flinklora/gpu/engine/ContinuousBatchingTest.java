@@ -100,6 +100,110 @@ class ContinuousBatchingTest {
     }
 
     @Test
+    void stepMixingLongPrefillDecodeRowsAndChoiceTreeGivesEachRowsLogitsAlone() {
+        try (Engine batched = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8).build());
+             Engine alone = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
+            for (int i = 0; i < 3; i++) {
+                batched.submit(EngineHarness.request("d" + i, batched.tokenizer().encode(
+                        i == 0 ? "Tom had a big red ball." : i == 1 ? "Once upon a time" : "Lily saw a dog and"),
+                        SamplingParams.greedy(40).withIgnoreEos(true)));
+            }
+            batched.step();
+            batched.step();
+            batched.submit(new EngineRequest("choice", batched.tokenizer().encode("The sun was hot. Lily felt"),
+                    List.of(), SamplingParams.greedy(1), null, List.of("happy", "a big red ball", "Tom went to the park")));
+            batched.step();
+            StringBuilder longPrompt = new StringBuilder("Once upon a time");
+            while (batched.tokenizer().encode(longPrompt.toString()).length < 70) {
+                longPrompt.append(" there was a little girl who liked to play in the park with her dog.");
+            }
+            batched.submit(EngineHarness.request("long", batched.tokenizer().encode(longPrompt.toString()),
+                    SamplingParams.greedy(4)));
+            Batch mixed = batched.scheduleForTest();
+
+            int decodeRows = 0;
+            boolean tree = false;
+            boolean longChunk = false;
+            for (Batch.Chunk c : mixed.chunks()) {
+                decodeRows += c.length() == 1 && !c.scoresTree() ? 1 : 0;
+                tree |= c.scoresTree() && c.length() > 1;
+                longChunk |= c.length() >= 70;
+            }
+            assertEquals(3, decodeRows, "decode rows in the step");
+            assertTrue(tree && longChunk, "the step holds a multi-token choice tree and a long prefill chunk");
+            assertTrue(ModelRunner.groupRows(mixed.chunks()).size() >= 3, "decode, tree and prefill rows attend apart");
+
+            float[][] got = batched.logitsForTest(mixed);
+            int row = 0;
+            float worst = 0;
+            for (Batch.Chunk c : mixed.chunks()) {
+                Sequence s = c.sequence();
+                List<Integer> wanted = new ArrayList<>();
+                if (c.scoresTree()) {
+                    for (int i = 0; i < c.length(); i++) {
+                        wanted.add(c.start() + i);
+                    }
+                } else if (c.samples()) {
+                    wanted.add(c.start() + c.length() - 1);
+                }
+                for (int p : wanted) {
+                    // The tokens the query at p may see: the prompt, then (in a tree) its own candidate up to p.
+                    List<Integer> visible = new ArrayList<>();
+                    int branch = s.ownBranchStart(p);
+                    int end = branch <= p ? s.promptLength() : p + 1;
+                    for (int i = 0; i < end; i++) {
+                        visible.add(s.token(i));
+                    }
+                    for (int i = branch; i <= p; i++) {
+                        visible.add(s.token(i));
+                    }
+                    float[] expected = logitsAlone(alone, visible.stream().mapToInt(Integer::intValue).toArray());
+                    float[] actual = got[row++];
+                    for (int v = 0; v < expected.length; v++) {
+                        worst = Math.max(worst, Math.abs(expected[v] - actual[v]));
+                    }
+                }
+            }
+            assertEquals(got.length, row, "every logit row checked");
+            assertTrue(worst <= 1e-4f, "mixed step differs from each row run alone by " + worst);
+        }
+    }
+
+    /** Last-token logits of {@code ids} prefilled alone, in one chunk, from an empty cache. */
+    private static float[] logitsAlone(Engine e, int[] ids) {
+        e.submit(EngineHarness.request("ref", ids, SamplingParams.greedy(1)));
+        Batch b = e.scheduleForTest();
+        assertEquals(ids.length, b.chunks().get(0).length(), "the prefix runs in one chunk");
+        float[] logits = e.logitsForTest(b)[0];
+        e.abort("ref");
+        return logits;
+    }
+
+    @Test
+    void rowsSplitIntoAtMostFourAttentionGroupsWithOneTokenRowsAlone() {
+        int[] lengths = {1, 0, 70, 1, 2, 5, 20, 300, 1, 3};
+        List<Batch.Chunk> chunks = new ArrayList<>();
+        for (int len : lengths) {
+            chunks.add(new Batch.Chunk(null, 10, len));
+        }
+        List<int[]> groups = ModelRunner.groupRows(chunks);
+        assertEquals(ModelRunner.MAX_GROUPS, groups.size());
+        assertArrayEquals(new int[] {0, 3, 8}, groups.get(0), "one-token rows attend together");
+        List<Integer> seen = new ArrayList<>();
+        for (int[] g : groups) {
+            for (int i = 0; i < g.length; i++) {
+                assertTrue(i == 0 || g[i - 1] < g[i], "rows in slot order");
+                seen.add(g[i]);
+                assertTrue(g == groups.get(0) || lengths[g[i]] > 1, "longer chunks apart from one-token rows");
+            }
+        }
+        seen.sort(null);
+        assertEquals(List.of(0, 2, 3, 4, 5, 6, 7, 8, 9), seen, "every row with tokens once, idle rows none");
+        // The 300-token chunk is not padded together with the short ones: it keeps a group of its own.
+        assertTrue(groups.stream().anyMatch(g -> g.length == 1 && g[0] == 7));
+    }
+
+    @Test
     void newSequencesWaitForAFreeCacheSlotAndThenRun() {
         try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(4).kvSlots(2)
                 .build())) {
