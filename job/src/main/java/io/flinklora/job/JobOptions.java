@@ -191,7 +191,8 @@ public final class JobOptions implements Serializable {
         throw new IllegalArgumentException("--" + name + " must be one of " + String.join(", ", allowed) + ", got '" + v + "'");
     }
 
-    private static int positive(String name, String v) {
+    /** The value of option {@code --name} as a positive integer, or a message naming the option. */
+    public static int positive(String name, String v) {
         try {
             int n = Integer.parseInt(v);
             if (n > 0) {

@@ -1,5 +1,7 @@
 package io.flinklora.job.label;
 
+import static io.flinklora.job.JobOptions.positive;
+
 import io.flinklora.operators.GenerationSettings;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -100,18 +102,6 @@ public final class LabelOptions {
             default -> throw new IllegalArgumentException("unknown option --" + name);
         }
         return this;
-    }
-
-    private static int positive(String name, String v) {
-        try {
-            int n = Integer.parseInt(v);
-            if (n > 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // below
-        }
-        throw new IllegalArgumentException("--" + name + " needs a positive integer, got '" + v + "'");
     }
 
     /** Where committed parts live while a run (or a series of killed runs) is in progress. */
