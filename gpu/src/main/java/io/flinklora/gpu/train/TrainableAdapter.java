@@ -5,12 +5,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.flinklora.gpu.lora.AdapterConfig;
-import io.flinklora.gpu.lora.AdapterFormatException;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
-import io.flinklora.gpu.safetensors.WeightIndex;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,8 +17,8 @@ import java.util.Random;
 
 /**
  * The LoRA matrices of one adapter as float32 arrays on the training device: A {@code [r, in]} and
- * B {@code [out, r]} per adapted (layer, projection), trainable (fresh PEFT init) or frozen (read
- * back from a PEFT folder), and written back as a PEFT folder.
+ * B {@code [out, r]} per adapted (layer, projection), trainable from a fresh PEFT init, and written
+ * as a PEFT folder (read back for serving by {@code LoraAdapter}).
  */
 public final class TrainableAdapter implements AutoCloseable {
     private final String name;
@@ -73,41 +70,11 @@ public final class TrainableAdapter implements AutoCloseable {
         return t;
     }
 
-    /** Reads a PEFT adapter folder (any target set, rank and alpha patterns) as frozen arrays. */
-    public static TrainableAdapter load(String name, Path dir, ModelConfig model, NDManager parent) {
-        AdapterConfig config = AdapterConfig.read(dir);
-        Path file = dir.resolve("adapter_model.safetensors");
-        TrainableAdapter t = new TrainableAdapter(name, null, model, parent.newSubManager(Device.cpu()));
-        try (WeightIndex w = WeightIndex.openFile(file)) {
-            for (int l = 0; l < model.numLayers(); l++) {
-                for (Projection p : Projection.values()) {
-                    if (!config.adapts(l, p)) {
-                        continue;
-                    }
-                    String base = "base_model.model." + p.path(l);
-                    if (!w.contains(base + ".lora_A.weight") || !w.contains(base + ".lora_B.weight")) {
-                        throw new AdapterFormatException(file + ": missing LoRA tensors of " + base);
-                    }
-                    t.a[l][p.ordinal()] = w.load(base + ".lora_A.weight", t.manager, DataType.FLOAT32);
-                    t.b[l][p.ordinal()] = w.load(base + ".lora_B.weight", t.manager, DataType.FLOAT32);
-                    t.scale[l][p.ordinal()] = config.scaleOf(l, p);
-                }
-            }
-        } catch (IOException e) {
-            t.close();
-            throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            t.close();
-            throw e;
-        }
-        return t;
-    }
-
     public String name() {
         return name;
     }
 
-    /** The spec it was initialised from, or null when it was read from a folder. */
+    /** The spec it was initialised from. */
     public LoraSpec spec() {
         return spec;
     }
@@ -150,9 +117,6 @@ public final class TrainableAdapter implements AutoCloseable {
 
     /** Writes the adapter as a PEFT folder ({@code adapter_config.json} + {@code adapter_model.safetensors}). */
     public Path save(Path dir, String baseModel) throws IOException {
-        if (spec == null) {
-            throw new IllegalStateException("adapter " + name + " was read from files; nothing to save");
-        }
         PeftWriter w = new PeftWriter(model).rank(spec.rank()).alpha(spec.alpha())
                 .targets(EnumSet.copyOf(spec.targets())).baseModel(baseModel);
         for (int l = 0; l < a.length; l++) {
