@@ -8,30 +8,40 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
 /**
- * A PEFT {@code adapter_config.json} for LoRA, validated: which projections of which layers it adapts,
- * with what rank and scale. Settings this server cannot apply exactly are refused, naming the field.
+ * A PEFT {@code adapter_config.json} for LoRA, validated: which modules of which layers it adapts,
+ * with what rank, scale and bias. Module matching reproduces PEFT 0.21 exactly
+ * ({@code check_target_module_exists}, {@code get_pattern_key}); a field outside {@link AdapterFields}
+ * or a value this server cannot apply exactly is refused, naming the field.
  *
  * @param r default rank
  * @param alpha default lora_alpha
- * @param targets the projections adapted (from {@code target_modules})
- * @param targetRegex when {@code target_modules} is a regex string, the pattern full module paths must match
- * @param rankPattern {@code rank_pattern}: module-name pattern to rank
- * @param alphaPattern {@code alpha_pattern}: module-name pattern to alpha
+ * @param targetRegex {@code target_modules} given as a string: a regex full-matched against module paths
+ * @param targetNames {@code target_modules} given as a list: module names or path suffixes
+ * @param excludeRegex {@code exclude_modules} as a string, or null
+ * @param excludeNames {@code exclude_modules} as a list (empty when absent)
+ * @param rankPattern {@code rank_pattern}: key (a regex) to rank, in file order (the first match wins)
+ * @param alphaPattern {@code alpha_pattern}: key to alpha, likewise
  * @param layers {@code layers_to_transform}, or null for all layers
+ * @param layersPattern {@code layers_pattern} (empty: PEFT's default layer-index rule)
+ * @param loraBias {@code lora_bias}: {@code lora_B} carries a bias, scaled like B
  */
-public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection> targets, Pattern targetRegex,
-                            Map<String, Integer> rankPattern, Map<String, Double> alphaPattern, Set<Integer> layers) {
+public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetRegex, List<String> targetNames,
+                            Pattern excludeRegex, List<String> excludeNames, Map<String, Integer> rankPattern,
+                            Map<String, Double> alphaPattern, Set<Integer> layers, List<String> layersPattern,
+                            boolean loraBias) {
 
     private static final int MAX_RANK = 1 << 14;
+    private static final Pattern DEFAULT_LAYER_INDEX = Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
 
     /** Reads {@code adapter_config.json} from an adapter folder. */
     public static AdapterConfig read(Path dir) {
@@ -54,79 +64,51 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
         if (n == null || !n.isObject()) {
             throw new AdapterFormatException(source + ": adapter config must be a JSON object");
         }
-        String type = n.path("peft_type").asText("LORA");
-        if (!type.equals("LORA")) {
-            throw new AdapterFormatException(source + ": peft_type '" + type + "' is not supported (only LORA)");
-        }
-        if (n.path("use_dora").asBoolean(false)) {
-            throw new AdapterFormatException(source + ": use_dora is not supported");
-        }
-        JsonNode save = n.get("modules_to_save");
-        if (save != null && !save.isNull() && !(save.isArray() && save.isEmpty())) {
-            throw new AdapterFormatException(source + ": modules_to_save is not supported (it replaces whole base modules)");
-        }
-        String bias = n.path("bias").asText("none");
-        if (!bias.equals("none")) {
-            throw new AdapterFormatException(source + ": bias '" + bias + "' is not supported (only \"none\")");
-        }
-        if (n.path("fan_in_fan_out").asBoolean(false)) {
-            throw new AdapterFormatException(source + ": fan_in_fan_out is not supported (Llama layers are not Conv1D)");
-        }
+        AdapterFields.check(n, source);
         int r = rank(n.get("r"), source, "r");
         JsonNode alphaNode = n.get("lora_alpha");
-        double alpha = alphaNode == null || alphaNode.isNull() ? r : number(alphaNode, source, "lora_alpha");
-        boolean rs = n.path("use_rslora").asBoolean(false);
-        Set<Projection> targets = EnumSet.noneOf(Projection.class);
-        Pattern regex = null;
+        double alpha = alphaNode == null || alphaNode.isNull() ? 8 : number(alphaNode, source, "lora_alpha");
+        boolean rs = bool(n, "use_rslora", source);
         JsonNode tm = n.get("target_modules");
         if (tm == null || tm.isNull()) {
             throw new AdapterFormatException(source + ": target_modules is missing");
         }
+        Pattern targetRegex = null;
+        List<String> targetNames = new ArrayList<>();
         if (tm.isTextual()) {
-            String t = tm.asText();
-            if (t.equals("all-linear")) {
-                targets.addAll(EnumSet.allOf(Projection.class));
-            } else if (Projection.byModuleName(t) != null) {
-                targets.add(Projection.byModuleName(t));
+            if (tm.asText().equals("all-linear")) {
+                // PEFT expands it to every linear layer but the output layer.
+                Projection.names().forEach(targetNames::add);
             } else {
-                refuseTarget(t, source);
-                try {
-                    regex = Pattern.compile(t);
-                } catch (PatternSyntaxException e) {
-                    throw new AdapterFormatException(source + ": target_modules regex is invalid: " + e.getMessage());
-                }
-                targets.addAll(EnumSet.allOf(Projection.class));
-            }
-        } else if (tm.isArray()) {
-            for (JsonNode e : tm) {
-                if (!e.isTextual()) {
-                    throw new AdapterFormatException(source + ": target_modules must hold module names");
-                }
-                Projection p = Projection.byModuleName(e.asText());
-                if (p == null) {
-                    refuseTarget(e.asText(), source);
-                    throw new AdapterFormatException(source + ": target_modules entry '" + e.asText()
-                            + "' is not a Llama projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
-                }
-                targets.add(p);
+                targetRegex = compile(tm.asText(), source, "target_modules");
             }
         } else {
-            throw new AdapterFormatException(source + ": target_modules must be a list or a string");
+            targetNames = names(tm, source, "target_modules");
+        }
+        Pattern excludeRegex = null;
+        List<String> excludeNames = List.of();
+        JsonNode ex = n.get("exclude_modules");
+        if (ex != null && !ex.isNull()) {
+            if (ex.isTextual()) {
+                excludeRegex = compile(ex.asText(), source, "exclude_modules");
+            } else {
+                excludeNames = names(ex, source, "exclude_modules");
+            }
         }
         Map<String, Integer> ranks = new LinkedHashMap<>();
         for (var e : fields(n.get("rank_pattern"), source, "rank_pattern").entrySet()) {
-            checkPatternKey(e.getKey(), source, "rank_pattern");
+            compile(patternRegex(e.getKey()), source, "rank_pattern key '" + e.getKey() + "'");
             ranks.put(e.getKey(), rank(e.getValue(), source, "rank_pattern." + e.getKey()));
         }
         Map<String, Double> alphas = new LinkedHashMap<>();
         for (var e : fields(n.get("alpha_pattern"), source, "alpha_pattern").entrySet()) {
-            checkPatternKey(e.getKey(), source, "alpha_pattern");
+            compile(patternRegex(e.getKey()), source, "alpha_pattern key '" + e.getKey() + "'");
             alphas.put(e.getKey(), number(e.getValue(), source, "alpha_pattern." + e.getKey()));
         }
         Set<Integer> layers = null;
         JsonNode lt = n.get("layers_to_transform");
         if (lt != null && !lt.isNull()) {
-            layers = new java.util.TreeSet<>();
+            layers = new TreeSet<>();
             if (lt.isInt()) {
                 layers.add(lt.asInt());
             } else if (lt.isArray()) {
@@ -136,32 +118,60 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
                     }
                     layers.add(e.asInt());
                 }
+                if (layers.isEmpty()) {
+                    layers = null; // PEFT: an empty list means every layer
+                }
             } else {
                 throw new AdapterFormatException(source + ": layers_to_transform must be an integer or a list");
             }
         }
-        return new AdapterConfig(r, alpha, rs, targets, regex, ranks, alphas, layers);
-    }
-
-    private static void refuseTarget(String t, String source) {
-        if (t.contains("embed_tokens") || t.contains("lm_head")) {
-            throw new AdapterFormatException(source + ": target_modules '" + t
-                    + "' targets embeddings or lm_head, which is not supported");
+        List<String> layersPattern = List.of();
+        JsonNode lp = n.get("layers_pattern");
+        if (lp != null && !lp.isNull()) {
+            layersPattern = lp.isTextual() ? (lp.asText().isEmpty() ? List.of() : List.of(lp.asText()))
+                    : names(lp, source, "layers_pattern");
+            for (String p : layersPattern) {
+                compile(layerPatternRegex(p), source, "layers_pattern '" + p + "'");
+            }
         }
+        if (targetRegex != null && (layers != null || !layersPattern.isEmpty())) {
+            throw new AdapterFormatException(source + ": layers_to_transform / layers_pattern cannot be used when"
+                    + " target_modules is a regex string (PEFT refuses it too)");
+        }
+        return new AdapterConfig(r, alpha, rs, targetRegex, List.copyOf(targetNames), excludeRegex,
+                List.copyOf(excludeNames), ranks, alphas, layers, List.copyOf(layersPattern), bool(n, "lora_bias", source));
     }
 
-    /** A pattern key is used as a regex later (see patternValue): refuse one that does not compile now. */
-    private static void checkPatternKey(String key, String source, String field) {
+    private static List<String> names(JsonNode node, String source, String field) {
+        if (!node.isArray()) {
+            throw new AdapterFormatException(source + ": " + field + " must be a list or a string");
+        }
+        List<String> out = new ArrayList<>();
+        for (JsonNode e : node) {
+            if (!e.isTextual()) {
+                throw new AdapterFormatException(source + ": " + field + " must hold module names");
+            }
+            out.add(e.asText());
+        }
+        return out;
+    }
+
+    private static Pattern compile(String regex, String source, String what) {
         try {
-            Pattern.compile(patternRegex(key));
+            return Pattern.compile(regex);
         } catch (PatternSyntaxException e) {
-            throw new AdapterFormatException(source + ": " + field + " key '" + key + "' is not a valid regex: "
-                    + e.getDescription());
+            throw new AdapterFormatException(source + ": " + what + " is not a valid regex: " + e.getDescription());
         }
     }
 
+    /** As PEFT's get_pattern_key: {@code re.match(rf"(.*\.)?({key})$", module_name)}. */
     private static String patternRegex(String key) {
-        return ".*\\." + key + "$";
+        return "(.*\\.)?(" + key + ")$";
+    }
+
+    /** As PEFT's check_target_module_exists: {@code re.match(rf"(?:^|.*?\.){pattern}\.(?P<idx>\d+)\.", key)}. */
+    private static String layerPatternRegex(String pattern) {
+        return "(?:^|.*?\\.)" + pattern + "\\.(?<idx>\\d+)\\.";
     }
 
     private static Map<String, JsonNode> fields(JsonNode n, String source, String field) {
@@ -190,19 +200,105 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
         return n.asDouble();
     }
 
-    /** Whether this adapter adapts projection {@code p} of layer {@code layer}. */
-    public boolean adapts(int layer, Projection p) {
-        if (layers != null && !layers.contains(layer)) {
+    private static boolean bool(JsonNode n, String field, String source) {
+        JsonNode v = n.get(field);
+        if (v == null || v.isNull()) {
             return false;
         }
-        if (!targets.contains(p)) {
-            return false;
+        if (!v.isBoolean()) {
+            throw new AdapterFormatException(source + ": " + field + " must be true or false");
         }
-        // PEFT full-matches a regex target against the module's path inside the model.
-        return targetRegex == null || targetRegex.matcher(bounded(p.path(layer), "target_modules")).matches();
+        return v.asBoolean();
     }
 
-    /** Rank of one module: the first {@code rank_pattern} key whose pattern ends the module path, else r. */
+    /** Whether this adapter adapts projection {@code p} of layer {@code layer}. */
+    public boolean adapts(int layer, Projection p) {
+        return matches(p.path(layer));
+    }
+
+    /** PEFT's {@code check_target_module_exists} for one module path of the base model. */
+    public boolean matches(String path) {
+        if (excludeRegex != null && excludeRegex.matcher(bounded(path, "exclude_modules")).matches()) {
+            return false;
+        }
+        for (String e : excludeNames) {
+            if (path.equals(e) || path.endsWith("." + e)) {
+                return false;
+            }
+        }
+        if (targetRegex != null) {
+            return targetRegex.matcher(bounded(path, "target_modules")).matches();
+        }
+        if (targetNames.contains(path)) {
+            return true; // named directly: layers_to_transform does not apply (as in PEFT)
+        }
+        boolean found = false;
+        for (String t : targetNames) {
+            found |= path.endsWith("." + t);
+        }
+        if (!found || layers == null) {
+            return found;
+        }
+        Integer index = null;
+        if (layersPattern.isEmpty()) {
+            index = layerIndex(DEFAULT_LAYER_INDEX, path);
+        } else {
+            for (String p : layersPattern) {
+                index = layerIndex(Pattern.compile(layerPatternRegex(p)), path);
+                if (index != null) {
+                    break;
+                }
+            }
+        }
+        return index != null && layers.contains(index);
+    }
+
+    private static Integer layerIndex(Pattern p, String path) {
+        Matcher m = p.matcher(bounded(path, "layers_pattern"));
+        if (!m.lookingAt()) {
+            return null;
+        }
+        try {
+            return Integer.parseInt(m.group("idx"));
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Checks the adapter against every module of the base model, as PEFT would inject it: a matched
+     * module this server cannot adapt (embeddings, lm_head, norms, whole blocks) is refused by name.
+     */
+    public void checkModules(ModelConfig model, String source) {
+        List<String> refused = new ArrayList<>();
+        for (String module : nonProjectionModules(model.numLayers())) {
+            if (matches(module)) {
+                refused.add(module);
+            }
+        }
+        if (!refused.isEmpty()) {
+            throw new AdapterFormatException(source + ": target_modules matches " + refused
+                    + ", which this server cannot adapt (LoRA on embeddings or lm_head is not supported;"
+                    + " other modules are not linear layers)");
+        }
+        if (modules(model).isEmpty()) {
+            throw new AdapterFormatException(source + ": target_modules matches no linear layer of this model");
+        }
+    }
+
+    /** Every module path of a Llama-family model other than the seven projections, as {@code named_modules} lists them. */
+    static List<String> nonProjectionModules(int layers) {
+        List<String> out = new ArrayList<>(List.of("model", "model.embed_tokens", "model.layers", "model.norm",
+                "model.rotary_emb", "lm_head"));
+        for (int l = 0; l < layers; l++) {
+            String b = "model.layers." + l;
+            out.addAll(List.of(b, b + ".self_attn", b + ".mlp", b + ".mlp.act_fn", b + ".input_layernorm",
+                    b + ".post_attention_layernorm"));
+        }
+        return out;
+    }
+
+    /** Rank of one module: the first {@code rank_pattern} key matching its path, else r. */
     public int rankOf(int layer, Projection p) {
         Integer v = patternValue(rankPattern, p.path(layer));
         return v != null ? v : r;
@@ -222,9 +318,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Set<Projection>
 
     private static <T> T patternValue(Map<String, T> patterns, String path) {
         for (var e : patterns.entrySet()) {
-            // As PEFT: re.match(rf".*\.{key}$", name), or the key equals the name.
-            if (path.equals(e.getKey())
-                    || Pattern.compile(patternRegex(e.getKey())).matcher(bounded(path, "pattern key " + e.getKey())).matches()) {
+            Matcher m = Pattern.compile(patternRegex(e.getKey())).matcher(bounded(path, "pattern key " + e.getKey()));
+            if (m.lookingAt()) {
                 return e.getValue();
             }
         }

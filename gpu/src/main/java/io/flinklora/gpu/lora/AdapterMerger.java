@@ -28,7 +28,12 @@ public final class AdapterMerger {
         ModelConfig config = ModelConfig.read(modelDir);
         List<LoraAdapter> loaded = new ArrayList<>();
         for (Weighted w : adapters) {
-            loaded.add(LoraAdapter.read(w.dir().getFileName().toString(), 0, w.dir(), config));
+            LoraAdapter a = LoraAdapter.read(w.dir().getFileName().toString(), 0, w.dir(), config);
+            if (a.hasBias()) {
+                // W + s B A has no place for s * bias in a model whose projections have no bias.
+                throw new AdapterFormatException(w.dir() + ": an adapter with lora_bias cannot be merged into weights");
+            }
+            loaded.add(a);
         }
         Files.createDirectories(out);
         try (Stream<Path> files = Files.list(modelDir)) {

@@ -10,9 +10,14 @@ import io.flinklora.gpu.safetensors.WeightIndex;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One PEFT LoRA adapter loaded for serving: per adapted projection, {@code A [r, in]} and
@@ -38,17 +43,20 @@ public final class LoraAdapter implements AutoCloseable {
         final int out;
         final float[] hostA;
         final float[] hostB;
+        /** {@code lora_bias}: the bias of lora_B times the scale, or null. */
+        final float[] hostBias;
         NDArray a;
         NDArray b;
         AdapterPool.RankPool pool;
         int slot = -1;
 
-        Module(int rank, int in, int out, float[] hostA, float[] hostB) {
+        Module(int rank, int in, int out, float[] hostA, float[] hostB, float[] hostBias) {
             this.rank = rank;
             this.in = in;
             this.out = out;
             this.hostA = hostA;
             this.hostB = hostB;
+            this.hostBias = hostBias;
         }
 
         void place(AdapterPool.RankPool p, int s, NDArray viewA, NDArray viewB) {
@@ -80,6 +88,7 @@ public final class LoraAdapter implements AutoCloseable {
      */
     public static LoraAdapter read(String name, long version, Path dir, ModelConfig model) {
         AdapterConfig config = AdapterConfig.read(dir);
+        config.checkModules(model, dir.resolve("adapter_config.json").toString());
         Path file = dir.resolve("adapter_model.safetensors");
         if (!Files.isRegularFile(file)) {
             throw new AdapterFormatException("no adapter_model.safetensors in " + dir
@@ -88,16 +97,11 @@ public final class LoraAdapter implements AutoCloseable {
         try (WeightIndex w = WeightIndex.openFile(file); NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
             Map<String, String> byKey = new HashMap<>();
             for (String t : w.names()) {
-                if (t.contains("lora_embedding") || t.contains("lm_head") || t.contains("embed_tokens")
-                        || t.contains("modules_to_save")) {
-                    throw new AdapterFormatException(file + ": tensor '" + t
-                            + "' adapts embeddings, lm_head or saves whole modules, which is not supported");
-                }
                 byKey.put(normalize(t), t);
             }
+            Set<String> consumed = new HashSet<>();
             Module[][] modules = new Module[model.numLayers()][Projection.values().length];
             long bytes = 0;
-            int count = 0;
             for (int l = 0; l < model.numLayers(); l++) {
                 for (Projection p : Projection.values()) {
                     if (!config.adapts(l, p)) {
@@ -115,19 +119,48 @@ public final class LoraAdapter implements AutoCloseable {
                     int out = p.outFeatures(model);
                     check(file, aName, w.info(aName).shape(), rank, in);
                     check(file, bName, w.info(bName).shape(), out, rank);
-                    float[] a = w.load(aName, scratch, DataType.FLOAT32).toFloatArray();
-                    float[] b = w.load(bName, scratch, DataType.FLOAT32).toFloatArray();
+                    float[] a = load(w, aName, scratch);
+                    float[] b = load(w, bName, scratch);
+                    consumed.add(aName);
+                    consumed.add(bName);
                     float scale = (float) config.scaleOf(l, p);
                     for (int i = 0; i < b.length; i++) {
                         b[i] *= scale;
                     }
-                    modules[l][p.ordinal()] = new Module(rank, in, out, a, b);
-                    bytes += 4L * (a.length + b.length);
-                    count++;
+                    float[] bias = null;
+                    if (config.loraBias()) {
+                        String biasName = byKey.get(base + ".lora_B.bias");
+                        if (biasName == null) {
+                            throw new AdapterFormatException(file + ": lora_bias is true but tensor '" + base
+                                    + ".lora_B.bias' is missing");
+                        }
+                        long[] shape = w.info(biasName).shape();
+                        if (shape.length != 1 || shape[0] != out) {
+                            throw new AdapterFormatException(file + ": tensor '" + biasName + "' has shape "
+                                    + Arrays.toString(shape) + ", expected [" + out + "]");
+                        }
+                        bias = load(w, biasName, scratch);
+                        consumed.add(biasName);
+                        for (int i = 0; i < bias.length; i++) {
+                            bias[i] *= scale;
+                        }
+                    }
+                    modules[l][p.ordinal()] = new Module(rank, in, out, a, b, bias);
+                    bytes += 4L * (a.length + b.length + (bias == null ? 0 : bias.length));
                 }
             }
-            if (count == 0) {
-                throw new AdapterFormatException(dir + ": the adapter adapts no module of this model");
+            List<String> unused = new ArrayList<>();
+            for (String t : w.names()) {
+                if (!consumed.contains(t)) {
+                    unused.add(t);
+                }
+            }
+            if (!unused.isEmpty()) {
+                Collections.sort(unused);
+                throw new AdapterFormatException(file + ": tensor(s) " + (unused.size() > 8
+                        ? unused.subList(0, 8) + " and " + (unused.size() - 8) + " more" : unused)
+                        + " are not used by the adapter's config (a feature not implemented, or a config that"
+                        + " does not match the weights); refusing rather than ignoring them");
             }
             return new LoraAdapter(name, version, config, modules, bytes);
         } catch (IOException e) {
@@ -135,8 +168,14 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
+    private static float[] load(WeightIndex w, String name, NDManager scratch) throws IOException {
+        try (NDArray a = w.load(name, scratch, DataType.FLOAT32)) {
+            return a.toFloatArray();
+        }
+    }
+
     private static String normalize(String tensor) {
-        String t = tensor.replace(".default.weight", ".weight");
+        String t = tensor.replace(".default.weight", ".weight").replace(".default.bias", ".bias");
         for (String prefix : PREFIXES) {
             if (t.startsWith(prefix + "model.layers.")) {
                 return t.substring(prefix.length());
@@ -203,6 +242,18 @@ public final class LoraAdapter implements AutoCloseable {
     public int rank(int layer, Projection p) {
         Module m = modules[layer][p.ordinal()];
         return m == null ? 0 : m.rank;
+    }
+
+    /** Whether any module carries a {@code lora_bias}, which a weight-only merge cannot fold in. */
+    public boolean hasBias() {
+        for (Module[] layer : modules) {
+            for (Module m : layer) {
+                if (m != null && m.hostBias != null) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** The scaled delta {@code scale * B A} of one projection as a host matrix [out, in], for merge tools. */

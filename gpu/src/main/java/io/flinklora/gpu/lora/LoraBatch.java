@@ -98,7 +98,7 @@ public final class LoraBatch implements ProjectionDelta {
             return output;
         }
         if (strategy == LoraStrategy.LOOP) {
-            return loop(layer, p, input, output);
+            return addBiases(layer, p, members, loop(layer, p, input, output));
         }
         // Grouping by rank lets the gathered strategy read each rank's pool once.
         members.sort(java.util.Comparator.comparingInt((Integer i) -> adapters.get(i).module(layer, p).rank)
@@ -110,7 +110,39 @@ public final class LoraBatch implements ProjectionDelta {
             case POOLED -> gathered(layer, p, x, plan, true);
             default -> segmented(layer, p, x, plan);
         };
-        return output.add(plan.combine().matMul(deltas));
+        return addBiases(layer, p, members, output.add(plan.combine().matMul(deltas)));
+    }
+
+    /**
+     * Adds {@code lora_bias} terms: each row gets {@code sum_a w_a * scale_a * bias_a} over its adapters
+     * that carry one, as one [tokens, n] x [n, out] product. Adapters without bias cost nothing here.
+     */
+    private NDArray addBiases(int layer, Projection p, List<Integer> members, NDArray output) {
+        List<Integer> biased = new ArrayList<>();
+        for (int i : members) {
+            if (adapters.get(i).module(layer, p).hostBias != null) {
+                biased.add(i);
+            }
+        }
+        if (biased.isEmpty()) {
+            return output;
+        }
+        int n = biased.size();
+        int out = adapters.get(biased.get(0)).module(layer, p).out;
+        float[] weights = new float[tokens * n];
+        float[] table = new float[n * out];
+        for (int k = 0; k < n; k++) {
+            int i = biased.get(k);
+            long[] rows = rowsOf.get(i);
+            float[] w = weightsOf.get(i);
+            for (int j = 0; j < rows.length; j++) {
+                weights[(int) rows[j] * n + k] += w[j];
+            }
+            System.arraycopy(adapters.get(i).module(layer, p).hostBias, 0, table, k * out, out);
+        }
+        NDArray rowWeights = manager.create(weights, new Shape(tokens, n)).toType(dtype, false);
+        NDArray biases = manager.create(table, new Shape(n, out)).toType(dtype, false);
+        return output.add(rowWeights.matMul(biases));
     }
 
     private NDArray segmented(int layer, Projection p, NDArray x, Plan plan) {

@@ -102,6 +102,15 @@ public final class LlamaModel implements AutoCloseable {
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
+                if (weights.contains("lm_head.weight")) {
+                    // Tied models are saved without it; one that carries it must carry the same matrix.
+                    NDArray stored = loader.load("lm_head.weight", config.vocabSize(), h);
+                    if (!stored.contentEquals(embed)) {
+                        throw new ModelFormatException("tie_word_embeddings is true but tensor 'lm_head.weight'"
+                                + " differs from 'model.embed_tokens.weight'");
+                    }
+                    stored.close();
+                }
             } else {
                 lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
             }
@@ -113,7 +122,7 @@ public final class LlamaModel implements AutoCloseable {
                 for (Projection p : Projection.values()) {
                     proj[p.ordinal()] = loader.load(p.path(l) + ".weight", p.outFeatures(config), p.inFeatures(config));
                     boolean qkv = p == Projection.Q || p == Projection.K || p == Projection.V;
-                    if (qkv && config.qkvBias()) {
+                    if ((qkv && config.qkvBias()) || (p == Projection.O && config.oBias())) {
                         bias[p.ordinal()] = loader.load(p.path(l) + ".bias", p.outFeatures(config));
                     }
                 }
@@ -121,6 +130,7 @@ public final class LlamaModel implements AutoCloseable {
                         loader.load("model.layers." + l + ".input_layernorm.weight", h), proj, bias,
                         loader.load("model.layers." + l + ".post_attention_layernorm.weight", h));
             }
+            loader.refuseUnconsumed();
             LOG.info("Loaded {} ({} layers, hidden {}, vocab {}) from {} as {} on {} in {} ms",
                     config.architecture(), config.numLayers(), h, config.vocabSize(), dir, dtype, device,
                     (System.nanoTime() - t0) / 1_000_000);
@@ -134,8 +144,27 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    /** Loads named tensors with a shape check that names the tensor on mismatch. */
-    private record Loader(WeightIndex weights, NDManager manager, DataType dtype, Device device) {
+    /**
+     * Loads named tensors with a shape check that names the tensor on mismatch, and remembers what it
+     * loaded: a tensor the model does not consume means a feature this server does not implement.
+     */
+    private static final class Loader {
+        // Buffers older transformers saved that hold nothing the forward pass needs (recomputed from the config).
+        private static final java.util.regex.Pattern HARMLESS =
+                java.util.regex.Pattern.compile("(model\\.)?(layers\\.\\d+\\.self_attn\\.)?rotary_emb\\.inv_freq");
+        private final WeightIndex weights;
+        private final NDManager manager;
+        private final DataType dtype;
+        private final Device device;
+        private final java.util.Set<String> consumed = new java.util.HashSet<>();
+
+        Loader(WeightIndex weights, NDManager manager, DataType dtype, Device device) {
+            this.weights = weights;
+            this.manager = manager;
+            this.dtype = dtype;
+            this.device = device;
+        }
+
         NDArray load(String name, long... shape) throws IOException {
             if (!weights.contains(name)) {
                 throw new ModelFormatException("missing tensor '" + name + "'");
@@ -145,6 +174,7 @@ public final class LlamaModel implements AutoCloseable {
                 throw new ModelFormatException("tensor '" + name + "' has shape " + Arrays.toString(actual)
                         + ", expected " + Arrays.toString(shape));
             }
+            consumed.add(name);
             NDArray a = weights.load(name, manager, dtype);
             if (!a.getDevice().equals(device)) {
                 NDArray moved = a.toDevice(device, false);
@@ -153,39 +183,39 @@ public final class LlamaModel implements AutoCloseable {
             }
             return a;
         }
+
+        void refuseUnconsumed() {
+            List<String> left = new ArrayList<>();
+            for (String n : weights.names()) {
+                if (!consumed.contains(n) && !HARMLESS.matcher(n).matches()) {
+                    left.add(n);
+                }
+            }
+            if (!left.isEmpty()) {
+                java.util.Collections.sort(left);
+                throw new ModelFormatException("the model files hold tensor(s) this server does not use: "
+                        + (left.size() > 8 ? left.subList(0, 8) + " and " + (left.size() - 8) + " more" : left)
+                        + " (a feature of the checkpoint that is not implemented; refusing rather than ignoring it)");
+            }
+        }
     }
 
-    /** Builds cos and sin tables [positions, headDim] in double precision, with rope scaling applied. */
+    /**
+     * Builds cos and sin tables [positions, headDim] as transformers does: float32 inverse frequencies
+     * (with the config's rope type), float32 angles, then the rope type's attention scaling.
+     */
     static float[][] ropeTables(ModelConfig c, int positions) {
         int d = c.headDim();
         int half = d / 2;
-        double[] invFreq = new double[half];
-        ModelConfig.RopeScaling s = c.ropeScaling();
-        for (int i = 0; i < half; i++) {
-            double f = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / d);
-            if (s.type().equals("linear")) {
-                f /= s.factor();
-            } else if (s.type().equals("llama3")) {
-                double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor();
-                double highWavelen = s.originalMaxPositions() / s.highFreqFactor();
-                double wavelen = 2 * Math.PI / f;
-                if (wavelen > lowWavelen) {
-                    f /= s.factor();
-                } else if (wavelen >= highWavelen) {
-                    double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor())
-                            / (s.highFreqFactor() - s.lowFreqFactor());
-                    f = (1 - smooth) * f / s.factor() + smooth * f;
-                }
-            }
-            invFreq[i] = f;
-        }
+        float[] invFreq = c.rope().inverseFrequencies(d);
+        float scale = (float) c.rope().attentionScaling();
         float[] cos = new float[positions * d];
         float[] sin = new float[positions * d];
         for (int p = 0; p < positions; p++) {
             for (int i = 0; i < half; i++) {
-                double a = p * invFreq[i];
-                float cv = (float) Math.cos(a);
-                float sv = (float) Math.sin(a);
+                float a = (float) p * invFreq[i];
+                float cv = (float) Math.cos(a) * scale;
+                float sv = (float) Math.sin(a) * scale;
                 cos[p * d + i] = cv;
                 cos[p * d + i + half] = cv;
                 sin[p * d + i] = sv;

@@ -108,11 +108,13 @@ class AdapterConfigFuzzTest {
                 Arbitraries.of("0", "-1", "null", "\"0\"", "[1.5]", "{}", "2147483648"));
         Arbitrary<String> field = Arbitraries.of("peft_type", "use_dora", "modules_to_save", "bias", "fan_in_fan_out",
                 "use_rslora", "r", "lora_alpha", "target_modules", "rank_pattern", "alpha_pattern",
-                "layers_to_transform", "task_type").flatMap(k -> {
+                "layers_to_transform", "task_type", "exclude_modules", "layers_pattern", "lora_bias").flatMap(k -> {
                     Arbitrary<String> v = switch (k) {
                         case "r" -> rank;
                         case "lora_alpha" -> number;
-                        case "target_modules" -> targets;
+                        case "target_modules", "exclude_modules" -> targets;
+                        case "layers_pattern" -> Arbitraries.oneOf(regex.map(AdapterConfigFuzzTest::quote),
+                                Arbitraries.of("null", "[\"layers\"]", "1"));
                         case "rank_pattern" -> Arbitraries.oneOf(rankPattern, Arbitraries.of("null", "[]", "1"));
                         case "alpha_pattern" -> Arbitraries.oneOf(alphaPattern, Arbitraries.of("null", "[]", "1"));
                         case "layers_to_transform" -> layers;

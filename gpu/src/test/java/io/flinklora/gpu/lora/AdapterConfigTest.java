@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -24,8 +26,6 @@ class AdapterConfigTest {
                 "modules_to_save", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"lm_head\"]}",
                 "bias", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"lora_only\"}",
                 "fan_in_fan_out", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}",
-                "embed_tokens", "{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"]}",
-                "lm_head", "{\"r\": 4, \"target_modules\": \"lm_head\"}",
                 "peft_type", "{\"peft_type\": \"IA3\", \"r\": 4, \"target_modules\": [\"q_proj\"]}",
                 "r must", "{\"r\": 0, \"target_modules\": [\"q_proj\"]}",
                 "target_modules", "{\"r\": 4}");
@@ -54,5 +54,75 @@ class AdapterConfigTest {
         AdapterConfig layers = parse("{\"r\": 2, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [0, 2]}");
         assertTrue(layers.adapts(2, Projection.Q));
         assertFalse(layers.adapts(1, Projection.Q));
+    }
+
+    @Test
+    void patternKeysAreRegexesAndTheFirstMatchingKeyWinsAsInPeft() throws Exception {
+        // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", path); keys in file order.
+        AdapterConfig c = parse("{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"all-linear\","
+                + " \"rank_pattern\": {\"gate_proj|up_proj\": 2, \"model.layers.1.self_attn.o_proj\": 6, \"o_proj\": 3},"
+                + " \"alpha_pattern\": {\"gate_proj|up_proj\": 3, \"layers\\\\.0\\\\..*v_proj\": 16}}");
+        assertEquals(2, c.rankOf(0, Projection.GATE));
+        assertEquals(2, c.rankOf(0, Projection.UP), "the alternation covers up_proj too");
+        assertEquals(3.0, c.alphaOf(4, Projection.UP), 1e-12);
+        assertEquals(4, c.rankOf(0, Projection.DOWN));
+        assertEquals(6, c.rankOf(1, Projection.O), "the full path key comes first");
+        assertEquals(3, c.rankOf(2, Projection.O));
+        assertEquals(16.0, c.alphaOf(0, Projection.V), 1e-12);
+        assertEquals(8.0, c.alphaOf(1, Projection.V), 1e-12);
+        assertEquals(8.0, parse("{\"r\": 4, \"target_modules\": [\"q_proj\"]}").alpha(), 1e-12,
+                "PEFT's default lora_alpha is 8, not r");
+    }
+
+    @Test
+    void excludeModulesAndLayersPatternFollowPeft() throws Exception {
+        AdapterConfig ex = parse("{\"r\": 4, \"target_modules\": \"all-linear\", \"exclude_modules\": [\"o_proj\"]}");
+        assertTrue(ex.adapts(0, Projection.Q));
+        assertFalse(ex.adapts(0, Projection.O));
+        AdapterConfig exRegex = parse("{\"r\": 4, \"target_modules\": [\"q_proj\"],"
+                + " \"exclude_modules\": \"model\\\\.layers\\\\.1\\\\..*\"}");
+        assertTrue(exRegex.adapts(0, Projection.Q));
+        assertFalse(exRegex.adapts(1, Projection.Q));
+        AdapterConfig lp = parse("{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": 2,"
+                + " \"layers_pattern\": \"layers\"}");
+        assertTrue(lp.adapts(2, Projection.Q));
+        assertFalse(lp.adapts(1, Projection.Q));
+        AdapterConfig wrongPattern = parse("{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [2],"
+                + " \"layers_pattern\": [\"h\"]}");
+        assertFalse(wrongPattern.adapts(2, Projection.Q), "no 'h.<n>.' segment: PEFT adapts nothing");
+        assertThrows(AdapterFormatException.class, () -> parse("{\"r\": 4, \"target_modules\": \".*q_proj\","
+                + " \"layers_to_transform\": [0]}"));
+    }
+
+    @Test
+    void targetsOutsideTheProjectionsAreRefusedNamingTheModule() throws Exception {
+        ModelConfig model = ModelConfig.read(TestModels.stories260k());
+        for (String targets : new String[] {"[\"q_proj\", \"embed_tokens\"]", "\"lm_head\"", "[\"mlp\"]"}) {
+            AdapterConfig c = parse("{\"r\": 4, \"target_modules\": " + targets + "}");
+            AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> c.checkModules(model, "cfg"));
+            assertTrue(e.getMessage().contains(targets.contains("embed") ? "model.embed_tokens"
+                    : targets.contains("lm_head") ? "lm_head" : "model.layers.0.mlp"), e.getMessage());
+        }
+        AdapterConfig nothing = parse("{\"r\": 4, \"target_modules\": [\"c_attn\"]}");
+        assertThrows(AdapterFormatException.class, () -> nothing.checkModules(model, "cfg"));
+        // A full module path in the list is an exact match in PEFT, not an error.
+        AdapterConfig path = parse("{\"r\": 4, \"target_modules\": [\"model.layers.3.mlp.down_proj\"]}");
+        path.checkModules(model, "cfg");
+        assertTrue(path.adapts(3, Projection.DOWN));
+        assertFalse(path.adapts(2, Projection.DOWN));
+    }
+
+    @Test
+    void unknownFieldsAndValuesThatChangeTheComputationAreRefusedByName() {
+        Map<String, String> cases = Map.of(
+                "some_new_field", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"some_new_field\": 1}",
+                "init_lora_weights", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"init_lora_weights\": \"pissa\"}",
+                "layer_replication", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layer_replication\": [[0, 2]]}",
+                "trainable_token_indices", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": [1]}",
+                "target_parameters", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"w\"]}");
+        cases.forEach((field, json) -> {
+            AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> parse(json), field);
+            assertTrue(e.getMessage().contains(field), field + " -> " + e.getMessage());
+        });
     }
 }

@@ -27,7 +27,7 @@ class ModelConfigFuzzTest {
             "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings",
             "sliding_window", "bos_token_id", "eos_token_id");
     private static final List<String> OTHER_FIELDS = List.of("architectures", "hidden_act", "rms_norm_eps",
-            "rope_theta", "rope_scaling", "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window",
+            "rope_theta", "rope_scaling", "rope_parameters", "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window",
             "unknown_field");
 
     @Property(tries = 5000, shrinking = ShrinkingMode.BOUNDED)
@@ -46,14 +46,19 @@ class ModelConfigFuzzTest {
         assertTrue(c.headDim() > 0 && c.headDim() % 2 == 0, what);
         // The model divides by these and takes powers of them: each must be a finite positive number.
         assertTrue(Double.isFinite(c.rmsNormEps()) && c.rmsNormEps() > 0, what);
-        assertTrue(Double.isFinite(c.ropeTheta()) && c.ropeTheta() > 0, what);
-        ModelConfig.RopeScaling s = c.ropeScaling();
+        RopeParameters s = c.rope();
+        assertTrue(Double.isFinite(s.theta()) && s.theta() > 0, what);
         assertTrue(Double.isFinite(s.factor()) && s.factor() > 0, what);
         if (s.type().equals("llama3")) {
             assertTrue(Double.isFinite(s.lowFreqFactor()) && Double.isFinite(s.highFreqFactor())
                     && s.highFreqFactor() > s.lowFreqFactor() && s.lowFreqFactor() > 0
                     && s.originalMaxPositions() > 0, what);
         }
+        // Every table entry the model will use is a finite number.
+        for (float f : s.inverseFrequencies(c.headDim())) {
+            assertTrue(Float.isFinite(f) && f >= 0, what);
+        }
+        assertTrue(Double.isFinite(s.attentionScaling()) && s.attentionScaling() > 0, what);
     }
 
     /** Found by the property: 1e309 parses to Infinity and was accepted, as were rope factors of 0 or below. */
@@ -81,7 +86,7 @@ class ModelConfigFuzzTest {
         Arbitrary<String> number = Arbitraries.of("1e-5", "1e-6", "10000", "500000.0", "0", "-1", "1e309", "-1e309",
                 "1e-400", "\"1e-5\"", "null", "1", "2", "4", "8.0", "0.5");
         Arbitrary<String> rope = Combinators.combine(
-                        Arbitraries.of("\"linear\"", "\"llama3\"", "\"default\"", "\"dynamic\"", "1", "null", "{}"),
+                        Arbitraries.of("\"linear\"", "\"llama3\"", "\"default\"", "\"dynamic\"", "\"yarn\"", "\"longrope\"", "1", "null", "{}"),
                         Arbitraries.of("rope_type", "type"), number, number, number, intValue)
                 .as((t, tk, f, lo, hi, orig) -> "{" + quote(tk) + ":" + t + ",\"factor\":" + f
                         + ",\"low_freq_factor\":" + lo + ",\"high_freq_factor\":" + hi
@@ -92,7 +97,7 @@ class ModelConfigFuzzTest {
                         "[\"Qwen2ForCausalLM\"]", "[]", "[1]", "\"LlamaForCausalLM\"", "[\"GPT2\"]", "null");
                 case "hidden_act" -> Arbitraries.of("\"silu\"", "\"gelu\"", "1", "null");
                 case "rms_norm_eps", "rope_theta" -> number;
-                case "rope_scaling" -> Arbitraries.oneOf(rope, Arbitraries.of("null", "[]", "\"linear\""));
+                case "rope_scaling", "rope_parameters" -> Arbitraries.oneOf(rope, Arbitraries.of("null", "[]", "\"linear\""));
                 default -> Arbitraries.of("true", "false", "null", "1", "\"true\"");
             };
             return v.map(x -> quote(k) + ":" + x);

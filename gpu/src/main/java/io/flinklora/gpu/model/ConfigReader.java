@@ -1,0 +1,64 @@
+package io.flinklora.gpu.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+/** Typed, bounded reads of {@code config.json} fields; every failure names the field. */
+final class ConfigReader {
+    private ConfigReader() {
+    }
+
+    static boolean has(JsonNode root, String field) {
+        return root.has(field) && !root.get(field).isNull();
+    }
+
+    static int intField(JsonNode root, String field, String source, Integer dflt, int max) {
+        if (!has(root, field)) {
+            if (dflt == null) {
+                throw new ModelFormatException(source + ": missing required field '" + field + "'");
+            }
+            return dflt;
+        }
+        JsonNode n = root.get(field);
+        if (!n.isIntegralNumber() || !n.canConvertToInt()) {
+            throw new ModelFormatException(source + ": field '" + field + "' must be an integer, got " + n);
+        }
+        int v = n.asInt();
+        if (v < 0 || v > max || (v == 0 && !field.endsWith("token_id"))) {
+            throw new ModelFormatException(source + ": field '" + field + "' = " + v + " is out of range");
+        }
+        return v;
+    }
+
+    static double number(JsonNode root, String field, String source, double dflt) {
+        if (!has(root, field)) {
+            return dflt;
+        }
+        JsonNode n = root.get(field);
+        if (!n.isNumber() || !Double.isFinite(n.asDouble())) {
+            throw new ModelFormatException(source + ": field '" + field + "' must be a finite number, got " + n);
+        }
+        return n.asDouble();
+    }
+
+    static boolean bool(JsonNode root, String field, String source, boolean dflt) {
+        if (!has(root, field)) {
+            return dflt;
+        }
+        JsonNode n = root.get(field);
+        if (!n.isBoolean()) {
+            throw new ModelFormatException(source + ": field '" + field + "' must be true or false, got " + n);
+        }
+        return n.asBoolean();
+    }
+
+    static String text(JsonNode root, String field, String source, String dflt) {
+        if (!has(root, field)) {
+            return dflt;
+        }
+        JsonNode n = root.get(field);
+        if (!n.isTextual()) {
+            throw new ModelFormatException(source + ": field '" + field + "' must be a string, got " + n);
+        }
+        return n.asText();
+    }
+}

@@ -1,0 +1,275 @@
+package io.flinklora.gpu.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Rotary position embedding parameters, read from either config layout (transformers 4.x top-level
+ * {@code rope_theta} + {@code rope_scaling}, or 5.x {@code rope_parameters}) and turned into inverse
+ * frequencies exactly as {@code transformers.modeling_rope_utils} computes them.
+ *
+ * @param type {@code default}, {@code linear}, {@code llama3}, {@code yarn} or {@code dynamic}
+ * @param originalMaxPositions {@code original_max_position_embeddings} (llama3, yarn), else 0
+ * @param yarn yarn's extra settings, null for other types
+ */
+public record RopeParameters(String type, double theta, double factor, double lowFreqFactor, double highFreqFactor,
+                             int originalMaxPositions, Yarn yarn) {
+
+    /** The rope types computed here; any other is refused by name. */
+    public static final Set<String> TYPES = Set.of("default", "linear", "llama3", "yarn", "dynamic");
+
+    /** Keys each rope type may carry; any other key is refused rather than ignored. */
+    private static final Map<String, Set<String>> KEYS = Map.of(
+            "default", Set.of(),
+            "linear", Set.of("factor"),
+            "dynamic", Set.of("factor"),
+            "llama3", Set.of("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
+            "yarn", Set.of("factor", "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow",
+                    "mscale", "mscale_all_dim", "truncate"));
+    private static final Set<String> COMMON_KEYS = Set.of("rope_type", "type", "rope_theta", "partial_rotary_factor");
+
+    /** Yarn settings; {@code attentionFactor} is the resolved scale applied to cos and sin. */
+    public record Yarn(double betaFast, double betaSlow, double attentionFactor, boolean truncate) {
+    }
+
+    public static RopeParameters defaults(double theta) {
+        return new RopeParameters("default", theta, 1, 1, 1, 0, null);
+    }
+
+    /**
+     * Reads the rotary settings of a config as transformers 5 standardizes them: {@code rope_scaling}
+     * (4.x) wins over {@code rope_parameters}; {@code rope_theta} inside the parameters wins over the
+     * top-level one; a top-level {@code original_max_position_embeddings} wins over the parameters' one.
+     */
+    static RopeParameters read(JsonNode root, String source, int maxPositions, double defaultTheta) {
+        JsonNode params = present(root, "rope_scaling") ? root.get("rope_scaling") : root.get("rope_parameters");
+        if (params != null && !params.isNull() && !params.isObject()) {
+            throw new ModelFormatException(source + ": rope_scaling / rope_parameters must be an object or null");
+        }
+        double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
+        if (params == null || params.isNull() || params.isEmpty()) {
+            return check(defaults(topTheta), source);
+        }
+        params = flattenPerLayerType(root, params, source);
+        JsonNode topOriginal = root.get("original_max_position_embeddings");
+        String type = params.has("rope_type") ? params.get("rope_type").asText()
+                : params.path("type").asText("default");
+        if (!TYPES.contains(type)) {
+            throw new ModelFormatException(source + ": unsupported rope_type '" + type + "' (supported: "
+                    + String.join(", ", TYPES.stream().sorted().toList()) + ")");
+        }
+        List<String> unknown = new ArrayList<>();
+        params.fieldNames().forEachRemaining(k -> {
+            if (!COMMON_KEYS.contains(k) && !KEYS.get(type).contains(k)) {
+                unknown.add(k);
+            }
+        });
+        if (!unknown.isEmpty()) {
+            throw new ModelFormatException(source + ": rope parameter(s) " + unknown + " are not implemented for rope_type '"
+                    + type + "'");
+        }
+        double partial = ConfigReader.number(params, "partial_rotary_factor", source,
+                ConfigReader.number(root, "partial_rotary_factor", source, 1.0));
+        if (partial != 1.0) {
+            throw new ModelFormatException(source + ": partial_rotary_factor " + partial + " is not supported (only 1.0)");
+        }
+        double theta = ConfigReader.number(params, "rope_theta", source, topTheta);
+        int original = 0;
+        if (type.equals("llama3") || type.equals("yarn")) {
+            original = present(root, "original_max_position_embeddings")
+                    ? ConfigReader.intField(root, "original_max_position_embeddings", source, null, 1 << 24)
+                    : ConfigReader.intField(params, "original_max_position_embeddings", source, maxPositions, 1 << 24);
+        } else if (topOriginal != null && !topOriginal.isNull()) {
+            // Only llama3, yarn and longrope read it; with another type it would silently do nothing.
+            throw new ModelFormatException(source + ": original_max_position_embeddings is set but rope_type '" + type
+                    + "' does not use it");
+        }
+        return check(switch (type) {
+            case "default" -> defaults(theta);
+            case "linear", "dynamic" -> new RopeParameters(type, theta, required(params, "factor", source), 1, 1, 0, null);
+            case "llama3" -> new RopeParameters(type, theta, required(params, "factor", source),
+                    required(params, "low_freq_factor", source), required(params, "high_freq_factor", source),
+                    original, null);
+            default -> yarn(params, source, theta, original, maxPositions);
+        }, source);
+    }
+
+    private static RopeParameters yarn(JsonNode p, String source, double theta, int original, int maxPositions) {
+        // As _compute_yarn_parameters: factor defaults to max / original; beta_* use `or` (0 means default).
+        double factor = present(p, "factor") ? ConfigReader.number(p, "factor", source, 1)
+                : (double) maxPositions / original;
+        double betaFast = ConfigReader.number(p, "beta_fast", source, 0);
+        double betaSlow = ConfigReader.number(p, "beta_slow", source, 0);
+        betaFast = betaFast == 0 ? 32 : betaFast;
+        betaSlow = betaSlow == 0 ? 1 : betaSlow;
+        double attention;
+        if (present(p, "attention_factor")) {
+            attention = ConfigReader.number(p, "attention_factor", source, 1);
+        } else {
+            double mscale = ConfigReader.number(p, "mscale", source, 0);
+            double mscaleAll = ConfigReader.number(p, "mscale_all_dim", source, 0);
+            attention = mscale != 0 && mscaleAll != 0 ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAll)
+                    : yarnMscale(factor, 1);
+        }
+        boolean truncate = true;
+        if (present(p, "truncate")) {
+            if (!p.get("truncate").isBoolean()) {
+                throw new ModelFormatException(source + ": rope parameter 'truncate' must be true or false");
+            }
+            truncate = p.get("truncate").asBoolean();
+        }
+        if (!(attention > 0) || !Double.isFinite(attention)) {
+            throw new ModelFormatException(source + ": yarn attention factor must be positive, got " + attention);
+        }
+        return new RopeParameters("yarn", theta, factor, 1, 1, original, new Yarn(betaFast, betaSlow, attention, truncate));
+    }
+
+    private static double yarnMscale(double scale, double mscale) {
+        return scale <= 1 ? 1.0 : 0.1 * mscale * Math.log(scale) + 1.0;
+    }
+
+    /**
+     * transformers 5 may nest rope parameters by layer type ({@code {"full_attention": {...}, ...}}).
+     * These architectures have one rotary embedding for all layers, so nested entries must agree.
+     */
+    private static JsonNode flattenPerLayerType(JsonNode root, JsonNode params, String source) {
+        List<String> nested = new ArrayList<>();
+        params.fieldNames().forEachRemaining(k -> {
+            if (k.equals("full_attention") || k.equals("sliding_attention")) {
+                nested.add(k);
+            }
+        });
+        if (nested.isEmpty()) {
+            return params;
+        }
+        if (nested.size() != params.size()) {
+            throw new ModelFormatException(source + ": rope parameters mix per-layer-type entries " + nested
+                    + " with flat keys");
+        }
+        JsonNode first = params.get(nested.get(0));
+        for (String k : nested) {
+            JsonNode n = params.get(k);
+            if (!n.isObject()) {
+                throw new ModelFormatException(source + ": rope parameters for '" + k + "' must be an object");
+            }
+            if (!n.equals(first)) {
+                throw new ModelFormatException(source + ": rope parameters differ between layer types " + nested
+                        + "; per-layer-type rotary embeddings are not implemented for this architecture");
+            }
+        }
+        return first;
+    }
+
+    private static double required(JsonNode p, String key, String source) {
+        if (!present(p, key)) {
+            throw new ModelFormatException(source + ": rope parameters need '" + key + "'");
+        }
+        return ConfigReader.number(p, key, source, 1);
+    }
+
+    private static boolean present(JsonNode n, String key) {
+        return n.has(key) && !n.get(key).isNull();
+    }
+
+    private static RopeParameters check(RopeParameters r, String source) {
+        if (!(r.theta > 0)) {
+            throw new ModelFormatException(source + ": rope_theta must be positive, got " + r.theta);
+        }
+        if (!(r.factor > 0)) {
+            throw new ModelFormatException(source + ": rope factor must be positive, got " + r.factor);
+        }
+        if (r.type.equals("llama3") && (!(r.lowFreqFactor > 0) || !(r.highFreqFactor > r.lowFreqFactor))) {
+            throw new ModelFormatException(source + ": llama3 rope needs 0 < low_freq_factor < high_freq_factor, got "
+                    + r.lowFreqFactor + " and " + r.highFreqFactor);
+        }
+        if ((r.type.equals("llama3") || r.type.equals("yarn")) && r.originalMaxPositions <= 0) {
+            throw new ModelFormatException(source + ": original_max_position_embeddings must be positive");
+        }
+        if (r.yarn != null && (!(r.yarn.betaFast > 0) || !(r.yarn.betaSlow > 0))) {
+            throw new ModelFormatException(source + ": yarn beta_fast and beta_slow must be positive");
+        }
+        return r;
+    }
+
+    /**
+     * Inverse frequencies for a head of {@code dim}, in float32 as transformers computes them (the
+     * default and dynamic types give the same values inside the model's context: dynamic NTK only
+     * grows the base for sequences longer than {@code max_position_embeddings}, which are refused).
+     */
+    public float[] inverseFrequencies(int dim) {
+        int half = dim / 2;
+        float[] base = new float[half];
+        for (int i = 0; i < half; i++) {
+            base[i] = (float) (1.0 / Math.pow(theta, (float) (2 * i) / dim));
+        }
+        switch (type) {
+            case "linear":
+                for (int i = 0; i < half; i++) {
+                    base[i] = (float) (base[i] / factor);
+                }
+                return base;
+            case "llama3":
+                return llama3(base);
+            case "yarn":
+                return yarnFrequencies(dim);
+            default:
+                return base;
+        }
+    }
+
+    private float[] llama3(float[] invFreq) {
+        double lowWavelen = originalMaxPositions / lowFreqFactor;
+        double highWavelen = originalMaxPositions / highFreqFactor;
+        float[] out = new float[invFreq.length];
+        for (int i = 0; i < invFreq.length; i++) {
+            double f = invFreq[i];
+            double wavelen = 2 * Math.PI / f;
+            if (wavelen > lowWavelen) {
+                out[i] = (float) (f / factor);
+            } else if (wavelen < highWavelen) {
+                out[i] = (float) f;
+            } else {
+                double smooth = (originalMaxPositions / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                out[i] = (float) ((1 - smooth) * f / factor + smooth * f);
+            }
+        }
+        return out;
+    }
+
+    private float[] yarnFrequencies(int dim) {
+        int half = dim / 2;
+        double low = correctionDim(yarn.betaFast, dim);
+        double high = correctionDim(yarn.betaSlow, dim);
+        if (yarn.truncate) {
+            low = Math.floor(low);
+            high = Math.ceil(high);
+        }
+        low = Math.max(low, 0);
+        high = Math.min(high, dim - 1);
+        if (low == high) {
+            high += 0.001; // as transformers: prevents a division by zero in the ramp
+        }
+        float[] out = new float[half];
+        for (int i = 0; i < half; i++) {
+            float posFreq = (float) Math.pow(theta, (float) (2 * i) / dim);
+            double extrapolation = 1.0 / posFreq;
+            double interpolation = 1.0 / (factor * posFreq);
+            double ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
+            double extrapolationFactor = 1 - ramp;
+            out[i] = (float) (interpolation * (1 - extrapolationFactor) + extrapolation * extrapolationFactor);
+        }
+        return out;
+    }
+
+    private double correctionDim(double rotations, int dim) {
+        return (dim * Math.log(originalMaxPositions / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
+    }
+
+    /** The factor transformers multiplies cos and sin by (yarn's attention factor; 1 otherwise). */
+    public double attentionScaling() {
+        return yarn == null ? 1.0 : yarn.attentionFactor;
+    }
+}

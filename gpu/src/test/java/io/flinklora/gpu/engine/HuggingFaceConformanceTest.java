@@ -1,0 +1,148 @@
+package io.flinklora.gpu.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.lora.LoraStrategy;
+import io.flinklora.gpu.sampling.SamplingParams;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Conformance with Hugging Face transformers + PEFT: every case of {@code cases.json} (tiny models
+ * saved by {@code save_pretrained}, adapters saved by PEFT, reference outputs computed by those
+ * libraries in float32; see {@code gpu/src/test/conformance/make_cases.py}) runs with all of its
+ * rows - base, single adapters, weighted mixes - in one mixed batch, and must give the reference's
+ * first-step logits within 1e-4 of the largest logit and its greedy ids exactly.
+ *
+ * <p>The cases come from {@code -Dconformance.dir=DIR} when set (another seed's output of the
+ * generator), else from the committed test resources.
+ */
+class HuggingFaceConformanceTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final double RELATIVE = 1e-4;
+
+    static Path casesDir() {
+        String dir = System.getProperty("conformance.dir");
+        return dir != null && !dir.isBlank() ? Path.of(dir)
+                : TestModels.projectRoot().resolve("gpu/src/test/resources/conformance");
+    }
+
+    record Row(String id, List<AdapterRef> adapters, int[] prompt, int maxNew, int[] greedy, float[] firstLogits) {
+    }
+
+    static List<JsonNode> cases() throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        JSON.readTree(casesDir().resolve("cases.json").toFile()).get("cases").forEach(out::add);
+        return out;
+    }
+
+    static List<Row> rows(JsonNode c) {
+        List<Row> rows = new ArrayList<>();
+        for (JsonNode r : c.get("rows")) {
+            List<AdapterRef> mix = new ArrayList<>();
+            r.get("adapters").forEach(a -> mix.add(new AdapterRef(a.get("name").asText(), a.get("weight").asDouble())));
+            float[] logits = new float[r.get("first_logits").size()];
+            for (int i = 0; i < logits.length; i++) {
+                logits[i] = (float) r.get("first_logits").get(i).asDouble();
+            }
+            rows.add(new Row(r.get("id").asText(), mix, TestModels.ints(r.get("prompt_ids")),
+                    r.get("max_new_tokens").asInt(), TestModels.ints(r.get("greedy_ids")), logits));
+        }
+        return rows;
+    }
+
+    static Engine engine(Path model, int rows, LoraStrategy strategy) {
+        EngineConfig.Builder b = EngineConfig.builder(model).maxRunning(rows).kvSlots(rows);
+        if (Files.isDirectory(model.resolve("adapters"))) {
+            b.adapterRoot(model.resolve("adapters")).adapters(AdapterSettings.DEFAULT.withStrategy(strategy));
+        }
+        return Engine.open(b.build());
+    }
+
+    static EngineRequest request(Row r) {
+        return new EngineRequest(r.id(), r.prompt(), r.adapters(), SamplingParams.greedy(r.maxNew()).withIgnoreEos(true));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> everyCaseMatchesTransformersAndPeftWithAllRowsInOneMixedBatch() throws IOException {
+        List<DynamicTest> tests = new ArrayList<>();
+        for (JsonNode c : cases()) {
+            String name = c.get("model").asText();
+            Path model = casesDir().resolve(name);
+            List<Row> rows = rows(c);
+            tests.add(DynamicTest.dynamicTest(name + " first-step logits, every LoRA strategy", () -> {
+                for (LoraStrategy strategy : LoraStrategy.values()) {
+                    checkFirstLogits(name + "/" + strategy, model, rows, strategy);
+                }
+            }));
+            tests.add(DynamicTest.dynamicTest(name + " greedy ids", () -> checkGreedy(name, model, rows)));
+        }
+        return tests.stream();
+    }
+
+    private static void checkFirstLogits(String what, Path model, List<Row> rows, LoraStrategy strategy) {
+        Map<String, Row> byId = new HashMap<>();
+        rows.forEach(r -> byId.put(r.id(), r));
+        try (Engine e = engine(model, rows.size(), strategy)) {
+            rows.forEach(r -> e.submit(request(r)));
+            // Adapters load on the loader thread: plan until every row is in the step, then read its logits.
+            Batch batch;
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            do {
+                batch = e.scheduleForTest();
+            } while (batch.chunks().size() < rows.size() && System.nanoTime() < deadline);
+            assertEquals(rows.size(), batch.chunks().size(), what + ": all rows in one batch");
+            float[][] got = e.logitsForTest(batch);
+            int i = 0;
+            for (Batch.Chunk chunk : batch.chunks()) {
+                Row r = byId.get(chunk.sequence().id());
+                assertEquals(r.prompt().length, chunk.length(), what + " " + r.id() + ": whole prompt in one chunk");
+                float maxAbs = 0;
+                float maxDiff = 0;
+                int worst = -1;
+                for (int v = 0; v < r.firstLogits().length; v++) {
+                    maxAbs = Math.max(maxAbs, Math.abs(r.firstLogits()[v]));
+                    float d = Math.abs(r.firstLogits()[v] - got[i][v]);
+                    if (d > maxDiff) {
+                        maxDiff = d;
+                        worst = v;
+                    }
+                }
+                assertTrue(maxDiff <= RELATIVE * maxAbs, what + " row " + r.id() + ": logit " + worst + " differs by "
+                        + maxDiff + " (max |logit| " + maxAbs + ")");
+                i++;
+            }
+        }
+    }
+
+    private static void checkGreedy(String what, Path model, List<Row> rows) {
+        try (Engine e = engine(model, rows.size(), AdapterSettings.DEFAULT.strategy())) {
+            Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(e, rows.stream().map(HuggingFaceConformanceTest::request).toList());
+            for (Row r : rows) {
+                assertEquals(toList(r.greedy()), out.get(r.id()).ids(), what + " row " + r.id() + " greedy ids");
+            }
+        }
+    }
+
+    private static List<Integer> toList(int[] a) {
+        List<Integer> l = new ArrayList<>();
+        for (int x : a) {
+            l.add(x);
+        }
+        return l;
+    }
+}
