@@ -10,7 +10,9 @@ Everything random is derived from --seed; re-running with the same seed reproduc
 files. Not run by CI: the outputs are committed under gpu/src/test/resources/conformance/.
 
 Usage:
-    python make_cases.py [--seed N] [--out DIR]
+    python make_cases.py [--seed N] [--out DIR] [shape flags, see --help]
+The shape flags (--hidden, --intermediate, --layers, --heads, --gqa-group, --head-dim-override,
+--max-position, --max-new-tokens, --prompt-max) default to the shapes of the committed fixtures.
 See README.md next to this file for the output format.
 """
 import os
@@ -62,6 +64,7 @@ TOKENIZER_DIR = REPO / "models" / "stories260k"
 DEFAULT_OUT = REPO / "gpu" / "src" / "test" / "resources" / "conformance"
 
 VOCAB = 512
+# MAX_NEW_TOKENS and PROMPT_MAX_LEN are reassigned from --max-new-tokens / --prompt-max in main().
 MAX_NEW_TOKENS = 10
 PROMPT_MIN_LEN, PROMPT_MAX_LEN = 5, 20
 PROMPT_MIN_ID = 3
@@ -70,16 +73,32 @@ MATRIX_STD, NORM_STD, BIAS_STD = 0.15, 0.1, 0.1
 LORA_A_STD, LORA_B_STD, LORA_BIAS_STD = 0.3, 0.3, 0.3
 MAX_REDRAWS = 200
 
-COMMON = dict(
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=3,
-    num_attention_heads=4,
-    vocab_size=VOCAB,
-    max_position_embeddings=256,
-    bos_token_id=1,
-    eos_token_id=2,
+# Model shapes: the defaults are the shapes of the committed fixtures; each can be changed on the
+# command line (see main()).
+DEFAULT_SHAPES = dict(
+    hidden=32,              # hidden_size
+    intermediate=64,        # intermediate_size
+    layers=3,               # num_hidden_layers (>= 3: adapters name layers 0, 1 and 2)
+    heads=4,                # num_attention_heads
+    gqa_group=2,            # query heads per KV head in the GQA models (mistral: 1 KV head, MHA: heads)
+    head_dim_override=16,   # explicit head_dim of llama_attn_bias_headdim
+    max_position=256,       # max_position_embeddings
 )
+YARN_FACTOR = 4.0       # yarn original_max_position_embeddings = max_position / YARN_FACTOR (64 at 256)
+LLAMA3_ORIGINAL_DIV = 8  # llama3 original_max_position_embeddings = max_position / 8 (32 at 256)
+
+
+def common_config(shapes):
+    return dict(
+        hidden_size=shapes["hidden"],
+        intermediate_size=shapes["intermediate"],
+        num_hidden_layers=shapes["layers"],
+        num_attention_heads=shapes["heads"],
+        vocab_size=VOCAB,
+        max_position_embeddings=shapes["max_position"],
+        bos_token_id=1,
+        eos_token_id=2,
+    )
 
 ARCH = {
     "llama": (LlamaConfig, LlamaForCausalLM, "LlamaForCausalLM"),
@@ -88,6 +107,8 @@ ARCH = {
 }
 
 # ---------------------------------------------------------------- adapters
+# Layer-specific entries (rank_pattern/alpha_pattern keys, layers_to_transform, the regex target) name
+# layers 0, 1 and 2 only, so they stay valid for any --layers >= 3.
 
 ADAPTERS = {
     "plain": (
@@ -136,100 +157,112 @@ STD_ADAPTERS = ["plain", "rslora_all_linear", "lora_bias"]
 
 # ---------------------------------------------------------------- models
 
-LLAMA3_ROPE = {
-    "rope_type": "llama3",
-    "rope_theta": 10000.0,
-    "factor": 4.0,
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 32,
-}
+def llama3_rope(shapes):
+    return {
+        "rope_type": "llama3",
+        "rope_theta": 10000.0,
+        "factor": 4.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": shapes["max_position"] // LLAMA3_ORIGINAL_DIV,
+    }
+
+
 MIXES_1 = [
     [("plain", 0.7), ("rslora_all_linear", 0.3)],
     [("patterns", 1.5), ("regex_target", -0.5)],
 ]
 MIXES_3 = [[("plain", 0.5), ("rslora_all_linear", 0.5)]]
 
-# name, arch, config overrides, model feature tags, adapters, mixes, v4_of
-MODELS = [
-    dict(
-        name="llama_gqa_llama3",
-        arch="llama",
-        cfg=dict(num_key_value_heads=2, tie_word_embeddings=False, rope_parameters=dict(LLAMA3_ROPE)),
-        features=["gqa", "rope_llama3", "untied_embeddings", "config_v5"],
-        adapters=ALL_ADAPTERS,
-        mixes=MIXES_1,
-    ),
-    dict(
-        name="llama_gqa_llama3_v4",
-        v4_of="llama_gqa_llama3",
-        features=["gqa", "rope_llama3", "untied_embeddings", "config_v4"],
-        adapters=ALL_ADAPTERS,
-        mixes=MIXES_1,
-    ),
-    dict(
-        name="qwen2_bias_tied",
-        arch="qwen2",
-        cfg=dict(num_key_value_heads=2, tie_word_embeddings=True,
-                 rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
-        features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", "config_v5"],
-        adapters=STD_ADAPTERS,
-        mixes=MIXES_3,
-    ),
-    dict(
-        name="qwen2_bias_tied_v4",
-        v4_of="qwen2_bias_tied",
-        features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", "config_v4"],
-        adapters=STD_ADAPTERS,
-        mixes=MIXES_3,
-    ),
-    dict(
-        name="mistral",
-        arch="mistral",
-        cfg=dict(num_key_value_heads=1, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
-        features=["mqa", "sliding_window_4096", "rope_default", "config_v5"],
-        adapters=STD_ADAPTERS,
-        mixes=[],
-    ),
-    dict(
-        name="llama_attn_bias_headdim",
-        arch="llama",
-        cfg=dict(num_key_value_heads=4, attention_bias=True, head_dim=16, tie_word_embeddings=False,
-                 rope_parameters={"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0}),
-        features=["mha", "qkvo_bias", "explicit_head_dim_16", "rope_linear", "config_v5"],
-        adapters=STD_ADAPTERS,
-        mixes=[],
-    ),
-    dict(
-        name="llama_yarn",
-        arch="llama",
-        cfg=dict(num_key_value_heads=2, tie_word_embeddings=False,
-                 rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
-                                  "original_max_position_embeddings": 64}),
-        features=["gqa", "rope_yarn", "config_v5"],
-        adapters=STD_ADAPTERS,
-        mixes=[],
-    ),
-    dict(
-        name="llama_dynamic",
-        arch="llama",
-        cfg=dict(num_key_value_heads=2, tie_word_embeddings=False,
-                 rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0}),
-        features=["gqa", "rope_dynamic", "config_v5"],
-        adapters=["plain"],
-        mixes=[],
-    ),
-    dict(
-        name="llama_eos_list",
-        arch="llama",
-        cfg=dict(num_key_value_heads=2, tie_word_embeddings=False, eos_token_id=[2, 7, 9],
-                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
-        generation_eos=[2, 7, 9],
-        features=["gqa", "rope_default", "eos_token_id_list", "config_v5"],
-        adapters=["plain"],
-        mixes=[],
-    ),
-]
+
+def model_specs(shapes):
+    """name, arch, config overrides, model feature tags, adapters, mixes, v4_of -- for the given shapes.
+
+    KV heads keep each model's attention kind: GQA models use heads / gqa_group, mistral 1 (MQA),
+    llama_attn_bias_headdim all heads (MHA)."""
+    heads = shapes["heads"]
+    gqa_kv = heads // shapes["gqa_group"]
+    head_dim = shapes["head_dim_override"]
+    yarn_original = shapes["max_position"] // int(YARN_FACTOR)
+    return [
+        dict(
+            name="llama_gqa_llama3",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, rope_parameters=llama3_rope(shapes)),
+            features=["gqa", "rope_llama3", "untied_embeddings", "config_v5"],
+            adapters=ALL_ADAPTERS,
+            mixes=MIXES_1,
+        ),
+        dict(
+            name="llama_gqa_llama3_v4",
+            v4_of="llama_gqa_llama3",
+            features=["gqa", "rope_llama3", "untied_embeddings", "config_v4"],
+            adapters=ALL_ADAPTERS,
+            mixes=MIXES_1,
+        ),
+        dict(
+            name="qwen2_bias_tied",
+            arch="qwen2",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+            features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=STD_ADAPTERS,
+            mixes=MIXES_3,
+        ),
+        dict(
+            name="qwen2_bias_tied_v4",
+            v4_of="qwen2_bias_tied",
+            features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", "config_v4"],
+            adapters=STD_ADAPTERS,
+            mixes=MIXES_3,
+        ),
+        dict(
+            name="mistral",
+            arch="mistral",
+            cfg=dict(num_key_value_heads=1, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["mqa", "sliding_window_4096", "rope_default", "config_v5"],
+            adapters=STD_ADAPTERS,
+            mixes=[],
+        ),
+        dict(
+            name="llama_attn_bias_headdim",
+            arch="llama",
+            cfg=dict(num_key_value_heads=heads, attention_bias=True, head_dim=head_dim, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0}),
+            features=["mha", "qkvo_bias", f"explicit_head_dim_{head_dim}", "rope_linear", "config_v5"],
+            adapters=STD_ADAPTERS,
+            mixes=[],
+        ),
+        dict(
+            name="llama_yarn",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": YARN_FACTOR,
+                                      "original_max_position_embeddings": yarn_original}),
+            features=["gqa", "rope_yarn", "config_v5"],
+            adapters=STD_ADAPTERS,
+            mixes=[],
+        ),
+        dict(
+            name="llama_dynamic",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0}),
+            features=["gqa", "rope_dynamic", "config_v5"],
+            adapters=["plain"],
+            mixes=[],
+        ),
+        dict(
+            name="llama_eos_list",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, eos_token_id=[2, 7, 9],
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            generation_eos=[2, 7, 9],
+            features=["gqa", "rope_default", "eos_token_id_list", "config_v5"],
+            adapters=["plain"],
+            mixes=[],
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- helpers
@@ -282,7 +315,7 @@ def check_patterns(peft_model, adapter):
     seen = {}
     for name, mod in lora_modules(peft_model, adapter):
         seen[name] = (mod.r[adapter], mod.lora_alpha[adapter])
-    for layer in range(3):
+    for layer in range(peft_model.base_model.model.config.num_hidden_layers):
         for proj in ("gate_proj", "up_proj"):
             assert seen[f"model.layers.{layer}.mlp.{proj}"] == (2, 3), seen
         assert seen[f"model.layers.{layer}.mlp.down_proj"] == (4, 8), seen
@@ -290,6 +323,20 @@ def check_patterns(peft_model, adapter):
         assert seen[f"model.layers.{layer}.self_attn.v_proj"] == ((4, 16) if layer == 0 else (4, 8)), seen
         assert seen[f"model.layers.{layer}.self_attn.q_proj"] == (4, 8), seen
     print(f"    patterns: up/gate_proj r=2 alpha=3, layers.1.o_proj r=6, layers.0.v_proj alpha=16: OK")
+
+
+def check_layer_subset(peft_model, adapter, expected_modules):
+    """layers_to_transform / regex target: exactly the modules of layers 0 and 2 are adapted."""
+    got = sorted(name for name, _ in lora_modules(peft_model, adapter))
+    want = sorted(f"model.layers.{layer}.{m}" for layer in (0, 2) for m in expected_modules)
+    assert got == want, (adapter, got, want)
+    print(f"    {adapter}: adapts {len(got)} modules, all in layers 0 and 2: OK")
+
+
+LAYER_SUBSET_MODULES = {
+    "layers_subset": ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"],
+    "regex_target": ["self_attn.q_proj", "self_attn.k_proj", "mlp.down_proj"],
+}
 
 
 def to_v4_config(cfg):
@@ -340,11 +387,12 @@ def draw_prompt(gen):
 
 # ---------------------------------------------------------------- build
 
-def build_source_model(spec, seed, out):
+def build_source_model(spec, seed, out, shapes):
     config_cls, model_cls, _ = ARCH[spec["arch"]]
-    kwargs = dict(COMMON)
+    kwargs = common_config(shapes)
     kwargs.update(spec["cfg"])
     config = config_cls(attn_implementation="eager", **kwargs)
+    check_config(spec, config, shapes)
     model = model_cls(config).eval()
     reinit_model(model, generator(seed, "weights", spec["name"]))
     if "generation_eos" in spec:
@@ -361,6 +409,8 @@ def build_source_model(spec, seed, out):
         reinit_lora(pm, name, generator(seed, "adapter", spec["name"], name))
         if name == "patterns":
             check_patterns(pm, name)
+        if name in LAYER_SUBSET_MODULES:
+            check_layer_subset(pm, name, LAYER_SUBSET_MODULES[name])
         pm.save_pretrained(adir, selected_adapters=[name], safe_serialization=True)
         readme = adir / "README.md"
         if readme.exists():
@@ -368,6 +418,30 @@ def build_source_model(spec, seed, out):
         assert sorted(os.listdir(adir / name)) == ["adapter_config.json", "adapter_model.safetensors"], \
             os.listdir(adir / name)
     return mdir
+
+
+def check_config(spec, config, shapes):
+    """The shape flags give what was asked for, and each model keeps its attention kind and RoPE setup."""
+    heads, kv = config.num_attention_heads, config.num_key_value_heads
+    assert (config.hidden_size, config.intermediate_size, config.num_hidden_layers, heads) == \
+        (shapes["hidden"], shapes["intermediate"], shapes["layers"], shapes["heads"]), spec["name"]
+    feats = spec["features"]
+    if "mqa" in feats:
+        assert kv == 1, (spec["name"], kv)
+    elif "mha" in feats:
+        assert kv == heads, (spec["name"], kv)
+    else:
+        assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    assert head_dim % 2 == 0, (spec["name"], head_dim)
+    if "head_dim" in spec["cfg"]:
+        assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
+    rope = config.rope_parameters
+    if "original_max_position_embeddings" in rope:
+        assert rope["original_max_position_embeddings"] < config.max_position_embeddings, (spec["name"], rope)
+    if rope["rope_type"] == "yarn":
+        # keeps factor == max_position_embeddings / original_max_position_embeddings (no transformers warning)
+        assert rope["factor"] * rope["original_max_position_embeddings"] == config.max_position_embeddings, rope
 
 
 def build_v4_model(spec, out):
@@ -496,16 +570,64 @@ def dump_cases(cases):
     return "\n".join(lines) + "\n"
 
 
+def check_shape_args(ap, args, shapes):
+    if min(list(shapes.values()) + [args.max_new_tokens, args.prompt_max]) < 1:
+        ap.error("shape flags must be positive")
+    if args.layers < 3:
+        ap.error("--layers must be >= 3 (adapters name layers 0, 1 and 2)")
+    if args.hidden % args.heads or (args.hidden // args.heads) % 2:
+        ap.error("--hidden must be a multiple of --heads with an even hidden/heads (RoPE head size)")
+    kv = args.heads // args.gqa_group
+    if args.heads % args.gqa_group or not 1 < kv < args.heads:
+        ap.error(f"--heads {args.heads} / --gqa-group {args.gqa_group} must give a whole number of KV heads "
+                 f"strictly between 1 and heads, so the GQA models stay GQA")
+    if args.head_dim_override % 2 or args.head_dim_override == args.hidden // args.heads:
+        ap.error(f"--head-dim-override must be even and differ from hidden/heads = {args.hidden // args.heads}")
+    if args.max_position % LLAMA3_ORIGINAL_DIV:
+        ap.error(f"--max-position must be a multiple of {LLAMA3_ORIGINAL_DIV}")
+    if args.prompt_max < PROMPT_MIN_LEN:
+        ap.error(f"--prompt-max must be >= {PROMPT_MIN_LEN}")
+    if args.prompt_max + args.max_new_tokens > args.max_position:
+        # beyond max_position_embeddings dynamic NTK would change frequencies mid-row
+        ap.error("--prompt-max + --max-new-tokens must not exceed --max-position")
+
+
 def main():
+    global MAX_NEW_TOKENS, PROMPT_MAX_LEN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    d = DEFAULT_SHAPES
+    shape = ap.add_argument_group("model shapes (defaults = the committed fixtures)")
+    shape.add_argument("--hidden", type=int, default=d["hidden"], help="hidden_size (default %(default)s)")
+    shape.add_argument("--intermediate", type=int, default=d["intermediate"],
+                       help="intermediate_size (default %(default)s)")
+    shape.add_argument("--layers", type=int, default=d["layers"],
+                       help="num_hidden_layers, >= 3 (default %(default)s)")
+    shape.add_argument("--heads", type=int, default=d["heads"], help="num_attention_heads (default %(default)s)")
+    shape.add_argument("--gqa-group", "--kv-heads-scale", dest="gqa_group", type=int, default=d["gqa_group"],
+                       help="query heads per KV head in the GQA models: they get heads/N KV heads; mistral "
+                            "keeps 1 (MQA), llama_attn_bias_headdim keeps heads (MHA) (default %(default)s)")
+    shape.add_argument("--head-dim-override", type=int, default=d["head_dim_override"],
+                       help="explicit head_dim of llama_attn_bias_headdim; even, != hidden/heads "
+                            "(default %(default)s)")
+    shape.add_argument("--max-position", type=int, default=d["max_position"],
+                       help="max_position_embeddings, a multiple of 8; llama3 / yarn "
+                            "original_max_position_embeddings are 1/8 and 1/4 of it (default %(default)s)")
+    shape.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
+                       help="greedy tokens per row (default %(default)s)")
+    shape.add_argument("--prompt-max", type=int, default=PROMPT_MAX_LEN,
+                       help=f"longest prompt, >= {PROMPT_MIN_LEN} (default %(default)s)")
     args = ap.parse_args()
+    shapes = {k: getattr(args, k) for k in DEFAULT_SHAPES}
+    check_shape_args(ap, args, shapes)
+    MAX_NEW_TOKENS, PROMPT_MAX_LEN = args.max_new_tokens, args.prompt_max
+    models = model_specs(shapes)
     t0 = time.time()
     torch.manual_seed(args.seed)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for spec in MODELS:
+    for spec in models:
         if (out / spec["name"]).exists():
             shutil.rmtree(out / spec["name"])
     for f in ("cases.json", "VERSIONS.json"):
@@ -522,14 +644,14 @@ def main():
 
     stats = {"gap": 0, "same": 0}
     cases = []
-    for spec in MODELS:
+    for spec in models:
         print(f"[{time.time() - t0:6.1f}s] {spec['name']}")
         if "v4_of" in spec:
             build_v4_model(spec, out)
             verify_v4(spec, out, args.seed)
-            arch = ARCH[next(s for s in MODELS if s["name"] == spec["v4_of"])["arch"]][2]
+            arch = ARCH[next(s for s in models if s["name"] == spec["v4_of"])["arch"]][2]
         else:
-            build_source_model(spec, args.seed, out)
+            build_source_model(spec, args.seed, out, shapes)
             arch = ARCH[spec["arch"]][2]
         rows = make_rows(spec, out, args.seed, stats)
         assert len({r["id"] for r in rows}) == len(rows)

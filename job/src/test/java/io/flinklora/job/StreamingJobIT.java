@@ -78,6 +78,11 @@ class StreamingJobIT {
             new PeftWriter(c).rank(4 + 2 * i).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V, Projection.O))
                     .write(adapterRoot.resolve(ADAPTERS[i]), 50 + i, 0.3, 0.3);
         }
+        // Weights for q and v, a config naming q only: the v tensors would be silently unused.
+        Path mismatched = new PeftWriter(c).rank(4).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V))
+                .write(adapterRoot.resolve("unused_tensors"), 60, 0.3, 0.3);
+        Path cfg = mismatched.resolve("adapter_config.json");
+        Files.writeString(cfg, Files.readString(cfg).replaceAll("\\[[^\\]]*\"v_proj\"[^\\]]*\\]", "[ \"q_proj\" ]"));
     }
 
     @AfterAll
@@ -282,14 +287,21 @@ class StreamingJobIT {
                 values.add(KafkaIO.utf8(good.get(i / 4).json()));
             }
         }
+        for (int i = 0; i < 3; i++) {
+            values.add(KafkaIO.utf8("{\"request_id\": \"u" + i + "\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"unused_tensors\"}]}"));
+        }
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), values);
         Configuration noRestart = new Configuration();
         noRestart.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         JobClient job = submit(o, 1, noRestart);
         try {
-            List<GenerationError> errors = KafkaIO.errors(o.bootstrapServers, o.errorTopic, 200, Duration.ofMinutes(2));
+            List<GenerationError> errors = KafkaIO.errors(o.bootstrapServers, o.errorTopic, 203, Duration.ofMinutes(2));
             List<Completion> done = KafkaIO.completions(o.bootstrapServers, o.completionTopic, 50, Duration.ofMinutes(2));
-            assertEquals(200, errors.size(), "one coded error record per malformed record");
+            assertEquals(203, errors.size(), "one coded error record per malformed record");
+            List<GenerationError> unused = errors.stream().filter(e -> "ADAPTER_LOAD_FAILED".equals(e.getCode())).toList();
+            assertEquals(3, unused.size(), "an adapter with tensors its config does not use is refused, per request");
+            assertTrue(unused.get(0).getMessage().contains("model.layers.0.self_attn.v_proj.lora_A.weight"),
+                    unused.get(0).getMessage());
             assertEquals(50, done.size(), "every good request completes");
             Map<String, Long> codes = new TreeMap<>();
             errors.forEach(e -> codes.merge(e.getCode(), 1L, Long::sum));

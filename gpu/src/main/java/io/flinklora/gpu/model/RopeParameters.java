@@ -50,7 +50,15 @@ public record RopeParameters(String type, double theta, double factor, double lo
             throw new ModelFormatException(source + ": rope_scaling / rope_parameters must be an object or null");
         }
         double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
+        double topPartial = ConfigReader.number(root, "partial_rotary_factor", source, 1.0);
+        if (topPartial != 1.0) {
+            throw new ModelFormatException(source + ": partial_rotary_factor " + topPartial + " is not supported (only 1.0)");
+        }
         if (params == null || params.isNull() || params.isEmpty()) {
+            if (ConfigReader.has(root, "original_max_position_embeddings")) {
+                throw new ModelFormatException(source + ": original_max_position_embeddings is set but the default"
+                        + " rotary embedding does not use it");
+            }
             return check(defaults(topTheta), source);
         }
         params = flattenPerLayerType(root, params, source);
@@ -71,8 +79,7 @@ public record RopeParameters(String type, double theta, double factor, double lo
             throw new ModelFormatException(source + ": rope parameter(s) " + unknown + " are not implemented for rope_type '"
                     + type + "'");
         }
-        double partial = ConfigReader.number(params, "partial_rotary_factor", source,
-                ConfigReader.number(root, "partial_rotary_factor", source, 1.0));
+        double partial = ConfigReader.number(params, "partial_rotary_factor", source, 1.0);
         if (partial != 1.0) {
             throw new ModelFormatException(source + ": partial_rotary_factor " + partial + " is not supported (only 1.0)");
         }

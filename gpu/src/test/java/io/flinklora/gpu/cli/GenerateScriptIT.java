@@ -72,4 +72,26 @@ class GenerateScriptIT {
             }
         }
     }
+
+    @Test
+    void generateScriptExitsNonZeroNamingAConfigFieldItDoesNotImplement(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("model");
+        Files.createDirectories(model);
+        try (var files = Files.list(TestModels.stories260k())) {
+            for (Path f : files.toList()) {
+                Files.copy(f, model.resolve(f.getFileName()));
+            }
+        }
+        String config = Files.readString(model.resolve("config.json"));
+        Files.writeString(model.resolve("config.json"), config.replaceFirst("\\{", "{\"use_qk_norm\": true,"));
+        Process p = new ProcessBuilder(TestModels.projectRoot().resolve("scripts/generate.sh").toString(),
+                "--model", model.toString())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(dir.resolve("out.jsonl").toFile())
+                .redirectError(dir.resolve("err.log").toFile()).start();
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES), "generate.sh finished");
+        String err = Files.readString(dir.resolve("err.log"));
+        assertTrue(p.exitValue() != 0, "exit code " + p.exitValue());
+        assertTrue(err.contains("use_qk_norm"), err);
+    }
 }

@@ -145,4 +145,43 @@ class HuggingFaceConformanceTest {
         }
         return l;
     }
+
+    /** Copies a PEFT adapter folder, adding one tensor its config does not account for. */
+    static Path withExtraTensor(Path adapter, Path out, String extra) throws IOException {
+        Files.createDirectories(out);
+        Files.copy(adapter.resolve("adapter_config.json"), out.resolve("adapter_config.json"));
+        io.flinklora.gpu.safetensors.SafetensorsWriter w = new io.flinklora.gpu.safetensors.SafetensorsWriter();
+        try (io.flinklora.gpu.safetensors.WeightIndex in =
+                     io.flinklora.gpu.safetensors.WeightIndex.openFile(adapter.resolve("adapter_model.safetensors"));
+             ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            for (String n : in.names()) {
+                ai.djl.ndarray.NDArray a = in.load(n, m, ai.djl.ndarray.types.DataType.FLOAT32);
+                w.add(n, io.flinklora.gpu.safetensors.DType.F32, a.getShape().getShape(), a.toFloatArray());
+            }
+        }
+        w.add(extra, io.flinklora.gpu.safetensors.DType.F32, new long[] {4, 32}, new float[128]);
+        w.write(out.resolve("adapter_model.safetensors"));
+        return out;
+    }
+
+    @org.junit.jupiter.api.Test
+    void anAdapterWithATensorItsConfigDoesNotUseFailsItsRequestsWithACodedErrorNamingIt(
+            @org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        Path model = casesDir().resolve("llama_gqa_llama3");
+        String extra = "base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight";
+        withExtraTensor(model.resolve("adapters/plain"), dir.resolve("adapters/sneaky"), extra);
+        Row base = rows(cases().get(0)).get(0);
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(2).adapterRoot(dir.resolve("adapters")).build())) {
+            e.submit(new EngineRequest("bad", base.prompt(), List.of(new AdapterRef("sneaky", 1.0)),
+                    SamplingParams.greedy(2)));
+            List<RequestFailure> failures = new ArrayList<>();
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (e.hasWork() && System.nanoTime() < deadline) {
+                failures.addAll(e.step().failures());
+            }
+            assertEquals(1, failures.size(), failures.toString());
+            assertEquals(ErrorCode.ADAPTER_LOAD_FAILED, failures.get(0).code());
+            assertTrue(failures.get(0).message().contains(extra), failures.get(0).message());
+        }
+    }
 }

@@ -32,6 +32,9 @@ import org.junit.jupiter.api.io.TempDir;
 class ModelLoadingTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** A config change that removes the field. */
+    static final Object REMOVE = new Object();
+
     /** Copies stories260k into {@code dir}, rewriting its weights (renamed, re-typed, sharded) and config. */
     static Path rewrite(Path dir, DType dtype, int shards, Map<String, Object> configChanges,
                         BiFunction<String, NDArray, NDArray> transform) throws IOException {
@@ -41,7 +44,13 @@ class ModelLoadingTest {
             Files.copy(src.resolve(f), dir.resolve(f));
         }
         ObjectNode config = (ObjectNode) JSON.readTree(src.resolve("config.json").toFile());
-        configChanges.forEach((k, v) -> config.set(k, JSON.valueToTree(v)));
+        configChanges.forEach((k, v) -> {
+            if (v == REMOVE) {
+                config.remove(k);
+            } else {
+                config.set(k, JSON.valueToTree(v));
+            }
+        });
         Files.writeString(dir.resolve("config.json"), JSON.writeValueAsString(config));
         try (WeightIndex w = WeightIndex.open(src); NDManager m = NDManager.newBaseManager()) {
             List<String> names = new ArrayList<>(w.names());
@@ -122,16 +131,17 @@ class ModelLoadingTest {
     void mistralAndQwen2LayoutsLoadAndQwen2BiasesAreApplied(@TempDir Path dir) throws IOException {
         int[] reference = greedy(TestModels.stories260k(), 24);
         Path mistral = rewrite(dir.resolve("mistral"), DType.F32, 1,
-                Map.of("architectures", List.of("MistralForCausalLM"), "head_dim", 8, "sliding_window", 4096),
+                Map.of("architectures", List.of("MistralForCausalLM"), "head_dim", 8, "sliding_window", 4096,
+                        "attention_bias", REMOVE, "mlp_bias", REMOVE),
                 (n, a) -> a);
         assertArrayEquals(reference, greedy(mistral, 24));
         try (NDManager m = NDManager.newBaseManager()) {
             Path zeroBias = rewrite(dir.resolve("qwen0"), DType.F32, 1,
-                    Map.of("architectures", List.of("Qwen2ForCausalLM")),
+                    Map.of("architectures", List.of("Qwen2ForCausalLM"), "attention_bias", REMOVE, "mlp_bias", REMOVE),
                     (n, a) -> a != null ? a : m.zeros(new ai.djl.ndarray.types.Shape(n.contains("q_proj") ? 64 : 32)));
             assertArrayEquals(reference, greedy(zeroBias, 24), "zero biases change nothing");
             Path biased = rewrite(dir.resolve("qwen1"), DType.F32, 1,
-                    Map.of("architectures", List.of("Qwen2ForCausalLM")),
+                    Map.of("architectures", List.of("Qwen2ForCausalLM"), "attention_bias", REMOVE, "mlp_bias", REMOVE),
                     (n, a) -> a != null ? a : m.randomNormal(0f, 2f,
                             new ai.djl.ndarray.types.Shape(n.contains("q_proj") ? 64 : 32), DataType.FLOAT32));
             assertTrue(!java.util.Arrays.equals(reference, greedy(biased, 24)), "large q/k/v biases change the output");
@@ -156,5 +166,99 @@ class ModelLoadingTest {
         var e3 = assertThrows(ModelFormatException.class, () -> greedy(arch, 1));
         assertTrue(e3.getMessage().contains("GPT2LMHeadModel"), e3.getMessage());
         assertEquals(true, e3.getMessage().contains("LlamaForCausalLM"), "lists what is supported");
+    }
+
+    @Test
+    void aTensorTheModelDoesNotUseIsRefusedByName(@TempDir Path dir) throws IOException {
+        Path model = rewrite(dir.resolve("extra"), DType.F32, 1, Map.of(), (n, a) -> a);
+        SafetensorsWriter w = new SafetensorsWriter();
+        try (WeightIndex in = WeightIndex.open(model); NDManager m = NDManager.newBaseManager()) {
+            for (String n : in.names()) {
+                NDArray a = in.load(n, m, DataType.FLOAT32);
+                w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
+            }
+            // An MLP bias: a checkpoint feature this server does not compute.
+            w.add("model.layers.1.mlp.down_proj.bias", DType.F32, new long[] {64}, new float[64]);
+        }
+        w.write(model.resolve("model.safetensors"));
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> greedy(model, 1));
+        assertTrue(e.getMessage().contains("model.layers.1.mlp.down_proj.bias"), e.getMessage());
+    }
+
+    @Test
+    void configFieldsThatWouldChangeTheComputationAreRefusedByName(@TempDir Path dir) throws IOException {
+        for (var change : List.of(Map.<String, Object>of("use_qk_norm", true),
+                Map.<String, Object>of("attn_logit_softcapping", 50.0),
+                Map.<String, Object>of("rope_parameters", Map.of("rope_type", "longrope", "rope_theta", 10000.0)),
+                Map.<String, Object>of("partial_rotary_factor", 0.5),
+                Map.<String, Object>of("hidden_act", "gelu"))) {
+            String field = change.keySet().iterator().next();
+            Path model = rewrite(dir.resolve(field), DType.F32, 1, change, (n, a) -> a);
+            ModelFormatException e = assertThrows(ModelFormatException.class, () -> greedy(model, 1), field);
+            assertTrue(e.getMessage().contains(field.equals("rope_parameters") ? "longrope" : field), e.getMessage());
+        }
+    }
+
+    @Test
+    void bothConfigLayoutsAreReadAsTransformersFiveReadsThem() throws Exception {
+        String head = "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":172,"
+                + "\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512,";
+        // 5.x: theta lives inside rope_parameters (the old reader fell back to 10000 and no scaling).
+        ModelConfig v5 = ModelConfig.parse(JSON.readTree(head + "\"rope_parameters\":{\"rope_type\":\"llama3\","
+                + "\"rope_theta\":500000.0,\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                + "\"original_max_position_embeddings\":8192}}"), "v5");
+        assertEquals("llama3", v5.rope().type());
+        assertEquals(500000.0, v5.rope().theta());
+        ModelConfig v4 = ModelConfig.parse(JSON.readTree(head + "\"rope_theta\":500000.0,\"rope_scaling\":{"
+                + "\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                + "\"original_max_position_embeddings\":8192}}"), "v4");
+        assertEquals(v5.rope(), v4.rope());
+        assertArrayEquals(v5.rope().inverseFrequencies(8), v4.rope().inverseFrequencies(8));
+        // Without original_max_position_embeddings, transformers uses max_position_embeddings (not 8192).
+        ModelConfig noOriginal = ModelConfig.parse(JSON.readTree(head + "\"max_position_embeddings\":1024,"
+                + "\"rope_parameters\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
+                + "\"high_freq_factor\":4.0}}"), "noOriginal");
+        assertEquals(1024, noOriginal.rope().originalMaxPositions());
+        // Per-layer-type parameters that agree are one rotary embedding; ones that differ are refused.
+        ModelConfig nested = ModelConfig.parse(JSON.readTree(head + "\"rope_parameters\":{\"full_attention\":"
+                + "{\"rope_type\":\"default\",\"rope_theta\":1000.0}}}"), "nested");
+        assertEquals(1000.0, nested.rope().theta());
+        assertThrows(ModelFormatException.class, () -> ModelConfig.parse(JSON.readTree(head + "\"rope_parameters\":{"
+                + "\"full_attention\":{\"rope_type\":\"default\",\"rope_theta\":1000.0},"
+                + "\"sliding_attention\":{\"rope_type\":\"default\",\"rope_theta\":10.0}}}"), "differ"));
+        // Llama's attention_bias covers the output projection too.
+        ModelConfig biased = ModelConfig.parse(JSON.readTree(head + "\"attention_bias\":true}"), "bias");
+        assertTrue(biased.qkvBias() && biased.oBias());
+    }
+
+    @Test
+    void anEosTokenListStopsOnAnyOfItsIdsFromConfigOrGenerationConfig(@TempDir Path dir) throws IOException {
+        int[] reference = greedy(TestModels.stories260k(), 12);
+        int target = reference[5];
+        int expectedLength = 0;
+        while (reference[expectedLength] != target) {
+            expectedLength++;
+        }
+        expectedLength++;
+        Path inConfig = rewrite(dir.resolve("config"), DType.F32, 1, Map.of("eos_token_id", List.of(2, target)),
+                (n, a) -> a);
+        assertEquals(expectedLength, untilStop(inConfig).length);
+        Path inGeneration = rewrite(dir.resolve("generation"), DType.F32, 1, Map.of(), (n, a) -> a);
+        Files.writeString(inGeneration.resolve("generation_config.json"), "{\"eos_token_id\": [2, " + target + "]}");
+        assertEquals(expectedLength, untilStop(inGeneration).length);
+    }
+
+    static int[] untilStop(Path model) {
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).build())) {
+            e.submit(new EngineRequest("g", e.tokenizer().encode("Tom had a big red ball."), List.of(),
+                    SamplingParams.greedy(12)));
+            List<Integer> ids = new ArrayList<>();
+            while (e.hasWork()) {
+                for (TokenEvent t : e.step().events()) {
+                    ids.add(t.tokenId());
+                }
+            }
+            return ids.stream().mapToInt(Integer::intValue).toArray();
+        }
     }
 }
