@@ -51,6 +51,8 @@ from transformers import (  # noqa: E402
     MistralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -81,7 +83,7 @@ DEFAULT_SHAPES = dict(
     layers=3,               # num_hidden_layers (>= 3: adapters name layers 0, 1 and 2)
     heads=4,                # num_attention_heads
     gqa_group=2,            # query heads per KV head in the GQA models (mistral: 1 KV head, MHA: heads)
-    head_dim_override=16,   # explicit head_dim of llama_attn_bias_headdim
+    head_dim_override=16,   # explicit head_dim of llama_attn_bias_headdim and qwen3
     max_position=256,       # max_position_embeddings
 )
 YARN_FACTOR = 4.0       # yarn original_max_position_embeddings = max_position / YARN_FACTOR (64 at 256)
@@ -104,6 +106,7 @@ ARCH = {
     "llama": (LlamaConfig, LlamaForCausalLM, "LlamaForCausalLM"),
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, "Qwen2ForCausalLM"),
     "mistral": (MistralConfig, MistralForCausalLM, "MistralForCausalLM"),
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM, "Qwen3ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -179,7 +182,10 @@ def model_specs(shapes):
     """name, arch, config overrides, model feature tags, adapters, mixes, v4_of -- for the given shapes.
 
     KV heads keep each model's attention kind: GQA models use heads / gqa_group, mistral 1 (MQA),
-    llama_attn_bias_headdim all heads (MHA)."""
+    llama_attn_bias_headdim all heads (MHA).
+
+    New models go at the END of the list: every random draw comes from generator(seed, <tag>, name, ...),
+    so appending a model leaves the files of all earlier models byte-identical."""
     heads = shapes["heads"]
     gqa_kv = heads // shapes["gqa_group"]
     head_dim = shapes["head_dim_override"]
@@ -261,6 +267,19 @@ def model_specs(shapes):
             features=["gqa", "rope_default", "eos_token_id_list", "config_v5"],
             adapters=["plain"],
             mixes=[],
+        ),
+        dict(
+            name="qwen3",
+            arch="qwen3",
+            # per-head RMSNorm q_norm / k_norm over head_dim, applied before RoPE; head_dim explicit
+            # (--head-dim-override, != hidden/heads); sliding window off
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, attention_bias=False, tie_word_embeddings=False,
+                     use_sliding_window=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+            features=["gqa", "qk_norm", f"explicit_head_dim_{head_dim}", "untied_embeddings", "rope_default",
+                      "no_sliding_window", "config_v5"],
+            adapters=STD_ADAPTERS,
+            mixes=MIXES_3,
         ),
     ]
 
@@ -394,6 +413,8 @@ def build_source_model(spec, seed, out, shapes):
     config = config_cls(attn_implementation="eager", **kwargs)
     check_config(spec, config, shapes)
     model = model_cls(config).eval()
+    if "qk_norm" in spec["features"]:
+        check_qk_norm(spec, model)
     reinit_model(model, generator(seed, "weights", spec["name"]))
     if "generation_eos" in spec:
         model.generation_config.eos_token_id = list(spec["generation_eos"])
@@ -442,6 +463,17 @@ def check_config(spec, config, shapes):
     if rope["rope_type"] == "yarn":
         # keeps factor == max_position_embeddings / original_max_position_embeddings (no transformers warning)
         assert rope["factor"] * rope["original_max_position_embeddings"] == config.max_position_embeddings, rope
+
+
+def check_qk_norm(spec, model):
+    """Qwen3: every layer has per-head q_norm / k_norm of size head_dim, and no layer uses a sliding window."""
+    config = model.config
+    assert config.sliding_window is None and set(config.layer_types) == {"full_attention"}, \
+        (spec["name"], config.sliding_window, config.layer_types)
+    for layer in model.model.layers:
+        attn = layer.self_attn
+        assert attn.q_norm.weight.shape == attn.k_norm.weight.shape == (config.head_dim,), spec["name"]
+        assert attn.q_proj.bias is None and attn.o_proj.bias is None, spec["name"]
 
 
 def build_v4_model(spec, out):
@@ -609,7 +641,7 @@ def main():
                        help="query heads per KV head in the GQA models: they get heads/N KV heads; mistral "
                             "keeps 1 (MQA), llama_attn_bias_headdim keeps heads (MHA) (default %(default)s)")
     shape.add_argument("--head-dim-override", type=int, default=d["head_dim_override"],
-                       help="explicit head_dim of llama_attn_bias_headdim; even, != hidden/heads "
+                       help="explicit head_dim of llama_attn_bias_headdim and qwen3; even, != hidden/heads "
                             "(default %(default)s)")
     shape.add_argument("--max-position", type=int, default=d["max_position"],
                        help="max_position_embeddings, a multiple of 8; llama3 / yarn "

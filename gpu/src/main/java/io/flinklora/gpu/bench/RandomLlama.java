@@ -63,7 +63,9 @@ public final class RandomLlama {
         SafetensorsWriter w = new SafetensorsWriter();
         ModelConfig shape = new ModelConfig("LlamaForCausalLM", spec.hidden(), spec.intermediate(), spec.layers(),
                 spec.heads(), spec.kvHeads(), spec.hidden() / spec.heads(), spec.vocab(), spec.maxPositions(), 1e-5,
-                io.flinklora.gpu.model.RopeParameters.defaults(10000), false, false, false, 1, List.of(2));
+                io.flinklora.gpu.model.RopeParameters.defaults(10000), false, false, false, false, 0,
+                ModelConfig.noSlidingLayers(spec.layers()),
+                ModelConfig.Block.llama(spec.hidden() / spec.heads()), 1, List.of(2));
         try (NDManager m = NDManager.newBaseManager()) {
             m.getEngine().setRandomSeed((int) seed);
             add(w, m, "model.embed_tokens.weight", 0.02f, spec.vocab(), spec.hidden());

@@ -114,6 +114,11 @@ public final class ModelRunner {
         long[] gather = new long[n * queryLen];
         float[] mask = new float[n * queryLen * keyLen];
         Arrays.fill(mask, MASKED);
+        int window = model.config().slidingWindow();
+        float[] windowMask = window > 0 ? new float[mask.length] : null;
+        if (windowMask != null) {
+            Arrays.fill(windowMask, MASKED);
+        }
         for (int i = 0; i < n; i++) {
             Batch.Chunk c = chunks.get(members[i]);
             Sequence s = c.sequence();
@@ -138,6 +143,15 @@ public final class ModelRunner {
                 } else {
                     Arrays.fill(mask, base, base + p + 1, 0f);
                 }
+                if (windowMask != null) {
+                    // Sliding layers also hide keys `window` or more positions back (transformers:
+                    // kv_idx > q_idx - window), counted in rotary positions so choice trees agree.
+                    int qPos = s.rotaryPosition(p);
+                    for (int k = 0; k < keyLen; k++) {
+                        boolean inWindow = k <= p && qPos - s.rotaryPosition(k) < window;
+                        windowMask[base + k] = inWindow ? mask[base + k] : MASKED;
+                    }
+                }
             }
         }
         // With a single group holding every token unpadded, queries are the step's tokens as they are.
@@ -148,6 +162,8 @@ public final class ModelRunner {
                 contiguous ? null : manager.create(slots),
                 identity ? null : manager.create(gather),
                 manager.create(mask, new Shape(n, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
+                windowMask == null ? null
+                        : manager.create(windowMask, new Shape(n, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
                 queryLen,
                 keyLen);
     }

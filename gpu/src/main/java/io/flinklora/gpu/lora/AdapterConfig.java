@@ -271,7 +271,7 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
      */
     public void checkModules(ModelConfig model, String source) {
         List<String> refused = new ArrayList<>();
-        for (String module : nonProjectionModules(model.numLayers())) {
+        for (String module : nonProjectionModules(model)) {
             if (matches(module)) {
                 refused.add(module);
             }
@@ -287,13 +287,17 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
     }
 
     /** Every module path of a Llama-family model other than the seven projections, as {@code named_modules} lists them. */
-    static List<String> nonProjectionModules(int layers) {
+    static List<String> nonProjectionModules(ModelConfig model) {
+        int layers = model.numLayers();
         List<String> out = new ArrayList<>(List.of("model", "model.embed_tokens", "model.layers", "model.norm",
                 "model.rotary_emb", "lm_head"));
         for (int l = 0; l < layers; l++) {
             String b = "model.layers." + l;
             out.addAll(List.of(b, b + ".self_attn", b + ".mlp", b + ".mlp.act_fn", b + ".input_layernorm",
                     b + ".post_attention_layernorm"));
+            if (model.qkNorm()) {
+                out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
+            }
         }
         return out;
     }

@@ -15,6 +15,7 @@ import ai.djl.ndarray.NDArray;
  *     (a padding row points at any token of the step; its output is never read), or null when the
  *     group's padded layout is the step's tokens in order (pure decode, or one chunk alone)
  * @param mask [rows, 1, queryLen, 1, keyLen] additive mask (0 visible, large negative hidden)
+ * @param windowMask the same for the model's sliding-window layers, or null when no layer slides
  * @param queryLen the longest chunk among the group's rows
  * @param keyLen the cached positions attention reads per row (the longest key range in the group)
  */
@@ -24,6 +25,7 @@ public record AttentionGroup(
         NDArray slots,
         NDArray queryGather,
         NDArray mask,
+        NDArray windowMask,
         int queryLen,
         int keyLen) {
 

@@ -21,7 +21,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A Llama-family decoder (Llama, Mistral, Qwen2) over DJL's PyTorch engine: weights loaded from a
+ * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma 2) over DJL's PyTorch engine: weights loaded from a
  * Hugging Face folder, and one batched forward pass over a step's tokens against the {@link KvCache}.
  *
  * <p>The forward pass computes every projection for all tokens of the step in one matrix product
@@ -46,8 +46,9 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray rotateHalf;
     private final int maxPositions;
 
-    /** Weights of one decoder layer, in the compute dtype on the device; biases may be null. */
-    record Layer(NDArray inputNorm, NDArray[] proj, NDArray[] bias, NDArray postNorm) {
+    /** Weights of one decoder layer, in the compute dtype on the device; biases and q/k norms may be null. */
+    record Layer(NDArray inputNorm, NDArray[] proj, NDArray[] bias, NDArray postNorm, NDArray qNorm, NDArray kNorm,
+                 NDArray preFfnNorm, NDArray postFfnNorm) {
         NDArray w(Projection p) {
             return proj[p.ordinal()];
         }
@@ -96,7 +97,7 @@ public final class LlamaModel implements AutoCloseable {
         NDManager manager = parent.newSubManager(device);
         long t0 = System.nanoTime();
         try (WeightIndex weights = WeightIndex.open(dir)) {
-            Loader loader = new Loader(weights, manager, dtype, device);
+            Loader loader = new Loader(weights, manager, dtype, device, config.block().normPlusOne());
             int h = config.hiddenSize();
             NDArray embed = loader.load("model.embed_tokens.weight", config.vocabSize(), h);
             NDArray lmHead;
@@ -114,7 +115,7 @@ public final class LlamaModel implements AutoCloseable {
             } else {
                 lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
             }
-            NDArray norm = loader.load("model.norm.weight", h);
+            NDArray norm = loader.loadNorm("model.norm.weight", h);
             Layer[] layers = new Layer[config.numLayers()];
             for (int l = 0; l < layers.length; l++) {
                 NDArray[] proj = new NDArray[Projection.values().length];
@@ -126,9 +127,16 @@ public final class LlamaModel implements AutoCloseable {
                         bias[p.ordinal()] = loader.load(p.path(l) + ".bias", p.outFeatures(config));
                     }
                 }
+                String attn = "model.layers." + l + ".self_attn.";
+                String pre = "model.layers." + l + ".";
+                boolean sandwich = config.block().sandwichNorms();
                 layers[l] = new Layer(
-                        loader.load("model.layers." + l + ".input_layernorm.weight", h), proj, bias,
-                        loader.load("model.layers." + l + ".post_attention_layernorm.weight", h));
+                        loader.loadNorm(pre + "input_layernorm.weight", h), proj, bias,
+                        loader.loadNorm(pre + "post_attention_layernorm.weight", h),
+                        config.qkNorm() ? loader.loadNorm(attn + "q_norm.weight", config.headDim()) : null,
+                        config.qkNorm() ? loader.loadNorm(attn + "k_norm.weight", config.headDim()) : null,
+                        sandwich ? loader.loadNorm(pre + "pre_feedforward_layernorm.weight", h) : null,
+                        sandwich ? loader.loadNorm(pre + "post_feedforward_layernorm.weight", h) : null);
             }
             loader.refuseUnconsumed();
             LOG.info("Loaded {} ({} layers, hidden {}, vocab {}) from {} as {} on {} in {} ms",
@@ -158,11 +166,20 @@ public final class LlamaModel implements AutoCloseable {
         private final Device device;
         private final java.util.Set<String> consumed = new java.util.HashSet<>();
 
-        Loader(WeightIndex weights, NDManager manager, DataType dtype, Device device) {
+        private final boolean normPlusOne;
+
+        Loader(WeightIndex weights, NDManager manager, DataType dtype, Device device, boolean normPlusOne) {
             this.weights = weights;
             this.manager = manager;
             this.dtype = dtype;
             this.device = device;
+            this.normPlusOne = normPlusOne;
+        }
+
+        /** An RMSNorm weight as the forward pass multiplies it: Gemma stores w and computes with (1 + w). */
+        NDArray loadNorm(String name, long size) throws IOException {
+            NDArray w = load(name, size);
+            return normPlusOne ? w.add(1f) : w;
         }
 
         NDArray load(String name, long... shape) throws IOException {
@@ -230,20 +247,34 @@ public final class LlamaModel implements AutoCloseable {
      * float32 next-token logits {@code [R, vocab]} for the batch's {@link ForwardBatch#logitRows()}.
      */
     public NDArray forward(ForwardBatch batch, KvCache cache, ProjectionDelta delta) {
+        ModelConfig.Block block = config.block();
         NDArray x = embed.get(batch.tokenIds());
+        if (block.embedScale() != 1f) {
+            x = x.mul(block.embedScale());
+        }
         NDArray cos = ropeCos.get(batch.positions()).expandDims(1);
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
         for (int l = 0; l < layers.length; l++) {
             Layer layer = layers[l];
             NDArray h = rmsNorm(x, layer.inputNorm());
             NDArray attn = attention(l, layer, h, batch, cache, cos, sin, delta);
-            x = x.add(attn);
-            h = rmsNorm(x, layer.postNorm());
-            x = x.add(mlp(l, layer, h, delta));
+            if (block.sandwichNorms()) {
+                // Gemma 2: norms after attention and around the MLP, each before its residual add.
+                x = x.add(rmsNorm(attn, layer.postNorm()));
+                h = rmsNorm(x, layer.preFfnNorm());
+                x = x.add(rmsNorm(mlp(l, layer, h, delta), layer.postFfnNorm()));
+            } else {
+                x = x.add(attn);
+                h = rmsNorm(x, layer.postNorm());
+                x = x.add(mlp(l, layer, h, delta));
+            }
         }
         NDArray last = batch.logitRows().size() == batch.tokens() ? x : x.get(batch.logitRows());
         NDArray logits = linear(rmsNorm(last, finalNorm), lmHead, null);
-        return logits.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
+        if (logits.getDataType() != DataType.FLOAT32) {
+            logits = logits.toType(DataType.FLOAT32, false);
+        }
+        return block.finalSoftcap() > 0 ? softcap(logits, block.finalSoftcap()) : logits;
     }
 
     private NDArray attention(int l, Layer w, NDArray h, ForwardBatch b, KvCache cache, NDArray cos, NDArray sin,
@@ -254,8 +285,13 @@ public final class LlamaModel implements AutoCloseable {
         long tokens = b.tokens();
         NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, heads, d);
         NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, kvHeads, d);
+        if (w.qNorm() != null) {
+            // Qwen3: RMSNorm over each head's dimensions, before rotary.
+            q = rmsNorm(q, w.qNorm());
+            k = rmsNorm(k, w.kNorm());
+        }
         NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens * kvHeads, d);
-        q = rope(q, cos, sin).muli(1.0 / Math.sqrt(d));
+        q = rope(q, cos, sin).muli(config.block().attentionScale());
         k = rope(k, cos, sin).reshape(tokens * kvHeads, d);
         cache.keysFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), k);
         cache.valuesFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), v);
@@ -305,9 +341,11 @@ public final class LlamaModel implements AutoCloseable {
             keys = cache.keys(l).get(pick);
             values = cache.values(l).get(pick);
         }
-        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2))
-                .reshape(rows, kvHeads, qLen, group, keyLen)
-                .add(g.mask());
+        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, qLen, group, keyLen);
+        if (config.block().attentionSoftcap() > 0) {
+            scores = softcap(scores, config.block().attentionSoftcap());
+        }
+        scores = scores.add(config.slides(l) ? g.windowMask() : g.mask());
         NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) qLen * group, keyLen);
         return probs.matMul(values)
                 .reshape(rows, kvHeads, qLen, group, d)
@@ -318,7 +356,19 @@ public final class LlamaModel implements AutoCloseable {
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
         NDArray gate = project(l, Projection.GATE, w, h, delta);
         NDArray up = project(l, Projection.UP, w, h, delta);
-        return project(l, Projection.DOWN, w, gate.mul(Activation.sigmoid(gate)).muli(up), delta);
+        NDArray act = switch (config.block().activation()) {
+            case SILU -> gate.mul(Activation.sigmoid(gate));
+            case GELU -> Activation.gelu(gate);
+            // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+            case GELU_TANH -> gate.mul(0.5f).muli(gate.pow(3).muli(0.044715f).addi(gate)
+                    .muli((float) Math.sqrt(2 / Math.PI)).tanh().addi(1f));
+        };
+        return project(l, Projection.DOWN, w, act.muli(up), delta);
+    }
+
+    /** Gemma 2's soft-capping: {@code cap * tanh(x / cap)}. */
+    private static NDArray softcap(NDArray x, double cap) {
+        return x.div((float) cap).tanh().muli((float) cap);
     }
 
     private NDArray project(int l, Projection p, Layer w, NDArray in, ProjectionDelta delta) {

@@ -18,7 +18,12 @@ import java.util.Set;
  *
  * @param rope rotary embedding parameters
  * @param qkvBias whether q/k/v projections carry biases (always for Qwen2, {@code attention_bias} for Llama)
- * @param oBias whether the attention output projection carries a bias ({@code attention_bias} for Llama)
+ * @param oBias whether the attention output projection carries a bias ({@code attention_bias} for Llama, Qwen3)
+ * @param qkNorm whether queries and keys get a per-head RMSNorm before rotary (Qwen3's q_norm, k_norm)
+ * @param slidingWindow the attention window of the sliding layers (a query sees itself and the
+ *     {@code slidingWindow - 1} positions before it), 0 when no layer slides
+ * @param slidingLayers per layer, whether it uses the window
+ * @param block the decoder block's variant (activation, norms, scales, soft-capping)
  */
 public record ModelConfig(
         String architecture,
@@ -35,11 +40,70 @@ public record ModelConfig(
         boolean tieWordEmbeddings,
         boolean qkvBias,
         boolean oBias,
+        boolean qkNorm,
+        int slidingWindow,
+        List<Boolean> slidingLayers,
+        Block block,
         int bosTokenId,
         List<Integer> eosTokenIds) {
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
-            Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM");
+            Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                    "GemmaForCausalLM", "Gemma2ForCausalLM");
+
+    /** The MLP's activation, by its transformers name. */
+    public enum Activation {
+        SILU("silu"), GELU("gelu"), GELU_TANH("gelu_pytorch_tanh");
+
+        private final String hfName;
+
+        Activation(String hfName) {
+            this.hfName = hfName;
+        }
+
+        static Activation byName(String name, String source) {
+            for (Activation a : values()) {
+                if (a.hfName.equals(name)) {
+                    return a;
+                }
+            }
+            throw new ModelFormatException(source + ": unsupported activation '" + name
+                    + "' (supported: silu, gelu, gelu_pytorch_tanh)");
+        }
+    }
+
+    /**
+     * How a decoder block computes beyond the Llama shape: Gemma scales embeddings by sqrt(hidden),
+     * uses RMSNorm weights as (1 + w), GeGLU, and Gemma 2 adds norms after attention and around the
+     * MLP, a query scale from {@code query_pre_attn_scalar} and tanh soft-capping of attention scores
+     * and final logits (0: none).
+     */
+    public record Block(Activation activation, float embedScale, boolean normPlusOne, boolean sandwichNorms,
+                        double attentionScale, double attentionSoftcap, double finalSoftcap) {
+        public static Block llama(int headDim) {
+            return new Block(Activation.SILU, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0);
+        }
+
+        /** Whether this is the plain Llama block (tools with their own forward pass support only it). */
+        public boolean isLlama() {
+            return activation == Activation.SILU && embedScale == 1f && !normPlusOne && !sandwichNorms
+                    && attentionSoftcap == 0 && finalSoftcap == 0;
+        }
+    }
+
+    /** Class defaults of the transformers config for fields a config.json may leave out. */
+    private record Defaults(Integer kvHeads, Integer headDim, int maxPositions, boolean tied, String activation) {
+        static Defaults of(String arch) {
+            return switch (arch) {
+                case "MistralForCausalLM" -> new Defaults(8, null, 131072, false, "silu");
+                case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu");
+                case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu");
+                case "GemmaForCausalLM" -> new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh");
+                case "Gemma2ForCausalLM" -> new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh");
+                default -> new Defaults(null, null, 2048, false, "silu");
+            };
+        }
+    }
 
     // Bounds far above any real model; they stop a hostile config from sizing huge allocations.
     private static final int MAX_DIM = 1 << 17;
@@ -49,6 +113,17 @@ public record ModelConfig(
 
     public ModelConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
+        slidingLayers = List.copyOf(slidingLayers);
+    }
+
+    /** A config with full attention in every layer. */
+    public static List<Boolean> noSlidingLayers(int layers) {
+        return java.util.Collections.nCopies(layers, false);
+    }
+
+    /** Whether layer {@code l} attends through the sliding window. */
+    public boolean slides(int l) {
+        return slidingWindow > 0 && slidingLayers.get(l);
     }
 
     /** Reads and validates {@code config.json} in a model folder. */
@@ -84,20 +159,28 @@ public record ModelConfig(
                     + "' (supported: " + String.join(", ", SUPPORTED_ARCHITECTURES.stream().sorted().toList()) + ")");
         }
         ModelFields.refuseUnknown(root, arch, source);
-        String act = ConfigReader.text(root, "hidden_act", source, "silu");
-        if (!act.equals("silu")) {
-            throw new ModelFormatException(source + ": unsupported hidden_act '" + act + "' (only silu)");
+        Defaults defaults = Defaults.of(arch);
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM");
+        boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
+        Activation act = Activation.byName(ConfigReader.text(root, gemma2 ? "hidden_activation" : "hidden_act", source,
+                defaults.activation()), source);
+        if (!gemma && act != Activation.SILU) {
+            throw new ModelFormatException(source + ": unsupported hidden_act '" + root.get("hidden_act").asText()
+                    + "' for " + arch + " (only silu)");
         }
         int hidden = ConfigReader.intField(root, "hidden_size", source, null, MAX_DIM);
         int inter = ConfigReader.intField(root, "intermediate_size", source, null, MAX_DIM * 8);
         int layers = ConfigReader.intField(root, "num_hidden_layers", source, null, MAX_LAYERS);
         int heads = ConfigReader.intField(root, "num_attention_heads", source, null, MAX_DIM);
-        int kvHeads = ConfigReader.intField(root, "num_key_value_heads", source, heads, MAX_DIM);
-        if (hidden % heads != 0 && !ConfigReader.has(root, "head_dim")) {
+        int kvHeads = ConfigReader.intField(root, "num_key_value_heads", source,
+                defaults.kvHeads() != null ? defaults.kvHeads() : heads, MAX_DIM);
+        if (hidden % heads != 0 && !ConfigReader.has(root, "head_dim") && defaults.headDim() == null) {
             throw new ModelFormatException(source + ": hidden_size " + hidden
                     + " is not a multiple of num_attention_heads " + heads + " and no head_dim is given");
         }
-        int headDim = ConfigReader.intField(root, "head_dim", source, hidden / heads, MAX_DIM);
+        boolean qwen3 = arch.equals("Qwen3ForCausalLM");
+        int headDim = ConfigReader.intField(root, "head_dim", source,
+                defaults.headDim() != null ? defaults.headDim() : hidden / heads, MAX_DIM);
         if (headDim % 2 != 0) {
             throw new ModelFormatException(source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
@@ -106,19 +189,42 @@ public record ModelConfig(
                     + " is not a multiple of num_key_value_heads " + kvHeads);
         }
         int vocab = ConfigReader.intField(root, "vocab_size", source, null, MAX_VOCAB);
-        int maxPos = ConfigReader.intField(root, "max_position_embeddings", source, 2048, MAX_POSITIONS);
-        int window = slidingWindow(root, arch, layers, source);
-        // Without sliding-window attention, positions past the window would differ from the
-        // reference model, so the usable context stops at the window (inside it the two agree).
-        int served = window > 0 ? Math.min(maxPos, window) : maxPos;
+        int maxPos = ConfigReader.intField(root, "max_position_embeddings", source, defaults.maxPositions(), MAX_POSITIONS);
+        List<Boolean> sliding = slidingLayers(root, arch, layers, source);
+        int window = sliding.contains(true) ? slidingWindowSize(root, source) : 0;
+        if (window == 0) {
+            sliding = noSlidingLayers(layers);
+        }
         double eps = ConfigReader.number(root, "rms_norm_eps", source, 1e-6);
         if (!(eps > 0)) {
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
         RopeParameters rope = RopeParameters.read(root, source, maxPos, 10000.0);
-        boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, false);
+        boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean llama = arch.equals("LlamaForCausalLM");
-        boolean attentionBias = llama && ConfigReader.bool(root, "attention_bias", source, false);
+        boolean attentionBias = (llama || qwen3 || gemma) && ConfigReader.bool(root, "attention_bias", source, false);
+        if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
+            throw new ModelFormatException(source + ": use_bidirectional_attention true is not supported (causal only)");
+        }
+        Block block = Block.llama(headDim);
+        if (gemma) {
+            // transformers: embed_scale = tensor(hidden ** 0.5) in the weights' dtype (float32 here).
+            float embedScale = (float) Math.sqrt(hidden);
+            double scale = gemma2 ? Math.pow(ConfigReader.number(root, "query_pre_attn_scalar", source, 256), -0.5)
+                    : 1.0 / Math.sqrt(headDim);
+            double attnCap = gemma2 ? ConfigReader.number(root, "attn_logit_softcapping", source, 50.0) : 0;
+            double finalCap = gemma2 ? ConfigReader.number(root, "final_logit_softcapping", source, 30.0) : 0;
+            if (gemma2 && root.has("attn_logit_softcapping") && root.get("attn_logit_softcapping").isNull()) {
+                attnCap = 0;
+            }
+            if (gemma2 && root.has("final_logit_softcapping") && root.get("final_logit_softcapping").isNull()) {
+                finalCap = 0;
+            }
+            if (attnCap < 0 || finalCap < 0 || !(scale > 0)) {
+                throw new ModelFormatException(source + ": soft-capping values and query_pre_attn_scalar must be positive");
+            }
+            block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap);
+        }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         if (llama && ConfigReader.bool(root, "mlp_bias", source, false)) {
             throw new ModelFormatException(source + ": mlp_bias true is not supported");
@@ -126,46 +232,57 @@ public record ModelConfig(
         int bos = ConfigReader.has(root, "bos_token_id")
                 ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB) : -1;
         List<Integer> eos = tokenIds(root.get("eos_token_id"), source, "eos_token_id");
-        return new ModelConfig(arch, hidden, inter, layers, heads, kvHeads, headDim, vocab, served, eps, rope,
-                tied, qkvBias, attentionBias, bos, eos);
+        return new ModelConfig(arch, hidden, inter, layers, heads, kvHeads, headDim, vocab, maxPos, eps, rope,
+                tied, qkvBias, attentionBias, qwen3, window, sliding, block, bos, eos);
     }
 
     /**
-     * The attention window as transformers applies it, or 0 for full attention everywhere: Mistral
-     * windows every layer when {@code sliding_window} is set; Qwen2 windows the layers whose
+     * Which layers attend through a sliding window, as transformers decides it: Mistral windows every
+     * layer when {@code sliding_window} is set; Qwen2 and Qwen3 window the layers whose
      * {@code layer_types} entry is {@code sliding_attention} (derived from {@code max_window_layers}
-     * when absent), and only with {@code use_sliding_window}.
+     * when absent), and only with {@code use_sliding_window} and a {@code sliding_window}.
      */
-    private static int slidingWindow(JsonNode root, String arch, int layers, String source) {
+    private static List<Boolean> slidingLayers(JsonNode root, String arch, int layers, String source) {
+        List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
         if (arch.equals("MistralForCausalLM")) {
-            return ConfigReader.has(root, "sliding_window")
-                    ? ConfigReader.intField(root, "sliding_window", source, null, MAX_POSITIONS) : 0;
+            if (ConfigReader.has(root, "sliding_window")) {
+                java.util.Collections.fill(out, true);
+            }
+            return out;
         }
-        if (!arch.equals("Qwen2ForCausalLM")) {
-            return 0;
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM");
+        if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !gemma2) {
+            return out;
         }
-        boolean use = ConfigReader.bool(root, "use_sliding_window", source, false);
-        int window = use && ConfigReader.has(root, "sliding_window")
-                ? ConfigReader.intField(root, "sliding_window", source, null, MAX_POSITIONS) : 0;
+        // Gemma 2 has no use_sliding_window switch: its sliding_window (default 4096) applies to the
+        // layers typed sliding_attention, by default every other layer starting with the first.
+        boolean use = gemma2 || ConfigReader.bool(root, "use_sliding_window", source, false);
+        boolean window = use && (ConfigReader.has(root, "sliding_window") || (gemma2 && !root.has("sliding_window")));
         int maxWindowLayers = ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
         JsonNode types = root.get("layer_types");
-        boolean anySliding = false;
         if (types != null && !types.isNull()) {
             if (!types.isArray() || types.size() != layers) {
                 throw new ModelFormatException(source + ": layer_types must list one type per layer (" + layers + ")");
             }
-            for (JsonNode t : types) {
-                String s = t.asText("");
-                if (!s.equals("full_attention") && !s.equals("sliding_attention")) {
-                    throw new ModelFormatException(source + ": layer type '" + t + "' is not supported"
+            for (int l = 0; l < layers; l++) {
+                String t = types.get(l).asText("");
+                if (!t.equals("full_attention") && !t.equals("sliding_attention")) {
+                    throw new ModelFormatException(source + ": layer type '" + types.get(l) + "' is not supported"
                             + " (full_attention, sliding_attention)");
                 }
-                anySliding |= s.equals("sliding_attention");
+                // Without use_sliding_window transformers drops sliding_window, so no layer slides.
+                out.set(l, window && t.equals("sliding_attention"));
             }
         } else {
-            anySliding = window > 0 && maxWindowLayers < layers;
+            for (int l = 0; l < layers; l++) {
+                out.set(l, window && (gemma2 ? (l + 1) % 2 == 1 : l >= maxWindowLayers));
+            }
         }
-        return anySliding ? window : 0;
+        return out;
+    }
+
+    private static int slidingWindowSize(JsonNode root, String source) {
+        return ConfigReader.intField(root, "sliding_window", source, 4096, MAX_POSITIONS);
     }
 
     /** Parses an {@code eos_token_id} style field: absent, an int, or a list of ints. */

@@ -25,17 +25,16 @@ public final class ModelFields {
     }
 
     private static final List<Field> COMMON = List.of(
-            new Field("architectures", Use.APPLIED, "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM; others refused"),
+            new Field("architectures", Use.APPLIED, "the architectures above; others refused"),
             new Field("hidden_size", Use.APPLIED, ""),
             new Field("intermediate_size", Use.APPLIED, ""),
             new Field("num_hidden_layers", Use.APPLIED, ""),
             new Field("num_attention_heads", Use.APPLIED, ""),
             new Field("num_key_value_heads", Use.APPLIED, "grouped-query attention"),
-            new Field("head_dim", Use.APPLIED, "may differ from hidden_size / num_attention_heads"),
+            new Field("head_dim", Use.APPLIED, "may differ from hidden_size / num_attention_heads (defaults as transformers: Qwen3 128, Gemma 256)"),
             new Field("vocab_size", Use.APPLIED, ""),
             new Field("max_position_embeddings", Use.APPLIED, "the longest sequence served"),
             new Field("rms_norm_eps", Use.APPLIED, ""),
-            new Field("hidden_act", Use.APPLIED, "silu only; others refused"),
             new Field("tie_word_embeddings", Use.APPLIED, ""),
             new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
             new Field("rope_scaling", Use.APPLIED, "4.x layout; rope_type default, linear, llama3, yarn, dynamic; others refused"),
@@ -66,19 +65,47 @@ public final class ModelFields {
             new Field("tokenizer_class", Use.NO_EFFECT, "tokenizer.json is read"),
             new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"));
 
+    private static final Field SILU = new Field("hidden_act", Use.APPLIED, "silu only; others refused");
+
     private static final List<Field> LLAMA = List.of(
+            SILU,
             new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
             new Field("mlp_bias", Use.APPLIED, "false only; true refused"),
             new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"));
 
     private static final List<Field> MISTRAL = List.of(
-            new Field("sliding_window", Use.APPLIED, "the served context stops at the window (exact within it)"));
+            SILU,
+            new Field("sliding_window", Use.APPLIED, "every layer attends through the window"));
 
     private static final List<Field> QWEN2 = List.of(
+            SILU,
             new Field("use_sliding_window", Use.APPLIED, "with sliding_window and layer_types"),
-            new Field("sliding_window", Use.APPLIED, "the served context stops at the window when a layer slides"),
+            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
             new Field("max_window_layers", Use.APPLIED, "which layers slide when layer_types is absent"),
             new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+
+    private static final List<Field> QWEN3 = List.of(
+            SILU,
+            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+            new Field("use_sliding_window", Use.APPLIED, "with sliding_window and layer_types"),
+            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+            new Field("max_window_layers", Use.APPLIED, "which layers slide when layer_types is absent"),
+            new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+
+    private static final List<Field> GEMMA = List.of(
+            new Field("hidden_act", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
+            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+            new Field("use_bidirectional_attention", Use.APPLIED, "false or null only; true refused"));
+
+    private static final List<Field> GEMMA2 = List.of(
+            new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
+            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+            new Field("query_pre_attn_scalar", Use.APPLIED, "queries scaled by its -1/2 power"),
+            new Field("attn_logit_softcapping", Use.APPLIED, "cap * tanh(score / cap) before the mask; null: none"),
+            new Field("final_logit_softcapping", Use.APPLIED, "cap * tanh(logit / cap); null: none"),
+            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+            new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention (default: every other layer slides)"),
+            new Field("use_bidirectional_attention", Use.APPLIED, "false or null only; true refused"));
 
     // Generation defaults some 4.x configs carry: sampling comes from each request, never from these.
     private static final Set<String> GENERATION_DEFAULTS = Set.of("max_length", "min_length", "do_sample",
@@ -95,6 +122,9 @@ public final class ModelFields {
             case "LlamaForCausalLM" -> LLAMA;
             case "MistralForCausalLM" -> MISTRAL;
             case "Qwen2ForCausalLM" -> QWEN2;
+            case "Qwen3ForCausalLM" -> QWEN3;
+            case "GemmaForCausalLM" -> GEMMA;
+            case "Gemma2ForCausalLM" -> GEMMA2;
             default -> List.of();
         });
         return out;
@@ -106,6 +136,9 @@ public final class ModelFields {
         m.put("LlamaForCausalLM", LLAMA);
         m.put("MistralForCausalLM", MISTRAL);
         m.put("Qwen2ForCausalLM", QWEN2);
+        m.put("Qwen3ForCausalLM", QWEN3);
+        m.put("GemmaForCausalLM", GEMMA);
+        m.put("Gemma2ForCausalLM", GEMMA2);
         return m;
     }
 

@@ -42,6 +42,11 @@ public final class TrainingForward {
         if (model.dtype() != DataType.FLOAT32) {
             throw new IllegalArgumentException("training runs in float32, the model was loaded as " + model.dtype());
         }
+        if (model.config().qkNorm() || !model.config().block().isLlama()) {
+            // This forward has no per-head q/k norm; training would fit a different model than the one served.
+            throw new IllegalArgumentException("training does not support " + model.config().architecture()
+                    + " yet (its forward pass covers the Llama block only)");
+        }
         this.model = model;
         this.config = model.config();
         this.base = model.baseTensors();
