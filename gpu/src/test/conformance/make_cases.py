@@ -30,6 +30,7 @@ import hashlib
 import json
 import platform
 import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -43,14 +44,22 @@ import peft  # noqa: E402
 import transformers  # noqa: E402
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
 from peft.tuners.lora import LoraLayer  # noqa: E402
+from peft.utils.other import ModulesToSaveWrapper  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForCausalLM,
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    GemmaConfig,
+    GemmaForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Phi3Config,
+    Phi3ForCausalLM,
     Qwen3Config,
     Qwen3ForCausalLM,
 )
@@ -60,6 +69,8 @@ transformers.utils.logging.disable_progress_bar()
 # the save-time ZeRO-3/FSDP shard heuristic that flags every 1-D tensor, including lora_B.bias.
 warnings.filterwarnings("ignore", message=r".*`lora_bias=True` was passed but the targeted layer")
 warnings.filterwarnings("ignore", message=r".*LoRA tensor\(s\) have invalid shape")
+# embed_lora targets embed_tokens: PEFT then also saves the base embedding (asserted equal to the model's).
+warnings.filterwarnings("ignore", message=r".*Setting `save_embedding_layers` to `True`")
 
 REPO = Path(__file__).resolve().parents[4]
 TOKENIZER_DIR = REPO / "models" / "stories260k"
@@ -73,7 +84,21 @@ PROMPT_MIN_ID = 3
 GAP_REL = 1e-3          # top1 - top2 >= GAP_REL * max|logit| at every greedy step
 MATRIX_STD, NORM_STD, BIAS_STD = 0.15, 0.1, 0.1
 LORA_A_STD, LORA_B_STD, LORA_BIAS_STD = 0.3, 0.3, 0.3
+DORA_MAGNITUDE_STD = 0.2    # DoRA magnitude = its initial value (row norms of W) * (1 + N(0, 0.2))
+SAVED_MODULE_STD = 0.1      # modules_to_save copies = base weights + N(0, 0.1)
+LORA_EMBED_STD = 0.3        # lora_embedding_A / lora_embedding_B
 MAX_REDRAWS = 200
+# Models with a sliding window draw prompts of WINDOW_PROMPT_MIN..max(WINDOW_PROMPT_MIN, --prompt-max) tokens,
+# longer than any of their windows, so the window already cuts the prompt at the first step.
+WINDOW_PROMPT_MIN = 12
+# phi3 longrope: original_max_position_embeddings = max_position / 8 (32 at 256). Short rows keep
+# prompt + max_new_tokens <= it; long rows have prompts of original + 8 .. original + 28 tokens (40..60).
+LONGROPE_ORIGINAL_DIV = 8
+LONG_PROMPT_OFFSETS = (8, 28)
+# A feature-off variant (window off, softcap off, DoRA as plain LoRA, ...) must move every row it concerns by at
+# least this much: max|first_logits - reference| / max|reference| (the Java test allows 1e-4), unless it already
+# changes the greedy ids.
+FEATURE_MIN_REL = 1e-3
 
 # Model shapes: the defaults are the shapes of the committed fixtures; each can be changed on the
 # command line (see main()).
@@ -107,6 +132,9 @@ ARCH = {
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, "Qwen2ForCausalLM"),
     "mistral": (MistralConfig, MistralForCausalLM, "MistralForCausalLM"),
     "qwen3": (Qwen3Config, Qwen3ForCausalLM, "Qwen3ForCausalLM"),
+    "gemma2": (Gemma2Config, Gemma2ForCausalLM, "Gemma2ForCausalLM"),
+    "gemma": (GemmaConfig, GemmaForCausalLM, "GemmaForCausalLM"),
+    "phi3": (Phi3Config, Phi3ForCausalLM, "Phi3ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -154,8 +182,35 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, lora_bias=True, target_modules=["q_proj", "v_proj", "down_proj"]),
         ["lora_bias"],
     ),
+    # DoRA: lora_magnitude_vector per adapted module; after creation A/B are random and the magnitudes are
+    # their initial value (row norms of W) * (1 + N(0, 0.2)).
+    "dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"]),
+        ["dora"],
+    ),
+    "dora_rslora_all_linear": (
+        dict(r=8, lora_alpha=16, use_dora=True, use_rslora=True, target_modules="all-linear"),
+        ["dora", "rslora", "all_linear"],
+    ),
+    # modules_to_save: a full copy of lm_head (base + N(0, 0.1)) replaces it while the adapter is active.
+    # Not named "save_lm_head": PEFT matches modules_to_save by key.endswith("lm_head"), which would also hit the
+    # adapter's own "...q_proj.lora_A.save_lm_head" and make get_peft_model raise.
+    "save_head": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], modules_to_save=["lm_head"]),
+        ["modules_to_save_lm_head"],
+    ),
+    "save_embed": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj"], modules_to_save=["embed_tokens"]),
+        ["modules_to_save_embed_tokens"],
+    ),
+    # LoRA on the embedding (lora_embedding_A / lora_embedding_B, both random, std 0.3) and on q_proj.
+    "embed_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["embed_tokens", "q_proj"]),
+        ["embedding_lora"],
+    ),
 }
-ALL_ADAPTERS = list(ADAPTERS)
+# The adapters of the original ten models (the first ten model_specs entries use these lists).
+ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
 STD_ADAPTERS = ["plain", "rslora_all_linear", "lora_bias"]
 
 # ---------------------------------------------------------------- models
@@ -177,12 +232,72 @@ MIXES_1 = [
 ]
 MIXES_3 = [[("plain", 0.5), ("rslora_all_linear", 0.5)]]
 
+MISTRAL_WINDOW, QWEN2_WINDOW, GEMMA2_WINDOW = 8, 6, 6
+GEMMA2_ATTN_SOFTCAP, GEMMA2_FINAL_SOFTCAP = 2.0, 5.0
 
-def model_specs(shapes):
+
+def longrope_factors(seed, shapes):
+    """phi3 short_factor / long_factor: head_dim/2 values each, uniform in [1, 4], rounded to 4 decimals."""
+    half = (shapes["hidden"] // shapes["heads"]) // 2
+    gen = generator(seed, "rope", "phi3")
+    short = [round(1.0 + 3.0 * float(x), 4) for x in torch.rand(half, generator=gen)]
+    long = [round(1.0 + 3.0 * float(x), 4) for x in torch.rand(half, generator=gen)]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(short, long)), (short, long)
+    return short, long
+
+
+# ---- feature-off variants: each new model asserts that its features change the reference (see check_features).
+
+def cfg_set(**kv):
+    def f(d):
+        d.update(kv)
+    return f
+
+
+def rope_set(**kv):
+    def f(d):
+        d["rope_parameters"] = {**d["rope_parameters"], **kv}
+    return f
+
+
+def adapter_as_plain_lora(cfg, tensors, base_sd):
+    """DoRA -> plain LoRA with the same A/B (drop the magnitudes)."""
+    cfg["use_dora"] = False
+    return cfg, {k: v for k, v in tensors.items() if "lora_magnitude_vector" not in k}
+
+
+def dora_initial_magnitudes(cfg, tensors, base_sd):
+    """DoRA with the magnitudes at their initial value (row norms of the base W), i.e. not perturbed."""
+    out = dict(tensors)
+    for k in tensors:
+        if k.endswith(".lora_magnitude_vector"):
+            w = base_sd[k.removeprefix("base_model.model.").removesuffix("lora_magnitude_vector") + "weight"]
+            out[k] = torch.linalg.norm(w, dim=1)
+    return cfg, out
+
+
+def drop_modules_to_save(cfg, tensors, base_sd):
+    saved = cfg["modules_to_save"]
+    cfg["modules_to_save"] = None
+    return cfg, {k: v for k, v in tensors.items() if not any(f".{m}." in k for m in saved)}
+
+
+def drop_embedding_lora(cfg, tensors, base_sd):
+    cfg["target_modules"] = [t for t in cfg["target_modules"] if t != "embed_tokens"]
+    return cfg, {k: v for k, v in tensors.items() if ".embed_tokens." not in k}
+
+
+def model_specs(shapes, seed=0):
     """name, arch, config overrides, model feature tags, adapters, mixes, v4_of -- for the given shapes.
 
     KV heads keep each model's attention kind: GQA models use heads / gqa_group, mistral 1 (MQA),
     llama_attn_bias_headdim all heads (MHA).
+
+    Optional keys of the later models: prompt_len (lo, hi) for their prompts, long_prompt_len (phi3: every row
+    also gets a twin "<id>_long" with such a prompt), short_total_max (phi3: prompt + max_new_tokens of the
+    other rows), norm_mean (Gemma RMSNorm weights are 1 + w: drawn as N(0, 0.1)), adapter_kw (per-model LoRA
+    settings replacing ADAPTERS[name][0]), offs (feature-off variants that must change the reference), notes
+    (written into the case).
 
     New models go at the END of the list: every random draw comes from generator(seed, <tag>, name, ...),
     so appending a model leaves the files of all earlier models byte-identical."""
@@ -190,6 +305,11 @@ def model_specs(shapes):
     gqa_kv = heads // shapes["gqa_group"]
     head_dim = shapes["head_dim_override"]
     yarn_original = shapes["max_position"] // int(YARN_FACTOR)
+    layers = shapes["layers"]
+    window_prompts = (WINDOW_PROMPT_MIN, max(WINDOW_PROMPT_MIN, PROMPT_MAX_LEN))
+    phi3_original = shapes["max_position"] // LONGROPE_ORIGINAL_DIV
+    short_factor, long_factor = longrope_factors(seed, shapes)
+    gemma2_scalar = head_dim * 3 // 2   # query_pre_attn_scalar 24: != head_dim, so the scaling is visible
     return [
         dict(
             name="llama_gqa_llama3",
@@ -281,6 +401,131 @@ def model_specs(shapes):
             adapters=STD_ADAPTERS,
             mixes=MIXES_3,
         ),
+        dict(
+            name="mistral_window",
+            arch="mistral",
+            cfg=dict(num_key_value_heads=1, sliding_window=MISTRAL_WINDOW,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["mqa", f"sliding_window_{MISTRAL_WINDOW}", "rope_default", "config_v5"],
+            adapters=["plain", "lora_bias"],
+            mixes=[],
+            prompt_len=window_prompts,
+            offs=[dict(what="sliding_window off", config=cfg_set(sliding_window=None))],
+        ),
+        dict(
+            name="qwen2_window",
+            arch="qwen2",
+            # layer_types: layer 0 full attention, layers >= max_window_layers (1) slide
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True, use_sliding_window=True,
+                     sliding_window=QWEN2_WINDOW, max_window_layers=1,
+                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+            layer_types=["full_attention"] + ["sliding_attention"] * (layers - 1),
+            features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", f"sliding_window_{QWEN2_WINDOW}",
+                      "max_window_layers_1", "config_v5"],
+            adapters=["plain", "rslora_all_linear"],
+            mixes=[],
+            prompt_len=window_prompts,
+            offs=[
+                dict(what="sliding window off (use_sliding_window false)",
+                     config=cfg_set(use_sliding_window=False, sliding_window=None,
+                                    layer_types=["full_attention"] * layers)),
+                dict(what="every layer sliding (max_window_layers 0)",
+                     config=cfg_set(max_window_layers=0, layer_types=["sliding_attention"] * layers)),
+            ],
+        ),
+        dict(
+            name="gemma2",
+            arch="gemma2",
+            # layer_types keeps its default: sliding, full, sliding, ... (layer i slides when i is even)
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, query_pre_attn_scalar=gemma2_scalar,
+                     attn_logit_softcapping=GEMMA2_ATTN_SOFTCAP, final_logit_softcapping=GEMMA2_FINAL_SOFTCAP,
+                     sliding_window=GEMMA2_WINDOW, hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
+            features=["gqa", f"explicit_head_dim_{head_dim}", f"query_pre_attn_scalar_{gemma2_scalar}",
+                      f"attn_logit_softcapping_{GEMMA2_ATTN_SOFTCAP:g}",
+                      f"final_logit_softcapping_{GEMMA2_FINAL_SOFTCAP:g}",
+                      f"sliding_window_{GEMMA2_WINDOW}_alternating", "gelu_pytorch_tanh", "rmsnorm_one_plus_weight",
+                      "pre_post_feedforward_norms", "embed_scale_sqrt_hidden", "tied_embeddings", "rope_default",
+                      "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "layers_subset"],
+            mixes=[],
+            prompt_len=window_prompts,
+            norm_mean=0.0,
+            offs=[
+                dict(what="attn_logit_softcapping off", config=cfg_set(attn_logit_softcapping=None)),
+                dict(what="final_logit_softcapping off", config=cfg_set(final_logit_softcapping=None)),
+                dict(what="sliding window off (all layers full)", config=cfg_set(layer_types=["full_attention"] * layers)),
+                dict(what="every layer sliding", config=cfg_set(layer_types=["sliding_attention"] * layers)),
+                dict(what=f"query_pre_attn_scalar = head_dim ({head_dim})", config=cfg_set(query_pre_attn_scalar=head_dim)),
+                dict(what="exact gelu instead of gelu_pytorch_tanh", config=cfg_set(hidden_activation="gelu"),
+                     min_rel=1e-4),
+            ],
+        ),
+        dict(
+            name="gemma",
+            arch="gemma",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, hidden_act="gelu_pytorch_tanh",
+                     tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "gelu_pytorch_tanh", "rmsnorm_one_plus_weight",
+                      "embed_scale_sqrt_hidden", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear"],
+            mixes=[],
+            norm_mean=0.0,
+            offs=[
+                dict(what="exact gelu instead of gelu_pytorch_tanh", config=cfg_set(hidden_act="gelu_python"),
+                     min_rel=1e-4),
+            ],
+        ),
+        dict(
+            name="phi3",
+            arch="phi3",
+            # original_max_position_embeddings is also a top-level Phi3Config field (default 4096) and wins over
+            # the one in rope_parameters, so both are set.
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, pad_token_id=None,
+                     original_max_position_embeddings=phi3_original,
+                     rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                      "short_factor": short_factor, "long_factor": long_factor,
+                                      "original_max_position_embeddings": phi3_original}),
+            features=["gqa", "fused_qkv_proj", "fused_gate_up_proj", "rope_longrope", "longrope_short_rows",
+                      "longrope_long_rows", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias"],
+            adapter_kw={
+                "plain": dict(r=4, lora_alpha=8, target_modules=["qkv_proj", "o_proj"]),
+                "lora_bias": dict(r=4, lora_alpha=8, lora_bias=True,
+                                  target_modules=["qkv_proj", "gate_up_proj", "down_proj"]),
+            },
+            mixes=[],
+            short_total_max=phi3_original,
+            long_prompt_len=(phi3_original + LONG_PROMPT_OFFSETS[0], phi3_original + LONG_PROMPT_OFFSETS[1]),
+            offs=[
+                dict(what="short rows with long_factor", rows="short",
+                     config=rope_set(short_factor=long_factor)),
+                dict(what="long rows with short_factor", rows="long",
+                     config=rope_set(long_factor=short_factor)),
+                dict(what="attention_factor 1", config=rope_set(attention_factor=1.0)),
+            ],
+        ),
+        dict(
+            name="llama_peft_features",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "dora", "dora_rslora_all_linear", "save_head", "save_embed", "embed_lora"],
+            mixes=[],
+            offs=[
+                dict(what="dora as plain LoRA (same A/B)", adapter="dora", fn=adapter_as_plain_lora),
+                dict(what="dora with initial magnitudes", adapter="dora", fn=dora_initial_magnitudes),
+                dict(what="dora_rslora_all_linear as plain LoRA (same A/B)", adapter="dora_rslora_all_linear",
+                     fn=adapter_as_plain_lora),
+                dict(what="dora_rslora_all_linear with initial magnitudes", adapter="dora_rslora_all_linear",
+                     fn=dora_initial_magnitudes),
+                dict(what="save_head without its lm_head copy", adapter="save_head", fn=drop_modules_to_save),
+                dict(what="save_embed without its embed_tokens copy", adapter="save_embed", fn=drop_modules_to_save),
+                dict(what="embed_lora without the embedding LoRA", adapter="embed_lora", fn=drop_embedding_lora),
+            ],
+        ),
     ]
 
 
@@ -297,18 +542,21 @@ def randn(shape, std, gen, mean=0.0):
 
 
 @torch.no_grad()
-def reinit_model(model, gen):
+def reinit_model(model, gen, norm_mean=1.0):
+    """Random weights; norm weights N(norm_mean, 0.1) (Gemma's RMSNorm multiplies by 1 + w: norm_mean 0)."""
     for name, p in model.named_parameters():
         if name.endswith(".bias"):
             p.copy_(randn(p.shape, BIAS_STD, gen))
         elif "norm" in name:
-            p.copy_(randn(p.shape, NORM_STD, gen, mean=1.0))
+            p.copy_(randn(p.shape, NORM_STD, gen, mean=norm_mean))
         else:
             p.copy_(randn(p.shape, MATRIX_STD, gen))
 
 
 @torch.no_grad()
 def reinit_lora(peft_model, adapter, gen):
+    """Random A/B (and lora_B bias); DoRA magnitudes * (1 + N(0, 0.2)); random embedding A/B; noise on
+    modules_to_save copies. Draw order: LoRA layers in module order, then the modules_to_save copies."""
     n = 0
     for _, mod in peft_model.named_modules():
         if isinstance(mod, LoraLayer) and adapter in mod.lora_A:
@@ -317,8 +565,22 @@ def reinit_lora(peft_model, adapter, gen):
             b.weight.copy_(randn(b.weight.shape, LORA_B_STD, gen))
             if b.bias is not None:
                 b.bias.copy_(randn(b.bias.shape, LORA_BIAS_STD, gen))
+            if adapter in mod.lora_magnitude_vector:
+                # created as the row norms of W (B = 0 at creation); still that value now
+                mag = mod.lora_magnitude_vector[adapter].weight
+                w = mod.get_base_layer().weight
+                assert torch.allclose(mag, torch.linalg.norm(w, dim=1)), "DoRA magnitude is not ||W|| rows"
+                mag.mul_(1.0 + randn(mag.shape, DORA_MAGNITUDE_STD, gen))
+            n += 1
+        elif isinstance(mod, LoraLayer) and adapter in mod.lora_embedding_A:
+            mod.lora_embedding_A[adapter].copy_(randn(mod.lora_embedding_A[adapter].shape, LORA_EMBED_STD, gen))
+            mod.lora_embedding_B[adapter].copy_(randn(mod.lora_embedding_B[adapter].shape, LORA_EMBED_STD, gen))
             n += 1
     assert n > 0, f"adapter {adapter}: no LoRA layers"
+    for _, mod in peft_model.named_modules():
+        if isinstance(mod, ModulesToSaveWrapper) and adapter in mod.modules_to_save:
+            for p in mod.modules_to_save[adapter].parameters():
+                p.add_(randn(p.shape, SAVED_MODULE_STD, gen))
 
 
 def lora_modules(peft_model, adapter):
@@ -399,9 +661,18 @@ def greedy(model, prompt):
     return new, first, min_gap
 
 
-def draw_prompt(gen):
-    n = int(torch.randint(PROMPT_MIN_LEN, PROMPT_MAX_LEN + 1, (1,), generator=gen))
+def draw_prompt(gen, lengths=None):
+    lo, hi = lengths or (PROMPT_MIN_LEN, PROMPT_MAX_LEN)
+    n = int(torch.randint(lo, hi + 1, (1,), generator=gen))
     return torch.randint(PROMPT_MIN_ID, VOCAB, (n,), generator=gen).tolist()
+
+
+def short_prompt_len(spec):
+    """Prompt lengths of a model's ordinary rows (phi3: prompt + max_new_tokens stays within the short factors)."""
+    lo, hi = spec.get("prompt_len", (PROMPT_MIN_LEN, PROMPT_MAX_LEN))
+    if "short_total_max" in spec:
+        hi = min(hi, spec["short_total_max"] - MAX_NEW_TOKENS)
+    return lo, hi
 
 
 # ---------------------------------------------------------------- build
@@ -415,7 +686,11 @@ def build_source_model(spec, seed, out, shapes):
     model = model_cls(config).eval()
     if "qk_norm" in spec["features"]:
         check_qk_norm(spec, model)
-    reinit_model(model, generator(seed, "weights", spec["name"]))
+    check_new_features(spec, model)
+    if "norm_mean" in spec:
+        reinit_model(model, generator(seed, "weights", spec["name"]), norm_mean=spec["norm_mean"])
+    else:
+        reinit_model(model, generator(seed, "weights", spec["name"]))
     if "generation_eos" in spec:
         model.generation_config.eos_token_id = list(spec["generation_eos"])
     mdir = out / spec["name"]
@@ -425,7 +700,7 @@ def build_source_model(spec, seed, out, shapes):
 
     adir = mdir / "adapters"
     for name in spec["adapters"]:
-        kw, _ = ADAPTERS[name]
+        kw = adapter_kwargs(spec, name)
         pm = get_peft_model(copy.deepcopy(model), LoraConfig(task_type=None, **kw), adapter_name=name)
         reinit_lora(pm, name, generator(seed, "adapter", spec["name"], name))
         if name == "patterns":
@@ -438,7 +713,75 @@ def build_source_model(spec, seed, out, shapes):
             readme.unlink()
         assert sorted(os.listdir(adir / name)) == ["adapter_config.json", "adapter_model.safetensors"], \
             os.listdir(adir / name)
+        check_saved_adapter(name, kw, adir / name, model)
     return mdir
+
+
+def adapter_kwargs(spec, name):
+    return spec.get("adapter_kw", {}).get(name, ADAPTERS[name][0])
+
+
+def check_saved_adapter(name, kw, path, model):
+    """What PEFT wrote for the new adapter kinds: magnitudes, saved module copies, embedding LoRA tensors."""
+    tensors = load_file(path / "adapter_model.safetensors")
+    base = model.state_dict()
+    mags = [k for k in tensors if k.endswith(".lora_magnitude_vector")]
+    if kw.get("use_dora"):
+        assert mags and all(tensors[k].dim() == 1 for k in mags), name
+        n_a = sum(k.endswith(".lora_A.weight") for k in tensors)
+        assert len(mags) == n_a, (name, len(mags), n_a)
+    else:
+        assert not mags, name
+    for m in kw.get("modules_to_save") or []:
+        key = next(k for k in base if k.endswith(f"{m}.weight"))
+        saved = tensors[f"base_model.model.{key}"]
+        assert saved.shape == base[key].shape and not torch.equal(saved, base[key]), (name, key)
+    if "embed_tokens" in (kw.get("target_modules") or []):
+        # PEFT's save_embedding_layers="auto" also saves the (unchanged) base embedding of a targeted embedding
+        copy_key = "base_model.model.model.embed_tokens.base_layer.weight"
+        assert torch.equal(tensors[copy_key], base["model.embed_tokens.weight"]), name
+        assert {"base_model.model.model.embed_tokens.lora_embedding_A",
+                "base_model.model.model.embed_tokens.lora_embedding_B"} <= set(tensors), name
+
+
+def check_new_features(spec, model):
+    """Configuration details of the later models that must hold before the weights are drawn."""
+    config = model.config
+    if "layer_types" in spec:
+        assert list(config.layer_types) == spec["layer_types"], (spec["name"], config.layer_types)
+    if spec["arch"] == "mistral" and "sliding_window" in spec["cfg"]:
+        assert config.sliding_window == spec["cfg"]["sliding_window"], spec["name"]
+    if spec["arch"] == "qwen2" and spec["cfg"].get("use_sliding_window"):
+        assert config.sliding_window == spec["cfg"]["sliding_window"], spec["name"]
+        for i, layer in enumerate(model.model.layers):
+            want = config.sliding_window if i >= config.max_window_layers else None
+            assert layer.self_attn.sliding_window == want, (spec["name"], i)
+    if spec["arch"] in ("gemma", "gemma2"):
+        # RMSNorm weights start at 0: the norm multiplies by (1 + w)
+        norms = [p for n, p in model.named_parameters() if "norm" in n]
+        assert norms and all(torch.all(p == 0) for p in norms), spec["name"]
+        scale = model.model.embed_tokens.embed_scale
+        assert scale.dtype == torch.float32 and float(scale) == float(torch.tensor(config.hidden_size ** 0.5)), scale
+        assert model.config.tie_word_embeddings, spec["name"]
+    if spec["arch"] == "gemma2":
+        n_ff = sum(1 for n, _ in model.named_parameters() if "feedforward_layernorm" in n)
+        assert n_ff == 2 * config.num_hidden_layers, n_ff
+        for i, layer in enumerate(model.model.layers):
+            attn = layer.self_attn
+            assert attn.scaling == config.query_pre_attn_scalar ** -0.5 != attn.head_dim ** -0.5, spec["name"]
+            want = config.sliding_window if config.layer_types[i] == "sliding_attention" else None
+            assert attn.sliding_window == want, (spec["name"], i)
+    if spec["arch"] == "phi3":
+        rope = config.rope_parameters
+        assert rope["rope_type"] == "longrope" and rope["original_max_position_embeddings"] == \
+            config.original_max_position_embeddings == spec["short_total_max"], rope
+        assert rope["short_factor"] != rope["long_factor"], rope
+        attn = model.model.layers[0].self_attn
+        hd = config.hidden_size // config.num_attention_heads
+        assert attn.qkv_proj.weight.shape == ((config.num_attention_heads + 2 * config.num_key_value_heads) * hd,
+                                              config.hidden_size), attn.qkv_proj.weight.shape
+        assert model.model.layers[0].mlp.gate_up_proj.weight.shape == (2 * config.intermediate_size,
+                                                                        config.hidden_size)
 
 
 def check_config(spec, config, shapes):

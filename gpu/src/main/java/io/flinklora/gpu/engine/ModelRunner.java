@@ -58,10 +58,15 @@ public final class ModelRunner {
             }
             firstToken[row] = t;
             boolean tree = c.scoresTree();
+            int longest = 0;
+            for (int i = 0; i < c.length(); i++) {
+                longest = Math.max(longest, s.rotaryPosition(c.start() + i) + 1);
+            }
+            int ropeOffset = model.ropeRowOffset(longest);
             for (int i = 0; i < c.length(); i++, t++) {
                 int p = c.start() + i;
                 ids[t] = s.token(p);
-                pos[t] = s.rotaryPosition(p);
+                pos[t] = s.rotaryPosition(p) + ropeOffset;
                 for (int h = 0; h < kvHeads; h++) {
                     write[t * kvHeads + h] = cache.flatRow(slot, h, p);
                 }

@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import java.io.IOException;
@@ -41,6 +42,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
                             boolean loraBias) {
 
     private static final int MAX_RANK = 1 << 14;
+    private static final List<String> ALL_LINEAR = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+            "up_proj", "down_proj", "qkv_proj", "gate_up_proj");
     private static final Pattern DEFAULT_LAYER_INDEX = Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
 
     /** Reads {@code adapter_config.json} from an adapter folder. */
@@ -77,8 +80,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         List<String> targetNames = new ArrayList<>();
         if (tm.isTextual()) {
             if (tm.asText().equals("all-linear")) {
-                // PEFT expands it to every linear layer but the output layer.
-                Projection.names().forEach(targetNames::add);
+                // PEFT expands it to every linear layer but the output layer (Llama and Phi-3 names).
+                targetNames.addAll(ALL_LINEAR);
             } else {
                 targetRegex = compile(tm.asText(), source, "target_modules");
             }
@@ -271,7 +274,7 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
      */
     public void checkModules(ModelConfig model, String source) {
         List<String> refused = new ArrayList<>();
-        for (String module : nonProjectionModules(model)) {
+        for (String module : nonLinearModules(model)) {
             if (matches(module)) {
                 refused.add(module);
             }
@@ -281,13 +284,19 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
                     + ", which this server cannot adapt (LoRA on embeddings or lm_head is not supported;"
                     + " other modules are not linear layers)");
         }
-        if (modules(model).isEmpty()) {
+        boolean any = false;
+        for (int l = 0; l < model.numLayers() && !any; l++) {
+            for (LinearModule m : model.linearModules(l)) {
+                any |= matches(m.path());
+            }
+        }
+        if (!any) {
             throw new AdapterFormatException(source + ": target_modules matches no linear layer of this model");
         }
     }
 
-    /** Every module path of a Llama-family model other than the seven projections, as {@code named_modules} lists them. */
-    static List<String> nonProjectionModules(ModelConfig model) {
+    /** Every module path of the model other than its decoder layers' linear modules, as {@code named_modules} lists them. */
+    static List<String> nonLinearModules(ModelConfig model) {
         int layers = model.numLayers();
         List<String> out = new ArrayList<>(List.of("model", "model.embed_tokens", "model.layers", "model.norm",
                 "model.rotary_emb", "lm_head"));
@@ -298,25 +307,40 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             if (model.qkNorm()) {
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }
+            if (model.block().sandwichNorms()) {
+                out.addAll(List.of(b + ".pre_feedforward_layernorm", b + ".post_feedforward_layernorm"));
+            }
         }
         return out;
     }
 
     /** Rank of one module: the first {@code rank_pattern} key matching its path, else r. */
     public int rankOf(int layer, Projection p) {
-        Integer v = patternValue(rankPattern, p.path(layer));
+        return rankOf(p.path(layer));
+    }
+
+    public int rankOf(String path) {
+        Integer v = patternValue(rankPattern, path);
         return v != null ? v : r;
     }
 
     public double alphaOf(int layer, Projection p) {
-        Double v = patternValue(alphaPattern, p.path(layer));
+        return alphaOf(p.path(layer));
+    }
+
+    public double alphaOf(String path) {
+        Double v = patternValue(alphaPattern, path);
         return v != null ? v : alpha;
     }
 
     /** The factor B A is multiplied by: alpha / r, or alpha / sqrt(r) with rsLoRA. */
     public double scaleOf(int layer, Projection p) {
-        int rank = rankOf(layer, p);
-        double a = alphaOf(layer, p);
+        return scaleOf(p.path(layer));
+    }
+
+    public double scaleOf(String path) {
+        int rank = rankOf(path);
+        double a = alphaOf(path);
         return rsLora ? a / Math.sqrt(rank) : a / rank;
     }
 

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.WeightIndex;
@@ -103,27 +104,27 @@ public final class LoraAdapter implements AutoCloseable {
             Module[][] modules = new Module[model.numLayers()][Projection.values().length];
             long bytes = 0;
             for (int l = 0; l < model.numLayers(); l++) {
-                for (Projection p : Projection.values()) {
-                    if (!config.adapts(l, p)) {
+                for (LinearModule m : model.linearModules(l)) {
+                    if (!config.matches(m.path())) {
                         continue;
                     }
-                    String base = p.path(l);
+                    String base = m.path();
                     String aName = byKey.get(base + ".lora_A.weight");
                     String bName = byKey.get(base + ".lora_B.weight");
                     if (aName == null || bName == null) {
                         throw new AdapterFormatException(file + ": missing tensor '" + base + ".lora_"
                                 + (aName == null ? "A" : "B") + ".weight' for a target module");
                     }
-                    int rank = config.rankOf(l, p);
-                    int in = p.inFeatures(model);
-                    int out = p.outFeatures(model);
+                    int rank = config.rankOf(base);
+                    int in = m.inFeatures();
+                    int out = m.outFeatures();
                     check(file, aName, w.info(aName).shape(), rank, in);
                     check(file, bName, w.info(bName).shape(), out, rank);
                     float[] a = load(w, aName, scratch);
                     float[] b = load(w, bName, scratch);
                     consumed.add(aName);
                     consumed.add(bName);
-                    float scale = (float) config.scaleOf(l, p);
+                    float scale = (float) config.scaleOf(base);
                     for (int i = 0; i < b.length; i++) {
                         b[i] *= scale;
                     }
@@ -145,8 +146,16 @@ public final class LoraAdapter implements AutoCloseable {
                             bias[i] *= scale;
                         }
                     }
-                    modules[l][p.ordinal()] = new Module(rank, in, out, a, b, bias);
-                    bytes += 4L * (a.length + b.length + (bias == null ? 0 : bias.length));
+                    // A fused module's delta B A x splits by output rows like its weight: each projection
+                    // gets A and its rows of B (and of the bias).
+                    for (LinearModule.Slice sl : m.slices()) {
+                        float[] partB = Arrays.copyOfRange(b, sl.offset() * rank, (sl.offset() + sl.rows()) * rank);
+                        float[] partBias = bias == null ? null
+                                : Arrays.copyOfRange(bias, sl.offset(), sl.offset() + sl.rows());
+                        float[] partA = m.slices().size() == 1 ? a : a.clone();
+                        modules[l][sl.projection().ordinal()] = new Module(rank, in, sl.rows(), partA, partB, partBias);
+                        bytes += 4L * (partA.length + partB.length + (partBias == null ? 0 : partBias.length));
+                    }
                 }
             }
             List<String> unused = new ArrayList<>();

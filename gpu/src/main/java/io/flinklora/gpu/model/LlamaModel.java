@@ -71,8 +71,8 @@ public final class LlamaModel implements AutoCloseable {
         this.maxPositions = maxPositions;
         float[][] tables = ropeTables(config, maxPositions);
         int d = config.headDim();
-        this.ropeCos = manager.create(tables[0], new Shape(maxPositions, d)).toType(dtype, false);
-        this.ropeSin = manager.create(tables[1], new Shape(maxPositions, d)).toType(dtype, false);
+        this.ropeCos = manager.create(tables[0], new Shape(tables[0].length / d, d)).toType(dtype, false);
+        this.ropeSin = manager.create(tables[1], new Shape(tables[1].length / d, d)).toType(dtype, false);
         float[] rot = new float[d * d];
         int half = d / 2;
         for (int j = 0; j < d; j++) {
@@ -120,8 +120,18 @@ public final class LlamaModel implements AutoCloseable {
             for (int l = 0; l < layers.length; l++) {
                 NDArray[] proj = new NDArray[Projection.values().length];
                 NDArray[] bias = new NDArray[proj.length];
+                for (LinearModule m : config.linearModules(l)) {
+                    NDArray weight = loader.load(m.path() + ".weight", m.outFeatures(), m.inFeatures());
+                    for (LinearModule.Slice sl : m.slices()) {
+                        // A fused module (Phi-3) is split by output rows into the projections it feeds.
+                        proj[sl.projection().ordinal()] = m.slices().size() == 1 ? weight
+                                : weight.get(sl.offset() + ":" + (sl.offset() + sl.rows())).duplicate();
+                    }
+                    if (m.slices().size() > 1) {
+                        weight.close();
+                    }
+                }
                 for (Projection p : Projection.values()) {
-                    proj[p.ordinal()] = loader.load(p.path(l) + ".weight", p.outFeatures(config), p.inFeatures(config));
                     boolean qkv = p == Projection.Q || p == Projection.K || p == Projection.V;
                     if ((qkv && config.qkvBias()) || (p == Projection.O && config.oBias())) {
                         bias[p.ordinal()] = loader.load(p.path(l) + ".bias", p.outFeatures(config));
@@ -223,23 +233,42 @@ public final class LlamaModel implements AutoCloseable {
      */
     static float[][] ropeTables(ModelConfig c, int positions) {
         int d = c.headDim();
+        float[] shortFreq = c.rope().inverseFrequencies(d);
+        float[] longFreq = c.rope().longInverseFrequencies(d);
+        int rows = longFreq == null ? positions : 2 * positions;
+        float[] cos = new float[rows * d];
+        float[] sin = new float[rows * d];
+        fill(cos, sin, 0, positions, d, shortFreq, (float) c.rope().attentionScaling());
+        if (longFreq != null) {
+            // LongRoPE: rows positions .. 2 * positions - 1 hold the long-factor table (see ropeRowOffset).
+            fill(cos, sin, positions, positions, d, longFreq, (float) c.rope().attentionScaling());
+        }
+        return new float[][] {cos, sin};
+    }
+
+    private static void fill(float[] cos, float[] sin, int firstRow, int positions, int d, float[] invFreq, float scale) {
         int half = d / 2;
-        float[] invFreq = c.rope().inverseFrequencies(d);
-        float scale = (float) c.rope().attentionScaling();
-        float[] cos = new float[positions * d];
-        float[] sin = new float[positions * d];
         for (int p = 0; p < positions; p++) {
+            int row = (firstRow + p) * d;
             for (int i = 0; i < half; i++) {
                 float a = (float) p * invFreq[i];
                 float cv = (float) Math.cos(a) * scale;
                 float sv = (float) Math.sin(a) * scale;
-                cos[p * d + i] = cv;
-                cos[p * d + i + half] = cv;
-                sin[p * d + i] = sv;
-                sin[p * d + i + half] = sv;
+                cos[row + i] = cv;
+                cos[row + i + half] = cv;
+                sin[row + i] = sv;
+                sin[row + i + half] = sv;
             }
         }
-        return new float[][] {cos, sin};
+    }
+
+    /**
+     * Added to a token's rotary position to pick its table row: LongRoPE tokens computed in a forward
+     * pass whose sequence reaches past {@code original_max_position_embeddings} use the long table,
+     * as transformers switches per forward pass. 0 for every other rope type.
+     */
+    public int ropeRowOffset(int sequenceLength) {
+        return config.rope().usesLongFactors(sequenceLength) ? maxPositions : 0;
     }
 
     /**

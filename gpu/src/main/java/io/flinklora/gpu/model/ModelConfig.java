@@ -49,7 +49,7 @@ public record ModelConfig(
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
             Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                    "GemmaForCausalLM", "Gemma2ForCausalLM");
+                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -100,6 +100,7 @@ public record ModelConfig(
                 case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu");
                 case "GemmaForCausalLM" -> new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh");
                 case "Gemma2ForCausalLM" -> new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh");
+                case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu");
                 default -> new Defaults(null, null, 2048, false, "silu");
             };
         }
@@ -119,6 +120,16 @@ public record ModelConfig(
     /** A config with full attention in every layer. */
     public static List<Boolean> noSlidingLayers(int layers) {
         return java.util.Collections.nCopies(layers, false);
+    }
+
+    /** Whether q/k/v and gate/up are stored fused ({@code qkv_proj}, {@code gate_up_proj}), as in Phi-3. */
+    public boolean fusedProjections() {
+        return architecture.equals("Phi3ForCausalLM");
+    }
+
+    /** The linear modules of layer {@code l} as the checkpoint and PEFT name them. */
+    public List<LinearModule> linearModules(int l) {
+        return LinearModule.of(this, l);
     }
 
     /** Whether layer {@code l} attends through the sliding window. */
@@ -200,6 +211,7 @@ public record ModelConfig(
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
         RopeParameters rope = RopeParameters.read(root, source, maxPos, 10000.0);
+        rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean llama = arch.equals("LlamaForCausalLM");
         boolean attentionBias = (llama || qwen3 || gemma) && ConfigReader.bool(root, "attention_bias", source, false);
@@ -244,7 +256,7 @@ public record ModelConfig(
      */
     private static List<Boolean> slidingLayers(JsonNode root, String arch, int layers, String source) {
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
-        if (arch.equals("MistralForCausalLM")) {
+        if (arch.equals("MistralForCausalLM") || arch.equals("Phi3ForCausalLM")) {
             if (ConfigReader.has(root, "sliding_window")) {
                 java.util.Collections.fill(out, true);
             }

@@ -37,9 +37,9 @@ public final class ModelFields {
             new Field("rms_norm_eps", Use.APPLIED, ""),
             new Field("tie_word_embeddings", Use.APPLIED, ""),
             new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
-            new Field("rope_scaling", Use.APPLIED, "4.x layout; rope_type default, linear, llama3, yarn, dynamic; others refused"),
+            new Field("rope_scaling", Use.APPLIED, "4.x layout; rope_type default, linear, llama3, yarn, dynamic, longrope; others refused"),
             new Field("rope_parameters", Use.APPLIED, "5.x layout, flat or per layer type (equal entries); same rope types"),
-            new Field("original_max_position_embeddings", Use.APPLIED, "top-level override for llama3 / yarn"),
+            new Field("original_max_position_embeddings", Use.APPLIED, "top-level override for llama3 / yarn / longrope"),
             new Field("partial_rotary_factor", Use.APPLIED, "1.0 only; others refused"),
             new Field("bos_token_id", Use.APPLIED, ""),
             new Field("eos_token_id", Use.APPLIED, "an id or a list: generation stops on any of them"),
@@ -107,6 +107,12 @@ public final class ModelFields {
             new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention (default: every other layer slides)"),
             new Field("use_bidirectional_attention", Use.APPLIED, "false or null only; true refused"));
 
+    private static final List<Field> PHI3 = List.of(
+            SILU,
+            new Field("sliding_window", Use.APPLIED, "every layer attends through the window"),
+            new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+            new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
+
     // Generation defaults some 4.x configs carry: sampling comes from each request, never from these.
     private static final Set<String> GENERATION_DEFAULTS = Set.of("max_length", "min_length", "do_sample",
             "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p",
@@ -125,6 +131,7 @@ public final class ModelFields {
             case "Qwen3ForCausalLM" -> QWEN3;
             case "GemmaForCausalLM" -> GEMMA;
             case "Gemma2ForCausalLM" -> GEMMA2;
+            case "Phi3ForCausalLM" -> PHI3;
             default -> List.of();
         });
         return out;
@@ -139,6 +146,7 @@ public final class ModelFields {
         m.put("Qwen3ForCausalLM", QWEN3);
         m.put("GemmaForCausalLM", GEMMA);
         m.put("Gemma2ForCausalLM", GEMMA2);
+        m.put("Phi3ForCausalLM", PHI3);
         return m;
     }
 

@@ -16,10 +16,10 @@ import java.util.Set;
  * @param yarn yarn's extra settings, null for other types
  */
 public record RopeParameters(String type, double theta, double factor, double lowFreqFactor, double highFreqFactor,
-                             int originalMaxPositions, Yarn yarn) {
+                             int originalMaxPositions, Yarn yarn, LongRope longRope) {
 
     /** The rope types computed here; any other is refused by name. */
-    public static final Set<String> TYPES = Set.of("default", "linear", "llama3", "yarn", "dynamic");
+    public static final Set<String> TYPES = Set.of("default", "linear", "llama3", "yarn", "dynamic", "longrope");
 
     /** Keys each rope type may carry; any other key is refused rather than ignored. */
     private static final Map<String, Set<String>> KEYS = Map.of(
@@ -28,15 +28,28 @@ public record RopeParameters(String type, double theta, double factor, double lo
             "dynamic", Set.of("factor"),
             "llama3", Set.of("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
             "yarn", Set.of("factor", "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow",
-                    "mscale", "mscale_all_dim", "truncate"));
+                    "mscale", "mscale_all_dim", "truncate"),
+            "longrope", Set.of("short_factor", "long_factor", "factor", "attention_factor",
+                    "original_max_position_embeddings"));
     private static final Set<String> COMMON_KEYS = Set.of("rope_type", "type", "rope_theta", "partial_rotary_factor");
 
     /** Yarn settings; {@code attentionFactor} is the resolved scale applied to cos and sin. */
     public record Yarn(double betaFast, double betaSlow, double attentionFactor, boolean truncate) {
     }
 
+    /**
+     * LongRoPE (Phi-3): per-frequency divisors, the short ones while a forward pass's sequence stays within
+     * {@code original_max_position_embeddings} and the long ones beyond it, as transformers switches them.
+     */
+    public record LongRope(List<Double> shortFactor, List<Double> longFactor, double attentionFactor) {
+        public LongRope {
+            shortFactor = List.copyOf(shortFactor);
+            longFactor = List.copyOf(longFactor);
+        }
+    }
+
     public static RopeParameters defaults(double theta) {
-        return new RopeParameters("default", theta, 1, 1, 1, 0, null);
+        return new RopeParameters("default", theta, 1, 1, 1, 0, null, null);
     }
 
     /**
@@ -85,21 +98,23 @@ public record RopeParameters(String type, double theta, double factor, double lo
         }
         double theta = ConfigReader.number(params, "rope_theta", source, topTheta);
         int original = 0;
-        if (type.equals("llama3") || type.equals("yarn")) {
+        if (type.equals("llama3") || type.equals("yarn") || type.equals("longrope")) {
             original = present(root, "original_max_position_embeddings")
                     ? ConfigReader.intField(root, "original_max_position_embeddings", source, null, 1 << 24)
                     : ConfigReader.intField(params, "original_max_position_embeddings", source, maxPositions, 1 << 24);
         } else if (topOriginal != null && !topOriginal.isNull()) {
-            // Only llama3, yarn and longrope read it; with another type it would silently do nothing.
+            // Only llama3, yarn and longrope read it; with another type it would do nothing.
             throw new ModelFormatException(source + ": original_max_position_embeddings is set but rope_type '" + type
                     + "' does not use it");
         }
         return check(switch (type) {
             case "default" -> defaults(theta);
-            case "linear", "dynamic" -> new RopeParameters(type, theta, required(params, "factor", source), 1, 1, 0, null);
+            case "linear", "dynamic" -> new RopeParameters(type, theta, required(params, "factor", source), 1, 1, 0,
+                    null, null);
             case "llama3" -> new RopeParameters(type, theta, required(params, "factor", source),
                     required(params, "low_freq_factor", source), required(params, "high_freq_factor", source),
-                    original, null);
+                    original, null, null);
+            case "longrope" -> longRope(params, source, theta, original, maxPositions);
             default -> yarn(params, source, theta, original, maxPositions);
         }, source);
     }
@@ -131,7 +146,69 @@ public record RopeParameters(String type, double theta, double factor, double lo
         if (!(attention > 0) || !Double.isFinite(attention)) {
             throw new ModelFormatException(source + ": yarn attention factor must be positive, got " + attention);
         }
-        return new RopeParameters("yarn", theta, factor, 1, 1, original, new Yarn(betaFast, betaSlow, attention, truncate));
+        return new RopeParameters("yarn", theta, factor, 1, 1, original, new Yarn(betaFast, betaSlow, attention, truncate),
+                null);
+    }
+
+    private static RopeParameters longRope(JsonNode p, String source, double theta, int original, int maxPositions) {
+        // As _compute_longrope_parameters: factor defaults to max / original; the attention factor to
+        // sqrt(1 + ln(factor) / ln(original)) when factor > 1.
+        double factor = present(p, "factor") ? ConfigReader.number(p, "factor", source, 1)
+                : (double) maxPositions / original;
+        double attention;
+        if (present(p, "attention_factor")) {
+            attention = ConfigReader.number(p, "attention_factor", source, 1);
+        } else {
+            attention = factor <= 1.0 ? 1.0 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+        }
+        if (!(attention > 0) || !Double.isFinite(attention)) {
+            throw new ModelFormatException(source + ": longrope attention factor must be positive, got " + attention);
+        }
+        return new RopeParameters("longrope", theta, factor, 1, 1, original, null,
+                new LongRope(factors(p, "short_factor", source), factors(p, "long_factor", source), attention));
+    }
+
+    private static List<Double> factors(JsonNode p, String key, String source) {
+        JsonNode n = p.get(key);
+        if (n == null || !n.isArray() || n.isEmpty()) {
+            throw new ModelFormatException(source + ": longrope needs '" + key + "' as a list of numbers");
+        }
+        List<Double> out = new ArrayList<>();
+        for (JsonNode v : n) {
+            if (!v.isNumber() || !(v.asDouble() > 0) || !Double.isFinite(v.asDouble())) {
+                throw new ModelFormatException(source + ": '" + key + "' must hold positive numbers");
+            }
+            out.add(v.asDouble());
+        }
+        return out;
+    }
+
+    /** Refuses parameters that do not fit a head of {@code headDim} (longrope lists one factor per frequency). */
+    void checkHeadDim(int headDim, String source) {
+        if (longRope != null && (longRope.shortFactor.size() != headDim / 2 || longRope.longFactor.size() != headDim / 2)) {
+            throw new ModelFormatException(source + ": longrope short_factor and long_factor need " + headDim / 2
+                    + " entries (head_dim / 2), got " + longRope.shortFactor.size() + " and " + longRope.longFactor.size());
+        }
+    }
+
+    /** Whether a forward pass whose longest sequence is {@code seqLen} uses the long table (LongRoPE only). */
+    public boolean usesLongFactors(int seqLen) {
+        return longRope != null && seqLen > originalMaxPositions;
+    }
+
+    /** LongRoPE's long-sequence inverse frequencies (null for other types). */
+    public float[] longInverseFrequencies(int dim) {
+        return longRope == null ? null : longRopeFrequencies(dim, longRope.longFactor);
+    }
+
+    private float[] longRopeFrequencies(int dim, List<Double> ext) {
+        float[] out = new float[dim / 2];
+        for (int i = 0; i < out.length; i++) {
+            float shape = (float) (2 * i) / dim;
+            float pow = (float) Math.pow(theta, shape);
+            out[i] = (float) (1.0 / ((float) (double) ext.get(i) * pow));
+        }
+        return out;
     }
 
     private static double yarnMscale(double scale, double mscale) {
@@ -192,7 +269,7 @@ public record RopeParameters(String type, double theta, double factor, double lo
             throw new ModelFormatException(source + ": llama3 rope needs 0 < low_freq_factor < high_freq_factor, got "
                     + r.lowFreqFactor + " and " + r.highFreqFactor);
         }
-        if ((r.type.equals("llama3") || r.type.equals("yarn")) && r.originalMaxPositions <= 0) {
+        if ((r.type.equals("llama3") || r.type.equals("yarn") || r.type.equals("longrope")) && r.originalMaxPositions <= 0) {
             throw new ModelFormatException(source + ": original_max_position_embeddings must be positive");
         }
         if (r.yarn != null && (!(r.yarn.betaFast > 0) || !(r.yarn.betaSlow > 0))) {
@@ -222,6 +299,8 @@ public record RopeParameters(String type, double theta, double factor, double lo
                 return llama3(base);
             case "yarn":
                 return yarnFrequencies(dim);
+            case "longrope":
+                return longRopeFrequencies(dim, longRope.shortFactor);
             default:
                 return base;
         }
@@ -277,6 +356,6 @@ public record RopeParameters(String type, double theta, double factor, double lo
 
     /** The factor transformers multiplies cos and sin by (yarn's attention factor; 1 otherwise). */
     public double attentionScaling() {
-        return yarn == null ? 1.0 : yarn.attentionFactor;
+        return yarn != null ? yarn.attentionFactor : longRope != null ? longRope.attentionFactor : 1.0;
     }
 }

@@ -42,10 +42,12 @@ public final class TrainingForward {
         if (model.dtype() != DataType.FLOAT32) {
             throw new IllegalArgumentException("training runs in float32, the model was loaded as " + model.dtype());
         }
-        if (model.config().qkNorm() || !model.config().block().isLlama()) {
+        ModelConfig c = model.config();
+        if (c.qkNorm() || !c.block().isLlama() || c.fusedProjections() || c.slidingWindow() > 0
+                || c.rope().longRope() != null) {
             // This forward has no per-head q/k norm; training would fit a different model than the one served.
             throw new IllegalArgumentException("training does not support " + model.config().architecture()
-                    + " yet (its forward pass covers the Llama block only)");
+                    + " yet (its forward pass covers the Llama block with full attention and unfused projections only)");
         }
         this.model = model;
         this.config = model.config();
