@@ -458,8 +458,9 @@ def model_specs(shapes, seed=0):
                 dict(what="sliding window off (all layers full)", config=cfg_set(layer_types=["full_attention"] * layers)),
                 dict(what="every layer sliding", config=cfg_set(layer_types=["sliding_attention"] * layers)),
                 dict(what=f"query_pre_attn_scalar = head_dim ({head_dim})", config=cfg_set(query_pre_attn_scalar=head_dim)),
-                dict(what="exact gelu instead of gelu_pytorch_tanh", config=cfg_set(hidden_activation="gelu"),
-                     min_rel=1e-4),
+                # information only: exact GELU moves the logits by about 1e-4 of max|logit|, not more
+                dict(what="exact gelu instead of gelu_pytorch_tanh (info)", config=cfg_set(hidden_activation="gelu"),
+                     info=True),
             ],
         ),
         dict(
@@ -473,8 +474,9 @@ def model_specs(shapes, seed=0):
             mixes=[],
             norm_mean=0.0,
             offs=[
-                dict(what="exact gelu instead of gelu_pytorch_tanh", config=cfg_set(hidden_act="gelu_python"),
-                     min_rel=1e-4),
+                # information only (hidden_act "gelu" would be read as gelu_pytorch_tanh by GemmaConfig)
+                dict(what="exact gelu instead of gelu_pytorch_tanh (info)", config=cfg_set(hidden_act="gelu_python"),
+                     info=True),
             ],
         ),
         dict(
@@ -819,8 +821,8 @@ def check_qk_norm(spec, model):
         assert attn.q_proj.bias is None and attn.o_proj.bias is None, spec["name"]
 
 
-def build_v4_model(spec, out):
-    src, dst = out / spec["v4_of"], out / spec["name"]
+def build_v4_model(spec, out, src_root):
+    src, dst = src_root / spec["v4_of"], out / spec["name"]
     shutil.copytree(src, dst)
     cfg = json.loads((src / "config.json").read_text())
     write_json(dst / "config.json", to_v4_config(cfg))
@@ -828,8 +830,8 @@ def build_v4_model(spec, out):
 
 
 @torch.no_grad()
-def verify_v4(spec, out, seed):
-    src, dst = load_model(out / spec["v4_of"]), load_model(out / spec["name"])
+def verify_v4(spec, out, seed, src_root):
+    src, dst = load_model(src_root / spec["v4_of"]), load_model(out / spec["name"])
     assert src.config.rope_parameters == dst.config.rope_parameters, \
         (src.config.rope_parameters, dst.config.rope_parameters)
     prompt = draw_prompt(generator(seed, "v4check", spec["name"]))
@@ -855,17 +857,23 @@ def merged_model(base, peft_model, mix):
     return merged.eval()
 
 
+def load_peft(base, path, name):
+    """A fresh PEFT model with one adapter (adapters with modules_to_save / embedding LoRA do not share one)."""
+    return PeftModel.from_pretrained(copy.deepcopy(base), path, adapter_name=name).eval()
+
+
 def make_rows(spec, out, seed, stats):
+    """Returns (rows, base model)."""
     mdir = out / spec["name"]
     base = load_model(mdir)
     pm = None
-    for i, name in enumerate(spec["adapters"]):
-        path = mdir / "adapters" / name
-        if pm is None:
-            pm = PeftModel.from_pretrained(copy.deepcopy(base), path, adapter_name=name)
-        else:
-            pm.load_adapter(path, adapter_name=name)
-    if pm is not None:
+    if spec["mixes"]:
+        for name in spec["adapters"]:
+            path = mdir / "adapters" / name
+            if pm is None:
+                pm = PeftModel.from_pretrained(copy.deepcopy(base), path, adapter_name=name)
+            else:
+                pm.load_adapter(path, adapter_name=name)
         pm.eval()
 
     # sanity: merging a single adapter with weight 1 reproduces PEFT's own forward
@@ -880,23 +888,26 @@ def make_rows(spec, out, seed, stats):
         diff = float((a - b).abs().max())
         assert diff < 1e-4 * max(1.0, float(a.abs().max())), f"merge check {spec['name']}/{adapter}: {diff}"
 
-    jobs = [("base", [], base)]
+    short, long = short_prompt_len(spec), spec.get("long_prompt_len")
+    jobs = [("base", [], base, short)]
     for name in spec["adapters"]:
-        jobs.append((name, [(name, 1.0)], None))
+        jobs.append((name, [(name, 1.0)], None, short))
     for mix in spec["mixes"]:
         rid = "mix_" + "_".join(f"{a}{w:+g}" for a, w in mix)
-        jobs.append((rid, mix, merged_model(base, pm, mix)))
+        jobs.append((rid, mix, merged_model(base, pm, mix), short))
+    if long:
+        # phi3: every row gets a twin with a prompt past original_max_position_embeddings (long rope factors)
+        jobs = [j for job in jobs for j in (job, (job[0] + "_long", job[1], job[2], long))]
 
     rows = []
-    for rid, adapters, model in jobs:
+    for rid, adapters, model, lengths in jobs:
         gen = generator(seed, "prompt", spec["name"], rid)
         single = len(adapters) == 1 and model is None
         if single:
-            pm.set_adapter(adapters[0][0])
-            model = pm
+            model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         redraws_gap = redraws_same = 0
         while True:
-            prompt = draw_prompt(gen)
+            prompt = draw_prompt(gen, lengths)
             ids, first, gap = greedy(model, prompt)
             if gap < GAP_REL:
                 redraws_gap += 1
@@ -918,7 +929,110 @@ def make_rows(spec, out, seed, stats):
             "greedy_ids": ids,
             "first_logits": [float(x) for x in first.tolist()],
         })
-    return rows
+        check_row_lengths(spec, rows[-1], lengths is long)
+    return rows, base
+
+
+def check_row_lengths(spec, row, is_long):
+    n = len(row["prompt_ids"])
+    window = spec.get("cfg", {}).get("sliding_window")
+    if window is not None:
+        assert n > window, (spec["name"], row["id"], n, window)
+    if "short_total_max" in spec:
+        if is_long:
+            assert n > spec["short_total_max"], (spec["name"], row["id"], n)
+        else:
+            assert n + MAX_NEW_TOKENS <= spec["short_total_max"], (spec["name"], row["id"], n)
+
+
+# ---------------------------------------------------------------- feature checks
+
+def variant_model(mdir, change, tmp):
+    """The model of mdir with its config.json changed by change(dict), loaded the same way as the reference."""
+    vdir = Path(tmp) / "model"
+    shutil.rmtree(vdir, ignore_errors=True)
+    vdir.mkdir(parents=True)
+    for f in os.listdir(mdir):
+        if (mdir / f).is_file():
+            shutil.copyfile(mdir / f, vdir / f)
+    cfg = json.loads((mdir / "config.json").read_text())
+    change(cfg)
+    write_json(vdir / "config.json", cfg)
+    return load_model(vdir)
+
+
+def variant_adapter(path, fn, base, tmp):
+    """The adapter at path with (config, tensors) changed by fn, as a fresh PEFT model on base."""
+    vdir = Path(tmp) / "adapter"
+    shutil.rmtree(vdir, ignore_errors=True)
+    vdir.mkdir(parents=True)
+    cfg = json.loads((path / "adapter_config.json").read_text())
+    cfg, tensors = fn(cfg, load_file(path / "adapter_model.safetensors"), base.state_dict())
+    write_json(vdir / "adapter_config.json", cfg)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, vdir / "adapter_model.safetensors")
+    name = path.name
+    return PeftModel.from_pretrained(copy.deepcopy(base), vdir, adapter_name=name).eval()
+
+
+def row_kind(row):
+    return "long" if row["id"].endswith("_long") else "short"
+
+
+@torch.no_grad()
+def check_features(spec, out, rows, base, report):
+    """Each feature-off variant of spec["offs"] must change every row it concerns: its greedy ids, or its first
+    logits by at least min_rel (default FEATURE_MIN_REL) of max|logit|. Variants marked info are only printed."""
+    mdir = out / spec["name"]
+    for off in spec.get("offs", []):
+        min_rel = off.get("min_rel", FEATURE_MIN_REL)
+        with tempfile.TemporaryDirectory() as tmp:
+            if "config" in off:
+                variant = variant_model(mdir, off["config"], tmp)
+                todo = [r for r in rows if off.get("rows", "all") in ("all", row_kind(r))]
+                models = {}
+                for r in todo:
+                    name = r["adapters"][0]["name"] if r["adapters"] else None
+                    if name not in models:
+                        models[name] = variant if name is None else load_peft(variant, mdir / "adapters" / name, name)
+            else:
+                todo = [r for r in rows if [a["name"] for a in r["adapters"]] == [off["adapter"]]]
+                models = {off["adapter"]: variant_adapter(mdir / "adapters" / off["adapter"], off["fn"], base, tmp)}
+            assert todo, (spec["name"], off["what"])
+            rels, changed = [], 0
+            for r in todo:
+                model = models[r["adapters"][0]["name"] if r["adapters"] else None]
+                ids, first, _ = greedy(model, r["prompt_ids"])
+                ref = torch.tensor(r["first_logits"])
+                rel = float((first - ref).abs().max() / ref.abs().max())
+                rels.append(rel)
+                changed += ids != r["greedy_ids"]
+                assert off.get("info") or ids != r["greedy_ids"] or rel >= min_rel, \
+                    f"{spec['name']}: {off['what']} hardly changes row {r['id']} (rel {rel:.2e})"
+        line = (f"{off['what']}: {len(todo)} row(s), greedy ids changed in {changed}, "
+                f"first-logit change {min(rels):.2e}..{max(rels):.2e} of max|logit|")
+        print(f"    off-check {line}")
+        if not off.get("info"):
+            report.append(line)
+
+
+def case_notes(spec, rows):
+    notes = dict(spec.get("notes", {}))
+    if "long_prompt_len" in spec:
+        notes["longrope"] = (
+            f"rows whose id ends in _long have prompts longer than original_max_position_embeddings "
+            f"({spec['short_total_max']}): transformers uses long_factor for every position from the first step. "
+            f"The other rows keep prompt + max_new_tokens <= {spec['short_total_max']} and use short_factor "
+            f"throughout. attention_factor scales cos and sin in both.")
+        notes["long_rows"] = [r["id"] for r in rows if row_kind(r) == "long"]
+        notes["short_rows"] = [r["id"] for r in rows if row_kind(r) == "short"]
+    if "embed_lora" in spec["adapters"]:
+        notes["embed_lora"] = (
+            "adapter_model.safetensors also holds base_model.model.model.embed_tokens.base_layer.weight, an exact "
+            "copy of the base model's embed_tokens (PEFT save_embedding_layers='auto' saves a targeted embedding)")
+    if any(adapter_kwargs(spec, a).get("modules_to_save") for a in spec["adapters"]):
+        notes["modules_to_save"] = (
+            "the saved copy (base_model.model.<module>.weight) replaces the module while that adapter is active")
+    return notes
 
 
 def case_features(spec):
@@ -967,6 +1081,35 @@ def check_shape_args(ap, args, shapes):
         ap.error("--prompt-max + --max-new-tokens must not exceed --max-position")
 
 
+def check_selected_args(ap, args, selected):
+    """Limits that only concern some of the later models."""
+    names = {s["name"] for s in selected}
+    if any("prompt_len" in s for s in selected) and \
+            max(WINDOW_PROMPT_MIN, args.prompt_max) + args.max_new_tokens > args.max_position:
+        ap.error(f"the sliding-window models need max({WINDOW_PROMPT_MIN}, --prompt-max) + --max-new-tokens "
+                 f"<= --max-position")
+    if "phi3" in names:
+        original = args.max_position // LONGROPE_ORIGINAL_DIV
+        if original - args.max_new_tokens < PROMPT_MIN_LEN:
+            ap.error(f"phi3 needs --max-position / {LONGROPE_ORIGINAL_DIV} - --max-new-tokens >= {PROMPT_MIN_LEN} "
+                     f"(short longrope rows keep prompt + output within original_max_position_embeddings)")
+        if original + LONG_PROMPT_OFFSETS[1] + args.max_new_tokens > args.max_position:
+            ap.error(f"phi3 long rows need --max-position / {LONGROPE_ORIGINAL_DIV} + {LONG_PROMPT_OFFSETS[1]} "
+                     f"+ --max-new-tokens <= --max-position")
+
+
+def select_models(ap, all_specs, arg):
+    """The specs named by --models (comma-separated), in the script's order; all when not given."""
+    if arg is None:
+        return all_specs
+    names = [n.strip() for n in arg.split(",") if n.strip()]
+    known = [s["name"] for s in all_specs]
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        ap.error(f"--models: unknown or no model names {unknown or names}; known: {','.join(known)}")
+    return [s for s in all_specs if s["name"] in names]
+
+
 def main():
     global MAX_NEW_TOKENS, PROMPT_MAX_LEN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -993,16 +1136,22 @@ def main():
                        help="greedy tokens per row (default %(default)s)")
     shape.add_argument("--prompt-max", type=int, default=PROMPT_MAX_LEN,
                        help=f"longest prompt, >= {PROMPT_MIN_LEN} (default %(default)s)")
+    ap.add_argument("--models", metavar="NAME,NAME,...",
+                    help="write only these model cases (cases.json holds them in the script's order); "
+                         "default: all models")
     args = ap.parse_args()
     shapes = {k: getattr(args, k) for k in DEFAULT_SHAPES}
     check_shape_args(ap, args, shapes)
     MAX_NEW_TOKENS, PROMPT_MAX_LEN = args.max_new_tokens, args.prompt_max
-    models = model_specs(shapes)
+    all_models = model_specs(shapes, args.seed)
+    models = select_models(ap, all_models, args.models)
+    check_selected_args(ap, args, models)
     t0 = time.time()
     torch.manual_seed(args.seed)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for spec in models:
+    # every model folder the script knows goes, so OUT holds exactly the cases of cases.json
+    for spec in all_models:
         if (out / spec["name"]).exists():
             shutil.rmtree(out / spec["name"])
     for f in ("cases.json", "VERSIONS.json"):
@@ -1018,25 +1167,43 @@ def main():
     })
 
     stats = {"gap": 0, "same": 0}
+    feature_report = []
     cases = []
+    selected = {s["name"] for s in models}
+    scratch = tempfile.TemporaryDirectory()
     for spec in models:
         print(f"[{time.time() - t0:6.1f}s] {spec['name']}")
         if "v4_of" in spec:
-            build_v4_model(spec, out)
-            verify_v4(spec, out, args.seed)
-            arch = ARCH[next(s for s in models if s["name"] == spec["v4_of"])["arch"]][2]
+            src_spec = next(s for s in all_models if s["name"] == spec["v4_of"])
+            src_root = out
+            if src_spec["name"] not in selected:
+                # the v4 copy needs its source model: build it (same draws) outside OUT
+                src_root = Path(scratch.name)
+                if not (src_root / src_spec["name"]).exists():
+                    build_source_model(src_spec, args.seed, src_root, shapes)
+            build_v4_model(spec, out, src_root)
+            verify_v4(spec, out, args.seed, src_root)
+            arch = ARCH[src_spec["arch"]][2]
         else:
             build_source_model(spec, args.seed, out, shapes)
             arch = ARCH[spec["arch"]][2]
-        rows = make_rows(spec, out, args.seed, stats)
+        rows, base = make_rows(spec, out, args.seed, stats)
         assert len({r["id"] for r in rows}) == len(rows)
-        cases.append({"model": spec["name"], "architecture": arch, "features": case_features(spec), "rows": rows})
+        check_features(spec, out, rows, base, feature_report)
+        case = {"model": spec["name"], "architecture": arch, "features": case_features(spec)}
+        notes = case_notes(spec, rows)
+        if notes:
+            case["notes"] = notes
+        case["rows"] = rows
+        cases.append(case)
 
+    scratch.cleanup()
     (out / "cases.json").write_text(dump_cases(cases))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     nrows = sum(len(c["rows"]) for c in cases)
     print(f"[{time.time() - t0:6.1f}s] wrote {len(cases)} cases, {nrows} rows to {out}")
     print(f"prompt redraws: {stats['gap']} for small top-2 gap, {stats['same']} for adapter output equal to base")
+    print(f"feature-off checks passed: {len(feature_report)}")
     print(f"total size: {total} bytes ({total / 2**20:.2f} MiB)")
 
 

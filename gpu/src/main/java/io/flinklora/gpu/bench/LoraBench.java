@@ -48,6 +48,11 @@ public final class LoraBench {
                 new PeftWriter(config).rank(16).alpha(32).targets(EnumSet.of(Projection.Q, Projection.K, Projection.V,
                         Projection.O)).write(dir, 1000 + i, 0.02, 0.02);
             }
+            Path doraDir = root.resolve("dora" + i);
+            if (!Files.isRegularFile(doraDir.resolve("adapter_model.safetensors"))) {
+                new PeftWriter(config).rank(16).alpha(32).dora(true).targets(EnumSet.of(Projection.Q, Projection.K,
+                        Projection.V, Projection.O)).write(doraDir, 1000 + i, 0.02, 0.02);
+            }
         }
         int newTokens = quick ? 16 : 64;
         System.out.printf("model: random Llama hidden %d, %d layers; %d requests x %d new tokens; rank-16 adapters on q,k,v,o%n%n",
@@ -57,7 +62,7 @@ public final class LoraBench {
         int alone = quick ? 4 : 8;
         int rounds = quick ? 1 : 3;
         // Cases run interleaved, several rounds, and each reports its median: machine noise hits all alike.
-        String[] names = {"a", "a'", "b", "c", "d", "d'", "e", "f", "d''"};
+        String[] names = {"a", "a'", "b", "c", "d", "d'", "e", "f", "d''", "g"};
         List<List<Double>> runs = new ArrayList<>();
         for (int k = 0; k < names.length; k++) {
             runs.add(new ArrayList<>());
@@ -74,6 +79,7 @@ public final class LoraBench {
             }
             runs.get(7).add(tps(model, root, REQUESTS, REQUESTS, newTokens, i -> one("task" + i), LoraStrategy.LOOP));
             runs.get(8).add(tps(model, root, REQUESTS, REQUESTS, newTokens, i -> one("task" + i), LoraStrategy.SEGMENTED));
+            runs.get(9).add(tps(model, root, REQUESTS, REQUESTS, newTokens, i -> one("dora" + i), DEFAULT));
             System.out.printf("round %d of %d done%n", round + 1, rounds);
         }
         double a = EngineBench.median(runs.get(0));
@@ -85,6 +91,7 @@ public final class LoraBench {
         double e = EngineBench.median(runs.get(6));
         double f = EngineBench.median(runs.get(7));
         double ds = EngineBench.median(runs.get(8));
+        double g = EngineBench.median(runs.get(9));
         String[][] rows = {
             {"(a) base only", fmt(a)},
             {"(a') base only, adapters enabled", fmt(aEnabled)},
@@ -94,7 +101,8 @@ public final class LoraBench {
             {"(d') 32 distinct adapters (gathered)", fmt(dg)},
             {"(d'') 32 distinct adapters (segmented)", fmt(ds)},
             {"(e) 32 distinct, one request at a time", fmt(e)},
-            {"(f) 32 distinct, per-row loop", fmt(f)}};
+            {"(f) 32 distinct, per-row loop", fmt(f)},
+            {"(g) 32 distinct DoRA adapters", fmt(g)}};
         System.out.println("case                                    | tokens/s");
         System.out.println("----------------------------------------+---------");
         for (String[] r : rows) {
@@ -105,11 +113,12 @@ public final class LoraBench {
         System.out.printf("(d)/(e) = %.1f (target >= 10)%n", d / e);
         System.out.printf("(d)/(f) = %.2f (target >= 2)%n", d / f);
         System.out.printf("(a')/(a) = %.3f (target >= 0.98: enabling adapters costs base rows nothing)%n", aEnabled / a);
+        System.out.printf("(g)/(d) = %.2f (32 DoRA adapters against 32 plain ones of the same rank)%n", g / d);
         System.out.printf("(d %s)/(d gathered) = %.2f, /(d segmented) = %.2f%n", DEFAULT.name().toLowerCase(), d / dg, d / ds);
         report.put("rounds", rounds).put("a_base", a).put("a_base_adapters_enabled", aEnabled).put("b_one_adapter", b).put("c_8_adapters", c)
                 .put("d_32_adapters_segmented", d).put("d_32_adapters_gathered", dg).put("e_one_at_a_time", e)
                 .put("f_loop", f).put("d_32_adapters_segmented_alt", ds).put("d_over_a", d / a).put("b_over_a", b / a).put("d_over_e", d / e)
-                .put("d_over_f", d / f).put("enabled_over_base", aEnabled / a);
+                .put("d_over_f", d / f).put("enabled_over_base", aEnabled / a).put("g_32_dora", g).put("g_over_d", g / d);
 
         double[] cold = coldLoad(model, root, newTokens);
         System.out.printf("%ncold adapter load (disk to device, rank 16 on q,k,v,o): %.1f ms; running batch of %d: "

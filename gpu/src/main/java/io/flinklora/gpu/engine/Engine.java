@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.flinklora.gpu.kv.KvCache;
 import io.flinklora.gpu.lora.AdapterMix;
+import io.flinklora.gpu.lora.LoraAdapter;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterRegistry;
 import io.flinklora.gpu.lora.AdapterStats;
@@ -71,6 +72,7 @@ public final class Engine implements AutoCloseable {
                             .maxDeviceBytes(config.adapters().maxDeviceBytes())
                             .maxLoaded(config.adapters().maxLoaded())
                             .preload(config.adapters().preload())
+                            .baseWeights(model::weight)
                             .build();
             Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
             for (int id : tokenizer.eosIds()) {
@@ -275,8 +277,13 @@ public final class Engine implements AutoCloseable {
         Batch batch = scheduler.schedule(admission);
         List<RequestFailure> failures = new ArrayList<>();
         for (Sequence s : batch.failed()) {
-            String why = s.adapters().stream().map(adapters::failure).filter(m -> !m.isEmpty()).findFirst().orElse("");
-            failures.add(new RequestFailure(s.id(), ErrorCode.ADAPTER_LOAD_FAILED, "adapter could not be loaded: " + why));
+            String unmixable = unmixable(s);
+            if (unmixable != null) {
+                failures.add(new RequestFailure(s.id(), ErrorCode.INVALID_REQUEST, unmixable));
+            } else {
+                String why = s.adapters().stream().map(adapters::failure).filter(m -> !m.isEmpty()).findFirst().orElse("");
+                failures.add(new RequestFailure(s.id(), ErrorCode.ADAPTER_LOAD_FAILED, "adapter could not be loaded: " + why));
+            }
             end(s);
         }
         if (batch.isEmpty()) {
@@ -414,6 +421,9 @@ public final class Engine implements AutoCloseable {
         @Override
         public Verdict check(Sequence s) {
             Verdict worst = Verdict.READY;
+            if (unmixable(s) != null) {
+                return Verdict.FAIL;
+            }
             for (AdapterRegistry.Version v : s.adapters()) {
                 Verdict vd = switch (adapters.ready(v)) {
                     case READY -> Verdict.READY;
@@ -442,6 +452,24 @@ public final class Engine implements AutoCloseable {
             s.setMix(new AdapterMix(parts));
         }
     };
+
+    /**
+     * Why a sequence's adapter list cannot run, or null: a DoRA adapter or one that saves whole modules
+     * must be used alone at weight 1 (its effect is not a delta that scales or adds). Known once loaded.
+     */
+    private String unmixable(Sequence s) {
+        List<AdapterRegistry.Version> vs = s.adapters();
+        for (int i = 0; i < vs.size(); i++) {
+            if (adapters.ready(vs.get(i)) != AdapterRegistry.Readiness.READY) {
+                continue;
+            }
+            LoraAdapter a = adapters.adapter(vs.get(i));
+            if (!a.mixable() && (vs.size() > 1 || s.request().adapters().get(i).weight() != 1.0)) {
+                return "adapter '" + a.name() + "' (DoRA or modules_to_save) can only be used alone with weight 1";
+            }
+        }
+        return null;
+    }
 
     /** Removes a sequence (finished, aborted or failed) and gives back its cache slot and adapter leases. */
     private void end(Sequence s) {

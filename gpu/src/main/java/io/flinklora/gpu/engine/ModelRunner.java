@@ -96,7 +96,8 @@ public final class ModelRunner {
                 manager.create(write),
                 groups,
                 identity ? null : manager.create(outputGather),
-                manager.create(logitRows));
+                manager.create(logitRows),
+                logitRows);
     }
 
     /**

@@ -35,13 +35,21 @@ import java.util.regex.PatternSyntaxException;
  * @param layers {@code layers_to_transform}, or null for all layers
  * @param layersPattern {@code layers_pattern} (empty: PEFT's default layer-index rule)
  * @param loraBias {@code lora_bias}: {@code lora_B} carries a bias, scaled like B
+ * @param useDora {@code use_dora}: adapted linear modules rescale their output rows by magnitude / row norm
+ * @param modulesToSave {@code modules_to_save}: whole modules the adapter replaces ({@code lm_head},
+ *     {@code embed_tokens})
  */
 public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetRegex, List<String> targetNames,
                             Pattern excludeRegex, List<String> excludeNames, Map<String, Integer> rankPattern,
                             Map<String, Double> alphaPattern, Set<Integer> layers, List<String> layersPattern,
-                            boolean loraBias) {
+                            boolean loraBias, boolean useDora, List<String> modulesToSave) {
+
+    /** The modules {@code modules_to_save} may name: the output head and the input embeddings. */
+    public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
 
     private static final int MAX_RANK = 1 << 14;
+    /** The input embedding's module path: LoRA on it uses lora_embedding_A / lora_embedding_B. */
+    public static final String EMBEDDING = "model.embed_tokens";
     private static final List<String> ALL_LINEAR = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
             "up_proj", "down_proj", "qkv_proj", "gate_up_proj");
     private static final Pattern DEFAULT_LAYER_INDEX = Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
@@ -141,8 +149,41 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             throw new AdapterFormatException(source + ": layers_to_transform / layers_pattern cannot be used when"
                     + " target_modules is a regex string (PEFT refuses it too)");
         }
+        boolean dora = bool(n, "use_dora", source);
+        boolean loraBias = bool(n, "lora_bias", source);
+        if (dora && loraBias) {
+            throw new AdapterFormatException(source + ": use_dora together with lora_bias is not supported");
+        }
+        List<String> save = List.of();
+        JsonNode ms = n.get("modules_to_save");
+        if (ms != null && !ms.isNull()) {
+            save = names(ms, source, "modules_to_save");
+            for (String m : save) {
+                // PEFT: re.match(rf"(^|.*\.){m}($|\..*)", module) picks the modules it saves.
+                Pattern p = compile("(^|.*\\.)" + m + "($|\\..*)", source, "modules_to_save entry '" + m + "'");
+                for (String candidate : List.of("lm_head", "model.embed_tokens", "model.norm", "model.layers.0",
+                        "model.layers.0.self_attn.q_proj", "model.layers.0.mlp", "model.layers.0.input_layernorm")) {
+                    if (p.matcher(bounded(candidate, "modules_to_save")).lookingAt()
+                            && !SAVABLE_MODULES.contains(candidate)) {
+                        throw new AdapterFormatException(source + ": modules_to_save entry '" + m + "' saves '"
+                                + candidate + "'; only lm_head and embed_tokens are supported");
+                    }
+                }
+            }
+        }
         return new AdapterConfig(r, alpha, rs, targetRegex, List.copyOf(targetNames), excludeRegex,
-                List.copyOf(excludeNames), ranks, alphas, layers, List.copyOf(layersPattern), bool(n, "lora_bias", source));
+                List.copyOf(excludeNames), ranks, alphas, layers, List.copyOf(layersPattern), loraBias, dora,
+                List.copyOf(save));
+    }
+
+    /** Whether {@code modules_to_save} saves the module at {@code path} (PEFT's rule). */
+    public boolean saves(String path) {
+        for (String m : modulesToSave) {
+            if (Pattern.compile("(^|.*\\.)" + m + "($|\\..*)").matcher(bounded(path, "modules_to_save")).lookingAt()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static List<String> names(JsonNode node, String source, String field) {
@@ -221,6 +262,9 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
 
     /** PEFT's {@code check_target_module_exists} for one module path of the base model. */
     public boolean matches(String path) {
+        if (saves(path)) {
+            return false; // PEFT never adapts a module it saves whole
+        }
         if (excludeRegex != null && excludeRegex.matcher(bounded(path, "exclude_modules")).matches()) {
             return false;
         }
@@ -275,16 +319,19 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
     public void checkModules(ModelConfig model, String source) {
         List<String> refused = new ArrayList<>();
         for (String module : nonLinearModules(model)) {
-            if (matches(module)) {
+            if (matches(module) && !module.equals(EMBEDDING)) {
                 refused.add(module);
             }
         }
+        if (useDora && matches(EMBEDDING)) {
+            throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");
+        }
         if (!refused.isEmpty()) {
             throw new AdapterFormatException(source + ": target_modules matches " + refused
-                    + ", which this server cannot adapt (LoRA on embeddings or lm_head is not supported;"
-                    + " other modules are not linear layers)");
+                    + ", which this server cannot adapt (LoRA on lm_head is not supported;"
+                    + " other modules are not linear layers or embeddings)");
         }
-        boolean any = false;
+        boolean any = matches(EMBEDDING) || !modulesToSave.isEmpty();
         for (int l = 0; l < model.numLayers() && !any; l++) {
             for (LinearModule m : model.linearModules(l)) {
                 any |= matches(m.path());

@@ -47,7 +47,8 @@ public final class AdapterFields {
             applied("r", "default rank"),
             applied("lora_alpha", "scale alpha / r (default alpha 8, as PEFT)"),
             applied("use_rslora", "scale alpha / sqrt(r)"),
-            applied("target_modules", "list (exact path or `.name` suffix), regex string (full match), `all-linear`"),
+            applied("target_modules", "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
+                    + " linear layers and embed_tokens (lora_embedding_A/B); lm_head refused"),
             applied("exclude_modules", "list or regex string, as PEFT"),
             applied("layers_to_transform", "int or list, with a list of target_modules, as PEFT"),
             applied("layers_pattern", "string or list, PEFT's layer-index rule"),
@@ -57,8 +58,9 @@ public final class AdapterFields {
             onlyAt("peft_type", "LORA", v -> absent(v) || "LORA".equals(v.asText())),
             onlyAt("bias", "none (other values train base biases)", v -> absent(v) || "none".equals(v.asText())),
             onlyAt("fan_in_fan_out", "false (Llama-family layers are not Conv1D)", AdapterFields::falseOrAbsent),
-            onlyAt("use_dora", "false (DoRA not implemented)", AdapterFields::falseOrAbsent),
-            onlyAt("modules_to_save", "null or empty (saved whole modules not implemented)", AdapterFields::absent),
+            applied("use_dora", "DoRA on linear modules: rows scaled by magnitude / row norm of W + s B A;"
+                    + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
+            applied("modules_to_save", "lm_head and embed_tokens, replaced per row; such an adapter is not mixed"),
             onlyAt("trainable_token_indices", "null (trainable embedding rows not implemented)", AdapterFields::absent),
             onlyAt("layer_replication", "null (it rebuilds the base model's layers)", AdapterFields::absent),
             onlyAt("target_parameters", "null (LoRA on raw parameters not implemented)", AdapterFields::absent),

@@ -29,9 +29,10 @@ public final class AdapterMerger {
         List<LoraAdapter> loaded = new ArrayList<>();
         for (Weighted w : adapters) {
             LoraAdapter a = LoraAdapter.read(w.dir().getFileName().toString(), 0, w.dir(), config);
-            if (a.hasBias()) {
-                // W + s B A has no place for s * bias in a model whose projections have no bias.
-                throw new AdapterFormatException(w.dir() + ": an adapter with lora_bias cannot be merged into weights");
+            if (!a.onlyProjectionDeltas()) {
+                // W + s B A has no place for a lora bias, DoRA's row scales or saved whole modules.
+                throw new AdapterFormatException(w.dir() + ": an adapter with lora_bias, DoRA, embedding LoRA or"
+                        + " modules_to_save cannot be merged by this tool");
             }
             loaded.add(a);
         }

@@ -47,6 +47,15 @@ final class AdapterPool implements AutoCloseable {
     }
 
     /** Copies an adapter's modules into free slots and points its modules at them; false if a pool is full. */
+    /** A manager on the pool's device for an adapter's whole matrices; the adapter closes it on eviction. */
+    NDManager newExtrasManager() {
+        return manager.newSubManager();
+    }
+
+    DataType dtype() {
+        return dtype;
+    }
+
     synchronized boolean place(LoraAdapter adapter) {
         Map<Integer, Integer> slots = new HashMap<>();
         for (int l = 0; l < model.numLayers(); l++) {

@@ -37,6 +37,7 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private final Path root;
     private final ModelConfig model;
+    private final BaseWeights baseWeights;
     private final AdapterPool pool;
     private final int maxOnDevice;
     private final long maxDeviceBytes;
@@ -102,6 +103,7 @@ public final class AdapterRegistry implements AutoCloseable {
         private long maxDeviceBytes = 1L << 30;
         private int maxLoaded = 64;
         private List<String> preload = List.of();
+        private BaseWeights baseWeights;
 
         private Builder(Path root, ModelConfig model, NDManager device, DataType dtype) {
             this.root = root;
@@ -129,6 +131,12 @@ public final class AdapterRegistry implements AutoCloseable {
         }
 
         /** Adapters to load at start. */
+        /** The base model's weights, which DoRA adapters need for their row norms. */
+        public Builder baseWeights(BaseWeights weights) {
+            this.baseWeights = weights;
+            return this;
+        }
+
         public Builder preload(List<String> names) {
             this.preload = List.copyOf(names);
             return this;
@@ -161,6 +169,7 @@ public final class AdapterRegistry implements AutoCloseable {
             throw new IllegalArgumentException("need 1 <= maxOnDevice <= maxLoaded");
         }
         this.model = b.model;
+        this.baseWeights = b.baseWeights;
         this.pool = new AdapterPool(b.device, b.model, b.dtype, b.maxOnDevice);
         this.maxOnDevice = b.maxOnDevice;
         this.maxDeviceBytes = b.maxDeviceBytes;
@@ -205,7 +214,7 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private LoraAdapter load(String name, long version, Path dir) {
         long t0 = System.nanoTime();
-        LoraAdapter a = LoraAdapter.read(name, version, dir, model);
+        LoraAdapter a = LoraAdapter.read(name, version, dir, model, baseWeights);
         long nanos = System.nanoTime() - t0;
         synchronized (this) {
             loads++;

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -35,7 +36,31 @@ public final class LoraAdapter implements AutoCloseable {
     private final AdapterConfig config;
     private final Module[][] modules;
     private final long bytes;
+    private final Extras extras;
     private AdapterPool placedIn;
+    private NDManager extrasOnDevice;
+    private NDArray embedAT;
+    private NDArray embedBT;
+    private NDArray savedEmbed;
+    private NDArray savedLmHead;
+
+    /**
+     * What an adapter holds besides per-projection LoRA: embedding LoRA ({@code lora_embedding_A} [r, vocab],
+     * {@code lora_embedding_B} [hidden, r] with the scale folded in) and whole saved modules [vocab, hidden];
+     * each null when absent.
+     */
+    record Extras(int embedRank, float[] embedA, float[] embedB, float[] savedEmbed, float[] savedLmHead,
+                  int vocab, int hidden) {
+        static final Extras NONE = new Extras(0, null, null, null, null, 0, 0);
+
+        long bytes() {
+            long n = 0;
+            for (float[] a : new float[][] {embedA, embedB, savedEmbed, savedLmHead}) {
+                n += a == null ? 0 : 4L * a.length;
+            }
+            return n;
+        }
+    }
 
     /** One adapted projection: host copies always, device arrays while resident. */
     static final class Module {
@@ -46,6 +71,8 @@ public final class LoraAdapter implements AutoCloseable {
         final float[] hostB;
         /** {@code lora_bias}: the bias of lora_B times the scale, or null. */
         final float[] hostBias;
+        /** DoRA: magnitude / ||W + s B A|| - 1 per output row, or null for plain LoRA. */
+        float[] doraScale;
         NDArray a;
         NDArray b;
         AdapterPool.RankPool pool;
@@ -75,12 +102,13 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    private LoraAdapter(String name, long version, AdapterConfig config, Module[][] modules, long bytes) {
+    private LoraAdapter(String name, long version, AdapterConfig config, Module[][] modules, long bytes, Extras extras) {
         this.name = name;
         this.version = version;
         this.config = config;
+        this.extras = extras;
         this.modules = modules;
-        this.bytes = bytes;
+        this.bytes = bytes + extras.bytes();
     }
 
     /**
@@ -88,6 +116,14 @@ public final class LoraAdapter implements AutoCloseable {
      * copies only; {@link #upload} puts it on the device.
      */
     public static LoraAdapter read(String name, long version, Path dir, ModelConfig model) {
+        return read(name, version, dir, model, null);
+    }
+
+    /**
+     * As {@link #read(String, long, Path, ModelConfig)}, with the base weights DoRA adapters need for
+     * their row norms (a DoRA adapter read without them is refused).
+     */
+    public static LoraAdapter read(String name, long version, Path dir, ModelConfig model, BaseWeights baseWeights) {
         AdapterConfig config = AdapterConfig.read(dir);
         config.checkModules(model, dir.resolve("adapter_config.json").toString());
         Path file = dir.resolve("adapter_model.safetensors");
@@ -158,6 +194,13 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                 }
             }
+            if (config.useDora()) {
+                if (baseWeights == null) {
+                    throw new AdapterFormatException(dir + ": a DoRA adapter needs the base weights (not available here)");
+                }
+                doraScales(file, w, byKey, consumed, modules, model, baseWeights, scratch);
+            }
+            Extras extras = extras(file, w, byKey, consumed, config, model, scratch);
             List<String> unused = new ArrayList<>();
             for (String t : w.names()) {
                 if (!consumed.contains(t)) {
@@ -171,7 +214,7 @@ public final class LoraAdapter implements AutoCloseable {
                         + " are not used by the adapter's config (a feature not implemented, or a config that"
                         + " does not match the weights); refusing rather than ignoring them");
             }
-            return new LoraAdapter(name, version, config, modules, bytes);
+            return new LoraAdapter(name, version, config, modules, bytes, extras);
         } catch (IOException e) {
             throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
         }
@@ -186,11 +229,121 @@ public final class LoraAdapter implements AutoCloseable {
     private static String normalize(String tensor) {
         String t = tensor.replace(".default.weight", ".weight").replace(".default.bias", ".bias");
         for (String prefix : PREFIXES) {
-            if (t.startsWith(prefix + "model.layers.")) {
+            if (!prefix.isEmpty() && t.startsWith(prefix)) {
                 return t.substring(prefix.length());
             }
         }
         return t;
+    }
+
+    /**
+     * DoRA (PEFT's DoraLinearLayer): the output of an adapted module is {@code R + (g - 1) (R - bias) + g D}
+     * with {@code g = magnitude / ||W + s B A||} over each output row (detached, so a constant at
+     * inference). The norms depend only on the adapter and the base weights: computed once here.
+     */
+    private static void doraScales(Path file, WeightIndex w, Map<String, String> byKey, Set<String> consumed,
+                                   Module[][] modules, ModelConfig model, BaseWeights base, NDManager scratch)
+            throws IOException {
+        for (int l = 0; l < model.numLayers(); l++) {
+            for (LinearModule m : model.linearModules(l)) {
+                if (modules[l][m.slices().get(0).projection().ordinal()] == null) {
+                    continue;
+                }
+                String magName = byKey.get(m.path() + ".lora_magnitude_vector");
+                if (magName == null) {
+                    magName = byKey.get(m.path() + ".lora_magnitude_vector.weight");
+                }
+                if (magName == null) {
+                    throw new AdapterFormatException(file + ": use_dora is true but tensor '" + m.path()
+                            + ".lora_magnitude_vector' is missing");
+                }
+                long[] shape = w.info(magName).shape();
+                if (shape.length != 1 || shape[0] != m.outFeatures()) {
+                    throw new AdapterFormatException(file + ": tensor '" + magName + "' has shape "
+                            + Arrays.toString(shape) + ", expected [" + m.outFeatures() + "]");
+                }
+                float[] magnitude = load(w, magName, scratch);
+                consumed.add(magName);
+                for (LinearModule.Slice sl : m.slices()) {
+                    Module mod = modules[l][sl.projection().ordinal()];
+                    NDArray weight = base.weight(l, sl.projection());
+                    float[] norms;
+                    try (NDManager tmp = weight.getManager().newSubManager()) {
+                        NDArray a = tmp.create(mod.hostA, new ai.djl.ndarray.types.Shape(mod.rank, mod.in));
+                        NDArray b = tmp.create(mod.hostB, new ai.djl.ndarray.types.Shape(mod.out, mod.rank));
+                        NDArray wf = weight;
+                        if (weight.getDataType() != DataType.FLOAT32) {
+                            wf = weight.toType(DataType.FLOAT32, true);
+                            wf.attach(tmp);
+                        }
+                        NDArray full = b.matMul(a).add(wf);
+                        norms = full.square().sum(new int[] {1}).sqrt().toFloatArray();
+                    }
+                    float[] scale = new float[sl.rows()];
+                    for (int i = 0; i < scale.length; i++) {
+                        scale[i] = magnitude[sl.offset() + i] / norms[i] - 1f;
+                    }
+                    mod.doraScale = scale;
+                }
+            }
+        }
+    }
+
+    /** Embedding LoRA and saved whole modules, as PEFT names their tensors. */
+    private static Extras extras(Path file, WeightIndex w, Map<String, String> byKey, Set<String> consumed,
+                                 AdapterConfig config, ModelConfig model, NDManager scratch) throws IOException {
+        int vocab = model.vocabSize();
+        int hidden = model.hiddenSize();
+        float[] embedA = null;
+        float[] embedB = null;
+        int embedRank = 0;
+        if (config.matches(AdapterConfig.EMBEDDING)) {
+            String e = AdapterConfig.EMBEDDING;
+            String aName = byKey.get(e + ".lora_embedding_A");
+            String bName = byKey.get(e + ".lora_embedding_B");
+            if (aName == null || bName == null) {
+                throw new AdapterFormatException(file + ": target_modules adapts embed_tokens but tensor '" + e
+                        + (aName == null ? ".lora_embedding_A" : ".lora_embedding_B") + "' is missing");
+            }
+            embedRank = config.rankOf(e);
+            check(file, aName, w.info(aName).shape(), embedRank, vocab);
+            check(file, bName, w.info(bName).shape(), hidden, embedRank);
+            embedA = load(w, aName, scratch);
+            embedB = load(w, bName, scratch);
+            float scale = (float) config.scaleOf(e);
+            for (int i = 0; i < embedB.length; i++) {
+                embedB[i] *= scale;
+            }
+            consumed.add(aName);
+            consumed.add(bName);
+        }
+        float[] savedEmbed = null;
+        float[] savedHead = null;
+        if (config.saves(AdapterConfig.EMBEDDING)) {
+            savedEmbed = saved(file, w, byKey, consumed, AdapterConfig.EMBEDDING, vocab, hidden, scratch);
+        }
+        if (config.saves("lm_head")) {
+            savedHead = saved(file, w, byKey, consumed, "lm_head", vocab, hidden, scratch);
+        }
+        if (embedA == null && savedEmbed == null && savedHead == null) {
+            return Extras.NONE;
+        }
+        return new Extras(embedRank, embedA, embedB, savedEmbed, savedHead, vocab, hidden);
+    }
+
+    private static float[] saved(Path file, WeightIndex w, Map<String, String> byKey, Set<String> consumed,
+                                 String module, int vocab, int hidden, NDManager scratch) throws IOException {
+        String name = byKey.get(module + ".weight");
+        if (name == null) {
+            name = byKey.get(module + ".modules_to_save.weight");
+        }
+        if (name == null) {
+            throw new AdapterFormatException(file + ": modules_to_save names " + module + " but tensor '" + module
+                    + ".weight' is missing");
+        }
+        check(file, name, w.info(name).shape(), vocab, hidden);
+        consumed.add(name);
+        return load(w, name, scratch);
     }
 
     private static void check(Path file, String tensor, long[] shape, long rows, long cols) {
@@ -209,6 +362,24 @@ public final class LoraAdapter implements AutoCloseable {
             return false;
         }
         placedIn = pool;
+        if (extras != Extras.NONE) {
+            // Whole matrices (saved modules, embedding LoRA) live beside the pools, owned by this adapter.
+            extrasOnDevice = pool.newExtrasManager();
+            DataType dtype = pool.dtype();
+            Extras x = extras;
+            if (x.embedA() != null) {
+                embedAT = extrasOnDevice.create(x.embedA(), new Shape(x.embedRank(), x.vocab())).transpose()
+                        .toType(dtype, false);
+                embedBT = extrasOnDevice.create(x.embedB(), new Shape(x.hidden(), x.embedRank())).transpose()
+                        .toType(dtype, false);
+            }
+            if (x.savedEmbed() != null) {
+                savedEmbed = extrasOnDevice.create(x.savedEmbed(), new Shape(x.vocab(), x.hidden())).toType(dtype, false);
+            }
+            if (x.savedLmHead() != null) {
+                savedLmHead = extrasOnDevice.create(x.savedLmHead(), new Shape(x.vocab(), x.hidden())).toType(dtype, false);
+            }
+        }
         return true;
     }
 
@@ -218,6 +389,41 @@ public final class LoraAdapter implements AutoCloseable {
             placedIn.free(this);
             placedIn = null;
         }
+        if (extrasOnDevice != null) {
+            extrasOnDevice.close();
+            extrasOnDevice = null;
+            embedAT = null;
+            embedBT = null;
+            savedEmbed = null;
+            savedLmHead = null;
+        }
+    }
+
+    /** Embedding LoRA on the device: A transposed [vocab, r] and scaled B transposed [r, hidden]; null when absent. */
+    NDArray embedAT() {
+        return embedAT;
+    }
+
+    NDArray embedBT() {
+        return embedBT;
+    }
+
+    /** The adapter's own embedding table [vocab, hidden] on the device, or null. */
+    NDArray savedEmbed() {
+        return savedEmbed;
+    }
+
+    /** The adapter's own output head [vocab, hidden] on the device, or null. */
+    NDArray savedLmHead() {
+        return savedLmHead;
+    }
+
+    /**
+     * Whether rows may run this adapter at another weight or beside other adapters: not for DoRA (its
+     * row scale is not linear in the adapter) nor for saved whole modules (a replacement, not a delta).
+     */
+    public boolean mixable() {
+        return !config.useDora() && extras.savedEmbed() == null && extras.savedLmHead() == null;
     }
 
     public synchronized boolean onDevice() {
@@ -251,6 +457,11 @@ public final class LoraAdapter implements AutoCloseable {
     public int rank(int layer, Projection p) {
         Module m = modules[layer][p.ordinal()];
         return m == null ? 0 : m.rank;
+    }
+
+    /** Whether everything this adapter changes is a projection delta {@code s B A} (what merge tools fold in). */
+    public boolean onlyProjectionDeltas() {
+        return !hasBias() && !config.useDora() && extras == Extras.NONE;
     }
 
     /** Whether any module carries a {@code lora_bias}, which a weight-only merge cannot fold in. */

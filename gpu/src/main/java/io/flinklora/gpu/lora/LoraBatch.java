@@ -84,7 +84,7 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     @Override
-    public NDArray apply(int layer, Projection p, NDArray input, NDArray output) {
+    public NDArray apply(int layer, Projection p, NDArray input, NDArray output, NDArray baseBias) {
         if (adapters.isEmpty()) {
             return output;
         }
@@ -98,7 +98,7 @@ public final class LoraBatch implements ProjectionDelta {
             return output;
         }
         if (strategy == LoraStrategy.LOOP) {
-            return addBiases(layer, p, members, loop(layer, p, input, output));
+            return applyDora(layer, p, members, addBiases(layer, p, members, loop(layer, p, input, output)), baseBias);
         }
         // Grouping by rank lets the gathered strategy read each rank's pool once.
         members.sort(java.util.Comparator.comparingInt((Integer i) -> adapters.get(i).module(layer, p).rank)
@@ -110,7 +110,107 @@ public final class LoraBatch implements ProjectionDelta {
             case POOLED -> gathered(layer, p, x, plan, true);
             default -> segmented(layer, p, x, plan);
         };
-        return addBiases(layer, p, members, output.add(plan.combine().matMul(deltas)));
+        return applyDora(layer, p, members, addBiases(layer, p, members, output.add(plan.combine().matMul(deltas))),
+                baseBias);
+    }
+
+    /**
+     * DoRA rows: {@code out + (g - 1) (out - bias)} where {@code out} already holds the base output and
+     * the row's {@code s B A x}, so the row ends as PEFT's {@code R + (g - 1)(R - bias) + g s B A x}.
+     */
+    private NDArray applyDora(int layer, Projection p, List<Integer> members, NDArray output, NDArray baseBias) {
+        List<Integer> dora = new ArrayList<>();
+        for (int i : members) {
+            if (adapters.get(i).module(layer, p).doraScale != null) {
+                dora.add(i);
+            }
+        }
+        if (dora.isEmpty()) {
+            return output;
+        }
+        NDArray scale = rowTable(dora, layer, p, m -> m.doraScale);
+        NDArray withoutBias = baseBias == null ? output : output.sub(baseBias);
+        return output.add(scale.mul(withoutBias));
+    }
+
+    /** [tokens, out]: each row's weighted sum of the given per-adapter vectors (zero for other rows). */
+    private NDArray rowTable(List<Integer> which, int layer, Projection p,
+                             java.util.function.Function<LoraAdapter.Module, float[]> vector) {
+        int n = which.size();
+        int out = adapters.get(which.get(0)).module(layer, p).out;
+        float[] weights = new float[tokens * n];
+        float[] table = new float[n * out];
+        for (int k = 0; k < n; k++) {
+            int i = which.get(k);
+            long[] rows = rowsOf.get(i);
+            float[] w = weightsOf.get(i);
+            for (int j = 0; j < rows.length; j++) {
+                weights[(int) rows[j] * n + k] += w[j];
+            }
+            System.arraycopy(vector.apply(adapters.get(i).module(layer, p)), 0, table, k * out, out);
+        }
+        NDArray rowWeights = manager.create(weights, new Shape(tokens, n)).toType(dtype, false);
+        return rowWeights.matMul(manager.create(table, new Shape(n, out)).toType(dtype, false));
+    }
+
+    @Override
+    public NDArray embed(NDArray tokenIds, NDArray embedded) {
+        NDArray out = embedded;
+        for (int i = 0; i < adapters.size(); i++) {
+            LoraAdapter a = adapters.get(i);
+            if (a.savedEmbed() == null && a.embedAT() == null) {
+                continue;
+            }
+            NDArray rows = manager.create(rowsOf.get(i));
+            NDArray ids = tokenIds.get(rows);
+            if (a.savedEmbed() != null) {
+                // modules_to_save: the adapter's own table (such an adapter runs alone, at weight 1).
+                if (out == embedded) {
+                    out = embedded.duplicate();
+                }
+                out.set(new ai.djl.ndarray.index.NDIndex("{}", rows), a.savedEmbed().get(ids));
+            }
+            if (a.embedAT() != null) {
+                // Embedding LoRA: rows of A^T picked by token id, times s B^T, weighted per row.
+                NDArray d = a.embedAT().get(ids).matMul(a.embedBT());
+                float[] w = weightsOf.get(i);
+                float[] combine = new float[tokens * w.length];
+                long[] r = rowsOf.get(i);
+                for (int j = 0; j < w.length; j++) {
+                    combine[(int) r[j] * w.length + j] = w[j];
+                }
+                out = out.add(manager.create(combine, new Shape(tokens, w.length)).toType(dtype, false).matMul(d));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public NDArray logits(NDArray hidden, NDArray logits, long[] tokenRows) {
+        NDArray out = logits;
+        for (LoraAdapter a : adapters) {
+            if (a.savedLmHead() == null) {
+                continue;
+            }
+            List<Long> mine = new ArrayList<>();
+            for (int r = 0; r < tokenRows.length; r++) {
+                AdapterMix mix = rowMix.get((int) tokenRows[r]);
+                if (mix != null && mix.parts().stream().anyMatch(part -> part.adapter() == a)) {
+                    mine.add((long) r);
+                }
+            }
+            if (mine.isEmpty()) {
+                continue;
+            }
+            if (out == logits) {
+                out = logits.duplicate();
+            }
+            NDArray idx = manager.create(mine.stream().mapToLong(Long::longValue).toArray());
+            // modules_to_save lm_head: the adapter's own head for its rows (it runs alone, at weight 1).
+            out.set(new ai.djl.ndarray.index.NDIndex("{}", idx),
+                    Linear.linear(hidden.get(idx), a.savedLmHead(), null).singletonOrThrow().toType(out.getDataType(), false));
+        }
+        return out;
     }
 
     /**
@@ -127,22 +227,7 @@ public final class LoraBatch implements ProjectionDelta {
         if (biased.isEmpty()) {
             return output;
         }
-        int n = biased.size();
-        int out = adapters.get(biased.get(0)).module(layer, p).out;
-        float[] weights = new float[tokens * n];
-        float[] table = new float[n * out];
-        for (int k = 0; k < n; k++) {
-            int i = biased.get(k);
-            long[] rows = rowsOf.get(i);
-            float[] w = weightsOf.get(i);
-            for (int j = 0; j < rows.length; j++) {
-                weights[(int) rows[j] * n + k] += w[j];
-            }
-            System.arraycopy(adapters.get(i).module(layer, p).hostBias, 0, table, k * out, out);
-        }
-        NDArray rowWeights = manager.create(weights, new Shape(tokens, n)).toType(dtype, false);
-        NDArray biases = manager.create(table, new Shape(n, out)).toType(dtype, false);
-        return output.add(rowWeights.matMul(biases));
+        return output.add(rowTable(biased, layer, p, m -> m.hostBias));
     }
 
     private NDArray segmented(int layer, Projection p, NDArray x, Plan plan) {

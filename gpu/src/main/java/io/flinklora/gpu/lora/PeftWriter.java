@@ -25,6 +25,7 @@ public final class PeftWriter {
     private int r = 8;
     private double alpha = 16;
     private boolean rsLora;
+    private boolean dora;
     private Set<Projection> targets = EnumSet.of(Projection.Q, Projection.V);
     private DType dtype = DType.F32;
     private String baseModel;
@@ -48,6 +49,15 @@ public final class PeftWriter {
 
     public PeftWriter rsLora(boolean on) {
         this.rsLora = on;
+        return this;
+    }
+
+    /**
+     * Writes a DoRA adapter ({@code use_dora}): each adapted module gets a {@code lora_magnitude_vector}
+     * drawn around 1 (a valid magnitude for benchmarks and tests; a trained one holds row norms).
+     */
+    public PeftWriter dora(boolean on) {
+        this.dora = on;
         return this;
     }
 
@@ -96,7 +106,7 @@ public final class PeftWriter {
             n.put("base_model_name_or_path", baseModel);
         }
         n.put("peft_type", "LORA").put("task_type", "CAUSAL_LM").put("r", r).put("lora_alpha", alpha)
-                .put("lora_dropout", 0.0).put("bias", "none").put("use_rslora", rsLora).put("use_dora", false)
+                .put("lora_dropout", 0.0).put("bias", "none").put("use_rslora", rsLora).put("use_dora", dora)
                 .put("fan_in_fan_out", false).putNull("modules_to_save").put("inference_mode", true);
         var tm = n.putArray("target_modules");
         for (Projection p : targets) {
@@ -132,6 +142,13 @@ public final class PeftWriter {
                 String base = "base_model.model." + p.path(l);
                 w.add(base + ".lora_A.weight", dtype, new long[] {rank, in}, a);
                 w.add(base + ".lora_B.weight", dtype, new long[] {out, rank}, b);
+                if (dora) {
+                    float[] m = gaussian(random, out, 0.1);
+                    for (int i = 0; i < out; i++) {
+                        m[i] = Math.abs(1f + m[i]);
+                    }
+                    w.add(base + ".lora_magnitude_vector", dtype, new long[] {out}, m);
+                }
             }
         }
         w.write(dir.resolve("adapter_model.safetensors"));

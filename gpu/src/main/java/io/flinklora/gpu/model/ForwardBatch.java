@@ -24,7 +24,8 @@ public record ForwardBatch(
         NDArray kvWriteIndex,
         List<AttentionGroup> attention,
         NDArray outputGather,
-        NDArray logitRows) {
+        NDArray logitRows,
+        long[] logitTokenRows) {
 
     public ForwardBatch {
         attention = List.copyOf(attention);

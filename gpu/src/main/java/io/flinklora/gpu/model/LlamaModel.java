@@ -277,7 +277,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public NDArray forward(ForwardBatch batch, KvCache cache, ProjectionDelta delta) {
         ModelConfig.Block block = config.block();
-        NDArray x = embed.get(batch.tokenIds());
+        NDArray x = delta.embed(batch.tokenIds(), embed.get(batch.tokenIds()));
         if (block.embedScale() != 1f) {
             x = x.mul(block.embedScale());
         }
@@ -299,7 +299,8 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         NDArray last = batch.logitRows().size() == batch.tokens() ? x : x.get(batch.logitRows());
-        NDArray logits = linear(rmsNorm(last, finalNorm), lmHead, null);
+        NDArray normed = rmsNorm(last, finalNorm);
+        NDArray logits = delta.logits(normed, linear(normed, lmHead, null), batch.logitTokenRows());
         if (logits.getDataType() != DataType.FLOAT32) {
             logits = logits.toType(DataType.FLOAT32, false);
         }
@@ -401,7 +402,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     private NDArray project(int l, Projection p, Layer w, NDArray in, ProjectionDelta delta) {
-        return delta.apply(l, p, in, linear(in, w.w(p), w.b(p)));
+        return delta.apply(l, p, in, linear(in, w.w(p), w.b(p)), w.b(p));
     }
 
     private NDArray rope(NDArray x, NDArray cos, NDArray sin) {

@@ -3,17 +3,40 @@ package io.flinklora.gpu.model;
 import ai.djl.ndarray.NDArray;
 
 /**
- * Adds per-row deltas (LoRA adapters) to the output of a projection during a batched forward pass.
- * The base model calls it for every projection; an implementation with nothing to add returns
- * {@code output} unchanged, so a batch without adapters pays nothing.
+ * Adds per-row adapter changes (LoRA deltas, DoRA scales, replaced embeddings and output heads) to a
+ * batched forward pass. The base model calls it at every projection, after the embedding lookup and
+ * after the output head; an implementation with nothing to add returns its argument unchanged, so a
+ * batch without adapters pays nothing.
  */
 public interface ProjectionDelta {
-    ProjectionDelta NONE = (layer, projection, input, output) -> output;
+    ProjectionDelta NONE = (layer, projection, input, output, baseBias) -> output;
 
     /**
      * @param input the projection's input rows, one per token of the step
-     * @param output the base projection's output for the same rows
+     * @param output the base projection's output for the same rows (its bias included)
+     * @param baseBias the base projection's bias, or null (DoRA scales the output without it)
      * @return the output with the deltas added (may be {@code output} itself)
      */
-    NDArray apply(int layer, Projection projection, NDArray input, NDArray output);
+    NDArray apply(int layer, Projection projection, NDArray input, NDArray output, NDArray baseBias);
+
+    /**
+     * Per-row changes of the embedding lookup (embedding LoRA, an adapter's own embedding table),
+     * applied before any embedding scale, as PEFT applies them inside the scaled embedding module.
+     *
+     * @param embedded [tokens, hidden] the base embeddings of the step's tokens
+     */
+    default NDArray embed(NDArray tokenIds, NDArray embedded) {
+        return embedded;
+    }
+
+    /**
+     * Per-row output heads (an adapter's saved {@code lm_head}).
+     *
+     * @param hidden [R, hidden] the final-norm states of the logit rows
+     * @param logits [R, vocab] the base head's logits of the same rows
+     * @param tokenRows for each logit row, its token row in the step
+     */
+    default NDArray logits(NDArray hidden, NDArray logits, long[] tokenRows) {
+        return logits;
+    }
 }

@@ -22,8 +22,8 @@ class AdapterConfigTest {
     @Test
     void unsupportedSettingsAreRefusedNamingTheField() {
         Map<String, String> cases = Map.of(
-                "use_dora", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"use_dora\": true}",
-                "modules_to_save", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"lm_head\"]}",
+                "use_dora", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"use_dora\": true, \"lora_bias\": true}",
+                "modules_to_save", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"norm\"]}",
                 "bias", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"lora_only\"}",
                 "fan_in_fan_out", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}",
                 "peft_type", "{\"peft_type\": \"IA3\", \"r\": 4, \"target_modules\": [\"q_proj\"]}",
@@ -97,12 +97,18 @@ class AdapterConfigTest {
     @Test
     void targetsOutsideTheProjectionsAreRefusedNamingTheModule() throws Exception {
         ModelConfig model = ModelConfig.read(TestModels.stories260k());
-        for (String targets : new String[] {"[\"q_proj\", \"embed_tokens\"]", "\"lm_head\"", "[\"mlp\"]"}) {
+        for (String targets : new String[] {"[\"q_proj\", \"input_layernorm\"]", "\"lm_head\"", "[\"mlp\"]"}) {
             AdapterConfig c = parse("{\"r\": 4, \"target_modules\": " + targets + "}");
             AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> c.checkModules(model, "cfg"));
-            assertTrue(e.getMessage().contains(targets.contains("embed") ? "model.embed_tokens"
+            assertTrue(e.getMessage().contains(targets.contains("norm") ? "model.layers.0.input_layernorm"
                     : targets.contains("lm_head") ? "lm_head" : "model.layers.0.mlp"), e.getMessage());
         }
+        // Embeddings take LoRA (lora_embedding_A/B); a module saved whole is never adapted too.
+        parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"]}").checkModules(model, "cfg");
+        AdapterConfig saved = parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"],"
+                + " \"modules_to_save\": [\"embed_tokens\"]}");
+        assertFalse(saved.matches("model.embed_tokens"));
+        assertTrue(saved.saves("model.embed_tokens"));
         AdapterConfig nothing = parse("{\"r\": 4, \"target_modules\": [\"c_attn\"]}");
         assertThrows(AdapterFormatException.class, () -> nothing.checkModules(model, "cfg"));
         // A full module path in the list is an exact match in PEFT, not an error.
