@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """Generate LoRA-serving conformance fixtures with Hugging Face transformers + PEFT.
 
-Writes tiny random float32 causal LMs (several architectures / RoPE variants / config layouts),
-PEFT LoRA adapters for them (plain, rsLoRA, rank/alpha patterns, layer subsets, regex targets,
-excluded modules, LoRA bias), and reference greedy outputs + first-step logits for a set of
-prompts, computed by transformers/PEFT on CPU.
+Writes tiny random float32 causal LMs (several architectures / RoPE variants / config layouts,
+sliding windows, Gemma / Gemma2 / Phi-3), PEFT LoRA adapters for them (plain, rsLoRA, rank/alpha
+patterns, layer subsets, regex targets, excluded modules, LoRA bias, DoRA, modules_to_save,
+embedding LoRA), and reference greedy outputs + first-step logits for a set of prompts, computed by
+transformers/PEFT on CPU.
 
 Everything random is derived from --seed; re-running with the same seed reproduces the same
 files. Not run by CI: the outputs are committed under gpu/src/test/resources/conformance/.
 
 Usage:
-    python make_cases.py [--seed N] [--out DIR] [shape flags, see --help]
-The shape flags (--hidden, --intermediate, --layers, --heads, --gqa-group, --head-dim-override,
---max-position, --max-new-tokens, --prompt-max) default to the shapes of the committed fixtures.
-See README.md next to this file for the output format.
+    python make_cases.py [--seed N] [--out DIR] [--models NAME,NAME,...] [shape flags, see --help]
+--models writes only the named model cases (default: all). The shape flags (--hidden, --intermediate,
+--layers, --heads, --gqa-group, --head-dim-override, --max-position, --max-new-tokens, --prompt-max)
+default to the shapes of the committed fixtures. See README.md next to this file for the output format.
 """
 import os
 import sys
@@ -99,6 +100,9 @@ LONG_PROMPT_OFFSETS = (8, 28)
 # least this much: max|first_logits - reference| / max|reference| (the Java test allows 1e-4), unless it already
 # changes the greedy ids.
 FEATURE_MIN_REL = 1e-3
+# Models with fp64_check: a row's float32 first logits must be within FP64_MAX_REL * max|logit| of the same
+# transformers/PEFT model run in float64, else the prompt is redrawn (keeps a margin to the Java test's 1e-4).
+FP64_MAX_REL = 1e-5
 
 # Model shapes: the defaults are the shapes of the committed fixtures; each can be changed on the
 # command line (see main()).
@@ -297,7 +301,7 @@ def model_specs(shapes, seed=0):
     also gets a twin "<id>_long" with such a prompt), short_total_max (phi3: prompt + max_new_tokens of the
     other rows), norm_mean (Gemma RMSNorm weights are 1 + w: drawn as N(0, 0.1)), adapter_kw (per-model LoRA
     settings replacing ADAPTERS[name][0]), offs (feature-off variants that must change the reference), notes
-    (written into the case).
+    (written into the case), fp64_check (redraw prompts whose float32 first logits are ill-conditioned).
 
     New models go at the END of the list: every random draw comes from generator(seed, <tag>, name, ...),
     so appending a model leaves the files of all earlier models byte-identical."""
@@ -410,6 +414,7 @@ def model_specs(shapes, seed=0):
             adapters=["plain", "lora_bias"],
             mixes=[],
             prompt_len=window_prompts,
+            fp64_check=True,
             offs=[dict(what="sliding_window off", config=cfg_set(sliding_window=None))],
         ),
         dict(
@@ -425,6 +430,7 @@ def model_specs(shapes, seed=0):
             adapters=["plain", "rslora_all_linear"],
             mixes=[],
             prompt_len=window_prompts,
+            fp64_check=True,
             offs=[
                 dict(what="sliding window off (use_sliding_window false)",
                      config=cfg_set(use_sliding_window=False, sliding_window=None,
@@ -452,12 +458,15 @@ def model_specs(shapes, seed=0):
             mixes=[],
             prompt_len=window_prompts,
             norm_mean=0.0,
+            fp64_check=True,
             offs=[
                 dict(what="attn_logit_softcapping off", config=cfg_set(attn_logit_softcapping=None)),
                 dict(what="final_logit_softcapping off", config=cfg_set(final_logit_softcapping=None)),
-                dict(what="sliding window off (all layers full)", config=cfg_set(layer_types=["full_attention"] * layers)),
+                dict(what="sliding window off (all layers full)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
                 dict(what="every layer sliding", config=cfg_set(layer_types=["sliding_attention"] * layers)),
-                dict(what=f"query_pre_attn_scalar = head_dim ({head_dim})", config=cfg_set(query_pre_attn_scalar=head_dim)),
+                dict(what=f"query_pre_attn_scalar = head_dim ({head_dim})",
+                     config=cfg_set(query_pre_attn_scalar=head_dim)),
                 # information only: exact GELU moves the logits by about 1e-4 of max|logit|, not more
                 dict(what="exact gelu instead of gelu_pytorch_tanh (info)", config=cfg_set(hidden_activation="gelu"),
                      info=True),
@@ -473,6 +482,7 @@ def model_specs(shapes, seed=0):
             adapters=["plain", "rslora_all_linear"],
             mixes=[],
             norm_mean=0.0,
+            fp64_check=True,
             offs=[
                 # information only (hidden_act "gelu" would be read as gelu_pytorch_tanh by GemmaConfig)
                 dict(what="exact gelu instead of gelu_pytorch_tanh (info)", config=cfg_set(hidden_act="gelu_python"),
@@ -500,6 +510,7 @@ def model_specs(shapes, seed=0):
             mixes=[],
             short_total_max=phi3_original,
             long_prompt_len=(phi3_original + LONG_PROMPT_OFFSETS[0], phi3_original + LONG_PROMPT_OFFSETS[1]),
+            fp64_check=True,
             offs=[
                 dict(what="short rows with long_factor", rows="short",
                      config=rope_set(short_factor=long_factor)),
@@ -516,6 +527,7 @@ def model_specs(shapes, seed=0):
             features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
             adapters=["plain", "dora", "dora_rslora_all_linear", "save_head", "save_embed", "embed_lora"],
             mixes=[],
+            fp64_check=True,
             offs=[
                 dict(what="dora as plain LoRA (same A/B)", adapter="dora", fn=adapter_as_plain_lora),
                 dict(what="dora with initial magnitudes", adapter="dora", fn=dora_initial_magnitudes),
@@ -905,22 +917,27 @@ def make_rows(spec, out, seed, stats):
         single = len(adapters) == 1 and model is None
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
-        redraws_gap = redraws_same = 0
+        model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
+        redraws_gap = redraws_same = redraws_fp64 = 0
         while True:
             prompt = draw_prompt(gen, lengths)
             ids, first, gap = greedy(model, prompt)
             if gap < GAP_REL:
                 redraws_gap += 1
+            elif model64 is not None and fp64_rel(model64, prompt, first) > FP64_MAX_REL:
+                redraws_fp64 += 1
             elif single and ids == greedy(base, prompt)[0]:
                 redraws_same += 1
             else:
                 break
-            assert redraws_gap + redraws_same < MAX_REDRAWS, f"{spec['name']}/{rid}: too many redraws"
+            assert redraws_gap + redraws_same + redraws_fp64 < MAX_REDRAWS, f"{spec['name']}/{rid}: too many redraws"
         stats["gap"] += redraws_gap
         stats["same"] += redraws_same
-        if redraws_gap or redraws_same:
+        stats["fp64"] += redraws_fp64
+        if redraws_gap or redraws_same or redraws_fp64:
             print(f"    row {rid}: {redraws_gap} redraw(s) for small top-2 gap, "
-                  f"{redraws_same} for output equal to base")
+                  f"{redraws_same} for output equal to base" +
+                  (f", {redraws_fp64} for float32 vs float64 first logits" if redraws_fp64 else ""))
         rows.append({
             "id": rid,
             "adapters": [{"name": a, "weight": float(w)} for a, w in adapters],
@@ -931,6 +948,13 @@ def make_rows(spec, out, seed, stats):
         })
         check_row_lengths(spec, rows[-1], lengths is long)
     return rows, base
+
+
+@torch.no_grad()
+def fp64_rel(model64, prompt, first):
+    """max|float32 first logits - float64 ones| / max|float32 first logits|, same model in float64."""
+    ref = model64(input_ids=torch.tensor([prompt]), use_cache=False).logits[0, -1]
+    return float((first.double() - ref).abs().max() / first.abs().max())
 
 
 def check_row_lengths(spec, row, is_long):
@@ -1015,7 +1039,7 @@ def check_features(spec, out, rows, base, report):
             report.append(line)
 
 
-def case_notes(spec, rows):
+def case_notes(spec, rows, base):
     notes = dict(spec.get("notes", {}))
     if "long_prompt_len" in spec:
         notes["longrope"] = (
@@ -1025,6 +1049,9 @@ def case_notes(spec, rows):
             f"throughout. attention_factor scales cos and sin in both.")
         notes["long_rows"] = [r["id"] for r in rows if row_kind(r) == "long"]
         notes["short_rows"] = [r["id"] for r in rows if row_kind(r) == "short"]
+        # transformers: factor = max_position_embeddings / original_max_position_embeddings (no "factor" key),
+        # attention_factor = sqrt(1 + ln(factor) / ln(original_max_position_embeddings))
+        notes["attention_factor"] = float(base.model.rotary_emb.attention_scaling)
     if "embed_lora" in spec["adapters"]:
         notes["embed_lora"] = (
             "adapter_model.safetensors also holds base_model.model.model.embed_tokens.base_layer.weight, an exact "
@@ -1166,7 +1193,7 @@ def main():
         "seed": args.seed,
     })
 
-    stats = {"gap": 0, "same": 0}
+    stats = {"gap": 0, "same": 0, "fp64": 0}
     feature_report = []
     cases = []
     selected = {s["name"] for s in models}
@@ -1191,7 +1218,7 @@ def main():
         assert len({r["id"] for r in rows}) == len(rows)
         check_features(spec, out, rows, base, feature_report)
         case = {"model": spec["name"], "architecture": arch, "features": case_features(spec)}
-        notes = case_notes(spec, rows)
+        notes = case_notes(spec, rows, base)
         if notes:
             case["notes"] = notes
         case["rows"] = rows
@@ -1202,7 +1229,8 @@ def main():
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     nrows = sum(len(c["rows"]) for c in cases)
     print(f"[{time.time() - t0:6.1f}s] wrote {len(cases)} cases, {nrows} rows to {out}")
-    print(f"prompt redraws: {stats['gap']} for small top-2 gap, {stats['same']} for adapter output equal to base")
+    print(f"prompt redraws: {stats['gap']} for small top-2 gap, {stats['same']} for adapter output equal to base, "
+          f"{stats['fp64']} for float32 first logits off the float64 ones by > {FP64_MAX_REL:g}")
     print(f"feature-off checks passed: {len(feature_report)}")
     print(f"total size: {total} bytes ({total / 2**20:.2f} MiB)")
 

@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.lora.BaseWeights;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -72,7 +74,17 @@ public final class Engine implements AutoCloseable {
                             .maxDeviceBytes(config.adapters().maxDeviceBytes())
                             .maxLoaded(config.adapters().maxLoaded())
                             .preload(config.adapters().preload())
-                            .baseWeights(model::weight)
+                            .baseWeights(new BaseWeights() {
+                                @Override
+                                public NDArray weight(int layer, Projection projection) {
+                                    return model.weight(layer, projection);
+                                }
+
+                                @Override
+                                public NDArray embedding() {
+                                    return model.embedding();
+                                }
+                            })
                             .build();
             Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
             for (int id : tokenizer.eosIds()) {

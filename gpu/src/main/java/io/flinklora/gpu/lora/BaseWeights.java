@@ -3,8 +3,12 @@ package io.flinklora.gpu.lora;
 import ai.djl.ndarray.NDArray;
 import io.flinklora.gpu.model.Projection;
 
-/** The base model's projection weights [out, in], for adapter math that depends on them (DoRA's row norms). */
-@FunctionalInterface
+/**
+ * The base model's weights that adapter math depends on: projection weights [out, in] for DoRA's row
+ * norms, and the input embedding [vocab, hidden], which PEFT saves beside an embedding LoRA.
+ */
 public interface BaseWeights {
     NDArray weight(int layer, Projection projection);
+
+    NDArray embedding();
 }

@@ -201,6 +201,13 @@ public final class LoraAdapter implements AutoCloseable {
                 doraScales(file, w, byKey, consumed, modules, model, baseWeights, scratch);
             }
             Extras extras = extras(file, w, byKey, consumed, config, model, scratch);
+            String savedBase = byKey.get(AdapterConfig.EMBEDDING + ".base_layer.weight");
+            if (savedBase != null && extras.embedA() != null) {
+                // PEFT saves the targeted embedding beside an embedding LoRA (save_embedding_layers="auto"):
+                // it must be the base model's own, or the adapter was trained on another base.
+                checkSavedBaseEmbedding(file, w, savedBase, baseWeights, scratch);
+                consumed.add(savedBase);
+            }
             List<String> unused = new ArrayList<>();
             for (String t : w.names()) {
                 if (!consumed.contains(t)) {
@@ -286,6 +293,26 @@ public final class LoraAdapter implements AutoCloseable {
                     mod.doraScale = scale;
                 }
             }
+        }
+    }
+
+    private static void checkSavedBaseEmbedding(Path file, WeightIndex w, String name, BaseWeights base,
+                                                NDManager scratch) throws IOException {
+        if (base == null) {
+            throw new AdapterFormatException(file + ": tensor '" + name + "' (a saved base embedding) can only be"
+                    + " checked against the base model, which is not available here");
+        }
+        NDArray embed = base.embedding();
+        float[] saved = load(w, name, scratch);
+        float[] own;
+        try (NDManager tmp = embed.getManager().newSubManager()) {
+            NDArray f = embed.toType(DataType.FLOAT32, true);
+            f.attach(tmp);
+            own = f.toFloatArray();
+        }
+        if (!Arrays.equals(saved, own)) {
+            throw new AdapterFormatException(file + ": tensor '" + name + "' (the embedding PEFT saved with the"
+                    + " adapter) differs from the base model's embed_tokens: the adapter was trained on another base");
         }
     }
 

@@ -440,6 +440,11 @@ public final class LlamaModel implements AutoCloseable {
         return maxPositions;
     }
 
+    /** The input embedding [vocab, hidden] as stored (before any embedding scale). */
+    public NDArray embedding() {
+        return embed;
+    }
+
     /** The base weight of a projection, for adapter tools that need it (merge, extract, shape checks). */
     public NDArray weight(int layer, Projection p) {
         return layers[layer].w(p);

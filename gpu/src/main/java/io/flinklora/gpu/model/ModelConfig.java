@@ -175,6 +175,10 @@ public record ModelConfig(
         boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
         Activation act = Activation.byName(ConfigReader.text(root, gemma2 ? "hidden_activation" : "hidden_act", source,
                 defaults.activation()), source);
+        if (arch.equals("GemmaForCausalLM") && act == Activation.GELU) {
+            // GemmaConfig rewrites the legacy "gelu" of the official releases to the tanh approximation.
+            act = Activation.GELU_TANH;
+        }
         if (!gemma && act != Activation.SILU) {
             throw new ModelFormatException(source + ": unsupported hidden_act '" + root.get("hidden_act").asText()
                     + "' for " + arch + " (only silu)");

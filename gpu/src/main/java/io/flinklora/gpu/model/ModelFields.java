@@ -93,7 +93,7 @@ public final class ModelFields {
             new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
 
     private static final List<Field> GEMMA = List.of(
-            new Field("hidden_act", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
+            new Field("hidden_act", Use.APPLIED, "gelu_pytorch_tanh (legacy gelu means the same, as GemmaConfig rewrites it)"),
             new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
             new Field("use_bidirectional_attention", Use.APPLIED, "false or null only; true refused"));
 
