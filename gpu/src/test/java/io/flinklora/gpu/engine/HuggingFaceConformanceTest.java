@@ -184,4 +184,29 @@ class HuggingFaceConformanceTest {
             assertTrue(failures.get(0).message().contains(extra), failures.get(0).message());
         }
     }
+
+    @org.junit.jupiter.api.Test
+    void doraAndSavedModuleAdaptersRunAloneAndAreRefusedInMixes() throws IOException {
+        Path model = casesDir().resolve("llama_peft_features");
+        int[] prompt = rows(cases().get(0)).get(0).prompt();
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(4).adapterRoot(model.resolve("adapters")).build())) {
+            e.submit(new EngineRequest("dora-mix", prompt, List.of(new AdapterRef("dora", 0.5), new AdapterRef("plain", 0.5)),
+                    SamplingParams.greedy(2)));
+            e.submit(new EngineRequest("dora-half", prompt, List.of(new AdapterRef("dora", 0.5)), SamplingParams.greedy(2)));
+            e.submit(new EngineRequest("head-mix", prompt, List.of(new AdapterRef("save_head", 1.0),
+                    new AdapterRef("plain", 1.0)), SamplingParams.greedy(2)));
+            e.submit(new EngineRequest("dora-alone", prompt, List.of(new AdapterRef("dora", 1.0)), SamplingParams.greedy(2)));
+            Map<String, RequestFailure> failures = new HashMap<>();
+            int tokens = 0;
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (e.hasWork() && System.nanoTime() < deadline) {
+                StepResult step = e.step();
+                step.failures().forEach(f -> failures.put(f.requestId(), f));
+                tokens += (int) step.events().stream().filter(t -> t.requestId().equals("dora-alone")).count();
+            }
+            assertEquals(java.util.Set.of("dora-mix", "dora-half", "head-mix"), failures.keySet());
+            failures.values().forEach(f -> assertEquals(ErrorCode.INVALID_REQUEST, f.code(), f.toString()));
+            assertEquals(2, tokens, "a DoRA adapter alone at weight 1 runs");
+        }
+    }
 }
