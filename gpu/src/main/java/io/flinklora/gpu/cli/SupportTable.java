@@ -19,8 +19,21 @@ public final class SupportTable {
     private SupportTable() {
     }
 
-    public static void main(String[] args) {
-        System.out.println(render());
+    /** Prints the table, or with {@code --update README} rewrites the README's block in place. */
+    public static void main(String[] args) throws java.io.IOException {
+        if (args.length == 2 && args[0].equals("--update")) {
+            java.nio.file.Path readme = java.nio.file.Path.of(args[1]);
+            String text = java.nio.file.Files.readString(readme);
+            int start = text.indexOf(START);
+            int end = text.indexOf(END);
+            if (start < 0 || end < start) {
+                throw new IllegalStateException(readme + " has no support-table markers");
+            }
+            java.nio.file.Files.writeString(readme, text.substring(0, start) + render() + text.substring(end + END.length()));
+            System.out.println("updated " + readme);
+        } else {
+            System.out.println(render());
+        }
     }
 
     /** The block between (and including) the README markers. */

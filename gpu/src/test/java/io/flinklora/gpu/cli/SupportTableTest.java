@@ -17,7 +17,6 @@ class SupportTableTest {
         int end = readme.indexOf(SupportTable.END);
         assertTrue(start >= 0 && end > start, "README.md holds the generated support table");
         String inReadme = readme.substring(start, end + SupportTable.END.length());
-        assertEquals(SupportTable.render(), inReadme, "README.md drifted from the code: replace its support table"
-                + " with the output of `java -cp gpu/target/classes:... io.flinklora.gpu.cli.SupportTable`");
+        assertEquals(SupportTable.render(), inReadme, "README.md drifted from the code: run scripts/support-table.sh");
     }
 }
