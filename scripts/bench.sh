@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; results go to bench-out/ (JSON and PNG).
-#   scripts/bench.sh [engine|lora|e2e|label|train|all] [--quick]
+#   scripts/bench.sh [engine|lora|e2e|label|train|peer|all] [--quick]
+#   scripts/bench.sh peer [--quick] [--threads "1 2"]   the engine against transformers + PEFT (needs Python:
+#     python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON overrides)
 #   scripts/bench.sh label [--random]   (stories260k by default; --random: the random-weight benchmark Llama)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +20,28 @@ case "$what" in
     exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.LabelBench "$OUT" "${args[@]}" ;;
   e2e) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath job)" io.flinklora.job.E2eBench "$OUT" "$@" ;;
   train) exec java -Xmx4g -Dai.djl.pytorch.num_threads="${TORCH_THREADS:-1}" -Dlog.level=WARN -Dproject.root="$ROOT" ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.TrainBench "$OUT" "$@" ;;
-  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@" ;;
-  *) echo "usage: scripts/bench.sh [engine|lora|e2e|label|train|all] [--quick]" >&2; exit 2 ;;
+  peer)
+    threads="1 2"; rest=()
+    while [[ $# -gt 0 ]]; do
+      case "$1" in --threads) threads="$2"; shift 2 ;; *) rest+=("$1"); shift ;; esac
+    done
+    python="${PEER_PYTHON:-}"
+    if [[ -z "$python" ]]; then
+      for p in "$ROOT/.venv/bin/python" python3; do
+        if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch, transformers, peft' 2>/dev/null; then python="$p"; break; fi
+      done
+    fi
+    if [[ -z "$python" ]]; then
+      echo "peer: no Python with torch, transformers and peft found; the engine runs alone. Install them with:" >&2
+      echo "  python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft" >&2
+      python=python3
+    fi
+    for t in $threads; do
+      OMP_NUM_THREADS="$t" java -Xmx12g -Dai.djl.pytorch.num_threads="$t" -Dai.djl.pytorch.num_interop_threads=1 \
+        -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.PeerBench \
+        "$OUT" --threads "$t" --python "$python" --peer-script "$ROOT/scripts/peer/peft_peer.py" ${rest[@]+"${rest[@]}"}
+    done
+    exec java -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.PeerBench "$OUT" --plot ;;
+  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@"; "$0" peer "$@" ;;
+  *) echo "usage: scripts/bench.sh [engine|lora|e2e|label|train|peer|all] [--quick]" >&2; exit 2 ;;
 esac

@@ -51,15 +51,18 @@ public final class RandomLlama {
                 .put("num_key_value_heads", spec.kvHeads()).put("vocab_size", spec.vocab())
                 .put("max_position_embeddings", spec.maxPositions()).put("rms_norm_eps", 1e-5)
                 .put("rope_theta", 10000.0).put("hidden_act", "silu").put("tie_word_embeddings", false)
-                .put("bos_token_id", 1).put("eos_token_id", 2).put("torch_dtype", "float32")
-                .put("random_seed", seed);
+                .put("bos_token_id", 1).put("eos_token_id", 2).put("torch_dtype", "float32");
         Path configFile = dir.resolve("config.json");
+        // The seed goes beside config.json: the loader refuses fields transformers would not know.
+        Path seedFile = dir.resolve("random-seed.txt");
         String text = json.writerWithDefaultPrettyPrinter().writeValueAsString(config);
         if (Files.isRegularFile(configFile) && Files.readString(configFile).equals(text)
+                && Files.isRegularFile(seedFile) && Files.readString(seedFile).equals(String.valueOf(seed))
                 && Files.isRegularFile(dir.resolve("model.safetensors")) && Files.isRegularFile(dir.resolve("tokenizer.json"))) {
             return dir;
         }
         Files.createDirectories(dir);
+        Files.writeString(seedFile, String.valueOf(seed));
         SafetensorsWriter w = new SafetensorsWriter();
         ModelConfig shape = new ModelConfig("LlamaForCausalLM", spec.hidden(), spec.intermediate(), spec.layers(),
                 spec.heads(), spec.kvHeads(), spec.hidden() / spec.heads(), spec.vocab(), spec.maxPositions(), 1e-5,

@@ -43,6 +43,7 @@ public final class Engine implements AutoCloseable {
     private final NDManager manager;
     private final LlamaModel model;
     private final Tokenizer tokenizer;
+    private int arraysLastStep;
     private final KvCache cache;
     private final Scheduler scheduler;
     private final ModelRunner runner;
@@ -337,6 +338,8 @@ public final class Engine implements AutoCloseable {
                                 samplers);
                 scoring.gather(logits, manager);
             }
+            // Each array a step creates is one native call (an op, a view or an upload): on a GPU, a launch.
+            arraysLastStep = scopeSize(scope);
         }
         List<TokenEvent> events = new ArrayList<>(samplers.size());
         for (Batch.Chunk c : batch.chunks()) {
@@ -577,6 +580,32 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
+    // DJL keeps an NDScope's arrays in a private map and offers no count; read it for the step statistic.
+    private static final java.lang.reflect.Field SCOPE_RESOURCES = scopeResources();
+
+    private static java.lang.reflect.Field scopeResources() {
+        try {
+            java.lang.reflect.Field f = NDScope.class.getDeclaredField("resources");
+            f.setAccessible(true);
+            return f;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static int scopeSize(NDScope scope) {
+        try {
+            return SCOPE_RESOURCES == null ? -1 : ((java.util.Map<?, ?>) SCOPE_RESOURCES.get(scope)).size();
+        } catch (ReflectiveOperationException e) {
+            return -1;
+        }
+    }
+
+    /** Native arrays the last step created (each one native call; on a GPU, roughly one kernel launch). */
+    public int arraysLastStep() {
+        return arraysLastStep;
+    }
+
     public int liveArrays() {
         return manager.getManagedArrays().size();
     }

@@ -1,0 +1,373 @@
+package io.flinklora.gpu.bench;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.lora.PeftWriter;
+import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.sampling.SamplingParams;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The engine against Hugging Face transformers + PEFT (the tool users would pick instead), side by
+ * side in one run on the same model files, adapters and requests: the peer is
+ * {@code scripts/peer/peft_peer.py} (static batches in arrival order, {@code adapter_names} per row,
+ * greedy). Prints tokens/s, ratios and token agreement, native arrays per decode step, and the
+ * batch-32 decode step against its bare matrix products. One PyTorch thread count per run (the
+ * engine's is fixed per JVM by {@code ai.djl.pytorch.num_threads}); {@code scripts/bench.sh peer}
+ * runs 1 and 2 and plots both.
+ *
+ * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]}, or
+ * {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
+ */
+public final class PeerBench {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int ADAPTERS = 32;
+
+    private PeerBench() {
+    }
+
+    /** A model shape of the issue: the 110M Llama and the hidden-512 one. */
+    record Shape2(String name, RandomLlama.Spec spec) {
+    }
+
+    /** One request of a workload: its prompt, its adapter (null: base), its own max_new_tokens. */
+    record Req(String id, int[] prompt, String adapter, int maxNew) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
+        Path out = Path.of(args.length > 0 ? args[0] : "bench-out");
+        List<String> a = Arrays.asList(args);
+        if (a.contains("--plot")) {
+            plot(out);
+            return;
+        }
+        boolean quick = a.contains("--quick");
+        int threads = Integer.parseInt(opt(a, "--threads", System.getProperty("ai.djl.pytorch.num_threads", "1")));
+        String python = opt(a, "--python", System.getenv().getOrDefault("PEER_PYTHON", "python3"));
+        String script = opt(a, "--peer-script", "scripts/peer/peft_peer.py");
+        Files.createDirectories(out);
+        List<Shape2> shapes = quick
+                ? List.of(new Shape2("hidden256", new RandomLlama.Spec(256, 4, 4, 4, 688, 4000, 1024)),
+                        new Shape2("hidden128-v512", new RandomLlama.Spec(128, 4, 4, 4, 344, 512, 1024)))
+                : List.of(new Shape2("llama110m", RandomLlama.Spec.benchmark()),
+                        new Shape2("hidden512-v512", new RandomLlama.Spec(512, 8, 8, 8, 1376, 512, 1024)));
+        ObjectNode report = JSON.createObjectNode().put("threads", threads).put("quick", quick);
+        ArrayNode rows = report.putArray("rows");
+        System.out.printf("engine vs transformers + PEFT, %d PyTorch thread(s)%s%n%n", threads, quick ? " (quick)" : "");
+        for (Shape2 shape : shapes) {
+            Path model = RandomLlama.write(out.resolve("peer-" + shape.name()), shape.spec(), 42);
+            Path adapters = writeAdapters(out.resolve("peer-" + shape.name() + "-adapters"), model);
+            int vocab = shape.spec().vocab();
+            Map<String, List<Req>> workloads = new LinkedHashMap<>();
+            workloads.put("32 distinct adapters", distinct(vocab, quick, true));
+            workloads.put("base only", distinct(vocab, quick, false));
+            workloads.put("mixed (Zipf adapters, varied lengths)", mixed(vocab, quick));
+            Map<String, Double> engineTps = new HashMap<>();
+            for (var w : workloads.entrySet()) {
+                EngineRun run = runEngine(model, adapters, w.getValue(), 32);
+                engineTps.put(w.getKey(), run.tps);
+                PeerRun peer = runPeer(python, script, model, adapters, w.getValue(), threads, out);
+                ObjectNode row = rows.addObject().put("model", shape.name()).put("workload", w.getKey())
+                        .put("engine_tps", run.tps).put("requests", w.getValue().size())
+                        .put("arrays_per_decode_step", run.arraysPerDecodeStep);
+                String peerText;
+                if (peer == null) {
+                    peerText = "skipped";
+                } else {
+                    int agree = 0;
+                    for (Req r : w.getValue()) {
+                        agree += Arrays.equals(run.tokens.get(r.id()), peer.tokens.get(r.id())) ? 1 : 0;
+                    }
+                    row.put("peer_tps", peer.tps).put("ratio", run.tps / peer.tps).put("agree", agree);
+                    peerText = String.format("%7.1f | %5.2fx | %d/%d", peer.tps, run.tps / peer.tps, agree,
+                            w.getValue().size());
+                }
+                System.out.printf("%-15s %-38s | engine %7.1f tok/s | peer %s | %d arrays/decode step%n",
+                        shape.name(), w.getKey(), run.tps, peerText, run.arraysPerDecodeStep);
+            }
+            double distinctOverBase = engineTps.get("32 distinct adapters") / engineTps.get("base only");
+            report.with("distinct_over_base").put(shape.name(), distinctOverBase);
+            System.out.printf("%-15s 32 distinct / base only (engine) = %.2f%n", shape.name(), distinctOverBase);
+            if (shape == shapes.get(1)) {
+                EngineRun alone = runEngine(model, adapters, distinct(vocab, quick, true), 1);
+                double batched = engineTps.get("32 distinct adapters") / alone.tps;
+                report.put("batched_over_one_at_a_time", batched);
+                System.out.printf("%-15s 32 distinct batched / one request at a time (engine) = %.1fx%n", shape.name(),
+                        batched);
+            } else {
+                double[] ceiling = stepCeiling(model, shape.spec(), adapters);
+                report.put("decode_step_ms", ceiling[0]).put("bare_matmul_ms", ceiling[1])
+                        .put("step_over_matmul", ceiling[0] / ceiling[1]);
+                System.out.printf("%-15s batch-32 base decode step %.2f ms; its bare matrix products %.2f ms; ratio %.2f%n",
+                        shape.name(), ceiling[0], ceiling[1], ceiling[0] / ceiling[1]);
+            }
+            System.out.println();
+        }
+        Path file = out.resolve("peer-bench-t" + threads + ".json");
+        Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        System.out.println("wrote " + file);
+    }
+
+    private static String opt(List<String> a, String name, String dflt) {
+        int i = a.indexOf(name);
+        return i >= 0 && i + 1 < a.size() ? a.get(i + 1) : dflt;
+    }
+
+    private static Path writeAdapters(Path root, Path model) throws IOException {
+        ModelConfig config = ModelConfig.read(model);
+        for (int i = 0; i < ADAPTERS; i++) {
+            Path dir = root.resolve("task" + i);
+            if (!Files.isRegularFile(dir.resolve("adapter_model.safetensors"))) {
+                new PeftWriter(config).rank(16).alpha(32).targets(EnumSet.of(Projection.Q, Projection.K, Projection.V,
+                        Projection.O)).write(dir, 1000 + i, 0.02, 0.02);
+            }
+        }
+        return root;
+    }
+
+    /** 32 requests, prompts 16-48, 64 new tokens (16 quick), a distinct adapter each (or none). */
+    static List<Req> distinct(int vocab, boolean quick, boolean adapters) {
+        Random r = new Random(7);
+        List<Req> out = new ArrayList<>();
+        for (int i = 0; i < 32; i++) {
+            out.add(new Req("d" + i, prompt(r, 16 + r.nextInt(33), vocab), adapters ? "task" + i : null, quick ? 16 : 64));
+        }
+        return out;
+    }
+
+    /** 96 requests (24 quick), prompts 32-384 (16-96), 16-128 (8-32) new tokens, Zipf adapter popularity. */
+    static List<Req> mixed(int vocab, boolean quick) {
+        Random r = new Random(11);
+        double[] cdf = new double[ADAPTERS];
+        double total = 0;
+        for (int i = 0; i < ADAPTERS; i++) {
+            total += 1.0 / (i + 1);
+            cdf[i] = total;
+        }
+        List<Req> out = new ArrayList<>();
+        int n = quick ? 24 : 96;
+        for (int i = 0; i < n; i++) {
+            double u = r.nextDouble() * total;
+            int k = 0;
+            while (cdf[k] < u) {
+                k++;
+            }
+            int len = quick ? 16 + r.nextInt(81) : 32 + r.nextInt(353);
+            int maxNew = quick ? 8 + r.nextInt(25) : 16 + r.nextInt(113);
+            out.add(new Req("m" + i, prompt(r, len, vocab), "task" + k, maxNew));
+        }
+        return out;
+    }
+
+    private static int[] prompt(Random r, int len, int vocab) {
+        int[] ids = new int[len];
+        ids[0] = 1;
+        for (int j = 1; j < len; j++) {
+            ids[j] = 3 + r.nextInt(vocab - 3);
+        }
+        return ids;
+    }
+
+    record EngineRun(double tps, Map<String, int[]> tokens, int arraysPerDecodeStep) {
+    }
+
+    /** Runs a workload with continuous batching (a warm-up pass first); tokens/s over the timed pass. */
+    static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int batch) {
+        int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
+        EngineConfig config = EngineConfig.builder(model).maxRunning(batch).kvSlots(batch).maxSequenceLength(longest + 8)
+                .adapterRoot(adapters).adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1)).build();
+        try (Engine engine = Engine.open(config)) {
+            drive(engine, reqs.subList(0, Math.min(reqs.size(), batch)), 4, "warm-");
+            long t0 = System.nanoTime();
+            Map<String, int[]> tokens = new HashMap<>();
+            int arrays = drive(engine, reqs, -1, "", tokens);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            long total = tokens.values().stream().mapToLong(t -> t.length).sum();
+            return new EngineRun(total / seconds, tokens, arrays);
+        }
+    }
+
+    private static int drive(Engine engine, List<Req> reqs, int maxNew, String prefix) {
+        return drive(engine, reqs, maxNew, prefix, new HashMap<>());
+    }
+
+    /** Runs requests to completion; returns the median native arrays of the steps that only decoded. */
+    private static int drive(Engine engine, List<Req> reqs, int maxNew, String prefix, Map<String, int[]> tokens) {
+        Map<String, List<Integer>> got = new HashMap<>();
+        for (Req r : reqs) {
+            List<AdapterRef> mix = r.adapter() == null ? List.of() : List.of(new AdapterRef(r.adapter(), 1.0));
+            engine.submit(new EngineRequest(prefix + r.id(), r.prompt(), mix,
+                    SamplingParams.greedy(maxNew > 0 ? maxNew : r.maxNew()).withIgnoreEos(true)));
+            got.put(prefix + r.id(), new ArrayList<>());
+        }
+        List<Integer> arrays = new ArrayList<>();
+        while (engine.hasWork()) {
+            StepResult s = engine.step();
+            if (!s.failures().isEmpty()) {
+                throw new IllegalStateException("benchmark request failed: " + s.failures());
+            }
+            for (TokenEvent e : s.events()) {
+                got.get(e.requestId()).add(e.tokenId());
+            }
+            if (s.tokens() == s.rows() && !s.events().isEmpty()) {
+                arrays.add(engine.arraysLastStep());
+            }
+        }
+        got.forEach((id, ids) -> tokens.put(id.substring(prefix.length()), ids.stream().mapToInt(Integer::intValue).toArray()));
+        arrays.sort(null);
+        return arrays.isEmpty() ? 0 : arrays.get(arrays.size() / 2);
+    }
+
+    record PeerRun(double tps, Map<String, int[]> tokens) {
+    }
+
+    /** Runs the Python peer on the same files and requests; null (with a message) when it cannot run. */
+    static PeerRun runPeer(String python, String script, Path model, Path adapters, List<Req> reqs, int threads, Path out)
+            throws IOException, InterruptedException {
+        ObjectNode w = JSON.createObjectNode().put("model", model.toAbsolutePath().toString())
+                .put("adapters_root", adapters.toAbsolutePath().toString()).put("batch_size", 32);
+        ArrayNode list = w.putArray("requests");
+        for (Req r : reqs) {
+            ObjectNode n = list.addObject().put("id", r.id()).put("max_new_tokens", r.maxNew());
+            if (r.adapter() == null) {
+                n.putNull("adapter");
+            } else {
+                n.put("adapter", r.adapter());
+            }
+            ArrayNode ids = n.putArray("prompt_ids");
+            Arrays.stream(r.prompt()).forEach(ids::add);
+        }
+        Path workload = out.resolve("peer-workload.json");
+        Path result = out.resolve("peer-result.json");
+        Files.deleteIfExists(result);
+        Files.writeString(workload, JSON.writeValueAsString(w));
+        Process p = new ProcessBuilder(python, script, "--workload", workload.toString(), "--threads",
+                String.valueOf(threads), "--out", result.toString())
+                .redirectErrorStream(true).redirectOutput(out.resolve("peer.log").toFile()).start();
+        if (!p.waitFor(2, TimeUnit.HOURS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("the peer did not finish in 2 hours");
+        }
+        if (p.exitValue() != 0 || !Files.isRegularFile(result)) {
+            System.out.println("peer skipped (exit " + p.exitValue() + "): " + Files.readString(out.resolve("peer.log")).strip()
+                    .lines().reduce((x, y) -> y).orElse(""));
+            return null;
+        }
+        JsonNode res = JSON.readTree(result.toFile());
+        Map<String, int[]> tokens = new HashMap<>();
+        res.get("outputs").fields().forEachRemaining(e -> {
+            int[] ids = new int[e.getValue().size()];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = e.getValue().get(i).asInt();
+            }
+            tokens.put(e.getKey(), ids);
+        });
+        return new PeerRun(res.get("tokens_per_second").asDouble(), tokens);
+    }
+
+    /**
+     * {median batch-32 base decode step ms, the same step's bare matrix products ms}: every projection
+     * and the output head as [32, in] x [in, out] products on the same weights' shapes, nothing else.
+     */
+    static double[] stepCeiling(Path model, RandomLlama.Spec spec, Path adapters) {
+        List<Req> reqs = new ArrayList<>();
+        Random r = new Random(3);
+        for (int i = 0; i < 32; i++) {
+            reqs.add(new Req("c" + i, prompt(r, 32, spec.vocab()), null, 40));
+        }
+        double stepMs;
+        EngineConfig config = EngineConfig.builder(model).maxRunning(32).kvSlots(32).maxSequenceLength(80).build();
+        try (Engine engine = Engine.open(config)) {
+            drive(engine, reqs, 4, "warm-");
+            for (Req q : reqs) {
+                engine.submit(new EngineRequest(q.id(), q.prompt(), List.of(), SamplingParams.greedy(q.maxNew()).withIgnoreEos(true)));
+            }
+            List<Double> ms = new ArrayList<>();
+            while (engine.hasWork()) {
+                StepResult s = engine.step();
+                if (s.tokens() == s.rows() && s.rows() > 0) {
+                    ms.add(s.nanos() / 1e6);
+                }
+            }
+            stepMs = EngineBench.median(ms);
+        }
+        int h = spec.hidden();
+        int kv = spec.kvHeads() * (h / spec.heads());
+        long[][] shapes = {{h, h}, {kv, h}, {kv, h}, {h, h}, {spec.intermediate(), h}, {spec.intermediate(), h},
+            {h, spec.intermediate()}};
+        try (NDManager m = NDManager.newBaseManager()) {
+            List<NDArray> weights = new ArrayList<>();
+            for (int l = 0; l < spec.layers(); l++) {
+                for (long[] s : shapes) {
+                    weights.add(m.randomNormal(new Shape(s[0], s[1])));
+                }
+            }
+            NDArray head = m.randomNormal(new Shape(spec.vocab(), h));
+            NDArray xh = m.randomNormal(new Shape(32, h));
+            NDArray xi = m.randomNormal(new Shape(32, spec.intermediate()));
+            List<Double> ms = new ArrayList<>();
+            for (int rep = 0; rep < 30; rep++) {
+                long t0 = System.nanoTime();
+                try (NDManager tmp = m.newSubManager()) {
+                    for (NDArray w : weights) {
+                        NDArray x = w.getShape().get(1) == h ? xh : xi;
+                        NDArray y = x.matMul(w.transpose());
+                        y.attach(tmp);
+                    }
+                    NDArray logits = xh.matMul(head.transpose());
+                    logits.attach(tmp);
+                    logits.toFloatArray();
+                }
+                ms.add((System.nanoTime() - t0) / 1e6);
+            }
+            return new double[] {stepMs, EngineBench.median(ms)};
+        }
+    }
+
+    /** Merges peer-bench-t*.json into a table and a PNG of tokens/s per workload, engine against peer. */
+    static void plot(Path out) throws IOException {
+        List<Path> files;
+        try (var s = Files.list(out)) {
+            files = s.filter(f -> f.getFileName().toString().matches("peer-bench-t\\d+\\.json")).sorted().toList();
+        }
+        List<String> labels = new ArrayList<>();
+        List<double[]> series = new ArrayList<>();
+        for (Path f : files) {
+            JsonNode r = JSON.readTree(f.toFile());
+            int t = r.get("threads").asInt();
+            for (JsonNode row : r.get("rows")) {
+                String label = row.get("model").asText() + ", " + row.get("workload").asText() + ", " + t + "T";
+                labels.add(label);
+                series.add(new double[] {row.get("engine_tps").asDouble(), row.path("peer_tps").asDouble(0)});
+            }
+        }
+        BarChart.write(out.resolve("peer-bench.png"), "engine vs transformers + PEFT (tokens/s)", labels, series,
+                List.of("engine", "transformers + PEFT"));
+        System.out.println("wrote " + out.resolve("peer-bench.png"));
+    }
+}
