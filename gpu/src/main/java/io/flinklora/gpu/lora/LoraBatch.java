@@ -37,7 +37,7 @@ public final class LoraBatch implements ProjectionDelta {
      * weights, and where each adapter's pairs start.
      */
     private record Plan(int[] members, NDArray pairRows, NDArray combine, long[] splits, Map<Integer, NDArray> slots,
-                        Map<Integer, SlotLayout> layouts) {
+                        Map<Integer, SlotLayout> layouts, NDArray rowGather, NDArray rowScale, boolean zeroRow) {
     }
 
     /**
@@ -110,8 +110,26 @@ public final class LoraBatch implements ProjectionDelta {
             case POOLED -> gathered(layer, p, x, plan, true);
             default -> segmented(layer, p, x, plan);
         };
-        return applyDora(layer, p, members, addBiases(layer, p, members, output.add(plan.combine().matMul(deltas))),
-                baseBias);
+        return applyDora(layer, p, members, addBiases(layer, p, members, output.add(combine(plan, deltas))), baseBias);
+    }
+
+    /**
+     * Brings pair deltas [pairs, out] back to token rows [tokens, out]. When no row uses two adapters
+     * of this projection (the common case) that is one gather (unadapted rows read a zero row) and
+     * a per-row weight when any weight is not 1: linear in the step's tokens. Rows with several
+     * adapters (weighted mixes) sum through a [tokens, pairs] product instead.
+     */
+    private NDArray combine(Plan plan, NDArray deltas) {
+        if (plan.rowGather() == null) {
+            return plan.combine().matMul(deltas);
+        }
+        NDArray source = deltas;
+        if (plan.zeroRow()) {
+            source = NDArrays.concat(new NDList(deltas, manager.zeros(new Shape(1, deltas.getShape().get(1)),
+                    deltas.getDataType())));
+        }
+        NDArray rows = source.get(plan.rowGather());
+        return plan.rowScale() == null ? rows : rows.mul(plan.rowScale());
     }
 
     /**
@@ -271,12 +289,44 @@ public final class LoraBatch implements ProjectionDelta {
             NDArray poolA = any.pool.a[layer][p.ordinal()];
             NDArray poolB = any.pool.b[layer][p.ordinal()];
             if (pooled) {
-                parts.add(slotMajor(poolA, poolB, groups.get(g), plan.layouts().get(rank)));
+                SlotLayout layout = plan.layouts().get(rank);
+                long pairs = groups.get(g).getShape().get(0);
+                if ((long) layout.slots() * layout.depth() > 2 * pairs + 64) {
+                    // One adapter holds many rows (a prefill chunk) and others few: the slot-major layout
+                    // would pad every slot to the longest; two products per adapter cost less here.
+                    parts.add(perAdapter(layer, p, groups.get(g), members, rank));
+                } else {
+                    parts.add(slotMajor(poolA, poolB, groups.get(g), layout));
+                }
                 continue;
             }
             NDArray slots = plan.slots().get(rank);
             NDArray t = poolA.get(slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
             parts.add(poolB.get(slots).matMul(t).squeeze(2));                 // [P, out]
+        }
+        return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
+    }
+
+    /** The rank group's pairs (members in plan order) through each adapter's own A and B: two products per adapter. */
+    private NDArray perAdapter(int layer, Projection p, NDArray x, int[] members, int rank) {
+        List<LoraAdapter.Module> mods = new ArrayList<>();
+        List<Long> bounds = new ArrayList<>();
+        long at = 0;
+        for (int k : members) {
+            LoraAdapter.Module m = adapters.get(k).module(layer, p);
+            if (m.rank != rank) {
+                continue;
+            }
+            if (!mods.isEmpty()) {
+                bounds.add(at);
+            }
+            mods.add(m);
+            at += rowsOf.get(k).length;
+        }
+        NDList segments = bounds.isEmpty() ? new NDList(x) : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
+        NDList parts = new NDList(mods.size());
+        for (int i = 0; i < mods.size(); i++) {
+            parts.add(linear(linear(segments.get(i), mods.get(i).a), mods.get(i).b));
         }
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
@@ -344,7 +394,12 @@ public final class LoraBatch implements ProjectionDelta {
             pairs += rowsOf.get(i).length;
         }
         long[] rows = new long[pairs];
-        float[] combine = new float[tokens * pairs];
+        long[] rowGather = new long[tokens];
+        java.util.Arrays.fill(rowGather, pairs); // the zero row appended after the pairs
+        float[] rowScale = new float[tokens];
+        boolean single = true;
+        boolean everyRow = true;
+        boolean unitWeights = true;
         long[] splits = new long[members.length - 1];
         Map<Integer, List<Long>> slots = new java.util.TreeMap<>();
         int at = 0;
@@ -354,7 +409,10 @@ public final class LoraBatch implements ProjectionDelta {
             LoraAdapter.Module m = adapters.get(members[k]).module(layer, p);
             for (int j = 0; j < r.length; j++, at++) {
                 rows[at] = r[j];
-                combine[(int) r[j] * pairs + at] = w[j];
+                single &= rowGather[(int) r[j]] == pairs;
+                rowGather[(int) r[j]] = at;
+                rowScale[(int) r[j]] = w[j];
+                unitWeights &= w[j] == 1f;
                 slots.computeIfAbsent(m.rank, x -> new ArrayList<>()).add((long) m.slot);
             }
             if (k < splits.length) {
@@ -388,8 +446,31 @@ public final class LoraBatch implements ProjectionDelta {
                 layouts.put(rank, new SlotLayout(first, last - first + 1, depth, manager.create(pos)));
             });
         }
-        Plan plan = new Plan(members, manager.create(rows),
-                manager.create(combine, new Shape(tokens, pairs)).toType(dtype, false), splits, slotArrays, layouts);
+        for (long g : rowGather) {
+            everyRow &= g != pairs;
+        }
+        NDArray combine = null;
+        NDArray gather = null;
+        NDArray scale = null;
+        if (single) {
+            gather = manager.create(rowGather);
+            if (!unitWeights) {
+                scale = manager.create(rowScale, new Shape(tokens, 1)).toType(dtype, false);
+            }
+        } else {
+            float[] dense = new float[tokens * pairs];
+            at = 0;
+            for (int k = 0; k < members.length; k++) {
+                long[] r = rowsOf.get(members[k]);
+                float[] w = weightsOf.get(members[k]);
+                for (int j = 0; j < r.length; j++, at++) {
+                    dense[(int) r[j] * pairs + at] = w[j];
+                }
+            }
+            combine = manager.create(dense, new Shape(tokens, pairs)).toType(dtype, false);
+        }
+        Plan plan = new Plan(members, manager.create(rows), combine, splits, slotArrays, layouts, gather, scale,
+                single && !everyRow);
         plans.put(key, plan);
         return plan;
     }
