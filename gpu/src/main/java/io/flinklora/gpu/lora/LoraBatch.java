@@ -30,6 +30,13 @@ public final class LoraBatch implements ProjectionDelta {
     private final List<float[]> weightsOf = new ArrayList<>();
     private final Map<String, Plan> plans = new HashMap<>();
     private final List<AdapterMix> rowMix;
+    // The last gathered and slot-major inputs: projections that share an input (q, k, v; gate, up) reuse them.
+    private NDArray gatheredFrom;
+    private Plan gatheredFor;
+    private NDArray gatheredInput;
+    private NDArray paddedFrom;
+    private SlotLayout paddedFor;
+    private NDArray paddedInput;
 
     /**
      * Which adapters (by index in the step, ordered by rank) take part in one projection: the rows
@@ -104,7 +111,17 @@ public final class LoraBatch implements ProjectionDelta {
         members.sort(java.util.Comparator.comparingInt((Integer i) -> adapters.get(i).module(layer, p).rank)
                 .thenComparingInt(i -> i));
         Plan plan = plan(members.stream().mapToInt(Integer::intValue).toArray(), layer, p);
-        NDArray x = input.get(plan.pairRows());
+        NDArray x;
+        if (plan.pairRows() == null) {
+            x = input; // every row adapted once, in token order
+        } else if (input == gatheredFrom && plan == gatheredFor) {
+            x = gatheredInput; // q, k and v (gate and up) read the same input: gather it once
+        } else {
+            x = input.get(plan.pairRows());
+            gatheredFrom = input;
+            gatheredFor = plan;
+            gatheredInput = x;
+        }
         NDArray deltas = switch (strategy) {
             case GATHERED -> gathered(layer, p, x, plan, false);
             case POOLED -> gathered(layer, p, x, plan, true);
@@ -120,8 +137,11 @@ public final class LoraBatch implements ProjectionDelta {
      * adapters (weighted mixes) sum through a [tokens, pairs] product instead.
      */
     private NDArray combine(Plan plan, NDArray deltas) {
-        if (plan.rowGather() == null) {
+        if (plan.combine() != null) {
             return plan.combine().matMul(deltas);
+        }
+        if (plan.rowGather() == null) {
+            return deltas;
         }
         NDArray source = deltas;
         if (plan.zeroRow()) {
@@ -334,15 +354,29 @@ public final class LoraBatch implements ProjectionDelta {
     /** Scatters pairs into [slots, rows, in] over the occupied slot range, then one product per side. */
     private NDArray slotMajor(NDArray poolA, NDArray poolB, NDArray x, SlotLayout layout) {
         long in = x.getShape().get(1);
-        NDArray padded = manager.zeros(new Shape((long) layout.slots() * layout.depth(), in), x.getDataType());
-        padded.set(new ai.djl.ndarray.index.NDIndex("{}", layout.positions()), x);
+        NDArray padded;
+        if (layout.positions() == null) {
+            padded = x.reshape(layout.slots(), layout.depth(), in); // pairs already fill the slots in order
+        } else if (x == paddedFrom && layout == paddedFor) {
+            padded = paddedInput;
+        } else {
+            NDArray flat = manager.zeros(new Shape((long) layout.slots() * layout.depth(), in), x.getDataType());
+            flat.set(new ai.djl.ndarray.index.NDIndex("{}", layout.positions()), x);
+            padded = flat.reshape(layout.slots(), layout.depth(), in);
+            paddedFrom = x;
+            paddedFor = layout;
+            paddedInput = padded;
+        }
         ai.djl.ndarray.index.NDIndex range = new ai.djl.ndarray.index.NDIndex(layout.first() + ":" + (layout.first() + layout.slots()));
-        NDArray t = padded.reshape(layout.slots(), layout.depth(), in).matMul(poolA.get(range).transpose(0, 2, 1));
-        NDArray d = t.matMul(poolB.get(range).transpose(0, 2, 1));
-        return d.reshape((long) layout.slots() * layout.depth(), -1).get(layout.positions());
+        NDArray t = padded.matMul(poolA.get(range).transpose(0, 2, 1));
+        NDArray d = t.matMul(poolB.get(range).transpose(0, 2, 1)).reshape((long) layout.slots() * layout.depth(), -1);
+        return layout.positions() == null ? d : d.get(layout.positions());
     }
 
-    /** Where each pair of a rank group sits in the slot-major layout: row (slot - first) * depth + k. */
+    /**
+     * Where each pair of a rank group sits in the slot-major layout: row (slot - first) * depth + k;
+     * {@code positions} is null when that is the pairs' own order with no gap (no scatter needed).
+     */
     private record SlotLayout(int first, int slots, int depth, NDArray positions) {
     }
 
@@ -443,7 +477,11 @@ public final class LoraBatch implements ProjectionDelta {
                     int k = seen.merge(sl, 1, Integer::sum) - 1;
                     pos[j] = (sl - first) * depth + k;
                 }
-                layouts.put(rank, new SlotLayout(first, last - first + 1, depth, manager.create(pos)));
+                boolean identity = pos.length == (long) (last - first + 1) * depth;
+                for (int j = 0; j < pos.length && identity; j++) {
+                    identity = pos[j] == j;
+                }
+                layouts.put(rank, new SlotLayout(first, last - first + 1, depth, identity ? null : manager.create(pos)));
             });
         }
         for (long g : rowGather) {
@@ -469,8 +507,15 @@ public final class LoraBatch implements ProjectionDelta {
             }
             combine = manager.create(dense, new Shape(tokens, pairs)).toType(dtype, false);
         }
-        Plan plan = new Plan(members, manager.create(rows), combine, splits, slotArrays, layouts, gather, scale,
-                single && !everyRow);
+        boolean inOrder = rows.length == tokens;
+        for (int j = 0; j < rows.length && inOrder; j++) {
+            inOrder = rows[j] == j;
+        }
+        if (single && everyRow && unitWeights && inOrder) {
+            gather = null; // pair j is token row j: deltas are already in token order
+        }
+        Plan plan = new Plan(members, inOrder ? null : manager.create(rows), combine, splits, slotArrays, layouts, gather,
+                scale, single && !everyRow);
         plans.put(key, plan);
         return plan;
     }
