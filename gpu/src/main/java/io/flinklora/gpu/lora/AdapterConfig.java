@@ -434,17 +434,4 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             }
         };
     }
-
-    /** Every (layer, projection) this adapter adapts in a model of the given shape. */
-    public List<int[]> modules(ModelConfig model) {
-        List<int[]> out = new ArrayList<>();
-        for (int l = 0; l < model.numLayers(); l++) {
-            for (Projection p : Projection.values()) {
-                if (adapts(l, p)) {
-                    out.add(new int[] {l, p.ordinal()});
-                }
-            }
-        }
-        return out;
-    }
 }

@@ -49,11 +49,6 @@ public enum Projection {
         };
     }
 
-    /** The seven module names, in layer order. */
-    public static java.util.List<String> names() {
-        return java.util.Arrays.stream(values()).map(Projection::moduleName).toList();
-    }
-
     /** Looks a projection up by its module name ({@code q_proj} ...), or null if it is not one. */
     public static Projection byModuleName(String name) {
         for (Projection p : values()) {
