@@ -40,10 +40,11 @@ public final class LoraBatch implements ProjectionDelta {
 
     /**
      * Which adapters (by index in the step, ordered by rank) take part in one projection: the rows
-     * their (row, adapter) pairs read, the matrix that adds pair deltas back into rows with their
-     * weights, and where each adapter's pairs start.
+     * their (row, adapter) pairs read (null: every row once, in order), and how pair deltas return to
+     * rows - a gather with optional row weights ({@code rowGather}, {@code rowScale}, {@code zeroRow}
+     * for rows without a pair), or for rows mixing adapters a dense weighted {@code combine} matrix.
      */
-    private record Plan(int[] members, NDArray pairRows, NDArray combine, long[] splits, Map<Integer, NDArray> slots,
+    private record Plan(int[] members, NDArray pairRows, NDArray combine, Map<Integer, NDArray> slots,
                         Map<Integer, SlotLayout> layouts, NDArray rowGather, NDArray rowScale, boolean zeroRow) {
     }
 
@@ -269,13 +270,7 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     private NDArray segmented(int layer, Projection p, NDArray x, Plan plan) {
-        NDList segments = plan.splits().length == 0 ? new NDList(x) : x.split(plan.splits());
-        NDList parts = new NDList(plan.members().length);
-        for (int k = 0; k < plan.members().length; k++) {
-            LoraAdapter.Module m = adapters.get(plan.members()[k]).module(layer, p);
-            parts.add(linear(linear(segments.get(k), m.a), m.b));
-        }
-        return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
+        return perAdapter(layer, p, x, plan.members(), -1);
     }
 
     private NDArray gathered(int layer, Projection p, NDArray x, Plan plan, boolean pooled) {
@@ -327,14 +322,17 @@ public final class LoraBatch implements ProjectionDelta {
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
 
-    /** The rank group's pairs (members in plan order) through each adapter's own A and B: two products per adapter. */
+    /**
+     * Pairs (members in plan order) through each adapter's own A and B, two products per adapter: all
+     * members, or with {@code rank >= 0} the members of that rank group only.
+     */
     private NDArray perAdapter(int layer, Projection p, NDArray x, int[] members, int rank) {
         List<LoraAdapter.Module> mods = new ArrayList<>();
         List<Long> bounds = new ArrayList<>();
         long at = 0;
         for (int k : members) {
             LoraAdapter.Module m = adapters.get(k).module(layer, p);
-            if (m.rank != rank) {
+            if (rank >= 0 && m.rank != rank) {
                 continue;
             }
             if (!mods.isEmpty()) {
@@ -434,7 +432,6 @@ public final class LoraBatch implements ProjectionDelta {
         boolean single = true;
         boolean everyRow = true;
         boolean unitWeights = true;
-        long[] splits = new long[members.length - 1];
         Map<Integer, List<Long>> slots = new java.util.TreeMap<>();
         int at = 0;
         for (int k = 0; k < members.length; k++) {
@@ -448,9 +445,6 @@ public final class LoraBatch implements ProjectionDelta {
                 rowScale[(int) r[j]] = w[j];
                 unitWeights &= w[j] == 1f;
                 slots.computeIfAbsent(m.rank, x -> new ArrayList<>()).add((long) m.slot);
-            }
-            if (k < splits.length) {
-                splits[k] = at;
             }
         }
         Map<Integer, NDArray> slotArrays = new HashMap<>();
@@ -514,7 +508,7 @@ public final class LoraBatch implements ProjectionDelta {
         if (single && everyRow && unitWeights && inOrder) {
             gather = null; // pair j is token row j: deltas are already in token order
         }
-        Plan plan = new Plan(members, inOrder ? null : manager.create(rows), combine, splits, slotArrays, layouts, gather,
+        Plan plan = new Plan(members, inOrder ? null : manager.create(rows), combine, slotArrays, layouts, gather,
                 scale, single && !everyRow);
         plans.put(key, plan);
         return plan;

@@ -84,13 +84,9 @@ public final class ModelFields {
             new Field("max_window_layers", Use.APPLIED, "which layers slide when layer_types is absent"),
             new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
 
-    private static final List<Field> QWEN3 = List.of(
-            SILU,
-            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-            new Field("use_sliding_window", Use.APPLIED, "with sliding_window and layer_types"),
-            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
-            new Field("max_window_layers", Use.APPLIED, "which layers slide when layer_types is absent"),
-            new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+    private static final List<Field> QWEN3 = java.util.stream.Stream.concat(QWEN2.stream(),
+            java.util.stream.Stream.of(new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections")))
+            .toList();
 
     private static final List<Field> GEMMA = List.of(
             new Field("hidden_act", Use.APPLIED, "gelu_pytorch_tanh (legacy gelu means the same, as GemmaConfig rewrites it)"),

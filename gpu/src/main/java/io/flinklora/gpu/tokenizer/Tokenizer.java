@@ -72,6 +72,46 @@ public final class Tokenizer implements AutoCloseable {
      * @throws TokenizerException if {@code tokenizer.json} is missing or unreadable, or a config
      *     file is corrupt
      */
+    /**
+     * The tokenizers library (Rust, inside DJL) builds a BPE merge's result as {@code a + b[prefix_len..]}
+     * with {@code continuing_subword_prefix}; a merge whose second part is shorter than the prefix (or
+     * cut inside a character) panics there and aborts the whole JVM. Refuse such files here instead.
+     */
+    private static void checkMerges(JsonNode root, Vocab vocab, Path file) {
+        JsonNode model = root.path("model");
+        JsonNode prefixNode = model.get("continuing_subword_prefix");
+        JsonNode merges = model.get("merges");
+        if (prefixNode == null || !prefixNode.isTextual() || prefixNode.asText().isEmpty() || merges == null
+                || !merges.isArray()) {
+            return;
+        }
+        byte[] prefix = prefixNode.asText().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (JsonNode m : merges) {
+            String b;
+            String a;
+            if (m.isTextual() && m.asText().indexOf(' ') >= 0) {
+                a = m.asText().substring(0, m.asText().indexOf(' '));
+                b = m.asText().substring(m.asText().indexOf(' ') + 1);
+            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+                a = m.get(0).asText();
+                b = m.get(1).asText();
+            } else {
+                continue; // the library reports malformed merges as errors itself
+            }
+            if (vocab.idOf(a) < 0 || vocab.idOf(b) < 0) {
+                continue; // reported by the library before it slices
+            }
+            byte[] bytes = b.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            boolean boundary = bytes.length == prefix.length
+                    || (bytes.length > prefix.length && (bytes[prefix.length] & 0xC0) != 0x80);
+            if (!boundary) {
+                throw new TokenizerException("Tokenizer file " + file + " has the merge '" + a + " " + b
+                        + "' whose second part does not start with a whole continuing_subword_prefix '"
+                        + prefixNode.asText() + "'");
+            }
+        }
+    }
+
     public static Tokenizer load(Path modelDir) {
         Path tokenizerFile = modelDir.resolve(TOKENIZER_FILE);
         JsonNode tokenizerJson = readJson(tokenizerFile);
@@ -84,6 +124,7 @@ public final class Tokenizer implements AutoCloseable {
         JsonNode generationConfig = readJson(modelDir.resolve(GENERATION_CONFIG_FILE));
 
         Vocab vocab = Vocab.parse(tokenizerJson, tokenizerFile);
+        checkMerges(tokenizerJson, vocab, tokenizerFile);
 
         // Special-token ids named by the configs.
         int bosId = -1;
@@ -127,7 +168,7 @@ public final class Tokenizer implements AutoCloseable {
             }
         }
 
-        HuggingFaceTokenizer hf = openDjl(tokenizerFile);
+        HuggingFaceTokenizer hf = openDjl(tokenizerFile, tokenizerJson);
         try {
             DecoderFamily family = decoderFamily(tokenizerJson.get("decoder"));
             byte[][] bytes = tokenBytesTable(family, tokenizerJson.get("decoder"), vocab, special, hf);
@@ -138,12 +179,15 @@ public final class Tokenizer implements AutoCloseable {
         }
     }
 
-    private static HuggingFaceTokenizer openDjl(Path tokenizerFile) {
+    private static HuggingFaceTokenizer openDjl(Path tokenizerFile, JsonNode parsed) {
         // We add BOS ourselves. DJL also truncates to 512 tokens and pads by default: turn both off.
         Map<String, String> options =
                 Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
         try {
-            return HuggingFaceTokenizer.newInstance(tokenizerFile, options);
+            // The Rust library aborts the whole JVM (a panic, not an error) on some malformed JSON inside
+            // the decoder section; it gets the document as Jackson parsed and re-wrote it, always valid JSON.
+            byte[] canonical = JSON.writeValueAsBytes(parsed);
+            return HuggingFaceTokenizer.newInstance(new java.io.ByteArrayInputStream(canonical), options);
         } catch (IOException | RuntimeException e) {
             throw new TokenizerException(
                     "Tokenizer file " + tokenizerFile + " could not be loaded by the Hugging Face tokenizer: "

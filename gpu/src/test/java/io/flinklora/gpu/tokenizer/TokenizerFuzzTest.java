@@ -284,4 +284,20 @@ class TokenizerFuzzTest {
             default: return f.textNode(new String(new byte[] {(byte) random.nextInt(256)}, StandardCharsets.ISO_8859_1));
         }
     }
+
+    /**
+     * Found by the tree property (a CI run aborted the JVM): a continuing_subword_prefix longer than a
+     * merge's second part makes the tokenizers library panic while building BPE merges.
+     */
+    @org.junit.jupiter.api.Test
+    void aMergeShorterThanTheSubwordPrefixIsRefusedInsteadOfAbortingTheJvm() throws IOException {
+        ObjectNode tree = (ObjectNode) JSON.readTree(TestModels.stories260k().resolve("tokenizer.json").toFile());
+        ((ObjectNode) tree.get("model")).put("continuing_subword_prefix", "ab");
+        byte[] bytes = JSON.writeValueAsBytes(tree);
+        Path dir = Files.createTempDirectory("merge-prefix");
+        Files.write(dir.resolve("tokenizer.json"), bytes);
+        TokenizerException e = org.junit.jupiter.api.Assertions.assertThrows(TokenizerException.class,
+                () -> Tokenizer.load(dir));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("continuing_subword_prefix"), e.getMessage());
+    }
 }
