@@ -58,13 +58,12 @@ public final class ModelRunner {
             }
             firstToken[row] = t;
             boolean tree = c.scoresTree();
-            int longest = 0;
-            for (int i = 0; i < c.length(); i++) {
-                longest = Math.max(longest, s.rotaryPosition(c.start() + i) + 1);
-            }
-            int ropeOffset = model.ropeRowOffset(longest);
             for (int i = 0; i < c.length(); i++, t++) {
                 int p = c.start() + i;
+                // LongRoPE picks its table by the sequence length of the forward pass that computed a
+                // token in transformers: the whole prompt for prompt tokens, p + 1 for a decoded one.
+                // Per token, so chunked prefill and re-prefill after a restore give the same keys.
+                int ropeOffset = model.ropeRowOffset(p < s.promptLength() ? s.promptLength() : s.rotaryPosition(p) + 1);
                 ids[t] = s.token(p);
                 pos[t] = s.rotaryPosition(p) + ropeOffset;
                 for (int h = 0; h < kvHeads; h++) {

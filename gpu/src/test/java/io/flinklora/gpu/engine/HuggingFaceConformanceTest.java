@@ -66,7 +66,14 @@ class HuggingFaceConformanceTest {
     }
 
     static Engine engine(Path model, int rows, LoraStrategy strategy) {
+        return engine(model, rows, strategy, 0);
+    }
+
+    static Engine engine(Path model, int rows, LoraStrategy strategy, int tokensPerStep) {
         EngineConfig.Builder b = EngineConfig.builder(model).maxRunning(rows).kvSlots(rows);
+        if (tokensPerStep > 0) {
+            b.maxTokensPerStep(tokensPerStep);
+        }
         if (Files.isDirectory(model.resolve("adapters"))) {
             b.adapterRoot(model.resolve("adapters")).adapters(AdapterSettings.DEFAULT.withStrategy(strategy));
         }
@@ -89,7 +96,11 @@ class HuggingFaceConformanceTest {
                     checkFirstLogits(name + "/" + strategy, model, rows, strategy);
                 }
             }));
-            tests.add(DynamicTest.dynamicTest(name + " greedy ids", () -> checkGreedy(name, model, rows)));
+            tests.add(DynamicTest.dynamicTest(name + " greedy ids", () -> checkGreedy(name, model, rows, 0)));
+            // Prompts prefilled a few tokens per step (rows join mid-flight): windows, LongRoPE's table
+            // choice and the KV cache must give the reference's tokens all the same.
+            tests.add(DynamicTest.dynamicTest(name + " greedy ids, chunked prefill",
+                    () -> checkGreedy(name + " chunked", model, rows, rows.size() + 5)));
         }
         return tests.stream();
     }
@@ -129,8 +140,8 @@ class HuggingFaceConformanceTest {
         }
     }
 
-    private static void checkGreedy(String what, Path model, List<Row> rows) {
-        try (Engine e = engine(model, rows.size(), AdapterSettings.DEFAULT.strategy())) {
+    private static void checkGreedy(String what, Path model, List<Row> rows, int tokensPerStep) {
+        try (Engine e = engine(model, rows.size(), AdapterSettings.DEFAULT.strategy(), tokensPerStep)) {
             Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(e, rows.stream().map(HuggingFaceConformanceTest::request).toList());
             for (Row r : rows) {
                 assertEquals(toList(r.greedy()), out.get(r.id()).ids(), what + " row " + r.id() + " greedy ids");
