@@ -15,8 +15,9 @@ import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.SequenceState;
 import io.flinklora.schemas.TokenEvent;
+import io.flinklora.schemas.codec.AvroCodec;
+import io.flinklora.schemas.codec.DecodeException;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -102,7 +103,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
                     setCurrentKey(key);
                     byte[] bytes = state.value();
                     if (bytes != null) {
-                        restored.add(SequenceState.fromByteBuffer(ByteBuffer.wrap(bytes)));
+                        restored.add(decodeState(key, bytes));
                     }
                 }
             }
@@ -284,17 +285,28 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         }
     }
 
+    /**
+     * Reads one request's state with every released state schema known (a savepoint of an earlier job
+     * version restores, resolved to the current schema). State this version cannot read fails the
+     * restore loudly, naming the request: dropping it would lose an accepted request silently.
+     */
+    private static SequenceState decodeState(Object key, byte[] bytes) {
+        try {
+            return AvroCodec.fromBytes(bytes, SequenceState.class);
+        } catch (DecodeException e) {
+            throw new IllegalStateException("cannot restore the state of request " + key + ": " + e.getMessage()
+                    + " (a savepoint of a newer job version, or corrupt state)", e);
+        }
+    }
+
     private static byte[] encode(InFlight f) throws IOException {
         List<Integer> prompt = new ArrayList<>(f.promptIds.length);
         for (int id : f.promptIds) {
             prompt.add(id);
         }
-        ByteBuffer b = SequenceState.newBuilder().setRequest(f.request).setPromptIds(prompt)
+        return AvroCodec.toBytes(SequenceState.newBuilder().setRequest(f.request).setPromptIds(prompt)
                 .setGeneratedIds(new ArrayList<>(f.ids)).setText(f.text.toString()).setSeed(f.seed)
-                .setAcceptedAt(f.acceptedAt).setFirstTokenAt(f.firstTokenAt).build().toByteBuffer();
-        byte[] out = new byte[b.remaining()];
-        b.get(out);
-        return out;
+                .setAcceptedAt(f.acceptedAt).setFirstTokenAt(f.firstTokenAt).build());
     }
 
     /**

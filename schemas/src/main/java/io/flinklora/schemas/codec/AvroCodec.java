@@ -15,9 +15,13 @@ import org.apache.avro.message.SchemaStore;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.SequenceState;
 import io.flinklora.schemas.TokenEvent;
 
-/** Avro single-object encoding (0xC3 0x01, 8-byte schema fingerprint, binary body) of the four contract records. */
+/**
+ * Avro single-object encoding (0xC3 0x01, 8-byte schema fingerprint, binary body) of the contract records
+ * and of the operator's keyed state ({@link SequenceState}); every released writer schema stays readable.
+ */
 public final class AvroCodec {
 
     /** Marker, fingerprint: the single-object header before the body. */
@@ -45,7 +49,10 @@ public final class AvroCodec {
     /** Earlier versions of the contracts still in use by producers (rule 4 of schemas/README.md). */
     private static final Map<String, java.util.List<String>> RELEASED = Map.of(
             "GenerationRequest", java.util.List.of("GenerationRequest-v1.avsc"),
-            "Completion", java.util.List.of("Completion-v1.avsc"));
+            "Completion", java.util.List.of("Completion-v1.avsc"),
+            // Operator state: v1 was written before GenerationRequest gained choices, v2 since. Every
+            // savepoint of a released job version must restore in later versions (schemas/README.md).
+            "SequenceState", java.util.List.of("SequenceState-v1.avsc", "SequenceState-v2.avsc"));
 
     static java.util.List<Schema> released(String name) {
         java.util.List<Schema> out = new java.util.ArrayList<>();
@@ -67,7 +74,9 @@ public final class AvroCodec {
             Completion.class,
             new Type<Completion>(Completion.getClassSchema(), Completion::createDecoder),
             GenerationError.class,
-            new Type<GenerationError>(GenerationError.getClassSchema(), GenerationError::createDecoder));
+            new Type<GenerationError>(GenerationError.getClassSchema(), GenerationError::createDecoder),
+            SequenceState.class,
+            new Type<SequenceState>(SequenceState.getClassSchema(), SequenceState::createDecoder));
 
     private AvroCodec() {
     }
@@ -89,6 +98,14 @@ public final class AvroCodec {
     }
 
     public static byte[] toBytes(Completion record) {
+        try {
+            return bytes(record.toByteBuffer());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static byte[] toBytes(SequenceState record) {
         try {
             return bytes(record.toByteBuffer());
         } catch (IOException e) {
