@@ -1,0 +1,199 @@
+package io.flinklora.operators;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.TokenEvent;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The generation operator in Flink's keyed operator test harness: a snapshot taken mid-generation and
+ * restored into 1, 2 or 3 subtasks (from 1 and from 2) continues every request to exactly the tokens
+ * of an uninterrupted run - greedy and seeded sampling alike - with each index emitted once.
+ */
+class GenerationOperatorRestoreTest {
+    private static final int MAX_PARALLELISM = 128;
+    private static final int NEW_TOKENS = 20;
+    private static List<GenerationRequest> requests;
+    private static Map<String, List<Integer>> uninterrupted;
+
+    static Path model() {
+        String root = System.getProperty("project.root");
+        Path dir = root != null ? Path.of(root) : Path.of("").toAbsolutePath().getParent();
+        Path m = dir.resolve("models/stories260k");
+        if (!Files.isDirectory(m)) {
+            throw new IllegalStateException("models/stories260k not found under " + dir);
+        }
+        return m;
+    }
+
+    static GenerationSettings settings() {
+        return GenerationSettings.builder(model().toString()).device("cpu").maxBatch(8).build();
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> harness(int parallelism,
+                                                                                               int subtask) throws Exception {
+        return new KeyedOneInputStreamOperatorTestHarness<>(new GenerationOperatorFactory(settings()),
+                r -> r.getRequestId().toString(), Types.STRING, MAX_PARALLELISM, parallelism, subtask);
+    }
+
+    @BeforeAll
+    static void uninterruptedRun() throws Exception {
+        String[] prompts = {"Once upon a time", "Tom had a big red ball.", "The sun was hot and the dog was",
+            "Lily and Ben went to the park to", "One day, a little bird", "Sam was sad because"};
+        requests = new ArrayList<>();
+        for (int i = 0; i < prompts.length; i++) {
+            GenerationRequest.Builder b = GenerationRequest.newBuilder().setRequestId("r" + i).setPrompt(prompts[i])
+                    .setMaxNewTokens(NEW_TOKENS).setIgnoreEos(true);
+            if (i % 2 == 1) {
+                b.setTemperature(0.9).setTopP(0.95).setSeed(1000L + i); // seeded sampling
+            } else {
+                b.setTemperature(0.0);
+            }
+            requests.add(b.build());
+        }
+        try (var h = harness(1, 0)) {
+            h.open();
+            feed(h);
+            runToCompletion(h, requests.size());
+            uninterrupted = tokens(h.extractOutputValues());
+        }
+        assertEquals(requests.size(), uninterrupted.size());
+        uninterrupted.values().forEach(t -> assertEquals(NEW_TOKENS, t.size()));
+    }
+
+    private static long time;
+
+    static void feed(KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h) throws Exception {
+        for (GenerationRequest r : requests) {
+            h.processElement(new StreamRecord<>(r));
+        }
+    }
+
+    static void feed(KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h, int parallelism,
+                     int subtask) throws Exception {
+        for (GenerationRequest r : requests) {
+            int keyGroup = org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignToKeyGroup(
+                    r.getRequestId().toString(), MAX_PARALLELISM);
+            int owner = org.apache.flink.runtime.state.KeyGroupRangeAssignment.computeOperatorIndexForKeyGroup(
+                    MAX_PARALLELISM, parallelism, keyGroup);
+            if (owner == subtask) {
+                h.processElement(new StreamRecord<>(r));
+            }
+        }
+    }
+
+    /** Advances processing time (each advance runs the pending engine step) until {@code n} completions. */
+    static void runToCompletion(KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h, int n)
+            throws Exception {
+        for (int i = 0; i < 5_000 && completions(h) < n; i++) {
+            h.setProcessingTime(++time);
+        }
+        assertEquals(n, completions(h), "every request of this subtask completed");
+    }
+
+    static int completions(KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h) {
+        var out = h.getSideOutput(Outputs.COMPLETIONS);
+        return out == null ? 0 : out.size();
+    }
+
+    /** Tokens per request in index order; fails on a repeated or skipped index. */
+    static Map<String, List<Integer>> tokens(List<TokenEvent> events) {
+        Map<String, List<Integer>> out = new TreeMap<>();
+        for (TokenEvent e : events) {
+            List<Integer> ids = out.computeIfAbsent(e.getRequestId().toString(), k -> new ArrayList<>());
+            assertEquals(ids.size(), e.getIndex(), "index of " + e.getRequestId() + " in order, each once");
+            ids.add(e.getTokenId());
+        }
+        return out;
+    }
+
+    /**
+     * Runs {@code from} subtasks and snapshots each right after its first engine step (prefill and one
+     * token per request). The harness fires a step's follow-up timer within the same time advance, so
+     * the snapshot is a timer placed between the first step's time and the later steps' time.
+     */
+    static Map<String, List<Integer>> interrupted(int from, List<OperatorSubtaskState> snapshots) throws Exception {
+        Map<String, List<Integer>> before = new TreeMap<>();
+        for (int s = 0; s < from; s++) {
+            try (var h = harness(from, s)) {
+                h.open();
+                feed(h, from, s); // the first step is due at time - 1
+                long t0 = time;
+                List<TokenEvent> seen = new ArrayList<>();
+                OperatorSubtaskState[] snapshot = new OperatorSubtaskState[1];
+                h.getProcessingTimeService().registerTimer(t0, ts -> {
+                    snapshot[0] = h.snapshot(1L, ts);
+                    // Events up to the snapshot are the ones its checkpoint commits; later ones roll back.
+                    seen.addAll(h.extractOutputValues());
+                });
+                time = t0 + 2; // later steps are due at time - 1 = t0 + 1, after the snapshot
+                h.setProcessingTime(time);
+                snapshots.add(snapshot[0]);
+                before.putAll(tokens(seen));
+            }
+        }
+        assertEquals(requests.size(), before.size(), "every request had emitted tokens before the snapshot");
+        assertTrue(before.values().stream().allMatch(t -> t.size() < NEW_TOKENS), "the snapshot is mid-generation");
+        return before;
+    }
+
+    private static void restoreAndCheck(int from, int to) throws Exception {
+        List<OperatorSubtaskState> snapshots = new ArrayList<>();
+        Map<String, List<Integer>> combined = interrupted(from, snapshots);
+        OperatorSubtaskState merged = AbstractStreamOperatorTestHarness.repackageState(
+                snapshots.toArray(new OperatorSubtaskState[0]));
+        int restored = 0;
+        for (int s = 0; s < to; s++) {
+            OperatorSubtaskState state = AbstractStreamOperatorTestHarness.repartitionOperatorState(
+                    merged, MAX_PARALLELISM, from, to, s);
+            try (var h = harness(to, s)) {
+                h.setup();
+                h.initializeState(state);
+                h.open();
+                int mine = 0;
+                for (GenerationRequest r : requests) {
+                    int keyGroup = org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignToKeyGroup(
+                            r.getRequestId().toString(), MAX_PARALLELISM);
+                    mine += org.apache.flink.runtime.state.KeyGroupRangeAssignment.computeOperatorIndexForKeyGroup(
+                            MAX_PARALLELISM, to, keyGroup) == s ? 1 : 0;
+                }
+                runToCompletion(h, mine);
+                restored += mine;
+                for (TokenEvent e : h.extractOutputValues()) {
+                    List<Integer> ids = combined.get(e.getRequestId().toString());
+                    assertEquals(ids.size(), e.getIndex(), "restored " + e.getRequestId() + " continues at the next index");
+                    ids.add(e.getTokenId());
+                }
+            }
+        }
+        assertEquals(requests.size(), restored, "every in-flight request was restored by exactly one subtask");
+        assertEquals(uninterrupted, combined, from + " -> " + to + " subtasks: tokens equal an uninterrupted run");
+    }
+
+    @Test
+    void oneSubtaskRestoresIntoOneTwoAndThree() throws Exception {
+        for (int to = 1; to <= 3; to++) {
+            restoreAndCheck(1, to);
+        }
+    }
+
+    @Test
+    void twoSubtasksRestoreIntoOneAndThree() throws Exception {
+        restoreAndCheck(2, 1);
+        restoreAndCheck(2, 3);
+    }
+}
