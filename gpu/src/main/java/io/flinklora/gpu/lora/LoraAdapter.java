@@ -73,6 +73,9 @@ public final class LoraAdapter implements AutoCloseable {
         final float[] hostBias;
         /** DoRA: magnitude / ||W + s B A|| - 1 per output row, or null for plain LoRA. */
         float[] doraScale;
+        /** Device copies of {@code hostBias} and {@code doraScale} [1, out] while resident, else null. */
+        NDArray bias;
+        NDArray dora;
         NDArray a;
         NDArray b;
         AdapterPool.RankPool pool;
@@ -389,10 +392,27 @@ public final class LoraAdapter implements AutoCloseable {
             return false;
         }
         placedIn = pool;
-        if (extras != Extras.NONE) {
-            // Whole matrices (saved modules, embedding LoRA) live beside the pools, owned by this adapter.
+        boolean rowVectors = false;
+        for (Module[] layer : modules) {
+            for (Module m : layer) {
+                rowVectors |= m != null && (m.hostBias != null || m.doraScale != null);
+            }
+        }
+        if (extras != Extras.NONE || rowVectors) {
+            // Whole matrices (saved modules, embedding LoRA) and per-row vectors (lora_bias, DoRA
+            // scales) live beside the pools, owned by this adapter: steps read them, never upload them.
             extrasOnDevice = pool.newExtrasManager();
             DataType dtype = pool.dtype();
+            for (Module[] layer : modules) {
+                for (Module m : layer) {
+                    if (m != null && m.hostBias != null) {
+                        m.bias = extrasOnDevice.create(m.hostBias, new Shape(1, m.out)).toType(dtype, false);
+                    }
+                    if (m != null && m.doraScale != null) {
+                        m.dora = extrasOnDevice.create(m.doraScale, new Shape(1, m.out)).toType(dtype, false);
+                    }
+                }
+            }
             Extras x = extras;
             if (x.embedA() != null) {
                 embedAT = extrasOnDevice.create(x.embedA(), new Shape(x.embedRank(), x.vocab())).transpose()
@@ -419,6 +439,14 @@ public final class LoraAdapter implements AutoCloseable {
         if (extrasOnDevice != null) {
             extrasOnDevice.close();
             extrasOnDevice = null;
+            for (Module[] layer : modules) {
+                for (Module m : layer) {
+                    if (m != null) {
+                        m.bias = null;
+                        m.dora = null;
+                    }
+                }
+            }
             embedAT = null;
             embedBT = null;
             savedEmbed = null;

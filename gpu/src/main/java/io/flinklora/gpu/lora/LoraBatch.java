@@ -167,18 +167,17 @@ public final class LoraBatch implements ProjectionDelta {
         if (dora.isEmpty()) {
             return output;
         }
-        NDArray scale = rowTable(dora, layer, p, m -> m.doraScale);
+        NDArray scale = rowTable(dora, layer, p, m -> m.dora);
         NDArray withoutBias = baseBias == null ? output : output.sub(baseBias);
         return output.add(scale.mul(withoutBias));
     }
 
-    /** [tokens, out]: each row's weighted sum of the given per-adapter vectors (zero for other rows). */
+    /** [tokens, out]: each row's weighted sum of the given per-adapter device vectors [1, out] (zero for other rows). */
     private NDArray rowTable(List<Integer> which, int layer, Projection p,
-                             java.util.function.Function<LoraAdapter.Module, float[]> vector) {
+                             java.util.function.Function<LoraAdapter.Module, NDArray> vector) {
         int n = which.size();
-        int out = adapters.get(which.get(0)).module(layer, p).out;
         float[] weights = new float[tokens * n];
-        float[] table = new float[n * out];
+        NDList table = new NDList(n);
         for (int k = 0; k < n; k++) {
             int i = which.get(k);
             long[] rows = rowsOf.get(i);
@@ -186,10 +185,10 @@ public final class LoraBatch implements ProjectionDelta {
             for (int j = 0; j < rows.length; j++) {
                 weights[(int) rows[j] * n + k] += w[j];
             }
-            System.arraycopy(vector.apply(adapters.get(i).module(layer, p)), 0, table, k * out, out);
+            table.add(vector.apply(adapters.get(i).module(layer, p)));
         }
         NDArray rowWeights = manager.create(weights, new Shape(tokens, n)).toType(dtype, false);
-        return rowWeights.matMul(manager.create(table, new Shape(n, out)).toType(dtype, false));
+        return rowWeights.matMul(n == 1 ? table.singletonOrThrow() : NDArrays.concat(table));
     }
 
     @Override
@@ -266,7 +265,7 @@ public final class LoraBatch implements ProjectionDelta {
         if (biased.isEmpty()) {
             return output;
         }
-        return output.add(rowTable(biased, layer, p, m -> m.hostBias));
+        return output.add(rowTable(biased, layer, p, m -> m.bias));
     }
 
     private NDArray segmented(int layer, Projection p, NDArray x, Plan plan) {
