@@ -90,21 +90,37 @@ class StreamingJobIT {
         kafka.close();
     }
 
-    /** A request of the test set: id, prompt, adapter (or null) and length. */
-    record Req(String id, String prompt, String adapter, int maxNewTokens) {
+    /** A request of the test set: id, prompt, adapter (or null), length, and a sampling seed (null: greedy). */
+    record Req(String id, String prompt, String adapter, int maxNewTokens, Long seed) {
+        Req(String id, String prompt, String adapter, int maxNewTokens) {
+            this(id, prompt, adapter, maxNewTokens, null);
+        }
+
         String json() {
             return "{\"request_id\": \"" + id + "\", \"prompt\": \"" + prompt + "\", \"max_new_tokens\": " + maxNewTokens
                     + ", \"ignore_eos\": true" + (adapter == null ? "" : ", \"adapters\": [{\"name\": \"" + adapter + "\"}]")
-                    + "}";
+                    + (seed == null ? "" : ", \"temperature\": 0.9, \"top_p\": 0.95, \"seed\": " + seed) + "}";
+        }
+
+        SamplingParams sampling() {
+            return seed == null ? SamplingParams.greedy(maxNewTokens).withIgnoreEos(true)
+                    : new SamplingParams(0.9, 0, 0.95, seed, maxNewTokens, List.of(), List.of(), true);
         }
     }
 
+    /** Greedy requests over the base model and the four adapters. */
     static List<Req> requests(String prefix, int n, int minTokens, int maxTokens) {
+        return requests(prefix, n, minTokens, maxTokens, false);
+    }
+
+    /** With {@code seeded}, every other request samples (temperature 0.9, top-p 0.95) with its own seed. */
+    static List<Req> requests(String prefix, int n, int minTokens, int maxTokens, boolean seeded) {
         Random r = new Random(n);
         List<Req> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             String adapter = i % 5 == 0 ? null : ADAPTERS[i % 5 - 1];
-            out.add(new Req(prefix + i, PROMPTS[i % PROMPTS.length], adapter, minTokens + r.nextInt(maxTokens - minTokens + 1)));
+            out.add(new Req(prefix + i, PROMPTS[i % PROMPTS.length], adapter, minTokens + r.nextInt(maxTokens - minTokens + 1),
+                    seeded && i % 2 == 1 ? 7000L + i : null));
         }
         return out;
     }
@@ -139,14 +155,14 @@ class StreamingJobIT {
         return env.executeAsync("test " + o.groupId);
     }
 
-    /** The engine's own greedy output for the same requests: what the job must reproduce. */
+    /** The engine's own output for the same requests (greedy or seeded), uninterrupted: what the job must reproduce. */
     static Map<String, List<Integer>> engineDirect(List<Req> reqs) {
         Map<String, List<Integer>> out = new HashMap<>();
         try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(8).adapterRoot(adapterRoot).build())) {
             for (Req r : reqs) {
                 e.submit(new EngineRequest(r.id(), e.tokenizer().encode(r.prompt()),
                         r.adapter() == null ? List.of() : List.of(new AdapterRef(r.adapter(), 1.0)),
-                        SamplingParams.greedy(r.maxNewTokens()).withIgnoreEos(true)));
+                        r.sampling()));
                 out.put(r.id(), new ArrayList<>());
             }
             while (e.hasWork()) {
@@ -207,51 +223,129 @@ class StreamingJobIT {
         }
     }
 
+    /** Resumed-sequence counts the operator logged on restore, summed over subtasks. */
+    static int resumedFromState(LogCapture logs) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("Resumed (\\d+) in-flight requests from state")
+                .matcher(logs.text());
+        int n = 0;
+        while (m.find()) {
+            n += Integer.parseInt(m.group(1));
+        }
+        return n;
+    }
+
+    /**
+     * The drill fails each subtask's first attempt 30 tokens after a completed checkpoint that holds
+     * in-flight sequences, so the restart must resume them from keyed state and re-prefill them.
+     */
     @Test
-    void aFailureMidGenerationLosesNothingAndDuplicatesNothing(@InjectMiniCluster MiniCluster cluster) throws Exception {
+    void aFailureAfterACheckpointHoldingInFlightSequencesResumesThemToTheSameTokens(@InjectMiniCluster MiniCluster cluster)
+            throws Exception {
         JobOptions o = options("failure");
-        o.failOnceAfterTokens = 150;
-        List<Req> reqs = requests("x", 30, 20, 40);
+        o.failOnceAfterTokens = 30;
+        o.checkpointInterval = 200;
+        o.maxBatch = 4;
+        List<Req> reqs = requests("x", 24, 60, 120, true);
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
-        JobClient job = submit(o, 2, new Configuration());
-        try {
-            List<TokenEvent> tokens = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, 30, Duration.ofMinutes(3));
-            Map<String, List<Integer>> got = checkExactlyOnce(tokens, reqs);
-            assertEquals(engineDirect(reqs), got, "same greedy tokens as a run without failure");
-            assertTrue(FailureCount.restarts(cluster, job) >= 1, "the drill made the job restart");
-        } finally {
-            job.cancel().get();
+        try (LogCapture logs = LogCapture.start()) {
+            JobClient job = submit(o, 2, new Configuration());
+            try {
+                List<TokenEvent> tokens = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, reqs.size(), Duration.ofMinutes(3));
+                Map<String, List<Integer>> got = checkExactlyOnce(tokens, reqs);
+                assertTrue(FailureCount.restarts(cluster, job) >= 1, "the drill made the job restart");
+                assertTrue(logs.text().contains("Failure drill armed: checkpoint"), "a checkpoint held in-flight sequences");
+                assertTrue(resumedFromState(logs) > 0, "the restart resumed sequences from keyed state: " + resumedFromState(logs));
+                assertEquals(engineDirect(reqs), got, "greedy and seeded tokens equal an uninterrupted run's");
+            } finally {
+                job.cancel().get();
+            }
+        }
+    }
+
+    /**
+     * At-least-once delivery with the same drill: tokens emitted after the checkpoint are written again
+     * after the restore, and every replayed (request_id, index) carries the same token.
+     */
+    @Test
+    void atLeastOnceReplaysCarryTheSameTokens(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        JobOptions o = options("atleastonce");
+        o.delivery = JobOptions.Delivery.AT_LEAST_ONCE;
+        o.failOnceAfterTokens = 30;
+        o.checkpointInterval = 200;
+        o.maxBatch = 4;
+        List<Req> reqs = requests("a", 16, 60, 120, true);
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
+        try (LogCapture logs = LogCapture.start()) {
+            JobClient job = submit(o, 2, new Configuration());
+            try {
+                List<TokenEvent> tokens = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class,
+                        l -> l.stream().filter(TokenEvent::getFinished).map(TokenEvent::getRequestId).distinct().count()
+                                >= reqs.size(), Duration.ofMinutes(3));
+                Map<String, Map<Integer, Integer>> seen = new HashMap<>();
+                int replayed = 0;
+                for (TokenEvent t : tokens) {
+                    Integer before = seen.computeIfAbsent(t.getRequestId(), k -> new HashMap<>()).put(t.getIndex(), t.getTokenId());
+                    if (before != null) {
+                        replayed++;
+                        assertEquals(before, t.getTokenId(), "replayed " + t.getRequestId() + "#" + t.getIndex());
+                    }
+                }
+                System.err.printf("at-least-once: %d token events, %d replayed%n", tokens.size(), replayed);
+                assertTrue(FailureCount.restarts(cluster, job) >= 1, "the drill made the job restart");
+                assertTrue(resumedFromState(logs) > 0, "the restart resumed sequences from keyed state");
+                assertTrue(replayed > 0, "tokens emitted after the checkpoint were written again");
+                Map<String, List<Integer>> got = new HashMap<>();
+                seen.forEach((id, byIndex) -> got.put(id, new ArrayList<>(new TreeMap<>(byIndex).values())));
+                assertEquals(engineDirect(reqs), got, "the tokens equal an uninterrupted run's");
+            } finally {
+                job.cancel().get();
+            }
         }
     }
 
     @Test
-    void aSavepointAtParallelismTwoRestoresAtParallelismOne() throws Exception {
-        JobOptions o = options("savepoint");
+    void aSavepointAtParallelismTwoRestoresAtParallelismOneWithTheSameTokens() throws Exception {
+        savepointAndRestore("sp21", 2, 1);
+    }
+
+    @Test
+    void aSavepointAtParallelismOneRestoresAtParallelismTwoWithTheSameTokens() throws Exception {
+        savepointAndRestore("sp12", 1, 2);
+    }
+
+    /** Stops with a savepoint mid-generation at {@code from} subtasks, resumes at {@code to}: content as uninterrupted. */
+    private void savepointAndRestore(String name, int from, int to) throws Exception {
+        JobOptions o = options(name);
         o.maxBatch = 2;
-        List<Req> reqs = requests("s", 40, 60, 100);
+        List<Req> reqs = requests(name + "-", 24, 60, 100, true);
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
-        JobClient first = submit(o, 2, new Configuration());
-        // Wait until generation is under way (some tokens committed), then stop with a savepoint.
-        List<TokenEvent> early = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class,
-                l -> l.size() >= 20, Duration.ofMinutes(2));
-        assertTrue(early.size() >= 20);
-        long t0 = System.nanoTime();
-        String savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
-                SavepointFormatType.CANONICAL).get();
-        List<TokenEvent> before = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class, l -> false,
-                Duration.ofSeconds(2));
-        System.err.printf("savepoint after %d committed tokens took %d ms; %d tokens, %d finished at the savepoint%n",
-                early.size(), (System.nanoTime() - t0) / 1_000_000, before.size(),
-                before.stream().filter(TokenEvent::getFinished).count());
-        assertTrue(before.stream().filter(TokenEvent::getFinished).count() < reqs.size(), "stopped mid-generation");
-        Configuration restore = new Configuration();
-        restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
-        JobClient second = submit(o, 1, restore);
-        try {
-            List<TokenEvent> all = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, reqs.size(), Duration.ofMinutes(3));
-            checkExactlyOnce(all, reqs);
-        } finally {
-            second.cancel().get();
+        try (LogCapture logs = LogCapture.start()) {
+            JobClient first = submit(o, from, new Configuration());
+            // Wait until generation is under way (some tokens committed), then stop with a savepoint.
+            List<TokenEvent> early = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class,
+                    l -> l.size() >= 20, Duration.ofMinutes(2));
+            assertTrue(early.size() >= 20);
+            long t0 = System.nanoTime();
+            String savepoint = first.stopWithSavepoint(false, tmp.resolve("savepoints").toUri().toString(),
+                    SavepointFormatType.CANONICAL).get();
+            List<TokenEvent> before = KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class, l -> false,
+                    Duration.ofSeconds(2));
+            System.err.printf("%s: savepoint after %d committed tokens took %d ms; %d tokens, %d finished at the savepoint%n",
+                    name, early.size(), (System.nanoTime() - t0) / 1_000_000, before.size(),
+                    before.stream().filter(TokenEvent::getFinished).count());
+            assertTrue(before.stream().filter(TokenEvent::getFinished).count() < reqs.size(), "stopped mid-generation");
+            assertEquals(0, resumedFromState(logs));
+            Configuration restore = new Configuration();
+            restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+            JobClient second = submit(o, to, restore);
+            try {
+                List<TokenEvent> all = KafkaIO.tokens(o.bootstrapServers, o.tokenTopic, reqs.size(), Duration.ofMinutes(3));
+                Map<String, List<Integer>> got = checkExactlyOnce(all, reqs);
+                assertTrue(resumedFromState(logs) > 0, "the resubmitted job resumed sequences from the savepoint");
+                assertEquals(engineDirect(reqs), got, from + " -> " + to + ": tokens equal an uninterrupted run's");
+            } finally {
+                second.cancel().get();
+            }
         }
     }
 

@@ -15,6 +15,7 @@ final class GenerationMetrics {
     private final Counter tokens;
     private final Counter requests;
     private final Counter errors;
+    private final Counter resumed;
     private final Histogram batchSize;
     private final Histogram timeToFirstTokenMs;
     private final Engine engine;
@@ -32,6 +33,8 @@ final class GenerationMetrics {
         group.meter("tokensPerSecond", new MeterView(tokens));
         requests = group.counter("acceptedRequests");
         errors = group.counter("errorRecords");
+        // Sequences restored from keyed state and re-prefilled after a failover or a savepoint restore.
+        resumed = group.counter("resumedRequests");
         group.meter("requestsPerSecond", new MeterView(requests));
         batchSize = group.histogram("batchSize", new DescriptiveStatisticsHistogram(1000));
         timeToFirstTokenMs = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
@@ -69,6 +72,10 @@ final class GenerationMetrics {
 
     void accepted() {
         requests.inc();
+    }
+
+    void resumed() {
+        resumed.inc();
     }
 
     void error() {

@@ -13,11 +13,12 @@ import io.flinklora.schemas.ChoiceScore;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
-import io.flinklora.schemas.SequenceState;
 import io.flinklora.schemas.TokenEvent;
-import io.flinklora.schemas.codec.AvroCodec;
+import io.flinklora.schemas.codec.StateCodec;
+import io.flinklora.schemas.state.AdapterShare;
+import io.flinklora.schemas.state.SamplingState;
+import io.flinklora.schemas.state.SequenceState;
 import io.flinklora.schemas.codec.DecodeException;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,8 +47,9 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * {@code maxQueued}, processing of input pauses (yielding to the steps) until one starts: back
  * pressure instead of an unbounded buffer.
  *
- * <p>Keyed state holds, per in-flight request, the request and the tokens emitted so far, written at
- * each checkpoint. After a restore the engine re-prefills them (the KV cache is derived) and
+ * <p>Keyed state holds, per in-flight request, a {@link SequenceState} (what resuming needs: prompt ids,
+ * adapters, sampling, the tokens emitted so far; not the wire request), written at each checkpoint
+ * through the versioned {@link StateCodec}. After a restore the engine re-prefills them (the KV cache is derived) and
  * generation continues at the next index, so with a transactional sink each (request, index) is
  * delivered exactly once.
  */
@@ -65,24 +67,37 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private transient boolean stepScheduled;
     private transient GenerationMetrics metrics;
     private transient long emittedTokens;
+    /** Failure drill: in-flight count and tokens emitted at each pending checkpoint's snapshot. */
+    private transient Map<Long, long[]> pendingCheckpoints;
+    /** Tokens emitted when the checkpoint that armed the drill was taken; -1 while not armed. */
+    private transient long drillArmedAt = -1;
 
-    /** A request being generated: what state needs, plus the text and ids emitted so far. */
+    /** A request being generated: its state record as accepted, plus the ids and text emitted so far. */
     private static final class InFlight {
-        final GenerationRequest request;
+        final SequenceState accepted;
         final int[] promptIds;
         final List<Integer> ids = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
-        final long seed;
-        final long acceptedAt;
         final String adapters;
         Long firstTokenAt;
 
-        InFlight(GenerationRequest request, int[] promptIds, long seed, long acceptedAt) {
-            this.request = request;
-            this.promptIds = promptIds;
-            this.seed = seed;
-            this.acceptedAt = acceptedAt;
-            this.adapters = request.getAdapters().stream().map(AdapterWeight::getName).collect(Collectors.joining("+"));
+        InFlight(SequenceState accepted) {
+            this.accepted = accepted;
+            this.promptIds = accepted.getPromptIds().stream().mapToInt(Integer::intValue).toArray();
+            this.adapters = accepted.getAdapters().stream().map(AdapterShare::getName).collect(Collectors.joining("+"));
+            this.ids.addAll(accepted.getGeneratedIds());
+            this.text.append(accepted.getText());
+            this.firstTokenAt = accepted.getFirstTokenAt();
+        }
+
+        String requestId() {
+            return accepted.getRequestId();
+        }
+
+        /** What recovery needs, as of the last emitted token. */
+        SequenceState state() {
+            return SequenceState.newBuilder(accepted).setGeneratedIds(new ArrayList<>(ids)).setText(text.toString())
+                    .setFirstTokenAt(firstTokenAt).build();
         }
     }
 
@@ -116,6 +131,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         Device device = chooseDevice();
         engine = Engine.open(settings.engineConfig(device));
         inFlight = new LinkedHashMap<>();
+        pendingCheckpoints = new java.util.TreeMap<>();
         metrics = new GenerationMetrics(getMetricGroup(), engine);
         for (SequenceState s : restored) {
             resume(s);
@@ -157,8 +173,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             int[] prompt = r.getPromptIds() != null
                     ? r.getPromptIds().stream().mapToInt(Integer::intValue).toArray()
                     : engine.tokenizer().encode(r.getPrompt());
-            long seed = r.getSeed() != null ? r.getSeed() : stableSeed(id);
-            submit(new InFlight(r, prompt, seed, System.currentTimeMillis()), new int[0]);
+            submit(new InFlight(accepted(r, prompt, System.currentTimeMillis())));
             metrics.accepted();
         } catch (RequestException e) {
             emitError(id, e.code().name(), e.getMessage());
@@ -168,32 +183,51 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         }
     }
 
+    /** The state record of a request just accepted: what resuming it needs, nothing of the wire format. */
+    static SequenceState accepted(GenerationRequest r, int[] prompt, long acceptedAt) {
+        List<AdapterShare> adapters = new ArrayList<>();
+        for (AdapterWeight a : r.getAdapters()) {
+            adapters.add(new AdapterShare(a.getName(), a.getWeight()));
+        }
+        List<Integer> promptIds = new ArrayList<>(prompt.length);
+        for (int t : prompt) {
+            promptIds.add(t);
+        }
+        long seed = r.getSeed() != null ? r.getSeed() : stableSeed(r.getRequestId());
+        SamplingState sampling = SamplingState.newBuilder().setTemperature(r.getTemperature()).setTopK(r.getTopK())
+                .setTopP(r.getTopP()).setSeed(seed).setMaxNewTokens(r.getMaxNewTokens()).setStop(r.getStop())
+                .setStopTokenIds(r.getStopTokenIds()).setIgnoreEos(r.getIgnoreEos()).build();
+        return SequenceState.newBuilder().setRequestId(r.getRequestId()).setAdapters(adapters).setPromptIds(promptIds)
+                .setChoices(r.getChoices()).setSampling(sampling).setMetadata(r.getMetadata())
+                .setCreatedAt(r.getCreatedAt()).setGeneratedIds(List.of()).setText("").setAcceptedAt(acceptedAt)
+                .setFirstTokenAt(null).build();
+    }
+
     private void resume(SequenceState s) {
-        InFlight f = new InFlight(s.getRequest(), s.getPromptIds().stream().mapToInt(Integer::intValue).toArray(),
-                s.getSeed(), s.getAcceptedAt());
-        f.ids.addAll(s.getGeneratedIds());
-        f.text.append(s.getText());
-        f.firstTokenAt = s.getFirstTokenAt();
+        InFlight f = new InFlight(s);
         try {
-            submit(f, f.ids.stream().mapToInt(Integer::intValue).toArray());
+            submit(f);
+            metrics.resumed();
         } catch (RequestException e) {
             // E.g. its adapter was removed while the job was down: report it rather than lose it.
-            emitError(f.request.getRequestId(), e.code().name(), "cannot resume: " + e.getMessage());
-            setCurrentKey(f.request.getRequestId());
+            emitError(f.requestId(), e.code().name(), "cannot resume: " + e.getMessage());
+            setCurrentKey(f.requestId());
             state.clear();
         }
     }
 
-    private void submit(InFlight f, int[] generated) {
-        GenerationRequest r = f.request;
+    private void submit(InFlight f) {
+        SequenceState s = f.accepted;
         List<AdapterRef> adapters = new ArrayList<>();
-        for (AdapterWeight a : r.getAdapters()) {
+        for (AdapterShare a : s.getAdapters()) {
             adapters.add(new AdapterRef(a.getName(), a.getWeight()));
         }
-        SamplingParams params = new SamplingParams(r.getTemperature(), r.getTopK(), r.getTopP(), f.seed,
-                r.getMaxNewTokens(), r.getStop(), r.getStopTokenIds(), r.getIgnoreEos());
-        engine.submit(new EngineRequest(r.getRequestId(), f.promptIds, adapters, params, generated, r.getChoices()));
-        inFlight.put(r.getRequestId(), f);
+        SamplingState p = s.getSampling();
+        SamplingParams params = new SamplingParams(p.getTemperature(), p.getTopK(), p.getTopP(), p.getSeed(),
+                p.getMaxNewTokens(), p.getStop(), p.getStopTokenIds(), p.getIgnoreEos());
+        int[] generated = f.ids.stream().mapToInt(Integer::intValue).toArray();
+        engine.submit(new EngineRequest(f.requestId(), f.promptIds, adapters, params, generated, s.getChoices()));
+        inFlight.put(f.requestId(), f);
     }
 
     /**
@@ -227,12 +261,12 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             f.text.append(e.text());
             if (f.firstTokenAt == null) {
                 f.firstTokenAt = now;
-                metrics.firstToken(now - f.acceptedAt);
+                metrics.firstToken(now - f.accepted.getAcceptedAt());
             }
             output.collect(new StreamRecord<>(TokenEvent.newBuilder().setRequestId(e.requestId()).setIndex(e.index())
                     .setTokenId(e.tokenId()).setText(e.text()).setFinished(e.finished())
                     .setFinishReason(e.finished() ? e.finishReason().wireName() : null).setAdapters(f.adapters)
-                    .setRequestCreatedAt(f.request.getCreatedAt()).setEmittedAt(java.time.Instant.ofEpochMilli(now)).build()));
+                    .setRequestCreatedAt(f.accepted.getCreatedAt()).setEmittedAt(java.time.Instant.ofEpochMilli(now)).build()));
             emittedTokens++;
             if (e.finished()) {
                 inFlight.remove(e.requestId());
@@ -248,9 +282,10 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             state.clear();
         }
         metrics.step(result.rows(), result.events().size());
-        if (settings.failOnceAfterTokens >= 0 && emittedTokens >= settings.failOnceAfterTokens
+        if (drillArmedAt >= 0 && emittedTokens - drillArmedAt >= settings.failOnceAfterTokens
                 && getRuntimeContext().getTaskInfo().getAttemptNumber() == 0) {
-            throw new IllegalStateException("failure drill: first attempt stops after " + emittedTokens + " tokens");
+            throw new IllegalStateException("failure drill: first attempt stops " + (emittedTokens - drillArmedAt)
+                    + " tokens after a completed checkpoint holding in-flight sequences");
         }
         scheduleStep();
     }
@@ -265,8 +300,8 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         return Completion.newBuilder().setChoices(choices).setRequestId(last.requestId()).setText(f.text.toString()).setTokenIds(f.ids)
                 .setPromptTokens(f.promptIds.length).setCompletionTokens(f.ids.size())
                 .setFinishReason(last.finishReason().wireName()).setAdapters(f.adapters)
-                .setTimeToFirstTokenMs(f.firstTokenAt - f.acceptedAt).setTotalLatencyMs(now - f.acceptedAt)
-                .setMetadata(f.request.getMetadata()).build();
+                .setTimeToFirstTokenMs(f.firstTokenAt - f.accepted.getAcceptedAt()).setTotalLatencyMs(now - f.accepted.getAcceptedAt())
+                .setMetadata(f.accepted.getMetadata()).build();
     }
 
     private void emitError(String requestId, String code, String message) {
@@ -280,8 +315,25 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         super.snapshotState(context);
         // Written at checkpoints only: state then matches exactly the tokens emitted before the barrier.
         for (InFlight f : inFlight.values()) {
-            setCurrentKey(f.request.getRequestId());
-            state.update(encode(f));
+            setCurrentKey(f.requestId());
+            state.update(StateCodec.toBytes(f.state()));
+        }
+        if (settings.failOnceAfterTokens >= 0) {
+            pendingCheckpoints.put(context.getCheckpointId(), new long[] {inFlight.size(), emittedTokens});
+        }
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        if (settings.failOnceAfterTokens < 0) {
+            return;
+        }
+        long[] taken = pendingCheckpoints.get(checkpointId);
+        pendingCheckpoints.keySet().removeIf(id -> id <= checkpointId);
+        if (taken != null && taken[0] > 0 && drillArmedAt < 0) {
+            drillArmedAt = taken[1];
+            LOG.info("Failure drill armed: checkpoint {} completed holding {} in-flight sequences", checkpointId, taken[0]);
         }
     }
 
@@ -292,21 +344,11 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
      */
     private static SequenceState decodeState(Object key, byte[] bytes) {
         try {
-            return AvroCodec.fromBytes(bytes, SequenceState.class);
+            return StateCodec.fromBytes(bytes);
         } catch (DecodeException e) {
             throw new IllegalStateException("cannot restore the state of request " + key + ": " + e.getMessage()
                     + " (a savepoint of a newer job version, or corrupt state)", e);
         }
-    }
-
-    private static byte[] encode(InFlight f) throws IOException {
-        List<Integer> prompt = new ArrayList<>(f.promptIds.length);
-        for (int id : f.promptIds) {
-            prompt.add(id);
-        }
-        return AvroCodec.toBytes(SequenceState.newBuilder().setRequest(f.request).setPromptIds(prompt)
-                .setGeneratedIds(new ArrayList<>(f.ids)).setText(f.text.toString()).setSeed(f.seed)
-                .setAcceptedAt(f.acceptedAt).setFirstTokenAt(f.firstTokenAt).build());
     }
 
     /**

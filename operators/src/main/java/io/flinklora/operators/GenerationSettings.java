@@ -172,8 +172,11 @@ public final class GenerationSettings implements Serializable {
         }
 
         /**
-         * Failure drill: the first attempt of each subtask throws after emitting this many tokens, so
-         * recovery can be watched (tests, game days). Negative (the default) disables it.
+         * Failure drill, so recovery can be watched (tests, game days): the first attempt of each subtask
+         * throws once it has emitted this many tokens after a completed checkpoint that holds in-flight
+         * sequences - so the restore always resumes generations from keyed state, and the tokens emitted
+         * since that checkpoint are rolled back (exactly-once) or replayed (at-least-once). Negative (the
+         * default) disables it.
          */
         public Builder failOnceAfterTokens(long n) {
             this.failOnceAfterTokens = n;

@@ -196,4 +196,51 @@ class GenerationOperatorRestoreTest {
         restoreAndCheck(2, 1);
         restoreAndCheck(2, 3);
     }
+
+    /** An operator snapshot taken mid-generation by this job version, committed (rewrite: see below). */
+    static final String COMMITTED_SNAPSHOT = "/state/generation-operator-v3.snapshot";
+
+    /**
+     * Writes {@link #COMMITTED_SNAPSHOT} when run with {@code -Doperator.snapshot.write=DIR}; done once per
+     * released state version, so that every later version must restore what this one wrote.
+     */
+    @Test
+    @org.junit.jupiter.api.condition.EnabledIfSystemProperty(named = "operator.snapshot.write", matches = ".+")
+    void writeTheCommittedSnapshot() throws Exception {
+        List<OperatorSubtaskState> snapshots = new ArrayList<>();
+        interrupted(1, snapshots);
+        Path out = Path.of(System.getProperty("operator.snapshot.write")).resolve("generation-operator-v3.snapshot");
+        org.apache.flink.streaming.util.OperatorSnapshotUtil.writeStateHandle(snapshots.get(0), out.toString());
+    }
+
+    @Test
+    void aSnapshotCommittedByAnEarlierBuildRestoresItsInFlightGenerations() throws Exception {
+        // What an upgrade meets: a snapshot written by a released version, with the state schema then in use.
+        java.net.URL url = GenerationOperatorRestoreTest.class.getResource(COMMITTED_SNAPSHOT);
+        OperatorSubtaskState state = org.apache.flink.streaming.util.OperatorSnapshotUtil.readStateHandle(
+                Path.of(url.toURI()).toString());
+        try (var h = harness(1, 0)) {
+            h.setup();
+            h.initializeState(state);
+            h.open();
+            runToCompletion(h, requests.size());
+            Map<String, List<Integer>> resumed = new TreeMap<>();
+            Map<String, Integer> firstIndex = new TreeMap<>();
+            for (TokenEvent e : h.extractOutputValues()) {
+                String id = e.getRequestId().toString();
+                firstIndex.putIfAbsent(id, e.getIndex());
+                List<Integer> ids = resumed.computeIfAbsent(id, k -> new ArrayList<>());
+                assertEquals(firstIndex.get(id) + ids.size(), e.getIndex(), id + ": indices continue in order, each once");
+                ids.add(e.getTokenId());
+            }
+            assertEquals(uninterrupted.keySet(), resumed.keySet(), "every request in the snapshot resumed");
+            for (var e : resumed.entrySet()) {
+                int from = firstIndex.get(e.getKey());
+                assertTrue(from > 0 && from < NEW_TOKENS, e.getKey() + " was mid-generation in the snapshot");
+                List<Integer> expected = uninterrupted.get(e.getKey());
+                assertEquals(expected.subList(from, expected.size()), e.getValue(),
+                        e.getKey() + ": the resumed tokens equal an uninterrupted run's");
+            }
+        }
+    }
 }

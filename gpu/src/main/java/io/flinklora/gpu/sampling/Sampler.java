@@ -79,16 +79,26 @@ public final class Sampler {
                 break;
             }
         }
+        // The draw walks the kept tokens in id order, not probability order: rounding differences between
+        // batch shapes reorder near-equal probabilities, and a walk in that order would then pick another
+        // token for the same draw; in id order only a draw within rounding of a boundary can change.
+        boolean[] keep = new boolean[vocab];
+        for (int r = 0; r < kept; r++) {
+            keep[tokenAt(order, vocab - 1 - r)] = true;
+        }
         double target = u * keptMass;
         double acc = 0;
-        for (int r = 0; r < kept; r++) {
-            int token = tokenAt(order, vocab - 1 - r);
-            acc += prob[token];
-            if (acc > target) {
-                return token;
+        int last = -1;
+        for (int i = 0; i < vocab; i++) {
+            if (keep[i]) {
+                acc += prob[i];
+                last = i;
+                if (acc > target) {
+                    return i;
+                }
             }
         }
-        return tokenAt(order, vocab - 1);
+        return last;
     }
 
     private static int tokenAt(long[] order, int rank) {

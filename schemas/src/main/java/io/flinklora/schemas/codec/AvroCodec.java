@@ -15,12 +15,11 @@ import org.apache.avro.message.SchemaStore;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
-import io.flinklora.schemas.SequenceState;
 import io.flinklora.schemas.TokenEvent;
 
 /**
  * Avro single-object encoding (0xC3 0x01, 8-byte schema fingerprint, binary body) of the contract records
- * and of the operator's keyed state ({@link SequenceState}); every released writer schema stays readable.
+ * records; every released writer schema stays readable (the operator's state has its own {@link StateCodec}).
  */
 public final class AvroCodec {
 
@@ -49,14 +48,16 @@ public final class AvroCodec {
     /** Earlier versions of the contracts still in use by producers (rule 4 of schemas/README.md). */
     private static final Map<String, java.util.List<String>> RELEASED = Map.of(
             "GenerationRequest", java.util.List.of("GenerationRequest-v1.avsc"),
-            "Completion", java.util.List.of("Completion-v1.avsc"),
-            // Operator state: v1 was written before GenerationRequest gained choices, v2 since. Every
-            // savepoint of a released job version must restore in later versions (schemas/README.md).
-            "SequenceState", java.util.List.of("SequenceState-v1.avsc", "SequenceState-v2.avsc"));
+            "Completion", java.util.List.of("Completion-v1.avsc"));
 
     static java.util.List<Schema> released(String name) {
+        return load(RELEASED.getOrDefault(name, java.util.List.of()));
+    }
+
+    /** Parses released schema files kept in the jar. */
+    static java.util.List<Schema> load(java.util.List<String> files) {
         java.util.List<Schema> out = new java.util.ArrayList<>();
-        for (String file : RELEASED.getOrDefault(name, java.util.List.of())) {
+        for (String file : files) {
             try (var in = AvroCodec.class.getResourceAsStream("/io/flinklora/schemas/released/" + file)) {
                 out.add(new Schema.Parser().parse(in));
             } catch (IOException | NullPointerException e) {
@@ -74,9 +75,7 @@ public final class AvroCodec {
             Completion.class,
             new Type<Completion>(Completion.getClassSchema(), Completion::createDecoder),
             GenerationError.class,
-            new Type<GenerationError>(GenerationError.getClassSchema(), GenerationError::createDecoder),
-            SequenceState.class,
-            new Type<SequenceState>(SequenceState.getClassSchema(), SequenceState::createDecoder));
+            new Type<GenerationError>(GenerationError.getClassSchema(), GenerationError::createDecoder));
 
     private AvroCodec() {
     }
@@ -98,14 +97,6 @@ public final class AvroCodec {
     }
 
     public static byte[] toBytes(Completion record) {
-        try {
-            return bytes(record.toByteBuffer());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    public static byte[] toBytes(SequenceState record) {
         try {
             return bytes(record.toByteBuffer());
         } catch (IOException e) {

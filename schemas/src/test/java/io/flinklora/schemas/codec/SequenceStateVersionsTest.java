@@ -1,16 +1,21 @@
 package io.flinklora.schemas.codec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.flinklora.schemas.SequenceState;
+import io.flinklora.schemas.state.AdapterShare;
+import io.flinklora.schemas.state.SamplingState;
+import io.flinklora.schemas.state.SequenceState;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaCompatibility;
+import org.apache.avro.SchemaNormalization;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.generic.GenericRecordBuilder;
@@ -21,53 +26,69 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The generation operator's keyed state across job versions: state written by every released version
- * restores in this one, and state written by this version restores in a later one that adds a field.
+ * restores in this one (the first two, which embedded the wire request, upgraded field by field), and
+ * state written by this version restores in a later one that adds a field.
  */
 class SequenceStateVersionsTest {
 
-    /** Written by this version (the generator is {@link #main}); committed so later versions must read it. */
+    /** Written by the job version whose state embedded the wire request (v2); committed. */
     static final String COMMITTED_V2 = "/state/sequence-state-v2.bin";
+    /** Written by this version (the generator is {@link #main}); committed so later versions must read it. */
+    static final String COMMITTED_V3 = "/state/sequence-state-v3.bin";
 
+    /** The state of the same in-flight request as the committed v2 blob, in this version's record. */
     static SequenceState sample() {
-        return SequenceState.newBuilder().setRequest(Records.fullRequest()).setPromptIds(List.of(1, 450, 2217, 29889))
-                .setGeneratedIds(List.of(13, 7, 99)).setText("Once upon").setSeed(42L).setAcceptedAt(1_700_000_000_000L)
+        return SequenceState.newBuilder().setRequestId("req-1")
+                .setAdapters(List.of(new AdapterShare("sql", 0.75), new AdapterShare("poems", 0.25)))
+                .setPromptIds(List.of(1, 450, 2217, 29889)).setChoices(List.of())
+                .setSampling(SamplingState.newBuilder().setTemperature(0.7).setTopK(40).setTopP(0.9).setSeed(42L)
+                        .setMaxNewTokens(32).setStop(List.of("\n\n", "END")).setStopTokenIds(List.of(2, 13))
+                        .setIgnoreEos(true).build())
+                .setMetadata(Map.of("user", "alice", "trace", "t-9")).setCreatedAt(Instant.ofEpochMilli(1_700_000_000_123L))
+                .setGeneratedIds(List.of(13, 7, 99)).setText("Once upon").setAcceptedAt(1_700_000_000_000L)
                 .setFirstTokenAt(1_700_000_000_250L).build();
     }
 
-    /** Writes the committed state blob; run once per released state schema. */
+    /** Writes the committed state blob of this version; run once per released state schema. */
     public static void main(String[] args) throws IOException {
-        java.nio.file.Files.write(java.nio.file.Path.of(args[0]), AvroCodec.toBytes(sample()));
+        java.nio.file.Files.write(java.nio.file.Path.of(args[0]), StateCodec.toBytes(sample()));
     }
 
-    static byte[] committed() throws IOException {
-        try (InputStream in = SequenceStateVersionsTest.class.getResourceAsStream(COMMITTED_V2)) {
+    static byte[] committed(String resource) throws IOException {
+        try (InputStream in = SequenceStateVersionsTest.class.getResourceAsStream(resource)) {
             return in.readAllBytes();
         }
     }
 
     @Test
-    void everyReleasedStateSchemaIsReadableByTheCurrentOne() {
-        List<Schema> released = AvroCodec.released("SequenceState");
-        assertEquals(2, released.size());
+    void theCurrentStateSchemaIsReleasedAndReadsEveryReleasedVersionOfItsOwnRecord() {
+        List<Schema> released = AvroCodec.load(StateCodec.RELEASED);
         for (Schema writer : released) {
             assertEquals(SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE,
                     SchemaCompatibility.checkReaderWriterCompatibility(SequenceState.getClassSchema(), writer).getType(),
                     "current SequenceState reads " + writer);
         }
-        assertEquals(SequenceState.getClassSchema(), released.get(1),
-                "the current state schema is released as v2: a change needs a new released version");
+        assertEquals(SchemaNormalization.parsingFingerprint64(SequenceState.getClassSchema()),
+                SchemaNormalization.parsingFingerprint64(released.get(released.size() - 1)),
+                "the current state schema must be the last released one: a change needs a new released version");
     }
 
     @Test
     void stateCommittedByThisVersionRestoresWithEveryToken() throws Exception {
-        SequenceState s = AvroCodec.fromBytes(committed(), SequenceState.class);
+        assertEquals(sample(), StateCodec.fromBytes(committed(COMMITTED_V3)));
+    }
+
+    @Test
+    void stateOfTheVersionThatEmbeddedTheRequestIsUpgradedFieldByField() throws Exception {
+        // The v2 blob holds fullRequest() (seed 1234567890123 on the wire) with the resolved seed 42.
+        SequenceState s = StateCodec.fromBytes(committed(COMMITTED_V2));
         assertEquals(sample(), s);
     }
 
     @Test
     void stateWrittenBeforeRequestsHadChoicesRestores() throws Exception {
         // A job version before GenerationRequest gained `choices` wrote SequenceState v1.
-        Schema v1 = AvroCodec.released("SequenceState").get(0);
+        Schema v1 = AvroCodec.load(StateCodec.EMBEDDED_REQUEST).get(0);
         Schema requestV1 = v1.getField("request").schema();
         GenericRecord request = new GenericRecordBuilder(requestV1).set("request_id", "old-1")
                 .set("prompt_ids", List.of(1, 2, 3)).set("max_new_tokens", 16).build();
@@ -76,41 +97,50 @@ class SequenceStateVersionsTest {
         ByteBuffer bytes = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(state);
         byte[] array = new byte[bytes.remaining()];
         bytes.get(array);
-        // What the operator used before: the generated decoder knows only the current schema.
-        assertThrows(Exception.class, () -> SequenceState.fromByteBuffer(ByteBuffer.wrap(array)));
-        SequenceState restored = AvroCodec.fromBytes(array, SequenceState.class);
-        assertEquals("old-1", restored.getRequest().getRequestId());
+        SequenceState restored = StateCodec.fromBytes(array);
+        assertEquals("old-1", restored.getRequestId());
+        assertEquals(List.of(1, 2, 3), restored.getPromptIds());
         assertEquals(List.of(5, 6), restored.getGeneratedIds());
-        assertEquals(16, restored.getRequest().getMaxNewTokens());
-        assertEquals(List.of(), restored.getRequest().getChoices(), "the field added later takes its default");
+        assertEquals(16, restored.getSampling().getMaxNewTokens());
+        assertEquals(7L, restored.getSampling().getSeed());
+        assertEquals(List.of(), restored.getChoices(), "the field added later takes its default");
+        assertNull(restored.getFirstTokenAt());
     }
 
     @Test
-    void stateOfThisVersionRestoresAfterAFieldIsAddedToRequests() throws Exception {
-        // The next version adds a sampling option to requests (so to the state): build that reader schema,
-        // with this version's released schemas in its store, and restore the committed blob with it.
+    void stateOfThisVersionRestoresAfterASamplingOptionIsAdded() throws Exception {
+        // The next version adds a sampling option (so a state field with a default): build that reader
+        // schema, with this version's released schema in its store, and restore the committed blob with it.
         String json = SequenceState.getClassSchema().toString();
-        String evolved = json.replaceFirst("\\{\"name\":\"request_id\"",
-                "{\"name\":\"min_p\",\"type\":\"float\",\"default\":0.0},{\"name\":\"request_id\"");
+        String evolved = json.replaceFirst("\\{\"name\":\"temperature\"",
+                "{\"name\":\"min_p\",\"type\":\"double\",\"default\":0.0},{\"name\":\"temperature\"");
         Schema reader = new Schema.Parser().parse(evolved);
-        assertTrue(reader.getField("request").schema().getField("min_p") != null);
         SchemaStore.Cache store = new SchemaStore.Cache();
-        AvroCodec.released("SequenceState").forEach(store::addSchema);
+        AvroCodec.load(StateCodec.RELEASED).forEach(store::addSchema);
         GenericRecord restored = new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader, store)
-                .decode(committed());
-        GenericRecord request = (GenericRecord) restored.get("request");
-        assertEquals(0.0f, request.get("min_p"));
-        assertEquals("req-1", request.get("request_id").toString());
+                .decode(committed(COMMITTED_V3));
+        GenericRecord sampling = (GenericRecord) restored.get("sampling");
+        assertEquals(0.0, sampling.get("min_p"));
+        assertEquals(0.7, sampling.get("temperature"));
+        assertEquals("req-1", restored.get("request_id").toString());
         assertEquals(List.of(13, 7, 99), restored.get("generated_ids"));
         // Without the released schemas the same bytes are unreadable: the store is what keeps them.
         assertThrows(Exception.class, () -> new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader)
-                .decode(committed()));
+                .decode(committed(COMMITTED_V3)));
     }
 
     @Test
     void stateOfAnUnknownVersionIsRefusedNotGuessed() {
-        byte[] bytes = AvroCodec.toBytes(sample());
+        byte[] bytes = StateCodec.toBytes(sample());
         bytes[5] ^= 0x5A; // another fingerprint
-        assertThrows(DecodeException.class, () -> AvroCodec.fromBytes(bytes, SequenceState.class));
+        DecodeException e = assertThrows(DecodeException.class, () -> StateCodec.fromBytes(bytes));
+        assertEquals(DecodeException.MALFORMED_INPUT, e.code());
+    }
+
+    @Test
+    void truncatedStateIsRefused() {
+        byte[] bytes = StateCodec.toBytes(sample());
+        byte[] cut = java.util.Arrays.copyOf(bytes, bytes.length - 3);
+        assertThrows(DecodeException.class, () -> StateCodec.fromBytes(cut));
     }
 }
