@@ -256,6 +256,8 @@ class StreamingJobIT {
                 assertTrue(logs.text().contains("Failure drill armed: checkpoint"), "a checkpoint held in-flight sequences");
                 assertTrue(resumedFromState(logs) > 0, "the restart resumed sequences from keyed state: " + resumedFromState(logs));
                 assertEquals(engineDirect(reqs), got, "greedy and seeded tokens equal an uninterrupted run's");
+                System.err.printf("failure drill: %d fenced recommits, each of an already committed transaction%n",
+                        FencedRecommits.assertAllWereAlreadyCommitted(logs, o.bootstrapServers));
             } finally {
                 job.cancel().get();
             }
@@ -343,6 +345,9 @@ class StreamingJobIT {
                 Map<String, List<Integer>> got = checkExactlyOnce(all, reqs);
                 assertTrue(resumedFromState(logs) > 0, "the resubmitted job resumed sequences from the savepoint");
                 assertEquals(engineDirect(reqs), got, from + " -> " + to + ": tokens equal an uninterrupted run's");
+                // The savepoint's own transactions were committed when it completed; the restore commits them again.
+                int fenced = FencedRecommits.assertAllWereAlreadyCommitted(logs, o.bootstrapServers);
+                System.err.printf("%s: %d fenced recommits, each of an already committed transaction%n", name, fenced);
             } finally {
                 second.cancel().get();
             }
