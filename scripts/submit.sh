@@ -2,7 +2,11 @@
 # Submits the streaming job to the running session cluster through Flink's REST API (curl): uploads
 # job/target/flink-lora-job-*-cluster.jar (POST /jars/upload), then runs it (POST /jars/<id>/run) with
 # entry class io.flinklora.job.StreamingJob. Prints the job id on stdout.
-#   scripts/submit.sh [--parallelism N] [--jar-id ID] [job options ...]
+#   scripts/submit.sh [--parallelism N] [--jar-id ID] [--from-savepoint PATH [--allow-non-restored-state]]
+#                     [job options ...]
+# --from-savepoint resumes from a savepoint (scripts/savepoint.sh prints its path) or a retained
+# checkpoint, at any parallelism: requests in flight continue at their next token (README "Upgrading
+# the job"). --allow-non-restored-state drops state of operators the new job no longer has.
 # Job options pass through (see StreamingJob --help), --kafka.<property> V included. Program arguments
 # are visible in the REST request: give secrets as ${env:NAME} with Kafka's EnvVarConfigProvider and
 # the variable exported before start-flink.sh (README "Kafka security"). Defaults added when not given:
@@ -16,12 +20,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 parallelism=1
 jar_id=""
+savepoint=""
+allow_non_restored=false
 args=()
 have() { local a; for a in "${args[@]+"${args[@]}"}"; do [[ "$a" == "$1" ]] && return 0; done; return 1; }
 while (($#)); do
   case "$1" in
     --parallelism) parallelism="$2"; shift 2 ;;
     --jar-id) jar_id="$2"; shift 2 ;;
+    --from-savepoint) savepoint="$2"; shift 2 ;;
+    --allow-non-restored-state) allow_non_restored=true; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -55,9 +63,11 @@ fi
 json_escape() { local s="$1"; s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; printf '"%s"' "$s"; }
 list=""
 for a in "${args[@]}"; do list+="${list:+,}$(json_escape "$a")"; done
-body="{\"entryClass\":\"io.flinklora.job.StreamingJob\",\"parallelism\":$parallelism,\"programArgsList\":[$list]}"
+restore=""
+[[ -n "$savepoint" ]] && restore=",\"savepointPath\":$(json_escape "$savepoint"),\"allowNonRestoredState\":$allow_non_restored"
+body="{\"entryClass\":\"io.flinklora.job.StreamingJob\",\"parallelism\":$parallelism,\"programArgsList\":[$list]$restore}"
 resp="$(curl -sS -X POST -H "Content-Type: application/json" -d "$body" "$REST/jars/$jar_id/run")"
 job_id="$(sed -n 's/.*"jobid":"\([0-9a-f]*\)".*/\1/p' <<< "$resp")"
 [[ -n "$job_id" ]] || { echo "run failed: $resp" >&2; exit 1; }
-echo "submitted job $job_id (parallelism $parallelism): ${args[*]}" >&2
+echo "submitted job $job_id (parallelism $parallelism${savepoint:+, from savepoint $savepoint}): ${args[*]}" >&2
 echo "$job_id"

@@ -17,13 +17,17 @@ import java.util.Set;
 public record RequestJson(String id, String prompt, int[] promptIds, List<AdapterRef> adapters,
                           SamplingParams params, List<String> choices) {
 
-    private static final Set<String> FIELDS = Set.of("id", "prompt", "prompt_ids", "adapters", "max_new_tokens",
+    private static final Set<String> FIELDS = Set.of("id", "request_id", "prompt", "prompt_ids", "adapters", "max_new_tokens",
             "temperature", "top_k", "top_p", "seed", "stop", "stop_token_ids", "ignore_eos", "choices");
     static final int DEFAULT_MAX_NEW_TOKENS = 64;
 
     /** The id of a request object if it has a usable one, else null (for error lines). */
     public static String idOf(JsonNode node) {
-        return node != null && node.isObject() && node.path("id").isTextual() ? node.get("id").asText() : null;
+        if (node == null || !node.isObject()) {
+            return null;
+        }
+        JsonNode id = node.has("request_id") ? node.get("request_id") : node.get("id");
+        return id != null && id.isTextual() ? id.asText() : null;
     }
 
     /** Parses one request object; throws a coded {@link RequestException} on any bad field. */
@@ -37,9 +41,13 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
                 throw invalid("unknown field '" + f + "' (known: " + String.join(", ", FIELDS.stream().sorted().toList()) + ")");
             }
         }
-        JsonNode idNode = node.get("id");
+        // The job's name for it is request_id (id is its alias there): both are accepted, not both at once.
+        if (node.has("id") && node.has("request_id")) {
+            throw invalid("give one of 'request_id' and 'id', not both");
+        }
+        JsonNode idNode = node.has("request_id") ? node.get("request_id") : node.get("id");
         if (idNode == null || !idNode.isTextual() || idNode.asText().isEmpty()) {
-            throw invalid("'id' must be a non-empty string");
+            throw invalid("'request_id' (or 'id') must be a non-empty string");
         }
         String prompt = null;
         int[] ids = null;

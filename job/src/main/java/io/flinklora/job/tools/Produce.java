@@ -17,7 +17,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * <pre>
  *   Produce [--bootstrap-servers B] [--topic T]                      JSON lines from stdin
  *   Produce ... --prompt TEXT [--adapter a[+b]] [--id ID] [--max-new-tokens N]   one request
- *   Produce ... --demo N --adapters a,b,c [--min-tokens 150 --max-tokens 250]  N requests over the adapters and the base model
+ *   Produce ... --demo N --adapters a,b,c [--min-tokens 150 --max-tokens 250] [--id-prefix r]
+ *                                              N requests over the adapters and the base model, ids r1..rN
+ *   Produce ... --write FILE                   also writes the requests sent, one JSON line each (for generate.sh)
  *   Produce ... --kafka.&lt;property&gt; V                            any Kafka producer setting (security, as for the job)
  * </pre>
  */
@@ -42,6 +44,8 @@ public final class Produce {
         String[] adapters = {};
         int minTokens = 150;
         int maxTokens = 250;
+        String idPrefix = "r";
+        String write = null;
         Properties kafka = new Properties();
         for (int i = 0; i < args.length; i++) {
             String v = i + 1 < args.length ? args[i + 1] : null;
@@ -56,12 +60,15 @@ public final class Produce {
                 case "--adapters" -> adapters = v.isEmpty() ? new String[0] : v.split(",");
                 case "--min-tokens" -> minTokens = Integer.parseInt(v);
                 case "--max-tokens" -> maxTokens = Integer.parseInt(v);
+                case "--id-prefix" -> idPrefix = v;
+                case "--write" -> write = v;
                 default -> {
                     if (args[i].startsWith("--kafka.") && v != null) {
                         kafka.put(args[i].substring("--kafka.".length()), v);
                     } else {
                         System.err.println("unknown option " + args[i] + "\nusage: produce.sh [--bootstrap-servers B] [--topic T] "
-                                + "[--prompt TEXT [--adapter NAME[+NAME]] [--id ID] [--max-new-tokens N]] [--demo N --adapters a,b]"
+                                + "[--prompt TEXT [--adapter NAME[+NAME]] [--id ID] [--max-new-tokens N]] [--demo N --adapters a,b [--id-prefix P]]"
+                                + " [--write FILE]"
                                 + " [--kafka.<property> V]\n(without --prompt or --demo: one JSON request per stdin line)");
                         System.exit(2);
                     }
@@ -76,7 +83,7 @@ public final class Produce {
             for (int r = 0; r < demo; r++) {
                 String a = r % (adapters.length + 1) == adapters.length ? "" : adapters[r % (adapters.length + 1)];
                 int tokens = minTokens + (int) ((long) (maxTokens - minTokens) * r / Math.max(1, demo - 1));
-                lines.add(request("r" + (r + 1), PROMPTS[r % PROMPTS.length], a, tokens, true));
+                lines.add(request(idPrefix + (r + 1), PROMPTS[r % PROMPTS.length], a, tokens, true));
             }
         }
         Properties p = new Properties();
@@ -86,22 +93,28 @@ public final class Produce {
         p.put("value.serializer", ByteArraySerializer.class.getName());
         p.put("acks", "all");
         int sent = 0;
+        List<String> written = new ArrayList<>();
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
             if (lines.isEmpty() && prompt == null && demo == 0) {
                 BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
                 for (String line; (line = in.readLine()) != null; ) {
                     if (!line.isBlank()) {
                         send(producer, topic, line.strip());
+                        written.add(line.strip());
                         sent++;
                     }
                 }
             } else {
                 for (String line : lines) {
                     send(producer, topic, line);
+                    written.add(line);
                     sent++;
                 }
             }
             producer.flush();
+        }
+        if (write != null) {
+            java.nio.file.Files.write(java.nio.file.Path.of(write), written, StandardCharsets.UTF_8);
         }
         System.err.printf("sent %d request(s) to %s on %s%n", sent, topic, bootstrap);
     }

@@ -28,8 +28,11 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *   Tokens progress [--bootstrap-servers B] [--topic tokens]
  *        committed tokens and finished requests so far, one line: "tokens=N finished=M requests=R"
  *   Tokens check    [--bootstrap-servers B] [--topic tokens] --requests-topic requests [--timeout S]
+ *                   [--expect-tokens FILE]
  *        every request in the request topic (JSON) completes, each token index exactly once; with
- *        ignore_eos, exactly max_new_tokens tokens. Prints a verdict; exit 0 on success.
+ *        ignore_eos, exactly max_new_tokens tokens; with --expect-tokens (generate.sh's output for the
+ *        same requests: the engine alone), each listed request's token ids equal the engine's.
+ *        Prints a verdict; exit 0 on success.
  *   All modes take --kafka.&lt;property&gt; V: any Kafka consumer setting (security, as for the job).
  * </pre>
  */
@@ -46,6 +49,7 @@ public final class Tokens {
         String bootstrap = "localhost:9092";
         String topic = "tokens";
         String requestsTopic = null;
+        String expectTokens = null;
         int expect = Integer.MAX_VALUE;
         long timeoutS = 0;
         boolean fromEnd = false;
@@ -56,6 +60,7 @@ public final class Tokens {
                 case "--bootstrap-servers" -> bootstrap = v;
                 case "--topic" -> topic = v;
                 case "--requests-topic" -> requestsTopic = v;
+                case "--expect-tokens" -> expectTokens = v;
                 case "--expect" -> expect = Integer.parseInt(v);
                 case "--timeout" -> timeoutS = Long.parseLong(v);
                 case "--from-end" -> {
@@ -77,7 +82,8 @@ public final class Tokens {
         switch (mode) {
             case "print" -> print(kafka, topic, expect, timeoutS, fromEnd);
             case "progress" -> progress(kafka, topic);
-            case "check" -> System.exit(check(kafka, topic, requestsTopic, timeoutS == 0 ? 300 : timeoutS) ? 0 : 1);
+            case "check" -> System.exit(check(kafka, topic, requestsTopic, timeoutS == 0 ? 300 : timeoutS,
+                    expectTokens == null ? Map.of() : engineTokens(expectTokens)) ? 0 : 1);
             default -> {
                 System.err.println("mode is print, progress or check");
                 System.exit(2);
@@ -173,7 +179,27 @@ public final class Tokens {
         }
     }
 
-    private static boolean check(Properties connection, String topic, String requestsTopic, long timeoutS) {
+    /** generate.sh's result lines: request id -> token ids. */
+    static Map<String, List<Integer>> engineTokens(String file) throws java.io.IOException {
+        Map<String, List<Integer>> out = new LinkedHashMap<>();
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of(file))) {
+            if (line.isBlank()) {
+                continue;
+            }
+            com.fasterxml.jackson.databind.JsonNode n = json.readTree(line);
+            if (n.has("error")) {
+                throw new IllegalArgumentException("generate.sh refused a request: " + line);
+            }
+            List<Integer> ids = new ArrayList<>();
+            n.get("token_ids").forEach(t -> ids.add(t.asInt()));
+            out.put(n.get("id").asText(), ids);
+        }
+        return out;
+    }
+
+    private static boolean check(Properties connection, String topic, String requestsTopic, long timeoutS,
+                                 Map<String, List<Integer>> engine) {
         Map<String, Integer> expected = new LinkedHashMap<>();   // request -> exact token count, or -1
         try (KafkaConsumer<byte[], byte[]> c = consumer(connection, requestsTopic, false)) {
             Map<TopicPartition, Long> end = c.endOffsets(c.assignment());
@@ -229,6 +255,9 @@ public final class Tokens {
                 problems.add(e.getKey() + ": indices not 0.." + (n - 1) + " (" + p.indices.cardinality() + " distinct)");
             } else if (e.getValue() >= 0 && n != e.getValue()) {
                 problems.add(e.getKey() + ": " + n + " tokens, expected " + e.getValue());
+            } else if (engine.containsKey(e.getKey()) && !engine.get(e.getKey()).equals(new ArrayList<>(p.ids.values()))) {
+                problems.add(e.getKey() + ": token ids differ from the engine alone's " + firstDifference(
+                        engine.get(e.getKey()), new ArrayList<>(p.ids.values())));
             } else {
                 complete++;
             }
@@ -238,8 +267,13 @@ public final class Tokens {
                 problems.add(id + ": tokens for a request that was never sent");
             }
         }
+        long compared = expected.keySet().stream().filter(engine::containsKey).count();
+        if (!engine.isEmpty() && compared != engine.size()) {
+            problems.add((engine.size() - compared) + " request(s) of the expected-tokens file were never sent");
+        }
         if (problems.isEmpty()) {
-            System.out.printf("check: OK %d/%d requests, %d tokens, each index exactly once%n", complete, expected.size(), tokens);
+            System.out.printf("check: OK %d/%d requests, %d tokens, each index exactly once%s%n", complete, expected.size(), tokens,
+                    engine.isEmpty() ? "" : "; token ids equal the engine alone's for " + compared);
             return !expected.isEmpty();
         }
         System.out.printf("check: FAIL %d/%d requests complete, %d problem(s): %s%n", complete, expected.size(), problems.size(),
@@ -247,9 +281,19 @@ public final class Tokens {
         return false;
     }
 
+    private static String firstDifference(List<Integer> want, List<Integer> got) {
+        int i = 0;
+        while (i < Math.min(want.size(), got.size()) && want.get(i).equals(got.get(i))) {
+            i++;
+        }
+        return "(first at index " + i + ": " + (i < want.size() ? want.get(i) : "end") + " vs "
+                + (i < got.size() ? got.get(i) : "end") + ")";
+    }
+
     /** One request's committed token events. */
     static final class Progress {
         final BitSet indices = new BitSet();
+        final TreeMap<Integer, Integer> ids = new TreeMap<>();
         long events;
         int duplicates;
         int finishedAt = -1;
@@ -260,6 +304,7 @@ public final class Tokens {
                 duplicates++;
             }
             indices.set(t.getIndex());
+            ids.put(t.getIndex(), t.getTokenId());
             if (t.getFinished()) {
                 finishedAt = finishedAt < 0 ? t.getIndex() : finishedAt;
             }
