@@ -53,6 +53,8 @@ public final class JobOptions implements Serializable {
             "  --preload a,b                   adapters to load at start",
             "  --lora-strategy pooled|segmented|gathered|loop (default pooled)",
             "  --max-request-bytes N           request record size at most (default 1048576)",
+            "  --reply-topic-pattern REGEX     topics a request may name as reply_topic (whole-name match, e.g.",
+            "                                  'replies\\..*'); others get REPLY_TOPIC_NOT_ALLOWED (default: none allowed)",
             "  --max-prompt-tokens N, --max-new-tokens N, --max-stop-strings N, --max-adapters N   per-request limits",
             "  --delivery exactly-once|at-least-once (default exactly-once)",
             "  --output-format avro|json       encoding of output records (default avro)",
@@ -94,6 +96,7 @@ public final class JobOptions implements Serializable {
     List<String> preload = List.of();
     String loraStrategy = "pooled";
     int maxRequestBytes = 1 << 20;
+    String replyTopicPattern;
     int maxPromptTokens = 1 << 16;
     int maxNewTokens = 1 << 16;
     int maxStopStrings = 16;
@@ -167,6 +170,7 @@ public final class JobOptions implements Serializable {
             case "preload" -> preload = v.isEmpty() ? List.of() : List.of(v.split(","));
             case "lora-strategy" -> loraStrategy = oneOf(name, v, "pooled", "segmented", "gathered", "loop");
             case "max-request-bytes" -> maxRequestBytes = positive(name, v);
+            case "reply-topic-pattern" -> replyTopicPattern = regex(name, v);
             case "max-prompt-tokens" -> maxPromptTokens = positive(name, v);
             case "max-new-tokens" -> maxNewTokens = positive(name, v);
             case "max-stop-strings" -> maxStopStrings = positive(name, v);
@@ -193,6 +197,15 @@ public final class JobOptions implements Serializable {
     }
 
     /** The value of option {@code --name} as a positive integer, or a message naming the option. */
+    static String regex(String name, String v) {
+        try {
+            java.util.regex.Pattern.compile(v);
+            return v;
+        } catch (java.util.regex.PatternSyntaxException e) {
+            throw new IllegalArgumentException("--" + name + " is not a regular expression: " + e.getDescription());
+        }
+    }
+
     public static int positive(String name, String v) {
         try {
             int n = Integer.parseInt(v);
@@ -251,6 +264,7 @@ public final class JobOptions implements Serializable {
                 + " delivery=" + delivery.name().toLowerCase(Locale.ROOT).replace('_', '-')
                 + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
                 + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix
+                + " reply-topic-pattern=" + (replyTopicPattern == null ? "none" : replyTopicPattern)
                 + " kafka=" + kafkaForDisplay();
     }
 

@@ -86,7 +86,7 @@ public final class StreamingJob {
         DataStream<RawRecord> raw = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka requests")
                 .uid("kafka-requests");
         SingleOutputStreamOperator<GenerationRequest> requests = raw
-                .process(new DecodeRequests(o.maxRequestBytes), new AvroTypeInfo<>(GenerationRequest.class))
+                .process(new DecodeRequests(o.maxRequestBytes, o.replyTopicPattern), new AvroTypeInfo<>(GenerationRequest.class))
                 .name("decode requests").uid("decode");
         SingleOutputStreamOperator<TokenEvent> tokens = requests
                 .keyBy(GenerationRequest::getRequestId, Types.STRING)

@@ -16,6 +16,7 @@ final class GenerationMetrics {
     private final Counter requests;
     private final Counter errors;
     private final Counter resumed;
+    private final Counter cancelled;
     private final Histogram batchSize;
     private final Histogram timeToFirstTokenMs;
     private final Engine engine;
@@ -35,6 +36,8 @@ final class GenerationMetrics {
         errors = group.counter("errorRecords");
         // Sequences restored from keyed state and re-prefilled after a failover or a savepoint restore.
         resumed = group.counter("resumedRequests");
+        // Requests their clients cancelled (a timeout, or an explicit cancel record) while in flight.
+        cancelled = group.counter("cancelledRequests");
         group.meter("requestsPerSecond", new MeterView(requests));
         batchSize = group.histogram("batchSize", new DescriptiveStatisticsHistogram(1000));
         timeToFirstTokenMs = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
@@ -72,6 +75,10 @@ final class GenerationMetrics {
 
     void accepted() {
         requests.inc();
+    }
+
+    void cancelled() {
+        cancelled.inc();
     }
 
     void resumed() {

@@ -159,6 +159,10 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
 
     @Override
     public void processElement(StreamRecord<GenerationRequest> element) throws Exception {
+        if (element.getValue().getCancel()) {
+            cancel(element.getValue().getRequestId());
+            return;
+        }
         accept(element.getValue());
         scheduleStep();
         // Back pressure: stop taking input while the queue is full; the steps keep running meanwhile.
@@ -176,10 +180,10 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             submit(new InFlight(accepted(r, prompt, System.currentTimeMillis())));
             metrics.accepted();
         } catch (RequestException e) {
-            emitError(id, e.code().name(), e.getMessage());
+            emitError(id, r.getReplyTopic(), e.code().name(), e.getMessage());
         } catch (RuntimeException e) {
             LOG.warn("Request {} failed unexpectedly", id, e);
-            emitError(id, "INTERNAL", "the request could not be started: " + e);
+            emitError(id, r.getReplyTopic(), "INTERNAL", "the request could not be started: " + e);
         }
     }
 
@@ -200,7 +204,26 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         return SequenceState.newBuilder().setRequestId(r.getRequestId()).setAdapters(adapters).setPromptIds(promptIds)
                 .setChoices(r.getChoices()).setSampling(sampling).setMetadata(r.getMetadata())
                 .setCreatedAt(r.getCreatedAt()).setGeneratedIds(List.of()).setText("").setAcceptedAt(acceptedAt)
-                .setFirstTokenAt(null).build();
+                .setFirstTokenAt(null).setReplyTopic(r.getReplyTopic()).build();
+    }
+
+    /**
+     * A client gave up on a request (its timeout, or an explicit cancel): the engine drops it, its KV
+     * and batch room are free from the next step, and its completion says cancelled. A cancel for a
+     * request that is unknown here or already finished does nothing.
+     */
+    private void cancel(String requestId) {
+        InFlight f = inFlight.remove(requestId);
+        if (f == null) {
+            LOG.debug("Cancel of {}: not in flight", requestId);
+            return;
+        }
+        engine.abort(requestId);
+        setCurrentKey(requestId);
+        state.clear();
+        metrics.cancelled();
+        long now = System.currentTimeMillis();
+        output.collect(Outputs.COMPLETIONS, new StreamRecord<>(completion(f, "cancelled", now)));
     }
 
     private void resume(SequenceState s) {
@@ -210,7 +233,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             metrics.resumed();
         } catch (RequestException e) {
             // E.g. its adapter was removed while the job was down: report it rather than lose it.
-            emitError(f.requestId(), e.code().name(), "cannot resume: " + e.getMessage());
+            emitError(f.requestId(), f.accepted.getReplyTopic(), e.code().name(), "cannot resume: " + e.getMessage());
             setCurrentKey(f.requestId());
             state.clear();
         }
@@ -266,7 +289,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             output.collect(new StreamRecord<>(TokenEvent.newBuilder().setRequestId(e.requestId()).setIndex(e.index())
                     .setTokenId(e.tokenId()).setText(e.text()).setFinished(e.finished())
                     .setFinishReason(e.finished() ? e.finishReason().wireName() : null).setAdapters(f.adapters)
-                    .setRequestCreatedAt(f.accepted.getCreatedAt()).setEmittedAt(java.time.Instant.ofEpochMilli(now)).build()));
+                    .setReplyTopic(f.accepted.getReplyTopic()).setRequestCreatedAt(f.accepted.getCreatedAt()).setEmittedAt(java.time.Instant.ofEpochMilli(now)).build()));
             emittedTokens++;
             if (e.finished()) {
                 inFlight.remove(e.requestId());
@@ -276,8 +299,9 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             }
         }
         for (RequestFailure failure : result.failures()) {
-            inFlight.remove(failure.requestId());
-            emitError(failure.requestId(), failure.code().name(), failure.message());
+            InFlight f = inFlight.remove(failure.requestId());
+            emitError(failure.requestId(), f == null ? null : f.accepted.getReplyTopic(), failure.code().name(),
+                    failure.message());
             setCurrentKey(failure.requestId());
             state.clear();
         }
@@ -291,23 +315,32 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     }
 
     private static Completion completion(InFlight f, io.flinklora.gpu.engine.TokenEvent last, long now) {
-        List<ChoiceScore> choices = new ArrayList<>();
+        Completion c = completion(f, last.finishReason().wireName(), now);
         if (last.choice() != null) {
+            List<ChoiceScore> choices = new ArrayList<>();
             for (io.flinklora.gpu.engine.ChoiceScore s : last.choice().scores()) {
                 choices.add(new ChoiceScore(s.label(), s.logprob(), s.probability()));
             }
+            c.setChoices(choices);
         }
-        return Completion.newBuilder().setChoices(choices).setRequestId(last.requestId()).setText(f.text.toString()).setTokenIds(f.ids)
-                .setPromptTokens(f.promptIds.length).setCompletionTokens(f.ids.size())
-                .setFinishReason(last.finishReason().wireName()).setAdapters(f.adapters)
-                .setTimeToFirstTokenMs(f.firstTokenAt - f.accepted.getAcceptedAt()).setTotalLatencyMs(now - f.accepted.getAcceptedAt())
-                .setMetadata(f.accepted.getMetadata()).build();
+        return c;
     }
 
-    private void emitError(String requestId, String code, String message) {
+    private static Completion completion(InFlight f, String finishReason, long now) {
+        long firstTokenAt = f.firstTokenAt != null ? f.firstTokenAt : now;
+        return Completion.newBuilder().setChoices(List.of()).setRequestId(f.requestId()).setText(f.text.toString())
+                .setTokenIds(new ArrayList<>(f.ids)).setPromptTokens(f.promptIds.length).setCompletionTokens(f.ids.size())
+                .setFinishReason(finishReason).setAdapters(f.adapters)
+                .setTimeToFirstTokenMs(firstTokenAt - f.accepted.getAcceptedAt())
+                .setTotalLatencyMs(now - f.accepted.getAcceptedAt()).setMetadata(f.accepted.getMetadata())
+                .setReplyTopic(f.accepted.getReplyTopic()).build();
+    }
+
+    private void emitError(String requestId, String replyTopic, String code, String message) {
         metrics.error();
         output.collect(Outputs.ERRORS, new StreamRecord<>(GenerationError.newBuilder().setRequestId(requestId)
-                .setCode(code).setMessage(message).setOccurredAt(java.time.Instant.now()).build()));
+                .setCode(code).setMessage(message).setOccurredAt(java.time.Instant.now()).setReplyTopic(replyTopic)
+                .build()));
     }
 
     @Override

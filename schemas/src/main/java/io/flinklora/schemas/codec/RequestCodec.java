@@ -61,7 +61,9 @@ public final class RequestCodec {
         if (id == null || id.isEmpty()) {
             throw invalid("request_id must not be empty", null);
         }
-        checkOnePrompt(r.getPrompt() != null, r.getPromptIds() != null, id);
+        if (!r.getCancel()) {
+            checkOnePrompt(r.getPrompt() != null, r.getPromptIds() != null, id);
+        }
         return r;
     }
 
@@ -168,6 +170,15 @@ public final class RequestCodec {
                 case "choices":
                     b.setChoices(stringList(v, name, id));
                     break;
+                case "reply_topic":
+                    b.setReplyTopic(v.isNull() ? null : string(v, name, id));
+                    break;
+                case "cancel":
+                    if (!v.isBoolean()) {
+                        throw invalid(name + " must be a boolean, got " + kind(v), id);
+                    }
+                    b.setCancel(v.booleanValue());
+                    break;
                 case "created_at":
                     b.setCreatedAt(v.isNull() ? null : Instant.ofEpochMilli(int64(v, name, id)));
                     break;
@@ -175,7 +186,9 @@ public final class RequestCodec {
                     throw invalid("unknown field \"" + name + "\"", id);
             }
         }
-        checkOnePrompt(hasPrompt, hasIds, id);
+        if (!root.path("cancel").asBoolean(false)) {
+            checkOnePrompt(hasPrompt, hasIds, id);
+        }
         try {
             return b.build();
         } catch (RuntimeException e) {
