@@ -409,6 +409,10 @@ public final class AdapterCombiner {
                 return new Factors(rank, in, out, a, b);
             }
             default -> {
+                int inner = sources.stream().mapToInt(s -> s.modules().get(path).rank()).sum();
+                if (method.task() == CombineMethod.Task.ARITHMETIC && inner < Math.min(in, out)) {
+                    return svdOfSum(path, sources, rank, options);
+                }
                 List<float[]> deltas = new ArrayList<>();
                 float[] w = new float[sources.size()];
                 for (int i = 0; i < sources.size(); i++) {
@@ -426,6 +430,40 @@ public final class AdapterCombiner {
                 return new Factors(rank, in, out, f.a(), f.b());
             }
         }
+    }
+
+    /**
+     * svd of a plain weighted sum: the delta is {@code [w_1 s_1 B_1 | ...] [A_1; ...]}, a product of thin
+     * factors, decomposed through them (the same truncated SVD without forming the [out, in] matrix).
+     */
+    private static Factors svdOfSum(String path, List<Source> sources, int rank, Options options) {
+        Factors first = sources.get(0).modules().get(path);
+        int in = first.in();
+        int out = first.out();
+        int inner = sources.stream().mapToInt(s -> s.modules().get(path).rank()).sum();
+        double[] p = new double[out * inner];
+        double[] q = new double[inner * in];
+        int offset = 0;
+        for (Source s : sources) {
+            Factors f = s.modules().get(path);
+            double ws = s.weight() * s.config().scaleOf(path);
+            for (int o = 0; o < out; o++) {
+                for (int k = 0; k < f.rank(); k++) {
+                    p[o * inner + offset + k] = ws * f.b()[o * f.rank() + k];
+                }
+            }
+            for (int i = 0; i < f.rank() * in; i++) {
+                q[offset * in + i] = f.a()[i];
+            }
+            offset += f.rank();
+        }
+        LowRankFactors lr;
+        try {
+            lr = LowRankFactors.ofProduct(p, q, out, inner, in, rank, options.svdClamp());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("'" + path + "': " + e.getMessage(), e);
+        }
+        return new Factors(rank, in, out, lr.a(), lr.b());
     }
 
     /** get_delta_weight: {@code (B @ A) * scaling} rounded to float32 as torch holds it. */
