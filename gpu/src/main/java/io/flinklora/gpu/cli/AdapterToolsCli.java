@@ -51,6 +51,7 @@ public final class AdapterToolsCli {
             "  scripts/merge-adapter.sh --method METHOD --adapters DIR[:WEIGHT],DIR[:WEIGHT],... --out DIR",
             "        [--density D] [--rank R] [--svd-clamp Q] [--majority-sign-method total|frequency] [--seed S]",
             "      combines the adapters into one new PEFT adapter as PEFT's add_weighted_adapter does",
+            "      (--adapter DIR[:WEIGHT] may be repeated instead of --adapters)",
             "      METHOD: " + CombineMethod.names(),
             "      --density: fraction kept (required by ties*, dare_*, magnitude_prune*)",
             "      --rank / --svd-clamp: svd_rank / svd_clamp of svd and *_svd methods",
@@ -156,6 +157,10 @@ public final class AdapterToolsCli {
         }
         System.err.printf("combined %d adapter(s) with %s into %s: rank %d, %d module(s), %.1f s%n", adapters.size(),
                 r.method().peftName(), out, r.rank(), r.modules(), (System.nanoTime() - t0) / 1e9);
+        if (r.rsLora()) {
+            System.err.println("note: the first adapter uses rsLoRA, so the combined one does too (as in PEFT):"
+                    + " it is scaled by lora_alpha / sqrt(r) = sqrt(" + r.rank() + "), not 1");
+        }
     }
 
     private static void extract(String[] args) throws Exception {

@@ -77,8 +77,11 @@ public final class AdapterCombiner {
         }
     }
 
-    /** What was written: the method used (linear for a single adapter, as PEFT), rank and module count. */
-    public record Report(CombineMethod method, int rank, int modules) {
+    /**
+     * What was written: the method used (linear for a single adapter, as PEFT), rank, module count, and
+     * whether the first adapter's {@code use_rslora} carried over (scale sqrt(r) instead of 1, as in PEFT).
+     */
+    public record Report(CombineMethod method, int rank, int modules, boolean rsLora) {
     }
 
     /** One input read: raw and parsed config, weight, and its modules' factors by module path. */
@@ -143,7 +146,7 @@ public final class AdapterCombiner {
         writer.write(out.resolve("adapter_model.safetensors"));
         Files.writeString(out.resolve("adapter_config.json"),
                 new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
-        return new Report(method, rank, written);
+        return new Report(method, rank, written, combined.rsLora());
     }
 
     private static void checkOptions(Options o) {
