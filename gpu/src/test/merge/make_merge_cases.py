@@ -37,6 +37,8 @@ ADAPTERS = {
     "c": dict(r=6, lora_alpha=3, use_rslora=True, target_modules=["q_proj", "k_proj", "gate_proj", "up_proj"],
               rank_pattern={"k_proj": 2}, alpha_pattern={"up_proj": 5}),
     "d": dict(r=4, lora_alpha=4, target_modules=["q_proj", "v_proj"]),
+    # LoRA on the input embedding (lora_embedding_A/B; PEFT saves the base embedding beside it).
+    "e": dict(r=4, lora_alpha=8, target_modules=["q_proj", "embed_tokens"]),
 }
 
 # name -> add_weighted_adapter arguments (adapters, weights, combination_type, extra kwargs).
@@ -51,6 +53,10 @@ CASES = {
     "magnitude_prune": (["a", "b", "d"], [0.6, 0.4, 0.8], "magnitude_prune", {"density": 0.3}),
     "ties_svd": (["a", "b", "c"], [0.6, 0.4, 0.7], "ties_svd", {"density": 0.5}),
     "magnitude_prune_svd": (["a", "c"], [0.6, 0.9], "magnitude_prune_svd", {"density": 0.4, "svd_rank": 5}),
+    "cat_embedding": (["e", "a"], [0.5, 0.7], "cat", {}),
+    "linear_embedding": (["e", "a", "d"], [0.5, -0.7, 0.2], "linear", {}),
+    "svd_embedding": (["e", "c"], [0.8, -0.6], "svd", {"svd_rank": 5}),
+    "ties_svd_embedding": (["e", "b"], [0.8, 0.6], "ties_svd", {"density": 0.6}),
 }
 
 
@@ -75,6 +81,8 @@ def main():
     base = tiny_llama(args.seed)
     base.save_pretrained(tmp / "model")
     shutil.copy(tmp / "model" / "config.json", out / "config.json")
+    # The base weights too (small): the project's loader checks a saved base embedding against them.
+    shutil.copy(tmp / "model" / "model.safetensors", out / "model.safetensors")
 
     # Inputs: random A and B (B non-zero, so every product is informative), saved as PEFT saves them.
     for i, (name, kw) in enumerate(ADAPTERS.items()):

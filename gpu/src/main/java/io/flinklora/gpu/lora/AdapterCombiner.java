@@ -84,8 +84,12 @@ public final class AdapterCombiner {
     public record Report(CombineMethod method, int rank, int modules, boolean rsLora) {
     }
 
-    /** One input read: raw and parsed config, weight, and its modules' factors by module path. */
-    private record Source(Path dir, double weight, ObjectNode json, AdapterConfig config, Map<String, Factors> modules) {
+    /**
+     * One input read: raw and parsed config, weight, its modules' factors by module path, and the base
+     * embeddings PEFT saved beside embedding LoRA ({@code <path>.base_layer.weight}) by module path.
+     */
+    private record Source(Path dir, double weight, ObjectNode json, AdapterConfig config, Map<String, Factors> modules,
+                          Map<String, Saved> savedBase) {
         int peftRank() {
             // PEFT sizes the new adapter by r, or the largest rank_pattern value when that is larger.
             int r = config.r();
@@ -96,8 +100,16 @@ public final class AdapterCombiner {
         }
     }
 
-    /** One module's {@code A [rank, in]} and {@code B [out, rank]}, row-major, as stored (unscaled). */
-    private record Factors(int rank, int in, int out, float[] a, float[] b) {
+    /**
+     * One module's {@code A [rank, in]} and {@code B [out, rank]}, row-major, as stored (unscaled); for an
+     * embedding ({@code lora_embedding_A [rank, vocab]}, {@code lora_embedding_B [hidden, rank]}) B A is
+     * the transposed delta, and PEFT combines it the same way.
+     */
+    private record Factors(int rank, int in, int out, float[] a, float[] b, boolean embedding) {
+    }
+
+    /** A saved tensor as read. */
+    private record Saved(long[] shape, float[] values) {
     }
 
     public static Report combine(List<Input> inputs, Options options, Path out) throws IOException {
@@ -138,8 +150,16 @@ public final class AdapterCombiner {
                 continue; // PEFT injects the new adapter only where its config matches
             }
             Factors f = combineModule(method, path, e.getValue(), rank, options, settings);
-            writer.add(PREFIX + path + ".lora_A.weight", DType.F32, new long[] {rank, f.in()}, f.a());
-            writer.add(PREFIX + path + ".lora_B.weight", DType.F32, new long[] {f.out(), rank}, f.b());
+            boolean embedding = e.getValue().get(0).modules().get(path).embedding();
+            writer.add(PREFIX + path + (embedding ? ".lora_embedding_A" : ".lora_A.weight"), DType.F32,
+                    new long[] {rank, f.in()}, f.a());
+            writer.add(PREFIX + path + (embedding ? ".lora_embedding_B" : ".lora_B.weight"), DType.F32,
+                    new long[] {f.out(), rank}, f.b());
+            Saved base = savedBase(path, e.getValue());
+            if (base != null) {
+                // PEFT saves the base embedding beside an embedding LoRA (save_embedding_layers="auto").
+                writer.add(PREFIX + path + ".base_layer.weight", DType.F32, base.shape(), base.values());
+            }
             written++;
         }
         Files.createDirectories(out);
@@ -213,6 +233,8 @@ public final class AdapterCombiner {
         Map<String, float[]> a = new TreeMap<>();
         Map<String, float[]> b = new TreeMap<>();
         Map<String, long[]> shapes = new TreeMap<>();
+        java.util.Set<String> embeddings = new TreeSet<>();
+        Map<String, Saved> saved = new TreeMap<>();
         try (WeightIndex w = WeightIndex.openFile(file); NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
             for (String name : w.names()) {
                 String key = name;
@@ -224,22 +246,35 @@ public final class AdapterCombiner {
                 }
                 key = key.replace(".default.weight", ".weight");
                 Map<String, float[]> target;
-                String path;
-                if (key.endsWith(".lora_A.weight")) {
-                    target = a;
-                    path = key.substring(0, key.length() - ".lora_A.weight".length());
-                } else if (key.endsWith(".lora_B.weight")) {
-                    target = b;
-                    path = key.substring(0, key.length() - ".lora_B.weight".length());
+                String suffix;
+                if (key.endsWith(".lora_A.weight") || key.endsWith(".lora_B.weight")) {
+                    target = key.endsWith(".lora_A.weight") ? a : b;
+                    suffix = key.substring(key.length() - ".lora_A.weight".length());
+                } else if (key.endsWith(".lora_embedding_A") || key.endsWith(".lora_embedding_B")) {
+                    target = key.endsWith("_A") ? a : b;
+                    suffix = key.substring(key.length() - ".lora_embedding_A".length());
+                } else if (key.endsWith(".base_layer.weight")) {
+                    target = null;
+                    suffix = ".base_layer.weight";
                 } else {
-                    throw new IllegalArgumentException(file + ": tensor '" + name + "' is not a lora_A/lora_B weight of a"
-                            + " linear module (" + why(name) + "); refusing rather than dropping it");
+                    throw new IllegalArgumentException(file + ": tensor '" + name + "' is not a LoRA factor (" + why(name)
+                            + "); refusing rather than dropping it");
                 }
+                String path = key.substring(0, key.length() - suffix.length());
+                float[] values;
                 try (NDArray x = w.load(name, scratch, DataType.FLOAT32)) {
                     // PEFT loads adapters upcast to float32 (autocast_adapter_dtype) and combines in float32.
-                    target.put(path, x.toFloatArray());
+                    values = x.toFloatArray();
                 }
-                shapes.put(key, w.info(name).shape());
+                if (target == null) {
+                    saved.put(path, new Saved(w.info(name).shape(), values));
+                    continue;
+                }
+                if (suffix.startsWith(".lora_embedding")) {
+                    embeddings.add(path);
+                }
+                target.put(path, values);
+                shapes.put(path + (target == a ? ".A" : ".B"), w.info(name).shape());
             }
         }
         Map<String, Factors> modules = new TreeMap<>();
@@ -247,8 +282,8 @@ public final class AdapterCombiner {
             if (!b.containsKey(path)) {
                 throw new IllegalArgumentException(file + ": '" + path + "' has lora_A but no lora_B");
             }
-            long[] sa = shapes.get(path + ".lora_A.weight");
-            long[] sb = shapes.get(path + ".lora_B.weight");
+            long[] sa = shapes.get(path + ".A");
+            long[] sb = shapes.get(path + ".B");
             if (sa.length != 2 || sb.length != 2 || sa[0] != sb[1]) {
                 throw new IllegalArgumentException(file + ": '" + path + "' has lora_A " + Arrays.toString(sa)
                         + " and lora_B " + Arrays.toString(sb) + ", not [r, in] and [out, r]");
@@ -258,7 +293,7 @@ public final class AdapterCombiner {
                 throw new IllegalArgumentException(file + ": '" + path + "' has rank " + r + " but the config gives "
                         + config.rankOf(path) + " (its scaling would be wrong)");
             }
-            modules.put(path, new Factors(r, (int) sa[1], (int) sb[0], a.get(path), b.get(path)));
+            modules.put(path, new Factors(r, (int) sa[1], (int) sb[0], a.get(path), b.get(path), embeddings.contains(path)));
         }
         for (String path : b.keySet()) {
             if (!a.containsKey(path)) {
@@ -268,13 +303,22 @@ public final class AdapterCombiner {
         if (modules.isEmpty()) {
             throw new IllegalArgumentException(file + ": no lora_A/lora_B tensors");
         }
-        return new Source(dir, in.weight(), json, config, modules);
+        for (var e : saved.entrySet()) {
+            Factors f = modules.get(e.getKey());
+            long[] shape = e.getValue().shape();
+            if (f == null || !f.embedding()) {
+                throw new IllegalArgumentException(file + ": tensor '" + e.getKey() + ".base_layer.weight' is a saved"
+                        + " base layer of a module without embedding LoRA; refusing rather than dropping it");
+            }
+            if (shape.length != 2 || shape[0] != f.in() || shape[1] != f.out()) {
+                throw new IllegalArgumentException(file + ": saved base embedding '" + e.getKey() + "' has shape "
+                        + Arrays.toString(shape) + ", expected [" + f.in() + ", " + f.out() + "]");
+            }
+        }
+        return new Source(dir, in.weight(), json, config, modules, saved);
     }
 
     private static String why(String tensor) {
-        if (tensor.contains("lora_embedding_")) {
-            return "LoRA on an embedding is not combined here";
-        }
         if (tensor.contains("lora_magnitude_vector")) {
             return "a DoRA magnitude";
         }
@@ -313,6 +357,26 @@ public final class AdapterCombiner {
                 }
             }
         }
+    }
+
+    /** The base embedding saved beside an embedding LoRA: every input that saved one must hold the same. */
+    private static Saved savedBase(String path, List<Source> sources) {
+        Saved first = null;
+        Path from = null;
+        for (Source s : sources) {
+            Saved x = s.savedBase().get(path);
+            if (x == null) {
+                continue;
+            }
+            if (first == null) {
+                first = x;
+                from = s.dir();
+            } else if (!Arrays.equals(first.values(), x.values())) {
+                throw new IllegalArgumentException("the base embedding saved in " + s.dir() + " differs from the one in "
+                        + from + " (adapters of different base models)");
+            }
+        }
+        return first;
     }
 
     private static String regex(java.util.regex.Pattern p) {
@@ -389,7 +453,7 @@ public final class AdapterCombiner {
                     }
                     offset += f.rank();
                 }
-                return new Factors(rank, in, out, a, b);
+                return new Factors(rank, in, out, a, b, shape.embedding());
             }
             case FACTORS -> {
                 List<float[]> as = new ArrayList<>();
@@ -409,7 +473,7 @@ public final class AdapterCombiner {
                 }
                 float[] a = TaskMerge.merge(method.task(), as, wa, settings);
                 float[] b = TaskMerge.merge(method.task(), bs, wb, settings);
-                return new Factors(rank, in, out, a, b);
+                return new Factors(rank, in, out, a, b, shape.embedding());
             }
             default -> {
                 int inner = sources.stream().mapToInt(s -> s.modules().get(path).rank()).sum();
@@ -430,7 +494,7 @@ public final class AdapterCombiner {
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException("'" + path + "': " + e.getMessage(), e);
                 }
-                return new Factors(rank, in, out, f.a(), f.b());
+                return new Factors(rank, in, out, f.a(), f.b(), shape.embedding());
             }
         }
     }
@@ -466,7 +530,7 @@ public final class AdapterCombiner {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("'" + path + "': " + e.getMessage(), e);
         }
-        return new Factors(rank, in, out, lr.a(), lr.b());
+        return new Factors(rank, in, out, lr.a(), lr.b(), first.embedding());
     }
 
     /** get_delta_weight: {@code (B @ A) * scaling} rounded to float32 as torch holds it. */

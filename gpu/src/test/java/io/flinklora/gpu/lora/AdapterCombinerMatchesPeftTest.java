@@ -29,7 +29,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The Java combination of the committed input adapters equals what PEFT 0.21's add_weighted_adapter saved
  * for them (gpu/src/test/merge/make_merge_cases.py): every tensor for cat, linear, ties and magnitude_prune;
- * every module's product B A for the SVD methods (whose factors are unique only up to sign); the config's
+ * every module's product B A for the SVD methods (whose factors are unique only up to sign), embedding LoRA
+ * included; the config's
  * r, lora_alpha and target_modules; and the project's loader reads the result as it reads PEFT's.
  */
 class AdapterCombinerMatchesPeftTest {
@@ -97,7 +98,8 @@ class AdapterCombinerMatchesPeftTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"linear", "linear_three", "cat", "ties", "ties_frequency", "magnitude_prune"})
+    @ValueSource(strings = {"linear", "linear_three", "cat", "ties", "ties_frequency", "magnitude_prune", "cat_embedding",
+        "linear_embedding"})
     void factorMethodsWritePeftsTensors(String name, @TempDir Path tmp) throws IOException {
         Path ours = combineCase(name, tmp.resolve(name));
         Path peft = FIXTURES.resolve("peft").resolve(name);
@@ -117,7 +119,7 @@ class AdapterCombinerMatchesPeftTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"svd", "svd_rank3", "ties_svd", "magnitude_prune_svd"})
+    @ValueSource(strings = {"svd", "svd_rank3", "ties_svd", "magnitude_prune_svd", "svd_embedding", "ties_svd_embedding"})
     void svdMethodsWritePeftsProducts(String name, @TempDir Path tmp) throws IOException {
         Path ours = combineCase(name, tmp.resolve(name));
         Path peft = FIXTURES.resolve("peft").resolve(name);
@@ -130,10 +132,13 @@ class AdapterCombinerMatchesPeftTest {
         double worst = 0;
         for (String t : b.keySet()) {
             assertTrue(Arrays.equals(shapesPeft.get(t), shapesOurs.get(t)), t + " shape");
-            if (!t.endsWith(".lora_A.weight")) {
+            if (t.endsWith(".base_layer.weight")) {
+                assertEquals(0.0, maxAbsDiff(a.get(t), b.get(t)), t);
+            }
+            if (!t.endsWith(".lora_A.weight") && !t.endsWith(".lora_embedding_A")) {
                 continue;
             }
-            String bName = t.replace(".lora_A.weight", ".lora_B.weight");
+            String bName = t.replace(".lora_A.weight", ".lora_B.weight").replace(".lora_embedding_A", ".lora_embedding_B");
             long[] s = shapesPeft.get(bName);
             int out = (int) s[0];
             int rank = (int) s[1];
@@ -152,12 +157,32 @@ class AdapterCombinerMatchesPeftTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"linear", "cat", "svd", "ties", "magnitude_prune_svd"})
+    @ValueSource(strings = {"linear", "cat", "svd", "ties", "magnitude_prune_svd", "cat_embedding", "svd_embedding"})
     void theProjectsLoaderReadsTheResultAsItReadsPefts(String name, @TempDir Path tmp) throws IOException {
         Path ours = combineCase(name, tmp.resolve(name));
         ModelConfig model = ModelConfig.read(FIXTURES);
-        try (LoraAdapter mine = LoraAdapter.read("ours", 1, ours, model);
-             LoraAdapter theirs = LoraAdapter.read("peft", 1, FIXTURES.resolve("peft").resolve(name), model)) {
+        try (WeightIndex w = WeightIndex.openFile(FIXTURES.resolve("model.safetensors"));
+             NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            // The loader checks a saved base embedding against the base model's.
+            NDArray embedding = w.load("model.embed_tokens.weight", m, DataType.FLOAT32);
+            BaseWeights base = new BaseWeights() {
+                @Override
+                public NDArray weight(int layer, Projection projection) {
+                    throw new UnsupportedOperationException("no DoRA here");
+                }
+
+                @Override
+                public NDArray embedding() {
+                    return embedding;
+                }
+            };
+            loadsAlike(name, ours, model, base);
+        }
+    }
+
+    private static void loadsAlike(String name, Path ours, ModelConfig model, BaseWeights base) {
+        try (LoraAdapter mine = LoraAdapter.read("ours", 1, ours, model, base);
+             LoraAdapter theirs = LoraAdapter.read("peft", 1, FIXTURES.resolve("peft").resolve(name), model, base)) {
             int adapted = 0;
             for (int l = 0; l < model.numLayers(); l++) {
                 for (Projection p : Projection.values()) {

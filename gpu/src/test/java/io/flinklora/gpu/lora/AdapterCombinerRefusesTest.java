@@ -69,14 +69,42 @@ class AdapterCombinerRefusesTest {
         Map<String, float[]> t = AdapterCombinerMatchesPeftTest.tensors(INPUTS.resolve("a"), null);
         SafetensorsWriter w = new SafetensorsWriter();
         t.forEach((k, v) -> w.add(k, DType.F32, shape(k, v), v));
-        w.add("base_model.model.model.embed_tokens.lora_embedding_A", DType.F32, new long[] {4, 64}, new float[256]);
+        w.add("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", DType.F32, new long[] {32},
+                new float[32]);
         w.write(dir.resolve("adapter_model.safetensors"));
-        refused("lora_embedding_A", method("linear"), dir, INPUTS.resolve("b"));
+        refused("lora_magnitude_vector", method("linear"), dir, INPUTS.resolve("b"));
+
+        Path base = variant("a", "base-layer", c -> { });
+        SafetensorsWriter w2 = new SafetensorsWriter();
+        t.forEach((k, v) -> w2.add(k, DType.F32, shape(k, v), v));
+        w2.add("base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight", DType.F32, new long[] {32, 32},
+                new float[1024]);
+        w2.write(base.resolve("adapter_model.safetensors"));
+        refused("saved base layer of a module without embedding LoRA", method("cat"), base, INPUTS.resolve("b"));
+    }
+
+    @Test
+    void embeddingAdaptersOfDifferentBaseModelsAreRefused() throws IOException {
+        Path other = variant("e", "other-base", c -> { });
+        Map<String, float[]> t = AdapterCombinerMatchesPeftTest.tensors(INPUTS.resolve("e"), null);
+        SafetensorsWriter w = new SafetensorsWriter();
+        t.forEach((k, v) -> {
+            if (k.endsWith("base_layer.weight")) {
+                float[] changed = v.clone();
+                changed[5] += 1f;
+                w.add(k, DType.F32, new long[] {64, 32}, changed);
+            } else {
+                w.add(k, DType.F32, shape(k, v), v);
+            }
+        });
+        w.write(other.resolve("adapter_model.safetensors"));
+        refused("different base models", method("cat"), INPUTS.resolve("e"), other);
     }
 
     private static long[] shape(String name, float[] v) {
-        // Input a has rank 4 everywhere: A is [4, in], B is [out, 4].
-        return name.endsWith("lora_A.weight") ? new long[] {4, v.length / 4} : new long[] {v.length / 4, 4};
+        // Inputs a and e have rank 4 everywhere: A is [4, in], B is [out, 4].
+        return name.endsWith("lora_A.weight") || name.endsWith("lora_embedding_A") ? new long[] {4, v.length / 4}
+                : new long[] {v.length / 4, 4};
     }
 
     @Test
