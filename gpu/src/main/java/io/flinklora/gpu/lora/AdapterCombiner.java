@@ -288,6 +288,11 @@ public final class AdapterCombiner {
                 throw new IllegalArgumentException(file + ": '" + path + "' has lora_A " + Arrays.toString(sa)
                         + " and lora_B " + Arrays.toString(sb) + ", not [r, in] and [out, r]");
             }
+            if (!config.matches(path)) {
+                // PEFT would ignore such tensors when loading; the combination would then differ with the order.
+                throw new IllegalArgumentException(file + ": tensors for '" + path + "', which adapter_config.json does"
+                        + " not target (a config that does not match the weights)");
+            }
             int r = (int) sa[0];
             if (r != config.rankOf(path)) {
                 throw new IllegalArgumentException(file + ": '" + path + "' has rank " + r + " but the config gives "

@@ -59,8 +59,15 @@ class AdapterCombinerRefusesTest {
                 variant("b", "save", c -> c.putArray("modules_to_save").add("lm_head")));
         refused("same target modules type", method("svd"), a,
                 variant("b", "regex", c -> c.put("target_modules", ".*\\.(q_proj|v_proj|o_proj)")));
-        refused("layers_to_transform", method("cat"), a,
-                variant("b", "layers", c -> c.putArray("layers_to_transform").add(0)));
+        Path layer0 = variant("b", "layers", c -> c.putArray("layers_to_transform").add(0));
+        SafetensorsWriter w = new SafetensorsWriter();
+        AdapterCombinerMatchesPeftTest.tensors(INPUTS.resolve("b"), null).forEach((k, v) -> {
+            if (!k.contains(".layers.1.")) {
+                w.add(k, DType.F32, shape(k, v), v);
+            }
+        });
+        w.write(layer0.resolve("adapter_model.safetensors"));
+        refused("layers_to_transform", method("cat"), a, layer0);
     }
 
     @Test
@@ -81,6 +88,16 @@ class AdapterCombinerRefusesTest {
                 new float[1024]);
         w2.write(base.resolve("adapter_model.safetensors"));
         refused("saved base layer of a module without embedding LoRA", method("cat"), base, INPUTS.resolve("b"));
+
+        Path extra = variant("a", "untargeted", c -> { });
+        SafetensorsWriter w3 = new SafetensorsWriter();
+        t.forEach((k, v) -> w3.add(k, DType.F32, shape(k, v), v));
+        w3.add("base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight", DType.F32, new long[] {4, 32},
+                new float[128]);
+        w3.add("base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight", DType.F32, new long[] {16, 4},
+                new float[64]);
+        w3.write(extra.resolve("adapter_model.safetensors"));
+        refused("does not target", method("cat"), extra, INPUTS.resolve("c"));
     }
 
     @Test
@@ -102,7 +119,7 @@ class AdapterCombinerRefusesTest {
     }
 
     private static long[] shape(String name, float[] v) {
-        // Inputs a and e have rank 4 everywhere: A is [4, in], B is [out, 4].
+        // Inputs a, b and e have rank 4 everywhere: A is [4, in], B is [out, 4].
         return name.endsWith("lora_A.weight") || name.endsWith("lora_embedding_A") ? new long[] {4, v.length / 4}
                 : new long[] {v.length / 4, 4};
     }
