@@ -1,22 +1,16 @@
 package io.flinklora.gpu.lora;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.safetensors.DType;
 import io.flinklora.gpu.safetensors.SafetensorsWriter;
-import io.flinklora.gpu.safetensors.WeightIndex;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
@@ -28,7 +22,6 @@ import java.util.TreeSet;
  * What PEFT refuses, or would combine into something other than the inputs' sum, is refused by name.
  */
 public final class AdapterCombiner {
-    private static final String PREFIX = "base_model.model.";
 
     private AdapterCombiner() {
     }
@@ -84,42 +77,15 @@ public final class AdapterCombiner {
     public record Report(CombineMethod method, int rank, int modules, boolean rsLora) {
     }
 
-    /**
-     * One input read: raw and parsed config, weight, its modules' factors by module path, and the base
-     * embeddings PEFT saved beside embedding LoRA ({@code <path>.base_layer.weight}) by module path.
-     */
-    private record Source(Path dir, double weight, ObjectNode json, AdapterConfig config, Map<String, Factors> modules,
-                          Map<String, Saved> savedBase) {
-        int peftRank() {
-            // PEFT sizes the new adapter by r, or the largest rank_pattern value when that is larger.
-            int r = config.r();
-            for (int v : config.rankPattern().values()) {
-                r = Math.max(r, v);
-            }
-            return r;
-        }
-    }
-
-    /**
-     * One module's {@code A [rank, in]} and {@code B [out, rank]}, row-major, as stored (unscaled); for an
-     * embedding ({@code lora_embedding_A [rank, vocab]}, {@code lora_embedding_B [hidden, rank]}) B A is
-     * the transposed delta, and PEFT combines it the same way.
-     */
-    private record Factors(int rank, int in, int out, float[] a, float[] b, boolean embedding) {
-    }
-
-    /** A saved tensor as read. */
-    private record Saved(long[] shape, float[] values) {
-    }
 
     public static Report combine(List<Input> inputs, Options options, Path out) throws IOException {
         if (inputs.isEmpty()) {
             throw new IllegalArgumentException("no adapters to combine");
         }
         checkOptions(options);
-        List<Source> sources = new ArrayList<>();
+        List<CombineInput> sources = new ArrayList<>();
         for (Input in : inputs) {
-            sources.add(read(in));
+            sources.add(CombineInput.read(in.dir(), in.weight()));
         }
         checkCombinable(sources);
         // PEFT: "if there is only one adapter, we can only use linear merging".
@@ -133,8 +99,8 @@ public final class AdapterCombiner {
         json.putObject("rank_pattern");
         AdapterConfig combined = AdapterConfig.parse(json, "combined adapter");
 
-        TreeMap<String, List<Source>> byModule = new TreeMap<>();
-        for (Source s : sources) {
+        TreeMap<String, List<CombineInput>> byModule = new TreeMap<>();
+        for (CombineInput s : sources) {
             for (String path : s.modules().keySet()) {
                 byModule.computeIfAbsent(path, k -> new ArrayList<>()).add(s);
             }
@@ -149,16 +115,16 @@ public final class AdapterCombiner {
             if (!combined.matches(path)) {
                 continue; // PEFT injects the new adapter only where its config matches
             }
-            Factors f = combineModule(method, path, e.getValue(), rank, options, settings);
+            CombineInput.Factors f = combineModule(method, path, e.getValue(), rank, options, settings);
             boolean embedding = e.getValue().get(0).modules().get(path).embedding();
-            writer.add(PREFIX + path + (embedding ? ".lora_embedding_A" : ".lora_A.weight"), DType.F32,
+            writer.add(CombineInput.PREFIX + path + (embedding ? ".lora_embedding_A" : ".lora_A.weight"), DType.F32,
                     new long[] {rank, f.in()}, f.a());
-            writer.add(PREFIX + path + (embedding ? ".lora_embedding_B" : ".lora_B.weight"), DType.F32,
+            writer.add(CombineInput.PREFIX + path + (embedding ? ".lora_embedding_B" : ".lora_B.weight"), DType.F32,
                     new long[] {f.out(), rank}, f.b());
-            Saved base = savedBase(path, e.getValue());
+            CombineInput.Saved base = savedBase(path, e.getValue());
             if (base != null) {
                 // PEFT saves the base embedding beside an embedding LoRA (save_embedding_layers="auto").
-                writer.add(PREFIX + path + ".base_layer.weight", DType.F32, base.shape(), base.values());
+                writer.add(CombineInput.PREFIX + path + ".base_layer.weight", DType.F32, base.shape(), base.values());
             }
             written++;
         }
@@ -206,140 +172,14 @@ public final class AdapterCombiner {
         }
     }
 
-    private static Source read(Input in) throws IOException {
-        Path dir = in.dir();
-        if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("adapter " + dir + " is not a folder");
-        }
-        AdapterConfig config = AdapterConfig.read(dir);
-        String where = dir.resolve("adapter_config.json").toString();
-        if (config.loraBias()) {
-            throw new IllegalArgumentException(where + ": lora_bias is true; add_weighted_adapter combines only"
-                    + " lora_A and lora_B and would drop the bias, so it is refused");
-        }
-        if (config.useDora()) {
-            throw new IllegalArgumentException(where + ": use_dora is true; add_weighted_adapter does not combine"
-                    + " DoRA magnitude vectors, so DoRA adapters are refused");
-        }
-        if (!config.modulesToSave().isEmpty()) {
-            throw new IllegalArgumentException(where + ": modules_to_save " + config.modulesToSave() + " is set; whole"
-                    + " saved modules cannot be combined, so such adapters are refused");
-        }
-        ObjectNode json = (ObjectNode) new ObjectMapper().readTree(dir.resolve("adapter_config.json").toFile());
-        Path file = dir.resolve("adapter_model.safetensors");
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("no adapter_model.safetensors in " + dir + " (only safetensors is read)");
-        }
-        Map<String, float[]> a = new TreeMap<>();
-        Map<String, float[]> b = new TreeMap<>();
-        Map<String, long[]> shapes = new TreeMap<>();
-        java.util.Set<String> embeddings = new TreeSet<>();
-        Map<String, Saved> saved = new TreeMap<>();
-        try (WeightIndex w = WeightIndex.openFile(file); NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
-            for (String name : w.names()) {
-                String key = name;
-                for (String p : new String[] {PREFIX, "base_model."}) {
-                    if (key.startsWith(p)) {
-                        key = key.substring(p.length());
-                        break;
-                    }
-                }
-                key = key.replace(".default.weight", ".weight");
-                Map<String, float[]> target;
-                String suffix;
-                if (key.endsWith(".lora_A.weight") || key.endsWith(".lora_B.weight")) {
-                    target = key.endsWith(".lora_A.weight") ? a : b;
-                    suffix = key.substring(key.length() - ".lora_A.weight".length());
-                } else if (key.endsWith(".lora_embedding_A") || key.endsWith(".lora_embedding_B")) {
-                    target = key.endsWith("_A") ? a : b;
-                    suffix = key.substring(key.length() - ".lora_embedding_A".length());
-                } else if (key.endsWith(".base_layer.weight")) {
-                    target = null;
-                    suffix = ".base_layer.weight";
-                } else {
-                    throw new IllegalArgumentException(file + ": tensor '" + name + "' is not a LoRA factor (" + why(name)
-                            + "); refusing rather than dropping it");
-                }
-                String path = key.substring(0, key.length() - suffix.length());
-                float[] values;
-                try (NDArray x = w.load(name, scratch, DataType.FLOAT32)) {
-                    // PEFT loads adapters upcast to float32 (autocast_adapter_dtype) and combines in float32.
-                    values = x.toFloatArray();
-                }
-                if (target == null) {
-                    saved.put(path, new Saved(w.info(name).shape(), values));
-                    continue;
-                }
-                if (suffix.startsWith(".lora_embedding")) {
-                    embeddings.add(path);
-                }
-                target.put(path, values);
-                shapes.put(path + (target == a ? ".A" : ".B"), w.info(name).shape());
-            }
-        }
-        Map<String, Factors> modules = new TreeMap<>();
-        for (String path : a.keySet()) {
-            if (!b.containsKey(path)) {
-                throw new IllegalArgumentException(file + ": '" + path + "' has lora_A but no lora_B");
-            }
-            long[] sa = shapes.get(path + ".A");
-            long[] sb = shapes.get(path + ".B");
-            if (sa.length != 2 || sb.length != 2 || sa[0] != sb[1]) {
-                throw new IllegalArgumentException(file + ": '" + path + "' has lora_A " + Arrays.toString(sa)
-                        + " and lora_B " + Arrays.toString(sb) + ", not [r, in] and [out, r]");
-            }
-            if (!config.matches(path)) {
-                // PEFT would ignore such tensors when loading; the combination would then differ with the order.
-                throw new IllegalArgumentException(file + ": tensors for '" + path + "', which adapter_config.json does"
-                        + " not target (a config that does not match the weights)");
-            }
-            int r = (int) sa[0];
-            if (r != config.rankOf(path)) {
-                throw new IllegalArgumentException(file + ": '" + path + "' has rank " + r + " but the config gives "
-                        + config.rankOf(path) + " (its scaling would be wrong)");
-            }
-            modules.put(path, new Factors(r, (int) sa[1], (int) sb[0], a.get(path), b.get(path), embeddings.contains(path)));
-        }
-        for (String path : b.keySet()) {
-            if (!a.containsKey(path)) {
-                throw new IllegalArgumentException(file + ": '" + path + "' has lora_B but no lora_A");
-            }
-        }
-        if (modules.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no lora_A/lora_B tensors");
-        }
-        for (var e : saved.entrySet()) {
-            Factors f = modules.get(e.getKey());
-            long[] shape = e.getValue().shape();
-            if (f == null || !f.embedding()) {
-                throw new IllegalArgumentException(file + ": tensor '" + e.getKey() + ".base_layer.weight' is a saved"
-                        + " base layer of a module without embedding LoRA; refusing rather than dropping it");
-            }
-            if (shape.length != 2 || shape[0] != f.in() || shape[1] != f.out()) {
-                throw new IllegalArgumentException(file + ": saved base embedding '" + e.getKey() + "' has shape "
-                        + Arrays.toString(shape) + ", expected [" + f.in() + ", " + f.out() + "]");
-            }
-        }
-        return new Source(dir, in.weight(), json, config, modules, saved);
-    }
-
-    private static String why(String tensor) {
-        if (tensor.contains("lora_magnitude_vector")) {
-            return "a DoRA magnitude";
-        }
-        if (tensor.endsWith(".bias")) {
-            return "a lora_bias bias";
-        }
-        return "a saved module or an unknown tensor";
-    }
 
     /**
      * The new config is the first adapter's with the union of target modules, so PEFT would apply the
      * first adapter's layer selection and exclusions to every input: refused unless they all agree.
      */
-    private static void checkCombinable(List<Source> sources) {
+    private static void checkCombinable(List<CombineInput> sources) {
         AdapterConfig first = sources.get(0).config();
-        for (Source s : sources) {
+        for (CombineInput s : sources) {
             AdapterConfig c = s.config();
             if ((first.targetRegex() == null) != (c.targetRegex() == null)) {
                 throw new IllegalArgumentException("all adapter configs should follow the same target modules type"
@@ -353,8 +193,8 @@ public final class AdapterCombiner {
                         + " adapter's to all of them, so this is refused");
             }
             for (var e : s.modules().entrySet()) {
-                for (Source other : sources) {
-                    Factors f = other.modules().get(e.getKey());
+                for (CombineInput other : sources) {
+                    CombineInput.Factors f = other.modules().get(e.getKey());
                     if (f != null && (f.in() != e.getValue().in() || f.out() != e.getValue().out())) {
                         throw new IllegalArgumentException("'" + e.getKey() + "' has different shapes in " + s.dir()
                                 + " and " + other.dir() + " (adapters of different base models)");
@@ -365,11 +205,11 @@ public final class AdapterCombiner {
     }
 
     /** The base embedding saved beside an embedding LoRA: every input that saved one must hold the same. */
-    private static Saved savedBase(String path, List<Source> sources) {
-        Saved first = null;
+    private static CombineInput.Saved savedBase(String path, List<CombineInput> sources) {
+        CombineInput.Saved first = null;
         Path from = null;
-        for (Source s : sources) {
-            Saved x = s.savedBase().get(path);
+        for (CombineInput s : sources) {
+            CombineInput.Saved x = s.savedBase().get(path);
             if (x == null) {
                 continue;
             }
@@ -388,8 +228,8 @@ public final class AdapterCombiner {
         return p == null ? null : p.pattern();
     }
 
-    private static int newRank(CombineMethod method, List<Source> sources, Options options) {
-        List<Integer> ranks = sources.stream().map(Source::peftRank).toList();
+    private static int newRank(CombineMethod method, List<CombineInput> sources, Options options) {
+        List<Integer> ranks = sources.stream().map(CombineInput::peftRank).toList();
         switch (method.shape()) {
             case FACTORS -> {
                 if (new TreeSet<>(ranks).size() != 1) {
@@ -397,7 +237,7 @@ public final class AdapterCombiner {
                             + " combination_type " + method.peftName() + " (ranks " + ranks + "); use cat or svd");
                 }
                 int r = ranks.get(0);
-                for (Source s : sources) {
+                for (CombineInput s : sources) {
                     for (var e : s.modules().entrySet()) {
                         if (e.getValue().rank() != r) {
                             throw new IllegalArgumentException(method.peftName() + " needs every module at rank " + r
@@ -419,11 +259,11 @@ public final class AdapterCombiner {
     }
 
     /** A list: the union (PEFT merges sets); regex strings: {@code (t1)|(t2)|...} in input order. */
-    private static com.fasterxml.jackson.databind.JsonNode targetModules(List<Source> sources) {
+    private static com.fasterxml.jackson.databind.JsonNode targetModules(List<CombineInput> sources) {
         ObjectMapper om = new ObjectMapper();
         if (sources.get(0).config().targetRegex() != null) {
             List<String> parts = new ArrayList<>();
-            for (Source s : sources) {
+            for (CombineInput s : sources) {
                 parts.add("(" + s.config().targetRegex().pattern() + ")");
             }
             return om.getNodeFactory().textNode(String.join("|", parts));
@@ -435,9 +275,9 @@ public final class AdapterCombiner {
         return out;
     }
 
-    private static Factors combineModule(CombineMethod method, String path, List<Source> sources, int rank,
+    private static CombineInput.Factors combineModule(CombineMethod method, String path, List<CombineInput> sources, int rank,
                                          Options options, TaskMerge.Settings settings) {
-        Factors shape = sources.get(0).modules().get(path);
+        CombineInput.Factors shape = sources.get(0).modules().get(path);
         int in = shape.in();
         int out = shape.out();
         switch (method.shape()) {
@@ -446,8 +286,8 @@ public final class AdapterCombiner {
                 float[] a = new float[rank * in];
                 float[] b = new float[out * rank];
                 int offset = 0;
-                for (Source s : sources) {
-                    Factors f = s.modules().get(path);
+                for (CombineInput s : sources) {
+                    CombineInput.Factors f = s.modules().get(path);
                     float w = (float) s.weight();
                     float scale = (float) s.config().scaleOf(path);
                     for (int i = 0; i < f.rank() * in; i++) {
@@ -458,7 +298,7 @@ public final class AdapterCombiner {
                     }
                     offset += f.rank();
                 }
-                return new Factors(rank, in, out, a, b, shape.embedding());
+                return new CombineInput.Factors(rank, in, out, a, b, shape.embedding());
             }
             case FACTORS -> {
                 List<float[]> as = new ArrayList<>();
@@ -466,8 +306,8 @@ public final class AdapterCombiner {
                 float[] wa = new float[sources.size()];
                 float[] wb = new float[sources.size()];
                 for (int i = 0; i < sources.size(); i++) {
-                    Source s = sources.get(i);
-                    Factors f = s.modules().get(path);
+                    CombineInput s = sources.get(i);
+                    CombineInput.Factors f = s.modules().get(path);
                     // sqrt(|weight * scaling|) on each factor, the sign on A only (so B A gets it once).
                     double ws = s.weight() * s.config().scaleOf(path);
                     double root = Math.sqrt(Math.abs(ws));
@@ -478,7 +318,7 @@ public final class AdapterCombiner {
                 }
                 float[] a = TaskMerge.merge(method.task(), as, wa, settings);
                 float[] b = TaskMerge.merge(method.task(), bs, wb, settings);
-                return new Factors(rank, in, out, a, b, shape.embedding());
+                return new CombineInput.Factors(rank, in, out, a, b, shape.embedding());
             }
             default -> {
                 int inner = sources.stream().mapToInt(s -> s.modules().get(path).rank()).sum();
@@ -488,7 +328,7 @@ public final class AdapterCombiner {
                 List<float[]> deltas = new ArrayList<>();
                 float[] w = new float[sources.size()];
                 for (int i = 0; i < sources.size(); i++) {
-                    Source s = sources.get(i);
+                    CombineInput s = sources.get(i);
                     deltas.add(delta(s.modules().get(path), (float) s.config().scaleOf(path)));
                     w[i] = (float) s.weight();
                 }
@@ -499,7 +339,7 @@ public final class AdapterCombiner {
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException("'" + path + "': " + e.getMessage(), e);
                 }
-                return new Factors(rank, in, out, f.a(), f.b(), shape.embedding());
+                return new CombineInput.Factors(rank, in, out, f.a(), f.b(), shape.embedding());
             }
         }
     }
@@ -508,16 +348,16 @@ public final class AdapterCombiner {
      * svd of a plain weighted sum: the delta is {@code [w_1 s_1 B_1 | ...] [A_1; ...]}, a product of thin
      * factors, decomposed through them (the same truncated SVD without forming the [out, in] matrix).
      */
-    private static Factors svdOfSum(String path, List<Source> sources, int rank, Options options) {
-        Factors first = sources.get(0).modules().get(path);
+    private static CombineInput.Factors svdOfSum(String path, List<CombineInput> sources, int rank, Options options) {
+        CombineInput.Factors first = sources.get(0).modules().get(path);
         int in = first.in();
         int out = first.out();
         int inner = sources.stream().mapToInt(s -> s.modules().get(path).rank()).sum();
         double[] p = new double[out * inner];
         double[] q = new double[inner * in];
         int offset = 0;
-        for (Source s : sources) {
-            Factors f = s.modules().get(path);
+        for (CombineInput s : sources) {
+            CombineInput.Factors f = s.modules().get(path);
             double ws = s.weight() * s.config().scaleOf(path);
             for (int o = 0; o < out; o++) {
                 for (int k = 0; k < f.rank(); k++) {
@@ -535,11 +375,11 @@ public final class AdapterCombiner {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("'" + path + "': " + e.getMessage(), e);
         }
-        return new Factors(rank, in, out, lr.a(), lr.b(), first.embedding());
+        return new CombineInput.Factors(rank, in, out, lr.a(), lr.b(), first.embedding());
     }
 
     /** get_delta_weight: {@code (B @ A) * scaling} rounded to float32 as torch holds it. */
-    private static float[] delta(Factors f, float scale) {
+    private static float[] delta(CombineInput.Factors f, float scale) {
         float[] d = new float[f.out() * f.in()];
         for (int o = 0; o < f.out(); o++) {
             for (int c = 0; c < f.in(); c++) {
