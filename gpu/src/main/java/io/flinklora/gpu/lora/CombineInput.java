@@ -129,7 +129,7 @@ record CombineInput(Path dir, double weight, ObjectNode json, AdapterConfig conf
                         + " and lora_B " + Arrays.toString(sb) + ", not [r, in] and [out, r]");
             }
             if (!config.matches(path)) {
-                // PEFT would ignore such tensors when loading; the combination would then differ with the order.
+                // PEFT ignores such tensors when it loads the adapter, so they are no part of its combination.
                 throw new IllegalArgumentException(file + ": tensors for '" + path + "', which adapter_config.json does"
                         + " not target (a config that does not match the weights)");
             }
