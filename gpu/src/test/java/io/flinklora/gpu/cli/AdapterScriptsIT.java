@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Drives generate.sh --adapters, merge-adapter.sh and extract-adapter.sh as a user would. */
+/** Drives generate.sh --adapters, merge-adapter.sh (folding and --method combining) and extract-adapter.sh as a user would. */
 class AdapterScriptsIT {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -82,5 +82,34 @@ class AdapterScriptsIT {
                 "generate.sh", "--model", model, "--adapters", extractedRoot.toString()));
         assertEquals(served.get("happy").get("token_ids"), fromExtracted.get("happy").get("token_ids"),
                 "the extracted adapter reproduces the fine-tune");
+    }
+
+    @Test
+    void aCatCombinationServesLikeTheWeightedMixAndRefusalsExitWith2(@TempDir Path dir) throws Exception {
+        Path shipped = TestModels.projectRoot().resolve("models/adapters");
+        Path combined = dir.resolve("combined");
+        // cat keeps every rank: its B A is exactly sum w * scale * B_i A_i, the mix the engine serves.
+        run(dir, "", "merge-adapter.sh", "--method", "cat", "--adapters",
+                shipped.resolve("happy") + ":0.7," + shipped.resolve("max") + ":0.5", "--out",
+                combined.resolve("happymax").toString());
+        String model = TestModels.stories260k().toString();
+        String req = "{\"id\": \"%s\", \"prompt\": \"Tom had a big red ball.\", \"max_new_tokens\": 24, \"ignore_eos\": true,"
+                + " \"adapters\": %s}\n";
+        Map<String, JsonNode> mixed = byId(run(dir, String.format(req, "mix",
+                "[{\"name\": \"happy\", \"weight\": 0.7}, {\"name\": \"max\", \"weight\": 0.5}]"), "generate.sh",
+                "--model", model, "--adapters", shipped.toString()));
+        Map<String, JsonNode> fromCombined = byId(run(dir, String.format(req, "mix", "[{\"name\": \"happymax\"}]"),
+                "generate.sh", "--model", model, "--adapters", combined.toString()));
+        assertEquals(mixed.get("mix").get("token_ids"), fromCombined.get("mix").get("token_ids"),
+                "the cat-combined adapter generates what the weighted mix of its inputs generates");
+
+        Process p = new ProcessBuilder(TestModels.projectRoot().resolve("scripts/merge-adapter.sh").toString(),
+                "--method", "ties", "--adapters", shipped.resolve("happy") + "," + shipped.resolve("max"),
+                "--out", dir.resolve("refused").toString()).redirectErrorStream(true).start();
+        String said = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES));
+        assertEquals(2, p.exitValue(), said);
+        assertTrue(said.contains("--density is required"), said);
+        assertTrue(!Files.exists(dir.resolve("refused")));
     }
 }
