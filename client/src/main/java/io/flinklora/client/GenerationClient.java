@@ -92,8 +92,15 @@ public final class GenerationClient implements AutoCloseable {
         c.put("enable.auto.commit", "false");
         this.consumer = new KafkaConsumer<>(c);
         List<TopicPartition> parts = new ArrayList<>();
-        for (PartitionInfo pi : consumer.partitionsFor(replyTopic, Duration.ofSeconds(30))) {
-            parts.add(new TopicPartition(replyTopic, pi.partition()));
+        // A topic just created reaches the client's metadata a moment later.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (parts.isEmpty() && System.nanoTime() < deadline) {
+            for (PartitionInfo pi : consumer.partitionsFor(replyTopic, Duration.ofSeconds(30))) {
+                parts.add(new TopicPartition(replyTopic, pi.partition()));
+            }
+            if (parts.isEmpty()) {
+                sleep(100);
+            }
         }
         if (parts.isEmpty()) {
             consumer.close();
@@ -249,6 +256,15 @@ public final class GenerationClient implements AutoCloseable {
             } catch (Exception e) {
                 LOG.warn("Could not delete reply topic {}", replyTopic, e);
             }
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the reply topic", e);
         }
     }
 
