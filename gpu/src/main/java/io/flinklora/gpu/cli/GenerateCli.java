@@ -194,7 +194,7 @@ public final class GenerateCli {
                 "  --adapters-on-device N   adapters resident on the device at most (default 16)",
                 "  --adapters-in-memory N   adapters kept in host memory at most (default 64)",
                 "  --preload a,b,...        adapters to load at start",
-                "  --lora-strategy segmented|gathered|loop  how mixed-adapter batches compute LoRA (default segmented)");
+                "  --lora-strategy pooled|segmented|gathered|loop  how mixed-adapter batches compute LoRA (default pooled)");
 
         Path model;
         Path adapters;
@@ -243,7 +243,7 @@ public final class GenerateCli {
                             o.adapterSettings = o.adapterSettings.withStrategy(
                                     LoraStrategy.valueOf(v.toUpperCase(java.util.Locale.ROOT)));
                         } catch (IllegalArgumentException e) {
-                            throw new IllegalArgumentException("--lora-strategy must be segmented, gathered or loop");
+                            throw new IllegalArgumentException("--lora-strategy must be pooled, segmented, gathered or loop");
                         }
                     }
                     default -> throw new IllegalArgumentException("unknown option " + a);
