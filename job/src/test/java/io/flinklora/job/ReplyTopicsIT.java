@@ -240,7 +240,8 @@ class ReplyTopicsIT {
         JobOptions o = options("timeout");
         o.maxBatch = 1; // one sequence at a time: a request left running would hold up the next one
         JobClient job = submit(o, 1);
-        try (GenerationClient client = client(o, "replies.timeout.x", Duration.ofSeconds(2))) {
+        // 480 tokens take seconds here; the client gives up after half a second, whatever the machine's pace.
+        try (GenerationClient client = client(o, "replies.timeout.x", Duration.ofMillis(500))) {
             GenerationHandle slow = client.generate(request("long", 0, 480));
             ExecutionException e = assertThrows(ExecutionException.class, () -> slow.completion().get(1, TimeUnit.MINUTES));
             assertInstanceOf(TimeoutException.class, e.getCause());
@@ -249,7 +250,7 @@ class ReplyTopicsIT {
             double running = RestMetrics.generationMetricSum(rest, job.getJobID(), "runningSequences", v -> v == 0);
             assertEquals(0.0, running, "its batch room is free again");
             // The cancelled request no longer occupies the single batch slot: a short one completes at once.
-            GenerationHandle next = client.generate(request("short", 1, 5));
+            GenerationHandle next = client.generate(request("short", 1, 5), t -> { }, Duration.ofMinutes(1));
             assertEquals(5, next.completion().get(1, TimeUnit.MINUTES).getCompletionTokens());
             List<TokenEvent> longTokens = KafkaIO.readUntil(o.bootstrapServers, "replies.timeout.x", TokenEvent.class,
                     l -> false, Duration.ofSeconds(1), true).stream().filter(t -> t.getRequestId().equals("long")).toList();
