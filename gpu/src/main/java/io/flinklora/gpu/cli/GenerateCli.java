@@ -119,6 +119,9 @@ public final class GenerateCli {
                 Result r = results.get(e.requestId());
                 r.ids.add(e.tokenId());
                 r.text.append(e.text());
+                if (e.logprobs() != null) {
+                    r.logprobs.add(e.logprobs());
+                }
                 tokens++;
                 if (e.finished()) {
                     results.remove(e.requestId());
@@ -140,6 +143,7 @@ public final class GenerateCli {
     private static final class Result {
         final int promptTokens;
         final List<Integer> ids = new ArrayList<>();
+        final List<io.flinklora.gpu.engine.TokenLogprobs> logprobs = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
 
         Result(int promptTokens) {
@@ -155,6 +159,14 @@ public final class GenerateCli {
         n.put("text", r.text.toString());
         n.put("finish_reason", last.finishReason().wireName());
         n.put("prompt_tokens", r.promptTokens);
+        if (!r.logprobs.isEmpty()) {
+            ArrayNode lps = n.putArray("logprobs");
+            for (io.flinklora.gpu.engine.TokenLogprobs lp : r.logprobs) {
+                ObjectNode t = lps.addObject().put("token_id", lp.tokenId()).put("logprob", lp.logprob());
+                ArrayNode top = t.putArray("top");
+                lp.top().forEach(a -> top.addObject().put("token_id", a.tokenId()).put("logprob", a.logprob()));
+            }
+        }
         if (last.choice() != null) {
             ArrayNode scores = n.putArray("choices");
             for (ChoiceScore s : last.choice().scores()) {
