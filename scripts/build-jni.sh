@@ -2,6 +2,7 @@
 # Builds DJL's PyTorch JNI library (libdjl_torch.so) against a libtorch that DJL did not ship, so the
 # engine can run on the PyTorch already installed on a machine (a pip wheel's torch/ or a libtorch zip).
 #   scripts/build-jni.sh --libtorch DIR [--out DIR] [--src DIR] [--jobs N] [--cuda-arch LIST] [--jni-include DIR] [--no-patches]
+#     [--builder auto|cmake|direct]
 # DIR holds lib/ (libtorch.so ...), include/ and share/cmake/Torch (pip: .../site-packages/torch).
 # The JNI sources are DJL's own at the DJL version the engine uses (third_party/djl-pytorch-jni), plus
 # its patches/ (bfloat16/int16 dtypes; --no-patches builds DJL's sources as released).
@@ -9,10 +10,16 @@
 # OUT/env.sh, which exports what DJL needs to load that libtorch and this JNI (see README,
 # "Running on your own libtorch / CUDA"). Needs cmake, a C++17 compiler and jni.h (from $JAVA_HOME, the
 # javac on PATH, or --jni-include DIR holding jni.h and linux/jni_md.h); javac is optional.
+# Builders: cmake runs DJL's CMakeLists.txt (find_package(Torch); for a CUDA libtorch that needs the CUDA
+# toolkit). direct compiles the same sources with the C++ compiler alone, against the libtorch's
+# headers, without DJL's USE_CUDA parts (an explicit CUDA cache flush and separate CUDA streams for
+# TorchScript modules, neither used by this engine): tensors still run on the GPU, because the CUDA
+# kernels live in libtorch_cuda.so, which DJL loads before the JNI. auto: cmake for a CPU libtorch or
+# when nvcc is on PATH, else direct.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-LIBTORCH="" OUT="$ROOT/target/djl-jni" SRC="$ROOT/third_party/djl-pytorch-jni" JOBS=2 CUDA_ARCH="" JNI_INCLUDE="" PATCHES=1
+LIBTORCH="" OUT="$ROOT/target/djl-jni" SRC="$ROOT/third_party/djl-pytorch-jni" JOBS=2 CUDA_ARCH="" JNI_INCLUDE="" PATCHES=1 BUILDER=auto
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --libtorch) LIBTORCH="$2"; shift 2 ;;
@@ -22,7 +29,8 @@ while [[ $# -gt 0 ]]; do
     --cuda-arch) CUDA_ARCH="$2"; shift 2 ;;
     --jni-include) JNI_INCLUDE="$2"; shift 2 ;;
     --no-patches) PATCHES=0; shift ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    --builder) BUILDER="$2"; shift 2 ;;
+    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -85,26 +93,54 @@ if [[ -z "$JNI_INCLUDE" ]]; then
 fi
 [[ -f "$JNI_INCLUDE/jni.h" && -f "$JNI_INCLUDE/linux/jni_md.h" ]] || { echo "jni.h not found in $JNI_INCLUDE (use --jni-include)" >&2; exit 1; }
 
-CMAKE_ARGS=(-S "$NATIVE" -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$LIBTORCH"
-  -DCMAKE_CXX_FLAGS="-I$BUILD/include"
-  # Only the headers are used; the library is loaded by a running JVM, so libjvm is not linked.
-  -DJAVA_INCLUDE_PATH="$JNI_INCLUDE" -DJAVA_INCLUDE_PATH2="$JNI_INCLUDE/linux" -DJAVA_JVM_LIBRARY=NotNeeded)
+if [[ "$BUILDER" == auto ]]; then
+  if command -v cmake >/dev/null && { [[ "$FLAVOR" == cpu ]] || command -v nvcc >/dev/null; }; then
+    BUILDER=cmake
+  else
+    BUILDER=direct
+  fi
+fi
 # DJL's sources switch to the pre-2.2 API only for these versions (as its build.sh does).
-if [[ "$VERSION" == "1.13.1" || "$VERSION" == "2.0.1" || "$VERSION" =~ ^2\.1\. ]]; then
-  CMAKE_ARGS+=(-DPT_VERSION=V1_13_X)
-fi
-if [[ "$FLAVOR" == cu* ]]; then
-  CMAKE_ARGS+=(-DUSE_CUDA=1)
-  [[ -z "$CUDA_ARCH" ]] || CMAKE_ARGS+=(-DTORCH_CUDA_ARCH_LIST="$CUDA_ARCH")
-fi
+OLD_API=0
+[[ "$VERSION" == "1.13.1" || "$VERSION" == "2.0.1" || "$VERSION" =~ ^2\.1\. ]] && OLD_API=1
 START=$(date +%s)
-cmake "${CMAKE_ARGS[@]}" >&2
-cmake --build "$BUILD/cmake" -- -j "$JOBS" >&2
-echo "compiled in $(( $(date +%s) - START )) s" >&2
+if [[ "$BUILDER" == cmake ]]; then
+  CMAKE_ARGS=(-S "$NATIVE" -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$LIBTORCH"
+    -DCMAKE_CXX_FLAGS="-I$BUILD/include"
+    # Only the headers are used; the library is loaded by a running JVM, so libjvm is not linked.
+    -DJAVA_INCLUDE_PATH="$JNI_INCLUDE" -DJAVA_INCLUDE_PATH2="$JNI_INCLUDE/linux" -DJAVA_JVM_LIBRARY=NotNeeded)
+  [[ "$OLD_API" == 1 ]] && CMAKE_ARGS+=(-DPT_VERSION=V1_13_X)
+  if [[ "$FLAVOR" == cu* ]]; then
+    CMAKE_ARGS+=(-DUSE_CUDA=1)
+    [[ -z "$CUDA_ARCH" ]] || CMAKE_ARGS+=(-DTORCH_CUDA_ARCH_LIST="$CUDA_ARCH")
+  fi
+  cmake "${CMAKE_ARGS[@]}" >&2
+  cmake --build "$BUILD/cmake" -- -j "$JOBS" >&2
+  LIB="$BUILD/cmake/libdjl_torch.so"
+elif [[ "$BUILDER" == direct ]]; then
+  CXX="${CXX:-c++}"
+  FLAGS=(-std=c++17 -O3 -DNDEBUG -fPIC -I"$BUILD/include" -I"$JNI_INCLUDE" -I"$JNI_INCLUDE/linux"
+    -I"$BUILD/src/api/src/main/native" -isystem "$LIBTORCH/include" -isystem "$LIBTORCH/include/torch/csrc/api/include")
+  [[ "$OLD_API" == 1 ]] && FLAGS+=(-DV1_13_X)
+  # Older libtorch builds ask for the pre-C++11 string ABI in their CMake config; newer ones ask nothing.
+  ABI=$(grep -ho '_GLIBCXX_USE_CXX11_ABI=[01]' "$LIBTORCH/share/cmake/Torch/TorchConfig.cmake" 2>/dev/null | head -1 || true)
+  [[ -z "$ABI" ]] || FLAGS+=("-D$ABI")
+  mkdir -p "$BUILD/obj"
+  export CXX BUILD
+  printf '%s\n' "$NATIVE"/src/main/native/*.cc | xargs -P "$JOBS" -I{} sh -c \
+    'f="$1"; shift; echo "compiling $(basename "$f")" >&2; exec "$CXX" "$@" -c "$f" -o "$BUILD/obj/$(basename "$f").o"' \
+    _ {} "${FLAGS[@]}"
+  LIB="$BUILD/libdjl_torch.so"
+  "$CXX" -shared -o "$LIB" "$BUILD"/obj/*.o -L"$LIBTORCH/lib" -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 \
+    -Wl,--as-needed -Wl,-rpath,'$ORIGIN'
+else
+  echo "--builder must be auto, cmake or direct" >&2; exit 2
+fi
+echo "compiled ($BUILDER) in $(( $(date +%s) - START )) s" >&2
 
 DEST="$OUT/pytorch/$VERSION-$FLAVOR-$CLASSIFIER"
 mkdir -p "$DEST"
-cp "$BUILD/cmake/libdjl_torch.so" "$DEST/$DJL_VERSION-libdjl_torch.so"
+cp "$LIB" "$DEST/$DJL_VERSION-libdjl_torch.so"
 # DJL looks for the JNI as ENGINE_CACHE_DIR/pytorch/<PYTORCH_VERSION>-<PYTORCH_FLAVOR>-<classifier>/
 # <djl version>-libdjl_torch.so once PYTORCH_LIBRARY_PATH names the libtorch (LibUtils.findJniLibrary).
 cat > "$OUT/env.sh" <<EOF
