@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.safetensors.NativeDtypes;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,9 +19,9 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Compute dtypes side by side ({@code scripts/bench.sh dtype}): decode tokens/s and step time of the
- * same random Llama in each dtype at each batch size, rounds interleaved so that drift on a shared
- * machine hits every case alike; with {@code --hbm-tbps} also the batch-1 step against the time to
+ * Compute dtypes side by side ({@code scripts/bench.sh dtype}): the decode step time (and tokens/s) of
+ * the same random Llama in each dtype at each batch size, rounds interleaved so that drift on a shared
+ * machine hits every case alike, the best round's median step reported; with {@code --hbm-tbps} also the batch-1 step against the time to
  * read the weights once at that bandwidth (the memory-bound floor).
  */
 public final class DtypeBench {
@@ -58,11 +59,11 @@ public final class DtypeBench {
                 spec.kvHeads(), spec.intermediate(), spec.vocab(), params / 1e6, device,
                 ai.djl.engine.Engine.getEngine("PyTorch").getVersion(), rounds);
 
-        double[][][] tps = new double[dtypes.size()][batches.length][rounds];
+        double[][][] ms = new double[dtypes.size()][batches.length][rounds];
         for (int r = 0; r < rounds; r++) {
             for (int b = 0; b < batches.length; b++) {
                 for (int d = 0; d < dtypes.size(); d++) {
-                    tps[d][b][r] = throughput(model, device, dtypes.get(d), batches[b], newTokens);
+                    ms[d][b][r] = stepMs(model, device, dtypes.get(d), batches[b], newTokens);
                 }
             }
         }
@@ -74,21 +75,22 @@ public final class DtypeBench {
                 .put("cores", Runtime.getRuntime().availableProcessors());
         ArrayNode rows = report.putArray("rows");
         System.out.println();
-        System.out.println("dtype    | batch | tokens/s (median) | step ms | weights MB" + (hbm > 0 ? " | floor ms" : "")
-                + " | vs " + dtypes.get(0).name().toLowerCase(Locale.ROOT));
+        System.out.println("dtype    | batch | step ms (best round's median) | tokens/s | weights MB"
+                + (hbm > 0 ? " | floor ms" : "") + " | speed-up vs " + dtypes.get(0).name().toLowerCase(Locale.ROOT));
         for (int d = 0; d < dtypes.size(); d++) {
             long weightBytes = params * dtypes.get(d).getNumOfBytes();
             for (int b = 0; b < batches.length; b++) {
-                double med = median(tps[d][b]);
-                double stepMs = batches[b] / med * 1000;
+                double step = min(ms[d][b]);
+                double tps = batches[b] / step * 1000;
                 double floorMs = hbm > 0 ? weightBytes / (hbm * 1e12) * 1000 : Double.NaN;
-                double ratio = med / median(tps[0][b]);
-                System.out.printf("%-8s | %5d | %17.1f | %7.2f | %10.0f%s | %.2fx%n", dtypes.get(d).name().toLowerCase(Locale.ROOT),
-                        batches[b], med, stepMs, weightBytes / 1e6, hbm > 0 ? String.format(" | %8.3f", floorMs) : "", ratio);
+                double ratio = min(ms[0][b]) / step;
+                System.out.printf("%-8s | %5d | %29.2f | %8.1f | %10.0f%s | %.2fx%n",
+                        dtypes.get(d).name().toLowerCase(Locale.ROOT), batches[b], step, tps, weightBytes / 1e6,
+                        hbm > 0 ? String.format(" | %8.3f", floorMs) : "", ratio);
                 ObjectNode row = rows.addObject().put("dtype", dtypes.get(d).name().toLowerCase(Locale.ROOT))
-                        .put("batch", batches[b]).put("tokens_per_s", med).put("step_ms", stepMs)
-                        .put("weights_bytes", weightBytes).put("over_first_dtype", ratio);
-                Arrays.stream(tps[d][b]).forEach(row.putArray("rounds")::add);
+                        .put("batch", batches[b]).put("step_ms", step).put("tokens_per_s", tps)
+                        .put("weights_bytes", weightBytes).put("speedup_over_first_dtype", ratio);
+                Arrays.stream(ms[d][b]).forEach(row.putArray("round_median_step_ms")::add);
                 if (hbm > 0) {
                     row.put("bandwidth_floor_ms", floorMs);
                 }
@@ -99,23 +101,33 @@ public final class DtypeBench {
         System.out.println("\nwrote " + file);
     }
 
-    /** Generated tokens per second of {@code batch} requests decoding together, after a warm-up run. */
-    static double throughput(Path model, Device device, DataType dtype, int batch, int newTokens) {
+    /**
+     * The median decode step (ms) of {@code batch} requests decoding together, after a warm-up run. The
+     * median step, not the run's wall time, so that a neighbour's burst on a shared machine moves it little.
+     */
+    static double stepMs(Path model, Device device, DataType dtype, int batch, int newTokens) {
         EngineConfig config = EngineConfig.builder(model).device(device).dtype(dtype).maxRunning(batch).kvSlots(batch)
                 .maxSequenceLength(PROMPT + newTokens + 8).build();
         try (Engine engine = Engine.open(config)) {
             int vocab = engine.modelConfig().vocabSize();
             EngineBench.run(engine, EngineBench.requests(batch, PROMPT, 8, vocab, 7));
-            long t0 = System.nanoTime();
-            long tokens = EngineBench.run(engine, EngineBench.requests(batch, PROMPT, newTokens, vocab, 11));
-            return tokens / ((System.nanoTime() - t0) / 1e9);
+            EngineBench.requests(batch, PROMPT, newTokens, vocab, 11).forEach(engine::submit);
+            List<Double> steps = new ArrayList<>();
+            boolean prefill = true;
+            while (engine.hasWork()) {
+                StepResult s = engine.step();
+                // Decode steps only (the first step prefills every prompt): one token for each sequence.
+                if (!prefill && s.events().size() == batch) {
+                    steps.add(s.nanos() / 1e6);
+                }
+                prefill = false;
+            }
+            return EngineBench.median(steps);
         }
     }
 
-    private static double median(double[] xs) {
-        double[] s = xs.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
+    private static double min(double[] xs) {
+        return Arrays.stream(xs).min().orElse(Double.NaN);
     }
 
     /** hidden,layers,heads,kvHeads,intermediate,vocab */
