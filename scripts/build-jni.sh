@@ -93,9 +93,10 @@ if [[ -z "$JNI_INCLUDE" ]]; then
 fi
 [[ -f "$JNI_INCLUDE/jni.h" && -f "$JNI_INCLUDE/linux/jni_md.h" ]] || { echo "jni.h not found in $JNI_INCLUDE (use --jni-include)" >&2; exit 1; }
 
+FALLBACK=0
 if [[ "$BUILDER" == auto ]]; then
   if command -v cmake >/dev/null && { [[ "$FLAVOR" == cpu ]] || command -v nvcc >/dev/null; }; then
-    BUILDER=cmake
+    BUILDER=cmake FALLBACK=1   # a CUDA toolkit that does not suit the libtorch's CMake config: fall back
   else
     BUILDER=direct
   fi
@@ -114,10 +115,16 @@ if [[ "$BUILDER" == cmake ]]; then
     CMAKE_ARGS+=(-DUSE_CUDA=1)
     [[ -z "$CUDA_ARCH" ]] || CMAKE_ARGS+=(-DTORCH_CUDA_ARCH_LIST="$CUDA_ARCH")
   fi
-  cmake "${CMAKE_ARGS[@]}" >&2
-  cmake --build "$BUILD/cmake" -- -j "$JOBS" >&2
-  LIB="$BUILD/cmake/libdjl_torch.so"
-elif [[ "$BUILDER" == direct ]]; then
+  if cmake "${CMAKE_ARGS[@]}" >&2 && cmake --build "$BUILD/cmake" -- -j "$JOBS" >&2; then
+    LIB="$BUILD/cmake/libdjl_torch.so"
+  elif [[ "$FALLBACK" == 1 ]]; then
+    echo "cmake build failed; building with the compiler alone (--builder direct)" >&2
+    BUILDER=direct
+  else
+    exit 1
+  fi
+fi
+if [[ "$BUILDER" == direct ]]; then
   CXX="${CXX:-c++}"
   FLAGS=(-std=c++17 -O3 -DNDEBUG -fPIC -I"$BUILD/include" -I"$JNI_INCLUDE" -I"$JNI_INCLUDE/linux"
     -I"$BUILD/src/api/src/main/native" -isystem "$LIBTORCH/include" -isystem "$LIBTORCH/include/torch/csrc/api/include")
@@ -131,9 +138,11 @@ elif [[ "$BUILDER" == direct ]]; then
     'f="$1"; shift; echo "compiling $(basename "$f")" >&2; exec "$CXX" "$@" -c "$f" -o "$BUILD/obj/$(basename "$f").o"' \
     _ {} "${FLAGS[@]}"
   LIB="$BUILD/libdjl_torch.so"
+  # --allow-shlib-undefined: a CUDA libtorch's own dependencies (cuBLAS, cuDNN in site-packages/nvidia)
+  # are found at run time through its RUNPATH, not needed at link time.
   "$CXX" -shared -o "$LIB" "$BUILD"/obj/*.o -L"$LIBTORCH/lib" -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 \
-    -Wl,--as-needed -Wl,-rpath,'$ORIGIN'
-else
+    -Wl,--as-needed -Wl,--allow-shlib-undefined -Wl,-rpath,'$ORIGIN'
+elif [[ "$BUILDER" != cmake ]]; then
   echo "--builder must be auto, cmake or direct" >&2; exit 2
 fi
 echo "compiled ($BUILDER) in $(( $(date +%s) - START )) s" >&2
