@@ -64,6 +64,9 @@ public final class DtypeBench {
             for (int b = 0; b < batches.length; b++) {
                 for (int d = 0; d < dtypes.size(); d++) {
                     ms[d][b][r] = stepMs(model, device, dtypes.get(d), batches[b], newTokens);
+                    // As it goes, so that a run cut short still says what it measured.
+                    System.out.printf("round %d %s batch %d: median step %.2f ms%n", r + 1,
+                            dtypes.get(d).name().toLowerCase(Locale.ROOT), batches[b], ms[d][b][r]);
                 }
             }
         }
