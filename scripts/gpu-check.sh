@@ -76,14 +76,17 @@ run() {
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' | tee "$out/machine.txt"
   nproc >> "$out/machine.txt"
 
+  # The JNI, DJL's extracted natives and the benchmarks' random models (GBs) live in a work folder;
+  # only reports and logs go to OUT.
+  local work="${TMPDIR:-/tmp}/gpu-check-work"
+  rm -rf "$work" && mkdir -p "$work"
   echo "== JNI build against $torch" | tee -a "$out/summary.txt"
   local t0=$SECONDS
-  "$ROOT/scripts/build-jni.sh" --libtorch "$torch" --out "$out/djl-jni" --jni-include "$BUNDLE/jni-include" \
+  "$ROOT/scripts/build-jni.sh" --libtorch "$torch" --out "$work/djl-jni" --jni-include "$BUNDLE/jni-include" \
     --jobs "$(nproc)" > "$out/build-jni.log" 2>&1 || { tail -30 "$out/build-jni.log"; exit 1; }
   echo "built in $((SECONDS - t0)) s: $(grep -o 'compiled ([a-z]*)' "$out/build-jni.log")" | tee -a "$out/summary.txt"
   # shellcheck disable=SC1091
-  source "$out/djl-jni/env.sh"
-  rm -rf "$out/djl-jni/build-"*   # objects are not results
+  source "$work/djl-jni/env.sh"
   local java=("$jre_dir/jre/bin/java" -Dai.djl.offline=true -Dlog4j2.configurationFile="$ROOT/scripts/log4j2-cli.xml")
   local cp="$BUNDLE/lib/*"
 
@@ -122,9 +125,6 @@ sys.exit(0 if sys.argv[3] != "float32" or exact == len(ref) else 1)' "$ref" "$ou
     # CPU fallback (a rehearsal, or a machine without its GPU): small model, two batch sizes, one round.
     shape="256,4,4,4,512,4000" batches="1,32" rounds=1 hbm=0 lq="--quick"
   fi
-  # Benchmarks write their random models (GBs) to a work folder; only their reports are copied to OUT.
-  local work="${TMPDIR:-/tmp}/gpu-check-work"
-  mkdir -p "$work"
   timeout "${DTYPE_S:-300}" "${java[@]}" -Xmx24g -Dlog.level=WARN -cp "$cp" io.flinklora.gpu.bench.DtypeBench "$work" --device "$device" \
     --shape "$shape" --batches "$batches" --dtypes float32,float16,bfloat16 --rounds "$rounds" --hbm-tbps "$hbm" \
     2>&1 | tee "$out/dtype-bench.txt" | grep -v '^\[' || status=1
