@@ -4,6 +4,9 @@
 #   scripts/bench.sh peer [--quick] [--threads "1 2"]   the engine against transformers + PEFT (needs Python:
 #     python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON overrides)
 #   scripts/bench.sh label [--random]   (stories260k by default; --random: the random-weight benchmark Llama)
+#   scripts/bench.sh dtype [--quick] [--batches 1,32] [--dtypes float32,bfloat16,float16] [--rounds 3] [--device gpu]
+#     [--shape hidden,layers,heads,kvHeads,intermediate,vocab] [--hbm-tbps 4.3]   compute dtypes side by side
+#     (bfloat16 needs the JNI of scripts/build-jni.sh: source its env.sh first)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_built gpu
@@ -13,6 +16,7 @@ mkdir -p "$OUT"
 what="${1:-engine}"; shift || true
 case "$what" in
   engine) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.EngineBench "$OUT" "$@" ;;
+  dtype) exec java -Xmx12g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.DtypeBench "$OUT" "$@" ;;
   lora) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.LoraBench "$OUT" "$@" ;;
   label)
     args=("$@")
@@ -43,5 +47,5 @@ case "$what" in
     done
     exec java -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.PeerBench "$OUT" --plot ;;
   all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@"; "$0" peer "$@" ;;
-  *) echo "usage: scripts/bench.sh [engine|lora|e2e|label|train|peer|all] [--quick]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [engine|lora|dtype|e2e|label|train|peer|all] [--quick]" >&2; exit 2 ;;
 esac

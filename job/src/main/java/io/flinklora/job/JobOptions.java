@@ -44,6 +44,8 @@ public final class JobOptions implements Serializable {
             "  --model DIR                     Hugging Face model folder (required)",
             "  --adapters DIR                  adapter root (sub-folders served by name)",
             "  --device auto|cpu|gpu           auto: the slot's GPU when Flink's GPU resource gives one (default auto)",
+            "  --dtype float32|float16|bfloat16   compute dtype (default float32 on cpu, float16 on gpu; bfloat16",
+            "                                  needs the JNI of scripts/build-jni.sh on the task managers)",
             "  --max-batch N                   sequences per forward pass per subtask (default 32)",
             "  --max-tokens-per-step N         tokens per forward pass (default 512)",
             "  --max-queued N                  accepted requests waiting per subtask before back pressure (default 64)",
@@ -87,6 +89,7 @@ public final class JobOptions implements Serializable {
     String model;
     String adapters;
     String device = "auto";
+    String dtype;
     int maxBatch = 32;
     int maxTokensPerStep = 512;
     int maxQueued = 64;
@@ -161,6 +164,7 @@ public final class JobOptions implements Serializable {
             case "model" -> model = v;
             case "adapters" -> adapters = v;
             case "device" -> device = oneOf(name, v, "auto", "cpu", "gpu");
+            case "dtype" -> dtype = oneOf(name, v, "float32", "float16", "bfloat16");
             case "max-batch" -> maxBatch = positive(name, v);
             case "max-tokens-per-step" -> maxTokensPerStep = positive(name, v);
             case "max-queued" -> maxQueued = positive(name, v);
@@ -219,7 +223,7 @@ public final class JobOptions implements Serializable {
     }
 
     GenerationSettings generationSettings() {
-        return GenerationSettings.builder(model).adapterRoot(adapters).device(device).maxBatch(maxBatch)
+        return GenerationSettings.builder(model).adapterRoot(adapters).device(device).dtype(dtype).maxBatch(maxBatch)
                 .maxTokensPerStep(maxTokensPerStep).maxQueued(maxQueued).maxSequenceLength(maxSeqLen)
                 .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
                 .loraStrategy(loraStrategy).limits(maxPromptTokens, maxNewTokens, maxStopStrings, 256, maxAdapters)
@@ -260,7 +264,7 @@ public final class JobOptions implements Serializable {
         return "bootstrap-servers=" + bootstrapServers + " request-topics=" + String.join(",", requestTopics)
                 + " token-topic=" + tokenTopic + " completion-topic=" + completionTopic + " error-topic=" + errorTopic
                 + " group-id=" + groupId + " starting-offsets=" + startingOffsets + " model=" + model + " adapters=" + adapters
-                + " device=" + device + " max-batch=" + maxBatch + " max-queued=" + maxQueued
+                + " device=" + device + (dtype != null ? " dtype=" + dtype : "") + " max-batch=" + maxBatch + " max-queued=" + maxQueued
                 + " delivery=" + delivery.name().toLowerCase(Locale.ROOT).replace('_', '-')
                 + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
                 + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix

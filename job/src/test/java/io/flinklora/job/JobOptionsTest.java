@@ -48,6 +48,15 @@ class JobOptionsTest {
     }
 
     @Test
+    void dtypeIsOneOfTheComputeDtypesAndShownWhenSet() {
+        assertTrue(JobOptions.parse(new String[] {"--model", "m", "--dtype", "bfloat16"}).toString().contains("dtype=bfloat16"));
+        assertFalse(JobOptions.parse(new String[] {"--model", "m"}).toString().contains("dtype="));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> JobOptions.parse(new String[] {"--model", "m", "--dtype", "int8"}));
+        assertTrue(e.getMessage().contains("--dtype"), e.getMessage());
+    }
+
+    @Test
     void nameEqualsValueParsesLikeNameThenValue() {
         JobOptions o = JobOptions.parse(new String[] {"--model=m", "--max-batch=4", "--kafka.sasl.jaas.config=" + JAAS});
         assertEquals(4, o.maxBatch);

@@ -19,6 +19,8 @@ public final class GenerationSettings implements Serializable {
     final String modelDir;
     final String adapterRoot;
     final String device;
+    /** "float32", "float16", "bfloat16", or null for the engine's default (added later: older graphs carry null). */
+    final String dtype;
     final int maxBatch;
     final int maxTokensPerStep;
     final int kvSlots;
@@ -39,6 +41,7 @@ public final class GenerationSettings implements Serializable {
         this.modelDir = b.modelDir;
         this.adapterRoot = b.adapterRoot;
         this.device = b.device;
+        this.dtype = b.dtype;
         this.maxBatch = b.maxBatch;
         this.maxTokensPerStep = b.maxTokensPerStep;
         this.kvSlots = b.kvSlots;
@@ -70,6 +73,9 @@ public final class GenerationSettings implements Serializable {
         if (kvSlots > 0) {
             b.kvSlots(kvSlots);
         }
+        if (dtype != null) {
+            b.dtype(ai.djl.ndarray.types.DataType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)));
+        }
         if (adapterRoot != null && !adapterRoot.isEmpty()) {
             b.adapterRoot(Path.of(adapterRoot));
         }
@@ -85,6 +91,7 @@ public final class GenerationSettings implements Serializable {
         private final String modelDir;
         private String adapterRoot;
         private String device = "auto";
+        private String dtype;
         private int maxBatch = 32;
         private int maxTokensPerStep = 512;
         private int kvSlots = -1;
@@ -113,6 +120,12 @@ public final class GenerationSettings implements Serializable {
         /** "cpu", "gpu", or "auto" (the slot's GPU when the task manager has one, else the CPU). */
         public Builder device(String d) {
             this.device = d;
+            return this;
+        }
+
+        /** Compute dtype: "float32", "float16" or "bfloat16" (needs a JNI with it); null keeps the engine's default. */
+        public Builder dtype(String d) {
+            this.dtype = d;
             return this;
         }
 

@@ -157,9 +157,18 @@ public final class LoraBench {
     }
 
     private static Engine open(Path model, Path root, int batch, LoraStrategy strategy) {
-        return Engine.open(EngineConfig.builder(model).maxRunning(batch).kvSlots(batch).maxSequenceLength(PROMPT + 4 * 64 + 8)
-                .adapterRoot(root).adapters(AdapterSettings.DEFAULT.withMaxOnDevice(REQUESTS + 1).withStrategy(strategy))
-                .build());
+        EngineConfig.Builder b = EngineConfig.builder(model).maxRunning(batch).kvSlots(batch)
+                .maxSequenceLength(PROMPT + 4 * 64 + 8)
+                .adapterRoot(root).adapters(AdapterSettings.DEFAULT.withMaxOnDevice(REQUESTS + 1).withStrategy(strategy));
+        // -Dbench.device=gpu / -Dbench.dtype=bfloat16: the same cases on another device (scripts/gpu-check.sh).
+        if ("gpu".equals(System.getProperty("bench.device"))) {
+            b.device(ai.djl.Device.gpu());
+        }
+        String dtype = System.getProperty("bench.dtype");
+        if (dtype != null && !dtype.isEmpty()) {
+            b.dtype(ai.djl.ndarray.types.DataType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)));
+        }
+        return Engine.open(b.build());
     }
 
     private static List<EngineRequest> requests(int n, int newTokens, IntFunction<List<AdapterRef>> mix, long seed) {

@@ -202,7 +202,8 @@ public final class GenerateCli {
                 "  --kv-slots N             KV cache slots (default: max batch)",
                 "  --max-seq-len N          prompt + generated tokens at most (default: the model's context)",
                 "  --device cpu|gpu         where to run (default cpu)",
-                "  --dtype float32|float16  compute dtype (default float32 on cpu, float16 on gpu)",
+                "  --dtype float32|float16|bfloat16  compute dtype (default float32 on cpu, float16 on gpu;",
+                "                           bfloat16 needs a JNI built by scripts/build-jni.sh)",
                 "  --adapters-on-device N   adapters resident on the device at most (default 16)",
                 "  --adapters-in-memory N   adapters kept in host memory at most (default 64)",
                 "  --preload a,b,...        adapters to load at start",
@@ -244,8 +245,8 @@ public final class GenerateCli {
                     case "--dtype" -> o.dtype = switch (v) {
                         case "float32" -> DataType.FLOAT32;
                         case "float16" -> DataType.FLOAT16;
-                        default -> throw new IllegalArgumentException("--dtype must be float32 or float16"
-                                + " (bfloat16 tensors are not available through DJL 0.35.1)");
+                        case "bfloat16" -> DataType.BFLOAT16;
+                        default -> throw new IllegalArgumentException("--dtype must be float32, float16 or bfloat16");
                     };
                     case "--adapters-on-device" -> o.adapterSettings = o.adapterSettings.withMaxOnDevice(positive(a, v));
                     case "--adapters-in-memory" -> o.adapterSettings = o.adapterSettings.withMaxLoaded(positive(a, v));

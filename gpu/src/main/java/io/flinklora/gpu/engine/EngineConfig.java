@@ -3,6 +3,7 @@ package io.flinklora.gpu.engine;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.safetensors.NativeDtypes;
 import io.flinklora.gpu.sampling.RequestLimits;
 import java.nio.file.Path;
 
@@ -25,7 +26,7 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
         return new Builder(modelDir);
     }
 
-    /** Builder with defaults: float32 on CPU, float16 on a GPU. */
+    /** Builder with defaults: float32 on CPU, float16 on a GPU (bfloat16 on request, given a JNI that has it). */
     public static final class Builder {
         private final Path modelDir;
         private Device device;
@@ -99,11 +100,14 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
                 throw new IllegalArgumentException("maxRunning must be at least 1");
             }
             Device d = device != null ? device : Device.cpu();
-            // DJL 0.35.1 cannot create bfloat16 tensors (its JNI type table stops at float16), so GPUs default to float16.
+            // GPUs default to float16, not bfloat16: DJL's released JNI cannot create bfloat16 tensors.
             DataType t = dtype != null ? dtype : (d.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32);
-            if (t == DataType.BFLOAT16) {
-                throw new IllegalArgumentException("bfloat16 compute is not available with DJL 0.35.1's PyTorch "
-                        + "bindings (they cannot create bfloat16 tensors); use float16 or float32");
+            if (t != DataType.FLOAT32 && t != DataType.FLOAT16 && t != DataType.BFLOAT16) {
+                throw new IllegalArgumentException("compute dtype must be float32, float16 or bfloat16, not " + t);
+            }
+            // Refused here, before any tensor exists: the released JNI aborts the JVM on bfloat16.
+            if (t == DataType.BFLOAT16 && !NativeDtypes.canCreate(ai.djl.engine.Engine.getEngine("PyTorch"), t)) {
+                throw new IllegalArgumentException("bfloat16 compute is not available: " + NativeDtypes.BFLOAT16_HINT);
             }
             int slots = kvSlots > 0 ? kvSlots : maxRunning;
             int tokens = Math.max(maxTokensPerStep, maxRunning);

@@ -312,6 +312,11 @@ public final class LoraAdapter implements AutoCloseable {
             NDArray f = embed.toType(DataType.FLOAT32, true);
             f.attach(tmp);
             own = f.toFloatArray();
+            if (embed.getDataType() != DataType.FLOAT32) {
+                // The base was rounded to its compute dtype on load; the saved copy must be rounded alike.
+                saved = tmp.create(saved).toType(embed.getDataType(), false).toType(DataType.FLOAT32, false)
+                        .toFloatArray();
+            }
         }
         if (!Arrays.equals(saved, own)) {
             throw new AdapterFormatException(file + ": tensor '" + name + "' (the embedding PEFT saved with the"

@@ -332,17 +332,18 @@ public final class SafetensorsFile implements AutoCloseable {
    * differs ({@code null} keeps the stored type). Bytes are copied into DJL-owned memory, so the
    * array never aliases the file.
    *
-   * <p>DJL 0.35.1's PyTorch JNI only knows FLOAT32/64, FLOAT16, UINT8, INT8, INT32, INT64 and
-   * BOOLEAN; asking it for BFLOAT16 or INT16 calls {@code std::terminate} and kills the JVM. So on
-   * that engine stored BF16 is widened exactly to FLOAT32 (and I16 to INT32) in Java before the
-   * array is created, and a {@code target} it cannot represent is refused with {@link
-   * UnsupportedOperationException}.
+   * <p>DJL 0.35.1's released PyTorch JNI only knows FLOAT32/64, FLOAT16, UINT8, INT8, INT32, INT64
+   * and BOOLEAN; asking it for BFLOAT16 or INT16 calls {@code std::terminate} and kills the JVM. So
+   * unless the JNI reports it can ({@link NativeDtypes}: one built by {@code scripts/build-jni.sh}),
+   * stored BF16 is widened exactly to FLOAT32 (and I16 to INT32) in Java before the array is
+   * created, and a {@code target} it cannot represent is refused with {@link
+   * UnsupportedOperationException}. With such a JNI BF16 is loaded as BF16, byte for byte.
    */
   public NDArray load(String name, NDManager manager, DataType target) throws IOException {
     return load(name, manager, target, DEFAULT_LOAD_CHUNK_BYTES);
   }
 
-  /** Loads a tensor keeping its stored dtype (BF16/I16 widened on PyTorch, see above). */
+  /** Loads a tensor keeping its stored dtype (BF16/I16 widened on a PyTorch JNI without them, see above). */
   public NDArray load(String name, NDManager manager) throws IOException {
     return load(name, manager, null, DEFAULT_LOAD_CHUNK_BYTES);
   }
@@ -356,7 +357,8 @@ public final class SafetensorsFile implements AutoCloseable {
     if (target != null && !engineSupports(manager, target)) {
       throw new UnsupportedOperationException(
           "cannot load tensor '" + name + "' as " + target.name() + ": the " + manager.getEngine().getEngineName()
-              + " engine (DJL JNI) cannot create " + target.name() + " arrays; use FLOAT16 or FLOAT32");
+              + " engine (DJL JNI) cannot create " + target.name() + " arrays; use FLOAT16 or FLOAT32"
+              + (target == DataType.BFLOAT16 ? " (" + NativeDtypes.BFLOAT16_HINT + ")" : ""));
     }
     DataType created = createdType(t.dtype(), manager);
     long[] shape = t.shape();
@@ -389,13 +391,7 @@ public final class SafetensorsFile implements AutoCloseable {
 
   /** Whether {@code manager}'s engine can hold {@code type} (see {@link #load}). */
   static boolean engineSupports(NDManager manager, DataType type) {
-    if (!"PyTorch".equals(manager.getEngine().getEngineName())) {
-      return true;
-    }
-    return switch (type) {
-      case FLOAT32, FLOAT64, FLOAT16, UINT8, INT8, INT32, INT64, BOOLEAN -> true;
-      default -> false;
-    };
+    return NativeDtypes.canCreate(manager.getEngine(), type);
   }
 
   /** The DJL type the array is first created with: the stored type, or an exact widening. */

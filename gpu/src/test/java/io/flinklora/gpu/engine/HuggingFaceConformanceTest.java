@@ -70,7 +70,12 @@ class HuggingFaceConformanceTest {
     }
 
     static Engine engine(Path model, int rows, LoraStrategy strategy, int tokensPerStep) {
-        EngineConfig.Builder b = EngineConfig.builder(model).maxRunning(rows).kvSlots(rows);
+        return engine(model, rows, strategy, tokensPerStep, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    static Engine engine(Path model, int rows, LoraStrategy strategy, int tokensPerStep,
+                         ai.djl.ndarray.types.DataType dtype) {
+        EngineConfig.Builder b = EngineConfig.builder(model).maxRunning(rows).kvSlots(rows).dtype(dtype);
         if (tokensPerStep > 0) {
             b.maxTokensPerStep(tokensPerStep);
         }
@@ -193,6 +198,19 @@ class HuggingFaceConformanceTest {
             assertEquals(1, failures.size(), failures.toString());
             assertEquals(ErrorCode.ADAPTER_LOAD_FAILED, failures.get(0).code());
             assertTrue(failures.get(0).message().contains(extra), failures.get(0).message());
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void aSavedBaseEmbeddingIsComparedWithTheBaseInItsComputeDtype() throws IOException {
+        // The base embedding is rounded to float16 on load; PEFT's saved float32 copy must still match it.
+        Path model = casesDir().resolve("llama_peft_features");
+        int[] prompt = rows(cases().get(0)).get(0).prompt();
+        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).dtype(ai.djl.ndarray.types.DataType.FLOAT16)
+                .adapterRoot(model.resolve("adapters")).build())) {
+            Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(e, List.of(
+                    new EngineRequest("e", prompt, List.of(new AdapterRef("embed_lora", 1.0)), SamplingParams.greedy(2))));
+            assertEquals(2, out.get("e").ids().size());
         }
     }
 
