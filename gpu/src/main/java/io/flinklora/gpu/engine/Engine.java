@@ -639,6 +639,19 @@ public final class Engine implements AutoCloseable {
         return manager.getManagedArrays().size();
     }
 
+    /**
+     * Embeds prompts for routing with this engine's base model (one cache-free forward pass per prompt,
+     * outside the step's batch); float32 Llama-block models only, as the training forward.
+     */
+    public io.flinklora.gpu.route.PromptEmbedder promptEmbedder() {
+        return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager);
+    }
+
+    /** As {@link #promptEmbedder()}, with the hidden state after {@code layer} layers. */
+    public io.flinklora.gpu.route.PromptEmbedder promptEmbedder(int layer) {
+        return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager, layer);
+    }
+
     /** The model, for tests and tools that drive the forward pass directly. */
     public LlamaModel model() {
         return model;
