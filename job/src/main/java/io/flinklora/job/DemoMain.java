@@ -3,30 +3,26 @@ package io.flinklora.job;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
-import io.flinklora.schemas.TokenEvent;
-import io.flinklora.schemas.codec.AvroCodec;
-import java.nio.charset.StandardCharsets;
+import io.flinklora.client.GenerationClient;
+import io.flinklora.client.GenerationHandle;
+import io.flinklora.schemas.AdapterWeight;
+import io.flinklora.schemas.GenerationRequest;
+import java.util.ArrayList;
+import java.util.List;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumSet;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.Set;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
  * The embedded demo ({@code ./scripts/demo.sh}): an in-process Kafka broker, the streaming job on a
  * local Flink environment with the bundled model and demo adapters, sample prompts across adapters
- * and the base model, and each request's tokens printed as they stream back.
+ * and the base model sent through the service client ({@link GenerationClient}: its own reply topic),
+ * and each request's text printed as its completion arrives.
  */
 public final class DemoMain {
     /** id, adapters ("+" mixes them half and half), prompt. Mood requests ask the labeller for one line. */
@@ -62,14 +58,14 @@ public final class DemoMain {
             o.maxBatch = 8;
             o.checkpointInterval = 250;
             o.groupId = "demo";
+            o.replyTopicPattern = "replies\\..*";
             kafka.createTopics(o.topics(), 2);
             Configuration conf = StreamingJob.recommendedClusterConfig();
             conf.set(RestOptions.PORT, 0);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
             StreamingJob.build(env, o);
             JobClient job = env.executeAsync("flink-lora demo");
-            produce(o);
-            done = stream(o, Duration.ofMinutes(3));
+            done = generate(o, Duration.ofMinutes(3));
             job.cancel().get();
         }
         System.out.printf("completed %d/%d requests%n", done, PROMPTS.length);
@@ -95,53 +91,44 @@ public final class DemoMain {
         return dir;
     }
 
-    private static void produce(JobOptions o) {
-        try (KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(o.bootstrapServers)) {
+    /**
+     * Sends the prompts through the service client (its own reply topic, read_committed) and prints each
+     * request's text as its completion arrives; returns how many completed.
+     */
+    private static int generate(JobOptions o, Duration timeout) throws InterruptedException {
+        try (GenerationClient client = GenerationClient.builder().bootstrapServers(o.bootstrapServers)
+                .requestTopic(o.requestTopics().get(0)).replyTopic("replies.demo").timeout(timeout).build()) {
+            List<GenerationHandle> handles = new ArrayList<>();
             for (String[] r : PROMPTS) {
-                StringBuilder adapters = new StringBuilder();
+                List<AdapterWeight> adapters = new ArrayList<>();
                 for (String a : r[1].isEmpty() ? new String[0] : r[1].split("\\+")) {
-                    adapters.append(adapters.length() == 0 ? "" : ", ").append("{\"name\": \"").append(a)
-                            .append("\", \"weight\": ").append(r[1].contains("+") ? 0.5 : 1.0).append('}');
+                    adapters.add(new AdapterWeight(a, r[1].contains("+") ? 0.5 : 1.0));
                 }
                 // The labeller answers with one line; stories get room to reach their ending.
                 boolean label = r[1].equals("mood");
-                String json = "{\"request_id\": \"" + r[0] + "\", \"prompt\": \"" + r[2].replace("\n", "\\n") + "\""
-                        + (label ? ", \"max_new_tokens\": 8, \"stop\": [\"\\n\"]" : ", \"max_new_tokens\": 72")
-                        + ", \"adapters\": [" + adapters + "]}";
-                producer.send(new ProducerRecord<>(o.requestTopics().get(0), r[0].getBytes(StandardCharsets.UTF_8),
-                        json.getBytes(StandardCharsets.UTF_8)));
-                System.out.printf("[%s adapter=%s] prompt: %s%n", r[0], r[1].isEmpty() ? "base" : r[1], r[2].replace("\n", "\\n"));
-            }
-        }
-    }
-
-    /** Prints tokens as they arrive (read_committed) and returns how many requests finished. */
-    private static int stream(JobOptions o, Duration timeout) {
-        Set<String> finished = new HashSet<>();
-        long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic())) {
-            while (finished.size() < PROMPTS.length && System.nanoTime() < deadline) {
-                Map<String, StringBuilder> text = new LinkedHashMap<>();
-                Map<String, String> label = new LinkedHashMap<>();
-                for (ConsumerRecord<byte[], byte[]> rec : consumer.poll(Duration.ofMillis(200))) {
-                    TokenEvent t;
-                    try {
-                        t = AvroCodec.fromBytes(rec.value(), TokenEvent.class);
-                    } catch (Exception e) {
-                        continue;
-                    }
-                    text.computeIfAbsent(t.getRequestId(), k -> new StringBuilder()).append(t.getText());
-                    label.put(t.getRequestId(), t.getAdapters().isEmpty() ? "base" : t.getAdapters());
-                    if (t.getFinished()) {
-                        finished.add(t.getRequestId());
-                        text.get(t.getRequestId()).append("  <").append(t.getFinishReason()).append(", ")
-                                .append(t.getIndex() + 1).append(" tokens>");
-                    }
+                GenerationRequest.Builder b = GenerationRequest.newBuilder().setRequestId(r[0]).setPrompt(r[2])
+                        .setAdapters(adapters).setMaxNewTokens(label ? 8 : 72);
+                if (label) {
+                    b.setStop(List.of("\n"));
                 }
-                text.forEach((id, s) -> System.out.printf("[%s adapter=%s] %s%n", id, label.get(id),
-                        s.toString().replace("\n", "\\n")));
+                System.out.printf("[%s adapter=%s] prompt: %s%n", r[0], r[1].isEmpty() ? "base" : r[1], r[2].replace("\n", "\\n"));
+                GenerationHandle h = client.generate(b.build());
+                h.completion().thenAccept(c -> System.out.printf("[%s adapter=%s] %s  <%s, %d tokens, first token after %d ms>%n",
+                        c.getRequestId(), c.getAdapters().isEmpty() ? "base" : c.getAdapters(),
+                        c.getText().replace("\n", "\\n"), c.getFinishReason(), c.getCompletionTokens(),
+                        c.getTimeToFirstTokenMs()));
+                handles.add(h);
             }
+            int done = 0;
+            for (GenerationHandle h : handles) {
+                try {
+                    h.completion().get();
+                    done++;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    System.out.printf("[%s] failed: %s%n", h.requestId(), e.getCause());
+                }
+            }
+            return done;
         }
-        return finished.size();
     }
 }

@@ -44,6 +44,27 @@ final class KafkaIO {
         return readUntil(connection(bootstrap), topic, type, done, timeout);
     }
 
+    /** With {@code onlyType}, records of other types on the topic (a reply topic carries three) are skipped. */
+    static <T> List<T> readUntil(String bootstrap, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout,
+                                 boolean onlyType) throws Exception {
+        List<T> out = new ArrayList<>();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(connection(bootstrap), topic)) {
+            while (System.nanoTime() < deadline && !done.test(out)) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    try {
+                        out.add(AvroCodec.fromBytes(r.value(), type));
+                    } catch (io.flinklora.schemas.codec.DecodeException e) {
+                        if (!onlyType) {
+                            throw e;
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
     static <T> List<T> readUntil(Properties connection, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
             throws Exception {
         List<T> out = new ArrayList<>();

@@ -72,4 +72,39 @@ final class RestMetrics {
                 HttpResponse.BodyHandlers.ofString());
         return JSON.readTree(r.body());
     }
+
+    /**
+     * The sum over the generation operator's subtasks of one of its metrics (e.g. "cancelledRequests"),
+     * as the REST API aggregates it; waits until the metric fetcher reports one that {@code until} accepts.
+     */
+    static double generationMetricSum(ClusterClient<?> client, JobID job, String metric,
+                                      java.util.function.DoublePredicate until) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        String base = client.getWebInterfaceURL();
+        String vertex = null;
+        for (JsonNode v : get(http, base + "/jobs/" + job).get("vertices")) {
+            if (v.get("name").asText().contains("generation")) {
+                vertex = v.get("id").asText();
+            }
+        }
+        String url = base + "/jobs/" + job + "/vertices/" + vertex + "/subtasks/metrics";
+        double value = Double.NaN;
+        for (int attempt = 0; attempt < 100; attempt++) {
+            String id = null;
+            for (JsonNode m : get(http, url)) {
+                if (m.get("id").asText().endsWith("." + metric)) {
+                    id = m.get("id").asText();
+                }
+            }
+            if (id != null) {
+                JsonNode r = get(http, url + "?agg=sum&get=" + URLEncoder.encode(id, StandardCharsets.UTF_8));
+                value = r.get(0).get("sum").asDouble();
+                if (until.test(value)) {
+                    return value;
+                }
+            }
+            Thread.sleep(200);
+        }
+        return value;
+    }
 }

@@ -77,8 +77,11 @@ final class GenerationMetrics {
         requests.inc();
     }
 
+    /** A cancel; the gauges' snapshots are refreshed too, as no step may follow to do it. */
     void cancelled() {
         cancelled.inc();
+        stats = engine.stats();
+        adapterStats = engine.adapterStats();
     }
 
     void resumed() {

@@ -15,7 +15,11 @@ import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.TokenEvent;
 import io.flinklora.schemas.codec.StateCodec;
+import io.flinklora.gpu.engine.TokenLogprobs;
+import io.flinklora.gpu.sampling.LogitAdjustments;
+import io.flinklora.schemas.Logprob;
 import io.flinklora.schemas.state.AdapterShare;
+import io.flinklora.schemas.state.EmittedLogprobs;
 import io.flinklora.schemas.state.SamplingState;
 import io.flinklora.schemas.state.SequenceState;
 import io.flinklora.schemas.codec.DecodeException;
@@ -79,6 +83,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         final List<Integer> ids = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
         final String adapters;
+        final List<EmittedLogprobs> logprobs = new ArrayList<>();
         Long firstTokenAt;
 
         InFlight(SequenceState accepted) {
@@ -88,6 +93,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             this.ids.addAll(accepted.getGeneratedIds());
             this.text.append(accepted.getText());
             this.firstTokenAt = accepted.getFirstTokenAt();
+            this.logprobs.addAll(accepted.getEmittedLogprobs());
         }
 
         String requestId() {
@@ -97,7 +103,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         /** What recovery needs, as of the last emitted token. */
         SequenceState state() {
             return SequenceState.newBuilder(accepted).setGeneratedIds(new ArrayList<>(ids)).setText(text.toString())
-                    .setFirstTokenAt(firstTokenAt).build();
+                    .setFirstTokenAt(firstTokenAt).setEmittedLogprobs(new ArrayList<>(logprobs)).build();
         }
     }
 
@@ -200,7 +206,10 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         long seed = r.getSeed() != null ? r.getSeed() : stableSeed(r.getRequestId());
         SamplingState sampling = SamplingState.newBuilder().setTemperature(r.getTemperature()).setTopK(r.getTopK())
                 .setTopP(r.getTopP()).setSeed(seed).setMaxNewTokens(r.getMaxNewTokens()).setStop(r.getStop())
-                .setStopTokenIds(r.getStopTokenIds()).setIgnoreEos(r.getIgnoreEos()).build();
+                .setStopTokenIds(r.getStopTokenIds()).setIgnoreEos(r.getIgnoreEos()).setMinP(r.getMinP())
+                .setRepetitionPenalty(r.getRepetitionPenalty()).setPresencePenalty(r.getPresencePenalty())
+                .setFrequencyPenalty(r.getFrequencyPenalty()).setLogitBias(r.getLogitBias()).setLogprobs(r.getLogprobs())
+                .build();
         return SequenceState.newBuilder().setRequestId(r.getRequestId()).setAdapters(adapters).setPromptIds(promptIds)
                 .setChoices(r.getChoices()).setSampling(sampling).setMetadata(r.getMetadata())
                 .setCreatedAt(r.getCreatedAt()).setGeneratedIds(List.of()).setText("").setAcceptedAt(acceptedAt)
@@ -246,8 +255,12 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             adapters.add(new AdapterRef(a.getName(), a.getWeight()));
         }
         SamplingState p = s.getSampling();
+        Map<Integer, Double> bias = new LinkedHashMap<>();
+        p.getLogitBias().forEach((token, b) -> bias.put(Integer.parseInt(token), b));
         SamplingParams params = new SamplingParams(p.getTemperature(), p.getTopK(), p.getTopP(), p.getSeed(),
-                p.getMaxNewTokens(), p.getStop(), p.getStopTokenIds(), p.getIgnoreEos());
+                p.getMaxNewTokens(), p.getStop(), p.getStopTokenIds(), p.getIgnoreEos(),
+                new LogitAdjustments(p.getMinP(), p.getRepetitionPenalty(), p.getPresencePenalty(), p.getFrequencyPenalty(),
+                        bias), p.getLogprobs());
         int[] generated = f.ids.stream().mapToInt(Integer::intValue).toArray();
         engine.submit(new EngineRequest(f.requestId(), f.promptIds, adapters, params, generated, s.getChoices()));
         inFlight.put(f.requestId(), f);
@@ -281,6 +294,17 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             } else {
                 f.ids.add(e.tokenId());
             }
+            List<Logprob> top = new ArrayList<>();
+            if (e.logprobs() != null) {
+                List<Integer> topIds = new ArrayList<>();
+                List<Double> topLogprobs = new ArrayList<>();
+                for (TokenLogprobs.Alternative a : e.logprobs().top()) {
+                    top.add(new Logprob(a.tokenId(), a.logprob()));
+                    topIds.add(a.tokenId());
+                    topLogprobs.add(a.logprob());
+                }
+                f.logprobs.add(new EmittedLogprobs(e.logprobs().logprob(), topIds, topLogprobs));
+            }
             f.text.append(e.text());
             if (f.firstTokenAt == null) {
                 f.firstTokenAt = now;
@@ -289,6 +313,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             output.collect(new StreamRecord<>(TokenEvent.newBuilder().setRequestId(e.requestId()).setIndex(e.index())
                     .setTokenId(e.tokenId()).setText(e.text()).setFinished(e.finished())
                     .setFinishReason(e.finished() ? e.finishReason().wireName() : null).setAdapters(f.adapters)
+                    .setLogprob(e.logprobs() == null ? null : e.logprobs().logprob()).setTopLogprobs(top)
                     .setReplyTopic(f.accepted.getReplyTopic()).setRequestCreatedAt(f.accepted.getCreatedAt()).setEmittedAt(java.time.Instant.ofEpochMilli(now)).build()));
             emittedTokens++;
             if (e.finished()) {
@@ -333,7 +358,21 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
                 .setFinishReason(finishReason).setAdapters(f.adapters)
                 .setTimeToFirstTokenMs(firstTokenAt - f.accepted.getAcceptedAt())
                 .setTotalLatencyMs(now - f.accepted.getAcceptedAt()).setMetadata(f.accepted.getMetadata())
-                .setReplyTopic(f.accepted.getReplyTopic()).build();
+                .setLogprobs(logprobs(f)).setReplyTopic(f.accepted.getReplyTopic()).build();
+    }
+
+    /** Per emitted token, for a request that asked for logprobs (state keeps them across restores). */
+    private static List<io.flinklora.schemas.TokenLogprobs> logprobs(InFlight f) {
+        List<io.flinklora.schemas.TokenLogprobs> out = new ArrayList<>();
+        for (int i = 0; i < f.logprobs.size() && i < f.ids.size(); i++) {
+            EmittedLogprobs e = f.logprobs.get(i);
+            List<Logprob> top = new ArrayList<>();
+            for (int k = 0; k < e.getTopIds().size(); k++) {
+                top.add(new Logprob(e.getTopIds().get(k), e.getTopLogprobs().get(k)));
+            }
+            out.add(new io.flinklora.schemas.TokenLogprobs(f.ids.get(i), e.getLogprob(), top));
+        }
+        return out;
     }
 
     private void emitError(String requestId, String replyTopic, String code, String message) {

@@ -213,10 +213,9 @@ class GenerationOperatorRestoreTest {
         org.apache.flink.streaming.util.OperatorSnapshotUtil.writeStateHandle(snapshots.get(0), out.toString());
     }
 
-    @Test
-    void aSnapshotCommittedByAnEarlierBuildRestoresItsInFlightGenerations() throws Exception {
-        // What an upgrade meets: a snapshot written by a released version, with the state schema then in use.
-        java.net.URL url = GenerationOperatorRestoreTest.class.getResource(COMMITTED_SNAPSHOT);
+    /** Restores a committed snapshot into one subtask and runs it out: per request, (first resumed index, tokens). */
+    static Map<String, Map.Entry<Integer, List<Integer>>> restoreCommitted(String resource) throws Exception {
+        java.net.URL url = GenerationOperatorRestoreTest.class.getResource(resource);
         OperatorSubtaskState state = org.apache.flink.streaming.util.OperatorSnapshotUtil.readStateHandle(
                 Path.of(url.toURI()).toString());
         try (var h = harness(1, 0)) {
@@ -234,13 +233,63 @@ class GenerationOperatorRestoreTest {
                 ids.add(e.getTokenId());
             }
             assertEquals(uninterrupted.keySet(), resumed.keySet(), "every request in the snapshot resumed");
+            Map<String, Map.Entry<Integer, List<Integer>>> out = new TreeMap<>();
             for (var e : resumed.entrySet()) {
                 int from = firstIndex.get(e.getKey());
                 assertTrue(from > 0 && from < NEW_TOKENS, e.getKey() + " was mid-generation in the snapshot");
-                List<Integer> expected = uninterrupted.get(e.getKey());
-                assertEquals(expected.subList(from, expected.size()), e.getValue(),
-                        e.getKey() + ": the resumed tokens equal an uninterrupted run's");
+                assertEquals(NEW_TOKENS, from + e.getValue().size(), e.getKey() + " ran to its length");
+                out.put(e.getKey(), Map.entry(from, e.getValue()));
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void aSnapshotCommittedByThisVersionRestoresItsInFlightGenerations() throws Exception {
+        for (var e : restoreCommitted(COMMITTED_SNAPSHOT).entrySet()) {
+            List<Integer> expected = uninterrupted.get(e.getKey());
+            int from = e.getValue().getKey();
+            assertEquals(expected.subList(from, expected.size()), e.getValue().getValue(),
+                    e.getKey() + ": the resumed tokens equal an uninterrupted run's");
+        }
+    }
+
+    /**
+     * What an upgrade from the last released version meets: its operator snapshot (state v2, which
+     * embedded the wire request), written by that version's own code at commit e271a83 with this test's
+     * requests. Greedy requests continue exactly as an uninterrupted run; seeded ones continue as the
+     * engine resumes that request (its prompt, seed and sampling, read back from the old state) from the
+     * token the old version emitted. (They do not equal this version's uninterrupted run: this version
+     * walks the top-p nucleus in token-id order, so a seed's draws map to other tokens than before.)
+     */
+    @Test
+    void aSnapshotOfTheLastReleasedVersionRestoresItsInFlightGenerations() throws Exception {
+        Map<String, Map.Entry<Integer, List<Integer>>> resumed = restoreCommitted("/state/generation-operator-v2.snapshot");
+        try (io.flinklora.gpu.engine.Engine engine = io.flinklora.gpu.engine.Engine.open(
+                io.flinklora.gpu.engine.EngineConfig.builder(model()).build())) {
+            for (GenerationRequest r : requests) {
+                String id = r.getRequestId().toString();
+                int from = resumed.get(id).getKey();
+                if (r.getTemperature() == 0.0) {
+                    List<Integer> expected = uninterrupted.get(id);
+                    assertEquals(expected.subList(from, expected.size()), resumed.get(id).getValue(), id + " (greedy)");
+                    continue;
+                }
+                // The old version emitted `from` tokens; they are the first of its own uninterrupted run.
+                int[] prefix = OLD_VERSION_FIRST_TOKENS.get(id).stream().limit(from).mapToInt(Integer::intValue).toArray();
+                engine.submit(new io.flinklora.gpu.engine.EngineRequest(id, engine.tokenizer().encode(r.getPrompt().toString()),
+                        List.of(), new io.flinklora.gpu.sampling.SamplingParams(r.getTemperature(), r.getTopK(), r.getTopP(),
+                        r.getSeed(), NEW_TOKENS, List.of(), List.of(), true), prefix, List.of()));
+                List<Integer> expected = new ArrayList<>();
+                while (engine.hasWork()) {
+                    engine.step().events().forEach(ev -> expected.add(ev.tokenId()));
+                }
+                assertEquals(expected, resumed.get(id).getValue(), id + " (seeded) continues as the engine resumes it");
             }
         }
     }
+
+    /** The tokens the released version (e271a83) had emitted per request when it wrote its snapshot. */
+    private static final Map<String, List<Integer>> OLD_VERSION_FIRST_TOKENS = Map.of("r0", List.of(432), "r1", List.of(346),
+            "r2", List.of(399), "r3", List.of(337), "r4", List.of(395), "r5", List.of(281));
 }

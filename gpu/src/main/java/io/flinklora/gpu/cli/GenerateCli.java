@@ -145,6 +145,9 @@ public final class GenerateCli {
                 Result r = results.get(e.requestId());
                 r.ids.add(e.tokenId());
                 r.text.append(e.text());
+                if (e.logprobs() != null) {
+                    r.logprobs.add(e.logprobs());
+                }
                 tokens++;
                 if (e.finished()) {
                     results.remove(e.requestId());
@@ -167,6 +170,7 @@ public final class GenerateCli {
         final int promptTokens;
         final Router.Route route;
         final List<Integer> ids = new ArrayList<>();
+        final List<io.flinklora.gpu.engine.TokenLogprobs> logprobs = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
 
         Result(int promptTokens, Router.Route route) {
@@ -199,6 +203,14 @@ public final class GenerateCli {
             r.route.adapters().forEach(a -> used.addObject().put("name", a.name()).put("weight", a.weight()));
             ObjectNode sims = route.putObject("similarity");
             r.route.scores().forEach(s -> sims.put(s.task(), s.similarity()));
+        }
+        if (!r.logprobs.isEmpty()) {
+            ArrayNode lps = n.putArray("logprobs");
+            for (io.flinklora.gpu.engine.TokenLogprobs lp : r.logprobs) {
+                ObjectNode t = lps.addObject().put("token_id", lp.tokenId()).put("logprob", lp.logprob());
+                ArrayNode top = t.putArray("top");
+                lp.top().forEach(a -> top.addObject().put("token_id", a.tokenId()).put("logprob", a.logprob()));
+            }
         }
         if (last.choice() != null) {
             ArrayNode scores = n.putArray("choices");
@@ -239,7 +251,7 @@ public final class GenerateCli {
                 "  --adapters-on-device N   adapters resident on the device at most (default 16)",
                 "  --adapters-in-memory N   adapters kept in host memory at most (default 64)",
                 "  --preload a,b,...        adapters to load at start",
-                "  --lora-strategy segmented|gathered|loop  how mixed-adapter batches compute LoRA (default segmented)",
+                "  --lora-strategy pooled|segmented|gathered|loop  how mixed-adapter batches compute LoRA (default pooled)",
                 "  --router FILE            router file: requests with \"route\": \"auto\" get the adapters of the task",
                 "                           whose example prompts are nearest (README: Routing requests to adapters)");
 
@@ -292,7 +304,7 @@ public final class GenerateCli {
                             o.adapterSettings = o.adapterSettings.withStrategy(
                                     LoraStrategy.valueOf(v.toUpperCase(java.util.Locale.ROOT)));
                         } catch (IllegalArgumentException e) {
-                            throw new IllegalArgumentException("--lora-strategy must be segmented, gathered or loop");
+                            throw new IllegalArgumentException("--lora-strategy must be pooled, segmented, gathered or loop");
                         }
                     }
                     default -> throw new IllegalArgumentException("unknown option " + a);

@@ -4,10 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.flinklora.gpu.engine.ErrorCode;
 import io.flinklora.gpu.engine.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.sampling.LogitAdjustments;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -18,7 +21,8 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
                           SamplingParams params, List<String> choices, boolean routeAuto) {
 
     private static final Set<String> FIELDS = Set.of("id", "request_id", "prompt", "prompt_ids", "adapters", "max_new_tokens",
-            "temperature", "top_k", "top_p", "seed", "stop", "stop_token_ids", "ignore_eos", "choices", "route");
+            "temperature", "top_k", "top_p", "seed", "stop", "stop_token_ids", "ignore_eos", "choices",
+            "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "route");
     static final int DEFAULT_MAX_NEW_TOKENS = 64;
 
     /** The id of a request object if it has a usable one, else null (for error lines). */
@@ -137,7 +141,25 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
                 choices.add(e.asText());
             }
         }
-        SamplingParams params = new SamplingParams(temperature, topK, topP, seed, maxNew, stop, stopIds, ignoreEos);
+        Map<Integer, Double> bias = new LinkedHashMap<>();
+        if (present(node, "logit_bias")) {
+            JsonNode b = node.get("logit_bias");
+            if (!b.isObject()) {
+                throw invalid("'logit_bias' must be an object of token id -> number");
+            }
+            for (Iterator<String> it = b.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!k.matches("0|[1-9][0-9]{0,8}") || !b.get(k).isNumber()) {
+                    throw invalid("'logit_bias' must map token ids to numbers; found \"" + k + "\": " + b.get(k));
+                }
+                bias.put(Integer.parseInt(k), b.get(k).asDouble());
+            }
+        }
+        LogitAdjustments adjustments = new LogitAdjustments(number(node, "min_p", 0.0), number(node, "repetition_penalty", 1.0),
+                number(node, "presence_penalty", 0.0), number(node, "frequency_penalty", 0.0), bias);
+        Integer logprobs = present(node, "logprobs") ? intField(node, "logprobs", 0) : null;
+        SamplingParams params = new SamplingParams(temperature, topK, topP, seed, maxNew, stop, stopIds, ignoreEos,
+                adjustments, logprobs);
         boolean route = false;
         if (present(node, "route")) {
             if (!node.get("route").isTextual() || !node.get("route").asText().equals("auto")) {

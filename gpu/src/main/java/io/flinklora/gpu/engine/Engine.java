@@ -356,15 +356,16 @@ public final class Engine implements AutoCloseable {
             }
         }
         int[] next;
+        TokenLogprobs[] logprobs = new TokenLogprobs[samplers.size()];
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray logits = runner.run(batch, manager, loraFor(batch));
             if (scoring.isEmpty()) {
-                next = choose(logits, samplers);
+                next = choose(logits, samplers, logprobs);
             } else {
                 next = samplers.isEmpty() ? new int[0]
                         : choose(logits.get(manager.create(samplerRows.stream().mapToLong(Integer::longValue).toArray())),
-                                samplers);
+                                samplers, logprobs);
                 scoring.gather(logits, manager);
             }
             // Each array a step creates is one native call (an op, a view or an upload): on a GPU, a launch.
@@ -383,7 +384,7 @@ public final class Engine implements AutoCloseable {
         }
         for (int i = 0; i < samplers.size(); i++) {
             Sequence s = samplers.get(i).sequence();
-            TokenEvent e = s.append(next[i]);
+            TokenEvent e = s.append(next[i], logprobs[i]);
             generatedTokens++;
             events.add(e);
             if (e.finished()) {
@@ -576,7 +577,8 @@ public final class Engine implements AutoCloseable {
         return adapters == null ? null : adapters.stats();
     }
 
-    private int[] choose(NDArray logits, List<Batch.Chunk> samplers) {
+    /** Chooses each sampling row's next token; fills {@code logprobs} for the requests that asked for them. */
+    private int[] choose(NDArray logits, List<Batch.Chunk> samplers, TokenLogprobs[] logprobs) {
         int n = samplers.size();
         int[] next = new int[n];
         if (n == 0) {
@@ -584,7 +586,7 @@ public final class Engine implements AutoCloseable {
         }
         boolean allGreedy = true;
         for (Batch.Chunk c : samplers) {
-            allGreedy &= c.sequence().request().params().isGreedy();
+            allGreedy &= !c.sequence().request().params().needsHostLogits();
         }
         if (allGreedy) {
             // Only n ids cross to the host instead of n * vocab logits.
@@ -598,7 +600,12 @@ public final class Engine implements AutoCloseable {
         int vocab = (int) logits.getShape().get(1);
         for (int i = 0; i < n; i++) {
             Sequence s = samplers.get(i).sequence();
-            next[i] = Sampler.sample(all, i * vocab, vocab, s.request().params(), s.seed(), s.generatedCount());
+            SamplingParams p = s.request().params();
+            next[i] = Sampler.choose(all, i * vocab, vocab, p, s.seed(), s.generatedCount(), s.tokenBuffer(),
+                    s.promptLength(), s.length());
+            if (p.logprobs() != null) {
+                logprobs[i] = Sampler.logprobs(all, i * vocab, vocab, next[i], p.logprobs());
+            }
         }
         return next;
     }

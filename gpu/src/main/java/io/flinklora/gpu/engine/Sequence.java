@@ -87,6 +87,11 @@ public final class Sequence {
         return tokens[position];
     }
 
+    /** The token buffer: positions 0 .. length() - 1 hold the prompt, then the generated tokens (read-only). */
+    int[] tokenBuffer() {
+        return tokens;
+    }
+
     /** Tokens whose keys and values are in the cache. */
     public int computed() {
         return computed;
@@ -188,6 +193,11 @@ public final class Sequence {
 
     /** Appends a sampled token and returns its event (finished when a stop condition holds). */
     TokenEvent append(int token) {
+        return append(token, null);
+    }
+
+    /** Appends a chosen token with its log-probabilities (null when the request asked for none). */
+    TokenEvent append(int token, TokenLogprobs logprobs) {
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
         }
@@ -205,6 +215,6 @@ public final class Sequence {
         if (finishReason != null) {
             text = text + stops.append(detokenizer.flush()) + stops.finish();
         }
-        return new TokenEvent(request.id(), index, token, text, finishReason, promptLength);
+        return new TokenEvent(request.id(), index, token, text, finishReason, promptLength, null, logprobs);
     }
 }

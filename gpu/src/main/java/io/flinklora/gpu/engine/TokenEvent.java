@@ -9,12 +9,19 @@ package io.flinklora.gpu.engine;
  * @param finishReason null while the request goes on; set on its last event
  * @param choice for a constrained request, its single event carries the chosen label (also in
  *     {@code text}, with {@code tokenId} the label's first token) and all scores; null otherwise
+ * @param logprobs the token's log-probability and its position's most likely alternatives, when the
+ *     request asked for them ({@code logprobs}); null otherwise
  */
 public record TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
-                         int promptTokens, ChoiceResult choice) {
+                         int promptTokens, ChoiceResult choice, TokenLogprobs logprobs) {
     public TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
                       int promptTokens) {
-        this(requestId, index, tokenId, text, finishReason, promptTokens, null);
+        this(requestId, index, tokenId, text, finishReason, promptTokens, null, null);
+    }
+
+    public TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
+                      int promptTokens, ChoiceResult choice) {
+        this(requestId, index, tokenId, text, finishReason, promptTokens, choice, null);
     }
 
     public boolean finished() {

@@ -28,6 +28,58 @@ public final class Sampler {
         return best;
     }
 
+    /**
+     * Chooses token number {@code index} of a sequence whose tokens so far are {@code tokens[0 .. length)}
+     * (the first {@code promptLength} the prompt): the request's logit bias and penalties first (on a copy
+     * of the row), then greedy or sampling as {@link #sample(float[], int, int, SamplingParams, long, int)}.
+     */
+    public static int choose(float[] logits, int offset, int vocab, SamplingParams p, long seed, int index, int[] tokens,
+                             int promptLength, int length) {
+        LogitAdjustments a = p.adjustments();
+        if (!a.changesLogits()) {
+            return sample(logits, offset, vocab, p, seed, index);
+        }
+        float[] row = Arrays.copyOfRange(logits, offset, offset + vocab);
+        a.apply(row, 0, vocab, tokens, promptLength, length);
+        return sample(row, 0, vocab, p, seed, index);
+    }
+
+    /**
+     * The chosen token's log-probability under the raw logits (log-softmax, in double) and the
+     * {@code top} most likely tokens', most likely first, ties to the lower id.
+     */
+    public static io.flinklora.gpu.engine.TokenLogprobs logprobs(float[] logits, int offset, int vocab, int chosen, int top) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp((double) logits[offset + i] - max);
+        }
+        double logZ = max + Math.log(sum);
+        int k = Math.min(top, vocab);
+        int[] best = new int[k];
+        int filled = 0;
+        for (int i = 0; i < vocab; i++) {
+            float l = logits[offset + i];
+            if (filled == k && (k == 0 || l <= logits[offset + best[k - 1]])) {
+                continue;
+            }
+            int at = filled < k ? filled++ : k - 1;
+            while (at > 0 && logits[offset + best[at - 1]] < l) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = i;
+        }
+        java.util.List<io.flinklora.gpu.engine.TokenLogprobs.Alternative> alts = new java.util.ArrayList<>(k);
+        for (int r = 0; r < k; r++) {
+            alts.add(new io.flinklora.gpu.engine.TokenLogprobs.Alternative(best[r], logits[offset + best[r]] - logZ));
+        }
+        return new io.flinklora.gpu.engine.TokenLogprobs(chosen, logits[offset + chosen] - logZ, alts);
+    }
+
     /** Samples a token id from {@code logits[offset .. offset+vocab)} for token number {@code index}. */
     public static int sample(float[] logits, int offset, int vocab, SamplingParams p, long seed, int index) {
         if (p.isGreedy()) {
@@ -41,8 +93,13 @@ public final class Sampler {
         // Candidates as (probability bits, token) pairs packed in longs so one primitive sort orders them.
         double[] prob = new double[vocab];
         double total = 0;
+        // min_p: e is p_i / p_max after the temperature, so a token below min_p * p_max has e < min_p.
+        double minP = p.adjustments().minP();
         for (int i = 0; i < vocab; i++) {
             double e = Math.exp((logits[offset + i] - max) / temperature);
+            if (e < minP) {
+                e = 0;
+            }
             prob[i] = e;
             total += e;
         }

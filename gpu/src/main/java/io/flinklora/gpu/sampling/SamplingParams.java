@@ -15,6 +15,8 @@ import java.util.List;
  * @param stop strings that end generation when they appear in the text (finish reason "stop"); not part of the text
  * @param stopTokenIds token ids that end generation (finish reason "stop")
  * @param ignoreEos keep generating past the model's end-of-sequence token
+ * @param adjustments min_p, penalties and logit bias ({@link LogitAdjustments#NONE}: none)
+ * @param logprobs null: no log-probabilities; k: each token's and its position's k most likely ones
  */
 public record SamplingParams(
         double temperature,
@@ -24,11 +26,22 @@ public record SamplingParams(
         int maxNewTokens,
         List<String> stop,
         List<Integer> stopTokenIds,
-        boolean ignoreEos) {
+        boolean ignoreEos,
+        LogitAdjustments adjustments,
+        Integer logprobs) {
+
+    /** The most alternatives a request may ask per token (as vLLM's and OpenAI's default caps). */
+    public static final int MAX_LOGPROBS = 20;
 
     public SamplingParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
         stopTokenIds = stopTokenIds == null ? List.of() : List.copyOf(stopTokenIds);
+        adjustments = adjustments == null ? LogitAdjustments.NONE : adjustments;
+    }
+
+    public SamplingParams(double temperature, int topK, double topP, Long seed, int maxNewTokens, List<String> stop,
+                          List<Integer> stopTokenIds, boolean ignoreEos) {
+        this(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignoreEos, LogitAdjustments.NONE, null);
     }
 
     /** Greedy decoding of up to {@code maxNewTokens} tokens, stopping at EOS. */
@@ -41,11 +54,27 @@ public record SamplingParams(
     }
 
     public SamplingParams withSeed(long newSeed) {
-        return new SamplingParams(temperature, topK, topP, newSeed, maxNewTokens, stop, stopTokenIds, ignoreEos);
+        return new SamplingParams(temperature, topK, topP, newSeed, maxNewTokens, stop, stopTokenIds, ignoreEos,
+                adjustments, logprobs);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
-        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignore);
+        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignore, adjustments,
+                logprobs);
+    }
+
+    public SamplingParams withAdjustments(LogitAdjustments a) {
+        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignoreEos, a, logprobs);
+    }
+
+    public SamplingParams withLogprobs(Integer top) {
+        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignoreEos, adjustments,
+                top);
+    }
+
+    /** Whether choosing a token needs the logits on the host (not just the device's argmax). */
+    public boolean needsHostLogits() {
+        return !isGreedy() || adjustments.changesLogits() || logprobs != null;
     }
 
     /** Checks every field against its range and the given limits; throws a coded {@link RequestException}. */
@@ -87,6 +116,33 @@ public record SamplingParams(
             if (id == null || id < 0 || id >= vocabSize) {
                 throw invalid("stop token id " + id + " is outside the vocabulary (0.." + (vocabSize - 1) + ")");
             }
+        }
+        LogitAdjustments a = adjustments;
+        if (!(a.minP() >= 0 && a.minP() <= 1)) {
+            throw invalid("min_p must be in [0, 1], got " + a.minP());
+        }
+        if (!(a.repetitionPenalty() > 0 && a.repetitionPenalty() <= 100)) {
+            throw invalid("repetition_penalty must be in (0, 100] (1 is off), got " + a.repetitionPenalty());
+        }
+        if (!(a.presencePenalty() >= -2 && a.presencePenalty() <= 2)) {
+            throw invalid("presence_penalty must be in [-2, 2], got " + a.presencePenalty());
+        }
+        if (!(a.frequencyPenalty() >= -2 && a.frequencyPenalty() <= 2)) {
+            throw invalid("frequency_penalty must be in [-2, 2], got " + a.frequencyPenalty());
+        }
+        if (a.logitBias().size() > vocabSize) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "logit_bias names more tokens than the vocabulary has");
+        }
+        for (var b : a.logitBias().entrySet()) {
+            if (b.getKey() == null || b.getKey() < 0 || b.getKey() >= vocabSize) {
+                throw invalid("logit_bias token id " + b.getKey() + " is outside the vocabulary (0.." + (vocabSize - 1) + ")");
+            }
+            if (b.getValue() == null || !(b.getValue() >= -100 && b.getValue() <= 100)) {
+                throw invalid("logit_bias values must be in [-100, 100], got " + b.getValue() + " for token " + b.getKey());
+            }
+        }
+        if (logprobs != null && (logprobs < 0 || logprobs > MAX_LOGPROBS)) {
+            throw invalid("logprobs must be between 0 and " + MAX_LOGPROBS + " alternatives, got " + logprobs);
         }
     }
 

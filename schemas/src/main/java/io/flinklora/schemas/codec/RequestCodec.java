@@ -64,6 +64,11 @@ public final class RequestCodec {
         if (!r.getCancel()) {
             checkOnePrompt(r.getPrompt() != null, r.getPromptIds() != null, id);
         }
+        for (String key : r.getLogitBias().keySet()) {
+            if (!key.matches("0|[1-9][0-9]{0,8}")) {
+                throw invalid("logit_bias keys must be token ids, got \"" + key + "\"", id);
+            }
+        }
         return r;
     }
 
@@ -146,6 +151,24 @@ public final class RequestCodec {
                 case "top_p":
                     b.setTopP(number(v, name, id));
                     break;
+                case "min_p":
+                    b.setMinP(number(v, name, id));
+                    break;
+                case "repetition_penalty":
+                    b.setRepetitionPenalty(number(v, name, id));
+                    break;
+                case "presence_penalty":
+                    b.setPresencePenalty(number(v, name, id));
+                    break;
+                case "frequency_penalty":
+                    b.setFrequencyPenalty(number(v, name, id));
+                    break;
+                case "logit_bias":
+                    b.setLogitBias(logitBias(v, id));
+                    break;
+                case "logprobs":
+                    b.setLogprobs(v.isNull() ? null : int32(v, name, id));
+                    break;
                 case "seed":
                     b.setSeed(v.isNull() ? null : int64(v, name, id));
                     break;
@@ -226,6 +249,21 @@ public final class RequestCodec {
                 throw invalid(where + ".name is required", id);
             }
             out.add(ab.build());
+        }
+        return out;
+    }
+
+    /** {"token id": bias}, as OpenAI's logit_bias: keys are token ids written as strings. */
+    private static Map<String, Double> logitBias(JsonNode v, String id) throws DecodeException {
+        if (!v.isObject()) {
+            throw invalid("logit_bias must be an object of token id -> number, got " + kind(v), id);
+        }
+        Map<String, Double> out = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : v.properties()) {
+            if (!e.getKey().matches("0|[1-9][0-9]{0,8}")) {
+                throw invalid("logit_bias keys must be token ids, got \"" + e.getKey() + "\"", id);
+            }
+            out.put(e.getKey(), number(e.getValue(), "logit_bias." + e.getKey(), id));
         }
         return out;
     }

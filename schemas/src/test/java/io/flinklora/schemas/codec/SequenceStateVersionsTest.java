@@ -113,14 +113,14 @@ class SequenceStateVersionsTest {
         // schema, with this version's released schema in its store, and restore the committed blob with it.
         String json = SequenceState.getClassSchema().toString();
         String evolved = json.replaceFirst("\\{\"name\":\"temperature\"",
-                "{\"name\":\"min_p\",\"type\":\"double\",\"default\":0.0},{\"name\":\"temperature\"");
+                "{\"name\":\"typical_p\",\"type\":\"double\",\"default\":1.0},{\"name\":\"temperature\"");
         Schema reader = new Schema.Parser().parse(evolved);
         SchemaStore.Cache store = new SchemaStore.Cache();
         AvroCodec.load(StateCodec.RELEASED).forEach(store::addSchema);
         GenericRecord restored = new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader, store)
                 .decode(committed(COMMITTED_V3));
         GenericRecord sampling = (GenericRecord) restored.get("sampling");
-        assertEquals(0.0, sampling.get("min_p"));
+        assertEquals(1.0, sampling.get("typical_p"));
         assertEquals(0.7, sampling.get("temperature"));
         assertEquals("req-1", restored.get("request_id").toString());
         assertEquals(List.of(13, 7, 99), restored.get("generated_ids"));

@@ -1,0 +1,355 @@
+package io.flinklora.client;
+
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.TokenEvent;
+import io.flinklora.schemas.codec.AvroCodec;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A service's client of the generation job: sends requests to the job's request topic naming this
+ * client's own reply topic, reads only that topic (read_committed, so with the job's exactly-once
+ * delivery it sees each token once, and only committed ones), and hands back each request's token
+ * stream and completion through a {@link GenerationHandle}. One reply topic and one consumer per client
+ * instance; requests are correlated by request_id. The job must allow the reply topic
+ * ({@code --reply-topic-pattern}).
+ *
+ * <pre>{@code
+ * try (GenerationClient client = GenerationClient.builder().bootstrapServers("broker:9092")
+ *         .replyTopic("replies.checkout-service").build()) {
+ *     GenerationHandle h = client.generate(request, token -> System.out.print(token.getText()));
+ *     Completion c = h.completion().get();
+ * }
+ * }</pre>
+ */
+public final class GenerationClient implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(GenerationClient.class);
+
+    private final String requestTopic;
+    private final String replyTopic;
+    private final Duration defaultTimeout;
+    private final KafkaProducer<byte[], byte[]> producer;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final Map<String, GenerationHandle> pending = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService timers;
+    private final Thread reader;
+    private final Properties admin;
+    private final boolean deleteReplyTopic;
+    private volatile boolean closed;
+
+    private GenerationClient(Builder b) {
+        this.requestTopic = b.requestTopic;
+        this.replyTopic = b.replyTopic != null ? b.replyTopic : b.replyTopicPrefix + UUID.randomUUID();
+        this.defaultTimeout = b.timeout;
+        this.admin = new Properties();
+        admin.putAll(b.kafka);
+        admin.put("bootstrap.servers", b.bootstrapServers);
+        boolean created = b.createReplyTopic && createTopic(b.replyPartitions, b.replyReplication);
+        this.deleteReplyTopic = created && b.deleteReplyTopicOnClose;
+
+        Properties p = new Properties();
+        p.putAll(admin);
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        p.put("acks", "all");
+        p.put("enable.idempotence", "true");
+        this.producer = new KafkaProducer<>(p);
+
+        Properties c = new Properties();
+        c.putAll(admin);
+        c.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        c.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        // Only what the job's transactions committed: each (request, index) once under exactly-once delivery.
+        c.put("isolation.level", "read_committed");
+        c.put("enable.auto.commit", "false");
+        this.consumer = new KafkaConsumer<>(c);
+        List<TopicPartition> parts = new ArrayList<>();
+        // A topic just created reaches the client's metadata a moment later.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (parts.isEmpty() && System.nanoTime() < deadline) {
+            for (PartitionInfo pi : consumer.partitionsFor(replyTopic, Duration.ofSeconds(30))) {
+                parts.add(new TopicPartition(replyTopic, pi.partition()));
+            }
+            if (parts.isEmpty()) {
+                sleep(100);
+            }
+        }
+        if (parts.isEmpty()) {
+            consumer.close();
+            producer.close();
+            throw new IllegalStateException("reply topic " + replyTopic + " does not exist (createReplyTopic is off?)");
+        }
+        consumer.assign(parts);
+        consumer.seekToEnd(parts);
+        // Resolve the end offsets now, before any request is sent, so no reply can be skipped.
+        parts.forEach(consumer::position);
+
+        this.timers = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "generation-client-timeouts"));
+        this.reader = daemon(this::readReplies, "generation-client-replies-" + replyTopic);
+        reader.start();
+        LOG.info("Generation client: requests to {}, replies on {}", requestTopic, replyTopic);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The topic this client reads; every request it sends names it as reply_topic. */
+    public String replyTopic() {
+        return replyTopic;
+    }
+
+    /** Sends a request with the client's default timeout; tokens only through {@link GenerationHandle#tokens()}. */
+    public GenerationHandle generate(GenerationRequest request) {
+        return generate(request, t -> { }, defaultTimeout);
+    }
+
+    public GenerationHandle generate(GenerationRequest request, TokenListener listener) {
+        return generate(request, listener, defaultTimeout);
+    }
+
+    /**
+     * Sends {@code request} (its reply_topic set to this client's) and returns its handle; the listener
+     * gets its token events in index order. After {@code timeout} without a completion the handle fails
+     * with a TimeoutException and the generation is cancelled in the job.
+     */
+    public GenerationHandle generate(GenerationRequest request, TokenListener listener, Duration timeout) {
+        if (closed) {
+            throw new IllegalStateException("client is closed");
+        }
+        String id = request.getRequestId();
+        GenerationHandle h = new GenerationHandle(id, Objects.requireNonNull(listener), this::cancelInJob);
+        if (pending.putIfAbsent(id, h) != null) {
+            throw new IllegalArgumentException("request " + id + " is already in flight on this client");
+        }
+        ScheduledFuture<?> timer = timers.schedule(() -> {
+            if (h.timedOut(timeout)) {
+                cancelInJob(id);
+            }
+        }, timeout.toMillis(), TimeUnit.MILLISECONDS);
+        h.completion().whenComplete((c, t) -> {
+            timer.cancel(false);
+            pending.remove(id, h);
+        });
+        GenerationRequest routed = GenerationRequest.newBuilder(request).setReplyTopic(replyTopic).build();
+        producer.send(record(id, AvroCodec.toBytes(routed)), (md, e) -> {
+            if (e != null) {
+                h.failed(e);
+            }
+        });
+        return h;
+    }
+
+    /** A cancel record for {@code requestId}: keyed like the request, so the subtask that runs it reads it next. */
+    private void cancelInJob(String requestId) {
+        if (closed) {
+            return;
+        }
+        GenerationRequest cancel = GenerationRequest.newBuilder().setRequestId(requestId).setCancel(true)
+                .setReplyTopic(replyTopic).build();
+        producer.send(record(requestId, AvroCodec.toBytes(cancel)), (md, e) -> {
+            if (e != null) {
+                LOG.warn("Could not send the cancel of {}", requestId, e);
+            }
+        });
+    }
+
+    private ProducerRecord<byte[], byte[]> record(String id, byte[] value) {
+        return new ProducerRecord<>(requestTopic, id.getBytes(StandardCharsets.UTF_8), value);
+    }
+
+    private void readReplies() {
+        try {
+            while (!closed) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    Object reply = ReplyRecords.decode(r.value());
+                    if (reply instanceof TokenEvent t) {
+                        GenerationHandle h = pending.get(t.getRequestId());
+                        if (h != null) {
+                            h.token(t);
+                        }
+                    } else if (reply instanceof Completion c) {
+                        GenerationHandle h = pending.get(c.getRequestId());
+                        if (h != null) {
+                            h.completed(c);
+                        }
+                    } else if (reply instanceof GenerationError e) {
+                        GenerationHandle h = e.getRequestId() == null ? null : pending.get(e.getRequestId());
+                        if (h != null) {
+                            h.failed(e);
+                        }
+                    } else {
+                        LOG.debug("Ignoring a record on {} that is no reply record ({})", replyTopic, r.offset());
+                    }
+                }
+            }
+        } catch (WakeupException e) {
+            // close()
+        } catch (RuntimeException e) {
+            LOG.error("Reply reader of {} failed; pending requests fail", replyTopic, e);
+            pending.values().forEach(h -> h.failed(e));
+        } finally {
+            consumer.close();
+        }
+    }
+
+    private boolean createTopic(int partitions, short replication) {
+        try (Admin a = Admin.create(admin)) {
+            a.createTopics(List.of(new NewTopic(replyTopic, partitions, replication))).all().get(30, TimeUnit.SECONDS);
+            return true;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof TopicExistsException) {
+                return false;
+            }
+            throw new IllegalStateException("cannot create reply topic " + replyTopic + ": " + e.getCause(), e);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot create reply topic " + replyTopic + ": " + e, e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        consumer.wakeup();
+        try {
+            reader.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        timers.shutdownNow();
+        pending.values().forEach(h -> h.failed(new IllegalStateException("client closed")));
+        producer.close(Duration.ofSeconds(10));
+        if (deleteReplyTopic) {
+            try (Admin a = Admin.create(admin)) {
+                a.deleteTopics(List.of(replyTopic)).all().get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.warn("Could not delete reply topic {}", replyTopic, e);
+            }
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the reply topic", e);
+        }
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Settings of a {@link GenerationClient}; bootstrapServers is required. */
+    public static final class Builder {
+        private String bootstrapServers;
+        private String requestTopic = "requests";
+        private String replyTopic;
+        private String replyTopicPrefix = "replies.";
+        private boolean createReplyTopic = true;
+        private Boolean deleteReplyTopicOnClose;
+        private int replyPartitions = 1;
+        private short replyReplication = 1;
+        private Duration timeout = Duration.ofMinutes(5);
+        private final Properties kafka = new Properties();
+
+        private Builder() {
+        }
+
+        public Builder bootstrapServers(String servers) {
+            this.bootstrapServers = servers;
+            return this;
+        }
+
+        /** The job's request topic (default "requests"). */
+        public Builder requestTopic(String topic) {
+            this.requestTopic = topic;
+            return this;
+        }
+
+        /** This client's reply topic; default: the prefix plus a random UUID, created and deleted with the client. */
+        public Builder replyTopic(String topic) {
+            this.replyTopic = topic;
+            return this;
+        }
+
+        /** Prefix of a generated reply topic name (default "replies."; the job's pattern must allow it). */
+        public Builder replyTopicPrefix(String prefix) {
+            this.replyTopicPrefix = prefix;
+            return this;
+        }
+
+        /** Create the reply topic if it does not exist (default true), with this many partitions and replicas. */
+        public Builder createReplyTopic(boolean create, int partitions, short replication) {
+            this.createReplyTopic = create;
+            this.replyPartitions = partitions;
+            this.replyReplication = replication;
+            return this;
+        }
+
+        /** Delete the reply topic on close if this client created it (default: only for generated names). */
+        public Builder deleteReplyTopicOnClose(boolean delete) {
+            this.deleteReplyTopicOnClose = delete;
+            return this;
+        }
+
+        /** How long a request may take before its handle fails and it is cancelled in the job (default 5 min). */
+        public Builder timeout(Duration timeout) {
+            this.timeout = timeout;
+            return this;
+        }
+
+        /** Any Kafka client setting for the producer, consumer and admin client (security, as for the job). */
+        public Builder kafkaProperty(String key, String value) {
+            kafka.put(key, value);
+            return this;
+        }
+
+        public GenerationClient build() {
+            if (bootstrapServers == null) {
+                throw new IllegalArgumentException("bootstrapServers is required");
+            }
+            if (replyTopic == null && !createReplyTopic) {
+                throw new IllegalArgumentException("a generated reply topic must be created: set replyTopic or createReplyTopic");
+            }
+            if (deleteReplyTopicOnClose == null) {
+                deleteReplyTopicOnClose = replyTopic == null;
+            }
+            return new GenerationClient(this);
+        }
+    }
+}
