@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; results go to bench-out/ (JSON and PNG).
-#   scripts/bench.sh [engine|lora|e2e|label|train|peer|all] [--quick]
+#   scripts/bench.sh [engine|lora|e2e|label|train|compose|peer|all] [--quick]
+#   scripts/bench.sh compose   one adapter-mix search generation as one mixed batch vs candidate by candidate
 #   scripts/bench.sh peer [--quick] [--threads "1 2"]   the engine against transformers + PEFT (needs Python:
 #     python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON overrides)
 #   scripts/bench.sh label [--random]   (stories260k by default; --random: the random-weight benchmark Llama)
@@ -24,6 +25,7 @@ case "$what" in
     exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.LabelBench "$OUT" "${args[@]}" ;;
   e2e) exec java -Xmx8g -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath job)" io.flinklora.job.E2eBench "$OUT" "$@" ;;
   train) exec java -Xmx4g -Dai.djl.pytorch.num_threads="${TORCH_THREADS:-1}" -Dlog.level=WARN -Dproject.root="$ROOT" ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.TrainBench "$OUT" "$@" ;;
+  compose) exec java -Xmx8g -Dlog.level=WARN -Dproject.root="$ROOT" ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.ComposeBench "$OUT" "$@" ;;
   peer)
     threads="1 2"; rest=()
     while [[ $# -gt 0 ]]; do
@@ -46,6 +48,6 @@ case "$what" in
         "$OUT" --threads "$t" --python "$python" --peer-script "$ROOT/scripts/peer/peft_peer.py" ${rest[@]+"${rest[@]}"}
     done
     exec java -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.PeerBench "$OUT" --plot ;;
-  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@"; "$0" peer "$@" ;;
-  *) echo "usage: scripts/bench.sh [engine|lora|dtype|e2e|label|train|peer|all] [--quick]" >&2; exit 2 ;;
+  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@"; "$0" compose "$@"; "$0" peer "$@" ;;
+  *) echo "usage: scripts/bench.sh [engine|lora|dtype|e2e|label|train|compose|peer|all] [--quick]" >&2; exit 2 ;;
 esac

@@ -18,6 +18,8 @@ import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.LoraStrategy;
+import io.flinklora.gpu.route.Router;
+import io.flinklora.gpu.route.RouterFile;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
@@ -65,14 +67,29 @@ public final class GenerateCli {
         }
         PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
         try (engine) {
+            Router router = null;
+            if (o.router != null) {
+                try {
+                    router = Router.open(RouterFile.read(o.router), engine);
+                } catch (IllegalArgumentException | java.io.IOException e) {
+                    System.err.println("generate: router " + o.router + ": " + e.getMessage());
+                    System.exit(2);
+                    return;
+                }
+            }
             run(engine, new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), out,
-                    o.maxRunning);
+                    o.maxRunning, router);
         }
         out.flush();
     }
 
     /** Reads requests, runs them to completion and writes one result line per request. */
     static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning) throws Exception {
+        run(engine, in, out, maxRunning, null);
+    }
+
+    /** As above; requests with {@code "route": "auto"} get their adapters from {@code router} (null: refused). */
+    static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning, Router router) throws Exception {
         Map<String, Result> results = new HashMap<>();
         boolean more = true;
         long lineNo = 0;
@@ -107,8 +124,17 @@ public final class GenerateCli {
                                 + "' is already in flight");
                     }
                     int[] ids = r.promptIds() != null ? r.promptIds() : engine.tokenizer().encode(r.prompt());
-                    engine.submit(new EngineRequest(r.id(), ids, r.adapters(), r.params(), null, r.choices()));
-                    results.put(r.id(), new Result(ids.length));
+                    Router.Route route = null;
+                    if (r.routeAuto()) {
+                        if (router == null) {
+                            throw new RequestException(ErrorCode.INVALID_REQUEST, "\"route\": \"auto\" needs a"
+                                    + " router file (--router FILE)");
+                        }
+                        route = routeOf(router, ids);
+                    }
+                    engine.submit(new EngineRequest(r.id(), ids, route == null ? r.adapters() : route.adapters(),
+                            r.params(), null, r.choices()));
+                    results.put(r.id(), new Result(ids.length, route));
                 } catch (RequestException e) {
                     writeError(out, id, e.code(), e.getMessage());
                     done++;
@@ -142,12 +168,23 @@ public final class GenerateCli {
 
     private static final class Result {
         final int promptTokens;
+        final Router.Route route;
         final List<Integer> ids = new ArrayList<>();
         final List<io.flinklora.gpu.engine.TokenLogprobs> logprobs = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
 
-        Result(int promptTokens) {
+        Result(int promptTokens, Router.Route route) {
             this.promptTokens = promptTokens;
+            this.route = route;
+        }
+    }
+
+    /** A prompt the embedder cannot take (longer than the model's positions) is a coded error. */
+    private static Router.Route routeOf(Router router, int[] ids) {
+        try {
+            return router.route(ids);
+        } catch (IllegalArgumentException e) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "cannot route: " + e.getMessage());
         }
     }
 
@@ -159,6 +196,14 @@ public final class GenerateCli {
         n.put("text", r.text.toString());
         n.put("finish_reason", last.finishReason().wireName());
         n.put("prompt_tokens", r.promptTokens);
+        if (r.route != null) {
+            ObjectNode route = n.putObject("route");
+            route.put("task", r.route.task());
+            ArrayNode used = route.putArray("adapters");
+            r.route.adapters().forEach(a -> used.addObject().put("name", a.name()).put("weight", a.weight()));
+            ObjectNode sims = route.putObject("similarity");
+            r.route.scores().forEach(s -> sims.put(s.task(), s.similarity()));
+        }
         if (!r.logprobs.isEmpty()) {
             ArrayNode lps = n.putArray("logprobs");
             for (io.flinklora.gpu.engine.TokenLogprobs lp : r.logprobs) {
@@ -207,10 +252,13 @@ public final class GenerateCli {
                 "  --adapters-on-device N   adapters resident on the device at most (default 16)",
                 "  --adapters-in-memory N   adapters kept in host memory at most (default 64)",
                 "  --preload a,b,...        adapters to load at start",
-                "  --lora-strategy pooled|segmented|gathered|loop  how mixed-adapter batches compute LoRA (default pooled)");
+                "  --lora-strategy pooled|segmented|gathered|loop  how mixed-adapter batches compute LoRA (default pooled)",
+                "  --router FILE            router file: requests with \"route\": \"auto\" get the adapters of the task",
+                "                           whose example prompts are nearest (README: Routing requests to adapters)");
 
         Path model;
         Path adapters;
+        Path router;
         int maxRunning = 32;
         int maxTokens = 512;
         int kvSlots = -1;
@@ -233,6 +281,7 @@ public final class GenerateCli {
                 switch (a) {
                     case "--model" -> o.model = Path.of(v);
                     case "--adapters" -> o.adapters = Path.of(v);
+                    case "--router" -> o.router = Path.of(v);
                     case "--max-batch" -> o.maxRunning = positive(a, v);
                     case "--max-tokens-per-step" -> o.maxTokens = positive(a, v);
                     case "--kv-slots" -> o.kvSlots = positive(a, v);

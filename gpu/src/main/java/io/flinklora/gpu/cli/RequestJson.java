@@ -18,11 +18,11 @@ import java.util.Set;
  * a wrong type or an unknown field is a coded error rather than a silently ignored setting.
  */
 public record RequestJson(String id, String prompt, int[] promptIds, List<AdapterRef> adapters,
-                          SamplingParams params, List<String> choices) {
+                          SamplingParams params, List<String> choices, boolean routeAuto) {
 
     private static final Set<String> FIELDS = Set.of("id", "request_id", "prompt", "prompt_ids", "adapters", "max_new_tokens",
             "temperature", "top_k", "top_p", "seed", "stop", "stop_token_ids", "ignore_eos", "choices",
-            "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs");
+            "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "route");
     static final int DEFAULT_MAX_NEW_TOKENS = 64;
 
     /** The id of a request object if it has a usable one, else null (for error lines). */
@@ -160,7 +160,17 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
         Integer logprobs = present(node, "logprobs") ? intField(node, "logprobs", 0) : null;
         SamplingParams params = new SamplingParams(temperature, topK, topP, seed, maxNew, stop, stopIds, ignoreEos,
                 adjustments, logprobs);
-        return new RequestJson(idNode.asText(), prompt, ids, adapters, params, choices);
+        boolean route = false;
+        if (present(node, "route")) {
+            if (!node.get("route").isTextual() || !node.get("route").asText().equals("auto")) {
+                throw invalid("'route' must be \"auto\" (the router picks the adapters)");
+            }
+            if (!adapters.isEmpty()) {
+                throw invalid("give 'adapters' or \"route\": \"auto\", not both");
+            }
+            route = true;
+        }
+        return new RequestJson(idNode.asText(), prompt, ids, adapters, params, choices, route);
     }
 
     private static boolean present(JsonNode node, String field) {

@@ -18,6 +18,9 @@ import java.util.List;
  * pool is sized for the batch, and choice requests must not push ordinary ones out), no cache copy,
  * and it is one more chunk in the continuous batch, so the scheduler, the batched multi-LoRA pass
  * and admission control work unchanged; the price is that a slot holds prompt + all candidates.
+ *
+ * <p>A teacher-forced request is the one-candidate case: its continuation's tokens are the tree, laid
+ * out causally after the prompt, and its score is their summed log-probability.
  */
 final class ChoiceTree {
     private final List<String> labels;

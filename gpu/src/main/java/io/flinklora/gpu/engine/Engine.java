@@ -129,7 +129,8 @@ public final class Engine implements AutoCloseable {
      */
     public void submit(EngineRequest request) {
         validate(request);
-        ChoiceTree choices = request.hasChoices() ? choiceTree(request) : null;
+        ChoiceTree choices = request.hasChoices() ? choiceTree(request)
+                : request.scoresContinuation() ? scoreTree(request) : null;
         SamplingParams params = request.params();
         long seed = params.seed() != null ? params.seed() : seeds.nextLong();
         Set<Integer> stopIds = new HashSet<>(params.stopTokenIds());
@@ -173,10 +174,18 @@ public final class Engine implements AutoCloseable {
         checkIds(prompt, vocab, "prompt");
         checkIds(r.generatedIds(), vocab, "resumed");
         long total = (long) prompt.length + r.params().maxNewTokens();
-        if (!r.hasChoices() && total > maxSequenceLength) {
+        if (!r.hasChoices() && !r.scoresContinuation() && total > maxSequenceLength) {
             throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + prompt.length
                     + " tokens plus max_new_tokens " + r.params().maxNewTokens() + " exceeds the context length of "
                     + maxSequenceLength + " tokens");
+        }
+        if (r.hasChoices() && r.scoresContinuation()) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
+                    + "' has both choices and a continuation to score; send one or the other");
+        }
+        if (r.scoresContinuation() && r.generatedIds().length > 0) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
+                    + "' scores a continuation and has generated tokens; a scoring request has nothing to resume");
         }
         if (r.hasChoices() && r.generatedIds().length > 0) {
             throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
@@ -255,6 +264,26 @@ public final class Engine implements AutoCloseable {
                     + " tokens");
         }
         return new ChoiceTree(labels, ids);
+    }
+
+    /**
+     * A teacher-forced request as a one-candidate tree: the continuation's ids, scored as given (no
+     * re-tokenization), must fit one cache slot after the prompt; they count against the prompt limit
+     * since they are computed, not generated.
+     */
+    private ChoiceTree scoreTree(EngineRequest r) {
+        int[] ids = r.scoreIds();
+        checkIds(ids, model.config().vocabSize(), "continuation");
+        if (ids.length > config.limits().maxPromptTokens()) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "continuation of " + ids.length
+                    + " tokens exceeds the limit of " + config.limits().maxPromptTokens());
+        }
+        if ((long) r.promptIds().length + ids.length - 1 > maxSequenceLength) {
+            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + r.promptIds().length
+                    + " tokens plus a continuation of " + ids.length + " exceeds the context length of "
+                    + maxSequenceLength + " tokens");
+        }
+        return new ChoiceTree(List.of(tokenizer.decode(ids)), new int[][] {ids.clone()});
     }
 
     private static void checkIds(int[] ids, int vocab, String what) {
@@ -615,6 +644,19 @@ public final class Engine implements AutoCloseable {
 
     public int liveArrays() {
         return manager.getManagedArrays().size();
+    }
+
+    /**
+     * Embeds prompts for routing with this engine's base model (one cache-free forward pass per prompt,
+     * outside the step's batch); float32 Llama-block models only, as the training forward.
+     */
+    public io.flinklora.gpu.route.PromptEmbedder promptEmbedder() {
+        return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager);
+    }
+
+    /** As {@link #promptEmbedder()}, with the hidden state after {@code layer} layers. */
+    public io.flinklora.gpu.route.PromptEmbedder promptEmbedder(int layer) {
+        return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager, layer);
     }
 
     /** The model, for tests and tools that drive the forward pass directly. */

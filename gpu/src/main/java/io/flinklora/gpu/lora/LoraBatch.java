@@ -42,10 +42,20 @@ public final class LoraBatch implements ProjectionDelta {
      * Which adapters (by index in the step, ordered by rank) take part in one projection: the rows
      * their (row, adapter) pairs read (null: every row once, in order), and how pair deltas return to
      * rows - a gather with optional row weights ({@code rowGather}, {@code rowScale}, {@code zeroRow}
-     * for rows without a pair), or for rows mixing adapters a dense weighted {@code combine} matrix.
+     * for rows without a pair), or for rows mixing adapters one weighted gather per member ({@code combine}).
      */
-    private record Plan(int[] members, NDArray pairRows, NDArray combine, Map<Integer, NDArray> slots,
+    private record Plan(int[] members, NDArray pairRows, Mixed combine, Map<Integer, NDArray> slots,
                         Map<Integer, SlotLayout> layouts, NDArray rowGather, NDArray rowScale, boolean zeroRow) {
+    }
+
+    /**
+     * Rows mixing adapters: for each member, which pair delta every token row reads (the appended zero
+     * row when the row does not use that member) and with what weight ({@code gather} [members * tokens],
+     * {@code scale} [members, tokens, 1]). A row uses each adapter at most once, so a row's sum is over
+     * members: linear in the step's tokens, where a dense [tokens, pairs] weight matrix would be quadratic
+     * (a search generation mixes thousands of rows).
+     */
+    private record Mixed(int members, NDArray gather, NDArray scale) {
     }
 
     /**
@@ -135,11 +145,14 @@ public final class LoraBatch implements ProjectionDelta {
      * Brings pair deltas [pairs, out] back to token rows [tokens, out]. When no row uses two adapters
      * of this projection (the common case) that is one gather (unadapted rows read a zero row) and
      * a per-row weight when any weight is not 1: linear in the step's tokens. Rows with several
-     * adapters (weighted mixes) sum through a [tokens, pairs] product instead.
+     * adapters (weighted mixes) sum one weighted gather per member adapter instead ({@link Mixed}).
      */
     private NDArray combine(Plan plan, NDArray deltas) {
         if (plan.combine() != null) {
-            return plan.combine().matMul(deltas);
+            Mixed m = plan.combine();
+            long out = deltas.getShape().get(1);
+            NDArray padded = NDArrays.concat(new NDList(deltas, manager.zeros(new Shape(1, out), deltas.getDataType())));
+            return padded.get(m.gather()).reshape(m.members(), tokens, out).mul(m.scale()).sum(new int[] {0});
         }
         if (plan.rowGather() == null) {
             return deltas;
@@ -408,7 +421,7 @@ public final class LoraBatch implements ProjectionDelta {
         return output.add(NDArrays.concat(rows));
     }
 
-    /** Gather index and combine matrix for an ordered set of adapters; shared by projections with that set. */
+    /** Gather index and mix gathers for an ordered set of adapters; shared by projections with that set. */
     private Plan plan(int[] members, int layer, Projection p) {
         StringBuilder keyBuilder = new StringBuilder();
         for (int i : members) {
@@ -480,7 +493,7 @@ public final class LoraBatch implements ProjectionDelta {
         for (long g : rowGather) {
             everyRow &= g != pairs;
         }
-        NDArray combine = null;
+        Mixed combine = null;
         NDArray gather = null;
         NDArray scale = null;
         if (single) {
@@ -489,16 +502,20 @@ public final class LoraBatch implements ProjectionDelta {
                 scale = manager.create(rowScale, new Shape(tokens, 1)).toType(dtype, false);
             }
         } else {
-            float[] dense = new float[tokens * pairs];
+            long[] mixGather = new long[members.length * tokens];
+            float[] mixScale = new float[members.length * tokens];
+            java.util.Arrays.fill(mixGather, pairs);
             at = 0;
             for (int k = 0; k < members.length; k++) {
                 long[] r = rowsOf.get(members[k]);
                 float[] w = weightsOf.get(members[k]);
                 for (int j = 0; j < r.length; j++, at++) {
-                    dense[(int) r[j] * pairs + at] = w[j];
+                    mixGather[k * tokens + (int) r[j]] = at;
+                    mixScale[k * tokens + (int) r[j]] = w[j];
                 }
             }
-            combine = manager.create(dense, new Shape(tokens, pairs)).toType(dtype, false);
+            combine = new Mixed(members.length, manager.create(mixGather),
+                    manager.create(mixScale, new Shape(members.length, tokens, 1)).toType(dtype, false));
         }
         boolean inOrder = rows.length == tokens;
         for (int j = 0; j < rows.length && inOrder; j++) {

@@ -73,6 +73,29 @@ public final class TrainingForward {
      * @return [rows * T, vocab] float32 logits, row-major by (row, position)
      */
     public NDArray logits(NDArray tokens, List<Segment> segments) {
+        return Linear.linear(hidden(tokens, segments), base.lmHead(), null).singletonOrThrow();
+    }
+
+    /**
+     * The last layer's hidden state after the final norm (what the LM head reads), for every position
+     * of every row: {@code [rows * T, hidden]} float32, row-major by (row, position).
+     */
+    public NDArray hidden(NDArray tokens, List<Segment> segments) {
+        return hidden(tokens, segments, config.numLayers());
+    }
+
+    public void checkLayer(int layers) {
+        if (layers < 0 || layers > config.numLayers()) {
+            throw new IllegalArgumentException("layer " + layers + " is outside 0.." + config.numLayers());
+        }
+    }
+
+    /**
+     * The hidden state after the first {@code layers} layers, for every position of every row: the
+     * residual stream (0: the token embeddings), or after all layers the final norm's output.
+     */
+    public NDArray hidden(NDArray tokens, List<Segment> segments, int layers) {
+        checkLayer(layers);
         int rows = (int) tokens.getShape().get(0);
         int len = (int) tokens.getShape().get(1);
         if (len > maxPositions) {
@@ -85,7 +108,7 @@ public final class TrainingForward {
         NDArray cos = base.ropeCos().get(positions).expandDims(1);
         NDArray sin = base.ropeSin().get(positions).expandDims(1);
         NDArray mask = causalMask(m, len);
-        for (int l = 0; l < config.numLayers(); l++) {
+        for (int l = 0; l < layers; l++) {
             NDArray h = rmsNorm(x, base.inputNorm()[l]);
             x = x.add(attention(l, h, rows, len, cos, sin, mask, segments));
             h = rmsNorm(x, base.postNorm()[l]);
@@ -93,7 +116,7 @@ public final class TrainingForward {
             NDArray up = project(l, Projection.UP, h, segments, len);
             x = x.add(project(l, Projection.DOWN, gate.mul(Activation.sigmoid(gate)).mul(up), segments, len));
         }
-        return Linear.linear(rmsNorm(x, base.finalNorm()), base.lmHead(), null).singletonOrThrow();
+        return layers == config.numLayers() ? rmsNorm(x, base.finalNorm()) : x;
     }
 
     private NDArray attention(int l, NDArray h, int rows, int len, NDArray cos, NDArray sin, NDArray mask,
