@@ -183,6 +183,13 @@ public final class Tokenizer implements AutoCloseable {
         // We add BOS ourselves. DJL also truncates to 512 tokens and pads by default: turn both off.
         Map<String, String> options =
                 Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
+        String unpaired = unpairedSurrogate(parsed, "$");
+        if (unpaired != null) {
+            // Not Unicode, so the Rust tokenizers library cannot read it either; inside the decoder section
+            // it panics (aborting the JVM) instead of failing, so it never gets such a document.
+            throw new TokenizerException("Tokenizer file " + tokenizerFile + " has a string with an unpaired UTF-16"
+                    + " surrogate (a \\uD800-\\uDFFF escape without its pair) at " + unpaired);
+        }
         try {
             // The Rust library aborts the whole JVM (a panic, not an error) on some malformed JSON inside
             // the decoder section; it gets the document as Jackson parsed and re-wrote it, always valid JSON.
@@ -194,6 +201,45 @@ public final class Tokenizer implements AutoCloseable {
                             + e.getMessage(),
                     e);
         }
+    }
+
+    /** The JSON path of the first key or string holding an unpaired surrogate, or null. */
+    static String unpairedSurrogate(JsonNode node, String path) {
+        if (node.isTextual()) {
+            return hasUnpairedSurrogate(node.textValue()) ? path : null;
+        }
+        if (node.isObject()) {
+            for (var it = node.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (hasUnpairedSurrogate(e.getKey())) {
+                    return path + " (a key)";
+                }
+                String found = unpairedSurrogate(e.getValue(), path + "." + e.getKey());
+                if (found != null) {
+                    return found;
+                }
+            }
+        } else if (node.isArray()) {
+            for (int i = 0; i < node.size(); i++) {
+                String found = unpairedSurrogate(node.get(i), path + "[" + i + "]");
+                if (found != null) {
+                    return found;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static boolean hasUnpairedSurrogate(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Prompt ids, with BOS first when the model's tokenizer adds it. */
