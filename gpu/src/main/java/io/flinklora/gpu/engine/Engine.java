@@ -466,9 +466,6 @@ public final class Engine implements AutoCloseable {
         @Override
         public Verdict check(Sequence s) {
             Verdict worst = Verdict.READY;
-            if (unmixable(s) != null) {
-                return Verdict.FAIL;
-            }
             for (AdapterRegistry.Version v : s.adapters()) {
                 Verdict vd = switch (adapters.ready(v)) {
                     case READY -> Verdict.READY;
@@ -479,6 +476,11 @@ public final class Engine implements AutoCloseable {
                 if (vd.ordinal() > worst.ordinal()) {
                     worst = vd;
                 }
+            }
+            // Only once every adapter is ready (loads finish on other threads): checking before would let a
+            // load that completes between the two checks admit an unmixable request unrefused.
+            if (worst == Verdict.READY && unmixable(s) != null) {
+                return Verdict.FAIL;
             }
             return worst;
         }
