@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; results go to bench-out/ (JSON and PNG).
-#   scripts/bench.sh [engine|lora|e2e|label|train|compose|peer|all] [--quick]
+#   scripts/bench.sh [engine|lora|dtype|e2e|label|train|compose|peer|all] [--quick]
 #   scripts/bench.sh compose   one adapter-mix search generation as one mixed batch vs candidate by candidate
 #   scripts/bench.sh peer [--quick] [--threads "1 2"]   the engine against transformers + PEFT (needs Python:
 #     python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON overrides)
