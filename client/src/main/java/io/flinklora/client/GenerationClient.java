@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -59,6 +60,8 @@ public final class GenerationClient implements AutoCloseable {
     private final KafkaProducer<byte[], byte[]> producer;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final Map<String, GenerationHandle> pending = new ConcurrentHashMap<>();
+    /** At close: requests cancelled in the job whose last record (completion or error) has not been read yet. */
+    private final Set<String> endingInJob = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService timers;
     private final Thread reader;
     private final Properties admin;
@@ -191,6 +194,12 @@ public final class GenerationClient implements AutoCloseable {
             while (!closed) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     Object reply = ReplyRecords.decode(r.value());
+                    if (reply instanceof Completion || reply instanceof GenerationError) {
+                        String id = reply instanceof Completion c ? c.getRequestId() : ((GenerationError) reply).getRequestId();
+                        if (id != null) {
+                            endingInJob.remove(id);
+                        }
+                    }
                     if (reply instanceof TokenEvent t) {
                         GenerationHandle h = pending.get(t.getRequestId());
                         if (h != null) {
@@ -235,10 +244,26 @@ public final class GenerationClient implements AutoCloseable {
         }
     }
 
+    /**
+     * Cancels the requests still pending (in the job too) and, when this client created its reply topic
+     * and is to delete it, waits up to 30 s for the job's last record of each before deleting: a topic
+     * deleted under requests in flight would leave the job's sinks writing to a topic that is gone. If
+     * they do not all end in time the topic is kept, with a warning.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
+        }
+        if (deleteReplyTopic) {
+            endingInJob.addAll(pending.keySet());
+        }
+        for (GenerationHandle h : List.copyOf(pending.values())) {
+            h.cancel();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!endingInJob.isEmpty() && System.nanoTime() < deadline && reader.isAlive()) {
+            sleep(50);
         }
         closed = true;
         consumer.wakeup();
@@ -250,7 +275,9 @@ public final class GenerationClient implements AutoCloseable {
         timers.shutdownNow();
         pending.values().forEach(h -> h.failed(new IllegalStateException("client closed")));
         producer.close(Duration.ofSeconds(10));
-        if (deleteReplyTopic) {
+        if (deleteReplyTopic && !endingInJob.isEmpty()) {
+            LOG.warn("Keeping reply topic {}: {} cancelled request(s) may still write to it", replyTopic, endingInJob.size());
+        } else if (deleteReplyTopic) {
             try (Admin a = Admin.create(admin)) {
                 a.deleteTopics(List.of(replyTopic)).all().get(30, TimeUnit.SECONDS);
             } catch (Exception e) {

@@ -6,6 +6,7 @@ import io.flinklora.operators.Outputs;
 import io.flinklora.operators.RawRecord;
 import io.flinklora.operators.kafka.RawRecordDeserializer;
 import io.flinklora.operators.kafka.RecordSerializer;
+import io.flinklora.operators.kafka.ReplyTopics;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
@@ -86,7 +87,7 @@ public final class StreamingJob {
         DataStream<RawRecord> raw = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka requests")
                 .uid("kafka-requests");
         SingleOutputStreamOperator<GenerationRequest> requests = raw
-                .process(new DecodeRequests(o.maxRequestBytes, o.replyTopicPattern), new AvroTypeInfo<>(GenerationRequest.class))
+                .process(new DecodeRequests(o.maxRequestBytes, new ReplyTopics(o.replyTopicPattern, adminProperties(o, kafka))), new AvroTypeInfo<>(GenerationRequest.class))
                 .name("decode requests").uid("decode");
         SingleOutputStreamOperator<TokenEvent> tokens = requests
                 .keyBy(GenerationRequest::getRequestId, Types.STRING)
@@ -102,6 +103,14 @@ public final class StreamingJob {
         completions.sinkTo(sink(o, o.completionTopic, "completions", kafka)).name("completions to " + o.completionTopic)
                 .uid("sink-completions");
         errors.sinkTo(sink(o, o.errorTopic, "errors", kafka)).name("errors to " + o.errorTopic).uid("sink-errors");
+    }
+
+    /** bootstrap.servers plus the job's Kafka client settings (security), for the reply-topic check. */
+    private static Properties adminProperties(JobOptions o, Properties kafka) {
+        Properties p = new Properties();
+        p.putAll(kafka);
+        p.put("bootstrap.servers", o.bootstrapServers);
+        return p;
     }
 
     private static <T> KafkaSink<T> sink(JobOptions o, String topic, String name, Properties kafka) {

@@ -51,7 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Services calling the job through {@link GenerationClient}: each client's reply topic carries its own
- * requests' events only; reply topics outside the job's allow-list are refused; handles complete across
+ * requests' events only; reply topics outside the job's allow-list, or missing, are refused; handles complete across
  * a failure drill; a client timeout cancels the generation in the job.
  */
 class ReplyTopicsIT {
@@ -145,7 +145,7 @@ class ReplyTopicsIT {
     }
 
     @Test
-    void threeClientsEachReceiveExactlyTheirOwnEventsAndAForbiddenReplyTopicIsRefused() throws Exception {
+    void threeClientsEachReceiveExactlyTheirOwnEventsAndForbiddenOrMissingReplyTopicsAreRefused() throws Exception {
         JobOptions o = options("three");
         kafka.createTopics(List.of("secret-topic"), 1);
         JobClient job = submit(o, 2);
@@ -157,8 +157,10 @@ class ReplyTopicsIT {
                 clients.add(client(o, "replies.three." + n, Duration.ofMinutes(3)));
             }
             // A producer naming a topic outside the allow-list: refused, nothing written there.
+            // And one naming an allowed name that does not exist: a sink writing there would fail the job.
             KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), List.of(KafkaIO.utf8(
-                    "{\"request_id\": \"intruder\", \"prompt\": \"x\", \"reply_topic\": \"secret-topic\"}")));
+                    "{\"request_id\": \"intruder\", \"prompt\": \"x\", \"reply_topic\": \"secret-topic\"}"),
+                    KafkaIO.utf8("{\"request_id\": \"ghost\", \"prompt\": \"x\", \"reply_topic\": \"replies.three.ghost\"}")));
             Map<String, List<TokenEvent>> listened = new ConcurrentHashMap<>();
             List<Future<List<GenerationHandle>>> sent = new ArrayList<>();
             for (int k = 0; k < 3; k++) {
@@ -196,13 +198,15 @@ class ReplyTopicsIT {
                 }
                 assertEquals(expected, ids, "reply topic of client " + n + " holds its own requests' events only");
             }
-            List<GenerationError> errors = KafkaIO.errors(o.bootstrapServers, o.errorTopic, 1, Duration.ofMinutes(1));
-            assertEquals("REPLY_TOPIC_NOT_ALLOWED", errors.get(0).getCode());
-            assertEquals("intruder", errors.get(0).getRequestId());
+            Map<String, String> codes = new java.util.TreeMap<>();
+            KafkaIO.errors(o.bootstrapServers, o.errorTopic, 2, Duration.ofMinutes(1))
+                    .forEach(e -> codes.put(e.getRequestId(), e.getCode()));
+            assertEquals(Map.of("intruder", "REPLY_TOPIC_NOT_ALLOWED", "ghost", "REPLY_TOPIC_NOT_FOUND"), codes);
             assertEquals(List.of(), KafkaIO.readUntil(o.bootstrapServers, "secret-topic", TokenEvent.class, l -> false,
                     Duration.ofSeconds(2), true), "nothing was written to the forbidden topic");
             assertEquals(List.of(), KafkaIO.readUntil(o.bootstrapServers, o.tokenTopic, TokenEvent.class, l -> false,
                     Duration.ofSeconds(1), true), "routed requests leave the default token topic alone");
+            assertEquals(org.apache.flink.api.common.JobStatus.RUNNING, job.getJobStatus().get(), "the job never failed");
         } finally {
             pool.shutdownNow();
             clients.forEach(GenerationClient::close);
@@ -255,6 +259,34 @@ class ReplyTopicsIT {
             List<TokenEvent> longTokens = KafkaIO.readUntil(o.bootstrapServers, "replies.timeout.x", TokenEvent.class,
                     l -> false, Duration.ofSeconds(1), true).stream().filter(t -> t.getRequestId().equals("long")).toList();
             assertTrue(longTokens.size() < 480, "the long request stopped early: " + longTokens.size() + " tokens");
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void closingAClientWithAGeneratedTopicCancelsItsRequestsInTheJobBeforeDeletingTheTopic(
+            @InjectClusterClient ClusterClient<?> rest) throws Exception {
+        JobOptions o = options("gen");
+        o.maxBatch = 1;
+        JobClient job = submit(o, 1);
+        try {
+            GenerationClient client = GenerationClient.builder().bootstrapServers(o.bootstrapServers)
+                    .requestTopic(o.requestTopics.get(0)).replyTopicPrefix("replies.gen.").build();
+            String topic = client.replyTopic();
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+            GenerationHandle h = client.generate(request("pending", 0, 480), t -> started.countDown());
+            assertTrue(started.await(2, TimeUnit.MINUTES), "the request is generating");
+            client.close();
+            assertTrue(h.completion().isCompletedExceptionally(), "the handle ended with the client");
+            assertEquals(1.0, RestMetrics.generationMetricSum(rest, job.getJobID(), "cancelledRequests", v -> v >= 1),
+                    "the job cancelled it before the topic went");
+            java.util.Properties p = new java.util.Properties();
+            p.put("bootstrap.servers", o.bootstrapServers);
+            try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(p)) {
+                assertTrue(!admin.listTopics().names().get().contains(topic), topic + " was deleted");
+            }
+            assertEquals(org.apache.flink.api.common.JobStatus.RUNNING, job.getJobStatus().get());
         } finally {
             job.cancel().get();
         }

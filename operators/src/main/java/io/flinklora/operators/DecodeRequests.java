@@ -6,44 +6,37 @@ import io.flinklora.schemas.codec.DecodeException;
 import io.flinklora.schemas.codec.RequestCodec;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
-import java.util.regex.Pattern;
+import io.flinklora.operators.kafka.ReplyTopics;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
  * Decodes raw Kafka records into requests (Avro single-object or JSON); a record that cannot be
  * decoded becomes an error record with its code, source and (capped) bytes, and the job goes on. A
- * request naming a reply topic the job does not allow is refused here (REPLY_TOPIC_NOT_ALLOWED, on the
- * job's error topic), so a producer cannot make the job write into arbitrary topics.
+ * request naming a reply topic the job does not allow, or one that does not exist, is refused here
+ * (REPLY_TOPIC_NOT_ALLOWED / REPLY_TOPIC_NOT_FOUND, on the job's error topic): a producer can neither
+ * make the job write into arbitrary topics nor stop it with a topic its sinks cannot write to.
  */
 public final class DecodeRequests extends ProcessFunction<RawRecord, GenerationRequest> {
     private static final long serialVersionUID = 1L;
     private static final int MAX_PAYLOAD_IN_ERROR = 4096;
-    /** The code of a request whose reply_topic the job's pattern does not allow. */
-    public static final String REPLY_TOPIC_NOT_ALLOWED = "REPLY_TOPIC_NOT_ALLOWED";
     private final int maxRequestBytes;
-    private final String replyTopicPattern;
-    private transient Pattern allowed;
+    private final ReplyTopics replyTopics;
 
-    /** {@code replyTopicPattern}: a regex the whole reply topic must match; null allows none. */
-    public DecodeRequests(int maxRequestBytes, String replyTopicPattern) {
+    /** {@code replyTopics}: which reply topics requests may name (the allow-list, and they must exist). */
+    public DecodeRequests(int maxRequestBytes, ReplyTopics replyTopics) {
         this.maxRequestBytes = maxRequestBytes;
-        this.replyTopicPattern = replyTopicPattern;
-        if (replyTopicPattern != null) {
-            Pattern.compile(replyTopicPattern); // fails at job build time, not in the first record
-        }
+        this.replyTopics = replyTopics;
     }
 
     @Override
     public void processElement(RawRecord raw, Context ctx, Collector<GenerationRequest> out) {
         try {
             GenerationRequest r = RequestCodec.decode(raw.value, maxRequestBytes);
-            if (r.getReplyTopic() != null && !replyTopicAllowed(r.getReplyTopic())) {
-                ctx.output(Outputs.ERRORS, GenerationError.newBuilder().setRequestId(r.getRequestId())
-                        .setCode(REPLY_TOPIC_NOT_ALLOWED).setMessage("reply_topic '" + r.getReplyTopic() + "' is not allowed"
-                                + (replyTopicPattern == null ? ": this job takes no reply topics (--reply-topic-pattern)"
-                                        : " by the job's reply-topic pattern " + replyTopicPattern))
-                        .setSource(raw.source()).setOccurredAt(java.time.Instant.now()).build());
+            String[] refusal = r.getReplyTopic() == null ? null : replyTopics.refusal(r.getReplyTopic());
+            if (refusal != null) {
+                ctx.output(Outputs.ERRORS, GenerationError.newBuilder().setRequestId(r.getRequestId()).setCode(refusal[0])
+                        .setMessage(refusal[1]).setSource(raw.source()).setOccurredAt(java.time.Instant.now()).build());
                 return;
             }
             out.collect(r);
@@ -56,13 +49,9 @@ public final class DecodeRequests extends ProcessFunction<RawRecord, GenerationR
         }
     }
 
-    private boolean replyTopicAllowed(String topic) {
-        if (replyTopicPattern == null) {
-            return false;
-        }
-        if (allowed == null) {
-            allowed = Pattern.compile(replyTopicPattern);
-        }
-        return allowed.matcher(topic).matches();
+    @Override
+    public void close() throws Exception {
+        replyTopics.close();
+        super.close();
     }
 }
