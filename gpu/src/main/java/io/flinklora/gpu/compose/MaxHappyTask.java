@@ -3,9 +3,6 @@ package io.flinklora.gpu.compose;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.StepResult;
-import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.gpu.train.AdapterEvaluation;
@@ -15,7 +12,6 @@ import io.flinklora.gpu.train.TrainingData;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -65,26 +61,8 @@ public final class MaxHappyTask {
 
     /** Greedy 96-token stories of each prompt under one mix (empty: the base model), served by {@code engine}. */
     public static List<String> stories(Engine engine, List<String> prompts, List<AdapterRef> mix) {
-        Map<String, StringBuilder> text = new HashMap<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            engine.submit(new EngineRequest("t" + i, engine.tokenizer().encode(prompts.get(i)), mix,
-                    SamplingParams.greedy(AdapterEvaluation.STORY_TOKENS)));
-            text.put("t" + i, new StringBuilder());
-        }
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
-            if (!step.failures().isEmpty()) {
-                throw new IllegalStateException("generation failed: " + step.failures());
-            }
-            for (TokenEvent e : step.events()) {
-                text.get(e.requestId()).append(e.text());
-            }
-        }
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            out.add(text.get("t" + i).toString());
-        }
-        return out;
+        return Generations.runMix(engine, prompts, mix,
+                SamplingParams.greedy(AdapterEvaluation.STORY_TOKENS), 0);
     }
 
     /** {@code MODEL ADAPTER_ROOT OUT.jsonl [N] [SEED]}: writes the task's examples as JSON lines. */

@@ -25,7 +25,12 @@ public final class Generations {
      * @param params sampling; request {@code i} gets seed {@code seed + i} so each text is reproducible
      */
     public static List<String> run(Engine engine, List<String> prompts, String adapter, SamplingParams params, long seed) {
-        List<AdapterRef> refs = adapter == null ? List.of() : List.of(new AdapterRef(adapter, 1.0));
+        return runMix(engine, prompts, adapter == null ? List.of() : List.of(new AdapterRef(adapter, 1.0)), params, seed);
+    }
+
+    /** As above, under an adapter mix ({@code refs} empty: the base model). */
+    public static List<String> runMix(Engine engine, List<String> prompts, List<AdapterRef> refs, SamplingParams params,
+                                   long seed) {
         Map<String, StringBuilder> text = new HashMap<>();
         int done = 0;
         for (int i = 0; i < prompts.size(); i++) {
