@@ -47,9 +47,11 @@ public final class AvroCodec {
 
     /** Earlier versions of the contracts still in use by producers (rule 4 of schemas/README.md). */
     private static final Map<String, java.util.List<String>> RELEASED = Map.of(
-            // v1: before choices; v2: before reply_topic and cancel (and the outputs' reply_topic).
-            "GenerationRequest", java.util.List.of("GenerationRequest-v1.avsc", "GenerationRequest-v2.avsc"),
-            "Completion", java.util.List.of("Completion-v1.avsc", "Completion-v2.avsc"),
+            // v1: before choices; v2: before reply_topic and cancel (and the outputs' reply_topic);
+            // v3: before route.
+            "GenerationRequest", java.util.List.of("GenerationRequest-v1.avsc", "GenerationRequest-v2.avsc",
+                    "GenerationRequest-v3.avsc"),
+            "Completion", java.util.List.of("Completion-v1.avsc", "Completion-v2.avsc", "Completion-v3.avsc"),
             "TokenEvent", java.util.List.of("TokenEvent-v1.avsc"),
             "GenerationError", java.util.List.of("GenerationError-v1.avsc"));
 

@@ -196,6 +196,10 @@ public final class RequestCodec {
                 case "reply_topic":
                     b.setReplyTopic(v.isNull() ? null : string(v, name, id));
                     break;
+                case "route":
+                    // The value ("auto") is checked by the job, as other value ranges are.
+                    b.setRoute(v.isNull() ? null : string(v, name, id));
+                    break;
                 case "cancel":
                     if (!v.isBoolean()) {
                         throw invalid(name + " must be a boolean, got " + kind(v), id);

@@ -28,8 +28,11 @@ import org.apache.avro.message.SchemaStore;
  */
 public final class StateCodec {
 
-    /** The state's own record (v3 on): a later version adds fields with defaults, and older data resolves. */
-    static final List<String> RELEASED = List.of("SequenceState-v3.avsc");
+    /**
+     * The state's own record (v3 on): a later version adds fields with defaults, and older data resolves.
+     * v4 added the route of a request with route auto (v3 state restores with none).
+     */
+    static final List<String> RELEASED = List.of("SequenceState-v3.avsc", "SequenceState-v4.avsc");
     /** v1 (before requests had choices) and v2: the state embedded the GenerationRequest. */
     static final List<String> EMBEDDED_REQUEST = List.of("SequenceState-v1.avsc", "SequenceState-v2.avsc");
 

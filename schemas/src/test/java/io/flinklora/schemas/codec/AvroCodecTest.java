@@ -159,4 +159,41 @@ class AvroCodecTest {
         assertEquals("v1-req", r.getRequestId());
         assertEquals(java.util.List.of(), r.getChoices());
     }
+    /**
+     * Routes (request route, completion route) came with v4 of the wire schemas: records written with the
+     * released v3 schemas decode with no route, and readers of v3 can still read what this version writes.
+     */
+    @Test
+    void recordsOfTheReleasedVersionBeforeRoutesDecodeWithoutOneAndOldReadersReadNewRecords() throws Exception {
+        Schema requestV3 = AvroCodec.released("GenerationRequest").get(2);
+        Schema completionV3 = AvroCodec.released("Completion").get(2);
+        assertEquals(null, requestV3.getField("route"), "v3 is the request schema before route");
+        assertEquals(null, completionV3.getField("route"), "v3 is the completion schema before route");
+        GenericRecord rec = new org.apache.avro.generic.GenericRecordBuilder(requestV3).set("request_id", "v3-req")
+                .set("prompt", "Hello").build();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new BinaryMessageEncoder<GenericRecord>(GenericData.get(), requestV3).encode(rec, out);
+        GenerationRequest r = AvroCodec.fromBytes(out.toByteArray(), GenerationRequest.class);
+        assertEquals("v3-req", r.getRequestId());
+        assertEquals(null, r.getRoute());
+        for (Schema[] pair : new Schema[][] {{requestV3, GenerationRequest.getClassSchema()},
+            {completionV3, Completion.getClassSchema()}}) {
+            assertEquals(org.apache.avro.SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE,
+                    org.apache.avro.SchemaCompatibility.checkReaderWriterCompatibility(pair[0], pair[1]).getType(),
+                    "a " + pair[0].getName() + " v3 reader reads this version's records");
+        }
+    }
+
+    @Test
+    void aRoutedCompletionSurvivesSingleObjectRoundTrip() throws DecodeException {
+        java.util.Map<String, Double> similarity = new java.util.LinkedHashMap<>();
+        similarity.put("max", 0.9);
+        similarity.put("happy", 0.4);
+        Completion c = Completion.newBuilder(Records.completion()).setRoute(new io.flinklora.schemas.Route("max",
+                java.util.List.of(new io.flinklora.schemas.AdapterWeight("max", 1.0)), similarity)).build();
+        Completion back = AvroCodec.fromBytes(AvroCodec.toBytes(c), Completion.class);
+        assertEquals(c, back);
+        assertEquals("max", back.getRoute().getTask());
+        assertEquals(0.4, back.getRoute().getSimilarity().get("happy"));
+    }
 }

@@ -45,6 +45,17 @@ class RequestCodecJsonTest {
     }
 
     @Test
+    void routeIsReadAsGivenAndDefaultsToNull() throws DecodeException {
+        assertEquals("auto", decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": \"auto\"}").getRoute());
+        // Which values are accepted is the job's check (INVALID_PARAMETER there), as for other value ranges.
+        assertEquals("nearest", decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": \"nearest\"}").getRoute());
+        assertEquals(null, decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": null}").getRoute());
+        assertEquals(null, decode("{\"id\": \"r\", \"prompt\": \"Hi\"}").getRoute());
+        assertEquals(DecodeException.INVALID_REQUEST,
+                failure("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": 1}").code());
+    }
+
+    @Test
     void appliesSchemaDefaultsToMinimalRequest() throws DecodeException {
         GenerationRequest r = decode("{\"request_id\": \"r\", \"prompt\": \"hi\"}");
         assertEquals("r", r.getRequestId());

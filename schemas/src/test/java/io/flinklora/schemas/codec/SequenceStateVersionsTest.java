@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.flinklora.schemas.state.AdapterShare;
+import io.flinklora.schemas.state.RouteState;
 import io.flinklora.schemas.state.SamplingState;
 import io.flinklora.schemas.state.SequenceState;
 import java.io.IOException;
@@ -33,8 +34,10 @@ class SequenceStateVersionsTest {
 
     /** Written by the job version whose state embedded the wire request (v2); committed. */
     static final String COMMITTED_V2 = "/state/sequence-state-v2.bin";
-    /** Written by this version (the generator is {@link #main}); committed so later versions must read it. */
+    /** Written by the version of state v3 (before routes); committed. */
     static final String COMMITTED_V3 = "/state/sequence-state-v3.bin";
+    /** Written by this version (the generator is {@link #main}); committed so later versions must read it. */
+    static final String COMMITTED_V4 = "/state/sequence-state-v4.bin";
 
     /** The state of the same in-flight request as the committed v2 blob, in this version's record. */
     static SequenceState sample() {
@@ -49,9 +52,19 @@ class SequenceStateVersionsTest {
                 .setFirstTokenAt(1_700_000_000_250L).build();
     }
 
+    /** The state of a request with route auto, in this version's record: the routed mix and the route (v4 on). */
+    static SequenceState routedSample() {
+        Map<String, Double> similarity = new java.util.LinkedHashMap<>();
+        similarity.put("max", 0.875);
+        similarity.put("happy", 0.5);
+        similarity.put("mood", -0.25);
+        return SequenceState.newBuilder(sample()).setRequestId("req-2").setAdapters(List.of(new AdapterShare("max", 1.0)))
+                .setRoute(new RouteState("max", similarity)).build();
+    }
+
     /** Writes the committed state blob of this version; run once per released state schema. */
     public static void main(String[] args) throws IOException {
-        java.nio.file.Files.write(java.nio.file.Path.of(args[0]), StateCodec.toBytes(sample()));
+        java.nio.file.Files.write(java.nio.file.Path.of(args[0]), StateCodec.toBytes(routedSample()));
     }
 
     static byte[] committed(String resource) throws IOException {
@@ -74,8 +87,18 @@ class SequenceStateVersionsTest {
     }
 
     @Test
-    void stateCommittedByThisVersionRestoresWithEveryToken() throws Exception {
-        assertEquals(sample(), StateCodec.fromBytes(committed(COMMITTED_V3)));
+    void stateCommittedByThisVersionRestoresWithEveryTokenAndItsRoute() throws Exception {
+        SequenceState s = StateCodec.fromBytes(committed(COMMITTED_V4));
+        assertEquals(routedSample(), s);
+        assertEquals("max", s.getRoute().getTask());
+        assertEquals(0.875, s.getRoute().getSimilarity().get("max"));
+    }
+
+    @Test
+    void stateOfTheVersionBeforeRoutesRestoresUnrouted() throws Exception {
+        SequenceState s = StateCodec.fromBytes(committed(COMMITTED_V3));
+        assertEquals(sample(), s);
+        assertNull(s.getRoute(), "the field added in v4 takes its default");
     }
 
     @Test
@@ -118,15 +141,16 @@ class SequenceStateVersionsTest {
         SchemaStore.Cache store = new SchemaStore.Cache();
         AvroCodec.load(StateCodec.RELEASED).forEach(store::addSchema);
         GenericRecord restored = new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader, store)
-                .decode(committed(COMMITTED_V3));
+                .decode(committed(COMMITTED_V4));
         GenericRecord sampling = (GenericRecord) restored.get("sampling");
         assertEquals(1.0, sampling.get("typical_p"));
         assertEquals(0.7, sampling.get("temperature"));
-        assertEquals("req-1", restored.get("request_id").toString());
+        assertEquals("req-2", restored.get("request_id").toString());
+        assertEquals("max", ((GenericRecord) restored.get("route")).get("task").toString());
         assertEquals(List.of(13, 7, 99), restored.get("generated_ids"));
         // Without the released schemas the same bytes are unreadable: the store is what keeps them.
         assertThrows(Exception.class, () -> new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader)
-                .decode(committed(COMMITTED_V3)));
+                .decode(committed(COMMITTED_V4)));
     }
 
     @Test
