@@ -3,16 +3,20 @@ package io.flinklora.operators;
 import ai.djl.Device;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineRequest;
+import io.flinklora.gpu.engine.ErrorCode;
 import io.flinklora.gpu.engine.RequestException;
 import io.flinklora.gpu.engine.RequestFailure;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.route.Router;
+import io.flinklora.gpu.route.RouterFile;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.ChoiceScore;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.Route;
 import io.flinklora.schemas.TokenEvent;
 import io.flinklora.schemas.codec.StateCodec;
 import io.flinklora.gpu.engine.TokenLogprobs;
@@ -20,6 +24,7 @@ import io.flinklora.gpu.sampling.LogitAdjustments;
 import io.flinklora.schemas.Logprob;
 import io.flinklora.schemas.state.AdapterShare;
 import io.flinklora.schemas.state.EmittedLogprobs;
+import io.flinklora.schemas.state.RouteState;
 import io.flinklora.schemas.state.SamplingState;
 import io.flinklora.schemas.state.SequenceState;
 import io.flinklora.schemas.codec.DecodeException;
@@ -56,6 +61,10 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * through the versioned {@link StateCodec}. After a restore the engine re-prefills them (the KV cache is derived) and
  * generation continues at the next index, so with a transactional sink each (request, index) is
  * delivered exactly once.
+ *
+ * <p>With a router file ({@link GenerationSettings.Builder#router}), a request with {@code "route": "auto"}
+ * is routed once, when accepted: its adapters are the router's choice for its prompt, and the choice is
+ * kept in its state, so a restored request resumes with the same adapters and reports the same route.
  */
 public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         implements OneInputStreamOperator<GenerationRequest, TokenEvent>, BoundedOneInput {
@@ -65,6 +74,8 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private final GenerationSettings settings;
     private final transient MailboxExecutor mailbox;
     private transient Engine engine;
+    /** Null when the job has no router file: requests with route "auto" are refused. */
+    private transient Router router;
     private transient ValueState<byte[]> state;
     private transient Map<String, InFlight> inFlight;
     private transient List<SequenceState> restored;
@@ -136,6 +147,10 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         super.open();
         Device device = chooseDevice();
         engine = Engine.open(settings.engineConfig(device));
+        if (settings.routerFile != null) {
+            // Embeds the router's example prompts once per subtask, with this engine's base model.
+            router = Router.open(RouterFile.read(java.nio.file.Path.of(settings.routerFile)), engine);
+        }
         inFlight = new LinkedHashMap<>();
         pendingCheckpoints = new java.util.TreeMap<>();
         metrics = new GenerationMetrics(getMetricGroup(), engine);
@@ -180,10 +195,12 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private void accept(GenerationRequest r) {
         String id = r.getRequestId();
         try {
+            checkRoute(r);
             int[] prompt = r.getPromptIds() != null
                     ? r.getPromptIds().stream().mapToInt(Integer::intValue).toArray()
                     : engine.tokenizer().encode(r.getPrompt());
-            submit(new InFlight(accepted(r, prompt, System.currentTimeMillis())));
+            Router.Route route = r.getRoute() == null ? null : route(prompt);
+            submit(new InFlight(accepted(r, prompt, System.currentTimeMillis(), route)));
             metrics.accepted();
         } catch (RequestException e) {
             emitError(id, r.getReplyTopic(), e.code().name(), e.getMessage());
@@ -193,11 +210,55 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         }
     }
 
+    /** {@code route}: "auto" (only with a router, and without adapters) or null; anything else is refused. */
+    private void checkRoute(GenerationRequest r) {
+        if (r.getRoute() == null) {
+            return;
+        }
+        if (!r.getRoute().equals("auto")) {
+            throw new RequestException(ErrorCode.INVALID_PARAMETER, "route must be \"auto\" (the router picks the"
+                    + " adapters) or null, got \"" + r.getRoute() + "\"");
+        }
+        if (!r.getAdapters().isEmpty()) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "give adapters or \"route\": \"auto\", not both");
+        }
+        if (router == null) {
+            throw new RequestException(ErrorCode.INVALID_REQUEST, "\"route\": \"auto\" needs a router file: start"
+                    + " the job with --router FILE");
+        }
+    }
+
+    /** The router's choice for a prompt; one the embedder cannot take (longer than the model's positions) is coded. */
+    private Router.Route route(int[] prompt) {
+        try {
+            return router.route(prompt);
+        } catch (IllegalArgumentException e) {
+            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "cannot route: " + e.getMessage());
+        }
+    }
+
     /** The state record of a request just accepted: what resuming it needs, nothing of the wire format. */
     static SequenceState accepted(GenerationRequest r, int[] prompt, long acceptedAt) {
+        return accepted(r, prompt, acceptedAt, null);
+    }
+
+    /** As above; a routed request ({@code route} not null) gets the route's adapters, and keeps the route. */
+    static SequenceState accepted(GenerationRequest r, int[] prompt, long acceptedAt, Router.Route route) {
         List<AdapterShare> adapters = new ArrayList<>();
-        for (AdapterWeight a : r.getAdapters()) {
-            adapters.add(new AdapterShare(a.getName(), a.getWeight()));
+        if (route == null) {
+            for (AdapterWeight a : r.getAdapters()) {
+                adapters.add(new AdapterShare(a.getName(), a.getWeight()));
+            }
+        } else {
+            for (AdapterRef a : route.adapters()) {
+                adapters.add(new AdapterShare(a.name(), a.weight()));
+            }
+        }
+        RouteState routeState = null;
+        if (route != null) {
+            Map<String, Double> similarity = new LinkedHashMap<>();
+            route.scores().forEach(sc -> similarity.put(sc.task(), sc.similarity()));
+            routeState = new RouteState(route.task(), similarity);
         }
         List<Integer> promptIds = new ArrayList<>(prompt.length);
         for (int t : prompt) {
@@ -213,7 +274,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         return SequenceState.newBuilder().setRequestId(r.getRequestId()).setAdapters(adapters).setPromptIds(promptIds)
                 .setChoices(r.getChoices()).setSampling(sampling).setMetadata(r.getMetadata())
                 .setCreatedAt(r.getCreatedAt()).setGeneratedIds(List.of()).setText("").setAcceptedAt(acceptedAt)
-                .setFirstTokenAt(null).setReplyTopic(r.getReplyTopic()).build();
+                .setFirstTokenAt(null).setReplyTopic(r.getReplyTopic()).setRoute(routeState).build();
     }
 
     /**
@@ -358,7 +419,19 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
                 .setFinishReason(finishReason).setAdapters(f.adapters)
                 .setTimeToFirstTokenMs(firstTokenAt - f.accepted.getAcceptedAt())
                 .setTotalLatencyMs(now - f.accepted.getAcceptedAt()).setMetadata(f.accepted.getMetadata())
-                .setLogprobs(logprobs(f)).setReplyTopic(f.accepted.getReplyTopic()).build();
+                .setLogprobs(logprobs(f)).setReplyTopic(f.accepted.getReplyTopic()).setRoute(route(f.accepted)).build();
+    }
+
+    /** The completion's route of a routed request (from its state, so a restored one reports the same); else null. */
+    private static Route route(SequenceState s) {
+        if (s.getRoute() == null) {
+            return null;
+        }
+        List<AdapterWeight> used = new ArrayList<>();
+        for (AdapterShare a : s.getAdapters()) {
+            used.add(new AdapterWeight(a.getName(), a.getWeight()));
+        }
+        return new Route(s.getRoute().getTask(), used, new LinkedHashMap<>(s.getRoute().getSimilarity()));
     }
 
     /** Per emitted token, for a request that asked for logprobs (state keeps them across restores). */

@@ -36,6 +36,8 @@ public final class GenerationSettings implements Serializable {
     final int maxStopStringLength;
     final int maxAdapters;
     final long failOnceAfterTokens;
+    /** Router file for requests with route "auto", or null: they are refused (added later: older graphs carry null). */
+    final String routerFile;
 
     private GenerationSettings(Builder b) {
         this.modelDir = b.modelDir;
@@ -57,6 +59,7 @@ public final class GenerationSettings implements Serializable {
         this.maxStopStringLength = b.maxStopStringLength;
         this.maxAdapters = b.maxAdapters;
         this.failOnceAfterTokens = b.failOnceAfterTokens;
+        this.routerFile = b.routerFile;
     }
 
     public static Builder builder(String modelDir) {
@@ -107,6 +110,7 @@ public final class GenerationSettings implements Serializable {
         private int maxStopStringLength = 256;
         private int maxAdapters = 8;
         private long failOnceAfterTokens = -1;
+        private String routerFile;
 
         private Builder(String modelDir) {
             this.modelDir = modelDir;
@@ -193,6 +197,15 @@ public final class GenerationSettings implements Serializable {
          */
         public Builder failOnceAfterTokens(long n) {
             this.failOnceAfterTokens = n;
+            return this;
+        }
+
+        /**
+         * A router file ({@code RouterFile}): requests with {@code "route": "auto"} get the adapters of the task
+         * whose example prompts are nearest to theirs; null (the default): such requests are refused.
+         */
+        public Builder router(String file) {
+            this.routerFile = file;
             return this;
         }
 

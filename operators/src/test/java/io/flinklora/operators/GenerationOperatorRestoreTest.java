@@ -46,7 +46,12 @@ class GenerationOperatorRestoreTest {
 
     static KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> harness(int parallelism,
                                                                                                int subtask) throws Exception {
-        return new KeyedOneInputStreamOperatorTestHarness<>(new GenerationOperatorFactory(settings()),
+        return harness(settings(), parallelism, subtask);
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> harness(
+            GenerationSettings settings, int parallelism, int subtask) throws Exception {
+        return new KeyedOneInputStreamOperatorTestHarness<>(new GenerationOperatorFactory(settings),
                 r -> r.getRequestId().toString(), Types.STRING, MAX_PARALLELISM, parallelism, subtask);
     }
 
@@ -197,20 +202,28 @@ class GenerationOperatorRestoreTest {
         restoreAndCheck(2, 3);
     }
 
+    /** The state version this job writes (StateCodec.RELEASED's last); names the committed snapshots. */
+    static final String STATE_VERSION = "v4";
     /** An operator snapshot taken mid-generation by this job version, committed (rewrite: see below). */
-    static final String COMMITTED_SNAPSHOT = "/state/generation-operator-v3.snapshot";
+    static final String COMMITTED_SNAPSHOT = "/state/generation-operator-" + STATE_VERSION + ".snapshot";
+    /** Written by the job version of state v3 (before routes), with this test's requests. */
+    static final String COMMITTED_V3_SNAPSHOT = "/state/generation-operator-v3.snapshot";
 
     /**
-     * Writes {@link #COMMITTED_SNAPSHOT} when run with {@code -Doperator.snapshot.write=DIR}; done once per
-     * released state version, so that every later version must restore what this one wrote.
+     * Writes {@link #COMMITTED_SNAPSHOT} (and {@link RouteOperatorTest}'s snapshot of routed requests) when run
+     * with {@code -Doperator.snapshot.write=DIR}; done once per released state version, so that every later
+     * version must restore what this one wrote. The files are named by {@link #STATE_VERSION}: the snapshots
+     * of earlier versions stay.
      */
     @Test
     @org.junit.jupiter.api.condition.EnabledIfSystemProperty(named = "operator.snapshot.write", matches = ".+")
     void writeTheCommittedSnapshot() throws Exception {
         List<OperatorSubtaskState> snapshots = new ArrayList<>();
         interrupted(1, snapshots);
-        Path out = Path.of(System.getProperty("operator.snapshot.write")).resolve("generation-operator-v3.snapshot");
+        Path dir = Path.of(System.getProperty("operator.snapshot.write"));
+        Path out = dir.resolve("generation-operator-" + STATE_VERSION + ".snapshot");
         org.apache.flink.streaming.util.OperatorSnapshotUtil.writeStateHandle(snapshots.get(0), out.toString());
+        RouteOperatorTest.writeCommittedSnapshot(dir.resolve("generation-operator-" + STATE_VERSION + "-routed.snapshot"));
     }
 
     /** Restores a committed snapshot into one subtask and runs it out: per request, (first resumed index, tokens). */
@@ -246,7 +259,17 @@ class GenerationOperatorRestoreTest {
 
     @Test
     void aSnapshotCommittedByThisVersionRestoresItsInFlightGenerations() throws Exception {
-        for (var e : restoreCommitted(COMMITTED_SNAPSHOT).entrySet()) {
+        assertResumedAsUninterrupted(COMMITTED_SNAPSHOT);
+    }
+
+    /** The version before routes (state v3) wrote the same requests; they resume as an uninterrupted run. */
+    @Test
+    void aSnapshotOfTheVersionBeforeRoutesRestoresItsInFlightGenerations() throws Exception {
+        assertResumedAsUninterrupted(COMMITTED_V3_SNAPSHOT);
+    }
+
+    private static void assertResumedAsUninterrupted(String snapshot) throws Exception {
+        for (var e : restoreCommitted(snapshot).entrySet()) {
             List<Integer> expected = uninterrupted.get(e.getKey());
             int from = e.getValue().getKey();
             assertEquals(expected.subList(from, expected.size()), e.getValue().getValue(),
