@@ -53,6 +53,9 @@ public final class JobOptions implements Serializable {
             "  --adapters-on-device N          resident adapters per subtask (default 16)",
             "  --adapters-in-memory N          adapters in host memory per subtask (default 64)",
             "  --preload a,b                   adapters to load at start",
+            "  --router FILE                   router file (models/adapters/router.json): requests with \"route\": \"auto\"",
+            "                                  get the adapters of the task whose example prompts are nearest to theirs",
+            "                                  (default: none; such requests are INVALID_REQUEST)",
             "  --lora-strategy pooled|segmented|gathered|loop (default pooled)",
             "  --max-request-bytes N           request record size at most (default 1048576)",
             "  --reply-topic-pattern REGEX     topics a request may name as reply_topic (whole-name match, e.g.",
@@ -97,6 +100,7 @@ public final class JobOptions implements Serializable {
     int adaptersOnDevice = 16;
     int adaptersInMemory = 64;
     List<String> preload = List.of();
+    String router;
     String loraStrategy = "pooled";
     int maxRequestBytes = 1 << 20;
     String replyTopicPattern;
@@ -172,6 +176,7 @@ public final class JobOptions implements Serializable {
             case "adapters-on-device" -> adaptersOnDevice = positive(name, v);
             case "adapters-in-memory" -> adaptersInMemory = positive(name, v);
             case "preload" -> preload = v.isEmpty() ? List.of() : List.of(v.split(","));
+            case "router" -> router = routerFile(v);
             case "lora-strategy" -> loraStrategy = oneOf(name, v, "pooled", "segmented", "gathered", "loop");
             case "max-request-bytes" -> maxRequestBytes = positive(name, v);
             case "reply-topic-pattern" -> replyTopicPattern = regex(name, v);
@@ -222,12 +227,28 @@ public final class JobOptions implements Serializable {
         throw new IllegalArgumentException("--" + name + " needs a positive integer, got '" + v + "'");
     }
 
+    /**
+     * A router file path. Each subtask reads it at start (like the model, it must be readable there); one
+     * readable here is checked now, so that a mistake in it fails the submission rather than every start.
+     */
+    public static String routerFile(String v) {
+        java.nio.file.Path p = java.nio.file.Path.of(v);
+        if (java.nio.file.Files.isReadable(p)) {
+            try {
+                io.flinklora.gpu.route.RouterFile.read(p);
+            } catch (java.io.IOException | RuntimeException e) {
+                throw new IllegalArgumentException("--router " + v + ": " + e.getMessage());
+            }
+        }
+        return v;
+    }
+
     GenerationSettings generationSettings() {
         return GenerationSettings.builder(model).adapterRoot(adapters).device(device).dtype(dtype).maxBatch(maxBatch)
                 .maxTokensPerStep(maxTokensPerStep).maxQueued(maxQueued).maxSequenceLength(maxSeqLen)
                 .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
                 .loraStrategy(loraStrategy).limits(maxPromptTokens, maxNewTokens, maxStopStrings, 256, maxAdapters)
-                .failOnceAfterTokens(failOnceAfterTokens).build();
+                .failOnceAfterTokens(failOnceAfterTokens).router(router).build();
     }
 
     private static boolean isSecretOption(String name) {
@@ -269,6 +290,7 @@ public final class JobOptions implements Serializable {
                 + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
                 + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix
                 + " reply-topic-pattern=" + (replyTopicPattern == null ? "none" : replyTopicPattern)
+                + (router != null ? " router=" + router : "")
                 + " kafka=" + kafkaForDisplay();
     }
 

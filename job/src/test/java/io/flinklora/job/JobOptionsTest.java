@@ -85,4 +85,18 @@ class JobOptionsTest {
                 () -> JobOptions.parse(new String[] {"--model", "m", "--kafka.sasl.jaas.config"}));
         assertEquals("option --kafka.sasl.jaas.config needs a value", e.getMessage());
     }
+    @Test
+    void routerReachesTheOperatorSettingsAndABrokenRouterFileFailsTheSubmission(@org.junit.jupiter.api.io.TempDir
+                                                                                java.nio.file.Path dir) throws Exception {
+        String shipped = TestPaths.root().resolve("models/adapters/router.json").toString();
+        JobOptions o = JobOptions.parse(new String[] {"--model", "m", "--router", shipped});
+        assertEquals(shipped, o.router);
+        assertTrue(o.toString().contains("router=" + shipped));
+        assertEquals(null, JobOptions.parse(new String[] {"--model", "m"}).router);
+        java.nio.file.Path broken = dir.resolve("router.json");
+        java.nio.file.Files.writeString(broken, "{\"tasks\": [], \"top_k\": 1}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> JobOptions.parse(new String[] {"--model", "m", "--router", broken.toString()}));
+        assertTrue(e.getMessage().startsWith("--router " + broken), e.getMessage());
+    }
 }

@@ -99,6 +99,11 @@ public final class LabelJob {
     /** Runs (or resumes) a labelling to the end and merges its output; progress goes to {@code log}. */
     public static Summary run(LabelOptions o, PrintStream log) throws Exception {
         LabelTasks tasks = o.taskFile == null ? LabelTasks.none() : LabelTasks.read(o.taskFile);
+        if (o.router == null && !tasks.routed().isEmpty()) {
+            // Every record of such a task would fail: refuse the run instead.
+            throw new IllegalArgumentException("task(s) " + String.join(", ", tasks.routed()) + " route their records"
+                    + " (\"route\": \"auto\"): give a router file with --router FILE");
+        }
         Path parts = o.partsDir();
         if (Files.exists(o.output) && !Files.isDirectory(parts)) {
             if (!o.overwrite) {

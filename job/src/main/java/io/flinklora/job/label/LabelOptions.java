@@ -11,12 +11,14 @@ import java.util.List;
 public final class LabelOptions {
     static final String USAGE = String.join("\n",
             "usage: scripts/label.sh --input F --output F --model DIR [--adapters DIR] [--task FILE] [options]",
-            "  --input F[,F2]              JSON Lines files or folders of them: {\"id\", \"text\", \"task\" | \"template\" (+ \"labels\"), \"adapter\" | \"adapters\"}",
+            "  --input F[,F2]              JSON Lines files or folders of them: {\"id\", \"text\", \"task\" | \"template\" (+ \"labels\"), \"adapter\" | \"adapters\" | \"route\": \"auto\"}",
             "  --output F                  labels, one JSON line per id; committed parts go to F.parts/ while running",
             "  --errors F                  every line that failed, with its code (default: F with .errors.jsonl)",
             "  --model DIR                 Hugging Face model folder",
             "  --adapters DIR              adapter root (sub-folders served by name)",
-            "  --task FILE                 task file: {\"tasks\": [{\"name\", \"template\" with {text}, \"labels\", \"adapter\", \"max_new_tokens\"}]}",
+            "  --task FILE                 task file: {\"tasks\": [{\"name\", \"template\" with {text}, \"labels\", \"adapter\" | \"route\": \"auto\", \"max_new_tokens\"}]}",
+            "  --router FILE               router file: records of tasks (or records) with \"route\": \"auto\" get the adapters",
+            "                              of the router task nearest to their prompt; rows report it in \"route\"",
             "  --batch N                   sequences per forward pass (default 32)",
             "  --parallelism N             labelling subtasks, one engine each (default 1)",
             "  --max-queued N              requests waiting per subtask (default 256)",
@@ -37,6 +39,7 @@ public final class LabelOptions {
     Path model;
     Path adapters;
     Path taskFile;
+    Path router;
     int batch = 32;
     int parallelism = 1;
     int maxQueued = 256;
@@ -86,6 +89,12 @@ public final class LabelOptions {
             case "model" -> model = Path.of(v);
             case "adapters" -> adapters = Path.of(v);
             case "task" -> taskFile = Path.of(v);
+            case "router" -> {
+                if (!java.nio.file.Files.isReadable(Path.of(v))) {
+                    throw new IllegalArgumentException("--router " + v + " does not exist");
+                }
+                router = Path.of(io.flinklora.job.JobOptions.routerFile(v));
+            }
             case "batch" -> batch = positive(name, v);
             case "parallelism" -> parallelism = positive(name, v);
             case "max-queued" -> maxQueued = positive(name, v);
@@ -113,6 +122,7 @@ public final class LabelOptions {
         return GenerationSettings.builder(model.toAbsolutePath().toString())
                 .adapterRoot(adapters == null ? null : adapters.toAbsolutePath().toString()).device(device)
                 .maxBatch(batch).maxQueued(maxQueued).maxSequenceLength(maxSeqLen).adaptersOnDevice(adaptersOnDevice)
-                .limits(maxPromptTokens, 4096, 16, 256, 8).build();
+                .limits(maxPromptTokens, 4096, 16, 256, 8)
+                .router(router == null ? null : router.toAbsolutePath().toString()).build();
     }
 }

@@ -16,8 +16,9 @@ import java.util.Set;
 
 /**
  * One input line of a bulk labelling run: {@code {"id", "text", "task" | "template" (+ "labels"),
- * "adapter" | "adapters", "max_new_tokens"}}, turned into a generation request (greedy; with the
- * task's labels as choices), or a {@link LabelError} with a code.
+ * "adapter" | "adapters" | "route", "max_new_tokens"}}, turned into a generation request (greedy; with the
+ * task's labels as choices), or a {@link LabelError} with a code. A record's own adapters or
+ * {@code "route": "auto"} replace its task's.
  *
  * <p>Every line gets a record key that names it across runs: its id; for a later line with the
  * same id, the id plus the occurrence number; for a line whose id cannot be read, a hash of the
@@ -26,7 +27,7 @@ import java.util.Set;
 public final class LabelInput {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> FIELDS = Set.of("id", "text", "task", "template", "labels", "adapter", "adapters",
-            "max_new_tokens");
+            "route", "max_new_tokens");
     /** Separates an id from the suffix of a later occurrence; not expected inside ids. */
     static final String SEP = "\u001f";
     static final String LINE_KEY = SEP + "line:";
@@ -126,8 +127,16 @@ public final class LabelInput {
             }
         }
         List<LabelTasks.Adapter> adapters = LabelTasks.adapters(n);
-        if (adapters == null) {
+        String route = LabelTasks.route(n);
+        if (route != null && adapters != null) {
+            throw new LabelError("INVALID_REQUEST", "give 'adapter'/'adapters' or \"route\": \"auto\", not both");
+        }
+        if (adapters == null && route == null) {
             adapters = task.adapters();
+            route = task.route();
+        }
+        if (adapters == null) {
+            adapters = List.of();
         }
         List<AdapterWeight> weights = new ArrayList<>();
         for (LabelTasks.Adapter a : adapters) {
@@ -136,7 +145,7 @@ public final class LabelInput {
         int maxNew = n.has("max_new_tokens") ? LabelTasks.positiveInt(n.get("max_new_tokens"), "max_new_tokens")
                 : task.maxNewTokens();
         return GenerationRequest.newBuilder().setRequestId(id).setPrompt(task.prompt(text)).setAdapters(weights)
-                .setChoices(task.labels()).setMaxNewTokens(maxNew).setTemperature(0.0)
+                .setChoices(task.labels()).setMaxNewTokens(maxNew).setTemperature(0.0).setRoute(route)
                 .setMetadata(Map.of("task", task.name())).build();
     }
 

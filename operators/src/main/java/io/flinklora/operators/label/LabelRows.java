@@ -11,7 +11,7 @@ import java.io.UncheckedIOException;
 
 /**
  * The lines of committed part files: {@code {"key": record key, "row": output row, "error": error
- * row}}. Every input line gets exactly one: an output row for each distinct id ({@code status} "ok"
+ * row}}. The output row of a routed record has {@code "route": {"task", "adapters", "similarity"}}. Every input line gets exactly one: an output row for each distinct id ({@code status} "ok"
  * or an error code), an error row for every line that failed (with the input for lines the job
  * could not parse). Duplicate ids and lines without an id have an error row only.
  */
@@ -29,6 +29,16 @@ public final class LabelRows {
         row.put("status", "ok");
         row.put("task", c.getMetadata().getOrDefault("task", ""));
         row.put("adapters", c.getAdapters());
+        if (c.getRoute() != null) {
+            ObjectNode route = row.putObject("route");
+            route.put("task", c.getRoute().getTask());
+            var used = route.putArray("adapters");
+            c.getRoute().getAdapters().forEach(a -> used.addObject().put("name", a.getName()).put("weight", a.getWeight()));
+            ObjectNode sims = route.putObject("similarity");
+            c.getRoute().getSimilarity().entrySet().stream()
+                    .sorted((a, b) -> Double.compare(b.getValue(), a.getValue())) // best first, as generate.sh
+                    .forEach(e -> sims.put(e.getKey(), e.getValue()));
+        }
         if (!c.getChoices().isEmpty()) {
             row.put("label", c.getText());
             ObjectNode p = row.putObject("probabilities");

@@ -16,28 +16,37 @@ import java.util.Set;
 /**
  * The labelling tasks of a bulk run, read from a task file: each has a name, a prompt template
  * with {@code {text}}, optionally the labels allowed (then the answer is always one of them) and a
- * default adapter. Without labels a task generates free text up to {@code max_new_tokens}.
+ * default adapter, or {@code "route": "auto"} instead: each record gets the adapters the job's router
+ * ({@code --router}) chooses for its prompt. Without labels a task generates free text up to
+ * {@code max_new_tokens}.
  *
  * <pre>{"tasks": [{"name": "sentiment", "template": "Review: {text}\nSentiment:",
- *   "labels": ["positive", "negative"], "adapter": "sentiment", "max_new_tokens": 16}]}</pre>
+ *   "labels": ["positive", "negative"], "adapter": "sentiment", "max_new_tokens": 16},
+ *  {"name": "story", "template": "{text}", "route": "auto"}]}</pre>
  */
 public final class LabelTasks implements Serializable {
     private static final long serialVersionUID = 1L;
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> TASK_FIELDS = Set.of("name", "template", "labels", "adapter", "adapters",
-            "max_new_tokens");
+            "route", "max_new_tokens");
+    /** The only route there is: the router picks the adapters from the prompt. */
+    public static final String ROUTE_AUTO = "auto";
     public static final int DEFAULT_MAX_NEW_TOKENS = 32;
 
     /** One adapter of a mix, by name under the adapter root. */
     public record Adapter(String name, double weight) implements Serializable {
     }
 
-    /** One task: how a record's text becomes a prompt, and what may answer it. */
-    public record Task(String name, String template, List<String> labels, List<Adapter> adapters, int maxNewTokens)
-            implements Serializable {
+    /** One task: how a record's text becomes a prompt, and what may answer it; {@code route} "auto" or null. */
+    public record Task(String name, String template, List<String> labels, List<Adapter> adapters, String route,
+                       int maxNewTokens) implements Serializable {
         public Task {
             labels = List.copyOf(labels);
             adapters = List.copyOf(adapters);
+        }
+
+        public Task(String name, String template, List<String> labels, List<Adapter> adapters, int maxNewTokens) {
+            this(name, template, labels, adapters, null, maxNewTokens);
         }
 
         public String prompt(String text) {
@@ -98,10 +107,14 @@ public final class LabelTasks implements Serializable {
             }
             List<String> labels = labels(t.get("labels"));
             List<Adapter> adapters = adapters(t);
+            String route = route(t);
+            if (route != null && adapters != null) {
+                throw new LabelError("INVALID_REQUEST", "give 'adapter'/'adapters' or \"route\": \"auto\", not both");
+            }
             adapters = adapters == null ? List.of() : adapters;
             int maxNew = t.has("max_new_tokens") ? positiveInt(t.get("max_new_tokens"), "max_new_tokens")
                     : DEFAULT_MAX_NEW_TOKENS;
-            return new Task(t.get("name").asText(), template, labels, adapters, maxNew);
+            return new Task(t.get("name").asText(), template, labels, adapters, route, maxNew);
         } catch (LabelError e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage());
         }
@@ -118,6 +131,11 @@ public final class LabelTasks implements Serializable {
 
     public Set<String> names() {
         return tasks.keySet();
+    }
+
+    /** The tasks whose records are routed ({@code "route": "auto"}): they need the job's router. */
+    public List<String> routed() {
+        return tasks.values().stream().filter(t -> t.route() != null).map(Task::name).toList();
     }
 
     // ------------------------------------------------------------ field readers shared with record parsing
@@ -178,6 +196,18 @@ public final class LabelTasks implements Serializable {
             }
         }
         return out;
+    }
+
+    /** {@code "route": "auto"}, or null when absent (or null); any other value is INVALID_PARAMETER. */
+    static String route(JsonNode n) {
+        JsonNode v = n.get("route");
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isTextual() || !v.asText().equals(ROUTE_AUTO)) {
+            throw new LabelError("INVALID_PARAMETER", "'route' must be \"auto\" (the router picks the adapters), got " + v);
+        }
+        return ROUTE_AUTO;
     }
 
     static int positiveInt(JsonNode v, String field) {
