@@ -120,8 +120,12 @@ public final class Scheduler {
             if (v == Admission.Verdict.LOADING) {
                 continue;
             }
-            if (!start(s, admission)) {
+            Start started = start(s, admission);
+            if (started == Start.NO_ROOM) {
                 break;
+            }
+            if (started == Start.DEFERRED) {
+                continue;
             }
             it.remove();
             running.add(s);
@@ -158,23 +162,59 @@ public final class Scheduler {
         return new Batch(chunks, failed);
     }
 
+    private enum Start { STARTED, NO_ROOM, DEFERRED }
+
     /**
      * Gives a sequence its blocks: the cached blocks of its longest cached prefix (at least one token is
-     * always computed, for the logits of the next one), then fresh blocks for the rest. False when the
-     * pool cannot hold it now.
+     * always computed, for the logits of the next one), then fresh blocks for the rest. NO_ROOM when the
+     * pool cannot hold it now; DEFERRED when its next block is being computed by a running sequence
+     * right now (a burst of requests behind one instruction then prefills it once, not once per request).
      */
-    private boolean start(Sequence s, Admission admission) {
+    private Start start(Sequence s, Admission admission) {
         String salt = admission.cacheSalt(s);
         s.setCacheSalt(salt);
-        int cacheable = (s.choices() == null ? s.length() : s.promptLength()) - 1;
-        int hit = blocks.matchPrefix(s.blocks(), salt, b -> content.of(s, b), cacheable / blocks.blockSize());
+        int bs = blocks.blockSize();
+        int cacheable = cacheablePrompt(s) - 1;
+        int hit = blocks.matchPrefix(s.blocks(), salt, b -> content.of(s, b), cacheable / bs);
+        if (blocks.prefixCaching() && hit < cacheable / bs && computingNow(s, salt, (hit + 1) * bs)) {
+            blocks.free(s.blocks());
+            return Start.DEFERRED;
+        }
         if (!blocks.grow(s.blocks(), reserved(s))) {
             blocks.free(s.blocks());
-            return false;
+            return Start.NO_ROOM;
         }
-        s.resetComputed(hit * blocks.blockSize());
+        s.resetComputed(hit * bs);
         promptTokens += s.length();
-        cachedPromptTokens += (long) hit * blocks.blockSize();
+        cachedPromptTokens += (long) hit * bs;
+        return Start.STARTED;
+    }
+
+    /** Positions of a sequence whose keys and values are a causal prefix others can share. */
+    private static int cacheablePrompt(Sequence s) {
+        return s.choices() == null ? s.length() : s.promptLength();
+    }
+
+    /**
+     * Whether a running sequence with the same salt is still to compute the first {@code positions}
+     * positions, which it shares with {@code s}: they will be in the cache within a few steps.
+     */
+    private boolean computingNow(Sequence s, String salt, int positions) {
+        for (Sequence r : running) {
+            if (r.computed() < positions && cacheablePrompt(r) >= positions && salt.equals(r.cacheSalt())
+                    && samePrefix(r, s, positions)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean samePrefix(Sequence a, Sequence b, int positions) {
+        for (int p = 0; p < positions; p++) {
+            if (a.token(p) != b.token(p)) {
+                return false;
+            }
+        }
         return true;
     }
 
@@ -203,7 +243,7 @@ public final class Scheduler {
             return;
         }
         // Candidate tokens of a choice tree see only their own branch: not a causal prefix anyone shares.
-        int causal = s.choices() == null ? s.computed() : Math.min(s.computed(), s.promptLength());
+        int causal = Math.min(s.computed(), cacheablePrompt(s));
         blocks.commit(s.blocks(), causal / blocks.blockSize(), s.cacheSalt(), b -> content.of(s, b));
     }
 
