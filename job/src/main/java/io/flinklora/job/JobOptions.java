@@ -50,6 +50,9 @@ public final class JobOptions implements Serializable {
             "  --max-tokens-per-step N         tokens per forward pass (default 512)",
             "  --max-queued N                  accepted requests waiting per subtask before back pressure (default 64)",
             "  --max-seq-len N                 prompt + generated tokens at most (default: the model's context)",
+            "  --kv-cache-mib N                KV cache budget per subtask in MiB (default: max batch sequences at max seq len)",
+            "  --kv-block-size N               positions per KV block (default 16)",
+            "  --prefix-caching on|off         share KV blocks of identical prompt prefixes with the same adapters (default on)",
             "  --adapters-on-device N          resident adapters per subtask (default 16)",
             "  --adapters-in-memory N          adapters in host memory per subtask (default 64)",
             "  --preload a,b                   adapters to load at start",
@@ -97,6 +100,9 @@ public final class JobOptions implements Serializable {
     int maxTokensPerStep = 512;
     int maxQueued = 64;
     int maxSeqLen = Integer.MAX_VALUE;
+    int kvCacheMib = -1;
+    int kvBlockSize = 16;
+    boolean prefixCaching = true;
     int adaptersOnDevice = 16;
     int adaptersInMemory = 64;
     List<String> preload = List.of();
@@ -173,6 +179,9 @@ public final class JobOptions implements Serializable {
             case "max-tokens-per-step" -> maxTokensPerStep = positive(name, v);
             case "max-queued" -> maxQueued = positive(name, v);
             case "max-seq-len" -> maxSeqLen = positive(name, v);
+            case "kv-cache-mib" -> kvCacheMib = positive(name, v);
+            case "kv-block-size" -> kvBlockSize = positive(name, v);
+            case "prefix-caching" -> prefixCaching = oneOf(name, v, "on", "off").equals("on");
             case "adapters-on-device" -> adaptersOnDevice = positive(name, v);
             case "adapters-in-memory" -> adaptersInMemory = positive(name, v);
             case "preload" -> preload = v.isEmpty() ? List.of() : List.of(v.split(","));
@@ -246,6 +255,7 @@ public final class JobOptions implements Serializable {
     GenerationSettings generationSettings() {
         return GenerationSettings.builder(model).adapterRoot(adapters).device(device).dtype(dtype).maxBatch(maxBatch)
                 .maxTokensPerStep(maxTokensPerStep).maxQueued(maxQueued).maxSequenceLength(maxSeqLen)
+                .kvCacheMib(kvCacheMib).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching)
                 .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
                 .loraStrategy(loraStrategy).limits(maxPromptTokens, maxNewTokens, maxStopStrings, 256, maxAdapters)
                 .failOnceAfterTokens(failOnceAfterTokens).router(router).build();

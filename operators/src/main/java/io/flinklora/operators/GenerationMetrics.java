@@ -29,7 +29,6 @@ final class GenerationMetrics {
         this.engine = engine;
         this.stats = engine.stats();
         this.adapterStats = engine.adapterStats();
-        int maxLen = engine.maxSequenceLength();
         tokens = group.counter("generatedTokens");
         group.meter("tokensPerSecond", new MeterView(tokens));
         requests = group.counter("acceptedRequests");
@@ -43,11 +42,17 @@ final class GenerationMetrics {
         timeToFirstTokenMs = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
         group.gauge("runningSequences", (Gauge<Integer>) () -> stats.running());
         group.gauge("waitingSequences", (Gauge<Integer>) () -> stats.waiting());
-        group.gauge("kvCacheSlotsUsed", (Gauge<Integer>) () -> stats.kvSlotsUsed());
+        group.gauge("kvCacheBlocksUsed", (Gauge<Integer>) () -> stats.kvBlocksUsed());
+        group.gauge("kvCacheBlocksFree", (Gauge<Integer>) () -> stats.kvBlocksTotal() - stats.kvBlocksUsed());
+        // Blocks whose content the prefix cache holds, owned or waiting for reuse (evicted when space is needed).
+        group.gauge("kvCacheBlocksCached", (Gauge<Integer>) () -> stats.kvBlocksCached());
         group.gauge("kvCacheUtilization", (Gauge<Double>) () -> {
             EngineStats s = stats;
-            return s.kvSlotsTotal() == 0 ? 0.0 : (double) s.kvTokens() / ((long) s.kvSlotsTotal() * maxLen);
+            return s.kvBlocksTotal() == 0 ? 0.0 : (double) s.kvBlocksUsed() / s.kvBlocksTotal();
         });
+        // Prompt tokens served from the prefix cache / prompt tokens, since the operator started.
+        group.gauge("prefixCacheHitRate", (Gauge<Double>) () -> stats.prefixCacheHitRate());
+        group.gauge("preemptions", (Gauge<Long>) () -> stats.preemptions());
         group.gauge("completedRequests", (Gauge<Long>) () -> stats.completed());
         MetricGroup adapters = group.addGroup("adapters");
         adapters.gauge("hits", (Gauge<Long>) () -> adapterStat(AdapterStats::hits));

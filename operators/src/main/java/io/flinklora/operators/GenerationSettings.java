@@ -24,6 +24,9 @@ public final class GenerationSettings implements Serializable {
     final int maxBatch;
     final int maxTokensPerStep;
     final int kvSlots;
+    final int kvCacheMib;
+    final int kvBlockSize;
+    final boolean prefixCaching;
     final int maxSequenceLength;
     final int maxQueued;
     final int adaptersOnDevice;
@@ -47,6 +50,9 @@ public final class GenerationSettings implements Serializable {
         this.maxBatch = b.maxBatch;
         this.maxTokensPerStep = b.maxTokensPerStep;
         this.kvSlots = b.kvSlots;
+        this.kvCacheMib = b.kvCacheMib;
+        this.kvBlockSize = b.kvBlockSize;
+        this.prefixCaching = b.prefixCaching;
         this.maxSequenceLength = b.maxSequenceLength;
         this.maxQueued = b.maxQueued;
         this.adaptersOnDevice = b.adaptersOnDevice;
@@ -76,6 +82,10 @@ public final class GenerationSettings implements Serializable {
         if (kvSlots > 0) {
             b.kvSlots(kvSlots);
         }
+        if (kvCacheMib > 0) {
+            b.kvCacheBytes((long) kvCacheMib << 20);
+        }
+        b.kvBlockSize(kvBlockSize).prefixCaching(prefixCaching);
         if (dtype != null) {
             b.dtype(ai.djl.ndarray.types.DataType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)));
         }
@@ -98,6 +108,9 @@ public final class GenerationSettings implements Serializable {
         private int maxBatch = 32;
         private int maxTokensPerStep = 512;
         private int kvSlots = -1;
+        private int kvCacheMib = -1;
+        private int kvBlockSize = 16;
+        private boolean prefixCaching = true;
         private int maxSequenceLength = Integer.MAX_VALUE;
         private int maxQueued = 64;
         private int adaptersOnDevice = 16;
@@ -143,8 +156,26 @@ public final class GenerationSettings implements Serializable {
             return this;
         }
 
+        /** KV budget in whole sequences of the longest sequence (used when no byte budget is given). */
         public Builder kvSlots(int n) {
             this.kvSlots = n;
+            return this;
+        }
+
+        /** KV budget in MiB of device memory per subtask; -1 sizes it by kvSlots (default: max batch). */
+        public Builder kvCacheMib(int mib) {
+            this.kvCacheMib = mib;
+            return this;
+        }
+
+        public Builder kvBlockSize(int positions) {
+            this.kvBlockSize = positions;
+            return this;
+        }
+
+        /** Whether requests with the same prompt prefix and adapters share KV blocks (default on). */
+        public Builder prefixCaching(boolean on) {
+            this.prefixCaching = on;
             return this;
         }
 

@@ -244,7 +244,10 @@ public final class GenerateCli {
                 "  --adapters DIR           folder of PEFT adapters, served by sub-folder name",
                 "  --max-batch N            sequences decoding together at most (default 32; 1 = one at a time)",
                 "  --max-tokens-per-step N  tokens per forward pass at most (default 512)",
-                "  --kv-slots N             KV cache slots (default: max batch)",
+                "  --kv-cache-mib N         KV cache budget in MiB (default: room for max batch sequences at max seq len)",
+                "  --kv-slots N             KV cache budget in whole sequences of max seq len (when no --kv-cache-mib)",
+                "  --kv-block-size N        positions per KV block (default 16)",
+                "  --prefix-caching on|off  share KV blocks of identical prompt prefixes and adapters (default on)",
                 "  --max-seq-len N          prompt + generated tokens at most (default: the model's context)",
                 "  --device cpu|gpu         where to run (default cpu)",
                 "  --dtype float32|float16|bfloat16  compute dtype (default float32 on cpu, float16 on gpu;",
@@ -262,6 +265,9 @@ public final class GenerateCli {
         int maxRunning = 32;
         int maxTokens = 512;
         int kvSlots = -1;
+        int kvCacheMib = -1;
+        int kvBlockSize = 16;
+        boolean prefixCaching = true;
         int maxSeqLen = Integer.MAX_VALUE;
         Device device = Device.cpu();
         DataType dtype;
@@ -285,6 +291,13 @@ public final class GenerateCli {
                     case "--max-batch" -> o.maxRunning = positive(a, v);
                     case "--max-tokens-per-step" -> o.maxTokens = positive(a, v);
                     case "--kv-slots" -> o.kvSlots = positive(a, v);
+                    case "--kv-cache-mib" -> o.kvCacheMib = positive(a, v);
+                    case "--kv-block-size" -> o.kvBlockSize = positive(a, v);
+                    case "--prefix-caching" -> o.prefixCaching = switch (v) {
+                        case "on" -> true;
+                        case "off" -> false;
+                        default -> throw new IllegalArgumentException("--prefix-caching must be on or off");
+                    };
                     case "--max-seq-len" -> o.maxSeqLen = positive(a, v);
                     case "--device" -> o.device = switch (v) {
                         case "cpu" -> Device.cpu();
@@ -338,9 +351,12 @@ public final class GenerateCli {
         EngineConfig engineConfig() {
             EngineConfig.Builder b = EngineConfig.builder(model).device(device).maxRunning(maxRunning)
                     .maxTokensPerStep(Math.max(maxTokens, maxRunning)).maxSequenceLength(maxSeqLen)
-                    .adapterRoot(adapters).adapters(adapterSettings);
+                    .adapterRoot(adapters).adapters(adapterSettings).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching);
             if (kvSlots > 0) {
                 b.kvSlots(kvSlots);
+            }
+            if (kvCacheMib > 0) {
+                b.kvCacheBytes((long) kvCacheMib << 20);
             }
             if (dtype != null) {
                 b.dtype(dtype);

@@ -5,7 +5,8 @@ import io.flinklora.gpu.lora.BaseWeights;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.kv.BlockManager;
+import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.lora.AdapterMix;
 import io.flinklora.gpu.lora.LoraAdapter;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -44,7 +45,8 @@ public final class Engine implements AutoCloseable {
     private final LlamaModel model;
     private final Tokenizer tokenizer;
     private int arraysLastStep;
-    private final KvCache cache;
+    private final KvBlockPool cache;
+    private final BlockManager blocks;
     private final Scheduler scheduler;
     private final ModelRunner runner;
     private final AdapterRegistry adapters;
@@ -64,10 +66,22 @@ public final class Engine implements AutoCloseable {
         try {
             this.tokenizer = Tokenizer.load(config.modelDir());
             ModelConfig mc = ModelConfig.read(config.modelDir());
-            this.maxSequenceLength = Math.min(config.maxSequenceLength(), mc.maxPositions());
+            int contextLength = Math.min(config.maxSequenceLength(), mc.maxPositions());
+            int bs = config.kvBlockSize();
+            long blockBytes = KvBlockPool.blockBytes(mc.numLayers(), mc.numKvHeads(), mc.headDim(), bs, config.dtype());
+            long usable = config.kvCacheBytes() > 0 ? config.kvCacheBytes() / blockBytes
+                    : ((long) config.kvSlots() * contextLength + bs - 1) / bs;
+            if (usable < 1 || usable >= Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("a KV cache of " + config.kvCacheBytes() + " bytes holds " + usable
+                        + " blocks of " + blockBytes + " bytes; give it at least one block and under 2^31");
+            }
+            // A sequence must fit the whole pool alone, or it could never finish.
+            this.maxSequenceLength = (int) Math.min(contextLength, usable * bs);
             this.model = LlamaModel.load(config.modelDir(), manager, config.device(), config.dtype(), maxSequenceLength);
-            this.cache = new KvCache(manager, mc, config.kvSlots(), maxSequenceLength, config.dtype(), config.device());
-            this.scheduler = new Scheduler(cache, config.maxRunning(), config.maxTokensPerStep());
+            this.cache = new KvBlockPool(manager, mc.numLayers(), mc.numKvHeads(), mc.headDim(), (int) usable + 1, bs,
+                    config.dtype(), config.device());
+            this.blocks = new BlockManager((int) usable + 1, bs, config.prefixCaching());
+            this.scheduler = new Scheduler(blocks, config.maxRunning(), config.maxTokensPerStep(), this::blockContent);
             this.runner = new ModelRunner(model, cache);
             this.adapters = config.adapterRoot() == null ? null
                     : AdapterRegistry.builder(config.adapterRoot(), mc, manager, config.dtype())
@@ -92,13 +106,32 @@ public final class Engine implements AutoCloseable {
                 eos.add(id);
             }
             this.eosIds = Set.copyOf(eos);
-            LOG.info("Engine ready: max batch {}, {} tokens/step, {} KV slots x {} positions ({} MiB)",
-                    config.maxRunning(), config.maxTokensPerStep(), config.kvSlots(), maxSequenceLength,
-                    cache.bytes() >> 20);
+            LOG.info("Engine ready: max batch {}, {} tokens/step, KV cache {} blocks x {} positions ({} MiB, {} tokens;"
+                            + " prefix caching {}), sequences up to {} tokens",
+                    config.maxRunning(), config.maxTokensPerStep(), usable, bs, cache.bytes() >> 20, usable * bs,
+                    config.prefixCaching() ? "on" : "off", maxSequenceLength);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * What a block of a sequence holds for the prefix cache: its token ids, and for LongRoPE models the
+     * rotary table row of each token too (the table a prompt token used depends on the prompt's length).
+     */
+    private int[] blockContent(Sequence s, int block) {
+        int bs = blocks.blockSize();
+        boolean longRope = model.config().rope().longInverseFrequencies(model.config().headDim()) != null;
+        int[] out = new int[longRope ? 2 * bs : bs];
+        for (int i = 0; i < bs; i++) {
+            int p = block * bs + i;
+            out[i] = s.token(p);
+            if (longRope) {
+                out[bs + i] = (int) runner.ropeRow(s, p);
+            }
+        }
+        return out;
     }
 
     /** Loads the model and tokenizer and preallocates the KV cache. */
@@ -359,7 +392,7 @@ public final class Engine implements AutoCloseable {
         TokenLogprobs[] logprobs = new TokenLogprobs[samplers.size()];
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDArray logits = runner.run(batch, manager, loraFor(batch));
+            NDArray logits = forward(batch);
             if (scoring.isEmpty()) {
                 next = choose(logits, samplers, logprobs);
             } else {
@@ -375,6 +408,9 @@ public final class Engine implements AutoCloseable {
         for (Batch.Chunk c : batch.chunks()) {
             c.sequence().advance(c.length());
             prefillTokens += c.samples() && c.sequence().choices() == null ? c.length() - 1 : c.length();
+            if (c.length() > 0) {
+                scheduler.computed(c.sequence());
+            }
         }
         scoring.apply();
         for (Sequence s : promptDone) {
@@ -486,6 +522,30 @@ public final class Engine implements AutoCloseable {
         }
 
         @Override
+        public String cacheSalt(Sequence s) {
+            if (s.adapters().isEmpty()) {
+                return "";
+            }
+            // The loaded versions (not names: a file replaced on disk is another version) and their weights.
+            StringBuilder salt = new StringBuilder();
+            for (int i = 0; i < s.adapters().size(); i++) {
+                salt.append(s.adapters().get(i).serial()).append('*')
+                        .append(Double.doubleToLongBits(s.request().adapters().get(i).weight())).append(';');
+            }
+            return salt.toString();
+        }
+
+        @Override
+        public void preempted(Sequence s) {
+            if (s.mix() != null) {
+                for (AdapterRegistry.Version v : s.adapters()) {
+                    adapters.unpin(v);
+                }
+                s.setMix(null);
+            }
+        }
+
+        @Override
         public void admitted(Sequence s) {
             if (s.adapters().isEmpty()) {
                 return;
@@ -518,7 +578,7 @@ public final class Engine implements AutoCloseable {
         return null;
     }
 
-    /** Removes a sequence (finished, aborted or failed) and gives back its cache slot and adapter leases. */
+    /** Removes a sequence (finished, aborted or failed) and gives back its KV blocks and adapter leases. */
     private void end(Sequence s) {
         inFlight.remove(s.id());
         scheduler.remove(s);
@@ -548,6 +608,12 @@ public final class Engine implements AutoCloseable {
         return new LoraBatch(rows, manager, config.dtype(), config.adapters().strategy());
     }
 
+    /** The forward pass of a planned batch, after zeroing blocks handed out for the first time. */
+    private NDArray forward(Batch batch) {
+        cache.zero(blocks.drainFresh());
+        return runner.run(batch, manager, loraFor(batch));
+    }
+
     /** Admits and plans a step without running it (tests inspect the forward pass through this). */
     Batch scheduleForTest() {
         return scheduler.schedule(admission);
@@ -557,7 +623,7 @@ public final class Engine implements AutoCloseable {
     float[][] logitsForTest(Batch batch) {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDArray logits = runner.run(batch, manager, loraFor(batch));
+            NDArray logits = forward(batch);
             int rows = (int) logits.getShape().get(0);
             int vocab = (int) logits.getShape().get(1);
             float[] all = logits.toFloatArray();
@@ -613,8 +679,14 @@ public final class Engine implements AutoCloseable {
     }
 
     public EngineStats stats() {
+        long held = 0;
+        for (Sequence s : scheduler.runningSequences()) {
+            held += s.computed();
+        }
         return new EngineStats(steps, generatedTokens, prefillTokens, completed, scheduler.runningCount(),
-                scheduler.waitingCount(), cache.used(), cache.capacity(), cache.cachedTokens(), lastRows);
+                scheduler.waitingCount(), blocks.used(), blocks.total(), blocks.blockSize(), held, lastRows,
+                scheduler.promptTokens(), scheduler.cachedPromptTokens(), scheduler.preemptions(),
+                blocks.cachedBlocks());
     }
 
     /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */

@@ -12,15 +12,20 @@ import java.nio.file.Path;
  *
  * @param maxRunning sequences decoding together at most (the batch size)
  * @param maxTokensPerStep tokens one forward pass computes at most (decodes plus prefill chunks)
- * @param kvSlots KV cache slots preallocated (at least maxRunning to use the whole batch)
- * @param maxSequenceLength positions per slot: prompt plus generated tokens at most (capped at the model's context)
+ * @param kvSlots KV cache budget in whole sequences of maxSequenceLength positions, used when
+ *     kvCacheBytes is not set (default: maxRunning, which can hold every running sequence at full length)
+ * @param maxSequenceLength prompt plus generated tokens of one sequence at most (capped at the model's context)
  * @param adapterRoot folder of PEFT adapters served by name, or null for base-model only
  * @param adapters how adapters are cached and computed
  * @param reuseKvCache false recomputes every sequence from scratch each step (benchmark baseline only)
+ * @param kvCacheBytes device bytes of the KV block pool, or 0 to size it by kvSlots
+ * @param kvBlockSize positions per KV block
+ * @param prefixCaching whether full KV blocks are shared between sequences with the same prefix and adapters
  */
 public record EngineConfig(Path modelDir, Device device, DataType dtype, int maxRunning, int maxTokensPerStep,
                            int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
-                           AdapterSettings adapters, boolean reuseKvCache) {
+                           AdapterSettings adapters, boolean reuseKvCache, long kvCacheBytes, int kvBlockSize,
+                           boolean prefixCaching) {
 
     public static Builder builder(Path modelDir) {
         return new Builder(modelDir);
@@ -39,6 +44,9 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
         private Path adapterRoot;
         private boolean reuseKvCache = true;
         private AdapterSettings adapters = AdapterSettings.DEFAULT;
+        private long kvCacheBytes;
+        private int kvBlockSize = 16;
+        private boolean prefixCaching = true;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -64,8 +72,26 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             return this;
         }
 
+        /** KV budget as whole sequences of maxSequenceLength positions (ignored when kvCacheBytes is set). */
         public Builder kvSlots(int n) {
             this.kvSlots = n;
+            return this;
+        }
+
+        /** KV budget in device bytes: the block pool holds as many blocks as fit. */
+        public Builder kvCacheBytes(long bytes) {
+            this.kvCacheBytes = bytes;
+            return this;
+        }
+
+        public Builder kvBlockSize(int positions) {
+            this.kvBlockSize = positions;
+            return this;
+        }
+
+        /** Turns automatic prefix caching off (every request prefills its whole prompt). */
+        public Builder prefixCaching(boolean on) {
+            this.prefixCaching = on;
             return this;
         }
 
@@ -109,10 +135,16 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             if (t == DataType.BFLOAT16 && !NativeDtypes.canCreate(ai.djl.engine.Engine.getEngine("PyTorch"), t)) {
                 throw new IllegalArgumentException("bfloat16 compute is not available: " + NativeDtypes.BFLOAT16_HINT);
             }
+            if (kvBlockSize < 1 || kvBlockSize > 1024) {
+                throw new IllegalArgumentException("KV block size must be within 1..1024 positions, not " + kvBlockSize);
+            }
+            if (kvCacheBytes < 0) {
+                throw new IllegalArgumentException("KV cache bytes must not be negative");
+            }
             int slots = kvSlots > 0 ? kvSlots : maxRunning;
             int tokens = Math.max(maxTokensPerStep, maxRunning);
             return new EngineConfig(modelDir, d, t, maxRunning, tokens, slots, maxSequenceLength, limits, adapterRoot,
-                    adapters, reuseKvCache);
+                    adapters, reuseKvCache, kvCacheBytes, kvBlockSize, prefixCaching && reuseKvCache);
         }
     }
 }

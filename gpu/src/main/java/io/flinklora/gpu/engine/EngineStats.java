@@ -7,13 +7,25 @@ package io.flinklora.gpu.engine;
  * @param generatedTokens tokens sampled
  * @param prefillTokens prompt (and resumed) tokens computed
  * @param completed requests finished normally
- * @param running sequences with a KV slot now
+ * @param running sequences holding KV blocks now
  * @param waiting sequences admitted to the queue but not yet running
- * @param kvSlotsUsed slots taken now
- * @param kvSlotsTotal slots in the pool
- * @param kvTokens positions cached now
+ * @param kvBlocksUsed KV blocks owned by running sequences now
+ * @param kvBlocksTotal usable KV blocks in the pool
+ * @param kvBlockSize positions per block
+ * @param kvTokens positions computed and held by running sequences now
  * @param lastBatchRows rows of the last step
+ * @param promptTokens tokens sequences brought when they started (prompts, resumed and preempted tokens)
+ * @param cachedPromptTokens of those, tokens served from the prefix cache instead of computed
+ * @param preemptions times a running sequence gave its blocks back because the pool ran out
+ * @param kvBlocksCached blocks whose content is in the prefix cache (owned or evictable)
  */
 public record EngineStats(long steps, long generatedTokens, long prefillTokens, long completed, int running,
-                          int waiting, int kvSlotsUsed, int kvSlotsTotal, long kvTokens, int lastBatchRows) {
+                          int waiting, int kvBlocksUsed, int kvBlocksTotal, int kvBlockSize, long kvTokens,
+                          int lastBatchRows, long promptTokens, long cachedPromptTokens, long preemptions,
+                          int kvBlocksCached) {
+
+    /** Tokens served from the prefix cache / prompt tokens (0 before any request). */
+    public double prefixCacheHitRate() {
+        return promptTokens == 0 ? 0 : (double) cachedPromptTokens / promptTokens;
+    }
 }

@@ -3,7 +3,8 @@ package io.flinklora.gpu.engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.kv.BlockTable;
+import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.model.AttentionGroup;
 import io.flinklora.gpu.model.ForwardBatch;
 import io.flinklora.gpu.model.LlamaModel;
@@ -25,9 +26,9 @@ public final class ModelRunner {
     static final int MAX_GROUPS = 4;
 
     private final LlamaModel model;
-    private final KvCache cache;
+    private final KvBlockPool cache;
 
-    public ModelRunner(LlamaModel model, KvCache cache) {
+    public ModelRunner(LlamaModel model, KvBlockPool cache) {
         this.model = model;
         this.cache = cache;
     }
@@ -38,6 +39,7 @@ public final class ModelRunner {
         int rows = chunks.size();
         int tokens = batch.tokens();
         int kvHeads = cache.kvHeads();
+        int bs = cache.blockSize();
         int samplers = 0;
         for (Batch.Chunk c : chunks) {
             samplers += c.logitRows();
@@ -52,22 +54,15 @@ public final class ModelRunner {
         for (int row = 0; row < rows; row++) {
             Batch.Chunk c = chunks.get(row);
             Sequence s = c.sequence();
-            int slot = s.slot().index();
-            if (slot != row) {
-                throw new IllegalStateException("batch row " + row + " holds slot " + slot);
-            }
+            BlockTable table = s.blocks();
             firstToken[row] = t;
             boolean tree = c.scoresTree();
             for (int i = 0; i < c.length(); i++, t++) {
                 int p = c.start() + i;
-                // LongRoPE picks its table by the sequence length of the forward pass that computed a
-                // token in transformers: the whole prompt for prompt tokens, p + 1 for a decoded one.
-                // Per token, so chunked prefill and re-prefill after a restore give the same keys.
-                int ropeOffset = model.ropeRowOffset(p < s.promptLength() ? s.promptLength() : s.rotaryPosition(p) + 1);
                 ids[t] = s.token(p);
-                pos[t] = s.rotaryPosition(p) + ropeOffset;
+                pos[t] = ropeRow(s, p);
                 for (int h = 0; h < kvHeads; h++) {
-                    write[t * kvHeads + h] = cache.flatRow(slot, h, p);
+                    write[t * kvHeads + h] = cache.flatRow(table.block(p / bs), h, p % bs);
                 }
                 if (tree) {
                     logitRows[r++] = t;
@@ -100,7 +95,19 @@ public final class ModelRunner {
     }
 
     /**
-     * Builds one attention group over {@code members} (rows in slot order), and records where each
+     * The rotary table row of the token at cache position {@code p}: its rotary position, in the long
+     * table for LongRoPE tokens computed past the original context. LongRoPE picks its table by the
+     * sequence length of the forward pass that computed a token in transformers: the whole prompt for
+     * prompt tokens, p + 1 for a decoded one; per token, so chunked prefill and re-prefill after a
+     * restore give the same keys.
+     */
+    long ropeRow(Sequence s, int p) {
+        int offset = model.ropeRowOffset(p < s.promptLength() ? s.promptLength() : s.rotaryPosition(p) + 1);
+        return s.rotaryPosition(p) + offset;
+    }
+
+    /**
+     * Builds one attention group over {@code members} (rows in batch order), and records where each
      * of its tokens lands in the concatenated padded outputs, which start at {@code offset}.
      */
     private AttentionGroup group(List<Batch.Chunk> chunks, int[] members, int[] firstToken, long offset,
@@ -108,14 +115,16 @@ public final class ModelRunner {
         int n = members.length;
         int queryLen = 0;
         int keyLen = 1;
-        boolean contiguous = true;
         for (int i = 0; i < n; i++) {
             Batch.Chunk c = chunks.get(members[i]);
             queryLen = Math.max(queryLen, c.length());
             keyLen = Math.max(keyLen, c.start() + c.length());
-            contiguous &= members[i] == members[0] + i;
         }
-        long[] slots = new long[n];
+        int bs = cache.blockSize();
+        int kvHeads = cache.kvHeads();
+        int tableLen = (keyLen + bs - 1) / bs;
+        keyLen = tableLen * bs;
+        long[] kvBlocks = new long[n * kvHeads * tableLen];
         long[] gather = new long[n * queryLen];
         float[] mask = new float[n * queryLen * keyLen];
         Arrays.fill(mask, MASKED);
@@ -128,7 +137,15 @@ public final class ModelRunner {
             Batch.Chunk c = chunks.get(members[i]);
             Sequence s = c.sequence();
             int first = firstToken[members[i]];
-            slots[i] = members[i];
+            BlockTable table = s.blocks();
+            // Blocks past the row's own (shorter rows of the group) read the zero block, masked.
+            int own = Math.min(table.size(), tableLen);
+            for (int h = 0; h < kvHeads; h++) {
+                int at = (i * kvHeads + h) * tableLen;
+                for (int b = 0; b < tableLen; b++) {
+                    kvBlocks[at + b] = cache.blockRow(b < own ? table.block(b) : KvBlockPool.NULL_BLOCK, h);
+                }
+            }
             for (int j = 0; j < queryLen; j++) {
                 int q = i * queryLen + j;
                 // A padding query reads the row's first token; its output is never gathered back.
@@ -138,7 +155,7 @@ public final class ModelRunner {
                 }
                 outputGather[first + j] = offset + q;
                 int p = c.start() + j;
-                // Query at position p sees cached positions 0..p (causal; later slots hold stale data).
+                // Query at position p sees cached positions 0..p (causal; later positions hold stale data).
                 // A candidate token of a choice tree sees the prompt and its own candidate's tokens up to p.
                 int base = q * keyLen;
                 int branch = s.ownBranchStart(p);
@@ -163,8 +180,7 @@ public final class ModelRunner {
         boolean identity = only && (long) n * queryLen == outputGather.length;
         return new AttentionGroup(
                 n,
-                members[0],
-                contiguous ? null : manager.create(slots),
+                manager.create(kvBlocks),
                 identity ? null : manager.create(gather),
                 manager.create(mask, new Shape(n, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
                 windowMask == null ? null
@@ -177,7 +193,7 @@ public final class ModelRunner {
      * Splits the rows that compute tokens this step into attention groups: one-token rows (decode,
      * one-token choice trees) together with no padding, longer chunks bucketed by powers of two, and
      * the buckets merged where that pads least until there are at most {@link #MAX_GROUPS} (each group
-     * costs a fixed number of native ops per layer). Each group lists its rows in slot order.
+     * costs a fixed number of native ops per layer). Each group lists its rows in batch order.
      */
     static List<int[]> groupRows(List<Batch.Chunk> chunks) {
         TreeMap<Integer, List<Integer>> buckets = new TreeMap<>();

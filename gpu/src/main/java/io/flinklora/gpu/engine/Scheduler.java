@@ -1,34 +1,45 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.kv.KvCache;
-import io.flinklora.gpu.kv.KvSlot;
+import io.flinklora.gpu.kv.BlockManager;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
 
 /**
- * Continuous batching: admits waiting sequences first come, first served while a KV slot and the
- * running limit allow, and splits each step's token budget between decoding sequences (one token
- * each, always) and prefilling ones (the rest, oldest first, in chunks).
+ * Continuous batching over a paged KV cache: admits waiting sequences first come, first served while
+ * KV blocks and the running limit allow (reusing cached blocks of their longest cached prefix), gives
+ * every running sequence room for its next token - preempting the newest running sequence when
+ * blocks run out - and splits each step's token budget between decoding sequences (one token each,
+ * always) and prefilling ones (the rest, oldest first, in chunks).
  */
 public final class Scheduler {
-    private final KvCache cache;
+    private final BlockManager blocks;
     private final int maxRunning;
     private final int maxTokensPerStep;
+    private final BlockContent content;
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
+    private long preemptions;
+    private long promptTokens;
+    private long cachedPromptTokens;
 
-    public Scheduler(KvCache cache, int maxRunning, int maxTokensPerStep) {
+    /** What addresses a sequence's KV blocks in the prefix cache, besides their position in the chain. */
+    interface BlockContent {
+        /** The content of block {@code block}: everything that decides its keys and values, given the prefix. */
+        int[] of(Sequence s, int block);
+    }
+
+    Scheduler(BlockManager blocks, int maxRunning, int maxTokensPerStep, BlockContent content) {
         if (maxTokensPerStep < maxRunning) {
             throw new IllegalArgumentException("maxTokensPerStep " + maxTokensPerStep
                     + " must be at least maxRunning " + maxRunning + " so every running sequence can decode");
         }
-        this.cache = cache;
-        this.maxRunning = Math.min(maxRunning, cache.capacity());
+        this.blocks = blocks;
+        this.maxRunning = maxRunning;
         this.maxTokensPerStep = maxTokensPerStep;
+        this.content = content;
     }
 
     void add(Sequence s) {
@@ -51,16 +62,43 @@ public final class Scheduler {
 
         Verdict check(Sequence s);
 
+        /** The prefix-cache salt of a sequence about to start: what besides its tokens decides its keys and values. */
+        String cacheSalt(Sequence s);
+
         void admitted(Sequence s);
+
+        /** A running sequence gave its KV blocks back and waits again; it is admitted anew later. */
+        void preempted(Sequence s);
     }
 
     /**
-     * Admits what fits, first come first served, and plans the step. A sequence waiting for device
-     * room for its adapter holds back later sequences that need adapters (so a stream of requests
-     * for resident adapters cannot starve a cold one); base-model sequences and sequences whose
-     * adapter is still loading from disk do not hold anyone back.
+     * Positions a sequence's blocks must hold before its next step: every token it has, and for a
+     * constrained request the prompt plus its whole candidate tree (reserved at once, so it never grows).
+     */
+    private static int reserved(Sequence s) {
+        return s.choices() == null ? s.length() : s.promptLength() + s.choices().treeLength();
+    }
+
+    /**
+     * Plans the next step: room for every running sequence's next token (preempting the newest when
+     * blocks run out), then admission of what fits, first come first served. A sequence waiting for
+     * device room for its adapter holds back later sequences that need adapters (so a stream of
+     * requests for resident adapters cannot starve a cold one); base-model sequences and sequences
+     * whose adapter is still loading from disk do not hold anyone back.
      */
     Batch schedule(Admission admission) {
+        running.sort(Comparator.comparingLong(Sequence::arrivalNanos));
+        for (int i = 0; i < running.size(); i++) {
+            Sequence s = running.get(i);
+            while (!blocks.grow(s.blocks(), reserved(s))) {
+                Sequence victim = newestPreemptible();
+                preempt(victim, admission);
+                if (victim == s) {
+                    i--;
+                    break;
+                }
+            }
+        }
         List<Sequence> failed = new ArrayList<>();
         boolean adapterLine = false;
         for (var it = waiting.iterator(); it.hasNext() && running.size() < maxRunning; ) {
@@ -82,22 +120,19 @@ public final class Scheduler {
             if (v == Admission.Verdict.LOADING) {
                 continue;
             }
-            KvSlot slot = cache.allocate();
-            if (slot == null) {
+            Start started = start(s, admission);
+            if (started == Start.NO_ROOM) {
                 break;
             }
+            if (started == Start.DEFERRED) {
+                continue;
+            }
             it.remove();
-            s.assign(slot);
             running.add(s);
             admission.admitted(s);
         }
         if (running.isEmpty()) {
             return new Batch(List.of(), failed);
-        }
-        // Rows follow slot order: attention reads slots 0..n-1 as one view of the cache.
-        Sequence[] bySlot = new Sequence[running.size()];
-        for (Sequence s : running) {
-            bySlot[s.slot().index()] = s;
         }
         int budget = maxTokensPerStep;
         for (Sequence s : running) {
@@ -105,8 +140,7 @@ public final class Scheduler {
                 budget--;
             }
         }
-        int[] chunk = new int[bySlot.length];
-        // Prefills share what is left, oldest request first.
+        // Prefills share what is left, oldest request first (running is in arrival order but for the admitted).
         List<Sequence> prefilling = new ArrayList<>();
         for (Sequence s : running) {
             if (s.pending() > 1) {
@@ -114,24 +148,109 @@ public final class Scheduler {
             }
         }
         prefilling.sort(Comparator.comparingLong(Sequence::arrivalNanos));
+        java.util.IdentityHashMap<Sequence, Integer> chunk = new java.util.IdentityHashMap<>();
         for (Sequence s : prefilling) {
             int n = Math.min(s.pending(), budget);
-            chunk[s.slot().index()] = n;
+            chunk.put(s, n);
             budget -= n;
         }
-        List<Batch.Chunk> chunks = new ArrayList<>(bySlot.length);
-        for (int i = 0; i < bySlot.length; i++) {
-            Sequence s = bySlot[i];
-            int n = s.pending() == 1 ? 1 : chunk[i];
+        List<Batch.Chunk> chunks = new ArrayList<>(running.size());
+        for (Sequence s : running) {
+            int n = s.pending() == 1 ? 1 : chunk.getOrDefault(s, 0);
             chunks.add(new Batch.Chunk(s, s.computed(), n));
         }
         return new Batch(chunks, failed);
     }
 
-    /** Removes a finished or aborted sequence, freeing its cache slot at once. */
+    private enum Start { STARTED, NO_ROOM, DEFERRED }
+
+    /**
+     * Gives a sequence its blocks: the cached blocks of its longest cached prefix (at least one token is
+     * always computed, for the logits of the next one), then fresh blocks for the rest. NO_ROOM when the
+     * pool cannot hold it now; DEFERRED when its next block is being computed by a running sequence
+     * right now (a burst of requests behind one instruction then prefills it once, not once per request).
+     */
+    private Start start(Sequence s, Admission admission) {
+        String salt = admission.cacheSalt(s);
+        s.setCacheSalt(salt);
+        int bs = blocks.blockSize();
+        int cacheable = cacheablePrompt(s) - 1;
+        int hit = blocks.matchPrefix(s.blocks(), salt, b -> content.of(s, b), cacheable / bs);
+        if (blocks.prefixCaching() && hit < cacheable / bs && computingNow(s, salt, (hit + 1) * bs)) {
+            blocks.free(s.blocks());
+            return Start.DEFERRED;
+        }
+        if (!blocks.grow(s.blocks(), reserved(s))) {
+            blocks.free(s.blocks());
+            return Start.NO_ROOM;
+        }
+        s.resetComputed(hit * bs);
+        promptTokens += s.length();
+        cachedPromptTokens += (long) hit * bs;
+        return Start.STARTED;
+    }
+
+    /** Positions of a sequence whose keys and values are a causal prefix others can share. */
+    private static int cacheablePrompt(Sequence s) {
+        return s.choices() == null ? s.length() : s.promptLength();
+    }
+
+    /**
+     * Whether a running sequence with the same salt is still to compute the first {@code positions}
+     * positions, which it shares with {@code s}: they will be in the cache within a few steps.
+     */
+    private boolean computingNow(Sequence s, String salt, int positions) {
+        for (Sequence r : running) {
+            if (r.computed() < positions && cacheablePrompt(r) >= positions && salt.equals(r.cacheSalt())
+                    && samePrefix(r, s, positions)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean samePrefix(Sequence a, Sequence b, int positions) {
+        for (int p = 0; p < positions; p++) {
+            if (a.token(p) != b.token(p)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The newest running sequence that may give its blocks back: any but constrained requests (reserved whole). */
+    private Sequence newestPreemptible() {
+        for (int i = running.size() - 1; i >= 0; i--) {
+            if (running.get(i).choices() == null) {
+                return running.get(i);
+            }
+        }
+        throw new IllegalStateException("KV blocks ran out with only constrained requests running");
+    }
+
+    private void preempt(Sequence s, Admission admission) {
+        blocks.free(s.blocks());
+        s.resetComputed(0);
+        running.remove(s);
+        waiting.addFirst(s);
+        preemptions++;
+        admission.preempted(s);
+    }
+
+    /** After a step computed tokens of {@code s}: its newly full blocks enter the prefix cache. */
+    void computed(Sequence s) {
+        if (!blocks.prefixCaching()) {
+            return;
+        }
+        // Candidate tokens of a choice tree see only their own branch: not a causal prefix anyone shares.
+        int causal = Math.min(s.computed(), cacheablePrompt(s));
+        blocks.commit(s.blocks(), causal / blocks.blockSize(), s.cacheSalt(), b -> content.of(s, b));
+    }
+
+    /** Removes a finished or aborted sequence, giving its blocks back at once. */
     void remove(Sequence s) {
         if (running.remove(s)) {
-            cache.release(s.slot());
+            blocks.free(s.blocks());
         } else {
             waiting.remove(s);
         }
@@ -153,9 +272,23 @@ public final class Scheduler {
         return running.isEmpty() && waiting.isEmpty();
     }
 
+    long preemptions() {
+        return preemptions;
+    }
+
+    /** Tokens sequences brought when they started (prompt, and generated tokens after a restore or preemption). */
+    long promptTokens() {
+        return promptTokens;
+    }
+
+    /** Of those, the tokens found in the prefix cache instead of computed. */
+    long cachedPromptTokens() {
+        return cachedPromptTokens;
+    }
+
     @Override
     public String toString() {
-        return "Scheduler[running=" + running.size() + ", waiting=" + waiting.size() + ", slots="
-                + Arrays.toString(new int[] {cache.used(), cache.capacity()}) + "]";
+        return "Scheduler[running=" + running.size() + ", waiting=" + waiting.size() + ", blocks="
+                + blocks.used() + "/" + blocks.total() + "]";
     }
 }

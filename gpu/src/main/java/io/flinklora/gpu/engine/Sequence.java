@@ -1,6 +1,6 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.kv.KvSlot;
+import io.flinklora.gpu.kv.BlockTable;
 import io.flinklora.gpu.lora.AdapterMix;
 import io.flinklora.gpu.lora.AdapterRegistry;
 import io.flinklora.gpu.tokenizer.IncrementalDetokenizer;
@@ -9,8 +9,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * A request in flight: its tokens so far, how many of them are in its KV cache slot, and the
- * detokenizer and stop matching that turn generated tokens into text.
+ * A request in flight: its tokens so far, the KV blocks that hold them and how many are computed,
+ * and the detokenizer and stop matching that turn generated tokens into text.
  */
 public final class Sequence {
     private final EngineRequest request;
@@ -27,7 +27,8 @@ public final class Sequence {
     private int[] tokens;
     private int length;
     private int computed;
-    private KvSlot slot;
+    private final BlockTable blocks = new BlockTable();
+    private String cacheSalt;
     private FinishReason finishReason;
     private long firstTokenNanos;
 
@@ -104,21 +105,30 @@ public final class Sequence {
 
     void advance(int n) {
         computed += n;
-        slot.setLength(computed);
     }
 
     /** Drops what the cache holds so the next step recomputes every token (the no-cache baseline). */
     void forgetCache() {
         computed = 0;
-        slot.setLength(0);
     }
 
-    KvSlot slot() {
-        return slot;
+    /** Starts from a cached prefix of {@code n} tokens (prefix caching), or from nothing after preemption. */
+    void resetComputed(int n) {
+        computed = n;
     }
 
-    void assign(KvSlot s) {
-        this.slot = s;
+    /** The KV blocks holding this sequence's positions. */
+    BlockTable blocks() {
+        return blocks;
+    }
+
+    /** What besides the tokens decides this sequence's keys and values (its adapter mix); set on admission. */
+    String cacheSalt() {
+        return cacheSalt;
+    }
+
+    void setCacheSalt(String salt) {
+        this.cacheSalt = salt;
     }
 
     /** Leases on the adapter versions this sequence uses, in request order (empty for the base model). */

@@ -56,7 +56,10 @@ public final class AdapterRegistry implements AutoCloseable {
 
     /** One loaded (or loading) version of an adapter's files. */
     public static final class Version {
+        private static final java.util.concurrent.atomic.AtomicLong SERIALS = new java.util.concurrent.atomic.AtomicLong();
         final String name;
+        // Unique per loaded version in this process: names the weights, for prefix-cache keys.
+        final long serial = SERIALS.incrementAndGet();
         final Fingerprint fingerprint;
         final CompletableFuture<LoraAdapter> future;
         int leases;
@@ -75,6 +78,11 @@ public final class AdapterRegistry implements AutoCloseable {
 
         public String name() {
             return name;
+        }
+
+        /** Unique among the versions this process loaded: another file content, another serial. */
+        public long serial() {
+            return serial;
         }
     }
 

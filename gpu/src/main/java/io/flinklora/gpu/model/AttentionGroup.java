@@ -7,22 +7,22 @@ import ai.djl.ndarray.NDArray;
  * themselves: a step splits its rows by chunk length so that one long prefill chunk does not pad
  * every decoding row to its length.
  *
- * @param rows the sequences (cache slots) in the group, in slot order
- * @param firstSlot the first slot of the group; with {@code slots == null} the group reads slots
- *     {@code firstSlot .. firstSlot + rows - 1} as one window view of the cache
- * @param slots [rows] int64 cache slot of each row, or null when the slots are contiguous (no gather)
+ * @param rows the sequences in the group
+ * @param kvBlocks [rows * kvHeads * blocks] int64 row of the pool's block view
+ *     ({@code KvBlockPool#keyBlocks}) for each (row, kv head, block of the row's table); entries past a
+ *     row's table point at the zero block. Gathering them lays the group's keys out as
+ *     {@code [rows, kvHeads, keyLen, headDim]}
  * @param queryGather [rows * queryLen] int64 index into the step's tokens of each padded query row
  *     (a padding row points at any token of the step; its output is never read), or null when the
  *     group's padded layout is the step's tokens in order (pure decode, or one chunk alone)
  * @param mask [rows, 1, queryLen, 1, keyLen] additive mask (0 visible, large negative hidden)
  * @param windowMask the same for the model's sliding-window layers, or null when no layer slides
  * @param queryLen the longest chunk among the group's rows
- * @param keyLen the cached positions attention reads per row (the longest key range in the group)
+ * @param keyLen positions attention reads per row: the longest key range in the group, rounded up to whole blocks
  */
 public record AttentionGroup(
         int rows,
-        int firstSlot,
-        NDArray slots,
+        NDArray kvBlocks,
         NDArray queryGather,
         NDArray mask,
         NDArray windowMask,

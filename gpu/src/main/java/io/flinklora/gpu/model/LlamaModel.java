@@ -10,7 +10,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
-import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.safetensors.WeightIndex;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -22,10 +22,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma 2) over DJL's PyTorch engine: weights loaded from a
- * Hugging Face folder, and one batched forward pass over a step's tokens against the {@link KvCache}.
+ * Hugging Face folder, and one batched forward pass over a step's tokens against the paged KV cache ({@link KvBlockPool}).
  *
  * <p>The forward pass computes every projection for all tokens of the step in one matrix product
- * (prefill chunks and decode tokens alike); only attention is laid out per cache slot, in the step's
+ * (prefill chunks and decode tokens alike); only attention is laid out per sequence, in the step's
  * {@link AttentionGroup}s: rows with chunks of similar length attend together, padded only among
  * themselves, and their outputs are gathered back into token order before the output projection.
  * Every array it creates belongs to the caller's scope.
@@ -275,7 +275,7 @@ public final class LlamaModel implements AutoCloseable {
      * One forward pass over a step's tokens: writes their keys and values into the cache and returns
      * float32 next-token logits {@code [R, vocab]} for the batch's {@link ForwardBatch#logitRows()}.
      */
-    public NDArray forward(ForwardBatch batch, KvCache cache, ProjectionDelta delta) {
+    public NDArray forward(ForwardBatch batch, KvBlockPool cache, ProjectionDelta delta) {
         ModelConfig.Block block = config.block();
         NDArray x = delta.embed(batch.tokenIds(), embed.get(batch.tokenIds()));
         if (block.embedScale() != 1f) {
@@ -307,7 +307,7 @@ public final class LlamaModel implements AutoCloseable {
         return block.finalSoftcap() > 0 ? softcap(logits, block.finalSoftcap()) : logits;
     }
 
-    private NDArray attention(int l, Layer w, NDArray h, ForwardBatch b, KvCache cache, NDArray cos, NDArray sin,
+    private NDArray attention(int l, Layer w, NDArray h, ForwardBatch b, KvBlockPool cache, NDArray cos, NDArray sin,
                               ProjectionDelta delta) {
         int heads = config.numHeads();
         int kvHeads = config.numKvHeads();
@@ -346,7 +346,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows included. */
-    private NDArray attend(int l, AttentionGroup g, NDArray q, KvCache cache) {
+    private NDArray attend(int l, AttentionGroup g, NDArray q, KvBlockPool cache) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         int group = config.groupSize();
@@ -359,18 +359,9 @@ public final class LlamaModel implements AutoCloseable {
         // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that share a
         // kv head sit together, so one batched product per (row, kv head) covers grouped-query attention.
         q = q.reshape(rows, qLen, kvHeads, group, d).transpose(0, 2, 1, 3, 4).reshape(rows, kvHeads, (long) qLen * group, d);
-        NDArray keys;
-        NDArray values;
-        if (g.slots() == null) {
-            // Contiguous slots: a strided view of the pool, no copy.
-            NDIndex window = new NDIndex(g.firstSlot() + ":" + (g.firstSlot() + rows) + ", :, 0:" + keyLen + ", :");
-            keys = cache.keys(l).get(window);
-            values = cache.values(l).get(window);
-        } else {
-            NDIndex pick = new NDIndex("{}, :, 0:" + keyLen + ", :", g.slots());
-            keys = cache.keys(l).get(pick);
-            values = cache.values(l).get(pick);
-        }
+        // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d], contiguous.
+        NDArray keys = cache.keyBlocks(l).get(g.kvBlocks()).reshape(rows, kvHeads, keyLen, d);
+        NDArray values = cache.valueBlocks(l).get(g.kvBlocks()).reshape(rows, kvHeads, keyLen, d);
         NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, qLen, group, keyLen);
         if (config.block().attentionSoftcap() > 0) {
             scores = softcap(scores, config.block().attentionSoftcap());

@@ -8,7 +8,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.flinklora.gpu.TestModels;
-import io.flinklora.gpu.kv.KvCache;
+import io.flinklora.gpu.kv.BlockManager;
+import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.ArrayList;
@@ -24,19 +25,20 @@ class ContinuousBatchingTest {
     void cachedDecodeLogitsEqualFullRecompute() {
         try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build());
              NDManager manager = NDManager.newBaseManager();
-             KvCache incremental = new KvCache(manager, engine.modelConfig(), 2, 128,
-                     engine.model().dtype(), engine.model().device());
-             KvCache fresh = new KvCache(manager, engine.modelConfig(), 2, 128,
-                     engine.model().dtype(), engine.model().device())) {
+             KvBlockPool incremental = pool(engine, manager);
+             KvBlockPool fresh = pool(engine, manager)) {
+            BlockManager incrementalBlocks = new BlockManager(incremental.blocks(), incremental.blockSize(), false);
+            BlockManager freshBlocks = new BlockManager(fresh.blocks(), fresh.blockSize(), false);
             int[] prompt = engine.tokenizer().encode("Tom had a big red ball.");
             Sequence seq = newSequence(engine, "inc", prompt, 64);
-            seq.assign(incremental.allocate());
             ModelRunner cached = new ModelRunner(engine.model(), incremental);
             ModelRunner full = new ModelRunner(engine.model(), fresh);
             float worst = 0;
             for (int step = 0; step < 40; step++) {
                 float[] a;
                 float[] b;
+                assertTrue(incrementalBlocks.grow(seq.blocks(), seq.length()));
+                incremental.zero(incrementalBlocks.drainFresh());
                 try (NDScope scope = new NDScope()) {
                     scope.suppressNotUsedWarning();
                     NDArray la = cached.run(new Batch(List.of(new Batch.Chunk(seq, seq.computed(), seq.pending()))),
@@ -48,11 +50,12 @@ class ContinuousBatchingTest {
                         all[i] = seq.token(i);
                     }
                     Sequence again = newSequence(engine, "full", all, 64);
-                    again.assign(fresh.allocate());
+                    assertTrue(freshBlocks.grow(again.blocks(), all.length));
+                    fresh.zero(freshBlocks.drainFresh());
                     NDArray lb = full.run(new Batch(List.of(new Batch.Chunk(again, 0, all.length))), manager,
                             ProjectionDelta.NONE);
                     b = lb.toFloatArray();
-                    fresh.release(again.slot());
+                    freshBlocks.free(again.blocks());
                 }
                 assertEquals(a.length, b.length);
                 for (int i = 0; i < a.length; i++) {
@@ -63,6 +66,12 @@ class ContinuousBatchingTest {
             }
             assertTrue(worst <= 1e-4f, "cached decode differs from full recompute by " + worst);
         }
+    }
+
+    /** A pool of 16 blocks of 16 positions (a block size smaller than the engine's, to cross block edges often). */
+    private static KvBlockPool pool(Engine engine, NDManager manager) {
+        return new KvBlockPool(manager, engine.modelConfig().numLayers(), engine.modelConfig().numKvHeads(),
+                engine.modelConfig().headDim(), 16, 8, engine.model().dtype(), engine.model().device());
     }
 
     @Test
@@ -192,7 +201,7 @@ class ContinuousBatchingTest {
         List<Integer> seen = new ArrayList<>();
         for (int[] g : groups) {
             for (int i = 0; i < g.length; i++) {
-                assertTrue(i == 0 || g[i - 1] < g[i], "rows in slot order");
+                assertTrue(i == 0 || g[i - 1] < g[i], "rows in batch order");
                 seen.add(g[i]);
                 assertTrue(g == groups.get(0) || lengths[g[i]] > 1, "longer chunks apart from one-token rows");
             }
@@ -204,29 +213,28 @@ class ContinuousBatchingTest {
     }
 
     @Test
-    void newSequencesWaitForAFreeCacheSlotAndThenRun() {
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(4).kvSlots(2)
-                .build())) {
+    void newSequencesWaitForFreeKvBlocksAndThenRun() {
+        // A budget of two sequences of 64 positions: 8 blocks of 16.
+        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8).kvSlots(2)
+                .maxSequenceLength(64).prefixCaching(false).build())) {
             List<EngineRequest> requests = new ArrayList<>();
             for (int i = 0; i < 7; i++) {
                 requests.add(EngineHarness.request("s" + i, engine.tokenizer().encode("The cat " + i),
-                        SamplingParams.greedy(5 + i).withIgnoreEos(true)));
+                        SamplingParams.greedy(40 + i).withIgnoreEos(true)));
             }
             for (EngineRequest r : requests) {
                 engine.submit(r);
             }
-            int maxRunning = 0;
             int finished = 0;
             while (engine.hasWork()) {
                 StepResult s = engine.step();
-                maxRunning = Math.max(maxRunning, s.rows());
                 EngineStats stats = engine.stats();
-                assertTrue(stats.kvSlotsUsed() <= 2);
+                assertEquals(8, stats.kvBlocksTotal());
+                assertTrue(stats.kvBlocksUsed() <= 8);
                 finished += (int) s.events().stream().filter(TokenEvent::finished).count();
             }
-            assertEquals(2, maxRunning, "never more sequences than KV slots");
             assertEquals(7, finished, "every waiting sequence eventually ran");
-            assertEquals(0, engine.stats().kvSlotsUsed(), "finished sequences freed their slots");
+            assertEquals(0, engine.stats().kvBlocksUsed(), "finished sequences gave their blocks back");
         }
     }
 

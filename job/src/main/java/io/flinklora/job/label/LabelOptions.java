@@ -28,6 +28,8 @@ public final class LabelOptions {
             "  --max-record-bytes N        input line size at most (default 1048576)",
             "  --max-prompt-tokens N       prompt tokens at most (default 4096)",
             "  --max-seq-len N             prompt + output tokens at most (default: the model's context)",
+            "  --kv-cache-mib N            KV cache budget per subtask in MiB (default: batch sequences at max seq len)",
+            "  --prefix-caching on|off     prefill a task's shared instruction once per adapter mix (default on)",
             "  --adapters-on-device N      resident adapters per subtask (default 16)",
             "  --device auto|cpu|gpu       (default auto)",
             "  --keep-parts true|false     keep F.parts/ after the merge (default false)",
@@ -49,6 +51,8 @@ public final class LabelOptions {
     int maxRecordBytes = 1 << 20;
     int maxPromptTokens = 4096;
     int maxSeqLen = Integer.MAX_VALUE;
+    int kvCacheMib = -1;
+    boolean prefixCaching = true;
     int adaptersOnDevice = 16;
     String device = "auto";
     boolean keepParts;
@@ -104,6 +108,12 @@ public final class LabelOptions {
             case "max-record-bytes" -> maxRecordBytes = positive(name, v);
             case "max-prompt-tokens" -> maxPromptTokens = positive(name, v);
             case "max-seq-len" -> maxSeqLen = positive(name, v);
+            case "kv-cache-mib" -> kvCacheMib = positive(name, v);
+            case "prefix-caching" -> prefixCaching = switch (v) {
+                case "on" -> true;
+                case "off" -> false;
+                default -> throw new IllegalArgumentException("--prefix-caching must be on or off, got '" + v + "'");
+            };
             case "adapters-on-device" -> adaptersOnDevice = positive(name, v);
             case "device" -> device = v;
             case "keep-parts" -> keepParts = Boolean.parseBoolean(v);
@@ -122,6 +132,7 @@ public final class LabelOptions {
         return GenerationSettings.builder(model.toAbsolutePath().toString())
                 .adapterRoot(adapters == null ? null : adapters.toAbsolutePath().toString()).device(device)
                 .maxBatch(batch).maxQueued(maxQueued).maxSequenceLength(maxSeqLen).adaptersOnDevice(adaptersOnDevice)
+                .kvCacheMib(kvCacheMib).prefixCaching(prefixCaching)
                 .limits(maxPromptTokens, 4096, 16, 256, 8)
                 .router(router == null ? null : router.toAbsolutePath().toString()).build();
     }
