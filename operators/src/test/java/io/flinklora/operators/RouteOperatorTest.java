@@ -182,12 +182,17 @@ class RouteOperatorTest {
             h.open();
             run(h, List.of(request("bad-value", prompt).setRoute("nearest").build(),
                     request("both", prompt).setRoute("auto").setAdapters(List.of(new AdapterWeight("max", 1.0))).build(),
-                    request("ok", prompt).setRoute("auto").build()), 1);
+                    request("ok", prompt).setRoute("auto").build(),
+                    // Longer than the model's positions: the routing pass cannot embed it.
+                    GenerationRequest.newBuilder().setRequestId("too-long").setRoute("auto").setMaxNewTokens(4)
+                            .setPromptIds(java.util.Collections.nCopies(5000, 300)).build()), 1);
             Map<String, GenerationError> errors = errors(h);
+            assertEquals("LIMIT_EXCEEDED", errors.get("too-long").getCode());
+            assertTrue(errors.get("too-long").getMessage().startsWith("cannot route"), errors.get("too-long").getMessage());
             assertEquals("INVALID_PARAMETER", errors.get("bad-value").getCode());
             assertTrue(errors.get("bad-value").getMessage().contains("nearest"), errors.get("bad-value").getMessage());
             assertEquals("INVALID_REQUEST", errors.get("both").getCode());
-            assertEquals(2, errors.size());
+            assertEquals(3, errors.size());
             assertEquals(List.of("ok"), List.copyOf(completions(h).keySet()));
         }
         try (var h = harness(false)) {
