@@ -91,6 +91,7 @@ class JobOptionsTest {
         String shipped = TestPaths.root().resolve("models/adapters/router.json").toString();
         JobOptions o = JobOptions.parse(new String[] {"--model", "m", "--router", shipped});
         assertEquals(shipped, o.router);
+        assertEquals(shipped, o.generationSettings().routerFile(), "the operator opens it");
         assertTrue(o.toString().contains("router=" + shipped));
         assertEquals(null, JobOptions.parse(new String[] {"--model", "m"}).router);
         java.nio.file.Path broken = dir.resolve("router.json");

@@ -99,6 +99,11 @@ public final class GenerationSettings implements Serializable {
         return maxQueued;
     }
 
+    /** The router file the operator opens, or null. */
+    public String routerFile() {
+        return routerFile;
+    }
+
     /** Builder with the defaults of the streaming job. */
     public static final class Builder {
         private final String modelDir;
