@@ -56,6 +56,19 @@ class JsonTest {
         assertEquals(2, n.get("completion_tokens").intValue());
         assertEquals(12, n.get("time_to_first_token_ms").longValue());
         assertEquals("alice", n.get("metadata").get("user").textValue());
+        assertTrue(n.get("route").isNull(), "not routed");
+    }
+
+    @Test
+    void aRoutedCompletionsJsonCarriesTheRouteAsGenerateShDoes() throws IOException {
+        java.util.Map<String, Double> similarity = new java.util.LinkedHashMap<>();
+        similarity.put("max", 0.95);
+        similarity.put("mood", 0.94);
+        Completion c = Completion.newBuilder(Records.completion()).setRoute(new io.flinklora.schemas.Route("max",
+                List.of(new io.flinklora.schemas.AdapterWeight("max", 1.0)), similarity)).build();
+        JsonNode route = parse(Json.encode(c), Completion.getClassSchema()).get("route");
+        assertEquals("{\"task\":\"max\",\"adapters\":[{\"name\":\"max\",\"weight\":1.0}],"
+                + "\"similarity\":{\"max\":0.95,\"mood\":0.94}}", route.toString());
     }
 
     @Test
