@@ -458,4 +458,54 @@ class StreamingJobIT {
             job.cancel().get();
         }
     }
+    /**
+     * {@code "route": "auto"} through Kafka: the job started with the shipped router file serves each routed
+     * request with the adapters the router chooses for its prompt (tokens as the engine gives with them), and
+     * the Avro completion carries the route; a route other than "auto", or with adapters, is a coded error.
+     */
+    @Test
+    void routedRequestsGetTheRoutersAdaptersAndTheirCompletionsReportTheRoute() throws Exception {
+        JobOptions o = options("route");
+        Path routerFile = TestPaths.root().resolve("models/adapters/router.json");
+        o.router = routerFile.toString(); // tasks max, happy, mood: adapters of those names are in adapterRoot
+        Map<String, String> prompts = new java.util.LinkedHashMap<>();
+        prompts.put("r-max", "Max the dog went to the lake with his boat.");
+        prompts.put("r-happy", "Once upon a time, there was a little girl named Sue who had a red hat.");
+        prompts.put("r-mood", "Ben dropped his ice cream on the ground. Ben cried.\nMood:");
+        List<String> json = new ArrayList<>();
+        prompts.forEach((id, prompt) -> json.add("{\"request_id\": \"" + id + "\", \"prompt\": \""
+                + prompt.replace("\n", "\\n") + "\", \"route\": \"auto\", \"max_new_tokens\": 12, \"ignore_eos\": true}"));
+        json.add("{\"request_id\": \"r-bad\", \"prompt\": \"x\", \"route\": \"nearest\"}");
+        json.add("{\"request_id\": \"r-both\", \"prompt\": \"x\", \"route\": \"auto\", \"adapters\": [{\"name\": \"max\"}]}");
+        KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), json.stream().map(KafkaIO::utf8).toList());
+        JobClient job = submit(o, 1, new Configuration());
+        try {
+            List<Completion> done = KafkaIO.completions(o.bootstrapServers, o.completionTopic, 3, Duration.ofMinutes(2));
+            Map<String, String> codes = new HashMap<>();
+            KafkaIO.errors(o.bootstrapServers, o.errorTopic, 2, Duration.ofMinutes(1))
+                    .forEach(e -> codes.put(e.getRequestId(), e.getCode()));
+            assertEquals(Map.of("r-bad", "INVALID_PARAMETER", "r-both", "INVALID_REQUEST"), codes);
+            assertEquals(3, done.size());
+            try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).adapterRoot(adapterRoot).build())) {
+                io.flinklora.gpu.route.Router router = io.flinklora.gpu.route.Router.open(
+                        io.flinklora.gpu.route.RouterFile.read(routerFile), e);
+                for (Completion c : done) {
+                    int[] ids = e.tokenizer().encode(prompts.get(c.getRequestId()));
+                    io.flinklora.gpu.route.Router.Route want = router.route(ids);
+                    assertEquals(c.getRequestId().substring(2), want.task(), "the router's own choice");
+                    assertEquals(want.task(), c.getRoute().getTask(), c.getRequestId());
+                    assertEquals(want.adapters().get(0).name(), c.getRoute().getAdapters().get(0).getName());
+                    assertEquals(3, c.getRoute().getSimilarity().size());
+                    e.submit(new EngineRequest("d", ids, want.adapters(), SamplingParams.greedy(12).withIgnoreEos(true)));
+                    List<Integer> direct = new ArrayList<>();
+                    while (e.hasWork()) {
+                        e.step().events().forEach(ev -> direct.add(ev.tokenId()));
+                    }
+                    assertEquals(direct, c.getTokenIds(), c.getRequestId() + ": as the engine gives with the routed adapters");
+                }
+            }
+        } finally {
+            job.cancel().get();
+        }
+    }
 }
