@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; results go to bench-out/ (JSON and PNG).
-#   scripts/bench.sh [engine|lora|dtype|e2e|label|train|compose|peer|all] [--quick]
+#   scripts/bench.sh [engine|lora|dtype|e2e|label|train|compose|peer|kv|all] [--quick]
+#   scripts/bench.sh kv [--quick]   paged KV and prefix caching: KV bytes held, peak memory against transformers + PEFT
+#     (needs Python as peer does), labelling behind a shared instruction, TTFT behind a system prompt, widest batch
 #   scripts/bench.sh compose   one adapter-mix search generation as one mixed batch vs candidate by candidate
 #   scripts/bench.sh peer [--quick] [--threads "1 2"]   the engine against transformers + PEFT (needs Python:
 #     python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON overrides)
@@ -48,6 +50,17 @@ case "$what" in
         "$OUT" --threads "$t" --python "$python" --peer-script "$ROOT/scripts/peer/peft_peer.py" ${rest[@]+"${rest[@]}"}
     done
     exec java -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.PeerBench "$OUT" --plot ;;
-  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@"; "$0" compose "$@"; "$0" peer "$@" ;;
-  *) echo "usage: scripts/bench.sh [engine|lora|dtype|e2e|label|train|compose|peer|all] [--quick]" >&2; exit 2 ;;
+  kv)
+    python="${PEER_PYTHON:-}"
+    if [[ -z "$python" ]]; then
+      for p in "$ROOT/.venv/bin/python" python3; do
+        if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch, transformers, peft' 2>/dev/null; then python="$p"; break; fi
+      done
+    fi
+    [[ -n "$python" ]] || { echo "kv: no Python with torch, transformers and peft: the peer's memory is not measured" >&2; python=python3; }
+    exec java -Xmx8g -Dai.djl.pytorch.num_threads="${TORCH_THREADS:-1}" -Dai.djl.pytorch.num_interop_threads=1 \
+      -Dlog.level=WARN ${JAVA_OPTS:-} $JAVA_OPTS_DEFAULT -cp "$(module_classpath gpu)" io.flinklora.gpu.bench.KvBench \
+      "$OUT" --root "$ROOT" --python "$python" "$@" ;;
+  all) "$0" engine "$@"; "$0" lora "$@"; "$0" e2e "$@"; "$0" label "$@"; "$0" train "$@"; "$0" compose "$@"; "$0" peer "$@"; "$0" kv "$@" ;;
+  *) echo "usage: scripts/bench.sh [engine|lora|dtype|e2e|label|train|compose|peer|kv|all] [--quick]" >&2; exit 2 ;;
 esac

@@ -65,14 +65,7 @@ public final class LabelBench {
             model = RandomLlama.benchmarkModel(out, quick);
         }
         ModelConfig c = ModelConfig.read(model);
-        Path adapters = out.resolve("label-adapters-" + model.getFileName());
-        String[] names = {"a1", "a2", "a3"};
-        for (int i = 0; i < names.length; i++) {
-            if (!Files.exists(adapters.resolve(names[i]).resolve("adapter_model.safetensors"))) {
-                new PeftWriter(c).rank(8).alpha(16).targets(EnumSet.of(Projection.Q, Projection.V))
-                        .write(adapters.resolve(names[i]), 31 + i, 0.05, 0.05);
-            }
-        }
+        Path adapters = adapters(out, model);
         System.out.printf(Locale.ROOT, "model %s (hidden %d, %d layers, vocab %d), %d records, PyTorch threads %s%n",
                 model, c.hiddenSize(), c.numLayers(), c.vocabSize(), records,
                 System.getProperty("ai.djl.pytorch.num_threads", "default"));
@@ -136,10 +129,26 @@ public final class LabelBench {
         System.out.println("wrote " + out.resolve("label-bench.json"));
     }
 
+    /** Three random rank-8 adapters a1..a3 on q and v for {@code model}, written once under {@code out}. */
+    static Path adapters(Path out, Path model) throws java.io.IOException {
+        ModelConfig c = ModelConfig.read(model);
+        Path adapters = out.resolve("label-adapters-" + model.getFileName());
+        String[] names = {"a1", "a2", "a3"};
+        for (int i = 0; i < names.length; i++) {
+            if (!Files.exists(adapters.resolve(names[i]).resolve("adapter_model.safetensors"))) {
+                new PeftWriter(c).rank(8).alpha(16).targets(EnumSet.of(Projection.Q, Projection.V))
+                        .write(adapters.resolve(names[i]), 31 + i, 0.05, 0.05);
+            }
+        }
+        return adapters;
+    }
+
     static Engine engine(Path model, Path adapters, int batchSize) {
         int batch = batchSize == 32 ? LabelBench.batch : batchSize;
+        // Without prefix caching: this benchmark measures batching and the shared candidate tree alone
+        // (its "4 separate requests" would otherwise share the prompt through the cache; bench.sh kv measures that).
         return Engine.open(EngineConfig.builder(model).maxRunning(batch).maxTokensPerStep(tokensPerStep)
-                .adapterRoot(adapters).build());
+                .adapterRoot(adapters).prefixCaching(false).build());
     }
 
     /** Prompts of 20-60 words, a quarter each on the base model and three adapters. */

@@ -138,7 +138,7 @@ public final class PeerBench {
         return i >= 0 && i + 1 < a.size() ? a.get(i + 1) : dflt;
     }
 
-    private static Path writeAdapters(Path root, Path model) throws IOException {
+    static Path writeAdapters(Path root, Path model) throws IOException {
         ModelConfig config = ModelConfig.read(model);
         for (int i = 0; i < ADAPTERS; i++) {
             Path dir = root.resolve("task" + i);
