@@ -197,20 +197,20 @@ public final class KvBench {
         List<EngineRequest> requests = new ArrayList<>();
         try (Engine e = labelEngine(model, adapters, true)) {
             String head = instruction(e, 300);
+            int instructionTokens = e.tokenizer().encode(head).length;
             Random rnd = new Random(7);
             for (int i = 0; i < n; i++) {
-                StringBuilder text = new StringBuilder(head).append("\nStory:");
-                // 20-60 tokens per record on stories260k's tokenizer (the shape).
-                int words = 5 + rnd.nextInt(18);
-                for (int w = 0; w < words; w++) {
-                    text.append(' ').append(LabelBench.WORDS[rnd.nextInt(LabelBench.WORDS.length)]);
+                // 20-60 tokens after the instruction, whatever the tokenizer (the shape).
+                int target = 20 + rnd.nextInt(41);
+                StringBuilder record = new StringBuilder("\nStory:");
+                while (e.tokenizer().encode(head + record + ". Feeling:").length - instructionTokens < target) {
+                    record.append(' ').append(LabelBench.WORDS[rnd.nextInt(LabelBench.WORDS.length)]);
                 }
-                text.append(". Feeling:");
+                String text = head + record + ". Feeling:";
                 List<AdapterRef> mix = i % 4 == 0 ? List.of() : List.of(new AdapterRef("a" + (i % 4), 1.0));
                 requests.add(new EngineRequest("r" + i, e.tokenizer().encode(text.toString()), mix,
                         SamplingParams.greedy(1), null, LabelBench.LABELS));
             }
-            int instructionTokens = e.tokenizer().encode(head).length;
             double recordTokens = requests.stream().mapToInt(q -> q.promptIds().length - instructionTokens).average()
                     .orElse(0);
             r.put("instruction_tokens", instructionTokens).put("records", n).put("mean_record_tokens", recordTokens);
