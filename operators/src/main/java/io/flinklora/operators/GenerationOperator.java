@@ -74,6 +74,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private final GenerationSettings settings;
     private final transient MailboxExecutor mailbox;
     private transient Engine engine;
+    private transient boolean engineHealthy = true;
     /** Null when the job has no router file: requests with route "auto" are refused. */
     private transient Router router;
     private transient ValueState<byte[]> state;
@@ -146,7 +147,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     public void open() throws Exception {
         super.open();
         Device device = chooseDevice();
-        engine = Engine.open(settings.engineConfig(device));
+        engine = EnginePool.acquire(settings.engineConfig(device), Engine::open);
         if (settings.routerFile != null) {
             // Embeds the router's example prompts once per subtask, with this engine's base model.
             router = Router.open(RouterFile.read(java.nio.file.Path.of(settings.routerFile)), engine);
@@ -344,7 +345,14 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     /** One engine step; it schedules the next while work remains, leaving input and checkpoints their turn. */
     private void step() {
         stepScheduled = false;
-        StepResult result = engine.step();
+        StepResult result;
+        try {
+            result = engine.step();
+        } catch (RuntimeException e) {
+            // A step that failed half-way may leave the engine inconsistent: the next attempt opens a new one.
+            engineHealthy = false;
+            throw e;
+        }
         long now = System.currentTimeMillis();
         for (io.flinklora.gpu.engine.TokenEvent e : result.events()) {
             InFlight f = inFlight.get(e.requestId());
@@ -512,11 +520,21 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     public void close() throws Exception {
         try {
             if (engine != null) {
-                engine.close();
+                EnginePool.release(engine, engineHealthy);
+                engine = null;
             }
         } finally {
             super.close();
         }
+    }
+
+    Engine engineForTest() {
+        return engine;
+    }
+
+    /** As after a step that threw: the engine is closed on close() rather than kept warm. */
+    void markEngineFailedForTest() {
+        engineHealthy = false;
     }
 
     /** A seed for requests without one, stable across restarts so resumed sampling continues identically. */

@@ -343,6 +343,13 @@ public final class Engine implements AutoCloseable {
         return true;
     }
 
+    /** Drops every request in flight (their KV blocks stay in the prefix cache until evicted). */
+    public void abortAll() {
+        for (Sequence s : List.copyOf(inFlight.values())) {
+            end(s);
+        }
+    }
+
     /**
      * Runs one forward pass over every running sequence: samples the next token of each generating
      * sequence, and scores the candidate labels of constrained ones.
