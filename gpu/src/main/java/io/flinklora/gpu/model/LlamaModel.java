@@ -32,6 +32,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class LlamaModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LlamaModel.class);
+    private static final float MASKED = -1e30f;
 
     private final ModelConfig config;
     private final NDManager manager;
@@ -45,6 +46,26 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray ropeSin;
     private final NDArray rotateHalf;
     private final int maxPositions;
+    private final Constants constants;
+
+    /**
+     * The numbers the forward pass multiplies by, made once as DJL would make them from the Java
+     * number (same dtype, so the same arithmetic) but in memory PyTorch owns: DJL frees a number's
+     * array as soon as the operation returns, while autograd keeps it for the backward pass when the
+     * trainer differentiates through {@link #logitsCausal}.
+     */
+    private record Constants(NDArray embedScale, NDArray rmsEps, NDArray minusHalf, NDArray attentionScale,
+                             NDArray attentionCap, NDArray finalCap, NDArray half, NDArray three, NDArray geluCubic,
+                             NDArray geluScale, NDArray one) {
+        static Constants of(ModelConfig c, NDManager m) {
+            ModelConfig.Block b = c.block();
+            return new Constants(owned(m.create(b.embedScale())), owned(m.create(c.rmsNormEps())),
+                    owned(m.create(-0.5)), owned(m.create(b.attentionScale())),
+                    owned(m.create((float) b.attentionSoftcap())), owned(m.create((float) b.finalSoftcap())),
+                    owned(m.create(0.5f)), owned(m.create(3)), owned(m.create(0.044715f)),
+                    owned(m.create((float) Math.sqrt(2 / Math.PI))), owned(m.create(1f)));
+        }
+    }
 
     /** Weights of one decoder layer, in the compute dtype on the device; biases and q/k norms may be null. */
     record Layer(NDArray inputNorm, NDArray[] proj, NDArray[] bias, NDArray postNorm, NDArray qNorm, NDArray kNorm,
@@ -69,6 +90,7 @@ public final class LlamaModel implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.layers = layers;
         this.maxPositions = maxPositions;
+        this.constants = Constants.of(config, manager);
         float[][] tables = ropeTables(config, maxPositions);
         int d = config.headDim();
         this.ropeCos = manager.create(tables[0], new Shape(tables[0].length / d, d)).toType(dtype, false);
@@ -276,35 +298,183 @@ public final class LlamaModel implements AutoCloseable {
      * float32 next-token logits {@code [R, vocab]} for the batch's {@link ForwardBatch#logitRows()}.
      */
     public NDArray forward(ForwardBatch batch, KvBlockPool cache, ProjectionDelta delta) {
-        ModelConfig.Block block = config.block();
-        NDArray x = delta.embed(batch.tokenIds(), embed.get(batch.tokenIds()));
-        if (block.embedScale() != 1f) {
-            x = x.mul(block.embedScale());
-        }
+        NDArray x = embedTokens(batch.tokenIds(), delta);
         NDArray cos = ropeCos.get(batch.positions()).expandDims(1);
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
         for (int l = 0; l < layers.length; l++) {
-            Layer layer = layers[l];
-            NDArray h = rmsNorm(x, layer.inputNorm());
-            NDArray attn = attention(l, layer, h, batch, cache, cos, sin, delta);
-            if (block.sandwichNorms()) {
-                // Gemma 2: norms after attention and around the MLP, each before its residual add.
-                x = x.add(rmsNorm(attn, layer.postNorm()));
-                h = rmsNorm(x, layer.preFfnNorm());
-                x = x.add(rmsNorm(mlp(l, layer, h, delta), layer.postFfnNorm()));
-            } else {
-                x = x.add(attn);
-                h = rmsNorm(x, layer.postNorm());
-                x = x.add(mlp(l, layer, h, delta));
-            }
+            x = decoderLayer(l, x, (i, w, h) -> attention(i, w, h, batch, cache, cos, sin, delta), delta);
         }
         NDArray last = batch.logitRows().size() == batch.tokens() ? x : x.get(batch.logitRows());
-        NDArray normed = rmsNorm(last, finalNorm);
-        NDArray logits = delta.logits(normed, linear(normed, lmHead, null), batch.logitTokenRows());
+        return head(rmsNorm(last, finalNorm), batch.logitTokenRows(), delta);
+    }
+
+    /**
+     * A cache-free forward pass over whole sequences with full causal attention, for work that
+     * needs every position at once (training adapters, embedding prompts for routing): the same
+     * layers, adapter hooks and architecture features as {@link #forward}, its keys and values
+     * attended directly instead of written to the cache.
+     *
+     * @param tokens [rows, T] int64 token ids; rows may be right-padded (a real token never sees the padding after it)
+     * @param lengths each row's real tokens, which pick LongRoPE's table per row as {@link #forward}
+     *     does for a prompt; null when every row is T tokens long
+     * @param delta per-token adapter changes; its rows are the {@code rows * T} tokens, row-major
+     * @param layers decoder layers to run: all of them give the final-normed hidden states (what the
+     *     output head reads), fewer the residual stream after that many (0: the scaled embeddings)
+     * @return [rows * T, hidden] row-major by (row, position)
+     */
+    public NDArray hiddenCausal(NDArray tokens, int[] lengths, ProjectionDelta delta, int layers) {
+        if (layers < 0 || layers > this.layers.length) {
+            throw new IllegalArgumentException("layer " + layers + " is outside 0.." + this.layers.length);
+        }
+        Shape shape = tokens.getShape();
+        if (shape.dimension() != 2) {
+            throw new IllegalArgumentException("tokens must be [rows, T], got " + shape);
+        }
+        int rows = (int) shape.get(0);
+        int len = (int) shape.get(1);
+        if (len > maxPositions) {
+            throw new IllegalArgumentException("sequence of " + len + " tokens exceeds " + maxPositions + " positions");
+        }
+        if (lengths != null && lengths.length != rows) {
+            throw new IllegalArgumentException(lengths.length + " lengths for " + rows + " rows");
+        }
+        NDManager m = tokens.getManager();
+        long[] rotary = new long[rows * len];
+        for (int r = 0; r < rows; r++) {
+            int offset = ropeRowOffset(lengths == null ? len : lengths[r]);
+            for (int p = 0; p < len; p++) {
+                rotary[r * len + p] = p + offset;
+            }
+        }
+        NDArray positions = owned(m.create(rotary, new Shape(rotary.length)));
+        NDArray cos = ropeCos.get(positions).expandDims(1);
+        NDArray sin = ropeSin.get(positions).expandDims(1);
+        NDArray mask = causalMask(m, len, 0);
+        NDArray windowMask = config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
+        NDArray x = embedTokens(tokens.reshape(-1), delta);
+        for (int l = 0; l < layers; l++) {
+            x = decoderLayer(l, x, (i, w, h) -> causalAttention(i, w, h, rows, len, cos, sin,
+                    config.slides(i) ? windowMask : mask, delta), delta);
+        }
+        return layers == this.layers.length ? rmsNorm(x, finalNorm) : x;
+    }
+
+    /**
+     * Float32 next-token logits at every position of {@link #hiddenCausal}'s rows: {@code [rows * T, vocab]},
+     * through the same output head, adapter head hook and soft-capping as {@link #forward}.
+     */
+    public NDArray logitsCausal(NDArray tokens, int[] lengths, ProjectionDelta delta) {
+        NDArray normed = hiddenCausal(tokens, lengths, delta, layers.length);
+        long[] tokenRows = new long[(int) normed.getShape().get(0)];
+        for (int i = 0; i < tokenRows.length; i++) {
+            tokenRows[i] = i;
+        }
+        return head(normed, tokenRows, delta);
+    }
+
+    /** One layer's attention over the normed input {@code h} (the cached or the cache-free kind). */
+    @FunctionalInterface
+    private interface Attention {
+        NDArray apply(int l, Layer w, NDArray h);
+    }
+
+    /** The token embeddings, with the adapters' embedding changes and the architecture's scale. */
+    private NDArray embedTokens(NDArray tokenIds, ProjectionDelta delta) {
+        NDArray x = delta.embed(tokenIds, embed.get(tokenIds));
+        return config.block().embedScale() != 1f ? x.mul(constants.embedScale()) : x;
+    }
+
+    /** One decoder layer on the residual stream {@code x}: attention and MLP, each with its norms and residual add. */
+    private NDArray decoderLayer(int l, NDArray x, Attention attention, ProjectionDelta delta) {
+        Layer layer = layers[l];
+        NDArray h = rmsNorm(x, layer.inputNorm());
+        NDArray attn = attention.apply(l, layer, h);
+        if (config.block().sandwichNorms()) {
+            // Gemma 2: norms after attention and around the MLP, each before its residual add.
+            x = x.add(rmsNorm(attn, layer.postNorm()));
+            h = rmsNorm(x, layer.preFfnNorm());
+            return x.add(rmsNorm(mlp(l, layer, h, delta), layer.postFfnNorm()));
+        }
+        x = x.add(attn);
+        h = rmsNorm(x, layer.postNorm());
+        return x.add(mlp(l, layer, h, delta));
+    }
+
+    /** Float32 logits of final-normed rows: the output head, the adapters' heads, the final soft-cap. */
+    private NDArray head(NDArray normed, long[] tokenRows, ProjectionDelta delta) {
+        NDArray logits = delta.logits(normed, linear(normed, lmHead, null), tokenRows);
         if (logits.getDataType() != DataType.FLOAT32) {
             logits = logits.toType(DataType.FLOAT32, false);
         }
-        return block.finalSoftcap() > 0 ? softcap(logits, block.finalSoftcap()) : logits;
+        return config.block().finalSoftcap() > 0 ? softcap(logits, constants.finalCap()) : logits;
+    }
+
+    /**
+     * Queries, keys and values of {@code tokens} rows: q {@code [tokens, heads, d]} rotated and scaled,
+     * k {@code [tokens, kvHeads, d]} rotated, v {@code [tokens, kvHeads, d]}.
+     */
+    private NDArray[] queryKeyValue(int l, Layer w, NDArray h, long tokens, NDArray cos, NDArray sin,
+                                    ProjectionDelta delta) {
+        int d = config.headDim();
+        NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, config.numHeads(), d);
+        NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, config.numKvHeads(), d);
+        if (w.qNorm() != null) {
+            // Qwen3: RMSNorm over each head's dimensions, before rotary.
+            q = rmsNorm(q, w.qNorm());
+            k = rmsNorm(k, w.kNorm());
+        }
+        NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens, config.numKvHeads(), d);
+        return new NDArray[] {rope(q, cos, sin).muli(constants.attentionScale()), rope(k, cos, sin), v};
+    }
+
+    /**
+     * Attention of whole sequences {@code [rows * len, hidden]} among themselves, in the cached
+     * attention's grouped-query layout: {@code [rows, kvHeads, len * group, d]} against {@code [rows, kvHeads, len, d]}.
+     */
+    private NDArray causalAttention(int l, Layer w, NDArray h, int rows, int len, NDArray cos, NDArray sin,
+                                    NDArray mask, ProjectionDelta delta) {
+        int kvHeads = config.numKvHeads();
+        int d = config.headDim();
+        int group = config.groupSize();
+        long tokens = (long) rows * len;
+        NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, delta);
+        NDArray q = qkv[0].reshape(rows, len, kvHeads, group, d).transpose(0, 2, 1, 3, 4)
+                .reshape(rows, kvHeads, (long) len * group, d);
+        NDArray keys = qkv[1].reshape(rows, len, kvHeads, d).transpose(0, 2, 1, 3);
+        NDArray values = qkv[2].reshape(rows, len, kvHeads, d).transpose(0, 2, 1, 3);
+        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, len, group, len);
+        if (config.block().attentionSoftcap() > 0) {
+            scores = softcap(scores, constants.attentionCap());
+        }
+        NDArray probs = scores.add(mask).softmax(-1).reshape(rows, kvHeads, (long) len * group, len);
+        NDArray out = probs.matMul(values)
+                .reshape(rows, kvHeads, len, group, d)
+                .transpose(0, 2, 1, 3, 4)
+                .reshape(tokens, (long) config.numHeads() * d);
+        return project(l, Projection.O, w, out, delta);
+    }
+
+    /**
+     * {@code [len, 1, len]} additive mask in the compute dtype: position i sees positions j <= i, and
+     * with a {@code window} only those less than {@code window} back (transformers: kv_idx > q_idx - window).
+     */
+    private NDArray causalMask(NDManager m, int len, int window) {
+        float[] mask = new float[len * len];
+        for (int i = 0; i < len; i++) {
+            for (int j = 0; j < len; j++) {
+                boolean visible = j <= i && (window == 0 || i - j < window);
+                mask[i * len + j] = visible ? 0f : MASKED;
+            }
+        }
+        NDArray a = owned(m.create(mask, new Shape(len, 1, len)));
+        return a.getDataType() == dtype ? a : a.toType(dtype, false);
+    }
+
+    /** A copy in memory PyTorch owns of an array DJL made from Java data (see {@link Constants}). */
+    private static NDArray owned(NDArray wrapped) {
+        NDArray copy = wrapped.duplicate();
+        wrapped.close();
+        return copy;
     }
 
     private NDArray attention(int l, Layer w, NDArray h, ForwardBatch b, KvBlockPool cache, NDArray cos, NDArray sin,
@@ -313,16 +483,10 @@ public final class LlamaModel implements AutoCloseable {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         long tokens = b.tokens();
-        NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, heads, d);
-        NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, kvHeads, d);
-        if (w.qNorm() != null) {
-            // Qwen3: RMSNorm over each head's dimensions, before rotary.
-            q = rmsNorm(q, w.qNorm());
-            k = rmsNorm(k, w.kNorm());
-        }
-        NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens * kvHeads, d);
-        q = rope(q, cos, sin).muli(config.block().attentionScale());
-        k = rope(k, cos, sin).reshape(tokens * kvHeads, d);
+        NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, delta);
+        NDArray q = qkv[0];
+        NDArray k = qkv[1].reshape(tokens * kvHeads, d);
+        NDArray v = qkv[2].reshape(tokens * kvHeads, d);
         cache.keysFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), k);
         cache.valuesFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), v);
 
@@ -364,7 +528,7 @@ public final class LlamaModel implements AutoCloseable {
         NDArray values = cache.valueBlocks(l).get(g.kvBlocks()).reshape(rows, kvHeads, keyLen, d);
         NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, qLen, group, keyLen);
         if (config.block().attentionSoftcap() > 0) {
-            scores = softcap(scores, config.block().attentionSoftcap());
+            scores = softcap(scores, constants.attentionCap());
         }
         scores = scores.add(config.slides(l) ? g.windowMask() : g.mask());
         NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) qLen * group, keyLen);
@@ -381,15 +545,16 @@ public final class LlamaModel implements AutoCloseable {
             case SILU -> gate.mul(Activation.sigmoid(gate));
             case GELU -> Activation.gelu(gate);
             // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-            case GELU_TANH -> gate.mul(0.5f).muli(gate.pow(3).muli(0.044715f).addi(gate)
-                    .muli((float) Math.sqrt(2 / Math.PI)).tanh().addi(1f));
+            // Out of place where autograd keeps an output for the backward pass (pow, tanh).
+            case GELU_TANH -> gate.mul(constants.half()).muli(gate.pow(constants.three()).mul(constants.geluCubic())
+                    .addi(gate).muli(constants.geluScale()).tanh().add(constants.one()));
         };
         return project(l, Projection.DOWN, w, act.muli(up), delta);
     }
 
-    /** Gemma 2's soft-capping: {@code cap * tanh(x / cap)}. */
-    private static NDArray softcap(NDArray x, double cap) {
-        return x.div((float) cap).tanh().muli((float) cap);
+    /** Gemma 2's soft-capping: {@code cap * tanh(x / cap)} (out of place: autograd keeps tanh's output). */
+    private static NDArray softcap(NDArray x, NDArray cap) {
+        return x.div(cap).tanh().mul(cap);
     }
 
     private NDArray project(int l, Projection p, Layer w, NDArray in, ProjectionDelta delta) {
@@ -402,7 +567,7 @@ public final class LlamaModel implements AutoCloseable {
 
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray inv = xf.square().mean(new int[] {-1}, true).addi(config.rmsNormEps()).powi(-0.5);
+        NDArray inv = xf.square().mean(new int[] {-1}, true).addi(constants.rmsEps()).powi(constants.minusHalf());
         NDArray normed = xf.mul(inv);
         if (normed.getDataType() != dtype) {
             normed = normed.toType(dtype, false);
@@ -439,32 +604,6 @@ public final class LlamaModel implements AutoCloseable {
     /** The base weight of a projection, for adapter tools that need it (merge, extract, shape checks). */
     public NDArray weight(int layer, Projection p) {
         return layers[layer].w(p);
-    }
-
-    /**
-     * The frozen base tensors, read-only, for tools that run their own forward pass over the same
-     * weights (the trainer's full-sequence forward in {@code io.flinklora.gpu.train}).
-     */
-    public BaseTensors baseTensors() {
-        NDArray[] inputNorms = new NDArray[layers.length];
-        NDArray[] postNorms = new NDArray[layers.length];
-        NDArray[][] biases = new NDArray[layers.length][];
-        for (int l = 0; l < layers.length; l++) {
-            inputNorms[l] = layers[l].inputNorm();
-            postNorms[l] = layers[l].postNorm();
-            biases[l] = layers[l].bias().clone();
-        }
-        return new BaseTensors(embed, lmHead, finalNorm, inputNorms, postNorms, biases, ropeCos, ropeSin, rotateHalf);
-    }
-
-    /**
-     * @param bias per layer, per {@link Projection} ordinal: the projection's bias or null
-     * @param ropeCos [maxPositions, headDim] rotary cosines; {@code ropeSin} likewise
-     * @param rotateHalf [headDim, headDim] matrix R with {@code rotate_half(x) = x R}
-     */
-    public record BaseTensors(NDArray embed, NDArray lmHead, NDArray finalNorm, NDArray[] inputNorm,
-                              NDArray[] postNorm, NDArray[][] bias, NDArray ropeCos, NDArray ropeSin,
-                              NDArray rotateHalf) {
     }
 
     /** Names of every weight this model reads, for tools that rewrite a model folder. */

@@ -4,28 +4,29 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.flinklora.gpu.model.LlamaModel;
+import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.tokenizer.Tokenizer;
-import io.flinklora.gpu.train.TrainingForward;
-import java.util.List;
 
 /**
  * A prompt's embedding for routing: the base model's last hidden state (after the final norm),
  * mean-pooled over the prompt's tokens and scaled to unit length. One cache-free forward pass of the
- * base model over the prompt: the one extra prefill routing costs.
+ * base model over the prompt ({@link LlamaModel#hiddenCausal}): the one extra prefill routing costs.
  */
 public final class PromptEmbedder {
-    private final TrainingForward forward;
+    private final LlamaModel model;
     private final Tokenizer tokenizer;
     private final NDManager manager;
     private final int layer;
 
     /** @param layer hidden state after this many layers (the model's layer count: the last, final-normed) */
     public PromptEmbedder(LlamaModel model, Tokenizer tokenizer, NDManager manager, int layer) {
-        this.forward = new TrainingForward(model);
+        if (layer < 0 || layer > model.config().numLayers()) {
+            throw new IllegalArgumentException("layer " + layer + " is outside 0.." + model.config().numLayers());
+        }
+        this.model = model;
         this.tokenizer = tokenizer;
         this.manager = manager;
         this.layer = layer;
-        forward.checkLayer(layer);
     }
 
     public PromptEmbedder(LlamaModel model, Tokenizer tokenizer, NDManager manager) {
@@ -37,9 +38,9 @@ public final class PromptEmbedder {
     }
 
     public float[] embed(int[] ids) {
-        if (ids.length == 0 || ids.length > forward.maxPositions()) {
+        if (ids.length == 0 || ids.length > model.maxPositions()) {
             throw new IllegalArgumentException("a prompt of " + ids.length + " tokens cannot be embedded (1.."
-                    + forward.maxPositions() + ")");
+                    + model.maxPositions() + ")");
         }
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -48,8 +49,8 @@ public final class PromptEmbedder {
                 tokens[i] = ids[i];
             }
             NDArray t = manager.create(tokens, new ai.djl.ndarray.types.Shape(1, ids.length));
-            NDArray h = forward.hidden(t, List.of(new TrainingForward.Segment(null, 0, 1)), layer);
-            float[] v = h.mean(new int[] {0}).toFloatArray();
+            NDArray h = model.hiddenCausal(t, null, ProjectionDelta.NONE, layer);
+            float[] v = h.mean(new int[] {0}).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
             return unit(v);
         }
     }

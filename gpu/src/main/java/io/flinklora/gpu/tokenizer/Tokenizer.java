@@ -261,6 +261,11 @@ public final class Tokenizer implements AutoCloseable {
      * leading-space strip (so generated text appends to the prompt as is). Invalid UTF-8 becomes one
      * U+FFFD per maximal invalid subsequence (Hugging Face's ByteFallback gives one per byte; valid
      * text is identical).
+     *
+     * <p>Not DJL's {@code HuggingFaceTokenizer.decode}, which differs exactly there: it applies the
+     * leading-space {@code Strip}, replaces a whole invalid run of byte tokens byte by byte (so streamed
+     * deltas could not concatenate to it), and decodes ids that only the model configs name as EOS/BOS;
+     * {@code DjlDecodeComparisonTest} fuzzes both on every tokenizer.json in the repository.
      */
     public String decode(int[] ids) {
         Utf8StreamDecoder utf8 = new Utf8StreamDecoder();

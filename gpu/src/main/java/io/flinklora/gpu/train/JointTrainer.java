@@ -244,13 +244,13 @@ public final class JointTrainer implements AutoCloseable {
 
     /** Per-token negative log-likelihood [rows * T] of the packed batch (padding included, weight 0). */
     private NDArray tokenLoss(Packed p) {
-        NDArray logits = forward.logits(p.tokens, p.segments);
+        NDArray logits = forward.logits(p.tokens, p.lengths, p.segments);
         return logits.logSoftmax(-1).gather(p.targets.expandDims(1), 1).reshape(-1).neg();
     }
 
     /** A batch laid out for the forward pass: rows grouped by adapter, right-padded to one length. */
-    private record Packed(NDArray tokens, NDArray targets, NDArray weights, List<TrainingForward.Segment> segments,
-                          int len, long realTokens) {
+    private record Packed(NDArray tokens, int[] lengths, NDArray targets, NDArray weights,
+                          List<TrainingForward.Segment> segments, int len, long realTokens) {
     }
 
     private Packed pack(Map<String, List<TrainingExample>> batch, boolean perAdapterMean) {
@@ -275,6 +275,7 @@ public final class JointTrainer implements AutoCloseable {
         long[] tokens = new long[rows * len];
         long[] targets = new long[rows * len];
         float[] weights = new float[rows * len];
+        int[] lengths = new int[rows];
         List<TrainingForward.Segment> segments = new ArrayList<>();
         int row = 0;
         long real = 0;
@@ -298,6 +299,7 @@ public final class JointTrainer implements AutoCloseable {
                     }
                 }
                 real += n;
+                lengths[row] = n;
                 row++;
             }
             if (row > first) {
@@ -305,7 +307,7 @@ public final class JointTrainer implements AutoCloseable {
             }
         }
         NDManager m = manager;
-        return new Packed(Tensors.create(m, tokens, new Shape(rows, len)), Tensors.create(m, targets, new Shape(targets.length)),
+        return new Packed(Tensors.create(m, tokens, new Shape(rows, len)), lengths, Tensors.create(m, targets, new Shape(targets.length)),
                 Tensors.create(m, weights, new Shape(weights.length)), segments, len, real);
     }
 

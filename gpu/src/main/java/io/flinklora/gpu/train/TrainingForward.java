@@ -3,32 +3,25 @@ package io.flinklora.gpu.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
-import ai.djl.nn.core.Linear;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.model.ProjectionDelta;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The trainer's forward pass: whole sequences at once with a causal mask (no KV cache) over the
- * frozen base weights of a {@link LlamaModel}, plus per-row LoRA deltas. Rows are grouped by adapter
- * ({@link Segment}s): each segment's rows go through its own A and B only, so a row's gradient
- * reaches only its own adapter. The arithmetic follows {@link LlamaModel#forward} step by step, so a
- * trained adapter behaves the same when the engine serves it.
+ * The trainer's forward pass: {@link LlamaModel#logitsCausal} (whole sequences, causal mask, no KV
+ * cache, the same code that serves) with per-row LoRA deltas of trainable adapters. Rows are grouped
+ * by adapter ({@link Segment}s): each segment's rows go through its own A and B only, so a row's
+ * gradient reaches only its own adapter.
  */
 public final class TrainingForward {
-    private static final float MASKED = -1e30f;
-
     private final LlamaModel model;
     private final ModelConfig config;
-    private final LlamaModel.BaseTensors base;
-    private final int maxPositions;
     private boolean segmentedOnly;
 
     /** A run of consecutive batch rows {@code [fromRow, toRow)} that use {@code adapter} (null: base model). */
@@ -42,17 +35,13 @@ public final class TrainingForward {
         if (model.dtype() != DataType.FLOAT32) {
             throw new IllegalArgumentException("training runs in float32, the model was loaded as " + model.dtype());
         }
-        ModelConfig c = model.config();
-        if (c.qkNorm() || !c.block().isLlama() || c.fusedProjections() || c.slidingWindow() > 0
-                || c.rope().longRope() != null) {
-            // This forward has no per-head q/k norm; training would fit a different model than the one served.
+        if (model.config().fusedProjections()) {
+            // Adapters are trained and saved per projection (q_proj, ...), which a fused checkpoint has no module for.
             throw new IllegalArgumentException("training does not support " + model.config().architecture()
-                    + " yet (its forward pass covers the Llama block with full attention and unfused projections only)");
+                    + " (its checkpoint fuses projections, adapters are saved per projection)");
         }
         this.model = model;
         this.config = model.config();
-        this.base = model.baseTensors();
-        this.maxPositions = model.maxPositions();
     }
 
     public ModelConfig config() {
@@ -61,7 +50,7 @@ public final class TrainingForward {
 
     /** Longest sequence a batch may hold (the rotary tables' length). */
     public int maxPositions() {
-        return maxPositions;
+        return model.maxPositions();
     }
 
     /**
@@ -73,7 +62,12 @@ public final class TrainingForward {
      * @return [rows * T, vocab] float32 logits, row-major by (row, position)
      */
     public NDArray logits(NDArray tokens, List<Segment> segments) {
-        return Linear.linear(hidden(tokens, segments), base.lmHead(), null).singletonOrThrow();
+        return logits(tokens, null, segments);
+    }
+
+    /** As {@link #logits(NDArray, List)}, with each row's real length (LongRoPE picks its table by it). */
+    public NDArray logits(NDArray tokens, int[] lengths, List<Segment> segments) {
+        return model.logitsCausal(tokens, lengths, delta(tokens, segments));
     }
 
     /**
@@ -84,69 +78,22 @@ public final class TrainingForward {
         return hidden(tokens, segments, config.numLayers());
     }
 
-    public void checkLayer(int layers) {
-        if (layers < 0 || layers > config.numLayers()) {
-            throw new IllegalArgumentException("layer " + layers + " is outside 0.." + config.numLayers());
-        }
-    }
-
     /**
      * The hidden state after the first {@code layers} layers, for every position of every row: the
      * residual stream (0: the token embeddings), or after all layers the final norm's output.
      */
     public NDArray hidden(NDArray tokens, List<Segment> segments, int layers) {
-        checkLayer(layers);
-        int rows = (int) tokens.getShape().get(0);
+        return model.hiddenCausal(tokens, null, delta(tokens, segments), layers);
+    }
+
+    private ProjectionDelta delta(NDArray tokens, List<Segment> segments) {
+        checkSegments(segments, (int) tokens.getShape().get(0));
         int len = (int) tokens.getShape().get(1);
-        if (len > maxPositions) {
-            throw new IllegalArgumentException("sequence of " + len + " tokens exceeds " + maxPositions + " positions");
-        }
-        checkSegments(segments, rows);
-        NDManager m = tokens.getManager();
-        NDArray x = base.embed().get(tokens.reshape(-1));
-        NDArray positions = m.arange(0, len, 1, DataType.INT64).tile(rows);
-        NDArray cos = base.ropeCos().get(positions).expandDims(1);
-        NDArray sin = base.ropeSin().get(positions).expandDims(1);
-        NDArray mask = causalMask(m, len);
-        for (int l = 0; l < layers; l++) {
-            NDArray h = rmsNorm(x, base.inputNorm()[l]);
-            x = x.add(attention(l, h, rows, len, cos, sin, mask, segments));
-            h = rmsNorm(x, base.postNorm()[l]);
-            NDArray gate = project(l, Projection.GATE, h, segments, len);
-            NDArray up = project(l, Projection.UP, h, segments, len);
-            x = x.add(project(l, Projection.DOWN, gate.mul(Activation.sigmoid(gate)).mul(up), segments, len));
-        }
-        return layers == config.numLayers() ? rmsNorm(x, base.finalNorm()) : x;
+        return (l, p, in, out, baseBias) -> project(l, p, in, out, segments, len);
     }
 
-    private NDArray attention(int l, NDArray h, int rows, int len, NDArray cos, NDArray sin, NDArray mask,
-                              List<Segment> segments) {
-        int heads = config.numHeads();
-        int kvHeads = config.numKvHeads();
-        int d = config.headDim();
-        int group = config.groupSize();
-        long tokens = (long) rows * len;
-        NDArray q = project(l, Projection.Q, h, segments, len).reshape(tokens, heads, d);
-        NDArray k = project(l, Projection.K, h, segments, len).reshape(tokens, kvHeads, d);
-        NDArray v = project(l, Projection.V, h, segments, len);
-        q = rope(q, cos, sin).mul(Tensors.scalar(q.getManager(), 1.0 / Math.sqrt(d)));
-        k = rope(k, cos, sin);
-        // The same grouped-query layout as the engine: [rows, kvHeads, T * group, d] against [rows, kvHeads, T, d].
-        q = q.reshape(rows, len, kvHeads, group, d).transpose(0, 2, 1, 3, 4).reshape(rows, kvHeads, (long) len * group, d);
-        NDArray keys = k.reshape(rows, len, kvHeads, d).transpose(0, 2, 1, 3);
-        NDArray values = v.reshape(rows, len, kvHeads, d).transpose(0, 2, 1, 3);
-        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, len, group, len).add(mask);
-        NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) len * group, len);
-        NDArray out = probs.matMul(values)
-                .reshape(rows, kvHeads, len, group, d)
-                .transpose(0, 2, 1, 3, 4)
-                .reshape(tokens, (long) heads * d);
-        return project(l, Projection.O, out, segments, len);
-    }
-
-    /** Base projection plus, per segment, {@code scale * (x A^T) B^T} of the segment's adapter. */
-    private NDArray project(int l, Projection p, NDArray in, List<Segment> segments, int len) {
-        NDArray out = Linear.linear(in, model.weight(l, p), bias(l, p)).singletonOrThrow();
+    /** The base output plus, per segment, {@code scale * (x A^T) B^T} of the segment's adapter. */
+    private NDArray project(int l, Projection p, NDArray in, NDArray out, List<Segment> segments, int len) {
         boolean any = false;
         for (Segment s : segments) {
             any |= s.adapter() != null && s.adapter().a(l, p) != null;
@@ -214,31 +161,6 @@ public final class TrainingForward {
     TrainingForward segmentedOnly(boolean on) {
         this.segmentedOnly = on;
         return this;
-    }
-
-    private NDArray bias(int l, Projection p) {
-        return base.bias()[l][p.ordinal()];
-    }
-
-    private NDArray rope(NDArray x, NDArray cos, NDArray sin) {
-        return x.mul(cos).add(x.matMul(base.rotateHalf()).mul(sin));
-    }
-
-    private NDArray rmsNorm(NDArray x, NDArray weight) {
-        // x / sqrt(mean(x^2) + eps): no Number operand is saved for backward (see Tensors).
-        NDArray rms = x.square().mean(new int[] {-1}, true).add(config.rmsNormEps()).sqrt();
-        return x.div(rms).mul(weight);
-    }
-
-    /** [T, 1, T] additive mask: position i sees positions 0..i. */
-    private static NDArray causalMask(NDManager m, int len) {
-        float[] mask = new float[len * len];
-        for (int i = 0; i < len; i++) {
-            for (int j = i + 1; j < len; j++) {
-                mask[i * len + j] = MASKED;
-            }
-        }
-        return Tensors.create(m, mask, new Shape(len, 1, len));
     }
 
     private static void checkSegments(List<Segment> segments, int rows) {

@@ -39,7 +39,7 @@ class ByteLevelTokenizerTest {
         throw new IllegalArgumentException();
     }
 
-    private static Path writeTokenizer(Path dir) throws IOException {
+    static Path writeTokenizer(Path dir) throws IOException {
         ObjectNode root = JSON.createObjectNode();
         root.put("version", "1.0");
         root.putNull("truncation");
