@@ -729,7 +729,7 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Embeds prompts for routing with this engine's base model (one cache-free forward pass per prompt,
-     * outside the step's batch); float32 Llama-block models only, as the training forward.
+     * outside the step's batch, through the model's full-causal forward: any architecture and dtype it serves).
      */
     public io.flinklora.gpu.route.PromptEmbedder promptEmbedder() {
         return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager);

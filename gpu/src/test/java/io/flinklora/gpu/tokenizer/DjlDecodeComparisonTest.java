@@ -52,10 +52,11 @@ class DjlDecodeComparisonTest {
     @TestFactory
     Stream<DynamicTest> sentencePieceFixturesDifferOnlyByTheStripAndTheByteFallbackRuns() throws Exception {
         List<Path> files;
-        try (Stream<Path> walk = Files.walk(TestModels.projectRoot())) {
-            files = walk.filter(p -> p.getFileName().toString().equals("tokenizer.json"))
-                    .filter(p -> !p.toString().contains("/target/") && !p.toString().contains("/.git/"))
-                    .sorted().toList();
+        // The committed fixtures only: models/ and the test resources (not benchmark output or build folders).
+        Path root = TestModels.projectRoot();
+        try (Stream<Path> walk = Stream.concat(Files.walk(root.resolve("models")),
+                Files.walk(root.resolve("gpu/src/test/resources")))) {
+            files = walk.filter(p -> p.getFileName().toString().equals("tokenizer.json")).sorted().toList();
         }
         assertTrue(files.size() >= 2, "fixtures found: " + files);
         return files.stream().map(f -> DynamicTest.dynamicTest(TestModels.projectRoot().relativize(f).toString(),
