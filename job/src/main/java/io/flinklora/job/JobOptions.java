@@ -27,18 +27,19 @@ import picocli.CommandLine.Option;
  * Options of the streaming job, from the command line ({@code --name value}) with defaults. Options
  * prefixed {@code --kafka.} are passed to the Kafka clients (security settings, for example).
  */
-@Command(name = "flink-lora-job", sortOptions = false,
+@Command(name = "flink-lora-job", sortOptions = false, synopsisHeading = "",
         customSynopsis = "usage: flink run flink-lora-job-cluster.jar --model DIR [options]",
         description = "options (--name value or --name=value):",
         footer = {
-            "  --kafka.<property> V              passed to every Kafka client of the job (source, sinks, their admin clients),",
-            "                                    e.g. --kafka.security.protocol SASL_SSL --kafka.sasl.mechanism SCRAM-SHA-512;",
-            "                                    keep secrets off the command line with Kafka's config providers:",
-            "                                    --kafka.config.providers env",
-            "                                    --kafka.config.providers.env.class org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-            "                                    --kafka.sasl.jaas.config '... password=\"$${env:KAFKA_PASSWORD}\";'",
-            "                                    (the variable must be set for the JobManager and every TaskManager)",
-            "                                    values of secret settings (passwords, sasl.jaas.config, keys) are never printed"})
+            "      --kafka.<property>=V               passed to every Kafka client of the job (source, sinks, their admin clients),",
+            "                                         e.g. --kafka.security.protocol SASL_SSL --kafka.sasl.mechanism SCRAM-SHA-512;",
+            "                                         keep secrets off the command line with Kafka's config providers:",
+            "                                         --kafka.config.providers env",
+            "                                         --kafka.config.providers.env.class",
+            "                                           org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            "                                         --kafka.sasl.jaas.config '... password=\"$${env:KAFKA_PASSWORD}\";'",
+            "                                         (the variable must be set for the JobManager and every TaskManager)",
+            "                                         values of secret settings (passwords, sasl.jaas.config, keys) are never printed"})
 public final class JobOptions implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -55,132 +56,134 @@ public final class JobOptions implements Serializable {
     /** Names that look secret, for settings no client defines (custom login modules, provider parameters). */
     private static final Pattern SECRET_NAME = Pattern.compile("(?i).*(password|secret|jaas|credential|token|private|\\.key$).*");
 
-    @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT", description = "Kafka brokers (default ${DEFAULT-VALUE})")
+    @Option(names = "--bootstrap-servers", order = 0, paramLabel = "HOST:PORT", description = "Kafka brokers "
+            + "(default ${DEFAULT-VALUE})")
     String bootstrapServers = "localhost:9092";
     List<String> requestTopics = List.of("requests");
-    @Option(names = "--token-topic", paramLabel = "T", description = "token events (default ${DEFAULT-VALUE})")
+    @Option(names = "--token-topic", order = 2, paramLabel = "T", description = "token events (default ${DEFAULT-VALUE})")
     String tokenTopic = "tokens";
-    @Option(names = "--completion-topic", paramLabel = "T", description = "completions (default ${DEFAULT-VALUE})")
+    @Option(names = "--completion-topic", order = 3, paramLabel = "T", description = "completions (default "
+            + "${DEFAULT-VALUE})")
     String completionTopic = "completions";
-    @Option(names = "--error-topic", paramLabel = "T", description = "error records (default ${DEFAULT-VALUE})")
+    @Option(names = "--error-topic", order = 4, paramLabel = "T", description = "error records (default ${DEFAULT-VALUE})")
     String errorTopic = "errors";
-    @Option(names = "--group-id", paramLabel = "G", description = "consumer group (default ${DEFAULT-VALUE})")
+    @Option(names = "--group-id", order = 5, paramLabel = "G", description = "consumer group (default ${DEFAULT-VALUE})")
     String groupId = "flink-lora";
-    @Option(names = "--starting-offsets", paramLabel = "committed|earliest|latest", converter = StartingOffsets.class,
+    @Option(names = "--starting-offsets", order = 6, paramLabel = "committed|earliest|latest", converter = StartingOffsets.class,
             description = "where a fresh job starts (default ${DEFAULT-VALUE}, else earliest)")
     String startingOffsets = "committed";
-    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model folder (required)")
+    @Option(names = "--model", order = 7, paramLabel = "DIR", description = "Hugging Face model folder (required)")
     String model;
-    @Option(names = "--adapters", paramLabel = "DIR", description = "adapter root (sub-folders served by name)")
+    @Option(names = "--adapters", order = 8, paramLabel = "DIR", description = "adapter root (sub-folders served by name)")
     String adapters;
-    @Option(names = "--device", paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
+    @Option(names = "--device", order = 9, paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
             description = "auto: the slot's GPU when Flink's GPU resource gives one (default ${DEFAULT-VALUE})")
     String device = GenerationSettings.DEFAULT_DEVICE;
-    @Option(names = "--dtype", paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
-            description = {"compute dtype (default float32 on cpu, float16 on gpu;",
-                "bfloat16 needs the JNI of scripts/build-jni.sh on the task managers)"})
+    @Option(names = "--dtype", order = 10, paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
+            description = "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs the JNI of "
+            + "scripts/build-jni.sh on the task managers)")
     String dtype;
-    @Option(names = "--max-batch", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-batch", order = 11, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "sequences per forward pass per subtask (default ${DEFAULT-VALUE})")
     int maxBatch = EngineConfig.DEFAULT_MAX_RUNNING;
-    @Option(names = "--max-tokens-per-step", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-tokens-per-step", order = 12, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "tokens per forward pass (default ${DEFAULT-VALUE})")
     int maxTokensPerStep = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
-    @Option(names = "--max-queued", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-queued", order = 13, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "accepted requests waiting per subtask before back pressure (default ${DEFAULT-VALUE})")
     int maxQueued = GenerationSettings.DEFAULT_MAX_QUEUED;
-    @Option(names = "--max-seq-len", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-seq-len", order = 14, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "prompt + generated tokens at most (default: the model's context)")
     int maxSeqLen = Integer.MAX_VALUE;
-    @Option(names = "--kv-cache-mib", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--kv-cache-mib", order = 15, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "KV cache budget per subtask in MiB (default: max batch sequences at max seq len)")
     int kvCacheMib = -1;
-    @Option(names = "--kv-block-size", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--kv-block-size", order = 16, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "positions per KV block (default ${DEFAULT-VALUE})")
     int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
     boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
-    @Option(names = "--adapters-on-device", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--adapters-on-device", order = 18, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "resident adapters per subtask (default ${DEFAULT-VALUE})")
     int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
-    @Option(names = "--adapters-in-memory", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--adapters-in-memory", order = 19, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "adapters in host memory per subtask (default ${DEFAULT-VALUE})")
     int adaptersInMemory = AdapterSettings.DEFAULT.maxLoaded();
     List<String> preload = AdapterSettings.DEFAULT.preload();
     String router;
-    @Option(names = "--lora-strategy", paramLabel = "pooled|segmented|gathered|loop", converter = CliOptions.Strategy.class,
+    @Option(names = "--lora-strategy", order = 22, paramLabel = "pooled|segmented|gathered|loop", converter = CliOptions.Strategy.class,
             description = "how mixed-adapter batches compute LoRA (default ${DEFAULT-VALUE})")
     String loraStrategy = AdapterSettings.DEFAULT.strategy().name().toLowerCase(Locale.ROOT);
-    @Option(names = "--max-request-bytes", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-request-bytes", order = 23, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "request record size at most (default ${DEFAULT-VALUE})")
     int maxRequestBytes = 1 << 20;
     String replyTopicPattern;
-    @Option(names = "--max-prompt-tokens", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-prompt-tokens", order = 25, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "prompt tokens per request at most (default ${DEFAULT-VALUE})")
     int maxPromptTokens = RequestLimits.DEFAULT.maxPromptTokens();
-    @Option(names = "--max-new-tokens", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-new-tokens", order = 26, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "max_new_tokens per request at most (default ${DEFAULT-VALUE})")
     int maxNewTokens = RequestLimits.DEFAULT.maxNewTokens();
-    @Option(names = "--max-stop-strings", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-stop-strings", order = 27, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "stop strings per request at most (default ${DEFAULT-VALUE})")
     int maxStopStrings = RequestLimits.DEFAULT.maxStopStrings();
-    @Option(names = "--max-adapters", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-adapters", order = 28, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "adapters mixed in one request at most (default ${DEFAULT-VALUE})")
     int maxAdapters = RequestLimits.DEFAULT.maxAdapters();
     Delivery delivery = Delivery.EXACTLY_ONCE;
     OutputFormat outputFormat = OutputFormat.AVRO;
-    @Option(names = "--checkpoint-interval", paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+    @Option(names = "--checkpoint-interval", order = 31, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
             description = "(default ${DEFAULT-VALUE})")
     long checkpointInterval = 2000;
-    @Option(names = "--parallelism", paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--parallelism", order = 32, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "generation subtasks, one per GPU (default: the environment's)")
     int parallelism = -1;
-    @Option(names = "--transactional-id-prefix", paramLabel = "P", description = "(default ${DEFAULT-VALUE})")
+    @Option(names = "--transactional-id-prefix", order = 33, paramLabel = "P", description = "(default ${DEFAULT-VALUE})")
     String transactionalIdPrefix = "flink-lora";
-    @Option(names = "--fail-once-after-tokens", paramLabel = "N", description = {
-        "failure drill: the first attempt fails N tokens after a completed checkpoint",
-        "that holds in-flight sequences (default off)"})
+    @Option(names = "--fail-once-after-tokens", order = 34, paramLabel = "N", description = "failure drill: "
+            + "the first attempt fails N tokens after a completed checkpoint that holds in-flight sequences (default off)")
     long failOnceAfterTokens = -1;
     Map<String, String> kafka = new LinkedHashMap<>();
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+    @Option(names = {"-h", "--help"}, order = 35, usageHelp = true, description = "this text")
     boolean help;
 
-    @Option(names = "--request-topics", paramLabel = "a,b", description = "topics with requests (default requests)")
+    @Option(names = "--request-topics", order = 1, paramLabel = "a,b", description = "topics with requests "
+            + "(default requests)")
     void requestTopics(String v) {
         requestTopics = List.of(v.split(","));
     }
 
-    @Option(names = "--preload", paramLabel = "a,b", description = "adapters to load at start")
+    @Option(names = "--preload", order = 20, paramLabel = "a,b", description = "adapters to load at start")
     void preload(String v) {
         preload = v.isEmpty() ? List.of() : List.of(v.split(","));
     }
 
-    @Option(names = "--router", paramLabel = "FILE", description = {
-        "router file (models/adapters/router.json): requests with \"route\": \"auto\" get the adapters",
-        "of the task whose example prompts are nearest to theirs (default: none; such requests are INVALID_REQUEST)"})
+    @Option(names = "--router", order = 21, paramLabel = "FILE", description = "router file "
+            + "(models/adapters/router.json): requests with \"route\": \"auto\" get the adapters of the task whose "
+            + "example prompts are nearest to theirs (default: none; such requests are INVALID_REQUEST)")
     void router(String v) {
         router = routerFile(v);
     }
 
-    @Option(names = "--reply-topic-pattern", paramLabel = "REGEX", description = {
-        "topics a request may name as reply_topic (whole-name match, e.g. 'replies\\..*');",
-        "others get REPLY_TOPIC_NOT_ALLOWED (default: none allowed)"})
+    @Option(names = "--reply-topic-pattern", order = 24, paramLabel = "REGEX", description = "topics a "
+            + "request may name as reply_topic (whole-name match, e.g. 'replies\\..*'); "
+            + "others get REPLY_TOPIC_NOT_ALLOWED (default: none allowed)")
     void replyTopicPattern(String v) {
         replyTopicPattern = regex("--reply-topic-pattern", v);
     }
 
-    @Option(names = "--delivery", paramLabel = "exactly-once|at-least-once", converter = DeliveryWords.class,
+    @Option(names = "--delivery", order = 29, paramLabel = "exactly-once|at-least-once", converter = DeliveryWords.class,
             description = "(default exactly-once)")
     void delivery(String v) {
         delivery = Delivery.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
     }
 
-    @Option(names = "--output-format", paramLabel = "avro|json", converter = Formats.class,
+    @Option(names = "--output-format", order = 30, paramLabel = "avro|json", converter = Formats.class,
             description = "encoding of output records (default avro)")
     void outputFormat(String v) {
         outputFormat = OutputFormat.valueOf(v.toUpperCase(Locale.ROOT));
     }
 
-    @Option(names = "--prefix-caching", paramLabel = "on|off", converter = CliOptions.OnOff.class,
+    @Option(names = "--prefix-caching", order = 17, paramLabel = "on|off", converter = CliOptions.OnOff.class,
             description = "share KV blocks of identical prompt prefixes with the same adapters (default on)")
     void prefixCaching(String v) {
         prefixCaching = v.equals("on");

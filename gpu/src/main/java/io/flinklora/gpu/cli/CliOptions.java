@@ -66,7 +66,7 @@ public final class CliOptions {
         CommandLine cl = new CommandLine(options);
         // As the hand-written parsers did: the last of a repeated option wins.
         cl.setOverwrittenOptionsAllowed(true);
-        cl.setUsageHelpWidth(120);
+        cl.setUsageHelpWidth(130);
         cl.setUsageHelpLongOptionsMaxWidth(36);
         return cl;
     }
