@@ -3,7 +3,6 @@ package io.flinklora.gpu.cli;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -113,15 +112,8 @@ public final class GenerateCli {
                 }
                 String id = null;
                 try {
-                    JsonNode node;
-                    try {
-                        node = JSON.readTree(line);
-                    } catch (JsonProcessingException e) {
-                        throw new RequestException(ErrorCode.MALFORMED_INPUT, "line " + lineNo + " is not JSON: "
-                                + e.getOriginalMessage());
-                    }
-                    id = RequestJson.idOf(node);
-                    RequestJson r = RequestJson.parse(node);
+                    RequestJson r = RequestJson.parse(line, lineNo);
+                    id = r.id();
                     if (results.containsKey(r.id())) {
                         throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id()
                                 + "' is already in flight");
@@ -139,7 +131,8 @@ public final class GenerateCli {
                             r.params(), null, r.choices()));
                     results.put(r.id(), new Result(ids.length, route));
                 } catch (RequestException e) {
-                    writeError(out, id, e.code(), e.getMessage());
+                    writeError(out, e instanceof RequestJson.Refused refused ? refused.requestId() : id, e.code(),
+                            e.getMessage());
                     done++;
                 }
             }
