@@ -9,6 +9,9 @@ ensure_built job
 CP="$(module_classpath job)"
 args=()
 while [[ $# -gt 0 ]]; do
+  if [[ "$1" == "--adapters=demo" ]]; then
+    set -- --adapters demo "${@:2}"
+  fi
   if [[ "$1" == "--adapters" && "${2:-}" == "demo" ]]; then
     args+=(--adapters "$(java $JAVA_OPTS_DEFAULT -cp "$CP" io.flinklora.job.tools.DemoAdapters "$ROOT" \
       "$ROOT/models/stories260k" "$ROOT/target/demo")")

@@ -23,7 +23,8 @@ jar_id=""
 savepoint=""
 allow_non_restored=false
 args=()
-have() { local a; for a in "${args[@]+"${args[@]}"}"; do [[ "$a" == "$1" ]] && return 0; done; return 1; }
+# Both spellings count (--name value, --name=value): the job's parser lets the last one win, so a default appended here would override.
+have() { local a; for a in "${args[@]+"${args[@]}"}"; do [[ "$a" == "$1" || "$a" == "$1="* ]] && return 0; done; return 1; }
 while (($#)); do
   case "$1" in
     --parallelism) parallelism="$2"; shift 2 ;;

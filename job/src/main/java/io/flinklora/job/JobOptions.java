@@ -1,5 +1,9 @@
 package io.flinklora.job;
 
+import io.flinklora.gpu.cli.CliOptions;
+import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.sampling.RequestLimits;
 import io.flinklora.operators.GenerationSettings;
 import io.flinklora.operators.kafka.OutputFormat;
 import java.io.Serializable;
@@ -16,11 +20,26 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.ConfigDef;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Options of the streaming job, from the command line ({@code --name value}) with defaults. Options
  * prefixed {@code --kafka.} are passed to the Kafka clients (security settings, for example).
  */
+@Command(name = "flink-lora-job", sortOptions = false, synopsisHeading = "",
+        customSynopsis = "usage: flink run flink-lora-job-cluster.jar --model DIR [options]",
+        description = "options (--name value or --name=value):",
+        footer = {
+            "      --kafka.<property>=V               passed to every Kafka client of the job (source, sinks, their admin clients),",
+            "                                         e.g. --kafka.security.protocol SASL_SSL --kafka.sasl.mechanism SCRAM-SHA-512;",
+            "                                         keep secrets off the command line with Kafka's config providers:",
+            "                                         --kafka.config.providers env",
+            "                                         --kafka.config.providers.env.class",
+            "                                           org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            "                                         --kafka.sasl.jaas.config '... password=\"$${env:KAFKA_PASSWORD}\";'",
+            "                                         (the variable must be set for the JobManager and every TaskManager)",
+            "                                         values of secret settings (passwords, sasl.jaas.config, keys) are never printed"})
 public final class JobOptions implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -32,208 +51,172 @@ public final class JobOptions implements Serializable {
         AT_LEAST_ONCE
     }
 
-    static final String USAGE = String.join("\n",
-            "options (--name value or --name=value):",
-            "  --bootstrap-servers HOST:PORT   Kafka brokers (default localhost:9092)",
-            "  --request-topics a,b            topics with requests (default requests)",
-            "  --token-topic T                 token events (default tokens)",
-            "  --completion-topic T            completions (default completions)",
-            "  --error-topic T                 error records (default errors)",
-            "  --group-id G                    consumer group (default flink-lora)",
-            "  --starting-offsets committed|earliest|latest   where a fresh job starts (default committed, else earliest)",
-            "  --model DIR                     Hugging Face model folder (required)",
-            "  --adapters DIR                  adapter root (sub-folders served by name)",
-            "  --device auto|cpu|gpu           auto: the slot's GPU when Flink's GPU resource gives one (default auto)",
-            "  --dtype float32|float16|bfloat16   compute dtype (default float32 on cpu, float16 on gpu; bfloat16",
-            "                                  needs the JNI of scripts/build-jni.sh on the task managers)",
-            "  --max-batch N                   sequences per forward pass per subtask (default 32)",
-            "  --max-tokens-per-step N         tokens per forward pass (default 512)",
-            "  --max-queued N                  accepted requests waiting per subtask before back pressure (default 64)",
-            "  --max-seq-len N                 prompt + generated tokens at most (default: the model's context)",
-            "  --kv-cache-mib N                KV cache budget per subtask in MiB (default: max batch sequences at max seq len)",
-            "  --kv-block-size N               positions per KV block (default 16)",
-            "  --prefix-caching on|off         share KV blocks of identical prompt prefixes with the same adapters (default on)",
-            "  --adapters-on-device N          resident adapters per subtask (default 16)",
-            "  --adapters-in-memory N          adapters in host memory per subtask (default 64)",
-            "  --preload a,b                   adapters to load at start",
-            "  --router FILE                   router file (models/adapters/router.json): requests with \"route\": \"auto\"",
-            "                                  get the adapters of the task whose example prompts are nearest to theirs",
-            "                                  (default: none; such requests are INVALID_REQUEST)",
-            "  --lora-strategy pooled|segmented|gathered|loop (default pooled)",
-            "  --max-request-bytes N           request record size at most (default 1048576)",
-            "  --reply-topic-pattern REGEX     topics a request may name as reply_topic (whole-name match, e.g.",
-            "                                  'replies\\..*'); others get REPLY_TOPIC_NOT_ALLOWED (default: none allowed)",
-            "  --max-prompt-tokens N, --max-new-tokens N, --max-stop-strings N, --max-adapters N   per-request limits",
-            "  --delivery exactly-once|at-least-once (default exactly-once)",
-            "  --output-format avro|json       encoding of output records (default avro)",
-            "  --checkpoint-interval MS        (default 2000)",
-            "  --parallelism N                 generation subtasks, one per GPU (default: the environment's)",
-            "  --transactional-id-prefix P     (default flink-lora)",
-            "  --fail-once-after-tokens N      failure drill: the first attempt fails N tokens after a completed checkpoint",
-            "                                  that holds in-flight sequences (default off)",
-            "  --kafka.<property> V            passed to every Kafka client of the job (source, sinks, their admin clients),",
-            "                                  e.g. --kafka.security.protocol SASL_SSL --kafka.sasl.mechanism SCRAM-SHA-512;",
-            "                                  keep secrets off the command line with Kafka's config providers:",
-            "                                  --kafka.config.providers env",
-            "                                  --kafka.config.providers.env.class org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-            "                                  --kafka.sasl.jaas.config '... password=\"${env:KAFKA_PASSWORD}\";'",
-            "                                  (the variable must be set for the JobManager and every TaskManager)",
-            "                                  values of secret settings (passwords, sasl.jaas.config, keys) are never printed");
-
     /** Kafka settings of the password type in any client's definition: their values are never printed. */
     private static final Set<String> KAFKA_PASSWORDS = kafkaPasswords();
     /** Names that look secret, for settings no client defines (custom login modules, provider parameters). */
     private static final Pattern SECRET_NAME = Pattern.compile("(?i).*(password|secret|jaas|credential|token|private|\\.key$).*");
 
+    @Option(names = "--bootstrap-servers", order = 0, paramLabel = "HOST:PORT", description = "Kafka brokers "
+            + "(default ${DEFAULT-VALUE})")
     String bootstrapServers = "localhost:9092";
     List<String> requestTopics = List.of("requests");
+    @Option(names = "--token-topic", order = 2, paramLabel = "T", description = "token events (default ${DEFAULT-VALUE})")
     String tokenTopic = "tokens";
+    @Option(names = "--completion-topic", order = 3, paramLabel = "T", description = "completions (default "
+            + "${DEFAULT-VALUE})")
     String completionTopic = "completions";
+    @Option(names = "--error-topic", order = 4, paramLabel = "T", description = "error records (default ${DEFAULT-VALUE})")
     String errorTopic = "errors";
+    @Option(names = "--group-id", order = 5, paramLabel = "G", description = "consumer group (default ${DEFAULT-VALUE})")
     String groupId = "flink-lora";
+    @Option(names = "--starting-offsets", order = 6, paramLabel = "committed|earliest|latest", converter = StartingOffsets.class,
+            description = "where a fresh job starts (default ${DEFAULT-VALUE}, else earliest)")
     String startingOffsets = "committed";
+    @Option(names = "--model", order = 7, paramLabel = "DIR", description = "Hugging Face model folder (required)")
     String model;
+    @Option(names = "--adapters", order = 8, paramLabel = "DIR", description = "adapter root (sub-folders served by name)")
     String adapters;
-    String device = "auto";
+    @Option(names = "--device", order = 9, paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
+            description = "auto: the slot's GPU when Flink's GPU resource gives one (default ${DEFAULT-VALUE})")
+    String device = GenerationSettings.DEFAULT_DEVICE;
+    @Option(names = "--dtype", order = 10, paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
+            description = "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs the JNI of "
+            + "scripts/build-jni.sh on the task managers)")
     String dtype;
-    int maxBatch = 32;
-    int maxTokensPerStep = 512;
-    int maxQueued = 64;
+    @Option(names = "--max-batch", order = 11, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "sequences per forward pass per subtask (default ${DEFAULT-VALUE})")
+    int maxBatch = EngineConfig.DEFAULT_MAX_RUNNING;
+    @Option(names = "--max-tokens-per-step", order = 12, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "tokens per forward pass (default ${DEFAULT-VALUE})")
+    int maxTokensPerStep = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
+    @Option(names = "--max-queued", order = 13, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "accepted requests waiting per subtask before back pressure (default ${DEFAULT-VALUE})")
+    int maxQueued = GenerationSettings.DEFAULT_MAX_QUEUED;
+    @Option(names = "--max-seq-len", order = 14, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "prompt + generated tokens at most (default: the model's context)")
     int maxSeqLen = Integer.MAX_VALUE;
+    @Option(names = "--kv-cache-mib", order = 15, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "KV cache budget per subtask in MiB (default: max batch sequences at max seq len)")
     int kvCacheMib = -1;
-    int kvBlockSize = 16;
-    boolean prefixCaching = true;
-    int adaptersOnDevice = 16;
-    int adaptersInMemory = 64;
-    List<String> preload = List.of();
+    @Option(names = "--kv-block-size", order = 16, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "positions per KV block (default ${DEFAULT-VALUE})")
+    int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
+    boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
+    @Option(names = "--adapters-on-device", order = 18, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "resident adapters per subtask (default ${DEFAULT-VALUE})")
+    int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
+    @Option(names = "--adapters-in-memory", order = 19, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "adapters in host memory per subtask (default ${DEFAULT-VALUE})")
+    int adaptersInMemory = AdapterSettings.DEFAULT.maxLoaded();
+    List<String> preload = AdapterSettings.DEFAULT.preload();
     String router;
-    String loraStrategy = "pooled";
+    @Option(names = "--lora-strategy", order = 22, paramLabel = "pooled|segmented|gathered|loop", converter = CliOptions.Strategy.class,
+            description = "how mixed-adapter batches compute LoRA (default ${DEFAULT-VALUE})")
+    String loraStrategy = AdapterSettings.DEFAULT.strategy().name().toLowerCase(Locale.ROOT);
+    @Option(names = "--max-request-bytes", order = 23, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "request record size at most (default ${DEFAULT-VALUE})")
     int maxRequestBytes = 1 << 20;
     String replyTopicPattern;
-    int maxPromptTokens = 1 << 16;
-    int maxNewTokens = 1 << 16;
-    int maxStopStrings = 16;
-    int maxAdapters = 8;
+    @Option(names = "--max-prompt-tokens", order = 25, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "prompt tokens per request at most (default ${DEFAULT-VALUE})")
+    int maxPromptTokens = RequestLimits.DEFAULT.maxPromptTokens();
+    @Option(names = "--max-new-tokens", order = 26, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "max_new_tokens per request at most (default ${DEFAULT-VALUE})")
+    int maxNewTokens = RequestLimits.DEFAULT.maxNewTokens();
+    @Option(names = "--max-stop-strings", order = 27, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "stop strings per request at most (default ${DEFAULT-VALUE})")
+    int maxStopStrings = RequestLimits.DEFAULT.maxStopStrings();
+    @Option(names = "--max-adapters", order = 28, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "adapters mixed in one request at most (default ${DEFAULT-VALUE})")
+    int maxAdapters = RequestLimits.DEFAULT.maxAdapters();
     Delivery delivery = Delivery.EXACTLY_ONCE;
     OutputFormat outputFormat = OutputFormat.AVRO;
+    @Option(names = "--checkpoint-interval", order = 31, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+            description = "(default ${DEFAULT-VALUE})")
     long checkpointInterval = 2000;
+    @Option(names = "--parallelism", order = 32, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "generation subtasks, one per GPU (default: the environment's)")
     int parallelism = -1;
+    @Option(names = "--transactional-id-prefix", order = 33, paramLabel = "P", description = "(default ${DEFAULT-VALUE})")
     String transactionalIdPrefix = "flink-lora";
+    @Option(names = "--fail-once-after-tokens", order = 34, paramLabel = "N", description = "failure drill: "
+            + "the first attempt fails N tokens after a completed checkpoint that holds in-flight sequences (default off)")
     long failOnceAfterTokens = -1;
     Map<String, String> kafka = new LinkedHashMap<>();
+    @Option(names = {"-h", "--help"}, order = 35, usageHelp = true, description = "this text")
+    boolean help;
+
+    @Option(names = "--request-topics", order = 1, paramLabel = "a,b", description = "topics with requests "
+            + "(default requests)")
+    void requestTopics(String v) {
+        requestTopics = List.of(v.split(","));
+    }
+
+    @Option(names = "--preload", order = 20, paramLabel = "a,b", description = "adapters to load at start")
+    void preload(String v) {
+        preload = v.isEmpty() ? List.of() : List.of(v.split(","));
+    }
+
+    @Option(names = "--router", order = 21, paramLabel = "FILE", description = "router file "
+            + "(models/adapters/router.json): requests with \"route\": \"auto\" get the adapters of the task whose "
+            + "example prompts are nearest to theirs (default: none; such requests are INVALID_REQUEST)")
+    void router(String v) {
+        router = routerFile(v);
+    }
+
+    @Option(names = "--reply-topic-pattern", order = 24, paramLabel = "REGEX", description = "topics a "
+            + "request may name as reply_topic (whole-name match, e.g. 'replies\\..*'); "
+            + "others get REPLY_TOPIC_NOT_ALLOWED (default: none allowed)")
+    void replyTopicPattern(String v) {
+        replyTopicPattern = regex("--reply-topic-pattern", v);
+    }
+
+    @Option(names = "--delivery", order = 29, paramLabel = "exactly-once|at-least-once", converter = DeliveryWords.class,
+            description = "(default exactly-once)")
+    void delivery(String v) {
+        delivery = Delivery.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
+    }
+
+    @Option(names = "--output-format", order = 30, paramLabel = "avro|json", converter = Formats.class,
+            description = "encoding of output records (default avro)")
+    void outputFormat(String v) {
+        outputFormat = OutputFormat.valueOf(v.toUpperCase(Locale.ROOT));
+    }
+
+    @Option(names = "--prefix-caching", order = 17, paramLabel = "on|off", converter = CliOptions.OnOff.class,
+            description = "share KV blocks of identical prompt prefixes with the same adapters (default on)")
+    void prefixCaching(String v) {
+        prefixCaching = v.equals("on");
+    }
 
     /**
-     * Parses {@code --name value} and {@code --name=value}; throws IllegalArgumentException with a message
-     * for bad input. Messages never repeat a value that may be a secret.
+     * Parses {@code --name value} and {@code --name=value}; null when {@code --help} was asked for. Throws
+     * IllegalArgumentException with a message for bad input; messages never repeat a value that may be a secret.
      */
     public static JobOptions parse(String[] args) {
         JobOptions o = new JobOptions();
-        String previous = null;
-        for (int i = 0; i < args.length; i++) {
-            String arg = args[i];
-            if (!arg.startsWith("--")) {
-                // A stray word after a secret setting is most likely a piece of it (an unquoted value).
-                String shown = previous != null && isSecretOption(previous) ? "(not shown)" : "'" + arg + "'";
-                throw new IllegalArgumentException("unexpected argument " + shown
-                        + (previous == null ? "" : " after --" + previous + " and its value (quote values that contain spaces)")
-                        + "\n" + USAGE);
-            }
-            int eq = arg.indexOf('=');
-            String name = eq < 0 ? arg.substring(2) : arg.substring(2, eq);
-            String value;
-            if (eq >= 0) {
-                value = arg.substring(eq + 1);
-            } else if (i + 1 < args.length) {
-                value = args[++i];
-            } else {
-                throw new IllegalArgumentException("option --" + name + " needs a value");
-            }
-            o.set(name, value);
-            previous = name;
+        if (!CliOptions.parse(o, args, new CliOptions.PassThrough("--kafka.", o.kafka, JobOptions::isSecret))) {
+            return null;
         }
         if (o.model == null) {
-            throw new IllegalArgumentException("--model is required\n" + USAGE);
+            throw new IllegalArgumentException("--model is required\n" + usage());
         }
         return o;
     }
 
-    /** Sets one option by name (without the leading dashes). */
-    public JobOptions set(String name, String v) {
-        if (name.startsWith("kafka.")) {
-            kafka.put(name.substring(6), v);
-            return this;
-        }
-        switch (name) {
-            case "bootstrap-servers" -> bootstrapServers = v;
-            case "request-topics" -> requestTopics = List.of(v.split(","));
-            case "token-topic" -> tokenTopic = v;
-            case "completion-topic" -> completionTopic = v;
-            case "error-topic" -> errorTopic = v;
-            case "group-id" -> groupId = v;
-            case "starting-offsets" -> startingOffsets = oneOf(name, v, "committed", "earliest", "latest");
-            case "model" -> model = v;
-            case "adapters" -> adapters = v;
-            case "device" -> device = oneOf(name, v, "auto", "cpu", "gpu");
-            case "dtype" -> dtype = oneOf(name, v, "float32", "float16", "bfloat16");
-            case "max-batch" -> maxBatch = positive(name, v);
-            case "max-tokens-per-step" -> maxTokensPerStep = positive(name, v);
-            case "max-queued" -> maxQueued = positive(name, v);
-            case "max-seq-len" -> maxSeqLen = positive(name, v);
-            case "kv-cache-mib" -> kvCacheMib = positive(name, v);
-            case "kv-block-size" -> kvBlockSize = positive(name, v);
-            case "prefix-caching" -> prefixCaching = oneOf(name, v, "on", "off").equals("on");
-            case "adapters-on-device" -> adaptersOnDevice = positive(name, v);
-            case "adapters-in-memory" -> adaptersInMemory = positive(name, v);
-            case "preload" -> preload = v.isEmpty() ? List.of() : List.of(v.split(","));
-            case "router" -> router = routerFile(v);
-            case "lora-strategy" -> loraStrategy = oneOf(name, v, "pooled", "segmented", "gathered", "loop");
-            case "max-request-bytes" -> maxRequestBytes = positive(name, v);
-            case "reply-topic-pattern" -> replyTopicPattern = regex(name, v);
-            case "max-prompt-tokens" -> maxPromptTokens = positive(name, v);
-            case "max-new-tokens" -> maxNewTokens = positive(name, v);
-            case "max-stop-strings" -> maxStopStrings = positive(name, v);
-            case "max-adapters" -> maxAdapters = positive(name, v);
-            case "delivery" -> delivery = Delivery.valueOf(
-                    oneOf(name, v, "exactly-once", "at-least-once").replace('-', '_').toUpperCase(Locale.ROOT));
-            case "output-format" -> outputFormat = OutputFormat.valueOf(oneOf(name, v, "avro", "json").toUpperCase(Locale.ROOT));
-            case "checkpoint-interval" -> checkpointInterval = positive(name, v);
-            case "parallelism" -> parallelism = positive(name, v);
-            case "transactional-id-prefix" -> transactionalIdPrefix = v;
-            case "fail-once-after-tokens" -> failOnceAfterTokens = Long.parseLong(v);
-            default -> throw new IllegalArgumentException("unknown option --" + name + "\n" + USAGE);
-        }
-        return this;
+    /** The options with their defaults, generated from the annotations above. */
+    public static String usage() {
+        return CliOptions.usage(new JobOptions());
     }
 
-    private static String oneOf(String name, String v, String... allowed) {
-        for (String a : allowed) {
-            if (a.equals(v)) {
-                return v;
-            }
-        }
-        throw new IllegalArgumentException("--" + name + " must be one of " + String.join(", ", allowed) + ", got '" + v + "'");
-    }
-
-    /** The value of option {@code --name} as a positive integer, or a message naming the option. */
+    /** The value of option {@code name} if it is a regular expression, or a message naming the option. */
     static String regex(String name, String v) {
         try {
             java.util.regex.Pattern.compile(v);
             return v;
         } catch (java.util.regex.PatternSyntaxException e) {
-            throw new IllegalArgumentException("--" + name + " is not a regular expression: " + e.getDescription());
+            throw new IllegalArgumentException(name + " is not a regular expression: " + e.getDescription());
         }
-    }
-
-    public static int positive(String name, String v) {
-        try {
-            int n = Integer.parseInt(v);
-            if (n > 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // fall through to the message below
-        }
-        throw new IllegalArgumentException("--" + name + " needs a positive integer, got '" + v + "'");
     }
 
     /**
@@ -257,12 +240,31 @@ public final class JobOptions implements Serializable {
                 .maxTokensPerStep(maxTokensPerStep).maxQueued(maxQueued).maxSequenceLength(maxSeqLen)
                 .kvCacheMib(kvCacheMib).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching)
                 .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
-                .loraStrategy(loraStrategy).limits(maxPromptTokens, maxNewTokens, maxStopStrings, 256, maxAdapters)
+                .loraStrategy(loraStrategy)
+                .limits(new RequestLimits(maxPromptTokens, maxNewTokens, maxStopStrings,
+                        RequestLimits.DEFAULT.maxStopStringLength(), maxAdapters))
                 .failOnceAfterTokens(failOnceAfterTokens).router(router).build();
     }
 
-    private static boolean isSecretOption(String name) {
-        return name.startsWith("kafka.") && isSecret(name.substring(6));
+    /** {@code --starting-offsets} words. */
+    static final class StartingOffsets extends CliOptions.OneOf {
+        StartingOffsets() {
+            super("committed", "earliest", "latest");
+        }
+    }
+
+    /** {@code --delivery} words. */
+    static final class DeliveryWords extends CliOptions.OneOf {
+        DeliveryWords() {
+            super("exactly-once", "at-least-once");
+        }
+    }
+
+    /** {@code --output-format} words. */
+    static final class Formats extends CliOptions.OneOf {
+        Formats() {
+            super("avro", "json");
+        }
     }
 
     private static Set<String> kafkaPasswords() {

@@ -38,16 +38,16 @@ public final class StreamingJob {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
-            System.out.println("usage: flink run flink-lora-job-cluster.jar --model DIR [options]\n" + JobOptions.USAGE);
-            return;
-        }
         JobOptions options;
         try {
-            options = JobOptions.parse(args);
+            options = args.length == 0 ? null : JobOptions.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println(e.getMessage());
             System.exit(2);
+            return;
+        }
+        if (options == null) {
+            System.out.println(JobOptions.usage());
             return;
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();

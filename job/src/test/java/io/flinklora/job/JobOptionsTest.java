@@ -100,4 +100,50 @@ class JobOptionsTest {
                 () -> JobOptions.parse(new String[] {"--model", "m", "--router", broken.toString()}));
         assertTrue(e.getMessage().startsWith("--router " + broken), e.getMessage());
     }
+
+    @Test
+    void anUnknownOptionNamesItselfButNotItsValue() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> JobOptions.parse(new String[] {"--model", "m", "--kafk.sasl.jaas.config=pw-5510"}));
+        assertTrue(e.getMessage().startsWith("unknown option --kafk.sasl.jaas.config"), e.getMessage());
+        assertFalse(e.getMessage().contains("pw-5510"), e.getMessage());
+        IllegalArgumentException spaced = assertThrows(IllegalArgumentException.class,
+                () -> JobOptions.parse(new String[] {"--model", "m", "--max-bach", "4"}));
+        assertTrue(spaced.getMessage().startsWith("unknown option --max-bach"), spaced.getMessage());
+    }
+
+    @Test
+    void aBadValueNamesTheOption() {
+        for (String[] bad : List.of(new String[] {"--max-batch", "0"}, new String[] {"--max-batch=x"},
+                new String[] {"--prefix-caching", "yes"}, new String[] {"--delivery", "twice"})) {
+            String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of("--model", "m"),
+                    java.util.Arrays.stream(bad)).toArray(String[]::new);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JobOptions.parse(args));
+            String name = bad[0].split("=")[0];
+            assertTrue(e.getMessage().contains(name), e.getMessage());
+        }
+        assertEquals(JobOptions.Delivery.AT_LEAST_ONCE,
+                JobOptions.parse(new String[] {"--model", "m", "--delivery", "at-least-once"}).delivery);
+        assertFalse(JobOptions.parse(new String[] {"--model", "m", "--prefix-caching=off"}).prefixCaching);
+    }
+
+    @Test
+    void helpAsksForUsageWhichShowsTheEnginesDefaults() {
+        assertEquals(null, JobOptions.parse(new String[] {"--help"}));
+        String usage = JobOptions.usage();
+        assertTrue(usage.contains("--max-batch=N") && usage.contains("(default "
+                + io.flinklora.gpu.engine.EngineConfig.DEFAULT_MAX_RUNNING + ")"), usage);
+        assertTrue(usage.contains("(default " + io.flinklora.gpu.sampling.RequestLimits.DEFAULT.maxPromptTokens() + ")"), usage);
+        assertTrue(usage.contains("--kafka.<property>") && usage.contains("password=\"${env:KAFKA_PASSWORD}\""), usage);
+    }
+
+    @Test
+    void listsAndTheLastOfARepeatedOptionWin() {
+        JobOptions o = JobOptions.parse(new String[] {"--model", "m", "--request-topics", "a,b", "--max-batch", "3",
+            "--max-batch", "5", "--preload=x,y", "--kafka.acks", "1", "--kafka.acks=all"});
+        assertEquals(List.of("a", "b"), o.requestTopics);
+        assertEquals(5, o.maxBatch);
+        assertEquals(List.of("x", "y"), o.preload);
+        assertEquals("all", o.kafkaProperties().getProperty("acks"));
+    }
 }

@@ -11,10 +11,12 @@ import java.util.List;
 
 /**
  * What a generation operator needs to build its engine on the task manager; serializable so it
- * travels with the job graph. Build with {@link #builder(String)}.
+ * travels with the job graph. Build with {@link #builder(String)}; defaults are the engine's
+ * ({@link EngineConfig}, {@link AdapterSettings#DEFAULT}, {@link RequestLimits#DEFAULT}).
  */
 public final class GenerationSettings implements Serializable {
-    private static final long serialVersionUID = 1L;
+    // 2: adapters and limits became AdapterSettings and RequestLimits (only job graphs carry it, never state)
+    private static final long serialVersionUID = 2L;
 
     final String modelDir;
     final String adapterRoot;
@@ -29,15 +31,9 @@ public final class GenerationSettings implements Serializable {
     final boolean prefixCaching;
     final int maxSequenceLength;
     final int maxQueued;
-    final int adaptersOnDevice;
-    final int adaptersInMemory;
-    final List<String> preload;
-    final String loraStrategy;
-    final int maxPromptTokens;
-    final int maxNewTokens;
-    final int maxStopStrings;
-    final int maxStopStringLength;
-    final int maxAdapters;
+    /** The engine's own types, serializable, so their defaults and fields are not repeated here. */
+    final AdapterSettings adapters;
+    final RequestLimits limits;
     final long failOnceAfterTokens;
     /** Router file for requests with route "auto", or null: they are refused (added later: older graphs carry null). */
     final String routerFile;
@@ -55,18 +51,14 @@ public final class GenerationSettings implements Serializable {
         this.prefixCaching = b.prefixCaching;
         this.maxSequenceLength = b.maxSequenceLength;
         this.maxQueued = b.maxQueued;
-        this.adaptersOnDevice = b.adaptersOnDevice;
-        this.adaptersInMemory = b.adaptersInMemory;
-        this.preload = List.copyOf(b.preload);
-        this.loraStrategy = b.loraStrategy;
-        this.maxPromptTokens = b.maxPromptTokens;
-        this.maxNewTokens = b.maxNewTokens;
-        this.maxStopStrings = b.maxStopStrings;
-        this.maxStopStringLength = b.maxStopStringLength;
-        this.maxAdapters = b.maxAdapters;
+        this.adapters = b.adapters;
+        this.limits = b.limits;
         this.failOnceAfterTokens = b.failOnceAfterTokens;
         this.routerFile = b.routerFile;
     }
+
+    /** The slot's GPU when the task manager has one, else the CPU. */
+    public static final String DEFAULT_DEVICE = "auto";
 
     public static Builder builder(String modelDir) {
         return new Builder(modelDir);
@@ -76,9 +68,7 @@ public final class GenerationSettings implements Serializable {
     EngineConfig engineConfig(Device chosen) {
         EngineConfig.Builder b = EngineConfig.builder(Path.of(modelDir)).device(chosen).maxRunning(maxBatch)
                 .maxTokensPerStep(Math.max(maxTokensPerStep, maxBatch)).maxSequenceLength(maxSequenceLength)
-                .limits(new RequestLimits(maxPromptTokens, maxNewTokens, maxStopStrings, maxStopStringLength, maxAdapters))
-                .adapters(new AdapterSettings(adaptersOnDevice, 1L << 32, Math.max(adaptersInMemory, adaptersOnDevice),
-                        preload, LoraStrategy.valueOf(loraStrategy)));
+                .limits(limits).adapters(adapters.withMaxLoaded(Math.max(adapters.maxLoaded(), adapters.maxOnDevice())));
         if (kvSlots > 0) {
             b.kvSlots(kvSlots);
         }
@@ -104,29 +94,25 @@ public final class GenerationSettings implements Serializable {
         return routerFile;
     }
 
-    /** Builder with the defaults of the streaming job. */
+    /** Requests accepted per subtask before back pressure, unless told otherwise: the streaming job's default. */
+    public static final int DEFAULT_MAX_QUEUED = 64;
+
+    /** Builder with the engine's defaults and the streaming job's queue. */
     public static final class Builder {
         private final String modelDir;
         private String adapterRoot;
-        private String device = "auto";
+        private String device = DEFAULT_DEVICE;
         private String dtype;
-        private int maxBatch = 32;
-        private int maxTokensPerStep = 512;
+        private int maxBatch = EngineConfig.DEFAULT_MAX_RUNNING;
+        private int maxTokensPerStep = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
         private int kvSlots = -1;
         private int kvCacheMib = -1;
-        private int kvBlockSize = 16;
-        private boolean prefixCaching = true;
+        private int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
+        private boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
         private int maxSequenceLength = Integer.MAX_VALUE;
-        private int maxQueued = 64;
-        private int adaptersOnDevice = 16;
-        private int adaptersInMemory = 64;
-        private List<String> preload = List.of();
-        private String loraStrategy = AdapterSettings.DEFAULT.strategy().name();
-        private int maxPromptTokens = 1 << 16;
-        private int maxNewTokens = 1 << 16;
-        private int maxStopStrings = 16;
-        private int maxStopStringLength = 256;
-        private int maxAdapters = 8;
+        private int maxQueued = DEFAULT_MAX_QUEUED;
+        private AdapterSettings adapters = AdapterSettings.DEFAULT;
+        private RequestLimits limits = RequestLimits.DEFAULT;
         private long failOnceAfterTokens = -1;
         private String routerFile;
 
@@ -196,31 +182,29 @@ public final class GenerationSettings implements Serializable {
         }
 
         public Builder adaptersOnDevice(int n) {
-            this.adaptersOnDevice = n;
+            this.adapters = new AdapterSettings(n, adapters.maxDeviceBytes(), adapters.maxLoaded(), adapters.preload(),
+                    adapters.strategy());
             return this;
         }
 
         public Builder adaptersInMemory(int n) {
-            this.adaptersInMemory = n;
+            this.adapters = adapters.withMaxLoaded(n);
             return this;
         }
 
         public Builder preload(List<String> names) {
-            this.preload = List.copyOf(names);
+            this.adapters = adapters.withPreload(names);
             return this;
         }
 
+        /** "pooled", "segmented", "gathered" or "loop". */
         public Builder loraStrategy(String s) {
-            this.loraStrategy = s.toUpperCase(java.util.Locale.ROOT);
+            this.adapters = adapters.withStrategy(LoraStrategy.valueOf(s.toUpperCase(java.util.Locale.ROOT)));
             return this;
         }
 
-        public Builder limits(int promptTokens, int newTokens, int stopStrings, int stopStringLength, int adapters) {
-            this.maxPromptTokens = promptTokens;
-            this.maxNewTokens = newTokens;
-            this.maxStopStrings = stopStrings;
-            this.maxStopStringLength = stopStringLength;
-            this.maxAdapters = adapters;
+        public Builder limits(RequestLimits l) {
+            this.limits = l;
             return this;
         }
 
@@ -249,7 +233,6 @@ public final class GenerationSettings implements Serializable {
             if (maxBatch < 1 || maxQueued < 1) {
                 throw new IllegalArgumentException("maxBatch and maxQueued must be positive");
             }
-            LoraStrategy.valueOf(loraStrategy);
             return new GenerationSettings(this);
         }
     }

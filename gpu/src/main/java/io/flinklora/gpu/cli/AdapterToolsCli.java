@@ -13,6 +13,8 @@ import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code scripts/merge-adapter.sh} and {@code scripts/extract-adapter.sh}: fold adapters into a model
@@ -57,31 +59,121 @@ public final class AdapterToolsCli {
             "      --rank / --svd-clamp: svd_rank / svd_clamp of svd and *_svd methods",
             "      --majority-sign-method: ties*, dare_ties* (default total); --seed: dare_* random drops (default 0)");
 
-    private static void merge(String[] args) throws Exception {
-        if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
-            System.out.println(MERGE_USAGE);
-            return;
+    /** True for {@code --method M} or {@code --method=M}: the combining mode. */
+    private static boolean combining(String[] args) {
+        return Arrays.stream(args).anyMatch(a -> a.equals("--method") || a.startsWith("--method="));
+    }
+
+    /** Options of merging adapters into the model. */
+    @Command(name = "merge-adapter")
+    static final class MergeOptions {
+        @Option(names = "--model", paramLabel = "DIR")
+        Path model;
+        @Option(names = "--out", paramLabel = "DIR")
+        Path out;
+        List<AdapterMerger.Weighted> adapters = new ArrayList<>();
+        @Option(names = {"-h", "--help"}, usageHelp = true)
+        boolean help;
+
+        // DIR or DIR:WEIGHT; several --adapter options merge a weighted mix.
+        @Option(names = "--adapter", paramLabel = "DIR[:WEIGHT]")
+        void adapter(String v) {
+            AdapterCombiner.Input in = weighted(v);
+            adapters.add(new AdapterMerger.Weighted(in.dir(), in.weight()));
         }
-        if (Arrays.asList(args).contains("--method")) {
+    }
+
+    /** Options of combining adapters into a new adapter ({@code --method}). */
+    @Command(name = "merge-adapter")
+    static final class CombineOptions {
+        CombineMethod method;
+        @Option(names = "--out", paramLabel = "DIR")
+        Path out;
+        List<AdapterCombiner.Input> adapters = new ArrayList<>();
+        @Option(names = "--density", paramLabel = "D")
+        Double density;
+        @Option(names = "--rank", paramLabel = "R")
+        Integer rank;
+        @Option(names = "--svd-clamp", paramLabel = "Q")
+        Double clamp;
+        @Option(names = "--majority-sign-method", paramLabel = "total|frequency")
+        String sign;
+        @Option(names = "--seed", paramLabel = "S")
+        Long seed;
+        @Option(names = {"-h", "--help"}, usageHelp = true)
+        boolean help;
+
+        @Option(names = "--method", paramLabel = "METHOD")
+        void method(String v) {
+            method = CombineMethod.byName(v);
+        }
+
+        @Option(names = "--adapters", paramLabel = "DIR[:WEIGHT],...")
+        void adapters(String v) {
+            for (String a : v.split(",")) {
+                adapters.add(weighted(a.trim()));
+            }
+        }
+
+        @Option(names = "--adapter", paramLabel = "DIR[:WEIGHT]")
+        void adapter(String v) {
+            adapters.add(weighted(v));
+        }
+    }
+
+    /** Options of extracting an adapter from a fine-tuned model. */
+    @Command(name = "extract-adapter")
+    static final class ExtractOptions {
+        static final String USAGE =
+                "usage: scripts/extract-adapter.sh --base DIR --tuned DIR --rank R --out DIR [--targets q_proj,v_proj]";
+        @Option(names = "--base", paramLabel = "DIR")
+        Path base;
+        @Option(names = "--tuned", paramLabel = "DIR")
+        Path tuned;
+        @Option(names = "--out", paramLabel = "DIR")
+        Path out;
+        @Option(names = "--rank", paramLabel = "R")
+        int rank;
+        Set<Projection> targets;
+        @Option(names = {"-h", "--help"}, usageHelp = true)
+        boolean help;
+
+        @Option(names = "--targets", paramLabel = "q_proj,v_proj")
+        void targets(String v) {
+            targets = EnumSet.noneOf(Projection.class);
+            for (String t : v.split(",")) {
+                Projection p = Projection.byModuleName(t.trim());
+                if (p == null) {
+                    throw new IllegalArgumentException("unknown target module " + t);
+                }
+                targets.add(p);
+            }
+        }
+    }
+
+    /** Parses {@code options} from the arguments after the tool's name; false when help was asked for. */
+    static boolean parse(Object options, String[] args, String usage) {
+        try {
+            return CliOptions.parse(options, Arrays.copyOfRange(args, 1, args.length));
+        } catch (IllegalArgumentException e) {
+            throw e.getMessage().startsWith("unknown option") ? new IllegalArgumentException(e.getMessage() + "\n" + usage)
+                    : e;
+        }
+    }
+
+    private static void merge(String[] args) throws Exception {
+        if (combining(args)) {
             combine(args);
             return;
         }
-        Path model = null;
-        Path out = null;
-        List<AdapterMerger.Weighted> adapters = new ArrayList<>();
-        for (int i = 1; i < args.length; i++) {
-            String v = value(args, i++);
-            switch (args[i - 1]) {
-                case "--model" -> model = Path.of(v);
-                case "--out" -> out = Path.of(v);
-                case "--adapter" -> {
-                    // DIR or DIR:WEIGHT; several --adapter options merge a weighted mix.
-                    AdapterCombiner.Input in = weighted(v);
-                    adapters.add(new AdapterMerger.Weighted(in.dir(), in.weight()));
-                }
-                default -> throw new IllegalArgumentException("unknown option " + args[i - 1] + "\n" + MERGE_USAGE);
-            }
+        MergeOptions o = new MergeOptions();
+        if (!parse(o, args, MERGE_USAGE)) {
+            System.out.println(MERGE_USAGE);
+            return;
         }
+        Path model = o.model;
+        Path out = o.out;
+        List<AdapterMerger.Weighted> adapters = o.adapters;
         if (model == null || out == null || adapters.isEmpty()) {
             throw new IllegalArgumentException("--model, --adapter and --out are required\n" + MERGE_USAGE);
         }
@@ -109,45 +201,18 @@ public final class AdapterToolsCli {
     }
 
     private static void combine(String[] args) throws Exception {
-        CombineMethod method = null;
-        Path out = null;
-        List<AdapterCombiner.Input> adapters = new ArrayList<>();
-        Double density = null;
-        Integer rank = null;
-        Double clamp = null;
-        String sign = null;
-        Long seed = null;
-        for (int i = 1; i < args.length; i++) {
-            String v = value(args, i++);
-            try {
-                switch (args[i - 1]) {
-                    case "--method" -> method = CombineMethod.byName(v);
-                    case "--out" -> out = Path.of(v);
-                    case "--adapters" -> {
-                        for (String a : v.split(",")) {
-                            adapters.add(weighted(a.trim()));
-                        }
-                    }
-                    case "--adapter" -> adapters.add(weighted(v));
-                    case "--density" -> density = Double.parseDouble(v);
-                    case "--rank" -> rank = Integer.parseInt(v);
-                    case "--svd-clamp" -> clamp = Double.parseDouble(v);
-                    case "--majority-sign-method" -> sign = v;
-                    case "--seed" -> seed = Long.parseLong(v);
-                    default -> throw new IllegalArgumentException("unknown option " + args[i - 1] + " with --method\n"
-                            + MERGE_USAGE);
-                }
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("option " + args[i - 1] + ": '" + v + "' is not a number");
-            }
+        CombineOptions o = new CombineOptions();
+        if (!parse(o, args, MERGE_USAGE)) {
+            System.out.println(MERGE_USAGE);
+            return;
         }
+        CombineMethod method = o.method;
+        Path out = o.out;
+        List<AdapterCombiner.Input> adapters = o.adapters;
         if (out == null || adapters.isEmpty()) {
             throw new IllegalArgumentException("--adapters and --out are required with --method\n" + MERGE_USAGE);
         }
-        if (method == null) {
-            throw new IllegalArgumentException("--method needs a value\n" + MERGE_USAGE);
-        }
-        AdapterCombiner.Options options = new AdapterCombiner.Options(method, density, rank, clamp, sign, seed);
+        AdapterCombiner.Options options = new AdapterCombiner.Options(method, o.density, o.rank, o.clamp, o.sign, o.seed);
         long t0 = System.nanoTime();
         AdapterCombiner.Report r;
         try {
@@ -164,46 +229,22 @@ public final class AdapterToolsCli {
     }
 
     private static void extract(String[] args) throws Exception {
-        Path base = null;
-        Path tuned = null;
-        Path out = null;
-        int rank = 0;
-        Set<Projection> targets = null;
-        for (int i = 1; i < args.length; i++) {
-            String v = value(args, i++);
-            switch (args[i - 1]) {
-                case "--base" -> base = Path.of(v);
-                case "--tuned" -> tuned = Path.of(v);
-                case "--out" -> out = Path.of(v);
-                case "--rank" -> rank = Integer.parseInt(v);
-                case "--targets" -> {
-                    targets = EnumSet.noneOf(Projection.class);
-                    for (String t : v.split(",")) {
-                        Projection p = Projection.byModuleName(t.trim());
-                        if (p == null) {
-                            throw new IllegalArgumentException("unknown target module " + t);
-                        }
-                        targets.add(p);
-                    }
-                }
-                default -> throw new IllegalArgumentException("unknown option " + args[i - 1]
-                        + "\nusage: scripts/extract-adapter.sh --base DIR --tuned DIR --rank R --out DIR [--targets q_proj,v_proj]");
-            }
+        ExtractOptions o = new ExtractOptions();
+        if (!parse(o, args, ExtractOptions.USAGE)) {
+            System.out.println(ExtractOptions.USAGE);
+            return;
         }
+        Path base = o.base;
+        Path tuned = o.tuned;
+        Path out = o.out;
+        int rank = o.rank;
+        Set<Projection> targets = o.targets;
         if (base == null || tuned == null || out == null || rank < 1) {
-            throw new IllegalArgumentException(
-                    "usage: scripts/extract-adapter.sh --base DIR --tuned DIR --rank R --out DIR [--targets q_proj,v_proj]");
+            throw new IllegalArgumentException(ExtractOptions.USAGE);
         }
         long t0 = System.nanoTime();
         AdapterExtractor.Report r = AdapterExtractor.extract(base, tuned, rank, targets, out);
         System.err.printf("extracted a rank-%d adapter for %s into %s in %.1f s; worst module keeps %.4f%% of its"
                 + " difference's energy%n", rank, r.targets(), out, (System.nanoTime() - t0) / 1e9, 100 * r.worstEnergyKept());
-    }
-
-    private static String value(String[] args, int i) {
-        if (i + 1 >= args.length) {
-            throw new IllegalArgumentException("option " + args[i] + " needs a value");
-        }
-        return args[i + 1];
     }
 }

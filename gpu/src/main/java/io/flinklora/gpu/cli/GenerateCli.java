@@ -3,7 +3,6 @@ package io.flinklora.gpu.cli;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -29,7 +28,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * The engine's command line ({@code scripts/generate.sh}): JSON Lines requests on stdin, one JSON
@@ -49,12 +51,12 @@ public final class GenerateCli {
             o = Options.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("generate: " + e.getMessage());
-            System.err.println(Options.USAGE);
+            System.err.println(Options.usage());
             System.exit(2);
             return;
         }
         if (o == null) {
-            System.out.println(Options.USAGE);
+            System.out.println(Options.usage());
             return;
         }
         Engine engine;
@@ -110,15 +112,8 @@ public final class GenerateCli {
                 }
                 String id = null;
                 try {
-                    JsonNode node;
-                    try {
-                        node = JSON.readTree(line);
-                    } catch (JsonProcessingException e) {
-                        throw new RequestException(ErrorCode.MALFORMED_INPUT, "line " + lineNo + " is not JSON: "
-                                + e.getOriginalMessage());
-                    }
-                    id = RequestJson.idOf(node);
-                    RequestJson r = RequestJson.parse(node);
+                    RequestJson r = RequestJson.parse(line, lineNo);
+                    id = r.id();
                     if (results.containsKey(r.id())) {
                         throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id()
                                 + "' is already in flight");
@@ -136,7 +131,8 @@ public final class GenerateCli {
                             r.params(), null, r.choices()));
                     results.put(r.id(), new Result(ids.length, route));
                 } catch (RequestException e) {
-                    writeError(out, id, e.code(), e.getMessage());
+                    writeError(out, e instanceof RequestJson.Refused refused ? refused.requestId() : id, e.code(),
+                            e.getMessage());
                     done++;
                 }
             }
@@ -237,92 +233,82 @@ public final class GenerateCli {
     }
 
     /** Command-line options. */
+    @Command(name = "generate", sortOptions = false, synopsisHeading = "",
+            customSynopsis = "usage: scripts/generate.sh --model DIR [--adapters DIR] [--max-batch N] < requests.jsonl > results.jsonl")
     static final class Options {
-        static final String USAGE = String.join("\n",
-                "usage: scripts/generate.sh --model DIR [--adapters DIR] [--max-batch N] < requests.jsonl > results.jsonl",
-                "  --model DIR              Hugging Face model folder (config.json, model.safetensors, tokenizer.json)",
-                "  --adapters DIR           folder of PEFT adapters, served by sub-folder name",
-                "  --max-batch N            sequences decoding together at most (default 32; 1 = one at a time)",
-                "  --max-tokens-per-step N  tokens per forward pass at most (default 512)",
-                "  --kv-cache-mib N         KV cache budget in MiB (default: room for max batch sequences at max seq len)",
-                "  --kv-slots N             KV cache budget in whole sequences of max seq len (when no --kv-cache-mib)",
-                "  --kv-block-size N        positions per KV block (default 16)",
-                "  --prefix-caching on|off  share KV blocks of identical prompt prefixes and adapters (default on)",
-                "  --max-seq-len N          prompt + generated tokens at most (default: the model's context)",
-                "  --device cpu|gpu         where to run (default cpu)",
-                "  --dtype float32|float16|bfloat16  compute dtype (default float32 on cpu, float16 on gpu;",
-                "                           bfloat16 needs a JNI built by scripts/build-jni.sh)",
-                "  --adapters-on-device N   adapters resident on the device at most (default 16)",
-                "  --adapters-in-memory N   adapters kept in host memory at most (default 64)",
-                "  --preload a,b,...        adapters to load at start",
-                "  --lora-strategy pooled|segmented|gathered|loop  how mixed-adapter batches compute LoRA (default pooled)",
-                "  --router FILE            router file: requests with \"route\": \"auto\" get the adapters of the task",
-                "                           whose example prompts are nearest (README: Routing requests to adapters)");
-
+        @Option(names = "--model", order = 0, paramLabel = "DIR",
+                description = "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)")
         Path model;
+        @Option(names = "--adapters", order = 1, paramLabel = "DIR", description = "folder of PEFT adapters, served by sub-folder name")
         Path adapters;
+        @Option(names = "--router", order = 17, paramLabel = "FILE", description = "router file: requests with \"route\": \"auto\" "
+                + "get the adapters of the task whose example prompts are nearest (README: Routing requests to adapters)")
         Path router;
-        int maxRunning = 32;
-        int maxTokens = 512;
+        @Option(names = "--max-batch", order = 2, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "sequences decoding together at most (default ${DEFAULT-VALUE}; 1 = one at a time)")
+        int maxRunning = EngineConfig.DEFAULT_MAX_RUNNING;
+        @Option(names = "--max-tokens-per-step", order = 3, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "tokens per forward pass at most (default ${DEFAULT-VALUE})")
+        int maxTokens = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
+        @Option(names = "--kv-slots", order = 5, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "KV cache budget in whole sequences of max seq len (when no --kv-cache-mib)")
         int kvSlots = -1;
+        @Option(names = "--kv-cache-mib", order = 4, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "KV cache budget in MiB (default: room for max batch sequences at max seq len)")
         int kvCacheMib = -1;
-        int kvBlockSize = 16;
-        boolean prefixCaching = true;
+        @Option(names = "--kv-block-size", order = 6, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "positions per KV block (default ${DEFAULT-VALUE})")
+        int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
+        boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
+        @Option(names = "--max-seq-len", order = 8, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "prompt + generated tokens at most (default: the model's context)")
         int maxSeqLen = Integer.MAX_VALUE;
         Device device = Device.cpu();
         DataType dtype;
-        AdapterSettings adapterSettings = AdapterSettings.DEFAULT;
+        @Option(names = "--adapters-on-device", order = 11, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "adapters resident on the device at most (default ${DEFAULT-VALUE})")
+        int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
+        @Option(names = "--adapters-in-memory", order = 12, paramLabel = "N", converter = CliOptions.Positive.class,
+                description = "adapters kept in host memory at most (default ${DEFAULT-VALUE})")
+        int adaptersInMemory = AdapterSettings.DEFAULT.maxLoaded();
+        List<String> preload = AdapterSettings.DEFAULT.preload();
+        @Option(names = "--lora-strategy", order = 14, paramLabel = "pooled|segmented|gathered|loop",
+                converter = CliOptions.Strategy.class,
+                description = "how mixed-adapter batches compute LoRA (default ${DEFAULT-VALUE})")
+        String loraStrategy = AdapterSettings.DEFAULT.strategy().name().toLowerCase(Locale.ROOT);
+        @Option(names = {"-h", "--help"}, order = 18, usageHelp = true, description = "this text")
+        boolean help;
 
+        @Option(names = "--prefix-caching", order = 7, paramLabel = "on|off", converter = CliOptions.OnOff.class,
+                description = "share KV blocks of identical prompt prefixes and adapters (default on)")
+        void prefixCaching(String v) {
+            prefixCaching = v.equals("on");
+        }
+
+        // The local tool has no Flink slot to ask, so no "auto": the CPU unless told.
+        @Option(names = "--device", order = 9, paramLabel = "cpu|gpu", converter = CpuOrGpu.class,
+                description = "where to run (default cpu)")
+        void device(String v) {
+            device = v.equals("gpu") ? Device.gpu() : Device.cpu();
+        }
+
+        @Option(names = "--dtype", order = 10, paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
+                description = "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs a JNI built by "
+                        + "scripts/build-jni.sh)")
+        void dtype(String v) {
+            dtype = DataType.valueOf(v.toUpperCase(Locale.ROOT));
+        }
+
+        @Option(names = "--preload", order = 13, paramLabel = "a,b,...", description = "adapters to load at start")
+        void preload(String v) {
+            preload = List.of(v.split(","));
+        }
+
+        /** The options, or null when {@code --help} was asked for. */
         static Options parse(String[] args) {
             Options o = new Options();
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                if (a.equals("-h") || a.equals("--help")) {
-                    return null;
-                }
-                if (i + 1 >= args.length) {
-                    throw new IllegalArgumentException("option " + a + " needs a value");
-                }
-                String v = args[++i];
-                switch (a) {
-                    case "--model" -> o.model = Path.of(v);
-                    case "--adapters" -> o.adapters = Path.of(v);
-                    case "--router" -> o.router = Path.of(v);
-                    case "--max-batch" -> o.maxRunning = positive(a, v);
-                    case "--max-tokens-per-step" -> o.maxTokens = positive(a, v);
-                    case "--kv-slots" -> o.kvSlots = positive(a, v);
-                    case "--kv-cache-mib" -> o.kvCacheMib = positive(a, v);
-                    case "--kv-block-size" -> o.kvBlockSize = positive(a, v);
-                    case "--prefix-caching" -> o.prefixCaching = switch (v) {
-                        case "on" -> true;
-                        case "off" -> false;
-                        default -> throw new IllegalArgumentException("--prefix-caching must be on or off");
-                    };
-                    case "--max-seq-len" -> o.maxSeqLen = positive(a, v);
-                    case "--device" -> o.device = switch (v) {
-                        case "cpu" -> Device.cpu();
-                        case "gpu" -> Device.gpu();
-                        default -> throw new IllegalArgumentException("--device must be cpu or gpu");
-                    };
-                    case "--dtype" -> o.dtype = switch (v) {
-                        case "float32" -> DataType.FLOAT32;
-                        case "float16" -> DataType.FLOAT16;
-                        case "bfloat16" -> DataType.BFLOAT16;
-                        default -> throw new IllegalArgumentException("--dtype must be float32, float16 or bfloat16");
-                    };
-                    case "--adapters-on-device" -> o.adapterSettings = o.adapterSettings.withMaxOnDevice(positive(a, v));
-                    case "--adapters-in-memory" -> o.adapterSettings = o.adapterSettings.withMaxLoaded(positive(a, v));
-                    case "--preload" -> o.adapterSettings = o.adapterSettings.withPreload(List.of(v.split(",")));
-                    case "--lora-strategy" -> {
-                        try {
-                            o.adapterSettings = o.adapterSettings.withStrategy(
-                                    LoraStrategy.valueOf(v.toUpperCase(java.util.Locale.ROOT)));
-                        } catch (IllegalArgumentException e) {
-                            throw new IllegalArgumentException("--lora-strategy must be pooled, segmented, gathered or loop");
-                        }
-                    }
-                    default -> throw new IllegalArgumentException("unknown option " + a);
-                }
+            if (!CliOptions.parse(o, args)) {
+                return null;
             }
             if (o.model == null) {
                 throw new IllegalArgumentException("--model is required");
@@ -336,22 +322,14 @@ public final class GenerateCli {
             return o;
         }
 
-        private static int positive(String option, String v) {
-            try {
-                int n = Integer.parseInt(v);
-                if (n < 1) {
-                    throw new NumberFormatException();
-                }
-                return n;
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(option + " needs a positive integer, got '" + v + "'");
-            }
+        static String usage() {
+            return CliOptions.usage(new Options());
         }
 
         EngineConfig engineConfig() {
             EngineConfig.Builder b = EngineConfig.builder(model).device(device).maxRunning(maxRunning)
                     .maxTokensPerStep(Math.max(maxTokens, maxRunning)).maxSequenceLength(maxSeqLen)
-                    .adapterRoot(adapters).adapters(adapterSettings).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching);
+                    .adapterRoot(adapters).adapters(adapterSettings()).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching);
             if (kvSlots > 0) {
                 b.kvSlots(kvSlots);
             }
@@ -362,6 +340,19 @@ public final class GenerateCli {
                 b.dtype(dtype);
             }
             return b.build();
+        }
+
+        AdapterSettings adapterSettings() {
+            return new AdapterSettings(adaptersOnDevice, AdapterSettings.DEFAULT.maxDeviceBytes(),
+                    Math.max(adaptersInMemory, adaptersOnDevice), preload,
+                    LoraStrategy.valueOf(loraStrategy.toUpperCase(Locale.ROOT)));
+        }
+
+        /** {@code --device} words. */
+        static final class CpuOrGpu extends CliOptions.OneOf {
+            CpuOrGpu() {
+                super("cpu", "gpu");
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ package io.flinklora.gpu.compose;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.gpu.cli.CliOptions;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import java.nio.file.Files;
@@ -11,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import picocli.CommandLine.Option;
 
 /**
  * {@code scripts/compose-adapters.sh}: learns mix weights of existing adapters for a new task from a few
@@ -44,43 +46,62 @@ public final class ComposeCli {
         }
     }
 
-    static void run(String[] args) throws Exception {
-        Path model = null;
-        Path root = null;
-        Path examplesFile = null;
-        Path out = null;
-        List<String> use = null;
-        MixSearch.Settings d = MixSearch.Settings.defaults();
-        int steps = d.generations();
-        double l1 = d.l1();
-        long seed = d.seed();
-        int population = d.population();
-        double sigma = d.sigma();
-        double bound = d.bound();
+    /** The tool's options; MixSearch's settings give the search defaults. */
+    static final class Options {
+        private static final MixSearch.Settings D = MixSearch.Settings.defaults();
+        @Option(names = "--model")
+        Path model;
+        @Option(names = "--adapters")
+        Path root;
+        @Option(names = "--examples")
+        Path examplesFile;
+        @Option(names = "--out")
+        Path out;
+        List<String> use;
+        @Option(names = "--steps")
+        int steps = D.generations();
+        @Option(names = "--l1")
+        double l1 = D.l1();
+        @Option(names = "--seed")
+        long seed = D.seed();
+        @Option(names = "--population")
+        int population = D.population();
+        @Option(names = "--sigma")
+        double sigma = D.sigma();
+        @Option(names = "--bound")
+        double bound = D.bound();
+        // Wider than the serving defaults: one generation's candidates x examples are one mixed batch.
+        @Option(names = "--max-batch")
         int maxBatch = 1024;
+        @Option(names = "--max-tokens-per-step")
         int tokensPerStep = 8192;
-        for (int i = 0; i < args.length; i += 2) {
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException(args[i] + " needs a value\n" + USAGE);
-            }
-            String v = args[i + 1];
-            switch (args[i]) {
-                case "--model" -> model = Path.of(v);
-                case "--adapters" -> root = Path.of(v);
-                case "--use" -> use = Arrays.stream(v.split(",")).map(String::strip).filter(s -> !s.isEmpty()).toList();
-                case "--examples" -> examplesFile = Path.of(v);
-                case "--out" -> out = Path.of(v);
-                case "--steps" -> steps = Integer.parseInt(v);
-                case "--l1" -> l1 = Double.parseDouble(v);
-                case "--seed" -> seed = Long.parseLong(v);
-                case "--population" -> population = Integer.parseInt(v);
-                case "--sigma" -> sigma = Double.parseDouble(v);
-                case "--bound" -> bound = Double.parseDouble(v);
-                case "--max-batch" -> maxBatch = Integer.parseInt(v);
-                case "--max-tokens-per-step" -> tokensPerStep = Integer.parseInt(v);
-                default -> throw new IllegalArgumentException("unknown option " + args[i] + "\n" + USAGE);
-            }
+
+        @Option(names = "--use")
+        void use(String v) {
+            use = Arrays.stream(v.split(",")).map(String::strip).filter(s -> !s.isEmpty()).toList();
         }
+    }
+
+    static void run(String[] args) throws Exception {
+        Options o = new Options();
+        try {
+            CliOptions.parse(o, args);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage() + "\n" + USAGE, e);
+        }
+        Path model = o.model;
+        Path root = o.root;
+        Path examplesFile = o.examplesFile;
+        Path out = o.out;
+        List<String> use = o.use;
+        int steps = o.steps;
+        double l1 = o.l1;
+        long seed = o.seed;
+        int population = o.population;
+        double sigma = o.sigma;
+        double bound = o.bound;
+        int maxBatch = o.maxBatch;
+        int tokensPerStep = o.tokensPerStep;
         if (model == null || root == null || use == null || examplesFile == null || out == null) {
             throw new IllegalArgumentException("--model, --adapters, --use, --examples and --out are required\n" + USAGE);
         }

@@ -26,6 +26,11 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
                            int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
                            AdapterSettings adapters, boolean reuseKvCache, long kvCacheBytes, int kvBlockSize,
                            boolean prefixCaching) {
+    /** Defaults, defined here once: the job's, the labelling job's and the tools' options start from them. */
+    public static final int DEFAULT_MAX_RUNNING = 32;
+    public static final int DEFAULT_MAX_TOKENS_PER_STEP = 512;
+    public static final int DEFAULT_KV_BLOCK_SIZE = 16;
+    public static final boolean DEFAULT_PREFIX_CACHING = true;
 
     public static Builder builder(Path modelDir) {
         return new Builder(modelDir);
@@ -36,8 +41,8 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
         private final Path modelDir;
         private Device device;
         private DataType dtype;
-        private int maxRunning = 32;
-        private int maxTokensPerStep = 512;
+        private int maxRunning = DEFAULT_MAX_RUNNING;
+        private int maxTokensPerStep = DEFAULT_MAX_TOKENS_PER_STEP;
         private int kvSlots = -1;
         private int maxSequenceLength = Integer.MAX_VALUE;
         private RequestLimits limits = RequestLimits.DEFAULT;
@@ -45,8 +50,8 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
         private boolean reuseKvCache = true;
         private AdapterSettings adapters = AdapterSettings.DEFAULT;
         private long kvCacheBytes;
-        private int kvBlockSize = 16;
-        private boolean prefixCaching = true;
+        private int kvBlockSize = DEFAULT_KV_BLOCK_SIZE;
+        private boolean prefixCaching = DEFAULT_PREFIX_CACHING;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;

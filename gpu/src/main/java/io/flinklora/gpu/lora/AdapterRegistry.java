@@ -107,9 +107,9 @@ public final class AdapterRegistry implements AutoCloseable {
         private final ModelConfig model;
         private final NDManager device;
         private final DataType dtype;
-        private int maxOnDevice = 16;
-        private long maxDeviceBytes = 1L << 30;
-        private int maxLoaded = 64;
+        private int maxOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
+        private long maxDeviceBytes = AdapterSettings.DEFAULT.maxDeviceBytes();
+        private int maxLoaded = AdapterSettings.DEFAULT.maxLoaded();
         private List<String> preload = List.of();
         private BaseWeights baseWeights;
 

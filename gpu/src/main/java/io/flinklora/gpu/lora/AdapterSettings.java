@@ -12,7 +12,8 @@ import java.util.List;
  * @param strategy how the LoRA part of a mixed batch is computed
  */
 public record AdapterSettings(int maxOnDevice, long maxDeviceBytes, int maxLoaded, List<String> preload,
-                              LoraStrategy strategy) {
+                              LoraStrategy strategy) implements java.io.Serializable {
+    /** The defaults of the engine, the streaming job, the labelling job and generate.sh alike. */
     public static final AdapterSettings DEFAULT = new AdapterSettings(16, 1L << 30, 64, List.of(),
             LoraStrategy.POOLED);
 

@@ -58,17 +58,17 @@ public final class LabelJob {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
-            System.out.println(LabelOptions.USAGE);
-            return;
-        }
         LabelOptions o;
         try {
-            o = LabelOptions.parse(args);
+            o = args.length == 0 ? null : LabelOptions.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("label: " + e.getMessage());
-            System.err.println(LabelOptions.USAGE);
+            System.err.println(LabelOptions.usage());
             System.exit(2);
+            return;
+        }
+        if (o == null) {
+            System.out.println(LabelOptions.usage());
             return;
         }
         Summary s;

@@ -1,74 +1,115 @@
 package io.flinklora.job.label;
 
-import static io.flinklora.job.JobOptions.positive;
-
+import io.flinklora.gpu.cli.CliOptions;
+import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.sampling.RequestLimits;
+import io.flinklora.job.JobOptions;
 import io.flinklora.operators.GenerationSettings;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /** Options of the bulk labelling job ({@code scripts/label.sh}), from {@code --name value} pairs. */
+@Command(name = "label", sortOptions = false, synopsisHeading = "",
+        customSynopsis = "usage: scripts/label.sh --input F --output F --model DIR [--adapters DIR] [--task FILE] [options]")
 public final class LabelOptions {
-    static final String USAGE = String.join("\n",
-            "usage: scripts/label.sh --input F --output F --model DIR [--adapters DIR] [--task FILE] [options]",
-            "  --input F[,F2]              JSON Lines files or folders of them: {\"id\", \"text\", \"task\" | \"template\" (+ \"labels\"), \"adapter\" | \"adapters\" | \"route\": \"auto\"}",
-            "  --output F                  labels, one JSON line per id; committed parts go to F.parts/ while running",
-            "  --errors F                  every line that failed, with its code (default: F with .errors.jsonl)",
-            "  --model DIR                 Hugging Face model folder",
-            "  --adapters DIR              adapter root (sub-folders served by name)",
-            "  --task FILE                 task file: {\"tasks\": [{\"name\", \"template\" with {text}, \"labels\", \"adapter\" | \"route\": \"auto\", \"max_new_tokens\"}]}",
-            "  --router FILE               router file: records of tasks (or records) with \"route\": \"auto\" get the adapters",
-            "                              of the router task nearest to their prompt; rows report it in \"route\"",
-            "  --batch N                   sequences per forward pass (default 32)",
-            "  --parallelism N             labelling subtasks, one engine each (default 1)",
-            "  --max-queued N              requests waiting per subtask (default 256)",
-            "  --commit-every N            rows per committed part at most (default 1000)",
-            "  --commit-interval-ms MS     a part is committed at least this often while rows arrive (default 2000)",
-            "  --progress-interval-ms MS   console progress line period (default 2000)",
-            "  --max-record-bytes N        input line size at most (default 1048576)",
-            "  --max-prompt-tokens N       prompt tokens at most (default 4096)",
-            "  --max-seq-len N             prompt + output tokens at most (default: the model's context)",
-            "  --kv-cache-mib N            KV cache budget per subtask in MiB (default: batch sequences at max seq len)",
-            "  --prefix-caching on|off     prefill a task's shared instruction once per adapter mix (default on)",
-            "  --adapters-on-device N      resident adapters per subtask (default 16)",
-            "  --device auto|cpu|gpu       (default auto)",
-            "  --keep-parts true|false     keep F.parts/ after the merge (default false)",
-            "  --overwrite true|false      replace an existing complete output (default false)");
-
     List<Path> inputs = new ArrayList<>();
+    @Option(names = "--output", order = 1, paramLabel = "F",
+            description = "labels, one JSON line per id; committed parts go to F.parts/ while running")
     Path output;
+    @Option(names = "--errors", order = 2, paramLabel = "F",
+            description = "every line that failed, with its code (default: F with .errors.jsonl)")
     Path errors;
+    @Option(names = "--model", order = 3, paramLabel = "DIR", description = "Hugging Face model folder")
     Path model;
+    @Option(names = "--adapters", order = 4, paramLabel = "DIR", description = "adapter root (sub-folders served by name)")
     Path adapters;
+    @Option(names = "--task", order = 5, paramLabel = "FILE", description = "task file: {\"tasks\": "
+            + "[{\"name\", \"template\" with {text},"
+            + " \"labels\", \"adapter\" | \"route\": \"auto\", \"max_new_tokens\"}]}")
     Path taskFile;
     Path router;
-    int batch = 32;
+    @Option(names = "--batch", order = 7, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "sequences per forward pass (default ${DEFAULT-VALUE})")
+    int batch = EngineConfig.DEFAULT_MAX_RUNNING;
+    @Option(names = "--parallelism", order = 8, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "labelling subtasks, one engine each (default ${DEFAULT-VALUE})")
     int parallelism = 1;
+    // Deeper than the streaming job's queue: a file's lines are all there, and batches fill from the queue.
+    @Option(names = "--max-queued", order = 9, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "requests waiting per subtask (default ${DEFAULT-VALUE})")
     int maxQueued = 256;
+    @Option(names = "--commit-every", order = 10, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "rows per committed part at most (default ${DEFAULT-VALUE})")
     int commitEvery = 1000;
+    @Option(names = "--commit-interval-ms", order = 11, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+            description = "a part is committed at least this often while rows arrive (default ${DEFAULT-VALUE})")
     long commitIntervalMs = 2000;
+    @Option(names = "--progress-interval-ms", order = 12, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+            description = "console progress line period (default ${DEFAULT-VALUE})")
     long progressIntervalMs = 2000;
+    @Option(names = "--max-record-bytes", order = 13, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "input line size at most (default ${DEFAULT-VALUE})")
     int maxRecordBytes = 1 << 20;
-    int maxPromptTokens = 4096;
+    @Option(names = "--max-prompt-tokens", order = 14, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "prompt tokens at most (default ${DEFAULT-VALUE})")
+    int maxPromptTokens = RequestLimits.DEFAULT.maxPromptTokens();
+    @Option(names = "--max-seq-len", order = 15, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "prompt + output tokens at most (default: the model's context)")
     int maxSeqLen = Integer.MAX_VALUE;
+    @Option(names = "--kv-cache-mib", order = 16, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "KV cache budget per subtask in MiB (default: batch sequences at max seq len)")
     int kvCacheMib = -1;
-    boolean prefixCaching = true;
-    int adaptersOnDevice = 16;
-    String device = "auto";
+    boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
+    @Option(names = "--adapters-on-device", order = 18, paramLabel = "N", converter = CliOptions.Positive.class,
+            description = "resident adapters per subtask (default ${DEFAULT-VALUE})")
+    int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
+    @Option(names = "--device", order = 19, paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
+            description = "(default ${DEFAULT-VALUE})")
+    String device = GenerationSettings.DEFAULT_DEVICE;
+    @Option(names = "--keep-parts", order = 20, paramLabel = "true|false", arity = "1",
+            description = "keep F.parts/ after the merge (default ${DEFAULT-VALUE})")
     boolean keepParts;
+    @Option(names = "--overwrite", order = 21, paramLabel = "true|false", arity = "1",
+            description = "replace an existing complete output (default ${DEFAULT-VALUE})")
     boolean overwrite;
+    @Option(names = {"-h", "--help"}, order = 22, usageHelp = true, description = "this text")
+    boolean help;
 
+    @Option(names = "--input", order = 0, paramLabel = "F[,F2]", description = "JSON Lines files or folders "
+            + "of them: {\"id\", \"text\", \"task\" | \"template\" (+ \"labels\"), "
+            + "\"adapter\" | \"adapters\" | \"route\": \"auto\"}")
+    void input(String v) {
+        for (String p : v.split(",")) {
+            inputs.add(Path.of(p));
+        }
+    }
+
+    @Option(names = "--router", order = 6, paramLabel = "FILE", description = "router file: records of tasks "
+            + "(or records) with \"route\": \"auto\" get the adapters of the router task nearest to their prompt; "
+            + "rows report it in \"route\"")
+    void router(String v) {
+        if (!Files.isReadable(Path.of(v))) {
+            throw new IllegalArgumentException("--router " + v + " does not exist");
+        }
+        router = Path.of(JobOptions.routerFile(v));
+    }
+
+    @Option(names = "--prefix-caching", order = 17, paramLabel = "on|off", converter = CliOptions.OnOff.class,
+            description = "prefill a task's shared instruction once per adapter mix (default on)")
+    void prefixCaching(String v) {
+        prefixCaching = v.equals("on");
+    }
+
+    /** Parses {@code --name value} and {@code --name=value}; null when {@code --help} was asked for. */
     public static LabelOptions parse(String[] args) {
         LabelOptions o = new LabelOptions();
-        for (int i = 0; i < args.length; i++) {
-            String name = args[i];
-            if (!name.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + name + "'");
-            }
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException("option " + name + " needs a value");
-            }
-            o.set(name.substring(2), args[++i]);
+        if (!CliOptions.parse(o, args)) {
+            return null;
         }
         if (o.inputs.isEmpty() || o.output == null || o.model == null) {
             throw new IllegalArgumentException("--input, --output and --model are required");
@@ -81,46 +122,9 @@ public final class LabelOptions {
         return o;
     }
 
-    public LabelOptions set(String name, String v) {
-        switch (name) {
-            case "input" -> {
-                for (String p : v.split(",")) {
-                    inputs.add(Path.of(p));
-                }
-            }
-            case "output" -> output = Path.of(v);
-            case "errors" -> errors = Path.of(v);
-            case "model" -> model = Path.of(v);
-            case "adapters" -> adapters = Path.of(v);
-            case "task" -> taskFile = Path.of(v);
-            case "router" -> {
-                if (!java.nio.file.Files.isReadable(Path.of(v))) {
-                    throw new IllegalArgumentException("--router " + v + " does not exist");
-                }
-                router = Path.of(io.flinklora.job.JobOptions.routerFile(v));
-            }
-            case "batch" -> batch = positive(name, v);
-            case "parallelism" -> parallelism = positive(name, v);
-            case "max-queued" -> maxQueued = positive(name, v);
-            case "commit-every" -> commitEvery = positive(name, v);
-            case "commit-interval-ms" -> commitIntervalMs = positive(name, v);
-            case "progress-interval-ms" -> progressIntervalMs = positive(name, v);
-            case "max-record-bytes" -> maxRecordBytes = positive(name, v);
-            case "max-prompt-tokens" -> maxPromptTokens = positive(name, v);
-            case "max-seq-len" -> maxSeqLen = positive(name, v);
-            case "kv-cache-mib" -> kvCacheMib = positive(name, v);
-            case "prefix-caching" -> prefixCaching = switch (v) {
-                case "on" -> true;
-                case "off" -> false;
-                default -> throw new IllegalArgumentException("--prefix-caching must be on or off, got '" + v + "'");
-            };
-            case "adapters-on-device" -> adaptersOnDevice = positive(name, v);
-            case "device" -> device = v;
-            case "keep-parts" -> keepParts = Boolean.parseBoolean(v);
-            case "overwrite" -> overwrite = Boolean.parseBoolean(v);
-            default -> throw new IllegalArgumentException("unknown option --" + name);
-        }
-        return this;
+    /** The options with their defaults, generated from the annotations above. */
+    public static String usage() {
+        return CliOptions.usage(new LabelOptions());
     }
 
     /** Where committed parts live while a run (or a series of killed runs) is in progress. */
@@ -129,11 +133,13 @@ public final class LabelOptions {
     }
 
     GenerationSettings generationSettings() {
+        RequestLimits d = RequestLimits.DEFAULT;
         return GenerationSettings.builder(model.toAbsolutePath().toString())
                 .adapterRoot(adapters == null ? null : adapters.toAbsolutePath().toString()).device(device)
                 .maxBatch(batch).maxQueued(maxQueued).maxSequenceLength(maxSeqLen).adaptersOnDevice(adaptersOnDevice)
                 .kvCacheMib(kvCacheMib).prefixCaching(prefixCaching)
-                .limits(maxPromptTokens, 4096, 16, 256, 8)
+                .limits(new RequestLimits(maxPromptTokens, d.maxNewTokens(), d.maxStopStrings(), d.maxStopStringLength(),
+                        d.maxAdapters()))
                 .router(router == null ? null : router.toAbsolutePath().toString()).build();
     }
 }
