@@ -134,7 +134,9 @@ class RouteOperatorTest {
         assertEquals(weights(want.adapters()), got.getAdapters(), c.getRequestId() + ": the adapters used");
         assertEquals(want.scores().size(), got.getSimilarity().size(), c.getRequestId() + ": a similarity per task");
         for (Router.Score s : want.scores()) {
-            assertEquals(s.similarity(), got.getSimilarity().get(s.task()), 1e-9, c.getRequestId() + " similarity " + s.task());
+            // Cosines of float32 embeddings: a committed snapshot keeps what the version that routed it computed,
+            // which may differ from today's forward pass in the last float bits.
+            assertEquals(s.similarity(), got.getSimilarity().get(s.task()), 1e-6, c.getRequestId() + " similarity " + s.task());
         }
         assertEquals(want.adapters().stream().map(AdapterRef::name).collect(Collectors.joining("+")), c.getAdapters());
     }
