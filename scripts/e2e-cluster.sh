@@ -111,7 +111,7 @@ log "after recovery: the generation subtask runs attempt ${attempt:-?} (0 = neve
 log "REST: /jobs -> $(curl -sf "$REST/jobs")"
 names="$(curl -sf "$REST/jobs/$JOB1/vertices/$V1/metrics" | grep -o "\"$MET\.[A-Za-z_.]*\"" | tr -d '"' | sed "s/^$MET\.//" | sort | tr '\n' ' ')"
 log "REST: generation operator metrics listed: $names"
-for m in tokensPerSecond generatedTokens runningSequences completedRequests batchSize_mean kvCacheSlotsUsed timeToFirstTokenMs_median; do
+for m in tokensPerSecond generatedTokens runningSequences completedRequests batchSize_mean kvCacheBlocksUsed prefixCacheHitRate preemptions timeToFirstTokenMs_median; do
   [[ " $names " == *" $m "* ]] || fail "metric $m not listed by the REST API"
 done
 log "REST: values $(curl -sf "$REST/jobs/$JOB1/vertices/$V1/metrics?get=$MET.tokensPerSecond,$MET.generatedTokens,$MET.runningSequences,$MET.completedRequests,$MET.batchSize_mean")"
