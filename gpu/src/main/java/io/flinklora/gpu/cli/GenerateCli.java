@@ -10,9 +10,9 @@ import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.ErrorCode;
-import io.flinklora.gpu.engine.RequestException;
-import io.flinklora.gpu.engine.RequestFailure;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterSettings;
@@ -166,7 +166,7 @@ public final class GenerateCli {
         final int promptTokens;
         final Router.Route route;
         final List<Integer> ids = new ArrayList<>();
-        final List<io.flinklora.gpu.engine.TokenLogprobs> logprobs = new ArrayList<>();
+        final List<io.flinklora.gpu.sampling.TokenLogprobs> logprobs = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
 
         Result(int promptTokens, Router.Route route) {
@@ -202,7 +202,7 @@ public final class GenerateCli {
         }
         if (!r.logprobs.isEmpty()) {
             ArrayNode lps = n.putArray("logprobs");
-            for (io.flinklora.gpu.engine.TokenLogprobs lp : r.logprobs) {
+            for (io.flinklora.gpu.sampling.TokenLogprobs lp : r.logprobs) {
                 ObjectNode t = lps.addObject().put("token_id", lp.tokenId()).put("logprob", lp.logprob());
                 ArrayNode top = t.putArray("top");
                 lp.top().forEach(a -> top.addObject().put("token_id", a.tokenId()).put("logprob", a.logprob()));

@@ -1,5 +1,11 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.sampling.TokenLogprobs;
+
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.errors.RequestFailure;
+
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.lora.BaseWeights;
 import ai.djl.ndarray.NDArray;

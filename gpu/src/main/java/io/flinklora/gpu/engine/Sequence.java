@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.sampling.TokenLogprobs;
+
 import io.flinklora.gpu.kv.BlockTable;
 import io.flinklora.gpu.lora.AdapterMix;
 import io.flinklora.gpu.lora.AdapterRegistry;
