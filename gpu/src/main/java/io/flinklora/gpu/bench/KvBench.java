@@ -1,5 +1,9 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -208,8 +212,8 @@ public final class KvBench {
                 }
                 String text = head + record + ". Feeling:";
                 List<AdapterRef> mix = i % 4 == 0 ? List.of() : List.of(new AdapterRef("a" + (i % 4), 1.0));
-                requests.add(new EngineRequest("r" + i, e.tokenizer().encode(text.toString()), mix,
-                        SamplingParams.greedy(1), null, LabelBench.LABELS));
+                requests.add(RequestProcessor.of(e).process(PromptRequest.text("r" + i, text, mix,
+                        SamplingParams.greedy(1), LabelBench.LABELS)));
             }
             double recordTokens = requests.stream().mapToInt(q -> q.promptIds().length - instructionTokens).average()
                     .orElse(0);

@@ -1,7 +1,10 @@
 package io.flinklora.gpu.compose;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -22,6 +25,7 @@ public final class MixScorer {
     }
 
     private final Engine engine;
+    private final RequestProcessor front;
     private final List<String> adapters;
     private final List<Tokenized> examples;
     private final long totalTokens;
@@ -29,6 +33,7 @@ public final class MixScorer {
 
     public MixScorer(Engine engine, List<String> adapters, List<ComposeExample> examples) {
         this.engine = engine;
+        this.front = RequestProcessor.of(engine);
         this.adapters = List.copyOf(adapters);
         List<Tokenized> t = new ArrayList<>();
         long n = 0;
@@ -96,7 +101,7 @@ public final class MixScorer {
             for (int x = 0; x < examples.size(); x++) {
                 String id = "m" + (requests++);
                 Tokenized t = examples.get(x);
-                engine.submit(EngineRequest.score(id, t.prompt(), mix, t.continuation()));
+                engine.submit(front.process(PromptRequest.score(id, t.prompt(), mix, t.continuation())));
                 where.put(id, new int[] {c, x});
             }
         }

@@ -1,7 +1,10 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -35,8 +38,7 @@ public final class Generations {
         int done = 0;
         for (int i = 0; i < prompts.size(); i++) {
             String id = "g" + i;
-            engine.submit(new EngineRequest(id, engine.tokenizer().encode(prompts.get(i)), refs,
-                    params.withSeed(seed + i)));
+            RequestProcessor.submit(engine, PromptRequest.text(id, prompts.get(i), refs, params.withSeed(seed + i), null));
             text.put(id, new StringBuilder());
         }
         while (engine.hasWork()) {
@@ -69,8 +71,7 @@ public final class Generations {
         List<AdapterRef> refs = adapter == null ? List.of() : List.of(new AdapterRef(adapter, 1.0));
         Map<String, String> chosen = new HashMap<>();
         for (int i = 0; i < prompts.size(); i++) {
-            engine.submit(new EngineRequest("c" + i, engine.tokenizer().encode(prompts.get(i)), refs,
-                    SamplingParams.greedy(1), null, choices));
+            RequestProcessor.submit(engine, PromptRequest.text("c" + i, prompts.get(i), refs, SamplingParams.greedy(1), choices));
         }
         while (engine.hasWork()) {
             StepResult step = engine.step();
