@@ -57,6 +57,7 @@ public final class Engine implements AutoCloseable {
     private final ModelRunner runner;
     private final AdapterRegistry adapters;
     private final Map<String, Sequence> inFlight = new HashMap<>();
+    private final OutputProcessor outputs;
     private final Set<Integer> eosIds;
     private final int maxSequenceLength;
     private final SecureRandom seeds = new SecureRandom();
@@ -112,6 +113,7 @@ public final class Engine implements AutoCloseable {
                 eos.add(id);
             }
             this.eosIds = Set.copyOf(eos);
+            this.outputs = new OutputProcessor(tokenizer);
             LOG.info("Engine ready: max batch {}, {} tokens/step, KV cache {} blocks x {} positions ({} MiB, {} tokens;"
                             + " prefix caching {}), sequences up to {} tokens",
                     config.maxRunning(), config.maxTokensPerStep(), usable, bs, cache.bytes() >> 20, usable * bs,
@@ -193,7 +195,8 @@ public final class Engine implements AutoCloseable {
             leases.forEach(adapters::release);
             throw e;
         }
-        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), leases, choices);
+        Sequence s = new Sequence(request, seed, stopIds, leases, choices);
+        outputs.add(request);
         inFlight.put(request.id(), s);
         scheduler.add(s);
     }
@@ -210,6 +213,7 @@ public final class Engine implements AutoCloseable {
             return false;
         }
         end(s);
+        outputs.remove(requestId);
         return true;
     }
 
@@ -218,6 +222,7 @@ public final class Engine implements AutoCloseable {
         for (Sequence s : List.copyOf(inFlight.values())) {
             end(s);
         }
+        outputs.clear();
     }
 
     /**
@@ -237,6 +242,7 @@ public final class Engine implements AutoCloseable {
                 failures.add(new RequestFailure(s.id(), ErrorCode.ADAPTER_LOAD_FAILED, "adapter could not be loaded: " + why));
             }
             end(s);
+            outputs.remove(s.id());
         }
         if (batch.isEmpty()) {
             return failures.isEmpty() ? StepResult.IDLE : new StepResult(List.of(), failures, 0, 0, System.nanoTime() - t0);
@@ -320,6 +326,16 @@ public final class Engine implements AutoCloseable {
                     c.sequence().forgetCache();
                 }
             }
+        }
+        // The core's events carry ids; text and stop strings come from the output processor, and a stop
+        // string ends its sequence in the core before the next step (as vLLM aborts on one).
+        List<String> stopped = new ArrayList<>();
+        events = outputs.process(events, stopped);
+        for (String id : stopped) {
+            Sequence s = inFlight.get(id);
+            s.stopOnString();
+            end(s);
+            completed++;
         }
         steps++;
         lastRows = batch.chunks().size();
@@ -618,6 +634,7 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         inFlight.clear();
+        outputs.clear();
         try {
             if (adapters != null) {
                 adapters.close();

@@ -267,6 +267,6 @@ class ContinuousBatchingTest {
 
     static Sequence newSequence(Engine engine, String id, int[] prompt, int maxNew) {
         return new Sequence(EngineHarness.request(id, prompt, SamplingParams.greedy(maxNew).withIgnoreEos(true)), 1L,
-                Set.of(), engine.tokenizer().newDetokenizer(), null);
+                Set.of(), null);
     }
 }
