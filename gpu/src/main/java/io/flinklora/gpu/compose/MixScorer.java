@@ -5,7 +5,6 @@ import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.frontend.PromptRequest;
 
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.tokenizer.Tokenizer;
@@ -106,9 +105,7 @@ public final class MixScorer {
             }
         }
         double[] nll = new double[weightings.size()];
-        int done = 0;
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
+        long done = engine.runToCompletion(step -> {
             if (!step.failures().isEmpty()) {
                 throw new IllegalStateException("scoring failed: " + step.failures());
             }
@@ -118,9 +115,8 @@ public final class MixScorer {
                     throw new IllegalStateException("unexpected event " + e);
                 }
                 nll[cx[0]] -= e.choice().scores().get(0).logprob();
-                done++;
             }
-        }
+        });
         if (done != where.size()) {
             throw new IllegalStateException(done + " of " + where.size() + " scoring requests finished");
         }

@@ -206,6 +206,21 @@ public final class Engine implements AutoCloseable {
         return !scheduler.isIdle();
     }
 
+    /**
+     * Steps until no request is running or waiting, handing each step's result to {@code onStep} (which
+     * may submit more); returns the token events the steps emitted. The one driver for "run these to
+     * completion": callers keep only what they do with a step.
+     */
+    public long runToCompletion(java.util.function.Consumer<StepResult> onStep) {
+        long events = 0;
+        while (hasWork()) {
+            StepResult step = step();
+            events += step.events().size();
+            onStep.accept(step);
+        }
+        return events;
+    }
+
     /** Drops a request in flight; returns false if it is unknown or already finished. */
     public boolean abort(String requestId) {
         Sequence s = inFlight.get(requestId);

@@ -5,7 +5,6 @@ import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.frontend.PromptRequest;
 
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
@@ -35,24 +34,25 @@ public final class Generations {
     public static List<String> runMix(Engine engine, List<String> prompts, List<AdapterRef> refs, SamplingParams params,
                                    long seed) {
         Map<String, StringBuilder> text = new HashMap<>();
-        int done = 0;
+        java.util.Set<String> finished = new java.util.HashSet<>();
         for (int i = 0; i < prompts.size(); i++) {
             String id = "g" + i;
             RequestProcessor.submit(engine, PromptRequest.text(id, prompts.get(i), refs, params.withSeed(seed + i), null));
             text.put(id, new StringBuilder());
         }
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
+        engine.runToCompletion(step -> {
             if (!step.failures().isEmpty()) {
                 throw new IllegalStateException("generation failed: " + step.failures());
             }
             for (TokenEvent e : step.events()) {
                 text.get(e.requestId()).append(e.text());
-                done += e.finished() ? 1 : 0;
+                if (e.finished()) {
+                    finished.add(e.requestId());
+                }
             }
-        }
-        if (done != prompts.size()) {
-            throw new IllegalStateException(done + " of " + prompts.size() + " generations finished");
+        });
+        if (finished.size() != prompts.size()) {
+            throw new IllegalStateException(finished.size() + " of " + prompts.size() + " generations finished");
         }
         List<String> out = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
@@ -73,8 +73,7 @@ public final class Generations {
         for (int i = 0; i < prompts.size(); i++) {
             RequestProcessor.submit(engine, PromptRequest.text("c" + i, prompts.get(i), refs, SamplingParams.greedy(1), choices));
         }
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
+        engine.runToCompletion(step -> {
             if (!step.failures().isEmpty()) {
                 throw new IllegalStateException("labelling failed: " + step.failures());
             }
@@ -83,7 +82,7 @@ public final class Generations {
                     chosen.put(e.requestId(), e.choice().label());
                 }
             }
-        }
+        });
         List<String> out = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
             String label = chosen.get("c" + i);
