@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * One request as the engine core sees it: token ids only, already checked by the front end
- * ({@code io.flinklora.gpu.frontend.RequestProcessor}); the core re-checks only what depends on its
+ * ({@code frontend.RequestProcessor}); the core re-checks only what depends on its
  * own state (a duplicate id in flight, adapters it can load).
  *
  * @param promptIds the prompt's token ids, used as given (BOS included when wanted)
