@@ -83,9 +83,7 @@ public final class E2eBench {
                     e.submit(new EngineRequest("w" + warm + "-" + i, prompts.get(i), List.of(),
                             SamplingParams.greedy(warm == 0 ? 4 : newTokens).withIgnoreEos(true)));
                 }
-                while (e.hasWork()) {
-                    tokens += e.step().events().size();
-                }
+                tokens += e.runToCompletion(step -> { });
                 if (warm == 1) {
                     return tokens / ((System.nanoTime() - t0) / 1e9);
                 }

@@ -439,8 +439,8 @@ class StreamingJobIT {
                     assertEquals(3, c.getChoices().size());
                     assertEquals(1.0, c.getChoices().stream().mapToDouble(x -> x.getProbability()).sum(), 1e-9);
                     List<AdapterRef> mix = i % 3 == 0 ? List.of() : List.of(new AdapterRef(ADAPTERS[i % 3], 1.0));
-                    e.submit(new EngineRequest("d", e.tokenizer().encode(PROMPTS[i]), mix, SamplingParams.greedy(1),
-                            null, labels));
+                    io.flinklora.gpu.frontend.RequestProcessor.submit(e, new io.flinklora.gpu.frontend.PromptRequest("d",
+                            e.tokenizer().encode(PROMPTS[i]), mix, SamplingParams.greedy(1), null, labels));
                     io.flinklora.gpu.engine.TokenEvent direct = null;
                     while (e.hasWork()) {
                         for (io.flinklora.gpu.engine.TokenEvent ev : e.step().events()) {

@@ -2,10 +2,11 @@ package io.flinklora.operators;
 
 import ai.djl.Device;
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.ErrorCode;
-import io.flinklora.gpu.engine.RequestException;
-import io.flinklora.gpu.engine.RequestFailure;
+import io.flinklora.gpu.frontend.PromptRequest;
+import io.flinklora.gpu.frontend.RequestProcessor;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.route.Router;
@@ -19,7 +20,7 @@ import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.Route;
 import io.flinklora.schemas.TokenEvent;
 import io.flinklora.schemas.codec.StateCodec;
-import io.flinklora.gpu.engine.TokenLogprobs;
+import io.flinklora.gpu.sampling.TokenLogprobs;
 import io.flinklora.gpu.sampling.LogitAdjustments;
 import io.flinklora.schemas.Logprob;
 import io.flinklora.schemas.state.AdapterShare;
@@ -74,6 +75,8 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     private final GenerationSettings settings;
     private final transient MailboxExecutor mailbox;
     private transient Engine engine;
+    /** Tokenizes and checks requests for the engine (the front end shared with the CLI). */
+    private transient RequestProcessor front;
     private transient boolean engineHealthy = true;
     /** Null when the job has no router file: requests with route "auto" are refused. */
     private transient Router router;
@@ -148,6 +151,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         super.open();
         Device device = chooseDevice();
         engine = EnginePool.acquire(settings.engineConfig(device), Engine::open);
+        front = RequestProcessor.of(engine);
         if (settings.routerFile != null) {
             // Embeds the router's example prompts once per subtask, with this engine's base model.
             router = Router.open(RouterFile.read(java.nio.file.Path.of(settings.routerFile)), engine);
@@ -199,7 +203,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             checkRoute(r);
             int[] prompt = r.getPromptIds() != null
                     ? r.getPromptIds().stream().mapToInt(Integer::intValue).toArray()
-                    : engine.tokenizer().encode(r.getPrompt());
+                    : front.encodePrompt(r.getPrompt());
             Router.Route route = r.getRoute() == null ? null : route(prompt);
             submit(new InFlight(accepted(r, prompt, System.currentTimeMillis(), route)));
             metrics.accepted();
@@ -324,7 +328,7 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
                 new LogitAdjustments(p.getMinP(), p.getRepetitionPenalty(), p.getPresencePenalty(), p.getFrequencyPenalty(),
                         bias), p.getLogprobs());
         int[] generated = f.ids.stream().mapToInt(Integer::intValue).toArray();
-        engine.submit(new EngineRequest(f.requestId(), f.promptIds, adapters, params, generated, s.getChoices()));
+        engine.submit(front.process(new PromptRequest(f.requestId(), f.promptIds, adapters, params, generated, s.getChoices())));
         inFlight.put(f.requestId(), f);
     }
 

@@ -302,7 +302,7 @@ class GenerationOperatorRestoreTest {
                 int[] prefix = OLD_VERSION_FIRST_TOKENS.get(id).stream().limit(from).mapToInt(Integer::intValue).toArray();
                 engine.submit(new io.flinklora.gpu.engine.EngineRequest(id, engine.tokenizer().encode(r.getPrompt().toString()),
                         List.of(), new io.flinklora.gpu.sampling.SamplingParams(r.getTemperature(), r.getTopK(), r.getTopP(),
-                        r.getSeed(), NEW_TOKENS, List.of(), List.of(), true), prefix, List.of()));
+                        r.getSeed(), NEW_TOKENS, List.of(), List.of(), true), prefix));
                 List<Integer> expected = new ArrayList<>();
                 while (engine.hasWork()) {
                     engine.step().events().forEach(ev -> expected.add(ev.tokenId()));

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.safetensors.NativeDtypes;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -116,15 +115,13 @@ public final class DtypeBench {
             EngineBench.run(engine, EngineBench.requests(batch, PROMPT, 8, vocab, 7));
             EngineBench.requests(batch, PROMPT, newTokens, vocab, 11).forEach(engine::submit);
             List<Double> steps = new ArrayList<>();
-            boolean prefill = true;
-            while (engine.hasWork()) {
-                StepResult s = engine.step();
-                // Decode steps only (the first step prefills every prompt): one token for each sequence.
-                if (!prefill && s.events().size() == batch) {
+            // Decode steps only (the first step prefills every prompt): one token for each sequence.
+            engine.step();
+            engine.runToCompletion(s -> {
+                if (s.events().size() == batch) {
                     steps.add(s.nanos() / 1e6);
                 }
-                prefill = false;
-            }
+            });
             return EngineBench.median(steps);
         }
     }

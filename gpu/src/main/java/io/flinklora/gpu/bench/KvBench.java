@@ -1,5 +1,9 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -92,10 +96,9 @@ public final class KvBench {
                 e.submit(new EngineRequest(q.id(), q.prompt(), List.of(new AdapterRef(q.adapter(), 1.0)),
                         SamplingParams.greedy(q.maxNew()).withIgnoreEos(true)));
             }
-            while (e.hasWork()) {
-                e.step();
-                peakBlocks = Math.max(peakBlocks, e.stats().kvBlocksUsed());
-            }
+            var used = new java.util.LongSummaryStatistics();
+            e.runToCompletion(s -> used.accept(e.stats().kvBlocksUsed()));
+            peakBlocks = Math.max(peakBlocks, used.getMax());
         }
         long held = peakBlocks * blockSize * perPosition;
         int longest = reqs.stream().mapToInt(q -> q.prompt().length + q.maxNew()).max().orElse(0);
@@ -208,8 +211,8 @@ public final class KvBench {
                 }
                 String text = head + record + ". Feeling:";
                 List<AdapterRef> mix = i % 4 == 0 ? List.of() : List.of(new AdapterRef("a" + (i % 4), 1.0));
-                requests.add(new EngineRequest("r" + i, e.tokenizer().encode(text.toString()), mix,
-                        SamplingParams.greedy(1), null, LabelBench.LABELS));
+                requests.add(RequestProcessor.of(e).process(PromptRequest.text("r" + i, text, mix,
+                        SamplingParams.greedy(1), LabelBench.LABELS)));
             }
             double recordTokens = requests.stream().mapToInt(q -> q.promptIds().length - instructionTokens).average()
                     .orElse(0);
@@ -342,13 +345,13 @@ public final class KvBench {
             e.submit(q);
         }
         List<Double> ttft = new ArrayList<>();
-        while (e.hasWork()) {
-            for (TokenEvent ev : e.step().events()) {
+        e.runToCompletion(step -> {
+            for (TokenEvent ev : step.events()) {
                 if (ev.index() == 0) {
                     ttft.add((System.nanoTime() - t0) / 1e6);
                 }
             }
-        }
+        });
         ttft.sort(null);
         return ttft.get(ttft.size() / 2);
     }
@@ -361,10 +364,9 @@ public final class KvBench {
                 e.submit(new EngineRequest("w" + i, e.tokenizer().encode("The dog " + i + " ran to the park and"),
                         List.of(), SamplingParams.greedy(32).withIgnoreEos(true)));
             }
-            int widest = 0;
-            while (e.hasWork()) {
-                widest = Math.max(widest, e.step().rows());
-            }
+            var rows = new java.util.IntSummaryStatistics();
+            e.runToCompletion(step -> rows.accept(step.rows()));
+            int widest = Math.max(0, rows.getMax());
             EngineStats s = e.stats();
             System.out.printf(Locale.ROOT, "(4) KV memory of 32 slots x %d positions (%d blocks): 256 short requests ran"
                     + " %d at once (target >= 96), %d preemptions%n", e.maxSequenceLength(), s.kvBlocksTotal(), widest,

@@ -1,10 +1,13 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.PeftWriter;
@@ -182,11 +185,11 @@ public final class LabelBench {
                 Rec r = recs.get(next);
                 if (split > 1) {
                     for (int k = 0; k < split; k++) {
-                        e.submit(new EngineRequest("r" + next + "-" + k, r.prompt(), r.adapters(),
+                        RequestProcessor.submit(e, new PromptRequest("r" + next + "-" + k, r.prompt(), r.adapters(),
                                 SamplingParams.greedy(1), null, List.of(labels.get(k))));
                     }
                 } else {
-                    e.submit(new EngineRequest("r" + next, r.prompt(), r.adapters(), SamplingParams.greedy(1), null, labels));
+                    RequestProcessor.submit(e, new PromptRequest("r" + next, r.prompt(), r.adapters(), SamplingParams.greedy(1), null, labels));
                 }
                 next++;
             }

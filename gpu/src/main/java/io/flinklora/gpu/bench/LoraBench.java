@@ -199,9 +199,7 @@ public final class LoraBench {
             requests(batch, 24, mix, 3).forEach(engine::submit);
             List<Double> ms = new ArrayList<>();
             engine.step();
-            while (engine.hasWork()) {
-                ms.add(engine.step().nanos() / 1e6);
-            }
+            engine.runToCompletion(s -> ms.add(s.nanos() / 1e6));
             ms.sort(null);
             return ms.get(ms.size() / 2);
         }
@@ -226,9 +224,7 @@ public final class LoraBench {
                 during.add(s.nanos() / 1e6);
             }
             double loadMs = (engine.adapterStats().loadNanos() - nanosBefore) / 1e6;
-            while (engine.hasWork()) {
-                engine.step();
-            }
+            engine.runToCompletion(s -> { });
             before.sort(null);
             during.sort(null);
             return new double[] {loadMs, before.get(before.size() / 2), during.get(during.size() / 2)};

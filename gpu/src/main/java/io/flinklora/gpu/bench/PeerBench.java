@@ -10,7 +10,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterSettings;
@@ -226,8 +225,7 @@ public final class PeerBench {
             got.put(prefix + r.id(), new ArrayList<>());
         }
         List<Integer> arrays = new ArrayList<>();
-        while (engine.hasWork()) {
-            StepResult s = engine.step();
+        engine.runToCompletion(s -> {
             if (!s.failures().isEmpty()) {
                 throw new IllegalStateException("benchmark request failed: " + s.failures());
             }
@@ -237,7 +235,7 @@ public final class PeerBench {
             if (s.tokens() == s.rows() && !s.events().isEmpty()) {
                 arrays.add(engine.arraysLastStep());
             }
-        }
+        });
         got.forEach((id, ids) -> tokens.put(id.substring(prefix.length()), ids.stream().mapToInt(Integer::intValue).toArray()));
         arrays.sort(null);
         return arrays.isEmpty() ? 0 : arrays.get(arrays.size() / 2);
@@ -308,12 +306,11 @@ public final class PeerBench {
                 engine.submit(new EngineRequest(q.id(), q.prompt(), List.of(), SamplingParams.greedy(q.maxNew()).withIgnoreEos(true)));
             }
             List<Double> ms = new ArrayList<>();
-            while (engine.hasWork()) {
-                StepResult s = engine.step();
+            engine.runToCompletion(s -> {
                 if (s.tokens() == s.rows() && s.rows() > 0) {
                     ms.add(s.nanos() / 1e6);
                 }
-            }
+            });
             stepMs = EngineBench.median(ms);
         }
         int h = spec.hidden();

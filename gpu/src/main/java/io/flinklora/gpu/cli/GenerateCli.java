@@ -9,10 +9,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.ErrorCode;
-import io.flinklora.gpu.engine.RequestException;
-import io.flinklora.gpu.engine.RequestFailure;
+import io.flinklora.gpu.frontend.PromptRequest;
+import io.flinklora.gpu.frontend.RequestProcessor;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterSettings;
@@ -93,6 +94,7 @@ public final class GenerateCli {
     /** As above; requests with {@code "route": "auto"} get their adapters from {@code router} (null: refused). */
     static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning, Router router) throws Exception {
         Map<String, Result> results = new HashMap<>();
+        RequestProcessor front = RequestProcessor.of(engine);
         boolean more = true;
         long lineNo = 0;
         long started = System.nanoTime();
@@ -118,7 +120,7 @@ public final class GenerateCli {
                         throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id()
                                 + "' is already in flight");
                     }
-                    int[] ids = r.promptIds() != null ? r.promptIds() : engine.tokenizer().encode(r.prompt());
+                    int[] ids = r.promptIds() != null ? r.promptIds() : front.encodePrompt(r.prompt());
                     Router.Route route = null;
                     if (r.routeAuto()) {
                         if (router == null) {
@@ -127,8 +129,8 @@ public final class GenerateCli {
                         }
                         route = routeOf(router, ids);
                     }
-                    engine.submit(new EngineRequest(r.id(), ids, route == null ? r.adapters() : route.adapters(),
-                            r.params(), null, r.choices()));
+                    engine.submit(front.process(new PromptRequest(r.id(), ids, route == null ? r.adapters() : route.adapters(),
+                            r.params(), null, r.choices())));
                     results.put(r.id(), new Result(ids.length, route));
                 } catch (RequestException e) {
                     writeError(out, e instanceof RequestJson.Refused refused ? refused.requestId() : id, e.code(),
@@ -166,7 +168,7 @@ public final class GenerateCli {
         final int promptTokens;
         final Router.Route route;
         final List<Integer> ids = new ArrayList<>();
-        final List<io.flinklora.gpu.engine.TokenLogprobs> logprobs = new ArrayList<>();
+        final List<io.flinklora.gpu.sampling.TokenLogprobs> logprobs = new ArrayList<>();
         final StringBuilder text = new StringBuilder();
 
         Result(int promptTokens, Router.Route route) {
@@ -202,7 +204,7 @@ public final class GenerateCli {
         }
         if (!r.logprobs.isEmpty()) {
             ArrayNode lps = n.putArray("logprobs");
-            for (io.flinklora.gpu.engine.TokenLogprobs lp : r.logprobs) {
+            for (io.flinklora.gpu.sampling.TokenLogprobs lp : r.logprobs) {
                 ObjectNode t = lps.addObject().put("token_id", lp.tokenId()).put("logprob", lp.logprob());
                 ArrayNode top = t.putArray("top");
                 lp.top().forEach(a -> top.addObject().put("token_id", a.tokenId()).put("logprob", a.logprob()));

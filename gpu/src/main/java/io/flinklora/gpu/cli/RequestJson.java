@@ -1,7 +1,7 @@
 package io.flinklora.gpu.cli;
 
-import io.flinklora.gpu.engine.ErrorCode;
-import io.flinklora.gpu.engine.RequestException;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.LogitAdjustments;
 import io.flinklora.gpu.sampling.SamplingParams;

@@ -1,8 +1,10 @@
 package io.flinklora.gpu.compose;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.tokenizer.Tokenizer;
@@ -22,6 +24,7 @@ public final class MixScorer {
     }
 
     private final Engine engine;
+    private final RequestProcessor front;
     private final List<String> adapters;
     private final List<Tokenized> examples;
     private final long totalTokens;
@@ -29,6 +32,7 @@ public final class MixScorer {
 
     public MixScorer(Engine engine, List<String> adapters, List<ComposeExample> examples) {
         this.engine = engine;
+        this.front = RequestProcessor.of(engine);
         this.adapters = List.copyOf(adapters);
         List<Tokenized> t = new ArrayList<>();
         long n = 0;
@@ -96,14 +100,12 @@ public final class MixScorer {
             for (int x = 0; x < examples.size(); x++) {
                 String id = "m" + (requests++);
                 Tokenized t = examples.get(x);
-                engine.submit(EngineRequest.score(id, t.prompt(), mix, t.continuation()));
+                engine.submit(front.process(PromptRequest.score(id, t.prompt(), mix, t.continuation())));
                 where.put(id, new int[] {c, x});
             }
         }
         double[] nll = new double[weightings.size()];
-        int done = 0;
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
+        long done = engine.runToCompletion(step -> {
             if (!step.failures().isEmpty()) {
                 throw new IllegalStateException("scoring failed: " + step.failures());
             }
@@ -113,9 +115,8 @@ public final class MixScorer {
                     throw new IllegalStateException("unexpected event " + e);
                 }
                 nll[cx[0]] -= e.choice().scores().get(0).logprob();
-                done++;
             }
-        }
+        });
         if (done != where.size()) {
             throw new IllegalStateException(done + " of " + where.size() + " scoring requests finished");
         }

@@ -1,5 +1,11 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.sampling.TokenLogprobs;
+
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.errors.RequestFailure;
+
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.lora.BaseWeights;
 import ai.djl.ndarray.NDArray;
@@ -51,6 +57,7 @@ public final class Engine implements AutoCloseable {
     private final ModelRunner runner;
     private final AdapterRegistry adapters;
     private final Map<String, Sequence> inFlight = new HashMap<>();
+    private final OutputProcessor outputs;
     private final Set<Integer> eosIds;
     private final int maxSequenceLength;
     private final SecureRandom seeds = new SecureRandom();
@@ -106,6 +113,7 @@ public final class Engine implements AutoCloseable {
                 eos.add(id);
             }
             this.eosIds = Set.copyOf(eos);
+            this.outputs = new OutputProcessor(tokenizer);
             LOG.info("Engine ready: max batch {}, {} tokens/step, KV cache {} blocks x {} positions ({} MiB, {} tokens;"
                             + " prefix caching {}), sequences up to {} tokens",
                     config.maxRunning(), config.maxTokensPerStep(), usable, bs, cache.bytes() >> 20, usable * bs,
@@ -157,13 +165,21 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Accepts a request or refuses it at once with a coded {@link RequestException}; an accepted
-     * request will finish (tokens) or fail (a {@link RequestFailure}) in later steps.
+     * Accepts a request the front end ({@code frontend.RequestProcessor}) has tokenized and checked, or
+     * refuses it at once with a coded {@link RequestException} for what depends on this engine's state
+     * (its id already in flight, adapters it cannot serve); an accepted request will finish (tokens) or
+     * fail (a {@link RequestFailure}) in later steps.
      */
     public void submit(EngineRequest request) {
-        validate(request);
-        ChoiceTree choices = request.hasChoices() ? choiceTree(request)
-                : request.scoresContinuation() ? scoreTree(request) : null;
+        if (inFlight.containsKey(request.id())) {
+            throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + request.id() + "' is already in flight");
+        }
+        if (!request.adapters().isEmpty() && adapters == null) {
+            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + request.adapters().get(0).name()
+                    + "' requested but this engine has no adapter root (base model only)");
+        }
+        ChoiceTree choices = request.hasChoices()
+                ? new ChoiceTree(request.choices().labels(), request.choices().tokenIds()) : null;
         SamplingParams params = request.params();
         long seed = params.seed() != null ? params.seed() : seeds.nextLong();
         Set<Integer> stopIds = new HashSet<>(params.stopTokenIds());
@@ -179,158 +195,30 @@ public final class Engine implements AutoCloseable {
             leases.forEach(adapters::release);
             throw e;
         }
-        Sequence s = new Sequence(request, seed, stopIds, tokenizer.newDetokenizer(), leases, choices);
+        Sequence s = new Sequence(request, seed, stopIds, leases, choices);
+        outputs.add(request);
         inFlight.put(request.id(), s);
         scheduler.add(s);
-    }
-
-    private void validate(EngineRequest r) {
-        if (r.id() == null || r.id().isEmpty()) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "request id must be a non-empty string");
-        }
-        if (inFlight.containsKey(r.id())) {
-            throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id() + "' is already in flight");
-        }
-        if (r.params() == null) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "sampling parameters are missing");
-        }
-        int vocab = model.config().vocabSize();
-        r.params().validate(vocab, config.limits());
-        int[] prompt = r.promptIds();
-        if (prompt == null || prompt.length == 0) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "the prompt has no tokens");
-        }
-        if (prompt.length > config.limits().maxPromptTokens()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "prompt of " + prompt.length
-                    + " tokens exceeds the limit of " + config.limits().maxPromptTokens());
-        }
-        checkIds(prompt, vocab, "prompt");
-        checkIds(r.generatedIds(), vocab, "resumed");
-        long total = (long) prompt.length + r.params().maxNewTokens();
-        if (!r.hasChoices() && !r.scoresContinuation() && total > maxSequenceLength) {
-            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + prompt.length
-                    + " tokens plus max_new_tokens " + r.params().maxNewTokens() + " exceeds the context length of "
-                    + maxSequenceLength + " tokens");
-        }
-        if (r.hasChoices() && r.scoresContinuation()) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
-                    + "' has both choices and a continuation to score; send one or the other");
-        }
-        if (r.scoresContinuation() && r.generatedIds().length > 0) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
-                    + "' scores a continuation and has generated tokens; a scoring request has nothing to resume");
-        }
-        if (r.hasChoices() && r.generatedIds().length > 0) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id()
-                    + "' has choices and generated tokens; a constrained request has nothing to resume");
-        }
-        if (r.generatedIds().length >= r.params().maxNewTokens()) {
-            throw new RequestException(ErrorCode.INVALID_REQUEST, "request '" + r.id() + "' already has "
-                    + r.generatedIds().length + " of its " + r.params().maxNewTokens() + " tokens");
-        }
-        if (r.adapters().size() > config.limits().maxAdapters()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, r.adapters().size()
-                    + " adapters exceed the limit of " + config.limits().maxAdapters() + " per request");
-        }
-        if (!r.adapters().isEmpty() && adapters == null) {
-            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + r.adapters().get(0).name()
-                    + "' requested but this engine has no adapter root (base model only)");
-        }
-        Set<String> names = new HashSet<>();
-        for (AdapterRef a : r.adapters()) {
-            if (!names.add(a.name())) {
-                throw new RequestException(ErrorCode.INVALID_PARAMETER, "adapter '" + a.name() + "' is listed twice");
-            }
-            if (!Double.isFinite(a.weight()) || Math.abs(a.weight()) > 100) {
-                throw new RequestException(ErrorCode.INVALID_PARAMETER, "adapter weight " + a.weight()
-                        + " must be a finite number within [-100, 100]");
-            }
-        }
-    }
-
-    /**
-     * Tokenizes and checks a constrained request's candidate labels: each is encoded as a word that
-     * follows the prompt ({@link Tokenizer#encodeContinuation}); the prompt plus every candidate's
-     * tokens must fit one cache slot.
-     */
-    private ChoiceTree choiceTree(EngineRequest r) {
-        List<String> labels = r.choices();
-        var limits = config.limits();
-        if (labels.size() > limits.maxChoices()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, labels.size() + " choices exceed the limit of "
-                    + limits.maxChoices());
-        }
-        Set<String> seen = new HashSet<>();
-        int[][] ids = new int[labels.size()][];
-        Set<String> sequences = new HashSet<>();
-        long tree = 0;
-        for (int c = 0; c < ids.length; c++) {
-            String label = labels.get(c);
-            if (label == null || label.isBlank()) {
-                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice " + c + " is empty");
-            }
-            if (!seen.add(label)) {
-                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice '" + label + "' is listed twice");
-            }
-            if (label.length() > limits.maxChoiceTokens() * 64L) {
-                throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "choice " + c + " of " + label.length()
-                        + " characters is longer than " + limits.maxChoiceTokens() + " tokens can be");
-            }
-            ids[c] = tokenizer.encodeContinuation(label);
-            if (ids[c].length == 0) {
-                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice '" + label + "' has no tokens");
-            }
-            if (ids[c].length > limits.maxChoiceTokens()) {
-                throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "choice '" + label + "' has " + ids[c].length
-                        + " tokens, over the limit of " + limits.maxChoiceTokens());
-            }
-            if (!sequences.add(java.util.Arrays.toString(ids[c]))) {
-                throw new RequestException(ErrorCode.INVALID_PARAMETER, "choice '" + label
-                        + "' tokenizes like an earlier choice, so the two cannot be told apart");
-            }
-            checkIds(ids[c], model.config().vocabSize(), "choice");
-            tree += ids[c].length - 1;
-        }
-        if (r.promptIds().length + tree > maxSequenceLength) {
-            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + r.promptIds().length
-                    + " tokens plus " + tree + " candidate tokens exceeds the context length of " + maxSequenceLength
-                    + " tokens");
-        }
-        return new ChoiceTree(labels, ids);
-    }
-
-    /**
-     * A teacher-forced request as a one-candidate tree: the continuation's ids, scored as given (no
-     * re-tokenization), must fit one cache slot after the prompt; they count against the prompt limit
-     * since they are computed, not generated.
-     */
-    private ChoiceTree scoreTree(EngineRequest r) {
-        int[] ids = r.scoreIds();
-        checkIds(ids, model.config().vocabSize(), "continuation");
-        if (ids.length > config.limits().maxPromptTokens()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "continuation of " + ids.length
-                    + " tokens exceeds the limit of " + config.limits().maxPromptTokens());
-        }
-        if ((long) r.promptIds().length + ids.length - 1 > maxSequenceLength) {
-            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "prompt of " + r.promptIds().length
-                    + " tokens plus a continuation of " + ids.length + " exceeds the context length of "
-                    + maxSequenceLength + " tokens");
-        }
-        return new ChoiceTree(List.of(tokenizer.decode(ids)), new int[][] {ids.clone()});
-    }
-
-    private static void checkIds(int[] ids, int vocab, String what) {
-        for (int id : ids) {
-            if (id < 0 || id >= vocab) {
-                throw new RequestException(ErrorCode.INVALID_TOKEN, what + " token id " + id
-                        + " is outside the vocabulary (0.." + (vocab - 1) + ")");
-            }
-        }
     }
 
     /** Whether any request is running or waiting. */
     public boolean hasWork() {
         return !scheduler.isIdle();
+    }
+
+    /**
+     * Steps until no request is running or waiting, handing each step's result to {@code onStep} (which
+     * may submit more); returns the token events the steps emitted. The one driver for "run these to
+     * completion": callers keep only what they do with a step.
+     */
+    public long runToCompletion(java.util.function.Consumer<StepResult> onStep) {
+        long events = 0;
+        while (hasWork()) {
+            StepResult step = step();
+            events += step.events().size();
+            onStep.accept(step);
+        }
+        return events;
     }
 
     /** Drops a request in flight; returns false if it is unknown or already finished. */
@@ -340,6 +228,7 @@ public final class Engine implements AutoCloseable {
             return false;
         }
         end(s);
+        outputs.remove(requestId);
         return true;
     }
 
@@ -348,6 +237,7 @@ public final class Engine implements AutoCloseable {
         for (Sequence s : List.copyOf(inFlight.values())) {
             end(s);
         }
+        outputs.clear();
     }
 
     /**
@@ -367,6 +257,7 @@ public final class Engine implements AutoCloseable {
                 failures.add(new RequestFailure(s.id(), ErrorCode.ADAPTER_LOAD_FAILED, "adapter could not be loaded: " + why));
             }
             end(s);
+            outputs.remove(s.id());
         }
         if (batch.isEmpty()) {
             return failures.isEmpty() ? StepResult.IDLE : new StepResult(List.of(), failures, 0, 0, System.nanoTime() - t0);
@@ -450,6 +341,16 @@ public final class Engine implements AutoCloseable {
                     c.sequence().forgetCache();
                 }
             }
+        }
+        // The core's events carry ids; text and stop strings come from the output processor, and a stop
+        // string ends its sequence in the core before the next step (as vLLM aborts on one).
+        List<String> stopped = new ArrayList<>();
+        events = outputs.process(events, stopped);
+        for (String id : stopped) {
+            Sequence s = inFlight.get(id);
+            s.stopOnString();
+            end(s);
+            completed++;
         }
         steps++;
         lastRows = batch.chunks().size();
@@ -748,6 +649,7 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         inFlight.clear();
+        outputs.clear();
         try {
             if (adapters != null) {
                 adapters.close();

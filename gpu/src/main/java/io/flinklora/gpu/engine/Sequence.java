@@ -1,24 +1,23 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.sampling.TokenLogprobs;
+
 import io.flinklora.gpu.kv.BlockTable;
 import io.flinklora.gpu.lora.AdapterMix;
 import io.flinklora.gpu.lora.AdapterRegistry;
-import io.flinklora.gpu.tokenizer.IncrementalDetokenizer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 
 /**
- * A request in flight: its tokens so far, the KV blocks that hold them and how many are computed,
- * and the detokenizer and stop matching that turn generated tokens into text.
+ * A request in flight in the engine core: its token ids so far, the KV blocks that hold them and how
+ * many are computed (text is the {@link OutputProcessor}'s).
  */
 public final class Sequence {
     private final EngineRequest request;
     private final long seed;
     private final int promptLength;
     private final Set<Integer> stopIds;
-    private final IncrementalDetokenizer detokenizer;
-    private final StopMatcher stops;
     private final long arrivalNanos;
     private final List<AdapterRegistry.Version> adapters;
     private final ChoiceTree choices;
@@ -32,31 +31,23 @@ public final class Sequence {
     private FinishReason finishReason;
     private long firstTokenNanos;
 
-    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, IncrementalDetokenizer detokenizer,
-             List<AdapterRegistry.Version> adapters) {
-        this(request, seed, stopIds, detokenizer, adapters, null);
+    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, List<AdapterRegistry.Version> adapters) {
+        this(request, seed, stopIds, adapters, null);
     }
 
-    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, IncrementalDetokenizer detokenizer,
-             List<AdapterRegistry.Version> adapters, ChoiceTree choices) {
+    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, List<AdapterRegistry.Version> adapters,
+             ChoiceTree choices) {
         this.request = request;
         this.choices = choices;
         this.seed = seed;
         this.promptLength = request.promptIds().length;
         this.stopIds = stopIds;
-        this.detokenizer = detokenizer;
-        this.stops = new StopMatcher(request.params().stop());
         this.adapters = adapters == null ? List.of() : List.copyOf(adapters);
         this.arrivalNanos = System.nanoTime();
         int[] gen = request.generatedIds();
         this.tokens = Arrays.copyOf(request.promptIds(), Math.max(16, promptLength + gen.length + 16));
         System.arraycopy(gen, 0, tokens, promptLength, gen.length);
         this.length = promptLength + gen.length;
-        // Replay earlier tokens through the detokenizer and stop matcher so text resumes seamlessly;
-        // their text was already delivered before the restart.
-        for (int id : gen) {
-            stops.append(detokenizer.add(id));
-        }
     }
 
     public String id() {
@@ -201,12 +192,20 @@ public final class Sequence {
         return firstTokenNanos;
     }
 
-    /** Appends a sampled token and returns its event (finished when a stop condition holds). */
+    /** Ends the sequence on a stop string the output processor found in its text. */
+    void stopOnString() {
+        finishReason = FinishReason.STOP;
+    }
+
+    /** Appends a sampled token and returns its event (finished on a stop id or at max_new_tokens). */
     TokenEvent append(int token) {
         return append(token, null);
     }
 
-    /** Appends a chosen token with its log-probabilities (null when the request asked for none). */
+    /**
+     * Appends a chosen token with its log-probabilities (null when the request asked for none); the
+     * event's text is empty until the {@link OutputProcessor} fills it.
+     */
     TokenEvent append(int token, TokenLogprobs logprobs) {
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
@@ -216,15 +215,11 @@ public final class Sequence {
         if (index == 0) {
             firstTokenNanos = System.nanoTime();
         }
-        String text = stops.append(detokenizer.add(token));
-        if (stops.stopped() || stopIds.contains(token)) {
+        if (stopIds.contains(token)) {
             finishReason = FinishReason.STOP;
         } else if (generatedCount() >= request.params().maxNewTokens()) {
             finishReason = FinishReason.LENGTH;
         }
-        if (finishReason != null) {
-            text = text + stops.append(detokenizer.flush()) + stops.finish();
-        }
-        return new TokenEvent(request.id(), index, token, text, finishReason, promptLength, null, logprobs);
+        return new TokenEvent(request.id(), index, token, "", finishReason, promptLength, null, logprobs);
     }
 }

@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.errors.RequestFailure;
+
 import java.util.List;
 
 /**

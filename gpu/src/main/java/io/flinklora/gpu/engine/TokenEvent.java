@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.sampling.TokenLogprobs;
+
 /**
  * One generated token of a request, as the engine emits it after a step.
  *

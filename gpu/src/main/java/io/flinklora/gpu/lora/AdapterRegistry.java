@@ -2,8 +2,8 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import io.flinklora.gpu.engine.ErrorCode;
-import io.flinklora.gpu.engine.RequestException;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.model.ModelConfig;
 import java.io.IOException;
 import java.nio.file.Files;

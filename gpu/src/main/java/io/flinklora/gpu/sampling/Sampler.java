@@ -48,7 +48,7 @@ public final class Sampler {
      * The chosen token's log-probability under the raw logits (log-softmax, in double) and the
      * {@code top} most likely tokens', most likely first, ties to the lower id.
      */
-    public static io.flinklora.gpu.engine.TokenLogprobs logprobs(float[] logits, int offset, int vocab, int chosen, int top) {
+    public static TokenLogprobs logprobs(float[] logits, int offset, int vocab, int chosen, int top) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) {
             max = Math.max(max, logits[offset + i]);
@@ -73,11 +73,11 @@ public final class Sampler {
             }
             best[at] = i;
         }
-        java.util.List<io.flinklora.gpu.engine.TokenLogprobs.Alternative> alts = new java.util.ArrayList<>(k);
+        java.util.List<TokenLogprobs.Alternative> alts = new java.util.ArrayList<>(k);
         for (int r = 0; r < k; r++) {
-            alts.add(new io.flinklora.gpu.engine.TokenLogprobs.Alternative(best[r], logits[offset + best[r]] - logZ));
+            alts.add(new TokenLogprobs.Alternative(best[r], logits[offset + best[r]] - logZ));
         }
-        return new io.flinklora.gpu.engine.TokenLogprobs(chosen, logits[offset + chosen] - logZ, alts);
+        return new TokenLogprobs(chosen, logits[offset + chosen] - logZ, alts);
     }
 
     /** Samples a token id from {@code logits[offset .. offset+vocab)} for token number {@code index}. */

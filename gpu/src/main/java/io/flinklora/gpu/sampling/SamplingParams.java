@@ -1,7 +1,7 @@
 package io.flinklora.gpu.sampling;
 
-import io.flinklora.gpu.engine.ErrorCode;
-import io.flinklora.gpu.engine.RequestException;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
 import java.util.List;
 
 /**

@@ -1,8 +1,10 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.gpu.frontend.RequestProcessor;
+
+import io.flinklora.gpu.frontend.PromptRequest;
+
 import io.flinklora.gpu.engine.Engine;
-import io.flinklora.gpu.engine.EngineRequest;
-import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
@@ -32,25 +34,25 @@ public final class Generations {
     public static List<String> runMix(Engine engine, List<String> prompts, List<AdapterRef> refs, SamplingParams params,
                                    long seed) {
         Map<String, StringBuilder> text = new HashMap<>();
-        int done = 0;
+        java.util.Set<String> finished = new java.util.HashSet<>();
         for (int i = 0; i < prompts.size(); i++) {
             String id = "g" + i;
-            engine.submit(new EngineRequest(id, engine.tokenizer().encode(prompts.get(i)), refs,
-                    params.withSeed(seed + i)));
+            RequestProcessor.submit(engine, PromptRequest.text(id, prompts.get(i), refs, params.withSeed(seed + i), null));
             text.put(id, new StringBuilder());
         }
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
+        engine.runToCompletion(step -> {
             if (!step.failures().isEmpty()) {
                 throw new IllegalStateException("generation failed: " + step.failures());
             }
             for (TokenEvent e : step.events()) {
                 text.get(e.requestId()).append(e.text());
-                done += e.finished() ? 1 : 0;
+                if (e.finished()) {
+                    finished.add(e.requestId());
+                }
             }
-        }
-        if (done != prompts.size()) {
-            throw new IllegalStateException(done + " of " + prompts.size() + " generations finished");
+        });
+        if (finished.size() != prompts.size()) {
+            throw new IllegalStateException(finished.size() + " of " + prompts.size() + " generations finished");
         }
         List<String> out = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
@@ -69,11 +71,9 @@ public final class Generations {
         List<AdapterRef> refs = adapter == null ? List.of() : List.of(new AdapterRef(adapter, 1.0));
         Map<String, String> chosen = new HashMap<>();
         for (int i = 0; i < prompts.size(); i++) {
-            engine.submit(new EngineRequest("c" + i, engine.tokenizer().encode(prompts.get(i)), refs,
-                    SamplingParams.greedy(1), null, choices));
+            RequestProcessor.submit(engine, PromptRequest.text("c" + i, prompts.get(i), refs, SamplingParams.greedy(1), choices));
         }
-        while (engine.hasWork()) {
-            StepResult step = engine.step();
+        engine.runToCompletion(step -> {
             if (!step.failures().isEmpty()) {
                 throw new IllegalStateException("labelling failed: " + step.failures());
             }
@@ -82,7 +82,7 @@ public final class Generations {
                     chosen.put(e.requestId(), e.choice().label());
                 }
             }
-        }
+        });
         List<String> out = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
             String label = chosen.get("c" + i);

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.flinklora.gpu.engine.ErrorCode;
+import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.List;

@@ -1,5 +1,9 @@
 package io.flinklora.gpu.compose;
 
+import io.flinklora.gpu.frontend.PromptRequest;
+
+import static io.flinklora.gpu.frontend.RequestProcessor.submit;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -55,7 +59,7 @@ class ComposeServingTest {
             double nll = 0;
             long tokens = 0;
             for (MixScorer.Tokenized t : scorer.examples()) {
-                e.submit(EngineRequest.score("b", t.prompt(), List.of(), t.continuation()));
+                submit(e, PromptRequest.score("b", t.prompt(), List.of(), t.continuation()));
                 while (e.hasWork()) {
                     for (TokenEvent ev : e.step().events()) {
                         nll -= ev.choice().scores().get(0).logprob();

@@ -1,5 +1,12 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.frontend.PromptRequest;
+
+import static io.flinklora.gpu.frontend.RequestProcessor.submit;
+
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -56,7 +63,7 @@ class ChoiceScoringTest {
 
     @Test
     void sharedPromptScoringEqualsScoringEachCandidateAloneWithBaseAndAdapterRowsMixed() {
-        Map<String, EngineRequest> requests = new java.util.LinkedHashMap<>();
+        Map<String, PromptRequest> requests = new java.util.LinkedHashMap<>();
         Map<String, TokenEvent> results = new HashMap<>();
         Map<String, List<Integer>> generated = new HashMap<>();
         try (Engine e = engine(16)) {
@@ -67,15 +74,15 @@ class ChoiceScoringTest {
                     // Rotate the candidates so different rows hold different tree layouts.
                     List<String> labels = new ArrayList<>(LABELS);
                     java.util.Collections.rotate(labels, n);
-                    requests.put(id, new EngineRequest(id, e.tokenizer().encode(prompt), mix, SamplingParams.greedy(1),
+                    requests.put(id, new PromptRequest(id, e.tokenizer().encode(prompt), mix, SamplingParams.greedy(1),
                             null, labels.subList(0, 2 + n % 4)));
                 }
             }
             // Ordinary generation shares the batch with the choice rows.
-            EngineRequest gen = new EngineRequest("gen", e.tokenizer().encode(PROMPTS[0]), MIXES.get(1),
+            PromptRequest gen = new PromptRequest("gen", e.tokenizer().encode(PROMPTS[0]), MIXES.get(1),
                     SamplingParams.greedy(12).withIgnoreEos(true));
-            requests.values().forEach(e::submit);
-            e.submit(gen);
+            requests.values().forEach(r -> submit(e, r));
+            submit(e, gen);
             generated.put("gen", new ArrayList<>());
             boolean mixedStep = false;
             while (e.hasWork()) {
@@ -100,7 +107,7 @@ class ChoiceScoringTest {
 
         double worst = 0;
         try (Engine ref = engine(1)) {
-            for (EngineRequest r : requests.values()) {
+            for (PromptRequest r : requests.values()) {
                 TokenEvent ev = results.get(r.id());
                 assertEquals(FinishReason.CHOICE, ev.finishReason());
                 ChoiceResult got = ev.choice();
@@ -143,7 +150,7 @@ class ChoiceScoringTest {
         for (int k = 0; k < label.length; k++) {
             int[] prefix = java.util.Arrays.copyOf(prompt, prompt.length + k);
             System.arraycopy(label, 0, prefix, prompt.length, k);
-            e.submit(new EngineRequest("ref", prefix, mix, SamplingParams.greedy(1)));
+            submit(e, new PromptRequest("ref", prefix, mix, SamplingParams.greedy(1)));
             Batch b;
             long deadline = System.nanoTime() + 30_000_000_000L;
             do {
@@ -188,19 +195,19 @@ class ChoiceScoringTest {
             choices.put("null", nulls);
             cases.put("null", ErrorCode.INVALID_PARAMETER);
             for (var c : cases.entrySet()) {
-                EngineRequest r = new EngineRequest("x", prompt, List.of(), SamplingParams.greedy(1), null,
+                PromptRequest r = new PromptRequest("x", prompt, List.of(), SamplingParams.greedy(1), null,
                         choices.get(c.getKey()));
-                RequestException ex = assertThrows(RequestException.class, () -> e.submit(r), c.getKey());
+                RequestException ex = assertThrows(RequestException.class, () -> submit(e, r), c.getKey());
                 assertEquals(c.getValue(), ex.code(), c.getKey() + ": " + ex.getMessage());
             }
             int[] longPrompt = new int[62];
             java.util.Arrays.fill(longPrompt, 300);
-            RequestException ctx = assertThrows(RequestException.class, () -> e.submit(new EngineRequest("y", longPrompt,
+            RequestException ctx = assertThrows(RequestException.class, () -> submit(e, new PromptRequest("y", longPrompt,
                     List.of(), SamplingParams.greedy(1), null, List.of("a big red", "the park"))));
             assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ctx.code(), ctx.getMessage());
             // A long prompt whose max_new_tokens would not fit is fine for a choice request: nothing is generated.
             int[] fits = java.util.Arrays.copyOf(longPrompt, 60);
-            var out = runChoice(e, new EngineRequest("z", fits, List.of(), SamplingParams.greedy(64), null,
+            var out = runChoice(e, new PromptRequest("z", fits, List.of(), SamplingParams.greedy(64), null,
                     List.of("happy", "sad")));
             assertNotNull(out.choice());
         }
@@ -217,7 +224,7 @@ class ChoiceScoringTest {
                 }
             }
             assertTrue(single.size() >= 2, "stories260k has single-token words: " + single);
-            e.submit(new EngineRequest("s", prompt, List.of(), SamplingParams.greedy(1), null, single));
+            submit(e, new PromptRequest("s", prompt, List.of(), SamplingParams.greedy(1), null, single));
             StepResult step = e.step();
             assertEquals(1, step.events().size(), "scored from the prompt's last logits, no tree step");
             assertTrue(single.contains(step.events().get(0).choice().label()));
@@ -225,8 +232,8 @@ class ChoiceScoringTest {
         }
     }
 
-    static TokenEvent runChoice(Engine e, EngineRequest r) {
-        e.submit(r);
+    static TokenEvent runChoice(Engine e, PromptRequest r) {
+        submit(e, r);
         while (e.hasWork()) {
             for (TokenEvent ev : e.step().events()) {
                 if (ev.requestId().equals(r.id())) {

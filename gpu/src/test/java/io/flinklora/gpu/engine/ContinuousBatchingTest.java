@@ -1,5 +1,9 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.frontend.PromptRequest;
+
+import static io.flinklora.gpu.frontend.RequestProcessor.submit;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -119,7 +123,7 @@ class ContinuousBatchingTest {
             }
             batched.step();
             batched.step();
-            batched.submit(new EngineRequest("choice", batched.tokenizer().encode("The sun was hot. Lily felt"),
+            submit(batched, new PromptRequest("choice", batched.tokenizer().encode("The sun was hot. Lily felt"),
                     List.of(), SamplingParams.greedy(1), null, List.of("happy", "a big red ball", "Tom went to the park")));
             batched.step();
             StringBuilder longPrompt = new StringBuilder("Once upon a time");
@@ -263,6 +267,6 @@ class ContinuousBatchingTest {
 
     static Sequence newSequence(Engine engine, String id, int[] prompt, int maxNew) {
         return new Sequence(EngineHarness.request(id, prompt, SamplingParams.greedy(maxNew).withIgnoreEos(true)), 1L,
-                Set.of(), engine.tokenizer().newDetokenizer(), null);
+                Set.of(), null);
     }
 }

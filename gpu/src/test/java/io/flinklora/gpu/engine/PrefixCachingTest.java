@@ -1,5 +1,9 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.frontend.PromptRequest;
+
+import static io.flinklora.gpu.frontend.RequestProcessor.submit;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -142,7 +146,7 @@ class PrefixCachingTest {
              Engine plain = Engine.open(config().prefixCaching(false).build())) {
             for (Engine e : List.of(cached, plain)) {
                 for (int i = 0; i < records.length; i++) {
-                    e.submit(new EngineRequest("c" + i, e.tokenizer().encode(INSTRUCTION + records[i]),
+                    submit(e, new PromptRequest("c" + i, e.tokenizer().encode(INSTRUCTION + records[i]),
                             List.of(new AdapterRef("mood", 1.0)), SamplingParams.greedy(1), null, labels));
                     while (e.hasWork()) {
                         e.step();
@@ -164,7 +168,7 @@ class PrefixCachingTest {
 
     /** The label and scores of one constrained request run again (after its twins filled the cache). */
     private static ChoiceResult choice(Engine e, List<String> labels, String record, int i) {
-        e.submit(new EngineRequest("again" + i, e.tokenizer().encode(INSTRUCTION + record),
+        submit(e, new PromptRequest("again" + i, e.tokenizer().encode(INSTRUCTION + record),
                 List.of(new AdapterRef("mood", 1.0)), SamplingParams.greedy(1), null, labels));
         ChoiceResult out = null;
         while (e.hasWork()) {

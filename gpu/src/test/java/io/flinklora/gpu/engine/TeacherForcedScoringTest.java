@@ -1,5 +1,12 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.gpu.frontend.PromptRequest;
+
+import static io.flinklora.gpu.frontend.RequestProcessor.submit;
+
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,7 +40,7 @@ class TeacherForcedScoringTest {
 
     @Test
     void mixedBatchOfScoringRequestsEqualsEachPrefixRunAlone() {
-        Map<String, EngineRequest> requests = new LinkedHashMap<>();
+        Map<String, PromptRequest> requests = new LinkedHashMap<>();
         Map<String, ChoiceResult> results = new HashMap<>();
         try (Engine e = engine(16, 96)) {
             int n = 0;
@@ -41,10 +48,10 @@ class TeacherForcedScoringTest {
                 for (List<AdapterRef> mix : MIXES) {
                     String id = "s" + n++;
                     int[] cont = e.tokenizer().encodeContinuation(CONTINUATIONS[p]);
-                    requests.put(id, EngineRequest.score(id, e.tokenizer().encode(PROMPTS[p]), mix, cont));
+                    requests.put(id, PromptRequest.score(id, e.tokenizer().encode(PROMPTS[p]), mix, cont));
                 }
             }
-            requests.values().forEach(e::submit);
+            requests.values().forEach(r -> submit(e, r));
             int steps = 0;
             while (e.hasWork()) {
                 StepResult step = e.step();
@@ -61,7 +68,7 @@ class TeacherForcedScoringTest {
         assertEquals(requests.keySet(), results.keySet());
         double worst = 0;
         try (Engine ref = engine(1, 512)) {
-            for (EngineRequest r : requests.values()) {
+            for (PromptRequest r : requests.values()) {
                 ChoiceResult got = results.get(r.id());
                 assertEquals(1, got.scores().size());
                 assertEquals(r.scoreIds().length, got.scores().get(0).tokens());
@@ -80,16 +87,16 @@ class TeacherForcedScoringTest {
     void badScoringRequestsAreCodedErrors() {
         try (Engine e = engine(4, 128)) {
             int[] prompt = e.tokenizer().encode("Tom was");
-            RequestException both = assertThrows(RequestException.class, () -> e.submit(new EngineRequest("a", prompt,
+            RequestException both = assertThrows(RequestException.class, () -> submit(e, new PromptRequest("a", prompt,
                     List.of(), SamplingParams.greedy(1), null, List.of("happy"), new int[] {5})));
             assertEquals(ErrorCode.INVALID_REQUEST, both.code());
             RequestException vocab = assertThrows(RequestException.class,
-                    () -> e.submit(EngineRequest.score("b", prompt, List.of(), new int[] {5, 100_000})));
+                    () -> submit(e, PromptRequest.score("b", prompt, List.of(), new int[] {5, 100_000})));
             assertEquals(ErrorCode.INVALID_TOKEN, vocab.code());
             RequestException ctx = assertThrows(RequestException.class,
-                    () -> e.submit(EngineRequest.score("c", prompt, List.of(), new int[130])));
+                    () -> submit(e, PromptRequest.score("c", prompt, List.of(), new int[130])));
             assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ctx.code());
-            RequestException resumed = assertThrows(RequestException.class, () -> e.submit(new EngineRequest("d", prompt,
+            RequestException resumed = assertThrows(RequestException.class, () -> submit(e, new PromptRequest("d", prompt,
                     List.of(), SamplingParams.greedy(4), new int[] {5}, List.of(), new int[] {6})));
             assertEquals(ErrorCode.INVALID_REQUEST, resumed.code());
         }

@@ -74,9 +74,9 @@ class LogitAdjustmentsTest {
     void logprobsAreTheLogSoftmaxOfTheRawLogitsWithTheTopAlternativesInOrder() {
         float[] logits = {1.0f, 3.0f, 3.0f, -2.0f, 0.5f};
         double logZ = Math.log(Math.exp(1) + 2 * Math.exp(3) + Math.exp(-2) + Math.exp(0.5));
-        io.flinklora.gpu.engine.TokenLogprobs lp = Sampler.logprobs(logits, 0, 5, 4, 3);
+        TokenLogprobs lp = Sampler.logprobs(logits, 0, 5, 4, 3);
         assertEquals(0.5 - logZ, lp.logprob(), 1e-6);
-        assertEquals(List.of(1, 2, 0), lp.top().stream().map(io.flinklora.gpu.engine.TokenLogprobs.Alternative::tokenId).toList(),
+        assertEquals(List.of(1, 2, 0), lp.top().stream().map(TokenLogprobs.Alternative::tokenId).toList(),
                 "most likely first, the tie to the lower id");
         assertEquals(3 - logZ, lp.top().get(0).logprob(), 1e-6);
         assertEquals(0, Sampler.logprobs(logits, 0, 5, 4, 0).top().size());

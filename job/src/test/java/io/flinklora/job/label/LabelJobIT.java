@@ -11,7 +11,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.PeftWriter;
@@ -192,8 +191,8 @@ class LabelJobIT {
                     for (AdapterWeight a : r.getAdapters()) {
                         mix.add(new AdapterRef(a.getName(), a.getWeight()));
                     }
-                    e.submit(new EngineRequest(r.getRequestId(), e.tokenizer().encode(r.getPrompt()), mix,
-                            SamplingParams.greedy(1), null, r.getChoices()));
+                    io.flinklora.gpu.frontend.RequestProcessor.submit(e, new io.flinklora.gpu.frontend.PromptRequest(r.getRequestId(),
+                            e.tokenizer().encode(r.getPrompt()), mix, SamplingParams.greedy(1), null, r.getChoices()));
                 }
                 for (TokenEvent ev : e.step().events()) {
                     direct.put(ev.requestId(), ev);

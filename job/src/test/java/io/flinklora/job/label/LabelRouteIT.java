@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.route.Router;
@@ -111,7 +110,7 @@ class LabelRouteIT {
                 Router.Route route = router.route(ids);
                 routes.put(p.getKey(), route);
                 boolean choice = p.getKey().startsWith("f-");
-                e.submit(new EngineRequest(p.getKey(), ids, route.adapters(), SamplingParams.greedy(
+                io.flinklora.gpu.frontend.RequestProcessor.submit(e, new io.flinklora.gpu.frontend.PromptRequest(p.getKey(), ids, route.adapters(), SamplingParams.greedy(
                         choice ? 32 : NEW_TOKENS), null, choice ? List.of("happy", "sad") : List.of()));
             }
             while (e.hasWork()) {

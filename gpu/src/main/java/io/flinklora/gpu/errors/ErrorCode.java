@@ -1,4 +1,4 @@
-package io.flinklora.gpu.engine;
+package io.flinklora.gpu.errors;
 
 /** Stable machine-readable codes for requests the engine refuses or cannot finish. */
 public enum ErrorCode {

@@ -1,4 +1,4 @@
-package io.flinklora.gpu.engine;
+package io.flinklora.gpu.errors;
 
 /** A request the engine refuses, with a code that travels to the caller's error record. */
 public class RequestException extends RuntimeException {

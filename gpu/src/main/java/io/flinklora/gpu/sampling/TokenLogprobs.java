@@ -1,4 +1,4 @@
-package io.flinklora.gpu.engine;
+package io.flinklora.gpu.sampling;
 
 import java.util.List;
 

@@ -1,4 +1,4 @@
-package io.flinklora.gpu.engine;
+package io.flinklora.gpu.errors;
 
 /** A request that was accepted but could not be completed (e.g. its adapter failed to load). */
 public record RequestFailure(String requestId, ErrorCode code, String message) {
