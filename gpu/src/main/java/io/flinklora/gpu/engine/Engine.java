@@ -180,6 +180,7 @@ public final class Engine implements AutoCloseable {
         }
         ChoiceTree choices = request.hasChoices()
                 ? new ChoiceTree(request.choices().labels(), request.choices().tokenIds()) : null;
+        checkInvariants(request, choices);
         SamplingParams params = request.params();
         long seed = params.seed() != null ? params.seed() : seeds.nextLong();
         Set<Integer> stopIds = new HashSet<>(params.stopTokenIds());
@@ -199,6 +200,38 @@ public final class Engine implements AutoCloseable {
         outputs.add(request);
         inFlight.put(request.id(), s);
         scheduler.add(s);
+    }
+
+    /**
+     * What the core cannot run safely whoever built the request (the front end checks all of it with
+     * its own messages first): token ids inside the vocabulary (an id past it would index the embedding
+     * out of bounds in native code) and a sequence that fits the KV pool alone (one that does not could
+     * never be scheduled and would stall the queue behind it).
+     */
+    private void checkInvariants(EngineRequest r, ChoiceTree choices) {
+        int vocab = model.config().vocabSize();
+        checkIds(r.promptIds(), vocab);
+        checkIds(r.generatedIds(), vocab);
+        if (choices != null) {
+            for (int[] ids : r.choices().tokenIds()) {
+                checkIds(ids, vocab);
+            }
+        }
+        long longest = choices != null ? (long) r.promptIds().length + choices.treeLength()
+                : (long) r.promptIds().length + r.params().maxNewTokens();
+        if (r.promptIds().length == 0 || longest > maxSequenceLength) {
+            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "request '" + r.id() + "' needs " + longest
+                    + " positions; this engine serves 1.." + maxSequenceLength);
+        }
+    }
+
+    private static void checkIds(int[] ids, int vocab) {
+        for (int id : ids) {
+            if (id < 0 || id >= vocab) {
+                throw new RequestException(ErrorCode.INVALID_TOKEN, "token id " + id + " is outside the vocabulary (0.."
+                        + (vocab - 1) + ")");
+            }
+        }
     }
 
     /** Whether any request is running or waiting. */
