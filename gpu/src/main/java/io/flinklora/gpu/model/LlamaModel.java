@@ -524,18 +524,31 @@ public final class LlamaModel implements AutoCloseable {
         // kv head sit together, so one batched product per (row, kv head) covers grouped-query attention.
         q = q.reshape(rows, qLen, kvHeads, group, d).transpose(0, 2, 1, 3, 4).reshape(rows, kvHeads, (long) qLen * group, d);
         // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d], contiguous.
-        NDArray keys = cache.keyBlocks(l).get(g.kvBlocks()).reshape(rows, kvHeads, keyLen, d);
-        NDArray values = cache.valueBlocks(l).get(g.kvBlocks()).reshape(rows, kvHeads, keyLen, d);
-        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, qLen, group, keyLen);
-        if (config.block().attentionSoftcap() > 0) {
-            scores = softcap(scores, constants.attentionCap());
+        NDArray keysRaw = cache.keyBlocks(l).get(g.kvBlocks());
+        NDArray valuesRaw = cache.valueBlocks(l).get(g.kvBlocks());
+        NDArray keys = keysRaw.reshape(rows, kvHeads, keyLen, d);
+        NDArray values = valuesRaw.reshape(rows, kvHeads, keyLen, d);
+        NDArray keysT = keys.transpose(0, 1, 3, 2);
+        NDArray raw = q.matMul(keysT);
+        NDArray scores = raw.reshape(rows, kvHeads, qLen, group, keyLen);
+        NDArray capped = config.block().attentionSoftcap() > 0 ? softcap(scores, constants.attentionCap()) : scores;
+        NDArray masked = capped.add(config.slides(l) ? g.windowMask() : g.mask());
+        NDArray soft = masked.softmax(-1);
+        NDArray probs = soft.reshape(rows, kvHeads, (long) qLen * group, keyLen);
+        NDArray mixed = probs.matMul(values);
+        NDArray heads = mixed.reshape(rows, kvHeads, qLen, group, d);
+        NDArray byToken = heads.transpose(0, 2, 1, 3, 4);
+        NDArray out = byToken.reshape((long) rows * qLen, (long) config.numHeads() * d);
+        // The gathered keys and values and the scores are this layer's alone: free them now rather than at the end
+        // of the step, or a step would hold every layer's copies at once (they grow with rows x key length).
+        // Closing a handle frees storage only once no other handle (out included) refers to it.
+        for (NDArray a : new NDArray[] {keysRaw, valuesRaw, keys, values, keysT, raw, scores, capped, masked, soft, probs,
+            mixed, heads, byToken}) {
+            if (a != out) {
+                a.close();
+            }
         }
-        scores = scores.add(config.slides(l) ? g.windowMask() : g.mask());
-        NDArray probs = scores.softmax(-1).reshape(rows, kvHeads, (long) qLen * group, keyLen);
-        return probs.matMul(values)
-                .reshape(rows, kvHeads, qLen, group, d)
-                .transpose(0, 2, 1, 3, 4)
-                .reshape((long) rows * qLen, (long) config.numHeads() * d);
+        return out;
     }
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
