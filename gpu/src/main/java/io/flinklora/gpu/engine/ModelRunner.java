@@ -190,46 +190,54 @@ public final class ModelRunner {
     }
 
     /**
-     * Splits the rows that compute tokens this step into attention groups: one-token rows (decode,
-     * one-token choice trees) together with no padding, longer chunks bucketed by powers of two, and
-     * the buckets merged where that pads least until there are at most {@link #MAX_GROUPS} (each group
+     * Splits the rows that compute tokens this step into attention groups: rows bucketed by chunk length
+     * (one-token rows - decode, one-token choice trees - apart from longer chunks, which go by powers of
+     * two) and, within that, by key length (powers of two: a group gathers every row's keys up to the
+     * group's longest, so a short decode row should not read as far as a long one). Adjacent buckets are
+     * merged where that adds the least padded work until there are at most {@link #MAX_GROUPS} (each group
      * costs a fixed number of native ops per layer). Each group lists its rows in batch order.
      */
     static List<int[]> groupRows(List<Batch.Chunk> chunks) {
-        TreeMap<Integer, List<Integer>> buckets = new TreeMap<>();
+        TreeMap<Long, List<Integer>> buckets = new TreeMap<>();
         for (int row = 0; row < chunks.size(); row++) {
-            int len = chunks.get(row).length();
+            Batch.Chunk c = chunks.get(row);
+            int len = c.length();
             if (len > 0) {
-                int bucket = len == 1 ? 0 : 32 - Integer.numberOfLeadingZeros(len - 1);
-                buckets.computeIfAbsent(bucket, k -> new ArrayList<>()).add(row);
+                long lenBucket = len == 1 ? 0 : 32 - Integer.numberOfLeadingZeros(len - 1);
+                long keyBucket = 32 - Integer.numberOfLeadingZeros(Math.max(1, c.start() + len - 1));
+                buckets.computeIfAbsent(lenBucket << 32 | keyBucket, k -> new ArrayList<>()).add(row);
             }
         }
-        List<Integer> single = buckets.remove(0);
-        List<List<Integer>> multi = new ArrayList<>(buckets.values());
-        int room = MAX_GROUPS - (single == null ? 0 : 1);
-        while (multi.size() > room) {
-            int best = 0;
+        List<List<Integer>> groups = new ArrayList<>(buckets.values());
+        List<Long> keys = new ArrayList<>(buckets.keySet());
+        while (groups.size() > MAX_GROUPS) {
+            int best = -1;
             long bestExtra = Long.MAX_VALUE;
-            for (int i = 0; i + 1 < multi.size(); i++) {
-                List<Integer> merged = new ArrayList<>(multi.get(i));
-                merged.addAll(multi.get(i + 1));
-                long extra = paddedWork(chunks, merged) - paddedWork(chunks, multi.get(i))
-                        - paddedWork(chunks, multi.get(i + 1));
+            for (int i = 0; i + 1 < groups.size(); i++) {
+                // One-token rows never join longer chunks' groups: they would be padded to those chunks' length.
+                if ((keys.get(i) >>> 32 == 0) != (keys.get(i + 1) >>> 32 == 0)) {
+                    continue;
+                }
+                List<Integer> merged = new ArrayList<>(groups.get(i));
+                merged.addAll(groups.get(i + 1));
+                long extra = paddedWork(chunks, merged) - paddedWork(chunks, groups.get(i))
+                        - paddedWork(chunks, groups.get(i + 1));
                 if (extra < bestExtra) {
                     bestExtra = extra;
                     best = i;
                 }
             }
-            multi.get(best).addAll(multi.remove(best + 1));
+            if (best < 0) {
+                break; // one group of one-token rows and one of longer chunks: cannot merge further
+            }
+            groups.get(best).addAll(groups.remove(best + 1));
+            keys.remove(best + 1);
         }
-        List<int[]> groups = new ArrayList<>(multi.size() + 1);
-        if (single != null) {
-            groups.add(single.stream().mapToInt(Integer::intValue).toArray());
+        List<int[]> out = new ArrayList<>(groups.size());
+        for (List<Integer> g : groups) {
+            out.add(g.stream().mapToInt(Integer::intValue).sorted().toArray());
         }
-        for (List<Integer> g : multi) {
-            groups.add(g.stream().mapToInt(Integer::intValue).sorted().toArray());
-        }
-        return groups;
+        return out;
     }
 
     /** Query-key products of a group: rows x longest chunk x longest key range. */
