@@ -53,6 +53,8 @@ public final class Engine implements AutoCloseable {
     private int arraysLastStep;
     private final KvBlockPool cache;
     private final BlockManager blocks;
+    // LongRoPE models key cached blocks by rotary table rows too (see blockContent).
+    private final boolean longRope;
     private final Scheduler scheduler;
     private final ModelRunner runner;
     private final AdapterRegistry adapters;
@@ -88,6 +90,7 @@ public final class Engine implements AutoCloseable {
             this.cache = new KvBlockPool(manager, mc.numLayers(), mc.numKvHeads(), mc.headDim(), (int) usable + 1, bs,
                     config.dtype(), config.device());
             this.blocks = new BlockManager((int) usable + 1, bs, config.prefixCaching());
+            this.longRope = mc.rope().longInverseFrequencies(mc.headDim()) != null;
             this.scheduler = new Scheduler(blocks, config.maxRunning(), config.maxTokensPerStep(), this::blockContent);
             this.runner = new ModelRunner(model, cache);
             this.adapters = config.adapterRoot() == null ? null
@@ -130,7 +133,6 @@ public final class Engine implements AutoCloseable {
      */
     private int[] blockContent(Sequence s, int block) {
         int bs = blocks.blockSize();
-        boolean longRope = model.config().rope().longInverseFrequencies(model.config().headDim()) != null;
         int[] out = new int[longRope ? 2 * bs : bs];
         for (int i = 0; i < bs; i++) {
             int p = block * bs + i;
