@@ -166,6 +166,32 @@ class PrefixCachingTest {
         }
     }
 
+    @Test
+    void longRopeBlocksAreSharedOnlyWhenTheirTokensUsedTheSameRotaryTable() {
+        // Phi-3 with LongRoPE, original context 32: a prompt of 30 tokens keeps the short table for its
+        // prompt; the same tokens as part of a 50-token prompt use the long table, so their keys differ.
+        Path phi3 = HuggingFaceConformanceTest.casesDir().resolve("phi3");
+        java.util.Random random = new java.util.Random(3);
+        int[] first = random.ints(30, 3, 512).toArray();
+        try (Engine cached = Engine.open(EngineConfig.builder(phi3).maxRunning(4).build());
+             Engine plain = Engine.open(EngineConfig.builder(phi3).maxRunning(4).prefixCaching(false).build())) {
+            SamplingParams params = SamplingParams.greedy(30).withIgnoreEos(true);
+            int[] generated = EngineHarness.runAll(cached, List.of(EngineHarness.request("a", first, params)))
+                    .get("a").idArray();
+            int[] longer = java.util.Arrays.copyOf(first, 50);
+            System.arraycopy(generated, 0, longer, 30, 20);
+            long before = cached.stats().cachedPromptTokens();
+            EngineRequest b = EngineHarness.request("b", longer, SamplingParams.greedy(10).withIgnoreEos(true));
+            int[] got = EngineHarness.runAll(cached, List.of(b)).get("b").idArray();
+            assertEquals(before, cached.stats().cachedPromptTokens(),
+                    "no block of the short-table prompt is reused by the long-table one");
+            assertArrayEquals(EngineHarness.runAll(plain, List.of(b)).get("b").idArray(), got);
+            EngineRequest c = EngineHarness.request("c", longer, SamplingParams.greedy(10).withIgnoreEos(true));
+            assertArrayEquals(got, EngineHarness.runAll(cached, List.of(c)).get("c").idArray());
+            assertEquals(before + 48, cached.stats().cachedPromptTokens(), "the same long prompt again hits 3 blocks");
+        }
+    }
+
     /** The label and scores of one constrained request run again (after its twins filled the cache). */
     private static ChoiceResult choice(Engine e, List<String> labels, String record, int i) {
         submit(e, new PromptRequest("again" + i, e.tokenizer().encode(INSTRUCTION + record),
