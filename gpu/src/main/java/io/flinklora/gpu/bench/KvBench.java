@@ -126,16 +126,8 @@ public final class KvBench {
         long engineRss = peakRss(out, "kv-memory-engine", jsonl, List.of(root.resolve("scripts/generate.sh").toString(),
                 "--model", model.toString(), "--adapters", adapters.toString(), "--max-batch", "32",
                 "--adapters-on-device", "33"), Map.of("JAVA_OPTS", "-Dai.djl.pytorch.num_threads=1"));
-        ObjectNode w = JSON.createObjectNode().put("model", model.toAbsolutePath().toString())
-                .put("adapters_root", adapters.toAbsolutePath().toString()).put("batch_size", 32);
-        ArrayNode list = w.putArray("requests");
-        for (PeerBench.Req q : reqs) {
-            ObjectNode n = list.addObject().put("id", q.id()).put("max_new_tokens", q.maxNew()).put("adapter", q.adapter());
-            ArrayNode ids = n.putArray("prompt_ids");
-            Arrays.stream(q.prompt()).forEach(ids::add);
-        }
         Path workload = out.resolve("kv-memory-workload.json");
-        Files.writeString(workload, JSON.writeValueAsString(w));
+        PeerBench.writeWorkload(workload, model, adapters, reqs);
         long peerRss = peakRss(out, "kv-memory-peer", null, List.of(python, script, "--workload", workload.toString(),
                 "--threads", "1", "--out", out.resolve("kv-memory-peer-result.json").toString()), Map.of());
         if (engineRss > 0) {

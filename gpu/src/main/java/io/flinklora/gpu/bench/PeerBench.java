@@ -244,9 +244,8 @@ public final class PeerBench {
     record PeerRun(double tps, Map<String, int[]> tokens) {
     }
 
-    /** Runs the Python peer on the same files and requests; null (with a message) when it cannot run. */
-    static PeerRun runPeer(String python, String script, Path model, Path adapters, List<Req> reqs, int threads, Path out)
-            throws IOException, InterruptedException {
+    /** Writes the workload file {@code scripts/peer/peft_peer.py} reads: model, adapters and requests. */
+    static void writeWorkload(Path file, Path model, Path adapters, List<Req> reqs) throws IOException {
         ObjectNode w = JSON.createObjectNode().put("model", model.toAbsolutePath().toString())
                 .put("adapters_root", adapters.toAbsolutePath().toString()).put("batch_size", 32);
         ArrayNode list = w.putArray("requests");
@@ -260,10 +259,16 @@ public final class PeerBench {
             ArrayNode ids = n.putArray("prompt_ids");
             Arrays.stream(r.prompt()).forEach(ids::add);
         }
+        Files.writeString(file, JSON.writeValueAsString(w));
+    }
+
+    /** Runs the Python peer on the same files and requests; null (with a message) when it cannot run. */
+    static PeerRun runPeer(String python, String script, Path model, Path adapters, List<Req> reqs, int threads, Path out)
+            throws IOException, InterruptedException {
         Path workload = out.resolve("peer-workload.json");
         Path result = out.resolve("peer-result.json");
         Files.deleteIfExists(result);
-        Files.writeString(workload, JSON.writeValueAsString(w));
+        writeWorkload(workload, model, adapters, reqs);
         Process p = new ProcessBuilder(python, script, "--workload", workload.toString(), "--threads",
                 String.valueOf(threads), "--out", result.toString())
                 .redirectErrorStream(true).redirectOutput(out.resolve("peer.log").toFile()).start();
