@@ -11,6 +11,7 @@ import io.flinklora.gpu.lora.BaseWeights;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import io.flinklora.gpu.model.NativeArrays;
 import io.flinklora.gpu.kv.BlockManager;
 import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.lora.AdapterMix;
@@ -335,7 +336,7 @@ public final class Engine implements AutoCloseable {
                 scoring.gather(logits, manager);
             }
             // Each array a step creates is one native call (an op, a view or an upload): on a GPU, a launch.
-            arraysLastStep = scopeSize(scope);
+            arraysLastStep = NativeArrays.inScope(scope) + model.arraysLastForward();
         }
         List<TokenEvent> events = new ArrayList<>(samplers.size());
         for (Batch.Chunk c : batch.chunks()) {
@@ -554,7 +555,9 @@ public final class Engine implements AutoCloseable {
     /** The forward pass of a planned batch, after zeroing blocks handed out for the first time. */
     private NDArray forward(Batch batch) {
         cache.zero(blocks.drainFresh());
-        return runner.run(batch, manager, loraFor(batch));
+        try (ProjectionDelta delta = loraFor(batch)) {
+            return runner.run(batch, manager, delta);
+        }
     }
 
     /** Admits and plans a step without running it (tests inspect the forward pass through this). */
@@ -632,33 +635,12 @@ public final class Engine implements AutoCloseable {
                 blocks.cachedBlocks());
     }
 
-    /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
-    // DJL keeps an NDScope's arrays in a private map and offers no count; read it for the step statistic.
-    private static final java.lang.reflect.Field SCOPE_RESOURCES = scopeResources();
-
-    private static java.lang.reflect.Field scopeResources() {
-        try {
-            java.lang.reflect.Field f = NDScope.class.getDeclaredField("resources");
-            f.setAccessible(true);
-            return f;
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            return null;
-        }
-    }
-
-    private static int scopeSize(NDScope scope) {
-        try {
-            return SCOPE_RESOURCES == null ? -1 : ((java.util.Map<?, ?>) SCOPE_RESOURCES.get(scope)).size();
-        } catch (ReflectiveOperationException e) {
-            return -1;
-        }
-    }
-
     /** Native arrays the last step created (each one native call; on a GPU, roughly one kernel launch). */
     public int arraysLastStep() {
         return arraysLastStep;
     }
 
+    /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
     public int liveArrays() {
         return manager.getManagedArrays().size();
     }

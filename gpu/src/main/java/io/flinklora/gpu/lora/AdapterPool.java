@@ -86,8 +86,8 @@ final class AdapterPool implements AutoCloseable {
                     pool.b[l][i] = manager.zeros(new Shape(capacity, m.out, m.rank), dtype);
                 }
                 try (NDManager tmp = manager.newSubManager()) {
-                    pool.a[l][i].set(new NDIndex(slot), tmp.create(m.hostA, new Shape(m.rank, m.in)).toType(dtype, false));
-                    pool.b[l][i].set(new NDIndex(slot), tmp.create(m.hostB, new Shape(m.out, m.rank)).toType(dtype, false));
+                    pool.a[l][i].set(new NDIndex(slot), tmp.create(m.a(), new Shape(m.rank, m.in)).toType(dtype, false));
+                    pool.b[l][i].set(new NDIndex(slot), tmp.create(m.b(), new Shape(m.out, m.rank)).toType(dtype, false));
                 }
                 // Persistent views of the slot, for the strategies that use one adapter at a time.
                 m.place(pool, slot, pool.a[l][i].get(new NDIndex(slot)), pool.b[l][i].get(new NDIndex(slot)));

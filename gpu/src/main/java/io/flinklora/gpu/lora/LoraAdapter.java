@@ -62,13 +62,17 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    /** One adapted projection: host copies always, device arrays while resident. */
+    /**
+     * One adapted projection: device arrays while resident; host copies while not resident, and while
+     * resident only where the device copy is not exact (a float16 or bfloat16 pool).
+     */
     static final class Module {
         final int rank;
         final int in;
         final int out;
-        final float[] hostA;
-        final float[] hostB;
+        /** A [rank, in] and B [out, rank] row-major, or null while a float32 device slot holds them exactly. */
+        float[] hostA;
+        float[] hostB;
         /** {@code lora_bias}: the bias of lora_B times the scale, or null. */
         final float[] hostBias;
         /** DoRA: magnitude / ||W + s B A|| - 1 per output row, or null for plain LoRA. */
@@ -95,6 +99,16 @@ public final class LoraAdapter implements AutoCloseable {
             this.slot = s;
             this.a = viewA;
             this.b = viewB;
+        }
+
+        /** A as a host array: the host copy, or the device slot's. */
+        float[] a() {
+            return hostA != null ? hostA : a.toFloatArray();
+        }
+
+        /** B as a host array: the host copy, or the device slot's. */
+        float[] b() {
+            return hostB != null ? hostB : b.toFloatArray();
         }
 
         void unplace() {
@@ -279,8 +293,8 @@ public final class LoraAdapter implements AutoCloseable {
                     NDArray weight = base.weight(l, sl.projection());
                     float[] norms;
                     try (NDManager tmp = weight.getManager().newSubManager()) {
-                        NDArray a = tmp.create(mod.hostA, new ai.djl.ndarray.types.Shape(mod.rank, mod.in));
-                        NDArray b = tmp.create(mod.hostB, new ai.djl.ndarray.types.Shape(mod.out, mod.rank));
+                        NDArray a = tmp.create(mod.a(), new ai.djl.ndarray.types.Shape(mod.rank, mod.in));
+                        NDArray b = tmp.create(mod.b(), new ai.djl.ndarray.types.Shape(mod.out, mod.rank));
                         NDArray wf = weight;
                         if (weight.getDataType() != DataType.FLOAT32) {
                             wf = weight.toType(DataType.FLOAT32, true);
@@ -397,6 +411,18 @@ public final class LoraAdapter implements AutoCloseable {
             return false;
         }
         placedIn = pool;
+        if (pool.dtype() == DataType.FLOAT32) {
+            // The slot holds the same floats: a second copy in host memory would double the adapter's
+            // footprint (on a CPU both copies sit in the same RAM). Eviction copies them back.
+            for (Module[] layer : modules) {
+                for (Module m : layer) {
+                    if (m != null) {
+                        m.hostA = null;
+                        m.hostB = null;
+                    }
+                }
+            }
+        }
         boolean rowVectors = false;
         for (Module[] layer : modules) {
             for (Module m : layer) {
@@ -437,7 +463,21 @@ public final class LoraAdapter implements AutoCloseable {
 
     /** Frees the device slots, keeping the host copies. */
     public synchronized void evictFromDevice() {
+        leaveDevice(true);
+    }
+
+    private void leaveDevice(boolean keepHostCopy) {
         if (placedIn != null) {
+            if (keepHostCopy) {
+                for (Module[] layer : modules) {
+                    for (Module m : layer) {
+                        if (m != null && m.hostA == null) {
+                            m.hostA = m.a.toFloatArray();
+                            m.hostB = m.b.toFloatArray();
+                        }
+                    }
+                }
+            }
             placedIn.free(this);
             placedIn = null;
         }
@@ -537,22 +577,24 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /** The scaled delta {@code scale * B A} of one projection as a host matrix [out, in], for merge tools. */
-    public float[] delta(int layer, Projection p) {
+    public synchronized float[] delta(int layer, Projection p) {
         Module m = modules[layer][p.ordinal()];
         if (m == null) {
             return null;
         }
+        float[] hostA = m.a();
+        float[] hostB = m.b();
         float[] d = new float[m.out * m.in];
         for (int o = 0; o < m.out; o++) {
             for (int k = 0; k < m.rank; k++) {
-                float bv = m.hostB[o * m.rank + k];
+                float bv = hostB[o * m.rank + k];
                 if (bv == 0) {
                     continue;
                 }
                 int aRow = k * m.in;
                 int dRow = o * m.in;
                 for (int i = 0; i < m.in; i++) {
-                    d[dRow + i] += bv * m.hostA[aRow + i];
+                    d[dRow + i] += bv * hostA[aRow + i];
                 }
             }
         }
@@ -560,8 +602,8 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        evictFromDevice();
+    public synchronized void close() {
+        leaveDevice(false);
     }
 
     @Override

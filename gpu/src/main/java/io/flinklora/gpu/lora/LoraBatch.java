@@ -3,6 +3,7 @@ package io.flinklora.gpu.lora;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -29,6 +30,9 @@ public final class LoraBatch implements ProjectionDelta {
     private final List<long[]> rowsOf = new ArrayList<>();
     private final List<float[]> weightsOf = new ArrayList<>();
     private final Map<String, Plan> plans = new HashMap<>();
+    // Plans are built at a projection's first use, inside a layer's scope, and read by every later layer:
+    // their arrays leave the scopes and live until close().
+    private final List<NDArray> kept = new ArrayList<>();
     private final List<AdapterMix> rowMix;
     // The last gathered and slot-major inputs: projections that share an input (q, k, v; gate, up) reuse them.
     private NDArray gatheredFrom;
@@ -462,7 +466,7 @@ public final class LoraBatch implements ProjectionDelta {
         Map<Integer, NDArray> slotArrays = new HashMap<>();
         if (strategy == LoraStrategy.GATHERED || strategy == LoraStrategy.POOLED) {
             slots.forEach((rank, list) -> slotArrays.put(rank,
-                    manager.create(list.stream().mapToLong(Long::longValue).toArray())));
+                    keep(manager.create(list.stream().mapToLong(Long::longValue).toArray()))));
         }
         Map<Integer, SlotLayout> layouts = new HashMap<>();
         if (strategy == LoraStrategy.POOLED) {
@@ -487,7 +491,7 @@ public final class LoraBatch implements ProjectionDelta {
                 for (int j = 0; j < pos.length && identity; j++) {
                     identity = pos[j] == j;
                 }
-                layouts.put(rank, new SlotLayout(first, last - first + 1, depth, identity ? null : manager.create(pos)));
+                layouts.put(rank, new SlotLayout(first, last - first + 1, depth, identity ? null : keep(manager.create(pos))));
             });
         }
         for (long g : rowGather) {
@@ -497,9 +501,9 @@ public final class LoraBatch implements ProjectionDelta {
         NDArray gather = null;
         NDArray scale = null;
         if (single) {
-            gather = manager.create(rowGather);
+            gather = keep(manager.create(rowGather));
             if (!unitWeights) {
-                scale = manager.create(rowScale, new Shape(tokens, 1)).toType(dtype, false);
+                scale = keep(manager.create(rowScale, new Shape(tokens, 1)).toType(dtype, false));
             }
         } else {
             long[] mixGather = new long[members.length * tokens];
@@ -514,8 +518,8 @@ public final class LoraBatch implements ProjectionDelta {
                     mixScale[k * tokens + (int) r[j]] = w[j];
                 }
             }
-            combine = new Mixed(members.length, manager.create(mixGather),
-                    manager.create(mixScale, new Shape(members.length, tokens, 1)).toType(dtype, false));
+            combine = new Mixed(members.length, keep(manager.create(mixGather)),
+                    keep(manager.create(mixScale, new Shape(members.length, tokens, 1)).toType(dtype, false)));
         }
         boolean inOrder = rows.length == tokens;
         for (int j = 0; j < rows.length && inOrder; j++) {
@@ -524,10 +528,24 @@ public final class LoraBatch implements ProjectionDelta {
         if (single && everyRow && unitWeights && inOrder) {
             gather = null; // pair j is token row j: deltas are already in token order
         }
-        Plan plan = new Plan(members, inOrder ? null : manager.create(rows), combine, slotArrays, layouts, gather,
+        Plan plan = new Plan(members, inOrder ? null : keep(manager.create(rows)), combine, slotArrays, layouts, gather,
                 scale, single && !everyRow);
         plans.put(key, plan);
         return plan;
+    }
+
+    /** Takes {@code a} out of every scope: it lives until {@link #close()}. */
+    private NDArray keep(NDArray a) {
+        NDScope.unregister(a);
+        kept.add(a);
+        return a;
+    }
+
+    @Override
+    public void close() {
+        kept.forEach(NDArray::close);
+        kept.clear();
+        plans.clear();
     }
 
     private static NDArray linear(NDArray x, NDArray w) {

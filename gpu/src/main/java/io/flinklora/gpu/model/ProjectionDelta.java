@@ -8,7 +8,7 @@ import ai.djl.ndarray.NDArray;
  * after the output head; an implementation with nothing to add returns its argument unchanged, so a
  * batch without adapters pays nothing.
  */
-public interface ProjectionDelta {
+public interface ProjectionDelta extends AutoCloseable {
     ProjectionDelta NONE = (layer, projection, input, output, baseBias) -> output;
 
     /**
@@ -38,5 +38,10 @@ public interface ProjectionDelta {
      */
     default NDArray logits(NDArray hidden, NDArray logits, long[] tokenRows) {
         return logits;
+    }
+
+    /** Frees what the delta kept for the whole step (arrays that outlive the per-layer scopes). */
+    @Override
+    default void close() {
     }
 }
