@@ -137,6 +137,14 @@ public final class Engine implements AutoCloseable {
         int[] out = new int[longRope ? 2 * bs : bs];
         for (int i = 0; i < bs; i++) {
             int p = block * bs + i;
+            if (p >= s.length()) {
+                // Past the sequence (a partial match's last block): no token id or table row is negative.
+                out[i] = -1;
+                if (longRope) {
+                    out[bs + i] = -1;
+                }
+                continue;
+            }
             out[i] = s.token(p);
             if (longRope) {
                 out[bs + i] = (int) runner.ropeRow(s, p);
@@ -555,6 +563,8 @@ public final class Engine implements AutoCloseable {
     /** The forward pass of a planned batch, after zeroing blocks handed out for the first time. */
     private NDArray forward(Batch batch) {
         cache.zero(blocks.drainFresh());
+        // After zeroing: a destination may be fresh; a source is referenced until now, so it is not.
+        cache.copy(blocks.drainCopies());
         try (ProjectionDelta delta = loraFor(batch)) {
             return runner.run(batch, manager, delta);
         }

@@ -180,13 +180,27 @@ public final class Scheduler {
             blocks.free(s.blocks());
             return Start.DEFERRED;
         }
+        // The block the cached prefix ends in: copy the positions a cached sibling shares instead of computing them.
+        BlockManager.PartialHit partial = null;
+        if (blocks.prefixCaching() && cacheable > hit * bs) {
+            int[] next = content.of(s, hit);
+            partial = blocks.matchPartial(s.blocks(), salt, next, next.length / bs, Math.min(cacheable - hit * bs, bs));
+        }
         if (!blocks.grow(s.blocks(), reserved(s))) {
+            if (partial != null) {
+                blocks.release(partial);
+            }
             blocks.free(s.blocks());
             return Start.NO_ROOM;
         }
-        s.resetComputed(hit * bs);
+        int copied = 0;
+        if (partial != null) {
+            blocks.copyInto(partial, s.blocks().block(hit));
+            copied = partial.positions();
+        }
+        s.resetComputed(hit * bs + copied);
         promptTokens += s.length();
-        cachedPromptTokens += (long) hit * bs;
+        cachedPromptTokens += (long) hit * bs + copied;
         return Start.STARTED;
     }
 

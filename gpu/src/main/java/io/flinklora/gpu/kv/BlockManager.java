@@ -30,8 +30,13 @@ public final class BlockManager {
     // Cached blocks with no owner, least recently released first.
     private final LinkedHashSet<Integer> evictable = new LinkedHashSet<>();
     private final Map<Key, Integer> cached = new HashMap<>();
+    // Cached blocks by the key id of the block before them, for matches that end inside a block.
+    private final Map<Long, LinkedHashSet<Integer>> children = new HashMap<>();
     private int[] fresh = new int[16];
     private int freshCount;
+    // Pending copies (source, destination) of partly matched blocks; each source holds a reference until drained.
+    private int[] copies = new int[16];
+    private int copyCount;
     private long nextKeyId = 1;
     private long evictions;
 
@@ -148,6 +153,113 @@ public final class BlockManager {
         return n;
     }
 
+    /** A cached block whose first {@code positions} positions hold what a table's next block would. */
+    public record PartialHit(int block, int positions) {
+    }
+
+    // Children scanned for a partial match: they share everything before the block, so a shared text
+    // continues in any of them (a bound keeps admission cheap behind an instruction with thousands of records).
+    private static final int PARTIAL_CANDIDATES = 64;
+
+    /**
+     * After {@link #matchPrefix}: the cached block, following the table's last block, that agrees with
+     * {@code content} (the table's next block) on the longest run of leading positions, at most {@code limit}.
+     * Takes a reference on it, given back by {@link #copyInto} or {@link #release}. SGLang's radix cache
+     * shares prefixes to the token; this gets the same for the block a shared prefix ends in, by copying
+     * its matching positions into the table's own block instead of computing them again.
+     *
+     * @param content the next block's content as for {@link #commit}, a position past the sequence holding
+     *     a value no real block holds (so it never matches)
+     * @param fields how many values per position {@code content} holds (laid out field by field)
+     * @return null when no cached block shares even the first position
+     */
+    public PartialHit matchPartial(BlockTable table, String salt, int[] content, int fields, int limit) {
+        if (!prefixCaching || limit <= 0) {
+            return null;
+        }
+        LinkedHashSet<Integer> candidates = children.get(table.keyId(table.size() - 1));
+        if (candidates == null) {
+            return null;
+        }
+        int best = -1;
+        int bestLength = 0;
+        int scanned = 0;
+        for (int b : candidates) {
+            if (++scanned > PARTIAL_CANDIDATES) {
+                break;
+            }
+            Key k = keyOf[b];
+            if (!k.salt.equals(salt)) {
+                continue;
+            }
+            int n = 0;
+            while (n < limit && samePosition(k.content, content, n, fields)) {
+                n++;
+            }
+            if (n > bestLength) {
+                best = b;
+                bestLength = n;
+            }
+        }
+        if (best < 0) {
+            return null;
+        }
+        if (refs[best]++ == 0) {
+            evictable.remove(best);
+        }
+        return new PartialHit(best, bestLength);
+    }
+
+    private boolean samePosition(int[] a, int[] b, int position, int fields) {
+        for (int f = 0; f < fields; f++) {
+            int i = f * blockSize + position;
+            if (a[i] != b[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Schedules the copy of a partly matched block into a table's own block (before the next forward pass). */
+    public void copyInto(PartialHit hit, int destination) {
+        if (copyCount * 2 + 2 > copies.length) {
+            copies = Arrays.copyOf(copies, copies.length * 2);
+        }
+        copies[copyCount * 2] = hit.block();
+        copies[copyCount * 2 + 1] = destination;
+        copyCount++;
+    }
+
+    /** Gives back the reference {@link #matchPartial} took, when its block will not be copied. */
+    public void release(PartialHit hit) {
+        unref(hit.block());
+    }
+
+    /**
+     * The copies scheduled since the last call, as (source, destination) pairs; their sources' references
+     * are given back, so the caller must copy before any block is handed out again.
+     */
+    public int[] drainCopies() {
+        int[] out = Arrays.copyOf(copies, copyCount * 2);
+        for (int i = 0; i < copyCount; i++) {
+            unref(copies[i * 2]);
+        }
+        copyCount = 0;
+        return out;
+    }
+
+    private void unref(int b) {
+        if (--refs[b] == 0) {
+            if (keyOf[b] != null) {
+                evictable.add(b);
+            } else {
+                free.push(b);
+            }
+        } else if (refs[b] < 0) {
+            throw new IllegalStateException("block " + b + " freed more often than taken");
+        }
+    }
+
     /** Grows a table to hold {@code positions} positions; false (keeping what it got) when blocks run out. */
     public boolean grow(BlockTable table, int positions) {
         while ((long) table.size() * blockSize < positions) {
@@ -169,6 +281,11 @@ public final class BlockManager {
             b = eldest.next();
             eldest.remove();
             cached.remove(keyOf[b]);
+            LinkedHashSet<Integer> siblings = children.get(keyOf[b].parent);
+            siblings.remove(b);
+            if (siblings.isEmpty()) {
+                children.remove(keyOf[b].parent);
+            }
             keyOf[b] = null;
             evictions++;
         } else {
@@ -207,6 +324,7 @@ public final class BlockManager {
                 key.id = nextKeyId++;
                 cached.put(key, b);
                 keyOf[b] = key;
+                children.computeIfAbsent(key.parent, x -> new LinkedHashSet<>()).add(b);
                 table.markRegistered(i, key.id);
             }
         }
@@ -216,16 +334,7 @@ public final class BlockManager {
     public void free(BlockTable table) {
         // Last block first: a later block is useless without its prefix, so it should be evicted first.
         for (int i = table.size() - 1; i >= 0; i--) {
-            int b = table.block(i);
-            if (--refs[b] == 0) {
-                if (keyOf[b] != null) {
-                    evictable.add(b);
-                } else {
-                    free.push(b);
-                }
-            } else if (refs[b] < 0) {
-                throw new IllegalStateException("block " + b + " freed more often than taken");
-            }
+            unref(table.block(i));
         }
         table.clear();
     }

@@ -92,6 +92,34 @@ public final class KvBlockPool implements AutoCloseable {
         }
     }
 
+    /** Copies whole blocks, given as (source, destination) pairs, in every layer (keys and values). */
+    public void copy(int[] pairs) {
+        if (pairs.length == 0) {
+            return;
+        }
+        int n = pairs.length / 2;
+        long[] from = new long[n * kvHeads];
+        long[] to = new long[n * kvHeads];
+        for (int i = 0; i < n; i++) {
+            for (int h = 0; h < kvHeads; h++) {
+                from[i * kvHeads + h] = blockRow(pairs[2 * i], h);
+                to[i * kvHeads + h] = blockRow(pairs[2 * i + 1], h);
+            }
+        }
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray source = scope.create(from);
+            NDIndex destination = new NDIndex("{}", scope.create(to));
+            for (int l = 0; l < keyBlocks.length; l++) {
+                NDArray k = keyBlocks[l].get(source);
+                NDArray v = valueBlocks[l].get(source);
+                keyBlocks[l].set(destination, k);
+                valueBlocks[l].set(destination, v);
+                k.close();
+                v.close();
+            }
+        }
+    }
+
     /** Keys of a layer as rows {@code [(block * kvHeads + head) * blockSize + offset, headDim]}. */
     public NDArray keysFlat(int layer) {
         return keysFlat[layer];

@@ -74,6 +74,33 @@ class PrefixCachingTest {
     }
 
     @Test
+    void aSharedPrefixEndingInsideABlockIsCopiedToTheTokenAndGivesTheSameTokens() {
+        try (Engine cached = Engine.open(config().build());
+             Engine plain = Engine.open(config().prefixCaching(false).build())) {
+            int[] first = cached.tokenizer().encode(INSTRUCTION + " Then");
+            int[] second = cached.tokenizer().encode(INSTRUCTION + " The dog");
+            List<AdapterRef> mix = List.of(new AdapterRef("happy", 1.0));
+            EngineRequest a = new EngineRequest("a", first, mix, SamplingParams.greedy(24).withIgnoreEos(true));
+            EngineRequest b = new EngineRequest("b", second, mix, SamplingParams.greedy(24).withIgnoreEos(true));
+            int[] aSequence = java.util.stream.IntStream.concat(java.util.Arrays.stream(first),
+                    java.util.Arrays.stream(EngineHarness.runAll(cached, List.of(a)).get("a").idArray())).toArray();
+            int common = 0;
+            while (common < second.length - 1 && aSequence[common] == second[common]) {
+                common++;
+            }
+            assertTrue(common % 16 != 0 && aSequence.length >= (common / 16 + 1) * 16,
+                    "the shared prefix ends inside a block that a computed in full: " + common);
+            long before = cached.stats().cachedPromptTokens();
+            Map<String, EngineHarness.Outcome> got = EngineHarness.runAll(cached, List.of(b));
+            assertEquals(before + common, cached.stats().cachedPromptTokens(),
+                    "every shared position is reused, not only the " + common / 16 + " whole blocks");
+            Map<String, EngineHarness.Outcome> want = EngineHarness.runAll(plain, List.of(b));
+            assertArrayEquals(want.get("b").idArray(), got.get("b").idArray());
+            assertEquals(want.get("b").text(), got.get("b").text());
+        }
+    }
+
+    @Test
     void aPrefixIsSharedOnlyBetweenRequestsWithTheSameAdaptersAndWeights() {
         try (Engine e = Engine.open(config().build())) {
             int[] prompt = e.tokenizer().encode(INSTRUCTION);

@@ -128,4 +128,55 @@ class BlockManagerTest {
         assertEquals(a.block(0), c.block(0));
         assertEquals(b.block(1), c.block(1));
     }
+
+    @Test
+    void aPrefixEndingInsideABlockIsCopiedFromTheCachedSiblingThatSharesTheMostPositions() {
+        BlockManager m = new BlockManager(16, BS, true);
+        int[] a = {1, 2, 3, 4, 5, 6, 9, 9};
+        int[] b = {1, 2, 3, 4, 5, 6, 7, 9};
+        for (int[] ids : new int[][] {a, b}) {
+            BlockTable t = new BlockTable();
+            m.grow(t, ids.length);
+            m.commit(t, 2, "s", tokens(ids));
+            m.free(t);
+        }
+        m.drainFresh();
+        int[] want = {1, 2, 3, 4, 5, 6, 7, 8};
+        BlockTable t = new BlockTable();
+        assertEquals(1, m.matchPrefix(t, "s", tokens(want), 2), "the first block is shared whole");
+        BlockManager.PartialHit hit = m.matchPartial(t, "s", tokens(want).apply(1), 1, 3);
+        assertEquals(3, hit.positions(), "5, 6, 7 agree with b's second block; a's agrees on two");
+        int available = m.available();
+        assertTrue(m.grow(t, 8));
+        assertEquals(available - 1, m.available(), "the source is referenced, so the new block is another one");
+        assertNotEquals(hit.block(), t.block(1));
+        m.copyInto(hit, t.block(1));
+        assertArrayEquals(new int[] {hit.block(), t.block(1)}, m.drainCopies());
+        assertEquals(available, m.available(), "draining gives the source's reference back");
+        assertEquals(0, m.drainCopies().length);
+
+        assertEquals(null, m.matchPartial(t, "other", tokens(want).apply(1), 1, 3), "another salt shares nothing");
+        BlockTable u = new BlockTable();
+        m.matchPrefix(u, "s", tokens(want), 2);
+        BlockManager.PartialHit limited = m.matchPartial(u, "s", tokens(want).apply(1), 1, 2);
+        assertEquals(2, limited.positions(), "never more than the limit (the last prompt token is always computed)");
+        m.release(limited);
+        m.free(u);
+        assertEquals(available, m.available(), "u's references are all given back (t keeps its own)");
+    }
+
+    @Test
+    void aSecondFieldPerPositionMustAgreeToo() {
+        BlockManager m = new BlockManager(8, BS, true);
+        // Content laid out field by field: four token ids, then four table rows.
+        IntFunction<int[]> first = i -> new int[] {1, 2, 3, 4, 0, 0, 0, 0};
+        IntFunction<int[]> second = i -> i == 0 ? new int[] {1, 2, 3, 4, 0, 0, 0, 0} : new int[] {5, 6, 7, 8, 0, 0, 1, 1};
+        BlockTable t = new BlockTable();
+        m.grow(t, 8);
+        m.commit(t, 2, "", second);
+        BlockTable u = new BlockTable();
+        assertEquals(1, m.matchPrefix(u, "", first, 2));
+        BlockManager.PartialHit hit = m.matchPartial(u, "", new int[] {5, 6, 7, 8, 0, 1, 1, 1}, 2, 4);
+        assertEquals(1, hit.positions(), "the same token at position 1 under another table row does not match");
+    }
 }
