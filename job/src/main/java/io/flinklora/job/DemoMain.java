@@ -52,10 +52,10 @@ public final class DemoMain {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
-            o.model = model.toString();
-            o.adapters = adapters.toString();
-            o.device = "cpu";
-            o.maxBatch = 8;
+            o.engine.model = model.toString();
+            o.engine.adapters = adapters.toString();
+            o.engine.device = "cpu";
+            o.engine.maxBatch = 8;
             o.checkpointInterval = 250;
             o.groupId = "demo";
             o.replyTopicPattern = "replies\\..*";

@@ -97,11 +97,11 @@ public final class E2eBench {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
-            o.model = model.toString();
-            o.device = "cpu";
-            o.maxBatch = batch;
+            o.engine.model = model.toString();
+            o.engine.device = "cpu";
+            o.engine.maxBatch = batch;
             o.maxQueued = REQUESTS;
-            o.maxSeqLen = PROMPT + newTokens + 8;
+            o.engine.maxSeqLen = PROMPT + newTokens + 8;
             o.checkpointInterval = 1000;
             o.groupId = "e2e";
             kafka.createTopics(o.topics(), 1);

@@ -65,13 +65,13 @@ public final class SoakMain {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
-            o.model = model.toString();
-            o.adapters = adapterRoot.toString();
-            o.device = "cpu";
-            o.maxBatch = 32;
+            o.engine.model = model.toString();
+            o.engine.adapters = adapterRoot.toString();
+            o.engine.device = "cpu";
+            o.engine.maxBatch = 32;
             o.maxQueued = 64;
-            o.adaptersOnDevice = onDevice;
-            o.adaptersInMemory = onDevice * 2;
+            o.engine.adaptersOnDevice = onDevice;
+            o.engine.adaptersInMemory = onDevice * 2;
             o.checkpointInterval = 1000;
             o.groupId = "soak";
             kafka.createTopics(o.topics(), 2);

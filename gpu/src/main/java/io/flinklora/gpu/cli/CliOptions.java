@@ -27,6 +27,15 @@ public final class CliOptions {
     }
 
     /**
+     * A command that gives some mixed-in options other names than their own (the labelling job calls the
+     * engine's {@code --max-batch} {@code --batch}): the option is the same, only its name differs.
+     */
+    public interface Renames {
+        /** Each option's own name, mapped to the name this command gives it. */
+        Map<String, String> renamedOptions();
+    }
+
+    /**
      * Fills the {@code @Option}-annotated fields and setters of {@code options} from {@code --name value} or
      * {@code --name=value}; a later occurrence wins. Returns false when {@code --help} was asked for.
      *
@@ -68,6 +77,14 @@ public final class CliOptions {
         cl.setOverwrittenOptionsAllowed(true);
         cl.setUsageHelpWidth(130);
         cl.setUsageHelpLongOptionsMaxWidth(36);
+        if (options instanceof Renames r) {
+            CommandSpec spec = cl.getCommandSpec();
+            r.renamedOptions().forEach((own, given) -> {
+                OptionSpec option = spec.findOption(own);
+                spec.remove(option);
+                spec.addOption(option.toBuilder().names(given).build());
+            });
+        }
         return cl;
     }
 
