@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.cli.CliOptions;
 import io.flinklora.gpu.cli.EngineOptions;
 import io.flinklora.operators.GenerationSettings;
@@ -39,6 +40,7 @@ import picocli.CommandLine.Option;
             "                                         --kafka.sasl.jaas.config '... password=\"$${env:KAFKA_PASSWORD}\";'",
             "                                         (the variable must be set for the JobManager and every TaskManager)",
             "                                         values of secret settings (passwords, sasl.jaas.config, keys) are never printed"})
+@PublicEvolving
 public final class JobOptions implements Serializable {
     private static final long serialVersionUID = 1L;
 

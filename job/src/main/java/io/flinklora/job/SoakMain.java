@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -36,6 +37,7 @@ import org.apache.kafka.common.TopicPartition;
  * memory against a bound and the requests still waiting in Kafka (back pressure), and checks that
  * every request completes.
  */
+@Internal
 public final class SoakMain {
     private SoakMain() {
     }

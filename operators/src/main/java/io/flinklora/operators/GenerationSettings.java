@@ -1,6 +1,7 @@
 package io.flinklora.operators;
 
 import ai.djl.Device;
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.cli.EngineOptions;
 import io.flinklora.gpu.engine.EngineConfig;
 import java.io.Serializable;
@@ -10,6 +11,7 @@ import java.io.Serializable;
  * with the job graph (never in checkpointed state). The engine's settings are an {@link EngineConfig.Builder},
  * unbuilt: each subtask picks its device and builds it there. Build with {@link #builder(EngineConfig.Builder)}.
  */
+@PublicEvolving
 public final class GenerationSettings implements Serializable {
     // 3: the engine's settings became an EngineConfig.Builder (only job graphs carry it, never state)
     private static final long serialVersionUID = 3L;

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.cli;
 
+import io.flinklora.annotation.Internal;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.LinkedHashSet;
@@ -15,6 +16,7 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.TypeConversionException;
 
 /** The one option parser of the job, the labelling job and the tools: picocli, with this project's messages. */
+@Internal
 public final class CliOptions {
     private CliOptions() {
     }

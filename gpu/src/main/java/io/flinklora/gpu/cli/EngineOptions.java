@@ -2,6 +2,7 @@ package io.flinklora.gpu.cli;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.LoraStrategy;
@@ -17,6 +18,7 @@ import picocli.CommandLine.Option;
  * ({@code @Mixin}). Defaults are the engine's own ({@link EngineConfig}, {@link AdapterSettings#DEFAULT},
  * {@link RequestLimits#DEFAULT}); paths are strings because a job's paths are read on its task managers.
  */
+@PublicEvolving
 public final class EngineOptions implements Serializable {
     private static final long serialVersionUID = 1L;
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
@@ -35,6 +36,7 @@ import picocli.CommandLine.Option;
  * result line per request on stdout as each finishes, logs on stderr. All requests run through
  * continuous batching together; input is read only as fast as the engine takes it.
  */
+@Internal
 public final class GenerateCli {
     private static final ObjectMapper JSON = new ObjectMapper();
 

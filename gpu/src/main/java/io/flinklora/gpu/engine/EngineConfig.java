@@ -2,6 +2,7 @@ package io.flinklora.gpu.engine;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.safetensors.NativeDtypes;
 import io.flinklora.gpu.sampling.RequestLimits;
@@ -26,6 +27,7 @@ import java.nio.file.Path;
  * @param kvBlockSize positions per KV block
  * @param prefixCaching whether full KV blocks are shared between sequences with the same prefix and adapters
  */
+@PublicEvolving
 public record EngineConfig(Path modelDir, Device device, DataType dtype, int maxRunning, int maxTokensPerStep,
                            int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
                            AdapterSettings adapters, boolean reuseKvCache, long kvCacheBytes, int kvBlockSize,

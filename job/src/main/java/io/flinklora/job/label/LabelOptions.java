@@ -1,5 +1,6 @@
 package io.flinklora.job.label;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.cli.CliOptions;
 import io.flinklora.gpu.cli.EngineOptions;
 import io.flinklora.job.JobOptions;
@@ -16,6 +17,7 @@ import picocli.CommandLine.Option;
 /** Options of the bulk labelling job ({@code scripts/label.sh}), from {@code --name value} pairs. */
 @Command(name = "label", sortOptions = false, synopsisHeading = "",
         customSynopsis = "usage: scripts/label.sh --input F --output F --model DIR [--adapters DIR] [--task FILE] [options]")
+@PublicEvolving
 public final class LabelOptions implements CliOptions.Renames {
     List<Path> inputs = new ArrayList<>();
     @Option(names = "--output", order = 1, paramLabel = "F",
