@@ -1,5 +1,6 @@
 package io.flinklora.client;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
@@ -51,6 +52,7 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  */
+@PublicEvolving
 public final class GenerationClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(GenerationClient.class);
 

@@ -1,6 +1,9 @@
 package io.flinklora.client;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** The job answered a request with an error record: its stable code (GenerationError.code) and message. */
+@PublicEvolving
 public final class GenerationFailedException extends Exception {
     private static final long serialVersionUID = 1L;
     private final String code;

@@ -1,5 +1,6 @@
 package io.flinklora.client;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.TokenEvent;
@@ -23,6 +24,7 @@ import org.slf4j.LoggerFactory;
  * timeout passes, and a {@link CancellationException} on {@link #cancel()}. A timeout or a cancel
  * also cancels the generation in the job.
  */
+@PublicEvolving
 public final class GenerationHandle {
     private static final Logger LOG = LoggerFactory.getLogger(GenerationHandle.class);
     private final String requestId;

@@ -1,5 +1,6 @@
 package io.flinklora.client;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.TokenEvent;
 
 /**
@@ -7,6 +8,7 @@ import io.flinklora.schemas.TokenEvent;
  * (keep it quick; hand work elsewhere if it is not).
  */
 @FunctionalInterface
+@PublicEvolving
 public interface TokenListener {
     void onToken(TokenEvent event);
 }

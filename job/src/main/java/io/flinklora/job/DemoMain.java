@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -24,6 +25,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * and the base model sent through the service client ({@link GenerationClient}: its own reply topic),
  * and each request's text printed as its completion arrives.
  */
+@Internal
 public final class DemoMain {
     /** id, adapters ("+" mixes them half and half), prompt. Mood requests ask the labeller for one line. */
     static final String[][] PROMPTS = {
@@ -52,10 +54,10 @@ public final class DemoMain {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
-            o.model = model.toString();
-            o.adapters = adapters.toString();
-            o.device = "cpu";
-            o.maxBatch = 8;
+            o.engine.model = model.toString();
+            o.engine.adapters = adapters.toString();
+            o.engine.device = "cpu";
+            o.engine.maxBatch = 8;
             o.checkpointInterval = 250;
             o.groupId = "demo";
             o.replyTopicPattern = "replies\\..*";

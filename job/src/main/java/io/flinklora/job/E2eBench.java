@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.bench.RandomLlama;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
@@ -31,6 +32,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * the Flink job (one generation subtask, exactly-once delivery), measured in one run: generated
  * tokens/s of each, their ratio, and time to first token p50/p99 through the job.
  */
+@Internal
 public final class E2eBench {
     private static final int REQUESTS = 64;
     private static final int PROMPT = 16;
@@ -97,11 +99,11 @@ public final class E2eBench {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
-            o.model = model.toString();
-            o.device = "cpu";
-            o.maxBatch = batch;
+            o.engine.model = model.toString();
+            o.engine.device = "cpu";
+            o.engine.maxBatch = batch;
             o.maxQueued = REQUESTS;
-            o.maxSeqLen = PROMPT + newTokens + 8;
+            o.engine.maxSeqLen = PROMPT + newTokens + 8;
             o.checkpointInterval = 1000;
             o.groupId = "e2e";
             kafka.createTopics(o.topics(), 1);

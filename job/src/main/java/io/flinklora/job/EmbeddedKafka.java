@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -22,6 +23,7 @@ import org.apache.kafka.common.test.TestKitNodes;
  * A real single-node Kafka broker (KRaft, broker and controller combined) inside this JVM, for the
  * embedded demo and integration tests. The cluster scripts run a separate broker process instead.
  */
+@Internal
 public final class EmbeddedKafka implements AutoCloseable {
     private static final String JAAS_PROPERTY = "java.security.auth.login.config";
 

@@ -1,9 +1,8 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.cli.CliOptions;
-import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.lora.AdapterSettings;
-import io.flinklora.gpu.sampling.RequestLimits;
+import io.flinklora.gpu.cli.EngineOptions;
 import io.flinklora.operators.GenerationSettings;
 import io.flinklora.operators.kafka.OutputFormat;
 import java.io.Serializable;
@@ -21,6 +20,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.ConfigDef;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -40,6 +40,7 @@ import picocli.CommandLine.Option;
             "                                         --kafka.sasl.jaas.config '... password=\"$${env:KAFKA_PASSWORD}\";'",
             "                                         (the variable must be set for the JobManager and every TaskManager)",
             "                                         values of secret settings (passwords, sasl.jaas.config, keys) are never printed"})
+@PublicEvolving
 public final class JobOptions implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -72,78 +73,32 @@ public final class JobOptions implements Serializable {
     @Option(names = "--starting-offsets", order = 6, paramLabel = "committed|earliest|latest", converter = StartingOffsets.class,
             description = "where a fresh job starts (default ${DEFAULT-VALUE}, else earliest)")
     String startingOffsets = "committed";
-    @Option(names = "--model", order = 7, paramLabel = "DIR", description = "Hugging Face model folder (required)")
-    String model;
-    @Option(names = "--adapters", order = 8, paramLabel = "DIR", description = "adapter root (sub-folders served by name)")
-    String adapters;
-    @Option(names = "--device", order = 9, paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
-            description = "auto: the slot's GPU when Flink's GPU resource gives one (default ${DEFAULT-VALUE})")
-    String device = GenerationSettings.DEFAULT_DEVICE;
-    @Option(names = "--dtype", order = 10, paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
-            description = "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs the JNI of "
-            + "scripts/build-jni.sh on the task managers)")
-    String dtype;
-    @Option(names = "--max-batch", order = 11, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "sequences per forward pass per subtask (default ${DEFAULT-VALUE})")
-    int maxBatch = EngineConfig.DEFAULT_MAX_RUNNING;
-    @Option(names = "--max-tokens-per-step", order = 12, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "tokens per forward pass (default ${DEFAULT-VALUE})")
-    int maxTokensPerStep = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
-    @Option(names = "--max-queued", order = 13, paramLabel = "N", converter = CliOptions.Positive.class,
+    /** The engine's options (model, adapters, device, batch, KV cache, request limits), shared with the other tools. */
+    @Mixin
+    EngineOptions engine = new EngineOptions();
+    @Option(names = "--max-queued", order = 31, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "accepted requests waiting per subtask before back pressure (default ${DEFAULT-VALUE})")
     int maxQueued = GenerationSettings.DEFAULT_MAX_QUEUED;
-    @Option(names = "--max-seq-len", order = 14, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "prompt + generated tokens at most (default: the model's context)")
-    int maxSeqLen = Integer.MAX_VALUE;
-    @Option(names = "--kv-cache-mib", order = 15, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "KV cache budget per subtask in MiB (default: max batch sequences at max seq len)")
-    int kvCacheMib = -1;
-    @Option(names = "--kv-block-size", order = 16, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "positions per KV block (default ${DEFAULT-VALUE})")
-    int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
-    boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
-    @Option(names = "--adapters-on-device", order = 18, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "resident adapters per subtask (default ${DEFAULT-VALUE})")
-    int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
-    @Option(names = "--adapters-in-memory", order = 19, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "adapters in host memory per subtask (default ${DEFAULT-VALUE})")
-    int adaptersInMemory = AdapterSettings.DEFAULT.maxLoaded();
-    List<String> preload = AdapterSettings.DEFAULT.preload();
-    String router;
-    @Option(names = "--lora-strategy", order = 22, paramLabel = "pooled|segmented|gathered|loop", converter = CliOptions.Strategy.class,
-            description = "how mixed-adapter batches compute LoRA (default ${DEFAULT-VALUE})")
-    String loraStrategy = AdapterSettings.DEFAULT.strategy().name().toLowerCase(Locale.ROOT);
-    @Option(names = "--max-request-bytes", order = 23, paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-request-bytes", order = 32, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "request record size at most (default ${DEFAULT-VALUE})")
     int maxRequestBytes = 1 << 20;
+    String router;
     String replyTopicPattern;
-    @Option(names = "--max-prompt-tokens", order = 25, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "prompt tokens per request at most (default ${DEFAULT-VALUE})")
-    int maxPromptTokens = RequestLimits.DEFAULT.maxPromptTokens();
-    @Option(names = "--max-new-tokens", order = 26, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "max_new_tokens per request at most (default ${DEFAULT-VALUE})")
-    int maxNewTokens = RequestLimits.DEFAULT.maxNewTokens();
-    @Option(names = "--max-stop-strings", order = 27, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "stop strings per request at most (default ${DEFAULT-VALUE})")
-    int maxStopStrings = RequestLimits.DEFAULT.maxStopStrings();
-    @Option(names = "--max-adapters", order = 28, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "adapters mixed in one request at most (default ${DEFAULT-VALUE})")
-    int maxAdapters = RequestLimits.DEFAULT.maxAdapters();
     Delivery delivery = Delivery.EXACTLY_ONCE;
     OutputFormat outputFormat = OutputFormat.AVRO;
-    @Option(names = "--checkpoint-interval", order = 31, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+    @Option(names = "--checkpoint-interval", order = 36, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
             description = "(default ${DEFAULT-VALUE})")
     long checkpointInterval = 2000;
-    @Option(names = "--parallelism", order = 32, paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--parallelism", order = 37, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "generation subtasks, one per GPU (default: the environment's)")
     int parallelism = -1;
-    @Option(names = "--transactional-id-prefix", order = 33, paramLabel = "P", description = "(default ${DEFAULT-VALUE})")
+    @Option(names = "--transactional-id-prefix", order = 38, paramLabel = "P", description = "(default ${DEFAULT-VALUE})")
     String transactionalIdPrefix = "flink-lora";
-    @Option(names = "--fail-once-after-tokens", order = 34, paramLabel = "N", description = "failure drill: "
+    @Option(names = "--fail-once-after-tokens", order = 39, paramLabel = "N", description = "failure drill: "
             + "the first attempt fails N tokens after a completed checkpoint that holds in-flight sequences (default off)")
     long failOnceAfterTokens = -1;
     Map<String, String> kafka = new LinkedHashMap<>();
-    @Option(names = {"-h", "--help"}, order = 35, usageHelp = true, description = "this text")
+    @Option(names = {"-h", "--help"}, order = 40, usageHelp = true, description = "this text")
     boolean help;
 
     @Option(names = "--request-topics", order = 1, paramLabel = "a,b", description = "topics with requests "
@@ -152,41 +107,30 @@ public final class JobOptions implements Serializable {
         requestTopics = List.of(v.split(","));
     }
 
-    @Option(names = "--preload", order = 20, paramLabel = "a,b", description = "adapters to load at start")
-    void preload(String v) {
-        preload = v.isEmpty() ? List.of() : List.of(v.split(","));
-    }
-
-    @Option(names = "--router", order = 21, paramLabel = "FILE", description = "router file "
+    @Option(names = "--router", order = 30, paramLabel = "FILE", description = "router file "
             + "(models/adapters/router.json): requests with \"route\": \"auto\" get the adapters of the task whose "
             + "example prompts are nearest to theirs (default: none; such requests are INVALID_REQUEST)")
     void router(String v) {
         router = routerFile(v);
     }
 
-    @Option(names = "--reply-topic-pattern", order = 24, paramLabel = "REGEX", description = "topics a "
+    @Option(names = "--reply-topic-pattern", order = 33, paramLabel = "REGEX", description = "topics a "
             + "request may name as reply_topic (whole-name match, e.g. 'replies\\..*'); "
             + "others get REPLY_TOPIC_NOT_ALLOWED (default: none allowed)")
     void replyTopicPattern(String v) {
         replyTopicPattern = regex("--reply-topic-pattern", v);
     }
 
-    @Option(names = "--delivery", order = 29, paramLabel = "exactly-once|at-least-once", converter = DeliveryWords.class,
+    @Option(names = "--delivery", order = 34, paramLabel = "exactly-once|at-least-once", converter = DeliveryWords.class,
             description = "(default exactly-once)")
     void delivery(String v) {
         delivery = Delivery.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
     }
 
-    @Option(names = "--output-format", order = 30, paramLabel = "avro|json", converter = Formats.class,
+    @Option(names = "--output-format", order = 35, paramLabel = "avro|json", converter = Formats.class,
             description = "encoding of output records (default avro)")
     void outputFormat(String v) {
         outputFormat = OutputFormat.valueOf(v.toUpperCase(Locale.ROOT));
-    }
-
-    @Option(names = "--prefix-caching", order = 17, paramLabel = "on|off", converter = CliOptions.OnOff.class,
-            description = "share KV blocks of identical prompt prefixes with the same adapters (default on)")
-    void prefixCaching(String v) {
-        prefixCaching = v.equals("on");
     }
 
     /**
@@ -198,7 +142,7 @@ public final class JobOptions implements Serializable {
         if (!CliOptions.parse(o, args, new CliOptions.PassThrough("--kafka.", o.kafka, JobOptions::isSecret))) {
             return null;
         }
-        if (o.model == null) {
+        if (o.engine.model == null) {
             throw new IllegalArgumentException("--model is required\n" + usage());
         }
         return o;
@@ -236,13 +180,7 @@ public final class JobOptions implements Serializable {
     }
 
     GenerationSettings generationSettings() {
-        return GenerationSettings.builder(model).adapterRoot(adapters).device(device).dtype(dtype).maxBatch(maxBatch)
-                .maxTokensPerStep(maxTokensPerStep).maxQueued(maxQueued).maxSequenceLength(maxSeqLen)
-                .kvCacheMib(kvCacheMib).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching)
-                .adaptersOnDevice(adaptersOnDevice).adaptersInMemory(adaptersInMemory).preload(preload)
-                .loraStrategy(loraStrategy)
-                .limits(new RequestLimits(maxPromptTokens, maxNewTokens, maxStopStrings,
-                        RequestLimits.DEFAULT.maxStopStringLength(), maxAdapters))
+        return GenerationSettings.builder(engine.engineConfig()).device(engine.device).maxQueued(maxQueued)
                 .failOnceAfterTokens(failOnceAfterTokens).router(router).build();
     }
 
@@ -296,8 +234,7 @@ public final class JobOptions implements Serializable {
     public String toString() {
         return "bootstrap-servers=" + bootstrapServers + " request-topics=" + String.join(",", requestTopics)
                 + " token-topic=" + tokenTopic + " completion-topic=" + completionTopic + " error-topic=" + errorTopic
-                + " group-id=" + groupId + " starting-offsets=" + startingOffsets + " model=" + model + " adapters=" + adapters
-                + " device=" + device + (dtype != null ? " dtype=" + dtype : "") + " max-batch=" + maxBatch + " max-queued=" + maxQueued
+                + " group-id=" + groupId + " starting-offsets=" + startingOffsets + " " + engine + " max-queued=" + maxQueued
                 + " delivery=" + delivery.name().toLowerCase(Locale.ROOT).replace('_', '-')
                 + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
                 + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix

@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.Internal;
 import java.util.List;
 import java.util.Properties;
 import java.util.UUID;
@@ -9,6 +10,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /** Byte-array Kafka clients for the demo, tools and benchmarks: what they produce and read is decoded by the codecs. */
+@Internal
 public final class KafkaClients {
     private KafkaClients() {
     }

@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -36,6 +37,7 @@ import org.apache.kafka.common.TopicPartition;
  * memory against a bound and the requests still waiting in Kafka (back pressure), and checks that
  * every request completes.
  */
+@Internal
 public final class SoakMain {
     private SoakMain() {
     }
@@ -65,13 +67,13 @@ public final class SoakMain {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
-            o.model = model.toString();
-            o.adapters = adapterRoot.toString();
-            o.device = "cpu";
-            o.maxBatch = 32;
+            o.engine.model = model.toString();
+            o.engine.adapters = adapterRoot.toString();
+            o.engine.device = "cpu";
+            o.engine.maxBatch = 32;
             o.maxQueued = 64;
-            o.adaptersOnDevice = onDevice;
-            o.adaptersInMemory = onDevice * 2;
+            o.engine.adaptersOnDevice = onDevice;
+            o.engine.adaptersInMemory = onDevice * 2;
             o.checkpointInterval = 1000;
             o.groupId = "soak";
             kafka.createTopics(o.topics(), 2);

@@ -1,5 +1,6 @@
 package io.flinklora.job;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.operators.DecodeRequests;
 import io.flinklora.operators.GenerationOperatorFactory;
 import io.flinklora.operators.Outputs;
@@ -31,6 +32,7 @@ import org.slf4j.LoggerFactory;
  * The streaming job: Kafka requests -> decode (bad records become error records) -> keyBy(request_id)
  * -> multi-LoRA generation -> token events, completions and errors, each to its Kafka topic.
  */
+@PublicEvolving
 public final class StreamingJob {
     private static final Logger LOG = LoggerFactory.getLogger(StreamingJob.class);
 

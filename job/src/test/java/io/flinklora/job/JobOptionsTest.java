@@ -59,8 +59,8 @@ class JobOptionsTest {
     @Test
     void nameEqualsValueParsesLikeNameThenValue() {
         JobOptions o = JobOptions.parse(new String[] {"--model=m", "--max-batch=4", "--kafka.sasl.jaas.config=" + JAAS});
-        assertEquals(4, o.maxBatch);
-        assertEquals("m", o.model);
+        assertEquals(4, o.engine.maxBatch);
+        assertEquals("m", o.engine.model);
         assertEquals(JAAS, o.kafkaProperties().getProperty("sasl.jaas.config"), "only the first '=' separates");
     }
 
@@ -124,7 +124,7 @@ class JobOptionsTest {
         }
         assertEquals(JobOptions.Delivery.AT_LEAST_ONCE,
                 JobOptions.parse(new String[] {"--model", "m", "--delivery", "at-least-once"}).delivery);
-        assertFalse(JobOptions.parse(new String[] {"--model", "m", "--prefix-caching=off"}).prefixCaching);
+        assertFalse(JobOptions.parse(new String[] {"--model", "m", "--prefix-caching=off"}).engine.prefixCaching);
     }
 
     @Test
@@ -138,12 +138,18 @@ class JobOptionsTest {
     }
 
     @Test
+    void noOptionsButTheModelGiveTheEnginesOwnDefaults() {
+        assertEquals(io.flinklora.gpu.engine.EngineConfig.builder(java.nio.file.Path.of("m")).build(),
+                JobOptions.parse(new String[] {"--model", "m"}).generationSettings().engineConfig(ai.djl.Device.cpu()));
+    }
+
+    @Test
     void listsAndTheLastOfARepeatedOptionWin() {
         JobOptions o = JobOptions.parse(new String[] {"--model", "m", "--request-topics", "a,b", "--max-batch", "3",
             "--max-batch", "5", "--preload=x,y", "--kafka.acks", "1", "--kafka.acks=all"});
         assertEquals(List.of("a", "b"), o.requestTopics);
-        assertEquals(5, o.maxBatch);
-        assertEquals(List.of("x", "y"), o.preload);
+        assertEquals(5, o.engine.maxBatch);
+        assertEquals(List.of("x", "y"), o.engine.preload);
         assertEquals("all", o.kafkaProperties().getProperty("acks"));
     }
 }

@@ -98,10 +98,10 @@ class ReplyTopicsIT {
         o.completionTopic = name + "-completions";
         o.errorTopic = name + "-errors";
         o.groupId = name;
-        o.model = TestPaths.stories260k().toString();
-        o.adapters = adapterRoot.toString();
-        o.device = "cpu";
-        o.maxBatch = 8;
+        o.engine.model = TestPaths.stories260k().toString();
+        o.engine.adapters = adapterRoot.toString();
+        o.engine.device = "cpu";
+        o.engine.maxBatch = 8;
         o.checkpointInterval = 200;
         o.transactionalIdPrefix = name;
         o.replyTopicPattern = "replies\\." + name + "\\..*";
@@ -218,7 +218,7 @@ class ReplyTopicsIT {
     void handlesCompleteWithEveryTokenOnceAcrossAFailureDrill(@InjectMiniCluster MiniCluster cluster) throws Exception {
         JobOptions o = options("drill");
         o.failOnceAfterTokens = 30;
-        o.maxBatch = 4;
+        o.engine.maxBatch = 4;
         JobClient job = submit(o, 2);
         try (GenerationClient client = client(o, "replies.drill.x", Duration.ofMinutes(3))) {
             List<GenerationHandle> hs = new ArrayList<>();
@@ -242,7 +242,7 @@ class ReplyTopicsIT {
     @Test
     void aClientTimeoutCancelsTheGenerationInTheJob(@InjectClusterClient ClusterClient<?> rest) throws Exception {
         JobOptions o = options("timeout");
-        o.maxBatch = 1; // one sequence at a time: a request left running would hold up the next one
+        o.engine.maxBatch = 1; // one sequence at a time: a request left running would hold up the next one
         JobClient job = submit(o, 1);
         // 480 tokens take seconds here; the client gives up after half a second, whatever the machine's pace.
         try (GenerationClient client = client(o, "replies.timeout.x", Duration.ofMillis(500))) {
@@ -268,7 +268,7 @@ class ReplyTopicsIT {
     void closingAClientWithAGeneratedTopicCancelsItsRequestsInTheJobBeforeDeletingTheTopic(
             @InjectClusterClient ClusterClient<?> rest) throws Exception {
         JobOptions o = options("gen");
-        o.maxBatch = 1;
+        o.engine.maxBatch = 1;
         JobClient job = submit(o, 1);
         try {
             GenerationClient client = GenerationClient.builder().bootstrapServers(o.bootstrapServers)

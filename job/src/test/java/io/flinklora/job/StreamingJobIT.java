@@ -133,10 +133,10 @@ class StreamingJobIT {
         o.completionTopic = name + "-completions";
         o.errorTopic = name + "-errors";
         o.groupId = name;
-        o.model = model.toString();
-        o.adapters = adapterRoot.toString();
-        o.device = "cpu";
-        o.maxBatch = 8;
+        o.engine.model = model.toString();
+        o.engine.adapters = adapterRoot.toString();
+        o.engine.device = "cpu";
+        o.engine.maxBatch = 8;
         o.checkpointInterval = 300;
         o.transactionalIdPrefix = name;
         kafka.createTopics(o.topics(), 2);
@@ -244,7 +244,7 @@ class StreamingJobIT {
         JobOptions o = options("failure");
         o.failOnceAfterTokens = 30;
         o.checkpointInterval = 200;
-        o.maxBatch = 4;
+        o.engine.maxBatch = 4;
         List<Req> reqs = requests("x", 24, 60, 120, true);
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
         try (LogCapture logs = LogCapture.start()) {
@@ -274,7 +274,7 @@ class StreamingJobIT {
         o.delivery = JobOptions.Delivery.AT_LEAST_ONCE;
         o.failOnceAfterTokens = 30;
         o.checkpointInterval = 200;
-        o.maxBatch = 4;
+        o.engine.maxBatch = 4;
         List<Req> reqs = requests("a", 16, 60, 120, true);
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
         try (LogCapture logs = LogCapture.start()) {
@@ -318,7 +318,7 @@ class StreamingJobIT {
     /** Stops with a savepoint mid-generation at {@code from} subtasks, resumes at {@code to}: content as uninterrupted. */
     private void savepointAndRestore(String name, int from, int to) throws Exception {
         JobOptions o = options(name);
-        o.maxBatch = 2;
+        o.engine.maxBatch = 2;
         List<Req> reqs = requests(name + "-", 24, 60, 100, true);
         KafkaIO.produce(o.bootstrapServers, o.requestTopics.get(0), reqs.stream().map(r -> KafkaIO.utf8(r.json())).toList());
         try (LogCapture logs = LogCapture.start()) {

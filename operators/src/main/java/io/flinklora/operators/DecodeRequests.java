@@ -1,5 +1,6 @@
 package io.flinklora.operators;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.codec.DecodeException;
@@ -17,6 +18,7 @@ import org.apache.flink.util.Collector;
  * (REPLY_TOPIC_NOT_ALLOWED / REPLY_TOPIC_NOT_FOUND, on the job's error topic): a producer can neither
  * make the job write into arbitrary topics nor stop it with a topic its sinks cannot write to.
  */
+@PublicEvolving
 public final class DecodeRequests extends ProcessFunction<RawRecord, GenerationRequest> {
     private static final long serialVersionUID = 1L;
     private static final int MAX_PAYLOAD_IN_ERROR = 4096;

@@ -1,6 +1,7 @@
 package io.flinklora.operators;
 
 import ai.djl.Device;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.frontend.RequestProcessor;
@@ -67,6 +68,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * is routed once, when accepted: its adapters are the router's choice for its prompt, and the choice is
  * kept in its state, so a restored request resumes with the same adapters and reports the same route.
  */
+@Internal
 public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         implements OneInputStreamOperator<GenerationRequest, TokenEvent>, BoundedOneInput {
     private static final long serialVersionUID = 1L;

@@ -1,5 +1,6 @@
 package io.flinklora.operators;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.TokenEvent;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperatorFactory;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperatorFactory;
@@ -7,6 +8,7 @@ import org.apache.flink.streaming.api.operators.StreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
 
 /** Creates {@link GenerationOperator}s with their mailbox; use with {@code keyedStream.transform(...)}. */
+@PublicEvolving
 public final class GenerationOperatorFactory extends AbstractStreamOperatorFactory<TokenEvent>
         implements OneInputStreamOperatorFactory<io.flinklora.schemas.GenerationRequest, TokenEvent> {
     private static final long serialVersionUID = 1L;

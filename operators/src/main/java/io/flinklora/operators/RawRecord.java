@@ -1,6 +1,9 @@
 package io.flinklora.operators;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** A Kafka record as read, before decoding: decoding failures must still know where the bytes came from. */
+@PublicEvolving
 public class RawRecord {
     public byte[] key;
     public byte[] value;

@@ -41,7 +41,8 @@ class GenerationOperatorRestoreTest {
     }
 
     static GenerationSettings settings() {
-        return GenerationSettings.builder(model().toString()).device("cpu").maxBatch(8).build();
+        return GenerationSettings.builder(io.flinklora.gpu.engine.EngineConfig.builder(model()).maxRunning(8)).device("cpu")
+                .build();
     }
 
     static KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> harness(int parallelism,

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import io.flinklora.gpu.engine.EngineConfig;
+import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.LoraStrategy;
 import io.flinklora.gpu.sampling.RequestLimits;
 import java.io.ByteArrayInputStream;
@@ -17,25 +18,33 @@ import org.junit.jupiter.api.Test;
 
 /** The engine configuration a task manager builds from the job's settings. */
 class GenerationSettingsTest {
+    private static EngineConfig.Builder engine() {
+        return EngineConfig.builder(Path.of("m"));
+    }
+
     @Test
     void dtypeReachesTheEngineAndItsAbsenceKeepsTheEngineDefault() {
         assertEquals(DataType.FLOAT16,
-                GenerationSettings.builder("m").dtype("float16").build().engineConfig(Device.cpu()).dtype());
-        assertEquals(DataType.FLOAT32, GenerationSettings.builder("m").build().engineConfig(Device.cpu()).dtype());
+                GenerationSettings.builder(engine().dtype(DataType.FLOAT16)).build().engineConfig(Device.cpu()).dtype());
+        assertEquals(DataType.FLOAT32, GenerationSettings.builder(engine()).build().engineConfig(Device.cpu()).dtype());
+        // Built on the task manager: without a dtype, the device chosen there decides it.
+        assertEquals(DataType.FLOAT16, GenerationSettings.builder(engine()).build().engineConfig(Device.gpu()).dtype());
     }
 
     @Test
     void untouchedSettingsGiveTheEngineItsOwnDefaults() {
         EngineConfig engine = EngineConfig.builder(Path.of("m")).device(Device.cpu()).build();
-        assertEquals(engine, GenerationSettings.builder("m").build().engineConfig(Device.cpu()),
+        assertEquals(engine, GenerationSettings.builder(engine()).build().engineConfig(Device.cpu()),
                 "the operator's defaults are the engine's: adapters, limits, batch, KV");
     }
 
     @Test
     void settingsSurviveJavaSerializationAsTheJobGraphCarriesThem() throws Exception {
-        GenerationSettings s = GenerationSettings.builder("m").adaptersOnDevice(3).adaptersInMemory(5)
-                .preload(List.of("a", "b")).loraStrategy("segmented").limits(new RequestLimits(100, 50, 4, 32, 2))
-                .kvBlockSize(8).prefixCaching(false).router("r.json").build();
+        GenerationSettings s = GenerationSettings.builder(engine().adapterRoot(Path.of("adapters"))
+                .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(3).withMaxLoaded(5).withPreload(List.of("a", "b"))
+                        .withStrategy(LoraStrategy.SEGMENTED))
+                .limits(new RequestLimits(100, 50, 4, 32, 2)).kvBlockSize(8).prefixCaching(false))
+                .router("r.json").build();
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
             out.writeObject(s);
@@ -53,5 +62,7 @@ class GenerationSettingsTest {
         assertEquals(8, c.kvBlockSize());
         assertEquals(false, c.prefixCaching());
         assertEquals("r.json", back.routerFile());
+        assertEquals(Path.of("m"), c.modelDir());
+        assertEquals(Path.of("adapters"), c.adapterRoot());
     }
 }

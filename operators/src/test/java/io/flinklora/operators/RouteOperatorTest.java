@@ -62,8 +62,8 @@ class RouteOperatorTest {
     }
 
     static GenerationSettings settings(boolean withRouter) {
-        GenerationSettings.Builder b = GenerationSettings.builder(GenerationOperatorRestoreTest.model().toString())
-                .device("cpu").maxBatch(8).adapterRoot(adapters().toString());
+        GenerationSettings.Builder b = GenerationSettings.builder(io.flinklora.gpu.engine.EngineConfig.builder(
+                GenerationOperatorRestoreTest.model()).maxRunning(8).adapterRoot(adapters())).device("cpu");
         if (withRouter) {
             b.router(adapters().resolve("router.json").toString());
         }

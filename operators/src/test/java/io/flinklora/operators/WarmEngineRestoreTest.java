@@ -27,8 +27,8 @@ class WarmEngineRestoreTest {
 
     // Its own settings (max batch 6), so no other test's engine is taken from the pool.
     private static GenerationSettings settings() {
-        return GenerationSettings.builder(GenerationOperatorRestoreTest.model().toString()).device("cpu").maxBatch(6)
-                .build();
+        return GenerationSettings.builder(io.flinklora.gpu.engine.EngineConfig.builder(
+                GenerationOperatorRestoreTest.model()).maxRunning(6)).device("cpu").build();
     }
 
     private static List<GenerationRequest> requests() {

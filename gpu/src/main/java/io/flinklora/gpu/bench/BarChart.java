@@ -1,5 +1,6 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -11,6 +12,7 @@ import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.data.category.DefaultCategoryDataset;
 
 /** Grouped bar charts of benchmark results as PNG, drawn by JFreeChart. */
+@Internal
 public final class BarChart {
     private BarChart() {
     }

@@ -2,6 +2,7 @@ package io.flinklora.gpu.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.compose.BatchedCmaes;
 import io.flinklora.gpu.compose.ComposeExample;
 import io.flinklora.gpu.compose.MixScorer;
@@ -21,6 +22,7 @@ import java.util.Random;
  * one mixed batch against candidate by candidate (one batch of the examples per candidate), on the
  * same engine; the losses must agree.
  */
+@Internal
 public final class ComposeBench {
     private ComposeBench() {
     }

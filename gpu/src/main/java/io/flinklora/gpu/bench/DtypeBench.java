@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.safetensors.NativeDtypes;
@@ -23,6 +24,7 @@ import java.util.Map;
  * machine hits every case alike, the best round's median step reported; with {@code --hbm-tbps} also the batch-1 step against the time to
  * read the weights once at that bandwidth (the memory-bound floor).
  */
+@Internal
 public final class DtypeBench {
     private static final int PROMPT = 16;
 

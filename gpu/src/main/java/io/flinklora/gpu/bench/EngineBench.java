@@ -3,6 +3,7 @@ package io.flinklora.gpu.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
@@ -20,6 +21,7 @@ import java.util.Random;
  * on and off, and the cost of a decode step at a late position against an early one, all measured
  * side by side in one run on a random-weight Llama. Prints a table, writes JSON and PNG plots.
  */
+@Internal
 public final class EngineBench {
     private static final int PROMPT = 16;
 

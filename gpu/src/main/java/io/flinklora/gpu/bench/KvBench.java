@@ -1,5 +1,6 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.frontend.RequestProcessor;
 
 import io.flinklora.gpu.frontend.PromptRequest;
@@ -41,6 +42,7 @@ import java.util.concurrent.TimeUnit;
  * <p>Arguments: {@code OUT [--quick] [--only memory,labelling,streaming] [--label-model DIR] [--records N]
  * [--python PATH] [--peer-script PATH] [--root DIR]}.
  */
+@Internal
 public final class KvBench {
     private static final ObjectMapper JSON = new ObjectMapper();
     static int LABEL_TOKENS_PER_STEP = Integer.getInteger("kvbench.tokensPerStep", 512);

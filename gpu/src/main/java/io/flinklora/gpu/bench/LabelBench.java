@@ -1,5 +1,6 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.frontend.RequestProcessor;
 
 import io.flinklora.gpu.frontend.PromptRequest;
@@ -27,6 +28,7 @@ import java.util.Random;
  * 2,000 records in batches against one at a time, and the cost of scoring 4 candidate labels
  * against 1 (and against 4 separate requests that each prefill the prompt), side by side in one run.
  */
+@Internal
 public final class LabelBench {
     static final String[] WORDS = ("Lily Tom the a dog cat ball tree park sun happy sad big little red blue ran jumped "
             + "played saw found lost cried laughed with in and was very friend mom bird car toy box").split(" ");

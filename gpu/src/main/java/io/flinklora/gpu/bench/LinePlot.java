@@ -1,5 +1,6 @@
 package io.flinklora.gpu.bench;
 
+import io.flinklora.annotation.Internal;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
@@ -19,6 +20,7 @@ import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
 /** Line charts of benchmark results as PNG, drawn by JFreeChart. */
+@Internal
 public final class LinePlot {
     static final int WIDTH = 900;
     static final int HEIGHT = 560;

@@ -2,6 +2,7 @@ package io.flinklora.gpu.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
@@ -26,6 +27,7 @@ import java.util.function.IntFunction;
  * overhead of merely enabling adapters; a cold adapter load under a running batch; and step latency
  * against batch size for the loop, gathered and segmented strategies. All side by side in one run.
  */
+@Internal
 public final class LoraBench {
     private static final int REQUESTS = 32;
     private static final int PROMPT = 16;

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
@@ -42,6 +43,7 @@ import java.util.concurrent.TimeUnit;
  * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]}, or
  * {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
  */
+@Internal
 public final class PeerBench {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int ADAPTERS = 32;

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.SafetensorsWriter;
@@ -18,6 +19,7 @@ import java.util.List;
  * Writes a random-weight Llama as a real Hugging Face folder (config.json, model.safetensors,
  * tokenizer.json), so benchmarks run the same loading and forward code as users' models.
  */
+@Internal
 public final class RandomLlama {
     private RandomLlama() {
     }

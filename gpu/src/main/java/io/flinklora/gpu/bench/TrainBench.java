@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.train.JointTrainer;
@@ -25,6 +26,7 @@ import java.util.Random;
  * run side by side (interleaved rounds, medians) on the bundled stories260k base model, the model the
  * demo adapters are trained on, with rank-8 adapters on every projection.
  */
+@Internal
 public final class TrainBench {
     private static final int ADAPTERS = 3;
 

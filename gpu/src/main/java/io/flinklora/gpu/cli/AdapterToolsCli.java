@@ -1,5 +1,6 @@
 package io.flinklora.gpu.cli;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.AdapterCombiner;
 import io.flinklora.gpu.lora.AdapterExtractor;
 import io.flinklora.gpu.lora.AdapterFormatException;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Option;
  * folder, combine adapters into a new adapter ({@code --method}), or turn a fine-tuned model into a PEFT
  * adapter of its base.
  */
+@Internal
 public final class AdapterToolsCli {
     private AdapterToolsCli() {
     }

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.cli;
 
+import io.flinklora.annotation.Internal;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.LinkedHashSet;
@@ -15,6 +16,7 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.TypeConversionException;
 
 /** The one option parser of the job, the labelling job and the tools: picocli, with this project's messages. */
+@Internal
 public final class CliOptions {
     private CliOptions() {
     }
@@ -24,6 +26,15 @@ public final class CliOptions {
      * with which properties hold secrets: their values never appear in a message.
      */
     public record PassThrough(String prefix, Map<String, String> into, Predicate<String> secret) {
+    }
+
+    /**
+     * A command that gives some mixed-in options other names than their own (the labelling job calls the
+     * engine's {@code --max-batch} {@code --batch}): the option is the same, only its name differs.
+     */
+    public interface Renames {
+        /** Each option's own name, mapped to the name this command gives it. */
+        Map<String, String> renamedOptions();
     }
 
     /**
@@ -68,6 +79,14 @@ public final class CliOptions {
         cl.setOverwrittenOptionsAllowed(true);
         cl.setUsageHelpWidth(130);
         cl.setUsageHelpLongOptionsMaxWidth(36);
+        if (options instanceof Renames r) {
+            CommandSpec spec = cl.getCommandSpec();
+            r.renamedOptions().forEach((own, given) -> {
+                OptionSpec option = spec.findOption(own);
+                spec.remove(option);
+                spec.addOption(option.toBuilder().names(given).build());
+            });
+        }
         return cl;
     }
 

@@ -1,11 +1,10 @@
 package io.flinklora.gpu.cli;
 
-import ai.djl.Device;
-import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
@@ -16,8 +15,6 @@ import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
-import io.flinklora.gpu.lora.AdapterSettings;
-import io.flinklora.gpu.lora.LoraStrategy;
 import io.flinklora.gpu.route.Router;
 import io.flinklora.gpu.route.RouterFile;
 import java.io.BufferedReader;
@@ -29,9 +26,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -39,6 +36,7 @@ import picocli.CommandLine.Option;
  * result line per request on stdout as each finishes, logs on stderr. All requests run through
  * continuous batching together; input is read only as fast as the engine takes it.
  */
+@Internal
 public final class GenerateCli {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -64,7 +62,7 @@ public final class GenerateCli {
         try {
             engine = Engine.open(o.engineConfig());
         } catch (RuntimeException e) {
-            System.err.println("generate: cannot load model from " + o.model + ": " + e.getMessage());
+            System.err.println("generate: cannot load model from " + o.engine.model + ": " + e.getMessage());
             System.exit(1);
             return;
         }
@@ -81,7 +79,7 @@ public final class GenerateCli {
                 }
             }
             run(engine, new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), out,
-                    o.maxRunning, router);
+                    o.engine.maxBatch, router);
         }
         out.flush();
     }
@@ -234,76 +232,21 @@ public final class GenerateCli {
         out.flush();
     }
 
-    /** Command-line options. */
+    /** Command-line options: the engine's ({@link EngineOptions}) and a router file. */
     @Command(name = "generate", sortOptions = false, synopsisHeading = "",
             customSynopsis = "usage: scripts/generate.sh --model DIR [--adapters DIR] [--max-batch N] < requests.jsonl > results.jsonl")
     static final class Options {
-        @Option(names = "--model", order = 0, paramLabel = "DIR",
-                description = "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)")
-        Path model;
-        @Option(names = "--adapters", order = 1, paramLabel = "DIR", description = "folder of PEFT adapters, served by sub-folder name")
-        Path adapters;
-        @Option(names = "--router", order = 17, paramLabel = "FILE", description = "router file: requests with \"route\": \"auto\" "
+        @Mixin
+        EngineOptions engine = new EngineOptions();
+        @Option(names = "--router", order = 30, paramLabel = "FILE", description = "router file: requests with \"route\": \"auto\" "
                 + "get the adapters of the task whose example prompts are nearest (README: Routing requests to adapters)")
         Path router;
-        @Option(names = "--max-batch", order = 2, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "sequences decoding together at most (default ${DEFAULT-VALUE}; 1 = one at a time)")
-        int maxRunning = EngineConfig.DEFAULT_MAX_RUNNING;
-        @Option(names = "--max-tokens-per-step", order = 3, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "tokens per forward pass at most (default ${DEFAULT-VALUE})")
-        int maxTokens = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
-        @Option(names = "--kv-slots", order = 5, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "KV cache budget in whole sequences of max seq len (when no --kv-cache-mib)")
-        int kvSlots = -1;
-        @Option(names = "--kv-cache-mib", order = 4, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "KV cache budget in MiB (default: room for max batch sequences at max seq len)")
-        int kvCacheMib = -1;
-        @Option(names = "--kv-block-size", order = 6, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "positions per KV block (default ${DEFAULT-VALUE})")
-        int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
-        boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
-        @Option(names = "--max-seq-len", order = 8, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "prompt + generated tokens at most (default: the model's context)")
-        int maxSeqLen = Integer.MAX_VALUE;
-        Device device = Device.cpu();
-        DataType dtype;
-        @Option(names = "--adapters-on-device", order = 11, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "adapters resident on the device at most (default ${DEFAULT-VALUE})")
-        int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
-        @Option(names = "--adapters-in-memory", order = 12, paramLabel = "N", converter = CliOptions.Positive.class,
-                description = "adapters kept in host memory at most (default ${DEFAULT-VALUE})")
-        int adaptersInMemory = AdapterSettings.DEFAULT.maxLoaded();
-        List<String> preload = AdapterSettings.DEFAULT.preload();
-        @Option(names = "--lora-strategy", order = 14, paramLabel = "pooled|segmented|gathered|loop",
-                converter = CliOptions.Strategy.class,
-                description = "how mixed-adapter batches compute LoRA (default ${DEFAULT-VALUE})")
-        String loraStrategy = AdapterSettings.DEFAULT.strategy().name().toLowerCase(Locale.ROOT);
-        @Option(names = {"-h", "--help"}, order = 18, usageHelp = true, description = "this text")
+        @Option(names = {"-h", "--help"}, order = 31, usageHelp = true, description = "this text")
         boolean help;
 
-        @Option(names = "--prefix-caching", order = 7, paramLabel = "on|off", converter = CliOptions.OnOff.class,
-                description = "share KV blocks of identical prompt prefixes and adapters (default on)")
-        void prefixCaching(String v) {
-            prefixCaching = v.equals("on");
-        }
-
         // The local tool has no Flink slot to ask, so no "auto": the CPU unless told.
-        @Option(names = "--device", order = 9, paramLabel = "cpu|gpu", converter = CpuOrGpu.class,
-                description = "where to run (default cpu)")
-        void device(String v) {
-            device = v.equals("gpu") ? Device.gpu() : Device.cpu();
-        }
-
-        @Option(names = "--dtype", order = 10, paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
-                description = "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs a JNI built by "
-                        + "scripts/build-jni.sh)")
-        void dtype(String v) {
-            dtype = DataType.valueOf(v.toUpperCase(Locale.ROOT));
-        }
-
-        @Option(names = "--preload", order = 13, paramLabel = "a,b,...", description = "adapters to load at start")
-        void preload(String v) {
-            preload = List.of(v.split(","));
+        Options() {
+            engine.device = "cpu";
         }
 
         /** The options, or null when {@code --help} was asked for. */
@@ -312,14 +255,18 @@ public final class GenerateCli {
             if (!CliOptions.parse(o, args)) {
                 return null;
             }
-            if (o.model == null) {
+            if (o.engine.device.equals(EngineOptions.DEFAULT_DEVICE)) {
+                throw new IllegalArgumentException("Invalid value for option '--device': must be one of cpu, gpu here "
+                        + "(auto is for jobs), got 'auto'");
+            }
+            if (o.engine.model == null) {
                 throw new IllegalArgumentException("--model is required");
             }
-            if (!Files.isDirectory(o.model)) {
-                throw new IllegalArgumentException("--model " + o.model + " is not a folder");
+            if (!Files.isDirectory(Path.of(o.engine.model))) {
+                throw new IllegalArgumentException("--model " + o.engine.model + " is not a folder");
             }
-            if (o.adapters != null && !Files.isDirectory(o.adapters)) {
-                throw new IllegalArgumentException("--adapters " + o.adapters + " is not a folder");
+            if (o.engine.adapters != null && !Files.isDirectory(Path.of(o.engine.adapters))) {
+                throw new IllegalArgumentException("--adapters " + o.engine.adapters + " is not a folder");
             }
             return o;
         }
@@ -329,32 +276,7 @@ public final class GenerateCli {
         }
 
         EngineConfig engineConfig() {
-            EngineConfig.Builder b = EngineConfig.builder(model).device(device).maxRunning(maxRunning)
-                    .maxTokensPerStep(Math.max(maxTokens, maxRunning)).maxSequenceLength(maxSeqLen)
-                    .adapterRoot(adapters).adapters(adapterSettings()).kvBlockSize(kvBlockSize).prefixCaching(prefixCaching);
-            if (kvSlots > 0) {
-                b.kvSlots(kvSlots);
-            }
-            if (kvCacheMib > 0) {
-                b.kvCacheBytes((long) kvCacheMib << 20);
-            }
-            if (dtype != null) {
-                b.dtype(dtype);
-            }
-            return b.build();
-        }
-
-        AdapterSettings adapterSettings() {
-            return new AdapterSettings(adaptersOnDevice, AdapterSettings.DEFAULT.maxDeviceBytes(),
-                    Math.max(adaptersInMemory, adaptersOnDevice), preload,
-                    LoraStrategy.valueOf(loraStrategy.toUpperCase(Locale.ROOT)));
-        }
-
-        /** {@code --device} words. */
-        static final class CpuOrGpu extends CliOptions.OneOf {
-            CpuOrGpu() {
-                super("cpu", "gpu");
-            }
+            return engine.engineConfig().build();
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.cli;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -20,6 +21,7 @@ import java.util.Map;
  * the request fields for both) and turned into the engine's types. Strictly typed: a wrong type or an unknown
  * field is a coded error rather than a silently ignored setting.
  */
+@Internal
 public record RequestJson(String id, String prompt, int[] promptIds, List<AdapterRef> adapters,
                           SamplingParams params, List<String> choices, boolean routeAuto) {
 

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.compose;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -29,6 +30,7 @@ import org.apache.commons.math3.random.MersenneTwister;
  * only the optimizer's own arithmetic again (tiny next to model calls); the search itself is
  * exactly the library's CMA-ES, with its step-size and covariance adaptation and stopping rules.
  */
+@Internal
 public final class BatchedCmaes {
     /** One generation as scored: its points (in the optimizer's order) and their objective values. */
     public record Generation(int index, double[][] points, double[] values) {

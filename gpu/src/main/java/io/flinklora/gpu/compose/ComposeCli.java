@@ -3,6 +3,7 @@ package io.flinklora.gpu.compose;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.cli.CliOptions;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
@@ -18,6 +19,7 @@ import picocli.CommandLine.Option;
  * {@code scripts/compose-adapters.sh}: learns mix weights of existing adapters for a new task from a few
  * examples ({@link MixSearch}) and writes them as a request's {@code adapters} list and as a fused adapter.
  */
+@Internal
 public final class ComposeCli {
     static final String USAGE = String.join("\n",
             "usage: scripts/compose-adapters.sh --model DIR --adapters ROOT --use a,b,c --examples task.jsonl --out DIR",

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -23,6 +24,7 @@ import java.util.Map;
  *
  * <p>{@code MODEL ADAPTER_ROOT COMPOSE_OUT [OUT.json]}: COMPOSE_OUT is what compose-adapters.sh wrote.
  */
+@Internal
 public final class ComposeEvaluation {
     private ComposeEvaluation() {
     }

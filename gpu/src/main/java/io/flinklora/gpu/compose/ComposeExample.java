@@ -2,6 +2,7 @@ package io.flinklora.gpu.compose;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** One example of a task to compose adapters for: an input and the completion expected after it. */
+@Internal
 public record ComposeExample(String input, String output) {
     public ComposeExample {
         if (input == null || output == null || output.isEmpty()) {

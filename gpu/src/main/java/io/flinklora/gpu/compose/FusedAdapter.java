@@ -2,6 +2,7 @@ package io.flinklora.gpu.compose;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.AdapterCombiner;
 import io.flinklora.gpu.lora.CombineMethod;
 import java.io.IOException;
@@ -14,6 +15,7 @@ import java.util.List;
  * Writes a weighted mix as one PEFT adapter that serves exactly like the mix: PEFT's {@code cat}
  * combination (ranks concatenated, each A scaled by its weight and its own alpha/r; scaling 1).
  */
+@Internal
 public final class FusedAdapter {
     private FusedAdapter() {
     }

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.compose;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -22,6 +23,7 @@ import java.util.Random;
  * with the happy ending by the happy adapter's rule) and judges served stories on the held-out openers by the same rules as
  * {@code models/adapters/README.md}.
  */
+@Internal
 public final class MaxHappyTask {
     /** Openers held out from the shipped adapters' training (seed 1, 40 openers), never used as examples. */
     public static List<String> heldOutPrompts() {

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.compose;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.frontend.RequestProcessor;
 
 import io.flinklora.gpu.frontend.PromptRequest;
@@ -18,6 +19,7 @@ import java.util.Map;
  * by the engine with teacher forcing: every (weighting, example) pair is one scoring request, and all
  * of them are submitted together, so a whole population of weightings runs as one mixed batch.
  */
+@Internal
 public final class MixScorer {
     /** An example as token ids: the served prompt and the completion scored after it. */
     public record Tokenized(int[] prompt, int[] continuation) {

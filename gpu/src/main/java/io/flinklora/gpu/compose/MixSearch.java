@@ -1,5 +1,6 @@
 package io.flinklora.gpu.compose;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -9,6 +10,7 @@ import java.util.function.Consumer;
  * mean token cross-entropy ({@link MixScorer}) plus {@code l1 * sum |w|}, each generation scored as one
  * mixed batch.
  */
+@Internal
 public final class MixSearch {
     /**
      * @param generations CMA-ES generations at most

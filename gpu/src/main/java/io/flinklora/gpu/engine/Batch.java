@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.Internal;
 import java.util.List;
 
 /**
@@ -8,6 +9,7 @@ import java.util.List;
  * while it waits for token budget), plus the waiting sequences that failed admission (their adapter
  * could not be loaded).
  */
+@Internal
 public record Batch(List<Chunk> chunks, List<Sequence> failed) {
 
     /**

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.util.List;
 
 /**
@@ -10,6 +11,7 @@ import java.util.List;
  * @param tokenIds the chosen label's tokens
  * @param scores one entry per choice, in request order
  */
+@PublicEvolving
 public record ChoiceResult(String label, int index, int[] tokenIds, List<ChoiceScore> scores) {
     public ChoiceResult {
         scores = List.copyOf(scores);

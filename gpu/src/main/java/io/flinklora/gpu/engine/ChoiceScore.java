@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /**
  * One candidate label of a constrained request, scored.
  *
@@ -8,5 +10,6 @@ package io.flinklora.gpu.engine;
  * @param probability softmax of the candidates' logprobs: the candidates' probabilities sum to 1
  * @param tokens how many tokens the label has
  */
+@PublicEvolving
 public record ChoiceScore(String label, double logprob, double probability, int tokens) {
 }

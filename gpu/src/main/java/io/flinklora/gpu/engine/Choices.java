@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.util.List;
 
 /**
@@ -9,6 +10,7 @@ import java.util.List;
  * @param labels what each candidate is reported as
  * @param tokenIds each candidate's token ids, as it follows the prompt (none empty)
  */
+@PublicEvolving
 public record Choices(List<String> labels, int[][] tokenIds) {
     public Choices {
         labels = List.copyOf(labels);

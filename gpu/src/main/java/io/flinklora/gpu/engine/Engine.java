@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.Internal;
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.sampling.TokenLogprobs;
 
 import io.flinklora.gpu.errors.ErrorCode;
@@ -44,6 +46,7 @@ import org.slf4j.LoggerFactory;
  * creates lives in an {@link NDScope} closed at the end of the step; the model weights and the KV
  * cache pool are allocated once.
  */
+@PublicEvolving
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
 
@@ -162,6 +165,7 @@ public final class Engine implements AutoCloseable {
         return tokenizer;
     }
 
+    @Internal
     public ModelConfig modelConfig() {
         return model.config();
     }
@@ -646,11 +650,16 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Native arrays the last step created (each one native call; on a GPU, roughly one kernel launch). */
+    @Internal
     public int arraysLastStep() {
         return arraysLastStep;
     }
 
+<<<<<<< HEAD
     /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
+=======
+    @Internal
+>>>>>>> api
     public int liveArrays() {
         return manager.getManagedArrays().size();
     }
@@ -659,16 +668,19 @@ public final class Engine implements AutoCloseable {
      * Embeds prompts for routing with this engine's base model (one cache-free forward pass per prompt,
      * outside the step's batch, through the model's full-causal forward: any architecture and dtype it serves).
      */
+    @Internal
     public io.flinklora.gpu.route.PromptEmbedder promptEmbedder() {
         return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager);
     }
 
     /** As {@link #promptEmbedder()}, with the hidden state after {@code layer} layers. */
+    @Internal
     public io.flinklora.gpu.route.PromptEmbedder promptEmbedder(int layer) {
         return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager, layer);
     }
 
     /** The model, for tests and tools that drive the forward pass directly. */
+    @Internal
     public LlamaModel model() {
         return model;
     }

@@ -2,9 +2,14 @@ package io.flinklora.gpu.engine;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.safetensors.NativeDtypes;
 import io.flinklora.gpu.sampling.RequestLimits;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.io.Serializable;
 import java.nio.file.Path;
 
 /**
@@ -22,6 +27,7 @@ import java.nio.file.Path;
  * @param kvBlockSize positions per KV block
  * @param prefixCaching whether full KV blocks are shared between sequences with the same prefix and adapters
  */
+@PublicEvolving
 public record EngineConfig(Path modelDir, Device device, DataType dtype, int maxRunning, int maxTokensPerStep,
                            int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
                            AdapterSettings adapters, boolean reuseKvCache, long kvCacheBytes, int kvBlockSize,
@@ -36,17 +42,24 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
         return new Builder(modelDir);
     }
 
-    /** Builder with defaults: float32 on CPU, float16 on a GPU (bfloat16 on request, given a JNI that has it). */
-    public static final class Builder {
-        private final Path modelDir;
-        private Device device;
+    /**
+     * Builder with defaults: float32 on CPU, float16 on a GPU (bfloat16 on request, given a JNI that has it).
+     * Serializable, unbuilt, so that a Flink job graph carries the settings to the task managers: there the
+     * device is chosen per slot, and the dtype default and the bfloat16 check depend on that machine.
+     */
+    public static final class Builder implements Serializable {
+        private static final long serialVersionUID = 1L;
+
+        // Path and Device are not serializable: written as strings by writeObject.
+        private transient Path modelDir;
+        private transient Device device;
         private DataType dtype;
         private int maxRunning = DEFAULT_MAX_RUNNING;
         private int maxTokensPerStep = DEFAULT_MAX_TOKENS_PER_STEP;
         private int kvSlots = -1;
         private int maxSequenceLength = Integer.MAX_VALUE;
         private RequestLimits limits = RequestLimits.DEFAULT;
-        private Path adapterRoot;
+        private transient Path adapterRoot;
         private boolean reuseKvCache = true;
         private AdapterSettings adapters = AdapterSettings.DEFAULT;
         private long kvCacheBytes;
@@ -55,6 +68,25 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
+        }
+
+        /** An independent builder with the same settings (a shared one would see later changes). */
+        public Builder copy() {
+            Builder b = new Builder(modelDir);
+            b.device = device;
+            b.dtype = dtype;
+            b.maxRunning = maxRunning;
+            b.maxTokensPerStep = maxTokensPerStep;
+            b.kvSlots = kvSlots;
+            b.maxSequenceLength = maxSequenceLength;
+            b.limits = limits;
+            b.adapterRoot = adapterRoot;
+            b.reuseKvCache = reuseKvCache;
+            b.adapters = adapters;
+            b.kvCacheBytes = kvCacheBytes;
+            b.kvBlockSize = kvBlockSize;
+            b.prefixCaching = prefixCaching;
+            return b;
         }
 
         public Builder device(Device device) {
@@ -150,6 +182,25 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             int tokens = Math.max(maxTokensPerStep, maxRunning);
             return new EngineConfig(modelDir, d, t, maxRunning, tokens, slots, maxSequenceLength, limits, adapterRoot,
                     adapters, reuseKvCache, kvCacheBytes, kvBlockSize, prefixCaching && reuseKvCache);
+        }
+
+        private void writeObject(ObjectOutputStream out) throws IOException {
+            out.defaultWriteObject();
+            out.writeObject(modelDir == null ? null : modelDir.toString());
+            out.writeObject(adapterRoot == null ? null : adapterRoot.toString());
+            out.writeObject(device == null ? null : device.getDeviceType());
+            out.writeInt(device == null ? 0 : device.getDeviceId());
+        }
+
+        private void readObject(ObjectInputStream in) throws IOException, ClassNotFoundException {
+            in.defaultReadObject();
+            String model = (String) in.readObject();
+            String root = (String) in.readObject();
+            String deviceType = (String) in.readObject();
+            int deviceId = in.readInt();
+            modelDir = model == null ? null : Path.of(model);
+            adapterRoot = root == null ? null : Path.of(root);
+            device = deviceType == null ? null : Device.of(deviceType, deviceId);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.List;
@@ -15,6 +16,7 @@ import java.util.List;
  * @param choices when not null, the engine scores each candidate as a continuation of the prompt and
  *     answers with the most likely one instead of generating (teacher forcing: one candidate)
  */
+@PublicEvolving
 public record EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params,
                             int[] generatedIds, Choices choices) {
     public EngineRequest {

@@ -1,5 +1,7 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /**
  * Counters of an engine since it started, for metrics and progress lines.
  *
@@ -19,6 +21,7 @@ package io.flinklora.gpu.engine;
  * @param preemptions times a running sequence gave its blocks back because the pool ran out
  * @param kvBlocksCached blocks whose content is in the prefix cache (owned or evictable)
  */
+@PublicEvolving
 public record EngineStats(long steps, long generatedTokens, long prefillTokens, long completed, int running,
                           int waiting, int kvBlocksUsed, int kvBlocksTotal, int kvBlockSize, long kvTokens,
                           int lastBatchRows, long promptTokens, long cachedPromptTokens, long preemptions,

@@ -1,6 +1,9 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** Why a sequence ended. */
+@PublicEvolving
 public enum FinishReason {
     /** EOS, a stop token id or a stop string. */
     STOP,

@@ -3,6 +3,7 @@ package io.flinklora.gpu.engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.kv.BlockTable;
 import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.model.AttentionGroup;
@@ -18,6 +19,7 @@ import java.util.TreeMap;
  * Turns a scheduled {@link Batch} into the model's input tensors and runs the forward pass.
  * Everything it creates lives in the caller's step scope.
  */
+@Internal
 public final class ModelRunner {
     // Large but finite: a fully masked padding row must not turn into NaN through softmax.
     private static final float MASKED = -1e30f;

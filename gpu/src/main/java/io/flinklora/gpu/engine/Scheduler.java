@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.kv.BlockManager;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -14,6 +15,7 @@ import java.util.List;
  * blocks run out - and splits each step's token budget between decoding sequences (one token each,
  * always) and prefilling ones (the rest, oldest first, in chunks).
  */
+@Internal
 public final class Scheduler {
     private final BlockManager blocks;
     private final int maxRunning;

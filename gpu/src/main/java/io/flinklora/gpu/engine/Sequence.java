@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.sampling.TokenLogprobs;
 
 import io.flinklora.gpu.kv.BlockTable;
@@ -13,6 +14,7 @@ import java.util.Set;
  * A request in flight in the engine core: its token ids so far, the KV blocks that hold them and how
  * many are computed (text is the {@link OutputProcessor}'s).
  */
+@Internal
 public final class Sequence {
     private final EngineRequest request;
     private final long seed;

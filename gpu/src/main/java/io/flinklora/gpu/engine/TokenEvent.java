@@ -1,5 +1,6 @@
 package io.flinklora.gpu.engine;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.sampling.TokenLogprobs;
 
 /**
@@ -14,6 +15,7 @@ import io.flinklora.gpu.sampling.TokenLogprobs;
  * @param logprobs the token's log-probability and its position's most likely alternatives, when the
  *     request asked for them ({@code logprobs}); null otherwise
  */
+@PublicEvolving
 public record TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
                          int promptTokens, ChoiceResult choice, TokenLogprobs logprobs) {
     public TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,

@@ -1,6 +1,9 @@
 package io.flinklora.gpu.errors;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** Stable machine-readable codes for requests the engine refuses or cannot finish. */
+@PublicEvolving
 public enum ErrorCode {
     /** The input line or record is not parseable at all (not JSON, wrong encoding). */
     MALFORMED_INPUT,

@@ -1,6 +1,9 @@
 package io.flinklora.gpu.errors;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** A request the engine refuses, with a code that travels to the caller's error record. */
+@PublicEvolving
 public class RequestException extends RuntimeException {
     private final ErrorCode code;
 

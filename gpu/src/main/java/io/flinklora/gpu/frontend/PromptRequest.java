@@ -1,5 +1,6 @@
 package io.flinklora.gpu.frontend;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.ArrayList;
@@ -19,6 +20,7 @@ import java.util.List;
  *     continuation (the sum of their log-probabilities, as one candidate of a constrained request) and
  *     generates nothing; exclusive with {@code choices}
  */
+@PublicEvolving
 public record PromptRequest(String id, String prompt, int[] promptIds, List<AdapterRef> adapters,
                             SamplingParams params, int[] generatedIds, List<String> choices, int[] scoreIds) {
     public PromptRequest {

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.frontend;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.engine.Choices;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineRequest;
@@ -18,6 +19,7 @@ import java.util.Set;
  * checks everything that does not depend on the engine's state, so the engine core sees token ids only.
  * The one place the CLI, the streaming operator and the labelling job turn requests into engine requests.
  */
+@PublicEvolving
 public final class RequestProcessor {
     private final Tokenizer tokenizer;
     private final int vocabSize;

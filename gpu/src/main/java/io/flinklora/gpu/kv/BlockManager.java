@@ -1,5 +1,6 @@
 package io.flinklora.gpu.kv;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -18,6 +19,7 @@ import java.util.function.IntFunction;
  * caller knows changes them). Keys compare by their whole content, not a hash, so a hit is exact.
  * Cached blocks nobody owns are evicted least recently released first when a block is needed.
  */
+@Internal
 public final class BlockManager {
     private final int blockSize;
     private final int total;

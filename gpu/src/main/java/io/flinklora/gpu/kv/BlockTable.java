@@ -1,5 +1,6 @@
 package io.flinklora.gpu.kv;
 
+import io.flinklora.annotation.Internal;
 import java.util.Arrays;
 
 /**
@@ -7,6 +8,7 @@ import java.util.Arrays;
  * at offset {@code p % blockSize}. The first {@link #registered()} blocks are full and content-addressed
  * in the prefix cache; {@link #keyId(int)} names their content for the next block's key.
  */
+@Internal
 public final class BlockTable {
     private int[] blocks = new int[8];
     private long[] keyIds = new long[8];

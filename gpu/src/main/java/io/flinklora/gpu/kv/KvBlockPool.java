@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
 
 /**
  * The device memory of the KV cache: per layer one key and one value tensor
@@ -17,6 +18,7 @@ import ai.djl.ndarray.types.Shape;
  * out ({@link #zero}) because attention reads every position of a row's blocks, masked or not, and
  * uninitialised memory may hold NaN. Block 0 is the zero block padding rows point at.
  */
+@Internal
 public final class KvBlockPool implements AutoCloseable {
     /** The block padding entries of a block table point at: zero, never allocated. */
     public static final int NULL_BLOCK = 0;

@@ -3,6 +3,7 @@ package io.flinklora.gpu.lora;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.safetensors.DType;
 import io.flinklora.gpu.safetensors.SafetensorsWriter;
 import java.io.IOException;
@@ -21,6 +22,7 @@ import java.util.TreeSet;
  * does (same combination types, ranks, scaling and config), and writes it as a PEFT adapter folder.
  * What PEFT refuses, or would combine into something other than the inputs' sum, is refused by name.
  */
+@Internal
 public final class AdapterCombiner {
 
     private AdapterCombiner() {

@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -39,6 +40,7 @@ import java.util.regex.PatternSyntaxException;
  * @param modulesToSave {@code modules_to_save}: whole modules the adapter replaces ({@code lm_head},
  *     {@code embed_tokens})
  */
+@Internal
 public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetRegex, List<String> targetNames,
                             Pattern excludeRegex, List<String> excludeNames, Map<String, Integer> rankPattern,
                             Map<String, Double> alphaPattern, Set<Integer> layers, List<String> layersPattern,

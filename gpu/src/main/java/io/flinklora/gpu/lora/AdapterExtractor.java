@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.WeightIndex;
@@ -16,6 +17,7 @@ import java.util.Set;
  * difference {@code W_tuned - W_base} is approximated by its rank-R truncated SVD {@code U S V^T},
  * written as {@code B = U sqrt(S)}, {@code A = sqrt(S) V^T} with {@code lora_alpha = r} (scale 1).
  */
+@Internal
 public final class AdapterExtractor {
     private AdapterExtractor() {
     }

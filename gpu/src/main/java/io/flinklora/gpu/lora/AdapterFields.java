@@ -1,6 +1,7 @@
 package io.flinklora.gpu.lora;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -12,6 +13,7 @@ import java.util.function.Predicate;
  * applied, accepted only at values that leave the forward pass unchanged, or of no effect at inference.
  * Any other field is refused by name. The README's table is checked against this class.
  */
+@Internal
 public final class AdapterFields {
     private AdapterFields() {
     }

@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.DType;
@@ -15,6 +16,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /** Folds adapters into a base model ({@code W + sum w * scale * B A}) and writes a Hugging Face model folder. */
+@Internal
 public final class AdapterMerger {
     private AdapterMerger() {
     }

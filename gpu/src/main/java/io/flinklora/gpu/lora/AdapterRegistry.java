@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.model.ModelConfig;
@@ -31,6 +32,7 @@ import org.slf4j.LoggerFactory;
  * <p>Called from one engine thread; only the disk loads run on the registry's loader thread, which
  * {@link #close()} stops.
  */
+@Internal
 public final class AdapterRegistry implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AdapterRegistry.class);
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_-]{0,127}");

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.lora;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.util.List;
 
 /**
@@ -11,6 +12,7 @@ import java.util.List;
  * @param preload adapters loaded at start
  * @param strategy how the LoRA part of a mixed batch is computed
  */
+@PublicEvolving
 public record AdapterSettings(int maxOnDevice, long maxDeviceBytes, int maxLoaded, List<String> preload,
                               LoraStrategy strategy) implements java.io.Serializable {
     /** The defaults of the engine, the streaming job, the labelling job and generate.sh alike. */

@@ -1,5 +1,7 @@
 package io.flinklora.gpu.lora;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /**
  * Counters of an {@link AdapterRegistry}.
  *
@@ -13,6 +15,7 @@ package io.flinklora.gpu.lora;
  * @param deviceBytes bytes of those adapters
  * @param loaded adapters held in host memory now (device-resident ones included)
  */
+@PublicEvolving
 public record AdapterStats(long hits, long misses, long loads, long loadNanos, long evictions, long drops,
                            int onDevice, long deviceBytes, int loaded) {
 }

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.lora;
 
+import io.flinklora.annotation.Internal;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
@@ -7,6 +8,7 @@ import java.util.stream.Collectors;
  * The {@code combination_type} values of PEFT 0.21's {@code LoraModel.add_weighted_adapter}: how the
  * adapters are combined ({@link Shape}) and which {@code merge_utils} function merges the tensors ({@link Task}).
  */
+@Internal
 public enum CombineMethod {
     LINEAR("linear", Shape.FACTORS, Task.ARITHMETIC),
     CAT("cat", Shape.CONCAT, Task.ARITHMETIC),

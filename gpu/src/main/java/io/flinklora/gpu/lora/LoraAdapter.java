@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -28,6 +29,7 @@ import java.util.Set;
  * <p>Its weights live either on the device (ready to serve) or as host copies (evicted); the
  * registry moves it between the two. Ranks are whatever the files hold, module by module.
  */
+@Internal
 public final class LoraAdapter implements AutoCloseable {
     private static final String[] PREFIXES = {"base_model.model.", "base_model.", ""};
 

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.Map;
  * over the adapters each token row uses, computed for all rows together (no model call per
  * adapter). Built on the engine thread inside the step's scope; every array dies with the step.
  */
+@Internal
 public final class LoraBatch implements ProjectionDelta {
     private final NDManager manager;
     private final DataType dtype;

@@ -1,6 +1,9 @@
 package io.flinklora.gpu.lora;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** How the LoRA part of a projection is computed for a batch that mixes adapters. */
+@PublicEvolving
 public enum LoraStrategy {
     /**
      * Rows are grouped by adapter; each adapter's segment runs two small products with its own

@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.DType;
@@ -20,6 +21,7 @@ import java.util.Set;
  * {@code adapter_model.safetensors} with {@code base_model.model.<module>.lora_A/B.weight} tensors):
  * random adapters for demos, tests and benchmarks, and adapters extracted from fine-tuned models.
  */
+@Internal
 public final class PeftWriter {
     private final ModelConfig model;
     private int r = 8;

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.model;
 
 import ai.djl.ndarray.NDArray;
+import io.flinklora.annotation.Internal;
 
 /**
  * Rows of one step that attend together, padded only to the longest chunk and key range among
@@ -20,6 +21,7 @@ import ai.djl.ndarray.NDArray;
  * @param queryLen the longest chunk among the group's rows
  * @param keyLen positions attention reads per row: the longest key range in the group, rounded up to whole blocks
  */
+@Internal
 public record AttentionGroup(
         int rows,
         NDArray kvBlocks,

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.model;
 
 import ai.djl.ndarray.NDArray;
+import io.flinklora.annotation.Internal;
 import java.util.List;
 
 /**
@@ -18,6 +19,7 @@ import java.util.List;
  *     that concatenation already is the step's tokens in order (one group with no padding)
  * @param logitRows [R] int64, the flattened token indices whose next-token logits are wanted
  */
+@Internal
 public record ForwardBatch(
         NDArray tokenIds,
         NDArray positions,

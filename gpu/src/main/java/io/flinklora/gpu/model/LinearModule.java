@@ -1,5 +1,6 @@
 package io.flinklora.gpu.model;
 
+import io.flinklora.annotation.Internal;
 import java.util.List;
 
 /**
@@ -10,6 +11,7 @@ import java.util.List;
  * @param path the module path, e.g. {@code model.layers.3.self_attn.qkv_proj}
  * @param slices the output row ranges, in order, covering {@code outFeatures}
  */
+@Internal
 public record LinearModule(String path, int inFeatures, int outFeatures, List<Slice> slices) {
     /** Rows {@code offset .. offset + rows - 1} of the module's output are projection {@code projection}. */
     public record Slice(Projection projection, int offset, int rows) {

@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.safetensors.WeightIndex;
 import java.io.IOException;
@@ -31,6 +32,7 @@ import org.slf4j.LoggerFactory;
  * themselves, and their outputs are gathered back into token order before the output projection.
  * Every array it creates belongs to the caller's scope.
  */
+@Internal
 public final class LlamaModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LlamaModel.class);
     private static final float MASKED = -1e30f;

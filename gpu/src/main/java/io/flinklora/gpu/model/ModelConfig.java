@@ -2,6 +2,7 @@ package io.flinklora.gpu.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +26,7 @@ import java.util.Set;
  * @param slidingLayers per layer, whether it uses the window
  * @param block the decoder block's variant (activation, norms, scales, soft-capping)
  */
+@Internal
 public record ModelConfig(
         String architecture,
         int hiddenSize,

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,6 +14,7 @@ import java.util.TreeSet;
  * A field outside this catalogue may change the computation in a way not implemented here, so it
  * is refused by name rather than ignored. The README's table is checked against this class.
  */
+@Internal
 public final class ModelFields {
     private ModelFields() {
     }

@@ -1,8 +1,10 @@
 package io.flinklora.gpu.model;
 
+import io.flinklora.annotation.Internal;
 import java.util.Locale;
 
 /** The seven linear projections of a Llama-family decoder layer, by their Hugging Face module names. */
+@Internal
 public enum Projection {
     Q("self_attn", "q_proj"),
     K("self_attn", "k_proj"),

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.model;
 
 import ai.djl.ndarray.NDArray;
+import io.flinklora.annotation.Internal;
 
 /**
  * Adds per-row adapter changes (LoRA deltas, DoRA scales, replaced embeddings and output heads) to a
@@ -8,6 +9,7 @@ import ai.djl.ndarray.NDArray;
  * after the output head; an implementation with nothing to add returns its argument unchanged, so a
  * batch without adapters pays nothing.
  */
+@Internal
 public interface ProjectionDelta extends AutoCloseable {
     ProjectionDelta NONE = (layer, projection, input, output, baseBias) -> output;
 

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -15,6 +16,7 @@ import java.util.Set;
  * @param originalMaxPositions {@code original_max_position_embeddings} (llama3, yarn), else 0
  * @param yarn yarn's extra settings, null for other types
  */
+@Internal
 public record RopeParameters(String type, double theta, double factor, double lowFreqFactor, double highFreqFactor,
                              int originalMaxPositions, Yarn yarn, LongRope longRope) {
 

@@ -3,6 +3,7 @@ package io.flinklora.gpu.route;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.tokenizer.Tokenizer;
@@ -12,6 +13,7 @@ import io.flinklora.gpu.tokenizer.Tokenizer;
  * mean-pooled over the prompt's tokens and scaled to unit length. One cache-free forward pass of the
  * base model over the prompt ({@link LlamaModel#hiddenCausal}): the one extra prefill routing costs.
  */
+@Internal
 public final class PromptEmbedder {
     private final LlamaModel model;
     private final Tokenizer tokenizer;

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.route;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.AdapterRef;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -12,6 +13,7 @@ import java.util.Map;
  * embedding to the task's nearest example prompt; the most similar task's mix, or
  * with top_k > 1 the top-k tasks' mixes summed with softmax(similarity / temperature) weights.
  */
+@Internal
 public final class Router {
     /** A task's similarity to a prompt. */
     public record Score(String task, double similarity) {

@@ -2,6 +2,7 @@ package io.flinklora.gpu.route;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.AdapterRef;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -19,6 +20,7 @@ import java.util.Set;
  * <pre>{"top_k": 1, "temperature": 0.05, "layer": 4,
  *  "tasks": [{"name": "max", "adapters": [{"name": "max", "weight": 1.0}], "examples": ["...", "..."]}]}</pre>
  */
+@Internal
 public record RouterFile(List<Task> tasks, int topK, double temperature, Integer layer) {
     /** One task: its name, the adapter mix its requests get, and example prompts of its kind. */
     public record Task(String name, List<AdapterRef> adapters, List<String> examples) {

@@ -1,10 +1,12 @@
 package io.flinklora.gpu.safetensors;
 
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.Internal;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
 /** Element types of the safetensors format, with their on-disk size and DJL equivalent. */
+@Internal
 public enum DType {
   F32(4, DataType.FLOAT32),
   F16(2, DataType.FLOAT16),

@@ -2,8 +2,10 @@ package io.flinklora.gpu.safetensors;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
+import io.flinklora.annotation.Internal;
 
 /** Which data types an engine's native bindings can create without aborting the JVM. */
+@Internal
 public final class NativeDtypes {
   /**
    * Feature a PyTorch JNI built by {@code scripts/build-jni.sh} reports (its patch maps BFLOAT16 and

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.safetensors;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.io.IOException;
 
 /**
@@ -9,6 +10,7 @@ import java.io.IOException;
  * is an expected, recoverable input error, not a programming bug. Messages always name the file
  * and, where one is involved, the tensor or header field.
  */
+@PublicEvolving
 public class SafetensorsException extends IOException {
   private static final long serialVersionUID = 1L;
 

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.flinklora.annotation.Internal;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -39,6 +40,7 @@ import java.util.Map;
  * #load}) per tensor, so no whole-file mapping is kept alive. Positional reads make it safe to use
  * from several threads. Gaps between tensors are tolerated; overlaps are not.
  */
+@Internal
 public final class SafetensorsFile implements AutoCloseable {
 
   /** Same cap as the reference implementation (which uses 100 MB); headers are tiny in practice. */

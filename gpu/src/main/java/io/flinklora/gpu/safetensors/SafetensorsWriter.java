@@ -3,6 +3,7 @@ package io.flinklora.gpu.safetensors;
 import ai.djl.ndarray.NDArray;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -25,6 +26,7 @@ import java.util.TreeMap;
  * <p>Not thread-safe. {@link ByteBuffer} data is read at {@link #write} time (do not modify it
  * before); {@code float[]} and {@link NDArray} data are copied when added.
  */
+@Internal
 public final class SafetensorsWriter {
 
   /** Hugging Face's reader refuses headers above 100,000,000 bytes (slightly under our reader's cap). */

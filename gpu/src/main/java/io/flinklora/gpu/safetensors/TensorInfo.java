@@ -1,6 +1,7 @@
 package io.flinklora.gpu.safetensors;
 
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
 import java.util.Arrays;
 import java.util.Objects;
 
@@ -8,6 +9,7 @@ import java.util.Objects;
  * One header entry: name, dtype, shape and the byte range {@code [begin, end)} relative to the
  * start of the data region (i.e. after the 8-byte length and the header).
  */
+@Internal
 public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
 
   public TensorInfo {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -23,6 +24,7 @@ import java.util.Set;
  * model.safetensors.index.json}, or a single explicit file (e.g. PEFT {@code
  * adapter_model.safetensors}).
  */
+@Internal
 public final class WeightIndex implements AutoCloseable {
 
   public static final String SINGLE_FILE = "model.safetensors";

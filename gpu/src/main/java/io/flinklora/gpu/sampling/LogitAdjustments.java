@@ -1,5 +1,6 @@
 package io.flinklora.gpu.sampling;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.util.Map;
 
 /**
@@ -10,6 +11,7 @@ import java.util.Map;
  * once per time it was generated; then, after the temperature, {@code minP} (0 is off) drops tokens
  * less likely than minP times the most likely one.
  */
+@PublicEvolving
 public record LogitAdjustments(double minP, double repetitionPenalty, double presencePenalty, double frequencyPenalty,
                                Map<Integer, Double> logitBias) {
     public static final LogitAdjustments NONE = new LogitAdjustments(0, 1, 0, 0, Map.of());

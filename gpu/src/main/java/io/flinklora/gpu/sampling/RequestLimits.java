@@ -1,5 +1,7 @@
 package io.flinklora.gpu.sampling;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /**
  * Per-request bounds a producer cannot get around; each violation is a coded error, never a crash.
  *
@@ -11,6 +13,7 @@ package io.flinklora.gpu.sampling;
  * @param maxChoices candidate labels of a constrained ("choices") request at most
  * @param maxChoiceTokens tokens per candidate label at most
  */
+@PublicEvolving
 public record RequestLimits(int maxPromptTokens, int maxNewTokens, int maxStopStrings, int maxStopStringLength,
                             int maxAdapters, int maxChoices, int maxChoiceTokens) implements java.io.Serializable {
     public static final int DEFAULT_MAX_CHOICES = 64;

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.sampling;
 
+import io.flinklora.annotation.Internal;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -10,6 +11,7 @@ import java.util.SplittableRandom;
  * request gives the same tokens whatever else shares its batch, and a sequence resumed after a
  * restart continues exactly as it would have.
  */
+@Internal
 public final class Sampler {
     private Sampler() {
     }

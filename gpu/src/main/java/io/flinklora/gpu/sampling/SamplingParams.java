@@ -1,5 +1,6 @@
 package io.flinklora.gpu.sampling;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
 import java.util.List;
@@ -18,6 +19,7 @@ import java.util.List;
  * @param adjustments min_p, penalties and logit bias ({@link LogitAdjustments#NONE}: none)
  * @param logprobs null: no log-probabilities; k: each token's and its position's k most likely ones
  */
+@PublicEvolving
 public record SamplingParams(
         double temperature,
         int topK,

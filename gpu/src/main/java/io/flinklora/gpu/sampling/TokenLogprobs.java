@@ -1,5 +1,6 @@
 package io.flinklora.gpu.sampling;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.util.List;
 
 /**
@@ -7,6 +8,7 @@ import java.util.List;
  * penalty, bias or temperature) and the {@code top} most likely tokens' at that position, most likely
  * first (ties: lower token id first).
  */
+@PublicEvolving
 public record TokenLogprobs(int tokenId, double logprob, List<Alternative> top) {
     public TokenLogprobs {
         top = List.copyOf(top);

@@ -1,6 +1,9 @@
 package io.flinklora.gpu.tokenizer;
 
+import io.flinklora.annotation.Internal;
+
 /** Turns a stream of generated token ids into text deltas that are always whole UTF-8 characters. */
+@Internal
 public final class IncrementalDetokenizer {
 
     // Not thread-safe: one instance per generated sequence.

@@ -4,6 +4,8 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
+import io.flinklora.annotation.PublicEvolving;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,6 +23,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** The model's tokenizer: prompts to ids (tokenizer.json via DJL) and generated ids back to text. */
+@PublicEvolving
 public final class Tokenizer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Tokenizer.class);
@@ -344,6 +347,7 @@ public final class Tokenizer implements AutoCloseable {
     }
 
     /** A fresh streaming detokenizer for one generated sequence. */
+    @Internal
     public IncrementalDetokenizer newDetokenizer() {
         return new IncrementalDetokenizer(this);
     }

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.sampling.SamplingParams;
@@ -13,6 +14,7 @@ import java.util.function.Predicate;
  * the real {@link Engine} with the adapter folder as its adapter root (max: the story names Max;
  * happy: it ends happily ever after), and the mood labeller's accuracy with constrained labels.
  */
+@Internal
 public final class AdapterEvaluation {
     /** Greedy story length for the story adapters' evaluation. */
     public static final int STORY_TOKENS = 96;

@@ -1,5 +1,6 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.frontend.RequestProcessor;
 
 import io.flinklora.gpu.frontend.PromptRequest;
@@ -18,6 +19,7 @@ import java.util.Map;
  * returns each one's generated text (or constrained label) in prompt order: the base model's samples
  * that training data is made from, and the served outputs that evaluation measures.
  */
+@Internal
 public final class Generations {
     private Generations() {
     }

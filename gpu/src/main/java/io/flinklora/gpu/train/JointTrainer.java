@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.LlamaModel;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.Random;
  * sum of the adapters' losses, so training adapters together computes exactly what training each
  * alone would, only in fewer, larger passes.
  */
+@Internal
 public final class JointTrainer implements AutoCloseable {
     private final LlamaModel model;
     private final TrainingForward forward;

@@ -1,9 +1,12 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.annotation.Internal;
+
 /**
  * Learning rate by update number: linear warmup from {@code peak / warmup} to {@code peak} over
  * {@code warmup} updates, then cosine decay to {@code peak * minRatio} at {@code total}.
  */
+@Internal
 public record LrSchedule(double peak, int warmup, int total, double minRatio) {
     public LrSchedule {
         if (!(peak > 0) || warmup < 0 || total < 1 || minRatio < 0 || minRatio > 1) {

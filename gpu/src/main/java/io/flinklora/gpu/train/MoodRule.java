@@ -1,5 +1,6 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -14,6 +15,7 @@ import java.util.regex.Pattern;
  * two labels, or none, has no mood and is never used). Stories are the base model's own sentences
  * with every mood word removed, plus one cue sentence inserted at a random place.
  */
+@Internal
 public final class MoodRule {
     public static final List<String> LABELS = List.of("happy", "sad", "scared", "angry");
     public static final String QUESTION = "\nMood:";

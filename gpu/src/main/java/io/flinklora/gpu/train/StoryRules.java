@@ -1,5 +1,6 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -11,6 +12,7 @@ import java.util.regex.Pattern;
  * protagonist becomes a dog named Max), "happy" (the story is cut short and ends happily ever after)
  * and the sentence splitting both use. Pure functions of the text (and a seeded random draw).
  */
+@Internal
 public final class StoryRules {
     /** What the "happy" adapter's stories end with; evaluation looks for {@link #HAPPY_MARKER}. */
     public static final String HAPPY_ENDING = " In the end, everyone was happy, and they all lived happily ever after.";

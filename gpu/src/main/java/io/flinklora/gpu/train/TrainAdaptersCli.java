@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.model.LlamaModel;
@@ -25,6 +26,7 @@ import java.util.Map;
  * PEFT checkpoints and the final adapters, then measures each adapter's effect on held-out data
  * through the engine and records it next to the adapter ({@code training.json}).
  */
+@Internal
 public final class TrainAdaptersCli {
     /** The demo adapters: rank, alpha and targets. */
     static final List<LoraSpec> SPECS = List.of(

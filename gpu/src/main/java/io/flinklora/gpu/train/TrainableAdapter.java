@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -20,6 +21,7 @@ import java.util.Random;
  * B {@code [out, r]} per adapted (layer, projection), trainable from a fresh PEFT init, and written
  * as a PEFT folder (read back for serving by {@code LoraAdapter}).
  */
+@Internal
 public final class TrainableAdapter implements AutoCloseable {
     private final String name;
     private final ModelConfig model;

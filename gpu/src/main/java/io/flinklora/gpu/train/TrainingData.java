@@ -1,5 +1,6 @@
 package io.flinklora.gpu.train;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.gpu.tokenizer.Tokenizer;
@@ -18,6 +19,7 @@ import java.util.function.Consumer;
  * "happy") and {@link MoodRule} ("mood"). Held-out openers and held-out mood stories never appear
  * in training.
  */
+@Internal
 public final class TrainingData {
     public static final String MAX = "max";
     public static final String HAPPY = "happy";

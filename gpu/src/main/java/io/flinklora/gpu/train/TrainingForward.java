@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -19,6 +20,7 @@ import java.util.List;
  * by adapter ({@link Segment}s): each segment's rows go through its own A and B only, so a row's
  * gradient reaches only its own adapter.
  */
+@Internal
 public final class TrainingForward {
     private final LlamaModel model;
     private final ModelConfig config;

@@ -50,8 +50,11 @@ class GenerateOptionsTest {
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
                 () -> GenerateCli.Options.parse(new String[] {"--model", model.toString(), "--batch", "2"}));
         assertEquals("unknown option --batch", unknown.getMessage());
+        IllegalArgumentException auto = assertThrows(IllegalArgumentException.class,
+                () -> GenerateCli.Options.parse(new String[] {"--model", model.toString(), "--device", "auto"}));
+        assertTrue(auto.getMessage().contains("--device"), "no Flink slot to ask here: " + auto.getMessage());
         assertNull(GenerateCli.Options.parse(new String[] {"--help"}));
-        assertTrue(GenerateCli.Options.usage().contains("--max-batch=N") && GenerateCli.Options.usage().contains("(default 32;"),
+        assertTrue(GenerateCli.Options.usage().contains("--max-batch=N") && GenerateCli.Options.usage().contains("(default 32)"),
                 GenerateCli.Options.usage());
     }
 }

@@ -1,5 +1,6 @@
 package io.flinklora.job.label;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.operators.GenerationOperatorFactory;
 import io.flinklora.operators.Outputs;
 import io.flinklora.operators.label.LabelInput;
@@ -53,6 +54,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * errors file at the end, and checks that every input line is accounted for. A killed run is
  * resumed by running the same command again: committed record keys are skipped.
  */
+@PublicEvolving
 public final class LabelJob {
     private LabelJob() {
     }

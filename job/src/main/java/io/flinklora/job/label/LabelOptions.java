@@ -1,22 +1,24 @@
 package io.flinklora.job.label;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.cli.CliOptions;
-import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.lora.AdapterSettings;
-import io.flinklora.gpu.sampling.RequestLimits;
+import io.flinklora.gpu.cli.EngineOptions;
 import io.flinklora.job.JobOptions;
 import io.flinklora.operators.GenerationSettings;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Options of the bulk labelling job ({@code scripts/label.sh}), from {@code --name value} pairs. */
 @Command(name = "label", sortOptions = false, synopsisHeading = "",
         customSynopsis = "usage: scripts/label.sh --input F --output F --model DIR [--adapters DIR] [--task FILE] [options]")
-public final class LabelOptions {
+@PublicEvolving
+public final class LabelOptions implements CliOptions.Renames {
     List<Path> inputs = new ArrayList<>();
     @Option(names = "--output", order = 1, paramLabel = "F",
             description = "labels, one JSON line per id; committed parts go to F.parts/ while running")
@@ -24,60 +26,40 @@ public final class LabelOptions {
     @Option(names = "--errors", order = 2, paramLabel = "F",
             description = "every line that failed, with its code (default: F with .errors.jsonl)")
     Path errors;
-    @Option(names = "--model", order = 3, paramLabel = "DIR", description = "Hugging Face model folder")
-    Path model;
-    @Option(names = "--adapters", order = 4, paramLabel = "DIR", description = "adapter root (sub-folders served by name)")
-    Path adapters;
-    @Option(names = "--task", order = 5, paramLabel = "FILE", description = "task file: {\"tasks\": "
+    @Option(names = "--task", order = 3, paramLabel = "FILE", description = "task file: {\"tasks\": "
             + "[{\"name\", \"template\" with {text},"
             + " \"labels\", \"adapter\" | \"route\": \"auto\", \"max_new_tokens\"}]}")
     Path taskFile;
     Path router;
-    @Option(names = "--batch", order = 7, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "sequences per forward pass (default ${DEFAULT-VALUE})")
-    int batch = EngineConfig.DEFAULT_MAX_RUNNING;
-    @Option(names = "--parallelism", order = 8, paramLabel = "N", converter = CliOptions.Positive.class,
+    /** The engine's options, shared with the streaming job and generate.sh; --max-batch is --batch here. */
+    @Mixin
+    EngineOptions engine = new EngineOptions();
+    @Option(names = "--parallelism", order = 31, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "labelling subtasks, one engine each (default ${DEFAULT-VALUE})")
     int parallelism = 1;
     // Deeper than the streaming job's queue: a file's lines are all there, and batches fill from the queue.
-    @Option(names = "--max-queued", order = 9, paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-queued", order = 32, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "requests waiting per subtask (default ${DEFAULT-VALUE})")
     int maxQueued = 256;
-    @Option(names = "--commit-every", order = 10, paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--commit-every", order = 33, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "rows per committed part at most (default ${DEFAULT-VALUE})")
     int commitEvery = 1000;
-    @Option(names = "--commit-interval-ms", order = 11, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+    @Option(names = "--commit-interval-ms", order = 34, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
             description = "a part is committed at least this often while rows arrive (default ${DEFAULT-VALUE})")
     long commitIntervalMs = 2000;
-    @Option(names = "--progress-interval-ms", order = 12, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
+    @Option(names = "--progress-interval-ms", order = 35, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
             description = "console progress line period (default ${DEFAULT-VALUE})")
     long progressIntervalMs = 2000;
-    @Option(names = "--max-record-bytes", order = 13, paramLabel = "N", converter = CliOptions.Positive.class,
+    @Option(names = "--max-record-bytes", order = 36, paramLabel = "N", converter = CliOptions.Positive.class,
             description = "input line size at most (default ${DEFAULT-VALUE})")
     int maxRecordBytes = 1 << 20;
-    @Option(names = "--max-prompt-tokens", order = 14, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "prompt tokens at most (default ${DEFAULT-VALUE})")
-    int maxPromptTokens = RequestLimits.DEFAULT.maxPromptTokens();
-    @Option(names = "--max-seq-len", order = 15, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "prompt + output tokens at most (default: the model's context)")
-    int maxSeqLen = Integer.MAX_VALUE;
-    @Option(names = "--kv-cache-mib", order = 16, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "KV cache budget per subtask in MiB (default: batch sequences at max seq len)")
-    int kvCacheMib = -1;
-    boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
-    @Option(names = "--adapters-on-device", order = 18, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "resident adapters per subtask (default ${DEFAULT-VALUE})")
-    int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
-    @Option(names = "--device", order = 19, paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
-            description = "(default ${DEFAULT-VALUE})")
-    String device = GenerationSettings.DEFAULT_DEVICE;
-    @Option(names = "--keep-parts", order = 20, paramLabel = "true|false", arity = "1",
+    @Option(names = "--keep-parts", order = 37, paramLabel = "true|false", arity = "1",
             description = "keep F.parts/ after the merge (default ${DEFAULT-VALUE})")
     boolean keepParts;
-    @Option(names = "--overwrite", order = 21, paramLabel = "true|false", arity = "1",
+    @Option(names = "--overwrite", order = 38, paramLabel = "true|false", arity = "1",
             description = "replace an existing complete output (default ${DEFAULT-VALUE})")
     boolean overwrite;
-    @Option(names = {"-h", "--help"}, order = 22, usageHelp = true, description = "this text")
+    @Option(names = {"-h", "--help"}, order = 39, usageHelp = true, description = "this text")
     boolean help;
 
     @Option(names = "--input", order = 0, paramLabel = "F[,F2]", description = "JSON Lines files or folders "
@@ -89,7 +71,7 @@ public final class LabelOptions {
         }
     }
 
-    @Option(names = "--router", order = 6, paramLabel = "FILE", description = "router file: records of tasks "
+    @Option(names = "--router", order = 30, paramLabel = "FILE", description = "router file: records of tasks "
             + "(or records) with \"route\": \"auto\" get the adapters of the router task nearest to their prompt; "
             + "rows report it in \"route\"")
     void router(String v) {
@@ -99,20 +81,19 @@ public final class LabelOptions {
         router = Path.of(JobOptions.routerFile(v));
     }
 
-    @Option(names = "--prefix-caching", order = 17, paramLabel = "on|off", converter = CliOptions.OnOff.class,
-            description = "prefill a task's shared instruction once per adapter mix (default on)")
-    void prefixCaching(String v) {
-        prefixCaching = v.equals("on");
-    }
-
     /** Parses {@code --name value} and {@code --name=value}; null when {@code --help} was asked for. */
     public static LabelOptions parse(String[] args) {
         LabelOptions o = new LabelOptions();
         if (!CliOptions.parse(o, args)) {
             return null;
         }
-        if (o.inputs.isEmpty() || o.output == null || o.model == null) {
+        if (o.inputs.isEmpty() || o.output == null || o.engine.model == null) {
             throw new IllegalArgumentException("--input, --output and --model are required");
+        }
+        // The job runs here, in a local environment: paths are this process's, made absolute once.
+        o.engine.model = Path.of(o.engine.model).toAbsolutePath().toString();
+        if (o.engine.adapters != null) {
+            o.engine.adapters = Path.of(o.engine.adapters).toAbsolutePath().toString();
         }
         if (o.errors == null) {
             String f = o.output.getFileName().toString();
@@ -133,13 +114,12 @@ public final class LabelOptions {
     }
 
     GenerationSettings generationSettings() {
-        RequestLimits d = RequestLimits.DEFAULT;
-        return GenerationSettings.builder(model.toAbsolutePath().toString())
-                .adapterRoot(adapters == null ? null : adapters.toAbsolutePath().toString()).device(device)
-                .maxBatch(batch).maxQueued(maxQueued).maxSequenceLength(maxSeqLen).adaptersOnDevice(adaptersOnDevice)
-                .kvCacheMib(kvCacheMib).prefixCaching(prefixCaching)
-                .limits(new RequestLimits(maxPromptTokens, d.maxNewTokens(), d.maxStopStrings(), d.maxStopStringLength(),
-                        d.maxAdapters()))
+        return GenerationSettings.builder(engine.engineConfig()).device(engine.device).maxQueued(maxQueued)
                 .router(router == null ? null : router.toAbsolutePath().toString()).build();
+    }
+
+    @Override
+    public Map<String, String> renamedOptions() {
+        return Map.of("--max-batch", "--batch");
     }
 }

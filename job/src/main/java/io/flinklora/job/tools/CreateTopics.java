@@ -1,5 +1,6 @@
 package io.flinklora.job.tools;
 
+import io.flinklora.annotation.Internal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
@@ -11,6 +12,7 @@ import org.apache.kafka.clients.admin.NewTopic;
  * Creates topics that do not exist yet: {@code CreateTopics BOOTSTRAP PARTITIONS topic... [--kafka.<property> V ...]}
  * (Kafka admin settings such as security, as for the job).
  */
+@Internal
 public final class CreateTopics {
     private CreateTopics() {
     }

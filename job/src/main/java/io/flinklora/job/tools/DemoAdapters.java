@@ -1,10 +1,12 @@
 package io.flinklora.job.tools;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.job.DemoMain;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Prints the demo adapter root (models/adapters when trained ones ship, else random ones written under WORK). */
+@Internal
 public final class DemoAdapters {
     private DemoAdapters() {
     }

@@ -1,5 +1,6 @@
 package io.flinklora.job.tools;
 
+import io.flinklora.annotation.Internal;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -23,6 +24,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *   Produce ... --kafka.&lt;property&gt; V                            any Kafka producer setting (security, as for the job)
  * </pre>
  */
+@Internal
 public final class Produce {
     private static final Pattern ID = Pattern.compile("\"request_id\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
     private static final String[] PROMPTS = {

@@ -1,5 +1,6 @@
 package io.flinklora.job.tools;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.schemas.TokenEvent;
 import io.flinklora.schemas.codec.AvroCodec;
 import java.nio.charset.StandardCharsets;
@@ -36,6 +37,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *   All modes take --kafka.&lt;property&gt; V: any Kafka consumer setting (security, as for the job).
  * </pre>
  */
+@Internal
 public final class Tokens {
     private static final Pattern ID = Pattern.compile("\"request_id\"\\s*:\\s*\"([^\"]*)\"");
     private static final Pattern MAX_NEW = Pattern.compile("\"max_new_tokens\"\\s*:\\s*(\\d+)");

@@ -1,6 +1,7 @@
 package io.flinklora.job.label;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,10 +19,10 @@ class LabelOptionsTest {
             "--model", "m", "--batch=4", "--prefix-caching", "off", "--keep-parts", "true"});
         assertEquals(List.of(Path.of("a.jsonl"), Path.of("b.jsonl")), o.inputs);
         assertEquals(Path.of("out/labels.errors.jsonl"), o.errors);
-        assertEquals(4, o.batch);
-        assertEquals(false, o.prefixCaching);
+        assertEquals(4, o.engine.maxBatch);
+        assertEquals(false, o.engine.prefixCaching);
         assertEquals(true, o.keepParts);
-        assertEquals(RequestLimits.DEFAULT.maxPromptTokens(), o.maxPromptTokens, "the engine's limit unless told");
+        assertEquals(RequestLimits.DEFAULT.maxPromptTokens(), o.engine.maxPromptTokens, "the engine's limit unless told");
     }
 
     @Test
@@ -45,5 +46,6 @@ class LabelOptionsTest {
         assertNull(LabelOptions.parse(new String[] {"-h"}));
         assertTrue(LabelOptions.usage().contains("--batch=N") && LabelOptions.usage().contains("(default 32)"),
                 LabelOptions.usage());
+        assertFalse(LabelOptions.usage().contains("--max-batch"), "the engine's --max-batch is --batch here");
     }
 }

@@ -1,6 +1,9 @@
 package io.flinklora.operators.kafka;
 
+import io.flinklora.annotation.PublicEvolving;
+
 /** How output records are encoded on Kafka. */
+@PublicEvolving
 public enum OutputFormat {
     /** Avro single-object encoding (schema fingerprint + binary): the contract for services. */
     AVRO,

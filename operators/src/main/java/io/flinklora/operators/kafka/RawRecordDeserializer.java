@@ -1,5 +1,6 @@
 package io.flinklora.operators.kafka;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.operators.RawRecord;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
@@ -7,6 +8,7 @@ import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 /** Passes Kafka records through as bytes; decoding happens in {@code DecodeRequests}, where failures become records. */
+@PublicEvolving
 public final class RawRecordDeserializer implements KafkaRecordDeserializationSchema<RawRecord> {
     private static final long serialVersionUID = 1L;
 

@@ -1,5 +1,6 @@
 package io.flinklora.operators.kafka;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.TokenEvent;
@@ -14,6 +15,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * one partition, in order), value in the configured {@link OutputFormat}, to the request's reply
  * topic when it named one (already checked against the job's allow-list) or else the default topic.
  */
+@PublicEvolving
 public final class RecordSerializer<T> implements KafkaRecordSerializationSchema<T> {
     private static final long serialVersionUID = 1L;
     private final String topic;

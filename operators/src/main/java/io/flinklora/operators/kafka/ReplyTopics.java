@@ -1,5 +1,6 @@
 package io.flinklora.operators.kafka;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.io.Serializable;
 import java.util.Map;
 import java.util.Properties;
@@ -17,6 +18,7 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
  * fails the job on every restart, so one request naming a topic that does not exist could stop the
  * job; it is refused here instead. Existence is cached for a minute.
  */
+@PublicEvolving
 public final class ReplyTopics implements Serializable, AutoCloseable {
     private static final long serialVersionUID = 1L;
     /** The request's reply_topic does not match the job's pattern (or the job takes none). */

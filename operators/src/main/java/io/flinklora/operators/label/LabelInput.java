@@ -2,6 +2,7 @@ package io.flinklora.operators.label;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.GenerationRequest;
 import java.nio.charset.StandardCharsets;
@@ -24,6 +25,7 @@ import java.util.Set;
  * same id, the id plus the occurrence number; for a line whose id cannot be read, a hash of the
  * line plus the occurrence number. A re-run skips the keys already committed.
  */
+@Internal
 public final class LabelInput {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> FIELDS = Set.of("id", "text", "task", "template", "labels", "adapter", "adapters",

@@ -3,6 +3,7 @@ package io.flinklora.operators.label;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.schemas.ChoiceScore;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
@@ -15,6 +16,7 @@ import java.io.UncheckedIOException;
  * or an error code), an error row for every line that failed (with the input for lines the job
  * could not parse). Duplicate ids and lines without an id have an error row only.
  */
+@Internal
 public final class LabelRows {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_INPUT_IN_ERROR = 4096;

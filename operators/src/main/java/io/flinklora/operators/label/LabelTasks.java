@@ -2,6 +2,7 @@ package io.flinklora.operators.label;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Files;
@@ -24,6 +25,7 @@ import java.util.Set;
  *   "labels": ["positive", "negative"], "adapter": "sentiment", "max_new_tokens": 16},
  *  {"name": "story", "template": "{text}", "route": "auto"}]}</pre>
  */
+@Internal
 public final class LabelTasks implements Serializable {
     private static final long serialVersionUID = 1L;
     private static final ObjectMapper JSON = new ObjectMapper();

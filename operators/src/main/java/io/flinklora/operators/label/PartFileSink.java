@@ -1,5 +1,6 @@
 package io.flinklora.operators.label;
 
+import io.flinklora.annotation.Internal;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.OutputStreamWriter;
@@ -23,6 +24,7 @@ import org.apache.flink.metrics.MetricGroup;
  * its final name. A run killed at any point leaves only complete parts behind; a re-run skips their
  * record keys. Counts rows by status as metrics ({@code labelledRecords}, {@code records.<status>}).
  */
+@Internal
 public final class PartFileSink implements Sink<String> {
     private static final long serialVersionUID = 1L;
     private final String dir;

@@ -1,5 +1,6 @@
 package io.flinklora.operators.label;
 
+import io.flinklora.annotation.Internal;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,6 +18,7 @@ import java.util.stream.Stream;
  * name, forced to disk and then renamed to {@code part-*.jsonl} (an atomic rename in one folder),
  * so a part file that exists is complete and one that is not renamed yet never counts.
  */
+@Internal
 public final class PartFiles {
     static final String PREFIX = "part-";
     static final String SUFFIX = ".jsonl";

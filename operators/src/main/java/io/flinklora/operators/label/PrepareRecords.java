@@ -1,5 +1,6 @@
 package io.flinklora.operators.label;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.schemas.GenerationRequest;
 import java.nio.file.Path;
 import java.util.Set;
@@ -21,6 +22,7 @@ import org.apache.flink.util.OutputTag;
  * key a previous run already committed, turns the first line of each id into a request and every
  * other line (a duplicate id, a bad record) into a coded error row on {@link #ROWS}.
  */
+@Internal
 public final class PrepareRecords extends KeyedProcessFunction<String, String, GenerationRequest> {
     private static final long serialVersionUID = 1L;
     /** Rows for the part files that never reach the engine. */

@@ -12,6 +12,7 @@ import org.apache.avro.SchemaCompatibility;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.SchemaStore;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
@@ -21,6 +22,7 @@ import io.flinklora.schemas.TokenEvent;
  * Avro single-object encoding (0xC3 0x01, 8-byte schema fingerprint, binary body) of the contract records
  * records; every released writer schema stays readable (the operator's state has its own {@link StateCodec}).
  */
+@PublicEvolving
 public final class AvroCodec {
 
     /** Marker, fingerprint: the single-object header before the body. */

@@ -1,8 +1,10 @@
 package io.flinklora.schemas.codec;
 
+import io.flinklora.annotation.PublicEvolving;
 import java.util.Set;
 
 /** A record value that could not be turned into a request, with the stable error code to report it under. */
+@PublicEvolving
 public final class DecodeException extends Exception {
 
     private static final long serialVersionUID = 1L;

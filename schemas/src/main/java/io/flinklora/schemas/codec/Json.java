@@ -16,12 +16,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.TokenEvent;
 
 /** JSON encodings of the contract records (Avro field names, epoch-millis timestamps, base64 bytes). */
+@PublicEvolving
 public final class Json {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();

@@ -14,10 +14,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
+import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.GenerationRequest;
 
 /** Turns a Kafka record value (Avro single-object encoding or JSON) into a GenerationRequest, or says why not. */
+@PublicEvolving
 public final class RequestCodec {
 
     // Exact decimals, so that "integral" and "in range" are decided on the value as written, not a rounded double.

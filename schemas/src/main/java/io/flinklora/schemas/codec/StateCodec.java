@@ -1,5 +1,6 @@
 package io.flinklora.schemas.codec;
 
+import io.flinklora.annotation.Internal;
 import io.flinklora.schemas.state.AdapterShare;
 import io.flinklora.schemas.state.SamplingState;
 import io.flinklora.schemas.state.SequenceState;
@@ -26,6 +27,7 @@ import org.apache.avro.message.SchemaStore;
  * readable. Versions of the state's own record resolve by Avro's rules; the first two versions, which
  * embedded the wire request, are read with their own schema and upgraded field by field.
  */
+@Internal
 public final class StateCodec {
 
     /**
