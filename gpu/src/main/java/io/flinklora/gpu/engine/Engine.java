@@ -655,11 +655,8 @@ public final class Engine implements AutoCloseable {
         return arraysLastStep;
     }
 
-<<<<<<< HEAD
     /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
-=======
     @Internal
->>>>>>> api
     public int liveArrays() {
         return manager.getManagedArrays().size();
     }
