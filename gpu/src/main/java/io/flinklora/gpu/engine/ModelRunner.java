@@ -23,9 +23,13 @@ import java.util.TreeMap;
 public final class ModelRunner {
     // Large but finite: a fully masked padding row must not turn into NaN through softmax.
     private static final float MASKED = -1e30f;
-    // Groups per step: enough to separate decode rows from long and short chunks, few enough that the
-    // fixed native ops each group adds per layer stay small.
-    static final int MAX_GROUPS = 4;
+    // Groups per step: enough to separate decode rows from chunks of different lengths (a labelling step
+    // holds dozens of records of 20-60 tokens), few enough that the fixed native ops each group adds per
+    // layer stay small.
+    static final int MAX_GROUPS = 8;
+    // Below the cap, buckets still merge when that pads fewer query-key pairs than this: a group's fixed
+    // ops per layer cost about as much as that many pairs of attention on a CPU.
+    static final long FREE_MERGE_PAIRS = 2048;
 
     private final LlamaModel model;
     private final KvBlockPool cache;
@@ -193,11 +197,12 @@ public final class ModelRunner {
 
     /**
      * Splits the rows that compute tokens this step into attention groups: rows bucketed by chunk length
-     * (one-token rows - decode, one-token choice trees - apart from longer chunks, which go by powers of
-     * two) and, within that, by key length (powers of two: a group gathers every row's keys up to the
-     * group's longest, so a short decode row should not read as far as a long one). Adjacent buckets are
-     * merged where that adds the least padded work until there are at most {@link #MAX_GROUPS} (each group
-     * costs a fixed number of native ops per layer). Each group lists its rows in batch order.
+     * (one-token rows - decode, one-token choice trees - apart from longer chunks, which go by quarter
+     * octaves: a group pads every query to its longest chunk) and, within that, by key length (powers of
+     * two: a group gathers every row's keys up to the group's longest, so a short decode row should not
+     * read as far as a long one). Adjacent buckets are merged where that adds the least padded work while
+     * there are more than {@link #MAX_GROUPS} or the merge pads at most {@link #FREE_MERGE_PAIRS} pairs
+     * (each group costs a fixed number of native ops per layer). Each group lists its rows in batch order.
      */
     static List<int[]> groupRows(List<Batch.Chunk> chunks) {
         TreeMap<Long, List<Integer>> buckets = new TreeMap<>();
@@ -205,14 +210,14 @@ public final class ModelRunner {
             Batch.Chunk c = chunks.get(row);
             int len = c.length();
             if (len > 0) {
-                long lenBucket = len == 1 ? 0 : 32 - Integer.numberOfLeadingZeros(len - 1);
+                long lenBucket = len == 1 ? 0 : 1 + (long) Math.floor(4 * Math.log(len) / Math.log(2));
                 long keyBucket = 32 - Integer.numberOfLeadingZeros(Math.max(1, c.start() + len - 1));
                 buckets.computeIfAbsent(lenBucket << 32 | keyBucket, k -> new ArrayList<>()).add(row);
             }
         }
         List<List<Integer>> groups = new ArrayList<>(buckets.values());
         List<Long> keys = new ArrayList<>(buckets.keySet());
-        while (groups.size() > MAX_GROUPS) {
+        while (groups.size() > 1) {
             int best = -1;
             long bestExtra = Long.MAX_VALUE;
             for (int i = 0; i + 1 < groups.size(); i++) {
@@ -231,6 +236,9 @@ public final class ModelRunner {
             }
             if (best < 0) {
                 break; // one group of one-token rows and one of longer chunks: cannot merge further
+            }
+            if (groups.size() <= MAX_GROUPS && bestExtra > FREE_MERGE_PAIRS) {
+                break;
             }
             groups.get(best).addAll(groups.remove(best + 1));
             keys.remove(best + 1);
