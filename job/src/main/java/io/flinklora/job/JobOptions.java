@@ -6,6 +6,7 @@ import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.sampling.RequestLimits;
 import io.flinklora.operators.GenerationSettings;
 import io.flinklora.operators.kafka.OutputFormat;
+import io.flinklora.registry.RegistrySettings;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -131,6 +132,8 @@ public final class JobOptions implements Serializable {
     int maxAdapters = RequestLimits.DEFAULT.maxAdapters();
     Delivery delivery = Delivery.EXACTLY_ONCE;
     OutputFormat outputFormat = OutputFormat.AVRO;
+    /** Where registry-framed requests' schemas are found and avro-registry outputs' schemas registered; or none. */
+    RegistrySettings schemaRegistry;
     @Option(names = "--checkpoint-interval", order = 31, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
             description = "(default ${DEFAULT-VALUE})")
     long checkpointInterval = 2000;
@@ -177,10 +180,24 @@ public final class JobOptions implements Serializable {
         delivery = Delivery.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
     }
 
-    @Option(names = "--output-format", order = 30, paramLabel = "avro|json", converter = Formats.class,
-            description = "encoding of output records (default avro)")
+    @Option(names = "--format", order = 30, paramLabel = "avro|json|avro-registry", converter = Formats.class,
+            description = "encoding of output records; avro-registry: a schema registry's wire format (magic byte 0, "
+            + "4-byte schema id, Avro binary), needs --schema-registry (default avro)")
     void outputFormat(String v) {
-        outputFormat = OutputFormat.valueOf(v.toUpperCase(Locale.ROOT));
+        outputFormat = OutputFormat.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
+    }
+
+    /** The earlier name of {@code --format}, still accepted (not shown in the usage). */
+    @Option(names = "--output-format", hidden = true, converter = Formats.class)
+    void outputFormatOldName(String v) {
+        outputFormat(v);
+    }
+
+    @Option(names = "--schema-registry", order = 30, paramLabel = "URL", description = "Apicurio Registry "
+            + "(http://host:8080, or its /apis/registry/v2 URL): requests in its framing are read (their writer schema "
+            + "looked up by id), and --format avro-registry registers the outputs' schemas there (default: none)")
+    void schemaRegistry(String v) {
+        schemaRegistry = RegistrySettings.of(v);
     }
 
     @Option(names = "--prefix-caching", order = 17, paramLabel = "on|off", converter = CliOptions.OnOff.class,
@@ -200,6 +217,9 @@ public final class JobOptions implements Serializable {
         }
         if (o.model == null) {
             throw new IllegalArgumentException("--model is required\n" + usage());
+        }
+        if (o.outputFormat == OutputFormat.AVRO_REGISTRY && o.schemaRegistry == null) {
+            throw new IllegalArgumentException("--format avro-registry needs --schema-registry URL");
         }
         return o;
     }
@@ -260,10 +280,10 @@ public final class JobOptions implements Serializable {
         }
     }
 
-    /** {@code --output-format} words. */
+    /** {@code --format} words. */
     static final class Formats extends CliOptions.OneOf {
         Formats() {
-            super("avro", "json");
+            super("avro", "json", "avro-registry");
         }
     }
 
@@ -299,7 +319,8 @@ public final class JobOptions implements Serializable {
                 + " group-id=" + groupId + " starting-offsets=" + startingOffsets + " model=" + model + " adapters=" + adapters
                 + " device=" + device + (dtype != null ? " dtype=" + dtype : "") + " max-batch=" + maxBatch + " max-queued=" + maxQueued
                 + " delivery=" + delivery.name().toLowerCase(Locale.ROOT).replace('_', '-')
-                + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
+                + " format=" + outputFormat.name().toLowerCase(Locale.ROOT).replace('_', '-')
+                + " schema-registry=" + (schemaRegistry == null ? "none" : schemaRegistry) + " checkpoint-interval=" + checkpointInterval
                 + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix
                 + " reply-topic-pattern=" + (replyTopicPattern == null ? "none" : replyTopicPattern)
                 + (router != null ? " router=" + router : "")
@@ -342,5 +363,9 @@ public final class JobOptions implements Serializable {
 
     public OutputFormat outputFormat() {
         return outputFormat;
+    }
+
+    public RegistrySettings schemaRegistry() {
+        return schemaRegistry;
     }
 }
