@@ -1,11 +1,16 @@
 package io.flinklora.client;
 
 import io.flinklora.annotation.PublicEvolving;
+import io.flinklora.registry.RegistryDecoder;
+import io.flinklora.registry.RegistryEncoder;
+import io.flinklora.registry.RegistrySettings;
+import io.flinklora.registry.RegistryUnavailableException;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.TokenEvent;
 import io.flinklora.schemas.codec.AvroCodec;
+import io.flinklora.schemas.codec.RegistryFraming;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -42,7 +48,9 @@ import org.slf4j.LoggerFactory;
  * delivery it sees each token once, and only committed ones), and hands back each request's token
  * stream and completion through a {@link GenerationHandle}. One reply topic and one consumer per client
  * instance; requests are correlated by request_id. The job must allow the reply topic
- * ({@code --reply-topic-pattern}).
+ * ({@code --reply-topic-pattern}). With {@link Builder#schemaRegistry(String)} requests are written in the
+ * registry's framing (their schema registered there) and framed replies are read; otherwise requests are Avro
+ * single-object encoded.
  *
  * <pre>{@code
  * try (GenerationClient client = GenerationClient.builder().bootstrapServers("broker:9092")
@@ -68,12 +76,18 @@ public final class GenerationClient implements AutoCloseable {
     private final Thread reader;
     private final Properties admin;
     private final boolean deleteReplyTopic;
+    /** Registry framing of requests and replies; both null without a schema registry. */
+    private final RegistryEncoder registryEncoder;
+    private final RegistryDecoder registryDecoder;
+    private volatile boolean warnedFramed;
     private volatile boolean closed;
 
     private GenerationClient(Builder b) {
         this.requestTopic = b.requestTopic;
         this.replyTopic = b.replyTopic != null ? b.replyTopic : b.replyTopicPrefix + UUID.randomUUID();
         this.defaultTimeout = b.timeout;
+        this.registryEncoder = b.schemaRegistry == null ? null : new RegistryEncoder(b.schemaRegistry);
+        this.registryDecoder = b.schemaRegistry == null ? null : new RegistryDecoder(b.schemaRegistry);
         this.admin = new Properties();
         admin.putAll(b.kafka);
         admin.put("bootstrap.servers", b.bootstrapServers);
@@ -151,6 +165,9 @@ public final class GenerationClient implements AutoCloseable {
             throw new IllegalStateException("client is closed");
         }
         String id = request.getRequestId();
+        GenerationRequest routed = GenerationRequest.newBuilder(request).setReplyTopic(replyTopic).build();
+        // Before the request is pending: a registry that refuses the schema or cannot be reached throws here.
+        byte[] value = encode(routed);
         GenerationHandle h = new GenerationHandle(id, Objects.requireNonNull(listener), this::cancelInJob);
         if (pending.putIfAbsent(id, h) != null) {
             throw new IllegalArgumentException("request " + id + " is already in flight on this client");
@@ -164,8 +181,7 @@ public final class GenerationClient implements AutoCloseable {
             timer.cancel(false);
             pending.remove(id, h);
         });
-        GenerationRequest routed = GenerationRequest.newBuilder(request).setReplyTopic(replyTopic).build();
-        producer.send(record(id, AvroCodec.toBytes(routed)), (md, e) -> {
+        producer.send(record(id, value), (md, e) -> {
             if (e != null) {
                 h.failed(e);
             }
@@ -180,11 +196,23 @@ public final class GenerationClient implements AutoCloseable {
         }
         GenerationRequest cancel = GenerationRequest.newBuilder().setRequestId(requestId).setCancel(true)
                 .setReplyTopic(replyTopic).build();
-        producer.send(record(requestId, AvroCodec.toBytes(cancel)), (md, e) -> {
+        byte[] value;
+        try {
+            value = encode(cancel);
+        } catch (RuntimeException e) {
+            LOG.warn("Could not encode the cancel of {}", requestId, e);
+            return;
+        }
+        producer.send(record(requestId, value), (md, e) -> {
             if (e != null) {
                 LOG.warn("Could not send the cancel of {}", requestId, e);
             }
         });
+    }
+
+    /** A request's bytes: in the registry's framing when the client has one, else Avro single-object. */
+    private byte[] encode(GenerationRequest request) {
+        return registryEncoder != null ? registryEncoder.encode(requestTopic, request) : AvroCodec.toBytes(request);
     }
 
     private ProducerRecord<byte[], byte[]> record(String id, byte[] value) {
@@ -194,32 +222,28 @@ public final class GenerationClient implements AutoCloseable {
     private void readReplies() {
         try {
             while (!closed) {
-                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                    Object reply = ReplyRecords.decode(r.value());
-                    if (reply instanceof Completion || reply instanceof GenerationError) {
-                        String id = reply instanceof Completion c ? c.getRequestId() : ((GenerationError) reply).getRequestId();
-                        if (id != null) {
-                            endingInJob.remove(id);
+                ConsumerRecords<byte[], byte[]> batch = consumer.poll(Duration.ofMillis(200));
+                TopicPartition stuck = null;
+                for (TopicPartition tp : batch.partitions()) {
+                    List<ConsumerRecord<byte[], byte[]>> records = batch.records(tp);
+                    if (stuck != null) {
+                        consumer.seek(tp, records.get(0).offset());   // not handled yet: read again next poll
+                        continue;
+                    }
+                    for (ConsumerRecord<byte[], byte[]> r : records) {
+                        try {
+                            handle(r);
+                        } catch (RegistryUnavailableException e) {
+                            // Dropping the record would lose a token or a completion: read it again shortly.
+                            LOG.warn("Schema registry unavailable while reading {}; retrying: {}", replyTopic, e.getMessage());
+                            consumer.seek(tp, r.offset());
+                            stuck = tp;
+                            break;
                         }
                     }
-                    if (reply instanceof TokenEvent t) {
-                        GenerationHandle h = pending.get(t.getRequestId());
-                        if (h != null) {
-                            h.token(t);
-                        }
-                    } else if (reply instanceof Completion c) {
-                        GenerationHandle h = pending.get(c.getRequestId());
-                        if (h != null) {
-                            h.completed(c);
-                        }
-                    } else if (reply instanceof GenerationError e) {
-                        GenerationHandle h = e.getRequestId() == null ? null : pending.get(e.getRequestId());
-                        if (h != null) {
-                            h.failed(e);
-                        }
-                    } else {
-                        LOG.debug("Ignoring a record on {} that is no reply record ({})", replyTopic, r.offset());
-                    }
+                }
+                if (stuck != null) {
+                    sleep(1000);
                 }
             }
         } catch (WakeupException e) {
@@ -229,6 +253,40 @@ public final class GenerationClient implements AutoCloseable {
             pending.values().forEach(h -> h.failed(e));
         } finally {
             consumer.close();
+        }
+    }
+
+    /** Delivers one reply record to its request's handle. */
+    private void handle(ConsumerRecord<byte[], byte[]> r) {
+        Object reply = ReplyRecords.decode(r.value(), registryDecoder);
+        if (reply == null && registryDecoder == null && RegistryFraming.isFramed(r.value()) && !warnedFramed) {
+            warnedFramed = true;
+            LOG.warn("{} carries records in a schema registry's framing: build the client with schemaRegistry(url)",
+                    replyTopic);
+        }
+        if (reply instanceof Completion || reply instanceof GenerationError) {
+            String id = reply instanceof Completion c ? c.getRequestId() : ((GenerationError) reply).getRequestId();
+            if (id != null) {
+                endingInJob.remove(id);
+            }
+        }
+        if (reply instanceof TokenEvent t) {
+            GenerationHandle h = pending.get(t.getRequestId());
+            if (h != null) {
+                h.token(t);
+            }
+        } else if (reply instanceof Completion c) {
+            GenerationHandle h = pending.get(c.getRequestId());
+            if (h != null) {
+                h.completed(c);
+            }
+        } else if (reply instanceof GenerationError e) {
+            GenerationHandle h = e.getRequestId() == null ? null : pending.get(e.getRequestId());
+            if (h != null) {
+                h.failed(e);
+            }
+        } else {
+            LOG.debug("Ignoring a record on {} that is no reply record ({})", replyTopic, r.offset());
         }
     }
 
@@ -277,6 +335,10 @@ public final class GenerationClient implements AutoCloseable {
         timers.shutdownNow();
         pending.values().forEach(h -> h.failed(new IllegalStateException("client closed")));
         producer.close(Duration.ofSeconds(10));
+        if (registryEncoder != null) {
+            registryEncoder.close();
+            registryDecoder.close();
+        }
         if (deleteReplyTopic && !endingInJob.isEmpty()) {
             LOG.warn("Keeping reply topic {}: {} cancelled request(s) may still write to it", replyTopic, endingInJob.size());
         } else if (deleteReplyTopic) {
@@ -314,6 +376,7 @@ public final class GenerationClient implements AutoCloseable {
         private int replyPartitions = 1;
         private short replyReplication = 1;
         private Duration timeout = Duration.ofMinutes(5);
+        private RegistrySettings schemaRegistry;
         private final Properties kafka = new Properties();
 
         private Builder() {
@@ -359,6 +422,16 @@ public final class GenerationClient implements AutoCloseable {
         /** How long a request may take before its handle fails and it is cancelled in the job (default 5 min). */
         public Builder timeout(Duration timeout) {
             this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * Writes requests in a schema registry's framing (Confluent's wire format: magic byte 0, 4-byte schema id,
+         * Avro binary), registering the request schema in that Apicurio Registry ({@code http://host:8080} or its
+         * {@code /apis/registry/v2} URL), and reads framed replies (the job's {@code --format avro-registry}).
+         */
+        public Builder schemaRegistry(String url) {
+            this.schemaRegistry = RegistrySettings.of(url);
             return this;
         }
 

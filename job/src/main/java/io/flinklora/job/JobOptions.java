@@ -5,6 +5,7 @@ import io.flinklora.gpu.cli.CliOptions;
 import io.flinklora.gpu.cli.EngineOptions;
 import io.flinklora.operators.GenerationSettings;
 import io.flinklora.operators.kafka.OutputFormat;
+import io.flinklora.registry.RegistrySettings;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -86,6 +87,8 @@ public final class JobOptions implements Serializable {
     String replyTopicPattern;
     Delivery delivery = Delivery.EXACTLY_ONCE;
     OutputFormat outputFormat = OutputFormat.AVRO;
+    /** Where registry-framed requests' schemas are found and avro-registry outputs' schemas registered; or none. */
+    RegistrySettings schemaRegistry;
     @Option(names = "--checkpoint-interval", order = 36, paramLabel = "MS", converter = CliOptions.PositiveLong.class,
             description = "(default ${DEFAULT-VALUE})")
     long checkpointInterval = 2000;
@@ -127,10 +130,24 @@ public final class JobOptions implements Serializable {
         delivery = Delivery.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
     }
 
-    @Option(names = "--output-format", order = 35, paramLabel = "avro|json", converter = Formats.class,
-            description = "encoding of output records (default avro)")
+    @Option(names = "--format", order = 35, paramLabel = "avro|json|avro-registry", converter = Formats.class,
+            description = "encoding of output records; avro-registry: a schema registry's wire format (magic byte 0, "
+            + "4-byte schema id, Avro binary), needs --schema-registry (default avro)")
     void outputFormat(String v) {
-        outputFormat = OutputFormat.valueOf(v.toUpperCase(Locale.ROOT));
+        outputFormat = OutputFormat.valueOf(v.replace('-', '_').toUpperCase(Locale.ROOT));
+    }
+
+    /** The earlier name of {@code --format}, still accepted (not shown in the usage). */
+    @Option(names = "--output-format", hidden = true, converter = Formats.class)
+    void outputFormatOldName(String v) {
+        outputFormat(v);
+    }
+
+    @Option(names = "--schema-registry", order = 30, paramLabel = "URL", description = "Apicurio Registry "
+            + "(http://host:8080, or its /apis/registry/v2 URL): requests in its framing are read (their writer schema "
+            + "looked up by id), and --format avro-registry registers the outputs' schemas there (default: none)")
+    void schemaRegistry(String v) {
+        schemaRegistry = RegistrySettings.of(v);
     }
 
     /**
@@ -144,6 +161,9 @@ public final class JobOptions implements Serializable {
         }
         if (o.engine.model == null) {
             throw new IllegalArgumentException("--model is required\n" + usage());
+        }
+        if (o.outputFormat == OutputFormat.AVRO_REGISTRY && o.schemaRegistry == null) {
+            throw new IllegalArgumentException("--format avro-registry needs --schema-registry URL");
         }
         return o;
     }
@@ -198,10 +218,10 @@ public final class JobOptions implements Serializable {
         }
     }
 
-    /** {@code --output-format} words. */
+    /** {@code --format} words. */
     static final class Formats extends CliOptions.OneOf {
         Formats() {
-            super("avro", "json");
+            super("avro", "json", "avro-registry");
         }
     }
 
@@ -236,7 +256,8 @@ public final class JobOptions implements Serializable {
                 + " token-topic=" + tokenTopic + " completion-topic=" + completionTopic + " error-topic=" + errorTopic
                 + " group-id=" + groupId + " starting-offsets=" + startingOffsets + " " + engine + " max-queued=" + maxQueued
                 + " delivery=" + delivery.name().toLowerCase(Locale.ROOT).replace('_', '-')
-                + " output-format=" + outputFormat.name().toLowerCase(Locale.ROOT) + " checkpoint-interval=" + checkpointInterval
+                + " format=" + outputFormat.name().toLowerCase(Locale.ROOT).replace('_', '-')
+                + " schema-registry=" + (schemaRegistry == null ? "none" : schemaRegistry) + " checkpoint-interval=" + checkpointInterval
                 + " parallelism=" + (parallelism > 0 ? parallelism : "default") + " transactional-id-prefix=" + transactionalIdPrefix
                 + " reply-topic-pattern=" + (replyTopicPattern == null ? "none" : replyTopicPattern)
                 + (router != null ? " router=" + router : "")
@@ -279,5 +300,9 @@ public final class JobOptions implements Serializable {
 
     public OutputFormat outputFormat() {
         return outputFormat;
+    }
+
+    public RegistrySettings schemaRegistry() {
+        return schemaRegistry;
     }
 }

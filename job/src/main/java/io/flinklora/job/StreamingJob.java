@@ -89,7 +89,8 @@ public final class StreamingJob {
         DataStream<RawRecord> raw = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka requests")
                 .uid("kafka-requests");
         SingleOutputStreamOperator<GenerationRequest> requests = raw
-                .process(new DecodeRequests(o.maxRequestBytes, new ReplyTopics(o.replyTopicPattern, adminProperties(o, kafka))), new AvroTypeInfo<>(GenerationRequest.class))
+                .process(new DecodeRequests(o.maxRequestBytes, new ReplyTopics(o.replyTopicPattern, adminProperties(o, kafka)),
+                        o.schemaRegistry), new AvroTypeInfo<>(GenerationRequest.class))
                 .name("decode requests").uid("decode");
         SingleOutputStreamOperator<TokenEvent> tokens = requests
                 .keyBy(GenerationRequest::getRequestId, Types.STRING)
@@ -122,7 +123,7 @@ public final class StreamingJob {
         props.putIfAbsent("transaction.timeout.ms", "600000");
         return KafkaSink.<T>builder()
                 .setBootstrapServers(o.bootstrapServers)
-                .setRecordSerializer(new RecordSerializer<>(topic, o.outputFormat))
+                .setRecordSerializer(new RecordSerializer<>(topic, o.outputFormat, o.schemaRegistry))
                 .setDeliveryGuarantee(o.delivery == JobOptions.Delivery.EXACTLY_ONCE
                         ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
                 .setTransactionalIdPrefix(o.transactionalIdPrefix + "-" + name)

@@ -144,6 +144,28 @@ class JobOptionsTest {
     }
 
     @Test
+    void theAvroRegistryFormatNeedsASchemaRegistryAndOutputFormatStaysAnAlias() {
+        JobOptions o = JobOptions.parse(new String[] {"--model", "m", "--format", "avro-registry",
+            "--schema-registry", "http://registry:8080"});
+        assertEquals(io.flinklora.operators.kafka.OutputFormat.AVRO_REGISTRY, o.outputFormat());
+        assertEquals("http://registry:8080/apis/registry/v2", o.schemaRegistry().apiUrl());
+        assertTrue(o.toString().contains("format=avro-registry schema-registry=http://registry:8080/apis/registry/v2"),
+                o.toString());
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+                () -> JobOptions.parse(new String[] {"--model", "m", "--format", "avro-registry"}));
+        assertTrue(none.getMessage().contains("--schema-registry"), none.getMessage());
+        IllegalArgumentException ccompat = assertThrows(IllegalArgumentException.class, () -> JobOptions.parse(
+                new String[] {"--model", "m", "--schema-registry", "http://registry:8080/apis/ccompat/v6"}));
+        assertTrue(ccompat.getMessage().contains("/apis/registry/v2"), ccompat.getMessage());
+        assertEquals(io.flinklora.operators.kafka.OutputFormat.JSON,
+                JobOptions.parse(new String[] {"--model", "m", "--output-format", "json"}).outputFormat());
+        // A registry without the format: framed requests are read, outputs stay single-object Avro.
+        JobOptions reading = JobOptions.parse(new String[] {"--model", "m", "--schema-registry", "http://registry:8080"});
+        assertEquals(io.flinklora.operators.kafka.OutputFormat.AVRO, reading.outputFormat());
+        assertTrue(JobOptions.usage().contains("--format=avro|json|avro-registry"), JobOptions.usage());
+    }
+
+    @Test
     void listsAndTheLastOfARepeatedOptionWin() {
         JobOptions o = JobOptions.parse(new String[] {"--model", "m", "--request-topics", "a,b", "--max-batch", "3",
             "--max-batch", "5", "--preload=x,y", "--kafka.acks", "1", "--kafka.acks=all"});

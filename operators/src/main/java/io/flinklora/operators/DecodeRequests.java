@@ -1,6 +1,8 @@
 package io.flinklora.operators;
 
 import io.flinklora.annotation.PublicEvolving;
+import io.flinklora.registry.RegistryDecoder;
+import io.flinklora.registry.RegistrySettings;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.codec.DecodeException;
@@ -8,11 +10,13 @@ import io.flinklora.schemas.codec.RequestCodec;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import io.flinklora.operators.kafka.ReplyTopics;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * Decodes raw Kafka records into requests (Avro single-object or JSON); a record that cannot be
+ * Decodes raw Kafka records into requests (Avro single-object, JSON, or a schema registry's framing when
+ * the job has a registry); a record that cannot be
  * decoded becomes an error record with its code, source and (capped) bytes, and the job goes on. A
  * request naming a reply topic the job does not allow, or one that does not exist, is refused here
  * (REPLY_TOPIC_NOT_ALLOWED / REPLY_TOPIC_NOT_FOUND, on the job's error topic): a producer can neither
@@ -24,17 +28,35 @@ public final class DecodeRequests extends ProcessFunction<RawRecord, GenerationR
     private static final int MAX_PAYLOAD_IN_ERROR = 4096;
     private final int maxRequestBytes;
     private final ReplyTopics replyTopics;
+    private final RegistrySettings registry;
+    /** Made where the function runs: it holds the registry's client and its cache of writer schemas. */
+    private transient RegistryDecoder registryDecoder;
 
     /** {@code replyTopics}: which reply topics requests may name (the allow-list, and they must exist). */
     public DecodeRequests(int maxRequestBytes, ReplyTopics replyTopics) {
+        this(maxRequestBytes, replyTopics, null);
+    }
+
+    /** {@code registry}: where framed requests' writer schemas are looked up (null: such records are refused). */
+    public DecodeRequests(int maxRequestBytes, ReplyTopics replyTopics, RegistrySettings registry) {
         this.maxRequestBytes = maxRequestBytes;
         this.replyTopics = replyTopics;
+        this.registry = registry;
+    }
+
+    @Override
+    public void open(OpenContext openContext) throws Exception {
+        super.open(openContext);
+        if (registry != null) {
+            registryDecoder = new RegistryDecoder(registry);
+        }
     }
 
     @Override
     public void processElement(RawRecord raw, Context ctx, Collector<GenerationRequest> out) {
         try {
-            GenerationRequest r = RequestCodec.decode(raw.value, maxRequestBytes);
+            // An unreachable registry throws unchecked (not the record's fault): the task fails and retries it.
+            GenerationRequest r = RequestCodec.decode(raw.value, maxRequestBytes, registryDecoder);
             String[] refusal = r.getReplyTopic() == null ? null : replyTopics.refusal(r.getReplyTopic());
             if (refusal != null) {
                 ctx.output(Outputs.ERRORS, GenerationError.newBuilder().setRequestId(r.getRequestId()).setCode(refusal[0])
@@ -53,6 +75,9 @@ public final class DecodeRequests extends ProcessFunction<RawRecord, GenerationR
 
     @Override
     public void close() throws Exception {
+        if (registryDecoder != null) {
+            registryDecoder.close();
+        }
         replyTopics.close();
         super.close();
     }

@@ -147,6 +147,15 @@ public final class AvroCodec {
     }
 
     /**
+     * Checks that {@code value[offset..]} is exactly one datum of {@code writer} whose declared lengths and
+     * counts fit the bytes that are there, before a decoder allocates by them (see {@link AvroBounds}); for
+     * bodies behind other headers, such as a schema registry's. Failures are MALFORMED_INPUT.
+     */
+    public static void checkBody(byte[] value, int offset, Schema writer) throws DecodeException {
+        AvroBounds.check(value, offset, writer);
+    }
+
+    /**
      * Registers an older (or newer) writer schema of a record type so that records written with it decode,
      * resolved to the current schema. Fails if the current schema cannot read data written with it.
      */

@@ -18,7 +18,10 @@ import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.GenerationRequest;
 
-/** Turns a Kafka record value (Avro single-object encoding or JSON) into a GenerationRequest, or says why not. */
+/**
+ * Turns a Kafka record value (Avro single-object encoding, JSON, or a schema registry's framing) into a
+ * GenerationRequest, or says why not.
+ */
 @PublicEvolving
 public final class RequestCodec {
 
@@ -40,10 +43,19 @@ public final class RequestCodec {
     /**
      * Decodes a record value. Values starting with 0xC3 0x01 are Avro single-object encoded; anything else is
      * read as a JSON object whose field names are the Avro field names ("id" is accepted for "request_id").
+     * Values in a schema registry's framing (first byte 0) are refused: see the overload with a registry.
      *
      * @param maxBytes values longer than this are refused (LIMIT_EXCEEDED) without being parsed
      */
     public static GenerationRequest decode(byte[] value, int maxBytes) throws DecodeException {
+        return decode(value, maxBytes, null);
+    }
+
+    /**
+     * As {@link #decode(byte[], int)}, and values starting with byte 0 are read in the schema registry's
+     * framing through {@code registry} (null: there is none, and such values are MALFORMED_INPUT).
+     */
+    public static GenerationRequest decode(byte[] value, int maxBytes, RegistryFraming registry) throws DecodeException {
         if (value == null || value.length == 0) {
             throw new DecodeException(DecodeException.MALFORMED_INPUT, "empty record value", null);
         }
@@ -53,6 +65,13 @@ public final class RequestCodec {
         }
         if (value.length >= 2 && value[0] == (byte) 0xC3 && value[1] == (byte) 0x01) {
             return checkAvro(AvroCodec.fromBytes(value, GenerationRequest.class));
+        }
+        if (RegistryFraming.isFramed(value)) {
+            if (registry == null) {
+                throw new DecodeException(DecodeException.MALFORMED_INPUT, "schema-registry framing (magic byte 0), "
+                        + "but no schema registry is configured here (the job's --schema-registry)", null);
+            }
+            return checkAvro(registry.decode(value, GenerationRequest.class));
         }
         return decodeJson(value);
     }

@@ -49,6 +49,17 @@ class RequestCodecAvroTest {
     }
 
     @Test
+    void registryFramedValuesNeedARegistryAndAreSizeCheckedFirst() {
+        byte[] framed = {0, 0, 0, 0, 1, 2, 'r', 1};
+        DecodeException e = failure(framed);
+        assertEquals(DecodeException.MALFORMED_INPUT, e.code());
+        assertTrue(e.getMessage().contains("--schema-registry"), e.getMessage());
+        // The record size limit holds before any registry could be asked.
+        assertEquals(DecodeException.LIMIT_EXCEEDED,
+                assertThrows(DecodeException.class, () -> RequestCodec.decode(framed, framed.length - 1, null)).code());
+    }
+
+    @Test
     void oversizedAvroIsLimitExceeded() {
         byte[] bytes = AvroCodec.toBytes(Records.fullRequest());
         assertEquals(DecodeException.LIMIT_EXCEEDED,
