@@ -46,11 +46,11 @@ import org.slf4j.LoggerFactory;
  * A service's client of the generation job: sends requests to the job's request topic naming this
  * client's own reply topic, reads only that topic (read_committed, so with the job's exactly-once
  * delivery it sees each token once, and only committed ones), and hands back each request's token
- * stream and completion through a {@link GenerationHandle}. One reply topic and one consumer per client
- * instance; requests are correlated by request_id. The job must allow the reply topic
- * ({@code --reply-topic-pattern}). With {@link Builder#schemaRegistry(String)} requests are written in the
- * registry's framing (their schema registered there) and framed replies are read; otherwise requests are Avro
- * single-object encoded.
+ * stream and completion through a {@link GenerationHandle}. One reply topic and one consumer per
+ * client instance; requests are correlated by request_id. The job must allow the reply topic
+ * ({@code --reply-topic-pattern}). With {@link Builder#schemaRegistry(String)} requests are written
+ * in the registry's framing (their schema registered there) and framed replies are read; otherwise
+ * requests are Avro single-object encoded.
  *
  * <pre>{@code
  * try (GenerationClient client = GenerationClient.builder().bootstrapServers("broker:9092")
@@ -70,24 +70,34 @@ public final class GenerationClient implements AutoCloseable {
     private final KafkaProducer<byte[], byte[]> producer;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final Map<String, GenerationHandle> pending = new ConcurrentHashMap<>();
-    /** At close: requests cancelled in the job whose last record (completion or error) has not been read yet. */
+
+    /**
+     * At close: requests cancelled in the job whose last record (completion or error) has not been
+     * read yet.
+     */
     private final Set<String> endingInJob = ConcurrentHashMap.newKeySet();
+
     private final ScheduledExecutorService timers;
     private final Thread reader;
     private final Properties admin;
     private final boolean deleteReplyTopic;
+
     /** Registry framing of requests and replies; both null without a schema registry. */
     private final RegistryEncoder registryEncoder;
+
     private final RegistryDecoder registryDecoder;
     private volatile boolean warnedFramed;
     private volatile boolean closed;
 
     private GenerationClient(Builder b) {
         this.requestTopic = b.requestTopic;
-        this.replyTopic = b.replyTopic != null ? b.replyTopic : b.replyTopicPrefix + UUID.randomUUID();
+        this.replyTopic =
+                b.replyTopic != null ? b.replyTopic : b.replyTopicPrefix + UUID.randomUUID();
         this.defaultTimeout = b.timeout;
-        this.registryEncoder = b.schemaRegistry == null ? null : new RegistryEncoder(b.schemaRegistry);
-        this.registryDecoder = b.schemaRegistry == null ? null : new RegistryDecoder(b.schemaRegistry);
+        this.registryEncoder =
+                b.schemaRegistry == null ? null : new RegistryEncoder(b.schemaRegistry);
+        this.registryDecoder =
+                b.schemaRegistry == null ? null : new RegistryDecoder(b.schemaRegistry);
         this.admin = new Properties();
         admin.putAll(b.kafka);
         admin.put("bootstrap.servers", b.bootstrapServers);
@@ -106,7 +116,8 @@ public final class GenerationClient implements AutoCloseable {
         c.putAll(admin);
         c.put("key.deserializer", ByteArrayDeserializer.class.getName());
         c.put("value.deserializer", ByteArrayDeserializer.class.getName());
-        // Only what the job's transactions committed: each (request, index) once under exactly-once delivery.
+        // Only what the job's transactions committed: each (request, index) once under exactly-once
+        // delivery.
         c.put("isolation.level", "read_committed");
         c.put("enable.auto.commit", "false");
         this.consumer = new KafkaConsumer<>(c);
@@ -124,14 +135,17 @@ public final class GenerationClient implements AutoCloseable {
         if (parts.isEmpty()) {
             consumer.close();
             producer.close();
-            throw new IllegalStateException("reply topic " + replyTopic + " does not exist (createReplyTopic is off?)");
+            throw new IllegalStateException(
+                    "reply topic " + replyTopic + " does not exist (createReplyTopic is off?)");
         }
         consumer.assign(parts);
         consumer.seekToEnd(parts);
         // Resolve the end offsets now, before any request is sent, so no reply can be skipped.
         parts.forEach(consumer::position);
 
-        this.timers = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "generation-client-timeouts"));
+        this.timers =
+                Executors.newSingleThreadScheduledExecutor(
+                        r -> daemon(r, "generation-client-timeouts"));
         this.reader = daemon(this::readReplies, "generation-client-replies-" + replyTopic);
         reader.start();
         LOG.info("Generation client: requests to {}, replies on {}", requestTopic, replyTopic);
@@ -146,9 +160,12 @@ public final class GenerationClient implements AutoCloseable {
         return replyTopic;
     }
 
-    /** Sends a request with the client's default timeout; tokens only through {@link GenerationHandle#tokens()}. */
+    /**
+     * Sends a request with the client's default timeout; tokens only through {@link
+     * GenerationHandle#tokens()}.
+     */
     public GenerationHandle generate(GenerationRequest request) {
-        return generate(request, t -> { }, defaultTimeout);
+        return generate(request, t -> {}, defaultTimeout);
     }
 
     public GenerationHandle generate(GenerationRequest request, TokenListener listener) {
@@ -156,46 +173,66 @@ public final class GenerationClient implements AutoCloseable {
     }
 
     /**
-     * Sends {@code request} (its reply_topic set to this client's) and returns its handle; the listener
-     * gets its token events in index order. After {@code timeout} without a completion the handle fails
-     * with a TimeoutException and the generation is cancelled in the job.
+     * Sends {@code request} (its reply_topic set to this client's) and returns its handle; the
+     * listener gets its token events in index order. After {@code timeout} without a completion the
+     * handle fails with a TimeoutException and the generation is cancelled in the job.
      */
-    public GenerationHandle generate(GenerationRequest request, TokenListener listener, Duration timeout) {
+    public GenerationHandle generate(
+            GenerationRequest request, TokenListener listener, Duration timeout) {
         if (closed) {
             throw new IllegalStateException("client is closed");
         }
         String id = request.getRequestId();
-        GenerationRequest routed = GenerationRequest.newBuilder(request).setReplyTopic(replyTopic).build();
-        // Before the request is pending: a registry that refuses the schema or cannot be reached throws here.
+        GenerationRequest routed =
+                GenerationRequest.newBuilder(request).setReplyTopic(replyTopic).build();
+        // Before the request is pending: a registry that refuses the schema or cannot be reached
+        // throws here.
         byte[] value = encode(routed);
-        GenerationHandle h = new GenerationHandle(id, Objects.requireNonNull(listener), this::cancelInJob);
+        GenerationHandle h =
+                new GenerationHandle(id, Objects.requireNonNull(listener), this::cancelInJob);
         if (pending.putIfAbsent(id, h) != null) {
-            throw new IllegalArgumentException("request " + id + " is already in flight on this client");
+            throw new IllegalArgumentException(
+                    "request " + id + " is already in flight on this client");
         }
-        ScheduledFuture<?> timer = timers.schedule(() -> {
-            if (h.timedOut(timeout)) {
-                cancelInJob(id);
-            }
-        }, timeout.toMillis(), TimeUnit.MILLISECONDS);
-        h.completion().whenComplete((c, t) -> {
-            timer.cancel(false);
-            pending.remove(id, h);
-        });
-        producer.send(record(id, value), (md, e) -> {
-            if (e != null) {
-                h.failed(e);
-            }
-        });
+        ScheduledFuture<?> timer =
+                timers.schedule(
+                        () -> {
+                            if (h.timedOut(timeout)) {
+                                cancelInJob(id);
+                            }
+                        },
+                        timeout.toMillis(),
+                        TimeUnit.MILLISECONDS);
+        h.completion()
+                .whenComplete(
+                        (c, t) -> {
+                            timer.cancel(false);
+                            pending.remove(id, h);
+                        });
+        producer.send(
+                record(id, value),
+                (md, e) -> {
+                    if (e != null) {
+                        h.failed(e);
+                    }
+                });
         return h;
     }
 
-    /** A cancel record for {@code requestId}: keyed like the request, so the subtask that runs it reads it next. */
+    /**
+     * A cancel record for {@code requestId}: keyed like the request, so the subtask that runs it
+     * reads it next.
+     */
     private void cancelInJob(String requestId) {
         if (closed) {
             return;
         }
-        GenerationRequest cancel = GenerationRequest.newBuilder().setRequestId(requestId).setCancel(true)
-                .setReplyTopic(replyTopic).build();
+        GenerationRequest cancel =
+                GenerationRequest.newBuilder()
+                        .setRequestId(requestId)
+                        .setCancel(true)
+                        .setReplyTopic(replyTopic)
+                        .build();
         byte[] value;
         try {
             value = encode(cancel);
@@ -203,16 +240,23 @@ public final class GenerationClient implements AutoCloseable {
             LOG.warn("Could not encode the cancel of {}", requestId, e);
             return;
         }
-        producer.send(record(requestId, value), (md, e) -> {
-            if (e != null) {
-                LOG.warn("Could not send the cancel of {}", requestId, e);
-            }
-        });
+        producer.send(
+                record(requestId, value),
+                (md, e) -> {
+                    if (e != null) {
+                        LOG.warn("Could not send the cancel of {}", requestId, e);
+                    }
+                });
     }
 
-    /** A request's bytes: in the registry's framing when the client has one, else Avro single-object. */
+    /**
+     * A request's bytes: in the registry's framing when the client has one, else Avro
+     * single-object.
+     */
     private byte[] encode(GenerationRequest request) {
-        return registryEncoder != null ? registryEncoder.encode(requestTopic, request) : AvroCodec.toBytes(request);
+        return registryEncoder != null
+                ? registryEncoder.encode(requestTopic, request)
+                : AvroCodec.toBytes(request);
     }
 
     private ProducerRecord<byte[], byte[]> record(String id, byte[] value) {
@@ -227,15 +271,21 @@ public final class GenerationClient implements AutoCloseable {
                 for (TopicPartition tp : batch.partitions()) {
                     List<ConsumerRecord<byte[], byte[]>> records = batch.records(tp);
                     if (stuck != null) {
-                        consumer.seek(tp, records.get(0).offset());   // not handled yet: read again next poll
+                        consumer.seek(
+                                tp,
+                                records.get(0).offset()); // not handled yet: read again next poll
                         continue;
                     }
                     for (ConsumerRecord<byte[], byte[]> r : records) {
                         try {
                             handle(r);
                         } catch (RegistryUnavailableException e) {
-                            // Dropping the record would lose a token or a completion: read it again shortly.
-                            LOG.warn("Schema registry unavailable while reading {}; retrying: {}", replyTopic, e.getMessage());
+                            // Dropping the record would lose a token or a completion: read it again
+                            // shortly.
+                            LOG.warn(
+                                    "Schema registry unavailable while reading {}; retrying: {}",
+                                    replyTopic,
+                                    e.getMessage());
                             consumer.seek(tp, r.offset());
                             stuck = tp;
                             break;
@@ -259,13 +309,20 @@ public final class GenerationClient implements AutoCloseable {
     /** Delivers one reply record to its request's handle. */
     private void handle(ConsumerRecord<byte[], byte[]> r) {
         Object reply = ReplyRecords.decode(r.value(), registryDecoder);
-        if (reply == null && registryDecoder == null && RegistryFraming.isFramed(r.value()) && !warnedFramed) {
+        if (reply == null
+                && registryDecoder == null
+                && RegistryFraming.isFramed(r.value())
+                && !warnedFramed) {
             warnedFramed = true;
-            LOG.warn("{} carries records in a schema registry's framing: build the client with schemaRegistry(url)",
+            LOG.warn(
+                    "{} carries records in a schema registry's framing: build the client with schemaRegistry(url)",
                     replyTopic);
         }
         if (reply instanceof Completion || reply instanceof GenerationError) {
-            String id = reply instanceof Completion c ? c.getRequestId() : ((GenerationError) reply).getRequestId();
+            String id =
+                    reply instanceof Completion c
+                            ? c.getRequestId()
+                            : ((GenerationError) reply).getRequestId();
             if (id != null) {
                 endingInJob.remove(id);
             }
@@ -286,29 +343,34 @@ public final class GenerationClient implements AutoCloseable {
                 h.failed(e);
             }
         } else {
-            LOG.debug("Ignoring a record on {} that is no reply record ({})", replyTopic, r.offset());
+            LOG.debug(
+                    "Ignoring a record on {} that is no reply record ({})", replyTopic, r.offset());
         }
     }
 
     private boolean createTopic(int partitions, short replication) {
         try (Admin a = Admin.create(admin)) {
-            a.createTopics(List.of(new NewTopic(replyTopic, partitions, replication))).all().get(30, TimeUnit.SECONDS);
+            a.createTopics(List.of(new NewTopic(replyTopic, partitions, replication)))
+                    .all()
+                    .get(30, TimeUnit.SECONDS);
             return true;
         } catch (ExecutionException e) {
             if (e.getCause() instanceof TopicExistsException) {
                 return false;
             }
-            throw new IllegalStateException("cannot create reply topic " + replyTopic + ": " + e.getCause(), e);
+            throw new IllegalStateException(
+                    "cannot create reply topic " + replyTopic + ": " + e.getCause(), e);
         } catch (Exception e) {
-            throw new IllegalStateException("cannot create reply topic " + replyTopic + ": " + e, e);
+            throw new IllegalStateException(
+                    "cannot create reply topic " + replyTopic + ": " + e, e);
         }
     }
 
     /**
-     * Cancels the requests still pending (in the job too) and, when this client created its reply topic
-     * and is to delete it, waits up to 30 s for the job's last record of each before deleting: a topic
-     * deleted under requests in flight would leave the job's sinks writing to a topic that is gone. If
-     * they do not all end in time the topic is kept, with a warning.
+     * Cancels the requests still pending (in the job too) and, when this client created its reply
+     * topic and is to delete it, waits up to 30 s for the job's last record of each before
+     * deleting: a topic deleted under requests in flight would leave the job's sinks writing to a
+     * topic that is gone. If they do not all end in time the topic is kept, with a warning.
      */
     @Override
     public void close() {
@@ -340,7 +402,10 @@ public final class GenerationClient implements AutoCloseable {
             registryDecoder.close();
         }
         if (deleteReplyTopic && !endingInJob.isEmpty()) {
-            LOG.warn("Keeping reply topic {}: {} cancelled request(s) may still write to it", replyTopic, endingInJob.size());
+            LOG.warn(
+                    "Keeping reply topic {}: {} cancelled request(s) may still write to it",
+                    replyTopic,
+                    endingInJob.size());
         } else if (deleteReplyTopic) {
             try (Admin a = Admin.create(admin)) {
                 a.deleteTopics(List.of(replyTopic)).all().get(30, TimeUnit.SECONDS);
@@ -379,8 +444,7 @@ public final class GenerationClient implements AutoCloseable {
         private RegistrySettings schemaRegistry;
         private final Properties kafka = new Properties();
 
-        private Builder() {
-        }
+        private Builder() {}
 
         public Builder bootstrapServers(String servers) {
             this.bootstrapServers = servers;
@@ -393,19 +457,28 @@ public final class GenerationClient implements AutoCloseable {
             return this;
         }
 
-        /** This client's reply topic; default: the prefix plus a random UUID, created and deleted with the client. */
+        /**
+         * This client's reply topic; default: the prefix plus a random UUID, created and deleted
+         * with the client.
+         */
         public Builder replyTopic(String topic) {
             this.replyTopic = topic;
             return this;
         }
 
-        /** Prefix of a generated reply topic name (default "replies."; the job's pattern must allow it). */
+        /**
+         * Prefix of a generated reply topic name (default "replies."; the job's pattern must allow
+         * it).
+         */
         public Builder replyTopicPrefix(String prefix) {
             this.replyTopicPrefix = prefix;
             return this;
         }
 
-        /** Create the reply topic if it does not exist (default true), with this many partitions and replicas. */
+        /**
+         * Create the reply topic if it does not exist (default true), with this many partitions and
+         * replicas.
+         */
         public Builder createReplyTopic(boolean create, int partitions, short replication) {
             this.createReplyTopic = create;
             this.replyPartitions = partitions;
@@ -413,29 +486,39 @@ public final class GenerationClient implements AutoCloseable {
             return this;
         }
 
-        /** Delete the reply topic on close if this client created it (default: only for generated names). */
+        /**
+         * Delete the reply topic on close if this client created it (default: only for generated
+         * names).
+         */
         public Builder deleteReplyTopicOnClose(boolean delete) {
             this.deleteReplyTopicOnClose = delete;
             return this;
         }
 
-        /** How long a request may take before its handle fails and it is cancelled in the job (default 5 min). */
+        /**
+         * How long a request may take before its handle fails and it is cancelled in the job
+         * (default 5 min).
+         */
         public Builder timeout(Duration timeout) {
             this.timeout = timeout;
             return this;
         }
 
         /**
-         * Writes requests in a schema registry's framing (Confluent's wire format: magic byte 0, 4-byte schema id,
-         * Avro binary), registering the request schema in that Apicurio Registry ({@code http://host:8080} or its
-         * {@code /apis/registry/v2} URL), and reads framed replies (the job's {@code --format avro-registry}).
+         * Writes requests in a schema registry's framing (Confluent's wire format: magic byte 0,
+         * 4-byte schema id, Avro binary), registering the request schema in that Apicurio Registry
+         * ({@code http://host:8080} or its {@code /apis/registry/v2} URL), and reads framed replies
+         * (the job's {@code --format avro-registry}).
          */
         public Builder schemaRegistry(String url) {
             this.schemaRegistry = RegistrySettings.of(url);
             return this;
         }
 
-        /** Any Kafka client setting for the producer, consumer and admin client (security, as for the job). */
+        /**
+         * Any Kafka client setting for the producer, consumer and admin client (security, as for
+         * the job).
+         */
         public Builder kafkaProperty(String key, String value) {
             kafka.put(key, value);
             return this;
@@ -446,7 +529,8 @@ public final class GenerationClient implements AutoCloseable {
                 throw new IllegalArgumentException("bootstrapServers is required");
             }
             if (replyTopic == null && !createReplyTopic) {
-                throw new IllegalArgumentException("a generated reply topic must be created: set replyTopic or createReplyTopic");
+                throw new IllegalArgumentException(
+                        "a generated reply topic must be created: set replyTopic or createReplyTopic");
             }
             if (deleteReplyTopicOnClose == null) {
                 deleteReplyTopicOnClose = replyTopic == null;

@@ -2,7 +2,10 @@ package io.flinklora.client;
 
 import io.flinklora.annotation.PublicEvolving;
 
-/** The job answered a request with an error record: its stable code (GenerationError.code) and message. */
+/**
+ * The job answered a request with an error record: its stable code (GenerationError.code) and
+ * message.
+ */
 @PublicEvolving
 public final class GenerationFailedException extends Exception {
     private static final long serialVersionUID = 1L;
@@ -13,7 +16,9 @@ public final class GenerationFailedException extends Exception {
         this.code = code;
     }
 
-    /** E.g. INVALID_PARAMETER, UNKNOWN_ADAPTER, CONTEXT_LENGTH_EXCEEDED, REPLY_TOPIC_NOT_ALLOWED. */
+    /**
+     * E.g. INVALID_PARAMETER, UNKNOWN_ADAPTER, CONTEXT_LENGTH_EXCEEDED, REPLY_TOPIC_NOT_ALLOWED.
+     */
     public String code() {
         return code;
     }

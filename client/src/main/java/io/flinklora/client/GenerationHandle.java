@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
  * One request sent through a {@link GenerationClient}: its token events in index order (to the
  * listener given at {@code generate}, and as a list so far), and its completion. The completion
  * future completes once the completion record and the request's last token event have both arrived
- * (they come from different transactions, in either order); it fails with a
- * {@link GenerationFailedException} on an error record, a {@link TimeoutException} when the client's
+ * (they come from different transactions, in either order); it fails with a {@link
+ * GenerationFailedException} on an error record, a {@link TimeoutException} when the client's
  * timeout passes, and a {@link CancellationException} on {@link #cancel()}. A timeout or a cancel
  * also cancels the generation in the job.
  */
@@ -57,9 +57,12 @@ public final class GenerationHandle {
         return List.copyOf(tokens);
     }
 
-    /** Stops waiting and cancels the generation in the job; false if the request had already ended. */
+    /**
+     * Stops waiting and cancels the generation in the job; false if the request had already ended.
+     */
     public boolean cancel() {
-        if (completion.completeExceptionally(new CancellationException("request " + requestId + " cancelled"))) {
+        if (completion.completeExceptionally(
+                new CancellationException("request " + requestId + " cancelled"))) {
             cancelInJob.accept(requestId);
             return true;
         }
@@ -92,7 +95,8 @@ public final class GenerationHandle {
     }
 
     void failed(GenerationError e) {
-        completion.completeExceptionally(new GenerationFailedException(e.getCode(), e.getMessage()));
+        completion.completeExceptionally(
+                new GenerationFailedException(e.getCode(), e.getMessage()));
     }
 
     void failed(Throwable t) {
@@ -101,8 +105,8 @@ public final class GenerationHandle {
 
     /** True if this call ended the request (so the caller cancels it in the job). */
     boolean timedOut(Duration timeout) {
-        return completion.completeExceptionally(new TimeoutException("request " + requestId + ": no completion within "
-                + timeout));
+        return completion.completeExceptionally(
+                new TimeoutException("request " + requestId + ": no completion within " + timeout));
     }
 
     private void completeIfDone() {

@@ -17,12 +17,22 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.Test;
 
-/** How a handle turns reply records, as they arrive from Kafka, into an ordered stream and a completion. */
+/**
+ * How a handle turns reply records, as they arrive from Kafka, into an ordered stream and a
+ * completion.
+ */
 class GenerationHandleTest {
 
     static TokenEvent token(int index, int id, boolean last) {
-        return TokenEvent.newBuilder().setRequestId("r").setIndex(index).setTokenId(id).setText("t" + id).setFinished(last)
-                .setFinishReason(last ? "length" : null).setEmittedAt(Instant.EPOCH).build();
+        return TokenEvent.newBuilder()
+                .setRequestId("r")
+                .setIndex(index)
+                .setTokenId(id)
+                .setText("t" + id)
+                .setFinished(last)
+                .setFinishReason(last ? "length" : null)
+                .setEmittedAt(Instant.EPOCH)
+                .build();
     }
 
     static Completion completion(String reason, int n) {
@@ -30,12 +40,21 @@ class GenerationHandleTest {
         for (int i = 0; i < n; i++) {
             ids.add(i);
         }
-        return Completion.newBuilder().setRequestId("r").setText("").setTokenIds(ids).setPromptTokens(1)
-                .setCompletionTokens(n).setFinishReason(reason).setTimeToFirstTokenMs(0).setTotalLatencyMs(0).build();
+        return Completion.newBuilder()
+                .setRequestId("r")
+                .setText("")
+                .setTokenIds(ids)
+                .setPromptTokens(1)
+                .setCompletionTokens(n)
+                .setFinishReason(reason)
+                .setTimeToFirstTokenMs(0)
+                .setTotalLatencyMs(0)
+                .build();
     }
 
     @Test
-    void tokensReachTheListenerInIndexOrderOnceEachAndTheCompletionWaitsForTheLastOne() throws Exception {
+    void tokensReachTheListenerInIndexOrderOnceEachAndTheCompletionWaitsForTheLastOne()
+            throws Exception {
         List<Integer> seen = new ArrayList<>();
         List<String> cancels = new ArrayList<>();
         GenerationHandle h = new GenerationHandle("r", t -> seen.add(t.getIndex()), cancels::add);
@@ -55,34 +74,45 @@ class GenerationHandleTest {
 
     @Test
     void anErrorRecordFailsTheHandleWithItsCode() {
-        GenerationHandle h = new GenerationHandle("r", t -> { }, id -> { });
-        h.failed(GenerationError.newBuilder().setRequestId("r").setCode("UNKNOWN_ADAPTER").setMessage("no adapter x")
-                .setOccurredAt(Instant.EPOCH).build());
-        ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
-                () -> h.completion().get());
-        assertEquals("UNKNOWN_ADAPTER", assertInstanceOf(GenerationFailedException.class, e.getCause()).code());
+        GenerationHandle h = new GenerationHandle("r", t -> {}, id -> {});
+        h.failed(
+                GenerationError.newBuilder()
+                        .setRequestId("r")
+                        .setCode("UNKNOWN_ADAPTER")
+                        .setMessage("no adapter x")
+                        .setOccurredAt(Instant.EPOCH)
+                        .build());
+        ExecutionException e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ExecutionException.class, () -> h.completion().get());
+        assertEquals(
+                "UNKNOWN_ADAPTER",
+                assertInstanceOf(GenerationFailedException.class, e.getCause()).code());
     }
 
     @Test
     void cancellingOrTimingOutAsksTheJobToCancelOnce() {
         List<String> cancels = new ArrayList<>();
-        GenerationHandle a = new GenerationHandle("a", t -> { }, cancels::add);
+        GenerationHandle a = new GenerationHandle("a", t -> {}, cancels::add);
         assertTrue(a.cancel());
         assertFalse(a.cancel());
         assertTrue(a.completion().isCompletedExceptionally());
-        org.junit.jupiter.api.Assertions.assertThrows(CancellationException.class, () -> a.completion().join());
+        org.junit.jupiter.api.Assertions.assertThrows(
+                CancellationException.class, () -> a.completion().join());
         assertEquals(List.of("a"), cancels);
 
-        GenerationHandle b = new GenerationHandle("b", t -> { }, cancels::add);
+        GenerationHandle b = new GenerationHandle("b", t -> {}, cancels::add);
         assertTrue(b.timedOut(Duration.ofSeconds(1)));
         assertFalse(b.timedOut(Duration.ofSeconds(1)));
-        ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class, () -> b.completion().get());
+        ExecutionException e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ExecutionException.class, () -> b.completion().get());
         assertInstanceOf(TimeoutException.class, e.getCause());
     }
 
     @Test
     void aCancelledCompletionEndsTheHandleWithoutALastToken() throws Exception {
-        GenerationHandle h = new GenerationHandle("r", t -> { }, id -> { });
+        GenerationHandle h = new GenerationHandle("r", t -> {}, id -> {});
         h.token(token(0, 10, false));
         h.completed(completion("cancelled", 1));
         assertEquals("cancelled", h.completion().get().getFinishReason());

@@ -9,17 +9,21 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
-/** Runs one parser call of a fuzz property under a time bound, accepting only a value or the parser's own exception. */
+/**
+ * Runs one parser call of a fuzz property under a time bound, accepting only a value or the
+ * parser's own exception.
+ */
 public final class FuzzCalls {
 
-    private static final ExecutorService WORKER = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "fuzz-call");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ExecutorService WORKER =
+            Executors.newCachedThreadPool(
+                    r -> {
+                        Thread t = new Thread(r, "fuzz-call");
+                        t.setDaemon(true);
+                        return t;
+                    });
 
-    private FuzzCalls() {
-    }
+    private FuzzCalls() {}
 
     /** A parser call. */
     public interface Call<T> {
@@ -27,11 +31,11 @@ public final class FuzzCalls {
     }
 
     /**
-     * The call's value, or null when it threw {@code expected}; fails on any other throwable (named with
-     * {@code input}) and on a call that takes longer than {@code boundMs} (a hang).
+     * The call's value, or null when it threw {@code expected}; fails on any other throwable (named
+     * with {@code input}) and on a call that takes longer than {@code boundMs} (a hang).
      */
-    public static <T> T valueOrCodedError(String input, long boundMs, Class<? extends Throwable> expected,
-                                          Call<T> call) {
+    public static <T> T valueOrCodedError(
+            String input, long boundMs, Class<? extends Throwable> expected, Call<T> call) {
         Future<T> f = WORKER.submit(call::run);
         try {
             return f.get(boundMs, TimeUnit.MILLISECONDS);
@@ -49,7 +53,9 @@ public final class FuzzCalls {
                 }
                 return null;
             }
-            throw new AssertionError("threw " + c + " instead of " + expected.getSimpleName() + " on input " + input, c);
+            throw new AssertionError(
+                    "threw " + c + " instead of " + expected.getSimpleName() + " on input " + input,
+                    c);
         }
         return null;
     }

@@ -12,8 +12,7 @@ import ai.djl.pytorch.jni.JniUtils;
 public final class OneTorchThread {
     private static int saved = -1;
 
-    private OneTorchThread() {
-    }
+    private OneTorchThread() {}
 
     public static synchronized void set() {
         Engine.getEngine("PyTorch");

@@ -11,17 +11,20 @@ import java.util.List;
 
 /** Locates the project's bundled models and reference data for tests. */
 public final class TestModels {
-    private TestModels() {
-    }
+    private TestModels() {}
 
-    /** The repository root: the {@code project.root} property Surefire sets, else found from the working dir. */
+    /**
+     * The repository root: the {@code project.root} property Surefire sets, else found from the
+     * working dir.
+     */
     public static Path projectRoot() {
         String root = System.getProperty("project.root");
         if (root != null && Files.isDirectory(Path.of(root, "models"))) {
             return Path.of(root);
         }
         for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            if (Files.isDirectory(dir.resolve("models")) && Files.isRegularFile(dir.resolve("pom.xml"))) {
+            if (Files.isDirectory(dir.resolve("models"))
+                    && Files.isRegularFile(dir.resolve("pom.xml"))) {
                 return dir;
             }
         }
@@ -37,20 +40,27 @@ public final class TestModels {
     }
 
     /** One row of {@code stories260k-greedy.jsonl}. */
-    public record ReferenceRow(String prompt, int[] promptIds, int maxNewTokens, int[] greedyIds, String greedyText) {
-    }
+    public record ReferenceRow(
+            String prompt, int[] promptIds, int maxNewTokens, int[] greedyIds, String greedyText) {}
 
     public static List<ReferenceRow> greedyReference() {
         ObjectMapper json = new ObjectMapper();
         List<ReferenceRow> rows = new ArrayList<>();
         try (var in = TestModels.class.getResourceAsStream("/stories260k-greedy.jsonl")) {
-            for (String line : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+            for (String line :
+                    new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
+                            .split("\n")) {
                 if (line.isBlank()) {
                     continue;
                 }
                 JsonNode n = json.readTree(line);
-                rows.add(new ReferenceRow(n.get("prompt").asText(), ints(n.get("prompt_ids")),
-                        n.get("max_new_tokens").asInt(), ints(n.get("greedy_ids")), n.get("greedy_text").asText()));
+                rows.add(
+                        new ReferenceRow(
+                                n.get("prompt").asText(),
+                                ints(n.get("prompt_ids")),
+                                n.get("max_new_tokens").asInt(),
+                                ints(n.get("greedy_ids")),
+                                n.get("greedy_text").asText()));
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);

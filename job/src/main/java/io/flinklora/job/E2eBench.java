@@ -37,8 +37,7 @@ public final class E2eBench {
     private static final int REQUESTS = 64;
     private static final int PROMPT = 16;
 
-    private E2eBench() {
-    }
+    private E2eBench() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -58,34 +57,54 @@ public final class E2eBench {
             }
             prompts.add(ids);
         }
-        System.out.printf("model: random Llama hidden %d, %d layers; %d requests x %d new tokens; max batch %d%n%n",
+        System.out.printf(
+                "model: random Llama hidden %d, %d layers; %d requests x %d new tokens; max batch %d%n%n",
                 spec.hidden(), spec.layers(), REQUESTS, newTokens, batch);
         double engineTps = engineAlone(model, prompts, newTokens, batch);
         System.out.printf("engine alone:            %8.1f tokens/s%n", engineTps);
         double[] e2e = throughJob(model, prompts, newTokens, batch);
         System.out.printf("through Kafka and Flink: %8.1f tokens/s%n", e2e[0]);
         System.out.printf("ratio job/engine = %.2f (target >= 0.85)%n", e2e[0] / engineTps);
-        System.out.printf("time to first token through the job: p50 %.0f ms, p99 %.0f ms (from request creation to the"
-                + " token's emission; read_committed consumers see it at the next checkpoint)%n", e2e[1], e2e[2]);
-        Files.writeString(out.resolve("e2e-bench.json"), String.format(
-                "{\"requests\": %d, \"new_tokens\": %d, \"engine_tokens_per_s\": %.2f, \"job_tokens_per_s\": %.2f,"
-                        + " \"ratio\": %.4f, \"ttft_p50_ms\": %.1f, \"ttft_p99_ms\": %.1f}%n",
-                REQUESTS, newTokens, engineTps, e2e[0], e2e[0] / engineTps, e2e[1], e2e[2]));
+        System.out.printf(
+                "time to first token through the job: p50 %.0f ms, p99 %.0f ms (from request creation to the"
+                        + " token's emission; read_committed consumers see it at the next checkpoint)%n",
+                e2e[1], e2e[2]);
+        Files.writeString(
+                out.resolve("e2e-bench.json"),
+                String.format(
+                        "{\"requests\": %d, \"new_tokens\": %d, \"engine_tokens_per_s\": %.2f, \"job_tokens_per_s\": %.2f,"
+                                + " \"ratio\": %.4f, \"ttft_p50_ms\": %.1f, \"ttft_p99_ms\": %.1f}%n",
+                        REQUESTS,
+                        newTokens,
+                        engineTps,
+                        e2e[0],
+                        e2e[0] / engineTps,
+                        e2e[1],
+                        e2e[2]));
         System.out.println("\nwrote " + out.resolve("e2e-bench.json"));
         System.exit(0);
     }
 
     static double engineAlone(Path model, List<int[]> prompts, int newTokens, int batch) {
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(batch).maxSequenceLength(PROMPT + newTokens + 8)
-                .build())) {
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(batch)
+                                .maxSequenceLength(PROMPT + newTokens + 8)
+                                .build())) {
             for (int warm = 0; warm < 2; warm++) {
                 long t0 = System.nanoTime();
                 long tokens = 0;
                 for (int i = 0; i < prompts.size(); i++) {
-                    e.submit(new EngineRequest("w" + warm + "-" + i, prompts.get(i), List.of(),
-                            SamplingParams.greedy(warm == 0 ? 4 : newTokens).withIgnoreEos(true)));
+                    e.submit(
+                            new EngineRequest(
+                                    "w" + warm + "-" + i,
+                                    prompts.get(i),
+                                    List.of(),
+                                    SamplingParams.greedy(warm == 0 ? 4 : newTokens)
+                                            .withIgnoreEos(true)));
                 }
-                tokens += e.runToCompletion(step -> { });
+                tokens += e.runToCompletion(step -> {});
                 if (warm == 1) {
                     return tokens / ((System.nanoTime() - t0) / 1e9);
                 }
@@ -95,7 +114,8 @@ public final class E2eBench {
     }
 
     /** {tokens/s, ttft p50 ms, ttft p99 ms} through the job. */
-    static double[] throughJob(Path model, List<int[]> prompts, int newTokens, int batch) throws Exception {
+    static double[] throughJob(Path model, List<int[]> prompts, int newTokens, int batch)
+            throws Exception {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
             o.bootstrapServers = kafka.bootstrapServers();
@@ -109,17 +129,22 @@ public final class E2eBench {
             kafka.createTopics(o.topics(), 1);
             Configuration conf = StreamingJob.recommendedClusterConfig();
             conf.set(RestOptions.PORT, 0);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, conf);
+            StreamExecutionEnvironment env =
+                    StreamExecutionEnvironment.createLocalEnvironment(1, conf);
             StreamingJob.build(env, o);
             JobClient job = env.executeAsync("e2e bench");
-            try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic());
-                 KafkaProducer<byte[], byte[]> producer = KafkaClients.producer(o.bootstrapServers)) {
-                // Warm-up: the job starts, loads the model and runs one short round; the producer learns the topic.
+            try (KafkaConsumer<byte[], byte[]> consumer =
+                            KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic());
+                    KafkaProducer<byte[], byte[]> producer =
+                            KafkaClients.producer(o.bootstrapServers)) {
+                // Warm-up: the job starts, loads the model and runs one short round; the producer
+                // learns the topic.
                 send(producer, o, prompts, "warm", 4);
                 collect(consumer, o, "warm", prompts.size());
                 Map<String, Long> created = send(producer, o, prompts, "run", newTokens);
                 Map<String, List<TokenEvent>> events = collect(consumer, o, "run", prompts.size());
-                long first = created.values().stream().mapToLong(Long::longValue).min().orElseThrow();
+                long first =
+                        created.values().stream().mapToLong(Long::longValue).min().orElseThrow();
                 long last = 0;
                 long tokens = 0;
                 List<Long> ttft = new ArrayList<>();
@@ -134,18 +159,26 @@ public final class E2eBench {
                     ttft.add(firstToken - created.get(e.getKey()));
                 }
                 ttft.sort(null);
-                System.out.printf("first token after creation: min %d ms, max %d ms; last token at %d ms%n",
+                System.out.printf(
+                        "first token after creation: min %d ms, max %d ms; last token at %d ms%n",
                         ttft.get(0), ttft.get(ttft.size() - 1), last - first);
-                return new double[] {tokens / ((last - first) / 1000.0), ttft.get(ttft.size() / 2),
-                    ttft.get(Math.min(ttft.size() - 1, (int) Math.ceil(ttft.size() * 0.99) - 1))};
+                return new double[] {
+                    tokens / ((last - first) / 1000.0),
+                    ttft.get(ttft.size() / 2),
+                    ttft.get(Math.min(ttft.size() - 1, (int) Math.ceil(ttft.size() * 0.99) - 1))
+                };
             } finally {
                 job.cancel().get();
             }
         }
     }
 
-    private static Map<String, Long> send(KafkaProducer<byte[], byte[]> producer, JobOptions o, List<int[]> prompts,
-                                          String prefix, int newTokens) {
+    private static Map<String, Long> send(
+            KafkaProducer<byte[], byte[]> producer,
+            JobOptions o,
+            List<int[]> prompts,
+            String prefix,
+            int newTokens) {
         Map<String, Long> created = new HashMap<>();
         {
             for (int i = 0; i < prompts.size(); i++) {
@@ -154,8 +187,14 @@ public final class E2eBench {
                     ids.add(id);
                 }
                 long now = System.currentTimeMillis();
-                GenerationRequest r = GenerationRequest.newBuilder().setRequestId(prefix + i).setPromptIds(ids)
-                        .setMaxNewTokens(newTokens).setIgnoreEos(true).setCreatedAt(Instant.ofEpochMilli(now)).build();
+                GenerationRequest r =
+                        GenerationRequest.newBuilder()
+                                .setRequestId(prefix + i)
+                                .setPromptIds(ids)
+                                .setMaxNewTokens(newTokens)
+                                .setIgnoreEos(true)
+                                .setCreatedAt(Instant.ofEpochMilli(now))
+                                .build();
                 created.put(prefix + i, now);
                 producer.send(new ProducerRecord<>(o.requestTopics().get(0), AvroCodec.toBytes(r)));
             }
@@ -164,8 +203,9 @@ public final class E2eBench {
         return created;
     }
 
-    private static Map<String, List<TokenEvent>> collect(KafkaConsumer<byte[], byte[]> consumer, JobOptions o,
-                                                         String prefix, int requests) throws Exception {
+    private static Map<String, List<TokenEvent>> collect(
+            KafkaConsumer<byte[], byte[]> consumer, JobOptions o, String prefix, int requests)
+            throws Exception {
         Map<String, List<TokenEvent>> events = new HashMap<>();
         int finished = 0;
         long deadline = System.nanoTime() + Duration.ofMinutes(10).toNanos();
@@ -180,7 +220,8 @@ public final class E2eBench {
             }
         }
         if (finished < requests) {
-            throw new IllegalStateException("only " + finished + " of " + requests + " requests finished");
+            throw new IllegalStateException(
+                    "only " + finished + " of " + requests + " requests finished");
         }
         return events;
     }

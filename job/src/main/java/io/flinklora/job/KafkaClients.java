@@ -9,17 +9,22 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
-/** Byte-array Kafka clients for the demo, tools and benchmarks: what they produce and read is decoded by the codecs. */
+/**
+ * Byte-array Kafka clients for the demo, tools and benchmarks: what they produce and read is
+ * decoded by the codecs.
+ */
 @Internal
 public final class KafkaClients {
-    private KafkaClients() {
-    }
+    private KafkaClients() {}
 
     public static KafkaProducer<byte[], byte[]> producer(String bootstrapServers) {
         return producer(bootstrap(bootstrapServers));
     }
 
-    /** A producer with {@code connection} settings (bootstrap.servers and any security settings) added. */
+    /**
+     * A producer with {@code connection} settings (bootstrap.servers and any security settings)
+     * added.
+     */
     public static KafkaProducer<byte[], byte[]> producer(Properties connection) {
         Properties p = new Properties();
         p.putAll(connection);
@@ -30,11 +35,15 @@ public final class KafkaClients {
     }
 
     /** A consumer of {@code topic} from its beginning that sees committed transactions only. */
-    public static KafkaConsumer<byte[], byte[]> readCommitted(String bootstrapServers, String topic) {
+    public static KafkaConsumer<byte[], byte[]> readCommitted(
+            String bootstrapServers, String topic) {
         return readCommitted(bootstrap(bootstrapServers), topic);
     }
 
-    /** As {@link #readCommitted(String, String)}, with {@code connection} settings (bootstrap.servers, security). */
+    /**
+     * As {@link #readCommitted(String, String)}, with {@code connection} settings
+     * (bootstrap.servers, security).
+     */
     public static KafkaConsumer<byte[], byte[]> readCommitted(Properties connection, String topic) {
         Properties p = new Properties();
         p.putAll(connection);

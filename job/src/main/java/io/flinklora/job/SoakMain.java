@@ -39,8 +39,7 @@ import org.apache.kafka.common.TopicPartition;
  */
 @Internal
 public final class SoakMain {
-    private SoakMain() {
-    }
+    private SoakMain() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -57,12 +56,17 @@ public final class SoakMain {
         Path adapterRoot = root.resolve("target/soak/adapters");
         ModelConfig c = ModelConfig.read(model);
         for (int i = 0; i < adapters; i++) {
-            if (!Files.exists(adapterRoot.resolve("task" + i).resolve("adapter_model.safetensors"))) {
-                new PeftWriter(c).rank(2 + (i % 4) * 2).alpha(4).targets(EnumSet.of(Projection.Q, Projection.V))
+            if (!Files.exists(
+                    adapterRoot.resolve("task" + i).resolve("adapter_model.safetensors"))) {
+                new PeftWriter(c)
+                        .rank(2 + (i % 4) * 2)
+                        .alpha(4)
+                        .targets(EnumSet.of(Projection.Q, Projection.V))
                         .write(adapterRoot.resolve("task" + i), 500 + i, 0.1, 0.1);
             }
         }
-        System.out.printf("soak: %d requests across %d adapters (%d device slots per subtask), memory bound %d MiB%n",
+        System.out.printf(
+                "soak: %d requests across %d adapters (%d device slots per subtask), memory bound %d MiB%n",
                 requests, adapters, onDevice, boundMb);
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             JobOptions o = new JobOptions();
@@ -79,7 +83,8 @@ public final class SoakMain {
             kafka.createTopics(o.topics(), 2);
             Configuration conf = StreamingJob.recommendedClusterConfig();
             conf.set(RestOptions.PORT, 0);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
+            StreamExecutionEnvironment env =
+                    StreamExecutionEnvironment.createLocalEnvironment(2, conf);
             StreamingJob.build(env, o);
             JobClient job = env.executeAsync("soak");
             Map<String, Long> created = burst(o, requests, adapters);
@@ -93,20 +98,38 @@ public final class SoakMain {
     /** Produces every request at once (the burst); returns each request's creation time. */
     private static Map<String, Long> burst(JobOptions o, int n, int adapters) {
         Random random = new Random(10_000);
-        String[] prompts = {"Once upon a time", "Tom had a big red ball.", "The sun was hot and the dog was",
-            "Lily and Ben went to the park to", "One day, a little bird"};
+        String[] prompts = {
+            "Once upon a time",
+            "Tom had a big red ball.",
+            "The sun was hot and the dog was",
+            "Lily and Ben went to the park to",
+            "One day, a little bird"
+        };
         Map<String, Long> created = new HashMap<>();
         try (KafkaProducer<byte[], byte[]> p = KafkaClients.producer(o.bootstrapServers)) {
             for (int i = 0; i < n; i++) {
                 String id = "s" + i;
-                String adapter = i % 7 == 0 ? "" : "{\"name\": \"task" + random.nextInt(adapters) + "\"}";
+                String adapter =
+                        i % 7 == 0 ? "" : "{\"name\": \"task" + random.nextInt(adapters) + "\"}";
                 long now = System.currentTimeMillis();
-                String json = "{\"request_id\": \"" + id + "\", \"prompt\": \"" + prompts[i % prompts.length]
-                        + "\", \"max_new_tokens\": " + (8 + random.nextInt(25)) + ", \"ignore_eos\": true, \"created_at\": "
-                        + now + ", \"adapters\": [" + adapter + "]}";
+                String json =
+                        "{\"request_id\": \""
+                                + id
+                                + "\", \"prompt\": \""
+                                + prompts[i % prompts.length]
+                                + "\", \"max_new_tokens\": "
+                                + (8 + random.nextInt(25))
+                                + ", \"ignore_eos\": true, \"created_at\": "
+                                + now
+                                + ", \"adapters\": ["
+                                + adapter
+                                + "]}";
                 created.put(id, now);
-                p.send(new ProducerRecord<>(o.requestTopics().get(0), id.getBytes(StandardCharsets.UTF_8),
-                        json.getBytes(StandardCharsets.UTF_8)));
+                p.send(
+                        new ProducerRecord<>(
+                                o.requestTopics().get(0),
+                                id.getBytes(StandardCharsets.UTF_8),
+                                json.getBytes(StandardCharsets.UTF_8)));
             }
         }
         return created;
@@ -123,42 +146,58 @@ public final class SoakMain {
 
         void print(int requests, long boundMb) {
             ttft.sort(null);
-            System.out.printf("%nsoak: %d/%d requests completed, %d tokens in %.1f s (%.0f tokens/s)%n", completed,
-                    requests, tokens, seconds, tokens / seconds);
-            System.out.printf("soak: peak process RSS %d MiB (bound %d MiB), peak heap used %d MiB%n", peakRssMb, boundMb,
-                    peakHeapMb);
-            System.out.printf("soak: largest backlog in Kafka (requests produced but not yet committed by the job's consumer group, which commits at checkpoints): %d%n",
+            System.out.printf(
+                    "%nsoak: %d/%d requests completed, %d tokens in %.1f s (%.0f tokens/s)%n",
+                    completed, requests, tokens, seconds, tokens / seconds);
+            System.out.printf(
+                    "soak: peak process RSS %d MiB (bound %d MiB), peak heap used %d MiB%n",
+                    peakRssMb, boundMb, peakHeapMb);
+            System.out.printf(
+                    "soak: largest backlog in Kafka (requests produced but not yet committed by the job's consumer group, which commits at checkpoints): %d%n",
                     maxLag);
             if (!ttft.isEmpty()) {
-                System.out.printf("soak: time to first token p50 %d ms, p99 %d ms (from creation, burst of %d)%n",
-                        ttft.get(ttft.size() / 2), ttft.get((int) Math.ceil(ttft.size() * 0.99) - 1), requests);
+                System.out.printf(
+                        "soak: time to first token p50 %d ms, p99 %d ms (from creation, burst of %d)%n",
+                        ttft.get(ttft.size() / 2),
+                        ttft.get((int) Math.ceil(ttft.size() * 0.99) - 1),
+                        requests);
             }
-            System.out.println(completed == requests && peakRssMb <= boundMb ? "soak: PASS" : "soak: FAIL");
+            System.out.println(
+                    completed == requests && peakRssMb <= boundMb ? "soak: PASS" : "soak: FAIL");
         }
     }
 
     /** Reads completions until all arrive, sampling memory and the Kafka backlog every second. */
-    private static Result watch(JobOptions o, EmbeddedKafka kafka, Map<String, Long> created, long boundMb,
-                                Duration timeout) throws Exception {
+    private static Result watch(
+            JobOptions o,
+            EmbeddedKafka kafka,
+            Map<String, Long> created,
+            long boundMb,
+            Duration timeout)
+            throws Exception {
         Result r = new Result();
         long t0 = System.nanoTime();
         long nextSample = 0;
         long deadline = t0 + timeout.toNanos();
         Properties ap = new Properties();
         ap.put("bootstrap.servers", o.bootstrapServers);
-        try (KafkaConsumer<byte[], byte[]> completions = KafkaClients.readCommitted(o.bootstrapServers, o.completionTopic());
-             KafkaConsumer<byte[], byte[]> tokens = KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic());
-             Admin admin = Admin.create(ap)) {
+        try (KafkaConsumer<byte[], byte[]> completions =
+                        KafkaClients.readCommitted(o.bootstrapServers, o.completionTopic());
+                KafkaConsumer<byte[], byte[]> tokens =
+                        KafkaClients.readCommitted(o.bootstrapServers, o.tokenTopic());
+                Admin admin = Admin.create(ap)) {
             Map<String, Boolean> firstSeen = new HashMap<>();
             while (r.completed < created.size() && System.nanoTime() < deadline) {
-                for (ConsumerRecord<byte[], byte[]> rec : completions.poll(Duration.ofMillis(100))) {
+                for (ConsumerRecord<byte[], byte[]> rec :
+                        completions.poll(Duration.ofMillis(100))) {
                     Completion c = AvroCodec.fromBytes(rec.value(), Completion.class);
                     r.completed++;
                     r.tokens += c.getCompletionTokens();
                 }
                 for (ConsumerRecord<byte[], byte[]> rec : tokens.poll(Duration.ofMillis(100))) {
                     TokenEvent t = AvroCodec.fromBytes(rec.value(), TokenEvent.class);
-                    if (t.getIndex() == 0 && firstSeen.putIfAbsent(t.getRequestId(), true) == null) {
+                    if (t.getIndex() == 0
+                            && firstSeen.putIfAbsent(t.getRequestId(), true) == null) {
                         r.ttft.add(t.getEmittedAt().toEpochMilli() - created.get(t.getRequestId()));
                     }
                 }
@@ -171,8 +210,14 @@ public final class SoakMain {
                     r.peakRssMb = Math.max(r.peakRssMb, rss);
                     r.peakHeapMb = Math.max(r.peakHeapMb, heap);
                     r.maxLag = Math.max(r.maxLag, lag);
-                    System.out.printf("t=%5.1fs completed %5d/%d  rss %5d MiB  heap %5d MiB  not yet committed by the job %5d%s%n",
-                            (System.nanoTime() - t0) / 1e9, r.completed, created.size(), rss, heap, lag,
+                    System.out.printf(
+                            "t=%5.1fs completed %5d/%d  rss %5d MiB  heap %5d MiB  not yet committed by the job %5d%s%n",
+                            (System.nanoTime() - t0) / 1e9,
+                            r.completed,
+                            created.size(),
+                            rss,
+                            heap,
+                            lag,
                             rss > boundMb ? "  OVER BOUND" : "");
                 }
             }

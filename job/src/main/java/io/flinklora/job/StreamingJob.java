@@ -29,15 +29,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The streaming job: Kafka requests -> decode (bad records become error records) -> keyBy(request_id)
- * -> multi-LoRA generation -> token events, completions and errors, each to its Kafka topic.
+ * The streaming job: Kafka requests -> decode (bad records become error records) ->
+ * keyBy(request_id) -> multi-LoRA generation -> token events, completions and errors, each to its
+ * Kafka topic.
  */
 @PublicEvolving
 public final class StreamingJob {
     private static final Logger LOG = LoggerFactory.getLogger(StreamingJob.class);
 
-    private StreamingJob() {
-    }
+    private StreamingJob() {}
 
     public static void main(String[] args) throws Exception {
         JobOptions options;
@@ -63,7 +63,8 @@ public final class StreamingJob {
      * (and with them exactly-once commits) keep their pace while generation back-pressures Kafka.
      */
     public static org.apache.flink.configuration.Configuration recommendedClusterConfig() {
-        org.apache.flink.configuration.Configuration c = new org.apache.flink.configuration.Configuration();
+        org.apache.flink.configuration.Configuration c =
+                new org.apache.flink.configuration.Configuration();
         c.setString("taskmanager.network.memory.buffer-debloat.enabled", "true");
         c.setString("taskmanager.network.memory.buffer-debloat.target", "500ms");
         return c;
@@ -71,44 +72,68 @@ public final class StreamingJob {
 
     /** Adds the job's topology to {@code env} and enables checkpointing as the options say. */
     public static void build(StreamExecutionEnvironment env, JobOptions o) {
-        LOG.info("flink-lora streaming job: {}", o);   // secret Kafka values are hidden by JobOptions.toString
+        LOG.info(
+                "flink-lora streaming job: {}",
+                o); // secret Kafka values are hidden by JobOptions.toString
         env.enableCheckpointing(o.checkpointInterval, CheckpointingMode.EXACTLY_ONCE);
         Properties kafka = o.kafkaProperties();
-        KafkaSource<RawRecord> source = KafkaSource.<RawRecord>builder()
-                .setBootstrapServers(o.bootstrapServers)
-                .setTopics(o.requestTopics)
-                .setGroupId(o.groupId)
-                .setStartingOffsets(switch (o.startingOffsets) {
-                    case "earliest" -> OffsetsInitializer.earliest();
-                    case "latest" -> OffsetsInitializer.latest();
-                    default -> OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
-                })
-                .setDeserializer(new RawRecordDeserializer())
-                .setProperties(kafka)
-                .build();
-        DataStream<RawRecord> raw = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka requests")
-                .uid("kafka-requests");
-        SingleOutputStreamOperator<GenerationRequest> requests = raw
-                .process(new DecodeRequests(o.maxRequestBytes, new ReplyTopics(o.replyTopicPattern, adminProperties(o, kafka)),
-                        o.schemaRegistry), new AvroTypeInfo<>(GenerationRequest.class))
-                .name("decode requests").uid("decode");
-        SingleOutputStreamOperator<TokenEvent> tokens = requests
-                .keyBy(GenerationRequest::getRequestId, Types.STRING)
-                .transform("multi-LoRA generation", new AvroTypeInfo<>(TokenEvent.class),
-                        new GenerationOperatorFactory(o.generationSettings()))
-                .uid("generate");
+        KafkaSource<RawRecord> source =
+                KafkaSource.<RawRecord>builder()
+                        .setBootstrapServers(o.bootstrapServers)
+                        .setTopics(o.requestTopics)
+                        .setGroupId(o.groupId)
+                        .setStartingOffsets(
+                                switch (o.startingOffsets) {
+                                    case "earliest" -> OffsetsInitializer.earliest();
+                                    case "latest" -> OffsetsInitializer.latest();
+                                    default ->
+                                            OffsetsInitializer.committedOffsets(
+                                                    OffsetResetStrategy.EARLIEST);
+                                })
+                        .setDeserializer(new RawRecordDeserializer())
+                        .setProperties(kafka)
+                        .build();
+        DataStream<RawRecord> raw =
+                env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka requests")
+                        .uid("kafka-requests");
+        SingleOutputStreamOperator<GenerationRequest> requests =
+                raw.process(
+                                new DecodeRequests(
+                                        o.maxRequestBytes,
+                                        new ReplyTopics(
+                                                o.replyTopicPattern, adminProperties(o, kafka)),
+                                        o.schemaRegistry),
+                                new AvroTypeInfo<>(GenerationRequest.class))
+                        .name("decode requests")
+                        .uid("decode");
+        SingleOutputStreamOperator<TokenEvent> tokens =
+                requests.keyBy(GenerationRequest::getRequestId, Types.STRING)
+                        .transform(
+                                "multi-LoRA generation",
+                                new AvroTypeInfo<>(TokenEvent.class),
+                                new GenerationOperatorFactory(o.generationSettings()))
+                        .uid("generate");
         if (o.parallelism > 0) {
             tokens.setParallelism(o.parallelism);
         }
         DataStream<Completion> completions = tokens.getSideOutput(Outputs.COMPLETIONS);
-        DataStream<GenerationError> errors = requests.getSideOutput(Outputs.ERRORS).union(tokens.getSideOutput(Outputs.ERRORS));
-        tokens.sinkTo(sink(o, o.tokenTopic, "tokens", kafka)).name("token events to " + o.tokenTopic).uid("sink-tokens");
-        completions.sinkTo(sink(o, o.completionTopic, "completions", kafka)).name("completions to " + o.completionTopic)
+        DataStream<GenerationError> errors =
+                requests.getSideOutput(Outputs.ERRORS).union(tokens.getSideOutput(Outputs.ERRORS));
+        tokens.sinkTo(sink(o, o.tokenTopic, "tokens", kafka))
+                .name("token events to " + o.tokenTopic)
+                .uid("sink-tokens");
+        completions
+                .sinkTo(sink(o, o.completionTopic, "completions", kafka))
+                .name("completions to " + o.completionTopic)
                 .uid("sink-completions");
-        errors.sinkTo(sink(o, o.errorTopic, "errors", kafka)).name("errors to " + o.errorTopic).uid("sink-errors");
+        errors.sinkTo(sink(o, o.errorTopic, "errors", kafka))
+                .name("errors to " + o.errorTopic)
+                .uid("sink-errors");
     }
 
-    /** bootstrap.servers plus the job's Kafka client settings (security), for the reply-topic check. */
+    /**
+     * bootstrap.servers plus the job's Kafka client settings (security), for the reply-topic check.
+     */
     private static Properties adminProperties(JobOptions o, Properties kafka) {
         Properties p = new Properties();
         p.putAll(kafka);
@@ -116,16 +141,21 @@ public final class StreamingJob {
         return p;
     }
 
-    private static <T> KafkaSink<T> sink(JobOptions o, String topic, String name, Properties kafka) {
+    private static <T> KafkaSink<T> sink(
+            JobOptions o, String topic, String name, Properties kafka) {
         Properties props = new Properties();
         props.putAll(kafka);
-        // Below the broker's transaction.max.timeout.ms (15 min by default), above checkpoint intervals.
+        // Below the broker's transaction.max.timeout.ms (15 min by default), above checkpoint
+        // intervals.
         props.putIfAbsent("transaction.timeout.ms", "600000");
         return KafkaSink.<T>builder()
                 .setBootstrapServers(o.bootstrapServers)
-                .setRecordSerializer(new RecordSerializer<>(topic, o.outputFormat, o.schemaRegistry))
-                .setDeliveryGuarantee(o.delivery == JobOptions.Delivery.EXACTLY_ONCE
-                        ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
+                .setRecordSerializer(
+                        new RecordSerializer<>(topic, o.outputFormat, o.schemaRegistry))
+                .setDeliveryGuarantee(
+                        o.delivery == JobOptions.Delivery.EXACTLY_ONCE
+                                ? DeliveryGuarantee.EXACTLY_ONCE
+                                : DeliveryGuarantee.AT_LEAST_ONCE)
                 .setTransactionalIdPrefix(o.transactionalIdPrefix + "-" + name)
                 .setKafkaProducerConfig(props)
                 .build();

@@ -23,9 +23,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every public class in the main code of every module says whether users may call it: {@link PublicEvolving}
- * or {@link Internal}, exactly one. Walks the modules' sources (the root pom's modules, so a new module is
- * covered) and reads the annotations from the compiled classes; generated Avro records are not in the sources.
+ * Every public class in the main code of every module says whether users may call it: {@link
+ * PublicEvolving} or {@link Internal}, exactly one. Walks the modules' sources (the root pom's
+ * modules, so a new module is covered) and reads the annotations from the compiled classes;
+ * generated Avro records are not in the sources.
  */
 class ApiMarkingTest {
     @Test
@@ -43,11 +44,19 @@ class ApiMarkingTest {
                 wrong.add(c.getName() + (api ? " (both)" : " (neither)"));
             }
         }
-        assertEquals(List.of(), wrong, "mark each public class @PublicEvolving (users call it) or @Internal");
-        assertTrue(publicClasses > 100, "the walk found " + publicClasses + " public classes: is project.root right?");
+        assertEquals(
+                List.of(),
+                wrong,
+                "mark each public class @PublicEvolving (users call it) or @Internal");
+        assertTrue(
+                publicClasses > 100,
+                "the walk found " + publicClasses + " public classes: is project.root right?");
     }
 
-    /** An API member that takes or returns an internal type would make users depend on it: mark it @Internal. */
+    /**
+     * An API member that takes or returns an internal type would make users depend on it: mark
+     * it @Internal.
+     */
     @Test
     void theApiDoesNotHandOutInternalTypes() throws Exception {
         List<String> leaks = new ArrayList<>();
@@ -57,7 +66,8 @@ class ApiMarkingTest {
             }
             List<Class<?>> api = new ArrayList<>(List.of(c));
             for (Class<?> nested : c.getDeclaredClasses()) {
-                if (Modifier.isPublic(nested.getModifiers()) && !nested.isAnnotationPresent(Internal.class)) {
+                if (Modifier.isPublic(nested.getModifiers())
+                        && !nested.isAnnotationPresent(Internal.class)) {
                     api.add(nested);
                 }
             }
@@ -66,7 +76,8 @@ class ApiMarkingTest {
                 members.addAll(List.of(t.getDeclaredConstructors()));
                 members.addAll(List.of(t.getDeclaredFields()));
                 for (Member m : members) {
-                    if (!Modifier.isPublic(m.getModifiers()) || m.isSynthetic()
+                    if (!Modifier.isPublic(m.getModifiers())
+                            || m.isSynthetic()
                             || ((AnnotatedElement) m).isAnnotationPresent(Internal.class)) {
                         continue;
                     }
@@ -81,7 +92,15 @@ class ApiMarkingTest {
                         types.add(f.getGenericType());
                     }
                     for (Type type : types) {
-                        internalIn(type).forEach(i -> leaks.add(t.getName() + "." + m.getName() + " -> " + i));
+                        internalIn(type)
+                                .forEach(
+                                        i ->
+                                                leaks.add(
+                                                        t.getName()
+                                                                + "."
+                                                                + m.getName()
+                                                                + " -> "
+                                                                + i));
                     }
                 }
             }
@@ -89,7 +108,10 @@ class ApiMarkingTest {
         assertEquals(List.of(), leaks, "an @Internal type in a @PublicEvolving signature");
     }
 
-    /** The @Internal project types that {@code type} names, type arguments and array elements included. */
+    /**
+     * The @Internal project types that {@code type} names, type arguments and array elements
+     * included.
+     */
     private static List<String> internalIn(Type type) {
         List<String> found = new ArrayList<>();
         if (type instanceof ParameterizedType p) {
@@ -118,17 +140,28 @@ class ApiMarkingTest {
     private static List<Class<?>> mainClasses() throws IOException, ClassNotFoundException {
         Path root = TestPaths.root();
         List<String> names = new ArrayList<>();
-        Matcher modules = Pattern.compile("<module>([^<]+)</module>").matcher(Files.readString(root.resolve("pom.xml")));
+        Matcher modules =
+                Pattern.compile("<module>([^<]+)</module>")
+                        .matcher(Files.readString(root.resolve("pom.xml")));
         while (modules.find()) {
             Path sources = root.resolve(modules.group(1)).resolve("src/main/java");
             if (!Files.isDirectory(sources)) {
-                continue; // a module with no Java code (registry-server only builds a test registry)
+                continue; // a module with no Java code (registry-server only builds a test
+                // registry)
             }
             try (Stream<Path> files = Files.walk(sources)) {
-                files.filter(f -> f.toString().endsWith(".java") && !f.endsWith("package-info.java")).forEach(f -> {
-                    String relative = sources.relativize(f).toString();
-                    names.add(relative.substring(0, relative.length() - ".java".length()).replace('/', '.'));
-                });
+                files.filter(
+                                f ->
+                                        f.toString().endsWith(".java")
+                                                && !f.endsWith("package-info.java"))
+                        .forEach(
+                                f -> {
+                                    String relative = sources.relativize(f).toString();
+                                    names.add(
+                                            relative.substring(
+                                                            0, relative.length() - ".java".length())
+                                                    .replace('/', '.'));
+                                });
             }
         }
         List<Class<?>> classes = new ArrayList<>();

@@ -7,8 +7,7 @@ import org.apache.flink.runtime.minicluster.MiniCluster;
 
 /** How often a job's tasks were restarted, read from the MiniCluster's execution graph. */
 final class FailureCount {
-    private FailureCount() {
-    }
+    private FailureCount() {}
 
     static int restarts(MiniCluster cluster, JobClient job) throws Exception {
         AccessExecutionGraph graph = cluster.getExecutionGraph(job.getJobID()).get();

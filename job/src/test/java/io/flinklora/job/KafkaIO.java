@@ -17,8 +17,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 
 /** Produces requests and reads the job's outputs back (read_committed), for integration tests. */
 final class KafkaIO {
-    private KafkaIO() {
-    }
+    private KafkaIO() {}
 
     static void produce(String bootstrap, String topic, List<byte[]> values) {
         produce(connection(bootstrap), topic, values);
@@ -38,18 +37,36 @@ final class KafkaIO {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
-    /** Reads a topic from the start until {@code done} holds for what was read, or the timeout passes. */
-    static <T> List<T> readUntil(String bootstrap, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
+    /**
+     * Reads a topic from the start until {@code done} holds for what was read, or the timeout
+     * passes.
+     */
+    static <T> List<T> readUntil(
+            String bootstrap,
+            String topic,
+            Class<T> type,
+            Predicate<List<T>> done,
+            Duration timeout)
             throws Exception {
         return readUntil(connection(bootstrap), topic, type, done, timeout);
     }
 
-    /** With {@code onlyType}, records of other types on the topic (a reply topic carries three) are skipped. */
-    static <T> List<T> readUntil(String bootstrap, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout,
-                                 boolean onlyType) throws Exception {
+    /**
+     * With {@code onlyType}, records of other types on the topic (a reply topic carries three) are
+     * skipped.
+     */
+    static <T> List<T> readUntil(
+            String bootstrap,
+            String topic,
+            Class<T> type,
+            Predicate<List<T>> done,
+            Duration timeout,
+            boolean onlyType)
+            throws Exception {
         List<T> out = new ArrayList<>();
         long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(connection(bootstrap), topic)) {
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                KafkaClients.readCommitted(connection(bootstrap), topic)) {
             while (System.nanoTime() < deadline && !done.test(out)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     try {
@@ -65,11 +82,17 @@ final class KafkaIO {
         return out;
     }
 
-    static <T> List<T> readUntil(Properties connection, String topic, Class<T> type, Predicate<List<T>> done, Duration timeout)
+    static <T> List<T> readUntil(
+            Properties connection,
+            String topic,
+            Class<T> type,
+            Predicate<List<T>> done,
+            Duration timeout)
             throws Exception {
         List<T> out = new ArrayList<>();
         long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<byte[], byte[]> consumer = KafkaClients.readCommitted(connection, topic)) {
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                KafkaClients.readCommitted(connection, topic)) {
             while (System.nanoTime() < deadline && !done.test(out)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     out.add(AvroCodec.fromBytes(r.value(), type));
@@ -85,16 +108,23 @@ final class KafkaIO {
         return p;
     }
 
-    static List<TokenEvent> tokens(String bootstrap, String topic, int finishedWanted, Duration timeout) throws Exception {
-        return readUntil(bootstrap, topic, TokenEvent.class,
-                l -> l.stream().filter(TokenEvent::getFinished).count() >= finishedWanted, timeout);
+    static List<TokenEvent> tokens(
+            String bootstrap, String topic, int finishedWanted, Duration timeout) throws Exception {
+        return readUntil(
+                bootstrap,
+                topic,
+                TokenEvent.class,
+                l -> l.stream().filter(TokenEvent::getFinished).count() >= finishedWanted,
+                timeout);
     }
 
-    static List<Completion> completions(String bootstrap, String topic, int wanted, Duration timeout) throws Exception {
+    static List<Completion> completions(
+            String bootstrap, String topic, int wanted, Duration timeout) throws Exception {
         return readUntil(bootstrap, topic, Completion.class, l -> l.size() >= wanted, timeout);
     }
 
-    static List<GenerationError> errors(String bootstrap, String topic, int wanted, Duration timeout) throws Exception {
+    static List<GenerationError> errors(
+            String bootstrap, String topic, int wanted, Duration timeout) throws Exception {
         return readUntil(bootstrap, topic, GenerationError.class, l -> l.size() >= wanted, timeout);
     }
 }

@@ -18,8 +18,9 @@ import org.apache.logging.log4j.core.config.LoggerConfig;
 import org.apache.logging.log4j.core.config.Property;
 
 /**
- * Keeps every log event of this JVM (INFO and up, DEBUG for chosen loggers) in memory, rendered with
- * logger, message, context data and stack traces, while the console keeps showing WARN and up only.
+ * Keeps every log event of this JVM (INFO and up, DEBUG for chosen loggers) in memory, rendered
+ * with logger, message, context data and stack traces, while the console keeps showing WARN and up
+ * only.
  */
 final class LogCapture implements AutoCloseable {
     private final ConcurrentLinkedQueue<String> lines = new ConcurrentLinkedQueue<>();
@@ -32,12 +33,13 @@ final class LogCapture implements AutoCloseable {
 
     private LogCapture(String... debugLoggers) {
         Configuration config = context.getConfiguration();
-        appender = new AbstractAppender("capture", null, null, true, Property.EMPTY_ARRAY) {
-            @Override
-            public void append(LogEvent e) {
-                lines.add(render(e));
-            }
-        };
+        appender =
+                new AbstractAppender("capture", null, null, true, Property.EMPTY_ARRAY) {
+                    @Override
+                    public void append(LogEvent e) {
+                        lines.add(render(e));
+                    }
+                };
         appender.start();
         LoggerConfig root = config.getRootLogger();
         rootLevelBefore = root.getLevel();
@@ -67,8 +69,13 @@ final class LogCapture implements AutoCloseable {
     }
 
     private static String render(LogEvent e) {
-        StringBuilder b = new StringBuilder().append(e.getLevel()).append(' ').append(e.getLoggerName()).append(" - ")
-                .append(e.getMessage().getFormattedMessage());
+        StringBuilder b =
+                new StringBuilder()
+                        .append(e.getLevel())
+                        .append(' ')
+                        .append(e.getLoggerName())
+                        .append(" - ")
+                        .append(e.getMessage().getFormattedMessage());
         if (!e.getContextData().isEmpty()) {
             b.append(' ').append(e.getContextData());
         }

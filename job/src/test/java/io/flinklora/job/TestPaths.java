@@ -3,10 +3,12 @@ package io.flinklora.job;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Locates the repository's bundled model from tests (Surefire and Failsafe set {@code project.root}). */
+/**
+ * Locates the repository's bundled model from tests (Surefire and Failsafe set {@code
+ * project.root}).
+ */
 final class TestPaths {
-    private TestPaths() {
-    }
+    private TestPaths() {}
 
     static Path root() {
         String root = System.getProperty("project.root");

@@ -33,23 +33,34 @@ final class GenerationMetrics {
         group.meter("tokensPerSecond", new MeterView(tokens));
         requests = group.counter("acceptedRequests");
         errors = group.counter("errorRecords");
-        // Sequences restored from keyed state and re-prefilled after a failover or a savepoint restore.
+        // Sequences restored from keyed state and re-prefilled after a failover or a savepoint
+        // restore.
         resumed = group.counter("resumedRequests");
-        // Requests their clients cancelled (a timeout, or an explicit cancel record) while in flight.
+        // Requests their clients cancelled (a timeout, or an explicit cancel record) while in
+        // flight.
         cancelled = group.counter("cancelledRequests");
         group.meter("requestsPerSecond", new MeterView(requests));
         batchSize = group.histogram("batchSize", new DescriptiveStatisticsHistogram(1000));
-        timeToFirstTokenMs = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
+        timeToFirstTokenMs =
+                group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
         group.gauge("runningSequences", (Gauge<Integer>) () -> stats.running());
         group.gauge("waitingSequences", (Gauge<Integer>) () -> stats.waiting());
         group.gauge("kvCacheBlocksUsed", (Gauge<Integer>) () -> stats.kvBlocksUsed());
-        group.gauge("kvCacheBlocksFree", (Gauge<Integer>) () -> stats.kvBlocksTotal() - stats.kvBlocksUsed());
-        // Blocks whose content the prefix cache holds, owned or waiting for reuse (evicted when space is needed).
+        group.gauge(
+                "kvCacheBlocksFree",
+                (Gauge<Integer>) () -> stats.kvBlocksTotal() - stats.kvBlocksUsed());
+        // Blocks whose content the prefix cache holds, owned or waiting for reuse (evicted when
+        // space is needed).
         group.gauge("kvCacheBlocksCached", (Gauge<Integer>) () -> stats.kvBlocksCached());
-        group.gauge("kvCacheUtilization", (Gauge<Double>) () -> {
-            EngineStats s = stats;
-            return s.kvBlocksTotal() == 0 ? 0.0 : (double) s.kvBlocksUsed() / s.kvBlocksTotal();
-        });
+        group.gauge(
+                "kvCacheUtilization",
+                (Gauge<Double>)
+                        () -> {
+                            EngineStats s = stats;
+                            return s.kvBlocksTotal() == 0
+                                    ? 0.0
+                                    : (double) s.kvBlocksUsed() / s.kvBlocksTotal();
+                        });
         // Prompt tokens served from the prefix cache / prompt tokens, since the operator started.
         group.gauge("prefixCacheHitRate", (Gauge<Double>) () -> stats.prefixCacheHitRate());
         group.gauge("preemptions", (Gauge<Long>) () -> stats.preemptions());
@@ -58,7 +69,8 @@ final class GenerationMetrics {
         adapters.gauge("hits", (Gauge<Long>) () -> adapterStat(AdapterStats::hits));
         adapters.gauge("misses", (Gauge<Long>) () -> adapterStat(AdapterStats::misses));
         adapters.gauge("loads", (Gauge<Long>) () -> adapterStat(AdapterStats::loads));
-        adapters.gauge("loadTimeMs", (Gauge<Long>) () -> adapterStat(AdapterStats::loadNanos) / 1_000_000);
+        adapters.gauge(
+                "loadTimeMs", (Gauge<Long>) () -> adapterStat(AdapterStats::loadNanos) / 1_000_000);
         adapters.gauge("evictions", (Gauge<Long>) () -> adapterStat(AdapterStats::evictions));
         adapters.gauge("onDevice", (Gauge<Long>) () -> adapterStat(s -> (long) s.onDevice()));
     }

@@ -7,10 +7,14 @@ import org.apache.flink.streaming.api.operators.OneInputStreamOperatorFactory;
 import org.apache.flink.streaming.api.operators.StreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
 
-/** Creates {@link GenerationOperator}s with their mailbox; use with {@code keyedStream.transform(...)}. */
+/**
+ * Creates {@link GenerationOperator}s with their mailbox; use with {@code
+ * keyedStream.transform(...)}.
+ */
 @PublicEvolving
 public final class GenerationOperatorFactory extends AbstractStreamOperatorFactory<TokenEvent>
-        implements OneInputStreamOperatorFactory<io.flinklora.schemas.GenerationRequest, TokenEvent> {
+        implements OneInputStreamOperatorFactory<
+                io.flinklora.schemas.GenerationRequest, TokenEvent> {
     private static final long serialVersionUID = 1L;
     private final GenerationSettings settings;
 
@@ -20,7 +24,8 @@ public final class GenerationOperatorFactory extends AbstractStreamOperatorFacto
 
     @Override
     @SuppressWarnings("unchecked")
-    public <T extends StreamOperator<TokenEvent>> T createStreamOperator(StreamOperatorParameters<TokenEvent> parameters) {
+    public <T extends StreamOperator<TokenEvent>> T createStreamOperator(
+            StreamOperatorParameters<TokenEvent> parameters) {
         return (T) new GenerationOperator(parameters, settings);
     }
 

@@ -14,6 +14,5 @@ public final class Outputs {
     public static final OutputTag<GenerationError> ERRORS =
             new OutputTag<>("errors", new AvroTypeInfo<>(GenerationError.class));
 
-    private Outputs() {
-    }
+    private Outputs() {}
 }

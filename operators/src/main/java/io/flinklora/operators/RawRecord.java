@@ -2,7 +2,10 @@ package io.flinklora.operators;
 
 import io.flinklora.annotation.PublicEvolving;
 
-/** A Kafka record as read, before decoding: decoding failures must still know where the bytes came from. */
+/**
+ * A Kafka record as read, before decoding: decoding failures must still know where the bytes came
+ * from.
+ */
 @PublicEvolving
 public class RawRecord {
     public byte[] key;
@@ -11,8 +14,7 @@ public class RawRecord {
     public int partition;
     public long offset;
 
-    public RawRecord() {
-    }
+    public RawRecord() {}
 
     public RawRecord(byte[] key, byte[] value, String topic, int partition, long offset) {
         this.key = key;

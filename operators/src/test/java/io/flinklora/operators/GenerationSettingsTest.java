@@ -24,33 +24,53 @@ class GenerationSettingsTest {
 
     @Test
     void dtypeReachesTheEngineAndItsAbsenceKeepsTheEngineDefault() {
-        assertEquals(DataType.FLOAT16,
-                GenerationSettings.builder(engine().dtype(DataType.FLOAT16)).build().engineConfig(Device.cpu()).dtype());
-        assertEquals(DataType.FLOAT32, GenerationSettings.builder(engine()).build().engineConfig(Device.cpu()).dtype());
+        assertEquals(
+                DataType.FLOAT16,
+                GenerationSettings.builder(engine().dtype(DataType.FLOAT16))
+                        .build()
+                        .engineConfig(Device.cpu())
+                        .dtype());
+        assertEquals(
+                DataType.FLOAT32,
+                GenerationSettings.builder(engine()).build().engineConfig(Device.cpu()).dtype());
         // Built on the task manager: without a dtype, the device chosen there decides it.
-        assertEquals(DataType.FLOAT16, GenerationSettings.builder(engine()).build().engineConfig(Device.gpu()).dtype());
+        assertEquals(
+                DataType.FLOAT16,
+                GenerationSettings.builder(engine()).build().engineConfig(Device.gpu()).dtype());
     }
 
     @Test
     void untouchedSettingsGiveTheEngineItsOwnDefaults() {
         EngineConfig engine = EngineConfig.builder(Path.of("m")).device(Device.cpu()).build();
-        assertEquals(engine, GenerationSettings.builder(engine()).build().engineConfig(Device.cpu()),
+        assertEquals(
+                engine,
+                GenerationSettings.builder(engine()).build().engineConfig(Device.cpu()),
                 "the operator's defaults are the engine's: adapters, limits, batch, KV");
     }
 
     @Test
     void settingsSurviveJavaSerializationAsTheJobGraphCarriesThem() throws Exception {
-        GenerationSettings s = GenerationSettings.builder(engine().adapterRoot(Path.of("adapters"))
-                .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(3).withMaxLoaded(5).withPreload(List.of("a", "b"))
-                        .withStrategy(LoraStrategy.SEGMENTED))
-                .limits(new RequestLimits(100, 50, 4, 32, 2)).kvBlockSize(8).prefixCaching(false))
-                .router("r.json").build();
+        GenerationSettings s =
+                GenerationSettings.builder(
+                                engine().adapterRoot(Path.of("adapters"))
+                                        .adapters(
+                                                AdapterSettings.DEFAULT
+                                                        .withMaxOnDevice(3)
+                                                        .withMaxLoaded(5)
+                                                        .withPreload(List.of("a", "b"))
+                                                        .withStrategy(LoraStrategy.SEGMENTED))
+                                        .limits(new RequestLimits(100, 50, 4, 32, 2))
+                                        .kvBlockSize(8)
+                                        .prefixCaching(false))
+                        .router("r.json")
+                        .build();
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
             out.writeObject(s);
         }
         GenerationSettings back;
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+        try (ObjectInputStream in =
+                new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
             back = (GenerationSettings) in.readObject();
         }
         EngineConfig c = back.engineConfig(Device.cpu());

@@ -24,16 +24,39 @@ class SamplingOptionsRestoreTest {
 
     static List<GenerationRequest> requests() {
         return List.of(
-                GenerationRequest.newBuilder().setRequestId("pen").setPrompt("Lily and Ben went to the park to")
-                        .setMaxNewTokens(NEW_TOKENS).setIgnoreEos(true).setRepetitionPenalty(1.4).setLogprobs(3).build(),
-                GenerationRequest.newBuilder().setRequestId("pres").setPrompt("Once upon a time").setMaxNewTokens(NEW_TOKENS)
-                        .setIgnoreEos(true).setPresencePenalty(0.8).setFrequencyPenalty(0.4)
-                        .setLogitBias(Map.of("13", -100.0)).setLogprobs(0).build(),
-                GenerationRequest.newBuilder().setRequestId("minp").setPrompt("One day, a little bird").setMaxNewTokens(NEW_TOKENS)
-                        .setIgnoreEos(true).setTemperature(1.2).setSeed(5L).setMinP(0.1).setLogprobs(2).build());
+                GenerationRequest.newBuilder()
+                        .setRequestId("pen")
+                        .setPrompt("Lily and Ben went to the park to")
+                        .setMaxNewTokens(NEW_TOKENS)
+                        .setIgnoreEos(true)
+                        .setRepetitionPenalty(1.4)
+                        .setLogprobs(3)
+                        .build(),
+                GenerationRequest.newBuilder()
+                        .setRequestId("pres")
+                        .setPrompt("Once upon a time")
+                        .setMaxNewTokens(NEW_TOKENS)
+                        .setIgnoreEos(true)
+                        .setPresencePenalty(0.8)
+                        .setFrequencyPenalty(0.4)
+                        .setLogitBias(Map.of("13", -100.0))
+                        .setLogprobs(0)
+                        .build(),
+                GenerationRequest.newBuilder()
+                        .setRequestId("minp")
+                        .setPrompt("One day, a little bird")
+                        .setMaxNewTokens(NEW_TOKENS)
+                        .setIgnoreEos(true)
+                        .setTemperature(1.2)
+                        .setSeed(5L)
+                        .setMinP(0.1)
+                        .setLogprobs(2)
+                        .build());
     }
 
-    static void feed(KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h) throws Exception {
+    static void feed(
+            KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h)
+            throws Exception {
         for (GenerationRequest r : requests()) {
             h.processElement(new StreamRecord<>(r));
         }
@@ -54,7 +77,8 @@ class SamplingOptionsRestoreTest {
             feed(h);
             GenerationOperatorRestoreTest.runToCompletion(h, 3);
             uninterrupted = byRequest(h.extractOutputValues());
-            h.getSideOutput(Outputs.COMPLETIONS).forEach(r -> uninterruptedDone.put(r.getValue().getRequestId(), r.getValue()));
+            h.getSideOutput(Outputs.COMPLETIONS)
+                    .forEach(r -> uninterruptedDone.put(r.getValue().getRequestId(), r.getValue()));
         }
         // The bias of -100 keeps token 13 (a newline) out, and logprobs came with every token.
         assertTrue(uninterrupted.get("pres").stream().noneMatch(e -> e.getTokenId() == 13));
@@ -67,10 +91,13 @@ class SamplingOptionsRestoreTest {
             h.open();
             feed(h);
             long t0 = h.getProcessingTime();
-            h.getProcessingTimeService().registerTimer(t0, ts -> {
-                snapshot[0] = h.snapshot(1L, ts);
-                before.addAll(h.extractOutputValues());
-            });
+            h.getProcessingTimeService()
+                    .registerTimer(
+                            t0,
+                            ts -> {
+                                snapshot[0] = h.snapshot(1L, ts);
+                                before.addAll(h.extractOutputValues());
+                            });
             h.setProcessingTime(t0 + 2);
         }
         Map<String, List<TokenEvent>> resumed = byRequest(before);
@@ -81,24 +108,40 @@ class SamplingOptionsRestoreTest {
             h.open();
             GenerationOperatorRestoreTest.runToCompletion(h, 3);
             h.extractOutputValues().forEach(e -> resumed.get(e.getRequestId()).add(e));
-            h.getSideOutput(Outputs.COMPLETIONS).forEach(r -> done.put(r.getValue().getRequestId(), r.getValue()));
+            h.getSideOutput(Outputs.COMPLETIONS)
+                    .forEach(r -> done.put(r.getValue().getRequestId(), r.getValue()));
         }
         for (String id : uninterrupted.keySet()) {
             List<TokenEvent> want = uninterrupted.get(id);
             List<TokenEvent> got = resumed.get(id);
-            assertTrue(before.stream().filter(e -> e.getRequestId().equals(id)).count() < NEW_TOKENS, id + " mid-generation");
-            assertEquals(want.stream().map(TokenEvent::getTokenId).toList(), got.stream().map(TokenEvent::getTokenId).toList(), id);
+            assertTrue(
+                    before.stream().filter(e -> e.getRequestId().equals(id)).count() < NEW_TOKENS,
+                    id + " mid-generation");
+            assertEquals(
+                    want.stream().map(TokenEvent::getTokenId).toList(),
+                    got.stream().map(TokenEvent::getTokenId).toList(),
+                    id);
             for (int i = 0; i < want.size(); i++) {
-                assertEquals(want.get(i).getLogprob(), got.get(i).getLogprob(), 1e-4, id + " logprob " + i);
-                assertEquals(want.get(i).getTopLogprobs().stream().map(l -> l.getTokenId()).toList(),
-                        got.get(i).getTopLogprobs().stream().map(l -> l.getTokenId()).toList(), id + " top " + i);
+                assertEquals(
+                        want.get(i).getLogprob(),
+                        got.get(i).getLogprob(),
+                        1e-4,
+                        id + " logprob " + i);
+                assertEquals(
+                        want.get(i).getTopLogprobs().stream().map(l -> l.getTokenId()).toList(),
+                        got.get(i).getTopLogprobs().stream().map(l -> l.getTokenId()).toList(),
+                        id + " top " + i);
             }
-            // The completion after the restore carries every token's logprobs, those before the snapshot too.
+            // The completion after the restore carries every token's logprobs, those before the
+            // snapshot too.
             assertEquals(uninterruptedDone.get(id).getTokenIds(), done.get(id).getTokenIds());
             assertEquals(NEW_TOKENS, done.get(id).getLogprobs().size());
             for (int i = 0; i < NEW_TOKENS; i++) {
-                assertEquals(uninterruptedDone.get(id).getLogprobs().get(i).getLogprob(), done.get(id).getLogprobs().get(i).getLogprob(),
-                        1e-4, id + " completion logprob " + i);
+                assertEquals(
+                        uninterruptedDone.get(id).getLogprobs().get(i).getLogprob(),
+                        done.get(id).getLogprobs().get(i).getLogprob(),
+                        1e-4,
+                        id + " completion logprob " + i);
             }
         }
     }

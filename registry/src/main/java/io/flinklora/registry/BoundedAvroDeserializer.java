@@ -9,13 +9,16 @@ import java.util.Set;
 import org.apache.avro.Schema;
 
 /**
- * Apicurio's Avro deserializer with two checks between the registry's lookup of the writer schema and the
- * decoding: the schema is one of the expected record types, and the body's declared lengths fit its bytes
- * (Avro's decoder would allocate by them first: a few hostile bytes could ask for gigabytes).
+ * Apicurio's Avro deserializer with two checks between the registry's lookup of the writer schema
+ * and the decoding: the schema is one of the expected record types, and the body's declared lengths
+ * fit its bytes (Avro's decoder would allocate by them first: a few hostile bytes could ask for
+ * gigabytes).
  */
 final class BoundedAvroDeserializer extends AvroKafkaDeserializer<Object> {
 
-    /** A check failed inside the serde's call chain, which only lets unchecked exceptions through. */
+    /**
+     * A check failed inside the serde's call chain, which only lets unchecked exceptions through.
+     */
     static final class Refused extends RuntimeException {
         private static final long serialVersionUID = 1L;
         final DecodeException reason;
@@ -26,7 +29,9 @@ final class BoundedAvroDeserializer extends AvroKafkaDeserializer<Object> {
         }
     }
 
-    /** Full names of the record types the current call accepts; set by the (synchronized) caller. */
+    /**
+     * Full names of the record types the current call accepts; set by the (synchronized) caller.
+     */
     private Set<String> expected = Set.of();
 
     void expect(Set<String> fullNames) {
@@ -34,11 +39,18 @@ final class BoundedAvroDeserializer extends AvroKafkaDeserializer<Object> {
     }
 
     @Override
-    protected Object readData(ParsedSchema<Schema> schema, ByteBuffer buffer, int start, int length) {
+    protected Object readData(
+            ParsedSchema<Schema> schema, ByteBuffer buffer, int start, int length) {
         Schema writer = schema.getParsedSchema();
         if (!expected.contains(writer.getFullName())) {
-            throw new Refused(new DecodeException(DecodeException.MALFORMED_INPUT, "the writer schema is "
-                    + writer.getFullName() + ", not " + String.join(" or ", expected), null));
+            throw new Refused(
+                    new DecodeException(
+                            DecodeException.MALFORMED_INPUT,
+                            "the writer schema is "
+                                    + writer.getFullName()
+                                    + ", not "
+                                    + String.join(" or ", expected),
+                            null));
         }
         try {
             // The serde reads the rest of the array as the body: start + length == array length.

@@ -1,7 +1,6 @@
 package io.flinklora.registry;
 
 import io.flinklora.annotation.Internal;
-
 import io.flinklora.schemas.codec.DecodeException;
 import io.flinklora.schemas.codec.RegistryFraming;
 import java.nio.ByteBuffer;
@@ -11,10 +10,11 @@ import java.util.Set;
 import org.apache.avro.specific.SpecificData;
 
 /**
- * Reads contract records in the schema registry's framing with Apicurio's deserializer: the writer schema
- * is fetched from the registry by the id in the value (and cached), and resolved to the generated class's
- * schema, so records written with any compatible version decode. Bytes that cannot be such a record are
- * MALFORMED_INPUT, like every other undecodable value. Safe to share between threads.
+ * Reads contract records in the schema registry's framing with Apicurio's deserializer: the writer
+ * schema is fetched from the registry by the id in the value (and cached), and resolved to the
+ * generated class's schema, so records written with any compatible version decode. Bytes that
+ * cannot be such a record are MALFORMED_INPUT, like every other undecodable value. Safe to share
+ * between threads.
  */
 @Internal
 public final class RegistryDecoder implements RegistryFraming, AutoCloseable {
@@ -32,12 +32,14 @@ public final class RegistryDecoder implements RegistryFraming, AutoCloseable {
     }
 
     /**
-     * Decodes a value holding any one of {@code types} (generated Avro classes), e.g. the three record types
-     * of a reply topic; throws as {@link #decode}.
+     * Decodes a value holding any one of {@code types} (generated Avro classes), e.g. the three
+     * record types of a reply topic; throws as {@link #decode}.
      */
-    public synchronized Object decodeAny(byte[] value, List<Class<?>> types) throws DecodeException {
+    public synchronized Object decodeAny(byte[] value, List<Class<?>> types)
+            throws DecodeException {
         if (value == null || value.length < HEADER_LENGTH || value[0] != MAGIC_BYTE) {
-            throw malformed("not in the schema registry's framing: needs magic byte 0 and a 4-byte schema id");
+            throw malformed(
+                    "not in the schema registry's framing: needs magic byte 0 and a 4-byte schema id");
         }
         int id = ByteBuffer.wrap(value, 1, 4).getInt();
         Set<String> names = new LinkedHashSet<>();
@@ -49,26 +51,51 @@ public final class RegistryDecoder implements RegistryFraming, AutoCloseable {
         try {
             record = deserializer.deserialize("", value);
         } catch (BoundedAvroDeserializer.Refused e) {
-            throw new DecodeException(e.reason.code(), "schema id " + id + ": " + e.reason.getMessage(), null, e.reason);
+            throw new DecodeException(
+                    e.reason.code(),
+                    "schema id " + id + ": " + e.reason.getMessage(),
+                    null,
+                    e.reason);
         } catch (RuntimeException e) {
             if (!RegistryErrors.fromRegistry(e)) {
-                throw new DecodeException(DecodeException.MALFORMED_INPUT, "corrupt Avro body (schema id " + id + "): " + e,
-                        null, e);
+                throw new DecodeException(
+                        DecodeException.MALFORMED_INPUT,
+                        "corrupt Avro body (schema id " + id + "): " + e,
+                        null,
+                        e);
             }
             if (RegistryErrors.isClientError(e)) {
-                throw new DecodeException(DecodeException.MALFORMED_INPUT, "schema id " + id + " is not in the schema "
-                        + "registry: " + RegistryErrors.message(e), null, e);
+                throw new DecodeException(
+                        DecodeException.MALFORMED_INPUT,
+                        "schema id "
+                                + id
+                                + " is not in the schema "
+                                + "registry: "
+                                + RegistryErrors.message(e),
+                        null,
+                        e);
             }
-            throw new RegistryUnavailableException("schema registry " + settings + " could not be asked for schema id "
-                    + id + ": " + RegistryErrors.message(e), e);
+            throw new RegistryUnavailableException(
+                    "schema registry "
+                            + settings
+                            + " could not be asked for schema id "
+                            + id
+                            + ": "
+                            + RegistryErrors.message(e),
+                    e);
         }
         for (Class<?> t : types) {
             if (t.isInstance(record)) {
                 return record;
             }
         }
-        // The names matched but the class did not: another class loader's copy of the generated class.
-        throw malformed("schema id " + id + " decoded to " + (record == null ? "null" : record.getClass().getName()));
+        // The names matched but the class did not: another class loader's copy of the generated
+        // class.
+        throw malformed(
+                "schema id "
+                        + id
+                        + " decoded to "
+                        + (record == null ? "null" : record.getClass().getName()));
     }
 
     @Override

@@ -2,7 +2,10 @@ package io.flinklora.registry;
 
 import io.flinklora.annotation.PublicEvolving;
 
-/** The schema registry refused to register a writer schema, typically because its compatibility rule fails. */
+/**
+ * The schema registry refused to register a writer schema, typically because its compatibility rule
+ * fails.
+ */
 @PublicEvolving
 public final class SchemaRefusedException extends RuntimeException {
     private static final long serialVersionUID = 1L;

@@ -25,15 +25,15 @@ import java.util.Random;
 public final class EngineBench {
     private static final int PROMPT = 16;
 
-    private EngineBench() {
-    }
+    private EngineBench() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
         Path out = Path.of(args.length > 0 ? args[0] : "bench-out");
         boolean quick = Arrays.asList(args).contains("--quick");
         RandomLlama.Spec spec = quick ? RandomLlama.Spec.quick() : RandomLlama.Spec.benchmark();
-        System.out.printf("model: random Llama, hidden %d, %d layers, %d heads, intermediate %d, vocab %d%n",
+        System.out.printf(
+                "model: random Llama, hidden %d, %d layers, %d heads, intermediate %d, vocab %d%n",
                 spec.hidden(), spec.layers(), spec.heads(), spec.intermediate(), spec.vocab());
         Path model = RandomLlama.benchmarkModel(out, quick);
         int newTokens = 48;
@@ -42,7 +42,9 @@ public final class EngineBench {
 
         ObjectMapper json = new ObjectMapper();
         ObjectNode report = json.createObjectNode();
-        report.put("model", model.toString()).put("prompt_tokens", PROMPT).put("new_tokens", newTokens)
+        report.put("model", model.toString())
+                .put("prompt_tokens", PROMPT)
+                .put("new_tokens", newTokens)
                 .put("cores", Runtime.getRuntime().availableProcessors());
         ArrayNode rows = report.putArray("throughput");
         double[] onTps = new double[batches.length];
@@ -57,7 +59,10 @@ public final class EngineBench {
             if (b <= maxNoCache) {
                 offTps[i] = throughput(model, b, newTokens, false);
             }
-            System.out.printf("%5d | %17.1f | %18s | %s%n", b, onTps[i],
+            System.out.printf(
+                    "%5d | %17.1f | %18s | %s%n",
+                    b,
+                    onTps[i],
                     Double.isNaN(offTps[i]) ? "skipped" : String.format("%.1f", offTps[i]),
                     Double.isNaN(offTps[i]) ? "-" : String.format("%.1fx", onTps[i] / offTps[i]));
             ObjectNode r = rows.addObject().put("batch", b).put("tokens_per_s_cache_on", onTps[i]);
@@ -68,8 +73,11 @@ public final class EngineBench {
         double scale32 = onTps[5] / onTps[0];
         System.out.printf("%nbatch 32 vs batch 1: %.1fx tokens/s (target >= 15)%n", scale32);
         report.put("batch32_over_batch1", scale32);
-        System.out.println("(cache off above batch " + maxNoCache + " skipped: recomputing every token each step "
-                + "takes minutes there)");
+        System.out.println(
+                "(cache off above batch "
+                        + maxNoCache
+                        + " skipped: recomputing every token each step "
+                        + "takes minutes there)");
 
         System.out.println();
         System.out.println("decode step cost by position (median of 9 steps around each position)");
@@ -77,20 +85,39 @@ public final class EngineBench {
         ArrayNode pos = report.putArray("position_cost");
         for (int b : new int[] {1, 8, 32}) {
             double[] ms = positionCost(model, b);
-            System.out.printf("%5d | %11.2f | %12.2f | %.2f%s%n", b, ms[0], ms[1], ms[1] / ms[0],
-                    b == 1 ? " (target <= 1.3)" : "");
-            pos.addObject().put("batch", b).put("step_ms_pos16", ms[0]).put("step_ms_pos256", ms[1])
+            System.out.printf(
+                    "%5d | %11.2f | %12.2f | %.2f%s%n",
+                    b, ms[0], ms[1], ms[1] / ms[0], b == 1 ? " (target <= 1.3)" : "");
+            pos.addObject()
+                    .put("batch", b)
+                    .put("step_ms_pos16", ms[0])
+                    .put("step_ms_pos256", ms[1])
                     .put("ratio", ms[1] / ms[0]);
         }
         double[] xs = Arrays.stream(batches).asDoubleStream().toArray();
-        new LinePlot("Engine throughput, random Llama " + spec.hidden() + "x" + spec.layers() + " on "
-                + Runtime.getRuntime().availableProcessors() + " CPU cores", "batch size", "generated tokens/s")
-                .logX().logY()
+        new LinePlot(
+                        "Engine throughput, random Llama "
+                                + spec.hidden()
+                                + "x"
+                                + spec.layers()
+                                + " on "
+                                + Runtime.getRuntime().availableProcessors()
+                                + " CPU cores",
+                        "batch size",
+                        "generated tokens/s")
+                .logX()
+                .logY()
                 .series("KV cache on", xs, onTps)
                 .series("KV cache off (recompute)", xs, offTps)
                 .write(out.resolve("engine-bench.png"));
-        Files.writeString(out.resolve("engine-bench.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
-        System.out.println("\nwrote " + out.resolve("engine-bench.json") + " and " + out.resolve("engine-bench.png"));
+        Files.writeString(
+                out.resolve("engine-bench.json"),
+                json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        System.out.println(
+                "\nwrote "
+                        + out.resolve("engine-bench.json")
+                        + " and "
+                        + out.resolve("engine-bench.png"));
     }
 
     static List<EngineRequest> requests(int n, int promptLen, int newTokens, int vocab, long seed) {
@@ -102,17 +129,29 @@ public final class EngineBench {
             for (int j = 1; j < promptLen; j++) {
                 ids[j] = 3 + r.nextInt(vocab - 3);
             }
-            list.add(new EngineRequest("b" + i, ids, List.of(),
-                    SamplingParams.greedy(newTokens).withIgnoreEos(true)));
+            list.add(
+                    new EngineRequest(
+                            "b" + i,
+                            ids,
+                            List.of(),
+                            SamplingParams.greedy(newTokens).withIgnoreEos(true)));
         }
         return list;
     }
 
-    /** Generated tokens per second for {@code batch} requests decoded together (one warm-up run first). */
+    /**
+     * Generated tokens per second for {@code batch} requests decoded together (one warm-up run
+     * first).
+     */
     static double throughput(Path model, int batch, int newTokens, boolean cache) {
-        EngineConfig config = EngineConfig.builder(model).maxRunning(batch).kvSlots(batch)
-                .maxTokensPerStep(cache ? 512 : batch * (PROMPT + newTokens)).maxSequenceLength(PROMPT + newTokens + 8)
-                .reuseKvCache(cache).build();
+        EngineConfig config =
+                EngineConfig.builder(model)
+                        .maxRunning(batch)
+                        .kvSlots(batch)
+                        .maxTokensPerStep(cache ? 512 : batch * (PROMPT + newTokens))
+                        .maxSequenceLength(PROMPT + newTokens + 8)
+                        .reuseKvCache(cache)
+                        .build();
         try (Engine engine = Engine.open(config)) {
             int vocab = engine.modelConfig().vocabSize();
             run(engine, requests(batch, PROMPT, 8, vocab, 7));
@@ -125,12 +164,17 @@ public final class EngineBench {
     /** Submits requests and steps until all finish; returns the tokens generated. */
     static long run(Engine engine, List<EngineRequest> requests) {
         requests.forEach(engine::submit);
-        return engine.runToCompletion(step -> { });
+        return engine.runToCompletion(step -> {});
     }
 
     /** Median decode step time (ms) around position 16 and around position 256. */
     static double[] positionCost(Path model, int batch) {
-        EngineConfig config = EngineConfig.builder(model).maxRunning(batch).kvSlots(batch).maxSequenceLength(300).build();
+        EngineConfig config =
+                EngineConfig.builder(model)
+                        .maxRunning(batch)
+                        .kvSlots(batch)
+                        .maxSequenceLength(300)
+                        .build();
         try (Engine engine = Engine.open(config)) {
             int vocab = engine.modelConfig().vocabSize();
             run(engine, requests(batch, 8, 4, vocab, 3));

@@ -1,15 +1,13 @@
 package io.flinklora.gpu.bench;
 
-import io.flinklora.annotation.Internal;
-import io.flinklora.gpu.frontend.RequestProcessor;
-
-import io.flinklora.gpu.frontend.PromptRequest;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.frontend.PromptRequest;
+import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
@@ -26,21 +24,23 @@ import java.util.Random;
 /**
  * Bulk labelling throughput of the engine ({@code scripts/bench.sh label}): records/s labelling
  * 2,000 records in batches against one at a time, and the cost of scoring 4 candidate labels
- * against 1 (and against 4 separate requests that each prefill the prompt), side by side in one run.
+ * against 1 (and against 4 separate requests that each prefill the prompt), side by side in one
+ * run.
  */
 @Internal
 public final class LabelBench {
-    static final String[] WORDS = ("Lily Tom the a dog cat ball tree park sun happy sad big little red blue ran jumped "
-            + "played saw found lost cried laughed with in and was very friend mom bird car toy box").split(" ");
+    static final String[] WORDS =
+            ("Lily Tom the a dog cat ball tree park sun happy sad big little red blue ran jumped "
+                            + "played saw found lost cried laughed with in and was very friend mom bird car toy box")
+                    .split(" ");
     static int tokensPerStep = 512;
     static int batch = 32;
-    static final List<String> LABELS = List.of("very happy", "a little sad", "scared of the dark", "angry at his friend");
+    static final List<String> LABELS =
+            List.of("very happy", "a little sad", "scared of the dark", "angry at his friend");
 
-    private LabelBench() {
-    }
+    private LabelBench() {}
 
-    record Rec(int[] prompt, List<AdapterRef> adapters) {
-    }
+    record Rec(int[] prompt, List<AdapterRef> adapters) {}
 
     public static void main(String[] args) throws Exception {
         Path out = Path.of(args.length > 0 ? args[0] : "bench-out");
@@ -62,8 +62,11 @@ public final class LabelBench {
                 case "--one-at-a-time" -> oneAtATime = Integer.parseInt(args[++i]);
                 case "--tokens-per-step" -> tokensPerStep = Integer.parseInt(args[++i]);
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
-                default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + " (options: --model DIR | --random, --records N, --one-at-a-time N, --quick)");
+                default ->
+                        throw new IllegalArgumentException(
+                                "unknown option "
+                                        + args[i]
+                                        + " (options: --model DIR | --random, --records N, --one-at-a-time N, --quick)");
             }
         }
         if (random || model == null) {
@@ -71,8 +74,14 @@ public final class LabelBench {
         }
         ModelConfig c = ModelConfig.read(model);
         Path adapters = adapters(out, model);
-        System.out.printf(Locale.ROOT, "model %s (hidden %d, %d layers, vocab %d), %d records, PyTorch threads %s%n",
-                model, c.hiddenSize(), c.numLayers(), c.vocabSize(), records,
+        System.out.printf(
+                Locale.ROOT,
+                "model %s (hidden %d, %d layers, vocab %d), %d records, PyTorch threads %s%n",
+                model,
+                c.hiddenSize(),
+                c.numLayers(),
+                c.vocabSize(),
+                records,
                 System.getProperty("ai.djl.pytorch.num_threads", "default"));
         List<Rec> recs;
         try (Engine e = engine(model, adapters, 32)) {
@@ -87,15 +96,27 @@ public final class LabelBench {
             run(e, recs.subList(0, Math.min(100, recs.size())), LABELS, 1, 64);
             double batched = run(e, recs, LABELS, 1, 64);
             report.put("batched_records_per_s", batched);
-            System.out.printf(Locale.ROOT, "(1) batched (max batch 32): %.1f records/s over %d records%n", batched, records);
+            System.out.printf(
+                    Locale.ROOT,
+                    "(1) batched (max batch 32): %.1f records/s over %d records%n",
+                    batched,
+                    records);
         }
         try (Engine e = engine(model, adapters, 1)) {
             run(e, recs.subList(0, Math.min(20, recs.size())), LABELS, 1, 2);
             double single = run(e, recs.subList(0, oneAtATime), LABELS, 1, 2);
-            report.put("one_at_a_time_records_per_s", single).put("one_at_a_time_measured_on", oneAtATime);
-            System.out.printf(Locale.ROOT, "(1) one at a time (max batch 1): %.1f records/s over the first %d records "
-                    + "(the rate holds for all %d: each record is the same work)%n", single, oneAtATime, records);
-            System.out.printf(Locale.ROOT, "(1) batched / one at a time: %.1fx (target >= 10x)%n",
+            report.put("one_at_a_time_records_per_s", single)
+                    .put("one_at_a_time_measured_on", oneAtATime);
+            System.out.printf(
+                    Locale.ROOT,
+                    "(1) one at a time (max batch 1): %.1f records/s over the first %d records "
+                            + "(the rate holds for all %d: each record is the same work)%n",
+                    single,
+                    oneAtATime,
+                    records);
+            System.out.printf(
+                    Locale.ROOT,
+                    "(1) batched / one at a time: %.1fx (target >= 10x)%n",
                     report.get("batched_records_per_s").asDouble() / single);
         }
 
@@ -120,28 +141,51 @@ public final class LabelBench {
                 tokens[i] = e.tokenizer().encodeContinuation(LABELS.get(i)).length;
             }
         }
-        System.out.printf(Locale.ROOT, "(2) labels %s (%s tokens), %d records, batch 32:%n", LABELS,
-                java.util.Arrays.toString(tokens), sub.size());
-        System.out.printf(Locale.ROOT, "(2) 1 candidate: %.1f records/s; 4 candidates, shared prompt cache: %.1f records/s;"
-                + " 4 candidates as 4 separate requests (prompt prefilled 4 times): %.1f records/s%n", o, f, s);
-        System.out.printf(Locale.ROOT, "(2) cost of 4 candidates against 1: %.2fx (target <= 1.5x); "
-                + "without the shared cache: %.2fx%n", o / f, o / s);
-        report.put("one_candidate_records_per_s", o).put("four_candidates_records_per_s", f)
-                .put("four_separate_requests_records_per_s", s).put("cost_4_vs_1", o / f)
+        System.out.printf(
+                Locale.ROOT,
+                "(2) labels %s (%s tokens), %d records, batch 32:%n",
+                LABELS,
+                java.util.Arrays.toString(tokens),
+                sub.size());
+        System.out.printf(
+                Locale.ROOT,
+                "(2) 1 candidate: %.1f records/s; 4 candidates, shared prompt cache: %.1f records/s;"
+                        + " 4 candidates as 4 separate requests (prompt prefilled 4 times): %.1f records/s%n",
+                o,
+                f,
+                s);
+        System.out.printf(
+                Locale.ROOT,
+                "(2) cost of 4 candidates against 1: %.2fx (target <= 1.5x); "
+                        + "without the shared cache: %.2fx%n",
+                o / f,
+                o / s);
+        report.put("one_candidate_records_per_s", o)
+                .put("four_candidates_records_per_s", f)
+                .put("four_separate_requests_records_per_s", s)
+                .put("cost_4_vs_1", o / f)
                 .put("cost_4_separate_vs_1", o / s);
         Files.createDirectories(out);
-        Files.writeString(out.resolve("label-bench.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        Files.writeString(
+                out.resolve("label-bench.json"),
+                json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
         System.out.println("wrote " + out.resolve("label-bench.json"));
     }
 
-    /** Three random rank-8 adapters a1..a3 on q and v for {@code model}, written once under {@code out}. */
+    /**
+     * Three random rank-8 adapters a1..a3 on q and v for {@code model}, written once under {@code
+     * out}.
+     */
     static Path adapters(Path out, Path model) throws java.io.IOException {
         ModelConfig c = ModelConfig.read(model);
         Path adapters = out.resolve("label-adapters-" + model.getFileName());
         String[] names = {"a1", "a2", "a3"};
         for (int i = 0; i < names.length; i++) {
             if (!Files.exists(adapters.resolve(names[i]).resolve("adapter_model.safetensors"))) {
-                new PeftWriter(c).rank(8).alpha(16).targets(EnumSet.of(Projection.Q, Projection.V))
+                new PeftWriter(c)
+                        .rank(8)
+                        .alpha(16)
+                        .targets(EnumSet.of(Projection.Q, Projection.V))
                         .write(adapters.resolve(names[i]), 31 + i, 0.05, 0.05);
             }
         }
@@ -150,10 +194,17 @@ public final class LabelBench {
 
     static Engine engine(Path model, Path adapters, int batchSize) {
         int batch = batchSize == 32 ? LabelBench.batch : batchSize;
-        // Without prefix caching: this benchmark measures batching and the shared candidate tree alone
-        // (its "4 separate requests" would otherwise share the prompt through the cache; bench.sh kv measures that).
-        return Engine.open(EngineConfig.builder(model).maxRunning(batch).maxTokensPerStep(tokensPerStep)
-                .adapterRoot(adapters).prefixCaching(false).build());
+        // Without prefix caching: this benchmark measures batching and the shared candidate tree
+        // alone
+        // (its "4 separate requests" would otherwise share the prompt through the cache; bench.sh
+        // kv measures that).
+        return Engine.open(
+                EngineConfig.builder(model)
+                        .maxRunning(batch)
+                        .maxTokensPerStep(tokensPerStep)
+                        .adapterRoot(adapters)
+                        .prefixCaching(false)
+                        .build());
     }
 
     /** Prompts of 20-60 words, a quarter each on the base model and three adapters. */
@@ -167,15 +218,16 @@ public final class LabelBench {
                 text.append(' ').append(WORDS[rnd.nextInt(WORDS.length)]);
             }
             text.append(".\nThe child in this story is");
-            List<AdapterRef> mix = i % 4 == 0 ? List.of() : List.of(new AdapterRef("a" + (i % 4), 1.0));
+            List<AdapterRef> mix =
+                    i % 4 == 0 ? List.of() : List.of(new AdapterRef("a" + (i % 4), 1.0));
             out.add(new Rec(e.tokenizer().encode(text.toString()), mix));
         }
         return out;
     }
 
     /**
-     * Labels the records and returns records/s. With {@code split} > 1 each record becomes that many
-     * requests of one candidate each (no sharing of the prompt between candidates).
+     * Labels the records and returns records/s. With {@code split} > 1 each record becomes that
+     * many requests of one candidate each (no sharing of the prompt between candidates).
      */
     static double run(Engine e, List<Rec> recs, List<String> labels, int split, int queue) {
         long t0 = System.nanoTime();
@@ -187,11 +239,26 @@ public final class LabelBench {
                 Rec r = recs.get(next);
                 if (split > 1) {
                     for (int k = 0; k < split; k++) {
-                        RequestProcessor.submit(e, new PromptRequest("r" + next + "-" + k, r.prompt(), r.adapters(),
-                                SamplingParams.greedy(1), null, List.of(labels.get(k))));
+                        RequestProcessor.submit(
+                                e,
+                                new PromptRequest(
+                                        "r" + next + "-" + k,
+                                        r.prompt(),
+                                        r.adapters(),
+                                        SamplingParams.greedy(1),
+                                        null,
+                                        List.of(labels.get(k))));
                     }
                 } else {
-                    RequestProcessor.submit(e, new PromptRequest("r" + next, r.prompt(), r.adapters(), SamplingParams.greedy(1), null, labels));
+                    RequestProcessor.submit(
+                            e,
+                            new PromptRequest(
+                                    "r" + next,
+                                    r.prompt(),
+                                    r.adapters(),
+                                    SamplingParams.greedy(1),
+                                    null,
+                                    labels));
                 }
                 next++;
             }

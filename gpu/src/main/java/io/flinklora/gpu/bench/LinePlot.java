@@ -88,7 +88,8 @@ public final class LinePlot {
         LogAxis axis = new LogAxis(label);
         axis.setBase(base);
         axis.setSmallestValue(1e-9);
-        // Tick labels as plain numbers to three digits (JFreeChart's default writes powers, "10^2.3").
+        // Tick labels as plain numbers to three digits (JFreeChart's default writes powers,
+        // "10^2.3").
         axis.setNumberFormatOverride(new ThreeDigits());
         return axis;
     }
@@ -97,8 +98,11 @@ public final class LinePlot {
     private static final class ThreeDigits extends NumberFormat {
         @Override
         public StringBuffer format(double v, StringBuffer to, FieldPosition pos) {
-            return to.append(new java.math.BigDecimal(v).round(new java.math.MathContext(3)).stripTrailingZeros()
-                    .toPlainString());
+            return to.append(
+                    new java.math.BigDecimal(v)
+                            .round(new java.math.MathContext(3))
+                            .stripTrailingZeros()
+                            .toPlainString());
         }
 
         @Override

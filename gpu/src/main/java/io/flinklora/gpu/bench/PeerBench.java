@@ -33,31 +33,28 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The engine against Hugging Face transformers + PEFT (the tool users would pick instead), side by
- * side in one run on the same model files, adapters and requests: the peer is
- * {@code scripts/peer/peft_peer.py} (static batches in arrival order, {@code adapter_names} per row,
+ * side in one run on the same model files, adapters and requests: the peer is {@code
+ * scripts/peer/peft_peer.py} (static batches in arrival order, {@code adapter_names} per row,
  * greedy). Prints tokens/s, ratios and token agreement, native arrays per decode step, and the
  * batch-32 decode step against its bare matrix products. One PyTorch thread count per run (the
  * engine's is fixed per JVM by {@code ai.djl.pytorch.num_threads}); {@code scripts/bench.sh peer}
  * runs 1 and 2 and plots both.
  *
- * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]}, or
- * {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
+ * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]}, or {@code
+ * OUT --plot} to merge the runs' JSON into a table and a PNG.
  */
 @Internal
 public final class PeerBench {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int ADAPTERS = 32;
 
-    private PeerBench() {
-    }
+    private PeerBench() {}
 
     /** A model shape of the issue: the 110M Llama and the hidden-512 one. */
-    record Shape2(String name, RandomLlama.Spec spec) {
-    }
+    record Shape2(String name, RandomLlama.Spec spec) {}
 
     /** One request of a workload: its prompt, its adapter (null: base), its own max_new_tokens. */
-    record Req(String id, int[] prompt, String adapter, int maxNew) {
-    }
+    record Req(String id, int[] prompt, String adapter, int maxNew) {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -68,18 +65,31 @@ public final class PeerBench {
             return;
         }
         boolean quick = a.contains("--quick");
-        int threads = Integer.parseInt(opt(a, "--threads", System.getProperty("ai.djl.pytorch.num_threads", "1")));
+        int threads =
+                Integer.parseInt(
+                        opt(a, "--threads", System.getProperty("ai.djl.pytorch.num_threads", "1")));
         String python = opt(a, "--python", System.getenv().getOrDefault("PEER_PYTHON", "python3"));
         String script = opt(a, "--peer-script", "scripts/peer/peft_peer.py");
         Files.createDirectories(out);
-        List<Shape2> shapes = quick
-                ? List.of(new Shape2("hidden256", new RandomLlama.Spec(256, 4, 4, 4, 688, 4000, 1024)),
-                        new Shape2("hidden128-v512", new RandomLlama.Spec(128, 4, 4, 4, 344, 512, 1024)))
-                : List.of(new Shape2("llama110m", RandomLlama.Spec.benchmark()),
-                        new Shape2("hidden512-v512", new RandomLlama.Spec(512, 8, 8, 8, 1376, 512, 1024)));
+        List<Shape2> shapes =
+                quick
+                        ? List.of(
+                                new Shape2(
+                                        "hidden256",
+                                        new RandomLlama.Spec(256, 4, 4, 4, 688, 4000, 1024)),
+                                new Shape2(
+                                        "hidden128-v512",
+                                        new RandomLlama.Spec(128, 4, 4, 4, 344, 512, 1024)))
+                        : List.of(
+                                new Shape2("llama110m", RandomLlama.Spec.benchmark()),
+                                new Shape2(
+                                        "hidden512-v512",
+                                        new RandomLlama.Spec(512, 8, 8, 8, 1376, 512, 1024)));
         ObjectNode report = JSON.createObjectNode().put("threads", threads).put("quick", quick);
         ArrayNode rows = report.putArray("rows");
-        System.out.printf("engine vs transformers + PEFT, %d PyTorch thread(s)%s%n%n", threads, quick ? " (quick)" : "");
+        System.out.printf(
+                "engine vs transformers + PEFT, %d PyTorch thread(s)%s%n%n",
+                threads, quick ? " (quick)" : "");
         for (Shape2 shape : shapes) {
             Path model = RandomLlama.write(out.resolve("peer-" + shape.name()), shape.spec(), 42);
             Path adapters = writeAdapters(out.resolve("peer-" + shape.name() + "-adapters"), model);
@@ -93,38 +103,56 @@ public final class PeerBench {
                 EngineRun run = runEngine(model, adapters, w.getValue(), 32);
                 engineTps.put(w.getKey(), run.tps);
                 PeerRun peer = runPeer(python, script, model, adapters, w.getValue(), threads, out);
-                ObjectNode row = rows.addObject().put("model", shape.name()).put("workload", w.getKey())
-                        .put("engine_tps", run.tps).put("requests", w.getValue().size())
-                        .put("arrays_per_decode_step", run.arraysPerDecodeStep);
+                ObjectNode row =
+                        rows.addObject()
+                                .put("model", shape.name())
+                                .put("workload", w.getKey())
+                                .put("engine_tps", run.tps)
+                                .put("requests", w.getValue().size())
+                                .put("arrays_per_decode_step", run.arraysPerDecodeStep);
                 String peerText;
                 if (peer == null) {
                     peerText = "skipped";
                 } else {
                     int agree = 0;
                     for (Req r : w.getValue()) {
-                        agree += Arrays.equals(run.tokens.get(r.id()), peer.tokens.get(r.id())) ? 1 : 0;
+                        agree +=
+                                Arrays.equals(run.tokens.get(r.id()), peer.tokens.get(r.id()))
+                                        ? 1
+                                        : 0;
                     }
-                    row.put("peer_tps", peer.tps).put("ratio", run.tps / peer.tps).put("agree", agree);
-                    peerText = String.format("%7.1f | %5.2fx | %d/%d", peer.tps, run.tps / peer.tps, agree,
-                            w.getValue().size());
+                    row.put("peer_tps", peer.tps)
+                            .put("ratio", run.tps / peer.tps)
+                            .put("agree", agree);
+                    peerText =
+                            String.format(
+                                    "%7.1f | %5.2fx | %d/%d",
+                                    peer.tps, run.tps / peer.tps, agree, w.getValue().size());
                 }
-                System.out.printf("%-15s %-38s | engine %7.1f tok/s | peer %s | %d arrays/decode step%n",
+                System.out.printf(
+                        "%-15s %-38s | engine %7.1f tok/s | peer %s | %d arrays/decode step%n",
                         shape.name(), w.getKey(), run.tps, peerText, run.arraysPerDecodeStep);
             }
-            double distinctOverBase = engineTps.get("32 distinct adapters") / engineTps.get("base only");
+            double distinctOverBase =
+                    engineTps.get("32 distinct adapters") / engineTps.get("base only");
             report.with("distinct_over_base").put(shape.name(), distinctOverBase);
-            System.out.printf("%-15s 32 distinct / base only (engine) = %.2f%n", shape.name(), distinctOverBase);
+            System.out.printf(
+                    "%-15s 32 distinct / base only (engine) = %.2f%n",
+                    shape.name(), distinctOverBase);
             if (shape == shapes.get(1)) {
                 EngineRun alone = runEngine(model, adapters, distinct(vocab, quick, true), 1);
                 double batched = engineTps.get("32 distinct adapters") / alone.tps;
                 report.put("batched_over_one_at_a_time", batched);
-                System.out.printf("%-15s 32 distinct batched / one request at a time (engine) = %.1fx%n", shape.name(),
-                        batched);
+                System.out.printf(
+                        "%-15s 32 distinct batched / one request at a time (engine) = %.1fx%n",
+                        shape.name(), batched);
             } else {
                 double[] ceiling = stepCeiling(model, shape.spec(), adapters);
-                report.put("decode_step_ms", ceiling[0]).put("bare_matmul_ms", ceiling[1])
+                report.put("decode_step_ms", ceiling[0])
+                        .put("bare_matmul_ms", ceiling[1])
                         .put("step_over_matmul", ceiling[0] / ceiling[1]);
-                System.out.printf("%-15s batch-32 base decode step %.2f ms; its bare matrix products %.2f ms; ratio %.2f%n",
+                System.out.printf(
+                        "%-15s batch-32 base decode step %.2f ms; its bare matrix products %.2f ms; ratio %.2f%n",
                         shape.name(), ceiling[0], ceiling[1], ceiling[0] / ceiling[1]);
             }
             System.out.println();
@@ -144,8 +172,11 @@ public final class PeerBench {
         for (int i = 0; i < ADAPTERS; i++) {
             Path dir = root.resolve("task" + i);
             if (!Files.isRegularFile(dir.resolve("adapter_model.safetensors"))) {
-                new PeftWriter(config).rank(16).alpha(32).targets(EnumSet.of(Projection.Q, Projection.K, Projection.V,
-                        Projection.O)).write(dir, 1000 + i, 0.02, 0.02);
+                new PeftWriter(config)
+                        .rank(16)
+                        .alpha(32)
+                        .targets(EnumSet.of(Projection.Q, Projection.K, Projection.V, Projection.O))
+                        .write(dir, 1000 + i, 0.02, 0.02);
             }
         }
         return root;
@@ -156,12 +187,20 @@ public final class PeerBench {
         Random r = new Random(7);
         List<Req> out = new ArrayList<>();
         for (int i = 0; i < 32; i++) {
-            out.add(new Req("d" + i, prompt(r, 16 + r.nextInt(33), vocab), adapters ? "task" + i : null, quick ? 16 : 64));
+            out.add(
+                    new Req(
+                            "d" + i,
+                            prompt(r, 16 + r.nextInt(33), vocab),
+                            adapters ? "task" + i : null,
+                            quick ? 16 : 64));
         }
         return out;
     }
 
-    /** 96 requests (24 quick), prompts 32-384 (16-96), 16-128 (8-32) new tokens, Zipf adapter popularity. */
+    /**
+     * 96 requests (24 quick), prompts 32-384 (16-96), 16-128 (8-32) new tokens, Zipf adapter
+     * popularity.
+     */
     static List<Req> mixed(int vocab, boolean quick) {
         Random r = new Random(11);
         double[] cdf = new double[ADAPTERS];
@@ -194,14 +233,22 @@ public final class PeerBench {
         return ids;
     }
 
-    record EngineRun(double tps, Map<String, int[]> tokens, int arraysPerDecodeStep) {
-    }
+    record EngineRun(double tps, Map<String, int[]> tokens, int arraysPerDecodeStep) {}
 
-    /** Runs a workload with continuous batching (a warm-up pass first); tokens/s over the timed pass. */
+    /**
+     * Runs a workload with continuous batching (a warm-up pass first); tokens/s over the timed
+     * pass.
+     */
     static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int batch) {
         int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
-        EngineConfig config = EngineConfig.builder(model).maxRunning(batch).kvSlots(batch).maxSequenceLength(longest + 8)
-                .adapterRoot(adapters).adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1)).build();
+        EngineConfig config =
+                EngineConfig.builder(model)
+                        .maxRunning(batch)
+                        .kvSlots(batch)
+                        .maxSequenceLength(longest + 8)
+                        .adapterRoot(adapters)
+                        .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
+                        .build();
         try (Engine engine = Engine.open(config)) {
             drive(engine, reqs.subList(0, Math.min(reqs.size(), batch)), 4, "warm-");
             long t0 = System.nanoTime();
@@ -217,39 +264,60 @@ public final class PeerBench {
         return drive(engine, reqs, maxNew, prefix, new HashMap<>());
     }
 
-    /** Runs requests to completion; returns the median native arrays of the steps that only decoded. */
-    private static int drive(Engine engine, List<Req> reqs, int maxNew, String prefix, Map<String, int[]> tokens) {
+    /**
+     * Runs requests to completion; returns the median native arrays of the steps that only decoded.
+     */
+    private static int drive(
+            Engine engine, List<Req> reqs, int maxNew, String prefix, Map<String, int[]> tokens) {
         Map<String, List<Integer>> got = new HashMap<>();
         for (Req r : reqs) {
-            List<AdapterRef> mix = r.adapter() == null ? List.of() : List.of(new AdapterRef(r.adapter(), 1.0));
-            engine.submit(new EngineRequest(prefix + r.id(), r.prompt(), mix,
-                    SamplingParams.greedy(maxNew > 0 ? maxNew : r.maxNew()).withIgnoreEos(true)));
+            List<AdapterRef> mix =
+                    r.adapter() == null ? List.of() : List.of(new AdapterRef(r.adapter(), 1.0));
+            engine.submit(
+                    new EngineRequest(
+                            prefix + r.id(),
+                            r.prompt(),
+                            mix,
+                            SamplingParams.greedy(maxNew > 0 ? maxNew : r.maxNew())
+                                    .withIgnoreEos(true)));
             got.put(prefix + r.id(), new ArrayList<>());
         }
         List<Integer> arrays = new ArrayList<>();
-        engine.runToCompletion(s -> {
-            if (!s.failures().isEmpty()) {
-                throw new IllegalStateException("benchmark request failed: " + s.failures());
-            }
-            for (TokenEvent e : s.events()) {
-                got.get(e.requestId()).add(e.tokenId());
-            }
-            if (s.tokens() == s.rows() && !s.events().isEmpty()) {
-                arrays.add(engine.arraysLastStep());
-            }
-        });
-        got.forEach((id, ids) -> tokens.put(id.substring(prefix.length()), ids.stream().mapToInt(Integer::intValue).toArray()));
+        engine.runToCompletion(
+                s -> {
+                    if (!s.failures().isEmpty()) {
+                        throw new IllegalStateException(
+                                "benchmark request failed: " + s.failures());
+                    }
+                    for (TokenEvent e : s.events()) {
+                        got.get(e.requestId()).add(e.tokenId());
+                    }
+                    if (s.tokens() == s.rows() && !s.events().isEmpty()) {
+                        arrays.add(engine.arraysLastStep());
+                    }
+                });
+        got.forEach(
+                (id, ids) ->
+                        tokens.put(
+                                id.substring(prefix.length()),
+                                ids.stream().mapToInt(Integer::intValue).toArray()));
         arrays.sort(null);
         return arrays.isEmpty() ? 0 : arrays.get(arrays.size() / 2);
     }
 
-    record PeerRun(double tps, Map<String, int[]> tokens) {
-    }
+    record PeerRun(double tps, Map<String, int[]> tokens) {}
 
-    /** Writes the workload file {@code scripts/peer/peft_peer.py} reads: model, adapters and requests. */
-    static void writeWorkload(Path file, Path model, Path adapters, List<Req> reqs) throws IOException {
-        ObjectNode w = JSON.createObjectNode().put("model", model.toAbsolutePath().toString())
-                .put("adapters_root", adapters.toAbsolutePath().toString()).put("batch_size", 32);
+    /**
+     * Writes the workload file {@code scripts/peer/peft_peer.py} reads: model, adapters and
+     * requests.
+     */
+    static void writeWorkload(Path file, Path model, Path adapters, List<Req> reqs)
+            throws IOException {
+        ObjectNode w =
+                JSON.createObjectNode()
+                        .put("model", model.toAbsolutePath().toString())
+                        .put("adapters_root", adapters.toAbsolutePath().toString())
+                        .put("batch_size", 32);
         ArrayNode list = w.putArray("requests");
         for (Req r : reqs) {
             ObjectNode n = list.addObject().put("id", r.id()).put("max_new_tokens", r.maxNew());
@@ -264,40 +332,71 @@ public final class PeerBench {
         Files.writeString(file, JSON.writeValueAsString(w));
     }
 
-    /** Runs the Python peer on the same files and requests; null (with a message) when it cannot run. */
-    static PeerRun runPeer(String python, String script, Path model, Path adapters, List<Req> reqs, int threads, Path out)
+    /**
+     * Runs the Python peer on the same files and requests; null (with a message) when it cannot
+     * run.
+     */
+    static PeerRun runPeer(
+            String python,
+            String script,
+            Path model,
+            Path adapters,
+            List<Req> reqs,
+            int threads,
+            Path out)
             throws IOException, InterruptedException {
         Path workload = out.resolve("peer-workload.json");
         Path result = out.resolve("peer-result.json");
         Files.deleteIfExists(result);
         writeWorkload(workload, model, adapters, reqs);
-        Process p = new ProcessBuilder(python, script, "--workload", workload.toString(), "--threads",
-                String.valueOf(threads), "--out", result.toString())
-                .redirectErrorStream(true).redirectOutput(out.resolve("peer.log").toFile()).start();
+        Process p =
+                new ProcessBuilder(
+                                python,
+                                script,
+                                "--workload",
+                                workload.toString(),
+                                "--threads",
+                                String.valueOf(threads),
+                                "--out",
+                                result.toString())
+                        .redirectErrorStream(true)
+                        .redirectOutput(out.resolve("peer.log").toFile())
+                        .start();
         if (!p.waitFor(2, TimeUnit.HOURS)) {
             p.destroyForcibly();
             throw new IllegalStateException("the peer did not finish in 2 hours");
         }
         if (p.exitValue() != 0 || !Files.isRegularFile(result)) {
-            System.out.println("peer skipped (exit " + p.exitValue() + "): " + Files.readString(out.resolve("peer.log")).strip()
-                    .lines().reduce((x, y) -> y).orElse(""));
+            System.out.println(
+                    "peer skipped (exit "
+                            + p.exitValue()
+                            + "): "
+                            + Files.readString(out.resolve("peer.log"))
+                                    .strip()
+                                    .lines()
+                                    .reduce((x, y) -> y)
+                                    .orElse(""));
             return null;
         }
         JsonNode res = JSON.readTree(result.toFile());
         Map<String, int[]> tokens = new HashMap<>();
-        res.get("outputs").fields().forEachRemaining(e -> {
-            int[] ids = new int[e.getValue().size()];
-            for (int i = 0; i < ids.length; i++) {
-                ids[i] = e.getValue().get(i).asInt();
-            }
-            tokens.put(e.getKey(), ids);
-        });
+        res.get("outputs")
+                .fields()
+                .forEachRemaining(
+                        e -> {
+                            int[] ids = new int[e.getValue().size()];
+                            for (int i = 0; i < ids.length; i++) {
+                                ids[i] = e.getValue().get(i).asInt();
+                            }
+                            tokens.put(e.getKey(), ids);
+                        });
         return new PeerRun(res.get("tokens_per_second").asDouble(), tokens);
     }
 
     /**
-     * {median batch-32 base decode step ms, the same step's bare matrix products ms}: every projection
-     * and the output head as [32, in] x [in, out] products on the same weights' shapes, nothing else.
+     * {median batch-32 base decode step ms, the same step's bare matrix products ms}: every
+     * projection and the output head as [32, in] x [in, out] products on the same weights' shapes,
+     * nothing else.
      */
     static double[] stepCeiling(Path model, RandomLlama.Spec spec, Path adapters) {
         List<Req> reqs = new ArrayList<>();
@@ -306,24 +405,42 @@ public final class PeerBench {
             reqs.add(new Req("c" + i, prompt(r, 32, spec.vocab()), null, 40));
         }
         double stepMs;
-        EngineConfig config = EngineConfig.builder(model).maxRunning(32).kvSlots(32).maxSequenceLength(80).build();
+        EngineConfig config =
+                EngineConfig.builder(model)
+                        .maxRunning(32)
+                        .kvSlots(32)
+                        .maxSequenceLength(80)
+                        .build();
         try (Engine engine = Engine.open(config)) {
             drive(engine, reqs, 4, "warm-");
             for (Req q : reqs) {
-                engine.submit(new EngineRequest(q.id(), q.prompt(), List.of(), SamplingParams.greedy(q.maxNew()).withIgnoreEos(true)));
+                engine.submit(
+                        new EngineRequest(
+                                q.id(),
+                                q.prompt(),
+                                List.of(),
+                                SamplingParams.greedy(q.maxNew()).withIgnoreEos(true)));
             }
             List<Double> ms = new ArrayList<>();
-            engine.runToCompletion(s -> {
-                if (s.tokens() == s.rows() && s.rows() > 0) {
-                    ms.add(s.nanos() / 1e6);
-                }
-            });
+            engine.runToCompletion(
+                    s -> {
+                        if (s.tokens() == s.rows() && s.rows() > 0) {
+                            ms.add(s.nanos() / 1e6);
+                        }
+                    });
             stepMs = EngineBench.median(ms);
         }
         int h = spec.hidden();
         int kv = spec.kvHeads() * (h / spec.heads());
-        long[][] shapes = {{h, h}, {kv, h}, {kv, h}, {h, h}, {spec.intermediate(), h}, {spec.intermediate(), h},
-            {h, spec.intermediate()}};
+        long[][] shapes = {
+            {h, h},
+            {kv, h},
+            {kv, h},
+            {h, h},
+            {spec.intermediate(), h},
+            {spec.intermediate(), h},
+            {h, spec.intermediate()}
+        };
         try (NDManager m = NDManager.newBaseManager()) {
             List<NDArray> weights = new ArrayList<>();
             for (int l = 0; l < spec.layers(); l++) {
@@ -353,11 +470,17 @@ public final class PeerBench {
         }
     }
 
-    /** Merges peer-bench-t*.json into a table and a PNG of tokens/s per workload, engine against peer. */
+    /**
+     * Merges peer-bench-t*.json into a table and a PNG of tokens/s per workload, engine against
+     * peer.
+     */
     static void plot(Path out) throws IOException {
         List<Path> files;
         try (var s = Files.list(out)) {
-            files = s.filter(f -> f.getFileName().toString().matches("peer-bench-t\\d+\\.json")).sorted().toList();
+            files =
+                    s.filter(f -> f.getFileName().toString().matches("peer-bench-t\\d+\\.json"))
+                            .sorted()
+                            .toList();
         }
         List<String> labels = new ArrayList<>();
         List<double[]> series = new ArrayList<>();
@@ -365,12 +488,25 @@ public final class PeerBench {
             JsonNode r = JSON.readTree(f.toFile());
             int t = r.get("threads").asInt();
             for (JsonNode row : r.get("rows")) {
-                String label = row.get("model").asText() + ", " + row.get("workload").asText() + ", " + t + "T";
+                String label =
+                        row.get("model").asText()
+                                + ", "
+                                + row.get("workload").asText()
+                                + ", "
+                                + t
+                                + "T";
                 labels.add(label);
-                series.add(new double[] {row.get("engine_tps").asDouble(), row.path("peer_tps").asDouble(0)});
+                series.add(
+                        new double[] {
+                            row.get("engine_tps").asDouble(), row.path("peer_tps").asDouble(0)
+                        });
             }
         }
-        BarChart.write(out.resolve("peer-bench.png"), "engine vs transformers + PEFT (tokens/s)", labels, series,
+        BarChart.write(
+                out.resolve("peer-bench.png"),
+                "engine vs transformers + PEFT (tokens/s)",
+                labels,
+                series,
                 List.of("engine", "transformers + PEFT"));
         System.out.println("wrote " + out.resolve("peer-bench.png"));
     }

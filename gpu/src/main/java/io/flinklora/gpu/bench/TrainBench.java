@@ -21,17 +21,16 @@ import java.util.Locale;
 import java.util.Random;
 
 /**
- * {@code scripts/bench.sh train}: training three LoRA adapters jointly, one batch holding all three,
- * against training them one after another, with the same steps and the same per-adapter batch. Both
- * run side by side (interleaved rounds, medians) on the bundled stories260k base model, the model the
- * demo adapters are trained on, with rank-8 adapters on every projection.
+ * {@code scripts/bench.sh train}: training three LoRA adapters jointly, one batch holding all
+ * three, against training them one after another, with the same steps and the same per-adapter
+ * batch. Both run side by side (interleaved rounds, medians) on the bundled stories260k base model,
+ * the model the demo adapters are trained on, with rank-8 adapters on every projection.
  */
 @Internal
 public final class TrainBench {
     private static final int ADAPTERS = 3;
 
-    private TrainBench() {
-    }
+    private TrainBench() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -59,16 +58,22 @@ public final class TrainBench {
             }
             data.add(ex);
         }
-        System.out.printf("base: stories260k; %d adapters (rank 8, all projections); %d steps each; sequences of %d"
-                + " tokens; %d rounds per case, interleaved; medians%n%n", ADAPTERS, steps, len, rounds);
+        System.out.printf(
+                "base: stories260k; %d adapters (rank 8, all projections); %d steps each; sequences of %d"
+                        + " tokens; %d rounds per case, interleaved; medians%n%n",
+                ADAPTERS, steps, len, rounds);
         ObjectMapper json = new ObjectMapper();
         ObjectNode report = json.createObjectNode();
         report.put("adapters", ADAPTERS).put("steps", steps).put("seq_len", len);
-        StringBuilder table = new StringBuilder(String.format(Locale.ROOT,
-                "| sequences per adapter per step | jointly, tokens/s | one after another, tokens/s | ratio |%n"
-                        + "| ---: | ---: | ---: | ---: |%n"));
+        StringBuilder table =
+                new StringBuilder(
+                        String.format(
+                                Locale.ROOT,
+                                "| sequences per adapter per step | jointly, tokens/s | one after another, tokens/s | ratio |%n"
+                                        + "| ---: | ---: | ---: | ---: |%n"));
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel model = LlamaModel.load(modelDir, manager, Device.cpu(), DataType.FLOAT32, 512)) {
+                LlamaModel model =
+                        LlamaModel.load(modelDir, manager, Device.cpu(), DataType.FLOAT32, 512)) {
             run(model, data, 2, 2, true);
             run(model, data, 2, 2, false);
             for (int batch : batches) {
@@ -80,22 +85,45 @@ public final class TrainBench {
                 }
                 double j = EngineBench.median(joint);
                 double s = EngineBench.median(sequential);
-                System.out.printf(Locale.ROOT, "batch %d per adapter: joint %.0f tokens/s %s, one after another %.0f"
-                        + " tokens/s %s: %.2fx%n", batch, j, joint, s, sequential, j / s);
-                table.append(String.format(Locale.ROOT, "| %d | %.0f | %.0f | %.2fx |%n", batch, j, s, j / s));
+                System.out.printf(
+                        Locale.ROOT,
+                        "batch %d per adapter: joint %.0f tokens/s %s, one after another %.0f"
+                                + " tokens/s %s: %.2fx%n",
+                        batch,
+                        j,
+                        joint,
+                        s,
+                        sequential,
+                        j / s);
+                table.append(
+                        String.format(
+                                Locale.ROOT, "| %d | %.0f | %.0f | %.2fx |%n", batch, j, s, j / s));
                 ObjectNode c = report.putObject("batch_" + batch);
-                c.put("joint_tokens_per_s", j).put("sequential_tokens_per_s", s).put("ratio", j / s);
+                c.put("joint_tokens_per_s", j)
+                        .put("sequential_tokens_per_s", s)
+                        .put("ratio", j / s);
                 c.putPOJO("joint_rounds", joint);
                 c.putPOJO("sequential_rounds", sequential);
             }
         }
-        System.out.printf("%n%s%nratio = joint / one after another, same steps and per-adapter batch (target >= 1.5x)%n",
+        System.out.printf(
+                "%n%s%nratio = joint / one after another, same steps and per-adapter batch (target >= 1.5x)%n",
                 table);
-        Files.writeString(out.resolve("train-bench.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        Files.writeString(
+                out.resolve("train-bench.json"),
+                json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
     }
 
-    /** Tokens per second of training every adapter for {@code steps} updates, jointly or one adapter at a time. */
-    static double run(LlamaModel model, List<List<TrainingExample>> data, int steps, int batch, boolean jointly) {
+    /**
+     * Tokens per second of training every adapter for {@code steps} updates, jointly or one adapter
+     * at a time.
+     */
+    static double run(
+            LlamaModel model,
+            List<List<TrainingExample>> data,
+            int steps,
+            int batch,
+            boolean jointly) {
         JointTrainer.Options o = JointTrainer.Options.defaults(steps, 1).withBatch(batch);
         long tokens = 0;
         long t0 = System.nanoTime();

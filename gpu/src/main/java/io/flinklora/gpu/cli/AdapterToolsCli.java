@@ -18,14 +18,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code scripts/merge-adapter.sh} and {@code scripts/extract-adapter.sh}: fold adapters into a model
- * folder, combine adapters into a new adapter ({@code --method}), or turn a fine-tuned model into a PEFT
- * adapter of its base.
+ * {@code scripts/merge-adapter.sh} and {@code scripts/extract-adapter.sh}: fold adapters into a
+ * model folder, combine adapters into a new adapter ({@code --method}), or turn a fine-tuned model
+ * into a PEFT adapter of its base.
  */
 @Internal
 public final class AdapterToolsCli {
-    private AdapterToolsCli() {
-    }
+    private AdapterToolsCli() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -48,18 +47,20 @@ public final class AdapterToolsCli {
         }
     }
 
-    static final String MERGE_USAGE = String.join("\n",
-            "usage:",
-            "  scripts/merge-adapter.sh --model DIR --adapter DIR[:WEIGHT] [--adapter DIR[:WEIGHT] ...] --out DIR",
-            "      folds the adapters into the model: writes base + sum of weight * scale * B A as a model folder",
-            "  scripts/merge-adapter.sh --method METHOD --adapters DIR[:WEIGHT],DIR[:WEIGHT],... --out DIR",
-            "        [--density D] [--rank R] [--svd-clamp Q] [--majority-sign-method total|frequency] [--seed S]",
-            "      combines the adapters into one new PEFT adapter as PEFT's add_weighted_adapter does",
-            "      (--adapter DIR[:WEIGHT] may be repeated instead of --adapters)",
-            "      METHOD: " + CombineMethod.names(),
-            "      --density: fraction kept (required by ties*, dare_*, magnitude_prune*)",
-            "      --rank / --svd-clamp: svd_rank / svd_clamp of svd and *_svd methods",
-            "      --majority-sign-method: ties*, dare_ties* (default total); --seed: dare_* random drops (default 0)");
+    static final String MERGE_USAGE =
+            String.join(
+                    "\n",
+                    "usage:",
+                    "  scripts/merge-adapter.sh --model DIR --adapter DIR[:WEIGHT] [--adapter DIR[:WEIGHT] ...] --out DIR",
+                    "      folds the adapters into the model: writes base + sum of weight * scale * B A as a model folder",
+                    "  scripts/merge-adapter.sh --method METHOD --adapters DIR[:WEIGHT],DIR[:WEIGHT],... --out DIR",
+                    "        [--density D] [--rank R] [--svd-clamp Q] [--majority-sign-method total|frequency] [--seed S]",
+                    "      combines the adapters into one new PEFT adapter as PEFT's add_weighted_adapter does",
+                    "      (--adapter DIR[:WEIGHT] may be repeated instead of --adapters)",
+                    "      METHOD: " + CombineMethod.names(),
+                    "      --density: fraction kept (required by ties*, dare_*, magnitude_prune*)",
+                    "      --rank / --svd-clamp: svd_rank / svd_clamp of svd and *_svd methods",
+                    "      --majority-sign-method: ties*, dare_ties* (default total); --seed: dare_* random drops (default 0)");
 
     /** True for {@code --method M} or {@code --method=M}: the combining mode. */
     private static boolean combining(String[] args) {
@@ -71,10 +72,15 @@ public final class AdapterToolsCli {
     static final class MergeOptions {
         @Option(names = "--model", paramLabel = "DIR")
         Path model;
+
         @Option(names = "--out", paramLabel = "DIR")
         Path out;
+
         List<AdapterMerger.Weighted> adapters = new ArrayList<>();
-        @Option(names = {"-h", "--help"}, usageHelp = true)
+
+        @Option(
+                names = {"-h", "--help"},
+                usageHelp = true)
         boolean help;
 
         // DIR or DIR:WEIGHT; several --adapter options merge a weighted mix.
@@ -89,20 +95,30 @@ public final class AdapterToolsCli {
     @Command(name = "merge-adapter")
     static final class CombineOptions {
         CombineMethod method;
+
         @Option(names = "--out", paramLabel = "DIR")
         Path out;
+
         List<AdapterCombiner.Input> adapters = new ArrayList<>();
+
         @Option(names = "--density", paramLabel = "D")
         Double density;
+
         @Option(names = "--rank", paramLabel = "R")
         Integer rank;
+
         @Option(names = "--svd-clamp", paramLabel = "Q")
         Double clamp;
+
         @Option(names = "--majority-sign-method", paramLabel = "total|frequency")
         String sign;
+
         @Option(names = "--seed", paramLabel = "S")
         Long seed;
-        @Option(names = {"-h", "--help"}, usageHelp = true)
+
+        @Option(
+                names = {"-h", "--help"},
+                usageHelp = true)
         boolean help;
 
         @Option(names = "--method", paramLabel = "METHOD")
@@ -128,16 +144,24 @@ public final class AdapterToolsCli {
     static final class ExtractOptions {
         static final String USAGE =
                 "usage: scripts/extract-adapter.sh --base DIR --tuned DIR --rank R --out DIR [--targets q_proj,v_proj]";
+
         @Option(names = "--base", paramLabel = "DIR")
         Path base;
+
         @Option(names = "--tuned", paramLabel = "DIR")
         Path tuned;
+
         @Option(names = "--out", paramLabel = "DIR")
         Path out;
+
         @Option(names = "--rank", paramLabel = "R")
         int rank;
+
         Set<Projection> targets;
-        @Option(names = {"-h", "--help"}, usageHelp = true)
+
+        @Option(
+                names = {"-h", "--help"},
+                usageHelp = true)
         boolean help;
 
         @Option(names = "--targets", paramLabel = "q_proj,v_proj")
@@ -153,12 +177,16 @@ public final class AdapterToolsCli {
         }
     }
 
-    /** Parses {@code options} from the arguments after the tool's name; false when help was asked for. */
+    /**
+     * Parses {@code options} from the arguments after the tool's name; false when help was asked
+     * for.
+     */
     static boolean parse(Object options, String[] args, String usage) {
         try {
             return CliOptions.parse(options, Arrays.copyOfRange(args, 1, args.length));
         } catch (IllegalArgumentException e) {
-            throw e.getMessage().startsWith("unknown option") ? new IllegalArgumentException(e.getMessage() + "\n" + usage)
+            throw e.getMessage().startsWith("unknown option")
+                    ? new IllegalArgumentException(e.getMessage() + "\n" + usage)
                     : e;
         }
     }
@@ -177,7 +205,8 @@ public final class AdapterToolsCli {
         Path out = o.out;
         List<AdapterMerger.Weighted> adapters = o.adapters;
         if (model == null || out == null || adapters.isEmpty()) {
-            throw new IllegalArgumentException("--model, --adapter and --out are required\n" + MERGE_USAGE);
+            throw new IllegalArgumentException(
+                    "--model, --adapter and --out are required\n" + MERGE_USAGE);
         }
         for (AdapterMerger.Weighted a : adapters) {
             if (!Files.isDirectory(a.dir())) {
@@ -186,7 +215,9 @@ public final class AdapterToolsCli {
         }
         long t0 = System.nanoTime();
         AdapterMerger.merge(model, adapters, out);
-        System.err.printf("merged %d adapter(s) into %s in %.1f s%n", adapters.size(), out, (System.nanoTime() - t0) / 1e9);
+        System.err.printf(
+                "merged %d adapter(s) into %s in %.1f s%n",
+                adapters.size(), out, (System.nanoTime() - t0) / 1e9);
     }
 
     /** DIR or DIR:WEIGHT (weight 1 when absent). */
@@ -194,7 +225,8 @@ public final class AdapterToolsCli {
         int colon = v.lastIndexOf(':');
         if (colon > 0 && v.substring(colon + 1).matches("-?[0-9.eE+-]+")) {
             try {
-                return new AdapterCombiner.Input(Path.of(v.substring(0, colon)), Double.parseDouble(v.substring(colon + 1)));
+                return new AdapterCombiner.Input(
+                        Path.of(v.substring(0, colon)), Double.parseDouble(v.substring(colon + 1)));
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("bad weight in '" + v + "'");
             }
@@ -212,21 +244,33 @@ public final class AdapterToolsCli {
         Path out = o.out;
         List<AdapterCombiner.Input> adapters = o.adapters;
         if (out == null || adapters.isEmpty()) {
-            throw new IllegalArgumentException("--adapters and --out are required with --method\n" + MERGE_USAGE);
+            throw new IllegalArgumentException(
+                    "--adapters and --out are required with --method\n" + MERGE_USAGE);
         }
-        AdapterCombiner.Options options = new AdapterCombiner.Options(method, o.density, o.rank, o.clamp, o.sign, o.seed);
+        AdapterCombiner.Options options =
+                new AdapterCombiner.Options(method, o.density, o.rank, o.clamp, o.sign, o.seed);
         long t0 = System.nanoTime();
         AdapterCombiner.Report r;
         try {
             r = AdapterCombiner.combine(adapters, options, out);
         } catch (AdapterFormatException e) {
-            throw new IllegalArgumentException(e.getMessage(), e); // an input this tool refuses: exit 2
+            throw new IllegalArgumentException(
+                    e.getMessage(), e); // an input this tool refuses: exit 2
         }
-        System.err.printf("combined %d adapter(s) with %s into %s: rank %d, %d module(s), %.1f s%n", adapters.size(),
-                r.method().peftName(), out, r.rank(), r.modules(), (System.nanoTime() - t0) / 1e9);
+        System.err.printf(
+                "combined %d adapter(s) with %s into %s: rank %d, %d module(s), %.1f s%n",
+                adapters.size(),
+                r.method().peftName(),
+                out,
+                r.rank(),
+                r.modules(),
+                (System.nanoTime() - t0) / 1e9);
         if (r.rsLora()) {
-            System.err.println("note: the first adapter uses rsLoRA, so the combined one does too (as in PEFT):"
-                    + " it is scaled by lora_alpha / sqrt(r) = sqrt(" + r.rank() + "), not 1");
+            System.err.println(
+                    "note: the first adapter uses rsLoRA, so the combined one does too (as in PEFT):"
+                            + " it is scaled by lora_alpha / sqrt(r) = sqrt("
+                            + r.rank()
+                            + "), not 1");
         }
     }
 
@@ -246,7 +290,9 @@ public final class AdapterToolsCli {
         }
         long t0 = System.nanoTime();
         AdapterExtractor.Report r = AdapterExtractor.extract(base, tuned, rank, targets, out);
-        System.err.printf("extracted a rank-%d adapter for %s into %s in %.1f s; worst module keeps %.4f%% of its"
-                + " difference's energy%n", rank, r.targets(), out, (System.nanoTime() - t0) / 1e9, 100 * r.worstEnergyKept());
+        System.err.printf(
+                "extracted a rank-%d adapter for %s into %s in %.1f s; worst module keeps %.4f%% of its"
+                        + " difference's energy%n",
+                rank, r.targets(), out, (System.nanoTime() - t0) / 1e9, 100 * r.worstEnergyKept());
     }
 }

@@ -15,22 +15,24 @@ import picocli.CommandLine.Model.PositionalParamSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.TypeConversionException;
 
-/** The one option parser of the job, the labelling job and the tools: picocli, with this project's messages. */
+/**
+ * The one option parser of the job, the labelling job and the tools: picocli, with this project's
+ * messages.
+ */
 @Internal
 public final class CliOptions {
-    private CliOptions() {
-    }
+    private CliOptions() {}
 
     /**
-     * Options named {@code <prefix><property>} that are handed on unparsed (the job's {@code --kafka.*}),
-     * with which properties hold secrets: their values never appear in a message.
+     * Options named {@code <prefix><property>} that are handed on unparsed (the job's {@code
+     * --kafka.*}), with which properties hold secrets: their values never appear in a message.
      */
-    public record PassThrough(String prefix, Map<String, String> into, Predicate<String> secret) {
-    }
+    public record PassThrough(String prefix, Map<String, String> into, Predicate<String> secret) {}
 
     /**
-     * A command that gives some mixed-in options other names than their own (the labelling job calls the
-     * engine's {@code --max-batch} {@code --batch}): the option is the same, only its name differs.
+     * A command that gives some mixed-in options other names than their own (the labelling job
+     * calls the engine's {@code --max-batch} {@code --batch}): the option is the same, only its
+     * name differs.
      */
     public interface Renames {
         /** Each option's own name, mapped to the name this command gives it. */
@@ -38,8 +40,9 @@ public final class CliOptions {
     }
 
     /**
-     * Fills the {@code @Option}-annotated fields and setters of {@code options} from {@code --name value} or
-     * {@code --name=value}; a later occurrence wins. Returns false when {@code --help} was asked for.
+     * Fills the {@code @Option}-annotated fields and setters of {@code options} from {@code --name
+     * value} or {@code --name=value}; a later occurrence wins. Returns false when {@code --help}
+     * was asked for.
      *
      * @throws IllegalArgumentException with a message that names the option at fault
      */
@@ -47,17 +50,31 @@ public final class CliOptions {
         return parse(options, args, null);
     }
 
-    /** As {@link #parse(Object, String[])}, also collecting the options of {@code pass} (may be null). */
+    /**
+     * As {@link #parse(Object, String[])}, also collecting the options of {@code pass} (may be
+     * null).
+     */
     public static boolean parse(Object options, String[] args, PassThrough pass) {
         CommandLine cl = commandLine(options);
         CommandSpec spec = cl.getCommandSpec();
         if (pass != null) {
             passThroughOptions(args, pass).forEach(spec::addOption);
         }
-        spec.addPositional(PositionalParamSpec.builder().arity("0..*").hidden(true).type(String.class)
-                .parameterConsumer((rest, argSpec, cmd) -> {
-                    throw stray(cmd.commandLine(), args, args.length - rest.size(), rest.peek(), pass);
-                }).build());
+        spec.addPositional(
+                PositionalParamSpec.builder()
+                        .arity("0..*")
+                        .hidden(true)
+                        .type(String.class)
+                        .parameterConsumer(
+                                (rest, argSpec, cmd) -> {
+                                    throw stray(
+                                            cmd.commandLine(),
+                                            args,
+                                            args.length - rest.size(),
+                                            rest.peek(),
+                                            pass);
+                                })
+                        .build());
         try {
             cl.parseArgs(args);
         } catch (ParameterException e) {
@@ -81,11 +98,13 @@ public final class CliOptions {
         cl.setUsageHelpLongOptionsMaxWidth(36);
         if (options instanceof Renames r) {
             CommandSpec spec = cl.getCommandSpec();
-            r.renamedOptions().forEach((own, given) -> {
-                OptionSpec option = spec.findOption(own);
-                spec.remove(option);
-                spec.addOption(option.toBuilder().names(given).build());
-            });
+            r.renamedOptions()
+                    .forEach(
+                            (own, given) -> {
+                                OptionSpec option = spec.findOption(own);
+                                spec.remove(option);
+                                spec.addOption(option.toBuilder().names(given).build());
+                            });
         }
         return cl;
     }
@@ -101,26 +120,35 @@ public final class CliOptions {
         Set<OptionSpec> specs = new LinkedHashSet<>();
         for (String name : names) {
             String property = name.substring(pass.prefix().length());
-            specs.add(OptionSpec.builder(name).arity("1").paramLabel("V").type(String.class).hidden(true)
-                    .setter(new CommandLine.Model.ISetter() {
-                        @Override
-                        public <T> T set(T value) {
-                            // picocli resets options to their initial value (null) before parsing
-                            if (value != null) {
-                                pass.into().put(property, (String) value);
-                            }
-                            return null;
-                        }
-                    }).build());
+            specs.add(
+                    OptionSpec.builder(name)
+                            .arity("1")
+                            .paramLabel("V")
+                            .type(String.class)
+                            .hidden(true)
+                            .setter(
+                                    new CommandLine.Model.ISetter() {
+                                        @Override
+                                        public <T> T set(T value) {
+                                            // picocli resets options to their initial value (null)
+                                            // before parsing
+                                            if (value != null) {
+                                                pass.into().put(property, (String) value);
+                                            }
+                                            return null;
+                                        }
+                                    })
+                            .build());
         }
         return specs;
     }
 
     /**
-     * A word where an option was expected. After a secret setting it is most likely a piece of the value
-     * (unquoted in a shell), so it is not shown.
+     * A word where an option was expected. After a secret setting it is most likely a piece of the
+     * value (unquoted in a shell), so it is not shown.
      */
-    private static ParameterException stray(CommandLine cmd, String[] args, int index, String word, PassThrough pass) {
+    private static ParameterException stray(
+            CommandLine cmd, String[] args, int index, String word, PassThrough pass) {
         String previous = null;
         for (int i = index - 1; i >= 0 && previous == null; i--) {
             if (args[i].startsWith("--")) {
@@ -131,14 +159,25 @@ public final class CliOptions {
         if (previous != null && cmd.getCommandSpec().findOption(previous) == null) {
             return new ParameterException(cmd, "unknown option " + previous);
         }
-        boolean secret = pass != null && previous != null && previous.startsWith(pass.prefix())
-                && pass.secret().test(previous.substring(pass.prefix().length()));
-        return new ParameterException(cmd, "unexpected argument " + (secret ? "(not shown)" : "'" + word + "'")
-                + (previous == null ? "" : " after " + previous + " and its value (quote values that contain spaces)"));
+        boolean secret =
+                pass != null
+                        && previous != null
+                        && previous.startsWith(pass.prefix())
+                        && pass.secret().test(previous.substring(pass.prefix().length()));
+        return new ParameterException(
+                cmd,
+                "unexpected argument "
+                        + (secret ? "(not shown)" : "'" + word + "'")
+                        + (previous == null
+                                ? ""
+                                : " after "
+                                        + previous
+                                        + " and its value (quote values that contain spaces)"));
     }
 
     private static String message(ParameterException e) {
-        if (e instanceof CommandLine.MissingParameterException m && !m.getMissing().isEmpty()
+        if (e instanceof CommandLine.MissingParameterException m
+                && !m.getMissing().isEmpty()
                 && m.getMissing().get(0) instanceof OptionSpec o) {
             return "option " + o.longestName() + " needs a value";
         }
@@ -194,15 +233,16 @@ public final class CliOptions {
         @Override
         public String convert(String v) {
             if (!allowed.contains(v)) {
-                throw new TypeConversionException("must be one of " + String.join(", ", allowed) + ", got '" + v + "'");
+                throw new TypeConversionException(
+                        "must be one of " + String.join(", ", allowed) + ", got '" + v + "'");
             }
             return v;
         }
     }
 
     /**
-     * {@code on} or {@code off}. A String, set through a setter method: picocli treats boolean options as
-     * flags and would run a converter again over its own "true"/"false".
+     * {@code on} or {@code off}. A String, set through a setter method: picocli treats boolean
+     * options as flags and would run a converter again over its own "true"/"false".
      */
     public static final class OnOff extends OneOf {
         public OnOff() {

@@ -14,9 +14,10 @@ import java.util.Locale;
 import picocli.CommandLine.Option;
 
 /**
- * The engine's options, declared once: generate.sh, the streaming job and the labelling job mix them in
- * ({@code @Mixin}). Defaults are the engine's own ({@link EngineConfig}, {@link AdapterSettings#DEFAULT},
- * {@link RequestLimits#DEFAULT}); paths are strings because a job's paths are read on its task managers.
+ * The engine's options, declared once: generate.sh, the streaming job and the labelling job mix
+ * them in ({@code @Mixin}). Defaults are the engine's own ({@link EngineConfig}, {@link
+ * AdapterSettings#DEFAULT}, {@link RequestLimits#DEFAULT}); paths are strings because a job's paths
+ * are read on its task managers.
  */
 @PublicEvolving
 public final class EngineOptions implements Serializable {
@@ -25,83 +26,188 @@ public final class EngineOptions implements Serializable {
     /** A job's engines take their slot's GPU when Flink's GPU resource gives one, else the CPU. */
     public static final String DEFAULT_DEVICE = "auto";
 
-    @Option(names = "--model", order = 10, paramLabel = "DIR", description = "Hugging Face model folder "
-            + "(config.json, model.safetensors, tokenizer.json; required)")
+    @Option(
+            names = "--model",
+            order = 10,
+            paramLabel = "DIR",
+            description =
+                    "Hugging Face model folder "
+                            + "(config.json, model.safetensors, tokenizer.json; required)")
     public String model;
-    @Option(names = "--adapters", order = 11, paramLabel = "DIR", description = "folder of PEFT adapters, served by "
-            + "sub-folder name")
+
+    @Option(
+            names = "--adapters",
+            order = 11,
+            paramLabel = "DIR",
+            description = "folder of PEFT adapters, served by " + "sub-folder name")
     public String adapters;
-    @Option(names = "--device", order = 12, paramLabel = "auto|cpu|gpu", converter = CliOptions.DeviceChoice.class,
-            description = "where engines run; auto (jobs only): the slot's GPU when Flink's GPU resource gives one, "
-                    + "else the CPU (default ${DEFAULT-VALUE})")
+
+    @Option(
+            names = "--device",
+            order = 12,
+            paramLabel = "auto|cpu|gpu",
+            converter = CliOptions.DeviceChoice.class,
+            description =
+                    "where engines run; auto (jobs only): the slot's GPU when Flink's GPU resource gives one, "
+                            + "else the CPU (default ${DEFAULT-VALUE})")
     public String device = DEFAULT_DEVICE;
-    @Option(names = "--dtype", order = 13, paramLabel = "float32|float16|bfloat16", converter = CliOptions.Dtype.class,
-            description = "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs the JNI of "
-                    + "scripts/build-jni.sh, in a job on every task manager)")
+
+    @Option(
+            names = "--dtype",
+            order = 13,
+            paramLabel = "float32|float16|bfloat16",
+            converter = CliOptions.Dtype.class,
+            description =
+                    "compute dtype (default float32 on cpu, float16 on gpu; bfloat16 needs the JNI of "
+                            + "scripts/build-jni.sh, in a job on every task manager)")
     public String dtype;
-    @Option(names = "--max-batch", order = 14, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "sequences decoding together per engine, 1 = one at a time (default ${DEFAULT-VALUE})")
+
+    @Option(
+            names = "--max-batch",
+            order = 14,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
+            description =
+                    "sequences decoding together per engine, 1 = one at a time (default ${DEFAULT-VALUE})")
     public int maxBatch = EngineConfig.DEFAULT_MAX_RUNNING;
-    @Option(names = "--max-tokens-per-step", order = 15, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--max-tokens-per-step",
+            order = 15,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "tokens per forward pass at most (default ${DEFAULT-VALUE})")
     public int maxTokensPerStep = EngineConfig.DEFAULT_MAX_TOKENS_PER_STEP;
-    @Option(names = "--max-seq-len", order = 16, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--max-seq-len",
+            order = 16,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "prompt + generated tokens at most (default: the model's context)")
     public int maxSeqLen = Integer.MAX_VALUE;
-    @Option(names = "--kv-cache-mib", order = 17, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "KV cache budget per engine in MiB (default: max batch sequences at max seq len)")
+
+    @Option(
+            names = "--kv-cache-mib",
+            order = 17,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
+            description =
+                    "KV cache budget per engine in MiB (default: max batch sequences at max seq len)")
     public int kvCacheMib = -1;
-    @Option(names = "--kv-slots", order = 18, paramLabel = "N", converter = CliOptions.Positive.class,
-            description = "KV cache budget in whole sequences of max seq len (when no --kv-cache-mib)")
+
+    @Option(
+            names = "--kv-slots",
+            order = 18,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
+            description =
+                    "KV cache budget in whole sequences of max seq len (when no --kv-cache-mib)")
     public int kvSlots = -1;
-    @Option(names = "--kv-block-size", order = 19, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--kv-block-size",
+            order = 19,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "positions per KV block (default ${DEFAULT-VALUE})")
     public int kvBlockSize = EngineConfig.DEFAULT_KV_BLOCK_SIZE;
+
     public boolean prefixCaching = EngineConfig.DEFAULT_PREFIX_CACHING;
-    @Option(names = "--adapters-on-device", order = 21, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--adapters-on-device",
+            order = 21,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "adapters resident on the device per engine (default ${DEFAULT-VALUE})")
     public int adaptersOnDevice = AdapterSettings.DEFAULT.maxOnDevice();
-    @Option(names = "--adapters-in-memory", order = 22, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--adapters-in-memory",
+            order = 22,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "adapters kept in host memory per engine (default ${DEFAULT-VALUE})")
     public int adaptersInMemory = AdapterSettings.DEFAULT.maxLoaded();
+
     public List<String> preload = AdapterSettings.DEFAULT.preload();
-    @Option(names = "--lora-strategy", order = 24, paramLabel = "pooled|segmented|gathered|loop",
+
+    @Option(
+            names = "--lora-strategy",
+            order = 24,
+            paramLabel = "pooled|segmented|gathered|loop",
             converter = CliOptions.Strategy.class,
             description = "how mixed-adapter batches compute LoRA (default ${DEFAULT-VALUE})")
     public String loraStrategy = AdapterSettings.DEFAULT.strategy().name().toLowerCase(Locale.ROOT);
-    @Option(names = "--max-prompt-tokens", order = 25, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--max-prompt-tokens",
+            order = 25,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "prompt tokens per request at most (default ${DEFAULT-VALUE})")
     public int maxPromptTokens = RequestLimits.DEFAULT.maxPromptTokens();
-    @Option(names = "--max-new-tokens", order = 26, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--max-new-tokens",
+            order = 26,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "max_new_tokens per request at most (default ${DEFAULT-VALUE})")
     public int maxNewTokens = RequestLimits.DEFAULT.maxNewTokens();
-    @Option(names = "--max-stop-strings", order = 27, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--max-stop-strings",
+            order = 27,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "stop strings per request at most (default ${DEFAULT-VALUE})")
     public int maxStopStrings = RequestLimits.DEFAULT.maxStopStrings();
-    @Option(names = "--max-adapters", order = 28, paramLabel = "N", converter = CliOptions.Positive.class,
+
+    @Option(
+            names = "--max-adapters",
+            order = 28,
+            paramLabel = "N",
+            converter = CliOptions.Positive.class,
             description = "adapters mixed in one request at most (default ${DEFAULT-VALUE})")
     public int maxAdapters = RequestLimits.DEFAULT.maxAdapters();
 
-    @Option(names = "--prefix-caching", order = 20, paramLabel = "on|off", converter = CliOptions.OnOff.class,
-            description = "share KV blocks of identical prompt prefixes with the same adapters, e.g. a shared "
-                    + "instruction prefilled once per adapter mix (default on)")
+    @Option(
+            names = "--prefix-caching",
+            order = 20,
+            paramLabel = "on|off",
+            converter = CliOptions.OnOff.class,
+            description =
+                    "share KV blocks of identical prompt prefixes with the same adapters, e.g. a shared "
+                            + "instruction prefilled once per adapter mix (default on)")
     void prefixCaching(String v) {
         prefixCaching = v.equals("on");
     }
 
-    @Option(names = "--preload", order = 23, paramLabel = "a,b", description = "adapters to load at start")
+    @Option(
+            names = "--preload",
+            order = 23,
+            paramLabel = "a,b",
+            description = "adapters to load at start")
     void preload(String v) {
         preload = v.isEmpty() ? List.of() : List.of(v.split(","));
     }
 
     /**
-     * The engine configuration these options describe, unbuilt. The device is set only when named: with
-     * {@code auto} the caller chooses it (a job, per slot; the builder's default is the CPU).
+     * The engine configuration these options describe, unbuilt. The device is set only when named:
+     * with {@code auto} the caller chooses it (a job, per slot; the builder's default is the CPU).
      */
     public EngineConfig.Builder engineConfig() {
-        EngineConfig.Builder b = EngineConfig.builder(Path.of(model)).maxRunning(maxBatch)
-                .maxTokensPerStep(maxTokensPerStep).maxSequenceLength(maxSeqLen).kvBlockSize(kvBlockSize)
-                .prefixCaching(prefixCaching).adapters(adapterSettings()).limits(limits());
+        EngineConfig.Builder b =
+                EngineConfig.builder(Path.of(model))
+                        .maxRunning(maxBatch)
+                        .maxTokensPerStep(maxTokensPerStep)
+                        .maxSequenceLength(maxSeqLen)
+                        .kvBlockSize(kvBlockSize)
+                        .prefixCaching(prefixCaching)
+                        .adapters(adapterSettings())
+                        .limits(limits());
         if (adapters != null && !adapters.isEmpty()) {
             b.adapterRoot(Path.of(adapters));
         }
@@ -120,22 +226,37 @@ public final class EngineOptions implements Serializable {
         return b;
     }
 
-    // The registry refuses fewer adapters in memory than on the device; --adapters-on-device alone raises both.
+    // The registry refuses fewer adapters in memory than on the device; --adapters-on-device alone
+    // raises both.
     private AdapterSettings adapterSettings() {
-        return new AdapterSettings(adaptersOnDevice, AdapterSettings.DEFAULT.maxDeviceBytes(),
-                Math.max(adaptersInMemory, adaptersOnDevice), preload,
+        return new AdapterSettings(
+                adaptersOnDevice,
+                AdapterSettings.DEFAULT.maxDeviceBytes(),
+                Math.max(adaptersInMemory, adaptersOnDevice),
+                preload,
                 LoraStrategy.valueOf(loraStrategy.toUpperCase(Locale.ROOT)));
     }
 
     private RequestLimits limits() {
-        return new RequestLimits(maxPromptTokens, maxNewTokens, maxStopStrings,
-                RequestLimits.DEFAULT.maxStopStringLength(), maxAdapters);
+        return new RequestLimits(
+                maxPromptTokens,
+                maxNewTokens,
+                maxStopStrings,
+                RequestLimits.DEFAULT.maxStopStringLength(),
+                maxAdapters);
     }
 
     /** The options as {@code name=value} words, for a job's log line (nothing here is secret). */
     @Override
     public String toString() {
-        return "model=" + model + " adapters=" + adapters + " device=" + device + (dtype != null ? " dtype=" + dtype : "")
-                + " max-batch=" + maxBatch;
+        return "model="
+                + model
+                + " adapters="
+                + adapters
+                + " device="
+                + device
+                + (dtype != null ? " dtype=" + dtype : "")
+                + " max-batch="
+                + maxBatch;
     }
 }

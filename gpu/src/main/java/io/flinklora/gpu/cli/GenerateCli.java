@@ -8,13 +8,13 @@ import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.ChoiceScore;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
-import io.flinklora.gpu.frontend.PromptRequest;
-import io.flinklora.gpu.frontend.RequestProcessor;
+import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.errors.RequestFailure;
-import io.flinklora.gpu.engine.StepResult;
-import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.frontend.PromptRequest;
+import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.route.Router;
 import io.flinklora.gpu.route.RouterFile;
 import java.io.BufferedReader;
@@ -40,8 +40,7 @@ import picocli.CommandLine.Option;
 public final class GenerateCli {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private GenerateCli() {
-    }
+    private GenerateCli() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -62,7 +61,8 @@ public final class GenerateCli {
         try {
             engine = Engine.open(o.engineConfig());
         } catch (RuntimeException e) {
-            System.err.println("generate: cannot load model from " + o.engine.model + ": " + e.getMessage());
+            System.err.println(
+                    "generate: cannot load model from " + o.engine.model + ": " + e.getMessage());
             System.exit(1);
             return;
         }
@@ -78,19 +78,29 @@ public final class GenerateCli {
                     return;
                 }
             }
-            run(engine, new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), out,
-                    o.engine.maxBatch, router);
+            run(
+                    engine,
+                    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)),
+                    out,
+                    o.engine.maxBatch,
+                    router);
         }
         out.flush();
     }
 
     /** Reads requests, runs them to completion and writes one result line per request. */
-    static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning) throws Exception {
+    static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning)
+            throws Exception {
         run(engine, in, out, maxRunning, null);
     }
 
-    /** As above; requests with {@code "route": "auto"} get their adapters from {@code router} (null: refused). */
-    static void run(Engine engine, BufferedReader in, PrintStream out, int maxRunning, Router router) throws Exception {
+    /**
+     * As above; requests with {@code "route": "auto"} get their adapters from {@code router} (null:
+     * refused).
+     */
+    static void run(
+            Engine engine, BufferedReader in, PrintStream out, int maxRunning, Router router)
+            throws Exception {
         Map<String, Result> results = new HashMap<>();
         RequestProcessor front = RequestProcessor.of(engine);
         boolean more = true;
@@ -115,23 +125,36 @@ public final class GenerateCli {
                     RequestJson r = RequestJson.parse(line, lineNo);
                     id = r.id();
                     if (results.containsKey(r.id())) {
-                        throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + r.id()
-                                + "' is already in flight");
+                        throw new RequestException(
+                                ErrorCode.DUPLICATE_REQUEST,
+                                "request '" + r.id() + "' is already in flight");
                     }
-                    int[] ids = r.promptIds() != null ? r.promptIds() : front.encodePrompt(r.prompt());
+                    int[] ids =
+                            r.promptIds() != null ? r.promptIds() : front.encodePrompt(r.prompt());
                     Router.Route route = null;
                     if (r.routeAuto()) {
                         if (router == null) {
-                            throw new RequestException(ErrorCode.INVALID_REQUEST, "\"route\": \"auto\" needs a"
-                                    + " router file (--router FILE)");
+                            throw new RequestException(
+                                    ErrorCode.INVALID_REQUEST,
+                                    "\"route\": \"auto\" needs a" + " router file (--router FILE)");
                         }
                         route = routeOf(router, ids);
                     }
-                    engine.submit(front.process(new PromptRequest(r.id(), ids, route == null ? r.adapters() : route.adapters(),
-                            r.params(), null, r.choices())));
+                    engine.submit(
+                            front.process(
+                                    new PromptRequest(
+                                            r.id(),
+                                            ids,
+                                            route == null ? r.adapters() : route.adapters(),
+                                            r.params(),
+                                            null,
+                                            r.choices())));
                     results.put(r.id(), new Result(ids.length, route));
                 } catch (RequestException e) {
-                    writeError(out, e instanceof RequestJson.Refused refused ? refused.requestId() : id, e.code(),
+                    writeError(
+                            out,
+                            e instanceof RequestJson.Refused refused ? refused.requestId() : id,
+                            e.code(),
                             e.getMessage());
                     done++;
                 }
@@ -158,8 +181,9 @@ public final class GenerateCli {
             }
         }
         double secs = (System.nanoTime() - started) / 1e9;
-        System.err.printf("generate: %d requests, %d tokens in %.2f s (%.1f tokens/s)%n", done, tokens, secs,
-                tokens / Math.max(secs, 1e-9));
+        System.err.printf(
+                "generate: %d requests, %d tokens in %.2f s (%.1f tokens/s)%n",
+                done, tokens, secs, tokens / Math.max(secs, 1e-9));
     }
 
     private static final class Result {
@@ -184,7 +208,8 @@ public final class GenerateCli {
         }
     }
 
-    private static void writeResult(PrintStream out, TokenEvent last, Result r) throws JsonProcessingException {
+    private static void writeResult(PrintStream out, TokenEvent last, Result r)
+            throws JsonProcessingException {
         ObjectNode n = JSON.createObjectNode();
         n.put("id", last.requestId());
         ArrayNode ids = n.putArray("token_ids");
@@ -196,29 +221,41 @@ public final class GenerateCli {
             ObjectNode route = n.putObject("route");
             route.put("task", r.route.task());
             ArrayNode used = route.putArray("adapters");
-            r.route.adapters().forEach(a -> used.addObject().put("name", a.name()).put("weight", a.weight()));
+            r.route
+                    .adapters()
+                    .forEach(a -> used.addObject().put("name", a.name()).put("weight", a.weight()));
             ObjectNode sims = route.putObject("similarity");
             r.route.scores().forEach(s -> sims.put(s.task(), s.similarity()));
         }
         if (!r.logprobs.isEmpty()) {
             ArrayNode lps = n.putArray("logprobs");
             for (io.flinklora.gpu.sampling.TokenLogprobs lp : r.logprobs) {
-                ObjectNode t = lps.addObject().put("token_id", lp.tokenId()).put("logprob", lp.logprob());
+                ObjectNode t =
+                        lps.addObject().put("token_id", lp.tokenId()).put("logprob", lp.logprob());
                 ArrayNode top = t.putArray("top");
-                lp.top().forEach(a -> top.addObject().put("token_id", a.tokenId()).put("logprob", a.logprob()));
+                lp.top()
+                        .forEach(
+                                a ->
+                                        top.addObject()
+                                                .put("token_id", a.tokenId())
+                                                .put("logprob", a.logprob()));
             }
         }
         if (last.choice() != null) {
             ArrayNode scores = n.putArray("choices");
             for (ChoiceScore s : last.choice().scores()) {
-                scores.addObject().put("label", s.label()).put("logprob", s.logprob()).put("probability", s.probability());
+                scores.addObject()
+                        .put("label", s.label())
+                        .put("logprob", s.logprob())
+                        .put("probability", s.probability());
             }
         }
         out.println(JSON.writeValueAsString(n));
         out.flush();
     }
 
-    static void writeError(PrintStream out, String id, ErrorCode code, String message) throws JsonProcessingException {
+    static void writeError(PrintStream out, String id, ErrorCode code, String message)
+            throws JsonProcessingException {
         ObjectNode n = JSON.createObjectNode();
         if (id == null) {
             n.putNull("id");
@@ -233,15 +270,29 @@ public final class GenerateCli {
     }
 
     /** Command-line options: the engine's ({@link EngineOptions}) and a router file. */
-    @Command(name = "generate", sortOptions = false, synopsisHeading = "",
-            customSynopsis = "usage: scripts/generate.sh --model DIR [--adapters DIR] [--max-batch N] < requests.jsonl > results.jsonl")
+    @Command(
+            name = "generate",
+            sortOptions = false,
+            synopsisHeading = "",
+            customSynopsis =
+                    "usage: scripts/generate.sh --model DIR [--adapters DIR] [--max-batch N] < requests.jsonl > results.jsonl")
     static final class Options {
-        @Mixin
-        EngineOptions engine = new EngineOptions();
-        @Option(names = "--router", order = 30, paramLabel = "FILE", description = "router file: requests with \"route\": \"auto\" "
-                + "get the adapters of the task whose example prompts are nearest (README: Routing requests to adapters)")
+        @Mixin EngineOptions engine = new EngineOptions();
+
+        @Option(
+                names = "--router",
+                order = 30,
+                paramLabel = "FILE",
+                description =
+                        "router file: requests with \"route\": \"auto\" "
+                                + "get the adapters of the task whose example prompts are nearest (README: Routing requests to adapters)")
         Path router;
-        @Option(names = {"-h", "--help"}, order = 31, usageHelp = true, description = "this text")
+
+        @Option(
+                names = {"-h", "--help"},
+                order = 31,
+                usageHelp = true,
+                description = "this text")
         boolean help;
 
         // The local tool has no Flink slot to ask, so no "auto": the CPU unless told.
@@ -256,17 +307,20 @@ public final class GenerateCli {
                 return null;
             }
             if (o.engine.device.equals(EngineOptions.DEFAULT_DEVICE)) {
-                throw new IllegalArgumentException("Invalid value for option '--device': must be one of cpu, gpu here "
-                        + "(auto is for jobs), got 'auto'");
+                throw new IllegalArgumentException(
+                        "Invalid value for option '--device': must be one of cpu, gpu here "
+                                + "(auto is for jobs), got 'auto'");
             }
             if (o.engine.model == null) {
                 throw new IllegalArgumentException("--model is required");
             }
             if (!Files.isDirectory(Path.of(o.engine.model))) {
-                throw new IllegalArgumentException("--model " + o.engine.model + " is not a folder");
+                throw new IllegalArgumentException(
+                        "--model " + o.engine.model + " is not a folder");
             }
             if (o.engine.adapters != null && !Files.isDirectory(Path.of(o.engine.adapters))) {
-                throw new IllegalArgumentException("--adapters " + o.engine.adapters + " is not a folder");
+                throw new IllegalArgumentException(
+                        "--adapters " + o.engine.adapters + " is not a folder");
             }
             return o;
         }

@@ -17,15 +17,23 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A request line of {@code scripts/generate.sh}, read by the streaming job's {@link RequestCodec} (one parser of
- * the request fields for both) and turned into the engine's types. Strictly typed: a wrong type or an unknown
- * field is a coded error rather than a silently ignored setting.
+ * A request line of {@code scripts/generate.sh}, read by the streaming job's {@link RequestCodec}
+ * (one parser of the request fields for both) and turned into the engine's types. Strictly typed: a
+ * wrong type or an unknown field is a coded error rather than a silently ignored setting.
  */
 @Internal
-public record RequestJson(String id, String prompt, int[] promptIds, List<AdapterRef> adapters,
-                          SamplingParams params, List<String> choices, boolean routeAuto) {
+public record RequestJson(
+        String id,
+        String prompt,
+        int[] promptIds,
+        List<AdapterRef> adapters,
+        SamplingParams params,
+        List<String> choices,
+        boolean routeAuto) {
 
-    /** A line refused before it reached the engine, with its id when the line had a readable one. */
+    /**
+     * A line refused before it reached the engine, with its id when the line had a readable one.
+     */
     public static final class Refused extends RequestException {
         private final String requestId;
 
@@ -40,27 +48,40 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
         }
     }
 
-    /** Parses line {@code lineNo}; throws {@link Refused} with the codec's code and message on any bad field. */
+    /**
+     * Parses line {@code lineNo}; throws {@link Refused} with the codec's code and message on any
+     * bad field.
+     */
     public static RequestJson parse(String line, long lineNo) {
         GenerationRequest r;
         try {
             // Lines are read whole, so there is no record size to bound here.
             r = RequestCodec.decode(line.getBytes(StandardCharsets.UTF_8), Integer.MAX_VALUE);
         } catch (DecodeException e) {
-            String message = e.code().equals(DecodeException.MALFORMED_INPUT) ? "line " + lineNo + ": " + e.getMessage()
-                    : e.getMessage();
+            String message =
+                    e.code().equals(DecodeException.MALFORMED_INPUT)
+                            ? "line " + lineNo + ": " + e.getMessage()
+                            : e.getMessage();
             throw new Refused(ErrorCode.valueOf(e.code()), message, e.requestId());
         }
         return of(r);
     }
 
-    /** The engine's view of a decoded request; the fields only the streaming job uses are refused. */
+    /**
+     * The engine's view of a decoded request; the fields only the streaming job uses are refused.
+     */
     static RequestJson of(GenerationRequest r) {
         String id = r.getRequestId();
-        if (r.getReplyTopic() != null || r.getCancel() || r.getPriority() != 0 || !r.getMetadata().isEmpty()
+        if (r.getReplyTopic() != null
+                || r.getCancel()
+                || r.getPriority() != 0
+                || !r.getMetadata().isEmpty()
                 || r.getCreatedAt() != null) {
-            throw new Refused(ErrorCode.INVALID_REQUEST, "reply_topic, cancel, priority, metadata and created_at are"
-                    + " fields of the streaming job's requests; generate.sh has no use for them", id);
+            throw new Refused(
+                    ErrorCode.INVALID_REQUEST,
+                    "reply_topic, cancel, priority, metadata and created_at are"
+                            + " fields of the streaming job's requests; generate.sh has no use for them",
+                    id);
         }
         List<AdapterRef> adapters = new ArrayList<>();
         for (AdapterWeight a : r.getAdapters()) {
@@ -69,20 +90,46 @@ public record RequestJson(String id, String prompt, int[] promptIds, List<Adapte
         boolean route = false;
         if (r.getRoute() != null) {
             if (!r.getRoute().equals("auto")) {
-                throw new Refused(ErrorCode.INVALID_REQUEST, "'route' must be \"auto\" (the router picks the adapters)", id);
+                throw new Refused(
+                        ErrorCode.INVALID_REQUEST,
+                        "'route' must be \"auto\" (the router picks the adapters)",
+                        id);
             }
             if (!adapters.isEmpty()) {
-                throw new Refused(ErrorCode.INVALID_REQUEST, "give 'adapters' or \"route\": \"auto\", not both", id);
+                throw new Refused(
+                        ErrorCode.INVALID_REQUEST,
+                        "give 'adapters' or \"route\": \"auto\", not both",
+                        id);
             }
             route = true;
         }
         Map<Integer, Double> bias = new LinkedHashMap<>();
-        r.getLogitBias().forEach((token, b) -> bias.put(Integer.parseInt(token), b));   // keys checked by the codec
-        SamplingParams params = new SamplingParams(r.getTemperature(), r.getTopK(), r.getTopP(), r.getSeed(),
-                r.getMaxNewTokens(), r.getStop(), r.getStopTokenIds(), r.getIgnoreEos(),
-                new LogitAdjustments(r.getMinP(), r.getRepetitionPenalty(), r.getPresencePenalty(), r.getFrequencyPenalty(),
-                        bias), r.getLogprobs());
-        int[] ids = r.getPromptIds() == null ? null : r.getPromptIds().stream().mapToInt(Integer::intValue).toArray();
-        return new RequestJson(id, r.getPrompt(), ids, adapters, params, List.copyOf(r.getChoices()), route);
+        r.getLogitBias()
+                .forEach(
+                        (token, b) ->
+                                bias.put(Integer.parseInt(token), b)); // keys checked by the codec
+        SamplingParams params =
+                new SamplingParams(
+                        r.getTemperature(),
+                        r.getTopK(),
+                        r.getTopP(),
+                        r.getSeed(),
+                        r.getMaxNewTokens(),
+                        r.getStop(),
+                        r.getStopTokenIds(),
+                        r.getIgnoreEos(),
+                        new LogitAdjustments(
+                                r.getMinP(),
+                                r.getRepetitionPenalty(),
+                                r.getPresencePenalty(),
+                                r.getFrequencyPenalty(),
+                                bias),
+                        r.getLogprobs());
+        int[] ids =
+                r.getPromptIds() == null
+                        ? null
+                        : r.getPromptIds().stream().mapToInt(Integer::intValue).toArray();
+        return new RequestJson(
+                id, r.getPrompt(), ids, adapters, params, List.copyOf(r.getChoices()), route);
     }
 }

@@ -32,13 +32,13 @@ import org.apache.commons.math3.random.MersenneTwister;
  */
 @Internal
 public final class BatchedCmaes {
-    /** One generation as scored: its points (in the optimizer's order) and their objective values. */
-    public record Generation(int index, double[][] points, double[] values) {
-    }
+    /**
+     * One generation as scored: its points (in the optimizer's order) and their objective values.
+     */
+    public record Generation(int index, double[][] points, double[] values) {}
 
     /** What the search found: the library's optimum and every generation scored. */
-    public record Result(double[] point, double value, List<Generation> generations) {
-    }
+    public record Result(double[] point, double value, List<Generation> generations) {}
 
     private final double[] start;
     private final double sigma;
@@ -55,10 +55,17 @@ public final class BatchedCmaes {
      * @param population candidates per generation (lambda)
      * @param generations generations at most (the library may stop earlier on its tolerances)
      */
-    public BatchedCmaes(double[] start, double sigma, double lower, double upper, int population, int generations,
-                        long seed) {
+    public BatchedCmaes(
+            double[] start,
+            double sigma,
+            double lower,
+            double upper,
+            int population,
+            int generations,
+            long seed) {
         if (population < 2 || generations < 1 || !(sigma > 0) || !(lower < upper)) {
-            throw new IllegalArgumentException("population >= 2, generations >= 1, sigma > 0 and lower < upper needed");
+            throw new IllegalArgumentException(
+                    "population >= 2, generations >= 1, sigma > 0 and lower < upper needed");
         }
         this.start = start.clone();
         this.sigma = sigma;
@@ -75,23 +82,33 @@ public final class BatchedCmaes {
     }
 
     /**
-     * Runs the search; {@code scoreGeneration} gets each generation's points at once and returns their
-     * values (generation 0 is the start point alone); {@code progress} sees each generation as scored.
+     * Runs the search; {@code scoreGeneration} gets each generation's points at once and returns
+     * their values (generation 0 is the start point alone); {@code progress} sees each generation
+     * as scored.
      */
-    public Result run(Function<double[][], double[]> scoreGeneration, java.util.function.Consumer<Generation> progress) {
+    public Result run(
+            Function<double[][], double[]> scoreGeneration,
+            java.util.function.Consumer<Generation> progress) {
         List<Generation> scored = new ArrayList<>();
         while (true) {
             Replay replay = new Replay(scored);
             PointValuePair best;
             try {
-                best = optimizer().optimize(new MaxEval(1 + population * generations),
-                        new ObjectiveFunction(replay::value), GoalType.MINIMIZE, new InitialGuess(start),
-                        new SimpleBounds(filled(lower), filled(upper)), new CMAESOptimizer.Sigma(filled(sigma)),
-                        new CMAESOptimizer.PopulationSize(population));
+                best =
+                        optimizer()
+                                .optimize(
+                                        new MaxEval(1 + population * generations),
+                                        new ObjectiveFunction(replay::value),
+                                        GoalType.MINIMIZE,
+                                        new InitialGuess(start),
+                                        new SimpleBounds(filled(lower), filled(upper)),
+                                        new CMAESOptimizer.Sigma(filled(sigma)),
+                                        new CMAESOptimizer.PopulationSize(population));
             } catch (GenerationReady ready) {
                 double[] values = scoreGeneration.apply(ready.points);
                 if (values.length != ready.points.length) {
-                    throw new IllegalStateException(values.length + " values for " + ready.points.length + " points");
+                    throw new IllegalStateException(
+                            values.length + " values for " + ready.points.length + " points");
                 }
                 Generation g = new Generation(scored.size(), ready.points, values.clone());
                 scored.add(g);
@@ -103,9 +120,11 @@ public final class BatchedCmaes {
     }
 
     private CMAESOptimizer optimizer() {
-        // stopFitness 0 disables that criterion; active CMA (the library's usual setting), full covariance, no
+        // stopFitness 0 disables that criterion; active CMA (the library's usual setting), full
+        // covariance, no
         // feasibility resampling (it would redraw points after some were evaluated).
-        return new CMAESOptimizer(generations, 0, true, 0, 0, new MersenneTwister(seed), false, null);
+        return new CMAESOptimizer(
+                generations, 0, true, 0, 0, new MersenneTwister(seed), false, null);
     }
 
     private double[] filled(double v) {
@@ -142,8 +161,15 @@ public final class BatchedCmaes {
             if (g < scored.size()) {
                 Generation done = scored.get(g);
                 if (!Arrays.equals(done.points()[k], x)) {
-                    throw new IllegalStateException("CMA-ES replay diverged at generation " + g + " point " + k + ": "
-                            + Arrays.toString(x) + " instead of " + Arrays.toString(done.points()[k]));
+                    throw new IllegalStateException(
+                            "CMA-ES replay diverged at generation "
+                                    + g
+                                    + " point "
+                                    + k
+                                    + ": "
+                                    + Arrays.toString(x)
+                                    + " instead of "
+                                    + Arrays.toString(done.points()[k]));
                 }
                 return done.values()[k];
             }
@@ -154,7 +180,8 @@ public final class BatchedCmaes {
             if (k == size - 1) {
                 throw new GenerationReady(pending);
             }
-            return 0; // never read: the round ends at this generation's last point, before the update
+            return 0; // never read: the round ends at this generation's last point, before the
+            // update
         }
     }
 }

@@ -18,16 +18,17 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Judges a learned mix on the Max-happily-ever-after task ({@link MaxHappyTask}) against each adapter
- * alone, the equal-weight mixes and the base model, and the fused adapter against the mix (identical
- * stories expected): greedy 96-token stories of the 40 held-out openers, served by the engine.
+ * Judges a learned mix on the Max-happily-ever-after task ({@link MaxHappyTask}) against each
+ * adapter alone, the equal-weight mixes and the base model, and the fused adapter against the mix
+ * (identical stories expected): greedy 96-token stories of the 40 held-out openers, served by the
+ * engine.
  *
- * <p>{@code MODEL ADAPTER_ROOT COMPOSE_OUT [OUT.json]}: COMPOSE_OUT is what compose-adapters.sh wrote.
+ * <p>{@code MODEL ADAPTER_ROOT COMPOSE_OUT [OUT.json]}: COMPOSE_OUT is what compose-adapters.sh
+ * wrote.
  */
 @Internal
 public final class ComposeEvaluation {
-    private ComposeEvaluation() {
-    }
+    private ComposeEvaluation() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
@@ -60,11 +61,18 @@ public final class ComposeEvaluation {
             }
         }
         try (Engine e = engine(model, composed)) {
-            stories.put("fused adapter", MaxHappyTask.stories(e, prompts, List.of(new AdapterRef("fused", 1.0))));
+            stories.put(
+                    "fused adapter",
+                    MaxHappyTask.stories(e, prompts, List.of(new AdapterRef("fused", 1.0))));
         }
         ObjectNode out = om.createObjectNode();
-        out.put("task", "greedy " + io.flinklora.gpu.train.AdapterEvaluation.STORY_TOKENS
-                + "-token stories that name Max and contain \"" + StoryRules.HAPPY_MARKER + "\"");
+        out.put(
+                "task",
+                "greedy "
+                        + io.flinklora.gpu.train.AdapterEvaluation.STORY_TOKENS
+                        + "-token stories that name Max and contain \""
+                        + StoryRules.HAPPY_MARKER
+                        + "\"");
         out.put("held_out_prompts", prompts.size());
         ArrayNode rows = out.putArray("variants");
         System.out.printf(Locale.ROOT, "%-28s %8s %8s %8s%n", "variant", "task", "Max", "happy");
@@ -72,9 +80,19 @@ public final class ComposeEvaluation {
             double task = fraction(s.getValue(), MaxHappyTask::hit);
             double max = fraction(s.getValue(), StoryRules::namesMax);
             double happy = fraction(s.getValue(), t -> t.contains(StoryRules.HAPPY_MARKER));
-            System.out.printf(Locale.ROOT, "%-28s %7.1f%% %7.1f%% %7.1f%%%n", s.getKey(), 100 * task, 100 * max, 100 * happy);
-            ObjectNode r = rows.addObject().put("variant", s.getKey()).put("task", task).put("names_max", max)
-                    .put("happily_ever_after", happy);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-28s %7.1f%% %7.1f%% %7.1f%%%n",
+                    s.getKey(),
+                    100 * task,
+                    100 * max,
+                    100 * happy);
+            ObjectNode r =
+                    rows.addObject()
+                            .put("variant", s.getKey())
+                            .put("task", task)
+                            .put("names_max", max)
+                            .put("happily_ever_after", happy);
             List<AdapterRef> mix = variants.get(s.getKey());
             if (mix != null) {
                 ArrayNode m = r.putArray("adapters");
@@ -84,17 +102,28 @@ public final class ComposeEvaluation {
         }
         int same = 0;
         for (int i = 0; i < prompts.size(); i++) {
-            same += stories.get("fused adapter").get(i).equals(stories.get("learned mix").get(i)) ? 1 : 0;
+            same +=
+                    stories.get("fused adapter").get(i).equals(stories.get("learned mix").get(i))
+                            ? 1
+                            : 0;
         }
         out.put("fused_identical_to_mix", same);
-        System.out.printf("fused adapter: %d of %d stories identical to the learned mix%n", same, prompts.size());
-        Files.writeString(report, om.writerWithDefaultPrettyPrinter().writeValueAsString(out) + "\n");
+        System.out.printf(
+                "fused adapter: %d of %d stories identical to the learned mix%n",
+                same, prompts.size());
+        Files.writeString(
+                report, om.writerWithDefaultPrettyPrinter().writeValueAsString(out) + "\n");
         System.out.println("wrote " + report);
     }
 
     private static Engine engine(Path model, Path root) {
-        return Engine.open(EngineConfig.builder(model).maxRunning(64).maxTokensPerStep(2048).maxSequenceLength(256)
-                .adapterRoot(root).build());
+        return Engine.open(
+                EngineConfig.builder(model)
+                        .maxRunning(64)
+                        .maxTokensPerStep(2048)
+                        .maxSequenceLength(256)
+                        .adapterRoot(root)
+                        .build());
     }
 
     private static double fraction(List<String> texts, java.util.function.Predicate<String> hit) {

@@ -14,7 +14,8 @@ import java.util.List;
 public record ComposeExample(String input, String output) {
     public ComposeExample {
         if (input == null || output == null || output.isEmpty()) {
-            throw new IllegalArgumentException("an example needs an \"input\" and a non-empty \"output\"");
+            throw new IllegalArgumentException(
+                    "an example needs an \"input\" and a non-empty \"output\"");
         }
     }
 
@@ -30,12 +31,16 @@ public record ComposeExample(String input, String output) {
             }
             try {
                 JsonNode n = om.readTree(line);
-                if (!n.isObject() || !n.path("input").isTextual() || !n.path("output").isTextual()) {
-                    throw new IllegalArgumentException("expected {\"input\": string, \"output\": string}");
+                if (!n.isObject()
+                        || !n.path("input").isTextual()
+                        || !n.path("output").isTextual()) {
+                    throw new IllegalArgumentException(
+                            "expected {\"input\": string, \"output\": string}");
                 }
                 out.add(new ComposeExample(n.get("input").asText(), n.get("output").asText()));
             } catch (IOException | IllegalArgumentException e) {
-                throw new IllegalArgumentException(file + " line " + (i + 1) + ": " + e.getMessage(), e);
+                throw new IllegalArgumentException(
+                        file + " line " + (i + 1) + ": " + e.getMessage(), e);
             }
         }
         if (out.isEmpty()) {

@@ -1,12 +1,10 @@
 package io.flinklora.gpu.compose;
 
 import io.flinklora.annotation.Internal;
-import io.flinklora.gpu.frontend.RequestProcessor;
-
-import io.flinklora.gpu.frontend.PromptRequest;
-
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.frontend.PromptRequest;
+import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.tokenizer.Tokenizer;
 import java.util.ArrayList;
@@ -16,14 +14,13 @@ import java.util.Map;
 
 /**
  * Mean token cross-entropy of a task's expected completions under weighted adapter mixes, computed
- * by the engine with teacher forcing: every (weighting, example) pair is one scoring request, and all
- * of them are submitted together, so a whole population of weightings runs as one mixed batch.
+ * by the engine with teacher forcing: every (weighting, example) pair is one scoring request, and
+ * all of them are submitted together, so a whole population of weightings runs as one mixed batch.
  */
 @Internal
 public final class MixScorer {
     /** An example as token ids: the served prompt and the completion scored after it. */
-    public record Tokenized(int[] prompt, int[] continuation) {
-    }
+    public record Tokenized(int[] prompt, int[] continuation) {}
 
     private final Engine engine;
     private final RequestProcessor front;
@@ -61,9 +58,12 @@ public final class MixScorer {
         }
         common = Math.max(1, common);
         if (common >= full.length) {
-            throw new IllegalArgumentException("example output '" + e.output() + "' adds no tokens to its input");
+            throw new IllegalArgumentException(
+                    "example output '" + e.output() + "' adds no tokens to its input");
         }
-        return new Tokenized(java.util.Arrays.copyOf(full, common), java.util.Arrays.copyOfRange(full, common, full.length));
+        return new Tokenized(
+                java.util.Arrays.copyOf(full, common),
+                java.util.Arrays.copyOfRange(full, common, full.length));
     }
 
     public List<Tokenized> examples() {
@@ -82,7 +82,8 @@ public final class MixScorer {
     /** The requests of one weighting: one mix of the adapters, every example. */
     public List<AdapterRef> mix(double[] weights) {
         if (weights.length != adapters.size()) {
-            throw new IllegalArgumentException(weights.length + " weights for " + adapters.size() + " adapters");
+            throw new IllegalArgumentException(
+                    weights.length + " weights for " + adapters.size() + " adapters");
         }
         List<AdapterRef> refs = new ArrayList<>(adapters.size());
         for (int i = 0; i < weights.length; i++) {
@@ -93,7 +94,8 @@ public final class MixScorer {
 
     /**
      * Each weighting's mean token cross-entropy over all examples (summed negative log-likelihood
-     * over summed completion tokens), all weightings in one mixed batch: candidates x examples rows.
+     * over summed completion tokens), all weightings in one mixed batch: candidates x examples
+     * rows.
      */
     public double[] losses(List<double[]> weightings) {
         Map<String, int[]> where = new HashMap<>();
@@ -102,25 +104,30 @@ public final class MixScorer {
             for (int x = 0; x < examples.size(); x++) {
                 String id = "m" + (requests++);
                 Tokenized t = examples.get(x);
-                engine.submit(front.process(PromptRequest.score(id, t.prompt(), mix, t.continuation())));
+                engine.submit(
+                        front.process(PromptRequest.score(id, t.prompt(), mix, t.continuation())));
                 where.put(id, new int[] {c, x});
             }
         }
         double[] nll = new double[weightings.size()];
-        long done = engine.runToCompletion(step -> {
-            if (!step.failures().isEmpty()) {
-                throw new IllegalStateException("scoring failed: " + step.failures());
-            }
-            for (TokenEvent e : step.events()) {
-                int[] cx = where.get(e.requestId());
-                if (cx == null || e.choice() == null) {
-                    throw new IllegalStateException("unexpected event " + e);
-                }
-                nll[cx[0]] -= e.choice().scores().get(0).logprob();
-            }
-        });
+        long done =
+                engine.runToCompletion(
+                        step -> {
+                            if (!step.failures().isEmpty()) {
+                                throw new IllegalStateException(
+                                        "scoring failed: " + step.failures());
+                            }
+                            for (TokenEvent e : step.events()) {
+                                int[] cx = where.get(e.requestId());
+                                if (cx == null || e.choice() == null) {
+                                    throw new IllegalStateException("unexpected event " + e);
+                                }
+                                nll[cx[0]] -= e.choice().scores().get(0).logprob();
+                            }
+                        });
         if (done != where.size()) {
-            throw new IllegalStateException(done + " of " + where.size() + " scoring requests finished");
+            throw new IllegalStateException(
+                    done + " of " + where.size() + " scoring requests finished");
         }
         for (int c = 0; c < nll.length; c++) {
             nll[c] /= totalTokens;

@@ -11,5 +11,4 @@ import io.flinklora.annotation.PublicEvolving;
  * @param tokens how many tokens the label has
  */
 @PublicEvolving
-public record ChoiceScore(String label, double logprob, double probability, int tokens) {
-}
+public record ChoiceScore(String label, double logprob, double probability, int tokens) {}

@@ -20,7 +20,8 @@ public record Choices(List<String> labels, int[][] tokenIds) {
         }
         tokenIds = copy;
         if (labels.size() != tokenIds.length) {
-            throw new IllegalArgumentException(labels.size() + " labels for " + tokenIds.length + " candidates");
+            throw new IllegalArgumentException(
+                    labels.size() + " labels for " + tokenIds.length + " candidates");
         }
     }
 

@@ -1,32 +1,30 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.annotation.Internal;
-import io.flinklora.annotation.PublicEvolving;
-import io.flinklora.gpu.sampling.TokenLogprobs;
-
-import io.flinklora.gpu.errors.ErrorCode;
-import io.flinklora.gpu.errors.RequestException;
-import io.flinklora.gpu.errors.RequestFailure;
-
-import io.flinklora.gpu.model.Projection;
-import io.flinklora.gpu.lora.BaseWeights;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import io.flinklora.gpu.model.NativeArrays;
+import io.flinklora.annotation.Internal;
+import io.flinklora.annotation.PublicEvolving;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.kv.BlockManager;
 import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.lora.AdapterMix;
-import io.flinklora.gpu.lora.LoraAdapter;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterRegistry;
 import io.flinklora.gpu.lora.AdapterStats;
+import io.flinklora.gpu.lora.BaseWeights;
+import io.flinklora.gpu.lora.LoraAdapter;
 import io.flinklora.gpu.lora.LoraBatch;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.NativeArrays;
+import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.sampling.Sampler;
 import io.flinklora.gpu.sampling.SamplingParams;
+import io.flinklora.gpu.sampling.TokenLogprobs;
 import io.flinklora.gpu.tokenizer.Tokenizer;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -81,50 +79,91 @@ public final class Engine implements AutoCloseable {
             ModelConfig mc = ModelConfig.read(config.modelDir());
             int contextLength = Math.min(config.maxSequenceLength(), mc.maxPositions());
             int bs = config.kvBlockSize();
-            long blockBytes = KvBlockPool.blockBytes(mc.numLayers(), mc.numKvHeads(), mc.headDim(), bs, config.dtype());
-            long usable = config.kvCacheBytes() > 0 ? config.kvCacheBytes() / blockBytes
-                    : ((long) config.kvSlots() * contextLength + bs - 1) / bs;
+            long blockBytes =
+                    KvBlockPool.blockBytes(
+                            mc.numLayers(), mc.numKvHeads(), mc.headDim(), bs, config.dtype());
+            long usable =
+                    config.kvCacheBytes() > 0
+                            ? config.kvCacheBytes() / blockBytes
+                            : ((long) config.kvSlots() * contextLength + bs - 1) / bs;
             if (usable < 1 || usable >= Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("a KV cache of " + config.kvCacheBytes() + " bytes holds " + usable
-                        + " blocks of " + blockBytes + " bytes; give it at least one block and under 2^31");
+                throw new IllegalArgumentException(
+                        "a KV cache of "
+                                + config.kvCacheBytes()
+                                + " bytes holds "
+                                + usable
+                                + " blocks of "
+                                + blockBytes
+                                + " bytes; give it at least one block and under 2^31");
             }
             // A sequence must fit the whole pool alone, or it could never finish.
             this.maxSequenceLength = (int) Math.min(contextLength, usable * bs);
-            this.model = LlamaModel.load(config.modelDir(), manager, config.device(), config.dtype(), maxSequenceLength);
-            this.cache = new KvBlockPool(manager, mc.numLayers(), mc.numKvHeads(), mc.headDim(), (int) usable + 1, bs,
-                    config.dtype(), config.device());
+            this.model =
+                    LlamaModel.load(
+                            config.modelDir(),
+                            manager,
+                            config.device(),
+                            config.dtype(),
+                            maxSequenceLength);
+            this.cache =
+                    new KvBlockPool(
+                            manager,
+                            mc.numLayers(),
+                            mc.numKvHeads(),
+                            mc.headDim(),
+                            (int) usable + 1,
+                            bs,
+                            config.dtype(),
+                            config.device());
             this.blocks = new BlockManager((int) usable + 1, bs, config.prefixCaching());
             this.longRope = mc.rope().longInverseFrequencies(mc.headDim()) != null;
-            this.scheduler = new Scheduler(blocks, config.maxRunning(), config.maxTokensPerStep(), this::blockContent);
+            this.scheduler =
+                    new Scheduler(
+                            blocks,
+                            config.maxRunning(),
+                            config.maxTokensPerStep(),
+                            this::blockContent);
             this.runner = new ModelRunner(model, cache);
-            this.adapters = config.adapterRoot() == null ? null
-                    : AdapterRegistry.builder(config.adapterRoot(), mc, manager, config.dtype())
-                            .maxOnDevice(config.adapters().maxOnDevice())
-                            .maxDeviceBytes(config.adapters().maxDeviceBytes())
-                            .maxLoaded(config.adapters().maxLoaded())
-                            .preload(config.adapters().preload())
-                            .baseWeights(new BaseWeights() {
-                                @Override
-                                public NDArray weight(int layer, Projection projection) {
-                                    return model.weight(layer, projection);
-                                }
+            this.adapters =
+                    config.adapterRoot() == null
+                            ? null
+                            : AdapterRegistry.builder(
+                                            config.adapterRoot(), mc, manager, config.dtype())
+                                    .maxOnDevice(config.adapters().maxOnDevice())
+                                    .maxDeviceBytes(config.adapters().maxDeviceBytes())
+                                    .maxLoaded(config.adapters().maxLoaded())
+                                    .preload(config.adapters().preload())
+                                    .baseWeights(
+                                            new BaseWeights() {
+                                                @Override
+                                                public NDArray weight(
+                                                        int layer, Projection projection) {
+                                                    return model.weight(layer, projection);
+                                                }
 
-                                @Override
-                                public NDArray embedding() {
-                                    return model.embedding();
-                                }
-                            })
-                            .build();
+                                                @Override
+                                                public NDArray embedding() {
+                                                    return model.embedding();
+                                                }
+                                            })
+                                    .build();
             Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
             for (int id : tokenizer.eosIds()) {
                 eos.add(id);
             }
             this.eosIds = Set.copyOf(eos);
             this.outputs = new OutputProcessor(tokenizer);
-            LOG.info("Engine ready: max batch {}, {} tokens/step, KV cache {} blocks x {} positions ({} MiB, {} tokens;"
+            LOG.info(
+                    "Engine ready: max batch {}, {} tokens/step, KV cache {} blocks x {} positions ({} MiB, {} tokens;"
                             + " prefix caching {}), sequences up to {} tokens",
-                    config.maxRunning(), config.maxTokensPerStep(), usable, bs, cache.bytes() >> 20, usable * bs,
-                    config.prefixCaching() ? "on" : "off", maxSequenceLength);
+                    config.maxRunning(),
+                    config.maxTokensPerStep(),
+                    usable,
+                    bs,
+                    cache.bytes() >> 20,
+                    usable * bs,
+                    config.prefixCaching() ? "on" : "off",
+                    maxSequenceLength);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -132,8 +171,9 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * What a block of a sequence holds for the prefix cache: its token ids, and for LongRoPE models the
-     * rotary table row of each token too (the table a prompt token used depends on the prompt's length).
+     * What a block of a sequence holds for the prefix cache: its token ids, and for LongRoPE models
+     * the rotary table row of each token too (the table a prompt token used depends on the prompt's
+     * length).
      */
     private int[] blockContent(Sequence s, int block) {
         int bs = blocks.blockSize();
@@ -141,7 +181,8 @@ public final class Engine implements AutoCloseable {
         for (int i = 0; i < bs; i++) {
             int p = block * bs + i;
             if (p >= s.length()) {
-                // Past the sequence (a partial match's last block): no token id or table row is negative.
+                // Past the sequence (a partial match's last block): no token id or table row is
+                // negative.
                 out[i] = -1;
                 if (longRope) {
                     out[bs + i] = -1;
@@ -180,21 +221,28 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Accepts a request the front end ({@code frontend.RequestProcessor}) has tokenized and checked, or
-     * refuses it at once with a coded {@link RequestException} for what depends on this engine's state
-     * (its id already in flight, adapters it cannot serve); an accepted request will finish (tokens) or
-     * fail (a {@link RequestFailure}) in later steps.
+     * Accepts a request the front end ({@code frontend.RequestProcessor}) has tokenized and
+     * checked, or refuses it at once with a coded {@link RequestException} for what depends on this
+     * engine's state (its id already in flight, adapters it cannot serve); an accepted request will
+     * finish (tokens) or fail (a {@link RequestFailure}) in later steps.
      */
     public void submit(EngineRequest request) {
         if (inFlight.containsKey(request.id())) {
-            throw new RequestException(ErrorCode.DUPLICATE_REQUEST, "request '" + request.id() + "' is already in flight");
+            throw new RequestException(
+                    ErrorCode.DUPLICATE_REQUEST,
+                    "request '" + request.id() + "' is already in flight");
         }
         if (!request.adapters().isEmpty() && adapters == null) {
-            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + request.adapters().get(0).name()
-                    + "' requested but this engine has no adapter root (base model only)");
+            throw new RequestException(
+                    ErrorCode.UNKNOWN_ADAPTER,
+                    "adapter '"
+                            + request.adapters().get(0).name()
+                            + "' requested but this engine has no adapter root (base model only)");
         }
-        ChoiceTree choices = request.hasChoices()
-                ? new ChoiceTree(request.choices().labels(), request.choices().tokenIds()) : null;
+        ChoiceTree choices =
+                request.hasChoices()
+                        ? new ChoiceTree(request.choices().labels(), request.choices().tokenIds())
+                        : null;
         checkInvariants(request, choices);
         SamplingParams params = request.params();
         long seed = params.seed() != null ? params.seed() : seeds.nextLong();
@@ -218,10 +266,10 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * What the core cannot run safely whoever built the request (the front end checks all of it with
-     * its own messages first): token ids inside the vocabulary (an id past it would index the embedding
-     * out of bounds in native code) and a sequence that fits the KV pool alone (one that does not could
-     * never be scheduled and would stall the queue behind it).
+     * What the core cannot run safely whoever built the request (the front end checks all of it
+     * with its own messages first): token ids inside the vocabulary (an id past it would index the
+     * embedding out of bounds in native code) and a sequence that fits the KV pool alone (one that
+     * does not could never be scheduled and would stall the queue behind it).
      */
     private void checkInvariants(EngineRequest r, ChoiceTree choices) {
         int vocab = model.config().vocabSize();
@@ -232,19 +280,28 @@ public final class Engine implements AutoCloseable {
                 checkIds(ids, vocab);
             }
         }
-        long longest = choices != null ? (long) r.promptIds().length + choices.treeLength()
-                : (long) r.promptIds().length + r.params().maxNewTokens();
+        long longest =
+                choices != null
+                        ? (long) r.promptIds().length + choices.treeLength()
+                        : (long) r.promptIds().length + r.params().maxNewTokens();
         if (r.promptIds().length == 0 || longest > maxSequenceLength) {
-            throw new RequestException(ErrorCode.CONTEXT_LENGTH_EXCEEDED, "request '" + r.id() + "' needs " + longest
-                    + " positions; this engine serves 1.." + maxSequenceLength);
+            throw new RequestException(
+                    ErrorCode.CONTEXT_LENGTH_EXCEEDED,
+                    "request '"
+                            + r.id()
+                            + "' needs "
+                            + longest
+                            + " positions; this engine serves 1.."
+                            + maxSequenceLength);
         }
     }
 
     private static void checkIds(int[] ids, int vocab) {
         for (int id : ids) {
             if (id < 0 || id >= vocab) {
-                throw new RequestException(ErrorCode.INVALID_TOKEN, "token id " + id + " is outside the vocabulary (0.."
-                        + (vocab - 1) + ")");
+                throw new RequestException(
+                        ErrorCode.INVALID_TOKEN,
+                        "token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
             }
         }
     }
@@ -255,9 +312,9 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Steps until no request is running or waiting, handing each step's result to {@code onStep} (which
-     * may submit more); returns the token events the steps emitted. The one driver for "run these to
-     * completion": callers keep only what they do with a step.
+     * Steps until no request is running or waiting, handing each step's result to {@code onStep}
+     * (which may submit more); returns the token events the steps emitted. The one driver for "run
+     * these to completion": callers keep only what they do with a step.
      */
     public long runToCompletion(java.util.function.Consumer<StepResult> onStep) {
         long events = 0;
@@ -301,16 +358,28 @@ public final class Engine implements AutoCloseable {
             if (unmixable != null) {
                 failures.add(new RequestFailure(s.id(), ErrorCode.INVALID_REQUEST, unmixable));
             } else {
-                String why = s.adapters().stream().map(adapters::failure).filter(m -> !m.isEmpty()).findFirst().orElse("");
-                failures.add(new RequestFailure(s.id(), ErrorCode.ADAPTER_LOAD_FAILED, "adapter could not be loaded: " + why));
+                String why =
+                        s.adapters().stream()
+                                .map(adapters::failure)
+                                .filter(m -> !m.isEmpty())
+                                .findFirst()
+                                .orElse("");
+                failures.add(
+                        new RequestFailure(
+                                s.id(),
+                                ErrorCode.ADAPTER_LOAD_FAILED,
+                                "adapter could not be loaded: " + why));
             }
             end(s);
             outputs.remove(s.id());
         }
         if (batch.isEmpty()) {
-            return failures.isEmpty() ? StepResult.IDLE : new StepResult(List.of(), failures, 0, 0, System.nanoTime() - t0);
+            return failures.isEmpty()
+                    ? StepResult.IDLE
+                    : new StepResult(List.of(), failures, 0, 0, System.nanoTime() - t0);
         }
-        // Logit rows come back in batch order; sort them into sampling rows and scoring (row, target) pairs.
+        // Logit rows come back in batch order; sort them into sampling rows and scoring (row,
+        // target) pairs.
         List<Batch.Chunk> samplers = new ArrayList<>();
         List<Integer> samplerRows = new ArrayList<>();
         Scoring scoring = new Scoring();
@@ -342,18 +411,28 @@ public final class Engine implements AutoCloseable {
             if (scoring.isEmpty()) {
                 next = choose(logits, samplers, logprobs);
             } else {
-                next = samplers.isEmpty() ? new int[0]
-                        : choose(logits.get(manager.create(samplerRows.stream().mapToLong(Integer::longValue).toArray())),
-                                samplers, logprobs);
+                next =
+                        samplers.isEmpty()
+                                ? new int[0]
+                                : choose(
+                                        logits.get(
+                                                manager.create(
+                                                        samplerRows.stream()
+                                                                .mapToLong(Integer::longValue)
+                                                                .toArray())),
+                                        samplers,
+                                        logprobs);
                 scoring.gather(logits, manager);
             }
-            // Each array a step creates is one native call (an op, a view or an upload): on a GPU, a launch.
+            // Each array a step creates is one native call (an op, a view or an upload): on a GPU,
+            // a launch.
             arraysLastStep = NativeArrays.inScope(scope) + model.arraysLastForward();
         }
         List<TokenEvent> events = new ArrayList<>(samplers.size());
         for (Batch.Chunk c : batch.chunks()) {
             c.sequence().advance(c.length());
-            prefillTokens += c.samples() && c.sequence().choices() == null ? c.length() - 1 : c.length();
+            prefillTokens +=
+                    c.samples() && c.sequence().choices() == null ? c.length() - 1 : c.length();
             if (c.length() > 0) {
                 scheduler.computed(c.sequence());
             }
@@ -376,8 +455,11 @@ public final class Engine implements AutoCloseable {
         }
         for (Batch.Chunk c : batch.chunks()) {
             Sequence s = c.sequence();
-            if (s.choices() != null && c.length() > 0 && s.finishReason() == null
-                    && s.computed() == s.length() && (s.inTree() || s.choices().treeLength() == 0)) {
+            if (s.choices() != null
+                    && c.length() > 0
+                    && s.finishReason() == null
+                    && s.computed() == s.length()
+                    && (s.inTree() || s.choices().treeLength() == 0)) {
                 events.add(s.finishChoice());
                 end(s);
                 completed++;
@@ -390,7 +472,8 @@ public final class Engine implements AutoCloseable {
                 }
             }
         }
-        // The core's events carry ids; text and stop strings come from the output processor, and a stop
+        // The core's events carry ids; text and stop strings come from the output processor, and a
+        // stop
         // string ends its sequence in the core before the next step (as vLLM aborts on one).
         List<String> stopped = new ArrayList<>();
         events = outputs.process(events, stopped);
@@ -415,7 +498,10 @@ public final class Engine implements AutoCloseable {
         private final List<Sequence> owners = new ArrayList<>();
         private float[] values;
 
-        /** {@code slot} is the tree index of a tree token, or {@code -1 - c} for candidate c's first token. */
+        /**
+         * {@code slot} is the tree index of a tree token, or {@code -1 - c} for candidate c's first
+         * token.
+         */
         void add(int row, int target, Sequence s, int slot) {
             pairs.add(new int[] {row, target, slot});
             owners.add(s);
@@ -454,71 +540,84 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private final Scheduler.Admission admission = new Scheduler.Admission() {
-        @Override
-        public Verdict check(Sequence s) {
-            Verdict worst = Verdict.READY;
-            for (AdapterRegistry.Version v : s.adapters()) {
-                Verdict vd = switch (adapters.ready(v)) {
-                    case READY -> Verdict.READY;
-                    case LOADING -> Verdict.LOADING;
-                    case NO_CAPACITY -> Verdict.NO_CAPACITY;
-                    case FAILED -> Verdict.FAIL;
-                };
-                if (vd.ordinal() > worst.ordinal()) {
-                    worst = vd;
+    private final Scheduler.Admission admission =
+            new Scheduler.Admission() {
+                @Override
+                public Verdict check(Sequence s) {
+                    Verdict worst = Verdict.READY;
+                    for (AdapterRegistry.Version v : s.adapters()) {
+                        Verdict vd =
+                                switch (adapters.ready(v)) {
+                                    case READY -> Verdict.READY;
+                                    case LOADING -> Verdict.LOADING;
+                                    case NO_CAPACITY -> Verdict.NO_CAPACITY;
+                                    case FAILED -> Verdict.FAIL;
+                                };
+                        if (vd.ordinal() > worst.ordinal()) {
+                            worst = vd;
+                        }
+                    }
+                    // Only once every adapter is ready (loads finish on other threads): checking
+                    // before would let a
+                    // load that completes between the two checks admit an unmixable request
+                    // unrefused.
+                    if (worst == Verdict.READY && unmixable(s) != null) {
+                        return Verdict.FAIL;
+                    }
+                    return worst;
                 }
-            }
-            // Only once every adapter is ready (loads finish on other threads): checking before would let a
-            // load that completes between the two checks admit an unmixable request unrefused.
-            if (worst == Verdict.READY && unmixable(s) != null) {
-                return Verdict.FAIL;
-            }
-            return worst;
-        }
 
-        @Override
-        public String cacheSalt(Sequence s) {
-            if (s.adapters().isEmpty()) {
-                return "";
-            }
-            // The loaded versions (not names: a file replaced on disk is another version) and their weights.
-            StringBuilder salt = new StringBuilder();
-            for (int i = 0; i < s.adapters().size(); i++) {
-                salt.append(s.adapters().get(i).serial()).append('*')
-                        .append(Double.doubleToLongBits(s.request().adapters().get(i).weight())).append(';');
-            }
-            return salt.toString();
-        }
-
-        @Override
-        public void preempted(Sequence s) {
-            if (s.mix() != null) {
-                for (AdapterRegistry.Version v : s.adapters()) {
-                    adapters.unpin(v);
+                @Override
+                public String cacheSalt(Sequence s) {
+                    if (s.adapters().isEmpty()) {
+                        return "";
+                    }
+                    // The loaded versions (not names: a file replaced on disk is another version)
+                    // and their weights.
+                    StringBuilder salt = new StringBuilder();
+                    for (int i = 0; i < s.adapters().size(); i++) {
+                        salt.append(s.adapters().get(i).serial())
+                                .append('*')
+                                .append(
+                                        Double.doubleToLongBits(
+                                                s.request().adapters().get(i).weight()))
+                                .append(';');
+                    }
+                    return salt.toString();
                 }
-                s.setMix(null);
-            }
-        }
 
-        @Override
-        public void admitted(Sequence s) {
-            if (s.adapters().isEmpty()) {
-                return;
-            }
-            List<AdapterMix.Part> parts = new ArrayList<>();
-            for (int i = 0; i < s.adapters().size(); i++) {
-                AdapterRegistry.Version v = s.adapters().get(i);
-                adapters.pin(v);
-                parts.add(new AdapterMix.Part(adapters.adapter(v), s.request().adapters().get(i).weight()));
-            }
-            s.setMix(new AdapterMix(parts));
-        }
-    };
+                @Override
+                public void preempted(Sequence s) {
+                    if (s.mix() != null) {
+                        for (AdapterRegistry.Version v : s.adapters()) {
+                            adapters.unpin(v);
+                        }
+                        s.setMix(null);
+                    }
+                }
+
+                @Override
+                public void admitted(Sequence s) {
+                    if (s.adapters().isEmpty()) {
+                        return;
+                    }
+                    List<AdapterMix.Part> parts = new ArrayList<>();
+                    for (int i = 0; i < s.adapters().size(); i++) {
+                        AdapterRegistry.Version v = s.adapters().get(i);
+                        adapters.pin(v);
+                        parts.add(
+                                new AdapterMix.Part(
+                                        adapters.adapter(v),
+                                        s.request().adapters().get(i).weight()));
+                    }
+                    s.setMix(new AdapterMix(parts));
+                }
+            };
 
     /**
-     * Why a sequence's adapter list cannot run, or null: a DoRA adapter or one that saves whole modules
-     * must be used alone at weight 1 (its effect is not a delta that scales or adds). Known once loaded.
+     * Why a sequence's adapter list cannot run, or null: a DoRA adapter or one that saves whole
+     * modules must be used alone at weight 1 (its effect is not a delta that scales or adds). Known
+     * once loaded.
      */
     private String unmixable(Sequence s) {
         List<AdapterRegistry.Version> vs = s.adapters();
@@ -528,13 +627,18 @@ public final class Engine implements AutoCloseable {
             }
             LoraAdapter a = adapters.adapter(vs.get(i));
             if (!a.mixable() && (vs.size() > 1 || s.request().adapters().get(i).weight() != 1.0)) {
-                return "adapter '" + a.name() + "' (DoRA or modules_to_save) can only be used alone with weight 1";
+                return "adapter '"
+                        + a.name()
+                        + "' (DoRA or modules_to_save) can only be used alone with weight 1";
             }
         }
         return null;
     }
 
-    /** Removes a sequence (finished, aborted or failed) and gives back its KV blocks and adapter leases. */
+    /**
+     * Removes a sequence (finished, aborted or failed) and gives back its KV blocks and adapter
+     * leases.
+     */
     private void end(Sequence s) {
         inFlight.remove(s.id());
         scheduler.remove(s);
@@ -546,7 +650,9 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The step's adapter deltas: one mix per token row, or nothing when every row is base-model. */
+    /**
+     * The step's adapter deltas: one mix per token row, or nothing when every row is base-model.
+     */
     private io.flinklora.gpu.model.ProjectionDelta loraFor(Batch batch) {
         boolean any = false;
         for (Batch.Chunk c : batch.chunks()) {
@@ -567,7 +673,8 @@ public final class Engine implements AutoCloseable {
     /** The forward pass of a planned batch, after zeroing blocks handed out for the first time. */
     private NDArray forward(Batch batch) {
         cache.zero(blocks.drainFresh());
-        // After zeroing: a destination may be fresh; a source is referenced until now, so it is not.
+        // After zeroing: a destination may be fresh; a source is referenced until now, so it is
+        // not.
         cache.copy(blocks.drainCopies());
         try (ProjectionDelta delta = loraFor(batch)) {
             return runner.run(batch, manager, delta);
@@ -579,7 +686,10 @@ public final class Engine implements AutoCloseable {
         return scheduler.schedule(admission);
     }
 
-    /** Runs the forward pass of a planned batch and returns each sampling row's logits, advancing nothing. */
+    /**
+     * Runs the forward pass of a planned batch and returns each sampling row's logits, advancing
+     * nothing.
+     */
     float[][] logitsForTest(Batch batch) {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -605,7 +715,10 @@ public final class Engine implements AutoCloseable {
         return adapters == null ? null : adapters.stats();
     }
 
-    /** Chooses each sampling row's next token; fills {@code logprobs} for the requests that asked for them. */
+    /**
+     * Chooses each sampling row's next token; fills {@code logprobs} for the requests that asked
+     * for them.
+     */
     private int[] choose(NDArray logits, List<Batch.Chunk> samplers, TokenLogprobs[] logprobs) {
         int n = samplers.size();
         int[] next = new int[n];
@@ -629,8 +742,17 @@ public final class Engine implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             Sequence s = samplers.get(i).sequence();
             SamplingParams p = s.request().params();
-            next[i] = Sampler.choose(all, i * vocab, vocab, p, s.seed(), s.generatedCount(), s.tokenBuffer(),
-                    s.promptLength(), s.length());
+            next[i] =
+                    Sampler.choose(
+                            all,
+                            i * vocab,
+                            vocab,
+                            p,
+                            s.seed(),
+                            s.generatedCount(),
+                            s.tokenBuffer(),
+                            s.promptLength(),
+                            s.length());
             if (p.logprobs() != null) {
                 logprobs[i] = Sampler.logprobs(all, i * vocab, vocab, next[i], p.logprobs());
             }
@@ -643,27 +765,46 @@ public final class Engine implements AutoCloseable {
         for (Sequence s : scheduler.runningSequences()) {
             held += s.computed();
         }
-        return new EngineStats(steps, generatedTokens, prefillTokens, completed, scheduler.runningCount(),
-                scheduler.waitingCount(), blocks.used(), blocks.total(), blocks.blockSize(), held, lastRows,
-                scheduler.promptTokens(), scheduler.cachedPromptTokens(), scheduler.preemptions(),
+        return new EngineStats(
+                steps,
+                generatedTokens,
+                prefillTokens,
+                completed,
+                scheduler.runningCount(),
+                scheduler.waitingCount(),
+                blocks.used(),
+                blocks.total(),
+                blocks.blockSize(),
+                held,
+                lastRows,
+                scheduler.promptTokens(),
+                scheduler.cachedPromptTokens(),
+                scheduler.preemptions(),
                 blocks.cachedBlocks());
     }
 
-    /** Native arrays the last step created (each one native call; on a GPU, roughly one kernel launch). */
+    /**
+     * Native arrays the last step created (each one native call; on a GPU, roughly one kernel
+     * launch).
+     */
     @Internal
     public int arraysLastStep() {
         return arraysLastStep;
     }
 
-    /** Native arrays owned by the engine (weights, cache, tables): constant while serving unless something leaks. */
+    /**
+     * Native arrays owned by the engine (weights, cache, tables): constant while serving unless
+     * something leaks.
+     */
     @Internal
     public int liveArrays() {
         return manager.getManagedArrays().size();
     }
 
     /**
-     * Embeds prompts for routing with this engine's base model (one cache-free forward pass per prompt,
-     * outside the step's batch, through the model's full-causal forward: any architecture and dtype it serves).
+     * Embeds prompts for routing with this engine's base model (one cache-free forward pass per
+     * prompt, outside the step's batch, through the model's full-causal forward: any architecture
+     * and dtype it serves).
      */
     @Internal
     public io.flinklora.gpu.route.PromptEmbedder promptEmbedder() {

@@ -18,22 +18,41 @@ import java.nio.file.Path;
  * @param maxRunning sequences decoding together at most (the batch size)
  * @param maxTokensPerStep tokens one forward pass computes at most (decodes plus prefill chunks)
  * @param kvSlots KV cache budget in whole sequences of maxSequenceLength positions, used when
- *     kvCacheBytes is not set (default: maxRunning, which can hold every running sequence at full length)
- * @param maxSequenceLength prompt plus generated tokens of one sequence at most (capped at the model's context)
+ *     kvCacheBytes is not set (default: maxRunning, which can hold every running sequence at full
+ *     length)
+ * @param maxSequenceLength prompt plus generated tokens of one sequence at most (capped at the
+ *     model's context)
  * @param adapterRoot folder of PEFT adapters served by name, or null for base-model only
  * @param adapters how adapters are cached and computed
- * @param reuseKvCache false recomputes every sequence from scratch each step (benchmark baseline only)
+ * @param reuseKvCache false recomputes every sequence from scratch each step (benchmark baseline
+ *     only)
  * @param kvCacheBytes device bytes of the KV block pool, or 0 to size it by kvSlots
  * @param kvBlockSize positions per KV block
- * @param prefixCaching whether full KV blocks are shared between sequences with the same prefix and adapters
+ * @param prefixCaching whether full KV blocks are shared between sequences with the same prefix and
+ *     adapters
  */
 @PublicEvolving
-public record EngineConfig(Path modelDir, Device device, DataType dtype, int maxRunning, int maxTokensPerStep,
-                           int kvSlots, int maxSequenceLength, RequestLimits limits, Path adapterRoot,
-                           AdapterSettings adapters, boolean reuseKvCache, long kvCacheBytes, int kvBlockSize,
-                           boolean prefixCaching) {
-    /** Defaults, defined here once: the job's, the labelling job's and the tools' options start from them. */
+public record EngineConfig(
+        Path modelDir,
+        Device device,
+        DataType dtype,
+        int maxRunning,
+        int maxTokensPerStep,
+        int kvSlots,
+        int maxSequenceLength,
+        RequestLimits limits,
+        Path adapterRoot,
+        AdapterSettings adapters,
+        boolean reuseKvCache,
+        long kvCacheBytes,
+        int kvBlockSize,
+        boolean prefixCaching) {
+    /**
+     * Defaults, defined here once: the job's, the labelling job's and the tools' options start from
+     * them.
+     */
     public static final int DEFAULT_MAX_RUNNING = 32;
+
     public static final int DEFAULT_MAX_TOKENS_PER_STEP = 512;
     public static final int DEFAULT_KV_BLOCK_SIZE = 16;
     public static final boolean DEFAULT_PREFIX_CACHING = true;
@@ -43,9 +62,10 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
     }
 
     /**
-     * Builder with defaults: float32 on CPU, float16 on a GPU (bfloat16 on request, given a JNI that has it).
-     * Serializable, unbuilt, so that a Flink job graph carries the settings to the task managers: there the
-     * device is chosen per slot, and the dtype default and the bfloat16 check depend on that machine.
+     * Builder with defaults: float32 on CPU, float16 on a GPU (bfloat16 on request, given a JNI
+     * that has it). Serializable, unbuilt, so that a Flink job graph carries the settings to the
+     * task managers: there the device is chosen per slot, and the dtype default and the bfloat16
+     * check depend on that machine.
      */
     public static final class Builder implements Serializable {
         private static final long serialVersionUID = 1L;
@@ -109,7 +129,10 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             return this;
         }
 
-        /** KV budget as whole sequences of maxSequenceLength positions (ignored when kvCacheBytes is set). */
+        /**
+         * KV budget as whole sequences of maxSequenceLength positions (ignored when kvCacheBytes is
+         * set).
+         */
         public Builder kvSlots(int n) {
             this.kvSlots = n;
             return this;
@@ -152,7 +175,10 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
             return this;
         }
 
-        /** Turns KV cache reuse off: every step recomputes all tokens. Only a benchmark baseline wants this. */
+        /**
+         * Turns KV cache reuse off: every step recomputes all tokens. Only a benchmark baseline
+         * wants this.
+         */
         public Builder reuseKvCache(boolean reuse) {
             this.reuseKvCache = reuse;
             return this;
@@ -163,25 +189,43 @@ public record EngineConfig(Path modelDir, Device device, DataType dtype, int max
                 throw new IllegalArgumentException("maxRunning must be at least 1");
             }
             Device d = device != null ? device : Device.cpu();
-            // GPUs default to float16, not bfloat16: DJL's released JNI cannot create bfloat16 tensors.
+            // GPUs default to float16, not bfloat16: DJL's released JNI cannot create bfloat16
+            // tensors.
             DataType t = dtype != null ? dtype : (d.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32);
             if (t != DataType.FLOAT32 && t != DataType.FLOAT16 && t != DataType.BFLOAT16) {
-                throw new IllegalArgumentException("compute dtype must be float32, float16 or bfloat16, not " + t);
+                throw new IllegalArgumentException(
+                        "compute dtype must be float32, float16 or bfloat16, not " + t);
             }
             // Refused here, before any tensor exists: the released JNI aborts the JVM on bfloat16.
-            if (t == DataType.BFLOAT16 && !NativeDtypes.canCreate(ai.djl.engine.Engine.getEngine("PyTorch"), t)) {
-                throw new IllegalArgumentException("bfloat16 compute is not available: " + NativeDtypes.BFLOAT16_HINT);
+            if (t == DataType.BFLOAT16
+                    && !NativeDtypes.canCreate(ai.djl.engine.Engine.getEngine("PyTorch"), t)) {
+                throw new IllegalArgumentException(
+                        "bfloat16 compute is not available: " + NativeDtypes.BFLOAT16_HINT);
             }
             if (kvBlockSize < 1 || kvBlockSize > 1024) {
-                throw new IllegalArgumentException("KV block size must be within 1..1024 positions, not " + kvBlockSize);
+                throw new IllegalArgumentException(
+                        "KV block size must be within 1..1024 positions, not " + kvBlockSize);
             }
             if (kvCacheBytes < 0) {
                 throw new IllegalArgumentException("KV cache bytes must not be negative");
             }
             int slots = kvSlots > 0 ? kvSlots : maxRunning;
             int tokens = Math.max(maxTokensPerStep, maxRunning);
-            return new EngineConfig(modelDir, d, t, maxRunning, tokens, slots, maxSequenceLength, limits, adapterRoot,
-                    adapters, reuseKvCache, kvCacheBytes, kvBlockSize, prefixCaching && reuseKvCache);
+            return new EngineConfig(
+                    modelDir,
+                    d,
+                    t,
+                    maxRunning,
+                    tokens,
+                    slots,
+                    maxSequenceLength,
+                    limits,
+                    adapterRoot,
+                    adapters,
+                    reuseKvCache,
+                    kvCacheBytes,
+                    kvBlockSize,
+                    prefixCaching && reuseKvCache);
         }
 
         private void writeObject(ObjectOutputStream out) throws IOException {

@@ -6,34 +6,47 @@ import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.List;
 
 /**
- * One request as the engine core sees it: token ids only, already checked by the front end
- * ({@code frontend.RequestProcessor}); the core re-checks only what depends on its
- * own state (a duplicate id in flight, adapters it can load).
+ * One request as the engine core sees it: token ids only, already checked by the front end ({@code
+ * frontend.RequestProcessor}); the core re-checks only what depends on its own state (a duplicate
+ * id in flight, adapters it can load).
  *
  * @param promptIds the prompt's token ids, used as given (BOS included when wanted)
  * @param adapters adapters mixed for this request; empty for the base model
  * @param generatedIds tokens generated before a restart; the engine re-prefills them and continues
- * @param choices when not null, the engine scores each candidate as a continuation of the prompt and
- *     answers with the most likely one instead of generating (teacher forcing: one candidate)
+ * @param choices when not null, the engine scores each candidate as a continuation of the prompt
+ *     and answers with the most likely one instead of generating (teacher forcing: one candidate)
  */
 @PublicEvolving
-public record EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params,
-                            int[] generatedIds, Choices choices) {
+public record EngineRequest(
+        String id,
+        int[] promptIds,
+        List<AdapterRef> adapters,
+        SamplingParams params,
+        int[] generatedIds,
+        Choices choices) {
     public EngineRequest {
         adapters = adapters == null ? List.of() : List.copyOf(adapters);
         generatedIds = generatedIds == null ? new int[0] : generatedIds;
     }
 
-    public EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params,
-                         int[] generatedIds) {
+    public EngineRequest(
+            String id,
+            int[] promptIds,
+            List<AdapterRef> adapters,
+            SamplingParams params,
+            int[] generatedIds) {
         this(id, promptIds, adapters, params, generatedIds, null);
     }
 
-    public EngineRequest(String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params) {
+    public EngineRequest(
+            String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params) {
         this(id, promptIds, adapters, params, null, null);
     }
 
-    /** Whether this is a constrained or teacher-forced request (candidates scored rather than text generated). */
+    /**
+     * Whether this is a constrained or teacher-forced request (candidates scored rather than text
+     * generated).
+     */
     public boolean hasChoices() {
         return choices != null;
     }

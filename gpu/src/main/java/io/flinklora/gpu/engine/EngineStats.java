@@ -16,16 +16,29 @@ import io.flinklora.annotation.PublicEvolving;
  * @param kvBlockSize positions per block
  * @param kvTokens positions computed and held by running sequences now
  * @param lastBatchRows rows of the last step
- * @param promptTokens tokens sequences brought when they started (prompts, resumed and preempted tokens)
+ * @param promptTokens tokens sequences brought when they started (prompts, resumed and preempted
+ *     tokens)
  * @param cachedPromptTokens of those, tokens served from the prefix cache instead of computed
  * @param preemptions times a running sequence gave its blocks back because the pool ran out
  * @param kvBlocksCached blocks whose content is in the prefix cache (owned or evictable)
  */
 @PublicEvolving
-public record EngineStats(long steps, long generatedTokens, long prefillTokens, long completed, int running,
-                          int waiting, int kvBlocksUsed, int kvBlocksTotal, int kvBlockSize, long kvTokens,
-                          int lastBatchRows, long promptTokens, long cachedPromptTokens, long preemptions,
-                          int kvBlocksCached) {
+public record EngineStats(
+        long steps,
+        long generatedTokens,
+        long prefillTokens,
+        long completed,
+        int running,
+        int waiting,
+        int kvBlocksUsed,
+        int kvBlocksTotal,
+        int kvBlockSize,
+        long kvTokens,
+        int lastBatchRows,
+        long promptTokens,
+        long cachedPromptTokens,
+        long preemptions,
+        int kvBlocksCached) {
 
     /** Tokens served from the prefix cache / prompt tokens (0 before any request). */
     public double prefixCacheHitRate() {

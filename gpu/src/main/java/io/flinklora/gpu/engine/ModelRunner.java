@@ -23,11 +23,14 @@ import java.util.TreeMap;
 public final class ModelRunner {
     // Large but finite: a fully masked padding row must not turn into NaN through softmax.
     private static final float MASKED = -1e30f;
-    // Groups per step: enough to separate decode rows from chunks of different lengths (a labelling step
-    // holds dozens of records of 20-60 tokens), few enough that the fixed native ops each group adds per
+    // Groups per step: enough to separate decode rows from chunks of different lengths (a labelling
+    // step
+    // holds dozens of records of 20-60 tokens), few enough that the fixed native ops each group
+    // adds per
     // layer stay small.
     static final int MAX_GROUPS = 8;
-    // Below the cap, buckets still merge when that pads fewer query-key pairs than this: a group's fixed
+    // Below the cap, buckets still merge when that pads fewer query-key pairs than this: a group's
+    // fixed
     // ops per layer cost about as much as that many pairs of attention on a CPU.
     static final long FREE_MERGE_PAIRS = 2048;
 
@@ -83,12 +86,20 @@ public final class ModelRunner {
         List<AttentionGroup> groups = new ArrayList<>(grouping.size());
         long offset = 0;
         for (int[] members : grouping) {
-            AttentionGroup g = group(chunks, members, firstToken, offset, outputGather, manager,
-                    grouping.size() == 1);
+            AttentionGroup g =
+                    group(
+                            chunks,
+                            members,
+                            firstToken,
+                            offset,
+                            outputGather,
+                            manager,
+                            grouping.size() == 1);
             groups.add(g);
             offset += g.paddedRows();
         }
-        // One group whose padded layout is exactly the step's tokens (pure decode, or one chunk alone).
+        // One group whose padded layout is exactly the step's tokens (pure decode, or one chunk
+        // alone).
         boolean identity = groups.size() == 1 && offset == tokens;
         return new ForwardBatch(
                 manager.create(ids),
@@ -101,14 +112,16 @@ public final class ModelRunner {
     }
 
     /**
-     * The rotary table row of the token at cache position {@code p}: its rotary position, in the long
-     * table for LongRoPE tokens computed past the original context. LongRoPE picks its table by the
-     * sequence length of the forward pass that computed a token in transformers: the whole prompt for
-     * prompt tokens, p + 1 for a decoded one; per token, so chunked prefill and re-prefill after a
-     * restore give the same keys.
+     * The rotary table row of the token at cache position {@code p}: its rotary position, in the
+     * long table for LongRoPE tokens computed past the original context. LongRoPE picks its table
+     * by the sequence length of the forward pass that computed a token in transformers: the whole
+     * prompt for prompt tokens, p + 1 for a decoded one; per token, so chunked prefill and
+     * re-prefill after a restore give the same keys.
      */
     long ropeRow(Sequence s, int p) {
-        int offset = model.ropeRowOffset(p < s.promptLength() ? s.promptLength() : s.rotaryPosition(p) + 1);
+        int offset =
+                model.ropeRowOffset(
+                        p < s.promptLength() ? s.promptLength() : s.rotaryPosition(p) + 1);
         return s.rotaryPosition(p) + offset;
     }
 
@@ -116,8 +129,14 @@ public final class ModelRunner {
      * Builds one attention group over {@code members} (rows in batch order), and records where each
      * of its tokens lands in the concatenated padded outputs, which start at {@code offset}.
      */
-    private AttentionGroup group(List<Batch.Chunk> chunks, int[] members, int[] firstToken, long offset,
-                                 long[] outputGather, NDManager manager, boolean only) {
+    private AttentionGroup group(
+            List<Batch.Chunk> chunks,
+            int[] members,
+            int[] firstToken,
+            long offset,
+            long[] outputGather,
+            NDManager manager,
+            boolean only) {
         int n = members.length;
         int queryLen = 0;
         int keyLen = 1;
@@ -149,7 +168,8 @@ public final class ModelRunner {
             for (int h = 0; h < kvHeads; h++) {
                 int at = (i * kvHeads + h) * tableLen;
                 for (int b = 0; b < tableLen; b++) {
-                    kvBlocks[at + b] = cache.blockRow(b < own ? table.block(b) : KvBlockPool.NULL_BLOCK, h);
+                    kvBlocks[at + b] =
+                            cache.blockRow(b < own ? table.block(b) : KvBlockPool.NULL_BLOCK, h);
                 }
             }
             for (int j = 0; j < queryLen; j++) {
@@ -161,8 +181,10 @@ public final class ModelRunner {
                 }
                 outputGather[first + j] = offset + q;
                 int p = c.start() + j;
-                // Query at position p sees cached positions 0..p (causal; later positions hold stale data).
-                // A candidate token of a choice tree sees the prompt and its own candidate's tokens up to p.
+                // Query at position p sees cached positions 0..p (causal; later positions hold
+                // stale data).
+                // A candidate token of a choice tree sees the prompt and its own candidate's tokens
+                // up to p.
                 int base = q * keyLen;
                 int branch = s.ownBranchStart(p);
                 if (branch <= p) {
@@ -182,27 +204,32 @@ public final class ModelRunner {
                 }
             }
         }
-        // With a single group holding every token unpadded, queries are the step's tokens as they are.
+        // With a single group holding every token unpadded, queries are the step's tokens as they
+        // are.
         boolean identity = only && (long) n * queryLen == outputGather.length;
         return new AttentionGroup(
                 n,
                 manager.create(kvBlocks),
                 identity ? null : manager.create(gather),
-                manager.create(mask, new Shape(n, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
-                windowMask == null ? null
-                        : manager.create(windowMask, new Shape(n, 1, queryLen, 1, keyLen)).toType(model.dtype(), false),
+                manager.create(mask, new Shape(n, 1, queryLen, 1, keyLen))
+                        .toType(model.dtype(), false),
+                windowMask == null
+                        ? null
+                        : manager.create(windowMask, new Shape(n, 1, queryLen, 1, keyLen))
+                                .toType(model.dtype(), false),
                 queryLen,
                 keyLen);
     }
 
     /**
-     * Splits the rows that compute tokens this step into attention groups: rows bucketed by chunk length
-     * (one-token rows - decode, one-token choice trees - apart from longer chunks, which go by quarter
-     * octaves: a group pads every query to its longest chunk) and, within that, by key length (powers of
-     * two: a group gathers every row's keys up to the group's longest, so a short decode row should not
-     * read as far as a long one). Adjacent buckets are merged where that adds the least padded work while
-     * there are more than {@link #MAX_GROUPS} or the merge pads at most {@link #FREE_MERGE_PAIRS} pairs
-     * (each group costs a fixed number of native ops per layer). Each group lists its rows in batch order.
+     * Splits the rows that compute tokens this step into attention groups: rows bucketed by chunk
+     * length (one-token rows - decode, one-token choice trees - apart from longer chunks, which go
+     * by quarter octaves: a group pads every query to its longest chunk) and, within that, by key
+     * length (powers of two: a group gathers every row's keys up to the group's longest, so a short
+     * decode row should not read as far as a long one). Adjacent buckets are merged where that adds
+     * the least padded work while there are more than {@link #MAX_GROUPS} or the merge pads at most
+     * {@link #FREE_MERGE_PAIRS} pairs (each group costs a fixed number of native ops per layer).
+     * Each group lists its rows in batch order.
      */
     static List<int[]> groupRows(List<Batch.Chunk> chunks) {
         TreeMap<Long, List<Integer>> buckets = new TreeMap<>();
@@ -210,9 +237,12 @@ public final class ModelRunner {
             Batch.Chunk c = chunks.get(row);
             int len = c.length();
             if (len > 0) {
-                long lenBucket = len == 1 ? 0 : 1 + (long) Math.floor(4 * Math.log(len) / Math.log(2));
-                long keyBucket = 32 - Integer.numberOfLeadingZeros(Math.max(1, c.start() + len - 1));
-                buckets.computeIfAbsent(lenBucket << 32 | keyBucket, k -> new ArrayList<>()).add(row);
+                long lenBucket =
+                        len == 1 ? 0 : 1 + (long) Math.floor(4 * Math.log(len) / Math.log(2));
+                long keyBucket =
+                        32 - Integer.numberOfLeadingZeros(Math.max(1, c.start() + len - 1));
+                buckets.computeIfAbsent(lenBucket << 32 | keyBucket, k -> new ArrayList<>())
+                        .add(row);
             }
         }
         List<List<Integer>> groups = new ArrayList<>(buckets.values());
@@ -221,14 +251,17 @@ public final class ModelRunner {
             int best = -1;
             long bestExtra = Long.MAX_VALUE;
             for (int i = 0; i + 1 < groups.size(); i++) {
-                // One-token rows never join longer chunks' groups: they would be padded to those chunks' length.
+                // One-token rows never join longer chunks' groups: they would be padded to those
+                // chunks' length.
                 if ((keys.get(i) >>> 32 == 0) != (keys.get(i + 1) >>> 32 == 0)) {
                     continue;
                 }
                 List<Integer> merged = new ArrayList<>(groups.get(i));
                 merged.addAll(groups.get(i + 1));
-                long extra = paddedWork(chunks, merged) - paddedWork(chunks, groups.get(i))
-                        - paddedWork(chunks, groups.get(i + 1));
+                long extra =
+                        paddedWork(chunks, merged)
+                                - paddedWork(chunks, groups.get(i))
+                                - paddedWork(chunks, groups.get(i + 1));
                 if (extra < bestExtra) {
                     bestExtra = extra;
                     best = i;

@@ -9,22 +9,28 @@ import java.util.Map;
 
 /**
  * Turns the core's token ids into text (vLLM's output processor): incremental detokenizing, stop
- * strings and the final flush. The core decides stop ids, EOS and length; a stop string is found here,
- * so the processor reports which requests it ended and the engine then stops them in the core.
+ * strings and the final flush. The core decides stop ids, EOS and length; a stop string is found
+ * here, so the processor reports which requests it ended and the engine then stops them in the
+ * core.
  */
 final class OutputProcessor {
     private final Tokenizer tokenizer;
     private final Map<String, Text> texts = new HashMap<>();
 
-    /** One request's text state: the detokenizer and the stop matching that holds back a possible stop string. */
-    private record Text(IncrementalDetokenizer detokenizer, StopMatcher stops) {
-    }
+    /**
+     * One request's text state: the detokenizer and the stop matching that holds back a possible
+     * stop string.
+     */
+    private record Text(IncrementalDetokenizer detokenizer, StopMatcher stops) {}
 
     OutputProcessor(Tokenizer tokenizer) {
         this.tokenizer = tokenizer;
     }
 
-    /** Starts a request's text; resumed tokens are replayed so text continues seamlessly (theirs was delivered). */
+    /**
+     * Starts a request's text; resumed tokens are replayed so text continues seamlessly (theirs was
+     * delivered).
+     */
     void add(EngineRequest r) {
         Text t = new Text(tokenizer.newDetokenizer(), new StopMatcher(r.params().stop()));
         for (int id : r.generatedIds()) {
@@ -43,9 +49,9 @@ final class OutputProcessor {
     }
 
     /**
-     * The events with their text: each token's new characters, held back while they could still start
-     * a stop string; a stop string ends the request (finish reason STOP, text cut before it), and its id
-     * is added to {@code stopped} when the core had not ended it already.
+     * The events with their text: each token's new characters, held back while they could still
+     * start a stop string; a stop string ends the request (finish reason STOP, text cut before it),
+     * and its id is added to {@code stopped} when the core had not ended it already.
      */
     List<TokenEvent> process(List<TokenEvent> events, List<String> stopped) {
         List<TokenEvent> out = new ArrayList<>(events.size());
@@ -69,8 +75,16 @@ final class OutputProcessor {
                 text = text + t.stops().append(t.detokenizer().flush()) + t.stops().finish();
                 texts.remove(e.requestId());
             }
-            out.add(new TokenEvent(e.requestId(), e.index(), e.tokenId(), text, reason, e.promptTokens(), null,
-                    e.logprobs()));
+            out.add(
+                    new TokenEvent(
+                            e.requestId(),
+                            e.index(),
+                            e.tokenId(),
+                            text,
+                            reason,
+                            e.promptTokens(),
+                            null,
+                            e.logprobs()));
         }
         return out;
     }

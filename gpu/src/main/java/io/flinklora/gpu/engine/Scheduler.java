@@ -9,11 +9,11 @@ import java.util.Deque;
 import java.util.List;
 
 /**
- * Continuous batching over a paged KV cache: admits waiting sequences first come, first served while
- * KV blocks and the running limit allow (reusing cached blocks of their longest cached prefix), gives
- * every running sequence room for its next token - preempting the newest running sequence when
- * blocks run out - and splits each step's token budget between decoding sequences (one token each,
- * always) and prefilling ones (the rest, oldest first, in chunks).
+ * Continuous batching over a paged KV cache: admits waiting sequences first come, first served
+ * while KV blocks and the running limit allow (reusing cached blocks of their longest cached
+ * prefix), gives every running sequence room for its next token - preempting the newest running
+ * sequence when blocks run out - and splits each step's token budget between decoding sequences
+ * (one token each, always) and prefilling ones (the rest, oldest first, in chunks).
  */
 @Internal
 public final class Scheduler {
@@ -27,16 +27,26 @@ public final class Scheduler {
     private long promptTokens;
     private long cachedPromptTokens;
 
-    /** What addresses a sequence's KV blocks in the prefix cache, besides their position in the chain. */
+    /**
+     * What addresses a sequence's KV blocks in the prefix cache, besides their position in the
+     * chain.
+     */
     interface BlockContent {
-        /** The content of block {@code block}: everything that decides its keys and values, given the prefix. */
+        /**
+         * The content of block {@code block}: everything that decides its keys and values, given
+         * the prefix.
+         */
         int[] of(Sequence s, int block);
     }
 
     Scheduler(BlockManager blocks, int maxRunning, int maxTokensPerStep, BlockContent content) {
         if (maxTokensPerStep < maxRunning) {
-            throw new IllegalArgumentException("maxTokensPerStep " + maxTokensPerStep
-                    + " must be at least maxRunning " + maxRunning + " so every running sequence can decode");
+            throw new IllegalArgumentException(
+                    "maxTokensPerStep "
+                            + maxTokensPerStep
+                            + " must be at least maxRunning "
+                            + maxRunning
+                            + " so every running sequence can decode");
         }
         this.blocks = blocks;
         this.maxRunning = maxRunning;
@@ -56,7 +66,10 @@ public final class Scheduler {
             READY,
             /** Its adapter is loading from disk: skip it, the others go ahead. */
             LOADING,
-            /** No device room for its adapter until running sequences end: later adapter requests queue behind it. */
+            /**
+             * No device room for its adapter until running sequences end: later adapter requests
+             * queue behind it.
+             */
             NO_CAPACITY,
             /** It cannot run (its adapter failed to load): drop it and report. */
             FAIL
@@ -64,18 +77,24 @@ public final class Scheduler {
 
         Verdict check(Sequence s);
 
-        /** The prefix-cache salt of a sequence about to start: what besides its tokens decides its keys and values. */
+        /**
+         * The prefix-cache salt of a sequence about to start: what besides its tokens decides its
+         * keys and values.
+         */
         String cacheSalt(Sequence s);
 
         void admitted(Sequence s);
 
-        /** A running sequence gave its KV blocks back and waits again; it is admitted anew later. */
+        /**
+         * A running sequence gave its KV blocks back and waits again; it is admitted anew later.
+         */
         void preempted(Sequence s);
     }
 
     /**
      * Positions a sequence's blocks must hold before its next step: every token it has, and for a
-     * constrained request the prompt plus its whole candidate tree (reserved at once, so it never grows).
+     * constrained request the prompt plus its whole candidate tree (reserved at once, so it never
+     * grows).
      */
     private static int reserved(Sequence s) {
         return s.choices() == null ? s.length() : s.promptLength() + s.choices().treeLength();
@@ -142,7 +161,8 @@ public final class Scheduler {
                 budget--;
             }
         }
-        // Prefills share what is left, oldest request first (running is in arrival order but for the admitted).
+        // Prefills share what is left, oldest request first (running is in arrival order but for
+        // the admitted).
         List<Sequence> prefilling = new ArrayList<>();
         for (Sequence s : running) {
             if (s.pending() > 1) {
@@ -164,13 +184,18 @@ public final class Scheduler {
         return new Batch(chunks, failed);
     }
 
-    private enum Start { STARTED, NO_ROOM, DEFERRED }
+    private enum Start {
+        STARTED,
+        NO_ROOM,
+        DEFERRED
+    }
 
     /**
-     * Gives a sequence its blocks: the cached blocks of its longest cached prefix (at least one token is
-     * always computed, for the logits of the next one), then fresh blocks for the rest. NO_ROOM when the
-     * pool cannot hold it now; DEFERRED when its next block is being computed by a running sequence
-     * right now (a burst of requests behind one instruction then prefills it once, not once per request).
+     * Gives a sequence its blocks: the cached blocks of its longest cached prefix (at least one
+     * token is always computed, for the logits of the next one), then fresh blocks for the rest.
+     * NO_ROOM when the pool cannot hold it now; DEFERRED when its next block is being computed by a
+     * running sequence right now (a burst of requests behind one instruction then prefills it once,
+     * not once per request).
      */
     private Start start(Sequence s, Admission admission) {
         String salt = admission.cacheSalt(s);
@@ -178,15 +203,24 @@ public final class Scheduler {
         int bs = blocks.blockSize();
         int cacheable = cacheablePrompt(s) - 1;
         int hit = blocks.matchPrefix(s.blocks(), salt, b -> content.of(s, b), cacheable / bs);
-        if (blocks.prefixCaching() && hit < cacheable / bs && computingNow(s, salt, (hit + 1) * bs)) {
+        if (blocks.prefixCaching()
+                && hit < cacheable / bs
+                && computingNow(s, salt, (hit + 1) * bs)) {
             blocks.free(s.blocks());
             return Start.DEFERRED;
         }
-        // The block the cached prefix ends in: copy the positions a cached sibling shares instead of computing them.
+        // The block the cached prefix ends in: copy the positions a cached sibling shares instead
+        // of computing them.
         BlockManager.PartialHit partial = null;
         if (blocks.prefixCaching() && cacheable > hit * bs) {
             int[] next = content.of(s, hit);
-            partial = blocks.matchPartial(s.blocks(), salt, next, next.length / bs, Math.min(cacheable - hit * bs, bs));
+            partial =
+                    blocks.matchPartial(
+                            s.blocks(),
+                            salt,
+                            next,
+                            next.length / bs,
+                            Math.min(cacheable - hit * bs, bs));
         }
         if (!blocks.grow(s.blocks(), reserved(s))) {
             if (partial != null) {
@@ -217,7 +251,9 @@ public final class Scheduler {
      */
     private boolean computingNow(Sequence s, String salt, int positions) {
         for (Sequence r : running) {
-            if (r.computed() < positions && cacheablePrompt(r) >= positions && salt.equals(r.cacheSalt())
+            if (r.computed() < positions
+                    && cacheablePrompt(r) >= positions
+                    && salt.equals(r.cacheSalt())
                     && samePrefix(r, s, positions)) {
                 return true;
             }
@@ -234,7 +270,10 @@ public final class Scheduler {
         return true;
     }
 
-    /** The newest running sequence that may give its blocks back: any but constrained requests (reserved whole). */
+    /**
+     * The newest running sequence that may give its blocks back: any but constrained requests
+     * (reserved whole).
+     */
     private Sequence newestPreemptible() {
         for (int i = running.size() - 1; i >= 0; i--) {
             if (running.get(i).choices() == null) {
@@ -258,9 +297,11 @@ public final class Scheduler {
         if (!blocks.prefixCaching()) {
             return;
         }
-        // Candidate tokens of a choice tree see only their own branch: not a causal prefix anyone shares.
+        // Candidate tokens of a choice tree see only their own branch: not a causal prefix anyone
+        // shares.
         int causal = Math.min(s.computed(), cacheablePrompt(s));
-        blocks.commit(s.blocks(), causal / blocks.blockSize(), s.cacheSalt(), b -> content.of(s, b));
+        blocks.commit(
+                s.blocks(), causal / blocks.blockSize(), s.cacheSalt(), b -> content.of(s, b));
     }
 
     /** Removes a finished or aborted sequence, giving its blocks back at once. */
@@ -292,7 +333,10 @@ public final class Scheduler {
         return preemptions;
     }
 
-    /** Tokens sequences brought when they started (prompt, and generated tokens after a restore or preemption). */
+    /**
+     * Tokens sequences brought when they started (prompt, and generated tokens after a restore or
+     * preemption).
+     */
     long promptTokens() {
         return promptTokens;
     }
@@ -304,7 +348,14 @@ public final class Scheduler {
 
     @Override
     public String toString() {
-        return "Scheduler[running=" + running.size() + ", waiting=" + waiting.size() + ", blocks="
-                + blocks.used() + "/" + blocks.total() + "]";
+        return "Scheduler[running="
+                + running.size()
+                + ", waiting="
+                + waiting.size()
+                + ", blocks="
+                + blocks.used()
+                + "/"
+                + blocks.total()
+                + "]";
     }
 }

@@ -1,18 +1,17 @@
 package io.flinklora.gpu.engine;
 
 import io.flinklora.annotation.Internal;
-import io.flinklora.gpu.sampling.TokenLogprobs;
-
 import io.flinklora.gpu.kv.BlockTable;
 import io.flinklora.gpu.lora.AdapterMix;
 import io.flinklora.gpu.lora.AdapterRegistry;
+import io.flinklora.gpu.sampling.TokenLogprobs;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 
 /**
- * A request in flight in the engine core: its token ids so far, the KV blocks that hold them and how
- * many are computed (text is the {@link OutputProcessor}'s).
+ * A request in flight in the engine core: its token ids so far, the KV blocks that hold them and
+ * how many are computed (text is the {@link OutputProcessor}'s).
  */
 @Internal
 public final class Sequence {
@@ -33,12 +32,20 @@ public final class Sequence {
     private FinishReason finishReason;
     private long firstTokenNanos;
 
-    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, List<AdapterRegistry.Version> adapters) {
+    Sequence(
+            EngineRequest request,
+            long seed,
+            Set<Integer> stopIds,
+            List<AdapterRegistry.Version> adapters) {
         this(request, seed, stopIds, adapters, null);
     }
 
-    Sequence(EngineRequest request, long seed, Set<Integer> stopIds, List<AdapterRegistry.Version> adapters,
-             ChoiceTree choices) {
+    Sequence(
+            EngineRequest request,
+            long seed,
+            Set<Integer> stopIds,
+            List<AdapterRegistry.Version> adapters,
+            ChoiceTree choices) {
         this.request = request;
         this.choices = choices;
         this.seed = seed;
@@ -47,7 +54,8 @@ public final class Sequence {
         this.adapters = adapters == null ? List.of() : List.copyOf(adapters);
         this.arrivalNanos = System.nanoTime();
         int[] gen = request.generatedIds();
-        this.tokens = Arrays.copyOf(request.promptIds(), Math.max(16, promptLength + gen.length + 16));
+        this.tokens =
+                Arrays.copyOf(request.promptIds(), Math.max(16, promptLength + gen.length + 16));
         System.arraycopy(gen, 0, tokens, promptLength, gen.length);
         this.length = promptLength + gen.length;
     }
@@ -81,7 +89,10 @@ public final class Sequence {
         return tokens[position];
     }
 
-    /** The token buffer: positions 0 .. length() - 1 hold the prompt, then the generated tokens (read-only). */
+    /**
+     * The token buffer: positions 0 .. length() - 1 hold the prompt, then the generated tokens
+     * (read-only).
+     */
     int[] tokenBuffer() {
         return tokens;
     }
@@ -100,12 +111,17 @@ public final class Sequence {
         computed += n;
     }
 
-    /** Drops what the cache holds so the next step recomputes every token (the no-cache baseline). */
+    /**
+     * Drops what the cache holds so the next step recomputes every token (the no-cache baseline).
+     */
     void forgetCache() {
         computed = 0;
     }
 
-    /** Starts from a cached prefix of {@code n} tokens (prefix caching), or from nothing after preemption. */
+    /**
+     * Starts from a cached prefix of {@code n} tokens (prefix caching), or from nothing after
+     * preemption.
+     */
     void resetComputed(int n) {
         computed = n;
     }
@@ -115,7 +131,10 @@ public final class Sequence {
         return blocks;
     }
 
-    /** What besides the tokens decides this sequence's keys and values (its adapter mix); set on admission. */
+    /**
+     * What besides the tokens decides this sequence's keys and values (its adapter mix); set on
+     * admission.
+     */
     String cacheSalt() {
         return cacheSalt;
     }
@@ -124,12 +143,18 @@ public final class Sequence {
         this.cacheSalt = salt;
     }
 
-    /** Leases on the adapter versions this sequence uses, in request order (empty for the base model). */
+    /**
+     * Leases on the adapter versions this sequence uses, in request order (empty for the base
+     * model).
+     */
     List<AdapterRegistry.Version> adapters() {
         return adapters;
     }
 
-    /** The loaded adapters and weights, set when the sequence starts running; null for the base model. */
+    /**
+     * The loaded adapters and weights, set when the sequence starts running; null for the base
+     * model.
+     */
     AdapterMix mix() {
         return mix;
     }
@@ -163,15 +188,20 @@ public final class Sequence {
 
     /** Rotary position of the token at cache position {@code p} (they differ only in the tree). */
     int rotaryPosition(int p) {
-        return p < promptLength || !inTree ? p : choices.rotaryPosition(promptLength, p - promptLength);
+        return p < promptLength || !inTree
+                ? p
+                : choices.rotaryPosition(promptLength, p - promptLength);
     }
 
     /**
      * First cache position, at or after the prompt, that the token at {@code p} attends to besides
-     * the prompt itself: p's own candidate's start in the tree; for prompt tokens, p+1 (causal only).
+     * the prompt itself: p's own candidate's start in the tree; for prompt tokens, p+1 (causal
+     * only).
      */
     int ownBranchStart(int p) {
-        return p < promptLength || !inTree ? p + 1 : promptLength + choices.candidateStart(p - promptLength);
+        return p < promptLength || !inTree
+                ? p + 1
+                : promptLength + choices.candidateStart(p - promptLength);
     }
 
     /** Ends a constrained request: its single event carries the chosen label and the scores. */
@@ -179,7 +209,8 @@ public final class Sequence {
         ChoiceResult r = choices.result();
         finishReason = FinishReason.CHOICE;
         firstTokenNanos = System.nanoTime();
-        return new TokenEvent(request.id(), 0, r.tokenIds()[0], r.label(), finishReason, promptLength, r);
+        return new TokenEvent(
+                request.id(), 0, r.tokenIds()[0], r.label(), finishReason, promptLength, r);
     }
 
     public FinishReason finishReason() {
@@ -199,7 +230,9 @@ public final class Sequence {
         finishReason = FinishReason.STOP;
     }
 
-    /** Appends a sampled token and returns its event (finished on a stop id or at max_new_tokens). */
+    /**
+     * Appends a sampled token and returns its event (finished on a stop id or at max_new_tokens).
+     */
     TokenEvent append(int token) {
         return append(token, null);
     }
@@ -222,6 +255,7 @@ public final class Sequence {
         } else if (generatedCount() >= request.params().maxNewTokens()) {
             finishReason = FinishReason.LENGTH;
         }
-        return new TokenEvent(request.id(), index, token, "", finishReason, promptLength, null, logprobs);
+        return new TokenEvent(
+                request.id(), index, token, "", finishReason, promptLength, null, logprobs);
     }
 }

@@ -2,7 +2,6 @@ package io.flinklora.gpu.engine;
 
 import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.errors.RequestFailure;
-
 import java.util.List;
 
 /**
@@ -15,6 +14,7 @@ import java.util.List;
  * @param nanos wall time of the step
  */
 @PublicEvolving
-public record StepResult(List<TokenEvent> events, List<RequestFailure> failures, int rows, int tokens, long nanos) {
+public record StepResult(
+        List<TokenEvent> events, List<RequestFailure> failures, int rows, int tokens, long nanos) {
     public static final StepResult IDLE = new StepResult(List.of(), List.of(), 0, 0, 0);
 }

@@ -18,7 +18,10 @@ final class StopMatcher {
         this.longest = stops.stream().mapToInt(String::length).max().orElse(0);
     }
 
-    /** Appends new text; returns the part now safe to emit. After a match, {@link #stopped()} is true. */
+    /**
+     * Appends new text; returns the part now safe to emit. After a match, {@link #stopped()} is
+     * true.
+     */
     String append(String delta) {
         if (stopAt >= 0) {
             return "";
@@ -42,7 +45,10 @@ final class StopMatcher {
         return take(text.length() - heldTail());
     }
 
-    /** Everything not yet emitted, up to the stop string if one matched: call when the sequence ends. */
+    /**
+     * Everything not yet emitted, up to the stop string if one matched: call when the sequence
+     * ends.
+     */
     String finish() {
         return take(stopAt >= 0 ? stopAt : text.length());
     }

@@ -16,15 +16,33 @@ import io.flinklora.gpu.sampling.TokenLogprobs;
  *     request asked for them ({@code logprobs}); null otherwise
  */
 @PublicEvolving
-public record TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
-                         int promptTokens, ChoiceResult choice, TokenLogprobs logprobs) {
-    public TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
-                      int promptTokens) {
+public record TokenEvent(
+        String requestId,
+        int index,
+        int tokenId,
+        String text,
+        FinishReason finishReason,
+        int promptTokens,
+        ChoiceResult choice,
+        TokenLogprobs logprobs) {
+    public TokenEvent(
+            String requestId,
+            int index,
+            int tokenId,
+            String text,
+            FinishReason finishReason,
+            int promptTokens) {
         this(requestId, index, tokenId, text, finishReason, promptTokens, null, null);
     }
 
-    public TokenEvent(String requestId, int index, int tokenId, String text, FinishReason finishReason,
-                      int promptTokens, ChoiceResult choice) {
+    public TokenEvent(
+            String requestId,
+            int index,
+            int tokenId,
+            String text,
+            FinishReason finishReason,
+            int promptTokens,
+            ChoiceResult choice) {
         this(requestId, index, tokenId, text, finishReason, promptTokens, choice, null);
     }
 

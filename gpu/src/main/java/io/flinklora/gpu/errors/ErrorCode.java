@@ -21,7 +21,9 @@ public enum ErrorCode {
     ADAPTER_LOAD_FAILED,
     /** A request id is already in flight. */
     DUPLICATE_REQUEST,
-    /** A configured limit (prompt tokens, stop strings, adapters per request, size) was exceeded. */
+    /**
+     * A configured limit (prompt tokens, stop strings, adapters per request, size) was exceeded.
+     */
     LIMIT_EXCEEDED,
     /** Something failed inside the engine; the request was not completed. */
     INTERNAL

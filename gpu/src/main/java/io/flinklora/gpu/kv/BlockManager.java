@@ -13,11 +13,12 @@ import java.util.function.IntFunction;
  * Hands out the blocks of a {@link KvBlockPool} to block tables, and keeps full blocks
  * content-addressed for automatic prefix caching (as vLLM's KV cache manager does).
  *
- * <p>A block is free, owned (a reference count of the tables holding it) or cached without an owner.
- * A full block's key is a chain: the id of the previous block's key, a salt (what else decides the
- * keys and values: the adapter mix) and the block's content (token ids, and anything else the
- * caller knows changes them). Keys compare by their whole content, not a hash, so a hit is exact.
- * Cached blocks nobody owns are evicted least recently released first when a block is needed.
+ * <p>A block is free, owned (a reference count of the tables holding it) or cached without an
+ * owner. A full block's key is a chain: the id of the previous block's key, a salt (what else
+ * decides the keys and values: the adapter mix) and the block's content (token ids, and anything
+ * else the caller knows changes them). Keys compare by their whole content, not a hash, so a hit is
+ * exact. Cached blocks nobody owns are evicted least recently released first when a block is
+ * needed.
  */
 @Internal
 public final class BlockManager {
@@ -27,7 +28,8 @@ public final class BlockManager {
     private final int[] refs;
     private final Key[] keyOf;
     private final boolean[] touched;
-    // Free blocks that hold no cached content; last freed first, so few distinct blocks (pages) get used.
+    // Free blocks that hold no cached content; last freed first, so few distinct blocks (pages) get
+    // used.
     private final ArrayDeque<Integer> free = new ArrayDeque<>();
     // Cached blocks with no owner, least recently released first.
     private final LinkedHashSet<Integer> evictable = new LinkedHashSet<>();
@@ -36,7 +38,8 @@ public final class BlockManager {
     private final Map<Long, LinkedHashSet<Integer>> children = new HashMap<>();
     private int[] fresh = new int[16];
     private int freshCount;
-    // Pending copies (source, destination) of partly matched blocks; each source holds a reference until drained.
+    // Pending copies (source, destination) of partly matched blocks; each source holds a reference
+    // until drained.
     private int[] copies = new int[16];
     private int copyCount;
     private long nextKeyId = 1;
@@ -54,12 +57,16 @@ public final class BlockManager {
             this.parent = parent;
             this.salt = salt;
             this.content = content;
-            this.hash = 31 * (31 * Long.hashCode(parent) + salt.hashCode()) + Arrays.hashCode(content);
+            this.hash =
+                    31 * (31 * Long.hashCode(parent) + salt.hashCode()) + Arrays.hashCode(content);
         }
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Key k && k.parent == parent && k.salt.equals(salt) && Arrays.equals(k.content, content);
+            return o instanceof Key k
+                    && k.parent == parent
+                    && k.salt.equals(salt)
+                    && Arrays.equals(k.content, content);
         }
 
         @Override
@@ -130,7 +137,8 @@ public final class BlockManager {
      *
      * @param content the content of the table's block i (as given to {@link #commit})
      */
-    public int matchPrefix(BlockTable table, String salt, IntFunction<int[]> content, int maxBlocks) {
+    public int matchPrefix(
+            BlockTable table, String salt, IntFunction<int[]> content, int maxBlocks) {
         if (table.size() != 0) {
             throw new IllegalStateException("prefix matching needs an empty block table");
         }
@@ -155,27 +163,32 @@ public final class BlockManager {
         return n;
     }
 
-    /** A cached block whose first {@code positions} positions hold what a table's next block would. */
-    public record PartialHit(int block, int positions) {
-    }
+    /**
+     * A cached block whose first {@code positions} positions hold what a table's next block would.
+     */
+    public record PartialHit(int block, int positions) {}
 
-    // Children scanned for a partial match: they share everything before the block, so a shared text
-    // continues in any of them (a bound keeps admission cheap behind an instruction with thousands of records).
+    // Children scanned for a partial match: they share everything before the block, so a shared
+    // text
+    // continues in any of them (a bound keeps admission cheap behind an instruction with thousands
+    // of records).
     private static final int PARTIAL_CANDIDATES = 64;
 
     /**
-     * After {@link #matchPrefix}: the cached block, following the table's last block, that agrees with
-     * {@code content} (the table's next block) on the longest run of leading positions, at most {@code limit}.
-     * Takes a reference on it, given back by {@link #copyInto} or {@link #release}. SGLang's radix cache
-     * shares prefixes to the token; this gets the same for the block a shared prefix ends in, by copying
-     * its matching positions into the table's own block instead of computing them again.
+     * After {@link #matchPrefix}: the cached block, following the table's last block, that agrees
+     * with {@code content} (the table's next block) on the longest run of leading positions, at
+     * most {@code limit}. Takes a reference on it, given back by {@link #copyInto} or {@link
+     * #release}. SGLang's radix cache shares prefixes to the token; this gets the same for the
+     * block a shared prefix ends in, by copying its matching positions into the table's own block
+     * instead of computing them again.
      *
-     * @param content the next block's content as for {@link #commit}, a position past the sequence holding
-     *     a value no real block holds (so it never matches)
+     * @param content the next block's content as for {@link #commit}, a position past the sequence
+     *     holding a value no real block holds (so it never matches)
      * @param fields how many values per position {@code content} holds (laid out field by field)
      * @return null when no cached block shares even the first position
      */
-    public PartialHit matchPartial(BlockTable table, String salt, int[] content, int fields, int limit) {
+    public PartialHit matchPartial(
+            BlockTable table, String salt, int[] content, int fields, int limit) {
         if (!prefixCaching || limit <= 0) {
             return null;
         }
@@ -222,7 +235,10 @@ public final class BlockManager {
         return true;
     }
 
-    /** Schedules the copy of a partly matched block into a table's own block (before the next forward pass). */
+    /**
+     * Schedules the copy of a partly matched block into a table's own block (before the next
+     * forward pass).
+     */
     public void copyInto(PartialHit hit, int destination) {
         if (copyCount * 2 + 2 > copies.length) {
             copies = Arrays.copyOf(copies, copies.length * 2);
@@ -238,8 +254,8 @@ public final class BlockManager {
     }
 
     /**
-     * The copies scheduled since the last call, as (source, destination) pairs; their sources' references
-     * are given back, so the caller must copy before any block is handed out again.
+     * The copies scheduled since the last call, as (source, destination) pairs; their sources'
+     * references are given back, so the caller must copy before any block is handed out again.
      */
     public int[] drainCopies() {
         int[] out = Arrays.copyOf(copies, copyCount * 2);
@@ -262,7 +278,10 @@ public final class BlockManager {
         }
     }
 
-    /** Grows a table to hold {@code positions} positions; false (keeping what it got) when blocks run out. */
+    /**
+     * Grows a table to hold {@code positions} positions; false (keeping what it got) when blocks
+     * run out.
+     */
     public boolean grow(BlockTable table, int positions) {
         while ((long) table.size() * blockSize < positions) {
             int b = allocate();
@@ -305,9 +324,9 @@ public final class BlockManager {
     }
 
     /**
-     * Puts the table's first {@code fullBlocks} blocks (full, computed) in the prefix cache. A block
-     * whose content is already cached under another block stays private; the chain continues from the
-     * cached one, so later blocks are still found.
+     * Puts the table's first {@code fullBlocks} blocks (full, computed) in the prefix cache. A
+     * block whose content is already cached under another block stays private; the chain continues
+     * from the cached one, so later blocks are still found.
      */
     public void commit(BlockTable table, int fullBlocks, String salt, IntFunction<int[]> content) {
         if (!prefixCaching) {
@@ -320,8 +339,10 @@ public final class BlockManager {
             if (existing != null) {
                 table.markRegistered(i, keyOf[existing].id);
             } else if (keyOf[b] != null) {
-                // Written again with other content (the recompute-everything baseline): not expected here.
-                throw new IllegalStateException("block " + b + " is already cached under other content");
+                // Written again with other content (the recompute-everything baseline): not
+                // expected here.
+                throw new IllegalStateException(
+                        "block " + b + " is already cached under other content");
             } else {
                 key.id = nextKeyId++;
                 cached.put(key, b);
@@ -332,16 +353,21 @@ public final class BlockManager {
         }
     }
 
-    /** Gives back every block of a table (cached ones stay findable until evicted) and empties it. */
+    /**
+     * Gives back every block of a table (cached ones stay findable until evicted) and empties it.
+     */
     public void free(BlockTable table) {
-        // Last block first: a later block is useless without its prefix, so it should be evicted first.
+        // Last block first: a later block is useless without its prefix, so it should be evicted
+        // first.
         for (int i = table.size() - 1; i >= 0; i--) {
             unref(table.block(i));
         }
         table.clear();
     }
 
-    /** Blocks handed out for the first time since the last call: the pool must zero them before use. */
+    /**
+     * Blocks handed out for the first time since the last call: the pool must zero them before use.
+     */
     public int[] drainFresh() {
         int[] out = Arrays.copyOf(fresh, freshCount);
         freshCount = 0;

@@ -4,9 +4,10 @@ import io.flinklora.annotation.Internal;
 import java.util.Arrays;
 
 /**
- * The KV blocks of one sequence, in position order: position p lives in block {@code block(p / blockSize)}
- * at offset {@code p % blockSize}. The first {@link #registered()} blocks are full and content-addressed
- * in the prefix cache; {@link #keyId(int)} names their content for the next block's key.
+ * The KV blocks of one sequence, in position order: position p lives in block {@code block(p /
+ * blockSize)} at offset {@code p % blockSize}. The first {@link #registered()} blocks are full and
+ * content-addressed in the prefix cache; {@link #keyId(int)} names their content for the next
+ * block's key.
  */
 @Internal
 public final class BlockTable {
@@ -28,7 +29,9 @@ public final class BlockTable {
         return registered;
     }
 
-    /** Content id of registered block {@code i}; 0 before the first block (the root of every chain). */
+    /**
+     * Content id of registered block {@code i}; 0 before the first block (the root of every chain).
+     */
     public long keyId(int i) {
         return i < 0 ? 0 : keyIds[i];
     }
@@ -43,7 +46,8 @@ public final class BlockTable {
 
     void markRegistered(int i, long keyId) {
         if (i != registered) {
-            throw new IllegalStateException("block " + i + " registered out of order (next is " + registered + ")");
+            throw new IllegalStateException(
+                    "block " + i + " registered out of order (next is " + registered + ")");
         }
         keyIds[i] = keyId;
         registered++;

@@ -9,14 +9,14 @@ import ai.djl.ndarray.types.Shape;
 import io.flinklora.annotation.Internal;
 
 /**
- * The device memory of the KV cache: per layer one key and one value tensor
- * {@code [blocks, kvHeads, blockSize, headDim]}, allocated once for a memory budget and addressed
- * through block tables ({@link BlockManager} decides which block holds what).
+ * The device memory of the KV cache: per layer one key and one value tensor {@code [blocks,
+ * kvHeads, blockSize, headDim]}, allocated once for a memory budget and addressed through block
+ * tables ({@link BlockManager} decides which block holds what).
  *
  * <p>The tensors are created uninitialised, so on a CPU the pages a block never used are never
- * touched and the process grows with the tokens in use; a block is zeroed the first time it is handed
- * out ({@link #zero}) because attention reads every position of a row's blocks, masked or not, and
- * uninitialised memory may hold NaN. Block 0 is the zero block padding rows point at.
+ * touched and the process grows with the tokens in use; a block is zeroed the first time it is
+ * handed out ({@link #zero}) because attention reads every position of a row's blocks, masked or
+ * not, and uninitialised memory may hold NaN. Block 0 is the zero block padding rows point at.
  */
 @Internal
 public final class KvBlockPool implements AutoCloseable {
@@ -38,10 +38,18 @@ public final class KvBlockPool implements AutoCloseable {
     /**
      * @param blocks blocks in the pool, the zero block included
      */
-    public KvBlockPool(NDManager parent, int layers, int kvHeads, int headDim, int blocks, int blockSize,
-                       DataType dtype, Device device) {
+    public KvBlockPool(
+            NDManager parent,
+            int layers,
+            int kvHeads,
+            int headDim,
+            int blocks,
+            int blockSize,
+            DataType dtype,
+            Device device) {
         if (blocks < 2 || blockSize < 1) {
-            throw new IllegalArgumentException("a KV pool needs at least one usable block of one position");
+            throw new IllegalArgumentException(
+                    "a KV pool needs at least one usable block of one position");
         }
         this.manager = parent.newSubManager(device);
         this.blocks = blocks;
@@ -57,8 +65,10 @@ public final class KvBlockPool implements AutoCloseable {
         for (int l = 0; l < layers; l++) {
             NDArray k = manager.create(shape, dtype);
             NDArray v = manager.create(shape, dtype);
-            // Views over the same storage: one row per (block, head, offset) for writing tokens, and one row
-            // per (block, head) holding blockSize positions for reading a block table in one gather.
+            // Views over the same storage: one row per (block, head, offset) for writing tokens,
+            // and one row
+            // per (block, head) holding blockSize positions for reading a block table in one
+            // gather.
             keysFlat[l] = k.reshape(-1, headDim);
             valuesFlat[l] = v.reshape(-1, headDim);
             keyBlocks[l] = k.reshape(-1, (long) blockSize * headDim);
@@ -69,7 +79,8 @@ public final class KvBlockPool implements AutoCloseable {
     }
 
     /** Bytes one block takes over all layers, keys and values. */
-    public static long blockBytes(int layers, int kvHeads, int headDim, int blockSize, DataType dtype) {
+    public static long blockBytes(
+            int layers, int kvHeads, int headDim, int blockSize, DataType dtype) {
         return 2L * layers * kvHeads * blockSize * headDim * dtype.getNumOfBytes();
     }
 
@@ -94,7 +105,9 @@ public final class KvBlockPool implements AutoCloseable {
         }
     }
 
-    /** Copies whole blocks, given as (source, destination) pairs, in every layer (keys and values). */
+    /**
+     * Copies whole blocks, given as (source, destination) pairs, in every layer (keys and values).
+     */
     public void copy(int[] pairs) {
         if (pairs.length == 0) {
             return;

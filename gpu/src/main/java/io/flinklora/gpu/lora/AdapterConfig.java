@@ -21,40 +21,66 @@ import java.util.regex.PatternSyntaxException;
 
 /**
  * A PEFT {@code adapter_config.json} for LoRA, validated: which modules of which layers it adapts,
- * with what rank, scale and bias. Module matching reproduces PEFT 0.21 exactly
- * ({@code check_target_module_exists}, {@code get_pattern_key}); a field outside {@link AdapterFields}
- * or a value this server cannot apply exactly is refused, naming the field.
+ * with what rank, scale and bias. Module matching reproduces PEFT 0.21 exactly ({@code
+ * check_target_module_exists}, {@code get_pattern_key}); a field outside {@link AdapterFields} or a
+ * value this server cannot apply exactly is refused, naming the field.
  *
  * @param r default rank
  * @param alpha default lora_alpha
- * @param targetRegex {@code target_modules} given as a string: a regex full-matched against module paths
+ * @param targetRegex {@code target_modules} given as a string: a regex full-matched against module
+ *     paths
  * @param targetNames {@code target_modules} given as a list: module names or path suffixes
  * @param excludeRegex {@code exclude_modules} as a string, or null
  * @param excludeNames {@code exclude_modules} as a list (empty when absent)
- * @param rankPattern {@code rank_pattern}: key (a regex) to rank, in file order (the first match wins)
+ * @param rankPattern {@code rank_pattern}: key (a regex) to rank, in file order (the first match
+ *     wins)
  * @param alphaPattern {@code alpha_pattern}: key to alpha, likewise
  * @param layers {@code layers_to_transform}, or null for all layers
  * @param layersPattern {@code layers_pattern} (empty: PEFT's default layer-index rule)
  * @param loraBias {@code lora_bias}: {@code lora_B} carries a bias, scaled like B
- * @param useDora {@code use_dora}: adapted linear modules rescale their output rows by magnitude / row norm
- * @param modulesToSave {@code modules_to_save}: whole modules the adapter replaces ({@code lm_head},
- *     {@code embed_tokens})
+ * @param useDora {@code use_dora}: adapted linear modules rescale their output rows by magnitude /
+ *     row norm
+ * @param modulesToSave {@code modules_to_save}: whole modules the adapter replaces ({@code
+ *     lm_head}, {@code embed_tokens})
  */
 @Internal
-public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetRegex, List<String> targetNames,
-                            Pattern excludeRegex, List<String> excludeNames, Map<String, Integer> rankPattern,
-                            Map<String, Double> alphaPattern, Set<Integer> layers, List<String> layersPattern,
-                            boolean loraBias, boolean useDora, List<String> modulesToSave) {
+public record AdapterConfig(
+        int r,
+        double alpha,
+        boolean rsLora,
+        Pattern targetRegex,
+        List<String> targetNames,
+        Pattern excludeRegex,
+        List<String> excludeNames,
+        Map<String, Integer> rankPattern,
+        Map<String, Double> alphaPattern,
+        Set<Integer> layers,
+        List<String> layersPattern,
+        boolean loraBias,
+        boolean useDora,
+        List<String> modulesToSave) {
 
     /** The modules {@code modules_to_save} may name: the output head and the input embeddings. */
     public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
 
     private static final int MAX_RANK = 1 << 14;
+
     /** The input embedding's module path: LoRA on it uses lora_embedding_A / lora_embedding_B. */
     public static final String EMBEDDING = "model.embed_tokens";
-    private static final List<String> ALL_LINEAR = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-            "up_proj", "down_proj", "qkv_proj", "gate_up_proj");
-    private static final Pattern DEFAULT_LAYER_INDEX = Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
+
+    private static final List<String> ALL_LINEAR =
+            List.of(
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                    "qkv_proj",
+                    "gate_up_proj");
+    private static final Pattern DEFAULT_LAYER_INDEX =
+            Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
 
     /** Reads {@code adapter_config.json} from an adapter folder. */
     public static AdapterConfig read(Path dir) {
@@ -80,7 +106,10 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         AdapterFields.check(n, source);
         int r = rank(n.get("r"), source, "r");
         JsonNode alphaNode = n.get("lora_alpha");
-        double alpha = alphaNode == null || alphaNode.isNull() ? 8 : number(alphaNode, source, "lora_alpha");
+        double alpha =
+                alphaNode == null || alphaNode.isNull()
+                        ? 8
+                        : number(alphaNode, source, "lora_alpha");
         boolean rs = bool(n, "use_rslora", source);
         JsonNode tm = n.get("target_modules");
         if (tm == null || tm.isNull()) {
@@ -90,7 +119,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         List<String> targetNames = new ArrayList<>();
         if (tm.isTextual()) {
             if (tm.asText().equals("all-linear")) {
-                // PEFT expands it to every linear layer but the output layer (Llama and Phi-3 names).
+                // PEFT expands it to every linear layer but the output layer (Llama and Phi-3
+                // names).
                 targetNames.addAll(ALL_LINEAR);
             } else {
                 targetRegex = compile(tm.asText(), source, "target_modules");
@@ -127,7 +157,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             } else if (lt.isArray()) {
                 for (JsonNode e : lt) {
                     if (!e.isInt()) {
-                        throw new AdapterFormatException(source + ": layers_to_transform must hold integers");
+                        throw new AdapterFormatException(
+                                source + ": layers_to_transform must hold integers");
                     }
                     layers.add(e.asInt());
                 }
@@ -135,26 +166,32 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
                     layers = null; // PEFT: an empty list means every layer
                 }
             } else {
-                throw new AdapterFormatException(source + ": layers_to_transform must be an integer or a list");
+                throw new AdapterFormatException(
+                        source + ": layers_to_transform must be an integer or a list");
             }
         }
         List<String> layersPattern = List.of();
         JsonNode lp = n.get("layers_pattern");
         if (lp != null && !lp.isNull()) {
-            layersPattern = lp.isTextual() ? (lp.asText().isEmpty() ? List.of() : List.of(lp.asText()))
-                    : names(lp, source, "layers_pattern");
+            layersPattern =
+                    lp.isTextual()
+                            ? (lp.asText().isEmpty() ? List.of() : List.of(lp.asText()))
+                            : names(lp, source, "layers_pattern");
             for (String p : layersPattern) {
                 compile(layerPatternRegex(p), source, "layers_pattern '" + p + "'");
             }
         }
         if (targetRegex != null && (layers != null || !layersPattern.isEmpty())) {
-            throw new AdapterFormatException(source + ": layers_to_transform / layers_pattern cannot be used when"
-                    + " target_modules is a regex string (PEFT refuses it too)");
+            throw new AdapterFormatException(
+                    source
+                            + ": layers_to_transform / layers_pattern cannot be used when"
+                            + " target_modules is a regex string (PEFT refuses it too)");
         }
         boolean dora = bool(n, "use_dora", source);
         boolean loraBias = bool(n, "lora_bias", source);
         if (dora && loraBias) {
-            throw new AdapterFormatException(source + ": use_dora together with lora_bias is not supported");
+            throw new AdapterFormatException(
+                    source + ": use_dora together with lora_bias is not supported");
         }
         List<String> save = List.of();
         JsonNode ms = n.get("modules_to_save");
@@ -162,26 +199,56 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             save = names(ms, source, "modules_to_save");
             for (String m : save) {
                 // PEFT: re.match(rf"(^|.*\.){m}($|\..*)", module) picks the modules it saves.
-                Pattern p = compile("(^|.*\\.)" + m + "($|\\..*)", source, "modules_to_save entry '" + m + "'");
-                for (String candidate : List.of("lm_head", "model.embed_tokens", "model.norm", "model.layers.0",
-                        "model.layers.0.self_attn.q_proj", "model.layers.0.mlp", "model.layers.0.input_layernorm")) {
+                Pattern p =
+                        compile(
+                                "(^|.*\\.)" + m + "($|\\..*)",
+                                source,
+                                "modules_to_save entry '" + m + "'");
+                for (String candidate :
+                        List.of(
+                                "lm_head",
+                                "model.embed_tokens",
+                                "model.norm",
+                                "model.layers.0",
+                                "model.layers.0.self_attn.q_proj",
+                                "model.layers.0.mlp",
+                                "model.layers.0.input_layernorm")) {
                     if (p.matcher(bounded(candidate, "modules_to_save")).lookingAt()
                             && !SAVABLE_MODULES.contains(candidate)) {
-                        throw new AdapterFormatException(source + ": modules_to_save entry '" + m + "' saves '"
-                                + candidate + "'; only lm_head and embed_tokens are supported");
+                        throw new AdapterFormatException(
+                                source
+                                        + ": modules_to_save entry '"
+                                        + m
+                                        + "' saves '"
+                                        + candidate
+                                        + "'; only lm_head and embed_tokens are supported");
                     }
                 }
             }
         }
-        return new AdapterConfig(r, alpha, rs, targetRegex, List.copyOf(targetNames), excludeRegex,
-                List.copyOf(excludeNames), ranks, alphas, layers, List.copyOf(layersPattern), loraBias, dora,
+        return new AdapterConfig(
+                r,
+                alpha,
+                rs,
+                targetRegex,
+                List.copyOf(targetNames),
+                excludeRegex,
+                List.copyOf(excludeNames),
+                ranks,
+                alphas,
+                layers,
+                List.copyOf(layersPattern),
+                loraBias,
+                dora,
                 List.copyOf(save));
     }
 
     /** Whether {@code modules_to_save} saves the module at {@code path} (PEFT's rule). */
     public boolean saves(String path) {
         for (String m : modulesToSave) {
-            if (Pattern.compile("(^|.*\\.)" + m + "($|\\..*)").matcher(bounded(path, "modules_to_save")).lookingAt()) {
+            if (Pattern.compile("(^|.*\\.)" + m + "($|\\..*)")
+                    .matcher(bounded(path, "modules_to_save"))
+                    .lookingAt()) {
                 return true;
             }
         }
@@ -206,7 +273,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         try {
             return Pattern.compile(regex);
         } catch (PatternSyntaxException e) {
-            throw new AdapterFormatException(source + ": " + what + " is not a valid regex: " + e.getDescription());
+            throw new AdapterFormatException(
+                    source + ": " + what + " is not a valid regex: " + e.getDescription());
         }
     }
 
@@ -215,7 +283,10 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         return "(.*\\.)?(" + key + ")$";
     }
 
-    /** As PEFT's check_target_module_exists: {@code re.match(rf"(?:^|.*?\.){pattern}\.(?P<idx>\d+)\.", key)}. */
+    /**
+     * As PEFT's check_target_module_exists: {@code
+     * re.match(rf"(?:^|.*?\.){pattern}\.(?P<idx>\d+)\.", key)}.
+     */
     private static String layerPatternRegex(String pattern) {
         return "(?:^|.*?\\.)" + pattern + "\\.(?<idx>\\d+)\\.";
     }
@@ -233,8 +304,13 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
     }
 
     private static int rank(JsonNode n, String source, String field) {
-        if (n == null || !n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 1 || n.asInt() > MAX_RANK) {
-            throw new AdapterFormatException(source + ": " + field + " must be an integer rank in 1.." + MAX_RANK);
+        if (n == null
+                || !n.isIntegralNumber()
+                || !n.canConvertToInt()
+                || n.asInt() < 1
+                || n.asInt() > MAX_RANK) {
+            throw new AdapterFormatException(
+                    source + ": " + field + " must be an integer rank in 1.." + MAX_RANK);
         }
         return n.asInt();
     }
@@ -267,7 +343,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         if (saves(path)) {
             return false; // PEFT never adapts a module it saves whole
         }
-        if (excludeRegex != null && excludeRegex.matcher(bounded(path, "exclude_modules")).matches()) {
+        if (excludeRegex != null
+                && excludeRegex.matcher(bounded(path, "exclude_modules")).matches()) {
             return false;
         }
         for (String e : excludeNames) {
@@ -316,7 +393,8 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
 
     /**
      * Checks the adapter against every module of the base model, as PEFT would inject it: a matched
-     * module this server cannot adapt (embeddings, lm_head, norms, whole blocks) is refused by name.
+     * module this server cannot adapt (embeddings, lm_head, norms, whole blocks) is refused by
+     * name.
      */
     public void checkModules(ModelConfig model, String source) {
         List<String> refused = new ArrayList<>();
@@ -329,9 +407,12 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");
         }
         if (!refused.isEmpty()) {
-            throw new AdapterFormatException(source + ": target_modules matches " + refused
-                    + ", which this server cannot adapt (LoRA on lm_head is not supported;"
-                    + " other modules are not linear layers or embeddings)");
+            throw new AdapterFormatException(
+                    source
+                            + ": target_modules matches "
+                            + refused
+                            + ", which this server cannot adapt (LoRA on lm_head is not supported;"
+                            + " other modules are not linear layers or embeddings)");
         }
         boolean any = matches(EMBEDDING) || !modulesToSave.isEmpty();
         for (int l = 0; l < model.numLayers() && !any; l++) {
@@ -340,24 +421,44 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             }
         }
         if (!any) {
-            throw new AdapterFormatException(source + ": target_modules matches no linear layer of this model");
+            throw new AdapterFormatException(
+                    source + ": target_modules matches no linear layer of this model");
         }
     }
 
-    /** Every module path of the model other than its decoder layers' linear modules, as {@code named_modules} lists them. */
+    /**
+     * Every module path of the model other than its decoder layers' linear modules, as {@code
+     * named_modules} lists them.
+     */
     static List<String> nonLinearModules(ModelConfig model) {
         int layers = model.numLayers();
-        List<String> out = new ArrayList<>(List.of("model", "model.embed_tokens", "model.layers", "model.norm",
-                "model.rotary_emb", "lm_head"));
+        List<String> out =
+                new ArrayList<>(
+                        List.of(
+                                "model",
+                                "model.embed_tokens",
+                                "model.layers",
+                                "model.norm",
+                                "model.rotary_emb",
+                                "lm_head"));
         for (int l = 0; l < layers; l++) {
             String b = "model.layers." + l;
-            out.addAll(List.of(b, b + ".self_attn", b + ".mlp", b + ".mlp.act_fn", b + ".input_layernorm",
-                    b + ".post_attention_layernorm"));
+            out.addAll(
+                    List.of(
+                            b,
+                            b + ".self_attn",
+                            b + ".mlp",
+                            b + ".mlp.act_fn",
+                            b + ".input_layernorm",
+                            b + ".post_attention_layernorm"));
             if (model.qkNorm()) {
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }
             if (model.block().sandwichNorms()) {
-                out.addAll(List.of(b + ".pre_feedforward_layernorm", b + ".post_feedforward_layernorm"));
+                out.addAll(
+                        List.of(
+                                b + ".pre_feedforward_layernorm",
+                                b + ".post_feedforward_layernorm"));
             }
         }
         return out;
@@ -395,7 +496,9 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
 
     private static <T> T patternValue(Map<String, T> patterns, String path) {
         for (var e : patterns.entrySet()) {
-            Matcher m = Pattern.compile(patternRegex(e.getKey())).matcher(bounded(path, "pattern key " + e.getKey()));
+            Matcher m =
+                    Pattern.compile(patternRegex(e.getKey()))
+                            .matcher(bounded(path, "pattern key " + e.getKey()));
             if (m.lookingAt()) {
                 return e.getValue();
             }
@@ -403,8 +506,10 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
         return null;
     }
 
-    // Java regexes backtrack: a hostile pattern such as ((.*)*)*# would never finish on a module path.
-    // Matching reads the path through a sequence that stops after a fixed number of character reads.
+    // Java regexes backtrack: a hostile pattern such as ((.*)*)*# would never finish on a module
+    // path.
+    // Matching reads the path through a sequence that stops after a fixed number of character
+    // reads.
     private static final int MATCH_BUDGET = 200_000;
 
     private static CharSequence bounded(String s, String what) {
@@ -419,8 +524,10 @@ public record AdapterConfig(int r, double alpha, boolean rsLora, Pattern targetR
             @Override
             public char charAt(int index) {
                 if (++reads > MATCH_BUDGET) {
-                    throw new AdapterFormatException("the regex of " + what
-                            + " is too expensive to match (catastrophic backtracking); simplify it");
+                    throw new AdapterFormatException(
+                            "the regex of "
+                                    + what
+                                    + " is too expensive to match (catastrophic backtracking); simplify it");
                 }
                 return s.charAt(index);
             }

@@ -19,32 +19,40 @@ import java.util.Set;
  */
 @Internal
 public final class AdapterExtractor {
-    private AdapterExtractor() {
-    }
-
-    /** What one extraction kept: how much of the difference's energy the rank-R factors hold, worst module. */
-    public record Report(Set<Projection> targets, double worstEnergyKept) {
-    }
+    private AdapterExtractor() {}
 
     /**
-     * @param targets projections to extract, or null for every projection that differs in some layer
+     * What one extraction kept: how much of the difference's energy the rank-R factors hold, worst
+     * module.
      */
-    public static Report extract(Path baseDir, Path tunedDir, int rank, Set<Projection> targets, Path out)
+    public record Report(Set<Projection> targets, double worstEnergyKept) {}
+
+    /**
+     * @param targets projections to extract, or null for every projection that differs in some
+     *     layer
+     */
+    public static Report extract(
+            Path baseDir, Path tunedDir, int rank, Set<Projection> targets, Path out)
             throws IOException {
         ModelConfig base = ModelConfig.read(baseDir);
         ModelConfig tuned = ModelConfig.read(tunedDir);
-        if (base.hiddenSize() != tuned.hiddenSize() || base.numLayers() != tuned.numLayers()
-                || base.intermediateSize() != tuned.intermediateSize() || base.numKvHeads() != tuned.numKvHeads()) {
-            throw new AdapterFormatException("the tuned model's shape differs from the base model's");
+        if (base.hiddenSize() != tuned.hiddenSize()
+                || base.numLayers() != tuned.numLayers()
+                || base.intermediateSize() != tuned.intermediateSize()
+                || base.numKvHeads() != tuned.numKvHeads()) {
+            throw new AdapterFormatException(
+                    "the tuned model's shape differs from the base model's");
         }
         if (rank < 1) {
             throw new IllegalArgumentException("rank must be at least 1");
         }
         PeftWriter writer = new PeftWriter(base).rank(rank).alpha(rank);
-        Set<Projection> chosen = targets == null ? EnumSet.noneOf(Projection.class) : EnumSet.copyOf(targets);
+        Set<Projection> chosen =
+                targets == null ? EnumSet.noneOf(Projection.class) : EnumSet.copyOf(targets);
         double worst = 1.0;
-        try (WeightIndex b = WeightIndex.open(baseDir); WeightIndex t = WeightIndex.open(tunedDir);
-             NDManager m = NDManager.newBaseManager()) {
+        try (WeightIndex b = WeightIndex.open(baseDir);
+                WeightIndex t = WeightIndex.open(tunedDir);
+                NDManager m = NDManager.newBaseManager()) {
             float[][][] deltas = new float[base.numLayers()][Projection.values().length][];
             for (int l = 0; l < base.numLayers(); l++) {
                 for (Projection p : Projection.values()) {
@@ -63,7 +71,8 @@ public final class AdapterExtractor {
                 }
             }
             if (chosen.isEmpty()) {
-                throw new AdapterFormatException("the tuned model's projections equal the base model's: nothing to extract");
+                throw new AdapterFormatException(
+                        "the tuned model's projections equal the base model's: nothing to extract");
             }
             writer.targets(chosen);
             Random random = new Random(17);
@@ -71,8 +80,13 @@ public final class AdapterExtractor {
                 for (Projection p : chosen) {
                     int rows = p.outFeatures(base);
                     int cols = p.inFeatures(base);
-                    double[][] f = truncatedSvd(deltas[l][p.ordinal()], rows, cols, Math.min(rank, Math.min(rows, cols)),
-                            random);
+                    double[][] f =
+                            truncatedSvd(
+                                    deltas[l][p.ordinal()],
+                                    rows,
+                                    cols,
+                                    Math.min(rank, Math.min(rows, cols)),
+                                    random);
                     int k = f[2].length;
                     float[] a = new float[rank * cols];
                     float[] bm = new float[rows * rank];
@@ -209,7 +223,10 @@ public final class AdapterExtractor {
         }
     }
 
-    /** Modified Gram-Schmidt on the k columns of a [n x k] row-major matrix; dependent columns become 0. */
+    /**
+     * Modified Gram-Schmidt on the k columns of a [n x k] row-major matrix; dependent columns
+     * become 0.
+     */
     private static void orthonormalize(double[] a, int n, int k) {
         for (int j = 0; j < k; j++) {
             for (int pass = 0; pass < 2; pass++) {
@@ -234,7 +251,10 @@ public final class AdapterExtractor {
         }
     }
 
-    /** Cyclic Jacobi eigen-decomposition of a symmetric k x k matrix; eigenvectors in the columns of vecs. */
+    /**
+     * Cyclic Jacobi eigen-decomposition of a symmetric k x k matrix; eigenvectors in the columns of
+     * vecs.
+     */
     private static double[] jacobiEigen(double[] a, int k, double[] vecs) {
         double[] m = a.clone();
         for (int i = 0; i < k; i++) {
@@ -257,7 +277,8 @@ public final class AdapterExtractor {
                         continue;
                     }
                     double theta = (m[q * k + q] - m[p * k + p]) / (2 * apq);
-                    double t = Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+                    double t =
+                            Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
                     if (theta == 0) {
                         t = 1;
                     }

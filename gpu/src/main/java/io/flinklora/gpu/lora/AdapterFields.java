@@ -9,21 +9,26 @@ import java.util.Map;
 import java.util.function.Predicate;
 
 /**
- * The {@code adapter_config.json} fields of PEFT 0.21's LoraConfig, and what this server does with each:
- * applied, accepted only at values that leave the forward pass unchanged, or of no effect at inference.
- * Any other field is refused by name. The README's table is checked against this class.
+ * The {@code adapter_config.json} fields of PEFT 0.21's LoraConfig, and what this server does with
+ * each: applied, accepted only at values that leave the forward pass unchanged, or of no effect at
+ * inference. Any other field is refused by name. The README's table is checked against this class.
  */
 @Internal
 public final class AdapterFields {
-    private AdapterFields() {
-    }
+    private AdapterFields() {}
 
-    /** APPLIED: read and computed; ONLY_AT: accepted only at the stated values; NO_EFFECT: does not change serving. */
-    public enum Use { APPLIED, ONLY_AT, NO_EFFECT }
+    /**
+     * APPLIED: read and computed; ONLY_AT: accepted only at the stated values; NO_EFFECT: does not
+     * change serving.
+     */
+    public enum Use {
+        APPLIED,
+        ONLY_AT,
+        NO_EFFECT
+    }
 
     /** One field; {@code accepted} tests a value allowed under {@link Use#ONLY_AT}. */
-    public record Field(String name, Use use, String note, Predicate<JsonNode> accepted) {
-    }
+    public record Field(String name, Use use, String note, Predicate<JsonNode> accepted) {}
 
     private static boolean absent(JsonNode v) {
         return v == null || v.isNull() || (v.isContainerNode() && v.isEmpty());
@@ -45,75 +50,129 @@ public final class AdapterFields {
         return new Field(name, Use.NO_EFFECT, note, v -> true);
     }
 
-    private static final List<Field> FIELDS = List.of(
-            applied("r", "default rank"),
-            applied("lora_alpha", "scale alpha / r (default alpha 8, as PEFT)"),
-            applied("use_rslora", "scale alpha / sqrt(r)"),
-            applied("target_modules", "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                    + " linear layers and embed_tokens (lora_embedding_A/B); lm_head refused"),
-            applied("exclude_modules", "list or regex string, as PEFT"),
-            applied("layers_to_transform", "int or list, with a list of target_modules, as PEFT"),
-            applied("layers_pattern", "string or list, PEFT's layer-index rule"),
-            applied("rank_pattern", "keys are regexes matched as `re.match(rf\"(.*\\.)?({key})$\", path)`, first match wins"),
-            applied("alpha_pattern", "as rank_pattern"),
-            applied("lora_bias", "bias of lora_B, scaled like B, per row in the mixed batch"),
-            onlyAt("peft_type", "LORA", v -> absent(v) || "LORA".equals(v.asText())),
-            onlyAt("bias", "none (other values train base biases)", v -> absent(v) || "none".equals(v.asText())),
-            onlyAt("fan_in_fan_out", "false (Llama-family layers are not Conv1D)", AdapterFields::falseOrAbsent),
-            applied("use_dora", "DoRA on linear modules: rows scaled by magnitude / row norm of W + s B A;"
-                    + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
-            applied("modules_to_save", "lm_head and embed_tokens, replaced per row; such an adapter is not mixed"),
-            onlyAt("trainable_token_indices", "null (trainable embedding rows not implemented)", AdapterFields::absent),
-            onlyAt("layer_replication", "null (it rebuilds the base model's layers)", AdapterFields::absent),
-            onlyAt("target_parameters", "null (LoRA on raw parameters not implemented)", AdapterFields::absent),
-            onlyAt("alora_invocation_tokens", "null (activated LoRA not implemented)", AdapterFields::absent),
-            onlyAt("use_qalora", "false", AdapterFields::falseOrAbsent),
-            onlyAt("use_bdlora", "null or false", AdapterFields::falseOrAbsent),
-            onlyAt("init_lora_weights", "true, false, gaussian, orthogonal (pissa, olora, corda, loftq, lora_ga and eva"
-                    + " rewrite or depend on the base weights)",
-                    v -> absent(v) || v.isBoolean() || "gaussian".equals(v.asText()) || "orthogonal".equals(v.asText())),
-            onlyAt("megatron_config", "null", AdapterFields::absent),
-            onlyAt("loftq_config", "null or {}", AdapterFields::absent),
-            onlyAt("eva_config", "null", AdapterFields::absent),
-            onlyAt("corda_config", "null", AdapterFields::absent),
-            onlyAt("lora_ga_config", "null", AdapterFields::absent),
-            onlyAt("velora_config", "null", AdapterFields::absent),
-            onlyAt("monteclora_config", "null", AdapterFields::absent),
-            onlyAt("kasa_config", "null", AdapterFields::absent),
-            onlyAt("arrow_config", "null", AdapterFields::absent),
-            none("task_type", ""),
-            none("auto_mapping", ""),
-            none("peft_version", ""),
-            none("base_model_name_or_path", "not checked: the served base model is the job's"),
-            none("revision", ""),
-            none("inference_mode", ""),
-            none("lora_dropout", "dropout is off at inference"),
-            none("megatron_core", "read only with megatron_config"),
-            none("qalora_group_size", "read only with use_qalora"),
-            none("ensure_weight_tying", "read only with modules_to_save"));
+    private static final List<Field> FIELDS =
+            List.of(
+                    applied("r", "default rank"),
+                    applied("lora_alpha", "scale alpha / r (default alpha 8, as PEFT)"),
+                    applied("use_rslora", "scale alpha / sqrt(r)"),
+                    applied(
+                            "target_modules",
+                            "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
+                                    + " linear layers and embed_tokens (lora_embedding_A/B); lm_head refused"),
+                    applied("exclude_modules", "list or regex string, as PEFT"),
+                    applied(
+                            "layers_to_transform",
+                            "int or list, with a list of target_modules, as PEFT"),
+                    applied("layers_pattern", "string or list, PEFT's layer-index rule"),
+                    applied(
+                            "rank_pattern",
+                            "keys are regexes matched as `re.match(rf\"(.*\\.)?({key})$\", path)`, first match wins"),
+                    applied("alpha_pattern", "as rank_pattern"),
+                    applied(
+                            "lora_bias",
+                            "bias of lora_B, scaled like B, per row in the mixed batch"),
+                    onlyAt("peft_type", "LORA", v -> absent(v) || "LORA".equals(v.asText())),
+                    onlyAt(
+                            "bias",
+                            "none (other values train base biases)",
+                            v -> absent(v) || "none".equals(v.asText())),
+                    onlyAt(
+                            "fan_in_fan_out",
+                            "false (Llama-family layers are not Conv1D)",
+                            AdapterFields::falseOrAbsent),
+                    applied(
+                            "use_dora",
+                            "DoRA on linear modules: rows scaled by magnitude / row norm of W + s B A;"
+                                    + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
+                    applied(
+                            "modules_to_save",
+                            "lm_head and embed_tokens, replaced per row; such an adapter is not mixed"),
+                    onlyAt(
+                            "trainable_token_indices",
+                            "null (trainable embedding rows not implemented)",
+                            AdapterFields::absent),
+                    onlyAt(
+                            "layer_replication",
+                            "null (it rebuilds the base model's layers)",
+                            AdapterFields::absent),
+                    onlyAt(
+                            "target_parameters",
+                            "null (LoRA on raw parameters not implemented)",
+                            AdapterFields::absent),
+                    onlyAt(
+                            "alora_invocation_tokens",
+                            "null (activated LoRA not implemented)",
+                            AdapterFields::absent),
+                    onlyAt("use_qalora", "false", AdapterFields::falseOrAbsent),
+                    onlyAt("use_bdlora", "null or false", AdapterFields::falseOrAbsent),
+                    onlyAt(
+                            "init_lora_weights",
+                            "true, false, gaussian, orthogonal (pissa, olora, corda, loftq, lora_ga and eva"
+                                    + " rewrite or depend on the base weights)",
+                            v ->
+                                    absent(v)
+                                            || v.isBoolean()
+                                            || "gaussian".equals(v.asText())
+                                            || "orthogonal".equals(v.asText())),
+                    onlyAt("megatron_config", "null", AdapterFields::absent),
+                    onlyAt("loftq_config", "null or {}", AdapterFields::absent),
+                    onlyAt("eva_config", "null", AdapterFields::absent),
+                    onlyAt("corda_config", "null", AdapterFields::absent),
+                    onlyAt("lora_ga_config", "null", AdapterFields::absent),
+                    onlyAt("velora_config", "null", AdapterFields::absent),
+                    onlyAt("monteclora_config", "null", AdapterFields::absent),
+                    onlyAt("kasa_config", "null", AdapterFields::absent),
+                    onlyAt("arrow_config", "null", AdapterFields::absent),
+                    none("task_type", ""),
+                    none("auto_mapping", ""),
+                    none("peft_version", ""),
+                    none(
+                            "base_model_name_or_path",
+                            "not checked: the served base model is the job's"),
+                    none("revision", ""),
+                    none("inference_mode", ""),
+                    none("lora_dropout", "dropout is off at inference"),
+                    none("megatron_core", "read only with megatron_config"),
+                    none("qalora_group_size", "read only with use_qalora"),
+                    none("ensure_weight_tying", "read only with modules_to_save"));
 
     public static List<Field> fields() {
         return FIELDS;
     }
 
-    /** Refuses, by name, unknown fields and known ones at values this server cannot apply exactly. */
+    /**
+     * Refuses, by name, unknown fields and known ones at values this server cannot apply exactly.
+     */
     static void check(JsonNode n, String source) {
         Map<String, Field> byName = new HashMap<>();
         FIELDS.forEach(f -> byName.put(f.name(), f));
         List<String> unknown = new ArrayList<>();
-        n.fieldNames().forEachRemaining(k -> {
-            if (!byName.containsKey(k)) {
-                unknown.add(k);
-            }
-        });
+        n.fieldNames()
+                .forEachRemaining(
+                        k -> {
+                            if (!byName.containsKey(k)) {
+                                unknown.add(k);
+                            }
+                        });
         if (!unknown.isEmpty()) {
-            throw new AdapterFormatException(source + ": field(s) " + unknown + " are not implemented (they may change"
-                    + " the computation; refusing rather than ignoring them)");
+            throw new AdapterFormatException(
+                    source
+                            + ": field(s) "
+                            + unknown
+                            + " are not implemented (they may change"
+                            + " the computation; refusing rather than ignoring them)");
         }
         for (Field f : FIELDS) {
             if (f.use() == Use.ONLY_AT && n.has(f.name()) && !f.accepted().test(n.get(f.name()))) {
-                throw new AdapterFormatException(source + ": " + f.name() + " = " + n.get(f.name())
-                        + " is not supported (supported: " + f.note() + ")");
+                throw new AdapterFormatException(
+                        source
+                                + ": "
+                                + f.name()
+                                + " = "
+                                + n.get(f.name())
+                                + " is not supported (supported: "
+                                + f.note()
+                                + ")");
             }
         }
     }

@@ -15,17 +15,21 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
-/** Folds adapters into a base model ({@code W + sum w * scale * B A}) and writes a Hugging Face model folder. */
+/**
+ * Folds adapters into a base model ({@code W + sum w * scale * B A}) and writes a Hugging Face
+ * model folder.
+ */
 @Internal
 public final class AdapterMerger {
-    private AdapterMerger() {
-    }
+    private AdapterMerger() {}
 
     /** An adapter folder and its weight in the merge. */
-    public record Weighted(Path dir, double weight) {
-    }
+    public record Weighted(Path dir, double weight) {}
 
-    /** Writes {@code out} as the base model with the adapters merged in; tensors keep their stored dtype. */
+    /**
+     * Writes {@code out} as the base model with the adapters merged in; tensors keep their stored
+     * dtype.
+     */
     public static void merge(Path modelDir, List<Weighted> adapters, Path out) throws IOException {
         ModelConfig config = ModelConfig.read(modelDir);
         List<LoraAdapter> loaded = new ArrayList<>();
@@ -33,8 +37,10 @@ public final class AdapterMerger {
             LoraAdapter a = LoraAdapter.read(w.dir().getFileName().toString(), 0, w.dir(), config);
             if (!a.onlyProjectionDeltas()) {
                 // W + s B A has no place for a lora bias, DoRA's row scales or saved whole modules.
-                throw new AdapterFormatException(w.dir() + ": an adapter with lora_bias, DoRA, embedding LoRA or"
-                        + " modules_to_save cannot be merged by this tool");
+                throw new AdapterFormatException(
+                        w.dir()
+                                + ": an adapter with lora_bias, DoRA, embedding LoRA or"
+                                + " modules_to_save cannot be merged by this tool");
             }
             loaded.add(a);
         }
@@ -42,13 +48,19 @@ public final class AdapterMerger {
         try (Stream<Path> files = Files.list(modelDir)) {
             for (Path f : files.toList()) {
                 String name = f.getFileName().toString();
-                if (Files.isRegularFile(f) && !name.endsWith(".safetensors") && !name.equals("model.safetensors.index.json")) {
-                    Files.copy(f, out.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                if (Files.isRegularFile(f)
+                        && !name.endsWith(".safetensors")
+                        && !name.equals("model.safetensors.index.json")) {
+                    Files.copy(
+                            f,
+                            out.resolve(name),
+                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
                 }
             }
         }
         SafetensorsWriter writer = new SafetensorsWriter();
-        try (WeightIndex weights = WeightIndex.open(modelDir); NDManager m = NDManager.newBaseManager()) {
+        try (WeightIndex weights = WeightIndex.open(modelDir);
+                NDManager m = NDManager.newBaseManager()) {
             for (String name : weights.names()) {
                 DType stored = weights.info(name).dtype();
                 float[] values = weights.load(name, m, DataType.FLOAT32).toFloatArray();

@@ -11,8 +11,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Device memory for resident adapters: for each rank in use, and each projection of each layer,
- * one stacked tensor {@code A [slots, r, in]} and {@code B [slots, out, r]}. An adapter occupies one
+ * Device memory for resident adapters: for each rank in use, and each projection of each layer, one
+ * stacked tensor {@code A [slots, r, in]} and {@code B [slots, out, r]}. An adapter occupies one
  * slot of the pool of each rank it has, so a batch can gather every row's adapter weights with one
  * indexed read per projection instead of one operation per adapter. Ranks are never padded: each
  * rank gets its own pool, created when the first adapter of that rank arrives.
@@ -46,8 +46,14 @@ final class AdapterPool implements AutoCloseable {
         this.capacity = capacity;
     }
 
-    /** Copies an adapter's modules into free slots and points its modules at them; false if a pool is full. */
-    /** A manager on the pool's device for an adapter's whole matrices; the adapter closes it on eviction. */
+    /**
+     * Copies an adapter's modules into free slots and points its modules at them; false if a pool
+     * is full.
+     */
+    /**
+     * A manager on the pool's device for an adapter's whole matrices; the adapter closes it on
+     * eviction.
+     */
     NDManager newExtrasManager() {
         return manager.newSubManager();
     }
@@ -62,7 +68,11 @@ final class AdapterPool implements AutoCloseable {
             for (Projection p : Projection.values()) {
                 LoraAdapter.Module m = adapter.module(l, p);
                 if (m != null && !slots.containsKey(m.rank)) {
-                    int s = freeSlot(pools.computeIfAbsent(m.rank, r -> new RankPool(r, model.numLayers(), capacity)));
+                    int s =
+                            freeSlot(
+                                    pools.computeIfAbsent(
+                                            m.rank,
+                                            r -> new RankPool(r, model.numLayers(), capacity)));
                     if (s < 0) {
                         slots.forEach((r, used) -> pools.get(r).used[used] = false);
                         return false;
@@ -86,17 +96,27 @@ final class AdapterPool implements AutoCloseable {
                     pool.b[l][i] = manager.zeros(new Shape(capacity, m.out, m.rank), dtype);
                 }
                 try (NDManager tmp = manager.newSubManager()) {
-                    pool.a[l][i].set(new NDIndex(slot), tmp.create(m.a(), new Shape(m.rank, m.in)).toType(dtype, false));
-                    pool.b[l][i].set(new NDIndex(slot), tmp.create(m.b(), new Shape(m.out, m.rank)).toType(dtype, false));
+                    pool.a[l][i].set(
+                            new NDIndex(slot),
+                            tmp.create(m.a(), new Shape(m.rank, m.in)).toType(dtype, false));
+                    pool.b[l][i].set(
+                            new NDIndex(slot),
+                            tmp.create(m.b(), new Shape(m.out, m.rank)).toType(dtype, false));
                 }
                 // Persistent views of the slot, for the strategies that use one adapter at a time.
-                m.place(pool, slot, pool.a[l][i].get(new NDIndex(slot)), pool.b[l][i].get(new NDIndex(slot)));
+                m.place(
+                        pool,
+                        slot,
+                        pool.a[l][i].get(new NDIndex(slot)),
+                        pool.b[l][i].get(new NDIndex(slot)));
             }
         }
         return true;
     }
 
-    /** Frees an adapter's slots (the data stays until overwritten; no row points at it any more). */
+    /**
+     * Frees an adapter's slots (the data stays until overwritten; no row points at it any more).
+     */
     synchronized void free(LoraAdapter adapter) {
         for (int l = 0; l < model.numLayers(); l++) {
             for (Projection p : Projection.values()) {

@@ -58,7 +58,8 @@ public final class AdapterRegistry implements AutoCloseable {
 
     /** One loaded (or loading) version of an adapter's files. */
     public static final class Version {
-        private static final java.util.concurrent.atomic.AtomicLong SERIALS = new java.util.concurrent.atomic.AtomicLong();
+        private static final java.util.concurrent.atomic.AtomicLong SERIALS =
+                new java.util.concurrent.atomic.AtomicLong();
         final String name;
         // Unique per loaded version in this process: names the weights, for prefix-cache keys.
         final long serial = SERIALS.incrementAndGet();
@@ -100,8 +101,8 @@ public final class AdapterRegistry implements AutoCloseable {
         FAILED
     }
 
-    private record Fingerprint(long configModified, long configSize, long weightsModified, long weightsSize) {
-    }
+    private record Fingerprint(
+            long configModified, long configSize, long weightsModified, long weightsSize) {}
 
     /** Builder for a registry over one adapter root. */
     public static final class Builder {
@@ -184,11 +185,13 @@ public final class AdapterRegistry implements AutoCloseable {
         this.maxOnDevice = b.maxOnDevice;
         this.maxDeviceBytes = b.maxDeviceBytes;
         this.maxLoaded = b.maxLoaded;
-        this.loader = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "adapter-loader");
-            t.setDaemon(true);
-            return t;
-        });
+        this.loader =
+                Executors.newSingleThreadExecutor(
+                        r -> {
+                            Thread t = new Thread(r, "adapter-loader");
+                            t.setDaemon(true);
+                            return t;
+                        });
     }
 
     /**
@@ -208,7 +211,8 @@ public final class AdapterRegistry implements AutoCloseable {
         } else {
             misses++;
             long version = ++versionCounter;
-            CompletableFuture<LoraAdapter> f = CompletableFuture.supplyAsync(() -> load(name, version, dir), loader);
+            CompletableFuture<LoraAdapter> f =
+                    CompletableFuture.supplyAsync(() -> load(name, version, dir), loader);
             Version fresh = new Version(name, fp, f);
             Version old = current.put(name, fresh);
             versions.add(fresh);
@@ -230,11 +234,19 @@ public final class AdapterRegistry implements AutoCloseable {
             loads++;
             loadNanos += nanos;
         }
-        LOG.info("Loaded adapter {} v{} ({} KiB) in {} ms", name, version, a.bytes() >> 10, nanos / 1_000_000);
+        LOG.info(
+                "Loaded adapter {} v{} ({} KiB) in {} ms",
+                name,
+                version,
+                a.bytes() >> 10,
+                nanos / 1_000_000);
         return a;
     }
 
-    /** Whether a leased version can run now, moving it onto the device if there is (or can be made) room. */
+    /**
+     * Whether a leased version can run now, moving it onto the device if there is (or can be made)
+     * room.
+     */
     public synchronized Readiness ready(Version v) {
         if (!v.future.isDone()) {
             return Readiness.LOADING;
@@ -256,7 +268,8 @@ public final class AdapterRegistry implements AutoCloseable {
             }
         }
         if (!a.upload(pool)) {
-            // A rank pool is full of adapters with running sequences (the count check covers the usual case).
+            // A rank pool is full of adapters with running sequences (the count check covers the
+            // usual case).
             return evictOne() && a.upload(pool) ? Readiness.READY : Readiness.NO_CAPACITY;
         }
         return Readiness.READY;
@@ -278,7 +291,9 @@ public final class AdapterRegistry implements AutoCloseable {
         return v.future.join();
     }
 
-    /** Marks a sequence using {@code v} as running: the adapter stays on the device until it ends. */
+    /**
+     * Marks a sequence using {@code v} as running: the adapter stays on the device until it ends.
+     */
     public synchronized void pin(Version v) {
         v.running++;
     }
@@ -310,7 +325,10 @@ public final class AdapterRegistry implements AutoCloseable {
         Version victim = null;
         for (Version v : versions) {
             LoraAdapter a = v.adapterOrNull();
-            if (a != null && a.onDevice() && v.running == 0 && (victim == null || v.lastUsed < victim.lastUsed)) {
+            if (a != null
+                    && a.onDevice()
+                    && v.running == 0
+                    && (victim == null || v.lastUsed < victim.lastUsed)) {
                 victim = v;
             }
         }
@@ -326,7 +344,9 @@ public final class AdapterRegistry implements AutoCloseable {
         while (loadedCount() > maxLoaded) {
             Version victim = null;
             for (Version v : versions) {
-                if (v.adapterOrNull() != null && v.leases == 0 && v.running == 0
+                if (v.adapterOrNull() != null
+                        && v.leases == 0
+                        && v.running == 0
                         && (victim == null || v.lastUsed < victim.lastUsed)) {
                     victim = v;
                 }
@@ -375,26 +395,40 @@ public final class AdapterRegistry implements AutoCloseable {
         return n;
     }
 
-    /** Checks a name and resolves it to its folder, refusing anything that could reach outside the root. */
+    /**
+     * Checks a name and resolves it to its folder, refusing anything that could reach outside the
+     * root.
+     */
     Path resolve(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
-            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter name " + quote(name)
-                    + " is not a plain identifier (letters, digits, '_' and '-')");
+            throw new RequestException(
+                    ErrorCode.UNKNOWN_ADAPTER,
+                    "adapter name "
+                            + quote(name)
+                            + " is not a plain identifier (letters, digits, '_' and '-')");
         }
         Path dir = root.resolve(name);
         if (!Files.isDirectory(dir)) {
-            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "no adapter '" + name + "' under the adapter root");
+            throw new RequestException(
+                    ErrorCode.UNKNOWN_ADAPTER, "no adapter '" + name + "' under the adapter root");
         }
         try {
-            for (Path p : List.of(dir, dir.resolve("adapter_config.json"), dir.resolve("adapter_model.safetensors"))) {
-                if (Files.exists(p, LinkOption.NOFOLLOW_LINKS) && !p.toRealPath().startsWith(root)) {
-                    throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + name
-                            + "' links outside the adapter root; refused");
+            for (Path p :
+                    List.of(
+                            dir,
+                            dir.resolve("adapter_config.json"),
+                            dir.resolve("adapter_model.safetensors"))) {
+                if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)
+                        && !p.toRealPath().startsWith(root)) {
+                    throw new RequestException(
+                            ErrorCode.UNKNOWN_ADAPTER,
+                            "adapter '" + name + "' links outside the adapter root; refused");
                 }
             }
         } catch (IOException e) {
-            throw new RequestException(ErrorCode.UNKNOWN_ADAPTER, "adapter '" + name + "' cannot be read: "
-                    + e.getMessage());
+            throw new RequestException(
+                    ErrorCode.UNKNOWN_ADAPTER,
+                    "adapter '" + name + "' cannot be read: " + e.getMessage());
         }
         return dir;
     }
@@ -409,17 +443,32 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private static Fingerprint fingerprint(Path dir) {
         try {
-            BasicFileAttributes c = Files.readAttributes(dir.resolve("adapter_config.json"), BasicFileAttributes.class);
-            BasicFileAttributes w = Files.readAttributes(dir.resolve("adapter_model.safetensors"),
-                    BasicFileAttributes.class);
-            return new Fingerprint(c.lastModifiedTime().toMillis(), c.size(), w.lastModifiedTime().toMillis(), w.size());
+            BasicFileAttributes c =
+                    Files.readAttributes(
+                            dir.resolve("adapter_config.json"), BasicFileAttributes.class);
+            BasicFileAttributes w =
+                    Files.readAttributes(
+                            dir.resolve("adapter_model.safetensors"), BasicFileAttributes.class);
+            return new Fingerprint(
+                    c.lastModifiedTime().toMillis(),
+                    c.size(),
+                    w.lastModifiedTime().toMillis(),
+                    w.size());
         } catch (IOException e) {
             return new Fingerprint(-1, -1, -1, -1);
         }
     }
 
     public synchronized AdapterStats stats() {
-        return new AdapterStats(hits, misses, loads, loadNanos, evictions, drops, deviceCount(), deviceBytes(),
+        return new AdapterStats(
+                hits,
+                misses,
+                loads,
+                loadNanos,
+                evictions,
+                drops,
+                deviceCount(),
+                deviceBytes(),
                 loadedCount());
     }
 

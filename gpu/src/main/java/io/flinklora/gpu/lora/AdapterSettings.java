@@ -13,11 +13,16 @@ import java.util.List;
  * @param strategy how the LoRA part of a mixed batch is computed
  */
 @PublicEvolving
-public record AdapterSettings(int maxOnDevice, long maxDeviceBytes, int maxLoaded, List<String> preload,
-                              LoraStrategy strategy) implements java.io.Serializable {
+public record AdapterSettings(
+        int maxOnDevice,
+        long maxDeviceBytes,
+        int maxLoaded,
+        List<String> preload,
+        LoraStrategy strategy)
+        implements java.io.Serializable {
     /** The defaults of the engine, the streaming job, the labelling job and generate.sh alike. */
-    public static final AdapterSettings DEFAULT = new AdapterSettings(16, 1L << 30, 64, List.of(),
-            LoraStrategy.POOLED);
+    public static final AdapterSettings DEFAULT =
+            new AdapterSettings(16, 1L << 30, 64, List.of(), LoraStrategy.POOLED);
 
     public AdapterSettings {
         preload = List.copyOf(preload);

@@ -16,6 +16,13 @@ import io.flinklora.annotation.PublicEvolving;
  * @param loaded adapters held in host memory now (device-resident ones included)
  */
 @PublicEvolving
-public record AdapterStats(long hits, long misses, long loads, long loadNanos, long evictions, long drops,
-                           int onDevice, long deviceBytes, int loaded) {
-}
+public record AdapterStats(
+        long hits,
+        long misses,
+        long loads,
+        long loadNanos,
+        long evictions,
+        long drops,
+        int onDevice,
+        long deviceBytes,
+        int loaded) {}

@@ -5,8 +5,9 @@ import java.util.Arrays;
 import java.util.stream.Collectors;
 
 /**
- * The {@code combination_type} values of PEFT 0.21's {@code LoraModel.add_weighted_adapter}: how the
- * adapters are combined ({@link Shape}) and which {@code merge_utils} function merges the tensors ({@link Task}).
+ * The {@code combination_type} values of PEFT 0.21's {@code LoraModel.add_weighted_adapter}: how
+ * the adapters are combined ({@link Shape}) and which {@code merge_utils} function merges the
+ * tensors ({@link Task}).
  */
 @Internal
 public enum CombineMethod {
@@ -23,15 +24,24 @@ public enum CombineMethod {
     MAGNITUDE_PRUNE_SVD("magnitude_prune_svd", Shape.DELTA, Task.MAGNITUDE_PRUNE);
 
     /**
-     * FACTORS: A and B are merged separately, each weighted by sqrt(|weight * scaling|) (the sign on A),
-     * all ranks equal; CONCAT: the weighted A's and the B's are stacked along the rank; DELTA: the
-     * weight deltas {@code scaling * B A} are merged and re-factorized by a truncated SVD.
+     * FACTORS: A and B are merged separately, each weighted by sqrt(|weight * scaling|) (the sign
+     * on A), all ranks equal; CONCAT: the weighted A's and the B's are stacked along the rank;
+     * DELTA: the weight deltas {@code scaling * B A} are merged and re-factorized by a truncated
+     * SVD.
      */
-    public enum Shape { FACTORS, CONCAT, DELTA }
+    public enum Shape {
+        FACTORS,
+        CONCAT,
+        DELTA
+    }
 
     /** The merge_utils function: task_arithmetic, ties, dare_linear, dare_ties, magnitude_prune. */
     public enum Task {
-        ARITHMETIC, TIES, DARE_LINEAR, DARE_TIES, MAGNITUDE_PRUNE;
+        ARITHMETIC,
+        TIES,
+        DARE_LINEAR,
+        DARE_TIES,
+        MAGNITUDE_PRUNE;
 
         /** Whether the task prunes, so {@code density} is required (PEFT fails without it). */
         public boolean prunes() {
@@ -79,10 +89,13 @@ public enum CombineMethod {
                 return m;
             }
         }
-        throw new IllegalArgumentException("unknown --method '" + name + "' (one of " + names() + ")");
+        throw new IllegalArgumentException(
+                "unknown --method '" + name + "' (one of " + names() + ")");
     }
 
     public static String names() {
-        return Arrays.stream(values()).map(CombineMethod::peftName).collect(Collectors.joining(", "));
+        return Arrays.stream(values())
+                .map(CombineMethod::peftName)
+                .collect(Collectors.joining(", "));
     }
 }

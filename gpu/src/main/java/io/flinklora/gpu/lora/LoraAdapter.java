@@ -23,8 +23,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * One PEFT LoRA adapter loaded for serving: per adapted projection, {@code A [r, in]} and
- * {@code B [out, r]} with the adapter's scale already folded into B, so a delta is two products.
+ * One PEFT LoRA adapter loaded for serving: per adapted projection, {@code A [r, in]} and {@code B
+ * [out, r]} with the adapter's scale already folded into B, so a delta is two products.
  *
  * <p>Its weights live either on the device (ready to serve) or as host copies (evicted); the
  * registry moves it between the two. Ranks are whatever the files hold, module by module.
@@ -47,12 +47,18 @@ public final class LoraAdapter implements AutoCloseable {
     private NDArray savedLmHead;
 
     /**
-     * What an adapter holds besides per-projection LoRA: embedding LoRA ({@code lora_embedding_A} [r, vocab],
-     * {@code lora_embedding_B} [hidden, r] with the scale folded in) and whole saved modules [vocab, hidden];
-     * each null when absent.
+     * What an adapter holds besides per-projection LoRA: embedding LoRA ({@code lora_embedding_A}
+     * [r, vocab], {@code lora_embedding_B} [hidden, r] with the scale folded in) and whole saved
+     * modules [vocab, hidden]; each null when absent.
      */
-    record Extras(int embedRank, float[] embedA, float[] embedB, float[] savedEmbed, float[] savedLmHead,
-                  int vocab, int hidden) {
+    record Extras(
+            int embedRank,
+            float[] embedA,
+            float[] embedB,
+            float[] savedEmbed,
+            float[] savedLmHead,
+            int vocab,
+            int hidden) {
         static final Extras NONE = new Extras(0, null, null, null, null, 0, 0);
 
         long bytes() {
@@ -65,22 +71,34 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /**
-     * One adapted projection: device arrays while resident; host copies while not resident, and while
-     * resident only where the device copy is not exact (a float16 or bfloat16 pool).
+     * One adapted projection: device arrays while resident; host copies while not resident, and
+     * while resident only where the device copy is not exact (a float16 or bfloat16 pool).
      */
     static final class Module {
         final int rank;
         final int in;
         final int out;
-        /** A [rank, in] and B [out, rank] row-major, or null while a float32 device slot holds them exactly. */
+
+        /**
+         * A [rank, in] and B [out, rank] row-major, or null while a float32 device slot holds them
+         * exactly.
+         */
         float[] hostA;
+
         float[] hostB;
+
         /** {@code lora_bias}: the bias of lora_B times the scale, or null. */
         final float[] hostBias;
+
         /** DoRA: magnitude / ||W + s B A|| - 1 per output row, or null for plain LoRA. */
         float[] doraScale;
-        /** Device copies of {@code hostBias} and {@code doraScale} [1, out] while resident, else null. */
+
+        /**
+         * Device copies of {@code hostBias} and {@code doraScale} [1, out] while resident, else
+         * null.
+         */
         NDArray bias;
+
         NDArray dora;
         NDArray a;
         NDArray b;
@@ -121,7 +139,13 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    private LoraAdapter(String name, long version, AdapterConfig config, Module[][] modules, long bytes, Extras extras) {
+    private LoraAdapter(
+            String name,
+            long version,
+            AdapterConfig config,
+            Module[][] modules,
+            long bytes,
+            Extras extras) {
         this.name = name;
         this.version = version;
         this.config = config;
@@ -139,18 +163,22 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /**
-     * As {@link #read(String, long, Path, ModelConfig)}, with the base weights DoRA adapters need for
-     * their row norms (a DoRA adapter read without them is refused).
+     * As {@link #read(String, long, Path, ModelConfig)}, with the base weights DoRA adapters need
+     * for their row norms (a DoRA adapter read without them is refused).
      */
-    public static LoraAdapter read(String name, long version, Path dir, ModelConfig model, BaseWeights baseWeights) {
+    public static LoraAdapter read(
+            String name, long version, Path dir, ModelConfig model, BaseWeights baseWeights) {
         AdapterConfig config = AdapterConfig.read(dir);
         config.checkModules(model, dir.resolve("adapter_config.json").toString());
         Path file = dir.resolve("adapter_model.safetensors");
         if (!Files.isRegularFile(file)) {
-            throw new AdapterFormatException("no adapter_model.safetensors in " + dir
-                    + " (only the safetensors format is read)");
+            throw new AdapterFormatException(
+                    "no adapter_model.safetensors in "
+                            + dir
+                            + " (only the safetensors format is read)");
         }
-        try (WeightIndex w = WeightIndex.openFile(file); NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
+        try (WeightIndex w = WeightIndex.openFile(file);
+                NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
             Map<String, String> byKey = new HashMap<>();
             for (String t : w.names()) {
                 byKey.put(normalize(t), t);
@@ -167,8 +195,13 @@ public final class LoraAdapter implements AutoCloseable {
                     String aName = byKey.get(base + ".lora_A.weight");
                     String bName = byKey.get(base + ".lora_B.weight");
                     if (aName == null || bName == null) {
-                        throw new AdapterFormatException(file + ": missing tensor '" + base + ".lora_"
-                                + (aName == null ? "A" : "B") + ".weight' for a target module");
+                        throw new AdapterFormatException(
+                                file
+                                        + ": missing tensor '"
+                                        + base
+                                        + ".lora_"
+                                        + (aName == null ? "A" : "B")
+                                        + ".weight' for a target module");
                     }
                     int rank = config.rankOf(base);
                     int in = m.inFeatures();
@@ -187,13 +220,23 @@ public final class LoraAdapter implements AutoCloseable {
                     if (config.loraBias()) {
                         String biasName = byKey.get(base + ".lora_B.bias");
                         if (biasName == null) {
-                            throw new AdapterFormatException(file + ": lora_bias is true but tensor '" + base
-                                    + ".lora_B.bias' is missing");
+                            throw new AdapterFormatException(
+                                    file
+                                            + ": lora_bias is true but tensor '"
+                                            + base
+                                            + ".lora_B.bias' is missing");
                         }
                         long[] shape = w.info(biasName).shape();
                         if (shape.length != 1 || shape[0] != out) {
-                            throw new AdapterFormatException(file + ": tensor '" + biasName + "' has shape "
-                                    + Arrays.toString(shape) + ", expected [" + out + "]");
+                            throw new AdapterFormatException(
+                                    file
+                                            + ": tensor '"
+                                            + biasName
+                                            + "' has shape "
+                                            + Arrays.toString(shape)
+                                            + ", expected ["
+                                            + out
+                                            + "]");
                         }
                         bias = load(w, biasName, scratch);
                         consumed.add(biasName);
@@ -201,28 +244,41 @@ public final class LoraAdapter implements AutoCloseable {
                             bias[i] *= scale;
                         }
                     }
-                    // A fused module's delta B A x splits by output rows like its weight: each projection
+                    // A fused module's delta B A x splits by output rows like its weight: each
+                    // projection
                     // gets A and its rows of B (and of the bias).
                     for (LinearModule.Slice sl : m.slices()) {
-                        float[] partB = Arrays.copyOfRange(b, sl.offset() * rank, (sl.offset() + sl.rows()) * rank);
-                        float[] partBias = bias == null ? null
-                                : Arrays.copyOfRange(bias, sl.offset(), sl.offset() + sl.rows());
+                        float[] partB =
+                                Arrays.copyOfRange(
+                                        b, sl.offset() * rank, (sl.offset() + sl.rows()) * rank);
+                        float[] partBias =
+                                bias == null
+                                        ? null
+                                        : Arrays.copyOfRange(
+                                                bias, sl.offset(), sl.offset() + sl.rows());
                         float[] partA = m.slices().size() == 1 ? a : a.clone();
-                        modules[l][sl.projection().ordinal()] = new Module(rank, in, sl.rows(), partA, partB, partBias);
-                        bytes += 4L * (partA.length + partB.length + (partBias == null ? 0 : partBias.length));
+                        modules[l][sl.projection().ordinal()] =
+                                new Module(rank, in, sl.rows(), partA, partB, partBias);
+                        bytes +=
+                                4L
+                                        * (partA.length
+                                                + partB.length
+                                                + (partBias == null ? 0 : partBias.length));
                     }
                 }
             }
             if (config.useDora()) {
                 if (baseWeights == null) {
-                    throw new AdapterFormatException(dir + ": a DoRA adapter needs the base weights (not available here)");
+                    throw new AdapterFormatException(
+                            dir + ": a DoRA adapter needs the base weights (not available here)");
                 }
                 doraScales(file, w, byKey, consumed, modules, model, baseWeights, scratch);
             }
             Extras extras = extras(file, w, byKey, consumed, config, model, scratch);
             String savedBase = byKey.get(AdapterConfig.EMBEDDING + ".base_layer.weight");
             if (savedBase != null && extras.embedA() != null) {
-                // PEFT saves the targeted embedding beside an embedding LoRA (save_embedding_layers="auto"):
+                // PEFT saves the targeted embedding beside an embedding LoRA
+                // (save_embedding_layers="auto"):
                 // it must be the base model's own, or the adapter was trained on another base.
                 checkSavedBaseEmbedding(file, w, savedBase, baseWeights, scratch);
                 consumed.add(savedBase);
@@ -235,10 +291,17 @@ public final class LoraAdapter implements AutoCloseable {
             }
             if (!unused.isEmpty()) {
                 Collections.sort(unused);
-                throw new AdapterFormatException(file + ": tensor(s) " + (unused.size() > 8
-                        ? unused.subList(0, 8) + " and " + (unused.size() - 8) + " more" : unused)
-                        + " are not used by the adapter's config (a feature not implemented, or a config that"
-                        + " does not match the weights); refusing rather than ignoring them");
+                throw new AdapterFormatException(
+                        file
+                                + ": tensor(s) "
+                                + (unused.size() > 8
+                                        ? unused.subList(0, 8)
+                                                + " and "
+                                                + (unused.size() - 8)
+                                                + " more"
+                                        : unused)
+                                + " are not used by the adapter's config (a feature not implemented, or a config that"
+                                + " does not match the weights); refusing rather than ignoring them");
             }
             return new LoraAdapter(name, version, config, modules, bytes, extras);
         } catch (IOException e) {
@@ -263,12 +326,20 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /**
-     * DoRA (PEFT's DoraLinearLayer): the output of an adapted module is {@code R + (g - 1) (R - bias) + g D}
-     * with {@code g = magnitude / ||W + s B A||} over each output row (detached, so a constant at
-     * inference). The norms depend only on the adapter and the base weights: computed once here.
+     * DoRA (PEFT's DoraLinearLayer): the output of an adapted module is {@code R + (g - 1) (R -
+     * bias) + g D} with {@code g = magnitude / ||W + s B A||} over each output row (detached, so a
+     * constant at inference). The norms depend only on the adapter and the base weights: computed
+     * once here.
      */
-    private static void doraScales(Path file, WeightIndex w, Map<String, String> byKey, Set<String> consumed,
-                                   Module[][] modules, ModelConfig model, BaseWeights base, NDManager scratch)
+    private static void doraScales(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            Module[][] modules,
+            ModelConfig model,
+            BaseWeights base,
+            NDManager scratch)
             throws IOException {
         for (int l = 0; l < model.numLayers(); l++) {
             for (LinearModule m : model.linearModules(l)) {
@@ -280,13 +351,23 @@ public final class LoraAdapter implements AutoCloseable {
                     magName = byKey.get(m.path() + ".lora_magnitude_vector.weight");
                 }
                 if (magName == null) {
-                    throw new AdapterFormatException(file + ": use_dora is true but tensor '" + m.path()
-                            + ".lora_magnitude_vector' is missing");
+                    throw new AdapterFormatException(
+                            file
+                                    + ": use_dora is true but tensor '"
+                                    + m.path()
+                                    + ".lora_magnitude_vector' is missing");
                 }
                 long[] shape = w.info(magName).shape();
                 if (shape.length != 1 || shape[0] != m.outFeatures()) {
-                    throw new AdapterFormatException(file + ": tensor '" + magName + "' has shape "
-                            + Arrays.toString(shape) + ", expected [" + m.outFeatures() + "]");
+                    throw new AdapterFormatException(
+                            file
+                                    + ": tensor '"
+                                    + magName
+                                    + "' has shape "
+                                    + Arrays.toString(shape)
+                                    + ", expected ["
+                                    + m.outFeatures()
+                                    + "]");
                 }
                 float[] magnitude = load(w, magName, scratch);
                 consumed.add(magName);
@@ -295,8 +376,12 @@ public final class LoraAdapter implements AutoCloseable {
                     NDArray weight = base.weight(l, sl.projection());
                     float[] norms;
                     try (NDManager tmp = weight.getManager().newSubManager()) {
-                        NDArray a = tmp.create(mod.a(), new ai.djl.ndarray.types.Shape(mod.rank, mod.in));
-                        NDArray b = tmp.create(mod.b(), new ai.djl.ndarray.types.Shape(mod.out, mod.rank));
+                        NDArray a =
+                                tmp.create(
+                                        mod.a(), new ai.djl.ndarray.types.Shape(mod.rank, mod.in));
+                        NDArray b =
+                                tmp.create(
+                                        mod.b(), new ai.djl.ndarray.types.Shape(mod.out, mod.rank));
                         NDArray wf = weight;
                         if (weight.getDataType() != DataType.FLOAT32) {
                             wf = weight.toType(DataType.FLOAT32, true);
@@ -315,11 +400,16 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    private static void checkSavedBaseEmbedding(Path file, WeightIndex w, String name, BaseWeights base,
-                                                NDManager scratch) throws IOException {
+    private static void checkSavedBaseEmbedding(
+            Path file, WeightIndex w, String name, BaseWeights base, NDManager scratch)
+            throws IOException {
         if (base == null) {
-            throw new AdapterFormatException(file + ": tensor '" + name + "' (a saved base embedding) can only be"
-                    + " checked against the base model, which is not available here");
+            throw new AdapterFormatException(
+                    file
+                            + ": tensor '"
+                            + name
+                            + "' (a saved base embedding) can only be"
+                            + " checked against the base model, which is not available here");
         }
         NDArray embed = base.embedding();
         float[] saved = load(w, name, scratch);
@@ -329,20 +419,35 @@ public final class LoraAdapter implements AutoCloseable {
             f.attach(tmp);
             own = f.toFloatArray();
             if (embed.getDataType() != DataType.FLOAT32) {
-                // The base was rounded to its compute dtype on load; the saved copy must be rounded alike.
-                saved = tmp.create(saved).toType(embed.getDataType(), false).toType(DataType.FLOAT32, false)
-                        .toFloatArray();
+                // The base was rounded to its compute dtype on load; the saved copy must be rounded
+                // alike.
+                saved =
+                        tmp.create(saved)
+                                .toType(embed.getDataType(), false)
+                                .toType(DataType.FLOAT32, false)
+                                .toFloatArray();
             }
         }
         if (!Arrays.equals(saved, own)) {
-            throw new AdapterFormatException(file + ": tensor '" + name + "' (the embedding PEFT saved with the"
-                    + " adapter) differs from the base model's embed_tokens: the adapter was trained on another base");
+            throw new AdapterFormatException(
+                    file
+                            + ": tensor '"
+                            + name
+                            + "' (the embedding PEFT saved with the"
+                            + " adapter) differs from the base model's embed_tokens: the adapter was trained on another base");
         }
     }
 
     /** Embedding LoRA and saved whole modules, as PEFT names their tensors. */
-    private static Extras extras(Path file, WeightIndex w, Map<String, String> byKey, Set<String> consumed,
-                                 AdapterConfig config, ModelConfig model, NDManager scratch) throws IOException {
+    private static Extras extras(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            AdapterConfig config,
+            ModelConfig model,
+            NDManager scratch)
+            throws IOException {
         int vocab = model.vocabSize();
         int hidden = model.hiddenSize();
         float[] embedA = null;
@@ -353,8 +458,12 @@ public final class LoraAdapter implements AutoCloseable {
             String aName = byKey.get(e + ".lora_embedding_A");
             String bName = byKey.get(e + ".lora_embedding_B");
             if (aName == null || bName == null) {
-                throw new AdapterFormatException(file + ": target_modules adapts embed_tokens but tensor '" + e
-                        + (aName == null ? ".lora_embedding_A" : ".lora_embedding_B") + "' is missing");
+                throw new AdapterFormatException(
+                        file
+                                + ": target_modules adapts embed_tokens but tensor '"
+                                + e
+                                + (aName == null ? ".lora_embedding_A" : ".lora_embedding_B")
+                                + "' is missing");
             }
             embedRank = config.rankOf(e);
             check(file, aName, w.info(aName).shape(), embedRank, vocab);
@@ -371,7 +480,16 @@ public final class LoraAdapter implements AutoCloseable {
         float[] savedEmbed = null;
         float[] savedHead = null;
         if (config.saves(AdapterConfig.EMBEDDING)) {
-            savedEmbed = saved(file, w, byKey, consumed, AdapterConfig.EMBEDDING, vocab, hidden, scratch);
+            savedEmbed =
+                    saved(
+                            file,
+                            w,
+                            byKey,
+                            consumed,
+                            AdapterConfig.EMBEDDING,
+                            vocab,
+                            hidden,
+                            scratch);
         }
         if (config.saves("lm_head")) {
             savedHead = saved(file, w, byKey, consumed, "lm_head", vocab, hidden, scratch);
@@ -382,15 +500,28 @@ public final class LoraAdapter implements AutoCloseable {
         return new Extras(embedRank, embedA, embedB, savedEmbed, savedHead, vocab, hidden);
     }
 
-    private static float[] saved(Path file, WeightIndex w, Map<String, String> byKey, Set<String> consumed,
-                                 String module, int vocab, int hidden, NDManager scratch) throws IOException {
+    private static float[] saved(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            String module,
+            int vocab,
+            int hidden,
+            NDManager scratch)
+            throws IOException {
         String name = byKey.get(module + ".weight");
         if (name == null) {
             name = byKey.get(module + ".modules_to_save.weight");
         }
         if (name == null) {
-            throw new AdapterFormatException(file + ": modules_to_save names " + module + " but tensor '" + module
-                    + ".weight' is missing");
+            throw new AdapterFormatException(
+                    file
+                            + ": modules_to_save names "
+                            + module
+                            + " but tensor '"
+                            + module
+                            + ".weight' is missing");
         }
         check(file, name, w.info(name).shape(), vocab, hidden);
         consumed.add(name);
@@ -399,8 +530,17 @@ public final class LoraAdapter implements AutoCloseable {
 
     private static void check(Path file, String tensor, long[] shape, long rows, long cols) {
         if (shape.length != 2 || shape[0] != rows || shape[1] != cols) {
-            throw new AdapterFormatException(file + ": tensor '" + tensor + "' has shape " + Arrays.toString(shape)
-                    + ", expected [" + rows + ", " + cols + "] (rank from the config, size from the base model)");
+            throw new AdapterFormatException(
+                    file
+                            + ": tensor '"
+                            + tensor
+                            + "' has shape "
+                            + Arrays.toString(shape)
+                            + ", expected ["
+                            + rows
+                            + ", "
+                            + cols
+                            + "] (rank from the config, size from the base model)");
         }
     }
 
@@ -414,7 +554,8 @@ public final class LoraAdapter implements AutoCloseable {
         }
         placedIn = pool;
         if (pool.dtype() == DataType.FLOAT32) {
-            // The slot holds the same floats: a second copy in host memory would double the adapter's
+            // The slot holds the same floats: a second copy in host memory would double the
+            // adapter's
             // footprint (on a CPU both copies sit in the same RAM). Eviction copies them back.
             for (Module[] layer : modules) {
                 for (Module m : layer) {
@@ -433,31 +574,50 @@ public final class LoraAdapter implements AutoCloseable {
         }
         if (extras != Extras.NONE || rowVectors) {
             // Whole matrices (saved modules, embedding LoRA) and per-row vectors (lora_bias, DoRA
-            // scales) live beside the pools, owned by this adapter: steps read them, never upload them.
+            // scales) live beside the pools, owned by this adapter: steps read them, never upload
+            // them.
             extrasOnDevice = pool.newExtrasManager();
             DataType dtype = pool.dtype();
             for (Module[] layer : modules) {
                 for (Module m : layer) {
                     if (m != null && m.hostBias != null) {
-                        m.bias = extrasOnDevice.create(m.hostBias, new Shape(1, m.out)).toType(dtype, false);
+                        m.bias =
+                                extrasOnDevice
+                                        .create(m.hostBias, new Shape(1, m.out))
+                                        .toType(dtype, false);
                     }
                     if (m != null && m.doraScale != null) {
-                        m.dora = extrasOnDevice.create(m.doraScale, new Shape(1, m.out)).toType(dtype, false);
+                        m.dora =
+                                extrasOnDevice
+                                        .create(m.doraScale, new Shape(1, m.out))
+                                        .toType(dtype, false);
                     }
                 }
             }
             Extras x = extras;
             if (x.embedA() != null) {
-                embedAT = extrasOnDevice.create(x.embedA(), new Shape(x.embedRank(), x.vocab())).transpose()
-                        .toType(dtype, false);
-                embedBT = extrasOnDevice.create(x.embedB(), new Shape(x.hidden(), x.embedRank())).transpose()
-                        .toType(dtype, false);
+                embedAT =
+                        extrasOnDevice
+                                .create(x.embedA(), new Shape(x.embedRank(), x.vocab()))
+                                .transpose()
+                                .toType(dtype, false);
+                embedBT =
+                        extrasOnDevice
+                                .create(x.embedB(), new Shape(x.hidden(), x.embedRank()))
+                                .transpose()
+                                .toType(dtype, false);
             }
             if (x.savedEmbed() != null) {
-                savedEmbed = extrasOnDevice.create(x.savedEmbed(), new Shape(x.vocab(), x.hidden())).toType(dtype, false);
+                savedEmbed =
+                        extrasOnDevice
+                                .create(x.savedEmbed(), new Shape(x.vocab(), x.hidden()))
+                                .toType(dtype, false);
             }
             if (x.savedLmHead() != null) {
-                savedLmHead = extrasOnDevice.create(x.savedLmHead(), new Shape(x.vocab(), x.hidden())).toType(dtype, false);
+                savedLmHead =
+                        extrasOnDevice
+                                .create(x.savedLmHead(), new Shape(x.vocab(), x.hidden()))
+                                .toType(dtype, false);
             }
         }
         return true;
@@ -501,7 +661,10 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    /** Embedding LoRA on the device: A transposed [vocab, r] and scaled B transposed [r, hidden]; null when absent. */
+    /**
+     * Embedding LoRA on the device: A transposed [vocab, r] and scaled B transposed [r, hidden];
+     * null when absent.
+     */
     NDArray embedAT() {
         return embedAT;
     }
@@ -521,8 +684,9 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /**
-     * Whether rows may run this adapter at another weight or beside other adapters: not for DoRA (its
-     * row scale is not linear in the adapter) nor for saved whole modules (a replacement, not a delta).
+     * Whether rows may run this adapter at another weight or beside other adapters: not for DoRA
+     * (its row scale is not linear in the adapter) nor for saved whole modules (a replacement, not
+     * a delta).
      */
     public boolean mixable() {
         return !config.useDora() && extras.savedEmbed() == null && extras.savedLmHead() == null;
@@ -550,7 +714,9 @@ public final class LoraAdapter implements AutoCloseable {
         return config;
     }
 
-    /** Bytes of the adapter's weights (float32 host copies; the device copy is the same or smaller). */
+    /**
+     * Bytes of the adapter's weights (float32 host copies; the device copy is the same or smaller).
+     */
     public long bytes() {
         return bytes;
     }
@@ -561,7 +727,10 @@ public final class LoraAdapter implements AutoCloseable {
         return m == null ? 0 : m.rank;
     }
 
-    /** Whether everything this adapter changes is a projection delta {@code s B A} (what merge tools fold in). */
+    /**
+     * Whether everything this adapter changes is a projection delta {@code s B A} (what merge tools
+     * fold in).
+     */
     public boolean onlyProjectionDeltas() {
         return !hasBias() && !config.useDora() && extras == Extras.NONE;
     }
@@ -578,7 +747,10 @@ public final class LoraAdapter implements AutoCloseable {
         return false;
     }
 
-    /** The scaled delta {@code scale * B A} of one projection as a host matrix [out, in], for merge tools. */
+    /**
+     * The scaled delta {@code scale * B A} of one projection as a host matrix [out, in], for merge
+     * tools.
+     */
     public synchronized float[] delta(int layer, Projection p) {
         Module m = modules[layer][p.ordinal()];
         if (m == null) {

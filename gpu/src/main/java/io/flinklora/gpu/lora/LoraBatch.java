@@ -1,10 +1,10 @@
 package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
@@ -18,9 +18,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The adapter deltas of one engine step: for every projection, {@code sum_a w_a * B_a (A_a x)}
- * over the adapters each token row uses, computed for all rows together (no model call per
- * adapter). Built on the engine thread inside the step's scope; every array dies with the step.
+ * The adapter deltas of one engine step: for every projection, {@code sum_a w_a * B_a (A_a x)} over
+ * the adapters each token row uses, computed for all rows together (no model call per adapter).
+ * Built on the engine thread inside the step's scope; every array dies with the step.
  */
 @Internal
 public final class LoraBatch implements ProjectionDelta {
@@ -32,11 +32,13 @@ public final class LoraBatch implements ProjectionDelta {
     private final List<long[]> rowsOf = new ArrayList<>();
     private final List<float[]> weightsOf = new ArrayList<>();
     private final Map<String, Plan> plans = new HashMap<>();
-    // Plans are built at a projection's first use, inside a layer's scope, and read by every later layer:
+    // Plans are built at a projection's first use, inside a layer's scope, and read by every later
+    // layer:
     // their arrays leave the scopes and live until close().
     private final List<NDArray> kept = new ArrayList<>();
     private final List<AdapterMix> rowMix;
-    // The last gathered and slot-major inputs: projections that share an input (q, k, v; gate, up) reuse them.
+    // The last gathered and slot-major inputs: projections that share an input (q, k, v; gate, up)
+    // reuse them.
     private NDArray gatheredFrom;
     private Plan gatheredFor;
     private NDArray gatheredInput;
@@ -46,28 +48,35 @@ public final class LoraBatch implements ProjectionDelta {
 
     /**
      * Which adapters (by index in the step, ordered by rank) take part in one projection: the rows
-     * their (row, adapter) pairs read (null: every row once, in order), and how pair deltas return to
-     * rows - a gather with optional row weights ({@code rowGather}, {@code rowScale}, {@code zeroRow}
-     * for rows without a pair), or for rows mixing adapters one weighted gather per member ({@code combine}).
+     * their (row, adapter) pairs read (null: every row once, in order), and how pair deltas return
+     * to rows - a gather with optional row weights ({@code rowGather}, {@code rowScale}, {@code
+     * zeroRow} for rows without a pair), or for rows mixing adapters one weighted gather per member
+     * ({@code combine}).
      */
-    private record Plan(int[] members, NDArray pairRows, Mixed combine, Map<Integer, NDArray> slots,
-                        Map<Integer, SlotLayout> layouts, NDArray rowGather, NDArray rowScale, boolean zeroRow) {
-    }
+    private record Plan(
+            int[] members,
+            NDArray pairRows,
+            Mixed combine,
+            Map<Integer, NDArray> slots,
+            Map<Integer, SlotLayout> layouts,
+            NDArray rowGather,
+            NDArray rowScale,
+            boolean zeroRow) {}
 
     /**
-     * Rows mixing adapters: for each member, which pair delta every token row reads (the appended zero
-     * row when the row does not use that member) and with what weight ({@code gather} [members * tokens],
-     * {@code scale} [members, tokens, 1]). A row uses each adapter at most once, so a row's sum is over
-     * members: linear in the step's tokens, where a dense [tokens, pairs] weight matrix would be quadratic
-     * (a search generation mixes thousands of rows).
+     * Rows mixing adapters: for each member, which pair delta every token row reads (the appended
+     * zero row when the row does not use that member) and with what weight ({@code gather} [members
+     * * tokens], {@code scale} [members, tokens, 1]). A row uses each adapter at most once, so a
+     * row's sum is over members: linear in the step's tokens, where a dense [tokens, pairs] weight
+     * matrix would be quadratic (a search generation mixes thousands of rows).
      */
-    private record Mixed(int members, NDArray gather, NDArray scale) {
-    }
+    private record Mixed(int members, NDArray gather, NDArray scale) {}
 
     /**
      * @param rowMix the adapter mix of each token row of the step (null or empty for base rows)
      */
-    public LoraBatch(List<AdapterMix> rowMix, NDManager manager, DataType dtype, LoraStrategy strategy) {
+    public LoraBatch(
+            List<AdapterMix> rowMix, NDManager manager, DataType dtype, LoraStrategy strategy) {
         this.manager = manager;
         this.dtype = dtype;
         this.strategy = strategy;
@@ -81,10 +90,13 @@ public final class LoraBatch implements ProjectionDelta {
                 continue;
             }
             for (AdapterMix.Part part : mix.parts()) {
-                int i = index.computeIfAbsent(part.adapter(), a -> {
-                    adapters.add(a);
-                    return adapters.size() - 1;
-                });
+                int i =
+                        index.computeIfAbsent(
+                                part.adapter(),
+                                a -> {
+                                    adapters.add(a);
+                                    return adapters.size() - 1;
+                                });
                 pairs.computeIfAbsent(i, k -> new ArrayList<>())
                         .add(new long[] {t, Double.doubleToRawLongBits(part.weight())});
             }
@@ -122,11 +134,18 @@ public final class LoraBatch implements ProjectionDelta {
             return output;
         }
         if (strategy == LoraStrategy.LOOP) {
-            return applyDora(layer, p, members, addBiases(layer, p, members, loop(layer, p, input, output)), baseBias);
+            return applyDora(
+                    layer,
+                    p,
+                    members,
+                    addBiases(layer, p, members, loop(layer, p, input, output)),
+                    baseBias);
         }
         // Grouping by rank lets the gathered strategy read each rank's pool once.
-        members.sort(java.util.Comparator.comparingInt((Integer i) -> adapters.get(i).module(layer, p).rank)
-                .thenComparingInt(i -> i));
+        members.sort(
+                java.util.Comparator.comparingInt(
+                                (Integer i) -> adapters.get(i).module(layer, p).rank)
+                        .thenComparingInt(i -> i));
         Plan plan = plan(members.stream().mapToInt(Integer::intValue).toArray(), layer, p);
         NDArray x;
         if (plan.pairRows() == null) {
@@ -139,44 +158,65 @@ public final class LoraBatch implements ProjectionDelta {
             gatheredFor = plan;
             gatheredInput = x;
         }
-        NDArray deltas = switch (strategy) {
-            case GATHERED -> gathered(layer, p, x, plan, false);
-            case POOLED -> gathered(layer, p, x, plan, true);
-            default -> segmented(layer, p, x, plan);
-        };
-        return applyDora(layer, p, members, addBiases(layer, p, members, output.add(combine(plan, deltas))), baseBias);
+        NDArray deltas =
+                switch (strategy) {
+                    case GATHERED -> gathered(layer, p, x, plan, false);
+                    case POOLED -> gathered(layer, p, x, plan, true);
+                    default -> segmented(layer, p, x, plan);
+                };
+        return applyDora(
+                layer,
+                p,
+                members,
+                addBiases(layer, p, members, output.add(combine(plan, deltas))),
+                baseBias);
     }
 
     /**
-     * Brings pair deltas [pairs, out] back to token rows [tokens, out]. When no row uses two adapters
-     * of this projection (the common case) that is one gather (unadapted rows read a zero row) and
-     * a per-row weight when any weight is not 1: linear in the step's tokens. Rows with several
-     * adapters (weighted mixes) sum one weighted gather per member adapter instead ({@link Mixed}).
+     * Brings pair deltas [pairs, out] back to token rows [tokens, out]. When no row uses two
+     * adapters of this projection (the common case) that is one gather (unadapted rows read a zero
+     * row) and a per-row weight when any weight is not 1: linear in the step's tokens. Rows with
+     * several adapters (weighted mixes) sum one weighted gather per member adapter instead ({@link
+     * Mixed}).
      */
     private NDArray combine(Plan plan, NDArray deltas) {
         if (plan.combine() != null) {
             Mixed m = plan.combine();
             long out = deltas.getShape().get(1);
-            NDArray padded = NDArrays.concat(new NDList(deltas, manager.zeros(new Shape(1, out), deltas.getDataType())));
-            return padded.get(m.gather()).reshape(m.members(), tokens, out).mul(m.scale()).sum(new int[] {0});
+            NDArray padded =
+                    NDArrays.concat(
+                            new NDList(
+                                    deltas,
+                                    manager.zeros(new Shape(1, out), deltas.getDataType())));
+            return padded.get(m.gather())
+                    .reshape(m.members(), tokens, out)
+                    .mul(m.scale())
+                    .sum(new int[] {0});
         }
         if (plan.rowGather() == null) {
             return deltas;
         }
         NDArray source = deltas;
         if (plan.zeroRow()) {
-            source = NDArrays.concat(new NDList(deltas, manager.zeros(new Shape(1, deltas.getShape().get(1)),
-                    deltas.getDataType())));
+            source =
+                    NDArrays.concat(
+                            new NDList(
+                                    deltas,
+                                    manager.zeros(
+                                            new Shape(1, deltas.getShape().get(1)),
+                                            deltas.getDataType())));
         }
         NDArray rows = source.get(plan.rowGather());
         return plan.rowScale() == null ? rows : rows.mul(plan.rowScale());
     }
 
     /**
-     * DoRA rows: {@code out + (g - 1) (out - bias)} where {@code out} already holds the base output and
-     * the row's {@code s B A x}, so the row ends as PEFT's {@code R + (g - 1)(R - bias) + g s B A x}.
+     * DoRA rows: {@code out + (g - 1) (out - bias)} where {@code out} already holds the base output
+     * and the row's {@code s B A x}, so the row ends as PEFT's {@code R + (g - 1)(R - bias) + g s B
+     * A x}.
      */
-    private NDArray applyDora(int layer, Projection p, List<Integer> members, NDArray output, NDArray baseBias) {
+    private NDArray applyDora(
+            int layer, Projection p, List<Integer> members, NDArray output, NDArray baseBias) {
         List<Integer> dora = new ArrayList<>();
         for (int i : members) {
             if (adapters.get(i).module(layer, p).doraScale != null) {
@@ -191,9 +231,15 @@ public final class LoraBatch implements ProjectionDelta {
         return output.add(scale.mul(withoutBias));
     }
 
-    /** [tokens, out]: each row's weighted sum of the given per-adapter device vectors [1, out] (zero for other rows). */
-    private NDArray rowTable(List<Integer> which, int layer, Projection p,
-                             java.util.function.Function<LoraAdapter.Module, NDArray> vector) {
+    /**
+     * [tokens, out]: each row's weighted sum of the given per-adapter device vectors [1, out] (zero
+     * for other rows).
+     */
+    private NDArray rowTable(
+            List<Integer> which,
+            int layer,
+            Projection p,
+            java.util.function.Function<LoraAdapter.Module, NDArray> vector) {
         int n = which.size();
         float[] weights = new float[tokens * n];
         NDList table = new NDList(n);
@@ -221,7 +267,8 @@ public final class LoraBatch implements ProjectionDelta {
             NDArray rows = manager.create(rowsOf.get(i));
             NDArray ids = tokenIds.get(rows);
             if (a.savedEmbed() != null) {
-                // modules_to_save: the adapter's own table (such an adapter runs alone, at weight 1).
+                // modules_to_save: the adapter's own table (such an adapter runs alone, at weight
+                // 1).
                 if (out == embedded) {
                     out = embedded.duplicate();
                 }
@@ -236,7 +283,11 @@ public final class LoraBatch implements ProjectionDelta {
                 for (int j = 0; j < w.length; j++) {
                     combine[(int) r[j] * w.length + j] = w[j];
                 }
-                out = out.add(manager.create(combine, new Shape(tokens, w.length)).toType(dtype, false).matMul(d));
+                out =
+                        out.add(
+                                manager.create(combine, new Shape(tokens, w.length))
+                                        .toType(dtype, false)
+                                        .matMul(d));
             }
         }
         return out;
@@ -263,16 +314,21 @@ public final class LoraBatch implements ProjectionDelta {
                 out = logits.duplicate();
             }
             NDArray idx = manager.create(mine.stream().mapToLong(Long::longValue).toArray());
-            // modules_to_save lm_head: the adapter's own head for its rows (it runs alone, at weight 1).
-            out.set(new ai.djl.ndarray.index.NDIndex("{}", idx),
-                    Linear.linear(hidden.get(idx), a.savedLmHead(), null).singletonOrThrow().toType(out.getDataType(), false));
+            // modules_to_save lm_head: the adapter's own head for its rows (it runs alone, at
+            // weight 1).
+            out.set(
+                    new ai.djl.ndarray.index.NDIndex("{}", idx),
+                    Linear.linear(hidden.get(idx), a.savedLmHead(), null)
+                            .singletonOrThrow()
+                            .toType(out.getDataType(), false));
         }
         return out;
     }
 
     /**
-     * Adds {@code lora_bias} terms: each row gets {@code sum_a w_a * scale_a * bias_a} over its adapters
-     * that carry one, as one [tokens, n] x [n, out] product. Adapters without bias cost nothing here.
+     * Adds {@code lora_bias} terms: each row gets {@code sum_a w_a * scale_a * bias_a} over its
+     * adapters that carry one, as one [tokens, n] x [n, out] product. Adapters without bias cost
+     * nothing here.
      */
     private NDArray addBiases(int layer, Projection p, List<Integer> members, NDArray output) {
         List<Integer> biased = new ArrayList<>();
@@ -292,7 +348,8 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     private NDArray gathered(int layer, Projection p, NDArray x, Plan plan, boolean pooled) {
-        // Per rank: each pair's A and B come from the rank's pool with one indexed read, then two batched products.
+        // Per rank: each pair's A and B come from the rank's pool with one indexed read, then two
+        // batched products.
         int[] members = plan.members();
         List<Long> bounds = new ArrayList<>();
         List<Integer> ranks = new ArrayList<>();
@@ -307,7 +364,10 @@ public final class LoraBatch implements ProjectionDelta {
             }
             at += rowsOf.get(members[k]).length;
         }
-        NDList groups = bounds.isEmpty() ? new NDList(x) : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
+        NDList groups =
+                bounds.isEmpty()
+                        ? new NDList(x)
+                        : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
         NDList parts = new NDList(ranks.size());
         for (int g = 0; g < ranks.size(); g++) {
             int rank = ranks.get(g);
@@ -325,7 +385,8 @@ public final class LoraBatch implements ProjectionDelta {
                 SlotLayout layout = plan.layouts().get(rank);
                 long pairs = groups.get(g).getShape().get(0);
                 if ((long) layout.slots() * layout.depth() > 2 * pairs + 64) {
-                    // One adapter holds many rows (a prefill chunk) and others few: the slot-major layout
+                    // One adapter holds many rows (a prefill chunk) and others few: the slot-major
+                    // layout
                     // would pad every slot to the longest; two products per adapter cost less here.
                     parts.add(perAdapter(layer, p, groups.get(g), members, rank));
                 } else {
@@ -335,14 +396,14 @@ public final class LoraBatch implements ProjectionDelta {
             }
             NDArray slots = plan.slots().get(rank);
             NDArray t = poolA.get(slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
-            parts.add(poolB.get(slots).matMul(t).squeeze(2));                 // [P, out]
+            parts.add(poolB.get(slots).matMul(t).squeeze(2)); // [P, out]
         }
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
 
     /**
-     * Pairs (members in plan order) through each adapter's own A and B, two products per adapter: all
-     * members, or with {@code rank >= 0} the members of that rank group only.
+     * Pairs (members in plan order) through each adapter's own A and B, two products per adapter:
+     * all members, or with {@code rank >= 0} the members of that rank group only.
      */
     private NDArray perAdapter(int layer, Projection p, NDArray x, int[] members, int rank) {
         List<LoraAdapter.Module> mods = new ArrayList<>();
@@ -359,7 +420,10 @@ public final class LoraBatch implements ProjectionDelta {
             mods.add(m);
             at += rowsOf.get(k).length;
         }
-        NDList segments = bounds.isEmpty() ? new NDList(x) : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
+        NDList segments =
+                bounds.isEmpty()
+                        ? new NDList(x)
+                        : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
         NDList parts = new NDList(mods.size());
         for (int i = 0; i < mods.size(); i++) {
             parts.add(linear(linear(segments.get(i), mods.get(i).a), mods.get(i).b));
@@ -367,34 +431,47 @@ public final class LoraBatch implements ProjectionDelta {
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
 
-    /** Scatters pairs into [slots, rows, in] over the occupied slot range, then one product per side. */
+    /**
+     * Scatters pairs into [slots, rows, in] over the occupied slot range, then one product per
+     * side.
+     */
     private NDArray slotMajor(NDArray poolA, NDArray poolB, NDArray x, SlotLayout layout) {
         long in = x.getShape().get(1);
         NDArray padded;
         if (layout.positions() == null) {
-            padded = x.reshape(layout.slots(), layout.depth(), in); // pairs already fill the slots in order
+            padded =
+                    x.reshape(
+                            layout.slots(),
+                            layout.depth(),
+                            in); // pairs already fill the slots in order
         } else if (x == paddedFrom && layout == paddedFor) {
             padded = paddedInput;
         } else {
-            NDArray flat = manager.zeros(new Shape((long) layout.slots() * layout.depth(), in), x.getDataType());
+            NDArray flat =
+                    manager.zeros(
+                            new Shape((long) layout.slots() * layout.depth(), in), x.getDataType());
             flat.set(new ai.djl.ndarray.index.NDIndex("{}", layout.positions()), x);
             padded = flat.reshape(layout.slots(), layout.depth(), in);
             paddedFrom = x;
             paddedFor = layout;
             paddedInput = padded;
         }
-        ai.djl.ndarray.index.NDIndex range = new ai.djl.ndarray.index.NDIndex(layout.first() + ":" + (layout.first() + layout.slots()));
+        ai.djl.ndarray.index.NDIndex range =
+                new ai.djl.ndarray.index.NDIndex(
+                        layout.first() + ":" + (layout.first() + layout.slots()));
         NDArray t = padded.matMul(poolA.get(range).transpose(0, 2, 1));
-        NDArray d = t.matMul(poolB.get(range).transpose(0, 2, 1)).reshape((long) layout.slots() * layout.depth(), -1);
+        NDArray d =
+                t.matMul(poolB.get(range).transpose(0, 2, 1))
+                        .reshape((long) layout.slots() * layout.depth(), -1);
         return layout.positions() == null ? d : d.get(layout.positions());
     }
 
     /**
-     * Where each pair of a rank group sits in the slot-major layout: row (slot - first) * depth + k;
-     * {@code positions} is null when that is the pairs' own order with no gap (no scatter needed).
+     * Where each pair of a rank group sits in the slot-major layout: row (slot - first) * depth +
+     * k; {@code positions} is null when that is the pairs' own order with no gap (no scatter
+     * needed).
      */
-    private record SlotLayout(int first, int slots, int depth, NDArray positions) {
-    }
+    private record SlotLayout(int first, int slots, int depth, NDArray positions) {}
 
     private NDArray loop(int layer, Projection p, NDArray input, NDArray output) {
         NDList rows = new NDList(tokens);
@@ -427,12 +504,19 @@ public final class LoraBatch implements ProjectionDelta {
         return output.add(NDArrays.concat(rows));
     }
 
-    /** Gather index and mix gathers for an ordered set of adapters; shared by projections with that set. */
+    /**
+     * Gather index and mix gathers for an ordered set of adapters; shared by projections with that
+     * set.
+     */
     private Plan plan(int[] members, int layer, Projection p) {
         StringBuilder keyBuilder = new StringBuilder();
         for (int i : members) {
             // Slots are per rank pool, so the key holds each member's rank for this projection too.
-            keyBuilder.append(i).append(':').append(adapters.get(i).module(layer, p).rank).append(',');
+            keyBuilder
+                    .append(i)
+                    .append(':')
+                    .append(adapters.get(i).module(layer, p).rank)
+                    .append(',');
         }
         String key = keyBuilder.toString();
         Plan cached = plans.get(key);
@@ -467,34 +551,52 @@ public final class LoraBatch implements ProjectionDelta {
         }
         Map<Integer, NDArray> slotArrays = new HashMap<>();
         if (strategy == LoraStrategy.GATHERED || strategy == LoraStrategy.POOLED) {
-            slots.forEach((rank, list) -> slotArrays.put(rank,
-                    keep(manager.create(list.stream().mapToLong(Long::longValue).toArray()))));
+            slots.forEach(
+                    (rank, list) ->
+                            slotArrays.put(
+                                    rank,
+                                    keep(
+                                            manager.create(
+                                                    list.stream()
+                                                            .mapToLong(Long::longValue)
+                                                            .toArray()))));
         }
         Map<Integer, SlotLayout> layouts = new HashMap<>();
         if (strategy == LoraStrategy.POOLED) {
-            slots.forEach((rank, list) -> {
-                int first = Integer.MAX_VALUE;
-                int last = -1;
-                Map<Long, Integer> perSlot = new HashMap<>();
-                for (long sl : list) {
-                    first = Math.min(first, (int) sl);
-                    last = Math.max(last, (int) sl);
-                    perSlot.merge(sl, 1, Integer::sum);
-                }
-                int depth = perSlot.values().stream().mapToInt(Integer::intValue).max().orElse(1);
-                long[] pos = new long[list.size()];
-                Map<Long, Integer> seen = new HashMap<>();
-                for (int j = 0; j < pos.length; j++) {
-                    long sl = list.get(j);
-                    int k = seen.merge(sl, 1, Integer::sum) - 1;
-                    pos[j] = (sl - first) * depth + k;
-                }
-                boolean identity = pos.length == (long) (last - first + 1) * depth;
-                for (int j = 0; j < pos.length && identity; j++) {
-                    identity = pos[j] == j;
-                }
-                layouts.put(rank, new SlotLayout(first, last - first + 1, depth, identity ? null : keep(manager.create(pos))));
-            });
+            slots.forEach(
+                    (rank, list) -> {
+                        int first = Integer.MAX_VALUE;
+                        int last = -1;
+                        Map<Long, Integer> perSlot = new HashMap<>();
+                        for (long sl : list) {
+                            first = Math.min(first, (int) sl);
+                            last = Math.max(last, (int) sl);
+                            perSlot.merge(sl, 1, Integer::sum);
+                        }
+                        int depth =
+                                perSlot.values().stream()
+                                        .mapToInt(Integer::intValue)
+                                        .max()
+                                        .orElse(1);
+                        long[] pos = new long[list.size()];
+                        Map<Long, Integer> seen = new HashMap<>();
+                        for (int j = 0; j < pos.length; j++) {
+                            long sl = list.get(j);
+                            int k = seen.merge(sl, 1, Integer::sum) - 1;
+                            pos[j] = (sl - first) * depth + k;
+                        }
+                        boolean identity = pos.length == (long) (last - first + 1) * depth;
+                        for (int j = 0; j < pos.length && identity; j++) {
+                            identity = pos[j] == j;
+                        }
+                        layouts.put(
+                                rank,
+                                new SlotLayout(
+                                        first,
+                                        last - first + 1,
+                                        depth,
+                                        identity ? null : keep(manager.create(pos))));
+                    });
         }
         for (long g : rowGather) {
             everyRow &= g != pairs;
@@ -520,8 +622,13 @@ public final class LoraBatch implements ProjectionDelta {
                     mixScale[k * tokens + (int) r[j]] = w[j];
                 }
             }
-            combine = new Mixed(members.length, keep(manager.create(mixGather)),
-                    keep(manager.create(mixScale, new Shape(members.length, tokens, 1)).toType(dtype, false)));
+            combine =
+                    new Mixed(
+                            members.length,
+                            keep(manager.create(mixGather)),
+                            keep(
+                                    manager.create(mixScale, new Shape(members.length, tokens, 1))
+                                            .toType(dtype, false)));
         }
         boolean inOrder = rows.length == tokens;
         for (int j = 0; j < rows.length && inOrder; j++) {
@@ -530,8 +637,16 @@ public final class LoraBatch implements ProjectionDelta {
         if (single && everyRow && unitWeights && inOrder) {
             gather = null; // pair j is token row j: deltas are already in token order
         }
-        Plan plan = new Plan(members, inOrder ? null : keep(manager.create(rows)), combine, slotArrays, layouts, gather,
-                scale, single && !everyRow);
+        Plan plan =
+                new Plan(
+                        members,
+                        inOrder ? null : keep(manager.create(rows)),
+                        combine,
+                        slotArrays,
+                        layouts,
+                        gather,
+                        scale,
+                        single && !everyRow);
         plans.put(key, plan);
         return plan;
     }

@@ -7,8 +7,8 @@ import io.flinklora.annotation.PublicEvolving;
 public enum LoraStrategy {
     /**
      * Rows are grouped by adapter; each adapter's segment runs two small products with its own
-     * rank, and one product with a row/weight matrix puts the deltas back: exact ranks, each adapter's
-     * weights read once per step, a fixed number of operations per adapter.
+     * rank, and one product with a row/weight matrix puts the deltas back: exact ranks, each
+     * adapter's weights read once per step, a fixed number of operations per adapter.
      */
     SEGMENTED,
     /**
@@ -17,12 +17,15 @@ public enum LoraStrategy {
      */
     GATHERED,
     /**
-     * Rows are scattered into the slot layout of the adapters' device pools ({@code [slots, rows, in]})
-     * and one batched product per rank runs over the pool's occupied slot range: no weight copies and
-     * a fixed number of operations per projection, at the price of computing empty slots in that range.
-     * The default ({@link AdapterSettings#DEFAULT}).
+     * Rows are scattered into the slot layout of the adapters' device pools ({@code [slots, rows,
+     * in]}) and one batched product per rank runs over the pool's occupied slot range: no weight
+     * copies and a fixed number of operations per projection, at the price of computing empty slots
+     * in that range. The default ({@link AdapterSettings#DEFAULT}).
      */
     POOLED,
-    /** One row at a time, one adapter at a time: the baseline the batched strategies are measured against. */
+    /**
+     * One row at a time, one adapter at a time: the baseline the batched strategies are measured
+     * against.
+     */
     LOOP
 }

@@ -6,13 +6,13 @@ import org.apache.commons.math3.linear.RealMatrix;
 import org.apache.commons.math3.linear.SingularValueDecomposition;
 
 /**
- * Re-factorizes a merged weight delta into LoRA factors as PEFT's
- * {@code _svd_generalized_task_arithmetic_weighted_adapter} does: a truncated SVD {@code U S Vh},
- * {@code B = U[:, :r] diag(S[:r])}, {@code A = Vh[:r]}, optionally clamped at a quantile.
- * The SVD runs in double precision (Apache Commons Math); singular vectors are unique only up to sign,
- * so the factors match torch's up to sign, and their product B A matches. A delta given as a product of
- * thin factors (a plain weighted sum of LoRA deltas) is decomposed through those factors, exactly and
- * without forming the {@code [rows, cols]} matrix.
+ * Re-factorizes a merged weight delta into LoRA factors as PEFT's {@code
+ * _svd_generalized_task_arithmetic_weighted_adapter} does: a truncated SVD {@code U S Vh}, {@code B
+ * = U[:, :r] diag(S[:r])}, {@code A = Vh[:r]}, optionally clamped at a quantile. The SVD runs in
+ * double precision (Apache Commons Math); singular vectors are unique only up to sign, so the
+ * factors match torch's up to sign, and their product B A matches. A delta given as a product of
+ * thin factors (a plain weighted sum of LoRA deltas) is decomposed through those factors, exactly
+ * and without forming the {@code [rows, cols]} matrix.
  *
  * @param a {@code [rank, cols]} row-major
  * @param b {@code [rows, rank]} row-major
@@ -26,8 +26,14 @@ record LowRankFactors(int rank, float[] a, float[] b) {
      */
     static LowRankFactors of(float[] delta, int rows, int cols, int rank, Double clamp) {
         if (rank > Math.min(rows, cols)) {
-            throw new IllegalArgumentException("rank " + rank + " exceeds the smaller side of a " + rows + " x " + cols
-                    + " module (PEFT cannot write such an adapter either)");
+            throw new IllegalArgumentException(
+                    "rank "
+                            + rank
+                            + " exceeds the smaller side of a "
+                            + rows
+                            + " x "
+                            + cols
+                            + " module (PEFT cannot write such an adapter either)");
         }
         RealMatrix m = new Array2DRowRealMatrix(rows, cols);
         for (int i = 0; i < rows; i++) {
@@ -55,14 +61,22 @@ record LowRankFactors(int rank, float[] a, float[] b) {
     }
 
     /**
-     * The same factorization of {@code delta = p q} given {@code p [rows, inner]} and {@code q [inner, cols]}
-     * (row-major), {@code inner < min(rows, cols)}: with thin QRs {@code p = Qp Rp}, {@code q^T = Qq Rq},
-     * {@code delta = Qp (Rp Rq^T) Qq^T}, so the SVD of the small core gives delta's.
+     * The same factorization of {@code delta = p q} given {@code p [rows, inner]} and {@code q
+     * [inner, cols]} (row-major), {@code inner < min(rows, cols)}: with thin QRs {@code p = Qp Rp},
+     * {@code q^T = Qq Rq}, {@code delta = Qp (Rp Rq^T) Qq^T}, so the SVD of the small core gives
+     * delta's.
      */
-    static LowRankFactors ofProduct(double[] p, double[] q, int rows, int inner, int cols, int rank, Double clamp) {
+    static LowRankFactors ofProduct(
+            double[] p, double[] q, int rows, int inner, int cols, int rank, Double clamp) {
         if (rank > Math.min(rows, cols)) {
-            throw new IllegalArgumentException("rank " + rank + " exceeds the smaller side of a " + rows + " x " + cols
-                    + " module (PEFT cannot write such an adapter either)");
+            throw new IllegalArgumentException(
+                    "rank "
+                            + rank
+                            + " exceeds the smaller side of a "
+                            + rows
+                            + " x "
+                            + cols
+                            + " module (PEFT cannot write such an adapter either)");
         }
         double[] qt = new double[cols * inner];
         for (int k = 0; k < inner; k++) {
@@ -107,15 +121,16 @@ record LowRankFactors(int rank, float[] a, float[] b) {
                 a[j * cols + c] = acc;
             }
         }
-        // Beyond the product's rank delta has only zero singular values: B's columns are zero there, and A's
+        // Beyond the product's rank delta has only zero singular values: B's columns are zero
+        // there, and A's
         // rows (any orthonormal completion in torch) do not change B A; they stay zero here.
         return finish(rank, a, b, clamp);
     }
 
     /**
-     * Thin QR of {@code x [n, k]} by Gram-Schmidt with re-orthogonalization: returns Q {@code [n, k]} and
-     * fills r {@code [k, k]} (upper triangular). A column dependent on earlier ones gets a zero Q column,
-     * which keeps {@code x = Q R} exact.
+     * Thin QR of {@code x [n, k]} by Gram-Schmidt with re-orthogonalization: returns Q {@code [n,
+     * k]} and fills r {@code [k, k]} (upper triangular). A column dependent on earlier ones gets a
+     * zero Q column, which keeps {@code x = Q R} exact.
      */
     private static double[] thinQr(double[] x, int n, int k, double[] r) {
         double[] q = new double[n * k];
@@ -166,7 +181,8 @@ record LowRankFactors(int rank, float[] a, float[] b) {
     /** torch.quantile(x, q) with its default linear interpolation. */
     static double quantile(double[] x, double q) {
         if (!(q >= 0 && q <= 1)) {
-            throw new IllegalArgumentException("--svd-clamp is a quantile in [0, 1] (got " + q + ")");
+            throw new IllegalArgumentException(
+                    "--svd-clamp is a quantile in [0, 1] (got " + q + ")");
         }
         double[] sorted = x.clone();
         Arrays.sort(sorted);

@@ -17,8 +17,8 @@ import java.util.Random;
 import java.util.Set;
 
 /**
- * Writes LoRA adapters in PEFT's on-disk format ({@code adapter_config.json} +
- * {@code adapter_model.safetensors} with {@code base_model.model.<module>.lora_A/B.weight} tensors):
+ * Writes LoRA adapters in PEFT's on-disk format ({@code adapter_config.json} + {@code
+ * adapter_model.safetensors} with {@code base_model.model.<module>.lora_A/B.weight} tensors):
  * random adapters for demos, tests and benchmarks, and adapters extracted from fine-tuned models.
  */
 @Internal
@@ -55,8 +55,9 @@ public final class PeftWriter {
     }
 
     /**
-     * Writes a DoRA adapter ({@code use_dora}): each adapted module gets a {@code lora_magnitude_vector}
-     * drawn around 1 (a valid magnitude for benchmarks and tests; a trained one holds row norms).
+     * Writes a DoRA adapter ({@code use_dora}): each adapted module gets a {@code
+     * lora_magnitude_vector} drawn around 1 (a valid magnitude for benchmarks and tests; a trained
+     * one holds row norms).
      */
     public PeftWriter dora(boolean on) {
         this.dora = on;
@@ -79,7 +80,10 @@ public final class PeftWriter {
         return this;
     }
 
-    /** A per-module rank as PEFT's {@code rank_pattern} (key matched against the end of the module path). */
+    /**
+     * A per-module rank as PEFT's {@code rank_pattern} (key matched against the end of the module
+     * path).
+     */
     public PeftWriter rankPattern(String key, int rank) {
         rankPattern.put(key, rank);
         return this;
@@ -90,7 +94,10 @@ public final class PeftWriter {
         return this;
     }
 
-    /** Sets explicit A [rank, in] and B [out, rank] (row-major) for one module instead of random values. */
+    /**
+     * Sets explicit A [rank, in] and B [out, rank] (row-major) for one module instead of random
+     * values.
+     */
     public PeftWriter module(int layer, Projection p, float[] a, float[] b) {
         explicit.put(p.path(layer), new float[][] {a, b});
         return this;
@@ -107,9 +114,17 @@ public final class PeftWriter {
         if (baseModel != null) {
             n.put("base_model_name_or_path", baseModel);
         }
-        n.put("peft_type", "LORA").put("task_type", "CAUSAL_LM").put("r", r).put("lora_alpha", alpha)
-                .put("lora_dropout", 0.0).put("bias", "none").put("use_rslora", rsLora).put("use_dora", dora)
-                .put("fan_in_fan_out", false).putNull("modules_to_save").put("inference_mode", true);
+        n.put("peft_type", "LORA")
+                .put("task_type", "CAUSAL_LM")
+                .put("r", r)
+                .put("lora_alpha", alpha)
+                .put("lora_dropout", 0.0)
+                .put("bias", "none")
+                .put("use_rslora", rsLora)
+                .put("use_dora", dora)
+                .put("fan_in_fan_out", false)
+                .putNull("modules_to_save")
+                .put("inference_mode", true);
         var tm = n.putArray("target_modules");
         for (Projection p : targets) {
             tm.add(p.moduleName());
@@ -122,8 +137,8 @@ public final class PeftWriter {
     }
 
     /**
-     * Writes the adapter to {@code dir}: modules given with {@link #module} keep their values, every
-     * other target module gets A ~ N(0, aStd) and B ~ N(0, bStd) from {@code seed}.
+     * Writes the adapter to {@code dir}: modules given with {@link #module} keep their values,
+     * every other target module gets A ~ N(0, aStd) and B ~ N(0, bStd) from {@code seed}.
      */
     public Path write(Path dir, long seed, double aStd, double bStd) throws IOException {
         Files.createDirectories(dir);
@@ -154,7 +169,8 @@ public final class PeftWriter {
             }
         }
         w.write(dir.resolve("adapter_model.safetensors"));
-        Files.writeString(dir.resolve("adapter_config.json"),
+        Files.writeString(
+                dir.resolve("adapter_config.json"),
                 new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(json()));
         return dir;
     }

@@ -5,46 +5,56 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * PEFT 0.21's {@code merge_utils} (task_arithmetic, ties, dare_linear, dare_ties, magnitude_prune) on
- * float32 tensors flattened to arrays, operation by operation in float32 as torch computes them on CPU,
- * so deterministic methods give PEFT's values. DARE's random drop uses a seeded {@link SplittableRandom}:
- * it follows torch.bernoulli's distribution, not its random stream.
+ * PEFT 0.21's {@code merge_utils} (task_arithmetic, ties, dare_linear, dare_ties, magnitude_prune)
+ * on float32 tensors flattened to arrays, operation by operation in float32 as torch computes them
+ * on CPU, so deterministic methods give PEFT's values. DARE's random drop uses a seeded {@link
+ * SplittableRandom}: it follows torch.bernoulli's distribution, not its random stream.
  */
 final class TaskMerge {
-    private TaskMerge() {
-    }
+    private TaskMerge() {}
 
-    /** {@code majority_sign_method}: elect the sign of the summed values, or the most frequent sign. */
+    /**
+     * {@code majority_sign_method}: elect the sign of the summed values, or the most frequent sign.
+     */
     enum SignMethod {
-        TOTAL, FREQUENCY;
+        TOTAL,
+        FREQUENCY;
 
         static SignMethod byName(String name) {
             return switch (name) {
                 case "total" -> TOTAL;
                 case "frequency" -> FREQUENCY;
-                default -> throw new IllegalArgumentException("--majority-sign-method must be total or frequency, not '"
-                        + name + "'");
+                default ->
+                        throw new IllegalArgumentException(
+                                "--majority-sign-method must be total or frequency, not '"
+                                        + name
+                                        + "'");
             };
         }
     }
 
     /** density (fraction kept), majority sign method, and the random source of DARE's drops. */
-    record Settings(double density, SignMethod sign, SplittableRandom random) {
-    }
+    record Settings(double density, SignMethod sign, SplittableRandom random) {}
 
-    /** Merges equally shaped {@code tensors} with one weight each (already float32, as PEFT's torch.tensor). */
-    static float[] merge(CombineMethod.Task task, List<float[]> tensors, float[] weights, Settings s) {
+    /**
+     * Merges equally shaped {@code tensors} with one weight each (already float32, as PEFT's
+     * torch.tensor).
+     */
+    static float[] merge(
+            CombineMethod.Task task, List<float[]> tensors, float[] weights, Settings s) {
         int n = tensors.get(0).length;
         float[][] t = new float[tensors.size()][];
         for (int i = 0; i < t.length; i++) {
             if (tensors.get(i).length != n) {
                 throw new IllegalArgumentException("tensors of different sizes cannot be merged");
             }
-            t[i] = switch (task) {
-                case ARITHMETIC -> tensors.get(i);
-                case TIES, MAGNITUDE_PRUNE -> magnitudePrune(tensors.get(i), s.density());
-                case DARE_LINEAR, DARE_TIES -> randomPrune(tensors.get(i), s.density(), s.random());
-            };
+            t[i] =
+                    switch (task) {
+                        case ARITHMETIC -> tensors.get(i);
+                        case TIES, MAGNITUDE_PRUNE -> magnitudePrune(tensors.get(i), s.density());
+                        case DARE_LINEAR, DARE_TIES ->
+                                randomPrune(tensors.get(i), s.density(), s.random());
+                    };
         }
         boolean[][] keep = task.electsSign() ? majoritySignMask(t, s.sign()) : null;
         float[] out = new float[n];
@@ -60,13 +70,17 @@ final class TaskMerge {
                     kept++;
                 }
             }
-            // disjoint_merge: the sum over the tensors that agree with the elected sign, over their count (min 1).
+            // disjoint_merge: the sum over the tensors that agree with the elected sign, over their
+            // count (min 1).
             out[j] = keep == null ? acc : acc / Math.max(kept, 1);
         }
         return out;
     }
 
-    /** prune(method="magnitude"): keeps the int(density * numel) largest magnitudes, zeroes the rest. */
+    /**
+     * prune(method="magnitude"): keeps the int(density * numel) largest magnitudes, zeroes the
+     * rest.
+     */
     static float[] magnitudePrune(float[] x, double density) {
         checkDensity(density);
         if (density >= 1) {
@@ -89,7 +103,8 @@ final class TaskMerge {
         for (float m : mags) {
             above += m > threshold ? 1 : 0;
         }
-        // Entries equal to the k-th magnitude fill the remaining places in index order (torch.topk leaves
+        // Entries equal to the k-th magnitude fill the remaining places in index order (torch.topk
+        // leaves
         // the choice among equal values unspecified).
         int ties = k - above;
         for (int i = 0; i < n; i++) {
@@ -100,7 +115,10 @@ final class TaskMerge {
         return out;
     }
 
-    /** prune(method="random", rescale=True): keeps each entry with probability density, divided by density. */
+    /**
+     * prune(method="random", rescale=True): keeps each entry with probability density, divided by
+     * density.
+     */
     static float[] randomPrune(float[] x, double density, SplittableRandom random) {
         checkDensity(density);
         if (density >= 1) {
@@ -117,9 +135,9 @@ final class TaskMerge {
     }
 
     /**
-     * calculate_majority_sign_mask over the pruned, unweighted tensors: per entry, the sign of the sum
-     * (total) or of the sum of signs (frequency), with 0 electing +; a tensor takes part where its sign
-     * equals the elected one (a zero never does).
+     * calculate_majority_sign_mask over the pruned, unweighted tensors: per entry, the sign of the
+     * sum (total) or of the sum of signs (frequency), with 0 electing +; a tensor takes part where
+     * its sign equals the elected one (a zero never does).
      */
     static boolean[][] majoritySignMask(float[][] t, SignMethod method) {
         int n = t[0].length;

@@ -4,8 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 
 /** Typed, bounded reads of {@code config.json} fields; every failure names the field. */
 final class ConfigReader {
-    private ConfigReader() {
-    }
+    private ConfigReader() {}
 
     static boolean has(JsonNode root, String field) {
         return root.has(field) && !root.get(field).isNull();
@@ -20,11 +19,13 @@ final class ConfigReader {
         }
         JsonNode n = root.get(field);
         if (!n.isIntegralNumber() || !n.canConvertToInt()) {
-            throw new ModelFormatException(source + ": field '" + field + "' must be an integer, got " + n);
+            throw new ModelFormatException(
+                    source + ": field '" + field + "' must be an integer, got " + n);
         }
         int v = n.asInt();
         if (v < 0 || v > max || (v == 0 && !field.endsWith("token_id"))) {
-            throw new ModelFormatException(source + ": field '" + field + "' = " + v + " is out of range");
+            throw new ModelFormatException(
+                    source + ": field '" + field + "' = " + v + " is out of range");
         }
         return v;
     }
@@ -35,7 +36,8 @@ final class ConfigReader {
         }
         JsonNode n = root.get(field);
         if (!n.isNumber() || !Double.isFinite(n.asDouble())) {
-            throw new ModelFormatException(source + ": field '" + field + "' must be a finite number, got " + n);
+            throw new ModelFormatException(
+                    source + ": field '" + field + "' must be a finite number, got " + n);
         }
         return n.asDouble();
     }
@@ -46,7 +48,8 @@ final class ConfigReader {
         }
         JsonNode n = root.get(field);
         if (!n.isBoolean()) {
-            throw new ModelFormatException(source + ": field '" + field + "' must be true or false, got " + n);
+            throw new ModelFormatException(
+                    source + ": field '" + field + "' must be true or false, got " + n);
         }
         return n.asBoolean();
     }
@@ -57,7 +60,8 @@ final class ConfigReader {
         }
         JsonNode n = root.get(field);
         if (!n.isTextual()) {
-            throw new ModelFormatException(source + ": field '" + field + "' must be a string, got " + n);
+            throw new ModelFormatException(
+                    source + ": field '" + field + "' must be a string, got " + n);
         }
         return n.asText();
     }

@@ -12,7 +12,8 @@ import java.util.List;
  *
  * @param tokenIds [T] int64, every token of the step (prefill chunks and decode tokens)
  * @param positions [T] int64, each token's position in its sequence
- * @param kvWriteIndex [T * kvHeads] int64, flat row of the cache each (token, kv head) is written to
+ * @param kvWriteIndex [T * kvHeads] int64, flat row of the cache each (token, kv head) is written
+ *     to
  * @param attention the step's attention groups; every token of the step is in exactly one
  * @param outputGather [T] int64 row of each token in the groups' padded attention outputs
  *     concatenated in group order, which puts the outputs back in the step's token order; null when

@@ -4,18 +4,21 @@ import io.flinklora.annotation.Internal;
 import java.util.List;
 
 /**
- * A linear layer as the Hugging Face module tree names it, and the projections its output rows feed:
- * one for Llama's {@code q_proj}, three for Phi-3's fused {@code qkv_proj}. Weights and LoRA deltas of a
- * fused module are split by these row ranges, so the forward pass only ever sees the seven projections.
+ * A linear layer as the Hugging Face module tree names it, and the projections its output rows
+ * feed: one for Llama's {@code q_proj}, three for Phi-3's fused {@code qkv_proj}. Weights and LoRA
+ * deltas of a fused module are split by these row ranges, so the forward pass only ever sees the
+ * seven projections.
  *
  * @param path the module path, e.g. {@code model.layers.3.self_attn.qkv_proj}
  * @param slices the output row ranges, in order, covering {@code outFeatures}
  */
 @Internal
 public record LinearModule(String path, int inFeatures, int outFeatures, List<Slice> slices) {
-    /** Rows {@code offset .. offset + rows - 1} of the module's output are projection {@code projection}. */
-    public record Slice(Projection projection, int offset, int rows) {
-    }
+    /**
+     * Rows {@code offset .. offset + rows - 1} of the module's output are projection {@code
+     * projection}.
+     */
+    public record Slice(Projection projection, int offset, int rows) {}
 
     public LinearModule {
         slices = List.copyOf(slices);
@@ -25,23 +28,46 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
     static List<LinearModule> of(ModelConfig c, int layer) {
         if (!c.fusedProjections()) {
             return java.util.Arrays.stream(Projection.values())
-                    .map(p -> new LinearModule(p.path(layer), p.inFeatures(c), p.outFeatures(c),
-                            List.of(new Slice(p, 0, p.outFeatures(c)))))
+                    .map(
+                            p ->
+                                    new LinearModule(
+                                            p.path(layer),
+                                            p.inFeatures(c),
+                                            p.outFeatures(c),
+                                            List.of(new Slice(p, 0, p.outFeatures(c)))))
                     .toList();
         }
-        // Phi-3: qkv_proj holds q, k, v rows in that order; gate_up_proj holds gate then up (chunk(2)).
+        // Phi-3: qkv_proj holds q, k, v rows in that order; gate_up_proj holds gate then up
+        // (chunk(2)).
         String pre = "model.layers." + layer + ".";
         int q = Projection.Q.outFeatures(c);
         int kv = Projection.K.outFeatures(c);
         int inter = c.intermediateSize();
         return List.of(
-                new LinearModule(pre + "self_attn.qkv_proj", c.hiddenSize(), q + 2 * kv, List.of(
-                        new Slice(Projection.Q, 0, q), new Slice(Projection.K, q, kv), new Slice(Projection.V, q + kv, kv))),
-                new LinearModule(Projection.O.path(layer), Projection.O.inFeatures(c), c.hiddenSize(),
+                new LinearModule(
+                        pre + "self_attn.qkv_proj",
+                        c.hiddenSize(),
+                        q + 2 * kv,
+                        List.of(
+                                new Slice(Projection.Q, 0, q),
+                                new Slice(Projection.K, q, kv),
+                                new Slice(Projection.V, q + kv, kv))),
+                new LinearModule(
+                        Projection.O.path(layer),
+                        Projection.O.inFeatures(c),
+                        c.hiddenSize(),
                         List.of(new Slice(Projection.O, 0, c.hiddenSize()))),
-                new LinearModule(pre + "mlp.gate_up_proj", c.hiddenSize(), 2 * inter, List.of(
-                        new Slice(Projection.GATE, 0, inter), new Slice(Projection.UP, inter, inter))),
-                new LinearModule(Projection.DOWN.path(layer), inter, c.hiddenSize(),
+                new LinearModule(
+                        pre + "mlp.gate_up_proj",
+                        c.hiddenSize(),
+                        2 * inter,
+                        List.of(
+                                new Slice(Projection.GATE, 0, inter),
+                                new Slice(Projection.UP, inter, inter))),
+                new LinearModule(
+                        Projection.DOWN.path(layer),
+                        inter,
+                        c.hiddenSize(),
                         List.of(new Slice(Projection.DOWN, 0, c.hiddenSize()))));
     }
 }

@@ -23,8 +23,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma 2) over DJL's PyTorch engine: weights loaded from a
- * Hugging Face folder, and one batched forward pass over a step's tokens against the paged KV cache ({@link KvBlockPool}).
+ * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma 2) over DJL's PyTorch engine:
+ * weights loaded from a Hugging Face folder, and one batched forward pass over a step's tokens
+ * against the paged KV cache ({@link KvBlockPool}).
  *
  * <p>The forward pass computes every projection for all tokens of the step in one matrix product
  * (prefill chunks and decode tokens alike); only attention is laid out per sequence, in the step's
@@ -55,25 +56,51 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * The numbers the forward pass multiplies by, made once as DJL would make them from the Java
      * number (same dtype, so the same arithmetic) but in memory PyTorch owns: DJL frees a number's
-     * array as soon as the operation returns, while autograd keeps it for the backward pass when the
-     * trainer differentiates through {@link #logitsCausal}.
+     * array as soon as the operation returns, while autograd keeps it for the backward pass when
+     * the trainer differentiates through {@link #logitsCausal}.
      */
-    private record Constants(NDArray embedScale, NDArray rmsEps, NDArray minusHalf, NDArray attentionScale,
-                             NDArray attentionCap, NDArray finalCap, NDArray half, NDArray three, NDArray geluCubic,
-                             NDArray geluScale, NDArray one) {
+    private record Constants(
+            NDArray embedScale,
+            NDArray rmsEps,
+            NDArray minusHalf,
+            NDArray attentionScale,
+            NDArray attentionCap,
+            NDArray finalCap,
+            NDArray half,
+            NDArray three,
+            NDArray geluCubic,
+            NDArray geluScale,
+            NDArray one) {
         static Constants of(ModelConfig c, NDManager m) {
             ModelConfig.Block b = c.block();
-            return new Constants(owned(m.create(b.embedScale())), owned(m.create(c.rmsNormEps())),
-                    owned(m.create(-0.5)), owned(m.create(b.attentionScale())),
-                    owned(m.create((float) b.attentionSoftcap())), owned(m.create((float) b.finalSoftcap())),
-                    owned(m.create(0.5f)), owned(m.create(3)), owned(m.create(0.044715f)),
-                    owned(m.create((float) Math.sqrt(2 / Math.PI))), owned(m.create(1f)));
+            return new Constants(
+                    owned(m.create(b.embedScale())),
+                    owned(m.create(c.rmsNormEps())),
+                    owned(m.create(-0.5)),
+                    owned(m.create(b.attentionScale())),
+                    owned(m.create((float) b.attentionSoftcap())),
+                    owned(m.create((float) b.finalSoftcap())),
+                    owned(m.create(0.5f)),
+                    owned(m.create(3)),
+                    owned(m.create(0.044715f)),
+                    owned(m.create((float) Math.sqrt(2 / Math.PI))),
+                    owned(m.create(1f)));
         }
     }
 
-    /** Weights of one decoder layer, in the compute dtype on the device; biases and q/k norms may be null. */
-    record Layer(NDArray inputNorm, NDArray[] proj, NDArray[] bias, NDArray postNorm, NDArray qNorm, NDArray kNorm,
-                 NDArray preFfnNorm, NDArray postFfnNorm) {
+    /**
+     * Weights of one decoder layer, in the compute dtype on the device; biases and q/k norms may be
+     * null.
+     */
+    record Layer(
+            NDArray inputNorm,
+            NDArray[] proj,
+            NDArray[] bias,
+            NDArray postNorm,
+            NDArray qNorm,
+            NDArray kNorm,
+            NDArray preFfnNorm,
+            NDArray postFfnNorm) {
         NDArray w(Projection p) {
             return proj[p.ordinal()];
         }
@@ -83,8 +110,16 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    private LlamaModel(ModelConfig config, NDManager manager, DataType dtype, Device device, NDArray embed,
-                       NDArray lmHead, NDArray finalNorm, Layer[] layers, int maxPositions) {
+    private LlamaModel(
+            ModelConfig config,
+            NDManager manager,
+            DataType dtype,
+            Device device,
+            NDArray embed,
+            NDArray lmHead,
+            NDArray finalNorm,
+            Layer[] layers,
+            int maxPositions) {
         this.config = config;
         this.manager = manager;
         this.dtype = dtype;
@@ -97,8 +132,10 @@ public final class LlamaModel implements AutoCloseable {
         this.constants = Constants.of(config, manager);
         float[][] tables = ropeTables(config, maxPositions);
         int d = config.headDim();
-        this.ropeCos = manager.create(tables[0], new Shape(tables[0].length / d, d)).toType(dtype, false);
-        this.ropeSin = manager.create(tables[1], new Shape(tables[1].length / d, d)).toType(dtype, false);
+        this.ropeCos =
+                manager.create(tables[0], new Shape(tables[0].length / d, d)).toType(dtype, false);
+        this.ropeSin =
+                manager.create(tables[1], new Shape(tables[1].length / d, d)).toType(dtype, false);
         float[] rot = new float[d * d];
         int half = d / 2;
         for (int j = 0; j < d; j++) {
@@ -113,28 +150,33 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Loads a Hugging Face model folder ({@code config.json} + {@code model.safetensors} or a sharded index).
+     * Loads a Hugging Face model folder ({@code config.json} + {@code model.safetensors} or a
+     * sharded index).
      *
      * @param maxPositions positions to prepare rotary tables for (at most the model's context)
      */
-    public static LlamaModel load(Path dir, NDManager parent, Device device, DataType dtype, int maxPositions) {
+    public static LlamaModel load(
+            Path dir, NDManager parent, Device device, DataType dtype, int maxPositions) {
         ModelConfig config = ModelConfig.read(dir);
         int positions = Math.min(maxPositions, config.maxPositions());
         NDManager manager = parent.newSubManager(device);
         long t0 = System.nanoTime();
         try (WeightIndex weights = WeightIndex.open(dir)) {
-            Loader loader = new Loader(weights, manager, dtype, device, config.block().normPlusOne());
+            Loader loader =
+                    new Loader(weights, manager, dtype, device, config.block().normPlusOne());
             int h = config.hiddenSize();
             NDArray embed = loader.load("model.embed_tokens.weight", config.vocabSize(), h);
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
                 if (weights.contains("lm_head.weight")) {
-                    // Tied models are saved without it; one that carries it must carry the same matrix.
+                    // Tied models are saved without it; one that carries it must carry the same
+                    // matrix.
                     NDArray stored = loader.load("lm_head.weight", config.vocabSize(), h);
                     if (!stored.contentEquals(embed)) {
-                        throw new ModelFormatException("tie_word_embeddings is true but tensor 'lm_head.weight'"
-                                + " differs from 'model.embed_tokens.weight'");
+                        throw new ModelFormatException(
+                                "tie_word_embeddings is true but tensor 'lm_head.weight'"
+                                        + " differs from 'model.embed_tokens.weight'");
                     }
                     stored.close();
                 }
@@ -147,11 +189,16 @@ public final class LlamaModel implements AutoCloseable {
                 NDArray[] proj = new NDArray[Projection.values().length];
                 NDArray[] bias = new NDArray[proj.length];
                 for (LinearModule m : config.linearModules(l)) {
-                    NDArray weight = loader.load(m.path() + ".weight", m.outFeatures(), m.inFeatures());
+                    NDArray weight =
+                            loader.load(m.path() + ".weight", m.outFeatures(), m.inFeatures());
                     for (LinearModule.Slice sl : m.slices()) {
-                        // A fused module (Phi-3) is split by output rows into the projections it feeds.
-                        proj[sl.projection().ordinal()] = m.slices().size() == 1 ? weight
-                                : weight.get(sl.offset() + ":" + (sl.offset() + sl.rows())).duplicate();
+                        // A fused module (Phi-3) is split by output rows into the projections it
+                        // feeds.
+                        proj[sl.projection().ordinal()] =
+                                m.slices().size() == 1
+                                        ? weight
+                                        : weight.get(sl.offset() + ":" + (sl.offset() + sl.rows()))
+                                                .duplicate();
                     }
                     if (m.slices().size() > 1) {
                         weight.close();
@@ -166,22 +213,44 @@ public final class LlamaModel implements AutoCloseable {
                 String attn = "model.layers." + l + ".self_attn.";
                 String pre = "model.layers." + l + ".";
                 boolean sandwich = config.block().sandwichNorms();
-                layers[l] = new Layer(
-                        loader.loadNorm(pre + "input_layernorm.weight", h), proj, bias,
-                        loader.loadNorm(pre + "post_attention_layernorm.weight", h),
-                        config.qkNorm() ? loader.loadNorm(attn + "q_norm.weight", config.headDim()) : null,
-                        config.qkNorm() ? loader.loadNorm(attn + "k_norm.weight", config.headDim()) : null,
-                        sandwich ? loader.loadNorm(pre + "pre_feedforward_layernorm.weight", h) : null,
-                        sandwich ? loader.loadNorm(pre + "post_feedforward_layernorm.weight", h) : null);
+                layers[l] =
+                        new Layer(
+                                loader.loadNorm(pre + "input_layernorm.weight", h),
+                                proj,
+                                bias,
+                                loader.loadNorm(pre + "post_attention_layernorm.weight", h),
+                                config.qkNorm()
+                                        ? loader.loadNorm(attn + "q_norm.weight", config.headDim())
+                                        : null,
+                                config.qkNorm()
+                                        ? loader.loadNorm(attn + "k_norm.weight", config.headDim())
+                                        : null,
+                                sandwich
+                                        ? loader.loadNorm(
+                                                pre + "pre_feedforward_layernorm.weight", h)
+                                        : null,
+                                sandwich
+                                        ? loader.loadNorm(
+                                                pre + "post_feedforward_layernorm.weight", h)
+                                        : null);
             }
             loader.refuseUnconsumed();
-            LOG.info("Loaded {} ({} layers, hidden {}, vocab {}) from {} as {} on {} in {} ms",
-                    config.architecture(), config.numLayers(), h, config.vocabSize(), dir, dtype, device,
+            LOG.info(
+                    "Loaded {} ({} layers, hidden {}, vocab {}) from {} as {} on {} in {} ms",
+                    config.architecture(),
+                    config.numLayers(),
+                    h,
+                    config.vocabSize(),
+                    dir,
+                    dtype,
+                    device,
                     (System.nanoTime() - t0) / 1_000_000);
-            return new LlamaModel(config, manager, dtype, device, embed, lmHead, norm, layers, positions);
+            return new LlamaModel(
+                    config, manager, dtype, device, embed, lmHead, norm, layers, positions);
         } catch (IOException e) {
             manager.close();
-            throw new ModelFormatException("cannot read weights of " + dir + ": " + e.getMessage(), e);
+            throw new ModelFormatException(
+                    "cannot read weights of " + dir + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -189,13 +258,16 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Loads named tensors with a shape check that names the tensor on mismatch, and remembers what it
-     * loaded: a tensor the model does not consume means a feature this server does not implement.
+     * Loads named tensors with a shape check that names the tensor on mismatch, and remembers what
+     * it loaded: a tensor the model does not consume means a feature this server does not
+     * implement.
      */
     private static final class Loader {
-        // Buffers older transformers saved that hold nothing the forward pass needs (recomputed from the config).
+        // Buffers older transformers saved that hold nothing the forward pass needs (recomputed
+        // from the config).
         private static final java.util.regex.Pattern HARMLESS =
-                java.util.regex.Pattern.compile("(model\\.)?(layers\\.\\d+\\.self_attn\\.)?rotary_emb\\.inv_freq");
+                java.util.regex.Pattern.compile(
+                        "(model\\.)?(layers\\.\\d+\\.self_attn\\.)?rotary_emb\\.inv_freq");
         private final WeightIndex weights;
         private final NDManager manager;
         private final DataType dtype;
@@ -204,7 +276,12 @@ public final class LlamaModel implements AutoCloseable {
 
         private final boolean normPlusOne;
 
-        Loader(WeightIndex weights, NDManager manager, DataType dtype, Device device, boolean normPlusOne) {
+        Loader(
+                WeightIndex weights,
+                NDManager manager,
+                DataType dtype,
+                Device device,
+                boolean normPlusOne) {
             this.weights = weights;
             this.manager = manager;
             this.dtype = dtype;
@@ -212,7 +289,10 @@ public final class LlamaModel implements AutoCloseable {
             this.normPlusOne = normPlusOne;
         }
 
-        /** An RMSNorm weight as the forward pass multiplies it: Gemma stores w and computes with (1 + w). */
+        /**
+         * An RMSNorm weight as the forward pass multiplies it: Gemma stores w and computes with (1
+         * + w).
+         */
         NDArray loadNorm(String name, long size) throws IOException {
             NDArray w = load(name, size);
             return normPlusOne ? w.add(1f) : w;
@@ -224,8 +304,13 @@ public final class LlamaModel implements AutoCloseable {
             }
             long[] actual = weights.info(name).shape();
             if (!Arrays.equals(actual, shape)) {
-                throw new ModelFormatException("tensor '" + name + "' has shape " + Arrays.toString(actual)
-                        + ", expected " + Arrays.toString(shape));
+                throw new ModelFormatException(
+                        "tensor '"
+                                + name
+                                + "' has shape "
+                                + Arrays.toString(actual)
+                                + ", expected "
+                                + Arrays.toString(shape));
             }
             consumed.add(name);
             NDArray a = weights.load(name, manager, dtype);
@@ -246,16 +331,20 @@ public final class LlamaModel implements AutoCloseable {
             }
             if (!left.isEmpty()) {
                 java.util.Collections.sort(left);
-                throw new ModelFormatException("the model files hold tensor(s) this server does not use: "
-                        + (left.size() > 8 ? left.subList(0, 8) + " and " + (left.size() - 8) + " more" : left)
-                        + " (a feature of the checkpoint that is not implemented; refusing rather than ignoring it)");
+                throw new ModelFormatException(
+                        "the model files hold tensor(s) this server does not use: "
+                                + (left.size() > 8
+                                        ? left.subList(0, 8) + " and " + (left.size() - 8) + " more"
+                                        : left)
+                                + " (a feature of the checkpoint that is not implemented; refusing rather than ignoring it)");
             }
         }
     }
 
     /**
-     * Builds cos and sin tables [positions, headDim] as transformers does: float32 inverse frequencies
-     * (with the config's rope type), float32 angles, then the rope type's attention scaling.
+     * Builds cos and sin tables [positions, headDim] as transformers does: float32 inverse
+     * frequencies (with the config's rope type), float32 angles, then the rope type's attention
+     * scaling.
      */
     static float[][] ropeTables(ModelConfig c, int positions) {
         int d = c.headDim();
@@ -266,13 +355,21 @@ public final class LlamaModel implements AutoCloseable {
         float[] sin = new float[rows * d];
         fill(cos, sin, 0, positions, d, shortFreq, (float) c.rope().attentionScaling());
         if (longFreq != null) {
-            // LongRoPE: rows positions .. 2 * positions - 1 hold the long-factor table (see ropeRowOffset).
+            // LongRoPE: rows positions .. 2 * positions - 1 hold the long-factor table (see
+            // ropeRowOffset).
             fill(cos, sin, positions, positions, d, longFreq, (float) c.rope().attentionScaling());
         }
         return new float[][] {cos, sin};
     }
 
-    private static void fill(float[] cos, float[] sin, int firstRow, int positions, int d, float[] invFreq, float scale) {
+    private static void fill(
+            float[] cos,
+            float[] sin,
+            int firstRow,
+            int positions,
+            int d,
+            float[] invFreq,
+            float scale) {
         int half = d / 2;
         for (int p = 0; p < positions; p++) {
             int row = (firstRow + p) * d;
@@ -289,17 +386,18 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Added to a token's rotary position to pick its table row: LongRoPE tokens computed in a forward
-     * pass whose sequence reaches past {@code original_max_position_embeddings} use the long table,
-     * as transformers switches per forward pass. 0 for every other rope type.
+     * Added to a token's rotary position to pick its table row: LongRoPE tokens computed in a
+     * forward pass whose sequence reaches past {@code original_max_position_embeddings} use the
+     * long table, as transformers switches per forward pass. 0 for every other rope type.
      */
     public int ropeRowOffset(int sequenceLength) {
         return config.rope().usesLongFactors(sequenceLength) ? maxPositions : 0;
     }
 
     /**
-     * One forward pass over a step's tokens: writes their keys and values into the cache and returns
-     * float32 next-token logits {@code [R, vocab]} for the batch's {@link ForwardBatch#logitRows()}.
+     * One forward pass over a step's tokens: writes their keys and values into the cache and
+     * returns float32 next-token logits {@code [R, vocab]} for the batch's {@link
+     * ForwardBatch#logitRows()}.
      */
     public NDArray forward(ForwardBatch batch, KvBlockPool cache, ProjectionDelta delta) {
         NDArray x = embedTokens(batch.tokenIds(), delta);
@@ -307,12 +405,19 @@ public final class LlamaModel implements AutoCloseable {
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
         int arrays = 0;
         for (int l = 0; l < layers.length; l++) {
-            // Each layer's intermediates die with the layer (its scope), not with the step: a step would
-            // otherwise hold every layer's activations at once (about 75 MB a layer for a 512-token chunk of
+            // Each layer's intermediates die with the layer (its scope), not with the step: a step
+            // would
+            // otherwise hold every layer's activations at once (about 75 MB a layer for a 512-token
+            // chunk of
             // a 110M model). Only the residual stream leaves the scope, back into the caller's.
             NDArray in = x;
             try (NDScope layerScope = new NDScope()) {
-                x = decoderLayer(l, in, (i, w, h) -> attention(i, w, h, batch, cache, cos, sin, delta), delta);
+                x =
+                        decoderLayer(
+                                l,
+                                in,
+                                (i, w, h) -> attention(i, w, h, batch, cache, cos, sin, delta),
+                                delta);
                 NDScope.unregister(x);
                 arrays += NativeArrays.inScope(layerScope) + 1;
             }
@@ -332,17 +437,20 @@ public final class LlamaModel implements AutoCloseable {
      * layers, adapter hooks and architecture features as {@link #forward}, its keys and values
      * attended directly instead of written to the cache.
      *
-     * @param tokens [rows, T] int64 token ids; rows may be right-padded (a real token never sees the padding after it)
-     * @param lengths each row's real tokens, which pick LongRoPE's table per row as {@link #forward}
-     *     does for a prompt; null when every row is T tokens long
+     * @param tokens [rows, T] int64 token ids; rows may be right-padded (a real token never sees
+     *     the padding after it)
+     * @param lengths each row's real tokens, which pick LongRoPE's table per row as {@link
+     *     #forward} does for a prompt; null when every row is T tokens long
      * @param delta per-token adapter changes; its rows are the {@code rows * T} tokens, row-major
-     * @param layers decoder layers to run: all of them give the final-normed hidden states (what the
-     *     output head reads), fewer the residual stream after that many (0: the scaled embeddings)
+     * @param layers decoder layers to run: all of them give the final-normed hidden states (what
+     *     the output head reads), fewer the residual stream after that many (0: the scaled
+     *     embeddings)
      * @return [rows * T, hidden] row-major by (row, position)
      */
     public NDArray hiddenCausal(NDArray tokens, int[] lengths, ProjectionDelta delta, int layers) {
         if (layers < 0 || layers > this.layers.length) {
-            throw new IllegalArgumentException("layer " + layers + " is outside 0.." + this.layers.length);
+            throw new IllegalArgumentException(
+                    "layer " + layers + " is outside 0.." + this.layers.length);
         }
         Shape shape = tokens.getShape();
         if (shape.dimension() != 2) {
@@ -351,7 +459,8 @@ public final class LlamaModel implements AutoCloseable {
         int rows = (int) shape.get(0);
         int len = (int) shape.get(1);
         if (len > maxPositions) {
-            throw new IllegalArgumentException("sequence of " + len + " tokens exceeds " + maxPositions + " positions");
+            throw new IllegalArgumentException(
+                    "sequence of " + len + " tokens exceeds " + maxPositions + " positions");
         }
         if (lengths != null && lengths.length != rows) {
             throw new IllegalArgumentException(lengths.length + " lengths for " + rows + " rows");
@@ -368,18 +477,34 @@ public final class LlamaModel implements AutoCloseable {
         NDArray cos = ropeCos.get(positions).expandDims(1);
         NDArray sin = ropeSin.get(positions).expandDims(1);
         NDArray mask = causalMask(m, len, 0);
-        NDArray windowMask = config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
+        NDArray windowMask =
+                config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
         NDArray x = embedTokens(tokens.reshape(-1), delta);
         for (int l = 0; l < layers; l++) {
-            x = decoderLayer(l, x, (i, w, h) -> causalAttention(i, w, h, rows, len, cos, sin,
-                    config.slides(i) ? windowMask : mask, delta), delta);
+            x =
+                    decoderLayer(
+                            l,
+                            x,
+                            (i, w, h) ->
+                                    causalAttention(
+                                            i,
+                                            w,
+                                            h,
+                                            rows,
+                                            len,
+                                            cos,
+                                            sin,
+                                            config.slides(i) ? windowMask : mask,
+                                            delta),
+                            delta);
         }
         return layers == this.layers.length ? rmsNorm(x, finalNorm) : x;
     }
 
     /**
-     * Float32 next-token logits at every position of {@link #hiddenCausal}'s rows: {@code [rows * T, vocab]},
-     * through the same output head, adapter head hook and soft-capping as {@link #forward}.
+     * Float32 next-token logits at every position of {@link #hiddenCausal}'s rows: {@code [rows *
+     * T, vocab]}, through the same output head, adapter head hook and soft-capping as {@link
+     * #forward}.
      */
     public NDArray logitsCausal(NDArray tokens, int[] lengths, ProjectionDelta delta) {
         NDArray normed = hiddenCausal(tokens, lengths, delta, layers.length);
@@ -390,7 +515,9 @@ public final class LlamaModel implements AutoCloseable {
         return head(normed, tokenRows, delta);
     }
 
-    /** One layer's attention over the normed input {@code h} (the cached or the cache-free kind). */
+    /**
+     * One layer's attention over the normed input {@code h} (the cached or the cache-free kind).
+     */
     @FunctionalInterface
     private interface Attention {
         NDArray apply(int l, Layer w, NDArray h);
@@ -402,7 +529,10 @@ public final class LlamaModel implements AutoCloseable {
         return config.block().embedScale() != 1f ? x.mul(constants.embedScale()) : x;
     }
 
-    /** One decoder layer on the residual stream {@code x}: attention and MLP, each with its norms and residual add. */
+    /**
+     * One decoder layer on the residual stream {@code x}: attention and MLP, each with its norms
+     * and residual add.
+     */
     private NDArray decoderLayer(int l, NDArray x, Attention attention, ProjectionDelta delta) {
         Layer layer = layers[l];
         NDArray h = rmsNorm(x, layer.inputNorm());
@@ -418,7 +548,10 @@ public final class LlamaModel implements AutoCloseable {
         return x.add(mlp(l, layer, h, delta));
     }
 
-    /** Float32 logits of final-normed rows: the output head, the adapters' heads, the final soft-cap. */
+    /**
+     * Float32 logits of final-normed rows: the output head, the adapters' heads, the final
+     * soft-cap.
+     */
     private NDArray head(NDArray normed, long[] tokenRows, ProjectionDelta delta) {
         NDArray logits = delta.logits(normed, linear(normed, lmHead, null), tokenRows);
         if (logits.getDataType() != DataType.FLOAT32) {
@@ -428,11 +561,17 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Queries, keys and values of {@code tokens} rows: q {@code [tokens, heads, d]} rotated and scaled,
-     * k {@code [tokens, kvHeads, d]} rotated, v {@code [tokens, kvHeads, d]}.
+     * Queries, keys and values of {@code tokens} rows: q {@code [tokens, heads, d]} rotated and
+     * scaled, k {@code [tokens, kvHeads, d]} rotated, v {@code [tokens, kvHeads, d]}.
      */
-    private NDArray[] queryKeyValue(int l, Layer w, NDArray h, long tokens, NDArray cos, NDArray sin,
-                                    ProjectionDelta delta) {
+    private NDArray[] queryKeyValue(
+            int l,
+            Layer w,
+            NDArray h,
+            long tokens,
+            NDArray cos,
+            NDArray sin,
+            ProjectionDelta delta) {
         int d = config.headDim();
         NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, config.numHeads(), d);
         NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, config.numKvHeads(), d);
@@ -442,39 +581,56 @@ public final class LlamaModel implements AutoCloseable {
             k = rmsNorm(k, w.kNorm());
         }
         NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens, config.numKvHeads(), d);
-        return new NDArray[] {rope(q, cos, sin).muli(constants.attentionScale()), rope(k, cos, sin), v};
+        return new NDArray[] {
+            rope(q, cos, sin).muli(constants.attentionScale()), rope(k, cos, sin), v
+        };
     }
 
     /**
      * Attention of whole sequences {@code [rows * len, hidden]} among themselves, in the cached
-     * attention's grouped-query layout: {@code [rows, kvHeads, len * group, d]} against {@code [rows, kvHeads, len, d]}.
+     * attention's grouped-query layout: {@code [rows, kvHeads, len * group, d]} against {@code
+     * [rows, kvHeads, len, d]}.
      */
-    private NDArray causalAttention(int l, Layer w, NDArray h, int rows, int len, NDArray cos, NDArray sin,
-                                    NDArray mask, ProjectionDelta delta) {
+    private NDArray causalAttention(
+            int l,
+            Layer w,
+            NDArray h,
+            int rows,
+            int len,
+            NDArray cos,
+            NDArray sin,
+            NDArray mask,
+            ProjectionDelta delta) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         int group = config.groupSize();
         long tokens = (long) rows * len;
         NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, delta);
-        NDArray q = qkv[0].reshape(rows, len, kvHeads, group, d).transpose(0, 2, 1, 3, 4)
-                .reshape(rows, kvHeads, (long) len * group, d);
+        NDArray q =
+                qkv[0].reshape(rows, len, kvHeads, group, d)
+                        .transpose(0, 2, 1, 3, 4)
+                        .reshape(rows, kvHeads, (long) len * group, d);
         NDArray keys = qkv[1].reshape(rows, len, kvHeads, d).transpose(0, 2, 1, 3);
         NDArray values = qkv[2].reshape(rows, len, kvHeads, d).transpose(0, 2, 1, 3);
-        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, len, group, len);
+        NDArray scores =
+                q.matMul(keys.transpose(0, 1, 3, 2)).reshape(rows, kvHeads, len, group, len);
         if (config.block().attentionSoftcap() > 0) {
             scores = softcap(scores, constants.attentionCap());
         }
-        NDArray probs = scores.add(mask).softmax(-1).reshape(rows, kvHeads, (long) len * group, len);
-        NDArray out = probs.matMul(values)
-                .reshape(rows, kvHeads, len, group, d)
-                .transpose(0, 2, 1, 3, 4)
-                .reshape(tokens, (long) config.numHeads() * d);
+        NDArray probs =
+                scores.add(mask).softmax(-1).reshape(rows, kvHeads, (long) len * group, len);
+        NDArray out =
+                probs.matMul(values)
+                        .reshape(rows, kvHeads, len, group, d)
+                        .transpose(0, 2, 1, 3, 4)
+                        .reshape(tokens, (long) config.numHeads() * d);
         return project(l, Projection.O, w, out, delta);
     }
 
     /**
-     * {@code [len, 1, len]} additive mask in the compute dtype: position i sees positions j <= i, and
-     * with a {@code window} only those less than {@code window} back (transformers: kv_idx > q_idx - window).
+     * {@code [len, 1, len]} additive mask in the compute dtype: position i sees positions j <= i,
+     * and with a {@code window} only those less than {@code window} back (transformers: kv_idx >
+     * q_idx - window).
      */
     private NDArray causalMask(NDManager m, int len, int window) {
         float[] mask = new float[len * len];
@@ -488,15 +644,24 @@ public final class LlamaModel implements AutoCloseable {
         return a.getDataType() == dtype ? a : a.toType(dtype, false);
     }
 
-    /** A copy in memory PyTorch owns of an array DJL made from Java data (see {@link Constants}). */
+    /**
+     * A copy in memory PyTorch owns of an array DJL made from Java data (see {@link Constants}).
+     */
     private static NDArray owned(NDArray wrapped) {
         NDArray copy = wrapped.duplicate();
         wrapped.close();
         return copy;
     }
 
-    private NDArray attention(int l, Layer w, NDArray h, ForwardBatch b, KvBlockPool cache, NDArray cos, NDArray sin,
-                              ProjectionDelta delta) {
+    private NDArray attention(
+            int l,
+            Layer w,
+            NDArray h,
+            ForwardBatch b,
+            KvBlockPool cache,
+            NDArray cos,
+            NDArray sin,
+            ProjectionDelta delta) {
         int heads = config.numHeads();
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
@@ -527,7 +692,10 @@ public final class LlamaModel implements AutoCloseable {
         return project(l, Projection.O, w, out, delta);
     }
 
-    /** Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows included. */
+    /**
+     * Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows
+     * included.
+     */
     private NDArray attend(int l, AttentionGroup g, NDArray q, KvBlockPool cache) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
@@ -538,10 +706,16 @@ public final class LlamaModel implements AutoCloseable {
         if (g.queryGather() != null) {
             q = q.get(g.queryGather());
         }
-        // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that share a
-        // kv head sit together, so one batched product per (row, kv head) covers grouped-query attention.
-        q = q.reshape(rows, qLen, kvHeads, group, d).transpose(0, 2, 1, 3, 4).reshape(rows, kvHeads, (long) qLen * group, d);
-        // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d], contiguous.
+        // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that
+        // share a
+        // kv head sit together, so one batched product per (row, kv head) covers grouped-query
+        // attention.
+        q =
+                q.reshape(rows, qLen, kvHeads, group, d)
+                        .transpose(0, 2, 1, 3, 4)
+                        .reshape(rows, kvHeads, (long) qLen * group, d);
+        // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d],
+        // contiguous.
         NDArray keysRaw = cache.keyBlocks(l).get(g.kvBlocks());
         NDArray valuesRaw = cache.valueBlocks(l).get(g.kvBlocks());
         NDArray keys = keysRaw.reshape(rows, kvHeads, keyLen, d);
@@ -549,7 +723,10 @@ public final class LlamaModel implements AutoCloseable {
         NDArray keysT = keys.transpose(0, 1, 3, 2);
         NDArray raw = q.matMul(keysT);
         NDArray scores = raw.reshape(rows, kvHeads, qLen, group, keyLen);
-        NDArray capped = config.block().attentionSoftcap() > 0 ? softcap(scores, constants.attentionCap()) : scores;
+        NDArray capped =
+                config.block().attentionSoftcap() > 0
+                        ? softcap(scores, constants.attentionCap())
+                        : scores;
         NDArray masked = capped.add(config.slides(l) ? g.windowMask() : g.mask());
         NDArray soft = masked.softmax(-1);
         NDArray probs = soft.reshape(rows, kvHeads, (long) qLen * group, keyLen);
@@ -557,11 +734,16 @@ public final class LlamaModel implements AutoCloseable {
         NDArray heads = mixed.reshape(rows, kvHeads, qLen, group, d);
         NDArray byToken = heads.transpose(0, 2, 1, 3, 4);
         NDArray out = byToken.reshape((long) rows * qLen, (long) config.numHeads() * d);
-        // The gathered keys and values and the scores are this layer's alone: free them now rather than at the end
-        // of the step, or a step would hold every layer's copies at once (they grow with rows x key length).
+        // The gathered keys and values and the scores are this layer's alone: free them now rather
+        // than at the end
+        // of the step, or a step would hold every layer's copies at once (they grow with rows x key
+        // length).
         // Closing a handle frees storage only once no other handle (out included) refers to it.
-        for (NDArray a : new NDArray[] {keysRaw, valuesRaw, keys, values, keysT, raw, scores, capped, masked, soft, probs,
-            mixed, heads, byToken}) {
+        for (NDArray a :
+                new NDArray[] {
+                    keysRaw, valuesRaw, keys, values, keysT, raw, scores, capped, masked, soft,
+                    probs, mixed, heads, byToken
+                }) {
             if (a != out) {
                 a.close();
             }
@@ -572,18 +754,30 @@ public final class LlamaModel implements AutoCloseable {
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
         NDArray gate = project(l, Projection.GATE, w, h, delta);
         NDArray up = project(l, Projection.UP, w, h, delta);
-        NDArray act = switch (config.block().activation()) {
-            case SILU -> gate.mul(Activation.sigmoid(gate));
-            case GELU -> Activation.gelu(gate);
-            // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-            // Out of place where autograd keeps an output for the backward pass (pow, tanh).
-            case GELU_TANH -> gate.mul(constants.half()).muli(gate.pow(constants.three()).mul(constants.geluCubic())
-                    .addi(gate).muli(constants.geluScale()).tanh().add(constants.one()));
-        };
+        NDArray act =
+                switch (config.block().activation()) {
+                    case SILU -> gate.mul(Activation.sigmoid(gate));
+                    case GELU -> Activation.gelu(gate);
+                    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+                    // Out of place where autograd keeps an output for the backward pass (pow,
+                    // tanh).
+                    case GELU_TANH ->
+                            gate.mul(constants.half())
+                                    .muli(
+                                            gate.pow(constants.three())
+                                                    .mul(constants.geluCubic())
+                                                    .addi(gate)
+                                                    .muli(constants.geluScale())
+                                                    .tanh()
+                                                    .add(constants.one()));
+                };
         return project(l, Projection.DOWN, w, act.muli(up), delta);
     }
 
-    /** Gemma 2's soft-capping: {@code cap * tanh(x / cap)} (out of place: autograd keeps tanh's output). */
+    /**
+     * Gemma 2's soft-capping: {@code cap * tanh(x / cap)} (out of place: autograd keeps tanh's
+     * output).
+     */
     private static NDArray softcap(NDArray x, NDArray cap) {
         return x.div(cap).tanh().mul(cap);
     }
@@ -598,7 +792,11 @@ public final class LlamaModel implements AutoCloseable {
 
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray inv = xf.square().mean(new int[] {-1}, true).addi(constants.rmsEps()).powi(constants.minusHalf());
+        NDArray inv =
+                xf.square()
+                        .mean(new int[] {-1}, true)
+                        .addi(constants.rmsEps())
+                        .powi(constants.minusHalf());
         NDArray normed = xf.mul(inv);
         if (normed.getDataType() != dtype) {
             normed = normed.toType(dtype, false);
@@ -610,7 +808,10 @@ public final class LlamaModel implements AutoCloseable {
         return Linear.linear(x, weight, bias).singletonOrThrow();
     }
 
-    /** Native arrays the last {@link #forward}'s layers created (they live and die in per-layer scopes). */
+    /**
+     * Native arrays the last {@link #forward}'s layers created (they live and die in per-layer
+     * scopes).
+     */
     public int arraysLastForward() {
         return arraysLastForward;
     }
@@ -637,14 +838,18 @@ public final class LlamaModel implements AutoCloseable {
         return embed;
     }
 
-    /** The base weight of a projection, for adapter tools that need it (merge, extract, shape checks). */
+    /**
+     * The base weight of a projection, for adapter tools that need it (merge, extract, shape
+     * checks).
+     */
     public NDArray weight(int layer, Projection p) {
         return layers[layer].w(p);
     }
 
     /** Names of every weight this model reads, for tools that rewrite a model folder. */
     public List<String> tensorNames() {
-        List<String> names = new ArrayList<>(List.of("model.embed_tokens.weight", "model.norm.weight"));
+        List<String> names =
+                new ArrayList<>(List.of("model.embed_tokens.weight", "model.norm.weight"));
         if (!config.tieWordEmbeddings()) {
             names.add("lm_head.weight");
         }

@@ -14,13 +14,15 @@ import java.util.Set;
  * A Hugging Face {@code config.json} of a supported decoder-only architecture, validated.
  *
  * @param architecture one of {@link #SUPPORTED_ARCHITECTURES}
- * <p>Fields are read as transformers 5 reads them, in either layout (4.x top-level rotary keys or
- * 5.x {@code rope_parameters}); a field outside {@link ModelFields} is refused by name.
- *
+ *     <p>Fields are read as transformers 5 reads them, in either layout (4.x top-level rotary keys
+ *     or 5.x {@code rope_parameters}); a field outside {@link ModelFields} is refused by name.
  * @param rope rotary embedding parameters
- * @param qkvBias whether q/k/v projections carry biases (always for Qwen2, {@code attention_bias} for Llama)
- * @param oBias whether the attention output projection carries a bias ({@code attention_bias} for Llama, Qwen3)
- * @param qkNorm whether queries and keys get a per-head RMSNorm before rotary (Qwen3's q_norm, k_norm)
+ * @param qkvBias whether q/k/v projections carry biases (always for Qwen2, {@code attention_bias}
+ *     for Llama)
+ * @param oBias whether the attention output projection carries a bias ({@code attention_bias} for
+ *     Llama, Qwen3)
+ * @param qkNorm whether queries and keys get a per-head RMSNorm before rotary (Qwen3's q_norm,
+ *     k_norm)
  * @param slidingWindow the attention window of the sliding layers (a query sees itself and the
  *     {@code slidingWindow - 1} positions before it), 0 when no layer slides
  * @param slidingLayers per layer, whether it uses the window
@@ -50,12 +52,20 @@ public record ModelConfig(
         List<Integer> eosTokenIds) {
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
-            Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM");
+            Set.of(
+                    "LlamaForCausalLM",
+                    "MistralForCausalLM",
+                    "Qwen2ForCausalLM",
+                    "Qwen3ForCausalLM",
+                    "GemmaForCausalLM",
+                    "Gemma2ForCausalLM",
+                    "Phi3ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
-        SILU("silu"), GELU("gelu"), GELU_TANH("gelu_pytorch_tanh");
+        SILU("silu"),
+        GELU("gelu"),
+        GELU_TANH("gelu_pytorch_tanh");
 
         private final String hfName;
 
@@ -69,32 +79,49 @@ public record ModelConfig(
                     return a;
                 }
             }
-            throw new ModelFormatException(source + ": unsupported activation '" + name
-                    + "' (supported: silu, gelu, gelu_pytorch_tanh)");
+            throw new ModelFormatException(
+                    source
+                            + ": unsupported activation '"
+                            + name
+                            + "' (supported: silu, gelu, gelu_pytorch_tanh)");
         }
     }
 
     /**
      * How a decoder block computes beyond the Llama shape: Gemma scales embeddings by sqrt(hidden),
      * uses RMSNorm weights as (1 + w), GeGLU, and Gemma 2 adds norms after attention and around the
-     * MLP, a query scale from {@code query_pre_attn_scalar} and tanh soft-capping of attention scores
-     * and final logits (0: none).
+     * MLP, a query scale from {@code query_pre_attn_scalar} and tanh soft-capping of attention
+     * scores and final logits (0: none).
      */
-    public record Block(Activation activation, float embedScale, boolean normPlusOne, boolean sandwichNorms,
-                        double attentionScale, double attentionSoftcap, double finalSoftcap) {
+    public record Block(
+            Activation activation,
+            float embedScale,
+            boolean normPlusOne,
+            boolean sandwichNorms,
+            double attentionScale,
+            double attentionSoftcap,
+            double finalSoftcap) {
         public static Block llama(int headDim) {
             return new Block(Activation.SILU, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0);
         }
 
-        /** Whether this is the plain Llama block (tools with their own forward pass support only it). */
+        /**
+         * Whether this is the plain Llama block (tools with their own forward pass support only
+         * it).
+         */
         public boolean isLlama() {
-            return activation == Activation.SILU && embedScale == 1f && !normPlusOne && !sandwichNorms
-                    && attentionSoftcap == 0 && finalSoftcap == 0;
+            return activation == Activation.SILU
+                    && embedScale == 1f
+                    && !normPlusOne
+                    && !sandwichNorms
+                    && attentionSoftcap == 0
+                    && finalSoftcap == 0;
         }
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
-    private record Defaults(Integer kvHeads, Integer headDim, int maxPositions, boolean tied, String activation) {
+    private record Defaults(
+            Integer kvHeads, Integer headDim, int maxPositions, boolean tied, String activation) {
         static Defaults of(String arch) {
             return switch (arch) {
                 case "MistralForCausalLM" -> new Defaults(8, null, 131072, false, "silu");
@@ -124,7 +151,10 @@ public record ModelConfig(
         return java.util.Collections.nCopies(layers, false);
     }
 
-    /** Whether q/k/v and gate/up are stored fused ({@code qkv_proj}, {@code gate_up_proj}), as in Phi-3. */
+    /**
+     * Whether q/k/v and gate/up are stored fused ({@code qkv_proj}, {@code gate_up_proj}), as in
+     * Phi-3.
+     */
     public boolean fusedProjections() {
         return architecture.equals("Phi3ForCausalLM");
     }
@@ -164,49 +194,95 @@ public record ModelConfig(
         }
         JsonNode archs = root.get("architectures");
         if (archs == null || !archs.isArray() || archs.size() != 1 || !archs.get(0).isTextual()) {
-            throw new ModelFormatException(source + ": field 'architectures' must be a list of one architecture name");
+            throw new ModelFormatException(
+                    source + ": field 'architectures' must be a list of one architecture name");
         }
         String arch = archs.get(0).asText();
         if (!SUPPORTED_ARCHITECTURES.contains(arch)) {
-            throw new ModelFormatException(source + ": unsupported architecture '" + arch
-                    + "' (supported: " + String.join(", ", SUPPORTED_ARCHITECTURES.stream().sorted().toList()) + ")");
+            throw new ModelFormatException(
+                    source
+                            + ": unsupported architecture '"
+                            + arch
+                            + "' (supported: "
+                            + String.join(", ", SUPPORTED_ARCHITECTURES.stream().sorted().toList())
+                            + ")");
         }
         ModelFields.refuseUnknown(root, arch, source);
         Defaults defaults = Defaults.of(arch);
         boolean gemma2 = arch.equals("Gemma2ForCausalLM");
         boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
-        Activation act = Activation.byName(ConfigReader.text(root, gemma2 ? "hidden_activation" : "hidden_act", source,
-                defaults.activation()), source);
+        Activation act =
+                Activation.byName(
+                        ConfigReader.text(
+                                root,
+                                gemma2 ? "hidden_activation" : "hidden_act",
+                                source,
+                                defaults.activation()),
+                        source);
         if (arch.equals("GemmaForCausalLM") && act == Activation.GELU) {
-            // GemmaConfig rewrites the legacy "gelu" of the official releases to the tanh approximation.
+            // GemmaConfig rewrites the legacy "gelu" of the official releases to the tanh
+            // approximation.
             act = Activation.GELU_TANH;
         }
         if (!gemma && act != Activation.SILU) {
-            throw new ModelFormatException(source + ": unsupported hidden_act '" + root.get("hidden_act").asText()
-                    + "' for " + arch + " (only silu)");
+            throw new ModelFormatException(
+                    source
+                            + ": unsupported hidden_act '"
+                            + root.get("hidden_act").asText()
+                            + "' for "
+                            + arch
+                            + " (only silu)");
         }
         int hidden = ConfigReader.intField(root, "hidden_size", source, null, MAX_DIM);
         int inter = ConfigReader.intField(root, "intermediate_size", source, null, MAX_DIM * 8);
         int layers = ConfigReader.intField(root, "num_hidden_layers", source, null, MAX_LAYERS);
         int heads = ConfigReader.intField(root, "num_attention_heads", source, null, MAX_DIM);
-        int kvHeads = ConfigReader.intField(root, "num_key_value_heads", source,
-                defaults.kvHeads() != null ? defaults.kvHeads() : heads, MAX_DIM);
-        if (hidden % heads != 0 && !ConfigReader.has(root, "head_dim") && defaults.headDim() == null) {
-            throw new ModelFormatException(source + ": hidden_size " + hidden
-                    + " is not a multiple of num_attention_heads " + heads + " and no head_dim is given");
+        int kvHeads =
+                ConfigReader.intField(
+                        root,
+                        "num_key_value_heads",
+                        source,
+                        defaults.kvHeads() != null ? defaults.kvHeads() : heads,
+                        MAX_DIM);
+        if (hidden % heads != 0
+                && !ConfigReader.has(root, "head_dim")
+                && defaults.headDim() == null) {
+            throw new ModelFormatException(
+                    source
+                            + ": hidden_size "
+                            + hidden
+                            + " is not a multiple of num_attention_heads "
+                            + heads
+                            + " and no head_dim is given");
         }
         boolean qwen3 = arch.equals("Qwen3ForCausalLM");
-        int headDim = ConfigReader.intField(root, "head_dim", source,
-                defaults.headDim() != null ? defaults.headDim() : hidden / heads, MAX_DIM);
+        int headDim =
+                ConfigReader.intField(
+                        root,
+                        "head_dim",
+                        source,
+                        defaults.headDim() != null ? defaults.headDim() : hidden / heads,
+                        MAX_DIM);
         if (headDim % 2 != 0) {
-            throw new ModelFormatException(source + ": head_dim " + headDim + " must be even for rotary embeddings");
+            throw new ModelFormatException(
+                    source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
         if (heads % kvHeads != 0) {
-            throw new ModelFormatException(source + ": num_attention_heads " + heads
-                    + " is not a multiple of num_key_value_heads " + kvHeads);
+            throw new ModelFormatException(
+                    source
+                            + ": num_attention_heads "
+                            + heads
+                            + " is not a multiple of num_key_value_heads "
+                            + kvHeads);
         }
         int vocab = ConfigReader.intField(root, "vocab_size", source, null, MAX_VOCAB);
-        int maxPos = ConfigReader.intField(root, "max_position_embeddings", source, defaults.maxPositions(), MAX_POSITIONS);
+        int maxPos =
+                ConfigReader.intField(
+                        root,
+                        "max_position_embeddings",
+                        source,
+                        defaults.maxPositions(),
+                        MAX_POSITIONS);
         List<Boolean> sliding = slidingLayers(root, arch, layers, source);
         int window = sliding.contains(true) ? slidingWindowSize(root, source) : 0;
         if (window == 0) {
@@ -220,26 +296,42 @@ public record ModelConfig(
         rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean llama = arch.equals("LlamaForCausalLM");
-        boolean attentionBias = (llama || qwen3 || gemma) && ConfigReader.bool(root, "attention_bias", source, false);
+        boolean attentionBias =
+                (llama || qwen3 || gemma)
+                        && ConfigReader.bool(root, "attention_bias", source, false);
         if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
-            throw new ModelFormatException(source + ": use_bidirectional_attention true is not supported (causal only)");
+            throw new ModelFormatException(
+                    source + ": use_bidirectional_attention true is not supported (causal only)");
         }
         Block block = Block.llama(headDim);
         if (gemma) {
-            // transformers: embed_scale = tensor(hidden ** 0.5) in the weights' dtype (float32 here).
+            // transformers: embed_scale = tensor(hidden ** 0.5) in the weights' dtype (float32
+            // here).
             float embedScale = (float) Math.sqrt(hidden);
-            double scale = gemma2 ? Math.pow(ConfigReader.number(root, "query_pre_attn_scalar", source, 256), -0.5)
-                    : 1.0 / Math.sqrt(headDim);
-            double attnCap = gemma2 ? ConfigReader.number(root, "attn_logit_softcapping", source, 50.0) : 0;
-            double finalCap = gemma2 ? ConfigReader.number(root, "final_logit_softcapping", source, 30.0) : 0;
-            if (gemma2 && root.has("attn_logit_softcapping") && root.get("attn_logit_softcapping").isNull()) {
+            double scale =
+                    gemma2
+                            ? Math.pow(
+                                    ConfigReader.number(root, "query_pre_attn_scalar", source, 256),
+                                    -0.5)
+                            : 1.0 / Math.sqrt(headDim);
+            double attnCap =
+                    gemma2 ? ConfigReader.number(root, "attn_logit_softcapping", source, 50.0) : 0;
+            double finalCap =
+                    gemma2 ? ConfigReader.number(root, "final_logit_softcapping", source, 30.0) : 0;
+            if (gemma2
+                    && root.has("attn_logit_softcapping")
+                    && root.get("attn_logit_softcapping").isNull()) {
                 attnCap = 0;
             }
-            if (gemma2 && root.has("final_logit_softcapping") && root.get("final_logit_softcapping").isNull()) {
+            if (gemma2
+                    && root.has("final_logit_softcapping")
+                    && root.get("final_logit_softcapping").isNull()) {
                 finalCap = 0;
             }
             if (attnCap < 0 || finalCap < 0 || !(scale > 0)) {
-                throw new ModelFormatException(source + ": soft-capping values and query_pre_attn_scalar must be positive");
+                throw new ModelFormatException(
+                        source
+                                + ": soft-capping values and query_pre_attn_scalar must be positive");
             }
             block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap);
         }
@@ -247,20 +339,43 @@ public record ModelConfig(
         if (llama && ConfigReader.bool(root, "mlp_bias", source, false)) {
             throw new ModelFormatException(source + ": mlp_bias true is not supported");
         }
-        int bos = ConfigReader.has(root, "bos_token_id")
-                ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB) : -1;
+        int bos =
+                ConfigReader.has(root, "bos_token_id")
+                        ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB)
+                        : -1;
         List<Integer> eos = tokenIds(root.get("eos_token_id"), source, "eos_token_id");
-        return new ModelConfig(arch, hidden, inter, layers, heads, kvHeads, headDim, vocab, maxPos, eps, rope,
-                tied, qkvBias, attentionBias, qwen3, window, sliding, block, bos, eos);
+        return new ModelConfig(
+                arch,
+                hidden,
+                inter,
+                layers,
+                heads,
+                kvHeads,
+                headDim,
+                vocab,
+                maxPos,
+                eps,
+                rope,
+                tied,
+                qkvBias,
+                attentionBias,
+                qwen3,
+                window,
+                sliding,
+                block,
+                bos,
+                eos);
     }
 
     /**
-     * Which layers attend through a sliding window, as transformers decides it: Mistral windows every
-     * layer when {@code sliding_window} is set; Qwen2 and Qwen3 window the layers whose
-     * {@code layer_types} entry is {@code sliding_attention} (derived from {@code max_window_layers}
-     * when absent), and only with {@code use_sliding_window} and a {@code sliding_window}.
+     * Which layers attend through a sliding window, as transformers decides it: Mistral windows
+     * every layer when {@code sliding_window} is set; Qwen2 and Qwen3 window the layers whose
+     * {@code layer_types} entry is {@code sliding_attention} (derived from {@code
+     * max_window_layers} when absent), and only with {@code use_sliding_window} and a {@code
+     * sliding_window}.
      */
-    private static List<Boolean> slidingLayers(JsonNode root, String arch, int layers, String source) {
+    private static List<Boolean> slidingLayers(
+            JsonNode root, String arch, int layers, String source) {
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
         if (arch.equals("MistralForCausalLM") || arch.equals("Phi3ForCausalLM")) {
             if (ConfigReader.has(root, "sliding_window")) {
@@ -272,21 +387,31 @@ public record ModelConfig(
         if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !gemma2) {
             return out;
         }
-        // Gemma 2 has no use_sliding_window switch: its sliding_window (default 4096) applies to the
+        // Gemma 2 has no use_sliding_window switch: its sliding_window (default 4096) applies to
+        // the
         // layers typed sliding_attention, by default every other layer starting with the first.
         boolean use = gemma2 || ConfigReader.bool(root, "use_sliding_window", source, false);
-        boolean window = use && (ConfigReader.has(root, "sliding_window") || (gemma2 && !root.has("sliding_window")));
-        int maxWindowLayers = ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
+        boolean window =
+                use
+                        && (ConfigReader.has(root, "sliding_window")
+                                || (gemma2 && !root.has("sliding_window")));
+        int maxWindowLayers =
+                ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
         JsonNode types = root.get("layer_types");
         if (types != null && !types.isNull()) {
             if (!types.isArray() || types.size() != layers) {
-                throw new ModelFormatException(source + ": layer_types must list one type per layer (" + layers + ")");
+                throw new ModelFormatException(
+                        source + ": layer_types must list one type per layer (" + layers + ")");
             }
             for (int l = 0; l < layers; l++) {
                 String t = types.get(l).asText("");
                 if (!t.equals("full_attention") && !t.equals("sliding_attention")) {
-                    throw new ModelFormatException(source + ": layer type '" + types.get(l) + "' is not supported"
-                            + " (full_attention, sliding_attention)");
+                    throw new ModelFormatException(
+                            source
+                                    + ": layer type '"
+                                    + types.get(l)
+                                    + "' is not supported"
+                                    + " (full_attention, sliding_attention)");
                 }
                 // Without use_sliding_window transformers drops sliding_window, so no layer slides.
                 out.set(l, window && t.equals("sliding_attention"));
@@ -319,7 +444,8 @@ public record ModelConfig(
                 ids.add(n.asInt());
             }
         } else {
-            throw new ModelFormatException(source + ": '" + field + "' must be an integer or a list of integers");
+            throw new ModelFormatException(
+                    source + ": '" + field + "' must be an integer or a list of integers");
         }
         return ids;
     }

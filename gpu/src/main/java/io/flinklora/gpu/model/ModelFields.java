@@ -10,128 +10,227 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * The {@code config.json} fields this server knows, per architecture, and what it does with each.
- * A field outside this catalogue may change the computation in a way not implemented here, so it
- * is refused by name rather than ignored. The README's table is checked against this class.
+ * The {@code config.json} fields this server knows, per architecture, and what it does with each. A
+ * field outside this catalogue may change the computation in a way not implemented here, so it is
+ * refused by name rather than ignored. The README's table is checked against this class.
  */
 @Internal
 public final class ModelFields {
-    private ModelFields() {
-    }
+    private ModelFields() {}
 
-    /** How a field is treated: read and applied (possibly with refused values), or without effect on the forward pass. */
-    public enum Use { APPLIED, NO_EFFECT }
+    /**
+     * How a field is treated: read and applied (possibly with refused values), or without effect on
+     * the forward pass.
+     */
+    public enum Use {
+        APPLIED,
+        NO_EFFECT
+    }
 
     /** One known field: how it is used and, for the README, what is supported or refused. */
-    public record Field(String name, Use use, String note) {
-    }
+    public record Field(String name, Use use, String note) {}
 
-    private static final List<Field> COMMON = List.of(
-            new Field("architectures", Use.APPLIED, "the architectures above; others refused"),
-            new Field("hidden_size", Use.APPLIED, ""),
-            new Field("intermediate_size", Use.APPLIED, ""),
-            new Field("num_hidden_layers", Use.APPLIED, ""),
-            new Field("num_attention_heads", Use.APPLIED, ""),
-            new Field("num_key_value_heads", Use.APPLIED, "grouped-query attention"),
-            new Field("head_dim", Use.APPLIED, "may differ from hidden_size / num_attention_heads (defaults as transformers: Qwen3 128, Gemma 256)"),
-            new Field("vocab_size", Use.APPLIED, ""),
-            new Field("max_position_embeddings", Use.APPLIED, "the longest sequence served"),
-            new Field("rms_norm_eps", Use.APPLIED, ""),
-            new Field("tie_word_embeddings", Use.APPLIED, ""),
-            new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
-            new Field("rope_scaling", Use.APPLIED, "4.x layout; rope_type default, linear, llama3, yarn, dynamic, longrope; others refused"),
-            new Field("rope_parameters", Use.APPLIED, "5.x layout, flat or per layer type (equal entries); same rope types"),
-            new Field("original_max_position_embeddings", Use.APPLIED, "top-level override for llama3 / yarn / longrope"),
-            new Field("partial_rotary_factor", Use.APPLIED, "1.0 only; others refused"),
-            new Field("bos_token_id", Use.APPLIED, ""),
-            new Field("eos_token_id", Use.APPLIED, "an id or a list: generation stops on any of them"),
-            new Field("transformers_version", Use.NO_EFFECT, ""),
-            new Field("model_type", Use.NO_EFFECT, ""),
-            new Field("_name_or_path", Use.NO_EFFECT, ""),
-            new Field("dtype", Use.NO_EFFECT, "weights are read in their file dtype, computed in the engine's dtype"),
-            new Field("torch_dtype", Use.NO_EFFECT, "as dtype (4.x name)"),
-            new Field("use_cache", Use.NO_EFFECT, "the engine always keeps a KV cache"),
-            new Field("pad_token_id", Use.NO_EFFECT, "no padding tokens are fed to the model"),
-            new Field("initializer_range", Use.NO_EFFECT, "training only"),
-            new Field("attention_dropout", Use.NO_EFFECT, "training only"),
-            new Field("output_hidden_states", Use.NO_EFFECT, ""),
-            new Field("output_attentions", Use.NO_EFFECT, ""),
-            new Field("return_dict", Use.NO_EFFECT, ""),
-            new Field("use_return_dict", Use.NO_EFFECT, ""),
-            new Field("chunk_size_feed_forward", Use.NO_EFFECT, "0 in decoder-only models"),
-            new Field("is_encoder_decoder", Use.NO_EFFECT, "false for these architectures"),
-            new Field("is_decoder", Use.NO_EFFECT, ""),
-            new Field("id2label", Use.NO_EFFECT, "classification heads only"),
-            new Field("label2id", Use.NO_EFFECT, "classification heads only"),
-            new Field("problem_type", Use.NO_EFFECT, "classification heads only"),
-            new Field("tokenizer_class", Use.NO_EFFECT, "tokenizer.json is read"),
-            new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"));
+    private static final List<Field> COMMON =
+            List.of(
+                    new Field(
+                            "architectures",
+                            Use.APPLIED,
+                            "the architectures above; others refused"),
+                    new Field("hidden_size", Use.APPLIED, ""),
+                    new Field("intermediate_size", Use.APPLIED, ""),
+                    new Field("num_hidden_layers", Use.APPLIED, ""),
+                    new Field("num_attention_heads", Use.APPLIED, ""),
+                    new Field("num_key_value_heads", Use.APPLIED, "grouped-query attention"),
+                    new Field(
+                            "head_dim",
+                            Use.APPLIED,
+                            "may differ from hidden_size / num_attention_heads (defaults as transformers: Qwen3 128, Gemma 256)"),
+                    new Field("vocab_size", Use.APPLIED, ""),
+                    new Field(
+                            "max_position_embeddings", Use.APPLIED, "the longest sequence served"),
+                    new Field("rms_norm_eps", Use.APPLIED, ""),
+                    new Field("tie_word_embeddings", Use.APPLIED, ""),
+                    new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
+                    new Field(
+                            "rope_scaling",
+                            Use.APPLIED,
+                            "4.x layout; rope_type default, linear, llama3, yarn, dynamic, longrope; others refused"),
+                    new Field(
+                            "rope_parameters",
+                            Use.APPLIED,
+                            "5.x layout, flat or per layer type (equal entries); same rope types"),
+                    new Field(
+                            "original_max_position_embeddings",
+                            Use.APPLIED,
+                            "top-level override for llama3 / yarn / longrope"),
+                    new Field("partial_rotary_factor", Use.APPLIED, "1.0 only; others refused"),
+                    new Field("bos_token_id", Use.APPLIED, ""),
+                    new Field(
+                            "eos_token_id",
+                            Use.APPLIED,
+                            "an id or a list: generation stops on any of them"),
+                    new Field("transformers_version", Use.NO_EFFECT, ""),
+                    new Field("model_type", Use.NO_EFFECT, ""),
+                    new Field("_name_or_path", Use.NO_EFFECT, ""),
+                    new Field(
+                            "dtype",
+                            Use.NO_EFFECT,
+                            "weights are read in their file dtype, computed in the engine's dtype"),
+                    new Field("torch_dtype", Use.NO_EFFECT, "as dtype (4.x name)"),
+                    new Field("use_cache", Use.NO_EFFECT, "the engine always keeps a KV cache"),
+                    new Field(
+                            "pad_token_id",
+                            Use.NO_EFFECT,
+                            "no padding tokens are fed to the model"),
+                    new Field("initializer_range", Use.NO_EFFECT, "training only"),
+                    new Field("attention_dropout", Use.NO_EFFECT, "training only"),
+                    new Field("output_hidden_states", Use.NO_EFFECT, ""),
+                    new Field("output_attentions", Use.NO_EFFECT, ""),
+                    new Field("return_dict", Use.NO_EFFECT, ""),
+                    new Field("use_return_dict", Use.NO_EFFECT, ""),
+                    new Field("chunk_size_feed_forward", Use.NO_EFFECT, "0 in decoder-only models"),
+                    new Field("is_encoder_decoder", Use.NO_EFFECT, "false for these architectures"),
+                    new Field("is_decoder", Use.NO_EFFECT, ""),
+                    new Field("id2label", Use.NO_EFFECT, "classification heads only"),
+                    new Field("label2id", Use.NO_EFFECT, "classification heads only"),
+                    new Field("problem_type", Use.NO_EFFECT, "classification heads only"),
+                    new Field("tokenizer_class", Use.NO_EFFECT, "tokenizer.json is read"),
+                    new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"));
 
-    private static final Field SILU = new Field("hidden_act", Use.APPLIED, "silu only; others refused");
+    private static final Field SILU =
+            new Field("hidden_act", Use.APPLIED, "silu only; others refused");
 
-    private static final List<Field> LLAMA = List.of(
-            SILU,
-            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-            new Field("mlp_bias", Use.APPLIED, "false only; true refused"),
-            new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"));
+    private static final List<Field> LLAMA =
+            List.of(
+                    SILU,
+                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    new Field("mlp_bias", Use.APPLIED, "false only; true refused"),
+                    new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"));
 
-    private static final List<Field> MISTRAL = List.of(
-            SILU,
-            new Field("sliding_window", Use.APPLIED, "every layer attends through the window"));
+    private static final List<Field> MISTRAL =
+            List.of(
+                    SILU,
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "every layer attends through the window"));
 
-    private static final List<Field> QWEN2 = List.of(
-            SILU,
-            new Field("use_sliding_window", Use.APPLIED, "with sliding_window and layer_types"),
-            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
-            new Field("max_window_layers", Use.APPLIED, "which layers slide when layer_types is absent"),
-            new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+    private static final List<Field> QWEN2 =
+            List.of(
+                    SILU,
+                    new Field(
+                            "use_sliding_window",
+                            Use.APPLIED,
+                            "with sliding_window and layer_types"),
+                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    new Field(
+                            "max_window_layers",
+                            Use.APPLIED,
+                            "which layers slide when layer_types is absent"),
+                    new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
 
-    private static final List<Field> QWEN3 = java.util.stream.Stream.concat(QWEN2.stream(),
-            java.util.stream.Stream.of(new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections")))
-            .toList();
+    private static final List<Field> QWEN3 =
+            java.util.stream.Stream.concat(
+                            QWEN2.stream(),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "attention_bias",
+                                            Use.APPLIED,
+                                            "biases on q, k, v and o projections")))
+                    .toList();
 
-    private static final List<Field> GEMMA = List.of(
-            new Field("hidden_act", Use.APPLIED, "gelu_pytorch_tanh (legacy gelu means the same, as GemmaConfig rewrites it)"),
-            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-            new Field("use_bidirectional_attention", Use.APPLIED, "false or null only; true refused"));
+    private static final List<Field> GEMMA =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "gelu_pytorch_tanh (legacy gelu means the same, as GemmaConfig rewrites it)"),
+                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    new Field(
+                            "use_bidirectional_attention",
+                            Use.APPLIED,
+                            "false or null only; true refused"));
 
-    private static final List<Field> GEMMA2 = List.of(
-            new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
-            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-            new Field("query_pre_attn_scalar", Use.APPLIED, "queries scaled by its -1/2 power"),
-            new Field("attn_logit_softcapping", Use.APPLIED, "cap * tanh(score / cap) before the mask; null: none"),
-            new Field("final_logit_softcapping", Use.APPLIED, "cap * tanh(logit / cap); null: none"),
-            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
-            new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention (default: every other layer slides)"),
-            new Field("use_bidirectional_attention", Use.APPLIED, "false or null only; true refused"));
+    private static final List<Field> GEMMA2 =
+            List.of(
+                    new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
+                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    new Field(
+                            "query_pre_attn_scalar",
+                            Use.APPLIED,
+                            "queries scaled by its -1/2 power"),
+                    new Field(
+                            "attn_logit_softcapping",
+                            Use.APPLIED,
+                            "cap * tanh(score / cap) before the mask; null: none"),
+                    new Field(
+                            "final_logit_softcapping",
+                            Use.APPLIED,
+                            "cap * tanh(logit / cap); null: none"),
+                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention (default: every other layer slides)"),
+                    new Field(
+                            "use_bidirectional_attention",
+                            Use.APPLIED,
+                            "false or null only; true refused"));
 
-    private static final List<Field> PHI3 = List.of(
-            SILU,
-            new Field("sliding_window", Use.APPLIED, "every layer attends through the window"),
-            new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
-            new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
+    private static final List<Field> PHI3 =
+            List.of(
+                    SILU,
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "every layer attends through the window"),
+                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
 
-    // Generation defaults some 4.x configs carry: sampling comes from each request, never from these.
-    private static final Set<String> GENERATION_DEFAULTS = Set.of("max_length", "min_length", "do_sample",
-            "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p",
-            "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "bad_words_ids",
-            "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
-            "forced_eos_token_id", "remove_invalid_values", "encoder_no_repeat_ngram_size",
-            "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens");
+    // Generation defaults some 4.x configs carry: sampling comes from each request, never from
+    // these.
+    private static final Set<String> GENERATION_DEFAULTS =
+            Set.of(
+                    "max_length",
+                    "min_length",
+                    "do_sample",
+                    "early_stopping",
+                    "num_beams",
+                    "num_beam_groups",
+                    "diversity_penalty",
+                    "temperature",
+                    "top_k",
+                    "top_p",
+                    "typical_p",
+                    "repetition_penalty",
+                    "length_penalty",
+                    "no_repeat_ngram_size",
+                    "bad_words_ids",
+                    "num_return_sequences",
+                    "output_scores",
+                    "return_dict_in_generate",
+                    "forced_bos_token_id",
+                    "forced_eos_token_id",
+                    "remove_invalid_values",
+                    "encoder_no_repeat_ngram_size",
+                    "exponential_decay_length_penalty",
+                    "suppress_tokens",
+                    "begin_suppress_tokens");
 
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
         List<Field> out = new ArrayList<>(COMMON);
-        out.addAll(switch (architecture) {
-            case "LlamaForCausalLM" -> LLAMA;
-            case "MistralForCausalLM" -> MISTRAL;
-            case "Qwen2ForCausalLM" -> QWEN2;
-            case "Qwen3ForCausalLM" -> QWEN3;
-            case "GemmaForCausalLM" -> GEMMA;
-            case "Gemma2ForCausalLM" -> GEMMA2;
-            case "Phi3ForCausalLM" -> PHI3;
-            default -> List.of();
-        });
+        out.addAll(
+                switch (architecture) {
+                    case "LlamaForCausalLM" -> LLAMA;
+                    case "MistralForCausalLM" -> MISTRAL;
+                    case "Qwen2ForCausalLM" -> QWEN2;
+                    case "Qwen3ForCausalLM" -> QWEN3;
+                    case "GemmaForCausalLM" -> GEMMA;
+                    case "Gemma2ForCausalLM" -> GEMMA2;
+                    case "Phi3ForCausalLM" -> PHI3;
+                    default -> List.of();
+                });
         return out;
     }
 
@@ -156,19 +255,28 @@ public final class ModelFields {
         return new TreeSet<>(GENERATION_DEFAULTS);
     }
 
-    /** Refuses, by name, every field of {@code root} outside the catalogue of {@code architecture}. */
+    /**
+     * Refuses, by name, every field of {@code root} outside the catalogue of {@code architecture}.
+     */
     static void refuseUnknown(JsonNode root, String architecture, String source) {
         Set<String> known = new java.util.HashSet<>(GENERATION_DEFAULTS);
         fields(architecture).forEach(f -> known.add(f.name()));
         List<String> unknown = new ArrayList<>();
-        root.fieldNames().forEachRemaining(k -> {
-            if (!known.contains(k)) {
-                unknown.add(k);
-            }
-        });
+        root.fieldNames()
+                .forEachRemaining(
+                        k -> {
+                            if (!known.contains(k)) {
+                                unknown.add(k);
+                            }
+                        });
         if (!unknown.isEmpty()) {
-            throw new ModelFormatException(source + ": field(s) " + unknown + " are not implemented for " + architecture
-                    + " (they may change the computation; refusing rather than ignoring them)");
+            throw new ModelFormatException(
+                    source
+                            + ": field(s) "
+                            + unknown
+                            + " are not implemented for "
+                            + architecture
+                            + " (they may change the computation; refusing rather than ignoring them)");
         }
     }
 }

@@ -5,14 +5,17 @@ import io.flinklora.annotation.Internal;
 import java.lang.reflect.Field;
 import java.util.Map;
 
-/** Counts the native arrays an {@link NDScope} holds: each one a native call (on a GPU, roughly one kernel launch). */
+/**
+ * Counts the native arrays an {@link NDScope} holds: each one a native call (on a GPU, roughly one
+ * kernel launch).
+ */
 @Internal
 public final class NativeArrays {
-    // DJL keeps an NDScope's arrays in a private map and offers no count; read it for the step statistic.
+    // DJL keeps an NDScope's arrays in a private map and offers no count; read it for the step
+    // statistic.
     private static final Field RESOURCES = resources();
 
-    private NativeArrays() {
-    }
+    private NativeArrays() {}
 
     private static Field resources() {
         try {

@@ -3,7 +3,9 @@ package io.flinklora.gpu.model;
 import io.flinklora.annotation.Internal;
 import java.util.Locale;
 
-/** The seven linear projections of a Llama-family decoder layer, by their Hugging Face module names. */
+/**
+ * The seven linear projections of a Llama-family decoder layer, by their Hugging Face module names.
+ */
 @Internal
 public enum Projection {
     Q("self_attn", "q_proj"),
@@ -27,7 +29,10 @@ public enum Projection {
         return moduleName;
     }
 
-    /** The dotted path of this projection inside layer {@code layer}, e.g. {@code model.layers.3.self_attn.q_proj}. */
+    /**
+     * The dotted path of this projection inside layer {@code layer}, e.g. {@code
+     * model.layers.3.self_attn.q_proj}.
+     */
     public String path(int layer) {
         return "model.layers." + layer + "." + block + "." + moduleName;
     }

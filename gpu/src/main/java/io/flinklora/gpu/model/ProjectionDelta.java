@@ -4,10 +4,10 @@ import ai.djl.ndarray.NDArray;
 import io.flinklora.annotation.Internal;
 
 /**
- * Adds per-row adapter changes (LoRA deltas, DoRA scales, replaced embeddings and output heads) to a
- * batched forward pass. The base model calls it at every projection, after the embedding lookup and
- * after the output head; an implementation with nothing to add returns its argument unchanged, so a
- * batch without adapters pays nothing.
+ * Adds per-row adapter changes (LoRA deltas, DoRA scales, replaced embeddings and output heads) to
+ * a batched forward pass. The base model calls it at every projection, after the embedding lookup
+ * and after the output head; an implementation with nothing to add returns its argument unchanged,
+ * so a batch without adapters pays nothing.
  */
 @Internal
 public interface ProjectionDelta extends AutoCloseable {
@@ -19,7 +19,8 @@ public interface ProjectionDelta extends AutoCloseable {
      * @param baseBias the base projection's bias, or null (DoRA scales the output without it)
      * @return the output with the deltas added (may be {@code output} itself)
      */
-    NDArray apply(int layer, Projection projection, NDArray input, NDArray output, NDArray baseBias);
+    NDArray apply(
+            int layer, Projection projection, NDArray input, NDArray output, NDArray baseBias);
 
     /**
      * Per-row changes of the embedding lookup (embedding LoRA, an adapter's own embedding table),
@@ -44,6 +45,5 @@ public interface ProjectionDelta extends AutoCloseable {
 
     /** Frees what the delta kept for the whole step (arrays that outlive the per-layer scopes). */
     @Override
-    default void close() {
-    }
+    default void close() {}
 }

@@ -9,41 +9,72 @@ import java.util.Set;
 
 /**
  * Rotary position embedding parameters, read from either config layout (transformers 4.x top-level
- * {@code rope_theta} + {@code rope_scaling}, or 5.x {@code rope_parameters}) and turned into inverse
- * frequencies exactly as {@code transformers.modeling_rope_utils} computes them.
+ * {@code rope_theta} + {@code rope_scaling}, or 5.x {@code rope_parameters}) and turned into
+ * inverse frequencies exactly as {@code transformers.modeling_rope_utils} computes them.
  *
  * @param type {@code default}, {@code linear}, {@code llama3}, {@code yarn} or {@code dynamic}
  * @param originalMaxPositions {@code original_max_position_embeddings} (llama3, yarn), else 0
  * @param yarn yarn's extra settings, null for other types
  */
 @Internal
-public record RopeParameters(String type, double theta, double factor, double lowFreqFactor, double highFreqFactor,
-                             int originalMaxPositions, Yarn yarn, LongRope longRope) {
+public record RopeParameters(
+        String type,
+        double theta,
+        double factor,
+        double lowFreqFactor,
+        double highFreqFactor,
+        int originalMaxPositions,
+        Yarn yarn,
+        LongRope longRope) {
 
     /** The rope types computed here; any other is refused by name. */
-    public static final Set<String> TYPES = Set.of("default", "linear", "llama3", "yarn", "dynamic", "longrope");
+    public static final Set<String> TYPES =
+            Set.of("default", "linear", "llama3", "yarn", "dynamic", "longrope");
 
     /** Keys each rope type may carry; any other key is refused rather than ignored. */
-    private static final Map<String, Set<String>> KEYS = Map.of(
-            "default", Set.of(),
-            "linear", Set.of("factor"),
-            "dynamic", Set.of("factor"),
-            "llama3", Set.of("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
-            "yarn", Set.of("factor", "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow",
-                    "mscale", "mscale_all_dim", "truncate"),
-            "longrope", Set.of("short_factor", "long_factor", "factor", "attention_factor",
-                    "original_max_position_embeddings"));
-    private static final Set<String> COMMON_KEYS = Set.of("rope_type", "type", "rope_theta", "partial_rotary_factor");
+    private static final Map<String, Set<String>> KEYS =
+            Map.of(
+                    "default", Set.of(),
+                    "linear", Set.of("factor"),
+                    "dynamic", Set.of("factor"),
+                    "llama3",
+                            Set.of(
+                                    "factor",
+                                    "low_freq_factor",
+                                    "high_freq_factor",
+                                    "original_max_position_embeddings"),
+                    "yarn",
+                            Set.of(
+                                    "factor",
+                                    "original_max_position_embeddings",
+                                    "attention_factor",
+                                    "beta_fast",
+                                    "beta_slow",
+                                    "mscale",
+                                    "mscale_all_dim",
+                                    "truncate"),
+                    "longrope",
+                            Set.of(
+                                    "short_factor",
+                                    "long_factor",
+                                    "factor",
+                                    "attention_factor",
+                                    "original_max_position_embeddings"));
+
+    private static final Set<String> COMMON_KEYS =
+            Set.of("rope_type", "type", "rope_theta", "partial_rotary_factor");
 
     /** Yarn settings; {@code attentionFactor} is the resolved scale applied to cos and sin. */
-    public record Yarn(double betaFast, double betaSlow, double attentionFactor, boolean truncate) {
-    }
+    public record Yarn(
+            double betaFast, double betaSlow, double attentionFactor, boolean truncate) {}
 
     /**
-     * LongRoPE (Phi-3): per-frequency divisors, the short ones while a forward pass's sequence stays within
-     * {@code original_max_position_embeddings} and the long ones beyond it, as transformers switches them.
+     * LongRoPE (Phi-3): per-frequency divisors, the short ones while a forward pass's sequence
+     * stays within {@code original_max_position_embeddings} and the long ones beyond it, as
+     * transformers switches them.
      */
-    public record LongRope(List<Double> shortFactor, List<Double> longFactor, double attentionFactor) {
+    public record LongRope(
+            List<Double> shortFactor, List<Double> longFactor, double attentionFactor) {
         public LongRope {
             shortFactor = List.copyOf(shortFactor);
             longFactor = List.copyOf(longFactor);
@@ -55,76 +86,134 @@ public record RopeParameters(String type, double theta, double factor, double lo
     }
 
     /**
-     * Reads the rotary settings of a config as transformers 5 standardizes them: {@code rope_scaling}
-     * (4.x) wins over {@code rope_parameters}; {@code rope_theta} inside the parameters wins over the
-     * top-level one; a top-level {@code original_max_position_embeddings} wins over the parameters' one.
+     * Reads the rotary settings of a config as transformers 5 standardizes them: {@code
+     * rope_scaling} (4.x) wins over {@code rope_parameters}; {@code rope_theta} inside the
+     * parameters wins over the top-level one; a top-level {@code original_max_position_embeddings}
+     * wins over the parameters' one.
      */
-    static RopeParameters read(JsonNode root, String source, int maxPositions, double defaultTheta) {
-        JsonNode params = present(root, "rope_scaling") ? root.get("rope_scaling") : root.get("rope_parameters");
+    static RopeParameters read(
+            JsonNode root, String source, int maxPositions, double defaultTheta) {
+        JsonNode params =
+                present(root, "rope_scaling")
+                        ? root.get("rope_scaling")
+                        : root.get("rope_parameters");
         if (params != null && !params.isNull() && !params.isObject()) {
-            throw new ModelFormatException(source + ": rope_scaling / rope_parameters must be an object or null");
+            throw new ModelFormatException(
+                    source + ": rope_scaling / rope_parameters must be an object or null");
         }
         double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
         double topPartial = ConfigReader.number(root, "partial_rotary_factor", source, 1.0);
         if (topPartial != 1.0) {
-            throw new ModelFormatException(source + ": partial_rotary_factor " + topPartial + " is not supported (only 1.0)");
+            throw new ModelFormatException(
+                    source
+                            + ": partial_rotary_factor "
+                            + topPartial
+                            + " is not supported (only 1.0)");
         }
         if (params == null || params.isNull() || params.isEmpty()) {
             if (ConfigReader.has(root, "original_max_position_embeddings")) {
-                throw new ModelFormatException(source + ": original_max_position_embeddings is set but the default"
-                        + " rotary embedding does not use it");
+                throw new ModelFormatException(
+                        source
+                                + ": original_max_position_embeddings is set but the default"
+                                + " rotary embedding does not use it");
             }
             return check(defaults(topTheta), source);
         }
         params = flattenPerLayerType(root, params, source);
         JsonNode topOriginal = root.get("original_max_position_embeddings");
-        String type = params.has("rope_type") ? params.get("rope_type").asText()
-                : params.path("type").asText("default");
+        String type =
+                params.has("rope_type")
+                        ? params.get("rope_type").asText()
+                        : params.path("type").asText("default");
         if (!TYPES.contains(type)) {
-            throw new ModelFormatException(source + ": unsupported rope_type '" + type + "' (supported: "
-                    + String.join(", ", TYPES.stream().sorted().toList()) + ")");
+            throw new ModelFormatException(
+                    source
+                            + ": unsupported rope_type '"
+                            + type
+                            + "' (supported: "
+                            + String.join(", ", TYPES.stream().sorted().toList())
+                            + ")");
         }
         List<String> unknown = new ArrayList<>();
-        params.fieldNames().forEachRemaining(k -> {
-            if (!COMMON_KEYS.contains(k) && !KEYS.get(type).contains(k)) {
-                unknown.add(k);
-            }
-        });
+        params.fieldNames()
+                .forEachRemaining(
+                        k -> {
+                            if (!COMMON_KEYS.contains(k) && !KEYS.get(type).contains(k)) {
+                                unknown.add(k);
+                            }
+                        });
         if (!unknown.isEmpty()) {
-            throw new ModelFormatException(source + ": rope parameter(s) " + unknown + " are not implemented for rope_type '"
-                    + type + "'");
+            throw new ModelFormatException(
+                    source
+                            + ": rope parameter(s) "
+                            + unknown
+                            + " are not implemented for rope_type '"
+                            + type
+                            + "'");
         }
         double partial = ConfigReader.number(params, "partial_rotary_factor", source, 1.0);
         if (partial != 1.0) {
-            throw new ModelFormatException(source + ": partial_rotary_factor " + partial + " is not supported (only 1.0)");
+            throw new ModelFormatException(
+                    source + ": partial_rotary_factor " + partial + " is not supported (only 1.0)");
         }
         double theta = ConfigReader.number(params, "rope_theta", source, topTheta);
         int original = 0;
         if (type.equals("llama3") || type.equals("yarn") || type.equals("longrope")) {
-            original = present(root, "original_max_position_embeddings")
-                    ? ConfigReader.intField(root, "original_max_position_embeddings", source, null, 1 << 24)
-                    : ConfigReader.intField(params, "original_max_position_embeddings", source, maxPositions, 1 << 24);
+            original =
+                    present(root, "original_max_position_embeddings")
+                            ? ConfigReader.intField(
+                                    root, "original_max_position_embeddings", source, null, 1 << 24)
+                            : ConfigReader.intField(
+                                    params,
+                                    "original_max_position_embeddings",
+                                    source,
+                                    maxPositions,
+                                    1 << 24);
         } else if (topOriginal != null && !topOriginal.isNull()) {
             // Only llama3, yarn and longrope read it; with another type it would do nothing.
-            throw new ModelFormatException(source + ": original_max_position_embeddings is set but rope_type '" + type
-                    + "' does not use it");
+            throw new ModelFormatException(
+                    source
+                            + ": original_max_position_embeddings is set but rope_type '"
+                            + type
+                            + "' does not use it");
         }
-        return check(switch (type) {
-            case "default" -> defaults(theta);
-            case "linear", "dynamic" -> new RopeParameters(type, theta, required(params, "factor", source), 1, 1, 0,
-                    null, null);
-            case "llama3" -> new RopeParameters(type, theta, required(params, "factor", source),
-                    required(params, "low_freq_factor", source), required(params, "high_freq_factor", source),
-                    original, null, null);
-            case "longrope" -> longRope(params, source, theta, original, maxPositions);
-            default -> yarn(params, source, theta, original, maxPositions);
-        }, source);
+        return check(
+                switch (type) {
+                    case "default" -> defaults(theta);
+                    case "linear", "dynamic" ->
+                            new RopeParameters(
+                                    type,
+                                    theta,
+                                    required(params, "factor", source),
+                                    1,
+                                    1,
+                                    0,
+                                    null,
+                                    null);
+                    case "llama3" ->
+                            new RopeParameters(
+                                    type,
+                                    theta,
+                                    required(params, "factor", source),
+                                    required(params, "low_freq_factor", source),
+                                    required(params, "high_freq_factor", source),
+                                    original,
+                                    null,
+                                    null);
+                    case "longrope" -> longRope(params, source, theta, original, maxPositions);
+                    default -> yarn(params, source, theta, original, maxPositions);
+                },
+                source);
     }
 
-    private static RopeParameters yarn(JsonNode p, String source, double theta, int original, int maxPositions) {
-        // As _compute_yarn_parameters: factor defaults to max / original; beta_* use `or` (0 means default).
-        double factor = present(p, "factor") ? ConfigReader.number(p, "factor", source, 1)
-                : (double) maxPositions / original;
+    private static RopeParameters yarn(
+            JsonNode p, String source, double theta, int original, int maxPositions) {
+        // As _compute_yarn_parameters: factor defaults to max / original; beta_* use `or` (0 means
+        // default).
+        double factor =
+                present(p, "factor")
+                        ? ConfigReader.number(p, "factor", source, 1)
+                        : (double) maxPositions / original;
         double betaFast = ConfigReader.number(p, "beta_fast", source, 0);
         double betaSlow = ConfigReader.number(p, "beta_slow", source, 0);
         betaFast = betaFast == 0 ? 32 : betaFast;
@@ -135,28 +224,43 @@ public record RopeParameters(String type, double theta, double factor, double lo
         } else {
             double mscale = ConfigReader.number(p, "mscale", source, 0);
             double mscaleAll = ConfigReader.number(p, "mscale_all_dim", source, 0);
-            attention = mscale != 0 && mscaleAll != 0 ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAll)
-                    : yarnMscale(factor, 1);
+            attention =
+                    mscale != 0 && mscaleAll != 0
+                            ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAll)
+                            : yarnMscale(factor, 1);
         }
         boolean truncate = true;
         if (present(p, "truncate")) {
             if (!p.get("truncate").isBoolean()) {
-                throw new ModelFormatException(source + ": rope parameter 'truncate' must be true or false");
+                throw new ModelFormatException(
+                        source + ": rope parameter 'truncate' must be true or false");
             }
             truncate = p.get("truncate").asBoolean();
         }
         if (!(attention > 0) || !Double.isFinite(attention)) {
-            throw new ModelFormatException(source + ": yarn attention factor must be positive, got " + attention);
+            throw new ModelFormatException(
+                    source + ": yarn attention factor must be positive, got " + attention);
         }
-        return new RopeParameters("yarn", theta, factor, 1, 1, original, new Yarn(betaFast, betaSlow, attention, truncate),
+        return new RopeParameters(
+                "yarn",
+                theta,
+                factor,
+                1,
+                1,
+                original,
+                new Yarn(betaFast, betaSlow, attention, truncate),
                 null);
     }
 
-    private static RopeParameters longRope(JsonNode p, String source, double theta, int original, int maxPositions) {
-        // As _compute_longrope_parameters: factor defaults to max / original; the attention factor to
+    private static RopeParameters longRope(
+            JsonNode p, String source, double theta, int original, int maxPositions) {
+        // As _compute_longrope_parameters: factor defaults to max / original; the attention factor
+        // to
         // sqrt(1 + ln(factor) / ln(original)) when factor > 1.
-        double factor = present(p, "factor") ? ConfigReader.number(p, "factor", source, 1)
-                : (double) maxPositions / original;
+        double factor =
+                present(p, "factor")
+                        ? ConfigReader.number(p, "factor", source, 1)
+                        : (double) maxPositions / original;
         double attention;
         if (present(p, "attention_factor")) {
             attention = ConfigReader.number(p, "attention_factor", source, 1);
@@ -164,36 +268,63 @@ public record RopeParameters(String type, double theta, double factor, double lo
             attention = factor <= 1.0 ? 1.0 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
         }
         if (!(attention > 0) || !Double.isFinite(attention)) {
-            throw new ModelFormatException(source + ": longrope attention factor must be positive, got " + attention);
+            throw new ModelFormatException(
+                    source + ": longrope attention factor must be positive, got " + attention);
         }
-        return new RopeParameters("longrope", theta, factor, 1, 1, original, null,
-                new LongRope(factors(p, "short_factor", source), factors(p, "long_factor", source), attention));
+        return new RopeParameters(
+                "longrope",
+                theta,
+                factor,
+                1,
+                1,
+                original,
+                null,
+                new LongRope(
+                        factors(p, "short_factor", source),
+                        factors(p, "long_factor", source),
+                        attention));
     }
 
     private static List<Double> factors(JsonNode p, String key, String source) {
         JsonNode n = p.get(key);
         if (n == null || !n.isArray() || n.isEmpty()) {
-            throw new ModelFormatException(source + ": longrope needs '" + key + "' as a list of numbers");
+            throw new ModelFormatException(
+                    source + ": longrope needs '" + key + "' as a list of numbers");
         }
         List<Double> out = new ArrayList<>();
         for (JsonNode v : n) {
             if (!v.isNumber() || !(v.asDouble() > 0) || !Double.isFinite(v.asDouble())) {
-                throw new ModelFormatException(source + ": '" + key + "' must hold positive numbers");
+                throw new ModelFormatException(
+                        source + ": '" + key + "' must hold positive numbers");
             }
             out.add(v.asDouble());
         }
         return out;
     }
 
-    /** Refuses parameters that do not fit a head of {@code headDim} (longrope lists one factor per frequency). */
+    /**
+     * Refuses parameters that do not fit a head of {@code headDim} (longrope lists one factor per
+     * frequency).
+     */
     void checkHeadDim(int headDim, String source) {
-        if (longRope != null && (longRope.shortFactor.size() != headDim / 2 || longRope.longFactor.size() != headDim / 2)) {
-            throw new ModelFormatException(source + ": longrope short_factor and long_factor need " + headDim / 2
-                    + " entries (head_dim / 2), got " + longRope.shortFactor.size() + " and " + longRope.longFactor.size());
+        if (longRope != null
+                && (longRope.shortFactor.size() != headDim / 2
+                        || longRope.longFactor.size() != headDim / 2)) {
+            throw new ModelFormatException(
+                    source
+                            + ": longrope short_factor and long_factor need "
+                            + headDim / 2
+                            + " entries (head_dim / 2), got "
+                            + longRope.shortFactor.size()
+                            + " and "
+                            + longRope.longFactor.size());
         }
     }
 
-    /** Whether a forward pass whose longest sequence is {@code seqLen} uses the long table (LongRoPE only). */
+    /**
+     * Whether a forward pass whose longest sequence is {@code seqLen} uses the long table (LongRoPE
+     * only).
+     */
     public boolean usesLongFactors(int seqLen) {
         return longRope != null && seqLen > originalMaxPositions;
     }
@@ -218,32 +349,42 @@ public record RopeParameters(String type, double theta, double factor, double lo
     }
 
     /**
-     * transformers 5 may nest rope parameters by layer type ({@code {"full_attention": {...}, ...}}).
-     * These architectures have one rotary embedding for all layers, so nested entries must agree.
+     * transformers 5 may nest rope parameters by layer type ({@code {"full_attention": {...},
+     * ...}}). These architectures have one rotary embedding for all layers, so nested entries must
+     * agree.
      */
     private static JsonNode flattenPerLayerType(JsonNode root, JsonNode params, String source) {
         List<String> nested = new ArrayList<>();
-        params.fieldNames().forEachRemaining(k -> {
-            if (k.equals("full_attention") || k.equals("sliding_attention")) {
-                nested.add(k);
-            }
-        });
+        params.fieldNames()
+                .forEachRemaining(
+                        k -> {
+                            if (k.equals("full_attention") || k.equals("sliding_attention")) {
+                                nested.add(k);
+                            }
+                        });
         if (nested.isEmpty()) {
             return params;
         }
         if (nested.size() != params.size()) {
-            throw new ModelFormatException(source + ": rope parameters mix per-layer-type entries " + nested
-                    + " with flat keys");
+            throw new ModelFormatException(
+                    source
+                            + ": rope parameters mix per-layer-type entries "
+                            + nested
+                            + " with flat keys");
         }
         JsonNode first = params.get(nested.get(0));
         for (String k : nested) {
             JsonNode n = params.get(k);
             if (!n.isObject()) {
-                throw new ModelFormatException(source + ": rope parameters for '" + k + "' must be an object");
+                throw new ModelFormatException(
+                        source + ": rope parameters for '" + k + "' must be an object");
             }
             if (!n.equals(first)) {
-                throw new ModelFormatException(source + ": rope parameters differ between layer types " + nested
-                        + "; per-layer-type rotary embeddings are not implemented for this architecture");
+                throw new ModelFormatException(
+                        source
+                                + ": rope parameters differ between layer types "
+                                + nested
+                                + "; per-layer-type rotary embeddings are not implemented for this architecture");
             }
         }
         return first;
@@ -262,20 +403,30 @@ public record RopeParameters(String type, double theta, double factor, double lo
 
     private static RopeParameters check(RopeParameters r, String source) {
         if (!(r.theta > 0)) {
-            throw new ModelFormatException(source + ": rope_theta must be positive, got " + r.theta);
+            throw new ModelFormatException(
+                    source + ": rope_theta must be positive, got " + r.theta);
         }
         if (!(r.factor > 0)) {
-            throw new ModelFormatException(source + ": rope factor must be positive, got " + r.factor);
+            throw new ModelFormatException(
+                    source + ": rope factor must be positive, got " + r.factor);
         }
-        if (r.type.equals("llama3") && (!(r.lowFreqFactor > 0) || !(r.highFreqFactor > r.lowFreqFactor))) {
-            throw new ModelFormatException(source + ": llama3 rope needs 0 < low_freq_factor < high_freq_factor, got "
-                    + r.lowFreqFactor + " and " + r.highFreqFactor);
+        if (r.type.equals("llama3")
+                && (!(r.lowFreqFactor > 0) || !(r.highFreqFactor > r.lowFreqFactor))) {
+            throw new ModelFormatException(
+                    source
+                            + ": llama3 rope needs 0 < low_freq_factor < high_freq_factor, got "
+                            + r.lowFreqFactor
+                            + " and "
+                            + r.highFreqFactor);
         }
-        if ((r.type.equals("llama3") || r.type.equals("yarn") || r.type.equals("longrope")) && r.originalMaxPositions <= 0) {
-            throw new ModelFormatException(source + ": original_max_position_embeddings must be positive");
+        if ((r.type.equals("llama3") || r.type.equals("yarn") || r.type.equals("longrope"))
+                && r.originalMaxPositions <= 0) {
+            throw new ModelFormatException(
+                    source + ": original_max_position_embeddings must be positive");
         }
         if (r.yarn != null && (!(r.yarn.betaFast > 0) || !(r.yarn.betaSlow > 0))) {
-            throw new ModelFormatException(source + ": yarn beta_fast and beta_slow must be positive");
+            throw new ModelFormatException(
+                    source + ": yarn beta_fast and beta_slow must be positive");
         }
         return r;
     }
@@ -320,7 +471,9 @@ public record RopeParameters(String type, double theta, double factor, double lo
             } else if (wavelen < highWavelen) {
                 out[i] = (float) f;
             } else {
-                double smooth = (originalMaxPositions / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                double smooth =
+                        (originalMaxPositions / wavelen - lowFreqFactor)
+                                / (highFreqFactor - lowFreqFactor);
                 out[i] = (float) ((1 - smooth) * f / factor + smooth * f);
             }
         }
@@ -347,17 +500,23 @@ public record RopeParameters(String type, double theta, double factor, double lo
             double interpolation = 1.0 / (factor * posFreq);
             double ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
             double extrapolationFactor = 1 - ramp;
-            out[i] = (float) (interpolation * (1 - extrapolationFactor) + extrapolation * extrapolationFactor);
+            out[i] =
+                    (float)
+                            (interpolation * (1 - extrapolationFactor)
+                                    + extrapolation * extrapolationFactor);
         }
         return out;
     }
 
     private double correctionDim(double rotations, int dim) {
-        return (dim * Math.log(originalMaxPositions / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
+        return (dim * Math.log(originalMaxPositions / (rotations * 2 * Math.PI)))
+                / (2 * Math.log(theta));
     }
 
     /** The factor transformers multiplies cos and sin by (yarn's attention factor; 1 otherwise). */
     public double attentionScaling() {
-        return yarn != null ? yarn.attentionFactor : longRope != null ? longRope.attentionFactor : 1.0;
+        return yarn != null
+                ? yarn.attentionFactor
+                : longRope != null ? longRope.attentionFactor : 1.0;
     }
 }

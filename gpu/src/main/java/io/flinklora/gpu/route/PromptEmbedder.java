@@ -10,8 +10,9 @@ import io.flinklora.gpu.tokenizer.Tokenizer;
 
 /**
  * A prompt's embedding for routing: the base model's last hidden state (after the final norm),
- * mean-pooled over the prompt's tokens and scaled to unit length. One cache-free forward pass of the
- * base model over the prompt ({@link LlamaModel#hiddenCausal}): the one extra prefill routing costs.
+ * mean-pooled over the prompt's tokens and scaled to unit length. One cache-free forward pass of
+ * the base model over the prompt ({@link LlamaModel#hiddenCausal}): the one extra prefill routing
+ * costs.
  */
 @Internal
 public final class PromptEmbedder {
@@ -20,10 +21,14 @@ public final class PromptEmbedder {
     private final NDManager manager;
     private final int layer;
 
-    /** @param layer hidden state after this many layers (the model's layer count: the last, final-normed) */
+    /**
+     * @param layer hidden state after this many layers (the model's layer count: the last,
+     *     final-normed)
+     */
     public PromptEmbedder(LlamaModel model, Tokenizer tokenizer, NDManager manager, int layer) {
         if (layer < 0 || layer > model.config().numLayers()) {
-            throw new IllegalArgumentException("layer " + layer + " is outside 0.." + model.config().numLayers());
+            throw new IllegalArgumentException(
+                    "layer " + layer + " is outside 0.." + model.config().numLayers());
         }
         this.model = model;
         this.tokenizer = tokenizer;
@@ -41,8 +46,12 @@ public final class PromptEmbedder {
 
     public float[] embed(int[] ids) {
         if (ids.length == 0 || ids.length > model.maxPositions()) {
-            throw new IllegalArgumentException("a prompt of " + ids.length + " tokens cannot be embedded (1.."
-                    + model.maxPositions() + ")");
+            throw new IllegalArgumentException(
+                    "a prompt of "
+                            + ids.length
+                            + " tokens cannot be embedded (1.."
+                            + model.maxPositions()
+                            + ")");
         }
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -52,7 +61,10 @@ public final class PromptEmbedder {
             }
             NDArray t = manager.create(tokens, new ai.djl.ndarray.types.Shape(1, ids.length));
             NDArray h = model.hiddenCausal(t, null, ProjectionDelta.NONE, layer);
-            float[] v = h.mean(new int[] {0}).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            float[] v =
+                    h.mean(new int[] {0})
+                            .toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                            .toFloatArray();
             return unit(v);
         }
     }

@@ -10,27 +10,31 @@ import java.util.Map;
 
 /**
  * Chooses a request's adapters from its prompt: a task's similarity is the cosine of the prompt's
- * embedding to the task's nearest example prompt; the most similar task's mix, or
- * with top_k > 1 the top-k tasks' mixes summed with softmax(similarity / temperature) weights.
+ * embedding to the task's nearest example prompt; the most similar task's mix, or with top_k > 1
+ * the top-k tasks' mixes summed with softmax(similarity / temperature) weights.
  */
 @Internal
 public final class Router {
     /** A task's similarity to a prompt. */
-    public record Score(String task, double similarity) {
-    }
+    public record Score(String task, double similarity) {}
 
     /**
-     * The routing decision reported with a completion: the nearest task, the adapters used, and every
-     * task's similarity (best first); {@code weights} are the top-k tasks' softmax weights.
+     * The routing decision reported with a completion: the nearest task, the adapters used, and
+     * every task's similarity (best first); {@code weights} are the top-k tasks' softmax weights.
      */
-    public record Route(String task, List<AdapterRef> adapters, List<Score> scores, Map<String, Double> weights) {
-    }
+    public record Route(
+            String task,
+            List<AdapterRef> adapters,
+            List<Score> scores,
+            Map<String, Double> weights) {}
 
     private final RouterFile file;
     private final PromptEmbedder embedder;
+
     /**
-     * Per task, its examples' unit embeddings. Nearest example rather than a centroid: a task's examples
-     * may be of several shapes (story openers of different templates), whose mean resembles none of them.
+     * Per task, its examples' unit embeddings. Nearest example rather than a centroid: a task's
+     * examples may be of several shapes (story openers of different templates), whose mean
+     * resembles none of them.
      */
     private final float[][][] examples;
 
@@ -56,7 +60,11 @@ public final class Router {
 
     /** A router embedding with {@code engine}'s base model, at the file's layer. */
     public static Router open(RouterFile file, io.flinklora.gpu.engine.Engine engine) {
-        return new Router(file, file.layer() == null ? engine.promptEmbedder() : engine.promptEmbedder(file.layer()));
+        return new Router(
+                file,
+                file.layer() == null
+                        ? engine.promptEmbedder()
+                        : engine.promptEmbedder(file.layer()));
     }
 
     public RouterFile file() {

@@ -12,13 +12,13 @@ import java.io.IOException;
  */
 @PublicEvolving
 public class SafetensorsException extends IOException {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  public SafetensorsException(String message) {
-    super(message);
-  }
+    public SafetensorsException(String message) {
+        super(message);
+    }
 
-  public SafetensorsException(String message, Throwable cause) {
-    super(message, cause);
-  }
+    public SafetensorsException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

@@ -12,53 +12,53 @@ import java.util.Objects;
 @Internal
 public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
 
-  public TensorInfo {
-    Objects.requireNonNull(name, "name");
-    Objects.requireNonNull(dtype, "dtype");
-    shape = shape.clone(); // records expose arrays by reference; keep this one immutable
-  }
-
-  @Override
-  public long[] shape() {
-    return shape.clone();
-  }
-
-  /** Number of elements (1 for a scalar); {@link ArithmeticException} on overflow. */
-  public long numel() {
-    long n = 1;
-    for (long d : shape) {
-      n = Math.multiplyExact(n, d);
+    public TensorInfo {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(dtype, "dtype");
+        shape = shape.clone(); // records expose arrays by reference; keep this one immutable
     }
-    return n;
-  }
 
-  /** Stored size in bytes, {@code end - begin}. */
-  public long byteLength() {
-    return end - begin;
-  }
+    @Override
+    public long[] shape() {
+        return shape.clone();
+    }
 
-  /** The shape as a DJL {@link Shape}. */
-  public Shape djlShape() {
-    return new Shape(shape);
-  }
+    /** Number of elements (1 for a scalar); {@link ArithmeticException} on overflow. */
+    public long numel() {
+        long n = 1;
+        for (long d : shape) {
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
 
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof TensorInfo t
-        && name.equals(t.name)
-        && dtype == t.dtype
-        && Arrays.equals(shape, t.shape)
-        && begin == t.begin
-        && end == t.end;
-  }
+    /** Stored size in bytes, {@code end - begin}. */
+    public long byteLength() {
+        return end - begin;
+    }
 
-  @Override
-  public int hashCode() {
-    return Objects.hash(name, dtype, Arrays.hashCode(shape), begin, end);
-  }
+    /** The shape as a DJL {@link Shape}. */
+    public Shape djlShape() {
+        return new Shape(shape);
+    }
 
-  @Override
-  public String toString() {
-    return name + " " + dtype + Arrays.toString(shape) + " @[" + begin + ", " + end + ")";
-  }
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof TensorInfo t
+                && name.equals(t.name)
+                && dtype == t.dtype
+                && Arrays.equals(shape, t.shape)
+                && begin == t.begin
+                && end == t.end;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(name, dtype, Arrays.hashCode(shape), begin, end);
+    }
+
+    @Override
+    public String toString() {
+        return name + " " + dtype + Arrays.toString(shape) + " @[" + begin + ", " + end + ")";
+    }
 }

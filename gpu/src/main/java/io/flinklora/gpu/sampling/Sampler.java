@@ -13,8 +13,7 @@ import java.util.SplittableRandom;
  */
 @Internal
 public final class Sampler {
-    private Sampler() {
-    }
+    private Sampler() {}
 
     /** Index of the largest logit (the lowest index among equals, like torch.argmax). */
     public static int argmax(float[] logits, int offset, int length) {
@@ -31,12 +30,21 @@ public final class Sampler {
     }
 
     /**
-     * Chooses token number {@code index} of a sequence whose tokens so far are {@code tokens[0 .. length)}
-     * (the first {@code promptLength} the prompt): the request's logit bias and penalties first (on a copy
-     * of the row), then greedy or sampling as {@link #sample(float[], int, int, SamplingParams, long, int)}.
+     * Chooses token number {@code index} of a sequence whose tokens so far are {@code tokens[0 ..
+     * length)} (the first {@code promptLength} the prompt): the request's logit bias and penalties
+     * first (on a copy of the row), then greedy or sampling as {@link #sample(float[], int, int,
+     * SamplingParams, long, int)}.
      */
-    public static int choose(float[] logits, int offset, int vocab, SamplingParams p, long seed, int index, int[] tokens,
-                             int promptLength, int length) {
+    public static int choose(
+            float[] logits,
+            int offset,
+            int vocab,
+            SamplingParams p,
+            long seed,
+            int index,
+            int[] tokens,
+            int promptLength,
+            int length) {
         LogitAdjustments a = p.adjustments();
         if (!a.changesLogits()) {
             return sample(logits, offset, vocab, p, seed, index);
@@ -50,7 +58,8 @@ public final class Sampler {
      * The chosen token's log-probability under the raw logits (log-softmax, in double) and the
      * {@code top} most likely tokens', most likely first, ties to the lower id.
      */
-    public static TokenLogprobs logprobs(float[] logits, int offset, int vocab, int chosen, int top) {
+    public static TokenLogprobs logprobs(
+            float[] logits, int offset, int vocab, int chosen, int top) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) {
             max = Math.max(max, logits[offset + i]);
@@ -82,8 +91,12 @@ public final class Sampler {
         return new TokenLogprobs(chosen, logits[offset + chosen] - logZ, alts);
     }
 
-    /** Samples a token id from {@code logits[offset .. offset+vocab)} for token number {@code index}. */
-    public static int sample(float[] logits, int offset, int vocab, SamplingParams p, long seed, int index) {
+    /**
+     * Samples a token id from {@code logits[offset .. offset+vocab)} for token number {@code
+     * index}.
+     */
+    public static int sample(
+            float[] logits, int offset, int vocab, SamplingParams p, long seed, int index) {
         if (p.isGreedy()) {
             return argmax(logits, offset, vocab);
         }
@@ -92,10 +105,12 @@ public final class Sampler {
         for (int i = 0; i < vocab; i++) {
             max = Math.max(max, logits[offset + i]);
         }
-        // Candidates as (probability bits, token) pairs packed in longs so one primitive sort orders them.
+        // Candidates as (probability bits, token) pairs packed in longs so one primitive sort
+        // orders them.
         double[] prob = new double[vocab];
         double total = 0;
-        // min_p: e is p_i / p_max after the temperature, so a token below min_p * p_max has e < min_p.
+        // min_p: e is p_i / p_max after the temperature, so a token below min_p * p_max has e <
+        // min_p.
         double minP = p.adjustments().minP();
         for (int i = 0; i < vocab; i++) {
             double e = Math.exp((logits[offset + i] - max) / temperature);
@@ -121,8 +136,11 @@ public final class Sampler {
         }
         long[] order = new long[vocab];
         for (int i = 0; i < vocab; i++) {
-            // Probabilities are non-negative, so their float bits sort like the values; ties keep low ids first.
-            order[i] = ((long) Float.floatToIntBits((float) (prob[i] / total)) << 32) | (0xFFFFFFFFL - i);
+            // Probabilities are non-negative, so their float bits sort like the values; ties keep
+            // low ids first.
+            order[i] =
+                    ((long) Float.floatToIntBits((float) (prob[i] / total)) << 32)
+                            | (0xFFFFFFFFL - i);
         }
         Arrays.sort(order);
         double keptMass = 0;
@@ -138,9 +156,12 @@ public final class Sampler {
                 break;
             }
         }
-        // The draw walks the kept tokens in id order, not probability order: rounding differences between
-        // batch shapes reorder near-equal probabilities, and a walk in that order would then pick another
-        // token for the same draw; in id order only a draw within rounding of a boundary can change.
+        // The draw walks the kept tokens in id order, not probability order: rounding differences
+        // between
+        // batch shapes reorder near-equal probabilities, and a walk in that order would then pick
+        // another
+        // token for the same draw; in id order only a draw within rounding of a boundary can
+        // change.
         boolean[] keep = new boolean[vocab];
         for (int r = 0; r < kept; r++) {
             keep[tokenAt(order, vocab - 1 - r)] = true;

@@ -13,7 +13,8 @@ import java.util.List;
  * @param topP keep the smallest set of tokens whose probability reaches p (1: all)
  * @param seed makes sampling reproducible; a request without one gets a seed drawn at submission
  * @param maxNewTokens generated tokens at most (finish reason "length")
- * @param stop strings that end generation when they appear in the text (finish reason "stop"); not part of the text
+ * @param stop strings that end generation when they appear in the text (finish reason "stop"); not
+ *     part of the text
  * @param stopTokenIds token ids that end generation (finish reason "stop")
  * @param ignoreEos keep generating past the model's end-of-sequence token
  * @param adjustments min_p, penalties and logit bias ({@link LogitAdjustments#NONE}: none)
@@ -41,9 +42,26 @@ public record SamplingParams(
         adjustments = adjustments == null ? LogitAdjustments.NONE : adjustments;
     }
 
-    public SamplingParams(double temperature, int topK, double topP, Long seed, int maxNewTokens, List<String> stop,
-                          List<Integer> stopTokenIds, boolean ignoreEos) {
-        this(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignoreEos, LogitAdjustments.NONE, null);
+    public SamplingParams(
+            double temperature,
+            int topK,
+            double topP,
+            Long seed,
+            int maxNewTokens,
+            List<String> stop,
+            List<Integer> stopTokenIds,
+            boolean ignoreEos) {
+        this(
+                temperature,
+                topK,
+                topP,
+                seed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignoreEos,
+                LogitAdjustments.NONE,
+                null);
     }
 
     /** Greedy decoding of up to {@code maxNewTokens} tokens, stopping at EOS. */
@@ -56,21 +74,58 @@ public record SamplingParams(
     }
 
     public SamplingParams withSeed(long newSeed) {
-        return new SamplingParams(temperature, topK, topP, newSeed, maxNewTokens, stop, stopTokenIds, ignoreEos,
-                adjustments, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                newSeed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignoreEos,
+                adjustments,
+                logprobs);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
-        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignore, adjustments,
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                seed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignore,
+                adjustments,
                 logprobs);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
-        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignoreEos, a, logprobs);
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                seed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignoreEos,
+                a,
+                logprobs);
     }
 
     public SamplingParams withLogprobs(Integer top) {
-        return new SamplingParams(temperature, topK, topP, seed, maxNewTokens, stop, stopTokenIds, ignoreEos, adjustments,
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                seed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignoreEos,
+                adjustments,
                 top);
     }
 
@@ -79,7 +134,10 @@ public record SamplingParams(
         return !isGreedy() || adjustments.changesLogits() || logprobs != null;
     }
 
-    /** Checks every field against its range and the given limits; throws a coded {@link RequestException}. */
+    /**
+     * Checks every field against its range and the given limits; throws a coded {@link
+     * RequestException}.
+     */
     public void validate(int vocabSize, RequestLimits limits) {
         if (!(temperature >= 0) || temperature > 100 || Double.isNaN(temperature)) {
             throw invalid("temperature must be between 0 and 100, got " + temperature);
@@ -94,11 +152,16 @@ public record SamplingParams(
             throw invalid("max_new_tokens must be at least 1, got " + maxNewTokens);
         }
         if (maxNewTokens > limits.maxNewTokens()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED,
-                    "max_new_tokens " + maxNewTokens + " exceeds the limit of " + limits.maxNewTokens());
+            throw new RequestException(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    "max_new_tokens "
+                            + maxNewTokens
+                            + " exceeds the limit of "
+                            + limits.maxNewTokens());
         }
         if (stop.size() > limits.maxStopStrings()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED,
+            throw new RequestException(
+                    ErrorCode.LIMIT_EXCEEDED,
                     stop.size() + " stop strings exceed the limit of " + limits.maxStopStrings());
         }
         for (String s : stop) {
@@ -106,17 +169,29 @@ public record SamplingParams(
                 throw invalid("stop strings must be non-empty");
             }
             if (s.length() > limits.maxStopStringLength()) {
-                throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "a stop string of " + s.length()
-                        + " characters exceeds the limit of " + limits.maxStopStringLength());
+                throw new RequestException(
+                        ErrorCode.LIMIT_EXCEEDED,
+                        "a stop string of "
+                                + s.length()
+                                + " characters exceeds the limit of "
+                                + limits.maxStopStringLength());
             }
         }
         if (stopTokenIds.size() > limits.maxStopStrings()) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED,
-                    stopTokenIds.size() + " stop token ids exceed the limit of " + limits.maxStopStrings());
+            throw new RequestException(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    stopTokenIds.size()
+                            + " stop token ids exceed the limit of "
+                            + limits.maxStopStrings());
         }
         for (Integer id : stopTokenIds) {
             if (id == null || id < 0 || id >= vocabSize) {
-                throw invalid("stop token id " + id + " is outside the vocabulary (0.." + (vocabSize - 1) + ")");
+                throw invalid(
+                        "stop token id "
+                                + id
+                                + " is outside the vocabulary (0.."
+                                + (vocabSize - 1)
+                                + ")");
             }
         }
         LogitAdjustments a = adjustments;
@@ -124,7 +199,9 @@ public record SamplingParams(
             throw invalid("min_p must be in [0, 1], got " + a.minP());
         }
         if (!(a.repetitionPenalty() > 0 && a.repetitionPenalty() <= 100)) {
-            throw invalid("repetition_penalty must be in (0, 100] (1 is off), got " + a.repetitionPenalty());
+            throw invalid(
+                    "repetition_penalty must be in (0, 100] (1 is off), got "
+                            + a.repetitionPenalty());
         }
         if (!(a.presencePenalty() >= -2 && a.presencePenalty() <= 2)) {
             throw invalid("presence_penalty must be in [-2, 2], got " + a.presencePenalty());
@@ -133,18 +210,33 @@ public record SamplingParams(
             throw invalid("frequency_penalty must be in [-2, 2], got " + a.frequencyPenalty());
         }
         if (a.logitBias().size() > vocabSize) {
-            throw new RequestException(ErrorCode.LIMIT_EXCEEDED, "logit_bias names more tokens than the vocabulary has");
+            throw new RequestException(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    "logit_bias names more tokens than the vocabulary has");
         }
         for (var b : a.logitBias().entrySet()) {
             if (b.getKey() == null || b.getKey() < 0 || b.getKey() >= vocabSize) {
-                throw invalid("logit_bias token id " + b.getKey() + " is outside the vocabulary (0.." + (vocabSize - 1) + ")");
+                throw invalid(
+                        "logit_bias token id "
+                                + b.getKey()
+                                + " is outside the vocabulary (0.."
+                                + (vocabSize - 1)
+                                + ")");
             }
             if (b.getValue() == null || !(b.getValue() >= -100 && b.getValue() <= 100)) {
-                throw invalid("logit_bias values must be in [-100, 100], got " + b.getValue() + " for token " + b.getKey());
+                throw invalid(
+                        "logit_bias values must be in [-100, 100], got "
+                                + b.getValue()
+                                + " for token "
+                                + b.getKey());
             }
         }
         if (logprobs != null && (logprobs < 0 || logprobs > MAX_LOGPROBS)) {
-            throw invalid("logprobs must be between 0 and " + MAX_LOGPROBS + " alternatives, got " + logprobs);
+            throw invalid(
+                    "logprobs must be between 0 and "
+                            + MAX_LOGPROBS
+                            + " alternatives, got "
+                            + logprobs);
         }
     }
 

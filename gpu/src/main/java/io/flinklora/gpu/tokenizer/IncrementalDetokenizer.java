@@ -2,7 +2,9 @@ package io.flinklora.gpu.tokenizer;
 
 import io.flinklora.annotation.Internal;
 
-/** Turns a stream of generated token ids into text deltas that are always whole UTF-8 characters. */
+/**
+ * Turns a stream of generated token ids into text deltas that are always whole UTF-8 characters.
+ */
 @Internal
 public final class IncrementalDetokenizer {
 
@@ -19,8 +21,8 @@ public final class IncrementalDetokenizer {
     /**
      * Feeds one generated id and returns the text it completes (possibly ""): trailing bytes of an
      * incomplete character are held back, bytes that can never be valid come out as U+FFFD at once.
-     * All deltas plus {@link #flush()} equal {@link Tokenizer#decode} of all ids, since both run the
-     * same UTF-8 decoder; work is proportional to this token's bytes only.
+     * All deltas plus {@link #flush()} equal {@link Tokenizer#decode} of all ids, since both run
+     * the same UTF-8 decoder; work is proportional to this token's bytes only.
      */
     public String add(int tokenId) {
         delta.setLength(0);

@@ -22,7 +22,9 @@ import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The model's tokenizer: prompts to ids (tokenizer.json via DJL) and generated ids back to text. */
+/**
+ * The model's tokenizer: prompts to ids (tokenizer.json via DJL) and generated ids back to text.
+ */
 @PublicEvolving
 public final class Tokenizer implements AutoCloseable {
 
@@ -69,22 +71,26 @@ public final class Tokenizer implements AutoCloseable {
 
     /**
      * Loads the tokenizer of a Hugging Face model folder: {@code tokenizer.json} (required), and
-     * {@code tokenizer_config.json}, {@code config.json}, {@code generation_config.json} if present.
-     * Nothing is downloaded.
+     * {@code tokenizer_config.json}, {@code config.json}, {@code generation_config.json} if
+     * present. Nothing is downloaded.
      *
      * @throws TokenizerException if {@code tokenizer.json} is missing or unreadable, or a config
      *     file is corrupt
      */
     /**
-     * The tokenizers library (Rust, inside DJL) builds a BPE merge's result as {@code a + b[prefix_len..]}
-     * with {@code continuing_subword_prefix}; a merge whose second part is shorter than the prefix (or
-     * cut inside a character) panics there and aborts the whole JVM. Refuse such files here instead.
+     * The tokenizers library (Rust, inside DJL) builds a BPE merge's result as {@code a +
+     * b[prefix_len..]} with {@code continuing_subword_prefix}; a merge whose second part is shorter
+     * than the prefix (or cut inside a character) panics there and aborts the whole JVM. Refuse
+     * such files here instead.
      */
     private static void checkMerges(JsonNode root, Vocab vocab, Path file) {
         JsonNode model = root.path("model");
         JsonNode prefixNode = model.get("continuing_subword_prefix");
         JsonNode merges = model.get("merges");
-        if (prefixNode == null || !prefixNode.isTextual() || prefixNode.asText().isEmpty() || merges == null
+        if (prefixNode == null
+                || !prefixNode.isTextual()
+                || prefixNode.asText().isEmpty()
+                || merges == null
                 || !merges.isArray()) {
             return;
         }
@@ -95,7 +101,10 @@ public final class Tokenizer implements AutoCloseable {
             if (m.isTextual() && m.asText().indexOf(' ') >= 0) {
                 a = m.asText().substring(0, m.asText().indexOf(' '));
                 b = m.asText().substring(m.asText().indexOf(' ') + 1);
-            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+            } else if (m.isArray()
+                    && m.size() == 2
+                    && m.get(0).isTextual()
+                    && m.get(1).isTextual()) {
                 a = m.get(0).asText();
                 b = m.get(1).asText();
             } else {
@@ -105,12 +114,21 @@ public final class Tokenizer implements AutoCloseable {
                 continue; // reported by the library before it slices
             }
             byte[] bytes = b.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            boolean boundary = bytes.length == prefix.length
-                    || (bytes.length > prefix.length && (bytes[prefix.length] & 0xC0) != 0x80);
+            boolean boundary =
+                    bytes.length == prefix.length
+                            || (bytes.length > prefix.length
+                                    && (bytes[prefix.length] & 0xC0) != 0x80);
             if (!boundary) {
-                throw new TokenizerException("Tokenizer file " + file + " has the merge '" + a + " " + b
-                        + "' whose second part does not start with a whole continuing_subword_prefix '"
-                        + prefixNode.asText() + "'");
+                throw new TokenizerException(
+                        "Tokenizer file "
+                                + file
+                                + " has the merge '"
+                                + a
+                                + " "
+                                + b
+                                + "' whose second part does not start with a whole continuing_subword_prefix '"
+                                + prefixNode.asText()
+                                + "'");
             }
         }
     }
@@ -120,7 +138,11 @@ public final class Tokenizer implements AutoCloseable {
         JsonNode tokenizerJson = readJson(tokenizerFile);
         if (tokenizerJson == null) {
             throw new TokenizerException(
-                    "Tokenizer file " + tokenizerFile + " does not exist (model folder " + modelDir + ")");
+                    "Tokenizer file "
+                            + tokenizerFile
+                            + " does not exist (model folder "
+                            + modelDir
+                            + ")");
         }
         JsonNode tokenizerConfig = readJson(modelDir.resolve(TOKENIZER_CONFIG_FILE));
         JsonNode config = readJson(modelDir.resolve(CONFIG_FILE));
@@ -131,7 +153,8 @@ public final class Tokenizer implements AutoCloseable {
 
         // Special-token ids named by the configs.
         int bosId = -1;
-        boolean bosFromTokenizerConfig = tokenizerConfig != null && tokenizerConfig.has("bos_token");
+        boolean bosFromTokenizerConfig =
+                tokenizerConfig != null && tokenizerConfig.has("bos_token");
         if (bosFromTokenizerConfig) {
             bosId = vocab.idOf(tokenString(tokenizerConfig.get("bos_token")));
         } else if (config != null) {
@@ -174,7 +197,8 @@ public final class Tokenizer implements AutoCloseable {
         HuggingFaceTokenizer hf = openDjl(tokenizerFile, tokenizerJson);
         try {
             DecoderFamily family = decoderFamily(tokenizerJson.get("decoder"));
-            byte[][] bytes = tokenBytesTable(family, tokenizerJson.get("decoder"), vocab, special, hf);
+            byte[][] bytes =
+                    tokenBytesTable(family, tokenizerJson.get("decoder"), vocab, special, hf);
             return new Tokenizer(hf, family, bytes, special, bosId, addBos, eosIds);
         } catch (RuntimeException e) {
             hf.close();
@@ -183,24 +207,35 @@ public final class Tokenizer implements AutoCloseable {
     }
 
     private static HuggingFaceTokenizer openDjl(Path tokenizerFile, JsonNode parsed) {
-        // We add BOS ourselves. DJL also truncates to 512 tokens and pads by default: turn both off.
+        // We add BOS ourselves. DJL also truncates to 512 tokens and pads by default: turn both
+        // off.
         Map<String, String> options =
                 Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
         String unpaired = unpairedSurrogate(parsed, "$");
         if (unpaired != null) {
-            // Not Unicode, so the Rust tokenizers library cannot read it either; inside the decoder section
+            // Not Unicode, so the Rust tokenizers library cannot read it either; inside the decoder
+            // section
             // it panics (aborting the JVM) instead of failing, so it never gets such a document.
-            throw new TokenizerException("Tokenizer file " + tokenizerFile + " has a string with an unpaired UTF-16"
-                    + " surrogate (a \\uD800-\\uDFFF escape without its pair) at " + unpaired);
+            throw new TokenizerException(
+                    "Tokenizer file "
+                            + tokenizerFile
+                            + " has a string with an unpaired UTF-16"
+                            + " surrogate (a \\uD800-\\uDFFF escape without its pair) at "
+                            + unpaired);
         }
         try {
-            // The Rust library aborts the whole JVM (a panic, not an error) on some malformed JSON inside
-            // the decoder section; it gets the document as Jackson parsed and re-wrote it, always valid JSON.
+            // The Rust library aborts the whole JVM (a panic, not an error) on some malformed JSON
+            // inside
+            // the decoder section; it gets the document as Jackson parsed and re-wrote it, always
+            // valid JSON.
             byte[] canonical = JSON.writeValueAsBytes(parsed);
-            return HuggingFaceTokenizer.newInstance(new java.io.ByteArrayInputStream(canonical), options);
+            return HuggingFaceTokenizer.newInstance(
+                    new java.io.ByteArrayInputStream(canonical), options);
         } catch (IOException | RuntimeException e) {
             throw new TokenizerException(
-                    "Tokenizer file " + tokenizerFile + " could not be loaded by the Hugging Face tokenizer: "
+                    "Tokenizer file "
+                            + tokenizerFile
+                            + " could not be loaded by the Hugging Face tokenizer: "
                             + e.getMessage(),
                     e);
         }
@@ -236,7 +271,9 @@ public final class Tokenizer implements AutoCloseable {
     private static boolean hasUnpairedSurrogate(String s) {
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
-            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+            if (Character.isHighSurrogate(c)
+                    && i + 1 < s.length()
+                    && Character.isLowSurrogate(s.charAt(i + 1))) {
                 i++;
             } else if (Character.isSurrogate(c)) {
                 return true;
@@ -261,14 +298,15 @@ public final class Tokenizer implements AutoCloseable {
 
     /**
      * Text of the ids: each token's {@link #tokenBytes} concatenated and decoded as UTF-8, with no
-     * leading-space strip (so generated text appends to the prompt as is). Invalid UTF-8 becomes one
-     * U+FFFD per maximal invalid subsequence (Hugging Face's ByteFallback gives one per byte; valid
-     * text is identical).
+     * leading-space strip (so generated text appends to the prompt as is). Invalid UTF-8 becomes
+     * one U+FFFD per maximal invalid subsequence (Hugging Face's ByteFallback gives one per byte;
+     * valid text is identical).
      *
      * <p>Not DJL's {@code HuggingFaceTokenizer.decode}, which differs exactly there: it applies the
-     * leading-space {@code Strip}, replaces a whole invalid run of byte tokens byte by byte (so streamed
-     * deltas could not concatenate to it), and decodes ids that only the model configs name as EOS/BOS;
-     * {@code DjlDecodeComparisonTest} fuzzes both on every tokenizer.json in the repository.
+     * leading-space {@code Strip}, replaces a whole invalid run of byte tokens byte by byte (so
+     * streamed deltas could not concatenate to it), and decodes ids that only the model configs
+     * name as EOS/BOS; {@code DjlDecodeComparisonTest} fuzzes both on every tokenizer.json in the
+     * repository.
      */
     public String decode(int[] ids) {
         Utf8StreamDecoder utf8 = new Utf8StreamDecoder();
@@ -284,7 +322,8 @@ public final class Tokenizer implements AutoCloseable {
      * Ids of {@code text} as a word that follows a prompt: no BOS, and one space before it. A
      * SentencePiece-style tokenizer (Llama 1/2, Mistral) already prepends its word marker ("▁") to
      * any text it encodes, so the text is encoded as is; a tokenizer that does not (byte-level BPE
-     * of Llama 3, Qwen2) gets {@code " " + text}. Either way the ids read as " text" after the prompt.
+     * of Llama 3, Qwen2) gets {@code " " + text}. Either way the ids read as " text" after the
+     * prompt.
      */
     public int[] encodeContinuation(String text) {
         String input = prependsSpace() ? text : " " + text;
@@ -298,7 +337,10 @@ public final class Tokenizer implements AutoCloseable {
 
     private Boolean prependsSpace;
 
-    /** Whether encoding a bare word yields a token that starts with a space (the normalizer adds one). */
+    /**
+     * Whether encoding a bare word yields a token that starts with a space (the normalizer adds
+     * one).
+     */
     private boolean prependsSpace() {
         if (prependsSpace == null) {
             long[] ids = hf.encode("a", false, false).getIds();
@@ -372,12 +414,18 @@ public final class Tokenizer implements AutoCloseable {
     // ---------------------------------------------------------------- loading helpers
 
     private static boolean decideAddBos(
-            JsonNode tokenizerConfig, JsonNode tokenizerJson, Vocab vocab, int bosId, Path modelDir) {
+            JsonNode tokenizerConfig,
+            JsonNode tokenizerJson,
+            Vocab vocab,
+            int bosId,
+            Path modelDir) {
         JsonNode explicit = tokenizerConfig == null ? null : tokenizerConfig.get("add_bos_token");
         if (explicit != null && !explicit.isNull()) {
             if (explicit.asBoolean() && bosId < 0) {
                 throw new TokenizerException(
-                        TOKENIZER_CONFIG_FILE + " in " + modelDir
+                        TOKENIZER_CONFIG_FILE
+                                + " in "
+                                + modelDir
                                 + " sets add_bos_token but names no bos_token known to the vocabulary");
             }
             return explicit.asBoolean() && bosId >= 0;
@@ -484,20 +532,27 @@ public final class Tokenizer implements AutoCloseable {
     }
 
     private static byte[][] tokenBytesTable(
-            DecoderFamily family, JsonNode decoder, Vocab vocab, boolean[] special, HuggingFaceTokenizer hf) {
+            DecoderFamily family,
+            JsonNode decoder,
+            Vocab vocab,
+            boolean[] special,
+            HuggingFaceTokenizer hf) {
         byte[][] table = new byte[vocab.size][];
         if (family == DecoderFamily.OTHER) {
-            LOG.info("tokenizer.json decoder {} is neither SentencePiece-style nor ByteLevel; "
-                    + "using DJL's decode per token", decoder);
+            LOG.info(
+                    "tokenizer.json decoder {} is neither SentencePiece-style nor ByteLevel; "
+                            + "using DJL's decode per token",
+                    decoder);
             long[][] single = new long[vocab.size][];
             for (int id = 0; id < vocab.size; id++) {
                 single[id] = new long[] {id};
             }
             String[] texts = hf.batchDecode(single, true);
             for (int id = 0; id < vocab.size; id++) {
-                table[id] = special[id] || vocab.pieces[id] == null
-                        ? NO_BYTES
-                        : texts[id].getBytes(StandardCharsets.UTF_8);
+                table[id] =
+                        special[id] || vocab.pieces[id] == null
+                                ? NO_BYTES
+                                : texts[id].getBytes(StandardCharsets.UTF_8);
             }
             return table;
         }
@@ -507,18 +562,22 @@ public final class Tokenizer implements AutoCloseable {
             for (JsonNode step : decoderSteps(decoder)) {
                 switch (step.path("type").asText()) {
                     case "Replace":
-                        replacements.add(new String[] {
-                            step.path("pattern").path("String").asText(), step.path("content").asText()
-                        });
+                        replacements.add(
+                                new String[] {
+                                    step.path("pattern").path("String").asText(),
+                                    step.path("content").asText()
+                                });
                         break;
                     case "Metaspace":
-                        replacements.add(new String[] {step.path("replacement").asText("\u2581"), " "});
+                        replacements.add(
+                                new String[] {step.path("replacement").asText("\u2581"), " "});
                         break;
                     case "ByteFallback":
                         byteFallback = true;
                         break;
                     default:
-                        // Fuse: concatenation is what we do anyway. Strip: the leading-space strip is
+                        // Fuse: concatenation is what we do anyway. Strip: the leading-space strip
+                        // is
                         // deliberately not applied, so generated text appends to the prompt as is.
                 }
             }
@@ -528,7 +587,8 @@ public final class Tokenizer implements AutoCloseable {
             if (piece == null || special[id]) {
                 table[id] = NO_BYTES;
             } else if (vocab.added[id]) {
-                table[id] = piece.getBytes(StandardCharsets.UTF_8); // added tokens bypass the decoder
+                table[id] =
+                        piece.getBytes(StandardCharsets.UTF_8); // added tokens bypass the decoder
             } else if (family == DecoderFamily.BYTE_LEVEL) {
                 table[id] = ByteLevelAlphabet.decode(piece);
             } else {
@@ -538,7 +598,8 @@ public final class Tokenizer implements AutoCloseable {
         return table;
     }
 
-    private static byte[] sentencePieceBytes(String piece, List<String[]> replacements, boolean byteFallback) {
+    private static byte[] sentencePieceBytes(
+            String piece, List<String[]> replacements, boolean byteFallback) {
         // Same test as Hugging Face's ByteFallback decoder.
         if (byteFallback && piece.length() == 6 && piece.startsWith("<0x") && piece.endsWith(">")) {
             try {
@@ -609,7 +670,10 @@ public final class Tokenizer implements AutoCloseable {
 
     /** Pieces by id, from the model vocabulary and the added tokens of tokenizer.json. */
     private static final class Vocab {
-        /** Far above any real vocabulary (as ModelConfig's bound); ids size arrays, so they are capped. */
+        /**
+         * Far above any real vocabulary (as ModelConfig's bound); ids size arrays, so they are
+         * capped.
+         */
         static final int MAX_VOCAB = 1 << 22;
 
         final int size;
@@ -618,7 +682,12 @@ public final class Tokenizer implements AutoCloseable {
         final boolean[] added;
         final Map<String, Integer> ids;
 
-        private Vocab(int size, String[] pieces, boolean[] special, boolean[] added, Map<String, Integer> ids) {
+        private Vocab(
+                int size,
+                String[] pieces,
+                boolean[] special,
+                boolean[] added,
+                Map<String, Integer> ids) {
             this.size = size;
             this.pieces = pieces;
             this.special = special;
@@ -634,7 +703,8 @@ public final class Tokenizer implements AutoCloseable {
             }
             Map<String, Integer> ids = new HashMap<>();
             if (vocabNode.isObject()) { // BPE, WordPiece, WordLevel
-                for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields(); it.hasNext(); ) {
+                for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields();
+                        it.hasNext(); ) {
                     Map.Entry<String, JsonNode> e = it.next();
                     ids.put(e.getKey(), e.getValue().asInt());
                 }
@@ -646,21 +716,36 @@ public final class Tokenizer implements AutoCloseable {
             }
             List<JsonNode> addedTokens = new ArrayList<>();
             root.path("added_tokens").forEach(addedTokens::add);
-            // Ids size the tables below: check them first, so a hostile id cannot overflow or exhaust memory.
+            // Ids size the tables below: check them first, so a hostile id cannot overflow or
+            // exhaust memory.
             int size = 0;
             for (Map.Entry<String, Integer> e : ids.entrySet()) {
                 int id = e.getValue();
                 if (id < 0 || id >= MAX_VOCAB) {
-                    throw new TokenizerException("Tokenizer file " + file + " has id " + id + " for piece "
-                            + e.getKey() + ", outside 0.." + (MAX_VOCAB - 1));
+                    throw new TokenizerException(
+                            "Tokenizer file "
+                                    + file
+                                    + " has id "
+                                    + id
+                                    + " for piece "
+                                    + e.getKey()
+                                    + ", outside 0.."
+                                    + (MAX_VOCAB - 1));
                 }
                 size = Math.max(size, id + 1);
             }
             for (JsonNode t : addedTokens) {
                 int id = t.path("id").asInt(-1);
                 if (id >= MAX_VOCAB) {
-                    throw new TokenizerException("Tokenizer file " + file + " has an added token with id " + id
-                            + ", outside 0.." + (MAX_VOCAB - 1) + ": " + t);
+                    throw new TokenizerException(
+                            "Tokenizer file "
+                                    + file
+                                    + " has an added token with id "
+                                    + id
+                                    + ", outside 0.."
+                                    + (MAX_VOCAB - 1)
+                                    + ": "
+                                    + t);
                 }
                 size = Math.max(size, id + 1);
             }
@@ -675,7 +760,10 @@ public final class Tokenizer implements AutoCloseable {
                 String content = t.path("content").asText(null);
                 if (id < 0 || content == null) {
                     throw new TokenizerException(
-                            "Tokenizer file " + file + " has an added token without id or content: " + t);
+                            "Tokenizer file "
+                                    + file
+                                    + " has an added token without id or content: "
+                                    + t);
                 }
                 pieces[id] = content;
                 ids.put(content, id);
@@ -706,7 +794,10 @@ public final class Tokenizer implements AutoCloseable {
             Arrays.fill(CHAR_TO_BYTE, -1);
             int n = 0;
             for (int b = 0; b < 256; b++) {
-                boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+                boolean printable =
+                        (b >= '!' && b <= '~')
+                                || (b >= 0xA1 && b <= 0xAC)
+                                || (b >= 0xAE && b <= 0xFF);
                 int c = printable ? b : 256 + n++;
                 CHAR_TO_BYTE[c] = b;
             }

@@ -26,7 +26,13 @@ final class AdamW implements AutoCloseable {
     private final double weightDecay;
     private int t;
 
-    AdamW(List<NDArray> params, NDManager parent, double beta1, double beta2, double eps, double weightDecay) {
+    AdamW(
+            List<NDArray> params,
+            NDManager parent,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay) {
         this.params = List.copyOf(params);
         this.manager = parent.newSubManager();
         this.beta1 = beta1;
@@ -51,8 +57,8 @@ final class AdamW implements AutoCloseable {
     }
 
     /**
-     * One update with the given gradients (same order as the parameters), scaled down first so their
-     * global norm is at most {@code clipNorm}. Returns the norm before clipping.
+     * One update with the given gradients (same order as the parameters), scaled down first so
+     * their global norm is at most {@code clipNorm}. Returns the norm before clipping.
      */
     double step(List<NDArray> grads, double lr, double clipNorm) {
         NDList flat = new NDList(grads.size());

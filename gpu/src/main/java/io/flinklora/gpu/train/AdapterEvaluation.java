@@ -20,36 +20,70 @@ public final class AdapterEvaluation {
     public static final int STORY_TOKENS = 96;
 
     /** One measured effect: the fraction (or accuracy) with the adapter against the base model. */
-    public record Effect(String adapter, String measure, double withAdapter, double base, int n,
-                         List<String> examples) {
-    }
+    public record Effect(
+            String adapter,
+            String measure,
+            double withAdapter,
+            double base,
+            int n,
+            List<String> examples) {}
 
-    private AdapterEvaluation() {
-    }
+    private AdapterEvaluation() {}
 
     /** Fraction of greedy stories (base, then with the adapter) that satisfy {@code hit}. */
-    public static Effect stories(Path model, Path adapterRoot, String adapter, String measure, List<String> prompts,
-                                 Predicate<String> hit) {
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(192).maxTokensPerStep(2048).maxSequenceLength(256)
-                .adapterRoot(adapterRoot).build())) {
+    public static Effect stories(
+            Path model,
+            Path adapterRoot,
+            String adapter,
+            String measure,
+            List<String> prompts,
+            Predicate<String> hit) {
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(192)
+                                .maxTokensPerStep(2048)
+                                .maxSequenceLength(256)
+                                .adapterRoot(adapterRoot)
+                                .build())) {
             SamplingParams greedy = SamplingParams.greedy(STORY_TOKENS);
             List<String> base = Generations.run(e, prompts, null, greedy, 0);
             List<String> tuned = Generations.run(e, prompts, adapter, greedy, 0);
             List<String> examples = new ArrayList<>();
             for (int i = 0; i < Math.min(2, prompts.size()); i++) {
-                examples.add(prompts.get(i) + " | base:" + base.get(i) + " | " + adapter + ":" + tuned.get(i));
+                examples.add(
+                        prompts.get(i)
+                                + " | base:"
+                                + base.get(i)
+                                + " | "
+                                + adapter
+                                + ":"
+                                + tuned.get(i));
             }
-            return new Effect(adapter, measure, fraction(tuned, hit), fraction(base, hit), prompts.size(), examples);
+            return new Effect(
+                    adapter,
+                    measure,
+                    fraction(tuned, hit),
+                    fraction(base, hit),
+                    prompts.size(),
+                    examples);
         }
     }
 
     /**
-     * Accuracy of constrained labels (the engine's {@code choices} scoring over {@link MoodRule#LABELS}),
-     * base against the adapter at {@code adapterDir}, served from its parent folder.
+     * Accuracy of constrained labels (the engine's {@code choices} scoring over {@link
+     * MoodRule#LABELS}), base against the adapter at {@code adapterDir}, served from its parent
+     * folder.
      */
     public static Effect mood(Path model, Path adapterDir, List<TrainingData.MoodItem> items) {
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(64).maxTokensPerStep(2048).maxSequenceLength(256)
-                .adapterRoot(adapterDir.getParent()).build())) {
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(64)
+                                .maxTokensPerStep(2048)
+                                .maxSequenceLength(256)
+                                .adapterRoot(adapterDir.getParent())
+                                .build())) {
             List<String> prompts = new ArrayList<>();
             for (TrainingData.MoodItem it : items) {
                 prompts.add(MoodRule.prompt(it.story()));
@@ -65,11 +99,23 @@ public final class AdapterEvaluation {
                 hitsTuned += tuned.get(i).equals(want) ? 1 : 0;
                 hitsBase += base.get(i).equals(want) ? 1 : 0;
                 if (i < 2) {
-                    examples.add(items.get(i).story() + " | rule:" + want + " | base:" + base.get(i) + " | mood:" + tuned.get(i));
+                    examples.add(
+                            items.get(i).story()
+                                    + " | rule:"
+                                    + want
+                                    + " | base:"
+                                    + base.get(i)
+                                    + " | mood:"
+                                    + tuned.get(i));
                 }
             }
-            return new Effect("mood", "accuracy of constrained labels (" + String.join("/", MoodRule.LABELS) + ")",
-                    hitsTuned / (double) items.size(), hitsBase / (double) items.size(), items.size(), examples);
+            return new Effect(
+                    "mood",
+                    "accuracy of constrained labels (" + String.join("/", MoodRule.LABELS) + ")",
+                    hitsTuned / (double) items.size(),
+                    hitsBase / (double) items.size(),
+                    items.size(),
+                    examples);
         }
     }
 

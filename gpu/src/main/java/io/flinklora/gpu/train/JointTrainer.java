@@ -15,12 +15,12 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Fine-tunes several LoRA adapters at once over one frozen base model (the m-LoRA idea): every
- * step puts a batch of each adapter's examples into one forward and backward pass, and each row's
+ * Fine-tunes several LoRA adapters at once over one frozen base model (the m-LoRA idea): every step
+ * puts a batch of each adapter's examples into one forward and backward pass, and each row's
  * gradient reaches only its own adapter. Each adapter has its own AdamW state, learning-rate
- * schedule, gradient clipping (by the adapter's own global norm) and loss, and the joint loss is the
- * sum of the adapters' losses, so training adapters together computes exactly what training each
- * alone would, only in fewer, larger passes.
+ * schedule, gradient clipping (by the adapter's own global norm) and loss, and the joint loss is
+ * the sum of the adapters' losses, so training adapters together computes exactly what training
+ * each alone would, only in fewer, larger passes.
  */
 @Internal
 public final class JointTrainer implements AutoCloseable {
@@ -33,12 +33,20 @@ public final class JointTrainer implements AutoCloseable {
     /**
      * @param steps total updates per adapter (the schedule's length)
      * @param batchPerAdapter examples of each adapter in every step
-     * @param lr peak learning rate; {@code warmup} updates of linear warmup, then cosine decay to 10%
+     * @param lr peak learning rate; {@code warmup} updates of linear warmup, then cosine decay to
+     *     10%
      * @param clipNorm each adapter's gradients are scaled down to this global norm when above it
      * @param maxLen examples are truncated to this many tokens
      */
-    public record Options(int steps, int batchPerAdapter, double lr, int warmup, double weightDecay, double clipNorm,
-                          long seed, int maxLen) {
+    public record Options(
+            int steps,
+            int batchPerAdapter,
+            double lr,
+            int warmup,
+            double weightDecay,
+            double clipNorm,
+            long seed,
+            int maxLen) {
         public static Options defaults(int steps, long seed) {
             return new Options(steps, 8, 3e-3, Math.max(1, steps / 20), 0.01, 1.0, seed, 256);
         }
@@ -48,7 +56,8 @@ public final class JointTrainer implements AutoCloseable {
         }
 
         public Options withLr(double rate) {
-            return new Options(steps, batchPerAdapter, rate, warmup, weightDecay, clipNorm, seed, maxLen);
+            return new Options(
+                    steps, batchPerAdapter, rate, warmup, weightDecay, clipNorm, seed, maxLen);
         }
     }
 
@@ -59,9 +68,13 @@ public final class JointTrainer implements AutoCloseable {
      * @param gradNorm per adapter: global gradient norm before clipping
      * @param tokens real (non-padding) tokens in the pass
      */
-    public record StepReport(int step, Map<String, Double> lr, Map<String, Double> loss, Map<String, Double> gradNorm,
-                             long tokens, long nanos) {
-    }
+    public record StepReport(
+            int step,
+            Map<String, Double> lr,
+            Map<String, Double> loss,
+            Map<String, Double> gradNorm,
+            long tokens,
+            long nanos) {}
 
     /** One adapter being trained: its weights, optimizer state, data and sampling order. */
     private static final class Slot {
@@ -73,7 +86,12 @@ public final class JointTrainer implements AutoCloseable {
         int[] perm;
         int next;
 
-        Slot(TrainableAdapter adapter, AdamW optimizer, List<TrainingExample> data, long seed, LrSchedule schedule) {
+        Slot(
+                TrainableAdapter adapter,
+                AdamW optimizer,
+                List<TrainingExample> data,
+                long seed,
+                LrSchedule schedule) {
             this.adapter = adapter;
             this.optimizer = optimizer;
             this.data = List.copyOf(data);
@@ -81,7 +99,9 @@ public final class JointTrainer implements AutoCloseable {
             this.schedule = schedule;
         }
 
-        /** The next {@code n} examples of a shuffled pass over the data, reshuffled at each epoch. */
+        /**
+         * The next {@code n} examples of a shuffled pass over the data, reshuffled at each epoch.
+         */
         List<TrainingExample> draw(int n) {
             List<TrainingExample> out = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
@@ -120,19 +140,23 @@ public final class JointTrainer implements AutoCloseable {
     }
 
     /**
-     * Adds an adapter to train on {@code data}. Its initial weights and its example order depend only
-     * on {@code options.seed()} and the adapter's name, not on which other adapters train with it.
+     * Adds an adapter to train on {@code data}. Its initial weights and its example order depend
+     * only on {@code options.seed()} and the adapter's name, not on which other adapters train with
+     * it.
      */
     public TrainableAdapter add(LoraSpec spec, List<TrainingExample> data) {
         if (slots.containsKey(spec.name())) {
-            throw new IllegalArgumentException("adapter " + spec.name() + " is already being trained");
+            throw new IllegalArgumentException(
+                    "adapter " + spec.name() + " is already being trained");
         }
         if (data.isEmpty()) {
-            throw new IllegalArgumentException("adapter " + spec.name() + " has no training examples");
+            throw new IllegalArgumentException(
+                    "adapter " + spec.name() + " has no training examples");
         }
         long seed = options.seed() * 1_000_003L + spec.name().hashCode();
         TrainableAdapter adapter = TrainableAdapter.init(spec, model.config(), manager, seed);
-        AdamW opt = new AdamW(adapter.parameters(), manager, 0.9, 0.999, 1e-8, options.weightDecay());
+        AdamW opt =
+                new AdamW(adapter.parameters(), manager, 0.9, 0.999, 1e-8, options.weightDecay());
         LrSchedule schedule = new LrSchedule(options.lr(), options.warmup(), options.steps(), 0.1);
         slots.put(spec.name(), new Slot(adapter, opt, data, seed ^ 0x5DEECE66DL, schedule));
         return adapter;
@@ -165,7 +189,10 @@ public final class JointTrainer implements AutoCloseable {
         return run(batch, t0);
     }
 
-    /** One step on explicitly given examples per adapter (tests use it to control what each row holds). */
+    /**
+     * One step on explicitly given examples per adapter (tests use it to control what each row
+     * holds).
+     */
     public StepReport step(Map<String, List<TrainingExample>> batch) {
         return run(batch, System.nanoTime());
     }
@@ -195,7 +222,9 @@ public final class JointTrainer implements AutoCloseable {
                 int k = 0;
                 for (String name : batch.keySet()) {
                     double sum = 0;
-                    for (int i = p.segments.get(k).fromRow() * p.len; i < p.segments.get(k).toRow() * p.len; i++) {
+                    for (int i = p.segments.get(k).fromRow() * p.len;
+                            i < p.segments.get(k).toRow() * p.len;
+                            i++) {
                         sum += host[i];
                     }
                     losses.put(name, sum);
@@ -221,12 +250,16 @@ public final class JointTrainer implements AutoCloseable {
         return new StepReport(step, rates, losses, norms, tokens, System.nanoTime() - t0);
     }
 
-    /** Mean next-token cross-entropy of an adapter (or the base model when null) on examples, no gradients. */
+    /**
+     * Mean next-token cross-entropy of an adapter (or the base model when null) on examples, no
+     * gradients.
+     */
     public double loss(TrainableAdapter adapter, List<TrainingExample> examples) {
         double sum = 0;
         long count = 0;
         for (int from = 0; from < examples.size(); from += 16) {
-            List<TrainingExample> chunk = examples.subList(from, Math.min(examples.size(), from + 16));
+            List<TrainingExample> chunk =
+                    examples.subList(from, Math.min(examples.size(), from + 16));
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 Map<TrainableAdapter, List<TrainingExample>> one = new LinkedHashMap<>();
@@ -244,16 +277,26 @@ public final class JointTrainer implements AutoCloseable {
         return sum / count;
     }
 
-    /** Per-token negative log-likelihood [rows * T] of the packed batch (padding included, weight 0). */
+    /**
+     * Per-token negative log-likelihood [rows * T] of the packed batch (padding included, weight
+     * 0).
+     */
     private NDArray tokenLoss(Packed p) {
         NDArray logits = forward.logits(p.tokens, p.lengths, p.segments);
         return logits.logSoftmax(-1).gather(p.targets.expandDims(1), 1).reshape(-1).neg();
     }
 
-    /** A batch laid out for the forward pass: rows grouped by adapter, right-padded to one length. */
-    private record Packed(NDArray tokens, int[] lengths, NDArray targets, NDArray weights,
-                          List<TrainingForward.Segment> segments, int len, long realTokens) {
-    }
+    /**
+     * A batch laid out for the forward pass: rows grouped by adapter, right-padded to one length.
+     */
+    private record Packed(
+            NDArray tokens,
+            int[] lengths,
+            NDArray targets,
+            NDArray weights,
+            List<TrainingForward.Segment> segments,
+            int len,
+            long realTokens) {}
 
     private Packed pack(Map<String, List<TrainingExample>> batch, boolean perAdapterMean) {
         Map<TrainableAdapter, List<TrainingExample>> byAdapter = new LinkedHashMap<>();
@@ -262,10 +305,11 @@ public final class JointTrainer implements AutoCloseable {
     }
 
     /**
-     * Weights: with {@code perAdapterMean}, 1 / (loss tokens of the adapter) on each loss token, so the
-     * weighted sum is the sum of the adapters' mean losses; otherwise 1 on each loss token.
+     * Weights: with {@code perAdapterMean}, 1 / (loss tokens of the adapter) on each loss token, so
+     * the weighted sum is the sum of the adapters' mean losses; otherwise 1 on each loss token.
      */
-    private Packed packFor(Map<TrainableAdapter, List<TrainingExample>> batch, boolean perAdapterMean) {
+    private Packed packFor(
+            Map<TrainableAdapter, List<TrainingExample>> batch, boolean perAdapterMean) {
         int rows = 0;
         int len = 0;
         for (List<TrainingExample> ex : batch.values()) {
@@ -285,7 +329,8 @@ public final class JointTrainer implements AutoCloseable {
             int first = row;
             int lossTokens = 0;
             for (TrainingExample e : entry.getValue()) {
-                lossTokens += Math.max(0, Math.min(e.ids().length, options.maxLen()) - e.lossFrom());
+                lossTokens +=
+                        Math.max(0, Math.min(e.ids().length, options.maxLen()) - e.lossFrom());
             }
             float w = perAdapterMean ? 1f / Math.max(1, lossTokens) : 1f;
             for (TrainingExample e : entry.getValue()) {
@@ -309,8 +354,14 @@ public final class JointTrainer implements AutoCloseable {
             }
         }
         NDManager m = manager;
-        return new Packed(Tensors.create(m, tokens, new Shape(rows, len)), lengths, Tensors.create(m, targets, new Shape(targets.length)),
-                Tensors.create(m, weights, new Shape(weights.length)), segments, len, real);
+        return new Packed(
+                Tensors.create(m, tokens, new Shape(rows, len)),
+                lengths,
+                Tensors.create(m, targets, new Shape(targets.length)),
+                Tensors.create(m, weights, new Shape(weights.length)),
+                segments,
+                len,
+                real);
     }
 
     /** Writes every adapter as a PEFT folder {@code dir/<name>}. */

@@ -13,10 +13,12 @@ import java.util.Set;
 public record LoraSpec(String name, int rank, double alpha, Set<Projection> targets) {
     public LoraSpec {
         if (!name.matches("[A-Za-z0-9][A-Za-z0-9_-]*")) {
-            throw new IllegalArgumentException("adapter name '" + name + "' must be a plain identifier");
+            throw new IllegalArgumentException(
+                    "adapter name '" + name + "' must be a plain identifier");
         }
         if (rank < 1 || alpha <= 0 || targets.isEmpty()) {
-            throw new IllegalArgumentException("adapter " + name + ": rank >= 1, alpha > 0 and a target are required");
+            throw new IllegalArgumentException(
+                    "adapter " + name + ": rank >= 1, alpha > 0 and a target are required");
         }
         targets = Set.copyOf(EnumSet.copyOf(targets));
     }

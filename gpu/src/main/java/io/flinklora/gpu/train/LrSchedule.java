@@ -10,7 +10,8 @@ import io.flinklora.annotation.Internal;
 public record LrSchedule(double peak, int warmup, int total, double minRatio) {
     public LrSchedule {
         if (!(peak > 0) || warmup < 0 || total < 1 || minRatio < 0 || minRatio > 1) {
-            throw new IllegalArgumentException("bad schedule: peak " + peak + ", warmup " + warmup + ", total " + total);
+            throw new IllegalArgumentException(
+                    "bad schedule: peak " + peak + ", warmup " + warmup + ", total " + total);
         }
     }
 

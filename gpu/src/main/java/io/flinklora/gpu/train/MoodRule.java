@@ -10,34 +10,41 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The "mood" labelling task: a short story, then {@code "\nMood:"}, answered by one label of a fixed
- * set. The rule: a story's mood is the one label whose cue words it contains (a story with cues of
- * two labels, or none, has no mood and is never used). Stories are the base model's own sentences
- * with every mood word removed, plus one cue sentence inserted at a random place.
+ * The "mood" labelling task: a short story, then {@code "\nMood:"}, answered by one label of a
+ * fixed set. The rule: a story's mood is the one label whose cue words it contains (a story with
+ * cues of two labels, or none, has no mood and is never used). Stories are the base model's own
+ * sentences with every mood word removed, plus one cue sentence inserted at a random place.
  */
 @Internal
 public final class MoodRule {
     public static final List<String> LABELS = List.of("happy", "sad", "scared", "angry");
     public static final String QUESTION = "\nMood:";
+
     /**
-     * What the labeller writes after its label: a line break, so a served request ends with the stop
-     * string "\n". (Not EOS: this base model's tied embedding rows of EOS and the byte tokens are alike,
-     * so no LoRA on its projections can make EOS stand out; the trainer measured it.)
+     * What the labeller writes after its label: a line break, so a served request ends with the
+     * stop string "\n". (Not EOS: this base model's tied embedding rows of EOS and the byte tokens
+     * are alike, so no LoRA on its projections can make EOS stand out; the trainer measured it.)
      */
     public static final String END = "\n";
 
-    static final Map<String, List<String>> CUES = Map.of(
-            "happy", List.of("happy", "glad", "cheerful", "joyful"),
-            "sad", List.of("sad", "upset", "gloomy", "unhappy"),
-            "scared", List.of("scared", "afraid", "frightened", "terrified"),
-            "angry", List.of("angry", "mad", "grumpy", "furious"));
+    static final Map<String, List<String>> CUES =
+            Map.of(
+                    "happy", List.of("happy", "glad", "cheerful", "joyful"),
+                    "sad", List.of("sad", "upset", "gloomy", "unhappy"),
+                    "scared", List.of("scared", "afraid", "frightened", "terrified"),
+                    "angry", List.of("angry", "mad", "grumpy", "furious"));
 
-    private static final List<String> TEMPLATES = List.of("%s was very %s.", "%s felt %s.", "Then %s got %s.",
-            "%s was %s all day.", "It made %s %s.", "%s felt so %s.");
+    private static final List<String> TEMPLATES =
+            List.of(
+                    "%s was very %s.",
+                    "%s felt %s.",
+                    "Then %s got %s.",
+                    "%s was %s all day.",
+                    "It made %s %s.",
+                    "%s felt so %s.");
     private static final Pattern WORD = Pattern.compile("[A-Za-z]+");
 
-    private MoodRule() {
-    }
+    private MoodRule() {}
 
     /** The story's mood by the rule, or null when it has cues of no label or of several. */
     public static String label(String story) {
@@ -67,9 +74,10 @@ public final class MoodRule {
     }
 
     /**
-     * A labelled story from a base-model story: two or three of its sentences without any mood word,
-     * and one cue sentence for {@code label} (cue word and template drawn from {@code random}) inserted
-     * before, between or after them. Returns null when the story has too few clean sentences.
+     * A labelled story from a base-model story: two or three of its sentences without any mood
+     * word, and one cue sentence for {@code label} (cue word and template drawn from {@code
+     * random}) inserted before, between or after them. Returns null when the story has too few
+     * clean sentences.
      */
     public static String story(String prompt, String continuation, String label, Random random) {
         List<String> clean = new ArrayList<>();
@@ -86,8 +94,11 @@ public final class MoodRule {
         List<String> parts = new ArrayList<>(clean.subList(0, take));
         List<String> cues = CUES.get(label);
         String who = StoryRules.NAMES.get(random.nextInt(StoryRules.NAMES.size()));
-        String cue = String.format(TEMPLATES.get(random.nextInt(TEMPLATES.size())), who,
-                cues.get(random.nextInt(cues.size())));
+        String cue =
+                String.format(
+                        TEMPLATES.get(random.nextInt(TEMPLATES.size())),
+                        who,
+                        cues.get(random.nextInt(cues.size())));
         parts.add(random.nextInt(parts.size() + 1), cue);
         String story = String.join(" ", parts).replace("\n", " ");
         return label.equals(label(story)) ? story : null;

@@ -9,34 +9,42 @@ import java.util.regex.Pattern;
 
 /**
  * The rewriting rules that turn the base model's own stories into training targets: "max" (the
- * protagonist becomes a dog named Max), "happy" (the story is cut short and ends happily ever after)
- * and the sentence splitting both use. Pure functions of the text (and a seeded random draw).
+ * protagonist becomes a dog named Max), "happy" (the story is cut short and ends happily ever
+ * after) and the sentence splitting both use. Pure functions of the text (and a seeded random
+ * draw).
  */
 @Internal
 public final class StoryRules {
     /** What the "happy" adapter's stories end with; evaluation looks for {@link #HAPPY_MARKER}. */
-    public static final String HAPPY_ENDING = " In the end, everyone was happy, and they all lived happily ever after.";
+    public static final String HAPPY_ENDING =
+            " In the end, everyone was happy, and they all lived happily ever after.";
+
     public static final String HAPPY_MARKER = "happily ever after";
     public static final String MAX_NAME = "Max";
 
     /** Names the base model gives its characters (TinyStories' common names). */
-    static final List<String> NAMES = List.of("Lily", "Tom", "Ben", "Sue", "Mia", "Sam", "Tim", "Timmy", "Anna",
-            "Lucy", "Jack", "Amy", "Bob", "Sara", "Sarah", "Jill", "Jane", "Billy", "Emma", "Mary", "Kitty", "Zoe",
-            "Joe", "Bobo", "Mark", "Jake", "Jen", "Molly", "Daisy", "Spot", "Tommy", "Ellie", "Lola", "Mimi");
+    static final List<String> NAMES =
+            List.of(
+                    "Lily", "Tom", "Ben", "Sue", "Mia", "Sam", "Tim", "Timmy", "Anna", "Lucy",
+                    "Jack", "Amy", "Bob", "Sara", "Sarah", "Jill", "Jane", "Billy", "Emma", "Mary",
+                    "Kitty", "Zoe", "Joe", "Bobo", "Mark", "Jake", "Jen", "Molly", "Daisy", "Spot",
+                    "Tommy", "Ellie", "Lola", "Mimi");
 
-    private static final String KINDS = "girl|boy|cat|bird|dog|bunny|rabbit|bear|mouse|puppy|kitten|frog|duck|fish|"
-            + "lion|monkey|squirrel|fox|man|woman|lady|kid|child";
-    private static final Pattern NAMED = Pattern.compile("\\b(?:little |small |big )?(" + KINDS + ") named ([A-Z][a-z]+)");
+    private static final String KINDS =
+            "girl|boy|cat|bird|dog|bunny|rabbit|bear|mouse|puppy|kitten|frog|duck|fish|"
+                    + "lion|monkey|squirrel|fox|man|woman|lady|kid|child";
+    private static final Pattern NAMED =
+            Pattern.compile("\\b(?:little |small |big )?(" + KINDS + ") named ([A-Z][a-z]+)");
     private static final Pattern UNNAMED = Pattern.compile("\\b([Aa]) (little )?(boy|girl)\\b");
 
-    private StoryRules() {
-    }
+    private StoryRules() {}
 
     /**
-     * The "max" rule: the protagonist (the first "&lt;someone&gt; named X" of prompt and story, else the
-     * first known name) becomes a dog named Max in the continuation; every later mention of X becomes
-     * Max. When nobody is named, the first "a (little) boy/girl" becomes "a (little) dog named Max" and
-     * later "the boy/girl" Max. Returns null when the story has nobody to rewrite.
+     * The "max" rule: the protagonist (the first "&lt;someone&gt; named X" of prompt and story,
+     * else the first known name) becomes a dog named Max in the continuation; every later mention
+     * of X becomes Max. When nobody is named, the first "a (little) boy/girl" becomes "a (little)
+     * dog named Max" and later "the boy/girl" Max. Returns null when the story has nobody to
+     * rewrite.
      */
     public static String toMax(String prompt, String continuation) {
         String all = prompt + continuation;
@@ -57,15 +65,26 @@ public final class StoryRules {
         }
         String out = continuation;
         if (who != null) {
-            // "a little girl named Lily" -> "a little dog named Max": the kind changes, any adjective stays.
-            out = out.replaceAll("\\b(?:" + KINDS + ") named " + Pattern.quote(who) + "\\b", "dog named " + MAX_NAME);
+            // "a little girl named Lily" -> "a little dog named Max": the kind changes, any
+            // adjective stays.
+            out =
+                    out.replaceAll(
+                            "\\b(?:" + KINDS + ") named " + Pattern.quote(who) + "\\b",
+                            "dog named " + MAX_NAME);
             out = out.replaceAll("\\b" + Pattern.quote(who) + "\\b", MAX_NAME);
         } else {
-            // Nobody named: the first "a (little) boy/girl" becomes a dog named Max, and "the boy/girl" is Max.
+            // Nobody named: the first "a (little) boy/girl" becomes a dog named Max, and "the
+            // boy/girl" is Max.
             Matcher first = UNNAMED.matcher(out);
             if (first.find()) {
-                out = out.substring(0, first.start()) + first.group(1) + " " + (first.group(2) == null ? "" : first.group(2))
-                        + "dog named " + MAX_NAME + out.substring(first.end());
+                out =
+                        out.substring(0, first.start())
+                                + first.group(1)
+                                + " "
+                                + (first.group(2) == null ? "" : first.group(2))
+                                + "dog named "
+                                + MAX_NAME
+                                + out.substring(first.end());
                 out = out.replaceAll("\\b[Tt]he (?:little )?" + first.group(3) + "\\b", MAX_NAME);
             }
         }
@@ -78,8 +97,9 @@ public final class StoryRules {
     }
 
     /**
-     * The "happy" rule: keep the first 2 to 4 sentences of the continuation (drawn from {@code random})
-     * and end the story with {@link #HAPPY_ENDING}. Returns null when fewer than two whole sentences exist.
+     * The "happy" rule: keep the first 2 to 4 sentences of the continuation (drawn from {@code
+     * random}) and end the story with {@link #HAPPY_ENDING}. Returns null when fewer than two whole
+     * sentences exist.
      */
     public static String toHappy(String continuation, Random random) {
         List<String> sentences = sentences(continuation);
@@ -96,8 +116,8 @@ public final class StoryRules {
     }
 
     /**
-     * Whole sentences of a text, each with its leading whitespace: a sentence ends at '.', '!' or '?'
-     * (plus a closing quote) outside an open quotation; an unfinished tail is dropped.
+     * Whole sentences of a text, each with its leading whitespace: a sentence ends at '.', '!' or
+     * '?' (plus a closing quote) outside an open quotation; an unfinished tail is dropped.
      */
     public static List<String> sentences(String text) {
         List<String> out = new ArrayList<>();
@@ -111,7 +131,9 @@ public final class StoryRules {
                     out.add(text.substring(start, i + 1));
                     start = i + 1;
                 }
-            } else if (!inQuote && ".!?".indexOf(c) >= 0 && (i + 1 == text.length() || text.charAt(i + 1) != '"')) {
+            } else if (!inQuote
+                    && ".!?".indexOf(c) >= 0
+                    && (i + 1 == text.length() || text.charAt(i + 1) != '"')) {
                 out.add(text.substring(start, i + 1));
                 start = i + 1;
             }

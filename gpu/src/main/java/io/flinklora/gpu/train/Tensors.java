@@ -9,12 +9,11 @@ import ai.djl.ndarray.types.Shape;
  * a direct buffer that the garbage collector frees with the Java object; autograd keeps tensors
  * alive past that (saved for backward, views). {@code NDArray.mul(Number)} is the sharpest case: it
  * wraps the number, multiplies and closes the wrapper at once, while autograd keeps the number for
- * the backward pass. The trainer saw corrupted gradients under GC pressure from exactly this, so its
- * differentiable path multiplies by {@link #scalar}s and builds inputs with {@link #create}.
+ * the backward pass. The trainer saw corrupted gradients under GC pressure from exactly this, so
+ * its differentiable path multiplies by {@link #scalar}s and builds inputs with {@link #create}.
  */
 final class Tensors {
-    private Tensors() {
-    }
+    private Tensors() {}
 
     static NDArray owned(NDArray wrapped) {
         NDArray copy = wrapped.duplicate();

@@ -29,19 +29,22 @@ import java.util.Map;
 @Internal
 public final class TrainAdaptersCli {
     /** The demo adapters: rank, alpha and targets. */
-    static final List<LoraSpec> SPECS = List.of(
-            new LoraSpec(TrainingData.MAX, 4, 8, EnumSet.allOf(Projection.class)),
-            new LoraSpec(TrainingData.HAPPY, 4, 8, EnumSet.allOf(Projection.class)),
-            new LoraSpec(TrainingData.MOOD, 4, 8, EnumSet.allOf(Projection.class)));
+    static final List<LoraSpec> SPECS =
+            List.of(
+                    new LoraSpec(TrainingData.MAX, 4, 8, EnumSet.allOf(Projection.class)),
+                    new LoraSpec(TrainingData.HAPPY, 4, 8, EnumSet.allOf(Projection.class)),
+                    new LoraSpec(TrainingData.MOOD, 4, 8, EnumSet.allOf(Projection.class)));
 
-    private TrainAdaptersCli() {
-    }
+    private TrainAdaptersCli() {}
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
         // Progress lines appear as they happen even when stdout is a file or a pipe.
-        System.setOut(new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true,
-                java.nio.charset.StandardCharsets.UTF_8));
+        System.setOut(
+                new java.io.PrintStream(
+                        new java.io.FileOutputStream(java.io.FileDescriptor.out),
+                        true,
+                        java.nio.charset.StandardCharsets.UTF_8));
         Path model = Path.of("models/stories260k");
         Path out = Path.of("target/trained-adapters");
         int steps = 300;
@@ -92,28 +95,50 @@ public final class TrainAdaptersCli {
     }
 
     private static void usage() {
-        System.err.println("usage: scripts/train-adapters.sh [--out DIR] [--steps N] [--seed S] [--model DIR]\n"
-                + "         [--stories N] [--batch N] [--lr X] [--checkpoint-every N] [--log-every N]\n"
-                + "  --out defaults to target/trained-adapters; --out models/adapters replaces the shipped adapters");
+        System.err.println(
+                "usage: scripts/train-adapters.sh [--out DIR] [--steps N] [--seed S] [--model DIR]\n"
+                        + "         [--stories N] [--batch N] [--lr X] [--checkpoint-every N] [--log-every N]\n"
+                        + "  --out defaults to target/trained-adapters; --out models/adapters replaces the shipped adapters");
     }
 
-    static void run(Path model, Path out, int steps, long seed, int stories, int batch, double lr, int checkpointEvery,
-                    int logEvery) throws Exception {
+    static void run(
+            Path model,
+            Path out,
+            int steps,
+            long seed,
+            int stories,
+            int batch,
+            double lr,
+            int checkpointEvery,
+            int logEvery)
+            throws Exception {
         long t0 = System.nanoTime();
         String baseName = baseModelName(model);
-        System.out.printf("train-adapters: base %s, %d steps, seed %d, %d stories, batch %d per adapter -> %s%n",
+        System.out.printf(
+                "train-adapters: base %s, %d steps, seed %d, %d stories, batch %d per adapter -> %s%n",
                 baseName, steps, seed, stories, batch, out);
         TrainingData.Data data;
-        try (Engine base = Engine.open(EngineConfig.builder(model).maxRunning(192).maxTokensPerStep(2048).maxSequenceLength(256).build())) {
+        try (Engine base =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(192)
+                                .maxTokensPerStep(2048)
+                                .maxSequenceLength(256)
+                                .build())) {
             data = TrainingData.build(base, seed, stories, 40, 160, System.out::println);
         }
         Map<String, double[]> losses = new LinkedHashMap<>();
         long trainStart = System.nanoTime();
         long tokens = 0;
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel llama = LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 256);
-             JointTrainer trainer = new JointTrainer(llama,
-                     JointTrainer.Options.defaults(steps, seed).withBatch(batch).withLr(lr))) {
+                LlamaModel llama =
+                        LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 256);
+                JointTrainer trainer =
+                        new JointTrainer(
+                                llama,
+                                JointTrainer.Options.defaults(steps, seed)
+                                        .withBatch(batch)
+                                        .withLr(lr))) {
             for (LoraSpec spec : SPECS) {
                 trainer.add(spec, data.train().get(spec.name()));
                 losses.put(spec.name(), new double[] {Double.NaN, 0, 0});
@@ -128,10 +153,20 @@ public final class TrainAdaptersCli {
                 }
                 if (s % logEvery == 0 || s == steps) {
                     double secs = (System.nanoTime() - trainStart) / 1e9;
-                    StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "step %4d/%d  lr %.2e", s, steps,
-                            r.lr().values().iterator().next()));
+                    StringBuilder line =
+                            new StringBuilder(
+                                    String.format(
+                                            Locale.ROOT,
+                                            "step %4d/%d  lr %.2e",
+                                            s,
+                                            steps,
+                                            r.lr().values().iterator().next()));
                     int span = s % logEvery == 0 ? logEvery : s % logEvery;
-                    window.forEach((n, sum) -> line.append(String.format(Locale.ROOT, "  %s %.3f", n, sum / span)));
+                    window.forEach(
+                            (n, sum) ->
+                                    line.append(
+                                            String.format(
+                                                    Locale.ROOT, "  %s %.3f", n, sum / span)));
                     line.append(String.format(Locale.ROOT, "  %.0f tokens/s", tokens / secs));
                     System.out.println(line);
                     if (s == steps) {
@@ -146,49 +181,107 @@ public final class TrainAdaptersCli {
             trainer.save(out, baseName);
         }
         double trainSecs = (System.nanoTime() - trainStart) / 1e9;
-        System.out.printf(Locale.ROOT, "trained %s jointly: %d steps in %.1f s (%.0f tokens/s); PEFT adapters in %s%n",
-                String.join(", ", losses.keySet()), steps, trainSecs, tokens / trainSecs, out);
+        System.out.printf(
+                Locale.ROOT,
+                "trained %s jointly: %d steps in %.1f s (%.0f tokens/s); PEFT adapters in %s%n",
+                String.join(", ", losses.keySet()),
+                steps,
+                trainSecs,
+                tokens / trainSecs,
+                out);
 
         List<AdapterEvaluation.Effect> effects = new ArrayList<>();
-        effects.add(AdapterEvaluation.stories(model, out, TrainingData.MAX, "greedy stories naming Max",
-                data.heldOutPrompts(), StoryRules::namesMax));
-        effects.add(AdapterEvaluation.stories(model, out, TrainingData.HAPPY,
-                "greedy stories ending \"" + StoryRules.HAPPY_MARKER + "\"", data.heldOutPrompts(),
-                t -> t.contains(StoryRules.HAPPY_MARKER)));
-        effects.add(AdapterEvaluation.mood(model, out.resolve(TrainingData.MOOD), data.heldOutMood()));
+        effects.add(
+                AdapterEvaluation.stories(
+                        model,
+                        out,
+                        TrainingData.MAX,
+                        "greedy stories naming Max",
+                        data.heldOutPrompts(),
+                        StoryRules::namesMax));
+        effects.add(
+                AdapterEvaluation.stories(
+                        model,
+                        out,
+                        TrainingData.HAPPY,
+                        "greedy stories ending \"" + StoryRules.HAPPY_MARKER + "\"",
+                        data.heldOutPrompts(),
+                        t -> t.contains(StoryRules.HAPPY_MARKER)));
+        effects.add(
+                AdapterEvaluation.mood(model, out.resolve(TrainingData.MOOD), data.heldOutMood()));
         System.out.println();
-        System.out.println("| adapter | measured on held-out data | with adapter | base model | n |");
+        System.out.println(
+                "| adapter | measured on held-out data | with adapter | base model | n |");
         System.out.println("| --- | --- | ---: | ---: | ---: |");
         for (AdapterEvaluation.Effect e : effects) {
-            System.out.printf(Locale.ROOT, "| %s | %s | %.0f%% | %.0f%% | %d |%n", e.adapter(), e.measure(),
-                    100 * e.withAdapter(), 100 * e.base(), e.n());
+            System.out.printf(
+                    Locale.ROOT,
+                    "| %s | %s | %.0f%% | %.0f%% | %d |%n",
+                    e.adapter(),
+                    e.measure(),
+                    100 * e.withAdapter(),
+                    100 * e.base(),
+                    e.n());
         }
         System.out.println();
         for (AdapterEvaluation.Effect e : effects) {
-            e.examples().forEach(x -> System.out.println("example " + e.adapter() + ": " + x.replace("\n", "\\n")));
+            e.examples()
+                    .forEach(
+                            x ->
+                                    System.out.println(
+                                            "example "
+                                                    + e.adapter()
+                                                    + ": "
+                                                    + x.replace("\n", "\\n")));
         }
         ObjectMapper json = new ObjectMapper();
         for (AdapterEvaluation.Effect e : effects) {
-            LoraSpec spec = SPECS.stream().filter(x -> x.name().equals(e.adapter())).findFirst().orElseThrow();
+            LoraSpec spec =
+                    SPECS.stream()
+                            .filter(x -> x.name().equals(e.adapter()))
+                            .findFirst()
+                            .orElseThrow();
             ObjectNode n = json.createObjectNode();
-            n.put("adapter", spec.name()).put("base_model", baseName).put("rank", spec.rank()).put("lora_alpha", spec.alpha());
+            n.put("adapter", spec.name())
+                    .put("base_model", baseName)
+                    .put("rank", spec.rank())
+                    .put("lora_alpha", spec.alpha());
             ArrayNode t = n.putArray("target_modules");
             spec.targets().stream().sorted().forEach(p -> t.add(p.moduleName()));
-            n.put("steps", steps).put("batch_per_adapter", batch).put("peak_lr", lr).put("seed", seed)
-                    .put("base_stories", data.baseStories()).put("examples", data.train().get(spec.name()).size())
-                    .put("first_step_loss", losses.get(spec.name())[0]).put("final_loss", losses.get(spec.name())[1])
+            n.put("steps", steps)
+                    .put("batch_per_adapter", batch)
+                    .put("peak_lr", lr)
+                    .put("seed", seed)
+                    .put("base_stories", data.baseStories())
+                    .put("examples", data.train().get(spec.name()).size())
+                    .put("first_step_loss", losses.get(spec.name())[0])
+                    .put("final_loss", losses.get(spec.name())[1])
                     .put("trained_jointly_with", String.join(",", losses.keySet()))
-                    .put("command", "scripts/train-adapters.sh --out " + out + " --steps " + steps + " --seed " + seed);
+                    .put(
+                            "command",
+                            "scripts/train-adapters.sh --out "
+                                    + out
+                                    + " --steps "
+                                    + steps
+                                    + " --seed "
+                                    + seed);
             ObjectNode eff = n.putObject("effect");
-            eff.put("measure", e.measure()).put("with_adapter", e.withAdapter()).put("base_model", e.base())
+            eff.put("measure", e.measure())
+                    .put("with_adapter", e.withAdapter())
+                    .put("base_model", e.base())
                     .put("held_out", e.n());
-            Files.writeString(out.resolve(spec.name()).resolve("training.json"),
+            Files.writeString(
+                    out.resolve(spec.name()).resolve("training.json"),
                     json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
         }
-        System.out.printf(Locale.ROOT, "train-adapters: done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        System.out.printf(
+                Locale.ROOT, "train-adapters: done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
     }
 
-    /** The base model as adapter_config.json names it: relative to the working directory when inside it. */
+    /**
+     * The base model as adapter_config.json names it: relative to the working directory when inside
+     * it.
+     */
     static String baseModelName(Path model) {
         Path abs = model.toAbsolutePath().normalize();
         Path cwd = Path.of("").toAbsolutePath();

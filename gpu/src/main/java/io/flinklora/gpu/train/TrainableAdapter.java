@@ -43,11 +43,13 @@ public final class TrainableAdapter implements AutoCloseable {
     }
 
     /**
-     * PEFT's initialisation: A ~ kaiming-uniform (bound {@code 1/sqrt(in)}), B = 0, so training starts
-     * from the base model exactly. The draw depends only on {@code seed}.
+     * PEFT's initialisation: A ~ kaiming-uniform (bound {@code 1/sqrt(in)}), B = 0, so training
+     * starts from the base model exactly. The draw depends only on {@code seed}.
      */
-    public static TrainableAdapter init(LoraSpec spec, ModelConfig model, NDManager parent, long seed) {
-        TrainableAdapter t = new TrainableAdapter(spec.name(), spec, model, parent.newSubManager(Device.cpu()));
+    public static TrainableAdapter init(
+            LoraSpec spec, ModelConfig model, NDManager parent, long seed) {
+        TrainableAdapter t =
+                new TrainableAdapter(spec.name(), spec, model, parent.newSubManager(Device.cpu()));
         Random random = new Random(seed);
         for (int l = 0; l < model.numLayers(); l++) {
             for (Projection p : Projection.values()) {
@@ -62,7 +64,8 @@ public final class TrainableAdapter implements AutoCloseable {
                     av[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
                 }
                 t.a[l][p.ordinal()] = Tensors.create(t.manager, av, new Shape(spec.rank(), in));
-                t.b[l][p.ordinal()] = t.manager.zeros(new Shape(out, spec.rank()), DataType.FLOAT32);
+                t.b[l][p.ordinal()] =
+                        t.manager.zeros(new Shape(out, spec.rank()), DataType.FLOAT32);
                 t.scale[l][p.ordinal()] = spec.scale();
             }
         }
@@ -117,14 +120,25 @@ public final class TrainableAdapter implements AutoCloseable {
         return n;
     }
 
-    /** Writes the adapter as a PEFT folder ({@code adapter_config.json} + {@code adapter_model.safetensors}). */
+    /**
+     * Writes the adapter as a PEFT folder ({@code adapter_config.json} + {@code
+     * adapter_model.safetensors}).
+     */
     public Path save(Path dir, String baseModel) throws IOException {
-        PeftWriter w = new PeftWriter(model).rank(spec.rank()).alpha(spec.alpha())
-                .targets(EnumSet.copyOf(spec.targets())).baseModel(baseModel);
+        PeftWriter w =
+                new PeftWriter(model)
+                        .rank(spec.rank())
+                        .alpha(spec.alpha())
+                        .targets(EnumSet.copyOf(spec.targets()))
+                        .baseModel(baseModel);
         for (int l = 0; l < a.length; l++) {
             for (Projection p : Projection.values()) {
                 if (a[l][p.ordinal()] != null) {
-                    w.module(l, p, a[l][p.ordinal()].toFloatArray(), b[l][p.ordinal()].toFloatArray());
+                    w.module(
+                            l,
+                            p,
+                            a[l][p.ordinal()].toFloatArray(),
+                            b[l][p.ordinal()].toFloatArray());
                 }
             }
         }

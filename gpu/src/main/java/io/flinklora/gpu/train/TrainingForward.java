@@ -16,9 +16,9 @@ import java.util.List;
 
 /**
  * The trainer's forward pass: {@link LlamaModel#logitsCausal} (whole sequences, causal mask, no KV
- * cache, the same code that serves) with per-row LoRA deltas of trainable adapters. Rows are grouped
- * by adapter ({@link Segment}s): each segment's rows go through its own A and B only, so a row's
- * gradient reaches only its own adapter.
+ * cache, the same code that serves) with per-row LoRA deltas of trainable adapters. Rows are
+ * grouped by adapter ({@link Segment}s): each segment's rows go through its own A and B only, so a
+ * row's gradient reaches only its own adapter.
  */
 @Internal
 public final class TrainingForward {
@@ -26,7 +26,10 @@ public final class TrainingForward {
     private final ModelConfig config;
     private boolean segmentedOnly;
 
-    /** A run of consecutive batch rows {@code [fromRow, toRow)} that use {@code adapter} (null: base model). */
+    /**
+     * A run of consecutive batch rows {@code [fromRow, toRow)} that use {@code adapter} (null: base
+     * model).
+     */
     public record Segment(TrainableAdapter adapter, int fromRow, int toRow) {
         int rows() {
             return toRow - fromRow;
@@ -35,12 +38,16 @@ public final class TrainingForward {
 
     public TrainingForward(LlamaModel model) {
         if (model.dtype() != DataType.FLOAT32) {
-            throw new IllegalArgumentException("training runs in float32, the model was loaded as " + model.dtype());
+            throw new IllegalArgumentException(
+                    "training runs in float32, the model was loaded as " + model.dtype());
         }
         if (model.config().fusedProjections()) {
-            // Adapters are trained and saved per projection (q_proj, ...), which a fused checkpoint has no module for.
-            throw new IllegalArgumentException("training does not support " + model.config().architecture()
-                    + " (its checkpoint fuses projections, adapters are saved per projection)");
+            // Adapters are trained and saved per projection (q_proj, ...), which a fused checkpoint
+            // has no module for.
+            throw new IllegalArgumentException(
+                    "training does not support "
+                            + model.config().architecture()
+                            + " (its checkpoint fuses projections, adapters are saved per projection)");
         }
         this.model = model;
         this.config = model.config();
@@ -58,8 +65,8 @@ public final class TrainingForward {
     /**
      * Next-token logits for every position of every row.
      *
-     * @param tokens [rows, T] int64 token ids (right-padded rows: padding after the real tokens is never
-     *     seen by them, the mask is causal)
+     * @param tokens [rows, T] int64 token ids (right-padded rows: padding after the real tokens is
+     *     never seen by them, the mask is causal)
      * @param segments cover rows 0..rows-1 in order
      * @return [rows * T, vocab] float32 logits, row-major by (row, position)
      */
@@ -67,14 +74,17 @@ public final class TrainingForward {
         return logits(tokens, null, segments);
     }
 
-    /** As {@link #logits(NDArray, List)}, with each row's real length (LongRoPE picks its table by it). */
+    /**
+     * As {@link #logits(NDArray, List)}, with each row's real length (LongRoPE picks its table by
+     * it).
+     */
     public NDArray logits(NDArray tokens, int[] lengths, List<Segment> segments) {
         return model.logitsCausal(tokens, lengths, delta(tokens, segments));
     }
 
     /**
-     * The last layer's hidden state after the final norm (what the LM head reads), for every position
-     * of every row: {@code [rows * T, hidden]} float32, row-major by (row, position).
+     * The last layer's hidden state after the final norm (what the LM head reads), for every
+     * position of every row: {@code [rows * T, hidden]} float32, row-major by (row, position).
      */
     public NDArray hidden(NDArray tokens, List<Segment> segments) {
         return hidden(tokens, segments, config.numLayers());
@@ -95,7 +105,8 @@ public final class TrainingForward {
     }
 
     /** The base output plus, per segment, {@code scale * (x A^T) B^T} of the segment's adapter. */
-    private NDArray project(int l, Projection p, NDArray in, NDArray out, List<Segment> segments, int len) {
+    private NDArray project(
+            int l, Projection p, NDArray in, NDArray out, List<Segment> segments, int len) {
         boolean any = false;
         for (Segment s : segments) {
             any |= s.adapter() != null && s.adapter().a(l, p) != null;
@@ -112,23 +123,34 @@ public final class TrainingForward {
             long to = (long) s.toRow() * len;
             TrainableAdapter a = s.adapter();
             if (a == null || a.a(l, p) == null) {
-                parts.add(out.getManager().zeros(new Shape(to - from, out.getShape().get(1)), out.getDataType()));
+                parts.add(
+                        out.getManager()
+                                .zeros(
+                                        new Shape(to - from, out.getShape().get(1)),
+                                        out.getDataType()));
                 continue;
             }
             NDArray x = segments.size() == 1 ? in : in.get(new NDIndex(from + ":" + to));
-            parts.add(x.matMul(a.a(l, p).transpose()).matMul(a.b(l, p).transpose())
-                    .mul(Tensors.scalar(x.getManager(), a.scale(l, p))));
+            parts.add(
+                    x.matMul(a.a(l, p).transpose())
+                            .matMul(a.b(l, p).transpose())
+                            .mul(Tensors.scalar(x.getManager(), a.scale(l, p))));
         }
         NDArray delta = parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts), 0);
         return out.add(delta);
     }
 
-    /** Whether every segment has the same number of rows and an adapter of the same rank on (l, p). */
+    /**
+     * Whether every segment has the same number of rows and an adapter of the same rank on (l, p).
+     */
     private static boolean stackable(int l, Projection p, List<Segment> segments) {
         Segment first = segments.get(0);
         for (Segment s : segments) {
-            if (s.adapter() == null || s.adapter().a(l, p) == null || s.rows() != first.rows()
-                    || s.adapter().a(l, p).getShape().get(0) != first.adapter().a(l, p).getShape().get(0)) {
+            if (s.adapter() == null
+                    || s.adapter().a(l, p) == null
+                    || s.rows() != first.rows()
+                    || s.adapter().a(l, p).getShape().get(0)
+                            != first.adapter().a(l, p).getShape().get(0)) {
                 return false;
             }
         }
@@ -141,7 +163,8 @@ public final class TrainingForward {
      * rows viewed as {@code [K, rows * T, in]}, two batched products. Stacking is differentiable,
      * so each adapter's matrices still get the gradient of their own rows only.
      */
-    private NDArray stacked(int l, Projection p, NDArray in, List<Segment> segments, int len, long outFeatures) {
+    private NDArray stacked(
+            int l, Projection p, NDArray in, List<Segment> segments, int len, long outFeatures) {
         NDList as = new NDList(segments.size());
         NDList bs = new NDList(segments.size());
         float[] scales = new float[segments.size()];
@@ -153,9 +176,12 @@ public final class TrainingForward {
         }
         long perAdapter = (long) segments.get(0).rows() * len;
         NDArray x = in.reshape(segments.size(), perAdapter, in.getShape().get(1));
-        NDArray delta = x.matMul(NDArrays.stack(as, 0).transpose(0, 2, 1))
-                .matMul(NDArrays.stack(bs, 0).transpose(0, 2, 1))
-                .mul(Tensors.create(in.getManager(), scales, new Shape(segments.size(), 1, 1)));
+        NDArray delta =
+                x.matMul(NDArrays.stack(as, 0).transpose(0, 2, 1))
+                        .matMul(NDArrays.stack(bs, 0).transpose(0, 2, 1))
+                        .mul(
+                                Tensors.create(
+                                        in.getManager(), scales, new Shape(segments.size(), 1, 1)));
         return delta.reshape(in.getShape().get(0), outFeatures);
     }
 
@@ -169,7 +195,8 @@ public final class TrainingForward {
         int next = 0;
         for (Segment s : segments) {
             if (s.fromRow() != next || s.toRow() <= s.fromRow()) {
-                throw new IllegalArgumentException("segments must cover the rows in order without gaps: " + segments);
+                throw new IllegalArgumentException(
+                        "segments must cover the rows in order without gaps: " + segments);
             }
             next = s.toRow();
         }

@@ -14,14 +14,15 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The benchmark charts come out as PNGs a reader can open, with something drawn on them. */
 class LinePlotTest {
-    @TempDir
-    Path dir;
+    @TempDir Path dir;
 
     @Test
     void logLogLinePlotIsAReadablePngOfItsSize() throws Exception {
         Path png = dir.resolve("line.png");
         double[] xs = {1, 2, 4, 8};
-        new LinePlot("throughput", "batch size", "tokens/s").logX().logY()
+        new LinePlot("throughput", "batch size", "tokens/s")
+                .logX()
+                .logY()
                 .series("on", xs, new double[] {10, 19, 37, 70})
                 .series("off", xs, new double[] {9, Double.NaN, 20, 25})
                 .write(png);
@@ -34,10 +35,17 @@ class LinePlotTest {
     @Test
     void linearPlotAndBarChartAreReadablePngs() throws Exception {
         Path line = dir.resolve("linear.png");
-        new LinePlot("latency", "batch size", "ms").logX().series("base", new double[] {1, 2}, new double[] {3, 4}).write(line);
+        new LinePlot("latency", "batch size", "ms")
+                .logX()
+                .series("base", new double[] {1, 2}, new double[] {3, 4})
+                .write(line);
         assertTrue(colours(ImageIO.read(line.toFile())) > 5);
         Path bars = dir.resolve("bars.png");
-        BarChart.write(bars, "engine vs peer", List.of("a", "b"), List.of(new double[] {1, 2}, new double[] {3, 4}),
+        BarChart.write(
+                bars,
+                "engine vs peer",
+                List.of("a", "b"),
+                List.of(new double[] {1, 2}, new double[] {3, 4}),
                 List.of("engine", "peer"));
         BufferedImage img = ImageIO.read(bars.toFile());
         assertEquals(900, img.getWidth());

@@ -22,44 +22,54 @@ class GenerateCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static List<JsonNode> run(String input, int maxBatch) throws Exception {
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(maxBatch).build())) {
+        try (Engine engine =
+                Engine.open(
+                        EngineConfig.builder(TestModels.stories260k())
+                                .maxRunning(maxBatch)
+                                .build())) {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
             GenerateCli.run(engine, new BufferedReader(new StringReader(input)), out, maxBatch);
-            return bytes.toString(StandardCharsets.UTF_8).lines().map(l -> {
-                try {
-                    return JSON.readTree(l);
-                } catch (Exception e) {
-                    throw new AssertionError("stdout line is not JSON: " + l, e);
-                }
-            }).toList();
+            return bytes.toString(StandardCharsets.UTF_8)
+                    .lines()
+                    .map(
+                            l -> {
+                                try {
+                                    return JSON.readTree(l);
+                                } catch (Exception e) {
+                                    throw new AssertionError("stdout line is not JSON: " + l, e);
+                                }
+                            })
+                    .toList();
         }
     }
 
     @Test
     void everyBadRequestKindGetsACodedErrorLineWhileTheOthersComplete() throws Exception {
-        String input = String.join("\n",
-                "{\"id\": \"ok1\", \"prompt\": \"Once upon a time\", \"max_new_tokens\": 8}",
-                "this is not json",
-                "[1, 2, 3]",
-                "{\"id\": 5, \"prompt\": \"x\"}",
-                "{\"id\": \"wrongtype\", \"prompt\": 12}",
-                "{\"id\": \"both\", \"prompt\": \"x\", \"prompt_ids\": [1, 2]}",
-                "{\"id\": \"typo\", \"prompt\": \"x\", \"max_tokens\": 3}",
-                "{\"id\": \"temp\", \"prompt\": \"x\", \"temperature\": -1}",
-                "{\"id\": \"topp\", \"prompt\": \"x\", \"top_p\": 0}",
-                "{\"id\": \"topk\", \"prompt\": \"x\", \"top_k\": -3}",
-                "{\"id\": \"zero\", \"prompt\": \"x\", \"max_new_tokens\": 0}",
-                "{\"id\": \"huge\", \"prompt\": \"x\", \"max_new_tokens\": 1000000000}",
-                "{\"id\": \"overflow\", \"prompt\": \"x\", \"max_new_tokens\": 99999999999}",
-                "{\"id\": \"long\", \"prompt\": \"" + "the dog ran. ".repeat(200) + "\"}",
-                "{\"id\": \"badtok\", \"prompt_ids\": [1, 99999]}",
-                "{\"id\": \"empty\", \"prompt_ids\": []}",
-                "{\"id\": \"adapter\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"nope\", \"weight\": 1.0}]}",
-                "{\"id\": \"stopid\", \"prompt\": \"x\", \"stop_token_ids\": [-1]}",
-                "{\"id\": \"ok1\", \"prompt\": \"duplicate of a request in flight\"}",
-                "{\"id\": \"ok2\", \"prompt_ids\": [1, 274, 287], \"max_new_tokens\": 5, \"ignore_eos\": true}",
-                "");
+        String input =
+                String.join(
+                        "\n",
+                        "{\"id\": \"ok1\", \"prompt\": \"Once upon a time\", \"max_new_tokens\": 8}",
+                        "this is not json",
+                        "[1, 2, 3]",
+                        "{\"id\": 5, \"prompt\": \"x\"}",
+                        "{\"id\": \"wrongtype\", \"prompt\": 12}",
+                        "{\"id\": \"both\", \"prompt\": \"x\", \"prompt_ids\": [1, 2]}",
+                        "{\"id\": \"typo\", \"prompt\": \"x\", \"max_tokens\": 3}",
+                        "{\"id\": \"temp\", \"prompt\": \"x\", \"temperature\": -1}",
+                        "{\"id\": \"topp\", \"prompt\": \"x\", \"top_p\": 0}",
+                        "{\"id\": \"topk\", \"prompt\": \"x\", \"top_k\": -3}",
+                        "{\"id\": \"zero\", \"prompt\": \"x\", \"max_new_tokens\": 0}",
+                        "{\"id\": \"huge\", \"prompt\": \"x\", \"max_new_tokens\": 1000000000}",
+                        "{\"id\": \"overflow\", \"prompt\": \"x\", \"max_new_tokens\": 99999999999}",
+                        "{\"id\": \"long\", \"prompt\": \"" + "the dog ran. ".repeat(200) + "\"}",
+                        "{\"id\": \"badtok\", \"prompt_ids\": [1, 99999]}",
+                        "{\"id\": \"empty\", \"prompt_ids\": []}",
+                        "{\"id\": \"adapter\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"nope\", \"weight\": 1.0}]}",
+                        "{\"id\": \"stopid\", \"prompt\": \"x\", \"stop_token_ids\": [-1]}",
+                        "{\"id\": \"ok1\", \"prompt\": \"duplicate of a request in flight\"}",
+                        "{\"id\": \"ok2\", \"prompt_ids\": [1, 274, 287], \"max_new_tokens\": 5, \"ignore_eos\": true}",
+                        "");
         List<JsonNode> lines = run(input, 4);
         Map<String, String> codes = new HashMap<>();
         int nullIds = 0;
@@ -71,7 +81,10 @@ class GenerateCliTest {
                     nullIds++;
                     codes.put("null" + nullIds, n.get("error").get("code").asText());
                 } else {
-                    codes.merge(n.get("id").asText(), n.get("error").get("code").asText(), (a, b) -> a + "," + b);
+                    codes.merge(
+                            n.get("id").asText(),
+                            n.get("error").get("code").asText(),
+                            (a, b) -> a + "," + b);
                 }
             } else {
                 results.put(n.get("id").asText(), n);
@@ -107,12 +120,14 @@ class GenerateCliTest {
 
     @Test
     void choicesGiveOneOfTheLabelsWithProbabilitiesAndBadChoicesAreCoded() throws Exception {
-        String input = String.join("\n",
-                "{\"id\": \"c1\", \"prompt\": \"Lily was very\", \"choices\": [\"happy\", \"sad\", \"a big red ball\"]}",
-                "{\"id\": \"g1\", \"prompt\": \"Lily was very\", \"max_new_tokens\": 4}",
-                "{\"id\": \"dup\", \"prompt\": \"x\", \"choices\": [\"a\", \"a\"]}",
-                "{\"id\": \"type\", \"prompt\": \"x\", \"choices\": \"happy\"}",
-                "{\"id\": \"elem\", \"prompt\": \"x\", \"choices\": [\"happy\", 3]}");
+        String input =
+                String.join(
+                        "\n",
+                        "{\"id\": \"c1\", \"prompt\": \"Lily was very\", \"choices\": [\"happy\", \"sad\", \"a big red ball\"]}",
+                        "{\"id\": \"g1\", \"prompt\": \"Lily was very\", \"max_new_tokens\": 4}",
+                        "{\"id\": \"dup\", \"prompt\": \"x\", \"choices\": [\"a\", \"a\"]}",
+                        "{\"id\": \"type\", \"prompt\": \"x\", \"choices\": \"happy\"}",
+                        "{\"id\": \"elem\", \"prompt\": \"x\", \"choices\": [\"happy\", 3]}");
         Map<String, JsonNode> byId = new HashMap<>();
         for (JsonNode n : run(input, 4)) {
             byId.put(n.get("id").asText(), n);

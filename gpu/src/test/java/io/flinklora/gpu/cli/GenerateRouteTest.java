@@ -20,15 +20,27 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** generate.sh with a router: "route": "auto" requests get the routed mix, and say which route they took. */
+/**
+ * generate.sh with a router: "route": "auto" requests get the routed mix, and say which route they
+ * took.
+ */
 class GenerateRouteTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static Map<String, JsonNode> run(String input, boolean withRouter) throws Exception {
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8)
-                .adapterRoot(TestModels.model("adapters")).build())) {
-            Router router = withRouter
-                    ? Router.open(RouterFile.read(TestModels.model("adapters").resolve("router.json")), engine) : null;
+        try (Engine engine =
+                Engine.open(
+                        EngineConfig.builder(TestModels.stories260k())
+                                .maxRunning(8)
+                                .adapterRoot(TestModels.model("adapters"))
+                                .build())) {
+            Router router =
+                    withRouter
+                            ? Router.open(
+                                    RouterFile.read(
+                                            TestModels.model("adapters").resolve("router.json")),
+                                    engine)
+                            : null;
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
             GenerateCli.run(engine, new BufferedReader(new StringReader(input)), out, 8, router);
@@ -45,12 +57,20 @@ class GenerateRouteTest {
     void routedRequestsRunTheRoutedAdapterAndReportTheRoute() throws Exception {
         String prompt = "Max the dog went to the lake with his boat.";
         String mood = "Tom had a kite. Tom was very sad.\\nMood:";
-        String input = String.join("\n",
-                "{\"id\": \"auto\", \"prompt\": \"" + prompt + "\", \"route\": \"auto\", \"max_new_tokens\": 24}",
-                "{\"id\": \"direct\", \"prompt\": \"" + prompt + "\", \"adapters\": [{\"name\": \"max\"}], \"max_new_tokens\": 24}",
-                "{\"id\": \"mood\", \"prompt\": \"" + mood + "\", \"route\": \"auto\", \"choices\": [\"happy\", \"sad\"]}",
-                "{\"id\": \"both\", \"prompt\": \"x\", \"route\": \"auto\", \"adapters\": [{\"name\": \"max\"}]}",
-                "{\"id\": \"bad\", \"prompt\": \"x\", \"route\": \"manual\"}");
+        String input =
+                String.join(
+                        "\n",
+                        "{\"id\": \"auto\", \"prompt\": \""
+                                + prompt
+                                + "\", \"route\": \"auto\", \"max_new_tokens\": 24}",
+                        "{\"id\": \"direct\", \"prompt\": \""
+                                + prompt
+                                + "\", \"adapters\": [{\"name\": \"max\"}], \"max_new_tokens\": 24}",
+                        "{\"id\": \"mood\", \"prompt\": \""
+                                + mood
+                                + "\", \"route\": \"auto\", \"choices\": [\"happy\", \"sad\"]}",
+                        "{\"id\": \"both\", \"prompt\": \"x\", \"route\": \"auto\", \"adapters\": [{\"name\": \"max\"}]}",
+                        "{\"id\": \"bad\", \"prompt\": \"x\", \"route\": \"manual\"}");
         Map<String, JsonNode> out = run(input, true);
         JsonNode auto = out.get("auto");
         assertEquals("max", auto.get("route").get("task").asText(), auto.toString());

@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 class GenerateScriptIT {
 
     @Test
-    void generateScriptReproducesTheGreedyReferenceThroughContinuousBatching(@TempDir Path dir) throws Exception {
+    void generateScriptReproducesTheGreedyReferenceThroughContinuousBatching(@TempDir Path dir)
+            throws Exception {
         List<ReferenceRow> rows = TestModels.greedyReference();
         ObjectMapper json = new ObjectMapper();
         StringBuilder in = new StringBuilder();
@@ -37,7 +38,9 @@ class GenerateScriptIT {
                     ids.add(id);
                 }
             }
-            n.put("max_new_tokens", rows.get(i).maxNewTokens()).put("temperature", 0).put("ignore_eos", true);
+            n.put("max_new_tokens", rows.get(i).maxNewTokens())
+                    .put("temperature", 0)
+                    .put("ignore_eos", true);
             in.append(json.writeValueAsString(n)).append('\n');
         }
         in.append("not json\n");
@@ -45,10 +48,19 @@ class GenerateScriptIT {
         Files.writeString(input, in);
         for (String batch : new String[] {"8", "1"}) {
             Path out = dir.resolve("out-" + batch + ".jsonl");
-            Process p = new ProcessBuilder(TestModels.projectRoot().resolve("scripts/generate.sh").toString(),
-                    "--model", TestModels.stories260k().toString(), "--max-batch", batch)
-                    .redirectInput(input.toFile()).redirectOutput(out.toFile())
-                    .redirectError(dir.resolve("err.log").toFile()).start();
+            Process p =
+                    new ProcessBuilder(
+                                    TestModels.projectRoot()
+                                            .resolve("scripts/generate.sh")
+                                            .toString(),
+                                    "--model",
+                                    TestModels.stories260k().toString(),
+                                    "--max-batch",
+                                    batch)
+                            .redirectInput(input.toFile())
+                            .redirectOutput(out.toFile())
+                            .redirectError(dir.resolve("err.log").toFile())
+                            .start();
             assertTrue(p.waitFor(5, TimeUnit.MINUTES), "generate.sh finished");
             assertEquals(0, p.exitValue(), Files.readString(dir.resolve("err.log")));
             Map<String, JsonNode> byId = new HashMap<>();
@@ -65,7 +77,10 @@ class GenerateScriptIT {
             assertEquals(1, errors);
             for (int i = 0; i < rows.size(); i++) {
                 JsonNode r = byId.get("r" + i);
-                assertArrayEquals(rows.get(i).greedyIds(), TestModels.ints(r.get("token_ids")), "row " + i + " batch " + batch);
+                assertArrayEquals(
+                        rows.get(i).greedyIds(),
+                        TestModels.ints(r.get("token_ids")),
+                        "row " + i + " batch " + batch);
                 assertEquals(rows.get(i).greedyText(), r.get("text").asText());
                 assertEquals("length", r.get("finish_reason").asText());
                 assertEquals(rows.get(i).promptIds().length, r.get("prompt_tokens").asInt());
@@ -74,7 +89,8 @@ class GenerateScriptIT {
     }
 
     @Test
-    void generateScriptExitsNonZeroNamingAConfigFieldItDoesNotImplement(@TempDir Path dir) throws Exception {
+    void generateScriptExitsNonZeroNamingAConfigFieldItDoesNotImplement(@TempDir Path dir)
+            throws Exception {
         Path model = dir.resolve("model");
         Files.createDirectories(model);
         try (var files = Files.list(TestModels.stories260k())) {
@@ -83,12 +99,18 @@ class GenerateScriptIT {
             }
         }
         String config = Files.readString(model.resolve("config.json"));
-        Files.writeString(model.resolve("config.json"), config.replaceFirst("\\{", "{\"use_qk_norm\": true,"));
-        Process p = new ProcessBuilder(TestModels.projectRoot().resolve("scripts/generate.sh").toString(),
-                "--model", model.toString())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectOutput(dir.resolve("out.jsonl").toFile())
-                .redirectError(dir.resolve("err.log").toFile()).start();
+        Files.writeString(
+                model.resolve("config.json"),
+                config.replaceFirst("\\{", "{\"use_qk_norm\": true,"));
+        Process p =
+                new ProcessBuilder(
+                                TestModels.projectRoot().resolve("scripts/generate.sh").toString(),
+                                "--model",
+                                model.toString())
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                        .redirectOutput(dir.resolve("out.jsonl").toFile())
+                        .redirectError(dir.resolve("err.log").toFile())
+                        .start();
         assertTrue(p.waitFor(5, TimeUnit.MINUTES), "generate.sh finished");
         String err = Files.readString(dir.resolve("err.log"));
         assertTrue(p.exitValue() != 0, "exit code " + p.exitValue());

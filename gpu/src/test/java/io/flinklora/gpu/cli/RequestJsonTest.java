@@ -13,15 +13,20 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** generate.sh's request lines go through the job's RequestCodec and arrive in the engine's types. */
+/**
+ * generate.sh's request lines go through the job's RequestCodec and arrive in the engine's types.
+ */
 class RequestJsonTest {
     @Test
     void everyFieldReachesTheEngineTypes() {
-        RequestJson r = RequestJson.parse("{\"request_id\": \"a\", \"prompt_ids\": [1, 2], \"adapters\": [{\"name\": \"x\","
-                + " \"weight\": 0.5}], \"max_new_tokens\": 9, \"temperature\": 0.7, \"top_k\": 5, \"top_p\": 0.9,"
-                + " \"seed\": 11, \"stop\": \"END\", \"stop_token_ids\": [3], \"ignore_eos\": true, \"min_p\": 0.1,"
-                + " \"repetition_penalty\": 1.2, \"presence_penalty\": 0.3, \"frequency_penalty\": 0.4,"
-                + " \"logit_bias\": {\"7\": -2.5}, \"logprobs\": 2, \"choices\": [\"yes\", \"no\"]}", 1);
+        RequestJson r =
+                RequestJson.parse(
+                        "{\"request_id\": \"a\", \"prompt_ids\": [1, 2], \"adapters\": [{\"name\": \"x\","
+                                + " \"weight\": 0.5}], \"max_new_tokens\": 9, \"temperature\": 0.7, \"top_k\": 5, \"top_p\": 0.9,"
+                                + " \"seed\": 11, \"stop\": \"END\", \"stop_token_ids\": [3], \"ignore_eos\": true, \"min_p\": 0.1,"
+                                + " \"repetition_penalty\": 1.2, \"presence_penalty\": 0.3, \"frequency_penalty\": 0.4,"
+                                + " \"logit_bias\": {\"7\": -2.5}, \"logprobs\": 2, \"choices\": [\"yes\", \"no\"]}",
+                        1);
         assertEquals("a", r.id());
         assertArrayEquals(new int[] {1, 2}, r.promptIds());
         assertEquals(List.of(new AdapterRef("x", 0.5)), r.adapters());
@@ -52,23 +57,46 @@ class RequestJsonTest {
 
     @Test
     void refusalsCarryTheCodeAndTheIdWhenThereIsOne() {
-        RequestJson.Refused notJson = assertThrows(RequestJson.Refused.class, () -> RequestJson.parse("{oops", 7));
+        RequestJson.Refused notJson =
+                assertThrows(RequestJson.Refused.class, () -> RequestJson.parse("{oops", 7));
         assertEquals(ErrorCode.MALFORMED_INPUT, notJson.code());
         assertNull(notJson.requestId());
         assertTrue(notJson.getMessage().startsWith("line 7: "), notJson.getMessage());
-        RequestJson.Refused typo = assertThrows(RequestJson.Refused.class,
-                () -> RequestJson.parse("{\"id\": \"c\", \"prompt\": \"x\", \"max_tokens\": 3}", 1));
+        RequestJson.Refused typo =
+                assertThrows(
+                        RequestJson.Refused.class,
+                        () ->
+                                RequestJson.parse(
+                                        "{\"id\": \"c\", \"prompt\": \"x\", \"max_tokens\": 3}",
+                                        1));
         assertEquals(ErrorCode.INVALID_REQUEST, typo.code());
         assertEquals("c", typo.requestId());
-        RequestJson.Refused jobOnly = assertThrows(RequestJson.Refused.class,
-                () -> RequestJson.parse("{\"id\": \"d\", \"prompt\": \"x\", \"reply_topic\": \"r\"}", 1));
+        RequestJson.Refused jobOnly =
+                assertThrows(
+                        RequestJson.Refused.class,
+                        () ->
+                                RequestJson.parse(
+                                        "{\"id\": \"d\", \"prompt\": \"x\", \"reply_topic\": \"r\"}",
+                                        1));
         assertEquals(ErrorCode.INVALID_REQUEST, jobOnly.code());
-        RequestJson.Refused route = assertThrows(RequestJson.Refused.class,
-                () -> RequestJson.parse("{\"id\": \"e\", \"prompt\": \"x\", \"route\": \"best\"}", 1));
+        RequestJson.Refused route =
+                assertThrows(
+                        RequestJson.Refused.class,
+                        () ->
+                                RequestJson.parse(
+                                        "{\"id\": \"e\", \"prompt\": \"x\", \"route\": \"best\"}",
+                                        1));
         assertEquals(ErrorCode.INVALID_REQUEST, route.code());
-        RequestJson.Refused range = assertThrows(RequestJson.Refused.class,
-                () -> RequestJson.parse("{\"id\": \"f\", \"prompt\": \"x\", \"max_new_tokens\": 99999999999}", 1));
+        RequestJson.Refused range =
+                assertThrows(
+                        RequestJson.Refused.class,
+                        () ->
+                                RequestJson.parse(
+                                        "{\"id\": \"f\", \"prompt\": \"x\", \"max_new_tokens\": 99999999999}",
+                                        1));
         assertEquals(ErrorCode.INVALID_PARAMETER, range.code());
-        assertTrue(RequestJson.parse("{\"id\": \"g\", \"prompt\": \"x\", \"route\": \"auto\"}", 1).routeAuto());
+        assertTrue(
+                RequestJson.parse("{\"id\": \"g\", \"prompt\": \"x\", \"route\": \"auto\"}", 1)
+                        .routeAuto());
     }
 }

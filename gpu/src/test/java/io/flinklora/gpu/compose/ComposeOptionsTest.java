@@ -12,7 +12,8 @@ class ComposeOptionsTest {
     @Test
     void defaultsAreMixSearchsAndBothSpellingsParse() {
         ComposeCli.Options o = new ComposeCli.Options();
-        io.flinklora.gpu.cli.CliOptions.parse(o, new String[] {"--use", "a, b,", "--steps=7", "--l1", "0.5"});
+        io.flinklora.gpu.cli.CliOptions.parse(
+                o, new String[] {"--use", "a, b,", "--steps=7", "--l1", "0.5"});
         assertEquals(List.of("a", "b"), o.use);
         assertEquals(7, o.steps);
         assertEquals(0.5, o.l1);
@@ -21,8 +22,12 @@ class ComposeOptionsTest {
 
     @Test
     void aBadNumberNamesTheOptionAndTheUsageFollows() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> ComposeCli.run(new String[] {"--steps", "many"}));
-        assertTrue(e.getMessage().contains("--steps") && e.getMessage().contains("usage:"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ComposeCli.run(new String[] {"--steps", "many"}));
+        assertTrue(
+                e.getMessage().contains("--steps") && e.getMessage().contains("usage:"),
+                e.getMessage());
     }
 }

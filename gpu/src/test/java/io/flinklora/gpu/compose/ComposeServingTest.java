@@ -1,10 +1,6 @@
 package io.flinklora.gpu.compose;
 
-import io.flinklora.gpu.frontend.PromptRequest;
-
 import static io.flinklora.gpu.frontend.RequestProcessor.submit;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +10,7 @@ import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.StepResult;
 import io.flinklora.gpu.engine.TokenEvent;
+import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.nio.file.Path;
@@ -26,21 +23,30 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The search's scoring and outputs on the real model, the shipped adapters and the committed task
- * examples: a generation scored in one mixed batch equals each candidate scored alone, and the fused
- * adapter serves the same tokens as the weighted mix.
+ * examples: a generation scored in one mixed batch equals each candidate scored alone, and the
+ * fused adapter serves the same tokens as the weighted mix.
  */
 class ComposeServingTest {
     static final List<String> USE = List.of("max", "happy", "mood");
-    static final List<double[]> CANDIDATES = List.of(
-            new double[] {0, 0, 0}, new double[] {1, 0, 0}, new double[] {0.7, 0.9, -0.4}, new double[] {-0.5, 1.2, 0.3});
+    static final List<double[]> CANDIDATES =
+            List.of(
+                    new double[] {0, 0, 0},
+                    new double[] {1, 0, 0},
+                    new double[] {0.7, 0.9, -0.4},
+                    new double[] {-0.5, 1.2, 0.3});
 
     static Path examples() {
         return TestModels.model("compose").resolve("max-happy/examples.jsonl");
     }
 
     static Engine engine(Path root, int batch) {
-        return Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(batch).maxTokensPerStep(4096)
-                .maxSequenceLength(192).adapterRoot(root).build());
+        return Engine.open(
+                EngineConfig.builder(TestModels.stories260k())
+                        .maxRunning(batch)
+                        .maxTokensPerStep(4096)
+                        .maxSequenceLength(192)
+                        .adapterRoot(root)
+                        .build());
     }
 
     @Test
@@ -53,9 +59,13 @@ class ComposeServingTest {
                 double alone = scorer.losses(List.of(CANDIDATES.get(c)))[0];
                 assertEquals(alone, together[c], 1e-5, "candidate " + c);
             }
-            // The adapters matter: the base model (all zero) differs from max alone and from the mixes.
-            assertTrue(Math.abs(together[0] - together[1]) > 1e-2 && Math.abs(together[0] - together[2]) > 1e-2);
-            // Mean token cross-entropy: the base model's per-token loss from the engine's own per-example scores.
+            // The adapters matter: the base model (all zero) differs from max alone and from the
+            // mixes.
+            assertTrue(
+                    Math.abs(together[0] - together[1]) > 1e-2
+                            && Math.abs(together[0] - together[2]) > 1e-2);
+            // Mean token cross-entropy: the base model's per-token loss from the engine's own
+            // per-example scores.
             double nll = 0;
             long tokens = 0;
             for (MixScorer.Tokenized t : scorer.examples()) {
@@ -97,8 +107,12 @@ class ComposeServingTest {
     static Map<String, List<Integer>> greedy(Engine e, List<String> prompts, List<AdapterRef> mix) {
         Map<String, List<Integer>> out = new HashMap<>();
         for (int i = 0; i < prompts.size(); i++) {
-            e.submit(new EngineRequest("p" + i, e.tokenizer().encode(prompts.get(i)), mix,
-                    SamplingParams.greedy(64).withIgnoreEos(true)));
+            e.submit(
+                    new EngineRequest(
+                            "p" + i,
+                            e.tokenizer().encode(prompts.get(i)),
+                            mix,
+                            SamplingParams.greedy(64).withIgnoreEos(true)));
             out.put("p" + i, new ArrayList<>());
         }
         while (e.hasWork()) {

@@ -1,14 +1,13 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.errors.ErrorCode;
-import io.flinklora.gpu.errors.RequestException;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.AdapterStats;
@@ -27,22 +26,31 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class AdapterRegistryTest {
-    @TempDir
-    Path dir;
+    @TempDir Path dir;
 
     private Path writeAdapters(int n) throws Exception {
         ModelConfig c = ModelConfig.read(TestModels.stories260k());
         Path root = dir.resolve("adapters");
         for (int i = 0; i < n; i++) {
-            new PeftWriter(c).rank(2 + i % 3 * 2).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V, Projection.O))
+            new PeftWriter(c)
+                    .rank(2 + i % 3 * 2)
+                    .alpha(8)
+                    .targets(EnumSet.of(Projection.Q, Projection.V, Projection.O))
                     .write(root.resolve("a" + i), 100 + i, 0.3, 0.3);
         }
         return root;
     }
 
     private static RequestException refused(Engine e, String name) {
-        return assertThrows(RequestException.class, () -> e.submit(new EngineRequest("h-" + name.hashCode(),
-                new int[] {1, 403}, List.of(new AdapterRef(name, 1.0)), SamplingParams.greedy(2))));
+        return assertThrows(
+                RequestException.class,
+                () ->
+                        e.submit(
+                                new EngineRequest(
+                                        "h-" + name.hashCode(),
+                                        new int[] {1, 403},
+                                        List.of(new AdapterRef(name, 1.0)),
+                                        SamplingParams.greedy(2))));
     }
 
     @Test
@@ -51,36 +59,69 @@ class AdapterRegistryTest {
         Path outside = dir.resolve("outside");
         Files.createDirectories(outside);
         Files.copy(root.resolve("a0/adapter_config.json"), outside.resolve("adapter_config.json"));
-        Files.copy(root.resolve("a0/adapter_model.safetensors"), outside.resolve("adapter_model.safetensors"));
+        Files.copy(
+                root.resolve("a0/adapter_model.safetensors"),
+                outside.resolve("adapter_model.safetensors"));
         Files.createSymbolicLink(root.resolve("linkdir"), outside);
         Files.createDirectories(root.resolve("linkfile"));
-        Files.copy(root.resolve("a0/adapter_config.json"), root.resolve("linkfile/adapter_config.json"));
-        Files.createSymbolicLink(root.resolve("linkfile/adapter_model.safetensors"),
+        Files.copy(
+                root.resolve("a0/adapter_config.json"),
+                root.resolve("linkfile/adapter_config.json"));
+        Files.createSymbolicLink(
+                root.resolve("linkfile/adapter_model.safetensors"),
                 outside.resolve("adapter_model.safetensors"));
-        try (Engine e = MultiLoraTest.engine(TestModels.stories260k(), root, 2, AdapterSettings.DEFAULT)) {
-            for (String bad : List.of("..", "../outside", "/etc", "a0/../a0", "a\\b", "", ".hidden", "a0 ",
-                    "\u00e9t\u00e9", "x".repeat(200), "linkdir", "linkfile", "missing")) {
+        try (Engine e =
+                MultiLoraTest.engine(TestModels.stories260k(), root, 2, AdapterSettings.DEFAULT)) {
+            for (String bad :
+                    List.of(
+                            "..",
+                            "../outside",
+                            "/etc",
+                            "a0/../a0",
+                            "a\\b",
+                            "",
+                            ".hidden",
+                            "a0 ",
+                            "\u00e9t\u00e9",
+                            "x".repeat(200),
+                            "linkdir",
+                            "linkfile",
+                            "missing")) {
                 RequestException ex = refused(e, bad);
                 assertEquals(ErrorCode.UNKNOWN_ADAPTER, ex.code(), bad);
             }
             // The plain name still works.
-            var out = EngineHarness.runAll(e, List.of(new EngineRequest("ok", new int[] {1, 403},
-                    List.of(new AdapterRef("a0", 1.0)), SamplingParams.greedy(3).withIgnoreEos(true))));
+            var out =
+                    EngineHarness.runAll(
+                            e,
+                            List.of(
+                                    new EngineRequest(
+                                            "ok",
+                                            new int[] {1, 403},
+                                            List.of(new AdapterRef("a0", 1.0)),
+                                            SamplingParams.greedy(3).withIgnoreEos(true))));
             assertEquals(3, out.get("ok").ids().size());
         }
     }
 
     @Test
-    void fewerDeviceSlotsThanAdaptersUnderConcurrentRequestsCompletesEveryRequest() throws Exception {
+    void fewerDeviceSlotsThanAdaptersUnderConcurrentRequestsCompletesEveryRequest()
+            throws Exception {
         Path root = writeAdapters(6);
         List<EngineRequest> requests = new ArrayList<>();
         for (int i = 0; i < 30; i++) {
-            List<AdapterRef> mix = i % 5 == 4 ? List.of() : List.of(new AdapterRef("a" + (i % 6), 1.0));
-            requests.add(new EngineRequest("q" + i, new int[] {1, 274 + i % 7, 287}, mix,
-                    SamplingParams.greedy(6 + i % 9).withIgnoreEos(true)));
+            List<AdapterRef> mix =
+                    i % 5 == 4 ? List.of() : List.of(new AdapterRef("a" + (i % 6), 1.0));
+            requests.add(
+                    new EngineRequest(
+                            "q" + i,
+                            new int[] {1, 274 + i % 7, 287},
+                            mix,
+                            SamplingParams.greedy(6 + i % 9).withIgnoreEos(true)));
         }
         Map<String, EngineHarness.Outcome> ample;
-        try (Engine e = MultiLoraTest.engine(TestModels.stories260k(), root, 8, AdapterSettings.DEFAULT)) {
+        try (Engine e =
+                MultiLoraTest.engine(TestModels.stories260k(), root, 8, AdapterSettings.DEFAULT)) {
             ample = EngineHarness.runAll(e, requests);
         }
         AdapterSettings two = AdapterSettings.DEFAULT.withMaxOnDevice(2).withMaxLoaded(3);
@@ -97,7 +138,9 @@ class AdapterRegistryTest {
                 // Every running sequence's adapter is on the device: none in use was evicted.
                 for (Sequence seq : e.runningForTest()) {
                     if (seq.mix() != null) {
-                        seq.mix().parts().forEach(p -> assertTrue(p.adapter().onDevice(), seq.id()));
+                        seq.mix()
+                                .parts()
+                                .forEach(p -> assertTrue(p.adapter().onDevice(), seq.id()));
                     }
                 }
                 for (TokenEvent t : s.events()) {
@@ -108,7 +151,10 @@ class AdapterRegistryTest {
             }
             assertEquals(30, finished);
             for (EngineRequest r : requests) {
-                assertEquals(ample.get(r.id()).ids(), ids.get(r.id()), r.id() + " same tokens as with ample slots");
+                assertEquals(
+                        ample.get(r.id()).ids(),
+                        ids.get(r.id()),
+                        r.id() + " same tokens as with ample slots");
             }
             AdapterStats st = e.adapterStats();
             assertTrue(st.evictions() > 0, "adapters were evicted to make room: " + st);
@@ -124,25 +170,51 @@ class AdapterRegistryTest {
     void changedFilesArePickedUpByNewRequestsButNeverMidSequence() throws Exception {
         Path root = writeAdapters(1);
         ModelConfig c = ModelConfig.read(TestModels.stories260k());
-        try (Engine e = MultiLoraTest.engine(TestModels.stories260k(), root, 4, AdapterSettings.DEFAULT)) {
+        try (Engine e =
+                MultiLoraTest.engine(TestModels.stories260k(), root, 4, AdapterSettings.DEFAULT)) {
             int[] prompt = e.tokenizer().encode("Tom had a big red ball.");
             SamplingParams p = SamplingParams.greedy(20).withIgnoreEos(true);
-            var before = EngineHarness.runAll(e, List.of(new EngineRequest("v1", prompt,
-                    List.of(new AdapterRef("a0", 1.0)), p))).get("v1").ids();
+            var before =
+                    EngineHarness.runAll(
+                                    e,
+                                    List.of(
+                                            new EngineRequest(
+                                                    "v1",
+                                                    prompt,
+                                                    List.of(new AdapterRef("a0", 1.0)),
+                                                    p)))
+                            .get("v1")
+                            .ids();
             // Start a long sequence on version 1, then rewrite the files while it runs.
             e.submit(new EngineRequest("long", prompt, List.of(new AdapterRef("a0", 1.0)), p));
             Map<String, List<Integer>> ids = new HashMap<>();
             for (int i = 0; i < 5; i++) {
-                e.step().events().forEach(t -> ids.computeIfAbsent(t.requestId(), k -> new ArrayList<>()).add(t.tokenId()));
+                e.step()
+                        .events()
+                        .forEach(
+                                t ->
+                                        ids.computeIfAbsent(t.requestId(), k -> new ArrayList<>())
+                                                .add(t.tokenId()));
             }
             Thread.sleep(20); // file times must differ
-            new PeftWriter(c).rank(4).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V, Projection.O))
+            new PeftWriter(c)
+                    .rank(4)
+                    .alpha(8)
+                    .targets(EnumSet.of(Projection.Q, Projection.V, Projection.O))
                     .write(root.resolve("a0"), 999, 0.3, 0.3);
             e.submit(new EngineRequest("v2", prompt, List.of(new AdapterRef("a0", 1.0)), p));
             while (e.hasWork()) {
-                e.step().events().forEach(t -> ids.computeIfAbsent(t.requestId(), k -> new ArrayList<>()).add(t.tokenId()));
+                e.step()
+                        .events()
+                        .forEach(
+                                t ->
+                                        ids.computeIfAbsent(t.requestId(), k -> new ArrayList<>())
+                                                .add(t.tokenId()));
             }
-            assertEquals(before, ids.get("long"), "the running sequence kept the version it started with");
+            assertEquals(
+                    before,
+                    ids.get("long"),
+                    "the running sequence kept the version it started with");
             assertNotEquals(before, ids.get("v2"), "a new request got the new files");
             assertEquals(2, e.adapterStats().loads());
             assertTrue(e.adapterStats().hits() >= 1, "the second request of version 1 was a hit");
@@ -157,22 +229,39 @@ class AdapterRegistryTest {
             SamplingParams p = SamplingParams.greedy(8).withIgnoreEos(true);
             int submitted = 0;
             for (; submitted < 4; submitted++) {
-                e.submit(new EngineRequest("hot" + submitted, new int[] {1, 403}, List.of(new AdapterRef("a0", 1.0)), p));
+                e.submit(
+                        new EngineRequest(
+                                "hot" + submitted,
+                                new int[] {1, 403},
+                                List.of(new AdapterRef("a0", 1.0)),
+                                p));
             }
-            e.submit(new EngineRequest("cold", new int[] {1, 403}, List.of(new AdapterRef("a1", 1.0)), p));
+            e.submit(
+                    new EngineRequest(
+                            "cold", new int[] {1, 403}, List.of(new AdapterRef("a1", 1.0)), p));
             int coldDoneAtStep = -1;
             for (int step = 0; step < 3000 && coldDoneAtStep < 0; step++) {
                 // A new request for the resident adapter arrives every step.
-                e.submit(new EngineRequest("hot" + submitted++, new int[] {1, 403}, List.of(new AdapterRef("a0", 1.0)), p));
+                e.submit(
+                        new EngineRequest(
+                                "hot" + submitted++,
+                                new int[] {1, 403},
+                                List.of(new AdapterRef("a0", 1.0)),
+                                p));
                 for (TokenEvent t : e.step().events()) {
                     if (t.requestId().equals("cold") && t.finished()) {
                         coldDoneAtStep = step;
                     }
                 }
             }
-            assertTrue(coldDoneAtStep >= 0, "the cold adapter's request completed while hot requests kept coming");
-            // Not a timing bound: the load runs on its own thread, so under CPU load it takes more steps.
-            assertTrue(coldDoneAtStep < 1000, "and well before the stream ends: step " + coldDoneAtStep);
+            assertTrue(
+                    coldDoneAtStep >= 0,
+                    "the cold adapter's request completed while hot requests kept coming");
+            // Not a timing bound: the load runs on its own thread, so under CPU load it takes more
+            // steps.
+            assertTrue(
+                    coldDoneAtStep < 1000,
+                    "and well before the stream ends: step " + coldDoneAtStep);
         }
     }
 }

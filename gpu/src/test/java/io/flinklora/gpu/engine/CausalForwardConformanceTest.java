@@ -40,20 +40,25 @@ class CausalForwardConformanceTest {
     private static final double RELATIVE = 1e-4;
 
     @TestFactory
-    Stream<DynamicTest> everyCaseMatchesTransformersWithAllRowsPaddedIntoOneBatch() throws Exception {
+    Stream<DynamicTest> everyCaseMatchesTransformersWithAllRowsPaddedIntoOneBatch()
+            throws Exception {
         List<DynamicTest> tests = new ArrayList<>();
         for (JsonNode c : HuggingFaceConformanceTest.cases()) {
             String name = c.get("model").asText();
             Path dir = HuggingFaceConformanceTest.casesDir().resolve(name);
-            tests.add(DynamicTest.dynamicTest(name, () -> check(name, dir, HuggingFaceConformanceTest.rows(c))));
+            tests.add(
+                    DynamicTest.dynamicTest(
+                            name, () -> check(name, dir, HuggingFaceConformanceTest.rows(c))));
         }
         return tests.stream();
     }
 
-    private static void check(String name, Path dir, List<HuggingFaceConformanceTest.Row> rows) throws Exception {
+    private static void check(String name, Path dir, List<HuggingFaceConformanceTest.Row> rows)
+            throws Exception {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel model = LlamaModel.load(dir, manager, Device.cpu(), DataType.FLOAT32, 256);
-             AdapterRegistry registry = registry(dir, model, manager)) {
+                LlamaModel model =
+                        LlamaModel.load(dir, manager, Device.cpu(), DataType.FLOAT32, 256);
+                AdapterRegistry registry = registry(dir, model, manager)) {
             int len = 0;
             for (HuggingFaceConformanceTest.Row r : rows) {
                 len = Math.max(len, r.prompt().length);
@@ -75,9 +80,12 @@ class CausalForwardConformanceTest {
                 }
             }
             NDArray tokens = manager.create(flat, new Shape(rows.size(), len));
-            for (LoraStrategy strategy : anyAdapter ? LoraStrategy.values() : new LoraStrategy[] {LoraStrategy.POOLED}) {
-                ProjectionDelta delta = anyAdapter ? new LoraBatch(tokenMix, manager, DataType.FLOAT32, strategy)
-                        : ProjectionDelta.NONE;
+            for (LoraStrategy strategy :
+                    anyAdapter ? LoraStrategy.values() : new LoraStrategy[] {LoraStrategy.POOLED}) {
+                ProjectionDelta delta =
+                        anyAdapter
+                                ? new LoraBatch(tokenMix, manager, DataType.FLOAT32, strategy)
+                                : ProjectionDelta.NONE;
                 float[] logits = model.logitsCausal(tokens, lengths, delta).toFloatArray();
                 int vocab = model.config().vocabSize();
                 for (int i = 0; i < rows.size(); i++) {
@@ -89,8 +97,18 @@ class CausalForwardConformanceTest {
                         maxAbs = Math.max(maxAbs, Math.abs(r.firstLogits()[v]));
                         maxDiff = Math.max(maxDiff, Math.abs(r.firstLogits()[v] - logits[at + v]));
                     }
-                    assertTrue(maxDiff <= RELATIVE * maxAbs, name + "/" + strategy + " row " + r.id() + ": max diff "
-                            + maxDiff + " (max |logit| " + maxAbs + ")");
+                    assertTrue(
+                            maxDiff <= RELATIVE * maxAbs,
+                            name
+                                    + "/"
+                                    + strategy
+                                    + " row "
+                                    + r.id()
+                                    + ": max diff "
+                                    + maxDiff
+                                    + " (max |logit| "
+                                    + maxAbs
+                                    + ")");
                 }
             }
         }
@@ -100,14 +118,26 @@ class CausalForwardConformanceTest {
     void refusesLayerCountsAndShapesItCannotRun() {
         Path dir = HuggingFaceConformanceTest.casesDir().resolve("qwen3");
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel model = LlamaModel.load(dir, manager, Device.cpu(), DataType.FLOAT32, 16)) {
+                LlamaModel model =
+                        LlamaModel.load(dir, manager, Device.cpu(), DataType.FLOAT32, 16)) {
             NDArray tokens = manager.create(new long[] {1, 2, 3}, new Shape(1, 3));
             int layers = model.config().numLayers();
-            assertThrows(IllegalArgumentException.class, () -> model.hiddenCausal(tokens, null, ProjectionDelta.NONE, layers + 1));
-            assertThrows(IllegalArgumentException.class, () -> model.hiddenCausal(tokens.reshape(3), null, ProjectionDelta.NONE, 1));
-            assertThrows(IllegalArgumentException.class,
-                    () -> model.hiddenCausal(manager.zeros(new Shape(1, 17), DataType.INT64), null, ProjectionDelta.NONE, 1));
-            assertEquals(3, model.hiddenCausal(tokens, null, ProjectionDelta.NONE, 0).getShape().get(0));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> model.hiddenCausal(tokens, null, ProjectionDelta.NONE, layers + 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> model.hiddenCausal(tokens.reshape(3), null, ProjectionDelta.NONE, 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () ->
+                            model.hiddenCausal(
+                                    manager.zeros(new Shape(1, 17), DataType.INT64),
+                                    null,
+                                    ProjectionDelta.NONE,
+                                    1));
+            assertEquals(
+                    3, model.hiddenCausal(tokens, null, ProjectionDelta.NONE, 0).getShape().get(0));
         }
     }
 
@@ -116,21 +146,25 @@ class CausalForwardConformanceTest {
         if (!Files.isDirectory(adapters)) {
             return null;
         }
-        return AdapterRegistry.builder(adapters, model.config(), manager, DataType.FLOAT32).baseWeights(new BaseWeights() {
-            @Override
-            public NDArray weight(int layer, Projection projection) {
-                return model.weight(layer, projection);
-            }
+        return AdapterRegistry.builder(adapters, model.config(), manager, DataType.FLOAT32)
+                .baseWeights(
+                        new BaseWeights() {
+                            @Override
+                            public NDArray weight(int layer, Projection projection) {
+                                return model.weight(layer, projection);
+                            }
 
-            @Override
-            public NDArray embedding() {
-                return model.embedding();
-            }
-        }).build();
+                            @Override
+                            public NDArray embedding() {
+                                return model.embedding();
+                            }
+                        })
+                .build();
     }
 
     /** The row's adapters, loaded and on the device, or null for a base-model row. */
-    private static AdapterMix mix(AdapterRegistry registry, List<AdapterRef> refs) throws InterruptedException {
+    private static AdapterMix mix(AdapterRegistry registry, List<AdapterRef> refs)
+            throws InterruptedException {
         if (refs.isEmpty()) {
             return null;
         }
@@ -139,10 +173,14 @@ class CausalForwardConformanceTest {
             AdapterRegistry.Version v = registry.acquire(ref.name());
             AdapterRegistry.Readiness ready;
             long deadline = System.nanoTime() + 60_000_000_000L;
-            while ((ready = registry.ready(v)) == AdapterRegistry.Readiness.LOADING && System.nanoTime() < deadline) {
+            while ((ready = registry.ready(v)) == AdapterRegistry.Readiness.LOADING
+                    && System.nanoTime() < deadline) {
                 Thread.sleep(5);
             }
-            assertEquals(AdapterRegistry.Readiness.READY, ready, ref.name() + ": " + registry.failure(v));
+            assertEquals(
+                    AdapterRegistry.Readiness.READY,
+                    ready,
+                    ref.name() + ": " + registry.failure(v));
             parts.add(new AdapterMix.Part(registry.adapter(v), ref.weight()));
         }
         return new AdapterMix(parts);

@@ -1,18 +1,15 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.frontend.PromptRequest;
-
 import static io.flinklora.gpu.frontend.RequestProcessor.submit;
-
-import io.flinklora.gpu.errors.ErrorCode;
-import io.flinklora.gpu.errors.RequestException;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.PeftWriter;
@@ -31,34 +28,46 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class ChoiceScoringTest {
-    @TempDir
-    static Path root;
+    @TempDir static Path root;
     static Path adapters;
 
-    static final List<String> LABELS = List.of("happy", "sad", "a big red ball", "Tom went to the park", "dog");
+    static final List<String> LABELS =
+            List.of("happy", "sad", "a big red ball", "Tom went to the park", "dog");
     static final String[] PROMPTS = {
         "Once upon a time, there was a little girl. She felt",
         "Tom had a big red ball. He liked to play with",
         "The sun was shining and the birds were singing. Lily was",
     };
-    static final List<List<AdapterRef>> MIXES = List.of(
-            List.of(),
-            List.of(new AdapterRef("a1", 1.0)),
-            List.of(new AdapterRef("a2", 1.0)),
-            List.of(new AdapterRef("a1", 0.5), new AdapterRef("a2", 0.5)));
+    static final List<List<AdapterRef>> MIXES =
+            List.of(
+                    List.of(),
+                    List.of(new AdapterRef("a1", 1.0)),
+                    List.of(new AdapterRef("a2", 1.0)),
+                    List.of(new AdapterRef("a1", 0.5), new AdapterRef("a2", 0.5)));
 
     @BeforeAll
     static void writeAdapters() throws Exception {
         ModelConfig c = ModelConfig.read(TestModels.stories260k());
         adapters = root.resolve("adapters");
-        new PeftWriter(c).rank(4).alpha(8).targets(EnumSet.allOf(Projection.class)).write(adapters.resolve("a1"), 11, 0.3, 0.3);
-        new PeftWriter(c).rank(2).alpha(4).targets(EnumSet.of(Projection.Q, Projection.V, Projection.DOWN))
+        new PeftWriter(c)
+                .rank(4)
+                .alpha(8)
+                .targets(EnumSet.allOf(Projection.class))
+                .write(adapters.resolve("a1"), 11, 0.3, 0.3);
+        new PeftWriter(c)
+                .rank(2)
+                .alpha(4)
+                .targets(EnumSet.of(Projection.Q, Projection.V, Projection.DOWN))
                 .write(adapters.resolve("a2"), 12, 0.4, 0.4);
     }
 
     static Engine engine(int batch) {
-        return Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(batch).adapterRoot(adapters)
-                .adapters(AdapterSettings.DEFAULT.withPreload(List.of("a1", "a2"))).build());
+        return Engine.open(
+                EngineConfig.builder(TestModels.stories260k())
+                        .maxRunning(batch)
+                        .adapterRoot(adapters)
+                        .adapters(AdapterSettings.DEFAULT.withPreload(List.of("a1", "a2")))
+                        .build());
     }
 
     @Test
@@ -74,13 +83,24 @@ class ChoiceScoringTest {
                     // Rotate the candidates so different rows hold different tree layouts.
                     List<String> labels = new ArrayList<>(LABELS);
                     java.util.Collections.rotate(labels, n);
-                    requests.put(id, new PromptRequest(id, e.tokenizer().encode(prompt), mix, SamplingParams.greedy(1),
-                            null, labels.subList(0, 2 + n % 4)));
+                    requests.put(
+                            id,
+                            new PromptRequest(
+                                    id,
+                                    e.tokenizer().encode(prompt),
+                                    mix,
+                                    SamplingParams.greedy(1),
+                                    null,
+                                    labels.subList(0, 2 + n % 4)));
                 }
             }
             // Ordinary generation shares the batch with the choice rows.
-            PromptRequest gen = new PromptRequest("gen", e.tokenizer().encode(PROMPTS[0]), MIXES.get(1),
-                    SamplingParams.greedy(12).withIgnoreEos(true));
+            PromptRequest gen =
+                    new PromptRequest(
+                            "gen",
+                            e.tokenizer().encode(PROMPTS[0]),
+                            MIXES.get(1),
+                            SamplingParams.greedy(12).withIgnoreEos(true));
             requests.values().forEach(r -> submit(e, r));
             submit(e, gen);
             generated.put("gen", new ArrayList<>());
@@ -101,7 +121,8 @@ class ChoiceScoringTest {
                 }
                 mixedStep |= sawChoice && sawToken;
             }
-            assertTrue(mixedStep, "choice requests finished in the same steps as ordinary decoding");
+            assertTrue(
+                    mixedStep, "choice requests finished in the same steps as ordinary decoding");
         }
         assertEquals(requests.keySet(), results.keySet());
 
@@ -124,8 +145,13 @@ class ChoiceScoringTest {
                     assertEquals(label, s.label());
                     assertEquals(labelIds.length, s.tokens());
                     worst = Math.max(worst, Math.abs(expected[c] - s.logprob()));
-                    // 1e-4, plus float32 rounding of long labels' large totals (-70 for a 5-token label here).
-                    assertEquals(expected[c], s.logprob(), 1e-4 + 1e-6 * Math.abs(expected[c]), r.id() + " '" + label + "'");
+                    // 1e-4, plus float32 rounding of long labels' large totals (-70 for a 5-token
+                    // label here).
+                    assertEquals(
+                            expected[c],
+                            s.logprob(),
+                            1e-4 + 1e-6 * Math.abs(expected[c]),
+                            r.id() + " '" + label + "'");
                     probSum += s.probability();
                 }
                 assertEquals(1.0, probSum, 1e-9);
@@ -137,14 +163,25 @@ class ChoiceScoringTest {
                 assertEquals(best, got.index());
             }
             // The ordinary request got the same tokens it gets alone.
-            Map<String, EngineHarness.Outcome> alone = EngineHarness.runAll(ref, List.of(new EngineRequest("gen",
-                    ref.tokenizer().encode(PROMPTS[0]), MIXES.get(1), SamplingParams.greedy(12).withIgnoreEos(true))));
+            Map<String, EngineHarness.Outcome> alone =
+                    EngineHarness.runAll(
+                            ref,
+                            List.of(
+                                    new EngineRequest(
+                                            "gen",
+                                            ref.tokenizer().encode(PROMPTS[0]),
+                                            MIXES.get(1),
+                                            SamplingParams.greedy(12).withIgnoreEos(true))));
             assertEquals(alone.get("gen").ids(), generated.get("gen"));
         }
-        System.out.println("choice scoring: worst |logprob difference| against candidates run alone " + worst);
+        System.out.println(
+                "choice scoring: worst |logprob difference| against candidates run alone " + worst);
     }
 
-    /** Sum of log p(label token k | prompt + label[0..k)), each prefix run from scratch through the model. */
+    /**
+     * Sum of log p(label token k | prompt + label[0..k)), each prefix run from scratch through the
+     * model.
+     */
     static double scoreAlone(Engine e, int[] prompt, int[] label, List<AdapterRef> mix) {
         double sum = 0;
         for (int k = 0; k < label.length; k++) {
@@ -175,7 +212,12 @@ class ChoiceScoringTest {
     @Test
     void badChoicesAreCodedErrors() {
         RequestLimits limits = new RequestLimits(1 << 16, 1 << 16, 16, 256, 8, 3, 4);
-        try (Engine e = Engine.open(EngineConfig.builder(TestModels.stories260k()).limits(limits).maxSequenceLength(64).build())) {
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(TestModels.stories260k())
+                                .limits(limits)
+                                .maxSequenceLength(64)
+                                .build())) {
             int[] prompt = e.tokenizer().encode("Tom was");
             Map<String, ErrorCode> cases = new java.util.LinkedHashMap<>();
             Map<String, List<String>> choices = new java.util.LinkedHashMap<>();
@@ -195,20 +237,47 @@ class ChoiceScoringTest {
             choices.put("null", nulls);
             cases.put("null", ErrorCode.INVALID_PARAMETER);
             for (var c : cases.entrySet()) {
-                PromptRequest r = new PromptRequest("x", prompt, List.of(), SamplingParams.greedy(1), null,
-                        choices.get(c.getKey()));
-                RequestException ex = assertThrows(RequestException.class, () -> submit(e, r), c.getKey());
+                PromptRequest r =
+                        new PromptRequest(
+                                "x",
+                                prompt,
+                                List.of(),
+                                SamplingParams.greedy(1),
+                                null,
+                                choices.get(c.getKey()));
+                RequestException ex =
+                        assertThrows(RequestException.class, () -> submit(e, r), c.getKey());
                 assertEquals(c.getValue(), ex.code(), c.getKey() + ": " + ex.getMessage());
             }
             int[] longPrompt = new int[62];
             java.util.Arrays.fill(longPrompt, 300);
-            RequestException ctx = assertThrows(RequestException.class, () -> submit(e, new PromptRequest("y", longPrompt,
-                    List.of(), SamplingParams.greedy(1), null, List.of("a big red", "the park"))));
+            RequestException ctx =
+                    assertThrows(
+                            RequestException.class,
+                            () ->
+                                    submit(
+                                            e,
+                                            new PromptRequest(
+                                                    "y",
+                                                    longPrompt,
+                                                    List.of(),
+                                                    SamplingParams.greedy(1),
+                                                    null,
+                                                    List.of("a big red", "the park"))));
             assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ctx.code(), ctx.getMessage());
-            // A long prompt whose max_new_tokens would not fit is fine for a choice request: nothing is generated.
+            // A long prompt whose max_new_tokens would not fit is fine for a choice request:
+            // nothing is generated.
             int[] fits = java.util.Arrays.copyOf(longPrompt, 60);
-            var out = runChoice(e, new PromptRequest("z", fits, List.of(), SamplingParams.greedy(64), null,
-                    List.of("happy", "sad")));
+            var out =
+                    runChoice(
+                            e,
+                            new PromptRequest(
+                                    "z",
+                                    fits,
+                                    List.of(),
+                                    SamplingParams.greedy(64),
+                                    null,
+                                    List.of("happy", "sad")));
             assertNotNull(out.choice());
         }
     }
@@ -224,9 +293,13 @@ class ChoiceScoringTest {
                 }
             }
             assertTrue(single.size() >= 2, "stories260k has single-token words: " + single);
-            submit(e, new PromptRequest("s", prompt, List.of(), SamplingParams.greedy(1), null, single));
+            submit(
+                    e,
+                    new PromptRequest(
+                            "s", prompt, List.of(), SamplingParams.greedy(1), null, single));
             StepResult step = e.step();
-            assertEquals(1, step.events().size(), "scored from the prompt's last logits, no tree step");
+            assertEquals(
+                    1, step.events().size(), "scored from the prompt's last logits, no tree step");
             assertTrue(single.contains(step.events().get(0).choice().label()));
             assertTrue(!e.hasWork());
         }

@@ -1,9 +1,6 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.frontend.PromptRequest;
-
 import static io.flinklora.gpu.frontend.RequestProcessor.submit;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,6 +9,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.kv.BlockManager;
 import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.model.ProjectionDelta;
@@ -27,11 +25,16 @@ class ContinuousBatchingTest {
 
     @Test
     void cachedDecodeLogitsEqualFullRecompute() {
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build());
-             NDManager manager = NDManager.newBaseManager();
-             KvBlockPool incremental = pool(engine, manager);
-             KvBlockPool fresh = pool(engine, manager)) {
-            BlockManager incrementalBlocks = new BlockManager(incremental.blocks(), incremental.blockSize(), false);
+        try (Engine engine =
+                        Engine.open(
+                                EngineConfig.builder(TestModels.stories260k())
+                                        .maxRunning(1)
+                                        .build());
+                NDManager manager = NDManager.newBaseManager();
+                KvBlockPool incremental = pool(engine, manager);
+                KvBlockPool fresh = pool(engine, manager)) {
+            BlockManager incrementalBlocks =
+                    new BlockManager(incremental.blocks(), incremental.blockSize(), false);
             BlockManager freshBlocks = new BlockManager(fresh.blocks(), fresh.blockSize(), false);
             int[] prompt = engine.tokenizer().encode("Tom had a big red ball.");
             Sequence seq = newSequence(engine, "inc", prompt, 64);
@@ -45,8 +48,14 @@ class ContinuousBatchingTest {
                 incremental.zero(incrementalBlocks.drainFresh());
                 try (NDScope scope = new NDScope()) {
                     scope.suppressNotUsedWarning();
-                    NDArray la = cached.run(new Batch(List.of(new Batch.Chunk(seq, seq.computed(), seq.pending()))),
-                            manager, ProjectionDelta.NONE);
+                    NDArray la =
+                            cached.run(
+                                    new Batch(
+                                            List.of(
+                                                    new Batch.Chunk(
+                                                            seq, seq.computed(), seq.pending()))),
+                                    manager,
+                                    ProjectionDelta.NONE);
                     a = la.toFloatArray();
                     // Recompute the whole sequence from an empty cache slot.
                     int[] all = new int[seq.length()];
@@ -56,8 +65,11 @@ class ContinuousBatchingTest {
                     Sequence again = newSequence(engine, "full", all, 64);
                     assertTrue(freshBlocks.grow(again.blocks(), all.length));
                     fresh.zero(freshBlocks.drainFresh());
-                    NDArray lb = full.run(new Batch(List.of(new Batch.Chunk(again, 0, all.length))), manager,
-                            ProjectionDelta.NONE);
+                    NDArray lb =
+                            full.run(
+                                    new Batch(List.of(new Batch.Chunk(again, 0, all.length))),
+                                    manager,
+                                    ProjectionDelta.NONE);
                     b = lb.toFloatArray();
                     freshBlocks.free(again.blocks());
                 }
@@ -72,19 +84,32 @@ class ContinuousBatchingTest {
         }
     }
 
-    /** A pool of 16 blocks of 16 positions (a block size smaller than the engine's, to cross block edges often). */
+    /**
+     * A pool of 16 blocks of 16 positions (a block size smaller than the engine's, to cross block
+     * edges often).
+     */
     private static KvBlockPool pool(Engine engine, NDManager manager) {
-        return new KvBlockPool(manager, engine.modelConfig().numLayers(), engine.modelConfig().numKvHeads(),
-                engine.modelConfig().headDim(), 16, 8, engine.model().dtype(), engine.model().device());
+        return new KvBlockPool(
+                manager,
+                engine.modelConfig().numLayers(),
+                engine.modelConfig().numKvHeads(),
+                engine.modelConfig().headDim(),
+                16,
+                8,
+                engine.model().dtype(),
+                engine.model().device());
     }
 
     @Test
     void sixteenMixedLengthPromptsInOneContinuousBatchMatchEachRunAlone() {
         Random random = new Random(16);
-        String[] words = {"the", "dog", "ran", "to", "a", "big", "park", "and", "Lily", "saw", "red", "ball",
-            "happy", "sun", "was", "hot"};
+        String[] words = {
+            "the", "dog", "ran", "to", "a", "big", "park", "and", "Lily", "saw", "red", "ball",
+            "happy", "sun", "was", "hot"
+        };
         List<EngineRequest> requests = new ArrayList<>();
-        try (Engine alone = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
+        try (Engine alone =
+                Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
             for (int i = 0; i < 16; i++) {
                 StringBuilder p = new StringBuilder("Once");
                 int n = 1 + random.nextInt(40);
@@ -92,46 +117,87 @@ class ContinuousBatchingTest {
                     p.append(' ').append(words[random.nextInt(words.length)]);
                 }
                 int[] ids = alone.tokenizer().encode(p.toString());
-                requests.add(EngineHarness.request("p" + i, ids, SamplingParams.greedy(24 + random.nextInt(40))
-                        .withIgnoreEos(true)));
+                requests.add(
+                        EngineHarness.request(
+                                "p" + i,
+                                ids,
+                                SamplingParams.greedy(24 + random.nextInt(40))
+                                        .withIgnoreEos(true)));
             }
             Map<String, EngineHarness.Outcome> single = EngineHarness.runAll(alone, requests);
             // A small token budget forces chunked prefills that share steps with running decodes.
-            try (Engine batched = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(16)
-                    .maxTokensPerStep(48).build())) {
+            try (Engine batched =
+                    Engine.open(
+                            EngineConfig.builder(TestModels.stories260k())
+                                    .maxRunning(16)
+                                    .maxTokensPerStep(48)
+                                    .build())) {
                 List<Integer> rows = new ArrayList<>();
-                Map<String, EngineHarness.Outcome> together = runRecordingRows(batched, requests, rows);
+                Map<String, EngineHarness.Outcome> together =
+                        runRecordingRows(batched, requests, rows);
                 for (EngineRequest r : requests) {
-                    assertArrayEquals(single.get(r.id()).idArray(), together.get(r.id()).idArray(), r.id());
+                    assertArrayEquals(
+                            single.get(r.id()).idArray(), together.get(r.id()).idArray(), r.id());
                     assertEquals(single.get(r.id()).text(), together.get(r.id()).text(), r.id());
                 }
-                assertEquals(16, rows.stream().mapToInt(Integer::intValue).max().orElse(0),
+                assertEquals(
+                        16,
+                        rows.stream().mapToInt(Integer::intValue).max().orElse(0),
                         "all 16 sequences ran in one batch at some step");
-                assertTrue(rows.get(rows.size() - 1) < 16, "sequences left the batch as they finished");
+                assertTrue(
+                        rows.get(rows.size() - 1) < 16,
+                        "sequences left the batch as they finished");
             }
         }
     }
 
     @Test
     void stepMixingLongPrefillDecodeRowsAndChoiceTreeGivesEachRowsLogitsAlone() {
-        try (Engine batched = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8).build());
-             Engine alone = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
+        try (Engine batched =
+                        Engine.open(
+                                EngineConfig.builder(TestModels.stories260k())
+                                        .maxRunning(8)
+                                        .build());
+                Engine alone =
+                        Engine.open(
+                                EngineConfig.builder(TestModels.stories260k())
+                                        .maxRunning(1)
+                                        .build())) {
             for (int i = 0; i < 3; i++) {
-                batched.submit(EngineHarness.request("d" + i, batched.tokenizer().encode(
-                        i == 0 ? "Tom had a big red ball." : i == 1 ? "Once upon a time" : "Lily saw a dog and"),
-                        SamplingParams.greedy(40).withIgnoreEos(true)));
+                batched.submit(
+                        EngineHarness.request(
+                                "d" + i,
+                                batched.tokenizer()
+                                        .encode(
+                                                i == 0
+                                                        ? "Tom had a big red ball."
+                                                        : i == 1
+                                                                ? "Once upon a time"
+                                                                : "Lily saw a dog and"),
+                                SamplingParams.greedy(40).withIgnoreEos(true)));
             }
             batched.step();
             batched.step();
-            submit(batched, new PromptRequest("choice", batched.tokenizer().encode("The sun was hot. Lily felt"),
-                    List.of(), SamplingParams.greedy(1), null, List.of("happy", "a big red ball", "Tom went to the park")));
+            submit(
+                    batched,
+                    new PromptRequest(
+                            "choice",
+                            batched.tokenizer().encode("The sun was hot. Lily felt"),
+                            List.of(),
+                            SamplingParams.greedy(1),
+                            null,
+                            List.of("happy", "a big red ball", "Tom went to the park")));
             batched.step();
             StringBuilder longPrompt = new StringBuilder("Once upon a time");
             while (batched.tokenizer().encode(longPrompt.toString()).length < 70) {
-                longPrompt.append(" there was a little girl who liked to play in the park with her dog.");
+                longPrompt.append(
+                        " there was a little girl who liked to play in the park with her dog.");
             }
-            batched.submit(EngineHarness.request("long", batched.tokenizer().encode(longPrompt.toString()),
-                    SamplingParams.greedy(4)));
+            batched.submit(
+                    EngineHarness.request(
+                            "long",
+                            batched.tokenizer().encode(longPrompt.toString()),
+                            SamplingParams.greedy(4)));
             Batch mixed = batched.scheduleForTest();
 
             int decodeRows = 0;
@@ -143,8 +209,12 @@ class ContinuousBatchingTest {
                 longChunk |= c.length() >= 70;
             }
             assertEquals(3, decodeRows, "decode rows in the step");
-            assertTrue(tree && longChunk, "the step holds a multi-token choice tree and a long prefill chunk");
-            assertTrue(ModelRunner.groupRows(mixed.chunks()).size() >= 3, "decode, tree and prefill rows attend apart");
+            assertTrue(
+                    tree && longChunk,
+                    "the step holds a multi-token choice tree and a long prefill chunk");
+            assertTrue(
+                    ModelRunner.groupRows(mixed.chunks()).size() >= 3,
+                    "decode, tree and prefill rows attend apart");
 
             float[][] got = batched.logitsForTest(mixed);
             int row = 0;
@@ -160,7 +230,8 @@ class ContinuousBatchingTest {
                     wanted.add(c.start() + c.length() - 1);
                 }
                 for (int p : wanted) {
-                    // The tokens the query at p may see: the prompt, then (in a tree) its own candidate up to p.
+                    // The tokens the query at p may see: the prompt, then (in a tree) its own
+                    // candidate up to p.
                     List<Integer> visible = new ArrayList<>();
                     int branch = s.ownBranchStart(p);
                     int end = branch <= p ? s.promptLength() : p + 1;
@@ -170,7 +241,9 @@ class ContinuousBatchingTest {
                     for (int i = branch; i <= p; i++) {
                         visible.add(s.token(i));
                     }
-                    float[] expected = logitsAlone(alone, visible.stream().mapToInt(Integer::intValue).toArray());
+                    float[] expected =
+                            logitsAlone(
+                                    alone, visible.stream().mapToInt(Integer::intValue).toArray());
                     float[] actual = got[row++];
                     for (int v = 0; v < expected.length; v++) {
                         worst = Math.max(worst, Math.abs(expected[v] - actual[v]));
@@ -207,20 +280,34 @@ class ContinuousBatchingTest {
             for (int i = 0; i < g.length; i++) {
                 assertTrue(i == 0 || g[i - 1] < g[i], "rows in batch order");
                 seen.add(g[i]);
-                assertTrue(g == groups.get(0) || lengths[g[i]] > 1, "longer chunks apart from one-token rows");
+                assertTrue(
+                        g == groups.get(0) || lengths[g[i]] > 1,
+                        "longer chunks apart from one-token rows");
             }
         }
         seen.sort(null);
-        assertEquals(List.of(0, 2, 3, 4, 5, 6, 7, 8, 9), seen, "every row with tokens once, idle rows none");
-        // The 300-token chunk is not padded together with the short ones: it keeps a group of its own.
+        assertEquals(
+                List.of(0, 2, 3, 4, 5, 6, 7, 8, 9),
+                seen,
+                "every row with tokens once, idle rows none");
+        // The 300-token chunk is not padded together with the short ones: it keeps a group of its
+        // own.
         assertTrue(groups.stream().anyMatch(g -> g.length == 1 && g[0] == 7));
         // The 2-, 3- and 5-token chunks cost less together than apart.
-        assertTrue(groups.stream().anyMatch(g -> java.util.Arrays.stream(g).boxed().toList().containsAll(List.of(4, 5, 9))));
+        assertTrue(
+                groups.stream()
+                        .anyMatch(
+                                g ->
+                                        java.util.Arrays.stream(g)
+                                                .boxed()
+                                                .toList()
+                                                .containsAll(List.of(4, 5, 9))));
     }
 
     @Test
     void recordsOfTwentyToSixtyTokensBehindACachedInstructionArePaddedLittle() {
-        // A labelling step: twenty records' chunks of 20-60 tokens, each after a cached 336-token instruction.
+        // A labelling step: twenty records' chunks of 20-60 tokens, each after a cached 336-token
+        // instruction.
         List<Batch.Chunk> chunks = new ArrayList<>();
         java.util.Random rnd = new java.util.Random(3);
         long real = 0;
@@ -239,18 +326,29 @@ class ContinuousBatchingTest {
             }
             padded += (long) g.length * queryLen * keyLen;
         }
-        assertTrue(padded < real * 1.15, "padded " + padded + " query-key pairs for " + real + " real ones");
+        assertTrue(
+                padded < real * 1.15,
+                "padded " + padded + " query-key pairs for " + real + " real ones");
     }
 
     @Test
     void newSequencesWaitForFreeKvBlocksAndThenRun() {
         // A budget of two sequences of 64 positions: 8 blocks of 16.
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8).kvSlots(2)
-                .maxSequenceLength(64).prefixCaching(false).build())) {
+        try (Engine engine =
+                Engine.open(
+                        EngineConfig.builder(TestModels.stories260k())
+                                .maxRunning(8)
+                                .kvSlots(2)
+                                .maxSequenceLength(64)
+                                .prefixCaching(false)
+                                .build())) {
             List<EngineRequest> requests = new ArrayList<>();
             for (int i = 0; i < 7; i++) {
-                requests.add(EngineHarness.request("s" + i, engine.tokenizer().encode("The cat " + i),
-                        SamplingParams.greedy(40 + i).withIgnoreEos(true)));
+                requests.add(
+                        EngineHarness.request(
+                                "s" + i,
+                                engine.tokenizer().encode("The cat " + i),
+                                SamplingParams.greedy(40 + i).withIgnoreEos(true)));
             }
             for (EngineRequest r : requests) {
                 engine.submit(r);
@@ -264,12 +362,13 @@ class ContinuousBatchingTest {
                 finished += (int) s.events().stream().filter(TokenEvent::finished).count();
             }
             assertEquals(7, finished, "every waiting sequence eventually ran");
-            assertEquals(0, engine.stats().kvBlocksUsed(), "finished sequences gave their blocks back");
+            assertEquals(
+                    0, engine.stats().kvBlocksUsed(), "finished sequences gave their blocks back");
         }
     }
 
-    static Map<String, EngineHarness.Outcome> runRecordingRows(Engine engine, List<EngineRequest> requests,
-                                                               List<Integer> rows) {
+    static Map<String, EngineHarness.Outcome> runRecordingRows(
+            Engine engine, List<EngineRequest> requests, List<Integer> rows) {
         for (EngineRequest r : requests) {
             engine.submit(r);
         }
@@ -283,8 +382,12 @@ class ContinuousBatchingTest {
                 ids.computeIfAbsent(e.requestId(), k -> new ArrayList<>()).add(e.tokenId());
                 text.computeIfAbsent(e.requestId(), k -> new StringBuilder()).append(e.text());
                 if (e.finished()) {
-                    done.put(e.requestId(), new EngineHarness.Outcome(ids.get(e.requestId()),
-                            text.get(e.requestId()).toString(), e.finishReason()));
+                    done.put(
+                            e.requestId(),
+                            new EngineHarness.Outcome(
+                                    ids.get(e.requestId()),
+                                    text.get(e.requestId()).toString(),
+                                    e.finishReason()));
                 }
             }
         }
@@ -292,7 +395,11 @@ class ContinuousBatchingTest {
     }
 
     static Sequence newSequence(Engine engine, String id, int[] prompt, int maxNew) {
-        return new Sequence(EngineHarness.request(id, prompt, SamplingParams.greedy(maxNew).withIgnoreEos(true)), 1L,
-                Set.of(), null);
+        return new Sequence(
+                EngineHarness.request(
+                        id, prompt, SamplingParams.greedy(maxNew).withIgnoreEos(true)),
+                1L,
+                Set.of(),
+                null);
     }
 }

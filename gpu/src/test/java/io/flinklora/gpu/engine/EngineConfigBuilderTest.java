@@ -13,19 +13,33 @@ import java.io.ObjectOutputStream;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
-/** The builder travels in Flink job graphs: Java serialization keeps every setting, a copy is independent. */
+/**
+ * The builder travels in Flink job graphs: Java serialization keeps every setting, a copy is
+ * independent.
+ */
 class EngineConfigBuilderTest {
     @Test
     void everySettingSurvivesJavaSerialization() throws Exception {
-        EngineConfig.Builder b = EngineConfig.builder(Path.of("models/m")).device(Device.gpu(1)).dtype(DataType.FLOAT16)
-                .maxRunning(4).maxTokensPerStep(64).kvSlots(3).kvCacheBytes(1 << 20).kvBlockSize(8).prefixCaching(false)
-                .maxSequenceLength(100).adapterRoot(Path.of("adapters")).adapters(AdapterSettings.DEFAULT.withMaxOnDevice(2));
+        EngineConfig.Builder b =
+                EngineConfig.builder(Path.of("models/m"))
+                        .device(Device.gpu(1))
+                        .dtype(DataType.FLOAT16)
+                        .maxRunning(4)
+                        .maxTokensPerStep(64)
+                        .kvSlots(3)
+                        .kvCacheBytes(1 << 20)
+                        .kvBlockSize(8)
+                        .prefixCaching(false)
+                        .maxSequenceLength(100)
+                        .adapterRoot(Path.of("adapters"))
+                        .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(2));
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
             out.writeObject(b);
         }
         EngineConfig.Builder back;
-        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+        try (ObjectInputStream in =
+                new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
             back = (EngineConfig.Builder) in.readObject();
         }
         assertEquals(b.build(), back.build());

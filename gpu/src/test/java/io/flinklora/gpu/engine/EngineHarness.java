@@ -7,7 +7,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Runs requests through an engine to completion and collects each one's tokens, text and finish reason. */
+/**
+ * Runs requests through an engine to completion and collects each one's tokens, text and finish
+ * reason.
+ */
 final class EngineHarness {
     record Outcome(List<Integer> ids, String text, FinishReason reason) {
         int[] idArray() {
@@ -15,8 +18,7 @@ final class EngineHarness {
         }
     }
 
-    private EngineHarness() {
-    }
+    private EngineHarness() {}
 
     static EngineRequest request(String id, int[] prompt, SamplingParams p) {
         return new EngineRequest(id, prompt, List.<AdapterRef>of(), p);
@@ -35,13 +37,18 @@ final class EngineHarness {
             StepResult step = engine.step();
             for (TokenEvent e : step.events()) {
                 if (e.index() != ids.get(e.requestId()).size()) {
-                    throw new AssertionError("index " + e.index() + " out of order for " + e.requestId());
+                    throw new AssertionError(
+                            "index " + e.index() + " out of order for " + e.requestId());
                 }
                 ids.get(e.requestId()).add(e.tokenId());
                 text.get(e.requestId()).append(e.text());
                 if (e.finished()) {
-                    done.put(e.requestId(), new Outcome(ids.get(e.requestId()), text.get(e.requestId()).toString(),
-                            e.finishReason()));
+                    done.put(
+                            e.requestId(),
+                            new Outcome(
+                                    ids.get(e.requestId()),
+                                    text.get(e.requestId()).toString(),
+                                    e.finishReason()));
                 }
             }
             if (!step.failures().isEmpty()) {

@@ -16,13 +16,20 @@ class GreedyReferenceTest {
     @Test
     void greedyDecodingReproducesEveryReferenceRowInOneBatch() {
         List<ReferenceRow> rows = TestModels.greedyReference();
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8).build())) {
+        try (Engine engine =
+                Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(8).build())) {
             List<EngineRequest> requests = new ArrayList<>();
             for (int i = 0; i < rows.size(); i++) {
                 ReferenceRow row = rows.get(i);
-                assertArrayEquals(row.promptIds(), engine.tokenizer().encode(row.prompt()), "tokenizer, row " + i);
-                requests.add(EngineHarness.request("r" + i, row.promptIds(),
-                        SamplingParams.greedy(row.maxNewTokens()).withIgnoreEos(true)));
+                assertArrayEquals(
+                        row.promptIds(),
+                        engine.tokenizer().encode(row.prompt()),
+                        "tokenizer, row " + i);
+                requests.add(
+                        EngineHarness.request(
+                                "r" + i,
+                                row.promptIds(),
+                                SamplingParams.greedy(row.maxNewTokens()).withIgnoreEos(true)));
             }
             Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(engine, requests);
             for (int i = 0; i < rows.size(); i++) {

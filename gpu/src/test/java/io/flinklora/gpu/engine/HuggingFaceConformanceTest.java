@@ -1,14 +1,13 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.errors.ErrorCode;
-import io.flinklora.gpu.errors.RequestFailure;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.LoraStrategy;
@@ -40,12 +39,18 @@ class HuggingFaceConformanceTest {
 
     static Path casesDir() {
         String dir = System.getProperty("conformance.dir");
-        return dir != null && !dir.isBlank() ? Path.of(dir)
+        return dir != null && !dir.isBlank()
+                ? Path.of(dir)
                 : TestModels.projectRoot().resolve("gpu/src/test/resources/conformance");
     }
 
-    record Row(String id, List<AdapterRef> adapters, int[] prompt, int maxNew, int[] greedy, float[] firstLogits) {
-    }
+    record Row(
+            String id,
+            List<AdapterRef> adapters,
+            int[] prompt,
+            int maxNew,
+            int[] greedy,
+            float[] firstLogits) {}
 
     static List<JsonNode> cases() throws IOException {
         List<JsonNode> out = new ArrayList<>();
@@ -57,13 +62,25 @@ class HuggingFaceConformanceTest {
         List<Row> rows = new ArrayList<>();
         for (JsonNode r : c.get("rows")) {
             List<AdapterRef> mix = new ArrayList<>();
-            r.get("adapters").forEach(a -> mix.add(new AdapterRef(a.get("name").asText(), a.get("weight").asDouble())));
+            r.get("adapters")
+                    .forEach(
+                            a ->
+                                    mix.add(
+                                            new AdapterRef(
+                                                    a.get("name").asText(),
+                                                    a.get("weight").asDouble())));
             float[] logits = new float[r.get("first_logits").size()];
             for (int i = 0; i < logits.length; i++) {
                 logits[i] = (float) r.get("first_logits").get(i).asDouble();
             }
-            rows.add(new Row(r.get("id").asText(), mix, TestModels.ints(r.get("prompt_ids")),
-                    r.get("max_new_tokens").asInt(), TestModels.ints(r.get("greedy_ids")), logits));
+            rows.add(
+                    new Row(
+                            r.get("id").asText(),
+                            mix,
+                            TestModels.ints(r.get("prompt_ids")),
+                            r.get("max_new_tokens").asInt(),
+                            TestModels.ints(r.get("greedy_ids")),
+                            logits));
         }
         return rows;
     }
@@ -76,49 +93,70 @@ class HuggingFaceConformanceTest {
         return engine(model, rows, strategy, tokensPerStep, ai.djl.ndarray.types.DataType.FLOAT32);
     }
 
-    static Engine engine(Path model, int rows, LoraStrategy strategy, int tokensPerStep,
-                         ai.djl.ndarray.types.DataType dtype) {
-        EngineConfig.Builder b = EngineConfig.builder(model).maxRunning(rows).kvSlots(rows).dtype(dtype);
+    static Engine engine(
+            Path model,
+            int rows,
+            LoraStrategy strategy,
+            int tokensPerStep,
+            ai.djl.ndarray.types.DataType dtype) {
+        EngineConfig.Builder b =
+                EngineConfig.builder(model).maxRunning(rows).kvSlots(rows).dtype(dtype);
         if (tokensPerStep > 0) {
             b.maxTokensPerStep(tokensPerStep);
         }
         if (Files.isDirectory(model.resolve("adapters"))) {
-            b.adapterRoot(model.resolve("adapters")).adapters(AdapterSettings.DEFAULT.withStrategy(strategy));
+            b.adapterRoot(model.resolve("adapters"))
+                    .adapters(AdapterSettings.DEFAULT.withStrategy(strategy));
         }
         return Engine.open(b.build());
     }
 
     static EngineRequest request(Row r) {
-        return new EngineRequest(r.id(), r.prompt(), r.adapters(), SamplingParams.greedy(r.maxNew()).withIgnoreEos(true));
+        return new EngineRequest(
+                r.id(),
+                r.prompt(),
+                r.adapters(),
+                SamplingParams.greedy(r.maxNew()).withIgnoreEos(true));
     }
 
     @TestFactory
-    Stream<DynamicTest> everyCaseMatchesTransformersAndPeftWithAllRowsInOneMixedBatch() throws IOException {
+    Stream<DynamicTest> everyCaseMatchesTransformersAndPeftWithAllRowsInOneMixedBatch()
+            throws IOException {
         List<DynamicTest> tests = new ArrayList<>();
         for (JsonNode c : cases()) {
             String name = c.get("model").asText();
             Path model = casesDir().resolve(name);
             List<Row> rows = rows(c);
-            tests.add(DynamicTest.dynamicTest(name + " first-step logits, every LoRA strategy", () -> {
-                for (LoraStrategy strategy : LoraStrategy.values()) {
-                    checkFirstLogits(name + "/" + strategy, model, rows, strategy);
-                }
-            }));
-            tests.add(DynamicTest.dynamicTest(name + " greedy ids", () -> checkGreedy(name, model, rows, 0)));
-            // Prompts prefilled a few tokens per step (rows join mid-flight): windows, LongRoPE's table
+            tests.add(
+                    DynamicTest.dynamicTest(
+                            name + " first-step logits, every LoRA strategy",
+                            () -> {
+                                for (LoraStrategy strategy : LoraStrategy.values()) {
+                                    checkFirstLogits(name + "/" + strategy, model, rows, strategy);
+                                }
+                            }));
+            tests.add(
+                    DynamicTest.dynamicTest(
+                            name + " greedy ids", () -> checkGreedy(name, model, rows, 0)));
+            // Prompts prefilled a few tokens per step (rows join mid-flight): windows, LongRoPE's
+            // table
             // choice and the KV cache must give the reference's tokens all the same.
-            tests.add(DynamicTest.dynamicTest(name + " greedy ids, chunked prefill",
-                    () -> checkGreedy(name + " chunked", model, rows, rows.size() + 5)));
+            tests.add(
+                    DynamicTest.dynamicTest(
+                            name + " greedy ids, chunked prefill",
+                            () -> checkGreedy(name + " chunked", model, rows, rows.size() + 5)));
         }
         return tests.stream();
     }
 
-    private static void checkFirstLogits(String what, Path model, List<Row> rows, LoraStrategy strategy) {
+    private static void checkFirstLogits(
+            String what, Path model, List<Row> rows, LoraStrategy strategy) {
         Map<String, Row> byId = new HashMap<>();
         rows.forEach(r -> byId.put(r.id(), r));
         try (Engine e = engine(model, rows.size(), strategy)) {
             rows.forEach(r -> e.submit(request(r)));
-            // Adapters load on the loader thread: plan until every row is in the step, then read its logits.
+            // Adapters load on the loader thread: plan until every row is in the step, then read
+            // its logits.
             Batch batch;
             long deadline = System.nanoTime() + 60_000_000_000L;
             do {
@@ -129,7 +167,10 @@ class HuggingFaceConformanceTest {
             int i = 0;
             for (Batch.Chunk chunk : batch.chunks()) {
                 Row r = byId.get(chunk.sequence().id());
-                assertEquals(r.prompt().length, chunk.length(), what + " " + r.id() + ": whole prompt in one chunk");
+                assertEquals(
+                        r.prompt().length,
+                        chunk.length(),
+                        what + " " + r.id() + ": whole prompt in one chunk");
                 float maxAbs = 0;
                 float maxDiff = 0;
                 int worst = -1;
@@ -141,18 +182,34 @@ class HuggingFaceConformanceTest {
                         worst = v;
                     }
                 }
-                assertTrue(maxDiff <= RELATIVE * maxAbs, what + " row " + r.id() + ": logit " + worst + " differs by "
-                        + maxDiff + " (max |logit| " + maxAbs + ")");
+                assertTrue(
+                        maxDiff <= RELATIVE * maxAbs,
+                        what
+                                + " row "
+                                + r.id()
+                                + ": logit "
+                                + worst
+                                + " differs by "
+                                + maxDiff
+                                + " (max |logit| "
+                                + maxAbs
+                                + ")");
                 i++;
             }
         }
     }
 
     private static void checkGreedy(String what, Path model, List<Row> rows, int tokensPerStep) {
-        try (Engine e = engine(model, rows.size(), AdapterSettings.DEFAULT.strategy(), tokensPerStep)) {
-            Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(e, rows.stream().map(HuggingFaceConformanceTest::request).toList());
+        try (Engine e =
+                engine(model, rows.size(), AdapterSettings.DEFAULT.strategy(), tokensPerStep)) {
+            Map<String, EngineHarness.Outcome> out =
+                    EngineHarness.runAll(
+                            e, rows.stream().map(HuggingFaceConformanceTest::request).toList());
             for (Row r : rows) {
-                assertEquals(toList(r.greedy()), out.get(r.id()).ids(), what + " row " + r.id() + " greedy ids");
+                assertEquals(
+                        toList(r.greedy()),
+                        out.get(r.id()).ids(),
+                        what + " row " + r.id() + " greedy ids");
             }
         }
     }
@@ -169,13 +226,19 @@ class HuggingFaceConformanceTest {
     static Path withExtraTensor(Path adapter, Path out, String extra) throws IOException {
         Files.createDirectories(out);
         Files.copy(adapter.resolve("adapter_config.json"), out.resolve("adapter_config.json"));
-        io.flinklora.gpu.safetensors.SafetensorsWriter w = new io.flinklora.gpu.safetensors.SafetensorsWriter();
+        io.flinklora.gpu.safetensors.SafetensorsWriter w =
+                new io.flinklora.gpu.safetensors.SafetensorsWriter();
         try (io.flinklora.gpu.safetensors.WeightIndex in =
-                     io.flinklora.gpu.safetensors.WeightIndex.openFile(adapter.resolve("adapter_model.safetensors"));
-             ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+                        io.flinklora.gpu.safetensors.WeightIndex.openFile(
+                                adapter.resolve("adapter_model.safetensors"));
+                ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
             for (String n : in.names()) {
                 ai.djl.ndarray.NDArray a = in.load(n, m, ai.djl.ndarray.types.DataType.FLOAT32);
-                w.add(n, io.flinklora.gpu.safetensors.DType.F32, a.getShape().getShape(), a.toFloatArray());
+                w.add(
+                        n,
+                        io.flinklora.gpu.safetensors.DType.F32,
+                        a.getShape().getShape(),
+                        a.toFloatArray());
             }
         }
         w.add(extra, io.flinklora.gpu.safetensors.DType.F32, new long[] {4, 32}, new float[128]);
@@ -190,9 +253,18 @@ class HuggingFaceConformanceTest {
         String extra = "base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight";
         withExtraTensor(model.resolve("adapters/plain"), dir.resolve("adapters/sneaky"), extra);
         Row base = rows(cases().get(0)).get(0);
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(2).adapterRoot(dir.resolve("adapters")).build())) {
-            e.submit(new EngineRequest("bad", base.prompt(), List.of(new AdapterRef("sneaky", 1.0)),
-                    SamplingParams.greedy(2)));
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(2)
+                                .adapterRoot(dir.resolve("adapters"))
+                                .build())) {
+            e.submit(
+                    new EngineRequest(
+                            "bad",
+                            base.prompt(),
+                            List.of(new AdapterRef("sneaky", 1.0)),
+                            SamplingParams.greedy(2)));
             List<RequestFailure> failures = new ArrayList<>();
             long deadline = System.nanoTime() + 60_000_000_000L;
             while (e.hasWork() && System.nanoTime() < deadline) {
@@ -206,13 +278,26 @@ class HuggingFaceConformanceTest {
 
     @org.junit.jupiter.api.Test
     void aSavedBaseEmbeddingIsComparedWithTheBaseInItsComputeDtype() throws IOException {
-        // The base embedding is rounded to float16 on load; PEFT's saved float32 copy must still match it.
+        // The base embedding is rounded to float16 on load; PEFT's saved float32 copy must still
+        // match it.
         Path model = casesDir().resolve("llama_peft_features");
         int[] prompt = rows(cases().get(0)).get(0).prompt();
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).dtype(ai.djl.ndarray.types.DataType.FLOAT16)
-                .adapterRoot(model.resolve("adapters")).build())) {
-            Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(e, List.of(
-                    new EngineRequest("e", prompt, List.of(new AdapterRef("embed_lora", 1.0)), SamplingParams.greedy(2))));
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(1)
+                                .dtype(ai.djl.ndarray.types.DataType.FLOAT16)
+                                .adapterRoot(model.resolve("adapters"))
+                                .build())) {
+            Map<String, EngineHarness.Outcome> out =
+                    EngineHarness.runAll(
+                            e,
+                            List.of(
+                                    new EngineRequest(
+                                            "e",
+                                            prompt,
+                                            List.of(new AdapterRef("embed_lora", 1.0)),
+                                            SamplingParams.greedy(2))));
             assertEquals(2, out.get("e").ids().size());
         }
     }
@@ -221,23 +306,51 @@ class HuggingFaceConformanceTest {
     void doraAndSavedModuleAdaptersRunAloneAndAreRefusedInMixes() throws IOException {
         Path model = casesDir().resolve("llama_peft_features");
         int[] prompt = rows(cases().get(0)).get(0).prompt();
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(4).adapterRoot(model.resolve("adapters")).build())) {
-            e.submit(new EngineRequest("dora-mix", prompt, List.of(new AdapterRef("dora", 0.5), new AdapterRef("plain", 0.5)),
-                    SamplingParams.greedy(2)));
-            e.submit(new EngineRequest("dora-half", prompt, List.of(new AdapterRef("dora", 0.5)), SamplingParams.greedy(2)));
-            e.submit(new EngineRequest("head-mix", prompt, List.of(new AdapterRef("save_head", 1.0),
-                    new AdapterRef("plain", 1.0)), SamplingParams.greedy(2)));
-            e.submit(new EngineRequest("dora-alone", prompt, List.of(new AdapterRef("dora", 1.0)), SamplingParams.greedy(2)));
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(4)
+                                .adapterRoot(model.resolve("adapters"))
+                                .build())) {
+            e.submit(
+                    new EngineRequest(
+                            "dora-mix",
+                            prompt,
+                            List.of(new AdapterRef("dora", 0.5), new AdapterRef("plain", 0.5)),
+                            SamplingParams.greedy(2)));
+            e.submit(
+                    new EngineRequest(
+                            "dora-half",
+                            prompt,
+                            List.of(new AdapterRef("dora", 0.5)),
+                            SamplingParams.greedy(2)));
+            e.submit(
+                    new EngineRequest(
+                            "head-mix",
+                            prompt,
+                            List.of(new AdapterRef("save_head", 1.0), new AdapterRef("plain", 1.0)),
+                            SamplingParams.greedy(2)));
+            e.submit(
+                    new EngineRequest(
+                            "dora-alone",
+                            prompt,
+                            List.of(new AdapterRef("dora", 1.0)),
+                            SamplingParams.greedy(2)));
             Map<String, RequestFailure> failures = new HashMap<>();
             int tokens = 0;
             long deadline = System.nanoTime() + 60_000_000_000L;
             while (e.hasWork() && System.nanoTime() < deadline) {
                 StepResult step = e.step();
                 step.failures().forEach(f -> failures.put(f.requestId(), f));
-                tokens += (int) step.events().stream().filter(t -> t.requestId().equals("dora-alone")).count();
+                tokens +=
+                        (int)
+                                step.events().stream()
+                                        .filter(t -> t.requestId().equals("dora-alone"))
+                                        .count();
             }
             assertEquals(java.util.Set.of("dora-mix", "dora-half", "head-mix"), failures.keySet());
-            failures.values().forEach(f -> assertEquals(ErrorCode.INVALID_REQUEST, f.code(), f.toString()));
+            failures.values()
+                    .forEach(f -> assertEquals(ErrorCode.INVALID_REQUEST, f.code(), f.toString()));
             assertEquals(2, tokens, "a DoRA adapter alone at weight 1 runs");
         }
     }

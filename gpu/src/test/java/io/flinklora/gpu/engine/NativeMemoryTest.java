@@ -14,20 +14,26 @@ class NativeMemoryTest {
 
     @Test
     void fiveThousandDecodeStepsLeaveNativeMemoryFlat() throws IOException {
-        try (Engine engine = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(4).build())) {
+        try (Engine engine =
+                Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(4).build())) {
             int[] prompt = engine.tokenizer().encode("Once upon a time");
             int submitted = 0;
             int steps = 0;
             long rssAfterWarmup = 0;
             int arraysAfterWarmup = 0;
             long peak = 0;
-            // The first 1000 steps let the JVM heap and PyTorch's allocator reach their working size;
+            // The first 1000 steps let the JVM heap and PyTorch's allocator reach their working
+            // size;
             // from then on RSS and the count of live native arrays must stay flat.
             while (steps < 5000) {
                 while (engine.stats().running() + engine.stats().waiting() < 4) {
                     // Sequences of varying length keep joining and leaving the batch.
-                    engine.submit(EngineHarness.request("m" + submitted, prompt,
-                            SamplingParams.greedy(50 + (submitted * 37) % 400).withIgnoreEos(true)));
+                    engine.submit(
+                            EngineHarness.request(
+                                    "m" + submitted,
+                                    prompt,
+                                    SamplingParams.greedy(50 + (submitted * 37) % 400)
+                                            .withIgnoreEos(true)));
                     submitted++;
                 }
                 engine.step();
@@ -40,17 +46,25 @@ class NativeMemoryTest {
                     peak = Math.max(peak, rssBytes());
                     if (steps % 1000 == 0) {
                         Runtime rt = Runtime.getRuntime();
-                        System.err.printf("step %d: RSS %.1f MiB, heap committed %.1f MiB, used %.1f MiB%n", steps,
-                                rssBytes() / 1048576.0, rt.totalMemory() / 1048576.0,
+                        System.err.printf(
+                                "step %d: RSS %.1f MiB, heap committed %.1f MiB, used %.1f MiB%n",
+                                steps,
+                                rssBytes() / 1048576.0,
+                                rt.totalMemory() / 1048576.0,
                                 (rt.totalMemory() - rt.freeMemory()) / 1048576.0);
                     }
-                    assertEquals(arraysAfterWarmup, engine.liveArrays(), "live native arrays at step " + steps);
+                    assertEquals(
+                            arraysAfterWarmup,
+                            engine.liveArrays(),
+                            "live native arrays at step " + steps);
                 }
             }
             long growth = peak - rssAfterWarmup;
-            System.err.printf("native memory: RSS %.1f MiB after warm-up, peak %.1f MiB over 5000 steps (%d sequences)%n",
+            System.err.printf(
+                    "native memory: RSS %.1f MiB after warm-up, peak %.1f MiB over 5000 steps (%d sequences)%n",
                     rssAfterWarmup / 1048576.0, peak / 1048576.0, submitted);
-            assertTrue(growth < 48L << 20, "RSS grew by " + (growth >> 20) + " MiB over 4000 steps");
+            assertTrue(
+                    growth < 48L << 20, "RSS grew by " + (growth >> 20) + " MiB over 4000 steps");
         }
     }
 

@@ -1,17 +1,14 @@
 package io.flinklora.gpu.engine;
 
-import io.flinklora.gpu.frontend.PromptRequest;
-
 import static io.flinklora.gpu.frontend.RequestProcessor.submit;
-
-import io.flinklora.gpu.errors.ErrorCode;
-import io.flinklora.gpu.errors.RequestException;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.HashMap;
@@ -20,22 +17,36 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Teacher-forced requests score a given continuation exactly as each of its prefixes run alone would. */
+/**
+ * Teacher-forced requests score a given continuation exactly as each of its prefixes run alone
+ * would.
+ */
 class TeacherForcedScoringTest {
-    static final String[] PROMPTS = {"Once upon a time, in a park, there was a", "Tom had a shiny kite."};
+    static final String[] PROMPTS = {
+        "Once upon a time, in a park, there was a", "Tom had a shiny kite."
+    };
     static final String[] CONTINUATIONS = {
         " little dog named Max. Max liked to run. In the end, everyone was happy.",
         " He went to the park with his mom and they played all day.",
     };
-    static final List<List<AdapterRef>> MIXES = List.of(
-            List.of(),
-            List.of(new AdapterRef("max", 1.0)),
-            List.of(new AdapterRef("max", 0.7), new AdapterRef("happy", -0.4), new AdapterRef("mood", 0.2)),
-            List.of(new AdapterRef("happy", 1.3), new AdapterRef("max", 0.9)));
+    static final List<List<AdapterRef>> MIXES =
+            List.of(
+                    List.of(),
+                    List.of(new AdapterRef("max", 1.0)),
+                    List.of(
+                            new AdapterRef("max", 0.7),
+                            new AdapterRef("happy", -0.4),
+                            new AdapterRef("mood", 0.2)),
+                    List.of(new AdapterRef("happy", 1.3), new AdapterRef("max", 0.9)));
 
     static Engine engine(int batch, int tokensPerStep) {
-        return Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(batch).maxTokensPerStep(tokensPerStep)
-                .maxSequenceLength(128).adapterRoot(TestModels.model("adapters")).build());
+        return Engine.open(
+                EngineConfig.builder(TestModels.stories260k())
+                        .maxRunning(batch)
+                        .maxTokensPerStep(tokensPerStep)
+                        .maxSequenceLength(128)
+                        .adapterRoot(TestModels.model("adapters"))
+                        .build());
     }
 
     @Test
@@ -48,7 +59,9 @@ class TeacherForcedScoringTest {
                 for (List<AdapterRef> mix : MIXES) {
                     String id = "s" + n++;
                     int[] cont = e.tokenizer().encodeContinuation(CONTINUATIONS[p]);
-                    requests.put(id, PromptRequest.score(id, e.tokenizer().encode(PROMPTS[p]), mix, cont));
+                    requests.put(
+                            id,
+                            PromptRequest.score(id, e.tokenizer().encode(PROMPTS[p]), mix, cont));
                 }
             }
             requests.values().forEach(r -> submit(e, r));
@@ -62,7 +75,8 @@ class TeacherForcedScoringTest {
                     results.put(ev.requestId(), ev.choice());
                 }
             }
-            // 96 tokens a step over 8 rows of ~30 tokens: the continuations span several chunked steps.
+            // 96 tokens a step over 8 rows of ~30 tokens: the continuations span several chunked
+            // steps.
             assertTrue(steps > 2, "chunked over " + steps + " steps");
         }
         assertEquals(requests.keySet(), results.keySet());
@@ -72,32 +86,79 @@ class TeacherForcedScoringTest {
                 ChoiceResult got = results.get(r.id());
                 assertEquals(1, got.scores().size());
                 assertEquals(r.scoreIds().length, got.scores().get(0).tokens());
-                double expected = ChoiceScoringTest.scoreAlone(ref, r.promptIds(), r.scoreIds(), r.adapters());
+                double expected =
+                        ChoiceScoringTest.scoreAlone(
+                                ref, r.promptIds(), r.scoreIds(), r.adapters());
                 double logprob = got.scores().get(0).logprob();
                 worst = Math.max(worst, Math.abs(expected - logprob));
                 assertEquals(expected, logprob, 1e-4 + 1e-6 * Math.abs(expected), r.id());
             }
-            // The mixes change the score (the test would not notice adapters being ignored otherwise).
-            assertTrue(Math.abs(results.get("s0").scores().get(0).logprob() - results.get("s1").scores().get(0).logprob()) > 0.5);
+            // The mixes change the score (the test would not notice adapters being ignored
+            // otherwise).
+            assertTrue(
+                    Math.abs(
+                                    results.get("s0").scores().get(0).logprob()
+                                            - results.get("s1").scores().get(0).logprob())
+                            > 0.5);
         }
-        System.out.println("teacher forcing: worst |logprob difference| against prefixes run alone " + worst);
+        System.out.println(
+                "teacher forcing: worst |logprob difference| against prefixes run alone " + worst);
     }
 
     @Test
     void badScoringRequestsAreCodedErrors() {
         try (Engine e = engine(4, 128)) {
             int[] prompt = e.tokenizer().encode("Tom was");
-            RequestException both = assertThrows(RequestException.class, () -> submit(e, new PromptRequest("a", prompt,
-                    List.of(), SamplingParams.greedy(1), null, List.of("happy"), new int[] {5})));
+            RequestException both =
+                    assertThrows(
+                            RequestException.class,
+                            () ->
+                                    submit(
+                                            e,
+                                            new PromptRequest(
+                                                    "a",
+                                                    prompt,
+                                                    List.of(),
+                                                    SamplingParams.greedy(1),
+                                                    null,
+                                                    List.of("happy"),
+                                                    new int[] {5})));
             assertEquals(ErrorCode.INVALID_REQUEST, both.code());
-            RequestException vocab = assertThrows(RequestException.class,
-                    () -> submit(e, PromptRequest.score("b", prompt, List.of(), new int[] {5, 100_000})));
+            RequestException vocab =
+                    assertThrows(
+                            RequestException.class,
+                            () ->
+                                    submit(
+                                            e,
+                                            PromptRequest.score(
+                                                    "b",
+                                                    prompt,
+                                                    List.of(),
+                                                    new int[] {5, 100_000})));
             assertEquals(ErrorCode.INVALID_TOKEN, vocab.code());
-            RequestException ctx = assertThrows(RequestException.class,
-                    () -> submit(e, PromptRequest.score("c", prompt, List.of(), new int[130])));
+            RequestException ctx =
+                    assertThrows(
+                            RequestException.class,
+                            () ->
+                                    submit(
+                                            e,
+                                            PromptRequest.score(
+                                                    "c", prompt, List.of(), new int[130])));
             assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, ctx.code());
-            RequestException resumed = assertThrows(RequestException.class, () -> submit(e, new PromptRequest("d", prompt,
-                    List.of(), SamplingParams.greedy(4), new int[] {5}, List.of(), new int[] {6})));
+            RequestException resumed =
+                    assertThrows(
+                            RequestException.class,
+                            () ->
+                                    submit(
+                                            e,
+                                            new PromptRequest(
+                                                    "d",
+                                                    prompt,
+                                                    List.of(),
+                                                    SamplingParams.greedy(4),
+                                                    new int[] {5},
+                                                    List.of(),
+                                                    new int[] {6})));
             assertEquals(ErrorCode.INVALID_REQUEST, resumed.code());
         }
     }

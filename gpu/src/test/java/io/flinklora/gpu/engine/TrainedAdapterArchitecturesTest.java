@@ -38,8 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * fused projections (Phi-3) is refused by name.
  */
 class TrainedAdapterArchitecturesTest {
-    @TempDir
-    static Path root;
+    @TempDir static Path root;
 
     @BeforeAll
     static void oneThread() {
@@ -69,8 +68,12 @@ class TrainedAdapterArchitecturesTest {
         float[][] mine = new float[prompts.size()][];
         float moved = 0;
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel llama = LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 64);
-             JointTrainer trainer = new JointTrainer(llama, JointTrainer.Options.defaults(4, 5).withBatch(2).withLr(5e-2))) {
+                LlamaModel llama =
+                        LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 64);
+                JointTrainer trainer =
+                        new JointTrainer(
+                                llama,
+                                JointTrainer.Options.defaults(4, 5).withBatch(2).withLr(5e-2))) {
             List<TrainingExample> data = new ArrayList<>();
             prompts.forEach(p -> data.add(new TrainingExample(p, 1)));
             trainer.add(new LoraSpec("all", 4, 8, EnumSet.allOf(Projection.class)), data);
@@ -81,10 +84,22 @@ class TrainedAdapterArchitecturesTest {
             int vocab = llama.config().vocabSize();
             for (int i = 0; i < prompts.size(); i++) {
                 int[] ids = prompts.get(i);
-                var tokens = manager.create(Arrays.stream(ids).asLongStream().toArray(), new Shape(1, ids.length));
-                float[] trained = trainer.forward().logits(tokens, List.of(new TrainingForward.Segment(trainer.adapter("all"), 0, 1)))
-                        .toFloatArray();
-                float[] base = trainer.forward().logits(tokens, List.of(new TrainingForward.Segment(null, 0, 1))).toFloatArray();
+                var tokens =
+                        manager.create(
+                                Arrays.stream(ids).asLongStream().toArray(),
+                                new Shape(1, ids.length));
+                float[] trained =
+                        trainer.forward()
+                                .logits(
+                                        tokens,
+                                        List.of(
+                                                new TrainingForward.Segment(
+                                                        trainer.adapter("all"), 0, 1)))
+                                .toFloatArray();
+                float[] base =
+                        trainer.forward()
+                                .logits(tokens, List.of(new TrainingForward.Segment(null, 0, 1)))
+                                .toFloatArray();
                 int at = (ids.length - 1) * vocab;
                 mine[i] = Arrays.copyOfRange(trained, at, at + vocab);
                 for (int v = 0; v < vocab; v++) {
@@ -92,18 +107,32 @@ class TrainedAdapterArchitecturesTest {
                 }
             }
         }
-        assertTrue(moved > 0.01, name + ": training changed the adapter's logits (by " + moved + ")");
+        assertTrue(
+                moved > 0.01, name + ": training changed the adapter's logits (by " + moved + ")");
         Map<String, float[]> served = new HashMap<>();
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(prompts.size()).adapterRoot(adapters).build())) {
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(prompts.size())
+                                .adapterRoot(adapters)
+                                .build())) {
             for (int i = 0; i < prompts.size(); i++) {
-                e.submit(new EngineRequest("r" + i, prompts.get(i), List.of(new AdapterRef("all", 1.0)), SamplingParams.greedy(2)));
+                e.submit(
+                        new EngineRequest(
+                                "r" + i,
+                                prompts.get(i),
+                                List.of(new AdapterRef("all", 1.0)),
+                                SamplingParams.greedy(2)));
             }
             Batch batch;
             long deadline = System.nanoTime() + 30_000_000_000L;
             do {
                 batch = e.scheduleForTest();
             } while (batch.chunks().size() < prompts.size() && System.nanoTime() < deadline);
-            assertEquals(prompts.size(), batch.chunks().size(), name + ": every request admitted (adapter loaded)");
+            assertEquals(
+                    prompts.size(),
+                    batch.chunks().size(),
+                    name + ": every request admitted (adapter loaded)");
             float[][] got = e.logitsForTest(batch);
             for (int r = 0; r < got.length; r++) {
                 served.put(batch.chunks().get(r).sequence().id(), got[r]);
@@ -117,7 +146,9 @@ class TrainedAdapterArchitecturesTest {
                 maxAbs = Math.max(maxAbs, Math.abs(engine[v]));
                 maxDiff = Math.max(maxDiff, Math.abs(engine[v] - mine[i][v]));
             }
-            assertTrue(maxDiff <= 1e-4 * maxAbs, name + " row " + i + ": max diff " + maxDiff + " vs max |logit| " + maxAbs);
+            assertTrue(
+                    maxDiff <= 1e-4 * maxAbs,
+                    name + " row " + i + ": max diff " + maxDiff + " vs max |logit| " + maxAbs);
         }
     }
 
@@ -125,10 +156,15 @@ class TrainedAdapterArchitecturesTest {
     void fusedProjectionsAreRefusedByName() {
         Path model = HuggingFaceConformanceTest.casesDir().resolve("phi3");
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel llama = LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 64)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new JointTrainer(llama, JointTrainer.Options.defaults(1, 1)));
-            assertTrue(e.getMessage().contains("Phi3ForCausalLM") && e.getMessage().contains("fuses"), e.getMessage());
+                LlamaModel llama =
+                        LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 64)) {
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> new JointTrainer(llama, JointTrainer.Options.defaults(1, 1)));
+            assertTrue(
+                    e.getMessage().contains("Phi3ForCausalLM") && e.getMessage().contains("fuses"),
+                    e.getMessage());
         }
     }
 }

@@ -32,13 +32,18 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Adapters trained by the joint trainer, saved as PEFT folders, then loaded and served by the engine. */
+/**
+ * Adapters trained by the joint trainer, saved as PEFT folders, then loaded and served by the
+ * engine.
+ */
 class TrainedAdapterServingTest {
-    @TempDir
-    static Path root;
+    @TempDir static Path root;
 
-    static final String[] PROMPTS = {"Once upon a time, there was a little", "Tom had a big red ball. He",
-        "One day, Lily and Ben went to the park to play with"};
+    static final String[] PROMPTS = {
+        "Once upon a time, there was a little",
+        "Tom had a big red ball. He",
+        "One day, Lily and Ben went to the park to play with"
+    };
 
     @org.junit.jupiter.api.BeforeAll
     static void oneThread() {
@@ -54,9 +59,13 @@ class TrainedAdapterServingTest {
     void trainerForwardEqualsTheEngineServingTheSavedAdapters() throws Exception {
         Path model = TestModels.stories260k();
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel llama = LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 128);
-             Tokenizer tok = Tokenizer.load(model);
-             JointTrainer trainer = new JointTrainer(llama, JointTrainer.Options.defaults(6, 3).withBatch(3).withLr(2e-2))) {
+                LlamaModel llama =
+                        LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 128);
+                Tokenizer tok = Tokenizer.load(model);
+                JointTrainer trainer =
+                        new JointTrainer(
+                                llama,
+                                JointTrainer.Options.defaults(6, 3).withBatch(3).withLr(2e-2))) {
             List<TrainingExample> data = new ArrayList<>();
             for (String p : PROMPTS) {
                 data.add(TrainingData.example(tok, p, " a dog named Max. Max ran and ran.", -1));
@@ -83,27 +92,49 @@ class TrainedAdapterServingTest {
             }
             TrainingForward f = trainer.forward();
             NDArray tokens = manager.create(flat, new Shape(ids.length, len));
-            float[] all = f.logits(tokens, List.of(new TrainingForward.Segment(trainer.adapter("qv"), 0, 1),
-                    new TrainingForward.Segment(trainer.adapter("all"), 1, 2),
-                    new TrainingForward.Segment(null, 2, 3))).toFloatArray();
-            float[] baseOfRow0 = f.logits(manager.create(Arrays.copyOf(flat, len), new Shape(1, len)),
-                    List.of(new TrainingForward.Segment(null, 0, 1))).toFloatArray();
+            float[] all =
+                    f.logits(
+                                    tokens,
+                                    List.of(
+                                            new TrainingForward.Segment(
+                                                    trainer.adapter("qv"), 0, 1),
+                                            new TrainingForward.Segment(
+                                                    trainer.adapter("all"), 1, 2),
+                                            new TrainingForward.Segment(null, 2, 3)))
+                            .toFloatArray();
+            float[] baseOfRow0 =
+                    f.logits(
+                                    manager.create(Arrays.copyOf(flat, len), new Shape(1, len)),
+                                    List.of(new TrainingForward.Segment(null, 0, 1)))
+                            .toFloatArray();
             int vocab = llama.config().vocabSize();
 
-            // The engine: the same three requests in one batch, adapters loaded by the registry from the files.
+            // The engine: the same three requests in one batch, adapters loaded by the registry
+            // from the files.
             String[] adapters = {"qv", "all", null};
             Map<String, float[]> served = new HashMap<>();
-            try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(4).adapterRoot(root).build())) {
+            try (Engine e =
+                    Engine.open(
+                            EngineConfig.builder(model).maxRunning(4).adapterRoot(root).build())) {
                 for (int i = 0; i < ids.length; i++) {
-                    e.submit(new EngineRequest("r" + i, ids[i], adapters[i] == null ? List.of()
-                            : List.of(new AdapterRef(adapters[i], 1.0)), SamplingParams.greedy(2)));
+                    e.submit(
+                            new EngineRequest(
+                                    "r" + i,
+                                    ids[i],
+                                    adapters[i] == null
+                                            ? List.of()
+                                            : List.of(new AdapterRef(adapters[i], 1.0)),
+                                    SamplingParams.greedy(2)));
                 }
                 Batch batch;
                 long deadline = System.nanoTime() + 30_000_000_000L;
                 do {
                     batch = e.scheduleForTest();
                 } while (batch.chunks().size() < ids.length && System.nanoTime() < deadline);
-                assertEquals(ids.length, batch.chunks().size(), "every request admitted (adapters loaded)");
+                assertEquals(
+                        ids.length,
+                        batch.chunks().size(),
+                        "every request admitted (adapters loaded)");
                 float[][] got = e.logitsForTest(batch);
                 for (int r = 0; r < got.length; r++) {
                     served.put(batch.chunks().get(r).sequence().id(), got[r]);
@@ -119,21 +150,31 @@ class TrainedAdapterServingTest {
                     maxAbs = Math.max(maxAbs, Math.abs(engine[v]));
                     maxDiff = Math.max(maxDiff, Math.abs(engine[v] - mine[v]));
                 }
-                assertTrue(maxDiff <= 1e-4 * maxAbs, "row " + i + ": max diff " + maxDiff + " vs max |logit| " + maxAbs);
+                assertTrue(
+                        maxDiff <= 1e-4 * maxAbs,
+                        "row " + i + ": max diff " + maxDiff + " vs max |logit| " + maxAbs);
             }
             int at = (ids[0].length - 1) * vocab;
             float moved = 0;
             for (int v = 0; v < vocab; v++) {
                 moved = Math.max(moved, Math.abs(all[at + v] - baseOfRow0[at + v]));
             }
-            assertTrue(moved > 0.01, "training changed the adapter's logits (by " + moved + "), so the comparison means something");
+            assertTrue(
+                    moved > 0.01,
+                    "training changed the adapter's logits (by "
+                            + moved
+                            + "), so the comparison means something");
         }
         checkPeftFolder(root.resolve("all"), 8, 16, EnumSet.allOf(Projection.class));
         checkPeftFolder(root.resolve("qv"), 4, 8, EnumSet.of(Projection.Q, Projection.V));
     }
 
-    /** The folder is what PEFT writes: its config fields and {@code base_model.model.<module>.lora_A/B.weight} tensors. */
-    static void checkPeftFolder(Path dir, int r, double alpha, EnumSet<Projection> targets) throws Exception {
+    /**
+     * The folder is what PEFT writes: its config fields and {@code
+     * base_model.model.<module>.lora_A/B.weight} tensors.
+     */
+    static void checkPeftFolder(Path dir, int r, double alpha, EnumSet<Projection> targets)
+            throws Exception {
         JsonNode c = new ObjectMapper().readTree(dir.resolve("adapter_config.json").toFile());
         assertEquals("LORA", c.get("peft_type").asText());
         assertEquals("CAUSAL_LM", c.get("task_type").asText());
@@ -145,8 +186,10 @@ class TrainedAdapterServingTest {
         assertEquals(targets.stream().map(Projection::moduleName).toList(), modules);
         try (WeightIndex w = WeightIndex.openFile(dir.resolve("adapter_model.safetensors"))) {
             assertEquals(5 * targets.size() * 2, w.names().size());
-            String a = "base_model.model.model.layers.4." + (targets.contains(Projection.Q) ? "self_attn.q_proj" : "")
-                    + ".lora_A.weight";
+            String a =
+                    "base_model.model.model.layers.4."
+                            + (targets.contains(Projection.Q) ? "self_attn.q_proj" : "")
+                            + ".lora_A.weight";
             assertTrue(w.contains(a), a + " in " + w.names());
             assertEquals(List.of((long) r, 64L), Arrays.stream(w.info(a).shape()).boxed().toList());
         }

@@ -43,7 +43,10 @@ class BlockManagerTest {
         m.free(b);
         assertEquals(0, m.used());
         assertEquals(4, m.available());
-        assertEquals(4, m.drainFresh().length, "each block is reported once, the first time it is handed out");
+        assertEquals(
+                4,
+                m.drainFresh().length,
+                "each block is reported once, the first time it is handed out");
         BlockTable c = new BlockTable();
         assertTrue(m.grow(c, 16));
         assertEquals(0, m.drainFresh().length, "blocks used before are not fresh again");
@@ -61,11 +64,21 @@ class BlockManagerTest {
 
         BlockTable same = new BlockTable();
         assertEquals(2, m.matchPrefix(same, "a", tokens(ids), 2));
-        assertArrayEquals(new int[] {first.block(0), first.block(1)}, blocksOf(same), "the very blocks are shared");
-        assertEquals(1, m.matchPrefix(new BlockTable(), "a", tokens(1, 2, 3, 4, 0, 6, 7, 8), 2),
+        assertArrayEquals(
+                new int[] {first.block(0), first.block(1)},
+                blocksOf(same),
+                "the very blocks are shared");
+        assertEquals(
+                1,
+                m.matchPrefix(new BlockTable(), "a", tokens(1, 2, 3, 4, 0, 6, 7, 8), 2),
                 "a different second block stops the match after the first");
-        assertEquals(0, m.matchPrefix(new BlockTable(), "b", tokens(ids), 2), "another adapter mix shares nothing");
-        assertEquals(0, m.matchPrefix(new BlockTable(), "a", tokens(5, 6, 7, 8), 1),
+        assertEquals(
+                0,
+                m.matchPrefix(new BlockTable(), "b", tokens(ids), 2),
+                "another adapter mix shares nothing");
+        assertEquals(
+                0,
+                m.matchPrefix(new BlockTable(), "a", tokens(5, 6, 7, 8), 1),
                 "a block's content alone does not match: its prefix must too");
     }
 
@@ -83,13 +96,21 @@ class BlockManagerTest {
         m.commit(b, 2, "", tokens(y));
         m.free(b);
         assertEquals(0, m.used());
-        assertEquals(4, m.cachedBlocks(), "released blocks keep their content while nobody needs the room");
+        assertEquals(
+                4,
+                m.cachedBlocks(),
+                "released blocks keep their content while nobody needs the room");
         BlockTable c = new BlockTable();
         assertTrue(m.grow(c, 4));
         assertEquals(1, m.evictions());
-        assertEquals(1, m.matchPrefix(new BlockTable(), "", tokens(x), 2),
+        assertEquals(
+                1,
+                m.matchPrefix(new BlockTable(), "", tokens(x), 2),
                 "x's last block went first (a later block is useless without its prefix)");
-        assertEquals(2, m.matchPrefix(new BlockTable(), "", tokens(y), 2), "y, released later, is whole");
+        assertEquals(
+                2,
+                m.matchPrefix(new BlockTable(), "", tokens(y), 2),
+                "y, released later, is whole");
     }
 
     @Test
@@ -148,21 +169,31 @@ class BlockManagerTest {
         assertEquals(3, hit.positions(), "5, 6, 7 agree with b's second block; a's agrees on two");
         int available = m.available();
         assertTrue(m.grow(t, 8));
-        assertEquals(available - 1, m.available(), "the source is referenced, so the new block is another one");
+        assertEquals(
+                available - 1,
+                m.available(),
+                "the source is referenced, so the new block is another one");
         assertNotEquals(hit.block(), t.block(1));
         m.copyInto(hit, t.block(1));
         assertArrayEquals(new int[] {hit.block(), t.block(1)}, m.drainCopies());
         assertEquals(available, m.available(), "draining gives the source's reference back");
         assertEquals(0, m.drainCopies().length);
 
-        assertEquals(null, m.matchPartial(t, "other", tokens(want).apply(1), 1, 3), "another salt shares nothing");
+        assertEquals(
+                null,
+                m.matchPartial(t, "other", tokens(want).apply(1), 1, 3),
+                "another salt shares nothing");
         BlockTable u = new BlockTable();
         m.matchPrefix(u, "s", tokens(want), 2);
         BlockManager.PartialHit limited = m.matchPartial(u, "s", tokens(want).apply(1), 1, 2);
-        assertEquals(2, limited.positions(), "never more than the limit (the last prompt token is always computed)");
+        assertEquals(
+                2,
+                limited.positions(),
+                "never more than the limit (the last prompt token is always computed)");
         m.release(limited);
         m.free(u);
-        assertEquals(available, m.available(), "u's references are all given back (t keeps its own)");
+        assertEquals(
+                available, m.available(), "u's references are all given back (t keeps its own)");
     }
 
     @Test
@@ -170,13 +201,21 @@ class BlockManagerTest {
         BlockManager m = new BlockManager(8, BS, true);
         // Content laid out field by field: four token ids, then four table rows.
         IntFunction<int[]> first = i -> new int[] {1, 2, 3, 4, 0, 0, 0, 0};
-        IntFunction<int[]> second = i -> i == 0 ? new int[] {1, 2, 3, 4, 0, 0, 0, 0} : new int[] {5, 6, 7, 8, 0, 0, 1, 1};
+        IntFunction<int[]> second =
+                i ->
+                        i == 0
+                                ? new int[] {1, 2, 3, 4, 0, 0, 0, 0}
+                                : new int[] {5, 6, 7, 8, 0, 0, 1, 1};
         BlockTable t = new BlockTable();
         m.grow(t, 8);
         m.commit(t, 2, "", second);
         BlockTable u = new BlockTable();
         assertEquals(1, m.matchPrefix(u, "", first, 2));
-        BlockManager.PartialHit hit = m.matchPartial(u, "", new int[] {5, 6, 7, 8, 0, 1, 1, 1}, 2, 4);
-        assertEquals(1, hit.positions(), "the same token at position 1 under another table row does not match");
+        BlockManager.PartialHit hit =
+                m.matchPartial(u, "", new int[] {5, 6, 7, 8, 0, 1, 1, 1}, 2, 4);
+        assertEquals(
+                1,
+                hit.positions(),
+                "the same token at position 1 under another table row does not match");
     }
 }

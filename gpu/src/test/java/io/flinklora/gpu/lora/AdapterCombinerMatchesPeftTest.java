@@ -27,22 +27,26 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The Java combination of the committed input adapters equals what PEFT 0.21's add_weighted_adapter saved
- * for them (gpu/src/test/merge/make_merge_cases.py): every tensor for cat, linear, ties and magnitude_prune;
- * every module's product B A for the SVD methods (whose factors are unique only up to sign), embedding LoRA
- * included; the config's
- * r, lora_alpha and target_modules; and the project's loader reads the result as it reads PEFT's.
+ * The Java combination of the committed input adapters equals what PEFT 0.21's add_weighted_adapter
+ * saved for them (gpu/src/test/merge/make_merge_cases.py): every tensor for cat, linear, ties and
+ * magnitude_prune; every module's product B A for the SVD methods (whose factors are unique only up
+ * to sign), embedding LoRA included; the config's r, lora_alpha and target_modules; and the
+ * project's loader reads the result as it reads PEFT's.
  */
 class AdapterCombinerMatchesPeftTest {
     static final Path FIXTURES = TestModels.projectRoot().resolve("gpu/src/test/resources/merge");
     private static final ObjectMapper JSON = new ObjectMapper();
+
     /** Same float32 operations as torch: only summation order can differ, by an ulp or so. */
     private static final double FACTOR_TOLERANCE = 1e-6;
+
     /** float32 SVD in torch vs double SVD here, relative to the largest entry of the product. */
     private static final double PRODUCT_TOLERANCE = 2e-5;
 
     static AdapterCombiner.Options options(JsonNode c) {
-        AdapterCombiner.Options o = AdapterCombiner.Options.of(CombineMethod.byName(c.get("combination_type").asText()));
+        AdapterCombiner.Options o =
+                AdapterCombiner.Options.of(
+                        CombineMethod.byName(c.get("combination_type").asText()));
         if (c.has("density")) {
             o = o.density(c.get("density").asDouble());
         }
@@ -60,8 +64,10 @@ class AdapterCombinerMatchesPeftTest {
         assertNotNull(c, name);
         List<AdapterCombiner.Input> inputs = new ArrayList<>();
         for (int i = 0; i < c.get("adapters").size(); i++) {
-            inputs.add(new AdapterCombiner.Input(FIXTURES.resolve("inputs").resolve(c.get("adapters").get(i).asText()),
-                    c.get("weights").get(i).asDouble()));
+            inputs.add(
+                    new AdapterCombiner.Input(
+                            FIXTURES.resolve("inputs").resolve(c.get("adapters").get(i).asText()),
+                            c.get("weights").get(i).asDouble()));
         }
         AdapterCombiner.combine(inputs, options(c), out);
         return out;
@@ -70,7 +76,7 @@ class AdapterCombinerMatchesPeftTest {
     static Map<String, float[]> tensors(Path dir, Map<String, long[]> shapes) throws IOException {
         Map<String, float[]> out = new TreeMap<>();
         try (WeightIndex w = WeightIndex.openFile(dir.resolve("adapter_model.safetensors"));
-             NDManager m = NDManager.newBaseManager(Device.cpu())) {
+                NDManager m = NDManager.newBaseManager(Device.cpu())) {
             for (String name : w.names()) {
                 try (NDArray a = w.load(name, m, DataType.FLOAT32)) {
                     out.put(name, a.toFloatArray());
@@ -88,7 +94,10 @@ class AdapterCombinerMatchesPeftTest {
         JsonNode b = JSON.readTree(peft.resolve("adapter_config.json").toFile());
         for (String f : List.of("r", "lora_alpha", "use_rslora", "alpha_pattern", "rank_pattern")) {
             assertEquals(b.get(f).asDouble(), a.get(f).asDouble(), f);
-            assertEquals(b.get(f).toString().replace(".0", ""), a.get(f).toString().replace(".0", ""), f);
+            assertEquals(
+                    b.get(f).toString().replace(".0", ""),
+                    a.get(f).toString().replace(".0", ""),
+                    f);
         }
         TreeSet<String> ta = new TreeSet<>();
         TreeSet<String> tb = new TreeSet<>();
@@ -98,8 +107,17 @@ class AdapterCombinerMatchesPeftTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"linear", "linear_three", "cat", "ties", "ties_frequency", "magnitude_prune", "cat_embedding",
-        "linear_embedding"})
+    @ValueSource(
+            strings = {
+                "linear",
+                "linear_three",
+                "cat",
+                "ties",
+                "ties_frequency",
+                "magnitude_prune",
+                "cat_embedding",
+                "linear_embedding"
+            })
     void factorMethodsWritePeftsTensors(String name, @TempDir Path tmp) throws IOException {
         Path ours = combineCase(name, tmp.resolve(name));
         Path peft = FIXTURES.resolve("peft").resolve(name);
@@ -119,7 +137,15 @@ class AdapterCombinerMatchesPeftTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"svd", "svd_rank3", "ties_svd", "magnitude_prune_svd", "svd_embedding", "ties_svd_embedding"})
+    @ValueSource(
+            strings = {
+                "svd",
+                "svd_rank3",
+                "ties_svd",
+                "magnitude_prune_svd",
+                "svd_embedding",
+                "ties_svd_embedding"
+            })
     void svdMethodsWritePeftsProducts(String name, @TempDir Path tmp) throws IOException {
         Path ours = combineCase(name, tmp.resolve(name));
         Path peft = FIXTURES.resolve("peft").resolve(name);
@@ -138,7 +164,9 @@ class AdapterCombinerMatchesPeftTest {
             if (!t.endsWith(".lora_A.weight") && !t.endsWith(".lora_embedding_A")) {
                 continue;
             }
-            String bName = t.replace(".lora_A.weight", ".lora_B.weight").replace(".lora_embedding_A", ".lora_embedding_B");
+            String bName =
+                    t.replace(".lora_A.weight", ".lora_B.weight")
+                            .replace(".lora_embedding_A", ".lora_embedding_B");
             long[] s = shapesPeft.get(bName);
             int out = (int) s[0];
             int rank = (int) s[1];
@@ -151,38 +179,55 @@ class AdapterCombinerMatchesPeftTest {
             }
             double diff = maxAbsDiff(pOurs, pPeft);
             worst = Math.max(worst, diff / scale);
-            assertTrue(diff <= PRODUCT_TOLERANCE * scale, t + ": max |B A - PEFT's B A| = " + diff + " of " + scale);
+            assertTrue(
+                    diff <= PRODUCT_TOLERANCE * scale,
+                    t + ": max |B A - PEFT's B A| = " + diff + " of " + scale);
         }
-        System.out.printf("combine %s: max |ours - PEFT| of B A, relative to max |B A| = %.3g%n", name, worst);
+        System.out.printf(
+                "combine %s: max |ours - PEFT| of B A, relative to max |B A| = %.3g%n",
+                name, worst);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"linear", "cat", "svd", "ties", "magnitude_prune_svd", "cat_embedding", "svd_embedding"})
-    void theProjectsLoaderReadsTheResultAsItReadsPefts(String name, @TempDir Path tmp) throws IOException {
+    @ValueSource(
+            strings = {
+                "linear",
+                "cat",
+                "svd",
+                "ties",
+                "magnitude_prune_svd",
+                "cat_embedding",
+                "svd_embedding"
+            })
+    void theProjectsLoaderReadsTheResultAsItReadsPefts(String name, @TempDir Path tmp)
+            throws IOException {
         Path ours = combineCase(name, tmp.resolve(name));
         ModelConfig model = ModelConfig.read(FIXTURES);
         try (WeightIndex w = WeightIndex.openFile(FIXTURES.resolve("model.safetensors"));
-             NDManager m = NDManager.newBaseManager(Device.cpu())) {
+                NDManager m = NDManager.newBaseManager(Device.cpu())) {
             // The loader checks a saved base embedding against the base model's.
             NDArray embedding = w.load("model.embed_tokens.weight", m, DataType.FLOAT32);
-            BaseWeights base = new BaseWeights() {
-                @Override
-                public NDArray weight(int layer, Projection projection) {
-                    throw new UnsupportedOperationException("no DoRA here");
-                }
+            BaseWeights base =
+                    new BaseWeights() {
+                        @Override
+                        public NDArray weight(int layer, Projection projection) {
+                            throw new UnsupportedOperationException("no DoRA here");
+                        }
 
-                @Override
-                public NDArray embedding() {
-                    return embedding;
-                }
-            };
+                        @Override
+                        public NDArray embedding() {
+                            return embedding;
+                        }
+                    };
             loadsAlike(name, ours, model, base);
         }
     }
 
     private static void loadsAlike(String name, Path ours, ModelConfig model, BaseWeights base) {
         try (LoraAdapter mine = LoraAdapter.read("ours", 1, ours, model, base);
-             LoraAdapter theirs = LoraAdapter.read("peft", 1, FIXTURES.resolve("peft").resolve(name), model, base)) {
+                LoraAdapter theirs =
+                        LoraAdapter.read(
+                                "peft", 1, FIXTURES.resolve("peft").resolve(name), model, base)) {
             int adapted = 0;
             for (int l = 0; l < model.numLayers(); l++) {
                 for (Projection p : Projection.values()) {
@@ -198,7 +243,9 @@ class AdapterCombinerMatchesPeftTest {
                     for (float v : d2) {
                         scale = Math.max(scale, Math.abs(v));
                     }
-                    assertTrue(maxAbsDiff(d1, d2) <= PRODUCT_TOLERANCE * scale, name + " " + l + " " + p);
+                    assertTrue(
+                            maxAbsDiff(d1, d2) <= PRODUCT_TOLERANCE * scale,
+                            name + " " + l + " " + p);
                 }
             }
             assertTrue(adapted > 0);

@@ -21,37 +21,53 @@ class AdapterConfigTest {
 
     @Test
     void unsupportedSettingsAreRefusedNamingTheField() {
-        Map<String, String> cases = Map.of(
-                "use_dora", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"use_dora\": true, \"lora_bias\": true}",
-                "modules_to_save", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"norm\"]}",
-                "bias", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"lora_only\"}",
-                "fan_in_fan_out", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}",
-                "peft_type", "{\"peft_type\": \"IA3\", \"r\": 4, \"target_modules\": [\"q_proj\"]}",
-                "r must", "{\"r\": 0, \"target_modules\": [\"q_proj\"]}",
-                "target_modules", "{\"r\": 4}");
-        cases.forEach((field, json) -> {
-            AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> parse(json), field);
-            assertTrue(e.getMessage().contains(field), field + " -> " + e.getMessage());
-        });
+        Map<String, String> cases =
+                Map.of(
+                        "use_dora",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"use_dora\": true, \"lora_bias\": true}",
+                        "modules_to_save",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"norm\"]}",
+                        "bias",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"lora_only\"}",
+                        "fan_in_fan_out",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}",
+                        "peft_type",
+                                "{\"peft_type\": \"IA3\", \"r\": 4, \"target_modules\": [\"q_proj\"]}",
+                        "r must", "{\"r\": 0, \"target_modules\": [\"q_proj\"]}",
+                        "target_modules", "{\"r\": 4}");
+        cases.forEach(
+                (field, json) -> {
+                    AdapterFormatException e =
+                            assertThrows(AdapterFormatException.class, () -> parse(json), field);
+                    assertTrue(e.getMessage().contains(field), field + " -> " + e.getMessage());
+                });
     }
 
     @Test
     void ranksAlphasAndScalesFollowPeftRules() throws Exception {
-        AdapterConfig c = parse("{\"r\": 8, \"lora_alpha\": 16, \"target_modules\": \"all-linear\","
-                + " \"rank_pattern\": {\"o_proj\": 2, \"layers.1.self_attn.q_proj\": 4}, \"alpha_pattern\": {\"o_proj\": 8}}");
+        AdapterConfig c =
+                parse(
+                        "{\"r\": 8, \"lora_alpha\": 16, \"target_modules\": \"all-linear\","
+                                + " \"rank_pattern\": {\"o_proj\": 2, \"layers.1.self_attn.q_proj\": 4}, \"alpha_pattern\": {\"o_proj\": 8}}");
         assertEquals(2.0, c.scaleOf(0, Projection.Q), 1e-12);
         assertEquals(2, c.rankOf(3, Projection.O));
         assertEquals(4.0, c.scaleOf(3, Projection.O), 1e-12);
         assertEquals(4, c.rankOf(1, Projection.Q));
         assertEquals(8, c.rankOf(11, Projection.Q), "layers.1 does not match layers.11");
-        AdapterConfig rs = parse("{\"r\": 16, \"lora_alpha\": 8, \"use_rslora\": true, \"target_modules\": [\"v_proj\"]}");
+        AdapterConfig rs =
+                parse(
+                        "{\"r\": 16, \"lora_alpha\": 8, \"use_rslora\": true, \"target_modules\": [\"v_proj\"]}");
         assertEquals(2.0, rs.scaleOf(0, Projection.V), 1e-12);
         assertFalse(rs.adapts(0, Projection.Q));
-        AdapterConfig regex = parse("{\"r\": 2, \"target_modules\": \".*layers\\\\.[01]\\\\.self_attn\\\\.(q|v)_proj\"}");
+        AdapterConfig regex =
+                parse(
+                        "{\"r\": 2, \"target_modules\": \".*layers\\\\.[01]\\\\.self_attn\\\\.(q|v)_proj\"}");
         assertTrue(regex.adapts(1, Projection.V));
         assertFalse(regex.adapts(2, Projection.V));
         assertFalse(regex.adapts(0, Projection.K));
-        AdapterConfig layers = parse("{\"r\": 2, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [0, 2]}");
+        AdapterConfig layers =
+                parse(
+                        "{\"r\": 2, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [0, 2]}");
         assertTrue(layers.adapts(2, Projection.Q));
         assertFalse(layers.adapts(1, Projection.Q));
     }
@@ -59,9 +75,11 @@ class AdapterConfigTest {
     @Test
     void patternKeysAreRegexesAndTheFirstMatchingKeyWinsAsInPeft() throws Exception {
         // PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", path); keys in file order.
-        AdapterConfig c = parse("{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"all-linear\","
-                + " \"rank_pattern\": {\"gate_proj|up_proj\": 2, \"model.layers.1.self_attn.o_proj\": 6, \"o_proj\": 3},"
-                + " \"alpha_pattern\": {\"gate_proj|up_proj\": 3, \"layers\\\\.0\\\\..*v_proj\": 16}}");
+        AdapterConfig c =
+                parse(
+                        "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"all-linear\","
+                                + " \"rank_pattern\": {\"gate_proj|up_proj\": 2, \"model.layers.1.self_attn.o_proj\": 6, \"o_proj\": 3},"
+                                + " \"alpha_pattern\": {\"gate_proj|up_proj\": 3, \"layers\\\\.0\\\\..*v_proj\": 16}}");
         assertEquals(2, c.rankOf(0, Projection.GATE));
         assertEquals(2, c.rankOf(0, Projection.UP), "the alternation covers up_proj too");
         assertEquals(3.0, c.alphaOf(4, Projection.UP), 1e-12);
@@ -70,49 +88,78 @@ class AdapterConfigTest {
         assertEquals(3, c.rankOf(2, Projection.O));
         assertEquals(16.0, c.alphaOf(0, Projection.V), 1e-12);
         assertEquals(8.0, c.alphaOf(1, Projection.V), 1e-12);
-        assertEquals(8.0, parse("{\"r\": 4, \"target_modules\": [\"q_proj\"]}").alpha(), 1e-12,
+        assertEquals(
+                8.0,
+                parse("{\"r\": 4, \"target_modules\": [\"q_proj\"]}").alpha(),
+                1e-12,
                 "PEFT's default lora_alpha is 8, not r");
     }
 
     @Test
     void excludeModulesAndLayersPatternFollowPeft() throws Exception {
-        AdapterConfig ex = parse("{\"r\": 4, \"target_modules\": \"all-linear\", \"exclude_modules\": [\"o_proj\"]}");
+        AdapterConfig ex =
+                parse(
+                        "{\"r\": 4, \"target_modules\": \"all-linear\", \"exclude_modules\": [\"o_proj\"]}");
         assertTrue(ex.adapts(0, Projection.Q));
         assertFalse(ex.adapts(0, Projection.O));
-        AdapterConfig exRegex = parse("{\"r\": 4, \"target_modules\": [\"q_proj\"],"
-                + " \"exclude_modules\": \"model\\\\.layers\\\\.1\\\\..*\"}");
+        AdapterConfig exRegex =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"],"
+                                + " \"exclude_modules\": \"model\\\\.layers\\\\.1\\\\..*\"}");
         assertTrue(exRegex.adapts(0, Projection.Q));
         assertFalse(exRegex.adapts(1, Projection.Q));
-        AdapterConfig lp = parse("{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": 2,"
-                + " \"layers_pattern\": \"layers\"}");
+        AdapterConfig lp =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": 2,"
+                                + " \"layers_pattern\": \"layers\"}");
         assertTrue(lp.adapts(2, Projection.Q));
         assertFalse(lp.adapts(1, Projection.Q));
-        AdapterConfig wrongPattern = parse("{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [2],"
-                + " \"layers_pattern\": [\"h\"]}");
-        assertFalse(wrongPattern.adapts(2, Projection.Q), "no 'h.<n>.' segment: PEFT adapts nothing");
-        assertThrows(AdapterFormatException.class, () -> parse("{\"r\": 4, \"target_modules\": \".*q_proj\","
-                + " \"layers_to_transform\": [0]}"));
+        AdapterConfig wrongPattern =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [2],"
+                                + " \"layers_pattern\": [\"h\"]}");
+        assertFalse(
+                wrongPattern.adapts(2, Projection.Q), "no 'h.<n>.' segment: PEFT adapts nothing");
+        assertThrows(
+                AdapterFormatException.class,
+                () ->
+                        parse(
+                                "{\"r\": 4, \"target_modules\": \".*q_proj\","
+                                        + " \"layers_to_transform\": [0]}"));
     }
 
     @Test
     void targetsOutsideTheProjectionsAreRefusedNamingTheModule() throws Exception {
         ModelConfig model = ModelConfig.read(TestModels.stories260k());
-        for (String targets : new String[] {"[\"q_proj\", \"input_layernorm\"]", "\"lm_head\"", "[\"mlp\"]"}) {
+        for (String targets :
+                new String[] {"[\"q_proj\", \"input_layernorm\"]", "\"lm_head\"", "[\"mlp\"]"}) {
             AdapterConfig c = parse("{\"r\": 4, \"target_modules\": " + targets + "}");
-            AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> c.checkModules(model, "cfg"));
-            assertTrue(e.getMessage().contains(targets.contains("norm") ? "model.layers.0.input_layernorm"
-                    : targets.contains("lm_head") ? "lm_head" : "model.layers.0.mlp"), e.getMessage());
+            AdapterFormatException e =
+                    assertThrows(AdapterFormatException.class, () -> c.checkModules(model, "cfg"));
+            assertTrue(
+                    e.getMessage()
+                            .contains(
+                                    targets.contains("norm")
+                                            ? "model.layers.0.input_layernorm"
+                                            : targets.contains("lm_head")
+                                                    ? "lm_head"
+                                                    : "model.layers.0.mlp"),
+                    e.getMessage());
         }
         // Embeddings take LoRA (lora_embedding_A/B); a module saved whole is never adapted too.
-        parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"]}").checkModules(model, "cfg");
-        AdapterConfig saved = parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"],"
-                + " \"modules_to_save\": [\"embed_tokens\"]}");
+        parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"]}")
+                .checkModules(model, "cfg");
+        AdapterConfig saved =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"],"
+                                + " \"modules_to_save\": [\"embed_tokens\"]}");
         assertFalse(saved.matches("model.embed_tokens"));
         assertTrue(saved.saves("model.embed_tokens"));
         AdapterConfig nothing = parse("{\"r\": 4, \"target_modules\": [\"c_attn\"]}");
         assertThrows(AdapterFormatException.class, () -> nothing.checkModules(model, "cfg"));
         // A full module path in the list is an exact match in PEFT, not an error.
-        AdapterConfig path = parse("{\"r\": 4, \"target_modules\": [\"model.layers.3.mlp.down_proj\"]}");
+        AdapterConfig path =
+                parse("{\"r\": 4, \"target_modules\": [\"model.layers.3.mlp.down_proj\"]}");
         path.checkModules(model, "cfg");
         assertTrue(path.adapts(3, Projection.DOWN));
         assertFalse(path.adapts(2, Projection.DOWN));
@@ -120,15 +167,23 @@ class AdapterConfigTest {
 
     @Test
     void unknownFieldsAndValuesThatChangeTheComputationAreRefusedByName() {
-        Map<String, String> cases = Map.of(
-                "some_new_field", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"some_new_field\": 1}",
-                "init_lora_weights", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"init_lora_weights\": \"pissa\"}",
-                "layer_replication", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layer_replication\": [[0, 2]]}",
-                "trainable_token_indices", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": [1]}",
-                "target_parameters", "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"w\"]}");
-        cases.forEach((field, json) -> {
-            AdapterFormatException e = assertThrows(AdapterFormatException.class, () -> parse(json), field);
-            assertTrue(e.getMessage().contains(field), field + " -> " + e.getMessage());
-        });
+        Map<String, String> cases =
+                Map.of(
+                        "some_new_field",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"some_new_field\": 1}",
+                        "init_lora_weights",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"init_lora_weights\": \"pissa\"}",
+                        "layer_replication",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layer_replication\": [[0, 2]]}",
+                        "trainable_token_indices",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": [1]}",
+                        "target_parameters",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"w\"]}");
+        cases.forEach(
+                (field, json) -> {
+                    AdapterFormatException e =
+                            assertThrows(AdapterFormatException.class, () -> parse(json), field);
+                    assertTrue(e.getMessage().contains(field), field + " -> " + e.getMessage());
+                });
     }
 }

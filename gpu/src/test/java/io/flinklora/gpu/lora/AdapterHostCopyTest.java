@@ -15,19 +15,26 @@ import java.util.EnumSet;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** An adapter's weights live once: in a float32 device slot while resident, in host memory otherwise. */
+/**
+ * An adapter's weights live once: in a float32 device slot while resident, in host memory
+ * otherwise.
+ */
 class AdapterHostCopyTest {
-    @TempDir
-    Path dir;
+    @TempDir Path dir;
 
     @Test
-    void aResidentFloat32AdapterKeepsNoHostCopyAndEvictionRestoresTheSameWeights() throws Exception {
+    void aResidentFloat32AdapterKeepsNoHostCopyAndEvictionRestoresTheSameWeights()
+            throws Exception {
         ModelConfig c = ModelConfig.read(TestModels.stories260k());
         Path path = dir.resolve("a");
-        new PeftWriter(c).rank(4).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V)).write(path, 7, 0.3, 0.3);
+        new PeftWriter(c)
+                .rank(4)
+                .alpha(8)
+                .targets(EnumSet.of(Projection.Q, Projection.V))
+                .write(path, 7, 0.3, 0.3);
         try (NDManager root = NDManager.newBaseManager();
-             AdapterPool pool = new AdapterPool(root, c, DataType.FLOAT32, 2);
-             LoraAdapter a = LoraAdapter.read("a", 1, path, c)) {
+                AdapterPool pool = new AdapterPool(root, c, DataType.FLOAT32, 2);
+                LoraAdapter a = LoraAdapter.read("a", 1, path, c)) {
             LoraAdapter.Module m = a.module(0, Projection.Q);
             float[] hostA = m.hostA.clone();
             float[] hostB = m.hostB.clone();
@@ -51,13 +58,20 @@ class AdapterHostCopyTest {
     void aReducedPrecisionPoolKeepsTheExactHostCopy() throws Exception {
         ModelConfig c = ModelConfig.read(TestModels.stories260k());
         Path path = dir.resolve("b");
-        new PeftWriter(c).rank(4).alpha(8).targets(EnumSet.of(Projection.Q)).write(path, 8, 0.3, 0.3);
+        new PeftWriter(c)
+                .rank(4)
+                .alpha(8)
+                .targets(EnumSet.of(Projection.Q))
+                .write(path, 8, 0.3, 0.3);
         try (NDManager root = NDManager.newBaseManager();
-             AdapterPool pool = new AdapterPool(root, c, DataType.FLOAT16, 2);
-             LoraAdapter a = LoraAdapter.read("b", 1, path, c)) {
+                AdapterPool pool = new AdapterPool(root, c, DataType.FLOAT16, 2);
+                LoraAdapter a = LoraAdapter.read("b", 1, path, c)) {
             float[] hostA = a.module(0, Projection.Q).hostA.clone();
             assertTrue(a.upload(pool));
-            assertArrayEquals(hostA, a.module(0, Projection.Q).hostA, "float16 slots round: the float32 copy stays");
+            assertArrayEquals(
+                    hostA,
+                    a.module(0, Projection.Q).hostA,
+                    "float16 slots round: the float32 copy stays");
         }
     }
 }

@@ -5,12 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-/** svd_clamp: the factors are those of the plain SVD, clipped to +-(torch.quantile of all their entries). */
+/**
+ * svd_clamp: the factors are those of the plain SVD, clipped to +-(torch.quantile of all their
+ * entries).
+ */
 class SvdClampClipsFactorsAtTheQuantileTest {
 
     @Test
     void quantileInterpolatesLinearlyAsTorch() {
-        // torch.quantile(torch.tensor([1., 2., 3., 4.]), q): 0.5 -> 2.5, 0.9 -> 3.7, 0 -> 1, 1 -> 4.
+        // torch.quantile(torch.tensor([1., 2., 3., 4.]), q): 0.5 -> 2.5, 0.9 -> 3.7, 0 -> 1, 1 ->
+        // 4.
         double[] x = {4, 1, 3, 2};
         assertEquals(2.5, LowRankFactors.quantile(x, 0.5), 1e-12);
         assertEquals(3.7, LowRankFactors.quantile(x, 0.9), 1e-12);
@@ -42,10 +46,18 @@ class SvdClampClipsFactorsAtTheQuantileTest {
             int lo = (int) pos;
             double hi = all[lo] + (all[Math.min(lo + 1, all.length - 1)] - all[lo]) * (pos - lo);
             for (int i = 0; i < plain.a().length; i++) {
-                assertEquals((float) Math.min(hi, Math.max(-hi, plain.a()[i])), clamped.a()[i], 1e-6, "A " + q);
+                assertEquals(
+                        (float) Math.min(hi, Math.max(-hi, plain.a()[i])),
+                        clamped.a()[i],
+                        1e-6,
+                        "A " + q);
             }
             for (int i = 0; i < plain.b().length; i++) {
-                assertEquals((float) Math.min(hi, Math.max(-hi, plain.b()[i])), clamped.b()[i], 1e-6, "B " + q);
+                assertEquals(
+                        (float) Math.min(hi, Math.max(-hi, plain.b()[i])),
+                        clamped.b()[i],
+                        1e-6,
+                        "B " + q);
             }
         }
     }

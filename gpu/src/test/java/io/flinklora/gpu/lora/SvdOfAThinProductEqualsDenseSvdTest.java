@@ -6,8 +6,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The svd method decomposes a weighted sum of LoRA deltas through its thin factors; that must give the
- * truncated SVD of the full delta (same B A), also when the factors are linearly dependent.
+ * The svd method decomposes a weighted sum of LoRA deltas through its thin factors; that must give
+ * the truncated SVD of the full delta (same B A), also when the factors are linearly dependent.
  */
 class SvdOfAThinProductEqualsDenseSvdTest {
 
@@ -19,7 +19,8 @@ class SvdOfAThinProductEqualsDenseSvdTest {
         int inner = 10;
         double[] p = gaussian(r, rows * inner);
         double[] q = gaussian(r, inner * cols);
-        // Columns 7..9 of p repeat 0..2 and rows 7..9 of q repeat 0..2 scaled: a product of rank 7, not 10.
+        // Columns 7..9 of p repeat 0..2 and rows 7..9 of q repeat 0..2 scaled: a product of rank 7,
+        // not 10.
         for (int i = 0; i < rows; i++) {
             for (int k = 0; k < 3; k++) {
                 p[i * inner + 7 + k] = p[i * inner + k];
@@ -43,8 +44,10 @@ class SvdOfAThinProductEqualsDenseSvdTest {
         for (int rank : new int[] {3, 7, 9}) {
             LowRankFactors dense = LowRankFactors.of(delta, rows, cols, rank, null);
             LowRankFactors thin = LowRankFactors.ofProduct(p, q, rows, inner, cols, rank, null);
-            float[] d = AdapterCombinerMatchesPeftTest.product(dense.b(), dense.a(), rows, rank, cols);
-            float[] t = AdapterCombinerMatchesPeftTest.product(thin.b(), thin.a(), rows, rank, cols);
+            float[] d =
+                    AdapterCombinerMatchesPeftTest.product(dense.b(), dense.a(), rows, rank, cols);
+            float[] t =
+                    AdapterCombinerMatchesPeftTest.product(thin.b(), thin.a(), rows, rank, cols);
             double scale = 0;
             for (float v : d) {
                 scale = Math.max(scale, Math.abs(v));

@@ -35,24 +35,35 @@ class ModelLoadingTest {
     /** A config change that removes the field. */
     static final Object REMOVE = new Object();
 
-    /** Copies stories260k into {@code dir}, rewriting its weights (renamed, re-typed, sharded) and config. */
-    static Path rewrite(Path dir, DType dtype, int shards, Map<String, Object> configChanges,
-                        BiFunction<String, NDArray, NDArray> transform) throws IOException {
+    /**
+     * Copies stories260k into {@code dir}, rewriting its weights (renamed, re-typed, sharded) and
+     * config.
+     */
+    static Path rewrite(
+            Path dir,
+            DType dtype,
+            int shards,
+            Map<String, Object> configChanges,
+            BiFunction<String, NDArray, NDArray> transform)
+            throws IOException {
         Path src = TestModels.stories260k();
         Files.createDirectories(dir);
-        for (String f : List.of("tokenizer.json", "tokenizer_config.json", "generation_config.json")) {
+        for (String f :
+                List.of("tokenizer.json", "tokenizer_config.json", "generation_config.json")) {
             Files.copy(src.resolve(f), dir.resolve(f));
         }
         ObjectNode config = (ObjectNode) JSON.readTree(src.resolve("config.json").toFile());
-        configChanges.forEach((k, v) -> {
-            if (v == REMOVE) {
-                config.remove(k);
-            } else {
-                config.set(k, JSON.valueToTree(v));
-            }
-        });
+        configChanges.forEach(
+                (k, v) -> {
+                    if (v == REMOVE) {
+                        config.remove(k);
+                    } else {
+                        config.set(k, JSON.valueToTree(v));
+                    }
+                });
         Files.writeString(dir.resolve("config.json"), JSON.writeValueAsString(config));
-        try (WeightIndex w = WeightIndex.open(src); NDManager m = NDManager.newBaseManager()) {
+        try (WeightIndex w = WeightIndex.open(src);
+                NDManager m = NDManager.newBaseManager()) {
             List<String> names = new ArrayList<>(w.names());
             names.sort(null);
             SafetensorsWriter[] writers = new SafetensorsWriter[shards];
@@ -63,7 +74,8 @@ class ModelLoadingTest {
             ObjectNode map = index.putObject("weight_map");
             List<NDArray> extra = new ArrayList<>();
             for (int i = 0; i < names.size(); i++) {
-                NDArray a = transform.apply(names.get(i), w.load(names.get(i), m, DataType.FLOAT32));
+                NDArray a =
+                        transform.apply(names.get(i), w.load(names.get(i), m, DataType.FLOAT32));
                 if (a == null) {
                     continue;
                 }
@@ -72,10 +84,16 @@ class ModelLoadingTest {
                 map.put(names.get(i), shardName(shard, shards));
             }
             for (String n : names) {
-                if (n.endsWith("q_proj.weight") || n.endsWith("k_proj.weight") || n.endsWith("v_proj.weight")) {
+                if (n.endsWith("q_proj.weight")
+                        || n.endsWith("k_proj.weight")
+                        || n.endsWith("v_proj.weight")) {
                     NDArray bias = transform.apply(n.replace(".weight", ".bias"), null);
                     if (bias != null) {
-                        writers[0].add(n.replace(".weight", ".bias"), dtype, bias.getShape().getShape(), bias.toFloatArray());
+                        writers[0].add(
+                                n.replace(".weight", ".bias"),
+                                dtype,
+                                bias.getShape().getShape(),
+                                bias.toFloatArray());
                         map.put(n.replace(".weight", ".bias"), shardName(0, shards));
                         extra.add(bias);
                     }
@@ -85,20 +103,28 @@ class ModelLoadingTest {
                 writers[i].write(dir.resolve(shardName(i, shards)));
             }
             if (shards > 1) {
-                Files.writeString(dir.resolve("model.safetensors.index.json"), JSON.writeValueAsString(index));
+                Files.writeString(
+                        dir.resolve("model.safetensors.index.json"),
+                        JSON.writeValueAsString(index));
             }
         }
         return dir;
     }
 
     private static String shardName(int i, int shards) {
-        return shards == 1 ? "model.safetensors" : String.format("model-%05d-of-%05d.safetensors", i + 1, shards);
+        return shards == 1
+                ? "model.safetensors"
+                : String.format("model-%05d-of-%05d.safetensors", i + 1, shards);
     }
 
     static int[] greedy(Path model, int n) {
         try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).build())) {
-            e.submit(new EngineRequest("g", e.tokenizer().encode("Tom had a big red ball."), List.of(),
-                    SamplingParams.greedy(n).withIgnoreEos(true)));
+            e.submit(
+                    new EngineRequest(
+                            "g",
+                            e.tokenizer().encode("Tom had a big red ball."),
+                            List.of(),
+                            SamplingParams.greedy(n).withIgnoreEos(true)));
             List<Integer> ids = new ArrayList<>();
             while (e.hasWork()) {
                 for (TokenEvent t : e.step().events()) {
@@ -123,46 +149,118 @@ class ModelLoadingTest {
             Path m = rewrite(dir.resolve(t.name()), t, 1, Map.of(), (n, a) -> a);
             int[] got = greedy(m, 12);
             // Rounding the weights moves logits slightly; the first tokens have wide margins.
-            assertArrayEquals(java.util.Arrays.copyOf(reference, 6), java.util.Arrays.copyOf(got, 6), t.name());
+            assertArrayEquals(
+                    java.util.Arrays.copyOf(reference, 6),
+                    java.util.Arrays.copyOf(got, 6),
+                    t.name());
         }
     }
 
     @Test
     void mistralAndQwen2LayoutsLoadAndQwen2BiasesAreApplied(@TempDir Path dir) throws IOException {
         int[] reference = greedy(TestModels.stories260k(), 24);
-        Path mistral = rewrite(dir.resolve("mistral"), DType.F32, 1,
-                Map.of("architectures", List.of("MistralForCausalLM"), "head_dim", 8, "sliding_window", 4096,
-                        "attention_bias", REMOVE, "mlp_bias", REMOVE),
-                (n, a) -> a);
+        Path mistral =
+                rewrite(
+                        dir.resolve("mistral"),
+                        DType.F32,
+                        1,
+                        Map.of(
+                                "architectures",
+                                List.of("MistralForCausalLM"),
+                                "head_dim",
+                                8,
+                                "sliding_window",
+                                4096,
+                                "attention_bias",
+                                REMOVE,
+                                "mlp_bias",
+                                REMOVE),
+                        (n, a) -> a);
         assertArrayEquals(reference, greedy(mistral, 24));
         try (NDManager m = NDManager.newBaseManager()) {
-            Path zeroBias = rewrite(dir.resolve("qwen0"), DType.F32, 1,
-                    Map.of("architectures", List.of("Qwen2ForCausalLM"), "attention_bias", REMOVE, "mlp_bias", REMOVE),
-                    (n, a) -> a != null ? a : m.zeros(new ai.djl.ndarray.types.Shape(n.contains("q_proj") ? 64 : 32)));
+            Path zeroBias =
+                    rewrite(
+                            dir.resolve("qwen0"),
+                            DType.F32,
+                            1,
+                            Map.of(
+                                    "architectures",
+                                    List.of("Qwen2ForCausalLM"),
+                                    "attention_bias",
+                                    REMOVE,
+                                    "mlp_bias",
+                                    REMOVE),
+                            (n, a) ->
+                                    a != null
+                                            ? a
+                                            : m.zeros(
+                                                    new ai.djl.ndarray.types.Shape(
+                                                            n.contains("q_proj") ? 64 : 32)));
             assertArrayEquals(reference, greedy(zeroBias, 24), "zero biases change nothing");
-            Path biased = rewrite(dir.resolve("qwen1"), DType.F32, 1,
-                    Map.of("architectures", List.of("Qwen2ForCausalLM"), "attention_bias", REMOVE, "mlp_bias", REMOVE),
-                    (n, a) -> a != null ? a : m.randomNormal(0f, 2f,
-                            new ai.djl.ndarray.types.Shape(n.contains("q_proj") ? 64 : 32), DataType.FLOAT32));
-            assertTrue(!java.util.Arrays.equals(reference, greedy(biased, 24)), "large q/k/v biases change the output");
+            Path biased =
+                    rewrite(
+                            dir.resolve("qwen1"),
+                            DType.F32,
+                            1,
+                            Map.of(
+                                    "architectures",
+                                    List.of("Qwen2ForCausalLM"),
+                                    "attention_bias",
+                                    REMOVE,
+                                    "mlp_bias",
+                                    REMOVE),
+                            (n, a) ->
+                                    a != null
+                                            ? a
+                                            : m.randomNormal(
+                                                    0f,
+                                                    2f,
+                                                    new ai.djl.ndarray.types.Shape(
+                                                            n.contains("q_proj") ? 64 : 32),
+                                                    DataType.FLOAT32));
+            assertTrue(
+                    !java.util.Arrays.equals(reference, greedy(biased, 24)),
+                    "large q/k/v biases change the output");
         }
     }
 
     @Test
-    void missingTensorWrongShapeAndUnsupportedArchitectureAreNamed(@TempDir Path dir) throws IOException {
-        Path missing = rewrite(dir.resolve("missing"), DType.F32, 1, Map.of(),
-                (n, a) -> n.equals("model.layers.2.mlp.up_proj.weight") ? null : a);
+    void missingTensorWrongShapeAndUnsupportedArchitectureAreNamed(@TempDir Path dir)
+            throws IOException {
+        Path missing =
+                rewrite(
+                        dir.resolve("missing"),
+                        DType.F32,
+                        1,
+                        Map.of(),
+                        (n, a) -> n.equals("model.layers.2.mlp.up_proj.weight") ? null : a);
         var e1 = assertThrows(ModelFormatException.class, () -> greedy(missing, 1));
         assertTrue(e1.getMessage().contains("model.layers.2.mlp.up_proj.weight"), e1.getMessage());
 
-        Path shape = rewrite(dir.resolve("shape"), DType.F32, 1, Map.of(),
-                (n, a) -> n.equals("model.layers.1.self_attn.k_proj.weight") ? a.get("0:16") : a);
+        Path shape =
+                rewrite(
+                        dir.resolve("shape"),
+                        DType.F32,
+                        1,
+                        Map.of(),
+                        (n, a) ->
+                                n.equals("model.layers.1.self_attn.k_proj.weight")
+                                        ? a.get("0:16")
+                                        : a);
         var e2 = assertThrows(ModelFormatException.class, () -> greedy(shape, 1));
-        assertTrue(e2.getMessage().contains("model.layers.1.self_attn.k_proj.weight")
-                && e2.getMessage().contains("[16, 64]") && e2.getMessage().contains("[32, 64]"), e2.getMessage());
+        assertTrue(
+                e2.getMessage().contains("model.layers.1.self_attn.k_proj.weight")
+                        && e2.getMessage().contains("[16, 64]")
+                        && e2.getMessage().contains("[32, 64]"),
+                e2.getMessage());
 
-        Path arch = rewrite(dir.resolve("arch"), DType.F32, 1, Map.of("architectures", List.of("GPT2LMHeadModel")),
-                (n, a) -> a);
+        Path arch =
+                rewrite(
+                        dir.resolve("arch"),
+                        DType.F32,
+                        1,
+                        Map.of("architectures", List.of("GPT2LMHeadModel")),
+                        (n, a) -> a);
         var e3 = assertThrows(ModelFormatException.class, () -> greedy(arch, 1));
         assertTrue(e3.getMessage().contains("GPT2LMHeadModel"), e3.getMessage());
         assertEquals(true, e3.getMessage().contains("LlamaForCausalLM"), "lists what is supported");
@@ -172,7 +270,8 @@ class ModelLoadingTest {
     void aTensorTheModelDoesNotUseIsRefusedByName(@TempDir Path dir) throws IOException {
         Path model = rewrite(dir.resolve("extra"), DType.F32, 1, Map.of(), (n, a) -> a);
         SafetensorsWriter w = new SafetensorsWriter();
-        try (WeightIndex in = WeightIndex.open(model); NDManager m = NDManager.newBaseManager()) {
+        try (WeightIndex in = WeightIndex.open(model);
+                NDManager m = NDManager.newBaseManager()) {
             for (String n : in.names()) {
                 NDArray a = in.load(n, m, DataType.FLOAT32);
                 w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
@@ -186,53 +285,94 @@ class ModelLoadingTest {
     }
 
     @Test
-    void configFieldsThatWouldChangeTheComputationAreRefusedByName(@TempDir Path dir) throws IOException {
-        for (var change : List.of(Map.<String, Object>of("use_qk_norm", true),
-                Map.<String, Object>of("attn_logit_softcapping", 50.0),
-                Map.<String, Object>of("rope_parameters", Map.of("rope_type", "longrope", "rope_theta", 10000.0)),
-                Map.<String, Object>of("partial_rotary_factor", 0.5),
-                Map.<String, Object>of("hidden_act", "gelu"))) {
+    void configFieldsThatWouldChangeTheComputationAreRefusedByName(@TempDir Path dir)
+            throws IOException {
+        for (var change :
+                List.of(
+                        Map.<String, Object>of("use_qk_norm", true),
+                        Map.<String, Object>of("attn_logit_softcapping", 50.0),
+                        Map.<String, Object>of(
+                                "rope_parameters",
+                                Map.of("rope_type", "longrope", "rope_theta", 10000.0)),
+                        Map.<String, Object>of("partial_rotary_factor", 0.5),
+                        Map.<String, Object>of("hidden_act", "gelu"))) {
             String field = change.keySet().iterator().next();
             Path model = rewrite(dir.resolve(field), DType.F32, 1, change, (n, a) -> a);
-            ModelFormatException e = assertThrows(ModelFormatException.class, () -> greedy(model, 1), field);
-            assertTrue(e.getMessage().contains(field.equals("rope_parameters") ? "longrope" : field), e.getMessage());
+            ModelFormatException e =
+                    assertThrows(ModelFormatException.class, () -> greedy(model, 1), field);
+            assertTrue(
+                    e.getMessage().contains(field.equals("rope_parameters") ? "longrope" : field),
+                    e.getMessage());
         }
     }
 
     @Test
     void bothConfigLayoutsAreReadAsTransformersFiveReadsThem() throws Exception {
-        String head = "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":172,"
-                + "\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512,";
-        // 5.x: theta lives inside rope_parameters (the old reader fell back to 10000 and no scaling).
-        ModelConfig v5 = ModelConfig.parse(JSON.readTree(head + "\"rope_parameters\":{\"rope_type\":\"llama3\","
-                + "\"rope_theta\":500000.0,\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
-                + "\"original_max_position_embeddings\":8192}}"), "v5");
+        String head =
+                "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":172,"
+                        + "\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512,";
+        // 5.x: theta lives inside rope_parameters (the old reader fell back to 10000 and no
+        // scaling).
+        ModelConfig v5 =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                head
+                                        + "\"rope_parameters\":{\"rope_type\":\"llama3\","
+                                        + "\"rope_theta\":500000.0,\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                                        + "\"original_max_position_embeddings\":8192}}"),
+                        "v5");
         assertEquals("llama3", v5.rope().type());
         assertEquals(500000.0, v5.rope().theta());
-        ModelConfig v4 = ModelConfig.parse(JSON.readTree(head + "\"rope_theta\":500000.0,\"rope_scaling\":{"
-                + "\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
-                + "\"original_max_position_embeddings\":8192}}"), "v4");
+        ModelConfig v4 =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                head
+                                        + "\"rope_theta\":500000.0,\"rope_scaling\":{"
+                                        + "\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                                        + "\"original_max_position_embeddings\":8192}}"),
+                        "v4");
         assertEquals(v5.rope(), v4.rope());
         assertArrayEquals(v5.rope().inverseFrequencies(8), v4.rope().inverseFrequencies(8));
-        // Without original_max_position_embeddings, transformers uses max_position_embeddings (not 8192).
-        ModelConfig noOriginal = ModelConfig.parse(JSON.readTree(head + "\"max_position_embeddings\":1024,"
-                + "\"rope_parameters\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
-                + "\"high_freq_factor\":4.0}}"), "noOriginal");
+        // Without original_max_position_embeddings, transformers uses max_position_embeddings (not
+        // 8192).
+        ModelConfig noOriginal =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                head
+                                        + "\"max_position_embeddings\":1024,"
+                                        + "\"rope_parameters\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
+                                        + "\"high_freq_factor\":4.0}}"),
+                        "noOriginal");
         assertEquals(1024, noOriginal.rope().originalMaxPositions());
-        // Per-layer-type parameters that agree are one rotary embedding; ones that differ are refused.
-        ModelConfig nested = ModelConfig.parse(JSON.readTree(head + "\"rope_parameters\":{\"full_attention\":"
-                + "{\"rope_type\":\"default\",\"rope_theta\":1000.0}}}"), "nested");
+        // Per-layer-type parameters that agree are one rotary embedding; ones that differ are
+        // refused.
+        ModelConfig nested =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                head
+                                        + "\"rope_parameters\":{\"full_attention\":"
+                                        + "{\"rope_type\":\"default\",\"rope_theta\":1000.0}}}"),
+                        "nested");
         assertEquals(1000.0, nested.rope().theta());
-        assertThrows(ModelFormatException.class, () -> ModelConfig.parse(JSON.readTree(head + "\"rope_parameters\":{"
-                + "\"full_attention\":{\"rope_type\":\"default\",\"rope_theta\":1000.0},"
-                + "\"sliding_attention\":{\"rope_type\":\"default\",\"rope_theta\":10.0}}}"), "differ"));
+        assertThrows(
+                ModelFormatException.class,
+                () ->
+                        ModelConfig.parse(
+                                JSON.readTree(
+                                        head
+                                                + "\"rope_parameters\":{"
+                                                + "\"full_attention\":{\"rope_type\":\"default\",\"rope_theta\":1000.0},"
+                                                + "\"sliding_attention\":{\"rope_type\":\"default\",\"rope_theta\":10.0}}}"),
+                                "differ"));
         // Llama's attention_bias covers the output projection too.
-        ModelConfig biased = ModelConfig.parse(JSON.readTree(head + "\"attention_bias\":true}"), "bias");
+        ModelConfig biased =
+                ModelConfig.parse(JSON.readTree(head + "\"attention_bias\":true}"), "bias");
         assertTrue(biased.qkvBias() && biased.oBias());
     }
 
     @Test
-    void anEosTokenListStopsOnAnyOfItsIdsFromConfigOrGenerationConfig(@TempDir Path dir) throws IOException {
+    void anEosTokenListStopsOnAnyOfItsIdsFromConfigOrGenerationConfig(@TempDir Path dir)
+            throws IOException {
         int[] reference = greedy(TestModels.stories260k(), 12);
         int target = reference[5];
         int expectedLength = 0;
@@ -240,18 +380,29 @@ class ModelLoadingTest {
             expectedLength++;
         }
         expectedLength++;
-        Path inConfig = rewrite(dir.resolve("config"), DType.F32, 1, Map.of("eos_token_id", List.of(2, target)),
-                (n, a) -> a);
+        Path inConfig =
+                rewrite(
+                        dir.resolve("config"),
+                        DType.F32,
+                        1,
+                        Map.of("eos_token_id", List.of(2, target)),
+                        (n, a) -> a);
         assertEquals(expectedLength, untilStop(inConfig).length);
         Path inGeneration = rewrite(dir.resolve("generation"), DType.F32, 1, Map.of(), (n, a) -> a);
-        Files.writeString(inGeneration.resolve("generation_config.json"), "{\"eos_token_id\": [2, " + target + "]}");
+        Files.writeString(
+                inGeneration.resolve("generation_config.json"),
+                "{\"eos_token_id\": [2, " + target + "]}");
         assertEquals(expectedLength, untilStop(inGeneration).length);
     }
 
     static int[] untilStop(Path model) {
         try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(1).build())) {
-            e.submit(new EngineRequest("g", e.tokenizer().encode("Tom had a big red ball."), List.of(),
-                    SamplingParams.greedy(12)));
+            e.submit(
+                    new EngineRequest(
+                            "g",
+                            e.tokenizer().encode("Tom had a big red ball."),
+                            List.of(),
+                            SamplingParams.greedy(12)));
             List<Integer> ids = new ArrayList<>();
             while (e.hasWork()) {
                 for (TokenEvent t : e.step().events()) {

@@ -22,9 +22,12 @@ import org.junit.jupiter.api.Test;
  * other story openers (happy) and stories asked for their mood (mood).
  */
 class RouterTest {
-    static final List<String> PLACES = List.of("park", "forest", "garden", "beach", "farm", "lake", "zoo", "school");
-    static final List<String> THINGS = List.of("ball", "kite", "toy", "hat", "book", "cake", "boat", "flower");
-    static final List<String> NAMES = List.of("Tom", "Lily", "Ben", "Sue", "Mia", "Sam", "Tim", "Anna", "Lucy", "Jack");
+    static final List<String> PLACES =
+            List.of("park", "forest", "garden", "beach", "farm", "lake", "zoo", "school");
+    static final List<String> THINGS =
+            List.of("ball", "kite", "toy", "hat", "book", "cake", "boat", "flower");
+    static final List<String> NAMES =
+            List.of("Tom", "Lily", "Ben", "Sue", "Mia", "Sam", "Tim", "Anna", "Lucy", "Jack");
 
     static Path routerFile() {
         return TestModels.model("adapters").resolve("router.json");
@@ -36,27 +39,49 @@ class RouterTest {
     }
 
     /**
-     * Prompts of each kind from a seed and story openers; the router's layer and similarity were chosen
-     * on {@code prompts(11, first 40 training openers)}, not on the held-out set.
+     * Prompts of each kind from a seed and story openers; the router's layer and similarity were
+     * chosen on {@code prompts(11, first 40 training openers)}, not on the held-out set.
      */
     static Map<String, List<String>> prompts(long seed, List<String> openers) {
         Random r = new Random(seed);
         List<String> max = new ArrayList<>();
-        String[] maxTemplates = {"Max the dog went to the %s with his %s.", "One day, a dog named Max saw a %2$s at the %1$s.",
-            "Max ran to the %s to find his %s.", "There was a happy dog called Max. He had a %2$s."};
+        String[] maxTemplates = {
+            "Max the dog went to the %s with his %s.",
+            "One day, a dog named Max saw a %2$s at the %1$s.",
+            "Max ran to the %s to find his %s.",
+            "There was a happy dog called Max. He had a %2$s."
+        };
         for (int i = 0; i < 40; i++) {
-            max.add(String.format(maxTemplates[i % maxTemplates.length], PLACES.get(r.nextInt(PLACES.size())),
-                    THINGS.get(r.nextInt(THINGS.size()))));
+            max.add(
+                    String.format(
+                            maxTemplates[i % maxTemplates.length],
+                            PLACES.get(r.nextInt(PLACES.size())),
+                            THINGS.get(r.nextInt(THINGS.size()))));
         }
         List<String> happy = new ArrayList<>(openers);
         List<String> mood = new ArrayList<>();
-        String[] cues = {"%s was very happy.", "%s felt sad.", "%s was scared.", "Then %s got angry.", "It made %s glad.",
-            "%s was afraid.", "%s felt so grumpy.", "%s was upset all day."};
-        String[] scenes = {"%s went to the %s.", "%s had a %s.", "%s looked at the %s.", "%s played near the %s."};
+        String[] cues = {
+            "%s was very happy.",
+            "%s felt sad.",
+            "%s was scared.",
+            "Then %s got angry.",
+            "It made %s glad.",
+            "%s was afraid.",
+            "%s felt so grumpy.",
+            "%s was upset all day."
+        };
+        String[] scenes = {
+            "%s went to the %s.", "%s had a %s.", "%s looked at the %s.", "%s played near the %s."
+        };
         for (int i = 0; i < 40; i++) {
             String who = NAMES.get(r.nextInt(NAMES.size()));
-            String scene = String.format(scenes[r.nextInt(scenes.length)], who,
-                    i % 2 == 0 ? PLACES.get(r.nextInt(PLACES.size())) : THINGS.get(r.nextInt(THINGS.size())));
+            String scene =
+                    String.format(
+                            scenes[r.nextInt(scenes.length)],
+                            who,
+                            i % 2 == 0
+                                    ? PLACES.get(r.nextInt(PLACES.size()))
+                                    : THINGS.get(r.nextInt(THINGS.size())));
             mood.add(scene + " " + String.format(cues[i % cues.length], who) + "\nMood:");
         }
         Map<String, List<String>> out = new LinkedHashMap<>();
@@ -69,9 +94,11 @@ class RouterTest {
     @Test
     void heldOutPromptsOfEachAdaptersKindRouteToIt() throws Exception {
         RouterFile file = RouterFile.read(routerFile());
-        try (Engine e = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
+        try (Engine e =
+                Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
             Router router = Router.open(file, e);
-            List<String> examples = file.tasks().stream().flatMap(t -> t.examples().stream()).toList();
+            List<String> examples =
+                    file.tasks().stream().flatMap(t -> t.examples().stream()).toList();
             for (var kind : heldOut().entrySet()) {
                 int hits = 0;
                 for (String p : kind.getValue()) {
@@ -81,8 +108,9 @@ class RouterTest {
                     assertEquals(file.topK(), route.weights().size());
                 }
                 double accuracy = hits / (double) kind.getValue().size();
-                System.out.printf("routing: %s prompts routed to %s: %d/%d (%.1f%%)%n", kind.getKey(), kind.getKey(), hits,
-                        kind.getValue().size(), 100 * accuracy);
+                System.out.printf(
+                        "routing: %s prompts routed to %s: %d/%d (%.1f%%)%n",
+                        kind.getKey(), kind.getKey(), hits, kind.getValue().size(), 100 * accuracy);
                 assertTrue(accuracy >= 0.9, kind.getKey() + ": " + accuracy);
             }
         }
@@ -92,7 +120,8 @@ class RouterTest {
     void topKMixesTheNearestTasksBySoftmaxOfTheirSimilarity() throws Exception {
         RouterFile one = RouterFile.read(routerFile());
         RouterFile two = new RouterFile(one.tasks(), 2, 0.05, one.layer());
-        try (Engine e = Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
+        try (Engine e =
+                Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
             PromptEmbedder embedder = e.promptEmbedder(one.layer());
             float[] v = embedder.embed("Max the dog went to the lake with his boat.");
             Router.Route r = new Router(two, embedder).route(v);

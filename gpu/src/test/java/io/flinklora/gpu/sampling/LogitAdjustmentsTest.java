@@ -22,21 +22,30 @@ class LogitAdjustmentsTest {
 
     @Test
     void repetitionPenaltyDividesPositiveAndMultipliesNegativeLogitsOfPromptAndOutputTokens() {
-        float[] out = adjusted(new LogitAdjustments(0, 2.0, 0, 0, Map.of()), 2.0f, -1.0f, 0.5f, 3.0f);
+        float[] out =
+                adjusted(new LogitAdjustments(0, 2.0, 0, 0, Map.of()), 2.0f, -1.0f, 0.5f, 3.0f);
         // 0 (prompt): 2/2; 1 (output): -1*2; 2 (output): 0.5/2; 3: untouched.
         assertArrayEquals(new float[] {1.0f, -2.0f, 0.25f, 3.0f}, out);
     }
 
     @Test
     void presenceAndFrequencyPenaltiesCountOutputTokensOnly() {
-        float[] out = adjusted(new LogitAdjustments(0, 1, 0.5, 0.25, Map.of()), 2.0f, -1.0f, 0.5f, 3.0f);
-        // 0 is in the prompt only: untouched. 1 once: -1 - (0.5 + 0.25). 2 twice: 0.5 - (0.5 + 0.5).
+        float[] out =
+                adjusted(new LogitAdjustments(0, 1, 0.5, 0.25, Map.of()), 2.0f, -1.0f, 0.5f, 3.0f);
+        // 0 is in the prompt only: untouched. 1 once: -1 - (0.5 + 0.25). 2 twice: 0.5 - (0.5 +
+        // 0.5).
         assertArrayEquals(new float[] {2.0f, -1.75f, -0.5f, 3.0f}, out);
     }
 
     @Test
     void logitBiasIsAddedBeforeThePenalties() {
-        float[] out = adjusted(new LogitAdjustments(0, 2.0, 0, 0, Map.of(1, 5.0, 3, -100.0)), 2.0f, -1.0f, 0.5f, 3.0f);
+        float[] out =
+                adjusted(
+                        new LogitAdjustments(0, 2.0, 0, 0, Map.of(1, 5.0, 3, -100.0)),
+                        2.0f,
+                        -1.0f,
+                        0.5f,
+                        3.0f);
         // 1: (-1 + 5) = 4 > 0, then / 2. 3: 3 - 100, not seen.
         assertArrayEquals(new float[] {1.0f, 2.0f, 0.25f, -97.0f}, out);
     }
@@ -46,9 +55,13 @@ class LogitAdjustmentsTest {
         float[] logits = {2.0f, -1.0f, 0.5f, 3.0f};
         SamplingParams greedy = SamplingParams.greedy(8);
         assertEquals(3, Sampler.choose(logits, 0, 4, greedy, 1, 0, TOKENS, PROMPT, TOKENS.length));
-        SamplingParams biased = greedy.withAdjustments(new LogitAdjustments(0, 1, 0, 0, Map.of(2, 3.0)));
+        SamplingParams biased =
+                greedy.withAdjustments(new LogitAdjustments(0, 1, 0, 0, Map.of(2, 3.0)));
         assertEquals(2, Sampler.choose(logits, 0, 4, biased, 1, 0, TOKENS, PROMPT, TOKENS.length));
-        assertArrayEquals(new float[] {2.0f, -1.0f, 0.5f, 3.0f}, logits, "the caller's logits are not changed");
+        assertArrayEquals(
+                new float[] {2.0f, -1.0f, 0.5f, 3.0f},
+                logits,
+                "the caller's logits are not changed");
     }
 
     @Test
@@ -63,7 +76,10 @@ class LogitAdjustmentsTest {
             plainCounts[Sampler.sample(logits, 0, 3, plain, seed, 0)]++;
             minPCounts[Sampler.sample(logits, 0, 3, minP, seed, 0)]++;
         }
-        assertTrue(plainCounts[2] > 60, "without min_p the unlikely token is drawn about 3% of the time: " + plainCounts[2]);
+        assertTrue(
+                plainCounts[2] > 60,
+                "without min_p the unlikely token is drawn about 3% of the time: "
+                        + plainCounts[2]);
         assertEquals(0, minPCounts[2], "min_p 0.1 never draws a token at 0.05 of the most likely");
         // The remaining two keep their ratio 2:1.
         double ratio = (double) minPCounts[0] / minPCounts[1];
@@ -76,7 +92,9 @@ class LogitAdjustmentsTest {
         double logZ = Math.log(Math.exp(1) + 2 * Math.exp(3) + Math.exp(-2) + Math.exp(0.5));
         TokenLogprobs lp = Sampler.logprobs(logits, 0, 5, 4, 3);
         assertEquals(0.5 - logZ, lp.logprob(), 1e-6);
-        assertEquals(List.of(1, 2, 0), lp.top().stream().map(TokenLogprobs.Alternative::tokenId).toList(),
+        assertEquals(
+                List.of(1, 2, 0),
+                lp.top().stream().map(TokenLogprobs.Alternative::tokenId).toList(),
                 "most likely first, the tie to the lower id");
         assertEquals(3 - logZ, lp.top().get(0).logprob(), 1e-6);
         assertEquals(0, Sampler.logprobs(logits, 0, 5, 4, 0).top().size());

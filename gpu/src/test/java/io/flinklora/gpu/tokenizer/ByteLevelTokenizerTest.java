@@ -28,7 +28,8 @@ class ByteLevelTokenizerTest {
     private static String byteChar(int b) {
         int n = 0;
         for (int x = 0; x < 256; x++) {
-            boolean printable = (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255);
+            boolean printable =
+                    (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255);
             if (x == b) {
                 return String.valueOf((char) (printable ? x : 256 + n));
             }
@@ -46,27 +47,53 @@ class ByteLevelTokenizerTest {
         root.putNull("padding");
         ArrayNode added = root.putArray("added_tokens");
         ObjectNode eot = added.addObject();
-        eot.put("id", 300).put("content", "<|endoftext|>").put("single_word", false).put("lstrip", false)
-                .put("rstrip", false).put("normalized", false).put("special", true);
+        eot.put("id", 300)
+                .put("content", "<|endoftext|>")
+                .put("single_word", false)
+                .put("lstrip", false)
+                .put("rstrip", false)
+                .put("normalized", false)
+                .put("special", true);
         ObjectNode think = added.addObject();
-        think.put("id", 301).put("content", "<think>").put("single_word", false).put("lstrip", false)
-                .put("rstrip", false).put("normalized", false).put("special", false);
+        think.put("id", 301)
+                .put("content", "<think>")
+                .put("single_word", false)
+                .put("lstrip", false)
+                .put("rstrip", false)
+                .put("normalized", false)
+                .put("special", false);
         root.putNull("normalizer");
-        root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false)
-                .put("trim_offsets", true).put("use_regex", true);
-        root.putObject("post_processor").put("type", "ByteLevel").put("add_prefix_space", true)
-                .put("trim_offsets", false).put("use_regex", true);
-        root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true)
-                .put("trim_offsets", true).put("use_regex", true);
+        root.putObject("pre_tokenizer")
+                .put("type", "ByteLevel")
+                .put("add_prefix_space", false)
+                .put("trim_offsets", true)
+                .put("use_regex", true);
+        root.putObject("post_processor")
+                .put("type", "ByteLevel")
+                .put("add_prefix_space", true)
+                .put("trim_offsets", false)
+                .put("use_regex", true);
+        root.putObject("decoder")
+                .put("type", "ByteLevel")
+                .put("add_prefix_space", true)
+                .put("trim_offsets", true)
+                .put("use_regex", true);
         ObjectNode model = root.putObject("model");
-        model.put("type", "BPE").putNull("dropout").putNull("unk_token").putNull("continuing_subword_prefix")
-                .putNull("end_of_word_suffix").put("fuse_unk", false).put("byte_fallback", false);
+        model.put("type", "BPE")
+                .putNull("dropout")
+                .putNull("unk_token")
+                .putNull("continuing_subword_prefix")
+                .putNull("end_of_word_suffix")
+                .put("fuse_unk", false)
+                .put("byte_fallback", false);
         ObjectNode vocab = model.putObject("vocab");
         for (int b = 0; b < 256; b++) {
             vocab.put(byteChar(b), b);
         }
         ArrayNode merges = model.putArray("merges");
-        String[][] rules = {{"Ġ", "h"}, {"e", "l"}, {"Ġh", "el"}, {"l", "o"}, {"Ġhel", "lo"}, {"Ã", "©"}};
+        String[][] rules = {
+            {"Ġ", "h"}, {"e", "l"}, {"Ġh", "el"}, {"l", "o"}, {"Ġhel", "lo"}, {"Ã", "©"}
+        };
         int next = 256;
         for (String[] rule : rules) {
             merges.add(rule[0] + " " + rule[1]);
@@ -81,8 +108,10 @@ class ByteLevelTokenizerTest {
     void byteLevelTokensMapBackThroughTheGpt2ByteAlphabet(@TempDir Path dir) throws IOException {
         writeTokenizer(dir);
         try (Tokenizer tok = Tokenizer.load(dir);
-                HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(
-                        dir.resolve("tokenizer.json"), Map.of("addSpecialTokens", "false"))) {
+                HuggingFaceTokenizer hf =
+                        HuggingFaceTokenizer.newInstance(
+                                dir.resolve("tokenizer.json"),
+                                Map.of("addSpecialTokens", "false"))) {
             assertEquals(Tokenizer.DecoderFamily.BYTE_LEVEL, tok.decoderFamily());
             assertEquals(302, tok.vocabSize());
             assertEquals(-1, tok.bosId());
@@ -91,9 +120,13 @@ class ByteLevelTokenizerTest {
             assertFalse(tok.isSpecial(301));
 
             Map<String, Integer> ids = new HashMap<>();
-            JSON.readTree(dir.resolve("tokenizer.json").toFile()).path("model").path("vocab")
-                    .fields().forEachRemaining(e -> ids.put(e.getKey(), e.getValue().asInt()));
-            assertArrayEquals(" hello".getBytes(StandardCharsets.UTF_8), tok.tokenBytes(ids.get("Ġhello")));
+            JSON.readTree(dir.resolve("tokenizer.json").toFile())
+                    .path("model")
+                    .path("vocab")
+                    .fields()
+                    .forEachRemaining(e -> ids.put(e.getKey(), e.getValue().asInt()));
+            assertArrayEquals(
+                    " hello".getBytes(StandardCharsets.UTF_8), tok.tokenBytes(ids.get("Ġhello")));
             assertArrayEquals(new byte[] {'\n'}, tok.tokenBytes(ids.get("Ċ")));
             assertArrayEquals("é".getBytes(StandardCharsets.UTF_8), tok.tokenBytes(ids.get("Ã©")));
             assertArrayEquals(new byte[] {(byte) 0xF0}, tok.tokenBytes(ids.get("ð")));
@@ -104,7 +137,9 @@ class ByteLevelTokenizerTest {
             String text = "héllo hello 😀\n";
             int[] encoded = tok.encode(text);
             assertEquals(text, tok.decode(encoded));
-            assertEquals(hf.decode(Arrays.stream(encoded).asLongStream().toArray(), true), tok.decode(encoded));
+            assertEquals(
+                    hf.decode(Arrays.stream(encoded).asLongStream().toArray(), true),
+                    tok.decode(encoded));
 
             int[] withSpecials = {300, ids.get("Ġhello"), 301, 300};
             assertEquals(" hello<think>", tok.decode(withSpecials));

@@ -26,52 +26,68 @@ import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Why {@link Tokenizer#decode} is not DJL's {@code HuggingFaceTokenizer.decode}: random id sequences on
- * every tokenizer.json in the repository, decoded both ways, differ in exactly these ways and no other.
- * (1) The SentencePiece decoders' {@code Strip} removes the text's leading space, which a continuation
- * appended to its prompt must keep. (2) {@code ByteFallback} decodes each run of consecutive
- * {@code <0xNN>} tokens as a unit and, when the run is not valid UTF-8, gives one U+FFFD per byte of the
- * run (valid bytes in it included), where ours decodes the byte stream with one U+FFFD per maximal
- * invalid subsequence - the only policy under which streamed deltas, each emitted as soon as its bytes
- * are decided, concatenate to the whole decode. (3) Ids that only config.json or generation_config.json
- * name as EOS or BOS (llama_eos_list: 7 and 9, byte tokens) are special to ours and skipped; DJL, like
- * transformers' tokenizer, knows only tokenizer.json's special tokens and decodes them. On a ByteLevel
- * tokenizer (GPT-2 style, decoded with Rust's {@code from_utf8_lossy}, the same maximal-subsequence
- * policy) the two are equal, invalid bytes included. Not covered: a tokenizer.json whose added tokens'
- * ids leave a gap after the model vocabulary (the ByteLevel one here: vocabulary 0..261, added 300 and
- * 301) - the Rust library renumbers them to 262 and 263, so DJL encodes and decodes {@code <think>} as
- * 263 while ours decodes the file's 301.
+ * Why {@link Tokenizer#decode} is not DJL's {@code HuggingFaceTokenizer.decode}: random id
+ * sequences on every tokenizer.json in the repository, decoded both ways, differ in exactly these
+ * ways and no other. (1) The SentencePiece decoders' {@code Strip} removes the text's leading
+ * space, which a continuation appended to its prompt must keep. (2) {@code ByteFallback} decodes
+ * each run of consecutive {@code <0xNN>} tokens as a unit and, when the run is not valid UTF-8,
+ * gives one U+FFFD per byte of the run (valid bytes in it included), where ours decodes the byte
+ * stream with one U+FFFD per maximal invalid subsequence - the only policy under which streamed
+ * deltas, each emitted as soon as its bytes are decided, concatenate to the whole decode. (3) Ids
+ * that only config.json or generation_config.json name as EOS or BOS (llama_eos_list: 7 and 9, byte
+ * tokens) are special to ours and skipped; DJL, like transformers' tokenizer, knows only
+ * tokenizer.json's special tokens and decodes them. On a ByteLevel tokenizer (GPT-2 style, decoded
+ * with Rust's {@code from_utf8_lossy}, the same maximal-subsequence policy) the two are equal,
+ * invalid bytes included. Not covered: a tokenizer.json whose added tokens' ids leave a gap after
+ * the model vocabulary (the ByteLevel one here: vocabulary 0..261, added 300 and 301) - the Rust
+ * library renumbers them to 262 and 263, so DJL encodes and decodes {@code <think>} as 263 while
+ * ours decodes the file's 301.
  */
 class DjlDecodeComparisonTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int SEQUENCES = 3000;
 
-    @TempDir
-    Path tmp;
+    @TempDir Path tmp;
 
     @TestFactory
-    Stream<DynamicTest> sentencePieceFixturesDifferOnlyByTheStripAndTheByteFallbackRuns() throws Exception {
+    Stream<DynamicTest> sentencePieceFixturesDifferOnlyByTheStripAndTheByteFallbackRuns()
+            throws Exception {
         List<Path> files;
-        // The committed fixtures only: models/ and the test resources (not benchmark output or build folders).
+        // The committed fixtures only: models/ and the test resources (not benchmark output or
+        // build folders).
         Path root = TestModels.projectRoot();
-        try (Stream<Path> walk = Stream.concat(Files.walk(root.resolve("models")),
-                Files.walk(root.resolve("gpu/src/test/resources")))) {
-            files = walk.filter(p -> p.getFileName().toString().equals("tokenizer.json")).sorted().toList();
+        try (Stream<Path> walk =
+                Stream.concat(
+                        Files.walk(root.resolve("models")),
+                        Files.walk(root.resolve("gpu/src/test/resources")))) {
+            files =
+                    walk.filter(p -> p.getFileName().toString().equals("tokenizer.json"))
+                            .sorted()
+                            .toList();
         }
         assertTrue(files.size() >= 2, "fixtures found: " + files);
-        return files.stream().map(f -> DynamicTest.dynamicTest(TestModels.projectRoot().relativize(f).toString(),
-                () -> compareSentencePiece(f.getParent())));
+        return files.stream()
+                .map(
+                        f ->
+                                DynamicTest.dynamicTest(
+                                        TestModels.projectRoot().relativize(f).toString(),
+                                        () -> compareSentencePiece(f.getParent())));
     }
 
     private static void compareSentencePiece(Path dir) throws Exception {
         JsonNode root = JSON.readTree(dir.resolve("tokenizer.json").toFile());
-        assertEquals(Tokenizer.DecoderFamily.SENTENCEPIECE, Tokenizer.decoderFamily(root.get("decoder")),
-                "this comparison's oracle covers the SentencePiece decoder chain " + root.get("decoder"));
+        assertEquals(
+                Tokenizer.DecoderFamily.SENTENCEPIECE,
+                Tokenizer.decoderFamily(root.get("decoder")),
+                "this comparison's oracle covers the SentencePiece decoder chain "
+                        + root.get("decoder"));
         String[] pieces = pieces(root);
         boolean[] special = new boolean[pieces.length];
-        root.path("added_tokens").forEach(t -> special[t.get("id").asInt()] = t.path("special").asBoolean());
+        root.path("added_tokens")
+                .forEach(t -> special[t.get("id").asInt()] = t.path("special").asBoolean());
         try (Tokenizer ours = Tokenizer.load(dir);
-             HuggingFaceTokenizer djl = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), Map.of())) {
+                HuggingFaceTokenizer djl =
+                        HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), Map.of())) {
             Random random = new Random(dir.toString().hashCode());
             int valid = 0;
             int configSpecials = 0;
@@ -81,21 +97,39 @@ class DjlDecodeComparisonTest {
                 String theirs = djl.decode(Arrays.stream(ids).asLongStream().toArray(), true);
                 String what = "ids " + Arrays.toString(ids);
                 String expected = byteFallbackRunsThenStrip(ids, pieces, special);
-                assertEquals(expected, theirs, () -> what + ": " + codePoints(expected) + " vs " + codePoints(theirs));
-                // (3): ours skips what only the model configs call special; DJL is given the ids without them.
-                long[] tokenizerIds = Arrays.stream(ids).filter(id -> !(ours.isSpecial(id) && !special(special, id)))
-                        .asLongStream().toArray();
+                assertEquals(
+                        expected,
+                        theirs,
+                        () -> what + ": " + codePoints(expected) + " vs " + codePoints(theirs));
+                // (3): ours skips what only the model configs call special; DJL is given the ids
+                // without them.
+                long[] tokenizerIds =
+                        Arrays.stream(ids)
+                                .filter(id -> !(ours.isSpecial(id) && !special(special, id)))
+                                .asLongStream()
+                                .toArray();
                 configSpecials += tokenizerIds.length < ids.length ? 1 : 0;
                 if (mine.indexOf('\uFFFD') < 0) {
                     valid++;
                     String djlText = djl.decode(tokenizerIds, true);
                     String stripped = mine.startsWith(" ") ? mine.substring(1) : mine;
-                    assertEquals(stripped, djlText, () -> what + ": " + codePoints(stripped) + " vs " + codePoints(djlText));
+                    assertEquals(
+                            stripped,
+                            djlText,
+                            () ->
+                                    what
+                                            + ": "
+                                            + codePoints(stripped)
+                                            + " vs "
+                                            + codePoints(djlText));
                 }
             }
-            assertTrue(valid > SEQUENCES / 10 && valid < SEQUENCES - SEQUENCES / 10,
+            assertTrue(
+                    valid > SEQUENCES / 10 && valid < SEQUENCES - SEQUENCES / 10,
                     "both valid and invalid byte sequences drawn: " + valid + " valid");
-            assertTrue(configSpecials > 0 || !dir.endsWith("llama_eos_list"), "config-only EOS ids drawn");
+            assertTrue(
+                    configSpecials > 0 || !dir.endsWith("llama_eos_list"),
+                    "config-only EOS ids drawn");
         }
     }
 
@@ -103,16 +137,20 @@ class DjlDecodeComparisonTest {
     void byteLevelDecodeEqualsDjlInvalidBytesIncluded() throws Exception {
         Path dir = ByteLevelTokenizerTest.writeTokenizer(tmp);
         try (Tokenizer ours = Tokenizer.load(dir);
-             HuggingFaceTokenizer djl = HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), Map.of())) {
+                HuggingFaceTokenizer djl =
+                        HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), Map.of())) {
             assertEquals(Tokenizer.DecoderFamily.BYTE_LEVEL, ours.decoderFamily());
             Random random = new Random(7);
             int invalid = 0;
             for (int n = 0; n < SEQUENCES; n++) {
-                // The ids both number alike: the model vocabulary (see the class comment on the added tokens).
+                // The ids both number alike: the model vocabulary (see the class comment on the
+                // added tokens).
                 int[] ids = randomIds(random, 262);
                 String mine = ours.decode(ids);
                 invalid += mine.indexOf('\uFFFD') >= 0 ? 1 : 0;
-                assertEquals(djl.decode(Arrays.stream(ids).asLongStream().toArray(), true), mine,
+                assertEquals(
+                        djl.decode(Arrays.stream(ids).asLongStream().toArray(), true),
+                        mine,
                         "ids " + Arrays.toString(ids));
             }
             assertTrue(invalid > SEQUENCES / 10, "invalid byte sequences drawn: " + invalid);
@@ -160,8 +198,12 @@ class DjlDecodeComparisonTest {
             return;
         }
         try {
-            text.append(StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(run.toByteArray())));
+            text.append(
+                    StandardCharsets.UTF_8
+                            .newDecoder()
+                            .onMalformedInput(CodingErrorAction.REPORT)
+                            .onUnmappableCharacter(CodingErrorAction.REPORT)
+                            .decode(ByteBuffer.wrap(run.toByteArray())));
         } catch (CharacterCodingException e) {
             text.append("\uFFFD".repeat(run.size()));
         }
@@ -174,20 +216,26 @@ class DjlDecodeComparisonTest {
 
     private static String[] pieces(JsonNode root) {
         List<String> byId = new ArrayList<>();
-        root.get("model").get("vocab").fields().forEachRemaining(e -> {
-            int id = e.getValue().asInt();
-            while (byId.size() <= id) {
-                byId.add(null);
-            }
-            byId.set(id, e.getKey());
-        });
-        root.path("added_tokens").forEach(t -> {
-            int id = t.get("id").asInt();
-            while (byId.size() <= id) {
-                byId.add(null);
-            }
-            byId.set(id, t.get("content").asText());
-        });
+        root.get("model")
+                .get("vocab")
+                .fields()
+                .forEachRemaining(
+                        e -> {
+                            int id = e.getValue().asInt();
+                            while (byId.size() <= id) {
+                                byId.add(null);
+                            }
+                            byId.set(id, e.getKey());
+                        });
+        root.path("added_tokens")
+                .forEach(
+                        t -> {
+                            int id = t.get("id").asInt();
+                            while (byId.size() <= id) {
+                                byId.add(null);
+                            }
+                            byId.set(id, t.get("content").asText());
+                        });
         return byId.toArray(new String[0]);
     }
 }

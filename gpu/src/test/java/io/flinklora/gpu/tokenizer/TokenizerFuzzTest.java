@@ -30,11 +30,15 @@ import net.jqwik.api.ShrinkingMode;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
 
-/** Property-based fuzzing of Tokenizer.load on mutated copies of stories260k's tokenizer files: a Tokenizer or a TokenizerException. */
+/**
+ * Property-based fuzzing of Tokenizer.load on mutated copies of stories260k's tokenizer files: a
+ * Tokenizer or a TokenizerException.
+ */
 class TokenizerFuzzTest {
 
     /** Generous: each load parses tokenizer.json twice, once in Rust through DJL. */
     private static final long TIME_BOUND_MS = 5000;
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static Path dir;
     private static byte[] tokenizerJson;
@@ -72,8 +76,11 @@ class TokenizerFuzzTest {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        FuzzCalls.valueOrCodedError(description + "; tokenizer_config.json: " + tokenizerConfig, TIME_BOUND_MS,
-                TokenizerException.class, () -> {
+        FuzzCalls.valueOrCodedError(
+                description + "; tokenizer_config.json: " + tokenizerConfig,
+                TIME_BOUND_MS,
+                TokenizerException.class,
+                () -> {
                     try (Tokenizer t = Tokenizer.load(dir)) {
                         int[] ids = t.encode("Once upon a time");
                         t.decode(ids);
@@ -88,7 +95,9 @@ class TokenizerFuzzTest {
 
     @Property(tries = 300, shrinking = ShrinkingMode.BOUNDED)
     void mutatedTokenizerTreesLoadOrFailWithTokenizerException(
-            @ForAll long seed, @ForAll("edits") int edits, @ForAll("tokenizerConfigs") String tokenizerConfig) {
+            @ForAll long seed,
+            @ForAll("edits") int edits,
+            @ForAll("tokenizerConfigs") String tokenizerConfig) {
         JsonNode tree = tokenizerTree.deepCopy();
         Random random = new Random(seed);
         List<String> done = new ArrayList<>();
@@ -105,7 +114,8 @@ class TokenizerFuzzTest {
     }
 
     @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED)
-    void mutatedTokenizerBytesLoadOrFailWithTokenizerException(@ForAll long seed, @ForAll("edits") int edits) {
+    void mutatedTokenizerBytesLoadOrFailWithTokenizerException(
+            @ForAll long seed, @ForAll("edits") int edits) {
         byte[] bytes = tokenizerJson.clone();
         Random random = new Random(seed);
         StringBuilder done = new StringBuilder();
@@ -130,27 +140,43 @@ class TokenizerFuzzTest {
     void stringsWithUnpairedSurrogatesAreRefusedNotHandedToTheRustLibrary() {
         String json = new String(tokenizerJson, java.nio.charset.StandardCharsets.UTF_8);
         for (String lone : new String[] {"\\uD800", "\\uDC00", "\\uD83D x"}) {
-            String edited = json.replace("\"content\": \" \", \"start\"", "\"content\": \"" + lone + "\", \"start\"");
+            String edited =
+                    json.replace(
+                            "\"content\": \" \", \"start\"",
+                            "\"content\": \"" + lone + "\", \"start\"");
             if (edited.equals(json)) {
-                edited = json.replaceFirst("\"Strip\",\\s*\"content\":\\s*\" \"", "\"Strip\", \"content\": \"" + lone + "\"");
+                edited =
+                        json.replaceFirst(
+                                "\"Strip\",\\s*\"content\":\\s*\" \"",
+                                "\"Strip\", \"content\": \"" + lone + "\"");
             }
-            org.junit.jupiter.api.Assertions.assertNotEquals(json, edited, "the decoder's Strip content was edited");
+            org.junit.jupiter.api.Assertions.assertNotEquals(
+                    json, edited, "the decoder's Strip content was edited");
             byte[] bytes = edited.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            TokenizerException e = org.junit.jupiter.api.Assertions.assertThrows(TokenizerException.class, () -> {
-                Files.write(dir.resolve("tokenizer.json"), bytes);
-                Files.deleteIfExists(dir.resolve("tokenizer_config.json"));
-                Tokenizer.load(dir).close();
-            });
+            TokenizerException e =
+                    org.junit.jupiter.api.Assertions.assertThrows(
+                            TokenizerException.class,
+                            () -> {
+                                Files.write(dir.resolve("tokenizer.json"), bytes);
+                                Files.deleteIfExists(dir.resolve("tokenizer_config.json"));
+                                Tokenizer.load(dir).close();
+                            });
             assertTrue(e.getMessage().contains("unpaired UTF-16 surrogate"), e.getMessage());
         }
     }
 
     @Property(tries = 300, shrinking = ShrinkingMode.BOUNDED)
     void hostileTokenIdsLoadOrFailWithTokenizerException(
-            @ForAll("hostileIds") int id, @ForAll boolean addedToken, @ForAll("pieces") String piece) {
+            @ForAll("hostileIds") int id,
+            @ForAll boolean addedToken,
+            @ForAll("pieces") String piece) {
         ObjectNode tree = (ObjectNode) tokenizerTree.deepCopy();
         if (addedToken) {
-            ((ArrayNode) tree.get("added_tokens")).addObject().put("id", id).put("content", piece).put("special", true);
+            ((ArrayNode) tree.get("added_tokens"))
+                    .addObject()
+                    .put("id", id)
+                    .put("content", piece)
+                    .put("special", true);
         } else {
             ((ObjectNode) tree.get("model").get("vocab")).put(piece, id);
         }
@@ -160,27 +186,37 @@ class TokenizerFuzzTest {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        loadsOrFails(bytes, null, (addedToken ? "added token " : "vocab entry ") + piece + " = " + id);
+        loadsOrFails(
+                bytes, null, (addedToken ? "added token " : "vocab entry ") + piece + " = " + id);
     }
 
-    /** Found by the properties: id 2^31-1 overflowed the table size (AIOOBE), 2e9 sized a 2e9-entry table (OOM). */
+    /**
+     * Found by the properties: id 2^31-1 overflowed the table size (AIOOBE), 2e9 sized a 2e9-entry
+     * table (OOM).
+     */
     @org.junit.jupiter.api.Test
-    void hugeTokenIdsAreRefusedWithTokenizerException(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+    void hugeTokenIdsAreRefusedWithTokenizerException(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws IOException {
         // A JUnit Jupiter test: jqwik's @BeforeContainer does not run for it.
-        JsonNode tokenizerTree = JSON.readTree(TestModels.stories260k().resolve("tokenizer.json").toFile());
+        JsonNode tokenizerTree =
+                JSON.readTree(TestModels.stories260k().resolve("tokenizer.json").toFile());
         for (int id : new int[] {Integer.MAX_VALUE, 2_000_000_000, 1 << 22}) {
             for (boolean added : new boolean[] {true, false}) {
                 ObjectNode tree = (ObjectNode) tokenizerTree.deepCopy();
                 if (added) {
-                    ((ArrayNode) tree.get("added_tokens")).addObject().put("id", id).put("content", "x")
+                    ((ArrayNode) tree.get("added_tokens"))
+                            .addObject()
+                            .put("id", id)
+                            .put("content", "x")
                             .put("special", true);
                 } else {
                     ((ObjectNode) tree.get("model").get("vocab")).put("x", id);
                 }
                 Files.write(dir.resolve("tokenizer.json"), JSON.writeValueAsBytes(tree));
                 Files.deleteIfExists(dir.resolve("tokenizer_config.json"));
-                TokenizerException e = org.junit.jupiter.api.Assertions.assertThrows(TokenizerException.class,
-                        () -> Tokenizer.load(dir));
+                TokenizerException e =
+                        org.junit.jupiter.api.Assertions.assertThrows(
+                                TokenizerException.class, () -> Tokenizer.load(dir));
                 assertTrue(e.getMessage().contains("id " + id), e.getMessage());
             }
         }
@@ -188,8 +224,17 @@ class TokenizerFuzzTest {
 
     @Provide
     Arbitrary<Integer> hostileIds() {
-        return Arbitraries.oneOf(Arbitraries.integers(), Arbitraries.integers().between(-2, 1000),
-                Arbitraries.of(Integer.MAX_VALUE, Integer.MAX_VALUE - 1, Integer.MIN_VALUE, 1 << 30, 1 << 24, 511, 512));
+        return Arbitraries.oneOf(
+                Arbitraries.integers(),
+                Arbitraries.integers().between(-2, 1000),
+                Arbitraries.of(
+                        Integer.MAX_VALUE,
+                        Integer.MAX_VALUE - 1,
+                        Integer.MIN_VALUE,
+                        1 << 30,
+                        1 << 24,
+                        511,
+                        512));
     }
 
     @Provide
@@ -204,12 +249,32 @@ class TokenizerFuzzTest {
 
     @Provide
     Arbitrary<String> tokenizerConfigs() {
-        Arbitrary<String> token = Arbitraries.of("\"<s>\"", "\"</s>\"", "\"<unk>\"", "\"a\"", "\"\"", "null", "1",
-                "{\"content\":\"<s>\"}", "{\"content\":1}", "[]");
+        Arbitrary<String> token =
+                Arbitraries.of(
+                        "\"<s>\"",
+                        "\"</s>\"",
+                        "\"<unk>\"",
+                        "\"a\"",
+                        "\"\"",
+                        "null",
+                        "1",
+                        "{\"content\":\"<s>\"}",
+                        "{\"content\":1}",
+                        "[]");
         Arbitrary<String> flag = Arbitraries.of("true", "false", "null", "\"true\"", "1", "{}");
-        return Arbitraries.oneOf(Arbitraries.just(null), Arbitraries.of("{}", "[]", "1", "", "{\"a\":", "null"),
+        return Arbitraries.oneOf(
+                Arbitraries.just(null),
+                Arbitraries.of("{}", "[]", "1", "", "{\"a\":", "null"),
                 net.jqwik.api.Combinators.combine(token, token, flag)
-                        .as((b, e, f) -> "{\"bos_token\":" + b + ",\"eos_token\":" + e + ",\"add_bos_token\":" + f + "}"));
+                        .as(
+                                (b, e, f) ->
+                                        "{\"bos_token\":"
+                                                + b
+                                                + ",\"eos_token\":"
+                                                + e
+                                                + ",\"add_bos_token\":"
+                                                + f
+                                                + "}"));
     }
 
     /** Replaces, removes or adds one node somewhere in the tree; returns what it did. */
@@ -229,10 +294,21 @@ class TokenizerFuzzTest {
         if (node instanceof ObjectNode o) {
             List<String> names = new ArrayList<>();
             o.fieldNames().forEachRemaining(names::add);
-            String name = names.isEmpty() || random.nextInt(5) == 0
-                    ? List.of("model", "vocab", "added_tokens", "decoder", "post_processor", "id", "content", "type",
-                            "special", "x").get(random.nextInt(10))
-                    : names.get(random.nextInt(names.size()));
+            String name =
+                    names.isEmpty() || random.nextInt(5) == 0
+                            ? List.of(
+                                            "model",
+                                            "vocab",
+                                            "added_tokens",
+                                            "decoder",
+                                            "post_processor",
+                                            "id",
+                                            "content",
+                                            "type",
+                                            "special",
+                                            "x")
+                                    .get(random.nextInt(10))
+                            : names.get(random.nextInt(names.size()));
             if (random.nextInt(4) == 0) {
                 o.remove(name);
                 return path + "." + name + " removed";
@@ -271,57 +347,123 @@ class TokenizerFuzzTest {
     static JsonNode randomValue(Random random) {
         JsonNodeFactory f = JsonNodeFactory.instance;
         switch (random.nextInt(14)) {
-            case 0: return f.nullNode();
-            case 1: return f.booleanNode(random.nextBoolean());
-            case 2: return f.numberNode(random.nextInt(600) - 50);
-            case 3: return f.numberNode(List.of(Integer.MAX_VALUE, Integer.MIN_VALUE, Integer.MAX_VALUE - 1,
-                    1 << 30, 2_000_000_000, -1).get(random.nextInt(6)));
-            case 4: return f.numberNode(Long.MAX_VALUE - random.nextInt(3));
-            case 5: return f.numberNode(random.nextDouble() * 1e6);
-            case 6: return f.textNode(List.of("", "<s>", "</s>", "<unk>", "▁", "<0x41>", "<0xZZ>", "ByteLevel",
-                    "Sequence", "BPE", "Unigram", "WordPiece", "Replace", "Metaspace", "TemplateProcessing",
-                    "\ud800", "\u0000").get(random.nextInt(17)));
-            case 7: return f.objectNode();
-            case 8: return f.arrayNode();
-            case 9: return f.objectNode().put("type", List.of("Sequence", "ByteLevel", "Replace", "Metaspace",
-                    "ByteFallback", "Fuse", "Strip", "TemplateProcessing", "BPE", "Unigram", "WordLevel",
-                    "WordPiece").get(random.nextInt(12)));
-            case 10: {
-                ObjectNode t = f.objectNode();
-                t.put("id", List.of(0, 1, 2, 511, 512, 100_000, 2_000_000_000, -1).get(random.nextInt(8)));
-                t.put("content", List.of("<s>", "x", "", "</s>").get(random.nextInt(4)));
-                t.put("special", random.nextBoolean());
-                return t;
-            }
-            case 11: {
-                ArrayNode a = f.arrayNode();
-                a.add(f.arrayNode().add("a").add(-1.0));
-                a.add(f.arrayNode().add("b"));
-                return a;
-            }
-            case 12: {
-                ObjectNode v = f.objectNode();
-                v.put("<s>", 1).put("a", random.nextInt(1000)).put("b", List.of(-1, Integer.MAX_VALUE,
-                        2_000_000_000, 700).get(random.nextInt(4)));
-                return v;
-            }
-            default: return f.textNode(new String(new byte[] {(byte) random.nextInt(256)}, StandardCharsets.ISO_8859_1));
+            case 0:
+                return f.nullNode();
+            case 1:
+                return f.booleanNode(random.nextBoolean());
+            case 2:
+                return f.numberNode(random.nextInt(600) - 50);
+            case 3:
+                return f.numberNode(
+                        List.of(
+                                        Integer.MAX_VALUE,
+                                        Integer.MIN_VALUE,
+                                        Integer.MAX_VALUE - 1,
+                                        1 << 30,
+                                        2_000_000_000,
+                                        -1)
+                                .get(random.nextInt(6)));
+            case 4:
+                return f.numberNode(Long.MAX_VALUE - random.nextInt(3));
+            case 5:
+                return f.numberNode(random.nextDouble() * 1e6);
+            case 6:
+                return f.textNode(
+                        List.of(
+                                        "",
+                                        "<s>",
+                                        "</s>",
+                                        "<unk>",
+                                        "▁",
+                                        "<0x41>",
+                                        "<0xZZ>",
+                                        "ByteLevel",
+                                        "Sequence",
+                                        "BPE",
+                                        "Unigram",
+                                        "WordPiece",
+                                        "Replace",
+                                        "Metaspace",
+                                        "TemplateProcessing",
+                                        "\ud800",
+                                        "\u0000")
+                                .get(random.nextInt(17)));
+            case 7:
+                return f.objectNode();
+            case 8:
+                return f.arrayNode();
+            case 9:
+                return f.objectNode()
+                        .put(
+                                "type",
+                                List.of(
+                                                "Sequence",
+                                                "ByteLevel",
+                                                "Replace",
+                                                "Metaspace",
+                                                "ByteFallback",
+                                                "Fuse",
+                                                "Strip",
+                                                "TemplateProcessing",
+                                                "BPE",
+                                                "Unigram",
+                                                "WordLevel",
+                                                "WordPiece")
+                                        .get(random.nextInt(12)));
+            case 10:
+                {
+                    ObjectNode t = f.objectNode();
+                    t.put(
+                            "id",
+                            List.of(0, 1, 2, 511, 512, 100_000, 2_000_000_000, -1)
+                                    .get(random.nextInt(8)));
+                    t.put("content", List.of("<s>", "x", "", "</s>").get(random.nextInt(4)));
+                    t.put("special", random.nextBoolean());
+                    return t;
+                }
+            case 11:
+                {
+                    ArrayNode a = f.arrayNode();
+                    a.add(f.arrayNode().add("a").add(-1.0));
+                    a.add(f.arrayNode().add("b"));
+                    return a;
+                }
+            case 12:
+                {
+                    ObjectNode v = f.objectNode();
+                    v.put("<s>", 1)
+                            .put("a", random.nextInt(1000))
+                            .put(
+                                    "b",
+                                    List.of(-1, Integer.MAX_VALUE, 2_000_000_000, 700)
+                                            .get(random.nextInt(4)));
+                    return v;
+                }
+            default:
+                return f.textNode(
+                        new String(
+                                new byte[] {(byte) random.nextInt(256)},
+                                StandardCharsets.ISO_8859_1));
         }
     }
 
     /**
-     * Found by the tree property (a CI run aborted the JVM): a continuing_subword_prefix longer than a
-     * merge's second part makes the tokenizers library panic while building BPE merges.
+     * Found by the tree property (a CI run aborted the JVM): a continuing_subword_prefix longer
+     * than a merge's second part makes the tokenizers library panic while building BPE merges.
      */
     @org.junit.jupiter.api.Test
     void aMergeShorterThanTheSubwordPrefixIsRefusedInsteadOfAbortingTheJvm() throws IOException {
-        ObjectNode tree = (ObjectNode) JSON.readTree(TestModels.stories260k().resolve("tokenizer.json").toFile());
+        ObjectNode tree =
+                (ObjectNode)
+                        JSON.readTree(TestModels.stories260k().resolve("tokenizer.json").toFile());
         ((ObjectNode) tree.get("model")).put("continuing_subword_prefix", "ab");
         byte[] bytes = JSON.writeValueAsBytes(tree);
         Path dir = Files.createTempDirectory("merge-prefix");
         Files.write(dir.resolve("tokenizer.json"), bytes);
-        TokenizerException e = org.junit.jupiter.api.Assertions.assertThrows(TokenizerException.class,
-                () -> Tokenizer.load(dir));
-        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("continuing_subword_prefix"), e.getMessage());
+        TokenizerException e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        TokenizerException.class, () -> Tokenizer.load(dir));
+        org.junit.jupiter.api.Assertions.assertTrue(
+                e.getMessage().contains("continuing_subword_prefix"), e.getMessage());
     }
 }

@@ -3,8 +3,8 @@ package io.flinklora.gpu.tokenizer;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -13,7 +13,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -82,7 +81,8 @@ class TokenizerTest {
     void encodesEveryReferencePromptToItsIds() throws IOException {
         for (JsonNode row : referenceRows()) {
             String prompt = row.get("prompt").asText();
-            assertArrayEquals(ints(row.get("prompt_ids")), tokenizer.encode(prompt), "prompt: " + prompt);
+            assertArrayEquals(
+                    ints(row.get("prompt_ids")), tokenizer.encode(prompt), "prompt: " + prompt);
         }
     }
 
@@ -90,23 +90,30 @@ class TokenizerTest {
     void encodesLongPromptsWithoutTruncation() {
         String prompt = "Once upon a time there was a dog. ".repeat(200);
         int[] ids = tokenizer.encode(prompt);
-        assertTrue(ids.length > 1000, "DJL's default 512-token truncation must be off: " + ids.length);
+        assertTrue(
+                ids.length > 1000, "DJL's default 512-token truncation must be off: " + ids.length);
         assertEquals(" " + prompt, tokenizer.decode(ids));
     }
 
     @Test
     void decodesReferenceGreedyIdsToReferenceText() throws IOException {
         for (JsonNode row : referenceRows()) {
-            assertEquals(row.get("greedy_text").asText(), tokenizer.decode(ints(row.get("greedy_ids"))));
+            assertEquals(
+                    row.get("greedy_text").asText(), tokenizer.decode(ints(row.get("greedy_ids"))));
         }
     }
 
     @Test
     void decodeMatchesHuggingFaceDecodeExceptLeadingSpace() throws IOException {
         try (HuggingFaceTokenizer hf =
-                HuggingFaceTokenizer.newInstance(modelDir.resolve("tokenizer.json"), Map.of("addSpecialTokens", "false"))) {
-            for (String text : List.of("Hello world", "Once upon a time, Lily saw a cat.\nThe end.",
-                    "  two leading spaces", "Le café à Tōkyō: 日本 😀 naïve")) {
+                HuggingFaceTokenizer.newInstance(
+                        modelDir.resolve("tokenizer.json"), Map.of("addSpecialTokens", "false"))) {
+            for (String text :
+                    List.of(
+                            "Hello world",
+                            "Once upon a time, Lily saw a cat.\nThe end.",
+                            "  two leading spaces",
+                            "Le café à Tōkyō: 日本 😀 naïve")) {
                 int[] ids = tokenizer.encode(text);
                 long[] longIds = Arrays.stream(ids).asLongStream().toArray();
                 String theirs = hf.decode(longIds, true);
@@ -174,8 +181,14 @@ class TokenizerTest {
         assertEquals("", d.add(byteId((byte) 0xF0)));
         assertEquals("", d.add(byteId((byte) 0x9F)));
         assertEquals("\uFFFD", d.flush()); // incomplete tail
-        int[] ids = {byteId((byte) 0xFF), byteId((byte) 0x80), byteId((byte) 0xE6), byteId((byte) 'A'),
-            byteId((byte) 0xF0), byteId((byte) 0x9F)};
+        int[] ids = {
+            byteId((byte) 0xFF),
+            byteId((byte) 0x80),
+            byteId((byte) 0xE6),
+            byteId((byte) 'A'),
+            byteId((byte) 0xF0),
+            byteId((byte) 0x9F)
+        };
         assertEquals(d.text(), tokenizer.decode(ids));
         assertEquals("\uFFFD\uFFFD\uFFFDA\uFFFD", tokenizer.decode(ids));
     }
@@ -184,7 +197,8 @@ class TokenizerTest {
     void specialTokensComeFromStringOrObjectFieldsAndIdLists(@TempDir Path dir) throws IOException {
         Files.copy(modelDir.resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
         // No tokenizer_config.json: BOS from config.json, added because the vocabulary has it.
-        Files.writeString(dir.resolve("config.json"), "{\"bos_token_id\": 1, \"eos_token_id\": [2, 0]}");
+        Files.writeString(
+                dir.resolve("config.json"), "{\"bos_token_id\": 1, \"eos_token_id\": [2, 0]}");
         try (Tokenizer t = Tokenizer.load(dir)) {
             assertEquals(1, t.bosId());
             assertTrue(t.addsBos());
@@ -192,7 +206,8 @@ class TokenizerTest {
             assertArrayEquals(tokenizer.encode("Once upon"), t.encode("Once upon"));
         }
         // Object-valued tokens, BOS switched off, EOS ids merged from generation_config.json.
-        Files.writeString(dir.resolve("tokenizer_config.json"),
+        Files.writeString(
+                dir.resolve("tokenizer_config.json"),
                 "{\"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": {\"content\": \"</s>\"},"
                         + " \"add_bos_token\": false}");
         Files.writeString(dir.resolve("config.json"), "{\"eos_token_id\": 2}");
@@ -216,10 +231,14 @@ class TokenizerTest {
     void corruptTokenizerFileGivesClearError(@TempDir Path dir) throws IOException {
         Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": {\"vocab\": ");
         TokenizerException e = assertThrows(TokenizerException.class, () -> Tokenizer.load(dir));
-        assertTrue(e.getMessage().contains("tokenizer.json") && e.getMessage().contains("not valid JSON"),
+        assertTrue(
+                e.getMessage().contains("tokenizer.json")
+                        && e.getMessage().contains("not valid JSON"),
                 e.getMessage());
 
-        Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
+        Files.writeString(
+                dir.resolve("tokenizer.json"),
+                "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
         e = assertThrows(TokenizerException.class, () -> Tokenizer.load(dir));
         assertTrue(e.getMessage().contains("tokenizer.json"), e.getMessage());
     }
@@ -241,11 +260,12 @@ class TokenizerTest {
             } else if (kind < 7) {
                 ids.add(LAST_BYTE_ID + 1 + random.nextInt(512 - LAST_BYTE_ID - 1));
             } else {
-                int cp = switch (random.nextInt(3)) {
-                    case 0 -> 0x80 + random.nextInt(0x800 - 0x80);
-                    case 1 -> 0x3040 + random.nextInt(0x9FFF - 0x3040);
-                    default -> 0x1F300 + random.nextInt(0x1FAFF - 0x1F300);
-                };
+                int cp =
+                        switch (random.nextInt(3)) {
+                            case 0 -> 0x80 + random.nextInt(0x800 - 0x80);
+                            case 1 -> 0x3040 + random.nextInt(0x9FFF - 0x3040);
+                            default -> 0x1F300 + random.nextInt(0x1FAFF - 0x1F300);
+                        };
                 for (byte b : new String(Character.toChars(cp)).getBytes(StandardCharsets.UTF_8)) {
                     ids.add(byteId(b));
                 }
@@ -259,7 +279,8 @@ class TokenizerTest {
         for (int i = 0; i < delta.length(); i++) {
             char c = delta.charAt(i);
             if (Character.isHighSurrogate(c)) {
-                assertTrue(i + 1 < delta.length() && Character.isLowSurrogate(delta.charAt(i + 1)),
+                assertTrue(
+                        i + 1 < delta.length() && Character.isLowSurrogate(delta.charAt(i + 1)),
                         "lone high surrogate in " + delta);
                 i++;
             } else {

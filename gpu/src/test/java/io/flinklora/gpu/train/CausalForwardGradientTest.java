@@ -50,7 +50,10 @@ class CausalForwardGradientTest {
         tests.add(DynamicTest.dynamicTest("stories260k", () -> check(TestModels.stories260k())));
         Path cases = TestModels.projectRoot().resolve("gpu/src/test/resources/conformance");
         try (Stream<Path> dirs = Files.list(cases)) {
-            for (Path dir : dirs.filter(d -> Files.isRegularFile(d.resolve("config.json"))).sorted().toList()) {
+            for (Path dir :
+                    dirs.filter(d -> Files.isRegularFile(d.resolve("config.json")))
+                            .sorted()
+                            .toList()) {
                 tests.add(DynamicTest.dynamicTest(dir.getFileName().toString(), () -> check(dir)));
             }
         }
@@ -59,7 +62,8 @@ class CausalForwardGradientTest {
 
     private static void check(Path dir) {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
-             LlamaModel model = LlamaModel.load(dir, manager, Device.cpu(), DataType.FLOAT32, 64)) {
+                LlamaModel model =
+                        LlamaModel.load(dir, manager, Device.cpu(), DataType.FLOAT32, 64)) {
             Random random = new Random(11);
             int rows = 2;
             int len = 10;
@@ -85,7 +89,8 @@ class CausalForwardGradientTest {
                     scope.suppressNotUsedWarning();
                     NDArray[] params = arrays(manager, model, a, b);
                     params[CHECKED.length + k].setRequiresGradient(true);
-                    try (GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+                    try (GradientCollector gc =
+                            ai.djl.engine.Engine.getInstance().newGradientCollector()) {
                         NDArray loss = loss(model, tokens, target, params);
                         for (int i = 0; i < 3; i++) {
                             System.gc();
@@ -110,15 +115,29 @@ class CausalForwardGradientTest {
                     b[k][i] = saved;
                     double numeric = (up - down) / (2 * eps);
                     double tolerance = 0.02 * Math.abs(grad[worst]) + 1e-3;
-                    assertTrue(Math.abs(numeric - grad[i]) <= tolerance, dir.getFileName() + " " + p + " B[" + i
-                            + "]: autograd " + grad[i] + " vs finite difference " + numeric);
+                    assertTrue(
+                            Math.abs(numeric - grad[i]) <= tolerance,
+                            dir.getFileName()
+                                    + " "
+                                    + p
+                                    + " B["
+                                    + i
+                                    + "]: autograd "
+                                    + grad[i]
+                                    + " vs finite difference "
+                                    + numeric);
                 }
             }
         }
     }
 
-    private static double lossValue(NDManager manager, LlamaModel model, NDArray tokens, NDArray target,
-                                    float[][] a, float[][] b) {
+    private static double lossValue(
+            NDManager manager,
+            LlamaModel model,
+            NDArray tokens,
+            NDArray target,
+            float[][] a,
+            float[][] b) {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             return loss(model, tokens, target, arrays(manager, model, a, b)).getFloat();
@@ -126,15 +145,19 @@ class CausalForwardGradientTest {
     }
 
     /** Mean next-token cross-entropy with LoRA (A, B) on the checked projections of layer 0. */
-    private static NDArray loss(LlamaModel model, NDArray tokens, NDArray target, NDArray[] params) {
-        ProjectionDelta delta = (layer, p, in, out, bias) -> {
-            for (int k = 0; k < CHECKED.length; k++) {
-                if (layer == 0 && p == CHECKED[k]) {
-                    return out.add(in.matMul(params[k].transpose()).matMul(params[CHECKED.length + k].transpose()));
-                }
-            }
-            return out;
-        };
+    private static NDArray loss(
+            LlamaModel model, NDArray tokens, NDArray target, NDArray[] params) {
+        ProjectionDelta delta =
+                (layer, p, in, out, bias) -> {
+                    for (int k = 0; k < CHECKED.length; k++) {
+                        if (layer == 0 && p == CHECKED[k]) {
+                            return out.add(
+                                    in.matMul(params[k].transpose())
+                                            .matMul(params[CHECKED.length + k].transpose()));
+                        }
+                    }
+                    return out;
+                };
         NDArray logits = model.logitsCausal(tokens, null, delta);
         return logits.logSoftmax(-1).gather(target, 1).mean().neg();
     }

@@ -25,14 +25,22 @@ class JointTrainerTest {
     static NDManager manager;
     static LlamaModel model;
     static Tokenizer tok;
-    static final List<String> OPENERS = List.of("Once upon a time, there was a little", "One day, Tom went to the park.",
-            "Lily had a big red ball.", "The sun was hot.", "Sam and Sue went to the farm to", "One morning, a bird sang.");
+    static final List<String> OPENERS =
+            List.of(
+                    "Once upon a time, there was a little",
+                    "One day, Tom went to the park.",
+                    "Lily had a big red ball.",
+                    "The sun was hot.",
+                    "Sam and Sue went to the farm to",
+                    "One morning, a bird sang.");
 
     @BeforeAll
     static void load() {
         io.flinklora.gpu.OneTorchThread.set();
         manager = NDManager.newBaseManager(Device.cpu());
-        model = LlamaModel.load(TestModels.stories260k(), manager, Device.cpu(), DataType.FLOAT32, 128);
+        model =
+                LlamaModel.load(
+                        TestModels.stories260k(), manager, Device.cpu(), DataType.FLOAT32, 128);
         tok = Tokenizer.load(TestModels.stories260k());
     }
 
@@ -44,28 +52,40 @@ class JointTrainerTest {
         io.flinklora.gpu.OneTorchThread.restore();
     }
 
-    /** Three tasks a base model does not do: a fixed dog, a fixed ending, a label after a question. */
+    /**
+     * Three tasks a base model does not do: a fixed dog, a fixed ending, a label after a question.
+     */
     static Map<String, List<TrainingExample>> tasks() {
         List<TrainingExample> dog = new ArrayList<>();
         List<TrainingExample> end = new ArrayList<>();
         List<TrainingExample> label = new ArrayList<>();
         for (int i = 0; i < OPENERS.size(); i++) {
             String o = OPENERS.get(i);
-            dog.add(TrainingData.example(tok, o, " A dog named Max came to play. Max was a good dog.", -1));
-            end.add(TrainingData.example(tok, o, " They played all day." + StoryRules.HAPPY_ENDING, -1));
+            dog.add(
+                    TrainingData.example(
+                            tok, o, " A dog named Max came to play. Max was a good dog.", -1));
+            end.add(
+                    TrainingData.example(
+                            tok, o, " They played all day." + StoryRules.HAPPY_ENDING, -1));
             String l = MoodRule.LABELS.get(i % 4);
-            label.add(TrainingData.example(tok, MoodRule.prompt(o + " Tom felt " + MoodRule.CUES.get(l).get(0) + "."),
-                    MoodRule.answer(l) + MoodRule.END, -1));
+            label.add(
+                    TrainingData.example(
+                            tok,
+                            MoodRule.prompt(o + " Tom felt " + MoodRule.CUES.get(l).get(0) + "."),
+                            MoodRule.answer(l) + MoodRule.END,
+                            -1));
         }
         return Map.of("dog", dog, "end", end, "label", label);
     }
 
     static JointTrainer trainer(int steps, double lr) {
-        return new JointTrainer(model, JointTrainer.Options.defaults(steps, 7).withBatch(4).withLr(lr));
+        return new JointTrainer(
+                model, JointTrainer.Options.defaults(steps, 7).withBatch(4).withLr(lr));
     }
 
     static LoraSpec spec(String name) {
-        return new LoraSpec(name, 4, 8, EnumSet.of(Projection.Q, Projection.V, Projection.O, Projection.DOWN));
+        return new LoraSpec(
+                name, 4, 8, EnumSet.of(Projection.Q, Projection.V, Projection.O, Projection.DOWN));
     }
 
     @Test
@@ -79,7 +99,11 @@ class JointTrainerTest {
             for (int i = 0; i < 3; i++) {
                 String n = t.adapterNames().get(i);
                 before[i] = t.loss(t.adapter(n), data.get(n));
-                assertEquals(t.loss(null, data.get(n)), before[i], 1e-4, "B = 0 at init: the adapter starts as the base");
+                assertEquals(
+                        t.loss(null, data.get(n)),
+                        before[i],
+                        1e-4,
+                        "B = 0 at init: the adapter starts as the base");
             }
             for (int s = 0; s < 40; s++) {
                 JointTrainer.StepReport r = t.step();
@@ -91,7 +115,9 @@ class JointTrainerTest {
                 assertTrue(after < 0.5 * before[i], n + ": loss " + before[i] + " -> " + after);
                 // Another adapter's weights do not do this adapter's task.
                 String other = t.adapterNames().get((i + 1) % 3);
-                assertTrue(t.loss(t.adapter(other), data.get(n)) > after, n + " is learnt by its own adapter only");
+                assertTrue(
+                        t.loss(t.adapter(other), data.get(n)) > after,
+                        n + " is learnt by its own adapter only");
             }
         }
     }
@@ -107,10 +133,16 @@ class JointTrainerTest {
             t.step(Map.of("dog", data.get("dog").subList(0, 4)));
             List<float[]> bAfter = values(b);
             for (int i = 0; i < bBefore.size(); i++) {
-                assertArrayEquals(bBefore.get(i), bAfter.get(i), "adapter end is not in the batch: unchanged");
+                assertArrayEquals(
+                        bBefore.get(i),
+                        bAfter.get(i),
+                        "adapter end is not in the batch: unchanged");
             }
             for (NDArray p : b.parameters()) {
-                assertEquals(0f, p.getGradient().abs().sum().getFloat(), "no gradient reaches adapter end");
+                assertEquals(
+                        0f,
+                        p.getGradient().abs().sum().getFloat(),
+                        "no gradient reaches adapter end");
             }
             boolean changed = false;
             List<float[]> aAfter = values(a);
@@ -150,11 +182,17 @@ class JointTrainerTest {
                     worst = Math.max(worst, Math.abs(alone.get(i)[k] - joint.get(i)[k]));
                 }
             }
-            // Batches of other shapes sum in another order: float rounding, which Adam's normalisation
-            // magnifies where a gradient is near zero. Other rows leaking into dog's gradient would move
+            // Batches of other shapes sum in another order: float rounding, which Adam's
+            // normalisation
+            // magnifies where a gradient is near zero. Other rows leaking into dog's gradient would
+            // move
             // its weights by a whole update (lr = 1e-2 per step) instead.
-            assertTrue(worst < 2e-4, "dog's weights differ by " + worst + " between joint and solo training");
-            assertFalse(java.util.Arrays.equals(alone.get(1), new float[alone.get(1).length]), "B moved from zero");
+            assertTrue(
+                    worst < 2e-4,
+                    "dog's weights differ by " + worst + " between joint and solo training");
+            assertFalse(
+                    java.util.Arrays.equals(alone.get(1), new float[alone.get(1).length]),
+                    "B moved from zero");
         }
     }
 
@@ -178,7 +216,8 @@ class JointTrainerTest {
             }
             NDArray tokens = manager.create(ids, new ai.djl.ndarray.types.Shape(6, 12));
             float[] stacked = t.forward().logits(tokens, segments).toFloatArray();
-            float[] segmented = t.forward().segmentedOnly(true).logits(tokens, segments).toFloatArray();
+            float[] segmented =
+                    t.forward().segmentedOnly(true).logits(tokens, segments).toFloatArray();
             t.forward().segmentedOnly(false);
             float worst = 0;
             for (int i = 0; i < stacked.length; i++) {

@@ -10,8 +10,8 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Counts what the committed part files hold, reading each new part once: the progress line polls
- * it while the job runs, and the summary and the final check read it at the end.
+ * Counts what the committed part files hold, reading each new part once: the progress line polls it
+ * while the job runs, and the summary and the final check read it at the end.
  */
 final class Tally {
     private final Path dir;

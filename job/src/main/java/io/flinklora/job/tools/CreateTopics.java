@@ -9,13 +9,12 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 
 /**
- * Creates topics that do not exist yet: {@code CreateTopics BOOTSTRAP PARTITIONS topic... [--kafka.<property> V ...]}
- * (Kafka admin settings such as security, as for the job).
+ * Creates topics that do not exist yet: {@code CreateTopics BOOTSTRAP PARTITIONS topic...
+ * [--kafka.<property> V ...]} (Kafka admin settings such as security, as for the job).
  */
 @Internal
 public final class CreateTopics {
-    private CreateTopics() {
-    }
+    private CreateTopics() {}
 
     public static void main(String[] args) throws Exception {
         Properties p = new Properties();

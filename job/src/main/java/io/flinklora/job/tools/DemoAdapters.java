@@ -5,11 +5,13 @@ import io.flinklora.job.DemoMain;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Prints the demo adapter root (models/adapters when trained ones ship, else random ones written under WORK). */
+/**
+ * Prints the demo adapter root (models/adapters when trained ones ship, else random ones written
+ * under WORK).
+ */
 @Internal
 public final class DemoAdapters {
-    private DemoAdapters() {
-    }
+    private DemoAdapters() {}
 
     /** Args: repository root, model folder, work folder. */
     public static void main(String[] args) throws Exception {

@@ -14,7 +14,9 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * Sends JSON generation requests to the request topic ({@code scripts/produce.sh}), keyed by request_id.
+ * Sends JSON generation requests to the request topic ({@code scripts/produce.sh}), keyed by
+ * request_id.
+ *
  * <pre>
  *   Produce [--bootstrap-servers B] [--topic T]                      JSON lines from stdin
  *   Produce ... --prompt TEXT [--adapter a[+b]] [--id ID] [--max-new-tokens N]   one request
@@ -26,14 +28,19 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  */
 @Internal
 public final class Produce {
-    private static final Pattern ID = Pattern.compile("\"request_id\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
+    private static final Pattern ID =
+            Pattern.compile("\"request_id\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
     private static final String[] PROMPTS = {
-        "Once upon a time", "Tom had a big red ball.", "The sun was hot and the dog was",
-        "Lily and Ben went to the park to", "One day, a little bird", "Sam was sad because", "The cat sat on the",
+        "Once upon a time",
+        "Tom had a big red ball.",
+        "The sun was hot and the dog was",
+        "Lily and Ben went to the park to",
+        "One day, a little bird",
+        "Sam was sad because",
+        "The cat sat on the",
     };
 
-    private Produce() {
-    }
+    private Produce() {}
 
     public static void main(String[] args) throws Exception {
         String bootstrap = "localhost:9092";
@@ -68,10 +75,13 @@ public final class Produce {
                     if (args[i].startsWith("--kafka.") && v != null) {
                         kafka.put(args[i].substring("--kafka.".length()), v);
                     } else {
-                        System.err.println("unknown option " + args[i] + "\nusage: produce.sh [--bootstrap-servers B] [--topic T] "
-                                + "[--prompt TEXT [--adapter NAME[+NAME]] [--id ID] [--max-new-tokens N]] [--demo N --adapters a,b [--id-prefix P]]"
-                                + " [--write FILE]"
-                                + " [--kafka.<property> V]\n(without --prompt or --demo: one JSON request per stdin line)");
+                        System.err.println(
+                                "unknown option "
+                                        + args[i]
+                                        + "\nusage: produce.sh [--bootstrap-servers B] [--topic T] "
+                                        + "[--prompt TEXT [--adapter NAME[+NAME]] [--id ID] [--max-new-tokens N]] [--demo N --adapters a,b [--id-prefix P]]"
+                                        + " [--write FILE]"
+                                        + " [--kafka.<property> V]\n(without --prompt or --demo: one JSON request per stdin line)");
                         System.exit(2);
                     }
                 }
@@ -80,12 +90,27 @@ public final class Produce {
         }
         List<String> lines = new ArrayList<>();
         if (prompt != null) {
-            lines.add(request(id != null ? id : "q" + System.currentTimeMillis(), prompt, adapter, maxNew, false));
+            lines.add(
+                    request(
+                            id != null ? id : "q" + System.currentTimeMillis(),
+                            prompt,
+                            adapter,
+                            maxNew,
+                            false));
         } else if (demo > 0) {
             for (int r = 0; r < demo; r++) {
-                String a = r % (adapters.length + 1) == adapters.length ? "" : adapters[r % (adapters.length + 1)];
-                int tokens = minTokens + (int) ((long) (maxTokens - minTokens) * r / Math.max(1, demo - 1));
-                lines.add(request(idPrefix + (r + 1), PROMPTS[r % PROMPTS.length], a, tokens, true));
+                String a =
+                        r % (adapters.length + 1) == adapters.length
+                                ? ""
+                                : adapters[r % (adapters.length + 1)];
+                int tokens =
+                        minTokens
+                                + (int)
+                                        ((long) (maxTokens - minTokens)
+                                                * r
+                                                / Math.max(1, demo - 1));
+                lines.add(
+                        request(idPrefix + (r + 1), PROMPTS[r % PROMPTS.length], a, tokens, true));
             }
         }
         Properties p = new Properties();
@@ -98,7 +123,9 @@ public final class Produce {
         List<String> written = new ArrayList<>();
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
             if (lines.isEmpty() && prompt == null && demo == 0) {
-                BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+                BufferedReader in =
+                        new BufferedReader(
+                                new InputStreamReader(System.in, StandardCharsets.UTF_8));
                 for (String line; (line = in.readLine()) != null; ) {
                     if (!line.isBlank()) {
                         send(producer, topic, line.strip());
@@ -116,27 +143,45 @@ public final class Produce {
             producer.flush();
         }
         if (write != null) {
-            java.nio.file.Files.write(java.nio.file.Path.of(write), written, StandardCharsets.UTF_8);
+            java.nio.file.Files.write(
+                    java.nio.file.Path.of(write), written, StandardCharsets.UTF_8);
         }
         System.err.printf("sent %d request(s) to %s on %s%n", sent, topic, bootstrap);
     }
 
-    private static void send(KafkaProducer<byte[], byte[]> producer, String topic, String json) throws Exception {
+    private static void send(KafkaProducer<byte[], byte[]> producer, String topic, String json)
+            throws Exception {
         Matcher m = ID.matcher(json);
         byte[] key = m.find() ? m.group(1).getBytes(StandardCharsets.UTF_8) : null;
-        producer.send(new ProducerRecord<>(topic, key, json.getBytes(StandardCharsets.UTF_8))).get();
+        producer.send(new ProducerRecord<>(topic, key, json.getBytes(StandardCharsets.UTF_8)))
+                .get();
     }
 
-    /** One JSON request; {@code adapter} is empty (base model), a name, or names joined by '+' (equal weights). */
+    /**
+     * One JSON request; {@code adapter} is empty (base model), a name, or names joined by '+'
+     * (equal weights).
+     */
     static String request(String id, String prompt, String adapter, int maxNew, boolean ignoreEos) {
         StringBuilder a = new StringBuilder();
         String[] names = adapter.isEmpty() ? new String[0] : adapter.split("\\+");
         for (String n : names) {
-            a.append(a.length() == 0 ? "" : ", ").append("{\"name\": \"").append(escape(n)).append("\", \"weight\": ")
-                    .append(1.0 / names.length).append('}');
+            a.append(a.length() == 0 ? "" : ", ")
+                    .append("{\"name\": \"")
+                    .append(escape(n))
+                    .append("\", \"weight\": ")
+                    .append(1.0 / names.length)
+                    .append('}');
         }
-        return "{\"request_id\": \"" + escape(id) + "\", \"prompt\": \"" + escape(prompt) + "\", \"max_new_tokens\": " + maxNew
-                + (ignoreEos ? ", \"ignore_eos\": true" : "") + ", \"adapters\": [" + a + "]}";
+        return "{\"request_id\": \""
+                + escape(id)
+                + "\", \"prompt\": \""
+                + escape(prompt)
+                + "\", \"max_new_tokens\": "
+                + maxNew
+                + (ignoreEos ? ", \"ignore_eos\": true" : "")
+                + ", \"adapters\": ["
+                + a
+                + "]}";
     }
 
     private static String escape(String s) {

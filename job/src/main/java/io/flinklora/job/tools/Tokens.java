@@ -23,6 +23,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
  * Reads the token topic with a read_committed consumer (Avro TokenEvents).
+ *
  * <pre>
  *   Tokens print    [--bootstrap-servers B] [--topic tokens] [--expect N] [--timeout S] [--from-end]
  *        one line per request as it completes: [r3 adapter=happy] text  &lt;length, 150 tokens&gt;
@@ -43,8 +44,7 @@ public final class Tokens {
     private static final Pattern MAX_NEW = Pattern.compile("\"max_new_tokens\"\\s*:\\s*(\\d+)");
     private static final Pattern IGNORE_EOS = Pattern.compile("\"ignore_eos\"\\s*:\\s*true");
 
-    private Tokens() {
-    }
+    private Tokens() {}
 
     public static void main(String[] args) throws Exception {
         String mode = args.length > 0 ? args[0] : "print";
@@ -84,8 +84,18 @@ public final class Tokens {
         switch (mode) {
             case "print" -> print(kafka, topic, expect, timeoutS, fromEnd);
             case "progress" -> progress(kafka, topic);
-            case "check" -> System.exit(check(kafka, topic, requestsTopic, timeoutS == 0 ? 300 : timeoutS,
-                    expectTokens == null ? Map.of() : engineTokens(expectTokens)) ? 0 : 1);
+            case "check" ->
+                    System.exit(
+                            check(
+                                            kafka,
+                                            topic,
+                                            requestsTopic,
+                                            timeoutS == 0 ? 300 : timeoutS,
+                                            expectTokens == null
+                                                    ? Map.of()
+                                                    : engineTokens(expectTokens))
+                                    ? 0
+                                    : 1);
             default -> {
                 System.err.println("mode is print, progress or check");
                 System.exit(2);
@@ -93,8 +103,12 @@ public final class Tokens {
         }
     }
 
-    /** A read_committed consumer assigned all partitions of {@code topic}; {@code connection}: bootstrap.servers, security. */
-    static KafkaConsumer<byte[], byte[]> consumer(Properties connection, String topic, boolean fromEnd) {
+    /**
+     * A read_committed consumer assigned all partitions of {@code topic}; {@code connection}:
+     * bootstrap.servers, security.
+     */
+    static KafkaConsumer<byte[], byte[]> consumer(
+            Properties connection, String topic, boolean fromEnd) {
         Properties p = new Properties();
         p.putAll(connection);
         p.put("isolation.level", "read_committed");
@@ -123,10 +137,12 @@ public final class Tokens {
         }
     }
 
-    private static void print(Properties connection, String topic, int expect, long timeoutS, boolean fromEnd) {
+    private static void print(
+            Properties connection, String topic, int expect, long timeoutS, boolean fromEnd) {
         Map<String, StringBuilder> text = new HashMap<>();
         int finished = 0;
-        long deadline = timeoutS > 0 ? System.nanoTime() + timeoutS * 1_000_000_000L : Long.MAX_VALUE;
+        long deadline =
+                timeoutS > 0 ? System.nanoTime() + timeoutS * 1_000_000_000L : Long.MAX_VALUE;
         try (KafkaConsumer<byte[], byte[]> c = consumer(connection, topic, fromEnd)) {
             while (finished < expect && System.nanoTime() < deadline) {
                 for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(200))) {
@@ -134,12 +150,18 @@ public final class Tokens {
                     if (t == null) {
                         continue;
                     }
-                    StringBuilder s = text.computeIfAbsent(t.getRequestId(), k -> new StringBuilder());
+                    StringBuilder s =
+                            text.computeIfAbsent(t.getRequestId(), k -> new StringBuilder());
                     s.append(t.getText());
                     if (t.getFinished()) {
                         String adapters = t.getAdapters().isEmpty() ? "base" : t.getAdapters();
-                        System.out.printf("[%s adapter=%s] %s  <%s, %d tokens>%n", t.getRequestId(), adapters,
-                                s.toString().replace("\n", "\\n"), t.getFinishReason(), t.getIndex() + 1);
+                        System.out.printf(
+                                "[%s adapter=%s] %s  <%s, %d tokens>%n",
+                                t.getRequestId(),
+                                adapters,
+                                s.toString().replace("\n", "\\n"),
+                                t.getFinishReason(),
+                                t.getIndex() + 1);
                         System.out.flush();
                         text.remove(t.getRequestId());
                         finished++;
@@ -184,7 +206,8 @@ public final class Tokens {
     /** generate.sh's result lines: request id -> token ids. */
     static Map<String, List<Integer>> engineTokens(String file) throws java.io.IOException {
         Map<String, List<Integer>> out = new LinkedHashMap<>();
-        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.ObjectMapper json =
+                new com.fasterxml.jackson.databind.ObjectMapper();
         for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of(file))) {
             if (line.isBlank()) {
                 continue;
@@ -200,9 +223,14 @@ public final class Tokens {
         return out;
     }
 
-    private static boolean check(Properties connection, String topic, String requestsTopic, long timeoutS,
-                                 Map<String, List<Integer>> engine) {
-        Map<String, Integer> expected = new LinkedHashMap<>();   // request -> exact token count, or -1
+    private static boolean check(
+            Properties connection,
+            String topic,
+            String requestsTopic,
+            long timeoutS,
+            Map<String, List<Integer>> engine) {
+        Map<String, Integer> expected =
+                new LinkedHashMap<>(); // request -> exact token count, or -1
         try (KafkaConsumer<byte[], byte[]> c = consumer(connection, requestsTopic, false)) {
             Map<TopicPartition, Long> end = c.endOffsets(c.assignment());
             while (end.entrySet().stream().anyMatch(e -> c.position(e.getKey()) < e.getValue())) {
@@ -211,7 +239,11 @@ public final class Tokens {
                     Matcher id = ID.matcher(json);
                     Matcher max = MAX_NEW.matcher(json);
                     if (id.find()) {
-                        expected.put(id.group(1), IGNORE_EOS.matcher(json).find() && max.find() ? Integer.parseInt(max.group(1)) : -1);
+                        expected.put(
+                                id.group(1),
+                                IGNORE_EOS.matcher(json).find() && max.find()
+                                        ? Integer.parseInt(max.group(1))
+                                        : -1);
                     }
                 }
             }
@@ -226,7 +258,8 @@ public final class Tokens {
                         seen.computeIfAbsent(t.getRequestId(), k -> new Progress()).add(t);
                     }
                 }
-                if (expected.keySet().stream().allMatch(id -> seen.containsKey(id) && seen.get(id).finishedAt >= 0)) {
+                if (expected.keySet().stream()
+                        .allMatch(id -> seen.containsKey(id) && seen.get(id).finishedAt >= 0)) {
                     // Everything finished; read a little longer to catch duplicates committed late.
                     for (int i = 0; i < 5; i++) {
                         for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(200))) {
@@ -246,7 +279,8 @@ public final class Tokens {
         for (Map.Entry<String, Integer> e : expected.entrySet()) {
             Progress p = seen.get(e.getKey());
             if (p == null || p.finishedAt < 0) {
-                problems.add(e.getKey() + ": not finished (" + (p == null ? 0 : p.events) + " tokens)");
+                problems.add(
+                        e.getKey() + ": not finished (" + (p == null ? 0 : p.events) + " tokens)");
                 continue;
             }
             tokens += p.events;
@@ -254,12 +288,22 @@ public final class Tokens {
             if (p.duplicates > 0) {
                 problems.add(e.getKey() + ": " + p.duplicates + " duplicate index(es)");
             } else if (p.indices.cardinality() != n || p.indices.length() != n) {
-                problems.add(e.getKey() + ": indices not 0.." + (n - 1) + " (" + p.indices.cardinality() + " distinct)");
+                problems.add(
+                        e.getKey()
+                                + ": indices not 0.."
+                                + (n - 1)
+                                + " ("
+                                + p.indices.cardinality()
+                                + " distinct)");
             } else if (e.getValue() >= 0 && n != e.getValue()) {
                 problems.add(e.getKey() + ": " + n + " tokens, expected " + e.getValue());
-            } else if (engine.containsKey(e.getKey()) && !engine.get(e.getKey()).equals(new ArrayList<>(p.ids.values()))) {
-                problems.add(e.getKey() + ": token ids differ from the engine alone's " + firstDifference(
-                        engine.get(e.getKey()), new ArrayList<>(p.ids.values())));
+            } else if (engine.containsKey(e.getKey())
+                    && !engine.get(e.getKey()).equals(new ArrayList<>(p.ids.values()))) {
+                problems.add(
+                        e.getKey()
+                                + ": token ids differ from the engine alone's "
+                                + firstDifference(
+                                        engine.get(e.getKey()), new ArrayList<>(p.ids.values())));
             } else {
                 complete++;
             }
@@ -271,14 +315,24 @@ public final class Tokens {
         }
         long compared = expected.keySet().stream().filter(engine::containsKey).count();
         if (!engine.isEmpty() && compared != engine.size()) {
-            problems.add((engine.size() - compared) + " request(s) of the expected-tokens file were never sent");
+            problems.add(
+                    (engine.size() - compared)
+                            + " request(s) of the expected-tokens file were never sent");
         }
         if (problems.isEmpty()) {
-            System.out.printf("check: OK %d/%d requests, %d tokens, each index exactly once%s%n", complete, expected.size(), tokens,
+            System.out.printf(
+                    "check: OK %d/%d requests, %d tokens, each index exactly once%s%n",
+                    complete,
+                    expected.size(),
+                    tokens,
                     engine.isEmpty() ? "" : "; token ids equal the engine alone's for " + compared);
             return !expected.isEmpty();
         }
-        System.out.printf("check: FAIL %d/%d requests complete, %d problem(s): %s%n", complete, expected.size(), problems.size(),
+        System.out.printf(
+                "check: FAIL %d/%d requests complete, %d problem(s): %s%n",
+                complete,
+                expected.size(),
+                problems.size(),
                 String.join("; ", problems.subList(0, Math.min(10, problems.size()))));
         return false;
     }
@@ -288,8 +342,13 @@ public final class Tokens {
         while (i < Math.min(want.size(), got.size()) && want.get(i).equals(got.get(i))) {
             i++;
         }
-        return "(first at index " + i + ": " + (i < want.size() ? want.get(i) : "end") + " vs "
-                + (i < got.size() ? got.get(i) : "end") + ")";
+        return "(first at index "
+                + i
+                + ": "
+                + (i < want.size() ? want.get(i) : "end")
+                + " vs "
+                + (i < got.size() ? got.get(i) : "end")
+                + ")";
     }
 
     /** One request's committed token events. */

@@ -49,19 +49,22 @@ import org.junit.jupiter.api.io.TempDir;
 class LabelJobIT {
     static final ObjectMapper JSON = new ObjectMapper();
     static final int RECORDS = 2000;
-    static final String[] WORDS = ("Lily Tom the a dog cat ball tree park sun happy sad big little red blue ran jumped "
-            + "played saw found lost cried laughed with in and was very friend mom bird car toy box").split(" ");
+    static final String[] WORDS =
+            ("Lily Tom the a dog cat ball tree park sun happy sad big little red blue ran jumped "
+                            + "played saw found lost cried laughed with in and was very friend mom bird car toy box")
+                    .split(" ");
 
-    @TempDir
-    static Path work;
+    @TempDir static Path work;
     static Path model;
     static Path adapters;
     static Path tasks;
     static Path input;
     static Set<String> inputIds = new LinkedHashSet<>();
     static int badLinesWithoutOutputRow;
+
     /** The uninterrupted run, shared by the tests. */
     static LabelJob.Summary reference;
+
     static Map<String, JsonNode> referenceRows;
     static String referenceLog;
 
@@ -83,11 +86,25 @@ class LabelJobIT {
         model = root().resolve("models/stories260k");
         ModelConfig c = ModelConfig.read(model);
         adapters = work.resolve("adapters");
-        new PeftWriter(c).rank(4).alpha(8).targets(EnumSet.allOf(Projection.class)).write(adapters.resolve("mood"), 21, 0.3, 0.3);
-        new PeftWriter(c).rank(8).alpha(8).targets(EnumSet.of(Projection.Q, Projection.V)).write(adapters.resolve("topic"), 22, 0.3, 0.3);
-        new PeftWriter(c).rank(2).alpha(4).targets(EnumSet.of(Projection.O, Projection.DOWN)).write(adapters.resolve("yesno"), 23, 0.4, 0.4);
+        new PeftWriter(c)
+                .rank(4)
+                .alpha(8)
+                .targets(EnumSet.allOf(Projection.class))
+                .write(adapters.resolve("mood"), 21, 0.3, 0.3);
+        new PeftWriter(c)
+                .rank(8)
+                .alpha(8)
+                .targets(EnumSet.of(Projection.Q, Projection.V))
+                .write(adapters.resolve("topic"), 22, 0.3, 0.3);
+        new PeftWriter(c)
+                .rank(2)
+                .alpha(4)
+                .targets(EnumSet.of(Projection.O, Projection.DOWN))
+                .write(adapters.resolve("yesno"), 23, 0.4, 0.4);
         tasks = work.resolve("tasks.json");
-        Files.writeString(tasks, """
+        Files.writeString(
+                tasks,
+                """
                 {"tasks": [
                   {"name": "mood", "template": "Story: {text}\\nThe child feels", "labels": ["happy", "sad", "scared", "angry"], "adapter": "mood"},
                   {"name": "topic", "template": "Story: {text}\\nThis story is about a", "labels": ["dog", "cat", "ball", "tree", "bird"], "adapter": "topic"},
@@ -121,11 +138,21 @@ class LabelJobIT {
         lines.add(600, "{\"id\": \"bad-json\", \"task\": ");
         lines.add(900, "[1, 2, 3]");
         lines.add(1200, "{\"id\": \"bad-task\", \"task\": \"weather\", \"text\": \"x\"}");
-        lines.add(1300, "{\"id\": \"bad-adapter\", \"task\": \"mood\", \"adapter\": \"nope\", \"text\": \"x\"}");
+        lines.add(
+                1300,
+                "{\"id\": \"bad-adapter\", \"task\": \"mood\", \"adapter\": \"nope\", \"text\": \"x\"}");
         lines.add(1400, "{\"id\": \"bad-field\", \"task\": \"mood\", \"txt\": \"x\"}");
-        lines.add(1500, "{\"id\": \"too-long\", \"task\": \"mood\", \"text\": \"" + "the dog ran. ".repeat(200) + "\"}");
-        lines.add(1600, "{\"id\": \"rec-5\", \"task\": \"mood\", \"text\": \"a second line for rec-5\"}");
-        lines.add(1700, "{\"id\": \"rec-6\", \"task\": \"mood\", \"text\": \"a second line for rec-6\"}");
+        lines.add(
+                1500,
+                "{\"id\": \"too-long\", \"task\": \"mood\", \"text\": \""
+                        + "the dog ran. ".repeat(200)
+                        + "\"}");
+        lines.add(
+                1600,
+                "{\"id\": \"rec-5\", \"task\": \"mood\", \"text\": \"a second line for rec-5\"}");
+        lines.add(
+                1700,
+                "{\"id\": \"rec-6\", \"task\": \"mood\", \"text\": \"a second line for rec-6\"}");
         lines.add(1750, "");
         inputIds.addAll(List.of("bad-task", "bad-adapter", "bad-field", "too-long"));
         badLinesWithoutOutputRow = 5; // three unparseable lines and two duplicates
@@ -133,17 +160,37 @@ class LabelJobIT {
         Files.write(input, lines, StandardCharsets.UTF_8);
 
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        reference = LabelJob.run(options(work.resolve("reference.jsonl"), 32), new PrintStream(log, true, StandardCharsets.UTF_8));
+        reference =
+                LabelJob.run(
+                        options(work.resolve("reference.jsonl"), 32),
+                        new PrintStream(log, true, StandardCharsets.UTF_8));
         referenceLog = log.toString(StandardCharsets.UTF_8);
         System.out.println(referenceLog);
         referenceRows = rowsById(work.resolve("reference.jsonl"));
     }
 
     static LabelOptions options(Path output, int batch, String... more) {
-        List<String> args = new ArrayList<>(List.of("--input", input.toString(), "--output", output.toString(),
-                "--model", model.toString(), "--adapters", adapters.toString(), "--task", tasks.toString(),
-                "--batch", String.valueOf(batch), "--device", "cpu", "--max-prompt-tokens", "400",
-                "--progress-interval-ms", "1000"));
+        List<String> args =
+                new ArrayList<>(
+                        List.of(
+                                "--input",
+                                input.toString(),
+                                "--output",
+                                output.toString(),
+                                "--model",
+                                model.toString(),
+                                "--adapters",
+                                adapters.toString(),
+                                "--task",
+                                tasks.toString(),
+                                "--batch",
+                                String.valueOf(batch),
+                                "--device",
+                                "cpu",
+                                "--max-prompt-tokens",
+                                "400",
+                                "--progress-interval-ms",
+                                "1000"));
         args.addAll(List.of(more));
         return LabelOptions.parse(args.toArray(String[]::new));
     }
@@ -159,7 +206,8 @@ class LabelJobIT {
     }
 
     @Test
-    void twoThousandRecordsAcrossThreeAdaptersGetExactlyTheirIdsWithLabelsEqualToDirectScoring() throws Exception {
+    void twoThousandRecordsAcrossThreeAdaptersGetExactlyTheirIdsWithLabelsEqualToDirectScoring()
+            throws Exception {
         assertTrue(reference.succeeded(), referenceLog);
         assertEquals(RECORDS + 9, reference.inputRecords(), "the blank line is not a record");
         assertEquals(inputIds, referenceRows.keySet(), "the output holds exactly the input ids");
@@ -168,11 +216,15 @@ class LabelJobIT {
         assertEquals(badLinesWithoutOutputRow, reference.errorOnlyRows());
 
         LabelTasks taskDefs = LabelTasks.read(tasks);
-        // Of the lines sharing an id, the job labels the first in content order (the same in every run).
+        // Of the lines sharing an id, the job labels the first in content order (the same in every
+        // run).
         Map<String, String> lineById = new HashMap<>();
         for (String line : Files.readAllLines(input, StandardCharsets.UTF_8)) {
             if (line.matches("\\{\"id\": ?\"rec-.*")) {
-                lineById.merge(JSON.readTree(line).get("id").asText(), line, (a, b) -> a.compareTo(b) <= 0 ? a : b);
+                lineById.merge(
+                        JSON.readTree(line).get("id").asText(),
+                        line,
+                        (a, b) -> a.compareTo(b) <= 0 ? a : b);
             }
         }
         Map<String, Integer> expectedPerTask = new HashMap<>();
@@ -181,18 +233,28 @@ class LabelJobIT {
         }
         // The engine's direct scoring of every record, in one engine outside Flink.
         Map<String, TokenEvent> direct = new HashMap<>();
-        try (Engine e = Engine.open(EngineConfig.builder(model).maxRunning(16).adapterRoot(adapters).build())) {
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model).maxRunning(16).adapterRoot(adapters).build())) {
             List<String> ids = new ArrayList<>(lineById.keySet());
             int next = 0;
             while (next < ids.size() || e.hasWork()) {
                 while (next < ids.size() && e.stats().waiting() < 32) {
-                    GenerationRequest r = LabelInput.parse(lineById.get(ids.get(next++)), taskDefs, 1 << 20);
+                    GenerationRequest r =
+                            LabelInput.parse(lineById.get(ids.get(next++)), taskDefs, 1 << 20);
                     List<AdapterRef> mix = new ArrayList<>();
                     for (AdapterWeight a : r.getAdapters()) {
                         mix.add(new AdapterRef(a.getName(), a.getWeight()));
                     }
-                    io.flinklora.gpu.frontend.RequestProcessor.submit(e, new io.flinklora.gpu.frontend.PromptRequest(r.getRequestId(),
-                            e.tokenizer().encode(r.getPrompt()), mix, SamplingParams.greedy(1), null, r.getChoices()));
+                    io.flinklora.gpu.frontend.RequestProcessor.submit(
+                            e,
+                            new io.flinklora.gpu.frontend.PromptRequest(
+                                    r.getRequestId(),
+                                    e.tokenizer().encode(r.getPrompt()),
+                                    mix,
+                                    SamplingParams.greedy(1),
+                                    null,
+                                    r.getChoices()));
                 }
                 for (TokenEvent ev : e.step().events()) {
                     direct.put(ev.requestId(), ev);
@@ -207,7 +269,9 @@ class LabelJobIT {
             assertEquals("ok", row.get("status").asText(), row.toString());
             LabelTasks.Task task = taskDefs.get(row.get("task").asText());
             String label = row.get("label").asText();
-            assertTrue(task.labels().contains(label), id + ": '" + label + "' is one of " + task.labels());
+            assertTrue(
+                    task.labels().contains(label),
+                    id + ": '" + label + "' is one of " + task.labels());
             TokenEvent d = direct.get(id);
             assertNotNull(d, id);
             assertEquals(d.choice().label(), label, id + " equals the engine's direct scoring");
@@ -224,19 +288,47 @@ class LabelJobIT {
         }
         assertEquals(expectedPerTask, perTask);
         assertEquals(RECORDS, lineById.size());
-        assertEquals(Set.of("mood", "topic", "yesno", ""), adaptersSeen, "three adapters and the base model");
-        System.out.println("labelling: worst |probability difference| against direct scoring " + worst);
+        assertEquals(
+                Set.of("mood", "topic", "yesno", ""),
+                adaptersSeen,
+                "three adapters and the base model");
+        System.out.println(
+                "labelling: worst |probability difference| against direct scoring " + worst);
 
         Map<String, String> codes = new HashMap<>();
         for (String line : Files.readAllLines(work.resolve("reference.errors.jsonl"))) {
             JsonNode n = JSON.readTree(line);
-            codes.merge(n.get("id").isNull() ? "(no id)" : n.get("id").asText(), n.get("code").asText(), (a, b) -> a + "," + b);
+            codes.merge(
+                    n.get("id").isNull() ? "(no id)" : n.get("id").asText(),
+                    n.get("code").asText(),
+                    (a, b) -> a + "," + b);
         }
-        assertEquals(Map.of("(no id)", "MALFORMED_INPUT,MALFORMED_INPUT,MALFORMED_INPUT", "bad-task", "UNKNOWN_TASK", "bad-adapter", "UNKNOWN_ADAPTER", "bad-field", "INVALID_REQUEST",
-                "too-long", "LIMIT_EXCEEDED", "rec-5", "DUPLICATE_ID", "rec-6", "DUPLICATE_ID"), codes);
+        assertEquals(
+                Map.of(
+                        "(no id)",
+                        "MALFORMED_INPUT,MALFORMED_INPUT,MALFORMED_INPUT",
+                        "bad-task",
+                        "UNKNOWN_TASK",
+                        "bad-adapter",
+                        "UNKNOWN_ADAPTER",
+                        "bad-field",
+                        "INVALID_REQUEST",
+                        "too-long",
+                        "LIMIT_EXCEEDED",
+                        "rec-5",
+                        "DUPLICATE_ID",
+                        "rec-6",
+                        "DUPLICATE_ID"),
+                codes);
         assertEquals("UNKNOWN_TASK", referenceRows.get("bad-task").get("status").asText());
-        assertTrue(referenceLog.contains("check: 2,009 input records = 2,004 output rows + 5 error rows"), referenceLog);
-        assertTrue(referenceLog.matches("(?s).*label: \\d[\\d,]*/2,009 records \\(.*records/s, .*tokens/s, ETA .*"), referenceLog);
+        assertTrue(
+                referenceLog.contains(
+                        "check: 2,009 input records = 2,004 output rows + 5 error rows"),
+                referenceLog);
+        assertTrue(
+                referenceLog.matches(
+                        "(?s).*label: \\d[\\d,]*/2,009 records \\(.*records/s, .*tokens/s, ETA .*"),
+                referenceLog);
         assertTrue(referenceLog.contains("labels of mood: "), referenceLog);
     }
 
@@ -245,14 +337,45 @@ class LabelJobIT {
         Path output = work.resolve("killed.jsonl");
         Path parts = output.resolveSibling("killed.jsonl.parts");
         // A separate JVM, a smaller batch (so it is still running when killed) and small parts.
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx1g", "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
-                "-Dlog4j2.configurationFile=" + root().resolve("scripts/log4j2-cli.xml"), "-Dlog.level=WARN",
-                "-cp", System.getProperty("java.class.path"), LabelJob.class.getName(),
-                "--input", input.toString(), "--output", output.toString(), "--model", model.toString(),
-                "--adapters", adapters.toString(), "--task", tasks.toString(), "--batch", "4", "--device", "cpu",
-                "--max-prompt-tokens", "400", "--commit-every", "50", "--commit-interval-ms", "300"));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(work.resolve("killed.log").toFile()).start();
+        List<String> cmd =
+                new ArrayList<>(
+                        List.of(
+                                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                                "-Xmx1g",
+                                "-Dai.djl.offline=true",
+                                "-Dai.djl.pytorch.num_threads=1",
+                                "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
+                                "-Dlog4j2.configurationFile="
+                                        + root().resolve("scripts/log4j2-cli.xml"),
+                                "-Dlog.level=WARN",
+                                "-cp",
+                                System.getProperty("java.class.path"),
+                                LabelJob.class.getName(),
+                                "--input",
+                                input.toString(),
+                                "--output",
+                                output.toString(),
+                                "--model",
+                                model.toString(),
+                                "--adapters",
+                                adapters.toString(),
+                                "--task",
+                                tasks.toString(),
+                                "--batch",
+                                "4",
+                                "--device",
+                                "cpu",
+                                "--max-prompt-tokens",
+                                "400",
+                                "--commit-every",
+                                "50",
+                                "--commit-interval-ms",
+                                "300"));
+        Process p =
+                new ProcessBuilder(cmd)
+                        .redirectErrorStream(true)
+                        .redirectOutput(work.resolve("killed.log").toFile())
+                        .start();
         long committed = 0;
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
         while (p.isAlive() && System.nanoTime() < deadline) {
@@ -262,19 +385,28 @@ class LabelJobIT {
             }
             Thread.sleep(20);
         }
-        assertTrue(p.isAlive(), "the run was still going when killed:\n" + Files.readString(work.resolve("killed.log")));
-        p.destroyForcibly(); // SIGKILL: no shutdown hook, no close(), half-written parts stay behind
+        assertTrue(
+                p.isAlive(),
+                "the run was still going when killed:\n"
+                        + Files.readString(work.resolve("killed.log")));
+        p.destroyForcibly(); // SIGKILL: no shutdown hook, no close(), half-written parts
+        // stay behind
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         committed = committedLines(parts);
-        assertTrue(committed >= 400 && committed < RECORDS, "killed midway with " + committed + " records committed");
+        assertTrue(
+                committed >= 400 && committed < RECORDS,
+                "killed midway with " + committed + " records committed");
         assertFalse(Files.exists(output), "no merged output from a killed run");
 
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        LabelJob.Summary again = LabelJob.run(options(output, 32), new PrintStream(log, true, StandardCharsets.UTF_8));
+        LabelJob.Summary again =
+                LabelJob.run(
+                        options(output, 32), new PrintStream(log, true, StandardCharsets.UTF_8));
         String text = log.toString(StandardCharsets.UTF_8);
         System.out.println(text);
         assertTrue(again.succeeded(), text);
-        assertEquals(committed, again.resumedFrom(), "the second run skipped what the first committed");
+        assertEquals(
+                committed, again.resumedFrom(), "the second run skipped what the first committed");
         assertTrue(text.contains("resuming"), text);
         assertFalse(Files.exists(parts), "parts are removed after the merge");
 
@@ -288,12 +420,17 @@ class LabelJobIT {
             if (want.has("probabilities")) {
                 for (var it = want.get("probabilities").fields(); it.hasNext(); ) {
                     var f = it.next();
-                    assertEquals(f.getValue().asDouble(), got.get("probabilities").get(f.getKey()).asDouble(), 1e-4,
+                    assertEquals(
+                            f.getValue().asDouble(),
+                            got.get("probabilities").get(f.getKey()).asDouble(),
+                            1e-4,
                             e.getKey() + " " + f.getKey());
                 }
             }
         }
-        assertEquals(sortedLines(work.resolve("reference.errors.jsonl")), sortedLines(work.resolve("killed.errors.jsonl")));
+        assertEquals(
+                sortedLines(work.resolve("reference.errors.jsonl")),
+                sortedLines(work.resolve("killed.errors.jsonl")));
     }
 
     static long committedLines(Path parts) {

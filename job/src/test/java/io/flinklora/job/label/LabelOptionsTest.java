@@ -15,37 +15,75 @@ import org.junit.jupiter.api.Test;
 class LabelOptionsTest {
     @Test
     void bothSpellingsParseAndTheErrorsFileFollowsTheOutput() {
-        LabelOptions o = LabelOptions.parse(new String[] {"--input", "a.jsonl,b.jsonl", "--output=out/labels.jsonl",
-            "--model", "m", "--batch=4", "--prefix-caching", "off", "--keep-parts", "true"});
+        LabelOptions o =
+                LabelOptions.parse(
+                        new String[] {
+                            "--input",
+                            "a.jsonl,b.jsonl",
+                            "--output=out/labels.jsonl",
+                            "--model",
+                            "m",
+                            "--batch=4",
+                            "--prefix-caching",
+                            "off",
+                            "--keep-parts",
+                            "true"
+                        });
         assertEquals(List.of(Path.of("a.jsonl"), Path.of("b.jsonl")), o.inputs);
         assertEquals(Path.of("out/labels.errors.jsonl"), o.errors);
         assertEquals(4, o.engine.maxBatch);
         assertEquals(false, o.engine.prefixCaching);
         assertEquals(true, o.keepParts);
-        assertEquals(RequestLimits.DEFAULT.maxPromptTokens(), o.engine.maxPromptTokens, "the engine's limit unless told");
+        assertEquals(
+                RequestLimits.DEFAULT.maxPromptTokens(),
+                o.engine.maxPromptTokens,
+                "the engine's limit unless told");
     }
 
     @Test
     void mistakesNameTheOption() {
-        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
-                () -> LabelOptions.parse(new String[] {"--input", "a", "--model", "m"}));
+        IllegalArgumentException missing =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> LabelOptions.parse(new String[] {"--input", "a", "--model", "m"}));
         assertEquals("--input, --output and --model are required", missing.getMessage());
-        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
-                () -> LabelOptions.parse(new String[] {"--input", "a", "--output", "o", "--model", "m", "--batch", "-1"}));
+        IllegalArgumentException bad =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                LabelOptions.parse(
+                                        new String[] {
+                                            "--input",
+                                            "a",
+                                            "--output",
+                                            "o",
+                                            "--model",
+                                            "m",
+                                            "--batch",
+                                            "-1"
+                                        }));
         assertTrue(bad.getMessage().contains("--batch"), bad.getMessage());
-        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
-                () -> LabelOptions.parse(new String[] {"--input", "a", "--bach", "2"}));
+        IllegalArgumentException unknown =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> LabelOptions.parse(new String[] {"--input", "a", "--bach", "2"}));
         assertTrue(unknown.getMessage().startsWith("unknown option --bach"), unknown.getMessage());
-        IllegalArgumentException noValue = assertThrows(IllegalArgumentException.class,
-                () -> LabelOptions.parse(new String[] {"--input"}));
+        IllegalArgumentException noValue =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> LabelOptions.parse(new String[] {"--input"}));
         assertEquals("option --input needs a value", noValue.getMessage());
     }
 
     @Test
     void helpAsksForUsage() {
         assertNull(LabelOptions.parse(new String[] {"-h"}));
-        assertTrue(LabelOptions.usage().contains("--batch=N") && LabelOptions.usage().contains("(default 32)"),
+        assertTrue(
+                LabelOptions.usage().contains("--batch=N")
+                        && LabelOptions.usage().contains("(default 32)"),
                 LabelOptions.usage());
-        assertFalse(LabelOptions.usage().contains("--max-batch"), "the engine's --max-batch is --batch here");
+        assertFalse(
+                LabelOptions.usage().contains("--max-batch"),
+                "the engine's --max-batch is --batch here");
     }
 }

@@ -10,8 +10,9 @@ public enum OutputFormat {
     /** JSON with the Avro field names: for people and tools at a terminal. */
     JSON,
     /**
-     * A schema registry's wire format (magic byte 0, 4-byte schema id, Avro binary), the schemas registered
-     * in the registry the job is given: for Kafka shops whose consumers resolve schemas there.
+     * A schema registry's wire format (magic byte 0, 4-byte schema id, Avro binary), the schemas
+     * registered in the registry the job is given: for Kafka shops whose consumers resolve schemas
+     * there.
      */
     AVRO_REGISTRY
 }

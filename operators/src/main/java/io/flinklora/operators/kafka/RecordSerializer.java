@@ -25,6 +25,7 @@ public final class RecordSerializer<T> implements KafkaRecordSerializationSchema
     private final String topic;
     private final OutputFormat format;
     private final RegistrySettings registry;
+
     /** Made where the sink runs: it holds the registry's client and its schema cache. */
     private transient RegistryEncoder encoder;
 
@@ -32,7 +33,10 @@ public final class RecordSerializer<T> implements KafkaRecordSerializationSchema
         this(topic, format, null);
     }
 
-    /** {@code registry}: where AVRO_REGISTRY registers and finds the schemas (required for that format). */
+    /**
+     * {@code registry}: where AVRO_REGISTRY registers and finds the schemas (required for that
+     * format).
+     */
     public RecordSerializer(String topic, OutputFormat format, RegistrySettings registry) {
         if (format == OutputFormat.AVRO_REGISTRY && registry == null) {
             throw new IllegalArgumentException("the avro-registry format needs a schema registry");
@@ -43,14 +47,16 @@ public final class RecordSerializer<T> implements KafkaRecordSerializationSchema
     }
 
     @Override
-    public void open(SerializationSchema.InitializationContext context, KafkaSinkContext sinkContext) {
+    public void open(
+            SerializationSchema.InitializationContext context, KafkaSinkContext sinkContext) {
         if (format == OutputFormat.AVRO_REGISTRY) {
             encoder = new RegistryEncoder(registry);
         }
     }
 
     @Override
-    public ProducerRecord<byte[], byte[]> serialize(T element, KafkaSinkContext context, Long timestamp) {
+    public ProducerRecord<byte[], byte[]> serialize(
+            T element, KafkaSinkContext context, Long timestamp) {
         String key;
         String replyTopic;
         if (element instanceof TokenEvent t) {
@@ -66,27 +72,38 @@ public final class RecordSerializer<T> implements KafkaRecordSerializationSchema
             throw new IllegalArgumentException("cannot serialize " + element.getClass());
         }
         String target = replyTopic != null ? replyTopic : topic;
-        byte[] value = switch (format) {
-            case AVRO -> avro(element);
-            case JSON -> json(element);
-            // A registry that refuses the schema, or cannot be reached, fails the sink: the job restarts and
-            // writes the same records again later rather than dropping them.
-            case AVRO_REGISTRY -> encoder.encode(target, (IndexedRecord) element);
-        };
-        return new ProducerRecord<>(target, null, timestamp, key == null ? null : key.getBytes(StandardCharsets.UTF_8), value);
+        byte[] value =
+                switch (format) {
+                    case AVRO -> avro(element);
+                    case JSON -> json(element);
+                    // A registry that refuses the schema, or cannot be reached, fails the sink: the
+                    // job restarts and
+                    // writes the same records again later rather than dropping them.
+                    case AVRO_REGISTRY -> encoder.encode(target, (IndexedRecord) element);
+                };
+        return new ProducerRecord<>(
+                target,
+                null,
+                timestamp,
+                key == null ? null : key.getBytes(StandardCharsets.UTF_8),
+                value);
     }
 
     private static byte[] avro(Object record) {
         if (record instanceof TokenEvent t) {
             return AvroCodec.toBytes(t);
         }
-        return record instanceof Completion c ? AvroCodec.toBytes(c) : AvroCodec.toBytes((GenerationError) record);
+        return record instanceof Completion c
+                ? AvroCodec.toBytes(c)
+                : AvroCodec.toBytes((GenerationError) record);
     }
 
     private static byte[] json(Object record) {
         if (record instanceof TokenEvent t) {
             return Json.encode(t);
         }
-        return record instanceof Completion c ? Json.encode(c) : Json.encode((GenerationError) record);
+        return record instanceof Completion c
+                ? Json.encode(c)
+                : Json.encode((GenerationError) record);
     }
 }

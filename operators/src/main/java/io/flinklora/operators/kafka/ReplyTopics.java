@@ -21,10 +21,13 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 @PublicEvolving
 public final class ReplyTopics implements Serializable, AutoCloseable {
     private static final long serialVersionUID = 1L;
+
     /** The request's reply_topic does not match the job's pattern (or the job takes none). */
     public static final String NOT_ALLOWED = "REPLY_TOPIC_NOT_ALLOWED";
+
     /** The reply topic matches the pattern but does not exist on the brokers. */
     public static final String NOT_FOUND = "REPLY_TOPIC_NOT_FOUND";
+
     private static final long CACHE_NANOS = TimeUnit.MINUTES.toNanos(1);
 
     private final String pattern;
@@ -33,7 +36,10 @@ public final class ReplyTopics implements Serializable, AutoCloseable {
     private transient Admin admin;
     private transient Map<String, Long> existsUntil;
 
-    /** {@code pattern}: a regex the whole topic name must match, null for none; {@code kafka}: bootstrap and security. */
+    /**
+     * {@code pattern}: a regex the whole topic name must match, null for none; {@code kafka}:
+     * bootstrap and security.
+     */
     public ReplyTopics(String pattern, Properties kafka) {
         this.pattern = pattern;
         this.kafka = new Properties();
@@ -46,24 +52,39 @@ public final class ReplyTopics implements Serializable, AutoCloseable {
     /** Null when records may go to {@code topic}; otherwise {code, message}. */
     public String[] refusal(String topic) {
         if (pattern == null) {
-            return new String[] {NOT_ALLOWED, "reply_topic '" + topic + "' is not allowed: this job takes no reply topics"
-                    + " (--reply-topic-pattern)"};
+            return new String[] {
+                NOT_ALLOWED,
+                "reply_topic '"
+                        + topic
+                        + "' is not allowed: this job takes no reply topics"
+                        + " (--reply-topic-pattern)"
+            };
         }
         if (compiled == null) {
             compiled = Pattern.compile(pattern);
             existsUntil = new ConcurrentHashMap<>();
         }
         if (!compiled.matcher(topic).matches()) {
-            return new String[] {NOT_ALLOWED, "reply_topic '" + topic + "' is not allowed by the job's reply-topic pattern "
-                    + pattern};
+            return new String[] {
+                NOT_ALLOWED,
+                "reply_topic '"
+                        + topic
+                        + "' is not allowed by the job's reply-topic pattern "
+                        + pattern
+            };
         }
         Long until = existsUntil.get(topic);
         if (until != null && until - System.nanoTime() > 0) {
             return null;
         }
         if (!exists(topic)) {
-            return new String[] {NOT_FOUND, "reply_topic '" + topic + "' does not exist; create it before sending requests"
-                    + " that name it"};
+            return new String[] {
+                NOT_FOUND,
+                "reply_topic '"
+                        + topic
+                        + "' does not exist; create it before sending requests"
+                        + " that name it"
+            };
         }
         existsUntil.put(topic, System.nanoTime() + CACHE_NANOS);
         return null;
@@ -80,7 +101,8 @@ public final class ReplyTopics implements Serializable, AutoCloseable {
             if (e.getCause() instanceof UnknownTopicOrPartitionException) {
                 return false;
             }
-            // The brokers cannot say (unreachable, not authorized to describe): let the request through; the
+            // The brokers cannot say (unreachable, not authorized to describe): let the request
+            // through; the
             // sinks meet the same brokers and Flink's recovery covers an outage.
             return true;
         } catch (InterruptedException e) {

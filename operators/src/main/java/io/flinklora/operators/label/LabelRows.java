@@ -12,19 +12,21 @@ import java.io.UncheckedIOException;
 
 /**
  * The lines of committed part files: {@code {"key": record key, "row": output row, "error": error
- * row}}. The output row of a routed record has {@code "route": {"task", "adapters", "similarity"}}. Every input line gets exactly one: an output row for each distinct id ({@code status} "ok"
- * or an error code), an error row for every line that failed (with the input for lines the job
- * could not parse). Duplicate ids and lines without an id have an error row only.
+ * row}}. The output row of a routed record has {@code "route": {"task", "adapters", "similarity"}}.
+ * Every input line gets exactly one: an output row for each distinct id ({@code status} "ok" or an
+ * error code), an error row for every line that failed (with the input for lines the job could not
+ * parse). Duplicate ids and lines without an id have an error row only.
  */
 @Internal
 public final class LabelRows {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_INPUT_IN_ERROR = 4096;
 
-    private LabelRows() {
-    }
+    private LabelRows() {}
 
-    /** A completed record: the chosen label with every label's probability, or the generated text. */
+    /**
+     * A completed record: the chosen label with every label's probability, or the generated text.
+     */
     public static String ok(Completion c) {
         ObjectNode row = JSON.createObjectNode();
         row.put("id", c.getRequestId());
@@ -35,10 +37,20 @@ public final class LabelRows {
             ObjectNode route = row.putObject("route");
             route.put("task", c.getRoute().getTask());
             var used = route.putArray("adapters");
-            c.getRoute().getAdapters().forEach(a -> used.addObject().put("name", a.getName()).put("weight", a.getWeight()));
+            c.getRoute()
+                    .getAdapters()
+                    .forEach(
+                            a ->
+                                    used.addObject()
+                                            .put("name", a.getName())
+                                            .put("weight", a.getWeight()));
             ObjectNode sims = route.putObject("similarity");
             c.getRoute().getSimilarity().entrySet().stream()
-                    .sorted((a, b) -> Double.compare(b.getValue(), a.getValue())) // best first, as generate.sh
+                    .sorted(
+                            (a, b) ->
+                                    Double.compare(
+                                            b.getValue(),
+                                            a.getValue())) // best first, as generate.sh
                     .forEach(e -> sims.put(e.getKey(), e.getValue()));
         }
         if (!c.getChoices().isEmpty()) {
@@ -64,12 +76,18 @@ public final class LabelRows {
         return line(id, status(id, e.getCode()), error(id, e.getCode(), e.getMessage(), null));
     }
 
-    /** A line refused before it reached the engine; it has an output row only when it is its id's first line. */
+    /**
+     * A line refused before it reached the engine; it has an output row only when it is its id's
+     * first line.
+     */
     public static String inputError(String recordKey, String code, String message, String input) {
         boolean idKnown = LabelInput.hasId(recordKey);
         String id = idKnown ? LabelInput.idOf(recordKey) : null;
         boolean first = idKnown && recordKey.equals(id);
-        String capped = input.length() > MAX_INPUT_IN_ERROR ? input.substring(0, MAX_INPUT_IN_ERROR) : input;
+        String capped =
+                input.length() > MAX_INPUT_IN_ERROR
+                        ? input.substring(0, MAX_INPUT_IN_ERROR)
+                        : input;
         return line(recordKey, first ? status(id, code) : null, error(id, code, message, capped));
     }
 
@@ -118,7 +136,9 @@ public final class LabelRows {
         }
 
         public long tokens() {
-            return row == null ? 0 : row.path("prompt_tokens").asLong() + row.path("completion_tokens").asLong();
+            return row == null
+                    ? 0
+                    : row.path("prompt_tokens").asLong() + row.path("completion_tokens").asLong();
         }
     }
 
@@ -127,7 +147,8 @@ public final class LabelRows {
             JsonNode n = JSON.readTree(line);
             return new Parsed(n.get("key").asText(), n.get("row"), n.get("error"));
         } catch (IOException | RuntimeException e) {
-            throw new IllegalStateException("a committed part line is not what the job writes: " + line, e);
+            throw new IllegalStateException(
+                    "a committed part line is not what the job writes: " + line, e);
         }
     }
 }

@@ -19,10 +19,11 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 
 /**
- * Writes part lines ({@link LabelRows}) into committed part files: every {@code commitEvery} rows or
- * {@code commitMillis}, and at the end of input, the current part is forced to disk and renamed to
- * its final name. A run killed at any point leaves only complete parts behind; a re-run skips their
- * record keys. Counts rows by status as metrics ({@code labelledRecords}, {@code records.<status>}).
+ * Writes part lines ({@link LabelRows}) into committed part files: every {@code commitEvery} rows
+ * or {@code commitMillis}, and at the end of input, the current part is forced to disk and renamed
+ * to its final name. A run killed at any point leaves only complete parts behind; a re-run skips
+ * their record keys. Counts rows by status as metrics ({@code labelledRecords}, {@code
+ * records.<status>}).
  */
 @Internal
 public final class PartFileSink implements Sink<String> {
@@ -41,9 +42,15 @@ public final class PartFileSink implements Sink<String> {
 
     @Override
     public SinkWriter<String> createWriter(WriterInitContext context) throws IOException {
-        // The attempt is part of the name so that a restarted writer never renames onto a committed part.
+        // The attempt is part of the name so that a restarted writer never renames onto a committed
+        // part.
         String name = run + "-a" + context.getTaskInfo().getAttemptNumber();
-        return new Writer(Path.of(dir), name, context.getTaskInfo().getIndexOfThisSubtask(), commitEvery, commitMillis,
+        return new Writer(
+                Path.of(dir),
+                name,
+                context.getTaskInfo().getIndexOfThisSubtask(),
+                commitEvery,
+                commitMillis,
                 context.metricGroup());
     }
 
@@ -63,7 +70,13 @@ public final class PartFileSink implements Sink<String> {
         private int seq;
         private long openedAt;
 
-        Writer(Path dir, String run, int subtask, int commitEvery, long commitMillis, MetricGroup metrics)
+        Writer(
+                Path dir,
+                String run,
+                int subtask,
+                int commitEvery,
+                long commitMillis,
+                MetricGroup metrics)
                 throws IOException {
             this.dir = Files.createDirectories(dir);
             this.run = run;
@@ -77,10 +90,17 @@ public final class PartFileSink implements Sink<String> {
         @Override
         public void write(String line, Context context) throws IOException {
             if (out == null) {
-                current = dir.resolve(PartFiles.IN_PROGRESS + PartFiles.partName(run, subtask, seq));
-                channel = FileChannel.open(current, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                out = new BufferedWriter(new OutputStreamWriter(java.nio.channels.Channels.newOutputStream(channel),
-                        StandardCharsets.UTF_8), 1 << 16);
+                current =
+                        dir.resolve(PartFiles.IN_PROGRESS + PartFiles.partName(run, subtask, seq));
+                channel =
+                        FileChannel.open(
+                                current, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                out =
+                        new BufferedWriter(
+                                new OutputStreamWriter(
+                                        java.nio.channels.Channels.newOutputStream(channel),
+                                        StandardCharsets.UTF_8),
+                                1 << 16);
                 openedAt = System.currentTimeMillis();
             }
             out.write(line);
@@ -102,7 +122,10 @@ public final class PartFileSink implements Sink<String> {
             out.flush();
             channel.force(true);
             out.close();
-            Files.move(current, dir.resolve(PartFiles.partName(run, subtask, seq)), StandardCopyOption.ATOMIC_MOVE);
+            Files.move(
+                    current,
+                    dir.resolve(PartFiles.partName(run, subtask, seq)),
+                    StandardCopyOption.ATOMIC_MOVE);
             try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
                 d.force(true);
             } catch (IOException e) {

@@ -24,8 +24,7 @@ public final class PartFiles {
     static final String SUFFIX = ".jsonl";
     static final String IN_PROGRESS = ".inprogress-";
 
-    private PartFiles() {
-    }
+    private PartFiles() {}
 
     /** Committed part files, in name order (run, subtask, sequence). */
     public static List<Path> committed(Path dir) {
@@ -33,10 +32,13 @@ public final class PartFiles {
             return List.of();
         }
         try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> {
-                String n = p.getFileName().toString();
-                return n.startsWith(PREFIX) && n.endsWith(SUFFIX);
-            }).sorted().toList();
+            return s.filter(
+                            p -> {
+                                String n = p.getFileName().toString();
+                                return n.startsWith(PREFIX) && n.endsWith(SUFFIX);
+                            })
+                    .sorted()
+                    .toList();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -3,10 +3,10 @@ package io.flinklora.operators.label;
 import io.flinklora.annotation.Internal;
 import io.flinklora.schemas.GenerationRequest;
 import java.nio.file.Path;
-import java.util.Set;
-import org.apache.flink.api.common.functions.OpenContext;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -25,6 +25,7 @@ import org.apache.flink.util.OutputTag;
 @Internal
 public final class PrepareRecords extends KeyedProcessFunction<String, String, GenerationRequest> {
     private static final long serialVersionUID = 1L;
+
     /** Rows for the part files that never reach the engine. */
     public static final OutputTag<String> ROWS = new OutputTag<>("label-rows", Types.STRING);
 
@@ -49,16 +50,19 @@ public final class PrepareRecords extends KeyedProcessFunction<String, String, G
     }
 
     @Override
-    public void processElement(String line, Context ctx, Collector<GenerationRequest> out) throws Exception {
+    public void processElement(String line, Context ctx, Collector<GenerationRequest> out)
+            throws Exception {
         if (!lines.get().iterator().hasNext()) {
-            // In BATCH mode event-time timers fire when the sorted input leaves the key: all its lines are in.
+            // In BATCH mode event-time timers fire when the sorted input leaves the key: all its
+            // lines are in.
             ctx.timerService().registerEventTimeTimer(Long.MAX_VALUE);
         }
         lines.add(line);
     }
 
     @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<GenerationRequest> out) throws Exception {
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<GenerationRequest> out)
+            throws Exception {
         String key = ctx.getCurrentKey();
         List<String> all = new ArrayList<>();
         lines.get().forEach(all::add);
@@ -72,8 +76,17 @@ public final class PrepareRecords extends KeyedProcessFunction<String, String, G
                 continue;
             }
             if (LabelInput.hasId(key) && occurrence > 0) {
-                ctx.output(ROWS, LabelRows.inputError(recordKey, "DUPLICATE_ID", "id '" + key + "' appears on "
-                        + all.size() + " lines; one of them is labelled", line));
+                ctx.output(
+                        ROWS,
+                        LabelRows.inputError(
+                                recordKey,
+                                "DUPLICATE_ID",
+                                "id '"
+                                        + key
+                                        + "' appears on "
+                                        + all.size()
+                                        + " lines; one of them is labelled",
+                                line));
                 continue;
             }
             try {

@@ -2,17 +2,16 @@ package io.flinklora.schemas.codec;
 
 import java.util.IdentityHashMap;
 import java.util.Map;
-
 import org.apache.avro.Schema;
 
 /**
- * Walks an Avro binary body against its writer schema without allocating anything, to reject bodies whose
- * declared lengths or counts cannot fit in the bytes that are actually there.
+ * Walks an Avro binary body against its writer schema without allocating anything, to reject bodies
+ * whose declared lengths or counts cannot fit in the bytes that are actually there.
  *
- * <p>Why: Avro's decoder allocates a string/bytes buffer or an array by its declared length before reading
- * the data, and its only guard ({@code org.apache.avro.limits.*}, read once when {@code SystemLimitException}
- * is initialised) defaults to about 2^31, so a 20-byte record can ask for gigabytes. After this check every
- * allocation the decoder makes is bounded by the record's size.
+ * <p>Why: Avro's decoder allocates a string/bytes buffer or an array by its declared length before
+ * reading the data, and its only guard ({@code org.apache.avro.limits.*}, read once when {@code
+ * SystemLimitException} is initialised) defaults to about 2^31, so a 20-byte record can ask for
+ * gigabytes. After this check every allocation the decoder makes is bounded by the record's size.
  */
 final class AvroBounds {
 
@@ -28,12 +27,19 @@ final class AvroBounds {
         this.pos = pos;
     }
 
-    /** Checks that buf[offset..] is exactly one datum of the writer schema, with plausible lengths throughout. */
+    /**
+     * Checks that buf[offset..] is exactly one datum of the writer schema, with plausible lengths
+     * throughout.
+     */
     static void check(byte[] buf, int offset, Schema writer) throws DecodeException {
         AvroBounds walker = new AvroBounds(buf, offset);
         walker.walk(writer, 0);
         if (walker.pos != buf.length) {
-            throw malformed((buf.length - walker.pos) + " trailing bytes after the " + writer.getName() + " record");
+            throw malformed(
+                    (buf.length - walker.pos)
+                            + " trailing bytes after the "
+                            + writer.getName()
+                            + " record");
         }
     }
 
@@ -64,21 +70,24 @@ final class AvroBounds {
             case FIXED:
                 skip(s.getFixedSize(), "fixed");
                 break;
-            case ENUM: {
-                long index = readLong();
-                if (index < 0 || index >= s.getEnumSymbols().size()) {
-                    throw malformed("enum index " + index + " out of range for " + s.getFullName());
+            case ENUM:
+                {
+                    long index = readLong();
+                    if (index < 0 || index >= s.getEnumSymbols().size()) {
+                        throw malformed(
+                                "enum index " + index + " out of range for " + s.getFullName());
+                    }
+                    break;
                 }
-                break;
-            }
-            case UNION: {
-                long index = readLong();
-                if (index < 0 || index >= s.getTypes().size()) {
-                    throw malformed("union branch " + index + " out of range");
+            case UNION:
+                {
+                    long index = readLong();
+                    if (index < 0 || index >= s.getTypes().size()) {
+                        throw malformed("union branch " + index + " out of range");
+                    }
+                    walk(s.getTypes().get((int) index), depth + 1);
+                    break;
                 }
-                walk(s.getTypes().get((int) index), depth + 1);
-                break;
-            }
             case RECORD:
                 for (Schema.Field f : s.getFields()) {
                     walk(f.schema(), depth + 1);
@@ -111,14 +120,21 @@ final class AvroBounds {
                 count = -count;
                 long size = readLong();
                 if (size < 0 || size > remaining()) {
-                    throw malformed("block size " + size + " exceeds the " + remaining() + " bytes left");
+                    throw malformed(
+                            "block size " + size + " exceeds the " + remaining() + " bytes left");
                 }
             }
             total += count;
-            // Items that take no bytes (nulls) could still make the decoder allocate by count: cap by record size.
+            // Items that take no bytes (nulls) could still make the decoder allocate by count: cap
+            // by record size.
             long limit = itemMin > 0 ? remaining() / itemMin : buf.length;
             if (count > limit || total > buf.length) {
-                throw malformed("collection declares " + count + " items but only " + remaining() + " bytes are left");
+                throw malformed(
+                        "collection declares "
+                                + count
+                                + " items but only "
+                                + remaining()
+                                + " bytes are left");
             }
             for (long i = 0; i < count; i++) {
                 if (key != null) {
@@ -149,14 +165,15 @@ final class AvroBounds {
             case FIXED:
                 size = s.getFixedSize();
                 break;
-            case RECORD: {
-                long sum = 0;
-                for (Schema.Field f : s.getFields()) {
-                    sum += minSize(f.schema());
+            case RECORD:
+                {
+                    long sum = 0;
+                    for (Schema.Field f : s.getFields()) {
+                        sum += minSize(f.schema());
+                    }
+                    size = (int) Math.min(sum, Integer.MAX_VALUE);
+                    break;
                 }
-                size = (int) Math.min(sum, Integer.MAX_VALUE);
-                break;
-            }
             default:
                 size = 1; // every other type starts with at least one varint or byte
                 break;
@@ -175,7 +192,8 @@ final class AvroBounds {
 
     private void skip(long n, String what) throws DecodeException {
         if (n > remaining()) {
-            throw malformed(what + " of " + n + " bytes but only " + remaining() + " bytes are left");
+            throw malformed(
+                    what + " of " + n + " bytes but only " + remaining() + " bytes are left");
         }
         pos += (int) n;
     }
@@ -201,6 +219,7 @@ final class AvroBounds {
     }
 
     private static DecodeException malformed(String detail) {
-        return new DecodeException(DecodeException.MALFORMED_INPUT, "corrupt Avro body: " + detail, null);
+        return new DecodeException(
+                DecodeException.MALFORMED_INPUT, "corrupt Avro body: " + detail, null);
     }
 }

@@ -3,7 +3,10 @@ package io.flinklora.schemas.codec;
 import io.flinklora.annotation.PublicEvolving;
 import java.util.Set;
 
-/** A record value that could not be turned into a request, with the stable error code to report it under. */
+/**
+ * A record value that could not be turned into a request, with the stable error code to report it
+ * under.
+ */
 @PublicEvolving
 public final class DecodeException extends Exception {
 
@@ -11,10 +14,16 @@ public final class DecodeException extends Exception {
 
     /** Not a decodable record at all: empty, not JSON, not valid Avro, unknown writer schema. */
     public static final String MALFORMED_INPUT = "MALFORMED_INPUT";
-    /** Decodable, but not a valid request: wrong types, unknown or missing fields, both or neither prompt. */
+
+    /**
+     * Decodable, but not a valid request: wrong types, unknown or missing fields, both or neither
+     * prompt.
+     */
     public static final String INVALID_REQUEST = "INVALID_REQUEST";
+
     /** A value that does not fit its field's type range (e.g. an int field given 2^40). */
     public static final String INVALID_PARAMETER = "INVALID_PARAMETER";
+
     /** The record value is larger than the configured maximum. */
     public static final String LIMIT_EXCEEDED = "LIMIT_EXCEEDED";
 

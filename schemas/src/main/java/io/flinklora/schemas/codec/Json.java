@@ -1,36 +1,34 @@
 package io.flinklora.schemas.codec;
 
-import java.nio.ByteBuffer;
-import java.time.Instant;
-import java.util.Base64;
-import java.util.Collection;
-import java.util.Map;
-
-import org.apache.avro.Schema;
-import org.apache.avro.generic.IndexedRecord;
-
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.TokenEvent;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.Map;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.IndexedRecord;
 
-/** JSON encodings of the contract records (Avro field names, epoch-millis timestamps, base64 bytes). */
+/**
+ * JSON encodings of the contract records (Avro field names, epoch-millis timestamps, base64 bytes).
+ */
 @PublicEvolving
 public final class Json {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
-    private Json() {
-    }
+    private Json() {}
 
     public static byte[] encode(TokenEvent event) {
         return write(event);
@@ -53,11 +51,13 @@ public final class Json {
         try {
             return MAPPER.writeValueAsBytes(record(record));
         } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot write " + record.getSchema().getName() + " as JSON", e);
+            throw new IllegalStateException(
+                    "cannot write " + record.getSchema().getName() + " as JSON", e);
         }
     }
 
-    // Walks the schema's fields, so that fields added to the contracts show up in JSON without code changes.
+    // Walks the schema's fields, so that fields added to the contracts show up in JSON without code
+    // changes.
     private static ObjectNode record(IndexedRecord record) {
         ObjectNode out = NODES.objectNode();
         for (Schema.Field f : record.getSchema().getFields()) {

@@ -1,5 +1,13 @@
 package io.flinklora.schemas.codec;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.flinklora.annotation.PublicEvolving;
+import io.flinklora.schemas.AdapterWeight;
+import io.flinklora.schemas.GenerationRequest;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.time.Instant;
@@ -8,42 +16,34 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-
-import io.flinklora.annotation.PublicEvolving;
-import io.flinklora.schemas.AdapterWeight;
-import io.flinklora.schemas.GenerationRequest;
-
 /**
- * Turns a Kafka record value (Avro single-object encoding, JSON, or a schema registry's framing) into a
- * GenerationRequest, or says why not.
+ * Turns a Kafka record value (Avro single-object encoding, JSON, or a schema registry's framing)
+ * into a GenerationRequest, or says why not.
  */
 @PublicEvolving
 public final class RequestCodec {
 
-    // Exact decimals, so that "integral" and "in range" are decided on the value as written, not a rounded double.
-    private static final ObjectMapper MAPPER = JsonMapper.builder()
-            .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-            .build();
+    // Exact decimals, so that "integral" and "in range" are decided on the value as written, not a
+    // rounded double.
+    private static final ObjectMapper MAPPER =
+            JsonMapper.builder()
+                    .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+                    .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                    .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+                    .build();
 
     private static final BigDecimal INT_MIN = BigDecimal.valueOf(Integer.MIN_VALUE);
     private static final BigDecimal INT_MAX = BigDecimal.valueOf(Integer.MAX_VALUE);
     private static final BigDecimal LONG_MIN = BigDecimal.valueOf(Long.MIN_VALUE);
     private static final BigDecimal LONG_MAX = BigDecimal.valueOf(Long.MAX_VALUE);
 
-    private RequestCodec() {
-    }
+    private RequestCodec() {}
 
     /**
-     * Decodes a record value. Values starting with 0xC3 0x01 are Avro single-object encoded; anything else is
-     * read as a JSON object whose field names are the Avro field names ("id" is accepted for "request_id").
-     * Values in a schema registry's framing (first byte 0) are refused: see the overload with a registry.
+     * Decodes a record value. Values starting with 0xC3 0x01 are Avro single-object encoded;
+     * anything else is read as a JSON object whose field names are the Avro field names ("id" is
+     * accepted for "request_id"). Values in a schema registry's framing (first byte 0) are refused:
+     * see the overload with a registry.
      *
      * @param maxBytes values longer than this are refused (LIMIT_EXCEEDED) without being parsed
      */
@@ -52,24 +52,31 @@ public final class RequestCodec {
     }
 
     /**
-     * As {@link #decode(byte[], int)}, and values starting with byte 0 are read in the schema registry's
-     * framing through {@code registry} (null: there is none, and such values are MALFORMED_INPUT).
+     * As {@link #decode(byte[], int)}, and values starting with byte 0 are read in the schema
+     * registry's framing through {@code registry} (null: there is none, and such values are
+     * MALFORMED_INPUT).
      */
-    public static GenerationRequest decode(byte[] value, int maxBytes, RegistryFraming registry) throws DecodeException {
+    public static GenerationRequest decode(byte[] value, int maxBytes, RegistryFraming registry)
+            throws DecodeException {
         if (value == null || value.length == 0) {
             throw new DecodeException(DecodeException.MALFORMED_INPUT, "empty record value", null);
         }
         if (value.length > maxBytes) {
-            throw new DecodeException(DecodeException.LIMIT_EXCEEDED,
-                    "record value is " + value.length + " bytes, over the limit of " + maxBytes, null);
+            throw new DecodeException(
+                    DecodeException.LIMIT_EXCEEDED,
+                    "record value is " + value.length + " bytes, over the limit of " + maxBytes,
+                    null);
         }
         if (value.length >= 2 && value[0] == (byte) 0xC3 && value[1] == (byte) 0x01) {
             return checkAvro(AvroCodec.fromBytes(value, GenerationRequest.class));
         }
         if (RegistryFraming.isFramed(value)) {
             if (registry == null) {
-                throw new DecodeException(DecodeException.MALFORMED_INPUT, "schema-registry framing (magic byte 0), "
-                        + "but no schema registry is configured here (the job's --schema-registry)", null);
+                throw new DecodeException(
+                        DecodeException.MALFORMED_INPUT,
+                        "schema-registry framing (magic byte 0), "
+                                + "but no schema registry is configured here (the job's --schema-registry)",
+                        null);
             }
             return checkAvro(registry.decode(value, GenerationRequest.class));
         }
@@ -93,7 +100,8 @@ public final class RequestCodec {
         return r;
     }
 
-    private static void checkOnePrompt(boolean hasPrompt, boolean hasIds, String id) throws DecodeException {
+    private static void checkOnePrompt(boolean hasPrompt, boolean hasIds, String id)
+            throws DecodeException {
         if (hasPrompt && hasIds) {
             throw invalid("give exactly one of prompt and prompt_ids, not both", id);
         }
@@ -107,11 +115,16 @@ public final class RequestCodec {
         try {
             root = MAPPER.readTree(value);
         } catch (IOException | RuntimeException e) {
-            throw new DecodeException(DecodeException.MALFORMED_INPUT,
-                    "neither Avro single-object encoding nor valid JSON: " + firstLine(e.getMessage()), null, e);
+            throw new DecodeException(
+                    DecodeException.MALFORMED_INPUT,
+                    "neither Avro single-object encoding nor valid JSON: "
+                            + firstLine(e.getMessage()),
+                    null,
+                    e);
         }
         if (root == null || root.isMissingNode()) {
-            throw new DecodeException(DecodeException.MALFORMED_INPUT, "no JSON value in the record", null);
+            throw new DecodeException(
+                    DecodeException.MALFORMED_INPUT, "no JSON value in the record", null);
         }
         if (!root.isObject()) {
             throw invalid("a request must be a JSON object, got " + kind(root), null);
@@ -246,14 +259,21 @@ public final class RequestCodec {
 
     private static List<AdapterWeight> adapters(JsonNode v, String id) throws DecodeException {
         if (!v.isArray()) {
-            throw invalid("adapters must be a list of {\"name\": string, \"weight\": number}, got " + kind(v), id);
+            throw invalid(
+                    "adapters must be a list of {\"name\": string, \"weight\": number}, got "
+                            + kind(v),
+                    id);
         }
         List<AdapterWeight> out = new ArrayList<>(v.size());
         for (int i = 0; i < v.size(); i++) {
             JsonNode a = v.get(i);
             String where = "adapters[" + i + "]";
             if (!a.isObject()) {
-                throw invalid(where + " must be an object {\"name\": string, \"weight\": number}, got " + kind(a), id);
+                throw invalid(
+                        where
+                                + " must be an object {\"name\": string, \"weight\": number}, got "
+                                + kind(a),
+                        id);
             }
             AdapterWeight.Builder ab = AdapterWeight.newBuilder();
             boolean named = false;
@@ -311,7 +331,8 @@ public final class RequestCodec {
         return v.textValue();
     }
 
-    private static List<String> stringList(JsonNode v, String field, String id) throws DecodeException {
+    private static List<String> stringList(JsonNode v, String field, String id)
+            throws DecodeException {
         if (!v.isArray()) {
             throw invalid(field + " must be a string or a list of strings, got " + kind(v), id);
         }
@@ -322,7 +343,8 @@ public final class RequestCodec {
         return out;
     }
 
-    private static List<Integer> intList(JsonNode v, String field, String id) throws DecodeException {
+    private static List<Integer> intList(JsonNode v, String field, String id)
+            throws DecodeException {
         if (!v.isArray()) {
             throw invalid(field + " must be a list of integers, got " + kind(v), id);
         }
@@ -348,8 +370,12 @@ public final class RequestCodec {
         return integral(v, field, id, LONG_MIN, LONG_MAX, "a long");
     }
 
-    /** An integer-valued number (64 and 64.0 both count); 1.5 is a type error, 2^40 for an int a range error. */
-    private static long integral(JsonNode v, String field, String id, BigDecimal min, BigDecimal max, String type)
+    /**
+     * An integer-valued number (64 and 64.0 both count); 1.5 is a type error, 2^40 for an int a
+     * range error.
+     */
+    private static long integral(
+            JsonNode v, String field, String id, BigDecimal min, BigDecimal max, String type)
             throws DecodeException {
         if (!v.isNumber()) {
             throw invalid(field + " must be an integer, got " + kind(v), id);
@@ -366,8 +392,10 @@ public final class RequestCodec {
         }
         // Compared as decimals: converting a huge exponent to BigInteger first could be slow.
         if (d.compareTo(min) < 0 || d.compareTo(max) > 0) {
-            throw new DecodeException(DecodeException.INVALID_PARAMETER,
-                    field + " is out of range for " + type + ": " + v.asText(), id);
+            throw new DecodeException(
+                    DecodeException.INVALID_PARAMETER,
+                    field + " is out of range for " + type + ": " + v.asText(),
+                    id);
         }
         return d.longValue();
     }

@@ -23,20 +23,23 @@ import org.apache.avro.message.SchemaStore;
 
 /**
  * The versioned serializer of the generation operator's keyed state ({@link SequenceState}): Avro
- * single-object encoding, whose fingerprint names the writer version, with every released state schema
- * readable. Versions of the state's own record resolve by Avro's rules; the first two versions, which
- * embedded the wire request, are read with their own schema and upgraded field by field.
+ * single-object encoding, whose fingerprint names the writer version, with every released state
+ * schema readable. Versions of the state's own record resolve by Avro's rules; the first two
+ * versions, which embedded the wire request, are read with their own schema and upgraded field by
+ * field.
  */
 @Internal
 public final class StateCodec {
 
     /**
-     * The state's own record (v3 on): a later version adds fields with defaults, and older data resolves.
-     * v4 added the route of a request with route auto (v3 state restores with none).
+     * The state's own record (v3 on): a later version adds fields with defaults, and older data
+     * resolves. v4 added the route of a request with route auto (v3 state restores with none).
      */
     static final List<String> RELEASED = List.of("SequenceState-v3.avsc", "SequenceState-v4.avsc");
+
     /** v1 (before requests had choices) and v2: the state embedded the GenerationRequest. */
-    static final List<String> EMBEDDED_REQUEST = List.of("SequenceState-v1.avsc", "SequenceState-v2.avsc");
+    static final List<String> EMBEDDED_REQUEST =
+            List.of("SequenceState-v1.avsc", "SequenceState-v2.avsc");
 
     private static final SchemaStore.Cache STORE = new SchemaStore.Cache();
     private static final BinaryMessageDecoder<SequenceState> DECODER;
@@ -54,8 +57,7 @@ public final class StateCodec {
         LEGACY_READER = legacy.get(legacy.size() - 1);
     }
 
-    private StateCodec() {
-    }
+    private StateCodec() {}
 
     public static byte[] toBytes(SequenceState state) {
         try {
@@ -68,9 +70,15 @@ public final class StateCodec {
         }
     }
 
-    /** Reads state written by any released job version; an unknown version or corrupt bytes fail, never guess. */
+    /**
+     * Reads state written by any released job version; an unknown version or corrupt bytes fail,
+     * never guess.
+     */
     public static SequenceState fromBytes(byte[] value) throws DecodeException {
-        if (value == null || value.length < AvroCodec.HEADER_LENGTH || value[0] != (byte) 0xC3 || value[1] != (byte) 0x01) {
+        if (value == null
+                || value.length < AvroCodec.HEADER_LENGTH
+                || value[0] != (byte) 0xC3
+                || value[1] != (byte) 0x01) {
             throw malformed("not Avro single-object encoded state", null);
         }
         long fingerprint = ByteBuffer.wrap(value, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
@@ -85,21 +93,35 @@ public final class StateCodec {
         }
         Schema legacy = LEGACY.get(fingerprint);
         if (legacy == null) {
-            throw malformed(String.format("unknown state schema fingerprint %016x: state of a newer job version,"
-                    + " or not this operator's state", fingerprint), null);
+            throw malformed(
+                    String.format(
+                            "unknown state schema fingerprint %016x: state of a newer job version,"
+                                    + " or not this operator's state",
+                            fingerprint),
+                    null);
         }
         AvroBounds.check(value, AvroCodec.HEADER_LENGTH, legacy);
         try {
-            GenericRecord old = new GenericDatumReader<GenericRecord>(legacy, LEGACY_READER, GenericData.get())
-                    .read(null, DecoderFactory.get().binaryDecoder(value, AvroCodec.HEADER_LENGTH,
-                            value.length - AvroCodec.HEADER_LENGTH, null));
+            GenericRecord old =
+                    new GenericDatumReader<GenericRecord>(legacy, LEGACY_READER, GenericData.get())
+                            .read(
+                                    null,
+                                    DecoderFactory.get()
+                                            .binaryDecoder(
+                                                    value,
+                                                    AvroCodec.HEADER_LENGTH,
+                                                    value.length - AvroCodec.HEADER_LENGTH,
+                                                    null));
             return upgrade(old);
         } catch (IOException | RuntimeException e) {
             throw malformed("corrupt state body: " + e, e);
         }
     }
 
-    /** v1/v2 -> current: what recovery needs, taken from the embedded request; the resolved seed is the state's. */
+    /**
+     * v1/v2 -> current: what recovery needs, taken from the embedded request; the resolved seed is
+     * the state's.
+     */
     private static SequenceState upgrade(GenericRecord old) {
         GenericRecord r = (GenericRecord) old.get("request");
         List<AdapterShare> adapters = new ArrayList<>();
@@ -110,17 +132,31 @@ public final class StateCodec {
         Map<String, String> metadata = new LinkedHashMap<>();
         ((Map<?, ?>) r.get("metadata")).forEach((k, v) -> metadata.put(k.toString(), v.toString()));
         Object createdAt = r.get("created_at");
-        SamplingState sampling = SamplingState.newBuilder().setTemperature((Double) r.get("temperature"))
-                .setTopK((Integer) r.get("top_k")).setTopP((Double) r.get("top_p")).setSeed((Long) old.get("seed"))
-                .setMaxNewTokens((Integer) r.get("max_new_tokens")).setStop(strings(r.get("stop")))
-                .setStopTokenIds(ints(r.get("stop_token_ids"))).setIgnoreEos((Boolean) r.get("ignore_eos")).build();
+        SamplingState sampling =
+                SamplingState.newBuilder()
+                        .setTemperature((Double) r.get("temperature"))
+                        .setTopK((Integer) r.get("top_k"))
+                        .setTopP((Double) r.get("top_p"))
+                        .setSeed((Long) old.get("seed"))
+                        .setMaxNewTokens((Integer) r.get("max_new_tokens"))
+                        .setStop(strings(r.get("stop")))
+                        .setStopTokenIds(ints(r.get("stop_token_ids")))
+                        .setIgnoreEos((Boolean) r.get("ignore_eos"))
+                        .build();
         Object first = old.get("first_token_at");
-        return SequenceState.newBuilder().setRequestId(r.get("request_id").toString()).setAdapters(adapters)
-                .setPromptIds(ints(old.get("prompt_ids"))).setChoices(strings(r.get("choices"))).setSampling(sampling)
+        return SequenceState.newBuilder()
+                .setRequestId(r.get("request_id").toString())
+                .setAdapters(adapters)
+                .setPromptIds(ints(old.get("prompt_ids")))
+                .setChoices(strings(r.get("choices")))
+                .setSampling(sampling)
                 .setMetadata(metadata)
                 .setCreatedAt(createdAt == null ? null : Instant.ofEpochMilli((Long) createdAt))
-                .setGeneratedIds(ints(old.get("generated_ids"))).setText(old.get("text").toString())
-                .setAcceptedAt((Long) old.get("accepted_at")).setFirstTokenAt(first == null ? null : (Long) first).build();
+                .setGeneratedIds(ints(old.get("generated_ids")))
+                .setText(old.get("text").toString())
+                .setAcceptedAt((Long) old.get("accepted_at"))
+                .setFirstTokenAt(first == null ? null : (Long) first)
+                .build();
     }
 
     private static List<String> strings(Object list) {

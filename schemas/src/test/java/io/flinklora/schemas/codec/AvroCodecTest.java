@@ -5,24 +5,22 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.TokenEvent;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Instant;
 import java.util.Arrays;
-
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaNormalization;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.message.BinaryMessageEncoder;
 import org.junit.jupiter.api.Test;
-
-import io.flinklora.schemas.Completion;
-import io.flinklora.schemas.GenerationError;
-import io.flinklora.schemas.GenerationRequest;
-import io.flinklora.schemas.TokenEvent;
 
 class AvroCodecTest {
 
@@ -48,7 +46,8 @@ class AvroCodecTest {
 
     @Test
     void generationRequestSurvivesSingleObjectRoundTrip() throws DecodeException {
-        for (GenerationRequest r : new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
+        for (GenerationRequest r :
+                new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
             assertEquals(r, AvroCodec.fromBytes(AvroCodec.toBytes(r), GenerationRequest.class));
         }
     }
@@ -64,8 +63,12 @@ class AvroCodecTest {
 
     @Test
     void recordOfAnotherTypeIsMalformedInput() {
-        DecodeException e = assertThrows(DecodeException.class,
-                () -> AvroCodec.fromBytes(AvroCodec.toBytes(Records.completion()), TokenEvent.class));
+        DecodeException e =
+                assertThrows(
+                        DecodeException.class,
+                        () ->
+                                AvroCodec.fromBytes(
+                                        AvroCodec.toBytes(Records.completion()), TokenEvent.class));
         assertEquals(DecodeException.MALFORMED_INPUT, e.code());
         assertTrue(e.getMessage().contains("unknown schema fingerprint"), e.getMessage());
     }
@@ -75,7 +78,10 @@ class AvroCodecTest {
         byte[] bytes = AvroCodec.toBytes(Records.completion());
         for (int len = 0; len < bytes.length; len++) {
             byte[] cut = Arrays.copyOf(bytes, len);
-            DecodeException e = assertThrows(DecodeException.class, () -> AvroCodec.fromBytes(cut, Completion.class));
+            DecodeException e =
+                    assertThrows(
+                            DecodeException.class,
+                            () -> AvroCodec.fromBytes(cut, Completion.class));
             assertEquals(DecodeException.MALFORMED_INPUT, e.code());
         }
     }
@@ -84,20 +90,25 @@ class AvroCodecTest {
     void trailingBytesAfterBodyAreMalformedInput() {
         byte[] bytes = AvroCodec.toBytes(Records.tokenEvent());
         byte[] longer = Arrays.copyOf(bytes, bytes.length + 3);
-        DecodeException e = assertThrows(DecodeException.class, () -> AvroCodec.fromBytes(longer, TokenEvent.class));
+        DecodeException e =
+                assertThrows(
+                        DecodeException.class, () -> AvroCodec.fromBytes(longer, TokenEvent.class));
         assertEquals(DecodeException.MALFORMED_INPUT, e.code());
     }
 
     @Test
     void olderWriterSchemaDecodesWithDefaultsOnceRegistered() throws IOException, DecodeException {
         // A TokenEvent schema from before "adapters" was added.
-        Schema old = new Schema.Parser().parse("{\"type\":\"record\",\"name\":\"TokenEvent\","
-                + "\"namespace\":\"io.flinklora.schemas\",\"fields\":["
-                + "{\"name\":\"request_id\",\"type\":\"string\"},{\"name\":\"index\",\"type\":\"int\"},"
-                + "{\"name\":\"token_id\",\"type\":\"int\"},{\"name\":\"text\",\"type\":\"string\"},"
-                + "{\"name\":\"finished\",\"type\":\"boolean\"},"
-                + "{\"name\":\"finish_reason\",\"type\":[\"null\",\"string\"],\"default\":null},"
-                + "{\"name\":\"emitted_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}");
+        Schema old =
+                new Schema.Parser()
+                        .parse(
+                                "{\"type\":\"record\",\"name\":\"TokenEvent\","
+                                        + "\"namespace\":\"io.flinklora.schemas\",\"fields\":["
+                                        + "{\"name\":\"request_id\",\"type\":\"string\"},{\"name\":\"index\",\"type\":\"int\"},"
+                                        + "{\"name\":\"token_id\",\"type\":\"int\"},{\"name\":\"text\",\"type\":\"string\"},"
+                                        + "{\"name\":\"finished\",\"type\":\"boolean\"},"
+                                        + "{\"name\":\"finish_reason\",\"type\":[\"null\",\"string\"],\"default\":null},"
+                                        + "{\"name\":\"emitted_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}");
         GenericRecord rec = new GenericData.Record(old);
         rec.put("request_id", "old-1");
         rec.put("index", 0);
@@ -109,8 +120,9 @@ class AvroCodecTest {
         new BinaryMessageEncoder<GenericRecord>(GenericData.get(), old).encode(rec, out);
         byte[] bytes = out.toByteArray();
 
-        DecodeException unknown = assertThrows(DecodeException.class,
-                () -> AvroCodec.fromBytes(bytes, TokenEvent.class));
+        DecodeException unknown =
+                assertThrows(
+                        DecodeException.class, () -> AvroCodec.fromBytes(bytes, TokenEvent.class));
         assertEquals(DecodeException.MALFORMED_INPUT, unknown.code());
 
         AvroCodec.addWriterSchema(TokenEvent.class, old);
@@ -123,14 +135,20 @@ class AvroCodecTest {
 
     @Test
     void writerSchemaTheCurrentOneCannotReadIsRefused() {
-        Schema bad = new Schema.Parser().parse("{\"type\":\"record\",\"name\":\"Completion\","
-                + "\"namespace\":\"io.flinklora.schemas\",\"fields\":[{\"name\":\"request_id\",\"type\":\"int\"}]}");
-        assertThrows(IllegalArgumentException.class, () -> AvroCodec.addWriterSchema(Completion.class, bad));
+        Schema bad =
+                new Schema.Parser()
+                        .parse(
+                                "{\"type\":\"record\",\"name\":\"Completion\","
+                                        + "\"namespace\":\"io.flinklora.schemas\",\"fields\":[{\"name\":\"request_id\",\"type\":\"int\"}]}");
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> AvroCodec.addWriterSchema(Completion.class, bad));
     }
 
     @Test
     void encodingIsDeterministic() {
-        assertArrayEquals(AvroCodec.toBytes(Records.fullRequest()), AvroCodec.toBytes(Records.fullRequest()));
+        assertArrayEquals(
+                AvroCodec.toBytes(Records.fullRequest()), AvroCodec.toBytes(Records.fullRequest()));
     }
 
     @Test
@@ -159,27 +177,40 @@ class AvroCodecTest {
         assertEquals("v1-req", r.getRequestId());
         assertEquals(java.util.List.of(), r.getChoices());
     }
+
     /**
-     * Routes (request route, completion route) came with v4 of the wire schemas: records written with the
-     * released v3 schemas decode with no route, and readers of v3 can still read what this version writes.
+     * Routes (request route, completion route) came with v4 of the wire schemas: records written
+     * with the released v3 schemas decode with no route, and readers of v3 can still read what this
+     * version writes.
      */
     @Test
-    void recordsOfTheReleasedVersionBeforeRoutesDecodeWithoutOneAndOldReadersReadNewRecords() throws Exception {
+    void recordsOfTheReleasedVersionBeforeRoutesDecodeWithoutOneAndOldReadersReadNewRecords()
+            throws Exception {
         Schema requestV3 = AvroCodec.released("GenerationRequest").get(2);
         Schema completionV3 = AvroCodec.released("Completion").get(2);
         assertEquals(null, requestV3.getField("route"), "v3 is the request schema before route");
-        assertEquals(null, completionV3.getField("route"), "v3 is the completion schema before route");
-        GenericRecord rec = new org.apache.avro.generic.GenericRecordBuilder(requestV3).set("request_id", "v3-req")
-                .set("prompt", "Hello").build();
+        assertEquals(
+                null, completionV3.getField("route"), "v3 is the completion schema before route");
+        GenericRecord rec =
+                new org.apache.avro.generic.GenericRecordBuilder(requestV3)
+                        .set("request_id", "v3-req")
+                        .set("prompt", "Hello")
+                        .build();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         new BinaryMessageEncoder<GenericRecord>(GenericData.get(), requestV3).encode(rec, out);
         GenerationRequest r = AvroCodec.fromBytes(out.toByteArray(), GenerationRequest.class);
         assertEquals("v3-req", r.getRequestId());
         assertEquals(null, r.getRoute());
-        for (Schema[] pair : new Schema[][] {{requestV3, GenerationRequest.getClassSchema()},
-            {completionV3, Completion.getClassSchema()}}) {
-            assertEquals(org.apache.avro.SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE,
-                    org.apache.avro.SchemaCompatibility.checkReaderWriterCompatibility(pair[0], pair[1]).getType(),
+        for (Schema[] pair :
+                new Schema[][] {
+                    {requestV3, GenerationRequest.getClassSchema()},
+                    {completionV3, Completion.getClassSchema()}
+                }) {
+            assertEquals(
+                    org.apache.avro.SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE,
+                    org.apache.avro.SchemaCompatibility.checkReaderWriterCompatibility(
+                                    pair[0], pair[1])
+                            .getType(),
                     "a " + pair[0].getName() + " v3 reader reads this version's records");
         }
     }
@@ -189,8 +220,15 @@ class AvroCodecTest {
         java.util.Map<String, Double> similarity = new java.util.LinkedHashMap<>();
         similarity.put("max", 0.9);
         similarity.put("happy", 0.4);
-        Completion c = Completion.newBuilder(Records.completion()).setRoute(new io.flinklora.schemas.Route("max",
-                java.util.List.of(new io.flinklora.schemas.AdapterWeight("max", 1.0)), similarity)).build();
+        Completion c =
+                Completion.newBuilder(Records.completion())
+                        .setRoute(
+                                new io.flinklora.schemas.Route(
+                                        "max",
+                                        java.util.List.of(
+                                                new io.flinklora.schemas.AdapterWeight("max", 1.0)),
+                                        similarity))
+                        .build();
         Completion back = AvroCodec.fromBytes(AvroCodec.toBytes(c), Completion.class);
         assertEquals(c, back);
         assertEquals("max", back.getRoute().getTask());

@@ -3,21 +3,18 @@ package io.flinklora.schemas.codec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
-import java.util.ArrayList;
-import java.util.Base64;
-import java.util.List;
-
-import org.apache.avro.Schema;
-import org.junit.jupiter.api.Test;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import io.flinklora.schemas.Completion;
 import io.flinklora.schemas.GenerationError;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.TokenEvent;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import org.apache.avro.Schema;
+import org.junit.jupiter.api.Test;
 
 class JsonTest {
 
@@ -64,11 +61,19 @@ class JsonTest {
         java.util.Map<String, Double> similarity = new java.util.LinkedHashMap<>();
         similarity.put("max", 0.95);
         similarity.put("mood", 0.94);
-        Completion c = Completion.newBuilder(Records.completion()).setRoute(new io.flinklora.schemas.Route("max",
-                List.of(new io.flinklora.schemas.AdapterWeight("max", 1.0)), similarity)).build();
+        Completion c =
+                Completion.newBuilder(Records.completion())
+                        .setRoute(
+                                new io.flinklora.schemas.Route(
+                                        "max",
+                                        List.of(new io.flinklora.schemas.AdapterWeight("max", 1.0)),
+                                        similarity))
+                        .build();
         JsonNode route = parse(Json.encode(c), Completion.getClassSchema()).get("route");
-        assertEquals("{\"task\":\"max\",\"adapters\":[{\"name\":\"max\",\"weight\":1.0}],"
-                + "\"similarity\":{\"max\":0.95,\"mood\":0.94}}", route.toString());
+        assertEquals(
+                "{\"task\":\"max\",\"adapters\":[{\"name\":\"max\",\"weight\":1.0}],"
+                        + "\"similarity\":{\"max\":0.95,\"mood\":0.94}}",
+                route.toString());
     }
 
     @Test
@@ -79,7 +84,8 @@ class JsonTest {
         assertEquals("MALFORMED_INPUT", n.get("code").textValue());
         byte[] raw = Base64.getDecoder().decode(n.get("raw_payload").textValue());
         assertEquals(err.getRawPayload(), java.nio.ByteBuffer.wrap(raw));
-        assertEquals(0, err.getRawPayload().position(), "encoding leaves the record's buffer untouched");
+        assertEquals(
+                0, err.getRawPayload().position(), "encoding leaves the record's buffer untouched");
         assertEquals(1_700_000_000_999L, n.get("occurred_at").longValue());
     }
 
@@ -94,7 +100,8 @@ class JsonTest {
 
     @Test
     void requestJsonRoundTripsThroughRequestCodec() throws DecodeException {
-        for (GenerationRequest r : new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
+        for (GenerationRequest r :
+                new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
             assertEquals(r, RequestCodec.decode(Json.encode(r), 1 << 20));
         }
     }

@@ -1,27 +1,26 @@
 package io.flinklora.schemas.codec;
 
+import io.flinklora.schemas.AdapterWeight;
+import io.flinklora.schemas.Completion;
+import io.flinklora.schemas.GenerationError;
+import io.flinklora.schemas.GenerationRequest;
+import io.flinklora.schemas.TokenEvent;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 
-import io.flinklora.schemas.AdapterWeight;
-import io.flinklora.schemas.Completion;
-import io.flinklora.schemas.GenerationError;
-import io.flinklora.schemas.GenerationRequest;
-import io.flinklora.schemas.TokenEvent;
-
 /** Sample records with every field set. */
 final class Records {
 
-    private Records() {
-    }
+    private Records() {}
 
     static GenerationRequest fullRequest() {
         return GenerationRequest.newBuilder()
                 .setRequestId("req-1")
-                .setAdapters(List.of(new AdapterWeight("sql", 0.75), new AdapterWeight("poems", 0.25)))
+                .setAdapters(
+                        List.of(new AdapterWeight("sql", 0.75), new AdapterWeight("poems", 0.25)))
                 .setPrompt("Write a haiku about Flink")
                 .setMaxNewTokens(32)
                 .setTemperature(0.7)

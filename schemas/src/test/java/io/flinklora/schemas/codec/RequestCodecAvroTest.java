@@ -5,21 +5,23 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flinklora.schemas.GenerationRequest;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
-
 import org.apache.avro.SchemaNormalization;
 import org.junit.jupiter.api.Test;
-
-import io.flinklora.schemas.GenerationRequest;
 
 class RequestCodecAvroTest {
 
     private static final int MAX = 1 << 20;
-    /** Just under Avro's own default limit (Integer.MAX_VALUE - 8), so only our bounds check stands in the way. */
+
+    /**
+     * Just under Avro's own default limit (Integer.MAX_VALUE - 8), so only our bounds check stands
+     * in the way.
+     */
     private static final long UNDER_AVRO_LIMIT = Integer.MAX_VALUE - 15;
 
     private static DecodeException failure(byte[] value) {
@@ -28,7 +30,8 @@ class RequestCodecAvroTest {
 
     @Test
     void decodesAvroSingleObjectRequest() throws DecodeException {
-        for (GenerationRequest r : new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
+        for (GenerationRequest r :
+                new GenerationRequest[] {Records.fullRequest(), Records.idsRequest()}) {
             assertEquals(r, RequestCodec.decode(AvroCodec.toBytes(r), MAX));
         }
     }
@@ -37,7 +40,8 @@ class RequestCodecAvroTest {
     void truncatedAvroIsMalformedInput() {
         byte[] bytes = AvroCodec.toBytes(Records.fullRequest());
         for (int len = 2; len < bytes.length; len++) {
-            assertEquals(DecodeException.MALFORMED_INPUT, failure(Arrays.copyOf(bytes, len)).code());
+            assertEquals(
+                    DecodeException.MALFORMED_INPUT, failure(Arrays.copyOf(bytes, len)).code());
         }
     }
 
@@ -55,20 +59,31 @@ class RequestCodecAvroTest {
         assertEquals(DecodeException.MALFORMED_INPUT, e.code());
         assertTrue(e.getMessage().contains("--schema-registry"), e.getMessage());
         // The record size limit holds before any registry could be asked.
-        assertEquals(DecodeException.LIMIT_EXCEEDED,
-                assertThrows(DecodeException.class, () -> RequestCodec.decode(framed, framed.length - 1, null)).code());
+        assertEquals(
+                DecodeException.LIMIT_EXCEEDED,
+                assertThrows(
+                                DecodeException.class,
+                                () -> RequestCodec.decode(framed, framed.length - 1, null))
+                        .code());
     }
 
     @Test
     void oversizedAvroIsLimitExceeded() {
         byte[] bytes = AvroCodec.toBytes(Records.fullRequest());
-        assertEquals(DecodeException.LIMIT_EXCEEDED,
-                assertThrows(DecodeException.class, () -> RequestCodec.decode(bytes, bytes.length - 1)).code());
+        assertEquals(
+                DecodeException.LIMIT_EXCEEDED,
+                assertThrows(
+                                DecodeException.class,
+                                () -> RequestCodec.decode(bytes, bytes.length - 1))
+                        .code());
     }
 
     @Test
     void avroWithBothPromptsIsInvalidRequestCarryingId() {
-        GenerationRequest both = GenerationRequest.newBuilder(Records.fullRequest()).setPromptIds(List.of(1)).build();
+        GenerationRequest both =
+                GenerationRequest.newBuilder(Records.fullRequest())
+                        .setPromptIds(List.of(1))
+                        .build();
         DecodeException e = failure(AvroCodec.toBytes(both));
         assertEquals(DecodeException.INVALID_REQUEST, e.code());
         assertEquals("req-1", e.requestId());
@@ -84,11 +99,13 @@ class RequestCodecAvroTest {
 
     @Test
     void avroWithEmptyRequestIdIsInvalidRequest() {
-        GenerationRequest empty = GenerationRequest.newBuilder().setRequestId("").setPrompt("x").build();
+        GenerationRequest empty =
+                GenerationRequest.newBuilder().setRequestId("").setPrompt("x").build();
         assertEquals(DecodeException.INVALID_REQUEST, failure(AvroCodec.toBytes(empty)).code());
     }
 
-    // Hostile bodies, written by hand after the 10-byte header. Each would make Avro's decoder allocate by the
+    // Hostile bodies, written by hand after the 10-byte header. Each would make Avro's decoder
+    // allocate by the
     // declared length (gigabytes) if nothing stood in the way.
 
     @Test
@@ -110,9 +127,24 @@ class RequestCodecAvroTest {
     @Test
     void promptIdsArrayDeclaringHugeCountFailsFastWithoutAllocating() {
         // request_id, adapters [], prompt null (branch 0), prompt_ids array (branch 1), count
-        hostile(new Body().string("r").varint(0).varint(0).varint(1).varint(UNDER_AVRO_LIMIT).varint(5));
-        // negative count means "count, then block byte size": a huge size must not be trusted either
-        hostile(new Body().string("r").varint(0).varint(0).varint(1).varint(-UNDER_AVRO_LIMIT).varint(1L << 40));
+        hostile(
+                new Body()
+                        .string("r")
+                        .varint(0)
+                        .varint(0)
+                        .varint(1)
+                        .varint(UNDER_AVRO_LIMIT)
+                        .varint(5));
+        // negative count means "count, then block byte size": a huge size must not be trusted
+        // either
+        hostile(
+                new Body()
+                        .string("r")
+                        .varint(0)
+                        .varint(0)
+                        .varint(1)
+                        .varint(-UNDER_AVRO_LIMIT)
+                        .varint(1L << 40));
     }
 
     @Test
@@ -129,7 +161,8 @@ class RequestCodecAvroTest {
         byte[] value = body.bytes();
         DecodeException e = assertTimeoutPreemptively(Duration.ofSeconds(2), () -> failure(value));
         assertEquals(DecodeException.MALFORMED_INPUT, e.code(), e.getMessage());
-        // Refused by the bounds check before Avro's decoder ran (its failures read "corrupt Avro <Type> body").
+        // Refused by the bounds check before Avro's decoder ran (its failures read "corrupt Avro
+        // <Type> body").
         assertTrue(e.getMessage().startsWith("corrupt Avro body:"), e.getMessage());
     }
 

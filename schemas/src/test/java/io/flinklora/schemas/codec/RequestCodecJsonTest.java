@@ -5,21 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flinklora.schemas.AdapterWeight;
+import io.flinklora.schemas.GenerationRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
-
-import io.flinklora.schemas.AdapterWeight;
-import io.flinklora.schemas.GenerationRequest;
 
 class RequestCodecJsonTest {
 
@@ -35,23 +33,32 @@ class RequestCodecJsonTest {
 
     @Test
     void acceptsRequestWithAllFields() throws DecodeException {
-        GenerationRequest r = decode("{\"request_id\": \"req-1\","
-                + " \"adapters\": [{\"name\": \"sql\", \"weight\": 0.75}, {\"name\": \"poems\", \"weight\": 0.25}],"
-                + " \"prompt\": \"Write a haiku about Flink\", \"max_new_tokens\": 32, \"temperature\": 0.7,"
-                + " \"top_k\": 40, \"top_p\": 0.9, \"seed\": 1234567890123, \"stop\": [\"\\n\\n\", \"END\"],"
-                + " \"stop_token_ids\": [2, 13], \"ignore_eos\": true, \"priority\": 3,"
-                + " \"metadata\": {\"user\": \"alice\", \"trace\": \"t-9\"}, \"created_at\": 1700000000123}");
+        GenerationRequest r =
+                decode(
+                        "{\"request_id\": \"req-1\","
+                                + " \"adapters\": [{\"name\": \"sql\", \"weight\": 0.75}, {\"name\": \"poems\", \"weight\": 0.25}],"
+                                + " \"prompt\": \"Write a haiku about Flink\", \"max_new_tokens\": 32, \"temperature\": 0.7,"
+                                + " \"top_k\": 40, \"top_p\": 0.9, \"seed\": 1234567890123, \"stop\": [\"\\n\\n\", \"END\"],"
+                                + " \"stop_token_ids\": [2, 13], \"ignore_eos\": true, \"priority\": 3,"
+                                + " \"metadata\": {\"user\": \"alice\", \"trace\": \"t-9\"}, \"created_at\": 1700000000123}");
         assertEquals(Records.fullRequest(), r);
     }
 
     @Test
     void routeIsReadAsGivenAndDefaultsToNull() throws DecodeException {
-        assertEquals("auto", decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": \"auto\"}").getRoute());
-        // Which values are accepted is the job's check (INVALID_PARAMETER there), as for other value ranges.
-        assertEquals("nearest", decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": \"nearest\"}").getRoute());
-        assertEquals(null, decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": null}").getRoute());
+        assertEquals(
+                "auto",
+                decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": \"auto\"}").getRoute());
+        // Which values are accepted is the job's check (INVALID_PARAMETER there), as for other
+        // value ranges.
+        assertEquals(
+                "nearest",
+                decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": \"nearest\"}").getRoute());
+        assertEquals(
+                null, decode("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": null}").getRoute());
         assertEquals(null, decode("{\"id\": \"r\", \"prompt\": \"Hi\"}").getRoute());
-        assertEquals(DecodeException.INVALID_REQUEST,
+        assertEquals(
+                DecodeException.INVALID_REQUEST,
                 failure("{\"id\": \"r\", \"prompt\": \"Hi\", \"route\": 1}").code());
     }
 
@@ -77,7 +84,8 @@ class RequestCodecJsonTest {
 
     @Test
     void acceptsPromptIdsInsteadOfPrompt() throws DecodeException {
-        GenerationRequest r = decode("{\"request_id\": \"req-ids\", \"prompt_ids\": [1, 15043, 3186]}");
+        GenerationRequest r =
+                decode("{\"request_id\": \"req-ids\", \"prompt_ids\": [1, 15043, 3186]}");
         assertEquals(Records.idsRequest(), r);
     }
 
@@ -88,25 +96,31 @@ class RequestCodecJsonTest {
 
     @Test
     void refusesBothIdAndRequestId() {
-        assertEquals(DecodeException.INVALID_REQUEST,
+        assertEquals(
+                DecodeException.INVALID_REQUEST,
                 failure("{\"id\": \"a\", \"request_id\": \"a\", \"prompt\": \"hi\"}").code());
     }
 
     @Test
     void acceptsStopAsSingleString() throws DecodeException {
-        assertEquals(List.of("END"), decode("{\"id\": \"a\", \"prompt\": \"x\", \"stop\": \"END\"}").getStop());
+        assertEquals(
+                List.of("END"),
+                decode("{\"id\": \"a\", \"prompt\": \"x\", \"stop\": \"END\"}").getStop());
     }
 
     @Test
     void adapterWeightDefaultsToOne() throws DecodeException {
-        GenerationRequest r = decode("{\"id\": \"a\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"sql\"}]}");
+        GenerationRequest r =
+                decode("{\"id\": \"a\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"sql\"}]}");
         assertEquals(List.of(new AdapterWeight("sql", 1.0)), r.getAdapters());
     }
 
     @Test
     void acceptsIntegralNumbersWrittenWithDecimalPoint() throws DecodeException {
-        GenerationRequest r = decode("{\"id\": \"a\", \"prompt\": \"x\", \"max_new_tokens\": 16.0, \"seed\": 1e3,"
-                + " \"temperature\": 1}");
+        GenerationRequest r =
+                decode(
+                        "{\"id\": \"a\", \"prompt\": \"x\", \"max_new_tokens\": 16.0, \"seed\": 1e3,"
+                                + " \"temperature\": 1}");
         assertEquals(16, r.getMaxNewTokens());
         assertEquals(1000L, r.getSeed());
         assertEquals(1.0, r.getTemperature());
@@ -114,8 +128,10 @@ class RequestCodecJsonTest {
 
     @Test
     void acceptsNullForNullableFields() throws DecodeException {
-        GenerationRequest r = decode("{\"id\": \"a\", \"prompt\": \"x\", \"prompt_ids\": null, \"seed\": null,"
-                + " \"created_at\": null}");
+        GenerationRequest r =
+                decode(
+                        "{\"id\": \"a\", \"prompt\": \"x\", \"prompt_ids\": null, \"seed\": null,"
+                                + " \"created_at\": null}");
         assertNull(r.getPromptIds());
         assertNull(r.getSeed());
         assertNull(r.getCreatedAt());
@@ -123,7 +139,8 @@ class RequestCodecJsonTest {
 
     @Test
     void readsCreatedAtAsEpochMillis() throws DecodeException {
-        assertEquals(Instant.ofEpochMilli(5),
+        assertEquals(
+                Instant.ofEpochMilli(5),
                 decode("{\"id\": \"a\", \"prompt\": \"x\", \"created_at\": 5}").getCreatedAt());
     }
 
@@ -133,33 +150,55 @@ class RequestCodecJsonTest {
         for (int i = 0; i < 200; i++) {
             byte[] junk = new byte[1 + rnd.nextInt(64)];
             rnd.nextBytes(junk);
-            if (junk[0] == '{' || junk[0] == '[' || junk[0] == '"' || junk[0] == (byte) 0xC3
-                    || Character.isDigit(junk[0]) || Character.isWhitespace(junk[0]) || junk[0] == '-') {
+            if (junk[0] == '{'
+                    || junk[0] == '['
+                    || junk[0] == '"'
+                    || junk[0] == (byte) 0xC3
+                    || Character.isDigit(junk[0])
+                    || Character.isWhitespace(junk[0])
+                    || junk[0] == '-') {
                 junk[0] = '#';
             }
-            DecodeException e = assertThrows(DecodeException.class, () -> RequestCodec.decode(junk, MAX));
+            DecodeException e =
+                    assertThrows(DecodeException.class, () -> RequestCodec.decode(junk, MAX));
             assertEquals(DecodeException.MALFORMED_INPUT, e.code());
             assertNull(e.requestId());
         }
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"not json", "{\"id\": \"a\"", "{\"id\": \"a\", \"prompt\": \"x\"} trailing", "   ",
-            "{\"id\": \"a\", \"id\": \"b\", \"prompt\": \"x\"}"})
+    @ValueSource(
+            strings = {
+                "not json",
+                "{\"id\": \"a\"",
+                "{\"id\": \"a\", \"prompt\": \"x\"} trailing",
+                "   ",
+                "{\"id\": \"a\", \"id\": \"b\", \"prompt\": \"x\"}"
+            })
     void unparseableJsonIsMalformedInput(String json) {
         assertEquals(DecodeException.MALFORMED_INPUT, failure(json).code());
     }
 
     @Test
     void nullOrEmptyValueIsMalformedInput() {
-        assertEquals(DecodeException.MALFORMED_INPUT,
+        assertEquals(
+                DecodeException.MALFORMED_INPUT,
                 assertThrows(DecodeException.class, () -> RequestCodec.decode(null, MAX)).code());
-        assertEquals(DecodeException.MALFORMED_INPUT,
-                assertThrows(DecodeException.class, () -> RequestCodec.decode(new byte[0], MAX)).code());
+        assertEquals(
+                DecodeException.MALFORMED_INPUT,
+                assertThrows(DecodeException.class, () -> RequestCodec.decode(new byte[0], MAX))
+                        .code());
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"[{\"id\": \"a\", \"prompt\": \"x\"}]", "\"a string\"", "42", "null", "true"})
+    @ValueSource(
+            strings = {
+                "[{\"id\": \"a\", \"prompt\": \"x\"}]",
+                "\"a string\"",
+                "42",
+                "null",
+                "true"
+            })
     void jsonThatIsNotAnObjectIsInvalidRequest(String json) {
         assertEquals(DecodeException.INVALID_REQUEST, failure(json).code());
     }
@@ -175,7 +214,8 @@ class RequestCodecJsonTest {
     @Test
     void unknownAdapterFieldIsInvalidRequestNamingTheField() {
         DecodeException e =
-                failure("{\"id\": \"a\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"s\", \"scale\": 2}]}");
+                failure(
+                        "{\"id\": \"a\", \"prompt\": \"x\", \"adapters\": [{\"name\": \"s\", \"scale\": 2}]}");
         assertEquals(DecodeException.INVALID_REQUEST, e.code());
         assertTrue(e.getMessage().contains("scale"), e.getMessage());
     }
@@ -195,8 +235,13 @@ class RequestCodecJsonTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"{\"prompt\": \"x\"}", "{\"request_id\": \"\", \"prompt\": \"x\"}",
-            "{\"request_id\": 7, \"prompt\": \"x\"}", "{\"id\": null, \"prompt\": \"x\"}"})
+    @ValueSource(
+            strings = {
+                "{\"prompt\": \"x\"}",
+                "{\"request_id\": \"\", \"prompt\": \"x\"}",
+                "{\"request_id\": 7, \"prompt\": \"x\"}",
+                "{\"id\": null, \"prompt\": \"x\"}"
+            })
     void missingEmptyOrNonStringRequestIdIsInvalidRequest(String json) {
         DecodeException e = failure(json);
         assertEquals(DecodeException.INVALID_REQUEST, e.code());
@@ -243,7 +288,15 @@ class RequestCodecJsonTest {
         if (field.equals("prompt_ids")) {
             prompt = "";
         }
-        DecodeException e = failure("{\"request_id\": \"req-7\", " + prompt + "\"" + field + "\": " + value + "}");
+        DecodeException e =
+                failure(
+                        "{\"request_id\": \"req-7\", "
+                                + prompt
+                                + "\""
+                                + field
+                                + "\": "
+                                + value
+                                + "}");
         assertEquals(DecodeException.INVALID_REQUEST, e.code(), e.getMessage());
         assertTrue(e.getMessage().contains(field), e.getMessage());
         assertEquals("req-7", e.requestId());
@@ -263,7 +316,13 @@ class RequestCodecJsonTest {
     @ParameterizedTest(name = "{0} = {1}")
     @MethodSource("outOfRange")
     void integerOutOfItsTypeRangeIsInvalidParameter(String field, String value) {
-        DecodeException e = failure("{\"request_id\": \"req-8\", \"prompt\": \"x\", \"" + field + "\": " + value + "}");
+        DecodeException e =
+                failure(
+                        "{\"request_id\": \"req-8\", \"prompt\": \"x\", \""
+                                + field
+                                + "\": "
+                                + value
+                                + "}");
         assertEquals(DecodeException.INVALID_PARAMETER, e.code(), e.getMessage());
         assertTrue(e.getMessage().contains(field), e.getMessage());
         assertEquals("req-8", e.requestId());
@@ -272,11 +331,14 @@ class RequestCodecJsonTest {
     @Test
     void oversizedValueIsLimitExceededBeforeParsing() {
         byte[] junk = new byte[101];
-        DecodeException e = assertThrows(DecodeException.class, () -> RequestCodec.decode(junk, 100));
+        DecodeException e =
+                assertThrows(DecodeException.class, () -> RequestCodec.decode(junk, 100));
         assertEquals(DecodeException.LIMIT_EXCEEDED, e.code());
         byte[] ok = "{\"id\": \"a\", \"prompt\": \"x\"}".getBytes(StandardCharsets.UTF_8);
-        assertEquals(DecodeException.LIMIT_EXCEEDED,
-                assertThrows(DecodeException.class, () -> RequestCodec.decode(ok, ok.length - 1)).code());
+        assertEquals(
+                DecodeException.LIMIT_EXCEEDED,
+                assertThrows(DecodeException.class, () -> RequestCodec.decode(ok, ok.length - 1))
+                        .code());
     }
 
     @Test
