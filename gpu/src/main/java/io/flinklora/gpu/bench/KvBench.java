@@ -334,7 +334,7 @@ public final class KvBench {
         // pays for it (here the cached one).
         for (boolean caching : new boolean[] {true, false}) {
             try (Engine e = labelEngine(model, adapters, caching)) {
-                drive(e, requests.subList(0, Math.min(n, 64)), 64);
+                drive(e, requests.subList(0, Math.min(n, 32)), 64);
             }
         }
         Map<String, String> labels = new HashMap<>();
