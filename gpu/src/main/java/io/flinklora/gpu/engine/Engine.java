@@ -801,22 +801,6 @@ public final class Engine implements AutoCloseable {
         return manager.getManagedArrays().size();
     }
 
-    /**
-     * Embeds prompts for routing with this engine's base model (one cache-free forward pass per
-     * prompt, outside the step's batch, through the model's full-causal forward: any architecture
-     * and dtype it serves).
-     */
-    @Internal
-    public io.flinklora.gpu.route.PromptEmbedder promptEmbedder() {
-        return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager);
-    }
-
-    /** As {@link #promptEmbedder()}, with the hidden state after {@code layer} layers. */
-    @Internal
-    public io.flinklora.gpu.route.PromptEmbedder promptEmbedder(int layer) {
-        return new io.flinklora.gpu.route.PromptEmbedder(model, tokenizer, manager, layer);
-    }
-
     /** The model, for tests and tools that drive the forward pass directly. */
     @Internal
     public LlamaModel model() {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.PagedKv;
 
 /**
  * The device memory of the KV cache: per layer one key and one value tensor {@code [blocks,
@@ -19,7 +20,7 @@ import io.flinklora.annotation.Internal;
  * not, and uninitialised memory may hold NaN. Block 0 is the zero block padding rows point at.
  */
 @Internal
-public final class KvBlockPool implements AutoCloseable {
+public final class KvBlockPool implements PagedKv, AutoCloseable {
     /** The block padding entries of a block table point at: zero, never allocated. */
     public static final int NULL_BLOCK = 0;
 
@@ -136,19 +137,23 @@ public final class KvBlockPool implements AutoCloseable {
     }
 
     /** Keys of a layer as rows {@code [(block * kvHeads + head) * blockSize + offset, headDim]}. */
+    @Override
     public NDArray keysFlat(int layer) {
         return keysFlat[layer];
     }
 
+    @Override
     public NDArray valuesFlat(int layer) {
         return valuesFlat[layer];
     }
 
     /** Keys of a layer as rows {@code [block * kvHeads + head, blockSize * headDim]}. */
+    @Override
     public NDArray keyBlocks(int layer) {
         return keyBlocks[layer];
     }
 
+    @Override
     public NDArray valueBlocks(int layer) {
         return valueBlocks[layer];
     }

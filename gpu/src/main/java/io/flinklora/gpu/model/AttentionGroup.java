@@ -10,9 +10,9 @@ import io.flinklora.annotation.Internal;
  *
  * @param rows the sequences in the group
  * @param kvBlocks [rows * kvHeads * blocks] int64 row of the pool's block view ({@code
- *     KvBlockPool#keyBlocks}) for each (row, kv head, block of the row's table); entries past a
- *     row's table point at the zero block. Gathering them lays the group's keys out as {@code
- *     [rows, kvHeads, keyLen, headDim]}
+ *     PagedKv#keyBlocks}) for each (row, kv head, block of the row's table); entries past a row's
+ *     table point at the zero block. Gathering them lays the group's keys out as {@code [rows,
+ *     kvHeads, keyLen, headDim]}
  * @param queryGather [rows * queryLen] int64 index into the step's tokens of each padded query row
  *     (a padding row points at any token of the step; its output is never read), or null when the
  *     group's padded layout is the step's tokens in order (pure decode, or one chunk alone)

@@ -12,7 +12,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 import io.flinklora.annotation.Internal;
-import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.safetensors.WeightIndex;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,7 +24,7 @@ import org.slf4j.LoggerFactory;
 /**
  * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma 2) over DJL's PyTorch engine:
  * weights loaded from a Hugging Face folder, and one batched forward pass over a step's tokens
- * against the paged KV cache ({@link KvBlockPool}).
+ * against the paged KV cache ({@link PagedKv}).
  *
  * <p>The forward pass computes every projection for all tokens of the step in one matrix product
  * (prefill chunks and decode tokens alike); only attention is laid out per sequence, in the step's
@@ -399,7 +398,7 @@ public final class LlamaModel implements AutoCloseable {
      * returns float32 next-token logits {@code [R, vocab]} for the batch's {@link
      * ForwardBatch#logitRows()}.
      */
-    public NDArray forward(ForwardBatch batch, KvBlockPool cache, ProjectionDelta delta) {
+    public NDArray forward(ForwardBatch batch, PagedKv cache, ProjectionDelta delta) {
         NDArray x = embedTokens(batch.tokenIds(), delta);
         NDArray cos = ropeCos.get(batch.positions()).expandDims(1);
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
@@ -658,7 +657,7 @@ public final class LlamaModel implements AutoCloseable {
             Layer w,
             NDArray h,
             ForwardBatch b,
-            KvBlockPool cache,
+            PagedKv cache,
             NDArray cos,
             NDArray sin,
             ProjectionDelta delta) {
@@ -696,7 +695,7 @@ public final class LlamaModel implements AutoCloseable {
      * Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows
      * included.
      */
-    private NDArray attend(int l, AttentionGroup g, NDArray q, KvBlockPool cache) {
+    private NDArray attend(int l, AttentionGroup g, NDArray q, PagedKv cache) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         int group = config.groupSize();

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.tokenizer.Tokenizer;
@@ -38,6 +39,22 @@ public final class PromptEmbedder {
 
     public PromptEmbedder(LlamaModel model, Tokenizer tokenizer, NDManager manager) {
         this(model, tokenizer, manager, model.config().numLayers());
+    }
+
+    /**
+     * Embeds prompts with {@code engine}'s base model (one cache-free forward pass per prompt,
+     * outside the step's batch, through the model's full-causal forward: any architecture and dtype
+     * it serves).
+     */
+    public static PromptEmbedder of(Engine engine) {
+        return of(engine, engine.model().config().numLayers());
+    }
+
+    /** As {@link #of(Engine)}, with the hidden state after {@code layer} layers. */
+    public static PromptEmbedder of(Engine engine, int layer) {
+        LlamaModel model = engine.model();
+        // Each embedding's arrays live in a scope closed with the call, on the model's own device.
+        return new PromptEmbedder(model, engine.tokenizer(), model.embedding().getManager(), layer);
     }
 
     public float[] embed(String prompt) {

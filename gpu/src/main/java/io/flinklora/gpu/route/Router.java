@@ -63,8 +63,8 @@ public final class Router {
         return new Router(
                 file,
                 file.layer() == null
-                        ? engine.promptEmbedder()
-                        : engine.promptEmbedder(file.layer()));
+                        ? PromptEmbedder.of(engine)
+                        : PromptEmbedder.of(engine, file.layer()));
     }
 
     public RouterFile file() {

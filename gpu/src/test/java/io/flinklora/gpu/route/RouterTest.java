@@ -122,7 +122,7 @@ class RouterTest {
         RouterFile two = new RouterFile(one.tasks(), 2, 0.05, one.layer());
         try (Engine e =
                 Engine.open(EngineConfig.builder(TestModels.stories260k()).maxRunning(1).build())) {
-            PromptEmbedder embedder = e.promptEmbedder(one.layer());
+            PromptEmbedder embedder = PromptEmbedder.of(e, one.layer());
             float[] v = embedder.embed("Max the dog went to the lake with his boat.");
             Router.Route r = new Router(two, embedder).route(v);
             List<Router.Score> s = r.scores();
