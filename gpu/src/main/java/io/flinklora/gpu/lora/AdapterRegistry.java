@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -45,6 +46,12 @@ public final class AdapterRegistry implements AutoCloseable {
     private final long maxDeviceBytes;
     private final int maxLoaded;
     private final ExecutorService loader;
+    // Loads read an adapter into host arrays that the engine thread then copies into the device
+    // pool. Without a bound the loader reads every adapter a burst of requests names before the
+    // first is uploaded, and the host copies of all of them (32 x 4.6 MB for the 110M benchmark)
+    // add to peak memory; a few in flight keep the loader busy without that.
+    static final int STAGED_LOADS = 4;
+    private final Semaphore staging = new Semaphore(STAGED_LOADS);
     private final Map<String, Version> current = new HashMap<>();
     private final List<Version> versions = new ArrayList<>();
     private long clock;
@@ -68,6 +75,9 @@ public final class AdapterRegistry implements AutoCloseable {
         int leases;
         int running;
         long lastUsed;
+        // Holds one of the registry's staging permits from the start of its load until it is
+        // uploaded, its load fails or nobody leases it any more.
+        boolean staged;
 
         Version(String name, Fingerprint fingerprint, CompletableFuture<LoraAdapter> future) {
             this.name = name;
@@ -211,9 +221,9 @@ public final class AdapterRegistry implements AutoCloseable {
         } else {
             misses++;
             long version = ++versionCounter;
-            CompletableFuture<LoraAdapter> f =
-                    CompletableFuture.supplyAsync(() -> load(name, version, dir), loader);
+            CompletableFuture<LoraAdapter> f = new CompletableFuture<>();
             Version fresh = new Version(name, fp, f);
+            loader.execute(() -> stagedLoad(fresh, version, dir));
             Version old = current.put(name, fresh);
             versions.add(fresh);
             if (old != null) {
@@ -224,6 +234,38 @@ public final class AdapterRegistry implements AutoCloseable {
         v.leases++;
         v.lastUsed = ++clock;
         return v;
+    }
+
+    /** Runs on the loader thread: waits for a staging permit, then loads. */
+    private void stagedLoad(Version v, long version, Path dir) {
+        try {
+            staging.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            v.future.completeExceptionally(new IllegalStateException("registry closed", e));
+            return;
+        }
+        synchronized (this) {
+            v.staged = true;
+            if (v.leases == 0) {
+                unstage(v); // leased and released before its load started: load it unstaged
+            }
+        }
+        try {
+            v.future.complete(load(v.name, version, dir));
+        } catch (Throwable t) {
+            v.future.completeExceptionally(t);
+            synchronized (this) {
+                unstage(v);
+            }
+        }
+    }
+
+    private void unstage(Version v) {
+        if (v.staged) {
+            v.staged = false;
+            staging.release();
+        }
     }
 
     private LoraAdapter load(String name, long version, Path dir) {
@@ -270,8 +312,11 @@ public final class AdapterRegistry implements AutoCloseable {
         if (!a.upload(pool)) {
             // A rank pool is full of adapters with running sequences (the count check covers the
             // usual case).
-            return evictOne() && a.upload(pool) ? Readiness.READY : Readiness.NO_CAPACITY;
+            if (!(evictOne() && a.upload(pool))) {
+                return Readiness.NO_CAPACITY;
+            }
         }
+        unstage(v);
         return Readiness.READY;
     }
 
@@ -305,6 +350,9 @@ public final class AdapterRegistry implements AutoCloseable {
     /** Ends a lease; an old version nobody uses any more is freed. */
     public synchronized void release(Version v) {
         v.leases--;
+        if (v.leases == 0) {
+            unstage(v); // a host cache entry now, not a load someone waits for
+        }
         if (current.get(v.name) != v) {
             retireIfUnused(v);
         }
