@@ -9,10 +9,10 @@ import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.frontend.RequestProcessor;
+import io.flinklora.gpu.frontend.RequestSampling;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.route.Router;
 import io.flinklora.gpu.route.RouterFile;
-import io.flinklora.gpu.sampling.LogitAdjustments;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.gpu.sampling.TokenLogprobs;
 import io.flinklora.schemas.AdapterWeight;
@@ -28,7 +28,6 @@ import io.flinklora.schemas.codec.StateCodec;
 import io.flinklora.schemas.state.AdapterShare;
 import io.flinklora.schemas.state.EmittedLogprobs;
 import io.flinklora.schemas.state.RouteState;
-import io.flinklora.schemas.state.SamplingState;
 import io.flinklora.schemas.state.SequenceState;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -317,29 +316,12 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
             promptIds.add(t);
         }
         long seed = r.getSeed() != null ? r.getSeed() : stableSeed(r.getRequestId());
-        SamplingState sampling =
-                SamplingState.newBuilder()
-                        .setTemperature(r.getTemperature())
-                        .setTopK(r.getTopK())
-                        .setTopP(r.getTopP())
-                        .setSeed(seed)
-                        .setMaxNewTokens(r.getMaxNewTokens())
-                        .setStop(r.getStop())
-                        .setStopTokenIds(r.getStopTokenIds())
-                        .setIgnoreEos(r.getIgnoreEos())
-                        .setMinP(r.getMinP())
-                        .setRepetitionPenalty(r.getRepetitionPenalty())
-                        .setPresencePenalty(r.getPresencePenalty())
-                        .setFrequencyPenalty(r.getFrequencyPenalty())
-                        .setLogitBias(r.getLogitBias())
-                        .setLogprobs(r.getLogprobs())
-                        .build();
         return SequenceState.newBuilder()
                 .setRequestId(r.getRequestId())
                 .setAdapters(adapters)
                 .setPromptIds(promptIds)
                 .setChoices(r.getChoices())
-                .setSampling(sampling)
+                .setSamplingRequest(StateCodec.samplingRequest(r, seed))
                 .setMetadata(r.getMetadata())
                 .setCreatedAt(r.getCreatedAt())
                 .setGeneratedIds(List.of())
@@ -393,26 +375,14 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         for (AdapterShare a : s.getAdapters()) {
             adapters.add(new AdapterRef(a.getName(), a.getWeight()));
         }
-        SamplingState p = s.getSampling();
-        Map<Integer, Double> bias = new LinkedHashMap<>();
-        p.getLogitBias().forEach((token, b) -> bias.put(Integer.parseInt(token), b));
-        SamplingParams params =
-                new SamplingParams(
-                        p.getTemperature(),
-                        p.getTopK(),
-                        p.getTopP(),
-                        p.getSeed(),
-                        p.getMaxNewTokens(),
-                        p.getStop(),
-                        p.getStopTokenIds(),
-                        p.getIgnoreEos(),
-                        new LogitAdjustments(
-                                p.getMinP(),
-                                p.getRepetitionPenalty(),
-                                p.getPresencePenalty(),
-                                p.getFrequencyPenalty(),
-                                bias),
-                        p.getLogprobs());
+        // New and restored requests alike run the sampling the state holds.
+        SamplingParams params;
+        try {
+            params = RequestSampling.of(StateCodec.samplingRequest(s));
+        } catch (DecodeException e) {
+            throw new IllegalStateException(
+                    "state of request " + f.requestId() + " is unreadable: " + e.getMessage(), e);
+        }
         int[] generated = f.ids.stream().mapToInt(Integer::intValue).toArray();
         engine.submit(
                 front.process(

@@ -269,7 +269,7 @@ class GenerationOperatorRestoreTest {
      * The state version this job writes (StateCodec.RELEASED's last); names the committed
      * snapshots.
      */
-    static final String STATE_VERSION = "v4";
+    static final String STATE_VERSION = "v5";
 
     /**
      * An operator snapshot taken mid-generation by this job version, committed (rewrite: see
@@ -280,6 +280,12 @@ class GenerationOperatorRestoreTest {
 
     /** Written by the job version of state v3 (before routes), with this test's requests. */
     static final String COMMITTED_V3_SNAPSHOT = "/state/generation-operator-v3.snapshot";
+
+    /**
+     * Written by the job version of state v4 (sampling options in the state's own record), with
+     * this test's requests.
+     */
+    static final String COMMITTED_V4_SNAPSHOT = "/state/generation-operator-v4.snapshot";
 
     /**
      * Writes {@link #COMMITTED_SNAPSHOT} (and {@link RouteOperatorTest}'s snapshot of routed
@@ -350,6 +356,16 @@ class GenerationOperatorRestoreTest {
     @Test
     void aSnapshotCommittedByThisVersionRestoresItsInFlightGenerations() throws Exception {
         assertResumedAsUninterrupted(COMMITTED_SNAPSHOT);
+    }
+
+    /**
+     * The version before the state kept sampling as a request (state v4) wrote the same requests;
+     * they resume as an uninterrupted run.
+     */
+    @Test
+    void aSnapshotOfTheVersionBeforeSamplingRequestsRestoresItsInFlightGenerations()
+            throws Exception {
+        assertResumedAsUninterrupted(COMMITTED_V4_SNAPSHOT);
     }
 
     /**

@@ -410,16 +410,17 @@ class RouteOperatorTest {
     }
 
     /**
-     * A snapshot of routed requests written by this version (state v4), committed: later versions
-     * must restore it.
+     * Snapshots of routed requests written by this version (state v5) and by the version of state
+     * v4, committed: later versions must restore them.
      */
-    @Test
-    void aCommittedSnapshotOfRoutedRequestsRestoresWithTheirRoutes() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(
+            strings = {GenerationOperatorRestoreTest.STATE_VERSION, "v4"})
+    void aCommittedSnapshotOfRoutedRequestsRestoresWithTheirRoutes(String version)
+            throws Exception {
         java.net.URL url =
                 RouteOperatorTest.class.getResource(
-                        "/state/generation-operator-"
-                                + GenerationOperatorRestoreTest.STATE_VERSION
-                                + "-routed.snapshot");
+                        "/state/generation-operator-" + version + "-routed.snapshot");
         OperatorSubtaskState state =
                 OperatorSnapshotUtil.readStateHandle(Path.of(url.toURI()).toString());
         assertResumedAsUninterrupted(restoreWithoutRouter(state), null);

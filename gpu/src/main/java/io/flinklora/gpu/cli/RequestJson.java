@@ -3,8 +3,8 @@ package io.flinklora.gpu.cli;
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.frontend.RequestSampling;
 import io.flinklora.gpu.lora.AdapterRef;
-import io.flinklora.gpu.sampling.LogitAdjustments;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.GenerationRequest;
@@ -12,9 +12,7 @@ import io.flinklora.schemas.codec.DecodeException;
 import io.flinklora.schemas.codec.RequestCodec;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A request line of {@code scripts/generate.sh}, read by the streaming job's {@link RequestCodec}
@@ -103,28 +101,12 @@ public record RequestJson(
             }
             route = true;
         }
-        Map<Integer, Double> bias = new LinkedHashMap<>();
-        r.getLogitBias()
-                .forEach(
-                        (token, b) ->
-                                bias.put(Integer.parseInt(token), b)); // keys checked by the codec
-        SamplingParams params =
-                new SamplingParams(
-                        r.getTemperature(),
-                        r.getTopK(),
-                        r.getTopP(),
-                        r.getSeed(),
-                        r.getMaxNewTokens(),
-                        r.getStop(),
-                        r.getStopTokenIds(),
-                        r.getIgnoreEos(),
-                        new LogitAdjustments(
-                                r.getMinP(),
-                                r.getRepetitionPenalty(),
-                                r.getPresencePenalty(),
-                                r.getFrequencyPenalty(),
-                                bias),
-                        r.getLogprobs());
+        SamplingParams params;
+        try {
+            params = RequestSampling.of(r);
+        } catch (RequestException e) {
+            throw new Refused(e.code(), e.getMessage(), id);
+        }
         int[] ids =
                 r.getPromptIds() == null
                         ? null

@@ -1,6 +1,8 @@
 package io.flinklora.gpu.sampling;
 
 import io.flinklora.annotation.PublicEvolving;
+import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.errors.RequestException;
 import java.util.Map;
 
 /**
@@ -30,6 +32,49 @@ public record LogitAdjustments(
                 || presencePenalty != 0
                 || frequencyPenalty != 0
                 || !logitBias.isEmpty();
+    }
+
+    /** Checks every value against its range; throws a coded {@link RequestException}. */
+    public void validate(int vocabSize) {
+        if (!(minP >= 0 && minP <= 1)) {
+            throw invalid("min_p must be in [0, 1], got " + minP);
+        }
+        if (!(repetitionPenalty > 0 && repetitionPenalty <= 100)) {
+            throw invalid(
+                    "repetition_penalty must be in (0, 100] (1 is off), got " + repetitionPenalty);
+        }
+        if (!(presencePenalty >= -2 && presencePenalty <= 2)) {
+            throw invalid("presence_penalty must be in [-2, 2], got " + presencePenalty);
+        }
+        if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) {
+            throw invalid("frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
+        }
+        if (logitBias.size() > vocabSize) {
+            throw new RequestException(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    "logit_bias names more tokens than the vocabulary has");
+        }
+        for (var b : logitBias.entrySet()) {
+            if (b.getKey() == null || b.getKey() < 0 || b.getKey() >= vocabSize) {
+                throw invalid(
+                        "logit_bias token id "
+                                + b.getKey()
+                                + " is outside the vocabulary (0.."
+                                + (vocabSize - 1)
+                                + ")");
+            }
+            if (b.getValue() == null || !(b.getValue() >= -100 && b.getValue() <= 100)) {
+                throw invalid(
+                        "logit_bias values must be in [-100, 100], got "
+                                + b.getValue()
+                                + " for token "
+                                + b.getKey());
+            }
+        }
+    }
+
+    private static RequestException invalid(String message) {
+        return new RequestException(ErrorCode.INVALID_PARAMETER, message);
     }
 
     public boolean isNone() {

@@ -194,43 +194,7 @@ public record SamplingParams(
                                 + ")");
             }
         }
-        LogitAdjustments a = adjustments;
-        if (!(a.minP() >= 0 && a.minP() <= 1)) {
-            throw invalid("min_p must be in [0, 1], got " + a.minP());
-        }
-        if (!(a.repetitionPenalty() > 0 && a.repetitionPenalty() <= 100)) {
-            throw invalid(
-                    "repetition_penalty must be in (0, 100] (1 is off), got "
-                            + a.repetitionPenalty());
-        }
-        if (!(a.presencePenalty() >= -2 && a.presencePenalty() <= 2)) {
-            throw invalid("presence_penalty must be in [-2, 2], got " + a.presencePenalty());
-        }
-        if (!(a.frequencyPenalty() >= -2 && a.frequencyPenalty() <= 2)) {
-            throw invalid("frequency_penalty must be in [-2, 2], got " + a.frequencyPenalty());
-        }
-        if (a.logitBias().size() > vocabSize) {
-            throw new RequestException(
-                    ErrorCode.LIMIT_EXCEEDED,
-                    "logit_bias names more tokens than the vocabulary has");
-        }
-        for (var b : a.logitBias().entrySet()) {
-            if (b.getKey() == null || b.getKey() < 0 || b.getKey() >= vocabSize) {
-                throw invalid(
-                        "logit_bias token id "
-                                + b.getKey()
-                                + " is outside the vocabulary (0.."
-                                + (vocabSize - 1)
-                                + ")");
-            }
-            if (b.getValue() == null || !(b.getValue() >= -100 && b.getValue() <= 100)) {
-                throw invalid(
-                        "logit_bias values must be in [-100, 100], got "
-                                + b.getValue()
-                                + " for token "
-                                + b.getKey());
-            }
-        }
+        adjustments.validate(vocabSize);
         if (logprobs != null && (logprobs < 0 || logprobs > MAX_LOGPROBS)) {
             throw invalid(
                     "logprobs must be between 0 and "

@@ -46,6 +46,26 @@ class RequestJsonTest {
     }
 
     @Test
+    void aLogitBiasKeyThatIsNotATokenIdIsRefusedWithTheLinesId() {
+        for (String key : new String[] {"x", "-1", "07", "1.5", "99999999999"}) {
+            RequestJson.Refused e =
+                    assertThrows(
+                            RequestJson.Refused.class,
+                            () ->
+                                    RequestJson.parse(
+                                            "{\"id\": \"k\", \"prompt\": \"x\", \"logit_bias\": {\""
+                                                    + key
+                                                    + "\": 1.0}}",
+                                            1),
+                            key);
+            assertEquals(ErrorCode.INVALID_REQUEST, e.code(), key);
+            assertEquals("k", e.requestId());
+            assertTrue(
+                    e.getMessage().contains("logit_bias keys must be token ids"), e.getMessage());
+        }
+    }
+
+    @Test
     void omittedFieldsTakeTheSchemaDefaults() {
         RequestJson r = RequestJson.parse("{\"id\": \"b\", \"prompt\": \"hi\"}", 1);
         assertEquals("hi", r.prompt());

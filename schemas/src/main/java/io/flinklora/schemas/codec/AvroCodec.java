@@ -48,28 +48,20 @@ public final class AvroCodec {
     }
 
     /**
-     * Earlier versions of the contracts still in use by producers (rule 4 of schemas/README.md).
+     * Every released version of a contract (rule 4 of schemas/README.md): {@code
+     * released/NAME-v1.avsc}, {@code -v2.avsc}, ... up to the first number missing, so releasing a
+     * version is adding its file. GenerationRequest v1: before choices; v2: before reply_topic and
+     * cancel; v3: before route; v4: with route (the current one, which state v5 embeds).
      */
-    private static final Map<String, java.util.List<String>> RELEASED =
-            Map.of(
-                    // v1: before choices; v2: before reply_topic and cancel (and the outputs'
-                    // reply_topic);
-                    // v3: before route.
-                    "GenerationRequest",
-                            java.util.List.of(
-                                    "GenerationRequest-v1.avsc",
-                                    "GenerationRequest-v2.avsc",
-                                    "GenerationRequest-v3.avsc"),
-                    "Completion",
-                            java.util.List.of(
-                                    "Completion-v1.avsc",
-                                    "Completion-v2.avsc",
-                                    "Completion-v3.avsc"),
-                    "TokenEvent", java.util.List.of("TokenEvent-v1.avsc"),
-                    "GenerationError", java.util.List.of("GenerationError-v1.avsc"));
-
     static java.util.List<Schema> released(String name) {
-        return load(RELEASED.getOrDefault(name, java.util.List.of()));
+        java.util.List<String> files = new java.util.ArrayList<>();
+        for (int v = 1; ; v++) {
+            String file = name + "-v" + v + ".avsc";
+            if (AvroCodec.class.getResource("/io/flinklora/schemas/released/" + file) == null) {
+                return load(files);
+            }
+            files.add(file);
+        }
     }
 
     /** Parses released schema files kept in the jar. */

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.flinklora.annotation.PublicEvolving;
-import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.GenerationRequest;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -15,6 +14,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.avro.LogicalTypes;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.IndexedRecord;
+import org.apache.avro.specific.SpecificData;
 
 /**
  * Turns a Kafka record value (Avro single-object encoding, JSON, or a schema registry's framing)
@@ -92,11 +95,6 @@ public final class RequestCodec {
         if (!r.getCancel()) {
             checkOnePrompt(r.getPrompt() != null, r.getPromptIds() != null, id);
         }
-        for (String key : r.getLogitBias().keySet()) {
-            if (!key.matches("0|[1-9][0-9]{0,8}")) {
-                throw invalid("logit_bias keys must be token ids, got \"" + key + "\"", id);
-            }
-        }
         return r;
     }
 
@@ -148,178 +146,115 @@ public final class RequestCodec {
             throw invalid("request_id must not be empty", null);
         }
 
-        GenerationRequest.Builder b = GenerationRequest.newBuilder().setRequestId(id);
-        boolean hasPrompt = false;
-        boolean hasIds = false;
+        // Every other field is read by its type in the request's Avro schema, so a field added to
+        // GenerationRequest.avsc is read here (and refused when mistyped) with no change to this
+        // class. JSON null is "not given" only where the schema allows null.
+        GenerationRequest r = GenerationRequest.newBuilder().setRequestId(id).build();
         for (Map.Entry<String, JsonNode> e : root.properties()) {
             String name = e.getKey();
             JsonNode v = e.getValue();
-            switch (name) {
-                case "request_id":
-                case "id":
-                    break;
-                case "adapters":
-                    b.setAdapters(adapters(v, id));
-                    break;
-                case "prompt":
-                    if (!v.isNull()) {
-                        b.setPrompt(string(v, name, id));
-                        hasPrompt = true;
-                    }
-                    break;
-                case "prompt_ids":
-                    if (!v.isNull()) {
-                        b.setPromptIds(intList(v, name, id));
-                        hasIds = true;
-                    }
-                    break;
-                case "max_new_tokens":
-                    b.setMaxNewTokens(int32(v, name, id));
-                    break;
-                case "temperature":
-                    b.setTemperature(number(v, name, id));
-                    break;
-                case "top_k":
-                    b.setTopK(int32(v, name, id));
-                    break;
-                case "top_p":
-                    b.setTopP(number(v, name, id));
-                    break;
-                case "min_p":
-                    b.setMinP(number(v, name, id));
-                    break;
-                case "repetition_penalty":
-                    b.setRepetitionPenalty(number(v, name, id));
-                    break;
-                case "presence_penalty":
-                    b.setPresencePenalty(number(v, name, id));
-                    break;
-                case "frequency_penalty":
-                    b.setFrequencyPenalty(number(v, name, id));
-                    break;
-                case "logit_bias":
-                    b.setLogitBias(logitBias(v, id));
-                    break;
-                case "logprobs":
-                    b.setLogprobs(v.isNull() ? null : int32(v, name, id));
-                    break;
-                case "seed":
-                    b.setSeed(v.isNull() ? null : int64(v, name, id));
-                    break;
-                case "stop":
-                    b.setStop(v.isTextual() ? List.of(v.textValue()) : stringList(v, name, id));
-                    break;
-                case "stop_token_ids":
-                    b.setStopTokenIds(intList(v, name, id));
-                    break;
-                case "ignore_eos":
-                    if (!v.isBoolean()) {
-                        throw invalid(name + " must be a boolean, got " + kind(v), id);
-                    }
-                    b.setIgnoreEos(v.booleanValue());
-                    break;
-                case "priority":
-                    b.setPriority(int32(v, name, id));
-                    break;
-                case "metadata":
-                    b.setMetadata(metadata(v, id));
-                    break;
-                case "choices":
-                    b.setChoices(stringList(v, name, id));
-                    break;
-                case "reply_topic":
-                    b.setReplyTopic(v.isNull() ? null : string(v, name, id));
-                    break;
-                case "route":
-                    // The value ("auto") is checked by the job, as other value ranges are.
-                    b.setRoute(v.isNull() ? null : string(v, name, id));
-                    break;
-                case "cancel":
-                    if (!v.isBoolean()) {
-                        throw invalid(name + " must be a boolean, got " + kind(v), id);
-                    }
-                    b.setCancel(v.booleanValue());
-                    break;
-                case "created_at":
-                    b.setCreatedAt(v.isNull() ? null : Instant.ofEpochMilli(int64(v, name, id)));
-                    break;
-                default:
-                    throw invalid("unknown field \"" + name + "\"", id);
+            if (name.equals("request_id") || name.equals("id")) {
+                continue;
             }
+            Schema.Field f = GenerationRequest.getClassSchema().getField(name);
+            if (f == null) {
+                throw invalid("unknown field \"" + name + "\"", id);
+            }
+            // OpenAI's API takes a single stop string as well as a list.
+            Object given =
+                    name.equals("stop") && v.isTextual()
+                            ? List.of(v.textValue())
+                            : value(f.schema(), v, name, id);
+            r.put(f.pos(), given);
         }
-        if (!root.path("cancel").asBoolean(false)) {
-            checkOnePrompt(hasPrompt, hasIds, id);
-        }
-        try {
-            return b.build();
-        } catch (RuntimeException e) {
-            throw invalid("cannot build the request: " + e.getMessage(), id);
-        }
+        return checkAvro(r);
     }
 
-    private static List<AdapterWeight> adapters(JsonNode v, String id) throws DecodeException {
-        if (!v.isArray()) {
-            throw invalid(
-                    "adapters must be a list of {\"name\": string, \"weight\": number}, got "
-                            + kind(v),
-                    id);
-        }
-        List<AdapterWeight> out = new ArrayList<>(v.size());
-        for (int i = 0; i < v.size(); i++) {
-            JsonNode a = v.get(i);
-            String where = "adapters[" + i + "]";
-            if (!a.isObject()) {
-                throw invalid(
-                        where
-                                + " must be an object {\"name\": string, \"weight\": number}, got "
-                                + kind(a),
-                        id);
-            }
-            AdapterWeight.Builder ab = AdapterWeight.newBuilder();
-            boolean named = false;
-            for (Map.Entry<String, JsonNode> e : a.properties()) {
-                switch (e.getKey()) {
-                    case "name":
-                        ab.setName(string(e.getValue(), where + ".name", id));
-                        named = true;
-                        break;
-                    case "weight":
-                        ab.setWeight(number(e.getValue(), where + ".weight", id));
-                        break;
-                    default:
-                        throw invalid("unknown field \"" + where + "." + e.getKey() + "\"", id);
+    /** The JSON value {@code v} of field {@code field} as the Java value of Avro type {@code s}. */
+    private static Object value(Schema s, JsonNode v, String field, String id)
+            throws DecodeException {
+        switch (s.getType()) {
+            case UNION:
+                if (v.isNull() && s.getIndexNamed(Schema.Type.NULL.getName()) != null) {
+                    return null;
                 }
-            }
-            if (!named) {
-                throw invalid(where + ".name is required", id);
-            }
-            out.add(ab.build());
+                for (Schema branch : s.getTypes()) {
+                    if (branch.getType() != Schema.Type.NULL) {
+                        return value(branch, v, field, id); // the schemas use [null, T] only
+                    }
+                }
+                throw invalid(field + " must be null, got " + kind(v), id);
+            case BOOLEAN:
+                if (!v.isBoolean()) {
+                    throw invalid(field + " must be a boolean, got " + kind(v), id);
+                }
+                return v.booleanValue();
+            case INT:
+                return int32(v, field, id);
+            case LONG:
+                long n = int64(v, field, id);
+                return s.getLogicalType() instanceof LogicalTypes.TimestampMillis
+                        ? Instant.ofEpochMilli(n)
+                        : n;
+            case DOUBLE:
+                return number(v, field, id);
+            case FLOAT:
+                return (float) number(v, field, id);
+            case STRING:
+                return string(v, field, id);
+            case ARRAY:
+                if (!v.isArray()) {
+                    throw invalid(field + " must be a list, got " + kind(v), id);
+                }
+                List<Object> list = new ArrayList<>(v.size());
+                for (int i = 0; i < v.size(); i++) {
+                    list.add(value(s.getElementType(), v.get(i), field + "[" + i + "]", id));
+                }
+                return list;
+            case MAP:
+                if (!v.isObject()) {
+                    throw invalid(field + " must be an object, got " + kind(v), id);
+                }
+                Map<String, Object> map = new LinkedHashMap<>();
+                for (Map.Entry<String, JsonNode> e : v.properties()) {
+                    map.put(
+                            e.getKey(),
+                            value(s.getValueType(), e.getValue(), field + "." + e.getKey(), id));
+                }
+                return map;
+            case RECORD:
+                return record(s, v, field, id);
+            default:
+                throw new IllegalStateException(
+                        "request field "
+                                + field
+                                + " has Avro type "
+                                + s.getType()
+                                + ", which the JSON reader does not map");
         }
-        return out;
     }
 
-    /** {"token id": bias}, as OpenAI's logit_bias: keys are token ids written as strings. */
-    private static Map<String, Double> logitBias(JsonNode v, String id) throws DecodeException {
+    /** A nested record (an adapter): every field without a default is required. */
+    private static Object record(Schema s, JsonNode v, String field, String id)
+            throws DecodeException {
         if (!v.isObject()) {
-            throw invalid("logit_bias must be an object of token id -> number, got " + kind(v), id);
+            throw invalid(field + " must be an object, got " + kind(v), id);
         }
-        Map<String, Double> out = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : v.properties()) {
-            if (!e.getKey().matches("0|[1-9][0-9]{0,8}")) {
-                throw invalid("logit_bias keys must be token ids, got \"" + e.getKey() + "\"", id);
+            if (s.getField(e.getKey()) == null) {
+                throw invalid("unknown field \"" + field + "." + e.getKey() + "\"", id);
             }
-            out.put(e.getKey(), number(e.getValue(), "logit_bias." + e.getKey(), id));
         }
-        return out;
-    }
-
-    private static Map<String, String> metadata(JsonNode v, String id) throws DecodeException {
-        if (!v.isObject()) {
-            throw invalid("metadata must be an object of string values, got " + kind(v), id);
-        }
-        Map<String, String> out = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonNode> e : v.properties()) {
-            out.put(e.getKey(), string(e.getValue(), "metadata." + e.getKey(), id));
+        IndexedRecord out = (IndexedRecord) SpecificData.get().newRecord(null, s);
+        for (Schema.Field f : s.getFields()) {
+            JsonNode given = v.get(f.name());
+            if (given != null) {
+                out.put(f.pos(), value(f.schema(), given, field + "." + f.name(), id));
+            } else if (f.hasDefaultValue()) {
+                out.put(f.pos(), SpecificData.get().getDefaultValue(f));
+            } else {
+                throw invalid(field + "." + f.name() + " is required", id);
+            }
         }
         return out;
     }
@@ -329,30 +264,6 @@ public final class RequestCodec {
             throw invalid(field + " must be a string, got " + kind(v), id);
         }
         return v.textValue();
-    }
-
-    private static List<String> stringList(JsonNode v, String field, String id)
-            throws DecodeException {
-        if (!v.isArray()) {
-            throw invalid(field + " must be a string or a list of strings, got " + kind(v), id);
-        }
-        List<String> out = new ArrayList<>(v.size());
-        for (int i = 0; i < v.size(); i++) {
-            out.add(string(v.get(i), field + "[" + i + "]", id));
-        }
-        return out;
-    }
-
-    private static List<Integer> intList(JsonNode v, String field, String id)
-            throws DecodeException {
-        if (!v.isArray()) {
-            throw invalid(field + " must be a list of integers, got " + kind(v), id);
-        }
-        List<Integer> out = new ArrayList<>(v.size());
-        for (int i = 0; i < v.size(); i++) {
-            out.add(int32(v.get(i), field + "[" + i + "]", id));
-        }
-        return out;
     }
 
     private static double number(JsonNode v, String field, String id) throws DecodeException {

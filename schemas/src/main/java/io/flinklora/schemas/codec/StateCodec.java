@@ -1,6 +1,7 @@
 package io.flinklora.schemas.codec;
 
 import io.flinklora.annotation.Internal;
+import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.state.AdapterShare;
 import io.flinklora.schemas.state.SamplingState;
 import io.flinklora.schemas.state.SequenceState;
@@ -33,9 +34,11 @@ public final class StateCodec {
 
     /**
      * The state's own record (v3 on): a later version adds fields with defaults, and older data
-     * resolves. v4 added the route of a request with route auto (v3 state restores with none).
+     * resolves. v4 added the route of a request with route auto (v3 state restores with none); v5
+     * keeps the sampling options as the request's own encoding ({@link #samplingRequest}).
      */
-    static final List<String> RELEASED = List.of("SequenceState-v3.avsc", "SequenceState-v4.avsc");
+    static final List<String> RELEASED =
+            List.of("SequenceState-v3.avsc", "SequenceState-v4.avsc", "SequenceState-v5.avsc");
 
     /** v1 (before requests had choices) and v2: the state embedded the GenerationRequest. */
     static final List<String> EMBEDDED_REQUEST =
@@ -157,6 +160,57 @@ public final class StateCodec {
                 .setAcceptedAt((Long) old.get("accepted_at"))
                 .setFirstTokenAt(first == null ? null : (Long) first)
                 .build();
+    }
+
+    /**
+     * What state v5 keeps of an accepted request's sampling options: the request with its seed
+     * resolved and everything the state holds elsewhere, or does not need, left out. Kept in the
+     * request's own Avro encoding, whose released schemas later versions read, so that an option
+     * added to requests needs no change to the state schema.
+     */
+    public static ByteBuffer samplingRequest(GenerationRequest accepted, long seed) {
+        GenerationRequest kept =
+                GenerationRequest.newBuilder(accepted)
+                        .setSeed(seed)
+                        .setPrompt(null)
+                        .setPromptIds(null)
+                        .setAdapters(List.of())
+                        .setChoices(List.of())
+                        .setMetadata(Map.of())
+                        .setReplyTopic(null)
+                        .setCreatedAt(null)
+                        .setRoute(null)
+                        .setCancel(false)
+                        .build();
+        return ByteBuffer.wrap(AvroCodec.toBytes(kept));
+    }
+
+    /**
+     * The sampling options of a restored request as a {@link GenerationRequest} (its seed the
+     * resolved one): from v5's {@code sampling_request}, or field by field from the {@link
+     * SamplingState} of v1-v4, whose fields carry the request's names.
+     */
+    public static GenerationRequest samplingRequest(SequenceState s) throws DecodeException {
+        if (s.getSamplingRequest() != null) {
+            ByteBuffer b = s.getSamplingRequest().duplicate();
+            byte[] bytes = new byte[b.remaining()];
+            b.get(bytes);
+            return AvroCodec.fromBytes(bytes, GenerationRequest.class);
+        }
+        SamplingState old = s.getSampling();
+        if (old == null) {
+            throw malformed("state of " + s.getRequestId() + " has no sampling options", null);
+        }
+        GenerationRequest r = GenerationRequest.newBuilder().setRequestId(s.getRequestId()).build();
+        for (Schema.Field f : SamplingState.getClassSchema().getFields()) {
+            Schema.Field to = GenerationRequest.getClassSchema().getField(f.name());
+            if (to == null) {
+                throw new IllegalStateException(
+                        "SamplingState." + f.name() + " has no request field of that name");
+            }
+            r.put(to.pos(), old.get(f.pos()));
+        }
+        return r;
     }
 
     private static List<String> strings(Object list) {

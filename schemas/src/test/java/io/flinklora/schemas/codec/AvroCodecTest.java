@@ -24,6 +24,33 @@ import org.junit.jupiter.api.Test;
 
 class AvroCodecTest {
 
+    /**
+     * What this version writes (its outputs, and the requests state v5 embeds) must be readable by
+     * the next one, which knows only released schemas: so the current schema of every contract is
+     * its last released file, and a change to a contract comes with its next released version.
+     */
+    @Test
+    void theCurrentSchemaOfEveryContractIsItsLastReleasedVersion() {
+        for (Schema current :
+                new Schema[] {
+                    GenerationRequest.getClassSchema(),
+                    TokenEvent.getClassSchema(),
+                    Completion.getClassSchema(),
+                    GenerationError.getClassSchema()
+                }) {
+            java.util.List<Schema> released = AvroCodec.released(current.getName());
+            assertEquals(
+                    SchemaNormalization.parsingFingerprint64(current),
+                    SchemaNormalization.parsingFingerprint64(released.get(released.size() - 1)),
+                    current.getName()
+                            + " changed since its last released version: add released/"
+                            + current.getName()
+                            + "-v"
+                            + (released.size() + 1)
+                            + ".avsc");
+        }
+    }
+
     @Test
     void tokenEventSurvivesSingleObjectRoundTrip() throws DecodeException {
         TokenEvent e = Records.tokenEvent();

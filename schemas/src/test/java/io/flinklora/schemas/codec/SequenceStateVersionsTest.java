@@ -39,10 +39,15 @@ class SequenceStateVersionsTest {
     static final String COMMITTED_V3 = "/state/sequence-state-v3.bin";
 
     /**
+     * Written by the version of state v4 (routes; sampling options in SamplingState); committed.
+     */
+    static final String COMMITTED_V4 = "/state/sequence-state-v4.bin";
+
+    /**
      * Written by this version (the generator is {@link #main}); committed so later versions must
      * read it.
      */
-    static final String COMMITTED_V4 = "/state/sequence-state-v4.bin";
+    static final String COMMITTED_V5 = "/state/sequence-state-v5.bin";
 
     /**
      * The state of the same in-flight request as the committed v2 blob, in this version's record.
@@ -90,10 +95,40 @@ class SequenceStateVersionsTest {
                 .build();
     }
 
+    /** The request whose sampling options {@link #v5Sample} keeps, every option set. */
+    static io.flinklora.schemas.GenerationRequest sampledRequest() {
+        return io.flinklora.schemas.GenerationRequest.newBuilder()
+                .setRequestId("req-3")
+                .setPrompt("Once upon a time")
+                .setTemperature(0.7)
+                .setTopK(40)
+                .setTopP(0.9)
+                .setMaxNewTokens(32)
+                .setStop(List.of("\n\n", "END"))
+                .setStopTokenIds(List.of(2, 13))
+                .setIgnoreEos(true)
+                .setMinP(0.05)
+                .setRepetitionPenalty(1.3)
+                .setPresencePenalty(0.5)
+                .setFrequencyPenalty(-0.25)
+                .setLogitBias(Map.of("7", -2.5, "99", 1.0))
+                .setLogprobs(3)
+                .setMetadata(Map.of("user", "alice"))
+                .build();
+    }
+
+    /** A routed request's state in this version's record (v5): its sampling as the request's. */
+    static SequenceState v5Sample() {
+        return SequenceState.newBuilder(routedSample())
+                .setRequestId("req-3")
+                .setSampling(null)
+                .setSamplingRequest(StateCodec.samplingRequest(sampledRequest(), 42L))
+                .build();
+    }
+
     /** Writes the committed state blob of this version; run once per released state schema. */
     public static void main(String[] args) throws IOException {
-        java.nio.file.Files.write(
-                java.nio.file.Path.of(args[0]), StateCodec.toBytes(routedSample()));
+        java.nio.file.Files.write(java.nio.file.Path.of(args[0]), StateCodec.toBytes(v5Sample()));
     }
 
     static byte[] committed(String resource) throws IOException {
@@ -120,11 +155,39 @@ class SequenceStateVersionsTest {
     }
 
     @Test
-    void stateCommittedByThisVersionRestoresWithEveryTokenAndItsRoute() throws Exception {
+    void stateCommittedByThisVersionRestoresWithEveryTokenItsRouteAndItsSamplingOptions()
+            throws Exception {
+        SequenceState s = StateCodec.fromBytes(committed(COMMITTED_V5));
+        assertEquals(v5Sample(), s);
+        assertEquals("max", s.getRoute().getTask());
+        io.flinklora.schemas.GenerationRequest sampling = StateCodec.samplingRequest(s);
+        io.flinklora.schemas.GenerationRequest expected = sampledRequest();
+        assertEquals(42L, sampling.getSeed(), "the resolved seed");
+        assertEquals(expected.getMinP(), sampling.getMinP());
+        assertEquals(expected.getRepetitionPenalty(), sampling.getRepetitionPenalty());
+        assertEquals(expected.getPresencePenalty(), sampling.getPresencePenalty());
+        assertEquals(expected.getFrequencyPenalty(), sampling.getFrequencyPenalty());
+        assertEquals(expected.getLogitBias(), sampling.getLogitBias());
+        assertEquals(expected.getLogprobs(), sampling.getLogprobs());
+        assertEquals(expected.getStop(), sampling.getStop());
+        assertNull(sampling.getPrompt(), "the prompt is kept as ids, once");
+        assertEquals(Map.of(), sampling.getMetadata(), "metadata is kept once, in the state");
+    }
+
+    @Test
+    void stateOfTheVersionBeforeSamplingRequestsRestoresWithItsSamplingOptions() throws Exception {
         SequenceState s = StateCodec.fromBytes(committed(COMMITTED_V4));
         assertEquals(routedSample(), s);
-        assertEquals("max", s.getRoute().getTask());
         assertEquals(0.875, s.getRoute().getSimilarity().get("max"));
+        assertNull(s.getSamplingRequest(), "the field added in v5 takes its default");
+        // Its SamplingState reads as the request fields of the same names.
+        io.flinklora.schemas.GenerationRequest sampling = StateCodec.samplingRequest(s);
+        assertEquals(0.7, sampling.getTemperature());
+        assertEquals(40, sampling.getTopK());
+        assertEquals(42L, sampling.getSeed());
+        assertEquals(List.of("\n\n", "END"), sampling.getStop());
+        assertEquals(true, sampling.getIgnoreEos());
+        assertEquals(1.0, sampling.getRepetitionPenalty(), "v4 default");
     }
 
     @Test
@@ -177,34 +240,54 @@ class SequenceStateVersionsTest {
     }
 
     @Test
-    void stateOfThisVersionRestoresAfterASamplingOptionIsAdded() throws Exception {
-        // The next version adds a sampling option (so a state field with a default): build that
-        // reader
-        // schema, with this version's released schema in its store, and restore the committed blob
-        // with it.
-        String json = SequenceState.getClassSchema().toString();
+    void aSamplingOptionAddedToRequestsLaterRestoresFromThisVersionsStateWithItsDefault()
+            throws Exception {
+        // The next version adds a sampling option: a request field with a default, and no change
+        // to the state schema. Its request reader, with the released request schemas in its store,
+        // reads the sampling this version's state keeps.
+        String json = io.flinklora.schemas.GenerationRequest.getClassSchema().toString();
         String evolved =
                 json.replaceFirst(
                         "\\{\"name\":\"temperature\"",
                         "{\"name\":\"typical_p\",\"type\":\"double\",\"default\":1.0},{\"name\":\"temperature\"");
         Schema reader = new Schema.Parser().parse(evolved);
         SchemaStore.Cache store = new SchemaStore.Cache();
-        AvroCodec.load(StateCodec.RELEASED).forEach(store::addSchema);
-        GenericRecord restored =
+        AvroCodec.released("GenerationRequest").forEach(store::addSchema);
+        ByteBuffer kept = StateCodec.fromBytes(committed(COMMITTED_V5)).getSamplingRequest();
+        byte[] bytes = new byte[kept.remaining()];
+        kept.duplicate().get(bytes);
+        GenericRecord sampling =
                 new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader, store)
-                        .decode(committed(COMMITTED_V4));
-        GenericRecord sampling = (GenericRecord) restored.get("sampling");
+                        .decode(bytes);
         assertEquals(1.0, sampling.get("typical_p"));
         assertEquals(0.7, sampling.get("temperature"));
-        assertEquals("req-2", restored.get("request_id").toString());
-        assertEquals("max", ((GenericRecord) restored.get("route")).get("task").toString());
-        assertEquals(List.of(13, 7, 99), restored.get("generated_ids"));
+        assertEquals(1.3, sampling.get("repetition_penalty"));
+        assertEquals(42L, sampling.get("seed"));
         // Without the released schemas the same bytes are unreadable: the store is what keeps them.
         assertThrows(
                 Exception.class,
                 () ->
                         new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader)
-                                .decode(committed(COMMITTED_V4)));
+                                .decode(bytes));
+    }
+
+    @Test
+    void stateOfThisVersionRestoresAfterAStateFieldIsAdded() throws Exception {
+        String json = SequenceState.getClassSchema().toString();
+        String evolved =
+                json.replaceFirst(
+                        "\\{\"name\":\"text\"",
+                        "{\"name\":\"priority\",\"type\":\"int\",\"default\":0},{\"name\":\"text\"");
+        Schema reader = new Schema.Parser().parse(evolved);
+        SchemaStore.Cache store = new SchemaStore.Cache();
+        AvroCodec.load(StateCodec.RELEASED).forEach(store::addSchema);
+        GenericRecord restored =
+                new BinaryMessageDecoder<GenericRecord>(GenericData.get(), reader, store)
+                        .decode(committed(COMMITTED_V5));
+        assertEquals(0, restored.get("priority"));
+        assertEquals("req-3", restored.get("request_id").toString());
+        assertEquals("max", ((GenericRecord) restored.get("route")).get("task").toString());
+        assertEquals(List.of(13, 7, 99), restored.get("generated_ids"));
     }
 
     @Test
