@@ -16,8 +16,9 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
 
 /**
- * min_p, the penalties, logit_bias and logprobs survive a snapshot and restore: the restored run's
- * tokens, per-token logprobs and completions equal an uninterrupted run's.
+ * min_p, the penalties, logit_bias, no_repeat_ngram_size (added after state v5: no state change)
+ * and logprobs survive a snapshot and restore: the restored run's tokens, per-token logprobs and
+ * completions equal an uninterrupted run's.
  */
 class SamplingOptionsRestoreTest {
     private static final int NEW_TOKENS = 24;
@@ -51,6 +52,13 @@ class SamplingOptionsRestoreTest {
                         .setSeed(5L)
                         .setMinP(0.1)
                         .setLogprobs(2)
+                        .build(),
+                GenerationRequest.newBuilder()
+                        .setRequestId("ngram")
+                        .setPrompt("Lily and Ben went to the park to")
+                        .setMaxNewTokens(NEW_TOKENS)
+                        .setIgnoreEos(true)
+                        .setNoRepeatNgramSize(2)
                         .build());
     }
 
@@ -75,7 +83,7 @@ class SamplingOptionsRestoreTest {
         try (var h = GenerationOperatorRestoreTest.harness(1, 0)) {
             h.open();
             feed(h);
-            GenerationOperatorRestoreTest.runToCompletion(h, 3);
+            GenerationOperatorRestoreTest.runToCompletion(h, 4);
             uninterrupted = byRequest(h.extractOutputValues());
             h.getSideOutput(Outputs.COMPLETIONS)
                     .forEach(r -> uninterruptedDone.put(r.getValue().getRequestId(), r.getValue()));
@@ -84,6 +92,12 @@ class SamplingOptionsRestoreTest {
         assertTrue(uninterrupted.get("pres").stream().noneMatch(e -> e.getTokenId() == 13));
         assertEquals(3, uninterrupted.get("pen").get(0).getTopLogprobs().size());
         assertEquals(NEW_TOKENS, uninterruptedDone.get("minp").getLogprobs().size());
+        List<Integer> ngram =
+                uninterrupted.get("ngram").stream().map(TokenEvent::getTokenId).toList();
+        java.util.Set<List<Integer>> pairs = new java.util.HashSet<>();
+        for (int i = 0; i + 1 < ngram.size(); i++) {
+            assertTrue(pairs.add(ngram.subList(i, i + 2)), "no 2-gram twice: " + ngram);
+        }
 
         List<TokenEvent> before = new ArrayList<>();
         OperatorSubtaskState[] snapshot = new OperatorSubtaskState[1];
@@ -106,7 +120,7 @@ class SamplingOptionsRestoreTest {
             h.setup();
             h.initializeState(snapshot[0]);
             h.open();
-            GenerationOperatorRestoreTest.runToCompletion(h, 3);
+            GenerationOperatorRestoreTest.runToCompletion(h, 4);
             h.extractOutputValues().forEach(e -> resumed.get(e.getRequestId()).add(e));
             h.getSideOutput(Outputs.COMPLETIONS)
                     .forEach(r -> done.put(r.getValue().getRequestId(), r.getValue()));
@@ -122,11 +136,15 @@ class SamplingOptionsRestoreTest {
                     got.stream().map(TokenEvent::getTokenId).toList(),
                     id);
             for (int i = 0; i < want.size(); i++) {
-                assertEquals(
-                        want.get(i).getLogprob(),
-                        got.get(i).getLogprob(),
-                        1e-4,
-                        id + " logprob " + i);
+                if (want.get(i).getLogprob() == null) {
+                    assertEquals(null, got.get(i).getLogprob(), id + " asked for no logprobs");
+                } else {
+                    assertEquals(
+                            want.get(i).getLogprob(),
+                            got.get(i).getLogprob(),
+                            1e-4,
+                            id + " logprob " + i);
+                }
                 assertEquals(
                         want.get(i).getTopLogprobs().stream().map(l -> l.getTokenId()).toList(),
                         got.get(i).getTopLogprobs().stream().map(l -> l.getTokenId()).toList(),
@@ -135,8 +153,9 @@ class SamplingOptionsRestoreTest {
             // The completion after the restore carries every token's logprobs, those before the
             // snapshot too.
             assertEquals(uninterruptedDone.get(id).getTokenIds(), done.get(id).getTokenIds());
-            assertEquals(NEW_TOKENS, done.get(id).getLogprobs().size());
-            for (int i = 0; i < NEW_TOKENS; i++) {
+            int withLogprobs = id.equals("ngram") ? 0 : NEW_TOKENS;
+            assertEquals(withLogprobs, done.get(id).getLogprobs().size());
+            for (int i = 0; i < withLogprobs; i++) {
                 assertEquals(
                         uninterruptedDone.get(id).getLogprobs().get(i).getLogprob(),
                         done.get(id).getLogprobs().get(i).getLogprob(),

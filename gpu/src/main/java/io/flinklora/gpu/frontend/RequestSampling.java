@@ -51,7 +51,8 @@ public final class RequestSampling {
                         r.getRepetitionPenalty(),
                         r.getPresencePenalty(),
                         r.getFrequencyPenalty(),
-                        bias),
+                        bias,
+                        r.getNoRepeatNgramSize()),
                 r.getLogprobs());
     }
 }

@@ -10,8 +10,10 @@ import java.util.Map;
  * {@code logitBias} added to the named tokens; {@code repetitionPenalty} (1 is off) divides
  * positive and multiplies negative logits of every token already in the prompt or the output;
  * {@code presencePenalty} is subtracted once from every token already generated and {@code
- * frequencyPenalty} once per time it was generated; then, after the temperature, {@code minP} (0 is
- * off) drops tokens less likely than minP times the most likely one.
+ * frequencyPenalty} once per time it was generated; {@code noRepeatNgramSize} n (0 is off) bans, as
+ * transformers' {@code no_repeat_ngram_size} does, every token that would complete an n-gram
+ * already in the prompt or the output; then, after the temperature, {@code minP} (0 is off) drops
+ * tokens less likely than minP times the most likely one.
  */
 @PublicEvolving
 public record LogitAdjustments(
@@ -19,11 +21,25 @@ public record LogitAdjustments(
         double repetitionPenalty,
         double presencePenalty,
         double frequencyPenalty,
-        Map<Integer, Double> logitBias) {
+        Map<Integer, Double> logitBias,
+        int noRepeatNgramSize) {
     public static final LogitAdjustments NONE = new LogitAdjustments(0, 1, 0, 0, Map.of());
+
+    /** The longest n-gram no_repeat_ngram_size may name. */
+    public static final int MAX_NGRAM = 64;
 
     public LogitAdjustments {
         logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
+    }
+
+    /** Without an n-gram ban. */
+    public LogitAdjustments(
+            double minP,
+            double repetitionPenalty,
+            double presencePenalty,
+            double frequencyPenalty,
+            Map<Integer, Double> logitBias) {
+        this(minP, repetitionPenalty, presencePenalty, frequencyPenalty, logitBias, 0);
     }
 
     /** True when something changes the logits themselves (min_p alone only filters). */
@@ -31,13 +47,21 @@ public record LogitAdjustments(
         return repetitionPenalty != 1
                 || presencePenalty != 0
                 || frequencyPenalty != 0
-                || !logitBias.isEmpty();
+                || !logitBias.isEmpty()
+                || noRepeatNgramSize > 0;
     }
 
     /** Checks every value against its range; throws a coded {@link RequestException}. */
     public void validate(int vocabSize) {
         if (!(minP >= 0 && minP <= 1)) {
             throw invalid("min_p must be in [0, 1], got " + minP);
+        }
+        if (noRepeatNgramSize < 0 || noRepeatNgramSize > MAX_NGRAM) {
+            throw invalid(
+                    "no_repeat_ngram_size must be in [0, "
+                            + MAX_NGRAM
+                            + "] (0 is off), got "
+                            + noRepeatNgramSize);
         }
         if (!(repetitionPenalty > 0 && repetitionPenalty <= 100)) {
             throw invalid(
@@ -113,6 +137,31 @@ public record LogitAdjustments(
                 if (count[t] > 0) {
                     logits[offset + t] -= (float) (presencePenalty + frequencyPenalty * count[t]);
                 }
+            }
+        }
+        if (noRepeatNgramSize > 0) {
+            banRepeatedNgrams(logits, offset, tokens, length);
+        }
+    }
+
+    /**
+     * transformers' NoRepeatNGramLogitsProcessor: with n = noRepeatNgramSize and the sequence's
+     * last n-1 tokens as a prefix, every token that followed that prefix in an earlier n-gram gets
+     * -inf (nothing is banned while the sequence is shorter than n-1 tokens).
+     */
+    private void banRepeatedNgrams(float[] logits, int offset, int[] tokens, int length) {
+        int n = noRepeatNgramSize;
+        if (length + 1 < n) {
+            return;
+        }
+        int prefix = length - (n - 1);
+        for (int start = 0; start + n <= length; start++) {
+            boolean same = true;
+            for (int j = 0; j < n - 1 && same; j++) {
+                same = tokens[start + j] == tokens[prefix + j];
+            }
+            if (same) {
+                logits[offset + tokens[start + n - 1]] = Float.NEGATIVE_INFINITY;
             }
         }
     }

@@ -50,6 +50,49 @@ class LogitAdjustmentsTest {
         assertArrayEquals(new float[] {1.0f, 2.0f, 0.25f, -97.0f}, out);
     }
 
+    private static LogitAdjustments ngram(int n) {
+        return new LogitAdjustments(0, 1, 0, 0, Map.of(), n);
+    }
+
+    private static float[] banned(LogitAdjustments a, int[] tokens) {
+        float[] row = new float[8];
+        a.apply(row, 0, row.length, tokens, 1, tokens.length);
+        return row;
+    }
+
+    @Test
+    void noRepeatNgramSizeBansTheTokensThatWouldCompleteAnEarlierNgram() {
+        float x = Float.NEGATIVE_INFINITY;
+        int[] tokens = {5, 6, 7, 5, 6};
+        // n = 3: the last two tokens (5, 6) were followed by 7 before.
+        assertArrayEquals(new float[] {0, 0, 0, 0, 0, 0, 0, x}, banned(ngram(3), tokens));
+        // n = 2: the last token 6 was followed by 7.
+        assertArrayEquals(new float[] {0, 0, 0, 0, 0, 0, 0, x}, banned(ngram(2), tokens));
+        // n = 1: every token already in the sequence.
+        assertArrayEquals(new float[] {0, 0, 0, 0, 0, x, x, x}, banned(ngram(1), tokens));
+        // n = 4: (7, 5, 6) never came before: nothing banned.
+        assertArrayEquals(new float[8], banned(ngram(4), tokens));
+        // Two earlier 2-grams after the same token: both followers banned.
+        assertArrayEquals(
+                new float[] {0, x, x, 0, 0, 0, 0, 0}, banned(ngram(2), new int[] {3, 1, 3, 2, 3}));
+        // Shorter than n - 1 tokens: nothing to compare.
+        assertArrayEquals(new float[8], banned(ngram(3), new int[] {5}));
+        // 0 is off.
+        assertArrayEquals(new float[8], banned(ngram(0), tokens));
+    }
+
+    @Test
+    void noRepeatNgramSizeOutsideItsRangeIsRefused() {
+        for (int n : new int[] {-1, LogitAdjustments.MAX_NGRAM + 1}) {
+            io.flinklora.gpu.errors.RequestException e =
+                    org.junit.jupiter.api.Assertions.assertThrows(
+                            io.flinklora.gpu.errors.RequestException.class,
+                            () -> ngram(n).validate(32));
+            assertEquals(io.flinklora.gpu.errors.ErrorCode.INVALID_PARAMETER, e.code());
+        }
+        ngram(LogitAdjustments.MAX_NGRAM).validate(32);
+    }
+
     @Test
     void biasAndPenaltiesChangeTheGreedyChoice() {
         float[] logits = {2.0f, -1.0f, 0.5f, 3.0f};
