@@ -29,15 +29,8 @@ class AdapterRegistryStagingTest {
     void loadsWaitingForUploadAreBoundedAndUploadsLetTheRestLoad() throws Exception {
         ModelConfig c = writeAdapters();
         try (NDManager device = NDManager.newBaseManager();
-                AdapterRegistry r =
-                        AdapterRegistry.builder(root, c, device, DataType.FLOAT32)
-                                .maxOnDevice(ADAPTERS)
-                                .maxLoaded(ADAPTERS)
-                                .build()) {
-            List<AdapterRegistry.Version> leased = new ArrayList<>();
-            for (int i = 0; i < ADAPTERS; i++) {
-                leased.add(r.acquire("a" + i));
-            }
+                AdapterRegistry r = registry(c, device)) {
+            List<AdapterRegistry.Version> leased = leaseAll(r);
             awaitLoaded(leased, AdapterRegistry.STAGED_LOADS);
             Thread.sleep(300); // the loader would go on here if it were not bounded
             assertEquals(
@@ -65,15 +58,8 @@ class AdapterRegistryStagingTest {
     void aLoadedAdapterNobodyLeasesAnyMoreFreesItsStagingPermit() throws Exception {
         ModelConfig c = writeAdapters();
         try (NDManager device = NDManager.newBaseManager();
-                AdapterRegistry r =
-                        AdapterRegistry.builder(root, c, device, DataType.FLOAT32)
-                                .maxOnDevice(ADAPTERS)
-                                .maxLoaded(ADAPTERS)
-                                .build()) {
-            List<AdapterRegistry.Version> leased = new ArrayList<>();
-            for (int i = 0; i < ADAPTERS; i++) {
-                leased.add(r.acquire("a" + i));
-            }
+                AdapterRegistry r = registry(c, device)) {
+            List<AdapterRegistry.Version> leased = leaseAll(r);
             awaitLoaded(leased, AdapterRegistry.STAGED_LOADS);
             // Requests cancelled before their adapters reached the device: never uploaded.
             for (AdapterRegistry.Version v : leased) {
@@ -83,6 +69,22 @@ class AdapterRegistryStagingTest {
             }
             awaitLoaded(leased, 2 * AdapterRegistry.STAGED_LOADS);
         }
+    }
+
+    private AdapterRegistry registry(ModelConfig c, NDManager device) {
+        return AdapterRegistry.builder(root, c, device, DataType.FLOAT32)
+                .maxOnDevice(ADAPTERS)
+                .maxLoaded(ADAPTERS)
+                .build();
+    }
+
+    /** A burst of requests naming every adapter at once. */
+    private static List<AdapterRegistry.Version> leaseAll(AdapterRegistry r) {
+        List<AdapterRegistry.Version> leased = new ArrayList<>();
+        for (int i = 0; i < ADAPTERS; i++) {
+            leased.add(r.acquire("a" + i));
+        }
+        return leased;
     }
 
     private ModelConfig writeAdapters() throws Exception {
