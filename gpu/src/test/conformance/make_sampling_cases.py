@@ -28,10 +28,16 @@ SETTINGS = [
     {"no_repeat_ngram_size": 4},
     {"repetition_penalty": 1.3},
     {"repetition_penalty": 1.3, "no_repeat_ngram_size": 3},
+    # transformers' sequence_bias on one-token sequences is the OpenAI/vLLM logit_bias.
+    {"sequence_bias": {"13": -100.0, "432": -3.0, "261": 2.5}},
+    {"sequence_bias": {"13": -100.0, "432": -3.0, "261": 2.5}, "repetition_penalty": 1.3},
 ]
 cases = []
 for settings in SETTINGS:
     for ids in prompts:
+        kwargs = dict(settings)
+        if "sequence_bias" in kwargs:
+            kwargs["sequence_bias"] = {(int(k),): v for k, v in kwargs["sequence_bias"].items()}
         with torch.no_grad():
             out = model.generate(
                 torch.tensor([ids]),
@@ -40,7 +46,7 @@ for settings in SETTINGS:
                 max_new_tokens=48,
                 min_new_tokens=48,  # EOS ignored, as the engine's ignore_eos
                 pad_token_id=0,
-                **settings,
+                **kwargs,
             )
         cases.append({"prompt_ids": ids, "settings": settings, "expected_ids": out[0, len(ids):].tolist()})
 os.makedirs(os.path.dirname(OUT), exist_ok=True)

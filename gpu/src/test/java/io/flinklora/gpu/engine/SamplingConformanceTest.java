@@ -14,15 +14,17 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * The logit adjustments transformers also has (its {@code no_repeat_ngram_size} and {@code
- * repetition_penalty} processors) choose the same greedy tokens as transformers' {@code generate}
- * on stories260k, all cases in one batch. The cases were computed by transformers
- * (gpu/src/test/conformance/make_sampling_cases.py; versions in the file).
+ * The logit adjustments transformers also has (its {@code no_repeat_ngram_size}, {@code
+ * repetition_penalty} and one-token {@code sequence_bias} processors, the last being logit_bias)
+ * choose the same greedy tokens as transformers' {@code generate} on stories260k, all cases in one
+ * batch. The cases were computed by transformers (gpu/src/test/conformance/make_sampling_cases.py;
+ * versions in the file).
  */
 class SamplingConformanceTest {
 
     @Test
-    void greedyTokensWithNgramBansAndRepetitionPenaltyEqualTransformers() throws Exception {
+    void greedyTokensWithNgramBansRepetitionPenaltyAndLogitBiasEqualTransformers()
+            throws Exception {
         JsonNode cases;
         try (InputStream in =
                 SamplingConformanceTest.class.getResourceAsStream("/sampling/cases.json")) {
@@ -36,13 +38,21 @@ class SamplingConformanceTest {
                 JsonNode c = cases.get(i);
                 JsonNode s = c.get("settings");
                 JsonNode expected = c.get("expected_ids");
+                Map<Integer, Double> bias = new java.util.HashMap<>();
+                s.path("sequence_bias")
+                        .properties()
+                        .forEach(
+                                b ->
+                                        bias.put(
+                                                Integer.parseInt(b.getKey()),
+                                                b.getValue().asDouble()));
                 LogitAdjustments a =
                         new LogitAdjustments(
                                 0,
                                 s.path("repetition_penalty").asDouble(1.0),
                                 0,
                                 0,
-                                Map.of(),
+                                bias,
                                 s.path("no_repeat_ngram_size").asInt(0));
                 requests.add(
                         EngineHarness.request(
