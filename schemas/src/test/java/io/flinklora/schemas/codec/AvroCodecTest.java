@@ -47,7 +47,7 @@ class AvroCodecTest {
                             + current.getName()
                             + "-v"
                             + (released.size() + 1)
-                            + ".avsc");
+                            + ".avsc (scripts/release-schemas.sh writes it)");
         }
     }
 
