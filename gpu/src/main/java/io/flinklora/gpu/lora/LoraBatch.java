@@ -11,6 +11,7 @@ import ai.djl.nn.core.Linear;
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
+import io.flinklora.gpu.model.Rows;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -153,7 +154,7 @@ public final class LoraBatch implements ProjectionDelta {
         } else if (input == gatheredFrom && plan == gatheredFor) {
             x = gatheredInput; // q, k and v (gate and up) read the same input: gather it once
         } else {
-            x = input.get(plan.pairRows());
+            x = Rows.of(input, plan.pairRows());
             gatheredFrom = input;
             gatheredFor = plan;
             gatheredInput = x;
@@ -188,7 +189,7 @@ public final class LoraBatch implements ProjectionDelta {
                             new NDList(
                                     deltas,
                                     manager.zeros(new Shape(1, out), deltas.getDataType())));
-            return padded.get(m.gather())
+            return Rows.of(padded, m.gather())
                     .reshape(m.members(), tokens, out)
                     .mul(m.scale())
                     .sum(new int[] {0});
@@ -206,7 +207,7 @@ public final class LoraBatch implements ProjectionDelta {
                                             new Shape(1, deltas.getShape().get(1)),
                                             deltas.getDataType())));
         }
-        NDArray rows = source.get(plan.rowGather());
+        NDArray rows = Rows.of(source, plan.rowGather());
         return plan.rowScale() == null ? rows : rows.mul(plan.rowScale());
     }
 
@@ -395,8 +396,8 @@ public final class LoraBatch implements ProjectionDelta {
                 continue;
             }
             NDArray slots = plan.slots().get(rank);
-            NDArray t = poolA.get(slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
-            parts.add(poolB.get(slots).matMul(t).squeeze(2)); // [P, out]
+            NDArray t = Rows.of(poolA, slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
+            parts.add(Rows.of(poolB, slots).matMul(t).squeeze(2)); // [P, out]
         }
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
@@ -463,7 +464,7 @@ public final class LoraBatch implements ProjectionDelta {
         NDArray d =
                 t.matMul(poolB.get(range).transpose(0, 2, 1))
                         .reshape((long) layout.slots() * layout.depth(), -1);
-        return layout.positions() == null ? d : d.get(layout.positions());
+        return layout.positions() == null ? d : Rows.of(d, layout.positions());
     }
 
     /**

@@ -473,8 +473,8 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         NDArray positions = owned(m.create(rotary, new Shape(rotary.length)));
-        NDArray cos = ropeCos.get(positions).expandDims(1);
-        NDArray sin = ropeSin.get(positions).expandDims(1);
+        NDArray cos = Rows.of(ropeCos, positions).expandDims(1);
+        NDArray sin = Rows.of(ropeSin, positions).expandDims(1);
         NDArray mask = causalMask(m, len, 0);
         NDArray windowMask =
                 config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
@@ -524,7 +524,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /** The token embeddings, with the adapters' embedding changes and the architecture's scale. */
     private NDArray embedTokens(NDArray tokenIds, ProjectionDelta delta) {
-        NDArray x = delta.embed(tokenIds, embed.get(tokenIds));
+        NDArray x = delta.embed(tokenIds, Rows.of(embed, tokenIds));
         return config.block().embedScale() != 1f ? x.mul(constants.embedScale()) : x;
     }
 
@@ -686,7 +686,7 @@ public final class LlamaModel implements AutoCloseable {
             out = NDArrays.concat(parts);
         }
         if (b.outputGather() != null) {
-            out = out.get(b.outputGather());
+            out = Rows.of(out, b.outputGather());
         }
         return project(l, Projection.O, w, out, delta);
     }
@@ -703,7 +703,7 @@ public final class LlamaModel implements AutoCloseable {
         int qLen = g.queryLen();
         int keyLen = g.keyLen();
         if (g.queryGather() != null) {
-            q = q.get(g.queryGather());
+            q = Rows.of(q, g.queryGather());
         }
         // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that
         // share a
@@ -715,8 +715,8 @@ public final class LlamaModel implements AutoCloseable {
                         .reshape(rows, kvHeads, (long) qLen * group, d);
         // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d],
         // contiguous.
-        NDArray keysRaw = cache.keyBlocks(l).get(g.kvBlocks());
-        NDArray valuesRaw = cache.valueBlocks(l).get(g.kvBlocks());
+        NDArray keysRaw = Rows.of(cache.keyBlocks(l), g.kvBlocks());
+        NDArray valuesRaw = Rows.of(cache.valueBlocks(l), g.kvBlocks());
         NDArray keys = keysRaw.reshape(rows, kvHeads, keyLen, d);
         NDArray values = valuesRaw.reshape(rows, kvHeads, keyLen, d);
         NDArray keysT = keys.transpose(0, 1, 3, 2);
