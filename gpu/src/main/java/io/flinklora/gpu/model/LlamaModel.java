@@ -426,7 +426,8 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         arraysLastForward = arrays;
-        NDArray last = batch.logitRows().size() == batch.tokens() ? x : x.get(batch.logitRows());
+        NDArray last =
+                batch.logitRows().size() == batch.tokens() ? x : Rows.of(x, batch.logitRows());
         return head(rmsNorm(last, finalNorm), batch.logitTokenRows(), delta);
     }
 
