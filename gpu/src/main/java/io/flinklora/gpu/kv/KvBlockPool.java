@@ -85,23 +85,32 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
         return 2L * layers * kvHeads * blockSize * headDim * dtype.getNumOfBytes();
     }
 
-    /** Writes zeros into whole blocks (blocks handed out for the first time). */
+    /**
+     * Writes zeros into whole blocks (blocks handed out for the first time). Fresh blocks come off
+     * the free list mostly in runs of consecutive ids: each run is one slice fill (a memset), not
+     * an indexed write, whose CPU kernel stores element by element.
+     */
     public void zero(int[] ids) {
         if (ids.length == 0) {
             return;
         }
-        long[] rows = new long[ids.length * kvHeads];
-        for (int i = 0; i < ids.length; i++) {
-            for (int h = 0; h < kvHeads; h++) {
-                rows[i * kvHeads + h] = blockRow(ids[i], h);
-            }
-        }
-        try (NDManager scope = manager.newSubManager()) {
-            NDArray index = scope.create(rows);
-            NDArray zeros = scope.zeros(new Shape(rows.length, (long) blockSize * headDim), dtype);
-            for (int l = 0; l < keyBlocks.length; l++) {
-                keyBlocks[l].set(new NDIndex("{}", index), zeros);
-                valueBlocks[l].set(new NDIndex("{}", index), zeros);
+        int[] sorted = ids.clone();
+        java.util.Arrays.sort(sorted);
+        int start = 0;
+        for (int i = 1; i <= sorted.length; i++) {
+            if (i == sorted.length || sorted[i] != sorted[i - 1] + 1) {
+                long from = blockRow(sorted[start], 0);
+                long to = blockRow(sorted[i - 1] + 1, 0);
+                NDIndex run = new NDIndex(from + ":" + to);
+                // An array of the pool's dtype: a float16 or bfloat16 pool takes no float scalar.
+                try (NDArray zeros =
+                        manager.zeros(new Shape(to - from, (long) blockSize * headDim), dtype)) {
+                    for (int l = 0; l < keyBlocks.length; l++) {
+                        keyBlocks[l].set(run, zeros);
+                        valueBlocks[l].set(run, zeros);
+                    }
+                }
+                start = i;
             }
         }
     }
