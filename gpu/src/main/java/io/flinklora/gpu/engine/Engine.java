@@ -681,19 +681,6 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /**
-     * In-place decode attention wherever blocks allow (true), never (false), or where it pays
-     * (null, the default): tests compare it with the gathering attention.
-     */
-    void inPlaceAttentionForTest(Boolean on) {
-        runner.inPlaceAttention(on);
-    }
-
-    /** Attention groups of the last forward pass that attended in place. */
-    int inPlaceGroupsForTest() {
-        return runner.inPlaceGroupsLastStep();
-    }
-
     /** Admits and plans a step without running it (tests inspect the forward pass through this). */
     Batch scheduleForTest() {
         return scheduler.schedule(admission);

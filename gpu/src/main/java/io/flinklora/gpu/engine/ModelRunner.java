@@ -33,20 +33,9 @@ public final class ModelRunner {
     // fixed
     // ops per layer cost about as much as that many pairs of attention on a CPU.
     static final long FREE_MERGE_PAIRS = 2048;
-    // In-place decode attention (AttentionGroup.InPlace) pays a few more native ops per layer than
-    // the gather; with few rows the gather copies little, and the ops cost more than it saves.
-    static final int IN_PLACE_MIN_ROWS = 4;
-    // The in-place products read every block of the range; the gather reads and writes each of the
-    // group's blocks and the product reads it again, so in place wins while the range is up to
-    // about twice the group's blocks.
-    static final int IN_PLACE_MAX_SPAN = 2;
 
     private final LlamaModel model;
     private final KvBlockPool cache;
-    // In-place decode attention: null where it pays (the default), true wherever each block
-    // belongs to one row (tests), false never (tests compare it with the gathering attention).
-    private Boolean inPlaceAttention;
-    private int inPlaceGroupsLastStep;
 
     public ModelRunner(LlamaModel model, KvBlockPool cache) {
         this.model = model;
@@ -93,7 +82,6 @@ public final class ModelRunner {
             }
         }
         List<int[]> grouping = groupRows(chunks);
-        inPlaceGroupsLastStep = 0;
         long[] outputGather = new long[tokens];
         List<AttentionGroup> groups = new ArrayList<>(grouping.size());
         long offset = 0;
@@ -219,13 +207,6 @@ public final class ModelRunner {
         // With a single group holding every token unpadded, queries are the step's tokens as they
         // are.
         boolean identity = only && (long) n * queryLen == outputGather.length;
-        AttentionGroup.InPlace inPlace =
-                queryLen == 1 && inPlaceAttention != Boolean.FALSE
-                        ? inPlace(chunks, members, tableLen, manager)
-                        : null;
-        if (inPlace != null) {
-            inPlaceGroupsLastStep++;
-        }
         return new AttentionGroup(
                 n,
                 manager.create(kvBlocks),
@@ -237,74 +218,7 @@ public final class ModelRunner {
                         : manager.create(windowMask, new Shape(n, 1, queryLen, 1, keyLen))
                                 .toType(model.dtype(), false),
                 queryLen,
-                keyLen,
-                inPlace);
-    }
-
-    /**
-     * The in-place layout of a decode group's attention, or null when the group must gather: a
-     * block shared by two of its rows (a cached prefix), a range of the pool much wider than the
-     * group's blocks (the products would read blocks of other rows for nothing), or a block in the
-     * range never zeroed.
-     */
-    private AttentionGroup.InPlace inPlace(
-            List<Batch.Chunk> chunks, int[] members, int tableLen, NDManager manager) {
-        int n = members.length;
-        boolean always = inPlaceAttention == Boolean.TRUE;
-        if (n < IN_PLACE_MIN_ROWS && !always) {
-            return null;
-        }
-        int lo = Integer.MAX_VALUE;
-        int hi = -1;
-        int pairs = 0;
-        for (int member : members) {
-            BlockTable table = chunks.get(member).sequence().blocks();
-            int own = Math.min(table.size(), tableLen);
-            for (int b = 0; b < own; b++) {
-                lo = Math.min(lo, table.block(b));
-                hi = Math.max(hi, table.block(b));
-            }
-            pairs += own;
-        }
-        int span = hi - lo + 1;
-        if (pairs == 0
-                || (span > IN_PLACE_MAX_SPAN * pairs && !always)
-                || !cache.initialized(lo, hi + 1)) {
-            return null;
-        }
-        int[] pairOf = new int[span];
-        Arrays.fill(pairOf, -1);
-        long[] pairBlock = new long[n * tableLen];
-        for (int i = 0; i < n; i++) {
-            BlockTable table = chunks.get(members[i]).sequence().blocks();
-            int own = Math.min(table.size(), tableLen);
-            for (int b = 0; b < own; b++) {
-                int k = table.block(b) - lo;
-                if (pairOf[k] >= 0) {
-                    return null;
-                }
-                pairOf[k] = i * tableLen + b;
-                pairBlock[i * tableLen + b] = k;
-            }
-        }
-        long[] blockQuery = new long[span];
-        long[] blockPair = new long[span];
-        float[] owner = new float[n * span];
-        for (int k = 0; k < span; k++) {
-            int p = pairOf[k];
-            if (p >= 0) {
-                blockQuery[k] = p / tableLen;
-                blockPair[k] = p;
-                owner[(p / tableLen) * span + k] = 1f;
-            }
-        }
-        return new AttentionGroup.InPlace(
-                lo,
-                span,
-                manager.create(blockQuery),
-                manager.create(pairBlock),
-                manager.create(blockPair),
-                manager.create(owner, new Shape(n, span)).toType(model.dtype(), false));
+                keyLen);
     }
 
     /**
@@ -385,19 +299,6 @@ public final class ModelRunner {
      * Runs the batch and returns float32 logits in batch order: one row per sampling chunk, one per
      * token of a choice-tree chunk.
      */
-    /**
-     * In-place decode attention ({@link AttentionGroup.InPlace}) wherever blocks allow (true),
-     * never (false), or where it pays (null, the default).
-     */
-    void inPlaceAttention(Boolean on) {
-        inPlaceAttention = on;
-    }
-
-    /** Attention groups of the last prepared step that attended in place. */
-    int inPlaceGroupsLastStep() {
-        return inPlaceGroupsLastStep;
-    }
-
     public NDArray run(Batch batch, NDManager manager, ProjectionDelta delta) {
         ForwardBatch input = prepare(batch, manager);
         return model.forward(input, cache, delta);

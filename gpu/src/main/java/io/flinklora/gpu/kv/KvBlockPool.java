@@ -35,8 +35,6 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
     private final NDArray[] valueBlocks;
     private final long bytes;
     private final DataType dtype;
-    // Blocks zeroed so far: the ones whose contents are finite numbers.
-    private final java.util.BitSet zeroed = new java.util.BitSet();
 
     /**
      * @param blocks blocks in the pool, the zero block included
@@ -103,7 +101,6 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
             if (i == sorted.length || sorted[i] != sorted[i - 1] + 1) {
                 long from = blockRow(sorted[start], 0);
                 long to = blockRow(sorted[i - 1] + 1, 0);
-                zeroed.set(sorted[start], sorted[i - 1] + 1);
                 NDIndex run = new NDIndex(from + ":" + to);
                 // An array of the pool's dtype: a float16 or bfloat16 pool takes no float scalar.
                 try (NDArray zeros =
@@ -190,14 +187,6 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
 
     public int kvHeads() {
         return kvHeads;
-    }
-
-    /**
-     * Whether every block of {@code [from, to)} has been zeroed once, so holds finite numbers (a
-     * block never handed out holds whatever the allocator left there).
-     */
-    public boolean initialized(int from, int to) {
-        return zeroed.nextClearBit(from) >= to;
     }
 
     /** Device bytes reserved for the pool (on a CPU, resident only as blocks are used). */

@@ -706,9 +706,6 @@ public final class LlamaModel implements AutoCloseable {
         if (g.queryGather() != null) {
             q = Rows.of(q, g.queryGather());
         }
-        if (g.inPlace() != null) {
-            return attendInPlace(l, g, q, cache);
-        }
         // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that
         // share a
         // kv head sit together, so one batched product per (row, kv head) covers grouped-query
@@ -748,97 +745,6 @@ public final class LlamaModel implements AutoCloseable {
                     probs, mixed, heads, byToken
                 }) {
             if (a != out) {
-                a.close();
-            }
-        }
-        return out;
-    }
-
-    /**
-     * Decode attention of one group on the pool's blocks where they lie ({@link
-     * AttentionGroup.InPlace}): scores and value mixes per block of the range, softmax per row over
-     * its blocks, and each row's blocks summed by the owner matrix. {@code q} is {@code [rows,
-     * heads, d]}; returns {@code [rows, heads * d]}.
-     */
-    private NDArray attendInPlace(int l, AttentionGroup g, NDArray q, PagedKv cache) {
-        AttentionGroup.InPlace in = g.inPlace();
-        int kvHeads = config.numKvHeads();
-        int heads = config.numHeads();
-        int d = config.headDim();
-        int group = config.groupSize();
-        int rows = g.rows();
-        int keyLen = g.keyLen();
-        NDArray keyBlocks = cache.keyBlocks(l);
-        int bs = (int) (keyBlocks.getShape().get(1) / d);
-        int tableLen = keyLen / bs;
-        long n = in.blocks();
-        NDIndex range =
-                new NDIndex(
-                        "{}:{}",
-                        (long) in.firstBlock() * kvHeads,
-                        ((long) in.firstBlock() + n) * kvHeads);
-        // Views of the pool: no copy.
-        NDArray keysView = keyBlocks.get(range);
-        NDArray valuesView = cache.valueBlocks(l).get(range);
-        NDArray keys = keysView.reshape(n, kvHeads, bs, d);
-        NDArray values = valuesView.reshape(n, kvHeads, bs, d);
-        NDArray queries = q.reshape(rows, (long) heads * d);
-        // Each block's row query, [blocks, kvHeads, group, d]: query heads that share a kv head
-        // sit together.
-        NDArray blockQueries = Rows.of(queries, in.blockQuery());
-        NDArray perBlockQuery = blockQueries.reshape(n, kvHeads, group, d);
-        NDArray keysT = keys.transpose(0, 1, 3, 2);
-        NDArray blockScores = perBlockQuery.matMul(keysT); // [blocks, kvHeads, group, bs]
-        NDArray flatScores = blockScores.reshape(n, (long) kvHeads * group * bs);
-        NDArray pairScores = Rows.of(flatScores, in.pairBlock());
-        // [rows * tableLen, kvHeads * group * bs] -> [rows, kvHeads, 1, group, keyLen], the
-        // gathering path's layout, so the same caps and masks apply.
-        NDArray byPair = pairScores.reshape(rows, tableLen, kvHeads, group, bs);
-        NDArray byRow = byPair.transpose(0, 2, 3, 1, 4);
-        NDArray scores = byRow.reshape(rows, kvHeads, 1, group, keyLen);
-        NDArray capped =
-                config.block().attentionSoftcap() > 0
-                        ? softcap(scores, constants.attentionCap())
-                        : scores;
-        NDArray masked = capped.add(config.slides(l) ? g.windowMask() : g.mask());
-        NDArray soft = masked.softmax(-1);
-        NDArray softByBlock = soft.reshape(rows, kvHeads, group, tableLen, bs);
-        NDArray probsByPair = softByBlock.transpose(0, 3, 1, 2, 4);
-        NDArray flatProbs =
-                probsByPair.reshape((long) rows * tableLen, (long) kvHeads * group * bs);
-        NDArray blockProbs = Rows.of(flatProbs, in.blockPair());
-        NDArray perBlockProbs = blockProbs.reshape(n, kvHeads, group, bs);
-        NDArray partial = perBlockProbs.matMul(values); // [blocks, kvHeads, group, d]
-        NDArray flatPartial = partial.reshape(n, (long) heads * d);
-        NDArray out = in.owner().matMul(flatPartial);
-        for (NDArray a :
-                new NDArray[] {
-                    keysView,
-                    valuesView,
-                    keys,
-                    values,
-                    queries,
-                    blockQueries,
-                    perBlockQuery,
-                    keysT,
-                    blockScores,
-                    flatScores,
-                    pairScores,
-                    byPair,
-                    byRow,
-                    scores,
-                    capped,
-                    masked,
-                    soft,
-                    softByBlock,
-                    probsByPair,
-                    flatProbs,
-                    blockProbs,
-                    perBlockProbs,
-                    partial,
-                    flatPartial
-                }) {
-            if (a != out && a != q) {
                 a.close();
             }
         }
