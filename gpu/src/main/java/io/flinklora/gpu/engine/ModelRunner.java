@@ -29,10 +29,12 @@ public final class ModelRunner {
     // adds per
     // layer stay small.
     static final int MAX_GROUPS = 8;
-    // Below the cap, buckets still merge when that pads fewer query-key pairs than this: a group's
-    // fixed
-    // ops per layer cost about as much as that many pairs of attention on a CPU.
-    static final long FREE_MERGE_PAIRS = 2048;
+    // Below the cap, buckets still merge when that pads fewer query-key pairs than this. A padded
+    // pair is gathered (keys and values copied) and multiplied in every layer, a group costs about
+    // 15 native ops per layer: on the mixed workload of `scripts/bench.sh peer` (contexts up to
+    // 512)
+    // 256 decoded 10-15% faster than 2048, and the 64-token decode workloads within noise.
+    static final long FREE_MERGE_PAIRS = 256;
 
     private final LlamaModel model;
     private final KvBlockPool cache;
@@ -225,11 +227,11 @@ public final class ModelRunner {
      * Splits the rows that compute tokens this step into attention groups: rows bucketed by chunk
      * length (one-token rows - decode, one-token choice trees - apart from longer chunks, which go
      * by quarter octaves: a group pads every query to its longest chunk) and, within that, by key
-     * length (powers of two: a group gathers every row's keys up to the group's longest, so a short
-     * decode row should not read as far as a long one). Adjacent buckets are merged where that adds
-     * the least padded work while there are more than {@link #MAX_GROUPS} or the merge pads at most
-     * {@link #FREE_MERGE_PAIRS} pairs (each group costs a fixed number of native ops per layer).
-     * Each group lists its rows in batch order.
+     * length (quarter octaves too: a group gathers every row's keys up to the group's longest, so a
+     * short decode row should not read as far as a long one). Adjacent buckets are merged where
+     * that adds the least padded work while there are more than {@link #MAX_GROUPS} or the merge
+     * pads at most {@link #FREE_MERGE_PAIRS} pairs (each group costs a fixed number of native ops
+     * per layer). Each group lists its rows in batch order.
      */
     static List<int[]> groupRows(List<Batch.Chunk> chunks) {
         TreeMap<Long, List<Integer>> buckets = new TreeMap<>();
@@ -240,7 +242,7 @@ public final class ModelRunner {
                 long lenBucket =
                         len == 1 ? 0 : 1 + (long) Math.floor(4 * Math.log(len) / Math.log(2));
                 long keyBucket =
-                        32 - Integer.numberOfLeadingZeros(Math.max(1, c.start() + len - 1));
+                        (long) Math.floor(4 * Math.log(Math.max(1, c.start() + len)) / Math.log(2));
                 buckets.computeIfAbsent(lenBucket << 32 | keyBucket, k -> new ArrayList<>())
                         .add(row);
             }

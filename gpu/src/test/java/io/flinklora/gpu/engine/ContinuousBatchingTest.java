@@ -305,6 +305,31 @@ class ContinuousBatchingTest {
     }
 
     @Test
+    void decodeRowsOfContextsFrom32To512TokensArePaddedLittle() {
+        // The mixed serving workload: 32 decoding rows whose contexts spread over four octaves.
+        List<Batch.Chunk> chunks = new ArrayList<>();
+        java.util.Random rnd = new java.util.Random(5);
+        long real = 0;
+        for (int i = 0; i < 32; i++) {
+            int start = 32 + rnd.nextInt(481);
+            chunks.add(new Batch.Chunk(null, start, 1));
+            real += start + 1;
+        }
+        List<int[]> groups = ModelRunner.groupRows(chunks);
+        long padded = 0;
+        for (int[] g : groups) {
+            int keyLen = 0;
+            for (int row : g) {
+                keyLen = Math.max(keyLen, chunks.get(row).start() + 1);
+            }
+            padded += (long) g.length * keyLen;
+        }
+        assertTrue(groups.size() <= ModelRunner.MAX_GROUPS, groups.size() + " groups");
+        // Powers-of-two key buckets padded this workload by 1.3-1.5x.
+        assertTrue(padded < real * 1.15, "padded " + padded + " against " + real + " real keys");
+    }
+
+    @Test
     void recordsOfTwentyToSixtyTokensBehindACachedInstructionArePaddedLittle() {
         // A labelling step: twenty records' chunks of 20-60 tokens, each after a cached 336-token
         // instruction.
