@@ -30,10 +30,9 @@ public final class ModelRunner {
     // layer stay small.
     static final int MAX_GROUPS = 8;
     // Below the cap, buckets still merge when that pads fewer query-key pairs than this. A padded
-    // pair is gathered (keys and values copied) and multiplied in every layer, a group costs about
-    // 15 native ops per layer: on the mixed workload of `scripts/bench.sh peer` (contexts up to
-    // 512)
-    // 256 decoded 10-15% faster than 2048, and the 64-token decode workloads within noise.
+    // pair is gathered (keys and values copied) and multiplied in every layer; a group costs about
+    // 15 native ops per layer. On the peer benchmark's mixed workload (contexts up to 512), 256
+    // decoded 10-15% faster than 2048; on its 64-token workloads the two are within noise.
     static final long FREE_MERGE_PAIRS = 256;
 
     private final LlamaModel model;
