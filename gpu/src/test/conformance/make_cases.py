@@ -48,6 +48,7 @@ from peft.tuners.lora import LoraLayer  # noqa: E402
 from peft.utils.other import ModulesToSaveWrapper  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import (  # noqa: E402
+    AutoConfig,
     AutoModelForCausalLM,
     Gemma2Config,
     Gemma2ForCausalLM,
@@ -298,7 +299,8 @@ def model_specs(shapes, seed=0):
     llama_attn_bias_headdim all heads (MHA).
 
     Optional keys of the later models: prompt_len (lo, hi) for their prompts, long_prompt_len (phi3: every row
-    also gets a twin "<id>_long" with such a prompt), short_total_max (phi3: prompt + max_new_tokens of the
+    also gets a twin "<id>_long" with such a prompt), cross_prompt_len (a twin "<id>_cross" whose generation crosses
+    original_max_position_embeddings), short_total_max (phi3: prompt + max_new_tokens of the
     other rows), norm_mean (Gemma RMSNorm weights are 1 + w: drawn as N(0, 0.1)), adapter_kw (per-model LoRA
     settings replacing ADAPTERS[name][0]), offs (feature-off variants that must change the reference), notes
     (written into the case), fp64_check (redraw prompts whose float32 first logits are ill-conditioned).
@@ -313,6 +315,12 @@ def model_specs(shapes, seed=0):
     window_prompts = (WINDOW_PROMPT_MIN, max(WINDOW_PROMPT_MIN, PROMPT_MAX_LEN))
     phi3_original = shapes["max_position"] // LONGROPE_ORIGINAL_DIV
     short_factor, long_factor = longrope_factors(seed, shapes)
+    # phi3_partial_longrope: 0.75 of each head rotates, so longrope lists one factor per rotary frequency
+    head_dim_plain = shapes["hidden"] // heads
+    partial_half = int(head_dim_plain * 0.75) // 2
+    gen = generator(seed, "rope", "phi3_partial_longrope")
+    partial_short = [round(1.0 + 3.0 * float(x), 4) for x in torch.rand(partial_half, generator=gen)]
+    partial_long = [round(1.0 + 3.0 * float(x), 4) for x in torch.rand(partial_half, generator=gen)]
     gemma2_scalar = head_dim * 3 // 2   # query_pre_attn_scalar 24: != head_dim, so the scaling is visible
     return [
         dict(
@@ -540,6 +548,85 @@ def model_specs(shapes, seed=0):
                 dict(what="embed_lora without the embedding LoRA", adapter="embed_lora", fn=drop_embedding_lora),
             ],
         ),
+        # Files the ecosystem writes that the first ten models did not cover (found by a random config fuzz).
+        dict(
+            name="phi3_partial_rotary",
+            arch="phi3",
+            # As Phi-3-mini-4k: default rotary and the top-level original_max_position_embeddings Phi3Config always
+            # saves (unread with the default type); a partial rotary (half of each head rotates) as Phi-4-mini's.
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, pad_token_id=None,
+                     original_max_position_embeddings=shapes["max_position"], partial_rotary_factor=0.5,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "fused_qkv_proj", "fused_gate_up_proj", "rope_default", "partial_rotary_0.5",
+                      "top_level_original_max_position_unread", "untied_embeddings", "config_v5"],
+            adapters=["plain", "lora_bias"],
+            adapter_kw={
+                "plain": dict(r=4, lora_alpha=8, target_modules=["qkv_proj", "o_proj"]),
+                "lora_bias": dict(r=4, lora_alpha=8, lora_bias=True,
+                                  target_modules=["qkv_proj", "gate_up_proj", "down_proj"]),
+            },
+            mixes=[],
+            fp64_check=True,
+            offs=[
+                dict(what="whole heads rotate (partial_rotary_factor 1)", config=rope_set(partial_rotary_factor=1.0)),
+            ],
+        ),
+        dict(
+            name="phi3_partial_longrope",
+            arch="phi3",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, pad_token_id=None,
+                     original_max_position_embeddings=phi3_original, partial_rotary_factor=0.75,
+                     rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                      "short_factor": partial_short, "long_factor": partial_long,
+                                      "original_max_position_embeddings": phi3_original}),
+            features=["gqa", "fused_qkv_proj", "fused_gate_up_proj", "rope_longrope", "partial_rotary_0.75",
+                      "longrope_short_rows", "longrope_long_rows", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear"],
+            adapter_kw={"plain": dict(r=4, lora_alpha=8, target_modules=["qkv_proj", "o_proj"])},
+            mixes=[],
+            short_total_max=phi3_original,
+            long_prompt_len=(phi3_original + LONG_PROMPT_OFFSETS[0], phi3_original + LONG_PROMPT_OFFSETS[1]),
+            cross_prompt_len=(phi3_original - 6, phi3_original - 2),
+            fp64_check=True,
+            offs=[
+                dict(what="whole heads rotate (partial_rotary_factor 1, factors padded)",
+                     config=rope_set(partial_rotary_factor=1.0,
+                                     short_factor=partial_short + [1.0] * (head_dim_plain // 2 - len(partial_short)),
+                                     long_factor=partial_long + [1.0] * (head_dim_plain // 2 - len(partial_long)))),
+            ],
+        ),
+        dict(
+            name="llama_gelu_mlp_bias",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, hidden_act="gelu", mlp_bias=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "hidden_act_gelu", "mlp_bias", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[],
+            fp64_check=True,
+            offs=[
+                dict(what="silu instead of gelu", config=cfg_set(hidden_act="silu")),
+                dict(what="gelu_pytorch_tanh instead of gelu (info)", config=cfg_set(hidden_act="gelu_pytorch_tanh"),
+                     info=True),
+            ],
+        ),
+        dict(
+            name="gemma_legacy_activation",
+            arch="gemma",
+            # The official Gemma releases' layout: hidden_act "gelu" (GemmaConfig reads it as gelu_pytorch_tanh)
+            # and a hidden_activation field that transformers 4 read and transformers 5 ignores (they agree here).
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, hidden_act="gelu",
+                     hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "legacy_hidden_act_gelu", "hidden_activation_field",
+                      "rmsnorm_one_plus_weight", "embed_scale_sqrt_hidden", "tied_embeddings", "rope_default",
+                      "config_v5"],
+            saved_config=dict(hidden_act="gelu"),
+            adapters=["plain"],
+            mixes=[],
+            norm_mean=0.0,
+            fp64_check=True,
+        ),
     ]
 
 
@@ -709,6 +796,14 @@ def build_source_model(spec, seed, out, shapes):
         model.generation_config.eos_token_id = list(spec["generation_eos"])
     mdir = out / spec["name"]
     model.save_pretrained(mdir, safe_serialization=True)
+    if "saved_config" in spec:
+        # fields as the official checkpoints write them, which transformers 5 normalizes on load
+        cfg = json.loads((mdir / "config.json").read_text())
+        cfg.update(spec["saved_config"])
+        write_json(mdir / "config.json", cfg)
+        reloaded = AutoConfig.from_pretrained(mdir)
+        for k in spec["saved_config"]:
+            assert getattr(reloaded, k) == getattr(model.config, k), (spec["name"], k, getattr(reloaded, k))
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(TOKENIZER_DIR / f, mdir / f)
 
@@ -770,6 +865,12 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
+    if spec["name"] == "llama_gelu_mlp_bias":
+        mlp = model.model.layers[0].mlp
+        assert mlp.gate_proj.bias is not None and mlp.down_proj.bias is not None, spec["name"]
+        assert type(mlp.act_fn).__name__ == "GELUActivation", type(mlp.act_fn)
+    if spec["name"] == "gemma_legacy_activation":
+        assert config.hidden_act == "gelu_pytorch_tanh", config.hidden_act
     if spec["arch"] in ("gemma", "gemma2"):
         # RMSNorm weights start at 0: the norm multiplies by (1 + w)
         norms = [p for n, p in model.named_parameters() if "norm" in n]
@@ -787,11 +888,17 @@ def check_new_features(spec, model):
             assert attn.sliding_window == want, (spec["name"], i)
     if spec["arch"] == "phi3":
         rope = config.rope_parameters
-        assert rope["rope_type"] == "longrope" and rope["original_max_position_embeddings"] == \
-            config.original_max_position_embeddings == spec["short_total_max"], rope
-        assert rope["short_factor"] != rope["long_factor"], rope
+        if "rope_longrope" in spec["features"]:
+            assert rope["rope_type"] == "longrope" and rope["original_max_position_embeddings"] == \
+                config.original_max_position_embeddings == spec["short_total_max"], rope
+            assert rope["short_factor"] != rope["long_factor"], rope
+        else:
+            assert rope["rope_type"] == "default" and "original_max_position_embeddings" not in rope, rope
+        partial = spec["cfg"].get("partial_rotary_factor", 1.0)
+        assert rope.get("partial_rotary_factor", 1.0) == partial, rope
         attn = model.model.layers[0].self_attn
         hd = config.hidden_size // config.num_attention_heads
+        assert model.model.rotary_emb.inv_freq.numel() == int(hd * partial) // 2, model.model.rotary_emb.inv_freq
         assert attn.qkv_proj.weight.shape == ((config.num_attention_heads + 2 * config.num_key_value_heads) * hd,
                                               config.hidden_size), attn.qkv_proj.weight.shape
         assert model.model.layers[0].mlp.gate_up_proj.weight.shape == (2 * config.intermediate_size,
@@ -910,6 +1017,13 @@ def make_rows(spec, out, seed, stats):
     if long:
         # phi3: every row gets a twin with a prompt past original_max_position_embeddings (long rope factors)
         jobs = [j for job in jobs for j in (job, (job[0] + "_long", job[1], job[2], long))]
+    cross = spec.get("cross_prompt_len")
+    if cross:
+        # and one whose generation crosses original_max_position_embeddings: Phi-3's generation then drops its
+        # cache and recomputes every position with long_factor; the manual loop below recomputes every step
+        jobs = [j for job in jobs if not job[0].endswith("_long")
+                for j in (job, (job[0] + "_cross", job[1], job[2], cross))] + \
+               [job for job in jobs if job[0].endswith("_long")]
 
     rows = []
     for rid, adapters, model, lengths in jobs:
@@ -946,7 +1060,7 @@ def make_rows(spec, out, seed, stats):
             "greedy_ids": ids,
             "first_logits": [float(x) for x in first.tolist()],
         })
-        check_row_lengths(spec, rows[-1], lengths is long)
+        check_row_lengths(spec, rows[-1], lengths is long, lengths is cross)
     return rows, base
 
 
@@ -957,13 +1071,15 @@ def fp64_rel(model64, prompt, first):
     return float((first.double() - ref).abs().max() / first.abs().max())
 
 
-def check_row_lengths(spec, row, is_long):
+def check_row_lengths(spec, row, is_long, is_cross=False):
     n = len(row["prompt_ids"])
     window = spec.get("cfg", {}).get("sliding_window")
     if window is not None:
         assert n > window, (spec["name"], row["id"], n, window)
     if "short_total_max" in spec:
-        if is_long:
+        if is_cross:
+            assert n <= spec["short_total_max"] < n + MAX_NEW_TOKENS - 1, (spec["name"], row["id"], n)
+        elif is_long:
             assert n > spec["short_total_max"], (spec["name"], row["id"], n)
         else:
             assert n + MAX_NEW_TOKENS <= spec["short_total_max"], (spec["name"], row["id"], n)
@@ -1052,6 +1168,12 @@ def case_notes(spec, rows, base):
         # transformers: factor = max_position_embeddings / original_max_position_embeddings (no "factor" key),
         # attention_factor = sqrt(1 + ln(factor) / ln(original_max_position_embeddings))
         notes["attention_factor"] = float(base.model.rotary_emb.attention_scaling)
+    if "cross_prompt_len" in spec:
+        notes["longrope_cross"] = (
+            f"rows whose id ends in _cross have prompts within original_max_position_embeddings "
+            f"({spec['short_total_max']}) and generate past it: Phi-3's generation drops its cache on the step "
+            f"that crosses it and recomputes every position with long_factor (the reference recomputes every step)")
+        notes["cross_rows"] = [r["id"] for r in rows if r["id"].endswith("_cross")]
     if "embed_lora" in spec["adapters"]:
         notes["embed_lora"] = (
             "adapter_model.safetensors also holds base_model.model.model.embed_tokens.base_layer.weight, an exact "

@@ -104,6 +104,7 @@ public final class RandomLlama {
                         false,
                         false,
                         false,
+                        false,
                         0,
                         ModelConfig.noSlidingLayers(spec.layers()),
                         ModelConfig.Block.llama(spec.hidden() / spec.heads()),

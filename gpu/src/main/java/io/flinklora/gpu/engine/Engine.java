@@ -116,7 +116,7 @@ public final class Engine implements AutoCloseable {
                             config.dtype(),
                             config.device());
             this.blocks = new BlockManager((int) usable + 1, bs, config.prefixCaching());
-            this.longRope = mc.rope().longInverseFrequencies(mc.headDim()) != null;
+            this.longRope = mc.rope().longRope() != null;
             this.scheduler =
                     new Scheduler(
                             blocks,
@@ -351,6 +351,13 @@ public final class Engine implements AutoCloseable {
      */
     public StepResult step() {
         long t0 = System.nanoTime();
+        if (longRope) {
+            for (Sequence s : scheduler.runningSequences()) {
+                if (runner.ropeTableChanged(s)) {
+                    scheduler.recompute(s, admission);
+                }
+            }
+        }
         Batch batch = scheduler.schedule(admission);
         List<RequestFailure> failures = new ArrayList<>();
         for (Sequence s : batch.failed()) {

@@ -67,6 +67,9 @@ public final class ModelRunner {
             BlockTable table = s.blocks();
             firstToken[row] = t;
             boolean tree = c.scoresTree();
+            if (c.length() > 0) {
+                s.setRopeLength(s.length());
+            }
             for (int i = 0; i < c.length(); i++, t++) {
                 int p = c.start() + i;
                 ids[t] = s.token(p);
@@ -113,17 +116,34 @@ public final class ModelRunner {
     }
 
     /**
-     * The rotary table row of the token at cache position {@code p}: its rotary position, in the
-     * long table for LongRoPE tokens computed past the original context. LongRoPE picks its table
-     * by the sequence length of the forward pass that computed a token in transformers: the whole
-     * prompt for prompt tokens, p + 1 for a decoded one; per token, so chunked prefill and
-     * re-prefill after a restore give the same keys.
+     * The rotary table row of the token at cache position {@code p}, computed in this step: its
+     * rotary position, in the long table for LongRoPE when the sequence is past the original
+     * context. transformers picks the table by the length of the forward pass, and Phi-3's
+     * generation drops its cache on the step that crosses the original context, so every cached
+     * token of a sequence is on the table of the sequence's current length ({@link
+     * #ropeTableChanged} asks for that recompute). Candidate tokens of a choice tree keep their own
+     * length: the prompt's for prompt tokens, p + 1 for a candidate's.
      */
     long ropeRow(Sequence s, int p) {
         int offset =
                 model.ropeRowOffset(
-                        p < s.promptLength() ? s.promptLength() : s.rotaryPosition(p) + 1);
+                        s.choices() != null
+                                ? (p < s.promptLength()
+                                        ? s.promptLength()
+                                        : s.rotaryPosition(p) + 1)
+                                : s.length());
         return s.rotaryPosition(p) + offset;
+    }
+
+    /**
+     * Whether the sequence's cached tokens sit on another rotary table than its next step uses (a
+     * LongRoPE sequence whose generation just crossed the original context): they must be
+     * recomputed, as transformers' Phi-3 generation recomputes them.
+     */
+    boolean ropeTableChanged(Sequence s) {
+        return s.computed() > 0
+                && s.choices() == null
+                && model.ropeRowOffset(s.ropeLength()) != model.ropeRowOffset(s.length());
     }
 
     /**

@@ -292,6 +292,15 @@ public final class Scheduler {
         admission.preempted(s);
     }
 
+    /**
+     * Drops a running sequence's cached tokens so that it prefills them all again, from the front
+     * of the queue (as a preemption, but not counted as one: nothing ran out).
+     */
+    void recompute(Sequence s, Admission admission) {
+        preempt(s, admission);
+        preemptions--;
+    }
+
     /** After a step computed tokens of {@code s}: its newly full blocks enter the prefix cache. */
     void computed(Sequence s) {
         if (!blocks.prefixCaching()) {

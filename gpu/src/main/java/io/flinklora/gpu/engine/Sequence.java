@@ -27,6 +27,7 @@ public final class Sequence {
     private int[] tokens;
     private int length;
     private int computed;
+    private int ropeLength;
     private final BlockTable blocks = new BlockTable();
     private String cacheSalt;
     private FinishReason finishReason;
@@ -109,6 +110,18 @@ public final class Sequence {
 
     void advance(int n) {
         computed += n;
+    }
+
+    /**
+     * The sequence length whose rotary table the cached tokens were computed with (LongRoPE picks
+     * its table by it); 0 before any compute.
+     */
+    int ropeLength() {
+        return ropeLength;
+    }
+
+    void setRopeLength(int n) {
+        ropeLength = n;
     }
 
     /**

@@ -23,11 +23,18 @@ final class ConfigReader {
                     source + ": field '" + field + "' must be an integer, got " + n);
         }
         int v = n.asInt();
-        if (v < 0 || v > max || (v == 0 && !field.endsWith("token_id"))) {
+        if (v < 0 || v > max || (v == 0 && !zeroAllowed(field))) {
             throw new ModelFormatException(
                     source + ": field '" + field + "' = " + v + " is out of range");
         }
         return v;
+    }
+
+    /**
+     * Fields where 0 is meaningful: token ids, and Qwen2's max_window_layers (every layer slides).
+     */
+    private static boolean zeroAllowed(String field) {
+        return field.endsWith("token_id") || field.equals("max_window_layers");
     }
 
     static double number(JsonNode root, String field, String source, double dflt) {

@@ -136,9 +136,11 @@ public final class LlamaModel implements AutoCloseable {
         this.ropeSin =
                 manager.create(tables[1], new Shape(tables[1].length / d, d)).toType(dtype, false);
         float[] rot = new float[d * d];
-        int half = d / 2;
-        for (int j = 0; j < d; j++) {
-            // rotate_half(x) = cat(-x[half:], x[:half]) written as x @ R.
+        int rotary = config.rope().rotaryDim(d);
+        int half = rotary / 2;
+        for (int j = 0; j < rotary; j++) {
+            // rotate_half(x) = cat(-x[half:], x[:half]) written as x @ R, on the rotary dimensions
+            // only: the columns of the dimensions that pass through stay zero (their sin is 0).
             if (j < half) {
                 rot[(j + half) * d + j] = -1f;
             } else {
@@ -205,7 +207,11 @@ public final class LlamaModel implements AutoCloseable {
                 }
                 for (Projection p : Projection.values()) {
                     boolean qkv = p == Projection.Q || p == Projection.K || p == Projection.V;
-                    if ((qkv && config.qkvBias()) || (p == Projection.O && config.oBias())) {
+                    boolean mlp =
+                            p == Projection.GATE || p == Projection.UP || p == Projection.DOWN;
+                    if ((qkv && config.qkvBias())
+                            || (p == Projection.O && config.oBias())
+                            || (mlp && config.mlpBias())) {
                         bias[p.ordinal()] = loader.load(p.path(l) + ".bias", p.outFeatures(config));
                     }
                 }
@@ -347,31 +353,48 @@ public final class LlamaModel implements AutoCloseable {
      */
     static float[][] ropeTables(ModelConfig c, int positions) {
         int d = c.headDim();
-        float[] shortFreq = c.rope().inverseFrequencies(d);
-        float[] longFreq = c.rope().longInverseFrequencies(d);
+        int rotary = c.rope().rotaryDim(d);
+        float[] shortFreq = c.rope().inverseFrequencies(rotary);
+        float[] longFreq = c.rope().longInverseFrequencies(rotary);
         int rows = longFreq == null ? positions : 2 * positions;
         float[] cos = new float[rows * d];
         float[] sin = new float[rows * d];
-        fill(cos, sin, 0, positions, d, shortFreq, (float) c.rope().attentionScaling());
+        fill(cos, sin, 0, positions, d, rotary, shortFreq, (float) c.rope().attentionScaling());
         if (longFreq != null) {
             // LongRoPE: rows positions .. 2 * positions - 1 hold the long-factor table (see
             // ropeRowOffset).
-            fill(cos, sin, positions, positions, d, longFreq, (float) c.rope().attentionScaling());
+            fill(
+                    cos,
+                    sin,
+                    positions,
+                    positions,
+                    d,
+                    rotary,
+                    longFreq,
+                    (float) c.rope().attentionScaling());
         }
         return new float[][] {cos, sin};
     }
 
+    /**
+     * Rows of cos and sin: the first {@code rotary} dimensions of a head rotate (cos and sin
+     * scaled); the rest pass through unchanged (cos 1, sin 0), as Phi3's partial rotary does.
+     */
     private static void fill(
             float[] cos,
             float[] sin,
             int firstRow,
             int positions,
             int d,
+            int rotary,
             float[] invFreq,
             float scale) {
-        int half = d / 2;
+        int half = rotary / 2;
         for (int p = 0; p < positions; p++) {
             int row = (firstRow + p) * d;
+            for (int j = rotary; j < d; j++) {
+                cos[row + j] = 1f;
+            }
             for (int i = 0; i < half; i++) {
                 float a = (float) p * invFreq[i];
                 float cv = (float) Math.cos(a) * scale;

@@ -21,6 +21,7 @@ import java.util.Set;
  *     for Llama)
  * @param oBias whether the attention output projection carries a bias ({@code attention_bias} for
  *     Llama, Qwen3)
+ * @param mlpBias whether the gate, up and down projections carry biases (Llama's {@code mlp_bias})
  * @param qkNorm whether queries and keys get a per-head RMSNorm before rotary (Qwen3's q_norm,
  *     k_norm)
  * @param slidingWindow the attention window of the sliding layers (a query sees itself and the
@@ -44,6 +45,7 @@ public record ModelConfig(
         boolean tieWordEmbeddings,
         boolean qkvBias,
         boolean oBias,
+        boolean mlpBias,
         boolean qkNorm,
         int slidingWindow,
         List<Boolean> slidingLayers,
@@ -74,6 +76,9 @@ public record ModelConfig(
         }
 
         static Activation byName(String name, String source) {
+            if (name.equals("swish")) {
+                return SILU; // ACT2FN["swish"] is the same SiLU module
+            }
             for (Activation a : values()) {
                 if (a.hfName.equals(name)) {
                     return a;
@@ -83,7 +88,7 @@ public record ModelConfig(
                     source
                             + ": unsupported activation '"
                             + name
-                            + "' (supported: silu, gelu, gelu_pytorch_tanh)");
+                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh)");
         }
     }
 
@@ -102,7 +107,12 @@ public record ModelConfig(
             double attentionSoftcap,
             double finalSoftcap) {
         public static Block llama(int headDim) {
-            return new Block(Activation.SILU, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0);
+            return llama(headDim, Activation.SILU);
+        }
+
+        /** The plain block with the config's {@code hidden_act}. */
+        public static Block llama(int headDim, Activation activation) {
+            return new Block(activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0);
         }
 
         /**
@@ -224,14 +234,8 @@ public record ModelConfig(
             // approximation.
             act = Activation.GELU_TANH;
         }
-        if (!gemma && act != Activation.SILU) {
-            throw new ModelFormatException(
-                    source
-                            + ": unsupported hidden_act '"
-                            + root.get("hidden_act").asText()
-                            + "' for "
-                            + arch
-                            + " (only silu)");
+        if (arch.equals("GemmaForCausalLM")) {
+            checkLegacyGemmaActivation(root, act, source);
         }
         int hidden = ConfigReader.intField(root, "hidden_size", source, null, MAX_DIM);
         int inter = ConfigReader.intField(root, "intermediate_size", source, null, MAX_DIM * 8);
@@ -292,7 +296,8 @@ public record ModelConfig(
         if (!(eps > 0)) {
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
-        RopeParameters rope = RopeParameters.read(root, source, maxPos, 10000.0);
+        RopeParameters rope =
+                RopeParameters.read(root, source, maxPos, 10000.0, arch.equals("Phi3ForCausalLM"));
         rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean llama = arch.equals("LlamaForCausalLM");
@@ -303,7 +308,7 @@ public record ModelConfig(
             throw new ModelFormatException(
                     source + ": use_bidirectional_attention true is not supported (causal only)");
         }
-        Block block = Block.llama(headDim);
+        Block block = Block.llama(headDim, act);
         if (gemma) {
             // transformers: embed_scale = tensor(hidden ** 0.5) in the weights' dtype (float32
             // here).
@@ -336,9 +341,7 @@ public record ModelConfig(
             block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
-        if (llama && ConfigReader.bool(root, "mlp_bias", source, false)) {
-            throw new ModelFormatException(source + ": mlp_bias true is not supported");
-        }
+        boolean mlpBias = llama && ConfigReader.bool(root, "mlp_bias", source, false);
         int bos =
                 ConfigReader.has(root, "bos_token_id")
                         ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB)
@@ -359,12 +362,36 @@ public record ModelConfig(
                 tied,
                 qkvBias,
                 attentionBias,
+                mlpBias,
                 qwen3,
                 window,
                 sliding,
                 block,
                 bos,
                 eos);
+    }
+
+    /**
+     * Gemma's {@code hidden_activation}: transformers 4 applied it when set, transformers 5 reads
+     * {@code hidden_act} only (legacy {@code gelu} as the tanh approximation). Official Gemma
+     * configs carry both; they agree there, and where they do not the two versions compute
+     * different models, so the config is refused by name.
+     */
+    private static void checkLegacyGemmaActivation(JsonNode root, Activation act, String source) {
+        JsonNode legacy = root.get("hidden_activation");
+        if (legacy == null || legacy.isNull()) {
+            return;
+        }
+        if (!legacy.isTextual() || Activation.byName(legacy.asText(), source) != act) {
+            throw new ModelFormatException(
+                    source
+                            + ": hidden_activation "
+                            + legacy
+                            + " differs from the hidden_act transformers 5 applies ("
+                            + act.hfName
+                            + "); transformers 4 applied hidden_activation, so the two compute"
+                            + " different models");
+        }
     }
 
     /**

@@ -62,8 +62,12 @@ public final class ModelFields {
                     new Field(
                             "original_max_position_embeddings",
                             Use.APPLIED,
-                            "top-level override for llama3 / yarn / longrope"),
-                    new Field("partial_rotary_factor", Use.APPLIED, "1.0 only; others refused"),
+                            "top-level override for llama3 / yarn / longrope; unread by other"
+                                    + " rope types, as in transformers"),
+                    new Field(
+                            "partial_rotary_factor",
+                            Use.APPLIED,
+                            "Phi3: the leading share of each head rotates; 1.0 only elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
                             "eos_token_id",
@@ -98,13 +102,16 @@ public final class ModelFields {
                     new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"));
 
     private static final Field SILU =
-            new Field("hidden_act", Use.APPLIED, "silu only; others refused");
+            new Field(
+                    "hidden_act",
+                    Use.APPLIED,
+                    "silu (or swish), gelu, gelu_pytorch_tanh; others refused");
 
     private static final List<Field> LLAMA =
             List.of(
                     SILU,
                     new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-                    new Field("mlp_bias", Use.APPLIED, "false only; true refused"),
+                    new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections"),
                     new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"));
 
     private static final List<Field> MISTRAL =
@@ -145,6 +152,11 @@ public final class ModelFields {
                             "hidden_act",
                             Use.APPLIED,
                             "gelu_pytorch_tanh (legacy gelu means the same, as GemmaConfig rewrites it)"),
+                    new Field(
+                            "hidden_activation",
+                            Use.APPLIED,
+                            "equal to hidden_act's activation (transformers 4 read it, 5 does"
+                                    + " not); otherwise refused"),
                     new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
                     new Field(
                             "use_bidirectional_attention",

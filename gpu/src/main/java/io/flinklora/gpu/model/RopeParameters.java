@@ -15,6 +15,8 @@ import java.util.Set;
  * @param type {@code default}, {@code linear}, {@code llama3}, {@code yarn} or {@code dynamic}
  * @param originalMaxPositions {@code original_max_position_embeddings} (llama3, yarn), else 0
  * @param yarn yarn's extra settings, null for other types
+ * @param partialRotaryFactor the share of each head's leading dimensions that rotate (1.0 but in
+ *     Phi3ForCausalLM)
  */
 @Internal
 public record RopeParameters(
@@ -25,7 +27,8 @@ public record RopeParameters(
         double highFreqFactor,
         int originalMaxPositions,
         Yarn yarn,
-        LongRope longRope) {
+        LongRope longRope,
+        double partialRotaryFactor) {
 
     /** The rope types computed here; any other is refused by name. */
     public static final Set<String> TYPES =
@@ -82,7 +85,7 @@ public record RopeParameters(
     }
 
     public static RopeParameters defaults(double theta) {
-        return new RopeParameters("default", theta, 1, 1, 1, 0, null, null);
+        return new RopeParameters("default", theta, 1, 1, 1, 0, null, null, 1.0);
     }
 
     /**
@@ -92,7 +95,11 @@ public record RopeParameters(
      * wins over the parameters' one.
      */
     static RopeParameters read(
-            JsonNode root, String source, int maxPositions, double defaultTheta) {
+            JsonNode root,
+            String source,
+            int maxPositions,
+            double defaultTheta,
+            boolean partialRotary) {
         JsonNode params =
                 present(root, "rope_scaling")
                         ? root.get("rope_scaling")
@@ -103,24 +110,12 @@ public record RopeParameters(
         }
         double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
         double topPartial = ConfigReader.number(root, "partial_rotary_factor", source, 1.0);
-        if (topPartial != 1.0) {
-            throw new ModelFormatException(
-                    source
-                            + ": partial_rotary_factor "
-                            + topPartial
-                            + " is not supported (only 1.0)");
-        }
         if (params == null || params.isNull() || params.isEmpty()) {
-            if (ConfigReader.has(root, "original_max_position_embeddings")) {
-                throw new ModelFormatException(
-                        source
-                                + ": original_max_position_embeddings is set but the default"
-                                + " rotary embedding does not use it");
-            }
-            return check(defaults(topTheta), source);
+            // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
+            // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.
+            return check(defaults(topTheta).withPartial(topPartial, partialRotary, source), source);
         }
         params = flattenPerLayerType(root, params, source);
-        JsonNode topOriginal = root.get("original_max_position_embeddings");
         String type =
                 params.has("rope_type")
                         ? params.get("rope_type").asText()
@@ -151,11 +146,8 @@ public record RopeParameters(
                             + type
                             + "'");
         }
-        double partial = ConfigReader.number(params, "partial_rotary_factor", source, 1.0);
-        if (partial != 1.0) {
-            throw new ModelFormatException(
-                    source + ": partial_rotary_factor " + partial + " is not supported (only 1.0)");
-        }
+        // transformers 5 sets the parameters' own value by default from the top-level one.
+        double partial = ConfigReader.number(params, "partial_rotary_factor", source, topPartial);
         double theta = ConfigReader.number(params, "rope_theta", source, topTheta);
         int original = 0;
         if (type.equals("llama3") || type.equals("yarn") || type.equals("longrope")) {
@@ -169,15 +161,10 @@ public record RopeParameters(
                                     source,
                                     maxPositions,
                                     1 << 24);
-        } else if (topOriginal != null && !topOriginal.isNull()) {
-            // Only llama3, yarn and longrope read it; with another type it would do nothing.
-            throw new ModelFormatException(
-                    source
-                            + ": original_max_position_embeddings is set but rope_type '"
-                            + type
-                            + "' does not use it");
         }
-        return check(
+        // Any other type leaves a top-level original_max_position_embeddings unread, as
+        // transformers 5 does (its standardize_rope_params copies it for these three types only).
+        RopeParameters read =
                 switch (type) {
                     case "default" -> defaults(theta);
                     case "linear", "dynamic" ->
@@ -189,7 +176,8 @@ public record RopeParameters(
                                     1,
                                     0,
                                     null,
-                                    null);
+                                    null,
+                                    1.0);
                     case "llama3" ->
                             new RopeParameters(
                                     type,
@@ -199,11 +187,53 @@ public record RopeParameters(
                                     required(params, "high_freq_factor", source),
                                     original,
                                     null,
-                                    null);
+                                    null,
+                                    1.0);
                     case "longrope" -> longRope(params, source, theta, original, maxPositions);
                     default -> yarn(params, source, theta, original, maxPositions);
-                },
-                source);
+                };
+        return check(read.withPartial(partial, partialRotary, source), source);
+    }
+
+    /**
+     * This rotary embedding on the first {@code partial_rotary_factor} of each head only. Only
+     * Phi3ForCausalLM's attention applies a partial rotary in transformers 5; the other
+     * architectures' {@code apply_rotary_pos_emb} multiplies whole heads and fails on it.
+     */
+    private RopeParameters withPartial(double partial, boolean allowed, String source) {
+        if (partial == 1.0) {
+            return this;
+        }
+        if (!allowed) {
+            throw new ModelFormatException(
+                    source
+                            + ": partial_rotary_factor "
+                            + partial
+                            + " is not supported for this architecture (only 1.0; transformers"
+                            + " applies a partial rotary in Phi3ForCausalLM only)");
+        }
+        if (!(partial > 0 && partial < 1)) {
+            throw new ModelFormatException(
+                    source + ": partial_rotary_factor must be in (0, 1], got " + partial);
+        }
+        return new RopeParameters(
+                type,
+                theta,
+                factor,
+                lowFreqFactor,
+                highFreqFactor,
+                originalMaxPositions,
+                yarn,
+                longRope,
+                partial);
+    }
+
+    /**
+     * The leading dimensions of a head that rotate: {@code int(head_dim * partial_rotary_factor)}
+     * as transformers computes it; the rest pass through unchanged.
+     */
+    public int rotaryDim(int headDim) {
+        return (int) (headDim * partialRotaryFactor);
     }
 
     private static RopeParameters yarn(
@@ -249,7 +279,8 @@ public record RopeParameters(
                 1,
                 original,
                 new Yarn(betaFast, betaSlow, attention, truncate),
-                null);
+                null,
+                1.0);
     }
 
     private static RopeParameters longRope(
@@ -282,7 +313,8 @@ public record RopeParameters(
                 new LongRope(
                         factors(p, "short_factor", source),
                         factors(p, "long_factor", source),
-                        attention));
+                        attention),
+                1.0);
     }
 
     private static List<Double> factors(JsonNode p, String key, String source) {
@@ -307,14 +339,26 @@ public record RopeParameters(
      * frequency).
      */
     void checkHeadDim(int headDim, String source) {
+        int rotary = rotaryDim(headDim);
+        if (rotary < 2 || rotary % 2 != 0) {
+            throw new ModelFormatException(
+                    source
+                            + ": head_dim "
+                            + headDim
+                            + " x partial_rotary_factor "
+                            + partialRotaryFactor
+                            + " gives "
+                            + rotary
+                            + " rotary dimensions; an even number >= 2 is needed");
+        }
         if (longRope != null
-                && (longRope.shortFactor.size() != headDim / 2
-                        || longRope.longFactor.size() != headDim / 2)) {
+                && (longRope.shortFactor.size() != rotary / 2
+                        || longRope.longFactor.size() != rotary / 2)) {
             throw new ModelFormatException(
                     source
                             + ": longrope short_factor and long_factor need "
-                            + headDim / 2
-                            + " entries (head_dim / 2), got "
+                            + rotary / 2
+                            + " entries (rotary dimensions / 2), got "
                             + longRope.shortFactor.size()
                             + " and "
                             + longRope.longFactor.size());
