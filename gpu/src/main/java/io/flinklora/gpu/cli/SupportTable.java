@@ -56,7 +56,7 @@ public final class SupportTable {
                                         .sorted()
                                         .map(t -> "`" + t + "`")
                                         .toList()))
-                .append("; any other (e.g. `longrope`) is refused.\n\n");
+                .append("; any other is refused by name.\n\n");
         s.append(
                 "| `config.json` field | architectures | treatment | notes |\n| --- | --- | --- | --- |\n");
         for (ModelFields.Field f : ModelFields.commonFields()) {

@@ -371,6 +371,91 @@ class ModelLoadingTest {
     }
 
     @Test
+    void fieldsTransformersFiveReadsAsNoOpOrDifferentlyAreReadItsWay() throws Exception {
+        String shape =
+                "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":3,"
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512,";
+        // Phi3Config always saves original_max_position_embeddings; the default rotary never reads
+        // it (Phi-3-mini-4k's config.json).
+        ModelConfig phi3 =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"Phi3ForCausalLM\"],"
+                                        + shape
+                                        + "\"original_max_position_embeddings\":4096,"
+                                        + "\"max_position_embeddings\":4096,\"rope_scaling\":null}"),
+                        "phi3");
+        assertEquals("default", phi3.rope().type());
+        assertEquals(8, phi3.rope().rotaryDim(8));
+        // Phi-3's partial rotary (4.x layout: top level): the leading 6 of 8 dimensions rotate.
+        ModelConfig partial =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"Phi3ForCausalLM\"],"
+                                        + shape
+                                        + "\"partial_rotary_factor\":0.75}"),
+                        "partial");
+        assertEquals(6, partial.rope().rotaryDim(8));
+        float[] cos = LlamaModel.ropeTables(partial, 4)[0];
+        assertEquals(1f, cos[3 * 8 + 6]);
+        assertEquals(1f, cos[3 * 8 + 7]);
+        assertTrue(cos[3 * 8] != 1f);
+        // The other architectures' attention multiplies whole heads: transformers fails on it.
+        ModelFormatException llama =
+                assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                ModelConfig.parse(
+                                        JSON.readTree(
+                                                "{\"architectures\":[\"LlamaForCausalLM\"],"
+                                                        + shape
+                                                        + "\"partial_rotary_factor\":0.5}"),
+                                        "llama"));
+        assertTrue(llama.getMessage().contains("partial_rotary_factor"), llama.getMessage());
+        // Qwen2 in the 4.x layout (no layer_types): max_window_layers 0 slides every layer.
+        ModelConfig qwen2 =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"Qwen2ForCausalLM\"],"
+                                        + shape
+                                        + "\"use_sliding_window\":true,\"sliding_window\":16,"
+                                        + "\"max_window_layers\":0}"),
+                        "qwen2");
+        assertEquals(List.of(true, true, true), qwen2.slidingLayers());
+        // Gemma: transformers 4 applied hidden_activation, 5 reads hidden_act ("gelu" = tanh).
+        String gemma = "{\"architectures\":[\"GemmaForCausalLM\"]," + shape + "\"head_dim\":8,";
+        ModelConfig agree =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                gemma
+                                        + "\"hidden_act\":\"gelu\","
+                                        + "\"hidden_activation\":\"gelu_pytorch_tanh\"}"),
+                        "agree");
+        assertEquals(ModelConfig.Activation.GELU_TANH, agree.block().activation());
+        ModelFormatException differ =
+                assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                ModelConfig.parse(
+                                        JSON.readTree(
+                                                gemma
+                                                        + "\"hidden_act\":\"gelu_pytorch_tanh\","
+                                                        + "\"hidden_activation\":\"gelu\"}"),
+                                        "differ"));
+        assertTrue(differ.getMessage().contains("hidden_activation"), differ.getMessage());
+        // Llama-family MLPs take ACT2FN[hidden_act] and Llama's mlp_bias.
+        ModelConfig gelu =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"LlamaForCausalLM\"],"
+                                        + shape
+                                        + "\"hidden_act\":\"gelu\",\"mlp_bias\":true}"),
+                        "gelu");
+        assertEquals(ModelConfig.Activation.GELU, gelu.block().activation());
+        assertTrue(gelu.mlpBias());
+    }
+
+    @Test
     void anEosTokenListStopsOnAnyOfItsIdsFromConfigOrGenerationConfig(@TempDir Path dir)
             throws IOException {
         int[] reference = greedy(TestModels.stories260k(), 12);
