@@ -290,13 +290,13 @@ class PrefixCachingTest {
 
     @Test
     void longRopeBlocksAreSharedOnlyWhenTheirTokensUsedTheSameRotaryTable() {
-        // Phi-3 with LongRoPE, original context 32: a prompt of 30 tokens keeps the short table for
-        // its
-        // prompt; the same tokens as part of a 50-token prompt use the long table, so their keys
-        // differ.
+        // Phi-3 with LongRoPE, original context 32: a 20-token prompt generating 10 stays on the
+        // short table; the same 30 tokens inside a 50-token prompt use the long table, so their
+        // keys
+        // differ. A generation that crosses 32 is recomputed on the long table (as Phi-3's generate
+        // drops its cache there), so a long prompt of its tokens may reuse its blocks.
         Path phi3 = HuggingFaceConformanceTest.casesDir().resolve("phi3");
         java.util.Random random = new java.util.Random(3);
-        int[] first = random.ints(30, 3, 512).toArray();
         try (Engine cached = Engine.open(EngineConfig.builder(phi3).maxRunning(4).build());
                 Engine plain =
                         Engine.open(
@@ -304,32 +304,50 @@ class PrefixCachingTest {
                                         .maxRunning(4)
                                         .prefixCaching(false)
                                         .build())) {
-            SamplingParams params = SamplingParams.greedy(30).withIgnoreEos(true);
-            int[] generated =
-                    EngineHarness.runAll(cached, List.of(EngineHarness.request("a", first, params)))
-                            .get("a")
-                            .idArray();
-            int[] longer = java.util.Arrays.copyOf(first, 50);
-            System.arraycopy(generated, 0, longer, 30, 20);
+            int[] shortPrompt = random.ints(20, 3, 512).toArray();
+            int[] shortGenerated = generate(cached, "a", shortPrompt, 10);
+            int[] longer = concat(shortPrompt, shortGenerated, random.ints(20, 3, 512).toArray());
             long before = cached.stats().cachedPromptTokens();
-            EngineRequest b =
-                    EngineHarness.request(
-                            "b", longer, SamplingParams.greedy(10).withIgnoreEos(true));
-            int[] got = EngineHarness.runAll(cached, List.of(b)).get("b").idArray();
+            int[] got = generate(cached, "b", longer, 10);
             assertEquals(
                     before,
                     cached.stats().cachedPromptTokens(),
-                    "no block of the short-table prompt is reused by the long-table one");
-            assertArrayEquals(EngineHarness.runAll(plain, List.of(b)).get("b").idArray(), got);
-            EngineRequest c =
-                    EngineHarness.request(
-                            "c", longer, SamplingParams.greedy(10).withIgnoreEos(true));
-            assertArrayEquals(got, EngineHarness.runAll(cached, List.of(c)).get("c").idArray());
+                    "no block of the short-table sequence is reused by the long-table prompt");
+            assertArrayEquals(generate(plain, "b", longer, 10), got);
+            assertArrayEquals(got, generate(cached, "c", longer, 10));
             assertEquals(
                     before + 48,
                     cached.stats().cachedPromptTokens(),
                     "the same long prompt again hits 3 blocks");
+
+            int[] crossing = random.ints(30, 3, 512).toArray();
+            int[] crossed = generate(cached, "d", crossing, 30);
+            assertArrayEquals(generate(plain, "d", crossing, 30), crossed);
+            int[] after = concat(crossing, java.util.Arrays.copyOf(crossed, 20));
+            long beforeCrossed = cached.stats().cachedPromptTokens();
+            int[] reused = generate(cached, "e", after, 10);
+            assertEquals(
+                    beforeCrossed + 48,
+                    cached.stats().cachedPromptTokens(),
+                    "the crossed generation's recomputed long-table blocks serve the long prompt");
+            assertArrayEquals(generate(plain, "e", after, 10), reused);
         }
+    }
+
+    private static int[] generate(Engine e, String id, int[] prompt, int tokens) {
+        return EngineHarness.runAll(
+                        e,
+                        List.of(
+                                EngineHarness.request(
+                                        id,
+                                        prompt,
+                                        SamplingParams.greedy(tokens).withIgnoreEos(true))))
+                .get(id)
+                .idArray();
+    }
+
+    private static int[] concat(int[]... parts) {
+        return java.util.Arrays.stream(parts).flatMapToInt(java.util.Arrays::stream).toArray();
     }
 
     /**

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Random config fuzz: tiny models of the seven supported architectures with random config fields, and
+random PEFT LoRA adapters for them, saved by save_pretrained; the engine (scripts/generate.sh) must give
+transformers + PEFT's greedy tokens or refuse the files by name. Not run by CI (the cases it found are
+committed as conformance models by make_cases.py).
+
+Usage: python fuzz_configs.py SEED COUNT WORKDIR   (cases that match are deleted; the others stay)
+Prints per case: OK, REFUSED (generate.sh named what it refuses), BAD (tokens differ), or HF / PEFT
+(the libraries themselves refused the drawn config). Gemma 2 references use eager attention (README).
+"""
+import os, sys, json, random, shutil, subprocess, warnings
+from pathlib import Path
+import torch
+warnings.filterwarnings("ignore")
+torch.set_num_threads(1)
+import transformers
+from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, MistralConfig,
+    MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
+    Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM)
+from peft import LoraConfig, get_peft_model, PeftModel
+transformers.utils.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
+REPO = Path(__file__).resolve().parents[4]
+TOK = REPO / "models" / "stories260k" / "tokenizer.json"
+TOKCFG = REPO / "models" / "stories260k" / "tokenizer_config.json"
+GENERATE = str(REPO / "scripts" / "generate.sh")
+V = 512
+ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForCausalLM),
+            mistral=(MistralConfig, MistralForCausalLM), qwen3=(Qwen3Config, Qwen3ForCausalLM),
+            gemma=(GemmaConfig, GemmaForCausalLM), gemma2=(Gemma2Config, Gemma2ForCausalLM),
+            phi3=(Phi3Config, Phi3ForCausalLM))
+
+def rand_rope(r, maxpos):
+    t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
+    theta = r.choice([10000.0, 500000.0, 1000.0])
+    if t == "default":
+        return {"rope_type": "default", "rope_theta": theta}
+    if t == "linear":
+        return {"rope_type": "linear", "rope_theta": theta, "factor": r.choice([2.0, 4.0])}
+    if t == "dynamic":
+        return {"rope_type": "dynamic", "rope_theta": theta, "factor": r.choice([2.0, 4.0])}
+    if t == "yarn":
+        d = {"rope_type": "yarn", "rope_theta": theta, "factor": 4.0, "original_max_position_embeddings": maxpos // 4}
+        if r.random() < 0.5:
+            d["beta_fast"] = 16.0; d["beta_slow"] = 2.0
+        if r.random() < 0.3:
+            d["attention_factor"] = 1.3
+        return d
+    return {"rope_type": "llama3", "rope_theta": theta, "factor": 4.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": maxpos // 8}
+
+def rand_model(r, arch):
+    heads = r.choice([2, 4])
+    hd = r.choice([8, 16])
+    hidden = r.choice([32, 48, 64])
+    kv = r.choice([h for h in (1, 2, 4) if heads % h == 0 and h <= heads])
+    cfg = dict(hidden_size=hidden, intermediate_size=r.choice([48, 64, 96]), num_hidden_layers=r.choice([2, 3]),
+               num_attention_heads=heads, num_key_value_heads=kv, vocab_size=V, max_position_embeddings=256,
+               bos_token_id=1, eos_token_id=2, tie_word_embeddings=r.random() < 0.5,
+               rms_norm_eps=r.choice([1e-5, 1e-6]))
+    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral") and r.random() < 0.6:
+        cfg["head_dim"] = hd
+    if arch != "phi3" and arch not in ("gemma", "gemma2"):
+        cfg["rope_parameters"] = rand_rope(r, 256)
+    if arch == "llama":
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["mlp_bias"] = r.random() < 0.3
+        cfg["hidden_act"] = r.choice(["silu", "silu", "gelu", "gelu_pytorch_tanh", "swish", "relu"])
+    if arch == "qwen3":
+        cfg["attention_bias"] = r.random() < 0.3
+    if arch == "mistral" and r.random() < 0.5:
+        cfg["sliding_window"] = r.choice([4, 8])
+    if arch == "qwen2" and r.random() < 0.4:
+        cfg["use_sliding_window"] = True; cfg["sliding_window"] = r.choice([4, 6]); cfg["max_window_layers"] = r.choice([0, 1, 2])
+    if arch == "gemma2":
+        cfg["sliding_window"] = r.choice([4, 6]); cfg["query_pre_attn_scalar"] = r.choice([16, 24])
+        cfg["attn_logit_softcapping"] = r.choice([None, 2.0]); cfg["final_logit_softcapping"] = r.choice([None, 5.0])
+        cfg["head_dim"] = hd
+    if arch == "gemma":
+        cfg["head_dim"] = hd
+        cfg["hidden_act"] = r.choice(["gelu_pytorch_tanh", "gelu"])
+        if r.random() < 0.5:
+            cfg["hidden_activation"] = r.choice(["gelu_pytorch_tanh", "gelu"])
+    if arch == "phi3":
+        cfg["pad_token_id"] = 0
+        if r.random() < 0.5:
+            cfg["partial_rotary_factor"] = r.choice([0.5, 0.75])
+        if r.random() < 0.4:
+            rd = int(cfg["hidden_size"] // cfg["num_attention_heads"] * cfg.get("partial_rotary_factor", 1.0))
+            cfg["original_max_position_embeddings"] = 32
+            cfg["rope_parameters"] = {"rope_type": "longrope", "rope_theta": 10000.0,
+                "short_factor": [round(1 + 3 * r.random(), 3) for _ in range(rd // 2)],
+                "long_factor": [round(1 + 3 * r.random(), 3) for _ in range(rd // 2)]}
+    return cfg
+
+LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+           phi3=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+
+def rand_lora(r, arch, layers):
+    names = LIN["phi3" if arch == "phi3" else "default"]
+    kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
+    c = r.random()
+    if c < 0.2:
+        kw["target_modules"] = "all-linear"
+    elif c < 0.3:
+        kw["target_modules"] = r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)" % "|".join(r.sample(names, 2))
+    else:
+        kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
+    if isinstance(kw["target_modules"], list) and r.random() < 0.25:
+        kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
+        kw["layers_pattern"] = "layers"
+    if r.random() < 0.25:
+        kw["rank_pattern"] = {r.choice(names): r.choice([1, 3])}
+    if r.random() < 0.25:
+        kw["alpha_pattern"] = {r.choice(names): r.choice([2, 5])}
+    if r.random() < 0.2:
+        kw["use_dora"] = True
+    elif r.random() < 0.2:
+        kw["lora_bias"] = True
+    if isinstance(kw["target_modules"], list) and r.random() < 0.15 and not kw.get("use_dora"):
+        kw["target_modules"] = kw["target_modules"] + ["embed_tokens"]
+    if r.random() < 0.1:
+        kw["modules_to_save"] = ["lm_head"]
+    if isinstance(kw["target_modules"], list) and r.random() < 0.15:
+        ex = r.choice(names)
+        if [t for t in kw["target_modules"] if t != ex and t != "embed_tokens"]:
+            kw["exclude_modules"] = [ex]
+    return kw
+
+def greedy(model, prompt, n):
+    ids = list(prompt); out = []; gaps = []
+    with torch.no_grad():
+        for _ in range(n):
+            lg = model(torch.tensor([ids])).logits[0, -1].double()
+            top = torch.topk(lg, 2)
+            gaps.append(float((top.values[0] - top.values[1]) / lg.abs().max()))
+            t = int(top.indices[0]); out.append(t); ids.append(t)
+    return out, gaps
+
+def main(seed, count, root):
+    r = random.Random(seed)
+    results = []
+    for case in range(count):
+        torch.manual_seed(seed * 1000 + case)
+        arch = r.choice(list(ARCH))
+        Cfg, Cls = ARCH[arch]
+        cfgkw = rand_model(r, arch)
+        d = os.path.join(root, f"c{seed}_{case}")
+        shutil.rmtree(d, ignore_errors=True)
+        try:
+            cfg = Cfg(**cfgkw)
+            model = Cls(cfg).eval()
+        except Exception as e:
+            print(case, arch, "HF", str(e)[:100]); continue
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "norm" in n:
+                    p.copy_(torch.randn_like(p) * 0.1 + (0 if arch.startswith("gemma") else 1))
+                else:
+                    p.copy_(torch.randn_like(p) * 0.15)
+        model.save_pretrained(d)
+        shutil.copy(TOK, d); shutil.copy(TOKCFG, d)
+        adapters = {}
+        os.makedirs(os.path.join(d, "ad"))
+        for k in range(2):
+            kw = rand_lora(r, arch, cfgkw["num_hidden_layers"])
+            try:
+                base = Cls.from_pretrained(d).eval()
+                pm = get_peft_model(base, LoraConfig(**kw))
+            except Exception as e:
+                print(case, arch, "PEFT", kw, str(e)[:100]); continue
+            with torch.no_grad():
+                for n, p in pm.named_parameters():
+                    if "lora_" in n and "magnitude" not in n:
+                        p.copy_(torch.randn_like(p) * 0.3)
+                    elif "magnitude" in n:
+                        p.mul_(1 + 0.2 * torch.randn_like(p))
+                    elif "modules_to_save" in n:
+                        p.add_(torch.randn_like(p) * 0.1)
+            name = f"a{k}"
+            pm.save_pretrained(os.path.join(d, "ad", name))
+            adapters[name] = kw
+        prompts = [[1] + [r.randrange(3, V) for _ in range(r.randint(4, 14))] for _ in range(2)]
+        if arch == "phi3":
+            prompts.append([1] + [r.randrange(3, V) for _ in range(r.randint(30, 45))])
+        reqs = []; refs = {}
+        for name in [None] + list(adapters):
+            kw_load = {"attn_implementation": "eager"} if arch == "gemma2" else {}
+            if name is None:
+                m = Cls.from_pretrained(d, **kw_load).eval()
+            else:
+                m = PeftModel.from_pretrained(Cls.from_pretrained(d, **kw_load), os.path.join(d, "ad", name)).eval()
+            for i, p in enumerate(prompts):
+                rid = f"{name}-{i}"
+                refs[rid] = greedy(m, p, 8)
+                req = {"request_id": rid, "prompt_ids": p, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True}
+                if name:
+                    req["adapters"] = [{"name": name, "weight": 1.0}]
+                reqs.append(req)
+        inp = "\n".join(json.dumps(x) for x in reqs) + "\n"
+        pr = subprocess.run([GENERATE, "--model", d, "--adapters", os.path.join(d, "ad")],
+                            input=inp, capture_output=True, text=True)
+        got = {}
+        for line in pr.stdout.splitlines():
+            try:
+                o = json.loads(line)
+                got[o.get("id")] = o
+            except Exception:
+                pass
+        bad = []
+        for rid, (ref, gaps) in refs.items():
+            o = got.get(rid)
+            if o is None or "token_ids" not in o:
+                bad.append((rid, "ERR " + json.dumps(o)[:300] if o else "MISSING"))
+                continue
+            ids = o["token_ids"]
+            for j in range(len(ref)):
+                if j >= len(ids) or ids[j] != ref[j]:
+                    if gaps[j] > 1e-4:
+                        bad.append((rid, f"DIFF at {j} gap {gaps[j]:.2e}: {ids} vs {ref}"))
+                    break
+        refused = pr.returncode != 0 and all(b[1] == "MISSING" for b in bad)
+        status = "OK" if not bad else "REFUSED" if refused else "BAD"
+        print(case, arch, status, json.dumps(cfgkw), json.dumps(adapters))
+        if pr.returncode != 0:
+            print("   rc", pr.returncode, pr.stderr.strip().splitlines()[-1][-400:] if pr.stderr.strip() else "")
+        for b in bad if status == "BAD" else []:
+            print("   ", b)
+        if not bad:
+            shutil.rmtree(d, ignore_errors=True)
+        sys.stdout.flush()
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
