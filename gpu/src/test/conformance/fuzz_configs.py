@@ -109,9 +109,9 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
-        kw["layers_pattern"] = "layers"
+        kw["layers_pattern"] = r.choice(["layers", ["layers"], None])
     if r.random() < 0.25:
-        kw["rank_pattern"] = {r.choice(names): r.choice([1, 3])}
+        kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}
     if r.random() < 0.25:
         kw["alpha_pattern"] = {r.choice(names): r.choice([2, 5])}
     if r.random() < 0.2:
@@ -127,6 +127,23 @@ def rand_lora(r, arch, layers):
         if [t for t in kw["target_modules"] if t != ex and t != "embed_tokens"]:
             kw["exclude_modules"] = [ex]
     return kw
+
+def v4_layout(path):
+    """Rewrites a saved config into the transformers 4.x layout hub checkpoints carry (rope_theta and
+    rope_scaling at the top level, torch_dtype); transformers 5 reads both."""
+    cfg = json.load(open(path))
+    rope = dict(cfg.pop("rope_parameters", None) or {})
+    if rope:
+        cfg["rope_theta"] = rope.pop("rope_theta", 10000.0)
+        rope_type = rope.pop("rope_type", "default")
+        partial = rope.pop("partial_rotary_factor", None)
+        if partial is not None and partial != 1.0:
+            cfg["partial_rotary_factor"] = partial
+        cfg["rope_scaling"] = None if rope_type == "default" else {"type" if random.random() < 0.3 else "rope_type": rope_type, **rope}
+    cfg["torch_dtype"] = cfg.pop("dtype", "float32")
+    cfg.pop("layer_types", None) if cfg.get("model_type") in ("qwen2", "qwen3") else None
+    json.dump(cfg, open(path, "w"), indent=2)
+
 
 def greedy(model, prompt, n):
     ids = list(prompt); out = []; gaps = []
@@ -161,6 +178,8 @@ def main(seed, count, root):
                     p.copy_(torch.randn_like(p) * 0.15)
         model.save_pretrained(d)
         shutil.copy(TOK, d); shutil.copy(TOKCFG, d)
+        if r.random() < 0.3:
+            v4_layout(os.path.join(d, "config.json"))
         adapters = {}
         os.makedirs(os.path.join(d, "ad"))
         for k in range(2):

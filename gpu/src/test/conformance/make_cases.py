@@ -627,6 +627,17 @@ def model_specs(shapes, seed=0):
             norm_mean=0.0,
             fp64_check=True,
         ),
+        dict(
+            name="mistral_relu",
+            arch="mistral",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, hidden_act="relu",
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "hidden_act_relu", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="silu instead of relu", config=cfg_set(hidden_act="silu"))],
+        ),
     ]
 
 

@@ -781,6 +781,7 @@ public final class LlamaModel implements AutoCloseable {
                 switch (config.block().activation()) {
                     case SILU -> gate.mul(Activation.sigmoid(gate));
                     case GELU -> Activation.gelu(gate);
+                    case RELU -> Activation.relu(gate);
                     // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
                     // Out of place where autograd keeps an output for the backward pass (pow,
                     // tanh).

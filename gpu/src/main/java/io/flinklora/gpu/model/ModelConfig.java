@@ -67,7 +67,8 @@ public record ModelConfig(
     public enum Activation {
         SILU("silu"),
         GELU("gelu"),
-        GELU_TANH("gelu_pytorch_tanh");
+        GELU_TANH("gelu_pytorch_tanh"),
+        RELU("relu");
 
         private final String hfName;
 
@@ -88,7 +89,7 @@ public record ModelConfig(
                     source
                             + ": unsupported activation '"
                             + name
-                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh)");
+                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, relu)");
         }
     }
 

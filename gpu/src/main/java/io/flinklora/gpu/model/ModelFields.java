@@ -105,7 +105,7 @@ public final class ModelFields {
             new Field(
                     "hidden_act",
                     Use.APPLIED,
-                    "silu (or swish), gelu, gelu_pytorch_tanh; others refused");
+                    "silu (or swish), gelu, gelu_pytorch_tanh, relu; others refused");
 
     private static final List<Field> LLAMA =
             List.of(
