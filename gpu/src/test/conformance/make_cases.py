@@ -213,6 +213,12 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["embed_tokens", "q_proj"]),
         ["embedding_lora"],
     ),
+    # LoRA on the output head (lora_A r x hidden, lora_B vocab x r); PEFT also saves the head itself
+    # (lm_head.base_layer.weight, save_embedding_layers="auto"), an exact copy of the model's.
+    "head_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "lm_head"]),
+        ["lm_head_lora"],
+    ),
 }
 # The adapters of the original ten models (the first ten model_specs entries use these lists).
 ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
@@ -290,6 +296,11 @@ def drop_modules_to_save(cfg, tensors, base_sd):
 def drop_embedding_lora(cfg, tensors, base_sd):
     cfg["target_modules"] = [t for t in cfg["target_modules"] if t != "embed_tokens"]
     return cfg, {k: v for k, v in tensors.items() if ".embed_tokens." not in k}
+
+
+def drop_head_lora(cfg, tensors, base_sd):
+    cfg["target_modules"] = [t for t in cfg["target_modules"] if t != "lm_head"]
+    return cfg, {k: v for k, v in tensors.items() if ".lm_head." not in k}
 
 
 def model_specs(shapes, seed=0):
@@ -637,6 +648,34 @@ def model_specs(shapes, seed=0):
             mixes=[],
             fp64_check=True,
             offs=[dict(what="silu instead of relu", config=cfg_set(hidden_act="silu"))],
+        ),
+        dict(
+            name="llama_head_lora",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["head_lora", "plain"],
+            mixes=[[("head_lora", 0.6), ("plain", 0.4)]],
+            fp64_check=True,
+            offs=[dict(what="head_lora without the lm_head LoRA", adapter="head_lora", fn=drop_head_lora)],
+        ),
+        dict(
+            # the head LoRA before Gemma 2's final soft-cap, on a head tied to the embedding
+            name="gemma2_head_lora",
+            arch="gemma2",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, query_pre_attn_scalar=gemma2_scalar,
+                     attn_logit_softcapping=GEMMA2_ATTN_SOFTCAP, final_logit_softcapping=GEMMA2_FINAL_SOFTCAP,
+                     sliding_window=GEMMA2_WINDOW, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "final_logit_softcapping_5", "tied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["head_lora"],
+            mixes=[],
+            norm_mean=0.0,
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="head_lora without the lm_head LoRA", adapter="head_lora", fn=drop_head_lora)],
         ),
     ]
 

@@ -145,6 +145,11 @@ public final class Engine implements AutoCloseable {
                                                 public NDArray embedding() {
                                                     return model.embedding();
                                                 }
+
+                                                @Override
+                                                public NDArray outputHead() {
+                                                    return model.outputHead();
+                                                }
                                             })
                                     .build();
             Set<Integer> eos = new HashSet<>(mc.eosTokenIds());

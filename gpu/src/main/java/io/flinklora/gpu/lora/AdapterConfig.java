@@ -68,6 +68,9 @@ public record AdapterConfig(
     /** The input embedding's module path: LoRA on it uses lora_embedding_A / lora_embedding_B. */
     public static final String EMBEDDING = "model.embed_tokens";
 
+    /** The output head's module path. */
+    public static final String HEAD = "lm_head";
+
     private static final List<String> ALL_LINEAR =
             List.of(
                     "q_proj",
@@ -399,22 +402,27 @@ public record AdapterConfig(
     public void checkModules(ModelConfig model, String source) {
         List<String> refused = new ArrayList<>();
         for (String module : nonLinearModules(model)) {
-            if (matches(module) && !module.equals(EMBEDDING)) {
+            if (matches(module) && !module.equals(EMBEDDING) && !module.equals(HEAD)) {
                 refused.add(module);
             }
         }
         if (useDora && matches(EMBEDDING)) {
             throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");
         }
+        if (matches(HEAD) && (useDora || loraBias || saves(HEAD))) {
+            throw new AdapterFormatException(
+                    source
+                            + ": LoRA on lm_head is supported without use_dora, lora_bias and"
+                            + " modules_to_save lm_head only");
+        }
         if (!refused.isEmpty()) {
             throw new AdapterFormatException(
                     source
                             + ": target_modules matches "
                             + refused
-                            + ", which this server cannot adapt (LoRA on lm_head is not supported;"
-                            + " other modules are not linear layers or embeddings)");
+                            + ", which this server cannot adapt (not linear layers or embeddings)");
         }
-        boolean any = matches(EMBEDDING) || !modulesToSave.isEmpty();
+        boolean any = matches(EMBEDDING) || matches(HEAD) || !modulesToSave.isEmpty();
         for (int l = 0; l < model.numLayers() && !any; l++) {
             for (LinearModule m : model.linearModules(l)) {
                 any |= matches(m.path());

@@ -58,7 +58,7 @@ public final class AdapterFields {
                     applied(
                             "target_modules",
                             "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                                    + " linear layers and embed_tokens (lora_embedding_A/B); lm_head refused"),
+                                    + " linear layers, embed_tokens (lora_embedding_A/B) and lm_head (not with DoRA or lora_bias)"),
                     applied("exclude_modules", "list or regex string, as PEFT"),
                     applied(
                             "layers_to_transform",

@@ -6,11 +6,17 @@ import io.flinklora.gpu.model.Projection;
 
 /**
  * The base model's weights that adapter math depends on: projection weights [out, in] for DoRA's
- * row norms, and the input embedding [vocab, hidden], which PEFT saves beside an embedding LoRA.
+ * row norms, and the input embedding and output head [vocab, hidden], which PEFT saves beside a
+ * LoRA on them.
  */
 @Internal
 public interface BaseWeights {
     NDArray weight(int layer, Projection projection);
 
     NDArray embedding();
+
+    /** The output head [vocab, hidden] (the embedding when tied); null where not available. */
+    default NDArray outputHead() {
+        return null;
+    }
 }

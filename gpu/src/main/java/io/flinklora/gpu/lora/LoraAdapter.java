@@ -45,6 +45,8 @@ public final class LoraAdapter implements AutoCloseable {
     private NDArray embedBT;
     private NDArray savedEmbed;
     private NDArray savedLmHead;
+    private NDArray headAT;
+    private NDArray headBT;
 
     /**
      * What an adapter holds besides per-projection LoRA: embedding LoRA ({@code lora_embedding_A}
@@ -57,13 +59,17 @@ public final class LoraAdapter implements AutoCloseable {
             float[] embedB,
             float[] savedEmbed,
             float[] savedLmHead,
+            int headRank,
+            float[] headA,
+            float[] headB,
             int vocab,
             int hidden) {
-        static final Extras NONE = new Extras(0, null, null, null, null, 0, 0);
+        static final Extras NONE = new Extras(0, null, null, null, null, 0, null, null, 0, 0);
 
         long bytes() {
             long n = 0;
-            for (float[] a : new float[][] {embedA, embedB, savedEmbed, savedLmHead}) {
+            for (float[] a :
+                    new float[][] {embedA, embedB, savedEmbed, savedLmHead, headA, headB}) {
                 n += a == null ? 0 : 4L * a.length;
             }
             return n;
@@ -280,8 +286,26 @@ public final class LoraAdapter implements AutoCloseable {
                 // PEFT saves the targeted embedding beside an embedding LoRA
                 // (save_embedding_layers="auto"):
                 // it must be the base model's own, or the adapter was trained on another base.
-                checkSavedBaseEmbedding(file, w, savedBase, baseWeights, scratch);
+                checkSavedBase(
+                        file,
+                        w,
+                        savedBase,
+                        baseWeights == null ? null : baseWeights.embedding(),
+                        "embed_tokens",
+                        scratch);
                 consumed.add(savedBase);
+            }
+            String savedHead = byKey.get(AdapterConfig.HEAD + ".base_layer.weight");
+            if (savedHead != null && extras.headA() != null) {
+                // ... and the output head beside a LoRA on lm_head, under the same rule.
+                checkSavedBase(
+                        file,
+                        w,
+                        savedHead,
+                        baseWeights == null ? null : baseWeights.outputHead(),
+                        "lm_head",
+                        scratch);
+                consumed.add(savedHead);
             }
             List<String> unused = new ArrayList<>();
             for (String t : w.names()) {
@@ -400,18 +424,19 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    private static void checkSavedBaseEmbedding(
-            Path file, WeightIndex w, String name, BaseWeights base, NDManager scratch)
+    private static void checkSavedBase(
+            Path file, WeightIndex w, String name, NDArray embed, String module, NDManager scratch)
             throws IOException {
-        if (base == null) {
+        if (embed == null) {
             throw new AdapterFormatException(
                     file
                             + ": tensor '"
                             + name
-                            + "' (a saved base embedding) can only be"
+                            + "' (a saved base "
+                            + module
+                            + ") can only be"
                             + " checked against the base model, which is not available here");
         }
-        NDArray embed = base.embedding();
         float[] saved = load(w, name, scratch);
         float[] own;
         try (NDManager tmp = embed.getManager().newSubManager()) {
@@ -433,8 +458,11 @@ public final class LoraAdapter implements AutoCloseable {
                     file
                             + ": tensor '"
                             + name
-                            + "' (the embedding PEFT saved with the"
-                            + " adapter) differs from the base model's embed_tokens: the adapter was trained on another base");
+                            + "' (the "
+                            + module
+                            + " PEFT saved with the adapter) differs from the base model's "
+                            + module
+                            + ": the adapter was trained on another base");
         }
     }
 
@@ -494,10 +522,46 @@ public final class LoraAdapter implements AutoCloseable {
         if (config.saves("lm_head")) {
             savedHead = saved(file, w, byKey, consumed, "lm_head", vocab, hidden, scratch);
         }
-        if (embedA == null && savedEmbed == null && savedHead == null) {
+        float[] headA = null;
+        float[] headB = null;
+        int headRank = 0;
+        if (config.matches(AdapterConfig.HEAD)) {
+            // LoRA on the output head, as on any linear module: logits + s B A h.
+            String aName = byKey.get(AdapterConfig.HEAD + ".lora_A.weight");
+            String bName = byKey.get(AdapterConfig.HEAD + ".lora_B.weight");
+            if (aName == null || bName == null) {
+                throw new AdapterFormatException(
+                        file
+                                + ": target_modules adapts lm_head but tensor 'lm_head.lora_"
+                                + (aName == null ? "A" : "B")
+                                + ".weight' is missing");
+            }
+            headRank = config.rankOf(AdapterConfig.HEAD);
+            check(file, aName, w.info(aName).shape(), headRank, hidden);
+            check(file, bName, w.info(bName).shape(), vocab, headRank);
+            headA = load(w, aName, scratch);
+            headB = load(w, bName, scratch);
+            float scale = (float) config.scaleOf(AdapterConfig.HEAD);
+            for (int i = 0; i < headB.length; i++) {
+                headB[i] *= scale;
+            }
+            consumed.add(aName);
+            consumed.add(bName);
+        }
+        if (embedA == null && savedEmbed == null && savedHead == null && headA == null) {
             return Extras.NONE;
         }
-        return new Extras(embedRank, embedA, embedB, savedEmbed, savedHead, vocab, hidden);
+        return new Extras(
+                embedRank,
+                embedA,
+                embedB,
+                savedEmbed,
+                savedHead,
+                headRank,
+                headA,
+                headB,
+                vocab,
+                hidden);
     }
 
     private static float[] saved(
@@ -613,6 +677,18 @@ public final class LoraAdapter implements AutoCloseable {
                                 .create(x.savedEmbed(), new Shape(x.vocab(), x.hidden()))
                                 .toType(dtype, false);
             }
+            if (x.headA() != null) {
+                headAT =
+                        extrasOnDevice
+                                .create(x.headA(), new Shape(x.headRank(), x.hidden()))
+                                .transpose()
+                                .toType(dtype, false);
+                headBT =
+                        extrasOnDevice
+                                .create(x.headB(), new Shape(x.vocab(), x.headRank()))
+                                .transpose()
+                                .toType(dtype, false);
+            }
             if (x.savedLmHead() != null) {
                 savedLmHead =
                         extrasOnDevice
@@ -658,6 +734,8 @@ public final class LoraAdapter implements AutoCloseable {
             embedBT = null;
             savedEmbed = null;
             savedLmHead = null;
+            headAT = null;
+            headBT = null;
         }
     }
 
@@ -679,6 +757,18 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /** The adapter's own output head [vocab, hidden] on the device, or null. */
+    /**
+     * LoRA on the output head on the device: A transposed [hidden, r] and scaled B transposed [r,
+     * vocab]; null when absent.
+     */
+    NDArray headAT() {
+        return headAT;
+    }
+
+    NDArray headBT() {
+        return headBT;
+    }
+
     NDArray savedLmHead() {
         return savedLmHead;
     }

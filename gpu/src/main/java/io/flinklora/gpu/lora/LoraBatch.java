@@ -296,7 +296,7 @@ public final class LoraBatch implements ProjectionDelta {
 
     @Override
     public NDArray logits(NDArray hidden, NDArray logits, long[] tokenRows) {
-        NDArray out = logits;
+        NDArray out = headDeltas(hidden, logits, tokenRows);
         for (LoraAdapter a : adapters) {
             if (a.savedLmHead() == null) {
                 continue;
@@ -322,6 +322,43 @@ public final class LoraBatch implements ProjectionDelta {
                     Linear.linear(hidden.get(idx), a.savedLmHead(), null)
                             .singletonOrThrow()
                             .toType(out.getDataType(), false));
+        }
+        return out;
+    }
+
+    /**
+     * LoRA on the output head: each logit row gets {@code sum_a w_a s_a B_a A_a h} over its
+     * adapters that adapt lm_head (one weighted product per such adapter, over the step's logit
+     * rows).
+     */
+    private NDArray headDeltas(NDArray hidden, NDArray logits, long[] tokenRows) {
+        NDArray out = logits;
+        for (LoraAdapter a : adapters) {
+            if (a.headAT() == null) {
+                continue;
+            }
+            float[] weight = new float[tokenRows.length];
+            boolean any = false;
+            for (int r = 0; r < tokenRows.length; r++) {
+                AdapterMix mix = rowMix.get((int) tokenRows[r]);
+                if (mix == null) {
+                    continue;
+                }
+                for (AdapterMix.Part part : mix.parts()) {
+                    if (part.adapter() == a) {
+                        weight[r] += (float) part.weight();
+                        any = true;
+                    }
+                }
+            }
+            if (!any) {
+                continue;
+            }
+            NDArray delta = hidden.matMul(a.headAT()).matMul(a.headBT());
+            NDArray w =
+                    manager.create(weight, new Shape(tokenRows.length, 1))
+                            .toType(delta.getDataType(), false);
+            out = out.add(delta.mul(w));
         }
         return out;
     }

@@ -857,6 +857,11 @@ public final class LlamaModel implements AutoCloseable {
         return maxPositions;
     }
 
+    /** The output head [vocab, hidden] (the input embedding when tied). */
+    public NDArray outputHead() {
+        return lmHead;
+    }
+
     /** The input embedding [vocab, hidden] as stored (before any embedding scale). */
     public NDArray embedding() {
         return embed;

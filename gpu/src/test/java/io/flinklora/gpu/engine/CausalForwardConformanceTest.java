@@ -158,6 +158,11 @@ class CausalForwardConformanceTest {
                             public NDArray embedding() {
                                 return model.embedding();
                             }
+
+                            @Override
+                            public NDArray outputHead() {
+                                return model.outputHead();
+                            }
                         })
                 .build();
     }

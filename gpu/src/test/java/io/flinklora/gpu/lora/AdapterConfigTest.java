@@ -132,20 +132,32 @@ class AdapterConfigTest {
     void targetsOutsideTheProjectionsAreRefusedNamingTheModule() throws Exception {
         ModelConfig model = ModelConfig.read(TestModels.stories260k());
         for (String targets :
-                new String[] {"[\"q_proj\", \"input_layernorm\"]", "\"lm_head\"", "[\"mlp\"]"}) {
+                new String[] {"[\"q_proj\", \"input_layernorm\"]", "\"model.norm\"", "[\"mlp\"]"}) {
             AdapterConfig c = parse("{\"r\": 4, \"target_modules\": " + targets + "}");
             AdapterFormatException e =
                     assertThrows(AdapterFormatException.class, () -> c.checkModules(model, "cfg"));
             assertTrue(
                     e.getMessage()
                             .contains(
-                                    targets.contains("norm")
+                                    targets.contains("input_layernorm")
                                             ? "model.layers.0.input_layernorm"
-                                            : targets.contains("lm_head")
-                                                    ? "lm_head"
+                                            : targets.contains("model.norm")
+                                                    ? "model.norm"
                                                     : "model.layers.0.mlp"),
                     e.getMessage());
         }
+        // The output head takes LoRA as a linear module does, but not DoRA or lora_bias.
+        parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"lm_head\"]}")
+                .checkModules(model, "cfg");
+        AdapterFormatException dora =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () ->
+                                parse(
+                                                "{\"r\": 4, \"use_dora\": true,"
+                                                        + " \"target_modules\": [\"lm_head\"]}")
+                                        .checkModules(model, "cfg"));
+        assertTrue(dora.getMessage().contains("lm_head"), dora.getMessage());
         // Embeddings take LoRA (lora_embedding_A/B); a module saved whole is never adapted too.
         parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"]}")
                 .checkModules(model, "cfg");
