@@ -219,6 +219,12 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "lm_head"]),
         ["lm_head_lora"],
     ),
+    # PEFT's TrainableTokens: the adapter's own embedding rows for 64 token ids (and output rows, on a tied
+    # head); the rows start as copies of the model's and get N(0, 0.3) noise.
+    "trainable_tokens": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], trainable_token_indices=list(range(100, 164))),
+        ["trainable_token_indices"],
+    ),
 }
 # The adapters of the original ten models (the first ten model_specs entries use these lists).
 ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
@@ -296,6 +302,11 @@ def drop_modules_to_save(cfg, tensors, base_sd):
 def drop_embedding_lora(cfg, tensors, base_sd):
     cfg["target_modules"] = [t for t in cfg["target_modules"] if t != "embed_tokens"]
     return cfg, {k: v for k, v in tensors.items() if ".embed_tokens." not in k}
+
+
+def drop_trainable_tokens(cfg, tensors, base_sd):
+    cfg["trainable_token_indices"] = None
+    return cfg, {k: v for k, v in tensors.items() if "trainable_tokens_delta" not in k}
 
 
 def drop_head_lora(cfg, tensors, base_sd):
@@ -677,6 +688,29 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="head_lora without the lm_head LoRA", adapter="head_lora", fn=drop_head_lora)],
         ),
+        dict(
+            name="llama_trainable_tokens",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["trainable_tokens", "plain"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="trainable_tokens without its rows", adapter="trainable_tokens", fn=drop_trainable_tokens)],
+        ),
+        dict(
+            # on a tied head PEFT replaces the same rows of the output layer
+            name="qwen2_trainable_tokens_tied",
+            arch="qwen2",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+            features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["trainable_tokens"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="trainable_tokens without its rows", adapter="trainable_tokens", fn=drop_trainable_tokens)],
+        ),
     ]
 
 
@@ -728,6 +762,9 @@ def reinit_lora(peft_model, adapter, gen):
             mod.lora_embedding_B[adapter].copy_(randn(mod.lora_embedding_B[adapter].shape, LORA_EMBED_STD, gen))
             n += 1
     assert n > 0, f"adapter {adapter}: no LoRA layers"
+    for name, p in peft_model.named_parameters():
+        if "trainable_tokens_delta" in name and name.endswith("." + adapter):
+            p.add_(randn(p.shape, LORA_EMBED_STD, gen))
     for _, mod in peft_model.named_modules():
         if isinstance(mod, ModulesToSaveWrapper) and adapter in mod.modules_to_save:
             for p in mod.modules_to_save[adapter].parameters():

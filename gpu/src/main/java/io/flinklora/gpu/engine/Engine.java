@@ -641,7 +641,8 @@ public final class Engine implements AutoCloseable {
             if (!a.mixable() && (vs.size() > 1 || s.request().adapters().get(i).weight() != 1.0)) {
                 return "adapter '"
                         + a.name()
-                        + "' (DoRA or modules_to_save) can only be used alone with weight 1";
+                        + "' (DoRA, modules_to_save or trainable_token_indices) can only be used alone"
+                        + " with weight 1";
             }
         }
         return null;

@@ -42,6 +42,8 @@ import java.util.regex.PatternSyntaxException;
  *     row norm
  * @param modulesToSave {@code modules_to_save}: whole modules the adapter replaces ({@code
  *     lm_head}, {@code embed_tokens})
+ * @param trainableTokens {@code trainable_token_indices}: the embedding rows the adapter replaces
+ *     (PEFT's TrainableTokens), empty when absent
  */
 @Internal
 public record AdapterConfig(
@@ -58,7 +60,8 @@ public record AdapterConfig(
         List<String> layersPattern,
         boolean loraBias,
         boolean useDora,
-        List<String> modulesToSave) {
+        List<String> modulesToSave,
+        List<Integer> trainableTokens) {
 
     /** The modules {@code modules_to_save} may name: the output head and the input embeddings. */
     public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
@@ -229,6 +232,11 @@ public record AdapterConfig(
                 }
             }
         }
+        List<Integer> tokens = trainableTokens(n.get("trainable_token_indices"), source);
+        if (!tokens.isEmpty() && (save.stream().anyMatch(m -> m.endsWith("embed_tokens")))) {
+            throw new AdapterFormatException(
+                    source + ": trainable_token_indices with modules_to_save embed_tokens");
+        }
         return new AdapterConfig(
                 r,
                 alpha,
@@ -243,7 +251,46 @@ public record AdapterConfig(
                 List.copyOf(layersPattern),
                 loraBias,
                 dora,
-                List.copyOf(save));
+                List.copyOf(save),
+                tokens);
+    }
+
+    /**
+     * PEFT's {@code trainable_token_indices}: a list of token ids for the input embedding, or a map
+     * from a module name to one; only the input embedding ({@code embed_tokens}) is supported.
+     */
+    private static List<Integer> trainableTokens(JsonNode v, String source) {
+        if (v == null || v.isNull()) {
+            return List.of();
+        }
+        JsonNode list = v;
+        if (v.isObject()) {
+            if (v.size() != 1 || !v.has("embed_tokens")) {
+                throw new AdapterFormatException(
+                        source
+                                + ": trainable_token_indices names "
+                                + v.fieldNames().next()
+                                + "; only embed_tokens is supported");
+            }
+            list = v.get("embed_tokens");
+        }
+        if (!list.isArray() || list.isEmpty()) {
+            throw new AdapterFormatException(
+                    source + ": trainable_token_indices must be a non-empty list of token ids");
+        }
+        List<Integer> out = new ArrayList<>();
+        for (JsonNode t : list) {
+            if (!t.isIntegralNumber() || !t.canConvertToInt() || t.asInt() < 0) {
+                throw new AdapterFormatException(
+                        source + ": trainable_token_indices holds " + t + ", not a token id");
+            }
+            if (out.contains(t.asInt())) {
+                throw new AdapterFormatException(
+                        source + ": trainable_token_indices lists token " + t + " twice");
+            }
+            out.add(t.asInt());
+        }
+        return List.copyOf(out);
     }
 
     /** Whether {@code modules_to_save} saves the module at {@code path} (PEFT's rule). */
@@ -409,6 +456,10 @@ public record AdapterConfig(
         if (useDora && matches(EMBEDDING)) {
             throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");
         }
+        if (!trainableTokens.isEmpty() && matches(EMBEDDING)) {
+            throw new AdapterFormatException(
+                    source + ": trainable_token_indices together with LoRA on embed_tokens");
+        }
         if (matches(HEAD) && (useDora || loraBias || saves(HEAD))) {
             throw new AdapterFormatException(
                     source
@@ -422,7 +473,11 @@ public record AdapterConfig(
                             + refused
                             + ", which this server cannot adapt (not linear layers or embeddings)");
         }
-        boolean any = matches(EMBEDDING) || matches(HEAD) || !modulesToSave.isEmpty();
+        boolean any =
+                matches(EMBEDDING)
+                        || matches(HEAD)
+                        || !modulesToSave.isEmpty()
+                        || !trainableTokens.isEmpty();
         for (int l = 0; l < model.numLayers() && !any; l++) {
             for (LinearModule m : model.linearModules(l)) {
                 any |= matches(m.path());

@@ -87,10 +87,10 @@ public final class AdapterFields {
                     applied(
                             "modules_to_save",
                             "lm_head and embed_tokens, replaced per row; such an adapter is not mixed"),
-                    onlyAt(
+                    applied(
                             "trainable_token_indices",
-                            "null (trainable embedding rows not implemented)",
-                            AdapterFields::absent),
+                            "list, or {embed_tokens: list}: the adapter's own embedding rows for those"
+                                    + " ids (and logits, on a tied head); such an adapter is not mixed"),
                     onlyAt(
                             "layer_replication",
                             "null (it rebuilds the base model's layers)",

@@ -46,6 +46,7 @@ public final class LoraAdapter implements AutoCloseable {
     private NDArray savedEmbed;
     private NDArray savedLmHead;
     private NDArray headAT;
+    private NDArray tokenRowsOnDevice;
     private NDArray headBT;
 
     /**
@@ -62,14 +63,20 @@ public final class LoraAdapter implements AutoCloseable {
             int headRank,
             float[] headA,
             float[] headB,
+            int[] tokenIds,
+            float[] tokenRows,
+            boolean tiedHead,
             int vocab,
             int hidden) {
-        static final Extras NONE = new Extras(0, null, null, null, null, 0, null, null, 0, 0);
+        static final Extras NONE =
+                new Extras(0, null, null, null, null, 0, null, null, null, null, false, 0, 0);
 
         long bytes() {
             long n = 0;
             for (float[] a :
-                    new float[][] {embedA, embedB, savedEmbed, savedLmHead, headA, headB}) {
+                    new float[][] {
+                        embedA, embedB, savedEmbed, savedLmHead, headA, headB, tokenRows
+                    }) {
                 n += a == null ? 0 : 4L * a.length;
             }
             return n;
@@ -548,7 +555,39 @@ public final class LoraAdapter implements AutoCloseable {
             consumed.add(aName);
             consumed.add(bName);
         }
-        if (embedA == null && savedEmbed == null && savedHead == null && headA == null) {
+        int[] tokenIds = null;
+        float[] tokenRows = null;
+        if (!config.trainableTokens().isEmpty()) {
+            // PEFT's TrainableTokens: the adapter's own rows of the embedding for these ids.
+            String name =
+                    byKey.get(AdapterConfig.EMBEDDING + ".token_adapter.trainable_tokens_delta");
+            if (name == null) {
+                throw new AdapterFormatException(
+                        file
+                                + ": trainable_token_indices is set but tensor '"
+                                + AdapterConfig.EMBEDDING
+                                + ".token_adapter.trainable_tokens_delta' is missing");
+            }
+            tokenIds = config.trainableTokens().stream().mapToInt(Integer::intValue).toArray();
+            for (int id : tokenIds) {
+                if (id >= vocab) {
+                    throw new AdapterFormatException(
+                            file
+                                    + ": trainable_token_indices holds "
+                                    + id
+                                    + ", outside the model's vocabulary of "
+                                    + vocab);
+                }
+            }
+            check(file, name, w.info(name).shape(), tokenIds.length, hidden);
+            tokenRows = load(w, name, scratch);
+            consumed.add(name);
+        }
+        if (embedA == null
+                && savedEmbed == null
+                && savedHead == null
+                && headA == null
+                && tokenIds == null) {
             return Extras.NONE;
         }
         return new Extras(
@@ -560,6 +599,9 @@ public final class LoraAdapter implements AutoCloseable {
                 headRank,
                 headA,
                 headB,
+                tokenIds,
+                tokenRows,
+                model.tieWordEmbeddings(),
                 vocab,
                 hidden);
     }
@@ -689,6 +731,12 @@ public final class LoraAdapter implements AutoCloseable {
                                 .transpose()
                                 .toType(dtype, false);
             }
+            if (x.tokenRows() != null) {
+                tokenRowsOnDevice =
+                        extrasOnDevice
+                                .create(x.tokenRows(), new Shape(x.tokenIds().length, x.hidden()))
+                                .toType(dtype, false);
+            }
             if (x.savedLmHead() != null) {
                 savedLmHead =
                         extrasOnDevice
@@ -736,6 +784,7 @@ public final class LoraAdapter implements AutoCloseable {
             savedLmHead = null;
             headAT = null;
             headBT = null;
+            tokenRowsOnDevice = null;
         }
     }
 
@@ -769,6 +818,24 @@ public final class LoraAdapter implements AutoCloseable {
         return headBT;
     }
 
+    /**
+     * The token ids whose embedding rows this adapter replaces ({@code trainable_token_indices}),
+     * or null.
+     */
+    int[] trainableTokens() {
+        return extras.tokenIds();
+    }
+
+    /** Their rows [ids, hidden] on the device, in {@link #trainableTokens()} order. */
+    NDArray trainableTokenRows() {
+        return tokenRowsOnDevice;
+    }
+
+    /** Whether the model's head is its embedding, so the replaced rows are also output rows. */
+    boolean tiedHead() {
+        return extras.tiedHead();
+    }
+
     NDArray savedLmHead() {
         return savedLmHead;
     }
@@ -779,7 +846,10 @@ public final class LoraAdapter implements AutoCloseable {
      * a delta).
      */
     public boolean mixable() {
-        return !config.useDora() && extras.savedEmbed() == null && extras.savedLmHead() == null;
+        return !config.useDora()
+                && extras.savedEmbed() == null
+                && extras.savedLmHead() == null
+                && extras.tokenIds() == null;
     }
 
     public synchronized boolean onDevice() {

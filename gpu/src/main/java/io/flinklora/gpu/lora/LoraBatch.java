@@ -259,7 +259,7 @@ public final class LoraBatch implements ProjectionDelta {
 
     @Override
     public NDArray embed(NDArray tokenIds, NDArray embedded) {
-        NDArray out = embedded;
+        NDArray out = trainableTokenRows(tokenIds, embedded);
         for (int i = 0; i < adapters.size(); i++) {
             LoraAdapter a = adapters.get(i);
             if (a.savedEmbed() == null && a.embedAT() == null) {
@@ -296,7 +296,7 @@ public final class LoraBatch implements ProjectionDelta {
 
     @Override
     public NDArray logits(NDArray hidden, NDArray logits, long[] tokenRows) {
-        NDArray out = headDeltas(hidden, logits, tokenRows);
+        NDArray out = tiedTokenLogits(hidden, headDeltas(hidden, logits, tokenRows), tokenRows);
         for (LoraAdapter a : adapters) {
             if (a.savedLmHead() == null) {
                 continue;
@@ -324,6 +324,85 @@ public final class LoraBatch implements ProjectionDelta {
                             .toType(out.getDataType(), false));
         }
         return out;
+    }
+
+    /**
+     * PEFT's TrainableTokens: the rows of an adapter's tokens whose id it lists read the adapter's
+     * own embedding row instead of the model's (such an adapter runs alone, at weight 1).
+     */
+    private NDArray trainableTokenRows(NDArray tokenIds, NDArray embedded) {
+        NDArray out = embedded;
+        long[] ids = null;
+        for (int i = 0; i < adapters.size(); i++) {
+            LoraAdapter a = adapters.get(i);
+            int[] listed = a.trainableTokens();
+            if (listed == null) {
+                continue;
+            }
+            if (ids == null) {
+                ids = tokenIds.toType(DataType.INT64, false).toLongArray();
+            }
+            List<Long> rows = new ArrayList<>();
+            List<Long> which = new ArrayList<>();
+            for (long r : rowsOf.get(i)) {
+                for (int j = 0; j < listed.length; j++) {
+                    if (ids[(int) r] == listed[j]) {
+                        rows.add(r);
+                        which.add((long) j);
+                    }
+                }
+            }
+            if (rows.isEmpty()) {
+                continue;
+            }
+            if (out == embedded) {
+                out = embedded.duplicate();
+            }
+            out.set(
+                    new ai.djl.ndarray.index.NDIndex("{}", manager.create(toArray(rows))),
+                    a.trainableTokenRows().get(manager.create(toArray(which))));
+        }
+        return out;
+    }
+
+    /**
+     * On a head tied to the embedding, PEFT's TrainableTokens replace the same rows of the head: an
+     * adapter's logit rows take {@code h . row} for the token ids it lists.
+     */
+    private NDArray tiedTokenLogits(NDArray hidden, NDArray logits, long[] tokenRows) {
+        NDArray out = logits;
+        for (LoraAdapter a : adapters) {
+            if (a.trainableTokens() == null || !a.tiedHead()) {
+                continue;
+            }
+            List<Long> mine = new ArrayList<>();
+            for (int r = 0; r < tokenRows.length; r++) {
+                AdapterMix mix = rowMix.get((int) tokenRows[r]);
+                if (mix != null && mix.parts().stream().anyMatch(part -> part.adapter() == a)) {
+                    mine.add((long) r);
+                }
+            }
+            if (mine.isEmpty()) {
+                continue;
+            }
+            NDArray rows = manager.create(toArray(mine));
+            long[] listed = java.util.Arrays.stream(a.trainableTokens()).asLongStream().toArray();
+            NDArray own =
+                    hidden.get(rows)
+                            .matMul(a.trainableTokenRows().transpose())
+                            .toType(logits.getDataType(), false);
+            NDArray part = out.get(rows);
+            part.set(new ai.djl.ndarray.index.NDIndex(":, {}", manager.create(listed)), own);
+            if (out == logits) {
+                out = logits.duplicate();
+            }
+            out.set(new ai.djl.ndarray.index.NDIndex("{}", rows), part);
+        }
+        return out;
+    }
+
+    private static long[] toArray(List<Long> values) {
+        return values.stream().mapToLong(Long::longValue).toArray();
     }
 
     /**

@@ -795,7 +795,13 @@ public final class LlamaModel implements AutoCloseable {
                                                     .tanh()
                                                     .add(constants.one()));
                 };
-        return project(l, Projection.DOWN, w, act.muli(up), delta);
+        // relu's backward reads its output: multiply out of place there (the others keep their
+        // input).
+        NDArray gated =
+                config.block().activation() == ModelConfig.Activation.RELU
+                        ? act.mul(up)
+                        : act.muli(up);
+        return project(l, Projection.DOWN, w, gated, delta);
     }
 
     /**

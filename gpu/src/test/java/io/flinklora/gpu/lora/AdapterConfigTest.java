@@ -188,7 +188,7 @@ class AdapterConfigTest {
                         "layer_replication",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layer_replication\": [[0, 2]]}",
                         "trainable_token_indices",
-                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": [1]}",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": {\"lm_head\": [1]}}",
                         "target_parameters",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"w\"]}");
         cases.forEach(
