@@ -456,6 +456,13 @@ public record AdapterConfig(
         if (useDora && matches(EMBEDDING)) {
             throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");
         }
+        if (!trainableTokens.isEmpty() && saves(HEAD) && model.tieWordEmbeddings()) {
+            // PEFT's tied token wrapper cannot wrap a saved head: its forward raises.
+            throw new AdapterFormatException(
+                    source
+                            + ": trainable_token_indices with modules_to_save lm_head on a tied"
+                            + " head (PEFT fails on it too)");
+        }
         if (!trainableTokens.isEmpty() && matches(EMBEDDING)) {
             throw new AdapterFormatException(
                     source + ": trainable_token_indices together with LoRA on embed_tokens");

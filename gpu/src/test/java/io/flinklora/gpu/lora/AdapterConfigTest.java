@@ -158,6 +158,26 @@ class AdapterConfigTest {
                                                         + " \"target_modules\": [\"lm_head\"]}")
                                         .checkModules(model, "cfg"));
         assertTrue(dora.getMessage().contains("lm_head"), dora.getMessage());
+        // Trainable tokens beside a saved head: PEFT's forward fails on a tied head, so refused.
+        ModelConfig tied =
+                ModelConfig.parse(
+                        new com.fasterxml.jackson.databind.ObjectMapper()
+                                .readTree(
+                                        "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+                                                + "\"intermediate_size\":172,\"num_hidden_layers\":2,"
+                                                + "\"num_attention_heads\":8,\"vocab_size\":512,"
+                                                + "\"tie_word_embeddings\":true}"),
+                        "tied");
+        AdapterConfig tokensAndHead =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": [5],"
+                                + " \"modules_to_save\": [\"lm_head\"]}");
+        AdapterFormatException tiedHead =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> tokensAndHead.checkModules(tied, "cfg"));
+        assertTrue(
+                tiedHead.getMessage().contains("trainable_token_indices"), tiedHead.getMessage());
         // Embeddings take LoRA (lora_embedding_A/B); a module saved whole is never adapted too.
         parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"embed_tokens\"]}")
                 .checkModules(model, "cfg");
