@@ -301,20 +301,14 @@ public final class LoraBatch implements ProjectionDelta {
             if (a.savedLmHead() == null) {
                 continue;
             }
-            List<Long> mine = new ArrayList<>();
-            for (int r = 0; r < tokenRows.length; r++) {
-                AdapterMix mix = rowMix.get((int) tokenRows[r]);
-                if (mix != null && mix.parts().stream().anyMatch(part -> part.adapter() == a)) {
-                    mine.add((long) r);
-                }
-            }
-            if (mine.isEmpty()) {
+            long[] mine = logitRowsOf(a, tokenRows);
+            if (mine.length == 0) {
                 continue;
             }
             if (out == logits) {
                 out = logits.duplicate();
             }
-            NDArray idx = manager.create(mine.stream().mapToLong(Long::longValue).toArray());
+            NDArray idx = manager.create(mine);
             // modules_to_save lm_head: the adapter's own head for its rows (it runs alone, at
             // weight 1).
             out.set(
@@ -375,17 +369,11 @@ public final class LoraBatch implements ProjectionDelta {
             if (a.trainableTokens() == null || !a.tiedHead()) {
                 continue;
             }
-            List<Long> mine = new ArrayList<>();
-            for (int r = 0; r < tokenRows.length; r++) {
-                AdapterMix mix = rowMix.get((int) tokenRows[r]);
-                if (mix != null && mix.parts().stream().anyMatch(part -> part.adapter() == a)) {
-                    mine.add((long) r);
-                }
-            }
-            if (mine.isEmpty()) {
+            long[] mine = logitRowsOf(a, tokenRows);
+            if (mine.length == 0) {
                 continue;
             }
-            NDArray rows = manager.create(toArray(mine));
+            NDArray rows = manager.create(mine);
             long[] listed = java.util.Arrays.stream(a.trainableTokens()).asLongStream().toArray();
             NDArray own =
                     hidden.get(rows)
@@ -399,6 +387,18 @@ public final class LoraBatch implements ProjectionDelta {
             out.set(new ai.djl.ndarray.index.NDIndex("{}", rows), part);
         }
         return out;
+    }
+
+    /** The indices into a step's logit rows of the rows that use adapter {@code a}. */
+    private long[] logitRowsOf(LoraAdapter a, long[] tokenRows) {
+        List<Long> mine = new ArrayList<>();
+        for (int r = 0; r < tokenRows.length; r++) {
+            AdapterMix mix = rowMix.get((int) tokenRows[r]);
+            if (mix != null && mix.parts().stream().anyMatch(part -> part.adapter() == a)) {
+                mine.add((long) r);
+            }
+        }
+        return toArray(mine);
     }
 
     private static long[] toArray(List<Long> values) {
