@@ -260,8 +260,8 @@ public record AdapterConfig(
      * from a module name to one; only the input embedding ({@code embed_tokens}) is supported.
      */
     private static List<Integer> trainableTokens(JsonNode v, String source) {
-        if (v == null || v.isNull()) {
-            return List.of();
+        if (v == null || v.isNull() || (v.isContainerNode() && v.isEmpty())) {
+            return List.of(); // PEFT tests the field's truth: an empty list or map is none
         }
         JsonNode list = v;
         if (v.isObject()) {
@@ -274,9 +274,9 @@ public record AdapterConfig(
             }
             list = v.get("embed_tokens");
         }
-        if (!list.isArray() || list.isEmpty()) {
+        if (!list.isArray()) {
             throw new AdapterFormatException(
-                    source + ": trainable_token_indices must be a non-empty list of token ids");
+                    source + ": trainable_token_indices must be a list of token ids");
         }
         List<Integer> out = new ArrayList<>();
         for (JsonNode t : list) {

@@ -489,28 +489,22 @@ public final class LoraAdapter implements AutoCloseable {
         float[] embedB = null;
         int embedRank = 0;
         if (config.matches(AdapterConfig.EMBEDDING)) {
-            String e = AdapterConfig.EMBEDDING;
-            String aName = byKey.get(e + ".lora_embedding_A");
-            String bName = byKey.get(e + ".lora_embedding_B");
-            if (aName == null || bName == null) {
-                throw new AdapterFormatException(
-                        file
-                                + ": target_modules adapts embed_tokens but tensor '"
-                                + e
-                                + (aName == null ? ".lora_embedding_A" : ".lora_embedding_B")
-                                + "' is missing");
-            }
-            embedRank = config.rankOf(e);
-            check(file, aName, w.info(aName).shape(), embedRank, vocab);
-            check(file, bName, w.info(bName).shape(), hidden, embedRank);
-            embedA = load(w, aName, scratch);
-            embedB = load(w, bName, scratch);
-            float scale = (float) config.scaleOf(e);
-            for (int i = 0; i < embedB.length; i++) {
-                embedB[i] *= scale;
-            }
-            consumed.add(aName);
-            consumed.add(bName);
+            embedRank = config.rankOf(AdapterConfig.EMBEDDING);
+            float[][] ab =
+                    loraPair(
+                            file,
+                            w,
+                            byKey,
+                            consumed,
+                            config,
+                            AdapterConfig.EMBEDDING,
+                            ".lora_embedding_A",
+                            ".lora_embedding_B",
+                            vocab,
+                            hidden,
+                            scratch);
+            embedA = ab[0];
+            embedB = ab[1];
         }
         float[] savedEmbed = null;
         float[] savedHead = null;
@@ -534,26 +528,22 @@ public final class LoraAdapter implements AutoCloseable {
         int headRank = 0;
         if (config.matches(AdapterConfig.HEAD)) {
             // LoRA on the output head, as on any linear module: logits + s B A h.
-            String aName = byKey.get(AdapterConfig.HEAD + ".lora_A.weight");
-            String bName = byKey.get(AdapterConfig.HEAD + ".lora_B.weight");
-            if (aName == null || bName == null) {
-                throw new AdapterFormatException(
-                        file
-                                + ": target_modules adapts lm_head but tensor 'lm_head.lora_"
-                                + (aName == null ? "A" : "B")
-                                + ".weight' is missing");
-            }
             headRank = config.rankOf(AdapterConfig.HEAD);
-            check(file, aName, w.info(aName).shape(), headRank, hidden);
-            check(file, bName, w.info(bName).shape(), vocab, headRank);
-            headA = load(w, aName, scratch);
-            headB = load(w, bName, scratch);
-            float scale = (float) config.scaleOf(AdapterConfig.HEAD);
-            for (int i = 0; i < headB.length; i++) {
-                headB[i] *= scale;
-            }
-            consumed.add(aName);
-            consumed.add(bName);
+            float[][] ab =
+                    loraPair(
+                            file,
+                            w,
+                            byKey,
+                            consumed,
+                            config,
+                            AdapterConfig.HEAD,
+                            ".lora_A.weight",
+                            ".lora_B.weight",
+                            hidden,
+                            vocab,
+                            scratch);
+            headA = ab[0];
+            headB = ab[1];
         }
         int[] tokenIds = null;
         float[] tokenRows = null;
@@ -604,6 +594,49 @@ public final class LoraAdapter implements AutoCloseable {
                 model.tieWordEmbeddings(),
                 vocab,
                 hidden);
+    }
+
+    /**
+     * A module's LoRA factors outside the decoder layers: A [r, in] and B [out, r] pre-multiplied
+     * by the module's scale, as the projections' are.
+     */
+    private static float[][] loraPair(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            AdapterConfig config,
+            String module,
+            String aSuffix,
+            String bSuffix,
+            int in,
+            int out,
+            NDManager scratch)
+            throws IOException {
+        String aName = byKey.get(module + aSuffix);
+        String bName = byKey.get(module + bSuffix);
+        if (aName == null || bName == null) {
+            throw new AdapterFormatException(
+                    file
+                            + ": target_modules adapts "
+                            + module
+                            + " but tensor '"
+                            + module
+                            + (aName == null ? aSuffix : bSuffix)
+                            + "' is missing");
+        }
+        int rank = config.rankOf(module);
+        check(file, aName, w.info(aName).shape(), rank, in);
+        check(file, bName, w.info(bName).shape(), out, rank);
+        float[] a = load(w, aName, scratch);
+        float[] b = load(w, bName, scratch);
+        float scale = (float) config.scaleOf(module);
+        for (int i = 0; i < b.length; i++) {
+            b[i] *= scale;
+        }
+        consumed.add(aName);
+        consumed.add(bName);
+        return new float[][] {a, b};
     }
 
     private static float[] saved(
@@ -702,16 +735,8 @@ public final class LoraAdapter implements AutoCloseable {
             }
             Extras x = extras;
             if (x.embedA() != null) {
-                embedAT =
-                        extrasOnDevice
-                                .create(x.embedA(), new Shape(x.embedRank(), x.vocab()))
-                                .transpose()
-                                .toType(dtype, false);
-                embedBT =
-                        extrasOnDevice
-                                .create(x.embedB(), new Shape(x.hidden(), x.embedRank()))
-                                .transpose()
-                                .toType(dtype, false);
+                embedAT = transposedOnDevice(x.embedA(), x.embedRank(), x.vocab(), dtype);
+                embedBT = transposedOnDevice(x.embedB(), x.hidden(), x.embedRank(), dtype);
             }
             if (x.savedEmbed() != null) {
                 savedEmbed =
@@ -720,16 +745,8 @@ public final class LoraAdapter implements AutoCloseable {
                                 .toType(dtype, false);
             }
             if (x.headA() != null) {
-                headAT =
-                        extrasOnDevice
-                                .create(x.headA(), new Shape(x.headRank(), x.hidden()))
-                                .transpose()
-                                .toType(dtype, false);
-                headBT =
-                        extrasOnDevice
-                                .create(x.headB(), new Shape(x.vocab(), x.headRank()))
-                                .transpose()
-                                .toType(dtype, false);
+                headAT = transposedOnDevice(x.headA(), x.headRank(), x.hidden(), dtype);
+                headBT = transposedOnDevice(x.headB(), x.vocab(), x.headRank(), dtype);
             }
             if (x.tokenRows() != null) {
                 tokenRowsOnDevice =
@@ -745,6 +762,11 @@ public final class LoraAdapter implements AutoCloseable {
             }
         }
         return true;
+    }
+
+    /** A host matrix [rows, cols] as its transpose on the device, in the compute dtype. */
+    private NDArray transposedOnDevice(float[] host, int rows, int cols, DataType dtype) {
+        return extrasOnDevice.create(host, new Shape(rows, cols)).transpose().toType(dtype, false);
     }
 
     /** Frees the device slots, keeping the host copies. */
