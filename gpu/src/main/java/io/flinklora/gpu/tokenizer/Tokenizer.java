@@ -36,6 +36,8 @@ public final class Tokenizer implements AutoCloseable {
     static final String TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
     static final String CONFIG_FILE = "config.json";
     static final String GENERATION_CONFIG_FILE = "generation_config.json";
+    static final String SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json";
+    static final String ADDED_TOKENS_FILE = "added_tokens.json";
 
     /** How a decoder turns pieces into bytes. */
     enum DecoderFamily {
@@ -135,15 +137,7 @@ public final class Tokenizer implements AutoCloseable {
 
     public static Tokenizer load(Path modelDir) {
         Path tokenizerFile = modelDir.resolve(TOKENIZER_FILE);
-        JsonNode tokenizerJson = readJson(tokenizerFile);
-        if (tokenizerJson == null) {
-            throw new TokenizerException(
-                    "Tokenizer file "
-                            + tokenizerFile
-                            + " does not exist (model folder "
-                            + modelDir
-                            + ")");
-        }
+        JsonNode tokenizerJson = effectiveTokenizerJson(modelDir);
         JsonNode tokenizerConfig = readJson(modelDir.resolve(TOKENIZER_CONFIG_FILE));
         JsonNode config = readJson(modelDir.resolve(CONFIG_FILE));
         JsonNode generationConfig = readJson(modelDir.resolve(GENERATION_CONFIG_FILE));
@@ -163,7 +157,13 @@ public final class Tokenizer implements AutoCloseable {
                 bosId = ids[0];
             }
         }
-        boolean addBos = decideAddBos(tokenizerConfig, tokenizerJson, vocab, bosId, modelDir);
+        // transformers 5 drops add_bos_token / add_eos_token when tokenizer.json exists: the
+        // post-processor alone adds special tokens (encode applies it).
+        boolean addBos =
+                bosId >= 0
+                        && Boolean.TRUE.equals(
+                                templateStartsWith(
+                                        tokenizerJson.get("post_processor"), vocab, bosId));
 
         Set<Integer> eos = new LinkedHashSet<>();
         if (tokenizerConfig != null) {
@@ -206,9 +206,33 @@ public final class Tokenizer implements AutoCloseable {
         }
     }
 
+    /**
+     * The tokenizer.json transformers 5's AutoTokenizer runs for a model folder: not always the
+     * file as written ({@link AutoTokenizerFiles}).
+     */
+    static JsonNode effectiveTokenizerJson(Path modelDir) {
+        Path tokenizerFile = modelDir.resolve(TOKENIZER_FILE);
+        JsonNode tokenizerJson = readJson(tokenizerFile);
+        if (tokenizerJson == null) {
+            throw new TokenizerException(
+                    "Tokenizer file "
+                            + tokenizerFile
+                            + " does not exist (model folder "
+                            + modelDir
+                            + ")");
+        }
+        return AutoTokenizerFiles.effective(
+                modelDir,
+                tokenizerJson,
+                readJson(modelDir.resolve(TOKENIZER_CONFIG_FILE)),
+                readJson(modelDir.resolve(CONFIG_FILE)),
+                readJson(modelDir.resolve(SPECIAL_TOKENS_MAP_FILE)),
+                readJson(modelDir.resolve(ADDED_TOKENS_FILE)));
+    }
+
     private static HuggingFaceTokenizer openDjl(Path tokenizerFile, JsonNode parsed) {
-        // We add BOS ourselves. DJL also truncates to 512 tokens and pads by default: turn both
-        // off.
+        // encode() asks for the post-processor's special tokens per call. DJL also truncates to 512
+        // tokens and pads by default: turn both off.
         Map<String, String> options =
                 Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
         String unpaired = unpairedSurrogate(parsed, "$");
@@ -282,16 +306,15 @@ public final class Tokenizer implements AutoCloseable {
         return false;
     }
 
-    /** Prompt ids, with BOS first when the model's tokenizer adds it. */
+    /**
+     * Prompt ids as transformers 5 gives them ({@code tokenizer(text).input_ids}): the special
+     * tokens the post-processor adds (BOS for most models) around the text's.
+     */
     public int[] encode(String text) {
-        long[] ids = hf.encode(text, false, false).getIds();
-        int offset = addBos ? 1 : 0;
-        int[] out = new int[ids.length + offset];
-        if (addBos) {
-            out[0] = bosId;
-        }
+        long[] ids = hf.encode(text, true, false).getIds();
+        int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
-            out[i + offset] = Math.toIntExact(ids[i]);
+            out[i] = Math.toIntExact(ids[i]);
         }
         return out;
     }
@@ -412,34 +435,6 @@ public final class Tokenizer implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------- loading helpers
-
-    private static boolean decideAddBos(
-            JsonNode tokenizerConfig,
-            JsonNode tokenizerJson,
-            Vocab vocab,
-            int bosId,
-            Path modelDir) {
-        JsonNode explicit = tokenizerConfig == null ? null : tokenizerConfig.get("add_bos_token");
-        if (explicit != null && !explicit.isNull()) {
-            if (explicit.asBoolean() && bosId < 0) {
-                throw new TokenizerException(
-                        TOKENIZER_CONFIG_FILE
-                                + " in "
-                                + modelDir
-                                + " sets add_bos_token but names no bos_token known to the vocabulary");
-            }
-            return explicit.asBoolean() && bosId >= 0;
-        }
-        if (bosId < 0) {
-            return false;
-        }
-        // No explicit flag: follow what tokenizer.json's post-processor would add (e.g. Llama-3).
-        Boolean template = templateStartsWith(tokenizerJson.get("post_processor"), vocab, bosId);
-        if (template != null) {
-            return template;
-        }
-        return tokenizerConfig == null;
-    }
 
     /** Whether a TemplateProcessing's single template starts with bosId; null if there is none. */
     private static Boolean templateStartsWith(JsonNode postProcessor, Vocab vocab, int bosId) {

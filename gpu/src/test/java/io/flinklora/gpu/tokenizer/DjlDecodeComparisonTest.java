@@ -2,6 +2,7 @@ package io.flinklora.gpu.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -60,8 +61,12 @@ class DjlDecodeComparisonTest {
                 Stream.concat(
                         Files.walk(root.resolve("models")),
                         Files.walk(root.resolve("gpu/src/test/resources")))) {
+            // tokenizer-conformance/ holds encode fixtures whose class rebuilds the pipeline, so
+            // DJL on the file as written is not their oracle (TransformersTokenizerConformanceTest
+            // covers them).
             files =
                     walk.filter(p -> p.getFileName().toString().equals("tokenizer.json"))
+                            .filter(p -> !p.toString().contains("tokenizer-conformance"))
                             .sorted()
                             .toList();
         }
@@ -75,7 +80,13 @@ class DjlDecodeComparisonTest {
     }
 
     private static void compareSentencePiece(Path dir) throws Exception {
-        JsonNode root = JSON.readTree(dir.resolve("tokenizer.json").toFile());
+        // The pipeline transformers 5 runs for the folder (a Qwen2 model's class rebuilds a
+        // byte-level one around any vocabulary, so only SentencePiece pipelines are compared here).
+        JsonNode root = Tokenizer.effectiveTokenizerJson(dir);
+        assumeTrue(
+                Tokenizer.decoderFamily(root.get("decoder"))
+                        == Tokenizer.DecoderFamily.SENTENCEPIECE,
+                "not a SentencePiece pipeline under transformers 5");
         assertEquals(
                 Tokenizer.DecoderFamily.SENTENCEPIECE,
                 Tokenizer.decoderFamily(root.get("decoder")),
@@ -87,7 +98,9 @@ class DjlDecodeComparisonTest {
                 .forEach(t -> special[t.get("id").asInt()] = t.path("special").asBoolean());
         try (Tokenizer ours = Tokenizer.load(dir);
                 HuggingFaceTokenizer djl =
-                        HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"), Map.of())) {
+                        HuggingFaceTokenizer.newInstance(
+                                new java.io.ByteArrayInputStream(JSON.writeValueAsBytes(root)),
+                                Map.of())) {
             Random random = new Random(dir.toString().hashCode());
             int valid = 0;
             int configSpecials = 0;

@@ -118,7 +118,8 @@ class TokenizerTest {
                 long[] longIds = Arrays.stream(ids).asLongStream().toArray();
                 String theirs = hf.decode(longIds, true);
                 String ours = tokenizer.decode(ids);
-                assertEquals(" " + text, ours);
+                // Metaspace prepends its space unless the text starts with one.
+                assertEquals(text.startsWith(" ") ? text : " " + text, ours);
                 // HF's Strip decoder removes exactly the one space the Prepend normalizer added.
                 assertEquals(" " + theirs, ours, text);
             }
@@ -205,7 +206,9 @@ class TokenizerTest {
             assertArrayEquals(new int[] {2, 0}, t.eosIds());
             assertArrayEquals(tokenizer.encode("Once upon"), t.encode("Once upon"));
         }
-        // Object-valued tokens, BOS switched off, EOS ids merged from generation_config.json.
+        // Object-valued tokens, EOS ids merged from generation_config.json; add_bos_token false is
+        // dropped, as transformers 5 drops it whenever tokenizer.json exists (its template adds
+        // BOS).
         Files.writeString(
                 dir.resolve("tokenizer_config.json"),
                 "{\"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": {\"content\": \"</s>\"},"
@@ -214,9 +217,9 @@ class TokenizerTest {
         Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": [2, 0]}");
         try (Tokenizer t = Tokenizer.load(dir)) {
             assertEquals(1, t.bosId());
-            assertFalse(t.addsBos());
+            assertTrue(t.addsBos());
             assertArrayEquals(new int[] {2, 0}, t.eosIds());
-            assertArrayEquals(new int[] {403, 407}, t.encode("Once upon"));
+            assertArrayEquals(new int[] {1, 403, 407}, t.encode("Once upon"));
         }
     }
 

@@ -1,0 +1,646 @@
+package io.flinklora.gpu.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * The tokenizer.json that transformers 5's {@code AutoTokenizer.from_pretrained} actually runs for
+ * a model folder, so that prompts get the ids transformers gives them.
+ *
+ * <p>transformers 5 does not run tokenizer.json as written. It picks a class from {@code
+ * tokenizer_config.json} and {@code config.json}'s model type ({@code tokenization_auto}); a class
+ * with its own constructor (LlamaTokenizer, GemmaTokenizer, Qwen2Tokenizer, GPT2Tokenizer, ...)
+ * keeps only the file's vocabulary, merges and post-processor and builds normalizer, pre-tokenizer,
+ * decoder and model options in code; {@code add_bos_token} / {@code add_eos_token} are dropped
+ * whenever tokenizer.json exists; special tokens the configs name (or the class's defaults) are
+ * added when missing. No library does this outside Python, so it is written here, from transformers
+ * 5.18's {@code tokenization_auto.py}, {@code tokenization_utils_base.py}, {@code
+ * tokenization_utils_tokenizers.py} and the four classes' constructors; {@code
+ * TransformersTokenizerConformanceTest} compares it with transformers on files saved both ways.
+ * Other classes that rebuild their pipeline are refused by name.
+ */
+@Internal
+final class AutoTokenizerFiles {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+    /** A tokenizer class transformers 5 would instantiate. */
+    enum TokenizerClass {
+        /** The generic backend: tokenizer.json as written. */
+        BACKEND,
+        LLAMA,
+        GEMMA,
+        QWEN2,
+        GPT2
+    }
+
+    /** transformers' TOKENIZER_MAPPING_NAMES for the architectures this engine serves. */
+    private static final Map<String, String> REGISTERED =
+            Map.of(
+                    "mistral", "TokenizersBackend",
+                    "phi3", "TokenizersBackend",
+                    "qwen2", "Qwen2Tokenizer",
+                    "qwen3", "Qwen2Tokenizer",
+                    "gemma", "GemmaTokenizer",
+                    "gemma2", "GemmaTokenizer");
+
+    /**
+     * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their
+     * registered class wins over the one tokenizer_config.json names.
+     */
+    private static final Set<String> HUB_CLASS_OVERRIDDEN = Set.of("phi3", "qwen2");
+
+    /** transformers' MODEL_IDS_TO_TOKENIZERS_BACKEND, matched on config.json's _name_or_path. */
+    private static final List<String> BACKEND_MODEL_IDS =
+            List.of(
+                    "deepseek-ai/deepseek-r1-distill-llama-*",
+                    "deepseek-ai/deepseek-coder-*",
+                    "allenai/dolma2-tokenizer",
+                    "google/umt5-small",
+                    "naver-clova-ix/donut-*",
+                    "salesforce/blip2-opt-*",
+                    "salesforce/blip2-flan-t5-*",
+                    "salesforce/instructblip-flan-t5-*",
+                    "stepfun-ai/step-3.7-*");
+
+    private static final Set<String> GENERIC =
+            Set.of("TokenizersBackend", "PythonBackend", "PreTrainedTokenizer", "BloomTokenizer");
+
+    private static final List<String> SPECIAL_ATTRIBUTES =
+            List.of(
+                    "bos_token",
+                    "eos_token",
+                    "unk_token",
+                    "sep_token",
+                    "pad_token",
+                    "cls_token",
+                    "mask_token");
+
+    /** Qwen2Tokenizer's PRETOKENIZE_REGEX. */
+    private static final String QWEN2_SPLIT =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
+                    + " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+    private static volatile Set<String> rebuilding;
+
+    private AutoTokenizerFiles() {}
+
+    /**
+     * The effective tokenizer.json for a folder's files (any config may be null when absent).
+     *
+     * @throws TokenizerException naming what transformers would do that the engine does not
+     */
+    static ObjectNode effective(
+            Path dir,
+            JsonNode tokenizerJson,
+            JsonNode tokenizerConfig,
+            JsonNode config,
+            JsonNode specialTokensMap,
+            JsonNode addedTokensFile) {
+        try {
+            return effectiveChecked(
+                    dir, tokenizerJson, tokenizerConfig, config, specialTokensMap, addedTokensFile);
+        } catch (ClassCastException | UnsupportedOperationException | NumberFormatException e) {
+            // a field of the wrong JSON type where transformers expects a list, map or id
+            throw new TokenizerException(
+                    "Tokenizer files in " + dir + " are malformed: " + e.getMessage(), e);
+        }
+    }
+
+    private static ObjectNode effectiveChecked(
+            Path dir,
+            JsonNode tokenizerJson,
+            JsonNode tokenizerConfig,
+            JsonNode config,
+            JsonNode specialTokensMap,
+            JsonNode addedTokensFile) {
+        JsonNode added = tokenizerJson.get("added_tokens");
+        if (added != null && !added.isNull() && !added.isArray()) {
+            throw new TokenizerException(
+                    "tokenizer.json in " + dir + " has added_tokens that is not a list");
+        }
+        TokenizerClass cls = resolve(dir, tokenizerConfig, config);
+        JsonNode tc = tokenizerConfig == null ? NODES.objectNode() : tokenizerConfig;
+        if (tc.path("split_special_tokens").asBoolean(false)) {
+            throw new TokenizerException(
+                    "tokenizer_config.json in "
+                            + dir
+                            + " sets split_special_tokens: special tokens in a prompt would be"
+                            + " tokenized as text; not supported");
+        }
+        ObjectNode out;
+        if (cls == TokenizerClass.BACKEND) {
+            out = tokenizerJson.deepCopy();
+        } else {
+            out = rebuild(dir, cls, tokenizerJson, tc);
+        }
+        addTokens(dir, cls, out, tokenizerJson, tc, specialTokensMap, addedTokensFile);
+        return out;
+    }
+
+    /** The class AutoTokenizer.from_pretrained instantiates for these configs. */
+    static TokenizerClass resolve(Path dir, JsonNode tokenizerConfig, JsonNode config) {
+        String modelType = config == null ? "" : config.path("model_type").asText("");
+        String configClass =
+                tokenizerConfig == null ? null : text(tokenizerConfig, "tokenizer_class");
+        JsonNode autoMap = tokenizerConfig == null ? null : tokenizerConfig.get("auto_map");
+        if (autoMap != null && !autoMap.isNull() && !HUB_CLASS_OVERRIDDEN.contains(modelType)) {
+            throw new TokenizerException(
+                    "tokenizer_config.json in "
+                            + dir
+                            + " has an auto_map: its tokenizer is remote code (trust_remote_code);"
+                            + " not supported");
+        }
+        String nameOrPath =
+                config == null ? "" : config.path("_name_or_path").asText("").toLowerCase();
+        for (String glob : BACKEND_MODEL_IDS) {
+            if (nameOrPath.matches(glob.replace(".", "\\.").replace("*", ".*"))) {
+                return TokenizerClass.BACKEND;
+            }
+        }
+        String hub =
+                configClass != null
+                        ? configClass
+                        : config == null ? null : text(config, "tokenizer_class");
+        String registered = REGISTERED.get(modelType);
+        if (hub != null && registered != null && !stripFast(registered).equals(stripFast(hub))) {
+            if (GENERIC.contains(stripFast(registered))) {
+                return TokenizerClass.BACKEND;
+            }
+            String name = HUB_CLASS_OVERRIDDEN.contains(modelType) ? registered : hub;
+            return byName(dir, name);
+        }
+        if (hub != null) {
+            return byName(dir, hub);
+        }
+        return registered == null ? TokenizerClass.BACKEND : byName(dir, registered);
+    }
+
+    private static TokenizerClass byName(Path dir, String name) {
+        String base = stripFast(name);
+        switch (base) {
+            case "LlamaTokenizer":
+                return TokenizerClass.LLAMA;
+            case "GemmaTokenizer":
+                return TokenizerClass.GEMMA;
+            case "Qwen2Tokenizer":
+                return TokenizerClass.QWEN2;
+            case "GPT2Tokenizer":
+                return TokenizerClass.GPT2;
+            default:
+        }
+        if (GENERIC.contains(base) || !rebuildingClasses().contains(base)) {
+            // transformers falls back to the generic backend for a class it does not know
+            return TokenizerClass.BACKEND;
+        }
+        throw new TokenizerException(
+                "Tokenizer class "
+                        + name
+                        + " (tokenizer_config.json in "
+                        + dir
+                        + "): transformers 5 builds that tokenizer's pipeline in its own code,"
+                        + " which the engine does not replicate; supported classes are"
+                        + " LlamaTokenizer, GemmaTokenizer, Qwen2Tokenizer, GPT2Tokenizer and the"
+                        + " generic PreTrainedTokenizerFast / TokenizersBackend");
+    }
+
+    private static String stripFast(String name) {
+        return name.endsWith("Fast") ? name.substring(0, name.length() - 4) : name;
+    }
+
+    /** The pipeline a class constructor builds around the file's vocabulary and merges. */
+    private static ObjectNode rebuild(Path dir, TokenizerClass cls, JsonNode file, JsonNode tc) {
+        JsonNode model = file.path("model");
+        String type = model.path("type").asText("");
+        if (!"BPE".equals(type)) {
+            throw new TokenizerException(
+                    "tokenizer.json in "
+                            + dir
+                            + " has a "
+                            + (type.isEmpty() ? "untyped" : type)
+                            + " model, but its tokenizer class builds a BPE model from it; not"
+                            + " supported");
+        }
+        ObjectNode out = NODES.objectNode();
+        out.put("version", "1.0");
+        out.putNull("truncation");
+        out.putNull("padding");
+        out.putArray("added_tokens");
+        ObjectNode bpe = NODES.objectNode();
+        bpe.put("type", "BPE");
+        bpe.putNull("dropout");
+        JsonNode prefixSpace = tc.get("add_prefix_space");
+        boolean hasPrefixSpace = prefixSpace != null && !prefixSpace.isNull();
+        switch (cls) {
+            case LLAMA:
+                {
+                    boolean prefix = !hasPrefixSpace || prefixSpace.asBoolean();
+                    // LlamaTokenizer's legacy defaults to False; _get_prepend_scheme reads it
+                    boolean legacy = tc.path("legacy").asBoolean(false);
+                    out.putNull("normalizer");
+                    out.set(
+                            "pre_tokenizer",
+                            json(
+                                    "{\"type\":\"Metaspace\",\"replacement\":\"\u2581\","
+                                            + "\"prepend_scheme\":\""
+                                            + (prefix ? (legacy ? "always" : "first") : "never")
+                                            + "\",\"split\":false}"));
+                    out.set(
+                            "decoder",
+                            json(
+                                    "{\"type\":\"Sequence\",\"decoders\":["
+                                            + "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\u2581\"},\"content\":\" \"},"
+                                            + "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}"
+                                            + (prefix
+                                                    ? ",{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}"
+                                                    : "")
+                                            + "]}"));
+                    bpe.putNull("unk_token");
+                    bpe.putNull("continuing_subword_prefix");
+                    bpe.putNull("end_of_word_suffix");
+                    bpe.put("fuse_unk", true);
+                    bpe.put("byte_fallback", true);
+                    break;
+                }
+            case GEMMA:
+                out.set(
+                        "normalizer",
+                        json(
+                                "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\u2581\"}"));
+                out.set(
+                        "pre_tokenizer",
+                        json(
+                                "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},"
+                                        + "\"behavior\":\"MergedWithPrevious\",\"invert\":false}"));
+                out.set(
+                        "decoder",
+                        json(
+                                "{\"type\":\"Sequence\",\"decoders\":["
+                                        + "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\u2581\"},\"content\":\" \"},"
+                                        + "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}"));
+                String unk = specialTokens(cls, tc, null).get("unk_token");
+                if (unk != null && !model.path("vocab").has(unk)) {
+                    // the tokenizers library refuses such a BPE model, in transformers too
+                    throw new TokenizerException(
+                            "tokenizer.json in "
+                                    + dir
+                                    + ": GemmaTokenizer's unk_token "
+                                    + unk
+                                    + " is not in the vocabulary (transformers refuses it too)");
+                }
+                if (unk == null) {
+                    bpe.putNull("unk_token");
+                } else {
+                    bpe.put("unk_token", unk);
+                }
+                bpe.putNull("continuing_subword_prefix");
+                bpe.putNull("end_of_word_suffix");
+                bpe.put("fuse_unk", true);
+                bpe.put("byte_fallback", true);
+                break;
+            case QWEN2:
+            case GPT2:
+                {
+                    boolean prefix = hasPrefixSpace && prefixSpace.asBoolean();
+                    ObjectNode byteLevel = NODES.objectNode();
+                    byteLevel.put("type", "ByteLevel");
+                    byteLevel.put("add_prefix_space", prefix);
+                    byteLevel.put("trim_offsets", true);
+                    byteLevel.put("use_regex", cls == TokenizerClass.GPT2);
+                    if (cls == TokenizerClass.QWEN2) {
+                        out.set("normalizer", json("{\"type\":\"NFC\"}"));
+                        ObjectNode split = NODES.objectNode();
+                        split.put("type", "Split");
+                        split.putObject("pattern").put("Regex", QWEN2_SPLIT);
+                        split.put("behavior", "Isolated");
+                        split.put("invert", false);
+                        ObjectNode seq = NODES.objectNode();
+                        seq.put("type", "Sequence");
+                        seq.putArray("pretokenizers").add(split).add(byteLevel);
+                        out.set("pre_tokenizer", seq);
+                    } else {
+                        out.putNull("normalizer");
+                        out.set("pre_tokenizer", byteLevel);
+                    }
+                    out.set(
+                            "decoder",
+                            json(
+                                    "{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                                            + "\"trim_offsets\":true,\"use_regex\":true}"));
+                    bpe.putNull("unk_token");
+                    bpe.put("continuing_subword_prefix", "");
+                    bpe.put("end_of_word_suffix", "");
+                    bpe.put("fuse_unk", false);
+                    bpe.put("byte_fallback", false);
+                    break;
+                }
+            default:
+                throw new IllegalStateException(cls.name());
+        }
+        bpe.put("ignore_merges", false);
+        bpe.set("vocab", model.path("vocab").deepCopy());
+        bpe.set("merges", model.has("merges") ? model.get("merges").deepCopy() : NODES.arrayNode());
+        // the constructor keeps the file's post-processor (convert_to_native_format)
+        JsonNode post = file.get("post_processor");
+        out.set("post_processor", post == null ? NODES.nullNode() : post.deepCopy());
+        out.set("model", bpe);
+        return out;
+    }
+
+    /**
+     * Added tokens as from_pretrained leaves them: the saved added_tokens_decoder (or, without one,
+     * the legacy added_tokens.json and tokenizer.json's list), then the special tokens the configs
+     * or the class name, each added when its content is new, with the id the tokenizers library
+     * gives it (the vocabulary's own id, or the next free one).
+     */
+    private static void addTokens(
+            Path dir,
+            TokenizerClass cls,
+            ObjectNode out,
+            JsonNode file,
+            JsonNode tc,
+            JsonNode specialTokensMap,
+            JsonNode addedTokensFile) {
+        Map<String, Integer> vocab = new HashMap<>();
+        JsonNode vocabNode = out.path("model").path("vocab");
+        int vocabSize = 0;
+        if (vocabNode.isObject()) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                vocab.put(e.getKey(), e.getValue().asInt());
+            }
+            vocabSize = vocab.size();
+        } else if (vocabNode.isArray()) {
+            int id = 0;
+            for (JsonNode entry : vocabNode) {
+                vocab.put(entry.path(0).asText(), id++);
+            }
+            vocabSize = id;
+        }
+        ArrayNode added = (ArrayNode) out.withArray("added_tokens");
+        Map<String, Integer> addedIds = new LinkedHashMap<>();
+        for (JsonNode t : added) {
+            addedIds.put(t.path("content").asText(), t.path("id").asInt());
+        }
+
+        // the decoder from_pretrained builds (tokenization_utils_base._from_pretrained)
+        TreeMap<Integer, ObjectNode> decoder = new TreeMap<>();
+        Map<String, String> legacySpecials = new HashMap<>();
+        JsonNode savedDecoder = tc.get("added_tokens_decoder");
+        if (savedDecoder != null && savedDecoder.isObject()) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = savedDecoder.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                decoder.put(Integer.parseInt(e.getKey()), addedToken(dir, e.getValue()));
+            }
+        } else {
+            if (specialTokensMap != null) {
+                for (Iterator<Map.Entry<String, JsonNode>> it = specialTokensMap.fields();
+                        it.hasNext(); ) {
+                    Map.Entry<String, JsonNode> e = it.next();
+                    String content = contentOf(e.getValue());
+                    if (SPECIAL_ATTRIBUTES.contains(e.getKey()) && content != null) {
+                        legacySpecials.put(e.getKey(), content);
+                    }
+                }
+            }
+            if (addedTokensFile != null) {
+                Set<String> specials =
+                        new HashSet<>(specialTokens(cls, tc, legacySpecials).values());
+                for (Iterator<Map.Entry<String, JsonNode>> it = addedTokensFile.fields();
+                        it.hasNext(); ) {
+                    Map.Entry<String, JsonNode> e = it.next();
+                    boolean special = specials.contains(e.getKey());
+                    ObjectNode t = NODES.objectNode();
+                    t.put("content", e.getKey());
+                    t.put("single_word", false);
+                    t.put("lstrip", false);
+                    t.put("rstrip", false);
+                    t.put("normalized", !special);
+                    t.put("special", special);
+                    decoder.put(e.getValue().asInt(), t);
+                }
+            }
+            for (JsonNode t : file.path("added_tokens")) {
+                ObjectNode copy = addedToken(dir, t);
+                copy.remove("id");
+                decoder.put(t.path("id").asInt(), copy);
+            }
+        }
+
+        List<ObjectNode> toAdd = new ArrayList<>(decoder.values());
+        Map<String, String> specials = specialTokens(cls, tc, legacySpecials);
+        for (String value : specials.values()) {
+            toAdd.add(specialToken(value));
+        }
+        for (String extra : extraSpecialTokens(dir, tc)) {
+            toAdd.add(specialToken(extra));
+        }
+        for (ObjectNode t : toAdd) {
+            String content = t.path("content").asText();
+            if (addedIds.containsKey(content)) {
+                continue;
+            }
+            int id;
+            if (vocab.containsKey(content)) {
+                id = vocab.get(content);
+            } else {
+                int max = addedIds.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
+                id =
+                        max < 0
+                                ? vocabSize
+                                : (max >= vocabSize || vocabSize == 0 ? max + 1 : vocabSize);
+            }
+            ObjectNode entry = NODES.objectNode();
+            entry.put("id", id);
+            entry.put("content", content);
+            entry.put("single_word", t.path("single_word").asBoolean(false));
+            entry.put("lstrip", t.path("lstrip").asBoolean(false));
+            entry.put("rstrip", t.path("rstrip").asBoolean(false));
+            entry.put("normalized", t.path("normalized").asBoolean(!t.path("special").asBoolean()));
+            entry.put("special", t.path("special").asBoolean(false));
+            added.add(entry);
+            addedIds.put(content, id);
+        }
+    }
+
+    /**
+     * The named special tokens (bos, eos, unk, sep, pad, cls, mask, then model-specific {@code
+     * *_token} strings), from the configs or the class's constructor defaults; null values are left
+     * out.
+     */
+    static Map<String, String> specialTokens(
+            TokenizerClass cls, JsonNode tc, Map<String, String> legacy) {
+        Map<String, String> defaults = new HashMap<>();
+        switch (cls) {
+            case LLAMA:
+                defaults.put("unk_token", "<unk>");
+                defaults.put("bos_token", "<s>");
+                defaults.put("eos_token", "</s>");
+                break;
+            case GEMMA:
+                defaults.put("unk_token", "<unk>");
+                defaults.put("bos_token", "<bos>");
+                defaults.put("eos_token", "<eos>");
+                defaults.put("pad_token", "<pad>");
+                defaults.put("mask_token", "<mask>");
+                break;
+            case QWEN2:
+                defaults.put("unk_token", "<|endoftext|>");
+                defaults.put("eos_token", "<|endoftext|>");
+                defaults.put("pad_token", "<|endoftext|>");
+                break;
+            case GPT2:
+                defaults.put("unk_token", "<|endoftext|>");
+                defaults.put("bos_token", "<|endoftext|>");
+                defaults.put("eos_token", "<|endoftext|>");
+                break;
+            default:
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String key : SPECIAL_ATTRIBUTES) {
+            String value;
+            if (legacy != null && legacy.containsKey(key)) {
+                value = legacy.get(key);
+            } else if (tc.has(key)) {
+                value = contentOf(tc.get(key));
+            } else {
+                value = defaults.get(key);
+            }
+            if (value != null) {
+                out.put(key, value);
+            }
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = tc.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (!SPECIAL_ATTRIBUTES.contains(e.getKey())
+                    && e.getKey().endsWith("_token")
+                    && e.getValue().isTextual()) {
+                out.put(e.getKey(), e.getValue().asText());
+            }
+        }
+        return out;
+    }
+
+    private static List<String> extraSpecialTokens(Path dir, JsonNode tc) {
+        JsonNode extra = tc.get("extra_special_tokens");
+        if (extra == null || extra.isNull() || (extra.isArray() && extra.isEmpty())) {
+            extra = tc.get("additional_special_tokens");
+        }
+        List<String> out = new ArrayList<>();
+        if (extra == null || extra.isNull()) {
+            return out;
+        }
+        if (extra.isObject()) {
+            // a dict is merged into the model-specific tokens
+            for (JsonNode v : extra) {
+                String c = contentOf(v);
+                if (c != null) {
+                    out.add(c);
+                }
+            }
+            return out;
+        }
+        for (JsonNode v : extra) {
+            String c = contentOf(v);
+            if (c == null) {
+                throw new TokenizerException(
+                        "tokenizer_config.json in "
+                                + dir
+                                + " lists a special token that is neither a string nor an"
+                                + " AddedToken: "
+                                + v);
+            }
+            out.add(c);
+        }
+        return out;
+    }
+
+    private static ObjectNode specialToken(String content) {
+        ObjectNode t = NODES.objectNode();
+        t.put("content", content);
+        t.put("special", true);
+        t.put("normalized", false);
+        return t;
+    }
+
+    private static ObjectNode addedToken(Path dir, JsonNode node) {
+        if (!node.isObject() || !node.path("content").isTextual()) {
+            throw new TokenizerException(
+                    "tokenizer_config.json in "
+                            + dir
+                            + " has an added_tokens_decoder entry without a content string: "
+                            + node);
+        }
+        ObjectNode t = ((ObjectNode) node).deepCopy();
+        t.remove("__type");
+        return t;
+    }
+
+    /** A special-token value: a string, or an AddedToken object's content; null if none. */
+    static String contentOf(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (node.isTextual()) {
+            return node.asText();
+        }
+        JsonNode content = node.get("content");
+        return content != null && content.isTextual() ? content.asText() : null;
+    }
+
+    private static String text(JsonNode node, String field) {
+        JsonNode v = node.get(field);
+        return v != null && v.isTextual() ? v.asText() : null;
+    }
+
+    private static JsonNode json(String s) {
+        try {
+            return JSON.readTree(s);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static Set<String> rebuildingClasses() {
+        Set<String> names = rebuilding;
+        if (names == null) {
+            names = new HashSet<>();
+            try (InputStream in =
+                            AutoTokenizerFiles.class.getResourceAsStream(
+                                    "transformers-rebuilding-tokenizers.txt");
+                    BufferedReader r =
+                            new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    if (!line.isBlank() && !line.startsWith("#")) {
+                        names.add(line.trim());
+                    }
+                }
+            } catch (IOException | NullPointerException e) {
+                throw new IllegalStateException(
+                        "transformers-rebuilding-tokenizers.txt is missing from the engine jar", e);
+            }
+            rebuilding = names;
+        }
+        return names;
+    }
+}

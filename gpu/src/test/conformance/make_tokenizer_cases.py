@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Tokenizer conformance fixtures: model folders' tokenizer files as the ecosystem writes them, and the
+prompt ids transformers 5's AutoTokenizer gives for a set of texts (tok(text).input_ids).
+
+transformers 5 does not run tokenizer.json as it is: AutoTokenizer picks a class from tokenizer_config.json
+and config.json's model_type, and classes with their own __init__ (LlamaTokenizer, GemmaTokenizer,
+Qwen2Tokenizer, GPT2Tokenizer, ...) keep only the vocabulary, merges and post-processor of the file and
+rebuild normalizer, pre-tokenizer, decoder and model options in code; add_bos_token / add_eos_token
+rewrite the post-processor; special tokens the configs name are added when missing. The engine's
+tokenizer must give the same ids (TransformersTokenizerConformanceTest) or refuse the folder by name.
+
+Writes gpu/src/test/resources/tokenizer-conformance/ (one folder per case plus cases.json) and the list of
+transformers' tokenizer classes that rebuild their pipeline in code
+(gpu/src/main/resources/io/flinklora/gpu/tokenizer/transformers-rebuilding-tokenizers.txt).
+CI never runs it. Usage: python make_tokenizer_cases.py
+"""
+import json, shutil, warnings
+from pathlib import Path
+warnings.filterwarnings("ignore")
+import transformers
+from transformers import AutoTokenizer
+from transformers.models.auto import tokenization_auto as ta
+from transformers.tokenization_utils_tokenizers import TokenizersBackend
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, processors, Regex, normalizers
+transformers.utils.logging.set_verbosity_error()
+
+REPO = Path(__file__).resolve().parents[4]
+OUT = REPO / "gpu" / "src" / "test" / "resources" / "tokenizer-conformance"
+CLASSES = REPO / "gpu" / "src" / "main" / "resources" / "io" / "flinklora" / "gpu" / "tokenizer" / \
+    "transformers-rebuilding-tokenizers.txt"
+SP = REPO / "models" / "stories260k" / "tokenizer.json"
+REFERENCE = REPO / ".." / "shared" / "reference" / "stories260k-greedy.jsonl"
+
+TEXTS = [
+    "Once upon a time", "Hello world", "  Hello  world", " leading space", "trailing space ", "   ",
+    "", ".", "a\nb\n\nc", "line\r\nbreak", "tab\there", "ünïcödé café naïve", "e\u0301 vs \u00e9",
+    "日本語のテキスト", "emoji 🙂👍 ok", "I'm sure they'll say DON'T", "12345 67 8", "!!! ??? ...",
+    "<s>Once</s> upon", "Once <s> upon", "Once<s>upon", "x</s>", "<unk> and <pad> and <mask>",
+    "<|endoftext|>next", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "a <|tool|> b",
+    "<|begin_of_text|>Hi", "The dog ran. The cat sat.\n\nThe end.", "  \n  indented\n",
+    "Tom and Lily went to the park to play with a big red ball",
+]
+
+
+def bytelevel_tokenizer(style):
+    """A small byte-level BPE trained here: GPT-2's file pipeline or Llama 3's (split regex + BOS)."""
+    corpus = [json.loads(l)["greedy_text"] for l in open(REFERENCE)] * 20 + TEXTS * 5
+    tok = Tokenizer(models.BPE())
+    if style == "gpt2":
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                                       r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] + (
+        ["<|begin_of_text|>", "<|end_of_text|>"] if style == "llama3" else [])
+    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=[], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(corpus, trainer)
+    tok.add_special_tokens(specials)
+    if style == "llama3":
+        bos = tok.token_to_id("<|begin_of_text|>")
+        tok.post_processor = processors.Sequence([
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
+                                          special_tokens=[("<|begin_of_text|>", bos)])])
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return json.loads(tok.to_str())
+
+
+def sp_file():
+    return json.loads(SP.read_text())
+
+
+LLAMA_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+# name -> (tokenizer.json, config.json, tokenizer_config.json or None)
+CASES = {
+    # the bundled model's files (a transformers 4 conversion: legacy normalizer, legacy true)
+    "sp_llama_legacy": (sp_file(), {"model_type": "llama"}, dict(
+        tokenizer_class="LlamaTokenizer", add_bos_token=True, add_eos_token=False, legacy=True,
+        clean_up_tokenization_spaces=False, **LLAMA_SPECIALS)),
+    # the same file read as transformers 5 does without legacy: Metaspace that prepends once
+    "sp_llama_default": (sp_file(), {"model_type": "llama"}, dict(tokenizer_class="LlamaTokenizerFast", **LLAMA_SPECIALS)),
+    "sp_llama_no_prefix_space": (sp_file(), {"model_type": "llama"}, dict(
+        tokenizer_class="LlamaTokenizer", add_prefix_space=False, legacy=False, **LLAMA_SPECIALS)),
+    # transformers 5 drops add_bos_token / add_eos_token whenever tokenizer.json exists: the file's
+    # post-processor decides, and a file without one adds nothing
+    "sp_llama_add_flags_dropped": (sp_file(), {"model_type": "llama"}, dict(
+        tokenizer_class="LlamaTokenizer", add_bos_token=False, add_eos_token=True, **LLAMA_SPECIALS)),
+    "sp_no_post_processor_add_bos_dropped": (dict(sp_file(), post_processor=None), {"model_type": "llama"}, dict(
+        tokenizer_class="LlamaTokenizer", add_bos_token=True, legacy=True, **LLAMA_SPECIALS)),
+    "sp_no_post_processor_no_tokenizer_config": (dict(sp_file(), post_processor=None), {"model_type": "llama"}, None),
+    # no tokenizer_config.json: the file as it is
+    "sp_no_tokenizer_config": (sp_file(), {"model_type": "llama"}, None),
+    # Mistral and Phi-3 register the generic backend: a LlamaTokenizer class name is not used
+    "sp_mistral_llama_class": (sp_file(), {"model_type": "mistral"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=False, **LLAMA_SPECIALS)),
+    "sp_phi3_llama_class_flags": (sp_file(), {"model_type": "phi3"}, dict(
+        tokenizer_class="LlamaTokenizer", add_bos_token=False, add_eos_token=True, legacy=False, **LLAMA_SPECIALS)),
+    # Gemma's class: its own pipeline, and its default <pad> / <mask> added when the configs name others
+    "sp_gemma_class": (sp_file(), {"model_type": "gemma"}, dict(
+        tokenizer_class="GemmaTokenizer", add_bos_token=True, **LLAMA_SPECIALS)),
+    # a class transformers does not know: the generic backend
+    "sp_unknown_class": (sp_file(), {"model_type": "llama"}, dict(tokenizer_class="MyOwnTokenizer", **LLAMA_SPECIALS)),
+    "bl_qwen2_class": (bytelevel_tokenizer("gpt2"), {"model_type": "qwen2"}, dict(
+        tokenizer_class="Qwen2Tokenizer", eos_token="<|endoftext|>", pad_token="<|endoftext|>", bos_token=None,
+        unk_token=None)),
+    # Qwen2 is in transformers' list of models whose hub class is wrong: Qwen2Tokenizer anyway
+    "bl_qwen2_generic_class": (bytelevel_tokenizer("gpt2"), {"model_type": "qwen2"}, dict(
+        tokenizer_class="PreTrainedTokenizerFast", eos_token="<|im_end|>")),
+    "bl_qwen3_generic_class": (bytelevel_tokenizer("gpt2"), {"model_type": "qwen3"}, dict(
+        tokenizer_class="PreTrainedTokenizerFast", eos_token="<|im_end|>")),
+    "bl_gpt2_prefix_space": (bytelevel_tokenizer("gpt2"), {"model_type": "llama"}, dict(
+        tokenizer_class="GPT2Tokenizer", add_prefix_space=True)),
+    "bl_llama3": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")),
+    "bl_llama3_add_flags_dropped": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
+        add_bos_token=True, add_eos_token=True)),
+    # added_tokens_decoder naming a token tokenizer.json lacks, and a model-specific special token
+    "bl_llama3_config_tokens": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
+        added_tokens_decoder={"425": {"content": "<|tool|>", "lstrip": False, "normalized": False, "rstrip": False,
+                                      "single_word": False, "special": True}})),
+}
+
+REFUSED = {
+    # a transformers class that rebuilds its pipeline in code the engine does not replicate
+    "refused_t5_class": (sp_file(), {"model_type": "llama"}, dict(tokenizer_class="T5Tokenizer", **LLAMA_SPECIALS),
+                         "T5Tokenizer"),
+    "refused_split_special_tokens": (sp_file(), {"model_type": "llama"}, dict(
+        tokenizer_class="LlamaTokenizer", split_special_tokens=True, **LLAMA_SPECIALS), "split_special_tokens"),
+}
+
+
+def write(folder, tj, cfg, tcfg):
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False))
+    (folder / "config.json").write_text(json.dumps(cfg, indent=1))
+    if tcfg is not None:
+        (folder / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=1, ensure_ascii=False))
+
+
+def rebuilding_classes():
+    """Names transformers resolves to a tokenizer class other than the generic backend."""
+    names = {v for v in ta.TOKENIZER_MAPPING_NAMES.values() if v} | set(ta.REGISTERED_FAST_ALIASES) \
+        | set(ta.REGISTERED_TOKENIZER_CLASSES)
+    out = set()
+    for n in names:
+        c = ta.tokenizer_class_from_name(n)
+        if c is not None and c is not TokenizersBackend and c.__name__ != "PythonBackend":
+            out.add(n.removesuffix("Fast"))
+    return sorted(out)
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    cases = []
+    for name, (tj, cfg, tcfg) in CASES.items():
+        write(OUT / name, tj, cfg, tcfg)
+        tok = AutoTokenizer.from_pretrained(OUT / name)
+        cases.append({"name": name, "transformers_class": type(tok).__name__,
+                      "texts": [{"text": t, "ids": tok(t).input_ids} for t in TEXTS]})
+        if name == "sp_llama_default":
+            # the same tokenizer as transformers 5 saves it (Metaspace in tokenizer.json, added_tokens_decoder)
+            saved = OUT / "sp_llama_saved_by_transformers5"
+            shutil.rmtree(saved, ignore_errors=True)
+            tok.save_pretrained(saved)
+            (saved / "config.json").write_text(json.dumps({"model_type": "llama"}, indent=1))
+            again = AutoTokenizer.from_pretrained(saved)
+            cases.append({"name": saved.name, "transformers_class": type(again).__name__,
+                          "texts": [{"text": t, "ids": again(t).input_ids} for t in TEXTS]})
+    for name, (tj, cfg, tcfg, named) in REFUSED.items():
+        write(OUT / name, tj, cfg, tcfg)
+        cases.append({"name": name, "refused": named})
+    (OUT / "cases.json").write_text(json.dumps({"transformers": transformers.__version__, "cases": cases},
+                                               ensure_ascii=False, indent=1))
+    CLASSES.parent.mkdir(parents=True, exist_ok=True)
+    CLASSES.write_text(
+        f"# transformers {transformers.__version__}: tokenizer classes AutoTokenizer resolves to a class of its own\n"
+        "# (not the generic TokenizersBackend), without the Fast suffix. Written by\n"
+        "# gpu/src/test/conformance/make_tokenizer_cases.py; the engine rebuilds LlamaTokenizer, GemmaTokenizer,\n"
+        "# Qwen2Tokenizer and GPT2Tokenizer as transformers does and refuses the others by name.\n"
+        + "".join(n + "\n" for n in rebuilding_classes()))
+    print(f"{len(cases)} cases in {OUT}")
+
+
+if __name__ == "__main__":
+    main()
