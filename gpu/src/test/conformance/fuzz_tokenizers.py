@@ -68,7 +68,7 @@ def main(seed, count, work):
         texts = [text(r) for _ in range(12)]
         try:
             tok = AutoTokenizer.from_pretrained(work / name)
-            rows = [{"text": t, "ids": tok(t).input_ids} for t in texts]
+            rows = [m.encode(tok, t) for t in texts]
         except Exception as e:  # transformers itself refuses: nothing to compare
             print(name, "HF", type(e).__name__, str(e)[:120])
             continue

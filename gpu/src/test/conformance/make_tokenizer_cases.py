@@ -121,6 +121,10 @@ CASES = {
     "bl_llama3_add_flags_dropped": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
         tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
         add_bos_token=True, add_eos_token=True)),
+    # Gemma's class around a byte-level vocabulary without <unk>: transformers loads it, then raises on
+    # every text that needs the unknown token (the engine refuses those prompts with a code)
+    "bl_gemma_class_without_unk": (bytelevel_tokenizer("gpt2"), {"model_type": "gemma"}, dict(
+        tokenizer_class="GemmaTokenizer")),
     # added_tokens_decoder naming a token tokenizer.json lacks, and a model-specific special token
     "bl_llama3_config_tokens": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
         tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
@@ -135,6 +139,13 @@ REFUSED = {
     "refused_split_special_tokens": (sp_file(), {"model_type": "llama"}, dict(
         tokenizer_class="LlamaTokenizer", split_special_tokens=True, **LLAMA_SPECIALS), "split_special_tokens"),
 }
+
+
+def encode(tok, text):
+    try:
+        return {"text": text, "ids": tok(text).input_ids}
+    except Exception as e:  # the tokenizers library refuses the text itself
+        return {"text": text, "error": str(e)}
 
 
 def write(folder, tj, cfg, tcfg):
@@ -166,7 +177,7 @@ def main():
         write(OUT / name, tj, cfg, tcfg)
         tok = AutoTokenizer.from_pretrained(OUT / name)
         cases.append({"name": name, "transformers_class": type(tok).__name__,
-                      "texts": [{"text": t, "ids": tok(t).input_ids} for t in TEXTS]})
+                      "texts": [encode(tok, t) for t in TEXTS]})
         if name == "sp_llama_default":
             # the same tokenizer as transformers 5 saves it (Metaspace in tokenizer.json, added_tokens_decoder)
             saved = OUT / "sp_llama_saved_by_transformers5"
@@ -175,7 +186,7 @@ def main():
             (saved / "config.json").write_text(json.dumps({"model_type": "llama"}, indent=1))
             again = AutoTokenizer.from_pretrained(saved)
             cases.append({"name": saved.name, "transformers_class": type(again).__name__,
-                          "texts": [{"text": t, "ids": again(t).input_ids} for t in TEXTS]})
+                          "texts": [encode(again, t) for t in TEXTS]})
     for name, (tj, cfg, tcfg, named) in REFUSED.items():
         write(OUT / name, tj, cfg, tcfg)
         cases.append({"name": name, "refused": named})

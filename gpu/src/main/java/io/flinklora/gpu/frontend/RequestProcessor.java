@@ -9,6 +9,7 @@ import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.RequestLimits;
 import io.flinklora.gpu.tokenizer.Tokenizer;
+import io.flinklora.gpu.tokenizer.TokenizerException;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -66,7 +67,11 @@ public final class RequestProcessor {
         if (text == null) {
             throw new RequestException(ErrorCode.INVALID_REQUEST, "the prompt is missing");
         }
-        return tokenizer.encode(text);
+        try {
+            return tokenizer.encode(text);
+        } catch (TokenizerException e) {
+            throw new RequestException(ErrorCode.INVALID_TOKEN, "prompt: " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -233,7 +238,12 @@ public final class RequestProcessor {
                                 + limits.maxChoiceTokens()
                                 + " tokens can be");
             }
-            ids[c] = tokenizer.encodeContinuation(label);
+            try {
+                ids[c] = tokenizer.encodeContinuation(label);
+            } catch (TokenizerException e) {
+                throw new RequestException(
+                        ErrorCode.INVALID_TOKEN, "choice '" + label + "': " + e.getMessage(), e);
+            }
             if (ids[c].length == 0) {
                 throw new RequestException(
                         ErrorCode.INVALID_PARAMETER, "choice '" + label + "' has no tokens");

@@ -299,15 +299,6 @@ final class AutoTokenizerFiles {
                                         + "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\u2581\"},\"content\":\" \"},"
                                         + "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}"));
                 String unk = specialTokens(cls, tc, null).get("unk_token");
-                if (unk != null && !model.path("vocab").has(unk)) {
-                    // the tokenizers library refuses such a BPE model, in transformers too
-                    throw new TokenizerException(
-                            "tokenizer.json in "
-                                    + dir
-                                    + ": GemmaTokenizer's unk_token "
-                                    + unk
-                                    + " is not in the vocabulary (transformers refuses it too)");
-                }
                 if (unk == null) {
                     bpe.putNull("unk_token");
                 } else {

@@ -311,7 +311,7 @@ public final class Tokenizer implements AutoCloseable {
      * tokens the post-processor adds (BOS for most models) around the text's.
      */
     public int[] encode(String text) {
-        long[] ids = hf.encode(text, true, false).getIds();
+        long[] ids = hfEncode(text, true);
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
             out[i] = Math.toIntExact(ids[i]);
@@ -350,12 +350,25 @@ public final class Tokenizer implements AutoCloseable {
      */
     public int[] encodeContinuation(String text) {
         String input = prependsSpace() ? text : " " + text;
-        long[] ids = hf.encode(input, false, false).getIds();
+        long[] ids = hfEncode(input, false);
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
             out[i] = Math.toIntExact(ids[i]);
         }
         return out;
+    }
+
+    /**
+     * The library's encoding; its own failures (a text that needs an unknown-token the vocabulary
+     * lacks: transformers raises there too) become a {@link TokenizerException}.
+     */
+    private long[] hfEncode(String text, boolean specialTokens) {
+        try {
+            return hf.encode(text, specialTokens, false).getIds();
+        } catch (RuntimeException e) {
+            throw new TokenizerException(
+                    "the model's tokenizer cannot encode this text: " + e.getMessage(), e);
+        }
     }
 
     private Boolean prependsSpace;

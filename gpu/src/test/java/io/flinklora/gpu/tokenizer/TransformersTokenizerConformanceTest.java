@@ -64,6 +64,14 @@ class TransformersTokenizerConformanceTest {
                                 try (Tokenizer t = Tokenizer.load(dir)) {
                                     for (JsonNode row : c.get("texts")) {
                                         String text = row.get("text").asText();
+                                        if (row.has("error")) {
+                                            // transformers raises on this text: so does encode
+                                            assertThrows(
+                                                    TokenizerException.class,
+                                                    () -> t.encode(text),
+                                                    () -> name + ": " + JSON.valueToTree(text));
+                                            continue;
+                                        }
                                         int[] expected =
                                                 JSON.convertValue(row.get("ids"), int[].class);
                                         assertArrayEquals(
