@@ -63,8 +63,29 @@ def main(seed, count, work):
                                                 for t in tj["added_tokens"]}
                 tcfg["added_tokens_decoder"][str(n)] = {"content": "<|tool|>", "lstrip": False, "rstrip": False,
                                                         "normalized": False, "single_word": False, "special": True}
+        if r.random() < 0.2:
+            # an added token of the file's own: non-special, matched on normalized text or not
+            tj["added_tokens"].append({"id": len(tj["model"]["vocab"]) + len(tj["added_tokens"]) + 3,
+                                       "content": r.choice(["ab", "the", " upon", "DON"]), "single_word": False,
+                                       "lstrip": r.random() < 0.3, "rstrip": r.random() < 0.3,
+                                       "normalized": r.random() < 0.5, "special": False})
+        if tcfg is not None and r.random() < 0.2:
+            tcfg[r.choice(["mask_token", "pad_token", "bos_token"])] = {
+                "__type": "AddedToken", "content": r.choice(["<|x|>", "<mask>", "<s>", "<|im_end|>"]),
+                "lstrip": r.random() < 0.5, "rstrip": r.random() < 0.3, "normalized": r.random() < 0.3,
+                "single_word": False, **({"special": r.random() < 0.5} if r.random() < 0.5 else {})}
         name = f"t{seed}_{i}"
         m.write(work / name, tj, cfg, tcfg)
+        if r.random() < 0.1:
+            (work / name / "config.json").unlink()
+        if r.random() < 0.15:
+            (work / name / "special_tokens_map.json").write_text(json.dumps({
+                "bos_token": r.choice(["<s>", "<|begin_of_text|>", {"content": "<|x|>", "lstrip": True}]),
+                "eos_token": r.choice(["</s>", "<|im_end|>"]),
+                **({"additional_special_tokens": ["<|y|>"]} if r.random() < 0.5 else {})}))
+        if r.random() < 0.1:
+            n = len(tj["model"]["vocab"]) + len(tj["added_tokens"])
+            (work / name / "added_tokens.json").write_text(json.dumps({"<|tool|>": n, "<|x|>": n + 1}))
         texts = [text(r) for _ in range(12)]
         try:
             tok = AutoTokenizer.from_pretrained(work / name)

@@ -103,6 +103,14 @@ final class AutoTokenizerFiles {
 
     private static volatile Set<String> rebuilding;
 
+    /** Marks, on queued tokens only: given as a plain string / as a tokenizer_config object. */
+    private static final String STRING = "__string";
+
+    private static final String FROM_CONFIG_OBJECT = "__config_object";
+
+    /** Marks a class constructor's default, which from_pretrained's kwargs do not hold. */
+    private static final String DEFAULT = "__default";
+
     private AutoTokenizerFiles() {}
 
     /**
@@ -298,12 +306,9 @@ final class AutoTokenizerFiles {
                                 "{\"type\":\"Sequence\",\"decoders\":["
                                         + "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\u2581\"},\"content\":\" \"},"
                                         + "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}"));
-                String unk = specialTokens(cls, tc, null).get("unk_token");
-                if (unk == null) {
-                    bpe.putNull("unk_token");
-                } else {
-                    bpe.put("unk_token", unk);
-                }
+                // GemmaTokenizer passes str(unk_token): a null unk_token becomes the piece "None"
+                ObjectNode unk = specialTokens(dir, cls, tc, Map.of()).get("unk_token");
+                bpe.put("unk_token", unk == null ? "None" : unk.path("content").asText());
                 bpe.putNull("continuing_subword_prefix");
                 bpe.putNull("end_of_word_suffix");
                 bpe.put("fuse_unk", true);
@@ -389,14 +394,14 @@ final class AutoTokenizerFiles {
             vocabSize = id;
         }
         ArrayNode added = (ArrayNode) out.withArray("added_tokens");
-        Map<String, Integer> addedIds = new LinkedHashMap<>();
+        Map<String, ObjectNode> byContent = new LinkedHashMap<>();
         for (JsonNode t : added) {
-            addedIds.put(t.path("content").asText(), t.path("id").asInt());
+            byContent.put(t.path("content").asText(), ((ObjectNode) t).deepCopy());
         }
 
         // the decoder from_pretrained builds (tokenization_utils_base._from_pretrained)
         TreeMap<Integer, ObjectNode> decoder = new TreeMap<>();
-        Map<String, String> legacySpecials = new HashMap<>();
+        Map<String, JsonNode> legacySpecials = new HashMap<>();
         JsonNode savedDecoder = tc.get("added_tokens_decoder");
         if (savedDecoder != null && savedDecoder.isObject()) {
             for (Iterator<Map.Entry<String, JsonNode>> it = savedDecoder.fields(); it.hasNext(); ) {
@@ -408,15 +413,33 @@ final class AutoTokenizerFiles {
                 for (Iterator<Map.Entry<String, JsonNode>> it = specialTokensMap.fields();
                         it.hasNext(); ) {
                     Map.Entry<String, JsonNode> e = it.next();
-                    String content = contentOf(e.getValue());
-                    if (SPECIAL_ATTRIBUTES.contains(e.getKey()) && content != null) {
-                        legacySpecials.put(e.getKey(), content);
+                    if (SPECIAL_ATTRIBUTES.contains(e.getKey())
+                            || e.getKey().equals("additional_special_tokens")) {
+                        legacySpecials.put(e.getKey(), e.getValue());
                     }
                 }
             }
             if (addedTokensFile != null) {
-                Set<String> specials =
-                        new HashSet<>(specialTokens(cls, tc, legacySpecials).values());
+                // from_pretrained tests str() of its kwargs here: the standard named tokens
+                // (not class defaults, not model-specific ones, not tokenizer_config objects,
+                // which are still dicts) and the extra special strings
+                Set<String> specials = new HashSet<>();
+                specialTokens(dir, cls, tc, legacySpecials)
+                        .forEach(
+                                (key, t) -> {
+                                    if (SPECIAL_ATTRIBUTES.contains(key)
+                                            && !t.path(DEFAULT).asBoolean(false)
+                                            && !t.path(FROM_CONFIG_OBJECT).asBoolean(false)) {
+                                        specials.add(t.path("content").asText());
+                                    }
+                                });
+                extraSpecialTokens(dir, tc, legacySpecials)
+                        .forEach(
+                                t -> {
+                                    if (t.path(STRING).asBoolean(false)) {
+                                        specials.add(t.path("content").asText());
+                                    }
+                                });
                 for (Iterator<Map.Entry<String, JsonNode>> it = addedTokensFile.fields();
                         it.hasNext(); ) {
                     Map.Entry<String, JsonNode> e = it.next();
@@ -438,40 +461,89 @@ final class AutoTokenizerFiles {
             }
         }
 
+        // TokenizersBackend.__init__: every decoder token is (re-)added, then the special tokens
+        // whose content is new; a token naming a special token is marked special
+        Map<String, ObjectNode> named = specialTokens(dir, cls, tc, legacySpecials);
+        List<ObjectNode> extras = extraSpecialTokens(dir, tc, legacySpecials);
+        Set<String> namedContents = new HashSet<>();
+        named.values().forEach(t -> namedContents.add(t.path("content").asText()));
+        Set<String> known = new HashSet<>(byContent.keySet());
+        decoder.values().forEach(t -> known.add(t.path("content").asText()));
         List<ObjectNode> toAdd = new ArrayList<>(decoder.values());
-        Map<String, String> specials = specialTokens(cls, tc, legacySpecials);
-        for (String value : specials.values()) {
-            toAdd.add(specialToken(value));
-        }
-        for (String extra : extraSpecialTokens(dir, tc)) {
-            toAdd.add(specialToken(extra));
-        }
-        for (ObjectNode t : toAdd) {
-            String content = t.path("content").asText();
-            if (addedIds.containsKey(content)) {
+        List<ObjectNode> candidates = new ArrayList<>(named.values());
+        candidates.addAll(extras);
+        for (ObjectNode t : candidates) {
+            if (known.contains(t.path("content").asText())
+                    || toAdd.stream().anyMatch(q -> samePythonToken(q, t))) {
                 continue;
             }
-            int id;
-            if (vocab.containsKey(content)) {
-                id = vocab.get(content);
-            } else {
-                int max = addedIds.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
-                id =
-                        max < 0
-                                ? vocabSize
-                                : (max >= vocabSize || vocabSize == 0 ? max + 1 : vocabSize);
-            }
-            ObjectNode entry = NODES.objectNode();
-            entry.put("id", id);
-            entry.put("content", content);
-            entry.put("single_word", t.path("single_word").asBoolean(false));
-            entry.put("lstrip", t.path("lstrip").asBoolean(false));
-            entry.put("rstrip", t.path("rstrip").asBoolean(false));
-            entry.put("normalized", t.path("normalized").asBoolean(!t.path("special").asBoolean()));
-            entry.put("special", t.path("special").asBoolean(false));
-            added.add(entry);
-            addedIds.put(content, id);
+            toAdd.add(t);
         }
+        for (ObjectNode t : toAdd) {
+            boolean special =
+                    t.path("special").asBoolean(false)
+                            || namedContents.contains(t.path("content").asText());
+            ObjectNode token = t.deepCopy();
+            token.put("special", special);
+            if (!t.has("normalized")) {
+                token.put("normalized", !t.path("special").asBoolean(false));
+            }
+            token.remove(List.of(STRING, FROM_CONFIG_OBJECT, DEFAULT));
+            add(byContent, vocab, vocabSize, token);
+        }
+        if (cls == TokenizerClass.QWEN2) {
+            // Qwen2Tokenizer's constructor ends with add_tokens(AddedToken(t, special=True)) for
+            // all_special_tokens, which resets their properties
+            Set<String> all = new java.util.LinkedHashSet<>();
+            named.values().forEach(t -> all.add(t.path("content").asText()));
+            extras.forEach(t -> all.add(t.path("content").asText()));
+            for (String content : all) {
+                add(byContent, vocab, vocabSize, specialToken(content));
+            }
+        }
+        List<ObjectNode> sorted = new ArrayList<>(byContent.values());
+        sorted.sort(java.util.Comparator.comparingInt(t -> t.path("id").asInt()));
+        added.removeAll();
+        sorted.forEach(added::add);
+    }
+
+    /**
+     * The tokenizers library's add_tokens for one token: an identical token is skipped, a known
+     * content keeps its id and takes the new properties, a new one gets the vocabulary's id for it
+     * or the next free id.
+     */
+    private static void add(
+            Map<String, ObjectNode> byContent,
+            Map<String, Integer> vocab,
+            int vocabSize,
+            ObjectNode t) {
+        String content = t.path("content").asText();
+        if (content.isEmpty()) {
+            return;
+        }
+        ObjectNode existing = byContent.get(content);
+        int id;
+        if (existing != null) {
+            id = existing.path("id").asInt();
+        } else if (vocab.containsKey(content)) {
+            id = vocab.get(content);
+        } else {
+            int max =
+                    byContent.values().stream()
+                            .mapToInt(e -> e.path("id").asInt())
+                            .max()
+                            .orElse(-1);
+            id = max < 0 ? vocabSize : (max >= vocabSize || vocabSize == 0 ? max + 1 : vocabSize);
+        }
+        ObjectNode entry = NODES.objectNode();
+        entry.put("id", id);
+        entry.put("content", content);
+        entry.put("single_word", t.path("single_word").asBoolean(false));
+        entry.put("lstrip", t.path("lstrip").asBoolean(false));
+        entry.put("rstrip", t.path("rstrip").asBoolean(false));
+        entry.put("normalized", t.path("normalized").asBoolean(!t.path("special").asBoolean()));
+        entry.put("special", t.path("special").asBoolean(false));
+        byContent.put(content, entry);
     }
 
     /**
@@ -479,8 +551,8 @@ final class AutoTokenizerFiles {
      * *_token} strings), from the configs or the class's constructor defaults; null values are left
      * out.
      */
-    static Map<String, String> specialTokens(
-            TokenizerClass cls, JsonNode tc, Map<String, String> legacy) {
+    static Map<String, ObjectNode> specialTokens(
+            Path dir, TokenizerClass cls, JsonNode tc, Map<String, JsonNode> legacy) {
         Map<String, String> defaults = new HashMap<>();
         switch (cls) {
             case LLAMA:
@@ -507,71 +579,140 @@ final class AutoTokenizerFiles {
                 break;
             default:
         }
-        Map<String, String> out = new LinkedHashMap<>();
+        Map<String, ObjectNode> out = new LinkedHashMap<>();
         for (String key : SPECIAL_ATTRIBUTES) {
-            String value;
-            if (legacy != null && legacy.containsKey(key)) {
-                value = legacy.get(key);
+            ObjectNode token;
+            if (legacy.containsKey(key)) {
+                token = legacyToken(legacy.get(key));
             } else if (tc.has(key)) {
-                value = contentOf(tc.get(key));
+                token = configToken(dir, key, tc.get(key));
             } else {
-                value = defaults.get(key);
+                token = defaults.containsKey(key) ? specialToken(defaults.get(key)) : null;
+                if (token != null) {
+                    token.put(DEFAULT, true);
+                }
             }
-            if (value != null) {
-                out.put(key, value);
+            if (token != null) {
+                out.put(key, token);
             }
         }
+        // model-specific special tokens: other *_token keys with a string value
         for (Iterator<Map.Entry<String, JsonNode>> it = tc.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (!SPECIAL_ATTRIBUTES.contains(e.getKey())
                     && e.getKey().endsWith("_token")
                     && e.getValue().isTextual()) {
-                out.put(e.getKey(), e.getValue().asText());
+                out.put(e.getKey(), specialToken(e.getValue().asText()));
             }
         }
         return out;
     }
 
-    private static List<String> extraSpecialTokens(Path dir, JsonNode tc) {
+    /**
+     * A named special token from tokenizer_config.json: a string, or a saved AddedToken ({@code
+     * "__type": "AddedToken"}) with its own properties, marked special as a named token is; any
+     * other object makes transformers raise (TypeError), so it is refused.
+     */
+    private static ObjectNode configToken(Path dir, String key, JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (node.isTextual()) {
+            return specialToken(node.asText());
+        }
+        if (node.isObject()
+                && "AddedToken".equals(node.path("__type").asText())
+                && node.path("content").isTextual()) {
+            boolean special = node.path("special").asBoolean(false);
+            ObjectNode t = NODES.objectNode();
+            t.put("content", node.get("content").asText());
+            t.put("single_word", node.path("single_word").asBoolean(false));
+            t.put("lstrip", node.path("lstrip").asBoolean(false));
+            t.put("rstrip", node.path("rstrip").asBoolean(false));
+            t.put("normalized", node.path("normalized").asBoolean(!special));
+            t.put("special", special);
+            t.put(FROM_CONFIG_OBJECT, true);
+            return t;
+        }
+        throw new TokenizerException(
+                "tokenizer_config.json in "
+                        + dir
+                        + ": "
+                        + key
+                        + " is neither a string nor a saved AddedToken (transformers raises on it): "
+                        + node);
+    }
+
+    /** A special_tokens_map.json value: a string, or an object read as AddedToken(special). */
+    private static ObjectNode legacyToken(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (node.isTextual()) {
+            return specialToken(node.asText());
+        }
+        ObjectNode t = NODES.objectNode();
+        t.put("content", node.path("content").asText());
+        t.put("single_word", node.path("single_word").asBoolean(false));
+        t.put("lstrip", node.path("lstrip").asBoolean(false));
+        t.put("rstrip", node.path("rstrip").asBoolean(false));
+        t.put("normalized", node.path("normalized").asBoolean(false));
+        t.put("special", true);
+        return t;
+    }
+
+    private static List<ObjectNode> extraSpecialTokens(
+            Path dir, JsonNode tc, Map<String, JsonNode> legacy) {
         JsonNode extra = tc.get("extra_special_tokens");
         if (extra == null || extra.isNull() || (extra.isArray() && extra.isEmpty())) {
             extra = tc.get("additional_special_tokens");
         }
-        List<String> out = new ArrayList<>();
+        if ((extra == null || extra.isNull()) && legacy.containsKey("additional_special_tokens")) {
+            extra = legacy.get("additional_special_tokens");
+        }
+        List<ObjectNode> out = new ArrayList<>();
         if (extra == null || extra.isNull()) {
             return out;
         }
-        if (extra.isObject()) {
-            // a dict is merged into the model-specific tokens
-            for (JsonNode v : extra) {
-                String c = contentOf(v);
-                if (c != null) {
-                    out.add(c);
-                }
-            }
-            return out;
-        }
+        // a dict is merged into the model-specific tokens
         for (JsonNode v : extra) {
-            String c = contentOf(v);
-            if (c == null) {
-                throw new TokenizerException(
-                        "tokenizer_config.json in "
-                                + dir
-                                + " lists a special token that is neither a string nor an"
-                                + " AddedToken: "
-                                + v);
+            ObjectNode t = configToken(dir, "extra_special_tokens", v);
+            if (t != null) {
+                out.add(t);
             }
-            out.add(c);
         }
         return out;
     }
 
+    /** A token given as a plain string: added as AddedToken(content, special=True). */
     private static ObjectNode specialToken(String content) {
         ObjectNode t = NODES.objectNode();
         t.put("content", content);
-        t.put("special", true);
+        t.put("single_word", false);
+        t.put("lstrip", false);
+        t.put("rstrip", false);
         t.put("normalized", false);
+        t.put("special", true);
+        t.put(STRING, true);
         return t;
+    }
+
+    /**
+     * Python's equality of two queued tokens: strings by value, AddedTokens by every property, a
+     * string never equal to an AddedToken.
+     */
+    private static boolean samePythonToken(ObjectNode a, ObjectNode b) {
+        boolean aString = a.path(STRING).asBoolean(false);
+        if (aString != b.path(STRING).asBoolean(false)) {
+            return false;
+        }
+        for (String f :
+                List.of("content", "single_word", "lstrip", "rstrip", "normalized", "special")) {
+            if (!a.path(f).equals(b.path(f)) && !(aString && !f.equals("content"))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static ObjectNode addedToken(Path dir, JsonNode node) {

@@ -211,7 +211,8 @@ class TokenizerTest {
         // BOS).
         Files.writeString(
                 dir.resolve("tokenizer_config.json"),
-                "{\"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": {\"content\": \"</s>\"},"
+                "{\"bos_token\": {\"__type\": \"AddedToken\", \"content\": \"<s>\"},"
+                        + " \"eos_token\": {\"__type\": \"AddedToken\", \"content\": \"</s>\"},"
                         + " \"add_bos_token\": false}");
         Files.writeString(dir.resolve("config.json"), "{\"eos_token_id\": 2}");
         Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": [2, 0]}");
