@@ -39,6 +39,7 @@ TEXTS = [
     "<|endoftext|>next", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "a <|tool|> b",
     "<|begin_of_text|>Hi", "The dog ran. The cat sat.\n\nThe end.", "  \n  indented\n",
     "Tom and Lily went to the park to play with a big red ball",
+    "left <|x|> right", " <|tool|>  <|im_end|> <mask> end",
 ]
 
 
@@ -130,6 +131,26 @@ CASES = {
         tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
         added_tokens_decoder={"425": {"content": "<|tool|>", "lstrip": False, "normalized": False, "rstrip": False,
                                       "single_word": False, "special": True}})),
+    # rules the tokenizer fuzz found (fuzz_tokenizers.py), appended so earlier folders stay as they were:
+    # a named AddedToken re-added as a plain string (the string's properties win), a model-specific token
+    "bl_llama3_addedtoken_then_string": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
+        tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", tool_token="<|tool|>",
+        mask_token={"__type": "AddedToken", "content": "<|x|>", "lstrip": True, "rstrip": True, "normalized": False,
+                    "single_word": False}, additional_special_tokens=["<|x|>"])),
+    # Qwen2Tokenizer re-adds every special token with default properties at the end of its constructor
+    "bl_qwen2_special_properties_reset": (bytelevel_tokenizer("gpt2"), {"model_type": "qwen2"}, dict(
+        tokenizer_class="Qwen2Tokenizer", eos_token="<|im_end|>", mask_token={
+            "__type": "AddedToken", "content": "<|x|>", "lstrip": True, "rstrip": True, "normalized": False,
+            "single_word": False, "special": True})),
+}
+
+# legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)
+EXTRA_FILES = {
+    "sp_legacy_special_tokens_map_and_added_tokens": (
+        (sp_file(), {"model_type": "llama"}, dict(tokenizer_class="LlamaTokenizer", legacy=True, tool_token="<|tool|>")),
+        {"special_tokens_map.json": {"bos_token": {"content": "<s>", "lstrip": False}, "eos_token": "</s>",
+                                     "unk_token": "<unk>"},
+         "added_tokens.json": {"<|tool|>": 512, "<|x|>": 513}}),
 }
 
 REFUSED = {
@@ -187,6 +208,13 @@ def main():
             again = AutoTokenizer.from_pretrained(saved)
             cases.append({"name": saved.name, "transformers_class": type(again).__name__,
                           "texts": [encode(again, t) for t in TEXTS]})
+    for name, ((tj, cfg, tcfg), files) in EXTRA_FILES.items():
+        write(OUT / name, tj, cfg, tcfg)
+        for f, content in files.items():
+            (OUT / name / f).write_text(json.dumps(content))
+        tok = AutoTokenizer.from_pretrained(OUT / name)
+        cases.append({"name": name, "transformers_class": type(tok).__name__,
+                      "texts": [encode(tok, t) for t in TEXTS]})
     for name, (tj, cfg, tcfg, named) in REFUSED.items():
         write(OUT / name, tj, cfg, tcfg)
         cases.append({"name": name, "refused": named})
