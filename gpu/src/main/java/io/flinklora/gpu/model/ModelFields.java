@@ -75,7 +75,11 @@ public final class ModelFields {
                             "an id or a list: generation stops on any of them"),
                     new Field("transformers_version", Use.NO_EFFECT, ""),
                     new Field("model_type", Use.NO_EFFECT, ""),
-                    new Field("_name_or_path", Use.NO_EFFECT, ""),
+                    new Field(
+                            "_name_or_path",
+                            Use.APPLIED,
+                            "only the model ids AutoTokenizer sends to its generic tokenizer"
+                                    + " backend"),
                     new Field(
                             "dtype",
                             Use.NO_EFFECT,
@@ -98,7 +102,11 @@ public final class ModelFields {
                     new Field("id2label", Use.NO_EFFECT, "classification heads only"),
                     new Field("label2id", Use.NO_EFFECT, "classification heads only"),
                     new Field("problem_type", Use.NO_EFFECT, "classification heads only"),
-                    new Field("tokenizer_class", Use.NO_EFFECT, "tokenizer.json is read"),
+                    new Field(
+                            "tokenizer_class",
+                            Use.APPLIED,
+                            "the tokenizer class when tokenizer_config.json names none, as"
+                                    + " AutoTokenizer picks it (Tokenizer files below)"),
                     new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"));
 
     private static final Field SILU =
