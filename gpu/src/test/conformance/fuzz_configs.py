@@ -18,6 +18,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
+from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 
@@ -220,6 +221,7 @@ def main(seed, count, root):
         if arch == "phi3":
             prompts.append([1] + [r.randrange(3, V) for _ in range(r.randint(30, 45))])
         reqs = []; refs = {}
+        text = r.choice(["  Once upon a time", "Lily <s> saw a dog", "The dog ran.\n\nThen", "é 日本 🙂 ok"])
         for name in [None] + list(adapters):
             kw_load = {"attn_implementation": "eager"} if arch == "gemma2" else {}
             if name is None:
@@ -234,6 +236,19 @@ def main(seed, count, root):
                     refs[rid] = None
                     print(case, arch, "PEFT-forward", name, str(e)[:100])
                 req = {"request_id": rid, "prompt_ids": p, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True}
+                if name:
+                    req["adapters"] = [{"name": name, "weight": 1.0}]
+                reqs.append(req)
+            # a text prompt: the engine tokenizes it as AutoTokenizer does for this folder (its class
+            # depends on the model type)
+            ids = AutoTokenizer.from_pretrained(d)(text).input_ids
+            if ids:
+                rid = f"{name}-text"
+                try:
+                    refs[rid] = greedy(m, ids, 8)
+                except Exception as e:
+                    refs[rid] = None
+                req = {"request_id": rid, "prompt": text, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True}
                 if name:
                     req["adapters"] = [{"name": name, "weight": 1.0}]
                 reqs.append(req)
