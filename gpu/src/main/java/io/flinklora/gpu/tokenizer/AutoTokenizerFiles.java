@@ -103,6 +103,29 @@ final class AutoTokenizerFiles {
 
     private static volatile Set<String> rebuilding;
 
+    /** The special tokens each class's constructor defaults to. */
+    private static final Map<TokenizerClass, Map<String, String>> CLASS_DEFAULTS =
+            Map.of(
+                    TokenizerClass.LLAMA,
+                    Map.of("unk_token", "<unk>", "bos_token", "<s>", "eos_token", "</s>"),
+                    TokenizerClass.GEMMA,
+                    Map.of(
+                            "unk_token", "<unk>",
+                            "bos_token", "<bos>",
+                            "eos_token", "<eos>",
+                            "pad_token", "<pad>",
+                            "mask_token", "<mask>"),
+                    TokenizerClass.QWEN2,
+                    Map.of(
+                            "unk_token", "<|endoftext|>",
+                            "eos_token", "<|endoftext|>",
+                            "pad_token", "<|endoftext|>"),
+                    TokenizerClass.GPT2,
+                    Map.of(
+                            "unk_token", "<|endoftext|>",
+                            "bos_token", "<|endoftext|>",
+                            "eos_token", "<|endoftext|>"));
+
     /** Marks, on queued tokens only: given as a plain string / as a tokenizer_config object. */
     private static final String STRING = "__string";
 
@@ -444,14 +467,9 @@ final class AutoTokenizerFiles {
                         it.hasNext(); ) {
                     Map.Entry<String, JsonNode> e = it.next();
                     boolean special = specials.contains(e.getKey());
-                    ObjectNode t = NODES.objectNode();
-                    t.put("content", e.getKey());
-                    t.put("single_word", false);
-                    t.put("lstrip", false);
-                    t.put("rstrip", false);
-                    t.put("normalized", !special);
-                    t.put("special", special);
-                    decoder.put(e.getValue().asInt(), t);
+                    decoder.put(
+                            e.getValue().asInt(),
+                            token(e.getKey(), false, false, false, !special, special));
                 }
             }
             for (JsonNode t : file.path("added_tokens")) {
@@ -537,12 +555,7 @@ final class AutoTokenizerFiles {
         }
         ObjectNode entry = NODES.objectNode();
         entry.put("id", id);
-        entry.put("content", content);
-        entry.put("single_word", t.path("single_word").asBoolean(false));
-        entry.put("lstrip", t.path("lstrip").asBoolean(false));
-        entry.put("rstrip", t.path("rstrip").asBoolean(false));
-        entry.put("normalized", t.path("normalized").asBoolean(!t.path("special").asBoolean()));
-        entry.put("special", t.path("special").asBoolean(false));
+        entry.setAll(token(content, t, t.path("special").asBoolean(false)));
         byContent.put(content, entry);
     }
 
@@ -553,32 +566,7 @@ final class AutoTokenizerFiles {
      */
     static Map<String, ObjectNode> specialTokens(
             Path dir, TokenizerClass cls, JsonNode tc, Map<String, JsonNode> legacy) {
-        Map<String, String> defaults = new HashMap<>();
-        switch (cls) {
-            case LLAMA:
-                defaults.put("unk_token", "<unk>");
-                defaults.put("bos_token", "<s>");
-                defaults.put("eos_token", "</s>");
-                break;
-            case GEMMA:
-                defaults.put("unk_token", "<unk>");
-                defaults.put("bos_token", "<bos>");
-                defaults.put("eos_token", "<eos>");
-                defaults.put("pad_token", "<pad>");
-                defaults.put("mask_token", "<mask>");
-                break;
-            case QWEN2:
-                defaults.put("unk_token", "<|endoftext|>");
-                defaults.put("eos_token", "<|endoftext|>");
-                defaults.put("pad_token", "<|endoftext|>");
-                break;
-            case GPT2:
-                defaults.put("unk_token", "<|endoftext|>");
-                defaults.put("bos_token", "<|endoftext|>");
-                defaults.put("eos_token", "<|endoftext|>");
-                break;
-            default:
-        }
+        Map<String, String> defaults = CLASS_DEFAULTS.getOrDefault(cls, Map.of());
         Map<String, ObjectNode> out = new LinkedHashMap<>();
         for (String key : SPECIAL_ATTRIBUTES) {
             ObjectNode token;
@@ -623,14 +611,11 @@ final class AutoTokenizerFiles {
         if (node.isObject()
                 && "AddedToken".equals(node.path("__type").asText())
                 && node.path("content").isTextual()) {
-            boolean special = node.path("special").asBoolean(false);
-            ObjectNode t = NODES.objectNode();
-            t.put("content", node.get("content").asText());
-            t.put("single_word", node.path("single_word").asBoolean(false));
-            t.put("lstrip", node.path("lstrip").asBoolean(false));
-            t.put("rstrip", node.path("rstrip").asBoolean(false));
-            t.put("normalized", node.path("normalized").asBoolean(!special));
-            t.put("special", special);
+            ObjectNode t =
+                    token(
+                            node.get("content").asText(),
+                            node,
+                            node.path("special").asBoolean(false));
             t.put(FROM_CONFIG_OBJECT, true);
             return t;
         }
@@ -651,14 +636,7 @@ final class AutoTokenizerFiles {
         if (node.isTextual()) {
             return specialToken(node.asText());
         }
-        ObjectNode t = NODES.objectNode();
-        t.put("content", node.path("content").asText());
-        t.put("single_word", node.path("single_word").asBoolean(false));
-        t.put("lstrip", node.path("lstrip").asBoolean(false));
-        t.put("rstrip", node.path("rstrip").asBoolean(false));
-        t.put("normalized", node.path("normalized").asBoolean(false));
-        t.put("special", true);
-        return t;
+        return token(node.path("content").asText(), node, true);
     }
 
     private static List<ObjectNode> extraSpecialTokens(
@@ -684,15 +662,38 @@ final class AutoTokenizerFiles {
         return out;
     }
 
-    /** A token given as a plain string: added as AddedToken(content, special=True). */
-    private static ObjectNode specialToken(String content) {
+    /** An added token's JSON, as tokenizer.json lists it (without its id). */
+    private static ObjectNode token(
+            String content,
+            boolean singleWord,
+            boolean lstrip,
+            boolean rstrip,
+            boolean normalized,
+            boolean special) {
         ObjectNode t = NODES.objectNode();
         t.put("content", content);
-        t.put("single_word", false);
-        t.put("lstrip", false);
-        t.put("rstrip", false);
-        t.put("normalized", false);
-        t.put("special", true);
+        t.put("single_word", singleWord);
+        t.put("lstrip", lstrip);
+        t.put("rstrip", rstrip);
+        t.put("normalized", normalized);
+        t.put("special", special);
+        return t;
+    }
+
+    /** The same, with the properties a saved AddedToken object gives (defaults where absent). */
+    private static ObjectNode token(String content, JsonNode props, boolean special) {
+        return token(
+                content,
+                props.path("single_word").asBoolean(false),
+                props.path("lstrip").asBoolean(false),
+                props.path("rstrip").asBoolean(false),
+                props.path("normalized").asBoolean(!special),
+                special);
+    }
+
+    /** A token given as a plain string: added as AddedToken(content, special=True). */
+    private static ObjectNode specialToken(String content) {
+        ObjectNode t = token(content, false, false, false, false, true);
         t.put(STRING, true);
         return t;
     }

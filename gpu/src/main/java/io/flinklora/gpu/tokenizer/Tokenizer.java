@@ -150,7 +150,7 @@ public final class Tokenizer implements AutoCloseable {
         boolean bosFromTokenizerConfig =
                 tokenizerConfig != null && tokenizerConfig.has("bos_token");
         if (bosFromTokenizerConfig) {
-            bosId = vocab.idOf(tokenString(tokenizerConfig.get("bos_token")));
+            bosId = vocab.idOf(AutoTokenizerFiles.contentOf(tokenizerConfig.get("bos_token")));
         } else if (config != null) {
             int[] ids = intList(config.get("bos_token_id"));
             if (ids.length > 0 && vocab.hasId(ids[0])) {
@@ -167,7 +167,7 @@ public final class Tokenizer implements AutoCloseable {
 
         Set<Integer> eos = new LinkedHashSet<>();
         if (tokenizerConfig != null) {
-            int id = vocab.idOf(tokenString(tokenizerConfig.get("eos_token")));
+            int id = vocab.idOf(AutoTokenizerFiles.contentOf(tokenizerConfig.get("eos_token")));
             if (id >= 0) {
                 eos.add(id);
             }
@@ -642,18 +642,6 @@ public final class Tokenizer implements AutoCloseable {
         } catch (IOException e) {
             throw new TokenizerException("File " + file + " could not be read: " + e, e);
         }
-    }
-
-    /** A special-token field: either a string or an object with "content"; null if absent. */
-    private static String tokenString(JsonNode node) {
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        if (node.isTextual()) {
-            return node.asText();
-        }
-        JsonNode content = node.get("content");
-        return content != null && content.isTextual() ? content.asText() : null;
     }
 
     /** An id field that may be an int or a list of ints. */
