@@ -22,6 +22,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The tokenizer.json that transformers 5's {@code AutoTokenizer.from_pretrained} actually runs for
@@ -41,17 +43,25 @@ import java.util.TreeMap;
  */
 @Internal
 final class AutoTokenizerFiles {
+    private static final Logger LOG = LoggerFactory.getLogger(AutoTokenizerFiles.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
     /** A tokenizer class transformers 5 would instantiate. */
     enum TokenizerClass {
         /** The generic backend: tokenizer.json as written. */
-        BACKEND,
-        LLAMA,
-        GEMMA,
-        QWEN2,
-        GPT2
+        BACKEND("TokenizersBackend"),
+        LLAMA("LlamaTokenizer"),
+        GEMMA("GemmaTokenizer"),
+        QWEN2("Qwen2Tokenizer"),
+        GPT2("GPT2Tokenizer");
+
+        /** transformers' name for the class. */
+        final String transformersName;
+
+        TokenizerClass(String transformersName) {
+            this.transformersName = transformersName;
+        }
     }
 
     /** transformers' TOKENIZER_MAPPING_NAMES for the architectures this engine serves. */
@@ -182,8 +192,16 @@ final class AutoTokenizerFiles {
         ObjectNode out;
         if (cls == TokenizerClass.BACKEND) {
             out = tokenizerJson.deepCopy();
+            LOG.info(
+                    "Tokenizer of {}: tokenizer.json as written (transformers' generic backend)",
+                    dir);
         } else {
             out = rebuild(dir, cls, tokenizerJson, tc);
+            LOG.info(
+                    "Tokenizer of {}: the {} pipeline transformers 5 builds around tokenizer.json's"
+                            + " vocabulary",
+                    dir,
+                    cls.transformersName);
         }
         addTokens(dir, cls, out, tokenizerJson, tc, specialTokensMap, addedTokensFile);
         return out;
