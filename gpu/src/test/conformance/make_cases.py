@@ -225,6 +225,16 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], trainable_token_indices=list(range(100, 164))),
         ["trainable_token_indices"],
     ),
+    # PEFT's bias = "all" / "lora_only" on a model without biases: nothing to train or save, the same adapter
+    # as bias = "none" (with biases, PEFT saves them and the engine refuses those tensors by name).
+    "bias_all": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], bias="all"),
+        ["peft_bias_all_without_biases"],
+    ),
+    "bias_lora_only": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"], bias="lora_only"),
+        ["peft_bias_lora_only_without_biases"],
+    ),
 }
 # The adapters of the original ten models (the first ten model_specs entries use these lists).
 ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
@@ -710,6 +720,16 @@ def model_specs(shapes, seed=0):
             mixes=[],
             fp64_check=True,
             offs=[dict(what="trainable_tokens without its rows", adapter="trainable_tokens", fn=drop_trainable_tokens)],
+        ),
+        dict(
+            name="llama_peft_bias_options",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["bias_all", "bias_lora_only"],
+            mixes=[],
+            fp64_check=True,
         ),
     ]
 

@@ -74,8 +74,14 @@ public final class AdapterFields {
                     onlyAt("peft_type", "LORA", v -> absent(v) || "LORA".equals(v.asText())),
                     onlyAt(
                             "bias",
-                            "none (other values train base biases)",
-                            v -> absent(v) || "none".equals(v.asText())),
+                            "none; all and lora_only when the adapter file holds no base biases (a model"
+                                    + " without biases trains none, so it is the same adapter); trained base"
+                                    + " biases are refused by tensor name",
+                            v ->
+                                    absent(v)
+                                            || "none".equals(v.asText())
+                                            || "all".equals(v.asText())
+                                            || "lora_only".equals(v.asText())),
                     onlyAt(
                             "fan_in_fan_out",
                             "false (Llama-family layers are not Conv1D)",

@@ -332,7 +332,11 @@ public final class LoraAdapter implements AutoCloseable {
                                                 + " more"
                                         : unused)
                                 + " are not used by the adapter's config (a feature not implemented, or a config that"
-                                + " does not match the weights); refusing rather than ignoring them");
+                                + " does not match the weights); refusing rather than ignoring them"
+                                + (unused.stream().anyMatch(t -> t.endsWith(".bias"))
+                                        ? " (base biases trained with PEFT's bias = all or lora_only"
+                                                + " are not implemented)"
+                                        : ""));
             }
             return new LoraAdapter(name, version, config, modules, bytes, extras);
         } catch (IOException e) {

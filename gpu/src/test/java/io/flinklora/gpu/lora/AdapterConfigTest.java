@@ -28,7 +28,7 @@ class AdapterConfigTest {
                         "modules_to_save",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"norm\"]}",
                         "bias",
-                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"lora_only\"}",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"trainable\"}",
                         "fan_in_fan_out",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}",
                         "peft_type",
