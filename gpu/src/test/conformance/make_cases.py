@@ -235,6 +235,11 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"], bias="lora_only"),
         ["peft_bias_lora_only_without_biases"],
     ),
+    # lora_bias on the output head too: lm_head.lora_B carries a bias (vocab), scaled like B
+    "head_lora_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "lm_head"], lora_bias=True),
+        ["lm_head_lora", "lora_bias"],
+    ),
 }
 # The adapters of the original ten models (the first ten model_specs entries use these lists).
 ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
@@ -727,7 +732,7 @@ def model_specs(shapes, seed=0):
             cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
             features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
-            adapters=["bias_all", "bias_lora_only"],
+            adapters=["bias_all", "bias_lora_only", "head_lora_bias"],
             mixes=[],
             fp64_check=True,
         ),

@@ -49,6 +49,8 @@ public final class LoraAdapter implements AutoCloseable {
     private NDArray tokenRowsOnDevice;
     private NDArray headBT;
 
+    private NDArray headBias;
+
     /**
      * What an adapter holds besides per-projection LoRA: embedding LoRA ({@code lora_embedding_A}
      * [r, vocab], {@code lora_embedding_B} [hidden, r] with the scale folded in) and whole saved
@@ -63,19 +65,20 @@ public final class LoraAdapter implements AutoCloseable {
             int headRank,
             float[] headA,
             float[] headB,
+            float[] headBias,
             int[] tokenIds,
             float[] tokenRows,
             boolean tiedHead,
             int vocab,
             int hidden) {
         static final Extras NONE =
-                new Extras(0, null, null, null, null, 0, null, null, null, null, false, 0, 0);
+                new Extras(0, null, null, null, null, 0, null, null, null, null, null, false, 0, 0);
 
         long bytes() {
             long n = 0;
             for (float[] a :
                     new float[][] {
-                        embedA, embedB, savedEmbed, savedLmHead, headA, headB, tokenRows
+                        embedA, embedB, savedEmbed, savedLmHead, headA, headB, headBias, tokenRows
                     }) {
                 n += a == null ? 0 : 4L * a.length;
             }
@@ -229,34 +232,10 @@ public final class LoraAdapter implements AutoCloseable {
                     for (int i = 0; i < b.length; i++) {
                         b[i] *= scale;
                     }
-                    float[] bias = null;
-                    if (config.loraBias()) {
-                        String biasName = byKey.get(base + ".lora_B.bias");
-                        if (biasName == null) {
-                            throw new AdapterFormatException(
-                                    file
-                                            + ": lora_bias is true but tensor '"
-                                            + base
-                                            + ".lora_B.bias' is missing");
-                        }
-                        long[] shape = w.info(biasName).shape();
-                        if (shape.length != 1 || shape[0] != out) {
-                            throw new AdapterFormatException(
-                                    file
-                                            + ": tensor '"
-                                            + biasName
-                                            + "' has shape "
-                                            + Arrays.toString(shape)
-                                            + ", expected ["
-                                            + out
-                                            + "]");
-                        }
-                        bias = load(w, biasName, scratch);
-                        consumed.add(biasName);
-                        for (int i = 0; i < bias.length; i++) {
-                            bias[i] *= scale;
-                        }
-                    }
+                    float[] bias =
+                            config.loraBias()
+                                    ? loraBias(file, w, byKey, consumed, base, out, scale, scratch)
+                                    : null;
                     // A fused module's delta B A x splits by output rows like its weight: each
                     // projection
                     // gets A and its rows of B (and of the bias).
@@ -529,6 +508,7 @@ public final class LoraAdapter implements AutoCloseable {
         }
         float[] headA = null;
         float[] headB = null;
+        float[] headBias = null;
         int headRank = 0;
         if (config.matches(AdapterConfig.HEAD)) {
             // LoRA on the output head, as on any linear module: logits + s B A h.
@@ -548,6 +528,18 @@ public final class LoraAdapter implements AutoCloseable {
                             scratch);
             headA = ab[0];
             headB = ab[1];
+            if (config.loraBias()) {
+                headBias =
+                        loraBias(
+                                file,
+                                w,
+                                byKey,
+                                consumed,
+                                AdapterConfig.HEAD,
+                                vocab,
+                                (float) config.scaleOf(AdapterConfig.HEAD),
+                                scratch);
+            }
         }
         int[] tokenIds = null;
         float[] tokenRows = null;
@@ -593,6 +585,7 @@ public final class LoraAdapter implements AutoCloseable {
                 headRank,
                 headA,
                 headB,
+                headBias,
                 tokenIds,
                 tokenRows,
                 model.tieWordEmbeddings(),
@@ -641,6 +634,45 @@ public final class LoraAdapter implements AutoCloseable {
         consumed.add(aName);
         consumed.add(bName);
         return new float[][] {a, b};
+    }
+
+    /** {@code lora_B}'s bias of a module (lora_bias), scaled like B. */
+    private static float[] loraBias(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            String module,
+            int out,
+            float scale,
+            NDManager scratch)
+            throws IOException {
+        String biasName = byKey.get(module + ".lora_B.bias");
+        if (biasName == null) {
+            throw new AdapterFormatException(
+                    file
+                            + ": lora_bias is true but tensor '"
+                            + module
+                            + ".lora_B.bias' is missing");
+        }
+        long[] shape = w.info(biasName).shape();
+        if (shape.length != 1 || shape[0] != out) {
+            throw new AdapterFormatException(
+                    file
+                            + ": tensor '"
+                            + biasName
+                            + "' has shape "
+                            + Arrays.toString(shape)
+                            + ", expected ["
+                            + out
+                            + "]");
+        }
+        float[] bias = load(w, biasName, scratch);
+        consumed.add(biasName);
+        for (int i = 0; i < bias.length; i++) {
+            bias[i] *= scale;
+        }
+        return bias;
     }
 
     private static float[] saved(
@@ -751,6 +783,12 @@ public final class LoraAdapter implements AutoCloseable {
             if (x.headA() != null) {
                 headAT = transposedOnDevice(x.headA(), x.headRank(), x.hidden(), dtype);
                 headBT = transposedOnDevice(x.headB(), x.vocab(), x.headRank(), dtype);
+                if (x.headBias() != null) {
+                    headBias =
+                            extrasOnDevice
+                                    .create(x.headBias(), new Shape(1, x.vocab()))
+                                    .toType(dtype, false);
+                }
             }
             if (x.tokenRows() != null) {
                 tokenRowsOnDevice =
@@ -810,6 +848,7 @@ public final class LoraAdapter implements AutoCloseable {
             savedLmHead = null;
             headAT = null;
             headBT = null;
+            headBias = null;
             tokenRowsOnDevice = null;
         }
     }
@@ -842,6 +881,11 @@ public final class LoraAdapter implements AutoCloseable {
 
     NDArray headBT() {
         return headBT;
+    }
+
+    /** lora_B's scaled bias of the output head [1, vocab] on the device (lora_bias), or null. */
+    NDArray headBias() {
+        return headBias;
     }
 
     /**

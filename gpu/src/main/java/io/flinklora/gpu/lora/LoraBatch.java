@@ -434,6 +434,9 @@ public final class LoraBatch implements ProjectionDelta {
                 continue;
             }
             NDArray delta = hidden.matMul(a.headAT()).matMul(a.headBT());
+            if (a.headBias() != null) {
+                delta = delta.add(a.headBias());
+            }
             NDArray w =
                     manager.create(weight, new Shape(tokenRows.length, 1))
                             .toType(delta.getDataType(), false);
