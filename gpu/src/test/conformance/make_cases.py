@@ -240,6 +240,11 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "lm_head"], lora_bias=True),
         ["lm_head_lora", "lora_bias"],
     ),
+    # DoRA on the output head: each vocabulary row scaled by magnitude / ||W + s B A||
+    "head_dora": (
+        dict(r=4, lora_alpha=8, target_modules=["v_proj", "lm_head"], use_dora=True),
+        ["lm_head_lora", "dora"],
+    ),
 }
 # The adapters of the original ten models (the first ten model_specs entries use these lists).
 ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
@@ -732,7 +737,7 @@ def model_specs(shapes, seed=0):
             cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
             features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
-            adapters=["bias_all", "bias_lora_only", "head_lora_bias"],
+            adapters=["bias_all", "bias_lora_only", "head_lora_bias", "head_dora"],
             mixes=[],
             fp64_check=True,
         ),

@@ -467,12 +467,6 @@ public record AdapterConfig(
             throw new AdapterFormatException(
                     source + ": trainable_token_indices together with LoRA on embed_tokens");
         }
-        if (matches(HEAD) && (useDora || saves(HEAD))) {
-            throw new AdapterFormatException(
-                    source
-                            + ": LoRA on lm_head is supported without use_dora and modules_to_save"
-                            + " lm_head only");
-        }
         if (!refused.isEmpty()) {
             throw new AdapterFormatException(
                     source

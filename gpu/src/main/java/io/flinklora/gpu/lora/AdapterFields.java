@@ -58,7 +58,7 @@ public final class AdapterFields {
                     applied(
                             "target_modules",
                             "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                                    + " linear layers, embed_tokens (lora_embedding_A/B) and lm_head (with lora_bias; not with DoRA)"),
+                                    + " linear layers, embed_tokens (lora_embedding_A/B) and lm_head (with lora_bias or DoRA)"),
                     applied("exclude_modules", "list or regex string, as PEFT"),
                     applied(
                             "layers_to_transform",

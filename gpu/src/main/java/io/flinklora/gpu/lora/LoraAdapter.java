@@ -51,6 +51,8 @@ public final class LoraAdapter implements AutoCloseable {
 
     private NDArray headBias;
 
+    private NDArray headDoraScale;
+
     /**
      * What an adapter holds besides per-projection LoRA: embedding LoRA ({@code lora_embedding_A}
      * [r, vocab], {@code lora_embedding_B} [hidden, r] with the scale folded in) and whole saved
@@ -66,23 +68,54 @@ public final class LoraAdapter implements AutoCloseable {
             float[] headA,
             float[] headB,
             float[] headBias,
+            float[] headDoraScale,
             int[] tokenIds,
             float[] tokenRows,
             boolean tiedHead,
             int vocab,
             int hidden) {
         static final Extras NONE =
-                new Extras(0, null, null, null, null, 0, null, null, null, null, null, false, 0, 0);
+                new Extras(
+                        0, null, null, null, null, 0, null, null, null, null, null, null, false, 0,
+                        0);
 
         long bytes() {
             long n = 0;
             for (float[] a :
                     new float[][] {
-                        embedA, embedB, savedEmbed, savedLmHead, headA, headB, headBias, tokenRows
+                        embedA,
+                        embedB,
+                        savedEmbed,
+                        savedLmHead,
+                        headA,
+                        headB,
+                        headBias,
+                        headDoraScale,
+                        tokenRows
                     }) {
                 n += a == null ? 0 : 4L * a.length;
             }
             return n;
+        }
+
+        /** The same extras with DoRA's row scales of the output head. */
+        Extras withHeadDoraScale(float[] scale) {
+            return new Extras(
+                    embedRank,
+                    embedA,
+                    embedB,
+                    savedEmbed,
+                    savedLmHead,
+                    headRank,
+                    headA,
+                    headB,
+                    headBias,
+                    scale,
+                    tokenIds,
+                    tokenRows,
+                    tiedHead,
+                    vocab,
+                    hidden);
         }
     }
 
@@ -267,6 +300,18 @@ public final class LoraAdapter implements AutoCloseable {
                 doraScales(file, w, byKey, consumed, modules, model, baseWeights, scratch);
             }
             Extras extras = extras(file, w, byKey, consumed, config, model, scratch);
+            if (config.useDora() && extras.headA() != null) {
+                extras =
+                        extras.withHeadDoraScale(
+                                headDoraScale(
+                                        file,
+                                        w,
+                                        byKey,
+                                        consumed,
+                                        extras,
+                                        baseWeights.outputHead(),
+                                        scratch));
+            }
             String savedBase = byKey.get(AdapterConfig.EMBEDDING + ".base_layer.weight");
             if (savedBase != null && extras.embedA() != null) {
                 // PEFT saves the targeted embedding beside an embedding LoRA
@@ -412,6 +457,66 @@ public final class LoraAdapter implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * DoRA on the output head: {@code magnitude / ||W + s B A|| - 1} per vocabulary row, with the
+     * model's head as W (as for any DoRA linear module; lm_head has no bias).
+     */
+    private static float[] headDoraScale(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            Extras x,
+            NDArray head,
+            NDManager scratch)
+            throws IOException {
+        String magName = byKey.get(AdapterConfig.HEAD + ".lora_magnitude_vector");
+        if (magName == null) {
+            magName = byKey.get(AdapterConfig.HEAD + ".lora_magnitude_vector.weight");
+        }
+        if (magName == null) {
+            throw new AdapterFormatException(
+                    file
+                            + ": use_dora is true but tensor '"
+                            + AdapterConfig.HEAD
+                            + ".lora_magnitude_vector' is missing");
+        }
+        if (head == null) {
+            throw new AdapterFormatException(
+                    file + ": DoRA on lm_head needs the model's output head (not available here)");
+        }
+        long[] shape = w.info(magName).shape();
+        if (shape.length != 1 || shape[0] != x.vocab()) {
+            throw new AdapterFormatException(
+                    file
+                            + ": tensor '"
+                            + magName
+                            + "' has shape "
+                            + Arrays.toString(shape)
+                            + ", expected ["
+                            + x.vocab()
+                            + "]");
+        }
+        float[] magnitude = load(w, magName, scratch);
+        consumed.add(magName);
+        float[] norms;
+        try (NDManager tmp = head.getManager().newSubManager()) {
+            NDArray a = tmp.create(x.headA(), new Shape(x.headRank(), x.hidden()));
+            NDArray b = tmp.create(x.headB(), new Shape(x.vocab(), x.headRank()));
+            NDArray wf = head;
+            if (head.getDataType() != DataType.FLOAT32) {
+                wf = head.toType(DataType.FLOAT32, true);
+                wf.attach(tmp);
+            }
+            norms = b.matMul(a).add(wf).square().sum(new int[] {1}).sqrt().toFloatArray();
+        }
+        float[] scale = new float[x.vocab()];
+        for (int i = 0; i < scale.length; i++) {
+            scale[i] = magnitude[i] / norms[i] - 1f;
+        }
+        return scale;
     }
 
     private static void checkSavedBase(
@@ -586,6 +691,7 @@ public final class LoraAdapter implements AutoCloseable {
                 headA,
                 headB,
                 headBias,
+                null,
                 tokenIds,
                 tokenRows,
                 model.tieWordEmbeddings(),
@@ -789,6 +895,12 @@ public final class LoraAdapter implements AutoCloseable {
                                     .create(x.headBias(), new Shape(1, x.vocab()))
                                     .toType(dtype, false);
                 }
+                if (x.headDoraScale() != null) {
+                    headDoraScale =
+                            extrasOnDevice
+                                    .create(x.headDoraScale(), new Shape(1, x.vocab()))
+                                    .toType(dtype, false);
+                }
             }
             if (x.tokenRows() != null) {
                 tokenRowsOnDevice =
@@ -849,6 +961,7 @@ public final class LoraAdapter implements AutoCloseable {
             headAT = null;
             headBT = null;
             headBias = null;
+            headDoraScale = null;
             tokenRowsOnDevice = null;
         }
     }
@@ -886,6 +999,11 @@ public final class LoraAdapter implements AutoCloseable {
     /** lora_B's scaled bias of the output head [1, vocab] on the device (lora_bias), or null. */
     NDArray headBias() {
         return headBias;
+    }
+
+    /** DoRA's {@code g - 1} per vocabulary row of the output head [1, vocab], or null. */
+    NDArray headDoraScale() {
+        return headDoraScale;
     }
 
     /**

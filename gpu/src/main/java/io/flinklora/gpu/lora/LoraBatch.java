@@ -441,6 +441,10 @@ public final class LoraBatch implements ProjectionDelta {
                     manager.create(weight, new Shape(tokenRows.length, 1))
                             .toType(delta.getDataType(), false);
             out = out.add(delta.mul(w));
+            if (a.headDoraScale() != null) {
+                // DoRA: its rows (alone, at weight 1) become g (W h + s B A h), g per vocab row
+                out = out.mul(w.mul(a.headDoraScale()).add(1));
+            }
         }
         return out;
     }
