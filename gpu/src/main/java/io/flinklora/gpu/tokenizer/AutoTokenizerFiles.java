@@ -204,7 +204,72 @@ final class AutoTokenizerFiles {
                     cls.transformersName);
         }
         addTokens(dir, cls, out, tokenizerJson, tc, specialTokensMap, addedTokensFile);
+        checkPostProcessor(dir, out.get("post_processor"));
         return out;
+    }
+
+    /**
+     * The prompt is encoded through the post-processor, and the tokenizers library (Rust, inside
+     * DJL) does not validate a deserialized TemplateProcessing: a piece naming a special token the
+     * template does not define, {@code $B} in the single template, or a special token whose ids and
+     * tokens differ in number panic there and abort the whole JVM. Refuse those here.
+     */
+    static void checkPostProcessor(Path dir, JsonNode pp) {
+        if (pp == null || !pp.isObject()) {
+            return;
+        }
+        // The library reads post-processors untagged too: judge by the fields, not by "type".
+        for (JsonNode p : pp.path("processors")) {
+            checkPostProcessor(dir, p);
+        }
+        if (!pp.has("single") && !pp.has("pair")) {
+            return;
+        }
+        JsonNode specials = pp.path("special_tokens");
+        for (Iterator<Map.Entry<String, JsonNode>> it = specials.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            JsonNode ids = e.getValue().path("ids");
+            JsonNode tokens = e.getValue().path("tokens");
+            if (ids.isArray() && tokens.isArray() && ids.size() != tokens.size()) {
+                throw new TokenizerException(
+                        "tokenizer.json in "
+                                + dir
+                                + ": the post-processor's special token "
+                                + e.getKey()
+                                + " has "
+                                + ids.size()
+                                + " ids but "
+                                + tokens.size()
+                                + " tokens");
+            }
+        }
+        for (String template : List.of("single", "pair")) {
+            for (JsonNode piece : pp.path(template)) {
+                JsonNode special = piece.get("SpecialToken");
+                if (special != null
+                        && special.path("id").isTextual()
+                        && !specials.has(special.path("id").asText())) {
+                    throw new TokenizerException(
+                            "tokenizer.json in "
+                                    + dir
+                                    + ": the post-processor's "
+                                    + template
+                                    + " template names special token "
+                                    + special.path("id").asText()
+                                    + ", which its special_tokens do not define");
+                }
+                JsonNode sequence = piece.get("Sequence");
+                if ("single".equals(template)
+                        && sequence != null
+                        && "B".equals(sequence.path("id").asText())) {
+                    throw new TokenizerException(
+                            "tokenizer.json in "
+                                    + dir
+                                    + ": the post-processor's single template uses the second"
+                                    + " sequence $B");
+                }
+            }
+        }
     }
 
     /** The class AutoTokenizer.from_pretrained instantiates for these configs. */

@@ -225,6 +225,56 @@ class TokenizerTest {
     }
 
     @Test
+    void postProcessorsThatWouldPanicTheNativeTokenizerAreRefused(@TempDir Path dir)
+            throws IOException {
+        com.fasterxml.jackson.databind.ObjectMapper json =
+                new com.fasterxml.jackson.databind.ObjectMapper();
+        String original = Files.readString(modelDir.resolve("tokenizer.json"));
+        String bos = "{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}";
+        String a = "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}";
+        String b = "{\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}";
+        String defined = "{\"<s>\": {\"id\": \"<s>\", \"ids\": [1], \"tokens\": [\"<s>\"]}}";
+        for (String[] c :
+                new String[][] {
+                    {"[" + bos.replace("<s>", "<x>") + ", " + a + "]", defined, "<x>"},
+                    {"[" + a + ", " + b + "]", defined, "$B"},
+                    {
+                        "[" + bos + ", " + a + "]",
+                        defined.replace("[1]", "[1, 2]"),
+                        "2 ids but 1 tokens"
+                    }
+                }) {
+            com.fasterxml.jackson.databind.node.ObjectNode tree =
+                    (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(original);
+            tree.set(
+                    "post_processor",
+                    json.readTree(
+                            "{\"type\": \"TemplateProcessing\", \"single\": "
+                                    + c[0]
+                                    + ", \"pair\": ["
+                                    + a
+                                    + ", "
+                                    + b
+                                    + "], \"special_tokens\": "
+                                    + c[1]
+                                    + "}"));
+            // Without the check, encoding through such a template aborts the JVM (a Rust panic);
+            // the library also reads the template without its "type" (found by
+            // TokenizerFuzzTest).
+            for (boolean typed : new boolean[] {true, false}) {
+                if (!typed) {
+                    ((com.fasterxml.jackson.databind.node.ObjectNode) tree.get("post_processor"))
+                            .remove("type");
+                }
+                Files.writeString(dir.resolve("tokenizer.json"), tree.toString());
+                TokenizerException e =
+                        assertThrows(TokenizerException.class, () -> Tokenizer.load(dir).close());
+                assertTrue(e.getMessage().contains(c[2]), e.getMessage());
+            }
+        }
+    }
+
+    @Test
     void missingTokenizerFileGivesClearError(@TempDir Path dir) {
         TokenizerException e = assertThrows(TokenizerException.class, () -> Tokenizer.load(dir));
         assertTrue(e.getMessage().contains("tokenizer.json"), e.getMessage());
