@@ -262,18 +262,33 @@ class TokenizerFuzzTest {
                         "{\"content\":1}",
                         "[]");
         Arbitrary<String> flag = Arbitraries.of("true", "false", "null", "\"true\"", "1", "{}");
+        // the classes whose pipeline transformers rebuilds (and others) run the mutated files too
+        Arbitrary<String> tokenizerClass =
+                Arbitraries.of(
+                        "null",
+                        "\"LlamaTokenizer\"",
+                        "\"GemmaTokenizerFast\"",
+                        "\"Qwen2Tokenizer\"",
+                        "\"GPT2Tokenizer\"",
+                        "\"PreTrainedTokenizerFast\"",
+                        "\"T5Tokenizer\"",
+                        "1");
         return Arbitraries.oneOf(
                 Arbitraries.just(null),
                 Arbitraries.of("{}", "[]", "1", "", "{\"a\":", "null"),
-                net.jqwik.api.Combinators.combine(token, token, flag)
+                net.jqwik.api.Combinators.combine(token, token, flag, tokenizerClass, flag)
                         .as(
-                                (b, e, f) ->
+                                (b, e, f, c, p) ->
                                         "{\"bos_token\":"
                                                 + b
                                                 + ",\"eos_token\":"
                                                 + e
                                                 + ",\"add_bos_token\":"
                                                 + f
+                                                + ",\"tokenizer_class\":"
+                                                + c
+                                                + ",\"add_prefix_space\":"
+                                                + p
                                                 + "}"));
     }
 
