@@ -983,7 +983,6 @@ public final class LoraAdapter implements AutoCloseable {
         return savedEmbed;
     }
 
-    /** The adapter's own output head [vocab, hidden] on the device, or null. */
     /**
      * LoRA on the output head on the device: A transposed [hidden, r] and scaled B transposed [r,
      * vocab]; null when absent.

@@ -390,10 +390,7 @@ final class AutoTokenizerFiles {
                                                     : "")
                                             + "]}"));
                     bpe.putNull("unk_token");
-                    bpe.putNull("continuing_subword_prefix");
-                    bpe.putNull("end_of_word_suffix");
-                    bpe.put("fuse_unk", true);
-                    bpe.put("byte_fallback", true);
+                    byteFallbackBpe(bpe);
                     break;
                 }
             case GEMMA:
@@ -415,10 +412,7 @@ final class AutoTokenizerFiles {
                 // GemmaTokenizer passes str(unk_token): a null unk_token becomes the piece "None"
                 ObjectNode unk = specialTokens(dir, cls, tc, Map.of()).get("unk_token");
                 bpe.put("unk_token", unk == null ? "None" : unk.path("content").asText());
-                bpe.putNull("continuing_subword_prefix");
-                bpe.putNull("end_of_word_suffix");
-                bpe.put("fuse_unk", true);
-                bpe.put("byte_fallback", true);
+                byteFallbackBpe(bpe);
                 break;
             case QWEN2:
             case GPT2:
@@ -467,6 +461,14 @@ final class AutoTokenizerFiles {
         out.set("post_processor", post == null ? NODES.nullNode() : post.deepCopy());
         out.set("model", bpe);
         return out;
+    }
+
+    /** The SentencePiece-style BPE options the Llama and Gemma classes share. */
+    private static void byteFallbackBpe(ObjectNode bpe) {
+        bpe.putNull("continuing_subword_prefix");
+        bpe.putNull("end_of_word_suffix");
+        bpe.put("fuse_unk", true);
+        bpe.put("byte_fallback", true);
     }
 
     /**
