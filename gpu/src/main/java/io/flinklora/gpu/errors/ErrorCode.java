@@ -13,7 +13,9 @@ public enum ErrorCode {
     INVALID_PARAMETER,
     /** Prompt plus requested tokens do not fit the model's context. */
     CONTEXT_LENGTH_EXCEEDED,
-    /** A prompt token id is outside the vocabulary. */
+    /**
+     * A prompt token id is outside the vocabulary, or the model's tokenizer cannot encode the text.
+     */
     INVALID_TOKEN,
     /** An adapter name is not a plain identifier or does not exist under the adapter root. */
     UNKNOWN_ADAPTER,
