@@ -159,53 +159,42 @@ final class AutoTokenizerFiles {
             JsonNode specialTokensMap,
             JsonNode addedTokensFile) {
         try {
-            return effectiveChecked(
-                    dir, tokenizerJson, tokenizerConfig, config, specialTokensMap, addedTokensFile);
+            JsonNode added = tokenizerJson.get("added_tokens");
+            if (added != null && !added.isNull() && !added.isArray()) {
+                throw new TokenizerException(
+                        "tokenizer.json in " + dir + " has added_tokens that is not a list");
+            }
+            TokenizerClass cls = resolve(dir, tokenizerConfig, config);
+            JsonNode tc = tokenizerConfig == null ? NODES.objectNode() : tokenizerConfig;
+            if (tc.path("split_special_tokens").asBoolean(false)) {
+                throw new TokenizerException(
+                        "tokenizer_config.json in "
+                                + dir
+                                + " sets split_special_tokens: special tokens in a prompt would be"
+                                + " tokenized as text; not supported");
+            }
+            ObjectNode out;
+            if (cls == TokenizerClass.BACKEND) {
+                out = tokenizerJson.deepCopy();
+                LOG.info(
+                        "Tokenizer of {}: tokenizer.json as written (transformers' generic backend)",
+                        dir);
+            } else {
+                out = rebuild(dir, cls, tokenizerJson, tc);
+                LOG.info(
+                        "Tokenizer of {}: the {} pipeline transformers 5 builds around tokenizer.json's"
+                                + " vocabulary",
+                        dir,
+                        cls.transformersName);
+            }
+            addTokens(dir, cls, out, tokenizerJson, tc, specialTokensMap, addedTokensFile);
+            checkPostProcessor(dir, out.get("post_processor"));
+            return out;
         } catch (ClassCastException | UnsupportedOperationException | NumberFormatException e) {
             // a field of the wrong JSON type where transformers expects a list, map or id
             throw new TokenizerException(
                     "Tokenizer files in " + dir + " are malformed: " + e.getMessage(), e);
         }
-    }
-
-    private static ObjectNode effectiveChecked(
-            Path dir,
-            JsonNode tokenizerJson,
-            JsonNode tokenizerConfig,
-            JsonNode config,
-            JsonNode specialTokensMap,
-            JsonNode addedTokensFile) {
-        JsonNode added = tokenizerJson.get("added_tokens");
-        if (added != null && !added.isNull() && !added.isArray()) {
-            throw new TokenizerException(
-                    "tokenizer.json in " + dir + " has added_tokens that is not a list");
-        }
-        TokenizerClass cls = resolve(dir, tokenizerConfig, config);
-        JsonNode tc = tokenizerConfig == null ? NODES.objectNode() : tokenizerConfig;
-        if (tc.path("split_special_tokens").asBoolean(false)) {
-            throw new TokenizerException(
-                    "tokenizer_config.json in "
-                            + dir
-                            + " sets split_special_tokens: special tokens in a prompt would be"
-                            + " tokenized as text; not supported");
-        }
-        ObjectNode out;
-        if (cls == TokenizerClass.BACKEND) {
-            out = tokenizerJson.deepCopy();
-            LOG.info(
-                    "Tokenizer of {}: tokenizer.json as written (transformers' generic backend)",
-                    dir);
-        } else {
-            out = rebuild(dir, cls, tokenizerJson, tc);
-            LOG.info(
-                    "Tokenizer of {}: the {} pipeline transformers 5 builds around tokenizer.json's"
-                            + " vocabulary",
-                    dir,
-                    cls.transformersName);
-        }
-        addTokens(dir, cls, out, tokenizerJson, tc, specialTokensMap, addedTokensFile);
-        checkPostProcessor(dir, out.get("post_processor"));
-        return out;
     }
 
     /**
