@@ -9,7 +9,6 @@ import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.frontend.RequestProcessor;
-import io.flinklora.gpu.frontend.RequestSampling;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.route.Router;
 import io.flinklora.gpu.route.RouterFile;
@@ -378,7 +377,8 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         // New and restored requests alike run the sampling the state holds.
         SamplingParams params;
         try {
-            params = RequestSampling.of(StateCodec.samplingRequest(s));
+            // Fields the request left unset take the model's generation defaults, for the prompt.
+            params = front.sampling(StateCodec.samplingRequest(s), f.promptIds.length);
         } catch (DecodeException e) {
             throw new IllegalStateException(
                     "state of request " + f.requestId() + " is unreadable: " + e.getMessage(), e);

@@ -250,6 +250,13 @@ public final class CliOptions {
         }
     }
 
+    /** Whose defaults requests get: the model folder's or the engine's. */
+    public static final class GenerationConfig extends OneOf {
+        public GenerationConfig() {
+            super("model", "engine");
+        }
+    }
+
     /** A compute dtype. */
     public static final class Dtype extends OneOf {
         public Dtype() {

@@ -185,6 +185,22 @@ public final class EngineOptions implements Serializable {
         prefixCaching = v.equals("on");
     }
 
+    public boolean modelGenerationDefaults = true;
+
+    @Option(
+            names = "--generation-config",
+            order = 29,
+            paramLabel = "model|engine",
+            converter = CliOptions.GenerationConfig.class,
+            description =
+                    "defaults of request fields left unset: the model folder's generation_config.json"
+                            + " as transformers' generate applies it (a field the engine cannot apply"
+                            + " refuses the model), or the engine's own (greedy, 64 new tokens; the"
+                            + " file's fields other than eos_token_id ignored) (default model)")
+    void generationConfig(String v) {
+        modelGenerationDefaults = v.equals("model");
+    }
+
     @Option(
             names = "--preload",
             order = 23,
@@ -206,6 +222,7 @@ public final class EngineOptions implements Serializable {
                         .maxSequenceLength(maxSeqLen)
                         .kvBlockSize(kvBlockSize)
                         .prefixCaching(prefixCaching)
+                        .modelGenerationDefaults(modelGenerationDefaults)
                         .adapters(adapterSettings())
                         .limits(limits());
         if (adapters != null && !adapters.isEmpty()) {

@@ -146,7 +146,7 @@ public final class GenerateCli {
                                             r.id(),
                                             ids,
                                             route == null ? r.adapters() : route.adapters(),
-                                            r.params(),
+                                            r.params(front, ids.length),
                                             null,
                                             r.choices())));
                     results.put(r.id(), new Result(ids.length, route));

@@ -3,6 +3,7 @@ package io.flinklora.gpu.cli;
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.frontend.RequestSampling;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
@@ -25,9 +26,17 @@ public record RequestJson(
         String prompt,
         int[] promptIds,
         List<AdapterRef> adapters,
-        SamplingParams params,
+        GenerationRequest sampling,
         List<String> choices,
         boolean routeAuto) {
+
+    /**
+     * The line's sampling parameters for its prompt of {@code promptLength} tokens, the fields it
+     * leaves unset taken from the model ({@link RequestProcessor#sampling}).
+     */
+    public SamplingParams params(RequestProcessor front, int promptLength) {
+        return front.sampling(sampling, promptLength);
+    }
 
     /**
      * A line refused before it reached the engine, with its id when the line had a readable one.
@@ -101,9 +110,8 @@ public record RequestJson(
             }
             route = true;
         }
-        SamplingParams params;
         try {
-            params = RequestSampling.of(r);
+            RequestSampling.of(r); // what the types cannot say, refused here with the line's id
         } catch (RequestException e) {
             throw new Refused(e.code(), e.getMessage(), id);
         }
@@ -112,6 +120,6 @@ public record RequestJson(
                         ? null
                         : r.getPromptIds().stream().mapToInt(Integer::intValue).toArray();
         return new RequestJson(
-                id, r.getPrompt(), ids, adapters, params, List.copyOf(r.getChoices()), route);
+                id, r.getPrompt(), ids, adapters, r, List.copyOf(r.getChoices()), route);
     }
 }

@@ -68,9 +68,10 @@ public final class SupportTable {
                 row(s, f.name(), e.getKey().replace("ForCausalLM", ""), use(f.use()), f.note());
             }
         }
-        s.append("| generation defaults (")
-                .append(String.join(", ", ModelFields.generationDefaults()))
-                .append(") | all | no effect | sampling comes from each request |\n");
+        s.append(
+                "| generation fields (transformers' `GenerationConfig`) | all | the generation"
+                        + " defaults when `generation_config.json` is missing, ignored otherwise | see"
+                        + " [`generation_config.json`](#generation_configjson) |\n");
         s.append(
                 "| any other field | | refused by name | e.g. `quantization_config`, `use_qk_norm`,"
                         + " `attn_logit_softcapping` |\n\n");

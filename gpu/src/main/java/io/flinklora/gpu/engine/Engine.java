@@ -17,6 +17,7 @@ import io.flinklora.gpu.lora.AdapterStats;
 import io.flinklora.gpu.lora.BaseWeights;
 import io.flinklora.gpu.lora.LoraAdapter;
 import io.flinklora.gpu.lora.LoraBatch;
+import io.flinklora.gpu.model.GenerationDefaults;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.NativeArrays;
@@ -63,6 +64,7 @@ public final class Engine implements AutoCloseable {
     private final Map<String, Sequence> inFlight = new HashMap<>();
     private final OutputProcessor outputs;
     private final Set<Integer> eosIds;
+    private final GenerationDefaults generationDefaults;
     private final int maxSequenceLength;
     private final SecureRandom seeds = new SecureRandom();
     private long steps;
@@ -76,6 +78,10 @@ public final class Engine implements AutoCloseable {
         this.manager = NDManager.newBaseManager(config.device());
         try {
             this.tokenizer = Tokenizer.load(config.modelDir());
+            this.generationDefaults =
+                    config.modelGenerationDefaults()
+                            ? GenerationDefaults.load(config.modelDir())
+                            : GenerationDefaults.NONE;
             ModelConfig mc = ModelConfig.read(config.modelDir());
             int contextLength = Math.min(config.maxSequenceLength(), mc.maxPositions());
             int bs = config.kvBlockSize();
@@ -158,6 +164,9 @@ public final class Engine implements AutoCloseable {
             }
             this.eosIds = Set.copyOf(eos);
             this.outputs = new OutputProcessor(tokenizer);
+            if (!generationDefaults.equals(GenerationDefaults.NONE)) {
+                LOG.info("Requests' unset sampling fields default to {}", generationDefaults);
+            }
             LOG.info(
                     "Engine ready: max batch {}, {} tokens/step, KV cache {} blocks x {} positions ({} MiB, {} tokens;"
                             + " prefix caching {}), sequences up to {} tokens",
@@ -205,6 +214,11 @@ public final class Engine implements AutoCloseable {
     /** Loads the model and tokenizer and preallocates the KV cache. */
     public static Engine open(EngineConfig config) {
         return new Engine(config);
+    }
+
+    /** What requests that leave a sampling field unset get from the model folder. */
+    public GenerationDefaults generationDefaults() {
+        return generationDefaults;
     }
 
     public Tokenizer tokenizer() {

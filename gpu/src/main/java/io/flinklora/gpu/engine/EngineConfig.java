@@ -30,6 +30,9 @@ import java.nio.file.Path;
  * @param kvBlockSize positions per KV block
  * @param prefixCaching whether full KV blocks are shared between sequences with the same prefix and
  *     adapters
+ * @param modelGenerationDefaults whether request fields left unset take the model folder's
+ *     generation defaults ({@code generation_config.json}, as transformers' generate); false: the
+ *     engine's defaults, the file's other fields ignored
  */
 @PublicEvolving
 public record EngineConfig(
@@ -46,7 +49,8 @@ public record EngineConfig(
         boolean reuseKvCache,
         long kvCacheBytes,
         int kvBlockSize,
-        boolean prefixCaching) {
+        boolean prefixCaching,
+        boolean modelGenerationDefaults) {
     /**
      * Defaults, defined here once: the job's, the labelling job's and the tools' options start from
      * them.
@@ -85,6 +89,7 @@ public record EngineConfig(
         private long kvCacheBytes;
         private int kvBlockSize = DEFAULT_KV_BLOCK_SIZE;
         private boolean prefixCaching = DEFAULT_PREFIX_CACHING;
+        private boolean modelGenerationDefaults = true;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -106,6 +111,7 @@ public record EngineConfig(
             b.kvCacheBytes = kvCacheBytes;
             b.kvBlockSize = kvBlockSize;
             b.prefixCaching = prefixCaching;
+            b.modelGenerationDefaults = modelGenerationDefaults;
             return b;
         }
 
@@ -152,6 +158,15 @@ public record EngineConfig(
         /** Turns automatic prefix caching off (every request prefills its whole prompt). */
         public Builder prefixCaching(boolean on) {
             this.prefixCaching = on;
+            return this;
+        }
+
+        /**
+         * Whether unset request fields take the model folder's generation defaults (default true);
+         * false serves a model whose generation_config.json has fields the engine cannot apply.
+         */
+        public Builder modelGenerationDefaults(boolean apply) {
+            this.modelGenerationDefaults = apply;
             return this;
         }
 
@@ -225,7 +240,8 @@ public record EngineConfig(
                     reuseKvCache,
                     kvCacheBytes,
                     kvBlockSize,
-                    prefixCaching && reuseKvCache);
+                    prefixCaching && reuseKvCache,
+                    modelGenerationDefaults);
         }
 
         private void writeObject(ObjectOutputStream out) throws IOException {

@@ -7,9 +7,12 @@ import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.model.GenerationDefaults;
 import io.flinklora.gpu.sampling.RequestLimits;
+import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.gpu.tokenizer.Tokenizer;
 import io.flinklora.gpu.tokenizer.TokenizerException;
+import io.flinklora.schemas.GenerationRequest;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -27,18 +30,25 @@ public final class RequestProcessor {
     private final int vocabSize;
     private final int maxSequenceLength;
     private final RequestLimits limits;
+    private final GenerationDefaults defaults;
 
     /**
      * @param vocabSize token ids run from 0 to vocabSize - 1
      * @param maxSequenceLength longest prompt plus generated (or candidate) tokens the engine
      *     serves
+     * @param defaults what wire requests that leave a sampling field unset get from the model
      */
     public RequestProcessor(
-            Tokenizer tokenizer, int vocabSize, int maxSequenceLength, RequestLimits limits) {
+            Tokenizer tokenizer,
+            int vocabSize,
+            int maxSequenceLength,
+            RequestLimits limits,
+            GenerationDefaults defaults) {
         this.tokenizer = tokenizer;
         this.vocabSize = vocabSize;
         this.maxSequenceLength = maxSequenceLength;
         this.limits = limits;
+        this.defaults = defaults;
     }
 
     /**
@@ -49,7 +59,17 @@ public final class RequestProcessor {
                 engine.tokenizer(),
                 engine.modelConfig().vocabSize(),
                 engine.maxSequenceLength(),
-                engine.config().limits());
+                engine.config().limits(),
+                engine.generationDefaults());
+    }
+
+    /**
+     * A wire request's sampling parameters for a prompt of {@code promptLength} tokens: the fields
+     * it leaves unset take the model's generation defaults ({@link RequestSampling}).
+     */
+    public SamplingParams sampling(GenerationRequest r, int promptLength) {
+        int lengthCap = Math.min(limits.maxNewTokens(), maxSequenceLength - promptLength);
+        return RequestSampling.of(r, defaults, promptLength, lengthCap);
     }
 
     /**

@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The {@code config.json} fields this server knows, per architecture, and what it does with each. A
@@ -207,36 +206,6 @@ public final class ModelFields {
                     new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
                     new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
 
-    // Generation defaults some 4.x configs carry: sampling comes from each request, never from
-    // these.
-    private static final Set<String> GENERATION_DEFAULTS =
-            Set.of(
-                    "max_length",
-                    "min_length",
-                    "do_sample",
-                    "early_stopping",
-                    "num_beams",
-                    "num_beam_groups",
-                    "diversity_penalty",
-                    "temperature",
-                    "top_k",
-                    "top_p",
-                    "typical_p",
-                    "repetition_penalty",
-                    "length_penalty",
-                    "no_repeat_ngram_size",
-                    "bad_words_ids",
-                    "num_return_sequences",
-                    "output_scores",
-                    "return_dict_in_generate",
-                    "forced_bos_token_id",
-                    "forced_eos_token_id",
-                    "remove_invalid_values",
-                    "encoder_no_repeat_ngram_size",
-                    "exponential_decay_length_penalty",
-                    "suppress_tokens",
-                    "begin_suppress_tokens");
-
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
         List<Field> out = new ArrayList<>(COMMON);
@@ -271,15 +240,14 @@ public final class ModelFields {
         return COMMON;
     }
 
-    public static Set<String> generationDefaults() {
-        return new TreeSet<>(GENERATION_DEFAULTS);
-    }
-
     /**
      * Refuses, by name, every field of {@code root} outside the catalogue of {@code architecture}.
      */
     static void refuseUnknown(JsonNode root, String architecture, String source) {
-        Set<String> known = new java.util.HashSet<>(GENERATION_DEFAULTS);
+        // Generation fields some 4.x configs carry: GenerationDefaults reads them when the folder
+        // has no
+        // generation_config.json, as transformers 5 does.
+        Set<String> known = new java.util.HashSet<>(GenerationDefaults.fieldNames());
         fields(architecture).forEach(f -> known.add(f.name()));
         List<String> unknown = new ArrayList<>();
         root.fieldNames()

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flinklora.gpu.errors.ErrorCode;
+import io.flinklora.gpu.frontend.RequestSampling;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.sampling.SamplingParams;
 import java.util.List;
@@ -30,7 +31,7 @@ class RequestJsonTest {
         assertEquals("a", r.id());
         assertArrayEquals(new int[] {1, 2}, r.promptIds());
         assertEquals(List.of(new AdapterRef("x", 0.5)), r.adapters());
-        SamplingParams p = r.params();
+        SamplingParams p = RequestSampling.of(r.sampling());
         assertEquals(9, p.maxNewTokens());
         assertEquals(0.7, p.temperature());
         assertEquals(5, p.topK());
@@ -66,13 +67,15 @@ class RequestJsonTest {
     }
 
     @Test
-    void omittedFieldsTakeTheSchemaDefaults() {
+    void omittedFieldsTakeTheEngineDefaultsOnAModelWithoutGenerationDefaults() {
         RequestJson r = RequestJson.parse("{\"id\": \"b\", \"prompt\": \"hi\"}", 1);
         assertEquals("hi", r.prompt());
         assertNull(r.promptIds());
-        assertEquals(64, r.params().maxNewTokens());
-        assertEquals(0.0, r.params().temperature());
-        assertNull(r.params().logprobs());
+        assertNull(r.sampling().getMaxNewTokens());
+        SamplingParams p = RequestSampling.of(r.sampling());
+        assertEquals(64, p.maxNewTokens());
+        assertEquals(0.0, p.temperature());
+        assertNull(p.logprobs());
     }
 
     @Test

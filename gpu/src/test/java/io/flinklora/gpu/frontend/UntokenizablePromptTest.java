@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flinklora.gpu.TestModels;
 import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
+import io.flinklora.gpu.model.GenerationDefaults;
 import io.flinklora.gpu.sampling.RequestLimits;
 import io.flinklora.gpu.tokenizer.Tokenizer;
 import java.io.IOException;
@@ -30,7 +31,12 @@ class UntokenizablePromptTest {
                         .resolve("bl_gemma_class_without_unk");
         try (Tokenizer tokenizer = Tokenizer.load(dir)) {
             RequestProcessor front =
-                    new RequestProcessor(tokenizer, 1 << 16, 4096, RequestLimits.DEFAULT);
+                    new RequestProcessor(
+                            tokenizer,
+                            1 << 16,
+                            4096,
+                            RequestLimits.DEFAULT,
+                            GenerationDefaults.NONE);
             RequestException e =
                     assertThrows(RequestException.class, () -> front.encodePrompt("Hello world"));
             assertEquals(ErrorCode.INVALID_TOKEN, e.code());

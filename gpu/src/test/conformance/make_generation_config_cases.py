@@ -1,0 +1,100 @@
+"""What transformers' generate() does with a model folder's generation defaults, for
+GenerationConfigConformanceTest.
+
+Run from the repository root with torch and transformers installed:
+    python gpu/src/test/conformance/make_generation_config_cases.py
+Writes gpu/src/test/resources/generation-config/: per case a folder with the files that differ from
+models/stories260k (config.json, and generation_config.json unless the case has none), and
+cases.json: per case the request fields sent (the rest left unset), and per prompt the new ids
+transformers' generate() returns when given only what the request sets, or its error. Cases marked
+"refused" name the field the engine must refuse (transformers applies it and the engine cannot).
+"""
+import json
+import os
+import shutil
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM
+
+BASE = "models/stories260k"
+OUT = "gpu/src/test/resources/generation-config"
+rows = [json.loads(l) for l in open("gpu/src/test/resources/stories260k-greedy.jsonl")]
+PROMPTS = [r["prompt_ids"] for r in rows[:3]] + [[1] + [403, 407, 292, 26, 278] * 5]
+
+GEN_IDS = {"bos_token_id": 1, "eos_token_id": 2}
+CASES = [
+    # name, generation_config.json (None: no file), fields added to config.json, request, refused
+    ("penalties", {**GEN_IDS, "repetition_penalty": 1.3, "no_repeat_ngram_size": 3,
+                   "max_new_tokens": 24}, {}, {}, None),
+    ("config_json_fields", None, {"repetition_penalty": 1.5, "no_repeat_ngram_size": 2,
+                                  "max_length": 30}, {}, None),
+    ("file_wins_over_config_json", {**GEN_IDS, "max_new_tokens": 10},
+     {"repetition_penalty": 2.0, "max_length": 25}, {}, None),
+    ("sampling_model_greedy_request", {**GEN_IDS, "do_sample": True, "temperature": 0.6,
+                                       "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.1,
+                                       "max_new_tokens": 16}, {}, {"temperature": 0.0}, None),
+    ("request_overrides", {**GEN_IDS, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2,
+                           "max_new_tokens": 8}, {},
+     {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "max_new_tokens": 12}, None),
+    ("neutral_fields", {**GEN_IDS, "num_beams": 1, "min_length": 0, "typical_p": 1.0,
+                        "num_return_sequences": 1, "output_scores": True, "length_penalty": 2.0,
+                        "early_stopping": True, "bad_words_ids": None, "renormalize_logits": True,
+                        "remove_invalid_values": True, "use_cache": True,
+                        "repetition_penalty": 1.2, "max_new_tokens": 10,
+                        "transformers_version": transformers.__version__}, {}, {}, None),
+    ("max_length_only", {**GEN_IDS, "max_length": 20}, {}, {}, None),
+    ("max_new_tokens_over_max_length", {**GEN_IDS, "max_length": 12, "max_new_tokens": 15}, {},
+     {}, None),
+    ("refused_num_beams", {**GEN_IDS, "num_beams": 3}, {}, {}, "num_beams"),
+    ("refused_suppress_tokens", {**GEN_IDS, "suppress_tokens": [5]}, {}, {}, "suppress_tokens"),
+    ("refused_min_new_tokens", {**GEN_IDS, "min_new_tokens": 4}, {}, {}, "min_new_tokens"),
+    ("refused_forced_eos", {**GEN_IDS, "forced_eos_token_id": 2}, {}, {}, "forced_eos_token_id"),
+    ("refused_unknown_field", {**GEN_IDS, "chat_format": "chatml"}, {}, {}, "chat_format"),
+    ("refused_config_json_beams", None, {"num_beams": 2}, {}, "num_beams"),
+]
+
+
+def generate(folder, prompt, request):
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    model.eval()
+    kwargs = dict(request)
+    if kwargs.get("temperature") == 0.0:  # the engine's greedy request is do_sample=False
+        del kwargs["temperature"]
+        kwargs["do_sample"] = False
+    try:
+        with torch.no_grad():
+            out = model.generate(torch.tensor([prompt]), **kwargs)
+        return {"ids": out[0][len(prompt):].tolist()}
+    except Exception as e:  # transformers refuses the folder or the prompt
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    cases = []
+    base_config = json.load(open(os.path.join(BASE, "config.json")))
+    for name, gen, extra, request, refused in CASES:
+        folder = os.path.join(OUT, name)
+        os.makedirs(folder)
+        json.dump({**base_config, **extra}, open(os.path.join(folder, "config.json"), "w"),
+                  indent=2)
+        if gen is not None:
+            json.dump(gen, open(os.path.join(folder, "generation_config.json"), "w"), indent=2)
+        # transformers reads the weights and tokenizer beside them: a full folder in a temp dir
+        tmp = "/tmp/generation-config-case"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(BASE, tmp)
+        os.remove(os.path.join(tmp, "generation_config.json"))
+        for f in os.listdir(folder):
+            shutil.copy(os.path.join(folder, f), tmp)
+        results = [dict(prompt=p, **generate(tmp, p, request)) for p in PROMPTS]
+        cases.append({"name": name, "request": request, "refused": refused,
+                      "generation_config": gen is not None, "results": results})
+    fields = sorted(transformers.GenerationConfig().__dict__.keys())
+    json.dump({"transformers": transformers.__version__, "torch": torch.__version__,
+               "generation_config_fields": fields, "cases": cases}, open(os.path.join(OUT, "cases.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
