@@ -206,12 +206,40 @@ class AvroCodecTest {
     }
 
     /**
-     * Routes (request route, completion route) came with v4 of the wire schemas: records written
-     * with the released v3 schemas decode with no route, and readers of v3 can still read what this
-     * version writes.
+     * v6 made the sampling fields nullable (null: the model's default): a v5 record, whose fields
+     * always held a value, decodes with the values it was written with, so a request produced
+     * before the upgrade samples as it would have.
      */
     @Test
-    void recordsOfTheReleasedVersionBeforeRoutesDecodeWithoutOneAndOldReadersReadNewRecords()
+    void aV5RequestKeepsTheSamplingValuesItWasWrittenWith() throws Exception {
+        Schema v5 = AvroCodec.released("GenerationRequest").get(4);
+        assertEquals(Schema.Type.INT, v5.getField("max_new_tokens").schema().getType());
+        GenericRecord rec =
+                new org.apache.avro.generic.GenericRecordBuilder(v5)
+                        .set("request_id", "v5-req")
+                        .set("prompt", "Hello")
+                        .set("repetition_penalty", 1.25)
+                        .build();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v5).encode(rec, out);
+        GenerationRequest r = AvroCodec.fromBytes(out.toByteArray(), GenerationRequest.class);
+        assertEquals(64, r.getMaxNewTokens(), "v5's default, written into the record");
+        assertEquals(0.0, r.getTemperature());
+        assertEquals(0, r.getTopK());
+        assertEquals(1.0, r.getTopP());
+        assertEquals(1.25, r.getRepetitionPenalty());
+        assertEquals(0, r.getNoRepeatNgramSize());
+    }
+
+    /**
+     * Routes (request route, completion route) came with v4 of the wire schemas: records written
+     * with the released v3 schemas decode with no route, and readers of v3 can still read what v4
+     * and v5 requests and this version's completions hold. (Requests of v6 made the sampling fields
+     * nullable, which no earlier reader can read: rule 3 allows it, since every reader from v6 on
+     * reads every older record, and rule 4 deploys readers first.)
+     */
+    @Test
+    void recordsOfTheReleasedVersionBeforeRoutesDecodeWithoutOneAndV3ReadersReadLaterRecords()
             throws Exception {
         Schema requestV3 = AvroCodec.released("GenerationRequest").get(2);
         Schema completionV3 = AvroCodec.released("Completion").get(2);
@@ -230,7 +258,7 @@ class AvroCodecTest {
         assertEquals(null, r.getRoute());
         for (Schema[] pair :
                 new Schema[][] {
-                    {requestV3, GenerationRequest.getClassSchema()},
+                    {requestV3, AvroCodec.released("GenerationRequest").get(4)},
                     {completionV3, Completion.getClassSchema()}
                 }) {
             assertEquals(
@@ -238,7 +266,7 @@ class AvroCodecTest {
                     org.apache.avro.SchemaCompatibility.checkReaderWriterCompatibility(
                                     pair[0], pair[1])
                             .getType(),
-                    "a " + pair[0].getName() + " v3 reader reads this version's records");
+                    "a " + pair[0].getName() + " v3 reader reads the later records");
         }
     }
 

@@ -69,10 +69,14 @@ class RequestCodecJsonTest {
         assertEquals("hi", r.getPrompt());
         assertEquals(List.of(), r.getAdapters());
         assertNull(r.getPromptIds());
-        assertEquals(64, r.getMaxNewTokens());
-        assertEquals(0.0, r.getTemperature());
-        assertEquals(0, r.getTopK());
-        assertEquals(1.0, r.getTopP());
+        // Unset sampling fields stay null: the front end gives them the model's defaults.
+        assertNull(r.getMaxNewTokens());
+        assertNull(r.getTemperature());
+        assertNull(r.getTopK());
+        assertNull(r.getTopP());
+        assertNull(r.getMinP());
+        assertNull(r.getRepetitionPenalty());
+        assertNull(r.getNoRepeatNgramSize());
         assertNull(r.getSeed());
         assertEquals(List.of(), r.getStop());
         assertEquals(List.of(), r.getStopTokenIds());
@@ -261,7 +265,7 @@ class RequestCodecJsonTest {
                 Arguments.of("prompt_ids", "[1.5]"),
                 Arguments.of("max_new_tokens", "\"64\""),
                 Arguments.of("max_new_tokens", "1.5"),
-                Arguments.of("max_new_tokens", "null"),
+                Arguments.of("ignore_eos", "null"),
                 Arguments.of("temperature", "\"hot\""),
                 Arguments.of("temperature", "true"),
                 Arguments.of("top_k", "2.5"),
