@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Random config fuzz: tiny models of the seven supported architectures with random config fields, and
-random PEFT LoRA adapters for them, saved by save_pretrained; the engine (scripts/generate.sh) must give
-transformers + PEFT's greedy tokens or refuse the files by name. Not run by CI (the cases it found are
+random PEFT LoRA adapters for them, saved by save_pretrained, and random generation defaults
+(generation_config.json, or config.json's generation fields); the engine (scripts/generate.sh) must give
+transformers + PEFT's greedy tokens (and generate()'s tokens for a request that leaves the sampling
+fields to the model) or refuse the files by name. Not run by CI (the cases it found are
 committed as conformance models by make_cases.py).
 
 Usage: python fuzz_configs.py SEED COUNT WORKDIR   (cases that match are deleted; the others stay)
@@ -162,6 +164,64 @@ def v4_layout(path):
     json.dump(cfg, open(path, "w"), indent=2)
 
 
+def rand_generation_defaults(r, d):
+    """Random generation defaults the engine applies, in generation_config.json or (as transformers 4
+    wrote them) in config.json; None: none drawn. Returns the fields drawn."""
+    if r.random() < 0.4:
+        return None
+    gen = {}
+    if r.random() < 0.6:
+        gen["repetition_penalty"] = round(r.uniform(1.05, 2.0), 3)
+    if r.random() < 0.4:
+        gen["no_repeat_ngram_size"] = r.randint(1, 4)
+    length = r.random()
+    if length < 0.4:
+        gen["max_new_tokens"] = r.randint(3, 10)
+    elif length < 0.7:
+        gen["max_length"] = r.randint(8, 24)
+    if r.random() < 0.3:
+        gen.update(do_sample=True, temperature=round(r.uniform(0.3, 1.5), 2), top_p=0.9, top_k=20)
+    if r.random() < 0.3:  # values at which the engine's unapplied fields do nothing
+        gen.update(num_beams=1, typical_p=1.0, min_length=0, output_scores=True)
+    path = os.path.join(d, "generation_config.json")
+    if r.random() < 0.2:
+        cfg = json.load(open(os.path.join(d, "config.json")))
+        cfg.update(gen)
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=2)
+        if os.path.exists(path):
+            os.remove(path)
+        gen["_in"] = "config.json"
+    else:
+        file = json.load(open(path)) if os.path.exists(path) else {}
+        file.update(gen)
+        json.dump(file, open(path, "w"), indent=2)
+    return gen
+
+
+def generate_defaults(model, prompt, gen):
+    """transformers' generate() with the folder's defaults, as a request setting only what must be
+    set: greedy on a sampling model, and a length when the files set none. Returns (ids, gaps of
+    the processed scores) or the error transformers raises."""
+    kwargs = {}
+    if gen.get("do_sample"):
+        kwargs["do_sample"] = False
+    if "max_new_tokens" not in gen and "max_length" not in gen:
+        kwargs["max_new_tokens"] = 8
+    try:
+        with torch.no_grad():
+            out = model.generate(torch.tensor([prompt]), output_scores=True,
+                                 return_dict_in_generate=True, **kwargs)
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    gaps = []
+    for sc in out.scores:
+        s = sc[0].double()
+        finite = s[torch.isfinite(s)]
+        top = torch.topk(s, 2).values
+        gaps.append(float((top[0] - top[1]) / finite.abs().max()) if torch.isfinite(top[1]) else 1.0)
+    return {"ids": out.sequences[0][len(prompt):].tolist(), "gaps": gaps}
+
+
 def greedy(model, prompt, n):
     ids = list(prompt); out = []; gaps = []
     with torch.no_grad():
@@ -171,6 +231,24 @@ def greedy(model, prompt, n):
             gaps.append(float((top.values[0] - top.values[1]) / lg.abs().max()))
             t = int(top.indices[0]); out.append(t); ids.append(t)
     return out, gaps
+
+def check_defaults(rid, ref, o):
+    """A request on the model's generation defaults against generate(): the same ids (up to a
+    near-tie of the processed scores) and length, or an error where transformers raises."""
+    if "error" in ref:
+        if o is not None and "token_ids" in o:
+            return [(rid, "served although generate() raises " + ref["error"][:120] + ": " + json.dumps(o)[:200])]
+        return []
+    if o is None or "token_ids" not in o:
+        return [(rid, "ERR " + json.dumps(o)[:300] if o else "MISSING")]
+    ids, want = o["token_ids"], ref["ids"]
+    for j in range(max(len(ids), len(want))):
+        if j >= len(ids) or j >= len(want) or ids[j] != want[j]:
+            if j < len(ref["gaps"]) and ref["gaps"][j] <= 1e-4:
+                return []
+            return [(rid, f"DEFAULTS DIFF at {j}: {ids} vs {want}")]
+    return []
+
 
 def main(seed, count, root):
     r = random.Random(seed)
@@ -197,6 +275,7 @@ def main(seed, count, root):
         shutil.copy(TOK, d); shutil.copy(TOKCFG, d)
         if r.random() < 0.3:
             v4_layout(os.path.join(d, "config.json"))
+        gen = rand_generation_defaults(r, d)
         adapters = {}
         os.makedirs(os.path.join(d, "ad"))
         for k in range(2):
@@ -235,7 +314,20 @@ def main(seed, count, root):
                 except Exception as e:  # PEFT itself fails on some combinations: the engine must refuse
                     refs[rid] = None
                     print(case, arch, "PEFT-forward", name, str(e)[:100])
-                req = {"request_id": rid, "prompt_ids": p, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True}
+                req = {"request_id": rid, "prompt_ids": p, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True,
+                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+                if name:
+                    req["adapters"] = [{"name": name, "weight": 1.0}]
+                reqs.append(req)
+            if gen is not None:
+                # sampling fields left unset: the model's generation defaults, as generate() applies them
+                rid = f"{name}-gen"
+                refs[rid] = ("gen", generate_defaults(m, prompts[0], gen))
+                req = {"request_id": rid, "prompt_ids": prompts[0]}
+                if gen.get("do_sample"):
+                    req["temperature"] = 0
+                if "max_new_tokens" not in gen and "max_length" not in gen:
+                    req["max_new_tokens"] = 8
                 if name:
                     req["adapters"] = [{"name": name, "weight": 1.0}]
                 reqs.append(req)
@@ -248,7 +340,8 @@ def main(seed, count, root):
                     refs[rid] = greedy(m, ids, 8)
                 except Exception as e:
                     refs[rid] = None
-                req = {"request_id": rid, "prompt": text, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True}
+                req = {"request_id": rid, "prompt": text, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True,
+                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
                 if name:
                     req["adapters"] = [{"name": name, "weight": 1.0}]
                 reqs.append(req)
@@ -279,6 +372,9 @@ def main(seed, count, root):
                 if o is not None and "token_ids" in o:
                     bad.append((rid, "served although PEFT fails on it: " + json.dumps(o)[:200]))
                 continue
+            if outcome[0] == "gen":
+                bad.extend(check_defaults(rid, outcome[1], o))
+                continue
             ref, gaps = outcome
             if o is None or "token_ids" not in o:
                 bad.append((rid, "ERR " + json.dumps(o)[:300] if o else "MISSING"))
@@ -292,7 +388,8 @@ def main(seed, count, root):
         refused = bool(bad) and all(
             b[1] == "MISSING" and pr.returncode != 0 or "ADAPTER_LOAD_FAILED" in b[1] for b in bad)
         status = "OK" if not bad else "REFUSED" if refused else "BAD"
-        print(case, arch, status, json.dumps(cfgkw), json.dumps(adapters), " ".join(engine_args))
+        print(case, arch, status, json.dumps(cfgkw), json.dumps(adapters), " ".join(engine_args),
+              "gen=" + json.dumps(gen) if gen else "")
         if pr.returncode != 0:
             print("   rc", pr.returncode, pr.stderr.strip().splitlines()[-1][-400:] if pr.stderr.strip() else "")
         for b in bad if status == "BAD" else []:

@@ -429,7 +429,8 @@ class GenerationOperatorRestoreTest {
                                 List.of(),
                                 new io.flinklora.gpu.sampling.SamplingParams(
                                         r.getTemperature(),
-                                        r.getTopK(),
+                                        // unset: the engine's default (stories260k sets none)
+                                        io.flinklora.gpu.frontend.RequestSampling.of(r).topK(),
                                         r.getTopP(),
                                         r.getSeed(),
                                         NEW_TOKENS,
