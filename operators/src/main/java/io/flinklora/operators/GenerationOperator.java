@@ -10,10 +10,12 @@ import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.lora.AdapterRef;
+import io.flinklora.gpu.model.ModelFormatException;
 import io.flinklora.gpu.route.Router;
 import io.flinklora.gpu.route.RouterFile;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.gpu.sampling.TokenLogprobs;
+import io.flinklora.gpu.tokenizer.TokenizerException;
 import io.flinklora.schemas.AdapterWeight;
 import io.flinklora.schemas.ChoiceScore;
 import io.flinklora.schemas.Completion;
@@ -39,6 +41,7 @@ import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
+import org.apache.flink.runtime.execution.SuppressRestartsException;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
@@ -171,7 +174,14 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
     public void open() throws Exception {
         super.open();
         Device device = chooseDevice();
-        engine = EnginePool.acquire(settings.engineConfig(device), Engine::open);
+        try {
+            engine = EnginePool.acquire(settings.engineConfig(device), Engine::open);
+        } catch (ModelFormatException | TokenizerException e) {
+            // The model folder itself is refused (an unsupported field, architecture or file):
+            // every attempt would fail alike, so the job fails once with the reason instead of
+            // restarting forever.
+            throw new SuppressRestartsException(e);
+        }
         front = RequestProcessor.of(engine);
         if (settings.routerFile != null) {
             // Embeds the router's example prompts once per subtask, with this engine's base model.
