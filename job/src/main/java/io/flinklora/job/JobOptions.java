@@ -283,6 +283,7 @@ public final class JobOptions implements Serializable {
         if (o.engine.model == null) {
             throw new IllegalArgumentException("--model is required\n" + usage());
         }
+        o.engine.checkModelFiles();
         if (o.outputFormat == OutputFormat.AVRO_REGISTRY && o.schemaRegistry == null) {
             throw new IllegalArgumentException(
                     "--format avro-registry needs --schema-registry URL");

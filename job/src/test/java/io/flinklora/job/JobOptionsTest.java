@@ -10,6 +10,24 @@ import org.junit.jupiter.api.Test;
 
 /** Command-line parsing of the job's options, and that secret Kafka settings are never printed. */
 class JobOptionsTest {
+    @Test
+    void aModelFolderTheEngineWouldRefuseIsRefusedBeforeTheJobIsBuilt(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path model = TestPaths.root().resolve("models/stories260k");
+        for (String f : new String[] {"config.json", "tokenizer.json", "tokenizer_config.json"}) {
+            java.nio.file.Files.copy(model.resolve(f), dir.resolve(f));
+        }
+        java.nio.file.Files.writeString(
+                dir.resolve("generation_config.json"), "{\"suppress_tokens\": [5]}");
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> JobOptions.parse(new String[] {"--model", dir.toString()}));
+        assertTrue(e.getMessage().contains("suppress_tokens"), e.getMessage());
+        // Told to ignore the file's defaults, the same folder is accepted.
+        JobOptions.parse(new String[] {"--model", dir.toString(), "--generation-config", "engine"});
+    }
+
     static final String JAAS =
             "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"job\" "
                     + "password=\"pw-7d1e0c\";";

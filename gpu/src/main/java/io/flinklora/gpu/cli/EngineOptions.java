@@ -6,6 +6,9 @@ import io.flinklora.annotation.PublicEvolving;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.lora.AdapterSettings;
 import io.flinklora.gpu.lora.LoraStrategy;
+import io.flinklora.gpu.model.GenerationDefaults;
+import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.ModelFormatException;
 import io.flinklora.gpu.sampling.RequestLimits;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -208,6 +211,27 @@ public final class EngineOptions implements Serializable {
             description = "adapters to load at start")
     void preload(String v) {
         preload = v.isEmpty() ? List.of() : List.of(v.split(","));
+    }
+
+    /**
+     * Refuses, before a job is built, a model folder whose config.json or generation defaults the
+     * engine would refuse on every task (IllegalArgumentException naming the field). Only where the
+     * folder is readable here: a cluster's client may not see the TaskManagers' paths, and there
+     * the operator fails the job once instead.
+     */
+    public void checkModelFiles() {
+        Path dir = Path.of(model);
+        if (!java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) {
+            return;
+        }
+        try {
+            ModelConfig.read(dir);
+            if (modelGenerationDefaults) {
+                GenerationDefaults.load(dir);
+            }
+        } catch (ModelFormatException e) {
+            throw new IllegalArgumentException("--model " + model + ": " + e.getMessage(), e);
+        }
     }
 
     /**

@@ -174,6 +174,7 @@ public final class LabelOptions implements CliOptions.Renames {
         if (o.inputs.isEmpty() || o.output == null || o.engine.model == null) {
             throw new IllegalArgumentException("--input, --output and --model are required");
         }
+        o.engine.checkModelFiles();
         // The job runs here, in a local environment: paths are this process's, made absolute once.
         o.engine.model = Path.of(o.engine.model).toAbsolutePath().toString();
         if (o.engine.adapters != null) {
