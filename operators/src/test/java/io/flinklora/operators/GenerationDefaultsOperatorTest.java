@@ -71,25 +71,17 @@ class GenerationDefaultsOperatorTest {
                         .build();
 
         List<TokenEvent> before = new ArrayList<>();
-        OperatorSubtaskState[] snapshot = new OperatorSubtaskState[1];
+        OperatorSubtaskState snapshot;
         try (var h = GenerationOperatorRestoreTest.harness(settings, 1, 0)) {
             h.open();
             h.processElement(new StreamRecord<>(r));
-            long t0 = h.getProcessingTime();
-            h.getProcessingTimeService()
-                    .registerTimer(
-                            t0,
-                            ts -> {
-                                snapshot[0] = h.snapshot(1L, ts);
-                                before.addAll(h.extractOutputValues());
-                            });
-            h.setProcessingTime(t0 + 2);
+            snapshot = GenerationOperatorRestoreTest.snapshotAfterFirstStep(h, before);
         }
         assertTrue(before.size() < expected.size(), "snapshot mid-generation: " + before.size());
         List<Integer> got = new ArrayList<>(before.stream().map(TokenEvent::getTokenId).toList());
         try (var h = GenerationOperatorRestoreTest.harness(settings, 1, 0)) {
             h.setup();
-            h.initializeState(snapshot[0]);
+            h.initializeState(snapshot);
             h.open();
             GenerationOperatorRestoreTest.runToCompletion(h, 1);
             h.extractOutputValues().forEach(e -> got.add(e.getTokenId()));

@@ -167,6 +167,27 @@ class GenerationOperatorRestoreTest {
      * advance, so the snapshot is a timer placed between the first step's time and the later steps'
      * time.
      */
+    /**
+     * Runs the step due now, then snapshots mid-generation (later steps are not run): the snapshot,
+     * and in {@code seen} the events emitted up to it, which its checkpoint commits.
+     */
+    static OperatorSubtaskState snapshotAfterFirstStep(
+            KeyedOneInputStreamOperatorTestHarness<String, GenerationRequest, TokenEvent> h,
+            List<TokenEvent> seen)
+            throws Exception {
+        long t0 = h.getProcessingTime();
+        OperatorSubtaskState[] snapshot = new OperatorSubtaskState[1];
+        h.getProcessingTimeService()
+                .registerTimer(
+                        t0,
+                        ts -> {
+                            snapshot[0] = h.snapshot(1L, ts);
+                            seen.addAll(h.extractOutputValues());
+                        });
+        h.setProcessingTime(t0 + 2);
+        return snapshot[0];
+    }
+
     static Map<String, List<Integer>> interrupted(int from, List<OperatorSubtaskState> snapshots)
             throws Exception {
         Map<String, List<Integer>> before = new TreeMap<>();

@@ -322,20 +322,12 @@ class RouteOperatorTest {
             for (GenerationRequest r : routedRequests()) {
                 h.processElement(new StreamRecord<>(r));
             }
-            long t0 = h.getProcessingTime();
-            OperatorSubtaskState[] snapshot = new OperatorSubtaskState[1];
             List<TokenEvent> seen = new ArrayList<>();
-            h.getProcessingTimeService()
-                    .registerTimer(
-                            t0,
-                            ts -> {
-                                snapshot[0] = h.snapshot(1L, ts);
-                                seen.addAll(h.extractOutputValues());
-                            });
-            h.setProcessingTime(t0 + 2);
+            OperatorSubtaskState snapshot =
+                    GenerationOperatorRestoreTest.snapshotAfterFirstStep(h, seen);
             before.putAll(GenerationOperatorRestoreTest.tokens(seen));
             before.remove("warm-up");
-            return snapshot[0];
+            return snapshot;
         }
     }
 

@@ -100,25 +100,17 @@ class SamplingOptionsRestoreTest {
         }
 
         List<TokenEvent> before = new ArrayList<>();
-        OperatorSubtaskState[] snapshot = new OperatorSubtaskState[1];
+        OperatorSubtaskState snapshot;
         try (var h = GenerationOperatorRestoreTest.harness(1, 0)) {
             h.open();
             feed(h);
-            long t0 = h.getProcessingTime();
-            h.getProcessingTimeService()
-                    .registerTimer(
-                            t0,
-                            ts -> {
-                                snapshot[0] = h.snapshot(1L, ts);
-                                before.addAll(h.extractOutputValues());
-                            });
-            h.setProcessingTime(t0 + 2);
+            snapshot = GenerationOperatorRestoreTest.snapshotAfterFirstStep(h, before);
         }
         Map<String, List<TokenEvent>> resumed = byRequest(before);
         Map<String, Completion> done = new TreeMap<>();
         try (var h = GenerationOperatorRestoreTest.harness(1, 0)) {
             h.setup();
-            h.initializeState(snapshot[0]);
+            h.initializeState(snapshot);
             h.open();
             GenerationOperatorRestoreTest.runToCompletion(h, 4);
             h.extractOutputValues().forEach(e -> resumed.get(e.getRequestId()).add(e));
