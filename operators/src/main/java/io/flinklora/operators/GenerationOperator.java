@@ -176,13 +176,13 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         Device device = chooseDevice();
         try {
             engine = EnginePool.acquire(settings.engineConfig(device), Engine::open);
+            front = RequestProcessor.of(engine);
         } catch (ModelFormatException | TokenizerException e) {
             // The model folder itself is refused (an unsupported field, architecture or file):
             // every attempt would fail alike, so the job fails once with the reason instead of
             // restarting forever.
             throw new SuppressRestartsException(e);
         }
-        front = RequestProcessor.of(engine);
         if (settings.routerFile != null) {
             // Embeds the router's example prompts once per subtask, with this engine's base model.
             router =

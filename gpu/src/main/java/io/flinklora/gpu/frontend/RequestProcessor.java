@@ -8,6 +8,7 @@ import io.flinklora.gpu.errors.ErrorCode;
 import io.flinklora.gpu.errors.RequestException;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.model.GenerationDefaults;
+import io.flinklora.gpu.model.ModelFormatException;
 import io.flinklora.gpu.sampling.RequestLimits;
 import io.flinklora.gpu.sampling.SamplingParams;
 import io.flinklora.gpu.tokenizer.Tokenizer;
@@ -49,6 +50,17 @@ public final class RequestProcessor {
         this.maxSequenceLength = maxSequenceLength;
         this.limits = limits;
         this.defaults = defaults;
+        // A default that every request would be refused for is the model's fault: name it once.
+        try {
+            RequestSampling.of(
+                            GenerationRequest.newBuilder().setRequestId("defaults").build(),
+                            defaults,
+                            1,
+                            Math.max(1, Math.min(limits.maxNewTokens(), maxSequenceLength - 1)))
+                    .validate(vocabSize, limits);
+        } catch (RequestException e) {
+            throw new ModelFormatException(defaults.source() + ": " + e.getMessage(), e);
+        }
     }
 
     /**

@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flinklora.gpu.TestModels;
 import io.flinklora.gpu.model.GenerationDefaults;
 import io.flinklora.gpu.model.ModelFormatException;
+import io.flinklora.gpu.sampling.RequestLimits;
 import io.flinklora.gpu.sampling.SamplingParams;
+import io.flinklora.gpu.tokenizer.Tokenizer;
 import io.flinklora.schemas.GenerationRequest;
 import io.flinklora.schemas.codec.RequestCodec;
 import java.nio.charset.StandardCharsets;
@@ -100,6 +103,36 @@ class RequestSamplingDefaultsTest {
                 ModelFormatException.class,
                 () -> defaults("{\"do_sample\": true, \"temperature\": 0}"));
         assertThrows(ModelFormatException.class, () -> defaults("{\"top_k\": \"50\"}"));
+    }
+
+    @Test
+    void aDefaultEveryRequestWouldBeRefusedForRefusesTheModelByName() throws Exception {
+        try (Tokenizer tokenizer = Tokenizer.load(TestModels.stories260k())) {
+            for (String file :
+                    new String[] {
+                        "{\"do_sample\": true, \"top_p\": 0.0}",
+                        "{\"repetition_penalty\": 0}",
+                        "{\"no_repeat_ngram_size\": -1}",
+                        "{\"max_length\": 1}"
+                    }) {
+                GenerationDefaults d = defaults(file);
+                ModelFormatException e =
+                        assertThrows(
+                                ModelFormatException.class,
+                                () ->
+                                        new RequestProcessor(
+                                                tokenizer, 512, 512, RequestLimits.DEFAULT, d),
+                                file);
+                assertTrue(e.getMessage().contains("generation_config.json"), e.getMessage());
+            }
+            // Sane defaults pass.
+            new RequestProcessor(
+                    tokenizer,
+                    512,
+                    512,
+                    RequestLimits.DEFAULT,
+                    defaults("{\"do_sample\": true, \"top_p\": 0.9, \"max_length\": 4096}"));
+        }
     }
 
     @Test
