@@ -164,6 +164,28 @@ def v4_layout(path):
     json.dump(cfg, open(path, "w"), indent=2)
 
 
+# Fields that neither add nor remove a weight: a config written by hand, or by a transformers version
+# older than the field, may leave them out, and both sides must then apply transformers 5's default.
+STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "max_position_embeddings",
+              "sliding_window", "use_sliding_window", "max_window_layers", "layer_types", "hidden_act",
+              "hidden_activation", "query_pre_attn_scalar", "attn_logit_softcapping",
+              "final_logit_softcapping", "partial_rotary_factor", "original_max_position_embeddings",
+              "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id",
+              "pad_token_id", "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
+
+
+def strip_fields(r, path):
+    """With probability 0.3, drops a random subset of the fields that do not change the weights."""
+    if r.random() >= 0.3:
+        return []
+    cfg = json.load(open(path))
+    dropped = [k for k in STRIPPABLE if k in cfg and r.random() < 0.5]
+    for k in dropped:
+        del cfg[k]
+    json.dump(cfg, open(path, "w"), indent=2)
+    return dropped
+
+
 def rand_generation_defaults(r, d):
     """Random generation defaults the engine applies, in generation_config.json or (as transformers 4
     wrote them) in config.json; None: none drawn. Returns the fields drawn."""
@@ -275,6 +297,7 @@ def main(seed, count, root):
         shutil.copy(TOK, d); shutil.copy(TOKCFG, d)
         if r.random() < 0.3:
             v4_layout(os.path.join(d, "config.json"))
+        stripped = strip_fields(r, os.path.join(d, "config.json"))
         gen = rand_generation_defaults(r, d)
         adapters = {}
         os.makedirs(os.path.join(d, "ad"))
@@ -389,7 +412,7 @@ def main(seed, count, root):
             b[1] == "MISSING" and pr.returncode != 0 or "ADAPTER_LOAD_FAILED" in b[1] for b in bad)
         status = "OK" if not bad else "REFUSED" if refused else "BAD"
         print(case, arch, status, json.dumps(cfgkw), json.dumps(adapters), " ".join(engine_args),
-              "gen=" + json.dumps(gen) if gen else "")
+              "gen=" + json.dumps(gen) if gen else "", "stripped=" + ",".join(stripped) if stripped else "")
         if pr.returncode != 0:
             print("   rc", pr.returncode, pr.stderr.strip().splitlines()[-1][-400:] if pr.stderr.strip() else "")
         for b in bad if status == "BAD" else []:

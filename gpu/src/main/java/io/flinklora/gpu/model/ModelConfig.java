@@ -132,16 +132,23 @@ public record ModelConfig(
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
     private record Defaults(
-            Integer kvHeads, Integer headDim, int maxPositions, boolean tied, String activation) {
+            Integer kvHeads,
+            Integer headDim,
+            int maxPositions,
+            boolean tied,
+            String activation,
+            double rmsNormEps) {
         static Defaults of(String arch) {
             return switch (arch) {
-                case "MistralForCausalLM" -> new Defaults(8, null, 131072, false, "silu");
-                case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu");
-                case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu");
-                case "GemmaForCausalLM" -> new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh");
-                case "Gemma2ForCausalLM" -> new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh");
-                case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu");
-                default -> new Defaults(null, null, 2048, false, "silu");
+                case "MistralForCausalLM" -> new Defaults(8, null, 131072, false, "silu", 1e-6);
+                case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6);
+                case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6);
+                case "GemmaForCausalLM" ->
+                        new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh", 1e-6);
+                case "Gemma2ForCausalLM" ->
+                        new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh", 1e-6);
+                case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5);
+                default -> new Defaults(null, null, 2048, false, "silu", 1e-6);
             };
         }
     }
@@ -293,7 +300,7 @@ public record ModelConfig(
         if (window == 0) {
             sliding = noSlidingLayers(layers);
         }
-        double eps = ConfigReader.number(root, "rms_norm_eps", source, 1e-6);
+        double eps = ConfigReader.number(root, "rms_norm_eps", source, defaults.rmsNormEps());
         if (!(eps > 0)) {
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
@@ -406,7 +413,11 @@ public record ModelConfig(
             JsonNode root, String arch, int layers, String source) {
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
         if (arch.equals("MistralForCausalLM") || arch.equals("Phi3ForCausalLM")) {
-            if (ConfigReader.has(root, "sliding_window")) {
+            // MistralConfig's sliding_window defaults to 4096 (an explicit null turns it off);
+            // Phi3Config's to null.
+            boolean mistralDefault =
+                    arch.equals("MistralForCausalLM") && !root.has("sliding_window");
+            if (ConfigReader.has(root, "sliding_window") || mistralDefault) {
                 java.util.Collections.fill(out, true);
             }
             return out;

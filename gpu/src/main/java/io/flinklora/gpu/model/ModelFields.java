@@ -47,7 +47,10 @@ public final class ModelFields {
                     new Field("vocab_size", Use.APPLIED, ""),
                     new Field(
                             "max_position_embeddings", Use.APPLIED, "the longest sequence served"),
-                    new Field("rms_norm_eps", Use.APPLIED, ""),
+                    new Field(
+                            "rms_norm_eps",
+                            Use.APPLIED,
+                            "absent: the config class's default (1e-5 for Phi-3, 1e-6 otherwise)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
                     new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
                     new Field(
@@ -127,7 +130,8 @@ public final class ModelFields {
                     new Field(
                             "sliding_window",
                             Use.APPLIED,
-                            "every layer attends through the window"));
+                            "every layer attends through the window (absent: 4096, as"
+                                    + " MistralConfig; null: none)"));
 
     private static final List<Field> QWEN2 =
             List.of(

@@ -1,0 +1,104 @@
+"""What transformers 5 fills in for the fields a config.json leaves out, for ConfigDefaultsConformanceTest.
+
+Run from the repository root with transformers installed:
+    python gpu/src/test/conformance/make_config_defaults_cases.py
+Writes gpu/src/test/resources/config-defaults/cases.json: per case a config.json (sizes only, or sizes
+and a few fields) and the values transformers' config class resolves for it, in the terms the model
+code uses them (which layers slide and how far, the attention scale, the biases the modules carry).
+A config written by hand, or by a transformers version older than a field, leaves fields out; the
+engine must then compute the model transformers 5 computes.
+"""
+import json
+import os
+
+import transformers
+from transformers import AutoConfig
+
+OUT = "gpu/src/test/resources/config-defaults/cases.json"
+ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
+         ("Qwen2ForCausalLM", "qwen2"), ("Qwen3ForCausalLM", "qwen3"),
+         ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
+         ("Phi3ForCausalLM", "phi3")]
+# 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
+SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
+         "num_attention_heads": 32, "vocab_size": 40000}
+EXTRA = [
+    {},
+    {"num_key_value_heads": 8, "head_dim": 8},
+    {"num_key_value_heads": 8, "head_dim": 8, "sliding_window": 64},
+    {"num_key_value_heads": 8, "head_dim": 8, "use_sliding_window": True, "sliding_window": 64},
+    {"num_key_value_heads": 8, "head_dim": 8, "max_position_embeddings": 1024},
+]
+
+
+def resolved(c, arch):
+    heads = c.num_attention_heads
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
+    layers = c.num_hidden_layers
+    rope = c.rope_parameters
+    if arch in ("MistralForCausalLM", "Phi3ForCausalLM"):
+        window = c.sliding_window
+        sliding = [window is not None] * layers
+    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM"):
+        window = c.sliding_window
+        sliding = [t == "sliding_attention" for t in c.layer_types]
+    else:
+        window, sliding = None, [False] * layers
+    scale = (c.query_pre_attn_scalar if arch == "Gemma2ForCausalLM" else head_dim) ** -0.5
+    attention_bias = getattr(c, "attention_bias", False)
+    qkv_bias = True if arch == "Qwen2ForCausalLM" else attention_bias
+    o_bias = False if arch in ("Qwen2ForCausalLM",) else attention_bias
+    act = c.hidden_activation if arch == "Gemma2ForCausalLM" else c.hidden_act
+    eos = c.eos_token_id
+    return {
+        "num_key_value_heads": c.num_key_value_heads,
+        "head_dim": head_dim,
+        "max_position_embeddings": c.max_position_embeddings,
+        "rms_norm_eps": c.rms_norm_eps,
+        "rope_type": rope.get("rope_type", "default"),
+        "rope_theta": rope["rope_theta"],
+        "partial_rotary_factor": rope.get("partial_rotary_factor",
+                                          getattr(c, "partial_rotary_factor", 1.0)),
+        "tie_word_embeddings": c.tie_word_embeddings,
+        "qkv_bias": bool(qkv_bias),
+        "o_bias": bool(o_bias),
+        "mlp_bias": bool(getattr(c, "mlp_bias", False)),
+        "hidden_act": act,
+        "sliding_layers": sliding,
+        "sliding_window": window if any(sliding) else None,
+        "attention_scale": scale,
+        "attn_logit_softcapping": getattr(c, "attn_logit_softcapping", None),
+        "final_logit_softcapping": getattr(c, "final_logit_softcapping", None),
+        "bos_token_id": c.bos_token_id,
+        "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
+    }
+
+
+def main():
+    cases = []
+    tmp = "/tmp/config-defaults-case"
+    os.makedirs(tmp, exist_ok=True)
+    for arch, model_type in ARCHS:
+        known = AutoConfig.for_model(model_type).to_dict()
+        seen = []
+        for i, extra in enumerate(EXTRA):
+            # only fields this architecture reads (the engine refuses the others by name)
+            extra = {k: v for k, v in extra.items() if k in known}
+            if extra in seen:
+                continue
+            seen.append(extra)
+            config = {"architectures": [arch], "model_type": model_type, **SIZES, **extra}
+            json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
+            try:
+                c = AutoConfig.from_pretrained(tmp)
+                cases.append({"name": f"{model_type}_{i}", "config": config,
+                              "transformers": resolved(c, arch)})
+            except Exception as e:
+                cases.append({"name": f"{model_type}_{i}", "config": config,
+                              "error": f"{type(e).__name__}: {e}"})
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    json.dump({"transformers": transformers.__version__, "cases": cases}, open(OUT, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

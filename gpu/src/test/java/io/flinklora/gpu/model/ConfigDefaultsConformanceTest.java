@@ -1,0 +1,103 @@
+package io.flinklora.gpu.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.gpu.TestModels;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A config.json that leaves fields out (written by hand, or by a transformers version older than
+ * the field) describes the model transformers 5's config classes fill in: the same KV heads and
+ * head size, norm epsilon, rotary settings, biases, activation, sliding layers and window,
+ * attention scale and soft-caps. Cases from {@code
+ * gpu/src/test/conformance/make_config_defaults_cases.py}.
+ */
+class ConfigDefaultsConformanceTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir Path tmp;
+
+    @TestFactory
+    Stream<DynamicTest> everyLeftOutFieldTakesTransformersDefault() throws IOException {
+        JsonNode cases =
+                JSON.readTree(
+                                TestModels.projectRoot()
+                                        .resolve(
+                                                "gpu/src/test/resources/config-defaults/cases.json")
+                                        .toFile())
+                        .get("cases");
+        List<DynamicTest> tests = new ArrayList<>();
+        for (JsonNode c : cases) {
+            tests.add(DynamicTest.dynamicTest(c.get("name").asText(), () -> check(c)));
+        }
+        return tests.stream();
+    }
+
+    private void check(JsonNode c) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve(c.get("name").asText()));
+        Files.writeString(dir.resolve("config.json"), JSON.writeValueAsString(c.get("config")));
+        if (c.has("error")) {
+            assertThrows(ModelFormatException.class, () -> ModelConfig.read(dir));
+            return;
+        }
+        JsonNode t = c.get("transformers");
+        ModelConfig m = ModelConfig.read(dir);
+        assertEquals(t.get("num_key_value_heads").asInt(), m.numKvHeads(), "num_key_value_heads");
+        assertEquals(t.get("head_dim").asInt(), m.headDim(), "head_dim");
+        assertEquals(
+                t.get("max_position_embeddings").asInt(),
+                m.maxPositions(),
+                "max_position_embeddings");
+        assertEquals(t.get("rms_norm_eps").asDouble(), m.rmsNormEps(), 1e-15, "rms_norm_eps");
+        assertEquals(t.get("rope_type").asText(), m.rope().type(), "rope_type");
+        assertEquals(t.get("rope_theta").asDouble(), m.rope().theta(), 1e-9, "rope_theta");
+        assertEquals(
+                t.get("partial_rotary_factor").asDouble(),
+                m.rope().partialRotaryFactor(),
+                1e-12,
+                "partial_rotary_factor");
+        assertEquals(
+                t.get("tie_word_embeddings").asBoolean(),
+                m.tieWordEmbeddings(),
+                "tie_word_embeddings");
+        assertEquals(t.get("qkv_bias").asBoolean(), m.qkvBias(), "q/k/v bias");
+        assertEquals(t.get("o_bias").asBoolean(), m.oBias(), "o bias");
+        assertEquals(t.get("mlp_bias").asBoolean(), m.mlpBias(), "mlp_bias");
+        assertEquals(
+                ModelConfig.Activation.byName(t.get("hidden_act").asText(), "transformers"),
+                m.block().activation(),
+                "activation");
+        List<Boolean> sliding = new ArrayList<>();
+        t.get("sliding_layers").forEach(b -> sliding.add(b.asBoolean()));
+        assertEquals(sliding, m.slidingLayers(), "sliding layers");
+        if (sliding.contains(true)) {
+            assertEquals(t.get("sliding_window").asInt(), m.slidingWindow(), "sliding_window");
+        }
+        assertEquals(
+                t.get("attention_scale").asDouble(),
+                m.block().attentionScale(),
+                1e-12,
+                "attention scale");
+        assertEquals(
+                t.get("attn_logit_softcapping").asDouble(0),
+                m.block().attentionSoftcap(),
+                1e-12,
+                "attn_logit_softcapping");
+        assertEquals(
+                t.get("final_logit_softcapping").asDouble(0),
+                m.block().finalSoftcap(),
+                1e-12,
+                "final_logit_softcapping");
+    }
+}
