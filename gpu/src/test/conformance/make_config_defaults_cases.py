@@ -28,6 +28,14 @@ EXTRA = [
     {"num_key_value_heads": 8, "head_dim": 8, "sliding_window": 64},
     {"num_key_value_heads": 8, "head_dim": 8, "use_sliding_window": True, "sliding_window": 64},
     {"num_key_value_heads": 8, "head_dim": 8, "max_position_embeddings": 1024},
+    # explicit nulls transformers accepts (those it refuses are skipped below: the engine reads a
+    # null as an absent field)
+    {"sliding_window": None},
+    {"head_dim": None},
+    {"num_key_value_heads": None},
+    {"num_key_value_heads": 8, "head_dim": 8, "rope_scaling": None},
+    {"num_key_value_heads": 8, "head_dim": 8, "attn_logit_softcapping": None,
+     "final_logit_softcapping": None},
 ]
 
 
@@ -41,7 +49,8 @@ def resolved(c, arch):
         sliding = [window is not None] * layers
     elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM"):
         window = c.sliding_window
-        sliding = [t == "sliding_attention" for t in c.layer_types]
+        # the attention modules window a sliding layer by config.sliding_window; None: not at all
+        sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
     else:
         window, sliding = None, [False] * layers
     scale = (c.query_pre_attn_scalar if arch == "Gemma2ForCausalLM" else head_dim) ** -0.5
@@ -94,6 +103,8 @@ def main():
                 cases.append({"name": f"{model_type}_{i}", "config": config,
                               "transformers": resolved(c, arch)})
             except Exception as e:
+                if any(v is None for v in extra.values()):
+                    continue  # transformers refuses this null; the engine reads it as absent
                 cases.append({"name": f"{model_type}_{i}", "config": config,
                               "error": f"{type(e).__name__}: {e}"})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
