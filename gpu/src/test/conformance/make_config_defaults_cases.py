@@ -15,6 +15,9 @@ import transformers
 from transformers import AutoConfig
 
 OUT = "gpu/src/test/resources/config-defaults/cases.json"
+# Fields whose explicit null transformers 5's config classes refuse (typed fields without a None
+# default), per architecture: ModelConfig refuses them by name too instead of reading an absent field.
+NON_NULLABLE = "gpu/src/main/resources/io/flinklora/gpu/model/transformers-non-nullable-config-fields.json"
 ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Qwen2ForCausalLM", "qwen2"), ("Qwen3ForCausalLM", "qwen3"),
          ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
@@ -104,9 +107,26 @@ def main():
                               "transformers": resolved(c, arch)})
             except Exception as e:
                 if any(v is None for v in extra.values()):
-                    continue  # transformers refuses this null; the engine reads it as absent
+                    continue  # transformers refuses this null: the cases below cover it
                 cases.append({"name": f"{model_type}_{i}", "config": config,
                               "error": f"{type(e).__name__}: {e}"})
+    non_nullable = {}
+    for arch, model_type in ARCHS:
+        known = AutoConfig.for_model(model_type).to_dict()
+        refused = []
+        for k in sorted(known):
+            if k in ("architectures", "model_type", "transformers_version"):
+                continue
+            config = {"architectures": [arch], "model_type": model_type, **SIZES, k: None}
+            json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
+            try:
+                AutoConfig.from_pretrained(tmp)
+            except Exception as e:
+                refused.append(k)
+                cases.append({"name": f"{model_type}_null_{k}", "config": config,
+                              "error": f"{type(e).__name__}: {str(e)[:200]}"})
+        non_nullable[arch] = refused
+    json.dump(non_nullable, open(NON_NULLABLE, "w"), indent=1)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     json.dump({"transformers": transformers.__version__, "cases": cases}, open(OUT, "w"), indent=1)
 
