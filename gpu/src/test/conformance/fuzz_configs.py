@@ -171,7 +171,7 @@ STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "
               "hidden_activation", "query_pre_attn_scalar", "attn_logit_softcapping",
               "final_logit_softcapping", "partial_rotary_factor", "original_max_position_embeddings",
               "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id",
-              "pad_token_id", "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
+              "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
 
 
 def strip_fields(r, path):
