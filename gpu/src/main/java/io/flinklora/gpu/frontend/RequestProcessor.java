@@ -50,10 +50,25 @@ public final class RequestProcessor {
         this.maxSequenceLength = maxSequenceLength;
         this.limits = limits;
         this.defaults = defaults;
-        // A default that every request would be refused for is the model's fault: name it once.
+        checkModelDefaults();
+    }
+
+    /**
+     * A default from the model that every request relying on it would be refused for is the model's
+     * fault: refused once, by name. (The engine's own defaults are not checked here: a
+     * --max-new-tokens limit under 64 refuses the requests that rely on 64, as before.)
+     */
+    private void checkModelDefaults() {
+        if (defaults.equals(GenerationDefaults.NONE)) {
+            return;
+        }
+        GenerationRequest.Builder probe = GenerationRequest.newBuilder().setRequestId("defaults");
+        if (defaults.maxNewTokens() == null && defaults.maxLength() == null) {
+            probe.setMaxNewTokens(1);
+        }
         try {
             RequestSampling.of(
-                            GenerationRequest.newBuilder().setRequestId("defaults").build(),
+                            probe.build(),
                             defaults,
                             1,
                             Math.max(1, Math.min(limits.maxNewTokens(), maxSequenceLength - 1)))
