@@ -388,7 +388,9 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         SamplingParams params;
         try {
             // Fields the request left unset take the model's generation defaults, for the prompt.
-            params = front.sampling(StateCodec.samplingRequest(s), f.promptIds.length);
+            params =
+                    front.sampling(
+                            StateCodec.samplingRequest(s), f.promptIds.length, s.getChoices());
         } catch (DecodeException e) {
             throw new IllegalStateException(
                     "state of request " + f.requestId() + " is unreadable: " + e.getMessage(), e);

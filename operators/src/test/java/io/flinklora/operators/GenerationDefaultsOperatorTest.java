@@ -29,12 +29,17 @@ class GenerationDefaultsOperatorTest {
 
     /** stories260k with the "penalties" case's generation_config.json, and transformers' ids. */
     private JsonNode penaltiesCase(Path dir) throws Exception {
+        return caseFolder(dir, "penalties");
+    }
+
+    /** stories260k with case {@code name}'s generation_config.json; its first result row. */
+    private static JsonNode caseFolder(Path dir, String name) throws Exception {
         Path cases =
                 GenerationOperatorRestoreTest.model()
                         .getParent()
                         .getParent()
                         .resolve("gpu/src/test/resources");
-        Path folder = cases.resolve("generation-config/penalties");
+        Path folder = cases.resolve("generation-config").resolve(name);
         try (Stream<Path> files = Files.list(GenerationOperatorRestoreTest.model())) {
             for (Path f : files.toList()) {
                 Files.copy(f, dir.resolve(f.getFileName()));
@@ -48,11 +53,11 @@ class GenerationDefaultsOperatorTest {
                 new ObjectMapper()
                         .readTree(cases.resolve("generation-config/cases.json").toFile())
                         .get("cases")) {
-            if (c.get("name").asText().equals("penalties")) {
+            if (c.get("name").asText().equals(name)) {
                 return c.get("results").get(0);
             }
         }
-        throw new IllegalStateException("no penalties case");
+        throw new IllegalStateException("no case " + name);
     }
 
     @Test
@@ -87,5 +92,49 @@ class GenerationDefaultsOperatorTest {
             h.extractOutputValues().forEach(e -> got.add(e.getTokenId()));
         }
         assertEquals(expected, got, "transformers' generate() on the same folder");
+    }
+
+    /**
+     * On a model whose max_length (20) a 26-token prompt reaches, a generating request is refused
+     * as transformers refuses it, while a request scoring choices (which generates nothing) is
+     * served.
+     */
+    @Test
+    void theModelsMaxLengthRefusesGenerationButNotScoring() throws Exception {
+        caseFolder(tmp, "max_length_only");
+        List<Integer> prompt = new ArrayList<>(List.of(1));
+        for (int i = 0; i < 5; i++) {
+            prompt.addAll(List.of(403, 407, 292, 26, 278));
+        }
+        GenerationSettings settings =
+                GenerationSettings.builder(
+                                io.flinklora.gpu.engine.EngineConfig.builder(tmp).maxRunning(2))
+                        .device("cpu")
+                        .build();
+        try (var h = GenerationOperatorRestoreTest.harness(settings, 1, 0)) {
+            h.open();
+            h.processElement(
+                    new StreamRecord<>(
+                            GenerationRequest.newBuilder()
+                                    .setRequestId("gen")
+                                    .setPromptIds(prompt)
+                                    .build()));
+            h.processElement(
+                    new StreamRecord<>(
+                            GenerationRequest.newBuilder()
+                                    .setRequestId("score")
+                                    .setPromptIds(prompt)
+                                    .setChoices(List.of("yes", "no"))
+                                    .build()));
+            GenerationOperatorRestoreTest.runToCompletion(h, 1);
+            var errors = h.getSideOutput(Outputs.ERRORS);
+            assertEquals(1, errors.size(), String.valueOf(errors));
+            var error = errors.iterator().next().getValue();
+            assertEquals("gen", error.getRequestId());
+            assertEquals("CONTEXT_LENGTH_EXCEEDED", error.getCode());
+            var done = h.getSideOutput(Outputs.COMPLETIONS).iterator().next().getValue();
+            assertEquals("score", done.getRequestId());
+            assertEquals("choice", done.getFinishReason());
+        }
     }
 }

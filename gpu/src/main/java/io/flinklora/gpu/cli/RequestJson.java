@@ -35,7 +35,7 @@ public record RequestJson(
      * leaves unset taken from the model ({@link RequestProcessor#sampling}).
      */
     public SamplingParams params(RequestProcessor front, int promptLength) {
-        return front.sampling(sampling, promptLength);
+        return front.sampling(sampling, promptLength, choices);
     }
 
     /**

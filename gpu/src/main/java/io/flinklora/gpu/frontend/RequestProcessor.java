@@ -71,7 +71,8 @@ public final class RequestProcessor {
                             probe.build(),
                             defaults,
                             1,
-                            Math.max(1, Math.min(limits.maxNewTokens(), maxSequenceLength - 1)))
+                            Math.max(1, Math.min(limits.maxNewTokens(), maxSequenceLength - 1)),
+                            true)
                     .validate(vocabSize, limits);
         } catch (RequestException e) {
             throw new ModelFormatException(defaults.source() + ": " + e.getMessage(), e);
@@ -92,11 +93,12 @@ public final class RequestProcessor {
 
     /**
      * A wire request's sampling parameters for a prompt of {@code promptLength} tokens: the fields
-     * it leaves unset take the model's generation defaults ({@link RequestSampling}).
+     * it leaves unset take the model's generation defaults ({@link RequestSampling}). A request
+     * with {@code choices} generates nothing, so the model's length defaults do not apply to it.
      */
-    public SamplingParams sampling(GenerationRequest r, int promptLength) {
+    public SamplingParams sampling(GenerationRequest r, int promptLength, List<String> choices) {
         int lengthCap = Math.min(limits.maxNewTokens(), maxSequenceLength - promptLength);
-        return RequestSampling.of(r, defaults, promptLength, lengthCap);
+        return RequestSampling.of(r, defaults, promptLength, lengthCap, choices.isEmpty());
     }
 
     /**

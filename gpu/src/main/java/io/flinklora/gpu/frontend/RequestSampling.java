@@ -33,7 +33,7 @@ public final class RequestSampling {
 
     /** The request's sampling parameters with the engine's defaults only (no model defaults). */
     public static SamplingParams of(GenerationRequest r) {
-        return of(r, GenerationDefaults.NONE, 0, Integer.MAX_VALUE);
+        return of(r, GenerationDefaults.NONE, 0, Integer.MAX_VALUE, true);
     }
 
     /**
@@ -41,10 +41,15 @@ public final class RequestSampling {
      * ranges are checked later, by {@link SamplingParams#validate}; here only what the types cannot
      * say: logit_bias keys must be token ids. A length default from the model (its max_new_tokens,
      * or max_length less the prompt's {@code promptLength} tokens) is capped at {@code lengthCap},
-     * what the engine can generate after the prompt.
+     * what the engine can generate after the prompt; a request that {@code generates} nothing (it
+     * scores choices) takes no length from the model.
      */
     public static SamplingParams of(
-            GenerationRequest r, GenerationDefaults d, int promptLength, int lengthCap) {
+            GenerationRequest r,
+            GenerationDefaults d,
+            int promptLength,
+            int lengthCap,
+            boolean generates) {
         Map<Integer, Double> bias = new LinkedHashMap<>();
         for (Map.Entry<String, Double> b : r.getLogitBias().entrySet()) {
             if (!TOKEN_ID.matcher(b.getKey()).matches()) {
@@ -60,7 +65,7 @@ public final class RequestSampling {
                 or(r.getTopK(), or(d.topK(), sample ? TRANSFORMERS_SAMPLING_TOP_K : 0)),
                 or(r.getTopP(), or(d.topP(), 1.0)),
                 r.getSeed(),
-                maxNewTokens(r, d, promptLength, lengthCap),
+                maxNewTokens(r, generates ? d : GenerationDefaults.NONE, promptLength, lengthCap),
                 r.getStop(),
                 r.getStopTokenIds(),
                 r.getIgnoreEos(),

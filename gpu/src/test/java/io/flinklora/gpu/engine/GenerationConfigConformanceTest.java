@@ -104,12 +104,12 @@ class GenerationConfigConformanceTest {
                     RequestException e =
                             assertThrows(
                                     RequestException.class,
-                                    () -> front.sampling(r, prompt.length),
+                                    () -> front.sampling(r, prompt.length, List.of()),
                                     row.get("error").asText());
                     assertEquals(ErrorCode.CONTEXT_LENGTH_EXCEEDED, e.code());
                     continue;
                 }
-                SamplingParams params = front.sampling(r, prompt.length);
+                SamplingParams params = front.sampling(r, prompt.length, List.of());
                 requests.add(front.process(new PromptRequest(id, prompt, List.of(), params)));
                 expected.put(id, TestModels.ints(row.get("ids")));
             }

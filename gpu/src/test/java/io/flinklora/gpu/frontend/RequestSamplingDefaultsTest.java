@@ -39,11 +39,12 @@ class RequestSamplingDefaultsTest {
     void aSamplingModelSamplesRequestsThatSetNoTemperatureWithTransformersDefaults()
             throws Exception {
         GenerationDefaults d = defaults("{\"do_sample\": true}");
-        SamplingParams p = RequestSampling.of(request(""), d, 3, 1000);
+        SamplingParams p = RequestSampling.of(request(""), d, 3, 1000, true);
         assertEquals(1.0, p.temperature()); // transformers' temperature when the file sets none
         assertEquals(50, p.topK()); // transformers' top_k when sampling
         assertEquals(1.0, p.topP());
-        SamplingParams greedy = RequestSampling.of(request(", \"temperature\": 0"), d, 3, 1000);
+        SamplingParams greedy =
+                RequestSampling.of(request(", \"temperature\": 0"), d, 3, 1000, true);
         assertTrue(greedy.isGreedy());
     }
 
@@ -52,33 +53,41 @@ class RequestSamplingDefaultsTest {
         GenerationDefaults sampling =
                 defaults(
                         "{\"do_sample\": true, \"temperature\": 0.6, \"top_k\": 20, \"top_p\": 0.9}");
-        SamplingParams p = RequestSampling.of(request(""), sampling, 3, 1000);
+        SamplingParams p = RequestSampling.of(request(""), sampling, 3, 1000, true);
         assertEquals(0.6, p.temperature());
         assertEquals(20, p.topK());
         assertEquals(0.9, p.topP());
         GenerationDefaults greedy = defaults("{\"temperature\": 0.6, \"top_p\": 0.9}");
-        SamplingParams g = RequestSampling.of(request(""), greedy, 3, 1000);
+        SamplingParams g = RequestSampling.of(request(""), greedy, 3, 1000, true);
         assertTrue(g.isGreedy(), "without do_sample transformers decodes greedily");
         // A request that samples on such a model gets the file's top_p.
         assertEquals(
-                0.9, RequestSampling.of(request(", \"temperature\": 1.0"), greedy, 3, 1000).topP());
+                0.9,
+                RequestSampling.of(request(", \"temperature\": 1.0"), greedy, 3, 1000, true)
+                        .topP());
     }
 
     @Test
     void lengthsFollowTransformersAndAreCappedAtWhatTheEngineServes() throws Exception {
         GenerationDefaults maxLength = defaults("{\"max_length\": 50}");
-        assertEquals(47, RequestSampling.of(request(""), maxLength, 3, 1000).maxNewTokens());
-        assertEquals(10, RequestSampling.of(request(""), maxLength, 3, 10).maxNewTokens());
+        assertEquals(47, RequestSampling.of(request(""), maxLength, 3, 1000, true).maxNewTokens());
+        assertEquals(10, RequestSampling.of(request(""), maxLength, 3, 10, true).maxNewTokens());
         assertEquals(
                 100,
-                RequestSampling.of(request(", \"max_new_tokens\": 100"), maxLength, 3, 10)
+                RequestSampling.of(request(", \"max_new_tokens\": 100"), maxLength, 3, 10, true)
                         .maxNewTokens(),
                 "a request's own length is not capped (the front end refuses it if too long)");
         GenerationDefaults both = defaults("{\"max_length\": 5, \"max_new_tokens\": 30}");
-        assertEquals(30, RequestSampling.of(request(""), both, 3, 1000).maxNewTokens());
+        assertEquals(30, RequestSampling.of(request(""), both, 3, 1000, true).maxNewTokens());
         assertEquals(
                 64,
-                RequestSampling.of(request(""), GenerationDefaults.NONE, 3, 1000).maxNewTokens());
+                RequestSampling.of(request(""), GenerationDefaults.NONE, 3, 1000, true)
+                        .maxNewTokens());
+        // A request scoring choices generates nothing: the model's max_length does not refuse it.
+        assertEquals(
+                64,
+                RequestSampling.of(request(""), defaults("{\"max_length\": 5}"), 30, 1000, false)
+                        .maxNewTokens());
     }
 
     @Test
