@@ -164,7 +164,7 @@ public final class Engine implements AutoCloseable {
             }
             this.eosIds = Set.copyOf(eos);
             this.outputs = new OutputProcessor(tokenizer);
-            if (!generationDefaults.equals(GenerationDefaults.NONE)) {
+            if (!generationDefaults.isEmpty()) {
                 LOG.info("Requests' unset sampling fields default to {}", generationDefaults);
             }
             LOG.info(

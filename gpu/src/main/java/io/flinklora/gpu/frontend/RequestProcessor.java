@@ -59,7 +59,7 @@ public final class RequestProcessor {
      * --max-new-tokens limit under 64 refuses the requests that rely on 64, as before.)
      */
     private void checkModelDefaults() {
-        if (defaults.equals(GenerationDefaults.NONE)) {
+        if (defaults.isEmpty()) {
             return;
         }
         GenerationRequest.Builder probe = GenerationRequest.newBuilder().setRequestId("defaults");

@@ -216,6 +216,19 @@ public record GenerationDefaults(
         return all;
     }
 
+    /** Whether the files set none of the defaults (only ids and fields without effect). */
+    public boolean isEmpty() {
+        return doSample == null
+                && temperature == null
+                && topK == null
+                && topP == null
+                && minP == null
+                && repetitionPenalty == null
+                && noRepeatNgramSize == null
+                && maxNewTokens == null
+                && maxLength == null;
+    }
+
     /** Whether requests that leave the temperature unset sample (the file's do_sample). */
     public boolean samples() {
         return Boolean.TRUE.equals(doSample);
