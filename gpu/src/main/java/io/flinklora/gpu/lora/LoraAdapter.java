@@ -405,31 +405,14 @@ public final class LoraAdapter implements AutoCloseable {
                 if (modules[l][m.slices().get(0).projection().ordinal()] == null) {
                     continue;
                 }
-                String magName = byKey.get(m.path() + ".lora_magnitude_vector");
-                if (magName == null) {
-                    magName = byKey.get(m.path() + ".lora_magnitude_vector.weight");
-                }
-                if (magName == null) {
-                    throw new AdapterFormatException(
-                            file
-                                    + ": use_dora is true but tensor '"
-                                    + m.path()
-                                    + ".lora_magnitude_vector' is missing");
-                }
-                long[] shape = w.info(magName).shape();
-                if (shape.length != 1 || shape[0] != m.outFeatures()) {
-                    throw new AdapterFormatException(
-                            file
-                                    + ": tensor '"
-                                    + magName
-                                    + "' has shape "
-                                    + Arrays.toString(shape)
-                                    + ", expected ["
-                                    + m.outFeatures()
-                                    + "]");
-                }
-                float[] magnitude = load(w, magName, scratch);
-                consumed.add(magName);
+                float[] magnitude =
+                        vector(
+                                file,
+                                w,
+                                magnitudeName(file, byKey, m.path()),
+                                m.outFeatures(),
+                                consumed,
+                                scratch);
                 for (LinearModule.Slice sl : m.slices()) {
                     Module mod = modules[l][sl.projection().ordinal()];
                     NDArray weight = base.weight(l, sl.projection());
@@ -472,35 +455,12 @@ public final class LoraAdapter implements AutoCloseable {
             NDArray head,
             NDManager scratch)
             throws IOException {
-        String magName = byKey.get(AdapterConfig.HEAD + ".lora_magnitude_vector");
-        if (magName == null) {
-            magName = byKey.get(AdapterConfig.HEAD + ".lora_magnitude_vector.weight");
-        }
-        if (magName == null) {
-            throw new AdapterFormatException(
-                    file
-                            + ": use_dora is true but tensor '"
-                            + AdapterConfig.HEAD
-                            + ".lora_magnitude_vector' is missing");
-        }
+        String magName = magnitudeName(file, byKey, AdapterConfig.HEAD);
         if (head == null) {
             throw new AdapterFormatException(
                     file + ": DoRA on lm_head needs the model's output head (not available here)");
         }
-        long[] shape = w.info(magName).shape();
-        if (shape.length != 1 || shape[0] != x.vocab()) {
-            throw new AdapterFormatException(
-                    file
-                            + ": tensor '"
-                            + magName
-                            + "' has shape "
-                            + Arrays.toString(shape)
-                            + ", expected ["
-                            + x.vocab()
-                            + "]");
-        }
-        float[] magnitude = load(w, magName, scratch);
-        consumed.add(magName);
+        float[] magnitude = vector(file, w, magName, x.vocab(), consumed, scratch);
         float[] norms;
         try (NDManager tmp = head.getManager().newSubManager()) {
             NDArray a = tmp.create(x.headA(), new Shape(x.headRank(), x.hidden()));
@@ -761,20 +721,7 @@ public final class LoraAdapter implements AutoCloseable {
                             + module
                             + ".lora_B.bias' is missing");
         }
-        long[] shape = w.info(biasName).shape();
-        if (shape.length != 1 || shape[0] != out) {
-            throw new AdapterFormatException(
-                    file
-                            + ": tensor '"
-                            + biasName
-                            + "' has shape "
-                            + Arrays.toString(shape)
-                            + ", expected ["
-                            + out
-                            + "]");
-        }
-        float[] bias = load(w, biasName, scratch);
-        consumed.add(biasName);
+        float[] bias = vector(file, w, biasName, out, consumed, scratch);
         for (int i = 0; i < bias.length; i++) {
             bias[i] *= scale;
         }
@@ -805,6 +752,47 @@ public final class LoraAdapter implements AutoCloseable {
                             + ".weight' is missing");
         }
         check(file, name, w.info(name).shape(), vocab, hidden);
+        consumed.add(name);
+        return load(w, name, scratch);
+    }
+
+    /** The DoRA magnitude tensor of {@code module} (PEFT saves it with or without ".weight"). */
+    private static String magnitudeName(Path file, Map<String, String> byKey, String module) {
+        String name = byKey.get(module + ".lora_magnitude_vector");
+        if (name == null) {
+            name = byKey.get(module + ".lora_magnitude_vector.weight");
+        }
+        if (name == null) {
+            throw new AdapterFormatException(
+                    file
+                            + ": use_dora is true but tensor '"
+                            + module
+                            + ".lora_magnitude_vector' is missing");
+        }
+        return name;
+    }
+
+    /** A one-dimensional tensor of {@code length} values, loaded and marked consumed. */
+    private static float[] vector(
+            Path file,
+            WeightIndex w,
+            String name,
+            long length,
+            Set<String> consumed,
+            NDManager scratch)
+            throws IOException {
+        long[] shape = w.info(name).shape();
+        if (shape.length != 1 || shape[0] != length) {
+            throw new AdapterFormatException(
+                    file
+                            + ": tensor '"
+                            + name
+                            + "' has shape "
+                            + Arrays.toString(shape)
+                            + ", expected ["
+                            + length
+                            + "]");
+        }
         consumed.add(name);
         return load(w, name, scratch);
     }
