@@ -121,6 +121,9 @@ public final class Engine implements AutoCloseable {
                             bs,
                             config.dtype(),
                             config.device());
+            if (config.decodeKvCopy()) {
+                cache.enableDecodeCopy(config.maxRunning(), maxSequenceLength);
+            }
             this.blocks = new BlockManager((int) usable + 1, bs, config.prefixCaching());
             this.longRope = mc.rope().longRope() != null;
             this.scheduler =
@@ -785,6 +788,11 @@ public final class Engine implements AutoCloseable {
             }
         }
         return next;
+    }
+
+    /** Device bytes of the decoding sequences' KV copy (0 when it is off or never used). */
+    long decodeCopyBytes() {
+        return cache.decodeCopy() == null ? 0 : cache.decodeCopy().bytes();
     }
 
     public EngineStats stats() {

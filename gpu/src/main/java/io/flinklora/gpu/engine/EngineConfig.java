@@ -33,6 +33,10 @@ import java.nio.file.Path;
  * @param modelGenerationDefaults whether request fields left unset take the model folder's
  *     generation defaults ({@code generation_config.json}, as transformers' generate); false: the
  *     engine's defaults, the file's other fields ignored
+ * @param decodeKvCopy whether decoding sequences keep a contiguous copy of their keys and values
+ *     beside the block pool (at most the pool's size again), which decode steps read in place
+ *     instead of gathering every row's blocks each layer; default on for CPUs, off for GPUs, where
+ *     device memory is the KV budget
  */
 @PublicEvolving
 public record EngineConfig(
@@ -50,7 +54,8 @@ public record EngineConfig(
         long kvCacheBytes,
         int kvBlockSize,
         boolean prefixCaching,
-        boolean modelGenerationDefaults) {
+        boolean modelGenerationDefaults,
+        boolean decodeKvCopy) {
     /**
      * Defaults, defined here once: the job's, the labelling job's and the tools' options start from
      * them.
@@ -90,6 +95,7 @@ public record EngineConfig(
         private int kvBlockSize = DEFAULT_KV_BLOCK_SIZE;
         private boolean prefixCaching = DEFAULT_PREFIX_CACHING;
         private boolean modelGenerationDefaults = true;
+        private Boolean decodeKvCopy; // null: on for a CPU, off for a GPU
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -112,6 +118,7 @@ public record EngineConfig(
             b.kvBlockSize = kvBlockSize;
             b.prefixCaching = prefixCaching;
             b.modelGenerationDefaults = modelGenerationDefaults;
+            b.decodeKvCopy = decodeKvCopy;
             return b;
         }
 
@@ -167,6 +174,16 @@ public record EngineConfig(
          */
         public Builder modelGenerationDefaults(boolean apply) {
             this.modelGenerationDefaults = apply;
+            return this;
+        }
+
+        /**
+         * Whether decoding sequences keep a contiguous copy of their keys and values that decode
+         * steps read in place (default: on for a CPU, off for a GPU); tokens are the same either
+         * way.
+         */
+        public Builder decodeKvCopy(boolean on) {
+            this.decodeKvCopy = on;
             return this;
         }
 
@@ -241,7 +258,8 @@ public record EngineConfig(
                     kvCacheBytes,
                     kvBlockSize,
                     prefixCaching && reuseKvCache,
-                    modelGenerationDefaults);
+                    modelGenerationDefaults,
+                    (decodeKvCopy != null ? decodeKvCopy : !d.isGpu()) && reuseKvCache);
         }
 
         private void writeObject(ObjectOutputStream out) throws IOException {

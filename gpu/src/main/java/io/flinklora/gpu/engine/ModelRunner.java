@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.kv.BlockTable;
+import io.flinklora.gpu.kv.DecodeKvCopy;
 import io.flinklora.gpu.kv.KvBlockPool;
 import io.flinklora.gpu.model.AttentionGroup;
 import io.flinklora.gpu.model.ForwardBatch;
@@ -85,10 +86,18 @@ public final class ModelRunner {
                 logitRows[r++] = t - 1;
             }
         }
-        List<int[]> grouping = groupRows(chunks);
+        boolean[] decoding = new boolean[rows];
+        DecodeKvCopy.Plan plan = planDecodeCopy(chunks, decoding);
+        List<int[]> grouping = groupRows(chunks, decoding);
         long[] outputGather = new long[tokens];
-        List<AttentionGroup> groups = new ArrayList<>(grouping.size());
+        List<AttentionGroup> groups = new ArrayList<>(grouping.size() + 1);
         long offset = 0;
+        if (plan != null) {
+            AttentionGroup g =
+                    decodeGroup(chunks, decoding, plan, firstToken, outputGather, tokens, manager);
+            groups.add(g);
+            offset += g.paddedRows();
+        }
         for (int[] members : grouping) {
             AttentionGroup g =
                     group(
@@ -98,13 +107,14 @@ public final class ModelRunner {
                             offset,
                             outputGather,
                             manager,
-                            grouping.size() == 1);
+                            grouping.size() == 1 && plan == null);
             groups.add(g);
             offset += g.paddedRows();
         }
         // One group whose padded layout is exactly the step's tokens (pure decode, or one chunk
         // alone).
-        boolean identity = groups.size() == 1 && offset == tokens;
+        boolean identity =
+                groups.size() == 1 && offset == tokens && groups.get(0).queryGather() == null;
         return new ForwardBatch(
                 manager.create(ids),
                 manager.create(pos),
@@ -113,6 +123,115 @@ public final class ModelRunner {
                 identity ? null : manager.create(outputGather),
                 manager.create(logitRows),
                 logitRows);
+    }
+
+    /**
+     * Puts the step's one-token rows (choice trees aside) on the decoding sequences' contiguous
+     * copy, marking them in {@code decoding}; releases the copy's rows of sequences computing a
+     * chunk (they may rewrite their cache). Null, nothing marked, when the copy is off or full.
+     */
+    private DecodeKvCopy.Plan planDecodeCopy(List<Batch.Chunk> chunks, boolean[] decoding) {
+        DecodeKvCopy copy = cache.decodeCopy();
+        if (copy == null) {
+            return null;
+        }
+        List<Sequence> owners = new ArrayList<>();
+        List<Sequence> chunked = new ArrayList<>();
+        for (int row = 0; row < chunks.size(); row++) {
+            Batch.Chunk c = chunks.get(row);
+            if (c.length() == 1 && c.sequence().choices() == null) {
+                decoding[row] = true;
+                owners.add(c.sequence());
+            } else if (c.length() > 0) {
+                chunked.add(c.sequence());
+            }
+        }
+        copy.release(chunked);
+        if (owners.isEmpty()) {
+            return null;
+        }
+        int[] starts = new int[owners.size()];
+        BlockTable[] tables = new BlockTable[owners.size()];
+        for (int row = 0, i = 0; row < chunks.size(); row++) {
+            if (decoding[row]) {
+                starts[i] = chunks.get(row).start();
+                tables[i++] = chunks.get(row).sequence().blocks();
+            }
+        }
+        DecodeKvCopy.Plan plan = copy.plan(owners, starts, tables, cache);
+        if (plan == null) {
+            Arrays.fill(decoding, false);
+        }
+        return plan;
+    }
+
+    /**
+     * The decode group: the rows marked in {@code decoding}, laid out as the copy's rows {@code
+     * 0..span-1} (a row no sequence holds is padding, fully masked), so attention reads the copy in
+     * place.
+     */
+    private AttentionGroup decodeGroup(
+            List<Batch.Chunk> chunks,
+            boolean[] decoding,
+            DecodeKvCopy.Plan plan,
+            int[] firstToken,
+            long[] outputGather,
+            int tokens,
+            NDManager manager) {
+        DecodeKvCopy copy = cache.decodeCopy();
+        int span = plan.span();
+        int keyLen = plan.keyLength();
+        int kvHeads = cache.kvHeads();
+        long[] gather = new long[span];
+        long[] write = new long[span * kvHeads];
+        float[] mask = new float[span * keyLen];
+        Arrays.fill(mask, MASKED);
+        int window = model.config().slidingWindow();
+        float[] windowMask = window > 0 ? mask.clone() : null;
+        for (int r = 0; r < span; r++) {
+            for (int h = 0; h < kvHeads; h++) {
+                write[r * kvHeads + h] = copy.flatRow(r, h, 0); // padding rows write position 0
+            }
+        }
+        boolean inOrder = span == tokens;
+        for (int row = 0, i = 0; row < chunks.size(); row++) {
+            if (!decoding[row]) {
+                continue;
+            }
+            Batch.Chunk c = chunks.get(row);
+            Sequence s = c.sequence();
+            int r = plan.rows()[i++];
+            int p = c.start();
+            int token = firstToken[row];
+            inOrder &= r == token;
+            gather[r] = token;
+            outputGather[token] = r;
+            for (int h = 0; h < kvHeads; h++) {
+                write[r * kvHeads + h] = copy.flatRow(r, h, p);
+            }
+            int base = r * keyLen;
+            Arrays.fill(mask, base, base + p + 1, 0f);
+            if (windowMask != null) {
+                int qPos = s.rotaryPosition(p);
+                for (int k = 0; k <= p; k++) {
+                    if (qPos - s.rotaryPosition(k) < window) {
+                        windowMask[base + k] = 0f;
+                    }
+                }
+            }
+        }
+        return new AttentionGroup(
+                span,
+                null,
+                inOrder ? null : manager.create(gather),
+                manager.create(mask, new Shape(span, 1, 1, 1, keyLen)).toType(model.dtype(), false),
+                windowMask == null
+                        ? null
+                        : manager.create(windowMask, new Shape(span, 1, 1, 1, keyLen))
+                                .toType(model.dtype(), false),
+                1,
+                keyLen,
+                manager.create(write));
     }
 
     /**
@@ -239,7 +358,8 @@ public final class ModelRunner {
                         : manager.create(windowMask, new Shape(n, 1, queryLen, 1, keyLen))
                                 .toType(model.dtype(), false),
                 queryLen,
-                keyLen);
+                keyLen,
+                null);
     }
 
     /**
@@ -253,11 +373,16 @@ public final class ModelRunner {
      * per layer). Each group lists its rows in batch order.
      */
     static List<int[]> groupRows(List<Batch.Chunk> chunks) {
+        return groupRows(chunks, new boolean[chunks.size()]);
+    }
+
+    /** {@link #groupRows(List)} over the rows not marked in {@code skip}. */
+    static List<int[]> groupRows(List<Batch.Chunk> chunks, boolean[] skip) {
         TreeMap<Long, List<Integer>> buckets = new TreeMap<>();
         for (int row = 0; row < chunks.size(); row++) {
             Batch.Chunk c = chunks.get(row);
             int len = c.length();
-            if (len > 0) {
+            if (len > 0 && !skip[row]) {
                 long lenBucket =
                         len == 1 ? 0 : 1 + (long) Math.floor(4 * Math.log(len) / Math.log(2));
                 long keyBucket =
@@ -321,7 +446,19 @@ public final class ModelRunner {
      * token of a choice-tree chunk.
      */
     public NDArray run(Batch batch, NDManager manager, ProjectionDelta delta) {
-        ForwardBatch input = prepare(batch, manager);
-        return model.forward(input, cache, delta);
+        DecodeKvCopy copy = cache.decodeCopy();
+        try {
+            ForwardBatch input = prepare(batch, manager);
+            NDArray logits = model.forward(input, cache, delta);
+            if (copy != null) {
+                copy.commit();
+            }
+            return logits;
+        } catch (RuntimeException | Error e) {
+            if (copy != null) {
+                copy.reset(); // the step may have written part of the new tokens
+            }
+            throw e;
+        }
     }
 }

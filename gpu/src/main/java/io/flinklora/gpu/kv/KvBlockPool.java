@@ -35,6 +35,8 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
     private final NDArray[] valueBlocks;
     private final long bytes;
     private final DataType dtype;
+    private final int layers;
+    private DecodeKvCopy decodeCopy;
 
     /**
      * @param blocks blocks in the pool, the zero block included
@@ -58,6 +60,7 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.dtype = dtype;
+        this.layers = layers;
         keysFlat = new NDArray[layers];
         valuesFlat = new NDArray[layers];
         keyBlocks = new NDArray[layers];
@@ -145,6 +148,49 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
         }
     }
 
+    /**
+     * Keeps a contiguous copy of the decoding sequences' keys and values beside the pool (at most
+     * the pool's own size), which decode steps read in place of gathering blocks; null until
+     * enabled.
+     *
+     * @param maxRows sequences decoding at once at most
+     * @param maxLength positions of one sequence at most
+     */
+    public DecodeKvCopy enableDecodeCopy(int maxRows, int maxLength) {
+        if (decodeCopy == null) {
+            decodeCopy =
+                    new DecodeKvCopy(
+                            manager, layers, kvHeads, headDim, blockSize, maxRows, maxLength, bytes,
+                            dtype);
+        }
+        return decodeCopy;
+    }
+
+    /** The decoding sequences' copy, or null when not enabled. */
+    public DecodeKvCopy decodeCopy() {
+        return decodeCopy;
+    }
+
+    @Override
+    public NDArray decodeKeys(int layer) {
+        return decodeCopy.keys(layer);
+    }
+
+    @Override
+    public NDArray decodeValues(int layer) {
+        return decodeCopy.values(layer);
+    }
+
+    @Override
+    public NDArray decodeKeysFlat(int layer) {
+        return decodeCopy.keysFlat(layer);
+    }
+
+    @Override
+    public NDArray decodeValuesFlat(int layer) {
+        return decodeCopy.valuesFlat(layer);
+    }
+
     /** Keys of a layer as rows {@code [(block * kvHeads + head) * blockSize + offset, headDim]}. */
     @Override
     public NDArray keysFlat(int layer) {
@@ -196,6 +242,9 @@ public final class KvBlockPool implements PagedKv, AutoCloseable {
 
     @Override
     public void close() {
+        if (decodeCopy != null) {
+            decodeCopy.close();
+        }
         manager.close();
     }
 }

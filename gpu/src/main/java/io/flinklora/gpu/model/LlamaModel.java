@@ -701,11 +701,11 @@ public final class LlamaModel implements AutoCloseable {
         if (groups.isEmpty()) {
             out = q.reshape(tokens, (long) heads * d);
         } else if (groups.size() == 1) {
-            out = attend(l, groups.get(0), q, cache);
+            out = attend(l, groups.get(0), q, qkv[1], qkv[2], cache);
         } else {
             NDList parts = new NDList(groups.size());
             for (AttentionGroup g : groups) {
-                parts.add(attend(l, g, q, cache));
+                parts.add(attend(l, g, q, qkv[1], qkv[2], cache));
             }
             out = NDArrays.concat(parts);
         }
@@ -719,7 +719,8 @@ public final class LlamaModel implements AutoCloseable {
      * Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows
      * included.
      */
-    private NDArray attend(int l, AttentionGroup g, NDArray q, PagedKv cache) {
+    private NDArray attend(
+            int l, AttentionGroup g, NDArray q, NDArray k, NDArray v, PagedKv cache) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         int group = config.groupSize();
@@ -729,6 +730,25 @@ public final class LlamaModel implements AutoCloseable {
         if (g.queryGather() != null) {
             q = Rows.of(q, g.queryGather());
         }
+        NDArray keysRaw;
+        NDArray valuesRaw;
+        if (g.decodeWrite() != null) {
+            // The decode group: append the new tokens to the decoding sequences' copy (rows in the
+            // copy's order, like the queries), then read its first rows in place.
+            NDArray newKeys = g.queryGather() != null ? Rows.of(k, g.queryGather()) : k;
+            NDArray newValues = g.queryGather() != null ? Rows.of(v, g.queryGather()) : v;
+            NDIndex at = new NDIndex("{}", g.decodeWrite());
+            cache.decodeKeysFlat(l).set(at, newKeys.reshape((long) rows * kvHeads, d));
+            cache.decodeValuesFlat(l).set(at, newValues.reshape((long) rows * kvHeads, d));
+            NDIndex span = new NDIndex("0:" + rows + ", :, 0:" + keyLen);
+            keysRaw = cache.decodeKeys(l).get(span);
+            valuesRaw = cache.decodeValues(l).get(span);
+        } else {
+            // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d],
+            // contiguous.
+            keysRaw = Rows.of(cache.keyBlocks(l), g.kvBlocks());
+            valuesRaw = Rows.of(cache.valueBlocks(l), g.kvBlocks());
+        }
         // [rows, qLen, kvHeads, group, d] -> [rows, kvHeads, qLen * group, d]: query heads that
         // share a
         // kv head sit together, so one batched product per (row, kv head) covers grouped-query
@@ -737,10 +757,6 @@ public final class LlamaModel implements AutoCloseable {
                 q.reshape(rows, qLen, kvHeads, group, d)
                         .transpose(0, 2, 1, 3, 4)
                         .reshape(rows, kvHeads, (long) qLen * group, d);
-        // One gather per tensor reads the rows' block tables: [rows, kvHeads, keyLen, d],
-        // contiguous.
-        NDArray keysRaw = Rows.of(cache.keyBlocks(l), g.kvBlocks());
-        NDArray valuesRaw = Rows.of(cache.valueBlocks(l), g.kvBlocks());
         NDArray keys = keysRaw.reshape(rows, kvHeads, keyLen, d);
         NDArray values = valuesRaw.reshape(rows, kvHeads, keyLen, d);
         NDArray keysT = keys.transpose(0, 1, 3, 2);

@@ -22,4 +22,21 @@ public interface PagedKv {
 
     /** Values of a layer, laid out as {@link #keyBlocks}. */
     NDArray valueBlocks(int layer);
+
+    /**
+     * The decoding sequences' contiguous copy of their keys, {@code [rows, kvHeads, length,
+     * headDim]}, which a group with {@link AttentionGroup#decodeWrite} reads instead of the blocks.
+     */
+    NDArray decodeKeys(int layer);
+
+    /** Values of the decoding sequences' copy, laid out as {@link #decodeKeys}. */
+    NDArray decodeValues(int layer);
+
+    /**
+     * {@link #decodeKeys} as rows {@code [(row * kvHeads + head) * length + position, headDim]}.
+     */
+    NDArray decodeKeysFlat(int layer);
+
+    /** {@link #decodeValues} laid out as {@link #decodeKeysFlat}. */
+    NDArray decodeValuesFlat(int layer);
 }
