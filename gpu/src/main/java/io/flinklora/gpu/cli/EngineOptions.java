@@ -188,6 +188,22 @@ public final class EngineOptions implements Serializable {
         prefixCaching = v.equals("on");
     }
 
+    /** Null: the engine's default for the device (on for a CPU, off for a GPU). */
+    public Boolean decodeKvCopy;
+
+    @Option(
+            names = "--decode-kv-copy",
+            order = 20,
+            paramLabel = "on|off",
+            converter = CliOptions.OnOff.class,
+            description =
+                    "decode steps read a contiguous copy of the decoding sequences' keys and values"
+                            + " (at most the KV pool's size again) instead of gathering their blocks"
+                            + " (default on for a CPU, off for a GPU)")
+    void decodeKvCopy(String v) {
+        decodeKvCopy = v.equals("on");
+    }
+
     public boolean modelGenerationDefaults = true;
 
     @Option(
@@ -257,6 +273,9 @@ public final class EngineOptions implements Serializable {
         }
         if (dtype != null) {
             b.dtype(DataType.valueOf(dtype.toUpperCase(Locale.ROOT)));
+        }
+        if (decodeKvCopy != null) {
+            b.decodeKvCopy(decodeKvCopy);
         }
         if (kvSlots > 0) {
             b.kvSlots(kvSlots);

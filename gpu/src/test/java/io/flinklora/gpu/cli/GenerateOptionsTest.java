@@ -36,6 +36,7 @@ class GenerateOptionsTest {
                                     "--kv-block-size=8",
                                     "--prefix-caching",
                                     "off",
+                                    "--decode-kv-copy=off",
                                     "--lora-strategy=segmented",
                                     "--adapters-on-device",
                                     "3",
@@ -48,6 +49,7 @@ class GenerateOptionsTest {
         assertEquals(4, c.maxRunning());
         assertEquals(8, c.kvBlockSize());
         assertEquals(false, c.prefixCaching());
+        assertEquals(false, c.decodeKvCopy(), "on by default for the CPU, turned off");
         assertEquals(LoraStrategy.SEGMENTED, c.adapters().strategy());
         assertEquals(3, c.adapters().maxOnDevice());
         assertEquals(List.of("a", "b"), c.adapters().preload());
