@@ -795,6 +795,11 @@ public final class Engine implements AutoCloseable {
         return cache.decodeCopy() == null ? 0 : cache.decodeCopy().bytes();
     }
 
+    /** Steps whose decode rows read the decoding sequences' KV copy. */
+    long decodeCopyReads() {
+        return runner.copyReads();
+    }
+
     public EngineStats stats() {
         long held = 0;
         for (Sequence s : scheduler.runningSequences()) {

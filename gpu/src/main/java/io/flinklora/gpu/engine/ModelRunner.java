@@ -35,9 +35,13 @@ public final class ModelRunner {
     // 15 native ops per layer. On the peer benchmark's mixed workload (contexts up to 512), 256
     // decoded 10-15% faster than 2048; on its 64-token workloads the two are within noise.
     static final long FREE_MERGE_PAIRS = 256;
+    // The decode rows read the decoding sequences' copy while its padded keys are at most this many
+    // times the gathered groups' (see readCopy).
+    static final double COPY_PADDING = 3;
 
     private final LlamaModel model;
     private final KvBlockPool cache;
+    private long copyReads; // steps whose decode rows read the decoding sequences' copy
 
     public ModelRunner(LlamaModel model, KvBlockPool cache) {
         this.model = model;
@@ -88,11 +92,35 @@ public final class ModelRunner {
         }
         boolean[] decoding = new boolean[rows];
         DecodeKvCopy.Plan plan = planDecodeCopy(chunks, decoding);
+        NDArray copyTokens = null;
+        NDArray copyWrite = null;
+        if (plan != null) {
+            long[] at = new long[plan.rows().length];
+            long[] copyRows = new long[at.length * kvHeads];
+            for (int row = 0, i = 0; row < rows; row++) {
+                if (decoding[row]) {
+                    at[i] = firstToken[row];
+                    for (int h = 0; h < kvHeads; h++) {
+                        copyRows[i * kvHeads + h] =
+                                cache.decodeCopy()
+                                        .flatRow(plan.rows()[i], h, chunks.get(row).start());
+                    }
+                    i++;
+                }
+            }
+            copyTokens = manager.create(at);
+            copyWrite = manager.create(copyRows);
+            if (!readCopy(chunks, decoding, plan)) {
+                plan = null; // kept up to date, but this step gathers blocks as without it
+                Arrays.fill(decoding, false);
+            }
+        }
         List<int[]> grouping = groupRows(chunks, decoding);
         long[] outputGather = new long[tokens];
         List<AttentionGroup> groups = new ArrayList<>(grouping.size() + 1);
         long offset = 0;
         if (plan != null) {
+            copyReads++;
             AttentionGroup g =
                     decodeGroup(chunks, decoding, plan, firstToken, outputGather, tokens, manager);
             groups.add(g);
@@ -122,7 +150,35 @@ public final class ModelRunner {
                 groups,
                 identity ? null : manager.create(outputGather),
                 manager.create(logitRows),
-                logitRows);
+                logitRows,
+                copyTokens,
+                copyWrite);
+    }
+
+    /** Steps so far whose decode rows read the decoding sequences' copy in place. */
+    long copyReads() {
+        return copyReads;
+    }
+
+    /**
+     * Whether the decode rows read the copy this step: it pads every row to the longest row's keys
+     * (masks, scores and softmax run over the padding), where gathered groups pad only within a
+     * quarter octave of key length but copy every key twice more. The bound keeps one long sequence
+     * from padding a batch of short ones many times over; on the peer benchmark's workloads (keys
+     * 16-112, and 32-512 where the padding reaches about 1.9x) reading the copy was at least as
+     * fast as gathering, and a bound of 1.5 (which kept the first half of the short workload's
+     * decode steps on the gather) lost most of the gain.
+     */
+    private boolean readCopy(List<Batch.Chunk> chunks, boolean[] decoding, DecodeKvCopy.Plan plan) {
+        boolean[] others = new boolean[decoding.length];
+        for (int row = 0; row < others.length; row++) {
+            others[row] = !decoding[row];
+        }
+        long gathered = 0;
+        for (int[] g : groupRows(chunks, others)) {
+            gathered += paddedWork(chunks, java.util.Arrays.stream(g).boxed().toList());
+        }
+        return (long) plan.span() * plan.keyLength() <= COPY_PADDING * gathered;
     }
 
     /**
@@ -178,21 +234,14 @@ public final class ModelRunner {
             long[] outputGather,
             int tokens,
             NDManager manager) {
-        DecodeKvCopy copy = cache.decodeCopy();
         int span = plan.span();
         int keyLen = plan.keyLength();
         int kvHeads = cache.kvHeads();
         long[] gather = new long[span];
-        long[] write = new long[span * kvHeads];
         float[] mask = new float[span * keyLen];
         Arrays.fill(mask, MASKED);
         int window = model.config().slidingWindow();
         float[] windowMask = window > 0 ? mask.clone() : null;
-        for (int r = 0; r < span; r++) {
-            for (int h = 0; h < kvHeads; h++) {
-                write[r * kvHeads + h] = copy.flatRow(r, h, 0); // padding rows write position 0
-            }
-        }
         boolean inOrder = span == tokens;
         for (int row = 0, i = 0; row < chunks.size(); row++) {
             if (!decoding[row]) {
@@ -206,9 +255,6 @@ public final class ModelRunner {
             inOrder &= r == token;
             gather[r] = token;
             outputGather[token] = r;
-            for (int h = 0; h < kvHeads; h++) {
-                write[r * kvHeads + h] = copy.flatRow(r, h, p);
-            }
             int base = r * keyLen;
             Arrays.fill(mask, base, base + p + 1, 0f);
             if (windowMask != null) {
@@ -231,7 +277,7 @@ public final class ModelRunner {
                                 .toType(model.dtype(), false),
                 1,
                 keyLen,
-                manager.create(write));
+                true);
     }
 
     /**
@@ -359,7 +405,7 @@ public final class ModelRunner {
                                 .toType(model.dtype(), false),
                 queryLen,
                 keyLen,
-                null);
+                false);
     }
 
     /**

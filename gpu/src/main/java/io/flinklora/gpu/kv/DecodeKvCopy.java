@@ -215,30 +215,30 @@ public final class DecodeKvCopy implements AutoCloseable {
     }
 
     /**
-     * Makes room for {@code rows} x {@code positions}, growing by half again on the dimension that
-     * is short (so a sequence growing by a token a step reallocates rarely); false past the budget.
+     * Makes room for {@code rows} x {@code positions}: every row a batch may hold (rows are cheap
+     * next to positions) and half as many positions again as needed (a sequence grows by a token a
+     * step), or the most the budget allows; false when even the room asked for passes the budget.
+     * Each growth copies what the copy holds, so it should happen a handful of times per run.
      */
     private boolean reserve(int rows, int positions) {
         if (rows <= capRows && positions <= capLength) {
             return true;
         }
-        int r = Math.max(capRows, rows);
+        long perPosition = bytes(1, 1);
+        if (bytes(rows, positions) > budgetBytes) {
+            return false;
+        }
         int p = Math.max(capLength, positions);
-        if (rows > capRows) {
-            r = Math.min(maxRows, Math.max(rows, capRows + capRows / 2));
-        }
         if (positions > capLength) {
-            int grown = Math.max(positions, capLength + capLength / 2);
-            p = Math.min((maxLength + blockSize - 1) / blockSize * blockSize, grown);
-            p = Math.max(positions, (p + blockSize - 1) / blockSize * blockSize);
+            int longest = (maxLength + blockSize - 1) / blockSize * blockSize;
+            int grown = (capLength + capLength / 2 + blockSize - 1) / blockSize * blockSize;
+            p = Math.max(positions, Math.min(longest, grown));
         }
-        if (bytes(r, p) > budgetBytes) {
-            r = Math.max(capRows, rows);
-            p = Math.max(capLength, positions);
-            if (bytes(r, p) > budgetBytes) {
-                return false;
-            }
+        if (bytes(rows, p) > budgetBytes) {
+            p = positions;
         }
+        int r = (int) Math.min(maxRows, budgetBytes / (perPosition * p));
+        r = Math.max(Math.max(rows, capRows), r);
         grow(r, p);
         return true;
     }
@@ -303,7 +303,6 @@ public final class DecodeKvCopy implements AutoCloseable {
             return;
         }
         long[] source = new long[m * kvHeads * blocks];
-        long[] target = new long[m * kvHeads];
         int j = 0;
         for (int i = 0; i < rows.length; i++) {
             if (!fill[i]) {
@@ -316,35 +315,41 @@ public final class DecodeKvCopy implements AutoCloseable {
                     source[at + b] =
                             pool.blockRow(b < own ? tables[i].block(b) : KvBlockPool.NULL_BLOCK, h);
                 }
-                target[j * kvHeads + h] = (long) rows[i] * kvHeads + h;
             }
             j++;
         }
-        long width = (long) blocks * blockSize * headDim;
+        long positions = (long) blocks * blockSize;
         try (NDManager scope = manager.newSubManager()) {
             NDArray from = scope.create(source);
-            NDIndex to = new NDIndex("{}, 0:" + width, scope.create(target));
             for (int l = 0; l < layers; l++) {
-                copyRows(pool.keyBlocks(l), from, keys[l], to, m, blocks, width);
-                copyRows(pool.valueBlocks(l), from, values[l], to, m, blocks, width);
+                copyRows(pool.keyBlocks(l), from, keys[l], rows, fill, positions);
+                copyRows(pool.valueBlocks(l), from, values[l], rows, fill, positions);
             }
         }
     }
 
+    /**
+     * One gather of the filled rows' blocks, then one slice assignment per row (a plain copy: an
+     * indexed write's CPU kernel stores element by element).
+     */
     private void copyRows(
             NDArray poolBlocks,
             NDArray from,
             NDArray copy,
-            NDIndex to,
-            int m,
-            int blocks,
-            long width) {
-        // [m * kvHeads * blocks, blockSize * d] -> [m * kvHeads, blocks * blockSize * d]: a row's
-        // blocks for one head are consecutive, so its positions come out in order.
+            int[] rows,
+            boolean[] fill,
+            long positions) {
+        // [m * kvHeads * blocks, blockSize * d] -> [m, kvHeads, positions, d]: a row's blocks for
+        // one head are consecutive, so its positions come out in order.
         try (NDArray gathered = Rows.of(poolBlocks, from);
-                NDArray rows = gathered.reshape((long) m * kvHeads, width);
-                NDArray flat = copy.reshape((long) capRows * kvHeads, (long) capLength * headDim)) {
-            flat.set(to, rows);
+                NDArray byRow = gathered.reshape(-1, kvHeads, positions, headDim)) {
+            for (int i = 0, j = 0; i < rows.length; i++) {
+                if (fill[i]) {
+                    try (NDArray row = byRow.get(j++)) {
+                        copy.set(new NDIndex(rows[i] + ", :, 0:" + positions), row);
+                    }
+                }
+            }
         }
     }
 

@@ -21,10 +21,9 @@ import io.flinklora.annotation.Internal;
  * @param queryLen the longest chunk among the group's rows
  * @param keyLen positions attention reads per row: the longest key range in the group, rounded up
  *     to whole blocks
- * @param decodeWrite null for a group that gathers its rows' blocks; for the decode group, which
- *     reads the decoding sequences' contiguous copy ({@link PagedKv#decodeKeys}) rows {@code
- *     0..rows-1} in place, [rows * kvHeads] int64 row of {@link PagedKv#decodeKeysFlat} each (row,
- *     kv head)'s new token is written to ({@code kvBlocks} is then null)
+ * @param readsDecodeCopy whether the group is the decode group, which reads rows {@code 0..rows-1}
+ *     of the decoding sequences' contiguous copy ({@link PagedKv#decodeKeys}) in place ({@code
+ *     kvBlocks} is then null) instead of gathering its rows' blocks
  */
 @Internal
 public record AttentionGroup(
@@ -35,7 +34,7 @@ public record AttentionGroup(
         NDArray windowMask,
         int queryLen,
         int keyLen,
-        NDArray decodeWrite) {
+        boolean readsDecodeCopy) {
 
     /** Padded query rows the group computes (its share of the step's attention output). */
     public long paddedRows() {

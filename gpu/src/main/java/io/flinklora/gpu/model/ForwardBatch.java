@@ -19,6 +19,10 @@ import java.util.List;
  *     concatenated in group order, which puts the outputs back in the step's token order; null when
  *     that concatenation already is the step's tokens in order (one group with no padding)
  * @param logitRows [R] int64, the flattened token indices whose next-token logits are wanted
+ * @param copyTokens [n] int64, the step's tokens whose keys and values also go in the decoding
+ *     sequences' contiguous copy ({@link PagedKv#decodeKeys}), or null when it is not kept
+ * @param copyWrite [n * kvHeads] int64 row of {@link PagedKv#decodeKeysFlat} each (copy token, kv
+ *     head) is written to, or null
  */
 @Internal
 public record ForwardBatch(
@@ -28,7 +32,9 @@ public record ForwardBatch(
         List<AttentionGroup> attention,
         NDArray outputGather,
         NDArray logitRows,
-        long[] logitTokenRows) {
+        long[] logitTokenRows,
+        NDArray copyTokens,
+        NDArray copyWrite) {
 
     public ForwardBatch {
         attention = List.copyOf(attention);

@@ -695,17 +695,26 @@ public final class LlamaModel implements AutoCloseable {
         NDArray v = qkv[2].reshape(tokens * kvHeads, d);
         cache.keysFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), k);
         cache.valuesFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), v);
+        if (b.copyWrite() != null) {
+            // Decoding sequences append their new token to their contiguous copy too.
+            long n = b.copyTokens().size();
+            NDIndex at = new NDIndex("{}", b.copyWrite());
+            cache.decodeKeysFlat(l)
+                    .set(at, Rows.of(qkv[1], b.copyTokens()).reshape(n * kvHeads, d));
+            cache.decodeValuesFlat(l)
+                    .set(at, Rows.of(qkv[2], b.copyTokens()).reshape(n * kvHeads, d));
+        }
 
         List<AttentionGroup> groups = b.attention();
         NDArray out;
         if (groups.isEmpty()) {
             out = q.reshape(tokens, (long) heads * d);
         } else if (groups.size() == 1) {
-            out = attend(l, groups.get(0), q, qkv[1], qkv[2], cache);
+            out = attend(l, groups.get(0), q, cache);
         } else {
             NDList parts = new NDList(groups.size());
             for (AttentionGroup g : groups) {
-                parts.add(attend(l, g, q, qkv[1], qkv[2], cache));
+                parts.add(attend(l, g, q, cache));
             }
             out = NDArrays.concat(parts);
         }
@@ -719,8 +728,7 @@ public final class LlamaModel implements AutoCloseable {
      * Attention of one group: {@code [rows * queryLen, heads * headDim]}, padded query rows
      * included.
      */
-    private NDArray attend(
-            int l, AttentionGroup g, NDArray q, NDArray k, NDArray v, PagedKv cache) {
+    private NDArray attend(int l, AttentionGroup g, NDArray q, PagedKv cache) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         int group = config.groupSize();
@@ -732,14 +740,8 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDArray keysRaw;
         NDArray valuesRaw;
-        if (g.decodeWrite() != null) {
-            // The decode group: append the new tokens to the decoding sequences' copy (rows in the
-            // copy's order, like the queries), then read its first rows in place.
-            NDArray newKeys = g.queryGather() != null ? Rows.of(k, g.queryGather()) : k;
-            NDArray newValues = g.queryGather() != null ? Rows.of(v, g.queryGather()) : v;
-            NDIndex at = new NDIndex("{}", g.decodeWrite());
-            cache.decodeKeysFlat(l).set(at, newKeys.reshape((long) rows * kvHeads, d));
-            cache.decodeValuesFlat(l).set(at, newValues.reshape((long) rows * kvHeads, d));
+        if (g.readsDecodeCopy()) {
+            // The decode group reads the first rows of the decoding sequences' copy in place.
             NDIndex span = new NDIndex("0:" + rows + ", :, 0:" + keyLen);
             keysRaw = cache.decodeKeys(l).get(span);
             valuesRaw = cache.decodeValues(l).get(span);

@@ -73,7 +73,8 @@ class DecodeKvCopyEngineTest {
         }
         try (Engine e = Engine.open(b.build())) {
             Map<String, EngineHarness.Outcome> out = EngineHarness.runAll(e, requests);
-            assertEquals(copy, e.decodeCopyBytes() > 0, "decode steps read the copy: " + copy);
+            assertEquals(copy, e.decodeCopyBytes() > 0, "the copy is kept: " + copy);
+            assertEquals(copy, e.decodeCopyReads() > 0, "decode steps read the copy: " + copy);
             if (copy) {
                 assertTrue(e.stats().preemptions() > 0, "the tight pool preempted");
             }
