@@ -235,10 +235,14 @@ public final class DecodeKvCopy implements AutoCloseable {
             p = Math.max(positions, Math.min(longest, grown));
         }
         if (bytes(rows, p) > budgetBytes) {
-            p = positions;
+            // As many positions as the budget gives the rows needed, so that the next steps' tokens
+            // do not each grow the copy again.
+            long fit = budgetBytes / (perPosition * rows) / blockSize * blockSize;
+            p = (int) Math.max(positions, Math.min(p, fit));
         }
-        int r = (int) Math.min(maxRows, budgetBytes / (perPosition * p));
-        r = Math.max(Math.max(rows, capRows), r);
+        // Rows past the span hold no sequence (plan released them), so fewer rows than before
+        // lose nothing.
+        int r = (int) Math.max(rows, Math.min(maxRows, budgetBytes / (perPosition * p)));
         grow(r, p);
         return true;
     }
@@ -247,15 +251,17 @@ public final class DecodeKvCopy implements AutoCloseable {
         NDArray[] k = new NDArray[layers];
         NDArray[] v = new NDArray[layers];
         Shape shape = new Shape(rows, kvHeads, positions, headDim);
-        NDIndex old = new NDIndex("0:" + capRows + ", :, 0:" + capLength);
+        // A smaller copy (the budget's) keeps only the rows and positions plan still needs.
+        int kept = Math.min(capRows, rows);
+        NDIndex old = new NDIndex("0:" + kept + ", :, 0:" + Math.min(capLength, positions));
         for (int l = 0; l < layers; l++) {
             // Zeros, not uninitialised memory: attention reads every position up to the step's
             // key length, masked or not, and stray NaN would survive the mask.
             k[l] = manager.zeros(shape, dtype);
             v[l] = manager.zeros(shape, dtype);
-            if (capRows > 0) {
-                k[l].set(old, keys[l]);
-                v[l].set(old, values[l]);
+            if (kept > 0) {
+                k[l].set(old, keys[l].get(old));
+                v[l].set(old, values[l].get(old));
             }
         }
         close(keys);
@@ -274,13 +280,11 @@ public final class DecodeKvCopy implements AutoCloseable {
                 NDScope.unregister(a);
             }
         }
-        if (rows > capRows) {
-            owner = Arrays.copyOf(owner, rows);
-            int[] len = Arrays.copyOf(length, rows);
-            Arrays.fill(len, capRows, rows, -1);
-            length = len;
-            pending = Arrays.copyOf(pending, rows);
-        }
+        owner = Arrays.copyOf(owner, rows);
+        int[] len = Arrays.copyOf(length, rows);
+        Arrays.fill(len, kept, rows, -1);
+        length = len;
+        pending = Arrays.copyOf(pending, rows);
         capRows = rows;
         capLength = positions;
     }

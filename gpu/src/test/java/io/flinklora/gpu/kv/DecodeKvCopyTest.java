@@ -216,9 +216,11 @@ class DecodeKvCopyTest {
         assertNull(
                 c.plan(List.of(many), new int[] {16, 15, 15, 15, 15}, tables, pool),
                 "5 x 20 positions");
+        assertEquals(true, c.bytes() <= pool.bytes(), "never past the pool's size");
         // a's row was released: a later plan within budget fills it again.
         DecodeKvCopy.Plan plan = c.plan(List.of(a), new int[] {16}, new BlockTable[] {t}, pool);
         assertArrayEquals(new int[] {0}, plan.rows());
         assertHolds(c, 0, t, 16);
+        assertEquals(true, c.bytes() <= pool.bytes(), "never past the pool's size");
     }
 }
