@@ -176,7 +176,7 @@ public final class ModelRunner {
         }
         long gathered = 0;
         for (int[] g : groupRows(chunks, others)) {
-            gathered += paddedWork(chunks, java.util.Arrays.stream(g).boxed().toList());
+            gathered += paddedWork(chunks, Arrays.stream(g).boxed().toList());
         }
         return (long) plan.span() * plan.keyLength() <= COPY_PADDING * gathered;
     }
