@@ -150,7 +150,10 @@ public final class LoraAdapter implements AutoCloseable {
 
         NDArray dora;
         NDArray a;
-        NDArray b;
+
+        /** B transposed, {@code [r, out]}: a view of the pool slot. */
+        NDArray bT;
+
         AdapterPool.RankPool pool;
         int slot = -1;
 
@@ -163,11 +166,11 @@ public final class LoraAdapter implements AutoCloseable {
             this.hostBias = hostBias;
         }
 
-        void place(AdapterPool.RankPool p, int s, NDArray viewA, NDArray viewB) {
+        void place(AdapterPool.RankPool p, int s, NDArray viewA, NDArray viewBT) {
             this.pool = p;
             this.slot = s;
             this.a = viewA;
-            this.b = viewB;
+            this.bT = viewBT;
         }
 
         /** A as a host array: the host copy, or the device slot's. */
@@ -177,14 +180,14 @@ public final class LoraAdapter implements AutoCloseable {
 
         /** B as a host array: the host copy, or the device slot's. */
         float[] b() {
-            return hostB != null ? hostB : b.toFloatArray();
+            return hostB != null ? hostB : bT.transpose().toFloatArray();
         }
 
         void unplace() {
             this.pool = null;
             this.slot = -1;
             this.a = null;
-            this.b = null;
+            this.bT = null;
         }
     }
 
@@ -923,7 +926,7 @@ public final class LoraAdapter implements AutoCloseable {
                     for (Module m : layer) {
                         if (m != null && m.hostA == null) {
                             m.hostA = m.a.toFloatArray();
-                            m.hostB = m.b.toFloatArray();
+                            m.hostB = m.bT.transpose().toFloatArray();
                         }
                     }
                 }

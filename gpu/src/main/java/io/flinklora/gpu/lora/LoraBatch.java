@@ -504,7 +504,7 @@ public final class LoraBatch implements ProjectionDelta {
                 }
             }
             NDArray poolA = any.pool.a[layer][p.ordinal()];
-            NDArray poolB = any.pool.b[layer][p.ordinal()];
+            NDArray poolBT = any.pool.bT[layer][p.ordinal()];
             if (pooled) {
                 SlotLayout layout = plan.layouts().get(rank);
                 long pairs = groups.get(g).getShape().get(0);
@@ -514,13 +514,13 @@ public final class LoraBatch implements ProjectionDelta {
                     // would pad every slot to the longest; two products per adapter cost less here.
                     parts.add(perAdapter(layer, p, groups.get(g), members, rank));
                 } else {
-                    parts.add(slotMajor(poolA, poolB, groups.get(g), layout));
+                    parts.add(slotMajor(poolA, poolBT, groups.get(g), layout));
                 }
                 continue;
             }
             NDArray slots = plan.slots().get(rank);
             NDArray t = Rows.of(poolA, slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
-            parts.add(Rows.of(poolB, slots).matMul(t).squeeze(2)); // [P, out]
+            parts.add(t.transpose(0, 2, 1).matMul(Rows.of(poolBT, slots)).squeeze(1)); // [P, out]
         }
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
@@ -550,7 +550,7 @@ public final class LoraBatch implements ProjectionDelta {
                         : x.split(bounds.stream().mapToLong(Long::longValue).toArray());
         NDList parts = new NDList(mods.size());
         for (int i = 0; i < mods.size(); i++) {
-            parts.add(linear(linear(segments.get(i), mods.get(i).a), mods.get(i).b));
+            parts.add(linear(segments.get(i), mods.get(i).a).matMul(mods.get(i).bT));
         }
         return parts.size() == 1 ? parts.singletonOrThrow() : NDArrays.concat(parts);
     }
@@ -559,7 +559,7 @@ public final class LoraBatch implements ProjectionDelta {
      * Scatters pairs into [slots, rows, in] over the occupied slot range, then one product per
      * side.
      */
-    private NDArray slotMajor(NDArray poolA, NDArray poolB, NDArray x, SlotLayout layout) {
+    private NDArray slotMajor(NDArray poolA, NDArray poolBT, NDArray x, SlotLayout layout) {
         long in = x.getShape().get(1);
         NDArray padded;
         if (layout.positions() == null) {
@@ -584,9 +584,7 @@ public final class LoraBatch implements ProjectionDelta {
                 new ai.djl.ndarray.index.NDIndex(
                         layout.first() + ":" + (layout.first() + layout.slots()));
         NDArray t = padded.matMul(poolA.get(range).transpose(0, 2, 1));
-        NDArray d =
-                t.matMul(poolB.get(range).transpose(0, 2, 1))
-                        .reshape((long) layout.slots() * layout.depth(), -1);
+        NDArray d = t.matMul(poolBT.get(range)).reshape((long) layout.slots() * layout.depth(), -1);
         return layout.positions() == null ? d : Rows.of(d, layout.positions());
     }
 
@@ -610,7 +608,7 @@ public final class LoraBatch implements ProjectionDelta {
                     if (m == null) {
                         continue;
                     }
-                    NDArray d = linear(linear(xt, m.a), m.b);
+                    NDArray d = linear(xt, m.a).matMul(m.bT);
                     if (part.weight() != 1.0) {
                         d = d.mul(part.weight());
                     }
