@@ -160,7 +160,9 @@ def main():
             for i, r in enumerate(first):
                 w_ids[i, wl - len(r["prompt_ids"]):] = torch.tensor(r["prompt_ids"], dtype=torch.long)
                 w_mask[i, wl - len(r["prompt_ids"]):] = 1
-            w_kwargs = dict(input_ids=w_ids, attention_mask=w_mask, do_sample=False, num_beams=1, max_new_tokens=4,
+            # The first batch to its longest max_new_tokens, as the engine warms up on it.
+            w_new = max(int(r["max_new_tokens"]) for r in first)
+            w_kwargs = dict(input_ids=w_ids, attention_mask=w_mask, do_sample=False, num_beams=1, max_new_tokens=w_new,
                             eos_token_id=None, pad_token_id=pad_id, use_cache=True)
             if adapter_order:
                 w_kwargs["adapter_names"] = [

@@ -250,8 +250,8 @@ public final class PeerBench {
     record EngineRun(double tps, Map<String, int[]> tokens, int arraysPerDecodeStep) {}
 
     /**
-     * Runs a workload with continuous batching (a warm-up pass first); tokens/s over the timed
-     * pass.
+     * Runs a workload with continuous batching (the first batch as warm-up); tokens/s over the
+     * timed pass.
      */
     static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int batch, int passes) {
         int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
@@ -267,7 +267,10 @@ public final class PeerBench {
                         .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
                         .build();
         try (Engine engine = Engine.open(config)) {
-            drive(engine, reqs.subList(0, Math.min(reqs.size(), batch)), 4, "warm-");
+            // Warm-up: the first batch, each request to its own max_new_tokens (the peer does the
+            // same). A few tokens left the JVM's compiler and the first-touched native memory to
+            // the first timed pass, which ran up to 30% slower than the next on the same engine.
+            drive(engine, reqs.subList(0, Math.min(reqs.size(), batch)), -1, "warm-");
             List<Double> tps = new ArrayList<>();
             Map<String, int[]> first = null;
             int arrays = 0;
@@ -449,7 +452,7 @@ public final class PeerBench {
                         .maxSequenceLength(80)
                         .build();
         try (Engine engine = Engine.open(config)) {
-            drive(engine, reqs, 4, "warm-");
+            drive(engine, reqs, -1, "warm-"); // a whole pass: the timed one finds the JIT done
             for (Req q : reqs) {
                 engine.submit(
                         new EngineRequest(
