@@ -108,7 +108,12 @@ public final class ModelRunner {
                     i++;
                 }
             }
-            copyTokens = manager.create(at);
+            boolean everyTokenInOrder = at.length == tokens;
+            for (int i = 0; everyTokenInOrder && i < at.length; i++) {
+                everyTokenInOrder = at[i] == i;
+            }
+            // A pure decode step appends every token in order: no gather of its rows.
+            copyTokens = everyTokenInOrder ? null : manager.create(at);
             copyWrite = manager.create(copyRows);
             if (!readCopy(chunks, decoding, plan)) {
                 plan = null; // kept up to date, but this step gathers blocks as without it

@@ -20,7 +20,8 @@ import java.util.List;
  *     that concatenation already is the step's tokens in order (one group with no padding)
  * @param logitRows [R] int64, the flattened token indices whose next-token logits are wanted
  * @param copyTokens [n] int64, the step's tokens whose keys and values also go in the decoding
- *     sequences' contiguous copy ({@link PagedKv#decodeKeys}), or null when it is not kept
+ *     sequences' contiguous copy ({@link PagedKv#decodeKeys}); null when it is not kept ({@code
+ *     copyWrite} null too) or when the copy takes every token of the step in order
  * @param copyWrite [n * kvHeads] int64 row of {@link PagedKv#decodeKeysFlat} each (copy token, kv
  *     head) is written to, or null
  */

@@ -697,12 +697,17 @@ public final class LlamaModel implements AutoCloseable {
         cache.valuesFlat(l).set(new NDIndex("{}", b.kvWriteIndex()), v);
         if (b.copyWrite() != null) {
             // Decoding sequences append their new token to their contiguous copy too.
-            long n = b.copyTokens().size();
             NDIndex at = new NDIndex("{}", b.copyWrite());
-            cache.decodeKeysFlat(l)
-                    .set(at, Rows.of(qkv[1], b.copyTokens()).reshape(n * kvHeads, d));
-            cache.decodeValuesFlat(l)
-                    .set(at, Rows.of(qkv[2], b.copyTokens()).reshape(n * kvHeads, d));
+            if (b.copyTokens() == null) {
+                cache.decodeKeysFlat(l).set(at, k);
+                cache.decodeValuesFlat(l).set(at, v);
+            } else {
+                long n = b.copyTokens().size();
+                cache.decodeKeysFlat(l)
+                        .set(at, Rows.of(qkv[1], b.copyTokens()).reshape(n * kvHeads, d));
+                cache.decodeValuesFlat(l)
+                        .set(at, Rows.of(qkv[2], b.copyTokens()).reshape(n * kvHeads, d));
+            }
         }
 
         List<AttentionGroup> groups = b.attention();
