@@ -386,11 +386,12 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         }
         // New and restored requests alike run the sampling the state holds.
         SamplingParams params;
+        int priority;
         try {
+            GenerationRequest kept = StateCodec.samplingRequest(s);
             // Fields the request left unset take the model's generation defaults, for the prompt.
-            params =
-                    front.sampling(
-                            StateCodec.samplingRequest(s), f.promptIds.length, s.getChoices());
+            params = front.sampling(kept, f.promptIds.length, s.getChoices());
+            priority = kept.getPriority(); // kept with the sampling fields: it survives a restore
         } catch (DecodeException e) {
             throw new IllegalStateException(
                     "state of request " + f.requestId() + " is unreadable: " + e.getMessage(), e);
@@ -399,12 +400,13 @@ public final class GenerationOperator extends AbstractStreamOperator<TokenEvent>
         engine.submit(
                 front.process(
                         new PromptRequest(
-                                f.requestId(),
-                                f.promptIds,
-                                adapters,
-                                params,
-                                generated,
-                                s.getChoices())));
+                                        f.requestId(),
+                                        f.promptIds,
+                                        adapters,
+                                        params,
+                                        generated,
+                                        s.getChoices())
+                                .withPriority(priority)));
         inFlight.put(f.requestId(), f);
     }
 

@@ -143,12 +143,13 @@ public final class GenerateCli {
                     engine.submit(
                             front.process(
                                     new PromptRequest(
-                                            r.id(),
-                                            ids,
-                                            route == null ? r.adapters() : route.adapters(),
-                                            r.params(front, ids.length),
-                                            null,
-                                            r.choices())));
+                                                    r.id(),
+                                                    ids,
+                                                    route == null ? r.adapters() : route.adapters(),
+                                                    r.params(front, ids.length),
+                                                    null,
+                                                    r.choices())
+                                            .withPriority(r.priority())));
                     results.put(r.id(), new Result(ids.length, route));
                 } catch (RequestException e) {
                     writeError(

@@ -38,6 +38,11 @@ public record RequestJson(
         return front.sampling(sampling, promptLength, choices);
     }
 
+    /** Lower values are served first (the engine's {@code EngineRequest#priority}). */
+    public int priority() {
+        return sampling.getPriority();
+    }
+
     /**
      * A line refused before it reached the engine, with its id when the line had a readable one.
      */
@@ -81,12 +86,11 @@ public record RequestJson(
         String id = r.getRequestId();
         if (r.getReplyTopic() != null
                 || r.getCancel()
-                || r.getPriority() != 0
                 || !r.getMetadata().isEmpty()
                 || r.getCreatedAt() != null) {
             throw new Refused(
                     ErrorCode.INVALID_REQUEST,
-                    "reply_topic, cancel, priority, metadata and created_at are"
+                    "reply_topic, cancel, metadata and created_at are"
                             + " fields of the streaming job's requests; generate.sh has no use for them",
                     id);
         }

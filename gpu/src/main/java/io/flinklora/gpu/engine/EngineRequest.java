@@ -15,6 +15,10 @@ import java.util.List;
  * @param generatedIds tokens generated before a restart; the engine re-prefills them and continues
  * @param choices when not null, the engine scores each candidate as a continuation of the prompt
  *     and answers with the most likely one instead of generating (teacher forcing: one candidate)
+ * @param priority lower values are served first, as vLLM's {@code priority}: a waiting request
+ *     starts before waiting requests of higher values, and takes the place of running requests of
+ *     higher values (newest first) when the batch or the KV cache is full; requests of equal
+ *     priority are first come, first served (0 for all: plain FCFS)
  */
 @PublicEvolving
 public record EngineRequest(
@@ -23,10 +27,21 @@ public record EngineRequest(
         List<AdapterRef> adapters,
         SamplingParams params,
         int[] generatedIds,
-        Choices choices) {
+        Choices choices,
+        int priority) {
     public EngineRequest {
         adapters = adapters == null ? List.of() : List.copyOf(adapters);
         generatedIds = generatedIds == null ? new int[0] : generatedIds;
+    }
+
+    public EngineRequest(
+            String id,
+            int[] promptIds,
+            List<AdapterRef> adapters,
+            SamplingParams params,
+            int[] generatedIds,
+            Choices choices) {
+        this(id, promptIds, adapters, params, generatedIds, choices, 0);
     }
 
     public EngineRequest(
@@ -41,6 +56,12 @@ public record EngineRequest(
     public EngineRequest(
             String id, int[] promptIds, List<AdapterRef> adapters, SamplingParams params) {
         this(id, promptIds, adapters, params, null, null);
+    }
+
+    /** This request with another {@link #priority()}. */
+    public EngineRequest withPriority(int newPriority) {
+        return new EngineRequest(
+                id, promptIds, adapters, params, generatedIds, choices, newPriority);
     }
 
     /**

@@ -19,7 +19,8 @@ import io.flinklora.annotation.PublicEvolving;
  * @param promptTokens tokens sequences brought when they started (prompts, resumed and preempted
  *     tokens)
  * @param cachedPromptTokens of those, tokens served from the prefix cache instead of computed
- * @param preemptions times a running sequence gave its blocks back because the pool ran out
+ * @param preemptions times a running sequence gave its blocks back because the pool ran out or a
+ *     waiting request of higher priority took its place
  * @param kvBlocksCached blocks whose content is in the prefix cache (owned or evictable)
  */
 @PublicEvolving

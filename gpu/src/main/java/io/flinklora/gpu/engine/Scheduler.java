@@ -2,18 +2,20 @@ package io.flinklora.gpu.engine;
 
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.kv.BlockManager;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.Deque;
 import java.util.List;
 
 /**
- * Continuous batching over a paged KV cache: admits waiting sequences first come, first served
- * while KV blocks and the running limit allow (reusing cached blocks of their longest cached
- * prefix), gives every running sequence room for its next token - preempting the newest running
- * sequence when blocks run out - and splits each step's token budget between decoding sequences
- * (one token each, always) and prefilling ones (the rest, oldest first, in chunks).
+ * Continuous batching over a paged KV cache: admits waiting sequences by priority (lower values
+ * first; first come, first served within a priority) while KV blocks and the running limit allow
+ * (reusing cached blocks of their longest cached prefix), gives every running sequence room for its
+ * next token - preempting the running sequence of the highest priority value, newest first, when
+ * blocks run out - and splits each step's token budget between decoding sequences (one token each,
+ * always) and prefilling ones (the rest, by priority then age, in chunks). A waiting sequence that
+ * cannot start because the batch or the pool is full takes the place of running sequences of higher
+ * priority values (vLLM's priority policy; with every priority equal none is preempted this way and
+ * the order is plain FCFS).
  */
 @Internal
 public final class Scheduler {
@@ -21,7 +23,16 @@ public final class Scheduler {
     private final int maxRunning;
     private final int maxTokensPerStep;
     private final BlockContent content;
-    private final Deque<Sequence> waiting = new ArrayDeque<>();
+
+    /**
+     * In admission order: by priority, then as added (a preempted sequence first of its priority).
+     */
+    private final List<Sequence> waiting = new ArrayList<>();
+
+    /** Running sequences in the order prefills share a step's tokens: priority, then age. */
+    private static final Comparator<Sequence> SERVE_ORDER =
+            Comparator.comparingInt(Sequence::priority).thenComparingLong(Sequence::arrivalNanos);
+
     private final List<Sequence> running = new ArrayList<>();
     private long preemptions;
     private long promptTokens;
@@ -55,7 +66,20 @@ public final class Scheduler {
     }
 
     void add(Sequence s) {
-        waiting.addLast(s);
+        int at = waiting.size();
+        while (at > 0 && waiting.get(at - 1).priority() > s.priority()) {
+            at--;
+        }
+        waiting.add(at, s); // last of its priority
+    }
+
+    /** Back to the queue after a preemption: first of its priority, ahead of later arrivals. */
+    private void requeue(Sequence s) {
+        int at = 0;
+        while (at < waiting.size() && waiting.get(at).priority() < s.priority()) {
+            at++;
+        }
+        waiting.add(at, s);
     }
 
     /** Whether a waiting sequence may start now; the engine answers from its adapters' state. */
@@ -101,36 +125,57 @@ public final class Scheduler {
     }
 
     /**
-     * Plans the next step: room for every running sequence's next token (preempting the newest when
-     * blocks run out), then admission of what fits, first come first served. A sequence waiting for
-     * device room for its adapter holds back later sequences that need adapters (so a stream of
-     * requests for resident adapters cannot starve a cold one); base-model sequences and sequences
-     * whose adapter is still loading from disk do not hold anyone back.
+     * Plans the next step: room for every running sequence's next token (preempting the lowest
+     * priority, newest first, when blocks run out), then admission of what fits by priority (a
+     * sequence that finds the batch or the pool full preempts running ones of higher priority
+     * values). A sequence waiting for device room for its adapter holds back later sequences that
+     * need adapters (so a stream of requests for resident adapters cannot starve a cold one);
+     * base-model sequences and sequences whose adapter is still loading from disk do not hold
+     * anyone back.
      */
     Batch schedule(Admission admission) {
-        running.sort(Comparator.comparingLong(Sequence::arrivalNanos));
+        running.sort(SERVE_ORDER);
+        java.util.Set<Sequence> grown =
+                java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
+            if (grown.contains(s)) {
+                continue;
+            }
+            boolean preempted = false;
             while (!blocks.grow(s.blocks(), reserved(s))) {
-                Sequence victim = newestPreemptible();
+                Sequence victim = preemptible(Integer.MIN_VALUE);
+                if (victim == null) {
+                    throw new IllegalStateException(
+                            "KV blocks ran out with only constrained requests running");
+                }
                 preempt(victim, admission);
+                preempted = true;
                 if (victim == s) {
-                    i--;
                     break;
                 }
+            }
+            if (running.contains(s)) {
+                grown.add(s);
+            }
+            if (preempted) {
+                i = -1; // a victim may have sat before s: scan again, skipping the grown
             }
         }
         List<Sequence> failed = new ArrayList<>();
         boolean adapterLine = false;
-        for (var it = waiting.iterator(); it.hasNext() && running.size() < maxRunning; ) {
-            Sequence s = it.next();
+        // A snapshot: preemptions below requeue sequences, which wait for the next step.
+        for (Sequence s : new ArrayList<>(waiting)) {
+            if (running.size() >= maxRunning && preemptible(s.priority()) == null) {
+                break; // a full batch of equal or higher priorities
+            }
             boolean usesAdapters = !s.adapters().isEmpty();
             if (usesAdapters && adapterLine) {
                 continue;
             }
             Admission.Verdict v = admission.check(s);
             if (v == Admission.Verdict.FAIL) {
-                it.remove();
+                waiting.remove(s);
                 failed.add(s);
                 continue;
             }
@@ -141,14 +186,20 @@ public final class Scheduler {
             if (v == Admission.Verdict.LOADING) {
                 continue;
             }
+            if (running.size() >= maxRunning) {
+                preemptFor(s, admission); // there is a victim: checked above, nothing ran since
+            }
             Start started = start(s, admission);
+            while (started == Start.NO_ROOM && preemptFor(s, admission)) {
+                started = start(s, admission);
+            }
             if (started == Start.NO_ROOM) {
                 break;
             }
             if (started == Start.DEFERRED) {
                 continue;
             }
-            it.remove();
+            waiting.remove(s);
             running.add(s);
             admission.admitted(s);
         }
@@ -161,15 +212,14 @@ public final class Scheduler {
                 budget--;
             }
         }
-        // Prefills share what is left, oldest request first (running is in arrival order but for
-        // the admitted).
+        // Prefills share what is left: by priority, then oldest request first.
         List<Sequence> prefilling = new ArrayList<>();
         for (Sequence s : running) {
             if (s.pending() > 1) {
                 prefilling.add(s);
             }
         }
-        prefilling.sort(Comparator.comparingLong(Sequence::arrivalNanos));
+        prefilling.sort(SERVE_ORDER);
         java.util.IdentityHashMap<Sequence, Integer> chunk = new java.util.IdentityHashMap<>();
         for (Sequence s : prefilling) {
             int n = Math.min(s.pending(), budget);
@@ -271,23 +321,40 @@ public final class Scheduler {
     }
 
     /**
-     * The newest running sequence that may give its blocks back: any but constrained requests
-     * (reserved whole).
+     * The running sequence to give its blocks back first, among those of priority values above
+     * {@code than}: the highest value, newest among equals (vLLM: the max of priority and arrival);
+     * never a constrained request (reserved whole). Null when there is none.
      */
-    private Sequence newestPreemptible() {
-        for (int i = running.size() - 1; i >= 0; i--) {
-            if (running.get(i).choices() == null) {
-                return running.get(i);
+    private Sequence preemptible(int than) {
+        Sequence victim = null;
+        for (Sequence r : running) {
+            if (r.choices() == null
+                    && r.priority() > than
+                    && (victim == null || SERVE_ORDER.compare(r, victim) >= 0)) {
+                victim = r;
             }
         }
-        throw new IllegalStateException("KV blocks ran out with only constrained requests running");
+        return victim;
+    }
+
+    /**
+     * Makes room for waiting {@code s} by preempting a running sequence of a higher priority value;
+     * false when there is none (equal priorities never preempt each other).
+     */
+    private boolean preemptFor(Sequence s, Admission admission) {
+        Sequence victim = preemptible(s.priority());
+        if (victim == null) {
+            return false;
+        }
+        preempt(victim, admission);
+        return true;
     }
 
     private void preempt(Sequence s, Admission admission) {
         blocks.free(s.blocks());
         s.resetComputed(0);
         running.remove(s);
-        waiting.addFirst(s);
+        requeue(s);
         preemptions++;
         admission.preempted(s);
     }

@@ -230,6 +230,11 @@ public final class Sequence {
         return finishReason;
     }
 
+    /** Lower values are served first ({@link EngineRequest#priority()}). */
+    int priority() {
+        return request.priority();
+    }
+
     long arrivalNanos() {
         return arrivalNanos;
     }

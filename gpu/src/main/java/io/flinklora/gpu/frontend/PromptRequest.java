@@ -21,6 +21,8 @@ import java.util.List;
  * @param scoreIds teacher forcing: when not empty, the engine scores these token ids as the
  *     prompt's continuation (the sum of their log-probabilities, as one candidate of a constrained
  *     request) and generates nothing; exclusive with {@code choices}
+ * @param priority lower values are served first ({@link
+ *     io.flinklora.gpu.engine.EngineRequest#priority()}); 0 by default
  */
 @PublicEvolving
 public record PromptRequest(
@@ -31,7 +33,8 @@ public record PromptRequest(
         SamplingParams params,
         int[] generatedIds,
         List<String> choices,
-        int[] scoreIds) {
+        int[] scoreIds,
+        int priority) {
     public PromptRequest {
         adapters = adapters == null ? List.of() : List.copyOf(adapters);
         generatedIds = generatedIds == null ? new int[0] : generatedIds;
@@ -42,6 +45,32 @@ public record PromptRequest(
                         ? List.of()
                         : Collections.unmodifiableList(new ArrayList<>(choices));
         scoreIds = scoreIds == null ? new int[0] : scoreIds.clone();
+    }
+
+    public PromptRequest(
+            String id,
+            String prompt,
+            int[] promptIds,
+            List<AdapterRef> adapters,
+            SamplingParams params,
+            int[] generatedIds,
+            List<String> choices,
+            int[] scoreIds) {
+        this(id, prompt, promptIds, adapters, params, generatedIds, choices, scoreIds, 0);
+    }
+
+    /** This request with another {@link #priority()}. */
+    public PromptRequest withPriority(int newPriority) {
+        return new PromptRequest(
+                id,
+                prompt,
+                promptIds,
+                adapters,
+                params,
+                generatedIds,
+                choices,
+                scoreIds,
+                newPriority);
     }
 
     public PromptRequest(

@@ -168,7 +168,7 @@ public final class RequestProcessor {
                         ? choices(r.choices(), prompt.length)
                         : r.scoresContinuation() ? continuation(r.scoreIds(), prompt.length) : null;
         return new EngineRequest(
-                r.id(), prompt, r.adapters(), r.params(), r.generatedIds(), choices);
+                r.id(), prompt, r.adapters(), r.params(), r.generatedIds(), choices, r.priority());
     }
 
     /**
