@@ -121,5 +121,10 @@ class RequestJsonTest {
         assertTrue(
                 RequestJson.parse("{\"id\": \"g\", \"prompt\": \"x\", \"route\": \"auto\"}", 1)
                         .routeAuto());
+        assertEquals(
+                -2,
+                RequestJson.parse("{\"id\": \"h\", \"prompt\": \"x\", \"priority\": -2}", 1)
+                        .priority(),
+                "priority orders a file's requests as it does the job's");
     }
 }
