@@ -144,7 +144,7 @@ public final class Scheduler {
             }
             boolean preempted = false;
             while (!blocks.grow(s.blocks(), reserved(s))) {
-                Sequence victim = preemptible(Integer.MIN_VALUE);
+                Sequence victim = preemptible(Long.MIN_VALUE); // any priority, MIN_VALUE too
                 if (victim == null) {
                     throw new IllegalStateException(
                             "KV blocks ran out with only constrained requests running");
@@ -325,7 +325,7 @@ public final class Scheduler {
      * {@code than}: the highest value, newest among equals (vLLM: the max of priority and arrival);
      * never a constrained request (reserved whole). Null when there is none.
      */
-    private Sequence preemptible(int than) {
+    private Sequence preemptible(long than) {
         Sequence victim = null;
         for (Sequence r : running) {
             if (r.choices() == null

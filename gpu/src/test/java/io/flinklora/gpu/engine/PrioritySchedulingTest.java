@@ -150,6 +150,21 @@ class PrioritySchedulingTest {
     }
 
     @Test
+    void theLowestPossiblePriorityValueIsStillPreemptedWhenBlocksRunOut() {
+        try (Engine e = engine(3, 2)) {
+            List<EngineRequest> reqs = new ArrayList<>();
+            for (String id : List.of("x", "y", "z")) {
+                reqs.add(req(e, id, 44, Integer.MIN_VALUE));
+            }
+            Trace t = run(e, reqs, -1, List.of());
+            assertTrue(e.stats().preemptions() >= 1, "the pool ran out");
+            for (EngineRequest r : reqs) {
+                assertArrayEquals(alone(r), tokens(t, r.id()), r.id() + " as alone");
+            }
+        }
+    }
+
+    @Test
     void aHigherPriorityRequestThatFindsTheKvCacheFullPreemptsLowerOnes() {
         // Room in the batch (8) but not in the pool (8 blocks), which two long sequences fill.
         try (Engine e = engine(8, 2)) {
