@@ -71,6 +71,13 @@ class PrioritySchedulingTest {
         }
     }
 
+    /** Every request ended with the tokens it has alone, whatever waiting or preemption it met. */
+    private static void assertEachAsAlone(Trace t, List<EngineRequest> reqs) {
+        for (EngineRequest r : reqs) {
+            assertArrayEquals(alone(r), tokens(t, r.id()), r.id() + " as alone");
+        }
+    }
+
     private static int[] tokens(Trace t, String id) {
         return t.ids().get(id).stream().mapToInt(Integer::intValue).toArray();
     }
@@ -122,9 +129,7 @@ class PrioritySchedulingTest {
                     t.ids().get("low2").size() == 30
                             && t.last().get("low2") > t.last().get("urgent"));
             assertTrue(t.last().get("low1") >= 3, "low1 kept running beside urgent");
-            for (EngineRequest r : List.of(low1, low2, urgent)) {
-                assertArrayEquals(alone(r), tokens(t, r.id()), r.id() + " as alone");
-            }
+            assertEachAsAlone(t, List.of(low1, low2, urgent));
         }
     }
 
@@ -143,9 +148,7 @@ class PrioritySchedulingTest {
             // c is the newest but outranks background: it runs to its end without a pause.
             assertEquals(44 - 1, t.last().get("c") - t.first().get("c"), "c never paused");
             assertTrue(t.last().get("background") > Math.max(t.last().get("a"), t.last().get("c")));
-            for (EngineRequest r : List.of(a, background, c)) {
-                assertArrayEquals(alone(r), tokens(t, r.id()), r.id() + " as alone");
-            }
+            assertEachAsAlone(t, List.of(a, background, c));
         }
     }
 
@@ -158,9 +161,7 @@ class PrioritySchedulingTest {
             }
             Trace t = run(e, reqs, -1, List.of());
             assertTrue(e.stats().preemptions() >= 1, "the pool ran out");
-            for (EngineRequest r : reqs) {
-                assertArrayEquals(alone(r), tokens(t, r.id()), r.id() + " as alone");
-            }
+            assertEachAsAlone(t, reqs);
         }
     }
 
@@ -174,9 +175,7 @@ class PrioritySchedulingTest {
             Trace t = run(e, List.of(low1, low2), 45, List.of(urgent));
             assertEquals(45, t.first().get("urgent"), "started at once");
             assertTrue(e.stats().preemptions() >= 1);
-            for (EngineRequest r : List.of(low1, low2, urgent)) {
-                assertArrayEquals(alone(r), tokens(t, r.id()), r.id() + " as alone");
-            }
+            assertEachAsAlone(t, List.of(low1, low2, urgent));
         }
     }
 }
