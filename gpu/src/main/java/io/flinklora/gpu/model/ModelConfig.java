@@ -171,24 +171,31 @@ public record ModelConfig(
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
+    /**
+     * The config class's defaults; {@code originalMaxPositions} is its own top-level {@code
+     * original_max_position_embeddings} attribute (Phi3Config: 4096), null where the class has
+     * none.
+     */
     private record Defaults(
             Integer kvHeads,
             Integer headDim,
             int maxPositions,
             boolean tied,
             String activation,
-            double rmsNormEps) {
+            double rmsNormEps,
+            Integer originalMaxPositions) {
         static Defaults of(String arch) {
             return switch (arch) {
-                case "MistralForCausalLM" -> new Defaults(8, null, 131072, false, "silu", 1e-6);
-                case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6);
-                case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6);
+                case "MistralForCausalLM" ->
+                        new Defaults(8, null, 131072, false, "silu", 1e-6, null);
+                case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
+                case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6, null);
                 case "GemmaForCausalLM" ->
-                        new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh", 1e-6);
+                        new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Gemma2ForCausalLM" ->
-                        new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh", 1e-6);
-                case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5);
-                default -> new Defaults(null, null, 2048, false, "silu", 1e-6);
+                        new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh", 1e-6, null);
+                case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5, 4096);
+                default -> new Defaults(null, null, 2048, false, "silu", 1e-6, null);
             };
         }
     }
@@ -346,7 +353,13 @@ public record ModelConfig(
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
         RopeParameters rope =
-                RopeParameters.read(root, source, maxPos, 10000.0, arch.equals("Phi3ForCausalLM"));
+                RopeParameters.read(
+                        root,
+                        source,
+                        maxPos,
+                        10000.0,
+                        arch.equals("Phi3ForCausalLM"),
+                        defaults.originalMaxPositions());
         rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean llama = arch.equals("LlamaForCausalLM");

@@ -92,14 +92,17 @@ public record RopeParameters(
      * Reads the rotary settings of a config as transformers 5 standardizes them: {@code
      * rope_scaling} (4.x) wins over {@code rope_parameters}; {@code rope_theta} inside the
      * parameters wins over the top-level one; a top-level {@code original_max_position_embeddings}
-     * wins over the parameters' one.
+     * wins over the parameters' one, and so does the config class's own default for it ({@code
+     * classOriginalMax}, Phi3Config's 4096) when the file leaves it out: {@code
+     * standardize_rope_params} copies the attribute into the parameters whenever the config has it.
      */
     static RopeParameters read(
             JsonNode root,
             String source,
             int maxPositions,
             double defaultTheta,
-            boolean partialRotary) {
+            boolean partialRotary,
+            Integer classOriginalMax) {
         JsonNode params =
                 present(root, "rope_scaling")
                         ? root.get("rope_scaling")
@@ -155,12 +158,14 @@ public record RopeParameters(
                     present(root, "original_max_position_embeddings")
                             ? ConfigReader.intField(
                                     root, "original_max_position_embeddings", source, null, 1 << 24)
-                            : ConfigReader.intField(
-                                    params,
-                                    "original_max_position_embeddings",
-                                    source,
-                                    maxPositions,
-                                    1 << 24);
+                            : classOriginalMax != null
+                                    ? classOriginalMax
+                                    : ConfigReader.intField(
+                                            params,
+                                            "original_max_position_embeddings",
+                                            source,
+                                            maxPositions,
+                                            1 << 24);
         }
         // Any other type leaves a top-level original_max_position_embeddings unread, as
         // transformers 5 does (its standardize_rope_params copies it for these three types only).

@@ -344,6 +344,25 @@ class ModelLoadingTest {
                                         + "\"high_freq_factor\":4.0}}"),
                         "noOriginal");
         assertEquals(1024, noOriginal.rope().originalMaxPositions());
+        // Phi3Config has its own original_max_position_embeddings (default 4096), which
+        // standardize_rope_params copies over the parameters' value: a file that leaves the
+        // top-level one out runs with 4096, not the parameters' 32 (transformers 5.18:
+        // AutoConfig gives rope_parameters["original_max_position_embeddings"] == 4096).
+        ModelConfig phi3 =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"Phi3ForCausalLM\"],\"hidden_size\":48,"
+                                        + "\"intermediate_size\":48,\"num_hidden_layers\":3,"
+                                        + "\"num_attention_heads\":2,\"vocab_size\":512,"
+                                        + "\"max_position_embeddings\":256,\"rope_parameters\":{"
+                                        + "\"rope_type\":\"longrope\",\"rope_theta\":10000.0,"
+                                        + "\"partial_rotary_factor\":0.5,"
+                                        + "\"original_max_position_embeddings\":32,"
+                                        + "\"short_factor\":[2.4,2.7,1.3,1.2,3.7,3.0],"
+                                        + "\"long_factor\":[1.6,3.9,2.0,1.9,1.0,3.0]}}"),
+                        "phi3");
+        assertEquals(4096, phi3.rope().originalMaxPositions());
+        assertEquals(false, phi3.rope().usesLongFactors(255), "short factors up to 4096");
         // Per-layer-type parameters that agree are one rotary embedding; ones that differ are
         // refused.
         ModelConfig nested =
