@@ -23,6 +23,8 @@ rows = [json.loads(l) for l in open("gpu/src/test/resources/stories260k-greedy.j
 PROMPTS = [r["prompt_ids"] for r in rows[:3]] + [[1] + [403, 407, 292, 26, 278] * 5]
 
 GEN_IDS = {"bos_token_id": 1, "eos_token_id": 2}
+DOT_EOS = {"bos_token_id": 1, "eos_token_id": [2, 426]}
+DOT_CONFIG = {"eos_token_id": [2, 426]}
 CASES = [
     # name, generation_config.json (None: no file), fields added to config.json, request, refused
     ("penalties", {**GEN_IDS, "repetition_penalty": 1.3, "no_repeat_ngram_size": 3,
@@ -48,7 +50,22 @@ CASES = [
      {}, None),
     ("refused_num_beams", {**GEN_IDS, "num_beams": 3}, {}, {}, "num_beams"),
     ("refused_suppress_tokens", {**GEN_IDS, "suppress_tokens": [5]}, {}, {}, "suppress_tokens"),
-    ("refused_min_new_tokens", {**GEN_IDS, "min_new_tokens": 4}, {}, {}, "min_new_tokens"),
+    # "." (426) as a second EOS makes EOS likely early, so the minimum lengths show: transformers
+    # bans every EOS id until min_new_tokens (or min_length, prompt included) is reached.
+    ("eos_dot", {**DOT_EOS, "max_new_tokens": 40}, DOT_CONFIG, {}, None),
+    ("min_new_tokens", {**DOT_EOS, "min_new_tokens": 14, "max_new_tokens": 40}, DOT_CONFIG, {},
+     None),
+    ("min_length", {**DOT_EOS, "min_length": 24, "max_new_tokens": 40}, DOT_CONFIG, {}, None),
+    ("min_new_tokens_wins_over_min_length", {**DOT_EOS, "min_new_tokens": 3, "min_length": 30,
+                                             "max_new_tokens": 40}, DOT_CONFIG, {}, None),
+    ("min_new_tokens_zero_cancels_min_length", {**DOT_EOS, "min_new_tokens": 0, "min_length": 30,
+                                                "max_new_tokens": 40}, DOT_CONFIG, {}, None),
+    ("min_new_tokens_beyond_max_new_tokens", {**DOT_EOS, "min_new_tokens": 50,
+                                              "max_new_tokens": 20}, DOT_CONFIG, {}, None),
+    ("request_min_tokens_over_model", {**DOT_EOS, "min_new_tokens": 14, "max_new_tokens": 40},
+     DOT_CONFIG, {"min_tokens": 6}, None),
+    ("min_length_in_config_json", None, {**DOT_CONFIG, "min_length": 20, "max_length": 60}, {},
+     None),
     ("refused_forced_eos", {**GEN_IDS, "forced_eos_token_id": 2}, {}, {}, "forced_eos_token_id"),
     ("refused_unknown_field", {**GEN_IDS, "chat_format": "chatml"}, {}, {}, "chat_format"),
     ("refused_config_json_beams", None, {"num_beams": 2}, {}, "num_beams"),
@@ -59,6 +76,8 @@ def generate(folder, prompt, request):
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model.eval()
     kwargs = dict(request)
+    if "min_tokens" in kwargs:  # the engine's request field; transformers' min_new_tokens
+        kwargs["min_new_tokens"] = kwargs.pop("min_tokens")
     if kwargs.get("temperature") == 0.0:  # the engine's greedy request is do_sample=False
         del kwargs["temperature"]
         kwargs["do_sample"] = False

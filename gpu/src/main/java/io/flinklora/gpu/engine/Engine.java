@@ -757,7 +757,8 @@ public final class Engine implements AutoCloseable {
         }
         boolean allGreedy = true;
         for (Batch.Chunk c : samplers) {
-            allGreedy &= !c.sequence().request().params().needsHostLogits();
+            Sequence s = c.sequence();
+            allGreedy &= !s.request().params().needsHostLogits(s.generatedCount());
         }
         if (allGreedy) {
             // Only n ids cross to the host instead of n * vocab logits.
@@ -782,12 +783,24 @@ public final class Engine implements AutoCloseable {
                             s.generatedCount(),
                             s.tokenBuffer(),
                             s.promptLength(),
-                            s.length());
+                            s.length(),
+                            s.generatedCount() < p.minTokens() ? minTokensBan(s) : Set.of());
             if (p.logprobs() != null) {
                 logprobs[i] = Sampler.logprobs(all, i * vocab, vocab, next[i], p.logprobs());
             }
         }
         return next;
+    }
+
+    /**
+     * What min_tokens bans: the request's stop_token_ids and the model's EOS ids, the latter even
+     * when the request ignores EOS (vLLM adds them to the ids its min_tokens processor bans in
+     * either case; transformers' min_new_tokens bans EOS).
+     */
+    private Set<Integer> minTokensBan(Sequence s) {
+        Set<Integer> ban = new HashSet<>(s.stopIds());
+        ban.addAll(eosIds);
+        return ban;
     }
 
     /** Device bytes of the decoding sequences' KV copy (0 when it is off or never used). */

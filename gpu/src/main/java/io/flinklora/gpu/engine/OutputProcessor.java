@@ -18,10 +18,15 @@ final class OutputProcessor {
     private final Map<String, Text> texts = new HashMap<>();
 
     /**
-     * One request's text state: the detokenizer and the stop matching that holds back a possible
-     * stop string.
+     * One request's text state: the detokenizer, the stop matching that holds back a possible stop
+     * string, and the request's min_tokens (stop strings are looked for only after that many
+     * tokens, as vLLM's detokenizer does).
      */
-    private record Text(IncrementalDetokenizer detokenizer, StopMatcher stops) {}
+    private record Text(IncrementalDetokenizer detokenizer, StopMatcher stops, int minTokens) {
+        String add(int index, int tokenId) {
+            return stops.append(detokenizer.add(tokenId), index >= minTokens);
+        }
+    }
 
     OutputProcessor(Tokenizer tokenizer) {
         this.tokenizer = tokenizer;
@@ -32,9 +37,14 @@ final class OutputProcessor {
      * delivered).
      */
     void add(EngineRequest r) {
-        Text t = new Text(tokenizer.newDetokenizer(), new StopMatcher(r.params().stop()));
-        for (int id : r.generatedIds()) {
-            t.stops().append(t.detokenizer().add(id));
+        Text t =
+                new Text(
+                        tokenizer.newDetokenizer(),
+                        new StopMatcher(r.params().stop()),
+                        r.params().minTokens());
+        int[] done = r.generatedIds();
+        for (int i = 0; i < done.length; i++) {
+            t.add(i, done[i]);
         }
         texts.put(r.id(), t);
     }
@@ -63,7 +73,7 @@ final class OutputProcessor {
                 continue;
             }
             Text t = texts.get(e.requestId());
-            String text = t.stops().append(t.detokenizer().add(e.tokenId()));
+            String text = t.add(e.index(), e.tokenId());
             FinishReason reason = e.finishReason();
             if (t.stops().stopped()) {
                 if (reason == null) {

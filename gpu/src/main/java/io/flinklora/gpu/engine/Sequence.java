@@ -77,6 +77,11 @@ public final class Sequence {
         return promptLength;
     }
 
+    /** The ids that end this sequence: its stop_token_ids, and EOS unless it ignores EOS. */
+    Set<Integer> stopIds() {
+        return stopIds;
+    }
+
     /** All tokens so far: prompt then generated. */
     public int length() {
         return length;
@@ -268,7 +273,8 @@ public final class Sequence {
         if (index == 0) {
             firstTokenNanos = System.nanoTime();
         }
-        if (stopIds.contains(token)) {
+        // vLLM checks no stop before min_tokens tokens (the sampler bans the ids until then).
+        if (stopIds.contains(token) && generatedCount() >= request.params().minTokens()) {
             finishReason = FinishReason.STOP;
         } else if (generatedCount() >= request.params().maxNewTokens()) {
             finishReason = FinishReason.LENGTH;

@@ -23,13 +23,21 @@ final class StopMatcher {
      * true.
      */
     String append(String delta) {
+        return append(delta, true);
+    }
+
+    /**
+     * As {@link #append(String)}; when not {@code armed} (min_tokens not reached) no stop string is
+     * looked for, and a later armed append finds only a stop string that ends in its own text.
+     */
+    String append(String delta, boolean armed) {
         if (stopAt >= 0) {
             return "";
         }
         int searchFrom = Math.max(0, text.length() - longest + 1);
         text.append(delta);
-        if (longest == 0) {
-            return take(text.length());
+        if (longest == 0 || !armed) {
+            return take(text.length() - (longest == 0 ? 0 : heldTail()));
         }
         int first = -1;
         for (String s : stops) {

@@ -60,12 +60,14 @@ public final class RequestSampling {
             bias.put(Integer.parseInt(b.getKey()), b.getValue());
         }
         boolean sample = d.samples();
+        GenerationDefaults lengths = generates ? d : GenerationDefaults.NONE;
+        int maxNew = maxNewTokens(r, lengths, promptLength, lengthCap);
         return new SamplingParams(
                 or(r.getTemperature(), sample ? or(d.temperature(), 1.0) : 0.0),
                 or(r.getTopK(), or(d.topK(), sample ? TRANSFORMERS_SAMPLING_TOP_K : 0)),
                 or(r.getTopP(), or(d.topP(), 1.0)),
                 r.getSeed(),
-                maxNewTokens(r, generates ? d : GenerationDefaults.NONE, promptLength, lengthCap),
+                maxNew,
                 r.getStop(),
                 r.getStopTokenIds(),
                 r.getIgnoreEos(),
@@ -76,7 +78,21 @@ public final class RequestSampling {
                         r.getFrequencyPenalty(),
                         bias,
                         or(r.getNoRepeatNgramSize(), or(d.noRepeatNgramSize(), 0))),
-                r.getLogprobs());
+                r.getLogprobs(),
+                minTokens(r, lengths, promptLength, maxNew));
+    }
+
+    /**
+     * The request's min_tokens; unset, the model's (min_new_tokens, or min_length less the prompt),
+     * which transformers' generate lets the length limit cut short, so it is capped at {@code
+     * maxNew}.
+     */
+    private static int minTokens(
+            GenerationRequest r, GenerationDefaults d, int promptLength, int maxNew) {
+        if (r.getMinTokens() != null) {
+            return r.getMinTokens();
+        }
+        return Math.min(d.minNewTokensAfter(promptLength), maxNew);
     }
 
     /**

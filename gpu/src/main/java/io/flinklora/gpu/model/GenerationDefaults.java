@@ -20,6 +20,8 @@ import java.util.Set;
  * name instead of being ignored; a null component is one the folder does not set.
  *
  * @param doSample whether a request that sets no temperature samples (transformers' do_sample)
+ * @param minNewTokens tokens generated before EOS may be chosen (transformers' min_new_tokens)
+ * @param minLength prompt and generated tokens before EOS may be chosen (transformers' min_length)
  * @param source the file the values came from, for messages
  */
 @PublicEvolving
@@ -33,11 +35,14 @@ public record GenerationDefaults(
         Integer noRepeatNgramSize,
         Integer maxNewTokens,
         Integer maxLength,
+        Integer minNewTokens,
+        Integer minLength,
         String source) {
 
     /** No defaults from the model: every unset field takes the engine's default. */
     public static final GenerationDefaults NONE =
-            new GenerationDefaults(null, null, null, null, null, null, null, null, null, "none");
+            new GenerationDefaults(
+                    null, null, null, null, null, null, null, null, null, null, null, "none");
 
     static final String FILE = "generation_config.json";
 
@@ -102,8 +107,6 @@ public record GenerationDefaults(
                     Map.entry("forced_bos_token_id", List.of()),
                     Map.entry("forced_eos_token_id", List.of()),
                     Map.entry("exponential_decay_length_penalty", List.of()),
-                    Map.entry("min_length", List.of(0)),
-                    Map.entry("min_new_tokens", List.of(0)),
                     Map.entry("encoder_repetition_penalty", List.of(1)),
                     Map.entry("encoder_no_repeat_ngram_size", List.of(0)),
                     Map.entry("typical_p", List.of(1)),
@@ -127,7 +130,9 @@ public record GenerationDefaults(
                     "repetition_penalty",
                     "no_repeat_ngram_size",
                     "max_new_tokens",
-                    "max_length");
+                    "max_length",
+                    "min_new_tokens",
+                    "min_length");
 
     /**
      * The defaults of the model in {@code modelDir}. Throws {@link ModelFormatException} naming a
@@ -198,6 +203,8 @@ public record GenerationDefaults(
                         integer(root, "no_repeat_ngram_size", source),
                         integer(root, "max_new_tokens", source),
                         integer(root, "max_length", source),
+                        integer(root, "min_new_tokens", source),
+                        integer(root, "min_length", source),
                         source);
         if (Boolean.TRUE.equals(d.doSample) && d.temperature != null && d.temperature == 0) {
             // transformers' validate refuses it too: sampling needs a positive temperature.
@@ -226,7 +233,21 @@ public record GenerationDefaults(
                 && repetitionPenalty == null
                 && noRepeatNgramSize == null
                 && maxNewTokens == null
-                && maxLength == null;
+                && maxLength == null
+                && minNewTokens == null
+                && minLength == null;
+    }
+
+    /**
+     * Tokens a request with a prompt of {@code promptLength} tokens generates before EOS may be
+     * chosen, as transformers' generate derives it: min_new_tokens when set (it then overwrites
+     * min_length, even at 0), else min_length less the prompt; never below 0.
+     */
+    public int minNewTokensAfter(int promptLength) {
+        if (minNewTokens != null) {
+            return Math.max(0, minNewTokens);
+        }
+        return minLength == null ? 0 : Math.max(0, minLength - promptLength);
     }
 
     /** Whether requests that leave the temperature unset sample (the file's do_sample). */

@@ -2,6 +2,7 @@ package io.flinklora.gpu.sampling;
 
 import io.flinklora.annotation.Internal;
 import java.util.Arrays;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -45,12 +46,40 @@ public final class Sampler {
             int[] tokens,
             int promptLength,
             int length) {
+        return choose(
+                logits, offset, vocab, p, seed, index, tokens, promptLength, length, Set.of());
+    }
+
+    /**
+     * As {@link #choose(float[], int, int, SamplingParams, long, int, int[], int, int)}, and while
+     * {@code index < minTokens} the sequence's {@code stopIds} (EOS and stop_token_ids) get -inf,
+     * as vLLM's min_tokens and transformers' min_new_tokens processors do.
+     */
+    public static int choose(
+            float[] logits,
+            int offset,
+            int vocab,
+            SamplingParams p,
+            long seed,
+            int index,
+            int[] tokens,
+            int promptLength,
+            int length,
+            Set<Integer> banned) {
         LogitAdjustments a = p.adjustments();
-        if (!a.changesLogits()) {
+        boolean ban = !banned.isEmpty();
+        if (!a.changesLogits() && !ban) {
             return sample(logits, offset, vocab, p, seed, index);
         }
         float[] row = Arrays.copyOfRange(logits, offset, offset + vocab);
         a.apply(row, 0, vocab, tokens, promptLength, length);
+        if (ban) {
+            for (int id : banned) {
+                if (id >= 0 && id < vocab) {
+                    row[id] = Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
         return sample(row, 0, vocab, p, seed, index);
     }
 

@@ -19,6 +19,8 @@ import java.util.List;
  * @param ignoreEos keep generating past the model's end-of-sequence token
  * @param adjustments min_p, penalties and logit bias ({@link LogitAdjustments#NONE}: none)
  * @param logprobs null: no log-probabilities; k: each token's and its position's k most likely ones
+ * @param minTokens tokens generated before EOS or a stop token id may be chosen and before stop
+ *     strings are looked for (vLLM's min_tokens; 0: none)
  */
 @PublicEvolving
 public record SamplingParams(
@@ -31,7 +33,8 @@ public record SamplingParams(
         List<Integer> stopTokenIds,
         boolean ignoreEos,
         LogitAdjustments adjustments,
-        Integer logprobs) {
+        Integer logprobs,
+        int minTokens) {
 
     /** The most alternatives a request may ask per token (as vLLM's and OpenAI's default caps). */
     public static final int MAX_LOGPROBS = 20;
@@ -40,6 +43,32 @@ public record SamplingParams(
         stop = stop == null ? List.of() : List.copyOf(stop);
         stopTokenIds = stopTokenIds == null ? List.of() : List.copyOf(stopTokenIds);
         adjustments = adjustments == null ? LogitAdjustments.NONE : adjustments;
+    }
+
+    /** Without min_tokens. */
+    public SamplingParams(
+            double temperature,
+            int topK,
+            double topP,
+            Long seed,
+            int maxNewTokens,
+            List<String> stop,
+            List<Integer> stopTokenIds,
+            boolean ignoreEos,
+            LogitAdjustments adjustments,
+            Integer logprobs) {
+        this(
+                temperature,
+                topK,
+                topP,
+                seed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignoreEos,
+                adjustments,
+                logprobs,
+                0);
     }
 
     public SamplingParams(
@@ -84,7 +113,8 @@ public record SamplingParams(
                 stopTokenIds,
                 ignoreEos,
                 adjustments,
-                logprobs);
+                logprobs,
+                minTokens);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
@@ -98,7 +128,8 @@ public record SamplingParams(
                 stopTokenIds,
                 ignore,
                 adjustments,
-                logprobs);
+                logprobs,
+                minTokens);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
@@ -112,7 +143,8 @@ public record SamplingParams(
                 stopTokenIds,
                 ignoreEos,
                 a,
-                logprobs);
+                logprobs,
+                minTokens);
     }
 
     public SamplingParams withLogprobs(Integer top) {
@@ -126,12 +158,36 @@ public record SamplingParams(
                 stopTokenIds,
                 ignoreEos,
                 adjustments,
-                top);
+                top,
+                minTokens);
+    }
+
+    public SamplingParams withMinTokens(int min) {
+        return new SamplingParams(
+                temperature,
+                topK,
+                topP,
+                seed,
+                maxNewTokens,
+                stop,
+                stopTokenIds,
+                ignoreEos,
+                adjustments,
+                logprobs,
+                min);
     }
 
     /** Whether choosing a token needs the logits on the host (not just the device's argmax). */
     public boolean needsHostLogits() {
         return !isGreedy() || adjustments.changesLogits() || logprobs != null;
+    }
+
+    /**
+     * Whether choosing token number {@code index} needs the logits on the host: as {@link
+     * #needsHostLogits()}, or while min_tokens still bans the stop ids.
+     */
+    public boolean needsHostLogits(int index) {
+        return needsHostLogits() || index < minTokens;
     }
 
     /**
@@ -193,6 +249,13 @@ public record SamplingParams(
                                 + (vocabSize - 1)
                                 + ")");
             }
+        }
+        if (minTokens < 0 || minTokens > maxNewTokens) {
+            throw invalid(
+                    "min_tokens must be between 0 and max_new_tokens ("
+                            + maxNewTokens
+                            + "), got "
+                            + minTokens);
         }
         adjustments.validate(vocabSize);
         if (logprobs != null && (logprobs < 0 || logprobs > MAX_LOGPROBS)) {
