@@ -16,12 +16,13 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
 
 /**
- * min_p, the penalties, logit_bias, no_repeat_ngram_size (added after state v5: no state change)
- * and logprobs survive a snapshot and restore: the restored run's tokens, per-token logprobs and
- * completions equal an uninterrupted run's.
+ * min_p, the penalties, logit_bias, no_repeat_ngram_size and min_tokens (added after state v5: no
+ * state change) and logprobs survive a snapshot and restore: the restored run's tokens, per-token
+ * logprobs and completions equal an uninterrupted run's.
  */
 class SamplingOptionsRestoreTest {
     private static final int NEW_TOKENS = 24;
+    private static final int MIN_TOKENS = 10;
 
     static List<GenerationRequest> requests() {
         return List.of(
@@ -59,6 +60,14 @@ class SamplingOptionsRestoreTest {
                         .setMaxNewTokens(NEW_TOKENS)
                         .setIgnoreEos(true)
                         .setNoRepeatNgramSize(2)
+                        .build(),
+                // EOS made near certain: min_tokens alone keeps it out of the first MIN_TOKENS.
+                GenerationRequest.newBuilder()
+                        .setRequestId("min")
+                        .setPrompt("Once upon a time")
+                        .setMaxNewTokens(NEW_TOKENS)
+                        .setLogitBias(Map.of("2", 100.0))
+                        .setMinTokens(MIN_TOKENS)
                         .build());
     }
 
@@ -83,7 +92,7 @@ class SamplingOptionsRestoreTest {
         try (var h = GenerationOperatorRestoreTest.harness(1, 0)) {
             h.open();
             feed(h);
-            GenerationOperatorRestoreTest.runToCompletion(h, 4);
+            GenerationOperatorRestoreTest.runToCompletion(h, requests().size());
             uninterrupted = byRequest(h.extractOutputValues());
             h.getSideOutput(Outputs.COMPLETIONS)
                     .forEach(r -> uninterruptedDone.put(r.getValue().getRequestId(), r.getValue()));
@@ -98,6 +107,11 @@ class SamplingOptionsRestoreTest {
         for (int i = 0; i + 1 < ngram.size(); i++) {
             assertTrue(pairs.add(ngram.subList(i, i + 2)), "no 2-gram twice: " + ngram);
         }
+        List<Integer> min = uninterrupted.get("min").stream().map(TokenEvent::getTokenId).toList();
+        assertEquals(MIN_TOKENS + 1, min.size(), "EOS right after min_tokens: " + min);
+        assertEquals(2, min.get(MIN_TOKENS));
+        assertTrue(min.subList(0, MIN_TOKENS).stream().noneMatch(t -> t == 2), min.toString());
+        assertEquals("stop", uninterruptedDone.get("min").getFinishReason());
 
         List<TokenEvent> before = new ArrayList<>();
         OperatorSubtaskState snapshot;
@@ -112,7 +126,7 @@ class SamplingOptionsRestoreTest {
             h.setup();
             h.initializeState(snapshot);
             h.open();
-            GenerationOperatorRestoreTest.runToCompletion(h, 4);
+            GenerationOperatorRestoreTest.runToCompletion(h, requests().size());
             h.extractOutputValues().forEach(e -> resumed.get(e.getRequestId()).add(e));
             h.getSideOutput(Outputs.COMPLETIONS)
                     .forEach(r -> done.put(r.getValue().getRequestId(), r.getValue()));
@@ -121,7 +135,7 @@ class SamplingOptionsRestoreTest {
             List<TokenEvent> want = uninterrupted.get(id);
             List<TokenEvent> got = resumed.get(id);
             assertTrue(
-                    before.stream().filter(e -> e.getRequestId().equals(id)).count() < NEW_TOKENS,
+                    before.stream().filter(e -> e.getRequestId().equals(id)).count() < want.size(),
                     id + " mid-generation");
             assertEquals(
                     want.stream().map(TokenEvent::getTokenId).toList(),
@@ -145,7 +159,7 @@ class SamplingOptionsRestoreTest {
             // The completion after the restore carries every token's logprobs, those before the
             // snapshot too.
             assertEquals(uninterruptedDone.get(id).getTokenIds(), done.get(id).getTokenIds());
-            int withLogprobs = id.equals("ngram") ? 0 : NEW_TOKENS;
+            int withLogprobs = id.equals("ngram") || id.equals("min") ? 0 : NEW_TOKENS;
             assertEquals(withLogprobs, done.get(id).getLogprobs().size());
             for (int i = 0; i < withLogprobs; i++) {
                 assertEquals(
