@@ -201,6 +201,8 @@ def rand_generation_defaults(r, d):
         gen["max_new_tokens"] = r.randint(3, 10)
     elif length < 0.7:
         gen["max_length"] = r.randint(8, 24)
+    if r.random() < 0.2:
+        gen[r.choice(["min_new_tokens", "min_length"])] = r.randint(0, 12)
     if r.random() < 0.3:
         gen.update(do_sample=True, temperature=round(r.uniform(0.3, 1.5), 2), top_p=0.9, top_k=20)
     if r.random() < 0.3:  # values at which the engine's unapplied fields do nothing
