@@ -86,6 +86,7 @@ PROMPT_MIN_ID = 3
 GAP_REL = 1e-3          # top1 - top2 >= GAP_REL * max|logit| at every greedy step
 MATRIX_STD, NORM_STD, BIAS_STD = 0.15, 0.1, 0.1
 LORA_A_STD, LORA_B_STD, LORA_BIAS_STD = 0.3, 0.3, 0.3
+BASE_BIAS_STD = 0.3
 DORA_MAGNITUDE_STD = 0.2    # DoRA magnitude = its initial value (row norms of W) * (1 + N(0, 0.2))
 SAVED_MODULE_STD = 0.1      # modules_to_save copies = base weights + N(0, 0.1)
 LORA_EMBED_STD = 0.3        # lora_embedding_A / lora_embedding_B
@@ -235,6 +236,17 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"], bias="lora_only"),
         ["peft_bias_lora_only_without_biases"],
     ),
+    # The same options on a model with biases: PEFT trains and saves the base biases (every bias with "all",
+    # the target modules' with "lora_only"; drawn as the model's + N(0, BASE_BIAS_STD)) and its loader writes
+    # them over the model's.
+    "bias_all_trained": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], bias="all"),
+        ["peft_bias_all_trained"],
+    ),
+    "bias_lora_only_trained": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj", "up_proj"], bias="lora_only"),
+        ["peft_bias_lora_only_trained"],
+    ),
     # lora_bias on the output head too: lm_head.lora_B carries a bias (vocab), scaled like B
     "head_lora_bias": (
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "lm_head"], lora_bias=True),
@@ -327,6 +339,11 @@ def drop_embedding_lora(cfg, tensors, base_sd):
 def drop_trainable_tokens(cfg, tensors, base_sd):
     cfg["trainable_token_indices"] = None
     return cfg, {k: v for k, v in tensors.items() if "trainable_tokens_delta" not in k}
+
+
+def drop_base_biases(cfg, tensors, base_sd):
+    cfg["bias"] = "none"
+    return cfg, {k: v for k, v in tensors.items() if not k.endswith(".bias") or "lora_" in k}
 
 
 def drop_head_lora(cfg, tensors, base_sd):
@@ -741,6 +758,19 @@ def model_specs(shapes, seed=0):
             mixes=[],
             fp64_check=True,
         ),
+        dict(
+            name="llama_trained_base_biases",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, attention_bias=True, mlp_bias=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "attention_bias", "mlp_bias", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["bias_all_trained", "bias_lora_only_trained"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="bias = all without its base biases", adapter="bias_all_trained", fn=drop_base_biases),
+                  dict(what="bias = lora_only without its base biases", adapter="bias_lora_only_trained",
+                       fn=drop_base_biases)],
+        ),
     ]
 
 
@@ -795,6 +825,12 @@ def reinit_lora(peft_model, adapter, gen):
     for name, p in peft_model.named_parameters():
         if "trainable_tokens_delta" in name and name.endswith("." + adapter):
             p.add_(randn(p.shape, LORA_EMBED_STD, gen))
+    bias = peft_model.peft_config[adapter].bias
+    for name, p in peft_model.named_parameters():
+        # the base biases PEFT trains and saves: all of them, or those of the LoRA-wrapped modules
+        if name.endswith(".bias") and "lora_" not in name and (
+                bias == "all" or (bias == "lora_only" and name.endswith(".base_layer.bias"))):
+            p.add_(randn(p.shape, BASE_BIAS_STD, gen))
     for _, mod in peft_model.named_modules():
         if isinstance(mod, ModulesToSaveWrapper) and adapter in mod.modules_to_save:
             for p in mod.modules_to_save[adapter].parameters():

@@ -156,6 +156,12 @@ public final class Engine implements AutoCloseable {
                                                 }
 
                                                 @Override
+                                                public NDArray bias(
+                                                        int layer, Projection projection) {
+                                                    return model.bias(layer, projection);
+                                                }
+
+                                                @Override
                                                 public NDArray outputHead() {
                                                     return model.outputHead();
                                                 }
@@ -658,7 +664,8 @@ public final class Engine implements AutoCloseable {
             if (!a.mixable() && (vs.size() > 1 || s.request().adapters().get(i).weight() != 1.0)) {
                 return "adapter '"
                         + a.name()
-                        + "' (DoRA, modules_to_save or trainable_token_indices) can only be used alone"
+                        + "' (DoRA, modules_to_save, trainable_token_indices or trained base"
+                        + " biases) can only be used alone"
                         + " with weight 1";
             }
         }

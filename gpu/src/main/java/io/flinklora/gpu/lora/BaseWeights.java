@@ -6,14 +6,19 @@ import io.flinklora.gpu.model.Projection;
 
 /**
  * The base model's weights that adapter math depends on: projection weights [out, in] for DoRA's
- * row norms, and the input embedding and output head [vocab, hidden], which PEFT saves beside a
- * LoRA on them.
+ * row norms, projection biases for the base biases PEFT saves with {@code bias = all / lora_only},
+ * and the input embedding and output head [vocab, hidden], which PEFT saves beside a LoRA on them.
  */
 @Internal
 public interface BaseWeights {
     NDArray weight(int layer, Projection projection);
 
     NDArray embedding();
+
+    /** A projection's base bias [out], or null when the model has none there. */
+    default NDArray bias(int layer, Projection projection) {
+        return null;
+    }
 
     /** The output head [vocab, hidden] (the embedding when tied); null where not available. */
     default NDArray outputHead() {

@@ -39,6 +39,14 @@ public final class LoraAdapter implements AutoCloseable {
     private final Module[][] modules;
     private final long bytes;
     private final Extras extras;
+
+    /**
+     * Base biases PEFT saved with {@code bias = all / lora_only}, as deltas from the base model's
+     * [layer][projection] (null where equal to it), or null when none differs.
+     */
+    private final float[][][] hostBaseBias;
+
+    private NDArray[][] baseBiasOnDevice;
     private AdapterPool placedIn;
     private NDManager extrasOnDevice;
     private NDArray embedAT;
@@ -197,13 +205,23 @@ public final class LoraAdapter implements AutoCloseable {
             AdapterConfig config,
             Module[][] modules,
             long bytes,
-            Extras extras) {
+            Extras extras,
+            float[][][] hostBaseBias) {
         this.name = name;
         this.version = version;
         this.config = config;
         this.extras = extras;
         this.modules = modules;
-        this.bytes = bytes + extras.bytes();
+        this.hostBaseBias = hostBaseBias;
+        long biasBytes = 0;
+        if (hostBaseBias != null) {
+            for (float[][] layer : hostBaseBias) {
+                for (float[] delta : layer) {
+                    biasBytes += delta == null ? 0 : 4L * delta.length;
+                }
+            }
+        }
+        this.bytes = bytes + extras.bytes() + biasBytes;
     }
 
     /**
@@ -295,6 +313,14 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                 }
             }
+            float[][][] baseBias =
+                    baseBiases(file, w, byKey, consumed, modules, model, baseWeights, scratch);
+            if (baseBias != null && config.useDora()) {
+                throw new AdapterFormatException(
+                        dir
+                                + ": use_dora with trained base biases (bias = all or lora_only) is"
+                                + " not supported");
+            }
             if (config.useDora()) {
                 if (baseWeights == null) {
                     throw new AdapterFormatException(
@@ -361,14 +387,93 @@ public final class LoraAdapter implements AutoCloseable {
                                 + " are not used by the adapter's config (a feature not implemented, or a config that"
                                 + " does not match the weights); refusing rather than ignoring them"
                                 + (unused.stream().anyMatch(t -> t.endsWith(".bias"))
-                                        ? " (base biases trained with PEFT's bias = all or lora_only"
-                                                + " are not implemented)"
+                                        ? " (a base bias is read as `<module>.base_layer.bias` on a"
+                                                + " target module and `<module>.bias` elsewhere, as"
+                                                + " PEFT saves them)"
                                         : ""));
             }
-            return new LoraAdapter(name, version, config, modules, bytes, extras);
+            return new LoraAdapter(name, version, config, modules, bytes, extras, baseBias);
         } catch (IOException e) {
             throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The base biases PEFT saves with {@code bias = all} (every module's) or {@code lora_only} (the
+     * target modules'): {@code <module>.base_layer.bias} on a target module, {@code <module>.bias}
+     * elsewhere. PEFT's loader writes them over the base model's biases whatever the config says,
+     * so they are read whenever present; each is kept as its difference from the base bias, per
+     * projection, and none is kept where they are equal.
+     */
+    private static float[][][] baseBiases(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            Module[][] modules,
+            ModelConfig model,
+            BaseWeights base,
+            NDManager scratch)
+            throws IOException {
+        float[][][] out = null;
+        for (int l = 0; l < model.numLayers(); l++) {
+            for (LinearModule m : model.linearModules(l)) {
+                boolean target = modules[l][m.slices().get(0).projection().ordinal()] != null;
+                String name = byKey.get(m.path() + (target ? ".base_layer.bias" : ".bias"));
+                if (name == null) {
+                    continue;
+                }
+                long[] shape = w.info(name).shape();
+                if (shape.length != 1 || shape[0] != m.outFeatures()) {
+                    throw new AdapterFormatException(
+                            file
+                                    + ": base bias '"
+                                    + name
+                                    + "' has shape "
+                                    + Arrays.toString(shape)
+                                    + ", expected ["
+                                    + m.outFeatures()
+                                    + "]");
+                }
+                if (base == null) {
+                    throw new AdapterFormatException(
+                            file
+                                    + ": tensor '"
+                                    + name
+                                    + "' is a base bias trained with PEFT's bias = all or"
+                                    + " lora_only; serving it needs the base model's biases (not"
+                                    + " available here)");
+                }
+                float[] saved = load(w, name, scratch);
+                consumed.add(name);
+                for (LinearModule.Slice sl : m.slices()) {
+                    NDArray b = base.bias(l, sl.projection());
+                    if (b == null) {
+                        throw new AdapterFormatException(
+                                file
+                                        + ": tensor '"
+                                        + name
+                                        + "' is a bias of "
+                                        + m.path()
+                                        + ", which has no bias in the base model");
+                    }
+                    float[] baseValues = b.toType(DataType.FLOAT32, false).toFloatArray();
+                    float[] delta = new float[sl.rows()];
+                    boolean differs = false;
+                    for (int i = 0; i < delta.length; i++) {
+                        delta[i] = saved[sl.offset() + i] - baseValues[i];
+                        differs |= delta[i] != 0;
+                    }
+                    if (differs) {
+                        if (out == null) {
+                            out = new float[model.numLayers()][Projection.values().length][];
+                        }
+                        out[l][sl.projection().ordinal()] = delta;
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     private static float[] load(WeightIndex w, String name, NDManager scratch) throws IOException {
@@ -844,7 +949,7 @@ public final class LoraAdapter implements AutoCloseable {
                 rowVectors |= m != null && (m.hostBias != null || m.doraScale != null);
             }
         }
-        if (extras != Extras.NONE || rowVectors) {
+        if (extras != Extras.NONE || rowVectors || hostBaseBias != null) {
             // Whole matrices (saved modules, embedding LoRA) and per-row vectors (lora_bias, DoRA
             // scales) live beside the pools, owned by this adapter: steps read them, never upload
             // them.
@@ -863,6 +968,21 @@ public final class LoraAdapter implements AutoCloseable {
                                 extrasOnDevice
                                         .create(m.doraScale, new Shape(1, m.out))
                                         .toType(dtype, false);
+                    }
+                }
+            }
+            if (hostBaseBias != null) {
+                baseBiasOnDevice = new NDArray[hostBaseBias.length][];
+                for (int l = 0; l < hostBaseBias.length; l++) {
+                    baseBiasOnDevice[l] = new NDArray[hostBaseBias[l].length];
+                    for (int p = 0; p < hostBaseBias[l].length; p++) {
+                        float[] delta = hostBaseBias[l][p];
+                        if (delta != null) {
+                            baseBiasOnDevice[l][p] =
+                                    extrasOnDevice
+                                            .create(delta, new Shape(1, delta.length))
+                                            .toType(dtype, false);
+                        }
                     }
                 }
             }
@@ -945,6 +1065,7 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                 }
             }
+            baseBiasOnDevice = null;
             embedAT = null;
             embedBT = null;
             savedEmbed = null;
@@ -1020,11 +1141,12 @@ public final class LoraAdapter implements AutoCloseable {
 
     /**
      * Whether rows may run this adapter at another weight or beside other adapters: not for DoRA
-     * (its row scale is not linear in the adapter) nor for saved whole modules (a replacement, not
-     * a delta).
+     * (its row scale is not linear in the adapter) nor for saved whole modules or trained base
+     * biases (replacements, not deltas).
      */
     public boolean mixable() {
-        return !config.useDora()
+        return hostBaseBias == null
+                && !config.useDora()
                 && extras.savedEmbed() == null
                 && extras.savedLmHead() == null
                 && extras.tokenIds() == null;
@@ -1032,6 +1154,14 @@ public final class LoraAdapter implements AutoCloseable {
 
     public synchronized boolean onDevice() {
         return placedIn != null;
+    }
+
+    /**
+     * The trained base bias of (layer, projection) less the base model's, [1, out] on the device,
+     * or null where the adapter leaves the bias alone.
+     */
+    NDArray baseBiasDelta(int layer, Projection p) {
+        return baseBiasOnDevice == null ? null : baseBiasOnDevice[layer][p.ordinal()];
     }
 
     /** The module of (layer, projection), or null when this adapter leaves it alone. */
@@ -1070,7 +1200,7 @@ public final class LoraAdapter implements AutoCloseable {
      * fold in).
      */
     public boolean onlyProjectionDeltas() {
-        return !hasBias() && !config.useDora() && extras == Extras.NONE;
+        return !hasBias() && !config.useDora() && extras == Extras.NONE && hostBaseBias == null;
     }
 
     /** Whether any module carries a {@code lora_bias}, which a weight-only merge cannot fold in. */

@@ -125,6 +125,28 @@ public final class LoraBatch implements ProjectionDelta {
         if (adapters.isEmpty()) {
             return output;
         }
+        return addBaseBiases(layer, p, applyLora(layer, p, input, output, baseBias));
+    }
+
+    /**
+     * Rows of adapters that trained the base bias (PEFT's {@code bias = all / lora_only}) get that
+     * bias instead of the base model's: its difference added per row.
+     */
+    private NDArray addBaseBiases(int layer, Projection p, NDArray output) {
+        List<Integer> replaced = new ArrayList<>();
+        for (int i = 0; i < adapters.size(); i++) {
+            if (adapters.get(i).baseBiasDelta(layer, p) != null) {
+                replaced.add(i);
+            }
+        }
+        if (replaced.isEmpty()) {
+            return output;
+        }
+        return output.add(rowTable(replaced, i -> adapters.get(i).baseBiasDelta(layer, p)));
+    }
+
+    private NDArray applyLora(
+            int layer, Projection p, NDArray input, NDArray output, NDArray baseBias) {
         List<Integer> members = new ArrayList<>();
         for (int i = 0; i < adapters.size(); i++) {
             if (adapters.get(i).module(layer, p) != null) {
@@ -227,20 +249,16 @@ public final class LoraBatch implements ProjectionDelta {
         if (dora.isEmpty()) {
             return output;
         }
-        NDArray scale = rowTable(dora, layer, p, m -> m.dora);
+        NDArray scale = rowTable(dora, i -> adapters.get(i).module(layer, p).dora);
         NDArray withoutBias = baseBias == null ? output : output.sub(baseBias);
         return output.add(scale.mul(withoutBias));
     }
 
     /**
-     * [tokens, out]: each row's weighted sum of the given per-adapter device vectors [1, out] (zero
+     * [tokens, out]: each row's weighted sum of the given adapters' device vectors [1, out] (zero
      * for other rows).
      */
-    private NDArray rowTable(
-            List<Integer> which,
-            int layer,
-            Projection p,
-            java.util.function.Function<LoraAdapter.Module, NDArray> vector) {
+    private NDArray rowTable(List<Integer> which, java.util.function.IntFunction<NDArray> vector) {
         int n = which.size();
         float[] weights = new float[tokens * n];
         NDList table = new NDList(n);
@@ -251,7 +269,7 @@ public final class LoraBatch implements ProjectionDelta {
             for (int j = 0; j < rows.length; j++) {
                 weights[(int) rows[j] * n + k] += w[j];
             }
-            table.add(vector.apply(adapters.get(i).module(layer, p)));
+            table.add(vector.apply(i));
         }
         NDArray rowWeights = manager.create(weights, new Shape(tokens, n)).toType(dtype, false);
         return rowWeights.matMul(n == 1 ? table.singletonOrThrow() : NDArrays.concat(table));
@@ -464,7 +482,7 @@ public final class LoraBatch implements ProjectionDelta {
         if (biased.isEmpty()) {
             return output;
         }
-        return output.add(rowTable(biased, layer, p, m -> m.bias));
+        return output.add(rowTable(biased, i -> adapters.get(i).module(layer, p).bias));
     }
 
     private NDArray segmented(int layer, Projection p, NDArray x, Plan plan) {

@@ -904,6 +904,11 @@ public final class LlamaModel implements AutoCloseable {
         return layers[layer].w(p);
     }
 
+    /** The base bias of a projection [out], or null when the model has none there. */
+    public NDArray bias(int layer, Projection p) {
+        return layers[layer].b(p);
+    }
+
     /** Names of every weight this model reads, for tools that rewrite a model folder. */
     public List<String> tensorNames() {
         List<String> names =
