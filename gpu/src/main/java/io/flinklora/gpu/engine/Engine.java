@@ -21,7 +21,6 @@ import io.flinklora.gpu.model.GenerationDefaults;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.NativeArrays;
-import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.sampling.Sampler;
 import io.flinklora.gpu.sampling.SamplingParams;
@@ -142,30 +141,7 @@ public final class Engine implements AutoCloseable {
                                     .maxDeviceBytes(config.adapters().maxDeviceBytes())
                                     .maxLoaded(config.adapters().maxLoaded())
                                     .preload(config.adapters().preload())
-                                    .baseWeights(
-                                            new BaseWeights() {
-                                                @Override
-                                                public NDArray weight(
-                                                        int layer, Projection projection) {
-                                                    return model.weight(layer, projection);
-                                                }
-
-                                                @Override
-                                                public NDArray embedding() {
-                                                    return model.embedding();
-                                                }
-
-                                                @Override
-                                                public NDArray bias(
-                                                        int layer, Projection projection) {
-                                                    return model.bias(layer, projection);
-                                                }
-
-                                                @Override
-                                                public NDArray outputHead() {
-                                                    return model.outputHead();
-                                                }
-                                            })
+                                    .baseWeights(BaseWeights.of(model))
                                     .build();
             Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
             for (int id : tokenizer.eosIds()) {

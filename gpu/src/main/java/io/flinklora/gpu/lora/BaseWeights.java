@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDArray;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.Projection;
 
 /**
@@ -23,5 +24,30 @@ public interface BaseWeights {
     /** The output head [vocab, hidden] (the embedding when tied); null where not available. */
     default NDArray outputHead() {
         return null;
+    }
+
+    /** A loaded model's own weights. */
+    static BaseWeights of(LlamaModel model) {
+        return new BaseWeights() {
+            @Override
+            public NDArray weight(int layer, Projection projection) {
+                return model.weight(layer, projection);
+            }
+
+            @Override
+            public NDArray embedding() {
+                return model.embedding();
+            }
+
+            @Override
+            public NDArray bias(int layer, Projection projection) {
+                return model.bias(layer, projection);
+            }
+
+            @Override
+            public NDArray outputHead() {
+                return model.outputHead();
+            }
+        };
     }
 }

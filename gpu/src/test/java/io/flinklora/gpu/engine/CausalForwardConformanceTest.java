@@ -17,7 +17,6 @@ import io.flinklora.gpu.lora.BaseWeights;
 import io.flinklora.gpu.lora.LoraBatch;
 import io.flinklora.gpu.lora.LoraStrategy;
 import io.flinklora.gpu.model.LlamaModel;
-import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -147,23 +146,7 @@ class CausalForwardConformanceTest {
             return null;
         }
         return AdapterRegistry.builder(adapters, model.config(), manager, DataType.FLOAT32)
-                .baseWeights(
-                        new BaseWeights() {
-                            @Override
-                            public NDArray weight(int layer, Projection projection) {
-                                return model.weight(layer, projection);
-                            }
-
-                            @Override
-                            public NDArray embedding() {
-                                return model.embedding();
-                            }
-
-                            @Override
-                            public NDArray outputHead() {
-                                return model.outputHead();
-                            }
-                        })
+                .baseWeights(BaseWeights.of(model))
                 .build();
     }
 
