@@ -97,7 +97,9 @@ public final class SupportTable {
                 "Tensors: a model folder's tensors must all be consumed (only `rotary_emb.inv_freq` buffers are"
                         + " allowed beside them; a tied model's `lm_head.weight` must equal the embeddings); an adapter's"
                         + " must be exactly `lora_A.weight`, `lora_B.weight` (and `lora_B.bias` with `lora_bias`) of the"
-                        + " modules its config targets. Anything else is refused with the tensor's name.\n\n");
+                        + " modules its config targets, and the base biases PEFT saves (`<module>.base_layer.bias` on a"
+                        + " target module, `<module>.bias` elsewhere; a bias the base model lacks is refused). Anything"
+                        + " else is refused with the tensor's name.\n\n");
         return s.append(END).toString();
     }
 

@@ -74,9 +74,10 @@ public final class AdapterFields {
                     onlyAt("peft_type", "LORA", v -> absent(v) || "LORA".equals(v.asText())),
                     onlyAt(
                             "bias",
-                            "none; all and lora_only when the adapter file holds no base biases (a model"
-                                    + " without biases trains none, so it is the same adapter); trained base"
-                                    + " biases are refused by tensor name",
+                            "none, all, lora_only: the base biases PEFT saves with all (every module's)"
+                                    + " or lora_only (the target modules') replace the model's on the"
+                                    + " adapter's rows, as PEFT's loader writes them over the model's;"
+                                    + " not with DoRA; such an adapter is not mixed",
                             v ->
                                     absent(v)
                                             || "none".equals(v.asText())

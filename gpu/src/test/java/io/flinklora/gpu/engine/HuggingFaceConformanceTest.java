@@ -224,6 +224,12 @@ class HuggingFaceConformanceTest {
 
     /** Copies a PEFT adapter folder, adding one tensor its config does not account for. */
     static Path withExtraTensor(Path adapter, Path out, String extra) throws IOException {
+        return withExtraTensor(adapter, out, extra, new long[] {4, 32});
+    }
+
+    /** As {@link #withExtraTensor(Path, Path, String)}, the extra tensor of the given shape. */
+    static Path withExtraTensor(Path adapter, Path out, String extra, long[] shape)
+            throws IOException {
         Files.createDirectories(out);
         Files.copy(adapter.resolve("adapter_config.json"), out.resolve("adapter_config.json"));
         io.flinklora.gpu.safetensors.SafetensorsWriter w =
@@ -241,7 +247,11 @@ class HuggingFaceConformanceTest {
                         a.toFloatArray());
             }
         }
-        w.add(extra, io.flinklora.gpu.safetensors.DType.F32, new long[] {4, 32}, new float[128]);
+        long size = 1;
+        for (long d : shape) {
+            size *= d;
+        }
+        w.add(extra, io.flinklora.gpu.safetensors.DType.F32, shape, new float[(int) size]);
         w.write(out.resolve("adapter_model.safetensors"));
         return out;
     }
@@ -273,6 +283,96 @@ class HuggingFaceConformanceTest {
             assertEquals(1, failures.size(), failures.toString());
             assertEquals(ErrorCode.ADAPTER_LOAD_FAILED, failures.get(0).code());
             assertTrue(failures.get(0).message().contains(extra), failures.get(0).message());
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void aBaseBiasTheModelDoesNotHaveFailsItsRequestsNamingIt(
+            @org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        // As PEFT saves bias = all on a model with biases, but this model has none to replace.
+        Path model = casesDir().resolve("llama_gqa_llama3");
+        String bias = "base_model.model.model.layers.0.self_attn.o_proj.bias";
+        withExtraTensor(
+                model.resolve("adapters/plain"),
+                dir.resolve("adapters/biased"),
+                bias,
+                new long[] {32});
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(2)
+                                .adapterRoot(dir.resolve("adapters"))
+                                .build())) {
+            e.submit(
+                    new EngineRequest(
+                            "bad",
+                            rows(cases().get(0)).get(0).prompt(),
+                            List.of(new AdapterRef("biased", 1.0)),
+                            SamplingParams.greedy(2)));
+            List<RequestFailure> failures = new ArrayList<>();
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (e.hasWork() && System.nanoTime() < deadline) {
+                failures.addAll(e.step().failures());
+            }
+            assertEquals(1, failures.size(), failures.toString());
+            assertEquals(ErrorCode.ADAPTER_LOAD_FAILED, failures.get(0).code());
+            assertTrue(failures.get(0).message().contains(bias), failures.get(0).message());
+            assertTrue(
+                    failures.get(0).message().contains("has no bias in the base model"),
+                    failures.get(0).message());
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void trainedBaseBiasAdaptersRunAloneAndAreRefusedInMixes() throws IOException {
+        Path model = casesDir().resolve("llama_trained_base_biases");
+        int[] prompt = rows(cases().get(0)).get(0).prompt();
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(model)
+                                .maxRunning(4)
+                                .adapterRoot(model.resolve("adapters"))
+                                .build())) {
+            e.submit(
+                    new EngineRequest(
+                            "mix",
+                            prompt,
+                            List.of(
+                                    new AdapterRef("bias_all_trained", 0.5),
+                                    new AdapterRef("bias_lora_only_trained", 0.5)),
+                            SamplingParams.greedy(2)));
+            e.submit(
+                    new EngineRequest(
+                            "half",
+                            prompt,
+                            List.of(new AdapterRef("bias_lora_only_trained", 0.5)),
+                            SamplingParams.greedy(2)));
+            e.submit(
+                    new EngineRequest(
+                            "alone",
+                            prompt,
+                            List.of(new AdapterRef("bias_all_trained", 1.0)),
+                            SamplingParams.greedy(2)));
+            Map<String, RequestFailure> failures = new HashMap<>();
+            int tokens = 0;
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (e.hasWork() && System.nanoTime() < deadline) {
+                StepResult step = e.step();
+                step.failures().forEach(f -> failures.put(f.requestId(), f));
+                tokens +=
+                        (int)
+                                step.events().stream()
+                                        .filter(t -> t.requestId().equals("alone"))
+                                        .count();
+            }
+            assertEquals(java.util.Set.of("mix", "half"), failures.keySet());
+            failures.values()
+                    .forEach(
+                            f -> {
+                                assertEquals(ErrorCode.INVALID_REQUEST, f.code(), f.toString());
+                                assertTrue(f.message().contains("base biases"), f.message());
+                            });
+            assertEquals(2, tokens, "an adapter with trained base biases alone at weight 1 runs");
         }
     }
 
