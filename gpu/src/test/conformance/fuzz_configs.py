@@ -318,6 +318,9 @@ def main(seed, count, root):
                         p.mul_(1 + 0.2 * torch.randn_like(p))
                     elif "modules_to_save" in n:
                         p.add_(torch.randn_like(p) * 0.1)
+                    elif n.endswith(".bias") and (kw.get("bias") == "all" or (
+                            kw.get("bias") == "lora_only" and n.endswith(".base_layer.bias"))):
+                        p.add_(torch.randn_like(p) * 0.3)  # the base biases PEFT trains and saves
             name = f"a{k}"
             pm.save_pretrained(os.path.join(d, "ad", name))
             adapters[name] = kw

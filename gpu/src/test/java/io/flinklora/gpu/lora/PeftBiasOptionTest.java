@@ -1,13 +1,16 @@
 package io.flinklora.gpu.lora;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.engine.Engine;
+import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.model.ModelConfig;
+import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.DType;
 import io.flinklora.gpu.safetensors.SafetensorsFile;
 import io.flinklora.gpu.safetensors.SafetensorsWriter;
@@ -19,55 +22,67 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * PEFT's {@code bias} option: on a model without biases, {@code all} and {@code lora_only} train
- * and save nothing, so the adapter is served (HuggingFaceConformanceTest's llama_peft_bias_options
- * compares its tokens with PEFT's); where PEFT saved trained base biases, the adapter is refused
- * naming the tensor.
+ * and save nothing, so the adapter is the {@code bias = none} one (HuggingFaceConformanceTest's
+ * llama_peft_bias_options); where PEFT saved base biases they replace the model's on the adapter's
+ * rows (llama_trained_base_biases compares tokens with PEFT's), which needs the model's biases.
  */
 class PeftBiasOptionTest {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Path MODEL =
+            TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/qwen2_bias_tied");
+    private static final String BIAS = "base_model.model.model.layers.0.self_attn.k_proj.bias";
 
     @TempDir Path tmp;
 
-    @Test
-    void biasAllWithSavedBaseBiasesIsRefusedNamingTheTensor() throws Exception {
-        Path model =
-                TestModels.projectRoot()
-                        .resolve("gpu/src/test/resources/conformance/qwen2_bias_tied");
-        Path plain = model.resolve("adapters/plain");
+    /** The model's plain adapter as PEFT saves it with bias = all and k_proj's bias at values. */
+    private Path withBias(float[] values) throws Exception {
+        Path plain = MODEL.resolve("adapters/plain");
         Path adapter = tmp.resolve("bias_all");
         Files.createDirectories(adapter);
         ObjectNode config =
                 (ObjectNode) JSON.readTree(plain.resolve("adapter_config.json").toFile());
         config.put("bias", "all");
         JSON.writeValue(adapter.resolve("adapter_config.json").toFile(), config);
-        ModelConfig mc = ModelConfig.read(model);
         SafetensorsWriter w = new SafetensorsWriter();
         try (SafetensorsFile f = SafetensorsFile.open(plain.resolve("adapter_model.safetensors"))) {
             for (TensorInfo t : f.tensors().values()) {
                 w.add(t.name(), t.dtype(), t.shape(), f.bytes(t.name()));
             }
         }
-        String bias = "base_model.model.model.layers.0.self_attn.k_proj.bias";
-        w.add(
-                bias,
-                DType.F32,
-                new long[] {mc.numKvHeads() * mc.headDim()},
-                new float[mc.numKvHeads() * mc.headDim()]);
+        w.add(BIAS, DType.F32, new long[] {values.length}, values);
         w.write(adapter.resolve("adapter_model.safetensors"));
+        return adapter;
+    }
 
+    @Test
+    void savedBaseBiasesRefuseTheAdapterNamingTheTensorWhereTheModelsBiasesAreUnknown()
+            throws Exception {
+        ModelConfig mc = ModelConfig.read(MODEL);
+        Path adapter = withBias(new float[mc.numKvHeads() * mc.headDim()]);
         AdapterFormatException e =
                 assertThrows(
                         AdapterFormatException.class,
                         () -> LoraAdapter.read("bias_all", 1, adapter, mc));
-        assertTrue(e.getMessage().contains(bias), e.getMessage());
+        assertTrue(e.getMessage().contains(BIAS), e.getMessage());
         assertTrue(e.getMessage().contains("bias = all or lora_only"), e.getMessage());
+    }
 
-        // the same adapter without the tensor is the bias = "none" adapter
-        Files.copy(
-                plain.resolve("adapter_model.safetensors"),
-                adapter.resolve("adapter_model.safetensors"),
-                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        LoraAdapter served = LoraAdapter.read("bias_all", 1, adapter, mc);
-        assertEquals("bias_all", served.name());
+    @Test
+    void aSavedBaseBiasEqualToTheModelsLeavesThePlainAdapterAndAnotherReplacesIt()
+            throws Exception {
+        try (Engine engine = Engine.open(EngineConfig.builder(MODEL).build())) {
+            ModelConfig mc = engine.model().config();
+            BaseWeights base = BaseWeights.of(engine.model());
+            float[] own = engine.model().bias(0, Projection.K).toFloatArray();
+            try (LoraAdapter same = LoraAdapter.read("bias_all", 1, withBias(own), mc, base)) {
+                assertTrue(same.mixable(), "nothing replaced: mixes like the plain adapter");
+            }
+            float[] trained = own.clone();
+            trained[0] += 0.5f;
+            try (LoraAdapter replaced =
+                    LoraAdapter.read("bias_all", 1, withBias(trained), mc, base)) {
+                assertFalse(replaced.mixable(), "a replaced bias is not a delta to mix");
+            }
+        }
     }
 }
