@@ -231,8 +231,12 @@ record CombineInput(
         if (tensor.contains("lora_magnitude_vector")) {
             return "a DoRA magnitude";
         }
-        if (tensor.endsWith(".bias")) {
+        if (tensor.endsWith(".lora_B.bias")) {
             return "a lora_bias bias";
+        }
+        if (tensor.endsWith(".bias")) {
+            // add_weighted_adapter combines lora_A and lora_B only
+            return "a base bias trained with PEFT's bias = all or lora_only";
         }
         return "a saved module or an unknown tensor";
     }
