@@ -247,6 +247,11 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj", "up_proj"], bias="lora_only"),
         ["peft_bias_lora_only_trained"],
     ),
+    # DoRA's term subtracts the (replaced) bias from the base output: (g - 1)(x W^T) + g s B A x
+    "dora_bias_all_trained": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"], bias="all"),
+        ["dora", "peft_bias_all_trained"],
+    ),
     # lora_bias on the output head too: lm_head.lora_B carries a bias (vocab), scaled like B
     "head_lora_bias": (
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "lm_head"], lora_bias=True),
@@ -764,11 +769,13 @@ def model_specs(shapes, seed=0):
             cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, attention_bias=True, mlp_bias=True,
                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
             features=["gqa", "attention_bias", "mlp_bias", "rope_default", "untied_embeddings", "config_v5"],
-            adapters=["bias_all_trained", "bias_lora_only_trained"],
+            adapters=["bias_all_trained", "bias_lora_only_trained", "dora_bias_all_trained"],
             mixes=[],
             fp64_check=True,
             offs=[dict(what="bias = all without its base biases", adapter="bias_all_trained", fn=drop_base_biases),
                   dict(what="bias = lora_only without its base biases", adapter="bias_lora_only_trained",
+                       fn=drop_base_biases),
+                  dict(what="DoRA with bias = all without its base biases", adapter="dora_bias_all_trained",
                        fn=drop_base_biases)],
         ),
     ]

@@ -77,7 +77,7 @@ public final class AdapterFields {
                             "none, all, lora_only: the base biases PEFT saves with all (every module's)"
                                     + " or lora_only (the target modules') replace the model's on the"
                                     + " adapter's rows, as PEFT's loader writes them over the model's;"
-                                    + " not with DoRA; such an adapter is not mixed",
+                                    + " such an adapter is not mixed",
                             v ->
                                     absent(v)
                                             || "none".equals(v.asText())

@@ -313,14 +313,10 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                 }
             }
+            // With DoRA too: its term (g - 1)(out - bias) takes the base bias back out, so the
+            // replaced bias's difference is added after it (LoraBatch), as PEFT's sum gives.
             float[][][] baseBias =
                     baseBiases(file, w, byKey, consumed, modules, model, baseWeights, scratch);
-            if (baseBias != null && config.useDora()) {
-                throw new AdapterFormatException(
-                        dir
-                                + ": use_dora with trained base biases (bias = all or lora_only) is"
-                                + " not supported");
-            }
             if (config.useDora()) {
                 if (baseWeights == null) {
                     throw new AdapterFormatException(

@@ -275,11 +275,8 @@ class HuggingFaceConformanceTest {
                             base.prompt(),
                             List.of(new AdapterRef("sneaky", 1.0)),
                             SamplingParams.greedy(2)));
-            List<RequestFailure> failures = new ArrayList<>();
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (e.hasWork() && System.nanoTime() < deadline) {
-                failures.addAll(e.step().failures());
-            }
+            List<RequestFailure> failures =
+                    new ArrayList<>(runUntilIdle(e, new HashMap<>()).values());
             assertEquals(1, failures.size(), failures.toString());
             assertEquals(ErrorCode.ADAPTER_LOAD_FAILED, failures.get(0).code());
             assertTrue(failures.get(0).message().contains(extra), failures.get(0).message());
@@ -309,11 +306,8 @@ class HuggingFaceConformanceTest {
                             rows(cases().get(0)).get(0).prompt(),
                             List.of(new AdapterRef("biased", 1.0)),
                             SamplingParams.greedy(2)));
-            List<RequestFailure> failures = new ArrayList<>();
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (e.hasWork() && System.nanoTime() < deadline) {
-                failures.addAll(e.step().failures());
-            }
+            List<RequestFailure> failures =
+                    new ArrayList<>(runUntilIdle(e, new HashMap<>()).values());
             assertEquals(1, failures.size(), failures.toString());
             assertEquals(ErrorCode.ADAPTER_LOAD_FAILED, failures.get(0).code());
             assertTrue(failures.get(0).message().contains(bias), failures.get(0).message());
@@ -353,18 +347,9 @@ class HuggingFaceConformanceTest {
                             prompt,
                             List.of(new AdapterRef("bias_all_trained", 1.0)),
                             SamplingParams.greedy(2)));
-            Map<String, RequestFailure> failures = new HashMap<>();
-            int tokens = 0;
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (e.hasWork() && System.nanoTime() < deadline) {
-                StepResult step = e.step();
-                step.failures().forEach(f -> failures.put(f.requestId(), f));
-                tokens +=
-                        (int)
-                                step.events().stream()
-                                        .filter(t -> t.requestId().equals("alone"))
-                                        .count();
-            }
+            Map<String, Integer> tokensOf = new HashMap<>();
+            Map<String, RequestFailure> failures = runUntilIdle(e, tokensOf);
+            int tokens = tokensOf.getOrDefault("alone", 0);
             assertEquals(java.util.Set.of("mix", "half"), failures.keySet());
             failures.values()
                     .forEach(
@@ -436,22 +421,28 @@ class HuggingFaceConformanceTest {
                             prompt,
                             List.of(new AdapterRef("dora", 1.0)),
                             SamplingParams.greedy(2)));
-            Map<String, RequestFailure> failures = new HashMap<>();
-            int tokens = 0;
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (e.hasWork() && System.nanoTime() < deadline) {
-                StepResult step = e.step();
-                step.failures().forEach(f -> failures.put(f.requestId(), f));
-                tokens +=
-                        (int)
-                                step.events().stream()
-                                        .filter(t -> t.requestId().equals("dora-alone"))
-                                        .count();
-            }
+            Map<String, Integer> tokensOf = new HashMap<>();
+            Map<String, RequestFailure> failures = runUntilIdle(e, tokensOf);
+            int tokens = tokensOf.getOrDefault("dora-alone", 0);
             assertEquals(java.util.Set.of("dora-mix", "dora-half", "head-mix"), failures.keySet());
             failures.values()
                     .forEach(f -> assertEquals(ErrorCode.INVALID_REQUEST, f.code(), f.toString()));
             assertEquals(2, tokens, "a DoRA adapter alone at weight 1 runs");
         }
+    }
+
+    /**
+     * Steps the engine until it is idle (a minute at most); returns each failed request's failure
+     * and counts each request's tokens into {@code tokens}.
+     */
+    private static Map<String, RequestFailure> runUntilIdle(Engine e, Map<String, Integer> tokens) {
+        Map<String, RequestFailure> failures = new HashMap<>();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (e.hasWork() && System.nanoTime() < deadline) {
+            StepResult step = e.step();
+            step.failures().forEach(f -> failures.put(f.requestId(), f));
+            step.events().forEach(t -> tokens.merge(t.requestId(), 1, Integer::sum));
+        }
+        return failures;
     }
 }
