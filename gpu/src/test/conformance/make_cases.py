@@ -87,6 +87,7 @@ GAP_REL = 1e-3          # top1 - top2 >= GAP_REL * max|logit| at every greedy st
 MATRIX_STD, NORM_STD, BIAS_STD = 0.15, 0.1, 0.1
 LORA_A_STD, LORA_B_STD, LORA_BIAS_STD = 0.3, 0.3, 0.3
 BASE_BIAS_STD = 0.3
+ALORA_INVOCATION = [301, 302, 303]
 DORA_MAGNITUDE_STD = 0.2    # DoRA magnitude = its initial value (row norms of W) * (1 + N(0, 0.2))
 SAVED_MODULE_STD = 0.1      # modules_to_save copies = base weights + N(0, 0.1)
 LORA_EMBED_STD = 0.3        # lora_embedding_A / lora_embedding_B
@@ -247,6 +248,14 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj", "up_proj"], bias="lora_only"),
         ["peft_bias_lora_only_trained"],
     ),
+    # Activated LoRA: acts from the last occurrence of its invocation tokens in the prompt on (and on every
+    # generated token), nowhere when the prompt lacks them. Its rows: the tokens once, twice (the last counts)
+    # and not at all. task_type CAUSAL_LM: PEFT computes the offsets only in PeftModelForCausalLM.
+    "alora": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"],
+             alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM"),
+        ["alora"],
+    ),
     # DoRA's term subtracts the (replaced) bias from the base output: (g - 1)(x W^T) + g s B A x
     "dora_bias_all_trained": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"], bias="all"),
@@ -344,6 +353,11 @@ def drop_embedding_lora(cfg, tensors, base_sd):
 def drop_trainable_tokens(cfg, tensors, base_sd):
     cfg["trainable_token_indices"] = None
     return cfg, {k: v for k, v in tensors.items() if "trainable_tokens_delta" not in k}
+
+
+def drop_alora(cfg, tensors, base_sd):
+    cfg["alora_invocation_tokens"] = None
+    return cfg, tensors
 
 
 def drop_base_biases(cfg, tensors, base_sd):
@@ -764,6 +778,18 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
         ),
         dict(
+            name="llama_alora",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["alora", "plain"],
+            alora_rows=["once", "twice", "absent"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="aLoRA acting on every token", adapter="alora", fn=drop_alora)],
+        ),
+        dict(
             name="llama_trained_base_biases",
             arch="llama",
             cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, attention_bias=True, mlp_bias=True,
@@ -906,12 +932,19 @@ def load_model(path):
 
 
 @torch.no_grad()
-def greedy(model, prompt):
-    """Manual greedy loop without KV cache. Returns (new ids, first-step logits, min relative gap)."""
+def greedy(model, prompt, alora=None):
+    """Manual greedy loop without KV cache. Returns (new ids, first-step logits, min relative gap).
+
+    alora: for an activated LoRA, where its invocation starts in the prompt (-1: absent). Each step then passes
+    the offsets PEFT's generate computes once from the prompt (positions from that start on, and every generated
+    token), where a plain forward would search the generated tokens too."""
     ids = torch.tensor([prompt], dtype=torch.long)
     new, first, min_gap = [], None, float("inf")
     for _ in range(MAX_NEW_TOKENS):
-        logits = model(input_ids=ids, use_cache=False).logits[0, -1].to(torch.float32)
+        kw = {}
+        if alora is not None:
+            kw["alora_offsets"] = [None if alora < 0 else ids.shape[1] - alora]
+        logits = model(input_ids=ids, use_cache=False, **kw).logits[0, -1].to(torch.float32)
         if first is None:
             first = logits.clone()
         top2 = torch.topk(logits, 2).values
@@ -926,6 +959,28 @@ def draw_prompt(gen, lengths=None):
     lo, hi = lengths or (PROMPT_MIN_LEN, PROMPT_MAX_LEN)
     n = int(torch.randint(lo, hi + 1, (1,), generator=gen))
     return torch.randint(PROMPT_MIN_ID, VOCAB, (n,), generator=gen).tolist()
+
+
+def with_invocation(prompt, how, gen):
+    """The prompt with aLoRA's invocation tokens: none (absent), once, or twice (the later one counts); never at
+    the very end, so positions after it differ too."""
+    prompt = [t for t in prompt if t not in ALORA_INVOCATION]
+    if how == "absent":
+        return prompt
+    n = len(ALORA_INVOCATION)
+    at = int(torch.randint(1, max(2, len(prompt) - 2), (1,), generator=gen))
+    out = prompt[:at] + ALORA_INVOCATION + prompt[at:]
+    if how == "twice":
+        at2 = int(torch.randint(at + n + 1, len(out), (1,), generator=gen))
+        out = out[:at2] + ALORA_INVOCATION + out[at2:]
+    return out
+
+
+def alora_start(prompt):
+    """PEFT's calculate_alora_offsets: the start of the invocation tokens' last occurrence, -1 when absent."""
+    n = len(ALORA_INVOCATION)
+    starts = [i for i in range(len(prompt) - n + 1) if prompt[i:i + n] == ALORA_INVOCATION]
+    return starts[-1] if starts else -1
 
 
 def short_prompt_len(spec):
@@ -970,7 +1025,7 @@ def build_source_model(spec, seed, out, shapes):
     adir = mdir / "adapters"
     for name in spec["adapters"]:
         kw = adapter_kwargs(spec, name)
-        pm = get_peft_model(copy.deepcopy(model), LoraConfig(task_type=None, **kw), adapter_name=name)
+        pm = get_peft_model(copy.deepcopy(model), LoraConfig(**{"task_type": None, **kw}), adapter_name=name)
         reinit_lora(pm, name, generator(seed, "adapter", spec["name"], name))
         if name == "patterns":
             check_patterns(pm, name)
@@ -1170,7 +1225,10 @@ def make_rows(spec, out, seed, stats):
     short, long = short_prompt_len(spec), spec.get("long_prompt_len")
     jobs = [("base", [], base, short)]
     for name in spec["adapters"]:
-        jobs.append((name, [(name, 1.0)], None, short))
+        if name == "alora":
+            jobs += [(f"{name}_{how}", [(name, 1.0)], None, short) for how in spec["alora_rows"]]
+        else:
+            jobs.append((name, [(name, 1.0)], None, short))
     for mix in spec["mixes"]:
         rid = "mix_" + "_".join(f"{a}{w:+g}" for a, w in mix)
         jobs.append((rid, mix, merged_model(base, pm, mix), short))
@@ -1193,14 +1251,17 @@ def make_rows(spec, out, seed, stats):
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
         redraws_gap = redraws_same = redraws_fp64 = 0
+        alora = rid.startswith("alora_")
         while True:
             prompt = draw_prompt(gen, lengths)
-            ids, first, gap = greedy(model, prompt)
+            if alora:
+                prompt = with_invocation(prompt, rid.removeprefix("alora_"), gen)
+            ids, first, gap = greedy(model, prompt, alora_start(prompt) if alora else None)
             if gap < GAP_REL:
                 redraws_gap += 1
             elif model64 is not None and fp64_rel(model64, prompt, first) > FP64_MAX_REL:
                 redraws_fp64 += 1
-            elif single and ids == greedy(base, prompt)[0]:
+            elif single and rid != "alora_absent" and ids == greedy(base, prompt)[0]:
                 redraws_same += 1
             else:
                 break

@@ -594,7 +594,9 @@ public final class Engine implements AutoCloseable {
                                                 s.request().adapters().get(i).weight()))
                                 .append(';');
                     }
-                    return salt.toString();
+                    // An activated LoRA's keys and values depend on where it starts acting.
+                    int from = activatesFrom(s);
+                    return from == 0 ? salt.toString() : salt.append('@').append(from).toString();
                 }
 
                 @Override
@@ -621,9 +623,21 @@ public final class Engine implements AutoCloseable {
                                         adapters.adapter(v),
                                         s.request().adapters().get(i).weight()));
                     }
-                    s.setMix(new AdapterMix(parts));
+                    s.setMix(new AdapterMix(parts), activatesFrom(s));
                 }
             };
+
+    /**
+     * The first position a running sequence's adapters act on: 0, or an activated LoRA's start in
+     * the prompt (such an adapter runs alone). Its adapters are loaded.
+     */
+    private int activatesFrom(Sequence s) {
+        int from = 0;
+        for (AdapterRegistry.Version v : s.adapters()) {
+            from = Math.max(from, adapters.adapter(v).activatesFrom(s.request().promptIds()));
+        }
+        return from;
+    }
 
     /**
      * Why a sequence's adapter list cannot run, or null: a DoRA adapter or one that saves whole
@@ -640,8 +654,8 @@ public final class Engine implements AutoCloseable {
             if (!a.mixable() && (vs.size() > 1 || s.request().adapters().get(i).weight() != 1.0)) {
                 return "adapter '"
                         + a.name()
-                        + "' (DoRA, modules_to_save, trainable_token_indices or trained base"
-                        + " biases) can only be used alone"
+                        + "' (DoRA, modules_to_save, trainable_token_indices, trained base"
+                        + " biases or activated LoRA) can only be used alone"
                         + " with weight 1";
             }
         }
@@ -668,17 +682,18 @@ public final class Engine implements AutoCloseable {
      */
     private io.flinklora.gpu.model.ProjectionDelta loraFor(Batch batch) {
         boolean any = false;
+        List<AdapterMix> rows = new ArrayList<>(batch.tokens());
         for (Batch.Chunk c : batch.chunks()) {
-            any |= c.sequence().mix() != null && c.length() > 0;
+            Sequence s = c.sequence();
+            for (int i = 0; i < c.length(); i++) {
+                // An activated LoRA leaves the positions before its invocation to the base model.
+                AdapterMix mix = c.start() + i >= s.adapterFrom() ? s.mix() : null;
+                any |= mix != null;
+                rows.add(mix);
+            }
         }
         if (!any) {
             return ProjectionDelta.NONE;
-        }
-        List<AdapterMix> rows = new ArrayList<>(batch.tokens());
-        for (Batch.Chunk c : batch.chunks()) {
-            for (int i = 0; i < c.length(); i++) {
-                rows.add(c.sequence().mix());
-            }
         }
         return new LoraBatch(rows, manager, config.dtype(), config.adapters().strategy());
     }

@@ -24,6 +24,7 @@ public final class Sequence {
     private final ChoiceTree choices;
     private boolean inTree;
     private AdapterMix mix;
+    private int adapterFrom;
     private int[] tokens;
     private int length;
     private int computed;
@@ -178,7 +179,21 @@ public final class Sequence {
     }
 
     void setMix(AdapterMix mix) {
+        setMix(mix, 0);
+    }
+
+    /** As {@link #setMix(AdapterMix)}, the mix acting on positions {@code from} on only. */
+    void setMix(AdapterMix mix, int from) {
         this.mix = mix;
+        this.adapterFrom = from;
+    }
+
+    /**
+     * The first position the mix acts on: 0, or for an activated LoRA the start of its invocation
+     * tokens in the prompt ({@link Integer#MAX_VALUE} when the prompt lacks them).
+     */
+    int adapterFrom() {
+        return adapterFrom;
     }
 
     public int[] generatedIds() {

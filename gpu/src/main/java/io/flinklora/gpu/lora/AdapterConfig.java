@@ -44,6 +44,8 @@ import java.util.regex.PatternSyntaxException;
  *     lm_head}, {@code embed_tokens})
  * @param trainableTokens {@code trainable_token_indices}: the embedding rows the adapter replaces
  *     (PEFT's TrainableTokens), empty when absent
+ * @param invocationTokens {@code alora_invocation_tokens} (activated LoRA): the adapter acts from
+ *     the last occurrence of these tokens in the prompt on; empty for a plain LoRA
  */
 @Internal
 public record AdapterConfig(
@@ -61,7 +63,8 @@ public record AdapterConfig(
         boolean loraBias,
         boolean useDora,
         List<String> modulesToSave,
-        List<Integer> trainableTokens) {
+        List<Integer> trainableTokens,
+        List<Integer> invocationTokens) {
 
     /** The modules {@code modules_to_save} may name: the output head and the input embeddings. */
     public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
@@ -237,6 +240,21 @@ public record AdapterConfig(
             throw new AdapterFormatException(
                     source + ": trainable_token_indices with modules_to_save embed_tokens");
         }
+        List<Integer> invocation = invocationTokens(n.get("alora_invocation_tokens"), source);
+        if (!invocation.isEmpty() && (dora || !save.isEmpty() || !tokens.isEmpty())) {
+            // PEFT has no aLoRA variant of DoRA, and saved modules and trainable tokens act on
+            // every token, before the invocation too: not refused by PEFT, but not implemented
+            // here.
+            throw new AdapterFormatException(
+                    source
+                            + ": alora_invocation_tokens together with "
+                            + (dora
+                                    ? "use_dora"
+                                    : !save.isEmpty()
+                                            ? "modules_to_save"
+                                            : "trainable_token_indices")
+                            + " is not supported");
+        }
         return new AdapterConfig(
                 r,
                 alpha,
@@ -252,7 +270,36 @@ public record AdapterConfig(
                 loraBias,
                 dora,
                 List.copyOf(save),
-                tokens);
+                tokens,
+                invocation);
+    }
+
+    /** Whether this is an activated LoRA (aLoRA): it acts only from its invocation tokens on. */
+    public boolean activated() {
+        return !invocationTokens.isEmpty();
+    }
+
+    /**
+     * PEFT's {@code alora_invocation_tokens}: a non-empty list of token ids, or absent / null for a
+     * plain LoRA.
+     */
+    private static List<Integer> invocationTokens(JsonNode v, String source) {
+        if (v == null || v.isNull()) {
+            return List.of();
+        }
+        if (!v.isArray() || v.isEmpty()) {
+            throw new AdapterFormatException(
+                    source + ": alora_invocation_tokens must be a non-empty list of token ids");
+        }
+        List<Integer> out = new java.util.ArrayList<>();
+        for (JsonNode t : v) {
+            if (!t.isIntegralNumber() || !t.canConvertToInt() || t.intValue() < 0) {
+                throw new AdapterFormatException(
+                        source + ": alora_invocation_tokens holds " + t + ", not a token id");
+            }
+            out.add(t.intValue());
+        }
+        return List.copyOf(out);
     }
 
     /**

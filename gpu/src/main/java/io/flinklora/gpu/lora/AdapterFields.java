@@ -106,10 +106,13 @@ public final class AdapterFields {
                             "target_parameters",
                             "null (LoRA on raw parameters not implemented)",
                             AdapterFields::absent),
-                    onlyAt(
+                    applied(
                             "alora_invocation_tokens",
-                            "null (activated LoRA not implemented)",
-                            AdapterFields::absent),
+                            "activated LoRA, as PEFT's generate: the adapter acts on the prompt's tokens"
+                                    + " from the last occurrence of these ids on and on every generated"
+                                    + " token, and nowhere when the prompt lacks them; such an adapter is"
+                                    + " not mixed; not with DoRA, modules_to_save, trainable_token_indices"
+                                    + " or trained base biases"),
                     onlyAt("use_qalora", "false", AdapterFields::falseOrAbsent),
                     onlyAt("use_bdlora", "null or false", AdapterFields::falseOrAbsent),
                     onlyAt(

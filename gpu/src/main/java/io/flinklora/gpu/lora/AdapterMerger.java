@@ -39,8 +39,9 @@ public final class AdapterMerger {
                 // W + s B A has no place for a lora bias, DoRA's row scales or saved whole modules.
                 throw new AdapterFormatException(
                         w.dir()
-                                + ": an adapter with lora_bias, DoRA, embedding LoRA or"
-                                + " modules_to_save cannot be merged by this tool");
+                                + ": an adapter with lora_bias, DoRA, embedding LoRA,"
+                                + " modules_to_save or activated LoRA cannot be merged by this"
+                                + " tool");
             }
             loaded.add(a);
         }

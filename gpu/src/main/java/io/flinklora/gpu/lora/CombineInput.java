@@ -69,6 +69,13 @@ record CombineInput(
                             + ": use_dora is true; add_weighted_adapter does not combine"
                             + " DoRA magnitude vectors, so DoRA adapters are refused");
         }
+        if (config.activated()) {
+            throw new IllegalArgumentException(
+                    where
+                            + ": alora_invocation_tokens is set; an activated LoRA acts only after its"
+                            + " invocation tokens, which a combined plain adapter would drop, so it is"
+                            + " refused");
+        }
         if (!config.modulesToSave().isEmpty()) {
             throw new IllegalArgumentException(
                     where

@@ -317,6 +317,13 @@ public final class LoraAdapter implements AutoCloseable {
             // replaced bias's difference is added after it (LoraBatch), as PEFT's sum gives.
             float[][][] baseBias =
                     baseBiases(file, w, byKey, consumed, modules, model, baseWeights, scratch);
+            if (baseBias != null && config.activated()) {
+                // PEFT's loaded biases act on every token, its activated LoRA after the invocation.
+                throw new AdapterFormatException(
+                        dir
+                                + ": alora_invocation_tokens with trained base biases (bias = all or"
+                                + " lora_only) is not supported");
+            }
             if (config.useDora()) {
                 if (baseWeights == null) {
                     throw new AdapterFormatException(
@@ -1142,6 +1149,7 @@ public final class LoraAdapter implements AutoCloseable {
      */
     public boolean mixable() {
         return hostBaseBias == null
+                && !config.activated()
                 && !config.useDora()
                 && extras.savedEmbed() == null
                 && extras.savedLmHead() == null
@@ -1158,6 +1166,29 @@ public final class LoraAdapter implements AutoCloseable {
      */
     NDArray baseBiasDelta(int layer, Projection p) {
         return baseBiasOnDevice == null ? null : baseBiasOnDevice[layer][p.ordinal()];
+    }
+
+    /**
+     * The first prompt position this adapter acts on: 0, or for an activated LoRA (PEFT's {@code
+     * alora_invocation_tokens}) the start of the invocation tokens' last occurrence in the prompt,
+     * as PEFT's {@code calculate_alora_offsets} finds it, and {@link Integer#MAX_VALUE} (never)
+     * when the prompt lacks them. Generated tokens come after it.
+     */
+    public int activatesFrom(int[] prompt) {
+        List<Integer> inv = config.invocationTokens();
+        if (inv.isEmpty()) {
+            return 0;
+        }
+        for (int start = prompt.length - inv.size(); start >= 0; start--) {
+            boolean match = true;
+            for (int j = 0; j < inv.size() && match; j++) {
+                match = prompt[start + j] == inv.get(j);
+            }
+            if (match) {
+                return start;
+            }
+        }
+        return Integer.MAX_VALUE;
     }
 
     /** The module of (layer, projection), or null when this adapter leaves it alone. */
@@ -1196,7 +1227,11 @@ public final class LoraAdapter implements AutoCloseable {
      * fold in).
      */
     public boolean onlyProjectionDeltas() {
-        return !hasBias() && !config.useDora() && extras == Extras.NONE && hostBaseBias == null;
+        return !hasBias()
+                && !config.useDora()
+                && extras == Extras.NONE
+                && hostBaseBias == null
+                && !config.activated();
     }
 
     /** Whether any module carries a {@code lora_bias}, which a weight-only merge cannot fold in. */

@@ -74,8 +74,15 @@ class CausalForwardConformanceTest {
                 }
                 AdapterMix mix = mix(registry, r.adapters());
                 anyAdapter |= mix != null;
+                // An activated LoRA acts from its invocation tokens on, as the engine applies it.
+                int from = 0;
+                if (mix != null) {
+                    for (AdapterMix.Part p : mix.parts()) {
+                        from = Math.max(from, p.adapter().activatesFrom(r.prompt()));
+                    }
+                }
                 for (int k = 0; k < len; k++) {
-                    tokenMix.add(mix);
+                    tokenMix.add(k >= from ? mix : null);
                 }
             }
             NDArray tokens = manager.create(flat, new Shape(rows.size(), len));
