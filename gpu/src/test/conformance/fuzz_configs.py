@@ -145,6 +145,11 @@ def rand_lora(r, arch, layers):
         kw["layers_to_transform"] = r.randrange(layers)
     if r.random() < 0.5:
         kw["task_type"] = "CAUSAL_LM"
+    if (r.random() < 0.15 and not kw.get("use_dora") and not kw.get("modules_to_save")
+            and not kw.get("trainable_token_indices") and kw.get("bias", "none") == "none"
+            and "embed_tokens" not in kw["target_modules"]):
+        # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
+        kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
     return kw
 
 def v4_layout(path):
@@ -246,11 +251,25 @@ def generate_defaults(model, prompt, gen):
     return {"ids": out.sequences[0][len(prompt):].tolist(), "gaps": gaps}
 
 
-def greedy(model, prompt, n):
+ALORA_INVOCATION = [7, 8]
+
+
+def alora_start(prompt):
+    """PEFT's calculate_alora_offsets: where the invocation tokens last start in the prompt, -1 if absent."""
+    n = len(ALORA_INVOCATION)
+    starts = [i for i in range(len(prompt) - n + 1) if prompt[i:i + n] == ALORA_INVOCATION]
+    return starts[-1] if starts else -1
+
+
+def greedy(model, prompt, n, alora=False):
+    """Greedy ids without KV cache; an activated LoRA gets the offsets PEFT's generate computes once from the
+    prompt (a plain forward would search the generated tokens too)."""
     ids = list(prompt); out = []; gaps = []
+    start = alora_start(prompt) if alora else None
     with torch.no_grad():
         for _ in range(n):
-            lg = model(torch.tensor([ids])).logits[0, -1].double()
+            kw = {} if start is None else {"alora_offsets": [None if start < 0 else len(ids) - start]}
+            lg = model(torch.tensor([ids]), **kw).logits[0, -1].double()
             top = torch.topk(lg, 2)
             gaps.append(float((top.values[0] - top.values[1]) / lg.abs().max()))
             t = int(top.indices[0]); out.append(t); ids.append(t)
@@ -325,6 +344,8 @@ def main(seed, count, root):
             pm.save_pretrained(os.path.join(d, "ad", name))
             adapters[name] = kw
         prompts = [[1] + [r.randrange(3, V) for _ in range(r.randint(4, 14))] for _ in range(2)]
+        at = r.randint(1, len(prompts[1]) - 1)
+        prompts[1] = prompts[1][:at] + ALORA_INVOCATION + prompts[1][at:]  # an activated LoRA acts from here
         if arch == "phi3":
             prompts.append([1] + [r.randrange(3, V) for _ in range(r.randint(30, 45))])
         reqs = []; refs = {}
@@ -338,7 +359,7 @@ def main(seed, count, root):
             for i, p in enumerate(prompts):
                 rid = f"{name}-{i}"
                 try:
-                    refs[rid] = greedy(m, p, 8)
+                    refs[rid] = greedy(m, p, 8, alora=bool(name and adapters[name].get("alora_invocation_tokens")))
                 except Exception as e:  # PEFT itself fails on some combinations: the engine must refuse
                     refs[rid] = None
                     print(case, arch, "PEFT-forward", name, str(e)[:100])
@@ -365,7 +386,7 @@ def main(seed, count, root):
             if ids:
                 rid = f"{name}-text"
                 try:
-                    refs[rid] = greedy(m, ids, 8)
+                    refs[rid] = greedy(m, ids, 8, alora=bool(name and adapters[name].get("alora_invocation_tokens")))
                 except Exception as e:
                     refs[rid] = None
                 req = {"request_id": rid, "prompt": text, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True,
