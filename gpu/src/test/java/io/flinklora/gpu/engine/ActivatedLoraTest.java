@@ -1,7 +1,6 @@
 package io.flinklora.gpu.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,8 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.gpu.TestModels;
-import io.flinklora.gpu.errors.ErrorCode;
-import io.flinklora.gpu.errors.RequestFailure;
 import io.flinklora.gpu.lora.AdapterConfig;
 import io.flinklora.gpu.lora.AdapterFormatException;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -79,41 +76,8 @@ class ActivatedLoraTest {
 
     @Test
     void anActivatedLoraRunsAloneAndIsRefusedInMixes() throws IOException {
-        int[] prompt = row("alora_once").prompt();
-        try (Engine e =
-                Engine.open(
-                        EngineConfig.builder(MODEL)
-                                .maxRunning(4)
-                                .adapterRoot(MODEL.resolve("adapters"))
-                                .build())) {
-            e.submit(
-                    new EngineRequest(
-                            "mix",
-                            prompt,
-                            List.of(new AdapterRef("alora", 0.5), new AdapterRef("plain", 0.5)),
-                            SamplingParams.greedy(2)));
-            e.submit(request("half", prompt, "alora", 0.5));
-            e.submit(request("alone", prompt, "alora", 1.0));
-            Map<String, RequestFailure> failures = new java.util.HashMap<>();
-            int tokens = 0;
-            while (e.hasWork()) {
-                StepResult step = e.step();
-                step.failures().forEach(f -> failures.put(f.requestId(), f));
-                tokens +=
-                        (int)
-                                step.events().stream()
-                                        .filter(t -> t.requestId().equals("alone"))
-                                        .count();
-            }
-            assertEquals(java.util.Set.of("mix", "half"), failures.keySet());
-            failures.values()
-                    .forEach(
-                            f -> {
-                                assertEquals(ErrorCode.INVALID_REQUEST, f.code());
-                                assertTrue(f.message().contains("activated LoRA"), f.message());
-                            });
-            assertEquals(10, tokens);
-        }
+        HuggingFaceConformanceTest.assertRunsOnlyAlone(
+                MODEL, row("alora_once").prompt(), "alora", "plain", "activated LoRA");
     }
 
     @Test

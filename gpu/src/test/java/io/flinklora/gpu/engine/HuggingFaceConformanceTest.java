@@ -320,7 +320,20 @@ class HuggingFaceConformanceTest {
     @org.junit.jupiter.api.Test
     void trainedBaseBiasAdaptersRunAloneAndAreRefusedInMixes() throws IOException {
         Path model = casesDir().resolve("llama_trained_base_biases");
-        int[] prompt = rows(cases().get(0)).get(0).prompt();
+        assertRunsOnlyAlone(
+                model,
+                rows(cases().get(0)).get(0).prompt(),
+                "bias_all_trained",
+                "bias_lora_only_trained",
+                "base biases");
+    }
+
+    /**
+     * {@code adapter} (with {@code other} in a mix, or at weight 0.5) fails as INVALID_REQUEST
+     * naming {@code why}; alone at weight 1 it generates.
+     */
+    static void assertRunsOnlyAlone(
+            Path model, int[] prompt, String adapter, String other, String why) {
         try (Engine e =
                 Engine.open(
                         EngineConfig.builder(model)
@@ -331,33 +344,30 @@ class HuggingFaceConformanceTest {
                     new EngineRequest(
                             "mix",
                             prompt,
-                            List.of(
-                                    new AdapterRef("bias_all_trained", 0.5),
-                                    new AdapterRef("bias_lora_only_trained", 0.5)),
+                            List.of(new AdapterRef(adapter, 0.5), new AdapterRef(other, 0.5)),
                             SamplingParams.greedy(2)));
             e.submit(
                     new EngineRequest(
                             "half",
                             prompt,
-                            List.of(new AdapterRef("bias_lora_only_trained", 0.5)),
+                            List.of(new AdapterRef(adapter, 0.5)),
                             SamplingParams.greedy(2)));
             e.submit(
                     new EngineRequest(
                             "alone",
                             prompt,
-                            List.of(new AdapterRef("bias_all_trained", 1.0)),
+                            List.of(new AdapterRef(adapter, 1.0)),
                             SamplingParams.greedy(2)));
-            Map<String, Integer> tokensOf = new HashMap<>();
-            Map<String, RequestFailure> failures = runUntilIdle(e, tokensOf);
-            int tokens = tokensOf.getOrDefault("alone", 0);
+            Map<String, Integer> tokens = new HashMap<>();
+            Map<String, RequestFailure> failures = runUntilIdle(e, tokens);
             assertEquals(java.util.Set.of("mix", "half"), failures.keySet());
             failures.values()
                     .forEach(
                             f -> {
                                 assertEquals(ErrorCode.INVALID_REQUEST, f.code(), f.toString());
-                                assertTrue(f.message().contains("base biases"), f.message());
+                                assertTrue(f.message().contains(why), f.message());
                             });
-            assertEquals(2, tokens, "an adapter with trained base biases alone at weight 1 runs");
+            assertEquals(2, tokens.getOrDefault("alone", 0), adapter + " alone at weight 1 runs");
         }
     }
 
@@ -435,7 +445,7 @@ class HuggingFaceConformanceTest {
      * Steps the engine until it is idle (a minute at most); returns each failed request's failure
      * and counts each request's tokens into {@code tokens}.
      */
-    private static Map<String, RequestFailure> runUntilIdle(Engine e, Map<String, Integer> tokens) {
+    static Map<String, RequestFailure> runUntilIdle(Engine e, Map<String, Integer> tokens) {
         Map<String, RequestFailure> failures = new HashMap<>();
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (e.hasWork() && System.nanoTime() < deadline) {
