@@ -242,9 +242,10 @@ public record AdapterConfig(
         }
         List<Integer> invocation = invocationTokens(n.get("alora_invocation_tokens"), source);
         if (!invocation.isEmpty() && (dora || !save.isEmpty() || !tokens.isEmpty())) {
-            // PEFT has no aLoRA variant of DoRA, and saved modules and trainable tokens act on
-            // every token, before the invocation too: not refused by PEFT, but not implemented
-            // here.
+            // PEFT has no aLoRA variant of DoRA; its saved modules and trainable tokens act on
+            // every
+            // token, before the invocation too, where the engine gives those rows none of the
+            // adapter: refused by name rather than served differently.
             throw new AdapterFormatException(
                     source
                             + ": alora_invocation_tokens together with "
