@@ -682,6 +682,13 @@ public final class Engine implements AutoCloseable {
      */
     private io.flinklora.gpu.model.ProjectionDelta loraFor(Batch batch) {
         boolean any = false;
+        for (Batch.Chunk c : batch.chunks()) {
+            any |= c.sequence().mix() != null && c.length() > 0;
+        }
+        if (!any) {
+            return ProjectionDelta.NONE; // a base-only step builds no per-token rows
+        }
+        any = false;
         List<AdapterMix> rows = new ArrayList<>(batch.tokens());
         for (Batch.Chunk c : batch.chunks()) {
             Sequence s = c.sequence();
