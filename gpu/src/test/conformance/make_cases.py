@@ -266,6 +266,41 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "lm_head"], lora_bias=True),
         ["lm_head_lora", "lora_bias"],
     ),
+    # OLoRA and PiSSA: PEFT's loader re-runs the initialisation, rewriting each adapted base weight to
+    # W - s Q[:, :r] R[:r] (QR of W) or W - U_r S_r V_r^T (SVD of W); the saved A and B act beside it. With a
+    # fused module (Phi-3's qkv_proj / gate_up_proj) the QR / SVD is of the fused weight.
+    "olora": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"], init_lora_weights="olora"),
+        ["olora"],
+    ),
+    "pissa": (
+        dict(r=4, lora_alpha=16, use_rslora=True, target_modules=["q_proj", "k_proj", "up_proj", "down_proj"],
+             init_lora_weights="pissa"),
+        ["pissa", "rslora"],
+    ),
+    # DoRA over the rewritten base: magnitude / ||W - s Q R + s B A|| per row
+    "dora_olora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"],
+             init_lora_weights="olora"),
+        ["olora", "dora"],
+    ),
+    "pissa_patterns": (
+        dict(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights="pissa",
+             rank_pattern={"gate_proj|up_proj": 2, "model.layers.1.self_attn.o_proj": 6},
+             alpha_pattern={"gate_proj|up_proj": 3}),
+        ["pissa", "rank_pattern", "alpha_pattern", "all_linear"],
+    ),
+    # MiCA and EVA leave the base alone: their initial A and B are replaced by the saved ones, so they are
+    # plain LoRA when loaded (EVA's chosen ranks are in rank_pattern; eva_config is read only by its init).
+    "mica": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights="mica"),
+        ["mica"],
+    ),
+    "eva": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights="eva",
+             eva_config={"rho": 2.0}, rank_pattern={"model.layers.0.self_attn.q_proj": 6}),
+        ["eva"],
+    ),
     # DoRA on the output head: each vocabulary row scaled by magnitude / ||W + s B A||
     "head_dora": (
         dict(r=4, lora_alpha=8, target_modules=["v_proj", "lm_head"], use_dora=True),
@@ -363,6 +398,11 @@ def drop_alora(cfg, tensors, base_sd):
 def drop_base_biases(cfg, tensors, base_sd):
     cfg["bias"] = "none"
     return cfg, {k: v for k, v in tensors.items() if not k.endswith(".bias") or "lora_" in k}
+
+
+def drop_base_rewrite(cfg, tensors, base_sd):
+    cfg["init_lora_weights"] = True
+    return cfg, tensors
 
 
 def drop_head_lora(cfg, tensors, base_sd):
@@ -804,6 +844,38 @@ def model_specs(shapes, seed=0):
                   dict(what="DoRA with bias = all without its base biases", adapter="dora_bias_all_trained",
                        fn=drop_base_biases)],
         ),
+        dict(
+            name="llama_base_rewriting_inits",
+            arch="llama",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["olora", "pissa", "dora_olora", "pissa_patterns", "mica", "eva"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what=f"{a} without its base rewrite", adapter=a, fn=drop_base_rewrite)
+                  for a in ("olora", "pissa", "dora_olora", "pissa_patterns")],
+        ),
+        dict(
+            # the QR / SVD is of the fused qkv_proj and gate_up_proj weights
+            name="phi3_base_rewriting_inits",
+            arch="phi3",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "fused_qkv_proj", "fused_gate_up_proj", "rope_default", "untied_embeddings",
+                      "config_v5"],
+            adapter_kw={
+                "olora": dict(r=4, lora_alpha=8, target_modules=["qkv_proj", "o_proj", "gate_up_proj"],
+                              init_lora_weights="olora"),
+                "pissa": dict(r=4, lora_alpha=16, use_rslora=True, target_modules=["qkv_proj", "down_proj"],
+                              init_lora_weights="pissa"),
+            },
+            adapters=["olora", "pissa"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what=f"{a} without its base rewrite", adapter=a, fn=drop_base_rewrite)
+                  for a in ("olora", "pissa")],
+        ),
     ]
 
 
@@ -847,7 +919,9 @@ def reinit_lora(peft_model, adapter, gen):
                 # created as the row norms of W (B = 0 at creation); still that value now
                 mag = mod.lora_magnitude_vector[adapter].weight
                 w = mod.get_base_layer().weight
-                assert torch.allclose(mag, torch.linalg.norm(w, dim=1)), "DoRA magnitude is not ||W|| rows"
+                if peft_model.peft_config[adapter].init_lora_weights not in ("olora", "pissa"):
+                    # (OLoRA / PiSSA: ||W - s B0 A0 + s B0 A0|| of the rewritten base, the same up to rounding)
+                    assert torch.allclose(mag, torch.linalg.norm(w, dim=1)), "DoRA magnitude is not ||W|| rows"
                 mag.mul_(1.0 + randn(mag.shape, DORA_MAGNITUDE_STD, gen))
             n += 1
         elif isinstance(mod, LoraLayer) and adapter in mod.lora_embedding_A:

@@ -655,7 +655,7 @@ public final class Engine implements AutoCloseable {
                 return "adapter '"
                         + a.name()
                         + "' (DoRA, modules_to_save, trainable_token_indices, trained base"
-                        + " biases or activated LoRA) can only be used alone"
+                        + " biases, activated LoRA, OLoRA or PiSSA) can only be used alone"
                         + " with weight 1";
             }
         }

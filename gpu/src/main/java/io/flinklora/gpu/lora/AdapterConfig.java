@@ -46,6 +46,8 @@ import java.util.regex.PatternSyntaxException;
  *     (PEFT's TrainableTokens), empty when absent
  * @param invocationTokens {@code alora_invocation_tokens} (activated LoRA): the adapter acts from
  *     the last occurrence of these tokens in the prompt on; empty for a plain LoRA
+ * @param baseRewrite what PEFT's loader does to the base weights of the adapted linear modules
+ *     before the saved A and B apply ({@code init_lora_weights} "olora" or "pissa")
  */
 @Internal
 public record AdapterConfig(
@@ -64,7 +66,20 @@ public record AdapterConfig(
         boolean useDora,
         List<String> modulesToSave,
         List<Integer> trainableTokens,
-        List<Integer> invocationTokens) {
+        List<Integer> invocationTokens,
+        BaseRewrite baseRewrite) {
+
+    /**
+     * PEFT's loader re-runs these initialisations on every adapted linear module, so the saved A
+     * and B act beside a rewritten base weight {@code W - s B0 A0} (PEFT's {@code olora_init} and
+     * {@code pissa_init}): OLoRA takes B0 A0 from a QR of W, PiSSA ({@code "pissa"}, the exact SVD)
+     * from its top singular triplets. Other initialisations leave the base alone when loading.
+     */
+    public enum BaseRewrite {
+        NONE,
+        OLORA,
+        PISSA
+    }
 
     /** The modules {@code modules_to_save} may name: the output head and the input embeddings. */
     public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
@@ -256,6 +271,25 @@ public record AdapterConfig(
                                             : "trainable_token_indices")
                             + " is not supported");
         }
+        BaseRewrite rewrite = baseRewrite(n.get("init_lora_weights"));
+        String init = n.path("init_lora_weights").asText("");
+        if (init.equals("mica") && (dora || !invocation.isEmpty())) {
+            // PEFT resolves one LoRA variant per layer and has none for MiCA with DoRA or aLoRA.
+            throw new AdapterFormatException(
+                    source
+                            + ": init_lora_weights \"mica\" together with "
+                            + (dora ? "use_dora" : "alora_invocation_tokens")
+                            + " (PEFT refuses the combination too)");
+        }
+        if (rewrite != BaseRewrite.NONE && !invocation.isEmpty()) {
+            // PEFT's rewritten base acts on every token, its activated LoRA only after the
+            // invocation; the engine keeps the rewrite with the adapter's rows.
+            throw new AdapterFormatException(
+                    source
+                            + ": init_lora_weights "
+                            + n.get("init_lora_weights")
+                            + " together with alora_invocation_tokens is not supported");
+        }
         return new AdapterConfig(
                 r,
                 alpha,
@@ -272,7 +306,19 @@ public record AdapterConfig(
                 dora,
                 List.copyOf(save),
                 tokens,
-                invocation);
+                invocation,
+                rewrite);
+    }
+
+    private static BaseRewrite baseRewrite(JsonNode init) {
+        if (init == null || !init.isTextual()) {
+            return BaseRewrite.NONE;
+        }
+        return switch (init.asText()) {
+            case "olora" -> BaseRewrite.OLORA;
+            case "pissa" -> BaseRewrite.PISSA;
+            default -> BaseRewrite.NONE;
+        };
     }
 
     /** Whether this is an activated LoRA (aLoRA): it acts only from its invocation tokens on. */
@@ -500,6 +546,14 @@ public record AdapterConfig(
             if (matches(module) && !module.equals(EMBEDDING) && !module.equals(HEAD)) {
                 refused.add(module);
             }
+        }
+        if (baseRewrite != BaseRewrite.NONE && matches(HEAD)) {
+            // PEFT rewrites lm_head's weight too, and on a tied model the embedding with it.
+            throw new AdapterFormatException(
+                    source
+                            + ": init_lora_weights "
+                            + baseRewrite.name().toLowerCase(java.util.Locale.ROOT)
+                            + " with lm_head in target_modules is not supported");
         }
         if (useDora && matches(EMBEDDING)) {
             throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");

@@ -111,22 +111,34 @@ public final class AdapterFields {
                             "activated LoRA, as PEFT's generate: the adapter acts on the prompt's tokens"
                                     + " from the last occurrence of these ids on and on every generated"
                                     + " token, and nowhere when the prompt lacks them; such an adapter is"
-                                    + " not mixed; not with DoRA, modules_to_save, trainable_token_indices"
-                                    + " or trained base biases"),
+                                    + " not mixed; not with DoRA, modules_to_save, trainable_token_indices,"
+                                    + " trained base biases, or OLoRA / PiSSA's rewritten base"),
                     onlyAt("use_qalora", "false", AdapterFields::falseOrAbsent),
                     onlyAt("use_bdlora", "null or false", AdapterFields::falseOrAbsent),
                     onlyAt(
                             "init_lora_weights",
-                            "true, false, gaussian, orthogonal (pissa, olora, corda, loftq, lora_ga and eva"
-                                    + " rewrite or depend on the base weights)",
+                            "true, false, gaussian, orthogonal, mica, eva (initialisations the saved A"
+                                    + " and B replace when PEFT loads the adapter; mica not with DoRA or"
+                                    + " aLoRA, as PEFT), olora, pissa (PEFT's"
+                                    + " loader rewrites the base weight of every adapted module to W - s B0 A0"
+                                    + " from a QR or SVD of W; the engine computes the same B0 A0 and serves"
+                                    + " it with the adapter's rows; not on lm_head, not with aLoRA; such an"
+                                    + " adapter is not mixed); refused: pissa_niter_N (a randomized SVD),"
+                                    + " corda and loftq (data or quantization PEFT does not save), lora_ga (its"
+                                    + " base rewrite comes from gradients PEFT's loader does not have)",
                             v ->
                                     absent(v)
                                             || v.isBoolean()
-                                            || "gaussian".equals(v.asText())
-                                            || "orthogonal".equals(v.asText())),
+                                            || List.of(
+                                                            "gaussian",
+                                                            "orthogonal",
+                                                            "mica",
+                                                            "eva",
+                                                            "olora",
+                                                            "pissa")
+                                                    .contains(v.asText())),
                     onlyAt("megatron_config", "null", AdapterFields::absent),
                     onlyAt("loftq_config", "null or {}", AdapterFields::absent),
-                    onlyAt("eva_config", "null", AdapterFields::absent),
                     onlyAt("corda_config", "null", AdapterFields::absent),
                     onlyAt("lora_ga_config", "null", AdapterFields::absent),
                     onlyAt("velora_config", "null", AdapterFields::absent),
@@ -144,7 +156,11 @@ public final class AdapterFields {
                     none("lora_dropout", "dropout is off at inference"),
                     none("megatron_core", "read only with megatron_config"),
                     none("qalora_group_size", "read only with use_qalora"),
-                    none("ensure_weight_tying", "read only with modules_to_save"));
+                    none("ensure_weight_tying", "read only with modules_to_save"),
+                    none(
+                            "eva_config",
+                            "read only by EVA's data-driven initialisation; the ranks it chose are saved"
+                                    + " in rank_pattern and alpha_pattern"));
 
     public static List<Field> fields() {
         return FIELDS;

@@ -76,6 +76,14 @@ record CombineInput(
                             + " invocation tokens, which a combined plain adapter would drop, so it is"
                             + " refused");
         }
+        if (config.baseRewrite() != AdapterConfig.BaseRewrite.NONE) {
+            throw new IllegalArgumentException(
+                    where
+                            + ": init_lora_weights is "
+                            + config.baseRewrite().name().toLowerCase(java.util.Locale.ROOT)
+                            + "; PEFT's loader rewrites the base weights for such an adapter, which"
+                            + " a combined plain adapter would drop, so it is refused");
+        }
         if (!config.modulesToSave().isEmpty()) {
             throw new IllegalArgumentException(
                     where

@@ -290,6 +290,14 @@ public final class LoraAdapter implements AutoCloseable {
                             config.loraBias()
                                     ? loraBias(file, w, byKey, consumed, base, out, scale, scratch)
                                     : null;
+                    if (config.baseRewrite() != AdapterConfig.BaseRewrite.NONE) {
+                        BaseRewriteFactors.Factors d =
+                                rewriteFactors(config, baseWeights, l, m, rank, scale, dir);
+                        // A' = [A; a0], B' = [s B, -b0]: s B A x - b0 a0 x on the untouched base
+                        a = stack(a, d.a());
+                        b = sideBySide(b, rank, negate(d.b()), d.rank(), out);
+                        rank += d.rank();
+                    }
                     // A fused module's delta B A x splits by output rows like its weight: each
                     // projection
                     // gets A and its rows of B (and of the bias).
@@ -399,6 +407,67 @@ public final class LoraAdapter implements AutoCloseable {
         } catch (IOException e) {
             throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The part PEFT's OLoRA / PiSSA loader takes out of module {@code m}'s base weight (the fused
+     * weight for a fused module, as PEFT sees it).
+     */
+    private static BaseRewriteFactors.Factors rewriteFactors(
+            AdapterConfig config,
+            BaseWeights base,
+            int layer,
+            LinearModule m,
+            int rank,
+            float scale,
+            Path dir) {
+        if (base == null) {
+            throw new AdapterFormatException(
+                    dir
+                            + ": init_lora_weights "
+                            + config.baseRewrite().name().toLowerCase(java.util.Locale.ROOT)
+                            + " needs the base model's weights (not available here)");
+        }
+        int in = m.inFeatures();
+        float[] w = new float[m.outFeatures() * in];
+        for (LinearModule.Slice sl : m.slices()) {
+            NDArray weight = base.weight(layer, sl.projection());
+            float[] rows =
+                    weight.getDataType() == DataType.FLOAT32
+                            ? weight.toFloatArray()
+                            : weight.toType(DataType.FLOAT32, true).toFloatArray();
+            System.arraycopy(rows, 0, w, sl.offset() * in, sl.rows() * in);
+        }
+        String where = dir + ": " + m.path();
+        return config.baseRewrite() == AdapterConfig.BaseRewrite.OLORA
+                ? BaseRewriteFactors.olora(w, m.outFeatures(), in, rank, scale, where)
+                : BaseRewriteFactors.pissa(w, m.outFeatures(), in, rank, where);
+    }
+
+    private static float[] stack(float[] top, float[] bottom) {
+        float[] out = Arrays.copyOf(top, top.length + bottom.length);
+        System.arraycopy(bottom, 0, out, top.length, bottom.length);
+        return out;
+    }
+
+    /** [rows, leftCols] and [rows, rightCols] row-major, side by side. */
+    private static float[] sideBySide(
+            float[] left, int leftCols, float[] right, int rightCols, int rows) {
+        int cols = leftCols + rightCols;
+        float[] out = new float[rows * cols];
+        for (int i = 0; i < rows; i++) {
+            System.arraycopy(left, i * leftCols, out, i * cols, leftCols);
+            System.arraycopy(right, i * rightCols, out, i * cols + leftCols, rightCols);
+        }
+        return out;
+    }
+
+    private static float[] negate(float[] v) {
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = -v[i];
+        }
+        return out;
     }
 
     /**
@@ -1144,11 +1213,12 @@ public final class LoraAdapter implements AutoCloseable {
 
     /**
      * Whether rows may run this adapter at another weight or beside other adapters: not for DoRA
-     * (its row scale is not linear in the adapter) nor for saved whole modules or trained base
-     * biases (replacements, not deltas).
+     * (its row scale is not linear in the adapter) nor for saved whole modules, trained base biases
+     * or OLoRA / PiSSA's rewritten base weights (replacements, not deltas).
      */
     public boolean mixable() {
         return hostBaseBias == null
+                && config.baseRewrite() == AdapterConfig.BaseRewrite.NONE
                 && !config.activated()
                 && !config.useDora()
                 && extras.savedEmbed() == null

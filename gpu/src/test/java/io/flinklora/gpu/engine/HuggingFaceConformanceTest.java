@@ -281,7 +281,7 @@ class HuggingFaceConformanceTest {
     }
 
     /** A request for {@code adapter} fails alone with ADAPTER_LOAD_FAILED naming every part. */
-    private static void assertLoadFails(Path model, Path root, String adapter, String... named)
+    static void assertLoadFails(Path model, Path root, String adapter, String... named)
             throws IOException {
         try (Engine e =
                 Engine.open(EngineConfig.builder(model).maxRunning(2).adapterRoot(root).build())) {

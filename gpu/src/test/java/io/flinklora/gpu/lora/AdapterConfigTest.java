@@ -197,7 +197,7 @@ class AdapterConfigTest {
                         "some_new_field",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"some_new_field\": 1}",
                         "init_lora_weights",
-                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"init_lora_weights\": \"pissa\"}",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"init_lora_weights\": \"pissa_niter_4\"}",
                         "layer_replication",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layer_replication\": [[0, 2]]}",
                         "trainable_token_indices",
