@@ -145,6 +145,11 @@ def rand_lora(r, arch, layers):
         kw["layers_to_transform"] = r.randrange(layers)
     if r.random() < 0.5:
         kw["task_type"] = "CAUSAL_LM"
+    if r.random() < 0.15:
+        # initialisations PEFT's loader re-runs (olora, pissa rewrite the base), replaces (mica, eva), or cannot
+        # repeat (pissa_niter_N, lora_ga): served as PEFT computes them or refused by name
+        kw["init_lora_weights"] = r.choice(["olora", "pissa", "olora", "pissa", "mica", "eva", "pissa_niter_2",
+                                            "lora_ga", "orthogonal"])
     if (r.random() < 0.15 and not kw.get("use_dora") and not kw.get("modules_to_save")
             and not kw.get("trainable_token_indices") and kw.get("bias", "none") == "none"
             and "embed_tokens" not in kw["target_modules"]):
@@ -364,7 +369,7 @@ def main(seed, count, root):
                     refs[rid] = None
                     print(case, arch, "PEFT-forward", name, str(e)[:100])
                 req = {"request_id": rid, "prompt_ids": p, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True,
-                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_tokens": 0}
                 if name:
                     req["adapters"] = [{"name": name, "weight": 1.0}]
                 reqs.append(req)
@@ -390,7 +395,7 @@ def main(seed, count, root):
                 except Exception as e:
                     refs[rid] = None
                 req = {"request_id": rid, "prompt": text, "max_new_tokens": 8, "temperature": 0, "ignore_eos": True,
-                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_tokens": 0}
                 if name:
                     req["adapters"] = [{"name": name, "weight": 1.0}]
                 reqs.append(req)

@@ -506,8 +506,18 @@ public record ModelConfig(
                                     + "' is not supported"
                                     + " (full_attention, sliding_attention)");
                 }
-                // Without use_sliding_window transformers drops sliding_window, so no layer slides.
-                out.set(l, window && t.equals("sliding_attention"));
+                if (t.equals("sliding_attention") && !window) {
+                    // transformers 5 keeps the layer type but drops the window (use_sliding_window
+                    // false or absent, or sliding_window null): its forward and generate then fail.
+                    throw new ModelFormatException(
+                            source
+                                    + ": layer_types marks layer "
+                                    + l
+                                    + " sliding_attention but the model has no sliding window"
+                                    + " (use_sliding_window false or absent, or sliding_window"
+                                    + " null); transformers 5 fails on such a model too");
+                }
+                out.set(l, t.equals("sliding_attention"));
             }
         } else {
             for (int l = 0; l < layers; l++) {

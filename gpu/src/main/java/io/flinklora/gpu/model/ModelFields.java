@@ -145,7 +145,12 @@ public final class ModelFields {
                             "max_window_layers",
                             Use.APPLIED,
                             "which layers slide when layer_types is absent"),
-                    new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention; a sliding type without a window"
+                                    + " (use_sliding_window false, sliding_window null) is refused, as"
+                                    + " transformers 5 fails on it"));
 
     private static final List<Field> QWEN3 =
             java.util.stream.Stream.concat(
@@ -194,7 +199,9 @@ public final class ModelFields {
                     new Field(
                             "layer_types",
                             Use.APPLIED,
-                            "full_attention / sliding_attention (default: every other layer slides)"),
+                            "full_attention / sliding_attention (default: every other layer slides); a"
+                                    + " sliding type with sliding_window null is refused, as"
+                                    + " transformers 5 fails on it"),
                     new Field(
                             "use_bidirectional_attention",
                             Use.APPLIED,

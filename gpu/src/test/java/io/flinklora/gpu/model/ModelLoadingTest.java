@@ -441,6 +441,22 @@ class ModelLoadingTest {
                                         + "\"max_window_layers\":0}"),
                         "qwen2");
         assertEquals(List.of(true, true, true), qwen2.slidingLayers());
+        // A sliding layer type without a window (use_sliding_window absent): transformers 5 keeps
+        // the type, drops the window and fails in forward and generate.
+        ModelFormatException noWindow =
+                assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                ModelConfig.parse(
+                                        JSON.readTree(
+                                                "{\"architectures\":[\"Qwen2ForCausalLM\"],"
+                                                        + shape
+                                                        + "\"sliding_window\":6,\"layer_types\":"
+                                                        + "[\"full_attention\",\"sliding_attention\","
+                                                        + "\"full_attention\"]}"),
+                                        "qwen2"));
+        assertTrue(
+                noWindow.getMessage().contains("layer 1 sliding_attention"), noWindow.getMessage());
         // Gemma: transformers 4 applied hidden_activation, 5 reads hidden_act ("gelu" = tanh).
         String gemma = "{\"architectures\":[\"GemmaForCausalLM\"]," + shape + "\"head_dim\":8,";
         ModelConfig agree =
