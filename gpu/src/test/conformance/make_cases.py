@@ -301,12 +301,20 @@ ADAPTERS = {
              eva_config={"rho": 2.0}, rank_pattern={"model.layers.0.self_attn.q_proj": 6}),
         ["eva"],
     ),
+    # Saved with save_pretrained(save_embedding_layers=True): the whole embedding (and output head) beside the
+    # LoRA tensors, which PEFT's loader writes over the model's; equal to the model's here (SAVE_KW).
+    "saved_embedding_layers": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
+        ["save_embedding_layers"],
+    ),
     # DoRA on the output head: each vocabulary row scaled by magnitude / ||W + s B A||
     "head_dora": (
         dict(r=4, lora_alpha=8, target_modules=["v_proj", "lm_head"], use_dora=True),
         ["lm_head_lora", "dora"],
     ),
 }
+# save_pretrained arguments other than the defaults, per adapter
+SAVE_KW = {"saved_embedding_layers": dict(save_embedding_layers=True)}
 # The adapters of the original ten models (the first ten model_specs entries use these lists).
 ALL_ADAPTERS = ["plain", "rslora_all_linear", "patterns", "layers_subset", "regex_target", "exclude", "lora_bias"]
 STD_ADAPTERS = ["plain", "rslora_all_linear", "lora_bias"]
@@ -857,6 +865,17 @@ def model_specs(shapes, seed=0):
                   for a in ("olora", "pissa", "dora_olora", "pissa_patterns")],
         ),
         dict(
+            # save_embedding_layers=True on a tied model: PEFT saves the embedding (and the head tied to it)
+            name="qwen2_saved_embedding_layers",
+            arch="qwen2",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+            features=["gqa", "qkv_bias", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["saved_embedding_layers", "plain"],
+            mixes=[],
+            fp64_check=True,
+        ),
+        dict(
             # the QR / SVD is of the fused qkv_proj and gate_up_proj weights
             name="phi3_base_rewriting_inits",
             arch="phi3",
@@ -1105,7 +1124,7 @@ def build_source_model(spec, seed, out, shapes):
             check_patterns(pm, name)
         if name in LAYER_SUBSET_MODULES:
             check_layer_subset(pm, name, LAYER_SUBSET_MODULES[name])
-        pm.save_pretrained(adir, selected_adapters=[name], safe_serialization=True)
+        pm.save_pretrained(adir, selected_adapters=[name], safe_serialization=True, **SAVE_KW.get(name, {}))
         readme = adir / "README.md"
         if readme.exists():
             readme.unlink()
@@ -1123,6 +1142,9 @@ def check_saved_adapter(name, kw, path, model):
     """What PEFT wrote for the new adapter kinds: magnitudes, saved module copies, embedding LoRA tensors."""
     tensors = load_file(path / "adapter_model.safetensors")
     base = model.state_dict()
+    if SAVE_KW.get(name, {}).get("save_embedding_layers"):
+        key = "base_model.model.model.embed_tokens.weight"
+        assert torch.equal(tensors[key], base["model.embed_tokens.weight"]), name
     mags = [k for k in tensors if k.endswith(".lora_magnitude_vector")]
     if kw.get("use_dora"):
         assert mags and all(tensors[k].dim() == 1 for k in mags), name

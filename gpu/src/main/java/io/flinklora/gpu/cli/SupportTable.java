@@ -98,7 +98,9 @@ public final class SupportTable {
                         + " allowed beside them; a tied model's `lm_head.weight` must equal the embeddings); an adapter's"
                         + " must be exactly `lora_A.weight`, `lora_B.weight` (and `lora_B.bias` with `lora_bias`) of the"
                         + " modules its config targets, and the base biases PEFT saves (`<module>.base_layer.bias` on a"
-                        + " target module, `<module>.bias` elsewhere; a bias the base model lacks is refused). Anything"
+                        + " target module, `<module>.bias` elsewhere; a bias the base model lacks is refused), and the"
+                        + " whole `embed_tokens.weight` / `lm_head.weight` that `save_pretrained(save_embedding_layers=True)`"
+                        + " writes, which must equal the model's (PEFT's loader writes them over it). Anything"
                         + " else is refused with the tensor's name.\n\n");
         return s.append(END).toString();
     }

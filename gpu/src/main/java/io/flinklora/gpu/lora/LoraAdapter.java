@@ -378,6 +378,28 @@ public final class LoraAdapter implements AutoCloseable {
                         scratch);
                 consumed.add(savedHead);
             }
+            // save_pretrained(save_embedding_layers=True) writes the whole embedding and output
+            // head beside any adapter, and PEFT's loader writes them over the model's: served
+            // when they are the model's own (a tied head is the embedding).
+            for (String module : List.of(AdapterConfig.EMBEDDING, AdapterConfig.HEAD)) {
+                String copy = byKey.get(module + ".weight");
+                if (copy != null && !consumed.contains(copy) && !config.saves(module)) {
+                    NDArray own =
+                            baseWeights == null
+                                    ? null
+                                    : module.equals(AdapterConfig.HEAD)
+                                            ? baseWeights.outputHead()
+                                            : baseWeights.embedding();
+                    checkSavedBase(
+                            file,
+                            w,
+                            copy,
+                            own,
+                            module.equals(AdapterConfig.HEAD) ? "lm_head" : "embed_tokens",
+                            scratch);
+                    consumed.add(copy);
+                }
+            }
             List<String> unused = new ArrayList<>();
             for (String t : w.names()) {
                 if (!consumed.contains(t)) {
