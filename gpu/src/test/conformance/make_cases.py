@@ -52,6 +52,8 @@ from transformers import (  # noqa: E402
     AutoModelForCausalLM,
     Gemma2Config,
     Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     GemmaConfig,
     GemmaForCausalLM,
     LlamaConfig,
@@ -141,6 +143,7 @@ ARCH = {
     "qwen3": (Qwen3Config, Qwen3ForCausalLM, "Qwen3ForCausalLM"),
     "gemma2": (Gemma2Config, Gemma2ForCausalLM, "Gemma2ForCausalLM"),
     "gemma": (GemmaConfig, GemmaForCausalLM, "GemmaForCausalLM"),
+    "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM, "Gemma3ForCausalLM"),
     "phi3": (Phi3Config, Phi3ForCausalLM, "Phi3ForCausalLM"),
 }
 
@@ -439,6 +442,8 @@ def model_specs(shapes, seed=0):
     yarn_original = shapes["max_position"] // int(YARN_FACTOR)
     layers = shapes["layers"]
     window_prompts = (WINDOW_PROMPT_MIN, max(WINDOW_PROMPT_MIN, PROMPT_MAX_LEN))
+    # Gemma 3's sliding_window_pattern 3: every third layer full attention
+    gemma3_types = ["sliding_attention" if (i + 1) % 3 else "full_attention" for i in range(layers)]
     phi3_original = shapes["max_position"] // LONGROPE_ORIGINAL_DIV
     short_factor, long_factor = longrope_factors(seed, shapes)
     # phi3_partial_longrope: 0.75 of each head rotates, so longrope lists one factor per rotary frequency
@@ -876,6 +881,51 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
         ),
         dict(
+            # Gemma 3: Gemma 2's block with per-head q/k norms ((1 + w) RMSNorm) and one rotary embedding per
+            # layer type (full attention: linear, theta 1e6; sliding: default, theta 1e4); no soft-caps.
+            name="gemma3",
+            arch="gemma3",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, query_pre_attn_scalar=gemma2_scalar,
+                     sliding_window=GEMMA2_WINDOW, hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True,
+                     rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0,
+                                                         "rope_theta": 1000000.0},
+                                      "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+                     layer_types=gemma3_types),
+            layer_types=gemma3_types,
+            features=["gqa", f"explicit_head_dim_{head_dim}", f"query_pre_attn_scalar_{gemma2_scalar}",
+                      "qk_norm_one_plus_weight", f"sliding_window_{GEMMA2_WINDOW}_pattern_3",
+                      "rope_per_layer_type", "rope_linear_full_attention", "gelu_pytorch_tanh",
+                      "rmsnorm_one_plus_weight", "pre_post_feedforward_norms", "embed_scale_sqrt_hidden",
+                      "tied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.7), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            norm_mean=0.0,
+            fp64_check=True,
+            offs=[
+                dict(what="the full-attention rotary for every layer",
+                     config=cfg_set(rope_parameters={
+                         "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+                         "sliding_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}})),
+                dict(what="sliding window off (all layers full)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+                dict(what=f"query_pre_attn_scalar = head_dim ({head_dim})",
+                     config=cfg_set(query_pre_attn_scalar=head_dim)),
+                dict(what="attn_logit_softcapping 2 (info: Gemma 3 has none by default)",
+                     config=cfg_set(attn_logit_softcapping=2.0), info=True),
+            ],
+        ),
+        dict(
+            # the same files with the transformers 4 fields of the released checkpoints: rope_theta,
+            # rope_local_base_freq, rope_scaling, sliding_window_pattern instead of layer_types
+            name="gemma3_v4",
+            v4_of="gemma3",
+            features=["gqa", "qk_norm_one_plus_weight", "rope_per_layer_type", "sliding_window_pattern",
+                      "tied_embeddings", "config_v4"],
+            adapters=["plain", "dora"],
+            mixes=[],
+        ),
+        dict(
             # the QR / SVD is of the fused qkv_proj and gate_up_proj weights
             name="phi3_base_rewriting_inits",
             arch="phi3",
@@ -1007,6 +1057,22 @@ def to_v4_config(cfg):
         if k == "rope_parameters":
             continue
         out["torch_dtype" if k == "dtype" else k] = v
+    if "full_attention" in cfg["rope_parameters"]:
+        # Gemma 3: the global rotary in rope_theta / rope_scaling, the local theta in rope_local_base_freq,
+        # and the layer pattern as sliding_window_pattern
+        full = dict(cfg["rope_parameters"]["full_attention"])
+        local = dict(cfg["rope_parameters"]["sliding_attention"])
+        assert local.get("rope_type", "default") == "default" and set(local) <= {"rope_type", "rope_theta"}, local
+        out["rope_theta"] = full.pop("rope_theta")
+        out["rope_local_base_freq"] = local["rope_theta"]
+        rope_type = full.pop("rope_type", "default")
+        out["rope_scaling"] = None if rope_type == "default" else {"rope_type": rope_type, **full}
+        types = out.pop("layer_types")
+        out.pop("_sliding_window_pattern", None)
+        out["sliding_window_pattern"] = next(
+            n for n in range(1, len(types) + 2)
+            if types == ["sliding_attention" if (i + 1) % n else "full_attention" for i in range(len(types))])
+        return out
     rope = dict(cfg["rope_parameters"])
     out["rope_theta"] = rope.pop("rope_theta")
     rope_type = rope.pop("rope_type", "default")
@@ -1182,14 +1248,20 @@ def check_new_features(spec, model):
         assert type(mlp.act_fn).__name__ == "GELUActivation", type(mlp.act_fn)
     if spec["name"] == "gemma_legacy_activation":
         assert config.hidden_act == "gelu_pytorch_tanh", config.hidden_act
-    if spec["arch"] in ("gemma", "gemma2"):
+    if spec["arch"] in ("gemma", "gemma2", "gemma3"):
         # RMSNorm weights start at 0: the norm multiplies by (1 + w)
         norms = [p for n, p in model.named_parameters() if "norm" in n]
         assert norms and all(torch.all(p == 0) for p in norms), spec["name"]
         scale = model.model.embed_tokens.embed_scale
         assert scale.dtype == torch.float32 and float(scale) == float(torch.tensor(config.hidden_size ** 0.5)), scale
         assert model.config.tie_word_embeddings, spec["name"]
-    if spec["arch"] == "gemma2":
+    if spec["arch"] == "gemma3":
+        rot = model.model.rotary_emb
+        assert not torch.equal(rot.full_attention_inv_freq, rot.sliding_attention_inv_freq), spec["name"]
+        assert rot.full_attention_attention_scaling == rot.sliding_attention_attention_scaling == 1.0
+        layer = model.model.layers[0].self_attn
+        assert layer.q_norm.weight.shape == (config.head_dim,) and config.attn_logit_softcapping is None
+    if spec["arch"] in ("gemma2", "gemma3"):
         n_ff = sum(1 for n, _ in model.named_parameters() if "feedforward_layernorm" in n)
         assert n_ff == 2 * config.num_hidden_layers, n_ff
         for i, layer in enumerate(model.model.layers):
@@ -1233,6 +1305,8 @@ def check_config(spec, config, shapes):
     if "head_dim" in spec["cfg"]:
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
     rope = config.rope_parameters
+    if "full_attention" in rope:
+        rope = rope["full_attention"]  # Gemma 3: one entry per layer type
     if "original_max_position_embeddings" in rope:
         assert rope["original_max_position_embeddings"] < config.max_position_embeddings, (spec["name"], rope)
     if rope["rope_type"] == "yarn":

@@ -21,7 +21,8 @@ NON_NULLABLE = "gpu/src/main/resources/io/flinklora/gpu/model/transformers-non-n
 ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Qwen2ForCausalLM", "qwen2"), ("Qwen3ForCausalLM", "qwen3"),
          ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
-         ("Phi3ForCausalLM", "phi3")]
+         ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3")]
+GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
          "num_attention_heads": 32, "vocab_size": 40000}
@@ -39,6 +40,10 @@ EXTRA = [
     {"num_key_value_heads": 8, "head_dim": 8, "rope_scaling": None},
     {"num_key_value_heads": 8, "head_dim": 8, "attn_logit_softcapping": None,
      "final_logit_softcapping": None},
+    # Gemma 3's 4.x rotary fields and layer pattern
+    {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0, "rope_local_base_freq": 500.0,
+     "sliding_window_pattern": 2, "sliding_window": 16},
+    {"num_key_value_heads": 8, "head_dim": 8, "rope_scaling": {"rope_type": "linear", "factor": 8.0}},
 ]
 
 
@@ -47,20 +52,23 @@ def resolved(c, arch):
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     layers = c.num_hidden_layers
     rope = c.rope_parameters
+    local = None
+    if arch == "Gemma3ForCausalLM":
+        rope, local = rope["full_attention"], rope["sliding_attention"]
     if arch in ("MistralForCausalLM", "Phi3ForCausalLM"):
         window = c.sliding_window
         sliding = [window is not None] * layers
-    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM"):
+    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
     else:
         window, sliding = None, [False] * layers
-    scale = (c.query_pre_attn_scalar if arch == "Gemma2ForCausalLM" else head_dim) ** -0.5
+    scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
     attention_bias = getattr(c, "attention_bias", False)
     qkv_bias = True if arch == "Qwen2ForCausalLM" else attention_bias
     o_bias = False if arch in ("Qwen2ForCausalLM",) else attention_bias
-    act = c.hidden_activation if arch == "Gemma2ForCausalLM" else c.hidden_act
+    act = c.hidden_activation if arch in GEMMA2_LIKE else c.hidden_act
     eos = c.eos_token_id
     return {
         "num_key_value_heads": c.num_key_value_heads,
@@ -69,6 +77,9 @@ def resolved(c, arch):
         "rms_norm_eps": c.rms_norm_eps,
         "rope_type": rope.get("rope_type", "default"),
         "rope_theta": rope["rope_theta"],
+        "sliding_rope_type": (local or rope).get("rope_type", "default"),
+        "sliding_rope_theta": (local or rope)["rope_theta"],
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM"),
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
         "tie_word_embeddings": c.tie_word_embeddings,

@@ -48,6 +48,11 @@ public final class LlamaModel implements AutoCloseable {
     private final Layer[] layers;
     private final NDArray ropeCos;
     private final NDArray ropeSin;
+
+    /** Gemma 3's sliding layers' own rotary tables, or null where every layer uses the above. */
+    private final NDArray localCos;
+
+    private final NDArray localSin;
     private final NDArray rotateHalf;
     private final int maxPositions;
     private final Constants constants;
@@ -135,6 +140,18 @@ public final class LlamaModel implements AutoCloseable {
                 manager.create(tables[0], new Shape(tables[0].length / d, d)).toType(dtype, false);
         this.ropeSin =
                 manager.create(tables[1], new Shape(tables[1].length / d, d)).toType(dtype, false);
+        if (config.slidingRope() != null) {
+            float[][] local = ropeTables(config, config.slidingRope(), maxPositions);
+            this.localCos =
+                    manager.create(local[0], new Shape(local[0].length / d, d))
+                            .toType(dtype, false);
+            this.localSin =
+                    manager.create(local[1], new Shape(local[1].length / d, d))
+                            .toType(dtype, false);
+        } else {
+            this.localCos = null;
+            this.localSin = null;
+        }
         float[] rot = new float[d * d];
         int rotary = config.rope().rotaryDim(d);
         int half = rotary / 2;
@@ -352,14 +369,18 @@ public final class LlamaModel implements AutoCloseable {
      * scaling.
      */
     static float[][] ropeTables(ModelConfig c, int positions) {
+        return ropeTables(c, c.rope(), positions);
+    }
+
+    private static float[][] ropeTables(ModelConfig c, RopeParameters rope, int positions) {
         int d = c.headDim();
-        int rotary = c.rope().rotaryDim(d);
-        float[] shortFreq = c.rope().inverseFrequencies(rotary);
-        float[] longFreq = c.rope().longInverseFrequencies(rotary);
+        int rotary = rope.rotaryDim(d);
+        float[] shortFreq = rope.inverseFrequencies(rotary);
+        float[] longFreq = rope.longInverseFrequencies(rotary);
         int rows = longFreq == null ? positions : 2 * positions;
         float[] cos = new float[rows * d];
         float[] sin = new float[rows * d];
-        fill(cos, sin, 0, positions, d, rotary, shortFreq, (float) c.rope().attentionScaling());
+        fill(cos, sin, 0, positions, d, rotary, shortFreq, (float) rope.attentionScaling());
         if (longFreq != null) {
             // LongRoPE: rows positions .. 2 * positions - 1 hold the long-factor table (see
             // ropeRowOffset).
@@ -371,7 +392,7 @@ public final class LlamaModel implements AutoCloseable {
                     d,
                     rotary,
                     longFreq,
-                    (float) c.rope().attentionScaling());
+                    (float) rope.attentionScaling());
         }
         return new float[][] {cos, sin};
     }
@@ -425,6 +446,8 @@ public final class LlamaModel implements AutoCloseable {
         NDArray x = embedTokens(batch.tokenIds(), delta);
         NDArray cos = ropeCos.get(batch.positions()).expandDims(1);
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
+        NDArray cosLocal = localCos == null ? null : localCos.get(batch.positions()).expandDims(1);
+        NDArray sinLocal = localSin == null ? null : localSin.get(batch.positions()).expandDims(1);
         int arrays = 0;
         for (int l = 0; l < layers.length; l++) {
             // Each layer's intermediates die with the layer (its scope), not with the step: a step
@@ -438,7 +461,12 @@ public final class LlamaModel implements AutoCloseable {
                         decoderLayer(
                                 l,
                                 in,
-                                (i, w, h) -> attention(i, w, h, batch, cache, cos, sin, delta),
+                                (i, w, h) ->
+                                        local(i)
+                                                ? attention(
+                                                        i, w, h, batch, cache, cosLocal, sinLocal,
+                                                        delta)
+                                                : attention(i, w, h, batch, cache, cos, sin, delta),
                                 delta);
                 NDScope.unregister(x);
                 arrays += NativeArrays.inScope(layerScope) + 1;
@@ -499,6 +527,8 @@ public final class LlamaModel implements AutoCloseable {
         NDArray positions = owned(m.create(rotary, new Shape(rotary.length)));
         NDArray cos = Rows.of(ropeCos, positions).expandDims(1);
         NDArray sin = Rows.of(ropeSin, positions).expandDims(1);
+        NDArray cosLocal = localCos == null ? null : Rows.of(localCos, positions).expandDims(1);
+        NDArray sinLocal = localSin == null ? null : Rows.of(localSin, positions).expandDims(1);
         NDArray mask = causalMask(m, len, 0);
         NDArray windowMask =
                 config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
@@ -515,8 +545,8 @@ public final class LlamaModel implements AutoCloseable {
                                             h,
                                             rows,
                                             len,
-                                            cos,
-                                            sin,
+                                            local(i) ? cosLocal : cos,
+                                            local(i) ? sinLocal : sin,
                                             config.slides(i) ? windowMask : mask,
                                             delta),
                             delta);
@@ -536,6 +566,11 @@ public final class LlamaModel implements AutoCloseable {
             tokenRows[i] = i;
         }
         return head(normed, tokenRows, delta);
+    }
+
+    /** Whether layer {@code l} rotates with the sliding layers' own tables (Gemma 3). */
+    private boolean local(int l) {
+        return localCos != null && config.slidingLayers().get(l);
     }
 
     /**

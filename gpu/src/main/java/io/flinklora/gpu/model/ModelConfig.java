@@ -28,6 +28,8 @@ import java.util.Set;
  *     {@code slidingWindow - 1} positions before it), 0 when no layer slides
  * @param slidingLayers per layer, whether it uses the window
  * @param block the decoder block's variant (activation, norms, scales, soft-capping)
+ * @param slidingRope the rotary embedding of the sliding layers where it differs from {@code rope}
+ *     (Gemma 3's local rotary), else null
  */
 @Internal
 public record ModelConfig(
@@ -51,7 +53,8 @@ public record ModelConfig(
         List<Boolean> slidingLayers,
         Block block,
         int bosTokenId,
-        List<Integer> eosTokenIds) {
+        List<Integer> eosTokenIds,
+        RopeParameters slidingRope) {
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
             Set.of(
@@ -61,6 +64,7 @@ public record ModelConfig(
                     "Qwen3ForCausalLM",
                     "GemmaForCausalLM",
                     "Gemma2ForCausalLM",
+                    "Gemma3ForCausalLM",
                     "Phi3ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
@@ -194,6 +198,8 @@ public record ModelConfig(
                         new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Gemma2ForCausalLM" ->
                         new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh", 1e-6, null);
+                case "Gemma3ForCausalLM" ->
+                        new Defaults(4, 256, 131072, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5, 4096);
                 default -> new Defaults(null, null, 2048, false, "silu", 1e-6, null);
             };
@@ -275,7 +281,10 @@ public record ModelConfig(
         ModelFields.refuseUnknown(root, arch, source);
         refuseNulls(root, arch, source);
         Defaults defaults = Defaults.of(arch);
-        boolean gemma2 = arch.equals("Gemma2ForCausalLM");
+        boolean gemma3 = arch.equals("Gemma3ForCausalLM");
+        // Gemma 3's block is Gemma 2's (sandwich norms, query_pre_attn_scalar, optional caps)
+        // with per-head q/k norms and a rotary embedding per layer type.
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
         boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
         Activation act =
                 Activation.byName(
@@ -316,6 +325,7 @@ public record ModelConfig(
                             + " and no head_dim is given");
         }
         boolean qwen3 = arch.equals("Qwen3ForCausalLM");
+        boolean qkNorm = qwen3 || gemma3;
         int headDim =
                 ConfigReader.intField(
                         root,
@@ -352,14 +362,25 @@ public record ModelConfig(
         if (!(eps > 0)) {
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
-        RopeParameters rope =
-                RopeParameters.read(
-                        root,
-                        source,
-                        maxPos,
-                        10000.0,
-                        arch.equals("Phi3ForCausalLM"),
-                        defaults.originalMaxPositions());
+        RopeParameters rope;
+        RopeParameters slidingRope = null;
+        if (gemma3) {
+            RopeParameters[] both = RopeParameters.perLayerType(root, source, maxPos);
+            rope = both[0];
+            if (sliding.contains(true) && !both[1].equals(rope)) {
+                slidingRope = both[1];
+                slidingRope.checkHeadDim(headDim, source);
+            }
+        } else {
+            rope =
+                    RopeParameters.read(
+                            root,
+                            source,
+                            maxPos,
+                            10000.0,
+                            arch.equals("Phi3ForCausalLM"),
+                            defaults.originalMaxPositions());
+        }
         rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean llama = arch.equals("LlamaForCausalLM");
@@ -381,10 +402,17 @@ public record ModelConfig(
                                     ConfigReader.number(root, "query_pre_attn_scalar", source, 256),
                                     -0.5)
                             : 1.0 / Math.sqrt(headDim);
+            // Gemma2Config caps at 50 and 30 by default, Gemma3TextConfig not at all.
             double attnCap =
-                    gemma2 ? ConfigReader.number(root, "attn_logit_softcapping", source, 50.0) : 0;
+                    gemma2
+                            ? ConfigReader.number(
+                                    root, "attn_logit_softcapping", source, gemma3 ? 0 : 50.0)
+                            : 0;
             double finalCap =
-                    gemma2 ? ConfigReader.number(root, "final_logit_softcapping", source, 30.0) : 0;
+                    gemma2
+                            ? ConfigReader.number(
+                                    root, "final_logit_softcapping", source, gemma3 ? 0 : 30.0)
+                            : 0;
             if (gemma2
                     && root.has("attn_logit_softcapping")
                     && root.get("attn_logit_softcapping").isNull()) {
@@ -425,12 +453,13 @@ public record ModelConfig(
                 qkvBias,
                 attentionBias,
                 mlpBias,
-                qwen3,
+                qkNorm,
                 window,
                 sliding,
                 block,
                 bos,
-                eos);
+                eos,
+                slidingRope);
     }
 
     /**
@@ -476,10 +505,18 @@ public record ModelConfig(
             }
             return out;
         }
-        boolean gemma2 = arch.equals("Gemma2ForCausalLM");
+        boolean gemma3 = arch.equals("Gemma3ForCausalLM");
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
         if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !gemma2) {
             return out;
         }
+        // Gemma 3 without layer_types: sliding_window_pattern (default 6) makes every sixth
+        // layer full attention, the others slide.
+        int pattern =
+                gemma3
+                        ? ConfigReader.intField(
+                                root, "sliding_window_pattern", source, 6, MAX_LAYERS)
+                        : 2;
         // Gemma 2 has no use_sliding_window switch: its sliding_window (default 4096) applies to
         // the
         // layers typed sliding_attention, by default every other layer starting with the first.
@@ -521,7 +558,7 @@ public record ModelConfig(
             }
         } else {
             for (int l = 0; l < layers; l++) {
-                out.set(l, window && (gemma2 ? (l + 1) % 2 == 1 : l >= maxWindowLayers));
+                out.set(l, window && (gemma2 ? (l + 1) % pattern != 0 : l >= maxWindowLayers));
             }
         }
         return out;

@@ -207,6 +207,49 @@ public final class ModelFields {
                             Use.APPLIED,
                             "false or null only; true refused"));
 
+    private static final List<Field> GEMMA3 =
+            List.of(
+                    new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
+                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    new Field(
+                            "query_pre_attn_scalar",
+                            Use.APPLIED,
+                            "queries scaled by its -1/2 power"),
+                    new Field(
+                            "attn_logit_softcapping",
+                            Use.APPLIED,
+                            "cap * tanh(score / cap) before the mask; null (the default): none"),
+                    new Field(
+                            "final_logit_softcapping",
+                            Use.APPLIED,
+                            "cap * tanh(logit / cap); null (the default): none"),
+                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention (default: from"
+                                    + " sliding_window_pattern); a sliding type with sliding_window"
+                                    + " null is refused, as transformers 5 fails on it"),
+                    new Field(
+                            "sliding_window_pattern",
+                            Use.APPLIED,
+                            "without layer_types: every n-th layer full attention, the others"
+                                    + " slide (default 6)"),
+                    new Field(
+                            "_sliding_window_pattern",
+                            Use.NO_EFFECT,
+                            "written by transformers 5 beside layer_types, never read"),
+                    new Field(
+                            "rope_local_base_freq",
+                            Use.APPLIED,
+                            "rope_theta of the sliding layers (4.x layout; default 10000); in the 5.x"
+                                    + " layout rope_parameters has one entry per layer type, and"
+                                    + " rope_scaling applies to the full-attention layers"),
+                    new Field(
+                            "use_bidirectional_attention",
+                            Use.APPLIED,
+                            "false or null only; true refused"));
+
     private static final List<Field> PHI3 =
             List.of(
                     SILU,
@@ -228,6 +271,7 @@ public final class ModelFields {
                     case "Qwen3ForCausalLM" -> QWEN3;
                     case "GemmaForCausalLM" -> GEMMA;
                     case "Gemma2ForCausalLM" -> GEMMA2;
+                    case "Gemma3ForCausalLM" -> GEMMA3;
                     case "Phi3ForCausalLM" -> PHI3;
                     default -> List.of();
                 });
@@ -243,6 +287,7 @@ public final class ModelFields {
         m.put("Qwen3ForCausalLM", QWEN3);
         m.put("GemmaForCausalLM", GEMMA);
         m.put("Gemma2ForCausalLM", GEMMA2);
+        m.put("Gemma3ForCausalLM", GEMMA3);
         m.put("Phi3ForCausalLM", PHI3);
         return m;
     }

@@ -393,6 +393,86 @@ public record RopeParameters(
         return out;
     }
 
+    /**
+     * Gemma 3's two rotary embeddings, {full attention, sliding attention}, as {@code
+     * Gemma3TextConfig.convert_rope_params_to_dict} builds them: {@code rope_parameters} nested by
+     * layer type (each missing one {@code default}), {@code rope_scaling} (4.x) merged into the
+     * full-attention entry, and a missing {@code rope_theta} taken from the top-level {@code
+     * rope_theta} (else 1e6) for full attention and from {@code rope_local_base_freq} (else 1e4)
+     * for sliding attention.
+     */
+    static RopeParameters[] perLayerType(JsonNode root, String source, int maxPositions) {
+        com.fasterxml.jackson.databind.node.ObjectNode full = JSON.createObjectNode();
+        com.fasterxml.jackson.databind.node.ObjectNode sliding = JSON.createObjectNode();
+        full.put("rope_type", "default");
+        sliding.put("rope_type", "default");
+        JsonNode params = root.get("rope_parameters");
+        if (params != null && !params.isNull()) {
+            if (!params.isObject()) {
+                throw new ModelFormatException(source + ": rope_parameters must be an object");
+            }
+            List<String> other = new ArrayList<>();
+            params.fieldNames()
+                    .forEachRemaining(
+                            k -> {
+                                if (!k.equals("full_attention") && !k.equals("sliding_attention")) {
+                                    other.add(k);
+                                }
+                            });
+            if (!other.isEmpty()) {
+                // transformers keeps them beside the per-layer-type entries and never reads them.
+                throw new ModelFormatException(
+                        source
+                                + ": rope_parameters "
+                                + other
+                                + " outside full_attention / sliding_attention are not read by"
+                                + " Gemma 3's rotary embedding; refusing rather than ignoring them");
+            }
+            for (String type : List.of("full_attention", "sliding_attention")) {
+                JsonNode n = params.get(type);
+                if (n != null && !n.isNull()) {
+                    if (!n.isObject()) {
+                        throw new ModelFormatException(
+                                source + ": rope parameters for '" + type + "' must be an object");
+                    }
+                    (type.equals("full_attention") ? full : sliding)
+                            .setAll((com.fasterxml.jackson.databind.node.ObjectNode) n.deepCopy());
+                }
+            }
+        }
+        JsonNode scaling = root.get("rope_scaling");
+        if (scaling != null && !scaling.isNull()) {
+            if (!scaling.isObject()) {
+                throw new ModelFormatException(source + ": rope_scaling must be an object or null");
+            }
+            full.setAll((com.fasterxml.jackson.databind.node.ObjectNode) scaling.deepCopy());
+        }
+        if (!present(full, "rope_theta")) {
+            full.put("rope_theta", ConfigReader.number(root, "rope_theta", source, 1_000_000.0));
+        }
+        if (!present(sliding, "rope_theta")) {
+            sliding.put(
+                    "rope_theta",
+                    ConfigReader.number(root, "rope_local_base_freq", source, 10_000.0));
+        }
+        RopeParameters[] out = new RopeParameters[2];
+        int i = 0;
+        for (com.fasterxml.jackson.databind.node.ObjectNode p : List.of(full, sliding)) {
+            com.fasterxml.jackson.databind.node.ObjectNode alone = JSON.createObjectNode();
+            alone.set("rope_parameters", p);
+            RopeParameters r = read(alone, source, maxPositions, 10_000.0, false, null);
+            if (r.type().equals("longrope")) {
+                throw new ModelFormatException(
+                        source + ": rope_type longrope is not supported for Gemma 3");
+            }
+            out[i++] = r;
+        }
+        return out;
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
+
     private static double yarnMscale(double scale, double mscale) {
         return scale <= 1 ? 1.0 : 0.1 * mscale * Math.log(scale) + 1.0;
     }

@@ -72,7 +72,8 @@ final class AutoTokenizerFiles {
                     "qwen2", "Qwen2Tokenizer",
                     "qwen3", "Qwen2Tokenizer",
                     "gemma", "GemmaTokenizer",
-                    "gemma2", "GemmaTokenizer");
+                    "gemma2", "GemmaTokenizer",
+                    "gemma3_text", "GemmaTokenizer");
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their

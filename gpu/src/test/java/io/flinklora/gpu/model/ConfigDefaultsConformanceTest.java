@@ -62,6 +62,20 @@ class ConfigDefaultsConformanceTest {
         assertEquals(t.get("rms_norm_eps").asDouble(), m.rmsNormEps(), 1e-15, "rms_norm_eps");
         assertEquals(t.get("rope_type").asText(), m.rope().type(), "rope_type");
         assertEquals(t.get("rope_theta").asDouble(), m.rope().theta(), 1e-9, "rope_theta");
+        // Gemma 3's sliding layers rotate with their own parameters (the same as above elsewhere)
+        RopeParameters local =
+                m.slidingRope() != null && m.slidingLayers().contains(true)
+                        ? m.slidingRope()
+                        : m.rope();
+        if (m.slidingLayers().contains(true)) {
+            assertEquals(t.get("sliding_rope_type").asText(), local.type(), "sliding rope_type");
+            assertEquals(
+                    t.get("sliding_rope_theta").asDouble(),
+                    local.theta(),
+                    1e-9,
+                    "sliding rope_theta");
+        }
+        assertEquals(t.get("qk_norm").asBoolean(), m.qkNorm(), "qk_norm");
         assertEquals(
                 t.get("partial_rotary_factor").asDouble(),
                 m.rope().partialRotaryFactor(),
