@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random config fuzz: tiny models of the seven supported architectures with random config fields, and
+"""Random config fuzz: tiny models of the eight supported architectures with random config fields, and
 random PEFT LoRA adapters for them, saved by save_pretrained, and random generation defaults
 (generation_config.json, or config.json's generation fields); the engine (scripts/generate.sh) must give
 transformers + PEFT's greedy tokens (and generate()'s tokens for a request that leaves the sampling
@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 import transformers
 from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, MistralConfig,
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
-    Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM)
+    Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -32,7 +32,7 @@ V = 512
 ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForCausalLM),
             mistral=(MistralConfig, MistralForCausalLM), qwen3=(Qwen3Config, Qwen3ForCausalLM),
             gemma=(GemmaConfig, GemmaForCausalLM), gemma2=(Gemma2Config, Gemma2ForCausalLM),
-            phi3=(Phi3Config, Phi3ForCausalLM))
+            phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -64,8 +64,21 @@ def rand_model(r, arch):
                rms_norm_eps=r.choice([1e-5, 1e-6]))
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2"):
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3"):
         cfg["rope_parameters"] = rand_rope(r, 256)
+    if arch == "gemma3":
+        # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
+        cfg["head_dim"] = hd
+        cfg["sliding_window"] = r.choice([4, 6]); cfg["query_pre_attn_scalar"] = r.choice([16, 24])
+        cfg["attn_logit_softcapping"] = r.choice([None, None, 2.0]); cfg["final_logit_softcapping"] = r.choice([None, None, 5.0])
+        local = {"rope_type": "default", "rope_theta": r.choice([10000.0, 1000.0])}
+        if r.random() < 0.2:
+            local = rand_rope(r, 256)
+        cfg["rope_parameters"] = {"full_attention": rand_rope(r, 256), "sliding_attention": local}
+        if r.random() < 0.5:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"]) for _ in range(cfg["num_hidden_layers"])]
+        else:
+            cfg["sliding_window_pattern"] = r.choice([2, 3, 6])
     if arch == "llama":
         cfg["attention_bias"] = r.random() < 0.4
         cfg["mlp_bias"] = r.random() < 0.3
@@ -169,6 +182,17 @@ def v4_layout(path):
         if partial is not None and partial != 1.0:
             cfg["partial_rotary_factor"] = partial
         cfg["rope_scaling"] = None if rope_type == "default" else {"type" if random.random() < 0.3 else "rope_type": rope_type, **rope}
+    if "full_attention" in rope:
+        # Gemma 3: the global rotary at the top level, the local one's theta in rope_local_base_freq
+        full, local = dict(rope["full_attention"]), dict(rope["sliding_attention"])
+        cfg["rope_theta"] = full.pop("rope_theta", 1000000.0)
+        rope_type = full.pop("rope_type", "default")
+        cfg["rope_scaling"] = None if rope_type == "default" else {"rope_type": rope_type, **full}
+        if local.get("rope_type", "default") == "default":
+            cfg["rope_local_base_freq"] = local.get("rope_theta", 10000.0)
+        else:  # a scaled local rotary has no 4.x field: keep the 5.x layout
+            cfg["rope_parameters"] = {"full_attention": rope["full_attention"], "sliding_attention": local}
+            cfg.pop("rope_theta"); cfg.pop("rope_scaling")
     cfg["torch_dtype"] = cfg.pop("dtype", "float32")
     cfg.pop("layer_types", None) if cfg.get("model_type") in ("qwen2", "qwen3") else None
     json.dump(cfg, open(path, "w"), indent=2)
@@ -180,6 +204,7 @@ STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "
               "sliding_window", "use_sliding_window", "max_window_layers", "layer_types", "hidden_act",
               "hidden_activation", "query_pre_attn_scalar", "attn_logit_softcapping",
               "final_logit_softcapping", "partial_rotary_factor", "original_max_position_embeddings",
+              "rope_local_base_freq", "sliding_window_pattern",
               "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id",
               "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
 
@@ -356,7 +381,7 @@ def main(seed, count, root):
         reqs = []; refs = {}
         text = r.choice(["  Once upon a time", "Lily <s> saw a dog", "The dog ran.\n\nThen", "é 日本 🙂 ok"])
         for name in [None] + list(adapters):
-            kw_load = {"attn_implementation": "eager"} if arch == "gemma2" else {}
+            kw_load = {"attn_implementation": "eager"} if arch in ("gemma2", "gemma3") else {}
             if name is None:
                 m = Cls.from_pretrained(d, **kw_load).eval()
             else:
