@@ -911,8 +911,6 @@ def model_specs(shapes, seed=0):
                      config=cfg_set(layer_types=["full_attention"] * layers)),
                 dict(what=f"query_pre_attn_scalar = head_dim ({head_dim})",
                      config=cfg_set(query_pre_attn_scalar=head_dim)),
-                dict(what="attn_logit_softcapping 2 (info: Gemma 3 has none by default)",
-                     config=cfg_set(attn_logit_softcapping=2.0), info=True),
             ],
         ),
         dict(

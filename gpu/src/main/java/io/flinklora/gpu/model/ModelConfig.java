@@ -418,6 +418,16 @@ public record ModelConfig(
                     && root.get("attn_logit_softcapping").isNull()) {
                 attnCap = 0;
             }
+            if (gemma3 && attnCap != 0) {
+                // Gemma3Attention (transformers 5.18) keeps the value but never passes it to its
+                // attention function; Google's Gemma 3 code caps. The two disagree: refused.
+                throw new ModelFormatException(
+                        source
+                                + ": attn_logit_softcapping "
+                                + root.get("attn_logit_softcapping")
+                                + " is not supported for Gemma 3: transformers 5 ignores it while"
+                                + " Google's implementation applies it (leave it null)");
+            }
             if (gemma2
                     && root.has("final_logit_softcapping")
                     && root.get("final_logit_softcapping").isNull()) {

@@ -218,7 +218,8 @@ public final class ModelFields {
                     new Field(
                             "attn_logit_softcapping",
                             Use.APPLIED,
-                            "cap * tanh(score / cap) before the mask; null (the default): none"),
+                            "null (the default) only: transformers 5's Gemma 3 attention never applies"
+                                    + " it while Google's implementation does, so a value is refused"),
                     new Field(
                             "final_logit_softcapping",
                             Use.APPLIED,

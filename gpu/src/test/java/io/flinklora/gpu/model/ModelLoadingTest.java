@@ -457,6 +457,20 @@ class ModelLoadingTest {
                                         "qwen2"));
         assertTrue(
                 noWindow.getMessage().contains("layer 1 sliding_attention"), noWindow.getMessage());
+        // Gemma 3: transformers 5 stores attn_logit_softcapping but never applies it; Google's
+        // code does. Refused rather than served one way.
+        ModelFormatException softcap =
+                assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                ModelConfig.parse(
+                                        JSON.readTree(
+                                                "{\"architectures\":[\"Gemma3ForCausalLM\"],"
+                                                        + shape
+                                                        + "\"head_dim\":8,"
+                                                        + "\"attn_logit_softcapping\":50.0}"),
+                                        "gemma3"));
+        assertTrue(softcap.getMessage().contains("attn_logit_softcapping"), softcap.getMessage());
         // Gemma: transformers 4 applied hidden_activation, 5 reads hidden_act ("gelu" = tanh).
         String gemma = "{\"architectures\":[\"GemmaForCausalLM\"]," + shape + "\"head_dim\":8,";
         ModelConfig agree =
