@@ -402,6 +402,14 @@ public record RopeParameters(
      * for sliding attention.
      */
     static RopeParameters[] perLayerType(JsonNode root, String source, int maxPositions) {
+        if (present(root, "original_max_position_embeddings")) {
+            // Not a Gemma3TextConfig field: whether transformers copies it into one layer type's
+            // parameters or both is not something to guess.
+            throw new ModelFormatException(
+                    source
+                            + ": a top-level original_max_position_embeddings is not supported for"
+                            + " Gemma 3 (give it inside rope_parameters' entries)");
+        }
         com.fasterxml.jackson.databind.node.ObjectNode full = JSON.createObjectNode();
         com.fasterxml.jackson.databind.node.ObjectNode sliding = JSON.createObjectNode();
         full.put("rope_type", "default");
