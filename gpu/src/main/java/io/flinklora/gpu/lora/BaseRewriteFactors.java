@@ -14,9 +14,11 @@ import io.flinklora.annotation.Internal;
 final class BaseRewriteFactors {
     /**
      * Relative size below which a column (OLoRA) or a singular-value gap (PiSSA) makes PEFT's
-     * float32 result depend on its LAPACK routine's arbitrary choices, so the adapter is refused.
+     * float32 result depend on its LAPACK routine's arbitrary choices, so the adapter is refused:
+     * float32 QR and SVD turn their directions by about 1e-7 / gap, which at 1e-4 moves the
+     * rewritten weight by about 1e-3 of its size, near the conformance tests' tolerance.
      */
-    static final double DEGENERATE = 1e-5;
+    static final double DEGENERATE = 1e-4;
 
     /** {@code a} [rank, in] and {@code b} [out, rank], row-major. */
     record Factors(int rank, float[] a, float[] b) {}
