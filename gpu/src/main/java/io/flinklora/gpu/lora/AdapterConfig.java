@@ -273,6 +273,16 @@ public record AdapterConfig(
         }
         BaseRewrite rewrite = baseRewrite(n.get("init_lora_weights"));
         String init = n.path("init_lora_weights").asText("");
+        JsonNode initNode = n.get("init_lora_weights");
+        if (loraBias && initNode != null && !initNode.isNull() && !initNode.isBoolean()) {
+            // LoraConfig.__post_init__ raises on it, so PEFT cannot load such a config.
+            throw new AdapterFormatException(
+                    source
+                            + ": lora_bias with init_lora_weights "
+                            + initNode
+                            + " (PEFT allows lora_bias only with init_lora_weights true or false and"
+                            + " refuses the config)");
+        }
         if (init.equals("mica") && (dora || !invocation.isEmpty())) {
             // PEFT resolves one LoRA variant per layer and has none for MiCA with DoRA or aLoRA.
             throw new AdapterFormatException(
