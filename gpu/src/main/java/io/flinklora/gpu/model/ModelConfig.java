@@ -22,8 +22,8 @@ import java.util.Set;
  * @param oBias whether the attention output projection carries a bias ({@code attention_bias} for
  *     Llama, Qwen3)
  * @param mlpBias whether the gate, up and down projections carry biases (Llama's {@code mlp_bias})
- * @param qkNorm whether queries and keys get a per-head RMSNorm before rotary (Qwen3's q_norm,
- *     k_norm)
+ * @param qkNorm whether queries and keys get a per-head RMSNorm before rotary (Qwen3's and Gemma
+ *     3's q_norm, k_norm)
  * @param slidingWindow the attention window of the sliding layers (a query sees itself and the
  *     {@code slidingWindow - 1} positions before it), 0 when no layer slides
  * @param slidingLayers per layer, whether it uses the window
@@ -99,9 +99,9 @@ public record ModelConfig(
 
     /**
      * How a decoder block computes beyond the Llama shape: Gemma scales embeddings by sqrt(hidden),
-     * uses RMSNorm weights as (1 + w), GeGLU, and Gemma 2 adds norms after attention and around the
-     * MLP, a query scale from {@code query_pre_attn_scalar} and tanh soft-capping of attention
-     * scores and final logits (0: none).
+     * uses RMSNorm weights as (1 + w), GeGLU, and Gemma 2 and 3 add norms after attention and
+     * around the MLP, a query scale from {@code query_pre_attn_scalar} and tanh soft-capping of
+     * attention scores and final logits (0: none).
      */
     public record Block(
             Activation activation,
