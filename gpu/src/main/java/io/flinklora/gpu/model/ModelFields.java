@@ -179,14 +179,24 @@ public final class ModelFields {
                             Use.APPLIED,
                             "false or null only; true refused"));
 
+    // Fields Gemma 2 and Gemma 3 read alike.
+    private static final Field GEMMA_ACTIVATION =
+            new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu");
+    private static final Field ATTENTION_BIAS =
+            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections");
+    private static final Field QUERY_SCALAR =
+            new Field("query_pre_attn_scalar", Use.APPLIED, "queries scaled by its -1/2 power");
+    private static final Field SLIDING_WINDOW =
+            new Field("sliding_window", Use.APPLIED, "the window of the sliding layers");
+    private static final Field CAUSAL_ONLY =
+            new Field(
+                    "use_bidirectional_attention", Use.APPLIED, "false or null only; true refused");
+
     private static final List<Field> GEMMA2 =
             List.of(
-                    new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
-                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-                    new Field(
-                            "query_pre_attn_scalar",
-                            Use.APPLIED,
-                            "queries scaled by its -1/2 power"),
+                    GEMMA_ACTIVATION,
+                    ATTENTION_BIAS,
+                    QUERY_SCALAR,
                     new Field(
                             "attn_logit_softcapping",
                             Use.APPLIED,
@@ -195,26 +205,20 @@ public final class ModelFields {
                             "final_logit_softcapping",
                             Use.APPLIED,
                             "cap * tanh(logit / cap); null: none"),
-                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    SLIDING_WINDOW,
                     new Field(
                             "layer_types",
                             Use.APPLIED,
                             "full_attention / sliding_attention (default: every other layer slides); a"
                                     + " sliding type with sliding_window null is refused, as"
                                     + " transformers 5 fails on it"),
-                    new Field(
-                            "use_bidirectional_attention",
-                            Use.APPLIED,
-                            "false or null only; true refused"));
+                    CAUSAL_ONLY);
 
     private static final List<Field> GEMMA3 =
             List.of(
-                    new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu"),
-                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-                    new Field(
-                            "query_pre_attn_scalar",
-                            Use.APPLIED,
-                            "queries scaled by its -1/2 power"),
+                    GEMMA_ACTIVATION,
+                    ATTENTION_BIAS,
+                    QUERY_SCALAR,
                     new Field(
                             "attn_logit_softcapping",
                             Use.APPLIED,
@@ -224,7 +228,7 @@ public final class ModelFields {
                             "final_logit_softcapping",
                             Use.APPLIED,
                             "cap * tanh(logit / cap); null (the default): none"),
-                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    SLIDING_WINDOW,
                     new Field(
                             "layer_types",
                             Use.APPLIED,
@@ -246,10 +250,7 @@ public final class ModelFields {
                             "rope_theta of the sliding layers (4.x layout; default 10000); in the 5.x"
                                     + " layout rope_parameters has one entry per layer type, and"
                                     + " rope_scaling applies to the full-attention layers"),
-                    new Field(
-                            "use_bidirectional_attention",
-                            Use.APPLIED,
-                            "false or null only; true refused"));
+                    CAUSAL_ONLY);
 
     private static final List<Field> PHI3 =
             List.of(
