@@ -454,10 +454,15 @@ public final class LoraAdapter implements AutoCloseable {
         float[] w = new float[m.outFeatures() * in];
         for (LinearModule.Slice sl : m.slices()) {
             NDArray weight = base.weight(layer, sl.projection());
-            float[] rows =
-                    weight.getDataType() == DataType.FLOAT32
-                            ? weight.toFloatArray()
-                            : weight.toType(DataType.FLOAT32, true).toFloatArray();
+            float[] rows;
+            if (weight.getDataType() == DataType.FLOAT32) {
+                rows = weight.toFloatArray();
+            } else {
+                // the copy would otherwise live with the model's manager
+                try (NDArray f = weight.toType(DataType.FLOAT32, true)) {
+                    rows = f.toFloatArray();
+                }
+            }
             System.arraycopy(rows, 0, w, sl.offset() * in, sl.rows() * in);
         }
         String where = dir + ": " + m.path();
