@@ -818,6 +818,23 @@ public final class Engine implements AutoCloseable {
         return runner.copyReads();
     }
 
+    /** Spans those steps read, all together: more than the steps when rows split by length. */
+    long decodeCopySpans() {
+        return runner.copySpans();
+    }
+
+    /** Overrides the copy's span and re-sort costs (see {@link DecodeKvCopy#overrideCosts}). */
+    void decodeCopyCosts(long spanRowPositions, int paybackSteps) {
+        if (cache.decodeCopy() != null) {
+            cache.decodeCopy().overrideCosts(spanRowPositions, paybackSteps);
+        }
+    }
+
+    /** Times the decoding sequences' KV copy was re-sorted longest row first. */
+    long decodeCopyResorts() {
+        return cache.decodeCopy() == null ? 0 : cache.decodeCopy().resorts();
+    }
+
     public EngineStats stats() {
         long held = 0;
         for (Sequence s : scheduler.runningSequences()) {

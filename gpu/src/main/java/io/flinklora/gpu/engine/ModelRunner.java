@@ -41,7 +41,8 @@ public final class ModelRunner {
 
     private final LlamaModel model;
     private final KvBlockPool cache;
-    private long copyReads; // steps whose decode rows read the decoding sequences' copy
+    private long copyReads;
+    private long copySpans; // steps whose decode rows read the decoding sequences' copy
 
     public ModelRunner(LlamaModel model, KvBlockPool cache) {
         this.model = model;
@@ -126,10 +127,22 @@ public final class ModelRunner {
         long offset = 0;
         if (plan != null) {
             copyReads++;
-            AttentionGroup g =
-                    decodeGroup(chunks, decoding, plan, firstToken, outputGather, tokens, manager);
-            groups.add(g);
-            offset += g.paddedRows();
+            copySpans += plan.spans().size();
+            for (DecodeKvCopy.Span span : plan.spans()) {
+                AttentionGroup g =
+                        decodeGroup(
+                                chunks,
+                                decoding,
+                                plan,
+                                span,
+                                offset,
+                                firstToken,
+                                outputGather,
+                                tokens,
+                                manager);
+                groups.add(g);
+                offset += g.paddedRows();
+            }
         }
         for (int[] members : grouping) {
             AttentionGroup g =
@@ -165,6 +178,11 @@ public final class ModelRunner {
         return copyReads;
     }
 
+    /** Spans of the copy those steps read, all together (a step's rows split by key length). */
+    long copySpans() {
+        return copySpans;
+    }
+
     /**
      * Whether the decode rows read the copy this step: it pads every row to the longest row's keys
      * (masks, scores and softmax run over the padding), where gathered groups pad only within a
@@ -183,7 +201,7 @@ public final class ModelRunner {
         for (int[] g : groupRows(chunks, others)) {
             gathered += paddedWork(chunks, Arrays.stream(g).boxed().toList());
         }
-        return (long) plan.span() * plan.keyLength() <= COPY_PADDING * gathered;
+        return plan.work() <= COPY_PADDING * gathered;
     }
 
     /**
@@ -227,39 +245,44 @@ public final class ModelRunner {
     }
 
     /**
-     * The decode group: the rows marked in {@code decoding}, laid out as the copy's rows {@code
-     * 0..span-1} (a row no sequence holds is padding, fully masked), so attention reads the copy in
-     * place.
+     * One span of the decode rows: the copy's rows {@code span.first()..} (a row no sequence holds
+     * is padding, fully masked), so attention reads the copy in place; its output rows start at
+     * {@code offset} of the step's attention output.
      */
     private AttentionGroup decodeGroup(
             List<Batch.Chunk> chunks,
             boolean[] decoding,
             DecodeKvCopy.Plan plan,
+            DecodeKvCopy.Span span,
+            long offset,
             int[] firstToken,
             long[] outputGather,
             int tokens,
             NDManager manager) {
-        int span = plan.span();
-        int keyLen = plan.keyLength();
-        int kvHeads = cache.kvHeads();
-        long[] gather = new long[span];
-        float[] mask = new float[span * keyLen];
+        int rows = span.rows();
+        int first = span.first();
+        int keyLen = span.keyLength();
+        long[] gather = new long[rows];
+        float[] mask = new float[rows * keyLen];
         Arrays.fill(mask, MASKED);
         int window = model.config().slidingWindow();
         float[] windowMask = window > 0 ? mask.clone() : null;
-        boolean inOrder = span == tokens;
+        boolean inOrder = rows == tokens && first == 0;
         for (int row = 0, i = 0; row < chunks.size(); row++) {
             if (!decoding[row]) {
                 continue;
             }
+            int r = plan.rows()[i++] - first;
+            if (r < 0 || r >= rows) {
+                continue; // another span's row
+            }
             Batch.Chunk c = chunks.get(row);
             Sequence s = c.sequence();
-            int r = plan.rows()[i++];
             int p = c.start();
             int token = firstToken[row];
             inOrder &= r == token;
             gather[r] = token;
-            outputGather[token] = r;
+            outputGather[token] = offset + r;
             int base = r * keyLen;
             Arrays.fill(mask, base, base + p + 1, 0f);
             if (windowMask != null) {
@@ -272,17 +295,18 @@ public final class ModelRunner {
             }
         }
         return new AttentionGroup(
-                span,
+                rows,
                 null,
                 inOrder ? null : manager.create(gather),
-                manager.create(mask, new Shape(span, 1, 1, 1, keyLen)).toType(model.dtype(), false),
+                manager.create(mask, new Shape(rows, 1, 1, 1, keyLen)).toType(model.dtype(), false),
                 windowMask == null
                         ? null
-                        : manager.create(windowMask, new Shape(span, 1, 1, 1, keyLen))
+                        : manager.create(windowMask, new Shape(rows, 1, 1, 1, keyLen))
                                 .toType(model.dtype(), false),
                 1,
                 keyLen,
-                true);
+                true,
+                first);
     }
 
     /**
@@ -410,7 +434,8 @@ public final class ModelRunner {
                                 .toType(model.dtype(), false),
                 queryLen,
                 keyLen,
-                false);
+                false,
+                0);
     }
 
     /**

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.Rows;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -51,6 +52,8 @@ public final class DecodeKvCopy implements AutoCloseable {
     private int[] length = new int[0];
     private int[] pending = new int[0];
     private final Map<Object, Integer> rowOf = new IdentityHashMap<>();
+    private long resorts;
+    private long spanCost;
 
     /**
      * @param maxRows sequences decoding at once at most
@@ -79,16 +82,55 @@ public final class DecodeKvCopy implements AutoCloseable {
     }
 
     /**
-     * Where one step's decode rows attend: each owner's row in the copy, the rows attention spans
-     * (the highest held row + 1, holes included) and the positions it reads (whole blocks).
+     * Rows of the copy that attend together: {@code rows} rows from {@code first}, each reading
+     * {@code keyLength} positions (the longest of them, in whole blocks).
      */
-    public record Plan(int[] rows, int span, int keyLength) {}
+    public record Span(int first, int rows, int keyLength) {}
+
+    /**
+     * Where one step's decode rows attend: each owner's row in the copy and the spans of rows that
+     * attention reads, in row order (rows outside every span hold no sequence).
+     */
+    public record Plan(int[] rows, List<Span> spans) {
+        /** Rows attention covers from row 0: the end of the last span. */
+        public int span() {
+            Span last = spans.get(spans.size() - 1);
+            return last.first() + last.rows();
+        }
+
+        /** The longest key length of the spans. */
+        public int keyLength() {
+            return spans.stream().mapToInt(Span::keyLength).max().orElse(0);
+        }
+
+        /** Row-positions attention reads: each span's rows times its key length. */
+        public long work() {
+            return spans.stream().mapToLong(s -> (long) s.rows() * s.keyLength()).sum();
+        }
+    }
+
+    /** Spans a step's decode rows split into at most. */
+    static final int MAX_SPANS = 4;
+
+    /**
+     * Steps a re-sort of the copy should pay for itself in: it is taken when the rows it spares
+     * attention over this many steps exceed the rows it copies.
+     */
+    private static final int PAYBACK_STEPS = 16;
+
+    private int paybackSteps = PAYBACK_STEPS;
 
     /**
      * Prepares the copy for a step: releases the rows of sequences not in {@code owners}, gives
      * each owner a row, copies from the pool the cached positions of owners whose row is new or
      * stale, and grows the copy when needed. Returns null, with every row released, when the copy
      * would pass its budget: the caller then reads the pool.
+     *
+     * <p>Attention reads each span's rows up to the span's longest row, so a batch of long and
+     * short sequences reads the short ones padded. Newcomers go to free rows (holes first, longest
+     * newcomer lowest), and when that layout reads notably more than the rows sorted longest first
+     * with no hole, the copy is re-sorted (one gather per layer and tensor); spans then cut the
+     * rows where a cut saves more than one more span's operations cost ({@link #spanCost}).
      *
      * @param owners the step's decoding sequences (identity matters)
      * @param starts each owner's cached positions (its new token's position)
@@ -105,21 +147,29 @@ public final class DecodeKvCopy implements AutoCloseable {
             }
             keyLength = Math.max(keyLength, starts[i] + 1);
         }
-        keyLength = (keyLength + blockSize - 1) / blockSize * blockSize;
+        keyLength = roundUp(keyLength);
         for (int r = 0; r < owner.length; r++) {
             if (owner[r] != null && !keep.containsKey(owner[r])) {
                 release(r);
             }
         }
+        // Layout as it stands: kept rows stay, newcomers take free rows, longest lowest.
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (x, y) -> Integer.compare(starts[y], starts[x]));
         int[] rows = new int[n];
-        int span = 0;
+        int heldSpan = 0;
         boolean[] taken = new boolean[owner.length + n];
         for (int row : keep.values()) {
             taken[row] = true;
+            heldSpan = Math.max(heldSpan, row + 1);
         }
         int free = 0;
+        int span = 0;
         boolean[] fill = new boolean[n];
-        for (int i = 0; i < n; i++) {
+        for (int i : order) {
             Integer row = keep.get(owners.get(i));
             if (row == null) {
                 while (taken[free]) {
@@ -132,9 +182,45 @@ public final class DecodeKvCopy implements AutoCloseable {
             rows[i] = row;
             span = Math.max(span, row + 1);
         }
-        if (!reserve(span, keyLength)) {
+        int[] need = new int[span];
+        for (int i = 0; i < n; i++) {
+            need[rows[i]] = starts[i] + 1;
+        }
+        List<Span> spans = spans(need);
+        // The same rows sorted longest first, no hole: worth a re-sort when it pays back soon.
+        int[] sorted = new int[n];
+        for (int k = 0; k < n; k++) {
+            sorted[k] = starts[order[k]] + 1;
+        }
+        List<Span> sortedSpans = spans(sorted);
+        int moved = 0;
+        for (int k = 0; k < n; k++) {
+            moved += keep.containsKey(owners.get(order[k])) && rows[order[k]] != k ? 1 : 0;
+        }
+        // A moved row is gathered whole (its capacity read and written), then its positions put.
+        long sortCopies = 2L * moved * (Math.max(capLength, keyLength) + keyLength);
+        boolean resort = moved > 0 && (cost(spans) - cost(sortedSpans)) * paybackSteps > sortCopies;
+        if (!reserve(Math.max(resort ? n : span, heldSpan), keyLength)) {
             reset();
             return null;
+        }
+        if (resort) {
+            List<int[]> moves = new ArrayList<>();
+            for (int k = 0; k < n; k++) {
+                int i = order[k];
+                Integer row = keep.get(owners.get(i));
+                if (row != null && row != k) {
+                    moves.add(new int[] {row, k});
+                }
+                rows[i] = k;
+            }
+            move(moves, keyLength);
+            for (int r = 0; r < owner.length; r++) {
+                if (owner[r] != null) {
+                    release(r);
+                }
+            }
+            spans = sortedSpans;
         }
         for (int i = 0; i < n; i++) {
             owner[rows[i]] = owners.get(i);
@@ -143,7 +229,126 @@ public final class DecodeKvCopy implements AutoCloseable {
             pending[rows[i]] = starts[i] + 1;
         }
         copyFromPool(rows, fill, starts, tables, pool);
-        return new Plan(rows, span, keyLength);
+        resorts += resort ? 1 : 0;
+        return new Plan(rows, spans);
+    }
+
+    /** Re-sorts so far (each a gather of the copy's held rows). */
+    public long resorts() {
+        return resorts;
+    }
+
+    private int roundUp(int positions) {
+        return (positions + blockSize - 1) / blockSize * blockSize;
+    }
+
+    /**
+     * One more span's cost in row-positions: its dozen operations per layer (about 8 us each on a
+     * CPU) at the bytes a row-position of keys and values takes to read (about 25 GB/s), so a cut
+     * is made only where it spares more reading than that.
+     */
+    private long spanCost() {
+        if (spanCost > 0) {
+            return spanCost;
+        }
+        long bytesPerRowPosition = 2L * kvHeads * headDim * dtype.getNumOfBytes();
+        return Math.max(64, 12 * 8_000L * 25 / bytesPerRowPosition);
+    }
+
+    /**
+     * Sets the cost of one more span (row-positions) in place of the one derived from the model's
+     * shape, and the steps a re-sort must pay back in: tests on tiny models, whose rows would never
+     * split or re-sort, use it to exercise both.
+     */
+    public void overrideCosts(long spanRowPositions, int paybackSteps) {
+        this.spanCost = spanRowPositions;
+        this.paybackSteps = paybackSteps;
+    }
+
+    private long cost(List<Span> spans) {
+        Plan p = new Plan(null, spans);
+        return p.work() + spanCost() * spans.size();
+    }
+
+    /**
+     * The cheapest cut of rows {@code 0..need.length-1} into at most {@link #MAX_SPANS} spans,
+     * {@code need[r]} the positions row r reads (0 for a hole; a run of holes is left out of every
+     * span): a small dynamic programme over the rows.
+     */
+    List<Span> spans(int[] need) {
+        int m = need.length;
+        long unit = spanCost();
+        long[][] best = new long[MAX_SPANS + 1][m + 1];
+        int[][] cut = new int[MAX_SPANS + 1][m + 1];
+        for (long[] b : best) {
+            Arrays.fill(b, Long.MAX_VALUE);
+        }
+        best[0][0] = 0;
+        for (int k = 1; k <= MAX_SPANS; k++) {
+            for (int end = 1; end <= m; end++) {
+                int longest = 0;
+                for (int start = end - 1; start >= 0; start--) {
+                    longest = Math.max(longest, need[start]);
+                    long before = best[k - 1][start];
+                    if (before == Long.MAX_VALUE) {
+                        continue;
+                    }
+                    long c =
+                            longest == 0
+                                    ? before
+                                    : before + (long) (end - start) * roundUp(longest) + unit;
+                    if (c < best[k][end]) {
+                        best[k][end] = c;
+                        cut[k][end] = start;
+                    }
+                }
+            }
+        }
+        int k = 1;
+        for (int j = 2; j <= MAX_SPANS; j++) {
+            if (best[j][m] < best[k][m]) {
+                k = j;
+            }
+        }
+        List<Span> out = new ArrayList<>();
+        for (int end = m; k > 0; k--) {
+            int start = cut[k][end];
+            int longest = 0;
+            for (int r = start; r < end; r++) {
+                longest = Math.max(longest, need[r]);
+            }
+            if (longest > 0) {
+                out.add(0, new Span(start, end - start, roundUp(longest)));
+            }
+            end = start;
+        }
+        return out;
+    }
+
+    /**
+     * Each {from, to} row pair: row {@code to} takes what row {@code from} holds, positions {@code
+     * 0..positions-1}. The moved rows are gathered first (rows may trade places), then put one by
+     * one (a slice assignment is a plain copy, where an indexed write stores element by element).
+     */
+    private void move(List<int[]> moves, int positions) {
+        long[] index = new long[moves.size()];
+        for (int k = 0; k < index.length; k++) {
+            index[k] = moves.get(k)[0];
+        }
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray idx = scope.create(index);
+            for (int l = 0; l < layers; l++) {
+                for (NDArray a : new NDArray[] {keys[l], values[l]}) {
+                    try (NDArray rows = Rows.of(a, idx)) {
+                        for (int k = 0; k < index.length; k++) {
+                            try (NDArray row = rows.get(new NDIndex(k + ", :, 0:" + positions))) {
+                                a.set(new NDIndex(moves.get(k)[1] + ", :, 0:" + positions), row);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /** Marks the planned rows as holding their sequences' new tokens (the step succeeded). */

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
@@ -525,15 +526,10 @@ public final class LoraBatch implements ProjectionDelta {
             NDArray poolBT = any.pool.bT[layer][p.ordinal()];
             if (pooled) {
                 SlotLayout layout = plan.layouts().get(rank);
-                long pairs = groups.get(g).getShape().get(0);
-                if ((long) layout.slots() * layout.depth() > 2 * pairs + 64) {
-                    // One adapter holds many rows (a prefill chunk) and others few: the slot-major
-                    // layout
-                    // would pad every slot to the longest; two products per adapter cost less here.
-                    parts.add(perAdapter(layer, p, groups.get(g), members, rank));
-                } else {
-                    parts.add(slotMajor(poolA, poolBT, groups.get(g), layout));
-                }
+                parts.add(
+                        layout.slots() == 0
+                                ? perAdapter(layer, p, groups.get(g), members, rank)
+                                : slotMajor(layer, p, poolA, poolBT, groups.get(g), layout));
                 continue;
             }
             NDArray slots = plan.slots().get(rank);
@@ -574,44 +570,139 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     /**
-     * Scatters pairs into [slots, rows, in] over the occupied slot range, then one product per
-     * side.
+     * Scatters the light members' pairs into [slots, depth, in] over their occupied slot range, one
+     * product per side; the heavy members' pairs (see {@link SlotLayout}) take two products each
+     * and join the others with one gather.
      */
-    private NDArray slotMajor(NDArray poolA, NDArray poolBT, NDArray x, SlotLayout layout) {
+    private NDArray slotMajor(
+            int layer, Projection p, NDArray poolA, NDArray poolBT, NDArray x, SlotLayout layout) {
         long in = x.getShape().get(1);
+        long cells = (long) layout.slots() * layout.depth();
         NDArray padded;
         if (layout.positions() == null) {
-            padded =
-                    x.reshape(
-                            layout.slots(),
-                            layout.depth(),
-                            in); // pairs already fill the slots in order
+            padded = x.reshape(layout.slots(), layout.depth(), in); // pairs fill the slots in order
         } else if (x == paddedFrom && layout == paddedFor) {
             padded = paddedInput;
         } else {
-            NDArray flat =
-                    manager.zeros(
-                            new Shape((long) layout.slots() * layout.depth(), in), x.getDataType());
-            flat.set(new ai.djl.ndarray.index.NDIndex("{}", layout.positions()), x);
-            padded = flat.reshape(layout.slots(), layout.depth(), in);
+            // One row past the cells takes the heavy members' pairs; it is never read.
+            NDArray flat = manager.zeros(new Shape(cells + 1, in), x.getDataType());
+            flat.set(new NDIndex("{}", layout.positions()), x);
+            padded =
+                    flat.get(new NDIndex("0:" + cells)).reshape(layout.slots(), layout.depth(), in);
             paddedFrom = x;
             paddedFor = layout;
             paddedInput = padded;
         }
-        ai.djl.ndarray.index.NDIndex range =
-                new ai.djl.ndarray.index.NDIndex(
-                        layout.first() + ":" + (layout.first() + layout.slots()));
+        NDIndex range = new NDIndex(layout.first() + ":" + (layout.first() + layout.slots()));
         NDArray t = padded.matMul(poolA.get(range).transpose(0, 2, 1));
-        NDArray d = t.matMul(poolBT.get(range)).reshape((long) layout.slots() * layout.depth(), -1);
-        return layout.positions() == null ? d : Rows.of(d, layout.positions());
+        NDArray d = t.matMul(poolBT.get(range)).reshape(cells, -1);
+        if (layout.heavy().isEmpty()) {
+            return layout.positions() == null ? d : Rows.of(d, layout.positions());
+        }
+        NDList parts = new NDList(1 + layout.heavy().size());
+        parts.add(d);
+        for (long[] segment : layout.heavy()) {
+            LoraAdapter.Module m = adapters.get((int) segment[2]).module(layer, p);
+            NDArray rows = x.get(new NDIndex(segment[0] + ":" + segment[1]));
+            parts.add(linear(rows, m.a).matMul(m.bT));
+        }
+        return Rows.of(NDArrays.concat(parts), layout.back());
     }
 
     /**
-     * Where each pair of a rank group sits in the slot-major layout: row (slot - first) * depth +
-     * k; {@code positions} is null when that is the pairs' own order with no gap (no scatter
-     * needed).
+     * Where each pair of a rank group goes. Light members' pairs sit in the slot-major layout at
+     * row (slot - first) * depth + k ({@code positions}; null when that is the pairs' own order
+     * with no gap and nothing heavy). Heavy members - an adapter holding many rows, a prefill chunk
+     * beside single decode rows - would pad every slot to their depth, so each runs its own two
+     * products instead: {@code heavy} holds {start, end, member} pair ranges, their pairs'
+     * positions point one row past the cells, and {@code back} reads every pair's delta from the
+     * cells followed by the heavy deltas. {@code slots == 0}: every member is heavy.
      */
-    private record SlotLayout(int first, int slots, int depth, NDArray positions) {}
+    private record SlotLayout(
+            int first, int slots, int depth, NDArray positions, List<long[]> heavy, NDArray back) {}
+
+    /**
+     * Below this many pairs per member a member always stays in the slot-major layout; above it,
+     * running it alone costs about as much as this many padded rows (two products and a slice).
+     */
+    private static final int HEAVY_COST = 64;
+
+    /**
+     * The slot layout of one rank group: {@code members} in pair order with their pair counts and
+     * slots. The depth is the one that minimises padded cells plus {@link #HEAVY_COST} and the rows
+     * of each member deeper than it.
+     */
+    private SlotLayout slotLayout(int[] members, int[] counts, int[] slotOf) {
+        int bestDepth = 0;
+        long bestCost = Long.MAX_VALUE;
+        java.util.TreeSet<Integer> depths = new java.util.TreeSet<>();
+        depths.add(0);
+        for (int c : counts) {
+            depths.add(c);
+        }
+        for (int depth : depths) {
+            int first = Integer.MAX_VALUE;
+            int last = -1;
+            long cost = 0;
+            for (int k = 0; k < members.length; k++) {
+                if (counts[k] <= depth) {
+                    first = Math.min(first, slotOf[k]);
+                    last = Math.max(last, slotOf[k]);
+                } else {
+                    cost += HEAVY_COST + counts[k];
+                }
+            }
+            cost += (long) (last < 0 ? 0 : last - first + 1) * depth;
+            if (cost < bestCost) {
+                bestCost = cost;
+                bestDepth = depth;
+            }
+        }
+        int first = Integer.MAX_VALUE;
+        int last = -1;
+        int pairs = 0;
+        for (int k = 0; k < members.length; k++) {
+            pairs += counts[k];
+            if (counts[k] <= bestDepth) {
+                first = Math.min(first, slotOf[k]);
+                last = Math.max(last, slotOf[k]);
+            }
+        }
+        if (last < 0) {
+            return new SlotLayout(0, 0, 0, null, List.of(), null);
+        }
+        int slots = last - first + 1;
+        long cells = (long) slots * bestDepth;
+        long[] pos = new long[pairs];
+        long[] back = new long[pairs];
+        List<long[]> heavy = new ArrayList<>();
+        long heavyAt = cells;
+        int at = 0;
+        boolean identity = true;
+        for (int k = 0; k < members.length; k++) {
+            if (counts[k] > bestDepth) {
+                heavy.add(new long[] {at, at + counts[k], members[k]});
+            }
+            for (int j = 0; j < counts[k]; j++, at++) {
+                if (counts[k] > bestDepth) {
+                    pos[at] = cells;
+                    back[at] = heavyAt++;
+                } else {
+                    pos[at] = (long) (slotOf[k] - first) * bestDepth + j;
+                    back[at] = pos[at];
+                }
+                identity &= pos[at] == at;
+            }
+        }
+        identity &= pairs == cells;
+        return new SlotLayout(
+                first,
+                slots,
+                bestDepth,
+                identity ? null : keep(manager.create(pos)),
+                heavy,
+                heavy.isEmpty() ? null : keep(manager.create(back)));
+    }
 
     private NDArray loop(int layer, Projection p, NDArray input, NDArray output) {
         NDList rows = new NDList(tokens);
@@ -703,40 +794,24 @@ public final class LoraBatch implements ProjectionDelta {
         }
         Map<Integer, SlotLayout> layouts = new HashMap<>();
         if (strategy == LoraStrategy.POOLED) {
-            slots.forEach(
-                    (rank, list) -> {
-                        int first = Integer.MAX_VALUE;
-                        int last = -1;
-                        Map<Long, Integer> perSlot = new HashMap<>();
-                        for (long sl : list) {
-                            first = Math.min(first, (int) sl);
-                            last = Math.max(last, (int) sl);
-                            perSlot.merge(sl, 1, Integer::sum);
-                        }
-                        int depth =
-                                perSlot.values().stream()
-                                        .mapToInt(Integer::intValue)
-                                        .max()
-                                        .orElse(1);
-                        long[] pos = new long[list.size()];
-                        Map<Long, Integer> seen = new HashMap<>();
-                        for (int j = 0; j < pos.length; j++) {
-                            long sl = list.get(j);
-                            int k = seen.merge(sl, 1, Integer::sum) - 1;
-                            pos[j] = (sl - first) * depth + k;
-                        }
-                        boolean identity = pos.length == (long) (last - first + 1) * depth;
-                        for (int j = 0; j < pos.length && identity; j++) {
-                            identity = pos[j] == j;
-                        }
-                        layouts.put(
-                                rank,
-                                new SlotLayout(
-                                        first,
-                                        last - first + 1,
-                                        depth,
-                                        identity ? null : keep(manager.create(pos))));
-                    });
+            // Members are in rank order: each rank's members are one run of the array.
+            for (int k = 0; k < members.length; ) {
+                int rank = adapters.get(members[k]).module(layer, p).rank;
+                int end = k;
+                while (end < members.length
+                        && adapters.get(members[end]).module(layer, p).rank == rank) {
+                    end++;
+                }
+                int[] group = java.util.Arrays.copyOfRange(members, k, end);
+                int[] counts = new int[group.length];
+                int[] slotOf = new int[group.length];
+                for (int g = 0; g < group.length; g++) {
+                    counts[g] = rowsOf.get(group[g]).length;
+                    slotOf[g] = adapters.get(group[g]).module(layer, p).slot;
+                }
+                layouts.put(rank, slotLayout(group, counts, slotOf));
+                k = end;
+            }
         }
         for (long g : rowGather) {
             everyRow &= g != pairs;

@@ -34,7 +34,8 @@ public record AttentionGroup(
         NDArray windowMask,
         int queryLen,
         int keyLen,
-        boolean readsDecodeCopy) {
+        boolean readsDecodeCopy,
+        int copyFrom) {
 
     /** Padded query rows the group computes (its share of the step's attention output). */
     public long paddedRows() {

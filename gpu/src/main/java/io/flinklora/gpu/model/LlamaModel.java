@@ -781,8 +781,9 @@ public final class LlamaModel implements AutoCloseable {
         NDArray keysRaw;
         NDArray valuesRaw;
         if (g.readsDecodeCopy()) {
-            // The decode group reads the first rows of the decoding sequences' copy in place.
-            NDIndex span = new NDIndex("0:" + rows + ", :, 0:" + keyLen);
+            // A decode span reads its rows of the decoding sequences' copy in place.
+            NDIndex span =
+                    new NDIndex(g.copyFrom() + ":" + (g.copyFrom() + rows) + ", :, 0:" + keyLen);
             keysRaw = cache.decodeKeys(l).get(span);
             valuesRaw = cache.decodeValues(l).get(span);
         } else {

@@ -147,7 +147,7 @@ class CausalForwardConformanceTest {
         }
     }
 
-    private static AdapterRegistry registry(Path dir, LlamaModel model, NDManager manager) {
+    static AdapterRegistry registry(Path dir, LlamaModel model, NDManager manager) {
         Path adapters = dir.resolve("adapters");
         if (!Files.isDirectory(adapters)) {
             return null;
@@ -158,7 +158,7 @@ class CausalForwardConformanceTest {
     }
 
     /** The row's adapters, loaded and on the device, or null for a base-model row. */
-    private static AdapterMix mix(AdapterRegistry registry, List<AdapterRef> refs)
+    static AdapterMix mix(AdapterRegistry registry, List<AdapterRef> refs)
             throws InterruptedException {
         if (refs.isEmpty()) {
             return null;

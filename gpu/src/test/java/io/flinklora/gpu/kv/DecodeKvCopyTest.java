@@ -223,4 +223,68 @@ class DecodeKvCopyTest {
         assertHolds(c, 0, t, 16);
         assertEquals(true, c.bytes() <= pool.bytes(), "never past the pool's size");
     }
+
+    @Test
+    void longAndShortRowsInterleavedAreResortedLongestFirstAndReadAsTwoSpans() {
+        pool.close();
+        pool =
+                new KvBlockPool(
+                        manager, LAYERS, HEADS, DIM, 256, BS, DataType.FLOAT32, Device.cpu());
+        for (int l = 0; l < LAYERS; l++) {
+            NDArray ids = manager.arange(0f, 256f * HEADS * BS * DIM).reshape(-1, BS * DIM);
+            pool.keyBlocks(l).set(new NDIndex(":"), ids.add(1 + 100_000 * l));
+            pool.valueBlocks(l).set(new NDIndex(":"), ids.add(1 + 100_000 * l).neg());
+        }
+        DecodeKvCopy c = pool.enableDecodeCopy(8, 128);
+        c.overrideCosts(8, 16);
+        // Six short sequences take rows 0-5.
+        Object[] shorts = new Object[6];
+        BlockTable[] shortTables = new BlockTable[6];
+        for (int i = 0; i < 6; i++) {
+            shorts[i] = new Object();
+            shortTables[i] = table(200 + i);
+        }
+        c.plan(List.of(shorts), new int[] {1, 1, 1, 1, 1, 1}, shortTables, pool);
+        for (int row = 0; row < 6; row++) {
+            writeNewToken(c, row, 1, 1000f + row);
+        }
+        c.commit();
+        // Three leave (rows 0, 2, 4) and three long newcomers fill those holes: long and short
+        // rows alternate, and one span would read every short row 120 positions long.
+        Object[] longs = {new Object(), new Object(), new Object()};
+        BlockTable[] longTables = new BlockTable[3];
+        for (int i = 0; i < 3; i++) {
+            int[] blocks = new int[30];
+            for (int b = 0; b < 30; b++) {
+                blocks[b] = i * 30 + b;
+            }
+            longTables[i] = table(blocks);
+        }
+        DecodeKvCopy.Plan plan =
+                c.plan(
+                        List.of(shorts[1], longs[0], shorts[3], longs[1], shorts[5], longs[2]),
+                        new int[] {2, 119, 2, 119, 2, 119},
+                        new BlockTable[] {
+                            shortTables[1],
+                            longTables[0],
+                            shortTables[3],
+                            longTables[1],
+                            shortTables[5],
+                            longTables[2]
+                        },
+                        pool);
+        assertEquals(1, c.resorts(), "re-sorted");
+        assertArrayEquals(new int[] {3, 0, 4, 1, 5, 2}, plan.rows(), "longest first, no hole");
+        assertEquals(
+                List.of(new DecodeKvCopy.Span(0, 3, 120), new DecodeKvCopy.Span(3, 3, 4)),
+                plan.spans());
+        for (int i = 0; i < 3; i++) {
+            assertHolds(c, i, longTables[i], 119);
+            assertHolds(c, 3 + i, shortTables[2 * i + 1], 1);
+            assertEquals(
+                    1001f + 2 * i,
+                    markerAt(c, 3 + i, 1),
+                    "a moved row keeps the token its last step appended");
+        }
+    }
 }
