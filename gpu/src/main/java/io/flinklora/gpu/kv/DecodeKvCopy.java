@@ -127,10 +127,11 @@ public final class DecodeKvCopy implements AutoCloseable {
      * would pass its budget: the caller then reads the pool.
      *
      * <p>Attention reads each span's rows up to the span's longest row, so a batch of long and
-     * short sequences reads the short ones padded. Newcomers go to free rows (holes first, longest
-     * newcomer lowest), and when that layout reads notably more than the rows sorted longest first
-     * with no hole, the copy is re-sorted (one gather per layer and tensor); spans then cut the
-     * rows where a cut saves more than one more span's operations cost ({@link #spanCost}).
+     * short sequences reads the short ones padded. Newcomers go to the lowest free rows (holes
+     * first), and when that layout reads notably more than the rows sorted longest first with no
+     * hole, the copy is re-sorted (one gather per layer and tensor of the rows that move); spans
+     * then cut the rows where a cut saves more than one more span's operations cost ({@link
+     * #spanCost}).
      *
      * @param owners the step's decoding sequences (identity matters)
      * @param starts each owner's cached positions (its new token's position)
@@ -153,7 +154,8 @@ public final class DecodeKvCopy implements AutoCloseable {
                 release(r);
             }
         }
-        // Layout as it stands: kept rows stay, newcomers take free rows, longest lowest.
+        // Layout as it stands: kept rows stay, newcomers take the lowest free rows in the step's
+        // order (a batch that starts together then reads the copy in token order, no gather).
         Integer[] order = new Integer[n];
         for (int i = 0; i < n; i++) {
             order[i] = i;
@@ -169,7 +171,7 @@ public final class DecodeKvCopy implements AutoCloseable {
         int free = 0;
         int span = 0;
         boolean[] fill = new boolean[n];
-        for (int i : order) {
+        for (int i = 0; i < n; i++) {
             Integer row = keep.get(owners.get(i));
             if (row == null) {
                 while (taken[free]) {
