@@ -55,6 +55,8 @@ from transformers import (  # noqa: E402
     Gemma3ForCausalLM,
     Gemma3TextConfig,
     GemmaConfig,
+    GraniteConfig,
+    GraniteForCausalLM,
     GemmaForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
@@ -145,6 +147,7 @@ ARCH = {
     "gemma": (GemmaConfig, GemmaForCausalLM, "GemmaForCausalLM"),
     "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM, "Gemma3ForCausalLM"),
     "phi3": (Phi3Config, Phi3ForCausalLM, "Phi3ForCausalLM"),
+    "granite": (GraniteConfig, GraniteForCausalLM, "GraniteForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -942,6 +945,35 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what=f"{a} without its base rewrite", adapter=a, fn=drop_base_rewrite)
                   for a in ("olora", "pissa")],
+        ),
+        dict(
+            # Granite: Llama's modules with four multipliers (embeddings, attention scale in place of
+            # head_dim^-1/2, each block's output before its residual add, logits divided)
+            name="granite",
+            arch="granite",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True, attention_bias=True,
+                     embedding_multiplier=3.0, attention_multiplier=0.2, residual_multiplier=0.5,
+                     logits_scaling=2.5, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "attention_bias", "granite_multipliers", "tied_embeddings", "rope_default",
+                      "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[[("plain", 0.6), ("dora", 0.5)]],
+            fp64_check=True,
+            offs=[
+                dict(what="embedding_multiplier 1", config=cfg_set(embedding_multiplier=1.0)),
+                dict(what="attention_multiplier = head_dim^-1/2",
+                     config=cfg_set(attention_multiplier=head_dim_plain ** -0.5)),
+                dict(what="residual_multiplier 1", config=cfg_set(residual_multiplier=1.0)),
+                dict(what="logits_scaling 1", config=cfg_set(logits_scaling=1.0)),
+            ],
+        ),
+        dict(
+            # the same files as transformers 4 writes them (rope_theta, no rope_parameters)
+            name="granite_v4",
+            v4_of="granite",
+            features=["gqa", "granite_multipliers", "config_v4"],
+            adapters=["plain"],
+            mixes=[],
         ),
     ]
 

@@ -74,7 +74,9 @@ public final class LlamaModel implements AutoCloseable {
             NDArray three,
             NDArray geluCubic,
             NDArray geluScale,
-            NDArray one) {
+            NDArray one,
+            NDArray residualScale,
+            NDArray logitsScaling) {
         static Constants of(ModelConfig c, NDManager m) {
             ModelConfig.Block b = c.block();
             return new Constants(
@@ -88,7 +90,9 @@ public final class LlamaModel implements AutoCloseable {
                     owned(m.create(3)),
                     owned(m.create(0.044715f)),
                     owned(m.create((float) Math.sqrt(2 / Math.PI))),
-                    owned(m.create(1f)));
+                    owned(m.create(1f)),
+                    owned(m.create((float) b.residualScale())),
+                    owned(m.create((float) b.logitsScaling())));
         }
     }
 
@@ -601,9 +605,14 @@ public final class LlamaModel implements AutoCloseable {
             h = rmsNorm(x, layer.preFfnNorm());
             return x.add(rmsNorm(mlp(l, layer, h, delta), layer.postFfnNorm()));
         }
-        x = x.add(attn);
+        x = x.add(residual(attn));
         h = rmsNorm(x, layer.postNorm());
-        return x.add(mlp(l, layer, h, delta));
+        return x.add(residual(mlp(l, layer, h, delta)));
+    }
+
+    /** A block's output as it joins the residual stream: Granite's residual_multiplier. */
+    private NDArray residual(NDArray out) {
+        return config.block().residualScale() != 1 ? out.mul(constants.residualScale()) : out;
     }
 
     /**
@@ -612,6 +621,11 @@ public final class LlamaModel implements AutoCloseable {
      */
     private NDArray head(NDArray normed, long[] tokenRows, ProjectionDelta delta) {
         NDArray logits = delta.logits(normed, linear(normed, lmHead, null), tokenRows);
+        if (config.block().logitsScaling() != 1) {
+            // Granite: divided in the model's dtype, as GraniteForCausalLM divides its head's
+            // output.
+            logits = logits.div(constants.logitsScaling());
+        }
         if (logits.getDataType() != DataType.FLOAT32) {
             logits = logits.toType(DataType.FLOAT32, false);
         }

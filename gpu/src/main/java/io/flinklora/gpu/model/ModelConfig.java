@@ -65,7 +65,8 @@ public record ModelConfig(
                     "GemmaForCausalLM",
                     "Gemma2ForCausalLM",
                     "Gemma3ForCausalLM",
-                    "Phi3ForCausalLM");
+                    "Phi3ForCausalLM",
+                    "GraniteForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -101,7 +102,10 @@ public record ModelConfig(
      * How a decoder block computes beyond the Llama shape: Gemma scales embeddings by sqrt(hidden),
      * uses RMSNorm weights as (1 + w), GeGLU, and Gemma 2 and 3 add norms after attention and
      * around the MLP, a query scale from {@code query_pre_attn_scalar} and tanh soft-capping of
-     * attention scores and final logits (0: none).
+     * attention scores and final logits (0: none). Granite scales embeddings by {@code
+     * embedding_multiplier}, queries by {@code attention_multiplier}, each block's attention and
+     * MLP output by {@code residual_multiplier} before its residual add ({@code residualScale}) and
+     * divides the logits by {@code logits_scaling} ({@code logitsScaling}).
      */
     public record Block(
             Activation activation,
@@ -110,27 +114,16 @@ public record ModelConfig(
             boolean sandwichNorms,
             double attentionScale,
             double attentionSoftcap,
-            double finalSoftcap) {
+            double finalSoftcap,
+            double residualScale,
+            double logitsScaling) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
 
         /** The plain block with the config's {@code hidden_act}. */
         public static Block llama(int headDim, Activation activation) {
-            return new Block(activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0);
-        }
-
-        /**
-         * Whether this is the plain Llama block (tools with their own forward pass support only
-         * it).
-         */
-        public boolean isLlama() {
-            return activation == Activation.SILU
-                    && embedScale == 1f
-                    && !normPlusOne
-                    && !sandwichNorms
-                    && attentionSoftcap == 0
-                    && finalSoftcap == 0;
+            return new Block(activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1);
         }
     }
 
@@ -172,6 +165,31 @@ public record ModelConfig(
                             + " (transformers 5 refuses the config); give a value or leave the"
                             + " field out");
         }
+    }
+
+    /**
+     * Granite's four multipliers (GraniteConfig defaults 1.0 each): embeddings times {@code
+     * embedding_multiplier}, attention scores scaled by {@code attention_multiplier} in place of
+     * head_dim^-1/2, attention and MLP outputs times {@code residual_multiplier} before each
+     * residual add, logits divided by {@code logits_scaling}.
+     */
+    private static Block graniteBlock(JsonNode root, String source, Activation act) {
+        double embedding = ConfigReader.number(root, "embedding_multiplier", source, 1.0);
+        double attention = ConfigReader.number(root, "attention_multiplier", source, 1.0);
+        double residual = ConfigReader.number(root, "residual_multiplier", source, 1.0);
+        double logits = ConfigReader.number(root, "logits_scaling", source, 1.0);
+        for (double v : new double[] {embedding, attention, residual, logits}) {
+            if (!Double.isFinite(v)) {
+                throw new ModelFormatException(
+                        source + ": Granite's multipliers must be finite numbers");
+            }
+        }
+        if (logits == 0) {
+            throw new ModelFormatException(
+                    source + ": logits_scaling 0 divides the logits by zero");
+        }
+        return new Block(
+                act, (float) embedding, false, false, attention, 0, 0, residual, logits);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
@@ -383,7 +401,9 @@ public record ModelConfig(
         }
         rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
-        boolean llama = arch.equals("LlamaForCausalLM");
+        boolean granite = arch.equals("GraniteForCausalLM");
+        // Granite's modules are Llama's (its config keeps attention_bias and mlp_bias).
+        boolean llama = arch.equals("LlamaForCausalLM") || granite;
         boolean attentionBias =
                 (llama || qwen3 || gemma)
                         && ConfigReader.bool(root, "attention_bias", source, false);
@@ -438,7 +458,10 @@ public record ModelConfig(
                         source
                                 + ": soft-capping values and query_pre_attn_scalar must be positive");
             }
-            block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap);
+            block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap, 1, 1);
+        }
+        if (granite) {
+            block = graniteBlock(root, source, act);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         boolean mlpBias = llama && ConfigReader.bool(root, "mlp_bias", source, false);

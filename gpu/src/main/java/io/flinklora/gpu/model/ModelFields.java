@@ -262,6 +262,29 @@ public final class ModelFields {
                     new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
                     new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
 
+    private static final List<Field> GRANITE =
+            List.of(
+                    SILU,
+                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections"),
+                    new Field(
+                            "embedding_multiplier",
+                            Use.APPLIED,
+                            "token embeddings times it (default 1.0)"),
+                    new Field(
+                            "attention_multiplier",
+                            Use.APPLIED,
+                            "the attention scale, in place of head_dim^-1/2 (default 1.0)"),
+                    new Field(
+                            "residual_multiplier",
+                            Use.APPLIED,
+                            "attention and MLP outputs times it before each residual add (default"
+                                    + " 1.0)"),
+                    new Field(
+                            "logits_scaling",
+                            Use.APPLIED,
+                            "logits divided by it (default 1.0; 0 refused)"));
+
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
         List<Field> out = new ArrayList<>(COMMON);
@@ -275,6 +298,7 @@ public final class ModelFields {
                     case "Gemma2ForCausalLM" -> GEMMA2;
                     case "Gemma3ForCausalLM" -> GEMMA3;
                     case "Phi3ForCausalLM" -> PHI3;
+                    case "GraniteForCausalLM" -> GRANITE;
                     default -> List.of();
                 });
         return out;
@@ -291,6 +315,7 @@ public final class ModelFields {
         m.put("Gemma2ForCausalLM", GEMMA2);
         m.put("Gemma3ForCausalLM", GEMMA3);
         m.put("Phi3ForCausalLM", PHI3);
+        m.put("GraniteForCausalLM", GRANITE);
         return m;
     }
 

@@ -73,7 +73,8 @@ final class AutoTokenizerFiles {
                     "qwen3", "Qwen2Tokenizer",
                     "gemma", "GemmaTokenizer",
                     "gemma2", "GemmaTokenizer",
-                    "gemma3_text", "GemmaTokenizer");
+                    "gemma3_text", "GemmaTokenizer",
+                    "granite", "TokenizersBackend");
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their
