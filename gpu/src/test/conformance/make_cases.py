@@ -957,7 +957,7 @@ def model_specs(shapes, seed=0):
             features=["gqa", "attention_bias", "granite_multipliers", "tied_embeddings", "rope_default",
                       "config_v5"],
             adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
-            mixes=[[("plain", 0.6), ("dora", 0.5)]],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[
                 dict(what="embedding_multiplier 1", config=cfg_set(embedding_multiplier=1.0)),

@@ -188,8 +188,7 @@ public record ModelConfig(
             throw new ModelFormatException(
                     source + ": logits_scaling 0 divides the logits by zero");
         }
-        return new Block(
-                act, (float) embedding, false, false, attention, 0, 0, residual, logits);
+        return new Block(act, (float) embedding, false, false, attention, 0, 0, residual, logits);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
