@@ -21,7 +21,8 @@ NON_NULLABLE = "gpu/src/main/resources/io/flinklora/gpu/model/transformers-non-n
 ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Qwen2ForCausalLM", "qwen2"), ("Qwen3ForCausalLM", "qwen3"),
          ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
-         ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3")]
+         ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3"),
+         ("GraniteForCausalLM", "granite")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -44,6 +45,9 @@ EXTRA = [
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0, "rope_local_base_freq": 500.0,
      "sliding_window_pattern": 2, "sliding_window": 16},
     {"num_key_value_heads": 8, "head_dim": 8, "rope_scaling": {"rope_type": "linear", "factor": 8.0}},
+    # Granite's multipliers
+    {"num_key_value_heads": 8, "embedding_multiplier": 12, "attention_multiplier": 0.0078125,
+     "residual_multiplier": 0.22, "logits_scaling": 8.0},
 ]
 
 
@@ -65,6 +69,8 @@ def resolved(c, arch):
     else:
         window, sliding = None, [False] * layers
     scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
+    if arch == "GraniteForCausalLM":
+        scale = c.attention_multiplier  # GraniteAttention.scaling
     attention_bias = getattr(c, "attention_bias", False)
     qkv_bias = True if arch == "Qwen2ForCausalLM" else attention_bias
     o_bias = False if arch in ("Qwen2ForCausalLM",) else attention_bias
@@ -92,6 +98,9 @@ def resolved(c, arch):
         "attention_scale": scale,
         "attn_logit_softcapping": getattr(c, "attn_logit_softcapping", None),
         "final_logit_softcapping": getattr(c, "final_logit_softcapping", None),
+        "embedding_multiplier": getattr(c, "embedding_multiplier", 1.0),
+        "residual_multiplier": getattr(c, "residual_multiplier", 1.0),
+        "logits_scaling": getattr(c, "logits_scaling", 1.0),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
     }

@@ -113,5 +113,22 @@ class ConfigDefaultsConformanceTest {
                 m.block().finalSoftcap(),
                 1e-12,
                 "final_logit_softcapping");
+        if (!m.block().normPlusOne()) {
+            // Gemma's embeddings scale by sqrt(hidden) instead (no embedding_multiplier there)
+            assertEquals(
+                    (float) t.get("embedding_multiplier").asDouble(),
+                    m.block().embedScale(),
+                    "embedding_multiplier");
+        }
+        assertEquals(
+                t.get("residual_multiplier").asDouble(),
+                m.block().residualScale(),
+                1e-12,
+                "residual_multiplier");
+        assertEquals(
+                t.get("logits_scaling").asDouble(),
+                m.block().logitsScaling(),
+                1e-12,
+                "logits_scaling");
     }
 }
