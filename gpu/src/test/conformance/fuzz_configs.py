@@ -18,7 +18,8 @@ torch.set_num_threads(1)
 import transformers
 from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, MistralConfig,
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
-    Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM)
+    Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
+    GraniteConfig, GraniteForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -32,7 +33,8 @@ V = 512
 ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForCausalLM),
             mistral=(MistralConfig, MistralForCausalLM), qwen3=(Qwen3Config, Qwen3ForCausalLM),
             gemma=(GemmaConfig, GemmaForCausalLM), gemma2=(Gemma2Config, Gemma2ForCausalLM),
-            phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM))
+            phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM),
+            granite=(GraniteConfig, GraniteForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -62,7 +64,7 @@ def rand_model(r, arch):
                num_attention_heads=heads, num_key_value_heads=kv, vocab_size=V, max_position_embeddings=256,
                bos_token_id=1, eos_token_id=2, tie_word_embeddings=r.random() < 0.5,
                rms_norm_eps=r.choice([1e-5, 1e-6]))
-    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral") and r.random() < 0.6:
+    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite") and r.random() < 0.6:
         cfg["head_dim"] = hd
     if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3"):
         cfg["rope_parameters"] = rand_rope(r, 256)
@@ -87,6 +89,13 @@ def rand_model(r, arch):
         cfg["hidden_act"] = r.choice(["silu", "silu", "gelu", "gelu_pytorch_tanh", "swish", "relu"])
     if arch == "qwen3":
         cfg["attention_bias"] = r.random() < 0.3
+    if arch == "granite":
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["mlp_bias"] = r.random() < 0.3
+        for k, vals in (("embedding_multiplier", [1.0, 12.0, 0.5]), ("attention_multiplier", [0.0078125, 0.1, 1.0]),
+                        ("residual_multiplier", [0.22, 1.0, 2.0]), ("logits_scaling", [8.0, 1.0, 0.5])):
+            if r.random() < 0.8:
+                cfg[k] = r.choice(vals)
     if arch == "mistral" and r.random() < 0.5:
         cfg["sliding_window"] = r.choice([4, 8])
     if arch == "qwen2" and r.random() < 0.4:
