@@ -68,6 +68,8 @@ from transformers import (  # noqa: E402
     Phi3ForCausalLM,
     Qwen3Config,
     Qwen3ForCausalLM,
+    SmolLM3Config,
+    SmolLM3ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -148,6 +150,7 @@ ARCH = {
     "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM, "Gemma3ForCausalLM"),
     "phi3": (Phi3Config, Phi3ForCausalLM, "Phi3ForCausalLM"),
     "granite": (GraniteConfig, GraniteForCausalLM, "GraniteForCausalLM"),
+    "smollm3": (SmolLM3Config, SmolLM3ForCausalLM, "SmolLM3ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -974,6 +977,27 @@ def model_specs(shapes, seed=0):
             features=["gqa", "granite_multipliers", "config_v4"],
             adapters=["plain"],
             mixes=[],
+        ),
+        dict(
+            # SmolLM3: Llama's modules, no rotary on the layers no_rope_layers marks 0, and those NoPE
+            # layers slide (use_sliding_window, layer_types derived by SmolLM3Config)
+            name="smollm3",
+            arch="smollm3",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True, pad_token_id=None,
+                     no_rope_layers=[int(i % 2 == 0) for i in range(layers)],
+                     use_sliding_window=True, sliding_window=GEMMA2_WINDOW,
+                     rope_parameters={"rope_type": "default", "rope_theta": 2000000.0}),
+            features=["gqa", "no_rope_layers", f"sliding_window_{GEMMA2_WINDOW}_nope_layers", "tied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[
+                dict(what="rotary on every layer", config=cfg_set(no_rope_layers=[1] * layers)),
+                dict(what="sliding window off (all layers full)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+            ],
         ),
     ]
 

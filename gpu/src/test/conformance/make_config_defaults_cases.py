@@ -22,7 +22,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Qwen2ForCausalLM", "qwen2"), ("Qwen3ForCausalLM", "qwen3"),
          ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
          ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3"),
-         ("GraniteForCausalLM", "granite")]
+         ("GraniteForCausalLM", "granite"), ("SmolLM3ForCausalLM", "smollm3")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -38,6 +38,8 @@ EXTRA = [
     {"sliding_window": None},
     {"head_dim": None},
     {"num_key_value_heads": None},
+    # a null num_key_value_heads takes num_attention_heads, not the class default (Qwen2: 32)
+    {"num_attention_heads": 16, "num_key_value_heads": None},
     {"num_key_value_heads": 8, "head_dim": 8, "rope_scaling": None},
     {"num_key_value_heads": 8, "head_dim": 8, "attn_logit_softcapping": None,
      "final_logit_softcapping": None},
@@ -45,6 +47,10 @@ EXTRA = [
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0, "rope_local_base_freq": 500.0,
      "sliding_window_pattern": 2, "sliding_window": 16},
     {"num_key_value_heads": 8, "head_dim": 8, "rope_scaling": {"rope_type": "linear", "factor": 8.0}},
+    # SmolLM3's NoPE layers (and the sliding layers derived from them)
+    {"no_rope_layer_interval": 2},
+    {"num_key_value_heads": 8, "use_sliding_window": True, "sliding_window": 64, "no_rope_layer_interval": 3},
+    {"no_rope_layers": [1, 0, 0, 1]},
     # Granite's multipliers
     {"num_key_value_heads": 8, "embedding_multiplier": 12, "attention_multiplier": 0.0078125,
      "residual_multiplier": 0.22, "logits_scaling": 8.0},
@@ -62,6 +68,10 @@ def resolved(c, arch):
     if arch in ("MistralForCausalLM", "Phi3ForCausalLM"):
         window = c.sliding_window
         sliding = [window is not None] * layers
+    elif arch == "SmolLM3ForCausalLM":
+        # the mask follows layer_types; SmolLM3Config derives sliding types only with a window
+        window = c.sliding_window
+        sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
     elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
@@ -101,6 +111,7 @@ def resolved(c, arch):
         "embedding_multiplier": getattr(c, "embedding_multiplier", 1.0),
         "residual_multiplier": getattr(c, "residual_multiplier", 1.0),
         "logits_scaling": getattr(c, "logits_scaling", 1.0),
+        "rotary_layers": [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers],
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
     }

@@ -110,7 +110,8 @@ public final class RandomLlama {
                         ModelConfig.Block.llama(spec.hidden() / spec.heads()),
                         1,
                         List.of(2),
-                        null);
+                        null,
+                        ModelConfig.allRotary(spec.layers()));
         try (NDManager m = NDManager.newBaseManager()) {
             m.getEngine().setRandomSeed((int) seed);
             add(w, m, "model.embed_tokens.weight", 0.02f, spec.vocab(), spec.hidden());

@@ -653,6 +653,11 @@ public final class LlamaModel implements AutoCloseable {
             k = rmsNorm(k, w.kNorm());
         }
         NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens, config.numKvHeads(), d);
+        if (!config.rotates(l)) {
+            // SmolLM3's NoPE layers: queries and keys as projected (out of place: autograd may
+            // keep q).
+            return new NDArray[] {q.mul(constants.attentionScale()), k, v};
+        }
         return new NDArray[] {
             rope(q, cos, sin).muli(constants.attentionScale()), rope(k, cos, sin), v
         };

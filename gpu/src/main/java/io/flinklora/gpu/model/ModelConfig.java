@@ -30,6 +30,7 @@ import java.util.Set;
  * @param block the decoder block's variant (activation, norms, scales, soft-capping)
  * @param slidingRope the rotary embedding of the sliding layers where it differs from {@code rope}
  *     (Gemma 3's local rotary), else null
+ * @param rotaryLayers per layer, whether queries and keys rotate (false: SmolLM3's NoPE layers)
  */
 @Internal
 public record ModelConfig(
@@ -54,7 +55,8 @@ public record ModelConfig(
         Block block,
         int bosTokenId,
         List<Integer> eosTokenIds,
-        RopeParameters slidingRope) {
+        RopeParameters slidingRope,
+        List<Boolean> rotaryLayers) {
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
             Set.of(
@@ -66,7 +68,8 @@ public record ModelConfig(
                     "Gemma2ForCausalLM",
                     "Gemma3ForCausalLM",
                     "Phi3ForCausalLM",
-                    "GraniteForCausalLM");
+                    "GraniteForCausalLM",
+                    "SmolLM3ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -218,6 +221,7 @@ public record ModelConfig(
                 case "Gemma3ForCausalLM" ->
                         new Defaults(4, 256, 131072, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5, 4096);
+                case "SmolLM3ForCausalLM" -> new Defaults(4, null, 32768, true, "silu", 1e-6, null);
                 default -> new Defaults(null, null, 2048, false, "silu", 1e-6, null);
             };
         }
@@ -232,6 +236,17 @@ public record ModelConfig(
     public ModelConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
         slidingLayers = List.copyOf(slidingLayers);
+        rotaryLayers = List.copyOf(rotaryLayers);
+    }
+
+    /** Every layer rotates its queries and keys. */
+    public static List<Boolean> allRotary(int layers) {
+        return java.util.Collections.nCopies(layers, true);
+    }
+
+    /** Whether layer {@code l} applies the rotary embedding to its queries and keys. */
+    public boolean rotates(int l) {
+        return rotaryLayers.get(l);
     }
 
     /** A config with full attention in every layer. */
@@ -323,12 +338,16 @@ public record ModelConfig(
         int inter = ConfigReader.intField(root, "intermediate_size", source, null, MAX_DIM * 8);
         int layers = ConfigReader.intField(root, "num_hidden_layers", source, null, MAX_LAYERS);
         int heads = ConfigReader.intField(root, "num_attention_heads", source, null, MAX_DIM);
+        // Absent: the class default; an explicit null (where the class accepts one): the configs'
+        // __post_init__ sets num_attention_heads (Qwen2's and SmolLM3's defaults are not that).
+        boolean kvNull =
+                root.has("num_key_value_heads") && root.get("num_key_value_heads").isNull();
         int kvHeads =
                 ConfigReader.intField(
                         root,
                         "num_key_value_heads",
                         source,
-                        defaults.kvHeads() != null ? defaults.kvHeads() : heads,
+                        defaults.kvHeads() != null && !kvNull ? defaults.kvHeads() : heads,
                         MAX_DIM);
         if (hidden % heads != 0
                 && !ConfigReader.has(root, "head_dim")
@@ -370,7 +389,12 @@ public record ModelConfig(
                         source,
                         defaults.maxPositions(),
                         MAX_POSITIONS);
-        List<Boolean> sliding = slidingLayers(root, arch, layers, source);
+        boolean smol = arch.equals("SmolLM3ForCausalLM");
+        List<Boolean> rotary = smol ? smolRotaryLayers(root, layers, source) : allRotary(layers);
+        List<Boolean> sliding =
+                smol
+                        ? smolSlidingLayers(root, layers, rotary, source)
+                        : slidingLayers(root, arch, layers, source);
         int window = sliding.contains(true) ? slidingWindowSize(root, source) : 0;
         if (window == 0) {
             sliding = noSlidingLayers(layers);
@@ -394,15 +418,15 @@ public record ModelConfig(
                             root,
                             source,
                             maxPos,
-                            10000.0,
+                            smol ? 2_000_000.0 : 10000.0, // SmolLM3Config.default_theta
                             arch.equals("Phi3ForCausalLM"),
                             defaults.originalMaxPositions());
         }
         rope.checkHeadDim(headDim, source);
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean granite = arch.equals("GraniteForCausalLM");
-        // Granite's modules are Llama's (its config keeps attention_bias and mlp_bias).
-        boolean llama = arch.equals("LlamaForCausalLM") || granite;
+        // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
+        boolean llama = arch.equals("LlamaForCausalLM") || granite || smol;
         boolean attentionBias =
                 (llama || qwen3 || gemma)
                         && ConfigReader.bool(root, "attention_bias", source, false);
@@ -491,7 +515,8 @@ public record ModelConfig(
                 block,
                 bos,
                 eos,
-                slidingRope);
+                slidingRope,
+                rotary);
     }
 
     /**
@@ -592,6 +617,90 @@ public record ModelConfig(
             for (int l = 0; l < layers; l++) {
                 out.set(l, window && (gemma2 ? (l + 1) % pattern != 0 : l >= maxWindowLayers));
             }
+        }
+        return out;
+    }
+
+    /**
+     * SmolLM3's {@code no_rope_layers}: per layer 1 (rotary) or 0 (no position embedding); absent,
+     * every {@code no_rope_layer_interval}-th layer (default 4) goes without, as SmolLM3Config
+     * derives it.
+     */
+    private static List<Boolean> smolRotaryLayers(JsonNode root, int layers, String source) {
+        List<Boolean> out = new ArrayList<>(layers);
+        JsonNode list = root.get("no_rope_layers");
+        if (list == null || list.isNull()) {
+            int interval =
+                    ConfigReader.intField(root, "no_rope_layer_interval", source, 4, MAX_LAYERS);
+            if (interval < 1) {
+                throw new ModelFormatException(
+                        source + ": no_rope_layer_interval must be at least 1");
+            }
+            for (int l = 0; l < layers; l++) {
+                out.add((l + 1) % interval != 0);
+            }
+            return out;
+        }
+        if (!list.isArray() || list.size() < layers) {
+            throw new ModelFormatException(
+                    source
+                            + ": no_rope_layers must list 0 or 1 for each of the "
+                            + layers
+                            + " layers");
+        }
+        for (int l = 0; l < layers; l++) {
+            JsonNode v = list.get(l);
+            if (!v.isInt() || (v.asInt() != 0 && v.asInt() != 1)) {
+                throw new ModelFormatException(
+                        source + ": no_rope_layers entries must be 0 or 1, got " + v);
+            }
+            out.add(v.asInt() == 1);
+        }
+        return out;
+    }
+
+    /**
+     * SmolLM3's sliding layers: those {@code layer_types} marks sliding_attention, or without it
+     * the NoPE layers when {@code use_sliding_window} and {@code sliding_window} are set (as
+     * SmolLM3Config derives them). A sliding type without {@code use_sliding_window} is refused:
+     * SmolLM3's eager and sdpa attention would still slide (the mask follows the type) while its
+     * flash attention would not.
+     */
+    private static List<Boolean> smolSlidingLayers(
+            JsonNode root, int layers, List<Boolean> rotary, String source) {
+        boolean use = ConfigReader.bool(root, "use_sliding_window", source, false);
+        boolean window = ConfigReader.has(root, "sliding_window");
+        List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
+        JsonNode types = root.get("layer_types");
+        if (types == null || types.isNull()) {
+            for (int l = 0; l < layers; l++) {
+                out.set(l, use && window && !rotary.get(l));
+            }
+            return out;
+        }
+        if (!types.isArray() || types.size() != layers) {
+            throw new ModelFormatException(
+                    source + ": layer_types must list one type per layer (" + layers + ")");
+        }
+        for (int l = 0; l < layers; l++) {
+            String t = types.get(l).asText("");
+            if (!t.equals("full_attention") && !t.equals("sliding_attention")) {
+                throw new ModelFormatException(
+                        source
+                                + ": layer type '"
+                                + types.get(l)
+                                + "' is not supported (full_attention, sliding_attention)");
+            }
+            if (t.equals("sliding_attention") && !(use && window)) {
+                throw new ModelFormatException(
+                        source
+                                + ": layer_types marks layer "
+                                + l
+                                + " sliding_attention but use_sliding_window is not true or"
+                                + " sliding_window is null; SmolLM3's attention implementations"
+                                + " disagree on such a layer");
+            }
+            out.set(l, t.equals("sliding_attention"));
         }
         return out;
     }

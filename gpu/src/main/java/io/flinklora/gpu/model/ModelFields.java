@@ -285,6 +285,32 @@ public final class ModelFields {
                             Use.APPLIED,
                             "logits divided by it (default 1.0; 0 refused)"));
 
+    private static final List<Field> SMOLLM3 =
+            List.of(
+                    SILU,
+                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections"),
+                    new Field(
+                            "no_rope_layers",
+                            Use.APPLIED,
+                            "per layer 1 (rotary) or 0 (no position embedding)"),
+                    new Field(
+                            "no_rope_layer_interval",
+                            Use.APPLIED,
+                            "without no_rope_layers: every n-th layer has no rotary (default 4)"),
+                    new Field(
+                            "use_sliding_window",
+                            Use.APPLIED,
+                            "with sliding_window: the layers layer_types marks (by default the"
+                                    + " NoPE layers) slide"),
+                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention; a sliding type without"
+                                    + " use_sliding_window and sliding_window is refused (SmolLM3's"
+                                    + " attention implementations disagree on it)"));
+
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
         List<Field> out = new ArrayList<>(COMMON);
@@ -299,6 +325,7 @@ public final class ModelFields {
                     case "Gemma3ForCausalLM" -> GEMMA3;
                     case "Phi3ForCausalLM" -> PHI3;
                     case "GraniteForCausalLM" -> GRANITE;
+                    case "SmolLM3ForCausalLM" -> SMOLLM3;
                     default -> List.of();
                 });
         return out;
@@ -316,6 +343,7 @@ public final class ModelFields {
         m.put("Gemma3ForCausalLM", GEMMA3);
         m.put("Phi3ForCausalLM", PHI3);
         m.put("GraniteForCausalLM", GRANITE);
+        m.put("SmolLM3ForCausalLM", SMOLLM3);
         return m;
     }
 

@@ -130,5 +130,8 @@ class ConfigDefaultsConformanceTest {
                 m.block().logitsScaling(),
                 1e-12,
                 "logits_scaling");
+        List<Boolean> rotary = new ArrayList<>();
+        t.get("rotary_layers").forEach(b -> rotary.add(b.asBoolean()));
+        assertEquals(rotary, m.rotaryLayers(), "layers with rotary embeddings");
     }
 }
