@@ -307,6 +307,55 @@ class ModelLoadingTest {
     }
 
     @Test
+    void graniteAndSmolLm3ValuesTheirModelsCannotRunAreRefusedByName() throws Exception {
+        String shape =
+                "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":3,"
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512";
+        for (String[] c :
+                new String[][] {
+                    {"GraniteForCausalLM", "\"logits_scaling\":0", "logits_scaling"},
+                    {"GraniteForCausalLM", "\"residual_multiplier\":null", "residual_multiplier"},
+                    {"SmolLM3ForCausalLM", "\"no_rope_layers\":[1,2,1]", "no_rope_layers"},
+                    {"SmolLM3ForCausalLM", "\"no_rope_layers\":[1,0]", "no_rope_layers"},
+                    {
+                        "SmolLM3ForCausalLM",
+                        "\"no_rope_layer_interval\":0",
+                        "no_rope_layer_interval"
+                    },
+                    // a sliding type without use_sliding_window: SmolLM3's eager and sdpa
+                    // attention slide, its flash attention does not
+                    {
+                        "SmolLM3ForCausalLM",
+                        "\"sliding_window\":4,\"layer_types\":"
+                                + "[\"full_attention\",\"sliding_attention\",\"full_attention\"]",
+                        "use_sliding_window"
+                    },
+                }) {
+            String json = "{\"architectures\":[\"" + c[0] + "\"]," + shape + "," + c[1] + "}";
+            ModelFormatException e =
+                    assertThrows(
+                            ModelFormatException.class,
+                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
+                            json);
+            assertTrue(e.getMessage().contains(c[2]), e.getMessage());
+        }
+        // The same sliding type with the switch on slides that layer; the NoPE layers default to
+        // every fourth.
+        ModelConfig smol =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"SmolLM3ForCausalLM\"],"
+                                        + shape
+                                        + ",\"use_sliding_window\":true,\"sliding_window\":4,"
+                                        + "\"layer_types\":[\"full_attention\","
+                                        + "\"sliding_attention\",\"full_attention\"]}"),
+                        "config");
+        assertEquals(List.of(false, true, false), smol.slidingLayers());
+        assertEquals(List.of(true, true, true), smol.rotaryLayers());
+        assertEquals(2_000_000.0, smol.rope().theta(), "SmolLM3Config.default_theta");
+    }
+
+    @Test
     void bothConfigLayoutsAreReadAsTransformersFiveReadsThem() throws Exception {
         String head =
                 "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":172,"
