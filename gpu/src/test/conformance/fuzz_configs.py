@@ -19,7 +19,8 @@ import transformers
 from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, MistralConfig,
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
-    GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
+    GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
+    Olmo2Config, Olmo2ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -34,7 +35,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             mistral=(MistralConfig, MistralForCausalLM), qwen3=(Qwen3Config, Qwen3ForCausalLM),
             gemma=(GemmaConfig, GemmaForCausalLM), gemma2=(Gemma2Config, Gemma2ForCausalLM),
             phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM),
-            granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM))
+            granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM),
+            olmo2=(Olmo2Config, Olmo2ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -64,7 +66,7 @@ def rand_model(r, arch):
                num_attention_heads=heads, num_key_value_heads=kv, vocab_size=V, max_position_embeddings=256,
                bos_token_id=1, eos_token_id=2, tie_word_embeddings=r.random() < 0.5,
                rms_norm_eps=r.choice([1e-5, 1e-6]))
-    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3") and r.random() < 0.6:
+    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2") and r.random() < 0.6:
         cfg["head_dim"] = hd
     if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3"):
         cfg["rope_parameters"] = rand_rope(r, 256)
@@ -89,6 +91,9 @@ def rand_model(r, arch):
         cfg["hidden_act"] = r.choice(["silu", "silu", "gelu", "gelu_pytorch_tanh", "swish", "relu"])
     if arch == "qwen3":
         cfg["attention_bias"] = r.random() < 0.3
+    if arch == "olmo2":
+        cfg["pad_token_id"] = None
+        cfg["attention_bias"] = r.random() < 0.4
     if arch == "smollm3":
         cfg["pad_token_id"] = None
         cfg["attention_bias"] = r.random() < 0.3

@@ -70,6 +70,8 @@ from transformers import (  # noqa: E402
     Qwen3ForCausalLM,
     SmolLM3Config,
     SmolLM3ForCausalLM,
+    Olmo2Config,
+    Olmo2ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -151,6 +153,7 @@ ARCH = {
     "phi3": (Phi3Config, Phi3ForCausalLM, "Phi3ForCausalLM"),
     "granite": (GraniteConfig, GraniteForCausalLM, "GraniteForCausalLM"),
     "smollm3": (SmolLM3Config, SmolLM3ForCausalLM, "SmolLM3ForCausalLM"),
+    "olmo2": (Olmo2Config, Olmo2ForCausalLM, "Olmo2ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -998,6 +1001,26 @@ def model_specs(shapes, seed=0):
                 dict(what="sliding window off (all layers full)",
                      config=cfg_set(layer_types=["full_attention"] * layers)),
             ],
+        ),
+        dict(
+            # OLMo 2: no norm before attention or the MLP, their outputs normed before each residual add;
+            # q/k RMSNorm over the whole projection (not per head)
+            name="olmo2",
+            arch="olmo2",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, attention_bias=True, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 500000.0}),
+            features=["gqa", "attention_bias", "post_norms_only", "qk_norm_whole_projection", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+        ),
+        dict(
+            name="olmo2_v4",
+            v4_of="olmo2",
+            features=["gqa", "post_norms_only", "config_v4"],
+            adapters=["plain"],
+            mixes=[],
         ),
     ]
 

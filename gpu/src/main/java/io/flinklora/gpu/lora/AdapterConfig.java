@@ -625,8 +625,12 @@ public record AdapterConfig(
                             b + ".self_attn",
                             b + ".mlp",
                             b + ".mlp.act_fn",
-                            b + ".input_layernorm",
                             b + ".post_attention_layernorm"));
+            if (!model.block().postNormsOnly()) {
+                out.add(b + ".input_layernorm");
+            } else {
+                out.add(b + ".post_feedforward_layernorm");
+            }
             if (model.qkNorm()) {
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }

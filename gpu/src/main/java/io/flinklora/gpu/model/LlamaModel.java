@@ -239,23 +239,29 @@ public final class LlamaModel implements AutoCloseable {
                 String attn = "model.layers." + l + ".self_attn.";
                 String pre = "model.layers." + l + ".";
                 boolean sandwich = config.block().sandwichNorms();
+                boolean postOnly = config.block().postNormsOnly();
+                // OLMo 2's q/k norms span the whole projection, Qwen3's and Gemma 3's one head.
+                int qNormSize = postOnly ? Projection.Q.outFeatures(config) : config.headDim();
+                int kNormSize = postOnly ? Projection.K.outFeatures(config) : config.headDim();
                 layers[l] =
                         new Layer(
-                                loader.loadNorm(pre + "input_layernorm.weight", h),
+                                postOnly
+                                        ? null
+                                        : loader.loadNorm(pre + "input_layernorm.weight", h),
                                 proj,
                                 bias,
                                 loader.loadNorm(pre + "post_attention_layernorm.weight", h),
                                 config.qkNorm()
-                                        ? loader.loadNorm(attn + "q_norm.weight", config.headDim())
+                                        ? loader.loadNorm(attn + "q_norm.weight", qNormSize)
                                         : null,
                                 config.qkNorm()
-                                        ? loader.loadNorm(attn + "k_norm.weight", config.headDim())
+                                        ? loader.loadNorm(attn + "k_norm.weight", kNormSize)
                                         : null,
                                 sandwich
                                         ? loader.loadNorm(
                                                 pre + "pre_feedforward_layernorm.weight", h)
                                         : null,
-                                sandwich
+                                sandwich || postOnly
                                         ? loader.loadNorm(
                                                 pre + "post_feedforward_layernorm.weight", h)
                                         : null);
@@ -597,6 +603,12 @@ public final class LlamaModel implements AutoCloseable {
      */
     private NDArray decoderLayer(int l, NDArray x, Attention attention, ProjectionDelta delta) {
         Layer layer = layers[l];
+        if (config.block().postNormsOnly()) {
+            // OLMo 2: attention and MLP read the residual stream as it is; their outputs are
+            // normed.
+            x = x.add(rmsNorm(attention.apply(l, layer, x), layer.postNorm()));
+            return x.add(rmsNorm(mlp(l, layer, x, delta), layer.postFfnNorm()));
+        }
         NDArray h = rmsNorm(x, layer.inputNorm());
         NDArray attn = attention.apply(l, layer, h);
         if (config.block().sandwichNorms()) {
@@ -645,9 +657,17 @@ public final class LlamaModel implements AutoCloseable {
             NDArray sin,
             ProjectionDelta delta) {
         int d = config.headDim();
-        NDArray q = project(l, Projection.Q, w, h, delta).reshape(tokens, config.numHeads(), d);
-        NDArray k = project(l, Projection.K, w, h, delta).reshape(tokens, config.numKvHeads(), d);
-        if (w.qNorm() != null) {
+        NDArray q = project(l, Projection.Q, w, h, delta);
+        NDArray k = project(l, Projection.K, w, h, delta);
+        boolean wholeNorms = config.block().postNormsOnly();
+        if (wholeNorms) {
+            // OLMo 2: RMSNorm over the whole projection, before the heads split.
+            q = rmsNorm(q, w.qNorm());
+            k = rmsNorm(k, w.kNorm());
+        }
+        q = q.reshape(tokens, config.numHeads(), d);
+        k = k.reshape(tokens, config.numKvHeads(), d);
+        if (w.qNorm() != null && !wholeNorms) {
             // Qwen3: RMSNorm over each head's dimensions, before rotary.
             q = rmsNorm(q, w.qNorm());
             k = rmsNorm(k, w.kNorm());

@@ -69,7 +69,8 @@ public record ModelConfig(
                     "Gemma3ForCausalLM",
                     "Phi3ForCausalLM",
                     "GraniteForCausalLM",
-                    "SmolLM3ForCausalLM");
+                    "SmolLM3ForCausalLM",
+                    "Olmo2ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -108,7 +109,9 @@ public record ModelConfig(
      * attention scores and final logits (0: none). Granite scales embeddings by {@code
      * embedding_multiplier}, queries by {@code attention_multiplier}, each block's attention and
      * MLP output by {@code residual_multiplier} before its residual add ({@code residualScale}) and
-     * divides the logits by {@code logits_scaling} ({@code logitsScaling}).
+     * divides the logits by {@code logits_scaling} ({@code logitsScaling}). OLMo 2 has no norm
+     * before attention or the MLP: it norms their outputs before each residual add, and its q/k
+     * norms span the whole projection rather than each head ({@code postNormsOnly}).
      */
     public record Block(
             Activation activation,
@@ -119,14 +122,16 @@ public record ModelConfig(
             double attentionSoftcap,
             double finalSoftcap,
             double residualScale,
-            double logitsScaling) {
+            double logitsScaling,
+            boolean postNormsOnly) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
 
         /** The plain block with the config's {@code hidden_act}. */
         public static Block llama(int headDim, Activation activation) {
-            return new Block(activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1);
+            return new Block(
+                    activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false);
         }
     }
 
@@ -191,7 +196,8 @@ public record ModelConfig(
             throw new ModelFormatException(
                     source + ": logits_scaling 0 divides the logits by zero");
         }
-        return new Block(act, (float) embedding, false, false, attention, 0, 0, residual, logits);
+        return new Block(
+                act, (float) embedding, false, false, attention, 0, 0, residual, logits, false);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
@@ -222,6 +228,8 @@ public record ModelConfig(
                         new Defaults(4, 256, 131072, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5, 4096);
                 case "SmolLM3ForCausalLM" -> new Defaults(4, null, 32768, true, "silu", 1e-6, null);
+                case "Olmo2ForCausalLM" ->
+                        new Defaults(null, null, 2048, false, "silu", 1e-5, null);
                 default -> new Defaults(null, null, 2048, false, "silu", 1e-6, null);
             };
         }
@@ -361,7 +369,8 @@ public record ModelConfig(
                             + " and no head_dim is given");
         }
         boolean qwen3 = arch.equals("Qwen3ForCausalLM");
-        boolean qkNorm = qwen3 || gemma3;
+        boolean olmo2 = arch.equals("Olmo2ForCausalLM");
+        boolean qkNorm = qwen3 || gemma3 || olmo2;
         int headDim =
                 ConfigReader.intField(
                         root,
@@ -428,7 +437,7 @@ public record ModelConfig(
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
         boolean llama = arch.equals("LlamaForCausalLM") || granite || smol;
         boolean attentionBias =
-                (llama || qwen3 || gemma)
+                (llama || qwen3 || gemma || olmo2)
                         && ConfigReader.bool(root, "attention_bias", source, false);
         if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
             throw new ModelFormatException(
@@ -481,10 +490,13 @@ public record ModelConfig(
                         source
                                 + ": soft-capping values and query_pre_attn_scalar must be positive");
             }
-            block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap, 1, 1);
+            block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap, 1, 1, false);
         }
         if (granite) {
             block = graniteBlock(root, source, act);
+        }
+        if (olmo2) {
+            block = new Block(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, true);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         boolean mlpBias = llama && ConfigReader.bool(root, "mlp_bias", source, false);

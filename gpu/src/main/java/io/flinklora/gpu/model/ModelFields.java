@@ -50,7 +50,7 @@ public final class ModelFields {
                     new Field(
                             "rms_norm_eps",
                             Use.APPLIED,
-                            "absent: the config class's default (1e-5 for Phi-3, 1e-6 otherwise)"),
+                            "absent: the config class's default (1e-5 for Phi-3 and OLMo 2, 1e-6 otherwise)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
                     new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
                     new Field(
@@ -311,6 +311,12 @@ public final class ModelFields {
                                     + " use_sliding_window and sliding_window is refused (SmolLM3's"
                                     + " attention implementations disagree on it)"));
 
+    private static final List<Field> OLMO2 =
+            List.of(
+                    SILU,
+                    new Field(
+                            "attention_bias", Use.APPLIED, "biases on q, k, v and o projections"));
+
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
         List<Field> out = new ArrayList<>(COMMON);
@@ -326,6 +332,7 @@ public final class ModelFields {
                     case "Phi3ForCausalLM" -> PHI3;
                     case "GraniteForCausalLM" -> GRANITE;
                     case "SmolLM3ForCausalLM" -> SMOLLM3;
+                    case "Olmo2ForCausalLM" -> OLMO2;
                     default -> List.of();
                 });
         return out;
@@ -344,6 +351,7 @@ public final class ModelFields {
         m.put("Phi3ForCausalLM", PHI3);
         m.put("GraniteForCausalLM", GRANITE);
         m.put("SmolLM3ForCausalLM", SMOLLM3);
+        m.put("Olmo2ForCausalLM", OLMO2);
         return m;
     }
 

@@ -74,7 +74,8 @@ final class AutoTokenizerFiles {
                     "gemma", "GemmaTokenizer",
                     "gemma2", "GemmaTokenizer",
                     "gemma3_text", "GemmaTokenizer",
-                    "granite", "TokenizersBackend");
+                    "granite", "TokenizersBackend",
+                    "olmo2", "TokenizersBackend");
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their
