@@ -596,23 +596,10 @@ public record ModelConfig(
                                 || (gemma2 && !root.has("sliding_window")));
         int maxWindowLayers =
                 ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
-        JsonNode types = root.get("layer_types");
-        if (types != null && !types.isNull()) {
-            if (!types.isArray() || types.size() != layers) {
-                throw new ModelFormatException(
-                        source + ": layer_types must list one type per layer (" + layers + ")");
-            }
+        List<Boolean> typed = slidingTypes(root, layers, source);
+        if (typed != null) {
             for (int l = 0; l < layers; l++) {
-                String t = types.get(l).asText("");
-                if (!t.equals("full_attention") && !t.equals("sliding_attention")) {
-                    throw new ModelFormatException(
-                            source
-                                    + ": layer type '"
-                                    + types.get(l)
-                                    + "' is not supported"
-                                    + " (full_attention, sliding_attention)");
-                }
-                if (t.equals("sliding_attention") && !window) {
+                if (typed.get(l) && !window) {
                     // transformers 5 keeps the layer type but drops the window (use_sliding_window
                     // false or absent, or sliding_window null): its forward and generate then fail.
                     throw new ModelFormatException(
@@ -623,7 +610,7 @@ public record ModelConfig(
                                     + " (use_sliding_window false or absent, or sliding_window"
                                     + " null); transformers 5 fails on such a model too");
                 }
-                out.set(l, t.equals("sliding_attention"));
+                out.set(l, typed.get(l));
             }
         } else {
             for (int l = 0; l < layers; l++) {
@@ -683,17 +670,42 @@ public record ModelConfig(
         boolean use = ConfigReader.bool(root, "use_sliding_window", source, false);
         boolean window = ConfigReader.has(root, "sliding_window");
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
-        JsonNode types = root.get("layer_types");
-        if (types == null || types.isNull()) {
+        List<Boolean> typed = slidingTypes(root, layers, source);
+        if (typed == null) {
             for (int l = 0; l < layers; l++) {
                 out.set(l, use && window && !rotary.get(l));
             }
             return out;
         }
+        for (int l = 0; l < layers; l++) {
+            if (typed.get(l) && !(use && window)) {
+                throw new ModelFormatException(
+                        source
+                                + ": layer_types marks layer "
+                                + l
+                                + " sliding_attention but use_sliding_window is not true or"
+                                + " sliding_window is null; SmolLM3's attention implementations"
+                                + " disagree on such a layer");
+            }
+            out.set(l, typed.get(l));
+        }
+        return out;
+    }
+
+    /**
+     * {@code layer_types} read as per layer whether it is typed sliding_attention, or null when the
+     * field is absent; a list of the wrong length or another type is refused by name.
+     */
+    private static List<Boolean> slidingTypes(JsonNode root, int layers, String source) {
+        JsonNode types = root.get("layer_types");
+        if (types == null || types.isNull()) {
+            return null;
+        }
         if (!types.isArray() || types.size() != layers) {
             throw new ModelFormatException(
                     source + ": layer_types must list one type per layer (" + layers + ")");
         }
+        List<Boolean> out = new ArrayList<>(layers);
         for (int l = 0; l < layers; l++) {
             String t = types.get(l).asText("");
             if (!t.equals("full_attention") && !t.equals("sliding_attention")) {
@@ -703,16 +715,7 @@ public record ModelConfig(
                                 + types.get(l)
                                 + "' is not supported (full_attention, sliding_attention)");
             }
-            if (t.equals("sliding_attention") && !(use && window)) {
-                throw new ModelFormatException(
-                        source
-                                + ": layer_types marks layer "
-                                + l
-                                + " sliding_attention but use_sliding_window is not true or"
-                                + " sliding_window is null; SmolLM3's attention implementations"
-                                + " disagree on such a layer");
-            }
-            out.set(l, t.equals("sliding_attention"));
+            out.add(t.equals("sliding_attention"));
         }
         return out;
     }

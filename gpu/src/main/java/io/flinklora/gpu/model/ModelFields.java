@@ -117,11 +117,16 @@ public final class ModelFields {
                     Use.APPLIED,
                     "silu (or swish), gelu, gelu_pytorch_tanh, relu; others refused");
 
+    private static final Field ATTENTION_BIAS =
+            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections");
+    private static final Field MLP_BIAS =
+            new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections");
+
     private static final List<Field> LLAMA =
             List.of(
                     SILU,
-                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-                    new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections"),
+                    ATTENTION_BIAS,
+                    MLP_BIAS,
                     new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"));
 
     private static final List<Field> MISTRAL =
@@ -154,12 +159,7 @@ public final class ModelFields {
 
     private static final List<Field> QWEN3 =
             java.util.stream.Stream.concat(
-                            QWEN2.stream(),
-                            java.util.stream.Stream.of(
-                                    new Field(
-                                            "attention_bias",
-                                            Use.APPLIED,
-                                            "biases on q, k, v and o projections")))
+                            QWEN2.stream(), java.util.stream.Stream.of(ATTENTION_BIAS))
                     .toList();
 
     private static final List<Field> GEMMA =
@@ -173,7 +173,7 @@ public final class ModelFields {
                             Use.APPLIED,
                             "equal to hidden_act's activation (transformers 4 read it, 5 does"
                                     + " not); otherwise refused"),
-                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
+                    ATTENTION_BIAS,
                     new Field(
                             "use_bidirectional_attention",
                             Use.APPLIED,
@@ -182,8 +182,6 @@ public final class ModelFields {
     // Fields Gemma 2 and Gemma 3 read alike.
     private static final Field GEMMA_ACTIVATION =
             new Field("hidden_activation", Use.APPLIED, "gelu_pytorch_tanh or gelu");
-    private static final Field ATTENTION_BIAS =
-            new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections");
     private static final Field QUERY_SCALAR =
             new Field("query_pre_attn_scalar", Use.APPLIED, "queries scaled by its -1/2 power");
     private static final Field SLIDING_WINDOW =
@@ -265,8 +263,8 @@ public final class ModelFields {
     private static final List<Field> GRANITE =
             List.of(
                     SILU,
-                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-                    new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections"),
+                    ATTENTION_BIAS,
+                    MLP_BIAS,
                     new Field(
                             "embedding_multiplier",
                             Use.APPLIED,
@@ -288,8 +286,8 @@ public final class ModelFields {
     private static final List<Field> SMOLLM3 =
             List.of(
                     SILU,
-                    new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections"),
-                    new Field("mlp_bias", Use.APPLIED, "biases on gate, up and down projections"),
+                    ATTENTION_BIAS,
+                    MLP_BIAS,
                     new Field(
                             "no_rope_layers",
                             Use.APPLIED,
@@ -311,11 +309,7 @@ public final class ModelFields {
                                     + " use_sliding_window and sliding_window is refused (SmolLM3's"
                                     + " attention implementations disagree on it)"));
 
-    private static final List<Field> OLMO2 =
-            List.of(
-                    SILU,
-                    new Field(
-                            "attention_bias", Use.APPLIED, "biases on q, k, v and o projections"));
+    private static final List<Field> OLMO2 = List.of(SILU, ATTENTION_BIAS);
 
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
