@@ -189,19 +189,25 @@ public final class DecodeKvCopy implements AutoCloseable {
             need[rows[i]] = starts[i] + 1;
         }
         List<Span> spans = spans(need);
-        // The same rows sorted longest first, no hole: worth a re-sort when it pays back soon.
-        int[] sorted = new int[n];
-        for (int k = 0; k < n; k++) {
-            sorted[k] = starts[order[k]] + 1;
-        }
-        List<Span> sortedSpans = spans(sorted);
         int moved = 0;
         for (int k = 0; k < n; k++) {
             moved += keep.containsKey(owners.get(order[k])) && rows[order[k]] != k ? 1 : 0;
         }
-        // A moved row is gathered whole (its capacity read and written), then its positions put.
-        long sortCopies = 2L * moved * (Math.max(capLength, keyLength) + keyLength);
-        boolean resort = moved > 0 && (cost(spans) - cost(sortedSpans)) * paybackSteps > sortCopies;
+        // The same rows sorted longest first, no hole: worth a re-sort when it pays back soon
+        // (only kept rows out of that order can make it cheaper; newcomers cost nothing to place).
+        List<Span> sortedSpans = null;
+        boolean resort = false;
+        if (moved > 0) {
+            int[] sorted = new int[n];
+            for (int k = 0; k < n; k++) {
+                sorted[k] = starts[order[k]] + 1;
+            }
+            sortedSpans = spans(sorted);
+            // A moved row is gathered whole (its capacity read and written), then its positions
+            // put.
+            long sortCopies = 2L * moved * (Math.max(capLength, keyLength) + keyLength);
+            resort = (cost(spans) - cost(sortedSpans)) * paybackSteps > sortCopies;
+        }
         if (!reserve(Math.max(resort ? n : span, heldSpan), keyLength)) {
             reset();
             return null;
@@ -269,8 +275,7 @@ public final class DecodeKvCopy implements AutoCloseable {
     }
 
     private long cost(List<Span> spans) {
-        Plan p = new Plan(null, spans);
-        return p.work() + spanCost() * spans.size();
+        return new Plan(null, spans).work() + spanCost() * spans.size();
     }
 
     /**
