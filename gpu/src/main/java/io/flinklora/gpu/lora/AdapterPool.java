@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -32,12 +33,48 @@ final class AdapterPool implements AutoCloseable {
         final NDArray[][] a;
         final NDArray[][] bT;
         final boolean[] used;
+        // The last slot range a batch read of each (layer, projection), as {A^T, B^T} views: a
+        // batch of the same adapters reads the same range every step, and two slices and a
+        // transpose per adapted projection were 3 of its 8 native arrays per decode step.
+        private final NDArray[][][] rangeViews;
+        private final long[][] rangeKeys;
 
         RankPool(int rank, int layers, int capacity) {
             this.rank = rank;
             this.a = new NDArray[layers][Projection.values().length];
             this.bT = new NDArray[layers][Projection.values().length];
             this.used = new boolean[capacity];
+            this.rangeViews = new NDArray[layers][Projection.values().length][];
+            this.rangeKeys = new long[layers][Projection.values().length];
+        }
+
+        /**
+         * Views of slots {@code [first, first + slots)} of one projection's pools: {@code A^T
+         * [slots, in, r]} and {@code B^T [slots, r, out]}. They outlive the step (the pool's
+         * manager owns them) and are replaced when a batch reads another range; engine thread only.
+         */
+        NDArray[] range(int layer, Projection p, int first, int slots) {
+            int i = p.ordinal();
+            long key = ((long) first << 32) | slots;
+            NDArray[] views = rangeViews[layer][i];
+            if (views != null && rangeKeys[layer][i] == key) {
+                return views;
+            }
+            if (views != null) {
+                views[0].close();
+                views[1].close();
+            }
+            NDIndex slice = new NDIndex(first + ":" + (first + slots));
+            NDArray aSlice = a[layer][i].get(slice);
+            views = new NDArray[] {aSlice.transpose(0, 2, 1), bT[layer][i].get(slice)};
+            // Out of the step's scope: the pool's manager closes them (or the next range does).
+            NDScope.unregister(aSlice);
+            aSlice.close();
+            NDScope.unregister(views[0]);
+            NDScope.unregister(views[1]);
+            rangeViews[layer][i] = views;
+            rangeKeys[layer][i] = key;
+            return views;
         }
     }
 

@@ -522,16 +522,16 @@ public final class LoraBatch implements ProjectionDelta {
                     break;
                 }
             }
-            NDArray poolA = any.pool.a[layer][p.ordinal()];
-            NDArray poolBT = any.pool.bT[layer][p.ordinal()];
             if (pooled) {
                 SlotLayout layout = plan.layouts().get(rank);
                 parts.add(
                         layout.slots() == 0
                                 ? perAdapter(layer, p, groups.get(g), members, rank)
-                                : slotMajor(layer, p, poolA, poolBT, groups.get(g), layout));
+                                : slotMajor(layer, p, any.pool, groups.get(g), layout));
                 continue;
             }
+            NDArray poolA = any.pool.a[layer][p.ordinal()];
+            NDArray poolBT = any.pool.bT[layer][p.ordinal()];
             NDArray slots = plan.slots().get(rank);
             NDArray t = Rows.of(poolA, slots).matMul(groups.get(g).expandDims(2)); // [P, r, 1]
             parts.add(t.transpose(0, 2, 1).matMul(Rows.of(poolBT, slots)).squeeze(1)); // [P, out]
@@ -575,14 +575,17 @@ public final class LoraBatch implements ProjectionDelta {
      * and join the others with one gather.
      */
     private NDArray slotMajor(
-            int layer, Projection p, NDArray poolA, NDArray poolBT, NDArray x, SlotLayout layout) {
+            int layer, Projection p, AdapterPool.RankPool pool, NDArray x, SlotLayout layout) {
         long in = x.getShape().get(1);
         long cells = (long) layout.slots() * layout.depth();
         NDArray padded;
-        if (layout.positions() == null) {
+        if (x == paddedFrom && layout == paddedFor) {
+            padded = paddedInput; // q, k and v (gate and up) read the same slot-major input
+        } else if (layout.positions() == null) {
             padded = x.reshape(layout.slots(), layout.depth(), in); // pairs fill the slots in order
-        } else if (x == paddedFrom && layout == paddedFor) {
-            padded = paddedInput;
+            paddedFrom = x;
+            paddedFor = layout;
+            paddedInput = padded;
         } else {
             // One row past the cells takes the heavy members' pairs; it is never read.
             NDArray flat = manager.zeros(new Shape(cells + 1, in), x.getDataType());
@@ -593,9 +596,9 @@ public final class LoraBatch implements ProjectionDelta {
             paddedFor = layout;
             paddedInput = padded;
         }
-        NDIndex range = new NDIndex(layout.first() + ":" + (layout.first() + layout.slots()));
-        NDArray t = padded.matMul(poolA.get(range).transpose(0, 2, 1));
-        NDArray d = t.matMul(poolBT.get(range)).reshape(cells, -1);
+        NDArray[] range = pool.range(layer, p, layout.first(), layout.slots());
+        NDArray t = padded.matMul(range[0]);
+        NDArray d = t.matMul(range[1]).reshape(cells, -1);
         if (layout.heavy().isEmpty()) {
             return layout.positions() == null ? d : Rows.of(d, layout.positions());
         }
