@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random config fuzz: tiny models of the eight supported architectures with random config fields, and
+"""Random config fuzz: tiny models of the supported architectures with random config fields, and
 random PEFT LoRA adapters for them, saved by save_pretrained, and random generation defaults
 (generation_config.json, or config.json's generation fields); the engine (scripts/generate.sh) must give
 transformers + PEFT's greedy tokens (and generate()'s tokens for a request that leaves the sampling
@@ -20,7 +20,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
-    Olmo2Config, Olmo2ForCausalLM)
+    Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -36,7 +36,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gemma=(GemmaConfig, GemmaForCausalLM), gemma2=(Gemma2Config, Gemma2ForCausalLM),
             phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM),
             granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM),
-            olmo2=(Olmo2Config, Olmo2ForCausalLM))
+            olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -66,7 +66,7 @@ def rand_model(r, arch):
                num_attention_heads=heads, num_key_value_heads=kv, vocab_size=V, max_position_embeddings=256,
                bos_token_id=1, eos_token_id=2, tie_word_embeddings=r.random() < 0.5,
                rms_norm_eps=r.choice([1e-5, 1e-6]))
-    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2") and r.random() < 0.6:
+    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
     if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3"):
         cfg["rope_parameters"] = rand_rope(r, 256)
@@ -91,9 +91,26 @@ def rand_model(r, arch):
         cfg["hidden_act"] = r.choice(["silu", "silu", "gelu", "gelu_pytorch_tanh", "swish", "relu"])
     if arch == "qwen3":
         cfg["attention_bias"] = r.random() < 0.3
-    if arch == "olmo2":
+    if arch in ("olmo2", "olmo3"):
         cfg["pad_token_id"] = None
         cfg["attention_bias"] = r.random() < 0.4
+    if arch == "olmo3":
+        # OLMo 2's block, sliding layers (default: every fourth full), one rotary embedding per layer
+        # type; a top-level rope_theta / rope_scaling (4.x layout) reaches the full-attention layers only
+        cfg["sliding_window"] = r.choice([4, 6])
+        if r.random() < 0.6:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"]) for _ in range(cfg["num_hidden_layers"])]
+        if r.random() < 0.3:
+            full = rand_rope(r, 256)
+            cfg.pop("rope_parameters", None)
+            cfg["rope_theta"] = full.pop("rope_theta")
+            if full["rope_type"] != "default":
+                cfg["rope_scaling"] = full
+        else:
+            local = {"rope_type": "default", "rope_theta": r.choice([10000.0, 500000.0])}
+            if r.random() < 0.2:
+                local = rand_rope(r, 256)
+            cfg["rope_parameters"] = {"full_attention": rand_rope(r, 256), "sliding_attention": local}
     if arch == "smollm3":
         cfg["pad_token_id"] = None
         cfg["attention_bias"] = r.random() < 0.3
@@ -136,6 +153,16 @@ def rand_model(r, arch):
             cfg["rope_parameters"] = {"rope_type": "longrope", "rope_theta": 10000.0,
                 "short_factor": [round(1 + 3 * r.random(), 3) for _ in range(rd // 2)],
                 "long_factor": [round(1 + 3 * r.random(), 3) for _ in range(rd // 2)]}
+            # Phi3Config reads the earlier names su and yarn as longrope
+            legacy = r.random()
+            if legacy < 0.2:
+                cfg["rope_parameters"]["rope_type"] = "yarn"
+            elif legacy < 0.35:
+                del cfg["rope_parameters"]["rope_type"]
+                cfg["rope_parameters"]["type"] = "su"
+                cfg["rope_parameters"]["original_max_position_embeddings"] = 32
+        elif r.random() < 0.15:
+            cfg["rope_parameters"] = rand_rope(r, 256)  # Phi3Config refuses all but default
     return cfg
 
 LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],

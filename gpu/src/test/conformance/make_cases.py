@@ -72,6 +72,8 @@ from transformers import (  # noqa: E402
     SmolLM3ForCausalLM,
     Olmo2Config,
     Olmo2ForCausalLM,
+    Olmo3Config,
+    Olmo3ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -154,6 +156,7 @@ ARCH = {
     "granite": (GraniteConfig, GraniteForCausalLM, "GraniteForCausalLM"),
     "smollm3": (SmolLM3Config, SmolLM3ForCausalLM, "SmolLM3ForCausalLM"),
     "olmo2": (Olmo2Config, Olmo2ForCausalLM, "Olmo2ForCausalLM"),
+    "olmo3": (Olmo3Config, Olmo3ForCausalLM, "Olmo3ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1022,6 +1025,41 @@ def model_specs(shapes, seed=0):
             adapters=["plain"],
             mixes=[],
         ),
+        dict(
+            # OLMo 3: OLMo 2's block, sliding layers by layer_types, one rotary embedding per layer type
+            # (the full-attention one linear-scaled with its own theta, the sliding one Olmo3Config's 5e5)
+            name="olmo3",
+            arch="olmo3",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=False, pad_token_id=None,
+                     sliding_window=GEMMA2_WINDOW, layer_types=gemma3_types,
+                     rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0,
+                                                         "rope_theta": 10000.0},
+                                      "sliding_attention": {"rope_type": "default", "rope_theta": 500000.0}}),
+            layer_types=gemma3_types,
+            features=["gqa", "post_norms_only", "qk_norm_whole_projection", f"sliding_window_{GEMMA2_WINDOW}_pattern_3",
+                      "rope_per_layer_type", "rope_linear_full_attention", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[
+                dict(what="the full-attention rotary for every layer",
+                     config=cfg_set(rope_parameters={
+                         "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 10000.0},
+                         "sliding_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 10000.0}})),
+                dict(what="sliding window off (all layers full)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+            ],
+        ),
+        dict(
+            # the 4.x layout: rope_theta and rope_scaling at the top level reach the full-attention layers
+            # only; the sliding layers keep 5e5
+            name="olmo3_v4",
+            v4_of="olmo3",
+            features=["gqa", "post_norms_only", "rope_per_layer_type", "config_v4"],
+            adapters=["plain"],
+            mixes=[],
+        ),
     ]
 
 
@@ -1134,6 +1172,15 @@ def to_v4_config(cfg):
         if k == "rope_parameters":
             continue
         out["torch_dtype" if k == "dtype" else k] = v
+    if "full_attention" in cfg["rope_parameters"] and cfg["architectures"] == ["Olmo3ForCausalLM"]:
+        # OLMo 3: the full-attention rotary in rope_theta / rope_scaling; the sliding one must be the
+        # 5e5 default Olmo3Config gives it (a 4.x file has no field for it)
+        full = dict(cfg["rope_parameters"]["full_attention"])
+        assert cfg["rope_parameters"]["sliding_attention"] == {"rope_type": "default", "rope_theta": 500000.0}
+        out["rope_theta"] = full.pop("rope_theta")
+        rope_type = full.pop("rope_type", "default")
+        out["rope_scaling"] = None if rope_type == "default" else {"rope_type": rope_type, **full}
+        return out
     if "full_attention" in cfg["rope_parameters"]:
         # Gemma 3: the global rotary in rope_theta / rope_scaling, the local theta in rope_local_base_freq,
         # and the layer pattern as sliding_window_pattern

@@ -23,7 +23,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
          ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3"),
          ("GraniteForCausalLM", "granite"), ("SmolLM3ForCausalLM", "smollm3"),
-         ("Olmo2ForCausalLM", "olmo2")]
+         ("Olmo2ForCausalLM", "olmo2"), ("Olmo3ForCausalLM", "olmo3")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -55,7 +55,17 @@ EXTRA = [
     # Granite's multipliers
     {"num_key_value_heads": 8, "embedding_multiplier": 12, "attention_multiplier": 0.0078125,
      "residual_multiplier": 0.22, "logits_scaling": 8.0},
+    # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
+    {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0},
+    {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0,
+     "rope_scaling": {"rope_type": "linear", "factor": 8.0}},
+    # OLMo 3's layer types and window
+    {"num_key_value_heads": 8, "layer_types": ["full_attention", "sliding_attention",
+                                                "sliding_attention", "full_attention"], "sliding_window": 32,
+     "use_sliding_window": True},
 ]
+# 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
+LEGACY = ("rope_theta", "rope_scaling")
 
 
 def resolved(c, arch):
@@ -64,7 +74,7 @@ def resolved(c, arch):
     layers = c.num_hidden_layers
     rope = c.rope_parameters
     local = None
-    if arch == "Gemma3ForCausalLM":
+    if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
     if arch in ("MistralForCausalLM", "Phi3ForCausalLM"):
         window = c.sliding_window
@@ -73,7 +83,7 @@ def resolved(c, arch):
         # the mask follows layer_types; SmolLM3Config derives sliding types only with a window
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
-    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM") + GEMMA2_LIKE:
+    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Olmo3ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
@@ -96,7 +106,7 @@ def resolved(c, arch):
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
-        "qk_norm": arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM"),
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"),
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
         "tie_word_embeddings": c.tie_word_embeddings,
@@ -127,7 +137,7 @@ def main():
         seen = []
         for i, extra in enumerate(EXTRA):
             # only fields this architecture reads (the engine refuses the others by name)
-            extra = {k: v for k, v in extra.items() if k in known}
+            extra = {k: v for k, v in extra.items() if k in known or k in LEGACY}
             if extra in seen:
                 continue
             seen.append(extra)

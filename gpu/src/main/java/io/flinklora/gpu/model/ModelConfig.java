@@ -70,7 +70,8 @@ public record ModelConfig(
                     "Phi3ForCausalLM",
                     "GraniteForCausalLM",
                     "SmolLM3ForCausalLM",
-                    "Olmo2ForCausalLM");
+                    "Olmo2ForCausalLM",
+                    "Olmo3ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -228,7 +229,7 @@ public record ModelConfig(
                         new Defaults(4, 256, 131072, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Phi3ForCausalLM" -> new Defaults(null, null, 4096, false, "silu", 1e-5, 4096);
                 case "SmolLM3ForCausalLM" -> new Defaults(4, null, 32768, true, "silu", 1e-6, null);
-                case "Olmo2ForCausalLM" ->
+                case "Olmo2ForCausalLM", "Olmo3ForCausalLM" ->
                         new Defaults(null, null, 2048, false, "silu", 1e-5, null);
                 default -> new Defaults(null, null, 2048, false, "silu", 1e-6, null);
             };
@@ -369,7 +370,9 @@ public record ModelConfig(
                             + " and no head_dim is given");
         }
         boolean qwen3 = arch.equals("Qwen3ForCausalLM");
-        boolean olmo2 = arch.equals("Olmo2ForCausalLM");
+        // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
+        boolean olmo3 = arch.equals("Olmo3ForCausalLM");
+        boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
         boolean qkNorm = qwen3 || gemma3 || olmo2;
         int headDim =
                 ConfigReader.intField(
@@ -414,8 +417,8 @@ public record ModelConfig(
         }
         RopeParameters rope;
         RopeParameters slidingRope = null;
-        if (gemma3) {
-            RopeParameters[] both = RopeParameters.perLayerType(root, source, maxPos);
+        if (gemma3 || olmo3) {
+            RopeParameters[] both = RopeParameters.perLayerType(root, source, maxPos, arch);
             rope = both[0];
             if (sliding.contains(true) && !both[1].equals(rope)) {
                 slidingRope = both[1];
@@ -575,25 +578,26 @@ public record ModelConfig(
             return out;
         }
         boolean gemma3 = arch.equals("Gemma3ForCausalLM");
-        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
-        if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !gemma2) {
+        boolean olmo3 = arch.equals("Olmo3ForCausalLM");
+        // Gemma 2 and 3 and OLMo 3 have no use_sliding_window switch: their sliding_window
+        // (default 4096) applies to the layers typed sliding_attention.
+        boolean typedOnly = arch.equals("Gemma2ForCausalLM") || gemma3 || olmo3;
+        if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !typedOnly) {
             return out;
         }
-        // Gemma 3 without layer_types: sliding_window_pattern (default 6) makes every sixth
-        // layer full attention, the others slide.
+        // Without layer_types every pattern-th layer is full attention and the others slide:
+        // Gemma 2 every other layer, Gemma 3 sliding_window_pattern (default 6), OLMo 3 every
+        // fourth.
         int pattern =
                 gemma3
                         ? ConfigReader.intField(
                                 root, "sliding_window_pattern", source, 6, MAX_LAYERS)
-                        : 2;
-        // Gemma 2 has no use_sliding_window switch: its sliding_window (default 4096) applies to
-        // the
-        // layers typed sliding_attention, by default every other layer starting with the first.
-        boolean use = gemma2 || ConfigReader.bool(root, "use_sliding_window", source, false);
+                        : olmo3 ? 4 : 2;
+        boolean use = typedOnly || ConfigReader.bool(root, "use_sliding_window", source, false);
         boolean window =
                 use
                         && (ConfigReader.has(root, "sliding_window")
-                                || (gemma2 && !root.has("sliding_window")));
+                                || (typedOnly && !root.has("sliding_window")));
         int maxWindowLayers =
                 ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
         List<Boolean> typed = slidingTypes(root, layers, source);
@@ -614,7 +618,7 @@ public record ModelConfig(
             }
         } else {
             for (int l = 0; l < layers; l++) {
-                out.set(l, window && (gemma2 ? (l + 1) % pattern != 0 : l >= maxWindowLayers));
+                out.set(l, window && (typedOnly ? (l + 1) % pattern != 0 : l >= maxWindowLayers));
             }
         }
         return out;

@@ -311,6 +311,23 @@ public final class ModelFields {
 
     private static final List<Field> OLMO2 = List.of(SILU, ATTENTION_BIAS);
 
+    private static final List<Field> OLMO3 =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    SLIDING_WINDOW,
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention (default: every fourth layer full"
+                                    + " attention, the others slide); a sliding type with"
+                                    + " sliding_window null is refused, as transformers 5 fails on"
+                                    + " it. Each type has its rotary embedding: rope_parameters"
+                                    + " holds one entry per type; rope_scaling and a top-level"
+                                    + " rope_theta reach the full-attention layers alone (the"
+                                    + " sliding layers keep theta 500000, as Olmo3Config builds"
+                                    + " it)"));
+
     /** The catalogue of one architecture, common fields first. */
     public static List<Field> fields(String architecture) {
         List<Field> out = new ArrayList<>(COMMON);
@@ -327,6 +344,7 @@ public final class ModelFields {
                     case "GraniteForCausalLM" -> GRANITE;
                     case "SmolLM3ForCausalLM" -> SMOLLM3;
                     case "Olmo2ForCausalLM" -> OLMO2;
+                    case "Olmo3ForCausalLM" -> OLMO3;
                     default -> List.of();
                 });
         return out;
@@ -346,6 +364,7 @@ public final class ModelFields {
         m.put("GraniteForCausalLM", GRANITE);
         m.put("SmolLM3ForCausalLM", SMOLLM3);
         m.put("Olmo2ForCausalLM", OLMO2);
+        m.put("Olmo3ForCausalLM", OLMO3);
         return m;
     }
 

@@ -84,6 +84,32 @@ public record RopeParameters(
         }
     }
 
+    /**
+     * Phi3Config's rotary types: {@code su} and {@code yarn} (earlier names) are read as {@code
+     * longrope}, and any type but {@code default} and {@code longrope} is refused, as {@code
+     * Phi3Config.validate_rope} refuses it. An {@code su} entry without its own {@code
+     * original_max_position_embeddings} is refused too: transformers 5 standardizes the parameters
+     * before renaming the type, so it copies no top-level value into them and its check fails.
+     */
+    private static String phi3Type(String type, JsonNode params, String source) {
+        if (type.equals("su") && !present(params, "original_max_position_embeddings")) {
+            throw new ModelFormatException(
+                    source
+                            + ": rope type 'su' needs original_max_position_embeddings inside the"
+                            + " rope parameters (Phi3Config refuses it without)");
+        }
+        String read = type.equals("su") || type.equals("yarn") ? "longrope" : type;
+        if (!read.equals("default") && !read.equals("longrope")) {
+            throw new ModelFormatException(
+                    source
+                            + ": rope_type '"
+                            + type
+                            + "' is not supported for Phi3ForCausalLM (Phi3Config accepts default"
+                            + " and longrope, reading su and yarn as longrope)");
+        }
+        return read;
+    }
+
     public static RopeParameters defaults(double theta) {
         return new RopeParameters("default", theta, 1, 1, 1, 0, null, null, 1.0);
     }
@@ -95,13 +121,14 @@ public record RopeParameters(
      * wins over the parameters' one, and so does the config class's own default for it ({@code
      * classOriginalMax}, Phi3Config's 4096) when the file leaves it out: {@code
      * standardize_rope_params} copies the attribute into the parameters whenever the config has it.
+     * {@code phi3}: Phi3ForCausalLM's partial rotary and rotary types ({@link #phi3Type}).
      */
     static RopeParameters read(
             JsonNode root,
             String source,
             int maxPositions,
             double defaultTheta,
-            boolean partialRotary,
+            boolean phi3,
             Integer classOriginalMax) {
         JsonNode params =
                 present(root, "rope_scaling")
@@ -116,13 +143,14 @@ public record RopeParameters(
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.
-            return check(defaults(topTheta).withPartial(topPartial, partialRotary, source), source);
+            return check(defaults(topTheta).withPartial(topPartial, phi3, source), source);
         }
         params = flattenPerLayerType(root, params, source);
-        String type =
+        String named =
                 params.has("rope_type")
                         ? params.get("rope_type").asText()
                         : params.path("type").asText("default");
+        String type = phi3 ? phi3Type(named, params, source) : named;
         if (!TYPES.contains(type)) {
             throw new ModelFormatException(
                     source
@@ -197,7 +225,7 @@ public record RopeParameters(
                     case "longrope" -> longRope(params, source, theta, original, maxPositions);
                     default -> yarn(params, source, theta, original, maxPositions);
                 };
-        return check(read.withPartial(partial, partialRotary, source), source);
+        return check(read.withPartial(partial, phi3, source), source);
     }
 
     /**
@@ -399,16 +427,23 @@ public record RopeParameters(
      * layer type (each missing one {@code default}), {@code rope_scaling} (4.x) merged into the
      * full-attention entry, and a missing {@code rope_theta} taken from the top-level {@code
      * rope_theta} (else 1e6) for full attention and from {@code rope_local_base_freq} (else 1e4)
-     * for sliding attention.
+     * for sliding attention. OLMo 3's ({@code Olmo3Config.convert_rope_params_to_dict}) differ in
+     * the thetas only: 5e5 for both, and the top-level {@code rope_theta} reaches the
+     * full-attention entry alone (that entry's {@code setdefault} pops it from the kwargs, so the
+     * sliding entry's finds only the default).
      */
-    static RopeParameters[] perLayerType(JsonNode root, String source, int maxPositions) {
+    static RopeParameters[] perLayerType(
+            JsonNode root, String source, int maxPositions, String architecture) {
+        boolean olmo3 = architecture.equals("Olmo3ForCausalLM");
+        String name = olmo3 ? "OLMo 3" : "Gemma 3";
         if (present(root, "original_max_position_embeddings")) {
-            // Not a Gemma3TextConfig field: whether transformers copies it into one layer type's
-            // parameters or both is not something to guess.
+            // Not a Gemma3TextConfig / Olmo3Config field: whether transformers copies it into one
+            // layer type's parameters or both is not something to guess.
             throw new ModelFormatException(
                     source
-                            + ": a top-level original_max_position_embeddings is not supported for"
-                            + " Gemma 3 (give it inside rope_parameters' entries)");
+                            + ": a top-level original_max_position_embeddings is not supported for "
+                            + name
+                            + " (give it inside rope_parameters' entries)");
         }
         com.fasterxml.jackson.databind.node.ObjectNode full = JSON.createObjectNode();
         com.fasterxml.jackson.databind.node.ObjectNode sliding = JSON.createObjectNode();
@@ -433,8 +468,9 @@ public record RopeParameters(
                         source
                                 + ": rope_parameters "
                                 + other
-                                + " outside full_attention / sliding_attention are not read by"
-                                + " Gemma 3's rotary embedding; refusing rather than ignoring them");
+                                + " outside full_attention / sliding_attention are not read by "
+                                + name
+                                + "'s rotary embedding; refusing rather than ignoring them");
             }
             for (String type : List.of("full_attention", "sliding_attention")) {
                 JsonNode n = params.get(type);
@@ -456,12 +492,17 @@ public record RopeParameters(
             full.setAll((com.fasterxml.jackson.databind.node.ObjectNode) scaling.deepCopy());
         }
         if (!present(full, "rope_theta")) {
-            full.put("rope_theta", ConfigReader.number(root, "rope_theta", source, 1_000_000.0));
+            full.put(
+                    "rope_theta",
+                    ConfigReader.number(
+                            root, "rope_theta", source, olmo3 ? 500_000.0 : 1_000_000.0));
         }
         if (!present(sliding, "rope_theta")) {
             sliding.put(
                     "rope_theta",
-                    ConfigReader.number(root, "rope_local_base_freq", source, 10_000.0));
+                    olmo3
+                            ? 500_000.0
+                            : ConfigReader.number(root, "rope_local_base_freq", source, 10_000.0));
         }
         RopeParameters[] out = new RopeParameters[2];
         int i = 0;
@@ -471,7 +512,7 @@ public record RopeParameters(
             RopeParameters r = read(alone, source, maxPositions, 10_000.0, false, null);
             if (r.type().equals("longrope")) {
                 throw new ModelFormatException(
-                        source + ": rope_type longrope is not supported for Gemma 3");
+                        source + ": rope_type longrope is not supported for " + name);
             }
             out[i++] = r;
         }

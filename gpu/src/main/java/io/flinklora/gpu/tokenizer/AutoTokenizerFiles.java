@@ -75,7 +75,8 @@ final class AutoTokenizerFiles {
                     "gemma2", "GemmaTokenizer",
                     "gemma3_text", "GemmaTokenizer",
                     "granite", "TokenizersBackend",
-                    "olmo2", "TokenizersBackend");
+                    "olmo2", "TokenizersBackend",
+                    "olmo3", "TokenizersBackend");
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their

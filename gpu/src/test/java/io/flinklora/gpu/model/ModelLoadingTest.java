@@ -356,6 +356,57 @@ class ModelLoadingTest {
     }
 
     @Test
+    void phi3ReadsSuAndYarnAsLongRopeAndRefusesTheRotaryTypesPhi3ConfigRefuses() throws Exception {
+        String shape =
+                "{\"architectures\":[\"Phi3ForCausalLM\"],\"hidden_size\":64,"
+                        + "\"intermediate_size\":172,\"num_hidden_layers\":3,"
+                        + "\"num_attention_heads\":4,\"vocab_size\":512,"
+                        + "\"max_position_embeddings\":256,\"original_max_position_embeddings\":64,";
+        String factors = "\"short_factor\":[1,1,1,1,1,1,1,1],\"long_factor\":[2,2,2,2,2,2,2,2]";
+        ModelConfig longrope =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                shape
+                                        + "\"rope_scaling\":{\"rope_type\":\"longrope\","
+                                        + factors
+                                        + "}}"),
+                        "config");
+        assertEquals("longrope", longrope.rope().type());
+        // Phi3Config renames su and yarn to longrope: the same rotary embedding.
+        for (String legacy :
+                List.of(
+                        "\"type\":\"su\",\"original_max_position_embeddings\":64,",
+                        "\"rope_type\":\"yarn\",")) {
+            ModelConfig read =
+                    ModelConfig.parse(
+                            JSON.readTree(shape + "\"rope_scaling\":{" + legacy + factors + "}}"),
+                            "config");
+            assertEquals(longrope.rope(), read.rope(), legacy);
+        }
+        // Phi3Config.validate_rope refuses every other type; su without its own original maximum
+        // fails its check.
+        for (String[] c :
+                new String[][] {
+                    {"{\"rope_type\":\"linear\",\"factor\":2.0}", "'linear'"},
+                    {"{\"rope_type\":\"dynamic\",\"factor\":2.0}", "'dynamic'"},
+                    {
+                        "{\"rope_type\":\"llama3\",\"factor\":4.0,\"low_freq_factor\":1.0,"
+                                + "\"high_freq_factor\":4.0}",
+                        "'llama3'"
+                    },
+                    {"{\"type\":\"su\"," + factors + "}", "'su'"},
+                }) {
+            String json = shape + "\"rope_parameters\":" + c[0] + "}";
+            ModelFormatException e =
+                    assertThrows(
+                            ModelFormatException.class,
+                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
+                            json);
+            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+        }
+    }
+
+    @Test
     void bothConfigLayoutsAreReadAsTransformersFiveReadsThem() throws Exception {
         String head =
                 "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":172,"
