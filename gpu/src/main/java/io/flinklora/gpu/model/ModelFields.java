@@ -50,7 +50,7 @@ public final class ModelFields {
                     new Field(
                             "rms_norm_eps",
                             Use.APPLIED,
-                            "absent: the config class's default (1e-5 for Phi-3 and OLMo 2, 1e-6 otherwise)"),
+                            "absent: the config class's default (1e-5 for Phi-3 and OLMo 2 and 3, 1e-6 otherwise)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
                     new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
                     new Field(
