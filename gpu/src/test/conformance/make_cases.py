@@ -74,6 +74,8 @@ from transformers import (  # noqa: E402
     Olmo2ForCausalLM,
     Olmo3Config,
     Olmo3ForCausalLM,
+    MinistralConfig,
+    MinistralForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -157,6 +159,7 @@ ARCH = {
     "smollm3": (SmolLM3Config, SmolLM3ForCausalLM, "SmolLM3ForCausalLM"),
     "olmo2": (Olmo2Config, Olmo2ForCausalLM, "Olmo2ForCausalLM"),
     "olmo3": (Olmo3Config, Olmo3ForCausalLM, "Olmo3ForCausalLM"),
+    "ministral": (MinistralConfig, MinistralForCausalLM, "MinistralForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1059,6 +1062,27 @@ def model_specs(shapes, seed=0):
             features=["gqa", "post_norms_only", "rope_per_layer_type", "config_v4"],
             adapters=["plain"],
             mixes=[],
+        ),
+        dict(
+            # Ministral: Mistral's modules (no biases) with Qwen2's per-layer sliding (layer_types); its
+            # attention reads head_dim as given (transformers fails without one), so the case gives one
+            name="ministral",
+            arch="ministral",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, sliding_window=MISTRAL_WINDOW,
+                     layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(layers)],
+                     rope_parameters={"rope_type": "default", "rope_theta": 100000.0}),
+            layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(layers)],
+            features=["gqa", f"explicit_head_dim_{head_dim}", f"sliding_window_{MISTRAL_WINDOW}_layer_types",
+                      "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[
+                dict(what="sliding window off (all layers full)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+                dict(what="every layer sliding", config=cfg_set(layer_types=["sliding_attention"] * layers)),
+            ],
         ),
     ]
 

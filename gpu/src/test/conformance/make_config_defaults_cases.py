@@ -12,7 +12,8 @@ import json
 import os
 
 import transformers
-from transformers import AutoConfig
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
 
 OUT = "gpu/src/test/resources/config-defaults/cases.json"
 # Fields whose explicit null transformers 5's config classes refuse (typed fields without a None
@@ -23,7 +24,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"),
          ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3"),
          ("GraniteForCausalLM", "granite"), ("SmolLM3ForCausalLM", "smollm3"),
-         ("Olmo2ForCausalLM", "olmo2"), ("Olmo3ForCausalLM", "olmo3")]
+         ("Olmo2ForCausalLM", "olmo2"), ("Olmo3ForCausalLM", "olmo3"),
+         ("MinistralForCausalLM", "ministral")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -83,7 +85,7 @@ def resolved(c, arch):
         # the mask follows layer_types; SmolLM3Config derives sliding types only with a window
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
-    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Olmo3ForCausalLM") + GEMMA2_LIKE:
+    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Olmo3ForCausalLM", "MinistralForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
@@ -145,6 +147,9 @@ def main():
             json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
             try:
                 c = AutoConfig.from_pretrained(tmp)
+                # the model must build from it too (MinistralAttention fails without head_dim)
+                with torch.device("meta"):
+                    AutoModelForCausalLM.from_config(c)
                 cases.append({"name": f"{model_type}_{i}", "config": config,
                               "transformers": resolved(c, arch)})
             except Exception as e:

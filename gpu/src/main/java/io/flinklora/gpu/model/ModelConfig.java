@@ -71,7 +71,8 @@ public record ModelConfig(
                     "GraniteForCausalLM",
                     "SmolLM3ForCausalLM",
                     "Olmo2ForCausalLM",
-                    "Olmo3ForCausalLM");
+                    "Olmo3ForCausalLM",
+                    "MinistralForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -217,7 +218,7 @@ public record ModelConfig(
             Integer originalMaxPositions) {
         static Defaults of(String arch) {
             return switch (arch) {
-                case "MistralForCausalLM" ->
+                case "MistralForCausalLM", "MinistralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-6, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
                 case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6, null);
@@ -369,6 +370,14 @@ public record ModelConfig(
                             + heads
                             + " and no head_dim is given");
         }
+        if (arch.equals("MinistralForCausalLM")
+                && (!root.has("head_dim") || root.get("head_dim").isNull())) {
+            // MinistralConfig leaves head_dim None and MinistralAttention reads it as it is.
+            throw new ModelFormatException(
+                    source
+                            + ": MinistralForCausalLM needs head_dim (transformers 5's"
+                            + " MinistralAttention fails without it)");
+        }
         boolean qwen3 = arch.equals("Qwen3ForCausalLM");
         // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
@@ -394,6 +403,7 @@ public record ModelConfig(
                             + kvHeads);
         }
         int vocab = ConfigReader.intField(root, "vocab_size", source, null, MAX_VOCAB);
+        checkPadToken(root, arch, vocab, source);
         int maxPos =
                 ConfigReader.intField(
                         root,
@@ -535,6 +545,42 @@ public record ModelConfig(
     }
 
     /**
+     * Every supported model builds its token embedding with {@code padding_idx = pad_token_id},
+     * which PyTorch refuses outside {@code [-vocab_size, vocab_size)}: such a config is refused by
+     * name, as transformers 5 cannot build the model. Absent, the config class's default (Phi-3
+     * 32000, SmolLM3 128004, OLMo 2 and 3 1, Gemma 0, none elsewhere).
+     */
+    private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
+        JsonNode pad = root.get("pad_token_id");
+        long id;
+        if (pad == null) {
+            id =
+                    switch (arch) {
+                        case "Phi3ForCausalLM" -> 32000;
+                        case "SmolLM3ForCausalLM" -> 128004;
+                        case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> 1;
+                        default -> 0; // Gemma's 0, or none: always inside
+                    };
+        } else if (pad.isNull()) {
+            return;
+        } else if (pad.isIntegralNumber()) {
+            id = pad.asLong();
+        } else {
+            throw new ModelFormatException(source + ": pad_token_id must be an integer or null");
+        }
+        if (id >= vocab || id < -vocab) {
+            throw new ModelFormatException(
+                    source
+                            + ": pad_token_id "
+                            + id
+                            + (pad == null ? " (the config class's default)" : "")
+                            + " is outside the vocabulary of "
+                            + vocab
+                            + " tokens; transformers 5 cannot build the model's embedding with it");
+        }
+    }
+
+    /**
      * Gemma's {@code hidden_activation}: transformers 4 applied it when set, transformers 5 reads
      * {@code hidden_act} only (legacy {@code gelu} as the tanh approximation). Official Gemma
      * configs carry both; they agree there, and where they do not the two versions compute
@@ -581,18 +627,19 @@ public record ModelConfig(
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         // Gemma 2 and 3 and OLMo 3 have no use_sliding_window switch: their sliding_window
         // (default 4096) applies to the layers typed sliding_attention.
-        boolean typedOnly = arch.equals("Gemma2ForCausalLM") || gemma3 || olmo3;
+        boolean ministral = arch.equals("MinistralForCausalLM");
+        boolean typedOnly = arch.equals("Gemma2ForCausalLM") || gemma3 || olmo3 || ministral;
         if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !typedOnly) {
             return out;
         }
         // Without layer_types every pattern-th layer is full attention and the others slide:
         // Gemma 2 every other layer, Gemma 3 sliding_window_pattern (default 6), OLMo 3 every
-        // fourth.
+        // fourth; Ministral slides every layer (when it has a window).
         int pattern =
                 gemma3
                         ? ConfigReader.intField(
                                 root, "sliding_window_pattern", source, 6, MAX_LAYERS)
-                        : olmo3 ? 4 : 2;
+                        : olmo3 ? 4 : ministral ? Integer.MAX_VALUE : 2;
         boolean use = typedOnly || ConfigReader.bool(root, "use_sliding_window", source, false);
         boolean window =
                 use

@@ -91,7 +91,9 @@ public final class ModelFields {
                     new Field(
                             "pad_token_id",
                             Use.NO_EFFECT,
-                            "no padding tokens are fed to the model"),
+                            "no padding tokens are fed to the model; an id outside the"
+                                    + " vocabulary (the class default included) is refused, as"
+                                    + " transformers cannot build the embedding with it"),
                     new Field("initializer_range", Use.NO_EFFECT, "training only"),
                     new Field("attention_dropout", Use.NO_EFFECT, "training only"),
                     new Field("output_hidden_states", Use.NO_EFFECT, ""),
@@ -137,6 +139,21 @@ public final class ModelFields {
                             Use.APPLIED,
                             "every layer attends through the window (absent: 4096, as"
                                     + " MistralConfig; null: none)"));
+
+    private static final List<Field> MINISTRAL =
+            List.of(
+                    SILU,
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers (absent: 4096, as MinistralConfig;"
+                                    + " null: none)"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention (default: every layer slides when"
+                                    + " there is a window); a sliding type with sliding_window null"
+                                    + " is refused, as transformers 5 fails on it"));
 
     private static final List<Field> QWEN2 =
             List.of(
@@ -345,6 +362,7 @@ public final class ModelFields {
                     case "SmolLM3ForCausalLM" -> SMOLLM3;
                     case "Olmo2ForCausalLM" -> OLMO2;
                     case "Olmo3ForCausalLM" -> OLMO3;
+                    case "MinistralForCausalLM" -> MINISTRAL;
                     default -> List.of();
                 });
         return out;
@@ -365,6 +383,7 @@ public final class ModelFields {
         m.put("SmolLM3ForCausalLM", SMOLLM3);
         m.put("Olmo2ForCausalLM", OLMO2);
         m.put("Olmo3ForCausalLM", OLMO3);
+        m.put("MinistralForCausalLM", MINISTRAL);
         return m;
     }
 

@@ -66,17 +66,18 @@ final class AutoTokenizerFiles {
 
     /** transformers' TOKENIZER_MAPPING_NAMES for the architectures this engine serves. */
     private static final Map<String, String> REGISTERED =
-            Map.of(
-                    "mistral", "TokenizersBackend",
-                    "phi3", "TokenizersBackend",
-                    "qwen2", "Qwen2Tokenizer",
-                    "qwen3", "Qwen2Tokenizer",
-                    "gemma", "GemmaTokenizer",
-                    "gemma2", "GemmaTokenizer",
-                    "gemma3_text", "GemmaTokenizer",
-                    "granite", "TokenizersBackend",
-                    "olmo2", "TokenizersBackend",
-                    "olmo3", "TokenizersBackend");
+            Map.ofEntries(
+                    Map.entry("mistral", "TokenizersBackend"),
+                    Map.entry("ministral", "TokenizersBackend"),
+                    Map.entry("phi3", "TokenizersBackend"),
+                    Map.entry("qwen2", "Qwen2Tokenizer"),
+                    Map.entry("qwen3", "Qwen2Tokenizer"),
+                    Map.entry("gemma", "GemmaTokenizer"),
+                    Map.entry("gemma2", "GemmaTokenizer"),
+                    Map.entry("gemma3_text", "GemmaTokenizer"),
+                    Map.entry("granite", "TokenizersBackend"),
+                    Map.entry("olmo2", "TokenizersBackend"),
+                    Map.entry("olmo3", "TokenizersBackend"));
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their

@@ -310,7 +310,7 @@ class ModelLoadingTest {
     void graniteAndSmolLm3ValuesTheirModelsCannotRunAreRefusedByName() throws Exception {
         String shape =
                 "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":3,"
-                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512";
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512,\"pad_token_id\":0";
         for (String[] c :
                 new String[][] {
                     {"GraniteForCausalLM", "\"logits_scaling\":0", "logits_scaling"},
@@ -356,11 +356,46 @@ class ModelLoadingTest {
     }
 
     @Test
+    void aPadTokenOutsideTheVocabularyIsRefusedAsTransformersCannotBuildTheEmbedding()
+            throws Exception {
+        String shape =
+                "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":3,"
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512";
+        // Phi3Config's default pad_token_id is 32000, SmolLM3Config's 128004: outside 512 tokens.
+        for (String[] c :
+                new String[][] {
+                    {"Phi3ForCausalLM", ""},
+                    {"SmolLM3ForCausalLM", ""},
+                    {"LlamaForCausalLM", ",\"pad_token_id\":512"},
+                    {"Qwen2ForCausalLM", ",\"pad_token_id\":-513"},
+                }) {
+            String json = "{\"architectures\":[\"" + c[0] + "\"]," + shape + c[1] + "}";
+            ModelFormatException e =
+                    assertThrows(
+                            ModelFormatException.class,
+                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
+                            json);
+            assertTrue(e.getMessage().contains("pad_token_id"), e.getMessage());
+        }
+        // nn.Embedding takes a negative index from the end, and null means none.
+        for (String pad : List.of("-1", "511", "null")) {
+            ModelConfig.parse(
+                    JSON.readTree(
+                            "{\"architectures\":[\"Phi3ForCausalLM\"],"
+                                    + shape
+                                    + ",\"pad_token_id\":"
+                                    + pad
+                                    + "}"),
+                    "config");
+        }
+    }
+
+    @Test
     void phi3ReadsSuAndYarnAsLongRopeAndRefusesTheRotaryTypesPhi3ConfigRefuses() throws Exception {
         String shape =
                 "{\"architectures\":[\"Phi3ForCausalLM\"],\"hidden_size\":64,"
                         + "\"intermediate_size\":172,\"num_hidden_layers\":3,"
-                        + "\"num_attention_heads\":4,\"vocab_size\":512,"
+                        + "\"num_attention_heads\":4,\"vocab_size\":512,\"pad_token_id\":0,"
                         + "\"max_position_embeddings\":256,\"original_max_position_embeddings\":64,";
         String factors = "\"short_factor\":[1,1,1,1,1,1,1,1],\"long_factor\":[2,2,2,2,2,2,2,2]";
         ModelConfig longrope =
@@ -453,7 +488,7 @@ class ModelLoadingTest {
                         JSON.readTree(
                                 "{\"architectures\":[\"Phi3ForCausalLM\"],\"hidden_size\":48,"
                                         + "\"intermediate_size\":48,\"num_hidden_layers\":3,"
-                                        + "\"num_attention_heads\":2,\"vocab_size\":512,"
+                                        + "\"num_attention_heads\":2,\"vocab_size\":512,\"pad_token_id\":0,"
                                         + "\"max_position_embeddings\":256,\"rope_parameters\":{"
                                         + "\"rope_type\":\"longrope\",\"rope_theta\":10000.0,"
                                         + "\"partial_rotary_factor\":0.5,"
@@ -493,7 +528,7 @@ class ModelLoadingTest {
     void fieldsTransformersFiveReadsAsNoOpOrDifferentlyAreReadItsWay() throws Exception {
         String shape =
                 "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":3,"
-                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512,";
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"vocab_size\":512,\"pad_token_id\":0,";
         // Phi3Config always saves original_max_position_embeddings; the default rotary never reads
         // it (Phi-3-mini-4k's config.json).
         ModelConfig phi3 =
