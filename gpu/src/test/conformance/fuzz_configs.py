@@ -20,7 +20,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
-    Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM)
+    Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -36,7 +36,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gemma=(GemmaConfig, GemmaForCausalLM), gemma2=(Gemma2Config, Gemma2ForCausalLM),
             phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM),
             granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM),
-            olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM))
+            olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM),
+            ministral=(MinistralConfig, MinistralForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -94,6 +95,12 @@ def rand_model(r, arch):
     if arch in ("olmo2", "olmo3"):
         cfg["pad_token_id"] = None
         cfg["attention_bias"] = r.random() < 0.4
+    if arch == "ministral":
+        # Mistral's modules with per-layer sliding; MinistralAttention needs head_dim
+        cfg["head_dim"] = hd
+        cfg["sliding_window"] = r.choice([4, 6, None])
+        if r.random() < 0.6:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"]) for _ in range(cfg["num_hidden_layers"])]
     if arch == "olmo3":
         # OLMo 2's block, sliding layers (default: every fourth full), one rotary embedding per layer
         # type; a top-level rope_theta / rope_scaling (4.x layout) reaches the full-attention layers only
