@@ -250,7 +250,10 @@ def v4_layout(path):
         cfg["rope_theta"] = full.pop("rope_theta", 1000000.0)
         rope_type = full.pop("rope_type", "default")
         cfg["rope_scaling"] = None if rope_type == "default" else {"rope_type": rope_type, **full}
-        if local.get("rope_type", "default") == "default":
+        olmo3 = cfg.get("model_type") == "olmo3"
+        if olmo3 and local == {"rope_type": "default", "rope_theta": 500000.0}:
+            pass  # OLMo 3: the sliding layers keep Olmo3Config's theta; no 4.x field for another one
+        elif local.get("rope_type", "default") == "default" and not olmo3:
             cfg["rope_local_base_freq"] = local.get("rope_theta", 10000.0)
         else:  # a scaled local rotary has no 4.x field: keep the 5.x layout
             cfg["rope_parameters"] = {"full_attention": rope["full_attention"], "sliding_attention": local}
