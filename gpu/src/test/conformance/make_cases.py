@@ -76,6 +76,10 @@ from transformers import (  # noqa: E402
     Olmo3ForCausalLM,
     MinistralConfig,
     MinistralForCausalLM,
+    HeliumConfig,
+    HeliumForCausalLM,
+    Ernie4_5Config,
+    Ernie4_5ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -160,6 +164,8 @@ ARCH = {
     "olmo2": (Olmo2Config, Olmo2ForCausalLM, "Olmo2ForCausalLM"),
     "olmo3": (Olmo3Config, Olmo3ForCausalLM, "Olmo3ForCausalLM"),
     "ministral": (MinistralConfig, MinistralForCausalLM, "MinistralForCausalLM"),
+    "helium": (HeliumConfig, HeliumForCausalLM, "HeliumForCausalLM"),
+    "ernie4_5": (Ernie4_5Config, Ernie4_5ForCausalLM, "Ernie4_5ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1084,6 +1090,31 @@ def model_specs(shapes, seed=0):
                 dict(what="every layer sliding", config=cfg_set(layer_types=["sliding_attention"] * layers)),
             ],
         ),
+        dict(
+            # Helium: Llama's modules rotating adjacent pairs of each head's dimensions (GPT-J style);
+            # attention_bias reaches q, k and v only (o_proj maps hidden_size to hidden_size)
+            name="helium",
+            arch="helium",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim_plain, attention_bias=True, mlp_bias=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "interleaved_rotary", "qkv_bias_no_o_bias", "mlp_bias", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+        ),
+        dict(
+            # ERNIE 4.5: Llama's modules rotating adjacent pairs, use_bias on every projection, tied
+            name="ernie4_5",
+            arch="ernie4_5",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, use_bias=True, tie_word_embeddings=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "interleaved_rotary", "use_bias_all_projections",
+                      "tied_embeddings", "rope_linear", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+        ),
     ]
 
 
@@ -1450,7 +1481,7 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if "head_dim" in spec["cfg"]:
+    if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
     rope = config.rope_parameters
     if "full_attention" in rope:

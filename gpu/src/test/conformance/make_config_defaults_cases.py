@@ -25,7 +25,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Gemma3ForCausalLM", "gemma3_text"), ("Phi3ForCausalLM", "phi3"),
          ("GraniteForCausalLM", "granite"), ("SmolLM3ForCausalLM", "smollm3"),
          ("Olmo2ForCausalLM", "olmo2"), ("Olmo3ForCausalLM", "olmo3"),
-         ("MinistralForCausalLM", "ministral")]
+         ("MinistralForCausalLM", "ministral"), ("HeliumForCausalLM", "helium"),
+         ("Ernie4_5ForCausalLM", "ernie4_5")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -57,6 +58,8 @@ EXTRA = [
     # Granite's multipliers
     {"num_key_value_heads": 8, "embedding_multiplier": 12, "attention_multiplier": 0.0078125,
      "residual_multiplier": 0.22, "logits_scaling": 8.0},
+    # biases: Helium's attention_bias stops at v, ERNIE 4.5's use_bias reaches every projection
+    {"num_key_value_heads": 8, "head_dim": 8, "attention_bias": True, "mlp_bias": True, "use_bias": True},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0},
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0,
@@ -70,7 +73,7 @@ EXTRA = [
 LEGACY = ("rope_theta", "rope_scaling")
 
 
-def resolved(c, arch):
+def resolved(c, arch, model):
     heads = c.num_attention_heads
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     layers = c.num_hidden_layers
@@ -94,9 +97,10 @@ def resolved(c, arch):
     scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
     if arch == "GraniteForCausalLM":
         scale = c.attention_multiplier  # GraniteAttention.scaling
-    attention_bias = getattr(c, "attention_bias", False)
-    qkv_bias = True if arch == "Qwen2ForCausalLM" else attention_bias
-    o_bias = False if arch in ("Qwen2ForCausalLM",) else attention_bias
+    # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
+    attn, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+    qkv_bias = (getattr(attn, "q_proj", None) or attn.qkv_proj).bias is not None
+    o_bias = attn.o_proj.bias is not None
     act = c.hidden_activation if arch in GEMMA2_LIKE else c.hidden_act
     eos = c.eos_token_id
     return {
@@ -114,7 +118,7 @@ def resolved(c, arch):
         "tie_word_embeddings": c.tie_word_embeddings,
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
-        "mlp_bias": bool(getattr(c, "mlp_bias", False)),
+        "mlp_bias": mlp.down_proj.bias is not None,
         "hidden_act": act,
         "sliding_layers": sliding,
         "sliding_window": window if any(sliding) else None,
@@ -149,9 +153,11 @@ def main():
                 c = AutoConfig.from_pretrained(tmp)
                 # the model must build from it too (MinistralAttention fails without head_dim)
                 with torch.device("meta"):
-                    AutoModelForCausalLM.from_config(c)
+                    model = AutoModelForCausalLM.from_config(c)
+                    # and run (Helium's o_proj maps hidden_size whatever head_dim is)
+                    model(input_ids=torch.zeros(1, 3, dtype=torch.long))
                 cases.append({"name": f"{model_type}_{i}", "config": config,
-                              "transformers": resolved(c, arch)})
+                              "transformers": resolved(c, arch, model)})
             except Exception as e:
                 if any(v is None for v in extra.values()):
                     continue  # transformers refuses this null: the cases below cover it

@@ -160,6 +160,16 @@ public final class LlamaModel implements AutoCloseable {
         int rotary = config.rope().rotaryDim(d);
         int half = rotary / 2;
         for (int j = 0; j < rotary; j++) {
+            if (config.block().interleavedRotary()) {
+                // rotate_half(x) = stack(-x[1::2], x[0::2]).flatten(): adjacent pairs (Helium,
+                // ERNIE 4.5)
+                if (j % 2 == 0) {
+                    rot[(j + 1) * d + j] = -1f;
+                } else {
+                    rot[(j - 1) * d + j] = 1f;
+                }
+                continue;
+            }
             // rotate_half(x) = cat(-x[half:], x[:half]) written as x @ R, on the rotary dimensions
             // only: the columns of the dimensions that pass through stay zero (their sin is 0).
             if (j < half) {
@@ -390,7 +400,8 @@ public final class LlamaModel implements AutoCloseable {
         int rows = longFreq == null ? positions : 2 * positions;
         float[] cos = new float[rows * d];
         float[] sin = new float[rows * d];
-        fill(cos, sin, 0, positions, d, rotary, shortFreq, (float) rope.attentionScaling());
+        boolean pairs = c.block().interleavedRotary();
+        fill(cos, sin, 0, positions, d, rotary, pairs, shortFreq, (float) rope.attentionScaling());
         if (longFreq != null) {
             // LongRoPE: rows positions .. 2 * positions - 1 hold the long-factor table (see
             // ropeRowOffset).
@@ -401,6 +412,7 @@ public final class LlamaModel implements AutoCloseable {
                     positions,
                     d,
                     rotary,
+                    pairs,
                     longFreq,
                     (float) rope.attentionScaling());
         }
@@ -410,6 +422,8 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Rows of cos and sin: the first {@code rotary} dimensions of a head rotate (cos and sin
      * scaled); the rest pass through unchanged (cos 1, sin 0), as Phi3's partial rotary does.
+     * Frequency i sits at dimensions i and i + rotary / 2, or with {@code pairs} at 2i and 2i + 1
+     * ({@code cos[..., :half].repeat_interleave(2)} in Helium's and ERNIE 4.5's rotary).
      */
     private static void fill(
             float[] cos,
@@ -418,6 +432,7 @@ public final class LlamaModel implements AutoCloseable {
             int positions,
             int d,
             int rotary,
+            boolean pairs,
             float[] invFreq,
             float scale) {
         int half = rotary / 2;
@@ -430,10 +445,12 @@ public final class LlamaModel implements AutoCloseable {
                 float a = (float) p * invFreq[i];
                 float cv = (float) Math.cos(a) * scale;
                 float sv = (float) Math.sin(a) * scale;
-                cos[row + i] = cv;
-                cos[row + i + half] = cv;
-                sin[row + i] = sv;
-                sin[row + i + half] = sv;
+                int a0 = pairs ? 2 * i : i;
+                int a1 = pairs ? 2 * i + 1 : i + half;
+                cos[row + a0] = cv;
+                cos[row + a1] = cv;
+                sin[row + a0] = sv;
+                sin[row + a1] = sv;
             }
         }
     }

@@ -72,7 +72,9 @@ public record ModelConfig(
                     "SmolLM3ForCausalLM",
                     "Olmo2ForCausalLM",
                     "Olmo3ForCausalLM",
-                    "MinistralForCausalLM");
+                    "MinistralForCausalLM",
+                    "HeliumForCausalLM",
+                    "Ernie4_5ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -125,7 +127,8 @@ public record ModelConfig(
             double finalSoftcap,
             double residualScale,
             double logitsScaling,
-            boolean postNormsOnly) {
+            boolean postNormsOnly,
+            boolean interleavedRotary) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -133,7 +136,36 @@ public record ModelConfig(
         /** The plain block with the config's {@code hidden_act}. */
         public static Block llama(int headDim, Activation activation) {
             return new Block(
-                    activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false);
+                    activation,
+                    1f,
+                    false,
+                    false,
+                    1.0 / Math.sqrt(headDim),
+                    0,
+                    0,
+                    1,
+                    1,
+                    false,
+                    false);
+        }
+
+        /**
+         * The same block rotating adjacent pairs of each head's dimensions (GPT-J style: Helium,
+         * ERNIE 4.5) instead of its two halves.
+         */
+        public Block withInterleavedRotary() {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    true);
         }
     }
 
@@ -199,7 +231,17 @@ public record ModelConfig(
                     source + ": logits_scaling 0 divides the logits by zero");
         }
         return new Block(
-                act, (float) embedding, false, false, attention, 0, 0, residual, logits, false);
+                act,
+                (float) embedding,
+                false,
+                false,
+                attention,
+                0,
+                0,
+                residual,
+                logits,
+                false,
+                false);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
@@ -218,6 +260,9 @@ public record ModelConfig(
             Integer originalMaxPositions) {
         static Defaults of(String arch) {
             return switch (arch) {
+                case "HeliumForCausalLM" -> new Defaults(20, 128, 4096, false, "silu", 1e-8, null);
+                case "Ernie4_5ForCausalLM" ->
+                        new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-6, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
@@ -383,12 +428,17 @@ public record ModelConfig(
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
         boolean qkNorm = qwen3 || gemma3 || olmo2;
+        // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
+        // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
+        boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
         int headDim =
                 ConfigReader.intField(
                         root,
                         "head_dim",
                         source,
-                        defaults.headDim() != null ? defaults.headDim() : hidden / heads,
+                        defaults.headDim() != null && !headDimNull
+                                ? defaults.headDim()
+                                : hidden / heads,
                         MAX_DIM);
         if (headDim % 2 != 0) {
             throw new ModelFormatException(
@@ -440,7 +490,12 @@ public record ModelConfig(
                             root,
                             source,
                             maxPos,
-                            smol ? 2_000_000.0 : 10000.0, // SmolLM3Config.default_theta
+                            switch (arch) { // the config classes' default_theta
+                                case "SmolLM3ForCausalLM" -> 2_000_000.0;
+                                case "HeliumForCausalLM" -> 100_000.0;
+                                case "Ernie4_5ForCausalLM" -> 500_000.0;
+                                default -> 10000.0;
+                            },
                             arch.equals("Phi3ForCausalLM"),
                             defaults.originalMaxPositions());
         }
@@ -503,16 +558,67 @@ public record ModelConfig(
                         source
                                 + ": soft-capping values and query_pre_attn_scalar must be positive");
             }
-            block = new Block(act, embedScale, true, gemma2, scale, attnCap, finalCap, 1, 1, false);
+            block =
+                    new Block(
+                            act,
+                            embedScale,
+                            true,
+                            gemma2,
+                            scale,
+                            attnCap,
+                            finalCap,
+                            1,
+                            1,
+                            false,
+                            false);
         }
         if (granite) {
             block = graniteBlock(root, source, act);
         }
         if (olmo2) {
-            block = new Block(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, true);
+            block =
+                    new Block(
+                            act,
+                            1f,
+                            false,
+                            false,
+                            1.0 / Math.sqrt(headDim),
+                            0,
+                            0,
+                            1,
+                            1,
+                            true,
+                            false);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
+        boolean oBias = attentionBias;
         boolean mlpBias = llama && ConfigReader.bool(root, "mlp_bias", source, false);
+        if (arch.equals("HeliumForCausalLM")) {
+            // Llama's modules rotating adjacent pairs; attention_bias reaches q, k and v only, and
+            // o_proj is [hidden, hidden] whatever head_dim is.
+            if ((long) heads * headDim != hidden) {
+                throw new ModelFormatException(
+                        source
+                                + ": HeliumForCausalLM needs num_attention_heads x head_dim ("
+                                + heads
+                                + " x "
+                                + headDim
+                                + ") = hidden_size ("
+                                + hidden
+                                + "): its o_proj maps hidden_size to hidden_size");
+            }
+            block = block.withInterleavedRotary();
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
+            oBias = false;
+            mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
+        }
+        if (arch.equals("Ernie4_5ForCausalLM")) {
+            // Llama's modules rotating adjacent pairs; use_bias puts biases on all seven.
+            block = block.withInterleavedRotary();
+            qkvBias = ConfigReader.bool(root, "use_bias", source, false);
+            oBias = qkvBias;
+            mlpBias = qkvBias;
+        }
         int bos =
                 ConfigReader.has(root, "bos_token_id")
                         ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB)
@@ -532,7 +638,7 @@ public record ModelConfig(
                 rope,
                 tied,
                 qkvBias,
-                attentionBias,
+                oBias,
                 mlpBias,
                 qkNorm,
                 window,
@@ -548,7 +654,7 @@ public record ModelConfig(
      * Every supported model builds its token embedding with {@code padding_idx = pad_token_id},
      * which PyTorch refuses outside {@code [-vocab_size, vocab_size)}: such a config is refused by
      * name, as transformers 5 cannot build the model. Absent, the config class's default (Phi-3
-     * 32000, SmolLM3 128004, OLMo 2 and 3 1, Gemma 0, none elsewhere).
+     * 32000, SmolLM3 128004, Helium 3, OLMo 2 and 3 1, Gemma and ERNIE 4.5 0, none elsewhere).
      */
     private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
         JsonNode pad = root.get("pad_token_id");
@@ -559,6 +665,7 @@ public record ModelConfig(
                         case "Phi3ForCausalLM" -> 32000;
                         case "SmolLM3ForCausalLM" -> 128004;
                         case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> 1;
+                        case "HeliumForCausalLM" -> 3;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {

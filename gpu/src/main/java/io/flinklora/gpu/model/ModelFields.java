@@ -155,6 +155,23 @@ public final class ModelFields {
                                     + " there is a window); a sliding type with sliding_window null"
                                     + " is refused, as transformers 5 fails on it"));
 
+    private static final List<Field> HELIUM =
+            List.of(
+                    SILU,
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "biases on q, k and v projections (o_proj has none)"),
+                    MLP_BIAS);
+
+    private static final List<Field> ERNIE4_5 =
+            List.of(
+                    SILU,
+                    new Field(
+                            "use_bias",
+                            Use.APPLIED,
+                            "biases on q, k, v, o, gate, up and down projections"));
+
     private static final List<Field> QWEN2 =
             List.of(
                     SILU,
@@ -363,6 +380,8 @@ public final class ModelFields {
                     case "Olmo2ForCausalLM" -> OLMO2;
                     case "Olmo3ForCausalLM" -> OLMO3;
                     case "MinistralForCausalLM" -> MINISTRAL;
+                    case "HeliumForCausalLM" -> HELIUM;
+                    case "Ernie4_5ForCausalLM" -> ERNIE4_5;
                     default -> List.of();
                 });
         return out;
@@ -384,6 +403,8 @@ public final class ModelFields {
         m.put("Olmo2ForCausalLM", OLMO2);
         m.put("Olmo3ForCausalLM", OLMO3);
         m.put("MinistralForCausalLM", MINISTRAL);
+        m.put("HeliumForCausalLM", HELIUM);
+        m.put("Ernie4_5ForCausalLM", ERNIE4_5);
         return m;
     }
 

@@ -77,13 +77,15 @@ final class AutoTokenizerFiles {
                     Map.entry("gemma3_text", "GemmaTokenizer"),
                     Map.entry("granite", "TokenizersBackend"),
                     Map.entry("olmo2", "TokenizersBackend"),
-                    Map.entry("olmo3", "TokenizersBackend"));
+                    Map.entry("olmo3", "TokenizersBackend"),
+                    // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
+                    Map.entry("ernie4_5", "TokenizersBackend"));
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their
      * registered class wins over the one tokenizer_config.json names.
      */
-    private static final Set<String> HUB_CLASS_OVERRIDDEN = Set.of("phi3", "qwen2");
+    private static final Set<String> HUB_CLASS_OVERRIDDEN = Set.of("phi3", "qwen2", "ernie4_5");
 
     /** transformers' MODEL_IDS_TO_TOKENIZERS_BACKEND, matched on config.json's _name_or_path. */
     private static final List<String> BACKEND_MODEL_IDS =
