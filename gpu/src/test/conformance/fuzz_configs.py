@@ -20,7 +20,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, GemmaConfig, GemmaForCausalLM, Gemma2Config,
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
-    Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM)
+    Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
+    HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -37,7 +38,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             phi3=(Phi3Config, Phi3ForCausalLM), gemma3=(Gemma3TextConfig, Gemma3ForCausalLM),
             granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM),
             olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM),
-            ministral=(MinistralConfig, MinistralForCausalLM))
+            ministral=(MinistralConfig, MinistralForCausalLM), helium=(HeliumConfig, HeliumForCausalLM),
+            ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -95,6 +97,23 @@ def rand_model(r, arch):
     if arch in ("olmo2", "olmo3"):
         cfg["pad_token_id"] = None
         cfg["attention_bias"] = r.random() < 0.4
+    if arch == "helium":
+        # a rotary over adjacent pairs; o_proj maps hidden_size, so head_dim is hidden / heads
+        cfg["head_dim"] = cfg["hidden_size"] // cfg["num_attention_heads"]
+        cfg["pad_token_id"] = None
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["mlp_bias"] = r.random() < 0.3
+    if arch == "ernie4_5":
+        # a rotary over adjacent pairs, use_bias on every projection; head_dim absent is 128, null hidden / heads
+        cfg["pad_token_id"] = None
+        cfg["use_bias"] = r.random() < 0.4
+        choice = r.random()
+        if choice < 0.4:
+            cfg["head_dim"] = hd
+        elif choice < 0.7:
+            cfg["head_dim"] = None
+        else:
+            cfg.pop("head_dim", None)
     if arch == "ministral":
         # Mistral's modules with per-layer sliding; MinistralAttention needs head_dim
         cfg["head_dim"] = hd
