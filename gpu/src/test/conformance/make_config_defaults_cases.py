@@ -58,6 +58,8 @@ EXTRA = [
     # Granite's multipliers
     {"num_key_value_heads": 8, "embedding_multiplier": 12, "attention_multiplier": 0.0078125,
      "residual_multiplier": 0.22, "logits_scaling": 8.0},
+    # no window with every layer full: Gemma 2 and 3, OLMo 3 and Ministral build the sliding mask anyway
+    {"sliding_window": None, "layer_types": ["full_attention"] * 4},
     # biases: Helium's attention_bias stops at v, ERNIE 4.5's use_bias reaches every projection
     {"num_key_value_heads": 8, "head_dim": 8, "attention_bias": True, "mlp_bias": True, "use_bias": True},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)

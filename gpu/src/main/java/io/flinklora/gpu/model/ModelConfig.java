@@ -752,6 +752,16 @@ public record ModelConfig(
                 use
                         && (ConfigReader.has(root, "sliding_window")
                                 || (typedOnly && !root.has("sliding_window")));
+        if (typedOnly && root.has("sliding_window") && root.get("sliding_window").isNull()) {
+            // Their models build the sliding-window mask for every forward pass, whatever the
+            // layer types: transformers 5 fails on any input without a window.
+            throw new ModelFormatException(
+                    source
+                            + ": sliding_window null is not supported for "
+                            + arch
+                            + " (transformers 5 builds its sliding-window mask on every forward"
+                            + " pass and fails without a window)");
+        }
         int maxWindowLayers =
                 ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
         List<Boolean> typed = slidingTypes(root, layers, source);

@@ -391,6 +391,38 @@ class ModelLoadingTest {
     }
 
     @Test
+    void aNullWindowIsRefusedWhereTransformersBuildsTheSlidingMaskOnEveryForwardPass()
+            throws Exception {
+        String shape =
+                "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":2,"
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,\"head_dim\":8,"
+                        + "\"vocab_size\":512,\"pad_token_id\":0,\"sliding_window\":null,"
+                        + "\"layer_types\":[\"full_attention\",\"full_attention\"]";
+        // transformers 5.18: "Could not find a `sliding_window` argument in the config" on any
+        // input, although no layer slides.
+        for (String arch :
+                List.of(
+                        "Gemma2ForCausalLM",
+                        "Gemma3ForCausalLM",
+                        "Olmo3ForCausalLM",
+                        "MinistralForCausalLM")) {
+            String json = "{\"architectures\":[\"" + arch + "\"]," + shape + "}";
+            ModelFormatException e =
+                    assertThrows(
+                            ModelFormatException.class,
+                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
+                            json);
+            assertTrue(e.getMessage().contains("sliding_window null"), e.getMessage());
+        }
+        // Qwen2 builds that mask only for models with sliding layers: served, nothing slides.
+        ModelConfig qwen2 =
+                ModelConfig.parse(
+                        JSON.readTree("{\"architectures\":[\"Qwen2ForCausalLM\"]," + shape + "}"),
+                        "config");
+        assertEquals(List.of(false, false), qwen2.slidingLayers());
+    }
+
+    @Test
     void phi3ReadsSuAndYarnAsLongRopeAndRefusesTheRotaryTypesPhi3ConfigRefuses() throws Exception {
         String shape =
                 "{\"architectures\":[\"Phi3ForCausalLM\"],\"hidden_size\":64,"
