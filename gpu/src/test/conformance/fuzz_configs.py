@@ -21,7 +21,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
-    HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM)
+    HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -39,7 +39,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM),
             olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM),
             ministral=(MinistralConfig, MinistralForCausalLM), helium=(HeliumConfig, HeliumForCausalLM),
-            ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM))
+            ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -114,6 +114,13 @@ def rand_model(r, arch):
             cfg["head_dim"] = None
         else:
             cfg.pop("head_dim", None)
+    if arch == "seed_oss":
+        # q/k/v biases by attention_bias (default true), o by attention_out_bias; head_dim default 128
+        cfg["pad_token_id"] = None
+        cfg["head_dim"] = hd
+        for k in ("attention_bias", "attention_out_bias", "mlp_bias"):
+            if r.random() < 0.5:
+                cfg[k] = r.random() < 0.5
     if arch == "ministral":
         # Mistral's modules with per-layer sliding; MinistralAttention needs head_dim
         cfg["head_dim"] = hd

@@ -80,6 +80,8 @@ from transformers import (  # noqa: E402
     HeliumForCausalLM,
     Ernie4_5Config,
     Ernie4_5ForCausalLM,
+    SeedOssConfig,
+    SeedOssForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -166,6 +168,7 @@ ARCH = {
     "ministral": (MinistralConfig, MinistralForCausalLM, "MinistralForCausalLM"),
     "helium": (HeliumConfig, HeliumForCausalLM, "HeliumForCausalLM"),
     "ernie4_5": (Ernie4_5Config, Ernie4_5ForCausalLM, "Ernie4_5ForCausalLM"),
+    "seed_oss": (SeedOssConfig, SeedOssForCausalLM, "SeedOssForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1112,6 +1115,19 @@ def model_specs(shapes, seed=0):
             features=["gqa", f"explicit_head_dim_{head_dim}", "interleaved_rotary", "use_bias_all_projections",
                       "tied_embeddings", "rope_linear", "config_v5"],
             adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+        ),
+        dict(
+            # Seed-OSS: Llama's modules with q/k/v biases (attention_bias, default true), an o bias of its
+            # own (attention_out_bias) and MLP biases; the head_dim default is 128
+            name="seed_oss",
+            arch="seed_oss",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, attention_out_bias=True, mlp_bias=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "qkv_bias", "attention_out_bias", "mlp_bias",
+                      "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
         ),

@@ -74,7 +74,8 @@ public record ModelConfig(
                     "Olmo3ForCausalLM",
                     "MinistralForCausalLM",
                     "HeliumForCausalLM",
-                    "Ernie4_5ForCausalLM");
+                    "Ernie4_5ForCausalLM",
+                    "SeedOssForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -261,6 +262,8 @@ public record ModelConfig(
         static Defaults of(String arch) {
             return switch (arch) {
                 case "HeliumForCausalLM" -> new Defaults(20, 128, 4096, false, "silu", 1e-8, null);
+                case "SeedOssForCausalLM" ->
+                        new Defaults(8, 128, 524288, false, "silu", 1e-6, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -612,6 +615,13 @@ public record ModelConfig(
             oBias = false;
             mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
         }
+        if (arch.equals("SeedOssForCausalLM")) {
+            // Llama's modules; attention_bias (default true) on q, k and v, attention_out_bias on
+            // o.
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, true);
+            oBias = ConfigReader.bool(root, "attention_out_bias", source, false);
+            mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
+        }
         if (arch.equals("Ernie4_5ForCausalLM")) {
             // Llama's modules rotating adjacent pairs; use_bias puts biases on all seven.
             block = block.withInterleavedRotary();
@@ -654,7 +664,8 @@ public record ModelConfig(
      * Every supported model builds its token embedding with {@code padding_idx = pad_token_id},
      * which PyTorch refuses outside {@code [-vocab_size, vocab_size)}: such a config is refused by
      * name, as transformers 5 cannot build the model. Absent, the config class's default (Phi-3
-     * 32000, SmolLM3 128004, Helium 3, OLMo 2 and 3 1, Gemma and ERNIE 4.5 0, none elsewhere).
+     * 32000, SmolLM3 128004, Helium 3, OLMo 2 and 3 and Seed-OSS 1, Gemma and ERNIE 4.5 0, none
+     * elsewhere).
      */
     private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
         JsonNode pad = root.get("pad_token_id");
@@ -666,6 +677,7 @@ public record ModelConfig(
                         case "SmolLM3ForCausalLM" -> 128004;
                         case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> 1;
                         case "HeliumForCausalLM" -> 3;
+                        case "SeedOssForCausalLM" -> 1;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {

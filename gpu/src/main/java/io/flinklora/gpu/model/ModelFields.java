@@ -164,6 +164,18 @@ public final class ModelFields {
                             "biases on q, k and v projections (o_proj has none)"),
                     MLP_BIAS);
 
+    private static final List<Field> SEED_OSS =
+            List.of(
+                    SILU,
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "biases on q, k and v projections (default true)"),
+                    new Field("attention_out_bias", Use.APPLIED, "a bias on the o projection"),
+                    MLP_BIAS,
+                    new Field("residual_dropout", Use.NO_EFFECT, "training only"),
+                    new Field("pretraining_tp", Use.NO_EFFECT, "not read by Seed-OSS's modules"));
+
     private static final List<Field> ERNIE4_5 =
             List.of(
                     SILU,
@@ -382,6 +394,7 @@ public final class ModelFields {
                     case "MinistralForCausalLM" -> MINISTRAL;
                     case "HeliumForCausalLM" -> HELIUM;
                     case "Ernie4_5ForCausalLM" -> ERNIE4_5;
+                    case "SeedOssForCausalLM" -> SEED_OSS;
                     default -> List.of();
                 });
         return out;
@@ -405,6 +418,7 @@ public final class ModelFields {
         m.put("MinistralForCausalLM", MINISTRAL);
         m.put("HeliumForCausalLM", HELIUM);
         m.put("Ernie4_5ForCausalLM", ERNIE4_5);
+        m.put("SeedOssForCausalLM", SEED_OSS);
         return m;
     }
 
