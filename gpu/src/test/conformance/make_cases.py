@@ -82,6 +82,10 @@ from transformers import (  # noqa: E402
     Ernie4_5ForCausalLM,
     SeedOssConfig,
     SeedOssForCausalLM,
+    GlmConfig,
+    GlmForCausalLM,
+    Glm4Config,
+    Glm4ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -169,6 +173,8 @@ ARCH = {
     "helium": (HeliumConfig, HeliumForCausalLM, "HeliumForCausalLM"),
     "ernie4_5": (Ernie4_5Config, Ernie4_5ForCausalLM, "Ernie4_5ForCausalLM"),
     "seed_oss": (SeedOssConfig, SeedOssForCausalLM, "SeedOssForCausalLM"),
+    "glm": (GlmConfig, GlmForCausalLM, "GlmForCausalLM"),
+    "glm4": (Glm4Config, Glm4ForCausalLM, "Glm4ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1128,6 +1134,39 @@ def model_specs(shapes, seed=0):
             features=["gqa", f"explicit_head_dim_{head_dim}", "qkv_bias", "attention_out_bias", "mlp_bias",
                       "untied_embeddings", "rope_default", "config_v5"],
             adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+        ),
+        dict(
+            # GLM: Llama's attention (q/k/v biases by default, none on o) rotating adjacent pairs of the
+            # leading half of each head, Phi-3's fused gate_up_proj
+            name="glm",
+            arch="glm",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, pad_token_id=None, eos_token_id=2,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "interleaved_partial_rotary", "qkv_bias",
+                      "fused_gate_up_proj", "untied_embeddings", "rope_default", "config_v5"],
+            adapter_kw={
+                "plain": dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "gate_up_proj", "down_proj"]),
+            },
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+        ),
+        dict(
+            # GLM-4: GLM with a norm after attention and after the MLP (post_self_attn_layernorm,
+            # post_mlp_layernorm), each before its residual add
+            name="glm4",
+            arch="glm4",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, pad_token_id=None, eos_token_id=2,
+                     attention_bias=False, rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                            "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "interleaved_partial_rotary", "sandwich_norms",
+                      "fused_gate_up_proj", "untied_embeddings", "rope_linear", "config_v5"],
+            adapter_kw={
+                "plain": dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "gate_up_proj", "down_proj"]),
+            },
+            adapters=["plain", "rslora_all_linear", "dora"],
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
         ),

@@ -26,7 +26,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GraniteForCausalLM", "granite"), ("SmolLM3ForCausalLM", "smollm3"),
          ("Olmo2ForCausalLM", "olmo2"), ("Olmo3ForCausalLM", "olmo3"),
          ("MinistralForCausalLM", "ministral"), ("HeliumForCausalLM", "helium"),
-         ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss")]
+         ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss"),
+         ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -63,6 +64,8 @@ EXTRA = [
     # biases: Helium's attention_bias stops at v, ERNIE 4.5's use_bias reaches every projection
     {"num_key_value_heads": 8, "head_dim": 8, "attention_bias": True, "mlp_bias": True, "use_bias": True},
     {"num_key_value_heads": 8, "head_dim": 8, "attention_bias": False, "attention_out_bias": True},
+    # GLM's partial rotary (default 0.5)
+    {"num_key_value_heads": 8, "head_dim": 8, "partial_rotary_factor": 0.25},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0},
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0,

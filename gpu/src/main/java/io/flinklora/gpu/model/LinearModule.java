@@ -26,48 +26,51 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
 
     /** The linear modules of one decoder layer of a model with this config, in module order. */
     static List<LinearModule> of(ModelConfig c, int layer) {
-        if (!c.fusedProjections()) {
-            return java.util.Arrays.stream(Projection.values())
-                    .map(
-                            p ->
-                                    new LinearModule(
-                                            p.path(layer),
-                                            p.inFeatures(c),
-                                            p.outFeatures(c),
-                                            List.of(new Slice(p, 0, p.outFeatures(c)))))
-                    .toList();
-        }
-        // Phi-3: qkv_proj holds q, k, v rows in that order; gate_up_proj holds gate then up
-        // (chunk(2)).
+        // Phi-3: qkv_proj holds q, k, v rows in that order; Phi-3 and GLM: gate_up_proj holds gate
+        // then up (chunk(2)).
         String pre = "model.layers." + layer + ".";
         int q = Projection.Q.outFeatures(c);
         int kv = Projection.K.outFeatures(c);
         int inter = c.intermediateSize();
-        return List.of(
-                new LinearModule(
-                        pre + "self_attn.qkv_proj",
-                        c.hiddenSize(),
-                        q + 2 * kv,
-                        List.of(
-                                new Slice(Projection.Q, 0, q),
-                                new Slice(Projection.K, q, kv),
-                                new Slice(Projection.V, q + kv, kv))),
-                new LinearModule(
-                        Projection.O.path(layer),
-                        Projection.O.inFeatures(c),
-                        c.hiddenSize(),
-                        List.of(new Slice(Projection.O, 0, c.hiddenSize()))),
-                new LinearModule(
-                        pre + "mlp.gate_up_proj",
-                        c.hiddenSize(),
-                        2 * inter,
-                        List.of(
-                                new Slice(Projection.GATE, 0, inter),
-                                new Slice(Projection.UP, inter, inter))),
-                new LinearModule(
-                        Projection.DOWN.path(layer),
-                        inter,
-                        c.hiddenSize(),
-                        List.of(new Slice(Projection.DOWN, 0, c.hiddenSize()))));
+        List<LinearModule> out = new java.util.ArrayList<>();
+        if (c.fusedQkv()) {
+            out.add(
+                    new LinearModule(
+                            pre + "self_attn.qkv_proj",
+                            c.hiddenSize(),
+                            q + 2 * kv,
+                            List.of(
+                                    new Slice(Projection.Q, 0, q),
+                                    new Slice(Projection.K, q, kv),
+                                    new Slice(Projection.V, q + kv, kv))));
+        } else {
+            out.add(single(c, layer, Projection.Q));
+            out.add(single(c, layer, Projection.K));
+            out.add(single(c, layer, Projection.V));
+        }
+        out.add(single(c, layer, Projection.O));
+        if (c.fusedGateUp()) {
+            out.add(
+                    new LinearModule(
+                            pre + "mlp.gate_up_proj",
+                            c.hiddenSize(),
+                            2 * inter,
+                            List.of(
+                                    new Slice(Projection.GATE, 0, inter),
+                                    new Slice(Projection.UP, inter, inter))));
+        } else {
+            out.add(single(c, layer, Projection.GATE));
+            out.add(single(c, layer, Projection.UP));
+        }
+        out.add(single(c, layer, Projection.DOWN));
+        return List.copyOf(out);
+    }
+
+    private static LinearModule single(ModelConfig c, int layer, Projection p) {
+        return new LinearModule(
+                p.path(layer),
+                p.inFeatures(c),
+                p.outFeatures(c),
+                List.of(new Slice(p, 0, p.outFeatures(c))));
     }
 }

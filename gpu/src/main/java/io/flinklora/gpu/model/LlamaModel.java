@@ -249,6 +249,10 @@ public final class LlamaModel implements AutoCloseable {
                 String attn = "model.layers." + l + ".self_attn.";
                 String pre = "model.layers." + l + ".";
                 boolean sandwich = config.block().sandwichNorms();
+                // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
+                // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm
+                // after it.
+                boolean glm4 = config.architecture().equals("Glm4ForCausalLM");
                 boolean postOnly = config.block().postNormsOnly();
                 // OLMo 2's q/k norms span the whole projection, Qwen3's and Gemma 3's one head.
                 int qNormSize = postOnly ? Projection.Q.outFeatures(config) : config.headDim();
@@ -260,7 +264,13 @@ public final class LlamaModel implements AutoCloseable {
                                         : loader.loadNorm(pre + "input_layernorm.weight", h),
                                 proj,
                                 bias,
-                                loader.loadNorm(pre + "post_attention_layernorm.weight", h),
+                                loader.loadNorm(
+                                        pre
+                                                + (glm4
+                                                        ? "post_self_attn_layernorm"
+                                                        : "post_attention_layernorm")
+                                                + ".weight",
+                                        h),
                                 config.qkNorm()
                                         ? loader.loadNorm(attn + "q_norm.weight", qNormSize)
                                         : null,
@@ -269,11 +279,21 @@ public final class LlamaModel implements AutoCloseable {
                                         : null,
                                 sandwich
                                         ? loader.loadNorm(
-                                                pre + "pre_feedforward_layernorm.weight", h)
+                                                pre
+                                                        + (glm4
+                                                                ? "post_attention_layernorm"
+                                                                : "pre_feedforward_layernorm")
+                                                        + ".weight",
+                                                h)
                                         : null,
                                 sandwich || postOnly
                                         ? loader.loadNorm(
-                                                pre + "post_feedforward_layernorm.weight", h)
+                                                pre
+                                                        + (glm4
+                                                                ? "post_mlp_layernorm"
+                                                                : "post_feedforward_layernorm")
+                                                        + ".weight",
+                                                h)
                                         : null);
             }
             loader.refuseUnconsumed();

@@ -75,7 +75,9 @@ public record ModelConfig(
                     "MinistralForCausalLM",
                     "HeliumForCausalLM",
                     "Ernie4_5ForCausalLM",
-                    "SeedOssForCausalLM");
+                    "SeedOssForCausalLM",
+                    "GlmForCausalLM",
+                    "Glm4ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -154,6 +156,22 @@ public record ModelConfig(
          * The same block rotating adjacent pairs of each head's dimensions (GPT-J style: Helium,
          * ERNIE 4.5) instead of its two halves.
          */
+        /** The same block with a norm after attention and around the MLP (GLM-4). */
+        public Block withSandwichNorms() {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    true,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    interleavedRotary);
+        }
+
         public Block withInterleavedRotary() {
             return new Block(
                     activation,
@@ -264,6 +282,8 @@ public record ModelConfig(
                 case "HeliumForCausalLM" -> new Defaults(20, 128, 4096, false, "silu", 1e-8, null);
                 case "SeedOssForCausalLM" ->
                         new Defaults(8, 128, 524288, false, "silu", 1e-6, null);
+                case "GlmForCausalLM", "Glm4ForCausalLM" ->
+                        new Defaults(2, 128, 131072, false, "silu", 1.5625e-7, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -312,12 +332,21 @@ public record ModelConfig(
         return java.util.Collections.nCopies(layers, false);
     }
 
-    /**
-     * Whether q/k/v and gate/up are stored fused ({@code qkv_proj}, {@code gate_up_proj}), as in
-     * Phi-3.
-     */
-    public boolean fusedProjections() {
+    /** Whether q/k/v are stored fused ({@code qkv_proj}), as in Phi-3. */
+    public boolean fusedQkv() {
         return architecture.equals("Phi3ForCausalLM");
+    }
+
+    /** Whether gate/up are stored fused ({@code gate_up_proj}), as in Phi-3 and GLM. */
+    public boolean fusedGateUp() {
+        return fusedQkv()
+                || architecture.equals("GlmForCausalLM")
+                || architecture.equals("Glm4ForCausalLM");
+    }
+
+    /** Whether any projection is stored fused with another. */
+    public boolean fusedProjections() {
+        return fusedQkv() || fusedGateUp();
     }
 
     /** The linear modules of layer {@code l} as the checkpoint and PEFT name them. */
@@ -499,7 +528,7 @@ public record ModelConfig(
                                 case "Ernie4_5ForCausalLM" -> 500_000.0;
                                 default -> 10000.0;
                             },
-                            arch.equals("Phi3ForCausalLM"),
+                            arch,
                             defaults.originalMaxPositions());
         }
         rope.checkHeadDim(headDim, source);
@@ -634,6 +663,21 @@ public record ModelConfig(
                         ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB)
                         : -1;
         List<Integer> eos = tokenIds(root.get("eos_token_id"), source, "eos_token_id");
+        if (arch.equals("GlmForCausalLM") || arch.equals("Glm4ForCausalLM")) {
+            // Llama's attention rotating adjacent pairs of the leading dimensions, attention_bias
+            // (default true) on q, k and v but not o; Phi-3's fused gate_up_proj. GLM-4 adds a
+            // norm after attention and after the MLP, each before its residual add.
+            block = block.withInterleavedRotary();
+            if (arch.equals("Glm4ForCausalLM")) {
+                block = block.withSandwichNorms();
+            }
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, true);
+            oBias = false;
+            mlpBias = false;
+            if (!root.has("eos_token_id") || root.get("eos_token_id").isNull()) {
+                eos = List.of(151329, 151336, 151338); // GlmConfig.__post_init__
+            }
+        }
         return new ModelConfig(
                 arch,
                 hidden,
@@ -664,8 +708,8 @@ public record ModelConfig(
      * Every supported model builds its token embedding with {@code padding_idx = pad_token_id},
      * which PyTorch refuses outside {@code [-vocab_size, vocab_size)}: such a config is refused by
      * name, as transformers 5 cannot build the model. Absent, the config class's default (Phi-3
-     * 32000, SmolLM3 128004, Helium 3, OLMo 2 and 3 and Seed-OSS 1, Gemma and ERNIE 4.5 0, none
-     * elsewhere).
+     * 32000, SmolLM3 128004, GLM 151329, Helium 3, OLMo 2 and 3 and Seed-OSS 1, Gemma and ERNIE 4.5
+     * 0, none elsewhere).
      */
     private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
         JsonNode pad = root.get("pad_token_id");
@@ -678,6 +722,7 @@ public record ModelConfig(
                         case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> 1;
                         case "HeliumForCausalLM" -> 3;
                         case "SeedOssForCausalLM" -> 1;
+                        case "GlmForCausalLM", "Glm4ForCausalLM" -> 151329;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {

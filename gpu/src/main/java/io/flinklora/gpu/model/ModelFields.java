@@ -69,7 +69,8 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3: the leading share of each head rotates; 1.0 only elsewhere"),
+                            "Phi3 and GLM (default 0.5): the leading share of each head rotates;"
+                                    + " 1.0 only elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
                             "eos_token_id",
@@ -163,6 +164,14 @@ public final class ModelFields {
                             Use.APPLIED,
                             "biases on q, k and v projections (o_proj has none)"),
                     MLP_BIAS);
+
+    private static final List<Field> GLM =
+            List.of(
+                    SILU,
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "biases on q, k and v projections (default true; o_proj has none)"));
 
     private static final List<Field> SEED_OSS =
             List.of(
@@ -395,6 +404,7 @@ public final class ModelFields {
                     case "HeliumForCausalLM" -> HELIUM;
                     case "Ernie4_5ForCausalLM" -> ERNIE4_5;
                     case "SeedOssForCausalLM" -> SEED_OSS;
+                    case "GlmForCausalLM", "Glm4ForCausalLM" -> GLM;
                     default -> List.of();
                 });
         return out;
@@ -419,6 +429,8 @@ public final class ModelFields {
         m.put("HeliumForCausalLM", HELIUM);
         m.put("Ernie4_5ForCausalLM", ERNIE4_5);
         m.put("SeedOssForCausalLM", SEED_OSS);
+        m.put("GlmForCausalLM", GLM);
+        m.put("Glm4ForCausalLM", GLM);
         return m;
     }
 

@@ -121,15 +121,21 @@ public record RopeParameters(
      * wins over the parameters' one, and so does the config class's own default for it ({@code
      * classOriginalMax}, Phi3Config's 4096) when the file leaves it out: {@code
      * standardize_rope_params} copies the attribute into the parameters whenever the config has it.
-     * {@code phi3}: Phi3ForCausalLM's partial rotary and rotary types ({@link #phi3Type}).
+     * {@code architecture}: Phi-3's rotary types ({@link #phi3Type}); Phi-3 and GLM apply a partial
+     * rotary (GLM's {@code partial_rotary_factor} defaults to 0.5, as GlmConfig sets it), the
+     * others refuse one.
      */
     static RopeParameters read(
             JsonNode root,
             String source,
             int maxPositions,
             double defaultTheta,
-            boolean phi3,
+            String architecture,
             Integer classOriginalMax) {
+        boolean phi3 = architecture.equals("Phi3ForCausalLM");
+        boolean glm =
+                architecture.equals("GlmForCausalLM") || architecture.equals("Glm4ForCausalLM");
+        boolean partialRotary = phi3 || glm;
         JsonNode params =
                 present(root, "rope_scaling")
                         ? root.get("rope_scaling")
@@ -139,11 +145,12 @@ public record RopeParameters(
                     source + ": rope_scaling / rope_parameters must be an object or null");
         }
         double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
-        double topPartial = ConfigReader.number(root, "partial_rotary_factor", source, 1.0);
+        double topPartial =
+                ConfigReader.number(root, "partial_rotary_factor", source, glm ? 0.5 : 1.0);
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.
-            return check(defaults(topTheta).withPartial(topPartial, phi3, source), source);
+            return check(defaults(topTheta).withPartial(topPartial, partialRotary, source), source);
         }
         params = flattenPerLayerType(root, params, source);
         String named =
@@ -225,7 +232,7 @@ public record RopeParameters(
                     case "longrope" -> longRope(params, source, theta, original, maxPositions);
                     default -> yarn(params, source, theta, original, maxPositions);
                 };
-        return check(read.withPartial(partial, phi3, source), source);
+        return check(read.withPartial(partial, partialRotary, source), source);
     }
 
     /**
@@ -243,7 +250,7 @@ public record RopeParameters(
                             + ": partial_rotary_factor "
                             + partial
                             + " is not supported for this architecture (only 1.0; transformers"
-                            + " applies a partial rotary in Phi3ForCausalLM only)");
+                            + " applies a partial rotary in Phi3ForCausalLM and GLM only)");
         }
         if (!(partial > 0 && partial < 1)) {
             throw new ModelFormatException(
@@ -509,7 +516,7 @@ public record RopeParameters(
         for (com.fasterxml.jackson.databind.node.ObjectNode p : List.of(full, sliding)) {
             com.fasterxml.jackson.databind.node.ObjectNode alone = JSON.createObjectNode();
             alone.set("rope_parameters", p);
-            RopeParameters r = read(alone, source, maxPositions, 10_000.0, false, null);
+            RopeParameters r = read(alone, source, maxPositions, 10_000.0, architecture, null);
             if (r.type().equals("longrope")) {
                 throw new ModelFormatException(
                         source + ": rope_type longrope is not supported for " + name);

@@ -78,6 +78,8 @@ final class AutoTokenizerFiles {
                     Map.entry("granite", "TokenizersBackend"),
                     Map.entry("olmo2", "TokenizersBackend"),
                     Map.entry("olmo3", "TokenizersBackend"),
+                    Map.entry("glm", "TokenizersBackend"),
+                    Map.entry("glm4", "TokenizersBackend"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 
