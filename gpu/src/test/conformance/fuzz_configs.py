@@ -21,7 +21,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM, Gemma3TextConfig, Gemma3ForCausalLM,
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
-    HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM)
+    HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
+    GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -39,7 +40,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             granite=(GraniteConfig, GraniteForCausalLM), smollm3=(SmolLM3Config, SmolLM3ForCausalLM),
             olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM),
             ministral=(MinistralConfig, MinistralForCausalLM), helium=(HeliumConfig, HeliumForCausalLM),
-            ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM))
+            ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM),
+            glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -114,6 +116,16 @@ def rand_model(r, arch):
             cfg["head_dim"] = None
         else:
             cfg.pop("head_dim", None)
+    if arch in ("glm", "glm4"):
+        # an interleaved partial rotary (default 0.5), q/k/v biases by default, fused gate_up_proj
+        cfg["pad_token_id"] = None
+        cfg["head_dim"] = hd
+        if r.random() < 0.5:
+            cfg["attention_bias"] = r.random() < 0.5
+        if r.random() < 0.5:
+            cfg["rope_parameters"]["partial_rotary_factor"] = r.choice([0.25, 0.5, 1.0])
+        elif r.random() < 0.3:
+            cfg["partial_rotary_factor"] = r.choice([0.25, 0.75])
     if arch == "seed_oss":
         # q/k/v biases by attention_bias (default true), o by attention_out_bias; head_dim default 128
         cfg["pad_token_id"] = None
@@ -199,10 +211,11 @@ def rand_model(r, arch):
     return cfg
 
 LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-           phi3=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+           phi3=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+           glm=["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"])
 
 def rand_lora(r, arch, layers):
-    names = LIN["phi3" if arch == "phi3" else "default"]
+    names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4") else "default"]
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
