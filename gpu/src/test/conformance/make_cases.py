@@ -1965,6 +1965,8 @@ def main():
         assert len({r["id"] for r in rows}) == len(rows)
         check_features(spec, out, rows, base, feature_report)
         case = {"model": spec["name"], "architecture": arch, "features": case_features(spec)}
+        # every module path of the base model, as PEFT's target matching walks them
+        case["modules"] = sorted(n for n, _ in load_model(out / spec["name"]).named_modules() if n)
         notes = case_notes(spec, rows, base)
         if notes:
             case["notes"] = notes

@@ -624,8 +624,13 @@ public record AdapterConfig(
                             b,
                             b + ".self_attn",
                             b + ".mlp",
-                            b + ".mlp.act_fn",
+                            // Phi-3's and GLM's MLP (fused gate_up_proj) names it activation_fn
+                            b + (model.fusedGateUp() ? ".mlp.activation_fn" : ".mlp.act_fn"),
                             b + ".post_attention_layernorm"));
+            if (model.fusedQkv()) {
+                // Phi-3's decoder layer holds its residual dropouts as modules
+                out.addAll(List.of(b + ".resid_attn_dropout", b + ".resid_mlp_dropout"));
+            }
             if (!model.block().postNormsOnly()) {
                 out.add(b + ".input_layernorm");
             } else {
@@ -635,10 +640,14 @@ public record AdapterConfig(
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }
             if (model.block().sandwichNorms()) {
+                boolean glm4 = model.architecture().equals("Glm4ForCausalLM");
                 out.addAll(
-                        List.of(
-                                b + ".pre_feedforward_layernorm",
-                                b + ".post_feedforward_layernorm"));
+                        glm4
+                                ? List.of(
+                                        b + ".post_self_attn_layernorm", b + ".post_mlp_layernorm")
+                                : List.of(
+                                        b + ".pre_feedforward_layernorm",
+                                        b + ".post_feedforward_layernorm"));
             }
         }
         return out;
