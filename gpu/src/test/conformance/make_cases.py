@@ -86,6 +86,8 @@ from transformers import (  # noqa: E402
     GlmForCausalLM,
     Glm4Config,
     Glm4ForCausalLM,
+    Exaone4Config,
+    Exaone4ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -175,6 +177,7 @@ ARCH = {
     "seed_oss": (SeedOssConfig, SeedOssForCausalLM, "SeedOssForCausalLM"),
     "glm": (GlmConfig, GlmForCausalLM, "GlmForCausalLM"),
     "glm4": (Glm4Config, Glm4ForCausalLM, "Glm4ForCausalLM"),
+    "exaone4": (Exaone4Config, Exaone4ForCausalLM, "Exaone4ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1169,6 +1172,27 @@ def model_specs(shapes, seed=0):
             adapters=["plain", "rslora_all_linear", "dora"],
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
+        ),
+        dict(
+            # EXAONE 4: OLMo 2's decoder layer (norms after attention and the MLP only) with per-head q/k
+            # norms; its sliding layers rotate and its full-attention layers have no position embedding
+            name="exaone4",
+            arch="exaone4",
+            cfg=dict(num_key_value_heads=gqa_kv, sliding_window=GEMMA2_WINDOW, layer_types=gemma3_types,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            layer_types=gemma3_types,
+            features=["gqa", "post_norms_only", "qk_norm_per_head", f"sliding_window_{GEMMA2_WINDOW}_pattern_3",
+                      "nope_full_attention_layers", "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[
+                dict(what="sliding window off (all layers full, none rotating)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+                dict(what="every layer sliding and rotating",
+                     config=cfg_set(layer_types=["sliding_attention"] * layers)),
+            ],
         ),
     ]
 

@@ -255,8 +255,9 @@ public final class LlamaModel implements AutoCloseable {
                 boolean glm4 = config.architecture().equals("Glm4ForCausalLM");
                 boolean postOnly = config.block().postNormsOnly();
                 // OLMo 2's q/k norms span the whole projection, Qwen3's and Gemma 3's one head.
-                int qNormSize = postOnly ? Projection.Q.outFeatures(config) : config.headDim();
-                int kNormSize = postOnly ? Projection.K.outFeatures(config) : config.headDim();
+                boolean whole = config.wholeQkNorms();
+                int qNormSize = whole ? Projection.Q.outFeatures(config) : config.headDim();
+                int kNormSize = whole ? Projection.K.outFeatures(config) : config.headDim();
                 layers[l] =
                         new Layer(
                                 postOnly
@@ -696,7 +697,7 @@ public final class LlamaModel implements AutoCloseable {
         int d = config.headDim();
         NDArray q = project(l, Projection.Q, w, h, delta);
         NDArray k = project(l, Projection.K, w, h, delta);
-        boolean wholeNorms = config.block().postNormsOnly();
+        boolean wholeNorms = config.wholeQkNorms();
         if (wholeNorms) {
             // OLMo 2: RMSNorm over the whole projection, before the heads split.
             q = rmsNorm(q, w.qNorm());

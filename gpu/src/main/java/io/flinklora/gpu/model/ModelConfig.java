@@ -77,7 +77,8 @@ public record ModelConfig(
                     "Ernie4_5ForCausalLM",
                     "SeedOssForCausalLM",
                     "GlmForCausalLM",
-                    "Glm4ForCausalLM");
+                    "Glm4ForCausalLM",
+                    "Exaone4ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -284,6 +285,8 @@ public record ModelConfig(
                         new Defaults(8, 128, 524288, false, "silu", 1e-6, null);
                 case "GlmForCausalLM", "Glm4ForCausalLM" ->
                         new Defaults(2, 128, 131072, false, "silu", 1.5625e-7, null);
+                case "Exaone4ForCausalLM" ->
+                        new Defaults(32, null, 2048, false, "silu", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -342,6 +345,14 @@ public record ModelConfig(
         return fusedQkv()
                 || architecture.equals("GlmForCausalLM")
                 || architecture.equals("Glm4ForCausalLM");
+    }
+
+    /**
+     * Whether the q/k norms span the whole projection (OLMo 2 and 3) rather than each head (Qwen3,
+     * Gemma 3, EXAONE 4).
+     */
+    public boolean wholeQkNorms() {
+        return architecture.equals("Olmo2ForCausalLM") || architecture.equals("Olmo3ForCausalLM");
     }
 
     /** Whether any projection is stored fused with another. */
@@ -459,7 +470,8 @@ public record ModelConfig(
         // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
-        boolean qkNorm = qwen3 || gemma3 || olmo2;
+        boolean exaone4 = arch.equals("Exaone4ForCausalLM");
+        boolean qkNorm = qwen3 || gemma3 || olmo2 || exaone4;
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
@@ -498,7 +510,13 @@ public record ModelConfig(
         List<Boolean> sliding =
                 smol
                         ? smolSlidingLayers(root, layers, rotary, source)
-                        : slidingLayers(root, arch, layers, source);
+                        : exaone4
+                                ? exaoneSlidingLayers(root, layers, source)
+                                : slidingLayers(root, arch, layers, source);
+        if (exaone4 && !(root.has("sliding_window") && root.get("sliding_window").isNull())) {
+            // EXAONE 4 rotates only its sliding layers when it has a window: full ones are NoPE.
+            rotary = sliding;
+        }
         int window = sliding.contains(true) ? slidingWindowSize(root, source) : 0;
         if (window == 0) {
             sliding = noSlidingLayers(layers);
@@ -607,7 +625,8 @@ public record ModelConfig(
         if (granite) {
             block = graniteBlock(root, source, act);
         }
-        if (olmo2) {
+        if (olmo2 || exaone4) {
+            // EXAONE 4's decoder layer is OLMo 2's (its q/k norms are per head, see wholeQkNorms)
             block =
                     new Block(
                             act,
@@ -843,6 +862,49 @@ public record ModelConfig(
             }
         }
         return out;
+    }
+
+    /**
+     * EXAONE 4's sliding layers: {@code layer_types}, or without it every {@code
+     * sliding_window_pattern}-th layer (default 4) full and the others sliding. Exaone4Config
+     * derives the types by {@code (i + 1) % pattern}, which fails for a pattern of 0 (what a null
+     * window sets), null or a string, so those are refused without {@code layer_types}; a sliding
+     * type without a window fails its mask and is refused too.
+     */
+    private static List<Boolean> exaoneSlidingLayers(JsonNode root, int layers, String source) {
+        boolean window = !(root.has("sliding_window") && root.get("sliding_window").isNull());
+        List<Boolean> typed = slidingTypes(root, layers, source);
+        if (typed == null) {
+            JsonNode p = root.get("sliding_window_pattern");
+            if (!window || (p != null && !p.isInt())) {
+                throw new ModelFormatException(
+                        source
+                                + ": without layer_types, Exaone4Config derives the layer types from"
+                                + " an integer sliding_window_pattern and a window (got"
+                                + " sliding_window_pattern "
+                                + p
+                                + ", sliding_window "
+                                + root.get("sliding_window")
+                                + "); transformers 5 fails on this config");
+            }
+            int pattern =
+                    ConfigReader.intField(root, "sliding_window_pattern", source, 4, MAX_LAYERS);
+            if (pattern == 0) {
+                throw new ModelFormatException(
+                        source + ": sliding_window_pattern 0 (Exaone4Config divides by it)");
+            }
+            typed = new ArrayList<>(layers);
+            for (int l = 0; l < layers; l++) {
+                typed.add((l + 1) % pattern != 0);
+            }
+        }
+        if (typed.contains(true) && !window) {
+            throw new ModelFormatException(
+                    source
+                            + ": layer_types has sliding layers but sliding_window is null;"
+                            + " transformers 5 fails on such a model");
+        }
+        return typed;
     }
 
     /**

@@ -165,6 +165,27 @@ public final class ModelFields {
                             "biases on q, k and v projections (o_proj has none)"),
                     MLP_BIAS);
 
+    private static final List<Field> EXAONE4 =
+            List.of(
+                    SILU,
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers (absent: 4096); with a window only"
+                                    + " the sliding layers rotate, the full ones have no position"
+                                    + " embedding; null: every layer rotates"),
+                    new Field(
+                            "sliding_window_pattern",
+                            Use.APPLIED,
+                            "without layer_types: every n-th layer full attention (default 4); a"
+                                    + " string pattern or 0 without layer_types is refused, as"
+                                    + " Exaone4Config fails on it"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention; sliding types without a window"
+                                    + " are refused, as transformers 5 fails on them"));
+
     private static final List<Field> GLM =
             List.of(
                     SILU,
@@ -405,6 +426,7 @@ public final class ModelFields {
                     case "Ernie4_5ForCausalLM" -> ERNIE4_5;
                     case "SeedOssForCausalLM" -> SEED_OSS;
                     case "GlmForCausalLM", "Glm4ForCausalLM" -> GLM;
+                    case "Exaone4ForCausalLM" -> EXAONE4;
                     default -> List.of();
                 });
         return out;
@@ -431,6 +453,7 @@ public final class ModelFields {
         m.put("SeedOssForCausalLM", SEED_OSS);
         m.put("GlmForCausalLM", GLM);
         m.put("Glm4ForCausalLM", GLM);
+        m.put("Exaone4ForCausalLM", EXAONE4);
         return m;
     }
 
