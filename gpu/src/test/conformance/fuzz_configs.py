@@ -22,7 +22,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
-    GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM)
+    GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -41,7 +41,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             olmo2=(Olmo2Config, Olmo2ForCausalLM), olmo3=(Olmo3Config, Olmo3ForCausalLM),
             ministral=(MinistralConfig, MinistralForCausalLM), helium=(HeliumConfig, HeliumForCausalLM),
             ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM),
-            glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM))
+            glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM),
+            exaone4=(Exaone4Config, Exaone4ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -116,6 +117,14 @@ def rand_model(r, arch):
             cfg["head_dim"] = None
         else:
             cfg.pop("head_dim", None)
+    if arch == "exaone4":
+        # OLMo 2's layer with per-head q/k norms; with a window only the sliding layers rotate
+        cfg["sliding_window"] = r.choice([4, 6, 6, None])
+        if cfg["sliding_window"] is None or r.random() < 0.5:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"]) if cfg["sliding_window"]
+                                  else "full_attention" for _ in range(cfg["num_hidden_layers"])]
+        else:
+            cfg["sliding_window_pattern"] = r.choice([2, 3, 4])
     if arch in ("glm", "glm4"):
         # an interleaved partial rotary (default 0.5), q/k/v biases by default, fused gate_up_proj
         cfg["pad_token_id"] = None
