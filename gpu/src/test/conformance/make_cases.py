@@ -88,6 +88,8 @@ from transformers import (  # noqa: E402
     Glm4ForCausalLM,
     Exaone4Config,
     Exaone4ForCausalLM,
+    CohereConfig,
+    CohereForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -178,6 +180,7 @@ ARCH = {
     "glm": (GlmConfig, GlmForCausalLM, "GlmForCausalLM"),
     "glm4": (Glm4Config, Glm4ForCausalLM, "Glm4ForCausalLM"),
     "exaone4": (Exaone4Config, Exaone4ForCausalLM, "Exaone4ForCausalLM"),
+    "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1193,6 +1196,21 @@ def model_specs(shapes, seed=0):
                 dict(what="every layer sliding and rotating",
                      config=cfg_set(layer_types=["sliding_attention"] * layers)),
             ],
+        ),
+        dict(
+            # Cohere: attention and MLP side by side on one mean-centred LayerNorm (no bias), a rotary over
+            # adjacent pairs, per-head LayerNorms on q and k (use_qk_norm), logits times logit_scale
+            name="cohere",
+            arch="cohere",
+            cfg=dict(num_key_value_heads=gqa_kv, use_qk_norm=True, attention_bias=True, logit_scale=0.4,
+                     layer_norm_eps=1e-4, tie_word_embeddings=True, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "parallel_block", "layer_norm", "interleaved_rotary", "qk_layer_norm_per_head",
+                      "attention_bias", "logit_scale", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="logit_scale 1", config=cfg_set(logit_scale=1.0))],
         ),
     ]
 

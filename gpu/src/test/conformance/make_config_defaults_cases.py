@@ -27,7 +27,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Olmo2ForCausalLM", "olmo2"), ("Olmo3ForCausalLM", "olmo3"),
          ("MinistralForCausalLM", "ministral"), ("HeliumForCausalLM", "helium"),
          ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss"),
-         ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4")]
+         ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
+         ("CohereForCausalLM", "cohere")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -66,6 +67,8 @@ EXTRA = [
     {"num_key_value_heads": 8, "head_dim": 8, "attention_bias": False, "attention_out_bias": True},
     # EXAONE 4's layer pattern
     {"num_key_value_heads": 8, "sliding_window": 32, "sliding_window_pattern": 2},
+    # Cohere's LayerNorm epsilon and logit scale
+    {"num_key_value_heads": 8, "layer_norm_eps": 1e-3, "logit_scale": 0.5, "use_qk_norm": True},
     # GLM's partial rotary (default 0.5)
     {"num_key_value_heads": 8, "head_dim": 8, "partial_rotary_factor": 0.25},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
@@ -116,13 +119,13 @@ def resolved(c, arch, model):
         "num_key_value_heads": c.num_key_value_heads,
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
-        "rms_norm_eps": c.rms_norm_eps,
+        "rms_norm_eps": c.layer_norm_eps if arch == "CohereForCausalLM" else c.rms_norm_eps,
         "rope_type": rope.get("rope_type", "default"),
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
         "qk_norm": arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
-                            "Exaone4ForCausalLM"),
+                            "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False)),
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
         "tie_word_embeddings": c.tie_word_embeddings,
@@ -138,6 +141,7 @@ def resolved(c, arch, model):
         "embedding_multiplier": getattr(c, "embedding_multiplier", 1.0),
         "residual_multiplier": getattr(c, "residual_multiplier", 1.0),
         "logits_scaling": getattr(c, "logits_scaling", 1.0),
+        "logit_scale": getattr(c, "logit_scale", 1.0),
         "rotary_layers": ([c.sliding_window is None or t == "sliding_attention" for t in c.layer_types]
                           if arch == "Exaone4ForCausalLM"
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),

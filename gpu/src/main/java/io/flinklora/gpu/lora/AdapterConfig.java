@@ -625,8 +625,10 @@ public record AdapterConfig(
                             b + ".self_attn",
                             b + ".mlp",
                             // Phi-3's and GLM's MLP (fused gate_up_proj) names it activation_fn
-                            b + (model.fusedGateUp() ? ".mlp.activation_fn" : ".mlp.act_fn"),
-                            b + ".post_attention_layernorm"));
+                            b + (model.fusedGateUp() ? ".mlp.activation_fn" : ".mlp.act_fn")));
+            if (!model.block().parallel()) {
+                out.add(b + ".post_attention_layernorm"); // Cohere's block has one norm
+            }
             if (model.fusedQkv()) {
                 // Phi-3's decoder layer holds its residual dropouts as modules
                 out.addAll(List.of(b + ".resid_attn_dropout", b + ".resid_mlp_dropout"));

@@ -76,7 +76,8 @@ public final class LlamaModel implements AutoCloseable {
             NDArray geluScale,
             NDArray one,
             NDArray residualScale,
-            NDArray logitsScaling) {
+            NDArray logitsScaling,
+            NDArray logitScale) {
         static Constants of(ModelConfig c, NDManager m) {
             ModelConfig.Block b = c.block();
             return new Constants(
@@ -92,7 +93,8 @@ public final class LlamaModel implements AutoCloseable {
                     owned(m.create((float) Math.sqrt(2 / Math.PI))),
                     owned(m.create(1f)),
                     owned(m.create((float) b.residualScale())),
-                    owned(m.create((float) b.logitsScaling())));
+                    owned(m.create((float) b.logitsScaling())),
+                    owned(m.create((float) b.logitScale())));
         }
     }
 
@@ -254,6 +256,7 @@ public final class LlamaModel implements AutoCloseable {
                 // after it.
                 boolean glm4 = config.architecture().equals("Glm4ForCausalLM");
                 boolean postOnly = config.block().postNormsOnly();
+                boolean parallel = config.block().parallel();
                 // OLMo 2's q/k norms span the whole projection, Qwen3's and Gemma 3's one head.
                 boolean whole = config.wholeQkNorms();
                 int qNormSize = whole ? Projection.Q.outFeatures(config) : config.headDim();
@@ -265,19 +268,34 @@ public final class LlamaModel implements AutoCloseable {
                                         : loader.loadNorm(pre + "input_layernorm.weight", h),
                                 proj,
                                 bias,
-                                loader.loadNorm(
-                                        pre
-                                                + (glm4
-                                                        ? "post_self_attn_layernorm"
-                                                        : "post_attention_layernorm")
-                                                + ".weight",
-                                        h),
-                                config.qkNorm()
-                                        ? loader.loadNorm(attn + "q_norm.weight", qNormSize)
-                                        : null,
-                                config.qkNorm()
-                                        ? loader.loadNorm(attn + "k_norm.weight", kNormSize)
-                                        : null,
+                                parallel
+                                        ? null // Cohere: one norm feeds attention and the MLP
+                                        : loader.loadNorm(
+                                                pre
+                                                        + (glm4
+                                                                ? "post_self_attn_layernorm"
+                                                                : "post_attention_layernorm")
+                                                        + ".weight",
+                                                h),
+                                !config.qkNorm()
+                                        ? null
+                                        : parallel
+                                                // Cohere: one weight row per head, [heads, d]
+                                                ? loader.load(
+                                                        attn + "q_norm.weight",
+                                                        config.numHeads(),
+                                                        config.headDim())
+                                                : loader.loadNorm(
+                                                        attn + "q_norm.weight", qNormSize),
+                                !config.qkNorm()
+                                        ? null
+                                        : parallel
+                                                ? loader.load(
+                                                        attn + "k_norm.weight",
+                                                        config.numKvHeads(),
+                                                        config.headDim())
+                                                : loader.loadNorm(
+                                                        attn + "k_norm.weight", kNormSize),
                                 sandwich
                                         ? loader.loadNorm(
                                                 pre
@@ -527,7 +545,7 @@ public final class LlamaModel implements AutoCloseable {
         arraysLastForward = arrays;
         NDArray last =
                 batch.logitRows().size() == batch.tokens() ? x : Rows.of(x, batch.logitRows());
-        return head(rmsNorm(last, finalNorm), batch.logitTokenRows(), delta);
+        return head(norm(last, finalNorm), batch.logitTokenRows(), delta);
     }
 
     /**
@@ -599,7 +617,7 @@ public final class LlamaModel implements AutoCloseable {
                                             delta),
                             delta);
         }
-        return layers == this.layers.length ? rmsNorm(x, finalNorm) : x;
+        return layers == this.layers.length ? norm(x, finalNorm) : x;
     }
 
     /**
@@ -644,19 +662,23 @@ public final class LlamaModel implements AutoCloseable {
         if (config.block().postNormsOnly()) {
             // OLMo 2: attention and MLP read the residual stream as it is; their outputs are
             // normed.
-            x = x.add(rmsNorm(attention.apply(l, layer, x), layer.postNorm()));
-            return x.add(rmsNorm(mlp(l, layer, x, delta), layer.postFfnNorm()));
+            x = x.add(norm(attention.apply(l, layer, x), layer.postNorm()));
+            return x.add(norm(mlp(l, layer, x, delta), layer.postFfnNorm()));
         }
-        NDArray h = rmsNorm(x, layer.inputNorm());
+        NDArray h = norm(x, layer.inputNorm());
         NDArray attn = attention.apply(l, layer, h);
+        if (config.block().parallel()) {
+            // Cohere: the MLP reads the same normed input; both join the residual stream.
+            return x.add(attn).add(mlp(l, layer, h, delta));
+        }
         if (config.block().sandwichNorms()) {
             // Gemma 2: norms after attention and around the MLP, each before its residual add.
-            x = x.add(rmsNorm(attn, layer.postNorm()));
-            h = rmsNorm(x, layer.preFfnNorm());
-            return x.add(rmsNorm(mlp(l, layer, h, delta), layer.postFfnNorm()));
+            x = x.add(norm(attn, layer.postNorm()));
+            h = norm(x, layer.preFfnNorm());
+            return x.add(norm(mlp(l, layer, h, delta), layer.postFfnNorm()));
         }
         x = x.add(residual(attn));
-        h = rmsNorm(x, layer.postNorm());
+        h = norm(x, layer.postNorm());
         return x.add(residual(mlp(l, layer, h, delta)));
     }
 
@@ -675,6 +697,10 @@ public final class LlamaModel implements AutoCloseable {
             // Granite: divided in the model's dtype, as GraniteForCausalLM divides its head's
             // output.
             logits = logits.div(constants.logitsScaling());
+        }
+        if (config.block().logitScale() != 1) {
+            // Cohere: multiplied in the model's dtype, after the adapters' head deltas.
+            logits = logits.mul(constants.logitScale());
         }
         if (logits.getDataType() != DataType.FLOAT32) {
             logits = logits.toType(DataType.FLOAT32, false);
@@ -700,15 +726,15 @@ public final class LlamaModel implements AutoCloseable {
         boolean wholeNorms = config.wholeQkNorms();
         if (wholeNorms) {
             // OLMo 2: RMSNorm over the whole projection, before the heads split.
-            q = rmsNorm(q, w.qNorm());
-            k = rmsNorm(k, w.kNorm());
+            q = norm(q, w.qNorm());
+            k = norm(k, w.kNorm());
         }
         q = q.reshape(tokens, config.numHeads(), d);
         k = k.reshape(tokens, config.numKvHeads(), d);
         if (w.qNorm() != null && !wholeNorms) {
             // Qwen3: RMSNorm over each head's dimensions, before rotary.
-            q = rmsNorm(q, w.qNorm());
-            k = rmsNorm(k, w.kNorm());
+            q = norm(q, w.qNorm());
+            k = norm(k, w.kNorm());
         }
         NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens, config.numKvHeads(), d);
         if (!config.rotates(l)) {
@@ -954,6 +980,30 @@ public final class LlamaModel implements AutoCloseable {
 
     private NDArray rope(NDArray x, NDArray cos, NDArray sin) {
         return x.mul(cos).addi(x.matMul(rotateHalf).muli(sin));
+    }
+
+    /**
+     * The block's norm over the last dimension: RMSNorm, or Cohere's mean-centred LayerNorm without
+     * bias (both in float32, as transformers computes them).
+     */
+    private NDArray norm(NDArray x, NDArray weight) {
+        return config.block().layerNorm() ? layerNorm(x, weight) : rmsNorm(x, weight);
+    }
+
+    /** CohereLayerNorm: {@code w * (x - mean) * rsqrt(var + eps)}, var of the centred x. */
+    private NDArray layerNorm(NDArray x, NDArray weight) {
+        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray centred = xf.sub(xf.mean(new int[] {-1}, true));
+        NDArray inv =
+                centred.square()
+                        .mean(new int[] {-1}, true)
+                        .addi(constants.rmsEps())
+                        .powi(constants.minusHalf());
+        NDArray normed = centred.mul(inv);
+        if (normed.getDataType() != dtype) {
+            normed = normed.toType(dtype, false);
+        }
+        return normed.muli(weight);
     }
 
     private NDArray rmsNorm(NDArray x, NDArray weight) {

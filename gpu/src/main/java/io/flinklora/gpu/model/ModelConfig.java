@@ -78,7 +78,8 @@ public record ModelConfig(
                     "SeedOssForCausalLM",
                     "GlmForCausalLM",
                     "Glm4ForCausalLM",
-                    "Exaone4ForCausalLM");
+                    "Exaone4ForCausalLM",
+                    "CohereForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -119,7 +120,9 @@ public record ModelConfig(
      * MLP output by {@code residual_multiplier} before its residual add ({@code residualScale}) and
      * divides the logits by {@code logits_scaling} ({@code logitsScaling}). OLMo 2 has no norm
      * before attention or the MLP: it norms their outputs before each residual add, and its q/k
-     * norms span the whole projection rather than each head ({@code postNormsOnly}).
+     * norms span the whole projection rather than each head ({@code postNormsOnly}). Cohere runs
+     * attention and the MLP side by side on one mean-centred LayerNorm ({@code parallel}, {@code
+     * layerNorm}) and multiplies the logits by {@code logit_scale} ({@code logitScale}).
      */
     public record Block(
             Activation activation,
@@ -132,7 +135,10 @@ public record ModelConfig(
             double residualScale,
             double logitsScaling,
             boolean postNormsOnly,
-            boolean interleavedRotary) {
+            boolean interleavedRotary,
+            boolean parallel,
+            boolean layerNorm,
+            double logitScale) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -150,13 +156,12 @@ public record ModelConfig(
                     1,
                     1,
                     false,
-                    false);
+                    false,
+                    false,
+                    false,
+                    1.0);
         }
 
-        /**
-         * The same block rotating adjacent pairs of each head's dimensions (GPT-J style: Helium,
-         * ERNIE 4.5) instead of its two halves.
-         */
         /** The same block with a norm after attention and around the MLP (GLM-4). */
         public Block withSandwichNorms() {
             return new Block(
@@ -170,9 +175,39 @@ public record ModelConfig(
                     residualScale,
                     logitsScaling,
                     postNormsOnly,
-                    interleavedRotary);
+                    interleavedRotary,
+                    parallel,
+                    layerNorm,
+                    logitScale);
         }
 
+        /**
+         * Cohere's block: attention and MLP read one LayerNorm of the residual stream and both add
+         * to it; mean-centred LayerNorms without bias; a rotary over adjacent pairs; logits times
+         * {@code logit_scale}.
+         */
+        public Block withCohere(double logitScale) {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    true,
+                    true,
+                    true,
+                    logitScale);
+        }
+
+        /**
+         * The same block rotating adjacent pairs of each head's dimensions (GPT-J style: Helium,
+         * ERNIE 4.5, GLM) instead of its two halves.
+         */
         public Block withInterleavedRotary() {
             return new Block(
                     activation,
@@ -185,7 +220,10 @@ public record ModelConfig(
                     residualScale,
                     logitsScaling,
                     postNormsOnly,
-                    true);
+                    true,
+                    parallel,
+                    layerNorm,
+                    logitScale);
         }
     }
 
@@ -261,7 +299,10 @@ public record ModelConfig(
                 residual,
                 logits,
                 false,
-                false);
+                false,
+                false,
+                false,
+                1.0);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
@@ -287,6 +328,8 @@ public record ModelConfig(
                         new Defaults(2, 128, 131072, false, "silu", 1.5625e-7, null);
                 case "Exaone4ForCausalLM" ->
                         new Defaults(32, null, 2048, false, "silu", 1e-5, null);
+                case "CohereForCausalLM" ->
+                        new Defaults(null, null, 8192, true, "silu", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -471,7 +514,13 @@ public record ModelConfig(
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
         boolean exaone4 = arch.equals("Exaone4ForCausalLM");
-        boolean qkNorm = qwen3 || gemma3 || olmo2 || exaone4;
+        boolean cohere = arch.equals("CohereForCausalLM");
+        boolean qkNorm =
+                qwen3
+                        || gemma3
+                        || olmo2
+                        || exaone4
+                        || (cohere && ConfigReader.bool(root, "use_qk_norm", source, false));
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
@@ -521,7 +570,12 @@ public record ModelConfig(
         if (window == 0) {
             sliding = noSlidingLayers(layers);
         }
-        double eps = ConfigReader.number(root, "rms_norm_eps", source, defaults.rmsNormEps());
+        double eps =
+                ConfigReader.number(
+                        root,
+                        cohere ? "layer_norm_eps" : "rms_norm_eps",
+                        source,
+                        defaults.rmsNormEps());
         if (!(eps > 0)) {
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
@@ -543,7 +597,7 @@ public record ModelConfig(
                             switch (arch) { // the config classes' default_theta
                                 case "SmolLM3ForCausalLM" -> 2_000_000.0;
                                 case "HeliumForCausalLM" -> 100_000.0;
-                                case "Ernie4_5ForCausalLM" -> 500_000.0;
+                                case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
                                 default -> 10000.0;
                             },
                             arch,
@@ -620,7 +674,10 @@ public record ModelConfig(
                             1,
                             1,
                             false,
-                            false);
+                            false,
+                            false,
+                            false,
+                            1.0);
         }
         if (granite) {
             block = graniteBlock(root, source, act);
@@ -639,7 +696,10 @@ public record ModelConfig(
                             1,
                             1,
                             true,
-                            false);
+                            false,
+                            false,
+                            false,
+                            1.0);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         boolean oBias = attentionBias;
@@ -662,6 +722,16 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = false;
             mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
+        }
+        if (cohere) {
+            // Llama's modules (attention_bias on q, k, v and o) in Cohere's parallel block.
+            double scale = ConfigReader.number(root, "logit_scale", source, 0.0625);
+            if (!Double.isFinite(scale)) {
+                throw new ModelFormatException(source + ": logit_scale must be a finite number");
+            }
+            block = block.withCohere(scale);
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
+            oBias = qkvBias;
         }
         if (arch.equals("SeedOssForCausalLM")) {
             // Llama's modules; attention_bias (default true) on q, k and v, attention_out_bias on
@@ -742,6 +812,7 @@ public record ModelConfig(
                         case "HeliumForCausalLM" -> 3;
                         case "SeedOssForCausalLM" -> 1;
                         case "GlmForCausalLM", "Glm4ForCausalLM" -> 151329;
+                        case "CohereForCausalLM" -> 0;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {

@@ -186,6 +186,23 @@ public final class ModelFields {
                             "full_attention / sliding_attention; sliding types without a window"
                                     + " are refused, as transformers 5 fails on them"));
 
+    private static final List<Field> COHERE =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "layer_norm_eps",
+                            Use.APPLIED,
+                            "the epsilon of its mean-centred LayerNorms (default 1e-5)"),
+                    new Field(
+                            "logit_scale",
+                            Use.APPLIED,
+                            "logits times it, after the adapters' head deltas (default 0.0625)"),
+                    new Field(
+                            "use_qk_norm",
+                            Use.APPLIED,
+                            "a LayerNorm over each head of q and k, one weight row per head"));
+
     private static final List<Field> GLM =
             List.of(
                     SILU,
@@ -427,6 +444,7 @@ public final class ModelFields {
                     case "SeedOssForCausalLM" -> SEED_OSS;
                     case "GlmForCausalLM", "Glm4ForCausalLM" -> GLM;
                     case "Exaone4ForCausalLM" -> EXAONE4;
+                    case "CohereForCausalLM" -> COHERE;
                     default -> List.of();
                 });
         return out;
@@ -454,6 +472,7 @@ public final class ModelFields {
         m.put("GlmForCausalLM", GLM);
         m.put("Glm4ForCausalLM", GLM);
         m.put("Exaone4ForCausalLM", EXAONE4);
+        m.put("CohereForCausalLM", COHERE);
         return m;
     }
 

@@ -79,6 +79,7 @@ final class AutoTokenizerFiles {
                     Map.entry("olmo2", "TokenizersBackend"),
                     Map.entry("olmo3", "TokenizersBackend"),
                     Map.entry("glm", "TokenizersBackend"),
+                    Map.entry("cohere", "CohereTokenizer"),
                     Map.entry("glm4", "TokenizersBackend"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));

@@ -130,6 +130,7 @@ class ConfigDefaultsConformanceTest {
                 m.block().logitsScaling(),
                 1e-12,
                 "logits_scaling");
+        assertEquals(t.get("logit_scale").asDouble(), m.block().logitScale(), 1e-12, "logit_scale");
         List<Boolean> rotary = new ArrayList<>();
         t.get("rotary_layers").forEach(b -> rotary.add(b.asBoolean()));
         assertEquals(rotary, m.rotaryLayers(), "layers with rotary embeddings");
