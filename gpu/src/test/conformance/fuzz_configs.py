@@ -22,7 +22,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GraniteConfig, GraniteForCausalLM, SmolLM3Config, SmolLM3ForCausalLM,
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
-    GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM)
+    GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
+    CohereConfig, CohereForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -42,7 +43,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             ministral=(MinistralConfig, MinistralForCausalLM), helium=(HeliumConfig, HeliumForCausalLM),
             ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM),
             glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM),
-            exaone4=(Exaone4Config, Exaone4ForCausalLM))
+            exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -117,6 +118,14 @@ def rand_model(r, arch):
             cfg["head_dim"] = None
         else:
             cfg.pop("head_dim", None)
+    if arch == "cohere":
+        # parallel block on one LayerNorm, rotary over adjacent pairs, logits times logit_scale
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
+        cfg["use_qk_norm"] = r.random() < 0.5
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["logit_scale"] = r.choice([0.0625, 0.5, 1.0, 3.0])
     if arch == "exaone4":
         # OLMo 2's layer with per-head q/k norms; with a window only the sliding layers rotate
         cfg["sliding_window"] = r.choice([4, 6, 6, None])
