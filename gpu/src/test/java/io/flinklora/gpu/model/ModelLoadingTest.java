@@ -391,6 +391,64 @@ class ModelLoadingTest {
     }
 
     @Test
+    void configsTheNewerArchitecturesCannotRunAreRefusedByName() throws Exception {
+        String shape =
+                "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":2,"
+                        + "\"num_attention_heads\":8,\"num_key_value_heads\":8,"
+                        + "\"vocab_size\":512,\"pad_token_id\":0";
+        for (String[] c :
+                new String[][] {
+                    // MinistralAttention reads head_dim as the config holds it (None by default)
+                    {"MinistralForCausalLM", "", "head_dim"},
+                    // Helium's o_proj maps hidden_size, whatever heads x head_dim is (default 128)
+                    {"HeliumForCausalLM", "", "o_proj"},
+                    // Exaone4Config derives layer types by (i + 1) % sliding_window_pattern
+                    {
+                        "Exaone4ForCausalLM",
+                        ",\"sliding_window_pattern\":\"LLLG\"",
+                        "sliding_window_pattern"
+                    },
+                    {
+                        "Exaone4ForCausalLM",
+                        ",\"sliding_window_pattern\":null",
+                        "sliding_window_pattern"
+                    },
+                    {
+                        "Exaone4ForCausalLM",
+                        ",\"sliding_window_pattern\":0",
+                        "sliding_window_pattern"
+                    },
+                    {"Exaone4ForCausalLM", ",\"sliding_window\":null", "sliding_window"},
+                    {
+                        "Exaone4ForCausalLM",
+                        ",\"sliding_window\":null,\"layer_types\":"
+                                + "[\"sliding_attention\",\"full_attention\"]",
+                        "sliding_window"
+                    },
+                    {"CohereForCausalLM", ",\"logit_scale\":\"Infinity\"", "logit_scale"},
+                }) {
+            String json = "{\"architectures\":[\"" + c[0] + "\"]," + shape + c[1] + "}";
+            ModelFormatException e =
+                    assertThrows(
+                            ModelFormatException.class,
+                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
+                            json);
+            assertTrue(e.getMessage().contains(c[2]), e.getMessage());
+        }
+        // EXAONE 4 without a window: every layer full attention and rotating.
+        ModelConfig exaone =
+                ModelConfig.parse(
+                        JSON.readTree(
+                                "{\"architectures\":[\"Exaone4ForCausalLM\"],"
+                                        + shape
+                                        + ",\"sliding_window\":null,\"layer_types\":"
+                                        + "[\"full_attention\",\"full_attention\"]}"),
+                        "config");
+        assertEquals(List.of(true, true), exaone.rotaryLayers());
+        assertEquals(List.of(false, false), exaone.slidingLayers());
+    }
+
+    @Test
     void aNullWindowIsRefusedWhereTransformersBuildsTheSlidingMaskOnEveryForwardPass()
             throws Exception {
         String shape =
