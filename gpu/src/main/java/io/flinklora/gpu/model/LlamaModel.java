@@ -992,22 +992,16 @@ public final class LlamaModel implements AutoCloseable {
 
     /** CohereLayerNorm: {@code w * (x - mean) * rsqrt(var + eps)}, var of the centred x. */
     private NDArray layerNorm(NDArray x, NDArray weight) {
-        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray centred = xf.sub(xf.mean(new int[] {-1}, true));
-        NDArray inv =
-                centred.square()
-                        .mean(new int[] {-1}, true)
-                        .addi(constants.rmsEps())
-                        .powi(constants.minusHalf());
-        NDArray normed = centred.mul(inv);
-        if (normed.getDataType() != dtype) {
-            normed = normed.toType(dtype, false);
-        }
-        return normed.muli(weight);
+        NDArray xf = float32(x);
+        return scaled(xf.sub(xf.mean(new int[] {-1}, true)), weight);
     }
 
     private NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        return scaled(float32(x), weight);
+    }
+
+    /** {@code weight * x * rsqrt(mean(x^2) + eps)}, cast to the model's dtype before the weight. */
+    private NDArray scaled(NDArray xf, NDArray weight) {
         NDArray inv =
                 xf.square()
                         .mean(new int[] {-1}, true)
@@ -1018,6 +1012,10 @@ public final class LlamaModel implements AutoCloseable {
             normed = normed.toType(dtype, false);
         }
         return normed.muli(weight);
+    }
+
+    private static NDArray float32(NDArray x) {
+        return x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
     }
 
     static NDArray linear(NDArray x, NDArray weight, NDArray bias) {

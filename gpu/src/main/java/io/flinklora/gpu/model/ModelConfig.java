@@ -164,21 +164,7 @@ public record ModelConfig(
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
         public Block withSandwichNorms() {
-            return new Block(
-                    activation,
-                    embedScale,
-                    normPlusOne,
-                    true,
-                    attentionScale,
-                    attentionSoftcap,
-                    finalSoftcap,
-                    residualScale,
-                    logitsScaling,
-                    postNormsOnly,
-                    interleavedRotary,
-                    parallel,
-                    layerNorm,
-                    logitScale);
+            return with(true, interleavedRotary, parallel, layerNorm, logitScale);
         }
 
         /**
@@ -187,21 +173,7 @@ public record ModelConfig(
          * {@code logit_scale}.
          */
         public Block withCohere(double logitScale) {
-            return new Block(
-                    activation,
-                    embedScale,
-                    normPlusOne,
-                    sandwichNorms,
-                    attentionScale,
-                    attentionSoftcap,
-                    finalSoftcap,
-                    residualScale,
-                    logitsScaling,
-                    postNormsOnly,
-                    true,
-                    true,
-                    true,
-                    logitScale);
+            return with(sandwichNorms, true, true, true, logitScale);
         }
 
         /**
@@ -209,21 +181,30 @@ public record ModelConfig(
          * ERNIE 4.5, GLM) instead of its two halves.
          */
         public Block withInterleavedRotary() {
+            return with(sandwichNorms, true, parallel, layerNorm, logitScale);
+        }
+
+        private Block with(
+                boolean sandwich,
+                boolean interleaved,
+                boolean parallelBlock,
+                boolean layerNorms,
+                double scale) {
             return new Block(
                     activation,
                     embedScale,
                     normPlusOne,
-                    sandwichNorms,
+                    sandwich,
                     attentionScale,
                     attentionSoftcap,
                     finalSoftcap,
                     residualScale,
                     logitsScaling,
                     postNormsOnly,
-                    true,
-                    parallel,
-                    layerNorm,
-                    logitScale);
+                    interleaved,
+                    parallelBlock,
+                    layerNorms,
+                    scale);
         }
     }
 
