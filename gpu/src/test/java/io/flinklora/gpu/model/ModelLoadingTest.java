@@ -332,12 +332,7 @@ class ModelLoadingTest {
                     },
                 }) {
             String json = "{\"architectures\":[\"" + c[0] + "\"]," + shape + "," + c[1] + "}";
-            ModelFormatException e =
-                    assertThrows(
-                            ModelFormatException.class,
-                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
-                            json);
-            assertTrue(e.getMessage().contains(c[2]), e.getMessage());
+            assertRefusedNaming(json, c[2]);
         }
         // The same sliding type with the switch on slides that layer; the NoPE layers default to
         // every fourth.
@@ -370,12 +365,7 @@ class ModelLoadingTest {
                     {"Qwen2ForCausalLM", ",\"pad_token_id\":-513"},
                 }) {
             String json = "{\"architectures\":[\"" + c[0] + "\"]," + shape + c[1] + "}";
-            ModelFormatException e =
-                    assertThrows(
-                            ModelFormatException.class,
-                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
-                            json);
-            assertTrue(e.getMessage().contains("pad_token_id"), e.getMessage());
+            assertRefusedNaming(json, "pad_token_id");
         }
         // nn.Embedding takes a negative index from the end, and null means none.
         for (String pad : List.of("-1", "511", "null")) {
@@ -428,12 +418,7 @@ class ModelLoadingTest {
                     {"CohereForCausalLM", ",\"logit_scale\":\"Infinity\"", "logit_scale"},
                 }) {
             String json = "{\"architectures\":[\"" + c[0] + "\"]," + shape + c[1] + "}";
-            ModelFormatException e =
-                    assertThrows(
-                            ModelFormatException.class,
-                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
-                            json);
-            assertTrue(e.getMessage().contains(c[2]), e.getMessage());
+            assertRefusedNaming(json, c[2]);
         }
         // EXAONE 4 without a window: every layer full attention and rotating.
         ModelConfig exaone =
@@ -465,12 +450,7 @@ class ModelLoadingTest {
                         "Olmo3ForCausalLM",
                         "MinistralForCausalLM")) {
             String json = "{\"architectures\":[\"" + arch + "\"]," + shape + "}";
-            ModelFormatException e =
-                    assertThrows(
-                            ModelFormatException.class,
-                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
-                            json);
-            assertTrue(e.getMessage().contains("sliding_window null"), e.getMessage());
+            assertRefusedNaming(json, "sliding_window null");
         }
         // Qwen2 builds that mask only for models with sliding layers: served, nothing slides.
         ModelConfig qwen2 =
@@ -522,12 +502,7 @@ class ModelLoadingTest {
                     {"{\"type\":\"su\"," + factors + "}", "'su'"},
                 }) {
             String json = shape + "\"rope_parameters\":" + c[0] + "}";
-            ModelFormatException e =
-                    assertThrows(
-                            ModelFormatException.class,
-                            () -> ModelConfig.parse(JSON.readTree(json), "config"),
-                            json);
-            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+            assertRefusedNaming(json, c[1]);
         }
     }
 
@@ -770,5 +745,15 @@ class ModelLoadingTest {
             }
             return ids.stream().mapToInt(Integer::intValue).toArray();
         }
+    }
+
+    /** The config is refused with a message naming {@code what}. */
+    private static void assertRefusedNaming(String json, String what) {
+        ModelFormatException e =
+                assertThrows(
+                        ModelFormatException.class,
+                        () -> ModelConfig.parse(JSON.readTree(json), "config"),
+                        json);
+        assertTrue(e.getMessage().contains(what), e.getMessage());
     }
 }
