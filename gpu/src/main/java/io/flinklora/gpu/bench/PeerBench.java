@@ -99,14 +99,27 @@ public final class PeerBench {
             workloads.put("32 distinct adapters", distinct(vocab, quick, true));
             workloads.put("base only", distinct(vocab, quick, false));
             workloads.put("mixed (Zipf adapters, varied lengths)", mixed(vocab, quick));
-            Map<String, Double> engineTps = new HashMap<>();
+            boolean smaller = shape == shapes.get(1);
+            // The short workloads run three timed passes a side and report the median pass: on a
+            // shared two-core machine single passes of either side vary by up to 20%. The engine's
+            // passes of the two (and, on the smaller model, of the distinct one a request at a
+            // time) take turns on one engine, so its own ratios divide neighbouring passes: over
+            // the minutes between workloads this host's speed drifts by up to 2x. The mixed
+            // workload takes the peer minutes a pass and clears its target widely.
+            Interleaved shortRuns =
+                    runInterleaved(
+                            model,
+                            adapters,
+                            workloads.get("32 distinct adapters"),
+                            workloads.get("base only"),
+                            smaller,
+                            SHORT_PASSES);
             for (var w : workloads.entrySet()) {
-                // The short workloads run three timed passes a side and report the median pass:
-                // on a shared two-core machine single passes of either side vary by up to 20%.
-                // The mixed workload takes the peer minutes a pass and clears its target widely.
                 int passes = w.getValue().size() == 32 ? SHORT_PASSES : 1;
-                EngineRun run = runEngine(model, adapters, w.getValue(), 32, passes);
-                engineTps.put(w.getKey(), run.tps);
+                EngineRun run =
+                        w.getValue().size() == 32
+                                ? shortRuns.runs().get(w.getKey())
+                                : runEngine(model, adapters, w.getValue(), passes);
                 PeerRun peer =
                         runPeer(
                                 python,
@@ -147,19 +160,15 @@ public final class PeerBench {
                         "%-15s %-38s | engine %7.1f tok/s | peer %s | %d arrays/decode step%n",
                         shape.name(), w.getKey(), run.tps, peerText, run.arraysPerDecodeStep);
             }
-            double distinctOverBase =
-                    engineTps.get("32 distinct adapters") / engineTps.get("base only");
-            report.with("distinct_over_base").put(shape.name(), distinctOverBase);
+            report.with("distinct_over_base").put(shape.name(), shortRuns.distinctOverBase());
             System.out.printf(
-                    "%-15s 32 distinct / base only (engine) = %.2f%n",
-                    shape.name(), distinctOverBase);
-            if (shape == shapes.get(1)) {
-                EngineRun alone = runEngine(model, adapters, distinct(vocab, quick, true), 1, 1);
-                double batched = engineTps.get("32 distinct adapters") / alone.tps;
-                report.put("batched_over_one_at_a_time", batched);
+                    "%-15s 32 distinct / base only (engine, median of %d interleaved pairs of passes) = %.2f%n",
+                    shape.name(), SHORT_PASSES, shortRuns.distinctOverBase());
+            if (smaller) {
+                report.put("batched_over_one_at_a_time", shortRuns.batchedOverOne());
                 System.out.printf(
-                        "%-15s 32 distinct batched / one request at a time (engine) = %.1fx%n",
-                        shape.name(), batched);
+                        "%-15s 32 distinct batched / one request at a time (engine, median of %d interleaved pairs) = %.1fx%n",
+                        shape.name(), SHORT_PASSES, shortRuns.batchedOverOne());
             } else {
                 double[] ceiling = stepCeiling(model, shape.spec(), adapters);
                 report.put("decode_step_ms", ceiling[0])
@@ -253,7 +262,8 @@ public final class PeerBench {
      * Runs a workload with continuous batching (the first batch as warm-up); tokens/s over the
      * timed pass.
      */
-    static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int batch, int passes) {
+    static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int passes) {
+        int batch = 32;
         int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
         EngineConfig config =
                 EngineConfig.builder(model)
@@ -289,6 +299,104 @@ public final class PeerBench {
             }
             tps.sort(null);
             return new EngineRun(tps.get(tps.size() / 2), first, arrays);
+        }
+    }
+
+    /**
+     * The engine's short workloads measured together: their runs, and the medians over rounds of
+     * distinct / base and of batched / one request at a time (NaN when not measured).
+     */
+    record Interleaved(
+            Map<String, EngineRun> runs, double distinctOverBase, double batchedOverOne) {}
+
+    /**
+     * Timed passes of the distinct and base-only workloads (and, when {@code oneAtATime}, of the
+     * distinct requests run one after another, each alone in the batch) taking turns on one engine,
+     * round by round; each ratio is the median of its rounds' ratios.
+     */
+    static Interleaved runInterleaved(
+            Path model,
+            Path adapters,
+            List<Req> distinct,
+            List<Req> base,
+            boolean oneAtATime,
+            int rounds) {
+        int longest =
+                distinct.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
+        EngineConfig config =
+                EngineConfig.builder(model)
+                        .maxRunning(distinct.size())
+                        .kvSlots(distinct.size())
+                        .maxSequenceLength(longest + 8)
+                        // As in runEngine: no pass may find its prompts computed by an earlier one.
+                        .prefixCaching(false)
+                        .adapterRoot(adapters)
+                        .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
+                        .build();
+        try (Engine engine = Engine.open(config)) {
+            drive(engine, distinct, -1, "warm-d-");
+            drive(engine, base, -1, "warm-b-");
+            if (oneAtATime) {
+                drive(engine, distinct.subList(0, 1), -1, "warm-1-");
+            }
+            List<Double> d = new ArrayList<>();
+            List<Double> b = new ArrayList<>();
+            List<Double> one = new ArrayList<>();
+            Map<String, int[]> dTokens = new HashMap<>();
+            Map<String, int[]> bTokens = new HashMap<>();
+            int[] arrays = new int[2];
+            for (int round = 0; round < rounds; round++) {
+                Map<String, int[]> tokens = new HashMap<>();
+                long t0 = System.nanoTime();
+                arrays[0] = drive(engine, distinct, -1, "d" + round + "-", tokens);
+                d.add(tokensPerSecond(tokens, t0));
+                checkSame(dTokens, tokens);
+                tokens = new HashMap<>();
+                t0 = System.nanoTime();
+                arrays[1] = drive(engine, base, -1, "b" + round + "-", tokens);
+                b.add(tokensPerSecond(tokens, t0));
+                checkSame(bTokens, tokens);
+                if (oneAtATime) {
+                    tokens = new HashMap<>();
+                    t0 = System.nanoTime();
+                    for (Req r : distinct) {
+                        drive(engine, List.of(r), -1, "o" + round + "-", tokens);
+                    }
+                    one.add(tokensPerSecond(tokens, t0));
+                    checkSame(dTokens, tokens);
+                }
+            }
+            Map<String, EngineRun> runs = new LinkedHashMap<>();
+            runs.put(
+                    "32 distinct adapters",
+                    new EngineRun(EngineBench.median(d), dTokens, arrays[0]));
+            runs.put("base only", new EngineRun(EngineBench.median(b), bTokens, arrays[1]));
+            List<Double> overBase = new ArrayList<>();
+            List<Double> overOne = new ArrayList<>();
+            for (int round = 0; round < rounds; round++) {
+                overBase.add(d.get(round) / b.get(round));
+                if (oneAtATime) {
+                    overOne.add(d.get(round) / one.get(round));
+                }
+            }
+            return new Interleaved(
+                    runs,
+                    EngineBench.median(overBase),
+                    oneAtATime ? EngineBench.median(overOne) : Double.NaN);
+        }
+    }
+
+    private static double tokensPerSecond(Map<String, int[]> tokens, long startNanos) {
+        double seconds = (System.nanoTime() - startNanos) / 1e9;
+        return tokens.values().stream().mapToLong(t -> t.length).sum() / seconds;
+    }
+
+    /** Keeps a workload's first tokens; greedy passes after it must give the same. */
+    private static void checkSame(Map<String, int[]> first, Map<String, int[]> tokens) {
+        if (first.isEmpty()) {
+            first.putAll(tokens);
+        } else if (!sameTokens(first, tokens)) {
+            throw new IllegalStateException("greedy tokens differ between timed passes");
         }
     }
 
