@@ -23,7 +23,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
-    CohereConfig, CohereForCausalLM)
+    CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -43,7 +43,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             ministral=(MinistralConfig, MinistralForCausalLM), helium=(HeliumConfig, HeliumForCausalLM),
             ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM),
             glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM),
-            exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM))
+            exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM),
+            stablelm=(StableLmConfig, StableLmForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -126,6 +127,19 @@ def rand_model(r, arch):
         cfg["use_qk_norm"] = r.random() < 0.5
         cfg["attention_bias"] = r.random() < 0.4
         cfg["logit_scale"] = r.choice([0.0625, 0.5, 1.0, 3.0])
+    if arch == "stablelm":
+        # LayerNorms with a bias, a partial rotary (default a quarter of each head), q/k/v biases,
+        # per-head q/k LayerNorms, optionally attention and the MLP side by side
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
+        cfg["use_qkv_bias"] = r.random() < 0.5
+        cfg["qk_layernorm"] = r.random() < 0.5
+        cfg["use_parallel_residual"] = r.random() < 0.5
+        cfg["hidden_act"] = r.choice(["silu", "silu", "gelu"])
+        partial = r.choice([None, 0.25, 0.5, 1.0])
+        if partial is not None:
+            cfg["rope_parameters"]["partial_rotary_factor"] = partial
     if arch == "exaone4":
         # OLMo 2's layer with per-head q/k norms; with a window only the sliding layers rotate
         cfg["sliding_window"] = r.choice([4, 6, 6, None])

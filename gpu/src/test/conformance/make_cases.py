@@ -90,6 +90,8 @@ from transformers import (  # noqa: E402
     Exaone4ForCausalLM,
     CohereConfig,
     CohereForCausalLM,
+    StableLmConfig,
+    StableLmForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -181,6 +183,7 @@ ARCH = {
     "glm4": (Glm4Config, Glm4ForCausalLM, "Glm4ForCausalLM"),
     "exaone4": (Exaone4Config, Exaone4ForCausalLM, "Exaone4ForCausalLM"),
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
+    "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1211,6 +1214,36 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="logit_scale 1", config=cfg_set(logit_scale=1.0))],
+        ),
+        dict(
+            # StableLM: Llama's modules (use_qkv_bias on q, k and v) behind LayerNorms with a bias, a
+            # rotary on the leading quarter of each head (StableLmConfig's partial_rotary_factor), and
+            # per-head q/k LayerNorms saved as one module per head (qk_layernorm)
+            name="stablelm",
+            arch="stablelm",
+            cfg=dict(num_key_value_heads=gqa_kv, use_qkv_bias=True, qk_layernorm=True, layer_norm_eps=1e-4,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "layer_norm_with_bias", "partial_rotary_default_quarter", "qkv_bias",
+                      "qk_layer_norm_per_head_modules", "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0))],
+        ),
+        dict(
+            # StableLM with use_parallel_residual: attention and the MLP side by side on the input
+            # LayerNorm (no post-attention norm), half of each head rotating, tied embeddings
+            name="stablelm_parallel",
+            arch="stablelm",
+            cfg=dict(num_key_value_heads=gqa_kv, use_parallel_residual=True, tie_word_embeddings=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                         "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+            features=["gqa", "layer_norm_with_bias", "parallel_residual", "partial_rotary_half",
+                      "tied_embeddings", "rope_linear", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="a quarter of each head rotating", config=rope_set(partial_rotary_factor=0.25))],
         ),
     ]
 

@@ -28,7 +28,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("MinistralForCausalLM", "ministral"), ("HeliumForCausalLM", "helium"),
          ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss"),
          ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
-         ("CohereForCausalLM", "cohere")]
+         ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -69,7 +69,10 @@ EXTRA = [
     {"num_key_value_heads": 8, "sliding_window": 32, "sliding_window_pattern": 2},
     # Cohere's LayerNorm epsilon and logit scale
     {"num_key_value_heads": 8, "layer_norm_eps": 1e-3, "logit_scale": 0.5, "use_qk_norm": True},
-    # GLM's partial rotary (default 0.5)
+    # StableLM's LayerNorm epsilon, q/k/v biases, per-head q/k norms and parallel residual
+    {"num_key_value_heads": 8, "layer_norm_eps": 1e-3, "use_qkv_bias": True, "qk_layernorm": True,
+     "use_parallel_residual": True},
+    # GLM's partial rotary (default 0.5; StableLM's 0.25)
     {"num_key_value_heads": 8, "head_dim": 8, "partial_rotary_factor": 0.25},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
     {"num_key_value_heads": 8, "head_dim": 8, "rope_theta": 20000.0},
@@ -119,13 +122,20 @@ def resolved(c, arch, model):
         "num_key_value_heads": c.num_key_value_heads,
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
-        "rms_norm_eps": c.layer_norm_eps if arch == "CohereForCausalLM" else c.rms_norm_eps,
+        "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM")
+                         else c.rms_norm_eps),
         "rope_type": rope.get("rope_type", "default"),
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
         "qk_norm": arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
-                            "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False)),
+                            "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
+                   or bool(getattr(c, "qk_layernorm", False)),
+        # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
+        # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
+        "parallel_block": model.model.layers[0].__class__.__name__ == "CohereDecoderLayer"
+                          or bool(getattr(c, "use_parallel_residual", False)),
+        "norm_bias": getattr(model.model.norm, "bias", None) is not None,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
         "tie_word_embeddings": c.tie_word_embeddings,

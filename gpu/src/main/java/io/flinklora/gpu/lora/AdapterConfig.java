@@ -627,7 +627,8 @@ public record AdapterConfig(
                             // Phi-3's and GLM's MLP (fused gate_up_proj) names it activation_fn
                             b + (model.fusedGateUp() ? ".mlp.activation_fn" : ".mlp.act_fn")));
             if (!model.block().parallel()) {
-                out.add(b + ".post_attention_layernorm"); // Cohere's block has one norm
+                // Cohere's block, and StableLM's with use_parallel_residual, have one norm
+                out.add(b + ".post_attention_layernorm");
             }
             if (model.fusedQkv()) {
                 // Phi-3's decoder layer holds its residual dropouts as modules
@@ -638,7 +639,21 @@ public record AdapterConfig(
             } else {
                 out.add(b + ".post_feedforward_layernorm");
             }
-            if (model.qkNorm()) {
+            boolean stablelm = model.architecture().equals("StableLmForCausalLM");
+            if (stablelm) {
+                out.add(b + ".dropout"); // StableLM's decoder layer holds its hidden dropout
+            }
+            if (model.qkNorm() && stablelm) {
+                // StableLM: one LayerNorm module per head, under q_layernorm.norms / k_layernorm
+                for (String side : List.of("q", "k")) {
+                    String norms = b + ".self_attn." + side + "_layernorm";
+                    out.addAll(List.of(norms, norms + ".norms"));
+                    int heads = side.equals("q") ? model.numHeads() : model.numKvHeads();
+                    for (int h = 0; h < heads; h++) {
+                        out.add(norms + ".norms." + h);
+                    }
+                }
+            } else if (model.qkNorm()) {
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }
             if (model.block().sandwichNorms()) {

@@ -45,6 +45,7 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray embed;
     private final NDArray lmHead;
     private final NDArray finalNorm;
+    private final NDArray finalNormBias;
     private final Layer[] layers;
     private final NDArray ropeCos;
     private final NDArray ropeSin;
@@ -100,7 +101,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * Weights of one decoder layer, in the compute dtype on the device; biases and q/k norms may be
-     * null.
+     * null (StableLM's input and post-attention LayerNorms alone carry biases).
      */
     record Layer(
             NDArray inputNorm,
@@ -110,7 +111,9 @@ public final class LlamaModel implements AutoCloseable {
             NDArray qNorm,
             NDArray kNorm,
             NDArray preFfnNorm,
-            NDArray postFfnNorm) {
+            NDArray postFfnNorm,
+            NDArray inputNormBias,
+            NDArray postNormBias) {
         NDArray w(Projection p) {
             return proj[p.ordinal()];
         }
@@ -128,6 +131,7 @@ public final class LlamaModel implements AutoCloseable {
             NDArray embed,
             NDArray lmHead,
             NDArray finalNorm,
+            NDArray finalNormBias,
             Layer[] layers,
             int maxPositions) {
         this.config = config;
@@ -137,6 +141,7 @@ public final class LlamaModel implements AutoCloseable {
         this.embed = embed;
         this.lmHead = lmHead;
         this.finalNorm = finalNorm;
+        this.finalNormBias = finalNormBias;
         this.layers = layers;
         this.maxPositions = maxPositions;
         this.constants = Constants.of(config, manager);
@@ -218,6 +223,8 @@ public final class LlamaModel implements AutoCloseable {
                 lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
             }
             NDArray norm = loader.loadNorm("model.norm.weight", h);
+            boolean normBias = config.block().normBias();
+            NDArray normBiasArray = normBias ? loader.load("model.norm.bias", h) : null;
             Layer[] layers = new Layer[config.numLayers()];
             for (int l = 0; l < layers.length; l++) {
                 NDArray[] proj = new NDArray[Projection.values().length];
@@ -261,6 +268,7 @@ public final class LlamaModel implements AutoCloseable {
                 boolean whole = config.wholeQkNorms();
                 int qNormSize = whole ? Projection.Q.outFeatures(config) : config.headDim();
                 int kNormSize = whole ? Projection.K.outFeatures(config) : config.headDim();
+                boolean stablelm = config.architecture().equals("StableLmForCausalLM");
                 layers[l] =
                         new Layer(
                                 postOnly
@@ -279,23 +287,34 @@ public final class LlamaModel implements AutoCloseable {
                                                 h),
                                 !config.qkNorm()
                                         ? null
-                                        : parallel
-                                                // Cohere: one weight row per head, [heads, d]
-                                                ? loader.load(
-                                                        attn + "q_norm.weight",
+                                        : stablelm
+                                                ? loader.perHeadNorms(
+                                                        attn + "q_layernorm",
                                                         config.numHeads(),
                                                         config.headDim())
-                                                : loader.loadNorm(
-                                                        attn + "q_norm.weight", qNormSize),
+                                                : parallel
+                                                        // Cohere: one weight row per head, [heads,
+                                                        // d]
+                                                        ? loader.load(
+                                                                attn + "q_norm.weight",
+                                                                config.numHeads(),
+                                                                config.headDim())
+                                                        : loader.loadNorm(
+                                                                attn + "q_norm.weight", qNormSize),
                                 !config.qkNorm()
                                         ? null
-                                        : parallel
-                                                ? loader.load(
-                                                        attn + "k_norm.weight",
+                                        : stablelm
+                                                ? loader.perHeadNorms(
+                                                        attn + "k_layernorm",
                                                         config.numKvHeads(),
                                                         config.headDim())
-                                                : loader.loadNorm(
-                                                        attn + "k_norm.weight", kNormSize),
+                                                : parallel
+                                                        ? loader.load(
+                                                                attn + "k_norm.weight",
+                                                                config.numKvHeads(),
+                                                                config.headDim())
+                                                        : loader.loadNorm(
+                                                                attn + "k_norm.weight", kNormSize),
                                 sandwich
                                         ? loader.loadNorm(
                                                 pre
@@ -313,6 +332,10 @@ public final class LlamaModel implements AutoCloseable {
                                                                 : "post_feedforward_layernorm")
                                                         + ".weight",
                                                 h)
+                                        : null,
+                                normBias ? loader.load(pre + "input_layernorm.bias", h) : null,
+                                normBias && !parallel
+                                        ? loader.load(pre + "post_attention_layernorm.bias", h)
                                         : null);
             }
             loader.refuseUnconsumed();
@@ -327,7 +350,16 @@ public final class LlamaModel implements AutoCloseable {
                     device,
                     (System.nanoTime() - t0) / 1_000_000);
             return new LlamaModel(
-                    config, manager, dtype, device, embed, lmHead, norm, layers, positions);
+                    config,
+                    manager,
+                    dtype,
+                    device,
+                    embed,
+                    lmHead,
+                    norm,
+                    normBiasArray,
+                    layers,
+                    positions);
         } catch (IOException e) {
             manager.close();
             throw new ModelFormatException(
@@ -377,6 +409,20 @@ public final class LlamaModel implements AutoCloseable {
         NDArray loadNorm(String name, long size) throws IOException {
             NDArray w = load(name, size);
             return normPlusOne ? w.add(1f) : w;
+        }
+
+        /**
+         * StableLM's per-head q/k LayerNorms, one module per head ({@code prefix.norms.i.weight},
+         * [d] each), stacked into one [heads, d] weight.
+         */
+        NDArray perHeadNorms(String prefix, int heads, int d) throws IOException {
+            NDList rows = new NDList(heads);
+            for (int i = 0; i < heads; i++) {
+                rows.add(load(prefix + ".norms." + i + ".weight", d));
+            }
+            NDArray stacked = NDArrays.stack(rows);
+            rows.close();
+            return stacked;
         }
 
         NDArray load(String name, long... shape) throws IOException {
@@ -545,7 +591,7 @@ public final class LlamaModel implements AutoCloseable {
         arraysLastForward = arrays;
         NDArray last =
                 batch.logitRows().size() == batch.tokens() ? x : Rows.of(x, batch.logitRows());
-        return head(norm(last, finalNorm), batch.logitTokenRows(), delta);
+        return head(norm(last, finalNorm, finalNormBias), batch.logitTokenRows(), delta);
     }
 
     /**
@@ -617,7 +663,7 @@ public final class LlamaModel implements AutoCloseable {
                                             delta),
                             delta);
         }
-        return layers == this.layers.length ? norm(x, finalNorm) : x;
+        return layers == this.layers.length ? norm(x, finalNorm, finalNormBias) : x;
     }
 
     /**
@@ -665,7 +711,7 @@ public final class LlamaModel implements AutoCloseable {
             x = x.add(norm(attention.apply(l, layer, x), layer.postNorm()));
             return x.add(norm(mlp(l, layer, x, delta), layer.postFfnNorm()));
         }
-        NDArray h = norm(x, layer.inputNorm());
+        NDArray h = norm(x, layer.inputNorm(), layer.inputNormBias());
         NDArray attn = attention.apply(l, layer, h);
         if (config.block().parallel()) {
             // Cohere: the MLP reads the same normed input; both join the residual stream.
@@ -678,7 +724,7 @@ public final class LlamaModel implements AutoCloseable {
             return x.add(norm(mlp(l, layer, h, delta), layer.postFfnNorm()));
         }
         x = x.add(residual(attn));
-        h = norm(x, layer.postNorm());
+        h = norm(x, layer.postNorm(), layer.postNormBias());
         return x.add(residual(mlp(l, layer, h, delta)));
     }
 
@@ -983,11 +1029,16 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * The block's norm over the last dimension: RMSNorm, or Cohere's mean-centred LayerNorm without
-     * bias (both in float32, as transformers computes them).
+     * The block's norm over the last dimension: RMSNorm, or a mean-centred LayerNorm (Cohere's and
+     * the q/k norms without bias; StableLM's with one), in float32 as transformers computes them.
      */
     private NDArray norm(NDArray x, NDArray weight) {
-        return config.block().layerNorm() ? layerNorm(x, weight) : rmsNorm(x, weight);
+        return norm(x, weight, null);
+    }
+
+    private NDArray norm(NDArray x, NDArray weight, NDArray bias) {
+        NDArray out = config.block().layerNorm() ? layerNorm(x, weight) : rmsNorm(x, weight);
+        return bias == null ? out : out.add(bias);
     }
 
     /** CohereLayerNorm: {@code w * (x - mean) * rsqrt(var + eps)}, var of the centred x. */

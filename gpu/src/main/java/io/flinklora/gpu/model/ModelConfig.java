@@ -79,7 +79,8 @@ public record ModelConfig(
                     "GlmForCausalLM",
                     "Glm4ForCausalLM",
                     "Exaone4ForCausalLM",
-                    "CohereForCausalLM");
+                    "CohereForCausalLM",
+                    "StableLmForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -122,7 +123,8 @@ public record ModelConfig(
      * before attention or the MLP: it norms their outputs before each residual add, and its q/k
      * norms span the whole projection rather than each head ({@code postNormsOnly}). Cohere runs
      * attention and the MLP side by side on one mean-centred LayerNorm ({@code parallel}, {@code
-     * layerNorm}) and multiplies the logits by {@code logit_scale} ({@code logitScale}).
+     * layerNorm}) and multiplies the logits by {@code logit_scale} ({@code logitScale}). StableLM's
+     * LayerNorms add a bias ({@code normBias}).
      */
     public record Block(
             Activation activation,
@@ -138,6 +140,7 @@ public record ModelConfig(
             boolean interleavedRotary,
             boolean parallel,
             boolean layerNorm,
+            boolean normBias,
             double logitScale) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
@@ -159,12 +162,13 @@ public record ModelConfig(
                     false,
                     false,
                     false,
+                    false,
                     1.0);
         }
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
         public Block withSandwichNorms() {
-            return with(true, interleavedRotary, parallel, layerNorm, logitScale);
+            return with(true, interleavedRotary, parallel, layerNorm, normBias, logitScale);
         }
 
         /**
@@ -173,7 +177,15 @@ public record ModelConfig(
          * {@code logit_scale}.
          */
         public Block withCohere(double logitScale) {
-            return with(sandwichNorms, true, true, true, logitScale);
+            return with(sandwichNorms, true, true, true, false, logitScale);
+        }
+
+        /**
+         * StableLM's block: LayerNorms with a bias, and with {@code use_parallel_residual}
+         * attention and the MLP side by side on the input norm (no norm before the MLP).
+         */
+        public Block withStableLm(boolean parallelResidual) {
+            return with(sandwichNorms, interleavedRotary, parallelResidual, true, true, logitScale);
         }
 
         /**
@@ -181,7 +193,7 @@ public record ModelConfig(
          * ERNIE 4.5, GLM) instead of its two halves.
          */
         public Block withInterleavedRotary() {
-            return with(sandwichNorms, true, parallel, layerNorm, logitScale);
+            return with(sandwichNorms, true, parallel, layerNorm, normBias, logitScale);
         }
 
         private Block with(
@@ -189,6 +201,7 @@ public record ModelConfig(
                 boolean interleaved,
                 boolean parallelBlock,
                 boolean layerNorms,
+                boolean biasedNorms,
                 double scale) {
             return new Block(
                     activation,
@@ -204,6 +217,7 @@ public record ModelConfig(
                     interleaved,
                     parallelBlock,
                     layerNorms,
+                    biasedNorms,
                     scale);
         }
     }
@@ -283,6 +297,7 @@ public record ModelConfig(
                 false,
                 false,
                 false,
+                false,
                 1.0);
     }
 
@@ -311,6 +326,8 @@ public record ModelConfig(
                         new Defaults(32, null, 2048, false, "silu", 1e-5, null);
                 case "CohereForCausalLM" ->
                         new Defaults(null, null, 8192, true, "silu", 1e-5, null);
+                case "StableLmForCausalLM" ->
+                        new Defaults(32, null, 4096, false, "silu", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -496,12 +513,14 @@ public record ModelConfig(
         boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
         boolean exaone4 = arch.equals("Exaone4ForCausalLM");
         boolean cohere = arch.equals("CohereForCausalLM");
+        boolean stablelm = arch.equals("StableLmForCausalLM");
         boolean qkNorm =
                 qwen3
                         || gemma3
                         || olmo2
                         || exaone4
-                        || (cohere && ConfigReader.bool(root, "use_qk_norm", source, false));
+                        || (cohere && ConfigReader.bool(root, "use_qk_norm", source, false))
+                        || (stablelm && ConfigReader.bool(root, "qk_layernorm", source, false));
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
@@ -517,6 +536,20 @@ public record ModelConfig(
         if (headDim % 2 != 0) {
             throw new ModelFormatException(
                     source + ": head_dim " + headDim + " must be even for rotary embeddings");
+        }
+        if (stablelm && (long) headDim * heads != hidden) {
+            // StableLmAttention sizes its heads as hidden_size // num_attention_heads, while its
+            // rotary embedding reads a head_dim attribute: they disagree on such a config.
+            throw new ModelFormatException(
+                    source
+                            + ": StableLmForCausalLM needs head_dim ("
+                            + headDim
+                            + ") x num_attention_heads ("
+                            + heads
+                            + ") = hidden_size ("
+                            + hidden
+                            + "): its attention computes head_dim as hidden_size /"
+                            + " num_attention_heads");
         }
         if (heads % kvHeads != 0) {
             throw new ModelFormatException(
@@ -554,7 +587,7 @@ public record ModelConfig(
         double eps =
                 ConfigReader.number(
                         root,
-                        cohere ? "layer_norm_eps" : "rms_norm_eps",
+                        cohere || stablelm ? "layer_norm_eps" : "rms_norm_eps",
                         source,
                         defaults.rmsNormEps());
         if (!(eps > 0)) {
@@ -658,6 +691,7 @@ public record ModelConfig(
                             false,
                             false,
                             false,
+                            false,
                             1.0);
         }
         if (granite) {
@@ -677,6 +711,7 @@ public record ModelConfig(
                             1,
                             1,
                             true,
+                            false,
                             false,
                             false,
                             false,
@@ -713,6 +748,15 @@ public record ModelConfig(
             block = block.withCohere(scale);
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = qkvBias;
+        }
+        if (stablelm) {
+            // Llama's modules (use_qkv_bias on q, k and v) behind LayerNorms with a bias.
+            block =
+                    block.withStableLm(
+                            ConfigReader.bool(root, "use_parallel_residual", source, false));
+            qkvBias = ConfigReader.bool(root, "use_qkv_bias", source, false);
+            oBias = false;
+            mlpBias = false;
         }
         if (arch.equals("SeedOssForCausalLM")) {
             // Llama's modules; attention_bias (default true) on q, k and v, attention_out_bias on

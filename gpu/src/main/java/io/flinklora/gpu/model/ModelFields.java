@@ -69,8 +69,8 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3 and GLM (default 0.5): the leading share of each head rotates;"
-                                    + " 1.0 only elsewhere"),
+                            "Phi3, GLM (default 0.5) and StableLM (default 0.25): the leading"
+                                    + " share of each head rotates; 1.0 only elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
                             "eos_token_id",
@@ -202,6 +202,24 @@ public final class ModelFields {
                             "use_qk_norm",
                             Use.APPLIED,
                             "a LayerNorm over each head of q and k, one weight row per head"));
+
+    private static final List<Field> STABLELM =
+            List.of(
+                    SILU,
+                    new Field(
+                            "layer_norm_eps",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field("use_qkv_bias", Use.APPLIED, "biases on q, k and v projections"),
+                    new Field(
+                            "qk_layernorm",
+                            Use.APPLIED,
+                            "a LayerNorm over each head of q and k, one module per head"),
+                    new Field(
+                            "use_parallel_residual",
+                            Use.APPLIED,
+                            "attention and the MLP side by side on the input LayerNorm"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
 
     private static final List<Field> GLM =
             List.of(
@@ -445,6 +463,7 @@ public final class ModelFields {
                     case "GlmForCausalLM", "Glm4ForCausalLM" -> GLM;
                     case "Exaone4ForCausalLM" -> EXAONE4;
                     case "CohereForCausalLM" -> COHERE;
+                    case "StableLmForCausalLM" -> STABLELM;
                     default -> List.of();
                 });
         return out;
@@ -473,6 +492,7 @@ public final class ModelFields {
         m.put("Glm4ForCausalLM", GLM);
         m.put("Exaone4ForCausalLM", EXAONE4);
         m.put("CohereForCausalLM", COHERE);
+        m.put("StableLmForCausalLM", STABLELM);
         return m;
     }
 

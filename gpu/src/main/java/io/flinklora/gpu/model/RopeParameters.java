@@ -121,9 +121,9 @@ public record RopeParameters(
      * wins over the parameters' one, and so does the config class's own default for it ({@code
      * classOriginalMax}, Phi3Config's 4096) when the file leaves it out: {@code
      * standardize_rope_params} copies the attribute into the parameters whenever the config has it.
-     * {@code architecture}: Phi-3's rotary types ({@link #phi3Type}); Phi-3 and GLM apply a partial
-     * rotary (GLM's {@code partial_rotary_factor} defaults to 0.5, as GlmConfig sets it), the
-     * others refuse one.
+     * {@code architecture}: Phi-3's rotary types ({@link #phi3Type}); Phi-3, GLM and StableLM apply
+     * a partial rotary ({@code partial_rotary_factor} defaults to 0.5 for GLM and 0.25 for
+     * StableLM, as their configs set it), the others refuse one.
      */
     static RopeParameters read(
             JsonNode root,
@@ -135,7 +135,8 @@ public record RopeParameters(
         boolean phi3 = architecture.equals("Phi3ForCausalLM");
         boolean glm =
                 architecture.equals("GlmForCausalLM") || architecture.equals("Glm4ForCausalLM");
-        boolean partialRotary = phi3 || glm;
+        boolean stablelm = architecture.equals("StableLmForCausalLM");
+        boolean partialRotary = phi3 || glm || stablelm;
         JsonNode params =
                 present(root, "rope_scaling")
                         ? root.get("rope_scaling")
@@ -146,7 +147,8 @@ public record RopeParameters(
         }
         double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
         double topPartial =
-                ConfigReader.number(root, "partial_rotary_factor", source, glm ? 0.5 : 1.0);
+                ConfigReader.number(
+                        root, "partial_rotary_factor", source, glm ? 0.5 : stablelm ? 0.25 : 1.0);
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.
@@ -236,8 +238,8 @@ public record RopeParameters(
     }
 
     /**
-     * This rotary embedding on the first {@code partial_rotary_factor} of each head only. Only
-     * Phi3ForCausalLM's attention applies a partial rotary in transformers 5; the other
+     * This rotary embedding on the first {@code partial_rotary_factor} of each head only. Only the
+     * attention of Phi-3, GLM and StableLM applies a partial rotary in transformers 5; the other
      * architectures' {@code apply_rotary_pos_emb} multiplies whole heads and fails on it.
      */
     private RopeParameters withPartial(double partial, boolean allowed, String source) {
@@ -250,7 +252,8 @@ public record RopeParameters(
                             + ": partial_rotary_factor "
                             + partial
                             + " is not supported for this architecture (only 1.0; transformers"
-                            + " applies a partial rotary in Phi3ForCausalLM and GLM only)");
+                            + " applies a partial rotary in Phi3ForCausalLM, GLM and StableLM"
+                            + " only)");
         }
         if (!(partial > 0 && partial < 1)) {
             throw new ModelFormatException(

@@ -81,6 +81,7 @@ final class AutoTokenizerFiles {
                     Map.entry("glm", "TokenizersBackend"),
                     Map.entry("cohere", "CohereTokenizer"),
                     Map.entry("glm4", "TokenizersBackend"),
+                    Map.entry("stablelm", "TokenizersBackend"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 

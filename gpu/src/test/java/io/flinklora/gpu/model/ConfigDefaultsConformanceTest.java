@@ -131,6 +131,11 @@ class ConfigDefaultsConformanceTest {
                 1e-12,
                 "logits_scaling");
         assertEquals(t.get("logit_scale").asDouble(), m.block().logitScale(), 1e-12, "logit_scale");
+        assertEquals(
+                t.get("parallel_block").asBoolean(),
+                m.block().parallel(),
+                "attention and MLP side by side");
+        assertEquals(t.get("norm_bias").asBoolean(), m.block().normBias(), "norms with a bias");
         List<Boolean> rotary = new ArrayList<>();
         t.get("rotary_layers").forEach(b -> rotary.add(b.asBoolean()));
         assertEquals(rotary, m.rotaryLayers(), "layers with rotary embeddings");
