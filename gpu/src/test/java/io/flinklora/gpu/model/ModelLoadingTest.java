@@ -507,6 +507,27 @@ class ModelLoadingTest {
     }
 
     @Test
+    void stableLmRefusesAHeadDimItsAttentionDoesNotUseAndDefaultsToAQuarterRotary()
+            throws Exception {
+        String shape =
+                "{\"architectures\":[\"StableLmForCausalLM\"],\"hidden_size\":32,"
+                        + "\"intermediate_size\":64,\"num_hidden_layers\":2,"
+                        + "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                        + "\"vocab_size\":512";
+        ModelConfig plain = ModelConfig.parse(JSON.readTree(shape + "}"), "config");
+        // StableLmConfig's partial_rotary_factor (0.25) of its hidden / heads head_dim (8).
+        assertEquals(8, plain.headDim());
+        assertEquals(2, plain.rope().rotaryDim(plain.headDim()));
+        assertTrue(plain.block().layerNorm() && plain.block().normBias());
+        assertEquals(
+                8,
+                ModelConfig.parse(JSON.readTree(shape + ",\"head_dim\":8}"), "config").headDim());
+        // Its attention sizes heads as hidden / heads while its rotary reads head_dim: transformers
+        // fails in forward on such a config.
+        assertRefusedNaming(shape + ",\"head_dim\":16}", "head_dim (16)");
+    }
+
+    @Test
     void bothConfigLayoutsAreReadAsTransformersFiveReadsThem() throws Exception {
         String head =
                 "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":172,"
