@@ -406,6 +406,23 @@ public final class LoraAdapter implements AutoCloseable {
                     unused.add(t);
                 }
             }
+            List<String> normBiases =
+                    unused.stream().filter(t -> t.endsWith("norm.bias")).sorted().toList();
+            if (!normBiases.isEmpty()) {
+                // PEFT's bias = all trains every bias of the model, a LayerNorm's too (StableLM's
+                // norms carry one), and its loader writes them over the base model's.
+                throw new AdapterFormatException(
+                        file
+                                + ": tensor(s) "
+                                + (normBiases.size() > 4
+                                        ? normBiases.subList(0, 4)
+                                                + " and "
+                                                + (normBiases.size() - 4)
+                                                + " more"
+                                        : normBiases)
+                                + " are LayerNorm biases trained with PEFT's bias = all; per-adapter"
+                                + " norm biases are not supported (linear layers' biases are)");
+            }
             if (!unused.isEmpty()) {
                 Collections.sort(unused);
                 throw new AdapterFormatException(

@@ -36,7 +36,12 @@ class PeftBiasOptionTest {
 
     /** The model's plain adapter as PEFT saves it with bias = all and k_proj's bias at values. */
     private Path withBias(float[] values) throws Exception {
-        Path plain = MODEL.resolve("adapters/plain");
+        return withBias(MODEL, BIAS, values);
+    }
+
+    /** {@code model}'s plain adapter as PEFT saves it with bias = all and {@code tensor}. */
+    private Path withBias(Path model, String tensor, float[] values) throws Exception {
+        Path plain = model.resolve("adapters/plain");
         Path adapter = tmp.resolve("bias_all");
         Files.createDirectories(adapter);
         ObjectNode config =
@@ -49,7 +54,7 @@ class PeftBiasOptionTest {
                 w.add(t.name(), t.dtype(), t.shape(), f.bytes(t.name()));
             }
         }
-        w.add(BIAS, DType.F32, new long[] {values.length}, values);
+        w.add(tensor, DType.F32, new long[] {values.length}, values);
         w.write(adapter.resolve("adapter_model.safetensors"));
         return adapter;
     }
@@ -65,6 +70,22 @@ class PeftBiasOptionTest {
                         () -> LoraAdapter.read("bias_all", 1, adapter, mc));
         assertTrue(e.getMessage().contains(BIAS), e.getMessage());
         assertTrue(e.getMessage().contains("bias = all or lora_only"), e.getMessage());
+    }
+
+    @Test
+    void layerNormBiasesSavedWithBiasAllAreRefusedByName() throws Exception {
+        // StableLM's LayerNorms carry a bias, which PEFT's bias = all trains and saves.
+        Path stablelm =
+                TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/stablelm");
+        ModelConfig mc = ModelConfig.read(stablelm);
+        String norm = "base_model.model.model.norm.bias";
+        Path adapter = withBias(stablelm, norm, new float[mc.hiddenSize()]);
+        AdapterFormatException e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> LoraAdapter.read("bias_all", 1, adapter, mc));
+        assertTrue(e.getMessage().contains(norm), e.getMessage());
+        assertTrue(e.getMessage().contains("LayerNorm biases"), e.getMessage());
     }
 
     @Test
