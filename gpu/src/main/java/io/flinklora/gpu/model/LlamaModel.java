@@ -264,11 +264,6 @@ public final class LlamaModel implements AutoCloseable {
                 boolean glm4 = config.architecture().equals("Glm4ForCausalLM");
                 boolean postOnly = config.block().postNormsOnly();
                 boolean parallel = config.block().parallel();
-                // OLMo 2's q/k norms span the whole projection, Qwen3's and Gemma 3's one head.
-                boolean whole = config.wholeQkNorms();
-                int qNormSize = whole ? Projection.Q.outFeatures(config) : config.headDim();
-                int kNormSize = whole ? Projection.K.outFeatures(config) : config.headDim();
-                boolean stablelm = config.architecture().equals("StableLmForCausalLM");
                 layers[l] =
                         new Layer(
                                 postOnly
@@ -285,36 +280,8 @@ public final class LlamaModel implements AutoCloseable {
                                                                 : "post_attention_layernorm")
                                                         + ".weight",
                                                 h),
-                                !config.qkNorm()
-                                        ? null
-                                        : stablelm
-                                                ? loader.perHeadNorms(
-                                                        attn + "q_layernorm",
-                                                        config.numHeads(),
-                                                        config.headDim())
-                                                : parallel
-                                                        // Cohere: one weight row per head, [heads,
-                                                        // d]
-                                                        ? loader.load(
-                                                                attn + "q_norm.weight",
-                                                                config.numHeads(),
-                                                                config.headDim())
-                                                        : loader.loadNorm(
-                                                                attn + "q_norm.weight", qNormSize),
-                                !config.qkNorm()
-                                        ? null
-                                        : stablelm
-                                                ? loader.perHeadNorms(
-                                                        attn + "k_layernorm",
-                                                        config.numKvHeads(),
-                                                        config.headDim())
-                                                : parallel
-                                                        ? loader.load(
-                                                                attn + "k_norm.weight",
-                                                                config.numKvHeads(),
-                                                                config.headDim())
-                                                        : loader.loadNorm(
-                                                                attn + "k_norm.weight", kNormSize),
+                                qkNorm(config, loader, attn, Projection.Q),
+                                qkNorm(config, loader, attn, Projection.K),
                                 sandwich
                                         ? loader.loadNorm(
                                                 pre
@@ -368,6 +335,29 @@ public final class LlamaModel implements AutoCloseable {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * One layer's q or k norm weight as the forward pass applies it (null without q/k norms):
+     * StableLM's per-head modules stacked to [heads, d], Cohere's [heads, d] tensor, or one RMSNorm
+     * weight over a head (Qwen3, Gemma 3, EXAONE 4) or the whole projection (OLMo 2 and 3).
+     */
+    private static NDArray qkNorm(ModelConfig config, Loader loader, String attn, Projection p)
+            throws IOException {
+        if (!config.qkNorm()) {
+            return null;
+        }
+        String side = p == Projection.Q ? "q" : "k";
+        int heads = p == Projection.Q ? config.numHeads() : config.numKvHeads();
+        if (config.architecture().equals("StableLmForCausalLM")) {
+            return loader.perHeadNorms(attn + side + "_layernorm", heads, config.headDim());
+        }
+        if (config.block().parallel()) {
+            return loader.load(attn + side + "_norm.weight", heads, config.headDim());
+        }
+        return loader.loadNorm(
+                attn + side + "_norm.weight",
+                config.wholeQkNorms() ? p.outFeatures(config) : config.headDim());
     }
 
     /**
