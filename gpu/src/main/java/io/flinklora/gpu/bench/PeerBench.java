@@ -48,6 +48,7 @@ public final class PeerBench {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int ADAPTERS = 32;
     private static final int SHORT_PASSES = 3;
+    private static final int BATCH = 32;
 
     private PeerBench() {}
 
@@ -263,24 +264,11 @@ public final class PeerBench {
      * timed pass.
      */
     static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int passes) {
-        int batch = 32;
-        int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
-        EngineConfig config =
-                EngineConfig.builder(model)
-                        .maxRunning(batch)
-                        .kvSlots(batch)
-                        .maxSequenceLength(longest + 8)
-                        // The peer caches no prefixes, and the warm-up and every pass run the same
-                        // prompts: with caching on, a timed pass would find its prompts computed.
-                        .prefixCaching(false)
-                        .adapterRoot(adapters)
-                        .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
-                        .build();
-        try (Engine engine = Engine.open(config)) {
+        try (Engine engine = Engine.open(engineConfig(model, adapters, reqs))) {
             // Warm-up: the first batch, each request to its own max_new_tokens (the peer does the
             // same). A few tokens left the JVM's compiler and the first-touched native memory to
             // the first timed pass, which ran up to 30% slower than the next on the same engine.
-            drive(engine, reqs.subList(0, Math.min(reqs.size(), batch)), -1, "warm-");
+            drive(engine, reqs.subList(0, Math.min(reqs.size(), BATCH)), -1, "warm-");
             List<Double> tps = new ArrayList<>();
             Map<String, int[]> first = null;
             int arrays = 0;
@@ -321,19 +309,7 @@ public final class PeerBench {
             List<Req> base,
             boolean oneAtATime,
             int rounds) {
-        int longest =
-                distinct.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
-        EngineConfig config =
-                EngineConfig.builder(model)
-                        .maxRunning(distinct.size())
-                        .kvSlots(distinct.size())
-                        .maxSequenceLength(longest + 8)
-                        // As in runEngine: no pass may find its prompts computed by an earlier one.
-                        .prefixCaching(false)
-                        .adapterRoot(adapters)
-                        .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
-                        .build();
-        try (Engine engine = Engine.open(config)) {
+        try (Engine engine = Engine.open(engineConfig(model, adapters, distinct))) {
             drive(engine, distinct, -1, "warm-d-");
             drive(engine, base, -1, "warm-b-");
             if (oneAtATime) {
@@ -384,6 +360,21 @@ public final class PeerBench {
                     EngineBench.median(overBase),
                     oneAtATime ? EngineBench.median(overOne) : Double.NaN);
         }
+    }
+
+    /** The engine of a batch-32 workload: every adapter on the device, no prefix caching. */
+    private static EngineConfig engineConfig(Path model, Path adapters, List<Req> reqs) {
+        int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
+        return EngineConfig.builder(model)
+                .maxRunning(BATCH)
+                .kvSlots(BATCH)
+                .maxSequenceLength(longest + 8)
+                // The peer caches no prefixes, and the warm-up and every pass run the same prompts:
+                // with caching on, a timed pass would find its prompts computed.
+                .prefixCaching(false)
+                .adapterRoot(adapters)
+                .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
+                .build();
     }
 
     private static double tokensPerSecond(Map<String, int[]> tokens, long startNanos) {

@@ -414,12 +414,7 @@ public final class LoraAdapter implements AutoCloseable {
                 throw new AdapterFormatException(
                         file
                                 + ": tensor(s) "
-                                + (normBiases.size() > 4
-                                        ? normBiases.subList(0, 4)
-                                                + " and "
-                                                + (normBiases.size() - 4)
-                                                + " more"
-                                        : normBiases)
+                                + firstOf(normBiases, 4)
                                 + " are LayerNorm biases trained with PEFT's bias = all; per-adapter"
                                 + " norm biases are not supported (linear layers' biases are)");
             }
@@ -428,12 +423,7 @@ public final class LoraAdapter implements AutoCloseable {
                 throw new AdapterFormatException(
                         file
                                 + ": tensor(s) "
-                                + (unused.size() > 8
-                                        ? unused.subList(0, 8)
-                                                + " and "
-                                                + (unused.size() - 8)
-                                                + " more"
-                                        : unused)
+                                + firstOf(unused, 8)
                                 + " are not used by the adapter's config (a feature not implemented, or a config that"
                                 + " does not match the weights); refusing rather than ignoring them"
                                 + (unused.stream().anyMatch(t -> t.endsWith(".bias"))
@@ -590,6 +580,13 @@ public final class LoraAdapter implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** The first {@code n} names, and how many more there are. */
+    private static String firstOf(List<String> names, int n) {
+        return names.size() > n
+                ? names.subList(0, n) + " and " + (names.size() - n) + " more"
+                : names.toString();
     }
 
     private static float[] load(WeightIndex w, String name, NDManager scratch) throws IOException {
