@@ -21,6 +21,10 @@ PIECES = ["Once", " upon", "  ", " ", "\n", "\r\n", "\t", "time", "Lily", "ü", 
 CLASSES = ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast", "Qwen2Tokenizer",
            "Qwen2TokenizerFast", "GPT2Tokenizer", "PreTrainedTokenizerFast", "TokenizersBackend", "SomeTokenizer",
            None]
+# every model type the engine serves (AutoTokenizer picks a class per type)
+MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "gemma3_text", "granite",
+               "smollm3", "olmo2", "olmo3", "ministral", "helium", "ernie4_5", "seed_oss", "glm", "glm4", "exaone4",
+               "cohere", "stablelm"]
 SPECIALS = ["<s>", "</s>", "<unk>", "<pad>", "<mask>", "<bos>", "<eos>", "<|endoftext|>", "<|im_end|>",
             "<|begin_of_text|>", "<|x|>", None]
 
@@ -40,7 +44,7 @@ def main(seed, count, work):
         tj = json.loads(json.dumps(bases[base]))
         if r.random() < 0.15:
             tj["post_processor"] = None
-        cfg = {"model_type": r.choice(["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"])}
+        cfg = {"model_type": r.choice(MODEL_TYPES)}
         tcfg = None
         if r.random() < 0.85:
             tcfg = {}
