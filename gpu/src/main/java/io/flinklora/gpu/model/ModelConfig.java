@@ -772,11 +772,16 @@ public record ModelConfig(
             oBias = qkvBias;
             mlpBias = qkvBias;
         }
+        // Absent: the config class's default, which transformers applies (and generate stops on
+        // when no generation_config.json says otherwise); an explicit null: none.
         int bos =
                 ConfigReader.has(root, "bos_token_id")
                         ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB)
-                        : -1;
-        List<Integer> eos = tokenIds(root.get("eos_token_id"), source, "eos_token_id");
+                        : root.has("bos_token_id") ? -1 : classBos(arch);
+        List<Integer> eos =
+                root.has("eos_token_id")
+                        ? tokenIds(root.get("eos_token_id"), source, "eos_token_id")
+                        : classEos(arch);
         if (arch.equals("GlmForCausalLM") || arch.equals("Glm4ForCausalLM")) {
             // Llama's attention rotating adjacent pairs of the leading dimensions, attention_bias
             // (default true) on q, k and v but not o; Phi-3's fused gate_up_proj. GLM-4 adds a
@@ -816,6 +821,43 @@ public record ModelConfig(
                 eos,
                 slidingRope,
                 rotary);
+    }
+
+    /** The config class's {@code bos_token_id} (-1: None). */
+    private static int classBos(String arch) {
+        return switch (arch) {
+            case "Qwen2ForCausalLM",
+                    "Qwen3ForCausalLM",
+                    "Olmo2ForCausalLM",
+                    "Olmo3ForCausalLM",
+                    "GlmForCausalLM",
+                    "Glm4ForCausalLM" ->
+                    -1;
+            case "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM" -> 2;
+            case "SmolLM3ForCausalLM" -> 128000;
+            case "SeedOssForCausalLM", "Exaone4ForCausalLM", "StableLmForCausalLM" -> 0;
+            case "CohereForCausalLM" -> 5;
+            default -> 1; // Llama, Mistral, Ministral, Phi-3, Granite, Helium, ERNIE 4.5
+        };
+    }
+
+    /**
+     * The config class's {@code eos_token_id} (empty: None; GLM's list is set below as its
+     * __post_init__ sets it).
+     */
+    private static List<Integer> classEos(String arch) {
+        return switch (arch) {
+            case "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GlmForCausalLM", "Glm4ForCausalLM" ->
+                    List.of();
+            case "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM" -> List.of(1);
+            case "Phi3ForCausalLM" -> List.of(32000);
+            case "SmolLM3ForCausalLM" -> List.of(128001);
+            case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> List.of(50279);
+            case "CohereForCausalLM" -> List.of(255001);
+            case "StableLmForCausalLM" -> List.of(0);
+            // Llama, Mistral, Ministral, Granite, Helium, ERNIE 4.5, Seed-OSS, EXAONE 4
+            default -> List.of(2);
+        };
     }
 
     /**

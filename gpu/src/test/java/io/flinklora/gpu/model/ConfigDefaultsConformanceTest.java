@@ -136,6 +136,13 @@ class ConfigDefaultsConformanceTest {
                 m.block().parallel(),
                 "attention and MLP side by side");
         assertEquals(t.get("norm_bias").asBoolean(), m.block().normBias(), "norms with a bias");
+        List<Integer> eos = new ArrayList<>();
+        t.get("eos_token_ids").forEach(id -> eos.add(id.asInt()));
+        assertEquals(eos, m.eosTokenIds(), "eos_token_id");
+        assertEquals(
+                t.get("bos_token_id").isNull() ? -1 : t.get("bos_token_id").asInt(),
+                m.bosTokenId(),
+                "bos_token_id");
         List<Boolean> rotary = new ArrayList<>();
         t.get("rotary_layers").forEach(b -> rotary.add(b.asBoolean()));
         assertEquals(rotary, m.rotaryLayers(), "layers with rotary embeddings");
