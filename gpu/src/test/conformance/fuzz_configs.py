@@ -23,7 +23,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
-    CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM)
+    CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -44,7 +44,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM),
             glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM),
             exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM),
-            stablelm=(StableLmConfig, StableLmForCausalLM))
+            stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -140,6 +140,12 @@ def rand_model(r, arch):
         partial = r.choice([None, 0.25, 0.5, 1.0])
         if partial is not None:
             cfg["rope_parameters"]["partial_rotary_factor"] = partial
+    if arch == "olmo":
+        # LayerNorms without weight or bias (epsilon fixed), q/k/v/o biases, q, k and v clamped
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["clip_qkv"] = r.choice([None, None, 0.05, 0.2, 8.0])
     if arch == "exaone4":
         # OLMo 2's layer with per-head q/k norms; with a window only the sliding layers rotate
         cfg["sliding_window"] = r.choice([4, 6, 6, None])

@@ -92,6 +92,8 @@ from transformers import (  # noqa: E402
     CohereForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
+    OlmoConfig,
+    OlmoForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -184,6 +186,7 @@ ARCH = {
     "exaone4": (Exaone4Config, Exaone4ForCausalLM, "Exaone4ForCausalLM"),
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
+    "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1244,6 +1247,20 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="a quarter of each head rotating", config=rope_set(partial_rotary_factor=0.25))],
+        ),
+        dict(
+            # OLMo (1): Llama's modules (attention_bias on q, k, v and o) behind LayerNorms without weight
+            # or bias, q, k and v clamped to [-clip_qkv, clip_qkv] after their projections (LoRA included)
+            name="olmo",
+            arch="olmo",
+            cfg=dict(num_key_value_heads=gqa_kv, attention_bias=True, clip_qkv=0.1, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "layer_norm_without_weights", "clip_qkv", "attention_bias", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="clip_qkv off", config=cfg_set(clip_qkv=None))],
         ),
     ]
 

@@ -28,7 +28,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("MinistralForCausalLM", "ministral"), ("HeliumForCausalLM", "helium"),
          ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss"),
          ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
-         ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm")]
+         ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
+         ("OlmoForCausalLM", "olmo")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -72,6 +73,8 @@ EXTRA = [
     # StableLM's LayerNorm epsilon, q/k/v biases, per-head q/k norms and parallel residual
     {"num_key_value_heads": 8, "layer_norm_eps": 1e-3, "use_qkv_bias": True, "qk_layernorm": True,
      "use_parallel_residual": True},
+    # OLMo's clamp of q, k and v (with an rms_norm_eps OlmoLayerNorm does not read)
+    {"num_key_value_heads": 8, "clip_qkv": 8.0, "rms_norm_eps": 1e-3},
     # GLM's partial rotary (default 0.5; StableLM's 0.25)
     {"num_key_value_heads": 8, "head_dim": 8, "partial_rotary_factor": 0.25},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
@@ -122,8 +125,9 @@ def resolved(c, arch, model):
         "num_key_value_heads": c.num_key_value_heads,
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
+        # OlmoLayerNorm hard-codes its epsilon
         "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM")
-                         else c.rms_norm_eps),
+                         else 1e-5 if arch == "OlmoForCausalLM" else c.rms_norm_eps),
         "rope_type": rope.get("rope_type", "default"),
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
@@ -136,6 +140,7 @@ def resolved(c, arch, model):
         "parallel_block": model.model.layers[0].__class__.__name__ == "CohereDecoderLayer"
                           or bool(getattr(c, "use_parallel_residual", False)),
         "norm_bias": getattr(model.model.norm, "bias", None) is not None,
+        "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
         "tie_word_embeddings": c.tie_word_embeddings,

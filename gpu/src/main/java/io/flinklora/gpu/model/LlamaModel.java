@@ -222,7 +222,9 @@ public final class LlamaModel implements AutoCloseable {
             } else {
                 lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
             }
-            NDArray norm = loader.loadNorm("model.norm.weight", h);
+            // OLMo's LayerNorms have no weight: null weights are not multiplied.
+            boolean weighted = config.normsHaveWeights();
+            NDArray norm = weighted ? loader.loadNorm("model.norm.weight", h) : null;
             boolean normBias = config.block().normBias();
             NDArray normBiasArray = normBias ? loader.load("model.norm.bias", h) : null;
             Layer[] layers = new Layer[config.numLayers()];
@@ -266,12 +268,12 @@ public final class LlamaModel implements AutoCloseable {
                 boolean parallel = config.block().parallel();
                 layers[l] =
                         new Layer(
-                                postOnly
+                                postOnly || !weighted
                                         ? null
                                         : loader.loadNorm(pre + "input_layernorm.weight", h),
                                 proj,
                                 bias,
-                                parallel
+                                parallel || !weighted
                                         ? null // Cohere: one norm feeds attention and the MLP
                                         : loader.loadNorm(
                                                 pre
@@ -757,8 +759,8 @@ public final class LlamaModel implements AutoCloseable {
             NDArray sin,
             ProjectionDelta delta) {
         int d = config.headDim();
-        NDArray q = project(l, Projection.Q, w, h, delta);
-        NDArray k = project(l, Projection.K, w, h, delta);
+        NDArray q = clipQkv(project(l, Projection.Q, w, h, delta));
+        NDArray k = clipQkv(project(l, Projection.K, w, h, delta));
         boolean wholeNorms = config.wholeQkNorms();
         if (wholeNorms) {
             // OLMo 2: RMSNorm over the whole projection, before the heads split.
@@ -772,7 +774,9 @@ public final class LlamaModel implements AutoCloseable {
             q = norm(q, w.qNorm());
             k = norm(k, w.kNorm());
         }
-        NDArray v = project(l, Projection.V, w, h, delta).reshape(tokens, config.numKvHeads(), d);
+        NDArray v =
+                clipQkv(project(l, Projection.V, w, h, delta))
+                        .reshape(tokens, config.numKvHeads(), d);
         if (!config.rotates(l)) {
             // SmolLM3's NoPE layers: queries and keys as projected (out of place: autograd may
             // keep q).
@@ -781,6 +785,12 @@ public final class LlamaModel implements AutoCloseable {
         return new NDArray[] {
             rope(q, cos, sin).muli(constants.attentionScale()), rope(k, cos, sin), v
         };
+    }
+
+    /** OLMo's clip_qkv: a projection's output, adapters' deltas included, clamped. */
+    private NDArray clipQkv(NDArray x) {
+        double clip = config.block().clipQkv();
+        return clip > 0 ? x.clip(-clip, clip) : x;
     }
 
     /**
@@ -1052,7 +1062,7 @@ public final class LlamaModel implements AutoCloseable {
         if (normed.getDataType() != dtype) {
             normed = normed.toType(dtype, false);
         }
-        return normed.muli(weight);
+        return weight == null ? normed : normed.muli(weight);
     }
 
     private static NDArray float32(NDArray x) {

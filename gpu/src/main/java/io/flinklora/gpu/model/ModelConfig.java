@@ -80,7 +80,8 @@ public record ModelConfig(
                     "Glm4ForCausalLM",
                     "Exaone4ForCausalLM",
                     "CohereForCausalLM",
-                    "StableLmForCausalLM");
+                    "StableLmForCausalLM",
+                    "OlmoForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -124,7 +125,8 @@ public record ModelConfig(
      * norms span the whole projection rather than each head ({@code postNormsOnly}). Cohere runs
      * attention and the MLP side by side on one mean-centred LayerNorm ({@code parallel}, {@code
      * layerNorm}) and multiplies the logits by {@code logit_scale} ({@code logitScale}). StableLM's
-     * LayerNorms add a bias ({@code normBias}).
+     * LayerNorms add a bias ({@code normBias}). OLMo clamps q, k and v to {@code [-clipQkv,
+     * clipQkv]} after their projections (0: no clamp).
      */
     public record Block(
             Activation activation,
@@ -141,7 +143,8 @@ public record ModelConfig(
             boolean parallel,
             boolean layerNorm,
             boolean normBias,
-            double logitScale) {
+            double logitScale,
+            double clipQkv) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -163,7 +166,8 @@ public record ModelConfig(
                     false,
                     false,
                     false,
-                    1.0);
+                    1.0,
+                    0);
         }
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
@@ -186,6 +190,30 @@ public record ModelConfig(
          */
         public Block withStableLm(boolean parallelResidual) {
             return with(sandwichNorms, interleavedRotary, parallelResidual, true, true, logitScale);
+        }
+
+        /**
+         * OLMo's block: LayerNorms without weight or bias, and q, k and v clamped to {@code [-clip,
+         * clip]} (0: not clamped).
+         */
+        public Block withOlmo(double clip) {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    interleavedRotary,
+                    parallel,
+                    true,
+                    false,
+                    logitScale,
+                    clip);
         }
 
         /**
@@ -218,7 +246,8 @@ public record ModelConfig(
                     parallelBlock,
                     layerNorms,
                     biasedNorms,
-                    scale);
+                    scale,
+                    clipQkv);
         }
     }
 
@@ -298,7 +327,8 @@ public record ModelConfig(
                 false,
                 false,
                 false,
-                1.0);
+                1.0,
+                0);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
@@ -328,6 +358,8 @@ public record ModelConfig(
                         new Defaults(null, null, 8192, true, "silu", 1e-5, null);
                 case "StableLmForCausalLM" ->
                         new Defaults(32, null, 4096, false, "silu", 1e-5, null);
+                // OlmoLayerNorm's epsilon is fixed at 1e-5; OlmoConfig has no field for it
+                case "OlmoForCausalLM" -> new Defaults(null, null, 2048, false, "silu", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -394,6 +426,11 @@ public record ModelConfig(
      */
     public boolean wholeQkNorms() {
         return architecture.equals("Olmo2ForCausalLM") || architecture.equals("Olmo3ForCausalLM");
+    }
+
+    /** Whether the norms carry a weight (OLMo's LayerNorms have neither weight nor bias). */
+    public boolean normsHaveWeights() {
+        return !architecture.equals("OlmoForCausalLM");
     }
 
     /** Whether any projection is stored fused with another. */
@@ -514,6 +551,7 @@ public record ModelConfig(
         boolean exaone4 = arch.equals("Exaone4ForCausalLM");
         boolean cohere = arch.equals("CohereForCausalLM");
         boolean stablelm = arch.equals("StableLmForCausalLM");
+        boolean olmo1 = arch.equals("OlmoForCausalLM");
         boolean qkNorm =
                 qwen3
                         || gemma3
@@ -584,12 +622,15 @@ public record ModelConfig(
         if (window == 0) {
             sliding = noSlidingLayers(layers);
         }
+        // OLMo's LayerNorm hard-codes 1e-5 and reads no config field (an rms_norm_eps is unused).
         double eps =
-                ConfigReader.number(
-                        root,
-                        cohere || stablelm ? "layer_norm_eps" : "rms_norm_eps",
-                        source,
-                        defaults.rmsNormEps());
+                olmo1
+                        ? defaults.rmsNormEps()
+                        : ConfigReader.number(
+                                root,
+                                cohere || stablelm ? "layer_norm_eps" : "rms_norm_eps",
+                                source,
+                                defaults.rmsNormEps());
         if (!(eps > 0)) {
             throw new ModelFormatException(source + ": rms_norm_eps must be positive");
         }
@@ -623,7 +664,7 @@ public record ModelConfig(
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
         boolean llama = arch.equals("LlamaForCausalLM") || granite || smol;
         boolean attentionBias =
-                (llama || qwen3 || gemma || olmo2)
+                (llama || qwen3 || gemma || olmo2 || olmo1)
                         && ConfigReader.bool(root, "attention_bias", source, false);
         if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
             throw new ModelFormatException(
@@ -692,7 +733,8 @@ public record ModelConfig(
                             false,
                             false,
                             false,
-                            1.0);
+                            1.0,
+                            0);
         }
         if (granite) {
             block = graniteBlock(root, source, act);
@@ -715,7 +757,8 @@ public record ModelConfig(
                             false,
                             false,
                             false,
-                            1.0);
+                            1.0,
+                            0);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         boolean oBias = attentionBias;
@@ -748,6 +791,17 @@ public record ModelConfig(
             block = block.withCohere(scale);
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = qkvBias;
+        }
+        if (olmo1) {
+            // Llama's modules (attention_bias on q, k, v and o) behind LayerNorms without weight or
+            // bias; clip_qkv clamps q, k and v after their projections.
+            boolean clipped = ConfigReader.has(root, "clip_qkv");
+            double clip = clipped ? ConfigReader.number(root, "clip_qkv", source, 0) : 0;
+            if (clipped && !(clip > 0 && Double.isFinite(clip))) {
+                throw new ModelFormatException(
+                        source + ": clip_qkv must be a positive number or null, got " + clip);
+            }
+            block = block.withOlmo(clip);
         }
         if (stablelm) {
             // Llama's modules (use_qkv_bias on q, k and v) behind LayerNorms with a bias.
@@ -828,6 +882,7 @@ public record ModelConfig(
         return switch (arch) {
             case "Qwen2ForCausalLM",
                     "Qwen3ForCausalLM",
+                    "OlmoForCausalLM",
                     "Olmo2ForCausalLM",
                     "Olmo3ForCausalLM",
                     "GlmForCausalLM",
@@ -852,7 +907,7 @@ public record ModelConfig(
             case "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM" -> List.of(1);
             case "Phi3ForCausalLM" -> List.of(32000);
             case "SmolLM3ForCausalLM" -> List.of(128001);
-            case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> List.of(50279);
+            case "OlmoForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> List.of(50279);
             case "CohereForCausalLM" -> List.of(255001);
             case "StableLmForCausalLM" -> List.of(0);
             // Llama, Mistral, Ministral, Granite, Helium, ERNIE 4.5, Seed-OSS, EXAONE 4
@@ -875,7 +930,7 @@ public record ModelConfig(
                     switch (arch) {
                         case "Phi3ForCausalLM" -> 32000;
                         case "SmolLM3ForCausalLM" -> 128004;
-                        case "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> 1;
+                        case "OlmoForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> 1;
                         case "HeliumForCausalLM" -> 3;
                         case "SeedOssForCausalLM" -> 1;
                         case "GlmForCausalLM", "Glm4ForCausalLM" -> 151329;

@@ -208,6 +208,16 @@ public final class ModelFields {
                             Use.APPLIED,
                             "a LayerNorm over each head of q and k, one weight row per head"));
 
+    private static final List<Field> OLMO =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "clip_qkv",
+                            Use.APPLIED,
+                            "q, k and v clamped to [-clip_qkv, clip_qkv] after their projections"
+                                    + " (adapters included); null: no clamp"));
+
     private static final List<Field> STABLELM =
             List.of(
                     SILU,
@@ -469,6 +479,7 @@ public final class ModelFields {
                     case "Exaone4ForCausalLM" -> EXAONE4;
                     case "CohereForCausalLM" -> COHERE;
                     case "StableLmForCausalLM" -> STABLELM;
+                    case "OlmoForCausalLM" -> OLMO;
                     default -> List.of();
                 });
         return out;
@@ -498,6 +509,7 @@ public final class ModelFields {
         m.put("Exaone4ForCausalLM", EXAONE4);
         m.put("CohereForCausalLM", COHERE);
         m.put("StableLmForCausalLM", STABLELM);
+        m.put("OlmoForCausalLM", OLMO);
         return m;
     }
 

@@ -82,6 +82,7 @@ final class AutoTokenizerFiles {
                     Map.entry("cohere", "CohereTokenizer"),
                     Map.entry("glm4", "TokenizersBackend"),
                     Map.entry("stablelm", "TokenizersBackend"),
+                    Map.entry("olmo", "GPTNeoXTokenizer"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 

@@ -136,6 +136,7 @@ class ConfigDefaultsConformanceTest {
                 m.block().parallel(),
                 "attention and MLP side by side");
         assertEquals(t.get("norm_bias").asBoolean(), m.block().normBias(), "norms with a bias");
+        assertEquals(t.get("clip_qkv").asDouble(), m.block().clipQkv(), 1e-12, "clip_qkv");
         List<Integer> eos = new ArrayList<>();
         t.get("eos_token_ids").forEach(id -> eos.add(id.asInt()));
         assertEquals(eos, m.eosTokenIds(), "eos_token_id");

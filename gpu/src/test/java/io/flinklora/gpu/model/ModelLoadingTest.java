@@ -2,6 +2,7 @@ package io.flinklora.gpu.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -525,6 +526,30 @@ class ModelLoadingTest {
         // Its attention sizes heads as hidden / heads while its rotary reads head_dim: transformers
         // fails in forward on such a config.
         assertRefusedNaming(shape + ",\"head_dim\":16}", "head_dim (16)");
+    }
+
+    @Test
+    void olmoClampsQkvOnlyWithAPositiveClipAndKeepsItsFixedEpsilon() throws Exception {
+        String shape =
+                "{\"architectures\":[\"OlmoForCausalLM\"],\"hidden_size\":32,"
+                        + "\"intermediate_size\":64,\"num_hidden_layers\":2,"
+                        + "\"num_attention_heads\":4,\"vocab_size\":512";
+        ModelConfig plain =
+                ModelConfig.parse(
+                        JSON.readTree(shape + ",\"clip_qkv\":null,\"rms_norm_eps\":0.001}"),
+                        "config");
+        assertEquals(0, plain.block().clipQkv());
+        // OlmoLayerNorm hard-codes 1e-5 and has no weight: rms_norm_eps is not read.
+        assertEquals(1e-5, plain.rmsNormEps());
+        assertFalse(plain.normsHaveWeights());
+        assertEquals(
+                8.0,
+                ModelConfig.parse(JSON.readTree(shape + ",\"clip_qkv\":8}"), "config")
+                        .block()
+                        .clipQkv());
+        for (String bad : List.of("0", "-1")) {
+            assertRefusedNaming(shape + ",\"clip_qkv\":" + bad + "}", "clip_qkv");
+        }
     }
 
     @Test
