@@ -172,7 +172,8 @@ public record ModelConfig(
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
         public Block withSandwichNorms() {
-            return with(true, interleavedRotary, parallel, layerNorm, normBias, logitScale);
+            return with(
+                    true, interleavedRotary, parallel, layerNorm, normBias, logitScale, clipQkv);
         }
 
         /**
@@ -181,7 +182,7 @@ public record ModelConfig(
          * {@code logit_scale}.
          */
         public Block withCohere(double logitScale) {
-            return with(sandwichNorms, true, true, true, false, logitScale);
+            return with(sandwichNorms, true, true, true, false, logitScale, clipQkv);
         }
 
         /**
@@ -189,7 +190,14 @@ public record ModelConfig(
          * attention and the MLP side by side on the input norm (no norm before the MLP).
          */
         public Block withStableLm(boolean parallelResidual) {
-            return with(sandwichNorms, interleavedRotary, parallelResidual, true, true, logitScale);
+            return with(
+                    sandwichNorms,
+                    interleavedRotary,
+                    parallelResidual,
+                    true,
+                    true,
+                    logitScale,
+                    clipQkv);
         }
 
         /**
@@ -197,23 +205,7 @@ public record ModelConfig(
          * clip]} (0: not clamped).
          */
         public Block withOlmo(double clip) {
-            return new Block(
-                    activation,
-                    embedScale,
-                    normPlusOne,
-                    sandwichNorms,
-                    attentionScale,
-                    attentionSoftcap,
-                    finalSoftcap,
-                    residualScale,
-                    logitsScaling,
-                    postNormsOnly,
-                    interleavedRotary,
-                    parallel,
-                    true,
-                    false,
-                    logitScale,
-                    clip);
+            return with(sandwichNorms, interleavedRotary, parallel, true, false, logitScale, clip);
         }
 
         /**
@@ -221,7 +213,7 @@ public record ModelConfig(
          * ERNIE 4.5, GLM) instead of its two halves.
          */
         public Block withInterleavedRotary() {
-            return with(sandwichNorms, true, parallel, layerNorm, normBias, logitScale);
+            return with(sandwichNorms, true, parallel, layerNorm, normBias, logitScale, clipQkv);
         }
 
         private Block with(
@@ -230,7 +222,8 @@ public record ModelConfig(
                 boolean parallelBlock,
                 boolean layerNorms,
                 boolean biasedNorms,
-                double scale) {
+                double scale,
+                double clip) {
             return new Block(
                     activation,
                     embedScale,
@@ -247,7 +240,7 @@ public record ModelConfig(
                     layerNorms,
                     biasedNorms,
                     scale,
-                    clipQkv);
+                    clip);
         }
     }
 
