@@ -1121,23 +1121,6 @@ public final class LlamaModel implements AutoCloseable {
         return layers[layer].b(p);
     }
 
-    /** Names of every weight this model reads, for tools that rewrite a model folder. */
-    public List<String> tensorNames() {
-        List<String> names =
-                new ArrayList<>(List.of("model.embed_tokens.weight", "model.norm.weight"));
-        if (!config.tieWordEmbeddings()) {
-            names.add("lm_head.weight");
-        }
-        for (int l = 0; l < layers.length; l++) {
-            names.add("model.layers." + l + ".input_layernorm.weight");
-            names.add("model.layers." + l + ".post_attention_layernorm.weight");
-            for (Projection p : Projection.values()) {
-                names.add(p.path(l) + ".weight");
-            }
-        }
-        return names;
-    }
-
     @Override
     public void close() {
         manager.close();
