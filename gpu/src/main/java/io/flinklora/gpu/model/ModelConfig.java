@@ -151,17 +151,36 @@ public record ModelConfig(
 
         /** The plain block with the config's {@code hidden_act}. */
         public static Block llama(int headDim, Activation activation) {
+            return Block.of(
+                    activation, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false);
+        }
+
+        /**
+         * A block in the shapes the plain, Gemma, Granite and OLMo 2 blocks vary (the others come
+         * from the withers): no parallel block, RMSNorms, no logit scale or clamp.
+         */
+        static Block of(
+                Activation activation,
+                float embedScale,
+                boolean normPlusOne,
+                boolean sandwichNorms,
+                double attentionScale,
+                double attentionSoftcap,
+                double finalSoftcap,
+                double residualScale,
+                double logitsScaling,
+                boolean postNormsOnly) {
             return new Block(
                     activation,
-                    1f,
-                    false,
-                    false,
-                    1.0 / Math.sqrt(headDim),
-                    0,
-                    0,
-                    1,
-                    1,
-                    false,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
                     false,
                     false,
                     false,
@@ -305,23 +324,8 @@ public record ModelConfig(
             throw new ModelFormatException(
                     source + ": logits_scaling 0 divides the logits by zero");
         }
-        return new Block(
-                act,
-                (float) embedding,
-                false,
-                false,
-                attention,
-                0,
-                0,
-                residual,
-                logits,
-                false,
-                false,
-                false,
-                false,
-                false,
-                1.0,
-                0);
+        return Block.of(
+                act, (float) embedding, false, false, attention, 0, 0, residual, logits, false);
     }
 
     /** Class defaults of the transformers config for fields a config.json may leave out. */
@@ -710,48 +714,14 @@ public record ModelConfig(
                         source
                                 + ": soft-capping values and query_pre_attn_scalar must be positive");
             }
-            block =
-                    new Block(
-                            act,
-                            embedScale,
-                            true,
-                            gemma2,
-                            scale,
-                            attnCap,
-                            finalCap,
-                            1,
-                            1,
-                            false,
-                            false,
-                            false,
-                            false,
-                            false,
-                            1.0,
-                            0);
+            block = Block.of(act, embedScale, true, gemma2, scale, attnCap, finalCap, 1, 1, false);
         }
         if (granite) {
             block = graniteBlock(root, source, act);
         }
         if (olmo2 || exaone4) {
             // EXAONE 4's decoder layer is OLMo 2's (its q/k norms are per head, see wholeQkNorms)
-            block =
-                    new Block(
-                            act,
-                            1f,
-                            false,
-                            false,
-                            1.0 / Math.sqrt(headDim),
-                            0,
-                            0,
-                            1,
-                            1,
-                            true,
-                            false,
-                            false,
-                            false,
-                            false,
-                            1.0,
-                            0);
+            block = Block.of(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, true);
         }
         boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         boolean oBias = attentionBias;
