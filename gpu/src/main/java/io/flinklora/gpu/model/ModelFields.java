@@ -50,7 +50,10 @@ public final class ModelFields {
                     new Field(
                             "rms_norm_eps",
                             Use.APPLIED,
-                            "absent: the config class's default (1e-5 for Phi-3 and OLMo 2 and 3, 1e-6 otherwise)"),
+                            "absent: the config class's default (1e-5 for Phi-3, OLMo 2 and 3, ERNIE"
+                                    + " 4.5 and EXAONE 4, 1e-8 Helium, 1.5625e-7 GLM, 1e-6 otherwise);"
+                                    + " no effect for Cohere and StableLM (layer_norm_eps) and OLMo"
+                                    + " (its LayerNorm fixes 1e-5)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
                     new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
                     new Field(
