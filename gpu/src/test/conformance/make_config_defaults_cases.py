@@ -13,7 +13,7 @@ import os
 
 import transformers
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
 OUT = "gpu/src/test/resources/config-defaults/cases.json"
 # Fields whose explicit null transformers 5's config classes refuse (typed fields without a None
@@ -75,6 +75,9 @@ EXTRA = [
      "use_parallel_residual": True},
     # OLMo's clamp of q, k and v (with an rms_norm_eps OlmoLayerNorm does not read)
     {"num_key_value_heads": 8, "clip_qkv": 8.0, "rms_norm_eps": 1e-3},
+    # EOS ids as config.json gives them (GLM's class default list is not what generate stops on)
+    {"num_key_value_heads": 8, "eos_token_id": [3, 4]},
+    {"num_key_value_heads": 8, "eos_token_id": 7},
     # GLM's partial rotary (default 0.5; StableLM's 0.25)
     {"num_key_value_heads": 8, "head_dim": 8, "partial_rotary_factor": 0.25},
     # the 4.x rotary fields alone (OLMo 3: they reach the full-attention layers only)
@@ -187,8 +190,13 @@ def main():
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)
                     model(input_ids=torch.zeros(1, 3, dtype=torch.long))
-                cases.append({"name": f"{model_type}_{i}", "config": config,
-                              "transformers": resolved(c, arch, model)})
+                r = resolved(c, arch, model)
+                # the EOS ids generate stops on: without generation_config.json, from_pretrained
+                # reads config.json itself as the generation config (not the class's defaults)
+                eos = GenerationConfig.from_pretrained(
+                    tmp, config_file_name="config.json", _from_model_config=True).eos_token_id
+                r["eos_token_ids"] = [] if eos is None else eos if isinstance(eos, list) else [eos]
+                cases.append({"name": f"{model_type}_{i}", "config": config, "transformers": r})
             except Exception as e:
                 if any(v is None for v in extra.values()):
                     continue  # transformers refuses this null: the cases below cover it

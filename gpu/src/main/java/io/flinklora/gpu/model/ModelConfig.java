@@ -789,16 +789,14 @@ public record ModelConfig(
             oBias = qkvBias;
             mlpBias = qkvBias;
         }
-        // Absent: the config class's default, which transformers applies (and generate stops on
-        // when no generation_config.json says otherwise); an explicit null: none.
+        // The ids as config.json gives them: without generation_config.json, transformers' generate
+        // reads config.json itself as its generation config, so an absent eos_token_id stops on
+        // nothing there, whatever the config class's default (which only the model config holds).
         int bos =
                 ConfigReader.has(root, "bos_token_id")
                         ? ConfigReader.intField(root, "bos_token_id", source, null, MAX_VOCAB)
-                        : root.has("bos_token_id") ? -1 : classBos(arch);
-        List<Integer> eos =
-                root.has("eos_token_id")
-                        ? tokenIds(root.get("eos_token_id"), source, "eos_token_id")
-                        : classEos(arch);
+                        : -1;
+        List<Integer> eos = tokenIds(root.get("eos_token_id"), source, "eos_token_id");
         if (arch.equals("GlmForCausalLM") || arch.equals("Glm4ForCausalLM")) {
             // Llama's attention rotating adjacent pairs of the leading dimensions, attention_bias
             // (default true) on q, k and v but not o; Phi-3's fused gate_up_proj. GLM-4 adds a
@@ -810,9 +808,8 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "attention_bias", source, true);
             oBias = false;
             mlpBias = false;
-            if (!root.has("eos_token_id") || root.get("eos_token_id").isNull()) {
-                eos = List.of(151329, 151336, 151338); // GlmConfig.__post_init__
-            }
+            // GlmConfig.__post_init__ sets its three EOS ids on the model config only: generate
+            // reads config.json itself, so a file without eos_token_id stops on none of them.
         }
         return new ModelConfig(
                 arch,
@@ -838,44 +835,6 @@ public record ModelConfig(
                 eos,
                 slidingRope,
                 rotary);
-    }
-
-    /** The config class's {@code bos_token_id} (-1: None). */
-    private static int classBos(String arch) {
-        return switch (arch) {
-            case "Qwen2ForCausalLM",
-                    "Qwen3ForCausalLM",
-                    "OlmoForCausalLM",
-                    "Olmo2ForCausalLM",
-                    "Olmo3ForCausalLM",
-                    "GlmForCausalLM",
-                    "Glm4ForCausalLM" ->
-                    -1;
-            case "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM" -> 2;
-            case "SmolLM3ForCausalLM" -> 128000;
-            case "SeedOssForCausalLM", "Exaone4ForCausalLM", "StableLmForCausalLM" -> 0;
-            case "CohereForCausalLM" -> 5;
-            default -> 1; // Llama, Mistral, Ministral, Phi-3, Granite, Helium, ERNIE 4.5
-        };
-    }
-
-    /**
-     * The config class's {@code eos_token_id} (empty: None; GLM's list is set below as its
-     * __post_init__ sets it).
-     */
-    private static List<Integer> classEos(String arch) {
-        return switch (arch) {
-            case "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GlmForCausalLM", "Glm4ForCausalLM" ->
-                    List.of();
-            case "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM" -> List.of(1);
-            case "Phi3ForCausalLM" -> List.of(32000);
-            case "SmolLM3ForCausalLM" -> List.of(128001);
-            case "OlmoForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM" -> List.of(50279);
-            case "CohereForCausalLM" -> List.of(255001);
-            case "StableLmForCausalLM" -> List.of(0);
-            // Llama, Mistral, Ministral, Granite, Helium, ERNIE 4.5, Seed-OSS, EXAONE 4
-            default -> List.of(2);
-        };
     }
 
     /**

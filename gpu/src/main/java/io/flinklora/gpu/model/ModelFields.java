@@ -74,16 +74,14 @@ public final class ModelFields {
                             Use.APPLIED,
                             "Phi3, GLM (default 0.5) and StableLM (default 0.25): the leading"
                                     + " share of each head rotates; 1.0 only elsewhere"),
-                    new Field(
-                            "bos_token_id",
-                            Use.APPLIED,
-                            "absent: the config class's default (Llama 1, Gemma 2, none for Qwen2)"),
+                    new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
                             "eos_token_id",
                             Use.APPLIED,
-                            "an id or a list: generation stops on any of them; absent: the config"
-                                    + " class's default, as transformers' generate stops on it (Llama"
-                                    + " 2, Gemma 1, Phi-3 32000, none for Qwen2 and Qwen3)"),
+                            "an id or a list: generation stops on any of them; absent: none from"
+                                    + " here, as transformers' generate reads config.json itself"
+                                    + " without generation_config.json (not the config class's"
+                                    + " default)"),
                     new Field("transformers_version", Use.NO_EFFECT, ""),
                     new Field("model_type", Use.NO_EFFECT, ""),
                     new Field(
