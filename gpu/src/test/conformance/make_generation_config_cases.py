@@ -69,7 +69,15 @@ CASES = [
     ("refused_forced_eos", {**GEN_IDS, "forced_eos_token_id": 2}, {}, {}, "forced_eos_token_id"),
     ("refused_unknown_field", {**GEN_IDS, "chat_format": "chatml"}, {}, {}, "chat_format"),
     ("refused_config_json_beams", None, {"num_beams": 2}, {}, "num_beams"),
+    # generate stops on the ids of the file it reads and on no others: not on config.json's beside
+    # a generation_config.json, not on the tokenizer's eos_token, and on none when that file has
+    # no eos_token_id (whatever config.json says).
+    ("eos_config_json_beside_file", {**GEN_IDS, "max_new_tokens": 40}, DOT_CONFIG, {}, None),
+    ("eos_tokenizer_config_only", {**GEN_IDS, "max_new_tokens": 40}, {}, {}, None),
+    ("eos_file_without_ids", {"max_new_tokens": 40}, DOT_CONFIG, {}, None),
 ]
+# tokenizer_config.json fields that differ from stories260k's, per case
+TOKENIZER_CONFIG = {"eos_tokenizer_config_only": {"eos_token": "."}}
 
 
 def generate(folder, prompt, request):
@@ -100,6 +108,10 @@ def main():
                   indent=2)
         if gen is not None:
             json.dump(gen, open(os.path.join(folder, "generation_config.json"), "w"), indent=2)
+        if name in TOKENIZER_CONFIG:
+            tc = json.load(open(os.path.join(BASE, "tokenizer_config.json")))
+            json.dump({**tc, **TOKENIZER_CONFIG[name]},
+                      open(os.path.join(folder, "tokenizer_config.json"), "w"), indent=2)
         # transformers reads the weights and tokenizer beside them: a full folder in a temp dir
         tmp = "/tmp/generation-config-case"
         shutil.rmtree(tmp, ignore_errors=True)

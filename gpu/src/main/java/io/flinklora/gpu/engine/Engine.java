@@ -143,11 +143,9 @@ public final class Engine implements AutoCloseable {
                                     .preload(config.adapters().preload())
                                     .baseWeights(BaseWeights.of(model))
                                     .build();
-            Set<Integer> eos = new HashSet<>(mc.eosTokenIds());
-            for (int id : tokenizer.eosIds()) {
-                eos.add(id);
-            }
-            this.eosIds = Set.copyOf(eos);
+            // What generate stops on, and only that: a tokenizer's eos_token, or config.json's ids
+            // beside a generation_config.json, would end sequences transformers continues.
+            this.eosIds = Set.copyOf(GenerationDefaults.eosTokenIds(config.modelDir()));
             this.outputs = new OutputProcessor(tokenizer);
             if (!generationDefaults.isEmpty()) {
                 LOG.info("Requests' unset sampling fields default to {}", generationDefaults);

@@ -56,7 +56,7 @@ public record GenerationDefaults(
                     "transformers_version",
                     "bos_token_id",
                     "pad_token_id",
-                    "eos_token_id", // applied by the tokenizer's stop ids
+                    "eos_token_id", // applied through eosTokenIds, even when the rest is not
                     "decoder_start_token_id",
                     "use_cache",
                     "cache_implementation",
@@ -139,12 +139,35 @@ public record GenerationDefaults(
      * field the engine would otherwise ignore.
      */
     public static GenerationDefaults load(Path modelDir) {
-        Path file = modelDir.resolve(FILE);
-        boolean own = Files.isRegularFile(file);
-        Path from = own ? file : modelDir.resolve("config.json");
+        Path from = sourceFile(modelDir);
         if (!Files.isRegularFile(from)) {
             return NONE;
         }
+        return read(parse(from), from.getFileName().toString().equals(FILE), from.toString());
+    }
+
+    /**
+     * The EOS ids transformers' {@code generate} stops on: {@code generation_config.json}'s {@code
+     * eos_token_id}, or {@code config.json}'s when that file is missing; none when the file read
+     * has none. Neither the tokenizer's EOS nor the other file's ids count, and this holds whether
+     * or not the file's other defaults are applied.
+     */
+    public static List<Integer> eosTokenIds(Path modelDir) {
+        Path from = sourceFile(modelDir);
+        if (!Files.isRegularFile(from)) {
+            return List.of();
+        }
+        return ModelConfig.tokenIds(
+                parse(from).get("eos_token_id"), from.toString(), "eos_token_id");
+    }
+
+    /** The file generate takes its generation config from, as {@code from_pretrained} picks it. */
+    private static Path sourceFile(Path modelDir) {
+        Path file = modelDir.resolve(FILE);
+        return Files.isRegularFile(file) ? file : modelDir.resolve("config.json");
+    }
+
+    private static JsonNode parse(Path from) {
         JsonNode root;
         try {
             root = new ObjectMapper().readTree(from.toFile());
@@ -154,7 +177,7 @@ public record GenerationDefaults(
         if (root == null || !root.isObject()) {
             throw new ModelFormatException(from + ": not a JSON object");
         }
-        return read(root, own, from.toString());
+        return root;
     }
 
     /**
