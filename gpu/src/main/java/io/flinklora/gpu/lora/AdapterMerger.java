@@ -3,8 +3,8 @@ package io.flinklora.gpu.lora;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
-import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.safetensors.DType;
 import io.flinklora.gpu.safetensors.SafetensorsWriter;
 import io.flinklora.gpu.safetensors.WeightIndex;
@@ -66,19 +66,9 @@ public final class AdapterMerger {
                 DType stored = weights.info(name).dtype();
                 float[] values = weights.load(name, m, DataType.FLOAT32).toFloatArray();
                 for (int l = 0; l < config.numLayers(); l++) {
-                    for (Projection p : Projection.values()) {
-                        if (!name.equals(p.path(l) + ".weight")) {
-                            continue;
-                        }
-                        for (int i = 0; i < loaded.size(); i++) {
-                            float[] delta = loaded.get(i).delta(l, p);
-                            if (delta == null) {
-                                continue;
-                            }
-                            float w = (float) adapters.get(i).weight();
-                            for (int k = 0; k < values.length; k++) {
-                                values[k] += w * delta[k];
-                            }
+                    for (LinearModule module : config.linearModules(l)) {
+                        if (name.equals(module.path() + ".weight")) {
+                            addDeltas(values, module, l, loaded, adapters);
                         }
                     }
                 }
@@ -86,5 +76,31 @@ public final class AdapterMerger {
             }
         }
         writer.write(out.resolve("model.safetensors"));
+    }
+
+    /**
+     * Adds each adapter's weighted deltas to a module's stored {@code [out, in]} weight: a fused
+     * module (Phi-3's {@code qkv_proj}, {@code gate_up_proj}) takes each projection's delta in its
+     * own rows.
+     */
+    private static void addDeltas(
+            float[] values,
+            LinearModule module,
+            int layer,
+            List<LoraAdapter> loaded,
+            List<Weighted> adapters) {
+        for (LinearModule.Slice slice : module.slices()) {
+            int from = slice.offset() * module.inFeatures();
+            for (int i = 0; i < loaded.size(); i++) {
+                float[] delta = loaded.get(i).delta(layer, slice.projection());
+                if (delta == null) {
+                    continue;
+                }
+                float w = (float) adapters.get(i).weight();
+                for (int k = 0; k < delta.length; k++) {
+                    values[from + k] += w * delta[k];
+                }
+            }
+        }
     }
 }
