@@ -23,7 +23,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Olmo2Config, Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, MinistralConfig, MinistralForCausalLM,
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
-    CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM)
+    CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
+    Starcoder2Config, Starcoder2ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -44,7 +45,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             ernie4_5=(Ernie4_5Config, Ernie4_5ForCausalLM), seed_oss=(SeedOssConfig, SeedOssForCausalLM),
             glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM),
             exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM),
-            stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM))
+            stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
+            starcoder2=(Starcoder2Config, Starcoder2ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -146,6 +148,15 @@ def rand_model(r, arch):
         cfg.pop("rms_norm_eps")
         cfg["attention_bias"] = r.random() < 0.4
         cfg["clip_qkv"] = r.choice([None, None, 0.05, 0.2, 8.0])
+    if arch == "starcoder2":
+        # a gate-less MLP (c_fc, c_proj), use_bias on all six projections, LayerNorms with a bias,
+        # every layer windowed when sliding_window is set
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        cfg["norm_epsilon"] = r.choice([1e-5, 1e-3])
+        cfg["use_bias"] = r.random() < 0.6
+        cfg["sliding_window"] = r.choice([None, None, 4, 6])
+        cfg["hidden_act"] = r.choice(["gelu_pytorch_tanh", "gelu_pytorch_tanh", "gelu", "silu", "relu"])
     if arch == "exaone4":
         # OLMo 2's layer with per-head q/k norms; with a window only the sliding layers rotate
         cfg["sliding_window"] = r.choice([4, 6, 6, None])
@@ -250,10 +261,12 @@ def rand_model(r, arch):
 
 LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
            phi3=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
-           glm=["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"])
+           glm=["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"],
+           starcoder2=["q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"])
 
 def rand_lora(r, arch, layers):
-    names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4") else "default"]
+    names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
+                else "starcoder2" if arch == "starcoder2" else "default"]
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
@@ -348,6 +361,7 @@ STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "
               "final_logit_softcapping", "partial_rotary_factor", "original_max_position_embeddings",
               "rope_local_base_freq", "sliding_window_pattern",
               "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id",
+              "norm_epsilon", "residual_dropout", "embedding_dropout",
               "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
 
 

@@ -94,6 +94,8 @@ from transformers import (  # noqa: E402
     StableLmForCausalLM,
     OlmoConfig,
     OlmoForCausalLM,
+    Starcoder2Config,
+    Starcoder2ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -187,6 +189,7 @@ ARCH = {
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
+    "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -356,6 +359,16 @@ ADAPTERS = {
     "head_dora": (
         dict(r=4, lora_alpha=8, target_modules=["v_proj", "lm_head"], use_dora=True),
         ["lm_head_lora", "dora"],
+    ),
+    # Starcoder2's gate-less MLP under its own module names: c_fc (up) and c_proj (down), with biases
+    "c_fc_c_proj": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "c_fc", "c_proj"], rank_pattern={"c_fc": 2},
+             alpha_pattern={"c_proj": 16}, lora_bias=True),
+        ["c_fc_c_proj", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "dora_c_fc": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["v_proj", "c_fc", "c_proj"]),
+        ["dora", "c_fc_c_proj"],
     ),
 }
 # save_pretrained arguments other than the defaults, per adapter
@@ -1261,6 +1274,22 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="clip_qkv off", config=cfg_set(clip_qkv=None))],
+        ),
+        dict(
+            # Starcoder2: Llama's attention modules and a gate-less MLP (c_fc, act, c_proj), use_bias on all
+            # six, LayerNorms with a bias (norm_epsilon), every layer attending through sliding_window
+            name="starcoder2",
+            arch="starcoder2",
+            cfg=dict(num_key_value_heads=gqa_kv, sliding_window=MISTRAL_WINDOW, norm_epsilon=1e-4,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "gateless_mlp", "layer_norm_with_bias", "use_bias", f"sliding_window_{MISTRAL_WINDOW}",
+                      "gelu_pytorch_tanh", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "c_fc_c_proj", "dora_c_fc"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="sliding_window off", config=cfg_set(sliding_window=None)),
+                  dict(what="no biases", config=cfg_set(use_bias=False))],
         ),
     ]
 

@@ -29,7 +29,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss"),
          ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
-         ("OlmoForCausalLM", "olmo")]
+         ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -73,6 +73,8 @@ EXTRA = [
     # StableLM's LayerNorm epsilon, q/k/v biases, per-head q/k norms and parallel residual
     {"num_key_value_heads": 8, "layer_norm_eps": 1e-3, "use_qkv_bias": True, "qk_layernorm": True,
      "use_parallel_residual": True},
+    # Starcoder2's LayerNorm epsilon and biases (with an rms_norm_eps it does not read)
+    {"num_key_value_heads": 8, "norm_epsilon": 1e-3, "use_bias": False, "rms_norm_eps": 1e-2},
     # OLMo's clamp of q, k and v (with an rms_norm_eps OlmoLayerNorm does not read)
     {"num_key_value_heads": 8, "clip_qkv": 8.0, "rms_norm_eps": 1e-3},
     # EOS ids as config.json gives them (GLM's class default list is not what generate stops on)
@@ -101,7 +103,7 @@ def resolved(c, arch, model):
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
-    if arch in ("MistralForCausalLM", "Phi3ForCausalLM"):
+    if arch in ("MistralForCausalLM", "Phi3ForCausalLM", "Starcoder2ForCausalLM"):
         window = c.sliding_window
         sliding = [window is not None] * layers
     elif arch == "SmolLM3ForCausalLM":
@@ -130,7 +132,8 @@ def resolved(c, arch, model):
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM")
-                         else 1e-5 if arch == "OlmoForCausalLM" else c.rms_norm_eps),
+                         else 1e-5 if arch == "OlmoForCausalLM"
+                         else c.norm_epsilon if arch == "Starcoder2ForCausalLM" else c.rms_norm_eps),
         "rope_type": rope.get("rope_type", "default"),
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
@@ -149,7 +152,9 @@ def resolved(c, arch, model):
         "tie_word_embeddings": c.tie_word_embeddings,
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
-        "mlp_bias": mlp.down_proj.bias is not None,
+        # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
+        "mlp_bias": (getattr(mlp, "down_proj", None) or mlp.c_proj).bias is not None,
+        "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj"),
         "hidden_act": act,
         "sliding_layers": sliding,
         "sliding_window": window if any(sliding) else None,

@@ -624,8 +624,12 @@ public record AdapterConfig(
                             b,
                             b + ".self_attn",
                             b + ".mlp",
-                            // Phi-3's and GLM's MLP (fused gate_up_proj) names it activation_fn
-                            b + (model.fusedGateUp() ? ".mlp.activation_fn" : ".mlp.act_fn")));
+                            // Phi-3's and GLM's MLP (fused gate_up_proj) names it activation_fn,
+                            // Starcoder2's act
+                            b
+                                    + (model.fusedGateUp()
+                                            ? ".mlp.activation_fn"
+                                            : model.gatedMlp() ? ".mlp.act_fn" : ".mlp.act")));
             if (!model.block().parallel()) {
                 // Cohere's block, and StableLM's with use_parallel_residual, have one norm
                 out.add(b + ".post_attention_layernorm");

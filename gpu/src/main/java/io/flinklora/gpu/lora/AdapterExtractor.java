@@ -43,14 +43,15 @@ public final class AdapterExtractor {
             throw new AdapterFormatException(
                     "the tuned model's shape differs from the base model's");
         }
-        if (base.fusedProjections() || tuned.fusedProjections()) {
+        if (!base.llamaModuleNames() || !tuned.llamaModuleNames()) {
             // PEFT adapts a fused module (Phi-3's qkv_proj, gate_up_proj) as one: its factors
             // would come from the SVD of the whole module's difference, which this tool does not
-            // compute; per-projection factors have no module to go to.
+            // compute; and the adapter is written under Llama's module names.
             throw new AdapterFormatException(
                     base.architecture()
-                            + " stores projections fused (qkv_proj / gate_up_proj): extracting"
-                            + " an adapter from such a model is not supported");
+                            + " does not store each projection as a module under Llama's name"
+                            + " (fused qkv_proj / gate_up_proj, or c_fc / c_proj): extracting an"
+                            + " adapter from such a model is not supported");
         }
         if (rank < 1) {
             throw new IllegalArgumentException("rank must be at least 1");

@@ -49,6 +49,12 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
             out.add(single(c, layer, Projection.V));
         }
         out.add(single(c, layer, Projection.O));
+        if (!c.gatedMlp()) {
+            // Starcoder2: c_fc and c_proj, as up and down around the activation.
+            out.add(named(c, pre + "mlp.c_fc", Projection.UP));
+            out.add(named(c, pre + "mlp.c_proj", Projection.DOWN));
+            return List.copyOf(out);
+        }
         if (c.fusedGateUp()) {
             out.add(
                     new LinearModule(
@@ -67,8 +73,12 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
     }
 
     private static LinearModule single(ModelConfig c, int layer, Projection p) {
+        return named(c, p.path(layer), p);
+    }
+
+    private static LinearModule named(ModelConfig c, String path, Projection p) {
         return new LinearModule(
-                p.path(layer),
+                path,
                 p.inFeatures(c),
                 p.outFeatures(c),
                 List.of(new Slice(p, 0, p.outFeatures(c))));

@@ -246,15 +246,20 @@ public final class LlamaModel implements AutoCloseable {
                     if (m.slices().size() > 1) {
                         weight.close();
                     }
-                }
-                for (Projection p : Projection.values()) {
-                    boolean qkv = p == Projection.Q || p == Projection.K || p == Projection.V;
-                    boolean mlp =
-                            p == Projection.GATE || p == Projection.UP || p == Projection.DOWN;
-                    if ((qkv && config.qkvBias())
-                            || (p == Projection.O && config.oBias())
-                            || (mlp && config.mlpBias())) {
-                        bias[p.ordinal()] = loader.load(p.path(l) + ".bias", p.outFeatures(config));
+                    if (hasBias(config, m.slices().get(0).projection())) {
+                        // Under the module's own name (Starcoder2's mlp.c_fc.bias), split by rows
+                        // as the weight.
+                        NDArray b = loader.load(m.path() + ".bias", m.outFeatures());
+                        for (LinearModule.Slice sl : m.slices()) {
+                            bias[sl.projection().ordinal()] =
+                                    m.slices().size() == 1
+                                            ? b
+                                            : b.get(sl.offset() + ":" + (sl.offset() + sl.rows()))
+                                                    .duplicate();
+                        }
+                        if (m.slices().size() > 1) {
+                            b.close();
+                        }
                     }
                 }
                 String attn = "model.layers." + l + ".self_attn.";
@@ -983,26 +988,18 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
+        if (!config.gatedMlp()) {
+            // Starcoder2: c_proj(act(c_fc(x))).
+            return project(
+                    l,
+                    Projection.DOWN,
+                    w,
+                    activation(project(l, Projection.UP, w, h, delta)),
+                    delta);
+        }
         NDArray gate = project(l, Projection.GATE, w, h, delta);
         NDArray up = project(l, Projection.UP, w, h, delta);
-        NDArray act =
-                switch (config.block().activation()) {
-                    case SILU -> gate.mul(Activation.sigmoid(gate));
-                    case GELU -> Activation.gelu(gate);
-                    case RELU -> Activation.relu(gate);
-                    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-                    // Out of place where autograd keeps an output for the backward pass (pow,
-                    // tanh).
-                    case GELU_TANH ->
-                            gate.mul(constants.half())
-                                    .muli(
-                                            gate.pow(constants.three())
-                                                    .mul(constants.geluCubic())
-                                                    .addi(gate)
-                                                    .muli(constants.geluScale())
-                                                    .tanh()
-                                                    .add(constants.one()));
-                };
+        NDArray act = activation(gate);
         // relu's backward reads its output: multiply out of place there (the others keep their
         // input).
         NDArray gated =
@@ -1010,6 +1007,36 @@ public final class LlamaModel implements AutoCloseable {
                         ? act.mul(up)
                         : act.muli(up);
         return project(l, Projection.DOWN, w, gated, delta);
+    }
+
+    /** The MLP's activation of {@code gate}, new array (the input is kept for autograd). */
+    private NDArray activation(NDArray gate) {
+        return switch (config.block().activation()) {
+            case SILU -> gate.mul(Activation.sigmoid(gate));
+            case GELU -> Activation.gelu(gate);
+            case RELU -> Activation.relu(gate);
+            // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+            // Out of place where autograd keeps an output for the backward pass (pow,
+            // tanh).
+            case GELU_TANH ->
+                    gate.mul(constants.half())
+                            .muli(
+                                    gate.pow(constants.three())
+                                            .mul(constants.geluCubic())
+                                            .addi(gate)
+                                            .muli(constants.geluScale())
+                                            .tanh()
+                                            .add(constants.one()));
+        };
+    }
+
+    /** Whether projection {@code p} of every layer carries a bias. */
+    private static boolean hasBias(ModelConfig config, Projection p) {
+        return switch (p) {
+            case Q, K, V -> config.qkvBias();
+            case O -> config.oBias();
+            case GATE, UP, DOWN -> config.mlpBias();
+        };
     }
 
     /**

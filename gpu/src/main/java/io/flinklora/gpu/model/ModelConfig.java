@@ -81,7 +81,8 @@ public record ModelConfig(
                     "Exaone4ForCausalLM",
                     "CohereForCausalLM",
                     "StableLmForCausalLM",
-                    "OlmoForCausalLM");
+                    "OlmoForCausalLM",
+                    "Starcoder2ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -217,6 +218,12 @@ public record ModelConfig(
                     true,
                     logitScale,
                     clipQkv);
+        }
+
+        /** The same block behind LayerNorms with a bias (Starcoder2). */
+        public Block withBiasedLayerNorms() {
+            return with(
+                    sandwichNorms, interleavedRotary, parallel, true, true, logitScale, clipQkv);
         }
 
         /**
@@ -357,6 +364,8 @@ public record ModelConfig(
                         new Defaults(32, null, 4096, false, "silu", 1e-5, null);
                 // OlmoLayerNorm's epsilon is fixed at 1e-5; OlmoConfig has no field for it
                 case "OlmoForCausalLM" -> new Defaults(null, null, 2048, false, "silu", 1e-5, null);
+                case "Starcoder2ForCausalLM" ->
+                        new Defaults(2, null, 4096, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -433,6 +442,22 @@ public record ModelConfig(
     /** Whether any projection is stored fused with another. */
     public boolean fusedProjections() {
         return fusedQkv() || fusedGateUp();
+    }
+
+    /**
+     * Whether the MLP gates ({@code act(gate) * up}, then down); Starcoder2's has no gate: {@code
+     * c_proj(act(c_fc(x)))}, its c_fc and c_proj standing in for up and down.
+     */
+    public boolean gatedMlp() {
+        return !architecture.equals("Starcoder2ForCausalLM");
+    }
+
+    /**
+     * Whether each projection the model has is a module of its own under Llama's name ({@code
+     * q_proj} ... {@code down_proj}): tools that write adapters per projection need it.
+     */
+    public boolean llamaModuleNames() {
+        return !fusedProjections() && gatedMlp();
     }
 
     /** The linear modules of layer {@code l} as the checkpoint and PEFT name them. */
@@ -549,6 +574,7 @@ public record ModelConfig(
         boolean cohere = arch.equals("CohereForCausalLM");
         boolean stablelm = arch.equals("StableLmForCausalLM");
         boolean olmo1 = arch.equals("OlmoForCausalLM");
+        boolean starcoder2 = arch.equals("Starcoder2ForCausalLM");
         boolean qkNorm =
                 qwen3
                         || gemma3
@@ -625,7 +651,9 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm ? "layer_norm_eps" : "rms_norm_eps",
+                                cohere || stablelm
+                                        ? "layer_norm_eps"
+                                        : starcoder2 ? "norm_epsilon" : "rms_norm_eps",
                                 source,
                                 defaults.rmsNormEps());
         if (!(eps > 0)) {
@@ -775,6 +803,14 @@ public record ModelConfig(
             oBias = false;
             mlpBias = false;
         }
+        if (starcoder2) {
+            // Llama's attention modules and a gate-less MLP (c_fc, c_proj), use_bias on all six,
+            // behind LayerNorms with a bias.
+            block = block.withBiasedLayerNorms();
+            qkvBias = ConfigReader.bool(root, "use_bias", source, true);
+            oBias = qkvBias;
+            mlpBias = qkvBias;
+        }
         if (arch.equals("SeedOssForCausalLM")) {
             // Llama's modules; attention_bias (default true) on q, k and v, attention_out_bias on
             // o.
@@ -911,9 +947,11 @@ public record ModelConfig(
     private static List<Boolean> slidingLayers(
             JsonNode root, String arch, int layers, String source) {
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
-        if (arch.equals("MistralForCausalLM") || arch.equals("Phi3ForCausalLM")) {
+        if (arch.equals("MistralForCausalLM")
+                || arch.equals("Phi3ForCausalLM")
+                || arch.equals("Starcoder2ForCausalLM")) {
             // MistralConfig's sliding_window defaults to 4096 (an explicit null turns it off);
-            // Phi3Config's to null.
+            // Phi3Config's and Starcoder2Config's to null.
             boolean mistralDefault =
                     arch.equals("MistralForCausalLM") && !root.has("sliding_window");
             if (ConfigReader.has(root, "sliding_window") || mistralDefault) {

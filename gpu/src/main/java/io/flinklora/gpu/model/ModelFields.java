@@ -52,8 +52,9 @@ public final class ModelFields {
                             Use.APPLIED,
                             "absent: the config class's default (1e-5 for Phi-3, OLMo 2 and 3, ERNIE"
                                     + " 4.5 and EXAONE 4, 1e-8 Helium, 1.5625e-7 GLM, 1e-6 otherwise);"
-                                    + " no effect for Cohere and StableLM (layer_norm_eps) and OLMo"
-                                    + " (its LayerNorm fixes 1e-5)"),
+                                    + " no effect for Cohere and StableLM (layer_norm_eps),"
+                                    + " Starcoder2 (norm_epsilon) and OLMo (its LayerNorm fixes"
+                                    + " 1e-5)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
                     new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
                     new Field(
@@ -236,6 +237,43 @@ public final class ModelFields {
                             Use.APPLIED,
                             "attention and the MLP side by side on the input LayerNorm"),
                     new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
+
+    private static final List<Field> STARCODER2 =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between c_fc and c_proj (default"
+                                    + " gelu_pytorch_tanh; silu, gelu, relu too; others refused)"),
+                    new Field(
+                            "use_bias",
+                            Use.APPLIED,
+                            "biases on q, k, v, o, c_fc and c_proj (default true)"),
+                    new Field(
+                            "norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "every layer attends through the window (absent or null: none, as"
+                                    + " Starcoder2Config)"),
+                    new Field("residual_dropout", Use.NO_EFFECT, "training only"),
+                    new Field("embedding_dropout", Use.NO_EFFECT, "training only"),
+                    new Field(
+                            "mlp_type",
+                            Use.NO_EFFECT,
+                            "not read by transformers' Starcoder2, whose MLP is always c_fc, act,"
+                                    + " c_proj"),
+                    new Field(
+                            "norm_type",
+                            Use.NO_EFFECT,
+                            "not read by transformers' Starcoder2, whose norms are always"
+                                    + " LayerNorms with a bias"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.NO_EFFECT,
+                            "not read by transformers' Starcoder2 (norm_epsilon is)"));
 
     private static final List<Field> GLM =
             List.of(
@@ -481,6 +519,7 @@ public final class ModelFields {
                     case "CohereForCausalLM" -> COHERE;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
+                    case "Starcoder2ForCausalLM" -> STARCODER2;
                     default -> List.of();
                 });
         return out;
@@ -511,6 +550,7 @@ public final class ModelFields {
         m.put("CohereForCausalLM", COHERE);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
+        m.put("Starcoder2ForCausalLM", STARCODER2);
         return m;
     }
 

@@ -83,6 +83,7 @@ final class AutoTokenizerFiles {
                     Map.entry("glm4", "TokenizersBackend"),
                     Map.entry("stablelm", "TokenizersBackend"),
                     Map.entry("olmo", "GPTNeoXTokenizer"),
+                    Map.entry("starcoder2", "GPT2Tokenizer"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 

@@ -41,13 +41,17 @@ public final class TrainingForward {
             throw new IllegalArgumentException(
                     "training runs in float32, the model was loaded as " + model.dtype());
         }
-        if (model.config().fusedProjections()) {
-            // Adapters are trained and saved per projection (q_proj, ...), which a fused checkpoint
-            // has no module for.
+        if (!model.config().llamaModuleNames()) {
+            // Adapters are trained and saved per projection under Llama's names (q_proj, ...),
+            // which a fused checkpoint, or Starcoder2's c_fc / c_proj, has no module for.
             throw new IllegalArgumentException(
                     "training does not support "
                             + model.config().architecture()
-                            + " (its checkpoint fuses projections, adapters are saved per projection)");
+                            + (model.config().fusedProjections()
+                                    ? " (its checkpoint fuses projections"
+                                    : " (its MLP is c_fc and c_proj, not Llama's gate_proj,"
+                                            + " up_proj and down_proj")
+                            + "; adapters are saved per projection under Llama's names)");
         }
         this.model = model;
         this.config = model.config();

@@ -88,6 +88,7 @@ class ConfigDefaultsConformanceTest {
         assertEquals(t.get("qkv_bias").asBoolean(), m.qkvBias(), "q/k/v bias");
         assertEquals(t.get("o_bias").asBoolean(), m.oBias(), "o bias");
         assertEquals(t.get("mlp_bias").asBoolean(), m.mlpBias(), "mlp_bias");
+        assertEquals(t.get("gated_mlp").asBoolean(), m.gatedMlp(), "MLP with a gate");
         assertEquals(
                 ModelConfig.Activation.byName(t.get("hidden_act").asText(), "transformers"),
                 m.block().activation(),

@@ -32,7 +32,12 @@ import org.junit.jupiter.api.TestFactory;
  * made from Java numbers), equals the central finite difference of the loss.
  */
 class CausalForwardGradientTest {
-    private static final Projection[] CHECKED = {Projection.Q, Projection.GATE};
+    /** q, and the MLP's gate (its up where it has none: Starcoder2's c_fc). */
+    private static Projection[] checked(LlamaModel model) {
+        return new Projection[] {
+            Projection.Q, model.config().gatedMlp() ? Projection.GATE : Projection.UP
+        };
+    }
 
     @BeforeAll
     static void oneThread() {
@@ -76,22 +81,23 @@ class CausalForwardGradientTest {
             NDArray tokens = Tensors.create(manager, ids, new Shape(rows, len));
             NDArray target = Tensors.create(manager, targets, new Shape(targets.length, 1));
             int r = 4;
-            float[][] a = new float[CHECKED.length][];
-            float[][] b = new float[CHECKED.length][];
-            for (int k = 0; k < CHECKED.length; k++) {
-                a[k] = uniform(random, r * CHECKED[k].inFeatures(model.config()), 0.5);
-                b[k] = uniform(random, CHECKED[k].outFeatures(model.config()) * r, 0.5);
+            Projection[] checked = checked(model);
+            float[][] a = new float[checked.length][];
+            float[][] b = new float[checked.length][];
+            for (int k = 0; k < checked.length; k++) {
+                a[k] = uniform(random, r * checked[k].inFeatures(model.config()), 0.5);
+                b[k] = uniform(random, checked[k].outFeatures(model.config()) * r, 0.5);
             }
-            for (int k = 0; k < CHECKED.length; k++) {
-                Projection p = CHECKED[k];
+            for (int k = 0; k < checked.length; k++) {
+                Projection p = checked[k];
                 float[] grad;
                 try (NDScope scope = new NDScope()) {
                     scope.suppressNotUsedWarning();
-                    NDArray[] params = arrays(manager, model, a, b);
-                    params[CHECKED.length + k].setRequiresGradient(true);
+                    NDArray[] params = arrays(manager, model, a, b, checked);
+                    params[checked.length + k].setRequiresGradient(true);
                     try (GradientCollector gc =
                             ai.djl.engine.Engine.getInstance().newGradientCollector()) {
-                        NDArray loss = loss(model, tokens, target, params);
+                        NDArray loss = loss(model, tokens, target, params, checked);
                         for (int i = 0; i < 3; i++) {
                             System.gc();
                             // Garbage of the size a freed scalar would be reused by.
@@ -99,7 +105,7 @@ class CausalForwardGradientTest {
                         }
                         gc.backward(loss);
                     }
-                    grad = params[CHECKED.length + k].getGradient().toFloatArray();
+                    grad = params[checked.length + k].getGradient().toFloatArray();
                 }
                 int worst = 0;
                 for (int i = 1; i < grad.length; i++) {
@@ -109,9 +115,9 @@ class CausalForwardGradientTest {
                     float eps = 1e-2f;
                     float saved = b[k][i];
                     b[k][i] = saved + eps;
-                    double up = lossValue(manager, model, tokens, target, a, b);
+                    double up = lossValue(manager, model, tokens, target, a, b, checked);
                     b[k][i] = saved - eps;
-                    double down = lossValue(manager, model, tokens, target, a, b);
+                    double down = lossValue(manager, model, tokens, target, a, b, checked);
                     b[k][i] = saved;
                     double numeric = (up - down) / (2 * eps);
                     double tolerance = 0.02 * Math.abs(grad[worst]) + 1e-3;
@@ -137,23 +143,29 @@ class CausalForwardGradientTest {
             NDArray tokens,
             NDArray target,
             float[][] a,
-            float[][] b) {
+            float[][] b,
+            Projection[] checked) {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            return loss(model, tokens, target, arrays(manager, model, a, b)).getFloat();
+            return loss(model, tokens, target, arrays(manager, model, a, b, checked), checked)
+                    .getFloat();
         }
     }
 
     /** Mean next-token cross-entropy with LoRA (A, B) on the checked projections of layer 0. */
     private static NDArray loss(
-            LlamaModel model, NDArray tokens, NDArray target, NDArray[] params) {
+            LlamaModel model,
+            NDArray tokens,
+            NDArray target,
+            NDArray[] params,
+            Projection[] checked) {
         ProjectionDelta delta =
                 (layer, p, in, out, bias) -> {
-                    for (int k = 0; k < CHECKED.length; k++) {
-                        if (layer == 0 && p == CHECKED[k]) {
+                    for (int k = 0; k < checked.length; k++) {
+                        if (layer == 0 && p == checked[k]) {
                             return out.add(
                                     in.matMul(params[k].transpose())
-                                            .matMul(params[CHECKED.length + k].transpose()));
+                                            .matMul(params[checked.length + k].transpose()));
                         }
                     }
                     return out;
@@ -162,13 +174,14 @@ class CausalForwardGradientTest {
         return logits.logSoftmax(-1).gather(target, 1).mean().neg();
     }
 
-    private static NDArray[] arrays(NDManager manager, LlamaModel model, float[][] a, float[][] b) {
-        NDArray[] out = new NDArray[2 * CHECKED.length];
-        for (int k = 0; k < CHECKED.length; k++) {
-            int in = CHECKED[k].inFeatures(model.config());
-            int o = CHECKED[k].outFeatures(model.config());
+    private static NDArray[] arrays(
+            NDManager manager, LlamaModel model, float[][] a, float[][] b, Projection[] checked) {
+        NDArray[] out = new NDArray[2 * checked.length];
+        for (int k = 0; k < checked.length; k++) {
+            int in = checked[k].inFeatures(model.config());
+            int o = checked[k].outFeatures(model.config());
             out[k] = Tensors.create(manager, a[k], new Shape(a[k].length / in, in));
-            out[CHECKED.length + k] = Tensors.create(manager, b[k], new Shape(o, b[k].length / o));
+            out[checked.length + k] = Tensors.create(manager, b[k], new Shape(o, b[k].length / o));
         }
         return out;
     }
