@@ -232,34 +232,13 @@ public final class LlamaModel implements AutoCloseable {
                 NDArray[] proj = new NDArray[Projection.values().length];
                 NDArray[] bias = new NDArray[proj.length];
                 for (LinearModule m : config.linearModules(l)) {
-                    NDArray weight =
-                            loader.load(m.path() + ".weight", m.outFeatures(), m.inFeatures());
-                    for (LinearModule.Slice sl : m.slices()) {
-                        // A fused module (Phi-3) is split by output rows into the projections it
-                        // feeds.
-                        proj[sl.projection().ordinal()] =
-                                m.slices().size() == 1
-                                        ? weight
-                                        : weight.get(sl.offset() + ":" + (sl.offset() + sl.rows()))
-                                                .duplicate();
-                    }
-                    if (m.slices().size() > 1) {
-                        weight.close();
-                    }
+                    split(
+                            m,
+                            loader.load(m.path() + ".weight", m.outFeatures(), m.inFeatures()),
+                            proj);
                     if (hasBias(config, m.slices().get(0).projection())) {
-                        // Under the module's own name (Starcoder2's mlp.c_fc.bias), split by rows
-                        // as the weight.
-                        NDArray b = loader.load(m.path() + ".bias", m.outFeatures());
-                        for (LinearModule.Slice sl : m.slices()) {
-                            bias[sl.projection().ordinal()] =
-                                    m.slices().size() == 1
-                                            ? b
-                                            : b.get(sl.offset() + ":" + (sl.offset() + sl.rows()))
-                                                    .duplicate();
-                        }
-                        if (m.slices().size() > 1) {
-                            b.close();
-                        }
+                        // Under the module's own name (Starcoder2's mlp.c_fc.bias).
+                        split(m, loader.load(m.path() + ".bias", m.outFeatures()), bias);
                     }
                 }
                 String attn = "model.layers." + l + ".self_attn.";
@@ -1028,6 +1007,22 @@ public final class LlamaModel implements AutoCloseable {
                                             .tanh()
                                             .add(constants.one()));
         };
+    }
+
+    /**
+     * Stores a module's weight (or bias) as the projections it feeds: a fused module (Phi-3's
+     * qkv_proj) is split by output rows, and the fused array closed.
+     */
+    private static void split(LinearModule m, NDArray stored, NDArray[] byProjection) {
+        if (m.slices().size() == 1) {
+            byProjection[m.slices().get(0).projection().ordinal()] = stored;
+            return;
+        }
+        for (LinearModule.Slice sl : m.slices()) {
+            byProjection[sl.projection().ordinal()] =
+                    stored.get(sl.offset() + ":" + (sl.offset() + sl.rows())).duplicate();
+        }
+        stored.close();
     }
 
     /** Whether projection {@code p} of every layer carries a bias. */
