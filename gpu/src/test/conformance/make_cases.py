@@ -96,6 +96,8 @@ from transformers import (  # noqa: E402
     OlmoForCausalLM,
     Starcoder2Config,
     Starcoder2ForCausalLM,
+    PhiConfig,
+    PhiForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -190,6 +192,7 @@ ARCH = {
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
+    "phi": (PhiConfig, PhiForCausalLM, "PhiForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -369,6 +372,16 @@ ADAPTERS = {
     "dora_c_fc": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["v_proj", "c_fc", "c_proj"]),
         ["dora", "c_fc_c_proj"],
+    ),
+    # Phi's module names: dense (o), fc1 (up) and fc2 (down), with biases
+    "fc1_fc2": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "dense", "fc1", "fc2"], rank_pattern={"fc1": 2},
+             alpha_pattern={"dense": 16}, lora_bias=True),
+        ["dense_fc1_fc2", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "dora_fc": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["v_proj", "fc1", "fc2"]),
+        ["dora", "dense_fc1_fc2"],
     ),
 }
 # save_pretrained arguments other than the defaults, per adapter
@@ -1290,6 +1303,37 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="sliding_window off", config=cfg_set(sliding_window=None)),
                   dict(what="no biases", config=cfg_set(use_bias=False))],
+        ),
+        dict(
+            # Phi (1, 1.5, 2): attention (q, k, v, dense) and a gate-less MLP (fc1, gelu_new, fc2) side by side
+            # on one LayerNorm with a bias, biases on every linear module and the output head, half of each
+            # head rotating (PhiConfig's default partial_rotary_factor), untied head, final_layernorm
+            name="phi",
+            arch="phi",
+            cfg=dict(num_key_value_heads=gqa_kv, layer_norm_eps=1e-4, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "gateless_mlp", "parallel_block", "layer_norm_with_bias", "head_bias",
+                      "partial_rotary_default_half", "gelu_new", "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "fc1_fc2", "dora_fc", "head_lora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0)),
+                  dict(what="relu in place of gelu_new", config=cfg_set(hidden_act="relu"))],
+        ),
+        dict(
+            # three quarters of each head rotating (Phi-2 rotates 0.4 of its 80: 32), with a linear-scaled rotary
+            # and a tied head (its bias kept)
+            name="phi_tied",
+            arch="phi",
+            cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True, pad_token_id=None,
+                     rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0,
+                                      "partial_rotary_factor": 0.75}),
+            features=["gqa", "gateless_mlp", "parallel_block", "layer_norm_with_bias", "head_bias",
+                      "partial_rotary_three_quarters", "tied_embeddings", "rope_linear", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "head_lora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="half of each head rotating", config=rope_set(partial_rotary_factor=0.5))],
         ),
     ]
 

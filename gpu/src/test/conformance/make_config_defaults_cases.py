@@ -29,7 +29,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Ernie4_5ForCausalLM", "ernie4_5"), ("SeedOssForCausalLM", "seed_oss"),
          ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
-         ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2")]
+         ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
+         ("PhiForCausalLM", "phi")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -123,7 +124,7 @@ def resolved(c, arch, model):
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     attn, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
     qkv_bias = (getattr(attn, "q_proj", None) or attn.qkv_proj).bias is not None
-    o_bias = attn.o_proj.bias is not None
+    o_bias = (getattr(attn, "o_proj", None) or attn.dense).bias is not None  # Phi names it dense
     act = c.hidden_activation if arch in GEMMA2_LIKE else c.hidden_act
     eos = c.eos_token_id
     return {
@@ -131,7 +132,7 @@ def resolved(c, arch, model):
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
-        "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM")
+        "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM", "PhiForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
                          else c.norm_epsilon if arch == "Starcoder2ForCausalLM" else c.rms_norm_eps),
         "rope_type": rope.get("rope_type", "default"),
@@ -143,9 +144,12 @@ def resolved(c, arch, model):
                    or bool(getattr(c, "qk_layernorm", False)),
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
-        "parallel_block": model.model.layers[0].__class__.__name__ == "CohereDecoderLayer"
+        "parallel_block": model.model.layers[0].__class__.__name__ in ("CohereDecoderLayer", "PhiDecoderLayer")
                           or bool(getattr(c, "use_parallel_residual", False)),
-        "norm_bias": getattr(model.model.norm, "bias", None) is not None,
+        # Phi names its final norm final_layernorm
+        "norm_bias": getattr(getattr(model.model, "norm", None) or model.model.final_layernorm, "bias", None)
+                     is not None,
+        "head_bias": model.lm_head.bias is not None,
         "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
@@ -153,7 +157,7 @@ def resolved(c, arch, model):
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
         # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
-        "mlp_bias": (getattr(mlp, "down_proj", None) or mlp.c_proj).bias is not None,
+        "mlp_bias": (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or mlp.fc2).bias is not None,
         "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj"),
         "hidden_act": act,
         "sliding_layers": sliding,
@@ -188,6 +192,10 @@ def main():
             seen.append(extra)
             config = {"architectures": [arch], "model_type": model_type, **SIZES, **extra}
             json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
+            if arch == "PhiForCausalLM" and extra.get("qk_layernorm"):
+                # transformers computes it; the engine refuses it by name (q/k LayerNorms with a bias)
+                cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "qk_layernorm"})
+                continue
             try:
                 c = AutoConfig.from_pretrained(tmp)
                 # the model must build from it too (MinistralAttention fails without head_dim)

@@ -579,6 +579,27 @@ public record AdapterConfig(
             throw new AdapterFormatException(
                     source + ": trainable_token_indices together with LoRA on embed_tokens");
         }
+        if (model.headBias()) {
+            // The engine's head replacements (a saved head, DoRA's rescaled rows, a tied head's
+            // own token rows) leave the base head's bias out; Phi's head has one.
+            String what =
+                    saves(HEAD)
+                            ? "modules_to_save lm_head"
+                            : useDora && matches(HEAD)
+                                    ? "DoRA on lm_head"
+                                    : !trainableTokens.isEmpty() && model.tieWordEmbeddings()
+                                            ? "trainable_token_indices on a tied head"
+                                            : null;
+            if (what != null) {
+                throw new AdapterFormatException(
+                        source
+                                + ": "
+                                + what
+                                + " is not supported on "
+                                + model.architecture()
+                                + ", whose output head has a bias");
+            }
+        }
         if (!refused.isEmpty()) {
             throw new AdapterFormatException(
                     source
@@ -610,13 +631,24 @@ public record AdapterConfig(
         int layers = model.numLayers();
         List<String> out =
                 new ArrayList<>(
-                        List.of(
-                                "model",
-                                "model.embed_tokens",
-                                "model.layers",
-                                "model.norm",
-                                "model.rotary_emb",
-                                "lm_head"));
+                        model.phi()
+                                // Phi names its final norm final_layernorm and holds its
+                                // embedding dropout as a module
+                                ? List.of(
+                                        "model",
+                                        "model.embed_tokens",
+                                        "model.embed_dropout",
+                                        "model.layers",
+                                        "model.final_layernorm",
+                                        "model.rotary_emb",
+                                        "lm_head")
+                                : List.of(
+                                        "model",
+                                        "model.embed_tokens",
+                                        "model.layers",
+                                        "model.norm",
+                                        "model.rotary_emb",
+                                        "lm_head"));
         for (int l = 0; l < layers; l++) {
             String b = "model.layers." + l;
             out.addAll(
@@ -624,15 +656,18 @@ public record AdapterConfig(
                             b,
                             b + ".self_attn",
                             b + ".mlp",
-                            // Phi-3's and GLM's MLP (fused gate_up_proj) names it activation_fn,
-                            // Starcoder2's act
+                            // Phi-3's, GLM's and Phi's MLP names it activation_fn, Starcoder2's
+                            // act
                             b
-                                    + (model.fusedGateUp()
+                                    + (model.fusedGateUp() || model.phi()
                                             ? ".mlp.activation_fn"
                                             : model.gatedMlp() ? ".mlp.act_fn" : ".mlp.act")));
             if (!model.block().parallel()) {
                 // Cohere's block, and StableLM's with use_parallel_residual, have one norm
                 out.add(b + ".post_attention_layernorm");
+            }
+            if (model.phi()) {
+                out.add(b + ".resid_dropout"); // Phi's decoder layer holds its dropout as a module
             }
             if (model.fusedQkv()) {
                 // Phi-3's decoder layer holds its residual dropouts as modules

@@ -26,6 +26,11 @@ public interface BaseWeights {
         return null;
     }
 
+    /** The output head's bias [vocab] (Phi), or null where the head has none or not available. */
+    default NDArray outputHeadBias() {
+        return null;
+    }
+
     /** A loaded model's own weights. */
     static BaseWeights of(LlamaModel model) {
         return new BaseWeights() {
@@ -47,6 +52,11 @@ public interface BaseWeights {
             @Override
             public NDArray outputHead() {
                 return model.outputHead();
+            }
+
+            @Override
+            public NDArray outputHeadBias() {
+                return model.outputHeadBias();
             }
         };
     }

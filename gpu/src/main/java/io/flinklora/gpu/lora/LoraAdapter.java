@@ -377,6 +377,18 @@ public final class LoraAdapter implements AutoCloseable {
                         "lm_head",
                         scratch);
                 consumed.add(savedHead);
+                String savedHeadBias = byKey.get(AdapterConfig.HEAD + ".base_layer.bias");
+                if (savedHeadBias != null) {
+                    // Phi's head has a bias, saved beside its weight.
+                    checkSavedBase(
+                            file,
+                            w,
+                            savedHeadBias,
+                            baseWeights == null ? null : baseWeights.outputHeadBias(),
+                            "lm_head bias",
+                            scratch);
+                    consumed.add(savedHeadBias);
+                }
             }
             // save_pretrained(save_embedding_layers=True) writes the whole embedding and output
             // head beside any adapter, and PEFT's loader writes them over the model's: served
@@ -398,6 +410,18 @@ public final class LoraAdapter implements AutoCloseable {
                             module.equals(AdapterConfig.HEAD) ? "lm_head" : "embed_tokens",
                             scratch);
                     consumed.add(copy);
+                    String copyBias = byKey.get(module + ".bias");
+                    if (module.equals(AdapterConfig.HEAD) && copyBias != null) {
+                        // Phi's head bias, saved with the whole head.
+                        checkSavedBase(
+                                file,
+                                w,
+                                copyBias,
+                                baseWeights == null ? null : baseWeights.outputHeadBias(),
+                                "lm_head bias",
+                                scratch);
+                        consumed.add(copyBias);
+                    }
                 }
             }
             List<String> unused = new ArrayList<>();

@@ -48,6 +48,13 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
             out.add(single(c, layer, Projection.K));
             out.add(single(c, layer, Projection.V));
         }
+        if (c.phi()) {
+            // Phi: dense (o), and fc1 and fc2 as up and down around the activation.
+            out.add(named(c, pre + "self_attn.dense", Projection.O));
+            out.add(named(c, pre + "mlp.fc1", Projection.UP));
+            out.add(named(c, pre + "mlp.fc2", Projection.DOWN));
+            return List.copyOf(out);
+        }
         out.add(single(c, layer, Projection.O));
         if (!c.gatedMlp()) {
             // Starcoder2: c_fc and c_proj, as up and down around the activation.

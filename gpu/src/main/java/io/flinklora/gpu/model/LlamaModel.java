@@ -44,6 +44,10 @@ public final class LlamaModel implements AutoCloseable {
     private final Device device;
     private final NDArray embed;
     private final NDArray lmHead;
+
+    /** Phi's output head bias, or null. */
+    private final NDArray lmHeadBias;
+
     private final NDArray finalNorm;
     private final NDArray finalNormBias;
     private final Layer[] layers;
@@ -130,6 +134,7 @@ public final class LlamaModel implements AutoCloseable {
             Device device,
             NDArray embed,
             NDArray lmHead,
+            NDArray lmHeadBias,
             NDArray finalNorm,
             NDArray finalNormBias,
             Layer[] layers,
@@ -140,6 +145,7 @@ public final class LlamaModel implements AutoCloseable {
         this.device = device;
         this.embed = embed;
         this.lmHead = lmHead;
+        this.lmHeadBias = lmHeadBias;
         this.finalNorm = finalNorm;
         this.finalNormBias = finalNormBias;
         this.layers = layers;
@@ -222,11 +228,15 @@ public final class LlamaModel implements AutoCloseable {
             } else {
                 lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
             }
+            // Phi's output head has a bias, kept when the weight is tied.
+            NDArray lmHeadBias =
+                    config.headBias() ? loader.load("lm_head.bias", config.vocabSize()) : null;
             // OLMo's LayerNorms have no weight: null weights are not multiplied.
             boolean weighted = config.normsHaveWeights();
-            NDArray norm = weighted ? loader.loadNorm("model.norm.weight", h) : null;
+            String finalNormName = config.phi() ? "model.final_layernorm" : "model.norm";
+            NDArray norm = weighted ? loader.loadNorm(finalNormName + ".weight", h) : null;
             boolean normBias = config.block().normBias();
-            NDArray normBiasArray = normBias ? loader.load("model.norm.bias", h) : null;
+            NDArray normBiasArray = normBias ? loader.load(finalNormName + ".bias", h) : null;
             Layer[] layers = new Layer[config.numLayers()];
             for (int l = 0; l < layers.length; l++) {
                 NDArray[] proj = new NDArray[Projection.values().length];
@@ -309,6 +319,7 @@ public final class LlamaModel implements AutoCloseable {
                     device,
                     embed,
                     lmHead,
+                    lmHeadBias,
                     norm,
                     normBiasArray,
                     layers,
@@ -714,7 +725,7 @@ public final class LlamaModel implements AutoCloseable {
      * soft-cap.
      */
     private NDArray head(NDArray normed, long[] tokenRows, ProjectionDelta delta) {
-        NDArray logits = delta.logits(normed, linear(normed, lmHead, null), tokenRows);
+        NDArray logits = delta.logits(normed, linear(normed, lmHead, lmHeadBias), tokenRows);
         if (config.block().logitsScaling() != 1) {
             // Granite: divided in the model's dtype, as GraniteForCausalLM divides its head's
             // output.
@@ -1123,6 +1134,11 @@ public final class LlamaModel implements AutoCloseable {
     /** The output head [vocab, hidden] (the input embedding when tied). */
     public NDArray outputHead() {
         return lmHead;
+    }
+
+    /** The output head's bias [vocab] (Phi), or null. */
+    public NDArray outputHeadBias() {
+        return lmHeadBias;
     }
 
     /** The input embedding [vocab, hidden] as stored (before any embedding scale). */

@@ -82,7 +82,8 @@ public record ModelConfig(
                     "CohereForCausalLM",
                     "StableLmForCausalLM",
                     "OlmoForCausalLM",
-                    "Starcoder2ForCausalLM");
+                    "Starcoder2ForCausalLM",
+                    "PhiForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -101,6 +102,11 @@ public record ModelConfig(
             if (name.equals("swish")) {
                 return SILU; // ACT2FN["swish"] is the same SiLU module
             }
+            if (name.equals("gelu_new")) {
+                // ACT2FN["gelu_new"] (NewGELUActivation) is the tanh approximation written out:
+                // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), as GELU_TANH computes it.
+                return GELU_TANH;
+            }
             for (Activation a : values()) {
                 if (a.hfName.equals(name)) {
                     return a;
@@ -110,7 +116,7 @@ public record ModelConfig(
                     source
                             + ": unsupported activation '"
                             + name
-                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, relu)");
+                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, relu)");
         }
     }
 
@@ -366,6 +372,8 @@ public record ModelConfig(
                 case "OlmoForCausalLM" -> new Defaults(null, null, 2048, false, "silu", 1e-5, null);
                 case "Starcoder2ForCausalLM" ->
                         new Defaults(2, null, 4096, true, "gelu_pytorch_tanh", 1e-5, null);
+                case "PhiForCausalLM" ->
+                        new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -449,7 +457,20 @@ public record ModelConfig(
      * c_proj(act(c_fc(x)))}, its c_fc and c_proj standing in for up and down.
      */
     public boolean gatedMlp() {
-        return !architecture.equals("Starcoder2ForCausalLM");
+        return !architecture.equals("Starcoder2ForCausalLM") && !phi();
+    }
+
+    /**
+     * Phi (1, 1.5, 2): q, k, v and {@code dense} (o), an MLP without a gate ({@code fc1}, {@code
+     * fc2}), all with biases, a final {@code final_layernorm} and an output head with a bias.
+     */
+    public boolean phi() {
+        return architecture.equals("PhiForCausalLM");
+    }
+
+    /** Whether the output head adds a bias (Phi's, kept when the weight is tied). */
+    public boolean headBias() {
+        return phi();
     }
 
     /**
@@ -575,6 +596,12 @@ public record ModelConfig(
         boolean stablelm = arch.equals("StableLmForCausalLM");
         boolean olmo1 = arch.equals("OlmoForCausalLM");
         boolean starcoder2 = arch.equals("Starcoder2ForCausalLM");
+        boolean phi = arch.equals("PhiForCausalLM");
+        if (phi && ConfigReader.bool(root, "qk_layernorm", source, false)) {
+            // PhiAttention's q/k LayerNorms carry a bias and one weight for every head.
+            throw new ModelFormatException(
+                    source + ": qk_layernorm true is not supported for PhiForCausalLM");
+        }
         boolean qkNorm =
                 qwen3
                         || gemma3
@@ -651,7 +678,7 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm
+                                cohere || stablelm || phi
                                         ? "layer_norm_eps"
                                         : starcoder2 ? "norm_epsilon" : "rms_norm_eps",
                                 source,
@@ -802,6 +829,14 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "use_qkv_bias", source, false);
             oBias = false;
             mlpBias = false;
+        }
+        if (phi) {
+            // Attention and the MLP side by side on one LayerNorm with a bias; every linear module
+            // (the output head too) carries a bias.
+            block = block.withStableLm(true);
+            qkvBias = true;
+            oBias = true;
+            mlpBias = true;
         }
         if (starcoder2) {
             // Llama's attention modules and a gate-less MLP (c_fc, c_proj), use_bias on all six,

@@ -52,7 +52,7 @@ public final class ModelFields {
                             Use.APPLIED,
                             "absent: the config class's default (1e-5 for Phi-3, OLMo 2 and 3, ERNIE"
                                     + " 4.5 and EXAONE 4, 1e-8 Helium, 1.5625e-7 GLM, 1e-6 otherwise);"
-                                    + " no effect for Cohere and StableLM (layer_norm_eps),"
+                                    + " no effect for Cohere, StableLM and Phi (layer_norm_eps),"
                                     + " Starcoder2 (norm_epsilon) and OLMo (its LayerNorm fixes"
                                     + " 1e-5)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
@@ -73,7 +73,7 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3, GLM (default 0.5) and StableLM (default 0.25): the leading"
+                            "Phi3, GLM and Phi (default 0.5) and StableLM (default 0.25): the leading"
                                     + " share of each head rotates; 1.0 only elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
@@ -125,7 +125,8 @@ public final class ModelFields {
             new Field(
                     "hidden_act",
                     Use.APPLIED,
-                    "silu (or swish), gelu, gelu_pytorch_tanh, relu; others refused");
+                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new), relu; others"
+                            + " refused");
 
     private static final Field ATTENTION_BIAS =
             new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections");
@@ -274,6 +275,25 @@ public final class ModelFields {
                             "layer_norm_epsilon",
                             Use.NO_EFFECT,
                             "not read by transformers' Starcoder2 (norm_epsilon is)"));
+
+    private static final List<Field> PHI =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between fc1 and fc2 (default gelu_new, the tanh"
+                                    + " approximation; silu, gelu, gelu_pytorch_tanh, relu too;"
+                                    + " others refused)"),
+                    new Field(
+                            "layer_norm_eps",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "qk_layernorm",
+                            Use.APPLIED,
+                            "false only: true (LayerNorms with a bias over q and k) is refused"),
+                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
 
     private static final List<Field> GLM =
             List.of(
@@ -520,6 +540,7 @@ public final class ModelFields {
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
+                    case "PhiForCausalLM" -> PHI;
                     default -> List.of();
                 });
         return out;
@@ -551,6 +572,7 @@ public final class ModelFields {
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);
+        m.put("PhiForCausalLM", PHI);
         return m;
     }
 

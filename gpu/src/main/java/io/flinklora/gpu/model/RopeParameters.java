@@ -121,9 +121,9 @@ public record RopeParameters(
      * wins over the parameters' one, and so does the config class's own default for it ({@code
      * classOriginalMax}, Phi3Config's 4096) when the file leaves it out: {@code
      * standardize_rope_params} copies the attribute into the parameters whenever the config has it.
-     * {@code architecture}: Phi-3's rotary types ({@link #phi3Type}); Phi-3, GLM and StableLM apply
-     * a partial rotary ({@code partial_rotary_factor} defaults to 0.5 for GLM and 0.25 for
-     * StableLM, as their configs set it), the others refuse one.
+     * {@code architecture}: Phi-3's rotary types ({@link #phi3Type}); Phi-3, GLM, StableLM and Phi
+     * apply a partial rotary ({@code partial_rotary_factor} defaults to 0.5 for GLM and Phi and
+     * 0.25 for StableLM, as their configs set it), the others refuse one.
      */
     static RopeParameters read(
             JsonNode root,
@@ -136,7 +136,8 @@ public record RopeParameters(
         boolean glm =
                 architecture.equals("GlmForCausalLM") || architecture.equals("Glm4ForCausalLM");
         boolean stablelm = architecture.equals("StableLmForCausalLM");
-        boolean partialRotary = phi3 || glm || stablelm;
+        boolean phi = architecture.equals("PhiForCausalLM");
+        boolean partialRotary = phi3 || glm || stablelm || phi;
         JsonNode params =
                 present(root, "rope_scaling")
                         ? root.get("rope_scaling")
@@ -148,7 +149,10 @@ public record RopeParameters(
         double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
         double topPartial =
                 ConfigReader.number(
-                        root, "partial_rotary_factor", source, glm ? 0.5 : stablelm ? 0.25 : 1.0);
+                        root,
+                        "partial_rotary_factor",
+                        source,
+                        glm || phi ? 0.5 : stablelm ? 0.25 : 1.0);
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.

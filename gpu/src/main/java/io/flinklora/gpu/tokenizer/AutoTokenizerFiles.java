@@ -84,6 +84,7 @@ final class AutoTokenizerFiles {
                     Map.entry("stablelm", "TokenizersBackend"),
                     Map.entry("olmo", "GPTNeoXTokenizer"),
                     Map.entry("starcoder2", "GPT2Tokenizer"),
+                    Map.entry("phi", "GPT2Tokenizer"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 

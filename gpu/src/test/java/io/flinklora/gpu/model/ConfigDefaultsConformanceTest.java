@@ -2,6 +2,7 @@ package io.flinklora.gpu.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -49,6 +50,13 @@ class ConfigDefaultsConformanceTest {
         Files.writeString(dir.resolve("config.json"), JSON.writeValueAsString(c.get("config")));
         if (c.has("error")) {
             assertThrows(ModelFormatException.class, () -> ModelConfig.read(dir));
+            return;
+        }
+        if (c.has("refused")) {
+            // transformers computes it, the engine does not: refused naming the field
+            ModelFormatException e =
+                    assertThrows(ModelFormatException.class, () -> ModelConfig.read(dir));
+            assertTrue(e.getMessage().contains(c.get("refused").asText()), e.getMessage());
             return;
         }
         JsonNode t = c.get("transformers");
@@ -137,6 +145,7 @@ class ConfigDefaultsConformanceTest {
                 m.block().parallel(),
                 "attention and MLP side by side");
         assertEquals(t.get("norm_bias").asBoolean(), m.block().normBias(), "norms with a bias");
+        assertEquals(t.get("head_bias").asBoolean(), m.headBias(), "an output head with a bias");
         assertEquals(t.get("clip_qkv").asDouble(), m.block().clipQkv(), 1e-12, "clip_qkv");
         // What generate stops on (GenerationConfig read from config.json, as from_pretrained does
         // without generation_config.json), not the model config's class default.

@@ -296,7 +296,7 @@ class ModelLoadingTest {
                                 "rope_parameters",
                                 Map.of("rope_type", "longrope", "rope_theta", 10000.0)),
                         Map.<String, Object>of("partial_rotary_factor", 0.5),
-                        Map.<String, Object>of("hidden_act", "gelu_new"))) {
+                        Map.<String, Object>of("hidden_act", "quick_gelu"))) {
             String field = change.keySet().iterator().next();
             Path model = rewrite(dir.resolve(field), DType.F32, 1, change, (n, a) -> a);
             ModelFormatException e =
