@@ -19,7 +19,7 @@ PIECES = ["Once", " upon", "  ", " ", "\n", "\r\n", "\t", "time", "Lily", "ü", 
           "I'm", "DON'T", "123", "4", ".", "!!", "?", "<s>", "</s>", "<unk>", "<pad>", "<mask>", "<bos>", "<eos>",
           "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|tool|>", "<|x|>", "ab", "the"]
 CLASSES = ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast", "Qwen2Tokenizer",
-           "Qwen2TokenizerFast", "GPT2Tokenizer", "PreTrainedTokenizerFast", "TokenizersBackend", "SomeTokenizer",
+           "Qwen2TokenizerFast", "GPT2Tokenizer", "CodeGenTokenizer", "PreTrainedTokenizerFast", "TokenizersBackend", "SomeTokenizer",
            None]
 # every model type the engine serves (AutoTokenizer picks a class per type)
 MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "gemma3_text", "granite",

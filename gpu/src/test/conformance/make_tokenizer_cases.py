@@ -117,6 +117,9 @@ CASES = {
         tokenizer_class="PreTrainedTokenizerFast", eos_token="<|im_end|>")),
     "bl_gpt2_prefix_space": (bytelevel_tokenizer("gpt2"), {"model_type": "llama"}, dict(
         tokenizer_class="GPT2Tokenizer", add_prefix_space=True)),
+    # Phi-1/2's tokenizer_config.json names CodeGenTokenizer: GPT2Tokenizer's pipeline
+    "bl_codegen_phi": (bytelevel_tokenizer("gpt2"), {"model_type": "phi"}, dict(
+        tokenizer_class="CodeGenTokenizer", add_prefix_space=True)),
     "bl_llama3": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
         tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")),
     "bl_llama3_add_flags_dropped": (bytelevel_tokenizer("llama3"), {"model_type": "llama"}, dict(
@@ -157,6 +160,9 @@ REFUSED = {
     # a transformers class that rebuilds its pipeline in code the engine does not replicate
     "refused_t5_class": (sp_file(), {"model_type": "llama"}, dict(tokenizer_class="T5Tokenizer", **LLAMA_SPECIALS),
                          "T5Tokenizer"),
+    # found by name though no model type registers it (transformers exports it): refused all the same
+    "refused_distilbert_class": (sp_file(), {"model_type": "llama"}, dict(
+        tokenizer_class="DistilBertTokenizer", **LLAMA_SPECIALS), "DistilBertTokenizer"),
     "refused_split_special_tokens": (sp_file(), {"model_type": "llama"}, dict(
         tokenizer_class="LlamaTokenizer", split_special_tokens=True, **LLAMA_SPECIALS), "split_special_tokens"),
 }
@@ -179,13 +185,21 @@ def write(folder, tj, cfg, tcfg):
 
 
 def rebuilding_classes():
-    """Names transformers resolves to a tokenizer class other than the generic backend."""
+    """Names transformers resolves to a tokenizer class other than the generic backend: those the model
+    types register, and every class transformers exports, which tokenizer_class_from_name finds by name
+    too (CodeGenTokenizer, DistilBertTokenizer, ...; a class whose dependency is missing here is a
+    placeholder, counted all the same)."""
     names = {v for v in ta.TOKENIZER_MAPPING_NAMES.values() if v} | set(ta.REGISTERED_FAST_ALIASES) \
-        | set(ta.REGISTERED_TOKENIZER_CLASSES)
+        | set(ta.REGISTERED_TOKENIZER_CLASSES) \
+        | {n for n in dir(transformers) if n.endswith(("Tokenizer", "TokenizerFast")) and n != "AutoTokenizer"}
     out = set()
     for n in names:
-        c = ta.tokenizer_class_from_name(n)
-        if c is not None and c is not TokenizersBackend and c.__name__ != "PythonBackend":
+        try:
+            c = ta.tokenizer_class_from_name(n)
+        except Exception:
+            c = None
+        if c is not None and c is not TokenizersBackend and c.__name__ not in ("PythonBackend",
+                                                                                "PreTrainedTokenizerFast"):
             out.add(n.removesuffix("Fast"))
     return sorted(out)
 
@@ -225,7 +239,8 @@ def main():
         f"# transformers {transformers.__version__}: tokenizer classes AutoTokenizer resolves to a class of its own\n"
         "# (not the generic TokenizersBackend), without the Fast suffix. Written by\n"
         "# gpu/src/test/conformance/make_tokenizer_cases.py; the engine rebuilds LlamaTokenizer, GemmaTokenizer,\n"
-        "# Qwen2Tokenizer and GPT2Tokenizer as transformers does and refuses the others by name.\n"
+        "# Qwen2Tokenizer, GPT2Tokenizer and CodeGenTokenizer as transformers does and refuses the others by\n"
+        "# name.\n"
         + "".join(n + "\n" for n in rebuilding_classes()))
     print(f"{len(cases)} cases in {OUT}")
 

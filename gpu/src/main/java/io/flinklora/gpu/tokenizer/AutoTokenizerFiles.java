@@ -324,6 +324,11 @@ final class AutoTokenizerFiles {
                 return TokenizerClass.QWEN2;
             case "GPT2Tokenizer":
                 return TokenizerClass.GPT2;
+            case "CodeGenTokenizer":
+                // Phi-1/2's tokenizer_config.json names it. Its constructor builds GPT2Tokenizer's
+                // pipeline; the ByteLevel post-processor it adds moves offsets only, and the file's
+                // post-processor replaces it when there is one.
+                return TokenizerClass.GPT2;
             default:
         }
         if (GENERIC.contains(base) || !rebuildingClasses().contains(base)) {
@@ -337,7 +342,8 @@ final class AutoTokenizerFiles {
                         + dir
                         + "): transformers 5 builds that tokenizer's pipeline in its own code,"
                         + " which the engine does not replicate; supported classes are"
-                        + " LlamaTokenizer, GemmaTokenizer, Qwen2Tokenizer, GPT2Tokenizer and the"
+                        + " LlamaTokenizer, GemmaTokenizer, Qwen2Tokenizer, GPT2Tokenizer,"
+                        + " CodeGenTokenizer and the"
                         + " generic PreTrainedTokenizerFast / TokenizersBackend");
     }
 
