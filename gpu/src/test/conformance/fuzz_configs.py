@@ -24,7 +24,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
-    Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM)
+    Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -46,7 +46,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             glm=(GlmConfig, GlmForCausalLM), glm4=(Glm4Config, Glm4ForCausalLM),
             exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM),
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
-            starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM))
+            starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
+            nemotron=(NemotronConfig, NemotronForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -157,6 +158,17 @@ def rand_model(r, arch):
         cfg["use_bias"] = r.random() < 0.6
         cfg["sliding_window"] = r.choice([None, None, 4, 6])
         cfg["hidden_act"] = r.choice(["gelu_pytorch_tanh", "gelu_pytorch_tanh", "gelu", "silu", "relu"])
+    if arch == "nemotron":
+        # a gate-less MLP (up, relu2, down) behind LayerNorm1Ps, a partial rotary (default half of each head)
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        cfg["norm_eps"] = r.choice([1e-5, 1e-3])
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["mlp_bias"] = r.random() < 0.4
+        cfg["hidden_act"] = r.choice(["relu2", "relu2", "relu", "silu", "gelu_pytorch_tanh"])
+        partial = r.choice([None, None, 0.25, 0.5, 1.0])
+        if partial is not None:
+            cfg["rope_parameters"]["partial_rotary_factor"] = partial
     if arch == "phi":
         # attention (q, k, v, dense) and a gate-less MLP (fc1, fc2) side by side on one LayerNorm with a
         # bias, biases everywhere (the output head too), a partial rotary (default half of each head)
@@ -274,11 +286,12 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
            phi3=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
            glm=["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"],
            starcoder2=["q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"],
-           phi=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"])
+           phi=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
+           nemotron=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi") else "default"]
+                else arch if arch in ("starcoder2", "phi", "nemotron") else "default"]
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
@@ -373,7 +386,7 @@ STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "
               "final_logit_softcapping", "partial_rotary_factor", "original_max_position_embeddings",
               "rope_local_base_freq", "sliding_window_pattern",
               "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id",
-              "norm_epsilon", "residual_dropout", "embedding_dropout", "layer_norm_eps",
+              "norm_epsilon", "residual_dropout", "embedding_dropout", "layer_norm_eps", "norm_eps",
               "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
 
 

@@ -98,6 +98,8 @@ from transformers import (  # noqa: E402
     Starcoder2ForCausalLM,
     PhiConfig,
     PhiForCausalLM,
+    NemotronConfig,
+    NemotronForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -193,6 +195,7 @@ ARCH = {
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
     "phi": (PhiConfig, PhiForCausalLM, "PhiForCausalLM"),
+    "nemotron": (NemotronConfig, NemotronForCausalLM, "NemotronForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1334,6 +1337,23 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="half of each head rotating", config=rope_set(partial_rotary_factor=0.5))],
+        ),
+        dict(
+            # Nemotron: Llama's modules with a gate-less MLP (up_proj, relu2, down_proj) behind LayerNorm1Ps
+            # (LayerNorms with a bias, weight stored less one), half of each head rotating (the class default),
+            # attention_bias and mlp_bias
+            name="nemotron",
+            arch="nemotron",
+            cfg=dict(num_key_value_heads=gqa_kv, norm_eps=1e-4, attention_bias=True, mlp_bias=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            norm_mean=0.0,
+            features=["gqa", "gateless_mlp", "relu2", "layer_norm_1p_with_bias", "attention_bias", "mlp_bias",
+                      "partial_rotary_default_half", "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0)),
+                  dict(what="relu in place of relu2", config=cfg_set(hidden_act="relu"))],
         ),
     ]
 

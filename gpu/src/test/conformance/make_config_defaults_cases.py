@@ -30,7 +30,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
-         ("PhiForCausalLM", "phi")]
+         ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -76,6 +76,9 @@ EXTRA = [
      "use_parallel_residual": True},
     # Starcoder2's LayerNorm epsilon and biases (with an rms_norm_eps it does not read)
     {"num_key_value_heads": 8, "norm_epsilon": 1e-3, "use_bias": False, "rms_norm_eps": 1e-2},
+    # Nemotron's LayerNorm1P epsilon, biases and activation
+    {"num_key_value_heads": 8, "norm_eps": 1e-3, "attention_bias": True, "mlp_bias": True,
+     "hidden_act": "relu"},
     # OLMo's clamp of q, k and v (with an rms_norm_eps OlmoLayerNorm does not read)
     {"num_key_value_heads": 8, "clip_qkv": 8.0, "rms_norm_eps": 1e-3},
     # EOS ids as config.json gives them (GLM's class default list is not what generate stops on)
@@ -134,7 +137,8 @@ def resolved(c, arch, model):
         # OlmoLayerNorm hard-codes its epsilon
         "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM", "PhiForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
-                         else c.norm_epsilon if arch == "Starcoder2ForCausalLM" else c.rms_norm_eps),
+                         else c.norm_epsilon if arch == "Starcoder2ForCausalLM"
+                         else c.norm_eps if arch == "NemotronForCausalLM" else c.rms_norm_eps),
         "rope_type": rope.get("rope_type", "default"),
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),

@@ -661,7 +661,9 @@ public record AdapterConfig(
                             b
                                     + (model.fusedGateUp() || model.phi()
                                             ? ".mlp.activation_fn"
-                                            : model.gatedMlp() ? ".mlp.act_fn" : ".mlp.act")));
+                                            : model.architecture().equals("Starcoder2ForCausalLM")
+                                                    ? ".mlp.act"
+                                                    : ".mlp.act_fn")));
             if (!model.block().parallel()) {
                 // Cohere's block, and StableLM's with use_parallel_residual, have one norm
                 out.add(b + ".post_attention_layernorm");

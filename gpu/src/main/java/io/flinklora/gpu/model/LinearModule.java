@@ -56,6 +56,12 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
             return List.copyOf(out);
         }
         out.add(single(c, layer, Projection.O));
+        if (c.architecture().equals("NemotronForCausalLM")) {
+            // Nemotron: up and down under Llama's names, no gate.
+            out.add(single(c, layer, Projection.UP));
+            out.add(single(c, layer, Projection.DOWN));
+            return List.copyOf(out);
+        }
         if (!c.gatedMlp()) {
             // Starcoder2: c_fc and c_proj, as up and down around the activation.
             out.add(named(c, pre + "mlp.c_fc", Projection.UP));

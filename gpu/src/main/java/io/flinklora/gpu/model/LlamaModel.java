@@ -994,6 +994,7 @@ public final class LlamaModel implements AutoCloseable {
         // input).
         NDArray gated =
                 config.block().activation() == ModelConfig.Activation.RELU
+                                || config.block().activation() == ModelConfig.Activation.RELU2
                         ? act.mul(up)
                         : act.muli(up);
         return project(l, Projection.DOWN, w, gated, delta);
@@ -1005,6 +1006,8 @@ public final class LlamaModel implements AutoCloseable {
             case SILU -> gate.mul(Activation.sigmoid(gate));
             case GELU -> Activation.gelu(gate);
             case RELU -> Activation.relu(gate);
+            // relu2 (Nemotron): relu(x) squared, out of place (relu's backward reads its output)
+            case RELU2 -> Activation.relu(gate).square();
             // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
             // Out of place where autograd keeps an output for the backward pass (pow,
             // tanh).

@@ -83,14 +83,16 @@ public record ModelConfig(
                     "StableLmForCausalLM",
                     "OlmoForCausalLM",
                     "Starcoder2ForCausalLM",
-                    "PhiForCausalLM");
+                    "PhiForCausalLM",
+                    "NemotronForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
         SILU("silu"),
         GELU("gelu"),
         GELU_TANH("gelu_pytorch_tanh"),
-        RELU("relu");
+        RELU("relu"),
+        RELU2("relu2");
 
         private final String hfName;
 
@@ -116,7 +118,8 @@ public record ModelConfig(
                     source
                             + ": unsupported activation '"
                             + name
-                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, relu)");
+                            + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, relu,"
+                            + " relu2)");
         }
     }
 
@@ -374,6 +377,8 @@ public record ModelConfig(
                         new Defaults(2, null, 4096, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "PhiForCausalLM" ->
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
+                case "NemotronForCausalLM" ->
+                        new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -457,7 +462,9 @@ public record ModelConfig(
      * c_proj(act(c_fc(x)))}, its c_fc and c_proj standing in for up and down.
      */
     public boolean gatedMlp() {
-        return !architecture.equals("Starcoder2ForCausalLM") && !phi();
+        return !architecture.equals("Starcoder2ForCausalLM")
+                && !phi()
+                && !architecture.equals("NemotronForCausalLM");
     }
 
     /**
@@ -597,6 +604,14 @@ public record ModelConfig(
         boolean olmo1 = arch.equals("OlmoForCausalLM");
         boolean starcoder2 = arch.equals("Starcoder2ForCausalLM");
         boolean phi = arch.equals("PhiForCausalLM");
+        boolean nemotron = arch.equals("NemotronForCausalLM");
+        if (nemotron && !ConfigReader.has(root, "num_key_value_heads")) {
+            // NemotronAttention divides by config.num_key_value_heads as it is (None by default).
+            throw new ModelFormatException(
+                    source
+                            + ": NemotronForCausalLM needs num_key_value_heads (transformers 5's"
+                            + " NemotronAttention fails without it)");
+        }
         if (phi && ConfigReader.bool(root, "qk_layernorm", source, false)) {
             // PhiAttention's q/k LayerNorms carry a bias and one weight for every head.
             throw new ModelFormatException(
@@ -680,7 +695,9 @@ public record ModelConfig(
                                 root,
                                 cohere || stablelm || phi
                                         ? "layer_norm_eps"
-                                        : starcoder2 ? "norm_epsilon" : "rms_norm_eps",
+                                        : starcoder2
+                                                ? "norm_epsilon"
+                                                : nemotron ? "norm_eps" : "rms_norm_eps",
                                 source,
                                 defaults.rmsNormEps());
         if (!(eps > 0)) {
@@ -829,6 +846,17 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "use_qkv_bias", source, false);
             oBias = false;
             mlpBias = false;
+        }
+        if (nemotron) {
+            // Llama's modules with a gate-less MLP (up, relu2, down) behind LayerNorm1Ps:
+            // LayerNorms
+            // with a bias whose weight is stored less one, as Gemma's RMSNorms.
+            block =
+                    Block.of(act, 1f, true, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false)
+                            .withBiasedLayerNorms();
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
+            oBias = qkvBias;
+            mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
         }
         if (phi) {
             // Attention and the MLP side by side on one LayerNorm with a bias; every linear module

@@ -53,7 +53,8 @@ public final class ModelFields {
                             "absent: the config class's default (1e-5 for Phi-3, OLMo 2 and 3, ERNIE"
                                     + " 4.5 and EXAONE 4, 1e-8 Helium, 1.5625e-7 GLM, 1e-6 otherwise);"
                                     + " no effect for Cohere, StableLM and Phi (layer_norm_eps),"
-                                    + " Starcoder2 (norm_epsilon) and OLMo (its LayerNorm fixes"
+                                    + " Starcoder2 (norm_epsilon), Nemotron (norm_eps) and OLMo (its"
+                                    + " LayerNorm fixes"
                                     + " 1e-5)"),
                     new Field("tie_word_embeddings", Use.APPLIED, ""),
                     new Field("rope_theta", Use.APPLIED, "transformers 4.x layout"),
@@ -73,7 +74,7 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3, GLM and Phi (default 0.5) and StableLM (default 0.25): the leading"
+                            "Phi3, GLM, Phi and Nemotron (default 0.5) and StableLM (default 0.25): the leading"
                                     + " share of each head rotates; 1.0 only elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
@@ -125,8 +126,8 @@ public final class ModelFields {
             new Field(
                     "hidden_act",
                     Use.APPLIED,
-                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new), relu; others"
-                            + " refused");
+                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new), relu, relu2;"
+                            + " others refused");
 
     private static final Field ATTENTION_BIAS =
             new Field("attention_bias", Use.APPLIED, "biases on q, k, v and o projections");
@@ -294,6 +295,22 @@ public final class ModelFields {
                             "false only: true (LayerNorms with a bias over q and k) is refused"),
                     new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
                     new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
+
+    private static final List<Field> NEMOTRON =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between up_proj and down_proj (default relu2, relu"
+                                    + " squared; silu, gelu, gelu_pytorch_tanh, relu too; others"
+                                    + " refused)"),
+                    new Field(
+                            "norm_eps",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorm1Ps (a bias, the weight stored less one;"
+                                    + " default 1e-5)"),
+                    ATTENTION_BIAS,
+                    new Field("mlp_bias", Use.APPLIED, "biases on up and down projections"));
 
     private static final List<Field> GLM =
             List.of(
@@ -541,6 +558,7 @@ public final class ModelFields {
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
                     case "PhiForCausalLM" -> PHI;
+                    case "NemotronForCausalLM" -> NEMOTRON;
                     default -> List.of();
                 });
         return out;
@@ -573,6 +591,7 @@ public final class ModelFields {
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);
         m.put("PhiForCausalLM", PHI);
+        m.put("NemotronForCausalLM", NEMOTRON);
         return m;
     }
 

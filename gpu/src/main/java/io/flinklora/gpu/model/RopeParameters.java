@@ -136,7 +136,8 @@ public record RopeParameters(
         boolean glm =
                 architecture.equals("GlmForCausalLM") || architecture.equals("Glm4ForCausalLM");
         boolean stablelm = architecture.equals("StableLmForCausalLM");
-        boolean phi = architecture.equals("PhiForCausalLM");
+        boolean phi =
+                architecture.equals("PhiForCausalLM") || architecture.equals("NemotronForCausalLM");
         boolean partialRotary = phi3 || glm || stablelm || phi;
         JsonNode params =
                 present(root, "rope_scaling")

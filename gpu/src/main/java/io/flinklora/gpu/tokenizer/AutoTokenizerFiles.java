@@ -85,6 +85,7 @@ final class AutoTokenizerFiles {
                     Map.entry("olmo", "GPTNeoXTokenizer"),
                     Map.entry("starcoder2", "GPT2Tokenizer"),
                     Map.entry("phi", "GPT2Tokenizer"),
+                    Map.entry("nemotron", "TokenizersBackend"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 
