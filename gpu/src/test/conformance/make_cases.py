@@ -1324,8 +1324,8 @@ def model_specs(shapes, seed=0):
                   dict(what="relu in place of gelu_new", config=cfg_set(hidden_act="relu"))],
         ),
         dict(
-            # three quarters of each head rotating (Phi-2 rotates 0.4 of its 80: 32), with a linear-scaled rotary
-            # and a tied head (its bias kept)
+            # three quarters of each head rotating (Phi-2 rotates 0.4 of its 80: 32), with a linear-scaled rotary,
+            # a tied head (its bias kept), and an adapter saving the whole head (its own bias with it)
             name="phi_tied",
             arch="phi",
             cfg=dict(num_key_value_heads=gqa_kv, tie_word_embeddings=True, pad_token_id=None,
@@ -1333,7 +1333,7 @@ def model_specs(shapes, seed=0):
                                       "partial_rotary_factor": 0.75}),
             features=["gqa", "gateless_mlp", "parallel_block", "layer_norm_with_bias", "head_bias",
                       "partial_rotary_three_quarters", "tied_embeddings", "rope_linear", "config_v5"],
-            adapters=["plain", "rslora_all_linear", "head_lora"],
+            adapters=["plain", "rslora_all_linear", "save_head"],
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="half of each head rotating", config=rope_set(partial_rotary_factor=0.5))],

@@ -580,16 +580,14 @@ public record AdapterConfig(
                     source + ": trainable_token_indices together with LoRA on embed_tokens");
         }
         if (model.headBias()) {
-            // The engine's head replacements (a saved head, DoRA's rescaled rows, a tied head's
-            // own token rows) leave the base head's bias out; Phi's head has one.
+            // DoRA's rescaled head rows and a tied head's own token rows would leave the base
+            // head's bias out; Phi's head has one (a saved whole head brings its own).
             String what =
-                    saves(HEAD)
-                            ? "modules_to_save lm_head"
-                            : useDora && matches(HEAD)
-                                    ? "DoRA on lm_head"
-                                    : !trainableTokens.isEmpty() && model.tieWordEmbeddings()
-                                            ? "trainable_token_indices on a tied head"
-                                            : null;
+                    useDora && matches(HEAD)
+                            ? "DoRA on lm_head"
+                            : !trainableTokens.isEmpty() && model.tieWordEmbeddings()
+                                    ? "trainable_token_indices on a tied head"
+                                    : null;
             if (what != null) {
                 throw new AdapterFormatException(
                         source

@@ -53,6 +53,7 @@ public final class LoraAdapter implements AutoCloseable {
     private NDArray embedBT;
     private NDArray savedEmbed;
     private NDArray savedLmHead;
+    private NDArray savedLmHeadBias;
     private NDArray headAT;
     private NDArray tokenRowsOnDevice;
     private NDArray headBT;
@@ -72,6 +73,7 @@ public final class LoraAdapter implements AutoCloseable {
             float[] embedB,
             float[] savedEmbed,
             float[] savedLmHead,
+            float[] savedLmHeadBias,
             int headRank,
             float[] headA,
             float[] headB,
@@ -84,8 +86,8 @@ public final class LoraAdapter implements AutoCloseable {
             int hidden) {
         static final Extras NONE =
                 new Extras(
-                        0, null, null, null, null, 0, null, null, null, null, null, null, false, 0,
-                        0);
+                        0, null, null, null, null, null, 0, null, null, null, null, null, null,
+                        false, 0, 0);
 
         long bytes() {
             long n = 0;
@@ -95,6 +97,7 @@ public final class LoraAdapter implements AutoCloseable {
                         embedB,
                         savedEmbed,
                         savedLmHead,
+                        savedLmHeadBias,
                         headA,
                         headB,
                         headBias,
@@ -114,6 +117,7 @@ public final class LoraAdapter implements AutoCloseable {
                     embedB,
                     savedEmbed,
                     savedLmHead,
+                    savedLmHeadBias,
                     headRank,
                     headA,
                     headB,
@@ -813,8 +817,36 @@ public final class LoraAdapter implements AutoCloseable {
                             hidden,
                             scratch);
         }
+        float[] savedHeadBias = null;
         if (config.saves("lm_head")) {
             savedHead = saved(file, w, byKey, consumed, "lm_head", vocab, hidden, scratch);
+            if (model.headBias()) {
+                // Phi: the saved copy of the head carries its own bias.
+                String name = byKey.get("lm_head.bias");
+                if (name == null) {
+                    name = byKey.get("lm_head.modules_to_save.bias");
+                }
+                if (name == null) {
+                    throw new AdapterFormatException(
+                            file
+                                    + ": modules_to_save names lm_head, whose base module has a"
+                                    + " bias, but tensor 'lm_head.bias' is missing");
+                }
+                long[] shape = w.info(name).shape();
+                if (shape.length != 1 || shape[0] != vocab) {
+                    throw new AdapterFormatException(
+                            file
+                                    + ": tensor '"
+                                    + name
+                                    + "' has shape "
+                                    + Arrays.toString(shape)
+                                    + ", expected ["
+                                    + vocab
+                                    + "]");
+                }
+                consumed.add(name);
+                savedHeadBias = load(w, name, scratch);
+            }
         }
         float[] headA = null;
         float[] headB = null;
@@ -892,6 +924,7 @@ public final class LoraAdapter implements AutoCloseable {
                 embedB,
                 savedEmbed,
                 savedHead,
+                savedHeadBias,
                 headRank,
                 headA,
                 headB,
@@ -1162,6 +1195,9 @@ public final class LoraAdapter implements AutoCloseable {
                                 .create(x.savedLmHead(), new Shape(x.vocab(), x.hidden()))
                                 .toType(dtype, false);
             }
+            if (x.savedLmHeadBias() != null) {
+                savedLmHeadBias = extrasOnDevice.create(x.savedLmHeadBias()).toType(dtype, false);
+            }
         }
         return true;
     }
@@ -1207,6 +1243,7 @@ public final class LoraAdapter implements AutoCloseable {
             embedBT = null;
             savedEmbed = null;
             savedLmHead = null;
+            savedLmHeadBias = null;
             headAT = null;
             headBT = null;
             headBias = null;
@@ -1274,6 +1311,11 @@ public final class LoraAdapter implements AutoCloseable {
 
     NDArray savedLmHead() {
         return savedLmHead;
+    }
+
+    /** The saved head's bias (Phi), or null. */
+    NDArray savedLmHeadBias() {
+        return savedLmHeadBias;
     }
 
     /**

@@ -332,7 +332,7 @@ public final class LoraBatch implements ProjectionDelta {
             // weight 1).
             out.set(
                     new ai.djl.ndarray.index.NDIndex("{}", idx),
-                    Linear.linear(hidden.get(idx), a.savedLmHead(), null)
+                    Linear.linear(hidden.get(idx), a.savedLmHead(), a.savedLmHeadBias())
                             .singletonOrThrow()
                             .toType(out.getDataType(), false));
         }

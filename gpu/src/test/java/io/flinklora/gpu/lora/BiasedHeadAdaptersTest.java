@@ -41,11 +41,6 @@ class BiasedHeadAdaptersTest {
                                 untied),
                         List.of(
                                 "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"],"
-                                        + " \"modules_to_save\": [\"lm_head\"]}",
-                                "modules_to_save lm_head",
-                                untied),
-                        List.of(
-                                "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"],"
                                         + " \"trainable_token_indices\": [5, 7]}",
                                 "trainable_token_indices on a tied head",
                                 tied))) {
@@ -59,7 +54,13 @@ class BiasedHeadAdaptersTest {
                             && e.getMessage().contains("PhiForCausalLM"),
                     e.getMessage());
         }
-        // Token rows on an untied head leave the head alone: served.
+        // A saved whole head brings its own bias, and token rows on an untied head leave the head
+        // alone: both served.
+        AdapterConfig saved =
+                adapter(
+                        "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"],"
+                                + " \"modules_to_save\": [\"lm_head\"]}");
+        assertDoesNotThrow(() -> saved.checkModules(untied, "adapter_config.json"));
         AdapterConfig tokens =
                 adapter(
                         "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"],"
