@@ -832,20 +832,7 @@ public final class LoraAdapter implements AutoCloseable {
                                     + ": modules_to_save names lm_head, whose base module has a"
                                     + " bias, but tensor 'lm_head.bias' is missing");
                 }
-                long[] shape = w.info(name).shape();
-                if (shape.length != 1 || shape[0] != vocab) {
-                    throw new AdapterFormatException(
-                            file
-                                    + ": tensor '"
-                                    + name
-                                    + "' has shape "
-                                    + Arrays.toString(shape)
-                                    + ", expected ["
-                                    + vocab
-                                    + "]");
-                }
-                consumed.add(name);
-                savedHeadBias = load(w, name, scratch);
+                savedHeadBias = vector(file, w, name, vocab, consumed, scratch);
             }
         }
         float[] headA = null;
