@@ -24,7 +24,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     HeliumConfig, HeliumForCausalLM, Ernie4_5Config, Ernie4_5ForCausalLM, SeedOssConfig, SeedOssForCausalLM,
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
-    Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM)
+    Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
+    ArceeConfig, ArceeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -47,7 +48,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM),
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
-            nemotron=(NemotronConfig, NemotronForCausalLM))
+            nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -158,6 +159,11 @@ def rand_model(r, arch):
         cfg["use_bias"] = r.random() < 0.6
         cfg["sliding_window"] = r.choice([None, None, 4, 6])
         cfg["hidden_act"] = r.choice(["gelu_pytorch_tanh", "gelu_pytorch_tanh", "gelu", "silu", "relu"])
+    if arch == "arcee":
+        # Llama with a gate-less MLP (up, relu2, down)
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["mlp_bias"] = r.random() < 0.3
+        cfg["hidden_act"] = r.choice(["relu2", "relu2", "relu", "silu", "gelu"])
     if arch == "nemotron":
         # a gate-less MLP (up, relu2, down) behind LayerNorm1Ps, a partial rotary (default half of each head)
         cfg["pad_token_id"] = None
@@ -288,10 +294,11 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
            starcoder2=["q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"],
            phi=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
            nemotron=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+LIN["arcee"] = LIN["nemotron"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron") else "default"]
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee") else "default"]
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:

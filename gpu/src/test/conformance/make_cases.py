@@ -100,6 +100,8 @@ from transformers import (  # noqa: E402
     PhiForCausalLM,
     NemotronConfig,
     NemotronForCausalLM,
+    ArceeConfig,
+    ArceeForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -196,6 +198,7 @@ ARCH = {
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
     "phi": (PhiConfig, PhiForCausalLM, "PhiForCausalLM"),
     "nemotron": (NemotronConfig, NemotronForCausalLM, "NemotronForCausalLM"),
+    "arcee": (ArceeConfig, ArceeForCausalLM, "ArceeForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1354,6 +1357,18 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0)),
                   dict(what="relu in place of relu2", config=cfg_set(hidden_act="relu"))],
+        ),
+        dict(
+            # Arcee (AFM): Llama with Nemotron's gate-less MLP (up_proj, relu2, down_proj), llama3 rotary
+            name="arcee",
+            arch="arcee",
+            cfg=dict(num_key_value_heads=gqa_kv, attention_bias=True, rope_parameters=llama3_rope(shapes)),
+            features=["gqa", "gateless_mlp", "relu2", "attention_bias", "rope_llama3", "untied_embeddings",
+                      "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="silu in place of relu2", config=cfg_set(hidden_act="silu"))],
         ),
     ]
 

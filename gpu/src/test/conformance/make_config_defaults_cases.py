@@ -30,7 +30,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GlmForCausalLM", "glm"), ("Glm4ForCausalLM", "glm4"), ("Exaone4ForCausalLM", "exaone4"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
-         ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron")]
+         ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
+         ("ArceeForCausalLM", "arcee")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,

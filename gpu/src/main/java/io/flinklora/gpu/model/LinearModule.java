@@ -56,8 +56,8 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
             return List.copyOf(out);
         }
         out.add(single(c, layer, Projection.O));
-        if (c.architecture().equals("NemotronForCausalLM")) {
-            // Nemotron: up and down under Llama's names, no gate.
+        if (c.upDownMlp()) {
+            // Nemotron and Arcee: up and down under Llama's names, no gate.
             out.add(single(c, layer, Projection.UP));
             out.add(single(c, layer, Projection.DOWN));
             return List.copyOf(out);

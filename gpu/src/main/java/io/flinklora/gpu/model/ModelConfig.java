@@ -84,7 +84,8 @@ public record ModelConfig(
                     "OlmoForCausalLM",
                     "Starcoder2ForCausalLM",
                     "PhiForCausalLM",
-                    "NemotronForCausalLM");
+                    "NemotronForCausalLM",
+                    "ArceeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -377,7 +378,7 @@ public record ModelConfig(
                         new Defaults(2, null, 4096, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "PhiForCausalLM" ->
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
-                case "NemotronForCausalLM" ->
+                case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
@@ -462,9 +463,16 @@ public record ModelConfig(
      * c_proj(act(c_fc(x)))}, its c_fc and c_proj standing in for up and down.
      */
     public boolean gatedMlp() {
-        return !architecture.equals("Starcoder2ForCausalLM")
-                && !phi()
-                && !architecture.equals("NemotronForCausalLM");
+        return !architecture.equals("Starcoder2ForCausalLM") && !phi() && !upDownMlp();
+    }
+
+    /**
+     * Whether the MLP is up and down around the activation under Llama's names, no gate
+     * (Nemotron's, which Arcee reuses).
+     */
+    public boolean upDownMlp() {
+        return architecture.equals("NemotronForCausalLM")
+                || architecture.equals("ArceeForCausalLM");
     }
 
     /**
@@ -731,7 +739,12 @@ public record ModelConfig(
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean granite = arch.equals("GraniteForCausalLM");
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
-        boolean llama = arch.equals("LlamaForCausalLM") || granite || smol;
+        // Arcee's modules are Llama's with Nemotron's gate-less MLP (up, relu2, down).
+        boolean llama =
+                arch.equals("LlamaForCausalLM")
+                        || granite
+                        || smol
+                        || arch.equals("ArceeForCausalLM");
         boolean attentionBias =
                 (llama || qwen3 || gemma || olmo2 || olmo1)
                         && ConfigReader.bool(root, "attention_bias", source, false);

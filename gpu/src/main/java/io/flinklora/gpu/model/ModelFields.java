@@ -312,6 +312,17 @@ public final class ModelFields {
                     ATTENTION_BIAS,
                     new Field("mlp_bias", Use.APPLIED, "biases on up and down projections"));
 
+    private static final List<Field> ARCEE =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between up_proj and down_proj (default relu2, relu"
+                                    + " squared; silu, gelu, gelu_pytorch_tanh, relu too; others"
+                                    + " refused)"),
+                    ATTENTION_BIAS,
+                    new Field("mlp_bias", Use.APPLIED, "biases on up and down projections"));
+
     private static final List<Field> GLM =
             List.of(
                     SILU,
@@ -559,6 +570,7 @@ public final class ModelFields {
                     case "Starcoder2ForCausalLM" -> STARCODER2;
                     case "PhiForCausalLM" -> PHI;
                     case "NemotronForCausalLM" -> NEMOTRON;
+                    case "ArceeForCausalLM" -> ARCEE;
                     default -> List.of();
                 });
         return out;
@@ -592,6 +604,7 @@ public final class ModelFields {
         m.put("Starcoder2ForCausalLM", STARCODER2);
         m.put("PhiForCausalLM", PHI);
         m.put("NemotronForCausalLM", NEMOTRON);
+        m.put("ArceeForCausalLM", ARCEE);
         return m;
     }
 
