@@ -979,7 +979,8 @@ public final class LlamaModel implements AutoCloseable {
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
         if (!config.gatedMlp()) {
-            // Starcoder2: c_proj(act(c_fc(x))).
+            // No gate (Starcoder2's c_fc / c_proj, Phi's fc1 / fc2, Nemotron's and Arcee's
+            // up / down): down(act(up(x))).
             return project(
                     l,
                     Projection.DOWN,

@@ -230,7 +230,7 @@ public record ModelConfig(
                     clipQkv);
         }
 
-        /** The same block behind LayerNorms with a bias (Starcoder2). */
+        /** The same block behind LayerNorms with a bias (Starcoder2, Nemotron). */
         public Block withBiasedLayerNorms() {
             return with(
                     sandwichNorms, interleavedRotary, parallel, true, true, logitScale, clipQkv);
@@ -459,8 +459,9 @@ public record ModelConfig(
     }
 
     /**
-     * Whether the MLP gates ({@code act(gate) * up}, then down); Starcoder2's has no gate: {@code
-     * c_proj(act(c_fc(x)))}, its c_fc and c_proj standing in for up and down.
+     * Whether the MLP gates ({@code act(gate) * up}, then down). Starcoder2's, Phi's, Nemotron's
+     * and Arcee's have no gate: {@code down(act(up(x)))}, up and down under their own module names
+     * (c_fc / c_proj, fc1 / fc2, up_proj / down_proj).
      */
     public boolean gatedMlp() {
         return !architecture.equals("Starcoder2ForCausalLM") && !phi() && !upDownMlp();
@@ -862,8 +863,7 @@ public record ModelConfig(
         }
         if (nemotron) {
             // Llama's modules with a gate-less MLP (up, relu2, down) behind LayerNorm1Ps:
-            // LayerNorms
-            // with a bias whose weight is stored less one, as Gemma's RMSNorms.
+            // LayerNorms with a bias whose weight is stored less one, as Gemma's RMSNorms.
             block =
                     Block.of(act, 1f, true, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false)
                             .withBiasedLayerNorms();
