@@ -49,9 +49,9 @@ public final class AdapterExtractor {
             // compute; and the adapter is written under Llama's module names.
             throw new AdapterFormatException(
                     base.architecture()
-                            + " does not store each projection as a module under Llama's name"
-                            + " (fused qkv_proj / gate_up_proj, or c_fc / c_proj): extracting an"
-                            + " adapter from such a model is not supported");
+                            + " does not store Llama's seven projections as modules under Llama's"
+                            + " names (fused qkv_proj / gate_up_proj, or an MLP without a gate):"
+                            + " extracting an adapter from such a model is not supported");
         }
         if (rank < 1) {
             throw new IllegalArgumentException("rank must be at least 1");
