@@ -296,32 +296,28 @@ public final class ModelFields {
                     new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
                     new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
 
+    // Nemotron's gate-less MLP, which Arcee reuses.
+    private static final Field UP_DOWN_ACT =
+            new Field(
+                    "hidden_act",
+                    Use.APPLIED,
+                    "the MLP's activation between up_proj and down_proj (default relu2, relu"
+                            + " squared; silu, gelu, gelu_pytorch_tanh, relu too; others refused)");
+    private static final Field UP_DOWN_BIAS =
+            new Field("mlp_bias", Use.APPLIED, "biases on up and down projections");
+
     private static final List<Field> NEMOTRON =
             List.of(
-                    new Field(
-                            "hidden_act",
-                            Use.APPLIED,
-                            "the MLP's activation between up_proj and down_proj (default relu2, relu"
-                                    + " squared; silu, gelu, gelu_pytorch_tanh, relu too; others"
-                                    + " refused)"),
+                    UP_DOWN_ACT,
                     new Field(
                             "norm_eps",
                             Use.APPLIED,
                             "the epsilon of its LayerNorm1Ps (a bias, the weight stored less one;"
                                     + " default 1e-5)"),
                     ATTENTION_BIAS,
-                    new Field("mlp_bias", Use.APPLIED, "biases on up and down projections"));
+                    UP_DOWN_BIAS);
 
-    private static final List<Field> ARCEE =
-            List.of(
-                    new Field(
-                            "hidden_act",
-                            Use.APPLIED,
-                            "the MLP's activation between up_proj and down_proj (default relu2, relu"
-                                    + " squared; silu, gelu, gelu_pytorch_tanh, relu too; others"
-                                    + " refused)"),
-                    ATTENTION_BIAS,
-                    new Field("mlp_bias", Use.APPLIED, "biases on up and down projections"));
+    private static final List<Field> ARCEE = List.of(UP_DOWN_ACT, ATTENTION_BIAS, UP_DOWN_BIAS);
 
     private static final List<Field> GLM =
             List.of(
