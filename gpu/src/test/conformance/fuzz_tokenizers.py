@@ -98,6 +98,7 @@ def main(seed, count, work):
             print(name, "HF", type(e).__name__, str(e)[:120])
             continue
         cases.append({"name": name, "transformers_class": type(tok).__name__, "texts": rows,
+                      "skipped_ids": m.skipped_ids(tok), "id_texts": m.id_texts(tok),
                       "drawn": {"base": base, "config": cfg, "tokenizer_config": tcfg}})
     (work / "cases.json").write_text(json.dumps({"cases": cases}, ensure_ascii=False, indent=1))
     print(len(cases), "cases in", work)

@@ -154,6 +154,18 @@ EXTRA_FILES = {
         {"special_tokens_map.json": {"bos_token": {"content": "<s>", "lstrip": False}, "eos_token": "</s>",
                                      "unk_token": "<unk>"},
          "added_tokens.json": {"<|tool|>": 512, "<|x|>": 513}}),
+    # EOS ids only the model configs name (ordinary pieces here): generate stops on them, but the
+    # tokenizer does not know them, so decode keeps their text; a pad token naming an ordinary piece is
+    # made special (decode drops it)
+    "sp_llama_config_eos_ids_and_pad_piece": (
+        (sp_file(), {"model_type": "llama", "bos_token_id": 1, "eos_token_id": [2, 400]}, dict(
+            tokenizer_class="LlamaTokenizer", legacy=True, pad_token="▁lo", **LLAMA_SPECIALS)),
+        {"generation_config.json": {"bos_token_id": 1, "eos_token_id": [2, 401, 300]}}),
+    "bl_llama3_config_eos_ids": (
+        (bytelevel_tokenizer("llama3"), {"model_type": "llama", "eos_token_id": [424, 400]}, dict(
+            tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
+            extra_special_tokens=["The"])),
+        {"generation_config.json": {"eos_token_id": [424, 401]}}),
 }
 
 REFUSED = {
@@ -173,6 +185,36 @@ def encode(tok, text):
         return {"text": text, "ids": tok(text).input_ids}
     except Exception as e:  # the tokenizers library refuses the text itself
         return {"text": text, "error": str(e)}
+
+
+def skipped_ids(tok):
+    """Ids decode(skip_special_tokens=True) leaves out of text: each id whose text alone is not empty but
+    is empty when special tokens are skipped (the ids a served completion's text must leave out too)."""
+    out = []
+    for i in range(len(tok)):
+        if tok.decode([i], skip_special_tokens=False) != "" and tok.decode([i], skip_special_tokens=True) == "":
+            out.append(i)
+    return out
+
+
+def anchor_id(tok):
+    """An ordinary token whose text has no leading space and repeats as itself: decode([anchor, id])
+    then shows id's text as it follows other text (a decoder's Strip of the leading space only
+    touches the first token of a sequence)."""
+    added = set(tok.added_tokens_decoder)
+    for i in range(len(tok)):
+        t = tok.decode([i])
+        piece = tok.convert_ids_to_tokens(i)
+        if i not in added and t and not t[0].isspace() and t.isprintable() and tok.decode([i, i]) == t + t \
+                and not (piece.startswith("<0x") and piece.endswith(">")):  # byte pieces fuse with neighbours
+            return i
+    return None
+
+
+def id_texts(tok):
+    """decode([anchor, id], skip_special_tokens=True) for every id: the text each token adds to a completion."""
+    a = anchor_id(tok)
+    return {"anchor": a, "texts": [tok.decode([a, i], skip_special_tokens=True) for i in range(len(tok))]}
 
 
 def write(folder, tj, cfg, tcfg):
@@ -212,7 +254,7 @@ def main():
         write(OUT / name, tj, cfg, tcfg)
         tok = AutoTokenizer.from_pretrained(OUT / name)
         cases.append({"name": name, "transformers_class": type(tok).__name__,
-                      "texts": [encode(tok, t) for t in TEXTS]})
+                      "texts": [encode(tok, t) for t in TEXTS], "skipped_ids": skipped_ids(tok), "id_texts": id_texts(tok)})
         if name == "sp_llama_default":
             # the same tokenizer as transformers 5 saves it (Metaspace in tokenizer.json, added_tokens_decoder)
             saved = OUT / "sp_llama_saved_by_transformers5"
@@ -221,14 +263,14 @@ def main():
             (saved / "config.json").write_text(json.dumps({"model_type": "llama"}, indent=1))
             again = AutoTokenizer.from_pretrained(saved)
             cases.append({"name": saved.name, "transformers_class": type(again).__name__,
-                          "texts": [encode(again, t) for t in TEXTS]})
+                          "texts": [encode(again, t) for t in TEXTS], "skipped_ids": skipped_ids(again), "id_texts": id_texts(again)})
     for name, ((tj, cfg, tcfg), files) in EXTRA_FILES.items():
         write(OUT / name, tj, cfg, tcfg)
         for f, content in files.items():
             (OUT / name / f).write_text(json.dumps(content))
         tok = AutoTokenizer.from_pretrained(OUT / name)
         cases.append({"name": name, "transformers_class": type(tok).__name__,
-                      "texts": [encode(tok, t) for t in TEXTS]})
+                      "texts": [encode(tok, t) for t in TEXTS], "skipped_ids": skipped_ids(tok), "id_texts": id_texts(tok)})
     for name, (tj, cfg, tcfg, named) in REFUSED.items():
         write(OUT / name, tj, cfg, tcfg)
         cases.append({"name": name, "refused": named})

@@ -162,11 +162,19 @@ final class AutoTokenizerFiles {
     private AutoTokenizerFiles() {}
 
     /**
+     * The tokenizer.json transformers runs and the contents the tokenizers library holds special:
+     * every content ever added with {@code special} true (its set only grows, so a token re-added
+     * without the flag stays in it). Decode with {@code skip_special_tokens} leaves out a token
+     * whose decode string is in this set.
+     */
+    record Effective(ObjectNode json, Set<String> specialContents) {}
+
+    /**
      * The effective tokenizer.json for a folder's files (any config may be null when absent).
      *
      * @throws TokenizerException naming what transformers would do that the engine does not
      */
-    static ObjectNode effective(
+    static Effective effective(
             Path dir,
             JsonNode tokenizerJson,
             JsonNode tokenizerConfig,
@@ -202,9 +210,18 @@ final class AutoTokenizerFiles {
                         dir,
                         cls.transformersName);
             }
-            addTokens(dir, cls, out, tokenizerJson, tc, specialTokensMap, addedTokensFile);
+            Set<String> specialContents = new HashSet<>();
+            addTokens(
+                    dir,
+                    cls,
+                    out,
+                    tokenizerJson,
+                    tc,
+                    specialTokensMap,
+                    addedTokensFile,
+                    specialContents);
             checkPostProcessor(dir, out.get("post_processor"));
-            return out;
+            return new Effective(out, Set.copyOf(specialContents));
         } catch (ClassCastException | UnsupportedOperationException | NumberFormatException e) {
             // a field of the wrong JSON type where transformers expects a list, map or id
             throw new TokenizerException(
@@ -494,7 +511,8 @@ final class AutoTokenizerFiles {
             JsonNode file,
             JsonNode tc,
             JsonNode specialTokensMap,
-            JsonNode addedTokensFile) {
+            JsonNode addedTokensFile,
+            Set<String> specialContents) {
         Map<String, Integer> vocab = new HashMap<>();
         JsonNode vocabNode = out.path("model").path("vocab");
         int vocabSize = 0;
@@ -512,9 +530,11 @@ final class AutoTokenizerFiles {
             vocabSize = id;
         }
         ArrayNode added = (ArrayNode) out.withArray("added_tokens");
+        // The tokenizers library reads the file's list by adding each token in turn: an id the
+        // file declares is not kept when the rule gives another (a gap after the vocabulary, say).
         Map<String, ObjectNode> byContent = new LinkedHashMap<>();
         for (JsonNode t : added) {
-            byContent.put(t.path("content").asText(), ((ObjectNode) t).deepCopy());
+            add(byContent, specialContents, vocab, vocabSize, (ObjectNode) t);
         }
 
         // the decoder from_pretrained builds (tokenization_utils_base._from_pretrained)
@@ -602,7 +622,7 @@ final class AutoTokenizerFiles {
                 token.put("normalized", !t.path("special").asBoolean(false));
             }
             token.remove(List.of(STRING, FROM_CONFIG_OBJECT, DEFAULT));
-            add(byContent, vocab, vocabSize, token);
+            add(byContent, specialContents, vocab, vocabSize, token);
         }
         if (cls == TokenizerClass.QWEN2) {
             // Qwen2Tokenizer's constructor ends with add_tokens(AddedToken(t, special=True)) for
@@ -611,7 +631,7 @@ final class AutoTokenizerFiles {
             named.values().forEach(t -> all.add(t.path("content").asText()));
             extras.forEach(t -> all.add(t.path("content").asText()));
             for (String content : all) {
-                add(byContent, vocab, vocabSize, specialToken(content));
+                add(byContent, specialContents, vocab, vocabSize, specialToken(content));
             }
         }
         List<ObjectNode> sorted = new ArrayList<>(byContent.values());
@@ -627,12 +647,16 @@ final class AutoTokenizerFiles {
      */
     private static void add(
             Map<String, ObjectNode> byContent,
+            Set<String> specialContents,
             Map<String, Integer> vocab,
             int vocabSize,
             ObjectNode t) {
         String content = t.path("content").asText();
         if (content.isEmpty()) {
             return;
+        }
+        if (t.path("special").asBoolean(false)) {
+            specialContents.add(content);
         }
         ObjectNode existing = byContent.get(content);
         int id;

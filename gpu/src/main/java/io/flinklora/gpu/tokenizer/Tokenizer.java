@@ -15,10 +15,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,7 +33,6 @@ public final class Tokenizer implements AutoCloseable {
     static final String TOKENIZER_FILE = "tokenizer.json";
     static final String TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
     static final String CONFIG_FILE = "config.json";
-    static final String GENERATION_CONFIG_FILE = "generation_config.json";
     static final String SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json";
     static final String ADDED_TOKENS_FILE = "added_tokens.json";
 
@@ -71,14 +68,6 @@ public final class Tokenizer implements AutoCloseable {
         this.eosIds = eosIds;
     }
 
-    /**
-     * Loads the tokenizer of a Hugging Face model folder: {@code tokenizer.json} (required), and
-     * {@code tokenizer_config.json}, {@code config.json}, {@code generation_config.json} if
-     * present. Nothing is downloaded.
-     *
-     * @throws TokenizerException if {@code tokenizer.json} is missing or unreadable, or a config
-     *     file is corrupt
-     */
     /**
      * The tokenizers library (Rust, inside DJL) builds a BPE merge's result as {@code a +
      * b[prefix_len..]} with {@code continuing_subword_prefix}; a merge whose second part is shorter
@@ -135,12 +124,20 @@ public final class Tokenizer implements AutoCloseable {
         }
     }
 
+    /**
+     * Loads the tokenizer of a Hugging Face model folder: {@code tokenizer.json} (required), and
+     * {@code tokenizer_config.json} (and the legacy files beside it) and {@code config.json} if
+     * present. Nothing is downloaded.
+     *
+     * @throws TokenizerException if {@code tokenizer.json} is missing or unreadable, or a config
+     *     file is corrupt
+     */
     public static Tokenizer load(Path modelDir) {
         Path tokenizerFile = modelDir.resolve(TOKENIZER_FILE);
-        JsonNode tokenizerJson = effectiveTokenizerJson(modelDir);
+        AutoTokenizerFiles.Effective effective = effectiveTokenizer(modelDir);
+        JsonNode tokenizerJson = effective.json();
         JsonNode tokenizerConfig = readJson(modelDir.resolve(TOKENIZER_CONFIG_FILE));
         JsonNode config = readJson(modelDir.resolve(CONFIG_FILE));
-        JsonNode generationConfig = readJson(modelDir.resolve(GENERATION_CONFIG_FILE));
 
         Vocab vocab = Vocab.parse(tokenizerJson, tokenizerFile);
         checkMerges(tokenizerJson, vocab, tokenizerFile);
@@ -165,40 +162,33 @@ public final class Tokenizer implements AutoCloseable {
                                 templateStartsWith(
                                         tokenizerJson.get("post_processor"), vocab, bosId));
 
-        Set<Integer> eos = new LinkedHashSet<>();
-        if (tokenizerConfig != null) {
-            int id = vocab.idOf(AutoTokenizerFiles.contentOf(tokenizerConfig.get("eos_token")));
-            if (id >= 0) {
-                eos.add(id);
-            }
-        }
-        for (JsonNode node : new JsonNode[] {config, generationConfig}) {
-            if (node != null) {
-                for (int id : intList(node.get("eos_token_id"))) {
-                    if (id >= 0) {
-                        eos.add(id);
-                    }
-                }
-            }
-        }
-        int[] eosIds = eos.stream().mapToInt(Integer::intValue).toArray();
-
-        boolean[] special = Arrays.copyOf(vocab.special, vocab.size);
-        // transformers registers bos/eos as special tokens even if tokenizer.json does not.
-        if (bosId >= 0) {
-            special[bosId] = true;
-        }
-        for (int id : eosIds) {
-            if (id < special.length) {
-                special[id] = true;
-            }
-        }
+        // Only the tokenizer's own EOS: the ids config.json and generation_config.json name end
+        // generation (the engine reads them), but the tokenizer does not know them, so decode keeps
+        // their text.
+        int eosId =
+                tokenizerConfig == null
+                        ? -1
+                        : vocab.idOf(
+                                AutoTokenizerFiles.contentOf(tokenizerConfig.get("eos_token")));
+        int[] eosIds = eosId >= 0 ? new int[] {eosId} : new int[0];
 
         HuggingFaceTokenizer hf = openDjl(tokenizerFile, tokenizerJson);
         try {
+            String[] decodeStrings = decodeStrings(vocab, tokenizerJson, hf);
+            // The tokenizers library's decode(skip_special_tokens) leaves out a token whose decode
+            // string is a content ever added as special (the named bos/eos/pad/... included:
+            // transformers adds them so); a normalized one decodes as its normalized form, which
+            // may not be.
+            boolean[] special = new boolean[vocab.size];
+            for (int id = 0; id < vocab.size; id++) {
+                special[id] =
+                        decodeStrings[id] != null
+                                && effective.specialContents().contains(decodeStrings[id]);
+            }
             DecoderFamily family = decoderFamily(tokenizerJson.get("decoder"));
             byte[][] bytes =
-                    tokenBytesTable(family, tokenizerJson.get("decoder"), vocab, special, hf);
+                    tokenBytesTable(
+                            family, tokenizerJson.get("decoder"), decodeStrings, special, hf);
             return new Tokenizer(hf, family, bytes, special, bosId, addBos, eosIds);
         } catch (RuntimeException e) {
             hf.close();
@@ -211,6 +201,10 @@ public final class Tokenizer implements AutoCloseable {
      * file as written ({@link AutoTokenizerFiles}).
      */
     static JsonNode effectiveTokenizerJson(Path modelDir) {
+        return effectiveTokenizer(modelDir).json();
+    }
+
+    private static AutoTokenizerFiles.Effective effectiveTokenizer(Path modelDir) {
         Path tokenizerFile = modelDir.resolve(TOKENIZER_FILE);
         JsonNode tokenizerJson = readJson(tokenizerFile);
         if (tokenizerJson == null) {
@@ -396,7 +390,11 @@ public final class Tokenizer implements AutoCloseable {
         return addBos;
     }
 
-    /** Ids that end generation (tokenizer_config, config.json and generation_config.json). */
+    /**
+     * The tokenizer's EOS ({@code tokenizer_config.json}'s {@code eos_token}), empty without one.
+     * Not what ends generation: the engine stops on the generation config's ids ({@code
+     * GenerationDefaults.eosTokenIds}).
+     */
     public int[] eosIds() {
         return eosIds.clone();
     }
@@ -539,26 +537,60 @@ public final class Tokenizer implements AutoCloseable {
         return steps;
     }
 
+    /**
+     * Each id's string as the tokenizers library decodes it: an added token's content, or for a
+     * normalized one its content through the normalizer (tokenizers 0.23 decodes the normalized
+     * form, e.g. "▁DON" for "DON" under a SentencePiece prepend); the vocabulary's piece otherwise;
+     * null for an id without a token.
+     */
+    private static String[] decodeStrings(Vocab vocab, JsonNode root, HuggingFaceTokenizer hf) {
+        String[] out = vocab.pieces.clone();
+        JsonNode normalizer = root.get("normalizer");
+        if (normalizer == null || normalizer.isNull()) {
+            return out;
+        }
+        for (int id = 0; id < vocab.size; id++) {
+            if (vocab.added[id] && vocab.normalized[id]) {
+                out[id] = normalizedForm(hf, vocab.pieces[id], id);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The normalizer applied to an added token's content. DJL does not expose the normalizer; the
+     * added-token matcher finds a normalized token in the normalized text, and the token it yields
+     * carries that normalized slice, so encoding the content alone gives it. When the content does
+     * not come back as that one token, the content itself.
+     */
+    private static String normalizedForm(HuggingFaceTokenizer hf, String content, int id) {
+        ai.djl.huggingface.tokenizers.Encoding e = hf.encode(content, false, false);
+        long[] ids = e.getIds();
+        String[] tokens = e.getTokens();
+        return ids.length == 1 && ids[0] == id && tokens.length == 1 ? tokens[0] : content;
+    }
+
     private static byte[][] tokenBytesTable(
             DecoderFamily family,
             JsonNode decoder,
-            Vocab vocab,
+            String[] decodeStrings,
             boolean[] special,
             HuggingFaceTokenizer hf) {
-        byte[][] table = new byte[vocab.size][];
+        int size = decodeStrings.length;
+        byte[][] table = new byte[size][];
         if (family == DecoderFamily.OTHER) {
             LOG.info(
                     "tokenizer.json decoder {} is neither SentencePiece-style nor ByteLevel; "
                             + "using DJL's decode per token",
                     decoder);
-            long[][] single = new long[vocab.size][];
-            for (int id = 0; id < vocab.size; id++) {
+            long[][] single = new long[size][];
+            for (int id = 0; id < size; id++) {
                 single[id] = new long[] {id};
             }
             String[] texts = hf.batchDecode(single, true);
-            for (int id = 0; id < vocab.size; id++) {
+            for (int id = 0; id < size; id++) {
                 table[id] =
-                        special[id] || vocab.pieces[id] == null
+                        special[id] || decodeStrings[id] == null
                                 ? NO_BYTES
                                 : texts[id].getBytes(StandardCharsets.UTF_8);
             }
@@ -590,13 +622,11 @@ public final class Tokenizer implements AutoCloseable {
                 }
             }
         }
-        for (int id = 0; id < vocab.size; id++) {
-            String piece = vocab.pieces[id];
+        // Added tokens go through the decoder too, as the tokenizers library decodes them.
+        for (int id = 0; id < size; id++) {
+            String piece = decodeStrings[id];
             if (piece == null || special[id]) {
                 table[id] = NO_BYTES;
-            } else if (vocab.added[id]) {
-                table[id] =
-                        piece.getBytes(StandardCharsets.UTF_8); // added tokens bypass the decoder
             } else if (family == DecoderFamily.BYTE_LEVEL) {
                 table[id] = ByteLevelAlphabet.decode(piece);
             } else {
@@ -674,20 +704,20 @@ public final class Tokenizer implements AutoCloseable {
 
         final int size;
         final String[] pieces;
-        final boolean[] special;
         final boolean[] added;
+        final boolean[] normalized;
         final Map<String, Integer> ids;
 
         private Vocab(
                 int size,
                 String[] pieces,
-                boolean[] special,
                 boolean[] added,
+                boolean[] normalized,
                 Map<String, Integer> ids) {
             this.size = size;
             this.pieces = pieces;
-            this.special = special;
             this.added = added;
+            this.normalized = normalized;
             this.ids = ids;
         }
 
@@ -749,8 +779,8 @@ public final class Tokenizer implements AutoCloseable {
             for (Map.Entry<String, Integer> e : ids.entrySet()) {
                 pieces[e.getValue()] = e.getKey();
             }
-            boolean[] special = new boolean[size];
             boolean[] added = new boolean[size];
+            boolean[] normalized = new boolean[size];
             for (JsonNode t : addedTokens) {
                 int id = t.path("id").asInt(-1);
                 String content = t.path("content").asText(null);
@@ -763,10 +793,10 @@ public final class Tokenizer implements AutoCloseable {
                 }
                 pieces[id] = content;
                 ids.put(content, id);
-                special[id] = t.path("special").asBoolean(false);
                 added[id] = true;
+                normalized[id] = t.path("normalized").asBoolean(!t.path("special").asBoolean());
             }
-            return new Vocab(size, pieces, special, added, ids);
+            return new Vocab(size, pieces, added, normalized, ids);
         }
 
         int idOf(String piece) {

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
@@ -79,6 +82,95 @@ class TransformersTokenizerConformanceTest {
                                                 t.encode(text),
                                                 () -> name + ": " + JSON.valueToTree(text));
                                     }
+                                }
+                            }));
+        }
+        return tests.stream();
+    }
+
+    /**
+     * The ids transformers' {@code decode(ids, skip_special_tokens=True)} leaves out (each id whose
+     * text alone is not empty but is empty when special tokens are skipped) are exactly the ids
+     * whose text a completion leaves out: no more (an EOS id only the model configs name keeps its
+     * text, as in transformers), no fewer.
+     */
+    @TestFactory
+    Stream<DynamicTest> completionTextLeavesOutExactlyTheIdsTransformersDecodeSkips()
+            throws IOException {
+        List<DynamicTest> tests = new ArrayList<>();
+        for (JsonNode c : cases()) {
+            if (!c.has("skipped_ids")) {
+                continue;
+            }
+            String name = c.get("name").asText();
+            Path dir = casesDir().resolve(name);
+            tests.add(
+                    DynamicTest.dynamicTest(
+                            name,
+                            () -> {
+                                Set<Integer> skipped = new TreeSet<>();
+                                c.get("skipped_ids").forEach(id -> skipped.add(id.asInt()));
+                                try (Tokenizer t = Tokenizer.load(dir)) {
+                                    Set<Integer> leftOut = new TreeSet<>();
+                                    for (int id = 0; id < t.vocabSize(); id++) {
+                                        if (t.isSpecial(id)) {
+                                            leftOut.add(id);
+                                            assertEquals(
+                                                    "", t.decode(new int[] {id}), name + " " + id);
+                                        }
+                                    }
+                                    assertEquals(skipped, leftOut, name);
+                                }
+                            }));
+        }
+        return tests.stream();
+    }
+
+    /**
+     * Each token's text as it follows other text in a completion equals transformers' {@code
+     * decode([anchor, id], skip_special_tokens=True)}, for every id the tokenizer knows (the anchor
+     * an ordinary token: a decoder's strip of one leading space touches only a sequence's first
+     * token, which a streamed completion keeps so that it appends to its prompt).
+     */
+    @TestFactory
+    Stream<DynamicTest> everyTokenAddsTheTextTransformersDecodesAfterOtherText()
+            throws IOException {
+        List<DynamicTest> tests = new ArrayList<>();
+        for (JsonNode c : cases()) {
+            if (!c.has("id_texts")) {
+                continue;
+            }
+            String name = c.get("name").asText();
+            Path dir = casesDir().resolve(name);
+            tests.add(
+                    DynamicTest.dynamicTest(
+                            name,
+                            () -> {
+                                int anchor = c.get("id_texts").get("anchor").asInt();
+                                JsonNode texts = c.get("id_texts").get("texts");
+                                try (Tokenizer t = Tokenizer.load(dir)) {
+                                    assertEquals(texts.size(), t.vocabSize(), name + " ids");
+                                    List<String> wrong = new ArrayList<>();
+                                    for (int id = 0; id < texts.size(); id++) {
+                                        String got = t.decode(new int[] {anchor, id});
+                                        if (!got.equals(texts.get(id).asText())) {
+                                            wrong.add(
+                                                    id
+                                                            + ": "
+                                                            + JSON.valueToTree(got)
+                                                            + " not "
+                                                            + texts.get(id));
+                                        }
+                                    }
+                                    assertTrue(
+                                            wrong.isEmpty(),
+                                            () ->
+                                                    name
+                                                            + " ("
+                                                            + wrong.size()
+                                                            + " ids): "
+                                                            + wrong.subList(
+                                                                    0, Math.min(8, wrong.size())));
                                 }
                             }));
         }
