@@ -145,6 +145,17 @@ CASES = {
         tokenizer_class="Qwen2Tokenizer", eos_token="<|im_end|>", mask_token={
             "__type": "AddedToken", "content": "<|x|>", "lstrip": True, "rstrip": True, "normalized": False,
             "single_word": False, "special": True})),
+    # GPTNeoXTokenizer (GPT-NeoX, Pythia, OLMo 1): GPT-2's byte-level pipeline behind an NFC normalizer, and a
+    # post-processor rebuilt from add_bos_token / add_eos_token, which from_pretrained drops whenever
+    # tokenizer.json exists: no BOS, whatever the file's post-processor adds
+    "bl_gptneox_class_drops_file_bos": (bytelevel_tokenizer("llama3"), {"model_type": "gpt_neox"}, dict(
+        tokenizer_class="GPTNeoXTokenizer", add_bos_token=True, bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>", unk_token="<|endoftext|>")),
+    "bl_gptneox_prefix_space_no_trim": (bytelevel_tokenizer("gpt2"), {"model_type": "gpt_neox"}, dict(
+        tokenizer_class="GPTNeoXTokenizerFast", add_prefix_space=True, trim_offsets=False)),
+    # OLMo 1 registers GPTNeoXTokenizer: a folder without tokenizer_config.json gets it, and its <|padding|>
+    "bl_olmo_registered_gptneox": (bytelevel_tokenizer("gpt2"), {"model_type": "olmo"}, None),
+    "bl_gptneox_registered": (bytelevel_tokenizer("llama3"), {"model_type": "gpt_neox"}, None),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)
@@ -281,8 +292,8 @@ def main():
         f"# transformers {transformers.__version__}: tokenizer classes AutoTokenizer resolves to a class of its own\n"
         "# (not the generic TokenizersBackend), without the Fast suffix. Written by\n"
         "# gpu/src/test/conformance/make_tokenizer_cases.py; the engine rebuilds LlamaTokenizer, GemmaTokenizer,\n"
-        "# Qwen2Tokenizer, GPT2Tokenizer and CodeGenTokenizer as transformers does and refuses the others by\n"
-        "# name.\n"
+        "# Qwen2Tokenizer, GPT2Tokenizer, CodeGenTokenizer and GPTNeoXTokenizer as transformers does and refuses\n"
+        "# the others by name.\n"
         + "".join(n + "\n" for n in rebuilding_classes()))
     print(f"{len(cases)} cases in {OUT}")
 

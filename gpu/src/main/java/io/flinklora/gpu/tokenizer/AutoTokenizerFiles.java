@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * whenever tokenizer.json exists; special tokens the configs name (or the class's defaults) are
  * added when missing. No library does this outside Python, so it is written here, from transformers
  * 5.18's {@code tokenization_auto.py}, {@code tokenization_utils_base.py}, {@code
- * tokenization_utils_tokenizers.py} and the four classes' constructors; {@code
+ * tokenization_utils_tokenizers.py} and the five classes' constructors; {@code
  * TransformersTokenizerConformanceTest} compares it with transformers on files saved both ways.
  * Other classes that rebuild their pipeline are refused by name.
  */
@@ -54,7 +54,8 @@ final class AutoTokenizerFiles {
         LLAMA("LlamaTokenizer"),
         GEMMA("GemmaTokenizer"),
         QWEN2("Qwen2Tokenizer"),
-        GPT2("GPT2Tokenizer");
+        GPT2("GPT2Tokenizer"),
+        GPT_NEOX("GPTNeoXTokenizer");
 
         /** transformers' name for the class. */
         final String transformersName;
@@ -83,6 +84,7 @@ final class AutoTokenizerFiles {
                     Map.entry("glm4", "TokenizersBackend"),
                     Map.entry("stablelm", "TokenizersBackend"),
                     Map.entry("olmo", "GPTNeoXTokenizer"),
+                    Map.entry("gpt_neox", "GPTNeoXTokenizer"),
                     Map.entry("starcoder2", "GPT2Tokenizer"),
                     Map.entry("phi", "GPT2Tokenizer"),
                     Map.entry("nemotron", "TokenizersBackend"),
@@ -149,7 +151,13 @@ final class AutoTokenizerFiles {
                     Map.of(
                             "unk_token", "<|endoftext|>",
                             "bos_token", "<|endoftext|>",
-                            "eos_token", "<|endoftext|>"));
+                            "eos_token", "<|endoftext|>"),
+                    TokenizerClass.GPT_NEOX,
+                    Map.of(
+                            "unk_token", "<|endoftext|>",
+                            "bos_token", "<|endoftext|>",
+                            "eos_token", "<|endoftext|>",
+                            "pad_token", "<|padding|>"));
 
     /** Marks, on queued tokens only: given as a plain string / as a tokenizer_config object. */
     private static final String STRING = "__string";
@@ -342,6 +350,8 @@ final class AutoTokenizerFiles {
                 return TokenizerClass.QWEN2;
             case "GPT2Tokenizer":
                 return TokenizerClass.GPT2;
+            case "GPTNeoXTokenizer":
+                return TokenizerClass.GPT_NEOX;
             case "CodeGenTokenizer":
                 // Phi-1/2's tokenizer_config.json names it. Its constructor builds GPT2Tokenizer's
                 // pipeline; the ByteLevel post-processor it adds moves offsets only, and the file's
@@ -361,7 +371,7 @@ final class AutoTokenizerFiles {
                         + "): transformers 5 builds that tokenizer's pipeline in its own code,"
                         + " which the engine does not replicate; supported classes are"
                         + " LlamaTokenizer, GemmaTokenizer, Qwen2Tokenizer, GPT2Tokenizer,"
-                        + " CodeGenTokenizer and the"
+                        + " CodeGenTokenizer, GPTNeoXTokenizer and the"
                         + " generic PreTrainedTokenizerFast / TokenizersBackend");
     }
 
@@ -443,13 +453,18 @@ final class AutoTokenizerFiles {
                 break;
             case QWEN2:
             case GPT2:
+            case GPT_NEOX:
                 {
                     boolean prefix = hasPrefixSpace && prefixSpace.asBoolean();
                     ObjectNode byteLevel = NODES.objectNode();
                     byteLevel.put("type", "ByteLevel");
                     byteLevel.put("add_prefix_space", prefix);
-                    byteLevel.put("trim_offsets", true);
-                    byteLevel.put("use_regex", cls == TokenizerClass.GPT2);
+                    // trim_offsets moves offsets only (GPT-NeoX's constructor takes it)
+                    byteLevel.put(
+                            "trim_offsets",
+                            cls != TokenizerClass.GPT_NEOX
+                                    || tc.path("trim_offsets").asBoolean(true));
+                    byteLevel.put("use_regex", cls != TokenizerClass.QWEN2);
                     if (cls == TokenizerClass.QWEN2) {
                         out.set("normalizer", json("{\"type\":\"NFC\"}"));
                         ObjectNode split = NODES.objectNode();
@@ -462,7 +477,11 @@ final class AutoTokenizerFiles {
                         seq.putArray("pretokenizers").add(split).add(byteLevel);
                         out.set("pre_tokenizer", seq);
                     } else {
-                        out.putNull("normalizer");
+                        if (cls == TokenizerClass.GPT_NEOX) {
+                            out.set("normalizer", json("{\"type\":\"NFC\"}"));
+                        } else {
+                            out.putNull("normalizer");
+                        }
                         out.set("pre_tokenizer", byteLevel);
                     }
                     out.set(
@@ -483,9 +502,22 @@ final class AutoTokenizerFiles {
         bpe.put("ignore_merges", false);
         bpe.set("vocab", model.path("vocab").deepCopy());
         bpe.set("merges", model.has("merges") ? model.get("merges").deepCopy() : NODES.arrayNode());
-        // the constructor keeps the file's post-processor (convert_to_native_format)
+        // the constructor keeps the file's post-processor (convert_to_native_format), but
+        // GPTNeoXTokenizer's ends with update_post_processor(): a template from add_bos_token /
+        // add_eos_token, which from_pretrained drops when tokenizer.json exists, so it adds nothing
         JsonNode post = file.get("post_processor");
-        out.set("post_processor", post == null ? NODES.nullNode() : post.deepCopy());
+        if (cls == TokenizerClass.GPT_NEOX) {
+            out.set(
+                    "post_processor",
+                    json(
+                            "{\"type\":\"TemplateProcessing\","
+                                    + "\"single\":[{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+                                    + "\"pair\":[{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
+                                    + "{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],"
+                                    + "\"special_tokens\":{}}"));
+        } else {
+            out.set("post_processor", post == null ? NODES.nullNode() : post.deepCopy());
+        }
         out.set("model", bpe);
         return out;
     }
