@@ -25,7 +25,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
-    ArceeConfig, ArceeForCausalLM)
+    ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -48,7 +48,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             exaone4=(Exaone4Config, Exaone4ForCausalLM), cohere=(CohereConfig, CohereForCausalLM),
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
-            nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM))
+            nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
+            cohere2=(Cohere2Config, Cohere2ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -131,6 +132,19 @@ def rand_model(r, arch):
         cfg["use_qk_norm"] = r.random() < 0.5
         cfg["attention_bias"] = r.random() < 0.4
         cfg["logit_scale"] = r.choice([0.0625, 0.5, 1.0, 3.0])
+    if arch == "cohere2":
+        # Cohere's parallel block without q/k norms; only the sliding layers rotate (the full ones are NoPE)
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["logit_scale"] = r.choice([0.0625, 0.5, 1.0, 3.0])
+        cfg["sliding_window"] = r.choice([4, 6, 6, 4096])
+        if r.random() < 0.5:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"])
+                                  for _ in range(cfg["num_hidden_layers"])]
+        else:
+            cfg["sliding_window_pattern"] = r.choice([2, 3, 4])
     if arch == "stablelm":
         # LayerNorms with a bias, a partial rotary (default a quarter of each head), q/k/v biases,
         # per-head q/k LayerNorms, optionally attention and the MLP side by side

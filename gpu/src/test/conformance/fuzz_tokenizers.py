@@ -20,11 +20,11 @@ PIECES = ["Once", " upon", "  ", " ", "\n", "\r\n", "\t", "time", "Lily", "ü", 
           "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|tool|>", "<|x|>", "ab", "the"]
 CLASSES = ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast", "Qwen2Tokenizer",
            "Qwen2TokenizerFast", "GPT2Tokenizer", "CodeGenTokenizer", "PreTrainedTokenizerFast", "TokenizersBackend", "SomeTokenizer",
-           None]
+           None, "GPTNeoXTokenizer", "GPTNeoXTokenizerFast", "CohereTokenizer", "CohereTokenizerFast"]
 # every model type the engine serves (AutoTokenizer picks a class per type)
 MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "gemma3_text", "granite",
                "smollm3", "olmo2", "olmo3", "ministral", "helium", "ernie4_5", "seed_oss", "glm", "glm4", "exaone4",
-               "cohere", "stablelm", "olmo", "starcoder2", "phi", "nemotron", "arcee"]
+               "cohere", "stablelm", "olmo", "starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "cohere2"]
 SPECIALS = ["<s>", "</s>", "<unk>", "<pad>", "<mask>", "<bos>", "<eos>", "<|endoftext|>", "<|im_end|>",
             "<|begin_of_text|>", "<|x|>", None]
 
@@ -51,7 +51,7 @@ def main(seed, count, work):
             c = r.choice(CLASSES)
             if c:
                 tcfg["tokenizer_class"] = c
-            for k in ["legacy", "add_prefix_space", "add_bos_token", "add_eos_token"]:
+            for k in ["legacy", "add_prefix_space", "add_bos_token", "add_eos_token", "trim_offsets"]:
                 if r.random() < 0.35:
                     tcfg[k] = r.choice([True, False, None])
             for k in ["bos_token", "eos_token", "unk_token", "pad_token", "mask_token"]:

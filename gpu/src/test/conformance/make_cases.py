@@ -90,6 +90,8 @@ from transformers import (  # noqa: E402
     Exaone4ForCausalLM,
     CohereConfig,
     CohereForCausalLM,
+    Cohere2Config,
+    Cohere2ForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
     OlmoConfig,
@@ -193,6 +195,7 @@ ARCH = {
     "glm4": (Glm4Config, Glm4ForCausalLM, "Glm4ForCausalLM"),
     "exaone4": (Exaone4Config, Exaone4ForCausalLM, "Exaone4ForCausalLM"),
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
+    "cohere2": (Cohere2Config, Cohere2ForCausalLM, "Cohere2ForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -1369,6 +1372,29 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="silu in place of relu2", config=cfg_set(hidden_act="silu"))],
+        ),
+        dict(
+            # Cohere 2: Cohere's parallel block (no q/k norms) whose sliding layers alone rotate, over
+            # adjacent pairs; its full-attention layers have no position embedding
+            name="cohere2",
+            arch="cohere2",
+            cfg=dict(num_key_value_heads=gqa_kv, attention_bias=True, logit_scale=0.4, layer_norm_eps=1e-4,
+                     sliding_window=GEMMA2_WINDOW, layer_types=gemma3_types, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            layer_types=gemma3_types,
+            features=["gqa", "parallel_block", "layer_norm", "interleaved_rotary",
+                      f"sliding_window_{GEMMA2_WINDOW}_pattern_3", "nope_full_attention_layers", "attention_bias",
+                      "logit_scale", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[
+                dict(what="sliding window off (all layers full, none rotating)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+                dict(what="every layer sliding and rotating",
+                     config=cfg_set(layer_types=["sliding_attention"] * layers)),
+            ],
         ),
     ]
 

@@ -31,7 +31,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
-         ("ArceeForCausalLM", "arcee")]
+         ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -116,7 +116,7 @@ def resolved(c, arch, model):
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
     elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Olmo3ForCausalLM", "MinistralForCausalLM",
-                  "Exaone4ForCausalLM") + GEMMA2_LIKE:
+                  "Exaone4ForCausalLM", "Cohere2ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
@@ -136,7 +136,8 @@ def resolved(c, arch, model):
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
-        "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "StableLmForCausalLM", "PhiForCausalLM")
+        "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
+                                                      "PhiForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
                          else c.norm_epsilon if arch == "Starcoder2ForCausalLM"
                          else c.norm_eps if arch == "NemotronForCausalLM" else c.rms_norm_eps),
@@ -149,7 +150,8 @@ def resolved(c, arch, model):
                    or bool(getattr(c, "qk_layernorm", False)),
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
-        "parallel_block": model.model.layers[0].__class__.__name__ in ("CohereDecoderLayer", "PhiDecoderLayer")
+        "parallel_block": model.model.layers[0].__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
+                                                                       "PhiDecoderLayer")
                           or bool(getattr(c, "use_parallel_residual", False)),
         # Phi names its final norm final_layernorm
         "norm_bias": getattr(getattr(model.model, "norm", None) or model.model.final_layernorm, "bias", None)
@@ -174,8 +176,11 @@ def resolved(c, arch, model):
         "residual_multiplier": getattr(c, "residual_multiplier", 1.0),
         "logits_scaling": getattr(c, "logits_scaling", 1.0),
         "logit_scale": getattr(c, "logit_scale", 1.0),
+        # Cohere2Attention rotates where it windows (a sliding type and a window)
         "rotary_layers": ([c.sliding_window is None or t == "sliding_attention" for t in c.layer_types]
                           if arch == "Exaone4ForCausalLM"
+                          else [c.sliding_window is not None and t == "sliding_attention" for t in c.layer_types]
+                          if arch == "Cohere2ForCausalLM"
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],

@@ -156,6 +156,13 @@ CASES = {
     # OLMo 1 registers GPTNeoXTokenizer: a folder without tokenizer_config.json gets it, and its <|padding|>
     "bl_olmo_registered_gptneox": (bytelevel_tokenizer("gpt2"), {"model_type": "olmo"}, None),
     "bl_gptneox_registered": (bytelevel_tokenizer("llama3"), {"model_type": "gpt_neox"}, None),
+    # CohereTokenizer (Command R, Cohere 2): NFC, digits split one by one before GPT-2's byte-level
+    # pre-tokenizer, the file's post-processor; its seven default special tokens are added when new
+    "bl_cohere_class": (bytelevel_tokenizer("llama3"), {"model_type": "cohere"}, dict(
+        tokenizer_class="CohereTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")),
+    "bl_cohere_registered_prefix_space": (bytelevel_tokenizer("gpt2"), {"model_type": "cohere"}, dict(
+        add_prefix_space=True)),
+    "bl_cohere2_registered": (bytelevel_tokenizer("gpt2"), {"model_type": "cohere2"}, None),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)
@@ -292,8 +299,8 @@ def main():
         f"# transformers {transformers.__version__}: tokenizer classes AutoTokenizer resolves to a class of its own\n"
         "# (not the generic TokenizersBackend), without the Fast suffix. Written by\n"
         "# gpu/src/test/conformance/make_tokenizer_cases.py; the engine rebuilds LlamaTokenizer, GemmaTokenizer,\n"
-        "# Qwen2Tokenizer, GPT2Tokenizer, CodeGenTokenizer and GPTNeoXTokenizer as transformers does and refuses\n"
-        "# the others by name.\n"
+        "# Qwen2Tokenizer, GPT2Tokenizer, CodeGenTokenizer, GPTNeoXTokenizer and CohereTokenizer as transformers\n"
+        "# does and refuses the others by name.\n"
         + "".join(n + "\n" for n in rebuilding_classes()))
     print(f"{len(cases)} cases in {OUT}")
 

@@ -80,6 +80,7 @@ public record ModelConfig(
                     "Glm4ForCausalLM",
                     "Exaone4ForCausalLM",
                     "CohereForCausalLM",
+                    "Cohere2ForCausalLM",
                     "StableLmForCausalLM",
                     "OlmoForCausalLM",
                     "Starcoder2ForCausalLM",
@@ -368,7 +369,7 @@ public record ModelConfig(
                         new Defaults(2, 128, 131072, false, "silu", 1.5625e-7, null);
                 case "Exaone4ForCausalLM" ->
                         new Defaults(32, null, 2048, false, "silu", 1e-5, null);
-                case "CohereForCausalLM" ->
+                case "CohereForCausalLM", "Cohere2ForCausalLM" ->
                         new Defaults(null, null, 8192, true, "silu", 1e-5, null);
                 case "StableLmForCausalLM" ->
                         new Defaults(32, null, 4096, false, "silu", 1e-5, null);
@@ -608,7 +609,9 @@ public record ModelConfig(
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
         boolean exaone4 = arch.equals("Exaone4ForCausalLM");
-        boolean cohere = arch.equals("CohereForCausalLM");
+        // Cohere 2's block is Cohere's (no q/k norms), with sliding layers that alone rotate.
+        boolean cohere2 = arch.equals("Cohere2ForCausalLM");
+        boolean cohere = arch.equals("CohereForCausalLM") || cohere2;
         boolean stablelm = arch.equals("StableLmForCausalLM");
         boolean olmo1 = arch.equals("OlmoForCausalLM");
         boolean starcoder2 = arch.equals("Starcoder2ForCausalLM");
@@ -631,7 +634,9 @@ public record ModelConfig(
                         || gemma3
                         || olmo2
                         || exaone4
-                        || (cohere && ConfigReader.bool(root, "use_qk_norm", source, false))
+                        || (cohere
+                                && !cohere2
+                                && ConfigReader.bool(root, "use_qk_norm", source, false))
                         || (stablelm && ConfigReader.bool(root, "qk_layernorm", source, false));
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
@@ -687,9 +692,15 @@ public record ModelConfig(
                         ? smolSlidingLayers(root, layers, rotary, source)
                         : exaone4
                                 ? exaoneSlidingLayers(root, layers, source)
-                                : slidingLayers(root, arch, layers, source);
+                                : cohere2
+                                        ? cohere2SlidingLayers(root, layers, source)
+                                        : slidingLayers(root, arch, layers, source);
         if (exaone4 && !(root.has("sliding_window") && root.get("sliding_window").isNull())) {
             // EXAONE 4 rotates only its sliding layers when it has a window: full ones are NoPE.
+            rotary = sliding;
+        }
+        if (cohere2) {
+            // Cohere2Attention rotates only where it windows: its full-attention layers are NoPE.
             rotary = sliding;
         }
         int window = sliding.contains(true) ? slidingWindowSize(root, source) : 0;
@@ -731,6 +742,8 @@ public record ModelConfig(
                                 case "SmolLM3ForCausalLM" -> 2_000_000.0;
                                 case "HeliumForCausalLM" -> 100_000.0;
                                 case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
+                                // Cohere2Config keeps PreTrainedConfig's default
+
                                 default -> 10000.0;
                             },
                             arch,
@@ -968,7 +981,7 @@ public record ModelConfig(
                         case "HeliumForCausalLM" -> 3;
                         case "SeedOssForCausalLM" -> 1;
                         case "GlmForCausalLM", "Glm4ForCausalLM" -> 151329;
-                        case "CohereForCausalLM" -> 0;
+                        case "CohereForCausalLM", "Cohere2ForCausalLM" -> 0;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {
@@ -1134,6 +1147,36 @@ public record ModelConfig(
                             + " transformers 5 fails on such a model");
         }
         return typed;
+    }
+
+    /**
+     * Cohere 2's sliding layers: {@code layer_types}, or without it every {@code
+     * sliding_window_pattern}-th layer (a constructor argument, default 4) full and the others
+     * sliding. Its model builds the sliding-window mask on every forward pass, so a null {@code
+     * sliding_window} is refused (transformers 5 fails on it).
+     */
+    private static List<Boolean> cohere2SlidingLayers(JsonNode root, int layers, String source) {
+        if (root.has("sliding_window") && root.get("sliding_window").isNull()) {
+            throw new ModelFormatException(
+                    source
+                            + ": sliding_window null is not supported for Cohere2ForCausalLM"
+                            + " (transformers 5 builds its sliding-window mask on every forward"
+                            + " pass and fails without a window)");
+        }
+        List<Boolean> typed = slidingTypes(root, layers, source);
+        if (typed != null) {
+            return typed;
+        }
+        int pattern = ConfigReader.intField(root, "sliding_window_pattern", source, 4, MAX_LAYERS);
+        if (pattern == 0) {
+            throw new ModelFormatException(
+                    source + ": sliding_window_pattern 0 (Cohere2Config divides by it)");
+        }
+        List<Boolean> out = new ArrayList<>(layers);
+        for (int l = 0; l < layers; l++) {
+            out.add((l + 1) % pattern != 0);
+        }
+        return out;
     }
 
     /**

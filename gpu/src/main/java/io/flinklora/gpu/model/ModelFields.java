@@ -212,6 +212,30 @@ public final class ModelFields {
                             Use.APPLIED,
                             "a LayerNorm over each head of q and k, one weight row per head"));
 
+    private static final List<Field> COHERE2 =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "layer_norm_eps",
+                            Use.APPLIED,
+                            "the epsilon of its mean-centred LayerNorms (default 1e-5)"),
+                    new Field(
+                            "logit_scale",
+                            Use.APPLIED,
+                            "logits times it, after the adapters' head deltas (default 0.0625)"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers, which alone rotate (the full ones"
+                                    + " have no position embedding; absent: 4096); null is refused,"
+                                    + " as transformers 5 fails on it"),
+                    new Field(
+                            "sliding_window_pattern",
+                            Use.APPLIED,
+                            "without layer_types: every n-th layer full attention (default 4)"),
+                    new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+
     private static final List<Field> OLMO =
             List.of(
                     SILU,
@@ -561,6 +585,7 @@ public final class ModelFields {
                     case "GlmForCausalLM", "Glm4ForCausalLM" -> GLM;
                     case "Exaone4ForCausalLM" -> EXAONE4;
                     case "CohereForCausalLM" -> COHERE;
+                    case "Cohere2ForCausalLM" -> COHERE2;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -595,6 +620,7 @@ public final class ModelFields {
         m.put("Glm4ForCausalLM", GLM);
         m.put("Exaone4ForCausalLM", EXAONE4);
         m.put("CohereForCausalLM", COHERE);
+        m.put("Cohere2ForCausalLM", COHERE2);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

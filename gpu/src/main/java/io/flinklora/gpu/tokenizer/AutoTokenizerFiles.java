@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * whenever tokenizer.json exists; special tokens the configs name (or the class's defaults) are
  * added when missing. No library does this outside Python, so it is written here, from transformers
  * 5.18's {@code tokenization_auto.py}, {@code tokenization_utils_base.py}, {@code
- * tokenization_utils_tokenizers.py} and the five classes' constructors; {@code
+ * tokenization_utils_tokenizers.py} and the six classes' constructors; {@code
  * TransformersTokenizerConformanceTest} compares it with transformers on files saved both ways.
  * Other classes that rebuild their pipeline are refused by name.
  */
@@ -55,7 +55,8 @@ final class AutoTokenizerFiles {
         GEMMA("GemmaTokenizer"),
         QWEN2("Qwen2Tokenizer"),
         GPT2("GPT2Tokenizer"),
-        GPT_NEOX("GPTNeoXTokenizer");
+        GPT_NEOX("GPTNeoXTokenizer"),
+        COHERE("CohereTokenizer");
 
         /** transformers' name for the class. */
         final String transformersName;
@@ -81,6 +82,7 @@ final class AutoTokenizerFiles {
                     Map.entry("olmo3", "TokenizersBackend"),
                     Map.entry("glm", "TokenizersBackend"),
                     Map.entry("cohere", "CohereTokenizer"),
+                    Map.entry("cohere2", "CohereTokenizer"),
                     Map.entry("glm4", "TokenizersBackend"),
                     Map.entry("stablelm", "TokenizersBackend"),
                     Map.entry("olmo", "GPTNeoXTokenizer"),
@@ -157,7 +159,16 @@ final class AutoTokenizerFiles {
                             "unk_token", "<|endoftext|>",
                             "bos_token", "<|endoftext|>",
                             "eos_token", "<|endoftext|>",
-                            "pad_token", "<|padding|>"));
+                            "pad_token", "<|padding|>"),
+                    TokenizerClass.COHERE,
+                    Map.of(
+                            "unk_token", "<UNK>",
+                            "bos_token", "<BOS_TOKEN>",
+                            "eos_token", "<|END_OF_TURN_TOKEN|>",
+                            "pad_token", "<PAD>",
+                            "cls_token", "<CLS>",
+                            "sep_token", "<SEP>",
+                            "mask_token", "<MASK_TOKEN>"));
 
     /** Marks, on queued tokens only: given as a plain string / as a tokenizer_config object. */
     private static final String STRING = "__string";
@@ -352,6 +363,8 @@ final class AutoTokenizerFiles {
                 return TokenizerClass.GPT2;
             case "GPTNeoXTokenizer":
                 return TokenizerClass.GPT_NEOX;
+            case "CohereTokenizer":
+                return TokenizerClass.COHERE;
             case "CodeGenTokenizer":
                 // Phi-1/2's tokenizer_config.json names it. Its constructor builds GPT2Tokenizer's
                 // pipeline; the ByteLevel post-processor it adds moves offsets only, and the file's
@@ -371,7 +384,7 @@ final class AutoTokenizerFiles {
                         + "): transformers 5 builds that tokenizer's pipeline in its own code,"
                         + " which the engine does not replicate; supported classes are"
                         + " LlamaTokenizer, GemmaTokenizer, Qwen2Tokenizer, GPT2Tokenizer,"
-                        + " CodeGenTokenizer, GPTNeoXTokenizer and the"
+                        + " CodeGenTokenizer, GPTNeoXTokenizer, CohereTokenizer and the"
                         + " generic PreTrainedTokenizerFast / TokenizersBackend");
     }
 
@@ -454,6 +467,7 @@ final class AutoTokenizerFiles {
             case QWEN2:
             case GPT2:
             case GPT_NEOX:
+            case COHERE:
                 {
                     boolean prefix = hasPrefixSpace && prefixSpace.asBoolean();
                     ObjectNode byteLevel = NODES.objectNode();
@@ -475,6 +489,15 @@ final class AutoTokenizerFiles {
                         ObjectNode seq = NODES.objectNode();
                         seq.put("type", "Sequence");
                         seq.putArray("pretokenizers").add(split).add(byteLevel);
+                        out.set("pre_tokenizer", seq);
+                    } else if (cls == TokenizerClass.COHERE) {
+                        // digits one by one, then GPT-2's byte-level split
+                        out.set("normalizer", json("{\"type\":\"NFC\"}"));
+                        ObjectNode seq = NODES.objectNode();
+                        seq.put("type", "Sequence");
+                        seq.putArray("pretokenizers")
+                                .add(json("{\"type\":\"Digits\",\"individual_digits\":true}"))
+                                .add(byteLevel);
                         out.set("pre_tokenizer", seq);
                     } else {
                         if (cls == TokenizerClass.GPT_NEOX) {
