@@ -25,7 +25,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
-    ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM)
+    ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -49,7 +49,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
-            cohere2=(Cohere2Config, Cohere2ForCausalLM))
+            cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -189,6 +189,19 @@ def rand_model(r, arch):
         partial = r.choice([None, None, 0.25, 0.5, 1.0])
         if partial is not None:
             cfg["rope_parameters"]["partial_rotary_factor"] = partial
+    if arch == "gpt_neox":
+        # q, k, v fused per head, attention and the MLP side by side on two LayerNorms with a bias (or in
+        # sequence), a partial rotary (default a quarter of each head), 4.x rotary names now and then
+        cfg["pad_token_id"] = None
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
+        cfg["hidden_act"] = r.choice(["gelu", "gelu", "gelu_new", "relu", "silu"])
+        cfg["use_parallel_residual"] = r.random() < 0.6
+        cfg["attention_bias"] = r.random() < 0.7
+        partial = r.choice([None, None, 0.25, 0.5, 1.0])
+        if partial is not None:
+            cfg["rope_parameters"]["partial_rotary_factor"] = partial
     if arch == "phi":
         # attention (q, k, v, dense) and a gate-less MLP (fc1, fc2) side by side on one LayerNorm with a
         # bias, biases everywhere (the output head too), a partial rotary (default half of each head)
@@ -309,16 +322,18 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
            phi=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
            nemotron=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
 LIN["arcee"] = LIN["nemotron"]
+LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee") else "default"]
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox") else "default"]
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
         kw["target_modules"] = "all-linear"
     elif c < 0.3:
-        kw["target_modules"] = r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)" % "|".join(r.sample(names, 2))
+        kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
+                                else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(r.sample(names, 2))
     else:
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
@@ -380,6 +395,11 @@ def v4_layout(path):
         if partial is not None and partial != 1.0:
             cfg["partial_rotary_factor"] = partial
         cfg["rope_scaling"] = None if rope_type == "default" else {"type" if random.random() < 0.3 else "rope_type": rope_type, **rope}
+        if cfg.get("model_type") == "gpt_neox":
+            # GPT-NeoX's own 4.x names (GPTNeoXConfig leaves a top-level rope_theta unread)
+            cfg["rotary_emb_base"] = cfg.pop("rope_theta")
+            cfg.pop("partial_rotary_factor", None)
+            cfg["rotary_pct"] = 0.25 if partial is None else partial
     if "full_attention" in rope:
         # Gemma 3: the global rotary at the top level, the local one's theta in rope_local_base_freq
         full, local = dict(rope["full_attention"]), dict(rope["sliding_attention"])

@@ -92,6 +92,8 @@ from transformers import (  # noqa: E402
     CohereForCausalLM,
     Cohere2Config,
     Cohere2ForCausalLM,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
     OlmoConfig,
@@ -196,6 +198,7 @@ ARCH = {
     "exaone4": (Exaone4Config, Exaone4ForCausalLM, "Exaone4ForCausalLM"),
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
     "cohere2": (Cohere2Config, Cohere2ForCausalLM, "Cohere2ForCausalLM"),
+    "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM, "GPTNeoXForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -391,6 +394,21 @@ ADAPTERS = {
     "dora_fc": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["v_proj", "fc1", "fc2"]),
         ["dora", "dense_fc1_fc2"],
+    ),
+    # GPT-NeoX's module names: query_key_value (q, k, v per head), dense (o), dense_h_to_4h (up),
+    # dense_4h_to_h (down), all with biases
+    "neox_qkv": (
+        dict(r=4, lora_alpha=8, target_modules=["query_key_value"]),
+        ["query_key_value"],
+    ),
+    "neox_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+             rank_pattern={"dense_h_to_4h": 2}, alpha_pattern={"query_key_value": 16}, lora_bias=True),
+        ["query_key_value", "dense_mlp", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "neox_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["query_key_value", "dense_4h_to_h"]),
+        ["dora", "query_key_value"],
     ),
 }
 # save_pretrained arguments other than the defaults, per adapter
@@ -1396,6 +1414,38 @@ def model_specs(shapes, seed=0):
                      config=cfg_set(layer_types=["sliding_attention"] * layers)),
             ],
         ),
+        dict(
+            # GPT-NeoX (Pythia): q, k and v fused per head in query_key_value, attention and the MLP
+            # (dense_h_to_4h, gelu, dense_4h_to_h) side by side, each behind its own LayerNorm with a bias,
+            # biases everywhere, a quarter of each head rotating, the head saved as embed_out
+            name="gpt_neox",
+            arch="gpt_neox",
+            cfg=dict(layer_norm_eps=1e-4, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "parallel_block_two_norms",
+                      "layer_norm_with_bias", "partial_rotary_default_quarter", "gelu", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear", "neox_patterns_bias", "neox_dora"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0)),
+                  dict(what="sequential residual", config=cfg_set(use_parallel_residual=False))],
+        ),
+        dict(
+            # GPT-NeoX without the parallel residual (attention, then the MLP on its own norm), no attention
+            # biases, half of each head rotating under a linear-scaled rotary, a tied head
+            name="gpt_neox_sequential_tied",
+            arch="gpt_neox",
+            cfg=dict(use_parallel_residual=False, attention_bias=False, tie_word_embeddings=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                         "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "layer_norm_with_bias",
+                      "partial_rotary_half", "tied_embeddings", "rope_linear", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="parallel residual", config=cfg_set(use_parallel_residual=True))],
+        ),
     ]
 
 
@@ -1750,7 +1800,9 @@ def check_new_features(spec, model):
 
 def check_config(spec, config, shapes):
     """The shape flags give what was asked for, and each model keeps its attention kind and RoPE setup."""
-    heads, kv = config.num_attention_heads, config.num_key_value_heads
+    # GPT-NeoX has no num_key_value_heads: one key and value head per query head
+    heads = config.num_attention_heads
+    kv = getattr(config, "num_key_value_heads", heads)
     assert (config.hidden_size, config.intermediate_size, config.num_hidden_layers, heads) == \
         (shapes["hidden"], shapes["intermediate"], shapes["layers"], shapes["heads"]), spec["name"]
     feats = spec["features"]

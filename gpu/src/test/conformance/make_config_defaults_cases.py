@@ -31,7 +31,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
-         ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2")]
+         ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -82,6 +82,9 @@ EXTRA = [
      "hidden_act": "relu"},
     # OLMo's clamp of q, k and v (with an rms_norm_eps OlmoLayerNorm does not read)
     {"num_key_value_heads": 8, "clip_qkv": 8.0, "rms_norm_eps": 1e-3},
+    # GPT-NeoX's 4.x rotary fields and its sequential residual
+    {"rotary_emb_base": 20000.0, "rotary_pct": 0.5},
+    {"rotary_pct": 1.0, "use_parallel_residual": False, "attention_bias": False},
     # EOS ids as config.json gives them (GLM's class default list is not what generate stops on)
     {"num_key_value_heads": 8, "eos_token_id": [3, 4]},
     {"num_key_value_heads": 8, "eos_token_id": 7},
@@ -98,6 +101,8 @@ EXTRA = [
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
+# and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
+LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct")}
 
 
 def resolved(c, arch, model):
@@ -126,18 +131,22 @@ def resolved(c, arch, model):
     if arch == "GraniteForCausalLM":
         scale = c.attention_multiplier  # GraniteAttention.scaling
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
-    attn, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
-    qkv_bias = (getattr(attn, "q_proj", None) or attn.qkv_proj).bias is not None
-    o_bias = (getattr(attn, "o_proj", None) or attn.dense).bias is not None  # Phi names it dense
+    neox = arch == "GPTNeoXForCausalLM"
+    base = model.gpt_neox if neox else model.model  # GPT-NeoX's root
+    attn = base.layers[0].attention if neox else base.layers[0].self_attn
+    mlp = base.layers[0].mlp
+    qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None) or attn.query_key_value).bias \
+        is not None
+    o_bias = (getattr(attn, "o_proj", None) or attn.dense).bias is not None  # Phi and GPT-NeoX name it dense
     act = c.hidden_activation if arch in GEMMA2_LIKE else c.hidden_act
     eos = c.eos_token_id
     return {
-        "num_key_value_heads": c.num_key_value_heads,
+        "num_key_value_heads": getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
-                                                      "PhiForCausalLM")
+                                                      "PhiForCausalLM", "GPTNeoXForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
                          else c.norm_epsilon if arch == "Starcoder2ForCausalLM"
                          else c.norm_eps if arch == "NemotronForCausalLM" else c.rms_norm_eps),
@@ -150,12 +159,14 @@ def resolved(c, arch, model):
                    or bool(getattr(c, "qk_layernorm", False)),
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
-        "parallel_block": model.model.layers[0].__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
-                                                                       "PhiDecoderLayer")
+        "parallel_block": base.layers[0].__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
+                                                                "PhiDecoderLayer")
                           or bool(getattr(c, "use_parallel_residual", False)),
+        # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm)
+        "parallel_two_norms": neox and bool(c.use_parallel_residual),
         # Phi names its final norm final_layernorm
-        "norm_bias": getattr(getattr(model.model, "norm", None) or model.model.final_layernorm, "bias", None)
-                     is not None,
+        "norm_bias": getattr(getattr(base, "norm", None) or getattr(base, "final_layernorm", None)
+                             or base.final_layer_norm, "bias", None) is not None,
         "head_bias": model.lm_head.bias is not None,
         "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
@@ -164,7 +175,8 @@ def resolved(c, arch, model):
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
         # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
-        "mlp_bias": (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or mlp.fc2).bias is not None,
+        "mlp_bias": (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
+                     or mlp.dense_4h_to_h).bias is not None,
         "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj"),
         "hidden_act": act,
         "sliding_layers": sliding,
@@ -196,7 +208,8 @@ def main():
         seen = []
         for i, extra in enumerate(EXTRA):
             # only fields this architecture reads (the engine refuses the others by name)
-            extra = {k: v for k, v in extra.items() if k in known or k in LEGACY}
+            extra = {k: v for k, v in extra.items()
+                     if k in known or k in LEGACY or k in LEGACY_BY_ARCH.get(arch, ())}
             if extra in seen:
                 continue
             seen.append(extra)

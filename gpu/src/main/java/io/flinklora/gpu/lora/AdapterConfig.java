@@ -551,6 +551,16 @@ public record AdapterConfig(
      * name.
      */
     public void checkModules(ModelConfig model, String source) {
+        if (model.gptNeoX()
+                && (!trainableTokens.isEmpty() || matches(EMBEDDING) || saves(EMBEDDING))) {
+            // the engine's embedding changes address Llama's model.embed_tokens, which GPT-NeoX
+            // does not have
+            throw new AdapterFormatException(
+                    source
+                            + ": embed_tokens (in target_modules, modules_to_save or"
+                            + " trainable_token_indices) is not supported for GPTNeoXForCausalLM,"
+                            + " whose embedding is gpt_neox.embed_in");
+        }
         List<String> refused = new ArrayList<>();
         for (String module : nonLinearModules(model)) {
             if (matches(module) && !module.equals(EMBEDDING) && !module.equals(HEAD)) {
@@ -627,6 +637,9 @@ public record AdapterConfig(
      */
     static List<String> nonLinearModules(ModelConfig model) {
         int layers = model.numLayers();
+        if (model.gptNeoX()) {
+            return gptNeoXModules(layers);
+        }
         List<String> out =
                 new ArrayList<>(
                         model.phi()
@@ -705,6 +718,34 @@ public record AdapterConfig(
                                         b + ".pre_feedforward_layernorm",
                                         b + ".post_feedforward_layernorm"));
             }
+        }
+        return out;
+    }
+
+    /** GPT-NeoX's module tree under gpt_neox. (its embed_in is not adaptable here). */
+    private static List<String> gptNeoXModules(int layers) {
+        List<String> out =
+                new ArrayList<>(
+                        List.of(
+                                "gpt_neox",
+                                "gpt_neox.embed_in",
+                                "gpt_neox.emb_dropout",
+                                "gpt_neox.layers",
+                                "gpt_neox.final_layer_norm",
+                                "gpt_neox.rotary_emb",
+                                "lm_head"));
+        for (int l = 0; l < layers; l++) {
+            String b = "gpt_neox.layers." + l;
+            out.addAll(
+                    List.of(
+                            b,
+                            b + ".input_layernorm",
+                            b + ".post_attention_layernorm",
+                            b + ".post_attention_dropout",
+                            b + ".post_mlp_dropout",
+                            b + ".attention",
+                            b + ".mlp",
+                            b + ".mlp.act"));
         }
         return out;
     }

@@ -89,16 +89,20 @@ public final class AdapterMerger {
             int layer,
             List<LoraAdapter> loaded,
             List<Weighted> adapters) {
+        int in = module.inFeatures();
         for (LinearModule.Slice slice : module.slices()) {
-            int from = slice.offset() * module.inFeatures();
             for (int i = 0; i < loaded.size(); i++) {
                 float[] delta = loaded.get(i).delta(layer, slice.projection());
                 if (delta == null) {
                     continue;
                 }
                 float w = (float) adapters.get(i).weight();
-                for (int k = 0; k < delta.length; k++) {
-                    values[from + k] += w * delta[k];
+                for (int r = 0; r < slice.rows(); r++) {
+                    // the stored row of this output row (GPT-NeoX interleaves q, k, v per head)
+                    int from = module.fileRow(slice.offset() + r) * in;
+                    for (int k = 0; k < in; k++) {
+                        values[from + k] += w * delta[r * in + k];
+                    }
                 }
             }
         }

@@ -283,7 +283,8 @@ public final class LoraAdapter implements AutoCloseable {
                     check(file, aName, w.info(aName).shape(), rank, in);
                     check(file, bName, w.info(bName).shape(), out, rank);
                     float[] a = load(w, aName, scratch);
-                    float[] b = load(w, bName, scratch);
+                    // B's rows (and the bias's) follow the module's output rows: slice order
+                    float[] b = m.toSliceOrder(load(w, bName, scratch), rank);
                     consumed.add(aName);
                     consumed.add(bName);
                     float scale = (float) config.scaleOf(base);
@@ -292,7 +293,11 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                     float[] bias =
                             config.loraBias()
-                                    ? loraBias(file, w, byKey, consumed, base, out, scale, scratch)
+                                    ? m.toSliceOrder(
+                                            loraBias(
+                                                    file, w, byKey, consumed, base, out, scale,
+                                                    scratch),
+                                            1)
                                     : null;
                     if (config.baseRewrite() != AdapterConfig.BaseRewrite.NONE) {
                         BaseRewriteFactors.Factors d =
@@ -578,7 +583,7 @@ public final class LoraAdapter implements AutoCloseable {
                                     + " lora_only; serving it needs the base model's biases (not"
                                     + " available here)");
                 }
-                float[] saved = load(w, name, scratch);
+                float[] saved = m.toSliceOrder(load(w, name, scratch), 1);
                 consumed.add(name);
                 for (LinearModule.Slice sl : m.slices()) {
                     NDArray b = base.bias(l, sl.projection());
@@ -655,13 +660,15 @@ public final class LoraAdapter implements AutoCloseable {
                     continue;
                 }
                 float[] magnitude =
-                        vector(
-                                file,
-                                w,
-                                magnitudeName(file, byKey, m.path()),
-                                m.outFeatures(),
-                                consumed,
-                                scratch);
+                        m.toSliceOrder(
+                                vector(
+                                        file,
+                                        w,
+                                        magnitudeName(file, byKey, m.path()),
+                                        m.outFeatures(),
+                                        consumed,
+                                        scratch),
+                                1);
                 for (LinearModule.Slice sl : m.slices()) {
                     Module mod = modules[l][sl.projection().ordinal()];
                     NDArray weight = base.weight(l, sl.projection());

@@ -11,9 +11,12 @@ import java.util.List;
  *
  * @param path the module path, e.g. {@code model.layers.3.self_attn.qkv_proj}
  * @param slices the output row ranges, in order, covering {@code outFeatures}
+ * @param fileRows for each output row in slice order, its row in the stored module (GPT-NeoX's
+ *     query_key_value interleaves q, k and v one head after another); null when they are the same
  */
 @Internal
-public record LinearModule(String path, int inFeatures, int outFeatures, List<Slice> slices) {
+public record LinearModule(
+        String path, int inFeatures, int outFeatures, List<Slice> slices, int[] fileRows) {
     /**
      * Rows {@code offset .. offset + rows - 1} of the module's output are projection {@code
      * projection}.
@@ -22,6 +25,42 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
 
     public LinearModule {
         slices = List.copyOf(slices);
+    }
+
+    public LinearModule(String path, int inFeatures, int outFeatures, List<Slice> slices) {
+        this(path, inFeatures, outFeatures, slices, null);
+    }
+
+    /**
+     * Rows of a stored per-output-row array ({@code width} values a row: a weight or lora_B row, 1
+     * for a bias or DoRA magnitude) in slice order.
+     */
+    public float[] toSliceOrder(float[] stored, int width) {
+        if (fileRows == null) {
+            return stored;
+        }
+        float[] out = new float[stored.length];
+        for (int r = 0; r < fileRows.length; r++) {
+            System.arraycopy(stored, fileRows[r] * width, out, r * width, width);
+        }
+        return out;
+    }
+
+    /** The stored row of output row {@code row} in slice order. */
+    public int fileRow(int row) {
+        return fileRows == null ? row : fileRows[row];
+    }
+
+    /** Output rows in slice order as the stored rows they come from ({@code [out]} or null). */
+    public long[] fileRowIndex() {
+        if (fileRows == null) {
+            return null;
+        }
+        long[] index = new long[fileRows.length];
+        for (int r = 0; r < index.length; r++) {
+            index[r] = fileRows[r];
+        }
+        return index;
     }
 
     /** The linear modules of one decoder layer of a model with this config, in module order. */
@@ -33,6 +72,9 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
         int kv = Projection.K.outFeatures(c);
         int inter = c.intermediateSize();
         List<LinearModule> out = new java.util.ArrayList<>();
+        if (c.gptNeoX()) {
+            return gptNeoX(c, layer, q);
+        }
         if (c.fusedQkv()) {
             out.add(
                     new LinearModule(
@@ -83,6 +125,35 @@ public record LinearModule(String path, int inFeatures, int outFeatures, List<Sl
         }
         out.add(single(c, layer, Projection.DOWN));
         return List.copyOf(out);
+    }
+
+    /**
+     * GPT-NeoX: query_key_value holds, for each head, its q, k and v rows ({@code view(..., heads,
+     * 3 * d)} then {@code chunk(3)}); dense is o, and dense_h_to_4h and dense_4h_to_h are up and
+     * down around the activation.
+     */
+    private static List<LinearModule> gptNeoX(ModelConfig c, int layer, int hidden) {
+        String pre = "gpt_neox.layers." + layer + ".";
+        int d = c.headDim();
+        int[] fileRows = new int[3 * hidden];
+        for (int r = 0; r < fileRows.length; r++) {
+            int part = r / hidden;
+            int head = (r % hidden) / d;
+            fileRows[r] = head * 3 * d + part * d + r % d;
+        }
+        return List.of(
+                new LinearModule(
+                        pre + "attention.query_key_value",
+                        c.hiddenSize(),
+                        3 * hidden,
+                        List.of(
+                                new Slice(Projection.Q, 0, hidden),
+                                new Slice(Projection.K, hidden, hidden),
+                                new Slice(Projection.V, 2 * hidden, hidden)),
+                        fileRows),
+                named(c, pre + "attention.dense", Projection.O),
+                named(c, pre + "mlp.dense_h_to_4h", Projection.UP),
+                named(c, pre + "mlp.dense_4h_to_h", Projection.DOWN));
     }
 
     private static LinearModule single(ModelConfig c, int layer, Projection p) {

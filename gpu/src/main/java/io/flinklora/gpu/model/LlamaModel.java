@@ -210,30 +210,42 @@ public final class LlamaModel implements AutoCloseable {
             Loader loader =
                     new Loader(weights, manager, dtype, device, config.block().normPlusOne());
             int h = config.hiddenSize();
-            NDArray embed = loader.load("model.embed_tokens.weight", config.vocabSize(), h);
+            // GPT-NeoX's root is gpt_neox. (embed_in), and transformers 5 saves its head under
+            // the old name embed_out.
+            boolean neox = config.gptNeoX();
+            String root = neox ? "gpt_neox." : "model.";
+            String embedName = neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
+            String headName = neox ? "embed_out.weight" : "lm_head.weight";
+            NDArray embed = loader.load(embedName, config.vocabSize(), h);
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
-                if (weights.contains("lm_head.weight")) {
+                if (weights.contains(headName)) {
                     // Tied models are saved without it; one that carries it must carry the same
                     // matrix.
-                    NDArray stored = loader.load("lm_head.weight", config.vocabSize(), h);
+                    NDArray stored = loader.load(headName, config.vocabSize(), h);
                     if (!stored.contentEquals(embed)) {
                         throw new ModelFormatException(
-                                "tie_word_embeddings is true but tensor 'lm_head.weight'"
-                                        + " differs from 'model.embed_tokens.weight'");
+                                "tie_word_embeddings is true but tensor '"
+                                        + headName
+                                        + "' differs from '"
+                                        + embedName
+                                        + "'");
                     }
                     stored.close();
                 }
             } else {
-                lmHead = loader.load("lm_head.weight", config.vocabSize(), h);
+                lmHead = loader.load(headName, config.vocabSize(), h);
             }
             // Phi's output head has a bias, kept when the weight is tied.
             NDArray lmHeadBias =
                     config.headBias() ? loader.load("lm_head.bias", config.vocabSize()) : null;
             // OLMo's LayerNorms have no weight: null weights are not multiplied.
             boolean weighted = config.normsHaveWeights();
-            String finalNormName = config.phi() ? "model.final_layernorm" : "model.norm";
+            String finalNormName =
+                    neox
+                            ? "gpt_neox.final_layer_norm"
+                            : config.phi() ? "model.final_layernorm" : "model.norm";
             NDArray norm = weighted ? loader.loadNorm(finalNormName + ".weight", h) : null;
             boolean normBias = config.block().normBias();
             NDArray normBiasArray = normBias ? loader.load(finalNormName + ".bias", h) : null;
@@ -251,8 +263,8 @@ public final class LlamaModel implements AutoCloseable {
                         split(m, loader.load(m.path() + ".bias", m.outFeatures()), bias);
                     }
                 }
-                String attn = "model.layers." + l + ".self_attn.";
-                String pre = "model.layers." + l + ".";
+                String attn = root + "layers." + l + ".self_attn.";
+                String pre = root + "layers." + l + ".";
                 boolean sandwich = config.block().sandwichNorms();
                 // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
                 // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm
@@ -367,7 +379,12 @@ public final class LlamaModel implements AutoCloseable {
         // from the config).
         private static final java.util.regex.Pattern HARMLESS =
                 java.util.regex.Pattern.compile(
-                        "(model\\.)?(layers\\.\\d+\\.self_attn\\.)?rotary_emb\\.inv_freq");
+                        "(model\\.)?(layers\\.\\d+\\.self_attn\\.)?rotary_emb\\.inv_freq"
+                                // GPT-NeoX checkpoints' causal-mask buffers, which transformers
+                                // ignores on load (_keys_to_ignore_on_load_unexpected)
+                                + "|gpt_neox\\.layers\\.\\d+\\.attention\\."
+                                + "(bias|masked_bias|rotary_emb\\.inv_freq)"
+                                + "|gpt_neox\\.rotary_emb\\.inv_freq");
         private final WeightIndex weights;
         private final NDManager manager;
         private final DataType dtype;
@@ -700,6 +717,12 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDArray h = norm(x, layer.inputNorm(), layer.inputNormBias());
         NDArray attn = attention.apply(l, layer, h);
+        if (config.block().twoNormParallel()) {
+            // GPT-NeoX: the MLP reads its own norm of the residual stream; summed as
+            // mlp + attention + residual, in that order.
+            NDArray h2 = norm(x, layer.postNorm(), layer.postNormBias());
+            return mlp(l, layer, h2, delta).add(attn).add(x);
+        }
         if (config.block().parallel()) {
             // Cohere: the MLP reads the same normed input; both join the residual stream.
             return x.add(attn).add(mlp(l, layer, h, delta));
@@ -1029,6 +1052,15 @@ public final class LlamaModel implements AutoCloseable {
      * qkv_proj) is split by output rows, and the fused array closed.
      */
     private static void split(LinearModule m, NDArray stored, NDArray[] byProjection) {
+        long[] fileRows = m.fileRowIndex();
+        if (fileRows != null) {
+            // rows into slice order first (GPT-NeoX's per-head q, k, v)
+            try (NDArray index = stored.getManager().create(fileRows)) {
+                NDArray ordered = Rows.of(stored, index);
+                stored.close();
+                stored = ordered;
+            }
+        }
         if (m.slices().size() == 1) {
             byProjection[m.slices().get(0).projection().ordinal()] = stored;
             return;

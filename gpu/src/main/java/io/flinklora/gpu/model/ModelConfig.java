@@ -86,7 +86,8 @@ public record ModelConfig(
                     "Starcoder2ForCausalLM",
                     "PhiForCausalLM",
                     "NemotronForCausalLM",
-                    "ArceeForCausalLM");
+                    "ArceeForCausalLM",
+                    "GPTNeoXForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -156,7 +157,8 @@ public record ModelConfig(
             boolean layerNorm,
             boolean normBias,
             double logitScale,
-            double clipQkv) {
+            double clipQkv,
+            boolean twoNormParallel) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -198,7 +200,8 @@ public record ModelConfig(
                     false,
                     false,
                     1.0,
-                    0);
+                    0,
+                    false);
         }
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
@@ -277,7 +280,36 @@ public record ModelConfig(
                     layerNorms,
                     biasedNorms,
                     scale,
-                    clip);
+                    clip,
+                    twoNormParallel);
+        }
+
+        /**
+         * GPT-NeoX's block: LayerNorms with a bias, and with {@code use_parallel_residual}
+         * attention and the MLP side by side, each behind its own norm of the residual stream
+         * ({@code input_layernorm}, {@code post_attention_layernorm}).
+         */
+        public Block withGptNeoX(boolean parallelResidual) {
+            Block b =
+                    with(sandwichNorms, interleavedRotary, false, true, true, logitScale, clipQkv);
+            return new Block(
+                    b.activation,
+                    b.embedScale,
+                    b.normPlusOne,
+                    b.sandwichNorms,
+                    b.attentionScale,
+                    b.attentionSoftcap,
+                    b.finalSoftcap,
+                    b.residualScale,
+                    b.logitsScaling,
+                    b.postNormsOnly,
+                    b.interleavedRotary,
+                    b.parallel,
+                    b.layerNorm,
+                    b.normBias,
+                    b.logitScale,
+                    b.clipQkv,
+                    parallelResidual);
         }
     }
 
@@ -379,6 +411,8 @@ public record ModelConfig(
                         new Defaults(2, null, 4096, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "PhiForCausalLM" ->
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
+                case "GPTNeoXForCausalLM" ->
+                        new Defaults(null, null, 2048, false, "gelu", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -434,6 +468,16 @@ public record ModelConfig(
         return architecture.equals("Phi3ForCausalLM");
     }
 
+    /**
+     * GPT-NeoX (Pythia): a model root {@code gpt_neox.} ({@code embed_in}, {@code
+     * final_layer_norm}), q, k and v fused in {@code attention.query_key_value} one head after
+     * another, {@code attention.dense} (o), an MLP without a gate ({@code dense_h_to_4h}, {@code
+     * dense_4h_to_h}), all with biases, and the output head saved as {@code embed_out}.
+     */
+    public boolean gptNeoX() {
+        return architecture.equals("GPTNeoXForCausalLM");
+    }
+
     /** Whether gate/up are stored fused ({@code gate_up_proj}), as in Phi-3 and GLM. */
     public boolean fusedGateUp() {
         return fusedQkv()
@@ -456,7 +500,7 @@ public record ModelConfig(
 
     /** Whether any projection is stored fused with another. */
     public boolean fusedProjections() {
-        return fusedQkv() || fusedGateUp();
+        return fusedQkv() || fusedGateUp() || gptNeoX();
     }
 
     /**
@@ -465,7 +509,10 @@ public record ModelConfig(
      * (c_fc / c_proj, fc1 / fc2, up_proj / down_proj).
      */
     public boolean gatedMlp() {
-        return !architecture.equals("Starcoder2ForCausalLM") && !phi() && !upDownMlp();
+        return !architecture.equals("Starcoder2ForCausalLM")
+                && !phi()
+                && !upDownMlp()
+                && !gptNeoX();
     }
 
     /**
@@ -617,6 +664,22 @@ public record ModelConfig(
         boolean starcoder2 = arch.equals("Starcoder2ForCausalLM");
         boolean phi = arch.equals("PhiForCausalLM");
         boolean nemotron = arch.equals("NemotronForCausalLM");
+        boolean neox = arch.equals("GPTNeoXForCausalLM");
+        if (neox) {
+            // GPTNeoXAttention sizes its heads as hidden_size / num_attention_heads, all of them
+            // with their own keys and values; a config asking otherwise would be read differently.
+            for (String f : List.of("num_key_value_heads", "head_dim")) {
+                if (ConfigReader.has(root, f)) {
+                    throw new ModelFormatException(
+                            source
+                                    + ": "
+                                    + f
+                                    + " is not a GPTNeoXConfig field (its attention uses"
+                                    + " hidden_size / num_attention_heads and one key and value"
+                                    + " head per query head)");
+                }
+            }
+        }
         if (nemotron && !ConfigReader.has(root, "num_key_value_heads")) {
             // NemotronAttention divides by config.num_key_value_heads as it is (None by default).
             throw new ModelFormatException(
@@ -713,7 +776,7 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm || phi
+                                cohere || stablelm || phi || neox
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -890,6 +953,16 @@ public record ModelConfig(
             block = block.withStableLm(true);
             qkvBias = true;
             oBias = true;
+            mlpBias = true;
+        }
+        if (neox) {
+            // attention_bias (default true) on query_key_value and dense; the MLP always has
+            // biases.
+            block =
+                    block.withGptNeoX(
+                            ConfigReader.bool(root, "use_parallel_residual", source, true));
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, true);
+            oBias = qkvBias;
             mlpBias = true;
         }
         if (starcoder2) {

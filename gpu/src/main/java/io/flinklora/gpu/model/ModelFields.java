@@ -74,7 +74,7 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3, GLM, Phi and Nemotron (default 0.5) and StableLM (default 0.25): the leading"
+                            "Phi3, GLM, Phi and Nemotron (default 0.5), StableLM and GPT-NeoX (default 0.25): the leading"
                                     + " share of each head rotates; 1.0 only elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
@@ -235,6 +235,41 @@ public final class ModelFields {
                             Use.APPLIED,
                             "without layer_types: every n-th layer full attention (default 4)"),
                     new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
+
+    private static final List<Field> GPT_NEOX =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between dense_h_to_4h and dense_4h_to_h (default"
+                                    + " gelu; silu, gelu_pytorch_tanh or gelu_new, relu too; others"
+                                    + " refused)"),
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "biases on query_key_value and dense (default true; the MLP always"
+                                    + " has them)"),
+                    new Field(
+                            "layer_norm_eps",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "use_parallel_residual",
+                            Use.APPLIED,
+                            "attention and the MLP side by side, each behind its own LayerNorm of"
+                                    + " the residual stream (default true)"),
+                    new Field(
+                            "rotary_pct",
+                            Use.APPLIED,
+                            "4.x name of partial_rotary_factor (default 0.25)"),
+                    new Field(
+                            "rotary_emb_base",
+                            Use.APPLIED,
+                            "4.x name of rope_theta (a top-level rope_theta or"
+                                    + " partial_rotary_factor is unread, as GPTNeoXConfig leaves"
+                                    + " them)"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"),
+                    new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
     private static final List<Field> OLMO =
             List.of(
@@ -586,6 +621,7 @@ public final class ModelFields {
                     case "Exaone4ForCausalLM" -> EXAONE4;
                     case "CohereForCausalLM" -> COHERE;
                     case "Cohere2ForCausalLM" -> COHERE2;
+                    case "GPTNeoXForCausalLM" -> GPT_NEOX;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -621,6 +657,7 @@ public final class ModelFields {
         m.put("Exaone4ForCausalLM", EXAONE4);
         m.put("CohereForCausalLM", COHERE);
         m.put("Cohere2ForCausalLM", COHERE2);
+        m.put("GPTNeoXForCausalLM", GPT_NEOX);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

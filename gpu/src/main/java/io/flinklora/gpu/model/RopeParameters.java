@@ -138,7 +138,11 @@ public record RopeParameters(
         boolean stablelm = architecture.equals("StableLmForCausalLM");
         boolean phi =
                 architecture.equals("PhiForCausalLM") || architecture.equals("NemotronForCausalLM");
-        boolean partialRotary = phi3 || glm || stablelm || phi;
+        // GPT-NeoX: partial by default (0.25), and its 4.x fields rotary_emb_base and rotary_pct
+        // seed the parameters' rope_theta and partial_rotary_factor (GPTNeoXConfig's
+        // convert_rope_params_to_dict).
+        boolean neox = architecture.equals("GPTNeoXForCausalLM");
+        boolean partialRotary = phi3 || glm || stablelm || phi || neox;
         JsonNode params =
                 present(root, "rope_scaling")
                         ? root.get("rope_scaling")
@@ -147,13 +151,20 @@ public record RopeParameters(
             throw new ModelFormatException(
                     source + ": rope_scaling / rope_parameters must be an object or null");
         }
-        double topTheta = ConfigReader.number(root, "rope_theta", source, defaultTheta);
+        // GPTNeoXConfig seeds them from its own 4.x names only: a top-level rope_theta or
+        // partial_rotary_factor is left unread there.
+        double topTheta =
+                neox
+                        ? ConfigReader.number(root, "rotary_emb_base", source, defaultTheta)
+                        : ConfigReader.number(root, "rope_theta", source, defaultTheta);
         double topPartial =
-                ConfigReader.number(
-                        root,
-                        "partial_rotary_factor",
-                        source,
-                        glm || phi ? 0.5 : stablelm ? 0.25 : 1.0);
+                neox
+                        ? ConfigReader.number(root, "rotary_pct", source, 0.25)
+                        : ConfigReader.number(
+                                root,
+                                "partial_rotary_factor",
+                                source,
+                                glm || phi ? 0.5 : stablelm || neox ? 0.25 : 1.0);
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.

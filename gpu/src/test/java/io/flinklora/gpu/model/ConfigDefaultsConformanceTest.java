@@ -142,8 +142,12 @@ class ConfigDefaultsConformanceTest {
         assertEquals(t.get("logit_scale").asDouble(), m.block().logitScale(), 1e-12, "logit_scale");
         assertEquals(
                 t.get("parallel_block").asBoolean(),
-                m.block().parallel(),
+                m.block().parallel() || m.block().twoNormParallel(),
                 "attention and MLP side by side");
+        assertEquals(
+                t.get("parallel_two_norms").asBoolean(),
+                m.block().twoNormParallel(),
+                "attention and MLP side by side, each behind its own norm");
         assertEquals(t.get("norm_bias").asBoolean(), m.block().normBias(), "norms with a bias");
         assertEquals(t.get("head_bias").asBoolean(), m.headBias(), "an output head with a bias");
         assertEquals(t.get("clip_qkv").asDouble(), m.block().clipQkv(), 1e-12, "clip_qkv");

@@ -285,6 +285,56 @@ class ModelLoadingTest {
         assertTrue(e.getMessage().contains("model.layers.1.mlp.down_proj.bias"), e.getMessage());
     }
 
+    /**
+     * GPT-NeoX checkpoints of transformers 4 carry each layer's causal-mask buffers ({@code
+     * attention.bias}, a bool matrix, and {@code attention.masked_bias}) and rotary {@code
+     * inv_freq}: transformers ignores them on load, and so does the engine (same tokens); any other
+     * extra tensor is still refused by name.
+     */
+    @Test
+    void gptNeoXMaskBuffersAreIgnoredAsTransformersIgnoresThem(@TempDir Path dir)
+            throws IOException {
+        Path fixture =
+                TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/gpt_neox");
+        Path model = dir.resolve("neox");
+        Files.createDirectories(model);
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(fixture.resolve(f), model.resolve(f));
+        }
+        int layers = ModelConfig.read(fixture).numLayers();
+        for (String extra : List.of("", "gpt_neox.layers.0.attention.extra")) {
+            SafetensorsWriter w = new SafetensorsWriter();
+            try (WeightIndex in = WeightIndex.open(fixture);
+                    NDManager m = NDManager.newBaseManager()) {
+                for (String n : in.names()) {
+                    NDArray a = in.load(n, m, DataType.FLOAT32);
+                    w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
+                }
+                for (int l = 0; l < layers; l++) {
+                    String pre = "gpt_neox.layers." + l + ".attention.";
+                    w.add(
+                            pre + "bias",
+                            DType.BOOL,
+                            new long[] {1, 1, 16, 16},
+                            java.nio.ByteBuffer.allocate(256));
+                    w.add(pre + "masked_bias", DType.F32, new long[0], new float[] {-1e9f});
+                    w.add(pre + "rotary_emb.inv_freq", DType.F32, new long[] {1}, new float[1]);
+                }
+                if (!extra.isEmpty()) {
+                    w.add(extra, DType.F32, new long[] {4}, new float[4]);
+                }
+            }
+            w.write(model.resolve("model.safetensors"));
+            if (extra.isEmpty()) {
+                assertArrayEquals(greedy(fixture, 8), greedy(model, 8));
+            } else {
+                ModelFormatException e =
+                        assertThrows(ModelFormatException.class, () -> greedy(model, 1));
+                assertTrue(e.getMessage().contains(extra), e.getMessage());
+            }
+        }
+    }
+
     @Test
     void configFieldsThatWouldChangeTheComputationAreRefusedByName(@TempDir Path dir)
             throws IOException {
