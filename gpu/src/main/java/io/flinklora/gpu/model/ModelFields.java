@@ -195,18 +195,24 @@ public final class ModelFields {
                             "full_attention / sliding_attention; sliding types without a window"
                                     + " are refused, as transformers 5 fails on them"));
 
+    // Cohere's and Cohere 2's LayerNorm epsilon and logit scale
+    private static final Field COHERE_NORM_EPS =
+            new Field(
+                    "layer_norm_eps",
+                    Use.APPLIED,
+                    "the epsilon of its mean-centred LayerNorms (default 1e-5)");
+    private static final Field COHERE_LOGIT_SCALE =
+            new Field(
+                    "logit_scale",
+                    Use.APPLIED,
+                    "logits times it, after the adapters' head deltas (default 0.0625)");
+
     private static final List<Field> COHERE =
             List.of(
                     SILU,
                     ATTENTION_BIAS,
-                    new Field(
-                            "layer_norm_eps",
-                            Use.APPLIED,
-                            "the epsilon of its mean-centred LayerNorms (default 1e-5)"),
-                    new Field(
-                            "logit_scale",
-                            Use.APPLIED,
-                            "logits times it, after the adapters' head deltas (default 0.0625)"),
+                    COHERE_NORM_EPS,
+                    COHERE_LOGIT_SCALE,
                     new Field(
                             "use_qk_norm",
                             Use.APPLIED,
@@ -216,14 +222,8 @@ public final class ModelFields {
             List.of(
                     SILU,
                     ATTENTION_BIAS,
-                    new Field(
-                            "layer_norm_eps",
-                            Use.APPLIED,
-                            "the epsilon of its mean-centred LayerNorms (default 1e-5)"),
-                    new Field(
-                            "logit_scale",
-                            Use.APPLIED,
-                            "logits times it, after the adapters' head deltas (default 0.0625)"),
+                    COHERE_NORM_EPS,
+                    COHERE_LOGIT_SCALE,
                     new Field(
                             "sliding_window",
                             Use.APPLIED,

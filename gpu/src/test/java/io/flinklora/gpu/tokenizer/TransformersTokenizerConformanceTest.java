@@ -97,33 +97,20 @@ class TransformersTokenizerConformanceTest {
     @TestFactory
     Stream<DynamicTest> completionTextLeavesOutExactlyTheIdsTransformersDecodeSkips()
             throws IOException {
-        List<DynamicTest> tests = new ArrayList<>();
-        for (JsonNode c : cases()) {
-            if (!c.has("skipped_ids")) {
-                continue;
-            }
-            String name = c.get("name").asText();
-            Path dir = casesDir().resolve(name);
-            tests.add(
-                    DynamicTest.dynamicTest(
-                            name,
-                            () -> {
-                                Set<Integer> skipped = new TreeSet<>();
-                                c.get("skipped_ids").forEach(id -> skipped.add(id.asInt()));
-                                try (Tokenizer t = Tokenizer.load(dir)) {
-                                    Set<Integer> leftOut = new TreeSet<>();
-                                    for (int id = 0; id < t.vocabSize(); id++) {
-                                        if (t.isSpecial(id)) {
-                                            leftOut.add(id);
-                                            assertEquals(
-                                                    "", t.decode(new int[] {id}), name + " " + id);
-                                        }
-                                    }
-                                    assertEquals(skipped, leftOut, name);
-                                }
-                            }));
-        }
-        return tests.stream();
+        return perFolder(
+                "skipped_ids",
+                (name, record, t) -> {
+                    Set<Integer> skipped = new TreeSet<>();
+                    record.forEach(id -> skipped.add(id.asInt()));
+                    Set<Integer> leftOut = new TreeSet<>();
+                    for (int id = 0; id < t.vocabSize(); id++) {
+                        if (t.isSpecial(id)) {
+                            leftOut.add(id);
+                            assertEquals("", t.decode(new int[] {id}), name + " " + id);
+                        }
+                    }
+                    assertEquals(skipped, leftOut, name);
+                });
     }
 
     /**
@@ -135,9 +122,42 @@ class TransformersTokenizerConformanceTest {
     @TestFactory
     Stream<DynamicTest> everyTokenAddsTheTextTransformersDecodesAfterOtherText()
             throws IOException {
+        return perFolder(
+                "id_texts",
+                (name, record, t) -> {
+                    int anchor = record.get("anchor").asInt();
+                    JsonNode texts = record.get("texts");
+                    assertEquals(texts.size(), t.vocabSize(), name + " ids");
+                    List<String> wrong = new ArrayList<>();
+                    for (int id = 0; id < texts.size(); id++) {
+                        String got = t.decode(new int[] {anchor, id});
+                        if (!got.equals(texts.get(id).asText())) {
+                            wrong.add(id + ": " + JSON.valueToTree(got) + " not " + texts.get(id));
+                        }
+                    }
+                    assertTrue(
+                            wrong.isEmpty(),
+                            () ->
+                                    name
+                                            + " ("
+                                            + wrong.size()
+                                            + " ids): "
+                                            + wrong.subList(0, Math.min(8, wrong.size())));
+                });
+    }
+
+    /** A check on one folder's tokenizer against one field transformers' side recorded. */
+    @FunctionalInterface
+    private interface FolderCheck {
+        void check(String name, JsonNode record, Tokenizer t) throws Exception;
+    }
+
+    /** One test per folder whose case recorded {@code field}, on its loaded tokenizer. */
+    private static Stream<DynamicTest> perFolder(String field, FolderCheck check)
+            throws IOException {
         List<DynamicTest> tests = new ArrayList<>();
         for (JsonNode c : cases()) {
-            if (!c.has("id_texts")) {
+            if (!c.has(field)) {
                 continue;
             }
             String name = c.get("name").asText();
@@ -146,31 +166,8 @@ class TransformersTokenizerConformanceTest {
                     DynamicTest.dynamicTest(
                             name,
                             () -> {
-                                int anchor = c.get("id_texts").get("anchor").asInt();
-                                JsonNode texts = c.get("id_texts").get("texts");
                                 try (Tokenizer t = Tokenizer.load(dir)) {
-                                    assertEquals(texts.size(), t.vocabSize(), name + " ids");
-                                    List<String> wrong = new ArrayList<>();
-                                    for (int id = 0; id < texts.size(); id++) {
-                                        String got = t.decode(new int[] {anchor, id});
-                                        if (!got.equals(texts.get(id).asText())) {
-                                            wrong.add(
-                                                    id
-                                                            + ": "
-                                                            + JSON.valueToTree(got)
-                                                            + " not "
-                                                            + texts.get(id));
-                                        }
-                                    }
-                                    assertTrue(
-                                            wrong.isEmpty(),
-                                            () ->
-                                                    name
-                                                            + " ("
-                                                            + wrong.size()
-                                                            + " ids): "
-                                                            + wrong.subList(
-                                                                    0, Math.min(8, wrong.size())));
+                                    check.check(name, c.get(field), t);
                                 }
                             }));
         }
