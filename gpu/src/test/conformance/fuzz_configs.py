@@ -196,7 +196,7 @@ def rand_model(r, arch):
         for k in ("rms_norm_eps", "num_key_value_heads"):
             cfg.pop(k)
         cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
-        cfg["hidden_act"] = r.choice(["gelu", "gelu", "gelu_new", "relu", "silu"])
+        cfg["hidden_act"] = r.choice(["gelu", "gelu", "gelu_new", "gelu_fast", "relu", "silu"])
         cfg["use_parallel_residual"] = r.random() < 0.6
         cfg["attention_bias"] = r.random() < 0.7
         partial = r.choice([None, None, 0.25, 0.5, 1.0])

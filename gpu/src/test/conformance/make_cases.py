@@ -1433,18 +1433,21 @@ def model_specs(shapes, seed=0):
         ),
         dict(
             # GPT-NeoX without the parallel residual (attention, then the MLP on its own norm), no attention
-            # biases, half of each head rotating under a linear-scaled rotary, a tied head
+            # biases, half of each head rotating under a linear-scaled rotary, a tied head, and GPT-NeoX-20B's
+            # gelu_fast
             name="gpt_neox_sequential_tied",
             arch="gpt_neox",
             cfg=dict(use_parallel_residual=False, attention_bias=False, tie_word_embeddings=True,
-                     pad_token_id=None, rope_parameters={"rope_type": "linear", "factor": 2.0,
-                                                         "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+                     hidden_act="gelu_fast", pad_token_id=None,
+                     rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0,
+                                      "partial_rotary_factor": 0.5}),
             features=["mha", "fused_qkv_per_head", "gateless_mlp", "layer_norm_with_bias",
-                      "partial_rotary_half", "tied_embeddings", "rope_linear", "config_v5"],
+                      "partial_rotary_half", "gelu_fast", "tied_embeddings", "rope_linear", "config_v5"],
             adapters=["neox_qkv", "rslora_all_linear"],
             mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
-            offs=[dict(what="parallel residual", config=cfg_set(use_parallel_residual=True))],
+            offs=[dict(what="parallel residual", config=cfg_set(use_parallel_residual=True)),
+                  dict(what="relu in place of gelu_fast", config=cfg_set(hidden_act="relu"))],
         ),
     ]
 

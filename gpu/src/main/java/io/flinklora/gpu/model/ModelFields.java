@@ -126,7 +126,7 @@ public final class ModelFields {
             new Field(
                     "hidden_act",
                     Use.APPLIED,
-                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new), relu, relu2;"
+                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new, gelu_fast), relu, relu2;"
                             + " others refused");
 
     private static final Field ATTENTION_BIAS =
@@ -242,7 +242,8 @@ public final class ModelFields {
                             "hidden_act",
                             Use.APPLIED,
                             "the MLP's activation between dense_h_to_4h and dense_4h_to_h (default"
-                                    + " gelu; silu, gelu_pytorch_tanh or gelu_new, relu too; others"
+                                    + " gelu; silu, gelu_pytorch_tanh, gelu_new or gelu_fast (GPT-NeoX-20B's),"
+                                    + " relu too; others"
                                     + " refused)"),
                     new Field(
                             "attention_bias",
