@@ -71,10 +71,10 @@ public record LinearModule(
         int q = Projection.Q.outFeatures(c);
         int kv = Projection.K.outFeatures(c);
         int inter = c.intermediateSize();
-        List<LinearModule> out = new java.util.ArrayList<>();
         if (c.gptNeoX()) {
             return gptNeoX(c, layer, q);
         }
+        List<LinearModule> out = new java.util.ArrayList<>();
         if (c.fusedQkv()) {
             out.add(
                     new LinearModule(

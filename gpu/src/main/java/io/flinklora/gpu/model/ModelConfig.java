@@ -294,25 +294,23 @@ public record ModelConfig(
          * ({@code input_layernorm}, {@code post_attention_layernorm}).
          */
         public Block withGptNeoX(boolean parallelResidual) {
-            Block b =
-                    with(sandwichNorms, interleavedRotary, false, true, true, logitScale, clipQkv);
             return new Block(
-                    b.activation,
-                    b.embedScale,
-                    b.normPlusOne,
-                    b.sandwichNorms,
-                    b.attentionScale,
-                    b.attentionSoftcap,
-                    b.finalSoftcap,
-                    b.residualScale,
-                    b.logitsScaling,
-                    b.postNormsOnly,
-                    b.interleavedRotary,
-                    b.parallel,
-                    b.layerNorm,
-                    b.normBias,
-                    b.logitScale,
-                    b.clipQkv,
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    interleavedRotary,
+                    false,
+                    true,
+                    true,
+                    logitScale,
+                    clipQkv,
                     parallelResidual);
         }
     }
@@ -809,8 +807,7 @@ public record ModelConfig(
                                 case "SmolLM3ForCausalLM" -> 2_000_000.0;
                                 case "HeliumForCausalLM" -> 100_000.0;
                                 case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
-                                // Cohere2Config keeps PreTrainedConfig's default
-
+                                // Cohere 2 and GPT-NeoX keep PreTrainedConfig's default
                                 default -> 10000.0;
                             },
                             arch,

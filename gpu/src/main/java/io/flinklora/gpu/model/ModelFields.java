@@ -236,24 +236,27 @@ public final class ModelFields {
                             "without layer_types: every n-th layer full attention (default 4)"),
                     new Field("layer_types", Use.APPLIED, "full_attention / sliding_attention"));
 
+    // StableLM's, Phi's and GPT-NeoX's LayerNorm epsilon
+    private static final Field BIASED_LAYER_NORM_EPS =
+            new Field(
+                    "layer_norm_eps",
+                    Use.APPLIED,
+                    "the epsilon of its LayerNorms, which carry a bias (default 1e-5)");
+
     private static final List<Field> GPT_NEOX =
             List.of(
                     new Field(
                             "hidden_act",
                             Use.APPLIED,
                             "the MLP's activation between dense_h_to_4h and dense_4h_to_h (default"
-                                    + " gelu; silu, gelu_pytorch_tanh, gelu_new or gelu_fast (GPT-NeoX-20B's),"
-                                    + " relu too; others"
-                                    + " refused)"),
+                                    + " gelu; silu, gelu_pytorch_tanh, gelu_new or gelu_fast"
+                                    + " (GPT-NeoX-20B's), relu too; others refused)"),
                     new Field(
                             "attention_bias",
                             Use.APPLIED,
                             "biases on query_key_value and dense (default true; the MLP always"
                                     + " has them)"),
-                    new Field(
-                            "layer_norm_eps",
-                            Use.APPLIED,
-                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    BIASED_LAYER_NORM_EPS,
                     new Field(
                             "use_parallel_residual",
                             Use.APPLIED,
@@ -285,10 +288,7 @@ public final class ModelFields {
     private static final List<Field> STABLELM =
             List.of(
                     SILU,
-                    new Field(
-                            "layer_norm_eps",
-                            Use.APPLIED,
-                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    BIASED_LAYER_NORM_EPS,
                     new Field("use_qkv_bias", Use.APPLIED, "biases on q, k and v projections"),
                     new Field(
                             "qk_layernorm",
@@ -345,10 +345,7 @@ public final class ModelFields {
                             "the MLP's activation between fc1 and fc2 (default gelu_new, the tanh"
                                     + " approximation; silu, gelu, gelu_pytorch_tanh, relu too;"
                                     + " others refused)"),
-                    new Field(
-                            "layer_norm_eps",
-                            Use.APPLIED,
-                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    BIASED_LAYER_NORM_EPS,
                     new Field(
                             "qk_layernorm",
                             Use.APPLIED,

@@ -164,7 +164,7 @@ public record RopeParameters(
                                 root,
                                 "partial_rotary_factor",
                                 source,
-                                glm || phi ? 0.5 : stablelm || neox ? 0.25 : 1.0);
+                                glm || phi ? 0.5 : stablelm ? 0.25 : 1.0);
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.

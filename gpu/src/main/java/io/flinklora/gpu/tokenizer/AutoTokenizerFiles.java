@@ -479,8 +479,12 @@ final class AutoTokenizerFiles {
                             cls != TokenizerClass.GPT_NEOX
                                     || tc.path("trim_offsets").asBoolean(true));
                     byteLevel.put("use_regex", cls != TokenizerClass.QWEN2);
-                    if (cls == TokenizerClass.QWEN2) {
+                    if (cls == TokenizerClass.GPT2) {
+                        out.putNull("normalizer");
+                    } else {
                         out.set("normalizer", json("{\"type\":\"NFC\"}"));
+                    }
+                    if (cls == TokenizerClass.QWEN2) {
                         ObjectNode split = NODES.objectNode();
                         split.put("type", "Split");
                         split.putObject("pattern").put("Regex", QWEN2_SPLIT);
@@ -492,7 +496,6 @@ final class AutoTokenizerFiles {
                         out.set("pre_tokenizer", seq);
                     } else if (cls == TokenizerClass.COHERE) {
                         // digits one by one, then GPT-2's byte-level split
-                        out.set("normalizer", json("{\"type\":\"NFC\"}"));
                         ObjectNode seq = NODES.objectNode();
                         seq.put("type", "Sequence");
                         seq.putArray("pretokenizers")
@@ -500,11 +503,6 @@ final class AutoTokenizerFiles {
                                 .add(byteLevel);
                         out.set("pre_tokenizer", seq);
                     } else {
-                        if (cls == TokenizerClass.GPT_NEOX) {
-                            out.set("normalizer", json("{\"type\":\"NFC\"}"));
-                        } else {
-                            out.putNull("normalizer");
-                        }
                         out.set("pre_tokenizer", byteLevel);
                     }
                     out.set(
@@ -530,14 +528,7 @@ final class AutoTokenizerFiles {
         // add_eos_token, which from_pretrained drops when tokenizer.json exists, so it adds nothing
         JsonNode post = file.get("post_processor");
         if (cls == TokenizerClass.GPT_NEOX) {
-            out.set(
-                    "post_processor",
-                    json(
-                            "{\"type\":\"TemplateProcessing\","
-                                    + "\"single\":[{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
-                                    + "\"pair\":[{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
-                                    + "{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],"
-                                    + "\"special_tokens\":{}}"));
+            out.putNull("post_processor"); // a template of the sequence alone: adds nothing
         } else {
             out.set("post_processor", post == null ? NODES.nullNode() : post.deepCopy());
         }
