@@ -83,7 +83,8 @@ public final class DecodeKvCopy implements AutoCloseable {
 
     /**
      * Rows of the copy that attend together: {@code rows} rows from {@code first}, each reading
-     * {@code keyLength} positions (the longest of them, in whole blocks).
+     * {@code keyLength} positions: the longest of them, exactly (not rounded to whole blocks: the
+     * span slices the copy, and every position read past a row's length is masked work).
      */
     public record Span(int first, int rows, int keyLength) {}
 
@@ -301,10 +302,7 @@ public final class DecodeKvCopy implements AutoCloseable {
                     if (before == Long.MAX_VALUE) {
                         continue;
                     }
-                    long c =
-                            longest == 0
-                                    ? before
-                                    : before + (long) (end - start) * roundUp(longest) + unit;
+                    long c = longest == 0 ? before : before + (long) (end - start) * longest + unit;
                     if (c < best[k][end]) {
                         best[k][end] = c;
                         cut[k][end] = start;
@@ -326,7 +324,7 @@ public final class DecodeKvCopy implements AutoCloseable {
                 longest = Math.max(longest, need[r]);
             }
             if (longest > 0) {
-                out.add(0, new Span(start, end - start, roundUp(longest)));
+                out.add(0, new Span(start, end - start, longest));
             }
             end = start;
         }

@@ -124,7 +124,7 @@ class DecodeKvCopyTest {
                 c.plan(List.of(a, b), new int[] {6, 2}, new BlockTable[] {ta, tb}, pool);
         assertArrayEquals(new int[] {0, 1}, plan.rows());
         assertEquals(2, plan.span());
-        assertEquals(8, plan.keyLength(), "7 positions read, rounded up to whole blocks");
+        assertEquals(7, plan.keyLength(), "the longest row's 7 positions, no more");
         assertHolds(c, 0, ta, 6);
         assertHolds(c, 1, tb, 2);
         writeNewToken(c, 0, 6, 7777f);
@@ -196,7 +196,7 @@ class DecodeKvCopyTest {
         BlockTable tb = table(6, 7, 8, 9, 12);
         DecodeKvCopy.Plan plan =
                 c.plan(List.of(a, b), new int[] {3, 19}, new BlockTable[] {ta, tb}, pool);
-        assertEquals(20, plan.keyLength());
+        assertEquals(20, plan.keyLength(), "the longest row's 20 positions");
         assertEquals(true, c.bytes() > before, "grew");
         assertEquals(4242f, markerAt(c, 0, 2), "a's appended token survived the growth");
         assertHolds(c, 0, ta, 2);
@@ -276,7 +276,7 @@ class DecodeKvCopyTest {
         assertEquals(1, c.resorts(), "re-sorted");
         assertArrayEquals(new int[] {3, 0, 4, 1, 5, 2}, plan.rows(), "longest first, no hole");
         assertEquals(
-                List.of(new DecodeKvCopy.Span(0, 3, 120), new DecodeKvCopy.Span(3, 3, 4)),
+                List.of(new DecodeKvCopy.Span(0, 3, 120), new DecodeKvCopy.Span(3, 3, 3)),
                 plan.spans());
         for (int i = 0; i < 3; i++) {
             assertHolds(c, i, longTables[i], 119);
