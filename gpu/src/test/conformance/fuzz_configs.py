@@ -327,6 +327,7 @@ LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox") else "default"]
+    emb = "embed_in" if arch == "gpt_neox" else "embed_tokens"  # the input embedding's own name
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
@@ -348,19 +349,19 @@ def rand_lora(r, arch, layers):
     elif r.random() < 0.2:
         kw["lora_bias"] = True
     if isinstance(kw["target_modules"], list) and r.random() < 0.15 and not kw.get("use_dora"):
-        kw["target_modules"] = kw["target_modules"] + ["embed_tokens"]
+        kw["target_modules"] = kw["target_modules"] + [emb]
     if r.random() < 0.1:
         kw["modules_to_save"] = ["lm_head"]
     if isinstance(kw["target_modules"], list) and r.random() < 0.15:
         ex = r.choice(names)
-        if [t for t in kw["target_modules"] if t != ex and t != "embed_tokens"]:
+        if [t for t in kw["target_modules"] if t != ex and t != emb]:
             kw["exclude_modules"] = [ex]
     # rarer options: some are applied, the others must be refused by name
     c = r.random()
     if c < 0.05 and isinstance(kw["target_modules"], list):
         kw["target_modules"] = kw["target_modules"] + ["lm_head"]
     elif c < 0.10:
-        kw["modules_to_save"] = ["embed_tokens"]
+        kw["modules_to_save"] = [emb]
     elif c < 0.13:
         kw["trainable_token_indices"] = [5, 7]
     elif c < 0.16:
@@ -378,7 +379,7 @@ def rand_lora(r, arch, layers):
                                             "lora_ga", "orthogonal"])
     if (r.random() < 0.15 and not kw.get("use_dora") and not kw.get("modules_to_save")
             and not kw.get("trainable_token_indices") and kw.get("bias", "none") == "none"
-            and "embed_tokens" not in kw["target_modules"]):
+            and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
     return kw

@@ -410,6 +410,20 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["query_key_value", "dense_4h_to_h"]),
         ["dora", "query_key_value"],
     ),
+    # GPT-NeoX's input embedding is gpt_neox.embed_in (not embed_tokens): LoRA on it, saved whole, and
+    # PEFT's trainable rows of it
+    "neox_embed_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["embed_in", "query_key_value"]),
+        ["embedding_lora", "query_key_value"],
+    ),
+    "neox_save_embed": (
+        dict(r=4, lora_alpha=8, target_modules=["query_key_value"], modules_to_save=["embed_in"]),
+        ["modules_to_save_embed_in"],
+    ),
+    "neox_trainable_tokens": (
+        dict(r=4, lora_alpha=8, target_modules=["dense"], trainable_token_indices=list(range(100, 164))),
+        ["trainable_token_indices"],
+    ),
 }
 # save_pretrained arguments other than the defaults, per adapter
 SAVE_KW = {"saved_embedding_layers": dict(save_embedding_layers=True)}
@@ -487,8 +501,9 @@ def drop_modules_to_save(cfg, tensors, base_sd):
 
 
 def drop_embedding_lora(cfg, tensors, base_sd):
-    cfg["target_modules"] = [t for t in cfg["target_modules"] if t != "embed_tokens"]
-    return cfg, {k: v for k, v in tensors.items() if ".embed_tokens." not in k}
+    names = ("embed_tokens", "embed_in")  # Llama's and the others', GPT-NeoX's
+    cfg["target_modules"] = [t for t in cfg["target_modules"] if t not in names]
+    return cfg, {k: v for k, v in tensors.items() if not any(f".{n}." in k for n in names)}
 
 
 def drop_trainable_tokens(cfg, tensors, base_sd):
@@ -1448,6 +1463,26 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="parallel residual", config=cfg_set(use_parallel_residual=True)),
                   dict(what="relu in place of gelu_fast", config=cfg_set(hidden_act="relu"))],
+        ),
+        dict(
+            # adapters on GPT-NeoX's input embedding, gpt_neox.embed_in: embedding LoRA, the embedding saved
+            # whole (modules_to_save), trainable rows; one PEFT model each (they cannot share one)
+            name="gpt_neox_embedding_adapters",
+            arch="gpt_neox",
+            cfg=dict(pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "parallel_block_two_norms",
+                      "layer_norm_with_bias", "partial_rotary_default_quarter", "gelu", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["neox_embed_lora", "neox_save_embed", "neox_trainable_tokens"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="neox_embed_lora without its embedding LoRA", adapter="neox_embed_lora",
+                       fn=drop_embedding_lora),
+                  dict(what="neox_save_embed without its embedding", adapter="neox_save_embed",
+                       fn=drop_modules_to_save),
+                  dict(what="neox_trainable_tokens without its rows", adapter="neox_trainable_tokens",
+                       fn=drop_trainable_tokens)],
         ),
     ]
 

@@ -81,13 +81,19 @@ public record AdapterConfig(
         PISSA
     }
 
-    /** The modules {@code modules_to_save} may name: the output head and the input embeddings. */
-    public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
+    /**
+     * The modules {@code modules_to_save} may name: the output head and the input embedding
+     * (Llama's and the others' {@code model.embed_tokens}, GPT-NeoX's {@code gpt_neox.embed_in}).
+     */
+    public static final List<String> SAVABLE_MODULES =
+            List.of("lm_head", "model.embed_tokens", "gpt_neox.embed_in");
+
+    /**
+     * The input embedding's own names, per architecture family ({@code trainable_token_indices}).
+     */
+    private static final List<String> EMBEDDING_NAMES = List.of("embed_tokens", "embed_in");
 
     private static final int MAX_RANK = 1 << 14;
-
-    /** The input embedding's module path: LoRA on it uses lora_embedding_A / lora_embedding_B. */
-    public static final String EMBEDDING = "model.embed_tokens";
 
     /** The output head's module path. */
     public static final String HEAD = "lm_head";
@@ -245,15 +251,18 @@ public record AdapterConfig(
                                         + m
                                         + "' saves '"
                                         + candidate
-                                        + "'; only lm_head and embed_tokens are supported");
+                                        + "'; only lm_head and the input embedding"
+                                        + " (embed_tokens, embed_in) are supported");
                     }
                 }
             }
         }
         List<Integer> tokens = trainableTokens(n.get("trainable_token_indices"), source);
-        if (!tokens.isEmpty() && (save.stream().anyMatch(m -> m.endsWith("embed_tokens")))) {
+        if (!tokens.isEmpty()
+                && save.stream().anyMatch(m -> EMBEDDING_NAMES.stream().anyMatch(m::endsWith))) {
             throw new AdapterFormatException(
-                    source + ": trainable_token_indices with modules_to_save embed_tokens");
+                    source
+                            + ": trainable_token_indices with the input embedding in modules_to_save");
         }
         List<Integer> invocation = invocationTokens(n.get("alora_invocation_tokens"), source);
         if (!invocation.isEmpty() && (dora || !save.isEmpty() || !tokens.isEmpty())) {
@@ -361,7 +370,8 @@ public record AdapterConfig(
 
     /**
      * PEFT's {@code trainable_token_indices}: a list of token ids for the input embedding, or a map
-     * from a module name to one; only the input embedding ({@code embed_tokens}) is supported.
+     * from a module name to one; only the input embedding ({@code embed_tokens}, GPT-NeoX's {@code
+     * embed_in}) is supported (a name the model lacks: the adapter's tensor is then missing).
      */
     private static List<Integer> trainableTokens(JsonNode v, String source) {
         if (v == null || v.isNull() || (v.isContainerNode() && v.isEmpty())) {
@@ -369,14 +379,16 @@ public record AdapterConfig(
         }
         JsonNode list = v;
         if (v.isObject()) {
-            if (v.size() != 1 || !v.has("embed_tokens")) {
+            String key = v.size() == 1 ? v.fieldNames().next() : null;
+            if (key == null || !EMBEDDING_NAMES.contains(key)) {
                 throw new AdapterFormatException(
                         source
                                 + ": trainable_token_indices names "
                                 + v.fieldNames().next()
-                                + "; only embed_tokens is supported");
+                                + "; only the input embedding (embed_tokens, embed_in) is"
+                                + " supported");
             }
-            list = v.get("embed_tokens");
+            list = v.get(key);
         }
         if (!list.isArray()) {
             throw new AdapterFormatException(
@@ -551,21 +563,33 @@ public record AdapterConfig(
      * name.
      */
     public void checkModules(ModelConfig model, String source) {
-        if (model.gptNeoX()
-                && (!trainableTokens.isEmpty() || matches(EMBEDDING) || saves(EMBEDDING))) {
-            // the engine's embedding changes address Llama's model.embed_tokens, which GPT-NeoX
-            // does not have
-            throw new AdapterFormatException(
-                    source
-                            + ": embed_tokens (in target_modules, modules_to_save or"
-                            + " trainable_token_indices) is not supported for GPTNeoXForCausalLM,"
-                            + " whose embedding is gpt_neox.embed_in");
-        }
+        String embedding = model.embeddingModule();
         List<String> refused = new ArrayList<>();
+        List<String> savedRefused = new ArrayList<>();
         for (String module : nonLinearModules(model)) {
-            if (matches(module) && !module.equals(EMBEDDING) && !module.equals(HEAD)) {
+            if (matches(module) && !module.equals(embedding) && !module.equals(HEAD)) {
                 refused.add(module);
             }
+            if (saves(module) && !module.equals(embedding) && !module.equals(HEAD)) {
+                savedRefused.add(module);
+            }
+        }
+        for (int l = 0; l < model.numLayers(); l++) {
+            for (LinearModule m : model.linearModules(l)) {
+                if (saves(m.path())) {
+                    savedRefused.add(m.path());
+                }
+            }
+        }
+        if (!savedRefused.isEmpty()) {
+            // The names checked on reading are Llama's; these are the model's own.
+            throw new AdapterFormatException(
+                    source
+                            + ": modules_to_save saves "
+                            + savedRefused
+                            + "; only lm_head and the input embedding ("
+                            + embedding
+                            + ") are supported");
         }
         if (baseRewrite != BaseRewrite.NONE && matches(HEAD)) {
             // PEFT rewrites lm_head's weight too, and on a tied model the embedding with it.
@@ -575,8 +599,9 @@ public record AdapterConfig(
                             + baseRewrite.name().toLowerCase(java.util.Locale.ROOT)
                             + " with lm_head in target_modules is not supported");
         }
-        if (useDora && matches(EMBEDDING)) {
-            throw new AdapterFormatException(source + ": DoRA on embed_tokens is not supported");
+        if (useDora && matches(embedding)) {
+            throw new AdapterFormatException(
+                    source + ": DoRA on " + model.embeddingName() + " is not supported");
         }
         if (!trainableTokens.isEmpty() && saves(HEAD) && model.tieWordEmbeddings()) {
             // PEFT's tied token wrapper cannot wrap a saved head: its forward raises.
@@ -585,9 +610,11 @@ public record AdapterConfig(
                             + ": trainable_token_indices with modules_to_save lm_head on a tied"
                             + " head (PEFT fails on it too)");
         }
-        if (!trainableTokens.isEmpty() && matches(EMBEDDING)) {
+        if (!trainableTokens.isEmpty() && matches(embedding)) {
             throw new AdapterFormatException(
-                    source + ": trainable_token_indices together with LoRA on embed_tokens");
+                    source
+                            + ": trainable_token_indices together with LoRA on "
+                            + model.embeddingName());
         }
         if (model.headBias()) {
             // DoRA's rescaled head rows and a tied head's own token rows would leave the base
@@ -616,7 +643,7 @@ public record AdapterConfig(
                             + ", which this server cannot adapt (not linear layers or embeddings)");
         }
         boolean any =
-                matches(EMBEDDING)
+                matches(embedding)
                         || matches(HEAD)
                         || !modulesToSave.isEmpty()
                         || !trainableTokens.isEmpty();
@@ -722,7 +749,7 @@ public record AdapterConfig(
         return out;
     }
 
-    /** GPT-NeoX's module tree under gpt_neox. (its embed_in is not adaptable here). */
+    /** GPT-NeoX's module tree under gpt_neox. */
     private static List<String> gptNeoXModules(int layers) {
         List<String> out =
                 new ArrayList<>(

@@ -58,7 +58,8 @@ public final class AdapterFields {
                     applied(
                             "target_modules",
                             "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                                    + " linear layers, embed_tokens (lora_embedding_A/B) and lm_head (with lora_bias or DoRA)"),
+                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; lora_embedding_A/B)"
+                                    + " and lm_head (with lora_bias or DoRA)"),
                     applied("exclude_modules", "list or regex string, as PEFT"),
                     applied(
                             "layers_to_transform",
@@ -93,10 +94,13 @@ public final class AdapterFields {
                                     + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
                     applied(
                             "modules_to_save",
-                            "lm_head and embed_tokens, replaced per row; such an adapter is not mixed"),
+                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in), replaced per"
+                                    + " row; any other module the model has is refused by name;"
+                                    + " such an adapter is not mixed"),
                     applied(
                             "trainable_token_indices",
-                            "list, or {embed_tokens: list}: the adapter's own embedding rows for those"
+                            "list, or {embed_tokens: list} ({embed_in: list} on GPT-NeoX): the adapter's own"
+                                    + " embedding rows for those"
                                     + " ids (and logits, on a tied head); such an adapter is not mixed"),
                     onlyAt(
                             "layer_replication",

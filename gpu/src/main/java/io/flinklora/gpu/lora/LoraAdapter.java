@@ -361,7 +361,7 @@ public final class LoraAdapter implements AutoCloseable {
                                         baseWeights.outputHead(),
                                         scratch));
             }
-            String savedBase = byKey.get(AdapterConfig.EMBEDDING + ".base_layer.weight");
+            String savedBase = byKey.get(model.embeddingModule() + ".base_layer.weight");
             if (savedBase != null && extras.embedA() != null) {
                 // PEFT saves the targeted embedding beside an embedding LoRA
                 // (save_embedding_layers="auto"):
@@ -371,7 +371,7 @@ public final class LoraAdapter implements AutoCloseable {
                         w,
                         savedBase,
                         baseWeights == null ? null : baseWeights.embedding(),
-                        "embed_tokens",
+                        model.embeddingName(),
                         scratch);
                 consumed.add(savedBase);
             }
@@ -402,7 +402,7 @@ public final class LoraAdapter implements AutoCloseable {
             // save_pretrained(save_embedding_layers=True) writes the whole embedding and output
             // head beside any adapter, and PEFT's loader writes them over the model's: served
             // when they are the model's own (a tied head is the embedding).
-            for (String module : List.of(AdapterConfig.EMBEDDING, AdapterConfig.HEAD)) {
+            for (String module : List.of(model.embeddingModule(), AdapterConfig.HEAD)) {
                 String copy = byKey.get(module + ".weight");
                 if (copy != null && !consumed.contains(copy) && !config.saves(module)) {
                     NDArray own =
@@ -416,7 +416,7 @@ public final class LoraAdapter implements AutoCloseable {
                             w,
                             copy,
                             own,
-                            module.equals(AdapterConfig.HEAD) ? "lm_head" : "embed_tokens",
+                            module.equals(AdapterConfig.HEAD) ? "lm_head" : model.embeddingName(),
                             scratch);
                     consumed.add(copy);
                     String copyBias = byKey.get(module + ".bias");
@@ -792,8 +792,8 @@ public final class LoraAdapter implements AutoCloseable {
         float[] embedA = null;
         float[] embedB = null;
         int embedRank = 0;
-        if (config.matches(AdapterConfig.EMBEDDING)) {
-            embedRank = config.rankOf(AdapterConfig.EMBEDDING);
+        if (config.matches(model.embeddingModule())) {
+            embedRank = config.rankOf(model.embeddingModule());
             float[][] ab =
                     loraPair(
                             file,
@@ -801,7 +801,7 @@ public final class LoraAdapter implements AutoCloseable {
                             byKey,
                             consumed,
                             config,
-                            AdapterConfig.EMBEDDING,
+                            model.embeddingModule(),
                             ".lora_embedding_A",
                             ".lora_embedding_B",
                             vocab,
@@ -812,14 +812,14 @@ public final class LoraAdapter implements AutoCloseable {
         }
         float[] savedEmbed = null;
         float[] savedHead = null;
-        if (config.saves(AdapterConfig.EMBEDDING)) {
+        if (config.saves(model.embeddingModule())) {
             savedEmbed =
                     saved(
                             file,
                             w,
                             byKey,
                             consumed,
-                            AdapterConfig.EMBEDDING,
+                            model.embeddingModule(),
                             vocab,
                             hidden,
                             scratch);
@@ -882,12 +882,12 @@ public final class LoraAdapter implements AutoCloseable {
         if (!config.trainableTokens().isEmpty()) {
             // PEFT's TrainableTokens: the adapter's own rows of the embedding for these ids.
             String name =
-                    byKey.get(AdapterConfig.EMBEDDING + ".token_adapter.trainable_tokens_delta");
+                    byKey.get(model.embeddingModule() + ".token_adapter.trainable_tokens_delta");
             if (name == null) {
                 throw new AdapterFormatException(
                         file
                                 + ": trainable_token_indices is set but tensor '"
-                                + AdapterConfig.EMBEDDING
+                                + model.embeddingModule()
                                 + ".token_adapter.trainable_tokens_delta' is missing");
             }
             tokenIds = config.trainableTokens().stream().mapToInt(Integer::intValue).toArray();

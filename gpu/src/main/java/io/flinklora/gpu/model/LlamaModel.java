@@ -214,7 +214,7 @@ public final class LlamaModel implements AutoCloseable {
             // the old name embed_out.
             boolean neox = config.gptNeoX();
             String root = neox ? "gpt_neox." : "model.";
-            String embedName = neox ? "gpt_neox.embed_in.weight" : "model.embed_tokens.weight";
+            String embedName = config.embeddingModule() + ".weight";
             String headName = neox ? "embed_out.weight" : "lm_head.weight";
             NDArray embed = loader.load(embedName, config.vocabSize(), h);
             NDArray lmHead;

@@ -480,6 +480,23 @@ public record ModelConfig(
         return architecture.equals("GPTNeoXForCausalLM");
     }
 
+    /**
+     * The input embedding's module path, as {@code named_modules} lists it: {@code
+     * gpt_neox.embed_in} for GPT-NeoX, {@code model.embed_tokens} elsewhere.
+     */
+    public String embeddingModule() {
+        return gptNeoX() ? "gpt_neox.embed_in" : "model.embed_tokens";
+    }
+
+    /**
+     * The input embedding's own name ({@code embed_in}, {@code embed_tokens}): what an adapter's
+     * {@code target_modules}, {@code modules_to_save} and {@code trainable_token_indices} name.
+     */
+    public String embeddingName() {
+        String path = embeddingModule();
+        return path.substring(path.lastIndexOf('.') + 1);
+    }
+
     /** Whether gate/up are stored fused ({@code gate_up_proj}), as in Phi-3 and GLM. */
     public boolean fusedGateUp() {
         return fusedQkv()

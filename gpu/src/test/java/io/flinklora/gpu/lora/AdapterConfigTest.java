@@ -129,6 +129,47 @@ class AdapterConfigTest {
     }
 
     @Test
+    void savedModulesAreCheckedAgainstTheModelsOwnModuleNames() throws Exception {
+        // GPT-NeoX names its embedding embed_in and its modules query_key_value, dense, ...: the
+        // names checked on reading are Llama's, so these are checked against the model itself.
+        ModelConfig neox =
+                ModelConfig.read(
+                        TestModels.projectRoot()
+                                .resolve("gpu/src/test/resources/conformance/gpt_neox"));
+        for (String saved :
+                new String[] {
+                    "query_key_value", "dense_4h_to_h", "final_layer_norm", "attention"
+                }) {
+            AdapterConfig c =
+                    parse(
+                            "{\"r\": 4, \"target_modules\": [\"dense\"], \"modules_to_save\": [\""
+                                    + saved
+                                    + "\"]}");
+            AdapterFormatException e =
+                    assertThrows(
+                            AdapterFormatException.class, () -> c.checkModules(neox, "cfg"), saved);
+            assertTrue(
+                    e.getMessage().contains("modules_to_save") && e.getMessage().contains(saved),
+                    e.getMessage());
+        }
+        // Its input embedding is served under its own name, saved, adapted or with trainable rows.
+        parse("{\"r\": 4, \"target_modules\": [\"dense\"], \"modules_to_save\": [\"embed_in\"]}")
+                .checkModules(neox, "cfg");
+        parse("{\"r\": 4, \"target_modules\": [\"embed_in\", \"dense\"]}")
+                .checkModules(neox, "cfg");
+        parse(
+                        "{\"r\": 4, \"target_modules\": [\"dense\"],"
+                                + " \"trainable_token_indices\": {\"embed_in\": [3, 5]}}")
+                .checkModules(neox, "cfg");
+        assertEquals(
+                java.util.List.of(3, 5),
+                parse(
+                                "{\"r\": 4, \"target_modules\": [\"dense\"],"
+                                        + " \"trainable_token_indices\": {\"embed_in\": [3, 5]}}")
+                        .trainableTokens());
+    }
+
+    @Test
     void targetsOutsideTheProjectionsAreRefusedNamingTheModule() throws Exception {
         ModelConfig model = ModelConfig.read(TestModels.stories260k());
         for (String targets :
