@@ -1484,6 +1484,21 @@ def model_specs(shapes, seed=0):
                   dict(what="neox_trainable_tokens without its rows", adapter="neox_trainable_tokens",
                        fn=drop_trainable_tokens)],
         ),
+        dict(
+            # trainable rows of gpt_neox.embed_in on a tied GPT-NeoX: PEFT changes the tied head's rows alike
+            name="gpt_neox_tied_trainable_tokens",
+            arch="gpt_neox",
+            cfg=dict(pad_token_id=None, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "parallel_block_two_norms",
+                      "layer_norm_with_bias", "partial_rotary_default_quarter", "gelu", "tied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["neox_trainable_tokens", "neox_qkv"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="neox_trainable_tokens without its rows", adapter="neox_trainable_tokens",
+                       fn=drop_trainable_tokens)],
+        ),
     ]
 
 
