@@ -174,7 +174,7 @@ public final class PeerBench {
                         "%-15s 32 distinct batched / one request at a time (engine, median of %d interleaved pairs) = %.1fx%n",
                         shape.name(), SHORT_PASSES, shortRuns.batchedOverOne());
             } else {
-                double[] ceiling = stepCeiling(model, shape.spec(), adapters);
+                double[] ceiling = stepCeiling(model, shape.spec());
                 report.put("decode_step_ms", ceiling[0])
                         .put("bare_matmul_ms", ceiling[1])
                         .put("step_over_matmul", ceiling[0] / ceiling[1]);
@@ -543,7 +543,7 @@ public final class PeerBench {
      * array per product, and copying the logits to the host would add a copy the engine's greedy
      * step does not make, both of which would flatter the ratio.
      */
-    static double[] stepCeiling(Path model, RandomLlama.Spec spec, Path adapters) {
+    static double[] stepCeiling(Path model, RandomLlama.Spec spec) {
         List<Req> reqs = new ArrayList<>();
         Random r = new Random(3);
         for (int i = 0; i < 32; i++) {

@@ -82,11 +82,11 @@ public record AdapterConfig(
     }
 
     /**
-     * The modules {@code modules_to_save} may name: the output head and the input embedding
-     * (Llama's and the others' {@code model.embed_tokens}, GPT-NeoX's {@code gpt_neox.embed_in}).
+     * The modules {@code modules_to_save} may name among the Llama module names checked on reading:
+     * the output head and the input embedding. {@link #checkModules} checks the model's own names
+     * (GPT-NeoX's embedding is {@code gpt_neox.embed_in}).
      */
-    public static final List<String> SAVABLE_MODULES =
-            List.of("lm_head", "model.embed_tokens", "gpt_neox.embed_in");
+    public static final List<String> SAVABLE_MODULES = List.of("lm_head", "model.embed_tokens");
 
     /**
      * The input embedding's own names, per architecture family ({@code trainable_token_indices}).
