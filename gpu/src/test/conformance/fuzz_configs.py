@@ -25,7 +25,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
-    ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM)
+    ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    GPT2Config, GPT2LMHeadModel)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -49,7 +50,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
-            cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM))
+            cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
+            gpt2=(GPT2Config, GPT2LMHeadModel))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -81,7 +83,7 @@ def rand_model(r, arch):
                rms_norm_eps=r.choice([1e-5, 1e-6]))
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3"):
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
         # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
@@ -202,6 +204,25 @@ def rand_model(r, arch):
         partial = r.choice([None, None, 0.25, 0.5, 1.0])
         if partial is not None:
             cfg["rope_parameters"]["partial_rotary_factor"] = partial
+    if arch == "gpt2":
+        # GPT2Config's own names (hidden_size and the others are its aliases; the intermediate_size given
+        # is saved but unread), Conv1D modules, learned positions, LayerNorms with a bias, its attention
+        # scales; odd head widths now and then (no rotary to need even ones)
+        cfg["pad_token_id"] = None
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        if r.random() < 0.2:
+            cfg["hidden_size"] = 36
+        cfg["n_inner"] = r.choice([None, None, 40, 96])
+        cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
+        cfg["activation_function"] = r.choice(["gelu_new", "gelu_new", "gelu", "relu", "gelu_fast",
+                                               "gelu_pytorch_tanh", "silu", "quick_gelu"])
+        cfg["scale_attn_weights"] = r.random() < 0.8
+        cfg["scale_attn_by_inverse_layer_idx"] = r.random() < 0.3
+        cfg["reorder_and_upcast_attn"] = r.random() < 0.2
+        cfg["max_position_embeddings"] = r.choice([64, 256])
+        if r.random() < 0.05:
+            cfg["head_dim"] = hd  # not a GPT2Config field: refused by name
     if arch == "phi":
         # attention (q, k, v, dense) and a gate-less MLP (fc1, fc2) side by side on one LayerNorm with a
         # bias, biases everywhere (the output head too), a partial rotary (default half of each head)
@@ -323,23 +344,27 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
            nemotron=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
 LIN["arcee"] = LIN["nemotron"]
 LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
+LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox") else "default"]
-    emb = "embed_in" if arch == "gpt_neox" else "embed_tokens"  # the input embedding's own name
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2") else "default"]
+    # the input embedding's own name
+    emb = "embed_in" if arch == "gpt_neox" else "wte" if arch == "gpt2" else "embed_tokens"
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
         kw["target_modules"] = "all-linear"
     elif c < 0.3:
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
-                                else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(r.sample(names, 2))
+                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch == "gpt2"
+                                else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
+            n.split(".")[-1] for n in r.sample(names, 2))
     else:
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
-        kw["layers_pattern"] = r.choice(["layers", ["layers"], None])
+        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch == "gpt2" else ["layers", ["layers"], None])
     if r.random() < 0.25:
         kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}
     if r.random() < 0.25:
@@ -429,7 +454,9 @@ STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "
               "rope_local_base_freq", "sliding_window_pattern",
               "attention_dropout", "initializer_range", "use_cache", "bos_token_id", "eos_token_id",
               "norm_epsilon", "residual_dropout", "embedding_dropout", "layer_norm_eps", "norm_eps",
-              "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype"]
+              "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype", "layer_norm_epsilon",
+              "activation_function", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
+              "reorder_and_upcast_attn", "attn_pdrop"]
 
 
 def strip_fields(r, path):
@@ -563,7 +590,7 @@ def main(seed, count, root):
             print(case, arch, "HF", str(e)[:100]); continue
         with torch.no_grad():
             for n, p in model.named_parameters():
-                if "norm" in n:
+                if "norm" in n or ".ln_" in n:  # GPT-2's ln_1, ln_2, ln_f
                     p.copy_(torch.randn_like(p) * 0.1 + (0 if arch.startswith("gemma") else 1))
                 else:
                     p.copy_(torch.randn_like(p) * 0.15)

@@ -30,6 +30,7 @@ import copy
 import hashlib
 import json
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -93,6 +94,8 @@ from transformers import (  # noqa: E402
     Cohere2Config,
     Cohere2ForCausalLM,
     GPTNeoXConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -199,6 +202,7 @@ ARCH = {
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
     "cohere2": (Cohere2Config, Cohere2ForCausalLM, "Cohere2ForCausalLM"),
     "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM, "GPTNeoXForCausalLM"),
+    "gpt2": (GPT2Config, GPT2LMHeadModel, "GPT2LMHeadModel"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -424,6 +428,34 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["dense"], trainable_token_indices=list(range(100, 164))),
         ["trainable_token_indices"],
     ),
+    # GPT-2's Conv1D modules (weights stored [in, out]; PEFT sets fan_in_fan_out true on them): c_attn (q, k,
+    # v in that order), attn.c_proj (o), mlp.c_fc (up), mlp.c_proj (down), all with biases
+    "gpt2_c_attn": (
+        dict(r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True),
+        ["c_attn"],
+    ),
+    "gpt2_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj", "c_fc"], rank_pattern={"c_fc": 2},
+             alpha_pattern={"c_attn": 16}, lora_bias=True, fan_in_fan_out=True),
+        ["c_attn", "c_proj_c_fc", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "gpt2_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["c_attn", "mlp.c_proj"], fan_in_fan_out=True),
+        ["dora", "c_attn"],
+    ),
+    # GPT-2's input embedding is transformer.wte: LoRA on it, saved whole, and PEFT's trainable rows of it
+    "gpt2_embed_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["wte", "c_attn"]),
+        ["embedding_lora", "c_attn"],
+    ),
+    "gpt2_saved_embedding": (
+        dict(r=4, lora_alpha=8, target_modules=["c_attn"], modules_to_save=["wte"]),
+        ["modules_to_save_wte"],
+    ),
+    "gpt2_trainable_tokens": (
+        dict(r=4, lora_alpha=8, target_modules=["c_proj"], trainable_token_indices=list(range(100, 164))),
+        ["trainable_token_indices"],
+    ),
 }
 # save_pretrained arguments other than the defaults, per adapter
 SAVE_KW = {"saved_embedding_layers": dict(save_embedding_layers=True)}
@@ -501,7 +533,7 @@ def drop_modules_to_save(cfg, tensors, base_sd):
 
 
 def drop_embedding_lora(cfg, tensors, base_sd):
-    names = ("embed_tokens", "embed_in")  # Llama's and the others', GPT-NeoX's
+    names = ("embed_tokens", "embed_in", "wte")  # Llama's and the others', GPT-NeoX's, GPT-2's
     cfg["target_modules"] = [t for t in cfg["target_modules"] if t not in names]
     return cfg, {k: v for k, v in tensors.items() if not any(f".{n}." in k for n in names)}
 
@@ -1499,6 +1531,70 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="neox_trainable_tokens without its rows", adapter="neox_trainable_tokens",
                        fn=drop_trainable_tokens)],
         ),
+        dict(
+            # GPT-2: Conv1D modules stored [in, out] (q, k, v fused in c_attn), learned position embeddings
+            # added to the token embeddings, LayerNorms with a bias, gelu_new, a tied head; the
+            # intermediate_size given to GPT2Config is saved but not read (n_inner None: 4 x n_embd)
+            name="gpt2",
+            arch="gpt2",
+            cfg=dict(layer_norm_epsilon=1e-4),
+            features=["mha", "conv1d_fused_qkv", "gateless_mlp", "learned_positions", "layer_norm_with_bias",
+                      "gelu_new", "tied_embeddings", "config_v5"],
+            adapters=["gpt2_c_attn", "rslora_all_linear", "gpt2_patterns_bias", "gpt2_dora"],
+            mixes=[[("gpt2_c_attn", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="layer i's scores divided by i + 1", config=cfg_set(scale_attn_by_inverse_layer_idx=True)),
+                  dict(what="relu in place of gelu_new", config=cfg_set(activation_function="relu"))],
+        ),
+        dict(
+            # GPT-2 with an untied head, n_inner, gelu, unscaled scores divided by the layer index
+            name="gpt2_untied_inverse_layer_scale",
+            arch="gpt2",
+            cfg=dict(tie_word_embeddings=False, n_inner=48, activation_function="gelu", scale_attn_weights=False,
+                     scale_attn_by_inverse_layer_idx=True),
+            features=["mha", "conv1d_fused_qkv", "gateless_mlp", "learned_positions", "layer_norm_with_bias",
+                      "gelu", "untied_embeddings", "config_v5"],
+            adapters=["gpt2_c_attn", "gpt2_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="scores scaled by head_dim^-1/2",
+                       config=cfg_set(scale_attn_weights=True)),
+                  dict(what="scores not divided by the layer index",
+                       config=cfg_set(scale_attn_by_inverse_layer_idx=False))],
+        ),
+        dict(
+            # adapters on GPT-2's input embedding, transformer.wte (untied): embedding LoRA, the embedding saved
+            # whole, trainable rows; one PEFT model each
+            name="gpt2_embedding_adapters",
+            arch="gpt2",
+            cfg=dict(tie_word_embeddings=False),
+            features=["mha", "conv1d_fused_qkv", "gateless_mlp", "learned_positions", "layer_norm_with_bias",
+                      "gelu_new", "untied_embeddings", "config_v5"],
+            adapters=["gpt2_embed_lora", "gpt2_saved_embedding", "gpt2_trainable_tokens"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="gpt2_embed_lora without its embedding LoRA", adapter="gpt2_embed_lora",
+                       fn=drop_embedding_lora),
+                  dict(what="gpt2_saved_embedding without its embedding", adapter="gpt2_saved_embedding",
+                       fn=drop_modules_to_save),
+                  dict(what="gpt2_trainable_tokens without its rows", adapter="gpt2_trainable_tokens",
+                       fn=drop_trainable_tokens)],
+        ),
+        dict(
+            # trainable rows of transformer.wte on the tied GPT-2 PEFT changes in the head alike; and the
+            # checkpoint saved from the bare model (keys without transformer., as GPT-2's hub checkpoints)
+            name="gpt2_tied_trainable_tokens_bare_checkpoint",
+            arch="gpt2",
+            cfg=dict(),
+            bare_checkpoint=True,
+            features=["mha", "conv1d_fused_qkv", "gateless_mlp", "learned_positions", "layer_norm_with_bias",
+                      "gelu_new", "tied_embeddings", "bare_checkpoint", "config_v5"],
+            adapters=["gpt2_trainable_tokens", "gpt2_c_attn"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="gpt2_trainable_tokens without its rows", adapter="gpt2_trainable_tokens",
+                       fn=drop_trainable_tokens)],
+        ),
     ]
 
 
@@ -1520,7 +1616,7 @@ def reinit_model(model, gen, norm_mean=1.0):
     for name, p in model.named_parameters():
         if name.endswith(".bias"):
             p.copy_(randn(p.shape, BIAS_STD, gen))
-        elif "norm" in name:
+        elif "norm" in name or re.search(r"\.ln_(\d+|f)\.", name):  # GPT-2's ln_1, ln_2, ln_f
             p.copy_(randn(p.shape, NORM_STD, gen, mean=norm_mean))
         else:
             p.copy_(randn(p.shape, MATRIX_STD, gen))
@@ -1542,6 +1638,8 @@ def reinit_lora(peft_model, adapter, gen):
                 # created as the row norms of W (B = 0 at creation); still that value now
                 mag = mod.lora_magnitude_vector[adapter].weight
                 w = mod.get_base_layer().weight
+                if mod.fan_in_fan_out:
+                    w = w.T  # GPT-2's Conv1D stores [in, out]
                 if peft_model.peft_config[adapter].init_lora_weights not in ("olora", "pissa"):
                     # (OLoRA / PiSSA: ||W - s B0 A0 + s B0 A0|| of the rewritten base, the same up to rounding)
                     assert torch.allclose(mag, torch.linalg.norm(w, dim=1)), "DoRA magnitude is not ||W|| rows"
@@ -1741,6 +1839,18 @@ def build_source_model(spec, seed, out, shapes):
         reloaded = AutoConfig.from_pretrained(mdir)
         for k in spec["saved_config"]:
             assert getattr(reloaded, k) == getattr(model.config, k), (spec["name"], k, getattr(reloaded, k))
+    if spec.get("bare_checkpoint"):
+        # keys as GPTModel-style base checkpoints store them (no base_model_prefix): transformers adds the
+        # prefix on load, and must load the very same model from them
+        prefix = model.base_model_prefix + "."
+        sd = load_file(mdir / "model.safetensors")
+        bare = {k.removeprefix(prefix): v for k, v in sd.items()}
+        assert len(bare) == len(sd) and any(k != b for k, b in zip(sd, bare)), spec["name"]
+        save_file(bare, mdir / "model.safetensors", metadata={"format": "pt"})
+        reloaded = model_cls.from_pretrained(mdir, attn_implementation="eager").eval()
+        ids = torch.arange(1, 9).unsqueeze(0)
+        with torch.no_grad():
+            assert torch.equal(reloaded(ids).logits, model(ids).logits), spec["name"]
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(TOKENIZER_DIR / f, mdir / f)
 
@@ -1867,6 +1977,8 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
+    if spec["arch"] == "gpt2":
+        return  # learned positions: no rotary to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
     rope = config.rope_parameters

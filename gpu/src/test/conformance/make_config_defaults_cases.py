@@ -31,7 +31,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
-         ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox")]
+         ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
+         ("GPT2LMHeadModel", "gpt2")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -98,9 +99,18 @@ EXTRA = [
     {"num_key_value_heads": 8, "layer_types": ["full_attention", "sliding_attention",
                                                 "sliding_attention", "full_attention"], "sliding_window": 32,
      "use_sliding_window": True},
+    # GPT-2's own names: the MLP width (SIZES' intermediate_size is not read), epsilon, activation,
+    # and its attention scales
+    {"n_inner": 96, "layer_norm_epsilon": 1e-3, "activation_function": "relu"},
+    {"scale_attn_weights": False},
+    {"scale_attn_by_inverse_layer_idx": True, "n_positions": 64},
+    {"n_inner": None},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
+# common fields GPT2LMHeadModel never reads (Gpt2Names refuses them by name; a null is as absent)
+GPT2_UNREAD = ("num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps", "rope_theta", "rope_scaling",
+               "rope_parameters", "partial_rotary_factor", "original_max_position_embeddings")
 # and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
 LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct")}
 
@@ -109,7 +119,9 @@ def resolved(c, arch, model):
     heads = c.num_attention_heads
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     layers = c.num_hidden_layers
-    rope = c.rope_parameters
+    gpt2 = arch == "GPT2LMHeadModel"
+    # GPT-2 has no rotary embedding (every rotary_layers entry false): the engine's unused default
+    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 else c.rope_parameters
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
@@ -130,22 +142,29 @@ def resolved(c, arch, model):
     scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
     if arch == "GraniteForCausalLM":
         scale = c.attention_multiplier  # GraniteAttention.scaling
+    if gpt2:
+        scale = model.transformer.h[0].attn.scaling  # layer 0's (scale_attn_weights)
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
-    base = model.gpt_neox if neox else model.model  # GPT-NeoX's root
-    attn = base.layers[0].attention if neox else base.layers[0].self_attn
-    mlp = base.layers[0].mlp
-    qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None) or attn.query_key_value).bias \
-        is not None
-    o_bias = (getattr(attn, "o_proj", None) or attn.dense).bias is not None  # Phi and GPT-NeoX name it dense
-    act = c.hidden_activation if arch in GEMMA2_LIKE else c.hidden_act
+    base = model.gpt_neox if neox else model.transformer if gpt2 else model.model  # GPT-NeoX's, GPT-2's roots
+    layer0 = base.h[0] if gpt2 else base.layers[0]
+    attn = layer0.attention if neox else layer0.attn if gpt2 else layer0.self_attn
+    mlp = layer0.mlp
+    qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
+                or getattr(attn, "c_attn", None) or attn.query_key_value).bias is not None
+    # Phi and GPT-NeoX name it dense, GPT-2 c_proj
+    o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or attn.dense).bias is not None
+    act = c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 else c.hidden_act
     eos = c.eos_token_id
     return {
         "num_key_value_heads": getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
-        "rms_norm_eps": (c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
+        # GPT-2's MLP is n_inner wide, or 4 x n_embd
+        "intermediate_size": mlp.c_fc.nf if gpt2 else c.intermediate_size,
+        "rms_norm_eps": (c.layer_norm_epsilon if gpt2
+                         else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
                          else c.norm_epsilon if arch == "Starcoder2ForCausalLM"
@@ -159,14 +178,14 @@ def resolved(c, arch, model):
                    or bool(getattr(c, "qk_layernorm", False)),
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
-        "parallel_block": base.layers[0].__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
+        "parallel_block": layer0.__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
                                                                 "PhiDecoderLayer")
                           or bool(getattr(c, "use_parallel_residual", False)),
         # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm)
         "parallel_two_norms": neox and bool(c.use_parallel_residual),
         # Phi names its final norm final_layernorm
         "norm_bias": getattr(getattr(base, "norm", None) or getattr(base, "final_layernorm", None)
-                             or base.final_layer_norm, "bias", None) is not None,
+                             or getattr(base, "ln_f", None) or base.final_layer_norm, "bias", None) is not None,
         "head_bias": model.lm_head.bias is not None,
         "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
@@ -182,6 +201,8 @@ def resolved(c, arch, model):
         "sliding_layers": sliding,
         "sliding_window": window if any(sliding) else None,
         "attention_scale": scale,
+        # the last layer's (GPT-2's scale_attn_by_inverse_layer_idx divides it by the layer count)
+        "attention_scale_last": model.transformer.h[-1].attn.scaling if gpt2 else scale,
         "attn_logit_softcapping": getattr(c, "attn_logit_softcapping", None),
         "final_logit_softcapping": getattr(c, "final_logit_softcapping", None),
         "embedding_multiplier": getattr(c, "embedding_multiplier", 1.0),
@@ -193,6 +214,7 @@ def resolved(c, arch, model):
                           if arch == "Exaone4ForCausalLM"
                           else [c.sliding_window is not None and t == "sliding_attention" for t in c.layer_types]
                           if arch == "Cohere2ForCausalLM"
+                          else [False] * layers if gpt2
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
@@ -215,6 +237,11 @@ def main():
             seen.append(extra)
             config = {"architectures": [arch], "model_type": model_type, **SIZES, **extra}
             json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
+            unread = [k for k in GPT2_UNREAD if extra.get(k) is not None] if arch == "GPT2LMHeadModel" else []
+            if unread:
+                # GPT-2 does not read them; the engine refuses them by name rather than guess
+                cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})
+                continue
             if arch == "PhiForCausalLM" and extra.get("qk_layernorm"):
                 # transformers computes it; the engine refuses it by name (q/k LayerNorms with a bias)
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "qk_layernorm"})

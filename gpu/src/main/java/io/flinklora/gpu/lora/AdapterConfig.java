@@ -98,6 +98,8 @@ public record AdapterConfig(
     /** The output head's module path. */
     public static final String HEAD = "lm_head";
 
+    // PEFT's all-linear: every nn.Linear and Conv1D but the output layer, by the names the
+    // supported architectures give them (a name another architecture lacks matches nothing there).
     private static final List<String> ALL_LINEAR =
             List.of(
                     "q_proj",
@@ -108,7 +110,16 @@ public record AdapterConfig(
                     "up_proj",
                     "down_proj",
                     "qkv_proj",
-                    "gate_up_proj");
+                    "gate_up_proj",
+                    "dense", // Phi's and GPT-NeoX's attention output
+                    "fc1", // Phi
+                    "fc2",
+                    "c_fc", // Starcoder2, GPT-2
+                    "c_proj",
+                    "c_attn", // GPT-2
+                    "query_key_value", // GPT-NeoX
+                    "dense_h_to_4h",
+                    "dense_4h_to_h");
     private static final Pattern DEFAULT_LAYER_INDEX =
             Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
 
@@ -149,8 +160,8 @@ public record AdapterConfig(
         List<String> targetNames = new ArrayList<>();
         if (tm.isTextual()) {
             if (tm.asText().equals("all-linear")) {
-                // PEFT expands it to every linear layer but the output layer (Llama and Phi-3
-                // names).
+                // PEFT expands it to the names of every linear layer (Conv1D included) but the
+                // output layer.
                 targetNames.addAll(ALL_LINEAR);
             } else {
                 targetRegex = compile(tm.asText(), source, "target_modules");
@@ -667,6 +678,9 @@ public record AdapterConfig(
         if (model.gptNeoX()) {
             return gptNeoXModules(layers);
         }
+        if (model.gpt2()) {
+            return gpt2Modules(layers);
+        }
         List<String> out =
                 new ArrayList<>(
                         model.phi()
@@ -745,6 +759,35 @@ public record AdapterConfig(
                                         b + ".pre_feedforward_layernorm",
                                         b + ".post_feedforward_layernorm"));
             }
+        }
+        return out;
+    }
+
+    /** GPT-2's module tree under transformer. (wpe, its learned positions, is not adaptable). */
+    private static List<String> gpt2Modules(int layers) {
+        List<String> out =
+                new ArrayList<>(
+                        List.of(
+                                "transformer",
+                                "transformer.wte",
+                                "transformer.wpe",
+                                "transformer.drop",
+                                "transformer.h",
+                                "transformer.ln_f",
+                                "lm_head"));
+        for (int l = 0; l < layers; l++) {
+            String b = "transformer.h." + l;
+            out.addAll(
+                    List.of(
+                            b,
+                            b + ".ln_1",
+                            b + ".attn",
+                            b + ".attn.attn_dropout",
+                            b + ".attn.resid_dropout",
+                            b + ".ln_2",
+                            b + ".mlp",
+                            b + ".mlp.act",
+                            b + ".mlp.dropout"));
         }
         return out;
     }

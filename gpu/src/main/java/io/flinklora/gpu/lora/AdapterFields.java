@@ -58,7 +58,7 @@ public final class AdapterFields {
                     applied(
                             "target_modules",
                             "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; lora_embedding_A/B)"
+                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte; lora_embedding_A/B)"
                                     + " and lm_head (with lora_bias or DoRA)"),
                     applied("exclude_modules", "list or regex string, as PEFT"),
                     applied(
@@ -84,22 +84,23 @@ public final class AdapterFields {
                                             || "none".equals(v.asText())
                                             || "all".equals(v.asText())
                                             || "lora_only".equals(v.asText())),
-                    onlyAt(
+                    none(
                             "fan_in_fan_out",
-                            "false (Llama-family layers are not Conv1D)",
-                            AdapterFields::falseOrAbsent),
+                            "PEFT sets it per layer whatever the saved value (true on GPT-2's"
+                                    + " Conv1D, false on nn.Linear); it orients merges, not the"
+                                    + " forward pass"),
                     applied(
                             "use_dora",
                             "DoRA on linear modules: rows scaled by magnitude / row norm of W + s B A;"
                                     + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
                     applied(
                             "modules_to_save",
-                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in), replaced per"
+                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte), replaced per"
                                     + " row; any other module the model has is refused by name;"
                                     + " such an adapter is not mixed"),
                     applied(
                             "trainable_token_indices",
-                            "list, or {embed_tokens: list} ({embed_in: list} on GPT-NeoX): the adapter's own"
+                            "list, or {embed_tokens: list} ({embed_in: list} on GPT-NeoX, {wte: list} on GPT-2): the adapter's own"
                                     + " embedding rows for those"
                                     + " ids (and logits, on a tied head); such an adapter is not mixed"),
                     onlyAt(

@@ -67,7 +67,11 @@ public final class AdapterMerger {
                 float[] values = weights.load(name, m, DataType.FLOAT32).toFloatArray();
                 for (int l = 0; l < config.numLayers(); l++) {
                     for (LinearModule module : config.linearModules(l)) {
-                        if (name.equals(module.path() + ".weight")) {
+                        String full = module.path() + ".weight";
+                        // a checkpoint saved from the bare model names it without the model root
+                        boolean bare =
+                                !weights.contains(full) && (config.modelRoot() + name).equals(full);
+                        if (name.equals(full) || bare) {
                             addDeltas(values, module, l, loaded, adapters);
                         }
                     }
@@ -79,9 +83,9 @@ public final class AdapterMerger {
     }
 
     /**
-     * Adds each adapter's weighted deltas to a module's stored {@code [out, in]} weight: a fused
-     * module (Phi-3's {@code qkv_proj}, {@code gate_up_proj}) takes each projection's delta in its
-     * own rows.
+     * Adds each adapter's weighted deltas to a module's stored {@code [out, in]} weight ({@code
+     * [in, out]} for a Conv1D): a fused module (Phi-3's {@code qkv_proj}, {@code gate_up_proj})
+     * takes each projection's delta in its own rows.
      */
     private static void addDeltas(
             float[] values,
@@ -97,11 +101,14 @@ public final class AdapterMerger {
                     continue;
                 }
                 float w = (float) adapters.get(i).weight();
+                int out = module.outFeatures();
                 for (int r = 0; r < slice.rows(); r++) {
                     // the stored row of this output row (GPT-NeoX interleaves q, k, v per head)
-                    int from = module.fileRow(slice.offset() + r) * in;
+                    int row = module.fileRow(slice.offset() + r);
                     for (int k = 0; k < in; k++) {
-                        values[from + k] += w * delta[r * in + k];
+                        // GPT-2's Conv1D stores [in, out]: the output row is a column there
+                        int at = module.conv1d() ? k * out + row : row * in + k;
+                        values[at] += w * delta[r * in + k];
                     }
                 }
             }

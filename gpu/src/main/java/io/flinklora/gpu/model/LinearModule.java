@@ -13,10 +13,17 @@ import java.util.List;
  * @param slices the output row ranges, in order, covering {@code outFeatures}
  * @param fileRows for each output row in slice order, its row in the stored module (GPT-NeoX's
  *     query_key_value interleaves q, k and v one head after another); null when they are the same
+ * @param conv1d whether the checkpoint stores the weight {@code [in, out]} (GPT-2's {@code Conv1D},
+ *     which computes {@code x W + b}) rather than {@code [out, in]}
  */
 @Internal
 public record LinearModule(
-        String path, int inFeatures, int outFeatures, List<Slice> slices, int[] fileRows) {
+        String path,
+        int inFeatures,
+        int outFeatures,
+        List<Slice> slices,
+        int[] fileRows,
+        boolean conv1d) {
     /**
      * Rows {@code offset .. offset + rows - 1} of the module's output are projection {@code
      * projection}.
@@ -28,7 +35,12 @@ public record LinearModule(
     }
 
     public LinearModule(String path, int inFeatures, int outFeatures, List<Slice> slices) {
-        this(path, inFeatures, outFeatures, slices, null);
+        this(path, inFeatures, outFeatures, slices, null, false);
+    }
+
+    public LinearModule(
+            String path, int inFeatures, int outFeatures, List<Slice> slices, int[] fileRows) {
+        this(path, inFeatures, outFeatures, slices, fileRows, false);
     }
 
     /**
@@ -73,6 +85,9 @@ public record LinearModule(
         int inter = c.intermediateSize();
         if (c.gptNeoX()) {
             return gptNeoX(c, layer, q);
+        }
+        if (c.gpt2()) {
+            return gpt2(c, layer, q);
         }
         List<LinearModule> out = new java.util.ArrayList<>();
         if (c.fusedQkv()) {
@@ -154,6 +169,34 @@ public record LinearModule(
                 named(c, pre + "attention.dense", Projection.O),
                 named(c, pre + "mlp.dense_h_to_4h", Projection.UP),
                 named(c, pre + "mlp.dense_4h_to_h", Projection.DOWN));
+    }
+
+    /**
+     * GPT-2: Conv1D modules, stored {@code [in, out]}: c_attn holds q, k and v outputs in that
+     * order ({@code split(n_embd, dim=2)}), attn.c_proj is o, and mlp.c_fc and mlp.c_proj are up
+     * and down around the activation.
+     */
+    private static List<LinearModule> gpt2(ModelConfig c, int layer, int hidden) {
+        String pre = "transformer.h." + layer + ".";
+        int inter = c.intermediateSize();
+        return List.of(
+                new LinearModule(
+                        pre + "attn.c_attn",
+                        hidden,
+                        3 * hidden,
+                        List.of(
+                                new Slice(Projection.Q, 0, hidden),
+                                new Slice(Projection.K, hidden, hidden),
+                                new Slice(Projection.V, 2 * hidden, hidden)),
+                        null,
+                        true),
+                conv1d(pre + "attn.c_proj", hidden, hidden, Projection.O),
+                conv1d(pre + "mlp.c_fc", hidden, inter, Projection.UP),
+                conv1d(pre + "mlp.c_proj", inter, hidden, Projection.DOWN));
+    }
+
+    private static LinearModule conv1d(String path, int in, int out, Projection p) {
+        return new LinearModule(path, in, out, List.of(new Slice(p, 0, out)), null, true);
     }
 
     private static LinearModule single(ModelConfig c, int layer, Projection p) {

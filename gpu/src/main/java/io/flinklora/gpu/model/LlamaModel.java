@@ -43,6 +43,8 @@ public final class LlamaModel implements AutoCloseable {
     private final DataType dtype;
     private final Device device;
     private final NDArray embed;
+    // GPT-2's learned position embeddings (wpe), added to the token embeddings; null elsewhere
+    private final NDArray positionTable;
     private final NDArray lmHead;
 
     /** Phi's output head bias, or null. */
@@ -72,7 +74,7 @@ public final class LlamaModel implements AutoCloseable {
             NDArray embedScale,
             NDArray rmsEps,
             NDArray minusHalf,
-            NDArray attentionScale,
+            NDArray[] attentionScales,
             NDArray attentionCap,
             NDArray finalCap,
             NDArray half,
@@ -89,7 +91,9 @@ public final class LlamaModel implements AutoCloseable {
                     owned(m.create(b.embedScale())),
                     owned(m.create(c.rmsNormEps())),
                     owned(m.create(-0.5)),
-                    owned(m.create(b.attentionScale())),
+                    java.util.stream.IntStream.range(0, c.numLayers())
+                            .mapToObj(l -> owned(m.create(c.attentionScale(l))))
+                            .toArray(NDArray[]::new),
                     owned(m.create((float) b.attentionSoftcap())),
                     owned(m.create((float) b.finalSoftcap())),
                     owned(m.create(0.5f)),
@@ -100,6 +104,11 @@ public final class LlamaModel implements AutoCloseable {
                     owned(m.create((float) b.residualScale())),
                     owned(m.create((float) b.logitsScaling())),
                     owned(m.create((float) b.logitScale())));
+        }
+
+        /** Layer {@code l}'s query scale. */
+        NDArray attentionScale(int l) {
+            return attentionScales[l];
         }
     }
 
@@ -133,6 +142,7 @@ public final class LlamaModel implements AutoCloseable {
             DataType dtype,
             Device device,
             NDArray embed,
+            NDArray positionTable,
             NDArray lmHead,
             NDArray lmHeadBias,
             NDArray finalNorm,
@@ -144,6 +154,7 @@ public final class LlamaModel implements AutoCloseable {
         this.dtype = dtype;
         this.device = device;
         this.embed = embed;
+        this.positionTable = positionTable;
         this.lmHead = lmHead;
         this.lmHeadBias = lmHeadBias;
         this.finalNorm = finalNorm;
@@ -208,15 +219,26 @@ public final class LlamaModel implements AutoCloseable {
         long t0 = System.nanoTime();
         try (WeightIndex weights = WeightIndex.open(dir)) {
             Loader loader =
-                    new Loader(weights, manager, dtype, device, config.block().normPlusOne());
+                    new Loader(
+                            weights,
+                            config.modelRoot(),
+                            manager,
+                            dtype,
+                            device,
+                            config.block().normPlusOne());
             int h = config.hiddenSize();
             // GPT-NeoX's root is gpt_neox. (embed_in), and transformers 5 saves its head under
             // the old name embed_out.
             boolean neox = config.gptNeoX();
-            String root = neox ? "gpt_neox." : "model.";
+            boolean gpt2 = config.gpt2();
+            String root = config.modelRoot();
             String embedName = config.embeddingModule() + ".weight";
             String headName = neox ? "embed_out.weight" : "lm_head.weight";
             NDArray embed = loader.load(embedName, config.vocabSize(), h);
+            NDArray positionTable =
+                    config.learnedPositions()
+                            ? loader.load("transformer.wpe.weight", config.maxPositions(), h)
+                            : null;
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
@@ -245,7 +267,9 @@ public final class LlamaModel implements AutoCloseable {
             String finalNormName =
                     neox
                             ? "gpt_neox.final_layer_norm"
-                            : config.phi() ? "model.final_layernorm" : "model.norm";
+                            : gpt2
+                                    ? "transformer.ln_f"
+                                    : config.phi() ? "model.final_layernorm" : "model.norm";
             NDArray norm = weighted ? loader.loadNorm(finalNormName + ".weight", h) : null;
             boolean normBias = config.block().normBias();
             NDArray normBiasArray = normBias ? loader.load(finalNormName + ".bias", h) : null;
@@ -254,17 +278,17 @@ public final class LlamaModel implements AutoCloseable {
                 NDArray[] proj = new NDArray[Projection.values().length];
                 NDArray[] bias = new NDArray[proj.length];
                 for (LinearModule m : config.linearModules(l)) {
-                    split(
-                            m,
-                            loader.load(m.path() + ".weight", m.outFeatures(), m.inFeatures()),
-                            proj);
+                    split(m, loader.linearWeight(m), proj);
                     if (hasBias(config, m.slices().get(0).projection())) {
                         // Under the module's own name (Starcoder2's mlp.c_fc.bias).
                         split(m, loader.load(m.path() + ".bias", m.outFeatures()), bias);
                     }
                 }
                 String attn = root + "layers." + l + ".self_attn.";
-                String pre = root + "layers." + l + ".";
+                String pre = root + (gpt2 ? "h." : "layers.") + l + ".";
+                // GPT-2 names the norm before attention ln_1 and the one before the MLP ln_2
+                String inputNorm = gpt2 ? "ln_1" : "input_layernorm";
+                String postAttentionNorm = gpt2 ? "ln_2" : "post_attention_layernorm";
                 boolean sandwich = config.block().sandwichNorms();
                 // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
                 // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm
@@ -276,7 +300,7 @@ public final class LlamaModel implements AutoCloseable {
                         new Layer(
                                 postOnly || !weighted
                                         ? null
-                                        : loader.loadNorm(pre + "input_layernorm.weight", h),
+                                        : loader.loadNorm(pre + inputNorm + ".weight", h),
                                 proj,
                                 bias,
                                 parallel || !weighted
@@ -285,7 +309,7 @@ public final class LlamaModel implements AutoCloseable {
                                                 pre
                                                         + (glm4
                                                                 ? "post_self_attn_layernorm"
-                                                                : "post_attention_layernorm")
+                                                                : postAttentionNorm)
                                                         + ".weight",
                                                 h),
                                 qkNorm(config, loader, attn, Projection.Q),
@@ -308,9 +332,9 @@ public final class LlamaModel implements AutoCloseable {
                                                         + ".weight",
                                                 h)
                                         : null,
-                                normBias ? loader.load(pre + "input_layernorm.bias", h) : null,
+                                normBias ? loader.load(pre + inputNorm + ".bias", h) : null,
                                 normBias && !parallel
-                                        ? loader.load(pre + "post_attention_layernorm.bias", h)
+                                        ? loader.load(pre + postAttentionNorm + ".bias", h)
                                         : null);
             }
             loader.refuseUnconsumed();
@@ -330,6 +354,7 @@ public final class LlamaModel implements AutoCloseable {
                     dtype,
                     device,
                     embed,
+                    positionTable,
                     lmHead,
                     lmHeadBias,
                     norm,
@@ -384,7 +409,11 @@ public final class LlamaModel implements AutoCloseable {
                                 // ignores on load (_keys_to_ignore_on_load_unexpected)
                                 + "|gpt_neox\\.layers\\.\\d+\\.attention\\."
                                 + "(bias|masked_bias|rotary_emb\\.inv_freq)"
-                                + "|gpt_neox\\.rotary_emb\\.inv_freq");
+                                + "|gpt_neox\\.rotary_emb\\.inv_freq"
+                                // GPT-2's, likewise (attn.bias is in its
+                                // _keys_to_ignore_on_load_unexpected; masked_bias, which older
+                                // checkpoints carry, is a constant -1e4 nothing reads)
+                                + "|transformer\\.h\\.\\d+\\.attn\\.(bias|masked_bias)");
         private final WeightIndex weights;
         private final NDManager manager;
         private final DataType dtype;
@@ -392,14 +421,17 @@ public final class LlamaModel implements AutoCloseable {
         private final java.util.Set<String> consumed = new java.util.HashSet<>();
 
         private final boolean normPlusOne;
+        private final String root;
 
         Loader(
                 WeightIndex weights,
+                String root,
                 NDManager manager,
                 DataType dtype,
                 Device device,
                 boolean normPlusOne) {
             this.weights = weights;
+            this.root = root;
             this.manager = manager;
             this.dtype = dtype;
             this.device = device;
@@ -429,7 +461,25 @@ public final class LlamaModel implements AutoCloseable {
             return stacked;
         }
 
+        /**
+         * A linear module's weight as {@code [out, in]}: a Conv1D's stored {@code [in, out]} is
+         * transposed into a contiguous copy once, here, so every product reads one layout.
+         */
+        NDArray linearWeight(LinearModule m) throws IOException {
+            String name = m.path() + ".weight";
+            if (!m.conv1d()) {
+                return load(name, m.outFeatures(), m.inFeatures());
+            }
+            NDArray stored = load(name, m.inFeatures(), m.outFeatures());
+            NDArray flat = stored.transpose().reshape(-1); // reshape copies the transposed view
+            NDArray weight = flat.reshape(m.outFeatures(), m.inFeatures());
+            stored.close();
+            flat.close();
+            return weight;
+        }
+
         NDArray load(String name, long... shape) throws IOException {
+            name = resolve(name);
             if (!weights.contains(name)) {
                 throw new ModelFormatException("missing tensor '" + name + "'");
             }
@@ -453,10 +503,26 @@ public final class LlamaModel implements AutoCloseable {
             return a;
         }
 
+        /**
+         * The stored name of {@code name}: itself, or without the model root when the checkpoint
+         * was saved from the bare model (GPT-2's hub checkpoints: {@code h.0.attn.c_attn.weight}
+         * for {@code transformer.h.0.attn.c_attn.weight}), as transformers adds its {@code
+         * base_model_prefix} on load.
+         */
+        private String resolve(String name) {
+            if (weights.contains(name) || !name.startsWith(root)) {
+                return name;
+            }
+            String bare = name.substring(root.length());
+            return weights.contains(bare) ? bare : name;
+        }
+
         void refuseUnconsumed() {
             List<String> left = new ArrayList<>();
             for (String n : weights.names()) {
-                if (!consumed.contains(n) && !HARMLESS.matcher(n).matches()) {
+                if (!consumed.contains(n)
+                        && !HARMLESS.matcher(n).matches()
+                        && !HARMLESS.matcher(root + n).matches()) {
                     left.add(n);
                 }
             }
@@ -559,7 +625,7 @@ public final class LlamaModel implements AutoCloseable {
      * ForwardBatch#logitRows()}.
      */
     public NDArray forward(ForwardBatch batch, PagedKv cache, ProjectionDelta delta) {
-        NDArray x = embedTokens(batch.tokenIds(), delta);
+        NDArray x = embedTokens(batch.tokenIds(), batch.positions(), delta);
         NDArray cos = ropeCos.get(batch.positions()).expandDims(1);
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
         NDArray cosLocal = localCos == null ? null : localCos.get(batch.positions()).expandDims(1);
@@ -648,7 +714,7 @@ public final class LlamaModel implements AutoCloseable {
         NDArray mask = causalMask(m, len, 0);
         NDArray windowMask =
                 config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
-        NDArray x = embedTokens(tokens.reshape(-1), delta);
+        NDArray x = embedTokens(tokens.reshape(-1), positions, delta);
         for (int l = 0; l < layers; l++) {
             x =
                     decoderLayer(
@@ -697,9 +763,15 @@ public final class LlamaModel implements AutoCloseable {
         NDArray apply(int l, Layer w, NDArray h);
     }
 
-    /** The token embeddings, with the adapters' embedding changes and the architecture's scale. */
-    private NDArray embedTokens(NDArray tokenIds, ProjectionDelta delta) {
+    /**
+     * The token embeddings, with the adapters' embedding changes, the learned positions (GPT-2's
+     * {@code inputs_embeds + wpe(position_ids)}) and the architecture's scale.
+     */
+    private NDArray embedTokens(NDArray tokenIds, NDArray positions, ProjectionDelta delta) {
         NDArray x = delta.embed(tokenIds, Rows.of(embed, tokenIds));
+        if (positionTable != null) {
+            x = x.add(Rows.of(positionTable, positions));
+        }
         return config.block().embedScale() != 1f ? x.mul(constants.embedScale()) : x;
     }
 
@@ -798,10 +870,10 @@ public final class LlamaModel implements AutoCloseable {
         if (!config.rotates(l)) {
             // SmolLM3's NoPE layers: queries and keys as projected (out of place: autograd may
             // keep q).
-            return new NDArray[] {q.mul(constants.attentionScale()), k, v};
+            return new NDArray[] {q.mul(constants.attentionScale(l)), k, v};
         }
         return new NDArray[] {
-            rope(q, cos, sin).muli(constants.attentionScale()), rope(k, cos, sin), v
+            rope(q, cos, sin).muli(constants.attentionScale(l)), rope(k, cos, sin), v
         };
     }
 

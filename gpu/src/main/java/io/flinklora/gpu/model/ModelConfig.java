@@ -87,7 +87,8 @@ public record ModelConfig(
                     "PhiForCausalLM",
                     "NemotronForCausalLM",
                     "ArceeForCausalLM",
-                    "GPTNeoXForCausalLM");
+                    "GPTNeoXForCausalLM",
+                    "GPT2LMHeadModel");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -162,7 +163,8 @@ public record ModelConfig(
             boolean normBias,
             double logitScale,
             double clipQkv,
-            boolean twoNormParallel) {
+            boolean twoNormParallel,
+            boolean inverseLayerScale) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -205,6 +207,7 @@ public record ModelConfig(
                     false,
                     1.0,
                     0,
+                    false,
                     false);
         }
 
@@ -285,7 +288,8 @@ public record ModelConfig(
                     biasedNorms,
                     scale,
                     clip,
-                    twoNormParallel);
+                    twoNormParallel,
+                    inverseLayerScale);
         }
 
         /**
@@ -311,7 +315,34 @@ public record ModelConfig(
                     true,
                     logitScale,
                     clipQkv,
-                    parallelResidual);
+                    parallelResidual,
+                    inverseLayerScale);
+        }
+
+        /**
+         * The same block with layer {@code l}'s attention scale divided by {@code l + 1} (GPT-2's
+         * {@code scale_attn_by_inverse_layer_idx}).
+         */
+        public Block withInverseLayerScale() {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    interleavedRotary,
+                    parallel,
+                    layerNorm,
+                    normBias,
+                    logitScale,
+                    clipQkv,
+                    twoNormParallel,
+                    true);
         }
     }
 
@@ -415,6 +446,9 @@ public record ModelConfig(
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
                 case "GPTNeoXForCausalLM" ->
                         new Defaults(null, null, 2048, false, "gelu", 1e-5, null);
+                // GPT2Names fills GPT2Config's own defaults before these are read
+                case "GPT2LMHeadModel" ->
+                        new Defaults(null, null, 1024, true, "gelu_new", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -481,11 +515,42 @@ public record ModelConfig(
     }
 
     /**
+     * GPT-2: a model root {@code transformer.} ({@code wte}, learned positions {@code wpe}, {@code
+     * h.N}, {@code ln_f}), Conv1D modules stored {@code [in, out]}: q, k and v fused in {@code
+     * attn.c_attn}, {@code attn.c_proj} (o), an MLP without a gate ({@code mlp.c_fc}, {@code
+     * mlp.c_proj}), all with biases, behind LayerNorms with a bias; no rotary embedding.
+     */
+    public boolean gpt2() {
+        return architecture.equals("GPT2LMHeadModel");
+    }
+
+    /**
+     * The prefix of the decoder's modules (transformers' {@code base_model_prefix} and a dot):
+     * {@code gpt_neox.}, {@code transformer.} (GPT-2) or {@code model.}.
+     */
+    public String modelRoot() {
+        return gptNeoX() ? "gpt_neox." : gpt2() ? "transformer." : "model.";
+    }
+
+    /** Whether positions enter as a learned table added to the token embeddings (GPT-2's wpe). */
+    public boolean learnedPositions() {
+        return gpt2();
+    }
+
+    /** Layer {@code l}'s attention scale (GPT-2 may divide it by {@code l + 1}). */
+    public double attentionScale(int l) {
+        return block.inverseLayerScale()
+                ? block.attentionScale() / (l + 1)
+                : block.attentionScale();
+    }
+
+    /**
      * The input embedding's module path, as {@code named_modules} lists it: {@code
-     * gpt_neox.embed_in} for GPT-NeoX, {@code model.embed_tokens} elsewhere.
+     * gpt_neox.embed_in} for GPT-NeoX, {@code transformer.wte} for GPT-2, {@code
+     * model.embed_tokens} elsewhere.
      */
     public String embeddingModule() {
-        return gptNeoX() ? "gpt_neox.embed_in" : "model.embed_tokens";
+        return gptNeoX() ? "gpt_neox.embed_in" : gpt2() ? "transformer.wte" : "model.embed_tokens";
     }
 
     /**
@@ -519,7 +584,7 @@ public record ModelConfig(
 
     /** Whether any projection is stored fused with another. */
     public boolean fusedProjections() {
-        return fusedQkv() || fusedGateUp() || gptNeoX();
+        return fusedQkv() || fusedGateUp() || gptNeoX() || gpt2();
     }
 
     /**
@@ -531,7 +596,8 @@ public record ModelConfig(
         return !architecture.equals("Starcoder2ForCausalLM")
                 && !phi()
                 && !upDownMlp()
-                && !gptNeoX();
+                && !gptNeoX()
+                && !gpt2();
     }
 
     /**
@@ -614,6 +680,10 @@ public record ModelConfig(
         }
         ModelFields.refuseUnknown(root, arch, source);
         refuseNulls(root, arch, source);
+        boolean gpt2 = arch.equals("GPT2LMHeadModel");
+        if (gpt2) {
+            root = Gpt2Names.toCommonNames(root, source);
+        }
         Defaults defaults = Defaults.of(arch);
         boolean gemma3 = arch.equals("Gemma3ForCausalLM");
         // Gemma 3's block is Gemma 2's (sandwich norms, query_pre_attn_scalar, optional caps)
@@ -732,7 +802,7 @@ public record ModelConfig(
                                 ? defaults.headDim()
                                 : hidden / heads,
                         MAX_DIM);
-        if (headDim % 2 != 0) {
+        if (headDim % 2 != 0 && !gpt2) {
             throw new ModelFormatException(
                     source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
@@ -768,7 +838,10 @@ public record ModelConfig(
                         defaults.maxPositions(),
                         MAX_POSITIONS);
         boolean smol = arch.equals("SmolLM3ForCausalLM");
-        List<Boolean> rotary = smol ? smolRotaryLayers(root, layers, source) : allRotary(layers);
+        List<Boolean> rotary =
+                smol
+                        ? smolRotaryLayers(root, layers, source)
+                        : gpt2 ? java.util.Collections.nCopies(layers, false) : allRotary(layers);
         List<Boolean> sliding =
                 smol
                         ? smolSlidingLayers(root, layers, rotary, source)
@@ -795,7 +868,7 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm || phi || neox
+                                cohere || stablelm || phi || neox || gpt2
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -830,7 +903,9 @@ public record ModelConfig(
                             arch,
                             defaults.originalMaxPositions());
         }
-        rope.checkHeadDim(headDim, source);
+        if (!gpt2) {
+            rope.checkHeadDim(headDim, source);
+        }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         boolean granite = arch.equals("GraniteForCausalLM");
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
@@ -981,6 +1056,24 @@ public record ModelConfig(
                             ConfigReader.bool(root, "use_parallel_residual", source, true));
             qkvBias = ConfigReader.bool(root, "attention_bias", source, true);
             oBias = qkvBias;
+            mlpBias = true;
+        }
+        if (gpt2) {
+            // Conv1D modules with biases behind LayerNorms with a bias; the attention scale is
+            // head_dim^-1/2 only with scale_attn_weights, divided by layer + 1 with
+            // scale_attn_by_inverse_layer_idx.
+            double scale =
+                    ConfigReader.bool(root, "scale_attn_weights", source, true)
+                            ? 1.0 / Math.sqrt(headDim)
+                            : 1.0;
+            block =
+                    Block.of(act, 1f, false, false, scale, 0, 0, 1, 1, false)
+                            .withBiasedLayerNorms();
+            if (ConfigReader.bool(root, "scale_attn_by_inverse_layer_idx", source, false)) {
+                block = block.withInverseLayerScale();
+            }
+            qkvBias = true;
+            oBias = true;
             mlpBias = true;
         }
         if (starcoder2) {

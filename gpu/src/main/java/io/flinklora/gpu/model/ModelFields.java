@@ -275,6 +275,71 @@ public final class ModelFields {
                     new Field("hidden_dropout", Use.NO_EFFECT, "training only"),
                     new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
+    private static final List<Field> GPT2 =
+            List.of(
+                    new Field("n_embd", Use.APPLIED, "hidden_size (its alias; default 768)"),
+                    new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 12)"),
+                    new Field("n_head", Use.APPLIED, "num_attention_heads (its alias; default 12)"),
+                    new Field(
+                            "n_positions",
+                            Use.APPLIED,
+                            "max_position_embeddings (its alias; default 1024): the rows of the"
+                                    + " learned position table wpe, the longest sequence served"),
+                    new Field(
+                            "n_inner",
+                            Use.APPLIED,
+                            "the MLP's width (null: 4 x n_embd); an intermediate_size is not read,"
+                                    + " as GPT2Block reads n_inner"),
+                    new Field(
+                            "activation_function",
+                            Use.APPLIED,
+                            "the MLP's activation between c_fc and c_proj (default gelu_new; the"
+                                    + " values hidden_act takes elsewhere; others refused); a"
+                                    + " hidden_act is refused, as GPT-2 does not read it"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "scale_attn_weights",
+                            Use.APPLIED,
+                            "scores times head_dim^-1/2 (default true; false: unscaled)"),
+                    new Field(
+                            "scale_attn_by_inverse_layer_idx",
+                            Use.APPLIED,
+                            "layer i's scores further divided by i + 1 (default false)"),
+                    new Field(
+                            "reorder_and_upcast_attn",
+                            Use.NO_EFFECT,
+                            "transformers' eager attention only: the same scaled product computed"
+                                    + " in float32, which the engine's float32 weights compute"
+                                    + " anyway"),
+                    new Field(
+                            "add_cross_attention",
+                            Use.APPLIED,
+                            "false only (cross-attention needs encoder states)"),
+                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("summary_type", Use.NO_EFFECT, "GPT2DoubleHeadsModel only"),
+                    new Field("summary_use_proj", Use.NO_EFFECT, "GPT2DoubleHeadsModel only"),
+                    new Field("summary_activation", Use.NO_EFFECT, "GPT2DoubleHeadsModel only"),
+                    new Field("summary_proj_to_labels", Use.NO_EFFECT, "GPT2DoubleHeadsModel only"),
+                    new Field("summary_first_dropout", Use.NO_EFFECT, "GPT2DoubleHeadsModel only"),
+                    new Field("summary_last_dropout", Use.NO_EFFECT, "GPT2DoubleHeadsModel only"),
+                    new Field(
+                            "n_ctx",
+                            Use.NO_EFFECT,
+                            "legacy (the original checkpoints carry it); transformers 5 reads"
+                                    + " n_positions"),
+                    new Field(
+                            "task_specific_params",
+                            Use.NO_EFFECT,
+                            "pipeline presets (the original checkpoints carry them); generate"
+                                    + " does not read them"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
+                    new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
+
     private static final List<Field> OLMO =
             List.of(
                     SILU,
@@ -620,6 +685,7 @@ public final class ModelFields {
                     case "CohereForCausalLM" -> COHERE;
                     case "Cohere2ForCausalLM" -> COHERE2;
                     case "GPTNeoXForCausalLM" -> GPT_NEOX;
+                    case "GPT2LMHeadModel" -> GPT2;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -656,6 +722,7 @@ public final class ModelFields {
         m.put("CohereForCausalLM", COHERE);
         m.put("Cohere2ForCausalLM", COHERE2);
         m.put("GPTNeoXForCausalLM", GPT_NEOX);
+        m.put("GPT2LMHeadModel", GPT2);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.flinklora.gpu.TestModels;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -29,8 +30,6 @@ class AdapterConfigTest {
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"norm\"]}",
                         "bias",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"bias\": \"trainable\"}",
-                        "fan_in_fan_out",
-                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}",
                         "peft_type",
                                 "{\"peft_type\": \"IA3\", \"r\": 4, \"target_modules\": [\"q_proj\"]}",
                         "r must", "{\"r\": 0, \"target_modules\": [\"q_proj\"]}",
@@ -41,6 +40,38 @@ class AdapterConfigTest {
                             assertThrows(AdapterFormatException.class, () -> parse(json), field);
                     assertTrue(e.getMessage().contains(field), field + " -> " + e.getMessage());
                 });
+    }
+
+    @Test
+    void fanInFanOutIsReadAsPeftSetsItPerLayer() throws Exception {
+        // PEFT forces it false on nn.Linear and true on Conv1D whatever the file says: a Llama
+        // adapter saved with true is served as the same adapter saved with false.
+        AdapterConfig saidTrue =
+                parse("{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true}");
+        AdapterConfig saidFalse =
+                parse("{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": false}");
+        assertEquals(saidFalse, saidTrue);
+    }
+
+    @Test
+    void allLinearReachesEveryArchitecturesLinearModulesButTheHead() throws Exception {
+        // PEFT expands all-linear against the model: every nn.Linear and Conv1D but the output
+        // layer
+        AdapterConfig c = parse("{\"r\": 4, \"target_modules\": \"all-linear\"}");
+        for (String path :
+                List.of(
+                        "model.layers.0.self_attn.q_proj",
+                        "model.layers.0.mlp.c_fc", // Starcoder2
+                        "model.layers.0.mlp.fc2", // Phi
+                        "model.layers.0.self_attn.dense",
+                        "gpt_neox.layers.1.attention.query_key_value",
+                        "gpt_neox.layers.1.mlp.dense_4h_to_h",
+                        "transformer.h.2.attn.c_attn", // GPT-2's Conv1D modules
+                        "transformer.h.2.mlp.c_proj")) {
+            assertTrue(c.matches(path), path);
+        }
+        assertFalse(c.matches("lm_head"));
+        assertFalse(c.matches("transformer.wte"));
     }
 
     @Test

@@ -113,6 +113,12 @@ class ConfigDefaultsConformanceTest {
                 1e-12,
                 "attention scale");
         assertEquals(
+                t.get("attention_scale_last").asDouble(),
+                m.attentionScale(m.numLayers() - 1),
+                1e-12,
+                "the last layer's attention scale");
+        assertEquals(t.get("intermediate_size").asInt(), m.intermediateSize(), "intermediate_size");
+        assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),
                 m.block().attentionSoftcap(),
                 1e-12,
