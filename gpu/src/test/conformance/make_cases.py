@@ -1582,7 +1582,8 @@ def model_specs(shapes, seed=0):
         ),
         dict(
             # trainable rows of transformer.wte on the tied GPT-2 PEFT changes in the head alike; and the
-            # checkpoint saved from the bare model (keys without transformer., as GPT-2's hub checkpoints)
+            # checkpoint as GPT-2's hub checkpoints store it (keys without transformer., n_ctx and
+            # task_specific_params in the config)
             name="gpt2_tied_trainable_tokens_bare_checkpoint",
             arch="gpt2",
             cfg=dict(),
@@ -1847,6 +1848,12 @@ def build_source_model(spec, seed, out, shapes):
         bare = {k.removeprefix(prefix): v for k, v in sd.items()}
         assert len(bare) == len(sd) and any(k != b for k, b in zip(sd, bare)), spec["name"]
         save_file(bare, mdir / "model.safetensors", metadata={"format": "pt"})
+        # and the config as the original checkpoints write it: the legacy n_ctx, pipeline presets, no dtype
+        cfg = json.loads((mdir / "config.json").read_text())
+        cfg.pop("dtype", None)
+        cfg.update(n_ctx=cfg["n_positions"], task_specific_params={"text-generation": {"do_sample": True,
+                                                                                        "max_length": 50}})
+        write_json(mdir / "config.json", cfg)
         reloaded = model_cls.from_pretrained(mdir, attn_implementation="eager").eval()
         ids = torch.arange(1, 9).unsqueeze(0)
         with torch.no_grad():
