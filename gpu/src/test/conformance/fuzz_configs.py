@@ -26,7 +26,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
-    GPT2Config, GPT2LMHeadModel)
+    GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -51,7 +51,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
-            gpt2=(GPT2Config, GPT2LMHeadModel))
+            gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -83,7 +83,7 @@ def rand_model(r, arch):
                rms_norm_eps=r.choice([1e-5, 1e-6]))
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2"):
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
         # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
@@ -223,6 +223,21 @@ def rand_model(r, arch):
         cfg["max_position_embeddings"] = r.choice([64, 256])
         if r.random() < 0.05:
             cfg["head_dim"] = hd  # not a GPT2Config field: refused by name
+    if arch == "opt":
+        # OPTConfig's own MLP width and activation (the intermediate_size given is saved but unread), learned
+        # positions two rows into their table, pre- or post-LayerNorm blocks, biases by enable_bias
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        if r.random() < 0.2:
+            cfg["hidden_size"] = 36
+        cfg["ffn_dim"] = r.choice([40, 64, 96])
+        cfg["activation_function"] = r.choice(["relu", "relu", "gelu", "gelu_new", "silu", "quick_gelu"])
+        cfg["do_layer_norm_before"] = r.random() < 0.7
+        cfg["_remove_final_layer_norm"] = r.random() < 0.15
+        cfg["enable_bias"] = r.random() < 0.8
+        cfg["pad_token_id"] = r.choice([None, 1])
+        if r.random() < 0.05:
+            cfg["word_embed_proj_dim"] = 16  # project_in / project_out: refused by name
     if arch == "phi":
         # attention (q, k, v, dense) and a gate-less MLP (fc1, fc2) side by side on one LayerNorm with a
         # bias, biases everywhere (the output head too), a partial rotary (default half of each head)
@@ -345,10 +360,12 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
 LIN["arcee"] = LIN["nemotron"]
 LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
 LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
+LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2") else "default"]
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt")
+                else "default"]
     # the input embedding's own name
     emb = "embed_in" if arch == "gpt_neox" else "wte" if arch == "gpt2" else "embed_tokens"
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
@@ -358,6 +375,7 @@ def rand_lora(r, arch, layers):
     elif c < 0.3:
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
                                 else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch == "gpt2"
+                                else r"model\.decoder\.layers\.[01]\.(self_attn\.)?(%s)" if arch == "opt"
                                 else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
             n.split(".")[-1] for n in r.sample(names, 2))
     else:
@@ -456,7 +474,7 @@ STRIPPABLE = ["rms_norm_eps", "rope_theta", "rope_parameters", "rope_scaling", "
               "norm_epsilon", "residual_dropout", "embedding_dropout", "layer_norm_eps", "norm_eps",
               "pretraining_tp", "resid_pdrop", "embd_pdrop", "torch_dtype", "dtype", "layer_norm_epsilon",
               "activation_function", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-              "reorder_and_upcast_attn", "attn_pdrop"]
+              "reorder_and_upcast_attn", "attn_pdrop", "dropout", "layerdrop", "init_std"]
 
 
 def strip_fields(r, path):

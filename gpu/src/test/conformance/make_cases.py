@@ -96,6 +96,8 @@ from transformers import (  # noqa: E402
     GPTNeoXConfig,
     GPT2Config,
     GPT2LMHeadModel,
+    OPTConfig,
+    OPTForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -203,6 +205,7 @@ ARCH = {
     "cohere2": (Cohere2Config, Cohere2ForCausalLM, "Cohere2ForCausalLM"),
     "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM, "GPTNeoXForCausalLM"),
     "gpt2": (GPT2Config, GPT2LMHeadModel, "GPT2LMHeadModel"),
+    "opt": (OPTConfig, OPTForCausalLM, "OPTForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -455,6 +458,20 @@ ADAPTERS = {
     "gpt2_trainable_tokens": (
         dict(r=4, lora_alpha=8, target_modules=["c_proj"], trainable_token_indices=list(range(100, 164))),
         ["trainable_token_indices"],
+    ),
+    # OPT's module names: Llama's q, k, v with out_proj (o), fc1 (up) and fc2 (down) in the decoder layer
+    "opt_q_v": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        ["q_proj_v_proj"],
+    ),
+    "opt_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+             rank_pattern={"fc1": 2}, alpha_pattern={"out_proj": 16}, lora_bias=True),
+        ["out_proj_fc1_fc2", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "opt_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["v_proj", "out_proj", "fc2"]),
+        ["dora", "out_proj_fc1_fc2"],
     ),
 }
 # save_pretrained arguments other than the defaults, per adapter
@@ -1596,6 +1613,50 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="gpt2_trainable_tokens without its rows", adapter="gpt2_trainable_tokens",
                        fn=drop_trainable_tokens)],
         ),
+        dict(
+            # OPT: a decoder under model.decoder., learned positions two rows into their table, LayerNorms
+            # with a bias before each sublayer and a final one, relu, a tied head, pad id 1 (the class
+            # default); the MLP is ffn_dim wide (the intermediate_size given is saved but unread)
+            name="opt",
+            arch="opt",
+            cfg=dict(ffn_dim=64),
+            features=["mha", "gateless_mlp", "learned_positions_offset_2", "layer_norm_with_bias", "relu",
+                      "tied_embeddings", "config_v5"],
+            adapters=["opt_q_v", "rslora_all_linear", "opt_patterns_bias", "opt_dora", "embed_lora"],
+            mixes=[[("opt_q_v", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="gelu in place of relu", config=cfg_set(activation_function="gelu")),
+                  dict(what="the final LayerNorm removed", config=cfg_set(_remove_final_layer_norm=True))],
+        ),
+        dict(
+            # OPT with do_layer_norm_before false (OPT-350m's post-LayerNorm blocks: each sum normed after its
+            # residual add, no final norm), an untied head, no biases, gelu
+            name="opt_post_layer_norm",
+            arch="opt",
+            cfg=dict(ffn_dim=48, do_layer_norm_before=False, tie_word_embeddings=False, enable_bias=False,
+                     activation_function="gelu", pad_token_id=None),
+            features=["mha", "gateless_mlp", "learned_positions_offset_2", "post_layer_norm", "gelu",
+                      "untied_embeddings", "config_v5"],
+            adapters=["opt_q_v", "opt_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="LayerNorms before each sublayer (and a final one at its initial weights)",
+                       config=cfg_set(do_layer_norm_before=True))],
+        ),
+        dict(
+            # OPT as its hub checkpoints store it: saved from the bare model (keys decoder.*, no model.), with
+            # the embedding adapters (LoRA on it, saved whole) on its tied head
+            name="opt_bare_checkpoint",
+            arch="opt",
+            cfg=dict(ffn_dim=64),
+            bare_checkpoint=True,
+            features=["mha", "gateless_mlp", "learned_positions_offset_2", "layer_norm_with_bias", "relu",
+                      "tied_embeddings", "bare_checkpoint", "config_v5"],
+            adapters=["opt_q_v", "save_embed"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="save_embed without its embedding", adapter="save_embed", fn=drop_modules_to_save)],
+        ),
     ]
 
 
@@ -1848,12 +1909,13 @@ def build_source_model(spec, seed, out, shapes):
         bare = {k.removeprefix(prefix): v for k, v in sd.items()}
         assert len(bare) == len(sd) and any(k != b for k, b in zip(sd, bare)), spec["name"]
         save_file(bare, mdir / "model.safetensors", metadata={"format": "pt"})
-        # and the config as the original checkpoints write it: the legacy n_ctx, pipeline presets, no dtype
-        cfg = json.loads((mdir / "config.json").read_text())
-        cfg.pop("dtype", None)
-        cfg.update(n_ctx=cfg["n_positions"], task_specific_params={"text-generation": {"do_sample": True,
-                                                                                        "max_length": 50}})
-        write_json(mdir / "config.json", cfg)
+        if spec["arch"] == "gpt2":
+            # and the config as the original checkpoints write it: the legacy n_ctx, pipeline presets, no dtype
+            cfg = json.loads((mdir / "config.json").read_text())
+            cfg.pop("dtype", None)
+            cfg.update(n_ctx=cfg["n_positions"], task_specific_params={"text-generation": {"do_sample": True,
+                                                                                            "max_length": 50}})
+            write_json(mdir / "config.json", cfg)
         reloaded = model_cls.from_pretrained(mdir, attn_implementation="eager").eval()
         ids = torch.arange(1, 9).unsqueeze(0)
         with torch.no_grad():
@@ -1904,10 +1966,11 @@ def check_saved_adapter(name, kw, path, model):
         assert saved.shape == base[key].shape and not torch.equal(saved, base[key]), (name, key)
     if "embed_tokens" in (kw.get("target_modules") or []):
         # PEFT's save_embedding_layers="auto" also saves the (unchanged) base embedding of a targeted embedding
-        copy_key = "base_model.model.model.embed_tokens.base_layer.weight"
-        assert torch.equal(tensors[copy_key], base["model.embed_tokens.weight"]), name
-        assert {"base_model.model.model.embed_tokens.lora_embedding_A",
-                "base_model.model.model.embed_tokens.lora_embedding_B"} <= set(tensors), name
+        emb = next(k for k in base if k.endswith("embed_tokens.weight")).removesuffix(".weight")  # OPT: model.decoder.
+        copy_key = f"base_model.model.{emb}.base_layer.weight"
+        assert torch.equal(tensors[copy_key], base[f"{emb}.weight"]), name
+        assert {f"base_model.model.{emb}.lora_embedding_A",
+                f"base_model.model.{emb}.lora_embedding_B"} <= set(tensors), name
 
 
 def check_new_features(spec, model):
@@ -1984,7 +2047,7 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] == "gpt2":
+    if spec["arch"] in ("gpt2", "opt"):
         return  # learned positions: no rotary to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)

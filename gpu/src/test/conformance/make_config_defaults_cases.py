@@ -32,7 +32,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
-         ("GPT2LMHeadModel", "gpt2")]
+         ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -105,6 +105,13 @@ EXTRA = [
     {"scale_attn_weights": False},
     {"scale_attn_by_inverse_layer_idx": True, "n_positions": 64},
     {"n_inner": None},
+    # OPT's MLP width and activation, its post-LayerNorm blocks, no final norm, no biases; the
+    # projections around the decoder and LayerNorms without weights (both refused by name)
+    {"ffn_dim": 96, "activation_function": "gelu"},
+    {"do_layer_norm_before": False},
+    {"_remove_final_layer_norm": True, "enable_bias": False},
+    {"word_embed_proj_dim": 128},
+    {"layer_norm_elementwise_affine": False},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
@@ -120,8 +127,9 @@ def resolved(c, arch, model):
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     layers = c.num_hidden_layers
     gpt2 = arch == "GPT2LMHeadModel"
-    # GPT-2 has no rotary embedding (every rotary_layers entry false): the engine's unused default
-    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 else c.rope_parameters
+    opt = arch == "OPTForCausalLM"
+    # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
+    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt else c.rope_parameters
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
@@ -146,15 +154,17 @@ def resolved(c, arch, model):
         scale = model.transformer.h[0].attn.scaling  # layer 0's (scale_attn_weights)
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
-    base = model.gpt_neox if neox else model.transformer if gpt2 else model.model  # GPT-NeoX's, GPT-2's roots
+    # GPT-NeoX's, GPT-2's, OPT's roots
+    base = model.gpt_neox if neox else model.transformer if gpt2 else model.model.decoder if opt else model.model
     layer0 = base.h[0] if gpt2 else base.layers[0]
     attn = layer0.attention if neox else layer0.attn if gpt2 else layer0.self_attn
-    mlp = layer0.mlp
+    mlp = layer0 if opt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or attn.query_key_value).bias is not None
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
-    o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or attn.dense).bias is not None
-    act = c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 else c.hidden_act
+    o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
+              or attn.dense).bias is not None
+    act = c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt else c.hidden_act
     eos = c.eos_token_id
     return {
         "num_key_value_heads": getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
@@ -162,8 +172,9 @@ def resolved(c, arch, model):
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
-        "intermediate_size": mlp.c_fc.nf if gpt2 else c.intermediate_size,
+        "intermediate_size": mlp.c_fc.nf if gpt2 else mlp.fc1.out_features if opt else c.intermediate_size,
         "rms_norm_eps": (c.layer_norm_epsilon if gpt2
+                         else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
@@ -184,8 +195,12 @@ def resolved(c, arch, model):
         # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm)
         "parallel_two_norms": neox and bool(c.use_parallel_residual),
         # Phi names its final norm final_layernorm
-        "norm_bias": getattr(getattr(base, "norm", None) or getattr(base, "final_layernorm", None)
-                             or getattr(base, "ln_f", None) or base.final_layer_norm, "bias", None) is not None,
+        "norm_bias": (layer0.self_attn_layer_norm.bias is not None) if opt
+                     else getattr(getattr(base, "norm", None) or getattr(base, "final_layernorm", None)
+                                  or getattr(base, "ln_f", None) or base.final_layer_norm, "bias", None) is not None,
+        # OPT: LayerNorms after each residual add (do_layer_norm_before false), a final norm or none
+        "post_layer_norm": opt and not c.do_layer_norm_before,
+        "final_norm": not opt or base.final_layer_norm is not None,
         "head_bias": model.lm_head.bias is not None,
         "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
@@ -214,7 +229,7 @@ def resolved(c, arch, model):
                           if arch == "Exaone4ForCausalLM"
                           else [c.sliding_window is not None and t == "sliding_attention" for t in c.layer_types]
                           if arch == "Cohere2ForCausalLM"
-                          else [False] * layers if gpt2
+                          else [False] * layers if gpt2 or opt
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
@@ -237,9 +252,14 @@ def main():
             seen.append(extra)
             config = {"architectures": [arch], "model_type": model_type, **SIZES, **extra}
             json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
-            unread = [k for k in GPT2_UNREAD if extra.get(k) is not None] if arch == "GPT2LMHeadModel" else []
+            unread = [k for k in GPT2_UNREAD if extra.get(k) is not None] \
+                if arch in ("GPT2LMHeadModel", "OPTForCausalLM") else []
+            if arch == "OPTForCausalLM":
+                # project_in / project_out and weightless LayerNorms: refused by name
+                unread += [k for k, v in extra.items() if (k, v) in (("word_embed_proj_dim", 128),
+                                                                      ("layer_norm_elementwise_affine", False))]
             if unread:
-                # GPT-2 does not read them; the engine refuses them by name rather than guess
+                # GPT-2 and OPT do not read them; the engine refuses them by name rather than guess
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})
                 continue
             if arch == "PhiForCausalLM" and extra.get("qk_layernorm"):
@@ -249,7 +269,8 @@ def main():
             try:
                 c = AutoConfig.from_pretrained(tmp)
                 # the model must build from it too (MinistralAttention fails without head_dim)
-                with torch.device("meta"):
+                # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
+                with torch.device("cpu" if arch == "OPTForCausalLM" else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)
                     model(input_ids=torch.zeros(1, 3, dtype=torch.long))

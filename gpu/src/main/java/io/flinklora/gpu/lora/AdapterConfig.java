@@ -117,6 +117,7 @@ public record AdapterConfig(
                     "c_fc", // Starcoder2, GPT-2
                     "c_proj",
                     "c_attn", // GPT-2
+                    "out_proj", // OPT
                     "query_key_value", // GPT-NeoX
                     "dense_h_to_4h",
                     "dense_4h_to_h");
@@ -681,6 +682,9 @@ public record AdapterConfig(
         if (model.gpt2()) {
             return gpt2Modules(layers);
         }
+        if (model.opt()) {
+            return optModules(model, layers);
+        }
         List<String> out =
                 new ArrayList<>(
                         model.phi()
@@ -788,6 +792,33 @@ public record AdapterConfig(
                             b + ".mlp",
                             b + ".mlp.act",
                             b + ".mlp.dropout"));
+        }
+        return out;
+    }
+
+    /** OPT's module tree under model.decoder. (embed_positions is not adaptable). */
+    private static List<String> optModules(ModelConfig model, int layers) {
+        List<String> out =
+                new ArrayList<>(
+                        List.of(
+                                "model",
+                                "model.decoder",
+                                "model.decoder.embed_tokens",
+                                "model.decoder.embed_positions",
+                                "model.decoder.layers",
+                                "lm_head"));
+        if (model.block().finalNorm()) {
+            out.add("model.decoder.final_layer_norm");
+        }
+        for (int l = 0; l < layers; l++) {
+            String b = "model.decoder.layers." + l;
+            out.addAll(
+                    List.of(
+                            b,
+                            b + ".self_attn",
+                            b + ".activation_fn",
+                            b + ".self_attn_layer_norm",
+                            b + ".final_layer_norm"));
         }
         return out;
     }

@@ -70,7 +70,8 @@ public final class AdapterMerger {
                         String full = module.path() + ".weight";
                         // a checkpoint saved from the bare model names it without the model root
                         boolean bare =
-                                !weights.contains(full) && (config.modelRoot() + name).equals(full);
+                                !weights.contains(full)
+                                        && (config.basePrefix() + name).equals(full);
                         if (name.equals(full) || bare) {
                             addDeltas(values, module, l, loaded, adapters);
                         }

@@ -89,6 +89,17 @@ public record LinearModule(
         if (c.gpt2()) {
             return gpt2(c, layer, q);
         }
+        if (c.opt()) {
+            // OPT: Llama's q, k, v under model.decoder., out_proj (o), fc1 and fc2 (up and down)
+            String attn = c.modelRoot() + "layers." + layer + ".";
+            return List.of(
+                    named(c, attn + "self_attn.q_proj", Projection.Q),
+                    named(c, attn + "self_attn.k_proj", Projection.K),
+                    named(c, attn + "self_attn.v_proj", Projection.V),
+                    named(c, attn + "self_attn.out_proj", Projection.O),
+                    named(c, attn + "fc1", Projection.UP),
+                    named(c, attn + "fc2", Projection.DOWN));
+        }
         List<LinearModule> out = new java.util.ArrayList<>();
         if (c.fusedQkv()) {
             out.add(

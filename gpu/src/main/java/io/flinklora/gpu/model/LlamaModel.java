@@ -221,7 +221,7 @@ public final class LlamaModel implements AutoCloseable {
             Loader loader =
                     new Loader(
                             weights,
-                            config.modelRoot(),
+                            config.basePrefix(),
                             manager,
                             dtype,
                             device,
@@ -236,9 +236,7 @@ public final class LlamaModel implements AutoCloseable {
             String headName = neox ? "embed_out.weight" : "lm_head.weight";
             NDArray embed = loader.load(embedName, config.vocabSize(), h);
             NDArray positionTable =
-                    config.learnedPositions()
-                            ? loader.load("transformer.wpe.weight", config.maxPositions(), h)
-                            : null;
+                    config.learnedPositions() ? positionTable(loader, config) : null;
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
@@ -269,10 +267,16 @@ public final class LlamaModel implements AutoCloseable {
                             ? "gpt_neox.final_layer_norm"
                             : gpt2
                                     ? "transformer.ln_f"
-                                    : config.phi() ? "model.final_layernorm" : "model.norm";
-            NDArray norm = weighted ? loader.loadNorm(finalNormName + ".weight", h) : null;
+                                    : config.opt()
+                                            ? "model.decoder.final_layer_norm"
+                                            : config.phi() ? "model.final_layernorm" : "model.norm";
+            // OPT without a final norm (post-LayerNorm blocks, _remove_final_layer_norm)
+            boolean finalNorm = config.block().finalNorm();
+            NDArray norm =
+                    weighted && finalNorm ? loader.loadNorm(finalNormName + ".weight", h) : null;
             boolean normBias = config.block().normBias();
-            NDArray normBiasArray = normBias ? loader.load(finalNormName + ".bias", h) : null;
+            NDArray normBiasArray =
+                    normBias && finalNorm ? loader.load(finalNormName + ".bias", h) : null;
             Layer[] layers = new Layer[config.numLayers()];
             for (int l = 0; l < layers.length; l++) {
                 NDArray[] proj = new NDArray[Projection.values().length];
@@ -286,9 +290,14 @@ public final class LlamaModel implements AutoCloseable {
                 }
                 String attn = root + "layers." + l + ".self_attn.";
                 String pre = root + (gpt2 ? "h." : "layers.") + l + ".";
-                // GPT-2 names the norm before attention ln_1 and the one before the MLP ln_2
-                String inputNorm = gpt2 ? "ln_1" : "input_layernorm";
-                String postAttentionNorm = gpt2 ? "ln_2" : "post_attention_layernorm";
+                // GPT-2 names the norm of attention ln_1 and the MLP's ln_2; OPT
+                // self_attn_layer_norm and final_layer_norm
+                String inputNorm =
+                        gpt2 ? "ln_1" : config.opt() ? "self_attn_layer_norm" : "input_layernorm";
+                String postAttentionNorm =
+                        gpt2
+                                ? "ln_2"
+                                : config.opt() ? "final_layer_norm" : "post_attention_layernorm";
                 boolean sandwich = config.block().sandwichNorms();
                 // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
                 // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm
@@ -369,6 +378,27 @@ public final class LlamaModel implements AutoCloseable {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * The learned position table from position 0 on, contiguous: OPT's first two rows (the offset
+     * its positions skip) are dropped here so the forward pass gathers by position.
+     */
+    private static NDArray positionTable(Loader loader, ModelConfig config) throws IOException {
+        int offset = config.positionTableOffset();
+        NDArray stored =
+                loader.load(
+                        config.positionTableName(),
+                        config.maxPositions() + offset,
+                        config.hiddenSize());
+        if (offset == 0) {
+            return stored;
+        }
+        NDArray rows = stored.get(offset + ":");
+        NDArray table = rows.duplicate();
+        rows.close();
+        stored.close();
+        return table;
     }
 
     /**
@@ -661,7 +691,7 @@ public final class LlamaModel implements AutoCloseable {
         arraysLastForward = arrays;
         NDArray last =
                 batch.logitRows().size() == batch.tokens() ? x : Rows.of(x, batch.logitRows());
-        return head(norm(last, finalNorm, finalNormBias), batch.logitTokenRows(), delta);
+        return head(finalNorm(last), batch.logitTokenRows(), delta);
     }
 
     /**
@@ -733,7 +763,7 @@ public final class LlamaModel implements AutoCloseable {
                                             delta),
                             delta);
         }
-        return layers == this.layers.length ? norm(x, finalNorm, finalNormBias) : x;
+        return layers == this.layers.length ? finalNorm(x) : x;
     }
 
     /**
@@ -781,6 +811,9 @@ public final class LlamaModel implements AutoCloseable {
      */
     private NDArray decoderLayer(int l, NDArray x, Attention attention, ProjectionDelta delta) {
         Layer layer = layers[l];
+        if (config.block().postLayerNorm()) {
+            return postNormLayer(l, layer, x, attention, delta);
+        }
         if (config.block().postNormsOnly()) {
             // OLMo 2: attention and MLP read the residual stream as it is; their outputs are
             // normed.
@@ -808,6 +841,16 @@ public final class LlamaModel implements AutoCloseable {
         x = x.add(residual(attn));
         h = norm(x, layer.postNorm(), layer.postNormBias());
         return x.add(residual(mlp(l, layer, h, delta)));
+    }
+
+    /**
+     * OPT's post-LayerNorm layer ({@code do_layer_norm_before} false): attention and the MLP read
+     * the residual stream as it is; each sum is normed after its residual add.
+     */
+    private NDArray postNormLayer(
+            int l, Layer layer, NDArray x, Attention attention, ProjectionDelta delta) {
+        x = norm(x.add(attention.apply(l, layer, x)), layer.inputNorm(), layer.inputNormBias());
+        return norm(x.add(mlp(l, layer, x, delta)), layer.postNorm(), layer.postNormBias());
     }
 
     /** A block's output as it joins the residual stream: Granite's residual_multiplier. */
@@ -1173,6 +1216,11 @@ public final class LlamaModel implements AutoCloseable {
      * The block's norm over the last dimension: RMSNorm, or a mean-centred LayerNorm (Cohere's and
      * the q/k norms without bias; StableLM's with one), in float32 as transformers computes them.
      */
+    /** The norm before the output head (none in OPT's post-LayerNorm models). */
+    private NDArray finalNorm(NDArray x) {
+        return config.block().finalNorm() ? norm(x, finalNorm, finalNormBias) : x;
+    }
+
     private NDArray norm(NDArray x, NDArray weight) {
         return norm(x, weight, null);
     }

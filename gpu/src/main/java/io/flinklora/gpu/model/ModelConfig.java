@@ -88,7 +88,8 @@ public record ModelConfig(
                     "NemotronForCausalLM",
                     "ArceeForCausalLM",
                     "GPTNeoXForCausalLM",
-                    "GPT2LMHeadModel");
+                    "GPT2LMHeadModel",
+                    "OPTForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -164,7 +165,9 @@ public record ModelConfig(
             double logitScale,
             double clipQkv,
             boolean twoNormParallel,
-            boolean inverseLayerScale) {
+            boolean inverseLayerScale,
+            boolean postLayerNorm,
+            boolean finalNorm) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -208,7 +211,9 @@ public record ModelConfig(
                     1.0,
                     0,
                     false,
-                    false);
+                    false,
+                    false,
+                    true);
         }
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
@@ -289,7 +294,9 @@ public record ModelConfig(
                     scale,
                     clip,
                     twoNormParallel,
-                    inverseLayerScale);
+                    inverseLayerScale,
+                    postLayerNorm,
+                    finalNorm);
         }
 
         /**
@@ -316,7 +323,9 @@ public record ModelConfig(
                     logitScale,
                     clipQkv,
                     parallelResidual,
-                    inverseLayerScale);
+                    inverseLayerScale,
+                    postLayerNorm,
+                    finalNorm);
         }
 
         /**
@@ -342,7 +351,38 @@ public record ModelConfig(
                     logitScale,
                     clipQkv,
                     twoNormParallel,
-                    true);
+                    true,
+                    postLayerNorm,
+                    finalNorm);
+        }
+
+        /**
+         * OPT's block: with {@code postLayerNorm} ({@code do_layer_norm_before} false) each
+         * sublayer reads the residual stream as it is and the sum is normed after its residual add;
+         * without {@code finalNorm} no norm stands before the output head.
+         */
+        public Block withOpt(boolean postLayerNorm, boolean finalNorm) {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    interleavedRotary,
+                    parallel,
+                    layerNorm,
+                    normBias,
+                    logitScale,
+                    clipQkv,
+                    twoNormParallel,
+                    inverseLayerScale,
+                    postLayerNorm,
+                    finalNorm);
         }
     }
 
@@ -449,6 +489,7 @@ public record ModelConfig(
                 // GPT2Names fills GPT2Config's own defaults before these are read
                 case "GPT2LMHeadModel" ->
                         new Defaults(null, null, 1024, true, "gelu_new", 1e-5, null);
+                case "OPTForCausalLM" -> new Defaults(null, null, 2048, true, "relu", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -525,16 +566,47 @@ public record ModelConfig(
     }
 
     /**
+     * OPT: a decoder under {@code model.decoder.} ({@code embed_tokens}, learned positions {@code
+     * embed_positions} offset by two rows, {@code final_layer_norm}), Llama's q, k and v with
+     * {@code out_proj} (o), an MLP without a gate ({@code fc1}, {@code fc2}), LayerNorms with a
+     * bias ({@code self_attn_layer_norm}, {@code final_layer_norm}); no rotary embedding.
+     */
+    public boolean opt() {
+        return architecture.equals("OPTForCausalLM");
+    }
+
+    /**
      * The prefix of the decoder's modules (transformers' {@code base_model_prefix} and a dot):
      * {@code gpt_neox.}, {@code transformer.} (GPT-2) or {@code model.}.
      */
     public String modelRoot() {
+        return opt() ? "model.decoder." : basePrefix();
+    }
+
+    /**
+     * transformers' {@code base_model_prefix} and a dot: what a checkpoint saved from the bare
+     * model leaves out of every name ({@code gpt_neox.}, {@code transformer.} or {@code model.}).
+     */
+    public String basePrefix() {
         return gptNeoX() ? "gpt_neox." : gpt2() ? "transformer." : "model.";
     }
 
-    /** Whether positions enter as a learned table added to the token embeddings (GPT-2's wpe). */
+    /**
+     * Whether positions enter as a learned table added to the token embeddings (GPT-2's wpe, OPT's
+     * embed_positions).
+     */
     public boolean learnedPositions() {
-        return gpt2();
+        return gpt2() || opt();
+    }
+
+    /** The learned position table's tensor name. */
+    public String positionTableName() {
+        return opt() ? "model.decoder.embed_positions.weight" : "transformer.wpe.weight";
+    }
+
+    /** The row of position 0 in {@link #positionTableName} (OPT offsets its positions by 2). */
+    public int positionTableOffset() {
+        return opt() ? 2 : 0;
     }
 
     /** Layer {@code l}'s attention scale (GPT-2 may divide it by {@code l + 1}). */
@@ -550,7 +622,11 @@ public record ModelConfig(
      * model.embed_tokens} elsewhere.
      */
     public String embeddingModule() {
-        return gptNeoX() ? "gpt_neox.embed_in" : gpt2() ? "transformer.wte" : "model.embed_tokens";
+        return gptNeoX()
+                ? "gpt_neox.embed_in"
+                : gpt2()
+                        ? "transformer.wte"
+                        : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
     }
 
     /**
@@ -597,7 +673,8 @@ public record ModelConfig(
                 && !phi()
                 && !upDownMlp()
                 && !gptNeoX()
-                && !gpt2();
+                && !gpt2()
+                && !opt();
     }
 
     /**
@@ -681,8 +758,18 @@ public record ModelConfig(
         ModelFields.refuseUnknown(root, arch, source);
         refuseNulls(root, arch, source);
         boolean gpt2 = arch.equals("GPT2LMHeadModel");
-        if (gpt2) {
-            root = Gpt2Names.toCommonNames(root, source);
+        boolean opt = arch.equals("OPTForCausalLM");
+        if (gpt2 && ConfigReader.bool(root, "add_cross_attention", source, false)) {
+            throw new ModelFormatException(
+                    source
+                            + ": add_cross_attention true is not supported (its crossattention"
+                            + " modules need encoder states; a decoder-only model has none)");
+        }
+        if (opt) {
+            checkOpt(root, source);
+        }
+        if (gpt2 || opt) {
+            root = OwnConfigNames.toCommonNames(arch, root, source);
         }
         Defaults defaults = Defaults.of(arch);
         boolean gemma3 = arch.equals("Gemma3ForCausalLM");
@@ -802,7 +889,7 @@ public record ModelConfig(
                                 ? defaults.headDim()
                                 : hidden / heads,
                         MAX_DIM);
-        if (headDim % 2 != 0 && !gpt2) {
+        if (headDim % 2 != 0 && !gpt2 && !opt) {
             throw new ModelFormatException(
                     source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
@@ -841,7 +928,9 @@ public record ModelConfig(
         List<Boolean> rotary =
                 smol
                         ? smolRotaryLayers(root, layers, source)
-                        : gpt2 ? java.util.Collections.nCopies(layers, false) : allRotary(layers);
+                        : gpt2 || opt
+                                ? java.util.Collections.nCopies(layers, false)
+                                : allRotary(layers);
         List<Boolean> sliding =
                 smol
                         ? smolSlidingLayers(root, layers, rotary, source)
@@ -868,7 +957,7 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm || phi || neox || gpt2
+                                cohere || stablelm || phi || neox || gpt2 || opt
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -903,7 +992,7 @@ public record ModelConfig(
                             arch,
                             defaults.originalMaxPositions());
         }
-        if (!gpt2) {
+        if (!gpt2 && !opt) {
             rope.checkHeadDim(headDim, source);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
@@ -1076,6 +1165,22 @@ public record ModelConfig(
             oBias = true;
             mlpBias = true;
         }
+        if (opt) {
+            // Llama's attention modules (out_proj for o) and a gate-less MLP (fc1, fc2), all with
+            // enable_bias, behind LayerNorms with a bias: before each sublayer, or with
+            // do_layer_norm_before false after each residual add (and then no final norm, as with
+            // _remove_final_layer_norm).
+            boolean before = ConfigReader.bool(root, "do_layer_norm_before", source, true);
+            boolean removeFinal =
+                    ConfigReader.bool(root, "_remove_final_layer_norm", source, false);
+            block =
+                    Block.of(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false)
+                            .withBiasedLayerNorms()
+                            .withOpt(!before, before && !removeFinal);
+            qkvBias = ConfigReader.bool(root, "enable_bias", source, true);
+            oBias = qkvBias;
+            mlpBias = qkvBias;
+        }
         if (starcoder2) {
             // Llama's attention modules and a gate-less MLP (c_fc, c_proj), use_bias on all six,
             // behind LayerNorms with a bias.
@@ -1146,6 +1251,28 @@ public record ModelConfig(
                 rotary);
     }
 
+    /** OPT's fields this server does not compute, refused by name. */
+    private static void checkOpt(JsonNode root, String source) {
+        if (!ConfigReader.bool(root, "layer_norm_elementwise_affine", source, true)) {
+            throw new ModelFormatException(
+                    source
+                            + ": layer_norm_elementwise_affine false is not supported for"
+                            + " OPTForCausalLM (LayerNorms without weight and bias)");
+        }
+        JsonNode proj = root.get("word_embed_proj_dim");
+        JsonNode hidden = root.get("hidden_size");
+        if (proj != null
+                && !proj.isNull()
+                && !(hidden == null ? proj.asLong() == 768 : proj.equals(hidden))) {
+            throw new ModelFormatException(
+                    source
+                            + ": word_embed_proj_dim "
+                            + proj
+                            + " other than hidden_size is not supported for OPTForCausalLM (its"
+                            + " project_in / project_out around the decoder)");
+        }
+    }
+
     /**
      * Every supported model builds its token embedding with {@code padding_idx = pad_token_id},
      * which PyTorch refuses outside {@code [-vocab_size, vocab_size)}: such a config is refused by
@@ -1166,6 +1293,7 @@ public record ModelConfig(
                         case "SeedOssForCausalLM" -> 1;
                         case "GlmForCausalLM", "Glm4ForCausalLM" -> 151329;
                         case "CohereForCausalLM", "Cohere2ForCausalLM" -> 0;
+                        case "OPTForCausalLM" -> 1;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {

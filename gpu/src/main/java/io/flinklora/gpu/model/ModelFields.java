@@ -340,6 +340,45 @@ public final class ModelFields {
                     new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
                     new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
+    private static final List<Field> OPT =
+            List.of(
+                    new Field(
+                            "ffn_dim",
+                            Use.APPLIED,
+                            "the MLP's width between fc1 and fc2 (default 3072); an"
+                                    + " intermediate_size is not read, as OPTDecoderLayer reads ffn_dim"),
+                    new Field(
+                            "activation_function",
+                            Use.APPLIED,
+                            "the MLP's activation (default relu; the values hidden_act takes"
+                                    + " elsewhere; others refused); a hidden_act is refused, as OPT does"
+                                    + " not read it"),
+                    new Field(
+                            "do_layer_norm_before",
+                            Use.APPLIED,
+                            "true (default): a LayerNorm before attention and before the MLP, and"
+                                    + " a final one; false: each sum normed after its residual add, no"
+                                    + " final norm"),
+                    new Field(
+                            "_remove_final_layer_norm",
+                            Use.APPLIED,
+                            "true: no final LayerNorm before the head (default false)"),
+                    new Field(
+                            "enable_bias",
+                            Use.APPLIED,
+                            "biases on q, k, v, out_proj, fc1 and fc2 (default true)"),
+                    new Field(
+                            "layer_norm_elementwise_affine",
+                            Use.APPLIED,
+                            "true only (LayerNorms with weight and bias)"),
+                    new Field(
+                            "word_embed_proj_dim",
+                            Use.APPLIED,
+                            "null or hidden_size only (project_in / project_out refused)"),
+                    new Field("dropout", Use.NO_EFFECT, "training only"),
+                    new Field("layerdrop", Use.NO_EFFECT, "training only"),
+                    new Field("init_std", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> OLMO =
             List.of(
                     SILU,
@@ -686,6 +725,7 @@ public final class ModelFields {
                     case "Cohere2ForCausalLM" -> COHERE2;
                     case "GPTNeoXForCausalLM" -> GPT_NEOX;
                     case "GPT2LMHeadModel" -> GPT2;
+                    case "OPTForCausalLM" -> OPT;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -723,6 +763,7 @@ public final class ModelFields {
         m.put("Cohere2ForCausalLM", COHERE2);
         m.put("GPTNeoXForCausalLM", GPT_NEOX);
         m.put("GPT2LMHeadModel", GPT2);
+        m.put("OPTForCausalLM", OPT);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

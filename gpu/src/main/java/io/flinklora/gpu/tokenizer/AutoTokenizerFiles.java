@@ -88,6 +88,7 @@ final class AutoTokenizerFiles {
                     Map.entry("olmo", "GPTNeoXTokenizer"),
                     Map.entry("gpt_neox", "GPTNeoXTokenizer"),
                     Map.entry("gpt2", "GPT2Tokenizer"),
+                    Map.entry("opt", "GPT2Tokenizer"),
                     Map.entry("starcoder2", "GPT2Tokenizer"),
                     Map.entry("phi", "GPT2Tokenizer"),
                     Map.entry("nemotron", "TokenizersBackend"),

@@ -119,6 +119,11 @@ class ConfigDefaultsConformanceTest {
                 "the last layer's attention scale");
         assertEquals(t.get("intermediate_size").asInt(), m.intermediateSize(), "intermediate_size");
         assertEquals(
+                t.get("post_layer_norm").asBoolean(),
+                m.block().postLayerNorm(),
+                "LayerNorms after the residual adds");
+        assertEquals(t.get("final_norm").asBoolean(), m.block().finalNorm(), "a final norm");
+        assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),
                 m.block().attentionSoftcap(),
                 1e-12,

@@ -1,0 +1,125 @@
+package io.flinklora.gpu.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.flinklora.annotation.Internal;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reads the configs that name their fields their own way - {@code GPT2Config} ({@code n_embd},
+ * {@code n_layer}, {@code activation_function}, ...) and {@code OPTConfig} ({@code ffn_dim}, {@code
+ * activation_function}) - into the names the rest of {@link ModelConfig#parse} reads, with the
+ * class's defaults where a field is absent. Done once, up front, so the architecture-neutral
+ * parsing below it reads one vocabulary.
+ */
+@Internal
+final class OwnConfigNames {
+    private OwnConfigNames() {}
+
+    /** The architecture's own name, the common name, the class's default (null: computed). */
+    private record Alias(String own, String common, Integer dflt) {}
+
+    // GPT2Config.attribute_map: the common name reads and writes the GPT-2 one.
+    private static final List<Alias> GPT2_ALIASES =
+            List.of(
+                    new Alias("n_embd", "hidden_size", 768),
+                    new Alias("n_layer", "num_hidden_layers", 12),
+                    new Alias("n_head", "num_attention_heads", 12),
+                    new Alias("n_positions", "max_position_embeddings", 1024));
+
+    // OPTConfig's common names are plain fields with these defaults.
+    private static final List<Alias> OPT_DEFAULTS =
+            List.of(
+                    new Alias("hidden_size", "hidden_size", 768),
+                    new Alias("num_hidden_layers", "num_hidden_layers", 12),
+                    new Alias("num_attention_heads", "num_attention_heads", 12),
+                    new Alias("max_position_embeddings", "max_position_embeddings", 2048));
+
+    private static final String NO_ROTARY = "it has learned positions, no rotary";
+
+    // Common fields these models never read, each with what they read instead: a config carrying
+    // one describes a model their code would not compute, so it is refused by name (the first in
+    // this order, as make_config_defaults_cases.py expects).
+    private static final List<Map.Entry<String, String>> UNREAD =
+            List.of(
+                    Map.entry("num_key_value_heads", "every head has its own key and value"),
+                    Map.entry("head_dim", "heads are hidden_size / num_attention_heads wide"),
+                    Map.entry("hidden_act", "it reads activation_function"),
+                    Map.entry("rms_norm_eps", "its LayerNorms' epsilon is its own"),
+                    Map.entry("rope_theta", NO_ROTARY),
+                    Map.entry("rope_scaling", NO_ROTARY),
+                    Map.entry("rope_parameters", NO_ROTARY),
+                    Map.entry("partial_rotary_factor", NO_ROTARY),
+                    Map.entry("original_max_position_embeddings", NO_ROTARY));
+
+    /** A copy of {@code root} in the common names; {@code root} is not changed. */
+    static ObjectNode toCommonNames(String arch, JsonNode root, String source) {
+        boolean gpt2 = arch.equals("GPT2LMHeadModel");
+        for (var e : UNREAD) {
+            if (root.has(e.getKey()) && !root.get(e.getKey()).isNull()) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + e.getKey()
+                                + " is not read by "
+                                + arch
+                                + " ("
+                                + e.getValue()
+                                + "); refusing rather than ignoring it");
+            }
+        }
+        ObjectNode out = root.deepCopy();
+        for (Alias a : gpt2 ? GPT2_ALIASES : OPT_DEFAULTS) {
+            JsonNode own = root.get(a.own());
+            JsonNode alias = root.get(a.common());
+            if (own != null && alias != null && !own.equals(alias)) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + a.own()
+                                + " ("
+                                + own
+                                + ") and its alias "
+                                + a.common()
+                                + " ("
+                                + alias
+                                + ") disagree");
+            }
+            JsonNode value = own != null ? own : alias;
+            out.remove(a.own());
+            if (value == null) {
+                out.put(a.common(), a.dflt());
+            } else {
+                out.set(a.common(), value);
+            }
+        }
+        int hidden = ConfigReader.intField(out, "hidden_size", source, null, Integer.MAX_VALUE);
+        // The MLP's width: GPT2Block reads n_inner (None: 4 x n_embd), OPTDecoderLayer ffn_dim. An
+        // intermediate_size (which transformers 5 saves when given one as an argument) is not read.
+        out.remove("intermediate_size");
+        JsonNode inner = root.get(gpt2 ? "n_inner" : "ffn_dim");
+        if (inner == null || inner.isNull()) {
+            out.put("intermediate_size", gpt2 ? 4L * hidden : 3072);
+        } else {
+            out.set("intermediate_size", inner);
+        }
+        out.remove(gpt2 ? "n_inner" : "ffn_dim");
+        if (!root.has("vocab_size")) {
+            out.put("vocab_size", gpt2 ? 50257 : 50272);
+        }
+        out.put(
+                "hidden_act",
+                ConfigReader.text(root, "activation_function", source, gpt2 ? "gelu_new" : "relu"));
+        out.remove("activation_function");
+        // GPT-2's LayerNorms read layer_norm_epsilon; OPT's keep nn.LayerNorm's 1e-5
+        out.put(
+                "layer_norm_eps",
+                gpt2 ? ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5) : 1e-5);
+        out.remove("layer_norm_epsilon");
+        if (!root.has("tie_word_embeddings")) {
+            out.put("tie_word_embeddings", true);
+        }
+        return out;
+    }
+}
