@@ -236,8 +236,8 @@ def rand_model(r, arch):
         cfg["_remove_final_layer_norm"] = r.random() < 0.15
         cfg["enable_bias"] = r.random() < 0.8
         cfg["pad_token_id"] = r.choice([None, 1])
-        if r.random() < 0.05:
-            cfg["word_embed_proj_dim"] = 16  # project_in / project_out: refused by name
+        if r.random() < 0.2:
+            cfg["word_embed_proj_dim"] = 16  # OPT-350m's project_in / project_out
     if arch == "phi":
         # attention (q, k, v, dense) and a gate-less MLP (fc1, fc2) side by side on one LayerNorm with a
         # bias, biases everywhere (the output head too), a partial rotary (default half of each head)
@@ -482,7 +482,9 @@ def strip_fields(r, path):
     if r.random() >= 0.3:
         return []
     cfg = json.load(open(path))
-    dropped = [k for k in STRIPPABLE if k in cfg and r.random() < 0.5]
+    # OPT's max_position_embeddings sizes its learned position table: not strippable there
+    keep = {"max_position_embeddings"} if cfg.get("model_type") == "opt" else set()
+    dropped = [k for k in STRIPPABLE if k in cfg and k not in keep and r.random() < 0.5]
     for k in dropped:
         del cfg[k]
     json.dump(cfg, open(path, "w"), indent=2)

@@ -1630,18 +1630,19 @@ def model_specs(shapes, seed=0):
         ),
         dict(
             # OPT with do_layer_norm_before false (OPT-350m's post-LayerNorm blocks: each sum normed after its
-            # residual add, no final norm), an untied head, no biases, gelu
+            # residual add, no final norm), an untied head, no biases, quick_gelu (x sigmoid(1.702 x))
             name="opt_post_layer_norm",
             arch="opt",
             cfg=dict(ffn_dim=48, do_layer_norm_before=False, tie_word_embeddings=False, enable_bias=False,
-                     activation_function="gelu", pad_token_id=None),
-            features=["mha", "gateless_mlp", "learned_positions_offset_2", "post_layer_norm", "gelu",
+                     activation_function="quick_gelu", pad_token_id=None),
+            features=["mha", "gateless_mlp", "learned_positions_offset_2", "post_layer_norm", "quick_gelu",
                       "untied_embeddings", "config_v5"],
             adapters=["opt_q_v", "opt_patterns_bias"],
             mixes=[],
             fp64_check=True,
             offs=[dict(what="LayerNorms before each sublayer (and a final one at its initial weights)",
-                       config=cfg_set(do_layer_norm_before=True))],
+                       config=cfg_set(do_layer_norm_before=True)),
+                  dict(what="gelu in place of quick_gelu", config=cfg_set(activation_function="gelu"))],
         ),
         dict(
             # OPT as its hub checkpoints store it: saved from the bare model (keys decoder.*, no model.), with
@@ -1656,6 +1657,20 @@ def model_specs(shapes, seed=0):
             mixes=[],
             fp64_check=True,
             offs=[dict(what="save_embed without its embedding", adapter="save_embed", fn=drop_modules_to_save)],
+        ),
+        dict(
+            # OPT-350m's shape: embeddings (and the tied head's input) narrower than the decoder, mapped in and out
+            # by project_in / project_out, post-LayerNorm blocks; LoRA on the narrow embedding
+            name="opt_projected_embeddings",
+            arch="opt",
+            cfg=dict(ffn_dim=64, word_embed_proj_dim=16, do_layer_norm_before=False),
+            features=["mha", "gateless_mlp", "learned_positions_offset_2", "post_layer_norm", "project_in_out",
+                      "relu", "tied_embeddings", "config_v5"],
+            adapters=["opt_q_v", "opt_patterns_bias", "embed_lora"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="LayerNorms before each sublayer (and a final one at its initial weights)",
+                       config=cfg_set(do_layer_norm_before=True))],
         ),
     ]
 

@@ -106,7 +106,7 @@ EXTRA = [
     {"scale_attn_by_inverse_layer_idx": True, "n_positions": 64},
     {"n_inner": None},
     # OPT's MLP width and activation, its post-LayerNorm blocks, no final norm, no biases; the
-    # projections around the decoder and LayerNorms without weights (both refused by name)
+    # projections around the decoder, LayerNorms without weights (refused by name)
     {"ffn_dim": 96, "activation_function": "gelu"},
     {"do_layer_norm_before": False},
     {"_remove_final_layer_norm": True, "enable_bias": False},
@@ -201,6 +201,8 @@ def resolved(c, arch, model):
         # OPT: LayerNorms after each residual add (do_layer_norm_before false), a final norm or none
         "post_layer_norm": opt and not c.do_layer_norm_before,
         "final_norm": not opt or base.final_layer_norm is not None,
+        # OPT's embeddings may be narrower than the decoder (project_in / project_out)
+        "embedding_width": model.get_input_embeddings().weight.shape[1],
         "head_bias": model.lm_head.bias is not None,
         "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
@@ -255,9 +257,8 @@ def main():
             unread = [k for k in GPT2_UNREAD if extra.get(k) is not None] \
                 if arch in ("GPT2LMHeadModel", "OPTForCausalLM") else []
             if arch == "OPTForCausalLM":
-                # project_in / project_out and weightless LayerNorms: refused by name
-                unread += [k for k, v in extra.items() if (k, v) in (("word_embed_proj_dim", 128),
-                                                                      ("layer_norm_elementwise_affine", False))]
+                # weightless LayerNorms: refused by name
+                unread += [k for k, v in extra.items() if (k, v) == ("layer_norm_elementwise_affine", False)]
             if unread:
                 # GPT-2 and OPT do not read them; the engine refuses them by name rather than guess
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})

@@ -111,7 +111,8 @@ public final class RandomLlama {
                         1,
                         List.of(2),
                         null,
-                        ModelConfig.allRotary(spec.layers()));
+                        ModelConfig.allRotary(spec.layers()),
+                        spec.hidden());
         try (NDManager m = NDManager.newBaseManager()) {
             m.getEngine().setRandomSeed((int) seed);
             add(w, m, "model.embed_tokens.weight", 0.02f, spec.vocab(), spec.hidden());

@@ -810,6 +810,11 @@ public record AdapterConfig(
         if (model.block().finalNorm()) {
             out.add("model.decoder.final_layer_norm");
         }
+        if (model.projectsEmbeddings()) {
+            // linear, but outside the decoder layers: not adaptable here (PEFT's all-linear takes
+            // them, so such an adapter is refused naming them)
+            out.addAll(List.of("model.decoder.project_in", "model.decoder.project_out"));
+        }
         for (int l = 0; l < layers; l++) {
             String b = "model.decoder.layers." + l;
             out.addAll(

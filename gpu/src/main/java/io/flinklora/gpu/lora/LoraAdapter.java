@@ -788,7 +788,8 @@ public final class LoraAdapter implements AutoCloseable {
             NDManager scratch)
             throws IOException {
         int vocab = model.vocabSize();
-        int hidden = model.hiddenSize();
+        // the embedding's rows and the head's input (OPT's word_embed_proj_dim when it projects)
+        int hidden = model.embeddingWidth();
         float[] embedA = null;
         float[] embedB = null;
         int embedRank = 0;

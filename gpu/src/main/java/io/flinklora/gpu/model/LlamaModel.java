@@ -45,6 +45,10 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray embed;
     // GPT-2's learned position embeddings (wpe), added to the token embeddings; null elsewhere
     private final NDArray positionTable;
+    // OPT's project_in [hidden, E] and project_out [E, hidden] when its embeddings are E wide
+    // (word_embed_proj_dim); null elsewhere
+    private final NDArray projectIn;
+    private final NDArray projectOut;
     private final NDArray lmHead;
 
     /** Phi's output head bias, or null. */
@@ -81,6 +85,7 @@ public final class LlamaModel implements AutoCloseable {
             NDArray three,
             NDArray geluCubic,
             NDArray geluScale,
+            NDArray quickGelu,
             NDArray one,
             NDArray residualScale,
             NDArray logitsScaling,
@@ -100,6 +105,7 @@ public final class LlamaModel implements AutoCloseable {
                     owned(m.create(3)),
                     owned(m.create(0.044715f)),
                     owned(m.create((float) Math.sqrt(2 / Math.PI))),
+                    owned(m.create(1.702f)),
                     owned(m.create(1f)),
                     owned(m.create((float) b.residualScale())),
                     owned(m.create((float) b.logitsScaling())),
@@ -143,6 +149,7 @@ public final class LlamaModel implements AutoCloseable {
             Device device,
             NDArray embed,
             NDArray positionTable,
+            NDArray[] projections,
             NDArray lmHead,
             NDArray lmHeadBias,
             NDArray finalNorm,
@@ -155,6 +162,8 @@ public final class LlamaModel implements AutoCloseable {
         this.device = device;
         this.embed = embed;
         this.positionTable = positionTable;
+        this.projectIn = projections[0];
+        this.projectOut = projections[1];
         this.lmHead = lmHead;
         this.lmHeadBias = lmHeadBias;
         this.finalNorm = finalNorm;
@@ -234,7 +243,15 @@ public final class LlamaModel implements AutoCloseable {
             String root = config.modelRoot();
             String embedName = config.embeddingModule() + ".weight";
             String headName = neox ? "embed_out.weight" : "lm_head.weight";
-            NDArray embed = loader.load(embedName, config.vocabSize(), h);
+            int e = config.embeddingWidth();
+            NDArray embed = loader.load(embedName, config.vocabSize(), e);
+            NDArray[] projections =
+                    config.projectsEmbeddings()
+                            ? new NDArray[] {
+                                loader.load(root + "project_in.weight", h, e),
+                                loader.load(root + "project_out.weight", e, h)
+                            }
+                            : new NDArray[2];
             NDArray positionTable =
                     config.learnedPositions() ? positionTable(loader, config) : null;
             NDArray lmHead;
@@ -243,7 +260,7 @@ public final class LlamaModel implements AutoCloseable {
                 if (weights.contains(headName)) {
                     // Tied models are saved without it; one that carries it must carry the same
                     // matrix.
-                    NDArray stored = loader.load(headName, config.vocabSize(), h);
+                    NDArray stored = loader.load(headName, config.vocabSize(), e);
                     if (!stored.contentEquals(embed)) {
                         throw new ModelFormatException(
                                 "tie_word_embeddings is true but tensor '"
@@ -255,7 +272,7 @@ public final class LlamaModel implements AutoCloseable {
                     stored.close();
                 }
             } else {
-                lmHead = loader.load(headName, config.vocabSize(), h);
+                lmHead = loader.load(headName, config.vocabSize(), e);
             }
             // Phi's output head has a bias, kept when the weight is tied.
             NDArray lmHeadBias =
@@ -364,6 +381,7 @@ public final class LlamaModel implements AutoCloseable {
                     device,
                     embed,
                     positionTable,
+                    projections,
                     lmHead,
                     lmHeadBias,
                     norm,
@@ -691,7 +709,7 @@ public final class LlamaModel implements AutoCloseable {
         arraysLastForward = arrays;
         NDArray last =
                 batch.logitRows().size() == batch.tokens() ? x : Rows.of(x, batch.logitRows());
-        return head(finalNorm(last), batch.logitTokenRows(), delta);
+        return head(headInput(last), batch.logitTokenRows(), delta);
     }
 
     /**
@@ -708,7 +726,8 @@ public final class LlamaModel implements AutoCloseable {
      * @param layers decoder layers to run: all of them give the final-normed hidden states (what
      *     the output head reads), fewer the residual stream after that many (0: the scaled
      *     embeddings)
-     * @return [rows * T, hidden] row-major by (row, position)
+     * @return [rows * T, hidden] row-major by (row, position); all layers: [rows * T, embedding
+     *     width] (OPT's project_out maps the final states to word_embed_proj_dim)
      */
     public NDArray hiddenCausal(NDArray tokens, int[] lengths, ProjectionDelta delta, int layers) {
         if (layers < 0 || layers > this.layers.length) {
@@ -763,7 +782,7 @@ public final class LlamaModel implements AutoCloseable {
                                             delta),
                             delta);
         }
-        return layers == this.layers.length ? finalNorm(x) : x;
+        return layers == this.layers.length ? headInput(x) : x;
     }
 
     /**
@@ -799,6 +818,9 @@ public final class LlamaModel implements AutoCloseable {
      */
     private NDArray embedTokens(NDArray tokenIds, NDArray positions, ProjectionDelta delta) {
         NDArray x = delta.embed(tokenIds, Rows.of(embed, tokenIds));
+        if (projectIn != null) {
+            x = linear(x, projectIn, null); // OPT: embedding width -> the decoder's
+        }
         if (positionTable != null) {
             x = x.add(Rows.of(positionTable, positions));
         }
@@ -1147,6 +1169,8 @@ public final class LlamaModel implements AutoCloseable {
             case RELU -> Activation.relu(gate);
             // relu2 (Nemotron): relu(x) squared, out of place (relu's backward reads its output)
             case RELU2 -> Activation.relu(gate).square();
+            // quick_gelu (QuickGELUActivation): x * sigmoid(1.702 x)
+            case QUICK_GELU -> gate.mul(Activation.sigmoid(gate.mul(constants.quickGelu())));
             // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
             // Out of place where autograd keeps an output for the backward pass (pow,
             // tanh).
@@ -1216,9 +1240,13 @@ public final class LlamaModel implements AutoCloseable {
      * The block's norm over the last dimension: RMSNorm, or a mean-centred LayerNorm (Cohere's and
      * the q/k norms without bias; StableLM's with one), in float32 as transformers computes them.
      */
-    /** The norm before the output head (none in OPT's post-LayerNorm models). */
-    private NDArray finalNorm(NDArray x) {
-        return config.block().finalNorm() ? norm(x, finalNorm, finalNormBias) : x;
+    /**
+     * What the output head reads of the last layer's output: the final norm (none in OPT's
+     * post-LayerNorm models), then OPT's project_out back to the embedding width.
+     */
+    private NDArray headInput(NDArray x) {
+        NDArray normed = config.block().finalNorm() ? norm(x, finalNorm, finalNormBias) : x;
+        return projectOut == null ? normed : linear(normed, projectOut, null);
     }
 
     private NDArray norm(NDArray x, NDArray weight) {

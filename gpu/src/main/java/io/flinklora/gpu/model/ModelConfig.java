@@ -31,6 +31,9 @@ import java.util.Set;
  * @param slidingRope the rotary embedding of the sliding layers where it differs from {@code rope}
  *     (Gemma 3's local rotary), else null
  * @param rotaryLayers per layer, whether queries and keys rotate (false: SmolLM3's NoPE layers)
+ * @param embeddingWidth the width of the token embeddings and of the output head's input: {@code
+ *     hiddenSize}, or OPT's {@code word_embed_proj_dim}, which {@code project_in} and {@code
+ *     project_out} map to and from the decoder's width
  */
 @Internal
 public record ModelConfig(
@@ -56,7 +59,8 @@ public record ModelConfig(
         int bosTokenId,
         List<Integer> eosTokenIds,
         RopeParameters slidingRope,
-        List<Boolean> rotaryLayers) {
+        List<Boolean> rotaryLayers,
+        int embeddingWidth) {
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
             Set.of(
@@ -97,7 +101,8 @@ public record ModelConfig(
         GELU("gelu"),
         GELU_TANH("gelu_pytorch_tanh"),
         RELU("relu"),
-        RELU2("relu2");
+        RELU2("relu2"),
+        QUICK_GELU("quick_gelu");
 
         private final String hfName;
 
@@ -127,8 +132,7 @@ public record ModelConfig(
                             + ": unsupported activation '"
                             + name
                             + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new,"
-                            + " gelu_fast, relu,"
-                            + " relu2)");
+                            + " gelu_fast, relu, relu2, quick_gelu)");
         }
     }
 
@@ -1248,7 +1252,13 @@ public record ModelConfig(
                 bos,
                 eos,
                 slidingRope,
-                rotary);
+                rotary,
+                opt ? optEmbeddingWidth(root, hidden, source) : hidden);
+    }
+
+    /** Whether the decoder maps embeddings in and out of its width (OPT's project_in / out). */
+    public boolean projectsEmbeddings() {
+        return embeddingWidth != hiddenSize;
     }
 
     /** OPT's fields this server does not compute, refused by name. */
@@ -1259,18 +1269,14 @@ public record ModelConfig(
                             + ": layer_norm_elementwise_affine false is not supported for"
                             + " OPTForCausalLM (LayerNorms without weight and bias)");
         }
+    }
+
+    /** OPT's word_embed_proj_dim (null: hidden_size, as OPTConfig.__post_init__ sets it). */
+    private static int optEmbeddingWidth(JsonNode root, int hidden, String source) {
         JsonNode proj = root.get("word_embed_proj_dim");
-        JsonNode hidden = root.get("hidden_size");
-        if (proj != null
-                && !proj.isNull()
-                && !(hidden == null ? proj.asLong() == 768 : proj.equals(hidden))) {
-            throw new ModelFormatException(
-                    source
-                            + ": word_embed_proj_dim "
-                            + proj
-                            + " other than hidden_size is not supported for OPTForCausalLM (its"
-                            + " project_in / project_out around the decoder)");
-        }
+        return proj == null || proj.isNull()
+                ? hidden
+                : ConfigReader.intField(root, "word_embed_proj_dim", source, null, MAX_DIM);
     }
 
     /**

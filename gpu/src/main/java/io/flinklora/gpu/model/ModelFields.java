@@ -126,7 +126,7 @@ public final class ModelFields {
             new Field(
                     "hidden_act",
                     Use.APPLIED,
-                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new, gelu_fast), relu, relu2;"
+                    "silu (or swish), gelu, gelu_pytorch_tanh (or gelu_new, gelu_fast), relu, relu2, quick_gelu;"
                             + " others refused");
 
     private static final Field ATTENTION_BIAS =
@@ -374,7 +374,10 @@ public final class ModelFields {
                     new Field(
                             "word_embed_proj_dim",
                             Use.APPLIED,
-                            "null or hidden_size only (project_in / project_out refused)"),
+                            "the width of the token embeddings and the head's input (null:"
+                                    + " hidden_size); otherwise project_in and project_out map it to"
+                                    + " and from hidden_size (OPT-350m); adapters on them are refused"
+                                    + " by name"),
                     new Field("dropout", Use.NO_EFFECT, "training only"),
                     new Field("layerdrop", Use.NO_EFFECT, "training only"),
                     new Field("init_std", Use.NO_EFFECT, "training only"));

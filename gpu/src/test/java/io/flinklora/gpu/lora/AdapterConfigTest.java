@@ -160,6 +160,26 @@ class AdapterConfigTest {
     }
 
     @Test
+    void optsEmbeddingProjectionsAreRefusedByNameWhenTargeted() throws Exception {
+        // OPT-350m's project_in / project_out are nn.Linear (PEFT's all-linear takes them), outside
+        // the decoder layers this server adapts.
+        ModelConfig opt =
+                ModelConfig.read(
+                        TestModels.projectRoot()
+                                .resolve(
+                                        "gpu/src/test/resources/conformance/opt_projected_embeddings"));
+        for (String target : new String[] {"project_in", "project_out"}) {
+            AdapterConfig c =
+                    parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"" + target + "\"]}");
+            AdapterFormatException e =
+                    assertThrows(
+                            AdapterFormatException.class, () -> c.checkModules(opt, "cfg"), target);
+            assertTrue(e.getMessage().contains("model.decoder." + target), e.getMessage());
+        }
+        parse("{\"r\": 4, \"target_modules\": [\"q_proj\", \"fc2\"]}").checkModules(opt, "cfg");
+    }
+
+    @Test
     void savedModulesAreCheckedAgainstTheModelsOwnModuleNames() throws Exception {
         // GPT-NeoX names its embedding embed_in and its modules query_key_value, dense, ...: the
         // names checked on reading are Llama's, so these are checked against the model itself.

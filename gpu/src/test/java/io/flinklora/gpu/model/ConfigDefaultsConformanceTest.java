@@ -123,6 +123,7 @@ class ConfigDefaultsConformanceTest {
                 m.block().postLayerNorm(),
                 "LayerNorms after the residual adds");
         assertEquals(t.get("final_norm").asBoolean(), m.block().finalNorm(), "a final norm");
+        assertEquals(t.get("embedding_width").asInt(), m.embeddingWidth(), "embedding width");
         assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),
                 m.block().attentionSoftcap(),
