@@ -26,7 +26,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
-    GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM)
+    GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -51,7 +51,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
-            gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM))
+            gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
+            gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -83,7 +84,7 @@ def rand_model(r, arch):
                rms_norm_eps=r.choice([1e-5, 1e-6]))
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt"):
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
         # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
@@ -223,6 +224,20 @@ def rand_model(r, arch):
         cfg["max_position_embeddings"] = r.choice([64, 256])
         if r.random() < 0.05:
             cfg["head_dim"] = hd  # not a GPT2Config field: refused by name
+    if arch == "gpt_bigcode":
+        # GPT-2's config names, nn.Linear modules, one key and value head with multi_query (its saved
+        # num_key_value_heads is rewritten from multi_query, and not read)
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        if r.random() < 0.2:
+            cfg["hidden_size"] = 36
+        cfg["multi_query"] = r.random() < 0.6
+        cfg["n_inner"] = r.choice([None, None, 40, 96])
+        cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
+        cfg["activation_function"] = r.choice(["gelu_pytorch_tanh", "gelu_pytorch_tanh", "gelu", "relu",
+                                               "gelu_new", "quick_gelu"])
+        cfg["scale_attn_weights"] = r.random() < 0.8
+        cfg["max_position_embeddings"] = r.choice([64, 256])
     if arch == "opt":
         # OPTConfig's own MLP width and activation (the intermediate_size given is saved but unread), learned
         # positions two rows into their table, pre- or post-LayerNorm blocks, biases by enable_bias
@@ -361,20 +376,21 @@ LIN["arcee"] = LIN["nemotron"]
 LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
 LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
 LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+LIN["gpt_bigcode"] = LIN["gpt2"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt")
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode")
                 else "default"]
     # the input embedding's own name
-    emb = "embed_in" if arch == "gpt_neox" else "wte" if arch == "gpt2" else "embed_tokens"
+    emb = "embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode") else "embed_tokens"
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
         kw["target_modules"] = "all-linear"
     elif c < 0.3:
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
-                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch == "gpt2"
+                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode")
                                 else r"model\.decoder\.layers\.[01]\.(self_attn\.)?(%s)" if arch == "opt"
                                 else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
             n.split(".")[-1] for n in r.sample(names, 2))
@@ -382,7 +398,8 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
-        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch == "gpt2" else ["layers", ["layers"], None])
+        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode")
+                                        else ["layers", ["layers"], None])
     if r.random() < 0.25:
         kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}
     if r.random() < 0.25:

@@ -98,6 +98,8 @@ from transformers import (  # noqa: E402
     GPT2LMHeadModel,
     OPTConfig,
     OPTForCausalLM,
+    GPTBigCodeConfig,
+    GPTBigCodeForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -206,6 +208,7 @@ ARCH = {
     "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM, "GPTNeoXForCausalLM"),
     "gpt2": (GPT2Config, GPT2LMHeadModel, "GPT2LMHeadModel"),
     "opt": (OPTConfig, OPTForCausalLM, "OPTForCausalLM"),
+    "gpt_bigcode": (GPTBigCodeConfig, GPTBigCodeForCausalLM, "GPTBigCodeForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -1672,6 +1675,33 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="LayerNorms before each sublayer (and a final one at its initial weights)",
                        config=cfg_set(do_layer_norm_before=True))],
         ),
+        dict(
+            # GPT-BigCode (StarCoder 1, SantaCoder): GPT-2's tree and config names with nn.Linear modules, one
+            # key and value head (multi_query: c_attn holds q, then k and v one head wide), gelu_pytorch_tanh,
+            # a tied head; GPT-2's adapters (their fan_in_fan_out true is reset by PEFT on nn.Linear)
+            name="gpt_bigcode",
+            arch="gpt_bigcode",
+            cfg=dict(),
+            features=["mqa", "fused_qkv_multi_query", "gateless_mlp", "learned_positions", "layer_norm_with_bias",
+                      "gelu_pytorch_tanh", "tied_embeddings", "config_v5"],
+            adapters=["gpt2_c_attn", "rslora_all_linear", "gpt2_patterns_bias", "gpt2_dora"],
+            mixes=[[("gpt2_c_attn", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="relu in place of gelu_pytorch_tanh", config=cfg_set(activation_function="relu")),
+                  dict(what="unscaled scores", config=cfg_set(scale_attn_weights=False))],
+        ),
+        dict(
+            # GPT-BigCode without multi_query: c_attn holds q, k and v one head after another; untied, n_inner
+            name="gpt_bigcode_multi_head",
+            arch="gpt_bigcode",
+            cfg=dict(multi_query=False, tie_word_embeddings=False, n_inner=48),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "learned_positions", "layer_norm_with_bias",
+                      "gelu_pytorch_tanh", "untied_embeddings", "config_v5"],
+            adapters=["gpt2_c_attn", "gpt2_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="relu in place of gelu_pytorch_tanh", config=cfg_set(activation_function="relu"))],
+        ),
     ]
 
 
@@ -2051,6 +2081,10 @@ def check_config(spec, config, shapes):
     # GPT-NeoX has no num_key_value_heads: one key and value head per query head
     heads = config.num_attention_heads
     kv = getattr(config, "num_key_value_heads", heads)
+    if spec["arch"] == "gpt_bigcode":
+        # GPTBigCodeAttention reads multi_query; the config's num_key_value_heads can be stale (its
+        # __post_init__ computes it before the num_attention_heads alias lands), and is unread
+        kv = 1 if config.multi_query else heads
     assert (config.hidden_size, config.intermediate_size, config.num_hidden_layers, heads) == \
         (shapes["hidden"], shapes["intermediate"], shapes["layers"], shapes["heads"]), spec["name"]
     feats = spec["features"]
@@ -2062,7 +2096,7 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] in ("gpt2", "opt"):
+    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode"):
         return  # learned positions: no rotary to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)

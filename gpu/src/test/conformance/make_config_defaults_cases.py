@@ -32,7 +32,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
-         ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt")]
+         ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -112,6 +112,8 @@ EXTRA = [
     {"_remove_final_layer_norm": True, "enable_bias": False},
     {"word_embed_proj_dim": 128},
     {"layer_norm_elementwise_affine": False},
+    # GPT-BigCode: a key and value head for each query head
+    {"multi_query": False, "activation_function": "gelu"},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
@@ -126,7 +128,7 @@ def resolved(c, arch, model):
     heads = c.num_attention_heads
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     layers = c.num_hidden_layers
-    gpt2 = arch == "GPT2LMHeadModel"
+    gpt2 = arch in ("GPT2LMHeadModel", "GPTBigCodeForCausalLM")  # GPT-BigCode: GPT-2's tree, nn.Linear
     opt = arch == "OPTForCausalLM"
     # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
     rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt else c.rope_parameters
@@ -167,12 +169,13 @@ def resolved(c, arch, model):
     act = c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt else c.hidden_act
     eos = c.eos_token_id
     return {
-        "num_key_value_heads": getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
+        "num_key_value_heads": attn.kv_heads if arch == "GPTBigCodeForCausalLM"
+                               else getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
         "head_dim": head_dim,
         "max_position_embeddings": c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
-        "intermediate_size": mlp.c_fc.nf if gpt2 else mlp.fc1.out_features if opt else c.intermediate_size,
+        "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 else mlp.fc1.out_features if opt else c.intermediate_size,
         "rms_norm_eps": (c.layer_norm_epsilon if gpt2
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
@@ -254,8 +257,10 @@ def main():
             seen.append(extra)
             config = {"architectures": [arch], "model_type": model_type, **SIZES, **extra}
             json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
-            unread = [k for k in GPT2_UNREAD if extra.get(k) is not None] \
-                if arch in ("GPT2LMHeadModel", "OPTForCausalLM") else []
+            unread = [k for k in GPT2_UNREAD if extra.get(k) is not None
+                      # GPTBigCodeConfig rewrites num_key_value_heads from multi_query: not refused
+                      and not (k == "num_key_value_heads" and arch == "GPTBigCodeForCausalLM")] \
+                if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM") else []
             if arch == "OPTForCausalLM":
                 # weightless LayerNorms: refused by name
                 unread += [k for k, v in extra.items() if (k, v) == ("layer_norm_elementwise_affine", False)]

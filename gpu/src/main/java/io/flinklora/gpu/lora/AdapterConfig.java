@@ -679,8 +679,8 @@ public record AdapterConfig(
         if (model.gptNeoX()) {
             return gptNeoXModules(layers);
         }
-        if (model.gpt2()) {
-            return gpt2Modules(layers);
+        if (model.gpt2() || model.gptBigCode()) {
+            return gpt2Modules(layers, model.gptBigCode());
         }
         if (model.opt()) {
             return optModules(model, layers);
@@ -767,8 +767,11 @@ public record AdapterConfig(
         return out;
     }
 
-    /** GPT-2's module tree under transformer. (wpe, its learned positions, is not adaptable). */
-    private static List<String> gpt2Modules(int layers) {
+    /**
+     * GPT-2's module tree under transformer. (wpe, its learned positions, is not adaptable);
+     * GPT-BigCode's attention holds no attn_dropout module.
+     */
+    private static List<String> gpt2Modules(int layers, boolean bigcode) {
         List<String> out =
                 new ArrayList<>(
                         List.of(
@@ -781,12 +784,14 @@ public record AdapterConfig(
                                 "lm_head"));
         for (int l = 0; l < layers; l++) {
             String b = "transformer.h." + l;
+            if (!bigcode) {
+                out.add(b + ".attn.attn_dropout");
+            }
             out.addAll(
                     List.of(
                             b,
                             b + ".ln_1",
                             b + ".attn",
-                            b + ".attn.attn_dropout",
                             b + ".attn.resid_dropout",
                             b + ".ln_2",
                             b + ".mlp",

@@ -89,6 +89,9 @@ public record LinearModule(
         if (c.gpt2()) {
             return gpt2(c, layer, q);
         }
+        if (c.gptBigCode()) {
+            return gptBigCode(c, layer, q);
+        }
         if (c.opt()) {
             // OPT: Llama's q, k, v under model.decoder., out_proj (o), fc1 and fc2 (up and down)
             String attn = c.modelRoot() + "layers." + layer + ".";
@@ -204,6 +207,39 @@ public record LinearModule(
                 conv1d(pre + "attn.c_proj", hidden, hidden, Projection.O),
                 conv1d(pre + "mlp.c_fc", hidden, inter, Projection.UP),
                 conv1d(pre + "mlp.c_proj", inter, hidden, Projection.DOWN));
+    }
+
+    /**
+     * GPT-BigCode: GPT-2's names as nn.Linear modules; c_attn holds q then k and v ({@code
+     * split((embed, kv, kv))}) with multi_query, else q, k and v one head after another ({@code
+     * view(..., heads, 3 * d)} then {@code split}), as GPT-NeoX's query_key_value.
+     */
+    private static List<LinearModule> gptBigCode(ModelConfig c, int layer, int hidden) {
+        String pre = "transformer.h." + layer + ".";
+        int kv = Projection.K.outFeatures(c);
+        int d = c.headDim();
+        int[] fileRows = null;
+        if (c.numKvHeads() == c.numHeads()) {
+            fileRows = new int[3 * hidden];
+            for (int r = 0; r < fileRows.length; r++) {
+                int part = r / hidden;
+                int head = (r % hidden) / d;
+                fileRows[r] = head * 3 * d + part * d + r % d;
+            }
+        }
+        return List.of(
+                new LinearModule(
+                        pre + "attn.c_attn",
+                        hidden,
+                        hidden + 2 * kv,
+                        List.of(
+                                new Slice(Projection.Q, 0, hidden),
+                                new Slice(Projection.K, hidden, kv),
+                                new Slice(Projection.V, hidden + kv, kv)),
+                        fileRows),
+                named(c, pre + "attn.c_proj", Projection.O),
+                named(c, pre + "mlp.c_fc", Projection.UP),
+                named(c, pre + "mlp.c_proj", Projection.DOWN));
     }
 
     private static LinearModule conv1d(String path, int in, int out, Projection p) {

@@ -239,7 +239,7 @@ public final class LlamaModel implements AutoCloseable {
             // GPT-NeoX's root is gpt_neox. (embed_in), and transformers 5 saves its head under
             // the old name embed_out.
             boolean neox = config.gptNeoX();
-            boolean gpt2 = config.gpt2();
+            boolean gpt2 = config.gpt2() || config.gptBigCode(); // GPT-BigCode: GPT-2's names
             String root = config.modelRoot();
             String embedName = config.embeddingModule() + ".weight";
             String headName = neox ? "embed_out.weight" : "lm_head.weight";

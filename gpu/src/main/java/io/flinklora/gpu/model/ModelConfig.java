@@ -93,7 +93,8 @@ public record ModelConfig(
                     "ArceeForCausalLM",
                     "GPTNeoXForCausalLM",
                     "GPT2LMHeadModel",
-                    "OPTForCausalLM");
+                    "OPTForCausalLM",
+                    "GPTBigCodeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -494,6 +495,8 @@ public record ModelConfig(
                 case "GPT2LMHeadModel" ->
                         new Defaults(null, null, 1024, true, "gelu_new", 1e-5, null);
                 case "OPTForCausalLM" -> new Defaults(null, null, 2048, true, "relu", 1e-5, null);
+                case "GPTBigCodeForCausalLM" ->
+                        new Defaults(null, null, 1024, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -580,6 +583,15 @@ public record ModelConfig(
     }
 
     /**
+     * GPT-BigCode (StarCoder 1, SantaCoder): GPT-2's module tree and config names with nn.Linear
+     * modules, and one key and value head with {@code multi_query} (default): c_attn holds q, then
+     * k and v one head wide; without it, q, k and v one head after another.
+     */
+    public boolean gptBigCode() {
+        return architecture.equals("GPTBigCodeForCausalLM");
+    }
+
+    /**
      * The prefix of the decoder's modules (transformers' {@code base_model_prefix} and a dot):
      * {@code gpt_neox.}, {@code transformer.} (GPT-2) or {@code model.}.
      */
@@ -592,7 +604,7 @@ public record ModelConfig(
      * model leaves out of every name ({@code gpt_neox.}, {@code transformer.} or {@code model.}).
      */
     public String basePrefix() {
-        return gptNeoX() ? "gpt_neox." : gpt2() ? "transformer." : "model.";
+        return gptNeoX() ? "gpt_neox." : gpt2() || gptBigCode() ? "transformer." : "model.";
     }
 
     /**
@@ -600,7 +612,7 @@ public record ModelConfig(
      * embed_positions).
      */
     public boolean learnedPositions() {
-        return gpt2() || opt();
+        return gpt2() || gptBigCode() || opt();
     }
 
     /** The learned position table's tensor name. */
@@ -628,7 +640,7 @@ public record ModelConfig(
     public String embeddingModule() {
         return gptNeoX()
                 ? "gpt_neox.embed_in"
-                : gpt2()
+                : gpt2() || gptBigCode()
                         ? "transformer.wte"
                         : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
     }
@@ -664,7 +676,7 @@ public record ModelConfig(
 
     /** Whether any projection is stored fused with another. */
     public boolean fusedProjections() {
-        return fusedQkv() || fusedGateUp() || gptNeoX() || gpt2();
+        return fusedQkv() || fusedGateUp() || gptNeoX() || gpt2() || gptBigCode();
     }
 
     /**
@@ -678,6 +690,7 @@ public record ModelConfig(
                 && !upDownMlp()
                 && !gptNeoX()
                 && !gpt2()
+                && !gptBigCode()
                 && !opt();
     }
 
@@ -763,7 +776,8 @@ public record ModelConfig(
         refuseNulls(root, arch, source);
         boolean gpt2 = arch.equals("GPT2LMHeadModel");
         boolean opt = arch.equals("OPTForCausalLM");
-        if (gpt2 && ConfigReader.bool(root, "add_cross_attention", source, false)) {
+        boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
+        if ((gpt2 || bigcode) && ConfigReader.bool(root, "add_cross_attention", source, false)) {
             throw new ModelFormatException(
                     source
                             + ": add_cross_attention true is not supported (its crossattention"
@@ -772,9 +786,11 @@ public record ModelConfig(
         if (opt) {
             checkOpt(root, source);
         }
-        if (gpt2 || opt) {
+        if (gpt2 || opt || bigcode) {
             root = OwnConfigNames.toCommonNames(arch, root, source);
         }
+        // from here on, GPT-BigCode reads as GPT-2 (its key and value heads are set above)
+        gpt2 |= bigcode;
         Defaults defaults = Defaults.of(arch);
         boolean gemma3 = arch.equals("Gemma3ForCausalLM");
         // Gemma 3's block is Gemma 2's (sandwich norms, query_pre_attn_scalar, optional caps)

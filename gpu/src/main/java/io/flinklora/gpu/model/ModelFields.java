@@ -340,6 +340,56 @@ public final class ModelFields {
                     new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
                     new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
+    private static final List<Field> GPT_BIGCODE =
+            List.of(
+                    new Field("n_embd", Use.APPLIED, "hidden_size (its alias; default 768)"),
+                    new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 12)"),
+                    new Field("n_head", Use.APPLIED, "num_attention_heads (its alias; default 12)"),
+                    new Field(
+                            "n_positions",
+                            Use.APPLIED,
+                            "max_position_embeddings (its alias; default 1024): the rows of wpe,"
+                                    + " the longest sequence served"),
+                    new Field("n_inner", Use.APPLIED, "the MLP's width (null: 4 x n_embd)"),
+                    new Field(
+                            "activation_function",
+                            Use.APPLIED,
+                            "the MLP's activation (default gelu_pytorch_tanh; the values hidden_act"
+                                    + " takes elsewhere; others refused)"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "scale_attn_weights",
+                            Use.APPLIED,
+                            "scores times head_dim^-1/2 (default true; false: unscaled)"),
+                    new Field(
+                            "multi_query",
+                            Use.APPLIED,
+                            "one key and value head for all query heads (default true); false: one"
+                                    + " each, c_attn holding q, k and v one head after another. The"
+                                    + " num_key_value_heads GPTBigCodeConfig saves is rewritten from it"
+                                    + " on load, so not read"),
+                    new Field(
+                            "attention_softmax_in_fp32",
+                            Use.NO_EFFECT,
+                            "unread by transformers 5, whose attention takes its softmax in"
+                                    + " float32 anyway"),
+                    new Field(
+                            "scale_attention_softmax_in_fp32",
+                            Use.NO_EFFECT,
+                            "unread by transformers 5 (a rescaling that cancels in float32)"),
+                    new Field(
+                            "add_cross_attention",
+                            Use.APPLIED,
+                            "false only (cross-attention needs encoder states)"),
+                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
+                    new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
+
     private static final List<Field> OPT =
             List.of(
                     new Field(
@@ -729,6 +779,7 @@ public final class ModelFields {
                     case "GPTNeoXForCausalLM" -> GPT_NEOX;
                     case "GPT2LMHeadModel" -> GPT2;
                     case "OPTForCausalLM" -> OPT;
+                    case "GPTBigCodeForCausalLM" -> GPT_BIGCODE;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -767,6 +818,7 @@ public final class ModelFields {
         m.put("GPTNeoXForCausalLM", GPT_NEOX);
         m.put("GPT2LMHeadModel", GPT2);
         m.put("OPTForCausalLM", OPT);
+        m.put("GPTBigCodeForCausalLM", GPT_BIGCODE);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

@@ -8,10 +8,10 @@ import java.util.Map;
 
 /**
  * Reads the configs that name their fields their own way - {@code GPT2Config} ({@code n_embd},
- * {@code n_layer}, {@code activation_function}, ...) and {@code OPTConfig} ({@code ffn_dim}, {@code
- * activation_function}) - into the names the rest of {@link ModelConfig#parse} reads, with the
- * class's defaults where a field is absent. Done once, up front, so the architecture-neutral
- * parsing below it reads one vocabulary.
+ * {@code n_layer}, {@code activation_function}, ...), {@code GPTBigCodeConfig} (GPT-2's names and
+ * {@code multi_query}) and {@code OPTConfig} ({@code ffn_dim}, {@code activation_function}) - into
+ * the names the rest of {@link ModelConfig#parse} reads, with the class's defaults where a field is
+ * absent. Done once, up front, so the architecture-neutral parsing below it reads one vocabulary.
  */
 @Internal
 final class OwnConfigNames {
@@ -55,8 +55,13 @@ final class OwnConfigNames {
 
     /** A copy of {@code root} in the common names; {@code root} is not changed. */
     static ObjectNode toCommonNames(String arch, JsonNode root, String source) {
-        boolean gpt2 = arch.equals("GPT2LMHeadModel");
+        // GPT-BigCode's config is GPT-2's, with multi_query and another default activation
+        boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
+        boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode;
         for (var e : UNREAD) {
+            if (bigcode && e.getKey().equals("num_key_value_heads")) {
+                continue; // GPTBigCodeConfig rewrites it from multi_query (and saves it): unread
+            }
             if (root.has(e.getKey()) && !root.get(e.getKey()).isNull()) {
                 throw new ModelFormatException(
                         source
@@ -110,7 +115,21 @@ final class OwnConfigNames {
         }
         out.put(
                 "hidden_act",
-                ConfigReader.text(root, "activation_function", source, gpt2 ? "gelu_new" : "relu"));
+                ConfigReader.text(
+                        root,
+                        "activation_function",
+                        source,
+                        bigcode ? "gelu_pytorch_tanh" : gpt2 ? "gelu_new" : "relu"));
+        if (bigcode) {
+            // GPTBigCodeAttention: one key and value head with multi_query (default), else one per
+            // query head
+            int heads =
+                    ConfigReader.intField(
+                            out, "num_attention_heads", source, null, Integer.MAX_VALUE);
+            out.put(
+                    "num_key_value_heads",
+                    ConfigReader.bool(root, "multi_query", source, true) ? 1 : heads);
+        }
         out.remove("activation_function");
         // GPT-2's LayerNorms read layer_norm_epsilon; OPT's keep nn.LayerNorm's 1e-5
         out.put(

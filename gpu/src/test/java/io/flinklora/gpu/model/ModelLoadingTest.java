@@ -346,7 +346,7 @@ class ModelLoadingTest {
                                 "rope_parameters",
                                 Map.of("rope_type", "longrope", "rope_theta", 10000.0)),
                         Map.<String, Object>of("partial_rotary_factor", 0.5),
-                        Map.<String, Object>of("hidden_act", "quick_gelu"))) {
+                        Map.<String, Object>of("hidden_act", "laplace"))) {
             String field = change.keySet().iterator().next();
             Path model = rewrite(dir.resolve(field), DType.F32, 1, change, (n, a) -> a);
             ModelFormatException e =
