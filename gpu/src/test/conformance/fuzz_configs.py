@@ -555,7 +555,10 @@ def generate_defaults(model, prompt, gen):
         kwargs["max_new_tokens"] = 8
     try:
         with torch.no_grad():
-            out = model.generate(torch.tensor([prompt]), output_scores=True,
+            # the attention mask a tokenizer gives an unpadded prompt: without it generate() masks every
+            # token equal to pad_token_id (OPT's default pad 1 can be a prompt's BOS here)
+            ids = torch.tensor([prompt])
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), output_scores=True,
                                  return_dict_in_generate=True, **kwargs)
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"}

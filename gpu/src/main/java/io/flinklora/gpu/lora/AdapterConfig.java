@@ -647,6 +647,23 @@ public record AdapterConfig(
                                 + ", whose output head has a bias");
             }
         }
+        if (model.opt() && !invocationTokens.isEmpty()) {
+            // OPT's decoder layer flattens its tokens before fc1 and fc2, and PEFT's activated LoRA
+            // then fails on them (its mask is per sequence): refused, as PEFT serves nothing there.
+            for (int l = 0; l < model.numLayers(); l++) {
+                for (LinearModule m : model.linearModules(l)) {
+                    if ((m.path().endsWith(".fc1") || m.path().endsWith(".fc2"))
+                            && matches(m.path())) {
+                        throw new AdapterFormatException(
+                                source
+                                        + ": alora_invocation_tokens with LoRA on "
+                                        + m.path()
+                                        + " is not supported (PEFT's activated LoRA fails on OPT's"
+                                        + " fc1 / fc2, whose input its decoder layer flattens)");
+                    }
+                }
+            }
+        }
         if (!refused.isEmpty()) {
             throw new AdapterFormatException(
                     source

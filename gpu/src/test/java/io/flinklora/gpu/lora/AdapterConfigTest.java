@@ -180,6 +180,29 @@ class AdapterConfigTest {
     }
 
     @Test
+    void activatedLoraOnOptsMlpIsRefusedAsPeftFailsThere() throws Exception {
+        // PEFT's aLoRA raises on OPT's fc1 / fc2 (the decoder layer flattens tokens before them);
+        // on its attention it runs, and so is served.
+        ModelConfig opt =
+                ModelConfig.read(
+                        TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/opt"));
+        AdapterConfig mlp =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\", \"fc1\"],"
+                                + " \"alora_invocation_tokens\": [7, 8]}");
+        AdapterFormatException e =
+                assertThrows(AdapterFormatException.class, () -> mlp.checkModules(opt, "cfg"));
+        assertTrue(
+                e.getMessage().contains("alora_invocation_tokens")
+                        && e.getMessage().contains("model.decoder.layers.0.fc1"),
+                e.getMessage());
+        parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\", \"out_proj\"],"
+                                + " \"alora_invocation_tokens\": [7, 8]}")
+                .checkModules(opt, "cfg");
+    }
+
+    @Test
     void savedModulesAreCheckedAgainstTheModelsOwnModuleNames() throws Exception {
         // GPT-NeoX names its embedding embed_in and its modules query_key_value, dense, ...: the
         // names checked on reading are Llama's, so these are checked against the model itself.
