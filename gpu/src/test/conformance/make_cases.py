@@ -100,6 +100,8 @@ from transformers import (  # noqa: E402
     OPTForCausalLM,
     GPTBigCodeConfig,
     GPTBigCodeForCausalLM,
+    BloomConfig,
+    BloomForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -209,6 +211,7 @@ ARCH = {
     "gpt2": (GPT2Config, GPT2LMHeadModel, "GPT2LMHeadModel"),
     "opt": (OPTConfig, OPTForCausalLM, "OPTForCausalLM"),
     "gpt_bigcode": (GPTBigCodeConfig, GPTBigCodeForCausalLM, "GPTBigCodeForCausalLM"),
+    "bloom": (BloomConfig, BloomForCausalLM, "BloomForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -463,6 +466,11 @@ ADAPTERS = {
         ["trainable_token_indices"],
     ),
     # OPT's module names: Llama's q, k, v with out_proj (o), fc1 (up) and fc2 (down) in the decoder layer
+    # Bloom's embedding is transformer.word_embeddings
+    "bloom_embed_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["word_embeddings", "query_key_value"]),
+        ["embedding_lora", "query_key_value"],
+    ),
     "opt_q_v": (
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
         ["q_proj_v_proj"],
@@ -553,7 +561,7 @@ def drop_modules_to_save(cfg, tensors, base_sd):
 
 
 def drop_embedding_lora(cfg, tensors, base_sd):
-    names = ("embed_tokens", "embed_in", "wte")  # Llama's and the others', GPT-NeoX's, GPT-2's
+    names = ("embed_tokens", "embed_in", "wte", "word_embeddings")  # Llama's and the others', GPT-NeoX's, GPT-2's, Bloom's
     cfg["target_modules"] = [t for t in cfg["target_modules"] if t not in names]
     return cfg, {k: v for k, v in tensors.items() if not any(f".{n}." in k for n in names)}
 
@@ -1702,6 +1710,31 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="relu in place of gelu_pytorch_tanh", config=cfg_set(activation_function="relu"))],
         ),
+        dict(
+            # Bloom: ALiBi (per-head slopes times key position on the scores; 4 heads: a power of two), a
+            # LayerNorm after the token embedding, q, k and v fused per head, its tanh GELU, a tied head
+            name="bloom",
+            arch="bloom",
+            cfg=dict(),
+            features=["mha", "alibi", "embedding_layer_norm", "fused_qkv_per_head", "gateless_mlp",
+                      "layer_norm_with_bias", "tied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear", "neox_patterns_bias", "neox_dora", "bloom_embed_lora"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[],
+        ),
+        dict(
+            # Bloom with 6 heads (not a power of two: ALiBi's extra slopes), untied
+            name="bloom_six_heads_untied",
+            arch="bloom",
+            cfg=dict(num_attention_heads=6, hidden_size=48, tie_word_embeddings=False),
+            features=["mha", "alibi_extra_slopes", "embedding_layer_norm", "fused_qkv_per_head", "gateless_mlp",
+                      "layer_norm_with_bias", "untied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "neox_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[],
+        ),
     ]
 
 
@@ -2086,7 +2119,8 @@ def check_config(spec, config, shapes):
         # __post_init__ computes it before the num_attention_heads alias lands), and is unread
         kv = 1 if config.multi_query else heads
     assert (config.hidden_size, config.intermediate_size, config.num_hidden_layers, heads) == \
-        (shapes["hidden"], shapes["intermediate"], shapes["layers"], shapes["heads"]), spec["name"]
+        (spec["cfg"].get("hidden_size", shapes["hidden"]), shapes["intermediate"], shapes["layers"],
+         spec["cfg"].get("num_attention_heads", shapes["heads"])), spec["name"]
     feats = spec["features"]
     if "mqa" in feats:
         assert kv == 1, (spec["name"], kv)
@@ -2096,8 +2130,8 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode"):
-        return  # learned positions: no rotary to check
+    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom"):
+        return  # learned positions or ALiBi: no rotary to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
     rope = config.rope_parameters

@@ -32,7 +32,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
-         ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode")]
+         ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
+         ("BloomForCausalLM", "bloom")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -114,12 +115,20 @@ EXTRA = [
     {"layer_norm_elementwise_affine": False},
     # GPT-BigCode: a key and value head for each query head
     {"multi_query": False, "activation_function": "gelu"},
+    # Bloom: the legacy n_embed over hidden_size; the residual after the norms and tensor-parallel
+    # slices (both refused by name)
+    {"n_embed": 128},
+    {"apply_residual_connection_post_layernorm": True},
+    {"slow_but_exact": True, "pretraining_tp": 2},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
 # common fields GPT2LMHeadModel never reads (Gpt2Names refuses them by name; a null is as absent)
 GPT2_UNREAD = ("num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps", "rope_theta", "rope_scaling",
                "rope_parameters", "partial_rotary_factor", "original_max_position_embeddings")
+# common fields Bloom never reads (ModelConfig.checkBloom refuses them by name, in this order)
+BLOOM_UNREAD = ("num_key_value_heads", "head_dim", "hidden_act", "rope_theta", "rope_scaling", "rope_parameters",
+                "partial_rotary_factor")
 # and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
 LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct")}
 
@@ -130,8 +139,9 @@ def resolved(c, arch, model):
     layers = c.num_hidden_layers
     gpt2 = arch in ("GPT2LMHeadModel", "GPTBigCodeForCausalLM")  # GPT-BigCode: GPT-2's tree, nn.Linear
     opt = arch == "OPTForCausalLM"
+    bloom = arch == "BloomForCausalLM"
     # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
-    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt else c.rope_parameters
+    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom else c.rope_parameters
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
@@ -157,26 +167,31 @@ def resolved(c, arch, model):
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
     # GPT-NeoX's, GPT-2's, OPT's roots
-    base = model.gpt_neox if neox else model.transformer if gpt2 else model.model.decoder if opt else model.model
-    layer0 = base.h[0] if gpt2 else base.layers[0]
-    attn = layer0.attention if neox else layer0.attn if gpt2 else layer0.self_attn
+    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom
+            else model.model.decoder if opt else model.model)
+    layer0 = base.h[0] if gpt2 or bloom else base.layers[0]
+    attn = (layer0.attention if neox else layer0.attn if gpt2 else layer0.self_attention if bloom
+            else layer0.self_attn)
     mlp = layer0 if opt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or attn.query_key_value).bias is not None
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
     o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
               or attn.dense).bias is not None
-    act = c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt else c.hidden_act
+    act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt
+           else "gelu_pytorch_tanh" if bloom else c.hidden_act)  # Bloom: its own tanh GELU
     eos = c.eos_token_id
     return {
         "num_key_value_heads": attn.kv_heads if arch == "GPTBigCodeForCausalLM"
                                else getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
         "head_dim": head_dim,
-        "max_position_embeddings": c.max_position_embeddings,
+        # Bloom (ALiBi) has none: the engine's own bound
+        "max_position_embeddings": 1 << 21 if bloom else c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
-        "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 else mlp.fc1.out_features if opt else c.intermediate_size,
-        "rms_norm_eps": (c.layer_norm_epsilon if gpt2
+        "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 else
+                             mlp.dense_h_to_4h.out_features if bloom else mlp.fc1.out_features if opt else c.intermediate_size,
+        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
@@ -234,7 +249,7 @@ def resolved(c, arch, model):
                           if arch == "Exaone4ForCausalLM"
                           else [c.sliding_window is not None and t == "sliding_attention" for t in c.layer_types]
                           if arch == "Cohere2ForCausalLM"
-                          else [False] * layers if gpt2 or opt
+                          else [False] * layers if gpt2 or opt or bloom
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
@@ -261,6 +276,9 @@ def main():
                       # GPTBigCodeConfig rewrites num_key_value_heads from multi_query: not refused
                       and not (k == "num_key_value_heads" and arch == "GPTBigCodeForCausalLM")] \
                 if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM") else []
+            if arch == "BloomForCausalLM":
+                unread = [k for k in ("apply_residual_connection_post_layernorm", "slow_but_exact")
+                          if extra.get(k)] + [k for k in BLOOM_UNREAD if extra.get(k) is not None]
             if arch == "OPTForCausalLM":
                 # weightless LayerNorms: refused by name
                 unread += [k for k, v in extra.items() if (k, v) == ("layer_norm_elementwise_affine", False)]

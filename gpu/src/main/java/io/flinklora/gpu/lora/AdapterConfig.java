@@ -702,6 +702,9 @@ public record AdapterConfig(
         if (model.opt()) {
             return optModules(model, layers);
         }
+        if (model.bloom()) {
+            return bloomModules(layers);
+        }
         List<String> out =
                 new ArrayList<>(
                         model.phi()
@@ -814,6 +817,32 @@ public record AdapterConfig(
                             b + ".mlp",
                             b + ".mlp.act",
                             b + ".mlp.dropout"));
+        }
+        return out;
+    }
+
+    /** Bloom's module tree under transformer. (its embedding LayerNorm is not adaptable). */
+    private static List<String> bloomModules(int layers) {
+        List<String> out =
+                new ArrayList<>(
+                        List.of(
+                                "transformer",
+                                "transformer.word_embeddings",
+                                "transformer.word_embeddings_layernorm",
+                                "transformer.h",
+                                "transformer.ln_f",
+                                "lm_head"));
+        for (int l = 0; l < layers; l++) {
+            String b = "transformer.h." + l;
+            out.addAll(
+                    List.of(
+                            b,
+                            b + ".input_layernorm",
+                            b + ".self_attention",
+                            b + ".self_attention.attention_dropout",
+                            b + ".post_attention_layernorm",
+                            b + ".mlp",
+                            b + ".mlp.gelu_impl"));
         }
         return out;
     }

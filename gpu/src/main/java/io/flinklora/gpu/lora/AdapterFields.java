@@ -58,7 +58,7 @@ public final class AdapterFields {
                     applied(
                             "target_modules",
                             "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte; lora_embedding_A/B)"
+                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte; Bloom: word_embeddings; lora_embedding_A/B)"
                                     + " and lm_head (with lora_bias or DoRA)"),
                     applied("exclude_modules", "list or regex string, as PEFT"),
                     applied(
@@ -95,12 +95,12 @@ public final class AdapterFields {
                                     + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
                     applied(
                             "modules_to_save",
-                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte), replaced per"
+                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte; Bloom: word_embeddings), replaced per"
                                     + " row; any other module the model has is refused by name;"
                                     + " such an adapter is not mixed"),
                     applied(
                             "trainable_token_indices",
-                            "list, or {embed_tokens: list} ({embed_in: list} on GPT-NeoX, {wte: list} on GPT-2): the adapter's own"
+                            "list, or {embed_tokens: list} ({embed_in: list} on GPT-NeoX, {wte: list} on GPT-2, {word_embeddings: list} on Bloom): the adapter's own"
                                     + " embedding rows for those"
                                     + " ids (and logits, on a tied head); such an adapter is not mixed"),
                     onlyAt(

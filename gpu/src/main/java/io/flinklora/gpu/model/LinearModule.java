@@ -92,6 +92,16 @@ public record LinearModule(
         if (c.gptBigCode()) {
             return gptBigCode(c, layer, q);
         }
+        if (c.bloom()) {
+            // Bloom: GPT-NeoX's per-head query_key_value (view(..., heads, 3, d)) under
+            // self_attention., dense (o), mlp.dense_h_to_4h and mlp.dense_4h_to_h
+            String block = "transformer.h." + layer + ".";
+            return List.of(
+                    perHeadQkv(c, block + "self_attention.query_key_value", q),
+                    named(c, block + "self_attention.dense", Projection.O),
+                    named(c, block + "mlp.dense_h_to_4h", Projection.UP),
+                    named(c, block + "mlp.dense_4h_to_h", Projection.DOWN));
+        }
         if (c.opt()) {
             // OPT: Llama's q, k, v under model.decoder., out_proj (o), fc1 and fc2 (up and down)
             String attn = c.modelRoot() + "layers." + layer + ".";
@@ -240,6 +250,26 @@ public record LinearModule(
                 named(c, pre + "attn.c_proj", Projection.O),
                 named(c, pre + "mlp.c_fc", Projection.UP),
                 named(c, pre + "mlp.c_proj", Projection.DOWN));
+    }
+
+    /** A fused q, k, v module storing each head's q, k and v rows one head after another. */
+    private static LinearModule perHeadQkv(ModelConfig c, String path, int hidden) {
+        int d = c.headDim();
+        int[] fileRows = new int[3 * hidden];
+        for (int r = 0; r < fileRows.length; r++) {
+            int part = r / hidden;
+            int head = (r % hidden) / d;
+            fileRows[r] = head * 3 * d + part * d + r % d;
+        }
+        return new LinearModule(
+                path,
+                c.hiddenSize(),
+                3 * hidden,
+                List.of(
+                        new Slice(Projection.Q, 0, hidden),
+                        new Slice(Projection.K, hidden, hidden),
+                        new Slice(Projection.V, 2 * hidden, hidden)),
+                fileRows);
     }
 
     private static LinearModule conv1d(String path, int in, int out, Projection p) {

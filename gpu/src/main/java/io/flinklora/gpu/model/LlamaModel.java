@@ -49,6 +49,10 @@ public final class LlamaModel implements AutoCloseable {
     // (word_embed_proj_dim); null elsewhere
     private final NDArray projectIn;
     private final NDArray projectOut;
+    // Bloom's word_embeddings_layernorm (weight, bias) after the token embedding; null elsewhere
+    private final NDArray[] embeddingNorm;
+    // ALiBi's per-head slopes [heads] (Bloom); null elsewhere
+    private final NDArray alibiSlopes;
     private final NDArray lmHead;
 
     /** Phi's output head bias, or null. */
@@ -150,6 +154,7 @@ public final class LlamaModel implements AutoCloseable {
             NDArray embed,
             NDArray positionTable,
             NDArray[] projections,
+            NDArray[] embeddingNorm,
             NDArray lmHead,
             NDArray lmHeadBias,
             NDArray finalNorm,
@@ -164,6 +169,8 @@ public final class LlamaModel implements AutoCloseable {
         this.positionTable = positionTable;
         this.projectIn = projections[0];
         this.projectOut = projections[1];
+        this.embeddingNorm = embeddingNorm;
+        this.alibiSlopes = config.alibi() ? alibiSlopes(config.numHeads(), manager, dtype) : null;
         this.lmHead = lmHead;
         this.lmHeadBias = lmHeadBias;
         this.finalNorm = finalNorm;
@@ -254,6 +261,13 @@ public final class LlamaModel implements AutoCloseable {
                             : new NDArray[2];
             NDArray positionTable =
                     config.learnedPositions() ? positionTable(loader, config) : null;
+            NDArray[] embeddingNorm =
+                    config.embeddingNorm()
+                            ? new NDArray[] {
+                                loader.loadNorm(root + "word_embeddings_layernorm.weight", e),
+                                loader.load(root + "word_embeddings_layernorm.bias", e)
+                            }
+                            : null;
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
@@ -286,7 +300,11 @@ public final class LlamaModel implements AutoCloseable {
                                     ? "transformer.ln_f"
                                     : config.opt()
                                             ? "model.decoder.final_layer_norm"
-                                            : config.phi() ? "model.final_layernorm" : "model.norm";
+                                            : config.bloom()
+                                                    ? "transformer.ln_f"
+                                                    : config.phi()
+                                                            ? "model.final_layernorm"
+                                                            : "model.norm";
             // OPT without a final norm (post-LayerNorm blocks, _remove_final_layer_norm)
             boolean finalNorm = config.block().finalNorm();
             NDArray norm =
@@ -306,7 +324,7 @@ public final class LlamaModel implements AutoCloseable {
                     }
                 }
                 String attn = root + "layers." + l + ".self_attn.";
-                String pre = root + (gpt2 ? "h." : "layers.") + l + ".";
+                String pre = root + (gpt2 || config.bloom() ? "h." : "layers.") + l + ".";
                 // GPT-2 names the norm of attention ln_1 and the MLP's ln_2; OPT
                 // self_attn_layer_norm and final_layer_norm
                 String inputNorm =
@@ -382,6 +400,7 @@ public final class LlamaModel implements AutoCloseable {
                     embed,
                     positionTable,
                     projections,
+                    embeddingNorm,
                     lmHead,
                     lmHeadBias,
                     norm,
@@ -396,6 +415,51 @@ public final class LlamaModel implements AutoCloseable {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * ALiBi's slopes as Bloom's build_alibi_tensor computes them: powers of {@code 2^(-2^-(log2(n)
+     * - 3))} for the closest power of two n at or below the head count, then odd powers of the next
+     * base for the remaining heads; float32 as there, then the compute dtype.
+     */
+    private static NDArray alibiSlopes(int heads, NDManager m, DataType dtype) {
+        int closest = Integer.highestOneBit(heads);
+        // the bases are Python floats made float32 tensors; the powers run in float32 (torch.pow)
+        float base = (float) Math.pow(2, -Math.pow(2, -(log2(closest) - 3)));
+        float extraBase = (float) Math.pow(2, -Math.pow(2, -(log2(2 * closest) - 3)));
+        int remaining = Math.min(closest, heads - closest);
+        float[] bases = new float[heads];
+        float[] powers = new float[heads];
+        for (int h = 0; h < closest; h++) {
+            bases[h] = base;
+            powers[h] = h + 1;
+        }
+        for (int i = 0; i < remaining; i++) {
+            bases[closest + i] = extraBase;
+            powers[closest + i] = 2 * i + 1;
+        }
+        try (NDArray b = m.create(bases);
+                NDArray p = m.create(powers);
+                NDArray slopes = b.pow(p)) {
+            return owned(slopes.toType(dtype, true));
+        }
+    }
+
+    private static double log2(int n) {
+        return 31 - Integer.numberOfLeadingZeros(n); // n is a power of two
+    }
+
+    /**
+     * ALiBi's bias on the scores of keys {@code 0 .. keyLen - 1}: {@code slope_h x key position},
+     * shaped {@code [1, kvHeads, 1, group, keyLen]} to add to {@code [rows, kvHeads, qLen, group,
+     * keyLen]} scores (softmax ignores the query's own offset, as Bloom's tensor does).
+     */
+    private NDArray alibi(int keyLen) {
+        NDManager m = alibiSlopes.getManager();
+        NDArray positions = m.arange(0f, (float) keyLen, 1f, dtype);
+        return alibiSlopes
+                .reshape(1, config.numKvHeads(), 1, config.groupSize(), 1)
+                .mul(positions.reshape(1, 1, 1, 1, keyLen));
     }
 
     /**
@@ -821,6 +885,9 @@ public final class LlamaModel implements AutoCloseable {
         if (projectIn != null) {
             x = linear(x, projectIn, null); // OPT: embedding width -> the decoder's
         }
+        if (embeddingNorm != null) {
+            x = norm(x, embeddingNorm[0], embeddingNorm[1]); // Bloom's word_embeddings_layernorm
+        }
         if (positionTable != null) {
             x = x.add(Rows.of(positionTable, positions));
         }
@@ -979,6 +1046,9 @@ public final class LlamaModel implements AutoCloseable {
         if (config.block().attentionSoftcap() > 0) {
             scores = softcap(scores, constants.attentionCap());
         }
+        if (alibiSlopes != null) {
+            scores = scores.add(alibi(len));
+        }
         NDArray probs =
                 scores.add(mask).softmax(-1).reshape(rows, kvHeads, (long) len * group, len);
         NDArray out =
@@ -1113,7 +1183,8 @@ public final class LlamaModel implements AutoCloseable {
                 config.block().attentionSoftcap() > 0
                         ? softcap(scores, constants.attentionCap())
                         : scores;
-        NDArray masked = capped.add(config.slides(l) ? g.windowMask() : g.mask());
+        NDArray biased = alibiSlopes == null ? capped : capped.add(alibi(keyLen));
+        NDArray masked = biased.add(config.slides(l) ? g.windowMask() : g.mask());
         NDArray soft = masked.softmax(-1);
         NDArray probs = soft.reshape(rows, kvHeads, (long) qLen * group, keyLen);
         NDArray mixed = probs.matMul(values);

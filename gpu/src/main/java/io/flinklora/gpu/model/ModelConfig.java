@@ -94,7 +94,8 @@ public record ModelConfig(
                     "GPTNeoXForCausalLM",
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
-                    "GPTBigCodeForCausalLM");
+                    "GPTBigCodeForCausalLM",
+                    "BloomForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -495,6 +496,10 @@ public record ModelConfig(
                 case "GPT2LMHeadModel" ->
                         new Defaults(null, null, 1024, true, "gelu_new", 1e-5, null);
                 case "OPTForCausalLM" -> new Defaults(null, null, 2048, true, "relu", 1e-5, null);
+                // Bloom's ALiBi has no position limit: the engine's own context length applies
+                case "BloomForCausalLM" ->
+                        new Defaults(
+                                null, null, MAX_POSITIONS, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "GPTBigCodeForCausalLM" ->
                         new Defaults(null, null, 1024, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
@@ -592,6 +597,27 @@ public record ModelConfig(
     }
 
     /**
+     * Bloom: a model root {@code transformer.} ({@code word_embeddings} followed by a LayerNorm,
+     * {@code h.N}, {@code ln_f}), q, k and v fused per head in {@code
+     * self_attention.query_key_value}, {@code self_attention.dense}, an MLP without a gate ({@code
+     * dense_h_to_4h}, its tanh GELU, {@code dense_4h_to_h}), biases everywhere, LayerNorms with a
+     * bias, and ALiBi: no position embedding, a per-head linear bias on the attention scores.
+     */
+    public boolean bloom() {
+        return architecture.equals("BloomForCausalLM");
+    }
+
+    /** Whether attention scores take ALiBi's per-head bias (slope x key position): Bloom's. */
+    public boolean alibi() {
+        return bloom();
+    }
+
+    /** Whether a LayerNorm follows the token embedding (Bloom's word_embeddings_layernorm). */
+    public boolean embeddingNorm() {
+        return bloom();
+    }
+
+    /**
      * The prefix of the decoder's modules (transformers' {@code base_model_prefix} and a dot):
      * {@code gpt_neox.}, {@code transformer.} (GPT-2) or {@code model.}.
      */
@@ -604,7 +630,9 @@ public record ModelConfig(
      * model leaves out of every name ({@code gpt_neox.}, {@code transformer.} or {@code model.}).
      */
     public String basePrefix() {
-        return gptNeoX() ? "gpt_neox." : gpt2() || gptBigCode() ? "transformer." : "model.";
+        return gptNeoX()
+                ? "gpt_neox."
+                : gpt2() || gptBigCode() || bloom() ? "transformer." : "model.";
     }
 
     /**
@@ -640,9 +668,11 @@ public record ModelConfig(
     public String embeddingModule() {
         return gptNeoX()
                 ? "gpt_neox.embed_in"
-                : gpt2() || gptBigCode()
-                        ? "transformer.wte"
-                        : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
+                : bloom()
+                        ? "transformer.word_embeddings"
+                        : gpt2() || gptBigCode()
+                                ? "transformer.wte"
+                                : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
     }
 
     /**
@@ -676,7 +706,7 @@ public record ModelConfig(
 
     /** Whether any projection is stored fused with another. */
     public boolean fusedProjections() {
-        return fusedQkv() || fusedGateUp() || gptNeoX() || gpt2() || gptBigCode();
+        return fusedQkv() || fusedGateUp() || gptNeoX() || gpt2() || gptBigCode() || bloom();
     }
 
     /**
@@ -691,6 +721,7 @@ public record ModelConfig(
                 && !gptNeoX()
                 && !gpt2()
                 && !gptBigCode()
+                && !bloom()
                 && !opt();
     }
 
@@ -777,6 +808,11 @@ public record ModelConfig(
         boolean gpt2 = arch.equals("GPT2LMHeadModel");
         boolean opt = arch.equals("OPTForCausalLM");
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
+        boolean bloom = arch.equals("BloomForCausalLM");
+        if (bloom) {
+            checkBloom(root, source);
+            root = bloomNames(root, source);
+        }
         if ((gpt2 || bigcode) && ConfigReader.bool(root, "add_cross_attention", source, false)) {
             throw new ModelFormatException(
                     source
@@ -909,7 +945,7 @@ public record ModelConfig(
                                 ? defaults.headDim()
                                 : hidden / heads,
                         MAX_DIM);
-        if (headDim % 2 != 0 && !gpt2 && !opt) {
+        if (headDim % 2 != 0 && !gpt2 && !opt && !bloom) {
             throw new ModelFormatException(
                     source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
@@ -948,7 +984,7 @@ public record ModelConfig(
         List<Boolean> rotary =
                 smol
                         ? smolRotaryLayers(root, layers, source)
-                        : gpt2 || opt
+                        : gpt2 || opt || bloom
                                 ? java.util.Collections.nCopies(layers, false)
                                 : allRotary(layers);
         List<Boolean> sliding =
@@ -977,7 +1013,7 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm || phi || neox || gpt2 || opt
+                                cohere || stablelm || phi || neox || gpt2 || opt || bloom
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1012,7 +1048,7 @@ public record ModelConfig(
                             arch,
                             defaults.originalMaxPositions());
         }
-        if (!gpt2 && !opt) {
+        if (!gpt2 && !opt && !bloom) {
             rope.checkHeadDim(headDim, source);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
@@ -1185,6 +1221,16 @@ public record ModelConfig(
             oBias = true;
             mlpBias = true;
         }
+        if (bloom) {
+            // fused per-head q, k, v, dense, a gate-less MLP, all with biases, behind LayerNorms
+            // with a bias; the attention scale is head_dim^-1/2 (inv_norm_factor)
+            block =
+                    Block.of(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false)
+                            .withBiasedLayerNorms();
+            qkvBias = true;
+            oBias = true;
+            mlpBias = true;
+        }
         if (opt) {
             // Llama's attention modules (out_proj for o) and a gate-less MLP (fc1, fc2), all with
             // enable_bias, behind LayerNorms with a bias: before each sublayer, or with
@@ -1275,6 +1321,84 @@ public record ModelConfig(
     /** Whether the decoder maps embeddings in and out of its width (OPT's project_in / out). */
     public boolean projectsEmbeddings() {
         return embeddingWidth != hiddenSize;
+    }
+
+    /** Bloom's fields this server does not compute, refused by name. */
+    private static void checkBloom(JsonNode root, String source) {
+        for (String f : List.of("apply_residual_connection_post_layernorm", "slow_but_exact")) {
+            if (ConfigReader.bool(root, f, source, false)) {
+                throw new ModelFormatException(
+                        source + ": " + f + " true is not supported for BloomForCausalLM");
+            }
+        }
+        for (String f :
+                List.of(
+                        "num_key_value_heads",
+                        "head_dim",
+                        "hidden_act",
+                        "rope_theta",
+                        "rope_scaling",
+                        "rope_parameters",
+                        "partial_rotary_factor")) {
+            if (root.has(f) && !root.get(f).isNull()) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + f
+                                + " is not read by BloomForCausalLM (ALiBi, a 4 x hidden_size MLP"
+                                + " with its own GELU); refusing rather than ignoring it");
+            }
+        }
+    }
+
+    /**
+     * BloomConfig's names in the common ones: n_layer, n_head (attribute_map aliases; defaults 2
+     * and 8), the legacy n_embed for hidden_size (default 64), a 4 x hidden_size MLP, its tanh
+     * GELU, layer_norm_epsilon.
+     */
+    private static JsonNode bloomNames(JsonNode root, String source) {
+        com.fasterxml.jackson.databind.node.ObjectNode out =
+                ((com.fasterxml.jackson.databind.node.ObjectNode) root).deepCopy();
+        String[][] aliases = {
+            {"n_layer", "num_hidden_layers", "2"}, {"n_head", "num_attention_heads", "8"}
+        };
+        for (String[] a : aliases) {
+            JsonNode own = root.get(a[0]);
+            JsonNode alias = root.get(a[1]);
+            if (own != null && alias != null && !own.equals(alias)) {
+                throw new ModelFormatException(
+                        source + ": " + a[0] + " and its alias " + a[1] + " disagree");
+            }
+            out.remove(a[0]);
+            JsonNode value = own != null ? own : alias;
+            if (value == null) {
+                out.put(a[1], Integer.parseInt(a[2]));
+            } else {
+                out.set(a[1], value);
+            }
+        }
+        // BloomConfig.__post_init__: n_embed, when given, overrides hidden_size
+        JsonNode embed = root.get("n_embed");
+        out.remove("n_embed");
+        if (embed != null && !embed.isNull()) {
+            out.set("hidden_size", embed);
+        } else if (!root.has("hidden_size")) {
+            out.put("hidden_size", 64);
+        }
+        if (!root.has("vocab_size")) {
+            out.put("vocab_size", 250880);
+        }
+        int hidden = ConfigReader.intField(out, "hidden_size", source, null, MAX_DIM);
+        out.put("intermediate_size", 4L * hidden);
+        // bloom_gelu_forward: x / 2 (1 + tanh(0.79788456 x (1 + 0.044715 x^2))), the tanh GELU
+        // within a float rounding (as gelu_fast)
+        out.put("hidden_act", "gelu_pytorch_tanh");
+        out.put("layer_norm_eps", ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5));
+        out.remove("layer_norm_epsilon");
+        if (!root.has("tie_word_embeddings")) {
+            out.put("tie_word_embeddings", true);
+        }
+        return out;
     }
 
     /** OPT's fields this server does not compute, refused by name. */

@@ -390,6 +390,33 @@ public final class ModelFields {
                     new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
                     new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
+    private static final List<Field> BLOOM =
+            List.of(
+                    new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 2)"),
+                    new Field("n_head", Use.APPLIED, "num_attention_heads (its alias; default 8)"),
+                    new Field(
+                            "n_embed",
+                            Use.APPLIED,
+                            "legacy name of hidden_size, which it overrides"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "apply_residual_connection_post_layernorm",
+                            Use.APPLIED,
+                            "false only (true: the residual taken after the norms, refused)"),
+                    new Field(
+                            "slow_but_exact",
+                            Use.APPLIED,
+                            "false only (true: tensor-parallel slices summed in their own order,"
+                                    + " refused)"),
+                    new Field(
+                            "pretraining_tp",
+                            Use.NO_EFFECT,
+                            "read only with slow_but_exact, which is refused"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> OPT =
             List.of(
                     new Field(
@@ -780,6 +807,7 @@ public final class ModelFields {
                     case "GPT2LMHeadModel" -> GPT2;
                     case "OPTForCausalLM" -> OPT;
                     case "GPTBigCodeForCausalLM" -> GPT_BIGCODE;
+                    case "BloomForCausalLM" -> BLOOM;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -819,6 +847,7 @@ public final class ModelFields {
         m.put("GPT2LMHeadModel", GPT2);
         m.put("OPTForCausalLM", OPT);
         m.put("GPTBigCodeForCausalLM", GPT_BIGCODE);
+        m.put("BloomForCausalLM", BLOOM);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);
