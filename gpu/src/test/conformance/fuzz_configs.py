@@ -27,7 +27,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
-    BloomConfig, BloomForCausalLM)
+    BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -53,7 +53,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
-            gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM))
+            gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
+            gptj=(GPTJConfig, GPTJForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -85,7 +86,7 @@ def rand_model(r, arch):
                rms_norm_eps=r.choice([1e-5, 1e-6]))
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom"):
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom", "gptj"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
         # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
@@ -225,6 +226,16 @@ def rand_model(r, arch):
         cfg["max_position_embeddings"] = r.choice([64, 256])
         if r.random() < 0.05:
             cfg["head_dim"] = hd  # not a GPT2Config field: refused by name
+    if arch == "gptj":
+        # GPT-2's config names, attention and the MLP side by side on ln_1, the leading rotary_dim
+        # dimensions of each head rotating in adjacent pairs, a head with a bias
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        head = cfg["hidden_size"] // cfg["num_attention_heads"]
+        cfg["rotary_dim"] = r.choice([2, head // 2 - head // 2 % 2, head, head + 2 if r.random() < 0.1 else head])
+        cfg["n_inner"] = r.choice([None, None, 40, 96])
+        cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
+        cfg["activation_function"] = r.choice(["gelu_new", "gelu_new", "gelu", "relu", "quick_gelu"])
     if arch == "bloom":
         # ALiBi (head counts other than powers of two too), a LayerNorm after the embedding, q, k and v
         # fused per head, a 4 x hidden MLP (the intermediate_size given is saved but unread)
@@ -390,14 +401,15 @@ LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
 LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 LIN["gpt_bigcode"] = LIN["gpt2"]
 LIN["bloom"] = LIN["gpt_neox"]
+LIN["gptj"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom")
+                                      "bloom", "gptj")
                 else "default"]
     # the input embedding's own name
-    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode")
+    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj")
            else "word_embeddings" if arch == "bloom" else "embed_tokens")
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
@@ -405,7 +417,7 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = "all-linear"
     elif c < 0.3:
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
-                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode")
+                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode", "gptj")
                                 else r"transformer\.h\.[01]\.(self_attention|mlp)\.(%s)" if arch == "bloom"
                                 else r"model\.decoder\.layers\.[01]\.(self_attn\.)?(%s)" if arch == "opt"
                                 else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
@@ -414,7 +426,7 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
-        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom")
+        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj")
                                         else ["layers", ["layers"], None])
     if r.random() < 0.25:
         kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}

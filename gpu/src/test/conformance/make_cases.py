@@ -102,6 +102,8 @@ from transformers import (  # noqa: E402
     GPTBigCodeForCausalLM,
     BloomConfig,
     BloomForCausalLM,
+    GPTJConfig,
+    GPTJForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -212,6 +214,7 @@ ARCH = {
     "opt": (OPTConfig, OPTForCausalLM, "OPTForCausalLM"),
     "gpt_bigcode": (GPTBigCodeConfig, GPTBigCodeForCausalLM, "GPTBigCodeForCausalLM"),
     "bloom": (BloomConfig, BloomForCausalLM, "BloomForCausalLM"),
+    "gptj": (GPTJConfig, GPTJForCausalLM, "GPTJForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -466,6 +469,20 @@ ADAPTERS = {
         ["trainable_token_indices"],
     ),
     # OPT's module names: Llama's q, k, v with out_proj (o), fc1 (up) and fc2 (down) in the decoder layer
+    # GPT-J's module names: Llama's q, k, v with out_proj (no biases), fc_in and fc_out (with biases)
+    "gptj_attn": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        ["q_proj_v_proj"],
+    ),
+    "gptj_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"],
+             rank_pattern={"fc_in": 2}, alpha_pattern={"out_proj": 16}, lora_bias=True),
+        ["out_proj_fc_in_fc_out", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "gptj_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["k_proj", "fc_out"]),
+        ["dora", "out_proj_fc_in_fc_out"],
+    ),
     # Bloom's embedding is transformer.word_embeddings
     "bloom_embed_lora": (
         dict(r=4, lora_alpha=8, target_modules=["word_embeddings", "query_key_value"]),
@@ -1716,6 +1733,11 @@ def model_specs(shapes, seed=0):
             name="bloom",
             arch="bloom",
             cfg=dict(),
+            # bigscience/bloom-560m's config fields BloomConfig does not read, and no max_position_embeddings
+            hub_config=dict(drop=["max_position_embeddings", "dtype"],
+                            set=dict(attention_softmax_in_fp32=True, bias_dropout_fusion=True,
+                                     masked_softmax_fusion=True, n_inner=None, offset_alibi=100,
+                                     skip_bias_add=True, skip_bias_add_qkv=False, unk_token_id=0)),
             features=["mha", "alibi", "embedding_layer_norm", "fused_qkv_per_head", "gateless_mlp",
                       "layer_norm_with_bias", "tied_embeddings", "config_v5"],
             adapters=["neox_qkv", "rslora_all_linear", "neox_patterns_bias", "neox_dora", "bloom_embed_lora"],
@@ -1734,6 +1756,32 @@ def model_specs(shapes, seed=0):
             mixes=[],
             fp64_check=True,
             offs=[],
+        ),
+        dict(
+            # GPT-J: attention (no biases) and the MLP (fc_in, gelu_new, fc_out) side by side on ln_1, the leading
+            # rotary_dim (4 of 8) dimensions of each head rotating in adjacent pairs, an untied head with a bias
+            name="gptj",
+            arch="gptj",
+            cfg=dict(rotary_dim=4),
+            features=["mha", "parallel_block", "interleaved_partial_rotary", "gateless_mlp", "layer_norm_with_bias",
+                      "gelu_new", "untied_embeddings", "head_bias", "config_v5"],
+            adapters=["gptj_attn", "rslora_all_linear", "gptj_patterns_bias", "gptj_dora"],
+            mixes=[[("gptj_attn", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="every dimension rotating", config=cfg_set(rotary_dim=8)),
+                  dict(what="relu in place of gelu_new", config=cfg_set(activation_function="relu"))],
+        ),
+        dict(
+            # GPT-J with its head tied to wte (the head's bias kept) and n_inner
+            name="gptj_tied",
+            arch="gptj",
+            cfg=dict(rotary_dim=6, tie_word_embeddings=True, n_inner=48),
+            features=["mha", "parallel_block", "interleaved_partial_rotary", "gateless_mlp", "layer_norm_with_bias",
+                      "gelu_new", "tied_embeddings", "head_bias", "config_v5"],
+            adapters=["gptj_attn", "gptj_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="two dimensions rotating", config=cfg_set(rotary_dim=2))],
         ),
     ]
 
@@ -1998,6 +2046,18 @@ def build_source_model(spec, seed, out, shapes):
         ids = torch.arange(1, 9).unsqueeze(0)
         with torch.no_grad():
             assert torch.equal(reloaded(ids).logits, model(ids).logits), spec["name"]
+    if "hub_config" in spec:
+        # the config as the original checkpoints write it (fields the config class does not read), checked to
+        # load the same model
+        cfg = json.loads((mdir / "config.json").read_text())
+        for k in spec["hub_config"].get("drop", []):
+            cfg.pop(k, None)
+        cfg.update(spec["hub_config"].get("set", {}))
+        write_json(mdir / "config.json", cfg)
+        reloaded = model_cls.from_pretrained(mdir, attn_implementation="eager").eval()
+        ids = torch.arange(1, 9).unsqueeze(0)
+        with torch.no_grad():
+            assert torch.equal(reloaded(ids).logits, model(ids).logits), spec["name"]
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(TOKENIZER_DIR / f, mdir / f)
 
@@ -2130,8 +2190,8 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom"):
-        return  # learned positions or ALiBi: no rotary to check
+    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj"):
+        return  # learned positions or ALiBi, or GPT-J's own rotary (rotary_dim): no rope_parameters to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
     rope = config.rope_parameters

@@ -33,7 +33,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
-         ("BloomForCausalLM", "bloom")]
+         ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -120,6 +120,8 @@ EXTRA = [
     {"n_embed": 128},
     {"apply_residual_connection_post_layernorm": True},
     {"slow_but_exact": True, "pretraining_tp": 2},
+    # GPT-J's rotary width
+    {"rotary_dim": 4},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
@@ -140,8 +142,13 @@ def resolved(c, arch, model):
     gpt2 = arch in ("GPT2LMHeadModel", "GPTBigCodeForCausalLM")  # GPT-BigCode: GPT-2's tree, nn.Linear
     opt = arch == "OPTForCausalLM"
     bloom = arch == "BloomForCausalLM"
+    gptj = arch == "GPTJForCausalLM"
     # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
-    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom else c.rope_parameters
+    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom or gptj else c.rope_parameters
+    if gptj:
+        # create_sinusoidal_positions: theta 10000 over the leading rotary_dim dimensions
+        rope = {"rope_type": "default", "rope_theta": 10000.0,
+                "partial_rotary_factor": c.rotary_dim / (c.hidden_size // c.num_attention_heads)}
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
@@ -167,10 +174,10 @@ def resolved(c, arch, model):
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
     # GPT-NeoX's, GPT-2's, OPT's roots
-    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom
+    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj
             else model.model.decoder if opt else model.model)
-    layer0 = base.h[0] if gpt2 or bloom else base.layers[0]
-    attn = (layer0.attention if neox else layer0.attn if gpt2 else layer0.self_attention if bloom
+    layer0 = base.h[0] if gpt2 or bloom or gptj else base.layers[0]
+    attn = (layer0.attention if neox else layer0.attn if gpt2 or gptj else layer0.self_attention if bloom
             else layer0.self_attn)
     mlp = layer0 if opt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
@@ -178,20 +185,23 @@ def resolved(c, arch, model):
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
     o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
               or attn.dense).bias is not None
-    act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt
+    act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj
            else "gelu_pytorch_tanh" if bloom else c.hidden_act)  # Bloom: its own tanh GELU
     eos = c.eos_token_id
     return {
         "num_key_value_heads": attn.kv_heads if arch == "GPTBigCodeForCausalLM"
                                else getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
         "head_dim": head_dim,
-        # Bloom (ALiBi) has none: the engine's own bound
-        "max_position_embeddings": 1 << 21 if bloom else c.max_position_embeddings,
+        # Bloom (ALiBi) has none: the engine serves 2048 (BLOOM's training length) unless the config
+        # gives a bound
+        "max_position_embeddings": getattr(c, "max_position_embeddings", 2048) if bloom
+                                   else c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
         "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 else
-                             mlp.dense_h_to_4h.out_features if bloom else mlp.fc1.out_features if opt else c.intermediate_size,
-        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom
+                             mlp.dense_h_to_4h.out_features if bloom else
+                             mlp.fc_in.out_features if gptj else mlp.fc1.out_features if opt else c.intermediate_size,
+        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
@@ -208,7 +218,7 @@ def resolved(c, arch, model):
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
         "parallel_block": layer0.__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
-                                                                "PhiDecoderLayer")
+                                                        "PhiDecoderLayer", "GPTJBlock")
                           or bool(getattr(c, "use_parallel_residual", False)),
         # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm)
         "parallel_two_norms": neox and bool(c.use_parallel_residual),
@@ -230,6 +240,7 @@ def resolved(c, arch, model):
         "o_bias": bool(o_bias),
         # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
         "mlp_bias": (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
+                     or getattr(mlp, "fc_out", None)
                      or mlp.dense_4h_to_h).bias is not None,
         "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj"),
         "hidden_act": act,
@@ -275,7 +286,7 @@ def main():
             unread = [k for k in GPT2_UNREAD if extra.get(k) is not None
                       # GPTBigCodeConfig rewrites num_key_value_heads from multi_query: not refused
                       and not (k == "num_key_value_heads" and arch == "GPTBigCodeForCausalLM")] \
-                if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM") else []
+                if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM", "GPTJForCausalLM") else []
             if arch == "BloomForCausalLM":
                 unread = [k for k in ("apply_residual_connection_post_layernorm", "slow_but_exact")
                           if extra.get(k)] + [k for k in BLOOM_UNREAD if extra.get(k) is not None]

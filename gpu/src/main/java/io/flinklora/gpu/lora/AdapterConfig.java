@@ -117,7 +117,9 @@ public record AdapterConfig(
                     "c_fc", // Starcoder2, GPT-2
                     "c_proj",
                     "c_attn", // GPT-2
-                    "out_proj", // OPT
+                    "out_proj", // OPT, GPT-J
+                    "fc_in", // GPT-J
+                    "fc_out",
                     "query_key_value", // GPT-NeoX
                     "dense_h_to_4h",
                     "dense_4h_to_h");
@@ -669,7 +671,8 @@ public record AdapterConfig(
                     source
                             + ": target_modules matches "
                             + refused
-                            + ", which this server cannot adapt (not linear layers or embeddings)");
+                            + ", which this server cannot adapt (it adapts the decoder layers' linear modules, the"
+                            + " input embedding and lm_head)");
         }
         boolean any =
                 matches(embedding)
@@ -704,6 +707,9 @@ public record AdapterConfig(
         }
         if (model.bloom()) {
             return bloomModules(layers);
+        }
+        if (model.gptj()) {
+            return gptjModules(layers);
         }
         List<String> out =
                 new ArrayList<>(
@@ -814,6 +820,33 @@ public record AdapterConfig(
                             b + ".attn",
                             b + ".attn.resid_dropout",
                             b + ".ln_2",
+                            b + ".mlp",
+                            b + ".mlp.act",
+                            b + ".mlp.dropout"));
+        }
+        return out;
+    }
+
+    /** GPT-J's module tree under transformer. (one LayerNorm per layer). */
+    private static List<String> gptjModules(int layers) {
+        List<String> out =
+                new ArrayList<>(
+                        List.of(
+                                "transformer",
+                                "transformer.wte",
+                                "transformer.drop",
+                                "transformer.h",
+                                "transformer.ln_f",
+                                "lm_head"));
+        for (int l = 0; l < layers; l++) {
+            String b = "transformer.h." + l;
+            out.addAll(
+                    List.of(
+                            b,
+                            b + ".ln_1",
+                            b + ".attn",
+                            b + ".attn.attn_dropout",
+                            b + ".attn.resid_dropout",
                             b + ".mlp",
                             b + ".mlp.act",
                             b + ".mlp.dropout"));

@@ -92,6 +92,17 @@ public record LinearModule(
         if (c.gptBigCode()) {
             return gptBigCode(c, layer, q);
         }
+        if (c.gptj()) {
+            // GPT-J: Llama's q, k, v with out_proj under attn., fc_in and fc_out under mlp.
+            String block = "transformer.h." + layer + ".";
+            return List.of(
+                    named(c, block + "attn.q_proj", Projection.Q),
+                    named(c, block + "attn.k_proj", Projection.K),
+                    named(c, block + "attn.v_proj", Projection.V),
+                    named(c, block + "attn.out_proj", Projection.O),
+                    named(c, block + "mlp.fc_in", Projection.UP),
+                    named(c, block + "mlp.fc_out", Projection.DOWN));
+        }
         if (c.bloom()) {
             // Bloom: GPT-NeoX's per-head query_key_value (view(..., heads, 3, d)) under
             // self_attention., dense (o), mlp.dense_h_to_4h and mlp.dense_4h_to_h

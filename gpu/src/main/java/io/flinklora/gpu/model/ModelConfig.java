@@ -95,7 +95,8 @@ public record ModelConfig(
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
                     "GPTBigCodeForCausalLM",
-                    "BloomForCausalLM");
+                    "BloomForCausalLM",
+                    "GPTJForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -496,10 +497,12 @@ public record ModelConfig(
                 case "GPT2LMHeadModel" ->
                         new Defaults(null, null, 1024, true, "gelu_new", 1e-5, null);
                 case "OPTForCausalLM" -> new Defaults(null, null, 2048, true, "relu", 1e-5, null);
-                // Bloom's ALiBi has no position limit: the engine's own context length applies
+                // Bloom's ALiBi has no position limit of its own: the engine serves 2048 positions
+                // (BLOOM's training length) unless max_position_embeddings sets another bound
                 case "BloomForCausalLM" ->
-                        new Defaults(
-                                null, null, MAX_POSITIONS, true, "gelu_pytorch_tanh", 1e-5, null);
+                        new Defaults(null, null, 2048, true, "gelu_pytorch_tanh", 1e-5, null);
+                case "GPTJForCausalLM" ->
+                        new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
                 case "GPTBigCodeForCausalLM" ->
                         new Defaults(null, null, 1024, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
@@ -607,6 +610,16 @@ public record ModelConfig(
         return architecture.equals("BloomForCausalLM");
     }
 
+    /**
+     * GPT-J: GPT-2's root and config names; attention ({@code attn.q_proj}, {@code k_proj}, {@code
+     * v_proj}, {@code out_proj}, no biases) and an MLP without a gate ({@code mlp.fc_in}, {@code
+     * fc_out}, with biases) side by side on one LayerNorm ({@code ln_1}), the leading {@code
+     * rotary_dim} dimensions of each head rotating in adjacent pairs, an output head with a bias.
+     */
+    public boolean gptj() {
+        return architecture.equals("GPTJForCausalLM");
+    }
+
     /** Whether attention scores take ALiBi's per-head bias (slope x key position): Bloom's. */
     public boolean alibi() {
         return bloom();
@@ -632,7 +645,7 @@ public record ModelConfig(
     public String basePrefix() {
         return gptNeoX()
                 ? "gpt_neox."
-                : gpt2() || gptBigCode() || bloom() ? "transformer." : "model.";
+                : gpt2() || gptBigCode() || bloom() || gptj() ? "transformer." : "model.";
     }
 
     /**
@@ -670,7 +683,7 @@ public record ModelConfig(
                 ? "gpt_neox.embed_in"
                 : bloom()
                         ? "transformer.word_embeddings"
-                        : gpt2() || gptBigCode()
+                        : gpt2() || gptBigCode() || gptj()
                                 ? "transformer.wte"
                                 : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
     }
@@ -722,6 +735,7 @@ public record ModelConfig(
                 && !gpt2()
                 && !gptBigCode()
                 && !bloom()
+                && !gptj()
                 && !opt();
     }
 
@@ -744,7 +758,7 @@ public record ModelConfig(
 
     /** Whether the output head adds a bias (Phi's, kept when the weight is tied). */
     public boolean headBias() {
-        return phi();
+        return phi() || gptj();
     }
 
     /**
@@ -809,6 +823,11 @@ public record ModelConfig(
         boolean opt = arch.equals("OPTForCausalLM");
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         boolean bloom = arch.equals("BloomForCausalLM");
+        boolean gptj = arch.equals("GPTJForCausalLM");
+        // GPT-J rotates the leading rotary_dim dimensions of each head (read before the names
+        // change; GPTJConfig types it as an int)
+        int gptjRotaryDim =
+                gptj ? ConfigReader.intField(root, "rotary_dim", source, 64, MAX_DIM) : 0;
         if (bloom) {
             checkBloom(root, source);
             root = bloomNames(root, source);
@@ -822,7 +841,7 @@ public record ModelConfig(
         if (opt) {
             checkOpt(root, source);
         }
-        if (gpt2 || opt || bigcode) {
+        if (gpt2 || opt || bigcode || gptj) {
             root = OwnConfigNames.toCommonNames(arch, root, source);
         }
         // from here on, GPT-BigCode reads as GPT-2 (its key and value heads are set above)
@@ -1013,7 +1032,7 @@ public record ModelConfig(
                         ? defaults.rmsNormEps()
                         : ConfigReader.number(
                                 root,
-                                cohere || stablelm || phi || neox || gpt2 || opt || bloom
+                                cohere || stablelm || phi || neox || gpt2 || opt || bloom || gptj
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1047,6 +1066,9 @@ public record ModelConfig(
                             },
                             arch,
                             defaults.originalMaxPositions());
+        }
+        if (gptj) {
+            rope = gptjRope(gptjRotaryDim, headDim, source);
         }
         if (!gpt2 && !opt && !bloom) {
             rope.checkHeadDim(headDim, source);
@@ -1221,6 +1243,14 @@ public record ModelConfig(
             oBias = true;
             mlpBias = true;
         }
+        if (gptj) {
+            // attention (no biases) and the MLP (with biases) side by side on ln_1, a LayerNorm
+            // with a bias; adjacent pairs rotate
+            block = Block.llama(headDim, act).withInterleavedRotary().withStableLm(true);
+            qkvBias = false;
+            oBias = false;
+            mlpBias = true;
+        }
         if (bloom) {
             // fused per-head q, k, v, dense, a gate-less MLP, all with biases, behind LayerNorms
             // with a bias; the attention scale is head_dim^-1/2 (inv_norm_factor)
@@ -1321,6 +1351,28 @@ public record ModelConfig(
     /** Whether the decoder maps embeddings in and out of its width (OPT's project_in / out). */
     public boolean projectsEmbeddings() {
         return embeddingWidth != hiddenSize;
+    }
+
+    /**
+     * GPT-J's rotary embedding: the default one (theta 10000, create_sinusoidal_positions) over the
+     * leading rotary_dim dimensions of each head.
+     */
+    private static RopeParameters gptjRope(int rotaryDim, int headDim, String source) {
+        if (rotaryDim <= 0 || rotaryDim > headDim || rotaryDim % 2 != 0) {
+            throw new ModelFormatException(
+                    source
+                            + ": rotary_dim "
+                            + rotaryDim
+                            + " must be even and at most the head width "
+                            + headDim);
+        }
+        RopeParameters rope =
+                new RopeParameters(
+                        "default", 10000, 1, 1, 1, 0, null, null, rotaryDim / (double) headDim);
+        if (rope.rotaryDim(headDim) != rotaryDim) {
+            throw new IllegalStateException("rotary_dim " + rotaryDim + " of " + headDim);
+        }
+        return rope;
     }
 
     /** Bloom's fields this server does not compute, refused by name. */

@@ -390,6 +390,34 @@ public final class ModelFields {
                     new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
                     new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
+    private static final List<Field> GPTJ =
+            List.of(
+                    new Field("n_embd", Use.APPLIED, "hidden_size (its alias; default 4096)"),
+                    new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 28)"),
+                    new Field("n_head", Use.APPLIED, "num_attention_heads (its alias; default 16)"),
+                    new Field(
+                            "n_positions",
+                            Use.APPLIED,
+                            "max_position_embeddings (its alias; default 2048)"),
+                    new Field("n_inner", Use.APPLIED, "the MLP's width (null: 4 x n_embd)"),
+                    new Field(
+                            "rotary_dim",
+                            Use.APPLIED,
+                            "the leading dimensions of each head that rotate, in adjacent pairs"
+                                    + " (default 64; even, at most the head width)"),
+                    new Field(
+                            "activation_function",
+                            Use.APPLIED,
+                            "the MLP's activation (default gelu_new; the values hidden_act takes"
+                                    + " elsewhere; others refused)"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> BLOOM =
             List.of(
                     new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 2)"),
@@ -415,7 +443,24 @@ public final class ModelFields {
                             "pretraining_tp",
                             Use.NO_EFFECT,
                             "read only with slow_but_exact, which is refused"),
-                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"),
+                    // fields the original BLOOM checkpoints carry that BloomConfig / BloomModel
+                    // never read (Megatron training switches, a fixed 4 x hidden MLP)
+                    new Field(
+                            "attention_softmax_in_fp32",
+                            Use.NO_EFFECT,
+                            "unread by transformers 5 (its softmax is float32 anyway)"),
+                    new Field("bias_dropout_fusion", Use.NO_EFFECT, "Megatron training switch"),
+                    new Field("masked_softmax_fusion", Use.NO_EFFECT, "Megatron training switch"),
+                    new Field("skip_bias_add", Use.NO_EFFECT, "Megatron training switch"),
+                    new Field("skip_bias_add_qkv", Use.NO_EFFECT, "Megatron training switch"),
+                    new Field("offset_alibi", Use.NO_EFFECT, "unread by transformers"),
+                    new Field("unk_token_id", Use.NO_EFFECT, "the tokenizer's, unread by the model"),
+                    new Field(
+                            "n_inner",
+                            Use.NO_EFFECT,
+                            "unread: Bloom's MLP is 4 x hidden_size (another width fails on the"
+                                    + " weights' shapes)"));
 
     private static final List<Field> OPT =
             List.of(
@@ -808,6 +853,7 @@ public final class ModelFields {
                     case "OPTForCausalLM" -> OPT;
                     case "GPTBigCodeForCausalLM" -> GPT_BIGCODE;
                     case "BloomForCausalLM" -> BLOOM;
+                    case "GPTJForCausalLM" -> GPTJ;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -848,6 +894,7 @@ public final class ModelFields {
         m.put("OPTForCausalLM", OPT);
         m.put("GPTBigCodeForCausalLM", GPT_BIGCODE);
         m.put("BloomForCausalLM", BLOOM);
+        m.put("GPTJForCausalLM", GPTJ);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

@@ -29,6 +29,14 @@ final class OwnConfigNames {
                     new Alias("n_positions", "max_position_embeddings", 1024));
 
     // OPTConfig's common names are plain fields with these defaults.
+    // GPTJConfig.attribute_map: GPT-2's, with GPT-J's defaults
+    private static final List<Alias> GPTJ_ALIASES =
+            List.of(
+                    new Alias("n_embd", "hidden_size", 4096),
+                    new Alias("n_layer", "num_hidden_layers", 28),
+                    new Alias("n_head", "num_attention_heads", 16),
+                    new Alias("n_positions", "max_position_embeddings", 2048));
+
     private static final List<Alias> OPT_DEFAULTS =
             List.of(
                     new Alias("hidden_size", "hidden_size", 768),
@@ -57,7 +65,9 @@ final class OwnConfigNames {
     static ObjectNode toCommonNames(String arch, JsonNode root, String source) {
         // GPT-BigCode's config is GPT-2's, with multi_query and another default activation
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
-        boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode;
+        // GPT-J's too, with rotary_dim (read by ModelConfig) and an untied head by default
+        boolean gptj = arch.equals("GPTJForCausalLM");
+        boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode || gptj;
         for (var e : UNREAD) {
             if (bigcode && e.getKey().equals("num_key_value_heads")) {
                 continue; // GPTBigCodeConfig rewrites it from multi_query (and saves it): unread
@@ -75,7 +85,7 @@ final class OwnConfigNames {
             }
         }
         ObjectNode out = root.deepCopy();
-        for (Alias a : gpt2 ? GPT2_ALIASES : OPT_DEFAULTS) {
+        for (Alias a : gptj ? GPTJ_ALIASES : gpt2 ? GPT2_ALIASES : OPT_DEFAULTS) {
             JsonNode own = root.get(a.own());
             JsonNode alias = root.get(a.common());
             if (own != null && alias != null && !own.equals(alias)) {
@@ -111,8 +121,9 @@ final class OwnConfigNames {
         }
         out.remove(gpt2 ? "n_inner" : "ffn_dim");
         if (!root.has("vocab_size")) {
-            out.put("vocab_size", gpt2 ? 50257 : 50272);
+            out.put("vocab_size", gptj ? 50400 : gpt2 ? 50257 : 50272);
         }
+        out.remove("rotary_dim");
         out.put(
                 "hidden_act",
                 ConfigReader.text(
@@ -137,7 +148,7 @@ final class OwnConfigNames {
                 gpt2 ? ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5) : 1e-5);
         out.remove("layer_norm_epsilon");
         if (!root.has("tie_word_embeddings")) {
-            out.put("tie_word_embeddings", true);
+            out.put("tie_word_embeddings", !gptj);
         }
         return out;
     }
