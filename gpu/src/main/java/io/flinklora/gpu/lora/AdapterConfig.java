@@ -794,95 +794,98 @@ public record AdapterConfig(
     }
 
     /**
+     * A module tree: the modules outside the decoder layers, then each layer's {@code layers.l}
+     * under {@code layerPrefix} followed by its non-linear modules.
+     */
+    private static List<String> tree(
+            List<String> outside, String layerPrefix, List<String> perLayer, int layers) {
+        List<String> out = new ArrayList<>(outside);
+        for (int l = 0; l < layers; l++) {
+            String b = layerPrefix + l;
+            out.add(b);
+            perLayer.forEach(m -> out.add(b + "." + m));
+        }
+        return out;
+    }
+
+    /**
      * GPT-2's module tree under transformer. (wpe, its learned positions, is not adaptable);
      * GPT-BigCode's attention holds no attn_dropout module.
      */
     private static List<String> gpt2Modules(int layers, boolean bigcode) {
-        List<String> out =
+        List<String> perLayer =
                 new ArrayList<>(
                         List.of(
-                                "transformer",
-                                "transformer.wte",
-                                "transformer.wpe",
-                                "transformer.drop",
-                                "transformer.h",
-                                "transformer.ln_f",
-                                "lm_head"));
-        for (int l = 0; l < layers; l++) {
-            String b = "transformer.h." + l;
-            if (!bigcode) {
-                out.add(b + ".attn.attn_dropout");
-            }
-            out.addAll(
-                    List.of(
-                            b,
-                            b + ".ln_1",
-                            b + ".attn",
-                            b + ".attn.resid_dropout",
-                            b + ".ln_2",
-                            b + ".mlp",
-                            b + ".mlp.act",
-                            b + ".mlp.dropout"));
+                                "ln_1",
+                                "attn",
+                                "attn.resid_dropout",
+                                "ln_2",
+                                "mlp",
+                                "mlp.act",
+                                "mlp.dropout"));
+        if (!bigcode) {
+            perLayer.add("attn.attn_dropout");
         }
-        return out;
+        return tree(
+                List.of(
+                        "transformer",
+                        "transformer.wte",
+                        "transformer.wpe",
+                        "transformer.drop",
+                        "transformer.h",
+                        "transformer.ln_f",
+                        "lm_head"),
+                "transformer.h.",
+                perLayer,
+                layers);
     }
 
     /** GPT-J's module tree under transformer. (one LayerNorm per layer). */
     private static List<String> gptjModules(int layers) {
-        List<String> out =
-                new ArrayList<>(
-                        List.of(
-                                "transformer",
-                                "transformer.wte",
-                                "transformer.drop",
-                                "transformer.h",
-                                "transformer.ln_f",
-                                "lm_head"));
-        for (int l = 0; l < layers; l++) {
-            String b = "transformer.h." + l;
-            out.addAll(
-                    List.of(
-                            b,
-                            b + ".ln_1",
-                            b + ".attn",
-                            b + ".attn.attn_dropout",
-                            b + ".attn.resid_dropout",
-                            b + ".mlp",
-                            b + ".mlp.act",
-                            b + ".mlp.dropout"));
-        }
-        return out;
+        return tree(
+                List.of(
+                        "transformer",
+                        "transformer.wte",
+                        "transformer.drop",
+                        "transformer.h",
+                        "transformer.ln_f",
+                        "lm_head"),
+                "transformer.h.",
+                List.of(
+                        "ln_1",
+                        "attn",
+                        "attn.attn_dropout",
+                        "attn.resid_dropout",
+                        "mlp",
+                        "mlp.act",
+                        "mlp.dropout"),
+                layers);
     }
 
     /** Bloom's module tree under transformer. (its embedding LayerNorm is not adaptable). */
     private static List<String> bloomModules(int layers) {
-        List<String> out =
-                new ArrayList<>(
-                        List.of(
-                                "transformer",
-                                "transformer.word_embeddings",
-                                "transformer.word_embeddings_layernorm",
-                                "transformer.h",
-                                "transformer.ln_f",
-                                "lm_head"));
-        for (int l = 0; l < layers; l++) {
-            String b = "transformer.h." + l;
-            out.addAll(
-                    List.of(
-                            b,
-                            b + ".input_layernorm",
-                            b + ".self_attention",
-                            b + ".self_attention.attention_dropout",
-                            b + ".post_attention_layernorm",
-                            b + ".mlp",
-                            b + ".mlp.gelu_impl"));
-        }
-        return out;
+        return tree(
+                List.of(
+                        "transformer",
+                        "transformer.word_embeddings",
+                        "transformer.word_embeddings_layernorm",
+                        "transformer.h",
+                        "transformer.ln_f",
+                        "lm_head"),
+                "transformer.h.",
+                List.of(
+                        "input_layernorm",
+                        "self_attention",
+                        "self_attention.attention_dropout",
+                        "post_attention_layernorm",
+                        "mlp",
+                        "mlp.gelu_impl"),
+                layers);
     }
 
     /** OPT's module tree under model.decoder. (embed_positions is not adaptable). */
     private static List<String> optModules(ModelConfig model, int layers) {
-        List<String> out =
+        List<String> outside =
                 new ArrayList<>(
                         List.of(
                                 "model",
@@ -892,52 +895,41 @@ public record AdapterConfig(
                                 "model.decoder.layers",
                                 "lm_head"));
         if (model.block().finalNorm()) {
-            out.add("model.decoder.final_layer_norm");
+            outside.add("model.decoder.final_layer_norm");
         }
         if (model.projectsEmbeddings()) {
             // linear, but outside the decoder layers: not adaptable here (PEFT's all-linear takes
             // them, so such an adapter is refused naming them)
-            out.addAll(List.of("model.decoder.project_in", "model.decoder.project_out"));
+            outside.addAll(List.of("model.decoder.project_in", "model.decoder.project_out"));
         }
-        for (int l = 0; l < layers; l++) {
-            String b = "model.decoder.layers." + l;
-            out.addAll(
-                    List.of(
-                            b,
-                            b + ".self_attn",
-                            b + ".activation_fn",
-                            b + ".self_attn_layer_norm",
-                            b + ".final_layer_norm"));
-        }
-        return out;
+        return tree(
+                outside,
+                "model.decoder.layers.",
+                List.of("self_attn", "activation_fn", "self_attn_layer_norm", "final_layer_norm"),
+                layers);
     }
 
     /** GPT-NeoX's module tree under gpt_neox. */
     private static List<String> gptNeoXModules(int layers) {
-        List<String> out =
-                new ArrayList<>(
-                        List.of(
-                                "gpt_neox",
-                                "gpt_neox.embed_in",
-                                "gpt_neox.emb_dropout",
-                                "gpt_neox.layers",
-                                "gpt_neox.final_layer_norm",
-                                "gpt_neox.rotary_emb",
-                                "lm_head"));
-        for (int l = 0; l < layers; l++) {
-            String b = "gpt_neox.layers." + l;
-            out.addAll(
-                    List.of(
-                            b,
-                            b + ".input_layernorm",
-                            b + ".post_attention_layernorm",
-                            b + ".post_attention_dropout",
-                            b + ".post_mlp_dropout",
-                            b + ".attention",
-                            b + ".mlp",
-                            b + ".mlp.act"));
-        }
-        return out;
+        return tree(
+                List.of(
+                        "gpt_neox",
+                        "gpt_neox.embed_in",
+                        "gpt_neox.emb_dropout",
+                        "gpt_neox.layers",
+                        "gpt_neox.final_layer_norm",
+                        "gpt_neox.rotary_emb",
+                        "lm_head"),
+                "gpt_neox.layers.",
+                List.of(
+                        "input_layernorm",
+                        "post_attention_layernorm",
+                        "post_attention_dropout",
+                        "post_mlp_dropout",
+                        "attention",
+                        "mlp",
+                        "mlp.act"),
+                layers);
     }
 
     /** Rank of one module: the first {@code rank_pattern} key matching its path, else r. */

@@ -184,23 +184,8 @@ public record LinearModule(
      */
     private static List<LinearModule> gptNeoX(ModelConfig c, int layer, int hidden) {
         String pre = "gpt_neox.layers." + layer + ".";
-        int d = c.headDim();
-        int[] fileRows = new int[3 * hidden];
-        for (int r = 0; r < fileRows.length; r++) {
-            int part = r / hidden;
-            int head = (r % hidden) / d;
-            fileRows[r] = head * 3 * d + part * d + r % d;
-        }
         return List.of(
-                new LinearModule(
-                        pre + "attention.query_key_value",
-                        c.hiddenSize(),
-                        3 * hidden,
-                        List.of(
-                                new Slice(Projection.Q, 0, hidden),
-                                new Slice(Projection.K, hidden, hidden),
-                                new Slice(Projection.V, 2 * hidden, hidden)),
-                        fileRows),
+                perHeadQkv(c, pre + "attention.query_key_value", hidden),
                 named(c, pre + "attention.dense", Projection.O),
                 named(c, pre + "mlp.dense_h_to_4h", Projection.UP),
                 named(c, pre + "mlp.dense_4h_to_h", Projection.DOWN));
@@ -238,16 +223,7 @@ public record LinearModule(
     private static List<LinearModule> gptBigCode(ModelConfig c, int layer, int hidden) {
         String pre = "transformer.h." + layer + ".";
         int kv = Projection.K.outFeatures(c);
-        int d = c.headDim();
-        int[] fileRows = null;
-        if (c.numKvHeads() == c.numHeads()) {
-            fileRows = new int[3 * hidden];
-            for (int r = 0; r < fileRows.length; r++) {
-                int part = r / hidden;
-                int head = (r % hidden) / d;
-                fileRows[r] = head * 3 * d + part * d + r % d;
-            }
-        }
+        int[] fileRows = c.numKvHeads() == c.numHeads() ? perHeadRows(hidden, c.headDim()) : null;
         return List.of(
                 new LinearModule(
                         pre + "attn.c_attn",
@@ -265,13 +241,6 @@ public record LinearModule(
 
     /** A fused q, k, v module storing each head's q, k and v rows one head after another. */
     private static LinearModule perHeadQkv(ModelConfig c, String path, int hidden) {
-        int d = c.headDim();
-        int[] fileRows = new int[3 * hidden];
-        for (int r = 0; r < fileRows.length; r++) {
-            int part = r / hidden;
-            int head = (r % hidden) / d;
-            fileRows[r] = head * 3 * d + part * d + r % d;
-        }
         return new LinearModule(
                 path,
                 c.hiddenSize(),
@@ -280,7 +249,21 @@ public record LinearModule(
                         new Slice(Projection.Q, 0, hidden),
                         new Slice(Projection.K, hidden, hidden),
                         new Slice(Projection.V, 2 * hidden, hidden)),
-                fileRows);
+                perHeadRows(hidden, c.headDim()));
+    }
+
+    /**
+     * For each q, k, v output row (q rows, then k, then v), its stored row when each head's q, k
+     * and v rows sit together ({@code view(..., heads, 3 * d)} then split).
+     */
+    private static int[] perHeadRows(int hidden, int d) {
+        int[] fileRows = new int[3 * hidden];
+        for (int r = 0; r < fileRows.length; r++) {
+            int part = r / hidden;
+            int head = (r % hidden) / d;
+            fileRows[r] = head * 3 * d + part * d + r % d;
+        }
+        return fileRows;
     }
 
     private static LinearModule conv1d(String path, int in, int out, Projection p) {

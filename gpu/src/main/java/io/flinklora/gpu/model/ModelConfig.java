@@ -340,27 +340,7 @@ public record ModelConfig(
          * {@code scale_attn_by_inverse_layer_idx}).
          */
         public Block withInverseLayerScale() {
-            return new Block(
-                    activation,
-                    embedScale,
-                    normPlusOne,
-                    sandwichNorms,
-                    attentionScale,
-                    attentionSoftcap,
-                    finalSoftcap,
-                    residualScale,
-                    logitsScaling,
-                    postNormsOnly,
-                    interleavedRotary,
-                    parallel,
-                    layerNorm,
-                    normBias,
-                    logitScale,
-                    clipQkv,
-                    twoNormParallel,
-                    true,
-                    postLayerNorm,
-                    finalNorm);
+            return withLayerForm(true, postLayerNorm, finalNorm);
         }
 
         /**
@@ -369,6 +349,10 @@ public record ModelConfig(
          * without {@code finalNorm} no norm stands before the output head.
          */
         public Block withOpt(boolean postLayerNorm, boolean finalNorm) {
+            return withLayerForm(inverseLayerScale, postLayerNorm, finalNorm);
+        }
+
+        private Block withLayerForm(boolean inverse, boolean postNorm, boolean finalNormed) {
             return new Block(
                     activation,
                     embedScale,
@@ -387,9 +371,9 @@ public record ModelConfig(
                     logitScale,
                     clipQkv,
                     twoNormParallel,
-                    inverseLayerScale,
-                    postLayerNorm,
-                    finalNorm);
+                    inverse,
+                    postNorm,
+                    finalNormed);
         }
     }
 

@@ -455,7 +455,8 @@ public final class ModelFields {
                     new Field("skip_bias_add", Use.NO_EFFECT, "Megatron training switch"),
                     new Field("skip_bias_add_qkv", Use.NO_EFFECT, "Megatron training switch"),
                     new Field("offset_alibi", Use.NO_EFFECT, "unread by transformers"),
-                    new Field("unk_token_id", Use.NO_EFFECT, "the tokenizer's, unread by the model"),
+                    new Field(
+                            "unk_token_id", Use.NO_EFFECT, "the tokenizer's, unread by the model"),
                     new Field(
                             "n_inner",
                             Use.NO_EFFECT,
