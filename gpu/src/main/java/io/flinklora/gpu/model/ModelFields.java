@@ -120,7 +120,16 @@ public final class ModelFields {
                             Use.APPLIED,
                             "the tokenizer class when tokenizer_config.json names none, as"
                                     + " AutoTokenizer picks it (Tokenizer files below)"),
-                    new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"));
+                    new Field("gradient_checkpointing", Use.NO_EFFECT, "training only"),
+                    new Field(
+                            "_num_labels",
+                            Use.NO_EFFECT,
+                            "classification heads only (older files)"),
+                    new Field(
+                            "prefix",
+                            Use.NO_EFFECT,
+                            "a text prefix for pipelines (OPT's files carry one); generate does not"
+                                    + " read it"));
 
     private static final Field SILU =
             new Field(
@@ -333,6 +342,14 @@ public final class ModelFields {
                             "legacy (the original checkpoints carry it); transformers 5 reads"
                                     + " n_positions"),
                     new Field(
+                            "n_special",
+                            Use.NO_EFFECT,
+                            "OpenAI GPT's, in gpt2-medium and -large's files; unread"),
+                    new Field(
+                            "predict_special_tokens",
+                            Use.NO_EFFECT,
+                            "OpenAI GPT's, in gpt2-medium and -large's files; unread"),
+                    new Field(
                             "task_specific_params",
                             Use.NO_EFFECT,
                             "pipeline presets (the original checkpoints carry them); generate"
@@ -340,83 +357,152 @@ public final class ModelFields {
                     new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
                     new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
 
+    // GPT2DoubleHeadsModel's sequence-summary head, which GPT-2-style configs carry
+    private static final List<Field> SUMMARY_HEAD =
+            java.util.stream.Stream.of(
+                            "summary_type",
+                            "summary_use_proj",
+                            "summary_activation",
+                            "summary_proj_to_labels",
+                            "summary_first_dropout",
+                            "summary_last_dropout")
+                    .map(n -> new Field(n, Use.NO_EFFECT, "GPT2DoubleHeadsModel only"))
+                    .toList();
+
     private static final List<Field> GPT_BIGCODE =
-            List.of(
-                    new Field("n_embd", Use.APPLIED, "hidden_size (its alias; default 768)"),
-                    new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 12)"),
-                    new Field("n_head", Use.APPLIED, "num_attention_heads (its alias; default 12)"),
-                    new Field(
-                            "n_positions",
-                            Use.APPLIED,
-                            "max_position_embeddings (its alias; default 1024): the rows of wpe,"
-                                    + " the longest sequence served"),
-                    new Field("n_inner", Use.APPLIED, "the MLP's width (null: 4 x n_embd)"),
-                    new Field(
-                            "activation_function",
-                            Use.APPLIED,
-                            "the MLP's activation (default gelu_pytorch_tanh; the values hidden_act"
-                                    + " takes elsewhere; others refused)"),
-                    new Field(
-                            "layer_norm_epsilon",
-                            Use.APPLIED,
-                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
-                    new Field(
-                            "scale_attn_weights",
-                            Use.APPLIED,
-                            "scores times head_dim^-1/2 (default true; false: unscaled)"),
-                    new Field(
-                            "multi_query",
-                            Use.APPLIED,
-                            "one key and value head for all query heads (default true); false: one"
-                                    + " each, c_attn holding q, k and v one head after another. The"
-                                    + " num_key_value_heads GPTBigCodeConfig saves is rewritten from it"
-                                    + " on load, so not read"),
-                    new Field(
-                            "attention_softmax_in_fp32",
-                            Use.NO_EFFECT,
-                            "unread by transformers 5, whose attention takes its softmax in"
-                                    + " float32 anyway"),
-                    new Field(
-                            "scale_attention_softmax_in_fp32",
-                            Use.NO_EFFECT,
-                            "unread by transformers 5 (a rescaling that cancels in float32)"),
-                    new Field(
-                            "add_cross_attention",
-                            Use.APPLIED,
-                            "false only (cross-attention needs encoder states)"),
-                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
-                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
-                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"),
-                    new Field("hidden_dropout", Use.NO_EFFECT, "classification heads only"),
-                    new Field("classifier_dropout", Use.NO_EFFECT, "classification heads only"));
+            java.util.stream.Stream.concat(
+                            SUMMARY_HEAD.stream(),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "n_embd",
+                                            Use.APPLIED,
+                                            "hidden_size (its alias; default 768)"),
+                                    new Field(
+                                            "n_layer",
+                                            Use.APPLIED,
+                                            "num_hidden_layers (its alias; default 12)"),
+                                    new Field(
+                                            "n_head",
+                                            Use.APPLIED,
+                                            "num_attention_heads (its alias; default 12)"),
+                                    new Field(
+                                            "n_positions",
+                                            Use.APPLIED,
+                                            "max_position_embeddings (its alias; default 1024): the rows of wpe,"
+                                                    + " the longest sequence served"),
+                                    new Field(
+                                            "n_inner",
+                                            Use.APPLIED,
+                                            "the MLP's width (null: 4 x n_embd)"),
+                                    new Field(
+                                            "activation_function",
+                                            Use.APPLIED,
+                                            "the MLP's activation (default gelu_pytorch_tanh; the values hidden_act"
+                                                    + " takes elsewhere; others refused)"),
+                                    new Field(
+                                            "layer_norm_epsilon",
+                                            Use.APPLIED,
+                                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                                    new Field(
+                                            "scale_attn_weights",
+                                            Use.APPLIED,
+                                            "scores times head_dim^-1/2 (default true; false: unscaled)"),
+                                    new Field(
+                                            "multi_query",
+                                            Use.APPLIED,
+                                            "one key and value head for all query heads (default true); false: one"
+                                                    + " each, c_attn holding q, k and v one head after another. The"
+                                                    + " num_key_value_heads GPTBigCodeConfig saves is rewritten from it"
+                                                    + " on load, so not read"),
+                                    new Field(
+                                            "attention_softmax_in_fp32",
+                                            Use.NO_EFFECT,
+                                            "unread by transformers 5, whose attention takes its softmax in"
+                                                    + " float32 anyway"),
+                                    new Field(
+                                            "scale_attention_softmax_in_fp32",
+                                            Use.NO_EFFECT,
+                                            "unread by transformers 5 (a rescaling that cancels in float32)"),
+                                    new Field(
+                                            "add_cross_attention",
+                                            Use.APPLIED,
+                                            "false only (cross-attention needs encoder states)"),
+                                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
+                                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"),
+                                    new Field(
+                                            "hidden_dropout",
+                                            Use.NO_EFFECT,
+                                            "classification heads only"),
+                                    new Field(
+                                            "classifier_dropout",
+                                            Use.NO_EFFECT,
+                                            "classification heads only"),
+                                    // the old custom inference runner's switches in StarCoder's
+                                    // files; transformers 5 reads none
+                                    new Field("inference_runner", Use.NO_EFFECT, "unread"),
+                                    new Field("max_batch_size", Use.NO_EFFECT, "unread"),
+                                    new Field("max_sequence_length", Use.NO_EFFECT, "unread"),
+                                    new Field("pad_key_length", Use.NO_EFFECT, "unread"),
+                                    new Field("pre_allocate_kv_cache", Use.NO_EFFECT, "unread"),
+                                    new Field("validate_runner_input", Use.NO_EFFECT, "unread")))
+                    .toList();
 
     private static final List<Field> GPTJ =
-            List.of(
-                    new Field("n_embd", Use.APPLIED, "hidden_size (its alias; default 4096)"),
-                    new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 28)"),
-                    new Field("n_head", Use.APPLIED, "num_attention_heads (its alias; default 16)"),
-                    new Field(
-                            "n_positions",
-                            Use.APPLIED,
-                            "max_position_embeddings (its alias; default 2048)"),
-                    new Field("n_inner", Use.APPLIED, "the MLP's width (null: 4 x n_embd)"),
-                    new Field(
-                            "rotary_dim",
-                            Use.APPLIED,
-                            "the leading dimensions of each head that rotate, in adjacent pairs"
-                                    + " (default 64; even, at most the head width)"),
-                    new Field(
-                            "activation_function",
-                            Use.APPLIED,
-                            "the MLP's activation (default gelu_new; the values hidden_act takes"
-                                    + " elsewhere; others refused)"),
-                    new Field(
-                            "layer_norm_epsilon",
-                            Use.APPLIED,
-                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
-                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
-                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
-                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"));
+            java.util.stream.Stream.concat(
+                            SUMMARY_HEAD.stream(),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "n_embd",
+                                            Use.APPLIED,
+                                            "hidden_size (its alias; default 4096)"),
+                                    new Field(
+                                            "n_layer",
+                                            Use.APPLIED,
+                                            "num_hidden_layers (its alias; default 28)"),
+                                    new Field(
+                                            "n_head",
+                                            Use.APPLIED,
+                                            "num_attention_heads (its alias; default 16)"),
+                                    new Field(
+                                            "n_positions",
+                                            Use.APPLIED,
+                                            "max_position_embeddings (its alias; default 2048)"),
+                                    new Field(
+                                            "n_inner",
+                                            Use.APPLIED,
+                                            "the MLP's width (null: 4 x n_embd)"),
+                                    new Field(
+                                            "rotary_dim",
+                                            Use.APPLIED,
+                                            "the leading dimensions of each head that rotate, in adjacent pairs"
+                                                    + " (default 64; even, at most the head width)"),
+                                    new Field(
+                                            "activation_function",
+                                            Use.APPLIED,
+                                            "the MLP's activation (default gelu_new; the values hidden_act takes"
+                                                    + " elsewhere; others refused)"),
+                                    new Field(
+                                            "layer_norm_epsilon",
+                                            Use.APPLIED,
+                                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                                    new Field("embd_pdrop", Use.NO_EFFECT, "training only"),
+                                    new Field("attn_pdrop", Use.NO_EFFECT, "training only"),
+                                    new Field(
+                                            "rotary",
+                                            Use.NO_EFFECT,
+                                            "unread: GPT-J always rotates its rotary_dim"),
+                                    new Field(
+                                            "scale_attn_weights",
+                                            Use.NO_EFFECT,
+                                            "unread: GPT-J always divides scores by"
+                                                    + " sqrt(head_dim)"),
+                                    new Field(
+                                            "task_specific_params",
+                                            Use.NO_EFFECT,
+                                            "pipeline presets; generate does not read them")))
+                    .toList();
 
     private static final List<Field> BLOOM =
             List.of(
@@ -455,6 +541,7 @@ public final class ModelFields {
                     new Field("skip_bias_add", Use.NO_EFFECT, "Megatron training switch"),
                     new Field("skip_bias_add_qkv", Use.NO_EFFECT, "Megatron training switch"),
                     new Field("offset_alibi", Use.NO_EFFECT, "unread by transformers"),
+                    new Field("seq_length", Use.NO_EFFECT, "the training length; unread"),
                     new Field(
                             "unk_token_id", Use.NO_EFFECT, "the tokenizer's, unread by the model"),
                     new Field(
@@ -503,7 +590,8 @@ public final class ModelFields {
                                     + " by name"),
                     new Field("dropout", Use.NO_EFFECT, "training only"),
                     new Field("layerdrop", Use.NO_EFFECT, "training only"),
-                    new Field("init_std", Use.NO_EFFECT, "training only"));
+                    new Field("init_std", Use.NO_EFFECT, "training only"),
+                    new Field("activation_dropout", Use.NO_EFFECT, "training only"));
 
     private static final List<Field> OLMO =
             List.of(

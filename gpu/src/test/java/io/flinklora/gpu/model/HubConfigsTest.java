@@ -1,0 +1,193 @@
+package io.flinklora.gpu.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The config.json files of well-known checkpoints of the older architectures, as their hubs publish
+ * them (legacy fields included: n_ctx, n_special, Megatron switches, StarCoder's runner switches,
+ * OPT's prefix): read, not refused, with the shapes transformers builds from them.
+ */
+class HubConfigsTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static ModelConfig parse(String name, String json) throws Exception {
+        return ModelConfig.parse(JSON.readTree(json), name);
+    }
+
+    @Test
+    void gpt2MediumsLegacyFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "gpt2-medium",
+                        "{\"activation_function\": \"gelu_new\", \"architectures\":"
+                                + " [\"GPT2LMHeadModel\"], \"attn_pdrop\": 0.1, \"bos_token_id\":"
+                                + " 50256, \"embd_pdrop\": 0.1, \"eos_token_id\": 50256,"
+                                + " \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05,"
+                                + " \"model_type\": \"gpt2\", \"n_ctx\": 1024, \"n_embd\": 1024,"
+                                + " \"n_head\": 16, \"n_layer\": 24, \"n_positions\": 1024,"
+                                + " \"n_special\": 0, \"predict_special_tokens\": true,"
+                                + " \"resid_pdrop\": 0.1, \"summary_activation\": null,"
+                                + " \"summary_first_dropout\": 0.1, \"summary_proj_to_labels\":"
+                                + " true, \"summary_type\": \"cls_index\", \"summary_use_proj\":"
+                                + " true, \"task_specific_params\": {\"text-generation\":"
+                                + " {\"do_sample\": true, \"max_length\": 50}}, \"vocab_size\":"
+                                + " 50257}");
+        assertEquals(1024, c.hiddenSize());
+        assertEquals(24, c.numLayers());
+        assertEquals(16, c.numHeads());
+        assertEquals(4096, c.intermediateSize(), "n_inner absent: 4 x n_embd");
+        assertEquals(1024, c.maxPositions());
+        assertTrue(c.tieWordEmbeddings());
+        assertEquals(ModelConfig.Activation.GELU_TANH, c.block().activation());
+    }
+
+    @Test
+    void distilgpt2sLabelFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "distilgpt2",
+                        "{\"_num_labels\": 1, \"activation_function\": \"gelu_new\","
+                                + " \"architectures\": [\"GPT2LMHeadModel\"], \"attn_pdrop\": 0.1,"
+                                + " \"bos_token_id\": 50256, \"embd_pdrop\": 0.1, \"eos_token_id\":"
+                                + " 50256, \"id2label\": {\"0\": \"LABEL_0\"},"
+                                + " \"initializer_range\": 0.02, \"label2id\": {\"LABEL_0\": 0},"
+                                + " \"layer_norm_epsilon\": 1e-05, \"model_type\": \"gpt2\","
+                                + " \"n_ctx\": 1024, \"n_embd\": 768, \"n_head\": 12, \"n_layer\": 6,"
+                                + " \"n_positions\": 1024, \"resid_pdrop\": 0.1,"
+                                + " \"summary_activation\": null, \"summary_first_dropout\": 0.1,"
+                                + " \"summary_proj_to_labels\": true, \"summary_type\":"
+                                + " \"cls_index\", \"summary_use_proj\": true, \"vocab_size\":"
+                                + " 50257}");
+        assertEquals(6, c.numLayers());
+    }
+
+    @Test
+    void opt125msFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "opt-125m",
+                        "{\"_name_or_path\": \"facebook/opt-125m\", \"activation_dropout\": 0.0,"
+                                + " \"activation_function\": \"relu\", \"architectures\":"
+                                + " [\"OPTForCausalLM\"], \"attention_dropout\": 0.0,"
+                                + " \"bos_token_id\": 2, \"do_layer_norm_before\": true,"
+                                + " \"dropout\": 0.1, \"eos_token_id\": 2, \"ffn_dim\": 3072,"
+                                + " \"hidden_size\": 768, \"init_std\": 0.02, \"layerdrop\": 0.0,"
+                                + " \"max_position_embeddings\": 2048, \"model_type\": \"opt\","
+                                + " \"num_attention_heads\": 12, \"num_hidden_layers\": 12,"
+                                + " \"pad_token_id\": 1, \"prefix\": \"</s>\", \"torch_dtype\":"
+                                + " \"float16\", \"transformers_version\": \"4.21.0.dev0\","
+                                + " \"use_cache\": true, \"vocab_size\": 50272,"
+                                + " \"word_embed_proj_dim\": 768}");
+        assertEquals(3072, c.intermediateSize());
+        assertEquals(768, c.embeddingWidth());
+        assertFalse(c.block().postLayerNorm());
+        assertTrue(c.block().finalNorm());
+    }
+
+    @Test
+    void opt350msProjectionsAndPostNormsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "opt-350m",
+                        "{\"activation_dropout\": 0.0, \"activation_function\": \"relu\","
+                                + " \"architectures\": [\"OPTForCausalLM\"],"
+                                + " \"attention_dropout\": 0.0, \"bos_token_id\": 2,"
+                                + " \"do_layer_norm_before\": false, \"dropout\": 0.1,"
+                                + " \"eos_token_id\": 2, \"ffn_dim\": 4096, \"hidden_size\": 1024,"
+                                + " \"init_std\": 0.02, \"layerdrop\": 0.0,"
+                                + " \"max_position_embeddings\": 2048, \"model_type\": \"opt\","
+                                + " \"num_attention_heads\": 16, \"num_hidden_layers\": 24,"
+                                + " \"pad_token_id\": 1, \"prefix\": \"</s>\", \"torch_dtype\":"
+                                + " \"float16\", \"use_cache\": true, \"vocab_size\": 50272,"
+                                + " \"word_embed_proj_dim\": 512}");
+        assertEquals(512, c.embeddingWidth());
+        assertTrue(c.projectsEmbeddings());
+        assertTrue(c.block().postLayerNorm());
+        assertFalse(c.block().finalNorm());
+    }
+
+    @Test
+    void bloom560msMegatronFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "bloom-560m",
+                        "{\"apply_residual_connection_post_layernorm\": false,"
+                                + " \"attention_dropout\": 0.0, \"architectures\":"
+                                + " [\"BloomForCausalLM\"], \"attention_softmax_in_fp32\": true,"
+                                + " \"bias_dropout_fusion\": true, \"bos_token_id\": 1,"
+                                + " \"eos_token_id\": 2, \"hidden_dropout\": 0.0, \"hidden_size\":"
+                                + " 1024, \"initializer_range\": 0.02, \"layer_norm_epsilon\":"
+                                + " 1e-05, \"masked_softmax_fusion\": true, \"model_type\":"
+                                + " \"bloom\", \"n_head\": 16, \"n_inner\": null, \"n_layer\": 24,"
+                                + " \"offset_alibi\": 100, \"pad_token_id\": 3, \"pretraining_tp\":"
+                                + " 1, \"skip_bias_add\": true, \"skip_bias_add_qkv\": false,"
+                                + " \"slow_but_exact\": false, \"unk_token_id\": 0, \"use_cache\":"
+                                + " true, \"vocab_size\": 250880}");
+        assertEquals(24, c.numLayers());
+        assertEquals(16, c.numHeads());
+        assertEquals(4096, c.intermediateSize());
+        assertTrue(c.alibi());
+        assertEquals(2048, c.maxPositions(), "no bound of its own: the served default");
+    }
+
+    @Test
+    void gptj6bsFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "gpt-j-6b",
+                        "{\"activation_function\": \"gelu_new\", \"architectures\":"
+                                + " [\"GPTJForCausalLM\"], \"attn_pdrop\": 0.0, \"bos_token_id\":"
+                                + " 50256, \"embd_pdrop\": 0.0, \"eos_token_id\": 50256,"
+                                + " \"gradient_checkpointing\": false, \"initializer_range\": 0.02,"
+                                + " \"layer_norm_epsilon\": 1e-05, \"model_type\": \"gptj\","
+                                + " \"n_embd\": 4096, \"n_head\": 16, \"n_inner\": null,"
+                                + " \"n_layer\": 28, \"n_positions\": 2048, \"resid_pdrop\": 0.0,"
+                                + " \"rotary\": true, \"rotary_dim\": 64, \"scale_attn_weights\":"
+                                + " true, \"summary_activation\": null, \"summary_first_dropout\":"
+                                + " 0.1, \"summary_proj_to_labels\": true, \"summary_type\":"
+                                + " \"cls_index\", \"summary_use_proj\": true,"
+                                + " \"task_specific_params\": {\"text-generation\": {\"do_sample\":"
+                                + " true, \"max_length\": 50, \"temperature\": 1.0}},"
+                                + " \"tie_word_embeddings\": false, \"tokenizer_class\":"
+                                + " \"GPT2Tokenizer\", \"transformers_version\": \"4.18.0.dev0\","
+                                + " \"use_cache\": true, \"vocab_size\": 50400}");
+        assertEquals(256, c.headDim());
+        assertEquals(64, c.rope().rotaryDim(c.headDim()));
+        assertTrue(c.block().interleavedRotary());
+        assertTrue(c.block().parallel());
+        assertTrue(c.headBias());
+        assertFalse(c.tieWordEmbeddings());
+    }
+
+    @Test
+    void starcoderbasesRunnerFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "starcoderbase-1b",
+                        "{\"activation_function\": \"gelu_pytorch_tanh\", \"architectures\":"
+                                + " [\"GPTBigCodeForCausalLM\"], \"attention_softmax_in_fp32\":"
+                                + " true, \"attn_pdrop\": 0.1, \"bos_token_id\": 0,"
+                                + " \"embd_pdrop\": 0.1, \"eos_token_id\": 0, \"inference_runner\":"
+                                + " 0, \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05,"
+                                + " \"max_batch_size\": null, \"max_sequence_length\": null,"
+                                + " \"model_type\": \"gpt_bigcode\", \"multi_query\": true,"
+                                + " \"n_embd\": 2048, \"n_head\": 16, \"n_inner\": 8192,"
+                                + " \"n_layer\": 24, \"n_positions\": 8192, \"pad_key_length\":"
+                                + " true, \"pre_allocate_kv_cache\": false, \"resid_pdrop\": 0.1,"
+                                + " \"scale_attention_softmax_in_fp32\": true,"
+                                + " \"scale_attn_weights\": true, \"summary_activation\": null,"
+                                + " \"summary_first_dropout\": 0.1, \"summary_proj_to_labels\":"
+                                + " true, \"summary_type\": \"cls_index\", \"summary_use_proj\":"
+                                + " true, \"torch_dtype\": \"float32\", \"transformers_version\":"
+                                + " \"4.28.1\", \"use_cache\": true, \"validate_runner_input\":"
+                                + " true, \"vocab_size\": 49152}");
+        assertEquals(1, c.numKvHeads());
+        assertEquals(8192, c.intermediateSize());
+        assertEquals(8192, c.maxPositions());
+    }
+}
