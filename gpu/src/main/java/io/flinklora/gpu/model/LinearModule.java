@@ -95,13 +95,7 @@ public record LinearModule(
         if (c.gptj()) {
             // GPT-J: Llama's q, k, v with out_proj under attn., fc_in and fc_out under mlp.
             String block = "transformer.h." + layer + ".";
-            return List.of(
-                    named(c, block + "attn.q_proj", Projection.Q),
-                    named(c, block + "attn.k_proj", Projection.K),
-                    named(c, block + "attn.v_proj", Projection.V),
-                    named(c, block + "attn.out_proj", Projection.O),
-                    named(c, block + "mlp.fc_in", Projection.UP),
-                    named(c, block + "mlp.fc_out", Projection.DOWN));
+            return qkvOutUpDown(c, block + "attn.", block + "mlp.fc_in", block + "mlp.fc_out");
         }
         if (c.bloom()) {
             // Bloom: GPT-NeoX's per-head query_key_value (view(..., heads, 3, d)) under
@@ -115,14 +109,8 @@ public record LinearModule(
         }
         if (c.opt()) {
             // OPT: Llama's q, k, v under model.decoder., out_proj (o), fc1 and fc2 (up and down)
-            String attn = c.modelRoot() + "layers." + layer + ".";
-            return List.of(
-                    named(c, attn + "self_attn.q_proj", Projection.Q),
-                    named(c, attn + "self_attn.k_proj", Projection.K),
-                    named(c, attn + "self_attn.v_proj", Projection.V),
-                    named(c, attn + "self_attn.out_proj", Projection.O),
-                    named(c, attn + "fc1", Projection.UP),
-                    named(c, attn + "fc2", Projection.DOWN));
+            String block = c.modelRoot() + "layers." + layer + ".";
+            return qkvOutUpDown(c, block + "self_attn.", block + "fc1", block + "fc2");
         }
         List<LinearModule> out = new java.util.ArrayList<>();
         if (c.fusedQkv()) {
@@ -237,6 +225,21 @@ public record LinearModule(
                 named(c, pre + "attn.c_proj", Projection.O),
                 named(c, pre + "mlp.c_fc", Projection.UP),
                 named(c, pre + "mlp.c_proj", Projection.DOWN));
+    }
+
+    /**
+     * Llama's q_proj, k_proj and v_proj with out_proj for o under {@code attn}, and a gate-less MLP
+     * ({@code up}, {@code down}) under the architecture's own names (OPT, GPT-J).
+     */
+    private static List<LinearModule> qkvOutUpDown(
+            ModelConfig c, String attn, String up, String down) {
+        return List.of(
+                named(c, attn + "q_proj", Projection.Q),
+                named(c, attn + "k_proj", Projection.K),
+                named(c, attn + "v_proj", Projection.V),
+                named(c, attn + "out_proj", Projection.O),
+                named(c, up, Projection.UP),
+                named(c, down, Projection.DOWN));
     }
 
     /** A fused q, k, v module storing each head's q, k and v rows one head after another. */
