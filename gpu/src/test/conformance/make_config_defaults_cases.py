@@ -128,9 +128,8 @@ LEGACY = ("rope_theta", "rope_scaling")
 # common fields GPT2LMHeadModel never reads (Gpt2Names refuses them by name; a null is as absent)
 GPT2_UNREAD = ("num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps", "rope_theta", "rope_scaling",
                "rope_parameters", "partial_rotary_factor", "original_max_position_embeddings")
-# common fields Bloom never reads (ModelConfig.checkBloom refuses them by name, in this order)
-BLOOM_UNREAD = ("num_key_value_heads", "head_dim", "hidden_act", "rope_theta", "rope_scaling", "rope_parameters",
-                "partial_rotary_factor")
+# common fields Bloom never reads: GPT-2's list (OwnConfigNames refuses them by name, in this order)
+BLOOM_UNREAD = GPT2_UNREAD
 # and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
 LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct")}
 

@@ -814,7 +814,6 @@ public record ModelConfig(
                 gptj ? ConfigReader.intField(root, "rotary_dim", source, 64, MAX_DIM) : 0;
         if (bloom) {
             checkBloom(root, source);
-            root = bloomNames(root, source);
         }
         if ((gpt2 || bigcode) && ConfigReader.bool(root, "add_cross_attention", source, false)) {
             throw new ModelFormatException(
@@ -825,7 +824,7 @@ public record ModelConfig(
         if (opt) {
             checkOpt(root, source);
         }
-        if (gpt2 || opt || bigcode || gptj) {
+        if (gpt2 || opt || bigcode || gptj || bloom) {
             root = OwnConfigNames.toCommonNames(arch, root, source);
         }
         // from here on, GPT-BigCode reads as GPT-2 (its key and value heads are set above)
@@ -1367,74 +1366,6 @@ public record ModelConfig(
                         source + ": " + f + " true is not supported for BloomForCausalLM");
             }
         }
-        for (String f :
-                List.of(
-                        "num_key_value_heads",
-                        "head_dim",
-                        "hidden_act",
-                        "rope_theta",
-                        "rope_scaling",
-                        "rope_parameters",
-                        "partial_rotary_factor")) {
-            if (root.has(f) && !root.get(f).isNull()) {
-                throw new ModelFormatException(
-                        source
-                                + ": "
-                                + f
-                                + " is not read by BloomForCausalLM (ALiBi, a 4 x hidden_size MLP"
-                                + " with its own GELU); refusing rather than ignoring it");
-            }
-        }
-    }
-
-    /**
-     * BloomConfig's names in the common ones: n_layer, n_head (attribute_map aliases; defaults 2
-     * and 8), the legacy n_embed for hidden_size (default 64), a 4 x hidden_size MLP, its tanh
-     * GELU, layer_norm_epsilon.
-     */
-    private static JsonNode bloomNames(JsonNode root, String source) {
-        com.fasterxml.jackson.databind.node.ObjectNode out =
-                ((com.fasterxml.jackson.databind.node.ObjectNode) root).deepCopy();
-        String[][] aliases = {
-            {"n_layer", "num_hidden_layers", "2"}, {"n_head", "num_attention_heads", "8"}
-        };
-        for (String[] a : aliases) {
-            JsonNode own = root.get(a[0]);
-            JsonNode alias = root.get(a[1]);
-            if (own != null && alias != null && !own.equals(alias)) {
-                throw new ModelFormatException(
-                        source + ": " + a[0] + " and its alias " + a[1] + " disagree");
-            }
-            out.remove(a[0]);
-            JsonNode value = own != null ? own : alias;
-            if (value == null) {
-                out.put(a[1], Integer.parseInt(a[2]));
-            } else {
-                out.set(a[1], value);
-            }
-        }
-        // BloomConfig.__post_init__: n_embed, when given, overrides hidden_size
-        JsonNode embed = root.get("n_embed");
-        out.remove("n_embed");
-        if (embed != null && !embed.isNull()) {
-            out.set("hidden_size", embed);
-        } else if (!root.has("hidden_size")) {
-            out.put("hidden_size", 64);
-        }
-        if (!root.has("vocab_size")) {
-            out.put("vocab_size", 250880);
-        }
-        int hidden = ConfigReader.intField(out, "hidden_size", source, null, MAX_DIM);
-        out.put("intermediate_size", 4L * hidden);
-        // bloom_gelu_forward: x / 2 (1 + tanh(0.79788456 x (1 + 0.044715 x^2))), the tanh GELU
-        // within a float rounding (as gelu_fast)
-        out.put("hidden_act", "gelu_pytorch_tanh");
-        out.put("layer_norm_eps", ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5));
-        out.remove("layer_norm_epsilon");
-        if (!root.has("tie_word_embeddings")) {
-            out.put("tie_word_embeddings", true);
-        }
-        return out;
     }
 
     /** OPT's fields this server does not compute, refused by name. */

@@ -9,9 +9,10 @@ import java.util.Map;
 /**
  * Reads the configs that name their fields their own way - {@code GPT2Config} ({@code n_embd},
  * {@code n_layer}, {@code activation_function}, ...), {@code GPTBigCodeConfig} (GPT-2's names and
- * {@code multi_query}) and {@code OPTConfig} ({@code ffn_dim}, {@code activation_function}) - into
- * the names the rest of {@link ModelConfig#parse} reads, with the class's defaults where a field is
- * absent. Done once, up front, so the architecture-neutral parsing below it reads one vocabulary.
+ * {@code multi_query}), {@code BloomConfig} ({@code n_layer}, {@code n_head}, {@code n_embed}) and
+ * {@code OPTConfig} ({@code ffn_dim}, {@code activation_function}) - into the names the rest of
+ * {@link ModelConfig#parse} reads, with the class's defaults where a field is absent. Done once, up
+ * front, so the architecture-neutral parsing below it reads one vocabulary.
  */
 @Internal
 final class OwnConfigNames {
@@ -36,6 +37,13 @@ final class OwnConfigNames {
                     new Alias("n_layer", "num_hidden_layers", 28),
                     new Alias("n_head", "num_attention_heads", 16),
                     new Alias("n_positions", "max_position_embeddings", 2048));
+
+    // BloomConfig.attribute_map (hidden_size is its own field, default 64; see n_embed below)
+    private static final List<Alias> BLOOM_ALIASES =
+            List.of(
+                    new Alias("n_layer", "num_hidden_layers", 2),
+                    new Alias("n_head", "num_attention_heads", 8),
+                    new Alias("hidden_size", "hidden_size", 64));
 
     private static final List<Alias> OPT_DEFAULTS =
             List.of(
@@ -68,6 +76,7 @@ final class OwnConfigNames {
         // GPT-J's too, with rotary_dim (read by ModelConfig) and an untied head by default
         boolean gptj = arch.equals("GPTJForCausalLM");
         boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode || gptj;
+        boolean bloom = arch.equals("BloomForCausalLM");
         for (var e : UNREAD) {
             if (bigcode && e.getKey().equals("num_key_value_heads")) {
                 continue; // GPTBigCodeConfig rewrites it from multi_query (and saves it): unread
@@ -85,7 +94,8 @@ final class OwnConfigNames {
             }
         }
         ObjectNode out = root.deepCopy();
-        for (Alias a : gptj ? GPTJ_ALIASES : gpt2 ? GPT2_ALIASES : OPT_DEFAULTS) {
+        for (Alias a :
+                gptj ? GPTJ_ALIASES : gpt2 ? GPT2_ALIASES : bloom ? BLOOM_ALIASES : OPT_DEFAULTS) {
             JsonNode own = root.get(a.own());
             JsonNode alias = root.get(a.common());
             if (own != null && alias != null && !own.equals(alias)) {
@@ -109,28 +119,43 @@ final class OwnConfigNames {
                 out.set(a.common(), value);
             }
         }
+        // BloomConfig.__post_init__: a legacy n_embed, when given, overrides hidden_size
+        JsonNode embed = bloom ? root.get("n_embed") : null;
+        if (embed != null && !embed.isNull()) {
+            out.set("hidden_size", embed);
+        }
+        out.remove("n_embed");
         int hidden = ConfigReader.intField(out, "hidden_size", source, null, Integer.MAX_VALUE);
-        // The MLP's width: GPT2Block reads n_inner (None: 4 x n_embd), OPTDecoderLayer ffn_dim. An
-        // intermediate_size (which transformers 5 saves when given one as an argument) is not read.
+        // The MLP's width: GPT2Block reads n_inner (None: 4 x n_embd), OPTDecoderLayer ffn_dim,
+        // BloomMLP none (4 x hidden_size; its files' n_inner is unread). An intermediate_size
+        // (which
+        // transformers 5 saves when given one as an argument) is not read.
         out.remove("intermediate_size");
-        JsonNode inner = root.get(gpt2 ? "n_inner" : "ffn_dim");
-        if (inner == null || inner.isNull()) {
+        JsonNode inner = bloom ? null : root.get(gpt2 ? "n_inner" : "ffn_dim");
+        if (bloom) {
+            out.put("intermediate_size", 4L * hidden);
+        } else if (inner == null || inner.isNull()) {
             out.put("intermediate_size", gpt2 ? 4L * hidden : 3072);
         } else {
             out.set("intermediate_size", inner);
         }
         out.remove(gpt2 ? "n_inner" : "ffn_dim");
         if (!root.has("vocab_size")) {
-            out.put("vocab_size", gptj ? 50400 : gpt2 ? 50257 : 50272);
+            out.put("vocab_size", bloom ? 250880 : gptj ? 50400 : gpt2 ? 50257 : 50272);
         }
         out.remove("rotary_dim");
+        // Bloom's activation is fixed: bloom_gelu_forward, x / 2 (1 + tanh(0.79788456 x (1 +
+        // 0.044715
+        // x^2))), the tanh GELU within a float rounding (as gelu_fast)
         out.put(
                 "hidden_act",
-                ConfigReader.text(
-                        root,
-                        "activation_function",
-                        source,
-                        bigcode ? "gelu_pytorch_tanh" : gpt2 ? "gelu_new" : "relu"));
+                bloom
+                        ? "gelu_pytorch_tanh"
+                        : ConfigReader.text(
+                                root,
+                                "activation_function",
+                                source,
+                                bigcode ? "gelu_pytorch_tanh" : gpt2 ? "gelu_new" : "relu"));
         if (bigcode) {
             // GPTBigCodeAttention: one key and value head with multi_query (default), else one per
             // query head
@@ -142,10 +167,12 @@ final class OwnConfigNames {
                     ConfigReader.bool(root, "multi_query", source, true) ? 1 : heads);
         }
         out.remove("activation_function");
-        // GPT-2's LayerNorms read layer_norm_epsilon; OPT's keep nn.LayerNorm's 1e-5
+        // GPT-2's and Bloom's LayerNorms read layer_norm_epsilon; OPT's keep nn.LayerNorm's 1e-5
         out.put(
                 "layer_norm_eps",
-                gpt2 ? ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5) : 1e-5);
+                gpt2 || bloom
+                        ? ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5)
+                        : 1e-5);
         out.remove("layer_norm_epsilon");
         if (!root.has("tie_word_embeddings")) {
             out.put("tie_word_embeddings", !gptj);
