@@ -27,7 +27,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
-    BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM)
+    BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -54,7 +54,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
-            gptj=(GPTJConfig, GPTJForCausalLM))
+            gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -86,7 +86,8 @@ def rand_model(r, arch):
                rms_norm_eps=r.choice([1e-5, 1e-6]))
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom", "gptj"):
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom", "gptj",
+                                       "gpt_neo"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
         # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
@@ -234,6 +235,23 @@ def rand_model(r, arch):
         head = cfg["hidden_size"] // cfg["num_attention_heads"]
         cfg["rotary_dim"] = r.choice([2, head // 2 - head // 2 % 2, head, head + 2 if r.random() < 0.1 else head])
         cfg["n_inner"] = r.choice([None, None, 40, 96])
+        cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
+        cfg["activation_function"] = r.choice(["gelu_new", "gelu_new", "gelu", "relu", "quick_gelu"])
+    if arch == "gpt_neo":
+        # GPT-2's tree with nn.Linear modules, unscaled scores, global and local (windowed) layers from
+        # attention_types, or from an attention_layers that wins over them
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        n = cfg["num_hidden_layers"]
+        kinds = [r.choice(["global", "local"]) for _ in range(n)]
+        cfg["attention_types"] = [[[k], 1] for k in kinds] if r.random() < 0.5 else [[["global", "local"], n // 2]] \
+            + ([[["local"], 1]] if n % 2 else [])
+        if r.random() < 0.3:
+            cfg["attention_layers"] = [r.choice(["global", "local"]) for _ in range(n)]
+        if r.random() < 0.05:
+            cfg["attention_types"] = [[["global"], n + 1]]  # more layers than the model: refused by name
+        cfg["window_size"] = r.choice([2, 3, 5, 8, 256])
+        cfg["intermediate_size"] = r.choice([None, 48, 96])
         cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
         cfg["activation_function"] = r.choice(["gelu_new", "gelu_new", "gelu", "relu", "quick_gelu"])
     if arch == "bloom":
@@ -402,14 +420,15 @@ LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 LIN["gpt_bigcode"] = LIN["gpt2"]
 LIN["bloom"] = LIN["gpt_neox"]
 LIN["gptj"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
+LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj")
+                                      "bloom", "gptj", "gpt_neo")
                 else "default"]
     # the input embedding's own name
-    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj")
+    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo")
            else "word_embeddings" if arch == "bloom" else "embed_tokens")
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
@@ -418,6 +437,7 @@ def rand_lora(r, arch, layers):
     elif c < 0.3:
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
                                 else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode", "gptj")
+                                else r"transformer\.h\.[01]\.(attn\.attention|mlp)\.(%s)" if arch == "gpt_neo"
                                 else r"transformer\.h\.[01]\.(self_attention|mlp)\.(%s)" if arch == "bloom"
                                 else r"model\.decoder\.layers\.[01]\.(self_attn\.)?(%s)" if arch == "opt"
                                 else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
@@ -426,7 +446,7 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
-        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj")
+        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj", "gpt_neo")
                                         else ["layers", ["layers"], None])
     if r.random() < 0.25:
         kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}

@@ -104,6 +104,8 @@ from transformers import (  # noqa: E402
     BloomForCausalLM,
     GPTJConfig,
     GPTJForCausalLM,
+    GPTNeoConfig,
+    GPTNeoForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -215,6 +217,7 @@ ARCH = {
     "gpt_bigcode": (GPTBigCodeConfig, GPTBigCodeForCausalLM, "GPTBigCodeForCausalLM"),
     "bloom": (BloomConfig, BloomForCausalLM, "BloomForCausalLM"),
     "gptj": (GPTJConfig, GPTJForCausalLM, "GPTJForCausalLM"),
+    "gpt_neo": (GPTNeoConfig, GPTNeoForCausalLM, "GPTNeoForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -483,6 +486,25 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["k_proj", "fc_out"]),
         ["dora", "out_proj_fc_in_fc_out"],
     ),
+    # GPT-Neo's module names: Llama's q, k, v (no biases) with out_proj under attn.attention, c_fc and c_proj
+    # (nn.Linear, with biases) under mlp
+    "neo_attn": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        ["q_proj_v_proj"],
+    ),
+    "neo_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"],
+             rank_pattern={"c_fc": 2}, alpha_pattern={"out_proj": 16}, lora_bias=True),
+        ["out_proj_c_fc_c_proj", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "neo_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["k_proj", "c_proj"]),
+        ["dora", "out_proj_c_fc_c_proj"],
+    ),
+    "neo_embed_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["wte", "q_proj"]),
+        ["embedding_lora", "q_proj_v_proj"],
+    ),
     # Bloom's embedding is transformer.word_embeddings
     "bloom_embed_lora": (
         dict(r=4, lora_alpha=8, target_modules=["word_embeddings", "query_key_value"]),
@@ -528,6 +550,7 @@ MIXES_1 = [
 MIXES_3 = [[("plain", 0.5), ("rslora_all_linear", 0.5)]]
 
 MISTRAL_WINDOW, QWEN2_WINDOW, GEMMA2_WINDOW = 8, 6, 6
+GPT_NEO_WINDOW = 5
 GEMMA2_ATTN_SOFTCAP, GEMMA2_FINAL_SOFTCAP = 2.0, 5.0
 
 
@@ -1783,6 +1806,48 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="two dimensions rotating", config=cfg_set(rotary_dim=2))],
         ),
+        dict(
+            # GPT-Neo: GPT-2's tree with nn.Linear modules (q, k, v without biases under attn.attention), learned
+            # positions, unscaled scores, a global first layer and local (windowed) layers after it, gelu_new, a
+            # tied head
+            name="gpt_neo",
+            arch="gpt_neo",
+            prompt_len=window_prompts,
+            cfg=dict(attention_types=[[["global"], 1], [["local"], layers - 1]], window_size=GPT_NEO_WINDOW),
+            features=["mha", "learned_positions", "unscaled_attention", "local_attention_layers", "gateless_mlp",
+                      "layer_norm_with_bias", "gelu_new", "tied_embeddings", "config_v5"],
+            adapters=["neo_attn", "rslora_all_linear", "neo_patterns_bias", "neo_dora", "neo_embed_lora"],
+            mixes=[[("neo_attn", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            # the saved attention_layers wins over attention_types, so the variants change it
+            offs=[dict(what="every layer global", config=cfg_set(attention_layers=["global"] * layers)),
+                  dict(what="a window wider than every row", config=cfg_set(window_size=64)),
+                  dict(what="relu in place of gelu_new", config=cfg_set(activation_function="relu"))],
+        ),
+        dict(
+            # GPT-Neo as the hub's files write it (attention_types beside the expanded attention_layers, the
+            # summary head's fields, gradient_checkpointing), untied; its saved
+            # attention_layers (local, global, local...) disagrees with attention_types (all global) and wins, as
+            # GPTNeoConfig sets it after expanding attention_types
+            name="gpt_neo_hub_layers_untied",
+            arch="gpt_neo",
+            prompt_len=window_prompts,
+            cfg=dict(attention_types=[[["global"], layers]],
+                     attention_layers=["local" if i % 2 == 0 else "global" for i in range(layers)],
+                     window_size=GPT_NEO_WINDOW - 1, tie_word_embeddings=False),
+            hub_config=dict(drop=["dtype"],
+                            set=dict(gradient_checkpointing=False, summary_activation=None,
+                                     summary_first_dropout=0.1, summary_proj_to_labels=True,
+                                     summary_type="cls_index", summary_use_proj=True,
+                                     tokenizer_class="GPT2Tokenizer")),
+            features=["mha", "learned_positions", "unscaled_attention", "local_attention_layers", "gateless_mlp",
+                      "layer_norm_with_bias", "gelu_new", "untied_embeddings", "config_v5"],
+            adapters=["neo_attn", "neo_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="the layers of attention_types (all global)",
+                       config=lambda d: d.pop("attention_layers"))],
+        ),
     ]
 
 
@@ -2123,6 +2188,12 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
+    if spec["arch"] == "gpt_neo":
+        # the layer types come from attention_layers when given, else from attention_types
+        want = spec["cfg"].get("attention_layers") or config.expand_attention_types_params(spec["cfg"]["attention_types"])
+        assert [b.attn.attention_type for b in model.transformer.h] == want and "local" in want, (spec["name"], want)
+        assert all(b.attn.attention.q_proj.bias is None and b.attn.attention.out_proj.bias is not None
+                   for b in model.transformer.h), spec["name"]
     if spec["name"] == "llama_gelu_mlp_bias":
         mlp = model.model.layers[0].mlp
         assert mlp.gate_proj.bias is not None and mlp.down_proj.bias is not None, spec["name"]
@@ -2190,7 +2261,7 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj"):
+    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj", "gpt_neo"):
         return  # learned positions or ALiBi, or GPT-J's own rotary (rotary_dim): no rope_parameters to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
@@ -2354,7 +2425,7 @@ def fp64_rel(model64, prompt, first):
 
 def check_row_lengths(spec, row, is_long, is_cross=False):
     n = len(row["prompt_ids"])
-    window = spec.get("cfg", {}).get("sliding_window")
+    window = spec.get("cfg", {}).get("sliding_window", spec.get("cfg", {}).get("window_size"))
     if window is not None:
         assert n > window, (spec["name"], row["id"], n, window)
     if "short_total_max" in spec:

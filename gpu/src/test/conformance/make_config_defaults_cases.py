@@ -33,7 +33,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
-         ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj")]
+         ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -122,6 +122,17 @@ EXTRA = [
     {"slow_but_exact": True, "pretraining_tp": 2},
     # GPT-J's rotary width
     {"rotary_dim": 4},
+    # GPT-Neo's layer types (the default attention_types lists 24 layers, not SIZES' 4: refused), window,
+    # MLP width (null: 4 x hidden), activation and epsilon; attention_layers wins over attention_types
+    {"attention_types": [[["global", "local"], 2]]},
+    {"attention_types": [[["local"], 1], [["global"], 3]], "window_size": 3},
+    {"attention_types": [[["global", "local"], 2]], "intermediate_size": None, "activation_function": "relu",
+     "layer_norm_epsilon": 1e-3},
+    {"attention_types": [[["global"], 4]], "attention_layers": ["local", "local", "global", "local"],
+     "window_size": 7},
+    {"attention_types": [[["global", "local"], 3]]},
+    {"attention_types": [[["global", "sparse"], 2]]},
+    {"attention_types": [[["global"], 2]], "attention_layers": ["global", "local", "global", "local"]},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
@@ -142,8 +153,10 @@ def resolved(c, arch, model):
     opt = arch == "OPTForCausalLM"
     bloom = arch == "BloomForCausalLM"
     gptj = arch == "GPTJForCausalLM"
+    neo = arch == "GPTNeoForCausalLM"  # GPT-2's tree with nn.Linear modules under attn.attention
     # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
-    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom or gptj else c.rope_parameters
+    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom or gptj or neo \
+        else c.rope_parameters
     if gptj:
         # create_sinusoidal_positions: theta 10000 over the leading rotary_dim dimensions
         rope = {"rope_type": "default", "rope_theta": 10000.0,
@@ -163,6 +176,10 @@ def resolved(c, arch, model):
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
+    elif neo:
+        # GPTNeoSelfAttention's local layers mask all but the window_size positions up to the query
+        window = c.window_size
+        sliding = [t == "local" for t in c.attention_layers]
     else:
         window, sliding = None, [False] * layers
     scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
@@ -170,21 +187,23 @@ def resolved(c, arch, model):
         scale = c.attention_multiplier  # GraniteAttention.scaling
     if gpt2:
         scale = model.transformer.h[0].attn.scaling  # layer 0's (scale_attn_weights)
+    if neo:
+        scale = 1.0  # GPTNeoSelfAttention._attn does not scale its scores
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
     # GPT-NeoX's, GPT-2's, OPT's roots
-    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj
+    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj or neo
             else model.model.decoder if opt else model.model)
-    layer0 = base.h[0] if gpt2 or bloom or gptj else base.layers[0]
-    attn = (layer0.attention if neox else layer0.attn if gpt2 or gptj else layer0.self_attention if bloom
-            else layer0.self_attn)
+    layer0 = base.h[0] if gpt2 or bloom or gptj or neo else base.layers[0]
+    attn = (layer0.attention if neox else layer0.attn.attention if neo else layer0.attn if gpt2 or gptj
+            else layer0.self_attention if bloom else layer0.self_attn)
     mlp = layer0 if opt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or attn.query_key_value).bias is not None
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
     o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
               or attn.dense).bias is not None
-    act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj
+    act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj or neo
            else "gelu_pytorch_tanh" if bloom else c.hidden_act)  # Bloom: its own tanh GELU
     eos = c.eos_token_id
     return {
@@ -197,10 +216,10 @@ def resolved(c, arch, model):
                                    else c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
-        "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 else
+        "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 or neo else
                              mlp.dense_h_to_4h.out_features if bloom else
                              mlp.fc_in.out_features if gptj else mlp.fc1.out_features if opt else c.intermediate_size,
-        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj
+        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
@@ -259,7 +278,7 @@ def resolved(c, arch, model):
                           if arch == "Exaone4ForCausalLM"
                           else [c.sliding_window is not None and t == "sliding_attention" for t in c.layer_types]
                           if arch == "Cohere2ForCausalLM"
-                          else [False] * layers if gpt2 or opt or bloom
+                          else [False] * layers if gpt2 or opt or bloom or neo
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
@@ -285,7 +304,8 @@ def main():
             unread = [k for k in GPT2_UNREAD if extra.get(k) is not None
                       # GPTBigCodeConfig rewrites num_key_value_heads from multi_query: not refused
                       and not (k == "num_key_value_heads" and arch == "GPTBigCodeForCausalLM")] \
-                if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM", "GPTJForCausalLM") else []
+                if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM", "GPTJForCausalLM",
+                            "GPTNeoForCausalLM") else []
             if arch == "BloomForCausalLM":
                 unread = [k for k in ("apply_residual_connection_post_layernorm", "slow_but_exact")
                           if extra.get(k)] + [k for k in BLOOM_UNREAD if extra.get(k) is not None]

@@ -117,7 +117,7 @@ public record AdapterConfig(
                     "c_fc", // Starcoder2, GPT-2
                     "c_proj",
                     "c_attn", // GPT-2
-                    "out_proj", // OPT, GPT-J
+                    "out_proj", // OPT, GPT-J, GPT-Neo
                     "fc_in", // GPT-J
                     "fc_out",
                     "query_key_value", // GPT-NeoX
@@ -711,6 +711,9 @@ public record AdapterConfig(
         if (model.gptj()) {
             return gptjModules(layers);
         }
+        if (model.gptNeo()) {
+            return gptNeoModules(layers);
+        }
         List<String> out =
                 new ArrayList<>(
                         model.phi()
@@ -856,6 +859,34 @@ public record AdapterConfig(
                         "attn",
                         "attn.attn_dropout",
                         "attn.resid_dropout",
+                        "mlp",
+                        "mlp.act",
+                        "mlp.dropout"),
+                layers);
+    }
+
+    /**
+     * GPT-Neo's module tree under transformer. (wpe is not adaptable); its attention modules sit
+     * one level down, in attn.attention.
+     */
+    private static List<String> gptNeoModules(int layers) {
+        return tree(
+                List.of(
+                        "transformer",
+                        "transformer.wte",
+                        "transformer.wpe",
+                        "transformer.drop",
+                        "transformer.h",
+                        "transformer.ln_f",
+                        "lm_head"),
+                "transformer.h.",
+                List.of(
+                        "ln_1",
+                        "attn",
+                        "attn.attention",
+                        "attn.attention.attn_dropout",
+                        "attn.attention.resid_dropout",
+                        "ln_2",
                         "mlp",
                         "mlp.act",
                         "mlp.dropout"),

@@ -58,7 +58,7 @@ public final class AdapterFields {
                     applied(
                             "target_modules",
                             "list (exact path or `.name` suffix), regex string (full match), `all-linear`;"
-                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte; Bloom: word_embeddings; lora_embedding_A/B)"
+                                    + " linear layers, the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2, GPT-BigCode, GPT-J, GPT-Neo: wte; Bloom: word_embeddings; lora_embedding_A/B)"
                                     + " and lm_head (with lora_bias or DoRA)"),
                     applied("exclude_modules", "list or regex string, as PEFT"),
                     applied(
@@ -95,7 +95,7 @@ public final class AdapterFields {
                                     + " not with lora_bias or on embed_tokens; a DoRA adapter is not mixed with others"),
                     applied(
                             "modules_to_save",
-                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2: wte; Bloom: word_embeddings), replaced per"
+                            "lm_head and the input embedding (embed_tokens; GPT-NeoX: embed_in; GPT-2, GPT-BigCode, GPT-J, GPT-Neo: wte; Bloom: word_embeddings), replaced per"
                                     + " row; any other module the model has is refused by name;"
                                     + " such an adapter is not mixed"),
                     applied(

@@ -97,6 +97,13 @@ public record LinearModule(
             String block = "transformer.h." + layer + ".";
             return qkvOutUpDown(c, block + "attn.", block + "mlp.fc_in", block + "mlp.fc_out");
         }
+        if (c.gptNeo()) {
+            // GPT-Neo: Llama's q, k, v with out_proj under attn.attention., c_fc and c_proj under
+            // mlp.
+            String block = "transformer.h." + layer + ".";
+            return qkvOutUpDown(
+                    c, block + "attn.attention.", block + "mlp.c_fc", block + "mlp.c_proj");
+        }
         if (c.bloom()) {
             // Bloom: GPT-NeoX's per-head query_key_value (view(..., heads, 3, d)) under
             // self_attention., dense (o), mlp.dense_h_to_4h and mlp.dense_4h_to_h

@@ -246,8 +246,8 @@ public final class LlamaModel implements AutoCloseable {
             // GPT-NeoX's root is gpt_neox. (embed_in), and transformers 5 saves its head under
             // the old name embed_out.
             boolean neox = config.gptNeoX();
-            // GPT-BigCode and GPT-J: GPT-2's names
-            boolean gpt2 = config.gpt2() || config.gptBigCode() || config.gptj();
+            // GPT-BigCode, GPT-J and GPT-Neo: GPT-2's names
+            boolean gpt2 = config.gpt2Tree();
             String root = config.modelRoot();
             String embedName = config.embeddingModule() + ".weight";
             String headName = neox ? "embed_out.weight" : "lm_head.weight";

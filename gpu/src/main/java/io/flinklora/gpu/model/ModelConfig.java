@@ -96,7 +96,8 @@ public record ModelConfig(
                     "OPTForCausalLM",
                     "GPTBigCodeForCausalLM",
                     "BloomForCausalLM",
-                    "GPTJForCausalLM");
+                    "GPTJForCausalLM",
+                    "GPTNeoForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -489,6 +490,8 @@ public record ModelConfig(
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
                 case "GPTBigCodeForCausalLM" ->
                         new Defaults(null, null, 1024, true, "gelu_pytorch_tanh", 1e-5, null);
+                case "GPTNeoForCausalLM" ->
+                        new Defaults(null, null, 2048, true, "gelu_new", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -604,6 +607,25 @@ public record ModelConfig(
         return architecture.equals("GPTJForCausalLM");
     }
 
+    /**
+     * GPT-Neo: GPT-2's root, names and learned positions with nn.Linear modules: q, k and v (no
+     * biases) and {@code out_proj} under {@code attn.attention.}, an MLP without a gate ({@code
+     * mlp.c_fc}, {@code mlp.c_proj}, with biases); unscaled attention scores, and layers that
+     * attend globally or through a window ({@code attention_types}, {@code window_size}).
+     */
+    public boolean gptNeo() {
+        return architecture.equals("GPTNeoForCausalLM");
+    }
+
+    /**
+     * Whether the model has GPT-2's module tree: {@code transformer.} with {@code wte}, {@code h.N}
+     * layers normed by {@code ln_1} (and {@code ln_2}), and {@code ln_f} (GPT-2, GPT-BigCode,
+     * GPT-J, GPT-Neo).
+     */
+    public boolean gpt2Tree() {
+        return gpt2() || gptBigCode() || gptj() || gptNeo();
+    }
+
     /** Whether attention scores take ALiBi's per-head bias (slope x key position): Bloom's. */
     public boolean alibi() {
         return bloom();
@@ -627,9 +649,7 @@ public record ModelConfig(
      * model leaves out of every name ({@code gpt_neox.}, {@code transformer.} or {@code model.}).
      */
     public String basePrefix() {
-        return gptNeoX()
-                ? "gpt_neox."
-                : gpt2() || gptBigCode() || bloom() || gptj() ? "transformer." : "model.";
+        return gptNeoX() ? "gpt_neox." : gpt2Tree() || bloom() ? "transformer." : "model.";
     }
 
     /**
@@ -637,7 +657,7 @@ public record ModelConfig(
      * embed_positions).
      */
     public boolean learnedPositions() {
-        return gpt2() || gptBigCode() || opt();
+        return gpt2() || gptBigCode() || gptNeo() || opt();
     }
 
     /** The learned position table's tensor name. */
@@ -667,7 +687,7 @@ public record ModelConfig(
                 ? "gpt_neox.embed_in"
                 : bloom()
                         ? "transformer.word_embeddings"
-                        : gpt2() || gptBigCode() || gptj()
+                        : gpt2Tree()
                                 ? "transformer.wte"
                                 : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
     }
@@ -720,6 +740,7 @@ public record ModelConfig(
                 && !gptBigCode()
                 && !bloom()
                 && !gptj()
+                && !gptNeo()
                 && !opt();
     }
 
@@ -808,6 +829,7 @@ public record ModelConfig(
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         boolean bloom = arch.equals("BloomForCausalLM");
         boolean gptj = arch.equals("GPTJForCausalLM");
+        boolean neo = arch.equals("GPTNeoForCausalLM");
         // GPT-J rotates the leading rotary_dim dimensions of each head (read before the names
         // change; GPTJConfig types it as an int)
         int gptjRotaryDim =
@@ -824,7 +846,9 @@ public record ModelConfig(
         if (opt) {
             checkOpt(root, source);
         }
-        if (gpt2 || opt || bigcode || gptj || bloom) {
+        if (gpt2 || opt || bigcode || gptj || bloom || neo) {
+            // GPT-Neo's attention_types and window_size come back as layer_types and
+            // sliding_window
             root = OwnConfigNames.toCommonNames(arch, root, source);
         }
         // from here on, GPT-BigCode reads as GPT-2 (its key and value heads are set above)
@@ -947,7 +971,7 @@ public record ModelConfig(
                                 ? defaults.headDim()
                                 : hidden / heads,
                         MAX_DIM);
-        if (headDim % 2 != 0 && !gpt2 && !opt && !bloom) {
+        if (headDim % 2 != 0 && !gpt2 && !opt && !bloom && !neo) {
             throw new ModelFormatException(
                     source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
@@ -986,7 +1010,7 @@ public record ModelConfig(
         List<Boolean> rotary =
                 smol
                         ? smolRotaryLayers(root, layers, source)
-                        : gpt2 || opt || bloom
+                        : gpt2 || opt || bloom || neo
                                 ? java.util.Collections.nCopies(layers, false)
                                 : allRotary(layers);
         List<Boolean> sliding =
@@ -996,7 +1020,9 @@ public record ModelConfig(
                                 ? exaoneSlidingLayers(root, layers, source)
                                 : cohere2
                                         ? cohere2SlidingLayers(root, layers, source)
-                                        : slidingLayers(root, arch, layers, source);
+                                        : neo
+                                                ? slidingTypes(root, layers, source)
+                                                : slidingLayers(root, arch, layers, source);
         if (exaone4 && !(root.has("sliding_window") && root.get("sliding_window").isNull())) {
             // EXAONE 4 rotates only its sliding layers when it has a window: full ones are NoPE.
             rotary = sliding;
@@ -1016,6 +1042,7 @@ public record ModelConfig(
                         : ConfigReader.number(
                                 root,
                                 cohere || stablelm || phi || neox || gpt2 || opt || bloom || gptj
+                                                || neo
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1053,7 +1080,7 @@ public record ModelConfig(
         if (gptj) {
             rope = gptjRope(gptjRotaryDim, headDim, source);
         }
-        if (!gpt2 && !opt && !bloom) {
+        if (!gpt2 && !opt && !bloom && !neo) {
             rope.checkHeadDim(headDim, source);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
@@ -1232,6 +1259,14 @@ public record ModelConfig(
             block = Block.llama(headDim, act).withInterleavedRotary().withStableLm(true);
             qkvBias = false;
             oBias = false;
+            mlpBias = true;
+        }
+        if (neo) {
+            // q, k and v without biases, out_proj and the MLP with them, behind LayerNorms with a
+            // bias; GPTNeoSelfAttention does not scale its scores
+            block = Block.of(act, 1f, false, false, 1.0, 0, 0, 1, 1, false).withBiasedLayerNorms();
+            qkvBias = false;
+            oBias = true;
             mlpBias = true;
         }
         if (bloom) {

@@ -504,6 +504,59 @@ public final class ModelFields {
                                             "pipeline presets; generate does not read them")))
                     .toList();
 
+    private static final List<Field> GPT_NEO =
+            java.util.stream.Stream.concat(
+                            SUMMARY_HEAD.stream(),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "num_layers",
+                                            Use.APPLIED,
+                                            "num_hidden_layers (its alias; default 24)"),
+                                    new Field(
+                                            "num_heads",
+                                            Use.APPLIED,
+                                            "num_attention_heads (its alias; default 16)"),
+                                    new Field(
+                                            "attention_types",
+                                            Use.APPLIED,
+                                            "[[types, repeat], ...] expanded into one attention type per layer"
+                                                    + " (default [[[\"global\", \"local\"], 12]]): global"
+                                                    + " layers attend to every earlier position, local ones"
+                                                    + " through window_size; the expansion must cover"
+                                                    + " num_layers exactly; types other than global and"
+                                                    + " local refused"),
+                                    new Field(
+                                            "attention_layers",
+                                            Use.APPLIED,
+                                            "the expanded types as transformers saves them; when present it"
+                                                    + " wins over attention_types, as GPTNeoConfig sets it"
+                                                    + " after expanding them"),
+                                    new Field(
+                                            "window_size",
+                                            Use.APPLIED,
+                                            "the local layers' window: a query sees itself and the"
+                                                    + " window_size - 1 positions before it (default 256)"),
+                                    new Field(
+                                            "activation_function",
+                                            Use.APPLIED,
+                                            "the MLP's activation (default gelu_new; the values hidden_act takes"
+                                                    + " elsewhere; others refused)"),
+                                    new Field(
+                                            "layer_norm_epsilon",
+                                            Use.APPLIED,
+                                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                                    new Field("resid_dropout", Use.NO_EFFECT, "training only"),
+                                    new Field("embed_dropout", Use.NO_EFFECT, "training only"),
+                                    new Field(
+                                            "classifier_dropout",
+                                            Use.NO_EFFECT,
+                                            "classification heads only"),
+                                    new Field(
+                                            "task_specific_params",
+                                            Use.NO_EFFECT,
+                                            "pipeline presets; generate does not read them")))
+                    .toList();
+
     private static final List<Field> BLOOM =
             List.of(
                     new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 2)"),
@@ -943,6 +996,7 @@ public final class ModelFields {
                     case "GPTBigCodeForCausalLM" -> GPT_BIGCODE;
                     case "BloomForCausalLM" -> BLOOM;
                     case "GPTJForCausalLM" -> GPTJ;
+                    case "GPTNeoForCausalLM" -> GPT_NEO;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -984,6 +1038,7 @@ public final class ModelFields {
         m.put("GPTBigCodeForCausalLM", GPT_BIGCODE);
         m.put("BloomForCausalLM", BLOOM);
         m.put("GPTJForCausalLM", GPTJ);
+        m.put("GPTNeoForCausalLM", GPT_NEO);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

@@ -1,6 +1,7 @@
 package io.flinklora.gpu.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.flinklora.annotation.Internal;
 import java.util.List;
@@ -45,6 +46,14 @@ final class OwnConfigNames {
                     new Alias("n_head", "num_attention_heads", 8),
                     new Alias("hidden_size", "hidden_size", 64));
 
+    // GPTNeoConfig.attribute_map; hidden_size and max_position_embeddings are its own fields
+    private static final List<Alias> GPT_NEO_ALIASES =
+            List.of(
+                    new Alias("num_layers", "num_hidden_layers", 24),
+                    new Alias("num_heads", "num_attention_heads", 16),
+                    new Alias("hidden_size", "hidden_size", 2048),
+                    new Alias("max_position_embeddings", "max_position_embeddings", 2048));
+
     private static final List<Alias> OPT_DEFAULTS =
             List.of(
                     new Alias("hidden_size", "hidden_size", 768),
@@ -75,7 +84,9 @@ final class OwnConfigNames {
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         // GPT-J's too, with rotary_dim (read by ModelConfig) and an untied head by default
         boolean gptj = arch.equals("GPTJForCausalLM");
-        boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode || gptj;
+        // GPT-Neo's too, with its own names for the layer count, heads and MLP width
+        boolean neo = arch.equals("GPTNeoForCausalLM");
+        boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode || gptj || neo;
         boolean bloom = arch.equals("BloomForCausalLM");
         for (var e : UNREAD) {
             if (bigcode && e.getKey().equals("num_key_value_heads")) {
@@ -95,7 +106,11 @@ final class OwnConfigNames {
         }
         ObjectNode out = root.deepCopy();
         for (Alias a :
-                gptj ? GPTJ_ALIASES : gpt2 ? GPT2_ALIASES : bloom ? BLOOM_ALIASES : OPT_DEFAULTS) {
+                neo
+                        ? GPT_NEO_ALIASES
+                        : gptj
+                                ? GPTJ_ALIASES
+                                : gpt2 ? GPT2_ALIASES : bloom ? BLOOM_ALIASES : OPT_DEFAULTS) {
             JsonNode own = root.get(a.own());
             JsonNode alias = root.get(a.common());
             if (own != null && alias != null && !own.equals(alias)) {
@@ -127,11 +142,12 @@ final class OwnConfigNames {
         out.remove("n_embed");
         int hidden = ConfigReader.intField(out, "hidden_size", source, null, Integer.MAX_VALUE);
         // The MLP's width: GPT2Block reads n_inner (None: 4 x n_embd), OPTDecoderLayer ffn_dim,
-        // BloomMLP none (4 x hidden_size; its files' n_inner is unread). An intermediate_size
-        // (which
+        // BloomMLP none (4 x hidden_size; its files' n_inner is unread), GPTNeoBlock
+        // intermediate_size (None: 4 x hidden_size). Elsewhere an intermediate_size (which
         // transformers 5 saves when given one as an argument) is not read.
+        String innerName = neo ? "intermediate_size" : gpt2 ? "n_inner" : "ffn_dim";
+        JsonNode inner = bloom ? null : root.get(innerName);
         out.remove("intermediate_size");
-        JsonNode inner = bloom ? null : root.get(gpt2 ? "n_inner" : "ffn_dim");
         if (bloom) {
             out.put("intermediate_size", 4L * hidden);
         } else if (inner == null || inner.isNull()) {
@@ -139,7 +155,9 @@ final class OwnConfigNames {
         } else {
             out.set("intermediate_size", inner);
         }
-        out.remove(gpt2 ? "n_inner" : "ffn_dim");
+        if (!neo) {
+            out.remove(innerName);
+        }
         if (!root.has("vocab_size")) {
             out.put("vocab_size", bloom ? 250880 : gptj ? 50400 : gpt2 ? 50257 : 50272);
         }
@@ -176,6 +194,88 @@ final class OwnConfigNames {
         out.remove("layer_norm_epsilon");
         if (!root.has("tie_word_embeddings")) {
             out.put("tie_word_embeddings", !gptj);
+        }
+        if (neo) {
+            int layers =
+                    ConfigReader.intField(
+                            out, "num_hidden_layers", source, null, Integer.MAX_VALUE);
+            out.set("layer_types", gptNeoLayerTypes(root, layers, source));
+            out.put(
+                    "sliding_window",
+                    ConfigReader.intField(root, "window_size", source, 256, 1 << 21));
+            out.remove(List.of("attention_types", "attention_layers", "window_size"));
+        }
+        return out;
+    }
+
+    /**
+     * GPT-Neo's layer types in the common names: {@code full_attention} for a {@code global} layer,
+     * {@code sliding_attention} for a {@code local} one. GPTNeoConfig expands {@code
+     * attention_types} ({@code [[types, repeat], ...]}, default {@code [[["global", "local"],
+     * 12]]}) into {@code attention_layers}, but a saved {@code attention_layers} (transformers
+     * saves it) is set after that and wins; its length must be the layer count and its entries
+     * global or local, as GPTNeoConfig and GPTNeoAttention check.
+     */
+    private static ArrayNode gptNeoLayerTypes(JsonNode root, int layers, String source) {
+        List<String> types = new java.util.ArrayList<>();
+        JsonNode saved = root.get("attention_layers");
+        if (saved != null) {
+            if (!saved.isArray()) {
+                throw new ModelFormatException(
+                        source
+                                + ": attention_layers must be a list of global / local, got "
+                                + saved);
+            }
+            saved.forEach(t -> types.add(t.isTextual() ? t.asText() : t.toString()));
+        } else {
+            JsonNode spec = root.get("attention_types");
+            if (spec == null || spec.isNull()) {
+                for (int i = 0; i < 12; i++) {
+                    types.addAll(List.of("global", "local"));
+                }
+            } else {
+                String shape = "attention_types must be a list of [[types...], repeat] pairs, got ";
+                if (!spec.isArray()) {
+                    throw new ModelFormatException(source + ": " + shape + spec);
+                }
+                for (JsonNode item : spec) {
+                    if (!item.isArray()
+                            || item.size() != 2
+                            || !item.get(0).isArray()
+                            || !item.get(1).canConvertToInt()
+                            || !item.get(1).isIntegralNumber()) {
+                        throw new ModelFormatException(source + ": " + shape + spec);
+                    }
+                    int repeat = item.get(1).asInt();
+                    // bounded by the layer count: a longer list is refused below anyway
+                    for (int r = 0; r < repeat && types.size() <= layers; r++) {
+                        item.get(0)
+                                .forEach(t -> types.add(t.isTextual() ? t.asText() : t.toString()));
+                    }
+                }
+            }
+        }
+        if (types.size() != layers) {
+            throw new ModelFormatException(
+                    source
+                            + ": GPT-Neo's attention layers ("
+                            + (saved != null ? "attention_layers" : "attention_types")
+                            + ") list "
+                            + (types.size() > layers ? "more" : types.size())
+                            + " types for "
+                            + layers
+                            + " layers; GPTNeoConfig refuses that");
+        }
+        ArrayNode out = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode();
+        for (String t : types) {
+            if (!t.equals("global") && !t.equals("local")) {
+                throw new ModelFormatException(
+                        source
+                                + ": GPT-Neo attention type '"
+                                + t
+                                + "' is not global or local (GPTNeoAttention refuses it)");
+            }
+            out.add(t.equals("local") ? "sliding_attention" : "full_attention");
         }
         return out;
     }

@@ -91,6 +91,7 @@ final class AutoTokenizerFiles {
                     Map.entry("opt", "GPT2Tokenizer"),
                     Map.entry("gpt_bigcode", "TokenizersBackend"),
                     Map.entry("gptj", "GPT2Tokenizer"),
+                    Map.entry("gpt_neo", "GPT2Tokenizer"),
                     Map.entry("starcoder2", "GPT2Tokenizer"),
                     Map.entry("phi", "GPT2Tokenizer"),
                     Map.entry("nemotron", "TokenizersBackend"),

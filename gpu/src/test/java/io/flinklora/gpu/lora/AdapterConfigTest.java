@@ -67,7 +67,8 @@ class AdapterConfigTest {
                         "gpt_neox.layers.1.attention.query_key_value",
                         "gpt_neox.layers.1.mlp.dense_4h_to_h",
                         "transformer.h.2.attn.c_attn", // GPT-2's Conv1D modules
-                        "transformer.h.2.mlp.c_proj")) {
+                        "transformer.h.2.mlp.c_proj",
+                        "transformer.h.0.attn.attention.out_proj")) { // GPT-Neo
             assertTrue(c.matches(path), path);
         }
         assertFalse(c.matches("lm_head"));

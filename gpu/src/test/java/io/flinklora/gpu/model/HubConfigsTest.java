@@ -190,4 +190,71 @@ class HubConfigsTest {
         assertEquals(8192, c.intermediateSize());
         assertEquals(8192, c.maxPositions());
     }
+
+    @Test
+    void gptNeo125msLayerTypesAreRead() throws Exception {
+        // attention_layers as the hub's file writes it, beside the attention_types it expands
+        ModelConfig c =
+                parse(
+                        "gpt-neo-125m",
+                        "{\"activation_function\": \"gelu_new\", \"architectures\":"
+                                + " [\"GPTNeoForCausalLM\"], \"attention_dropout\": 0,"
+                                + " \"attention_layers\": [\"global\", \"local\", \"global\","
+                                + " \"local\", \"global\", \"local\", \"global\", \"local\","
+                                + " \"global\", \"local\", \"global\", \"local\"],"
+                                + " \"attention_types\": [[[\"global\", \"local\"], 6]],"
+                                + " \"bos_token_id\": 50256, \"embed_dropout\": 0, \"eos_token_id\":"
+                                + " 50256, \"gradient_checkpointing\": false, \"hidden_size\": 768,"
+                                + " \"initializer_range\": 0.02, \"intermediate_size\": null,"
+                                + " \"layer_norm_epsilon\": 1e-05, \"max_position_embeddings\": 2048,"
+                                + " \"model_type\": \"gpt_neo\", \"num_heads\": 12, \"num_layers\":"
+                                + " 12, \"resid_dropout\": 0, \"summary_activation\": null,"
+                                + " \"summary_first_dropout\": 0.1, \"summary_proj_to_labels\": true,"
+                                + " \"summary_type\": \"cls_index\", \"summary_use_proj\": true,"
+                                + " \"transformers_version\": \"4.9.0.dev0\", \"use_cache\": true,"
+                                + " \"vocab_size\": 50257, \"window_size\": 256}");
+        assertEquals(768, c.hiddenSize());
+        assertEquals(12, c.numLayers());
+        assertEquals(12, c.numHeads());
+        assertEquals(3072, c.intermediateSize(), "intermediate_size null: 4 x hidden_size");
+        assertEquals(256, c.slidingWindow());
+        for (int l = 0; l < 12; l++) {
+            assertEquals(l % 2 == 1, c.slides(l), "layer " + l);
+        }
+        assertEquals(1.0, c.attentionScale(0), "GPT-Neo does not scale its scores");
+        assertTrue(c.tieWordEmbeddings());
+        assertTrue(c.learnedPositions());
+    }
+
+    @Test
+    void gptNeo13bsPipelinePresetsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "gpt-neo-1.3B",
+                        "{\"activation_function\": \"gelu_new\", \"architectures\":"
+                                + " [\"GPTNeoForCausalLM\"], \"attention_dropout\": 0,"
+                                + " \"attention_layers\": [\"global\", \"local\", \"global\","
+                                + " \"local\", \"global\", \"local\", \"global\", \"local\","
+                                + " \"global\", \"local\", \"global\", \"local\", \"global\","
+                                + " \"local\", \"global\", \"local\", \"global\", \"local\","
+                                + " \"global\", \"local\", \"global\", \"local\", \"global\","
+                                + " \"local\"], \"attention_types\": [[[\"global\", \"local\"],"
+                                + " 12]], \"bos_token_id\": 50256, \"embed_dropout\": 0,"
+                                + " \"eos_token_id\": 50256, \"gradient_checkpointing\": false,"
+                                + " \"hidden_size\": 2048, \"initializer_range\": 0.02,"
+                                + " \"intermediate_size\": null, \"layer_norm_epsilon\": 1e-05,"
+                                + " \"max_position_embeddings\": 2048, \"model_type\": \"gpt_neo\","
+                                + " \"num_heads\": 16, \"num_layers\": 24, \"resid_dropout\": 0,"
+                                + " \"summary_activation\": null, \"summary_first_dropout\": 0.1,"
+                                + " \"summary_proj_to_labels\": true, \"summary_type\":"
+                                + " \"cls_index\", \"summary_use_proj\": true,"
+                                + " \"task_specific_params\": {\"text-generation\": {\"do_sample\":"
+                                + " true, \"max_length\": 50, \"temperature\": 0.9}},"
+                                + " \"tokenizer_class\": \"GPT2Tokenizer\", \"transformers_version\":"
+                                + " \"4.4.0.dev0\", \"use_cache\": true, \"vocab_size\": 50257,"
+                                + " \"window_size\": 256}");
+        assertEquals(24, c.numLayers());
+        assertEquals(8192, c.intermediateSize());
+        assertTrue(c.slides(23) && !c.slides(22));
+    }
 }
