@@ -27,7 +27,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
-    BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM)
+    BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
+    FalconConfig, FalconForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -54,7 +55,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
-            gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM))
+            gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
+            falcon=(FalconConfig, FalconForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -254,6 +256,25 @@ def rand_model(r, arch):
         cfg["intermediate_size"] = r.choice([None, 48, 96])
         cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
         cfg["activation_function"] = r.choice(["gelu_new", "gelu_new", "gelu", "relu", "quick_gelu"])
+    if arch == "falcon":
+        # key-value groups (new decoder architecture), one key and value head (multi_query) or one per query
+        # head, side by side on one or two norms or in sequence, biases; ALiBi is refused by name
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        cfg["hidden_size"] = cfg["num_attention_heads"] * r.choice([8, 16])
+        cfg["new_decoder_architecture"] = r.random() < 0.4
+        cfg["multi_query"] = r.random() < 0.6
+        cfg["parallel_attn"] = r.random() < 0.7 or cfg["new_decoder_architecture"]
+        if cfg["new_decoder_architecture"]:
+            cfg["num_kv_heads"] = r.choice([k for k in (1, 2, 4) if cfg["num_attention_heads"] % k == 0])
+            cfg["num_ln_in_parallel_attn"] = r.choice([None, 1, 2])
+        cfg["bias"] = r.random() < 0.5
+        cfg["ffn_hidden_size"] = r.choice([None, 48, 96])
+        cfg["activation"] = r.choice(["gelu", "gelu", "relu", "gelu_new", "silu"])
+        cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
+        cfg.pop("intermediate_size")
+        if r.random() < 0.05:
+            cfg["alibi"] = True  # refused by name
     if arch == "bloom":
         # ALiBi (head counts other than powers of two too), a LayerNorm after the embedding, q, k and v
         # fused per head, a 4 x hidden MLP (the intermediate_size given is saved but unread)
@@ -421,15 +442,16 @@ LIN["gpt_bigcode"] = LIN["gpt2"]
 LIN["bloom"] = LIN["gpt_neox"]
 LIN["gptj"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
 LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
+LIN["falcon"] = LIN["gpt_neox"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo")
+                                      "bloom", "gptj", "gpt_neo", "falcon")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo")
-           else "word_embeddings" if arch == "bloom" else "embed_tokens")
+           else "word_embeddings" if arch in ("bloom", "falcon") else "embed_tokens")
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
     if c < 0.2:
@@ -438,7 +460,7 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
                                 else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode", "gptj")
                                 else r"transformer\.h\.[01]\.(attn\.attention|mlp)\.(%s)" if arch == "gpt_neo"
-                                else r"transformer\.h\.[01]\.(self_attention|mlp)\.(%s)" if arch == "bloom"
+                                else r"transformer\.h\.[01]\.(self_attention|mlp)\.(%s)" if arch in ("bloom", "falcon")
                                 else r"model\.decoder\.layers\.[01]\.(self_attn\.)?(%s)" if arch == "opt"
                                 else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
             n.split(".")[-1] for n in r.sample(names, 2))
@@ -446,7 +468,8 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = r.sample(names, r.randint(1, len(names)))
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
-        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj", "gpt_neo")
+        kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj", "gpt_neo",
+                                                                        "falcon")
                                         else ["layers", ["layers"], None])
     if r.random() < 0.25:
         kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}
@@ -547,8 +570,8 @@ def strip_fields(r, path):
     if r.random() >= 0.3:
         return []
     cfg = json.load(open(path))
-    # OPT's max_position_embeddings sizes its learned position table: not strippable there
-    keep = {"max_position_embeddings"} if cfg.get("model_type") == "opt" else set()
+    # OPT's and GPT-Neo's max_position_embeddings sizes their learned position table: not strippable there
+    keep = {"max_position_embeddings"} if cfg.get("model_type") in ("opt", "gpt_neo") else set()
     dropped = [k for k in STRIPPABLE if k in cfg and k not in keep and r.random() < 0.5]
     for k in dropped:
         del cfg[k]

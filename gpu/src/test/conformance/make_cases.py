@@ -106,6 +106,8 @@ from transformers import (  # noqa: E402
     GPTJForCausalLM,
     GPTNeoConfig,
     GPTNeoForCausalLM,
+    FalconConfig,
+    FalconForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -218,6 +220,7 @@ ARCH = {
     "bloom": (BloomConfig, BloomForCausalLM, "BloomForCausalLM"),
     "gptj": (GPTJConfig, GPTJForCausalLM, "GPTJForCausalLM"),
     "gpt_neo": (GPTNeoConfig, GPTNeoForCausalLM, "GPTNeoForCausalLM"),
+    "falcon": (FalconConfig, FalconForCausalLM, "FalconForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -1848,6 +1851,64 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="the layers of attention_types (all global)",
                        config=lambda d: d.pop("attention_layers"))],
         ),
+        dict(
+            # Falcon-7B's layer: one key and value head (multi_query: query_key_value holds q, then k and v),
+            # attention and the MLP side by side on input_layernorm, rotary over whole heads, gelu, no biases,
+            # a tied head; the config as tiiuae/falcon-7b writes it (fields transformers 5 does not read)
+            name="falcon",
+            arch="falcon",
+            cfg=dict(),
+            hub_config=dict(drop=["dtype"],
+                            set=dict(apply_residual_connection_post_layernorm=False,
+                                     auto_map={"AutoConfig": "configuration_falcon.FalconConfig",
+                                               "AutoModelForCausalLM": "modeling_falcon.FalconForCausalLM"})),
+            features=["mqa", "fused_qkv_groups", "parallel_block", "gateless_mlp", "layer_norm_with_bias", "gelu",
+                      "tied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear", "neox_patterns_bias", "neox_dora", "bloom_embed_lora"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="relu in place of gelu", config=cfg_set(activation="relu")),
+                  dict(what="rope_theta 100", config=rope_set(rope_theta=100.0))],
+        ),
+        dict(
+            # Falcon-40B's layer (new_decoder_architecture): 2 key-value groups of 2 query heads each in
+            # query_key_value, attention on ln_attn and the MLP on ln_mlp side by side, biases, untied
+            name="falcon_new_architecture",
+            arch="falcon",
+            cfg=dict(new_decoder_architecture=True, num_kv_heads=2, bias=True, tie_word_embeddings=False),
+            features=["gqa", "fused_qkv_groups", "parallel_block_two_norms", "gateless_mlp", "layer_norm_with_bias",
+                      "gelu", "untied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "neox_patterns_bias", "neox_dora"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="relu in place of gelu", config=cfg_set(activation="relu"))],
+        ),
+        dict(
+            # Falcon in sequence (parallel_attn false: post_attention_layernorm before the MLP), q, k and v per
+            # head (multi_query false), biases, an ffn_hidden_size
+            name="falcon_sequential_per_head",
+            arch="falcon",
+            cfg=dict(parallel_attn=False, multi_query=False, bias=True, ffn_hidden_size=48),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "layer_norm_with_bias", "gelu",
+                      "tied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "neox_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="relu in place of gelu", config=cfg_set(activation="relu"))],
+        ),
+        dict(
+            # the new decoder architecture with one shared norm (num_ln_in_parallel_attn 1) and one key-value
+            # group
+            name="falcon_new_architecture_one_norm",
+            arch="falcon",
+            cfg=dict(new_decoder_architecture=True, num_kv_heads=1, num_ln_in_parallel_attn=1),
+            features=["mqa", "fused_qkv_groups", "parallel_block", "gateless_mlp", "layer_norm_with_bias", "gelu",
+                      "tied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "neox_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[],
+        ),
     ]
 
 
@@ -2245,6 +2306,10 @@ def check_config(spec, config, shapes):
     # GPT-NeoX has no num_key_value_heads: one key and value head per query head
     heads = config.num_attention_heads
     kv = getattr(config, "num_key_value_heads", heads)
+    if spec["arch"] == "falcon":
+        # FalconAttention: num_kv_heads groups with the new decoder architecture, else one head with
+        # multi_query, else one per query head
+        kv = config.num_kv_heads if config.new_decoder_architecture else 1 if config.multi_query else heads
     if spec["arch"] == "gpt_bigcode":
         # GPTBigCodeAttention reads multi_query; the config's num_key_value_heads can be stale (its
         # __post_init__ computes it before the num_attention_heads alias lands), and is unread

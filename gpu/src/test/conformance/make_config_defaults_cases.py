@@ -33,7 +33,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
-         ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo")]
+         ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
+         ("FalconForCausalLM", "falcon")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -133,6 +134,17 @@ EXTRA = [
     {"attention_types": [[["global", "local"], 3]]},
     {"attention_types": [[["global", "sparse"], 2]]},
     {"attention_types": [[["global"], 2]], "attention_layers": ["global", "local", "global", "local"]},
+    # Falcon's layer forms and key-value heads (ALiBi is refused by name), its MLP width, activation and
+    # epsilon, and the legacy n_embed
+    {"new_decoder_architecture": True, "num_kv_heads": 8},
+    {"new_decoder_architecture": True, "num_kv_heads": 4, "num_ln_in_parallel_attn": 1, "bias": True},
+    {"multi_query": False, "parallel_attn": False, "bias": True},
+    {"num_kv_heads": 8},
+    {"multi_query": False, "num_kv_heads": 8},
+    {"new_decoder_architecture": True, "parallel_attn": False},
+    {"num_ln_in_parallel_attn": 2},
+    {"alibi": True},
+    {"ffn_hidden_size": 96, "activation": "relu", "layer_norm_epsilon": 1e-3, "n_embed": 128},
 ]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
@@ -154,6 +166,7 @@ def resolved(c, arch, model):
     bloom = arch == "BloomForCausalLM"
     gptj = arch == "GPTJForCausalLM"
     neo = arch == "GPTNeoForCausalLM"  # GPT-2's tree with nn.Linear modules under attn.attention
+    falcon = arch == "FalconForCausalLM"  # Bloom's tree, rotary
     # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
     rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom or gptj or neo \
         else c.rope_parameters
@@ -192,11 +205,11 @@ def resolved(c, arch, model):
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
     # GPT-NeoX's, GPT-2's, OPT's roots
-    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj or neo
+    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj or neo or falcon
             else model.model.decoder if opt else model.model)
-    layer0 = base.h[0] if gpt2 or bloom or gptj or neo else base.layers[0]
+    layer0 = base.h[0] if gpt2 or bloom or gptj or neo or falcon else base.layers[0]
     attn = (layer0.attention if neox else layer0.attn.attention if neo else layer0.attn if gpt2 or gptj
-            else layer0.self_attention if bloom else layer0.self_attn)
+            else layer0.self_attention if bloom or falcon else layer0.self_attn)
     mlp = layer0 if opt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or attn.query_key_value).bias is not None
@@ -204,10 +217,11 @@ def resolved(c, arch, model):
     o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
               or attn.dense).bias is not None
     act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj or neo
-           else "gelu_pytorch_tanh" if bloom else c.hidden_act)  # Bloom: its own tanh GELU
+           else "gelu_pytorch_tanh" if bloom else c.activation if falcon else c.hidden_act)  # Bloom: its own tanh GELU
     eos = c.eos_token_id
     return {
         "num_key_value_heads": attn.kv_heads if arch == "GPTBigCodeForCausalLM"
+                               else attn.num_kv_heads if falcon
                                else getattr(c, "num_key_value_heads", heads),  # GPT-NeoX: one per query head
         "head_dim": head_dim,
         # Bloom (ALiBi) has none: the engine serves 2048 (BLOOM's training length) unless the config
@@ -217,9 +231,9 @@ def resolved(c, arch, model):
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
         "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 or neo else
-                             mlp.dense_h_to_4h.out_features if bloom else
+                             mlp.dense_h_to_4h.out_features if bloom or falcon else
                              mlp.fc_in.out_features if gptj else mlp.fc1.out_features if opt else c.intermediate_size,
-        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo
+        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo or falcon
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
@@ -237,9 +251,12 @@ def resolved(c, arch, model):
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
         "parallel_block": layer0.__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
                                                         "PhiDecoderLayer", "GPTJBlock")
-                          or bool(getattr(c, "use_parallel_residual", False)),
-        # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm)
-        "parallel_two_norms": neox and bool(c.use_parallel_residual),
+                          or bool(getattr(c, "use_parallel_residual", False))
+                          or (falcon and (c.parallel_attn or c.new_decoder_architecture)),
+        # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm), as
+        # Falcon's new decoder architecture does with two norms (ln_attn, ln_mlp)
+        "parallel_two_norms": (neox and bool(c.use_parallel_residual))
+                              or (falcon and c.new_decoder_architecture and c.num_ln_in_parallel_attn == 2),
         # Phi names its final norm final_layernorm
         "norm_bias": (layer0.self_attn_layer_norm.bias is not None) if opt
                      else getattr(getattr(base, "norm", None) or getattr(base, "final_layernorm", None)
@@ -315,6 +332,10 @@ def main():
             if unread:
                 # GPT-2 and OPT do not read them; the engine refuses them by name rather than guess
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})
+                continue
+            if arch == "FalconForCausalLM" and extra.get("alibi"):
+                # transformers computes it; the engine refuses it by name (bfloat16 slopes, scaled)
+                cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "alibi"})
                 continue
             if arch == "PhiForCausalLM" and extra.get("qk_layernorm"):
                 # transformers computes it; the engine refuses it by name (q/k LayerNorms with a bias)

@@ -714,6 +714,9 @@ public record AdapterConfig(
         if (model.gptNeo()) {
             return gptNeoModules(layers);
         }
+        if (model.falcon()) {
+            return falconModules(model, layers);
+        }
         List<String> out =
                 new ArrayList<>(
                         model.phi()
@@ -890,6 +893,36 @@ public record AdapterConfig(
                         "mlp",
                         "mlp.act",
                         "mlp.dropout"),
+                layers);
+    }
+
+    /** Falcon's module tree under transformer. (its norms follow the block's form). */
+    private static List<String> falconModules(ModelConfig model, int layers) {
+        List<String> perLayer =
+                new ArrayList<>(
+                        List.of(
+                                "self_attention",
+                                "self_attention.attention_dropout",
+                                "mlp",
+                                "mlp.act"));
+        if (model.block().twoNormParallel()) {
+            perLayer.addAll(List.of("ln_attn", "ln_mlp"));
+        } else {
+            perLayer.add("input_layernorm");
+            if (!model.block().parallel()) {
+                perLayer.add("post_attention_layernorm");
+            }
+        }
+        return tree(
+                List.of(
+                        "transformer",
+                        "transformer.word_embeddings",
+                        "transformer.h",
+                        "transformer.ln_f",
+                        "transformer.rotary_emb",
+                        "lm_head"),
+                "transformer.h.",
+                perLayer,
                 layers);
     }
 

@@ -104,6 +104,24 @@ public record LinearModule(
             return qkvOutUpDown(
                     c, block + "attn.attention.", block + "mlp.c_fc", block + "mlp.c_proj");
         }
+        if (c.falcon()) {
+            // Falcon: query_key_value by key-value group, dense (o), mlp.dense_h_to_4h and
+            // mlp.dense_4h_to_h
+            String block = "transformer.h." + layer + ".";
+            return List.of(
+                    new LinearModule(
+                            block + "self_attention.query_key_value",
+                            c.hiddenSize(),
+                            q + 2 * kv,
+                            List.of(
+                                    new Slice(Projection.Q, 0, q),
+                                    new Slice(Projection.K, q, kv),
+                                    new Slice(Projection.V, q + kv, kv)),
+                            groupedQkvRows(c.numHeads(), c.numKvHeads(), c.headDim())),
+                    named(c, block + "self_attention.dense", Projection.O),
+                    named(c, block + "mlp.dense_h_to_4h", Projection.UP),
+                    named(c, block + "mlp.dense_4h_to_h", Projection.DOWN));
+        }
         if (c.bloom()) {
             // Bloom: GPT-NeoX's per-head query_key_value (view(..., heads, 3, d)) under
             // self_attention., dense (o), mlp.dense_h_to_4h and mlp.dense_4h_to_h
@@ -272,6 +290,36 @@ public record LinearModule(
             int part = r / hidden;
             int head = (r % hidden) / d;
             fileRows[r] = head * 3 * d + part * d + r % d;
+        }
+        return fileRows;
+    }
+
+    /**
+     * For each q, k, v output row (q rows, then k, then v), its stored row when q, k and v are
+     * stored by key-value group: each group's query heads, then its key head, then its value head
+     * (Falcon's {@code view(..., groups, heads / groups + 2, d)}). One group is q | k | v
+     * (multi-query); one group per head is q, k, v head after head. Null where the stored order is
+     * the slice order.
+     */
+    static int[] groupedQkvRows(int heads, int kvHeads, int d) {
+        if (kvHeads == 1) {
+            return null;
+        }
+        int perGroup = heads / kvHeads;
+        int groupRows = (perGroup + 2) * d;
+        int[] fileRows = new int[(heads + 2 * kvHeads) * d];
+        int r = 0;
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < d; i++) {
+                fileRows[r++] = (h / perGroup) * groupRows + (h % perGroup) * d + i;
+            }
+        }
+        for (int part = 0; part < 2; part++) {
+            for (int g = 0; g < kvHeads; g++) {
+                for (int i = 0; i < d; i++) {
+                    fileRows[r++] = g * groupRows + (perGroup + part) * d + i;
+                }
+            }
         }
         return fileRows;
     }

@@ -301,7 +301,7 @@ public final class LlamaModel implements AutoCloseable {
                                     ? "transformer.ln_f"
                                     : config.opt()
                                             ? "model.decoder.final_layer_norm"
-                                            : config.bloom()
+                                            : config.bloom() || config.falcon()
                                                     ? "transformer.ln_f"
                                                     : config.phi()
                                                             ? "model.final_layernorm"
@@ -325,15 +325,28 @@ public final class LlamaModel implements AutoCloseable {
                     }
                 }
                 String attn = root + "layers." + l + ".self_attn.";
-                String pre = root + (gpt2 || config.bloom() ? "h." : "layers.") + l + ".";
+                String pre =
+                        root
+                                + (gpt2 || config.bloom() || config.falcon() ? "h." : "layers.")
+                                + l
+                                + ".";
+                // Falcon's new decoder architecture: ln_attn before attention, ln_mlp before the
+                // MLP
+                boolean falconTwoNorms = config.falcon() && config.block().twoNormParallel();
                 // GPT-2 names the norm of attention ln_1 and the MLP's ln_2; OPT
                 // self_attn_layer_norm and final_layer_norm
                 String inputNorm =
-                        gpt2 ? "ln_1" : config.opt() ? "self_attn_layer_norm" : "input_layernorm";
+                        gpt2
+                                ? "ln_1"
+                                : config.opt()
+                                        ? "self_attn_layer_norm"
+                                        : falconTwoNorms ? "ln_attn" : "input_layernorm";
                 String postAttentionNorm =
                         gpt2
                                 ? "ln_2"
-                                : config.opt() ? "final_layer_norm" : "post_attention_layernorm";
+                                : config.opt()
+                                        ? "final_layer_norm"
+                                        : falconTwoNorms ? "ln_mlp" : "post_attention_layernorm";
                 boolean sandwich = config.block().sandwichNorms();
                 // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
                 // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm

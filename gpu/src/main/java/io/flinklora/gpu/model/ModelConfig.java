@@ -97,7 +97,8 @@ public record ModelConfig(
                     "GPTBigCodeForCausalLM",
                     "BloomForCausalLM",
                     "GPTJForCausalLM",
-                    "GPTNeoForCausalLM");
+                    "GPTNeoForCausalLM",
+                    "FalconForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -492,6 +493,8 @@ public record ModelConfig(
                         new Defaults(null, null, 1024, true, "gelu_pytorch_tanh", 1e-5, null);
                 case "GPTNeoForCausalLM" ->
                         new Defaults(null, null, 2048, true, "gelu_new", 1e-5, null);
+                case "FalconForCausalLM" ->
+                        new Defaults(null, null, 2048, true, "gelu", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -626,6 +629,19 @@ public record ModelConfig(
         return gpt2() || gptBigCode() || gptj() || gptNeo();
     }
 
+    /**
+     * Falcon: Bloom's root ({@code transformer.word_embeddings}, {@code h.N}, {@code ln_f}) with no
+     * embedding norm, q, k and v fused in {@code self_attention.query_key_value} by key-value group
+     * (each group's query heads, then its key and value head), {@code self_attention.dense}, an MLP
+     * without a gate ({@code dense_h_to_4h}, {@code dense_4h_to_h}), {@code bias} on all four, a
+     * rotary embedding over whole heads; attention and the MLP side by side ({@code parallel_attn},
+     * on one norm or, in the new decoder architecture, on {@code ln_attn} and {@code ln_mlp}) or in
+     * sequence.
+     */
+    public boolean falcon() {
+        return architecture.equals("FalconForCausalLM");
+    }
+
     /** Whether attention scores take ALiBi's per-head bias (slope x key position): Bloom's. */
     public boolean alibi() {
         return bloom();
@@ -649,7 +665,9 @@ public record ModelConfig(
      * model leaves out of every name ({@code gpt_neox.}, {@code transformer.} or {@code model.}).
      */
     public String basePrefix() {
-        return gptNeoX() ? "gpt_neox." : gpt2Tree() || bloom() ? "transformer." : "model.";
+        return gptNeoX()
+                ? "gpt_neox."
+                : gpt2Tree() || bloom() || falcon() ? "transformer." : "model.";
     }
 
     /**
@@ -685,7 +703,7 @@ public record ModelConfig(
     public String embeddingModule() {
         return gptNeoX()
                 ? "gpt_neox.embed_in"
-                : bloom()
+                : bloom() || falcon()
                         ? "transformer.word_embeddings"
                         : gpt2Tree()
                                 ? "transformer.wte"
@@ -723,7 +741,13 @@ public record ModelConfig(
 
     /** Whether any projection is stored fused with another. */
     public boolean fusedProjections() {
-        return fusedQkv() || fusedGateUp() || gptNeoX() || gpt2() || gptBigCode() || bloom();
+        return fusedQkv()
+                || fusedGateUp()
+                || gptNeoX()
+                || gpt2()
+                || gptBigCode()
+                || bloom()
+                || falcon();
     }
 
     /**
@@ -741,6 +765,7 @@ public record ModelConfig(
                 && !bloom()
                 && !gptj()
                 && !gptNeo()
+                && !falcon()
                 && !opt();
     }
 
@@ -830,6 +855,10 @@ public record ModelConfig(
         boolean bloom = arch.equals("BloomForCausalLM");
         boolean gptj = arch.equals("GPTJForCausalLM");
         boolean neo = arch.equals("GPTNeoForCausalLM");
+        boolean falcon = arch.equals("FalconForCausalLM");
+        if (falcon) {
+            checkFalcon(root, source);
+        }
         // GPT-J rotates the leading rotary_dim dimensions of each head (read before the names
         // change; GPTJConfig types it as an int)
         int gptjRotaryDim =
@@ -846,7 +875,7 @@ public record ModelConfig(
         if (opt) {
             checkOpt(root, source);
         }
-        if (gpt2 || opt || bigcode || gptj || bloom || neo) {
+        if (gpt2 || opt || bigcode || gptj || bloom || neo || falcon) {
             // GPT-Neo's attention_types and window_size come back as layer_types and
             // sliding_window
             root = OwnConfigNames.toCommonNames(arch, root, source);
@@ -1042,7 +1071,7 @@ public record ModelConfig(
                         : ConfigReader.number(
                                 root,
                                 cohere || stablelm || phi || neox || gpt2 || opt || bloom || gptj
-                                                || neo
+                                                || neo || falcon
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1261,6 +1290,23 @@ public record ModelConfig(
             oBias = false;
             mlpBias = true;
         }
+        if (falcon) {
+            // bias on query_key_value, dense and the MLP, behind LayerNorms with a bias: attention
+            // and the MLP side by side on one norm or (new decoder architecture) each on its own,
+            // or in sequence without parallel_attn
+            boolean newArch = ConfigReader.bool(root, "new_decoder_architecture", source, false);
+            JsonNode norms = root.get("num_ln_in_parallel_attn");
+            boolean twoNorms = newArch && (norms == null || norms.isNull() || norms.asInt() == 2);
+            boolean parallel = newArch || ConfigReader.bool(root, "parallel_attn", source, true);
+            Block plain = Block.llama(headDim, act);
+            block =
+                    twoNorms
+                            ? plain.withGptNeoX(true)
+                            : parallel ? plain.withStableLm(true) : plain.withBiasedLayerNorms();
+            qkvBias = ConfigReader.bool(root, "bias", source, false);
+            oBias = qkvBias;
+            mlpBias = qkvBias;
+        }
         if (neo) {
             // q, k and v without biases, out_proj and the MLP with them, behind LayerNorms with a
             // bias; GPTNeoSelfAttention does not scale its scores
@@ -1364,6 +1410,50 @@ public record ModelConfig(
                 slidingRope,
                 rotary,
                 opt ? optEmbeddingWidth(root, hidden, source) : hidden);
+    }
+
+    /**
+     * Refuses the Falcon configs transformers 5 computes differently from what the engine does, or
+     * fails on: ALiBi, the new decoder architecture without parallel attention, and a count of
+     * parallel-attention norms its decoder layer does not build.
+     */
+    private static void checkFalcon(JsonNode root, String source) {
+        if (ConfigReader.bool(root, "alibi", source, false)) {
+            throw new ModelFormatException(
+                    source
+                            + ": alibi true is not supported for FalconForCausalLM (Falcon's ALiBi"
+                            + " slopes are rounded to bfloat16 and added before the score scale;"
+                            + " only rotary Falcon models are served)");
+        }
+        boolean newArch = ConfigReader.bool(root, "new_decoder_architecture", source, false);
+        boolean parallel = ConfigReader.bool(root, "parallel_attn", source, true);
+        JsonNode n = root.get("num_ln_in_parallel_attn");
+        if (n != null && !n.isNull() && !n.isIntegralNumber()) {
+            throw new ModelFormatException(
+                    source + ": num_ln_in_parallel_attn must be an integer or null, got " + n);
+        }
+        Integer norms = n == null || n.isNull() ? null : n.asInt();
+        if (newArch && !parallel) {
+            throw new ModelFormatException(
+                    source
+                            + ": new_decoder_architecture with parallel_attn false is not supported"
+                            + " (FalconDecoderLayer then reads norms it did not build; transformers"
+                            + " fails)");
+        }
+        if (newArch && norms != null && norms != 1 && norms != 2) {
+            throw new ModelFormatException(
+                    source
+                            + ": num_ln_in_parallel_attn "
+                            + norms
+                            + " is not supported (1 or 2; transformers fails on others)");
+        }
+        if (!newArch && parallel && norms != null && norms == 2) {
+            throw new ModelFormatException(
+                    source
+                            + ": num_ln_in_parallel_attn 2 without new_decoder_architecture is not"
+                            + " supported (FalconDecoderLayer builds ln_attn and ln_mlp but reads"
+                            + " input_layernorm; transformers fails)");
+        }
     }
 
     /** Whether the decoder maps embeddings in and out of its width (OPT's project_in / out). */

@@ -557,6 +557,74 @@ public final class ModelFields {
                                             "pipeline presets; generate does not read them")))
                     .toList();
 
+    private static final List<Field> FALCON =
+            List.of(
+                    new Field(
+                            "num_kv_heads",
+                            Use.APPLIED,
+                            "key and value heads with new_decoder_architecture (default"
+                                    + " num_attention_heads); without it one (multi_query) or one per"
+                                    + " query head (another count refused, as transformers fails on it)"),
+                    new Field(
+                            "n_embed",
+                            Use.APPLIED,
+                            "legacy name of hidden_size, which it overrides"),
+                    new Field(
+                            "ffn_hidden_size",
+                            Use.APPLIED,
+                            "the MLP's width (null: 4 x hidden_size); an intermediate_size is not"
+                                    + " read"),
+                    new Field(
+                            "activation",
+                            Use.APPLIED,
+                            "the MLP's activation (default gelu; the values hidden_act takes"
+                                    + " elsewhere; others refused)"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which carry a bias (default 1e-5)"),
+                    new Field(
+                            "new_decoder_architecture",
+                            Use.APPLIED,
+                            "Falcon-40B's layer: num_kv_heads key-value groups in"
+                                    + " query_key_value, attention and the MLP side by side (with"
+                                    + " parallel_attn false refused: transformers fails)"),
+                    new Field(
+                            "multi_query",
+                            Use.APPLIED,
+                            "one key and value head (default true) without"
+                                    + " new_decoder_architecture"),
+                    new Field(
+                            "parallel_attn",
+                            Use.APPLIED,
+                            "attention and the MLP side by side on one norm (default true); false:"
+                                    + " in sequence, with post_attention_layernorm"),
+                    new Field(
+                            "num_ln_in_parallel_attn",
+                            Use.APPLIED,
+                            "with new_decoder_architecture: 2 (default) norms, ln_attn and ln_mlp,"
+                                    + " or 1 shared; 2 without it refused (transformers fails)"),
+                    new Field(
+                            "bias",
+                            Use.APPLIED,
+                            "biases on all four linear modules (default false)"),
+                    new Field(
+                            "alibi",
+                            Use.APPLIED,
+                            "false only (Falcon's ALiBi, with bfloat16 slopes added before the score"
+                                    + " scale, is refused)"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"),
+                    new Field(
+                            "apply_residual_connection_post_layernorm",
+                            Use.NO_EFFECT,
+                            "a field of the original RefinedWeb configs that transformers 5 never"
+                                    + " reads"),
+                    new Field(
+                            "auto_map",
+                            Use.NO_EFFECT,
+                            "the original remote code's classes; transformers' own Falcon classes are"
+                                    + " what loads without trust_remote_code"));
+
     private static final List<Field> BLOOM =
             List.of(
                     new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 2)"),
@@ -997,6 +1065,7 @@ public final class ModelFields {
                     case "BloomForCausalLM" -> BLOOM;
                     case "GPTJForCausalLM" -> GPTJ;
                     case "GPTNeoForCausalLM" -> GPT_NEO;
+                    case "FalconForCausalLM" -> FALCON;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -1039,6 +1108,7 @@ public final class ModelFields {
         m.put("BloomForCausalLM", BLOOM);
         m.put("GPTJForCausalLM", GPTJ);
         m.put("GPTNeoForCausalLM", GPT_NEO);
+        m.put("FalconForCausalLM", FALCON);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

@@ -80,6 +80,9 @@ final class OwnConfigNames {
 
     /** A copy of {@code root} in the common names; {@code root} is not changed. */
     static ObjectNode toCommonNames(String arch, JsonNode root, String source) {
+        if (arch.equals("FalconForCausalLM")) {
+            return falconNames(root, source);
+        }
         // GPT-BigCode's config is GPT-2's, with multi_query and another default activation
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         // GPT-J's too, with rotary_dim (read by ModelConfig) and an untied head by default
@@ -277,6 +280,85 @@ final class OwnConfigNames {
             }
             out.add(t.equals("local") ? "sliding_attention" : "full_attention");
         }
+        return out;
+    }
+
+    /**
+     * FalconConfig's names: {@code n_embed} (legacy, over hidden_size), {@code ffn_hidden_size}
+     * (null: 4 x hidden), {@code activation}, {@code layer_norm_epsilon}; the key and value heads
+     * FalconAttention reads: {@code num_kv_heads} with {@code new_decoder_architecture}, else one
+     * with {@code multi_query} (default), else one per query head. Falcon rotates (rope_theta,
+     * rope_parameters); ALiBi ({@code alibi}) is refused by ModelConfig.
+     */
+    private static ObjectNode falconNames(JsonNode root, String source) {
+        for (String f : List.of("num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps")) {
+            if (root.has(f) && !root.get(f).isNull()) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + f
+                                + " is not read by FalconForCausalLM (it reads num_kv_heads,"
+                                + " hidden_size / num_attention_heads, activation and"
+                                + " layer_norm_epsilon); refusing rather than ignoring it");
+            }
+        }
+        if (ConfigReader.has(root, "partial_rotary_factor")) {
+            // FalconRotaryEmbedding would build a narrower table than the heads it rotates
+            throw new ModelFormatException(
+                    source
+                            + ": partial_rotary_factor is not supported for FalconForCausalLM"
+                            + " (its attention rotates whole heads; transformers fails on it)");
+        }
+        ObjectNode out = root.deepCopy();
+        for (Alias a :
+                List.of(
+                        new Alias("hidden_size", "hidden_size", 4544),
+                        new Alias("num_hidden_layers", "num_hidden_layers", 32),
+                        new Alias("num_attention_heads", "num_attention_heads", 71),
+                        new Alias("vocab_size", "vocab_size", 65024))) {
+            if (!root.has(a.own())) {
+                out.put(a.common(), a.dflt());
+            }
+        }
+        // FalconConfig.__post_init__: a legacy n_embed, when given, overrides hidden_size
+        JsonNode embed = root.get("n_embed");
+        if (embed != null && !embed.isNull()) {
+            out.set("hidden_size", embed);
+        }
+        out.remove("n_embed");
+        int hidden = ConfigReader.intField(out, "hidden_size", source, null, Integer.MAX_VALUE);
+        int heads =
+                ConfigReader.intField(out, "num_attention_heads", source, null, Integer.MAX_VALUE);
+        JsonNode ffn = root.get("ffn_hidden_size");
+        if (ffn == null || ffn.isNull()) {
+            out.put("intermediate_size", 4L * hidden);
+        } else {
+            out.set("intermediate_size", ffn);
+        }
+        out.remove("ffn_hidden_size");
+        out.put("hidden_act", ConfigReader.text(root, "activation", source, "gelu"));
+        out.remove("activation");
+        out.put("layer_norm_eps", ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5));
+        out.remove("layer_norm_epsilon");
+        boolean newArch = ConfigReader.bool(root, "new_decoder_architecture", source, false);
+        boolean multiQuery = ConfigReader.bool(root, "multi_query", source, true);
+        int kvHeads =
+                ConfigReader.has(root, "num_kv_heads")
+                        ? ConfigReader.intField(
+                                root, "num_kv_heads", source, null, Integer.MAX_VALUE)
+                        : heads;
+        if (!newArch && !multiQuery && kvHeads != heads) {
+            // FalconAttention splits q, k and v per head there and reshapes k and v to
+            // num_kv_heads heads, which fails for any other count
+            throw new ModelFormatException(
+                    source
+                            + ": num_kv_heads "
+                            + kvHeads
+                            + " with multi_query false needs new_decoder_architecture (without it"
+                            + " every head has its own key and value, and transformers fails)");
+        }
+        out.put("num_key_value_heads", newArch ? kvHeads : multiQuery ? 1 : heads);
+        out.remove("num_kv_heads");
         return out;
     }
 }

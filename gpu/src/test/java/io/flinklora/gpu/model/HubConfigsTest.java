@@ -257,4 +257,53 @@ class HubConfigsTest {
         assertEquals(8192, c.intermediateSize());
         assertTrue(c.slides(23) && !c.slides(22));
     }
+
+    @Test
+    void falcon7bsRemoteCodeFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "falcon-7b",
+                        "{\"alibi\": false, \"apply_residual_connection_post_layernorm\": false,"
+                                + " \"architectures\": [\"FalconForCausalLM\"], \"attention_dropout\":"
+                                + " 0.0, \"auto_map\": {\"AutoConfig\":"
+                                + " \"configuration_falcon.FalconConfig\", \"AutoModel\":"
+                                + " \"modeling_falcon.FalconModel\", \"AutoModelForCausalLM\":"
+                                + " \"modeling_falcon.FalconForCausalLM\"}, \"bias\": false,"
+                                + " \"bos_token_id\": 11, \"eos_token_id\": 11, \"hidden_dropout\":"
+                                + " 0.0, \"hidden_size\": 4544, \"initializer_range\": 0.02,"
+                                + " \"layer_norm_epsilon\": 1e-05, \"model_type\": \"falcon\","
+                                + " \"multi_query\": true, \"new_decoder_architecture\": false,"
+                                + " \"num_attention_heads\": 71, \"num_hidden_layers\": 32,"
+                                + " \"parallel_attn\": true, \"torch_dtype\": \"bfloat16\","
+                                + " \"transformers_version\": \"4.27.4\", \"use_cache\": true,"
+                                + " \"vocab_size\": 65024}");
+        assertEquals(4544, c.hiddenSize());
+        assertEquals(71, c.numHeads());
+        assertEquals(1, c.numKvHeads(), "multi_query: one key and value head");
+        assertEquals(64, c.headDim());
+        assertEquals(4 * 4544, c.intermediateSize(), "ffn_hidden_size absent: 4 x hidden_size");
+        assertTrue(c.block().parallel(), "attention and the MLP side by side on one norm");
+        assertFalse(c.block().twoNormParallel());
+        assertTrue(c.tieWordEmbeddings());
+    }
+
+    @Test
+    void falcon40bsNewDecoderArchitectureIsRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "falcon-40b",
+                        "{\"alibi\": false, \"apply_residual_connection_post_layernorm\": false,"
+                                + " \"architectures\": [\"FalconForCausalLM\"], \"attention_dropout\":"
+                                + " 0.0, \"bias\": false, \"bos_token_id\": 11, \"eos_token_id\": 11,"
+                                + " \"hidden_dropout\": 0.0, \"hidden_size\": 8192,"
+                                + " \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05,"
+                                + " \"model_type\": \"falcon\", \"new_decoder_architecture\": true,"
+                                + " \"num_attention_heads\": 128, \"num_hidden_layers\": 60,"
+                                + " \"num_kv_heads\": 8, \"parallel_attn\": true, \"torch_dtype\":"
+                                + " \"bfloat16\", \"transformers_version\": \"4.27.4\","
+                                + " \"use_cache\": true, \"vocab_size\": 65024}");
+        assertEquals(8, c.numKvHeads());
+        assertEquals(60, c.numLayers());
+        assertTrue(c.block().twoNormParallel(), "ln_attn and ln_mlp");
+    }
 }
