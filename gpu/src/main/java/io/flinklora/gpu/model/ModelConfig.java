@@ -1421,9 +1421,10 @@ public record ModelConfig(
         if (ConfigReader.bool(root, "alibi", source, false)) {
             throw new ModelFormatException(
                     source
-                            + ": alibi true is not supported for FalconForCausalLM (Falcon's ALiBi"
-                            + " slopes are rounded to bfloat16 and added before the score scale;"
-                            + " only rotary Falcon models are served)");
+                            + ": alibi true is not supported for FalconForCausalLM (transformers"
+                            + " 5's eager and SDPA attention disagree on it: eager adds the ALiBi"
+                            + " bias twice, to the scores and through the mask; only rotary Falcon"
+                            + " models are served)");
         }
         boolean newArch = ConfigReader.bool(root, "new_decoder_architecture", source, false);
         boolean parallel = ConfigReader.bool(root, "parallel_attn", source, true);

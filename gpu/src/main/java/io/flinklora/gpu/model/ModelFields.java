@@ -611,8 +611,8 @@ public final class ModelFields {
                     new Field(
                             "alibi",
                             Use.APPLIED,
-                            "false only (Falcon's ALiBi, with bfloat16 slopes added before the score"
-                                    + " scale, is refused)"),
+                            "false only (true refused: transformers 5's eager and SDPA attention"
+                                    + " disagree on Falcon's ALiBi, eager adding it twice)"),
                     new Field("hidden_dropout", Use.NO_EFFECT, "training only"),
                     new Field(
                             "apply_residual_connection_post_layernorm",
