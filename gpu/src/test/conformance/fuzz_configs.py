@@ -28,7 +28,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
-    FalconConfig, FalconForCausalLM)
+    FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -56,7 +56,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
-            falcon=(FalconConfig, FalconForCausalLM))
+            falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -256,6 +256,26 @@ def rand_model(r, arch):
         cfg["intermediate_size"] = r.choice([None, 48, 96])
         cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
         cfg["activation_function"] = r.choice(["gelu_new", "gelu_new", "gelu", "relu", "quick_gelu"])
+    if arch == "mpt":
+        # MptConfig's own names, ALiBi (any head count), Wqkv, a 4 x d_model MLP, unbiased LayerNorms,
+        # clip_qkv and softmax_scale; fields it never reads refused by name when they would matter
+        for k in ("rms_norm_eps", "num_key_value_heads", "intermediate_size", "rope_parameters"):
+            cfg.pop(k, None)
+        cfg["num_attention_heads"] = r.choice([2, 3, 4, 6])
+        cfg["hidden_size"] = cfg["num_attention_heads"] * r.choice([8, 16])
+        cfg["max_seq_len"] = cfg.pop("max_position_embeddings")
+        attn = {}
+        if r.random() < 0.4:
+            attn["clip_qkv"] = r.choice([0.5, 2.0, 8.0])
+        if r.random() < 0.3:
+            attn["softmax_scale"] = r.choice([0.1, 0.3])
+        if r.random() < 0.05:
+            attn["qk_ln"] = True  # refused by name
+        if attn:
+            cfg["attn_config"] = attn
+        cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
+        if r.random() < 0.05:
+            cfg["logit_scale"] = 2.0  # unread by transformers: refused by name
     if arch == "falcon":
         # key-value groups (new decoder architecture), one key and value head (multi_query) or one per query
         # head, side by side on one or two norms or in sequence, biases; ALiBi is refused by name
@@ -443,14 +463,15 @@ LIN["bloom"] = LIN["gpt_neox"]
 LIN["gptj"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
 LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 LIN["falcon"] = LIN["gpt_neox"]
+LIN["mpt"] = ["Wqkv", "out_proj", "up_proj", "down_proj"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo", "falcon")
+                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt")
                 else "default"]
     # the input embedding's own name
-    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo")
+    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt")
            else "word_embeddings" if arch in ("bloom", "falcon") else "embed_tokens")
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
@@ -461,6 +482,7 @@ def rand_lora(r, arch, layers):
                                 else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode", "gptj")
                                 else r"transformer\.h\.[01]\.(attn\.attention|mlp)\.(%s)" if arch == "gpt_neo"
                                 else r"transformer\.h\.[01]\.(self_attention|mlp)\.(%s)" if arch in ("bloom", "falcon")
+                                else r"transformer\.blocks\.[01]\.(attn|ffn)\.(%s)" if arch == "mpt"
                                 else r"model\.decoder\.layers\.[01]\.(self_attn\.)?(%s)" if arch == "opt"
                                 else r"model\.layers\.[01]\.(self_attn|mlp)\.(%s)") % "|".join(
             n.split(".")[-1] for n in r.sample(names, 2))
@@ -470,6 +492,7 @@ def rand_lora(r, arch, layers):
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
         kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj", "gpt_neo",
                                                                         "falcon")
+                                        else ["blocks", ["blocks"], None] if arch == "mpt"
                                         else ["layers", ["layers"], None])
     if r.random() < 0.25:
         kw["rank_pattern"] = {r.choice([r.choice(names), r"model\.layers\.1\." + r.choice(names), r"layers\.[01]\..*"]): r.choice([1, 3])}

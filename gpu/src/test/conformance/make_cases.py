@@ -108,6 +108,8 @@ from transformers import (  # noqa: E402
     GPTNeoForCausalLM,
     FalconConfig,
     FalconForCausalLM,
+    MptConfig,
+    MptForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -221,6 +223,7 @@ ARCH = {
     "gptj": (GPTJConfig, GPTJForCausalLM, "GPTJForCausalLM"),
     "gpt_neo": (GPTNeoConfig, GPTNeoForCausalLM, "GPTNeoForCausalLM"),
     "falcon": (FalconConfig, FalconForCausalLM, "FalconForCausalLM"),
+    "mpt": (MptConfig, MptForCausalLM, "MptForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -507,6 +510,24 @@ ADAPTERS = {
     "neo_embed_lora": (
         dict(r=4, lora_alpha=8, target_modules=["wte", "q_proj"]),
         ["embedding_lora", "q_proj_v_proj"],
+    ),
+    # MPT's module names: Wqkv (q | k | v), out_proj, ffn.up_proj and ffn.down_proj, no biases
+    "mpt_wqkv": (
+        dict(r=4, lora_alpha=8, target_modules=["Wqkv"]),
+        ["wqkv"],
+    ),
+    "mpt_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["Wqkv", "out_proj", "up_proj", "down_proj"],
+             rank_pattern={"up_proj": 2}, alpha_pattern={"Wqkv": 16}, lora_bias=True),
+        ["wqkv", "out_proj_up_proj_down_proj", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "mpt_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["Wqkv", "down_proj"]),
+        ["dora", "wqkv"],
+    ),
+    "mpt_embed_lora": (
+        dict(r=4, lora_alpha=8, target_modules=["wte", "Wqkv"]),
+        ["embedding_lora", "wqkv"],
     ),
     # Bloom's embedding is transformer.word_embeddings
     "bloom_embed_lora": (
@@ -1909,6 +1930,41 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[],
         ),
+        dict(
+            # MPT: ALiBi with MPT's slopes (4 heads: a power of two), Wqkv (q | k | v), an MLP 4 x d_model wide
+            # with exact GELU, LayerNorms without bias, no biases, a tied head; the config as mosaicml/mpt-7b
+            # writes it (fields transformers 5 does not read: learned_pos_emb, init_config, tokenizer_name)
+            name="mpt",
+            arch="mpt",
+            cfg=dict(),
+            hub_config=dict(drop=["dtype"],
+                            set=dict(learned_pos_emb=True, init_device="cpu", norm_type="low_precision_layernorm",
+                                     tokenizer_name="EleutherAI/gpt-neox-20b",
+                                     init_config={"init_std": 0.02, "name": "kaiming_normal_"})),
+            features=["mha", "alibi_mpt", "fused_qkv", "gateless_mlp", "layer_norm_without_bias", "gelu",
+                      "tied_embeddings", "config_v5"],
+            adapters=["mpt_wqkv", "rslora_all_linear", "mpt_patterns_bias", "mpt_dora", "mpt_embed_lora"],
+            mixes=[[("mpt_wqkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[],
+        ),
+        dict(
+            # MPT with 6 heads (MPT's interleaved slopes of the next power of two), q, k and v clamped
+            # (clip_qkv), a softmax_scale, untied
+            name="mpt_six_heads_clip_scale",
+            arch="mpt",
+            cfg=dict(hidden_size=48, num_attention_heads=6, tie_word_embeddings=False,
+                     attn_config=dict(clip_qkv=0.3, softmax_scale=0.2)),
+            features=["mha", "alibi_mpt_interleaved_slopes", "clip_qkv", "softmax_scale", "fused_qkv",
+                      "gateless_mlp", "layer_norm_without_bias", "gelu", "untied_embeddings", "config_v5"],
+            adapters=["mpt_wqkv", "mpt_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="q, k and v unclamped",
+                       config=lambda d: d["attn_config"].update(clip_qkv=None)),
+                  dict(what="head_dim^-1/2 in place of softmax_scale",
+                       config=lambda d: d["attn_config"].update(softmax_scale=None))],
+        ),
     ]
 
 
@@ -2130,6 +2186,10 @@ def short_prompt_len(spec):
 def build_source_model(spec, seed, out, shapes):
     config_cls, model_cls, _ = ARCH[spec["arch"]]
     kwargs = common_config(shapes)
+    if spec["arch"] == "mpt":
+        # MptConfig names the longest sequence max_seq_len and has no MLP width (4 x d_model)
+        kwargs["max_seq_len"] = kwargs.pop("max_position_embeddings")
+        kwargs.pop("intermediate_size")
     kwargs.update(spec["cfg"])
     config = config_cls(attn_implementation="eager", **kwargs)
     check_config(spec, config, shapes)
@@ -2314,8 +2374,11 @@ def check_config(spec, config, shapes):
         # GPTBigCodeAttention reads multi_query; the config's num_key_value_heads can be stale (its
         # __post_init__ computes it before the num_attention_heads alias lands), and is unread
         kv = 1 if config.multi_query else heads
-    assert (config.hidden_size, config.intermediate_size, config.num_hidden_layers, heads) == \
-        (spec["cfg"].get("hidden_size", shapes["hidden"]), shapes["intermediate"], shapes["layers"],
+    mpt = spec["arch"] == "mpt"  # MptMLP is 4 x d_model wide
+    assert (config.hidden_size, 4 * config.hidden_size if mpt else config.intermediate_size,
+            config.num_hidden_layers, heads) == \
+        (spec["cfg"].get("hidden_size", shapes["hidden"]),
+         4 * spec["cfg"].get("hidden_size", shapes["hidden"]) if mpt else shapes["intermediate"], shapes["layers"],
          spec["cfg"].get("num_attention_heads", shapes["heads"])), spec["name"]
     feats = spec["features"]
     if "mqa" in feats:
@@ -2326,7 +2389,7 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj", "gpt_neo"):
+    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj", "gpt_neo", "mpt"):
         return  # learned positions or ALiBi, or GPT-J's own rotary (rotary_dim): no rope_parameters to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)

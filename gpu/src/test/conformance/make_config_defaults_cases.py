@@ -34,7 +34,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
-         ("FalconForCausalLM", "falcon")]
+         ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -145,7 +145,26 @@ EXTRA = [
     {"num_ln_in_parallel_attn": 2},
     {"alibi": True},
     {"ffn_hidden_size": 96, "activation": "relu", "layer_norm_epsilon": 1e-3, "n_embed": 128},
+    # MPT's attention (clip_qkv, softmax_scale), its sequence bound and epsilon; the fields MptForCausalLM
+    # keeps but never reads, and the attention it does not implement (refused by name)
+    {"attn_config": {"clip_qkv": 6.0, "softmax_scale": 0.1}},
+    {"max_seq_len": 512, "layer_norm_epsilon": 1e-3},
+    {"expansion_ratio": 2},
+    {"no_bias": False},
+    {"logit_scale": 2.0},
+    {"attn_config": {"alibi": False}},
+    {"attn_config": {"alibi_bias_max": 16}},
+    {"attn_config": {"attn_type": "multiquery_attention"}},
+    {"attn_config": {"qk_ln": True}},
+    {"attn_config": {"prefix_lm": True}},
 ]
+# MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
+# the engine refuses them by name (in mptNames' order)
+MPT_REFUSED = [("expansion_ratio", lambda v: v != 4), ("no_bias", lambda v: v is False),
+               ("logit_scale", lambda v: v is not None)]
+MPT_ATTN_REFUSED = [("attn_type", lambda v: v != "multihead_attention"), ("prefix_lm", bool), ("qk_ln", bool),
+                    ("attn_uses_sequence_id", bool), ("alibi", lambda v: v is False),
+                    ("alibi_bias_max", lambda v: v != 8)]
 # 4.x fields every config class still accepts (to_dict writes rope_parameters instead)
 LEGACY = ("rope_theta", "rope_scaling")
 # common fields GPT2LMHeadModel never reads (Gpt2Names refuses them by name; a null is as absent)
@@ -166,9 +185,10 @@ def resolved(c, arch, model):
     bloom = arch == "BloomForCausalLM"
     gptj = arch == "GPTJForCausalLM"
     neo = arch == "GPTNeoForCausalLM"  # GPT-2's tree with nn.Linear modules under attn.attention
+    mpt = arch == "MptForCausalLM"  # transformer.blocks, Wqkv, ffn, ALiBi
     falcon = arch == "FalconForCausalLM"  # Bloom's tree, rotary
     # GPT-2 and OPT have no rotary embedding (every rotary_layers entry false): the engine's unused default
-    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom or gptj or neo \
+    rope = {"rope_type": "default", "rope_theta": 10000.0} if gpt2 or opt or bloom or gptj or neo or mpt \
         else c.rope_parameters
     if gptj:
         # create_sinusoidal_positions: theta 10000 over the leading rotary_dim dimensions
@@ -202,22 +222,24 @@ def resolved(c, arch, model):
         scale = model.transformer.h[0].attn.scaling  # layer 0's (scale_attn_weights)
     if neo:
         scale = 1.0  # GPTNeoSelfAttention._attn does not scale its scores
+    if mpt:
+        scale = model.transformer.blocks[0].attn.softmax_scale
     # the biases the built modules carry (Helium's o_proj has none, ERNIE 4.5's use_bias sets all)
     neox = arch == "GPTNeoXForCausalLM"
     # GPT-NeoX's, GPT-2's, OPT's roots
-    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj or neo or falcon
+    base = (model.gpt_neox if neox else model.transformer if gpt2 or bloom or gptj or neo or falcon or mpt
             else model.model.decoder if opt else model.model)
-    layer0 = base.h[0] if gpt2 or bloom or gptj or neo or falcon else base.layers[0]
+    layer0 = base.blocks[0] if mpt else base.h[0] if gpt2 or bloom or gptj or neo or falcon else base.layers[0]
     attn = (layer0.attention if neox else layer0.attn.attention if neo else layer0.attn if gpt2 or gptj
-            else layer0.self_attention if bloom or falcon else layer0.self_attn)
-    mlp = layer0 if opt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
+            else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
+    mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
-                or getattr(attn, "c_attn", None) or attn.query_key_value).bias is not None
+                or getattr(attn, "c_attn", None) or getattr(attn, "Wqkv", None) or attn.query_key_value).bias is not None
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
     o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
               or attn.dense).bias is not None
     act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj or neo
-           else "gelu_pytorch_tanh" if bloom else c.activation if falcon else c.hidden_act)  # Bloom: its own tanh GELU
+           else "gelu_pytorch_tanh" if bloom else c.activation if falcon else "gelu" if mpt else c.hidden_act)  # Bloom: its own tanh GELU
     eos = c.eos_token_id
     return {
         "num_key_value_heads": attn.kv_heads if arch == "GPTBigCodeForCausalLM"
@@ -226,14 +248,15 @@ def resolved(c, arch, model):
         "head_dim": head_dim,
         # Bloom (ALiBi) has none: the engine serves 2048 (BLOOM's training length) unless the config
         # gives a bound
-        "max_position_embeddings": getattr(c, "max_position_embeddings", 2048) if bloom
+        "max_position_embeddings": c.max_seq_len if mpt else getattr(c, "max_position_embeddings", 2048) if bloom
                                    else c.max_position_embeddings,
         # OlmoLayerNorm hard-codes its epsilon
         # GPT-2's MLP is n_inner wide, or 4 x n_embd
         "intermediate_size": getattr(mlp.c_fc, "nf", None) or mlp.c_fc.out_features if gpt2 or neo else
                              mlp.dense_h_to_4h.out_features if bloom or falcon else
+                             mlp.up_proj.out_features if mpt else
                              mlp.fc_in.out_features if gptj else mlp.fc1.out_features if opt else c.intermediate_size,
-        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo or falcon
+        "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo or falcon or mpt
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
                                                       "PhiForCausalLM", "GPTNeoXForCausalLM")
@@ -260,14 +283,15 @@ def resolved(c, arch, model):
         # Phi names its final norm final_layernorm
         "norm_bias": (layer0.self_attn_layer_norm.bias is not None) if opt
                      else getattr(getattr(base, "norm", None) or getattr(base, "final_layernorm", None)
-                                  or getattr(base, "ln_f", None) or base.final_layer_norm, "bias", None) is not None,
+                                  or getattr(base, "ln_f", None) or getattr(base, "norm_f", None)
+                                  or base.final_layer_norm, "bias", None) is not None,
         # OPT: LayerNorms after each residual add (do_layer_norm_before false), a final norm or none
         "post_layer_norm": opt and not c.do_layer_norm_before,
         "final_norm": not opt or base.final_layer_norm is not None,
         # OPT's embeddings may be narrower than the decoder (project_in / project_out)
         "embedding_width": model.get_input_embeddings().weight.shape[1],
         "head_bias": model.lm_head.bias is not None,
-        "clip_qkv": getattr(c, "clip_qkv", None) or 0.0,
+        "clip_qkv": (c.attn_config.clip_qkv if mpt else getattr(c, "clip_qkv", None)) or 0.0,
         "partial_rotary_factor": rope.get("partial_rotary_factor",
                                           getattr(c, "partial_rotary_factor", 1.0)),
         "tie_word_embeddings": c.tie_word_embeddings,
@@ -289,13 +313,14 @@ def resolved(c, arch, model):
         "embedding_multiplier": getattr(c, "embedding_multiplier", 1.0),
         "residual_multiplier": getattr(c, "residual_multiplier", 1.0),
         "logits_scaling": getattr(c, "logits_scaling", 1.0),
-        "logit_scale": getattr(c, "logit_scale", 1.0),
+        # Cohere's (MptForCausalLM keeps its own logit_scale unread; a value is refused)
+        "logit_scale": 1.0 if mpt else getattr(c, "logit_scale", 1.0),
         # Cohere2Attention rotates where it windows (a sliding type and a window)
         "rotary_layers": ([c.sliding_window is None or t == "sliding_attention" for t in c.layer_types]
                           if arch == "Exaone4ForCausalLM"
                           else [c.sliding_window is not None and t == "sliding_attention" for t in c.layer_types]
                           if arch == "Cohere2ForCausalLM"
-                          else [False] * layers if gpt2 or opt or bloom or neo
+                          else [False] * layers if gpt2 or opt or bloom or neo or mpt
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
@@ -316,13 +341,14 @@ def main():
             if extra in seen:
                 continue
             seen.append(extra)
-            config = {"architectures": [arch], "model_type": model_type, **SIZES, **extra}
+            sizes = {k: v for k, v in SIZES.items() if not (arch == "MptForCausalLM" and k == "intermediate_size")}
+            config = {"architectures": [arch], "model_type": model_type, **sizes, **extra}
             json.dump(config, open(os.path.join(tmp, "config.json"), "w"))
             unread = [k for k in GPT2_UNREAD if extra.get(k) is not None
                       # GPTBigCodeConfig rewrites num_key_value_heads from multi_query: not refused
                       and not (k == "num_key_value_heads" and arch == "GPTBigCodeForCausalLM")] \
                 if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM", "GPTJForCausalLM",
-                            "GPTNeoForCausalLM") else []
+                            "GPTNeoForCausalLM", "MptForCausalLM") else []
             if arch == "BloomForCausalLM":
                 unread = [k for k in ("apply_residual_connection_post_layernorm", "slow_but_exact")
                           if extra.get(k)] + [k for k in BLOOM_UNREAD if extra.get(k) is not None]
@@ -333,6 +359,13 @@ def main():
                 # GPT-2 and OPT do not read them; the engine refuses them by name rather than guess
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})
                 continue
+            if arch == "MptForCausalLM":
+                unread += [k for k, bad in MPT_REFUSED if k in extra and bad(extra[k])]
+                unread += [k for k, bad in MPT_ATTN_REFUSED if k in extra.get("attn_config", {})
+                           and bad(extra["attn_config"][k])]
+                if unread:
+                    cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})
+                    continue
             if arch == "FalconForCausalLM" and extra.get("alibi"):
                 # transformers computes it; the engine refuses it by name (bfloat16 slopes, scaled)
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "alibi"})

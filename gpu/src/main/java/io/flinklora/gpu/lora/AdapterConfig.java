@@ -121,6 +121,7 @@ public record AdapterConfig(
                     "fc_in", // GPT-J
                     "fc_out",
                     "query_key_value", // GPT-NeoX
+                    "Wqkv", // MPT
                     "dense_h_to_4h",
                     "dense_4h_to_h");
     private static final Pattern DEFAULT_LAYER_INDEX =
@@ -716,6 +717,18 @@ public record AdapterConfig(
         }
         if (model.falcon()) {
             return falconModules(model, layers);
+        }
+        if (model.mpt()) {
+            return tree(
+                    List.of(
+                            "transformer",
+                            "transformer.wte",
+                            "transformer.blocks",
+                            "transformer.norm_f",
+                            "lm_head"),
+                    "transformer.blocks.",
+                    List.of("norm_1", "attn", "norm_2", "ffn", "ffn.act", "resid_attn_dropout"),
+                    layers);
         }
         List<String> out =
                 new ArrayList<>(

@@ -104,6 +104,23 @@ public record LinearModule(
             return qkvOutUpDown(
                     c, block + "attn.attention.", block + "mlp.c_fc", block + "mlp.c_proj");
         }
+        if (c.mpt()) {
+            // MPT: Wqkv holds q | k | v (chunk(3)), out_proj (o), ffn.up_proj and ffn.down_proj
+            String block = "transformer.blocks." + layer + ".";
+            int hidden = c.hiddenSize();
+            return List.of(
+                    new LinearModule(
+                            block + "attn.Wqkv",
+                            hidden,
+                            3 * hidden,
+                            List.of(
+                                    new Slice(Projection.Q, 0, hidden),
+                                    new Slice(Projection.K, hidden, hidden),
+                                    new Slice(Projection.V, 2 * hidden, hidden))),
+                    named(c, block + "attn.out_proj", Projection.O),
+                    named(c, block + "ffn.up_proj", Projection.UP),
+                    named(c, block + "ffn.down_proj", Projection.DOWN));
+        }
         if (c.falcon()) {
             // Falcon: query_key_value by key-value group, dense (o), mlp.dense_h_to_4h and
             // mlp.dense_4h_to_h

@@ -170,6 +170,9 @@ public final class LlamaModel implements AutoCloseable {
         this.projectIn = projections[0];
         this.projectOut = projections[1];
         this.embeddingNorm = embeddingNorm;
+        // MPT's build_mpt_alibi_tensor (1 / 2^(i x 8 / n) over the power of two n at or above the
+        // head count, odd-indexed slopes first) gives Bloom's slopes at its alibi_bias_max of 8,
+        // the only value MptModel uses
         this.alibiSlopes = config.alibi() ? alibiSlopes(config.numHeads(), manager, dtype) : null;
         this.lmHead = lmHead;
         this.lmHeadBias = lmHeadBias;
@@ -303,9 +306,11 @@ public final class LlamaModel implements AutoCloseable {
                                             ? "model.decoder.final_layer_norm"
                                             : config.bloom() || config.falcon()
                                                     ? "transformer.ln_f"
-                                                    : config.phi()
-                                                            ? "model.final_layernorm"
-                                                            : "model.norm";
+                                                    : config.mpt()
+                                                            ? "transformer.norm_f"
+                                                            : config.phi()
+                                                                    ? "model.final_layernorm"
+                                                                    : "model.norm";
             // OPT without a final norm (post-LayerNorm blocks, _remove_final_layer_norm)
             boolean finalNorm = config.block().finalNorm();
             NDArray norm =
@@ -327,7 +332,9 @@ public final class LlamaModel implements AutoCloseable {
                 String attn = root + "layers." + l + ".self_attn.";
                 String pre =
                         root
-                                + (gpt2 || config.bloom() || config.falcon() ? "h." : "layers.")
+                                + (gpt2 || config.bloom() || config.falcon()
+                                        ? "h."
+                                        : config.mpt() ? "blocks." : "layers.")
                                 + l
                                 + ".";
                 // Falcon's new decoder architecture: ln_attn before attention, ln_mlp before the
@@ -336,17 +343,23 @@ public final class LlamaModel implements AutoCloseable {
                 // GPT-2 names the norm of attention ln_1 and the MLP's ln_2; OPT
                 // self_attn_layer_norm and final_layer_norm
                 String inputNorm =
-                        gpt2
-                                ? "ln_1"
-                                : config.opt()
-                                        ? "self_attn_layer_norm"
-                                        : falconTwoNorms ? "ln_attn" : "input_layernorm";
+                        config.mpt()
+                                ? "norm_1"
+                                : gpt2
+                                        ? "ln_1"
+                                        : config.opt()
+                                                ? "self_attn_layer_norm"
+                                                : falconTwoNorms ? "ln_attn" : "input_layernorm";
                 String postAttentionNorm =
-                        gpt2
-                                ? "ln_2"
-                                : config.opt()
-                                        ? "final_layer_norm"
-                                        : falconTwoNorms ? "ln_mlp" : "post_attention_layernorm";
+                        config.mpt()
+                                ? "norm_2"
+                                : gpt2
+                                        ? "ln_2"
+                                        : config.opt()
+                                                ? "final_layer_norm"
+                                                : falconTwoNorms
+                                                        ? "ln_mlp"
+                                                        : "post_attention_layernorm";
                 boolean sandwich = config.block().sandwichNorms();
                 // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
                 // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm

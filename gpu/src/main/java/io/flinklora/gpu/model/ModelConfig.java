@@ -98,7 +98,8 @@ public record ModelConfig(
                     "BloomForCausalLM",
                     "GPTJForCausalLM",
                     "GPTNeoForCausalLM",
-                    "FalconForCausalLM");
+                    "FalconForCausalLM",
+                    "MptForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -495,6 +496,7 @@ public record ModelConfig(
                         new Defaults(null, null, 2048, true, "gelu_new", 1e-5, null);
                 case "FalconForCausalLM" ->
                         new Defaults(null, null, 2048, true, "gelu", 1e-5, null);
+                case "MptForCausalLM" -> new Defaults(null, null, 2048, true, "gelu", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -642,9 +644,22 @@ public record ModelConfig(
         return architecture.equals("FalconForCausalLM");
     }
 
-    /** Whether attention scores take ALiBi's per-head bias (slope x key position): Bloom's. */
+    /**
+     * MPT: a model root {@code transformer.} ({@code wte}, {@code blocks.N}, {@code norm_f}), q, k
+     * and v fused in {@code attn.Wqkv} (q | k | v), {@code attn.out_proj}, an MLP without a gate
+     * ({@code ffn.up_proj}, exact GELU, {@code ffn.down_proj}), no biases, LayerNorms without bias
+     * ({@code norm_1}, {@code norm_2}), ALiBi with MPT's slopes, and {@code clip_qkv}.
+     */
+    public boolean mpt() {
+        return architecture.equals("MptForCausalLM");
+    }
+
+    /**
+     * Whether attention scores take ALiBi's per-head bias (slope x key position): Bloom's and MPT's
+     * (the same slopes: MPT's recipe at its alibi_bias_max of 8 gives Bloom's).
+     */
     public boolean alibi() {
-        return bloom();
+        return bloom() || mpt();
     }
 
     /** Whether a LayerNorm follows the token embedding (Bloom's word_embeddings_layernorm). */
@@ -667,7 +682,7 @@ public record ModelConfig(
     public String basePrefix() {
         return gptNeoX()
                 ? "gpt_neox."
-                : gpt2Tree() || bloom() || falcon() ? "transformer." : "model.";
+                : gpt2Tree() || bloom() || falcon() || mpt() ? "transformer." : "model.";
     }
 
     /**
@@ -705,7 +720,7 @@ public record ModelConfig(
                 ? "gpt_neox.embed_in"
                 : bloom() || falcon()
                         ? "transformer.word_embeddings"
-                        : gpt2Tree()
+                        : gpt2Tree() || mpt()
                                 ? "transformer.wte"
                                 : opt() ? "model.decoder.embed_tokens" : "model.embed_tokens";
     }
@@ -747,7 +762,8 @@ public record ModelConfig(
                 || gpt2()
                 || gptBigCode()
                 || bloom()
-                || falcon();
+                || falcon()
+                || mpt();
     }
 
     /**
@@ -766,6 +782,7 @@ public record ModelConfig(
                 && !gptj()
                 && !gptNeo()
                 && !falcon()
+                && !mpt()
                 && !opt();
     }
 
@@ -838,6 +855,12 @@ public record ModelConfig(
                     source + ": field 'architectures' must be a list of one architecture name");
         }
         String arch = archs.get(0).asText();
+        if (arch.equals("MPTForCausalLM") && "mpt".equals(root.path("model_type").asText(null))) {
+            // MosaicML's remote-code class name, which the hub's MPT configs name: without
+            // trust_remote_code, AutoModelForCausalLM builds transformers' own class for model_type
+            // mpt
+            arch = "MptForCausalLM";
+        }
         if (!SUPPORTED_ARCHITECTURES.contains(arch)) {
             throw new ModelFormatException(
                     source
@@ -856,6 +879,7 @@ public record ModelConfig(
         boolean gptj = arch.equals("GPTJForCausalLM");
         boolean neo = arch.equals("GPTNeoForCausalLM");
         boolean falcon = arch.equals("FalconForCausalLM");
+        boolean mpt = arch.equals("MptForCausalLM");
         if (falcon) {
             checkFalcon(root, source);
         }
@@ -875,7 +899,7 @@ public record ModelConfig(
         if (opt) {
             checkOpt(root, source);
         }
-        if (gpt2 || opt || bigcode || gptj || bloom || neo || falcon) {
+        if (gpt2 || opt || bigcode || gptj || bloom || neo || falcon || mpt) {
             // GPT-Neo's attention_types and window_size come back as layer_types and
             // sliding_window
             root = OwnConfigNames.toCommonNames(arch, root, source);
@@ -1000,7 +1024,7 @@ public record ModelConfig(
                                 ? defaults.headDim()
                                 : hidden / heads,
                         MAX_DIM);
-        if (headDim % 2 != 0 && !gpt2 && !opt && !bloom && !neo) {
+        if (headDim % 2 != 0 && !gpt2 && !opt && !bloom && !neo && !mpt) {
             throw new ModelFormatException(
                     source + ": head_dim " + headDim + " must be even for rotary embeddings");
         }
@@ -1039,7 +1063,7 @@ public record ModelConfig(
         List<Boolean> rotary =
                 smol
                         ? smolRotaryLayers(root, layers, source)
-                        : gpt2 || opt || bloom || neo
+                        : gpt2 || opt || bloom || neo || mpt
                                 ? java.util.Collections.nCopies(layers, false)
                                 : allRotary(layers);
         List<Boolean> sliding =
@@ -1071,7 +1095,7 @@ public record ModelConfig(
                         : ConfigReader.number(
                                 root,
                                 cohere || stablelm || phi || neox || gpt2 || opt || bloom || gptj
-                                                || neo || falcon
+                                                || neo || falcon || mpt
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1109,7 +1133,7 @@ public record ModelConfig(
         if (gptj) {
             rope = gptjRope(gptjRotaryDim, headDim, source);
         }
-        if (!gpt2 && !opt && !bloom && !neo) {
+        if (!gpt2 && !opt && !bloom && !neo && !mpt) {
             rope.checkHeadDim(headDim, source);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
@@ -1289,6 +1313,19 @@ public record ModelConfig(
             qkvBias = false;
             oBias = false;
             mlpBias = true;
+        }
+        if (mpt) {
+            // no biases, LayerNorms without bias, q, k and v clamped to clip_qkv (0: not clamped),
+            // scores scaled by softmax_scale (MptNames: attention_scale) or head_dim^-1/2
+            double scale =
+                    root.has("attention_scale")
+                            ? root.get("attention_scale").asDouble()
+                            : 1.0 / Math.sqrt(headDim);
+            double clip = root.has("clip_qkv") ? root.get("clip_qkv").asDouble() : 0;
+            block = Block.of(act, 1f, false, false, scale, 0, 0, 1, 1, false).withOlmo(clip);
+            qkvBias = false;
+            oBias = false;
+            mlpBias = false;
         }
         if (falcon) {
             // bias on query_key_value, dense and the MLP, behind LayerNorms with a bias: attention

@@ -625,6 +625,66 @@ public final class ModelFields {
                             "the original remote code's classes; transformers' own Falcon classes are"
                                     + " what loads without trust_remote_code"));
 
+    private static final List<Field> MPT =
+            List.of(
+                    new Field("d_model", Use.APPLIED, "hidden_size (its alias; default 2048)"),
+                    new Field(
+                            "n_heads", Use.APPLIED, "num_attention_heads (its alias; default 16)"),
+                    new Field("n_layers", Use.APPLIED, "num_hidden_layers (its alias; default 24)"),
+                    new Field(
+                            "max_seq_len",
+                            Use.APPLIED,
+                            "max_position_embeddings (its alias; default 2048): the longest sequence"
+                                    + " served"),
+                    new Field(
+                            "expansion_ratio",
+                            Use.APPLIED,
+                            "4 only: MptMLP is 4 x d_model wide whatever it says"),
+                    new Field(
+                            "layer_norm_epsilon",
+                            Use.APPLIED,
+                            "the epsilon of its LayerNorms, which have no bias (default 1e-5)"),
+                    new Field(
+                            "attn_config",
+                            Use.APPLIED,
+                            "clip_qkv (q, k and v clamped), softmax_scale (null: head_dim^-1/2) applied;"
+                                    + " attn_type multihead_attention, alibi true, alibi_bias_max 8,"
+                                    + " prefix_lm, qk_ln and attn_uses_sequence_id false only (transformers"
+                                    + " 5 implements nothing else); attn_pdrop, attn_impl no effect;"
+                                    + " other fields refused"),
+                    new Field(
+                            "no_bias",
+                            Use.APPLIED,
+                            "true only (transformers 5 builds every module without a bias)"),
+                    new Field(
+                            "logit_scale",
+                            Use.APPLIED,
+                            "null only (MptForCausalLM does not read it)"),
+                    new Field(
+                            "learned_pos_emb",
+                            Use.NO_EFFECT,
+                            "unread by transformers 5 (ALiBi always); a checkpoint with a position"
+                                    + " table is refused by its tensor name"),
+                    new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("emb_pdrop", Use.NO_EFFECT, "training only"),
+                    new Field("embedding_fraction", Use.NO_EFFECT, "training only"),
+                    new Field("init_device", Use.NO_EFFECT, "initialisation only"),
+                    new Field("init_config", Use.NO_EFFECT, "initialisation only"),
+                    new Field(
+                            "norm_type",
+                            Use.NO_EFFECT,
+                            "every MPT has the same LayerNorm (low_precision_layernorm)"),
+                    new Field(
+                            "tokenizer_name",
+                            Use.NO_EFFECT,
+                            "the original tokenizer's hub name; the folder's tokenizer is used"),
+                    new Field("verbose", Use.NO_EFFECT, "the original code's logging level"),
+                    new Field(
+                            "auto_map",
+                            Use.NO_EFFECT,
+                            "the original remote code's classes; transformers' own MPT classes are"
+                                    + " what loads without trust_remote_code"));
+
     private static final List<Field> BLOOM =
             List.of(
                     new Field("n_layer", Use.APPLIED, "num_hidden_layers (its alias; default 2)"),
@@ -1066,6 +1126,7 @@ public final class ModelFields {
                     case "GPTJForCausalLM" -> GPTJ;
                     case "GPTNeoForCausalLM" -> GPT_NEO;
                     case "FalconForCausalLM" -> FALCON;
+                    case "MptForCausalLM" -> MPT;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -1109,6 +1170,7 @@ public final class ModelFields {
         m.put("GPTJForCausalLM", GPTJ);
         m.put("GPTNeoForCausalLM", GPT_NEO);
         m.put("FalconForCausalLM", FALCON);
+        m.put("MptForCausalLM", MPT);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

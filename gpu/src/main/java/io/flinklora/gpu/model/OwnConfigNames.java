@@ -83,6 +83,9 @@ final class OwnConfigNames {
         if (arch.equals("FalconForCausalLM")) {
             return falconNames(root, source);
         }
+        if (arch.equals("MptForCausalLM")) {
+            return mptNames(root, source);
+        }
         // GPT-BigCode's config is GPT-2's, with multi_query and another default activation
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         // GPT-J's too, with rotary_dim (read by ModelConfig) and an untied head by default
@@ -281,6 +284,203 @@ final class OwnConfigNames {
             out.add(t.equals("local") ? "sliding_attention" : "full_attention");
         }
         return out;
+    }
+
+    // MptAttentionConfig's fields (attn_config); model_type is the sub-config's own, saved empty
+    private static final java.util.Set<String> MPT_ATTENTION_FIELDS =
+            java.util.Set.of(
+                    "attn_type",
+                    "attn_pdrop",
+                    "attn_impl",
+                    "clip_qkv",
+                    "softmax_scale",
+                    "prefix_lm",
+                    "qk_ln",
+                    "attn_uses_sequence_id",
+                    "alibi",
+                    "alibi_bias_max",
+                    "model_type",
+                    "transformers_version");
+
+    /**
+     * MptConfig's names ({@code d_model}, {@code n_heads}, {@code n_layers}, {@code max_seq_len})
+     * and its {@code attn_config}, as MptForCausalLM reads them: an MLP 4 x d_model wide with exact
+     * GELU, LayerNorms without bias, no biases, ALiBi on every layer with {@code alibi_bias_max} 8.
+     * The fields transformers 5 keeps but never reads, and that would describe another model (alibi
+     * false, alibi_bias_max other than 8, logit_scale, no_bias false, expansion_ratio other than
+     * 4), are refused by name, as are attention the port does not implement (multi-query, q/k
+     * LayerNorms, prefix LM, sequence ids). The attention's clip_qkv and softmax_scale come back as
+     * {@code clip_qkv} and {@code attention_scale}.
+     */
+    private static ObjectNode mptNames(JsonNode root, String source) {
+        for (String f :
+                List.of(
+                        "num_key_value_heads",
+                        "head_dim",
+                        "hidden_act",
+                        "rms_norm_eps",
+                        "intermediate_size",
+                        "max_position_embeddings",
+                        "rope_theta",
+                        "rope_scaling",
+                        "rope_parameters",
+                        "partial_rotary_factor",
+                        "original_max_position_embeddings")) {
+            if (root.has(f) && !root.get(f).isNull()) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + f
+                                + " is not read by MptForCausalLM (its MLP is 4 x d_model with exact"
+                                + " GELU, its heads d_model / n_heads, its positions ALiBi up to"
+                                + " max_seq_len);"
+                                + " refusing rather than ignoring it");
+            }
+        }
+        ObjectNode out = root.deepCopy();
+        for (Alias a :
+                List.of(
+                        new Alias("d_model", "hidden_size", 2048),
+                        new Alias("n_heads", "num_attention_heads", 16),
+                        new Alias("n_layers", "num_hidden_layers", 24))) {
+            JsonNode own = root.get(a.own());
+            JsonNode alias = root.get(a.common());
+            if (own != null && alias != null && !own.equals(alias)) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + a.own()
+                                + " ("
+                                + own
+                                + ") and "
+                                + a.common()
+                                + " ("
+                                + alias
+                                + ") disagree");
+            }
+            JsonNode value = own != null ? own : alias;
+            out.remove(a.own());
+            if (value == null) {
+                out.put(a.common(), a.dflt());
+            } else {
+                out.set(a.common(), value);
+            }
+        }
+        if (!root.has("vocab_size")) {
+            out.put("vocab_size", 50368);
+        }
+        // MptModel builds its ALiBi tensor for max_seq_len positions: the longest sequence
+        out.put(
+                "max_position_embeddings",
+                ConfigReader.intField(root, "max_seq_len", source, 2048, 1 << 21));
+        out.remove("max_seq_len");
+        int hidden = ConfigReader.intField(out, "hidden_size", source, null, Integer.MAX_VALUE);
+        int ratio = ConfigReader.intField(root, "expansion_ratio", source, 4, 1 << 10);
+        unread(root, source, "expansion_ratio", ratio != 4, "its MLP is 4 x d_model whatever");
+        unread(
+                root,
+                source,
+                "no_bias",
+                !ConfigReader.bool(root, "no_bias", source, true),
+                "its modules never have biases");
+        unread(
+                root,
+                source,
+                "logit_scale",
+                ConfigReader.has(root, "logit_scale"),
+                "MptForCausalLM does not scale its logits");
+        out.put("intermediate_size", 4L * hidden);
+        out.put("hidden_act", "gelu");
+        out.put("layer_norm_eps", ConfigReader.number(root, "layer_norm_epsilon", source, 1e-5));
+        out.remove(List.of("layer_norm_epsilon", "expansion_ratio", "no_bias", "logit_scale"));
+        JsonNode attn = root.get("attn_config");
+        if (attn != null && !attn.isNull()) {
+            if (!attn.isObject()) {
+                throw new ModelFormatException(
+                        source + ": attn_config must be an object, got " + attn);
+            }
+            String where = source + " attn_config";
+            attn.fieldNames()
+                    .forEachRemaining(
+                            f -> {
+                                if (!MPT_ATTENTION_FIELDS.contains(f)) {
+                                    throw new ModelFormatException(
+                                            where
+                                                    + ": field '"
+                                                    + f
+                                                    + "' is not implemented for MptForCausalLM"
+                                                    + " (it may change the computation; refusing"
+                                                    + " rather than ignoring it)");
+                                }
+                            });
+            String type = ConfigReader.text(attn, "attn_type", where, "multihead_attention");
+            if (!type.equals("multihead_attention")) {
+                throw new ModelFormatException(
+                        where
+                                + ": attn_type '"
+                                + type
+                                + "' is not supported (transformers' MptAttention is multi-head"
+                                + " only)");
+            }
+            for (String f : List.of("prefix_lm", "qk_ln", "attn_uses_sequence_id")) {
+                if (ConfigReader.bool(attn, f, where, false)) {
+                    throw new ModelFormatException(
+                            where
+                                    + ": "
+                                    + f
+                                    + " true is not supported (transformers 5's MPT does not"
+                                    + " implement it and would compute another model)");
+                }
+            }
+            unread(
+                    attn,
+                    where,
+                    "alibi",
+                    !ConfigReader.bool(attn, "alibi", where, true),
+                    "MptModel applies ALiBi whatever it says");
+            unread(
+                    attn,
+                    where,
+                    "alibi_bias_max",
+                    ConfigReader.intField(attn, "alibi_bias_max", where, 8, 1 << 10) != 8,
+                    "MptModel builds its slopes with 8");
+            if (ConfigReader.has(attn, "clip_qkv")) {
+                double clip = ConfigReader.number(attn, "clip_qkv", where, 0);
+                if (!(clip > 0 && Double.isFinite(clip))) {
+                    throw new ModelFormatException(
+                            where + ": clip_qkv must be a positive number or null, got " + clip);
+                }
+                out.put("clip_qkv", clip);
+            }
+            if (ConfigReader.has(attn, "softmax_scale")) {
+                double scale = ConfigReader.number(attn, "softmax_scale", where, 0);
+                if (!(scale > 0 && Double.isFinite(scale))) {
+                    throw new ModelFormatException(
+                            where
+                                    + ": softmax_scale must be a positive number or null, got "
+                                    + scale);
+                }
+                out.put("attention_scale", scale);
+            }
+        }
+        out.remove("attn_config");
+        return out;
+    }
+
+    /** Refuses a field MptForCausalLM keeps but never reads when its value would matter. */
+    private static void unread(
+            JsonNode root, String source, String field, boolean matters, String why) {
+        if (matters) {
+            throw new ModelFormatException(
+                    source
+                            + ": "
+                            + field
+                            + " "
+                            + root.get(field)
+                            + " is not supported: transformers 5 never reads it ("
+                            + why
+                            + "), so the model it describes is not the one transformers computes");
+        }
     }
 
     /**

@@ -87,6 +87,7 @@ final class AutoTokenizerFiles {
                     Map.entry("stablelm", "TokenizersBackend"),
                     Map.entry("olmo", "GPTNeoXTokenizer"),
                     Map.entry("gpt_neox", "GPTNeoXTokenizer"),
+                    Map.entry("mpt", "GPTNeoXTokenizer"),
                     Map.entry("gpt2", "GPT2Tokenizer"),
                     Map.entry("opt", "GPT2Tokenizer"),
                     Map.entry("gpt_bigcode", "TokenizersBackend"),

@@ -260,10 +260,10 @@ class ModelLoadingTest {
                         dir.resolve("arch"),
                         DType.F32,
                         1,
-                        Map.of("architectures", List.of("MptForCausalLM")),
+                        Map.of("architectures", List.of("CodeGenForCausalLM")),
                         (n, a) -> a);
         var e3 = assertThrows(ModelFormatException.class, () -> greedy(arch, 1));
-        assertTrue(e3.getMessage().contains("MptForCausalLM"), e3.getMessage());
+        assertTrue(e3.getMessage().contains("CodeGenForCausalLM"), e3.getMessage());
         assertEquals(true, e3.getMessage().contains("LlamaForCausalLM"), "lists what is supported");
     }
 
