@@ -28,7 +28,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
-    FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM)
+    FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -56,7 +56,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
-            falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM))
+            falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
+            codegen=(CodeGenConfig, CodeGenForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -89,7 +90,7 @@ def rand_model(r, arch):
     if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
     if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom", "gptj",
-                                       "gpt_neo"):
+                                       "gpt_neo", "codegen"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
         # Gemma 2's block, per-head (1 + w) q/k norms, one rotary embedding per layer type
@@ -229,7 +230,11 @@ def rand_model(r, arch):
         cfg["max_position_embeddings"] = r.choice([64, 256])
         if r.random() < 0.05:
             cfg["head_dim"] = hd  # not a GPT2Config field: refused by name
-    if arch == "gptj":
+    if arch == "codegen":
+        # GPT-J's config, block and rotary with a qkv_proj in four shards of whole heads
+        cfg["num_attention_heads"] = r.choice([4, 8])
+        cfg["hidden_size"] = cfg["num_attention_heads"] * r.choice([8, 16])
+    if arch in ("gptj", "codegen"):
         # GPT-2's config names, attention and the MLP side by side on ln_1, the leading rotary_dim
         # dimensions of each head rotating in adjacent pairs, a head with a bias
         for k in ("rms_norm_eps", "num_key_value_heads"):
@@ -464,14 +469,15 @@ LIN["gptj"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
 LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 LIN["falcon"] = LIN["gpt_neox"]
 LIN["mpt"] = ["Wqkv", "out_proj", "up_proj", "down_proj"]
+LIN["codegen"] = ["qkv_proj", "out_proj", "fc_in", "fc_out"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt")
+                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen")
                 else "default"]
     # the input embedding's own name
-    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt")
+    emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
            else "word_embeddings" if arch in ("bloom", "falcon") else "embed_tokens")
     kw = dict(r=r.choice([1, 2, 4, 8]), lora_alpha=r.choice([1, 4, 8, 16, 3.5]), use_rslora=r.random() < 0.3)
     c = r.random()
@@ -479,7 +485,8 @@ def rand_lora(r, arch, layers):
         kw["target_modules"] = "all-linear"
     elif c < 0.3:
         kw["target_modules"] = (r"gpt_neox\.layers\.[01]\.(attention|mlp)\.(%s)" if arch == "gpt_neox"
-                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode", "gptj")
+                                else r"transformer\.h\.[01]\.(attn|mlp)\.(%s)" if arch in ("gpt2", "gpt_bigcode", "gptj",
+                                                                                           "codegen")
                                 else r"transformer\.h\.[01]\.(attn\.attention|mlp)\.(%s)" if arch == "gpt_neo"
                                 else r"transformer\.h\.[01]\.(self_attention|mlp)\.(%s)" if arch in ("bloom", "falcon")
                                 else r"transformer\.blocks\.[01]\.(attn|ffn)\.(%s)" if arch == "mpt"
@@ -491,7 +498,7 @@ def rand_lora(r, arch, layers):
     if isinstance(kw["target_modules"], list) and r.random() < 0.25:
         kw["layers_to_transform"] = r.sample(range(layers), r.randint(1, layers))
         kw["layers_pattern"] = r.choice(["h", ["h"], None] if arch in ("gpt2", "gpt_bigcode", "bloom", "gptj", "gpt_neo",
-                                                                        "falcon")
+                                                                        "falcon", "codegen")
                                         else ["blocks", ["blocks"], None] if arch == "mpt"
                                         else ["layers", ["layers"], None])
     if r.random() < 0.25:

@@ -110,6 +110,8 @@ from transformers import (  # noqa: E402
     FalconForCausalLM,
     MptConfig,
     MptForCausalLM,
+    CodeGenConfig,
+    CodeGenForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -224,6 +226,7 @@ ARCH = {
     "gpt_neo": (GPTNeoConfig, GPTNeoForCausalLM, "GPTNeoForCausalLM"),
     "falcon": (FalconConfig, FalconForCausalLM, "FalconForCausalLM"),
     "mpt": (MptConfig, MptForCausalLM, "MptForCausalLM"),
+    "codegen": (CodeGenConfig, CodeGenForCausalLM, "CodeGenForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -528,6 +531,20 @@ ADAPTERS = {
     "mpt_embed_lora": (
         dict(r=4, lora_alpha=8, target_modules=["wte", "Wqkv"]),
         ["embedding_lora", "wqkv"],
+    ),
+    # CodeGen's module names: qkv_proj (q, k, v in four shards), out_proj, fc_in and fc_out
+    "codegen_qkv": (
+        dict(r=4, lora_alpha=8, target_modules=["qkv_proj"]),
+        ["qkv_proj"],
+    ),
+    "codegen_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["qkv_proj", "out_proj", "fc_in", "fc_out"],
+             rank_pattern={"fc_in": 2}, alpha_pattern={"qkv_proj": 16}, lora_bias=True),
+        ["qkv_proj", "out_proj_fc_in_fc_out", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "codegen_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["qkv_proj", "fc_out"]),
+        ["dora", "qkv_proj"],
     ),
     # Bloom's embedding is transformer.word_embeddings
     "bloom_embed_lora": (
@@ -1965,6 +1982,33 @@ def model_specs(shapes, seed=0):
                   dict(what="head_dim^-1/2 in place of softmax_scale",
                        config=lambda d: d["attn_config"].update(softmax_scale=None))],
         ),
+        dict(
+            # CodeGen: GPT-J's block (attention and the MLP side by side on ln_1, the leading rotary_dim
+            # dimensions rotating in adjacent pairs, a head with a bias) with qkv_proj holding q, v and k in
+            # four model-parallel shards of whole heads (8 heads: two per shard), untied
+            name="codegen",
+            arch="codegen",
+            cfg=dict(num_attention_heads=8, rotary_dim=2),
+            features=["mha", "parallel_block", "interleaved_partial_rotary", "fused_qkv_mp_shards", "gateless_mlp",
+                      "layer_norm_with_bias", "gelu_new", "untied_embeddings", "head_bias", "config_v5"],
+            adapters=["codegen_qkv", "rslora_all_linear", "codegen_patterns_bias", "codegen_dora"],
+            mixes=[[("codegen_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="every dimension rotating", config=cfg_set(rotary_dim=4)),
+                  dict(what="relu in place of gelu_new", config=cfg_set(activation_function="relu"))],
+        ),
+        dict(
+            # CodeGen with 4 heads (one per shard), tied (the head's bias kept), n_inner
+            name="codegen_tied",
+            arch="codegen",
+            cfg=dict(rotary_dim=4, tie_word_embeddings=True, n_inner=48),
+            features=["mha", "parallel_block", "interleaved_partial_rotary", "fused_qkv_mp_shards", "gateless_mlp",
+                      "layer_norm_with_bias", "gelu_new", "tied_embeddings", "head_bias", "config_v5"],
+            adapters=["codegen_qkv", "codegen_patterns_bias"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="two dimensions rotating", config=cfg_set(rotary_dim=2))],
+        ),
     ]
 
 
@@ -2389,7 +2433,7 @@ def check_config(spec, config, shapes):
         assert "gqa" in feats and 1 < kv < heads and heads % kv == 0, (spec["name"], heads, kv)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     assert head_dim % 2 == 0, (spec["name"], head_dim)
-    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj", "gpt_neo", "mpt"):
+    if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj", "gpt_neo", "mpt", "codegen"):
         return  # learned positions or ALiBi, or GPT-J's own rotary (rotary_dim): no rope_parameters to check
     if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)

@@ -34,7 +34,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
-         ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt")]
+         ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
+         ("CodeGenForCausalLM", "codegen")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -157,6 +158,8 @@ EXTRA = [
     {"attn_config": {"attn_type": "multiquery_attention"}},
     {"attn_config": {"qk_ln": True}},
     {"attn_config": {"prefix_lm": True}},
+    # CodeGen's rotary width and its legacy n_ctx (its heads must come in fours: HubConfigsTest)
+    {"rotary_dim": 4, "n_ctx": 64},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -183,7 +186,7 @@ def resolved(c, arch, model):
     gpt2 = arch in ("GPT2LMHeadModel", "GPTBigCodeForCausalLM")  # GPT-BigCode: GPT-2's tree, nn.Linear
     opt = arch == "OPTForCausalLM"
     bloom = arch == "BloomForCausalLM"
-    gptj = arch == "GPTJForCausalLM"
+    gptj = arch in ("GPTJForCausalLM", "CodeGenForCausalLM")  # CodeGen: GPT-J's block, fused qkv_proj
     neo = arch == "GPTNeoForCausalLM"  # GPT-2's tree with nn.Linear modules under attn.attention
     mpt = arch == "MptForCausalLM"  # transformer.blocks, Wqkv, ffn, ALiBi
     falcon = arch == "FalconForCausalLM"  # Bloom's tree, rotary
@@ -273,7 +276,7 @@ def resolved(c, arch, model):
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
         "parallel_block": layer0.__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",
-                                                        "PhiDecoderLayer", "GPTJBlock")
+                                                        "PhiDecoderLayer", "GPTJBlock", "CodeGenBlock")
                           or bool(getattr(c, "use_parallel_residual", False))
                           or (falcon and (c.parallel_attn or c.new_decoder_architecture)),
         # GPT-NeoX's parallel block reads a norm of its own for the MLP (post_attention_layernorm), as
@@ -348,7 +351,7 @@ def main():
                       # GPTBigCodeConfig rewrites num_key_value_heads from multi_query: not refused
                       and not (k == "num_key_value_heads" and arch == "GPTBigCodeForCausalLM")] \
                 if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM", "GPTJForCausalLM",
-                            "GPTNeoForCausalLM", "MptForCausalLM") else []
+                            "GPTNeoForCausalLM", "MptForCausalLM", "CodeGenForCausalLM") else []
             if arch == "BloomForCausalLM":
                 unread = [k for k in ("apply_residual_connection_post_layernorm", "slow_but_exact")
                           if extra.get(k)] + [k for k in BLOOM_UNREAD if extra.get(k) is not None]

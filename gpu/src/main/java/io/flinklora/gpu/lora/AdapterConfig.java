@@ -709,8 +709,8 @@ public record AdapterConfig(
         if (model.bloom()) {
             return bloomModules(layers);
         }
-        if (model.gptj()) {
-            return gptjModules(layers);
+        if (model.gptj() || model.codegen()) {
+            return gptjModules(layers); // CodeGen's tree is GPT-J's
         }
         if (model.gptNeo()) {
             return gptNeoModules(layers);

@@ -97,6 +97,24 @@ public record LinearModule(
             String block = "transformer.h." + layer + ".";
             return qkvOutUpDown(c, block + "attn.", block + "mlp.fc_in", block + "mlp.fc_out");
         }
+        if (c.codegen()) {
+            // CodeGen: qkv_proj in four shards of (q, v, k), out_proj, fc_in and fc_out under mlp.
+            String block = "transformer.h." + layer + ".";
+            int hidden = c.hiddenSize();
+            return List.of(
+                    new LinearModule(
+                            block + "attn.qkv_proj",
+                            hidden,
+                            3 * hidden,
+                            List.of(
+                                    new Slice(Projection.Q, 0, hidden),
+                                    new Slice(Projection.K, hidden, hidden),
+                                    new Slice(Projection.V, 2 * hidden, hidden)),
+                            codegenQkvRows(hidden)),
+                    named(c, block + "attn.out_proj", Projection.O),
+                    named(c, block + "mlp.fc_in", Projection.UP),
+                    named(c, block + "mlp.fc_out", Projection.DOWN));
+        }
         if (c.gptNeo()) {
             // GPT-Neo: Llama's q, k, v with out_proj under attn.attention., c_fc and c_proj under
             // mlp.
@@ -337,6 +355,25 @@ public record LinearModule(
                     fileRows[r++] = g * groupRows + (perGroup + part) * d + i;
                 }
             }
+        }
+        return fileRows;
+    }
+
+    /**
+     * For each q, k, v output row (q rows, then k, then v), its stored row in CodeGen's qkv_proj:
+     * four model-parallel shards ({@code reshape(..., 4, -1)}), each holding its quarter of the q
+     * rows, then of the v rows, then of the k rows ({@code split(local_dim)} as query, value, key).
+     * Heads follow each other within and across shards, so a row's place in its projection only
+     * picks the shard and the offset in it.
+     */
+    static int[] codegenQkvRows(int hidden) {
+        int local = hidden / 4;
+        int[] fileRows = new int[3 * hidden];
+        int[] part = {0, 2, 1}; // q, k, v at their places in a (q, v, k) shard
+        for (int r = 0; r < fileRows.length; r++) {
+            int p = r / hidden;
+            int row = r % hidden;
+            fileRows[r] = (row / local) * 3 * local + part[p] * local + row % local;
         }
         return fileRows;
     }

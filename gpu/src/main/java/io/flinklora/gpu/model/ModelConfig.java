@@ -99,7 +99,8 @@ public record ModelConfig(
                     "GPTJForCausalLM",
                     "GPTNeoForCausalLM",
                     "FalconForCausalLM",
-                    "MptForCausalLM");
+                    "MptForCausalLM",
+                    "CodeGenForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -488,7 +489,8 @@ public record ModelConfig(
                 // (BLOOM's training length) unless max_position_embeddings sets another bound
                 case "BloomForCausalLM" ->
                         new Defaults(null, null, 2048, true, "gelu_pytorch_tanh", 1e-5, null);
-                case "GPTJForCausalLM" ->
+                // CodeGenConfig's defaults are GPTJConfig's
+                case "GPTJForCausalLM", "CodeGenForCausalLM" ->
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
                 case "GPTBigCodeForCausalLM" ->
                         new Defaults(null, null, 1024, true, "gelu_pytorch_tanh", 1e-5, null);
@@ -613,6 +615,14 @@ public record ModelConfig(
     }
 
     /**
+     * CodeGen: GPT-J's block, names and rotary, with q, k and v fused in {@code attn.qkv_proj} as
+     * four model-parallel shards, each holding its quarter of the heads' q, then v, then k.
+     */
+    public boolean codegen() {
+        return architecture.equals("CodeGenForCausalLM");
+    }
+
+    /**
      * GPT-Neo: GPT-2's root, names and learned positions with nn.Linear modules: q, k and v (no
      * biases) and {@code out_proj} under {@code attn.attention.}, an MLP without a gate ({@code
      * mlp.c_fc}, {@code mlp.c_proj}, with biases); unscaled attention scores, and layers that
@@ -628,7 +638,7 @@ public record ModelConfig(
      * GPT-J, GPT-Neo).
      */
     public boolean gpt2Tree() {
-        return gpt2() || gptBigCode() || gptj() || gptNeo();
+        return gpt2() || gptBigCode() || gptj() || gptNeo() || codegen();
     }
 
     /**
@@ -763,7 +773,8 @@ public record ModelConfig(
                 || gptBigCode()
                 || bloom()
                 || falcon()
-                || mpt();
+                || mpt()
+                || codegen();
     }
 
     /**
@@ -780,6 +791,7 @@ public record ModelConfig(
                 && !gptBigCode()
                 && !bloom()
                 && !gptj()
+                && !codegen()
                 && !gptNeo()
                 && !falcon()
                 && !mpt()
@@ -805,7 +817,7 @@ public record ModelConfig(
 
     /** Whether the output head adds a bias (Phi's, kept when the weight is tied). */
     public boolean headBias() {
-        return phi() || gptj();
+        return phi() || gptj() || codegen();
     }
 
     /**
@@ -876,7 +888,10 @@ public record ModelConfig(
         boolean opt = arch.equals("OPTForCausalLM");
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         boolean bloom = arch.equals("BloomForCausalLM");
-        boolean gptj = arch.equals("GPTJForCausalLM");
+        // CodeGen reads as GPT-J (its config names, defaults, block and rotary); only its fused
+        // q, k, v differ (LinearModule)
+        boolean codegen = arch.equals("CodeGenForCausalLM");
+        boolean gptj = arch.equals("GPTJForCausalLM") || codegen;
         boolean neo = arch.equals("GPTNeoForCausalLM");
         boolean falcon = arch.equals("FalconForCausalLM");
         boolean mpt = arch.equals("MptForCausalLM");
@@ -1129,6 +1144,15 @@ public record ModelConfig(
                             },
                             arch,
                             defaults.originalMaxPositions());
+        }
+        if (codegen && heads % 4 != 0) {
+            // CodeGenAttention splits its fused q, k, v into four shards of whole heads
+            throw new ModelFormatException(
+                    source
+                            + ": n_head "
+                            + heads
+                            + " is not a multiple of 4 (CodeGen's qkv_proj holds four shards of"
+                            + " whole heads; transformers fails on it)");
         }
         if (gptj) {
             rope = gptjRope(gptjRotaryDim, headDim, source);

@@ -504,6 +504,18 @@ public final class ModelFields {
                                             "pipeline presets; generate does not read them")))
                     .toList();
 
+    // CodeGenConfig: GPTJConfig's fields (its published configs carry GPT-J's unread
+    // scale_attn_weights too), with n_ctx
+    private static final List<Field> CODEGEN =
+            java.util.stream.Stream.concat(
+                            GPTJ.stream(),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "n_ctx",
+                                            Use.NO_EFFECT,
+                                            "unread: n_positions sizes the rotary table")))
+                    .toList();
+
     private static final List<Field> GPT_NEO =
             java.util.stream.Stream.concat(
                             SUMMARY_HEAD.stream(),
@@ -1127,6 +1139,7 @@ public final class ModelFields {
                     case "GPTNeoForCausalLM" -> GPT_NEO;
                     case "FalconForCausalLM" -> FALCON;
                     case "MptForCausalLM" -> MPT;
+                    case "CodeGenForCausalLM" -> CODEGEN;
                     case "StableLmForCausalLM" -> STABLELM;
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
@@ -1171,6 +1184,7 @@ public final class ModelFields {
         m.put("GPTNeoForCausalLM", GPT_NEO);
         m.put("FalconForCausalLM", FALCON);
         m.put("MptForCausalLM", MPT);
+        m.put("CodeGenForCausalLM", CODEGEN);
         m.put("StableLmForCausalLM", STABLELM);
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);

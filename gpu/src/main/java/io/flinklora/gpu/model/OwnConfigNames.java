@@ -89,7 +89,7 @@ final class OwnConfigNames {
         // GPT-BigCode's config is GPT-2's, with multi_query and another default activation
         boolean bigcode = arch.equals("GPTBigCodeForCausalLM");
         // GPT-J's too, with rotary_dim (read by ModelConfig) and an untied head by default
-        boolean gptj = arch.equals("GPTJForCausalLM");
+        boolean gptj = arch.equals("GPTJForCausalLM") || arch.equals("CodeGenForCausalLM");
         // GPT-Neo's too, with its own names for the layer count, heads and MLP width
         boolean neo = arch.equals("GPTNeoForCausalLM");
         boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode || gptj || neo;

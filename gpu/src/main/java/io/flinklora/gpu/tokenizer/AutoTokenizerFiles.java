@@ -93,6 +93,7 @@ final class AutoTokenizerFiles {
                     Map.entry("gpt_bigcode", "TokenizersBackend"),
                     Map.entry("gptj", "GPT2Tokenizer"),
                     Map.entry("gpt_neo", "GPT2Tokenizer"),
+                    Map.entry("codegen", "GPT2Tokenizer"),
                     Map.entry("starcoder2", "GPT2Tokenizer"),
                     Map.entry("phi", "GPT2Tokenizer"),
                     Map.entry("nemotron", "TokenizersBackend"),

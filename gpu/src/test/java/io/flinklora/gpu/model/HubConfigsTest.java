@@ -345,4 +345,50 @@ class HubConfigsTest {
         assertTrue(c.alibi());
         assertEquals(1 / Math.sqrt(128), c.attentionScale(0), 1e-12);
     }
+
+    @Test
+    void codegen350mMonosFieldsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "codegen-350M-mono",
+                        "{\"_name_or_path\": \"codegen-350M-mono\", \"activation_function\":"
+                                + " \"gelu_new\", \"architectures\": [\"CodeGenForCausalLM\"],"
+                                + " \"attn_pdrop\": 0.0, \"bos_token_id\": 1, \"embd_pdrop\": 0.0,"
+                                + " \"eos_token_id\": 50256, \"gradient_checkpointing\": false,"
+                                + " \"initializer_range\": 0.02, \"layer_norm_epsilon\": 1e-05,"
+                                + " \"model_type\": \"codegen\", \"n_ctx\": 2048, \"n_embd\": 1024,"
+                                + " \"n_head\": 16, \"n_inner\": null, \"n_layer\": 20,"
+                                + " \"n_positions\": 2048, \"resid_pdrop\": 0.0, \"rotary_dim\": 32,"
+                                + " \"scale_attn_weights\": true, \"summary_activation\": null,"
+                                + " \"summary_first_dropout\": 0.1, \"summary_proj_to_labels\": true,"
+                                + " \"summary_type\": \"cls_index\", \"summary_use_proj\": true,"
+                                + " \"task_specific_params\": {\"text-generation\": {\"do_sample\":"
+                                + " true, \"max_length\": 50, \"temperature\": 1.0}},"
+                                + " \"tie_word_embeddings\": false, \"tokenizer_class\":"
+                                + " \"GPT2Tokenizer\", \"torch_dtype\": \"float16\","
+                                + " \"transformers_version\": \"4.21.0.dev0\", \"use_cache\": true,"
+                                + " \"vocab_size\": 51200}");
+        assertEquals(1024, c.hiddenSize());
+        assertEquals(20, c.numLayers());
+        assertEquals(64, c.headDim());
+        assertEquals(32, c.rope().rotaryDim(64));
+        assertEquals(4096, c.intermediateSize());
+        assertTrue(c.headBias());
+        assertFalse(c.tieWordEmbeddings());
+    }
+
+    @Test
+    void codegenWithHeadsNotInFoursIsRefusedNamingItsShards() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "codegen-6-heads",
+                                        "{\"architectures\": [\"CodeGenForCausalLM\"],"
+                                                + " \"model_type\": \"codegen\", \"n_embd\": 96,"
+                                                + " \"n_head\": 6, \"n_layer\": 2, \"rotary_dim\": 8,"
+                                                + " \"vocab_size\": 512}"));
+        assertTrue(e.getMessage().contains("n_head 6"), e.getMessage());
+    }
 }

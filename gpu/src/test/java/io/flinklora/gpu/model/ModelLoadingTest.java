@@ -260,10 +260,10 @@ class ModelLoadingTest {
                         dir.resolve("arch"),
                         DType.F32,
                         1,
-                        Map.of("architectures", List.of("CodeGenForCausalLM")),
+                        Map.of("architectures", List.of("XGLMForCausalLM")),
                         (n, a) -> a);
         var e3 = assertThrows(ModelFormatException.class, () -> greedy(arch, 1));
-        assertTrue(e3.getMessage().contains("CodeGenForCausalLM"), e3.getMessage());
+        assertTrue(e3.getMessage().contains("XGLMForCausalLM"), e3.getMessage());
         assertEquals(true, e3.getMessage().contains("LlamaForCausalLM"), "lists what is supported");
     }
 
