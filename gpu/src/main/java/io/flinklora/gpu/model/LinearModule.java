@@ -102,15 +102,7 @@ public record LinearModule(
             String block = "transformer.h." + layer + ".";
             int hidden = c.hiddenSize();
             return List.of(
-                    new LinearModule(
-                            block + "attn.qkv_proj",
-                            hidden,
-                            3 * hidden,
-                            List.of(
-                                    new Slice(Projection.Q, 0, hidden),
-                                    new Slice(Projection.K, hidden, hidden),
-                                    new Slice(Projection.V, 2 * hidden, hidden)),
-                            codegenQkvRows(hidden)),
+                    fusedQkv(block + "attn.qkv_proj", hidden, hidden, codegenQkvRows(hidden)),
                     named(c, block + "attn.out_proj", Projection.O),
                     named(c, block + "mlp.fc_in", Projection.UP),
                     named(c, block + "mlp.fc_out", Projection.DOWN));
@@ -127,14 +119,7 @@ public record LinearModule(
             String block = "transformer.blocks." + layer + ".";
             int hidden = c.hiddenSize();
             return List.of(
-                    new LinearModule(
-                            block + "attn.Wqkv",
-                            hidden,
-                            3 * hidden,
-                            List.of(
-                                    new Slice(Projection.Q, 0, hidden),
-                                    new Slice(Projection.K, hidden, hidden),
-                                    new Slice(Projection.V, 2 * hidden, hidden))),
+                    fusedQkv(block + "attn.Wqkv", hidden, hidden, null),
                     named(c, block + "attn.out_proj", Projection.O),
                     named(c, block + "ffn.up_proj", Projection.UP),
                     named(c, block + "ffn.down_proj", Projection.DOWN));
@@ -304,15 +289,23 @@ public record LinearModule(
 
     /** A fused q, k, v module storing each head's q, k and v rows one head after another. */
     private static LinearModule perHeadQkv(ModelConfig c, String path, int hidden) {
+        return fusedQkv(path, c.hiddenSize(), hidden, perHeadRows(hidden, c.headDim()));
+    }
+
+    /**
+     * q, k and v of one width each ({@code hidden}: every head its own key and value) fused in one
+     * module reading {@code in} features, stored in slice order or by {@code fileRows}.
+     */
+    private static LinearModule fusedQkv(String path, int in, int hidden, int[] fileRows) {
         return new LinearModule(
                 path,
-                c.hiddenSize(),
+                in,
                 3 * hidden,
                 List.of(
                         new Slice(Projection.Q, 0, hidden),
                         new Slice(Projection.K, hidden, hidden),
                         new Slice(Projection.V, 2 * hidden, hidden)),
-                perHeadRows(hidden, c.headDim()));
+                fileRows);
     }
 
     /**

@@ -78,6 +78,38 @@ final class OwnConfigNames {
                     Map.entry("partial_rotary_factor", NO_ROTARY),
                     Map.entry("original_max_position_embeddings", NO_ROTARY));
 
+    /**
+     * Writes each alias's value into {@code out} under its common name: the architecture's own name
+     * or the common one (refused when both are given and differ), else the class's default.
+     */
+    private static void applyAliases(
+            JsonNode root, ObjectNode out, List<Alias> aliases, String source) {
+        for (Alias a : aliases) {
+            JsonNode own = root.get(a.own());
+            JsonNode alias = root.get(a.common());
+            if (own != null && alias != null && !own.equals(alias)) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + a.own()
+                                + " ("
+                                + own
+                                + ") and its alias "
+                                + a.common()
+                                + " ("
+                                + alias
+                                + ") disagree");
+            }
+            JsonNode value = own != null ? own : alias;
+            out.remove(a.own());
+            if (value == null) {
+                out.put(a.common(), a.dflt());
+            } else {
+                out.set(a.common(), value);
+            }
+        }
+    }
+
     /** A copy of {@code root} in the common names; {@code root} is not changed. */
     static ObjectNode toCommonNames(String arch, JsonNode root, String source) {
         if (arch.equals("FalconForCausalLM")) {
@@ -111,35 +143,15 @@ final class OwnConfigNames {
             }
         }
         ObjectNode out = root.deepCopy();
-        for (Alias a :
+        applyAliases(
+                root,
+                out,
                 neo
                         ? GPT_NEO_ALIASES
                         : gptj
                                 ? GPTJ_ALIASES
-                                : gpt2 ? GPT2_ALIASES : bloom ? BLOOM_ALIASES : OPT_DEFAULTS) {
-            JsonNode own = root.get(a.own());
-            JsonNode alias = root.get(a.common());
-            if (own != null && alias != null && !own.equals(alias)) {
-                throw new ModelFormatException(
-                        source
-                                + ": "
-                                + a.own()
-                                + " ("
-                                + own
-                                + ") and its alias "
-                                + a.common()
-                                + " ("
-                                + alias
-                                + ") disagree");
-            }
-            JsonNode value = own != null ? own : alias;
-            out.remove(a.own());
-            if (value == null) {
-                out.put(a.common(), a.dflt());
-            } else {
-                out.set(a.common(), value);
-            }
-        }
+                                : gpt2 ? GPT2_ALIASES : bloom ? BLOOM_ALIASES : OPT_DEFAULTS,
+                source);
         // BloomConfig.__post_init__: a legacy n_embed, when given, overrides hidden_size
         JsonNode embed = bloom ? root.get("n_embed") : null;
         if (embed != null && !embed.isNull()) {
@@ -338,34 +350,14 @@ final class OwnConfigNames {
             }
         }
         ObjectNode out = root.deepCopy();
-        for (Alias a :
+        applyAliases(
+                root,
+                out,
                 List.of(
                         new Alias("d_model", "hidden_size", 2048),
                         new Alias("n_heads", "num_attention_heads", 16),
-                        new Alias("n_layers", "num_hidden_layers", 24))) {
-            JsonNode own = root.get(a.own());
-            JsonNode alias = root.get(a.common());
-            if (own != null && alias != null && !own.equals(alias)) {
-                throw new ModelFormatException(
-                        source
-                                + ": "
-                                + a.own()
-                                + " ("
-                                + own
-                                + ") and "
-                                + a.common()
-                                + " ("
-                                + alias
-                                + ") disagree");
-            }
-            JsonNode value = own != null ? own : alias;
-            out.remove(a.own());
-            if (value == null) {
-                out.put(a.common(), a.dflt());
-            } else {
-                out.set(a.common(), value);
-            }
-        }
+                        new Alias("n_layers", "num_hidden_layers", 24)),
+                source);
         if (!root.has("vocab_size")) {
             out.put("vocab_size", 50368);
         }
@@ -510,16 +502,15 @@ final class OwnConfigNames {
                             + " (its attention rotates whole heads; transformers fails on it)");
         }
         ObjectNode out = root.deepCopy();
-        for (Alias a :
+        applyAliases(
+                root,
+                out,
                 List.of(
                         new Alias("hidden_size", "hidden_size", 4544),
                         new Alias("num_hidden_layers", "num_hidden_layers", 32),
                         new Alias("num_attention_heads", "num_attention_heads", 71),
-                        new Alias("vocab_size", "vocab_size", 65024))) {
-            if (!root.has(a.own())) {
-                out.put(a.common(), a.dflt());
-            }
-        }
+                        new Alias("vocab_size", "vocab_size", 65024)),
+                source);
         // FalconConfig.__post_init__: a legacy n_embed, when given, overrides hidden_size
         JsonNode embed = root.get("n_embed");
         if (embed != null && !embed.isNull()) {
