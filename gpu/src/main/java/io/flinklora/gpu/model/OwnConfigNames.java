@@ -10,10 +10,14 @@ import java.util.Map;
 /**
  * Reads the configs that name their fields their own way - {@code GPT2Config} ({@code n_embd},
  * {@code n_layer}, {@code activation_function}, ...), {@code GPTBigCodeConfig} (GPT-2's names and
- * {@code multi_query}), {@code BloomConfig} ({@code n_layer}, {@code n_head}, {@code n_embed}) and
- * {@code OPTConfig} ({@code ffn_dim}, {@code activation_function}) - into the names the rest of
- * {@link ModelConfig#parse} reads, with the class's defaults where a field is absent. Done once, up
- * front, so the architecture-neutral parsing below it reads one vocabulary.
+ * {@code multi_query}), {@code GPTJConfig} and {@code CodeGenConfig} (GPT-2's names with their own
+ * defaults), {@code GPTNeoConfig} ({@code num_layers}, {@code num_heads}, {@code attention_types},
+ * {@code window_size}), {@code BloomConfig} ({@code n_layer}, {@code n_head}, {@code n_embed}),
+ * {@code OPTConfig} ({@code ffn_dim}, {@code activation_function}), {@code FalconConfig} ({@code
+ * ffn_hidden_size}, {@code activation}, {@code num_kv_heads}) and {@code MptConfig} ({@code
+ * d_model}, {@code max_seq_len}, {@code attn_config}) - into the names the rest of {@link
+ * ModelConfig#parse} reads, with the class's defaults where a field is absent. Done once, up front,
+ * so the architecture-neutral parsing below it reads one vocabulary.
  */
 @Internal
 final class OwnConfigNames {
