@@ -650,6 +650,16 @@ public record AdapterConfig(
                                 + ", whose output head has a bias");
             }
         }
+        if (model.mpt() && !invocationTokens.isEmpty()) {
+            // PeftModelForCausalLM.forward sends MPT past the hooks that hand activated LoRA its
+            // offsets (the adapter then changes nothing), while generate applies them on MPT's
+            // uncached default (the window slides with every new token): no single reference.
+            throw new AdapterFormatException(
+                    source
+                            + ": alora_invocation_tokens is not supported on MptForCausalLM (PEFT's"
+                            + " forward skips activated LoRA's offsets for MPT, and its generate"
+                            + " applies them differently; there is no one PEFT result to match)");
+        }
         if (model.opt() && !invocationTokens.isEmpty()) {
             // OPT's decoder layer flattens its tokens before fc1 and fc2, and PEFT's activated LoRA
             // then fails on them (its mask is per sequence): refused, as PEFT serves nothing there.

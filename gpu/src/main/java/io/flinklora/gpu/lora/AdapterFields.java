@@ -117,7 +117,9 @@ public final class AdapterFields {
                                     + " from the last occurrence of these ids on and on every generated"
                                     + " token, and nowhere when the prompt lacks them; such an adapter is"
                                     + " not mixed; not with DoRA, modules_to_save, trainable_token_indices,"
-                                    + " trained base biases, or OLoRA / PiSSA's rewritten base"),
+                                    + " trained base biases, or OLoRA / PiSSA's rewritten base; not on"
+                                    + " OPT's fc1 / fc2 (PEFT fails there) nor on MPT (PEFT's forward"
+                                    + " skips its offsets for MPT while generate applies them)"),
                     onlyAt("use_qalora", "false", AdapterFields::falseOrAbsent),
                     onlyAt("use_bdlora", "null or false", AdapterFields::falseOrAbsent),
                     onlyAt(

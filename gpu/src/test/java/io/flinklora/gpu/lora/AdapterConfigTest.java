@@ -204,6 +204,27 @@ class AdapterConfigTest {
     }
 
     @Test
+    void activatedLoraOnMptIsRefusedAsPeftGivesNoOneResult() throws Exception {
+        // PeftModelForCausalLM.forward sends MPT past aLoRA's offset hooks (the adapter changes
+        // nothing there) while generate applies them: refused; plain LoRA on MPT is served.
+        ModelConfig mpt =
+                ModelConfig.read(
+                        TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/mpt"));
+        AdapterConfig activated =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"Wqkv\"],"
+                                + " \"alora_invocation_tokens\": [7, 8]}");
+        AdapterFormatException e =
+                assertThrows(
+                        AdapterFormatException.class, () -> activated.checkModules(mpt, "cfg"));
+        assertTrue(
+                e.getMessage().contains("alora_invocation_tokens")
+                        && e.getMessage().contains("MptForCausalLM"),
+                e.getMessage());
+        parse("{\"r\": 4, \"target_modules\": [\"Wqkv\"]}").checkModules(mpt, "cfg");
+    }
+
+    @Test
     void savedModulesAreCheckedAgainstTheModelsOwnModuleNames() throws Exception {
         // GPT-NeoX names its embedding embed_in and its modules query_key_value, dense, ...: the
         // names checked on reading are Llama's, so these are checked against the model itself.
