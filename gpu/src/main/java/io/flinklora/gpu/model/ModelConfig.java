@@ -1340,7 +1340,8 @@ public record ModelConfig(
         }
         if (mpt) {
             // no biases, LayerNorms without bias, q, k and v clamped to clip_qkv (0: not clamped),
-            // scores scaled by softmax_scale (MptNames: attention_scale) or head_dim^-1/2
+            // scores scaled by softmax_scale (OwnConfigNames.mptNames: attention_scale) or
+            // head_dim^-1/2
             double scale =
                     root.has("attention_scale")
                             ? root.get("attention_scale").asDouble()
