@@ -83,6 +83,33 @@ final class OwnConfigNames {
                     Map.entry("original_max_position_embeddings", NO_ROTARY));
 
     /**
+     * Refuses, naming it, the first of {@code fields} (a common field, and what the architecture
+     * reads instead) that {@code root} gives a value: a config carrying one describes a model the
+     * architecture's code would not compute.
+     */
+    private static void refuseUnread(
+            JsonNode root, String arch, List<Map.Entry<String, String>> fields, String source) {
+        for (var e : fields) {
+            if (root.has(e.getKey()) && !root.get(e.getKey()).isNull()) {
+                throw new ModelFormatException(
+                        source
+                                + ": "
+                                + e.getKey()
+                                + " is not read by "
+                                + arch
+                                + " ("
+                                + e.getValue()
+                                + "); refusing rather than ignoring it");
+            }
+        }
+    }
+
+    /** The same reason for each of {@code fields}. */
+    private static List<Map.Entry<String, String>> because(String why, String... fields) {
+        return java.util.Arrays.stream(fields).map(f -> Map.entry(f, why)).toList();
+    }
+
+    /**
      * Writes each alias's value into {@code out} under its common name: the architecture's own name
      * or the common one (refused when both are given and differ), else the class's default.
      */
@@ -130,22 +157,16 @@ final class OwnConfigNames {
         boolean neo = arch.equals("GPTNeoForCausalLM");
         boolean gpt2 = arch.equals("GPT2LMHeadModel") || bigcode || gptj || neo;
         boolean bloom = arch.equals("BloomForCausalLM");
-        for (var e : UNREAD) {
-            if (bigcode && e.getKey().equals("num_key_value_heads")) {
-                continue; // GPTBigCodeConfig rewrites it from multi_query (and saves it): unread
-            }
-            if (root.has(e.getKey()) && !root.get(e.getKey()).isNull()) {
-                throw new ModelFormatException(
-                        source
-                                + ": "
-                                + e.getKey()
-                                + " is not read by "
-                                + arch
-                                + " ("
-                                + e.getValue()
-                                + "); refusing rather than ignoring it");
-            }
-        }
+        // GPTBigCodeConfig rewrites num_key_value_heads from multi_query (and saves it): unread
+        refuseUnread(
+                root,
+                arch,
+                bigcode
+                        ? UNREAD.stream()
+                                .filter(e -> !e.getKey().equals("num_key_value_heads"))
+                                .toList()
+                        : UNREAD,
+                source);
         ObjectNode out = root.deepCopy();
         applyAliases(
                 root,
@@ -329,8 +350,12 @@ final class OwnConfigNames {
      * {@code clip_qkv} and {@code attention_scale}.
      */
     private static ObjectNode mptNames(JsonNode root, String source) {
-        for (String f :
-                List.of(
+        refuseUnread(
+                root,
+                "MptForCausalLM",
+                because(
+                        "its MLP is 4 x d_model with exact GELU, its heads d_model / n_heads, its"
+                                + " positions ALiBi up to max_seq_len",
                         "num_key_value_heads",
                         "head_dim",
                         "hidden_act",
@@ -341,18 +366,8 @@ final class OwnConfigNames {
                         "rope_scaling",
                         "rope_parameters",
                         "partial_rotary_factor",
-                        "original_max_position_embeddings")) {
-            if (root.has(f) && !root.get(f).isNull()) {
-                throw new ModelFormatException(
-                        source
-                                + ": "
-                                + f
-                                + " is not read by MptForCausalLM (its MLP is 4 x d_model with exact"
-                                + " GELU, its heads d_model / n_heads, its positions ALiBi up to"
-                                + " max_seq_len);"
-                                + " refusing rather than ignoring it");
-            }
-        }
+                        "original_max_position_embeddings"),
+                source);
         ObjectNode out = root.deepCopy();
         applyAliases(
                 root,
@@ -487,17 +502,17 @@ final class OwnConfigNames {
      * rope_parameters); ALiBi ({@code alibi}) is refused by ModelConfig.
      */
     private static ObjectNode falconNames(JsonNode root, String source) {
-        for (String f : List.of("num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps")) {
-            if (root.has(f) && !root.get(f).isNull()) {
-                throw new ModelFormatException(
-                        source
-                                + ": "
-                                + f
-                                + " is not read by FalconForCausalLM (it reads num_kv_heads,"
-                                + " hidden_size / num_attention_heads, activation and"
-                                + " layer_norm_epsilon); refusing rather than ignoring it");
-            }
-        }
+        refuseUnread(
+                root,
+                "FalconForCausalLM",
+                because(
+                        "it reads num_kv_heads, hidden_size / num_attention_heads, activation and"
+                                + " layer_norm_epsilon",
+                        "num_key_value_heads",
+                        "head_dim",
+                        "hidden_act",
+                        "rms_norm_eps"),
+                source);
         if (ConfigReader.has(root, "partial_rotary_factor")) {
             // FalconRotaryEmbedding would build a narrower table than the heads it rotates
             throw new ModelFormatException(
