@@ -112,6 +112,8 @@ from transformers import (  # noqa: E402
     MptForCausalLM,
     CodeGenConfig,
     CodeGenForCausalLM,
+    MixtralConfig,
+    MixtralForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -227,6 +229,7 @@ ARCH = {
     "falcon": (FalconConfig, FalconForCausalLM, "FalconForCausalLM"),
     "mpt": (MptConfig, MptForCausalLM, "MptForCausalLM"),
     "codegen": (CodeGenConfig, CodeGenForCausalLM, "CodeGenForCausalLM"),
+    "mixtral": (MixtralConfig, MixtralForCausalLM, "MixtralForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -541,6 +544,21 @@ ADAPTERS = {
         dict(r=4, lora_alpha=8, target_modules=["qkv_proj", "out_proj", "fc_in", "fc_out"],
              rank_pattern={"fc_in": 2}, alpha_pattern={"qkv_proj": 16}, lora_bias=True),
         ["qkv_proj", "out_proj_fc_in_fc_out", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    # Mixtral: LoRA on the attention projections (PEFT's all-linear adds target_parameters on the experts and
+    # the router, which the engine refuses by name)
+    "mixtral_patterns_bias": (
+        dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+             rank_pattern={"k_proj": 2}, alpha_pattern={"o_proj": 16}, lora_bias=True),
+        ["q_k_v_o", "rank_pattern", "alpha_pattern", "lora_bias"],
+    ),
+    "mixtral_rslora": (
+        dict(r=8, lora_alpha=16, use_rslora=True, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+        ["rslora", "q_k_v_o"],
+    ),
+    "mixtral_dora": (
+        dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "o_proj"]),
+        ["dora"],
     ),
     "codegen_dora": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["qkv_proj", "fc_out"]),
@@ -2009,6 +2027,42 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="two dimensions rotating", config=cfg_set(rotary_dim=2))],
         ),
+        dict(
+            # Mixtral: Mistral's attention (no window: MixtralConfig's default) and a sparse mixture of 4
+            # experts (Mistral's gated MLP each) of which the router picks 2 per token, weights renormalized;
+            # saved as transformers 5 saves it (block_sparse_moe.gate, block_sparse_moe.experts.e.w1/w2/w3)
+            name="mixtral",
+            arch="mixtral",
+            cfg=dict(num_key_value_heads=gqa_kv, num_local_experts=4, num_experts_per_tok=2,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "moe_4_experts_top_2", "hub_expert_layout", "rope_default", "untied_embeddings",
+                      "config_v5"],
+            adapters=["plain", "mixtral_rslora", "mixtral_patterns_bias", "mixtral_dora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1)),
+                  dict(what="three experts per token in place of two", config=cfg_set(num_experts_per_tok=3))],
+        ),
+        dict(
+            # Mixtral with 6 experts, 3 per token, a sliding window, the expert count under its alias
+            # num_experts (MixtralConfig's attribute_map), tied; the weights as transformers 5's modules
+            # hold them (mlp.gate, mlp.experts.gate_up_proj / down_proj), which it loads as they are
+            name="mixtral_stacked_experts_window",
+            arch="mixtral",
+            cfg=dict(num_key_value_heads=gqa_kv, num_local_experts=6, num_experts_per_tok=3,
+                     sliding_window=MISTRAL_WINDOW, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            hub_config=dict(drop=["num_local_experts"], set=dict(num_experts=6)),
+            stacked_experts=True,
+            features=["gqa", "moe_6_experts_top_3", "stacked_expert_layout", "num_experts_alias",
+                      f"sliding_window_{MISTRAL_WINDOW}", "rope_default", "tied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_patterns_bias"],
+            mixes=[],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="sliding_window off", config=cfg_set(sliding_window=None)),
+                  dict(what="two experts per token in place of three", config=cfg_set(num_experts_per_tok=2))],
+        ),
     ]
 
 
@@ -2272,6 +2326,17 @@ def build_source_model(spec, seed, out, shapes):
             cfg.update(n_ctx=cfg["n_positions"], task_specific_params={"text-generation": {"do_sample": True,
                                                                                             "max_length": 50}})
             write_json(mdir / "config.json", cfg)
+        reloaded = model_cls.from_pretrained(mdir, attn_implementation="eager").eval()
+        ids = torch.arange(1, 9).unsqueeze(0)
+        with torch.no_grad():
+            assert torch.equal(reloaded(ids).logits, model(ids).logits), spec["name"]
+    if spec.get("stacked_experts"):
+        # the model's own parameter names and layout (transformers 5 loads them without conversion)
+        sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+        if model.config.tie_word_embeddings:
+            sd.pop("lm_head.weight")
+        assert any(k.endswith("mlp.experts.gate_up_proj") for k in sd), spec["name"]
+        save_file(sd, mdir / "model.safetensors", metadata={"format": "pt"})
         reloaded = model_cls.from_pretrained(mdir, attn_implementation="eager").eval()
         ids = torch.arange(1, 9).unsqueeze(0)
         with torch.no_grad():
@@ -2553,6 +2618,11 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
+        if model64 is not None and spec["arch"] == "mixtral":
+            # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
+            # computed one by one
+            (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \
+                .set_experts_implementation("eager")
         redraws_gap = redraws_same = redraws_fp64 = 0
         alora = rid.startswith("alora_")
         while True:

@@ -35,7 +35,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
-         ("CodeGenForCausalLM", "codegen")]
+         ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -160,6 +160,11 @@ EXTRA = [
     {"attn_config": {"prefix_lm": True}},
     # CodeGen's rotary width and its legacy n_ctx (its heads must come in fours: HubConfigsTest)
     {"rotary_dim": 4, "n_ctx": 64},
+    # Mixtral's experts, under both names of the count, and what transformers fails on
+    {"num_key_value_heads": 8, "num_local_experts": 4, "num_experts_per_tok": 1},
+    {"num_key_value_heads": 8, "num_experts": 6, "num_experts_per_tok": 3, "router_jitter_noise": 0.1,
+     "output_router_logits": True, "router_aux_loss_coef": 0.02},
+    {"num_local_experts": 2, "num_experts_per_tok": 3},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -176,7 +181,9 @@ GPT2_UNREAD = ("num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps", 
 # common fields Bloom never reads: GPT-2's list (OwnConfigNames refuses them by name, in this order)
 BLOOM_UNREAD = GPT2_UNREAD
 # and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
-LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct")}
+LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
+                  # and names a config class maps onto its own (attribute_map), which to_dict does not list
+                  "MixtralForCausalLM": ("num_experts",)}
 
 
 def resolved(c, arch, model):
@@ -200,7 +207,7 @@ def resolved(c, arch, model):
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
-    if arch in ("MistralForCausalLM", "Phi3ForCausalLM", "Starcoder2ForCausalLM"):
+    if arch in ("MistralForCausalLM", "Phi3ForCausalLM", "Starcoder2ForCausalLM", "MixtralForCausalLM"):
         window = c.sliding_window
         sliding = [window is not None] * layers
     elif arch == "SmolLM3ForCausalLM":
@@ -236,6 +243,7 @@ def resolved(c, arch, model):
     attn = (layer0.attention if neox else layer0.attn.attention if neo else layer0.attn if gpt2 or gptj
             else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
     mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
+    moe = arch == "MixtralForCausalLM"  # mlp is the sparse block: a router (gate) and stacked experts
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or getattr(attn, "Wqkv", None) or attn.query_key_value).bias is not None
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
@@ -301,10 +309,13 @@ def resolved(c, arch, model):
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
         # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
-        "mlp_bias": (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
+        "mlp_bias": False if moe else (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
                      or getattr(mlp, "fc_out", None)
                      or mlp.dense_4h_to_h).bias is not None,
-        "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj"),
+        "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj") or moe,
+        # MixtralTopKRouter: top_k of num_experts, the picked probabilities always renormalized
+        "experts": {"count": mlp.experts.num_experts, "per_token": mlp.gate.top_k, "normalize": True} if moe
+                   else None,
         "hidden_act": act,
         "sliding_layers": sliding,
         "sliding_window": window if any(sliding) else None,
@@ -381,7 +392,8 @@ def main():
                 c = AutoConfig.from_pretrained(tmp)
                 # the model must build from it too (MinistralAttention fails without head_dim)
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
-                with torch.device("cpu" if arch == "OPTForCausalLM" else "meta"):
+                # and so do Mixtral's experts (which rows each expert takes: nonzero)
+                with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM") else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)
                     model(input_ids=torch.zeros(1, 3, dtype=torch.long))

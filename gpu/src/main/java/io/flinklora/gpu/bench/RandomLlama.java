@@ -112,7 +112,8 @@ public final class RandomLlama {
                         List.of(2),
                         null,
                         ModelConfig.allRotary(spec.layers()),
-                        spec.hidden());
+                        spec.hidden(),
+                        null);
         try (NDManager m = NDManager.newBaseManager()) {
             m.getEngine().setRandomSeed((int) seed);
             add(w, m, "model.embed_tokens.weight", 0.02f, spec.vocab(), spec.hidden());

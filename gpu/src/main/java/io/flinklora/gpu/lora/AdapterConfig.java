@@ -762,19 +762,20 @@ public record AdapterConfig(
                                         "lm_head"));
         for (int l = 0; l < layers; l++) {
             String b = "model.layers." + l;
-            out.addAll(
-                    List.of(
-                            b,
-                            b + ".self_attn",
-                            b + ".mlp",
-                            // Phi-3's, GLM's and Phi's MLP names it activation_fn, Starcoder2's
-                            // act
-                            b
-                                    + (model.fusedGateUp() || model.phi()
-                                            ? ".mlp.activation_fn"
-                                            : model.architecture().equals("Starcoder2ForCausalLM")
-                                                    ? ".mlp.act"
-                                                    : ".mlp.act_fn")));
+            out.addAll(List.of(b, b + ".self_attn", b + ".mlp"));
+            if (model.experts() != null) {
+                // Mixtral: the router (MixtralTopKRouter, no nn.Linear) and the stacked experts
+                out.addAll(List.of(b + ".mlp.gate", b + ".mlp.experts", b + ".mlp.experts.act_fn"));
+            } else {
+                // Phi-3's, GLM's and Phi's MLP names it activation_fn, Starcoder2's act
+                out.add(
+                        b
+                                + (model.fusedGateUp() || model.phi()
+                                        ? ".mlp.activation_fn"
+                                        : model.architecture().equals("Starcoder2ForCausalLM")
+                                                ? ".mlp.act"
+                                                : ".mlp.act_fn"));
+            }
             if (!model.block().parallel()) {
                 // Cohere's block, and StableLM's with use_parallel_residual, have one norm
                 out.add(b + ".post_attention_layernorm");

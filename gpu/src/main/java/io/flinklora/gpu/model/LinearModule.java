@@ -181,6 +181,11 @@ public record LinearModule(
             return List.copyOf(out);
         }
         out.add(single(c, layer, Projection.O));
+        if (c.experts() != null) {
+            // Mixtral: the MLP is the experts' stacked weights and the router, none of them a
+            // linear module PEFT's target_modules reaches.
+            return List.copyOf(out);
+        }
         if (c.upDownMlp()) {
             // Nemotron and Arcee: up and down under Llama's names, no gate.
             out.add(single(c, layer, Projection.UP));

@@ -136,7 +136,8 @@ public final class LlamaModel implements AutoCloseable {
             NDArray preFfnNorm,
             NDArray postFfnNorm,
             NDArray inputNormBias,
-            NDArray postNormBias) {
+            NDArray postNormBias,
+            ExpertWeights experts) {
         NDArray w(Projection p) {
             return proj[p.ordinal()];
         }
@@ -145,6 +146,14 @@ public final class LlamaModel implements AutoCloseable {
             return bias[p.ordinal()];
         }
     }
+
+    /**
+     * A mixture-of-experts MLP's weights (Mixtral): the router {@code [experts, hidden]}, and per
+     * expert its gate and up projections stacked {@code [2 * intermediate, hidden]} (w1 then w3, as
+     * transformers 5 fuses them into gate_up_proj) and its down projection {@code [hidden,
+     * intermediate]} (w2).
+     */
+    record ExpertWeights(NDArray router, NDArray[] gateUp, NDArray[] down) {}
 
     private LlamaModel(
             ModelConfig config,
@@ -406,7 +415,8 @@ public final class LlamaModel implements AutoCloseable {
                                 normBias ? loader.load(pre + inputNorm + ".bias", h) : null,
                                 normBias && !parallel
                                         ? loader.load(pre + postAttentionNorm + ".bias", h)
-                                        : null);
+                                        : null,
+                                config.experts() == null ? null : loader.experts(config, pre));
             }
             loader.refuseUnconsumed();
             LOG.info(
@@ -615,6 +625,42 @@ public final class LlamaModel implements AutoCloseable {
             stored.close();
             flat.close();
             return weight;
+        }
+
+        /**
+         * A Mixtral layer's experts, as the hub's checkpoints and transformers 5's save_pretrained
+         * store them ({@code block_sparse_moe.gate} and {@code block_sparse_moe.experts.e.w1 / w3 /
+         * w2}), or as transformers 5's modules hold them ({@code mlp.gate} and the stacked {@code
+         * mlp.experts.gate_up_proj} / {@code down_proj}), which it loads as they are.
+         */
+        ExpertWeights experts(ModelConfig c, String layer) throws IOException {
+            int n = c.experts().count();
+            int h = c.hiddenSize();
+            int inter = c.intermediateSize();
+            NDArray[] gateUp = new NDArray[n];
+            NDArray[] down = new NDArray[n];
+            if (weights.contains(resolve(layer + "mlp.gate.weight"))) {
+                NDArray router = load(layer + "mlp.gate.weight", n, h);
+                NDArray stackedGateUp = load(layer + "mlp.experts.gate_up_proj", n, 2L * inter, h);
+                NDArray stackedDown = load(layer + "mlp.experts.down_proj", n, h, inter);
+                for (int e = 0; e < n; e++) {
+                    gateUp[e] = stackedGateUp.get(e);
+                    down[e] = stackedDown.get(e);
+                }
+                return new ExpertWeights(router, gateUp, down);
+            }
+            String moe = layer + "block_sparse_moe.";
+            NDArray router = load(moe + "gate.weight", n, h);
+            for (int e = 0; e < n; e++) {
+                String expert = moe + "experts." + e + ".";
+                NDArray w1 = load(expert + "w1.weight", inter, h);
+                NDArray w3 = load(expert + "w3.weight", inter, h);
+                gateUp[e] = NDArrays.concat(new NDList(w1, w3));
+                w1.close();
+                w3.close();
+                down[e] = load(expert + "w2.weight", h, inter);
+            }
+            return new ExpertWeights(router, gateUp, down);
         }
 
         NDArray load(String name, long... shape) throws IOException {
@@ -1236,6 +1282,9 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
+        if (w.experts() != null) {
+            return experts(w.experts(), h);
+        }
         if (!config.gatedMlp()) {
             // No gate (Starcoder2's c_fc / c_proj, Phi's fc1 / fc2, Nemotron's and Arcee's
             // up / down): down(act(up(x))).
@@ -1257,6 +1306,102 @@ public final class LlamaModel implements AutoCloseable {
                         ? act.mul(up)
                         : act.muli(up);
         return project(l, Projection.DOWN, w, gated, delta);
+    }
+
+    /**
+     * A sparse mixture of experts, as transformers 5 computes Mixtral's (MixtralTopKRouter, then
+     * the default grouped experts): the router's logits, their softmax in float32, each token's top
+     * {@code perToken} experts with their probabilities renormalized; each expert's gated MLP over
+     * the tokens routed to it; its outputs times their weights in float32, summed per token in the
+     * router's order (highest probability first).
+     *
+     * <p>The pick is made on the host (one copy of {@code [tokens, experts]} probabilities per
+     * layer): which rows each expert reads sizes its products, as it does transformers' grouped
+     * matmul.
+     */
+    private NDArray experts(ExpertWeights w, NDArray h) {
+        ModelConfig.Experts cfg = config.experts();
+        Shape shape = h.getShape();
+        long hidden = shape.get(shape.dimension() - 1);
+        NDArray x = h.reshape(-1, hidden);
+        int tokens = (int) x.getShape().get(0);
+        int n = cfg.count();
+        int k = cfg.perToken();
+        NDArray probs = linear(x, w.router(), null).toType(DataType.FLOAT32, false).softmax(-1);
+        // Each token's top k on the host (DJL's topK runs outside autograd and leaves it off for
+        // the operations after it), largest first, ties to the lower index as torch.topk on CPU;
+        // their weights gathered on the device, where autograd reaches the router through them.
+        long[] expertOf = topK(probs.toFloatArray(), n, k);
+        NDArray picked = probs.gather(x.getManager().create(expertOf, new Shape(tokens, k)), -1);
+        if (cfg.normalizeTopK()) {
+            picked = picked.div(picked.sum(new int[] {-1}, true));
+        }
+        int pairs = tokens * k;
+        // The pairs grouped by expert (each expert's rows in token order).
+        int[] count = new int[n];
+        for (long e : expertOf) {
+            count[(int) e]++;
+        }
+        int[] start = new int[n + 1];
+        for (int e = 0; e < n; e++) {
+            start[e + 1] = start[e] + count[e];
+        }
+        int[] next = Arrays.copyOf(start, n);
+        long[] rowOfPair = new long[pairs]; // where each pair's output lands in the grouped order
+        long[] pairOfRow = new long[pairs];
+        long[] tokenOfRow = new long[pairs];
+        for (int p = 0; p < pairs; p++) {
+            int r = next[(int) expertOf[p]]++;
+            rowOfPair[p] = r;
+            pairOfRow[r] = p;
+            tokenOfRow[r] = p / k;
+        }
+        NDManager m = x.getManager();
+        NDArray grouped = Rows.of(x, m.create(tokenOfRow));
+        NDList outputs = new NDList();
+        for (int e = 0; e < n; e++) {
+            if (count[e] == 0) {
+                continue;
+            }
+            NDArray rows = grouped.get(new NDIndex(start[e] + ":" + start[e + 1]));
+            NDArray gateUp = linear(rows, w.gateUp()[e], null);
+            long inter = gateUp.getShape().get(1) / 2;
+            NDArray gate = gateUp.get(new NDIndex(":, 0:" + inter));
+            NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
+            outputs.add(linear(activation(gate).mul(up), w.down()[e], null));
+        }
+        NDArray out = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs);
+        NDArray weights = Rows.of(picked.reshape(pairs, 1), m.create(pairOfRow));
+        NDArray weighted = out.toType(DataType.FLOAT32, false).mul(weights);
+        NDArray summed =
+                Rows.of(weighted, m.create(rowOfPair))
+                        .reshape(tokens, k, hidden)
+                        .sum(new int[] {1});
+        return summed.toType(x.getDataType(), false).reshape(shape);
+    }
+
+    /**
+     * Row by row of {@code [rows, n]} values, the indices of the {@code k} largest, largest first.
+     */
+    private static long[] topK(float[] values, int n, int k) {
+        int rows = values.length / n;
+        long[] out = new long[rows * k];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < k; j++) {
+                int best = -1;
+                for (int e = 0; e < n; e++) {
+                    boolean taken = false;
+                    for (int i = 0; i < j; i++) {
+                        taken |= out[r * k + i] == e;
+                    }
+                    if (!taken && (best < 0 || values[r * n + e] > values[r * n + best])) {
+                        best = e;
+                    }
+                }
+                out[r * k + j] = best;
+            }
+        }
+        return out;
     }
 
     /** The MLP's activation of {@code gate}, new array (the input is kept for autograd). */

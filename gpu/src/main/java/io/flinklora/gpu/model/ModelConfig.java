@@ -60,7 +60,15 @@ public record ModelConfig(
         List<Integer> eosTokenIds,
         RopeParameters slidingRope,
         List<Boolean> rotaryLayers,
-        int embeddingWidth) {
+        int embeddingWidth,
+        Experts experts) {
+
+    /**
+     * A sparse mixture-of-experts MLP (Mixtral): {@code count} experts of the dense gated MLP's
+     * shape, of which a router picks {@code perToken} for each token, their outputs weighted by the
+     * router's softmax over the picked ones (renormalized to sum to 1 when {@code normalizeTopK}).
+     */
+    public record Experts(int count, int perToken, boolean normalizeTopK) {}
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
             Set.of(
@@ -100,7 +108,8 @@ public record ModelConfig(
                     "GPTNeoForCausalLM",
                     "FalconForCausalLM",
                     "MptForCausalLM",
-                    "CodeGenForCausalLM");
+                    "CodeGenForCausalLM",
+                    "MixtralForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -505,6 +514,8 @@ public record ModelConfig(
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-6, null);
+                case "MixtralForCausalLM" ->
+                        new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
                 case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6, null);
                 case "GemmaForCausalLM" ->
@@ -1139,6 +1150,7 @@ public record ModelConfig(
                                 case "SmolLM3ForCausalLM" -> 2_000_000.0;
                                 case "HeliumForCausalLM" -> 100_000.0;
                                 case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
+                                case "MixtralForCausalLM" -> 1_000_000.0;
                                 // Cohere 2 and GPT-NeoX keep PreTrainedConfig's default
                                 default -> 10000.0;
                             },
@@ -1471,7 +1483,40 @@ public record ModelConfig(
                 eos,
                 slidingRope,
                 rotary,
-                opt ? optEmbeddingWidth(root, hidden, source) : hidden);
+                opt ? optEmbeddingWidth(root, hidden, source) : hidden,
+                arch.equals("MixtralForCausalLM") ? mixtralExperts(root, source) : null);
+    }
+
+    /**
+     * Mixtral's experts: {@code num_local_experts} (default 8; {@code num_experts} is its alias in
+     * MixtralConfig's attribute_map) and {@code num_experts_per_tok} (default 2), the picked
+     * experts' weights always renormalized (MixtralTopKRouter).
+     */
+    private static Experts mixtralExperts(JsonNode root, String source) {
+        if (root.has("num_experts") && root.has("num_local_experts")) {
+            throw new ModelFormatException(
+                    source
+                            + ": both num_experts and num_local_experts are given (MixtralConfig maps"
+                            + " num_experts onto num_local_experts; which one wins depends on the"
+                            + " order transformers sets them)");
+        }
+        String countName = root.has("num_experts") ? "num_experts" : "num_local_experts";
+        int count = ConfigReader.intField(root, countName, source, 8, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
+        if (count < 1 || perToken < 1 || perToken > count) {
+            // torch.topk fails on k > the number of experts; zero experts build no router
+            throw new ModelFormatException(
+                    source
+                            + ": num_experts_per_tok "
+                            + perToken
+                            + " with "
+                            + countName
+                            + " "
+                            + count
+                            + " is not supported (needs 1 <= num_experts_per_tok <= experts; torch.topk"
+                            + " fails otherwise)");
+        }
+        return new Experts(count, perToken, true);
     }
 
     /**
@@ -1651,9 +1696,10 @@ public record ModelConfig(
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
         if (arch.equals("MistralForCausalLM")
                 || arch.equals("Phi3ForCausalLM")
-                || arch.equals("Starcoder2ForCausalLM")) {
+                || arch.equals("Starcoder2ForCausalLM")
+                || arch.equals("MixtralForCausalLM")) {
             // MistralConfig's sliding_window defaults to 4096 (an explicit null turns it off);
-            // Phi3Config's and Starcoder2Config's to null.
+            // Phi3Config's, Starcoder2Config's and MixtralConfig's to null.
             boolean mistralDefault =
                     arch.equals("MistralForCausalLM") && !root.has("sliding_window");
             if (ConfigReader.has(root, "sliding_window") || mistralDefault) {

@@ -811,6 +811,40 @@ public final class ModelFields {
                             "attention and the MLP side by side on the input LayerNorm"),
                     new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
 
+    private static final List<Field> MIXTRAL =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the experts' activation: silu (or swish), gelu, gelu_pytorch_tanh (or"
+                                    + " gelu_new, gelu_fast), relu, relu2, quick_gelu; others"
+                                    + " refused"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "every layer attends through the window (absent or null: none, as"
+                                    + " MixtralConfig)"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "experts per layer (default 8), each Mistral's gated MLP (w1, w3, w2)"),
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "num_local_experts' alias (MixtralConfig's attribute_map); both given"
+                                    + " is refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "experts the router picks for each token (default 2), their softmax"
+                                    + " weights renormalized; more than the experts is refused"),
+                    new Field("router_jitter_noise", Use.NO_EFFECT, "training only"),
+                    new Field(
+                            "output_router_logits",
+                            Use.NO_EFFECT,
+                            "the auxiliary load-balancing loss only"),
+                    new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> STARCODER2 =
             List.of(
                     new Field(
@@ -1146,6 +1180,7 @@ public final class ModelFields {
                     case "PhiForCausalLM" -> PHI;
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
+                    case "MixtralForCausalLM" -> MIXTRAL;
                     default -> List.of();
                 });
         return out;
@@ -1191,6 +1226,7 @@ public final class ModelFields {
         m.put("PhiForCausalLM", PHI);
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
+        m.put("MixtralForCausalLM", MIXTRAL);
         return m;
     }
 

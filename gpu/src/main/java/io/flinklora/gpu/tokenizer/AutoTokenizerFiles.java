@@ -71,6 +71,7 @@ final class AutoTokenizerFiles {
             Map.ofEntries(
                     Map.entry("mistral", "TokenizersBackend"),
                     Map.entry("ministral", "TokenizersBackend"),
+                    Map.entry("mixtral", "TokenizersBackend"),
                     Map.entry("phi3", "TokenizersBackend"),
                     Map.entry("qwen2", "Qwen2Tokenizer"),
                     Map.entry("qwen3", "Qwen2Tokenizer"),

@@ -167,4 +167,21 @@ class TrainedAdapterArchitecturesTest {
                     e.getMessage());
         }
     }
+
+    @Test
+    void aMixtureOfExpertsIsRefusedByName() {
+        Path model = HuggingFaceConformanceTest.casesDir().resolve("mixtral");
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu());
+                LlamaModel llama =
+                        LlamaModel.load(model, manager, Device.cpu(), DataType.FLOAT32, 64)) {
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> new JointTrainer(llama, JointTrainer.Options.defaults(1, 1)));
+            assertTrue(
+                    e.getMessage().contains("MixtralForCausalLM")
+                            && e.getMessage().contains("router"),
+                    e.getMessage());
+        }
+    }
 }

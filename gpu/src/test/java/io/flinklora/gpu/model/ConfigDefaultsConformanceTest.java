@@ -124,6 +124,18 @@ class ConfigDefaultsConformanceTest {
                 "LayerNorms after the residual adds");
         assertEquals(t.get("final_norm").asBoolean(), m.block().finalNorm(), "a final norm");
         assertEquals(t.get("embedding_width").asInt(), m.embeddingWidth(), "embedding width");
+        JsonNode experts = t.get("experts");
+        if (experts == null || experts.isNull()) {
+            assertEquals(null, m.experts(), "a dense MLP");
+        } else {
+            assertEquals(experts.get("count").asInt(), m.experts().count(), "experts");
+            assertEquals(
+                    experts.get("per_token").asInt(), m.experts().perToken(), "experts per token");
+            assertEquals(
+                    experts.get("normalize").asBoolean(),
+                    m.experts().normalizeTopK(),
+                    "picked experts' weights renormalized");
+        }
         assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),
                 m.block().attentionSoftcap(),

@@ -391,4 +391,60 @@ class HubConfigsTest {
                                                 + " \"vocab_size\": 512}"));
         assertTrue(e.getMessage().contains("n_head 6"), e.getMessage());
     }
+
+    @Test
+    void mixtral8x7bsExpertsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "Mixtral-8x7B-v0.1",
+                        "{\"architectures\": [\"MixtralForCausalLM\"], \"attention_dropout\": 0.0,"
+                                + " \"bos_token_id\": 1, \"eos_token_id\": 2, \"hidden_act\": \"silu\","
+                                + " \"hidden_size\": 4096, \"initializer_range\": 0.02,"
+                                + " \"intermediate_size\": 14336, \"max_position_embeddings\": 32768,"
+                                + " \"model_type\": \"mixtral\", \"num_attention_heads\": 32,"
+                                + " \"num_experts_per_tok\": 2, \"num_hidden_layers\": 32,"
+                                + " \"num_key_value_heads\": 8, \"num_local_experts\": 8,"
+                                + " \"output_router_logits\": false, \"rms_norm_eps\": 1e-05,"
+                                + " \"rope_theta\": 1000000.0, \"router_aux_loss_coef\": 0.02,"
+                                + " \"sliding_window\": null, \"tie_word_embeddings\": false,"
+                                + " \"torch_dtype\": \"bfloat16\", \"transformers_version\":"
+                                + " \"4.36.0.dev0\", \"use_cache\": true, \"vocab_size\": 32000}");
+        assertEquals(new ModelConfig.Experts(8, 2, true), c.experts());
+        assertEquals(14336, c.intermediateSize());
+        assertEquals(8, c.numKvHeads());
+        assertEquals(1_000_000.0, c.rope().theta(), 0);
+        assertFalse(c.slidingLayers().contains(true), "sliding_window null: no window");
+    }
+
+    @Test
+    void mixtralPickingMoreExpertsThanItHasIsRefusedNamingTheField() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "mixtral-2-experts",
+                                        "{\"architectures\": [\"MixtralForCausalLM\"],"
+                                                + " \"hidden_size\": 64, \"intermediate_size\": 128,"
+                                                + " \"num_hidden_layers\": 2, \"num_attention_heads\": 8,"
+                                                + " \"vocab_size\": 512, \"num_local_experts\": 2,"
+                                                + " \"num_experts_per_tok\": 3}"));
+        assertTrue(e.getMessage().contains("num_experts_per_tok 3"), e.getMessage());
+    }
+
+    @Test
+    void mixtralWithBothNamesOfItsExpertCountIsRefused() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "mixtral-both-counts",
+                                        "{\"architectures\": [\"MixtralForCausalLM\"],"
+                                                + " \"hidden_size\": 64, \"intermediate_size\": 128,"
+                                                + " \"num_hidden_layers\": 2, \"num_attention_heads\": 8,"
+                                                + " \"vocab_size\": 512, \"num_local_experts\": 4,"
+                                                + " \"num_experts\": 6}"));
+        assertTrue(e.getMessage().contains("num_experts"), e.getMessage());
+    }
 }
