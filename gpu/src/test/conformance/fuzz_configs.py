@@ -28,7 +28,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
-    FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM)
+    FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
+    MixtralConfig, MixtralForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -57,7 +58,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
             falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
-            codegen=(CodeGenConfig, CodeGenForCausalLM))
+            codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -234,6 +235,15 @@ def rand_model(r, arch):
         # GPT-J's config, block and rotary with a qkv_proj in four shards of whole heads
         cfg["num_attention_heads"] = r.choice([4, 8])
         cfg["hidden_size"] = cfg["num_attention_heads"] * r.choice([8, 16])
+    if arch == "mixtral":
+        # Mistral's attention and a sparse mixture of experts (the count sometimes under its alias)
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_local_experts" if r.random() < 0.8 else "num_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
+        if r.random() < 0.3:
+            cfg["sliding_window"] = r.choice([None, 4, 16])
+        if r.random() < 0.2:
+            cfg["router_jitter_noise"] = 0.1  # training only
     if arch in ("gptj", "codegen"):
         # GPT-2's config names, attention and the MLP side by side on ln_1, the leading rotary_dim
         # dimensions of each head rotating in adjacent pairs, a head with a bias
@@ -470,11 +480,14 @@ LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 LIN["falcon"] = LIN["gpt_neox"]
 LIN["mpt"] = ["Wqkv", "out_proj", "up_proj", "down_proj"]
 LIN["codegen"] = ["qkv_proj", "out_proj", "fc_in", "fc_out"]
+# Mixtral: LoRA reaches its attention projections; w1 / w2 / w3 (the experts in transformers 4) no longer
+# name modules, and PEFT fails on them
+LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen")
+                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
