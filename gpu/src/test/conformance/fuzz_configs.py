@@ -29,7 +29,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM)
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -58,7 +58,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
             falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
-            codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM))
+            codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM),
+            qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -244,6 +245,21 @@ def rand_model(r, arch):
             cfg["sliding_window"] = r.choice([None, 4, 16])
         if r.random() < 0.2:
             cfg["router_jitter_noise"] = 0.1  # training only
+    if arch == "qwen3_moe":
+        # Qwen3's attention and sparse layers (mlp_only_layers, decoder_sparse_step), the expert count
+        # sometimes under its alias, renormalized or not, sometimes a window in every layer
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_experts" if r.random() < 0.8 else "num_local_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
+        cfg["moe_intermediate_size"] = r.choice([16, 24, 40])
+        cfg["norm_topk_prob"] = r.random() < 0.5
+        if r.random() < 0.4:
+            cfg["decoder_sparse_step"] = r.choice([1, 2, 3])
+        if r.random() < 0.4:
+            cfg["mlp_only_layers"] = r.sample(range(cfg["num_hidden_layers"]), r.randint(0, 2))
+        if r.random() < 0.3:
+            cfg["use_sliding_window"] = True
+            cfg["sliding_window"] = r.choice([None, 4, 16, 4096])
     if arch in ("gptj", "codegen"):
         # GPT-2's config names, attention and the MLP side by side on ln_1, the leading rotary_dim
         # dimensions of each head rotating in adjacent pairs, a head with a bias
@@ -483,11 +499,13 @@ LIN["codegen"] = ["qkv_proj", "out_proj", "fc_in", "fc_out"]
 # Mixtral: LoRA reaches its attention projections; w1 / w2 / w3 (the experts in transformers 4) no longer
 # name modules, and PEFT fails on them
 LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1"]
+# Qwen3-MoE: PEFT turns gate_proj / up_proj / down_proj into target_parameters on the experts (refused)
+LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral")
+                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")

@@ -114,6 +114,8 @@ from transformers import (  # noqa: E402
     CodeGenForCausalLM,
     MixtralConfig,
     MixtralForCausalLM,
+    Qwen3MoeConfig,
+    Qwen3MoeForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -230,6 +232,7 @@ ARCH = {
     "mpt": (MptConfig, MptForCausalLM, "MptForCausalLM"),
     "codegen": (CodeGenConfig, CodeGenForCausalLM, "CodeGenForCausalLM"),
     "mixtral": (MixtralConfig, MixtralForCausalLM, "MixtralForCausalLM"),
+    "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM, "Qwen3MoeForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -545,8 +548,10 @@ ADAPTERS = {
              rank_pattern={"fc_in": 2}, alpha_pattern={"qkv_proj": 16}, lora_bias=True),
         ["qkv_proj", "out_proj_fc_in_fc_out", "rank_pattern", "alpha_pattern", "lora_bias"],
     ),
-    # Mixtral: LoRA on the attention projections (PEFT's all-linear adds target_parameters on the experts and
-    # the router, which the engine refuses by name)
+    # Mixtral and Qwen3-MoE: LoRA on the attention projections (PEFT's all-linear adds target_parameters on the
+    # experts and the router, which the engine refuses by name; PEFT 0.21 turns gate_proj / up_proj / down_proj
+    # targets on Qwen3-MoE, even in a regex, into target_parameters on the stacked experts, and leaves the dense
+    # layers' MLP unadapted)
     "mixtral_patterns_bias": (
         dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
              rank_pattern={"k_proj": 2}, alpha_pattern={"o_proj": 16}, lora_bias=True),
@@ -2063,6 +2068,44 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="sliding_window off", config=cfg_set(sliding_window=None)),
                   dict(what="two experts per token in place of three", config=cfg_set(num_experts_per_tok=2))],
         ),
+        dict(
+            # Qwen3-MoE: Qwen3's attention (per-head q/k norms) and 4 experts 24 wide of which the router picks
+            # 2 per token, their weights not renormalized (norm_topk_prob false); layer 2 keeps the dense MLP
+            # (mlp_only_layers), which LoRA reaches; saved as transformers 5 saves it (mlp.gate,
+            # mlp.experts.e.gate_proj / up_proj / down_proj)
+            name="qwen3_moe",
+            arch="qwen3_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                     mlp_only_layers=[2], rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "qk_norm", "moe_4_experts_top_2", "dense_layer_2", "hub_expert_layout",
+                      "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_rslora", "mixtral_patterns_bias", "mixtral_dora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="weights renormalized (norm_topk_prob)", config=cfg_set(norm_topk_prob=True)),
+                  dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
+        ),
+        dict(
+            # Qwen3-MoE with every other layer sparse (decoder_sparse_step 2), 3 of 4 experts renormalized, a
+            # window in every layer (use_sliding_window), tied; the weights as transformers 5's modules hold
+            # them (mlp.experts.gate_up_proj / down_proj)
+            name="qwen3_moe_step_window_stacked",
+            arch="qwen3_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=3, moe_intermediate_size=40,
+                     norm_topk_prob=True, decoder_sparse_step=2, use_sliding_window=True,
+                     sliding_window=MISTRAL_WINDOW, tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            stacked_experts=True,
+            features=["gqa", "qk_norm", "moe_4_experts_top_3", "decoder_sparse_step_2", "norm_topk_prob",
+                      "stacked_expert_layout", f"sliding_window_{MISTRAL_WINDOW}", "rope_default",
+                      "tied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_patterns_bias"],
+            mixes=[],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="use_sliding_window off", config=cfg_set(use_sliding_window=False)),
+                  dict(what="weights not renormalized", config=cfg_set(norm_topk_prob=False))],
+        ),
     ]
 
 
@@ -2292,7 +2335,7 @@ def build_source_model(spec, seed, out, shapes):
     config = config_cls(attn_implementation="eager", **kwargs)
     check_config(spec, config, shapes)
     model = model_cls(config).eval()
-    if "qk_norm" in spec["features"]:
+    if "qk_norm" in spec["features"] and spec["arch"] != "qwen3_moe":
         check_qk_norm(spec, model)
     check_new_features(spec, model)
     if "norm_mean" in spec:
@@ -2418,6 +2461,15 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
+    if spec["arch"] in ("mixtral", "qwen3_moe"):
+        # the layers that route through experts, as the spec means them
+        sparse = [hasattr(layer.mlp, "experts") for layer in model.model.layers]
+        want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
+                for i in range(config.num_hidden_layers)]
+        assert sparse == want and any(sparse), (spec["name"], sparse)
+        if spec["arch"] == "qwen3_moe":
+            attn = model.model.layers[0].self_attn
+            assert attn.q_norm.weight.shape == (attn.head_dim,), spec["name"]
     if spec["arch"] == "gpt_neo":
         # the layer types come from attention_layers when given, else from attention_types
         want = spec["cfg"].get("attention_layers") or config.expand_attention_types_params(spec["cfg"]["attention_types"])
@@ -2618,7 +2670,7 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
-        if model64 is not None and spec["arch"] == "mixtral":
+        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
             (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \

@@ -35,7 +35,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
-         ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral")]
+         ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
+         ("Qwen3MoeForCausalLM", "qwen3_moe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -165,6 +166,12 @@ EXTRA = [
     {"num_key_value_heads": 8, "num_experts": 6, "num_experts_per_tok": 3, "router_jitter_noise": 0.1,
      "output_router_logits": True, "router_aux_loss_coef": 0.02},
     {"num_local_experts": 2, "num_experts_per_tok": 3},
+    # Qwen3-MoE's sparse and dense layers, widths and renormalization
+    {"num_key_value_heads": 8, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64,
+     "norm_topk_prob": True, "decoder_sparse_step": 2, "mlp_only_layers": [3]},
+    {"num_key_value_heads": 8, "num_experts": 0},
+    {"num_key_value_heads": 8, "num_experts": 4, "num_experts_per_tok": 2, "use_sliding_window": True,
+     "max_window_layers": 2},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -183,7 +190,7 @@ BLOOM_UNREAD = GPT2_UNREAD
 # and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
 LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   # and names a config class maps onto its own (attribute_map), which to_dict does not list
-                  "MixtralForCausalLM": ("num_experts",)}
+                  "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts")}
 
 
 def resolved(c, arch, model):
@@ -207,7 +214,8 @@ def resolved(c, arch, model):
     local = None
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
-    if arch in ("MistralForCausalLM", "Phi3ForCausalLM", "Starcoder2ForCausalLM", "MixtralForCausalLM"):
+    if arch in ("MistralForCausalLM", "Phi3ForCausalLM", "Starcoder2ForCausalLM", "MixtralForCausalLM",
+                "Qwen3MoeForCausalLM"):
         window = c.sliding_window
         sliding = [window is not None] * layers
     elif arch == "SmolLM3ForCausalLM":
@@ -243,7 +251,15 @@ def resolved(c, arch, model):
     attn = (layer0.attention if neox else layer0.attn.attention if neo else layer0.attn if gpt2 or gptj
             else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
     mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
-    moe = arch == "MixtralForCausalLM"  # mlp is the sparse block: a router (gate) and stacked experts
+    # the MLP of the first sparse layer: a router (gate) and stacked experts
+    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM")
+    sparse_layers = [hasattr(layer.mlp, "experts") for layer in base.layers] if moe_arch else []
+    moe_mlp = next((layer.mlp for layer in base.layers if hasattr(layer.mlp, "experts")), None) if moe_arch else None
+    moe = moe_mlp is not None
+    if moe_arch:
+        # the dense layers' MLP (Qwen3-MoE's mlp_only_layers), else the sparse one
+        mlp = next((layer.mlp for layer in base.layers if not hasattr(layer.mlp, "experts")), moe_mlp)
+    dense_mlp = moe_arch and not hasattr(mlp, "experts")
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or getattr(attn, "Wqkv", None) or attn.query_key_value).bias is not None
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
@@ -278,7 +294,7 @@ def resolved(c, arch, model):
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
-        "qk_norm": arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
                             "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
                    or bool(getattr(c, "qk_layernorm", False)),
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
@@ -309,12 +325,14 @@ def resolved(c, arch, model):
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
         # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
-        "mlp_bias": False if moe else (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
+        "mlp_bias": False if moe_arch else (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
                      or getattr(mlp, "fc_out", None)
                      or mlp.dense_4h_to_h).bias is not None,
-        "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj") or moe,
-        # MixtralTopKRouter: top_k of num_experts, the picked probabilities always renormalized
-        "experts": {"count": mlp.experts.num_experts, "per_token": mlp.gate.top_k, "normalize": True} if moe
+        "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj") or moe_arch,
+        # the TopKRouter: top_k of num_experts, the picked probabilities renormalized (always in Mixtral's)
+        "experts": {"count": moe_mlp.experts.num_experts, "per_token": moe_mlp.gate.top_k,
+                    "normalize": getattr(moe_mlp.gate, "norm_topk_prob", True),
+                    "intermediate": moe_mlp.experts.intermediate_dim, "sparse": sparse_layers} if moe
                    else None,
         "hidden_act": act,
         "sliding_layers": sliding,
@@ -393,7 +411,8 @@ def main():
                 # the model must build from it too (MinistralAttention fails without head_dim)
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
-                with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM") else "meta"):
+                with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM")
+                                  else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)
                     model(input_ids=torch.zeros(1, 3, dtype=torch.long))

@@ -763,8 +763,8 @@ public record AdapterConfig(
         for (int l = 0; l < layers; l++) {
             String b = "model.layers." + l;
             out.addAll(List.of(b, b + ".self_attn", b + ".mlp"));
-            if (model.experts() != null) {
-                // Mixtral: the router (MixtralTopKRouter, no nn.Linear) and the stacked experts
+            if (model.experts() != null && model.experts().sparse(l)) {
+                // a sparse layer: the router (a TopKRouter, no nn.Linear) and the stacked experts
                 out.addAll(List.of(b + ".mlp.gate", b + ".mlp.experts", b + ".mlp.experts.act_fn"));
             } else {
                 // Phi-3's, GLM's and Phi's MLP names it activation_fn, Starcoder2's act

@@ -181,9 +181,9 @@ public record LinearModule(
             return List.copyOf(out);
         }
         out.add(single(c, layer, Projection.O));
-        if (c.experts() != null) {
-            // Mixtral: the MLP is the experts' stacked weights and the router, none of them a
-            // linear module PEFT's target_modules reaches.
+        if (c.experts() != null && c.experts().sparse(layer)) {
+            // Mixtral's and Qwen3-MoE's sparse layers: the MLP is the experts' stacked weights and
+            // the router, none of them a linear module PEFT's target_modules reaches.
             return List.copyOf(out);
         }
         if (c.upDownMlp()) {

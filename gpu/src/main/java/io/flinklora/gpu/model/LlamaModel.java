@@ -416,7 +416,9 @@ public final class LlamaModel implements AutoCloseable {
                                 normBias && !parallel
                                         ? loader.load(pre + postAttentionNorm + ".bias", h)
                                         : null,
-                                config.experts() == null ? null : loader.experts(config, pre));
+                                config.experts() == null || !config.experts().sparse(l)
+                                        ? null
+                                        : loader.experts(config, pre));
             }
             loader.refuseUnconsumed();
             LOG.info(
@@ -628,18 +630,20 @@ public final class LlamaModel implements AutoCloseable {
         }
 
         /**
-         * A Mixtral layer's experts, as the hub's checkpoints and transformers 5's save_pretrained
-         * store them ({@code block_sparse_moe.gate} and {@code block_sparse_moe.experts.e.w1 / w3 /
-         * w2}), or as transformers 5's modules hold them ({@code mlp.gate} and the stacked {@code
-         * mlp.experts.gate_up_proj} / {@code down_proj}), which it loads as they are.
+         * A sparse layer's experts, as the hub's checkpoints and transformers 5's save_pretrained
+         * store them (Mixtral: {@code block_sparse_moe.gate} and {@code
+         * block_sparse_moe.experts.e.w1 / w3 / w2}; Qwen3-MoE: {@code mlp.gate} and {@code
+         * mlp.experts.e.gate_proj / up_proj / down_proj}), or as transformers 5's modules hold them
+         * ({@code mlp.gate} and the stacked {@code mlp.experts.gate_up_proj} / {@code down_proj}),
+         * which it loads as they are.
          */
         ExpertWeights experts(ModelConfig c, String layer) throws IOException {
             int n = c.experts().count();
             int h = c.hiddenSize();
-            int inter = c.intermediateSize();
+            int inter = c.experts().intermediate();
             NDArray[] gateUp = new NDArray[n];
             NDArray[] down = new NDArray[n];
-            if (weights.contains(resolve(layer + "mlp.gate.weight"))) {
+            if (weights.contains(resolve(layer + "mlp.experts.gate_up_proj"))) {
                 NDArray router = load(layer + "mlp.gate.weight", n, h);
                 NDArray stackedGateUp = load(layer + "mlp.experts.gate_up_proj", n, 2L * inter, h);
                 NDArray stackedDown = load(layer + "mlp.experts.down_proj", n, h, inter);
@@ -649,16 +653,21 @@ public final class LlamaModel implements AutoCloseable {
                 }
                 return new ExpertWeights(router, gateUp, down);
             }
-            String moe = layer + "block_sparse_moe.";
+            boolean mixtral = c.architecture().equals("MixtralForCausalLM");
+            String moe = layer + (mixtral ? "block_sparse_moe." : "mlp.");
+            String[] names =
+                    mixtral
+                            ? new String[] {"w1", "w3", "w2"}
+                            : new String[] {"gate_proj", "up_proj", "down_proj"};
             NDArray router = load(moe + "gate.weight", n, h);
             for (int e = 0; e < n; e++) {
                 String expert = moe + "experts." + e + ".";
-                NDArray w1 = load(expert + "w1.weight", inter, h);
-                NDArray w3 = load(expert + "w3.weight", inter, h);
-                gateUp[e] = NDArrays.concat(new NDList(w1, w3));
-                w1.close();
-                w3.close();
-                down[e] = load(expert + "w2.weight", h, inter);
+                NDArray gate = load(expert + names[0] + ".weight", inter, h);
+                NDArray up = load(expert + names[1] + ".weight", inter, h);
+                gateUp[e] = NDArrays.concat(new NDList(gate, up));
+                gate.close();
+                up.close();
+                down[e] = load(expert + names[2] + ".weight", h, inter);
             }
             return new ExpertWeights(router, gateUp, down);
         }
@@ -1372,7 +1381,10 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDArray out = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs);
         NDArray weights = Rows.of(picked.reshape(pairs, 1), m.create(pairOfRow));
-        NDArray weighted = out.toType(DataType.FLOAT32, false).mul(weights);
+        // Mixtral multiplies and sums in float32 (its weights stay float32); Qwen3-MoE casts its
+        // weights to the compute dtype first.
+        DataType sumType = cfg.float32Sum() ? DataType.FLOAT32 : x.getDataType();
+        NDArray weighted = out.toType(sumType, false).mul(weights.toType(sumType, false));
         NDArray summed =
                 Rows.of(weighted, m.create(rowOfPair))
                         .reshape(tokens, k, hidden)

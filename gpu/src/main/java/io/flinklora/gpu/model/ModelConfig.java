@@ -64,11 +64,30 @@ public record ModelConfig(
         Experts experts) {
 
     /**
-     * A sparse mixture-of-experts MLP (Mixtral): {@code count} experts of the dense gated MLP's
-     * shape, of which a router picks {@code perToken} for each token, their outputs weighted by the
-     * router's softmax over the picked ones (renormalized to sum to 1 when {@code normalizeTopK}).
+     * A sparse mixture-of-experts MLP (Mixtral, Qwen3-MoE): {@code count} experts, each a gated MLP
+     * {@code intermediate} wide, of which a router picks {@code perToken} for each token, their
+     * outputs weighted by the router's softmax over the picked ones (renormalized to sum to 1 when
+     * {@code normalizeTopK}), the weighted outputs summed in float32 ({@code float32Sum}, Mixtral's
+     * router keeps its float32 weights) or in the compute dtype (Qwen3-MoE casts them back). The
+     * layers {@code sparse} marks use it; the others keep the dense MLP ({@code
+     * intermediate_size}).
      */
-    public record Experts(int count, int perToken, boolean normalizeTopK) {}
+    public record Experts(
+            int count,
+            int perToken,
+            boolean normalizeTopK,
+            int intermediate,
+            boolean float32Sum,
+            List<Boolean> sparse) {
+        public Experts {
+            sparse = List.copyOf(sparse);
+        }
+
+        /** Whether layer {@code l} routes through the experts. */
+        public boolean sparse(int l) {
+            return sparse.get(l);
+        }
+    }
 
     public static final Set<String> SUPPORTED_ARCHITECTURES =
             Set.of(
@@ -109,7 +128,8 @@ public record ModelConfig(
                     "FalconForCausalLM",
                     "MptForCausalLM",
                     "CodeGenForCausalLM",
-                    "MixtralForCausalLM");
+                    "MixtralForCausalLM",
+                    "Qwen3MoeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -516,6 +536,8 @@ public record ModelConfig(
                         new Defaults(8, null, 131072, false, "silu", 1e-6, null);
                 case "MixtralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
+                case "Qwen3MoeForCausalLM" ->
+                        new Defaults(4, null, 32768, false, "silu", 1e-6, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
                 case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6, null);
                 case "GemmaForCausalLM" ->
@@ -988,7 +1010,9 @@ public record ModelConfig(
                             + ": MinistralForCausalLM needs head_dim (transformers 5's"
                             + " MinistralAttention fails without it)");
         }
-        boolean qwen3 = arch.equals("Qwen3ForCausalLM");
+        // Qwen3-MoE's attention is Qwen3's (per-head q/k norms, attention_bias)
+        boolean qwen3MoE = arch.equals("Qwen3MoeForCausalLM");
+        boolean qwen3 = arch.equals("Qwen3ForCausalLM") || qwen3MoE;
         // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
@@ -1484,7 +1508,9 @@ public record ModelConfig(
                 slidingRope,
                 rotary,
                 opt ? optEmbeddingWidth(root, hidden, source) : hidden,
-                arch.equals("MixtralForCausalLM") ? mixtralExperts(root, source) : null);
+                arch.equals("MixtralForCausalLM")
+                        ? mixtralExperts(root, inter, layers, source)
+                        : qwen3MoE ? qwen3MoeExperts(root, layers, source) : null);
     }
 
     /**
@@ -1492,17 +1518,72 @@ public record ModelConfig(
      * MixtralConfig's attribute_map) and {@code num_experts_per_tok} (default 2), the picked
      * experts' weights always renormalized (MixtralTopKRouter).
      */
-    private static Experts mixtralExperts(JsonNode root, String source) {
-        if (root.has("num_experts") && root.has("num_local_experts")) {
+    private static Experts mixtralExperts(JsonNode root, int inter, int layers, String source) {
+        String countName = expertCountName(root, source);
+        int count = ConfigReader.intField(root, countName, source, 8, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
+        checkPerToken(count, perToken, countName, source);
+        return new Experts(
+                count, perToken, true, inter, true, java.util.Collections.nCopies(layers, true));
+    }
+
+    /**
+     * Qwen3-MoE's experts: {@code num_experts} (default 128; {@code num_local_experts} its alias),
+     * {@code num_experts_per_tok} (default 8) {@code moe_intermediate_size} wide (default 768), the
+     * picked weights renormalized only with {@code norm_topk_prob} (default false) and cast back to
+     * the compute dtype; a layer routes through them unless {@code mlp_only_layers} lists it or
+     * {@code decoder_sparse_step} skips it (layer l is sparse when (l + 1) % step == 0), as
+     * Qwen3MoeDecoderLayer decides.
+     */
+    private static Experts qwen3MoeExperts(JsonNode root, int layers, String source) {
+        String countName = expertCountName(root, source);
+        int count = ConfigReader.intField(root, countName, source, 128, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 8, 1 << 16);
+        int inter = ConfigReader.intField(root, "moe_intermediate_size", source, 768, MAX_DIM);
+        int step = ConfigReader.intField(root, "decoder_sparse_step", source, 1, MAX_LAYERS);
+        boolean normalize = ConfigReader.bool(root, "norm_topk_prob", source, false);
+        java.util.Set<Integer> denseOnly = new java.util.HashSet<>();
+        JsonNode only = root.get("mlp_only_layers");
+        if (only != null && !only.isNull()) {
+            if (!only.isArray()) {
+                throw new ModelFormatException(
+                        source + ": mlp_only_layers must be a list of layer indices, got " + only);
+            }
+            for (JsonNode n : only) {
+                if (!n.isIntegralNumber()) {
+                    throw new ModelFormatException(
+                            source + ": mlp_only_layers must hold layer indices, got " + n);
+                }
+                denseOnly.add(n.asInt());
+            }
+        }
+        List<Boolean> sparse = new ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            sparse.add(!denseOnly.contains(l) && count > 0 && (l + 1) % step == 0);
+        }
+        if (!sparse.contains(true)) {
+            return null; // every layer dense (no experts, or every layer in mlp_only_layers)
+        }
+        checkPerToken(count, perToken, countName, source);
+        return new Experts(count, perToken, normalize, inter, false, sparse);
+    }
+
+    /**
+     * The field holding the expert count: {@code num_local_experts}, or {@code num_experts}, which
+     * the config classes' attribute_map makes its alias; a file giving both is refused.
+     */
+    private static String expertCountName(JsonNode root, String source) {
+        if (ConfigReader.has(root, "num_experts") && ConfigReader.has(root, "num_local_experts")) {
             throw new ModelFormatException(
                     source
-                            + ": both num_experts and num_local_experts are given (MixtralConfig maps"
+                            + ": both num_experts and num_local_experts are given (the config maps"
                             + " num_experts onto num_local_experts; which one wins depends on the"
                             + " order transformers sets them)");
         }
-        String countName = root.has("num_experts") ? "num_experts" : "num_local_experts";
-        int count = ConfigReader.intField(root, countName, source, 8, 1 << 16);
-        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
+        return ConfigReader.has(root, "num_local_experts") ? "num_local_experts" : "num_experts";
+    }
+
+    private static void checkPerToken(int count, int perToken, String countName, String source) {
         if (count < 1 || perToken < 1 || perToken > count) {
             // torch.topk fails on k > the number of experts; zero experts build no router
             throw new ModelFormatException(
@@ -1516,7 +1597,6 @@ public record ModelConfig(
                             + " is not supported (needs 1 <= num_experts_per_tok <= experts; torch.topk"
                             + " fails otherwise)");
         }
-        return new Experts(count, perToken, true);
     }
 
     /**
@@ -1694,6 +1774,15 @@ public record ModelConfig(
     private static List<Boolean> slidingLayers(
             JsonNode root, String arch, int layers, String source) {
         List<Boolean> out = new ArrayList<>(noSlidingLayers(layers));
+        if (arch.equals("Qwen3MoeForCausalLM")) {
+            // Qwen3MoeConfig keeps sliding_window (default 4096) only with use_sliding_window, and
+            // then every layer windows (it has no layer_types or max_window_layers).
+            boolean nullWindow = root.has("sliding_window") && root.get("sliding_window").isNull();
+            if (ConfigReader.bool(root, "use_sliding_window", source, false) && !nullWindow) {
+                java.util.Collections.fill(out, true);
+            }
+            return out;
+        }
         if (arch.equals("MistralForCausalLM")
                 || arch.equals("Phi3ForCausalLM")
                 || arch.equals("Starcoder2ForCausalLM")
@@ -1725,10 +1814,10 @@ public record ModelConfig(
                                 root, "sliding_window_pattern", source, 6, MAX_LAYERS)
                         : olmo3 ? 4 : ministral ? Integer.MAX_VALUE : 2;
         boolean use = typedOnly || ConfigReader.bool(root, "use_sliding_window", source, false);
+        // An absent sliding_window is the class default (4096 for Qwen2 and Qwen3 too, kept with
+        // use_sliding_window); only an explicit null means none.
         boolean window =
-                use
-                        && (ConfigReader.has(root, "sliding_window")
-                                || (typedOnly && !root.has("sliding_window")));
+                use && !(root.has("sliding_window") && root.get("sliding_window").isNull());
         if (typedOnly && root.has("sliding_window") && root.get("sliding_window").isNull()) {
             // Their models build the sliding-window mask for every forward pass, whatever the
             // layer types: transformers 5 fails on any input without a window.

@@ -845,6 +845,60 @@ public final class ModelFields {
                             "the auxiliary load-balancing loss only"),
                     new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
 
+    private static final List<Field> QWEN3_MOE =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "use_sliding_window",
+                            Use.APPLIED,
+                            "every layer attends through sliding_window (default false)"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window with use_sliding_window (default 4096); unread otherwise"),
+                    new Field(
+                            "max_window_layers",
+                            Use.NO_EFFECT,
+                            "Qwen3MoeConfig does not read it (the hub's configs carry it)"),
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "experts per sparse layer (default 128), each a gated MLP"
+                                    + " (gate_proj, up_proj, down_proj); 0: every layer dense"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "num_experts' alias (Qwen3MoeConfig's attribute_map); both given is"
+                                    + " refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "experts the router picks for each token (default 8); more than the"
+                                    + " experts is refused"),
+                    new Field(
+                            "norm_topk_prob",
+                            Use.APPLIED,
+                            "the picked experts' weights renormalized to sum to 1 (default false)"),
+                    new Field(
+                            "moe_intermediate_size",
+                            Use.APPLIED,
+                            "each expert's width (default 768); intermediate_size is the dense"
+                                    + " layers'"),
+                    new Field(
+                            "decoder_sparse_step",
+                            Use.APPLIED,
+                            "layer l routes through the experts when (l + 1) % step == 0 (default 1)"),
+                    new Field(
+                            "mlp_only_layers",
+                            Use.APPLIED,
+                            "layers that keep the dense MLP (default none)"),
+                    new Field(
+                            "output_router_logits",
+                            Use.NO_EFFECT,
+                            "the auxiliary load-balancing loss only"),
+                    new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> STARCODER2 =
             List.of(
                     new Field(
@@ -956,7 +1010,11 @@ public final class ModelFields {
                             "use_sliding_window",
                             Use.APPLIED,
                             "with sliding_window and layer_types"),
-                    new Field("sliding_window", Use.APPLIED, "the window of the sliding layers"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers (absent: 4096, as the config class;"
+                                    + " null: none)"),
                     new Field(
                             "max_window_layers",
                             Use.APPLIED,
@@ -1181,6 +1239,7 @@ public final class ModelFields {
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
                     case "MixtralForCausalLM" -> MIXTRAL;
+                    case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
                     default -> List.of();
                 });
         return out;
@@ -1227,6 +1286,7 @@ public final class ModelFields {
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
         m.put("MixtralForCausalLM", MIXTRAL);
+        m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
         return m;
     }
 

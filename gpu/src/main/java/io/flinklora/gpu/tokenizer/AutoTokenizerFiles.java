@@ -75,6 +75,7 @@ final class AutoTokenizerFiles {
                     Map.entry("phi3", "TokenizersBackend"),
                     Map.entry("qwen2", "Qwen2Tokenizer"),
                     Map.entry("qwen3", "Qwen2Tokenizer"),
+                    Map.entry("qwen3_moe", "Qwen2Tokenizer"),
                     Map.entry("gemma", "GemmaTokenizer"),
                     Map.entry("gemma2", "GemmaTokenizer"),
                     Map.entry("gemma3_text", "GemmaTokenizer"),

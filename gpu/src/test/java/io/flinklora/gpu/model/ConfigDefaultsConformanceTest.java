@@ -135,6 +135,13 @@ class ConfigDefaultsConformanceTest {
                     experts.get("normalize").asBoolean(),
                     m.experts().normalizeTopK(),
                     "picked experts' weights renormalized");
+            assertEquals(
+                    experts.get("intermediate").asInt(),
+                    m.experts().intermediate(),
+                    "an expert's width");
+            List<Boolean> sparse = new ArrayList<>();
+            experts.get("sparse").forEach(b -> sparse.add(b.asBoolean()));
+            assertEquals(sparse, m.experts().sparse(), "the layers routing through experts");
         }
         assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),

@@ -409,7 +409,11 @@ class HubConfigsTest {
                                 + " \"sliding_window\": null, \"tie_word_embeddings\": false,"
                                 + " \"torch_dtype\": \"bfloat16\", \"transformers_version\":"
                                 + " \"4.36.0.dev0\", \"use_cache\": true, \"vocab_size\": 32000}");
-        assertEquals(new ModelConfig.Experts(8, 2, true), c.experts());
+        assertEquals(8, c.experts().count());
+        assertEquals(2, c.experts().perToken());
+        assertTrue(c.experts().normalizeTopK());
+        assertEquals(14336, c.experts().intermediate());
+        assertFalse(c.experts().sparse().contains(false), "every layer routes through experts");
         assertEquals(14336, c.intermediateSize());
         assertEquals(8, c.numKvHeads());
         assertEquals(1_000_000.0, c.rope().theta(), 0);
@@ -446,5 +450,39 @@ class HubConfigsTest {
                                                 + " \"vocab_size\": 512, \"num_local_experts\": 4,"
                                                 + " \"num_experts\": 6}"));
         assertTrue(e.getMessage().contains("num_experts"), e.getMessage());
+    }
+
+    @Test
+    void qwen3Moe30bA3bsExpertsAndUnreadWindowLayersAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "Qwen3-30B-A3B",
+                        "{\"architectures\": [\"Qwen3MoeForCausalLM\"], \"attention_bias\": false,"
+                                + " \"attention_dropout\": 0.0, \"bos_token_id\": 151643,"
+                                + " \"decoder_sparse_step\": 1, \"eos_token_id\": 151645,"
+                                + " \"head_dim\": 128, \"hidden_act\": \"silu\", \"hidden_size\": 2048,"
+                                + " \"initializer_range\": 0.02, \"intermediate_size\": 6144,"
+                                + " \"max_position_embeddings\": 40960, \"max_window_layers\": 48,"
+                                + " \"mlp_only_layers\": [], \"model_type\": \"qwen3_moe\","
+                                + " \"moe_intermediate_size\": 768, \"norm_topk_prob\": true,"
+                                + " \"num_attention_heads\": 32, \"num_experts\": 128,"
+                                + " \"num_experts_per_tok\": 8, \"num_hidden_layers\": 48,"
+                                + " \"num_key_value_heads\": 4, \"output_router_logits\": false,"
+                                + " \"rms_norm_eps\": 1e-06, \"rope_scaling\": null,"
+                                + " \"rope_theta\": 1000000.0, \"router_aux_loss_coef\": 0.001,"
+                                + " \"sliding_window\": null, \"tie_word_embeddings\": false,"
+                                + " \"torch_dtype\": \"bfloat16\", \"transformers_version\":"
+                                + " \"4.51.0\", \"use_cache\": true, \"use_sliding_window\": false,"
+                                + " \"vocab_size\": 151936}");
+        assertEquals(128, c.experts().count());
+        assertEquals(8, c.experts().perToken());
+        assertTrue(c.experts().normalizeTopK());
+        assertFalse(c.experts().float32Sum(), "weights cast back to the compute dtype");
+        assertEquals(768, c.experts().intermediate());
+        assertEquals(48, c.experts().sparse().size());
+        assertFalse(c.experts().sparse().contains(false));
+        assertEquals(128, c.headDim());
+        assertTrue(c.qkNorm());
+        assertFalse(c.slidingLayers().contains(true));
     }
 }

@@ -59,7 +59,8 @@ class CausalForwardGradientTest {
                     dirs.filter(d -> Files.isRegularFile(d.resolve("config.json")))
                             .sorted()
                             .toList()) {
-                if (dir.getFileName().toString().startsWith("mixtral")) {
+                String name = dir.getFileName().toString();
+                if (name.startsWith("mixtral") || name.startsWith("qwen3_moe")) {
                     // Training on a mixture of experts is refused (JointTrainer): its loss is
                     // piecewise in the routing, and a finite difference that crosses a switch of
                     // experts is no derivative (measured: 0.47 against autograd's -0.06).
