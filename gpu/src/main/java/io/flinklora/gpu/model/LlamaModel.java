@@ -1337,11 +1337,11 @@ public final class LlamaModel implements AutoCloseable {
         int n = cfg.count();
         int k = cfg.perToken();
         NDArray probs = linear(x, w.router(), null).toType(DataType.FLOAT32, false).softmax(-1);
-        // Each token's top k on the host (DJL's topK runs outside autograd and leaves it off for
-        // the operations after it), largest first, ties to the lower index as torch.topk on CPU;
-        // their weights gathered on the device, where autograd reaches the router through them.
-        long[] expertOf = topK(probs.toFloatArray(), n, k);
-        NDArray picked = probs.gather(x.getManager().create(expertOf, new Shape(tokens, k)), -1);
+        // Each token's top k as torch.topk picks them (largest first); only their ids come to the
+        // host, where they size each expert's rows. Their weights are gathered on the device.
+        NDArray index = probs.topK(k, -1, true, true).get(1);
+        long[] expertOf = index.toType(DataType.INT64, false).toLongArray();
+        NDArray picked = probs.gather(index, -1);
         if (cfg.normalizeTopK()) {
             picked = picked.div(picked.sum(new int[] {-1}, true));
         }
@@ -1390,30 +1390,6 @@ public final class LlamaModel implements AutoCloseable {
                         .reshape(tokens, k, hidden)
                         .sum(new int[] {1});
         return summed.toType(x.getDataType(), false).reshape(shape);
-    }
-
-    /**
-     * Row by row of {@code [rows, n]} values, the indices of the {@code k} largest, largest first.
-     */
-    private static long[] topK(float[] values, int n, int k) {
-        int rows = values.length / n;
-        long[] out = new long[rows * k];
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < k; j++) {
-                int best = -1;
-                for (int e = 0; e < n; e++) {
-                    boolean taken = false;
-                    for (int i = 0; i < j; i++) {
-                        taken |= out[r * k + i] == e;
-                    }
-                    if (!taken && (best < 0 || values[r * n + e] > values[r * n + best])) {
-                        best = e;
-                    }
-                }
-                out[r * k + j] = best;
-            }
-        }
-        return out;
     }
 
     /** The MLP's activation of {@code gate}, new array (the input is kept for autograd). */
