@@ -29,7 +29,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM)
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM,
+    OlmoeConfig, OlmoeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
 transformers.utils.logging.set_verbosity_error()
@@ -59,7 +60,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
             falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
             codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM),
-            qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM))
+            qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -260,6 +261,15 @@ def rand_model(r, arch):
         if r.random() < 0.3:
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([None, 4, 16, 4096])
+    if arch == "olmoe":
+        # whole-projection q/k norms, clip_qkv after them, experts in every layer
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_experts" if r.random() < 0.8 else "num_local_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
+        cfg["norm_topk_prob"] = r.random() < 0.5
+        if r.random() < 0.4:
+            cfg["clip_qkv"] = r.choice([None, 0.3, 2.0])
+        cfg.pop("head_dim", None)
     if arch in ("gptj", "codegen"):
         # GPT-2's config names, attention and the MLP side by side on ln_1, the leading rotary_dim
         # dimensions of each head rotating in adjacent pairs, a head with a bias
@@ -501,11 +511,13 @@ LIN["codegen"] = ["qkv_proj", "out_proj", "fc_in", "fc_out"]
 LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1"]
 # Qwen3-MoE: PEFT turns gate_proj / up_proj / down_proj into target_parameters on the experts (refused)
 LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"]
+LIN["olmoe"] = LIN["qwen3_moe"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe")
+                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
+                                      "olmoe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")

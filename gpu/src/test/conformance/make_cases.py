@@ -116,6 +116,8 @@ from transformers import (  # noqa: E402
     MixtralForCausalLM,
     Qwen3MoeConfig,
     Qwen3MoeForCausalLM,
+    OlmoeConfig,
+    OlmoeForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -233,6 +235,7 @@ ARCH = {
     "codegen": (CodeGenConfig, CodeGenForCausalLM, "CodeGenForCausalLM"),
     "mixtral": (MixtralConfig, MixtralForCausalLM, "MixtralForCausalLM"),
     "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM, "Qwen3MoeForCausalLM"),
+    "olmoe": (OlmoeConfig, OlmoeForCausalLM, "OlmoeForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -2106,6 +2109,22 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="use_sliding_window off", config=cfg_set(use_sliding_window=False)),
                   dict(what="weights not renormalized", config=cfg_set(norm_topk_prob=False))],
         ),
+        dict(
+            # OLMoE: Llama's pre-norm block with RMSNorms over the whole q and k projections, q (after its
+            # norm), k and v clamped by clip_qkv, and 4 experts (intermediate_size wide) of which the router
+            # picks 2, weights not renormalized; saved as transformers 5 saves it (mlp.experts.e.gate_proj ...)
+            name="olmoe",
+            arch="olmoe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=2, clip_qkv=0.4,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "whole_qk_norm", "clip_qkv_after_norm", "moe_4_experts_top_2", "hub_expert_layout",
+                      "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_rslora", "mixtral_patterns_bias", "mixtral_dora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="q, k and v unclamped", config=cfg_set(clip_qkv=None)),
+                  dict(what="weights renormalized (norm_topk_prob)", config=cfg_set(norm_topk_prob=True))],
+        ),
     ]
 
 
@@ -2461,7 +2480,7 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
-    if spec["arch"] in ("mixtral", "qwen3_moe"):
+    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe"):
         # the layers that route through experts, as the spec means them
         sparse = [hasattr(layer.mlp, "experts") for layer in model.model.layers]
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
@@ -2670,7 +2689,7 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
-        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe"):
+        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
             (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \

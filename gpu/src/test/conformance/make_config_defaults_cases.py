@@ -36,7 +36,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
-         ("Qwen3MoeForCausalLM", "qwen3_moe")]
+         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -190,7 +190,8 @@ BLOOM_UNREAD = GPT2_UNREAD
 # and GPT-NeoX's own 4.x names of rope_theta and partial_rotary_factor
 LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   # and names a config class maps onto its own (attribute_map), which to_dict does not list
-                  "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts")}
+                  "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts"),
+                  "OlmoeForCausalLM": ("num_experts", "num_local_experts")}
 
 
 def resolved(c, arch, model):
@@ -252,7 +253,7 @@ def resolved(c, arch, model):
             else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
     mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     # the MLP of the first sparse layer: a router (gate) and stacked experts
-    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM")
+    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM")
     sparse_layers = [hasattr(layer.mlp, "experts") for layer in base.layers] if moe_arch else []
     moe_mlp = next((layer.mlp for layer in base.layers if hasattr(layer.mlp, "experts")), None) if moe_arch else None
     moe = moe_mlp is not None
@@ -294,7 +295,7 @@ def resolved(c, arch, model):
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
-        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
                             "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
                    or bool(getattr(c, "qk_layernorm", False)),
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
@@ -411,7 +412,8 @@ def main():
                 # the model must build from it too (MinistralAttention fails without head_dim)
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
-                with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM")
+                with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
+                                                    "OlmoeForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)

@@ -1063,14 +1063,17 @@ public final class LlamaModel implements AutoCloseable {
             NDArray sin,
             ProjectionDelta delta) {
         int d = config.headDim();
-        NDArray q = clipQkv(project(l, Projection.Q, w, h, delta));
-        NDArray k = clipQkv(project(l, Projection.K, w, h, delta));
         boolean wholeNorms = config.wholeQkNorms();
+        NDArray q = project(l, Projection.Q, w, h, delta);
+        NDArray k = project(l, Projection.K, w, h, delta);
         if (wholeNorms) {
-            // OLMo 2: RMSNorm over the whole projection, before the heads split.
+            // OLMo 2 and OLMoE: RMSNorm over the whole projection, before the heads split (and
+            // before OLMoE's clip_qkv).
             q = norm(q, w.qNorm());
             k = norm(k, w.kNorm());
         }
+        q = clipQkv(q);
+        k = clipQkv(k);
         q = q.reshape(tokens, config.numHeads(), d);
         k = k.reshape(tokens, config.numKvHeads(), d);
         if (w.qNorm() != null && !wholeNorms) {

@@ -129,7 +129,8 @@ public record ModelConfig(
                     "MptForCausalLM",
                     "CodeGenForCausalLM",
                     "MixtralForCausalLM",
-                    "Qwen3MoeForCausalLM");
+                    "Qwen3MoeForCausalLM",
+                    "OlmoeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -254,6 +255,18 @@ public record ModelConfig(
                     false,
                     false,
                     true);
+        }
+
+        /** The same block with q, k and v clamped to {@code [-clip, clip]} (0: not clamped). */
+        public Block withClipQkv(double clip) {
+            return with(
+                    sandwichNorms,
+                    interleavedRotary,
+                    parallel,
+                    layerNorm,
+                    normBias,
+                    logitScale,
+                    clip);
         }
 
         /** The same block with a norm after attention and around the MLP (GLM-4). */
@@ -538,6 +551,8 @@ public record ModelConfig(
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Qwen3MoeForCausalLM" ->
                         new Defaults(4, null, 32768, false, "silu", 1e-6, null);
+                case "OlmoeForCausalLM" ->
+                        new Defaults(null, null, 4096, false, "silu", 1e-5, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
                 case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6, null);
                 case "GemmaForCausalLM" ->
@@ -789,7 +804,9 @@ public record ModelConfig(
      * Gemma 3, EXAONE 4).
      */
     public boolean wholeQkNorms() {
-        return architecture.equals("Olmo2ForCausalLM") || architecture.equals("Olmo3ForCausalLM");
+        return architecture.equals("Olmo2ForCausalLM")
+                || architecture.equals("Olmo3ForCausalLM")
+                || architecture.equals("OlmoeForCausalLM");
     }
 
     /** Whether the norms carry a weight (OLMo's LayerNorms have neither weight nor bias). */
@@ -1053,8 +1070,12 @@ public record ModelConfig(
             throw new ModelFormatException(
                     source + ": qk_layernorm true is not supported for PhiForCausalLM");
         }
+        // OLMoE: Llama's pre-norm block with OLMo 2's q/k norms over whole projections, clamped
+        // after them by clip_qkv
+        boolean olmoe = arch.equals("OlmoeForCausalLM");
         boolean qkNorm =
                 qwen3
+                        || olmoe
                         || gemma3
                         || olmo2
                         || exaone4
@@ -1206,7 +1227,7 @@ public record ModelConfig(
                         || smol
                         || arch.equals("ArceeForCausalLM");
         boolean attentionBias =
-                (llama || qwen3 || gemma || olmo2 || olmo1)
+                (llama || qwen3 || gemma || olmo2 || olmo1 || olmoe)
                         && ConfigReader.bool(root, "attention_bias", source, false);
         if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
             throw new ModelFormatException(
@@ -1263,6 +1284,28 @@ public record ModelConfig(
         }
         if (granite) {
             block = graniteBlock(root, source, act);
+        }
+        if (olmoe) {
+            if ((long) heads * headDim != hidden) {
+                // OlmoeAttention sizes q_norm by hidden_size and q_proj by heads x head_dim
+                throw new ModelFormatException(
+                        source
+                                + ": head_dim "
+                                + headDim
+                                + " with num_attention_heads "
+                                + heads
+                                + " is not hidden_size "
+                                + hidden
+                                + " (OlmoeAttention's q_norm is hidden_size wide; transformers fails)");
+            }
+            double clip =
+                    ConfigReader.has(root, "clip_qkv")
+                            ? ConfigReader.number(root, "clip_qkv", source, 0.0)
+                            : 0;
+            if (clip < 0) {
+                throw new ModelFormatException(source + ": clip_qkv must not be negative");
+            }
+            block = block.withClipQkv(clip);
         }
         if (olmo2 || exaone4) {
             // EXAONE 4's decoder layer is OLMo 2's (its q/k norms are per head, see wholeQkNorms)
@@ -1510,7 +1553,9 @@ public record ModelConfig(
                 opt ? optEmbeddingWidth(root, hidden, source) : hidden,
                 arch.equals("MixtralForCausalLM")
                         ? mixtralExperts(root, inter, layers, source)
-                        : qwen3MoE ? qwen3MoeExperts(root, layers, source) : null);
+                        : qwen3MoE
+                                ? qwen3MoeExperts(root, layers, source)
+                                : olmoe ? olmoeExperts(root, inter, layers, source) : null);
     }
 
     /**
@@ -1566,6 +1611,27 @@ public record ModelConfig(
         }
         checkPerToken(count, perToken, countName, source);
         return new Experts(count, perToken, normalize, inter, false, sparse);
+    }
+
+    /**
+     * OLMoE's experts: {@code num_experts} (default 64; {@code num_local_experts} its alias),
+     * {@code num_experts_per_tok} (default 8) {@code intermediate_size} wide, in every layer, the
+     * picked weights renormalized only with {@code norm_topk_prob} (default false) and cast back to
+     * the compute dtype (OlmoeTopKRouter is Qwen3-MoE's).
+     */
+    private static Experts olmoeExperts(JsonNode root, int inter, int layers, String source) {
+        String countName = expertCountName(root, source);
+        int count = ConfigReader.intField(root, countName, source, 64, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 8, 1 << 16);
+        checkPerToken(count, perToken, countName, source);
+        boolean normalize = ConfigReader.bool(root, "norm_topk_prob", source, false);
+        return new Experts(
+                count,
+                perToken,
+                normalize,
+                inter,
+                false,
+                java.util.Collections.nCopies(layers, true));
     }
 
     /**

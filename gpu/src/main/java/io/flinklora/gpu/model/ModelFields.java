@@ -899,6 +899,38 @@ public final class ModelFields {
                             "the auxiliary load-balancing loss only"),
                     new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
 
+    private static final List<Field> OLMOE =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "clip_qkv",
+                            Use.APPLIED,
+                            "q (after q_norm), k (after k_norm) and v clamped to [-clip, clip]; null:"
+                                    + " not clamped"),
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "experts per layer (default 64), each a gated MLP intermediate_size wide"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "num_experts' alias (OlmoeConfig's attribute_map); both given is refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "experts the router picks for each token (default 8); more than the"
+                                    + " experts is refused"),
+                    new Field(
+                            "norm_topk_prob",
+                            Use.APPLIED,
+                            "the picked experts' weights renormalized to sum to 1 (default false)"),
+                    new Field(
+                            "output_router_logits",
+                            Use.NO_EFFECT,
+                            "the auxiliary load-balancing loss only"),
+                    new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> STARCODER2 =
             List.of(
                     new Field(
@@ -1240,6 +1272,7 @@ public final class ModelFields {
                     case "ArceeForCausalLM" -> ARCEE;
                     case "MixtralForCausalLM" -> MIXTRAL;
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
+                    case "OlmoeForCausalLM" -> OLMOE;
                     default -> List.of();
                 });
         return out;
@@ -1287,6 +1320,7 @@ public final class ModelFields {
         m.put("ArceeForCausalLM", ARCEE);
         m.put("MixtralForCausalLM", MIXTRAL);
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
+        m.put("OlmoeForCausalLM", OLMOE);
         return m;
     }
 
