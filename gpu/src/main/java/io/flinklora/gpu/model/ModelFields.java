@@ -811,6 +811,26 @@ public final class ModelFields {
                             "attention and the MLP side by side on the input LayerNorm"),
                     new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
 
+    // Fields the mixtures of experts share.
+    private static final Field EXPERTS_PER_TOKEN =
+            new Field(
+                    "num_experts_per_tok",
+                    Use.APPLIED,
+                    "experts the router picks for each token (default 2 for Mixtral, 8 for Qwen3-MoE"
+                            + " and OLMoE); more than the experts is refused");
+    private static final Field NORM_TOPK_PROB =
+            new Field(
+                    "norm_topk_prob",
+                    Use.APPLIED,
+                    "the picked experts' weights renormalized to sum to 1 (default false)");
+    private static final Field OUTPUT_ROUTER_LOGITS =
+            new Field(
+                    "output_router_logits",
+                    Use.NO_EFFECT,
+                    "the auxiliary load-balancing loss only");
+    private static final Field ROUTER_AUX_LOSS_COEF =
+            new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only");
+
     private static final List<Field> MIXTRAL =
             List.of(
                     new Field(
@@ -833,17 +853,10 @@ public final class ModelFields {
                             Use.APPLIED,
                             "num_local_experts' alias (MixtralConfig's attribute_map); both given"
                                     + " is refused"),
-                    new Field(
-                            "num_experts_per_tok",
-                            Use.APPLIED,
-                            "experts the router picks for each token (default 2), their softmax"
-                                    + " weights renormalized; more than the experts is refused"),
+                    EXPERTS_PER_TOKEN,
                     new Field("router_jitter_noise", Use.NO_EFFECT, "training only"),
-                    new Field(
-                            "output_router_logits",
-                            Use.NO_EFFECT,
-                            "the auxiliary load-balancing loss only"),
-                    new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
 
     private static final List<Field> QWEN3_MOE =
             List.of(
@@ -871,15 +884,8 @@ public final class ModelFields {
                             Use.APPLIED,
                             "num_experts' alias (Qwen3MoeConfig's attribute_map); both given is"
                                     + " refused"),
-                    new Field(
-                            "num_experts_per_tok",
-                            Use.APPLIED,
-                            "experts the router picks for each token (default 8); more than the"
-                                    + " experts is refused"),
-                    new Field(
-                            "norm_topk_prob",
-                            Use.APPLIED,
-                            "the picked experts' weights renormalized to sum to 1 (default false)"),
+                    EXPERTS_PER_TOKEN,
+                    NORM_TOPK_PROB,
                     new Field(
                             "moe_intermediate_size",
                             Use.APPLIED,
@@ -893,11 +899,8 @@ public final class ModelFields {
                             "mlp_only_layers",
                             Use.APPLIED,
                             "layers that keep the dense MLP (default none)"),
-                    new Field(
-                            "output_router_logits",
-                            Use.NO_EFFECT,
-                            "the auxiliary load-balancing loss only"),
-                    new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
 
     private static final List<Field> OLMOE =
             List.of(
@@ -916,20 +919,10 @@ public final class ModelFields {
                             "num_local_experts",
                             Use.APPLIED,
                             "num_experts' alias (OlmoeConfig's attribute_map); both given is refused"),
-                    new Field(
-                            "num_experts_per_tok",
-                            Use.APPLIED,
-                            "experts the router picks for each token (default 8); more than the"
-                                    + " experts is refused"),
-                    new Field(
-                            "norm_topk_prob",
-                            Use.APPLIED,
-                            "the picked experts' weights renormalized to sum to 1 (default false)"),
-                    new Field(
-                            "output_router_logits",
-                            Use.NO_EFFECT,
-                            "the auxiliary load-balancing loss only"),
-                    new Field("router_aux_loss_coef", Use.NO_EFFECT, "training only"));
+                    EXPERTS_PER_TOKEN,
+                    NORM_TOPK_PROB,
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
 
     private static final List<Field> STARCODER2 =
             List.of(
