@@ -148,10 +148,10 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * A mixture-of-experts MLP's weights (Mixtral): the router {@code [experts, hidden]}, and per
-     * expert its gate and up projections stacked {@code [2 * intermediate, hidden]} (w1 then w3, as
-     * transformers 5 fuses them into gate_up_proj) and its down projection {@code [hidden,
-     * intermediate]} (w2).
+     * A sparse layer's mixture-of-experts weights: the router {@code [experts, hidden]}, and per
+     * expert its gate and up projections stacked {@code [2 * intermediate, hidden]} (gate first, as
+     * transformers 5 fuses them into gate_up_proj; Mixtral's w1 and w3) and its down projection
+     * {@code [hidden, intermediate]} (Mixtral's w2).
      */
     record ExpertWeights(NDArray router, NDArray[] gateUp, NDArray[] down) {}
 
@@ -1321,13 +1321,14 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * A sparse mixture of experts, as transformers 5 computes Mixtral's (MixtralTopKRouter, then
-     * the default grouped experts): the router's logits, their softmax in float32, each token's top
-     * {@code perToken} experts with their probabilities renormalized; each expert's gated MLP over
-     * the tokens routed to it; its outputs times their weights in float32, summed per token in the
-     * router's order (highest probability first).
+     * A sparse mixture of experts, as transformers 5 computes Mixtral's, Qwen3-MoE's and OLMoE's
+     * (their TopKRouter, then the default grouped experts): the router's logits, their softmax in
+     * float32, each token's top {@code perToken} experts (their probabilities renormalized where
+     * the config says so); each expert's gated MLP over the tokens routed to it; its outputs times
+     * their weights, summed per token in the router's order (highest probability first), in float32
+     * or in the compute dtype ({@link ModelConfig.Experts#float32Sum}).
      *
-     * <p>The pick is made on the host (one copy of {@code [tokens, experts]} probabilities per
+     * <p>The picked experts' ids come to the host (one copy of {@code [tokens, perToken]} per
      * layer): which rows each expert reads sizes its products, as it does transformers' grouped
      * matmul.
      */
