@@ -1286,26 +1286,13 @@ public record ModelConfig(
             block = graniteBlock(root, source, act);
         }
         if (olmoe) {
-            if ((long) heads * headDim != hidden) {
-                // OlmoeAttention sizes q_norm by hidden_size and q_proj by heads x head_dim
-                throw new ModelFormatException(
-                        source
-                                + ": head_dim "
-                                + headDim
-                                + " with num_attention_heads "
-                                + heads
-                                + " is not hidden_size "
-                                + hidden
-                                + " (OlmoeAttention's q_norm is hidden_size wide; transformers fails)");
-            }
-            double clip =
-                    ConfigReader.has(root, "clip_qkv")
-                            ? ConfigReader.number(root, "clip_qkv", source, 0.0)
-                            : 0;
-            if (clip < 0) {
-                throw new ModelFormatException(source + ": clip_qkv must not be negative");
-            }
-            block = block.withClipQkv(clip);
+            requireHeadsSpanHidden(
+                    heads,
+                    headDim,
+                    hidden,
+                    source,
+                    arch + "'s q_norm is hidden_size wide; transformers fails");
+            block = block.withClipQkv(clipQkv(root, source));
         }
         if (olmo2 || exaone4) {
             // EXAONE 4's decoder layer is OLMo 2's (its q/k norms are per head, see wholeQkNorms)
@@ -1317,17 +1304,8 @@ public record ModelConfig(
         if (arch.equals("HeliumForCausalLM")) {
             // Llama's modules rotating adjacent pairs; attention_bias reaches q, k and v only, and
             // o_proj is [hidden, hidden] whatever head_dim is.
-            if ((long) heads * headDim != hidden) {
-                throw new ModelFormatException(
-                        source
-                                + ": HeliumForCausalLM needs num_attention_heads x head_dim ("
-                                + heads
-                                + " x "
-                                + headDim
-                                + ") = hidden_size ("
-                                + hidden
-                                + "): its o_proj maps hidden_size to hidden_size");
-            }
+            requireHeadsSpanHidden(
+                    heads, headDim, hidden, source, "its o_proj maps hidden_size to hidden_size");
             block = block.withInterleavedRotary();
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = false;
@@ -1346,13 +1324,7 @@ public record ModelConfig(
         if (olmo1) {
             // Llama's modules (attention_bias on q, k, v and o) behind LayerNorms without weight or
             // bias; clip_qkv clamps q, k and v after their projections.
-            boolean clipped = ConfigReader.has(root, "clip_qkv");
-            double clip = clipped ? ConfigReader.number(root, "clip_qkv", source, 0) : 0;
-            if (clipped && !(clip > 0 && Double.isFinite(clip))) {
-                throw new ModelFormatException(
-                        source + ": clip_qkv must be a positive number or null, got " + clip);
-            }
-            block = block.withOlmo(clip);
+            block = block.withOlmo(clipQkv(root, source));
         }
         if (stablelm) {
             // Llama's modules (use_qkv_bias on q, k and v) behind LayerNorms with a bias.
@@ -1611,6 +1583,40 @@ public record ModelConfig(
         }
         checkPerToken(count, perToken, countName, source);
         return new Experts(count, perToken, normalize, inter, false, sparse);
+    }
+
+    /**
+     * OLMo's and OLMoE's {@code clip_qkv}: absent or null is no clamp (0 here); otherwise a
+     * positive number (transformers would clamp to [-0, 0] at 0, which the engine's 0 does not
+     * mean).
+     */
+    private static double clipQkv(JsonNode root, String source) {
+        if (!ConfigReader.has(root, "clip_qkv")) {
+            return 0;
+        }
+        double clip = ConfigReader.number(root, "clip_qkv", source, 0);
+        if (!(clip > 0 && Double.isFinite(clip))) {
+            throw new ModelFormatException(
+                    source + ": clip_qkv must be a positive number or null, got " + clip);
+        }
+        return clip;
+    }
+
+    /** Refuses a head_dim whose heads do not span hidden_size where the model needs them to. */
+    private static void requireHeadsSpanHidden(
+            int heads, int headDim, int hidden, String source, String why) {
+        if ((long) heads * headDim != hidden) {
+            throw new ModelFormatException(
+                    source
+                            + ": num_attention_heads x head_dim ("
+                            + heads
+                            + " x "
+                            + headDim
+                            + ") must equal hidden_size ("
+                            + hidden
+                            + "): "
+                            + why);
+        }
     }
 
     /**

@@ -485,4 +485,22 @@ class HubConfigsTest {
         assertTrue(c.qkNorm());
         assertFalse(c.slidingLayers().contains(true));
     }
+
+    @Test
+    void olmoeWithAZeroClipIsRefusedNamingIt() {
+        // transformers clamps q, k and v to [-0, 0] then (clip_qkv is not None): refused, not read
+        // as "no clamp"
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "olmoe-clip-0",
+                                        "{\"architectures\": [\"OlmoeForCausalLM\"],"
+                                                + " \"hidden_size\": 64, \"intermediate_size\": 128,"
+                                                + " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
+                                                + " \"vocab_size\": 512, \"num_experts\": 4,"
+                                                + " \"num_experts_per_tok\": 2, \"clip_qkv\": 0}"));
+        assertTrue(e.getMessage().contains("clip_qkv"), e.getMessage());
+    }
 }
