@@ -46,6 +46,7 @@ import peft  # noqa: E402
 import transformers  # noqa: E402
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
 from peft.tuners.lora import LoraLayer  # noqa: E402
+from peft.tuners.lora.layer import ParamWrapper  # noqa: E402
 from peft.utils.other import ModulesToSaveWrapper  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import (  # noqa: E402
@@ -567,6 +568,24 @@ ADAPTERS = {
     "mixtral_dora": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "o_proj"]),
         ["dora"],
+    ),
+    # LoRA on the experts and the router (PEFT's target_parameters, one ParamWrapper per stacked parameter):
+    # all-linear, which PEFT 0.21 rewrites on these models into q/k/v/o plus target_parameters gate_up_proj (rank
+    # and alpha doubled, as w1 + w3 / gate_proj + up_proj are fused), down_proj and the router's gate.weight; the
+    # experts named directly, with rsLoRA and rank / alpha patterns; the router of one layer and nothing else
+    "moe_all_linear": (
+        dict(r=4, lora_alpha=8, target_modules="all-linear"),
+        ["all_linear_moe", "expert_lora", "router_lora", "fused_expert_rank_doubled"],
+    ),
+    "moe_experts_patterns": (
+        dict(r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj", "v_proj"],
+             target_parameters=["experts.gate_up_proj", "experts.down_proj"],
+             rank_pattern={"down_proj": 2}, alpha_pattern={"gate_up_proj": 16}),
+        ["expert_lora", "rslora", "rank_pattern", "alpha_pattern"],
+    ),
+    "moe_router_layer0": (
+        dict(r=2, lora_alpha=4, target_modules=None, target_parameters=["layers.0.mlp.gate.weight"]),
+        ["router_lora", "one_layer_parameter", "parameters_only"],
     ),
     "codegen_dora": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["qkv_proj", "fc_out"]),
@@ -2125,6 +2144,51 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="q, k and v unclamped", config=cfg_set(clip_qkv=None)),
                   dict(what="weights renormalized (norm_topk_prob)", config=cfg_set(norm_topk_prob=True))],
         ),
+        dict(
+            # LoRA on the experts and the router (target_parameters) of a hub-layout Mixtral: PEFT's all-linear, the
+            # experts named with patterns, one layer's router; a weighted mix of the first two (each loaded
+            # apart: PEFT loads adapters with different target_parameters into one model only one at a time)
+            name="mixtral_expert_lora",
+            arch="mixtral",
+            cfg=dict(num_key_value_heads=gqa_kv, num_local_experts=4, num_experts_per_tok=2,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "moe_4_experts_top_2", "hub_expert_layout", "rope_default", "untied_embeddings",
+                      "config_v5"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0"],
+            mixes=[[("moe_all_linear", 0.6), ("moe_experts_patterns", -0.4)]],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[],
+        ),
+        dict(
+            # The same on Qwen3-MoE with a dense layer (mlp_only_layers: PEFT's rewrite of all-linear leaves its
+            # MLP unadapted) in transformers 5's stacked layout, 3 of 6 experts renormalized
+            name="qwen3_moe_expert_lora",
+            arch="qwen3_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=6, num_experts_per_tok=3, moe_intermediate_size=24,
+                     norm_topk_prob=True, mlp_only_layers=[1],
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            stacked_experts=True,
+            features=["gqa", "qk_norm", "moe_6_experts_top_3", "norm_topk_prob", "dense_layer_1",
+                      "stacked_expert_layout", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0"],
+            mixes=[[("moe_experts_patterns", 0.5), ("moe_router_layer0", 0.5)]],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[],
+        ),
+        dict(
+            name="olmoe_expert_lora",
+            arch="olmoe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=2, clip_qkv=0.4,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "whole_qk_norm", "clip_qkv_after_norm", "moe_4_experts_top_2", "hub_expert_layout",
+                      "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["moe_all_linear", "moe_experts_patterns"],
+            mixes=[],
+            fp64_check=True,
+            offs=[],
+        ),
     ]
 
 
@@ -2434,11 +2498,32 @@ def build_source_model(spec, seed, out, shapes):
         assert sorted(os.listdir(adir / name)) == ["adapter_config.json", "adapter_model.safetensors"], \
             os.listdir(adir / name)
         check_saved_adapter(name, kw, adir / name, model)
+        if name.startswith("moe_"):
+            check_expert_lora(name, pm, adir / name)
     return mdir
 
 
 def adapter_kwargs(spec, name):
     return spec.get("adapter_kw", {}).get(name, ADAPTERS[name][0])
+
+
+def check_expert_lora(name, pm, path):
+    """LoRA on parameters as PEFT 0.21 saves it: one ParamWrapper per targeted parameter of a module, the first
+    registered (gate_up_proj) innermost, so its tensors sit one `base_layer.` deeper than down_proj's; A is
+    [r * experts, in] and B [out, r * experts], the stacked parameters [experts, out, in] (not transposed)."""
+    tensors = load_file(path / "adapter_model.safetensors")
+    model = pm.get_base_model()
+    wrappers = [(n, m) for n, m in model.named_modules() if isinstance(m, ParamWrapper)]
+    assert wrappers, name
+    for n, m in wrappers:
+        assert not getattr(m.get_base_layer(), "is_transposed", False), (name, n)
+        assert m.lora_dropout[name].__class__.__name__ == "Identity", (name, n)
+        key = f"base_model.model.{n}.lora_A.weight"
+        assert key in tensors, (name, key, sorted(tensors)[:4])
+        if m.parameter_name == "gate_up_proj" and n.endswith(".experts"):
+            raise AssertionError(f"{name}: gate_up_proj is the outer wrapper at {n}")
+        if m.parameter_name == "down_proj":
+            assert n.endswith(".experts"), (name, n)
 
 
 def check_saved_adapter(name, kw, path, model):
@@ -2623,8 +2708,15 @@ def merged_model(base, peft_model, mix):
     """Copy of base with W + sum_i w_i * delta_i (PEFT's get_delta_weight) merged in."""
     merged = copy.deepcopy(base)
     for adapter, w in mix:
-        assert not peft_model.peft_config[adapter].lora_bias, "no mixes with lora_bias adapters"
-        for name, mod in lora_modules(peft_model, adapter):
+        pm = peft_model[adapter] if isinstance(peft_model, dict) else peft_model
+        assert not pm.peft_config[adapter].lora_bias, "no mixes with lora_bias adapters"
+        for name, mod in lora_modules(pm, adapter):
+            if isinstance(mod, ParamWrapper):
+                # LoRA on a parameter (the stacked experts, the router): W + s B A per expert, as it merges
+                owner = merged.get_submodule(name.replace(".base_layer", ""))
+                param = getattr(owner, mod.parameter_name)
+                param += w * mod.get_delta_weight(adapter).to(param.dtype)
+                continue
             lin = merged.get_submodule(name)
             lin.weight += w * mod.get_delta_weight(adapter).to(lin.weight.dtype)
     return merged.eval()
@@ -2640,7 +2732,11 @@ def make_rows(spec, out, seed, stats):
     mdir = out / spec["name"]
     base = load_model(mdir)
     pm = None
-    if spec["mixes"]:
+    if spec["mixes"] and spec.get("mix_loads_apart"):
+        # PEFT loads adapters with target_parameters into one model only when they target the same parameters:
+        # each mixed adapter in its own model, their deltas merged into one copy of the base
+        pm = {name: load_peft(base, mdir / "adapters" / name, name) for name in spec["adapters"]}
+    elif spec["mixes"]:
         for name in spec["adapters"]:
             path = mdir / "adapters" / name
             if pm is None:
@@ -2652,11 +2748,15 @@ def make_rows(spec, out, seed, stats):
     # sanity: merging a single adapter with weight 1 reproduces PEFT's own forward
     for mix in spec["mixes"]:
         adapter = mix[0][0]
-        pm.set_adapter(adapter)
+        if isinstance(pm, dict):
+            own = pm[adapter]
+        else:
+            pm.set_adapter(adapter)
+            own = pm
         prompt = draw_prompt(generator(seed, "mergecheck", spec["name"], adapter))
         ids = torch.tensor([prompt])
         with torch.no_grad():
-            a = pm(input_ids=ids, use_cache=False).logits[0, -1]
+            a = own(input_ids=ids, use_cache=False).logits[0, -1]
             b = merged_model(base, pm, [(adapter, 1.0)])(input_ids=ids, use_cache=False).logits[0, -1]
         diff = float((a - b).abs().max())
         assert diff < 1e-4 * max(1.0, float(a.abs().max())), f"merge check {spec['name']}/{adapter}: {diff}"

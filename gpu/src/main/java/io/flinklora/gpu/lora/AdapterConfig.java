@@ -48,6 +48,9 @@ import java.util.regex.PatternSyntaxException;
  *     the last occurrence of these tokens in the prompt on; empty for a plain LoRA
  * @param baseRewrite what PEFT's loader does to the base weights of the adapted linear modules
  *     before the saved A and B apply ({@code init_lora_weights} "olora" or "pissa")
+ * @param targetParameters {@code target_parameters}: parameters adapted directly (PEFT's
+ *     ParamWrapper), each a path or a {@code .name} suffix; empty when absent ({@link
+ *     ParameterTargets} says which the server serves)
  */
 @Internal
 public record AdapterConfig(
@@ -67,7 +70,8 @@ public record AdapterConfig(
         List<String> modulesToSave,
         List<Integer> trainableTokens,
         List<Integer> invocationTokens,
-        BaseRewrite baseRewrite) {
+        BaseRewrite baseRewrite,
+        List<String> targetParameters) {
 
     /**
      * PEFT's loader re-runs these initialisations on every adapted linear module, so the saved A
@@ -157,12 +161,15 @@ public record AdapterConfig(
                         : number(alphaNode, source, "lora_alpha");
         boolean rs = bool(n, "use_rslora", source);
         JsonNode tm = n.get("target_modules");
-        if (tm == null || tm.isNull()) {
+        List<String> targetParameters = ParameterTargets.parse(n, source);
+        if ((tm == null || tm.isNull()) && targetParameters.isEmpty()) {
             throw new AdapterFormatException(source + ": target_modules is missing");
         }
         Pattern targetRegex = null;
         List<String> targetNames = new ArrayList<>();
-        if (tm.isTextual()) {
+        if (tm == null || tm.isNull()) {
+            // PEFT: target_parameters alone adapt no module
+        } else if (tm.isTextual()) {
             if (tm.asText().equals("all-linear")) {
                 // PEFT expands it to the names of every linear layer (Conv1D included) but the
                 // output layer.
@@ -341,7 +348,8 @@ public record AdapterConfig(
                 List.copyOf(save),
                 tokens,
                 invocation,
-                rewrite);
+                rewrite,
+                targetParameters);
     }
 
     private static BaseRewrite baseRewrite(JsonNode init) {
@@ -514,6 +522,11 @@ public record AdapterConfig(
         return v.asBoolean();
     }
 
+    /** Whether {@code target_modules} was PEFT's {@code all-linear}. */
+    public boolean allLinear() {
+        return targetRegex == null && targetNames.equals(ALL_LINEAR);
+    }
+
     /** Whether this adapter adapts projection {@code p} of layer {@code layer}. */
     public boolean adapts(int layer, Projection p) {
         return matches(p.path(layer));
@@ -578,6 +591,7 @@ public record AdapterConfig(
      * name.
      */
     public void checkModules(ModelConfig model, String source) {
+        ParameterTargets.check(this, model, source);
         String embedding = model.embeddingModule();
         List<String> refused = new ArrayList<>();
         List<String> savedRefused = new ArrayList<>();
@@ -689,7 +703,8 @@ public record AdapterConfig(
                 matches(embedding)
                         || matches(HEAD)
                         || !modulesToSave.isEmpty()
-                        || !trainableTokens.isEmpty();
+                        || !trainableTokens.isEmpty()
+                        || !targetParameters.isEmpty(); // checked to match one by ParameterTargets
         for (int l = 0; l < model.numLayers() && !any; l++) {
             for (LinearModule m : model.linearModules(l)) {
                 any |= matches(m.path());

@@ -63,6 +63,14 @@ record CombineInput(
                             + ": lora_bias is true; add_weighted_adapter combines only"
                             + " lora_A and lora_B and would drop the bias, so it is refused");
         }
+        if (!config.targetParameters().isEmpty()) {
+            throw new IllegalArgumentException(
+                    where
+                            + ": target_parameters "
+                            + config.targetParameters()
+                            + " is set; PEFT's add_weighted_adapter refuses adapters on parameters,"
+                            + " so it is refused");
+        }
         if (config.useDora()) {
             throw new IllegalArgumentException(
                     where

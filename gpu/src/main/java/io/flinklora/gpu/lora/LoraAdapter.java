@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.LinearModule;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -37,6 +38,10 @@ public final class LoraAdapter implements AutoCloseable {
     private final long version;
     private final AdapterConfig config;
     private final Module[][] modules;
+
+    /** LoRA on sparse layers' parameters, [layer][ExpertParameter], or null when none. */
+    private final ParameterLora[][] parameters;
+
     private final long bytes;
     private final Extras extras;
 
@@ -210,12 +215,21 @@ public final class LoraAdapter implements AutoCloseable {
             Module[][] modules,
             long bytes,
             Extras extras,
-            float[][][] hostBaseBias) {
+            float[][][] hostBaseBias,
+            ParameterLora[][] parameters) {
         this.name = name;
         this.version = version;
         this.config = config;
         this.extras = extras;
         this.modules = modules;
+        this.parameters = parameters;
+        if (parameters != null) {
+            for (ParameterLora[] layer : parameters) {
+                for (ParameterLora p : layer) {
+                    bytes += p == null ? 0 : p.bytes();
+                }
+            }
+        }
         this.hostBaseBias = hostBaseBias;
         long biasBytes = 0;
         if (hostBaseBias != null) {
@@ -330,6 +344,8 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                 }
             }
+            ParameterLora[][] parameters =
+                    parameterLora(file, w, byKey, consumed, config, model, scratch);
             // With DoRA too: its term (g - 1)(out - bias) takes the base bias back out, so the
             // replaced bias's difference is added after it (LoraBatch), as PEFT's sum gives.
             float[][][] baseBias =
@@ -465,10 +481,132 @@ public final class LoraAdapter implements AutoCloseable {
                                                 + " PEFT saves them)"
                                         : ""));
             }
-            return new LoraAdapter(name, version, config, modules, bytes, extras, baseBias);
+            return new LoraAdapter(
+                    name, version, config, modules, bytes, extras, baseBias, parameters);
         } catch (IOException e) {
             throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * LoRA on the sparse layers' parameters ({@code target_parameters}), read as PEFT's
+     * ParamWrapper saves it; null when the adapter targets none.
+     */
+    private static ParameterLora[][] parameterLora(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            AdapterConfig config,
+            ModelConfig model,
+            NDManager scratch)
+            throws IOException {
+        if (config.targetParameters().isEmpty()) {
+            return null;
+        }
+        ModelConfig.Experts x = model.experts();
+        int hidden = model.hiddenSize();
+        ParameterLora[][] out =
+                new ParameterLora[model.numLayers()][ExpertParameter.values().length];
+        boolean any = false;
+        for (int l = 0; l < model.numLayers(); l++) {
+            if (!x.sparse(l)) {
+                continue;
+            }
+            ParameterTargets.Layer t = ParameterTargets.of(config, l);
+            if (t.gateUp() != null) {
+                out[l][ExpertParameter.GATE_UP.ordinal()] =
+                        parameterLora(
+                                file,
+                                w,
+                                byKey,
+                                consumed,
+                                config,
+                                scratch,
+                                t.gateUp(),
+                                ParameterTargets.gateUpKey(l),
+                                x.count(),
+                                hidden,
+                                2 * x.intermediate());
+            }
+            if (t.down() != null) {
+                out[l][ExpertParameter.DOWN.ordinal()] =
+                        parameterLora(
+                                file,
+                                w,
+                                byKey,
+                                consumed,
+                                config,
+                                scratch,
+                                t.down(),
+                                ParameterTargets.downKey(l),
+                                x.count(),
+                                x.intermediate(),
+                                hidden);
+            }
+            if (t.router() != null) {
+                out[l][ExpertParameter.ROUTER.ordinal()] =
+                        parameterLora(
+                                file,
+                                w,
+                                byKey,
+                                consumed,
+                                config,
+                                scratch,
+                                t.router(),
+                                ParameterTargets.routerKey(l),
+                                1,
+                                hidden,
+                                x.count());
+            }
+            any |= t.any();
+        }
+        return any ? out : null;
+    }
+
+    /**
+     * One ParamWrapper's tensors: {@code <module>.lora_A.weight [r * experts, in]} and {@code
+     * <module>.lora_B.weight [out, r * experts]}, rank and scale from the patterns matched against
+     * the parameter's path, as PEFT matches them.
+     */
+    private static ParameterLora parameterLora(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            AdapterConfig config,
+            NDManager scratch,
+            String module,
+            String parameterPath,
+            int experts,
+            int in,
+            int out)
+            throws IOException {
+        String aName = byKey.get(module + ".lora_A.weight");
+        String bName = byKey.get(module + ".lora_B.weight");
+        if (aName == null || bName == null) {
+            throw new AdapterFormatException(
+                    file
+                            + ": missing tensor '"
+                            + module
+                            + ".lora_"
+                            + (aName == null ? "A" : "B")
+                            + ".weight' for target parameter "
+                            + parameterPath);
+        }
+        int rank = config.rankOf(parameterPath);
+        check(file, aName, w.info(aName).shape(), (long) rank * experts, in);
+        check(file, bName, w.info(bName).shape(), out, (long) rank * experts);
+        consumed.add(aName);
+        consumed.add(bName);
+        return ParameterLora.fromPeft(
+                experts,
+                rank,
+                in,
+                out,
+                load(w, aName, scratch),
+                load(w, bName, scratch),
+                (float) config.scaleOf(parameterPath));
     }
 
     /**
@@ -1114,7 +1252,7 @@ public final class LoraAdapter implements AutoCloseable {
                 rowVectors |= m != null && (m.hostBias != null || m.doraScale != null);
             }
         }
-        if (extras != Extras.NONE || rowVectors || hostBaseBias != null) {
+        if (extras != Extras.NONE || rowVectors || hostBaseBias != null || parameters != null) {
             // Whole matrices (saved modules, embedding LoRA) and per-row vectors (lora_bias, DoRA
             // scales) live beside the pools, owned by this adapter: steps read them, never upload
             // them.
@@ -1147,6 +1285,15 @@ public final class LoraAdapter implements AutoCloseable {
                                     extrasOnDevice
                                             .create(delta, new Shape(1, delta.length))
                                             .toType(dtype, false);
+                        }
+                    }
+                }
+            }
+            if (parameters != null) {
+                for (ParameterLora[] layer : parameters) {
+                    for (ParameterLora p : layer) {
+                        if (p != null) {
+                            p.upload(extrasOnDevice, dtype);
                         }
                     }
                 }
@@ -1234,6 +1381,15 @@ public final class LoraAdapter implements AutoCloseable {
                 }
             }
             baseBiasOnDevice = null;
+            if (parameters != null) {
+                for (ParameterLora[] layer : parameters) {
+                    for (ParameterLora p : layer) {
+                        if (p != null) {
+                            p.unload();
+                        }
+                    }
+                }
+            }
             embedAT = null;
             embedBT = null;
             savedEmbed = null;
@@ -1366,6 +1522,11 @@ public final class LoraAdapter implements AutoCloseable {
     /** The module of (layer, projection), or null when this adapter leaves it alone. */
     Module module(int layer, Projection p) {
         return modules[layer][p.ordinal()];
+    }
+
+    /** LoRA on parameter {@code p} of sparse layer {@code layer}, or null. */
+    ParameterLora parameter(int layer, ExpertParameter p) {
+        return parameters == null ? null : parameters[layer][p.ordinal()];
     }
 
     public String name() {

@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.model.Rows;
@@ -127,6 +128,80 @@ public final class LoraBatch implements ProjectionDelta {
             return output;
         }
         return addBaseBiases(layer, p, applyLora(layer, p, input, output, baseBias));
+    }
+
+    /**
+     * LoRA on a sparse layer's parameter: for each adapter with LoRA there, the rows whose token
+     * uses it get {@code w * s B_e A_e x}. One pass per such adapter (a gather of its rows, two
+     * products, a gather back), not folded into the pooled strategies: experts split a step's rows
+     * into small groups, and PEFT itself serves one such adapter per forward pass.
+     */
+    @Override
+    public NDArray parameter(
+            int layer,
+            ExpertParameter parameter,
+            int expert,
+            NDArray input,
+            NDArray output,
+            long[] tokenRows) {
+        NDArray out = output;
+        int n = (int) input.getShape().get(0);
+        for (int i = 0; i < adapters.size(); i++) {
+            ParameterLora lora = adapters.get(i).parameter(layer, parameter);
+            if (lora == null) {
+                continue;
+            }
+            float[] weightOfToken = new float[tokens];
+            java.util.Arrays.fill(weightOfToken, Float.NaN);
+            long[] rows = rowsOf.get(i);
+            for (int j = 0; j < rows.length; j++) {
+                weightOfToken[(int) rows[j]] = weightsOf.get(i)[j];
+            }
+            long[] picked = new long[n];
+            float[] weights = new float[n];
+            long[] back = new long[n]; // each input row's delta row, or the appended zero row
+            int k = 0;
+            boolean weighted = false;
+            for (int r = 0; r < n; r++) {
+                float wt = weightOfToken[(int) (tokenRows == null ? r : tokenRows[r])];
+                if (Float.isNaN(wt)) {
+                    back[r] = -1;
+                    continue;
+                }
+                back[r] = k;
+                picked[k] = r;
+                weights[k++] = wt;
+                weighted |= wt != 1f;
+            }
+            if (k == 0) {
+                continue;
+            }
+            NDArray x =
+                    k == n
+                            ? input
+                            : Rows.of(input, manager.create(java.util.Arrays.copyOf(picked, k)));
+            NDArray delta = linear(x, lora.a(expert)).matMul(lora.bT(expert));
+            if (weighted) {
+                delta =
+                        delta.mul(
+                                manager.create(java.util.Arrays.copyOf(weights, k), new Shape(k, 1))
+                                        .toType(dtype, false));
+            }
+            if (k == n) {
+                out = out.add(delta);
+            } else {
+                for (int r = 0; r < n; r++) {
+                    if (back[r] < 0) {
+                        back[r] = k;
+                    }
+                }
+                NDArray padded =
+                        NDArrays.concat(
+                                new NDList(delta, manager.zeros(new Shape(1, lora.out), dtype)));
+                out = out.add(Rows.of(padded, manager.create(back)));
+            }
+        }
+        return out;
     }
 
     /**

@@ -1295,7 +1295,7 @@ public final class LlamaModel implements AutoCloseable {
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
         if (w.experts() != null) {
-            return experts(w.experts(), h);
+            return experts(l, w.experts(), h, delta);
         }
         if (!config.gatedMlp()) {
             // No gate (Starcoder2's c_fc / c_proj, Phi's fc1 / fc2, Nemotron's and Arcee's
@@ -1332,7 +1332,7 @@ public final class LlamaModel implements AutoCloseable {
      * layer): which rows each expert reads sizes its products, as it does transformers' grouped
      * matmul.
      */
-    private NDArray experts(ExpertWeights w, NDArray h) {
+    private NDArray experts(int l, ExpertWeights w, NDArray h, ProjectionDelta delta) {
         ModelConfig.Experts cfg = config.experts();
         Shape shape = h.getShape();
         long hidden = shape.get(shape.dimension() - 1);
@@ -1340,7 +1340,9 @@ public final class LlamaModel implements AutoCloseable {
         int tokens = (int) x.getShape().get(0);
         int n = cfg.count();
         int k = cfg.perToken();
-        NDArray probs = linear(x, w.router(), null).toType(DataType.FLOAT32, false).softmax(-1);
+        NDArray logits =
+                delta.parameter(l, ExpertParameter.ROUTER, 0, x, linear(x, w.router(), null), null);
+        NDArray probs = logits.toType(DataType.FLOAT32, false).softmax(-1);
         // Each token's top k as torch.topk picks them (largest first); only their ids come to the
         // host, where they size each expert's rows. Their weights are gathered on the device.
         NDArray index = probs.topK(k, -1, true, true).get(1);
@@ -1377,11 +1379,28 @@ public final class LlamaModel implements AutoCloseable {
                 continue;
             }
             NDArray rows = grouped.get(new NDIndex(start[e] + ":" + start[e + 1]));
-            NDArray gateUp = linear(rows, w.gateUp()[e], null);
+            // the token row of each of the expert's rows: which adapter LoRA on the experts reads
+            long[] tokensOf = Arrays.copyOfRange(tokenOfRow, start[e], start[e + 1]);
+            NDArray gateUp =
+                    delta.parameter(
+                            l,
+                            ExpertParameter.GATE_UP,
+                            e,
+                            rows,
+                            linear(rows, w.gateUp()[e], null),
+                            tokensOf);
             long inter = gateUp.getShape().get(1) / 2;
             NDArray gate = gateUp.get(new NDIndex(":, 0:" + inter));
             NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
-            outputs.add(linear(activation(gate).mul(up), w.down()[e], null));
+            NDArray gated = activation(gate).mul(up);
+            outputs.add(
+                    delta.parameter(
+                            l,
+                            ExpertParameter.DOWN,
+                            e,
+                            gated,
+                            linear(gated, w.down()[e], null),
+                            tokensOf));
         }
         NDArray out = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs);
         NDArray weights = Rows.of(picked.reshape(pairs, 1), m.create(pairOfRow));

@@ -23,6 +23,27 @@ public interface ProjectionDelta extends AutoCloseable {
             int layer, Projection projection, NDArray input, NDArray output, NDArray baseBias);
 
     /**
+     * LoRA on a sparse layer's parameters (PEFT's {@code target_parameters}): the delta of one
+     * expert's product, or of the router's logits.
+     *
+     * @param expert the expert whose rows these are (0 for the router)
+     * @param input that product's input rows
+     * @param output the base product of the same rows
+     * @param tokenRows for each input row, its token row in the step; null when the rows are the
+     *     step's tokens in order (the router)
+     * @return the output with the deltas added (may be {@code output} itself)
+     */
+    default NDArray parameter(
+            int layer,
+            ExpertParameter parameter,
+            int expert,
+            NDArray input,
+            NDArray output,
+            long[] tokenRows) {
+        return output;
+    }
+
+    /**
      * Per-row changes of the embedding lookup (embedding LoRA, an adapter's own embedding table),
      * applied before any embedding scale, as PEFT applies them inside the scaled embedding module.
      *

@@ -1,0 +1,86 @@
+package io.flinklora.gpu.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flinklora.annotation.Internal;
+
+/**
+ * One adapter's LoRA on one parameter of a sparse layer (PEFT's ParamWrapper): per expert, {@code
+ * A_e [r, in]} and the scaled {@code B_e} transposed {@code [r, out]}, so that expert {@code e}'s
+ * product becomes {@code x (W_e + s B_e A_e)^T}. The router is one "expert".
+ *
+ * <p>PEFT saves {@code lora_A [r * experts, in]} expert-major and {@code lora_B [out, r * experts]}
+ * with the expert index fastest in its columns ({@code ParamWrapper.get_delta_factors}).
+ */
+@Internal
+final class ParameterLora {
+    final int experts;
+    final int rank;
+    final int in;
+    final int out;
+
+    /** {@code [experts * rank, in]}, as PEFT's lora_A. */
+    final float[] hostA;
+
+    /** {@code [experts, rank, out]}: expert e's {@code s B_e} transposed. */
+    final float[] hostBT;
+
+    private NDArray a;
+    private NDArray bT;
+
+    private ParameterLora(int experts, int rank, int in, int out, float[] a, float[] bT) {
+        this.experts = experts;
+        this.rank = rank;
+        this.in = in;
+        this.out = out;
+        this.hostA = a;
+        this.hostBT = bT;
+    }
+
+    /**
+     * From PEFT's saved tensors: {@code a [experts * rank, in]}, {@code b [out, rank * experts]}
+     * (column {@code k * experts + e} is expert e's k-th), and the scale.
+     */
+    static ParameterLora fromPeft(
+            int experts, int rank, int in, int out, float[] a, float[] b, float scale) {
+        float[] bT = new float[experts * rank * out];
+        int cols = rank * experts;
+        for (int e = 0; e < experts; e++) {
+            for (int k = 0; k < rank; k++) {
+                int dst = (e * rank + k) * out;
+                int col = k * experts + e;
+                for (int o = 0; o < out; o++) {
+                    bT[dst + o] = scale * b[o * cols + col];
+                }
+            }
+        }
+        return new ParameterLora(experts, rank, in, out, a, bT);
+    }
+
+    long bytes() {
+        return 4L * (hostA.length + hostBT.length);
+    }
+
+    void upload(NDManager m, DataType dtype) {
+        a = m.create(hostA, new Shape(experts, rank, in)).toType(dtype, false);
+        bT = m.create(hostBT, new Shape(experts, rank, out)).toType(dtype, false);
+    }
+
+    void unload() {
+        a = null;
+        bT = null;
+    }
+
+    /** Expert {@code e}'s A {@code [rank, in]} on the device. */
+    NDArray a(int e) {
+        return a.get(new NDIndex(e));
+    }
+
+    /** Expert {@code e}'s scaled B transposed {@code [rank, out]} on the device. */
+    NDArray bT(int e) {
+        return bT.get(new NDIndex(e));
+    }
+}

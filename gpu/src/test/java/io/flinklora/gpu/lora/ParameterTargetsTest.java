@@ -1,0 +1,172 @@
+package io.flinklora.gpu.lora;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.model.ModelConfig;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * LoRA on parameters (PEFT's target_parameters): what is served, where its tensors are, what is
+ * refused.
+ */
+class ParameterTargetsTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static AdapterConfig parse(String json) throws Exception {
+        return AdapterConfig.parse(JSON.readTree(json), "cfg");
+    }
+
+    private static ModelConfig fixture(String name) {
+        return ModelConfig.read(conformance(name));
+    }
+
+    private static Path conformance(String name) {
+        return TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/" + name);
+    }
+
+    @Test
+    void bothExpertParametersNestGateUpInsideDownAsPeftWrapsThem() throws Exception {
+        AdapterConfig c =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\":"
+                                + " [\"down_proj\", \"gate_up_proj\", \"gate.weight\"]}");
+        ParameterTargets.Layer l = ParameterTargets.of(c, 3);
+        assertEquals("model.layers.3.mlp.experts.base_layer", l.gateUp());
+        assertEquals("model.layers.3.mlp.experts", l.down());
+        assertEquals("model.layers.3.mlp.gate", l.router());
+        // one parameter of the experts alone is the outer (only) wrapper
+        ParameterTargets.Layer gateUpOnly =
+                ParameterTargets.of(
+                        parse("{\"r\": 4, \"target_parameters\": [\"experts.gate_up_proj\"]}"), 0);
+        assertEquals("model.layers.0.mlp.experts", gateUpOnly.gateUp());
+        assertNull(gateUpOnly.down());
+        assertNull(gateUpOnly.router());
+        // a layer-specific path reaches that layer only
+        AdapterConfig one =
+                parse("{\"r\": 4, \"target_parameters\": [\"layers.1.mlp.gate.weight\"]}");
+        assertEquals("model.layers.1.mlp.gate", ParameterTargets.of(one, 1).router());
+        assertTrue(!ParameterTargets.of(one, 0).any() && !ParameterTargets.of(one, 11).any());
+    }
+
+    @Test
+    void parametersAloneNeedNoTargetModules() throws Exception {
+        AdapterConfig c = parse("{\"r\": 2, \"target_parameters\": [\"gate.weight\"]}");
+        c.checkModules(fixture("mixtral_expert_lora"), "cfg");
+        assertEquals(List.of("gate.weight"), c.targetParameters());
+    }
+
+    @Test
+    void parametersOtherThanTheExpertsAndRouterAreRefusedNamingTheEntry() throws Exception {
+        ModelConfig mixtral = fixture("mixtral_expert_lora");
+        for (String t :
+                List.of("weight", "q_proj.weight", "model.norm.weight", "experts", "gate_up")) {
+            AdapterConfig c =
+                    parse("{\"r\": 4, \"target_parameters\": [\"gate_up_proj\", \"" + t + "\"]}");
+            AdapterFormatException e =
+                    assertThrows(
+                            AdapterFormatException.class, () -> c.checkModules(mixtral, "cfg"), t);
+            assertTrue(e.getMessage().contains("'" + t + "'"), e.getMessage());
+        }
+    }
+
+    @Test
+    void parametersOnAModelWithoutExpertsAreRefused() throws Exception {
+        AdapterConfig c =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"down_proj\"]}");
+        AdapterFormatException e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> c.checkModules(fixture("llama_gqa_llama3"), "cfg"));
+        assertTrue(e.getMessage().contains("target_parameters"), e.getMessage());
+        assertTrue(e.getMessage().contains("LlamaForCausalLM"), e.getMessage());
+    }
+
+    @Test
+    void whatPeftsParamWrapperRefusesIsRefusedNamingTheField() {
+        Map<String, String> cases =
+                Map.of(
+                        "lora_dropout", "\"lora_dropout\": 0.05",
+                        "lora_bias", "\"lora_bias\": true",
+                        "use_dora", "\"use_dora\": true",
+                        "fan_in_fan_out", "\"fan_in_fan_out\": true",
+                        "layers_to_transform", "\"layers_to_transform\": [0]",
+                        "exclude_modules", "\"exclude_modules\": [\"q_proj\"]",
+                        "init_lora_weights", "\"init_lora_weights\": \"pissa\"",
+                        "must be a list", "\"x\": 0");
+        cases.forEach(
+                (what, field) -> {
+                    String params =
+                            what.equals("must be a list")
+                                    ? "\"target_parameters\": \"down_proj\""
+                                    : "\"target_parameters\": [\"down_proj\"]";
+                    String json =
+                            "{\"r\": 4, \"target_modules\": [\"q_proj\"], "
+                                    + params
+                                    + (what.equals("must be a list") ? "" : ", " + field)
+                                    + "}";
+                    AdapterFormatException e =
+                            assertThrows(AdapterFormatException.class, () -> parse(json), what);
+                    assertTrue(e.getMessage().contains(what), what + " -> " + e.getMessage());
+                });
+    }
+
+    @Test
+    void zeroDropoutAndPlainInitialisationsAreServed() throws Exception {
+        parse(
+                "{\"r\": 4, \"target_parameters\": [\"down_proj\"], \"lora_dropout\": 0.0,"
+                        + " \"init_lora_weights\": true, \"fan_in_fan_out\": false, \"lora_bias\": false}");
+        parse(
+                "{\"r\": 4, \"target_parameters\": [\"down_proj\"], \"init_lora_weights\":"
+                        + " \"gaussian\", \"layers_to_transform\": null, \"exclude_modules\": null}");
+    }
+
+    @Test
+    void targetModulesPeftRewritesIntoParametersOnMixturesOfExpertsAreRefusedByName()
+            throws Exception {
+        ModelConfig mixtral = fixture("mixtral_expert_lora");
+        ModelConfig qwen3Moe = fixture("qwen3_moe_expert_lora");
+        Map<String, ModelConfig> cases =
+                Map.of(
+                        "[\"q_proj\", \"w1\", \"w3\"]", mixtral,
+                        "[\"q_proj\", \"gate\"]", mixtral,
+                        "[\"v_proj\", \"mlp.down_proj\"]", qwen3Moe,
+                        "[\"gate_proj\", \"up_proj\"]", qwen3Moe,
+                        "\"all-linear\"", mixtral,
+                        "\".*self_attn\\\\.q_proj\"", qwen3Moe);
+        cases.forEach(
+                (targets, model) -> {
+                    AdapterFormatException e =
+                            assertThrows(
+                                    AdapterFormatException.class,
+                                    () ->
+                                            parse("{\"r\": 4, \"target_modules\": " + targets + "}")
+                                                    .checkModules(model, "cfg"),
+                                    targets);
+                    assertTrue(e.getMessage().contains("PEFT 0.21 rewrites"), e.getMessage());
+                });
+        // the same names on a dense model are ordinary modules
+        parse("{\"r\": 4, \"target_modules\": [\"gate_proj\", \"up_proj\", \"down_proj\"]}")
+                .checkModules(fixture("llama_gqa_llama3"), "cfg");
+    }
+
+    @Test
+    void addWeightedAdapterRefusesParameterAdaptersAsPeftDoes() {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                CombineInput.read(
+                                        conformance("mixtral_expert_lora/adapters/moe_all_linear"),
+                                        1.0));
+        assertTrue(e.getMessage().contains("target_parameters"), e.getMessage());
+    }
+}
