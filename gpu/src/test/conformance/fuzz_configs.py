@@ -506,12 +506,15 @@ LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 LIN["falcon"] = LIN["gpt_neox"]
 LIN["mpt"] = ["Wqkv", "out_proj", "up_proj", "down_proj"]
 LIN["codegen"] = ["qkv_proj", "out_proj", "fc_in", "fc_out"]
-# Mixtral: LoRA reaches its attention projections; w1 / w2 / w3 (the experts in transformers 4) no longer
-# name modules, and PEFT fails on them
-LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1"]
-# Qwen3-MoE: PEFT turns gate_proj / up_proj / down_proj into target_parameters on the experts (refused)
-LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"]
+# Mixtral: LoRA reaches its attention projections; PEFT 0.21 rewrites w1 / w2 / w3 / gate (the experts and
+# router in transformers 4) into target_parameters on the stacked experts and the router (w1 alone: it fails)
+LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w3", "w2", "gate"]
+# Qwen3-MoE: PEFT turns gate_proj / up_proj / down_proj into target_parameters on the experts
+LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LIN["olmoe"] = LIN["qwen3_moe"]
+# LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
+MOE_PARAMETERS = ["gate_up_proj", "down_proj", "gate.weight", "experts.gate_up_proj", "mlp.experts.down_proj",
+                  "layers.0.mlp.gate.weight", "layers.1.mlp.experts.gate_up_proj"]
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
@@ -586,6 +589,10 @@ def rand_lora(r, arch, layers):
             and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
+    if arch in ("mixtral", "qwen3_moe", "olmoe") and r.random() < 0.4:
+        kw["target_parameters"] = r.sample(MOE_PARAMETERS, r.randint(1, 3))
+        if isinstance(kw["target_modules"], list) and r.random() < 0.3:
+            kw["target_modules"] = None
     return kw
 
 def v4_layout(path):
