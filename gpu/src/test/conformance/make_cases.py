@@ -572,16 +572,17 @@ ADAPTERS = {
     # LoRA on the experts and the router (PEFT's target_parameters, one ParamWrapper per stacked parameter):
     # all-linear, which PEFT 0.21 rewrites on these models into q/k/v/o plus target_parameters gate_up_proj (rank
     # and alpha doubled, as w1 + w3 / gate_proj + up_proj are fused), down_proj and the router's gate.weight; the
-    # experts named directly, with rsLoRA and rank / alpha patterns; the router of one layer and nothing else
+    # experts named directly, with rsLoRA and rank / alpha patterns, and layers_to_transform (which restricts the
+    # modules only: PEFT matches parameters by name alone); the router of one layer and nothing else
     "moe_all_linear": (
         dict(r=4, lora_alpha=8, target_modules="all-linear"),
         ["all_linear_moe", "expert_lora", "router_lora", "fused_expert_rank_doubled"],
     ),
     "moe_experts_patterns": (
-        dict(r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj", "v_proj"],
+        dict(r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj", "v_proj"], layers_to_transform=[0],
              target_parameters=["experts.gate_up_proj", "experts.down_proj"],
              rank_pattern={"down_proj": 2}, alpha_pattern={"gate_up_proj": 16}),
-        ["expert_lora", "rslora", "rank_pattern", "alpha_pattern"],
+        ["expert_lora", "rslora", "rank_pattern", "alpha_pattern", "layers_to_transform_modules_only"],
     ),
     "moe_router_layer0": (
         dict(r=2, lora_alpha=4, target_modules=None, target_parameters=["layers.0.mlp.gate.weight"]),

@@ -53,6 +53,14 @@ public final class AdapterExtractor {
                             + " names (fused qkv_proj / gate_up_proj, or an MLP without a gate):"
                             + " extracting an adapter from such a model is not supported");
         }
+        if (base.experts() != null) {
+            // the experts' and router's differences would need LoRA on parameters, written in
+            // PEFT's ParamWrapper layout; this tool writes module LoRA only
+            throw new AdapterFormatException(
+                    base.architecture()
+                            + " is a mixture of experts: extracting an adapter from it is not"
+                            + " supported");
+        }
         if (rank < 1) {
             throw new IllegalArgumentException("rank must be at least 1");
         }

@@ -113,9 +113,10 @@ public final class AdapterFields {
                                     + " experts' gate_up_proj and down_proj (per expert W + s B_e A_e, PEFT's"
                                     + " ParamWrapper layout: A [r * experts, in], B [out, r * experts], the"
                                     + " expert fastest in B's columns) and the router's gate.weight; any"
-                                    + " other parameter refused by name; not with lora_dropout,"
-                                    + " lora_bias, DoRA, aLoRA, layers_to_transform / layers_pattern /"
-                                    + " exclude_modules or a rewriting init_lora_weights; target_modules"
+                                    + " other parameter refused by name; matched by name alone"
+                                    + " (layers_to_transform, layers_pattern and exclude_modules restrict"
+                                    + " target_modules only, as in PEFT); not with lora_dropout,"
+                                    + " lora_bias, DoRA, aLoRA or a rewriting init_lora_weights; target_modules"
                                     + " that PEFT rewrites into parameters on these models (a regex,"
                                     + " all-linear, transformers 4's w1 / w2 / w3 / gate / gate_proj /"
                                     + " up_proj / down_proj) refused by name"),

@@ -40,8 +40,8 @@ public final class AdapterMerger {
                 throw new AdapterFormatException(
                         w.dir()
                                 + ": an adapter with lora_bias, DoRA, embedding LoRA,"
-                                + " modules_to_save or activated LoRA cannot be merged by this"
-                                + " tool");
+                                + " modules_to_save, activated LoRA or target_parameters cannot be"
+                                + " merged by this tool");
             }
             loaded.add(a);
         }

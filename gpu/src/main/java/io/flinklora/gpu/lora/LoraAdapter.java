@@ -1564,6 +1564,7 @@ public final class LoraAdapter implements AutoCloseable {
                 && !config.useDora()
                 && extras == Extras.NONE
                 && hostBaseBias == null
+                && parameters == null
                 && !config.activated();
     }
 

@@ -76,14 +76,8 @@ public final class ParameterTargets {
             // experts do not have
             throw refusedWith(source, "init_lora_weights " + init, "not implemented");
         }
-        for (String field : List.of("layers_to_transform", "layers_pattern", "exclude_modules")) {
-            JsonNode v = n.get(field);
-            if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty())) {
-                // PEFT matches parameters by name alone; whether these fields then restrict
-                // target_modules only is not something this server guesses at
-                throw refusedWith(source, field, "not implemented");
-            }
-        }
+        // layers_to_transform, layers_pattern and exclude_modules restrict target_modules only:
+        // PEFT 0.21 matches parameters by name alone (checked on its get_peft_model)
         return List.copyOf(out);
     }
 

@@ -340,7 +340,7 @@ class AdapterConfigTest {
                         "trainable_token_indices",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"trainable_token_indices\": {\"lm_head\": [1]}}",
                         "target_parameters",
-                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"w\"]}",
+                                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": \"w\"}",
                         "lora_bias",
                                 "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"lora_bias\": true,"
                                         + " \"init_lora_weights\": \"gaussian\"}");

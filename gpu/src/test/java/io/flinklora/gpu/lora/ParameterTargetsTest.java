@@ -98,8 +98,6 @@ class ParameterTargetsTest {
                         "lora_bias", "\"lora_bias\": true",
                         "use_dora", "\"use_dora\": true",
                         "fan_in_fan_out", "\"fan_in_fan_out\": true",
-                        "layers_to_transform", "\"layers_to_transform\": [0]",
-                        "exclude_modules", "\"exclude_modules\": [\"q_proj\"]",
                         "init_lora_weights", "\"init_lora_weights\": \"pissa\"",
                         "must be a list", "\"x\": 0");
         cases.forEach(
@@ -127,6 +125,14 @@ class ParameterTargetsTest {
         parse(
                 "{\"r\": 4, \"target_parameters\": [\"down_proj\"], \"init_lora_weights\":"
                         + " \"gaussian\", \"layers_to_transform\": null, \"exclude_modules\": null}");
+        // they restrict target_modules only: PEFT matches parameters by name alone
+        AdapterConfig c =
+                parse(
+                        "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [0],"
+                                + " \"exclude_modules\": [\"layers.1.mlp.experts\"], \"target_parameters\":"
+                                + " [\"down_proj\"]}");
+        assertEquals("model.layers.1.mlp.experts", ParameterTargets.of(c, 1).down());
+        assertTrue(!c.matches("model.layers.1.self_attn.q_proj"));
     }
 
     @Test
@@ -156,6 +162,29 @@ class ParameterTargetsTest {
         // the same names on a dense model are ordinary modules
         parse("{\"r\": 4, \"target_modules\": [\"gate_proj\", \"up_proj\", \"down_proj\"]}")
                 .checkModules(fixture("llama_gqa_llama3"), "cfg");
+    }
+
+    @Test
+    void mergingOrExtractingParameterLoraIsRefusedRatherThanDroppingTheExperts(
+            @org.junit.jupiter.api.io.TempDir Path tmp) {
+        Path model = conformance("qwen3_moe_expert_lora");
+        AdapterFormatException merge =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () ->
+                                AdapterMerger.merge(
+                                        model,
+                                        List.of(
+                                                new AdapterMerger.Weighted(
+                                                        model.resolve("adapters/moe_router_layer0"),
+                                                        1.0)),
+                                        tmp.resolve("merged")));
+        assertTrue(merge.getMessage().contains("target_parameters"), merge.getMessage());
+        AdapterFormatException extract =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> AdapterExtractor.extract(model, model, 4, null, tmp.resolve("x")));
+        assertTrue(extract.getMessage().contains("mixture of experts"), extract.getMessage());
     }
 
     @Test
