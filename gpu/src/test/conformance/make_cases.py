@@ -588,6 +588,20 @@ ADAPTERS = {
         dict(r=2, lora_alpha=4, target_modules=None, target_parameters=["layers.0.mlp.gate.weight"]),
         ["router_lora", "one_layer_parameter", "parameters_only"],
     ),
+    # Adapters trained on transformers 4, whose experts were modules: per-expert tensors (w1 / w3 / w2 on
+    # Mixtral, gate_proj / up_proj / down_proj elsewhere) and the router's (block_sparse_moe.gate on Mixtral),
+    # with the transformers-4 names in target_modules. PEFT 0.21 rewrites both when it loads them on
+    # transformers 5 (target_parameters; rank and alpha doubled on the fused gate_up_proj, so rsLoRA's scale
+    # there becomes 2 alpha / sqrt(2r)). get_peft_model cannot write this layout: written by hand
+    # (write_v4_expert_adapter), as PEFT of that time saved it.
+    "v4_experts": (
+        dict(r=2, lora_alpha=8, target_modules=["q_proj", "v_proj", "{up0}", "{up1}", "{down}", "gate"]),
+        ["transformers4_expert_adapter", "expert_lora", "router_lora"],
+    ),
+    "v4_experts_rslora": (
+        dict(r=2, lora_alpha=8, use_rslora=True, target_modules=["k_proj", "{up0}", "{up1}", "{down}"]),
+        ["transformers4_expert_adapter", "expert_lora", "rslora"],
+    ),
     "codegen_dora": (
         dict(r=4, lora_alpha=8, use_dora=True, target_modules=["qkv_proj", "fc_out"]),
         ["dora", "qkv_proj"],
@@ -2155,7 +2169,8 @@ def model_specs(shapes, seed=0):
                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
             features=["gqa", "moe_4_experts_top_2", "hub_expert_layout", "rope_default", "untied_embeddings",
                       "config_v5"],
-            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "v4_experts",
+                      "v4_experts_rslora"],
             mixes=[[("moe_all_linear", 0.6), ("moe_experts_patterns", -0.4)]],
             mix_loads_apart=True,
             fp64_check=True,
@@ -2172,7 +2187,7 @@ def model_specs(shapes, seed=0):
             stacked_experts=True,
             features=["gqa", "qk_norm", "moe_6_experts_top_3", "norm_topk_prob", "dense_layer_1",
                       "stacked_expert_layout", "rope_default", "untied_embeddings", "config_v5"],
-            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "v4_experts"],
             mixes=[[("moe_experts_patterns", 0.5), ("moe_router_layer0", 0.5)]],
             mix_loads_apart=True,
             fp64_check=True,
@@ -2185,7 +2200,7 @@ def model_specs(shapes, seed=0):
                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
             features=["gqa", "whole_qk_norm", "clip_qkv_after_norm", "moe_4_experts_top_2", "hub_expert_layout",
                       "rope_default", "untied_embeddings", "config_v5"],
-            adapters=["moe_all_linear", "moe_experts_patterns"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "v4_experts_rslora"],
             mixes=[],
             fp64_check=True,
             offs=[],
@@ -2485,6 +2500,9 @@ def build_source_model(spec, seed, out, shapes):
 
     adir = mdir / "adapters"
     for name in spec["adapters"]:
+        if name.startswith("v4_"):
+            write_v4_expert_adapter(spec, model, name, adir / name, generator(seed, "adapter", spec["name"], name))
+            continue
         kw = adapter_kwargs(spec, name)
         pm = get_peft_model(copy.deepcopy(model), LoraConfig(**{"task_type": None, **kw}), adapter_name=name)
         reinit_lora(pm, name, generator(seed, "adapter", spec["name"], name))
@@ -2506,6 +2524,52 @@ def build_source_model(spec, seed, out, shapes):
 
 def adapter_kwargs(spec, name):
     return spec.get("adapter_kw", {}).get(name, ADAPTERS[name][0])
+
+
+def write_v4_expert_adapter(spec, model, name, path, gen):
+    """An adapter as PEFT saved it on transformers 4's mixtures of experts: one LoRA per expert module (w1 / w3 /
+    w2, or gate_proj / up_proj / down_proj) and on the router (an nn.Linear then), plus attention modules; the
+    sparse layers only (transformers 5 leaves a dense layer's MLP unadapted). PEFT 0.21 converts it on loading,
+    which load_peft checks."""
+    kw = dict(ADAPTERS[name][0])
+    mixtral = spec["arch"] == "mixtral"
+    up0, up1, down = ("w1", "w3", "w2") if mixtral else ("gate_proj", "up_proj", "down_proj")
+    kw["target_modules"] = [t.format(up0=up0, up1=up1, down=down) for t in kw["target_modules"]]
+    config = model.config
+    hidden, experts = config.hidden_size, config.num_local_experts if mixtral else config.num_experts
+    inter = config.intermediate_size if spec["arch"] != "qwen3_moe" else config.moe_intermediate_size
+    r = kw["r"]
+    block = "block_sparse_moe" if mixtral else "mlp"
+    tensors = {}
+    for l, layer in enumerate(model.model.layers):
+        pre = f"base_model.model.model.layers.{l}"
+        for t in kw["target_modules"]:
+            if t.endswith("_proj") and hasattr(layer.self_attn, t):
+                lin = getattr(layer.self_attn, t)
+                tensors[f"{pre}.self_attn.{t}.lora_A.weight"] = randn((r, lin.in_features), LORA_A_STD, gen)
+                tensors[f"{pre}.self_attn.{t}.lora_B.weight"] = randn((lin.out_features, r), LORA_B_STD, gen)
+        if not hasattr(layer.mlp, "experts"):
+            continue
+        if "gate" in kw["target_modules"]:
+            tensors[f"{pre}.{block}.gate.lora_A.weight"] = randn((r, hidden), LORA_A_STD, gen)
+            tensors[f"{pre}.{block}.gate.lora_B.weight"] = randn((experts, r), LORA_B_STD, gen)
+        for e in range(experts):
+            for part, (fan_in, fan_out) in ((up0, (hidden, inter)), (up1, (hidden, inter)), (down, (inter, hidden))):
+                if part in kw["target_modules"]:
+                    tensors[f"{pre}.{block}.experts.{e}.{part}.lora_A.weight"] = randn((r, fan_in), LORA_A_STD, gen)
+                    tensors[f"{pre}.{block}.experts.{e}.{part}.lora_B.weight"] = randn((fan_out, r), LORA_B_STD, gen)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path / "adapter_model.safetensors",
+              metadata={"format": "pt"})
+    write_json(path / "adapter_config.json",
+               dict(peft_type="LORA", task_type="CAUSAL_LM", base_model_name_or_path=None, lora_dropout=0.0,
+                    bias="none", fan_in_fan_out=False, inference_mode=True, **kw))
+    # PEFT 0.21 loads it through its transformers-4 conversion: every tensor used, experts as parameters
+    pm = load_peft(model, path, name)
+    conf = pm.peft_config[name]
+    assert conf.target_parameters and not {up0, up1, down, "gate"} & set(conf.target_modules), conf
+    wrapped = [m for _, m in pm.named_modules() if isinstance(m, ParamWrapper)]
+    assert wrapped and all(float(m.lora_B[name].weight.abs().sum()) > 0 for m in wrapped), name
 
 
 def check_expert_lora(name, pm, path):

@@ -51,6 +51,8 @@ import java.util.regex.PatternSyntaxException;
  * @param targetParameters {@code target_parameters}: parameters adapted directly (PEFT's
  *     ParamWrapper), each a path or a {@code .name} suffix; empty when absent ({@link
  *     ParameterTargets} says which the server serves)
+ * @param parameterConflict what keeps PEFT's ParamWrapper (or this server) from adapting parameters
+ *     with this config, or null ({@link ParameterTargets#conflict})
  */
 @Internal
 public record AdapterConfig(
@@ -71,7 +73,8 @@ public record AdapterConfig(
         List<Integer> trainableTokens,
         List<Integer> invocationTokens,
         BaseRewrite baseRewrite,
-        List<String> targetParameters) {
+        List<String> targetParameters,
+        String parameterConflict) {
 
     /**
      * PEFT's loader re-runs these initialisations on every adapted linear module, so the saved A
@@ -349,7 +352,8 @@ public record AdapterConfig(
                 tokens,
                 invocation,
                 rewrite,
-                targetParameters);
+                targetParameters,
+                ParameterTargets.conflict(n));
     }
 
     private static BaseRewrite baseRewrite(JsonNode init) {
@@ -520,6 +524,37 @@ public record AdapterConfig(
             throw new AdapterFormatException(source + ": " + field + " must be true or false");
         }
         return v.asBoolean();
+    }
+
+    /**
+     * This config with other module and parameter targets and patterns (PEFT's rewrite of the
+     * targets on mixtures of experts, {@link ParameterTargets#convert}).
+     */
+    AdapterConfig withTargets(
+            List<String> names,
+            List<String> parameters,
+            Map<String, Integer> ranks,
+            Map<String, Double> alphas) {
+        return new AdapterConfig(
+                r,
+                alpha,
+                rsLora,
+                targetRegex,
+                List.copyOf(names),
+                excludeRegex,
+                excludeNames,
+                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(ranks)),
+                java.util.Collections.unmodifiableMap(new LinkedHashMap<>(alphas)),
+                layers,
+                layersPattern,
+                loraBias,
+                useDora,
+                modulesToSave,
+                trainableTokens,
+                invocationTokens,
+                baseRewrite,
+                List.copyOf(parameters),
+                parameterConflict);
     }
 
     /** Whether {@code target_modules} was PEFT's {@code all-linear}. */

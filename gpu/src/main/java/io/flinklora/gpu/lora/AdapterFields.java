@@ -117,9 +117,10 @@ public final class AdapterFields {
                                     + " (layers_to_transform, layers_pattern and exclude_modules restrict"
                                     + " target_modules only, as in PEFT); not with lora_dropout,"
                                     + " lora_bias, DoRA, aLoRA or a rewriting init_lora_weights; target_modules"
-                                    + " that PEFT rewrites into parameters on these models (a regex,"
-                                    + " all-linear, transformers 4's w1 / w2 / w3 / gate / gate_proj /"
-                                    + " up_proj / down_proj) refused by name"),
+                                    + " naming transformers 4's experts and router (w1 / w3 / w2 / gate,"
+                                    + " gate_proj / up_proj / down_proj) rewritten into parameters and"
+                                    + " their per-expert tensors converted, as PEFT 0.21 loads them; a"
+                                    + " regex or all-linear string on these models refused by name"),
                     applied(
                             "alora_invocation_tokens",
                             "activated LoRA, as PEFT's generate: the adapter acts on the prompt's tokens"

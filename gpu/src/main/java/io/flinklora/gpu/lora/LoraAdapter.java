@@ -256,8 +256,10 @@ public final class LoraAdapter implements AutoCloseable {
      */
     public static LoraAdapter read(
             String name, long version, Path dir, ModelConfig model, BaseWeights baseWeights) {
-        AdapterConfig config = AdapterConfig.read(dir);
-        config.checkModules(model, dir.resolve("adapter_config.json").toString());
+        String configFile = dir.resolve("adapter_config.json").toString();
+        // PEFT rewrites transformers 4's expert and router targets before it injects anything
+        AdapterConfig config = ParameterTargets.convert(AdapterConfig.read(dir), model, configFile);
+        config.checkModules(model, configFile);
         Path file = dir.resolve("adapter_model.safetensors");
         if (!Files.isRegularFile(file)) {
             throw new AdapterFormatException(
@@ -514,6 +516,7 @@ public final class LoraAdapter implements AutoCloseable {
                 continue;
             }
             ParameterTargets.Layer t = ParameterTargets.of(config, l);
+            String oldBlock = ParameterTargets.oldBlock(model, l);
             if (t.gateUp() != null) {
                 out[l][ExpertParameter.GATE_UP.ordinal()] =
                         parameterLora(
@@ -527,7 +530,9 @@ public final class LoraAdapter implements AutoCloseable {
                                 ParameterTargets.gateUpKey(l),
                                 x.count(),
                                 hidden,
-                                2 * x.intermediate());
+                                2 * x.intermediate(),
+                                oldBlock + ".experts.",
+                                ParameterTargets.fusedGateUp(model));
             }
             if (t.down() != null) {
                 out[l][ExpertParameter.DOWN.ordinal()] =
@@ -542,9 +547,16 @@ public final class LoraAdapter implements AutoCloseable {
                                 ParameterTargets.downKey(l),
                                 x.count(),
                                 x.intermediate(),
-                                hidden);
+                                hidden,
+                                oldBlock + ".experts.",
+                                List.of(ParameterTargets.oldDown(model)));
             }
             if (t.router() != null) {
+                // transformers 4's Mixtral router sat in block_sparse_moe: PEFT renames its keys
+                String router =
+                        byKey.containsKey(t.router() + ".lora_A.weight")
+                                ? t.router()
+                                : oldBlock + ".gate";
                 out[l][ExpertParameter.ROUTER.ordinal()] =
                         parameterLora(
                                 file,
@@ -553,11 +565,13 @@ public final class LoraAdapter implements AutoCloseable {
                                 consumed,
                                 config,
                                 scratch,
-                                t.router(),
+                                router,
                                 ParameterTargets.routerKey(l),
                                 1,
                                 hidden,
-                                x.count());
+                                x.count(),
+                                null,
+                                List.of());
             }
             any |= t.any();
         }
@@ -580,10 +594,31 @@ public final class LoraAdapter implements AutoCloseable {
             String parameterPath,
             int experts,
             int in,
-            int out)
+            int out,
+            String perExpertPrefix,
+            List<String> perExpertParts)
             throws IOException {
         String aName = byKey.get(module + ".lora_A.weight");
         String bName = byKey.get(module + ".lora_B.weight");
+        if (aName == null
+                && bName == null
+                && perExpertPrefix != null
+                && byKey.containsKey(
+                        perExpertPrefix + "0." + perExpertParts.get(0) + ".lora_A.weight")) {
+            return perExpertLora(
+                    file,
+                    w,
+                    byKey,
+                    consumed,
+                    config,
+                    scratch,
+                    parameterPath,
+                    experts,
+                    in,
+                    out,
+                    perExpertPrefix,
+                    perExpertParts);
+        }
         if (aName == null || bName == null) {
             throw new AdapterFormatException(
                     file
@@ -607,6 +642,83 @@ public final class LoraAdapter implements AutoCloseable {
                 load(w, aName, scratch),
                 load(w, bName, scratch),
                 (float) config.scaleOf(parameterPath));
+    }
+
+    /**
+     * A parameter's LoRA saved as transformers 4's per-expert modules (an adapter trained before
+     * transformers 5 fused the experts), assembled as PEFT 0.21's loader converts it: expert {@code
+     * e}'s A is its parts' A stacked ({@code [A_w1; A_w3]}, w1 first) and its B their block
+     * diagonal, laid out as ParamWrapper's {@code lora_A [r * experts, in]} and {@code lora_B [out,
+     * r * experts]} (its MergeModulelist, Concatenate and PeftConcatenate); {@code r} is the
+     * config's rank for the parameter, split evenly over the parts.
+     */
+    private static ParameterLora perExpertLora(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            AdapterConfig config,
+            NDManager scratch,
+            String parameterPath,
+            int experts,
+            int in,
+            int out,
+            String prefix,
+            List<String> parts)
+            throws IOException {
+        int rank = config.rankOf(parameterPath);
+        int n = parts.size();
+        if (rank % n != 0) {
+            throw new AdapterFormatException(
+                    file
+                            + ": target parameter "
+                            + parameterPath
+                            + " has rank "
+                            + rank
+                            + " in the config, which its "
+                            + n
+                            + " per-expert modules "
+                            + parts
+                            + " cannot share evenly");
+        }
+        int partRank = rank / n;
+        int partOut = out / n;
+        int cols = rank * experts;
+        float[] a = new float[rank * experts * in];
+        float[] b = new float[out * cols];
+        for (int e = 0; e < experts; e++) {
+            for (int p = 0; p < n; p++) {
+                String module = prefix + e + "." + parts.get(p);
+                String aName = byKey.get(module + ".lora_A.weight");
+                String bName = byKey.get(module + ".lora_B.weight");
+                if (aName == null || bName == null) {
+                    throw new AdapterFormatException(
+                            file
+                                    + ": missing tensor '"
+                                    + module
+                                    + ".lora_"
+                                    + (aName == null ? "A" : "B")
+                                    + ".weight' for target parameter "
+                                    + parameterPath
+                                    + " (saved per expert, as transformers 4 held them)");
+                }
+                check(file, aName, w.info(aName).shape(), partRank, in);
+                check(file, bName, w.info(bName).shape(), partOut, partRank);
+                consumed.add(aName);
+                consumed.add(bName);
+                float[] pa = load(w, aName, scratch);
+                float[] pb = load(w, bName, scratch);
+                System.arraycopy(pa, 0, a, (e * rank + p * partRank) * in, partRank * in);
+                for (int o = 0; o < partOut; o++) {
+                    for (int k = 0; k < partRank; k++) {
+                        b[(p * partOut + o) * cols + (p * partRank + k) * experts + e] =
+                                pb[o * partRank + k];
+                    }
+                }
+            }
+        }
+        return ParameterLora.fromPeft(
+                experts, rank, in, out, a, b, (float) config.scaleOf(parameterPath));
     }
 
     /**

@@ -4,7 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.model.ModelConfig;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * PEFT's {@code target_parameters} (LoRA on an {@code nn.Parameter}, its {@code ParamWrapper}) as
@@ -53,19 +58,43 @@ public final class ParameterTargets {
             }
             out.add(e.asText());
         }
-        // ParamWrapper.__init__ / update_layer raise on these, so PEFT cannot load such an adapter.
+        String conflict = conflict(n);
+        if (conflict != null) {
+            throw new AdapterFormatException(
+                    source + ": target_parameters together with " + conflict);
+        }
+        // layers_to_transform, layers_pattern and exclude_modules restrict target_modules only:
+        // PEFT 0.21 matches parameters by name alone (checked on its get_peft_model)
+        return List.copyOf(out);
+    }
+
+    /**
+     * What in a config keeps PEFT's ParamWrapper from serving it (its {@code __init__} and {@code
+     * update_layer} raise on dropout, fan_in_fan_out, lora_bias and DoRA), or this server (aLoRA,
+     * initialisations that read a module's weight); null when nothing does.
+     */
+    static String conflict(JsonNode n) {
         JsonNode dropout = n.get("lora_dropout");
         if (dropout != null && dropout.isNumber() && dropout.asDouble() != 0) {
-            throw refusedWith(source, "lora_dropout " + dropout, "PEFT's ParamWrapper refuses it");
+            return "lora_dropout " + dropout + " (PEFT's ParamWrapper refuses it)";
         }
-        for (String flag : List.of("fan_in_fan_out", "lora_bias", "use_dora")) {
+        for (String flag : List.of("lora_bias", "use_dora")) {
             if (n.path(flag).asBoolean(false)) {
-                throw refusedWith(source, flag, "PEFT's ParamWrapper refuses it");
+                return flag + " (PEFT's ParamWrapper refuses it)";
             }
+        }
+        JsonNode modules = n.get("target_modules");
+        if (n.path("fan_in_fan_out").asBoolean(false)
+                && (modules == null
+                        || modules.isNull()
+                        || (modules.isArray() && modules.isEmpty()))) {
+            // PEFT resets it to false on the config at the first nn.Linear it adapts (modules are
+            // adapted before parameters); with no module, ParamWrapper sees it and refuses
+            return "fan_in_fan_out and no target_modules (PEFT's ParamWrapper refuses it)";
         }
         JsonNode invocation = n.get("alora_invocation_tokens");
         if (invocation != null && !invocation.isNull()) {
-            throw refusedWith(source, "alora_invocation_tokens", "not implemented");
+            return "alora_invocation_tokens (not implemented)";
         }
         JsonNode init = n.get("init_lora_weights");
         if (init != null
@@ -74,16 +103,9 @@ public final class ParameterTargets {
                 && !"gaussian".equals(init.asText())) {
             // the other initialisations read or rewrite a module's weight, which the stacked
             // experts do not have
-            throw refusedWith(source, "init_lora_weights " + init, "not implemented");
+            return "init_lora_weights " + init + " (not implemented)";
         }
-        // layers_to_transform, layers_pattern and exclude_modules restrict target_modules only:
-        // PEFT 0.21 matches parameters by name alone (checked on its get_peft_model)
-        return List.copyOf(out);
-    }
-
-    private static AdapterFormatException refusedWith(String source, String what, String why) {
-        return new AdapterFormatException(
-                source + ": target_parameters together with " + what + " (" + why + ")");
+        return null;
     }
 
     /**
@@ -132,19 +154,12 @@ public final class ParameterTargets {
     }
 
     /**
-     * PEFT 0.21 rewrites, when it loads an adapter on these models (transformers 5 fused their
-     * experts and router into parameters), a regex or {@code all-linear} into module names, and the
-     * transformers-4 names of the experts and router into {@code target_parameters} (doubling rank
-     * and alpha for the fused gate and up), converting per-expert tensors to match. Adapters saved
-     * by PEFT on transformers 5 are already in that form; the others are refused by name.
+     * PEFT 0.21 resolves a regex or {@code all-linear} against the model and rewrites the result
+     * when it loads an adapter on these models (transformers 5 holds their experts and router as
+     * parameters); that resolution is not repeated here, so such strings are refused by name.
+     * Adapters PEFT saves on transformers 5 hold the rewritten list.
      */
     private static void checkNoRewrite(AdapterConfig c, ModelConfig model, String source) {
-        String rewritten =
-                "PEFT 0.21 rewrites it when it loads an adapter on "
-                        + model.architecture()
-                        + " (transformers 5 holds the experts and the router as parameters); adapters"
-                        + " PEFT saves on transformers 5 list the modules and target_parameters"
-                        + " instead, and this server reads those";
         if (c.targetRegex() != null || c.allLinear()) {
             throw new AdapterFormatException(
                     source
@@ -152,27 +167,124 @@ public final class ParameterTargets {
                             + (c.targetRegex() != null
                                     ? "as a regex string '" + c.targetRegex().pattern() + "'"
                                     : "'all-linear'")
-                            + " on a mixture of experts is not supported: "
-                            + rewritten);
+                            + " on a mixture of experts is not supported: PEFT 0.21 rewrites it when"
+                            + " it loads an adapter on "
+                            + model.architecture()
+                            + " into the names it matches in every layer plus target_parameters;"
+                            + " adapters PEFT saves on transformers 5 list the modules and"
+                            + " target_parameters instead, and this server reads those");
         }
-        List<String> old =
-                model.architecture().equals("MixtralForCausalLM")
-                        ? List.of("gate", "w1", "w2", "w3")
-                        : List.of("gate", "gate_proj", "up_proj", "down_proj");
+    }
+
+    /**
+     * The transformers-4 module names of the experts and the router and the parameter PEFT maps
+     * each to, in the order PEFT 0.21 tries them ({@code _MOE_TARGET_MODULE_MAPPING}).
+     */
+    private static Map<String, String> moduleToParameter(ModelConfig model) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("gate", "gate.weight");
+        if (mixtral(model)) {
+            m.put("w1", "gate_up_proj");
+            m.put("w3", "gate_up_proj");
+            m.put("w2", "down_proj");
+        } else {
+            m.put("gate_proj", "gate_up_proj");
+            m.put("up_proj", "gate_up_proj");
+            m.put("down_proj", "down_proj");
+        }
+        return m;
+    }
+
+    static boolean mixtral(ModelConfig model) {
+        return model.architecture().equals("MixtralForCausalLM");
+    }
+
+    /**
+     * The transformers-4 names of the gate and up projections PEFT fuses into {@code gate_up_proj},
+     * in its order (w1 before w3).
+     */
+    static List<String> fusedGateUp(ModelConfig model) {
+        return mixtral(model) ? List.of("w1", "w3") : List.of("gate_proj", "up_proj");
+    }
+
+    /** The transformers-4 name of the experts' down projection. */
+    static String oldDown(ModelConfig model) {
+        return mixtral(model) ? "w2" : "down_proj";
+    }
+
+    /** Where transformers 4 kept a sparse layer's experts and router. */
+    static String oldBlock(ModelConfig model, int l) {
+        return "model.layers." + l + (mixtral(model) ? ".block_sparse_moe" : ".mlp");
+    }
+
+    /**
+     * PEFT 0.21's {@code convert_peft_config_for_transformers} on these models: {@code
+     * target_modules} entries naming transformers 4's experts or router (Mixtral's w1 / w3 / w2 /
+     * gate; Qwen3-MoE's and OLMoE's gate_proj / up_proj / down_proj / gate, an exact name or a
+     * {@code .name} suffix) move to {@code target_parameters}; the gate and up projections only
+     * together (PEFT refuses one alone), and then {@code .*\.gate_up_proj} gets rank {@code 2r} and
+     * alpha {@code 2 * lora_alpha} appended to the patterns (so rsLoRA's scale there becomes {@code
+     * 2 alpha / sqrt(2r)}, as PEFT computes it). Other configs are returned as they are.
+     */
+    static AdapterConfig convert(AdapterConfig c, ModelConfig model, String source) {
+        if (model.experts() == null || c.targetRegex() != null || c.allLinear()) {
+            return c;
+        }
+        Map<String, String> mapping = moduleToParameter(model);
+        Set<String> parameters = new LinkedHashSet<>(c.targetParameters());
+        List<String> remaining = new ArrayList<>();
+        Set<String> fused = new TreeSet<>();
+        boolean mapped = false;
         for (String t : c.targetNames()) {
-            for (String o : old) {
-                if (t.equals(o) || t.endsWith("." + o)) {
-                    throw new AdapterFormatException(
-                            source
-                                    + ": target_modules entry '"
-                                    + t
-                                    + "' names transformers 4's "
-                                    + (o.equals("gate") ? "router" : "experts' " + o)
-                                    + ", which is not supported: "
-                                    + rewritten);
+            String hit = null;
+            for (String old : mapping.keySet()) {
+                if (t.equals(old) || t.endsWith("." + old)) {
+                    hit = old;
+                    break;
                 }
             }
+            if (hit == null) {
+                remaining.add(t);
+                continue;
+            }
+            mapped = true;
+            parameters.add(mapping.get(hit));
+            if (fusedGateUp(model).contains(hit)) {
+                fused.add(hit);
+            }
         }
+        if (!mapped) {
+            return c;
+        }
+        if (c.parameterConflict() != null) {
+            throw new AdapterFormatException(
+                    source
+                            + ": target_modules names transformers 4's experts or router, which PEFT"
+                            + " 0.21 turns into target_parameters on "
+                            + model.architecture()
+                            + ", together with "
+                            + c.parameterConflict());
+        }
+        if (fused.size() == 1) {
+            String present = fused.iterator().next();
+            String missing =
+                    fusedGateUp(model).stream().filter(n -> !n.equals(present)).findFirst().get();
+            throw new AdapterFormatException(
+                    source
+                            + ": target_modules names "
+                            + present
+                            + " without "
+                            + missing
+                            + ": PEFT 0.21 cannot convert one of the two projections transformers 5"
+                            + " fuses into gate_up_proj, and refuses the adapter");
+        }
+        Map<String, Integer> ranks = new LinkedHashMap<>(c.rankPattern());
+        Map<String, Double> alphas = new LinkedHashMap<>(c.alphaPattern());
+        if (fused.size() == 2) {
+            ranks.put(".*\\.gate_up_proj", c.r() * 2);
+            alphas.put(".*\\.gate_up_proj", c.alpha() * 2);
+        }
+        return c.withTargets(remaining, new ArrayList<>(parameters), ranks, alphas);
     }
 
     private static List<String> servedKeys(int l) {

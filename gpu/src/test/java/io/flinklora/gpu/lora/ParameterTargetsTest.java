@@ -97,7 +97,7 @@ class ParameterTargetsTest {
                         "lora_dropout", "\"lora_dropout\": 0.05",
                         "lora_bias", "\"lora_bias\": true",
                         "use_dora", "\"use_dora\": true",
-                        "fan_in_fan_out", "\"fan_in_fan_out\": true",
+                        "lora_dropout 0.1", "\"lora_dropout\": 0.1",
                         "init_lora_weights", "\"init_lora_weights\": \"pissa\"",
                         "must be a list", "\"x\": 0");
         cases.forEach(
@@ -115,6 +115,23 @@ class ParameterTargetsTest {
                             assertThrows(AdapterFormatException.class, () -> parse(json), what);
                     assertTrue(e.getMessage().contains(what), what + " -> " + e.getMessage());
                 });
+    }
+
+    @Test
+    void fanInFanOutIsRefusedOnlyWithoutModulesAsPeftResetsItAtTheFirstLinear() throws Exception {
+        // PEFT sets the config's fan_in_fan_out to false when it adapts an nn.Linear, before it
+        // wraps any parameter; with parameters alone its ParamWrapper raises on it
+        parse(
+                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"fan_in_fan_out\": true,"
+                        + " \"target_parameters\": [\"down_proj\"]}");
+        AdapterFormatException e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () ->
+                                parse(
+                                        "{\"r\": 4, \"fan_in_fan_out\": true,"
+                                                + " \"target_parameters\": [\"down_proj\"]}"));
+        assertTrue(e.getMessage().contains("fan_in_fan_out"), e.getMessage());
     }
 
     @Test
@@ -136,32 +153,86 @@ class ParameterTargetsTest {
     }
 
     @Test
-    void targetModulesPeftRewritesIntoParametersOnMixturesOfExpertsAreRefusedByName()
-            throws Exception {
+    void transformers4ExpertAndRouterNamesBecomeParametersAsPeftRewritesThem() throws Exception {
+        ModelConfig mixtral = fixture("mixtral_expert_lora");
+        AdapterConfig c =
+                ParameterTargets.convert(
+                        parse(
+                                "{\"r\": 4, \"lora_alpha\": 6, \"target_modules\": [\"q_proj\", \"w1\","
+                                        + " \"block_sparse_moe.experts.0.w3\", \"w2\", \"gate\"],"
+                                        + " \"rank_pattern\": {\"q_proj\": 2}}"),
+                        mixtral,
+                        "cfg");
+        assertEquals(List.of("q_proj"), c.targetNames());
+        assertEquals(List.of("gate_up_proj", "down_proj", "gate.weight"), c.targetParameters());
+        // the fused gate and up: rank and alpha doubled, appended after the file's own patterns
+        assertEquals(List.of("q_proj", ".*\\.gate_up_proj"), List.copyOf(c.rankPattern().keySet()));
+        assertEquals(8, c.rankOf(ParameterTargets.gateUpKey(1)));
+        assertEquals(12.0, c.alphaOf(ParameterTargets.gateUpKey(1)));
+        assertEquals(4, c.rankOf(ParameterTargets.downKey(1)));
+        // Qwen3-MoE's and OLMoE's names
+        AdapterConfig q =
+                ParameterTargets.convert(
+                        parse("{\"r\": 2, \"target_modules\": [\"mlp.down_proj\", \"v_proj\"]}"),
+                        fixture("qwen3_moe_expert_lora"),
+                        "cfg");
+        assertEquals(List.of("down_proj"), q.targetParameters());
+        assertTrue(q.rankPattern().isEmpty(), "no fused pair, no doubled rank");
+        // a dense model's names are its modules
+        AdapterConfig dense = parse("{\"r\": 4, \"target_modules\": [\"gate_proj\", \"up_proj\"]}");
+        assertEquals(dense, ParameterTargets.convert(dense, fixture("llama_gqa_llama3"), "cfg"));
+    }
+
+    @Test
+    void rewritesPeftRefusesAreRefusedByName() throws Exception {
         ModelConfig mixtral = fixture("mixtral_expert_lora");
         ModelConfig qwen3Moe = fixture("qwen3_moe_expert_lora");
-        Map<String, ModelConfig> cases =
-                Map.of(
-                        "[\"q_proj\", \"w1\", \"w3\"]", mixtral,
-                        "[\"q_proj\", \"gate\"]", mixtral,
-                        "[\"v_proj\", \"mlp.down_proj\"]", qwen3Moe,
-                        "[\"gate_proj\", \"up_proj\"]", qwen3Moe,
-                        "\"all-linear\"", mixtral,
-                        "\".*self_attn\\\\.q_proj\"", qwen3Moe);
-        cases.forEach(
+        Map<String, ModelConfig> halves =
+                Map.of("[\"q_proj\", \"w1\"]", mixtral, "[\"up_proj\"]", qwen3Moe);
+        halves.forEach(
                 (targets, model) -> {
                     AdapterFormatException e =
                             assertThrows(
                                     AdapterFormatException.class,
                                     () ->
-                                            parse("{\"r\": 4, \"target_modules\": " + targets + "}")
-                                                    .checkModules(model, "cfg"),
+                                            ParameterTargets.convert(
+                                                    parse(
+                                                            "{\"r\": 4, \"target_modules\": "
+                                                                    + targets
+                                                                    + "}"),
+                                                    model,
+                                                    "cfg"),
                                     targets);
-                    assertTrue(e.getMessage().contains("PEFT 0.21 rewrites"), e.getMessage());
+                    assertTrue(e.getMessage().contains("without"), e.getMessage());
                 });
-        // the same names on a dense model are ordinary modules
-        parse("{\"r\": 4, \"target_modules\": [\"gate_proj\", \"up_proj\", \"down_proj\"]}")
-                .checkModules(fixture("llama_gqa_llama3"), "cfg");
+        // PEFT's ParamWrapper refuses the dropout such adapters were usually trained with
+        AdapterFormatException dropout =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () ->
+                                ParameterTargets.convert(
+                                        parse(
+                                                "{\"r\": 4, \"lora_dropout\": 0.05, \"target_modules\":"
+                                                        + " [\"w1\", \"w3\"]}"),
+                                        mixtral,
+                                        "cfg"));
+        assertTrue(dropout.getMessage().contains("lora_dropout 0.05"), dropout.getMessage());
+        // the same dropout on attention modules alone is no matter
+        ParameterTargets.convert(
+                parse("{\"r\": 4, \"lora_dropout\": 0.05, \"target_modules\": [\"q_proj\"]}"),
+                mixtral,
+                "cfg");
+        // strings: PEFT resolves them against the model first, which is not repeated here
+        for (String targets : List.of("\"all-linear\"", "\".*self_attn\\\\.q_proj\"")) {
+            AdapterFormatException e =
+                    assertThrows(
+                            AdapterFormatException.class,
+                            () ->
+                                    parse("{\"r\": 4, \"target_modules\": " + targets + "}")
+                                            .checkModules(qwen3Moe, "cfg"),
+                            targets);
+            assertTrue(e.getMessage().contains("PEFT 0.21 rewrites"), e.getMessage());
+        }
     }
 
     @Test
