@@ -29,7 +29,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM,
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
@@ -60,7 +60,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
             falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
             codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM),
-            qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM))
+            qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM),
+            qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -261,6 +262,25 @@ def rand_model(r, arch):
         if r.random() < 0.3:
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([None, 4, 16, 4096])
+    if arch == "qwen2_moe":
+        # Qwen2's attention (qkv_bias), sparse layers with a shared expert behind a sigmoid gate, its own
+        # sliding rule (the even layers below max_window_layers)
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
+        cfg["moe_intermediate_size"] = r.choice([16, 24, 40])
+        cfg["shared_expert_intermediate_size"] = r.choice([16, 48, 64])
+        cfg["norm_topk_prob"] = r.random() < 0.5
+        if r.random() < 0.3:
+            cfg["qkv_bias"] = False
+        if r.random() < 0.3:
+            cfg["decoder_sparse_step"] = r.choice([1, 2])
+        if r.random() < 0.3:
+            cfg["mlp_only_layers"] = r.sample(range(cfg["num_hidden_layers"]), r.randint(0, 1))
+        if r.random() < 0.3:
+            cfg["use_sliding_window"] = True
+            cfg["sliding_window"] = r.choice([4, 16])
+            cfg["max_window_layers"] = r.choice([0, 1, 2, 3])
     if arch == "olmoe":
         # whole-projection q/k norms, clip_qkv after them, experts in every layer
         n = r.choice([2, 3, 4, 8])
@@ -512,6 +532,9 @@ LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w3", "w2", "gat
 # Qwen3-MoE: PEFT turns gate_proj / up_proj / down_proj into target_parameters on the experts
 LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LIN["olmoe"] = LIN["qwen3_moe"]
+# Qwen2-MoE: PEFT applies these as written (the shared expert's projections, the dense layers' MLP)
+LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+                    "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
 MOE_PARAMETERS = ["gate_up_proj", "down_proj", "gate.weight", "experts.gate_up_proj", "mlp.experts.down_proj",
                   "layers.0.mlp.gate.weight", "layers.1.mlp.experts.gate_up_proj"]
@@ -520,7 +543,7 @@ def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
-                                      "olmoe")
+                                      "olmoe", "qwen2_moe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -589,7 +612,7 @@ def rand_lora(r, arch, layers):
             and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
-    if arch in ("mixtral", "qwen3_moe", "olmoe") and r.random() < 0.4:
+    if arch in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe") and r.random() < 0.4:
         kw["target_parameters"] = r.sample(MOE_PARAMETERS, r.randint(1, 3))
         if isinstance(kw["target_modules"], list) and r.random() < 0.3:
             kw["target_modules"] = None

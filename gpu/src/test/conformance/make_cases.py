@@ -119,6 +119,8 @@ from transformers import (  # noqa: E402
     Qwen3MoeForCausalLM,
     OlmoeConfig,
     OlmoeForCausalLM,
+    Qwen2MoeConfig,
+    Qwen2MoeForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -237,6 +239,7 @@ ARCH = {
     "mixtral": (MixtralConfig, MixtralForCausalLM, "MixtralForCausalLM"),
     "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM, "Qwen3MoeForCausalLM"),
     "olmoe": (OlmoeConfig, OlmoeForCausalLM, "OlmoeForCausalLM"),
+    "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -2205,6 +2208,31 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[],
         ),
+        dict(
+            # Qwen2-MoE: Qwen2's attention (q, k, v biased), 4 experts 24 wide of which the router picks 2 (not
+            # renormalized), and a shared expert 40 wide behind a sigmoid gate in every sparse layer; layer 1 dense
+            # (mlp_only_layers); with use_sliding_window the even layers below max_window_layers slide (layer 0
+            # here); saved as transformers 5 saves it (mlp.experts.e.gate_proj ..., mlp.shared_expert.*,
+            # mlp.shared_expert_gate). PEFT 0.21 does not rewrite Qwen2-MoE's targets (qwen2_moe is not in its
+            # conversion map): all-linear adapts the attention, the shared expert's projections and gate, and the
+            # dense layer's MLP; the routed experts and the router only through target_parameters
+            name="qwen2_moe",
+            arch="qwen2_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                     shared_expert_intermediate_size=40, mlp_only_layers=[1], use_sliding_window=True,
+                     sliding_window=MISTRAL_WINDOW, max_window_layers=2,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "qkv_bias", "moe_4_experts_top_2", "shared_expert_sigmoid_gate", "dense_layer_1",
+                      f"sliding_window_{MISTRAL_WINDOW}_even_layers", "hub_expert_layout", "rope_default",
+                      "untied_embeddings", "config_v5"],
+            adapters=["plain", "moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "mixtral_rslora"],
+            mixes=[[("moe_all_linear", 0.6), ("moe_router_layer0", -0.4)]],
+            mix_loads_apart=True,
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="use_sliding_window off", config=cfg_set(use_sliding_window=False)),
+                  dict(what="three experts per token in place of two", config=cfg_set(num_experts_per_tok=3))],
+        ),
     ]
 
 
@@ -2517,7 +2545,7 @@ def build_source_model(spec, seed, out, shapes):
         assert sorted(os.listdir(adir / name)) == ["adapter_config.json", "adapter_model.safetensors"], \
             os.listdir(adir / name)
         check_saved_adapter(name, kw, adir / name, model)
-        if name.startswith("moe_"):
+        if name.startswith("moe_") and pm.peft_config[name].target_parameters:
             check_expert_lora(name, pm, adir / name)
     return mdir
 
@@ -2537,7 +2565,7 @@ def write_v4_expert_adapter(spec, model, name, path, gen):
     kw["target_modules"] = [t.format(up0=up0, up1=up1, down=down) for t in kw["target_modules"]]
     config = model.config
     hidden, experts = config.hidden_size, config.num_local_experts if mixtral else config.num_experts
-    inter = config.intermediate_size if spec["arch"] != "qwen3_moe" else config.moe_intermediate_size
+    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe") else config.intermediate_size
     r = kw["r"]
     block = "block_sparse_moe" if mixtral else "mlp"
     tensors = {}
@@ -2630,7 +2658,7 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
-    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe"):
+    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe"):
         # the layers that route through experts, as the spec means them
         sparse = [hasattr(layer.mlp, "experts") for layer in model.model.layers]
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
@@ -2854,7 +2882,7 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
-        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe"):
+        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
             (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \

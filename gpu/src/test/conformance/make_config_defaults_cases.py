@@ -36,7 +36,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
-         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe")]
+         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("Qwen2MoeForCausalLM", "qwen2_moe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -172,6 +172,11 @@ EXTRA = [
     {"num_key_value_heads": 8, "num_experts": 0},
     {"num_key_value_heads": 8, "num_experts": 4, "num_experts_per_tok": 2, "use_sliding_window": True,
      "max_window_layers": 2},
+    # Qwen2-MoE's shared expert width, q/k/v without bias, its own sliding rule (even layers below
+    # max_window_layers)
+    {"num_key_value_heads": 8, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64,
+     "shared_expert_intermediate_size": 96, "qkv_bias": False, "use_sliding_window": True,
+     "max_window_layers": 3},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -223,7 +228,7 @@ def resolved(c, arch, model):
         # the mask follows layer_types; SmolLM3Config derives sliding types only with a window
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
-    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Olmo3ForCausalLM", "MinistralForCausalLM",
+    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "Olmo3ForCausalLM", "MinistralForCausalLM",
                   "Exaone4ForCausalLM", "Cohere2ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
@@ -253,7 +258,7 @@ def resolved(c, arch, model):
             else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
     mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     # the MLP of the first sparse layer: a router (gate) and stacked experts
-    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM")
+    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Qwen2MoeForCausalLM")
     sparse_layers = [hasattr(layer.mlp, "experts") for layer in base.layers] if moe_arch else []
     moe_mlp = next((layer.mlp for layer in base.layers if hasattr(layer.mlp, "experts")), None) if moe_arch else None
     moe = moe_mlp is not None
@@ -333,7 +338,10 @@ def resolved(c, arch, model):
         # the TopKRouter: top_k of num_experts, the picked probabilities renormalized (always in Mixtral's)
         "experts": {"count": moe_mlp.experts.num_experts, "per_token": moe_mlp.gate.top_k,
                     "normalize": getattr(moe_mlp.gate, "norm_topk_prob", True),
-                    "intermediate": moe_mlp.experts.intermediate_dim, "sparse": sparse_layers} if moe
+                    "intermediate": moe_mlp.experts.intermediate_dim, "sparse": sparse_layers,
+                    # Qwen2-MoE's shared expert (0: none)
+                    "shared": moe_mlp.shared_expert.gate_proj.out_features if hasattr(moe_mlp, "shared_expert")
+                              else 0} if moe
                    else None,
         "hidden_act": act,
         "sliding_layers": sliding,
@@ -413,7 +421,7 @@ def main():
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
-                                                    "OlmoeForCausalLM")
+                                                    "OlmoeForCausalLM", "Qwen2MoeForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)

@@ -130,7 +130,8 @@ public record AdapterConfig(
                     "query_key_value", // GPT-NeoX
                     "Wqkv", // MPT
                     "dense_h_to_4h",
-                    "dense_4h_to_h");
+                    "dense_4h_to_h",
+                    "shared_expert_gate"); // Qwen2-MoE
     private static final Pattern DEFAULT_LAYER_INDEX =
             Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
 
@@ -631,7 +632,10 @@ public record AdapterConfig(
         List<String> refused = new ArrayList<>();
         List<String> savedRefused = new ArrayList<>();
         for (String module : nonLinearModules(model)) {
-            if (matches(module) && !module.equals(embedding) && !module.equals(HEAD)) {
+            if (matches(module)
+                    && !module.equals(embedding)
+                    && !module.equals(HEAD)
+                    && !ParameterTargets.sharedModule(model, module)) { // served: LoraAdapter
                 refused.add(module);
             }
             if (saves(module) && !module.equals(embedding) && !module.equals(HEAD)) {
@@ -744,6 +748,13 @@ public record AdapterConfig(
             for (LinearModule m : model.linearModules(l)) {
                 any |= matches(m.path());
             }
+            if (model.experts() != null
+                    && model.experts().sharedIntermediate() > 0
+                    && model.experts().sparse(l)) {
+                for (String shared : ParameterTargets.sharedModules(l).values()) {
+                    any |= matches(shared);
+                }
+            }
         }
         if (!any) {
             throw new AdapterFormatException(
@@ -816,6 +827,19 @@ public record AdapterConfig(
             if (model.experts() != null && model.experts().sparse(l)) {
                 // a sparse layer: the router (a TopKRouter, no nn.Linear) and the stacked experts
                 out.addAll(List.of(b + ".mlp.gate", b + ".mlp.experts", b + ".mlp.experts.act_fn"));
+                if (model.experts().sharedIntermediate() > 0) {
+                    // Qwen2-MoE's shared expert: its projections and its gate are nn.Linear
+                    // modules, served by LoraAdapter (ParameterTargets.sharedModules)
+                    String shared = b + ".mlp.shared_expert";
+                    out.addAll(
+                            List.of(
+                                    b + ".mlp.shared_expert_gate",
+                                    shared,
+                                    shared + ".gate_proj",
+                                    shared + ".up_proj",
+                                    shared + ".down_proj",
+                                    shared + ".act_fn"));
+                }
             } else {
                 // Phi-3's, GLM's and Phi's MLP names it activation_fn, Starcoder2's act
                 out.add(

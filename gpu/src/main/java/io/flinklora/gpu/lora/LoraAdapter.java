@@ -503,10 +503,10 @@ public final class LoraAdapter implements AutoCloseable {
             ModelConfig model,
             NDManager scratch)
             throws IOException {
-        if (config.targetParameters().isEmpty()) {
-            return null;
-        }
         ModelConfig.Experts x = model.experts();
+        if (x == null) {
+            return null; // target_parameters are checked to need experts
+        }
         int hidden = model.hiddenSize();
         ParameterLora[][] out =
                 new ParameterLora[model.numLayers()][ExpertParameter.values().length];
@@ -574,6 +574,38 @@ public final class LoraAdapter implements AutoCloseable {
                                 List.of());
             }
             any |= t.any();
+            int shared = x.sharedIntermediate();
+            if (shared > 0) {
+                // Qwen2-MoE's shared expert modules, nn.Linear: plain LoRA on each matched
+                for (var e : ParameterTargets.sharedModules(l).entrySet()) {
+                    if (!config.matches(e.getValue())) {
+                        continue;
+                    }
+                    int in = e.getKey() == ExpertParameter.SHARED_DOWN_PROJ ? shared : hidden;
+                    int outF =
+                            switch (e.getKey()) {
+                                case SHARED_DOWN_PROJ -> hidden;
+                                case SHARED_EXPERT_GATE -> 1;
+                                default -> shared;
+                            };
+                    out[l][e.getKey().ordinal()] =
+                            parameterLora(
+                                    file,
+                                    w,
+                                    byKey,
+                                    consumed,
+                                    config,
+                                    scratch,
+                                    e.getValue(),
+                                    e.getValue(),
+                                    1,
+                                    in,
+                                    outF,
+                                    null,
+                                    List.of());
+                    any = true;
+                }
+            }
         }
         return any ? out : null;
     }

@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.ModelConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -114,8 +115,11 @@ public final class ParameterTargets {
      * rewrites on mixtures of experts.
      */
     static void check(AdapterConfig c, ModelConfig model, String source) {
-        if (model.experts() != null) {
+        if (convertible(model)) {
             checkNoRewrite(c, model, source);
+        }
+        if (model.experts() != null) {
+            checkSharedModules(c, model, source);
         }
         if (c.targetParameters().isEmpty()) {
             return;
@@ -177,6 +181,57 @@ public final class ParameterTargets {
     }
 
     /**
+     * LoRA on Qwen2-MoE's shared expert modules is served plain: what would change it otherwise
+     * (lora_bias, DoRA, activated LoRA, a rewritten base) is refused by name.
+     */
+    private static void checkSharedModules(AdapterConfig c, ModelConfig model, String source) {
+        if (model.experts().sharedIntermediate() == 0) {
+            return;
+        }
+        String what =
+                c.loraBias()
+                        ? "lora_bias"
+                        : c.useDora()
+                                ? "use_dora"
+                                : c.activated()
+                                        ? "alora_invocation_tokens"
+                                        : c.baseRewrite() != AdapterConfig.BaseRewrite.NONE
+                                                ? "init_lora_weights "
+                                                        + c.baseRewrite()
+                                                                .name()
+                                                                .toLowerCase(java.util.Locale.ROOT)
+                                                : null;
+        for (int l = 0; l < model.numLayers() && what != null; l++) {
+            if (!model.experts().sparse(l)) {
+                continue;
+            }
+            for (String path : sharedModules(l).values()) {
+                if (c.matches(path)) {
+                    throw new AdapterFormatException(
+                            source
+                                    + ": LoRA on "
+                                    + path
+                                    + " together with "
+                                    + what
+                                    + " is not supported (plain LoRA on the shared expert is)");
+                }
+            }
+        }
+    }
+
+    /**
+     * Whether PEFT 0.21 rewrites adapter targets on this model when it loads one ({@code
+     * _MODEL_TO_CONVERSION_PATTERN}: Mixtral, and Qwen3-MoE and OLMoE by Qwen2-MoE's pattern; not
+     * Qwen2-MoE itself, whose targets it applies as written).
+     */
+    static boolean convertible(ModelConfig model) {
+        return switch (model.architecture()) {
+            case "MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM" -> true;
+            default -> false;
+        };
+    }
+
+    /**
      * The transformers-4 module names of the experts and the router and the parameter PEFT maps
      * each to, in the order PEFT 0.21 tries them ({@code _MOE_TARGET_MODULE_MAPPING}).
      */
@@ -227,7 +282,7 @@ public final class ParameterTargets {
      * 2 alpha / sqrt(2r)}, as PEFT computes it). Other configs are returned as they are.
      */
     static AdapterConfig convert(AdapterConfig c, ModelConfig model, String source) {
-        if (model.experts() == null || c.targetRegex() != null || c.allLinear()) {
+        if (!convertible(model) || c.targetRegex() != null || c.allLinear()) {
             return c;
         }
         Map<String, String> mapping = moduleToParameter(model);
@@ -314,6 +369,33 @@ public final class ParameterTargets {
             down = experts;
         }
         return new Layer(gateUp, down, hit[2] ? "model.layers." + l + ".mlp.gate" : null);
+    }
+
+    /**
+     * Qwen2-MoE's shared expert modules of layer {@code l} LoRA reaches as nn.Linear modules, by
+     * their {@link ExpertParameter}: its gate, up and down projections and its gate.
+     */
+    public static Map<ExpertParameter, String> sharedModules(int l) {
+        String mlp = "model.layers." + l + ".mlp.";
+        Map<ExpertParameter, String> m = new java.util.EnumMap<>(ExpertParameter.class);
+        m.put(ExpertParameter.SHARED_GATE_PROJ, mlp + "shared_expert.gate_proj");
+        m.put(ExpertParameter.SHARED_UP_PROJ, mlp + "shared_expert.up_proj");
+        m.put(ExpertParameter.SHARED_DOWN_PROJ, mlp + "shared_expert.down_proj");
+        m.put(ExpertParameter.SHARED_EXPERT_GATE, mlp + "shared_expert_gate");
+        return m;
+    }
+
+    /** Whether {@code path} is one of Qwen2-MoE's shared expert modules (served here). */
+    static boolean sharedModule(ModelConfig model, String path) {
+        if (model.experts() == null || model.experts().sharedIntermediate() == 0) {
+            return false;
+        }
+        for (int l = 0; l < model.numLayers(); l++) {
+            if (model.experts().sparse(l) && sharedModules(l).containsValue(path)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The parameter path PEFT matches rank_pattern and alpha_pattern against. */

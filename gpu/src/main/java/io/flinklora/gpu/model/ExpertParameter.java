@@ -1,11 +1,17 @@
 package io.flinklora.gpu.model;
 
 /**
- * A parameter of a sparse layer that LoRA can target directly (PEFT's {@code target_parameters}):
- * the stacked experts' fused gate and up projection, their down projection, and the router.
+ * What LoRA adapts in a sparse layer outside the step's projections: the stacked experts' fused
+ * gate and up projection, their down projection and the router (PEFT's {@code target_parameters}),
+ * and Qwen2-MoE's shared expert modules (nn.Linear: its gate, up and down projections and {@code
+ * shared_expert_gate}, a projection to one output).
  */
 public enum ExpertParameter {
     GATE_UP,
     DOWN,
-    ROUTER
+    ROUTER,
+    SHARED_GATE_PROJ,
+    SHARED_UP_PROJ,
+    SHARED_DOWN_PROJ,
+    SHARED_EXPERT_GATE
 }

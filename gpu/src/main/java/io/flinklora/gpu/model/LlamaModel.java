@@ -152,8 +152,18 @@ public final class LlamaModel implements AutoCloseable {
      * expert its gate and up projections stacked {@code [2 * intermediate, hidden]} (gate first, as
      * transformers 5 fuses them into gate_up_proj; Mixtral's w1 and w3) and its down projection
      * {@code [hidden, intermediate]} (Mixtral's w2).
+     *
+     * <p>Qwen2-MoE adds a shared expert every token passes: its gate and up projections stacked
+     * {@code [2 * shared, hidden]}, its down projection {@code [hidden, shared]} and its gate
+     * {@code [1, hidden]}; null elsewhere.
      */
-    record ExpertWeights(NDArray router, NDArray[] gateUp, NDArray[] down) {}
+    record ExpertWeights(
+            NDArray router,
+            NDArray[] gateUp,
+            NDArray[] down,
+            NDArray sharedGateUp,
+            NDArray sharedDown,
+            NDArray sharedGate) {}
 
     private LlamaModel(
             ModelConfig config,
@@ -651,7 +661,7 @@ public final class LlamaModel implements AutoCloseable {
                     gateUp[e] = stackedGateUp.get(e);
                     down[e] = stackedDown.get(e);
                 }
-                return new ExpertWeights(router, gateUp, down);
+                return withShared(c, layer, router, gateUp, down);
             }
             boolean mixtral = c.architecture().equals("MixtralForCausalLM");
             String moe = layer + (mixtral ? "block_sparse_moe." : "mlp.");
@@ -669,7 +679,34 @@ public final class LlamaModel implements AutoCloseable {
                 up.close();
                 down[e] = load(expert + names[2] + ".weight", h, inter);
             }
-            return new ExpertWeights(router, gateUp, down);
+            return withShared(c, layer, router, gateUp, down);
+        }
+
+        /**
+         * Qwen2-MoE's shared expert and its gate ({@code mlp.shared_expert.*}, {@code
+         * mlp.shared_expert_gate}).
+         */
+        private ExpertWeights withShared(
+                ModelConfig c, String layer, NDArray router, NDArray[] gateUp, NDArray[] down)
+                throws IOException {
+            int shared = c.experts().sharedIntermediate();
+            if (shared == 0) {
+                return new ExpertWeights(router, gateUp, down, null, null, null);
+            }
+            int h = c.hiddenSize();
+            String pre = layer + "mlp.shared_expert.";
+            NDArray gate = load(pre + "gate_proj.weight", shared, h);
+            NDArray up = load(pre + "up_proj.weight", shared, h);
+            NDArray sharedGateUp = NDArrays.concat(new NDList(gate, up));
+            gate.close();
+            up.close();
+            return new ExpertWeights(
+                    router,
+                    gateUp,
+                    down,
+                    sharedGateUp,
+                    load(pre + "down_proj.weight", h, shared),
+                    load(layer + "mlp.shared_expert_gate.weight", 1, h));
         }
 
         NDArray load(String name, long... shape) throws IOException {
@@ -1412,7 +1449,47 @@ public final class LlamaModel implements AutoCloseable {
                 Rows.of(weighted, m.create(rowOfPair))
                         .reshape(tokens, k, hidden)
                         .sum(new int[] {1});
-        return summed.toType(x.getDataType(), false).reshape(shape);
+        NDArray routed = summed.toType(x.getDataType(), false);
+        if (w.sharedGateUp() != null) {
+            // Qwen2-MoE: the shared expert's gated MLP, times sigmoid of its gate, added after
+            NDArray both = linear(x, w.sharedGateUp(), null);
+            long shared = both.getShape().get(1) / 2;
+            NDArray gate =
+                    delta.parameter(
+                            l,
+                            ExpertParameter.SHARED_GATE_PROJ,
+                            0,
+                            x,
+                            both.get(new NDIndex(":, 0:" + shared)),
+                            null);
+            NDArray up =
+                    delta.parameter(
+                            l,
+                            ExpertParameter.SHARED_UP_PROJ,
+                            0,
+                            x,
+                            both.get(new NDIndex(":, " + shared + ":")),
+                            null);
+            NDArray gated = activation(gate).mul(up);
+            NDArray sharedOut =
+                    delta.parameter(
+                            l,
+                            ExpertParameter.SHARED_DOWN_PROJ,
+                            0,
+                            gated,
+                            linear(gated, w.sharedDown(), null),
+                            null);
+            NDArray gateLogit =
+                    delta.parameter(
+                            l,
+                            ExpertParameter.SHARED_EXPERT_GATE,
+                            0,
+                            x,
+                            linear(x, w.sharedGate(), null),
+                            null);
+            routed = routed.add(Activation.sigmoid(gateLogit).mul(sharedOut));
+        }
+        return routed.reshape(shape);
     }
 
     /** The MLP's activation of {@code gate}, new array (the input is kept for autograd). */

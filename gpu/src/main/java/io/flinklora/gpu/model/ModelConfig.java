@@ -78,7 +78,8 @@ public record ModelConfig(
             boolean normalizeTopK,
             int intermediate,
             boolean float32Sum,
-            List<Boolean> sparse) {
+            List<Boolean> sparse,
+            int sharedIntermediate) {
         public Experts {
             sparse = List.copyOf(sparse);
         }
@@ -130,7 +131,8 @@ public record ModelConfig(
                     "CodeGenForCausalLM",
                     "MixtralForCausalLM",
                     "Qwen3MoeForCausalLM",
-                    "OlmoeForCausalLM");
+                    "OlmoeForCausalLM",
+                    "Qwen2MoeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -551,6 +553,8 @@ public record ModelConfig(
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Qwen3MoeForCausalLM" ->
                         new Defaults(4, null, 32768, false, "silu", 1e-6, null);
+                case "Qwen2MoeForCausalLM" ->
+                        new Defaults(16, null, 32768, false, "silu", 1e-6, null);
                 case "OlmoeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "silu", 1e-5, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
@@ -1298,7 +1302,12 @@ public record ModelConfig(
             // EXAONE 4's decoder layer is OLMo 2's (its q/k norms are per head, see wholeQkNorms)
             block = Block.of(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, true);
         }
-        boolean qkvBias = arch.equals("Qwen2ForCausalLM") || attentionBias;
+        // Qwen2-MoE's q, k and v carry a bias unless qkv_bias says otherwise (o_proj never)
+        boolean qkvBias =
+                arch.equals("Qwen2ForCausalLM")
+                        || attentionBias
+                        || (arch.equals("Qwen2MoeForCausalLM")
+                                && ConfigReader.bool(root, "qkv_bias", source, true));
         boolean oBias = attentionBias;
         boolean mlpBias = llama && ConfigReader.bool(root, "mlp_bias", source, false);
         if (arch.equals("HeliumForCausalLM")) {
@@ -1526,8 +1535,10 @@ public record ModelConfig(
                 arch.equals("MixtralForCausalLM")
                         ? mixtralExperts(root, inter, layers, source)
                         : qwen3MoE
-                                ? qwen3MoeExperts(root, layers, source)
-                                : olmoe ? olmoeExperts(root, inter, layers, source) : null);
+                                ? qwenMoeExperts(root, layers, false, source)
+                                : arch.equals("Qwen2MoeForCausalLM")
+                                        ? qwenMoeExperts(root, layers, true, source)
+                                        : olmoe ? olmoeExperts(root, inter, layers, source) : null);
     }
 
     /**
@@ -1541,7 +1552,7 @@ public record ModelConfig(
         int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
         checkPerToken(count, perToken, countName, source);
         return new Experts(
-                count, perToken, true, inter, true, java.util.Collections.nCopies(layers, true));
+                count, perToken, true, inter, true, java.util.Collections.nCopies(layers, true), 0);
     }
 
     /**
@@ -1550,13 +1561,23 @@ public record ModelConfig(
      * picked weights renormalized only with {@code norm_topk_prob} (default false) and cast back to
      * the compute dtype; a layer routes through them unless {@code mlp_only_layers} lists it or
      * {@code decoder_sparse_step} skips it (layer l is sparse when (l + 1) % step == 0), as
-     * Qwen3MoeDecoderLayer decides.
+     * Qwen3MoeDecoderLayer decides. Qwen2-MoE's ({@code qwen2}): the same rules with its defaults
+     * (60 experts, 4 per token, 1408 wide), no alias of {@code num_experts}, and a shared expert
+     * {@code shared_expert_intermediate_size} wide (default 5632) in every sparse layer.
      */
-    private static Experts qwen3MoeExperts(JsonNode root, int layers, String source) {
-        String countName = expertCountName(root, source);
-        int count = ConfigReader.intField(root, countName, source, 128, 1 << 16);
-        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 8, 1 << 16);
-        int inter = ConfigReader.intField(root, "moe_intermediate_size", source, 768, MAX_DIM);
+    private static Experts qwenMoeExperts(JsonNode root, int layers, boolean qwen2, String source) {
+        String countName = qwen2 ? "num_experts" : expertCountName(root, source);
+        int count = ConfigReader.intField(root, countName, source, qwen2 ? 60 : 128, 1 << 16);
+        int perToken =
+                ConfigReader.intField(root, "num_experts_per_tok", source, qwen2 ? 4 : 8, 1 << 16);
+        int inter =
+                ConfigReader.intField(
+                        root, "moe_intermediate_size", source, qwen2 ? 1408 : 768, MAX_DIM);
+        int shared =
+                qwen2
+                        ? ConfigReader.intField(
+                                root, "shared_expert_intermediate_size", source, 5632, MAX_DIM * 8)
+                        : 0;
         int step = ConfigReader.intField(root, "decoder_sparse_step", source, 1, MAX_LAYERS);
         boolean normalize = ConfigReader.bool(root, "norm_topk_prob", source, false);
         java.util.Set<Integer> denseOnly = new java.util.HashSet<>();
@@ -1582,7 +1603,7 @@ public record ModelConfig(
             return null; // every layer dense (no experts, or every layer in mlp_only_layers)
         }
         checkPerToken(count, perToken, countName, source);
-        return new Experts(count, perToken, normalize, inter, false, sparse);
+        return new Experts(count, perToken, normalize, inter, false, sparse, shared);
     }
 
     /**
@@ -1637,7 +1658,8 @@ public record ModelConfig(
                 normalize,
                 inter,
                 false,
-                java.util.Collections.nCopies(layers, true));
+                java.util.Collections.nCopies(layers, true),
+                0);
     }
 
     /**
@@ -1838,8 +1860,8 @@ public record ModelConfig(
 
     /**
      * Which layers attend through a sliding window, as transformers decides it: Mistral windows
-     * every layer when {@code sliding_window} is set; Qwen2 and Qwen3 window the layers whose
-     * {@code layer_types} entry is {@code sliding_attention} (derived from {@code
+     * every layer when {@code sliding_window} is set; Qwen2, Qwen3 and Qwen2-MoE window the layers
+     * whose {@code layer_types} entry is {@code sliding_attention} (derived from {@code
      * max_window_layers} when absent), and only with {@code use_sliding_window} and a {@code
      * sliding_window}.
      */
@@ -1874,7 +1896,11 @@ public record ModelConfig(
         // (default 4096) applies to the layers typed sliding_attention.
         boolean ministral = arch.equals("MinistralForCausalLM");
         boolean typedOnly = arch.equals("Gemma2ForCausalLM") || gemma3 || olmo3 || ministral;
-        if (!arch.equals("Qwen2ForCausalLM") && !arch.equals("Qwen3ForCausalLM") && !typedOnly) {
+        boolean qwen2Moe = arch.equals("Qwen2MoeForCausalLM");
+        if (!arch.equals("Qwen2ForCausalLM")
+                && !arch.equals("Qwen3ForCausalLM")
+                && !qwen2Moe
+                && !typedOnly) {
             return out;
         }
         // Without layer_types every pattern-th layer is full attention and the others slide:
@@ -1920,7 +1946,16 @@ public record ModelConfig(
             }
         } else {
             for (int l = 0; l < layers; l++) {
-                out.set(l, window && (typedOnly ? (l + 1) % pattern != 0 : l >= maxWindowLayers));
+                // Qwen2MoeConfig slides the even layers below max_window_layers; Qwen2Config
+                // and Qwen3Config the layers from max_window_layers on
+                out.set(
+                        l,
+                        window
+                                && (typedOnly
+                                        ? (l + 1) % pattern != 0
+                                        : qwen2Moe
+                                                ? l % 2 == 0 && l < maxWindowLayers
+                                                : l >= maxWindowLayers));
             }
         }
         return out;

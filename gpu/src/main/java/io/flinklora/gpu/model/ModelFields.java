@@ -816,7 +816,7 @@ public final class ModelFields {
             new Field(
                     "num_experts_per_tok",
                     Use.APPLIED,
-                    "experts the router picks for each token (default 2 for Mixtral, 8 for Qwen3-MoE"
+                    "experts the router picks for each token (default 2 for Mixtral, 4 for Qwen2-MoE, 8 for Qwen3-MoE"
                             + " and OLMoE); more than the experts is refused");
     private static final Field NORM_TOPK_PROB =
             new Field(
@@ -921,6 +921,61 @@ public final class ModelFields {
                             "num_experts' alias (OlmoeConfig's attribute_map); both given is refused"),
                     EXPERTS_PER_TOKEN,
                     NORM_TOPK_PROB,
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
+
+    private static final List<Field> QWEN2_MOE =
+            List.of(
+                    SILU,
+                    new Field(
+                            "qkv_bias",
+                            Use.APPLIED,
+                            "q, k and v carry a bias (default true); o_proj never does"),
+                    new Field(
+                            "use_sliding_window",
+                            Use.APPLIED,
+                            "with sliding_window and layer_types"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers (absent: 4096, as the config class;"
+                                    + " null: none)"),
+                    new Field(
+                            "max_window_layers",
+                            Use.APPLIED,
+                            "without layer_types, the even layers below it slide (default 28), as"
+                                    + " Qwen2MoeConfig derives them"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention; a sliding type without a window is"
+                                    + " refused, as transformers 5 fails on it"),
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "experts per sparse layer (default 60), each a gated MLP (gate_proj,"
+                                    + " up_proj, down_proj); 0: every layer dense"),
+                    EXPERTS_PER_TOKEN,
+                    NORM_TOPK_PROB,
+                    new Field(
+                            "moe_intermediate_size",
+                            Use.APPLIED,
+                            "each expert's width (default 1408); intermediate_size is the dense"
+                                    + " layers'"),
+                    new Field(
+                            "shared_expert_intermediate_size",
+                            Use.APPLIED,
+                            "the shared expert's width (default 5632): a gated MLP every token"
+                                    + " passes, times sigmoid(shared_expert_gate(x)), added to the"
+                                    + " routed experts' sum"),
+                    new Field(
+                            "decoder_sparse_step",
+                            Use.APPLIED,
+                            "layer l routes through the experts when (l + 1) % step == 0 (default 1)"),
+                    new Field(
+                            "mlp_only_layers",
+                            Use.APPLIED,
+                            "layers that keep the dense MLP (default none)"),
                     OUTPUT_ROUTER_LOGITS,
                     ROUTER_AUX_LOSS_COEF);
 
@@ -1266,6 +1321,7 @@ public final class ModelFields {
                     case "MixtralForCausalLM" -> MIXTRAL;
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
                     case "OlmoeForCausalLM" -> OLMOE;
+                    case "Qwen2MoeForCausalLM" -> QWEN2_MOE;
                     default -> List.of();
                 });
         return out;
@@ -1314,6 +1370,7 @@ public final class ModelFields {
         m.put("MixtralForCausalLM", MIXTRAL);
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
         m.put("OlmoeForCausalLM", OLMOE);
+        m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
         return m;
     }
 

@@ -76,6 +76,7 @@ final class AutoTokenizerFiles {
                     Map.entry("qwen2", "Qwen2Tokenizer"),
                     Map.entry("qwen3", "Qwen2Tokenizer"),
                     Map.entry("qwen3_moe", "Qwen2Tokenizer"),
+                    Map.entry("qwen2_moe", "Qwen2Tokenizer"),
                     Map.entry("olmoe", "GPTNeoXTokenizer"),
                     Map.entry("gemma", "GemmaTokenizer"),
                     Map.entry("gemma2", "GemmaTokenizer"),

@@ -142,6 +142,10 @@ class ConfigDefaultsConformanceTest {
             List<Boolean> sparse = new ArrayList<>();
             experts.get("sparse").forEach(b -> sparse.add(b.asBoolean()));
             assertEquals(sparse, m.experts().sparse(), "the layers routing through experts");
+            assertEquals(
+                    experts.get("shared").asInt(),
+                    m.experts().sharedIntermediate(),
+                    "the shared expert's width");
         }
         assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),

@@ -487,6 +487,36 @@ class HubConfigsTest {
     }
 
     @Test
+    void qwen15MoeA27bsSharedExpertAndQkvBiasAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "Qwen1.5-MoE-A2.7B",
+                        "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"attention_dropout\": 0.0,"
+                                + " \"bos_token_id\": 151643, \"decoder_sparse_step\": 1,"
+                                + " \"eos_token_id\": 151643, \"hidden_act\": \"silu\", \"hidden_size\": 2048,"
+                                + " \"initializer_range\": 0.02, \"intermediate_size\": 5632,"
+                                + " \"max_position_embeddings\": 8192, \"max_window_layers\": 21,"
+                                + " \"model_type\": \"qwen2_moe\", \"moe_intermediate_size\": 1408,"
+                                + " \"norm_topk_prob\": false, \"num_attention_heads\": 16,"
+                                + " \"num_experts\": 60, \"num_experts_per_tok\": 4,"
+                                + " \"num_hidden_layers\": 24, \"num_key_value_heads\": 16,"
+                                + " \"output_router_logits\": false, \"rms_norm_eps\": 1e-06,"
+                                + " \"rope_theta\": 1000000.0, \"router_aux_loss_coef\": 0.001,"
+                                + " \"shared_expert_intermediate_size\": 5632, \"sliding_window\": 32768,"
+                                + " \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\","
+                                + " \"transformers_version\": \"4.40.0.dev0\", \"use_cache\": true,"
+                                + " \"use_sliding_window\": false, \"vocab_size\": 151936}");
+        assertEquals(60, c.experts().count());
+        assertEquals(4, c.experts().perToken());
+        assertFalse(c.experts().normalizeTopK());
+        assertEquals(1408, c.experts().intermediate());
+        assertEquals(5632, c.experts().sharedIntermediate());
+        assertFalse(c.experts().sparse().contains(false));
+        assertTrue(c.qkvBias(), "q, k and v biased (qkv_bias defaults to true)");
+        assertFalse(c.slidingLayers().contains(true), "use_sliding_window false");
+    }
+
+    @Test
     void olmoeWithAZeroClipIsRefusedNamingIt() {
         // transformers clamps q, k and v to [-0, 0] then (clip_qkv is not None): refused, not read
         // as "no clamp"
