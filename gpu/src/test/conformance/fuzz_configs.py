@@ -30,6 +30,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
     MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM,
+    GptOssConfig, GptOssForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
@@ -61,7 +62,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
             codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM),
             qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM),
-            qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM))
+            qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -281,6 +282,22 @@ def rand_model(r, arch):
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([4, 16])
             cfg["max_window_layers"] = r.choice([0, 1, 2, 3])
+    if arch == "gpt_oss":
+        # sinks, biases, even layers sliding, YaRN by default; a biased router picking by logits, experts with
+        # biases and a clamped SwiGLU
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_local_experts" if r.random() < 0.8 else "num_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
+        cfg["sliding_window"] = r.choice([4, 16, 128])
+        if r.random() < 0.3:
+            cfg["attention_bias"] = False
+        if r.random() < 0.3:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"])
+                                  for _ in range(cfg["num_hidden_layers"])]
+        if r.random() < 0.5:
+            cfg.pop("rope_parameters", None)  # GptOssConfig's YaRN default
+        if r.random() < 0.5:
+            cfg["max_position_embeddings"] = 131072
     if arch == "olmoe":
         # whole-projection q/k norms, clip_qkv after them, experts in every layer
         n = r.choice([2, 3, 4, 8])
@@ -533,6 +550,9 @@ LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w3", "w2", "gat
 LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LIN["olmoe"] = LIN["qwen3_moe"]
 # Qwen2-MoE: PEFT applies these as written (the shared expert's projections, the dense layers' MLP)
+LIN["gpt_oss"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+MOE_PARAMETERS_GPT_OSS = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "mlp.experts.down_proj",
+                          "layers.0.mlp.router.weight"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                     "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
@@ -543,7 +563,7 @@ def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
-                                      "olmoe", "qwen2_moe")
+                                      "olmoe", "qwen2_moe", "gpt_oss")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -612,8 +632,9 @@ def rand_lora(r, arch, layers):
             and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
-    if arch in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe") and r.random() < 0.4:
-        kw["target_parameters"] = r.sample(MOE_PARAMETERS, r.randint(1, 3))
+    if arch in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss") and r.random() < 0.4:
+        kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss" else MOE_PARAMETERS,
+                                           r.randint(1, 3))
         if isinstance(kw["target_modules"], list) and r.random() < 0.3:
             kw["target_modules"] = None
     return kw

@@ -121,6 +121,8 @@ from transformers import (  # noqa: E402
     OlmoeForCausalLM,
     Qwen2MoeConfig,
     Qwen2MoeForCausalLM,
+    GptOssConfig,
+    GptOssForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -240,6 +242,7 @@ ARCH = {
     "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM, "Qwen3MoeForCausalLM"),
     "olmoe": (OlmoeConfig, OlmoeForCausalLM, "OlmoeForCausalLM"),
     "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
+    "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -597,6 +600,11 @@ ADAPTERS = {
     # transformers 5 (target_parameters; rank and alpha doubled on the fused gate_up_proj, so rsLoRA's scale
     # there becomes 2 alpha / sqrt(2r)). get_peft_model cannot write this layout: written by hand
     # (write_v4_expert_adapter), as PEFT of that time saved it.
+    # GPT-OSS's router is mlp.router (weight and bias): LoRA on its weight
+    "gpt_oss_router": (
+        dict(r=2, lora_alpha=4, target_modules=["k_proj"], target_parameters=["router.weight"]),
+        ["router_lora"],
+    ),
     "v4_experts": (
         dict(r=2, lora_alpha=8, target_modules=["q_proj", "v_proj", "{up0}", "{up1}", "{down}", "gate"]),
         ["transformers4_expert_adapter", "expert_lora", "router_lora"],
@@ -2233,6 +2241,31 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="use_sliding_window off", config=cfg_set(use_sliding_window=False)),
                   dict(what="three experts per token in place of two", config=cfg_set(num_experts_per_tok=3))],
         ),
+        dict(
+            # GPT-OSS: attention with q/k/v/o biases and a learned sink logit per head, the even layers sliding
+            # (window 8), YaRN by default (factor 32, truncate false); 4 experts of which a biased router picks
+            # 2 by their logits (softmax over the picked two), experts stored transposed with biases, gate and
+            # up interleaved, the gate clamped at 7, up at +-7, (up + 1) * gate * sigmoid(1.702 gate); the
+            # experts' gate_up weights drawn larger so that the clamps act
+            name="gpt_oss",
+            arch="gpt_oss",
+            # (max_position_embeddings its default 131072: YaRN's factor 32 times its original 4096)
+            cfg=dict(num_key_value_heads=gqa_kv, num_local_experts=4, num_experts_per_tok=2, head_dim=head_dim,
+                     sliding_window=MISTRAL_WINDOW, max_position_embeddings=131072),
+            scale_params={"mlp.experts.gate_up_proj": 12.0},
+            features=["gqa", "attention_bias", "attention_sinks", f"sliding_window_{MISTRAL_WINDOW}_even_layers",
+                      "rope_yarn_default", "moe_4_experts_top_2_logits", "router_bias", "expert_biases",
+                      "interleaved_gate_up", "clamped_swiglu", "stacked_transposed_experts", "untied_embeddings",
+                      "config_v5"],
+            adapters=["plain", "moe_experts_patterns", "gpt_oss_router", "mixtral_rslora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            mix_loads_apart=True,
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="sliding window off (every layer full)",
+                       config=cfg_set(layer_types=["full_attention"] * layers)),
+                  dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
+        ),
     ]
 
 
@@ -2469,6 +2502,12 @@ def build_source_model(spec, seed, out, shapes):
         reinit_model(model, generator(seed, "weights", spec["name"]), norm_mean=spec["norm_mean"])
     else:
         reinit_model(model, generator(seed, "weights", spec["name"]))
+    with torch.no_grad():
+        for suffix, factor in spec.get("scale_params", {}).items():
+            scaled = [p for n, p in model.named_parameters() if n.endswith(suffix)]
+            assert scaled, (spec["name"], suffix)
+            for p in scaled:
+                p.mul_(factor)
     if "generation_eos" in spec:
         model.generation_config.eos_token_id = list(spec["generation_eos"])
     mdir = out / spec["name"]
@@ -2609,7 +2648,11 @@ def check_expert_lora(name, pm, path):
     wrappers = [(n, m) for n, m in model.named_modules() if isinstance(m, ParamWrapper)]
     assert wrappers, name
     for n, m in wrappers:
-        assert not getattr(m.get_base_layer(), "is_transposed", False), (name, n)
+        # GPT-OSS stores its experts [experts, in, out] (is_transposed): PEFT then keeps in and out as they
+        # are, and A and B keep the same roles ([r * experts, in], [out, r * experts])
+        transposed = getattr(m.get_base_layer(), "is_transposed", False)
+        assert transposed == (model.config.model_type == "gpt_oss") or m.parameter_name == "weight", (name, n)
+        assert m.lora_A[name].weight.shape[1] == m.in_features, (name, n)
         assert m.lora_dropout[name].__class__.__name__ == "Identity", (name, n)
         key = f"base_model.model.{n}.lora_A.weight"
         assert key in tensors, (name, key, sorted(tensors)[:4])
@@ -2658,7 +2701,7 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
-    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe"):
+    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss"):
         # the layers that route through experts, as the spec means them
         sparse = [hasattr(layer.mlp, "experts") for layer in model.model.layers]
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
@@ -2882,7 +2925,7 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
-        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe"):
+        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
             (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \

@@ -36,7 +36,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
-         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("Qwen2MoeForCausalLM", "qwen2_moe")]
+         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
+         ("GptOssForCausalLM", "gpt_oss")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -196,7 +197,8 @@ BLOOM_UNREAD = GPT2_UNREAD
 LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   # and names a config class maps onto its own (attribute_map), which to_dict does not list
                   "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts"),
-                  "OlmoeForCausalLM": ("num_experts", "num_local_experts")}
+                  "OlmoeForCausalLM": ("num_experts", "num_local_experts"),
+                  "GptOssForCausalLM": ("num_experts",)}
 
 
 def resolved(c, arch, model):
@@ -228,7 +230,8 @@ def resolved(c, arch, model):
         # the mask follows layer_types; SmolLM3Config derives sliding types only with a window
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
-    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "Olmo3ForCausalLM", "MinistralForCausalLM",
+    elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM", "Olmo3ForCausalLM",
+                  "MinistralForCausalLM",
                   "Exaone4ForCausalLM", "Cohere2ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window
         # the attention modules window a sliding layer by config.sliding_window; None: not at all
@@ -258,7 +261,8 @@ def resolved(c, arch, model):
             else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
     mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
     # the MLP of the first sparse layer: a router (gate) and stacked experts
-    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Qwen2MoeForCausalLM")
+    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Qwen2MoeForCausalLM",
+                        "GptOssForCausalLM")
     sparse_layers = [hasattr(layer.mlp, "experts") for layer in base.layers] if moe_arch else []
     moe_mlp = next((layer.mlp for layer in base.layers if hasattr(layer.mlp, "experts")), None) if moe_arch else None
     moe = moe_mlp is not None
@@ -271,7 +275,8 @@ def resolved(c, arch, model):
     # Phi and GPT-NeoX name it dense, GPT-2 c_proj
     o_bias = (getattr(attn, "o_proj", None) or getattr(attn, "c_proj", None) or getattr(attn, "out_proj", None)
               or attn.dense).bias is not None
-    act = (c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj or neo
+    act = ("silu" if arch == "GptOssForCausalLM"  # unread: GptOssExperts' own clamped SwiGLU
+           else c.hidden_activation if arch in GEMMA2_LIKE else c.activation_function if gpt2 or opt or gptj or neo
            else "gelu_pytorch_tanh" if bloom else c.activation if falcon else "gelu" if mpt else c.hidden_act)  # Bloom: its own tanh GELU
     eos = c.eos_token_id
     return {
@@ -336,9 +341,14 @@ def resolved(c, arch, model):
                      or mlp.dense_4h_to_h).bias is not None,
         "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj") or moe_arch,
         # the TopKRouter: top_k of num_experts, the picked probabilities renormalized (always in Mixtral's)
-        "experts": {"count": moe_mlp.experts.num_experts, "per_token": moe_mlp.gate.top_k,
-                    "normalize": getattr(moe_mlp.gate, "norm_topk_prob", True),
-                    "intermediate": moe_mlp.experts.intermediate_dim, "sparse": sparse_layers,
+        # (GPT-OSS's router is mlp.router; it softmaxes the picked logits, with nothing to renormalize)
+        "experts": {"count": moe_mlp.experts.num_experts,
+                    "per_token": (getattr(moe_mlp, "gate", None) or moe_mlp.router).top_k,
+                    "normalize": False if arch == "GptOssForCausalLM"
+                                 else getattr(moe_mlp.gate, "norm_topk_prob", True),
+                    "intermediate": getattr(moe_mlp.experts, "intermediate_dim", None)
+                                    or moe_mlp.experts.intermediate_size,
+                    "sparse": sparse_layers,
                     # Qwen2-MoE's shared expert (0: none)
                     "shared": moe_mlp.shared_expert.gate_proj.out_features if hasattr(moe_mlp, "shared_expert")
                               else 0} if moe
@@ -421,7 +431,7 @@ def main():
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
-                                                    "OlmoeForCausalLM", "Qwen2MoeForCausalLM")
+                                                    "OlmoeForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)

@@ -826,7 +826,14 @@ public record AdapterConfig(
             out.addAll(List.of(b, b + ".self_attn", b + ".mlp"));
             if (model.experts() != null && model.experts().sparse(l)) {
                 // a sparse layer: the router (a TopKRouter, no nn.Linear) and the stacked experts
-                out.addAll(List.of(b + ".mlp.gate", b + ".mlp.experts", b + ".mlp.experts.act_fn"));
+                out.addAll(
+                        model.experts().gptOss()
+                                // GPT-OSS: mlp.router; its experts' activation is no module
+                                ? List.of(b + ".mlp.router", b + ".mlp.experts")
+                                : List.of(
+                                        b + ".mlp.gate",
+                                        b + ".mlp.experts",
+                                        b + ".mlp.experts.act_fn"));
                 if (model.experts().sharedIntermediate() > 0) {
                     // Qwen2-MoE's shared expert: its projections and its gate are nn.Linear
                     // modules, served by LoraAdapter (ParameterTargets.sharedModules)

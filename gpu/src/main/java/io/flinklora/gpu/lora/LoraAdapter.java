@@ -515,7 +515,7 @@ public final class LoraAdapter implements AutoCloseable {
             if (!x.sparse(l)) {
                 continue;
             }
-            ParameterTargets.Layer t = ParameterTargets.of(config, l);
+            ParameterTargets.Layer t = ParameterTargets.of(config, model, l);
             String oldBlock = ParameterTargets.oldBlock(model, l);
             if (t.gateUp() != null) {
                 out[l][ExpertParameter.GATE_UP.ordinal()] =
@@ -566,7 +566,7 @@ public final class LoraAdapter implements AutoCloseable {
                                 config,
                                 scratch,
                                 router,
-                                ParameterTargets.routerKey(l),
+                                ParameterTargets.routerKey(model, l),
                                 1,
                                 hidden,
                                 x.count(),

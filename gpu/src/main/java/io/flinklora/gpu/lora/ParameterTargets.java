@@ -140,7 +140,7 @@ public final class ParameterTargets {
             boolean onlyServed = !t.equals("weight");
             for (int l = 0; l < model.numLayers() && !served; l++) {
                 if (model.experts().sparse(l)) {
-                    for (String key : servedKeys(l)) {
+                    for (String key : servedKeys(model, l)) {
                         served |= key.equals(t) || key.endsWith("." + t);
                     }
                 }
@@ -151,8 +151,9 @@ public final class ParameterTargets {
                                 + ": target_parameters entry '"
                                 + t
                                 + "' is not a sparse layer's mlp.experts.gate_up_proj,"
-                                + " mlp.experts.down_proj or mlp.gate.weight (LoRA on other"
-                                + " parameters is not implemented)");
+                                + " mlp.experts.down_proj or mlp."
+                                + router(model)
+                                + ".weight (LoRA on other parameters is not implemented)");
             }
         }
     }
@@ -342,15 +343,22 @@ public final class ParameterTargets {
         return c.withTargets(remaining, new ArrayList<>(parameters), ranks, alphas);
     }
 
-    private static List<String> servedKeys(int l) {
+    /** The router's module: {@code mlp.gate}, GPT-OSS's {@code mlp.router}. */
+    private static String router(ModelConfig model) {
+        return model.experts() != null && model.experts().gptOss() ? "router" : "gate";
+    }
+
+    private static List<String> servedKeys(ModelConfig model, int l) {
         String mlp = "model.layers." + l + ".mlp.";
         return List.of(
-                mlp + "experts.gate_up_proj", mlp + "experts.down_proj", mlp + "gate.weight");
+                mlp + "experts.gate_up_proj",
+                mlp + "experts.down_proj",
+                mlp + router(model) + ".weight");
     }
 
     /** The parameters of sparse layer {@code l} the adapter targets, with their tensor paths. */
-    public static Layer of(AdapterConfig c, int l) {
-        List<String> keys = servedKeys(l);
+    public static Layer of(AdapterConfig c, ModelConfig model, int l) {
+        List<String> keys = servedKeys(model, l);
         boolean[] hit = new boolean[3];
         for (int i = 0; i < 3; i++) {
             for (String t : c.targetParameters()) {
@@ -368,7 +376,8 @@ public final class ParameterTargets {
         } else if (hit[1]) {
             down = experts;
         }
-        return new Layer(gateUp, down, hit[2] ? "model.layers." + l + ".mlp.gate" : null);
+        return new Layer(
+                gateUp, down, hit[2] ? "model.layers." + l + ".mlp." + router(model) : null);
     }
 
     /**
@@ -400,14 +409,14 @@ public final class ParameterTargets {
 
     /** The parameter path PEFT matches rank_pattern and alpha_pattern against. */
     public static String gateUpKey(int l) {
-        return servedKeys(l).get(0);
+        return "model.layers." + l + ".mlp.experts.gate_up_proj";
     }
 
     public static String downKey(int l) {
-        return servedKeys(l).get(1);
+        return "model.layers." + l + ".mlp.experts.down_proj";
     }
 
-    public static String routerKey(int l) {
-        return servedKeys(l).get(2);
+    public static String routerKey(ModelConfig model, int l) {
+        return servedKeys(model, l).get(2);
     }
 }

@@ -137,7 +137,8 @@ public final class LlamaModel implements AutoCloseable {
             NDArray postFfnNorm,
             NDArray inputNormBias,
             NDArray postNormBias,
-            ExpertWeights experts) {
+            ExpertWeights experts,
+            NDArray sinks) {
         NDArray w(Projection p) {
             return proj[p.ordinal()];
         }
@@ -163,7 +164,20 @@ public final class LlamaModel implements AutoCloseable {
             NDArray[] down,
             NDArray sharedGateUp,
             NDArray sharedDown,
-            NDArray sharedGate) {}
+            NDArray sharedGate,
+            NDArray routerBias,
+            NDArray[] gateUpBias,
+            NDArray[] downBias) {
+        ExpertWeights(
+                NDArray router,
+                NDArray[] gateUp,
+                NDArray[] down,
+                NDArray sharedGateUp,
+                NDArray sharedDown,
+                NDArray sharedGate) {
+            this(router, gateUp, down, sharedGateUp, sharedDown, sharedGate, null, null, null);
+        }
+    }
 
     private LlamaModel(
             ModelConfig config,
@@ -428,7 +442,10 @@ public final class LlamaModel implements AutoCloseable {
                                         : null,
                                 config.experts() == null || !config.experts().sparse(l)
                                         ? null
-                                        : loader.experts(config, pre));
+                                        : loader.experts(config, pre),
+                                config.attentionSinks()
+                                        ? loader.load(pre + "self_attn.sinks", config.numHeads())
+                                        : null);
             }
             loader.refuseUnconsumed();
             LOG.info(
@@ -653,6 +670,27 @@ public final class LlamaModel implements AutoCloseable {
             int inter = c.experts().intermediate();
             NDArray[] gateUp = new NDArray[n];
             NDArray[] down = new NDArray[n];
+            if (c.experts().gptOss()) {
+                // GPT-OSS: mlp.router (weight, bias), the experts stacked [experts, in, out] with
+                // biases; each expert's weights kept as [out, in] views for linear()
+                NDArray router = load(layer + "mlp.router.weight", n, h);
+                NDArray routerBias = load(layer + "mlp.router.bias", n);
+                NDArray stackedGateUp = load(layer + "mlp.experts.gate_up_proj", n, h, 2L * inter);
+                NDArray stackedGateUpBias =
+                        load(layer + "mlp.experts.gate_up_proj_bias", n, 2L * inter);
+                NDArray stackedDown = load(layer + "mlp.experts.down_proj", n, inter, h);
+                NDArray stackedDownBias = load(layer + "mlp.experts.down_proj_bias", n, h);
+                NDArray[] gateUpBias = new NDArray[n];
+                NDArray[] downBias = new NDArray[n];
+                for (int e = 0; e < n; e++) {
+                    gateUp[e] = stackedGateUp.get(e).transpose();
+                    down[e] = stackedDown.get(e).transpose();
+                    gateUpBias[e] = stackedGateUpBias.get(e);
+                    downBias[e] = stackedDownBias.get(e);
+                }
+                return new ExpertWeights(
+                        router, gateUp, down, null, null, null, routerBias, gateUpBias, downBias);
+            }
             if (weights.contains(resolve(layer + "mlp.experts.gate_up_proj"))) {
                 NDArray router = load(layer + "mlp.gate.weight", n, h);
                 NDArray stackedGateUp = load(layer + "mlp.experts.gate_up_proj", n, 2L * inter, h);
@@ -1172,7 +1210,7 @@ public final class LlamaModel implements AutoCloseable {
             scores = scores.add(alibi(len));
         }
         NDArray probs =
-                scores.add(mask).softmax(-1).reshape(rows, kvHeads, (long) len * group, len);
+                softmax(l, scores.add(mask)).reshape(rows, kvHeads, (long) len * group, len);
         NDArray out =
                 probs.matMul(values)
                         .reshape(rows, kvHeads, len, group, d)
@@ -1307,7 +1345,7 @@ public final class LlamaModel implements AutoCloseable {
                         : scores;
         NDArray biased = alibiSlopes == null ? capped : capped.add(alibi(keyLen));
         NDArray masked = biased.add(config.slides(l) ? g.windowMask() : g.mask());
-        NDArray soft = masked.softmax(-1);
+        NDArray soft = softmax(l, masked);
         NDArray probs = soft.reshape(rows, kvHeads, (long) qLen * group, keyLen);
         NDArray mixed = probs.matMul(values);
         NDArray heads = mixed.reshape(rows, kvHeads, qLen, group, d);
@@ -1328,6 +1366,26 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /**
+     * The attention softmax over the last axis of {@code [rows, kvHeads, qLen, group, keyLen]}
+     * scores; with GPT-OSS's sinks, each head's sink logit joins the softmax as one more column,
+     * dropped after it (eager_attention_forward's concat, softmax and slice).
+     */
+    private NDArray softmax(int l, NDArray logits) {
+        NDArray sinks = layers[l].sinks();
+        if (sinks == null) {
+            return logits.softmax(-1);
+        }
+        Shape s = logits.getShape();
+        long keyLen = s.get(4);
+        NDArray sink =
+                sinks.reshape(1, s.get(1), 1, s.get(3), 1)
+                        .broadcast(new Shape(s.get(0), s.get(1), s.get(2), s.get(3), 1));
+        return NDArrays.concat(new NDList(logits, sink), -1)
+                .softmax(-1)
+                .get(new NDIndex("..., 0:" + keyLen));
     }
 
     private NDArray mlp(int l, Layer w, NDArray h, ProjectionDelta delta) {
@@ -1378,13 +1436,27 @@ public final class LlamaModel implements AutoCloseable {
         int n = cfg.count();
         int k = cfg.perToken();
         NDArray logits =
-                delta.parameter(l, ExpertParameter.ROUTER, 0, x, linear(x, w.router(), null), null);
-        NDArray probs = logits.toType(DataType.FLOAT32, false).softmax(-1);
+                delta.parameter(
+                        l,
+                        ExpertParameter.ROUTER,
+                        0,
+                        x,
+                        linear(x, w.router(), w.routerBias()),
+                        null);
         // Each token's top k as torch.topk picks them (largest first); only their ids come to the
         // host, where they size each expert's rows. Their weights are gathered on the device.
-        NDArray index = probs.topK(k, -1, true, true).get(1);
+        NDArray index;
+        NDArray picked;
+        if (cfg.gptOss()) {
+            // GPT-OSS picks by logits and softmaxes the picked ones, in the logits' dtype
+            index = logits.topK(k, -1, true, true).get(1);
+            picked = logits.gather(index, -1).softmax(-1);
+        } else {
+            NDArray probs = logits.toType(DataType.FLOAT32, false).softmax(-1);
+            index = probs.topK(k, -1, true, true).get(1);
+            picked = probs.gather(index, -1);
+        }
         long[] expertOf = index.toType(DataType.INT64, false).toLongArray();
-        NDArray picked = probs.gather(index, -1);
         if (cfg.normalizeTopK()) {
             picked = picked.div(picked.sum(new int[] {-1}, true));
         }
@@ -1424,19 +1496,30 @@ public final class LlamaModel implements AutoCloseable {
                             ExpertParameter.GATE_UP,
                             e,
                             rows,
-                            linear(rows, w.gateUp()[e], null),
+                            linear(
+                                    rows,
+                                    w.gateUp()[e],
+                                    w.gateUpBias() == null ? null : w.gateUpBias()[e]),
                             tokensOf);
             long inter = gateUp.getShape().get(1) / 2;
-            NDArray gate = gateUp.get(new NDIndex(":, 0:" + inter));
-            NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
-            NDArray gated = activation(gate).mul(up);
+            NDArray gated;
+            if (cfg.gptOss()) {
+                gated = gptOssGlu(gateUp, inter);
+            } else {
+                NDArray gate = gateUp.get(new NDIndex(":, 0:" + inter));
+                NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
+                gated = activation(gate).mul(up);
+            }
             outputs.add(
                     delta.parameter(
                             l,
                             ExpertParameter.DOWN,
                             e,
                             gated,
-                            linear(gated, w.down()[e], null),
+                            linear(
+                                    gated,
+                                    w.down()[e],
+                                    w.downBias() == null ? null : w.downBias()[e]),
                             tokensOf));
         }
         NDArray out = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs);
@@ -1491,6 +1574,23 @@ public final class LlamaModel implements AutoCloseable {
         }
         return routed.reshape(shape);
     }
+
+    /**
+     * GPT-OSS's expert activation (GptOssExperts._apply_gate): gate and up interleave in gate_up's
+     * columns; {@code (clamp(up, -7, 7) + 1) * g * sigmoid(1.702 g)} with {@code g = min(gate, 7)}.
+     */
+    private static NDArray gptOssGlu(NDArray gateUp, long inter) {
+        NDArray pairs = gateUp.reshape(-1, inter, 2);
+        NDArray gate = pairs.get(new NDIndex(":, :, 0")).minimum(GPT_OSS_LIMIT);
+        NDArray up = pairs.get(new NDIndex(":, :, 1")).clip(-GPT_OSS_LIMIT, GPT_OSS_LIMIT);
+        NDArray glu = gate.mul(Activation.sigmoid(gate.mul(GPT_OSS_ALPHA)));
+        return up.add(1f).mul(glu);
+    }
+
+    /** GptOssExperts' limit and alpha (hard-coded there, not in the config). */
+    private static final float GPT_OSS_LIMIT = 7.0f;
+
+    private static final float GPT_OSS_ALPHA = 1.702f;
 
     /** The MLP's activation of {@code gate}, new array (the input is kept for autograd). */
     private NDArray activation(NDArray gate) {

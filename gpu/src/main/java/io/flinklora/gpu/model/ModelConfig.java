@@ -70,7 +70,11 @@ public record ModelConfig(
      * {@code normalizeTopK}), the weighted outputs summed in float32 ({@code float32Sum}, Mixtral's
      * router keeps its float32 weights) or in the compute dtype (Qwen3-MoE casts them back). The
      * layers {@code sparse} marks use it; the others keep the dense MLP ({@code
-     * intermediate_size}).
+     * intermediate_size}). {@code sharedIntermediate}: Qwen2-MoE's shared expert's width (0: none).
+     * {@code gptOss}: GPT-OSS's variant: the router has a bias and picks by logits, softmaxing only
+     * the picked ones; each expert's gate_up and down carry biases, its gate and up interleave in
+     * gate_up's columns, and it computes {@code (clamp(up, -7, 7) + 1) * g * sigmoid(1.702 g)} with
+     * {@code g = min(gate, 7)}.
      */
     public record Experts(
             int count,
@@ -79,7 +83,8 @@ public record ModelConfig(
             int intermediate,
             boolean float32Sum,
             List<Boolean> sparse,
-            int sharedIntermediate) {
+            int sharedIntermediate,
+            boolean gptOss) {
         public Experts {
             sparse = List.copyOf(sparse);
         }
@@ -132,7 +137,8 @@ public record ModelConfig(
                     "MixtralForCausalLM",
                     "Qwen3MoeForCausalLM",
                     "OlmoeForCausalLM",
-                    "Qwen2MoeForCausalLM");
+                    "Qwen2MoeForCausalLM",
+                    "GptOssForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -555,6 +561,7 @@ public record ModelConfig(
                         new Defaults(4, null, 32768, false, "silu", 1e-6, null);
                 case "Qwen2MoeForCausalLM" ->
                         new Defaults(16, null, 32768, false, "silu", 1e-6, null);
+                case "GptOssForCausalLM" -> new Defaults(8, 64, 131072, false, "silu", 1e-5, null);
                 case "OlmoeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "silu", 1e-5, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
@@ -804,6 +811,14 @@ public record ModelConfig(
     }
 
     /**
+     * Whether each attention head has a learned sink logit ({@code self_attn.sinks}, GPT-OSS): it
+     * joins the softmax's denominator and takes no value.
+     */
+    public boolean attentionSinks() {
+        return architecture.equals("GptOssForCausalLM");
+    }
+
+    /**
      * Whether the q/k norms span the whole projection (OLMo 2 and 3) rather than each head (Qwen3,
      * Gemma 3, EXAONE 4).
      */
@@ -981,14 +996,17 @@ public record ModelConfig(
         // with per-head q/k norms and a rotary embedding per layer type.
         boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
         boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
+        // GPT-OSS's experts compute their own clamped SwiGLU: hidden_act is unread there
         Activation act =
-                Activation.byName(
-                        ConfigReader.text(
-                                root,
-                                gemma2 ? "hidden_activation" : "hidden_act",
-                                source,
-                                defaults.activation()),
-                        source);
+                arch.equals("GptOssForCausalLM")
+                        ? Activation.SILU
+                        : Activation.byName(
+                                ConfigReader.text(
+                                        root,
+                                        gemma2 ? "hidden_activation" : "hidden_act",
+                                        source,
+                                        defaults.activation()),
+                                source);
         if (arch.equals("GemmaForCausalLM") && act == Activation.GELU) {
             // GemmaConfig rewrites the legacy "gelu" of the official releases to the tanh
             // approximation.
@@ -1159,7 +1177,15 @@ public record ModelConfig(
             // Cohere2Attention rotates only where it windows: its full-attention layers are NoPE.
             rotary = sliding;
         }
-        int window = sliding.contains(true) ? slidingWindowSize(root, source) : 0;
+        int window =
+                sliding.contains(true)
+                        ? ConfigReader.intField(
+                                root,
+                                "sliding_window",
+                                source,
+                                arch.equals("GptOssForCausalLM") ? 128 : 4096,
+                                MAX_POSITIONS)
+                        : 0;
         if (window == 0) {
             sliding = noSlidingLayers(layers);
         }
@@ -1200,6 +1226,7 @@ public record ModelConfig(
                                 case "HeliumForCausalLM" -> 100_000.0;
                                 case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
                                 case "MixtralForCausalLM" -> 1_000_000.0;
+                                case "GptOssForCausalLM" -> 150_000.0;
                                 // Cohere 2 and GPT-NeoX keep PreTrainedConfig's default
                                 default -> 10000.0;
                             },
@@ -1230,9 +1257,13 @@ public record ModelConfig(
                         || granite
                         || smol
                         || arch.equals("ArceeForCausalLM");
+        boolean gptOss = arch.equals("GptOssForCausalLM");
+        // GPT-OSS: q, k, v and o biased unless attention_bias says otherwise
         boolean attentionBias =
-                (llama || qwen3 || gemma || olmo2 || olmo1 || olmoe)
-                        && ConfigReader.bool(root, "attention_bias", source, false);
+                gptOss
+                        ? ConfigReader.bool(root, "attention_bias", source, true)
+                        : (llama || qwen3 || gemma || olmo2 || olmo1 || olmoe)
+                                && ConfigReader.bool(root, "attention_bias", source, false);
         if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
             throw new ModelFormatException(
                     source + ": use_bidirectional_attention true is not supported (causal only)");
@@ -1538,7 +1569,11 @@ public record ModelConfig(
                                 ? qwenMoeExperts(root, layers, false, source)
                                 : arch.equals("Qwen2MoeForCausalLM")
                                         ? qwenMoeExperts(root, layers, true, source)
-                                        : olmoe ? olmoeExperts(root, inter, layers, source) : null);
+                                        : olmoe
+                                                ? olmoeExperts(root, inter, layers, source)
+                                                : gptOss
+                                                        ? gptOssExperts(root, inter, layers, source)
+                                                        : null);
     }
 
     /**
@@ -1552,7 +1587,14 @@ public record ModelConfig(
         int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
         checkPerToken(count, perToken, countName, source);
         return new Experts(
-                count, perToken, true, inter, true, java.util.Collections.nCopies(layers, true), 0);
+                count,
+                perToken,
+                true,
+                inter,
+                true,
+                java.util.Collections.nCopies(layers, true),
+                0,
+                false);
     }
 
     /**
@@ -1603,7 +1645,29 @@ public record ModelConfig(
             return null; // every layer dense (no experts, or every layer in mlp_only_layers)
         }
         checkPerToken(count, perToken, countName, source);
-        return new Experts(count, perToken, normalize, inter, false, sparse, shared);
+        return new Experts(count, perToken, normalize, inter, false, sparse, shared, false);
+    }
+
+    /**
+     * GPT-OSS's experts: {@code num_local_experts} (default 128; {@code num_experts} its alias) and
+     * {@code num_experts_per_tok} (default 4), {@code intermediate_size} wide, in every layer; its
+     * router picks by logits and softmaxes the picked ones (GptOssTopKRouter), its experts carry
+     * biases and a clamped SwiGLU ({@link Experts#gptOss}).
+     */
+    private static Experts gptOssExperts(JsonNode root, int inter, int layers, String source) {
+        String countName = expertCountName(root, source);
+        int count = ConfigReader.intField(root, countName, source, 128, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 4, 1 << 16);
+        checkPerToken(count, perToken, countName, source);
+        return new Experts(
+                count,
+                perToken,
+                false,
+                inter,
+                false,
+                java.util.Collections.nCopies(layers, true),
+                0,
+                true);
     }
 
     /**
@@ -1659,7 +1723,8 @@ public record ModelConfig(
                 inter,
                 false,
                 java.util.Collections.nCopies(layers, true),
-                0);
+                0,
+                false);
     }
 
     /**
@@ -1895,7 +1960,13 @@ public record ModelConfig(
         // Gemma 2 and 3 and OLMo 3 have no use_sliding_window switch: their sliding_window
         // (default 4096) applies to the layers typed sliding_attention.
         boolean ministral = arch.equals("MinistralForCausalLM");
-        boolean typedOnly = arch.equals("Gemma2ForCausalLM") || gemma3 || olmo3 || ministral;
+        // GPT-OSS too (default window 128): without layer_types its even layers slide
+        boolean typedOnly =
+                arch.equals("Gemma2ForCausalLM")
+                        || gemma3
+                        || olmo3
+                        || ministral
+                        || arch.equals("GptOssForCausalLM");
         boolean qwen2Moe = arch.equals("Qwen2MoeForCausalLM");
         if (!arch.equals("Qwen2ForCausalLM")
                 && !arch.equals("Qwen3ForCausalLM")
@@ -2132,10 +2203,6 @@ public record ModelConfig(
             out.add(t.equals("sliding_attention"));
         }
         return out;
-    }
-
-    private static int slidingWindowSize(JsonNode root, String source) {
-        return ConfigReader.intField(root, "sliding_window", source, 4096, MAX_POSITIONS);
     }
 
     /** Parses an {@code eos_token_id} style field: absent, an int, or a list of ints. */

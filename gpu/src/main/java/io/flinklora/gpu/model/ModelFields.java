@@ -979,6 +979,58 @@ public final class ModelFields {
                     OUTPUT_ROUTER_LOGITS,
                     ROUTER_AUX_LOSS_COEF);
 
+    private static final List<Field> GPT_OSS =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.NO_EFFECT,
+                            "GptOssExperts' activation is its own clamped SwiGLU (limit 7, alpha"
+                                    + " 1.702), whatever the field says"),
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "q, k, v and o carry a bias (default true)"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers (default 128; null refused: transformers"
+                                    + " 5 builds the sliding mask on every forward pass)"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention (default: the even layers slide)"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "experts per layer (default 128); each a gate_up_proj [in, 2 x"
+                                    + " intermediate] (gate and up interleaved) and a down_proj, both"
+                                    + " with biases"),
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "num_local_experts' alias (GptOssConfig's attribute_map); both given is"
+                                    + " refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "experts picked per token by the router's logits (default 4), weighted"
+                                    + " by the softmax of the picked logits"),
+                    new Field(
+                            "swiglu_limit",
+                            Use.NO_EFFECT,
+                            "the hub's checkpoints carry it; GptOssExperts hard-codes 7.0"),
+                    new Field(
+                            "experts_per_token",
+                            Use.NO_EFFECT,
+                            "the hub's checkpoints carry it; transformers reads num_experts_per_tok"),
+                    new Field(
+                            "initial_context_length",
+                            Use.NO_EFFECT,
+                            "the hub's checkpoints carry it; YaRN reads its own"
+                                    + " original_max_position_embeddings"),
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
+
     private static final List<Field> STARCODER2 =
             List.of(
                     new Field(
@@ -1322,6 +1374,7 @@ public final class ModelFields {
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
                     case "OlmoeForCausalLM" -> OLMOE;
                     case "Qwen2MoeForCausalLM" -> QWEN2_MOE;
+                    case "GptOssForCausalLM" -> GPT_OSS;
                     default -> List.of();
                 });
         return out;
@@ -1371,6 +1424,7 @@ public final class ModelFields {
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
         m.put("OlmoeForCausalLM", OLMOE);
         m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
+        m.put("GptOssForCausalLM", GPT_OSS);
         return m;
     }
 

@@ -165,6 +165,21 @@ public record RopeParameters(
                                 "partial_rotary_factor",
                                 source,
                                 glm || phi ? 0.5 : stablelm ? 0.25 : 1.0);
+        if ((params == null || params.isNull() || params.isEmpty())
+                && architecture.equals("GptOssForCausalLM")) {
+            // GptOssConfig's default: YaRN, factor 32 over 4096 positions, not truncated, theta
+            // the top-level rope_theta or 150000
+            com.fasterxml.jackson.databind.node.ObjectNode yarn =
+                    com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+            yarn.put("rope_type", "yarn");
+            yarn.put("factor", 32.0);
+            yarn.put("beta_fast", 32.0);
+            yarn.put("beta_slow", 1.0);
+            yarn.put("truncate", false);
+            yarn.put("original_max_position_embeddings", 4096);
+            yarn.put("rope_theta", topTheta);
+            params = yarn;
+        }
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.

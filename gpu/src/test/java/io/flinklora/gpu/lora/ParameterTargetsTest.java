@@ -24,6 +24,8 @@ class ParameterTargetsTest {
         return AdapterConfig.parse(JSON.readTree(json), "cfg");
     }
 
+    private static final ModelConfig MIXTRAL = fixture("mixtral_expert_lora");
+
     private static ModelConfig fixture(String name) {
         return ModelConfig.read(conformance(name));
     }
@@ -38,22 +40,26 @@ class ParameterTargetsTest {
                 parse(
                         "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\":"
                                 + " [\"down_proj\", \"gate_up_proj\", \"gate.weight\"]}");
-        ParameterTargets.Layer l = ParameterTargets.of(c, 3);
+        ParameterTargets.Layer l = ParameterTargets.of(c, MIXTRAL, 3);
         assertEquals("model.layers.3.mlp.experts.base_layer", l.gateUp());
         assertEquals("model.layers.3.mlp.experts", l.down());
         assertEquals("model.layers.3.mlp.gate", l.router());
         // one parameter of the experts alone is the outer (only) wrapper
         ParameterTargets.Layer gateUpOnly =
                 ParameterTargets.of(
-                        parse("{\"r\": 4, \"target_parameters\": [\"experts.gate_up_proj\"]}"), 0);
+                        parse("{\"r\": 4, \"target_parameters\": [\"experts.gate_up_proj\"]}"),
+                        MIXTRAL,
+                        0);
         assertEquals("model.layers.0.mlp.experts", gateUpOnly.gateUp());
         assertNull(gateUpOnly.down());
         assertNull(gateUpOnly.router());
         // a layer-specific path reaches that layer only
         AdapterConfig one =
                 parse("{\"r\": 4, \"target_parameters\": [\"layers.1.mlp.gate.weight\"]}");
-        assertEquals("model.layers.1.mlp.gate", ParameterTargets.of(one, 1).router());
-        assertTrue(!ParameterTargets.of(one, 0).any() && !ParameterTargets.of(one, 11).any());
+        assertEquals("model.layers.1.mlp.gate", ParameterTargets.of(one, MIXTRAL, 1).router());
+        assertTrue(
+                !ParameterTargets.of(one, MIXTRAL, 0).any()
+                        && !ParameterTargets.of(one, MIXTRAL, 2).any());
     }
 
     @Test
@@ -148,7 +154,7 @@ class ParameterTargetsTest {
                         "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"layers_to_transform\": [0],"
                                 + " \"exclude_modules\": [\"layers.1.mlp.experts\"], \"target_parameters\":"
                                 + " [\"down_proj\"]}");
-        assertEquals("model.layers.1.mlp.experts", ParameterTargets.of(c, 1).down());
+        assertEquals("model.layers.1.mlp.experts", ParameterTargets.of(c, MIXTRAL, 1).down());
         assertTrue(!c.matches("model.layers.1.self_attn.q_proj"));
     }
 

@@ -516,6 +516,66 @@ class HubConfigsTest {
         assertFalse(c.slidingLayers().contains(true), "use_sliding_window false");
     }
 
+    /** gpt-oss-20b's config.json as the hub serves it (from memory; no network here). */
+    private static final String GPT_OSS_20B =
+            "{\"architectures\": [\"GptOssForCausalLM\"], \"attention_bias\": true,"
+                    + " \"attention_dropout\": 0.0, \"eos_token_id\": 200002, \"experts_per_token\": 4,"
+                    + " \"head_dim\": 64, \"hidden_act\": \"silu\", \"hidden_size\": 2880,"
+                    + " \"initial_context_length\": 4096, \"initializer_range\": 0.02,"
+                    + " \"intermediate_size\": 2880, \"layer_types\": [LAYER_TYPES],"
+                    + " \"max_position_embeddings\": 131072, \"model_type\": \"gpt_oss\","
+                    + " \"num_attention_heads\": 64, \"num_experts_per_tok\": 4,"
+                    + " \"num_hidden_layers\": 24, \"num_key_value_heads\": 8,"
+                    + " \"num_local_experts\": 32, \"output_router_logits\": false,"
+                    + " \"pad_token_id\": 199999, QUANTIZATION \"rms_norm_eps\": 1e-05,"
+                    + " \"rope_scaling\": {\"beta_fast\": 32.0, \"beta_slow\": 1.0, \"factor\": 32.0,"
+                    + " \"original_max_position_embeddings\": 4096, \"rope_type\": \"yarn\","
+                    + " \"truncate\": false}, \"rope_theta\": 150000, \"router_aux_loss_coef\": 0.9,"
+                    + " \"sliding_window\": 128, \"swiglu_limit\": 7.0, \"tie_word_embeddings\": false,"
+                    + " \"transformers_version\": \"4.55.0.dev0\", \"use_cache\": true,"
+                    + " \"vocab_size\": 201088}";
+
+    private static String gptOss20b(boolean mxfp4) {
+        String types =
+                String.join(
+                        ", ",
+                        java.util.Collections.nCopies(
+                                12, "\"sliding_attention\", \"full_attention\""));
+        return GPT_OSS_20B
+                .replace("LAYER_TYPES", types)
+                .replace(
+                        "QUANTIZATION",
+                        mxfp4
+                                ? "\"quantization_config\": {\"modules_to_not_convert\":"
+                                        + " [\"model.layers.*.self_attn\", \"model.layers.*.mlp.router\","
+                                        + " \"model.embed_tokens\", \"lm_head\"], \"quant_method\":"
+                                        + " \"mxfp4\"},"
+                                : "");
+    }
+
+    @Test
+    void gptOss20bDequantizedIsReadWithItsSinksYarnAndExperts() throws Exception {
+        ModelConfig c = parse("gpt-oss-20b (bf16)", gptOss20b(false));
+        assertEquals(32, c.experts().count());
+        assertEquals(4, c.experts().perToken());
+        assertTrue(c.experts().gptOss());
+        assertEquals(2880, c.experts().intermediate());
+        assertEquals(64, c.headDim());
+        assertTrue(c.qkvBias() && c.oBias(), "attention_bias on q, k, v and o");
+        assertTrue(c.attentionSinks());
+        assertEquals(128, c.slidingWindow());
+        assertTrue(c.slidingLayers().get(0) && !c.slidingLayers().get(1));
+        assertEquals("yarn", c.rope().type());
+    }
+
+    @Test
+    void gptOss20bAsTheHubShipsItMxfp4IsRefusedNamingTheQuantization() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class, () -> parse("gpt-oss-20b", gptOss20b(true)));
+        assertTrue(e.getMessage().contains("quantization_config"), e.getMessage());
+    }
+
     @Test
     void olmoeWithAZeroClipIsRefusedNamingIt() {
         // transformers clamps q, k and v to [-0, 0] then (clip_qkv is not None): refused, not read
