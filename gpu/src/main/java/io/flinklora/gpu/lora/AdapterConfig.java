@@ -743,7 +743,7 @@ public record AdapterConfig(
                         || matches(HEAD)
                         || !modulesToSave.isEmpty()
                         || !trainableTokens.isEmpty()
-                        || !targetParameters.isEmpty(); // checked to match one by ParameterTargets
+                        || ParameterTargets.anyServed(this, model);
         for (int l = 0; l < model.numLayers() && !any; l++) {
             for (LinearModule m : model.linearModules(l)) {
                 any |= matches(m.path());

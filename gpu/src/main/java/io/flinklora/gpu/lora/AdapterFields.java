@@ -109,11 +109,13 @@ public final class AdapterFields {
                             AdapterFields::absent),
                     applied(
                             "target_parameters",
-                            "list; on the sparse layers of Mixtral, Qwen3-MoE and OLMoE, the stacked"
+                            "list; on the sparse layers of mixtures of experts, the stacked"
                                     + " experts' gate_up_proj and down_proj (per expert W + s B_e A_e, PEFT's"
                                     + " ParamWrapper layout: A [r * experts, in], B [out, r * experts], the"
-                                    + " expert fastest in B's columns) and the router's gate.weight; any"
-                                    + " other parameter refused by name; matched by name alone"
+                                    + " expert fastest in B's columns) and the router's gate.weight"
+                                    + " (GPT-OSS: router.weight); an entry naming another parameter"
+                                    + " refused by name, one naming none skipped (as PEFT); matched by"
+                                    + " name alone"
                                     + " (layers_to_transform, layers_pattern and exclude_modules restrict"
                                     + " target_modules only, as in PEFT); not with lora_dropout,"
                                     + " lora_bias, DoRA, aLoRA or a rewriting init_lora_weights; target_modules"

@@ -121,41 +121,85 @@ public final class ParameterTargets {
         if (model.experts() != null) {
             checkSharedModules(c, model, source);
         }
-        if (c.targetParameters().isEmpty()) {
-            return;
-        }
-        if (model.experts() == null) {
+        for (String t : c.targetParameters()) {
+            // "weight" alone ends the router's path but also every other weight of the model
+            if (!t.equals("weight") && served(model, t)) {
+                continue;
+            }
+            if (!matchesAnyParameter(model, t)) {
+                continue; // PEFT skips an entry that names no parameter of the model
+            }
             throw new AdapterFormatException(
                     source
-                            + ": target_parameters "
-                            + c.targetParameters()
-                            + " (LoRA on parameters) is served only on the experts and routers of"
-                            + " mixtures of experts (Mixtral, Qwen3-MoE, OLMoE); "
-                            + model.architecture()
-                            + " has none");
+                            + ": target_parameters entry '"
+                            + t
+                            + "' names a parameter other than a sparse layer's"
+                            + " mlp.experts.gate_up_proj, mlp.experts.down_proj or mlp."
+                            + router(model)
+                            + ".weight (LoRA on other parameters is not implemented)");
         }
-        for (String t : c.targetParameters()) {
-            boolean served = false;
-            // "weight" alone ends the router's path but also every other weight of the model
-            boolean onlyServed = !t.equals("weight");
-            for (int l = 0; l < model.numLayers() && !served; l++) {
-                if (model.experts().sparse(l)) {
-                    for (String key : servedKeys(model, l)) {
-                        served |= key.equals(t) || key.endsWith("." + t);
+    }
+
+    /** Whether {@code t} names a served parameter of a sparse layer, by PEFT's rule. */
+    private static boolean served(ModelConfig model, String t) {
+        for (int l = 0; l < model.numLayers(); l++) {
+            if (model.experts() != null && model.experts().sparse(l)) {
+                for (String key : servedKeys(model, l)) {
+                    if (key.equals(t) || key.endsWith("." + t)) {
+                        return true;
                     }
                 }
             }
-            if (!served || !onlyServed) {
-                throw new AdapterFormatException(
-                        source
-                                + ": target_parameters entry '"
-                                + t
-                                + "' is not a sparse layer's mlp.experts.gate_up_proj,"
-                                + " mlp.experts.down_proj or mlp."
-                                + router(model)
-                                + ".weight (LoRA on other parameters is not implemented)");
+        }
+        return false;
+    }
+
+    /** Whether any of the adapter's target_parameters names a served parameter. */
+    static boolean anyServed(AdapterConfig c, ModelConfig model) {
+        return c.targetParameters().stream().anyMatch(t -> !t.equals("weight") && served(model, t));
+    }
+
+    /**
+     * Whether {@code t} may name some parameter of the model by PEFT's rule (a path or a {@code
+     * .name} suffix): every module's weight and bias, the stacked experts' parameters and GPT-OSS's
+     * sinks. A superset of the real parameters: an entry matching only a bias a module lacks is
+     * refused where PEFT would skip it.
+     */
+    private static boolean matchesAnyParameter(ModelConfig model, String t) {
+        List<String> modules = new ArrayList<>(AdapterConfig.nonLinearModules(model));
+        for (int l = 0; l < model.numLayers(); l++) {
+            for (io.flinklora.gpu.model.LinearModule m : model.linearModules(l)) {
+                modules.add(m.path());
+            }
+            String layer = "model.layers." + l;
+            List<String> params = new ArrayList<>();
+            if (model.experts() != null && model.experts().sparse(l)) {
+                params.addAll(List.of(".mlp.experts.gate_up_proj", ".mlp.experts.down_proj"));
+                if (model.experts().gptOss()) {
+                    params.addAll(
+                            List.of(
+                                    ".mlp.experts.gate_up_proj_bias",
+                                    ".mlp.experts.down_proj_bias"));
+                }
+            }
+            if (model.attentionSinks()) {
+                params.add(".self_attn.sinks");
+            }
+            for (String p : params) {
+                String key = layer + p;
+                if (key.equals(t) || key.endsWith("." + t)) {
+                    return true;
+                }
             }
         }
+        for (String m : modules) {
+            for (String key : List.of(m + ".weight", m + ".bias")) {
+                if (key.equals(t) || key.endsWith("." + t)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

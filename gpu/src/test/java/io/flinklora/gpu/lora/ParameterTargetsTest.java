@@ -73,7 +73,12 @@ class ParameterTargetsTest {
     void parametersOtherThanTheExpertsAndRouterAreRefusedNamingTheEntry() throws Exception {
         ModelConfig mixtral = fixture("mixtral_expert_lora");
         for (String t :
-                List.of("weight", "q_proj.weight", "model.norm.weight", "experts", "gate_up")) {
+                List.of(
+                        "weight",
+                        "q_proj.weight",
+                        "model.norm.weight",
+                        "gate.bias",
+                        "layers.0.input_layernorm.weight")) {
             AdapterConfig c =
                     parse("{\"r\": 4, \"target_parameters\": [\"gate_up_proj\", \"" + t + "\"]}");
             AdapterFormatException e =
@@ -81,19 +86,40 @@ class ParameterTargetsTest {
                             AdapterFormatException.class, () -> c.checkModules(mixtral, "cfg"), t);
             assertTrue(e.getMessage().contains("'" + t + "'"), e.getMessage());
         }
+        // names matching no parameter at all are skipped, as PEFT skips them
+        parse("{\"r\": 4, \"target_parameters\": [\"gate_up_proj\", \"experts\", \"gate_up\"]}")
+                .checkModules(mixtral, "cfg");
     }
 
     @Test
-    void parametersOnAModelWithoutExpertsAreRefused() throws Exception {
-        AdapterConfig c =
+    void entriesNamingNoParameterAreSkippedAsPeftSkipsThemOthersAreRefused() throws Exception {
+        // PEFT skips a target_parameters entry that names no parameter (it warns only when nothing
+        // matched at all): on a dense Llama "down_proj" names nothing (its parameter is
+        // mlp.down_proj.weight), while "mlp.down_proj.weight" names a parameter not served
+        ModelConfig llama = fixture("llama_gqa_llama3");
+        AdapterConfig skipped =
                 parse(
                         "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"target_parameters\": [\"down_proj\"]}");
+        skipped.checkModules(llama, "cfg");
         AdapterFormatException e =
                 assertThrows(
                         AdapterFormatException.class,
-                        () -> c.checkModules(fixture("llama_gqa_llama3"), "cfg"));
-        assertTrue(e.getMessage().contains("target_parameters"), e.getMessage());
-        assertTrue(e.getMessage().contains("LlamaForCausalLM"), e.getMessage());
+                        () ->
+                                parse(
+                                                "{\"r\": 4, \"target_modules\": [\"q_proj\"],"
+                                                        + " \"target_parameters\": [\"mlp.down_proj.weight\"]}")
+                                        .checkModules(llama, "cfg"));
+        assertTrue(e.getMessage().contains("mlp.down_proj.weight"), e.getMessage());
+        // a sparse layer's router named in a dense layer of Qwen3-MoE: skipped; alone, nothing
+        // adapted is refused as PEFT refuses it
+        ModelConfig qwen3Moe = fixture("qwen3_moe_expert_lora"); // layer 1 dense
+        AdapterConfig denseRouter =
+                parse("{\"r\": 4, \"target_parameters\": [\"layers.1.mlp.gate.weight\"]}");
+        AdapterFormatException none =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () -> denseRouter.checkModules(qwen3Moe, "cfg"));
+        assertTrue(none.getMessage().contains("matches no"), none.getMessage());
     }
 
     @Test
