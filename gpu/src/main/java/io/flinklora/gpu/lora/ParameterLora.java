@@ -74,6 +74,11 @@ final class ParameterLora {
         bT = null;
     }
 
+    /** Whether the device copies exist (the adapter is resident). */
+    boolean resident() {
+        return a != null;
+    }
+
     /** Expert {@code e}'s A {@code [rank, in]} on the device. */
     NDArray a(int e) {
         return a.get(new NDIndex(e));

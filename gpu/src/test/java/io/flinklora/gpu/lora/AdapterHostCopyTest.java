@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.flinklora.gpu.TestModels;
+import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import java.nio.file.Path;
@@ -51,6 +52,38 @@ class AdapterHostCopyTest {
             assertArrayEquals(hostB, m.hostB);
             assertTrue(a.upload(pool), "and it uploads again from that copy");
             assertArrayEquals(hostA, m.a.toFloatArray());
+        }
+    }
+
+    @Test
+    void loraOnExpertsLeavesTheDeviceOnEvictionAndComesBackTheSame() throws Exception {
+        Path model =
+                TestModels.projectRoot()
+                        .resolve("gpu/src/test/resources/conformance/mixtral_expert_lora");
+        ModelConfig c = ModelConfig.read(model);
+        try (NDManager root = NDManager.newBaseManager();
+                AdapterPool pool = new AdapterPool(root, c, DataType.FLOAT32, 2);
+                LoraAdapter a =
+                        LoraAdapter.read("moe", 1, model.resolve("adapters/moe_all_linear"), c)) {
+            ParameterLora gateUp = a.parameter(0, ExpertParameter.GATE_UP);
+            ParameterLora router = a.parameter(0, ExpertParameter.ROUTER);
+            assertNotNull(gateUp);
+            assertNotNull(router);
+            assertTrue(a.bytes() > gateUp.bytes() + router.bytes(), "the experts' LoRA is counted");
+            int e = 1;
+            float[] expertA =
+                    java.util.Arrays.copyOfRange(
+                            gateUp.hostA,
+                            e * gateUp.rank * gateUp.in,
+                            (e + 1) * gateUp.rank * gateUp.in);
+            assertTrue(!gateUp.resident());
+            assertTrue(a.upload(pool));
+            assertTrue(gateUp.resident() && router.resident());
+            assertArrayEquals(expertA, gateUp.a(e).toFloatArray(), "expert 1's block of lora_A");
+            a.evictFromDevice();
+            assertTrue(!gateUp.resident() && !router.resident(), "evicted: host copies only");
+            assertTrue(a.upload(pool));
+            assertArrayEquals(expertA, gateUp.a(e).toFloatArray(), "uploaded again, the same");
         }
     }
 
