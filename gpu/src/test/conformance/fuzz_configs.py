@@ -30,7 +30,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
     MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM,
-    GptOssConfig, GptOssForCausalLM,
+    GptOssConfig, GptOssForCausalLM, GraniteMoeConfig, GraniteMoeForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
@@ -62,7 +62,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             falcon=(FalconConfig, FalconForCausalLM), mpt=(MptConfig, MptForCausalLM),
             codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM),
             qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM),
-            qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM))
+            qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM),
+            granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -298,6 +299,17 @@ def rand_model(r, arch):
             cfg.pop("rope_parameters", None)  # GptOssConfig's YaRN default
         if r.random() < 0.5:
             cfg["max_position_embeddings"] = 131072
+    if arch == "granitemoe":
+        # Granite's multipliers with a sparse MLP picking by float32 logits
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_local_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
+        for k, v in (("embedding_multiplier", 3.0), ("attention_multiplier", 0.2), ("residual_multiplier", 0.5),
+                     ("logits_scaling", 2.5)):
+            if r.random() < 0.5:
+                cfg[k] = v
+        cfg["attention_bias"] = r.random() < 0.3
+        cfg.pop("head_dim", None)
     if arch == "olmoe":
         # whole-projection q/k norms, clip_qkv after them, experts in every layer
         n = r.choice([2, 3, 4, 8])
@@ -553,6 +565,9 @@ LIN["olmoe"] = LIN["qwen3_moe"]
 LIN["gpt_oss"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MOE_PARAMETERS_GPT_OSS = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "mlp.experts.down_proj",
                           "layers.0.mlp.router.weight"]
+LIN["granitemoe"] = LIN["gpt_oss"]
+MOE_PARAMETERS_ROUTER = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "experts.down_proj",
+                         "layers.0.block_sparse_moe.router.weight"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                     "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
@@ -563,7 +578,7 @@ def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
-                                      "olmoe", "qwen2_moe", "gpt_oss")
+                                      "olmoe", "qwen2_moe", "gpt_oss", "granitemoe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -632,8 +647,9 @@ def rand_lora(r, arch, layers):
             and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
-    if arch in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss") and r.random() < 0.4:
-        kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss" else MOE_PARAMETERS,
+    if arch in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss", "granitemoe") and r.random() < 0.4:
+        kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss"
+                                           else MOE_PARAMETERS_ROUTER if arch == "granitemoe" else MOE_PARAMETERS,
                                            r.randint(1, 3))
         if isinstance(kw["target_modules"], list) and r.random() < 0.3:
             kw["target_modules"] = None

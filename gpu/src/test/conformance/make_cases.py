@@ -123,6 +123,8 @@ from transformers import (  # noqa: E402
     Qwen2MoeForCausalLM,
     GptOssConfig,
     GptOssForCausalLM,
+    GraniteMoeConfig,
+    GraniteMoeForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -243,6 +245,7 @@ ARCH = {
     "olmoe": (OlmoeConfig, OlmoeForCausalLM, "OlmoeForCausalLM"),
     "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
     "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
+    "granitemoe": (GraniteMoeConfig, GraniteMoeForCausalLM, "GraniteMoeForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -600,7 +603,7 @@ ADAPTERS = {
     # transformers 5 (target_parameters; rank and alpha doubled on the fused gate_up_proj, so rsLoRA's scale
     # there becomes 2 alpha / sqrt(2r)). get_peft_model cannot write this layout: written by hand
     # (write_v4_expert_adapter), as PEFT of that time saved it.
-    # GPT-OSS's router is mlp.router (weight and bias): LoRA on its weight
+    # GPT-OSS's router is mlp.router (weight and bias), GraniteMoE's block_sparse_moe.router: LoRA on its weight
     "gpt_oss_router": (
         dict(r=2, lora_alpha=4, target_modules=["k_proj"], target_parameters=["router.weight"]),
         ["router_lora"],
@@ -2266,6 +2269,24 @@ def model_specs(shapes, seed=0):
                        config=cfg_set(layer_types=["full_attention"] * layers)),
                   dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
         ),
+        dict(
+            # GraniteMoE: Granite's multipliers and modules with a sparse MLP (block_sparse_moe) of 4 experts
+            # whose router picks 2 by float32 logits and softmaxes the picked ones; saved as transformers 5
+            # saves it (block_sparse_moe.input_linear / output_linear / router.layer, the hub's layout)
+            name="granitemoe",
+            arch="granitemoe",
+            cfg=dict(num_key_value_heads=gqa_kv, num_local_experts=4, num_experts_per_tok=2,
+                     embedding_multiplier=3.0, attention_multiplier=0.2, residual_multiplier=0.5,
+                     logits_scaling=2.5, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "granite_multipliers", "moe_4_experts_top_2_logits", "hub_expert_layout",
+                      "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "moe_experts_patterns", "gpt_oss_router", "mixtral_rslora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[dict(what="residual_multiplier 1", config=cfg_set(residual_multiplier=1.0)),
+                  dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
+        ),
     ]
 
 
@@ -2701,9 +2722,11 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
-    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss"):
+    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss", "granitemoe"):
         # the layers that route through experts, as the spec means them
-        sparse = [hasattr(layer.mlp, "experts") for layer in model.model.layers]
+        # (GraniteMoE's decoder layer names its MLP block_sparse_moe)
+        sparse = [hasattr(getattr(layer, "mlp", None) or layer.block_sparse_moe, "experts")
+                  for layer in model.model.layers]
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
                 for i in range(config.num_hidden_layers)]
         assert sparse == want and any(sparse), (spec["name"], sparse)
@@ -2925,7 +2948,8 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
-        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss"):
+        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss",
+                                                    "granitemoe"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
             (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \

@@ -37,7 +37,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
-         ("GptOssForCausalLM", "gpt_oss")]
+         ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -243,7 +243,7 @@ def resolved(c, arch, model):
     else:
         window, sliding = None, [False] * layers
     scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
-    if arch == "GraniteForCausalLM":
+    if arch in ("GraniteForCausalLM", "GraniteMoeForCausalLM"):
         scale = c.attention_multiplier  # GraniteAttention.scaling
     if gpt2:
         scale = model.transformer.h[0].attn.scaling  # layer 0's (scale_attn_weights)
@@ -259,16 +259,19 @@ def resolved(c, arch, model):
     layer0 = base.blocks[0] if mpt else base.h[0] if gpt2 or bloom or gptj or neo or falcon else base.layers[0]
     attn = (layer0.attention if neox else layer0.attn.attention if neo else layer0.attn if gpt2 or gptj
             else layer0.self_attention if bloom or falcon else layer0.attn if mpt else layer0.self_attn)
-    mlp = layer0 if opt else layer0.ffn if mpt else layer0.mlp  # OPT's fc1 and fc2 sit in the decoder layer
+    # OPT's fc1 and fc2 sit in the decoder layer; GraniteMoE names its MLP block_sparse_moe
+    mlp = layer0 if opt else layer0.ffn if mpt else getattr(layer0, "mlp", None) or layer0.block_sparse_moe
     # the MLP of the first sparse layer: a router (gate) and stacked experts
     moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Qwen2MoeForCausalLM",
-                        "GptOssForCausalLM")
-    sparse_layers = [hasattr(layer.mlp, "experts") for layer in base.layers] if moe_arch else []
-    moe_mlp = next((layer.mlp for layer in base.layers if hasattr(layer.mlp, "experts")), None) if moe_arch else None
+                        "GptOssForCausalLM", "GraniteMoeForCausalLM")
+    block = lambda layer: getattr(layer, "mlp", None) or layer.block_sparse_moe
+    sparse_layers = [hasattr(block(layer), "experts") for layer in base.layers] if moe_arch else []
+    moe_mlp = next((block(layer) for layer in base.layers if hasattr(block(layer), "experts")), None) if moe_arch \
+        else None
     moe = moe_mlp is not None
     if moe_arch:
         # the dense layers' MLP (Qwen3-MoE's mlp_only_layers), else the sparse one
-        mlp = next((layer.mlp for layer in base.layers if not hasattr(layer.mlp, "experts")), moe_mlp)
+        mlp = next((block(layer) for layer in base.layers if not hasattr(block(layer), "experts")), moe_mlp)
     dense_mlp = moe_arch and not hasattr(mlp, "experts")
     qkv_bias = (getattr(attn, "q_proj", None) or getattr(attn, "qkv_proj", None)
                 or getattr(attn, "c_attn", None) or getattr(attn, "Wqkv", None) or attn.query_key_value).bias is not None
@@ -344,7 +347,7 @@ def resolved(c, arch, model):
         # (GPT-OSS's router is mlp.router; it softmaxes the picked logits, with nothing to renormalize)
         "experts": {"count": moe_mlp.experts.num_experts,
                     "per_token": (getattr(moe_mlp, "gate", None) or moe_mlp.router).top_k,
-                    "normalize": False if arch == "GptOssForCausalLM"
+                    "normalize": False if arch in ("GptOssForCausalLM", "GraniteMoeForCausalLM")
                                  else getattr(moe_mlp.gate, "norm_topk_prob", True),
                     "intermediate": getattr(moe_mlp.experts, "intermediate_dim", None)
                                     or moe_mlp.experts.intermediate_size,
@@ -431,7 +434,8 @@ def main():
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
-                                                    "OlmoeForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM")
+                                                    "OlmoeForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM",
+                                                    "GraniteMoeForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)

@@ -823,7 +823,9 @@ public record AdapterConfig(
                                         "lm_head"));
         for (int l = 0; l < layers; l++) {
             String b = "model.layers." + l;
-            out.addAll(List.of(b, b + ".self_attn", b + ".mlp"));
+            // GraniteMoE's decoder layer holds block_sparse_moe where the others hold mlp
+            String mlp = b + "." + (model.experts() != null ? model.expertsBlock() : "mlp");
+            out.addAll(List.of(b, b + ".self_attn", mlp));
             if (model.experts() != null && model.experts().sparse(l)) {
                 // a sparse layer: the router (a TopKRouter, no nn.Linear) and the stacked experts
                 out.addAll(
@@ -831,9 +833,13 @@ public record AdapterConfig(
                                 // GPT-OSS: mlp.router; its experts' activation is no module
                                 ? List.of(b + ".mlp.router", b + ".mlp.experts")
                                 : List.of(
-                                        b + ".mlp.gate",
-                                        b + ".mlp.experts",
-                                        b + ".mlp.experts.act_fn"));
+                                        mlp
+                                                + (model.architecture()
+                                                                .equals("GraniteMoeForCausalLM")
+                                                        ? ".router"
+                                                        : ".gate"),
+                                        mlp + ".experts",
+                                        mlp + ".experts.act_fn"));
                 if (model.experts().sharedIntermediate() > 0) {
                     // Qwen2-MoE's shared expert: its projections and its gate are nn.Linear
                     // modules, served by LoraAdapter (ParameterTargets.sharedModules)

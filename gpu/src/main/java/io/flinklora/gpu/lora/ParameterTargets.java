@@ -174,7 +174,10 @@ public final class ParameterTargets {
             String layer = "model.layers." + l;
             List<String> params = new ArrayList<>();
             if (model.experts() != null && model.experts().sparse(l)) {
-                params.addAll(List.of(".mlp.experts.gate_up_proj", ".mlp.experts.down_proj"));
+                params.addAll(
+                        List.of(
+                                "." + model.expertsBlock() + ".experts.gate_up_proj",
+                                "." + model.expertsBlock() + ".experts.down_proj"));
                 if (model.experts().gptOss()) {
                     params.addAll(
                             List.of(
@@ -389,11 +392,15 @@ public final class ParameterTargets {
 
     /** The router's module: {@code mlp.gate}, GPT-OSS's {@code mlp.router}. */
     private static String router(ModelConfig model) {
-        return model.experts() != null && model.experts().gptOss() ? "router" : "gate";
+        return model.experts() != null
+                        && (model.experts().gptOss()
+                                || model.architecture().equals("GraniteMoeForCausalLM"))
+                ? "router"
+                : "gate";
     }
 
     private static List<String> servedKeys(ModelConfig model, int l) {
-        String mlp = "model.layers." + l + ".mlp.";
+        String mlp = "model.layers." + l + "." + model.expertsBlock() + ".";
         return List.of(
                 mlp + "experts.gate_up_proj",
                 mlp + "experts.down_proj",
@@ -409,7 +416,7 @@ public final class ParameterTargets {
                 hit[i] |= keys.get(i).equals(t) || keys.get(i).endsWith("." + t);
             }
         }
-        String experts = "model.layers." + l + ".mlp.experts";
+        String experts = "model.layers." + l + "." + model.expertsBlock() + ".experts";
         String gateUp = null;
         String down = null;
         if (hit[0] && hit[1]) {
@@ -421,7 +428,11 @@ public final class ParameterTargets {
             down = experts;
         }
         return new Layer(
-                gateUp, down, hit[2] ? "model.layers." + l + ".mlp." + router(model) : null);
+                gateUp,
+                down,
+                hit[2]
+                        ? "model.layers." + l + "." + model.expertsBlock() + "." + router(model)
+                        : null);
     }
 
     /**
@@ -452,12 +463,12 @@ public final class ParameterTargets {
     }
 
     /** The parameter path PEFT matches rank_pattern and alpha_pattern against. */
-    public static String gateUpKey(int l) {
-        return "model.layers." + l + ".mlp.experts.gate_up_proj";
+    public static String gateUpKey(ModelConfig model, int l) {
+        return servedKeys(model, l).get(0);
     }
 
-    public static String downKey(int l) {
-        return "model.layers." + l + ".mlp.experts.down_proj";
+    public static String downKey(ModelConfig model, int l) {
+        return servedKeys(model, l).get(1);
     }
 
     public static String routerKey(ModelConfig model, int l) {

@@ -691,6 +691,31 @@ public final class LlamaModel implements AutoCloseable {
                 return new ExpertWeights(
                         router, gateUp, down, null, null, null, routerBias, gateUpBias, downBias);
             }
+            if (c.architecture().equals("GraniteMoeForCausalLM")) {
+                // GraniteMoE: save_pretrained and the hub write block_sparse_moe.input_linear /
+                // output_linear / router.layer; transformers 5's modules hold them as
+                // experts.gate_up_proj / experts.down_proj / router.weight (the same layouts)
+                String moe = layer + "block_sparse_moe.";
+                boolean hub = weights.contains(resolve(moe + "input_linear.weight"));
+                NDArray router = load(moe + (hub ? "router.layer.weight" : "router.weight"), n, h);
+                NDArray stackedGateUp =
+                        load(
+                                moe + (hub ? "input_linear.weight" : "experts.gate_up_proj"),
+                                n,
+                                2L * inter,
+                                h);
+                NDArray stackedDown =
+                        load(
+                                moe + (hub ? "output_linear.weight" : "experts.down_proj"),
+                                n,
+                                h,
+                                inter);
+                for (int e = 0; e < n; e++) {
+                    gateUp[e] = stackedGateUp.get(e);
+                    down[e] = stackedDown.get(e);
+                }
+                return new ExpertWeights(router, gateUp, down, null, null, null);
+            }
             if (weights.contains(resolve(layer + "mlp.experts.gate_up_proj"))) {
                 NDArray router = load(layer + "mlp.gate.weight", n, h);
                 NDArray stackedGateUp = load(layer + "mlp.experts.gate_up_proj", n, 2L * inter, h);
@@ -1447,10 +1472,15 @@ public final class LlamaModel implements AutoCloseable {
         // host, where they size each expert's rows. Their weights are gathered on the device.
         NDArray index;
         NDArray picked;
-        if (cfg.gptOss()) {
-            // GPT-OSS picks by logits and softmaxes the picked ones, in the logits' dtype
-            index = logits.topK(k, -1, true, true).get(1);
-            picked = logits.gather(index, -1).softmax(-1);
+        if (cfg.routing() != ModelConfig.Experts.Routing.SOFTMAX_THEN_TOP_K) {
+            // GPT-OSS and GraniteMoE pick by logits and softmax the picked ones: in the logits'
+            // dtype (GPT-OSS), or in float32 cast back to the compute dtype (GraniteMoE)
+            NDArray scores =
+                    cfg.routing() == ModelConfig.Experts.Routing.TOP_K_THEN_FLOAT32_SOFTMAX
+                            ? logits.toType(DataType.FLOAT32, false)
+                            : logits;
+            index = scores.topK(k, -1, true, true).get(1);
+            picked = scores.gather(index, -1).softmax(-1).toType(logits.getDataType(), false);
         } else {
             NDArray probs = logits.toType(DataType.FLOAT32, false).softmax(-1);
             index = probs.topK(k, -1, true, true).get(1);

@@ -84,9 +84,21 @@ public record ModelConfig(
             boolean float32Sum,
             List<Boolean> sparse,
             int sharedIntermediate,
-            boolean gptOss) {
+            boolean gptOss,
+            Routing routing) {
         public Experts {
             sparse = List.copyOf(sparse);
+        }
+
+        /**
+         * How the router weighs the picked experts: a softmax over all experts in float32 then the
+         * top k (Mixtral, Qwen-MoE, OLMoE); the top k logits then a softmax over them, in the
+         * logits' dtype (GPT-OSS) or in float32 cast back (GraniteMoE).
+         */
+        public enum Routing {
+            SOFTMAX_THEN_TOP_K,
+            TOP_K_THEN_SOFTMAX,
+            TOP_K_THEN_FLOAT32_SOFTMAX
         }
 
         /** Whether layer {@code l} routes through the experts. */
@@ -138,7 +150,8 @@ public record ModelConfig(
                     "Qwen3MoeForCausalLM",
                     "OlmoeForCausalLM",
                     "Qwen2MoeForCausalLM",
-                    "GptOssForCausalLM");
+                    "GptOssForCausalLM",
+                    "GraniteMoeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -814,6 +827,14 @@ public record ModelConfig(
      * Whether each attention head has a learned sink logit ({@code self_attn.sinks}, GPT-OSS): it
      * joins the softmax's denominator and takes no value.
      */
+    /**
+     * The module holding a sparse layer's router and experts: {@code mlp}, GraniteMoE's {@code
+     * block_sparse_moe}.
+     */
+    public String expertsBlock() {
+        return architecture.equals("GraniteMoeForCausalLM") ? "block_sparse_moe" : "mlp";
+    }
+
     public boolean attentionSinks() {
         return architecture.equals("GptOssForCausalLM");
     }
@@ -1249,7 +1270,9 @@ public record ModelConfig(
             rope.checkHeadDim(headDim, source);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
-        boolean granite = arch.equals("GraniteForCausalLM");
+        // GraniteMoE is Granite's block (multipliers, modules) with a sparse MLP
+        boolean graniteMoe = arch.equals("GraniteMoeForCausalLM");
+        boolean granite = arch.equals("GraniteForCausalLM") || graniteMoe;
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
         // Arcee's modules are Llama's with Nemotron's gate-less MLP (up, relu2, down).
         boolean llama =
@@ -1573,7 +1596,10 @@ public record ModelConfig(
                                                 ? olmoeExperts(root, inter, layers, source)
                                                 : gptOss
                                                         ? gptOssExperts(root, inter, layers, source)
-                                                        : null);
+                                                        : graniteMoe
+                                                                ? graniteMoeExperts(
+                                                                        root, inter, layers, source)
+                                                                : null);
     }
 
     /**
@@ -1594,7 +1620,8 @@ public record ModelConfig(
                 true,
                 java.util.Collections.nCopies(layers, true),
                 0,
-                false);
+                false,
+                Experts.Routing.SOFTMAX_THEN_TOP_K);
     }
 
     /**
@@ -1645,7 +1672,16 @@ public record ModelConfig(
             return null; // every layer dense (no experts, or every layer in mlp_only_layers)
         }
         checkPerToken(count, perToken, countName, source);
-        return new Experts(count, perToken, normalize, inter, false, sparse, shared, false);
+        return new Experts(
+                count,
+                perToken,
+                normalize,
+                inter,
+                false,
+                sparse,
+                shared,
+                false,
+                Experts.Routing.SOFTMAX_THEN_TOP_K);
     }
 
     /**
@@ -1667,7 +1703,30 @@ public record ModelConfig(
                 false,
                 java.util.Collections.nCopies(layers, true),
                 0,
-                true);
+                true,
+                Experts.Routing.TOP_K_THEN_SOFTMAX);
+    }
+
+    /**
+     * GraniteMoE's experts: {@code num_local_experts} (default 8) and {@code num_experts_per_tok}
+     * (default 2), {@code intermediate_size} wide, in every layer; its router picks by float32
+     * logits and softmaxes the picked ones in float32, cast to the compute dtype
+     * (GraniteMoeTopKRouter).
+     */
+    private static Experts graniteMoeExperts(JsonNode root, int inter, int layers, String source) {
+        int count = ConfigReader.intField(root, "num_local_experts", source, 8, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
+        checkPerToken(count, perToken, "num_local_experts", source);
+        return new Experts(
+                count,
+                perToken,
+                false,
+                inter,
+                false,
+                java.util.Collections.nCopies(layers, true),
+                0,
+                false,
+                Experts.Routing.TOP_K_THEN_FLOAT32_SOFTMAX);
     }
 
     /**
@@ -1724,7 +1783,8 @@ public record ModelConfig(
                 false,
                 java.util.Collections.nCopies(layers, true),
                 0,
-                false);
+                false,
+                Experts.Routing.SOFTMAX_THEN_TOP_K);
     }
 
     /**

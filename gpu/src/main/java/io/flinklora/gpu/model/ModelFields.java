@@ -1284,6 +1284,25 @@ public final class ModelFields {
                             Use.APPLIED,
                             "logits divided by it (default 1.0; 0 refused)"));
 
+    private static final List<Field> GRANITE_MOE =
+            java.util.stream.Stream.concat(
+                            GRANITE.stream().filter(f -> f != MLP_BIAS),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "num_local_experts",
+                                            Use.APPLIED,
+                                            "experts per layer (default 8), each a gated MLP"
+                                                    + " intermediate_size wide"),
+                                    new Field(
+                                            "num_experts_per_tok",
+                                            Use.APPLIED,
+                                            "experts picked per token by the router's float32"
+                                                    + " logits (default 2), weighted by the softmax"
+                                                    + " of the picked ones"),
+                                    OUTPUT_ROUTER_LOGITS,
+                                    ROUTER_AUX_LOSS_COEF))
+                    .toList();
+
     private static final List<Field> SMOLLM3 =
             List.of(
                     SILU,
@@ -1343,6 +1362,7 @@ public final class ModelFields {
                     case "Gemma3ForCausalLM" -> GEMMA3;
                     case "Phi3ForCausalLM" -> PHI3;
                     case "GraniteForCausalLM" -> GRANITE;
+                    case "GraniteMoeForCausalLM" -> GRANITE_MOE;
                     case "SmolLM3ForCausalLM" -> SMOLLM3;
                     case "Olmo2ForCausalLM" -> OLMO2;
                     case "Olmo3ForCausalLM" -> OLMO3;
@@ -1392,6 +1412,7 @@ public final class ModelFields {
         m.put("Gemma3ForCausalLM", GEMMA3);
         m.put("Phi3ForCausalLM", PHI3);
         m.put("GraniteForCausalLM", GRANITE);
+        m.put("GraniteMoeForCausalLM", GRANITE_MOE);
         m.put("SmolLM3ForCausalLM", SMOLLM3);
         m.put("Olmo2ForCausalLM", OLMO2);
         m.put("Olmo3ForCausalLM", OLMO3);

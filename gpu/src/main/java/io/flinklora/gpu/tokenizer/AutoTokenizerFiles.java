@@ -82,6 +82,7 @@ final class AutoTokenizerFiles {
                     Map.entry("gemma2", "GemmaTokenizer"),
                     Map.entry("gemma3_text", "GemmaTokenizer"),
                     Map.entry("granite", "TokenizersBackend"),
+                    Map.entry("granitemoe", "TokenizersBackend"),
                     Map.entry("olmo2", "TokenizersBackend"),
                     Map.entry("olmo3", "TokenizersBackend"),
                     Map.entry("glm", "TokenizersBackend"),

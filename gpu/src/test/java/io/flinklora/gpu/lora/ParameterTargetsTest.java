@@ -199,9 +199,9 @@ class ParameterTargetsTest {
         assertEquals(List.of("gate_up_proj", "down_proj", "gate.weight"), c.targetParameters());
         // the fused gate and up: rank and alpha doubled, appended after the file's own patterns
         assertEquals(List.of("q_proj", ".*\\.gate_up_proj"), List.copyOf(c.rankPattern().keySet()));
-        assertEquals(8, c.rankOf(ParameterTargets.gateUpKey(1)));
-        assertEquals(12.0, c.alphaOf(ParameterTargets.gateUpKey(1)));
-        assertEquals(4, c.rankOf(ParameterTargets.downKey(1)));
+        assertEquals(8, c.rankOf(ParameterTargets.gateUpKey(mixtral, 1)));
+        assertEquals(12.0, c.alphaOf(ParameterTargets.gateUpKey(mixtral, 1)));
+        assertEquals(4, c.rankOf(ParameterTargets.downKey(mixtral, 1)));
         // Qwen3-MoE's and OLMoE's names
         AdapterConfig q =
                 ParameterTargets.convert(

@@ -569,6 +569,36 @@ class HubConfigsTest {
     }
 
     @Test
+    void granite31Moe3bA800msMultipliersAndExpertsAreRead() throws Exception {
+        ModelConfig c =
+                parse(
+                        "granite-3.1-3b-a800m",
+                        "{\"architectures\": [\"GraniteMoeForCausalLM\"], \"attention_bias\": false,"
+                                + " \"attention_dropout\": 0.1, \"attention_multiplier\": 0.015625,"
+                                + " \"bos_token_id\": 0, \"embedding_multiplier\": 12.0, \"eos_token_id\": 0,"
+                                + " \"hidden_act\": \"silu\", \"hidden_size\": 1536, \"initializer_range\": 0.1,"
+                                + " \"intermediate_size\": 512, \"logits_scaling\": 6.0,"
+                                + " \"max_position_embeddings\": 131072, \"model_type\": \"granitemoe\","
+                                + " \"num_attention_heads\": 24, \"num_experts_per_tok\": 8,"
+                                + " \"num_hidden_layers\": 32, \"num_key_value_heads\": 8,"
+                                + " \"num_local_experts\": 40, \"output_router_logits\": false,"
+                                + " \"pad_token_id\": 0, \"residual_multiplier\": 0.22, \"rms_norm_eps\": 1e-06,"
+                                + " \"rope_scaling\": null, \"rope_theta\": 10000000.0,"
+                                + " \"router_aux_loss_coef\": 0.01, \"tie_word_embeddings\": true,"
+                                + " \"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.46.0.dev0\","
+                                + " \"use_cache\": true, \"vocab_size\": 49155}");
+        assertEquals(40, c.experts().count());
+        assertEquals(8, c.experts().perToken());
+        assertEquals(512, c.experts().intermediate());
+        assertEquals(ModelConfig.Experts.Routing.TOP_K_THEN_FLOAT32_SOFTMAX, c.experts().routing());
+        assertEquals("block_sparse_moe", c.expertsBlock());
+        assertEquals(12.0f, c.block().embedScale(), 0f);
+        assertEquals(0.22, c.block().residualScale(), 1e-7);
+        assertEquals(0.015625, c.block().attentionScale(), 0);
+        assertEquals(6.0, c.block().logitsScaling(), 0);
+    }
+
+    @Test
     void gptOss20bAsTheHubShipsItMxfp4IsRefusedNamingTheQuantization() {
         var e =
                 org.junit.jupiter.api.Assertions.assertThrows(
