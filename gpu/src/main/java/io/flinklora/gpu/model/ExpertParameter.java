@@ -1,11 +1,14 @@
 package io.flinklora.gpu.model;
 
+import io.flinklora.annotation.Internal;
+
 /**
  * What LoRA adapts in a sparse layer outside the step's projections: the stacked experts' fused
  * gate and up projection, their down projection and the router (PEFT's {@code target_parameters}),
  * and Qwen2-MoE's shared expert modules (nn.Linear: its gate, up and down projections and {@code
  * shared_expert_gate}, a projection to one output).
  */
+@Internal
 public enum ExpertParameter {
     GATE_UP,
     DOWN,

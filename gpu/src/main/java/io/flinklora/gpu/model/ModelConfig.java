@@ -101,6 +101,27 @@ public record ModelConfig(
             TOP_K_THEN_FLOAT32_SOFTMAX
         }
 
+        /** Experts in every layer, without a shared expert. */
+        static Experts everyLayer(
+                int[] countAndPerToken,
+                boolean normalizeTopK,
+                int intermediate,
+                boolean float32Sum,
+                int layers,
+                boolean gptOss,
+                Routing routing) {
+            return new Experts(
+                    countAndPerToken[0],
+                    countAndPerToken[1],
+                    normalizeTopK,
+                    intermediate,
+                    float32Sum,
+                    java.util.Collections.nCopies(layers, true),
+                    0,
+                    gptOss,
+                    routing);
+        }
+
         /** Whether layer {@code l} routes through the experts. */
         public boolean sparse(int l) {
             return sparse.get(l);
@@ -1608,20 +1629,28 @@ public record ModelConfig(
      * experts' weights always renormalized (MixtralTopKRouter).
      */
     private static Experts mixtralExperts(JsonNode root, int inter, int layers, String source) {
-        String countName = expertCountName(root, source);
-        int count = ConfigReader.intField(root, countName, source, 8, 1 << 16);
-        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
-        checkPerToken(count, perToken, countName, source);
-        return new Experts(
-                count,
-                perToken,
+        return Experts.everyLayer(
+                countAndPerToken(root, expertCountName(root, source), 8, 2, source),
                 true,
                 inter,
                 true,
-                java.util.Collections.nCopies(layers, true),
-                0,
+                layers,
                 false,
                 Experts.Routing.SOFTMAX_THEN_TOP_K);
+    }
+
+    /**
+     * The expert count under {@code countName} and {@code num_experts_per_tok}, with the config
+     * class's defaults, checked as torch.topk needs them.
+     */
+    private static int[] countAndPerToken(
+            JsonNode root, String countName, int countDefault, int perTokenDefault, String source) {
+        int count = ConfigReader.intField(root, countName, source, countDefault, 1 << 16);
+        int perToken =
+                ConfigReader.intField(
+                        root, "num_experts_per_tok", source, perTokenDefault, 1 << 16);
+        checkPerToken(count, perToken, countName, source);
+        return new int[] {count, perToken};
     }
 
     /**
@@ -1691,18 +1720,12 @@ public record ModelConfig(
      * biases and a clamped SwiGLU ({@link Experts#gptOss}).
      */
     private static Experts gptOssExperts(JsonNode root, int inter, int layers, String source) {
-        String countName = expertCountName(root, source);
-        int count = ConfigReader.intField(root, countName, source, 128, 1 << 16);
-        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 4, 1 << 16);
-        checkPerToken(count, perToken, countName, source);
-        return new Experts(
-                count,
-                perToken,
+        return Experts.everyLayer(
+                countAndPerToken(root, expertCountName(root, source), 128, 4, source),
                 false,
                 inter,
                 false,
-                java.util.Collections.nCopies(layers, true),
-                0,
+                layers,
                 true,
                 Experts.Routing.TOP_K_THEN_SOFTMAX);
     }
@@ -1714,17 +1737,12 @@ public record ModelConfig(
      * (GraniteMoeTopKRouter).
      */
     private static Experts graniteMoeExperts(JsonNode root, int inter, int layers, String source) {
-        int count = ConfigReader.intField(root, "num_local_experts", source, 8, 1 << 16);
-        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 2, 1 << 16);
-        checkPerToken(count, perToken, "num_local_experts", source);
-        return new Experts(
-                count,
-                perToken,
+        return Experts.everyLayer(
+                countAndPerToken(root, "num_local_experts", 8, 2, source),
                 false,
                 inter,
                 false,
-                java.util.Collections.nCopies(layers, true),
-                0,
+                layers,
                 false,
                 Experts.Routing.TOP_K_THEN_FLOAT32_SOFTMAX);
     }
@@ -1770,19 +1788,14 @@ public record ModelConfig(
      * the compute dtype (OlmoeTopKRouter is Qwen3-MoE's).
      */
     private static Experts olmoeExperts(JsonNode root, int inter, int layers, String source) {
-        String countName = expertCountName(root, source);
-        int count = ConfigReader.intField(root, countName, source, 64, 1 << 16);
-        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 8, 1 << 16);
-        checkPerToken(count, perToken, countName, source);
-        boolean normalize = ConfigReader.bool(root, "norm_topk_prob", source, false);
-        return new Experts(
-                count,
-                perToken,
-                normalize,
+        int[] countAndPerToken =
+                countAndPerToken(root, expertCountName(root, source), 64, 8, source);
+        return Experts.everyLayer(
+                countAndPerToken,
+                ConfigReader.bool(root, "norm_topk_prob", source, false),
                 inter,
                 false,
-                java.util.Collections.nCopies(layers, true),
-                0,
+                layers,
                 false,
                 Experts.Routing.SOFTMAX_THEN_TOP_K);
     }

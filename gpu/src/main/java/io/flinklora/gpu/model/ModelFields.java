@@ -823,6 +823,16 @@ public final class ModelFields {
                     "norm_topk_prob",
                     Use.APPLIED,
                     "the picked experts' weights renormalized to sum to 1 (default false)");
+    private static final Field DECODER_SPARSE_STEP =
+            new Field(
+                    "decoder_sparse_step",
+                    Use.APPLIED,
+                    "layer l routes through the experts when (l + 1) % step == 0 (default 1)");
+    private static final Field MLP_ONLY_LAYERS =
+            new Field(
+                    "mlp_only_layers",
+                    Use.APPLIED,
+                    "layers that keep the dense MLP (default none)");
     private static final Field OUTPUT_ROUTER_LOGITS =
             new Field(
                     "output_router_logits",
@@ -891,14 +901,8 @@ public final class ModelFields {
                             Use.APPLIED,
                             "each expert's width (default 768); intermediate_size is the dense"
                                     + " layers'"),
-                    new Field(
-                            "decoder_sparse_step",
-                            Use.APPLIED,
-                            "layer l routes through the experts when (l + 1) % step == 0 (default 1)"),
-                    new Field(
-                            "mlp_only_layers",
-                            Use.APPLIED,
-                            "layers that keep the dense MLP (default none)"),
+                    DECODER_SPARSE_STEP,
+                    MLP_ONLY_LAYERS,
                     OUTPUT_ROUTER_LOGITS,
                     ROUTER_AUX_LOSS_COEF);
 
@@ -968,14 +972,8 @@ public final class ModelFields {
                             "the shared expert's width (default 5632): a gated MLP every token"
                                     + " passes, times sigmoid(shared_expert_gate(x)), added to the"
                                     + " routed experts' sum"),
-                    new Field(
-                            "decoder_sparse_step",
-                            Use.APPLIED,
-                            "layer l routes through the experts when (l + 1) % step == 0 (default 1)"),
-                    new Field(
-                            "mlp_only_layers",
-                            Use.APPLIED,
-                            "layers that keep the dense MLP (default none)"),
+                    DECODER_SPARSE_STEP,
+                    MLP_ONLY_LAYERS,
                     OUTPUT_ROUTER_LOGITS,
                     ROUTER_AUX_LOSS_COEF);
 
