@@ -40,6 +40,7 @@ public final class LoraBatch implements ProjectionDelta {
     // their arrays leave the scopes and live until close().
     private final List<NDArray> kept = new ArrayList<>();
     private final List<AdapterMix> rowMix;
+    private float[][] weightOfToken;
     // The last gathered and slot-major inputs: projections that share an input (q, k, v; gate, up)
     // reuse them.
     private NDArray gatheredFrom;
@@ -151,12 +152,7 @@ public final class LoraBatch implements ProjectionDelta {
             if (lora == null) {
                 continue;
             }
-            float[] weightOfToken = new float[tokens];
-            java.util.Arrays.fill(weightOfToken, Float.NaN);
-            long[] rows = rowsOf.get(i);
-            for (int j = 0; j < rows.length; j++) {
-                weightOfToken[(int) rows[j]] = weightsOf.get(i)[j];
-            }
+            float[] weightOfToken = weightOfToken(i);
             long[] picked = new long[n];
             float[] weights = new float[n];
             long[] back = new long[n]; // each input row's delta row, or the appended zero row
@@ -202,6 +198,26 @@ public final class LoraBatch implements ProjectionDelta {
             }
         }
         return out;
+    }
+
+    /**
+     * Adapter {@code i}'s weight in each token row of the step, NaN where the row does not use it;
+     * built once per step, read by every expert of every sparse layer.
+     */
+    private float[] weightOfToken(int i) {
+        if (weightOfToken == null) {
+            weightOfToken = new float[adapters.size()][];
+        }
+        if (weightOfToken[i] == null) {
+            float[] w = new float[tokens];
+            java.util.Arrays.fill(w, Float.NaN);
+            long[] rows = rowsOf.get(i);
+            for (int j = 0; j < rows.length; j++) {
+                w[(int) rows[j]] = weightsOf.get(i)[j];
+            }
+            weightOfToken[i] = w;
+        }
+        return weightOfToken[i];
     }
 
     /**
