@@ -1468,6 +1468,19 @@ public final class ModelFields {
                                 unknown.add(k);
                             }
                         });
+        JsonNode quantization = root.get("quantization_config");
+        if (quantization != null && !quantization.isNull()) {
+            // the hub's gpt-oss (mxfp4) and the many GPTQ / AWQ / bitsandbytes uploads: say what to
+            // do
+            throw new ModelFormatException(
+                    source
+                            + ": quantization_config (quant_method "
+                            + quantization.path("quant_method").asText("unknown")
+                            + ") is not supported: the engine loads float32, float16 or bfloat16"
+                            + " weights; dequantize the checkpoint first (transformers loads it"
+                            + " dequantized, e.g. gpt-oss with Mxfp4Config(dequantize=True), and"
+                            + " save_pretrained writes plain weights)");
+        }
         if (!unknown.isEmpty()) {
             throw new ModelFormatException(
                     source

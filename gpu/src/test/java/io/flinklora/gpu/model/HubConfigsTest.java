@@ -604,6 +604,8 @@ class HubConfigsTest {
                 org.junit.jupiter.api.Assertions.assertThrows(
                         ModelFormatException.class, () -> parse("gpt-oss-20b", gptOss20b(true)));
         assertTrue(e.getMessage().contains("quantization_config"), e.getMessage());
+        assertTrue(e.getMessage().contains("mxfp4"), e.getMessage());
+        assertTrue(e.getMessage().contains("dequantize"), e.getMessage());
     }
 
     @Test
