@@ -516,6 +516,9 @@ public final class LoraAdapter implements AutoCloseable {
                 continue;
             }
             ParameterTargets.Layer t = ParameterTargets.of(config, model, l);
+            // transformers 4's per-expert tensors, read only where PEFT 0.21's conversion of them
+            // was checked (Mixtral, Qwen3-MoE, OLMoE); elsewhere they stay unused and are refused
+            boolean perExpert = ParameterTargets.convertible(model);
             String oldBlock = ParameterTargets.oldBlock(model, l);
             if (t.gateUp() != null) {
                 out[l][ExpertParameter.GATE_UP.ordinal()] =
@@ -531,7 +534,7 @@ public final class LoraAdapter implements AutoCloseable {
                                 x.count(),
                                 hidden,
                                 2 * x.intermediate(),
-                                oldBlock + ".experts.",
+                                perExpert ? oldBlock + ".experts." : null,
                                 ParameterTargets.fusedGateUp(model));
             }
             if (t.down() != null) {
@@ -548,13 +551,13 @@ public final class LoraAdapter implements AutoCloseable {
                                 x.count(),
                                 x.intermediate(),
                                 hidden,
-                                oldBlock + ".experts.",
+                                perExpert ? oldBlock + ".experts." : null,
                                 List.of(ParameterTargets.oldDown(model)));
             }
             if (t.router() != null) {
                 // transformers 4's Mixtral router sat in block_sparse_moe: PEFT renames its keys
                 String router =
-                        byKey.containsKey(t.router() + ".lora_A.weight")
+                        !perExpert || byKey.containsKey(t.router() + ".lora_A.weight")
                                 ? t.router()
                                 : oldBlock + ".gate";
                 out[l][ExpertParameter.ROUTER.ordinal()] =
