@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
 import java.util.HashMap;
@@ -26,6 +27,7 @@ final class AdapterPool implements AutoCloseable {
     private final DataType dtype;
     private final int capacity;
     private final Map<Integer, RankPool> pools = new HashMap<>();
+    private final ParameterPool parameters;
 
     /** The slots of one rank; tensors per (layer, projection) are allocated on first use. */
     static final class RankPool {
@@ -83,6 +85,7 @@ final class AdapterPool implements AutoCloseable {
         this.model = model;
         this.dtype = dtype;
         this.capacity = capacity;
+        this.parameters = new ParameterPool(manager, dtype);
     }
 
     /**
@@ -151,6 +154,12 @@ final class AdapterPool implements AutoCloseable {
                         pool.a[l][i].get(new NDIndex(slot)),
                         pool.bT[l][i].get(new NDIndex(slot)));
             }
+            for (ExpertParameter p : ExpertParameter.values()) {
+                ParameterLora lora = adapter.parameter(l, p);
+                if (lora != null) {
+                    parameters.place(l, p, lora);
+                }
+            }
         }
         return true;
     }
@@ -169,6 +178,12 @@ final class AdapterPool implements AutoCloseable {
                     m.unplace();
                 }
             }
+            for (ExpertParameter p : ExpertParameter.values()) {
+                ParameterLora lora = adapter.parameter(l, p);
+                if (lora != null) {
+                    parameters.free(lora);
+                }
+            }
         }
     }
 
@@ -183,6 +198,7 @@ final class AdapterPool implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        parameters.close();
         manager.close();
         pools.clear();
     }

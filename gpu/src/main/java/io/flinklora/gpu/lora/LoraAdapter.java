@@ -1399,7 +1399,7 @@ public final class LoraAdapter implements AutoCloseable {
                 rowVectors |= m != null && (m.hostBias != null || m.doraScale != null);
             }
         }
-        if (extras != Extras.NONE || rowVectors || hostBaseBias != null || parameters != null) {
+        if (extras != Extras.NONE || rowVectors || hostBaseBias != null) {
             // Whole matrices (saved modules, embedding LoRA) and per-row vectors (lora_bias, DoRA
             // scales) live beside the pools, owned by this adapter: steps read them, never upload
             // them.
@@ -1432,15 +1432,6 @@ public final class LoraAdapter implements AutoCloseable {
                                     extrasOnDevice
                                             .create(delta, new Shape(1, delta.length))
                                             .toType(dtype, false);
-                        }
-                    }
-                }
-            }
-            if (parameters != null) {
-                for (ParameterLora[] layer : parameters) {
-                    for (ParameterLora p : layer) {
-                        if (p != null) {
-                            p.upload(extrasOnDevice, dtype);
                         }
                     }
                 }
@@ -1528,15 +1519,6 @@ public final class LoraAdapter implements AutoCloseable {
                 }
             }
             baseBiasOnDevice = null;
-            if (parameters != null) {
-                for (ParameterLora[] layer : parameters) {
-                    for (ParameterLora p : layer) {
-                        if (p != null) {
-                            p.unload();
-                        }
-                    }
-                }
-            }
             embedAT = null;
             embedBT = null;
             savedEmbed = null;

@@ -132,72 +132,236 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     /**
-     * LoRA on a sparse layer's parameter: for each adapter with LoRA there, the rows whose token
-     * uses it get {@code w * s B_e A_e x}. One pass per such adapter (a gather of its rows, two
-     * products, a gather back), not folded into the pooled strategies: experts split a step's rows
-     * into small groups, and PEFT itself serves one such adapter per forward pass.
+     * LoRA on a sparse layer's parameter (the experts' stacked products, the router, Qwen2-MoE's
+     * shared expert): each row whose token uses an adapter with LoRA there gets {@code w s B_e A_e
+     * x} for its expert e. The (adapter, expert) cells the rows use are gathered from the {@link
+     * ParameterPool} with one indexed read per side and rank, and their rows run through one
+     * batched product per side in the slot layout of the dense projections ({@link SlotLayout}:
+     * cells holding many rows, a prefill chunk's, run alone): the native operations per parameter
+     * do not grow with the number of adapters or experts in the step.
      */
     @Override
     public NDArray parameter(
             int layer,
             ExpertParameter parameter,
-            int expert,
             NDArray input,
             NDArray output,
-            long[] tokenRows) {
-        NDArray out = output;
+            long[] tokenRows,
+            int[] expertStart) {
         int n = (int) input.getShape().get(0);
+        Map<Integer, List<Cell>> byRank = cells(layer, parameter, n, tokenRows, expertStart);
+        if (byRank.isEmpty()) {
+            return output;
+        }
+        if (strategy == LoraStrategy.LOOP) {
+            NDArray out = output;
+            for (List<Cell> group : byRank.values()) {
+                for (Cell c : group) {
+                    NDArray d =
+                            linear(Rows.of(input, manager.create(c.rows())), c.lora().a(c.expert()))
+                                    .matMul(c.lora().bT(c.expert()))
+                                    .mul(
+                                            manager.create(c.weights(), new Shape(c.size(), 1))
+                                                    .toType(dtype, false));
+                    long[] back = new long[n];
+                    java.util.Arrays.fill(back, c.size());
+                    for (int j = 0; j < c.size(); j++) {
+                        back[(int) c.rows()[j]] = j;
+                    }
+                    NDArray zero = manager.zeros(new Shape(1, c.lora().out), dtype);
+                    out =
+                            out.add(
+                                    Rows.of(
+                                            NDArrays.concat(new NDList(d, zero)),
+                                            manager.create(back)));
+                }
+            }
+            return out;
+        }
+        NDList deltas = new NDList(byRank.size());
+        List<long[]> rowsOfGroups = new ArrayList<>();
+        for (List<Cell> group : byRank.values()) {
+            // Fewest rows first: the cells the layout keeps in its padded batch are then a prefix.
+            group.sort(java.util.Comparator.comparingInt(Cell::size));
+            deltas.add(cellDeltas(input, group));
+            int pairs = 0;
+            for (Cell c : group) {
+                pairs += c.size();
+            }
+            long[] rows = new long[pairs];
+            int at = 0;
+            for (Cell c : group) {
+                System.arraycopy(c.rows(), 0, rows, at, c.size());
+                at += c.size();
+            }
+            rowsOfGroups.add(rows);
+        }
+        return output.add(
+                pairsToRows(
+                        deltas.size() == 1 ? deltas.singletonOrThrow() : NDArrays.concat(deltas),
+                        rowsOfGroups,
+                        n));
+    }
+
+    /**
+     * One (adapter, expert) cell of a sparse layer's parameter: the input rows it adapts and their
+     * weights (the token's weight of that adapter).
+     */
+    private record Cell(ParameterLora lora, int expert, long[] rows, float[] weights) {
+        int size() {
+            return rows.length;
+        }
+    }
+
+    /** The cells of a parameter's rows, by rank (each rank's cells share one pool). */
+    private Map<Integer, List<Cell>> cells(
+            int layer, ExpertParameter parameter, int n, long[] tokenRows, int[] expertStart) {
+        Map<Integer, List<Cell>> byRank = new java.util.TreeMap<>();
         for (int i = 0; i < adapters.size(); i++) {
             ParameterLora lora = adapters.get(i).parameter(layer, parameter);
             if (lora == null) {
                 continue;
             }
             float[] weightOfToken = weightOfToken(i);
-            long[] picked = new long[n];
-            float[] weights = new float[n];
-            long[] back = new long[n]; // each input row's delta row, or the appended zero row
-            int k = 0;
-            boolean weighted = false;
-            for (int r = 0; r < n; r++) {
-                float wt = weightOfToken[(int) (tokenRows == null ? r : tokenRows[r])];
-                if (Float.isNaN(wt)) {
-                    back[r] = -1;
-                    continue;
-                }
-                back[r] = k;
-                picked[k] = r;
-                weights[k++] = wt;
-                weighted |= wt != 1f;
-            }
-            if (k == 0) {
-                continue;
-            }
-            NDArray x =
-                    k == n
-                            ? input
-                            : Rows.of(input, manager.create(java.util.Arrays.copyOf(picked, k)));
-            NDArray delta = linear(x, lora.a(expert)).matMul(lora.bT(expert));
-            if (weighted) {
-                delta =
-                        delta.mul(
-                                manager.create(java.util.Arrays.copyOf(weights, k), new Shape(k, 1))
-                                        .toType(dtype, false));
-            }
-            if (k == n) {
-                out = out.add(delta);
-            } else {
-                for (int r = 0; r < n; r++) {
-                    if (back[r] < 0) {
-                        back[r] = k;
+            int experts = expertStart == null ? 1 : expertStart.length - 1;
+            for (int e = 0; e < experts; e++) {
+                int from = expertStart == null ? 0 : expertStart[e];
+                int to = expertStart == null ? n : expertStart[e + 1];
+                long[] rows = new long[to - from];
+                float[] weights = new float[to - from];
+                int k = 0;
+                for (int r = from; r < to; r++) {
+                    float wt = weightOfToken[(int) (tokenRows == null ? r : tokenRows[r])];
+                    if (!Float.isNaN(wt)) {
+                        rows[k] = r;
+                        weights[k++] = wt;
                     }
                 }
-                NDArray padded =
-                        NDArrays.concat(
-                                new NDList(delta, manager.zeros(new Shape(1, lora.out), dtype)));
-                out = out.add(Rows.of(padded, manager.create(back)));
+                if (k > 0) {
+                    byRank.computeIfAbsent(lora.rank, x -> new ArrayList<>())
+                            .add(
+                                    new Cell(
+                                            lora,
+                                            e,
+                                            java.util.Arrays.copyOf(rows, k),
+                                            java.util.Arrays.copyOf(weights, k)));
+                }
             }
         }
-        return out;
+        return byRank;
+    }
+
+    /**
+     * The weighted deltas {@code [pairs, out]} of one rank's cells, their rows in cell order: the
+     * light cells' A and B gathered from their pool in one read each and their rows in a padded
+     * {@code [cells, depth, in]} batch (two products), each heavy cell's rows through its own two.
+     */
+    private NDArray cellDeltas(NDArray input, List<Cell> group) {
+        int g = group.size();
+        int[] ids = new int[g];
+        int[] counts = new int[g];
+        int pairs = 0;
+        for (int c = 0; c < g; c++) {
+            ids[c] = c;
+            counts[c] = group.get(c).size();
+            pairs += counts[c];
+        }
+        long[] rows = new long[pairs];
+        float[] weights = new float[pairs];
+        boolean weighted = false;
+        boolean inOrder = pairs == input.getShape().get(0);
+        int at = 0;
+        for (Cell c : group) {
+            for (int j = 0; j < c.size(); j++, at++) {
+                rows[at] = c.rows()[j];
+                weights[at] = c.weights()[j];
+                weighted |= weights[at] != 1f;
+                inOrder &= rows[at] == at;
+            }
+        }
+        NDArray x = inOrder ? input : Rows.of(input, manager.create(rows));
+        SlotLayout layout = slotLayout(ids, counts, ids);
+        NDList parts = new NDList();
+        long cells = (long) layout.slots() * layout.depth();
+        if (layout.slots() > 0) {
+            long[] cellIds = new long[layout.slots()];
+            for (int c = 0; c < cellIds.length; c++) {
+                cellIds[c] = group.get(c).lora().cell(group.get(c).expert());
+            }
+            ParameterPool.Slots pool = group.get(0).lora().slots();
+            NDArray index = manager.create(cellIds);
+            NDArray aT = Rows.of(pool.a(), index).transpose(0, 2, 1);
+            NDArray bT = Rows.of(pool.bT(), index);
+            long in = x.getShape().get(1);
+            NDArray padded;
+            if (layout.positions() == null) {
+                padded = x.reshape(layout.slots(), layout.depth(), in);
+            } else {
+                NDArray flat = manager.zeros(new Shape(cells + 1, in), x.getDataType());
+                flat.set(new NDIndex("{}", layout.positions()), x);
+                padded =
+                        flat.get(new NDIndex("0:" + cells))
+                                .reshape(layout.slots(), layout.depth(), in);
+            }
+            parts.add(padded.matMul(aT).matMul(bT).reshape(cells, -1));
+        }
+        for (long[] segment : layout.heavy()) {
+            Cell c = group.get((int) segment[2]);
+            NDArray segmentRows = x.get(new NDIndex(segment[0] + ":" + segment[1]));
+            parts.add(linear(segmentRows, c.lora().a(c.expert())).matMul(c.lora().bT(c.expert())));
+        }
+        NDArray d;
+        if (layout.heavy().isEmpty()) {
+            d =
+                    layout.positions() == null
+                            ? parts.singletonOrThrow()
+                            : Rows.of(parts.get(0), layout.positions());
+        } else {
+            d = Rows.of(parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts), layout.back());
+        }
+        return weighted
+                ? d.mul(manager.create(weights, new Shape(pairs, 1)).toType(dtype, false))
+                : d;
+    }
+
+    /**
+     * Pair deltas {@code [pairs, out]} (the rank groups' pairs in order, {@code rowsOfGroups}
+     * naming each pair's row) summed into {@code [rows, out]}: one gather when no row has two
+     * pairs, else one gather of depth x rows (the zero row where a row has fewer) and a sum.
+     */
+    private NDArray pairsToRows(NDArray deltas, List<long[]> rowsOfGroups, int n) {
+        int pairs = 0;
+        for (long[] r : rowsOfGroups) {
+            pairs += r.length;
+        }
+        int[] depthOf = new int[n];
+        int depth = 0;
+        boolean identity = pairs == n;
+        int at = 0;
+        for (long[] r : rowsOfGroups) {
+            for (long row : r) {
+                depth = Math.max(depth, ++depthOf[(int) row]);
+                identity &= row == at++;
+            }
+        }
+        if (identity) {
+            return deltas;
+        }
+        long[] gather = new long[depth * n];
+        java.util.Arrays.fill(gather, pairs); // the zero row appended after the pairs
+        java.util.Arrays.fill(depthOf, 0);
+        at = 0;
+        for (long[] r : rowsOfGroups) {
+            for (long row : r) {
+                gather[depthOf[(int) row]++ * n + (int) row] = at++;
+            }
+        }
+        long out = deltas.getShape().get(1);
+        NDArray padded =
+                NDArrays.concat(
+                        new NDList(deltas, manager.zeros(new Shape(1, out), deltas.getDataType())));
+        NDArray rows = Rows.of(padded, manager.create(gather));
+        return depth == 1 ? rows : rows.reshape(depth, n, out).sum(new int[] {0});
     }
 
     /**

@@ -1,10 +1,7 @@
 package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import io.flinklora.annotation.Internal;
 
 /**
@@ -28,8 +25,9 @@ final class ParameterLora {
     /** {@code [experts, rank, out]}: expert e's {@code s B_e} transposed. */
     final float[] hostBT;
 
-    private NDArray a;
-    private NDArray bT;
+    // Where the adapter's cells sit while it is resident (ParameterPool), else null.
+    private ParameterPool.Slots slots;
+    private int slot;
 
     private ParameterLora(int experts, int rank, int in, int out, float[] a, float[] bT) {
         this.experts = experts;
@@ -64,28 +62,41 @@ final class ParameterLora {
         return 4L * (hostA.length + hostBT.length);
     }
 
-    void upload(NDManager m, DataType dtype) {
-        a = m.create(hostA, new Shape(experts, rank, in)).toType(dtype, false);
-        bT = m.create(hostBT, new Shape(experts, rank, out)).toType(dtype, false);
+    void placed(ParameterPool.Slots slots, int slot) {
+        this.slots = slots;
+        this.slot = slot;
     }
 
-    void unload() {
-        a = null;
-        bT = null;
+    void unplace() {
+        slots = null;
+    }
+
+    /** The pool holding the device copies, or null when the adapter is not resident. */
+    ParameterPool.Slots slots() {
+        return slots;
+    }
+
+    int slot() {
+        return slot;
     }
 
     /** Whether the device copies exist (the adapter is resident). */
     boolean resident() {
-        return a != null;
+        return slots != null;
+    }
+
+    /** Expert {@code e}'s row in its pool's stacks. */
+    long cell(int e) {
+        return (long) slot * experts + e;
     }
 
     /** Expert {@code e}'s A {@code [rank, in]} on the device. */
     NDArray a(int e) {
-        return a.get(new NDIndex(e));
+        return slots.a().get(new NDIndex(cell(e)));
     }
 
     /** Expert {@code e}'s scaled B transposed {@code [rank, out]} on the device. */
     NDArray bT(int e) {
-        return bT.get(new NDIndex(e));
+        return slots.bT().get(new NDIndex(cell(e)));
     }
 }

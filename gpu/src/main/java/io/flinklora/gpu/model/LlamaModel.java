@@ -1464,9 +1464,9 @@ public final class LlamaModel implements AutoCloseable {
                 delta.parameter(
                         l,
                         ExpertParameter.ROUTER,
-                        0,
                         x,
                         linear(x, w.router(), w.routerBias()),
+                        null,
                         null);
         // Each token's top k as torch.topk picks them (largest first); only their ids come to the
         // host, where they size each expert's rows. Their weights are gathered on the device.
@@ -1512,47 +1512,54 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDManager m = x.getManager();
         NDArray grouped = Rows.of(x, m.create(tokenOfRow));
+        // Each expert's products over its rows; LoRA on the experts and the activation run once
+        // over all experts' rows (the same values: both are per row), so their native operations
+        // do not grow with the number of experts.
+        NDList gateUps = new NDList();
+        for (int e = 0; e < n; e++) {
+            if (count[e] > 0) {
+                gateUps.add(
+                        linear(
+                                grouped.get(new NDIndex(start[e] + ":" + start[e + 1])),
+                                w.gateUp()[e],
+                                w.gateUpBias() == null ? null : w.gateUpBias()[e]));
+            }
+        }
+        NDArray gateUp =
+                delta.parameter(
+                        l,
+                        ExpertParameter.GATE_UP,
+                        grouped,
+                        gateUps.size() == 1 ? gateUps.get(0) : NDArrays.concat(gateUps),
+                        tokenOfRow,
+                        start);
+        long inter = gateUp.getShape().get(1) / 2;
+        NDArray gated;
+        if (cfg.gptOss()) {
+            gated = gptOssGlu(gateUp, inter);
+        } else {
+            NDArray gate = gateUp.get(new NDIndex(":, 0:" + inter));
+            NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
+            gated = activation(gate).mul(up);
+        }
         NDList outputs = new NDList();
         for (int e = 0; e < n; e++) {
-            if (count[e] == 0) {
-                continue;
+            if (count[e] > 0) {
+                outputs.add(
+                        linear(
+                                gated.get(new NDIndex(start[e] + ":" + start[e + 1])),
+                                w.down()[e],
+                                w.downBias() == null ? null : w.downBias()[e]));
             }
-            NDArray rows = grouped.get(new NDIndex(start[e] + ":" + start[e + 1]));
-            // the token row of each of the expert's rows: which adapter LoRA on the experts reads
-            long[] tokensOf = Arrays.copyOfRange(tokenOfRow, start[e], start[e + 1]);
-            NDArray gateUp =
-                    delta.parameter(
-                            l,
-                            ExpertParameter.GATE_UP,
-                            e,
-                            rows,
-                            linear(
-                                    rows,
-                                    w.gateUp()[e],
-                                    w.gateUpBias() == null ? null : w.gateUpBias()[e]),
-                            tokensOf);
-            long inter = gateUp.getShape().get(1) / 2;
-            NDArray gated;
-            if (cfg.gptOss()) {
-                gated = gptOssGlu(gateUp, inter);
-            } else {
-                NDArray gate = gateUp.get(new NDIndex(":, 0:" + inter));
-                NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
-                gated = activation(gate).mul(up);
-            }
-            outputs.add(
-                    delta.parameter(
-                            l,
-                            ExpertParameter.DOWN,
-                            e,
-                            gated,
-                            linear(
-                                    gated,
-                                    w.down()[e],
-                                    w.downBias() == null ? null : w.downBias()[e]),
-                            tokensOf));
         }
-        NDArray out = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs);
+        NDArray out =
+                delta.parameter(
+                        l,
+                        ExpertParameter.DOWN,
+                        gated,
+                        outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs),
+                        tokenOfRow,
+                        start);
         NDArray weights = Rows.of(picked.reshape(pairs, 1), m.create(pairOfRow));
         // Mixtral multiplies and sums in float32 (its weights stay float32); Qwen3-MoE casts its
         // weights to the compute dtype first.
@@ -1571,34 +1578,34 @@ public final class LlamaModel implements AutoCloseable {
                     delta.parameter(
                             l,
                             ExpertParameter.SHARED_GATE_PROJ,
-                            0,
                             x,
                             both.get(new NDIndex(":, 0:" + shared)),
+                            null,
                             null);
             NDArray up =
                     delta.parameter(
                             l,
                             ExpertParameter.SHARED_UP_PROJ,
-                            0,
                             x,
                             both.get(new NDIndex(":, " + shared + ":")),
+                            null,
                             null);
-            NDArray gated = activation(gate).mul(up);
+            NDArray sharedGated = activation(gate).mul(up);
             NDArray sharedOut =
                     delta.parameter(
                             l,
                             ExpertParameter.SHARED_DOWN_PROJ,
-                            0,
-                            gated,
-                            linear(gated, w.sharedDown(), null),
+                            sharedGated,
+                            linear(sharedGated, w.sharedDown(), null),
+                            null,
                             null);
             NDArray gateLogit =
                     delta.parameter(
                             l,
                             ExpertParameter.SHARED_EXPERT_GATE,
-                            0,
                             x,
                             linear(x, w.sharedGate(), null),
+                            null,
                             null);
             routed = routed.add(Activation.sigmoid(gateLogit).mul(sharedOut));
         }

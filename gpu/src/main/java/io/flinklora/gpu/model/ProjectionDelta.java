@@ -23,23 +23,24 @@ public interface ProjectionDelta extends AutoCloseable {
             int layer, Projection projection, NDArray input, NDArray output, NDArray baseBias);
 
     /**
-     * LoRA on a sparse layer's parameters (PEFT's {@code target_parameters}): the delta of one
-     * expert's product, or of the router's logits.
+     * LoRA on a sparse layer's parameters (PEFT's {@code target_parameters}): the deltas of every
+     * expert's product over its rows, or of the router's logits.
      *
-     * @param expert the expert whose rows these are (0 for the router)
-     * @param input that product's input rows
+     * @param input the product's input rows, grouped by expert
      * @param output the base product of the same rows
      * @param tokenRows for each input row, its token row in the step; null when the rows are the
-     *     step's tokens in order (the router)
+     *     step's tokens in order (the router, the shared expert)
+     * @param expertStart rows {@code expertStart[e]} to {@code expertStart[e + 1]} are expert e's;
+     *     null when all rows are one product's (the router, the shared expert)
      * @return the output with the deltas added (may be {@code output} itself)
      */
     default NDArray parameter(
             int layer,
             ExpertParameter parameter,
-            int expert,
             NDArray input,
             NDArray output,
-            long[] tokenRows) {
+            long[] tokenRows,
+            int[] expertStart) {
         return output;
     }
 
