@@ -15,6 +15,12 @@ work (as for a real static-batch user) and are NOT counted.
   tokens            = sum over requests of len(own output)
   tokens_per_second = tokens / generate_seconds
 
+With "one_adapter_per_batch": true in the workload (adapters with LoRA on experts, PEFT's
+target_parameters: its ParamWrapper refuses adapter_names, "does not support mixed adapter
+batches"), requests are grouped by adapter in order of first appearance and each group runs in
+static batches after model.set_adapter(name) (base requests under model.disable_adapter()): how
+a PEFT user must serve such adapters.
+
 Usage: python scripts/peer/peft_peer.py --workload W.json --threads N --out RESULT.json
 Exit codes: 0 ok, 2 bad workload / missing files, 3 torch/transformers/peft not importable.
 """
@@ -86,6 +92,7 @@ def main():
     requests = wl.get("requests") or []
     # Timed passes over the same requests; the figure is the median pass.
     passes = max(1, int(wl.get("passes", 1)))
+    per_adapter = bool(wl.get("one_adapter_per_batch", False))
     if not model_dir or not os.path.isdir(model_dir):
         die(f"model folder not found: {model_dir!r}")
     if batch_size < 1:
@@ -152,7 +159,11 @@ def main():
         load_seconds = time.perf_counter() - t0
 
         # ---------------- warm-up (untimed), as the engine side warms up ----------------
-        if requests:
+        if requests and per_adapter:
+            # The first adapter's requests, as the timed passes start with them.
+            group = [r for r in requests if r.get("adapter") == requests[0].get("adapter")]
+            run_pass(model, group[:batch_size], batch_size, pad_id, adapter_order, internal, torch, True)
+        elif requests:
             first = requests[:min(len(requests), batch_size)]
             wl = max(len(r["prompt_ids"]) for r in first)
             w_ids = torch.full((len(first), wl), pad_id, dtype=torch.long)
@@ -173,7 +184,7 @@ def main():
         pass_seconds = []
         for pass_index in range(passes):
             outputs, batch_seconds, tokens, generated_incl_waste = run_pass(
-                model, requests, batch_size, pad_id, adapter_order, internal, torch)
+                model, requests, batch_size, pad_id, adapter_order, internal, torch, per_adapter)
             pass_seconds.append(sum(batch_seconds))
             if pass_index == 0:
                 first_outputs = outputs
@@ -194,6 +205,7 @@ def main():
         "batch_seconds": batch_seconds,
         "generated_tokens_including_wasted": generated_incl_waste,
         "adapters_loaded": len(adapter_order),
+        "one_adapter_per_batch": per_adapter,
         "ignored_generation_config": dropped,
         "outputs": outputs,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
@@ -210,14 +222,24 @@ def main():
           f"{len(batch_seconds)} batches, load {load_seconds:.2f}s, threads {args.threads})", file=sys.stderr)
 
 
-def run_pass(model, requests, batch_size, pad_id, adapter_order, internal, torch):
-    """One timed pass: static batches in arrival order, each run to its longest request."""
+def batches(requests, batch_size, per_adapter):
+    """(adapter or None, batch) in run order: arrival order, or grouped by adapter first."""
+    if not per_adapter:
+        return [(None, requests[s:s + batch_size]) for s in range(0, len(requests), batch_size)]
+    groups = {}
+    for r in requests:
+        groups.setdefault(r.get("adapter"), []).append(r)
+    return [(a, g[s:s + batch_size]) for a, g in groups.items() for s in range(0, len(g), batch_size)]
+
+
+def run_pass(model, requests, batch_size, pad_id, adapter_order, internal, torch, per_adapter=False):
+    """One timed pass: static batches in arrival order (or per adapter), each run to its longest
+    request."""
     outputs = {}
     batch_seconds = []
     tokens = 0
     generated_incl_waste = 0
-    for start in range(0, len(requests), batch_size):
-        batch = requests[start:start + batch_size]
+    for adapter, batch in batches(requests, batch_size, per_adapter):
         want = [int(r.get("max_new_tokens", 0)) for r in batch]
         max_new = max(want)
         if max_new == 0:
@@ -242,11 +264,18 @@ def run_pass(model, requests, batch_size, pad_id, adapter_order, internal, torch
             pad_token_id=pad_id,
             use_cache=True,
         )
-        if adapter_order:
+        if adapter_order and not per_adapter:
             gen_kwargs["adapter_names"] = [
                 internal[r["adapter"]] if r.get("adapter") is not None else BASE_ADAPTER for r in batch]
         t1 = time.perf_counter()
-        out = model.generate(**gen_kwargs)
+        if per_adapter and adapter is not None:
+            model.set_adapter(internal[adapter])  # counted: switching is part of serving
+            out = model.generate(**gen_kwargs)
+        elif per_adapter and adapter_order:
+            with model.disable_adapter():
+                out = model.generate(**gen_kwargs)
+        else:
+            out = model.generate(**gen_kwargs)
         dt = time.perf_counter() - t1
         batch_seconds.append(dt)
         new = out[:, plen:].tolist()

@@ -180,7 +180,7 @@ public final class KvBench {
                                 "33"),
                         Map.of("JAVA_OPTS", "-Dai.djl.pytorch.num_threads=1"));
         Path workload = out.resolve("kv-memory-workload.json");
-        PeerBench.writeWorkload(workload, model, adapters, reqs, 1);
+        PeerBench.writeWorkload(workload, model, adapters, reqs, 1, false);
         long peerRss =
                 peakRss(
                         out,

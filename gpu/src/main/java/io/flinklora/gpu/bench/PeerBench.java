@@ -41,8 +41,11 @@ import java.util.concurrent.TimeUnit;
  * engine's is fixed per JVM by {@code ai.djl.pytorch.num_threads}); {@code scripts/bench.sh peer}
  * runs 1 and 2 and plots both.
  *
- * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]}, or {@code
- * OUT --plot} to merge the runs' JSON into a table and a PNG.
+ * <p>After the two Llama shapes, a mixture of experts: a random Mixtral with 32 adapters on its
+ * attention and experts ({@code target_parameters}), which PEFT serves one adapter per batch.
+ *
+ * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]
+ * [--moe-only]}, or {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
  */
 @Internal
 public final class PeerBench {
@@ -74,6 +77,7 @@ public final class PeerBench {
         String python = opt(a, "--python", System.getenv().getOrDefault("PEER_PYTHON", "python3"));
         String script = opt(a, "--peer-script", "scripts/peer/peft_peer.py");
         Files.createDirectories(out);
+        boolean moeOnly = a.contains("--moe-only");
         List<Shape2> shapes =
                 quick
                         ? List.of(
@@ -93,7 +97,7 @@ public final class PeerBench {
         System.out.printf(
                 "engine vs transformers + PEFT, %d PyTorch thread(s)%s%n%n",
                 threads, quick ? " (quick)" : "");
-        for (Shape2 shape : shapes) {
+        for (Shape2 shape : moeOnly ? List.<Shape2>of() : shapes) {
             Path model = RandomLlama.write(out.resolve("peer-" + shape.name()), shape.spec(), 42);
             Path adapters = writeAdapters(out.resolve("peer-" + shape.name() + "-adapters"), model);
             int vocab = shape.spec().vocab();
@@ -134,35 +138,7 @@ public final class PeerBench {
                                 threads,
                                 out,
                                 passes);
-                ObjectNode row =
-                        rows.addObject()
-                                .put("model", shape.name())
-                                .put("workload", w.getKey())
-                                .put("engine_tps", run.tps)
-                                .put("requests", w.getValue().size())
-                                .put("arrays_per_decode_step", run.arraysPerDecodeStep);
-                String peerText;
-                if (peer == null) {
-                    peerText = "skipped";
-                } else {
-                    int agree = 0;
-                    for (Req r : w.getValue()) {
-                        agree +=
-                                Arrays.equals(run.tokens.get(r.id()), peer.tokens.get(r.id()))
-                                        ? 1
-                                        : 0;
-                    }
-                    row.put("peer_tps", peer.tps)
-                            .put("ratio", run.tps / peer.tps)
-                            .put("agree", agree);
-                    peerText =
-                            String.format(
-                                    "%7.1f | %5.2fx | %d/%d",
-                                    peer.tps, run.tps / peer.tps, agree, w.getValue().size());
-                }
-                System.out.printf(
-                        "%-15s %-38s | engine %7.1f tok/s | peer %s | %d arrays/decode step%n",
-                        shape.name(), w.getKey(), run.tps, peerText, run.arraysPerDecodeStep);
+                row(rows, shape.name(), w.getKey(), run, peer, w.getValue());
             }
             report.with("distinct_over_base").put(shape.name(), shortRuns.distinctOverBase());
             System.out.printf(
@@ -184,9 +160,44 @@ public final class PeerBench {
             }
             System.out.println();
         }
+        moe(out, quick, threads, python, script, report, rows);
         Path file = out.resolve("peer-bench-t" + threads + ".json");
         Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(report));
         System.out.println("wrote " + file);
+    }
+
+    /** Adds and prints one workload's row: engine and peer tokens/s, their ratio and agreement. */
+    private static void row(
+            ArrayNode rows,
+            String model,
+            String workload,
+            EngineRun run,
+            PeerRun peer,
+            List<Req> reqs) {
+        ObjectNode row =
+                rows.addObject()
+                        .put("model", model)
+                        .put("workload", workload)
+                        .put("engine_tps", run.tps)
+                        .put("requests", reqs.size())
+                        .put("arrays_per_decode_step", run.arraysPerDecodeStep);
+        String peerText;
+        if (peer == null) {
+            peerText = "skipped";
+        } else {
+            int agree = 0;
+            for (Req r : reqs) {
+                agree += Arrays.equals(run.tokens.get(r.id()), peer.tokens.get(r.id())) ? 1 : 0;
+            }
+            row.put("peer_tps", peer.tps).put("ratio", run.tps / peer.tps).put("agree", agree);
+            peerText =
+                    String.format(
+                            "%7.1f | %5.2fx | %d/%d",
+                            peer.tps, run.tps / peer.tps, agree, reqs.size());
+        }
+        System.out.printf(
+                "%-15s %-38s | engine %7.1f tok/s | peer %s | %d arrays/decode step%n",
+                model, workload, run.tps, peerText, run.arraysPerDecodeStep);
     }
 
     private static String opt(List<String> a, String name, String dflt) {
@@ -194,7 +205,76 @@ public final class PeerBench {
         return i >= 0 && i + 1 < a.size() ? a.get(i + 1) : dflt;
     }
 
+    /**
+     * A mixture of experts (a random Mixtral) with 32 adapters on its attention and its experts
+     * (PEFT's {@code target_parameters}): the engine serves them in one batch; PEFT refuses mixed
+     * batches of such adapters ("does not support mixed adapter batches"), so its users serve one
+     * adapter per batch, and the peer does ({@code one_adapter_per_batch}). Base only: one batch of
+     * 32 each side. Prints the same columns as the dense shapes, and 32 distinct / base only.
+     */
+    private static void moe(
+            Path out,
+            boolean quick,
+            int threads,
+            String python,
+            String script,
+            ObjectNode report,
+            ArrayNode rows)
+            throws IOException, InterruptedException {
+        String name = quick ? "mixtral-h128-e4" : "mixtral-h512-e8";
+        RandomLlama.Spec spec =
+                quick
+                        ? new RandomLlama.Spec(128, 2, 4, 4, 256, 512, 1024)
+                        : new RandomLlama.Spec(512, 4, 8, 8, 512, 512, 1024);
+        Path model =
+                RandomLlama.write(
+                        out.resolve("peer-" + name),
+                        spec,
+                        new RandomLlama.Moe(quick ? 4 : 8, 2),
+                        42);
+        Path adapters = writeAdapters(out.resolve("peer-" + name + "-adapters"), model, true);
+        List<Req> distinct = distinct(spec.vocab(), quick, true);
+        List<Req> base = distinct(spec.vocab(), quick, false);
+        Interleaved runs = runInterleaved(model, adapters, distinct, base, false, SHORT_PASSES);
+        row(
+                rows,
+                name,
+                "32 distinct expert adapters",
+                runs.runs().get("32 distinct adapters"),
+                runPeer(
+                        python,
+                        script,
+                        model,
+                        adapters,
+                        distinct,
+                        threads,
+                        out,
+                        SHORT_PASSES,
+                        true),
+                distinct);
+        row(
+                rows,
+                name,
+                "base only",
+                runs.runs().get("base only"),
+                runPeer(python, script, model, adapters, base, threads, out, SHORT_PASSES, false),
+                base);
+        report.with("distinct_over_base").put(name, runs.distinctOverBase());
+        System.out.printf(
+                "%-15s 32 distinct / base only (engine, median of %d interleaved pairs of passes) = %.2f%n",
+                name, SHORT_PASSES, runs.distinctOverBase());
+        System.out.println(
+                "(the peer serves the expert adapters one per batch: PEFT refuses mixed batches of"
+                        + " target_parameters adapters)");
+        System.out.println();
+    }
+
     static Path writeAdapters(Path root, Path model) throws IOException {
+        return writeAdapters(root, model, false);
+    }
+
+    /** 32 rank-16 adapters on q, k, v, o (and with {@code experts} on every layer's experts). */
+    static Path writeAdapters(Path root, Path model, boolean experts) throws IOException {
         ModelConfig config = ModelConfig.read(model);
         for (int i = 0; i < ADAPTERS; i++) {
             Path dir = root.resolve("task" + i);
@@ -203,6 +283,7 @@ public final class PeerBench {
                         .rank(16)
                         .alpha(32)
                         .targets(EnumSet.of(Projection.Q, Projection.K, Projection.V, Projection.O))
+                        .experts(experts)
                         .write(dir, 1000 + i, 0.02, 0.02);
             }
         }
@@ -451,14 +532,16 @@ public final class PeerBench {
      * Writes the workload file {@code scripts/peer/peft_peer.py} reads: model, adapters and
      * requests.
      */
-    static void writeWorkload(Path file, Path model, Path adapters, List<Req> reqs, int passes)
+    static void writeWorkload(
+            Path file, Path model, Path adapters, List<Req> reqs, int passes, boolean perAdapter)
             throws IOException {
         ObjectNode w =
                 JSON.createObjectNode()
                         .put("model", model.toAbsolutePath().toString())
                         .put("adapters_root", adapters.toAbsolutePath().toString())
                         .put("batch_size", 32)
-                        .put("passes", passes);
+                        .put("passes", passes)
+                        .put("one_adapter_per_batch", perAdapter);
         ArrayNode list = w.putArray("requests");
         for (Req r : reqs) {
             ObjectNode n = list.addObject().put("id", r.id()).put("max_new_tokens", r.maxNew());
@@ -487,10 +570,25 @@ public final class PeerBench {
             Path out,
             int passes)
             throws IOException, InterruptedException {
+        return runPeer(python, script, model, adapters, reqs, threads, out, passes, false);
+    }
+
+    /** As above; {@code perAdapter}: the peer serves one adapter per batch. */
+    static PeerRun runPeer(
+            String python,
+            String script,
+            Path model,
+            Path adapters,
+            List<Req> reqs,
+            int threads,
+            Path out,
+            int passes,
+            boolean perAdapter)
+            throws IOException, InterruptedException {
         Path workload = out.resolve("peer-workload.json");
         Path result = out.resolve("peer-result.json");
         Files.deleteIfExists(result);
-        writeWorkload(workload, model, adapters, reqs, passes);
+        writeWorkload(workload, model, adapters, reqs, passes, perAdapter);
         Process p =
                 new ProcessBuilder(
                                 python,

@@ -52,12 +52,29 @@ public final class RandomLlama {
                 42);
     }
 
+    /**
+     * A sparse MLP in every layer, as Mixtral's: {@code experts} experts, {@code perToken} per
+     * token.
+     */
+    public record Moe(int experts, int perToken) {}
+
     /** Writes the model into {@code dir} unless a model of the same spec is already there. */
     public static Path write(Path dir, Spec spec, long seed) throws IOException {
+        return write(dir, spec, null, seed);
+    }
+
+    /**
+     * Writes the model into {@code dir} unless a model of the same spec is already there: a Llama,
+     * or with {@code moe} a Mixtral (its experts of {@code spec.intermediate()} in the hub layout
+     * transformers 5's save_pretrained writes: {@code block_sparse_moe.gate} and {@code
+     * block_sparse_moe.experts.e.w1 / w3 / w2}).
+     */
+    public static Path write(Path dir, Spec spec, Moe moe, long seed) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode config = json.createObjectNode();
-        config.putArray("architectures").add("LlamaForCausalLM");
-        config.put("model_type", "llama")
+        config.putArray("architectures")
+                .add(moe == null ? "LlamaForCausalLM" : "MixtralForCausalLM");
+        config.put("model_type", moe == null ? "llama" : "mixtral")
                 .put("hidden_size", spec.hidden())
                 .put("intermediate_size", spec.intermediate())
                 .put("num_hidden_layers", spec.layers())
@@ -72,6 +89,11 @@ public final class RandomLlama {
                 .put("bos_token_id", 1)
                 .put("eos_token_id", 2)
                 .put("torch_dtype", "float32");
+        if (moe != null) {
+            config.put("num_local_experts", moe.experts())
+                    .put("num_experts_per_tok", moe.perToken())
+                    .put("router_jitter_noise", 0.0);
+        }
         Path configFile = dir.resolve("config.json");
         // The seed goes beside config.json: the loader refuses fields transformers would not know.
         Path seedFile = dir.resolve("random-seed.txt");
@@ -127,6 +149,9 @@ public final class RandomLlama {
                         "model.layers." + l + ".post_attention_layernorm.weight",
                         m.ones(new Shape(spec.hidden())));
                 for (Projection p : Projection.values()) {
+                    if (moe != null && p.ordinal() > Projection.O.ordinal()) {
+                        continue;
+                    }
                     add(
                             w,
                             m,
@@ -134,6 +159,16 @@ public final class RandomLlama {
                             0.02f,
                             p.outFeatures(shape),
                             p.inFeatures(shape));
+                }
+                if (moe != null) {
+                    String block = "model.layers." + l + ".block_sparse_moe.";
+                    add(w, m, block + "gate.weight", 0.02f, moe.experts(), spec.hidden());
+                    for (int e = 0; e < moe.experts(); e++) {
+                        String expert = block + "experts." + e + ".";
+                        add(w, m, expert + "w1.weight", 0.02f, spec.intermediate(), spec.hidden());
+                        add(w, m, expert + "w3.weight", 0.02f, spec.intermediate(), spec.hidden());
+                        add(w, m, expert + "w2.weight", 0.02f, spec.hidden(), spec.intermediate());
+                    }
                 }
             }
         }

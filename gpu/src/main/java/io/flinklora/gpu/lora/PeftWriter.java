@@ -28,6 +28,7 @@ public final class PeftWriter {
     private double alpha = 16;
     private boolean rsLora;
     private boolean dora;
+    private boolean experts;
     private Set<Projection> targets = EnumSet.of(Projection.Q, Projection.V);
     private DType dtype = DType.F32;
     private String baseModel;
@@ -61,6 +62,17 @@ public final class PeftWriter {
      */
     public PeftWriter dora(boolean on) {
         this.dora = on;
+        return this;
+    }
+
+    /**
+     * Also adapts every sparse layer's experts ({@code target_parameters} {@code
+     * experts.gate_up_proj} and {@code experts.down_proj}, in PEFT's ParamWrapper layout: {@code
+     * lora_A [r * experts, in]}, {@code lora_B [out, r * experts]}, gate_up's wrapper nested inside
+     * down_proj's), at the adapter's rank and alpha.
+     */
+    public PeftWriter experts(boolean on) {
+        this.experts = on;
         return this;
     }
 
@@ -129,6 +141,9 @@ public final class PeftWriter {
         for (Projection p : targets) {
             tm.add(p.moduleName());
         }
+        if (experts) {
+            n.putArray("target_parameters").add("experts.gate_up_proj").add("experts.down_proj");
+        }
         ObjectNode rp = n.putObject("rank_pattern");
         rankPattern.forEach(rp::put);
         ObjectNode ap = n.putObject("alpha_pattern");
@@ -166,6 +181,40 @@ public final class PeftWriter {
                     }
                     w.add(base + ".lora_magnitude_vector", dtype, new long[] {out}, m);
                 }
+            }
+        }
+        if (experts) {
+            if (model.experts() == null) {
+                throw new IllegalArgumentException("experts(true) on a model without experts");
+            }
+            int n = model.experts().count();
+            int inter = model.experts().intermediate();
+            int hidden = model.hiddenSize();
+            for (int l = 0; l < model.numLayers(); l++) {
+                if (!model.experts().sparse(l)) {
+                    continue;
+                }
+                String base = "base_model.model.model.layers." + l + ".mlp.experts.";
+                w.add(
+                        base + "base_layer.lora_A.weight",
+                        dtype,
+                        new long[] {(long) r * n, hidden},
+                        gaussian(random, r * n * hidden, aStd));
+                w.add(
+                        base + "base_layer.lora_B.weight",
+                        dtype,
+                        new long[] {2L * inter, (long) r * n},
+                        gaussian(random, 2 * inter * r * n, bStd));
+                w.add(
+                        base + "lora_A.weight",
+                        dtype,
+                        new long[] {(long) r * n, inter},
+                        gaussian(random, r * n * inter, aStd));
+                w.add(
+                        base + "lora_B.weight",
+                        dtype,
+                        new long[] {hidden, (long) r * n},
+                        gaussian(random, hidden * r * n, bStd));
             }
         }
         w.write(dir.resolve("adapter_model.safetensors"));
