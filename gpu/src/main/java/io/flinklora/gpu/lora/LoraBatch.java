@@ -14,6 +14,7 @@ import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.Projection;
 import io.flinklora.gpu.model.ProjectionDelta;
 import io.flinklora.gpu.model.Rows;
+import io.flinklora.gpu.model.SlotPlan;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -280,45 +281,27 @@ public final class LoraBatch implements ProjectionDelta {
             }
         }
         NDArray x = inOrder ? input : Rows.of(input, manager.create(rows));
-        SlotLayout layout = slotLayout(ids, counts, ids);
+        SlotPlan plan = SlotPlan.of(ids, counts, ids, HEAVY_COST);
         NDList parts = new NDList();
-        long cells = (long) layout.slots() * layout.depth();
-        if (layout.slots() > 0) {
-            long[] cellIds = new long[layout.slots()];
+        if (plan.slots() > 0) {
+            long[] cellIds = new long[plan.slots()];
             for (int c = 0; c < cellIds.length; c++) {
-                cellIds[c] = group.get(c).lora().cell(group.get(c).expert());
+                Cell cell = group.get(plan.first() + c);
+                cellIds[c] = cell.lora().cell(cell.expert());
             }
             ParameterPool.Slots pool = group.get(0).lora().slots();
             NDArray index = manager.create(cellIds);
             NDArray aT = Rows.of(pool.a(), index).transpose(0, 2, 1);
             NDArray bT = Rows.of(pool.bT(), index);
-            long in = x.getShape().get(1);
-            NDArray padded;
-            if (layout.positions() == null) {
-                padded = x.reshape(layout.slots(), layout.depth(), in);
-            } else {
-                NDArray flat = manager.zeros(new Shape(cells + 1, in), x.getDataType());
-                flat.set(new NDIndex("{}", layout.positions()), x);
-                padded =
-                        flat.get(new NDIndex("0:" + cells))
-                                .reshape(layout.slots(), layout.depth(), in);
-            }
-            parts.add(padded.matMul(aT).matMul(bT).reshape(cells, -1));
+            NDArray padded = plan.padded(x).reshape(plan.slots(), plan.depth(), -1);
+            parts.add(padded.matMul(aT).matMul(bT).reshape((long) plan.slots() * plan.depth(), -1));
         }
-        for (long[] segment : layout.heavy()) {
+        for (long[] segment : plan.heavy()) {
             Cell c = group.get((int) segment[2]);
             NDArray segmentRows = x.get(new NDIndex(segment[0] + ":" + segment[1]));
             parts.add(linear(segmentRows, c.lora().a(c.expert())).matMul(c.lora().bT(c.expert())));
         }
-        NDArray d;
-        if (layout.heavy().isEmpty()) {
-            d =
-                    layout.positions() == null
-                            ? parts.singletonOrThrow()
-                            : Rows.of(parts.get(0), layout.positions());
-        } else {
-            d = Rows.of(parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts), layout.back());
-        }
+        NDArray d = plan.back(parts);
         return weighted
                 ? d.mul(manager.create(weights, new Shape(pairs, 1)).toType(dtype, false))
                 : d;
@@ -868,13 +851,8 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     /**
-     * Where each pair of a rank group goes. Light members' pairs sit in the slot-major layout at
-     * row (slot - first) * depth + k ({@code positions}; null when that is the pairs' own order
-     * with no gap and nothing heavy). Heavy members - an adapter holding many rows, a prefill chunk
-     * beside single decode rows - would pad every slot to their depth, so each runs its own two
-     * products instead: {@code heavy} holds {start, end, member} pair ranges, their pairs'
-     * positions point one row past the cells, and {@code back} reads every pair's delta from the
-     * cells followed by the heavy deltas. {@code slots == 0}: every member is heavy.
+     * A rank group's {@link SlotPlan} (members: adapters, or (adapter, expert) cells), its index
+     * arrays on the device for the step.
      */
     private record SlotLayout(
             int first, int slots, int depth, NDArray positions, List<long[]> heavy, NDArray back) {}
@@ -885,81 +863,16 @@ public final class LoraBatch implements ProjectionDelta {
      */
     private static final int HEAVY_COST = 64;
 
-    /**
-     * The slot layout of one rank group: {@code members} in pair order with their pair counts and
-     * slots. The depth is the one that minimises padded cells plus {@link #HEAVY_COST} and the rows
-     * of each member deeper than it.
-     */
+    /** The slot layout of one rank group: {@code members} in pair order, their counts and slots. */
     private SlotLayout slotLayout(int[] members, int[] counts, int[] slotOf) {
-        int bestDepth = 0;
-        long bestCost = Long.MAX_VALUE;
-        java.util.TreeSet<Integer> depths = new java.util.TreeSet<>();
-        depths.add(0);
-        for (int c : counts) {
-            depths.add(c);
-        }
-        for (int depth : depths) {
-            int first = Integer.MAX_VALUE;
-            int last = -1;
-            long cost = 0;
-            for (int k = 0; k < members.length; k++) {
-                if (counts[k] <= depth) {
-                    first = Math.min(first, slotOf[k]);
-                    last = Math.max(last, slotOf[k]);
-                } else {
-                    cost += HEAVY_COST + counts[k];
-                }
-            }
-            cost += (long) (last < 0 ? 0 : last - first + 1) * depth;
-            if (cost < bestCost) {
-                bestCost = cost;
-                bestDepth = depth;
-            }
-        }
-        int first = Integer.MAX_VALUE;
-        int last = -1;
-        int pairs = 0;
-        for (int k = 0; k < members.length; k++) {
-            pairs += counts[k];
-            if (counts[k] <= bestDepth) {
-                first = Math.min(first, slotOf[k]);
-                last = Math.max(last, slotOf[k]);
-            }
-        }
-        if (last < 0) {
-            return new SlotLayout(0, 0, 0, null, List.of(), null);
-        }
-        int slots = last - first + 1;
-        long cells = (long) slots * bestDepth;
-        long[] pos = new long[pairs];
-        long[] back = new long[pairs];
-        List<long[]> heavy = new ArrayList<>();
-        long heavyAt = cells;
-        int at = 0;
-        boolean identity = true;
-        for (int k = 0; k < members.length; k++) {
-            if (counts[k] > bestDepth) {
-                heavy.add(new long[] {at, at + counts[k], members[k]});
-            }
-            for (int j = 0; j < counts[k]; j++, at++) {
-                if (counts[k] > bestDepth) {
-                    pos[at] = cells;
-                    back[at] = heavyAt++;
-                } else {
-                    pos[at] = (long) (slotOf[k] - first) * bestDepth + j;
-                    back[at] = pos[at];
-                }
-                identity &= pos[at] == at;
-            }
-        }
-        identity &= pairs == cells;
+        SlotPlan plan = SlotPlan.of(members, counts, slotOf, HEAVY_COST);
         return new SlotLayout(
-                first,
-                slots,
-                bestDepth,
-                identity ? null : keep(manager.create(pos)),
-                heavy,
-                heavy.isEmpty() ? null : keep(manager.create(back)));
+                plan.first(),
+                plan.slots(),
+                plan.depth(),
+                plan.positions() == null ? null : keep(manager.create(plan.positions())),
+                plan.heavy(),
+                plan.back() == null ? null : keep(manager.create(plan.back())));
     }
 
     private NDArray loop(int layer, Projection p, NDArray input, NDArray output) {
