@@ -42,6 +42,12 @@ public final class LlamaModel implements AutoCloseable {
     private int arraysLastForward;
     private final DataType dtype;
     private final Device device;
+    // Padded rows worth running one expert alone (SlotPlan). A GPU pays a launch per product, so
+    // its experts share padded batched products (64 rows, the LoRA layout's figure; not measured on
+    // a GPU). On the benchmark Mixtral (hidden 512, 8 experts, two CPU threads) a decode step's
+    // padded batch ran no faster than one product per expert (the padding costs compute a CPU does
+    // not have spare; 1,700-2,000 against 1,900-2,800 tok/s, same tokens): a CPU runs each alone.
+    private int expertHeavyCost;
     private final NDArray embed;
     // GPT-2's learned position embeddings (wpe), added to the token embeddings; null elsewhere
     private final NDArray positionTable;
@@ -152,7 +158,9 @@ public final class LlamaModel implements AutoCloseable {
      * A sparse layer's mixture-of-experts weights: the router {@code [experts, hidden]}, and per
      * expert its gate and up projections stacked {@code [2 * intermediate, hidden]} (gate first, as
      * transformers 5 fuses them into gate_up_proj; Mixtral's w1 and w3) and its down projection
-     * {@code [hidden, intermediate]} (Mixtral's w2).
+     * {@code [hidden, intermediate]} (Mixtral's w2), as views of the experts' stacks; the same
+     * stacks as batched-product operands ({@code gateUpBatch [experts, hidden, 2 * intermediate]},
+     * {@code downBatch [experts, intermediate, hidden]}, biases {@code [experts, 1, out]}).
      *
      * <p>Qwen2-MoE adds a shared expert every token passes: its gate and up projections stacked
      * {@code [2 * shared, hidden]}, its down projection {@code [hidden, shared]} and its gate
@@ -167,15 +175,56 @@ public final class LlamaModel implements AutoCloseable {
             NDArray sharedGate,
             NDArray routerBias,
             NDArray[] gateUpBias,
-            NDArray[] downBias) {
-        ExpertWeights(
+            NDArray[] downBias,
+            NDArray gateUpBatch,
+            NDArray downBatch,
+            NDArray gateUpBiasBatch,
+            NDArray downBiasBatch) {
+
+        /**
+         * From the experts' stacks: {@code [experts, out, in]}, or with {@code inOut} {@code
+         * [experts, in, out]} (GPT-OSS); biases {@code [experts, out]} or null.
+         */
+        static ExpertWeights stacked(
                 NDArray router,
-                NDArray[] gateUp,
-                NDArray[] down,
+                NDArray routerBias,
+                NDArray gateUp,
+                NDArray down,
+                boolean inOut,
+                NDArray gateUpBias,
+                NDArray downBias,
                 NDArray sharedGateUp,
                 NDArray sharedDown,
                 NDArray sharedGate) {
-            this(router, gateUp, down, sharedGateUp, sharedDown, sharedGate, null, null, null);
+            int n = (int) gateUp.getShape().get(0);
+            NDArray[] gu = new NDArray[n];
+            NDArray[] dn = new NDArray[n];
+            NDArray[] gub = gateUpBias == null ? null : new NDArray[n];
+            NDArray[] db = downBias == null ? null : new NDArray[n];
+            for (int e = 0; e < n; e++) {
+                gu[e] = inOut ? gateUp.get(e).transpose() : gateUp.get(e);
+                dn[e] = inOut ? down.get(e).transpose() : down.get(e);
+                if (gub != null) {
+                    gub[e] = gateUpBias.get(e);
+                }
+                if (db != null) {
+                    db[e] = downBias.get(e);
+                }
+            }
+            return new ExpertWeights(
+                    router,
+                    gu,
+                    dn,
+                    sharedGateUp,
+                    sharedDown,
+                    sharedGate,
+                    routerBias,
+                    gub,
+                    db,
+                    inOut ? gateUp : gateUp.transpose(0, 2, 1),
+                    inOut ? down : down.transpose(0, 2, 1),
+                    gateUpBias == null ? null : gateUpBias.expandDims(1),
+                    downBias == null ? null : downBias.expandDims(1));
         }
     }
 
@@ -198,6 +247,7 @@ public final class LlamaModel implements AutoCloseable {
         this.manager = manager;
         this.dtype = dtype;
         this.device = device;
+        this.expertHeavyCost = device.isGpu() ? 64 : 0;
         this.embed = embed;
         this.positionTable = positionTable;
         this.projectIn = projections[0];
@@ -668,8 +718,6 @@ public final class LlamaModel implements AutoCloseable {
             int n = c.experts().count();
             int h = c.hiddenSize();
             int inter = c.experts().intermediate();
-            NDArray[] gateUp = new NDArray[n];
-            NDArray[] down = new NDArray[n];
             if (c.experts().gptOss()) {
                 // GPT-OSS: mlp.router (weight, bias), the experts stacked [experts, in, out] with
                 // biases; each expert's weights kept as [out, in] views for linear()
@@ -680,16 +728,17 @@ public final class LlamaModel implements AutoCloseable {
                         load(layer + "mlp.experts.gate_up_proj_bias", n, 2L * inter);
                 NDArray stackedDown = load(layer + "mlp.experts.down_proj", n, inter, h);
                 NDArray stackedDownBias = load(layer + "mlp.experts.down_proj_bias", n, h);
-                NDArray[] gateUpBias = new NDArray[n];
-                NDArray[] downBias = new NDArray[n];
-                for (int e = 0; e < n; e++) {
-                    gateUp[e] = stackedGateUp.get(e).transpose();
-                    down[e] = stackedDown.get(e).transpose();
-                    gateUpBias[e] = stackedGateUpBias.get(e);
-                    downBias[e] = stackedDownBias.get(e);
-                }
-                return new ExpertWeights(
-                        router, gateUp, down, null, null, null, routerBias, gateUpBias, downBias);
+                return ExpertWeights.stacked(
+                        router,
+                        routerBias,
+                        stackedGateUp,
+                        stackedDown,
+                        true,
+                        stackedGateUpBias,
+                        stackedDownBias,
+                        null,
+                        null,
+                        null);
             }
             if (c.architecture().equals("GraniteMoeForCausalLM")) {
                 // GraniteMoE: save_pretrained and the hub write block_sparse_moe.input_linear /
@@ -710,21 +759,23 @@ public final class LlamaModel implements AutoCloseable {
                                 n,
                                 h,
                                 inter);
-                for (int e = 0; e < n; e++) {
-                    gateUp[e] = stackedGateUp.get(e);
-                    down[e] = stackedDown.get(e);
-                }
-                return new ExpertWeights(router, gateUp, down, null, null, null);
+                return ExpertWeights.stacked(
+                        router,
+                        null,
+                        stackedGateUp,
+                        stackedDown,
+                        false,
+                        null,
+                        null,
+                        null,
+                        null,
+                        null);
             }
             if (weights.contains(resolve(layer + "mlp.experts.gate_up_proj"))) {
                 NDArray router = load(layer + "mlp.gate.weight", n, h);
                 NDArray stackedGateUp = load(layer + "mlp.experts.gate_up_proj", n, 2L * inter, h);
                 NDArray stackedDown = load(layer + "mlp.experts.down_proj", n, h, inter);
-                for (int e = 0; e < n; e++) {
-                    gateUp[e] = stackedGateUp.get(e);
-                    down[e] = stackedDown.get(e);
-                }
-                return withShared(c, layer, router, gateUp, down);
+                return withShared(c, layer, router, stackedGateUp, stackedDown);
             }
             boolean mixtral = c.architecture().equals("MixtralForCausalLM");
             String moe = layer + (mixtral ? "block_sparse_moe." : "mlp.");
@@ -733,16 +784,23 @@ public final class LlamaModel implements AutoCloseable {
                             ? new String[] {"w1", "w3", "w2"}
                             : new String[] {"gate_proj", "up_proj", "down_proj"};
             NDArray router = load(moe + "gate.weight", n, h);
+            NDList gateUps = new NDList(n);
+            NDList downs = new NDList(n);
             for (int e = 0; e < n; e++) {
                 String expert = moe + "experts." + e + ".";
                 NDArray gate = load(expert + names[0] + ".weight", inter, h);
                 NDArray up = load(expert + names[1] + ".weight", inter, h);
-                gateUp[e] = NDArrays.concat(new NDList(gate, up));
+                gateUps.add(NDArrays.concat(new NDList(gate, up)));
                 gate.close();
                 up.close();
-                down[e] = load(expert + names[2] + ".weight", h, inter);
+                downs.add(load(expert + names[2] + ".weight", h, inter));
             }
-            return withShared(c, layer, router, gateUp, down);
+            // One stack per layer, as transformers 5 holds them: batched products read it whole.
+            NDArray stackedGateUp = NDArrays.stack(gateUps);
+            NDArray stackedDown = NDArrays.stack(downs);
+            gateUps.close();
+            downs.close();
+            return withShared(c, layer, router, stackedGateUp, stackedDown);
         }
 
         /**
@@ -750,11 +808,12 @@ public final class LlamaModel implements AutoCloseable {
          * mlp.shared_expert_gate}).
          */
         private ExpertWeights withShared(
-                ModelConfig c, String layer, NDArray router, NDArray[] gateUp, NDArray[] down)
+                ModelConfig c, String layer, NDArray router, NDArray gateUp, NDArray down)
                 throws IOException {
             int shared = c.experts().sharedIntermediate();
             if (shared == 0) {
-                return new ExpertWeights(router, gateUp, down, null, null, null);
+                return ExpertWeights.stacked(
+                        router, null, gateUp, down, false, null, null, null, null, null);
             }
             int h = c.hiddenSize();
             String pre = layer + "mlp.shared_expert.";
@@ -763,10 +822,14 @@ public final class LlamaModel implements AutoCloseable {
             NDArray sharedGateUp = NDArrays.concat(new NDList(gate, up));
             gate.close();
             up.close();
-            return new ExpertWeights(
+            return ExpertWeights.stacked(
                     router,
+                    null,
                     gateUp,
                     down,
+                    false,
+                    null,
+                    null,
                     sharedGateUp,
                     load(pre + "down_proj.weight", h, shared),
                     load(layer + "mlp.shared_expert_gate.weight", 1, h));
@@ -1512,25 +1575,23 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDManager m = x.getManager();
         NDArray grouped = Rows.of(x, m.create(tokenOfRow));
-        // Each expert's products over its rows; LoRA on the experts and the activation run once
-        // over all experts' rows (the same values: both are per row), so their native operations
-        // do not grow with the number of experts.
-        NDList gateUps = new NDList();
-        for (int e = 0; e < n; e++) {
-            if (count[e] > 0) {
-                gateUps.add(
-                        linear(
-                                grouped.get(new NDIndex(start[e] + ":" + start[e + 1])),
-                                w.gateUp()[e],
-                                w.gateUpBias() == null ? null : w.gateUpBias()[e]));
-            }
-        }
+        // The experts' products over their rows: one batched product per side over the stacked
+        // experts whose rows a padded batch holds without much padding (a decode step's), each
+        // other expert (a prefill chunk's many rows) alone. LoRA on the experts and the activation
+        // run once over all experts' rows (the same values: both are per row).
+        SlotPlan plan = expertPlan(count);
         NDArray gateUp =
                 delta.parameter(
                         l,
                         ExpertParameter.GATE_UP,
                         grouped,
-                        gateUps.size() == 1 ? gateUps.get(0) : NDArrays.concat(gateUps),
+                        expertProducts(
+                                plan,
+                                grouped,
+                                w.gateUpBatch(),
+                                w.gateUpBiasBatch(),
+                                w.gateUp(),
+                                w.gateUpBias()),
                         tokenOfRow,
                         start);
         long inter = gateUp.getShape().get(1) / 2;
@@ -1542,22 +1603,18 @@ public final class LlamaModel implements AutoCloseable {
             NDArray up = gateUp.get(new NDIndex(":, " + inter + ":"));
             gated = activation(gate).mul(up);
         }
-        NDList outputs = new NDList();
-        for (int e = 0; e < n; e++) {
-            if (count[e] > 0) {
-                outputs.add(
-                        linear(
-                                gated.get(new NDIndex(start[e] + ":" + start[e + 1])),
-                                w.down()[e],
-                                w.downBias() == null ? null : w.downBias()[e]));
-            }
-        }
         NDArray out =
                 delta.parameter(
                         l,
                         ExpertParameter.DOWN,
                         gated,
-                        outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs),
+                        expertProducts(
+                                plan,
+                                gated,
+                                w.downBatch(),
+                                w.downBiasBatch(),
+                                w.down(),
+                                w.downBias()),
                         tokenOfRow,
                         start);
         NDArray weights = Rows.of(picked.reshape(pairs, 1), m.create(pairOfRow));
@@ -1610,6 +1667,67 @@ public final class LlamaModel implements AutoCloseable {
             routed = routed.add(Activation.sigmoid(gateLogit).mul(sharedOut));
         }
         return routed.reshape(shape);
+    }
+
+    /** Sets the padded rows worth running one expert alone (tests run both layouts on a CPU). */
+    void expertHeavyCost(int rows) {
+        this.expertHeavyCost = rows;
+    }
+
+    /**
+     * Which experts' rows share a padded batched product and which run alone: the experts holding
+     * rows in expert order, each in its own slot of the stack.
+     */
+    private SlotPlan expertPlan(int[] count) {
+        int hit = 0;
+        for (int c : count) {
+            hit += c > 0 ? 1 : 0;
+        }
+        int[] ids = new int[hit];
+        int[] counts = new int[hit];
+        int k = 0;
+        for (int e = 0; e < count.length; e++) {
+            if (count[e] > 0) {
+                ids[k] = e;
+                counts[k++] = count[e];
+            }
+        }
+        return SlotPlan.of(ids, counts, ids, expertHeavyCost);
+    }
+
+    /**
+     * One expert product over rows grouped by expert: the plan's light experts through one batched
+     * product over their range of the stack ({@code batch [experts, in, out]}, biases {@code
+     * [experts, 1, out]}), each heavy expert through its own ({@code each[e] [out, in]}).
+     */
+    private static NDArray expertProducts(
+            SlotPlan plan,
+            NDArray rows,
+            NDArray batch,
+            NDArray biasBatch,
+            NDArray[] each,
+            NDArray[] eachBias) {
+        NDList parts = new NDList();
+        if (plan.slots() > 0) {
+            NDIndex range = new NDIndex(plan.first() + ":" + (plan.first() + plan.slots()));
+            NDArray y =
+                    plan.padded(rows)
+                            .reshape(plan.slots(), plan.depth(), rows.getShape().get(1))
+                            .matMul(batch.get(range));
+            if (biasBatch != null) {
+                y = y.add(biasBatch.get(range));
+            }
+            parts.add(y.reshape((long) plan.slots() * plan.depth(), -1));
+        }
+        for (long[] segment : plan.heavy()) {
+            int e = (int) segment[2];
+            parts.add(
+                    linear(
+                            rows.get(new NDIndex(segment[0] + ":" + segment[1])),
+                            each[e],
+                            eachBias == null ? null : eachBias[e]));
+        }
+        return plan.back(parts);
     }
 
     /**
