@@ -85,7 +85,7 @@ final class AdapterPool implements AutoCloseable {
         this.model = model;
         this.dtype = dtype;
         this.capacity = capacity;
-        this.parameters = new ParameterPool(manager, dtype);
+        this.parameters = new ParameterPool(manager, dtype, capacity);
     }
 
     /**

@@ -25,6 +25,7 @@ import java.util.Map;
 final class ParameterPool implements AutoCloseable {
     private final NDManager manager;
     private final DataType dtype;
+    private final int capacity;
     private final Map<String, Slots> pools = new HashMap<>();
 
     /** The slots of one (layer, parameter, rank). */
@@ -55,9 +56,13 @@ final class ParameterPool implements AutoCloseable {
         }
     }
 
-    ParameterPool(NDManager parent, DataType dtype) {
+    /**
+     * @param capacity the most adapters resident at once (the registry's): growth stops there
+     */
+    ParameterPool(NDManager parent, DataType dtype, int capacity) {
         this.manager = parent.newSubManager();
         this.dtype = dtype;
+        this.capacity = capacity;
     }
 
     /** Copies {@code lora} into a free slot of its (layer, parameter, rank), growing it if full. */
@@ -71,7 +76,7 @@ final class ParameterPool implements AutoCloseable {
             slot++;
         }
         if (slot == s.used.length) {
-            grow(s, Math.max(2, 2 * s.used.length));
+            grow(s, Math.max(slot + 1, Math.min(Math.max(2, 2 * slot), capacity)));
         }
         s.used[slot] = true;
         int e = lora.experts;
