@@ -167,6 +167,49 @@ class AdapterRegistryTest {
     }
 
     @Test
+    void expertAdaptersEvictedAndReloadedIntoTheirPoolGiveTheTokensOfAmpleSlots() throws Exception {
+        // PEFT's adapters on a Mixtral's attention, experts and router, saved by save_pretrained;
+        // two device slots for five of them: their expert pools' slots are freed and reused
+        Path model = HuggingFaceConformanceTest.casesDir().resolve("mixtral_expert_lora");
+        String[] names = {
+            "moe_all_linear",
+            "moe_experts_patterns",
+            "moe_router_layer0",
+            "v4_experts",
+            "v4_experts_rslora"
+        };
+        List<EngineRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            requests.add(
+                    new EngineRequest(
+                            "x" + i,
+                            new int[] {1, 40 + i * 13 % 400, 7 + i, 300},
+                            List.of(new AdapterRef(names[i % names.length], 1.0)),
+                            SamplingParams.greedy(5 + i % 4).withIgnoreEos(true)));
+        }
+        Map<String, EngineHarness.Outcome> ample;
+        try (Engine e =
+                MultiLoraTest.engine(
+                        model, model.resolve("adapters"), 8, AdapterSettings.DEFAULT)) {
+            ample = EngineHarness.runAll(e, requests);
+        }
+        try (Engine e =
+                MultiLoraTest.engine(
+                        model,
+                        model.resolve("adapters"),
+                        8,
+                        AdapterSettings.DEFAULT.withMaxOnDevice(2))) {
+            Map<String, EngineHarness.Outcome> two = EngineHarness.runAll(e, requests);
+            for (EngineRequest r : requests) {
+                assertEquals(r.params().maxNewTokens(), ample.get(r.id()).ids().size(), r.id());
+                assertEquals(ample.get(r.id()).ids(), two.get(r.id()).ids(), r.id());
+            }
+            AdapterStats st = e.adapterStats();
+            assertTrue(st.evictions() > 0, "adapters were evicted to make room: " + st);
+        }
+    }
+
+    @Test
     void changedFilesArePickedUpByNewRequestsButNeverMidSequence() throws Exception {
         Path root = writeAdapters(1);
         ModelConfig c = ModelConfig.read(TestModels.stories260k());
