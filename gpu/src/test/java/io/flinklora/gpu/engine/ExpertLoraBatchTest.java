@@ -60,11 +60,11 @@ class ExpertLoraBatchTest {
 
     @Test
     void prefillChunksBesideDecodeRowsGetTheLoopsDeltas() throws Exception {
-        // Chunks of 150 and 90 tokens: their cells hold dozens of rows and run alone.
+        // Chunks of 150 and 400 tokens beside single rows: the 400-token chunk's cells run alone.
         check(
                 List.of(
                         new int[] {0, 150},
-                        new int[] {3, 90},
+                        new int[] {3, 400},
                         new int[] {1, 1},
                         new int[] {4, 1},
                         new int[] {2, 1}));
