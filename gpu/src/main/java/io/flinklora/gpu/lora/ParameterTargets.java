@@ -37,10 +37,7 @@ public final class ParameterTargets {
         }
     }
 
-    /**
-     * The {@code target_parameters} list (empty when absent, null or empty), with the fields PEFT's
-     * ParamWrapper refuses alongside it refused by name.
-     */
+    /** The {@code target_parameters} list (empty when absent, null or empty). */
     static List<String> parse(JsonNode n, String source) {
         JsonNode tp = n.get("target_parameters");
         if (tp == null || tp.isNull() || (tp.isArray() && tp.isEmpty())) {
@@ -59,11 +56,8 @@ public final class ParameterTargets {
             }
             out.add(e.asText());
         }
-        String conflict = conflict(n);
-        if (conflict != null) {
-            throw new AdapterFormatException(
-                    source + ": target_parameters together with " + conflict);
-        }
+        // What ParamWrapper refuses alongside (conflict) is refused once the model shows a
+        // parameter it would wrap (check): PEFT raises only when it wraps one.
         // layers_to_transform, layers_pattern and exclude_modules restrict target_modules only:
         // PEFT 0.21 matches parameters by name alone (checked on its get_peft_model)
         return List.copyOf(out);
@@ -101,9 +95,11 @@ public final class ParameterTargets {
         if (init != null
                 && !init.isNull()
                 && !init.isBoolean()
-                && !"gaussian".equals(init.asText())) {
+                && !"gaussian".equals(init.asText())
+                && !"eva".equals(init.asText())) {
             // the other initialisations read or rewrite a module's weight, which the stacked
-            // experts do not have
+            // experts do not have (PEFT's ParamWrapper fails on them; eva only zeroes B, which the
+            // saved tensors then replace)
             return "init_lora_weights " + init + " (not implemented)";
         }
         return null;
@@ -115,6 +111,10 @@ public final class ParameterTargets {
      * rewrites on mixtures of experts.
      */
     static void check(AdapterConfig c, ModelConfig model, String source) {
+        if (c.parameterConflict() != null && wrapsAny(c, model)) {
+            throw new AdapterFormatException(
+                    source + ": target_parameters together with " + c.parameterConflict());
+        }
         if (convertible(model)) {
             checkNoRewrite(c, model, source);
         }
@@ -149,6 +149,28 @@ public final class ParameterTargets {
                         return true;
                     }
                 }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether PEFT would wrap some parameter for this adapter: an entry names a parameter of the
+     * model (then ParamWrapper's refusals apply; with none, PEFT wraps nothing and only warns).
+     */
+    private static boolean wrapsAny(AdapterConfig c, ModelConfig model) {
+        return c.targetParameters().stream()
+                .anyMatch(
+                        t ->
+                                (!t.equals("weight") && served(model, t))
+                                        || matchesAnyParameter(model, t));
+    }
+
+    /** Whether the model has a sparse layer (a model whose every layer is dense has no experts). */
+    private static boolean anySparse(ModelConfig model) {
+        for (int l = 0; l < model.numLayers(); l++) {
+            if (model.experts() != null && model.experts().sparse(l)) {
+                return true;
             }
         }
         return false;
@@ -359,7 +381,7 @@ public final class ParameterTargets {
         if (!mapped) {
             return c;
         }
-        if (c.parameterConflict() != null) {
+        if (c.parameterConflict() != null && anySparse(model)) {
             throw new AdapterFormatException(
                     source
                             + ": target_modules names transformers 4's experts or router, which PEFT"

@@ -144,9 +144,24 @@ class ParameterTargetsTest {
                                     + (what.equals("must be a list") ? "" : ", " + field)
                                     + "}";
                     AdapterFormatException e =
-                            assertThrows(AdapterFormatException.class, () -> parse(json), what);
+                            assertThrows(
+                                    AdapterFormatException.class,
+                                    () -> parse(json).checkModules(MIXTRAL, "cfg"),
+                                    what);
                     assertTrue(e.getMessage().contains(what), what + " -> " + e.getMessage());
                 });
+    }
+
+    @Test
+    void whatParamWrapperRefusesIsServedWhenNoParameterOfTheModelIsWrapped() throws Exception {
+        // PEFT raises in ParamWrapper's constructor: with no parameter of the model named, it
+        // wraps none, only warns, and serves the modules (seen on a Qwen3-MoE without sparse
+        // layers, whose transformers-4 MLP names PEFT turns into parameters that match nothing)
+        String json =
+                "{\"r\": 4, \"target_modules\": [\"q_proj\"], \"use_dora\": true,"
+                        + " \"target_parameters\": [\"experts.down_proj\"]}";
+        parse(json).checkModules(fixture("llama_gqa_llama3"), "cfg");
+        assertThrows(AdapterFormatException.class, () -> parse(json).checkModules(MIXTRAL, "cfg"));
     }
 
     @Test
@@ -161,8 +176,9 @@ class ParameterTargetsTest {
                         AdapterFormatException.class,
                         () ->
                                 parse(
-                                        "{\"r\": 4, \"fan_in_fan_out\": true,"
-                                                + " \"target_parameters\": [\"down_proj\"]}"));
+                                                "{\"r\": 4, \"fan_in_fan_out\": true,"
+                                                        + " \"target_parameters\": [\"down_proj\"]}")
+                                        .checkModules(MIXTRAL, "cfg"));
         assertTrue(e.getMessage().contains("fan_in_fan_out"), e.getMessage());
     }
 
@@ -174,6 +190,9 @@ class ParameterTargetsTest {
         parse(
                 "{\"r\": 4, \"target_parameters\": [\"down_proj\"], \"init_lora_weights\":"
                         + " \"gaussian\", \"layers_to_transform\": null, \"exclude_modules\": null}");
+        // EVA's initialisation only zeroes B in ParamWrapper; the saved tensors replace it
+        parse("{\"r\": 4, \"target_parameters\": [\"down_proj\"], \"init_lora_weights\": \"eva\"}")
+                .checkModules(MIXTRAL, "cfg");
         // they restrict target_modules only: PEFT matches parameters by name alone
         AdapterConfig c =
                 parse(
