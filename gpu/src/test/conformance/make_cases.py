@@ -608,6 +608,18 @@ ADAPTERS = {
         dict(r=2, lora_alpha=4, target_modules=["k_proj"], target_parameters=["router.weight"]),
         ["router_lora"],
     ),
+    # GPT-OSS's biases trained with PEFT's bias option: "all" trains the attention projections' and the
+    # router's (mlp.router.bias; not the experts' gate_up_proj_bias / down_proj_bias, whose names do not end
+    # in ".bias"), "lora_only" with the router's weight in target_parameters trains mlp.router.base_layer.bias
+    "gpt_oss_bias_all": (
+        dict(r=2, lora_alpha=4, target_modules=["q_proj", "o_proj"], bias="all"),
+        ["peft_bias_all_trained", "router_bias_trained"],
+    ),
+    "gpt_oss_router_lora_only": (
+        dict(r=2, lora_alpha=4, target_modules=["k_proj"], target_parameters=["router.weight"],
+             bias="lora_only"),
+        ["router_lora", "peft_bias_lora_only_trained", "router_bias_trained"],
+    ),
     "v4_experts": (
         dict(r=2, lora_alpha=8, target_modules=["q_proj", "v_proj", "{up0}", "{up1}", "{down}", "gate"]),
         ["transformers4_expert_adapter", "expert_lora", "router_lora"],
@@ -2260,14 +2272,19 @@ def model_specs(shapes, seed=0):
                       "rope_yarn_default", "moe_4_experts_top_2_logits", "router_bias", "expert_biases",
                       "interleaved_gate_up", "clamped_swiglu", "stacked_transposed_experts", "untied_embeddings",
                       "config_v5"],
-            adapters=["plain", "moe_experts_patterns", "gpt_oss_router", "mixtral_rslora"],
+            adapters=["plain", "moe_experts_patterns", "gpt_oss_router", "mixtral_rslora", "gpt_oss_bias_all",
+                      "gpt_oss_router_lora_only"],
             mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
             mix_loads_apart=True,
             prompt_len=window_prompts,
             fp64_check=True,
             offs=[dict(what="sliding window off (every layer full)",
                        config=cfg_set(layer_types=["full_attention"] * layers)),
-                  dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
+                  dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1)),
+                  dict(what="bias = all without its router and attention biases", adapter="gpt_oss_bias_all",
+                       fn=drop_base_biases),
+                  dict(what="bias = lora_only without its router bias", adapter="gpt_oss_router_lora_only",
+                       fn=drop_base_biases)],
         ),
         dict(
             # GraniteMoE: Granite's multipliers and modules with a sparse MLP (block_sparse_moe) of 4 experts

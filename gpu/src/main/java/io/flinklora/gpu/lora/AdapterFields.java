@@ -77,7 +77,10 @@ public final class AdapterFields {
                             "bias",
                             "none, all, lora_only: the base biases PEFT saves with all (every module's)"
                                     + " or lora_only (the target modules') replace the model's on the"
-                                    + " adapter's rows, as PEFT's loader writes them over the model's;"
+                                    + " adapter's rows, as PEFT's loader writes them over the model's,"
+                                    + " GPT-OSS's router bias among them (`mlp.router.bias`, or"
+                                    + " `mlp.router.base_layer.bias` with the router's weight in"
+                                    + " target_parameters; its experts' biases PEFT does not train);"
                                     + " such an adapter is not mixed",
                             v ->
                                     absent(v)

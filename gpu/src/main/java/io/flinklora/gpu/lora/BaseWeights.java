@@ -21,6 +21,11 @@ public interface BaseWeights {
         return null;
     }
 
+    /** A sparse layer's router bias [experts] (GPT-OSS), or null where there is none. */
+    default NDArray routerBias(int layer) {
+        return null;
+    }
+
     /** The output head [vocab, hidden] (the embedding when tied); null where not available. */
     default NDArray outputHead() {
         return null;
@@ -47,6 +52,11 @@ public interface BaseWeights {
             @Override
             public NDArray bias(int layer, Projection projection) {
                 return model.bias(layer, projection);
+            }
+
+            @Override
+            public NDArray routerBias(int layer) {
+                return model.routerBias(layer);
             }
 
             @Override

@@ -51,6 +51,13 @@ public final class LoraAdapter implements AutoCloseable {
      */
     private final float[][][] hostBaseBias;
 
+    /**
+     * Per sparse layer, the trained router bias's difference from the model's [experts], or null.
+     */
+    private final float[][] hostRouterBias;
+
+    private NDArray[] routerBiasOnDevice;
+
     private NDArray[][] baseBiasOnDevice;
     private AdapterPool placedIn;
     private NDManager extrasOnDevice;
@@ -216,6 +223,7 @@ public final class LoraAdapter implements AutoCloseable {
             long bytes,
             Extras extras,
             float[][][] hostBaseBias,
+            float[][] hostRouterBias,
             ParameterLora[][] parameters) {
         this.name = name;
         this.version = version;
@@ -231,7 +239,13 @@ public final class LoraAdapter implements AutoCloseable {
             }
         }
         this.hostBaseBias = hostBaseBias;
+        this.hostRouterBias = hostRouterBias;
         long biasBytes = 0;
+        if (hostRouterBias != null) {
+            for (float[] delta : hostRouterBias) {
+                biasBytes += delta == null ? 0 : 4L * delta.length;
+            }
+        }
         if (hostBaseBias != null) {
             for (float[][] layer : hostBaseBias) {
                 for (float[] delta : layer) {
@@ -352,7 +366,9 @@ public final class LoraAdapter implements AutoCloseable {
             // replaced bias's difference is added after it (LoraBatch), as PEFT's sum gives.
             float[][][] baseBias =
                     baseBiases(file, w, byKey, consumed, modules, model, baseWeights, scratch);
-            if (baseBias != null && config.activated()) {
+            float[][] routerBias =
+                    routerBiases(file, w, byKey, consumed, model, baseWeights, scratch);
+            if ((baseBias != null || routerBias != null) && config.activated()) {
                 // PEFT's loaded biases act on every token, its activated LoRA after the invocation.
                 throw new AdapterFormatException(
                         dir
@@ -484,7 +500,15 @@ public final class LoraAdapter implements AutoCloseable {
                                         : ""));
             }
             return new LoraAdapter(
-                    name, version, config, modules, bytes, extras, baseBias, parameters);
+                    name,
+                    version,
+                    config,
+                    modules,
+                    bytes,
+                    extras,
+                    baseBias,
+                    routerBias,
+                    parameters);
         } catch (IOException e) {
             throw new AdapterFormatException("cannot read " + file + ": " + e.getMessage(), e);
         }
@@ -895,6 +919,70 @@ public final class LoraAdapter implements AutoCloseable {
                         out[l][sl.projection().ordinal()] = delta;
                     }
                 }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * GPT-OSS's router bias as PEFT saves it with {@code bias = all} ({@code mlp.router.bias}) or,
+     * the router's weight in {@code target_parameters}, with {@code all} or {@code lora_only}
+     * ({@code mlp.router.base_layer.bias}): its loader writes it over the model's, so it is read
+     * whenever present and kept as its difference from the model's, per sparse layer.
+     */
+    private static float[][] routerBiases(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            ModelConfig model,
+            BaseWeights base,
+            NDManager scratch)
+            throws IOException {
+        if (base == null || model.experts() == null) {
+            return null; // such tensors stay unused and are refused by name
+        }
+        float[][] out = null;
+        for (int l = 0; l < model.numLayers(); l++) {
+            NDArray b = model.experts().sparse(l) ? base.routerBias(l) : null;
+            if (b == null) {
+                continue;
+            }
+            String router = "model.layers." + l + ".mlp.router";
+            String name = byKey.get(router + ".bias");
+            if (name == null) {
+                name = byKey.get(router + ".base_layer.bias");
+            }
+            if (name == null) {
+                continue;
+            }
+            int experts = model.experts().count();
+            long[] shape = w.info(name).shape();
+            if (shape.length != 1 || shape[0] != experts) {
+                throw new AdapterFormatException(
+                        file
+                                + ": router bias '"
+                                + name
+                                + "' has shape "
+                                + Arrays.toString(shape)
+                                + ", expected ["
+                                + experts
+                                + "]");
+            }
+            float[] saved = load(w, name, scratch);
+            consumed.add(name);
+            float[] baseValues = b.toType(DataType.FLOAT32, false).toFloatArray();
+            float[] delta = new float[experts];
+            boolean differs = false;
+            for (int i = 0; i < experts; i++) {
+                delta[i] = saved[i] - baseValues[i];
+                differs |= delta[i] != 0;
+            }
+            if (differs) {
+                if (out == null) {
+                    out = new float[model.numLayers()][];
+                }
+                out[l] = delta;
             }
         }
         return out;
@@ -1399,7 +1487,7 @@ public final class LoraAdapter implements AutoCloseable {
                 rowVectors |= m != null && (m.hostBias != null || m.doraScale != null);
             }
         }
-        if (extras != Extras.NONE || rowVectors || hostBaseBias != null) {
+        if (extras != Extras.NONE || rowVectors || hostBaseBias != null || hostRouterBias != null) {
             // Whole matrices (saved modules, embedding LoRA) and per-row vectors (lora_bias, DoRA
             // scales) live beside the pools, owned by this adapter: steps read them, never upload
             // them.
@@ -1417,6 +1505,19 @@ public final class LoraAdapter implements AutoCloseable {
                         m.dora =
                                 extrasOnDevice
                                         .create(m.doraScale, new Shape(1, m.out))
+                                        .toType(dtype, false);
+                    }
+                }
+            }
+            if (hostRouterBias != null) {
+                routerBiasOnDevice = new NDArray[hostRouterBias.length];
+                for (int l = 0; l < hostRouterBias.length; l++) {
+                    if (hostRouterBias[l] != null) {
+                        routerBiasOnDevice[l] =
+                                extrasOnDevice
+                                        .create(
+                                                hostRouterBias[l],
+                                                new Shape(1, hostRouterBias[l].length))
                                         .toType(dtype, false);
                     }
                 }
@@ -1519,6 +1620,7 @@ public final class LoraAdapter implements AutoCloseable {
                 }
             }
             baseBiasOnDevice = null;
+            routerBiasOnDevice = null;
             embedAT = null;
             embedBT = null;
             savedEmbed = null;
@@ -1621,6 +1723,13 @@ public final class LoraAdapter implements AutoCloseable {
      * The trained base bias of (layer, projection) less the base model's, [1, out] on the device,
      * or null where the adapter leaves the bias alone.
      */
+    /**
+     * The trained router bias's difference from the model's [1, experts] on the device, or null.
+     */
+    NDArray routerBiasDelta(int layer) {
+        return routerBiasOnDevice == null ? null : routerBiasOnDevice[layer];
+    }
+
     NDArray baseBiasDelta(int layer, Projection p) {
         return baseBiasOnDevice == null ? null : baseBiasOnDevice[layer][p.ordinal()];
     }
@@ -1693,6 +1802,7 @@ public final class LoraAdapter implements AutoCloseable {
                 && !config.useDora()
                 && extras == Extras.NONE
                 && hostBaseBias == null
+                && hostRouterBias == null
                 && parameters == null
                 && !config.activated();
     }

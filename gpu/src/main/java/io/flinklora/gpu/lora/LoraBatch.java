@@ -150,6 +150,9 @@ public final class LoraBatch implements ProjectionDelta {
             long[] tokenRows,
             int[] expertStart) {
         int n = (int) input.getShape().get(0);
+        if (parameter == ExpertParameter.ROUTER) {
+            output = addRouterBiases(layer, output);
+        }
         Map<Integer, List<Cell>> byRank = cells(layer, parameter, n, tokenRows, expertStart);
         if (byRank.isEmpty()) {
             return output;
@@ -365,6 +368,22 @@ public final class LoraBatch implements ProjectionDelta {
             weightOfToken[i] = w;
         }
         return weightOfToken[i];
+    }
+
+    /**
+     * Rows of adapters that trained GPT-OSS's router bias (PEFT's {@code bias = all / lora_only})
+     * route with it instead of the model's: its difference added to their logits.
+     */
+    private NDArray addRouterBiases(int layer, NDArray logits) {
+        List<Integer> replaced = new ArrayList<>();
+        for (int i = 0; i < adapters.size(); i++) {
+            if (adapters.get(i).routerBiasDelta(layer) != null) {
+                replaced.add(i);
+            }
+        }
+        return replaced.isEmpty()
+                ? logits
+                : logits.add(rowTable(replaced, i -> adapters.get(i).routerBiasDelta(layer)));
     }
 
     /**

@@ -1929,6 +1929,12 @@ public final class LlamaModel implements AutoCloseable {
         return layers[layer].b(p);
     }
 
+    /** A sparse layer's router bias [experts] (GPT-OSS), or null where there is none. */
+    public NDArray routerBias(int layer) {
+        ExpertWeights w = layers[layer].experts();
+        return w == null ? null : w.routerBias();
+    }
+
     @Override
     public void close() {
         manager.close();
