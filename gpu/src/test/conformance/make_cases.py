@@ -608,6 +608,13 @@ ADAPTERS = {
         dict(r=2, lora_alpha=4, target_modules=["k_proj"], target_parameters=["router.weight"]),
         ["router_lora"],
     ),
+    # lora_bias on Qwen2-MoE's shared expert (nn.Linear modules: gate_proj, up_proj, down_proj and
+    # shared_expert_gate, whose names the dense layer's MLP shares) and on q_proj
+    "shared_expert_lora_bias": (
+        dict(r=2, lora_alpha=4, lora_bias=True,
+             target_modules=["q_proj", "gate_proj", "up_proj", "down_proj", "shared_expert_gate"]),
+        ["lora_bias", "shared_expert_lora"],
+    ),
     # GPT-OSS's biases trained with PEFT's bias option: "all" trains the attention projections' and the
     # router's (mlp.router.bias; not the experts' gate_up_proj_bias / down_proj_bias, whose names do not end
     # in ".bias"), "lora_only" with the router's weight in target_parameters trains mlp.router.base_layer.bias
@@ -746,6 +753,11 @@ def drop_alora(cfg, tensors, base_sd):
 def drop_base_biases(cfg, tensors, base_sd):
     cfg["bias"] = "none"
     return cfg, {k: v for k, v in tensors.items() if not k.endswith(".bias") or "lora_" in k}
+
+
+def drop_lora_bias(cfg, tensors, base_sd):
+    cfg["lora_bias"] = False
+    return cfg, {k: v for k, v in tensors.items() if not k.endswith(".lora_B.bias")}
 
 
 def drop_base_rewrite(cfg, tensors, base_sd):
@@ -2248,13 +2260,16 @@ def model_specs(shapes, seed=0):
             features=["gqa", "qkv_bias", "moe_4_experts_top_2", "shared_expert_sigmoid_gate", "dense_layer_1",
                       f"sliding_window_{MISTRAL_WINDOW}_even_layers", "hub_expert_layout", "rope_default",
                       "untied_embeddings", "config_v5"],
-            adapters=["plain", "moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "mixtral_rslora"],
+            adapters=["plain", "moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "mixtral_rslora",
+                      "shared_expert_lora_bias"],
             mixes=[[("moe_all_linear", 0.6), ("moe_router_layer0", -0.4)]],
             mix_loads_apart=True,
             prompt_len=window_prompts,
             fp64_check=True,
             offs=[dict(what="use_sliding_window off", config=cfg_set(use_sliding_window=False)),
-                  dict(what="three experts per token in place of two", config=cfg_set(num_experts_per_tok=3))],
+                  dict(what="three experts per token in place of two", config=cfg_set(num_experts_per_tok=3)),
+                  dict(what="lora_bias dropped (shared expert and q_proj)", adapter="shared_expert_lora_bias",
+                       fn=drop_lora_bias)],
         ),
         dict(
             # GPT-OSS: attention with q/k/v/o biases and a learned sink logit per head, the even layers sliding

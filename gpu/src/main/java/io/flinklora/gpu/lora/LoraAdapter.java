@@ -615,7 +615,7 @@ public final class LoraAdapter implements AutoCloseable {
                                 case SHARED_EXPERT_GATE -> 1;
                                 default -> shared;
                             };
-                    out[l][e.getKey().ordinal()] =
+                    ParameterLora lora =
                             parameterLora(
                                     file,
                                     w,
@@ -630,6 +630,34 @@ public final class LoraAdapter implements AutoCloseable {
                                     outF,
                                     null,
                                     List.of());
+                    if (config.loraBias()) {
+                        // lora_B's bias, scaled with B: PEFT adds lora_B(lora_A(x)) * scaling
+                        String biasName = byKey.get(e.getValue() + ".lora_B.bias");
+                        if (biasName == null) {
+                            throw new AdapterFormatException(
+                                    file + ": missing tensor '" + e.getValue() + ".lora_B.bias'");
+                        }
+                        long[] shape = w.info(biasName).shape();
+                        if (shape.length != 1 || shape[0] != outF) {
+                            throw new AdapterFormatException(
+                                    file
+                                            + ": tensor '"
+                                            + biasName
+                                            + "' has shape "
+                                            + Arrays.toString(shape)
+                                            + ", expected ["
+                                            + outF
+                                            + "]");
+                        }
+                        consumed.add(biasName);
+                        float[] bias = load(w, biasName, scratch);
+                        float scale = (float) config.scaleOf(e.getValue());
+                        for (int i = 0; i < bias.length; i++) {
+                            bias[i] *= scale;
+                        }
+                        lora.hostBias = bias;
+                    }
+                    out[l][e.getKey().ordinal()] = lora;
                     any = true;
                 }
             }
@@ -1723,15 +1751,15 @@ public final class LoraAdapter implements AutoCloseable {
      * The trained base bias of (layer, projection) less the base model's, [1, out] on the device,
      * or null where the adapter leaves the bias alone.
      */
+    NDArray baseBiasDelta(int layer, Projection p) {
+        return baseBiasOnDevice == null ? null : baseBiasOnDevice[layer][p.ordinal()];
+    }
+
     /**
      * The trained router bias's difference from the model's [1, experts] on the device, or null.
      */
     NDArray routerBiasDelta(int layer) {
         return routerBiasOnDevice == null ? null : routerBiasOnDevice[layer];
-    }
-
-    NDArray baseBiasDelta(int layer, Projection p) {
-        return baseBiasOnDevice == null ? null : baseBiasOnDevice[layer][p.ordinal()];
     }
 
     /**

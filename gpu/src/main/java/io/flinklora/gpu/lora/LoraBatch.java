@@ -153,6 +153,7 @@ public final class LoraBatch implements ProjectionDelta {
         if (parameter == ExpertParameter.ROUTER) {
             output = addRouterBiases(layer, output);
         }
+        output = addParameterBiases(layer, parameter, output);
         Map<Integer, List<Cell>> byRank = cells(layer, parameter, n, tokenRows, expertStart);
         if (byRank.isEmpty()) {
             return output;
@@ -368,6 +369,24 @@ public final class LoraBatch implements ProjectionDelta {
             weightOfToken[i] = w;
         }
         return weightOfToken[i];
+    }
+
+    /**
+     * Rows of adapters whose LoRA on a shared-expert module has {@code lora_bias} get its scaled
+     * bias (the module's rows are the step's tokens in order).
+     */
+    private NDArray addParameterBiases(int layer, ExpertParameter parameter, NDArray output) {
+        List<Integer> biased = new ArrayList<>();
+        for (int i = 0; i < adapters.size(); i++) {
+            ParameterLora lora = adapters.get(i).parameter(layer, parameter);
+            if (lora != null && lora.bias() != null) {
+                biased.add(i);
+            }
+        }
+        return biased.isEmpty()
+                ? output
+                : output.add(
+                        rowTable(biased, i -> adapters.get(i).parameter(layer, parameter).bias()));
     }
 
     /**

@@ -25,6 +25,14 @@ final class ParameterLora {
     /** {@code [experts, rank, out]}: expert e's {@code s B_e} transposed. */
     final float[] hostBT;
 
+    /**
+     * {@code s * lora_B.bias [out]} (PEFT's {@code lora_bias} on an nn.Linear: Qwen2-MoE's shared
+     * expert), or null.
+     */
+    float[] hostBias;
+
+    private NDArray bias;
+
     // Where the adapter's cells sit while it is resident (ParameterPool), else null.
     private ParameterPool.Slots slots;
     private int slot;
@@ -59,7 +67,16 @@ final class ParameterLora {
     }
 
     long bytes() {
-        return 4L * (hostA.length + hostBT.length);
+        return 4L * (hostA.length + hostBT.length + (hostBias == null ? 0 : hostBias.length));
+    }
+
+    /** The scaled {@code lora_bias} {@code [1, out]} on the device while resident, or null. */
+    NDArray bias() {
+        return bias;
+    }
+
+    void bias(NDArray onDevice) {
+        this.bias = onDevice;
     }
 
     void placed(ParameterPool.Slots slots, int slot) {
@@ -69,6 +86,10 @@ final class ParameterLora {
 
     void unplace() {
         slots = null;
+        if (bias != null) {
+            bias.close();
+            bias = null;
+        }
     }
 
     /** The pool holding the device copies, or null when the adapter is not resident. */

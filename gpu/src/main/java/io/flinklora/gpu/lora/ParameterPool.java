@@ -87,6 +87,12 @@ final class ParameterPool implements AutoCloseable {
                     cells,
                     tmp.create(lora.hostBT, new Shape(e, s.rank, s.out)).toType(dtype, false));
         }
+        if (lora.hostBias != null) {
+            NDArray bias =
+                    manager.create(lora.hostBias, new Shape(1, lora.out)).toType(dtype, false);
+            NDScope.unregister(bias);
+            lora.bias(bias);
+        }
         lora.placed(s, slot);
     }
 

@@ -259,18 +259,16 @@ public final class ParameterTargets {
             return;
         }
         String what =
-                c.loraBias()
-                        ? "lora_bias"
-                        : c.useDora()
-                                ? "use_dora"
-                                : c.activated()
-                                        ? "alora_invocation_tokens"
-                                        : c.baseRewrite() != AdapterConfig.BaseRewrite.NONE
-                                                ? "init_lora_weights "
-                                                        + c.baseRewrite()
-                                                                .name()
-                                                                .toLowerCase(java.util.Locale.ROOT)
-                                                : null;
+                c.useDora()
+                        ? "use_dora"
+                        : c.activated()
+                                ? "alora_invocation_tokens"
+                                : c.baseRewrite() != AdapterConfig.BaseRewrite.NONE
+                                        ? "init_lora_weights "
+                                                + c.baseRewrite()
+                                                        .name()
+                                                        .toLowerCase(java.util.Locale.ROOT)
+                                        : null;
         for (int l = 0; l < model.numLayers() && what != null; l++) {
             if (!model.experts().sparse(l)) {
                 continue;
@@ -283,7 +281,8 @@ public final class ParameterTargets {
                                     + path
                                     + " together with "
                                     + what
-                                    + " is not supported (plain LoRA on the shared expert is)");
+                                    + " is not supported (plain LoRA, with or without lora_bias, on the shared"
+                                    + " expert is)");
                 }
             }
         }
