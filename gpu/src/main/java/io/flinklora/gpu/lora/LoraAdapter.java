@@ -632,30 +632,16 @@ public final class LoraAdapter implements AutoCloseable {
                                     List.of());
                     if (config.loraBias()) {
                         // lora_B's bias, scaled with B: PEFT adds lora_B(lora_A(x)) * scaling
-                        String biasName = byKey.get(e.getValue() + ".lora_B.bias");
-                        if (biasName == null) {
-                            throw new AdapterFormatException(
-                                    file + ": missing tensor '" + e.getValue() + ".lora_B.bias'");
-                        }
-                        long[] shape = w.info(biasName).shape();
-                        if (shape.length != 1 || shape[0] != outF) {
-                            throw new AdapterFormatException(
-                                    file
-                                            + ": tensor '"
-                                            + biasName
-                                            + "' has shape "
-                                            + Arrays.toString(shape)
-                                            + ", expected ["
-                                            + outF
-                                            + "]");
-                        }
-                        consumed.add(biasName);
-                        float[] bias = load(w, biasName, scratch);
-                        float scale = (float) config.scaleOf(e.getValue());
-                        for (int i = 0; i < bias.length; i++) {
-                            bias[i] *= scale;
-                        }
-                        lora.hostBias = bias;
+                        lora.hostBias =
+                                loraBias(
+                                        file,
+                                        w,
+                                        byKey,
+                                        consumed,
+                                        e.getValue(),
+                                        outF,
+                                        (float) config.scaleOf(e.getValue()),
+                                        scratch);
                     }
                     out[l][e.getKey().ordinal()] = lora;
                     any = true;

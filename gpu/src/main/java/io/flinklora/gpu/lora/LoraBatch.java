@@ -376,17 +376,12 @@ public final class LoraBatch implements ProjectionDelta {
      * bias (the module's rows are the step's tokens in order).
      */
     private NDArray addParameterBiases(int layer, ExpertParameter parameter, NDArray output) {
-        List<Integer> biased = new ArrayList<>();
-        for (int i = 0; i < adapters.size(); i++) {
-            ParameterLora lora = adapters.get(i).parameter(layer, parameter);
-            if (lora != null && lora.bias() != null) {
-                biased.add(i);
-            }
-        }
-        return biased.isEmpty()
-                ? output
-                : output.add(
-                        rowTable(biased, i -> adapters.get(i).parameter(layer, parameter).bias()));
+        return addPerRow(
+                output,
+                i -> {
+                    ParameterLora lora = adapters.get(i).parameter(layer, parameter);
+                    return lora == null ? null : lora.bias();
+                });
     }
 
     /**
@@ -394,15 +389,7 @@ public final class LoraBatch implements ProjectionDelta {
      * route with it instead of the model's: its difference added to their logits.
      */
     private NDArray addRouterBiases(int layer, NDArray logits) {
-        List<Integer> replaced = new ArrayList<>();
-        for (int i = 0; i < adapters.size(); i++) {
-            if (adapters.get(i).routerBiasDelta(layer) != null) {
-                replaced.add(i);
-            }
-        }
-        return replaced.isEmpty()
-                ? logits
-                : logits.add(rowTable(replaced, i -> adapters.get(i).routerBiasDelta(layer)));
+        return addPerRow(logits, i -> adapters.get(i).routerBiasDelta(layer));
     }
 
     /**
@@ -410,16 +397,21 @@ public final class LoraBatch implements ProjectionDelta {
      * bias instead of the base model's: its difference added per row.
      */
     private NDArray addBaseBiases(int layer, Projection p, NDArray output) {
-        List<Integer> replaced = new ArrayList<>();
+        return addPerRow(output, i -> adapters.get(i).baseBiasDelta(layer, p));
+    }
+
+    /**
+     * {@code output} plus, on each row, the weighted sum of its adapters' vectors {@code [1, out]}
+     * ({@code vectorOf} null for an adapter without one); {@code output} itself when none has one.
+     */
+    private NDArray addPerRow(NDArray output, java.util.function.IntFunction<NDArray> vectorOf) {
+        List<Integer> which = new ArrayList<>();
         for (int i = 0; i < adapters.size(); i++) {
-            if (adapters.get(i).baseBiasDelta(layer, p) != null) {
-                replaced.add(i);
+            if (vectorOf.apply(i) != null) {
+                which.add(i);
             }
         }
-        if (replaced.isEmpty()) {
-            return output;
-        }
-        return output.add(rowTable(replaced, i -> adapters.get(i).baseBiasDelta(layer, p)));
+        return which.isEmpty() ? output : output.add(rowTable(which, vectorOf));
     }
 
     private NDArray applyLora(
