@@ -615,6 +615,12 @@ ADAPTERS = {
              target_modules=["q_proj", "gate_proj", "up_proj", "down_proj", "shared_expert_gate"]),
         ["lora_bias", "shared_expert_lora"],
     ),
+    # DoRA on the same modules (the shared expert's have no bias)
+    "shared_expert_dora": (
+        dict(r=2, lora_alpha=4, use_dora=True,
+             target_modules=["k_proj", "gate_proj", "up_proj", "down_proj", "shared_expert_gate"]),
+        ["dora", "shared_expert_lora"],
+    ),
     # GPT-OSS's biases trained with PEFT's bias option: "all" trains the attention projections' and the
     # router's (mlp.router.bias; not the experts' gate_up_proj_bias / down_proj_bias, whose names do not end
     # in ".bias"), "lora_only" with the router's weight in target_parameters trains mlp.router.base_layer.bias
@@ -2261,7 +2267,7 @@ def model_specs(shapes, seed=0):
                       f"sliding_window_{MISTRAL_WINDOW}_even_layers", "hub_expert_layout", "rope_default",
                       "untied_embeddings", "config_v5"],
             adapters=["plain", "moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "mixtral_rslora",
-                      "shared_expert_lora_bias"],
+                      "shared_expert_lora_bias", "shared_expert_dora"],
             mixes=[[("moe_all_linear", 0.6), ("moe_router_layer0", -0.4)]],
             mix_loads_apart=True,
             prompt_len=window_prompts,

@@ -2,6 +2,7 @@ package io.flinklora.gpu.lora;
 
 import ai.djl.ndarray.NDArray;
 import io.flinklora.annotation.Internal;
+import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.Projection;
 
@@ -23,6 +24,11 @@ public interface BaseWeights {
 
     /** A sparse layer's router bias [experts] (GPT-OSS), or null where there is none. */
     default NDArray routerBias(int layer) {
+        return null;
+    }
+
+    /** A Qwen2-MoE shared-expert module's weight [out, in], or null where there is none. */
+    default NDArray sharedWeight(int layer, ExpertParameter p) {
         return null;
     }
 
@@ -57,6 +63,11 @@ public interface BaseWeights {
             @Override
             public NDArray routerBias(int layer) {
                 return model.routerBias(layer);
+            }
+
+            @Override
+            public NDArray sharedWeight(int layer, ExpertParameter p) {
+                return model.sharedWeight(layer, p);
             }
 
             @Override

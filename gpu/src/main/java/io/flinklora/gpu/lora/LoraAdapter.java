@@ -381,6 +381,7 @@ public final class LoraAdapter implements AutoCloseable {
                             dir + ": a DoRA adapter needs the base weights (not available here)");
                 }
                 doraScales(file, w, byKey, consumed, modules, model, baseWeights, scratch);
+                sharedDoraScales(file, w, byKey, consumed, parameters, model, baseWeights, scratch);
             }
             Extras extras = extras(file, w, byKey, consumed, config, model, scratch);
             if (config.useDora() && extras.headA() != null) {
@@ -1081,6 +1082,65 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                     mod.doraScale = scale;
                 }
+            }
+        }
+    }
+
+    /**
+     * DoRA on Qwen2-MoE's shared-expert modules (nn.Linear in PEFT, without biases): {@code
+     * magnitude / ||W + s B A|| - 1} per output row, as for any DoRA linear module.
+     */
+    private static void sharedDoraScales(
+            Path file,
+            WeightIndex w,
+            Map<String, String> byKey,
+            Set<String> consumed,
+            ParameterLora[][] parameters,
+            ModelConfig model,
+            BaseWeights base,
+            NDManager scratch)
+            throws IOException {
+        if (parameters == null || model.experts() == null) {
+            return;
+        }
+        for (int l = 0; l < model.numLayers(); l++) {
+            for (var e : ParameterTargets.sharedModules(l).entrySet()) {
+                ParameterLora lora = parameters[l][e.getKey().ordinal()];
+                NDArray weight = lora == null ? null : base.sharedWeight(l, e.getKey());
+                if (weight == null) {
+                    continue;
+                }
+                float[] magnitude =
+                        vector(
+                                file,
+                                w,
+                                magnitudeName(file, byKey, e.getValue()),
+                                lora.out,
+                                consumed,
+                                scratch);
+                float[] norms;
+                try (NDManager tmp = weight.getManager().newSubManager()) {
+                    NDArray a = tmp.create(lora.hostA, new Shape(lora.rank, lora.in));
+                    NDArray bT = tmp.create(lora.hostBT, new Shape(lora.rank, lora.out));
+                    NDArray wf = weight;
+                    if (weight.getDataType() != DataType.FLOAT32) {
+                        wf = weight.toType(DataType.FLOAT32, true);
+                        wf.attach(tmp);
+                    }
+                    norms =
+                            bT.transpose()
+                                    .matMul(a)
+                                    .add(wf)
+                                    .square()
+                                    .sum(new int[] {1})
+                                    .sqrt()
+                                    .toFloatArray();
+                }
+                float[] scale = new float[lora.out];
+                for (int i = 0; i < scale.length; i++) {
+                    scale[i] = magnitude[i] / norms[i] - 1f;
+                }
+                lora.doraScale = scale;
             }
         }
     }

@@ -181,7 +181,7 @@ public final class LoraBatch implements ProjectionDelta {
                                             manager.create(back)));
                 }
             }
-            return out;
+            return applyParameterDora(layer, parameter, out);
         }
         NDList deltas = new NDList(byRank.size());
         List<long[]> rowsOfGroups = new ArrayList<>();
@@ -201,11 +201,32 @@ public final class LoraBatch implements ProjectionDelta {
             }
             rowsOfGroups.add(rows);
         }
-        return output.add(
-                pairsToRows(
-                        deltas.size() == 1 ? deltas.singletonOrThrow() : NDArrays.concat(deltas),
-                        rowsOfGroups,
-                        n));
+        return applyParameterDora(
+                layer,
+                parameter,
+                output.add(
+                        pairsToRows(
+                                deltas.size() == 1
+                                        ? deltas.singletonOrThrow()
+                                        : NDArrays.concat(deltas),
+                                rowsOfGroups,
+                                n)));
+    }
+
+    /**
+     * DoRA rows of a shared-expert module: {@code out + (g - 1) out}, {@code out} holding the base
+     * output (no bias there) and the row's LoRA, so the row ends as PEFT's {@code g (W x + s B A
+     * x)}.
+     */
+    private NDArray applyParameterDora(int layer, ExpertParameter parameter, NDArray out) {
+        NDArray scale =
+                addPerRow(
+                        null,
+                        i -> {
+                            ParameterLora lora = adapters.get(i).parameter(layer, parameter);
+                            return lora == null ? null : lora.dora();
+                        });
+        return scale == null ? out : out.add(scale.mul(out));
     }
 
     /**
@@ -403,6 +424,7 @@ public final class LoraBatch implements ProjectionDelta {
     /**
      * {@code output} plus, on each row, the weighted sum of its adapters' vectors {@code [1, out]}
      * ({@code vectorOf} null for an adapter without one); {@code output} itself when none has one.
+     * With a null {@code output}: that sum alone, or null.
      */
     private NDArray addPerRow(NDArray output, java.util.function.IntFunction<NDArray> vectorOf) {
         List<Integer> which = new ArrayList<>();
@@ -411,7 +433,11 @@ public final class LoraBatch implements ProjectionDelta {
                 which.add(i);
             }
         }
-        return which.isEmpty() ? output : output.add(rowTable(which, vectorOf));
+        if (which.isEmpty()) {
+            return output;
+        }
+        NDArray table = rowTable(which, vectorOf);
+        return output == null ? table : output.add(table);
     }
 
     private NDArray applyLora(

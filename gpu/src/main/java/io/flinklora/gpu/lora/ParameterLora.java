@@ -33,6 +33,14 @@ final class ParameterLora {
 
     private NDArray bias;
 
+    /**
+     * DoRA on an nn.Linear (Qwen2-MoE's shared expert): {@code magnitude / ||W + s B A|| - 1} per
+     * output row, or null.
+     */
+    float[] doraScale;
+
+    private NDArray dora;
+
     // Where the adapter's cells sit while it is resident (ParameterPool), else null.
     private ParameterPool.Slots slots;
     private int slot;
@@ -67,7 +75,11 @@ final class ParameterLora {
     }
 
     long bytes() {
-        return 4L * (hostA.length + hostBT.length + (hostBias == null ? 0 : hostBias.length));
+        return 4L
+                * (hostA.length
+                        + hostBT.length
+                        + (hostBias == null ? 0 : hostBias.length)
+                        + (doraScale == null ? 0 : doraScale.length));
     }
 
     /** The scaled {@code lora_bias} {@code [1, out]} on the device while resident, or null. */
@@ -77,6 +89,15 @@ final class ParameterLora {
 
     void bias(NDArray onDevice) {
         this.bias = onDevice;
+    }
+
+    /** The DoRA scale {@code [1, out]} on the device while resident, or null. */
+    NDArray dora() {
+        return dora;
+    }
+
+    void dora(NDArray onDevice) {
+        this.dora = onDevice;
     }
 
     void placed(ParameterPool.Slots slots, int slot) {
@@ -89,6 +110,10 @@ final class ParameterLora {
         if (bias != null) {
             bias.close();
             bias = null;
+        }
+        if (dora != null) {
+            dora.close();
+            dora = null;
         }
     }
 

@@ -93,6 +93,12 @@ final class ParameterPool implements AutoCloseable {
             NDScope.unregister(bias);
             lora.bias(bias);
         }
+        if (lora.doraScale != null) {
+            NDArray dora =
+                    manager.create(lora.doraScale, new Shape(1, lora.out)).toType(dtype, false);
+            NDScope.unregister(dora);
+            lora.dora(dora);
+        }
         lora.placed(s, slot);
     }
 

@@ -259,16 +259,12 @@ public final class ParameterTargets {
             return;
         }
         String what =
-                c.useDora()
-                        ? "use_dora"
-                        : c.activated()
-                                ? "alora_invocation_tokens"
-                                : c.baseRewrite() != AdapterConfig.BaseRewrite.NONE
-                                        ? "init_lora_weights "
-                                                + c.baseRewrite()
-                                                        .name()
-                                                        .toLowerCase(java.util.Locale.ROOT)
-                                        : null;
+                c.activated()
+                        ? "alora_invocation_tokens"
+                        : c.baseRewrite() != AdapterConfig.BaseRewrite.NONE
+                                ? "init_lora_weights "
+                                        + c.baseRewrite().name().toLowerCase(java.util.Locale.ROOT)
+                                : null;
         for (int l = 0; l < model.numLayers() && what != null; l++) {
             if (!model.experts().sparse(l)) {
                 continue;
@@ -281,7 +277,7 @@ public final class ParameterTargets {
                                     + path
                                     + " together with "
                                     + what
-                                    + " is not supported (plain LoRA, with or without lora_bias, on the shared"
+                                    + " is not supported (LoRA, with lora_bias or DoRA, on the shared"
                                     + " expert is)");
                 }
             }

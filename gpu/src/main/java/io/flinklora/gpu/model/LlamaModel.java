@@ -1929,6 +1929,25 @@ public final class LlamaModel implements AutoCloseable {
         return layers[layer].b(p);
     }
 
+    /**
+     * Weight [out, in] of one of Qwen2-MoE's shared-expert modules in a sparse layer (its gate, up
+     * or down projection, or shared_expert_gate), or null where there is none.
+     */
+    public NDArray sharedWeight(int layer, ExpertParameter p) {
+        ExpertWeights w = layers[layer].experts();
+        if (w == null || w.sharedGateUp() == null) {
+            return null;
+        }
+        long shared = w.sharedGateUp().getShape().get(0) / 2;
+        return switch (p) {
+            case SHARED_GATE_PROJ -> w.sharedGateUp().get(new NDIndex("0:" + shared));
+            case SHARED_UP_PROJ -> w.sharedGateUp().get(new NDIndex(shared + ":"));
+            case SHARED_DOWN_PROJ -> w.sharedDown();
+            case SHARED_EXPERT_GATE -> w.sharedGate();
+            default -> null;
+        };
+    }
+
     /** A sparse layer's router bias [experts] (GPT-OSS), or null where there is none. */
     public NDArray routerBias(int layer) {
         ExpertWeights w = layers[layer].experts();
