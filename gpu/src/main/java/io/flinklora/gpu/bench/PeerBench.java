@@ -138,7 +138,8 @@ public final class PeerBench {
                                 w.getValue(),
                                 threads,
                                 out,
-                                passes);
+                                passes,
+                                false);
                 row(rows, shape.name(), w.getKey(), run, peer, w.getValue());
             }
             report.with("distinct_over_base").put(shape.name(), shortRuns.distinctOverBase());
@@ -577,22 +578,8 @@ public final class PeerBench {
 
     /**
      * Runs the Python peer on the same files and requests; null (with a message) when it cannot
-     * run.
+     * run. {@code perAdapter}: the peer serves one adapter per batch.
      */
-    static PeerRun runPeer(
-            String python,
-            String script,
-            Path model,
-            Path adapters,
-            List<Req> reqs,
-            int threads,
-            Path out,
-            int passes)
-            throws IOException, InterruptedException {
-        return runPeer(python, script, model, adapters, reqs, threads, out, passes, false);
-    }
-
-    /** As above; {@code perAdapter}: the peer serves one adapter per batch. */
     static PeerRun runPeer(
             String python,
             String script,
