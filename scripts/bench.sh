@@ -4,9 +4,10 @@
 #   scripts/bench.sh kv [--quick]   paged KV and prefix caching: KV bytes held, peak memory against transformers + PEFT
 #     (needs Python as peer does), labelling behind a shared instruction, TTFT behind a system prompt, widest batch
 #   scripts/bench.sh compose   one adapter-mix search generation as one mixed batch vs candidate by candidate
-#   scripts/bench.sh peer [--quick] [--threads "1 2"] [--moe-only]   the engine against transformers + PEFT (needs
-#     Python: python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON
-#     overrides): two Llama shapes, then a Mixtral with 32 adapters on its attention and experts (--moe-only: that alone)
+#   scripts/bench.sh peer [--quick] [--threads "1 2"] [--moe-only | --many-only]   the engine against transformers + PEFT
+#     (needs Python: python3 -m venv .venv && .venv/bin/pip install torch==2.13.0+cpu transformers peft; PEER_PYTHON
+#     overrides): two Llama shapes, many adapters (1,000, Zipf; --many-only: that alone), then a Mixtral with 32
+#     adapters on its attention and experts (--moe-only: that alone)
 #   scripts/bench.sh label [--random]   (stories260k by default; --random: the random-weight benchmark Llama)
 #   scripts/bench.sh dtype [--quick] [--batches 1,32] [--dtypes float32,bfloat16,float16] [--rounds 3] [--device gpu]
 #     [--shape hidden,layers,heads,kvHeads,intermediate,vocab] [--hbm-tbps 4.3]   compute dtypes side by side

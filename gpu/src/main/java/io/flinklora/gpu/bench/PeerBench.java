@@ -15,6 +15,7 @@ import io.flinklora.gpu.engine.EngineRequest;
 import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterSettings;
+import io.flinklora.gpu.lora.AdapterStats;
 import io.flinklora.gpu.lora.PeftWriter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
@@ -44,8 +45,11 @@ import java.util.concurrent.TimeUnit;
  * <p>After the two Llama shapes, a mixture of experts: a random Mixtral with 32 adapters on its
  * attention and experts ({@code target_parameters}), which PEFT serves one adapter per batch.
  *
- * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH]
- * [--moe-only]}, or {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
+ * <p>Then many adapters: requests over a Zipf popularity of 1,000 adapters, the engine with its
+ * shipped adapter settings (32 on the device, 64 in memory, the rest read from disk when used).
+ *
+ * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH] [--moe-only
+ * | --many-only]}, or {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
  */
 @Internal
 public final class PeerBench {
@@ -79,6 +83,7 @@ public final class PeerBench {
         String script = opt(a, "--peer-script", "scripts/peer/peft_peer.py");
         Files.createDirectories(out);
         boolean moeOnly = a.contains("--moe-only");
+        boolean manyOnly = a.contains("--many-only");
         List<Shape2> shapes =
                 quick
                         ? List.of(
@@ -98,7 +103,7 @@ public final class PeerBench {
         System.out.printf(
                 "engine vs transformers + PEFT, %d PyTorch thread(s)%s%n%n",
                 threads, quick ? " (quick)" : "");
-        for (Shape2 shape : moeOnly ? List.<Shape2>of() : shapes) {
+        for (Shape2 shape : moeOnly || manyOnly ? List.<Shape2>of() : shapes) {
             Path model = RandomLlama.write(out.resolve("peer-" + shape.name()), shape.spec(), 42);
             Path adapters = writeAdapters(out.resolve("peer-" + shape.name() + "-adapters"), model);
             int vocab = shape.spec().vocab();
@@ -162,7 +167,12 @@ public final class PeerBench {
             }
             System.out.println();
         }
-        moe(out, quick, threads, python, script, report, rows);
+        if (!moeOnly) {
+            manyAdapters(out, shapes.get(1), quick, threads, python, script, report, rows);
+        }
+        if (!manyOnly) {
+            moe(out, quick, threads, python, script, report, rows);
+        }
         Path file = out.resolve("peer-bench-t" + threads + ".json");
         Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(report));
         System.out.println("wrote " + file);
@@ -205,6 +215,120 @@ public final class PeerBench {
     private static String opt(List<String> a, String name, String dflt) {
         int i = a.indexOf(name);
         return i >= 0 && i + 1 < a.size() ? a.get(i + 1) : dflt;
+    }
+
+    /**
+     * Adapters the many-adapter workload draws from (their names; only those drawn are written).
+     */
+    private static final int MANY_ADAPTERS = 1000;
+
+    /**
+     * Requests over a Zipf popularity of {@link #MANY_ADAPTERS} adapters (rank k drawn with weight
+     * 1/(k+1)): 256 requests (64 quick), prompts 16-64 (16-32), 32-64 (8-16) new tokens.
+     */
+    static List<Req> many(int vocab, boolean quick) {
+        Random r = new Random(5);
+        double[] cdf = new double[MANY_ADAPTERS];
+        double total = 0;
+        for (int i = 0; i < MANY_ADAPTERS; i++) {
+            total += 1.0 / (i + 1);
+            cdf[i] = total;
+        }
+        List<Req> out = new ArrayList<>();
+        for (int i = 0; i < (quick ? 64 : 256); i++) {
+            double u = r.nextDouble() * total;
+            int k = 0;
+            while (cdf[k] < u) {
+                k++;
+            }
+            int len = quick ? 16 + r.nextInt(17) : 16 + r.nextInt(49);
+            int maxNew = quick ? 8 + r.nextInt(9) : 32 + r.nextInt(33);
+            out.add(new Req("z" + i, prompt(r, len, vocab), "many" + k, maxNew));
+        }
+        return out;
+    }
+
+    /**
+     * Many adapters, the product's case: the requests of {@link #many} on the smaller Llama, the
+     * engine with the shipped {@link AdapterSettings#DEFAULT} (32 adapters on the device, 64 in
+     * memory, of the 141 the requests name: many find theirs evicted or on disk), the peer with
+     * every adapter the requests name loaded into one PeftModel up front (its load time excluded,
+     * as always). Prints the same columns as the other workloads and the engine's adapter loads and
+     * evictions per pass.
+     */
+    private static void manyAdapters(
+            Path out,
+            Shape2 shape,
+            boolean quick,
+            int threads,
+            String python,
+            String script,
+            ObjectNode report,
+            ArrayNode rows)
+            throws IOException, InterruptedException {
+        Path model = RandomLlama.write(out.resolve("peer-" + shape.name()), shape.spec(), 42);
+        List<Req> reqs = many(shape.spec().vocab(), quick);
+        Path adapters = out.resolve("peer-" + shape.name() + "-many");
+        ModelConfig config = ModelConfig.read(model);
+        List<String> names = reqs.stream().map(Req::adapter).distinct().toList();
+        for (String name : names) {
+            Path dir = adapters.resolve(name);
+            if (!Files.isRegularFile(dir.resolve("adapter_model.safetensors"))) {
+                adapterWriter(config, false).write(dir, name.hashCode(), 0.02, 0.02);
+            }
+        }
+        EngineRun run;
+        AdapterStats before;
+        AdapterStats after;
+        try (Engine engine =
+                Engine.open(engineConfig(model, adapters, reqs, AdapterSettings.DEFAULT))) {
+            drive(engine, reqs.subList(0, BATCH), -1, "warm-");
+            before = engine.adapterStats();
+            run = timedPasses(engine, reqs, SHORT_PASSES);
+            after = engine.adapterStats();
+        }
+        // The same with every adapter resident: what the loads and evictions cost.
+        EngineRun resident;
+        AdapterSettings all = AdapterSettings.DEFAULT.withMaxOnDevice(names.size());
+        try (Engine engine = Engine.open(engineConfig(model, adapters, reqs, all))) {
+            drive(engine, reqs, -1, "warm-");
+            resident = timedPasses(engine, reqs, SHORT_PASSES);
+        }
+        if (!sameTokens(run.tokens(), resident.tokens())) {
+            throw new IllegalStateException("tokens differ with every adapter resident");
+        }
+        String workload =
+                String.format(
+                        "%d requests, %d of %d adapters", reqs.size(), names.size(), MANY_ADAPTERS);
+        row(
+                rows,
+                shape.name(),
+                workload,
+                run,
+                runPeer(python, script, model, adapters, reqs, threads, out, SHORT_PASSES, false),
+                reqs);
+        long loads = (after.loads() - before.loads()) / SHORT_PASSES;
+        long evictions = (after.evictions() - before.evictions()) / SHORT_PASSES;
+        report.with("many_adapters")
+                .put("adapters_named", names.size())
+                .put("on_device", AdapterSettings.DEFAULT.maxOnDevice())
+                .put("in_memory", AdapterSettings.DEFAULT.maxLoaded())
+                .put("loads_per_pass", loads)
+                .put("evictions_per_pass", evictions)
+                .put("all_resident_tps", resident.tps())
+                .put("shipped_over_all_resident", run.tps() / resident.tps());
+        System.out.printf(
+                "%-15s engine with %d adapters on the device and %d in memory: per pass %d loads"
+                        + " from disk, %d evictions from the device; %.1f tok/s with all %d on the"
+                        + " device (shipped settings / all resident = %.2f)%n%n",
+                shape.name(),
+                AdapterSettings.DEFAULT.maxOnDevice(),
+                AdapterSettings.DEFAULT.maxLoaded(),
+                loads,
+                evictions,
+                resident.tps(),
+                names.size(),
+                run.tps() / resident.tps());
     }
 
     /**
@@ -285,15 +409,21 @@ public final class PeerBench {
         for (int i = 0; i < ADAPTERS; i++) {
             Path dir = root.resolve("task" + i);
             if (!Files.isRegularFile(dir.resolve("adapter_model.safetensors"))) {
-                new PeftWriter(config)
-                        .rank(16)
-                        .alpha(32)
-                        .targets(EnumSet.of(Projection.Q, Projection.K, Projection.V, Projection.O))
-                        .experts(experts)
-                        .write(dir, 1000 + i, 0.02, 0.02);
+                adapterWriter(config, experts).write(dir, 1000 + i, 0.02, 0.02);
             }
         }
         return root;
+    }
+
+    /**
+     * The benchmark's adapters: rank 16 on q, k, v, o (and with {@code experts} on the experts).
+     */
+    private static PeftWriter adapterWriter(ModelConfig config, boolean experts) {
+        return new PeftWriter(config)
+                .rank(16)
+                .alpha(32)
+                .targets(EnumSet.of(Projection.Q, Projection.K, Projection.V, Projection.O))
+                .experts(experts);
     }
 
     /** 32 requests, prompts 16-48, 64 new tokens (16 quick), a distinct adapter each (or none). */
@@ -354,30 +484,29 @@ public final class PeerBench {
      * timed pass.
      */
     static EngineRun runEngine(Path model, Path adapters, List<Req> reqs, int passes) {
-        try (Engine engine = Engine.open(engineConfig(model, adapters, reqs))) {
+        try (Engine engine =
+                Engine.open(engineConfig(model, adapters, reqs, allAdaptersOnDevice()))) {
             // Warm-up: the first batch, each request to its own max_new_tokens (the peer does the
             // same). A few tokens left the JVM's compiler and the first-touched native memory to
             // the first timed pass, which ran up to 30% slower than the next on the same engine.
             drive(engine, reqs.subList(0, Math.min(reqs.size(), BATCH)), -1, "warm-");
-            List<Double> tps = new ArrayList<>();
-            Map<String, int[]> first = null;
-            int arrays = 0;
-            for (int pass = 0; pass < passes; pass++) {
-                long t0 = System.nanoTime();
-                Map<String, int[]> tokens = new HashMap<>();
-                arrays = drive(engine, reqs, -1, "pass" + pass + "-", tokens);
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                long total = tokens.values().stream().mapToLong(t -> t.length).sum();
-                tps.add(total / seconds);
-                if (first == null) {
-                    first = tokens;
-                } else if (!sameTokens(first, tokens)) {
-                    throw new IllegalStateException("greedy tokens differ between timed passes");
-                }
-            }
-            tps.sort(null);
-            return new EngineRun(tps.get(tps.size() / 2), first, arrays);
+            return timedPasses(engine, reqs, passes);
         }
+    }
+
+    /** Timed passes of a workload on a warm engine: the median pass's tokens/s. */
+    private static EngineRun timedPasses(Engine engine, List<Req> reqs, int passes) {
+        List<Double> tps = new ArrayList<>();
+        Map<String, int[]> first = new HashMap<>();
+        int arrays = 0;
+        for (int pass = 0; pass < passes; pass++) {
+            long t0 = System.nanoTime();
+            Map<String, int[]> tokens = new HashMap<>();
+            arrays = drive(engine, reqs, -1, "pass" + pass + "-", tokens);
+            tps.add(tokensPerSecond(tokens, t0));
+            checkSame(first, tokens);
+        }
+        return new EngineRun(EngineBench.median(tps), first, arrays);
     }
 
     /**
@@ -411,7 +540,8 @@ public final class PeerBench {
             boolean oneAtATime,
             int rounds,
             int warmUps) {
-        try (Engine engine = Engine.open(engineConfig(model, adapters, distinct))) {
+        try (Engine engine =
+                Engine.open(engineConfig(model, adapters, distinct, allAdaptersOnDevice()))) {
             for (int w = 0; w < warmUps; w++) {
                 drive(engine, distinct, -1, "warm-d" + w + "-");
                 drive(engine, base, -1, "warm-b" + w + "-");
@@ -466,8 +596,14 @@ public final class PeerBench {
         }
     }
 
-    /** The engine of a batch-32 workload: every adapter on the device, no prefix caching. */
-    private static EngineConfig engineConfig(Path model, Path adapters, List<Req> reqs) {
+    /** The settings of the 32-adapter workloads: every adapter on the device. */
+    private static AdapterSettings allAdaptersOnDevice() {
+        return AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1);
+    }
+
+    /** The engine of a batch-32 workload: no prefix caching. */
+    private static EngineConfig engineConfig(
+            Path model, Path adapters, List<Req> reqs, AdapterSettings settings) {
         int longest = reqs.stream().mapToInt(r -> r.prompt().length + r.maxNew()).max().orElse(64);
         return EngineConfig.builder(model)
                 .maxRunning(BATCH)
@@ -477,7 +613,7 @@ public final class PeerBench {
                 // with caching on, a timed pass would find its prompts computed.
                 .prefixCaching(false)
                 .adapterRoot(adapters)
-                .adapters(AdapterSettings.DEFAULT.withMaxOnDevice(ADAPTERS + 1))
+                .adapters(settings)
                 .build();
     }
 

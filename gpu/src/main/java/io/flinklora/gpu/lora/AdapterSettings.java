@@ -20,9 +20,14 @@ public record AdapterSettings(
         List<String> preload,
         LoraStrategy strategy)
         implements java.io.Serializable {
-    /** The defaults of the engine, the streaming job, the labelling job and generate.sh alike. */
+    /**
+     * The defaults of the engine, the streaming job, the labelling job and generate.sh alike. 32 on
+     * the device: a full default batch ({@code EngineConfig.DEFAULT_MAX_RUNNING}) of distinct
+     * adapters runs in one pass; with 16, a batch over many adapters ran about 19 rows a step
+     * instead of 29 and took 1.5x the steps (`scripts/bench.sh peer`, many adapters).
+     */
     public static final AdapterSettings DEFAULT =
-            new AdapterSettings(16, 1L << 30, 64, List.of(), LoraStrategy.POOLED);
+            new AdapterSettings(32, 1L << 30, 64, List.of(), LoraStrategy.POOLED);
 
     public AdapterSettings {
         preload = List.copyOf(preload);
