@@ -6,6 +6,7 @@ import io.flinklora.annotation.Internal;
 import io.flinklora.gpu.engine.Engine;
 import io.flinklora.gpu.engine.EngineConfig;
 import io.flinklora.gpu.engine.StepResult;
+import io.flinklora.gpu.engine.TokenEvent;
 import io.flinklora.gpu.frontend.PromptRequest;
 import io.flinklora.gpu.frontend.RequestProcessor;
 import io.flinklora.gpu.lora.AdapterRef;
@@ -20,12 +21,15 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.function.Consumer;
 
 /**
  * Bulk labelling throughput of the engine ({@code scripts/bench.sh label}): records/s labelling
  * 2,000 records in batches against one at a time, and the cost of scoring 4 candidate labels
  * against 1 (and against 4 separate requests that each prefill the prompt), side by side in one
- * run.
+ * run; then the same labelling against transformers + PEFT ({@code
+ * scripts/peer/peft_label_peer.py}: one row per record and candidate, one forward pass per batch
+ * with {@code adapter_names}), checking that both choose the same labels with the same scores.
  */
 @Internal
 public final class LabelBench {
@@ -47,6 +51,10 @@ public final class LabelBench {
         boolean quick = false;
         boolean random = false;
         Path model = null;
+        String python = null;
+        String peerScript = "scripts/peer/peft_label_peer.py";
+        int peerRecords = -1;
+        boolean peerOnly = false;
         int records = 2000;
         int oneAtATime = 200;
         for (int i = 1; i < args.length; i++) {
@@ -62,11 +70,16 @@ public final class LabelBench {
                 case "--one-at-a-time" -> oneAtATime = Integer.parseInt(args[++i]);
                 case "--tokens-per-step" -> tokensPerStep = Integer.parseInt(args[++i]);
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
+                case "--python" -> python = args[++i];
+                case "--peer-script" -> peerScript = args[++i];
+                case "--peer-records" -> peerRecords = Integer.parseInt(args[++i]);
+                case "--peer-only" -> peerOnly = true;
                 default ->
                         throw new IllegalArgumentException(
                                 "unknown option "
                                         + args[i]
-                                        + " (options: --model DIR | --random, --records N, --one-at-a-time N, --quick)");
+                                        + " (options: --model DIR | --random, --records N, --one-at-a-time N, --quick,"
+                                        + " --python PATH, --peer-script PATH, --peer-records N, --peer-only)");
             }
         }
         if (random || model == null) {
@@ -91,6 +104,39 @@ public final class LabelBench {
         ObjectNode report = json.createObjectNode();
         report.put("model", model.toString()).put("records", records);
 
+        if (!peerOnly) {
+            batchingAndCandidates(model, adapters, recs, quick, oneAtATime, report);
+        }
+        if (python != null) {
+            LabelPeer.compare(
+                    out,
+                    model,
+                    adapters,
+                    recs.subList(
+                            0, Math.min(records, peerRecords > 0 ? peerRecords : quick ? 64 : 512)),
+                    python,
+                    peerScript,
+                    report);
+        }
+        Files.createDirectories(out);
+        Files.writeString(
+                out.resolve("label-bench.json"),
+                json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        System.out.println("wrote " + out.resolve("label-bench.json"));
+    }
+
+    /**
+     * (1) batched against one at a time, and (2) 4 candidates against 1, with and without the
+     * shared prompt cache.
+     */
+    private static void batchingAndCandidates(
+            Path model,
+            Path adapters,
+            List<Rec> recs,
+            boolean quick,
+            int oneAtATime,
+            ObjectNode report) {
+        int records = recs.size();
         // Warm-up, then (1) batched against one at a time.
         try (Engine e = engine(model, adapters, 32)) {
             run(e, recs.subList(0, Math.min(100, recs.size())), LABELS, 1, 64);
@@ -165,11 +211,6 @@ public final class LabelBench {
                 .put("four_separate_requests_records_per_s", s)
                 .put("cost_4_vs_1", o / f)
                 .put("cost_4_separate_vs_1", o / s);
-        Files.createDirectories(out);
-        Files.writeString(
-                out.resolve("label-bench.json"),
-                json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
-        System.out.println("wrote " + out.resolve("label-bench.json"));
     }
 
     /**
@@ -230,6 +271,17 @@ public final class LabelBench {
      * many requests of one candidate each (no sharing of the prompt between candidates).
      */
     static double run(Engine e, List<Rec> recs, List<String> labels, int split, int queue) {
+        return run(e, recs, labels, split, queue, event -> {});
+    }
+
+    /** As above, handing each result event (request id {@code "r" + index}) to {@code results}. */
+    static double run(
+            Engine e,
+            List<Rec> recs,
+            List<String> labels,
+            int split,
+            int queue,
+            Consumer<TokenEvent> results) {
         long t0 = System.nanoTime();
         int next = 0;
         int done = 0;
@@ -267,6 +319,7 @@ public final class LabelBench {
                 throw new IllegalStateException("failures: " + step.failures());
             }
             done += step.events().size();
+            step.events().forEach(results);
         }
         if (done != expected) {
             throw new IllegalStateException(done + " results for " + expected + " requests");

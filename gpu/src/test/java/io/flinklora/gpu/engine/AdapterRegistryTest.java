@@ -54,6 +54,35 @@ class AdapterRegistryTest {
     }
 
     @Test
+    void aDefaultEngineDecodesAFullBatchOfDistinctAdaptersInOneStep() throws Exception {
+        int batch = EngineConfig.DEFAULT_MAX_RUNNING;
+        Path root = writeAdapters(batch);
+        // Shipped defaults only: max batch, adapters on the device, in memory.
+        try (Engine e =
+                Engine.open(
+                        EngineConfig.builder(TestModels.stories260k()).adapterRoot(root).build())) {
+            for (int i = 0; i < batch; i++) {
+                e.submit(
+                        new EngineRequest(
+                                "d" + i,
+                                new int[] {1, 403 + i},
+                                List.of(new AdapterRef("a" + i, 1.0)),
+                                SamplingParams.greedy(16).withIgnoreEos(true)));
+            }
+            int widest = 0;
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (e.hasWork() && System.nanoTime() < deadline) {
+                StepResult step = e.step();
+                assertTrue(step.failures().isEmpty(), step.failures().toString());
+                if (step.tokens() == step.rows()) {
+                    widest = Math.max(widest, step.rows());
+                }
+            }
+            assertEquals(batch, widest, "decode rows of the widest step");
+        }
+    }
+
+    @Test
     void hostileAdapterNamesAndSymlinksOutOfTheRootAreRefused() throws Exception {
         Path root = writeAdapters(1);
         Path outside = dir.resolve("outside");
