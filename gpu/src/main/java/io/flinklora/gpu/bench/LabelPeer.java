@@ -17,7 +17,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Labelling against transformers + PEFT, the tool a data team would use instead: the same records,
@@ -171,35 +170,14 @@ final class LabelPeer {
         }
         Files.createDirectories(out);
         Path workload = out.resolve("label-peer-workload.json");
-        Path result = out.resolve("label-peer-result.json");
-        Path log = out.resolve("label-peer.log");
-        Files.deleteIfExists(result);
         Files.writeString(workload, JSON.writeValueAsString(w));
-        Process p =
-                new ProcessBuilder(
-                                python,
-                                script,
-                                "--workload",
-                                workload.toString(),
-                                "--threads",
-                                String.valueOf(threads),
-                                "--out",
-                                result.toString())
-                        .redirectErrorStream(true)
-                        .redirectOutput(log.toFile())
-                        .start();
-        if (!p.waitFor(1, TimeUnit.HOURS)) {
-            p.destroyForcibly();
-            throw new IllegalStateException("the labelling peer did not finish in an hour");
-        }
-        if (p.exitValue() != 0 || !Files.isRegularFile(result)) {
-            System.out.println(
-                    "labelling peer skipped (exit "
-                            + p.exitValue()
-                            + "): "
-                            + Files.readString(log).strip().lines().reduce((x, y) -> y).orElse(""));
-            return null;
-        }
-        return JSON.readTree(result.toFile());
+        return PeerProcess.run(
+                python,
+                script,
+                workload,
+                out.resolve("label-peer-result.json"),
+                out.resolve("label-peer.log"),
+                threads,
+                1);
     }
 }

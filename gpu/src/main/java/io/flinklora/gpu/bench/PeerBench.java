@@ -31,7 +31,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The engine against Hugging Face transformers + PEFT (the tool users would pick instead), side by
@@ -728,39 +727,19 @@ public final class PeerBench {
             boolean perAdapter)
             throws IOException, InterruptedException {
         Path workload = out.resolve("peer-workload.json");
-        Path result = out.resolve("peer-result.json");
-        Files.deleteIfExists(result);
         writeWorkload(workload, model, adapters, reqs, passes, perAdapter);
-        Process p =
-                new ProcessBuilder(
-                                python,
-                                script,
-                                "--workload",
-                                workload.toString(),
-                                "--threads",
-                                String.valueOf(threads),
-                                "--out",
-                                result.toString())
-                        .redirectErrorStream(true)
-                        .redirectOutput(out.resolve("peer.log").toFile())
-                        .start();
-        if (!p.waitFor(2, TimeUnit.HOURS)) {
-            p.destroyForcibly();
-            throw new IllegalStateException("the peer did not finish in 2 hours");
-        }
-        if (p.exitValue() != 0 || !Files.isRegularFile(result)) {
-            System.out.println(
-                    "peer skipped (exit "
-                            + p.exitValue()
-                            + "): "
-                            + Files.readString(out.resolve("peer.log"))
-                                    .strip()
-                                    .lines()
-                                    .reduce((x, y) -> y)
-                                    .orElse(""));
+        JsonNode res =
+                PeerProcess.run(
+                        python,
+                        script,
+                        workload,
+                        out.resolve("peer-result.json"),
+                        out.resolve("peer.log"),
+                        threads,
+                        2);
+        if (res == null) {
             return null;
         }
-        JsonNode res = JSON.readTree(result.toFile());
         Map<String, int[]> tokens = new HashMap<>();
         res.get("outputs")
                 .fields()
