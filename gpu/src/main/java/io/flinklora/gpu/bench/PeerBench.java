@@ -227,19 +227,10 @@ public final class PeerBench {
      */
     static List<Req> many(int vocab, boolean quick) {
         Random r = new Random(5);
-        double[] cdf = new double[MANY_ADAPTERS];
-        double total = 0;
-        for (int i = 0; i < MANY_ADAPTERS; i++) {
-            total += 1.0 / (i + 1);
-            cdf[i] = total;
-        }
+        Zipf popularity = new Zipf(MANY_ADAPTERS);
         List<Req> out = new ArrayList<>();
         for (int i = 0; i < (quick ? 64 : 256); i++) {
-            double u = r.nextDouble() * total;
-            int k = 0;
-            while (cdf[k] < u) {
-                k++;
-            }
+            int k = popularity.draw(r);
             int len = quick ? 16 + r.nextInt(17) : 16 + r.nextInt(49);
             int maxNew = quick ? 8 + r.nextInt(9) : 32 + r.nextInt(33);
             out.add(new Req("z" + i, prompt(r, len, vocab), "many" + k, maxNew));
@@ -446,25 +437,39 @@ public final class PeerBench {
      */
     static List<Req> mixed(int vocab, boolean quick) {
         Random r = new Random(11);
-        double[] cdf = new double[ADAPTERS];
-        double total = 0;
-        for (int i = 0; i < ADAPTERS; i++) {
-            total += 1.0 / (i + 1);
-            cdf[i] = total;
-        }
+        Zipf popularity = new Zipf(ADAPTERS);
         List<Req> out = new ArrayList<>();
         int n = quick ? 24 : 96;
         for (int i = 0; i < n; i++) {
-            double u = r.nextDouble() * total;
-            int k = 0;
-            while (cdf[k] < u) {
-                k++;
-            }
+            int k = popularity.draw(r);
             int len = quick ? 16 + r.nextInt(81) : 32 + r.nextInt(353);
             int maxNew = quick ? 8 + r.nextInt(25) : 16 + r.nextInt(113);
             out.add(new Req("m" + i, prompt(r, len, vocab), "task" + k, maxNew));
         }
         return out;
+    }
+
+    /** Ranks 0..n-1 drawn with weight 1/(rank+1), one uniform draw each. */
+    private static final class Zipf {
+        private final double[] cdf;
+
+        Zipf(int n) {
+            cdf = new double[n];
+            double total = 0;
+            for (int i = 0; i < n; i++) {
+                total += 1.0 / (i + 1);
+                cdf[i] = total;
+            }
+        }
+
+        int draw(Random r) {
+            double u = r.nextDouble() * cdf[cdf.length - 1];
+            int k = 0;
+            while (cdf[k] < u) {
+                k++;
+            }
+            return k;
+        }
     }
 
     private static int[] prompt(Random r, int len, int vocab) {
