@@ -45,7 +45,7 @@ import java.util.Random;
  * attention and experts ({@code target_parameters}), which PEFT serves one adapter per batch.
  *
  * <p>Then many adapters: requests over a Zipf popularity of 1,000 adapters, the engine with its
- * shipped adapter settings (32 on the device, 64 in memory, the rest read from disk when used).
+ * shipped adapter settings ({@link AdapterSettings#DEFAULT}: the rest read from disk when used).
  *
  * <p>Arguments: {@code OUT [--quick] [--threads N] [--python PATH] [--peer-script PATH] [--moe-only
  * | --many-only]}, or {@code OUT --plot} to merge the runs' JSON into a table and a PNG.
@@ -240,11 +240,11 @@ public final class PeerBench {
 
     /**
      * Many adapters, the product's case: the requests of {@link #many} on the smaller Llama, the
-     * engine with the shipped {@link AdapterSettings#DEFAULT} (32 adapters on the device, 64 in
-     * memory, of the 141 the requests name: many find theirs evicted or on disk), the peer with
-     * every adapter the requests name loaded into one PeftModel up front (its load time excluded,
-     * as always). Prints the same columns as the other workloads and the engine's adapter loads and
-     * evictions per pass.
+     * engine with the shipped {@link AdapterSettings#DEFAULT} (fewer adapters on the device and in
+     * memory than the requests name: many find theirs evicted or on disk) and, pass by pass in
+     * turn, with all of them resident; the peer with every adapter the requests name loaded into
+     * one PeftModel up front (its load time excluded, as always). Prints the same columns as the
+     * other workloads, the engine's adapter loads and evictions per pass, and shipped / resident.
      */
     private static void manyAdapters(
             Path out,
