@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import io.flinklora.gpu.model.ExpertParameter;
 import io.flinklora.gpu.model.ModelConfig;
 import io.flinklora.gpu.model.Projection;
+import io.flinklora.gpu.model.Rows;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -40,6 +41,13 @@ final class AdapterPool implements AutoCloseable {
         // transpose per adapted projection were 3 of its 8 native arrays per decode step.
         private final NDArray[][][] rangeViews;
         private final long[][] rangeKeys;
+        // Placements into each slot so far: a packed copy of slots stays valid while none of them
+        // has been placed into again (an eviction frees a slot, a later load reuses it).
+        private final long[] placements;
+        // The last packed slots each (layer, projection) read, as {A^T, B^T} copies with the slots
+        // and their placement counts: a decode batch names the same adapters step after step.
+        private final NDArray[][][] packedCopies;
+        private final long[][][] packedKeys;
 
         RankPool(int rank, int layers, int capacity) {
             this.rank = rank;
@@ -48,6 +56,9 @@ final class AdapterPool implements AutoCloseable {
             this.used = new boolean[capacity];
             this.rangeViews = new NDArray[layers][Projection.values().length][];
             this.rangeKeys = new long[layers][Projection.values().length];
+            this.placements = new long[capacity];
+            this.packedCopies = new NDArray[layers][Projection.values().length][];
+            this.packedKeys = new long[layers][Projection.values().length][];
         }
 
         /**
@@ -77,6 +88,44 @@ final class AdapterPool implements AutoCloseable {
             rangeViews[layer][i] = views;
             rangeKeys[layer][i] = key;
             return views;
+        }
+
+        /**
+         * Copies of the named slots of one projection's pools, in the order named: {@code A^T
+         * [slots, in, r]} (a view of the copy) and {@code B^T [slots, r, out]}. Kept, like {@link
+         * #range}, until a batch reads other slots or one of them is placed into again; one gather
+         * per side when they are not.
+         */
+        NDArray[] packed(int layer, Projection p, long[] slots) {
+            int i = p.ordinal();
+            long[] key = new long[2 * slots.length];
+            for (int k = 0; k < slots.length; k++) {
+                key[k] = slots[k];
+                key[slots.length + k] = placements[(int) slots[k]];
+            }
+            NDArray[] copies = packedCopies[layer][i];
+            if (copies != null && java.util.Arrays.equals(packedKeys[layer][i], key)) {
+                return copies;
+            }
+            if (copies != null) {
+                copies[0].close();
+                copies[1].close();
+            }
+            try (NDManager tmp = a[layer][i].getManager().newSubManager()) {
+                NDArray index = tmp.create(slots);
+                NDArray aRows = Rows.of(a[layer][i], index);
+                copies = new NDArray[] {aRows.transpose(0, 2, 1), Rows.of(bT[layer][i], index)};
+                // Out of the step's scope and the temporary manager: the pool's manager owns them.
+                for (NDArray c : copies) {
+                    NDScope.unregister(c);
+                    c.attach(a[layer][i].getManager());
+                }
+                NDScope.unregister(aRows);
+                aRows.close();
+            }
+            packedCopies[layer][i] = copies;
+            packedKeys[layer][i] = key;
+            return copies;
         }
     }
 
@@ -120,6 +169,7 @@ final class AdapterPool implements AutoCloseable {
                         return false;
                     }
                     pools.get(m.rank).used[s] = true;
+                    pools.get(m.rank).placements[s]++;
                     slots.put(m.rank, s);
                 }
             }

@@ -864,9 +864,10 @@ public final class LoraBatch implements ProjectionDelta {
     }
 
     /**
-     * Scatters the light members' pairs into [slots, depth, in] over their occupied slot range, one
-     * product per side; the heavy members' pairs (see {@link SlotLayout}) take two products each
-     * and join the others with one gather.
+     * Scatters the light members' pairs into [slots, depth, in] over their occupied slot range (or,
+     * when that range is mostly holes, over their own slots packed in member order), one product
+     * per side; the heavy members' pairs (see {@link SlotLayout}) take two products each and join
+     * the others with one gather.
      */
     private NDArray slotMajor(
             int layer, Projection p, AdapterPool.RankPool pool, NDArray x, SlotLayout layout) {
@@ -890,7 +891,10 @@ public final class LoraBatch implements ProjectionDelta {
             paddedFor = layout;
             paddedInput = padded;
         }
-        NDArray[] range = pool.range(layer, p, layout.first(), layout.slots());
+        NDArray[] range =
+                layout.cellSlots() == null
+                        ? pool.range(layer, p, layout.first(), layout.slots())
+                        : pool.packed(layer, p, layout.cellSlots());
         NDArray t = padded.matMul(range[0]);
         NDArray d = t.matMul(range[1]).reshape(cells, -1);
         if (layout.heavy().isEmpty()) {
@@ -911,7 +915,13 @@ public final class LoraBatch implements ProjectionDelta {
      * arrays on the device for the step.
      */
     private record SlotLayout(
-            int first, int slots, int depth, NDArray positions, List<long[]> heavy, NDArray back) {}
+            int first,
+            int slots,
+            int depth,
+            NDArray positions,
+            List<long[]> heavy,
+            NDArray back,
+            long[] cellSlots) {}
 
     /**
      * Below this many pairs per member a member always stays in the slot-major layout; above it,
@@ -921,14 +931,15 @@ public final class LoraBatch implements ProjectionDelta {
 
     /** The slot layout of one rank group: {@code members} in pair order, their counts and slots. */
     private SlotLayout slotLayout(int[] members, int[] counts, int[] slotOf) {
-        SlotPlan plan = SlotPlan.of(members, counts, slotOf, HEAVY_COST);
+        SlotPlan plan = SlotPlan.of(members, counts, slotOf, HEAVY_COST, true);
         return new SlotLayout(
                 plan.first(),
                 plan.slots(),
                 plan.depth(),
                 plan.positions() == null ? null : keep(manager.create(plan.positions())),
                 plan.heavy(),
-                plan.back() == null ? null : keep(manager.create(plan.back())));
+                plan.back() == null ? null : keep(manager.create(plan.back())),
+                plan.cellSlots());
     }
 
     private NDArray loop(int layer, Projection p, NDArray input, NDArray output) {

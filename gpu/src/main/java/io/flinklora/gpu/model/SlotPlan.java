@@ -24,13 +24,25 @@ import java.util.TreeSet;
  * reads every row's output from the cells followed by the heavy groups' outputs (null when none is
  * heavy). {@code slots == 0}: every group is heavy.
  *
- * @param first the first slot of the range
- * @param slots slots in the range (holes included)
+ * <p>When the caller can gather a scattered set of weights ({@code packable}) and the light groups'
+ * slot range is at least twice their number, the cells are the light groups themselves in member
+ * order ({@code cellSlots} names each cell's slot): a batch naming 30 of 141 resident adapters then
+ * reads 30 adapters' weights, not 141 slots' worth.
+ *
+ * @param first the first slot of the range (0 when packed)
+ * @param slots cells: slots in the range (holes included), or the packed light groups
  * @param depth rows per slot
+ * @param cellSlots each cell's slot when packed; null when the cells are the range's slots
  */
 @Internal
 public record SlotPlan(
-        int first, int slots, int depth, long[] positions, List<long[]> heavy, long[] back) {
+        int first,
+        int slots,
+        int depth,
+        long[] positions,
+        List<long[]> heavy,
+        long[] back,
+        long[] cellSlots) {
 
     /**
      * The plan whose depth minimises padded cells plus {@code heavyCost} and the rows of each group
@@ -39,6 +51,15 @@ public record SlotPlan(
      * @param heavyCost what running a group alone costs beyond its rows, in padded rows
      */
     public static SlotPlan of(int[] members, int[] counts, int[] slotOf, int heavyCost) {
+        return of(members, counts, slotOf, heavyCost, false);
+    }
+
+    /**
+     * As {@link #of(int[], int[], int[], int)}; with {@code packable} the light groups' cells may
+     * be packed (see the class comment), a choice the padded-cell cost counts.
+     */
+    public static SlotPlan of(
+            int[] members, int[] counts, int[] slotOf, int heavyCost, boolean packable) {
         int bestDepth = 0;
         long bestCost = Long.MAX_VALUE;
         TreeSet<Integer> depths = new TreeSet<>();
@@ -50,15 +71,17 @@ public record SlotPlan(
             int first = Integer.MAX_VALUE;
             int last = -1;
             long cost = 0;
+            int light = 0;
             for (int k = 0; k < members.length; k++) {
                 if (counts[k] <= depth) {
                     first = Math.min(first, slotOf[k]);
                     last = Math.max(last, slotOf[k]);
+                    light++;
                 } else {
                     cost += heavyCost + counts[k];
                 }
             }
-            cost += (long) (last < 0 ? 0 : last - first + 1) * depth;
+            cost += (long) cells(first, last, light, packable) * depth;
             if (cost < bestCost) {
                 bestCost = cost;
                 bestDepth = depth;
@@ -67,11 +90,13 @@ public record SlotPlan(
         int first = Integer.MAX_VALUE;
         int last = -1;
         int rows = 0;
+        int light = 0;
         for (int k = 0; k < members.length; k++) {
             rows += counts[k];
             if (counts[k] <= bestDepth) {
                 first = Math.min(first, slotOf[k]);
                 last = Math.max(last, slotOf[k]);
+                light++;
             }
         }
         if (last < 0) {
@@ -81,9 +106,12 @@ public record SlotPlan(
                 heavy.add(new long[] {at, at + counts[k], members[k]});
                 at += counts[k];
             }
-            return new SlotPlan(0, 0, 0, null, heavy, null);
+            return new SlotPlan(0, 0, 0, null, heavy, null, null);
         }
-        int slots = last - first + 1;
+        int slots = cells(first, last, light, packable);
+        boolean packed = slots < last - first + 1;
+        long[] cellSlots = packed ? new long[slots] : null;
+        int cell = 0;
         long cells = (long) slots * bestDepth;
         long[] pos = new long[rows];
         long[] back = new long[rows];
@@ -100,20 +128,38 @@ public record SlotPlan(
                     pos[at] = cells;
                     back[at] = heavyAt++;
                 } else {
-                    pos[at] = (long) (slotOf[k] - first) * bestDepth + j;
+                    int c = packed ? cell : slotOf[k] - first;
+                    pos[at] = (long) c * bestDepth + j;
                     back[at] = pos[at];
                 }
                 identity &= pos[at] == at;
             }
+            if (packed && counts[k] <= bestDepth) {
+                cellSlots[cell++] = slotOf[k];
+            }
         }
         identity &= rows == cells;
         return new SlotPlan(
-                first,
+                packed ? 0 : first,
                 slots,
                 bestDepth,
                 identity ? null : pos,
                 heavy,
-                heavy.isEmpty() ? null : back);
+                heavy.isEmpty() ? null : back,
+                cellSlots);
+    }
+
+    /**
+     * Cells for light groups in slots {@code first..last}: the range, or the groups alone when
+     * packable and the range is at least twice their number (gathering their weights then reads
+     * less than the range's, even counting the copy).
+     */
+    private static int cells(int first, int last, int light, boolean packable) {
+        if (last < 0) {
+            return 0;
+        }
+        int range = last - first + 1;
+        return packable && range >= 2 * light ? light : range;
     }
 
     /**

@@ -65,4 +65,50 @@ class SlotPlanTest {
                     new float[] {1, 2, 3, 4, 5, 6}, plan.back(new NDList(a, b)).toFloatArray());
         }
     }
+
+    @Test
+    void groupsFarApartArePackedInMemberOrderWhenTheCallerCanGatherTheirWeights() {
+        // one row each in slots 90, 3 and 40 (member order), then two rows in slot 7: the range
+        // 3..90 would be 88 cells of depth 2
+        int[] members = {0, 1, 2, 3};
+        int[] counts = {1, 1, 1, 2};
+        int[] slots = {90, 3, 40, 7};
+        SlotPlan plan = SlotPlan.of(members, counts, slots, 64, true);
+        assertEquals(4, plan.slots());
+        assertArrayEquals(new long[] {90, 3, 40, 7}, plan.cellSlots());
+        assertEquals(0, plan.first());
+        assertEquals(List.of(), plan.heavy());
+        // depth 1 with the two-row group alone would cost 3 cells + 64 + 2; depth 2 costs 8
+        assertEquals(2, plan.depth());
+        assertArrayEquals(new long[] {0, 2, 4, 6, 7}, plan.positions());
+        // without the gather, the range's 88 slots
+        SlotPlan range = SlotPlan.of(members, counts, slots, 64);
+        assertEquals(null, range.cellSlots());
+        assertEquals(3, range.first());
+        assertEquals(88, range.slots());
+    }
+
+    @Test
+    void groupsInDecodeOrderArePackedWithNoScatterOfTheirRows() {
+        SlotPlan plan =
+                SlotPlan.of(
+                        new int[] {0, 1, 2}, new int[] {1, 1, 1}, new int[] {5, 0, 30}, 64, true);
+        assertArrayEquals(new long[] {5, 0, 30}, plan.cellSlots());
+        assertNull(plan.positions()); // row k is cell k
+    }
+
+    @Test
+    void aRangeLessThanHalfHolesStaysARange() {
+        // slots 0, 2, 4 and 5 of a 6-slot range: gathering four adapters' weights would copy
+        // them to save reading two empty slots
+        SlotPlan plan =
+                SlotPlan.of(
+                        new int[] {0, 1, 2, 3},
+                        new int[] {1, 1, 1, 1},
+                        new int[] {0, 2, 4, 5},
+                        64,
+                        true);
+        assertNull(plan.cellSlots());
+        assertEquals(6, plan.slots());
+    }
 }
