@@ -3,18 +3,15 @@ package io.flinklora.gpu.engine;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import io.flinklora.gpu.lora.AdapterMix;
 import io.flinklora.gpu.lora.AdapterRef;
 import io.flinklora.gpu.lora.AdapterRegistry;
-import io.flinklora.gpu.lora.LoraBatch;
+import io.flinklora.gpu.lora.LoopDeltas;
 import io.flinklora.gpu.lora.LoraStrategy;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
-import io.flinklora.gpu.model.Projection;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,38 +88,9 @@ class PooledLoraLayoutTest {
             rows.add(null);
             java.util.Collections.shuffle(rows, new Random(7));
             ModelConfig c = model.config();
-            Random r = new Random(11);
-            int adapted = 0;
-            for (int layer = 0; layer < c.numLayers(); layer++) {
-                for (Projection p : Projection.values()) {
-                    float[] x = new float[rows.size() * p.inFeatures(c)];
-                    for (int i = 0; i < x.length; i++) {
-                        x[i] = (float) r.nextGaussian();
-                    }
-                    NDArray input = manager.create(x, new Shape(rows.size(), p.inFeatures(c)));
-                    NDArray zero = manager.zeros(new Shape(rows.size(), p.outFeatures(c)));
-                    float[] pooled;
-                    float[] loop;
-                    try (LoraBatch b =
-                            new LoraBatch(rows, manager, DataType.FLOAT32, LoraStrategy.POOLED)) {
-                        pooled = b.apply(layer, p, input, zero, null).toFloatArray();
-                    }
-                    try (LoraBatch b =
-                            new LoraBatch(rows, manager, DataType.FLOAT32, LoraStrategy.LOOP)) {
-                        loop = b.apply(layer, p, input, zero, null).toFloatArray();
-                    }
-                    float maxAbs = 0;
-                    float maxDiff = 0;
-                    for (int i = 0; i < loop.length; i++) {
-                        maxAbs = Math.max(maxAbs, Math.abs(loop[i]));
-                        maxDiff = Math.max(maxDiff, Math.abs(loop[i] - pooled[i]));
-                    }
-                    adapted += maxAbs > 0 ? 1 : 0;
-                    assertTrue(
-                            maxDiff <= 1e-5 * maxAbs,
-                            "layer " + layer + " " + p + ": max diff " + maxDiff + " of " + maxAbs);
-                }
-            }
+            int adapted =
+                    LoopDeltas.assertSameAsLoop(
+                            c, manager, rows, LoraStrategy.POOLED, new Random(11));
             assertTrue(adapted >= c.numLayers() * 2, adapted + " adapted projections");
         }
     }

@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import io.flinklora.gpu.TestModels;
 import io.flinklora.gpu.model.LlamaModel;
 import io.flinklora.gpu.model.ModelConfig;
@@ -109,38 +107,8 @@ class PackedSlotsTest {
         rows.add(null);
         Collections.shuffle(rows, new Random(3));
         ModelConfig c = model.config();
-        Random r = new Random(5);
-        int compared = 0;
-        for (int layer = 0; layer < c.numLayers(); layer++) {
-            for (Projection p : Projection.values()) {
-                float[] x = new float[rows.size() * p.inFeatures(c)];
-                for (int i = 0; i < x.length; i++) {
-                    x[i] = (float) r.nextGaussian();
-                }
-                NDArray input = manager.create(x, new Shape(rows.size(), p.inFeatures(c)));
-                NDArray zero = manager.zeros(new Shape(rows.size(), p.outFeatures(c)));
-                float[] pooled;
-                float[] loop;
-                try (LoraBatch b =
-                        new LoraBatch(rows, manager, DataType.FLOAT32, LoraStrategy.POOLED)) {
-                    pooled = b.apply(layer, p, input, zero, null).toFloatArray();
-                }
-                try (LoraBatch b =
-                        new LoraBatch(rows, manager, DataType.FLOAT32, LoraStrategy.LOOP)) {
-                    loop = b.apply(layer, p, input, zero, null).toFloatArray();
-                }
-                float maxAbs = 0;
-                float maxDiff = 0;
-                for (int i = 0; i < loop.length; i++) {
-                    maxAbs = Math.max(maxAbs, Math.abs(loop[i]));
-                    maxDiff = Math.max(maxDiff, Math.abs(loop[i] - pooled[i]));
-                }
-                compared += maxAbs > 0 ? 1 : 0;
-                assertTrue(
-                        maxDiff <= 1e-5 * maxAbs,
-                        "layer " + layer + " " + p + ": max diff " + maxDiff + " of " + maxAbs);
-            }
-        }
+        int compared =
+                LoopDeltas.assertSameAsLoop(c, manager, rows, LoraStrategy.POOLED, new Random(5));
         assertTrue(compared >= c.numLayers() * 2, compared + " adapted projections");
     }
 
