@@ -395,7 +395,7 @@ def rand_model(r, arch):
         cfg["layer_norm_epsilon"] = r.choice([1e-5, 1e-3])
         cfg["pad_token_id"] = r.choice([None, 3])
         if r.random() < 0.05:
-            cfg["apply_residual_connection_post_layernorm"] = True  # refused by name
+            cfg["apply_residual_connection_post_layernorm"] = True
     if arch == "gpt_bigcode":
         # GPT-2's config names, nn.Linear modules, one key and value head with multi_query (its saved
         # num_key_value_heads is rewritten from multi_query, and not read)

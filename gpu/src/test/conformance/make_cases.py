@@ -1926,6 +1926,20 @@ def model_specs(shapes, seed=0):
             offs=[],
         ),
         dict(
+            # Bloom with apply_residual_connection_post_layernorm: each sublayer's output joins its input
+            # LayerNorm's output (the residual taken after the norms) instead of the residual stream
+            name="bloom_residual_post_layernorm",
+            arch="bloom",
+            cfg=dict(apply_residual_connection_post_layernorm=True),
+            features=["mha", "alibi", "embedding_layer_norm", "fused_qkv_per_head", "gateless_mlp",
+                      "layer_norm_with_bias", "residual_post_layernorm", "tied_embeddings", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear", "neox_dora"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="the residual stream as the residual", config=cfg_set(
+                apply_residual_connection_post_layernorm=False))],
+        ),
+        dict(
             # GPT-J: attention (no biases) and the MLP (fc_in, gelu_new, fc_out) side by side on ln_1, the leading
             # rotary_dim (4 of 8) dimensions of each head rotating in adjacent pairs, an untied head with a bias
             name="gptj",

@@ -119,8 +119,8 @@ EXTRA = [
     {"layer_norm_elementwise_affine": False},
     # GPT-BigCode: a key and value head for each query head
     {"multi_query": False, "activation_function": "gelu"},
-    # Bloom: the legacy n_embed over hidden_size; the residual after the norms and tensor-parallel
-    # slices (both refused by name)
+    # Bloom: the legacy n_embed over hidden_size; the residual after the norms (applied) and
+    # tensor-parallel slices (refused by name)
     {"n_embed": 128},
     {"apply_residual_connection_post_layernorm": True},
     {"slow_but_exact": True, "pretraining_tp": 2},
@@ -404,7 +404,7 @@ def main():
                 if arch in ("GPT2LMHeadModel", "OPTForCausalLM", "GPTBigCodeForCausalLM", "GPTJForCausalLM",
                             "GPTNeoForCausalLM", "MptForCausalLM", "CodeGenForCausalLM") else []
             if arch == "BloomForCausalLM":
-                unread = [k for k in ("apply_residual_connection_post_layernorm", "slow_but_exact")
+                unread = [k for k in ("slow_but_exact",)
                           if extra.get(k)] + [k for k in BLOOM_UNREAD if extra.get(k) is not None]
             if arch == "OPTForCausalLM":
                 # weightless LayerNorms: refused by name

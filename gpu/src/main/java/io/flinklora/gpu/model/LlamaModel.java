@@ -1172,6 +1172,12 @@ public final class LlamaModel implements AutoCloseable {
             h = norm(x, layer.preFfnNorm());
             return x.add(norm(mlp(l, layer, h, delta), layer.postFfnNorm()));
         }
+        if (config.block().residualFromNorm()) {
+            // Bloom's apply_residual_connection_post_layernorm: each norm's output is the residual.
+            x = h.add(attn);
+            h = norm(x, layer.postNorm(), layer.postNormBias());
+            return h.add(mlp(l, layer, h, delta));
+        }
         x = x.add(residual(attn));
         h = norm(x, layer.postNorm(), layer.postNormBias());
         return x.add(residual(mlp(l, layer, h, delta)));

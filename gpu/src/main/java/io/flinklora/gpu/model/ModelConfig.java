@@ -250,7 +250,8 @@ public record ModelConfig(
             boolean twoNormParallel,
             boolean inverseLayerScale,
             boolean postLayerNorm,
-            boolean finalNorm) {
+            boolean finalNorm,
+            boolean residualFromNorm) {
         public static Block llama(int headDim) {
             return llama(headDim, Activation.SILU);
         }
@@ -296,7 +297,8 @@ public record ModelConfig(
                     false,
                     false,
                     false,
-                    true);
+                    true,
+                    false);
         }
 
         /** The same block with q, k and v clamped to {@code [-clip, clip]} (0: not clamped). */
@@ -391,7 +393,37 @@ public record ModelConfig(
                     twoNormParallel,
                     inverseLayerScale,
                     postLayerNorm,
-                    finalNorm);
+                    finalNorm,
+                    residualFromNorm);
+        }
+
+        /**
+         * Bloom's {@code apply_residual_connection_post_layernorm}: each sublayer's output joins
+         * its input norm's output, not the residual stream it read.
+         */
+        public Block withResidualFromNorm() {
+            return new Block(
+                    activation,
+                    embedScale,
+                    normPlusOne,
+                    sandwichNorms,
+                    attentionScale,
+                    attentionSoftcap,
+                    finalSoftcap,
+                    residualScale,
+                    logitsScaling,
+                    postNormsOnly,
+                    interleavedRotary,
+                    parallel,
+                    layerNorm,
+                    normBias,
+                    logitScale,
+                    clipQkv,
+                    twoNormParallel,
+                    inverseLayerScale,
+                    postLayerNorm,
+                    finalNorm,
+                    true);
         }
 
         /**
@@ -420,7 +452,8 @@ public record ModelConfig(
                     parallelResidual,
                     inverseLayerScale,
                     postLayerNorm,
-                    finalNorm);
+                    finalNorm,
+                    residualFromNorm);
         }
 
         /**
@@ -461,7 +494,8 @@ public record ModelConfig(
                     twoNormParallel,
                     inverse,
                     postNorm,
-                    finalNormed);
+                    finalNormed,
+                    residualFromNorm);
         }
     }
 
@@ -1518,6 +1552,10 @@ public record ModelConfig(
             block =
                     Block.of(act, 1f, false, false, 1.0 / Math.sqrt(headDim), 0, 0, 1, 1, false)
                             .withBiasedLayerNorms();
+            if (ConfigReader.bool(
+                    root, "apply_residual_connection_post_layernorm", source, false)) {
+                block = block.withResidualFromNorm();
+            }
             qkvBias = true;
             oBias = true;
             mlpBias = true;
@@ -1905,11 +1943,9 @@ public record ModelConfig(
 
     /** Bloom's fields this server does not compute, refused by name. */
     private static void checkBloom(JsonNode root, String source) {
-        for (String f : List.of("apply_residual_connection_post_layernorm", "slow_but_exact")) {
-            if (ConfigReader.bool(root, f, source, false)) {
-                throw new ModelFormatException(
-                        source + ": " + f + " true is not supported for BloomForCausalLM");
-            }
+        if (ConfigReader.bool(root, "slow_but_exact", source, false)) {
+            throw new ModelFormatException(
+                    source + ": slow_but_exact true is not supported for BloomForCausalLM");
         }
     }
 

@@ -712,7 +712,8 @@ public final class ModelFields {
                     new Field(
                             "apply_residual_connection_post_layernorm",
                             Use.APPLIED,
-                            "false only (true: the residual taken after the norms, refused)"),
+                            "with true each sublayer's output joins its input norm's output instead of"
+                                    + " the residual stream (default false)"),
                     new Field(
                             "slow_but_exact",
                             Use.APPLIED,
