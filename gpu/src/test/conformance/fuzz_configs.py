@@ -432,7 +432,7 @@ def rand_model(r, arch):
         cfg.pop("rms_norm_eps")
         cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
         cfg["hidden_act"] = r.choice(["gelu_new", "gelu_new", "gelu", "gelu_pytorch_tanh", "relu"])
-        cfg["qk_layernorm"] = r.random() < 0.05  # refused by name (LayerNorms with a bias over q, k)
+        cfg["qk_layernorm"] = r.random() < 0.2  # LayerNorms with a bias over each head of q and k
         partial = r.choice([None, None, 0.25, 0.5, 1.0])
         if partial is not None:
             cfg["rope_parameters"]["partial_rotary_factor"] = partial

@@ -1623,6 +1623,20 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="half of each head rotating", config=rope_set(partial_rotary_factor=0.5))],
         ),
         dict(
+            # Phi with qk_layernorm: a LayerNorm with a bias over each head of q and of k (one module shared by
+            # the heads), before the partial rotary
+            name="phi_qk_layernorm",
+            arch="phi",
+            cfg=dict(num_key_value_heads=gqa_kv, qk_layernorm=True, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "gateless_mlp", "parallel_block", "layer_norm_with_bias", "head_bias",
+                      "qk_layernorm_with_bias", "partial_rotary_default_half", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "dora_fc"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="no q/k LayerNorms", config=cfg_set(qk_layernorm=False))],
+        ),
+        dict(
             # Nemotron: Llama's modules with a gate-less MLP (up_proj, relu2, down_proj) behind LayerNorm1Ps
             # (LayerNorms with a bias, weight stored less one), half of each head rotating (the class default),
             # attention_bias and mlp_bias

@@ -424,10 +424,6 @@ def main():
                 # transformers computes it; the engine refuses it by name (bfloat16 slopes, scaled)
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "alibi"})
                 continue
-            if arch == "PhiForCausalLM" and extra.get("qk_layernorm"):
-                # transformers computes it; the engine refuses it by name (q/k LayerNorms with a bias)
-                cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "qk_layernorm"})
-                continue
             try:
                 c = AutoConfig.from_pretrained(tmp)
                 # the model must build from it too (MinistralAttention fails without head_dim)

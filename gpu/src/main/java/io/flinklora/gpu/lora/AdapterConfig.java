@@ -893,6 +893,9 @@ public record AdapterConfig(
                         out.add(norms + ".norms." + h);
                     }
                 }
+            } else if (model.qkNorm() && model.phi()) {
+                // Phi: one LayerNorm over a head for q and one for k
+                out.addAll(List.of(b + ".self_attn.q_layernorm", b + ".self_attn.k_layernorm"));
             } else if (model.qkNorm()) {
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }

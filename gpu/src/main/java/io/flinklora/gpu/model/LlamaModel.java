@@ -139,6 +139,8 @@ public final class LlamaModel implements AutoCloseable {
             NDArray postNorm,
             NDArray qNorm,
             NDArray kNorm,
+            NDArray qNormBias,
+            NDArray kNormBias,
             NDArray preFfnNorm,
             NDArray postFfnNorm,
             NDArray inputNormBias,
@@ -468,6 +470,8 @@ public final class LlamaModel implements AutoCloseable {
                                                 h),
                                 qkNorm(config, loader, attn, Projection.Q),
                                 qkNorm(config, loader, attn, Projection.K),
+                                phiQkNormBias(config, loader, attn, "q"),
+                                phiQkNormBias(config, loader, attn, "k"),
                                 sandwich
                                         ? loader.loadNorm(
                                                 pre
@@ -614,12 +618,25 @@ public final class LlamaModel implements AutoCloseable {
         if (config.architecture().equals("StableLmForCausalLM")) {
             return loader.perHeadNorms(attn + side + "_layernorm", heads, config.headDim());
         }
+        if (config.architecture().equals("PhiForCausalLM")) {
+            return loader.loadNorm(attn + side + "_layernorm.weight", config.headDim());
+        }
         if (config.block().parallel()) {
             return loader.load(attn + side + "_norm.weight", heads, config.headDim());
         }
         return loader.loadNorm(
                 attn + side + "_norm.weight",
                 config.wholeQkNorms() ? p.outFeatures(config) : config.headDim());
+    }
+
+    /**
+     * Phi's {@code qk_layernorm}: the bias of its q or k LayerNorm (one over a head); else null.
+     */
+    private static NDArray phiQkNormBias(
+            ModelConfig config, Loader loader, String attn, String side) throws IOException {
+        return config.qkNorm() && config.architecture().equals("PhiForCausalLM")
+                ? loader.load(attn + side + "_layernorm.bias", config.headDim())
+                : null;
     }
 
     /**
@@ -1246,9 +1263,10 @@ public final class LlamaModel implements AutoCloseable {
         q = q.reshape(tokens, config.numHeads(), d);
         k = k.reshape(tokens, config.numKvHeads(), d);
         if (w.qNorm() != null && !wholeNorms) {
-            // Qwen3: RMSNorm over each head's dimensions, before rotary.
-            q = norm(q, w.qNorm());
-            k = norm(k, w.kNorm());
+            // Qwen3: RMSNorm over each head's dimensions, before rotary (Phi: a LayerNorm with a
+            // bias).
+            q = norm(q, w.qNorm(), w.qNormBias());
+            k = norm(k, w.kNorm(), w.kNormBias());
         }
         NDArray v =
                 clipQkv(project(l, Projection.V, w, h, delta))

@@ -1163,11 +1163,6 @@ public record ModelConfig(
                             + ": NemotronForCausalLM needs num_key_value_heads (transformers 5's"
                             + " NemotronAttention fails without it)");
         }
-        if (phi && ConfigReader.bool(root, "qk_layernorm", source, false)) {
-            // PhiAttention's q/k LayerNorms carry a bias and one weight for every head.
-            throw new ModelFormatException(
-                    source + ": qk_layernorm true is not supported for PhiForCausalLM");
-        }
         // OLMoE: Llama's pre-norm block with OLMo 2's q/k norms over whole projections, clamped
         // after them by clip_qkv
         boolean olmoe = arch.equals("OlmoeForCausalLM");
@@ -1180,7 +1175,8 @@ public record ModelConfig(
                         || (cohere
                                 && !cohere2
                                 && ConfigReader.bool(root, "use_qk_norm", source, false))
-                        || (stablelm && ConfigReader.bool(root, "qk_layernorm", source, false));
+                        || ((stablelm || phi)
+                                && ConfigReader.bool(root, "qk_layernorm", source, false));
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();

@@ -1079,7 +1079,8 @@ public final class ModelFields {
                     new Field(
                             "qk_layernorm",
                             Use.APPLIED,
-                            "false only: true (LayerNorms with a bias over q and k) is refused"),
+                            "a LayerNorm with a bias over each head of q and k, one module shared by"
+                                    + " the heads, before the rotary"),
                     new Field("resid_pdrop", Use.NO_EFFECT, "training only"),
                     new Field("embd_pdrop", Use.NO_EFFECT, "training only"));
 
