@@ -1479,6 +1479,24 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
         ),
         dict(
+            # GLM with an odd rotary count and a linear-scaled rotary: head_dim 10 x 0.5 = 5 dimensions give 3
+            # frequencies (over 5), repeated in adjacent pairs over cos.shape[-1] = 6 dimensions
+            name="glm_odd_rotary",
+            arch="glm",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=10, pad_token_id=None, eos_token_id=2,
+                     rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0,
+                                      "partial_rotary_factor": 0.5}),
+            features=["gqa", "explicit_head_dim_10", "interleaved_partial_rotary", "odd_partial_rotary", "qkv_bias",
+                      "fused_gate_up_proj", "untied_embeddings", "rope_linear", "config_v5"],
+            adapter_kw={
+                "plain": dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "gate_up_proj"]),
+            },
+            adapters=["plain", "rslora_all_linear"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="four rotary dimensions (head_dim 10 x 0.4)", config=rope_set(partial_rotary_factor=0.4))],
+        ),
+        dict(
             # GLM-4: GLM with a norm after attention and after the MLP (post_self_attn_layernorm,
             # post_mlp_layernorm), each before its residual add
             name="glm4",
@@ -1704,6 +1722,22 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0)),
                   dict(what="sequential residual", config=cfg_set(use_parallel_residual=False))],
+        ),
+        dict(
+            # GPT-NeoX with an odd rotary count: head_dim 12 x 0.25 = 3 dimensions give 2 frequencies (over 3), and
+            # the rotation covers cos.shape[-1] = 4 dimensions, as GPTNeoX's apply_rotary_pos_emb slices them
+            name="gpt_neox_odd_rotary",
+            arch="gpt_neox",
+            cfg=dict(hidden_size=48, num_attention_heads=4, layer_norm_eps=1e-4, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "parallel_block_two_norms",
+                      "layer_norm_with_bias", "odd_partial_rotary", "gelu", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear"],
+            mixes=[],
+            fp64_check=True,
+            offs=[dict(what="two rotary dimensions (head_dim 12 x 1/6)",
+                       config=rope_set(partial_rotary_factor=1 / 6))],
         ),
         dict(
             # GPT-NeoX without the parallel residual (attention, then the MLP on its own norm), no attention
@@ -2881,7 +2915,8 @@ def check_config(spec, config, shapes):
     assert head_dim % 2 == 0, (spec["name"], head_dim)
     if spec["arch"] in ("gpt2", "opt", "gpt_bigcode", "bloom", "gptj", "gpt_neo", "mpt", "codegen"):
         return  # learned positions or ALiBi, or GPT-J's own rotary (rotary_dim): no rope_parameters to check
-    if "head_dim" in spec["cfg"] and spec["arch"] != "helium":  # Helium: hidden / heads, given explicitly
+    # Helium: hidden / heads, given explicitly; the odd rotary cases pick their own head_dim
+    if "head_dim" in spec["cfg"] and spec["arch"] != "helium" and "odd_partial_rotary" not in spec["features"]:
         assert head_dim == shapes["head_dim_override"] != config.hidden_size // heads, (spec["name"], head_dim)
     rope = config.rope_parameters
     if "full_attention" in rope:

@@ -285,7 +285,7 @@ public final class LlamaModel implements AutoCloseable {
             this.localSin = null;
         }
         float[] rot = new float[d * d];
-        int rotary = config.rope().rotaryDim(d);
+        int rotary = config.rope().rotaryWidth(d);
         int half = rotary / 2;
         for (int j = 0; j < rotary; j++) {
             if (config.block().interleavedRotary()) {
@@ -923,9 +923,10 @@ public final class LlamaModel implements AutoCloseable {
 
     private static float[][] ropeTables(ModelConfig c, RopeParameters rope, int positions) {
         int d = c.headDim();
-        int rotary = rope.rotaryDim(d);
-        float[] shortFreq = rope.inverseFrequencies(rotary);
-        float[] longFreq = rope.longInverseFrequencies(rotary);
+        // Frequencies over the rotary dimension count, the rotation over its even width.
+        float[] shortFreq = rope.inverseFrequencies(rope.rotaryDim(d));
+        float[] longFreq = rope.longInverseFrequencies(rope.rotaryDim(d));
+        int rotary = rope.rotaryWidth(d);
         int rows = longFreq == null ? positions : 2 * positions;
         float[] cos = new float[rows * d];
         float[] sin = new float[rows * d];

@@ -1318,7 +1318,16 @@ public record ModelConfig(
             rope = gptjRope(gptjRotaryDim, headDim, source);
         }
         if (!gpt2 && !opt && !bloom && !neo && !mpt) {
-            rope.checkHeadDim(headDim, source);
+            // GPT-NeoX, Phi-3, GLM, GLM-4 and Nemotron rotate cos.shape[-1] dimensions: an odd
+            // count rounds up there (Phi, StableLM and Persimmon slice q at it and fail)
+            rope.checkHeadDim(
+                    headDim,
+                    source,
+                    neox
+                            || arch.equals("Phi3ForCausalLM")
+                            || arch.equals("GlmForCausalLM")
+                            || arch.equals("Glm4ForCausalLM")
+                            || nemotron);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         // GraniteMoE is Granite's block (multipliers, modules) with a sparse MLP

@@ -75,7 +75,11 @@ public final class ModelFields {
                             "partial_rotary_factor",
                             Use.APPLIED,
                             "Phi3, GLM, Phi and Nemotron (default 0.5), StableLM and GPT-NeoX (default 0.25): the leading"
-                                    + " share of each head rotates; 1.0 only elsewhere"),
+                                    + " share of each head rotates (an odd count n: ceil(n / 2) frequencies"
+                                    + " over n rotating n + 1 dimensions on GPT-NeoX, Phi3, GLM, GLM-4 and"
+                                    + " Nemotron with a default, linear, llama3 or dynamic rotary, as"
+                                    + " transformers; refused elsewhere, where transformers fails); 1.0 only"
+                                    + " elsewhere"),
                     new Field("bos_token_id", Use.APPLIED, ""),
                     new Field(
                             "eos_token_id",

@@ -310,6 +310,16 @@ public record RopeParameters(
         return (int) (headDim * partialRotaryFactor);
     }
 
+    /**
+     * The leading dimensions the rotation covers: {@code rotaryDim}, rounded up to even, as the cos
+     * and sin tables of its {@code ceil(rotaryDim / 2)} frequencies repeated are wide (the width
+     * GPT-NeoX, Phi-3, GLM, GLM-4 and Nemotron rotate: {@code cos.shape[-1]}).
+     */
+    public int rotaryWidth(int headDim) {
+        int dim = rotaryDim(headDim);
+        return dim + (dim & 1);
+    }
+
     private static RopeParameters yarn(
             JsonNode p, String source, double theta, int original, int maxPositions) {
         // As _compute_yarn_parameters: factor defaults to max / original; beta_* use `or` (0 means
@@ -413,8 +423,24 @@ public record RopeParameters(
      * frequency).
      */
     void checkHeadDim(int headDim, String source) {
+        checkHeadDim(headDim, source, false);
+    }
+
+    /**
+     * As {@link #checkHeadDim(int, String)}; with {@code oddRoundsUp} (an architecture that rotates
+     * {@code cos.shape[-1]} dimensions) an odd rotary dimension count is served as transformers
+     * computes it: its {@code ceil(n / 2)} frequencies over {@code n} rotate {@code n + 1}
+     * dimensions. Only for the rotary types whose frequencies transformers computes for odd {@code
+     * n}: yarn and longrope fail there.
+     */
+    void checkHeadDim(int headDim, String source, boolean oddRoundsUp) {
         int rotary = rotaryDim(headDim);
-        if (rotary < 2 || rotary % 2 != 0) {
+        boolean servedOdd =
+                oddRoundsUp
+                        && rotary % 2 != 0
+                        && rotary + 1 <= headDim
+                        && Set.of("default", "linear", "llama3", "dynamic").contains(type);
+        if (!servedOdd && (rotary < 2 || rotary % 2 != 0)) {
             throw new ModelFormatException(
                     source
                             + ": head_dim "
@@ -656,7 +682,7 @@ public record RopeParameters(
      * grows the base for sequences longer than {@code max_position_embeddings}, which are refused).
      */
     public float[] inverseFrequencies(int dim) {
-        int half = dim / 2;
+        int half = (dim + 1) / 2; // torch.arange(0, dim, 2): an odd dim has (dim + 1) / 2
         float[] base = new float[half];
         for (int i = 0; i < half; i++) {
             base[i] = (float) (1.0 / Math.pow(theta, (float) (2 * i) / dim));
