@@ -402,28 +402,7 @@ public record ModelConfig(
          * its input norm's output, not the residual stream it read.
          */
         public Block withResidualFromNorm() {
-            return new Block(
-                    activation,
-                    embedScale,
-                    normPlusOne,
-                    sandwichNorms,
-                    attentionScale,
-                    attentionSoftcap,
-                    finalSoftcap,
-                    residualScale,
-                    logitsScaling,
-                    postNormsOnly,
-                    interleavedRotary,
-                    parallel,
-                    layerNorm,
-                    normBias,
-                    logitScale,
-                    clipQkv,
-                    twoNormParallel,
-                    inverseLayerScale,
-                    postLayerNorm,
-                    finalNorm,
-                    true);
+            return withLayerForm(inverseLayerScale, postLayerNorm, finalNorm, true);
         }
 
         /**
@@ -461,7 +440,7 @@ public record ModelConfig(
          * {@code scale_attn_by_inverse_layer_idx}).
          */
         public Block withInverseLayerScale() {
-            return withLayerForm(true, postLayerNorm, finalNorm);
+            return withLayerForm(true, postLayerNorm, finalNorm, residualFromNorm);
         }
 
         /**
@@ -470,10 +449,11 @@ public record ModelConfig(
          * without {@code finalNorm} no norm stands before the output head.
          */
         public Block withOpt(boolean postLayerNorm, boolean finalNorm) {
-            return withLayerForm(inverseLayerScale, postLayerNorm, finalNorm);
+            return withLayerForm(inverseLayerScale, postLayerNorm, finalNorm, residualFromNorm);
         }
 
-        private Block withLayerForm(boolean inverse, boolean postNorm, boolean finalNormed) {
+        private Block withLayerForm(
+                boolean inverse, boolean postNorm, boolean finalNormed, boolean normResidual) {
             return new Block(
                     activation,
                     embedScale,
@@ -495,7 +475,7 @@ public record ModelConfig(
                     inverse,
                     postNorm,
                     finalNormed,
-                    residualFromNorm);
+                    normResidual);
         }
     }
 
