@@ -94,7 +94,8 @@ final class AdapterPool implements AutoCloseable {
          * Copies of the named slots of one projection's pools, in the order named: {@code A^T
          * [slots, in, r]} (a view of the copy) and {@code B^T [slots, r, out]}. Kept, like {@link
          * #range}, until a batch reads other slots or one of them is placed into again; one gather
-         * per side when they are not.
+         * per side when they are not. The copies are device memory outside the registry's byte
+         * budget: at most one batch's adapters' worth per pool.
          */
         NDArray[] packed(int layer, Projection p, long[] slots) {
             int i = p.ordinal();
