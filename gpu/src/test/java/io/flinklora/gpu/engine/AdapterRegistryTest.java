@@ -83,6 +83,62 @@ class AdapterRegistryTest {
     }
 
     @Test
+    void adaptersFarApartOnTheDeviceGiveInOneBatchTheTokensEachGivesAlone() throws Exception {
+        // 40 resident adapters of three ranks, loaded in order (slot k of its rank's pool = the
+        // k-th of that rank). A batch naming eight of them, far apart, runs the pooled layout's
+        // packed slots (a range at least twice its adapters); each request alone reads one slot.
+        int n = 40;
+        Path root = writeAdapters(n);
+        AdapterSettings settings = AdapterSettings.DEFAULT.withMaxOnDevice(n);
+        int[] picked = {39, 0, 26, 13, 5, 33, 20, 12};
+        Map<String, List<Integer>> batched;
+        try (Engine e = MultiLoraTest.engine(TestModels.stories260k(), root, 32, settings)) {
+            for (int i = 0; i < n; i++) {
+                run(e, List.of(request("warm" + i, i, 1)));
+            }
+            List<EngineRequest> batch = new ArrayList<>();
+            for (int i : picked) {
+                batch.add(request("b" + i, i, 12));
+            }
+            batched = run(e, batch);
+            assertEquals(0, e.adapterStats().evictions(), "every adapter stays resident");
+        }
+        try (Engine e = MultiLoraTest.engine(TestModels.stories260k(), root, 32, settings)) {
+            for (int i : picked) {
+                assertEquals(
+                        run(e, List.of(request("a" + i, i, 12))).get("a" + i),
+                        batched.get("b" + i),
+                        "adapter a" + i);
+            }
+        }
+    }
+
+    private static EngineRequest request(String id, int adapter, int tokens) {
+        return new EngineRequest(
+                id,
+                new int[] {1, 403 + adapter},
+                List.of(new AdapterRef("a" + adapter, 1.0)),
+                SamplingParams.greedy(tokens).withIgnoreEos(true));
+    }
+
+    /** Runs requests together to completion: each request's token ids. */
+    private static Map<String, List<Integer>> run(Engine e, List<EngineRequest> requests) {
+        Map<String, List<Integer>> tokens = new HashMap<>();
+        for (EngineRequest r : requests) {
+            e.submit(r);
+        }
+        e.runToCompletion(
+                step -> {
+                    assertTrue(step.failures().isEmpty(), step.failures().toString());
+                    for (TokenEvent t : step.events()) {
+                        tokens.computeIfAbsent(t.requestId(), k -> new ArrayList<>())
+                                .add(t.tokenId());
+                    }
+                });
+        return tokens;
+    }
+
+    @Test
     void hostileAdapterNamesAndSymlinksOutOfTheRootAreRefused() throws Exception {
         Path root = writeAdapters(1);
         Path outside = dir.resolve("outside");
