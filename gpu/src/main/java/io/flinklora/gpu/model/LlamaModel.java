@@ -618,7 +618,7 @@ public final class LlamaModel implements AutoCloseable {
         if (config.architecture().equals("StableLmForCausalLM")) {
             return loader.perHeadNorms(attn + side + "_layernorm", heads, config.headDim());
         }
-        if (config.architecture().equals("PhiForCausalLM")) {
+        if (config.phi()) {
             return loader.loadNorm(attn + side + "_layernorm.weight", config.headDim());
         }
         if (config.block().parallel()) {
@@ -634,7 +634,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     private static NDArray phiQkNormBias(
             ModelConfig config, Loader loader, String attn, String side) throws IOException {
-        return config.qkNorm() && config.architecture().equals("PhiForCausalLM")
+        return config.qkNorm() && config.phi()
                 ? loader.load(attn + side + "_layernorm.bias", config.headDim())
                 : null;
     }
