@@ -25,7 +25,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
-    ArceeConfig, ArceeForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -55,6 +55,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
+            jais2=(Jais2Config, Jais2ForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
@@ -192,6 +193,16 @@ def rand_model(r, arch):
         # Llama with a gate-less MLP (up, relu2, down)
         cfg["attention_bias"] = r.random() < 0.4
         cfg["mlp_bias"] = r.random() < 0.3
+        cfg["hidden_act"] = r.choice(["relu2", "relu2", "relu", "silu", "gelu"])
+    if arch == "jais2":
+        # Arcee's modules behind LayerNorms with a bias, attention and MLP biases on by default
+        cfg["pad_token_id"] = None
+        cfg.pop("rms_norm_eps")
+        if r.random() < 0.7:
+            cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
+        for k in ("attention_bias", "mlp_bias"):
+            if r.random() < 0.5:
+                cfg[k] = r.random() < 0.6
         cfg["hidden_act"] = r.choice(["relu2", "relu2", "relu", "silu", "gelu"])
     if arch == "nemotron":
         # a gate-less MLP (up, relu2, down) behind LayerNorm1Ps, a partial rotary (default half of each head)
@@ -545,6 +556,7 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
            phi=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
            nemotron=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
 LIN["arcee"] = LIN["nemotron"]
+LIN["jais2"] = LIN["nemotron"]
 LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
 LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
 LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -576,7 +588,7 @@ MOE_PARAMETERS = ["gate_up_proj", "down_proj", "gate.weight", "experts.gate_up_p
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "qwen2_moe", "gpt_oss", "granitemoe")
                 else "default"]

@@ -138,6 +138,8 @@ from transformers import (  # noqa: E402
     NemotronForCausalLM,
     ArceeConfig,
     ArceeForCausalLM,
+    Jais2Config,
+    Jais2ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -252,6 +254,7 @@ ARCH = {
     "phi": (PhiConfig, PhiForCausalLM, "PhiForCausalLM"),
     "nemotron": (NemotronConfig, NemotronForCausalLM, "NemotronForCausalLM"),
     "arcee": (ArceeConfig, ArceeForCausalLM, "ArceeForCausalLM"),
+    "jais2": (Jais2Config, Jais2ForCausalLM, "Jais2ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1682,6 +1685,20 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="silu in place of relu2", config=cfg_set(hidden_act="silu"))],
+        ),
+        dict(
+            # Jais 2: Arcee's modules (Llama's attention, a gate-less up_proj / relu2 / down_proj MLP) behind
+            # nn.LayerNorms with a bias (layer_norm_eps), biases on all six projections (the class defaults)
+            name="jais2",
+            arch="jais2",
+            cfg=dict(num_key_value_heads=gqa_kv, layer_norm_eps=1e-4, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "gateless_mlp", "relu2", "layer_norm_with_bias", "attention_bias_default_true",
+                      "mlp_bias_default_true", "untied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="relu in place of relu2", config=cfg_set(hidden_act="relu"))],
         ),
         dict(
             # Cohere 2: Cohere's parallel block (no q/k norms) whose sliding layers alone rotate, over

@@ -31,7 +31,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
-         ("ArceeForCausalLM", "arcee"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
+         ("ArceeForCausalLM", "arcee"), ("Jais2ForCausalLM", "jais2"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
@@ -300,7 +300,7 @@ def resolved(c, arch, model):
         "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo or falcon or mpt
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
-                                                      "PhiForCausalLM", "GPTNeoXForCausalLM")
+                                                      "PhiForCausalLM", "GPTNeoXForCausalLM", "Jais2ForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
                          else c.norm_epsilon if arch == "Starcoder2ForCausalLM"
                          else c.norm_eps if arch == "NemotronForCausalLM" else c.rms_norm_eps),

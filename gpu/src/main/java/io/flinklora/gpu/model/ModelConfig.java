@@ -157,6 +157,7 @@ public record ModelConfig(
                     "PhiForCausalLM",
                     "NemotronForCausalLM",
                     "ArceeForCausalLM",
+                    "Jais2ForCausalLM",
                     "GPTNeoXForCausalLM",
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
@@ -599,6 +600,8 @@ public record ModelConfig(
                 case "MptForCausalLM" -> new Defaults(null, null, 2048, true, "gelu", 1e-5, null);
                 case "NemotronForCausalLM", "ArceeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
+                case "Jais2ForCausalLM" ->
+                        new Defaults(null, null, 8192, false, "relu2", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -929,7 +932,8 @@ public record ModelConfig(
      */
     public boolean upDownMlp() {
         return architecture.equals("NemotronForCausalLM")
-                || architecture.equals("ArceeForCausalLM");
+                || architecture.equals("ArceeForCausalLM")
+                || architecture.equals("Jais2ForCausalLM");
     }
 
     /**
@@ -1120,6 +1124,18 @@ public record ModelConfig(
         boolean starcoder2 = arch.equals("Starcoder2ForCausalLM");
         boolean phi = arch.equals("PhiForCausalLM");
         boolean nemotron = arch.equals("NemotronForCausalLM");
+        // Jais 2: Llama's modules with Nemotron's gate-less MLP behind plain LayerNorms with a bias
+        boolean jais2 = arch.equals("Jais2ForCausalLM");
+        if (jais2 && hidden % heads != 0) {
+            // Jais2Config.validate_architecture refuses the config (head_dim itself may differ)
+            throw new ModelFormatException(
+                    source
+                            + ": hidden_size "
+                            + hidden
+                            + " is not a multiple of num_attention_heads "
+                            + heads
+                            + " (Jais2Config refuses it)");
+        }
         boolean neox = arch.equals("GPTNeoXForCausalLM");
         if (neox) {
             // GPTNeoXAttention sizes its heads as hidden_size / num_attention_heads, all of them
@@ -1248,7 +1264,7 @@ public record ModelConfig(
                         : ConfigReader.number(
                                 root,
                                 cohere || stablelm || phi || neox || gpt2 || opt || bloom || gptj
-                                                || neo || falcon || mpt
+                                                || neo || falcon || mpt || jais2
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1447,6 +1463,14 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = qkvBias;
             mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
+        }
+        if (jais2) {
+            // Llama's modules (attention_bias on q, k, v and o; mlp_bias on up and down, both
+            // true by default) behind nn.LayerNorms with a bias.
+            block = Block.llama(headDim, act).withBiasedLayerNorms();
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, true);
+            oBias = qkvBias;
+            mlpBias = ConfigReader.bool(root, "mlp_bias", source, true);
         }
         if (phi) {
             // Attention and the MLP side by side on one LayerNorm with a bias; every linear module

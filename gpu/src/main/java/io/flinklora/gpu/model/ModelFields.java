@@ -52,7 +52,7 @@ public final class ModelFields {
                             Use.APPLIED,
                             "absent: the config class's default (1e-5 for Phi-3, OLMo 2 and 3, ERNIE"
                                     + " 4.5 and EXAONE 4, 1e-8 Helium, 1.5625e-7 GLM, 1e-6 otherwise);"
-                                    + " no effect for Cohere, StableLM and Phi (layer_norm_eps),"
+                                    + " no effect for Cohere, StableLM, Phi and Jais 2 (layer_norm_eps),"
                                     + " Starcoder2 (norm_epsilon), Nemotron (norm_eps) and OLMo (its"
                                     + " LayerNorm fixes"
                                     + " 1e-5)"),
@@ -1111,6 +1111,20 @@ public final class ModelFields {
 
     private static final List<Field> ARCEE = List.of(UP_DOWN_ACT, ATTENTION_BIAS, UP_DOWN_BIAS);
 
+    // Jais 2: Arcee's modules behind nn.LayerNorms with a bias, every projection biased by default
+    private static final List<Field> JAIS2 =
+            List.of(
+                    UP_DOWN_ACT,
+                    BIASED_LAYER_NORM_EPS,
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "biases on q, k, v and o projections (default true)"),
+                    new Field(
+                            "mlp_bias",
+                            Use.APPLIED,
+                            "biases on up and down projections (default true)"));
+
     private static final List<Field> GLM =
             List.of(
                     SILU,
@@ -1394,6 +1408,7 @@ public final class ModelFields {
                     case "PhiForCausalLM" -> PHI;
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
+                    case "Jais2ForCausalLM" -> JAIS2;
                     case "MixtralForCausalLM" -> MIXTRAL;
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
                     case "OlmoeForCausalLM" -> OLMOE;
@@ -1445,6 +1460,7 @@ public final class ModelFields {
         m.put("PhiForCausalLM", PHI);
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
+        m.put("Jais2ForCausalLM", JAIS2);
         m.put("MixtralForCausalLM", MIXTRAL);
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
         m.put("OlmoeForCausalLM", OLMOE);

@@ -102,6 +102,7 @@ final class AutoTokenizerFiles {
                     Map.entry("starcoder2", "GPT2Tokenizer"),
                     Map.entry("phi", "GPT2Tokenizer"),
                     Map.entry("nemotron", "TokenizersBackend"),
+                    Map.entry("jais2", "GPT2Tokenizer"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 

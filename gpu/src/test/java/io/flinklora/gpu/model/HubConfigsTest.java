@@ -378,6 +378,52 @@ class HubConfigsTest {
     }
 
     @Test
+    void jais2AtItsClassDefaultsReadsAsLayerNormsWithBiasesAndAGatelessRelu2Mlp() throws Exception {
+        // Jais2Config's defaults (inceptionai/Jais-2-8B-Chat's shape) as save_pretrained writes
+        // them
+        ModelConfig c =
+                parse(
+                        "Jais-2-8B",
+                        "{\"architectures\": [\"Jais2ForCausalLM\"], \"attention_bias\": true,"
+                                + " \"attention_dropout\": 0.0, \"bos_token_id\": 0, \"dtype\":"
+                                + " \"bfloat16\", \"eos_token_id\": 150024, \"head_dim\": 128,"
+                                + " \"hidden_act\": \"relu2\", \"hidden_size\": 3328,"
+                                + " \"initializer_range\": 0.02, \"intermediate_size\": 26624,"
+                                + " \"layer_norm_eps\": 1e-05, \"max_position_embeddings\": 8192,"
+                                + " \"mlp_bias\": true, \"model_type\": \"jais2\","
+                                + " \"num_attention_heads\": 26, \"num_hidden_layers\": 32,"
+                                + " \"num_key_value_heads\": 26, \"pad_token_id\": null,"
+                                + " \"rope_parameters\": {\"rope_theta\": 10000.0, \"rope_type\":"
+                                + " \"default\"}, \"tie_word_embeddings\": false,"
+                                + " \"transformers_version\": \"5.18.0\", \"use_cache\": true,"
+                                + " \"vocab_size\": 150272}");
+        assertTrue(c.block().layerNorm() && c.block().normBias(), "nn.LayerNorm with a bias");
+        assertEquals(ModelConfig.Activation.RELU2, c.block().activation());
+        assertFalse(c.gatedMlp());
+        assertTrue(c.qkvBias() && c.oBias() && c.mlpBias(), "biases on all six projections");
+        assertEquals(128, c.headDim());
+        assertEquals(26, c.numKvHeads());
+        assertEquals(1e-5, c.rmsNormEps(), 0);
+        assertFalse(c.tieWordEmbeddings());
+    }
+
+    @Test
+    void jais2WithHiddenSizeNotAMultipleOfItsHeadsIsRefusedAsJais2ConfigRefusesIt() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "jais2-30-4",
+                                        "{\"architectures\": [\"Jais2ForCausalLM\"],"
+                                                + " \"model_type\": \"jais2\", \"hidden_size\": 30,"
+                                                + " \"num_attention_heads\": 4, \"head_dim\": 8,"
+                                                + " \"intermediate_size\": 16, \"num_hidden_layers\":"
+                                                + " 1, \"vocab_size\": 64}"));
+        assertTrue(e.getMessage().contains("hidden_size 30"), e.getMessage());
+    }
+
+    @Test
     void codegenWithHeadsNotInFoursIsRefusedNamingItsShards() {
         var e =
                 org.junit.jupiter.api.Assertions.assertThrows(
