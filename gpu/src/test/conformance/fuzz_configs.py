@@ -25,7 +25,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GlmConfig, GlmForCausalLM, Glm4Config, Glm4ForCausalLM, Exaone4Config, Exaone4ForCausalLM,
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
-    ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
+    HunYuanDenseV1ForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -55,7 +56,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             stablelm=(StableLmConfig, StableLmForCausalLM), olmo=(OlmoConfig, OlmoForCausalLM),
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
-            jais2=(Jais2Config, Jais2ForCausalLM),
+            jais2=(Jais2Config, Jais2ForCausalLM), hunyuan_dense=(HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
@@ -194,6 +195,18 @@ def rand_model(r, arch):
         cfg["attention_bias"] = r.random() < 0.4
         cfg["mlp_bias"] = r.random() < 0.3
         cfg["hidden_act"] = r.choice(["relu2", "relu2", "relu", "silu", "gelu"])
+    if arch == "hunyuan_dense":
+        # Llama's attention with q/k RMSNorms after the rotary; head_dim required (absent: transformers fails);
+        # a dynamic rotary with HunYuan's alpha and its checkpoints' unread yarn-style keys
+        cfg["pad_token_id"] = r.choice([None, 0])
+        if r.random() < 0.95:
+            cfg["head_dim"] = r.choice([hd, cfg["hidden_size"] // cfg["num_attention_heads"]])
+        cfg["attention_bias"] = r.random() < 0.4
+        if r.random() < 0.5:
+            cfg["rope_parameters"] = {"rope_type": "dynamic", "rope_theta": r.choice([10000.0, 1000.0]),
+                                      "factor": 1.0, "alpha": r.choice([1.0, 10.0, 1000.0])}
+            if r.random() < 0.5:
+                cfg["rope_parameters"].update(beta_fast=32, beta_slow=1, mscale=1.0, mscale_all_dim=1.0)
     if arch == "jais2":
         # Arcee's modules behind LayerNorms with a bias, attention and MLP biases on by default
         cfg["pad_token_id"] = None

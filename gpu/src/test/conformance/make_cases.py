@@ -140,6 +140,8 @@ from transformers import (  # noqa: E402
     ArceeForCausalLM,
     Jais2Config,
     Jais2ForCausalLM,
+    HunYuanDenseV1Config,
+    HunYuanDenseV1ForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -255,6 +257,7 @@ ARCH = {
     "nemotron": (NemotronConfig, NemotronForCausalLM, "NemotronForCausalLM"),
     "arcee": (ArceeConfig, ArceeForCausalLM, "ArceeForCausalLM"),
     "jais2": (Jais2Config, Jais2ForCausalLM, "Jais2ForCausalLM"),
+    "hunyuan_dense": (HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM, "HunYuanDenseV1ForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1699,6 +1702,36 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[dict(what="relu in place of relu2", config=cfg_set(hidden_act="relu"))],
+        ),
+        dict(
+            # HunYuan (dense): Llama's attention (attention_bias on q, k, v and o) with an RMSNorm over each head
+            # of q and of k AFTER the rotary (query_layernorm, key_layernorm), an MLP without biases, head_dim
+            # required, and a dynamic rotary whose base is rope_theta x alpha ^ (head_dim / (head_dim - 2)),
+            # saved with the yarn-style keys HunYuan's checkpoints carry (unread)
+            name="hunyuan_dense",
+            arch="hunyuan_dense",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, attention_bias=True,
+                     pad_token_id=None, rms_norm_eps=1e-4,
+                     rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 1.0, "alpha": 50.0,
+                                      "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0}),
+            features=["gqa", "qk_norm_after_rotary", "attention_bias", "rope_dynamic_alpha", "untied_embeddings",
+                      "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="rotary without alpha", config=rope_set(alpha=1.0))],
+        ),
+        dict(
+            # HunYuan (dense) with a default rotary and tied embeddings, no biases
+            name="hunyuan_dense_tied",
+            arch="hunyuan_dense",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, tie_word_embeddings=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "qk_norm_after_rotary", "tied_embeddings", "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "dora"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[],
         ),
         dict(
             # Cohere 2: Cohere's parallel block (no q/k norms) whose sliding layers alone rotate, over

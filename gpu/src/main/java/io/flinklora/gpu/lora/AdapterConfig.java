@@ -896,6 +896,10 @@ public record AdapterConfig(
             } else if (model.qkNorm() && model.phi()) {
                 // Phi: one LayerNorm over a head for q and one for k
                 out.addAll(List.of(b + ".self_attn.q_layernorm", b + ".self_attn.k_layernorm"));
+            } else if (model.qkNorm() && model.qkNormsAfterRotary()) {
+                // HunYuan: query_layernorm and key_layernorm
+                out.addAll(
+                        List.of(b + ".self_attn.query_layernorm", b + ".self_attn.key_layernorm"));
             } else if (model.qkNorm()) {
                 out.addAll(List.of(b + ".self_attn.q_norm", b + ".self_attn.k_norm"));
             }

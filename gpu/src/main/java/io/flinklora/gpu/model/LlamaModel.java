@@ -624,6 +624,12 @@ public final class LlamaModel implements AutoCloseable {
         if (config.block().parallel()) {
             return loader.load(attn + side + "_norm.weight", heads, config.headDim());
         }
+        if (config.qkNormsAfterRotary()) {
+            // HunYuan: query_layernorm / key_layernorm, one RMSNorm over a head each
+            return loader.loadNorm(
+                    attn + (p == Projection.Q ? "query" : "key") + "_layernorm.weight",
+                    config.headDim());
+        }
         return loader.loadNorm(
                 attn + side + "_norm.weight",
                 config.wholeQkNorms() ? p.outFeatures(config) : config.headDim());
@@ -1263,7 +1269,8 @@ public final class LlamaModel implements AutoCloseable {
         k = clipQkv(k);
         q = q.reshape(tokens, config.numHeads(), d);
         k = k.reshape(tokens, config.numKvHeads(), d);
-        if (w.qNorm() != null && !wholeNorms) {
+        boolean normsFirst = w.qNorm() != null && !wholeNorms && !config.qkNormsAfterRotary();
+        if (normsFirst) {
             // Qwen3: RMSNorm over each head's dimensions, before rotary (Phi: a LayerNorm with a
             // bias).
             q = norm(q, w.qNorm(), w.qNormBias());
@@ -1277,9 +1284,14 @@ public final class LlamaModel implements AutoCloseable {
             // keep q).
             return new NDArray[] {q.mul(constants.attentionScale(l)), k, v};
         }
-        return new NDArray[] {
-            rope(q, cos, sin).muli(constants.attentionScale(l)), rope(k, cos, sin), v
-        };
+        NDArray qr = rope(q, cos, sin);
+        NDArray kr = rope(k, cos, sin);
+        if (w.qNorm() != null && config.qkNormsAfterRotary()) {
+            // HunYuan: RMSNorm over each head's dimensions after the rotary
+            qr = norm(qr, w.qNorm());
+            kr = norm(kr, w.kNorm());
+        }
+        return new NDArray[] {qr.muli(constants.attentionScale(l)), kr, v};
     }
 
     /** OLMo's clip_qkv: a projection's output, adapters' deltas included, clamped. */

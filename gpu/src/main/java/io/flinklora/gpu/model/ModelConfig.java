@@ -158,6 +158,7 @@ public record ModelConfig(
                     "NemotronForCausalLM",
                     "ArceeForCausalLM",
                     "Jais2ForCausalLM",
+                    "HunYuanDenseV1ForCausalLM",
                     "GPTNeoXForCausalLM",
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
@@ -602,6 +603,8 @@ public record ModelConfig(
                         new Defaults(null, null, 4096, false, "relu2", 1e-5, null);
                 case "Jais2ForCausalLM" ->
                         new Defaults(null, null, 8192, false, "relu2", 1e-5, null);
+                case "HunYuanDenseV1ForCausalLM" ->
+                        new Defaults(null, null, 2048, false, "silu", 1e-5, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -881,6 +884,14 @@ public record ModelConfig(
      * Whether the q/k norms span the whole projection (OLMo 2 and 3) rather than each head (Qwen3,
      * Gemma 3, EXAONE 4).
      */
+    /**
+     * Whether the per-head q/k norms apply after the rotary (HunYuan's query_layernorm and
+     * key_layernorm) rather than before it.
+     */
+    public boolean qkNormsAfterRotary() {
+        return architecture.equals("HunYuanDenseV1ForCausalLM");
+    }
+
     public boolean wholeQkNorms() {
         return architecture.equals("Olmo2ForCausalLM")
                 || architecture.equals("Olmo3ForCausalLM")
@@ -1136,6 +1147,14 @@ public record ModelConfig(
                             + heads
                             + " (Jais2Config refuses it)");
         }
+        boolean hunyuan = arch.equals("HunYuanDenseV1ForCausalLM");
+        if (hunyuan && !ConfigReader.has(root, "head_dim")) {
+            // HunYuanDenseV1Config leaves head_dim None, and its attention reads it as it is
+            throw new ModelFormatException(
+                    source
+                            + ": HunYuanDenseV1ForCausalLM needs head_dim (transformers 5's"
+                            + " HunYuanDenseV1Attention fails without it)");
+        }
         boolean neox = arch.equals("GPTNeoXForCausalLM");
         if (neox) {
             // GPTNeoXAttention sizes its heads as hidden_size / num_attention_heads, all of them
@@ -1165,6 +1184,7 @@ public record ModelConfig(
         boolean qkNorm =
                 qwen3
                         || olmoe
+                        || hunyuan
                         || gemma3
                         || olmo2
                         || exaone4
@@ -1331,10 +1351,12 @@ public record ModelConfig(
         boolean granite = arch.equals("GraniteForCausalLM") || graniteMoe;
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
         // Arcee's modules are Llama's with Nemotron's gate-less MLP (up, relu2, down).
+        // HunYuan's modules are Llama's (its MLP never has biases, see below).
         boolean llama =
                 arch.equals("LlamaForCausalLM")
                         || granite
                         || smol
+                        || hunyuan
                         || arch.equals("ArceeForCausalLM");
         boolean gptOss = arch.equals("GptOssForCausalLM");
         // GPT-OSS: q, k, v and o biased unless attention_bias says otherwise
@@ -1463,6 +1485,10 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = qkvBias;
             mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
+        }
+        if (hunyuan) {
+            // HunYuanDenseV1MLP builds gate, up and down without biases (it has no mlp_bias).
+            mlpBias = false;
         }
         if (jais2) {
             // Llama's modules (attention_bias on q, k, v and o; mlp_bias on up and down, both

@@ -1111,6 +1111,22 @@ public final class ModelFields {
 
     private static final List<Field> ARCEE = List.of(UP_DOWN_ACT, ATTENTION_BIAS, UP_DOWN_BIAS);
 
+    // HunYuan (dense): Llama's attention with q/k RMSNorms after the rotary, an MLP without biases
+    private static final List<Field> HUNYUAN_DENSE =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"),
+                    new Field("eod_token_id", Use.NO_EFFECT, "not read by the model or generate"),
+                    new Field(
+                            "head_dim",
+                            Use.APPLIED,
+                            "required (HunYuanDenseV1Attention fails without it); with a dynamic"
+                                    + " rotary, rope_parameters' alpha makes the base rope_theta x"
+                                    + " alpha ^ (head_dim / (head_dim - 2)) and its beta_fast,"
+                                    + " beta_slow, mscale and mscale_all_dim are unread, as in"
+                                    + " transformers"));
+
     // Jais 2: Arcee's modules behind nn.LayerNorms with a bias, every projection biased by default
     private static final List<Field> JAIS2 =
             List.of(
@@ -1409,6 +1425,7 @@ public final class ModelFields {
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
                     case "Jais2ForCausalLM" -> JAIS2;
+                    case "HunYuanDenseV1ForCausalLM" -> HUNYUAN_DENSE;
                     case "MixtralForCausalLM" -> MIXTRAL;
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
                     case "OlmoeForCausalLM" -> OLMOE;
@@ -1461,6 +1478,7 @@ public final class ModelFields {
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
         m.put("Jais2ForCausalLM", JAIS2);
+        m.put("HunYuanDenseV1ForCausalLM", HUNYUAN_DENSE);
         m.put("MixtralForCausalLM", MIXTRAL);
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
         m.put("OlmoeForCausalLM", OLMOE);

@@ -64,6 +64,10 @@ public record RopeParameters(
                                     "attention_factor",
                                     "original_max_position_embeddings"));
 
+    /** Keys HunYuan's dynamic rotary accepts besides factor: alpha is read, the others not. */
+    private static final Set<String> HUNYUAN_DYNAMIC_KEYS =
+            Set.of("alpha", "beta_fast", "beta_slow", "mscale", "mscale_all_dim");
+
     private static final Set<String> COMMON_KEYS =
             Set.of("rope_type", "type", "rope_theta", "partial_rotary_factor");
 
@@ -200,11 +204,17 @@ public record RopeParameters(
                             + String.join(", ", TYPES.stream().sorted().toList())
                             + ")");
         }
+        // HunYuan's dynamic rotary reads alpha (HunYuanDenseV1RotaryEmbedding); its checkpoints'
+        // yarn-style keys beside it are left unread there, as in every dynamic rotary.
+        boolean hunyuanDynamic =
+                architecture.equals("HunYuanDenseV1ForCausalLM") && type.equals("dynamic");
         List<String> unknown = new ArrayList<>();
         params.fieldNames()
                 .forEachRemaining(
                         k -> {
-                            if (!COMMON_KEYS.contains(k) && !KEYS.get(type).contains(k)) {
+                            if (!COMMON_KEYS.contains(k)
+                                    && !KEYS.get(type).contains(k)
+                                    && !(hunyuanDynamic && HUNYUAN_DYNAMIC_KEYS.contains(k))) {
                                 unknown.add(k);
                             }
                         });
@@ -220,6 +230,9 @@ public record RopeParameters(
         // transformers 5 sets the parameters' own value by default from the top-level one.
         double partial = ConfigReader.number(params, "partial_rotary_factor", source, topPartial);
         double theta = ConfigReader.number(params, "rope_theta", source, topTheta);
+        if (hunyuanDynamic && ConfigReader.has(params, "alpha")) {
+            theta = hunyuanAlphaBase(root, params, theta, source);
+        }
         int original = 0;
         if (type.equals("llama3") || type.equals("yarn") || type.equals("longrope")) {
             original =
@@ -674,6 +687,27 @@ public record RopeParameters(
                     source + ": yarn beta_fast and beta_slow must be positive");
         }
         return r;
+    }
+
+    /**
+     * HunYuan's NTK-alpha base, {@code rope_theta * alpha ** (head_dim / (head_dim - 2))} over the
+     * whole head (HunYuanDenseV1RotaryEmbedding: no partial rotary, inside the model's context the
+     * frequencies of a dynamic rotary at that base).
+     */
+    private static double hunyuanAlphaBase(
+            JsonNode root, JsonNode params, double theta, String source) {
+        double alpha = ConfigReader.number(params, "alpha", source, 1.0);
+        int headDim = root.path("head_dim").asInt(0); // ModelConfig requires it for HunYuan
+        if (!(alpha > 0) || !Double.isFinite(alpha) || headDim <= 2) {
+            throw new ModelFormatException(
+                    source
+                            + ": HunYuan's rope alpha needs a positive finite alpha and head_dim > 2,"
+                            + " got alpha "
+                            + alpha
+                            + " and head_dim "
+                            + headDim);
+        }
+        return theta * Math.pow(alpha, (double) headDim / (headDim - 2));
     }
 
     /**

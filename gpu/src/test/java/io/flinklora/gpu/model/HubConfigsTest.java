@@ -424,6 +424,31 @@ class HubConfigsTest {
     }
 
     @Test
+    void hunyuanDenseWithRopeScalingAlphaReadsTheNtkAlphaBaseAndLeavesItsYarnKeysUnread()
+            throws Exception {
+        // the 4.x rope_scaling layout HunYuan's checkpoints use: dynamic, alpha and yarn-style keys
+        ModelConfig c =
+                parse(
+                        "hunyuan-dense-alpha",
+                        "{\"architectures\": [\"HunYuanDenseV1ForCausalLM\"], \"model_type\":"
+                                + " \"hunyuan_v1_dense\", \"hidden_size\": 4096,"
+                                + " \"intermediate_size\": 14336, \"num_hidden_layers\": 32,"
+                                + " \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
+                                + " \"head_dim\": 128, \"vocab_size\": 128167,"
+                                + " \"max_position_embeddings\": 32768, \"rms_norm_eps\": 1e-05,"
+                                + " \"rope_theta\": 10000.0, \"rope_scaling\": {\"alpha\": 1000.0,"
+                                + " \"beta_fast\": 32, \"beta_slow\": 1, \"factor\": 1.0,"
+                                + " \"mscale\": 1.0, \"mscale_all_dim\": 1.0, \"type\": \"dynamic\"},"
+                                + " \"attention_bias\": false, \"eod_token_id\": 127967,"
+                                + " \"pad_token_id\": 127961, \"tie_word_embeddings\": true}");
+        assertEquals("dynamic", c.rope().type());
+        // HunYuanDenseV1RotaryEmbedding: rope_theta * alpha ** (head_dim / (head_dim - 2))
+        assertEquals(10000.0 * Math.pow(1000.0, 128.0 / 126.0), c.rope().theta(), 1e-6);
+        assertTrue(c.qkNorm() && c.qkNormsAfterRotary(), "query_layernorm / key_layernorm");
+        assertFalse(c.mlpBias());
+    }
+
+    @Test
     void codegenWithHeadsNotInFoursIsRefusedNamingItsShards() {
         var e =
                 org.junit.jupiter.api.Assertions.assertThrows(
