@@ -26,7 +26,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
-    HunYuanDenseV1ForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -57,6 +57,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             jais2=(Jais2Config, Jais2ForCausalLM), hunyuan_dense=(HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM),
+            vaultgemma=(VaultGemmaConfig, VaultGemmaForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
@@ -95,9 +96,9 @@ def rand_model(r, arch):
                num_attention_heads=heads, num_key_value_heads=kv, vocab_size=V, max_position_embeddings=256,
                bos_token_id=1, eos_token_id=2, tie_word_embeddings=r.random() < 0.5,
                rms_norm_eps=r.choice([1e-5, 1e-6]))
-    if arch in ("llama", "qwen3", "gemma", "gemma2", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
+    if arch in ("llama", "qwen3", "gemma", "gemma2", "vaultgemma", "mistral", "granite", "smollm3", "olmo2", "olmo3") and r.random() < 0.6:
         cfg["head_dim"] = hd
-    if arch != "phi3" and arch not in ("gemma", "gemma2", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom", "gptj",
+    if arch != "phi3" and arch not in ("gemma", "gemma2", "vaultgemma", "gemma3", "gpt2", "opt", "gpt_bigcode", "bloom", "gptj",
                                        "gpt_neo", "codegen"):
         cfg["rope_parameters"] = rand_rope(r, 256)
     if arch == "gemma3":
@@ -531,7 +532,7 @@ def rand_model(r, arch):
         cfg["sliding_window"] = r.choice([4, 8])
     if arch == "qwen2" and r.random() < 0.4:
         cfg["use_sliding_window"] = True; cfg["sliding_window"] = r.choice([4, 6]); cfg["max_window_layers"] = r.choice([0, 1, 2])
-    if arch == "gemma2":
+    if arch in ("gemma2", "vaultgemma"):
         cfg["sliding_window"] = r.choice([4, 6]); cfg["query_pre_attn_scalar"] = r.choice([16, 24])
         cfg["attn_logit_softcapping"] = r.choice([None, 2.0]); cfg["final_logit_softcapping"] = r.choice([None, 5.0])
         cfg["head_dim"] = hd
@@ -907,7 +908,7 @@ def main(seed, count, root):
         reqs = []; refs = {}
         text = r.choice(["  Once upon a time", "Lily <s> saw a dog", "The dog ran.\n\nThen", "é 日本 🙂 ok"])
         for name in [None] + list(adapters):
-            kw_load = {"attn_implementation": "eager"} if arch in ("gemma2", "gemma3") else {}
+            kw_load = {"attn_implementation": "eager"} if arch in ("gemma2", "vaultgemma", "gemma3") else {}
             if name is None:
                 m = Cls.from_pretrained(d, **kw_load).eval()
             else:

@@ -142,6 +142,8 @@ from transformers import (  # noqa: E402
     Jais2ForCausalLM,
     HunYuanDenseV1Config,
     HunYuanDenseV1ForCausalLM,
+    VaultGemmaConfig,
+    VaultGemmaForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -258,6 +260,7 @@ ARCH = {
     "arcee": (ArceeConfig, ArceeForCausalLM, "ArceeForCausalLM"),
     "jais2": (Jais2Config, Jais2ForCausalLM, "Jais2ForCausalLM"),
     "hunyuan_dense": (HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM, "HunYuanDenseV1ForCausalLM"),
+    "vaultgemma": (VaultGemmaConfig, VaultGemmaForCausalLM, "VaultGemmaForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1732,6 +1735,34 @@ def model_specs(shapes, seed=0):
             mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
             fp64_check=True,
             offs=[],
+        ),
+        dict(
+            # VaultGemma: Gemma 2's block without the norms after attention and the MLP (input_layernorm, then
+            # pre_feedforward_layernorm before the MLP), (1 + w) RMSNorms, soft-caps, query_pre_attn_scalar,
+            # alternating sliding layers (the class default), embeddings times sqrt(hidden)
+            name="vaultgemma",
+            arch="vaultgemma",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, query_pre_attn_scalar=gemma2_scalar,
+                     attn_logit_softcapping=GEMMA2_ATTN_SOFTCAP, final_logit_softcapping=GEMMA2_FINAL_SOFTCAP,
+                     sliding_window=GEMMA2_WINDOW, hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
+            features=["gqa", f"explicit_head_dim_{head_dim}", f"query_pre_attn_scalar_{gemma2_scalar}",
+                      f"attn_logit_softcapping_{GEMMA2_ATTN_SOFTCAP:g}",
+                      f"final_logit_softcapping_{GEMMA2_FINAL_SOFTCAP:g}",
+                      f"sliding_window_{GEMMA2_WINDOW}_alternating", "gelu_pytorch_tanh", "rmsnorm_one_plus_weight",
+                      "pre_feedforward_norm_only", "embed_scale_sqrt_hidden", "tied_embeddings", "rope_default",
+                      "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            norm_mean=0.0,
+            fp64_check=True,
+            offs=[
+                dict(what="attn_logit_softcapping off", config=cfg_set(attn_logit_softcapping=None)),
+                dict(what="sliding window off (all layers full)",
+                     config=cfg_set(layer_types=["full_attention"] * layers)),
+            ],
         ),
         dict(
             # Cohere 2: Cohere's parallel block (no q/k norms) whose sliding layers alone rotate, over

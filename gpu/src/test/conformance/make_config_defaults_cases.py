@@ -31,14 +31,14 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
-         ("ArceeForCausalLM", "arcee"), ("Jais2ForCausalLM", "jais2"), ("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
+         ("ArceeForCausalLM", "arcee"), ("Jais2ForCausalLM", "jais2"), ("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense"), ("VaultGemmaForCausalLM", "vaultgemma"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe")]
-GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
+GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
          "num_attention_heads": 32, "vocab_size": 40000}
@@ -366,7 +366,10 @@ def resolved(c, arch, model):
         "attention_scale_last": model.transformer.h[-1].attn.scaling if gpt2 else scale,
         "attn_logit_softcapping": getattr(c, "attn_logit_softcapping", None),
         "final_logit_softcapping": getattr(c, "final_logit_softcapping", None),
-        "embedding_multiplier": getattr(c, "embedding_multiplier", 1.0),
+        # Gemma's embeddings scale by sqrt(hidden) (a float32 tensor), Granite's by embedding_multiplier
+        "embedding_multiplier": (float(torch.tensor(c.hidden_size ** 0.5, dtype=torch.float32))
+                                 if arch == "GemmaForCausalLM" or arch in GEMMA2_LIKE
+                                 else getattr(c, "embedding_multiplier", 1.0)),
         "residual_multiplier": getattr(c, "residual_multiplier", 1.0),
         "logits_scaling": getattr(c, "logits_scaling", 1.0),
         # Cohere's (MptForCausalLM keeps its own logit_scale unread; a value is refused)

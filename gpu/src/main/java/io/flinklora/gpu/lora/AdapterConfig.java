@@ -865,7 +865,7 @@ public record AdapterConfig(
             }
             if (!model.block().parallel()) {
                 // Cohere's block, and StableLM's with use_parallel_residual, have one norm
-                out.add(b + ".post_attention_layernorm");
+                out.add(b + "." + model.mlpNormName());
             }
             if (model.phi()) {
                 out.add(b + ".resid_dropout"); // Phi's decoder layer holds its dropout as a module

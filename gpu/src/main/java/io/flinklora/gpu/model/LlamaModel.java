@@ -442,9 +442,7 @@ public final class LlamaModel implements AutoCloseable {
                                         ? "ln_2"
                                         : config.opt()
                                                 ? "final_layer_norm"
-                                                : falconTwoNorms
-                                                        ? "ln_mlp"
-                                                        : "post_attention_layernorm";
+                                                : falconTwoNorms ? "ln_mlp" : config.mlpNormName();
                 boolean sandwich = config.block().sandwichNorms();
                 // GLM-4 names Gemma 2's norms after its own positions: post_self_attn_layernorm
                 // after attention, post_attention_layernorm before the MLP, post_mlp_layernorm

@@ -136,6 +136,7 @@ public record ModelConfig(
                     "Qwen3ForCausalLM",
                     "GemmaForCausalLM",
                     "Gemma2ForCausalLM",
+                    "VaultGemmaForCausalLM",
                     "Gemma3ForCausalLM",
                     "Phi3ForCausalLM",
                     "GraniteForCausalLM",
@@ -622,7 +623,7 @@ public record ModelConfig(
                 case "Qwen3ForCausalLM" -> new Defaults(32, 128, 32768, false, "silu", 1e-6, null);
                 case "GemmaForCausalLM" ->
                         new Defaults(16, 256, 8192, true, "gelu_pytorch_tanh", 1e-6, null);
-                case "Gemma2ForCausalLM" ->
+                case "Gemma2ForCausalLM", "VaultGemmaForCausalLM" ->
                         new Defaults(4, 256, 8192, true, "gelu_pytorch_tanh", 1e-6, null);
                 case "Gemma3ForCausalLM" ->
                         new Defaults(4, 256, 131072, true, "gelu_pytorch_tanh", 1e-6, null);
@@ -892,6 +893,16 @@ public record ModelConfig(
         return architecture.equals("HunYuanDenseV1ForCausalLM");
     }
 
+    /**
+     * The name of the norm before the MLP: VaultGemma keeps Gemma 2's pre_feedforward_layernorm
+     * (without the post-norms around it); the others' post_attention_layernorm.
+     */
+    public String mlpNormName() {
+        return architecture.equals("VaultGemmaForCausalLM")
+                ? "pre_feedforward_layernorm"
+                : "post_attention_layernorm";
+    }
+
     public boolean wholeQkNorms() {
         return architecture.equals("Olmo2ForCausalLM")
                 || architecture.equals("Olmo3ForCausalLM")
@@ -1065,7 +1076,9 @@ public record ModelConfig(
         boolean gemma3 = arch.equals("Gemma3ForCausalLM");
         // Gemma 3's block is Gemma 2's (sandwich norms, query_pre_attn_scalar, optional caps)
         // with per-head q/k norms and a rotary embedding per layer type.
-        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
+        // VaultGemma's is Gemma 2's without the norms after attention and the MLP.
+        boolean vaultGemma = arch.equals("VaultGemmaForCausalLM");
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3 || vaultGemma;
         boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
         // GPT-OSS's experts compute their own clamped SwiGLU: hidden_act is unread there
         Activation act =
@@ -1416,7 +1429,18 @@ public record ModelConfig(
                         source
                                 + ": soft-capping values and query_pre_attn_scalar must be positive");
             }
-            block = Block.of(act, embedScale, true, gemma2, scale, attnCap, finalCap, 1, 1, false);
+            block =
+                    Block.of(
+                            act,
+                            embedScale,
+                            true,
+                            gemma2 && !vaultGemma,
+                            scale,
+                            attnCap,
+                            finalCap,
+                            1,
+                            1,
+                            false);
         }
         if (granite) {
             block = graniteBlock(root, source, act);
@@ -2107,6 +2131,7 @@ public record ModelConfig(
         // GPT-OSS too (default window 128): without layer_types its even layers slide
         boolean typedOnly =
                 arch.equals("Gemma2ForCausalLM")
+                        || arch.equals("VaultGemmaForCausalLM")
                         || gemma3
                         || olmo3
                         || ministral

@@ -1247,6 +1247,9 @@ public final class ModelFields {
                                     + " transformers 5 fails on it"),
                     CAUSAL_ONLY);
 
+    // VaultGemma: Gemma 2's fields; its config has no use_bidirectional_attention (always causal)
+    private static final List<Field> VAULT_GEMMA = GEMMA2.subList(0, GEMMA2.size() - 1);
+
     private static final List<Field> GEMMA3 =
             List.of(
                     GEMMA_ACTIVATION,
@@ -1393,6 +1396,7 @@ public final class ModelFields {
                     case "Qwen3ForCausalLM" -> QWEN3;
                     case "GemmaForCausalLM" -> GEMMA;
                     case "Gemma2ForCausalLM" -> GEMMA2;
+                    case "VaultGemmaForCausalLM" -> VAULT_GEMMA;
                     case "Gemma3ForCausalLM" -> GEMMA3;
                     case "Phi3ForCausalLM" -> PHI3;
                     case "GraniteForCausalLM" -> GRANITE;
@@ -1445,6 +1449,7 @@ public final class ModelFields {
         m.put("Qwen3ForCausalLM", QWEN3);
         m.put("GemmaForCausalLM", GEMMA);
         m.put("Gemma2ForCausalLM", GEMMA2);
+        m.put("VaultGemmaForCausalLM", VAULT_GEMMA);
         m.put("Gemma3ForCausalLM", GEMMA3);
         m.put("Phi3ForCausalLM", PHI3);
         m.put("GraniteForCausalLM", GRANITE);

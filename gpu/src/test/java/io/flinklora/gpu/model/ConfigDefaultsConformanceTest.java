@@ -157,13 +157,11 @@ class ConfigDefaultsConformanceTest {
                 m.block().finalSoftcap(),
                 1e-12,
                 "final_logit_softcapping");
-        if (!m.architecture().startsWith("Gemma")) {
-            // Gemma's embeddings scale by sqrt(hidden) instead (no embedding_multiplier there)
-            assertEquals(
-                    (float) t.get("embedding_multiplier").asDouble(),
-                    m.block().embedScale(),
-                    "embedding_multiplier");
-        }
+        // Granite's embedding_multiplier, or Gemma's sqrt(hidden)
+        assertEquals(
+                (float) t.get("embedding_multiplier").asDouble(),
+                m.block().embedScale(),
+                "embedding_multiplier");
         assertEquals(
                 t.get("residual_multiplier").asDouble(),
                 m.block().residualScale(),
