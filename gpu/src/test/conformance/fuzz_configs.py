@@ -26,7 +26,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     CohereConfig, CohereForCausalLM, StableLmConfig, StableLmForCausalLM, OlmoConfig, OlmoForCausalLM,
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
-    HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, NanoChatConfig, NanoChatForCausalLM,
+    Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -57,7 +58,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             starcoder2=(Starcoder2Config, Starcoder2ForCausalLM), phi=(PhiConfig, PhiForCausalLM),
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             jais2=(Jais2Config, Jais2ForCausalLM), hunyuan_dense=(HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM),
-            vaultgemma=(VaultGemmaConfig, VaultGemmaForCausalLM),
+            vaultgemma=(VaultGemmaConfig, VaultGemmaForCausalLM), nanochat=(NanoChatConfig, NanoChatForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
@@ -208,6 +209,13 @@ def rand_model(r, arch):
                                       "factor": 1.0, "alpha": r.choice([1.0, 10.0, 1000.0])}
             if r.random() < 0.5:
                 cfg["rope_parameters"].update(beta_fast=32, beta_slow=1, mscale=1.0, mscale_all_dim=1.0)
+    if arch == "nanochat":
+        # weightless RMSNorms (one after the embeddings), q/k norms after a reversed rotary, fc1 / fc2, a final cap
+        cfg["pad_token_id"] = r.choice([None, 1])
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["hidden_act"] = r.choice(["relu2", "relu2", "relu", "silu", "gelu"])
+        if r.random() < 0.7:
+            cfg["final_logit_softcapping"] = r.choice([None, 15.0, 3.0])
     if arch == "jais2":
         # Arcee's modules behind LayerNorms with a bias, attention and MLP biases on by default
         cfg["pad_token_id"] = None
@@ -571,6 +579,7 @@ LIN = dict(default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
            nemotron=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
 LIN["arcee"] = LIN["nemotron"]
 LIN["jais2"] = LIN["nemotron"]
+LIN["nanochat"] = ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"]
 LIN["gpt_neox"] = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
 LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
 LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -602,7 +611,7 @@ MOE_PARAMETERS = ["gate_up_proj", "down_proj", "gate.weight", "experts.gate_up_p
 
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
-                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
+                else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "qwen2_moe", "gpt_oss", "granitemoe")
                 else "default"]

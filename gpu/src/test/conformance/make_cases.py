@@ -144,6 +144,8 @@ from transformers import (  # noqa: E402
     HunYuanDenseV1ForCausalLM,
     VaultGemmaConfig,
     VaultGemmaForCausalLM,
+    NanoChatConfig,
+    NanoChatForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -261,6 +263,7 @@ ARCH = {
     "jais2": (Jais2Config, Jais2ForCausalLM, "Jais2ForCausalLM"),
     "hunyuan_dense": (HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM, "HunYuanDenseV1ForCausalLM"),
     "vaultgemma": (VaultGemmaConfig, VaultGemmaForCausalLM, "VaultGemmaForCausalLM"),
+    "nanochat": (NanoChatConfig, NanoChatForCausalLM, "NanoChatForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1763,6 +1766,24 @@ def model_specs(shapes, seed=0):
                 dict(what="sliding window off (all layers full)",
                      config=cfg_set(layer_types=["full_attention"] * layers)),
             ],
+        ),
+        dict(
+            # NanoChat: Qwen3's attention modules (attention_bias on q, k, v and o) with weightless RMSNorms over
+            # each head of q and k AFTER a rotary that turns the other way (rotate_half = cat(x2, -x1)), CLIP's
+            # MLP (fc1, relu2, fc2) without biases, weightless RMSNorms around the blocks and one after the
+            # embeddings, the final logits soft-capped (Gemma 2's head)
+            name="nanochat",
+            arch="nanochat",
+            cfg=dict(num_key_value_heads=gqa_kv, attention_bias=True, final_logit_softcapping=3.0, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "weightless_rmsnorms", "embedding_norm", "qk_norm_after_rotary", "reversed_rotary",
+                      "gateless_mlp", "relu2", "attention_bias", "final_logit_softcapping_3", "untied_embeddings",
+                      "rope_default", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="final_logit_softcapping off", config=cfg_set(final_logit_softcapping=None)),
+                  dict(what="relu in place of relu2", config=cfg_set(hidden_act="relu"))],
         ),
         dict(
             # Cohere 2: Cohere's parallel block (no q/k norms) whose sliding layers alone rotate, over

@@ -31,7 +31,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CohereForCausalLM", "cohere"), ("StableLmForCausalLM", "stablelm"),
          ("OlmoForCausalLM", "olmo"), ("Starcoder2ForCausalLM", "starcoder2"),
          ("PhiForCausalLM", "phi"), ("NemotronForCausalLM", "nemotron"),
-         ("ArceeForCausalLM", "arcee"), ("Jais2ForCausalLM", "jais2"), ("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense"), ("VaultGemmaForCausalLM", "vaultgemma"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
+         ("ArceeForCausalLM", "arcee"), ("Jais2ForCausalLM", "jais2"), ("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense"), ("VaultGemmaForCausalLM", "vaultgemma"), ("NanoChatForCausalLM", "nanochat"), ("Cohere2ForCausalLM", "cohere2"), ("GPTNeoXForCausalLM", "gpt_neox"),
          ("GPT2LMHeadModel", "gpt2"), ("OPTForCausalLM", "opt"), ("GPTBigCodeForCausalLM", "gpt_bigcode"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
@@ -312,7 +312,9 @@ def resolved(c, arch, model):
                             "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
                    or bool(getattr(c, "qk_layernorm", False))
                    # HunYuan's per-head norms (after the rotary), read off the built attention
-                   or hasattr(getattr(layer0, "self_attn", None), "query_layernorm"),
+                   or hasattr(getattr(layer0, "self_attn", None), "query_layernorm")
+                   # NanoChat's weightless per-head norms (after the rotary)
+                   or arch == "NanoChatForCausalLM",
         # attention and the MLP side by side (Cohere; StableLM's use_parallel_residual), and norms
         # with a bias (StableLM's nn.LayerNorm), read off the built decoder layer
         "parallel_block": layer0.__class__.__name__ in ("CohereDecoderLayer", "Cohere2DecoderLayer",

@@ -857,7 +857,7 @@ public record AdapterConfig(
                 // Phi-3's, GLM's and Phi's MLP names it activation_fn, Starcoder2's act
                 out.add(
                         b
-                                + (model.fusedGateUp() || model.phi()
+                                + (model.fusedGateUp() || model.phi() || model.nanoChat()
                                         ? ".mlp.activation_fn"
                                         : model.architecture().equals("Starcoder2ForCausalLM")
                                                 ? ".mlp.act"
@@ -896,7 +896,7 @@ public record AdapterConfig(
             } else if (model.qkNorm() && model.phi()) {
                 // Phi: one LayerNorm over a head for q and one for k
                 out.addAll(List.of(b + ".self_attn.q_layernorm", b + ".self_attn.k_layernorm"));
-            } else if (model.qkNorm() && model.qkNormsAfterRotary()) {
+            } else if (model.qkNorm() && model.hunYuanDense()) {
                 // HunYuan: query_layernorm and key_layernorm
                 out.addAll(
                         List.of(b + ".self_attn.query_layernorm", b + ".self_attn.key_layernorm"));

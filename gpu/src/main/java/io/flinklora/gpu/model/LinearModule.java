@@ -173,6 +173,13 @@ public record LinearModule(
             out.add(single(c, layer, Projection.K));
             out.add(single(c, layer, Projection.V));
         }
+        if (c.nanoChat()) {
+            // NanoChat: o_proj, and CLIP's fc1 and fc2 as up and down around the activation.
+            out.add(single(c, layer, Projection.O));
+            out.add(named(c, pre + "mlp.fc1", Projection.UP));
+            out.add(named(c, pre + "mlp.fc2", Projection.DOWN));
+            return List.copyOf(out);
+        }
         if (c.phi()) {
             // Phi: dense (o), and fc1 and fc2 as up and down around the activation.
             out.add(named(c, pre + "self_attn.dense", Projection.O));

@@ -306,6 +306,12 @@ public final class LlamaModel implements AutoCloseable {
                 rot[(j - half) * d + j] = 1f;
             }
         }
+        if (config.nanoChat()) {
+            // NanoChat's rotate_half is cat(x2, -x1): the other way round
+            for (int i = 0; i < rot.length; i++) {
+                rot[i] = -rot[i];
+            }
+        }
         this.rotateHalf = manager.create(rot, new Shape(d, d)).toType(dtype, false);
     }
 
@@ -351,12 +357,15 @@ public final class LlamaModel implements AutoCloseable {
             NDArray positionTable =
                     config.learnedPositions() ? positionTable(loader, config) : null;
             NDArray[] embeddingNorm =
-                    config.embeddingNorm()
-                            ? new NDArray[] {
-                                loader.loadNorm(root + "word_embeddings_layernorm.weight", e),
-                                loader.load(root + "word_embeddings_layernorm.bias", e)
-                            }
-                            : null;
+                    config.nanoChat()
+                            ? new NDArray[2] // NanoChat: model.norm (no weight) after embedding too
+                            : config.embeddingNorm()
+                                    ? new NDArray[] {
+                                        loader.loadNorm(
+                                                root + "word_embeddings_layernorm.weight", e),
+                                        loader.load(root + "word_embeddings_layernorm.bias", e)
+                                    }
+                                    : null;
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
@@ -608,8 +617,8 @@ public final class LlamaModel implements AutoCloseable {
      */
     private static NDArray qkNorm(ModelConfig config, Loader loader, String attn, Projection p)
             throws IOException {
-        if (!config.qkNorm()) {
-            return null;
+        if (!config.qkNorm() || !config.normsHaveWeights()) {
+            return null; // NanoChat's q/k norms have no weight
         }
         String side = p == Projection.Q ? "q" : "k";
         int heads = p == Projection.Q ? config.numHeads() : config.numKvHeads();
@@ -622,7 +631,7 @@ public final class LlamaModel implements AutoCloseable {
         if (config.block().parallel()) {
             return loader.load(attn + side + "_norm.weight", heads, config.headDim());
         }
-        if (config.qkNormsAfterRotary()) {
+        if (config.hunYuanDense()) {
             // HunYuan: query_layernorm / key_layernorm, one RMSNorm over a head each
             return loader.loadNorm(
                     attn + (p == Projection.Q ? "query" : "key") + "_layernorm.weight",
@@ -1284,8 +1293,8 @@ public final class LlamaModel implements AutoCloseable {
         }
         NDArray qr = rope(q, cos, sin);
         NDArray kr = rope(k, cos, sin);
-        if (w.qNorm() != null && config.qkNormsAfterRotary()) {
-            // HunYuan: RMSNorm over each head's dimensions after the rotary
+        if (config.qkNorm() && config.qkNormsAfterRotary()) {
+            // HunYuan and NanoChat: RMSNorm over each head's dimensions after the rotary
             qr = norm(qr, w.qNorm());
             kr = norm(kr, w.kNorm());
         }

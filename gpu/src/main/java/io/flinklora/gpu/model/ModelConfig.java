@@ -160,6 +160,7 @@ public record ModelConfig(
                     "ArceeForCausalLM",
                     "Jais2ForCausalLM",
                     "HunYuanDenseV1ForCausalLM",
+                    "NanoChatForCausalLM",
                     "GPTNeoXForCausalLM",
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
@@ -606,6 +607,8 @@ public record ModelConfig(
                         new Defaults(null, null, 8192, false, "relu2", 1e-5, null);
                 case "HunYuanDenseV1ForCausalLM" ->
                         new Defaults(null, null, 2048, false, "silu", 1e-5, null);
+                case "NanoChatForCausalLM" ->
+                        new Defaults(null, null, 2048, false, "relu2", 1e-6, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
@@ -788,7 +791,7 @@ public record ModelConfig(
 
     /** Whether a LayerNorm follows the token embedding (Bloom's word_embeddings_layernorm). */
     public boolean embeddingNorm() {
-        return bloom();
+        return bloom() || nanoChat();
     }
 
     /**
@@ -890,7 +893,21 @@ public record ModelConfig(
      * key_layernorm) rather than before it.
      */
     public boolean qkNormsAfterRotary() {
+        return hunYuanDense() || nanoChat();
+    }
+
+    /** HunYuan (dense): its q/k norms are query_layernorm and key_layernorm. */
+    public boolean hunYuanDense() {
         return architecture.equals("HunYuanDenseV1ForCausalLM");
+    }
+
+    /**
+     * NanoChat: RMSNorms without weights everywhere (one after the embeddings too), q/k norms after
+     * a rotary turning the other way (its rotate_half is cat(x2, -x1)), fc1 / fc2 around the
+     * activation, the final logits soft-capped.
+     */
+    public boolean nanoChat() {
+        return architecture.equals("NanoChatForCausalLM");
     }
 
     /**
@@ -911,7 +928,7 @@ public record ModelConfig(
 
     /** Whether the norms carry a weight (OLMo's LayerNorms have neither weight nor bias). */
     public boolean normsHaveWeights() {
-        return !architecture.equals("OlmoForCausalLM");
+        return !architecture.equals("OlmoForCausalLM") && !nanoChat();
     }
 
     /** Whether any projection is stored fused with another. */
@@ -945,7 +962,8 @@ public record ModelConfig(
                 && !gptNeo()
                 && !falcon()
                 && !mpt()
-                && !opt();
+                && !opt()
+                && !nanoChat();
     }
 
     /**
@@ -1198,6 +1216,7 @@ public record ModelConfig(
                 qwen3
                         || olmoe
                         || hunyuan
+                        || arch.equals("NanoChatForCausalLM")
                         || gemma3
                         || olmo2
                         || exaone4
@@ -1509,6 +1528,34 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = qkvBias;
             mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
+        }
+        if (arch.equals("NanoChatForCausalLM")) {
+            // Qwen3's attention modules (attention_bias on q, k, v and o) and CLIP's MLP (fc1, act,
+            // fc2) without biases; Gemma 2's final soft-cap (default 15, null: none).
+            double finalCap =
+                    root.has("final_logit_softcapping")
+                                    && root.get("final_logit_softcapping").isNull()
+                            ? 0
+                            : ConfigReader.number(root, "final_logit_softcapping", source, 15.0);
+            if (ConfigReader.has(root, "final_logit_softcapping") && !(finalCap > 0)) {
+                throw new ModelFormatException(
+                        source + ": final_logit_softcapping must be positive or null");
+            }
+            block =
+                    Block.of(
+                            act,
+                            1f,
+                            false,
+                            false,
+                            1.0 / Math.sqrt(headDim),
+                            0,
+                            finalCap,
+                            1,
+                            1,
+                            false);
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
+            oBias = qkvBias;
+            mlpBias = false;
         }
         if (hunyuan) {
             // HunYuanDenseV1MLP builds gate, up and down without biases (it has no mlp_bias).

@@ -1127,6 +1127,20 @@ public final class ModelFields {
                                     + " beta_slow, mscale and mscale_all_dim are unread, as in"
                                     + " transformers"));
 
+    // NanoChat: Qwen3's attention modules, CLIP's MLP, weightless RMSNorms, Gemma 2's final cap
+    private static final List<Field> NANOCHAT =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between fc1 and fc2 (default relu2, relu squared;"
+                                    + " silu, gelu, gelu_pytorch_tanh, relu too; others refused)"),
+                    ATTENTION_BIAS,
+                    new Field(
+                            "final_logit_softcapping",
+                            Use.APPLIED,
+                            "cap * tanh(logit / cap) (default 15); null: none"));
+
     // Jais 2: Arcee's modules behind nn.LayerNorms with a bias, every projection biased by default
     private static final List<Field> JAIS2 =
             List.of(
@@ -1429,6 +1443,7 @@ public final class ModelFields {
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
                     case "Jais2ForCausalLM" -> JAIS2;
+                    case "NanoChatForCausalLM" -> NANOCHAT;
                     case "HunYuanDenseV1ForCausalLM" -> HUNYUAN_DENSE;
                     case "MixtralForCausalLM" -> MIXTRAL;
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
@@ -1483,6 +1498,7 @@ public final class ModelFields {
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
         m.put("Jais2ForCausalLM", JAIS2);
+        m.put("NanoChatForCausalLM", NANOCHAT);
         m.put("HunYuanDenseV1ForCausalLM", HUNYUAN_DENSE);
         m.put("MixtralForCausalLM", MIXTRAL);
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
