@@ -27,7 +27,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
     HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, NanoChatConfig, NanoChatForCausalLM,
-    Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    FlexOlmoConfig, FlexOlmoForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -59,6 +59,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             jais2=(Jais2Config, Jais2ForCausalLM), hunyuan_dense=(HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM),
             vaultgemma=(VaultGemmaConfig, VaultGemmaForCausalLM), nanochat=(NanoChatConfig, NanoChatForCausalLM),
+            flex_olmo=(FlexOlmoConfig, FlexOlmoForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
@@ -343,6 +344,15 @@ def rand_model(r, arch):
                 cfg[k] = v
         cfg["attention_bias"] = r.random() < 0.3
         cfg.pop("head_dim", None)
+    if arch == "flex_olmo":
+        # OLMo 2's block with OLMoE's experts in every layer, no clamp
+        n = r.choice([2, 3, 4, 8])
+        cfg["num_experts" if r.random() < 0.8 else "num_local_experts"] = n
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n])
+        cfg["norm_topk_prob"] = r.random() < 0.5
+        cfg["attention_bias"] = r.random() < 0.4
+        cfg["pad_token_id"] = None
+        cfg.pop("head_dim", None)
     if arch == "olmoe":
         # whole-projection q/k norms, clip_qkv after them, experts in every layer
         n = r.choice([2, 3, 4, 8])
@@ -596,6 +606,7 @@ LIN["mixtral"] = ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w3", "w2", "gat
 # Qwen3-MoE: PEFT turns gate_proj / up_proj / down_proj into target_parameters on the experts
 LIN["qwen3_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LIN["olmoe"] = LIN["qwen3_moe"]
+LIN["flex_olmo"] = LIN["qwen3_moe"]
 # Qwen2-MoE: PEFT applies these as written (the shared expert's projections, the dense layers' MLP)
 LIN["gpt_oss"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MOE_PARAMETERS_GPT_OSS = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "mlp.experts.down_proj",
@@ -613,7 +624,7 @@ def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
-                                      "olmoe", "qwen2_moe", "gpt_oss", "granitemoe")
+                                      "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -682,7 +693,7 @@ def rand_lora(r, arch, layers):
             and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
-    if arch in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss", "granitemoe") and r.random() < 0.4:
+    if arch in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe") and r.random() < 0.4:
         kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss"
                                            else MOE_PARAMETERS_ROUTER if arch == "granitemoe" else MOE_PARAMETERS,
                                            r.randint(1, 3))

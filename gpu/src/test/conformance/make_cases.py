@@ -146,6 +146,8 @@ from transformers import (  # noqa: E402
     VaultGemmaForCausalLM,
     NanoChatConfig,
     NanoChatForCausalLM,
+    FlexOlmoConfig,
+    FlexOlmoForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -264,6 +266,7 @@ ARCH = {
     "hunyuan_dense": (HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM, "HunYuanDenseV1ForCausalLM"),
     "vaultgemma": (VaultGemmaConfig, VaultGemmaForCausalLM, "VaultGemmaForCausalLM"),
     "nanochat": (NanoChatConfig, NanoChatForCausalLM, "NanoChatForCausalLM"),
+    "flex_olmo": (FlexOlmoConfig, FlexOlmoForCausalLM, "FlexOlmoForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -2414,6 +2417,35 @@ def model_specs(shapes, seed=0):
             offs=[],
         ),
         dict(
+            # FlexOlmo: OLMo 2's block (attention and the MLP read the residual stream as it is, their outputs
+            # normed: post_attention_layernorm, post_feedforward_layernorm; q/k RMSNorms over whole projections)
+            # with OLMoE's experts (softmax, then the top k, renormalized only with norm_topk_prob), no clamp
+            name="flex_olmo",
+            arch="flex_olmo",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=2, attention_bias=True,
+                     pad_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "post_norms_only", "whole_qk_norm", "moe_4_experts_top_2", "hub_expert_layout",
+                      "attention_bias", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_rslora", "mixtral_patterns_bias", "mixtral_dora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            fp64_check=True,
+            # (norm_topk_prob is no off-check here: its per-token scale is undone by post_feedforward_layernorm)
+            offs=[dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
+        ),
+        dict(
+            # LoRA on FlexOlmo's experts and router (target_parameters), as on OLMoE's
+            name="flex_olmo_expert_lora",
+            arch="flex_olmo",
+            cfg=dict(num_key_value_heads=gqa_kv, num_experts=4, num_experts_per_tok=2, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "post_norms_only", "whole_qk_norm", "moe_4_experts_top_2", "hub_expert_layout",
+                      "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "v4_experts_rslora"],
+            mixes=[],
+            fp64_check=True,
+            offs=[],
+        ),
+        dict(
             # Qwen2-MoE: Qwen2's attention (q, k, v biased), 4 experts 24 wide of which the router picks 2 (not
             # renormalized), and a shared expert 40 wide behind a sigmoid gate in every sparse layer; layer 1 dense
             # (mlp_only_layers); with use_sliding_window the even layers below max_window_layers slide (layer 0
@@ -2924,7 +2956,7 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
-    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss", "granitemoe"):
+    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe"):
         # the layers that route through experts, as the spec means them
         # (GraniteMoE's decoder layer names its MLP block_sparse_moe)
         sparse = [hasattr(getattr(layer, "mlp", None) or layer.block_sparse_moe, "experts")
@@ -3151,7 +3183,7 @@ def make_rows(spec, out, seed, stats):
         if single:
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
-        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "gpt_oss",
+        if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss",
                                                     "granitemoe"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one

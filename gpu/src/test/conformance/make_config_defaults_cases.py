@@ -36,7 +36,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
-         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
+         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
@@ -198,6 +198,7 @@ LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   # and names a config class maps onto its own (attribute_map), which to_dict does not list
                   "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts"),
                   "OlmoeForCausalLM": ("num_experts", "num_local_experts"),
+                  "FlexOlmoForCausalLM": ("num_experts", "num_local_experts"),
                   "GptOssForCausalLM": ("num_experts",)}
 
 
@@ -262,7 +263,8 @@ def resolved(c, arch, model):
     # OPT's fc1 and fc2 sit in the decoder layer; GraniteMoE names its MLP block_sparse_moe
     mlp = layer0 if opt else layer0.ffn if mpt else getattr(layer0, "mlp", None) or layer0.block_sparse_moe
     # the MLP of the first sparse layer: a router (gate) and stacked experts
-    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Qwen2MoeForCausalLM",
+    moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
+                        "Qwen2MoeForCausalLM",
                         "GptOssForCausalLM", "GraniteMoeForCausalLM")
     block = lambda layer: getattr(layer, "mlp", None) or layer.block_sparse_moe
     sparse_layers = [hasattr(block(layer), "experts") for layer in base.layers] if moe_arch else []
@@ -308,7 +310,8 @@ def resolved(c, arch, model):
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
-        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
+                            "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
                             "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
                    or bool(getattr(c, "qk_layernorm", False))
                    # HunYuan's per-head norms (after the rotary), read off the built attention
@@ -437,7 +440,8 @@ def main():
                 # OPT's forward reads a tensor's value (.item()), which a meta tensor has not
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
-                                                    "OlmoeForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM",
+                                                    "OlmoeForCausalLM", "FlexOlmoForCausalLM", "Qwen2MoeForCausalLM",
+                                                    "GptOssForCausalLM",
                                                     "GraniteMoeForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)

@@ -291,7 +291,11 @@ public final class ParameterTargets {
      */
     static boolean convertible(ModelConfig model) {
         return switch (model.architecture()) {
-            case "MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM" -> true;
+            case "MixtralForCausalLM",
+                    "Qwen3MoeForCausalLM",
+                    "OlmoeForCausalLM",
+                    "FlexOlmoForCausalLM" ->
+                    true;
             default -> false;
         };
     }

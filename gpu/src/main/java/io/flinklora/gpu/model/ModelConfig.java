@@ -174,6 +174,7 @@ public record ModelConfig(
                     "MixtralForCausalLM",
                     "Qwen3MoeForCausalLM",
                     "OlmoeForCausalLM",
+                    "FlexOlmoForCausalLM",
                     "Qwen2MoeForCausalLM",
                     "GptOssForCausalLM",
                     "GraniteMoeForCausalLM");
@@ -620,6 +621,8 @@ public record ModelConfig(
                 case "Qwen2MoeForCausalLM" ->
                         new Defaults(16, null, 32768, false, "silu", 1e-6, null);
                 case "GptOssForCausalLM" -> new Defaults(8, 64, 131072, false, "silu", 1e-5, null);
+                case "FlexOlmoForCausalLM" ->
+                        new Defaults(null, null, 4096, false, "silu", 1e-6, null);
                 case "OlmoeForCausalLM" ->
                         new Defaults(null, null, 4096, false, "silu", 1e-5, null);
                 case "Qwen2ForCausalLM" -> new Defaults(32, null, 32768, false, "silu", 1e-6, null);
@@ -923,7 +926,8 @@ public record ModelConfig(
     public boolean wholeQkNorms() {
         return architecture.equals("Olmo2ForCausalLM")
                 || architecture.equals("Olmo3ForCausalLM")
-                || architecture.equals("OlmoeForCausalLM");
+                || architecture.equals("OlmoeForCausalLM")
+                || architecture.equals("FlexOlmoForCausalLM");
     }
 
     /** Whether the norms carry a weight (OLMo's LayerNorms have neither weight nor bias). */
@@ -1156,7 +1160,9 @@ public record ModelConfig(
         boolean qwen3 = arch.equals("Qwen3ForCausalLM") || qwen3MoE;
         // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
-        boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3;
+        // FlexOlmo's block is OLMo 2's (its MoE layers below are OLMoE's)
+        boolean flexOlmo = arch.equals("FlexOlmoForCausalLM");
+        boolean olmo2 = arch.equals("Olmo2ForCausalLM") || olmo3 || flexOlmo;
         boolean exaone4 = arch.equals("Exaone4ForCausalLM");
         // Cohere 2's block is Cohere's (no q/k norms), with sliding layers that alone rotate.
         boolean cohere2 = arch.equals("Cohere2ForCausalLM");
@@ -1346,6 +1352,7 @@ public record ModelConfig(
                                 case "HeliumForCausalLM" -> 100_000.0;
                                 case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
                                 case "MixtralForCausalLM" -> 1_000_000.0;
+                                case "FlexOlmoForCausalLM" -> 500_000.0;
                                 case "GptOssForCausalLM" -> 150_000.0;
                                 // Cohere 2 and GPT-NeoX keep PreTrainedConfig's default
                                 default -> 10000.0;
@@ -1758,13 +1765,18 @@ public record ModelConfig(
                                 : arch.equals("Qwen2MoeForCausalLM")
                                         ? qwenMoeExperts(root, layers, true, source)
                                         : olmoe
-                                                ? olmoeExperts(root, inter, layers, source)
-                                                : gptOss
-                                                        ? gptOssExperts(root, inter, layers, source)
-                                                        : graniteMoe
-                                                                ? graniteMoeExperts(
+                                                ? olmoeExperts(root, inter, layers, 64, 8, source)
+                                                : flexOlmo
+                                                        ? olmoeExperts(
+                                                                root, inter, layers, 7, 5, source)
+                                                        : gptOss
+                                                                ? gptOssExperts(
                                                                         root, inter, layers, source)
-                                                                : null);
+                                                                : graniteMoe
+                                                                        ? graniteMoeExperts(
+                                                                                root, inter, layers,
+                                                                                source)
+                                                                        : null);
     }
 
     /**
@@ -1927,13 +1939,21 @@ public record ModelConfig(
 
     /**
      * OLMoE's experts: {@code num_experts} (default 64; {@code num_local_experts} its alias),
-     * {@code num_experts_per_tok} (default 8) {@code intermediate_size} wide, in every layer, the
-     * picked weights renormalized only with {@code norm_topk_prob} (default false) and cast back to
-     * the compute dtype (OlmoeTopKRouter is Qwen3-MoE's).
+     * {@code num_experts_per_tok} (default 8; FlexOlmo's defaults 7 and 5) {@code
+     * intermediate_size} wide, in every layer, the picked weights renormalized only with {@code
+     * norm_topk_prob} (default false) and cast back to the compute dtype (OlmoeTopKRouter is
+     * Qwen3-MoE's).
      */
-    private static Experts olmoeExperts(JsonNode root, int inter, int layers, String source) {
+    private static Experts olmoeExperts(
+            JsonNode root,
+            int inter,
+            int layers,
+            int defaultCount,
+            int defaultPerToken,
+            String source) {
         int[] countAndPerToken =
-                countAndPerToken(root, expertCountName(root, source), 64, 8, source);
+                countAndPerToken(
+                        root, expertCountName(root, source), defaultCount, defaultPerToken, source);
         return Experts.everyLayer(
                 countAndPerToken,
                 ConfigReader.bool(root, "norm_topk_prob", source, false),
@@ -2077,8 +2097,8 @@ public record ModelConfig(
      * Every supported model builds its token embedding with {@code padding_idx = pad_token_id},
      * which PyTorch refuses outside {@code [-vocab_size, vocab_size)}: such a config is refused by
      * name, as transformers 5 cannot build the model. Absent, the config class's default (Phi-3
-     * 32000, SmolLM3 128004, GLM 151329, Helium 3, OLMo 2 and 3 and Seed-OSS 1, Gemma and ERNIE 4.5
-     * 0, none elsewhere).
+     * 32000, SmolLM3 128004, GLM 151329, FlexOlmo 100277, Helium 3, OLMo 2 and 3, Seed-OSS and
+     * NanoChat 1, Gemma and ERNIE 4.5 0, none elsewhere).
      */
     private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
         JsonNode pad = root.get("pad_token_id");
@@ -2093,6 +2113,8 @@ public record ModelConfig(
                         case "SeedOssForCausalLM" -> 1;
                         case "GlmForCausalLM", "Glm4ForCausalLM" -> 151329;
                         case "CohereForCausalLM", "Cohere2ForCausalLM" -> 0;
+                        case "FlexOlmoForCausalLM" -> 100277;
+                        case "NanoChatForCausalLM" -> 1;
                         case "OPTForCausalLM" -> 1;
                         default -> 0; // Gemma's 0, or none: always inside
                     };

@@ -821,7 +821,7 @@ public final class ModelFields {
             new Field(
                     "num_experts_per_tok",
                     Use.APPLIED,
-                    "experts the router picks for each token (default 2 for Mixtral, 4 for Qwen2-MoE, 8 for Qwen3-MoE"
+                    "experts the router picks for each token (default 2 for Mixtral, 4 for Qwen2-MoE, 5 for FlexOlmo, 8 for Qwen3-MoE"
                             + " and OLMoE); more than the experts is refused");
     private static final Field NORM_TOPK_PROB =
             new Field(
@@ -928,6 +928,25 @@ public final class ModelFields {
                             "num_local_experts",
                             Use.APPLIED,
                             "num_experts' alias (OlmoeConfig's attribute_map); both given is refused"),
+                    EXPERTS_PER_TOKEN,
+                    NORM_TOPK_PROB,
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
+
+    // FlexOlmo: OLMo 2's block (norms after attention and the MLP) with OLMoE's experts, no clamp
+    private static final List<Field> FLEX_OLMO =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "experts per layer (default 7), each a gated MLP intermediate_size wide"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "num_experts' alias (FlexOlmoConfig's attribute_map); both given is"
+                                    + " refused"),
                     EXPERTS_PER_TOKEN,
                     NORM_TOPK_PROB,
                     OUTPUT_ROUTER_LOGITS,
@@ -1448,6 +1467,7 @@ public final class ModelFields {
                     case "MixtralForCausalLM" -> MIXTRAL;
                     case "Qwen3MoeForCausalLM" -> QWEN3_MOE;
                     case "OlmoeForCausalLM" -> OLMOE;
+                    case "FlexOlmoForCausalLM" -> FLEX_OLMO;
                     case "Qwen2MoeForCausalLM" -> QWEN2_MOE;
                     case "GptOssForCausalLM" -> GPT_OSS;
                     default -> List.of();
@@ -1503,6 +1523,7 @@ public final class ModelFields {
         m.put("MixtralForCausalLM", MIXTRAL);
         m.put("Qwen3MoeForCausalLM", QWEN3_MOE);
         m.put("OlmoeForCausalLM", OLMOE);
+        m.put("FlexOlmoForCausalLM", FLEX_OLMO);
         m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
         m.put("GptOssForCausalLM", GPT_OSS);
         return m;
