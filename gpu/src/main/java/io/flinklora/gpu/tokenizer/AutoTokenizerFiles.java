@@ -103,6 +103,7 @@ final class AutoTokenizerFiles {
                     Map.entry("phi", "GPT2Tokenizer"),
                     Map.entry("nemotron", "TokenizersBackend"),
                     Map.entry("jais2", "GPT2Tokenizer"),
+                    Map.entry("flex_olmo", "TokenizersBackend"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
                     Map.entry("ernie4_5", "TokenizersBackend"));
 
