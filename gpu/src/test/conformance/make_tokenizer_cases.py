@@ -163,6 +163,16 @@ CASES = {
     "bl_cohere_registered_prefix_space": (bytelevel_tokenizer("gpt2"), {"model_type": "cohere"}, dict(
         add_prefix_space=True)),
     "bl_cohere2_registered": (bytelevel_tokenizer("gpt2"), {"model_type": "cohere2"}, None),
+    # the classes the later architectures' model types register (FlexOlmo: the generic backend; Jais 2:
+    # GPT2Tokenizer) or none (HunYuan dense, VaultGemma, NanoChat: tokenizer.json as it is)
+    "bl_flex_olmo_registered": (bytelevel_tokenizer("gpt2"), {"model_type": "flex_olmo"}, None),
+    # a registered generic backend wins over the class tokenizer_config.json names (no LlamaTokenizer rebuild)
+    "sp_flex_olmo_registered_over_llama_class": (sp_file(), {"model_type": "flex_olmo"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
+    "bl_jais2_registered": (bytelevel_tokenizer("llama3"), {"model_type": "jais2"}, None),
+    "bl_hunyuan_dense_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "hunyuan_v1_dense"}, None),
+    "sp_vaultgemma_unregistered": (sp_file(), {"model_type": "vaultgemma"}, None),
+    "bl_nanochat_unregistered": (bytelevel_tokenizer("gpt2"), {"model_type": "nanochat"}, None),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)
