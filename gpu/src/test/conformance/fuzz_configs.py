@@ -27,7 +27,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
     HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, NanoChatConfig, NanoChatForCausalLM,
-    FlexOlmoConfig, FlexOlmoForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    FlexOlmoConfig, FlexOlmoForCausalLM, CwmConfig, CwmForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -59,7 +59,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             nemotron=(NemotronConfig, NemotronForCausalLM), arcee=(ArceeConfig, ArceeForCausalLM),
             jais2=(Jais2Config, Jais2ForCausalLM), hunyuan_dense=(HunYuanDenseV1Config, HunYuanDenseV1ForCausalLM),
             vaultgemma=(VaultGemmaConfig, VaultGemmaForCausalLM), nanochat=(NanoChatConfig, NanoChatForCausalLM),
-            flex_olmo=(FlexOlmoConfig, FlexOlmoForCausalLM),
+            flex_olmo=(FlexOlmoConfig, FlexOlmoForCausalLM), cwm=(CwmConfig, CwmForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
@@ -344,6 +344,14 @@ def rand_model(r, arch):
                 cfg[k] = v
         cfg["attention_bias"] = r.random() < 0.3
         cfg.pop("head_dim", None)
+    if arch == "cwm":
+        # Llama's block, Qwen2's attention without biases windowed by layer type (default: 0, 4, 8 ... full)
+        cfg["sliding_window"] = r.choice([4, 6, 4096])
+        cfg["mlp_bias"] = r.random() < 0.3
+        cfg["head_dim"] = r.choice([hd, cfg["hidden_size"] // cfg["num_attention_heads"]])
+        if r.random() < 0.4:
+            cfg["layer_types"] = [r.choice(["sliding_attention", "full_attention"])
+                                  for _ in range(cfg["num_hidden_layers"])]
     if arch == "flex_olmo":
         # OLMo 2's block with OLMoE's experts in every layer, no clamp
         n = r.choice([2, 3, 4, 8])

@@ -148,6 +148,8 @@ from transformers import (  # noqa: E402
     NanoChatForCausalLM,
     FlexOlmoConfig,
     FlexOlmoForCausalLM,
+    CwmConfig,
+    CwmForCausalLM,
 )
 
 transformers.utils.logging.disable_progress_bar()
@@ -267,6 +269,7 @@ ARCH = {
     "vaultgemma": (VaultGemmaConfig, VaultGemmaForCausalLM, "VaultGemmaForCausalLM"),
     "nanochat": (NanoChatConfig, NanoChatForCausalLM, "NanoChatForCausalLM"),
     "flex_olmo": (FlexOlmoConfig, FlexOlmoForCausalLM, "FlexOlmoForCausalLM"),
+    "cwm": (CwmConfig, CwmForCausalLM, "CwmForCausalLM"),
 }
 
 # ---------------------------------------------------------------- adapters
@@ -1769,6 +1772,23 @@ def model_specs(shapes, seed=0):
                 dict(what="sliding window off (all layers full)",
                      config=cfg_set(layer_types=["full_attention"] * layers)),
             ],
+        ),
+        dict(
+            # CWM: Llama's block with Qwen2's attention (no biases) windowed on the layers layer_types marks
+            # (default: layers 0, 4, 8, ... full, the others sliding), mlp_bias, a llama3 rotary
+            name="cwm",
+            arch="cwm",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, sliding_window=GEMMA2_WINDOW, mlp_bias=True,
+                     bos_token_id=1, eos_token_id=2, rope_parameters=llama3_rope(shapes)),
+            layer_types=["full_attention" if i % 4 == 0 else "sliding_attention" for i in range(layers)],
+            features=["gqa", f"explicit_head_dim_{head_dim}", f"sliding_window_{GEMMA2_WINDOW}_from_layer_1",
+                      "mlp_bias", "rope_llama3", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "lora_bias", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="sliding window off (all layers full)",
+                       config=cfg_set(layer_types=["full_attention"] * layers))],
         ),
         dict(
             # NanoChat: Qwen3's attention modules (attention_bias on q, k, v and o) with weightless RMSNorms over

@@ -36,7 +36,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("BloomForCausalLM", "bloom"), ("GPTJForCausalLM", "gptj"), ("GPTNeoForCausalLM", "gpt_neo"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
-         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
+         ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("CwmForCausalLM", "cwm"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
@@ -232,6 +232,7 @@ def resolved(c, arch, model):
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
     elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM", "Olmo3ForCausalLM",
+                  "CwmForCausalLM",
                   "MinistralForCausalLM",
                   "Exaone4ForCausalLM", "Cohere2ForCausalLM") + GEMMA2_LIKE:
         window = c.sliding_window

@@ -161,6 +161,7 @@ public record ModelConfig(
                     "Jais2ForCausalLM",
                     "HunYuanDenseV1ForCausalLM",
                     "NanoChatForCausalLM",
+                    "CwmForCausalLM",
                     "GPTNeoXForCausalLM",
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
@@ -608,6 +609,7 @@ public record ModelConfig(
                         new Defaults(null, null, 8192, false, "relu2", 1e-5, null);
                 case "HunYuanDenseV1ForCausalLM" ->
                         new Defaults(null, null, 2048, false, "silu", 1e-5, null);
+                case "CwmForCausalLM" -> new Defaults(8, 128, 131072, false, "silu", 1e-5, null);
                 case "NanoChatForCausalLM" ->
                         new Defaults(null, null, 2048, false, "relu2", 1e-6, null);
                 case "Ernie4_5ForCausalLM" ->
@@ -1309,7 +1311,9 @@ public record ModelConfig(
                                 root,
                                 "sliding_window",
                                 source,
-                                arch.equals("GptOssForCausalLM") ? 128 : 4096,
+                                arch.equals("GptOssForCausalLM")
+                                        ? 128
+                                        : arch.equals("CwmForCausalLM") ? 8192 : 4096,
                                 MAX_POSITIONS)
                         : 0;
         if (window == 0) {
@@ -1353,6 +1357,7 @@ public record ModelConfig(
                                 case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
                                 case "MixtralForCausalLM" -> 1_000_000.0;
                                 case "FlexOlmoForCausalLM" -> 500_000.0;
+                                case "CwmForCausalLM" -> 1_000_000.0;
                                 case "GptOssForCausalLM" -> 150_000.0;
                                 // Cohere 2 and GPT-NeoX keep PreTrainedConfig's default
                                 default -> 10000.0;
@@ -1390,12 +1395,13 @@ public record ModelConfig(
         boolean granite = arch.equals("GraniteForCausalLM") || graniteMoe;
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
         // Arcee's modules are Llama's with Nemotron's gate-less MLP (up, relu2, down).
-        // HunYuan's modules are Llama's (its MLP never has biases, see below).
+        // HunYuan's modules are Llama's (its MLP never has biases, see below), as are CWM's.
         boolean llama =
                 arch.equals("LlamaForCausalLM")
                         || granite
                         || smol
                         || hunyuan
+                        || arch.equals("CwmForCausalLM")
                         || arch.equals("ArceeForCausalLM");
         boolean gptOss = arch.equals("GptOssForCausalLM");
         // GPT-OSS: q, k, v and o biased unless attention_bias says otherwise
@@ -1563,6 +1569,12 @@ public record ModelConfig(
             qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
             oBias = qkvBias;
             mlpBias = false;
+        }
+        if (arch.equals("CwmForCausalLM")) {
+            // CwmAttention: q, k, v and o without biases (CwmConfig has no attention_bias);
+            // Llama's MLP with mlp_bias.
+            qkvBias = false;
+            oBias = false;
         }
         if (hunyuan) {
             // HunYuanDenseV1MLP builds gate, up and down without biases (it has no mlp_bias).
@@ -2198,9 +2210,12 @@ public record ModelConfig(
         // (default 4096) applies to the layers typed sliding_attention.
         boolean ministral = arch.equals("MinistralForCausalLM");
         // GPT-OSS too (default window 128): without layer_types its even layers slide
+        // CWM: layer types of Qwen2's attention on Llama's block, a window always built
+        boolean cwm = arch.equals("CwmForCausalLM");
         boolean typedOnly =
                 arch.equals("Gemma2ForCausalLM")
                         || arch.equals("VaultGemmaForCausalLM")
+                        || cwm
                         || gemma3
                         || olmo3
                         || ministral
@@ -2260,11 +2275,13 @@ public record ModelConfig(
                 out.set(
                         l,
                         window
-                                && (typedOnly
-                                        ? (l + 1) % pattern != 0
-                                        : qwen2Moe
-                                                ? l % 2 == 0 && l < maxWindowLayers
-                                                : l >= maxWindowLayers));
+                                && (cwm
+                                        ? l % 4 != 0 // CwmConfig: layers 0, 4, 8 ... full
+                                        : typedOnly
+                                                ? (l + 1) % pattern != 0
+                                                : qwen2Moe
+                                                        ? l % 2 == 0 && l < maxWindowLayers
+                                                        : l >= maxWindowLayers));
             }
         }
         return out;

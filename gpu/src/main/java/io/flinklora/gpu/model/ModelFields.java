@@ -1160,6 +1160,25 @@ public final class ModelFields {
                             Use.APPLIED,
                             "cap * tanh(logit / cap) (default 15); null: none"));
 
+    // CWM: Llama's block with Qwen2's windowed attention by layer type, no attention biases
+    private static final List<Field> CWM =
+            List.of(
+                    SILU,
+                    MLP_BIAS,
+                    new Field("pretraining_tp", Use.NO_EFFECT, "sliced matmuls, same result"),
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the sliding layers (default 8192); null or 0 refused, as"
+                                    + " CwmConfig refuses them"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention (default: layers 0, 4, 8, ... full"
+                                    + " attention, the others slide); without rope_parameters the"
+                                    + " rotary is CwmConfig's llama3 (factor 16 over 8192 positions,"
+                                    + " theta 1000000)"));
+
     // Jais 2: Arcee's modules behind nn.LayerNorms with a bias, every projection biased by default
     private static final List<Field> JAIS2 =
             List.of(
@@ -1462,6 +1481,7 @@ public final class ModelFields {
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
                     case "Jais2ForCausalLM" -> JAIS2;
+                    case "CwmForCausalLM" -> CWM;
                     case "NanoChatForCausalLM" -> NANOCHAT;
                     case "HunYuanDenseV1ForCausalLM" -> HUNYUAN_DENSE;
                     case "MixtralForCausalLM" -> MIXTRAL;
@@ -1518,6 +1538,7 @@ public final class ModelFields {
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
         m.put("Jais2ForCausalLM", JAIS2);
+        m.put("CwmForCausalLM", CWM);
         m.put("NanoChatForCausalLM", NANOCHAT);
         m.put("HunYuanDenseV1ForCausalLM", HUNYUAN_DENSE);
         m.put("MixtralForCausalLM", MIXTRAL);

@@ -184,6 +184,18 @@ public record RopeParameters(
             yarn.put("rope_theta", topTheta);
             params = yarn;
         }
+        if ((params == null || params.isNull()) && architecture.equals("CwmForCausalLM")) {
+            // CwmConfig's default: llama3, factor 16 over 8192 positions, theta 1000000
+            com.fasterxml.jackson.databind.node.ObjectNode llama3 =
+                    com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+            llama3.put("rope_type", "llama3");
+            llama3.put("rope_theta", 1_000_000.0);
+            llama3.put("factor", 16.0);
+            llama3.put("high_freq_factor", 4.0);
+            llama3.put("low_freq_factor", 1.0);
+            llama3.put("original_max_position_embeddings", 8192);
+            params = llama3;
+        }
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.

@@ -449,6 +449,43 @@ class HubConfigsTest {
     }
 
     @Test
+    void cwmWithoutRotaryFieldsTakesItsLlama3DefaultAndSlidesAllButEveryFourthLayer()
+            throws Exception {
+        // CwmConfig without rope_parameters, layer_types or sliding_window: its own defaults
+        ModelConfig c =
+                parse(
+                        "cwm-defaults",
+                        "{\"architectures\": [\"CwmForCausalLM\"], \"model_type\": \"cwm\","
+                                + " \"hidden_size\": 256, \"intermediate_size\": 512,"
+                                + " \"num_hidden_layers\": 6, \"num_attention_heads\": 8,"
+                                + " \"vocab_size\": 1000, \"rope_theta\": 20000.0}");
+        assertEquals("llama3", c.rope().type());
+        assertEquals(1_000_000.0, c.rope().theta(), 0, "a top-level rope_theta is unread there");
+        assertEquals(16.0, c.rope().factor(), 0);
+        assertEquals(8192, c.rope().originalMaxPositions());
+        assertEquals(java.util.List.of(false, true, true, true, false, true), c.slidingLayers());
+        assertEquals(8192, c.slidingWindow());
+        assertEquals(128, c.headDim());
+        assertEquals(8, c.numKvHeads());
+    }
+
+    @Test
+    void cwmWithAZeroWindowIsRefusedAsCwmConfigRefusesIt() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "cwm-window-0",
+                                        "{\"architectures\": [\"CwmForCausalLM\"], \"model_type\":"
+                                                + " \"cwm\", \"hidden_size\": 256,"
+                                                + " \"intermediate_size\": 512, \"num_hidden_layers\":"
+                                                + " 4, \"num_attention_heads\": 8, \"vocab_size\":"
+                                                + " 1000, \"sliding_window\": 0}"));
+        assertTrue(e.getMessage().contains("'sliding_window' = 0"), e.getMessage());
+    }
+
+    @Test
     void codegenWithHeadsNotInFoursIsRefusedNamingItsShards() {
         var e =
                 org.junit.jupiter.api.Assertions.assertThrows(
