@@ -178,6 +178,9 @@ EXTRA = [
     {"num_key_value_heads": 8, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64,
      "shared_expert_intermediate_size": 96, "qkv_bias": False, "use_sliding_window": True,
      "max_window_layers": 3},
+    # heads that do not divide hidden_size, head_dim given: Llama's, Gemma 2's and 3's, Arcee's, CWM's,
+    # VaultGemma's and Jais 2's config classes refuse it (validate_architecture), others build it
+    {"num_attention_heads": 24, "num_key_value_heads": 8, "head_dim": 8},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -449,6 +452,12 @@ def main():
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)
                     model(input_ids=torch.zeros(1, 3, dtype=torch.long))
                 r = resolved(c, arch, model)
+                if "head_dim" not in config and config["hidden_size"] % config["num_attention_heads"] != 0:
+                    # transformers floors hidden_size / num_attention_heads here; the engine refuses
+                    # such a config by name rather than serve heads that do not tile the hidden size
+                    cases.append({"name": f"{model_type}_{i}", "config": config,
+                                  "refused": "no head_dim is given"})
+                    continue
                 # the EOS ids generate stops on: without generation_config.json, from_pretrained
                 # reads config.json itself as the generation config (not the class's defaults)
                 eos = GenerationConfig.from_pretrained(

@@ -644,6 +644,20 @@ public record ModelConfig(
         }
     }
 
+    /**
+     * Architectures whose transformers config class refuses a hidden_size that is not a multiple of
+     * num_attention_heads (validate_architecture), even with an explicit head_dim.
+     */
+    private static final Set<String> HEADS_DIVIDE_HIDDEN =
+            Set.of(
+                    "LlamaForCausalLM",
+                    "Gemma2ForCausalLM",
+                    "Gemma3ForCausalLM",
+                    "VaultGemmaForCausalLM",
+                    "ArceeForCausalLM",
+                    "CwmForCausalLM",
+                    "Jais2ForCausalLM");
+
     // Bounds far above any real model; they stop a hostile config from sizing huge allocations.
     private static final int MAX_DIM = 1 << 17;
     private static final int MAX_LAYERS = 1024;
@@ -1138,16 +1152,20 @@ public record ModelConfig(
                         source,
                         defaults.kvHeads() != null && !kvNull ? defaults.kvHeads() : heads,
                         MAX_DIM);
+        // Their config classes' validate_architecture refuses the config whatever head_dim is.
+        boolean headsMustDivide = HEADS_DIVIDE_HIDDEN.contains(arch);
         if (hidden % heads != 0
-                && !ConfigReader.has(root, "head_dim")
-                && defaults.headDim() == null) {
+                && (headsMustDivide
+                        || (!ConfigReader.has(root, "head_dim") && defaults.headDim() == null))) {
             throw new ModelFormatException(
                     source
                             + ": hidden_size "
                             + hidden
                             + " is not a multiple of num_attention_heads "
                             + heads
-                            + " and no head_dim is given");
+                            + (headsMustDivide
+                                    ? " (" + arch + "'s config class refuses it)"
+                                    : " and no head_dim is given"));
         }
         if (arch.equals("MinistralForCausalLM")
                 && (!root.has("head_dim") || root.get("head_dim").isNull())) {
@@ -1176,16 +1194,6 @@ public record ModelConfig(
         boolean nemotron = arch.equals("NemotronForCausalLM");
         // Jais 2: Llama's modules with Nemotron's gate-less MLP behind plain LayerNorms with a bias
         boolean jais2 = arch.equals("Jais2ForCausalLM");
-        if (jais2 && hidden % heads != 0) {
-            // Jais2Config.validate_architecture refuses the config (head_dim itself may differ)
-            throw new ModelFormatException(
-                    source
-                            + ": hidden_size "
-                            + hidden
-                            + " is not a multiple of num_attention_heads "
-                            + heads
-                            + " (Jais2Config refuses it)");
-        }
         boolean hunyuan = arch.equals("HunYuanDenseV1ForCausalLM");
         if (hunyuan && !ConfigReader.has(root, "head_dim")) {
             // HunYuanDenseV1Config leaves head_dim None, and its attention reads it as it is

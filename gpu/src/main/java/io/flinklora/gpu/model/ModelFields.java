@@ -43,7 +43,11 @@ public final class ModelFields {
                     new Field(
                             "head_dim",
                             Use.APPLIED,
-                            "may differ from hidden_size / num_attention_heads (defaults as transformers: Qwen3 128, Gemma 256)"),
+                            "may differ from hidden_size / num_attention_heads (defaults as transformers: Qwen3 128, Gemma 256);"
+                                    + " a hidden_size that is not a multiple of num_attention_heads is"
+                                    + " refused where head_dim is absent, and always for Llama, Gemma 2"
+                                    + " and 3, VaultGemma, Arcee, CWM and Jais 2, whose config classes"
+                                    + " refuse it"),
                     new Field("vocab_size", Use.APPLIED, ""),
                     new Field(
                             "max_position_embeddings", Use.APPLIED, "the longest sequence served"),
