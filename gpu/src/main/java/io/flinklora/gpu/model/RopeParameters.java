@@ -173,28 +173,26 @@ public record RopeParameters(
                 && architecture.equals("GptOssForCausalLM")) {
             // GptOssConfig's default: YaRN, factor 32 over 4096 positions, not truncated, theta
             // the top-level rope_theta or 150000
-            com.fasterxml.jackson.databind.node.ObjectNode yarn =
-                    com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
-            yarn.put("rope_type", "yarn");
-            yarn.put("factor", 32.0);
-            yarn.put("beta_fast", 32.0);
-            yarn.put("beta_slow", 1.0);
-            yarn.put("truncate", false);
-            yarn.put("original_max_position_embeddings", 4096);
-            yarn.put("rope_theta", topTheta);
-            params = yarn;
+            params =
+                    classDefault(
+                                    "yarn",
+                                    topTheta,
+                                    32.0,
+                                    4096,
+                                    Map.of("beta_fast", 32.0, "beta_slow", 1.0))
+                            .put("truncate", false);
         }
         if ((params == null || params.isNull()) && architecture.equals("CwmForCausalLM")) {
-            // CwmConfig's default: llama3, factor 16 over 8192 positions, theta 1000000
-            com.fasterxml.jackson.databind.node.ObjectNode llama3 =
-                    com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
-            llama3.put("rope_type", "llama3");
-            llama3.put("rope_theta", 1_000_000.0);
-            llama3.put("factor", 16.0);
-            llama3.put("high_freq_factor", 4.0);
-            llama3.put("low_freq_factor", 1.0);
-            llama3.put("original_max_position_embeddings", 8192);
-            params = llama3;
+            // CwmConfig's default: llama3, factor 16 over 8192 positions, theta 1000000 (a
+            // top-level
+            // rope_theta is not read then)
+            params =
+                    classDefault(
+                            "llama3",
+                            1_000_000.0,
+                            16.0,
+                            8192,
+                            Map.of("high_freq_factor", 4.0, "low_freq_factor", 1.0));
         }
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
@@ -699,6 +697,19 @@ public record RopeParameters(
                     source + ": yarn beta_fast and beta_slow must be positive");
         }
         return r;
+    }
+
+    /** A config class's own rope parameters, used when the file gives none. */
+    private static com.fasterxml.jackson.databind.node.ObjectNode classDefault(
+            String type, double theta, double factor, int original, Map<String, Double> more) {
+        com.fasterxml.jackson.databind.node.ObjectNode p =
+                com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+        p.put("rope_type", type);
+        p.put("rope_theta", theta);
+        p.put("factor", factor);
+        p.put("original_max_position_embeddings", original);
+        more.forEach(p::put);
+        return p;
     }
 
     /**
