@@ -356,16 +356,17 @@ public final class LlamaModel implements AutoCloseable {
                             : new NDArray[2];
             NDArray positionTable =
                     config.learnedPositions() ? positionTable(loader, config) : null;
+            // Bloom's word_embeddings_layernorm; NanoChat's model.norm, weightless as all its norms
             NDArray[] embeddingNorm =
-                    config.nanoChat()
-                            ? new NDArray[2] // NanoChat: model.norm (no weight) after embedding too
-                            : config.embeddingNorm()
-                                    ? new NDArray[] {
+                    !config.embeddingNorm()
+                            ? null
+                            : !config.normsHaveWeights()
+                                    ? new NDArray[2]
+                                    : new NDArray[] {
                                         loader.loadNorm(
                                                 root + "word_embeddings_layernorm.weight", e),
                                         loader.load(root + "word_embeddings_layernorm.bias", e)
-                                    }
-                                    : null;
+                                    };
             NDArray lmHead;
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
