@@ -90,7 +90,11 @@ public final class Engine implements AutoCloseable {
             long usable =
                     config.kvCacheBytes() > 0
                             ? config.kvCacheBytes() / blockBytes
-                            : ((long) config.kvSlots() * contextLength + bs - 1) / bs;
+                            // Whole sequences: each holds its last block whole, so a pool of
+                            // slots * ceil(length / bs) blocks is what kvSlots sequences of the
+                            // longest length take (the decode copy, sized like the pool, rounds
+                            // rows to blocks the same way).
+                            : (long) config.kvSlots() * ((contextLength + bs - 1) / bs);
             if (usable < 1 || usable >= Integer.MAX_VALUE) {
                 throw new IllegalArgumentException(
                         "a KV cache of "

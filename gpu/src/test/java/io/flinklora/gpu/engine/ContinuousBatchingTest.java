@@ -392,6 +392,36 @@ class ContinuousBatchingTest {
         }
     }
 
+    @Test
+    void kvSlotsHoldThatManySequencesOfTheLongestLengthInWholeBlocks() {
+        // 50 positions take 4 blocks of 16, the last one partly: 3 slots are 12 blocks, not
+        // ceil(3 * 50 / 16) = 10, in which the third sequence at full length would be preempted.
+        try (Engine engine =
+                Engine.open(
+                        EngineConfig.builder(TestModels.stories260k())
+                                .maxRunning(3)
+                                .kvSlots(3)
+                                .maxSequenceLength(50)
+                                .prefixCaching(false)
+                                .build())) {
+            long asked = 0;
+            for (int i = 0; i < 3; i++) {
+                int[] prompt = engine.tokenizer().encode("The cat " + i);
+                asked += 50 - prompt.length;
+                engine.submit(
+                        EngineHarness.request(
+                                "s" + i,
+                                prompt,
+                                SamplingParams.greedy(50 - prompt.length).withIgnoreEos(true)));
+            }
+            long tokens = engine.runToCompletion(s -> {});
+            EngineStats stats = engine.stats();
+            assertEquals(0, stats.preemptions(), "every sequence ran to its end without eviction");
+            assertEquals(12, stats.kvBlocksTotal());
+            assertEquals(asked, tokens, "each sequence reached the longest length");
+        }
+    }
+
     static Map<String, EngineHarness.Outcome> runRecordingRows(
             Engine engine, List<EngineRequest> requests, List<Integer> rows) {
         for (EngineRequest r : requests) {
