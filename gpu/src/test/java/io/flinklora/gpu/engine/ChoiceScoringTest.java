@@ -145,12 +145,14 @@ class ChoiceScoringTest {
                     assertEquals(label, s.label());
                     assertEquals(labelIds.length, s.tokens());
                     worst = Math.max(worst, Math.abs(expected[c] - s.logprob()));
-                    // 1e-4, plus float32 rounding of long labels' large totals (-70 for a 5-token
-                    // label here).
+                    // 1e-4, plus float32 rounding of long labels' large totals (-100 for a 5-token
+                    // label here): a batch of 16 and a batch of one take different GEMM kernels,
+                    // whose blocking differs by CPU (2.2e-4 off at -102 on an AVX2-only host;
+                    // a wrong position or adapter is off by more than 1).
                     assertEquals(
                             expected[c],
                             s.logprob(),
-                            1e-4 + 1e-6 * Math.abs(expected[c]),
+                            1e-4 + 5e-6 * Math.abs(expected[c]),
                             r.id() + " '" + label + "'");
                     probSum += s.probability();
                 }
