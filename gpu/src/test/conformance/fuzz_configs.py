@@ -33,6 +33,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
     MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM,
     GptOssConfig, GptOssForCausalLM, GraniteMoeConfig, GraniteMoeForCausalLM,
+    GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
 from peft import LoraConfig, get_peft_model, PeftModel
 from transformers import AutoTokenizer
@@ -68,7 +69,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             codegen=(CodeGenConfig, CodeGenForCausalLM), mixtral=(MixtralConfig, MixtralForCausalLM),
             qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM),
             qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM),
-            granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM))
+            granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM),
+            granitemoeshared=(GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -333,8 +335,11 @@ def rand_model(r, arch):
             cfg.pop("rope_parameters", None)  # GptOssConfig's YaRN default
         if r.random() < 0.5:
             cfg["max_position_embeddings"] = 131072
-    if arch == "granitemoe":
-        # Granite's multipliers with a sparse MLP picking by float32 logits
+    if arch in ("granitemoe", "granitemoeshared"):
+        # Granite's multipliers with a sparse MLP picking by float32 logits (GraniteMoeShared: and a shared MLP,
+        # none by default)
+        if arch == "granitemoeshared" and r.random() < 0.8:
+            cfg["shared_intermediate_size"] = r.choice([0, 8, 24, 48, 64])
         n = r.choice([2, 3, 4, 8])
         cfg["num_local_experts"] = n
         cfg["num_experts_per_tok"] = r.choice([1, 2, 2, n, n + 1 if r.random() < 0.1 else 2])
@@ -620,6 +625,8 @@ LIN["gpt_oss"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MOE_PARAMETERS_GPT_OSS = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "mlp.experts.down_proj",
                           "layers.0.mlp.router.weight"]
 LIN["granitemoe"] = LIN["gpt_oss"]
+# GraniteMoeShared: attention and the shared MLP's two nn.Linear modules
+LIN["granitemoeshared"] = ["q_proj", "k_proj", "v_proj", "o_proj", "input_linear", "output_linear"]
 MOE_PARAMETERS_ROUTER = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "experts.down_proj",
                          "layers.0.block_sparse_moe.router.weight"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
@@ -632,7 +639,8 @@ def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
-                                      "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe")
+                                      "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
+                                      "granitemoeshared")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -701,9 +709,11 @@ def rand_lora(r, arch, layers):
             and emb not in kw["target_modules"]):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
-    if arch in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe") and r.random() < 0.4:
+    if arch in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
+                "granitemoeshared") and r.random() < 0.4:
         kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss"
-                                           else MOE_PARAMETERS_ROUTER if arch == "granitemoe" else MOE_PARAMETERS,
+                                           else MOE_PARAMETERS_ROUTER if arch in ("granitemoe", "granitemoeshared")
+                                           else MOE_PARAMETERS,
                                            r.randint(1, 3))
         if isinstance(kw["target_modules"], list) and r.random() < 0.3:
             kw["target_modules"] = None

@@ -125,6 +125,8 @@ from transformers import (  # noqa: E402
     GptOssForCausalLM,
     GraniteMoeConfig,
     GraniteMoeForCausalLM,
+    GraniteMoeSharedConfig,
+    GraniteMoeSharedForCausalLM,
     GPTNeoXForCausalLM,
     StableLmConfig,
     StableLmForCausalLM,
@@ -258,6 +260,7 @@ ARCH = {
     "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
     "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
     "granitemoe": (GraniteMoeConfig, GraniteMoeForCausalLM, "GraniteMoeForCausalLM"),
+    "granitemoeshared": (GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM, "GraniteMoeSharedForCausalLM"),
     "stablelm": (StableLmConfig, StableLmForCausalLM, "StableLmForCausalLM"),
     "olmo": (OlmoConfig, OlmoForCausalLM, "OlmoForCausalLM"),
     "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM, "Starcoder2ForCausalLM"),
@@ -632,6 +635,21 @@ ADAPTERS = {
         dict(r=2, lora_alpha=4, lora_bias=True,
              target_modules=["q_proj", "gate_proj", "up_proj", "down_proj", "shared_expert_gate"]),
         ["lora_bias", "shared_expert_lora"],
+    ),
+    # GraniteMoeShared's shared MLP: input_linear (gate and up fused in one nn.Linear, chunked after it) and
+    # output_linear, LoRA'd as modules beside attention; rsLoRA with a rank pattern; lora_bias; DoRA
+    "granite_shared_mlp": (
+        dict(r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj", "input_linear", "output_linear"],
+             rank_pattern={"output_linear": 2}),
+        ["shared_expert_lora", "fused_gate_up_module", "rslora", "rank_pattern"],
+    ),
+    "granite_shared_lora_bias": (
+        dict(r=2, lora_alpha=4, lora_bias=True, target_modules=["v_proj", "input_linear", "output_linear"]),
+        ["lora_bias", "shared_expert_lora"],
+    ),
+    "granite_shared_dora": (
+        dict(r=2, lora_alpha=4, use_dora=True, target_modules=["k_proj", "input_linear", "output_linear"]),
+        ["dora", "shared_expert_lora"],
     ),
     # DoRA on the same modules (the shared expert's have no bias)
     "shared_expert_dora": (
@@ -2541,6 +2559,30 @@ def model_specs(shapes, seed=0):
             offs=[dict(what="residual_multiplier 1", config=cfg_set(residual_multiplier=1.0)),
                   dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1))],
         ),
+        dict(
+            # GraniteMoeShared: GraniteMoE with a shared MLP in every layer beside block_sparse_moe
+            # (shared_mlp.input_linear: gate then up in one nn.Linear, chunk(2) after it; act(gate) * up;
+            # shared_mlp.output_linear), its output added ungated to the experts'; LoRA on the shared MLP's two
+            # modules (all-linear takes them too), on the experts and on the router
+            name="granitemoeshared",
+            arch="granitemoeshared",
+            cfg=dict(num_key_value_heads=gqa_kv, num_local_experts=4, num_experts_per_tok=2,
+                     shared_intermediate_size=48, embedding_multiplier=3.0, attention_multiplier=0.2,
+                     residual_multiplier=0.5, logits_scaling=2.5,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            features=["gqa", "granite_multipliers", "moe_4_experts_top_2_logits", "shared_mlp_ungated",
+                      "fused_gate_up_module", "hub_expert_layout", "rope_default", "untied_embeddings",
+                      "config_v5"],
+            adapters=["plain", "granite_shared_mlp", "granite_shared_lora_bias", "granite_shared_dora",
+                      "rslora_all_linear", "moe_experts_patterns", "gpt_oss_router"],
+            mixes=[[("granite_shared_mlp", 0.6), ("moe_experts_patterns", -0.4)]],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[dict(what="one expert per token in place of two", config=cfg_set(num_experts_per_tok=1)),
+                  dict(what="no shared MLP (shared_intermediate_size 0)", config=cfg_set(shared_intermediate_size=0)),
+                  dict(what="lora_bias dropped (shared MLP and v_proj)", adapter="granite_shared_lora_bias",
+                       fn=drop_lora_bias)],
+        ),
     ]
 
 
@@ -2976,7 +3018,8 @@ def check_new_features(spec, model):
         for i, layer in enumerate(model.model.layers):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
-    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe"):
+    if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
+                        "granitemoeshared"):
         # the layers that route through experts, as the spec means them
         # (GraniteMoE's decoder layer names its MLP block_sparse_moe)
         sparse = [hasattr(getattr(layer, "mlp", None) or layer.block_sparse_moe, "experts")
@@ -2984,6 +3027,11 @@ def check_new_features(spec, model):
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
                 for i in range(config.num_hidden_layers)]
         assert sparse == want and any(sparse), (spec["name"], sparse)
+        if spec["arch"] == "granitemoeshared":
+            # the shared MLP beside block_sparse_moe, gate and up fused in input_linear
+            shared = [layer.shared_mlp for layer in model.model.layers]
+            assert all(m is not None and m.input_linear.out_features == 2 * config.shared_intermediate_size
+                       and m.output_linear.in_features == config.shared_intermediate_size for m in shared), spec["name"]
         if spec["arch"] == "qwen3_moe":
             attn = model.model.layers[0].self_attn
             assert attn.q_norm.weight.shape == (attn.head_dim,), spec["name"]
@@ -3204,7 +3252,7 @@ def make_rows(spec, out, seed, stats):
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
         if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss",
-                                                    "granitemoe"):
+                                                    "granitemoe", "granitemoeshared"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
             (model64.get_base_model() if hasattr(model64, "get_base_model") else model64) \

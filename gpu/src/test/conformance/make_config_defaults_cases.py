@@ -37,7 +37,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("FalconForCausalLM", "falcon"), ("MptForCausalLM", "mpt"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("CwmForCausalLM", "cwm"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
-         ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe")]
+         ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
+         ("GraniteMoeSharedForCausalLM", "granitemoeshared")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -181,6 +182,9 @@ EXTRA = [
     # heads that do not divide hidden_size, head_dim given: Llama's, Gemma 2's and 3's, Arcee's, CWM's,
     # VaultGemma's and Jais 2's config classes refuse it (validate_architecture), others build it
     {"num_attention_heads": 24, "num_key_value_heads": 8, "head_dim": 8},
+    # GraniteMoeShared's shared MLP (its default: none), with the experts' counts
+    {"num_key_value_heads": 8, "shared_intermediate_size": 24, "num_local_experts": 4, "num_experts_per_tok": 2},
+    {"num_key_value_heads": 8, "shared_intermediate_size": 0, "embedding_multiplier": 2},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -248,7 +252,7 @@ def resolved(c, arch, model):
     else:
         window, sliding = None, [False] * layers
     scale = (c.query_pre_attn_scalar if arch in GEMMA2_LIKE else head_dim) ** -0.5
-    if arch in ("GraniteForCausalLM", "GraniteMoeForCausalLM"):
+    if arch in ("GraniteForCausalLM", "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM"):
         scale = c.attention_multiplier  # GraniteAttention.scaling
     if gpt2:
         scale = model.transformer.h[0].attn.scaling  # layer 0's (scale_attn_weights)
@@ -269,7 +273,7 @@ def resolved(c, arch, model):
     # the MLP of the first sparse layer: a router (gate) and stacked experts
     moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
                         "Qwen2MoeForCausalLM",
-                        "GptOssForCausalLM", "GraniteMoeForCausalLM")
+                        "GptOssForCausalLM", "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
     block = lambda layer: getattr(layer, "mlp", None) or layer.block_sparse_moe
     sparse_layers = [hasattr(block(layer), "experts") for layer in base.layers] if moe_arch else []
     moe_mlp = next((block(layer) for layer in base.layers if hasattr(block(layer), "experts")), None) if moe_arch \
@@ -358,13 +362,16 @@ def resolved(c, arch, model):
         # (GPT-OSS's router is mlp.router; it softmaxes the picked logits, with nothing to renormalize)
         "experts": {"count": moe_mlp.experts.num_experts,
                     "per_token": (getattr(moe_mlp, "gate", None) or moe_mlp.router).top_k,
-                    "normalize": False if arch in ("GptOssForCausalLM", "GraniteMoeForCausalLM")
+                    "normalize": False if arch in ("GptOssForCausalLM", "GraniteMoeForCausalLM",
+                                                   "GraniteMoeSharedForCausalLM")
                                  else getattr(moe_mlp.gate, "norm_topk_prob", True),
                     "intermediate": getattr(moe_mlp.experts, "intermediate_dim", None)
                                     or moe_mlp.experts.intermediate_size,
                     "sparse": sparse_layers,
-                    # Qwen2-MoE's shared expert (0: none)
+                    # Qwen2-MoE's shared expert, GraniteMoeShared's shared MLP (0: none)
                     "shared": moe_mlp.shared_expert.gate_proj.out_features if hasattr(moe_mlp, "shared_expert")
+                              else layer0.shared_mlp.input_linear.out_features // 2
+                              if getattr(layer0, "shared_mlp", None) is not None
                               else 0} if moe
                    else None,
         "hidden_act": act,
@@ -446,7 +453,7 @@ def main():
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
                                                     "OlmoeForCausalLM", "FlexOlmoForCausalLM", "Qwen2MoeForCausalLM",
                                                     "GptOssForCausalLM",
-                                                    "GraniteMoeForCausalLM")
+                                                    "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)
                     # and run (Helium's o_proj maps hidden_size whatever head_dim is)

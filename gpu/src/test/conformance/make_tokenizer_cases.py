@@ -173,6 +173,9 @@ CASES = {
     "bl_hunyuan_dense_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "hunyuan_v1_dense"}, None),
     "sp_vaultgemma_unregistered": (sp_file(), {"model_type": "vaultgemma"}, None),
     "bl_nanochat_unregistered": (bytelevel_tokenizer("gpt2"), {"model_type": "nanochat"}, None),
+    # GraniteMoeShared registers the generic backend, which wins over a LlamaTokenizer class
+    "sp_granitemoeshared_registered_over_llama_class": (sp_file(), {"model_type": "granitemoeshared"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)

@@ -131,7 +131,9 @@ public record AdapterConfig(
                     "Wqkv", // MPT
                     "dense_h_to_4h",
                     "dense_4h_to_h",
-                    "shared_expert_gate"); // Qwen2-MoE
+                    "shared_expert_gate", // Qwen2-MoE
+                    "input_linear", // GraniteMoeShared's shared MLP
+                    "output_linear");
     private static final Pattern DEFAULT_LAYER_INDEX =
             Pattern.compile(".*?\\.[^.]*\\.(?<idx>\\d+)\\.");
 
@@ -751,7 +753,7 @@ public record AdapterConfig(
             if (model.experts() != null
                     && model.experts().sharedIntermediate() > 0
                     && model.experts().sparse(l)) {
-                for (String shared : ParameterTargets.sharedModules(l).values()) {
+                for (String shared : ParameterTargets.sharedModules(model, l).values()) {
                     any |= matches(shared);
                 }
             }
@@ -833,14 +835,20 @@ public record AdapterConfig(
                                 // GPT-OSS: mlp.router; its experts' activation is no module
                                 ? List.of(b + ".mlp.router", b + ".mlp.experts")
                                 : List.of(
-                                        mlp
-                                                + (model.architecture()
-                                                                .equals("GraniteMoeForCausalLM")
-                                                        ? ".router"
-                                                        : ".gate"),
+                                        mlp + (model.graniteMoe() ? ".router" : ".gate"),
                                         mlp + ".experts",
                                         mlp + ".experts.act_fn"));
-                if (model.experts().sharedIntermediate() > 0) {
+                if (model.experts().sharedFused()) {
+                    // GraniteMoeShared's shared MLP, beside block_sparse_moe: its two nn.Linear
+                    // modules are served by LoraAdapter (ParameterTargets.sharedModules)
+                    String shared = b + ".shared_mlp";
+                    out.addAll(
+                            List.of(
+                                    shared,
+                                    shared + ".input_linear",
+                                    shared + ".output_linear",
+                                    shared + ".activation"));
+                } else if (model.experts().sharedIntermediate() > 0) {
                     // Qwen2-MoE's shared expert: its projections and its gate are nn.Linear
                     // modules, served by LoraAdapter (ParameterTargets.sharedModules)
                     String shared = b + ".mlp.shared_expert";

@@ -604,8 +604,8 @@ public final class LoraAdapter implements AutoCloseable {
             any |= t.any();
             int shared = x.sharedIntermediate();
             if (shared > 0) {
-                // Qwen2-MoE's shared expert modules, nn.Linear: plain LoRA on each matched
-                for (var e : ParameterTargets.sharedModules(l).entrySet()) {
+                // the shared expert's modules, nn.Linear: plain LoRA on each matched
+                for (var e : ParameterTargets.sharedModules(model, l).entrySet()) {
                     if (!config.matches(e.getValue())) {
                         continue;
                     }
@@ -614,6 +614,7 @@ public final class LoraAdapter implements AutoCloseable {
                             switch (e.getKey()) {
                                 case SHARED_DOWN_PROJ -> hidden;
                                 case SHARED_EXPERT_GATE -> 1;
+                                case SHARED_GATE_UP -> 2 * shared;
                                 default -> shared;
                             };
                     ParameterLora lora =
@@ -1104,7 +1105,7 @@ public final class LoraAdapter implements AutoCloseable {
             return;
         }
         for (int l = 0; l < model.numLayers(); l++) {
-            for (var e : ParameterTargets.sharedModules(l).entrySet()) {
+            for (var e : ParameterTargets.sharedModules(model, l).entrySet()) {
                 ParameterLora lora = parameters[l][e.getKey().ordinal()];
                 NDArray weight = lora == null ? null : base.sharedWeight(l, e.getKey());
                 if (weight == null) {

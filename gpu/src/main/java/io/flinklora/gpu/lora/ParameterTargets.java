@@ -251,8 +251,8 @@ public final class ParameterTargets {
     }
 
     /**
-     * LoRA on Qwen2-MoE's shared expert modules is served plain: what would change it otherwise
-     * (lora_bias, DoRA, activated LoRA, a rewritten base) is refused by name.
+     * LoRA on the shared expert modules is served plain: what would change it otherwise (lora_bias,
+     * DoRA, activated LoRA, a rewritten base) is refused by name.
      */
     private static void checkSharedModules(AdapterConfig c, ModelConfig model, String source) {
         if (model.experts().sharedIntermediate() == 0) {
@@ -269,7 +269,7 @@ public final class ParameterTargets {
             if (!model.experts().sparse(l)) {
                 continue;
             }
-            for (String path : sharedModules(l).values()) {
+            for (String path : sharedModules(model, l).values()) {
                 if (c.matches(path)) {
                     throw new AdapterFormatException(
                             source
@@ -413,9 +413,7 @@ public final class ParameterTargets {
 
     /** The router's module: {@code mlp.gate}, GPT-OSS's {@code mlp.router}. */
     private static String router(ModelConfig model) {
-        return model.experts() != null
-                        && (model.experts().gptOss()
-                                || model.architecture().equals("GraniteMoeForCausalLM"))
+        return model.experts() != null && (model.experts().gptOss() || model.graniteMoe())
                 ? "router"
                 : "gate";
     }
@@ -457,12 +455,19 @@ public final class ParameterTargets {
     }
 
     /**
-     * Qwen2-MoE's shared expert modules of layer {@code l} LoRA reaches as nn.Linear modules, by
-     * their {@link ExpertParameter}: its gate, up and down projections and its gate.
+     * The shared expert modules of layer {@code l} LoRA reaches as nn.Linear modules, by their
+     * {@link ExpertParameter}: Qwen2-MoE's gate, up and down projections and its gate;
+     * GraniteMoeShared's input_linear (gate and up fused) and output_linear.
      */
-    public static Map<ExpertParameter, String> sharedModules(int l) {
-        String mlp = "model.layers." + l + ".mlp.";
+    public static Map<ExpertParameter, String> sharedModules(ModelConfig model, int l) {
         Map<ExpertParameter, String> m = new java.util.EnumMap<>(ExpertParameter.class);
+        if (model.experts().sharedFused()) {
+            String shared = "model.layers." + l + ".shared_mlp.";
+            m.put(ExpertParameter.SHARED_GATE_UP, shared + "input_linear");
+            m.put(ExpertParameter.SHARED_DOWN_PROJ, shared + "output_linear");
+            return m;
+        }
+        String mlp = "model.layers." + l + ".mlp.";
         m.put(ExpertParameter.SHARED_GATE_PROJ, mlp + "shared_expert.gate_proj");
         m.put(ExpertParameter.SHARED_UP_PROJ, mlp + "shared_expert.up_proj");
         m.put(ExpertParameter.SHARED_DOWN_PROJ, mlp + "shared_expert.down_proj");
@@ -470,13 +475,13 @@ public final class ParameterTargets {
         return m;
     }
 
-    /** Whether {@code path} is one of Qwen2-MoE's shared expert modules (served here). */
+    /** Whether {@code path} is one of the shared expert modules (served here). */
     static boolean sharedModule(ModelConfig model, String path) {
         if (model.experts() == null || model.experts().sharedIntermediate() == 0) {
             return false;
         }
         for (int l = 0; l < model.numLayers(); l++) {
-            if (model.experts().sparse(l) && sharedModules(l).containsValue(path)) {
+            if (model.experts().sparse(l) && sharedModules(model, l).containsValue(path)) {
                 return true;
             }
         }

@@ -31,14 +31,17 @@ final class ConfigReader {
     }
 
     /**
-     * Fields where 0 is meaningful: token ids, and Qwen2's max_window_layers (every layer slides).
+     * Fields where 0 is meaningful: token ids, Qwen2's max_window_layers (every layer slides), no
+     * experts, no shared MLP.
      */
     private static boolean zeroAllowed(String field) {
         return field.endsWith("token_id")
                 || field.equals("max_window_layers")
                 // no experts: Qwen3-MoE's layers are then all dense (Mixtral refuses it by name)
                 || field.equals("num_experts")
-                || field.equals("num_local_experts");
+                || field.equals("num_local_experts")
+                // GraniteMoeShared's default: no shared MLP (GraniteMoeSharedDecoderLayer)
+                || field.equals("shared_intermediate_size");
     }
 
     static double number(JsonNode root, String field, String source, double dflt) {

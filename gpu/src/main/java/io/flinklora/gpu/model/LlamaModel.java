@@ -771,7 +771,7 @@ public final class LlamaModel implements AutoCloseable {
                         null,
                         null);
             }
-            if (c.architecture().equals("GraniteMoeForCausalLM")) {
+            if (c.graniteMoe()) {
                 // GraniteMoE: save_pretrained and the hub write block_sparse_moe.input_linear /
                 // output_linear / router.layer; transformers 5's modules hold them as
                 // experts.gate_up_proj / experts.down_proj / router.weight (the same layouts)
@@ -790,6 +790,10 @@ public final class LlamaModel implements AutoCloseable {
                                 n,
                                 h,
                                 inter);
+                // GraniteMoeShared's shared MLP: input_linear holds gate then up (chunk(2)), as
+                // the shared expert's concatenated gate and up do
+                int shared = c.experts().sharedIntermediate();
+                String mlp = layer + "shared_mlp.";
                 return ExpertWeights.stacked(
                         router,
                         null,
@@ -798,8 +802,8 @@ public final class LlamaModel implements AutoCloseable {
                         false,
                         null,
                         null,
-                        null,
-                        null,
+                        shared == 0 ? null : load(mlp + "input_linear.weight", 2L * shared, h),
+                        shared == 0 ? null : load(mlp + "output_linear.weight", h, shared),
                         null);
             }
             if (weights.contains(resolve(layer + "mlp.experts.gate_up_proj"))) {
@@ -1673,8 +1677,17 @@ public final class LlamaModel implements AutoCloseable {
                         .sum(new int[] {1});
         NDArray routed = summed.toType(x.getDataType(), false);
         if (w.sharedGateUp() != null) {
-            // Qwen2-MoE: the shared expert's gated MLP, times sigmoid of its gate, added after
-            NDArray both = linear(x, w.sharedGateUp(), null);
+            // Qwen2-MoE: the shared expert's gated MLP, times sigmoid of its gate, added after;
+            // GraniteMoeShared: its shared MLP, whose one input_linear LoRA adapts whole, added
+            // ungated
+            NDArray both =
+                    delta.parameter(
+                            l,
+                            ExpertParameter.SHARED_GATE_UP,
+                            x,
+                            linear(x, w.sharedGateUp(), null),
+                            null,
+                            null);
             long shared = both.getShape().get(1) / 2;
             NDArray gate =
                     delta.parameter(
@@ -1701,15 +1714,19 @@ public final class LlamaModel implements AutoCloseable {
                             linear(sharedGated, w.sharedDown(), null),
                             null,
                             null);
-            NDArray gateLogit =
-                    delta.parameter(
-                            l,
-                            ExpertParameter.SHARED_EXPERT_GATE,
-                            x,
-                            linear(x, w.sharedGate(), null),
-                            null,
-                            null);
-            routed = routed.add(Activation.sigmoid(gateLogit).mul(sharedOut));
+            if (w.sharedGate() == null) {
+                routed = routed.add(sharedOut);
+            } else {
+                NDArray gateLogit =
+                        delta.parameter(
+                                l,
+                                ExpertParameter.SHARED_EXPERT_GATE,
+                                x,
+                                linear(x, w.sharedGate(), null),
+                                null,
+                                null);
+                routed = routed.add(Activation.sigmoid(gateLogit).mul(sharedOut));
+            }
         }
         return routed.reshape(shape);
     }
@@ -1975,8 +1992,9 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Weight [out, in] of one of Qwen2-MoE's shared-expert modules in a sparse layer (its gate, up
-     * or down projection, or shared_expert_gate), or null where there is none.
+     * Weight [out, in] of one of the shared-expert modules in a sparse layer (Qwen2-MoE's gate, up
+     * or down projection or shared_expert_gate; GraniteMoeShared's input_linear, gate and up fused,
+     * or output_linear), or null where there is none.
      */
     public NDArray sharedWeight(int layer, ExpertParameter p) {
         ExpertWeights w = layers[layer].experts();
@@ -1985,6 +2003,7 @@ public final class LlamaModel implements AutoCloseable {
         }
         long shared = w.sharedGateUp().getShape().get(0) / 2;
         return switch (p) {
+            case SHARED_GATE_UP -> w.sharedGateUp();
             case SHARED_GATE_PROJ -> w.sharedGateUp().get(new NDIndex("0:" + shared));
             case SHARED_UP_PROJ -> w.sharedGateUp().get(new NDIndex(shared + ":"));
             case SHARED_DOWN_PROJ -> w.sharedDown();

@@ -70,9 +70,12 @@ public record ModelConfig(
      * {@code normalizeTopK}), the weighted outputs summed in float32 ({@code float32Sum}, Mixtral's
      * router keeps its float32 weights) or in the compute dtype (Qwen3-MoE casts them back). The
      * layers {@code sparse} marks use it; the others keep the dense MLP ({@code
-     * intermediate_size}). {@code sharedIntermediate}: Qwen2-MoE's shared expert's width (0: none).
-     * {@code gptOss}: GPT-OSS's variant: the router has a bias and picks by logits, softmaxing only
-     * the picked ones; each expert's gate_up and down carry biases, its gate and up interleave in
+     * intermediate_size}). {@code sharedIntermediate}: the width of a shared expert every token
+     * passes through beside the routed ones (0: none): Qwen2-MoE's {@code mlp.shared_expert}, its
+     * output times a sigmoid gate, or, when {@code sharedFused}, GraniteMoeShared's {@code
+     * shared_mlp}, one {@code input_linear} fusing gate and up, its output added ungated. {@code
+     * gptOss}: GPT-OSS's variant: the router has a bias and picks by logits, softmaxing only the
+     * picked ones; each expert's gate_up and down carry biases, its gate and up interleave in
      * gate_up's columns, and it computes {@code (clamp(up, -7, 7) + 1) * g * sigmoid(1.702 g)} with
      * {@code g = min(gate, 7)}.
      */
@@ -84,6 +87,7 @@ public record ModelConfig(
             boolean float32Sum,
             List<Boolean> sparse,
             int sharedIntermediate,
+            boolean sharedFused,
             boolean gptOss,
             Routing routing) {
         public Experts {
@@ -118,6 +122,22 @@ public record ModelConfig(
                     float32Sum,
                     java.util.Collections.nCopies(layers, true),
                     0,
+                    false,
+                    gptOss,
+                    routing);
+        }
+
+        /** The same experts with GraniteMoeShared's shared MLP {@code width} wide (0: none). */
+        Experts withFusedShared(int width) {
+            return new Experts(
+                    count,
+                    perToken,
+                    normalizeTopK,
+                    intermediate,
+                    float32Sum,
+                    sparse,
+                    width,
+                    width > 0,
                     gptOss,
                     routing);
         }
@@ -178,7 +198,8 @@ public record ModelConfig(
                     "FlexOlmoForCausalLM",
                     "Qwen2MoeForCausalLM",
                     "GptOssForCausalLM",
-                    "GraniteMoeForCausalLM");
+                    "GraniteMoeForCausalLM",
+                    "GraniteMoeSharedForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -896,7 +917,13 @@ public record ModelConfig(
      * block_sparse_moe}.
      */
     public String expertsBlock() {
-        return architecture.equals("GraniteMoeForCausalLM") ? "block_sparse_moe" : "mlp";
+        return graniteMoe() ? "block_sparse_moe" : "mlp";
+    }
+
+    /** GraniteMoE or GraniteMoeShared: Granite's block with block_sparse_moe's experts. */
+    public boolean graniteMoe() {
+        return architecture.equals("GraniteMoeForCausalLM")
+                || architecture.equals("GraniteMoeSharedForCausalLM");
     }
 
     public boolean attentionSinks() {
@@ -1399,7 +1426,9 @@ public record ModelConfig(
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
         // GraniteMoE is Granite's block (multipliers, modules) with a sparse MLP
-        boolean graniteMoe = arch.equals("GraniteMoeForCausalLM");
+        // GraniteMoeShared: GraniteMoE with a shared MLP beside the experts
+        boolean graniteMoe =
+                arch.equals("GraniteMoeForCausalLM") || arch.equals("GraniteMoeSharedForCausalLM");
         boolean granite = arch.equals("GraniteForCausalLM") || graniteMoe;
         // Granite's and SmolLM3's modules are Llama's (attention_bias and mlp_bias included).
         // Arcee's modules are Llama's with Nemotron's gate-less MLP (up, relu2, down).
@@ -1794,7 +1823,11 @@ public record ModelConfig(
                                                                         root, inter, layers, source)
                                                                 : graniteMoe
                                                                         ? graniteMoeExperts(
-                                                                                root, inter, layers,
+                                                                                root,
+                                                                                inter,
+                                                                                layers,
+                                                                                arch.equals(
+                                                                                        "GraniteMoeSharedForCausalLM"),
                                                                                 source)
                                                                         : null);
     }
@@ -1886,6 +1919,7 @@ public record ModelConfig(
                 sparse,
                 shared,
                 false,
+                false,
                 Experts.Routing.SOFTMAX_THEN_TOP_K);
     }
 
@@ -1910,17 +1944,25 @@ public record ModelConfig(
      * GraniteMoE's experts: {@code num_local_experts} (default 8) and {@code num_experts_per_tok}
      * (default 2), {@code intermediate_size} wide, in every layer; its router picks by float32
      * logits and softmaxes the picked ones in float32, cast to the compute dtype
-     * (GraniteMoeTopKRouter).
+     * (GraniteMoeTopKRouter). GraniteMoeShared's ({@code shared}) add a shared MLP {@code
+     * shared_intermediate_size} wide (default 0: none) to every layer.
      */
-    private static Experts graniteMoeExperts(JsonNode root, int inter, int layers, String source) {
-        return Experts.everyLayer(
-                countAndPerToken(root, "num_local_experts", 8, 2, source),
-                false,
-                inter,
-                false,
-                layers,
-                false,
-                Experts.Routing.TOP_K_THEN_FLOAT32_SOFTMAX);
+    private static Experts graniteMoeExperts(
+            JsonNode root, int inter, int layers, boolean shared, String source) {
+        Experts experts =
+                Experts.everyLayer(
+                        countAndPerToken(root, "num_local_experts", 8, 2, source),
+                        false,
+                        inter,
+                        false,
+                        layers,
+                        false,
+                        Experts.Routing.TOP_K_THEN_FLOAT32_SOFTMAX);
+        return shared
+                ? experts.withFusedShared(
+                        ConfigReader.intField(
+                                root, "shared_intermediate_size", source, 0, MAX_DIM * 8))
+                : experts;
     }
 
     /**

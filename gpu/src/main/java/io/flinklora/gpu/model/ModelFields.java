@@ -1396,6 +1396,19 @@ public final class ModelFields {
                                     ROUTER_AUX_LOSS_COEF))
                     .toList();
 
+    private static final List<Field> GRANITE_MOE_SHARED =
+            java.util.stream.Stream.concat(
+                            GRANITE_MOE.stream(),
+                            java.util.stream.Stream.of(
+                                    new Field(
+                                            "shared_intermediate_size",
+                                            Use.APPLIED,
+                                            "width of the shared MLP every token passes (default 0:"
+                                                    + " none): act(gate) * up from one"
+                                                    + " input_linear, then output_linear, added to"
+                                                    + " the experts' output")))
+                    .toList();
+
     private static final List<Field> SMOLLM3 =
             List.of(
                     SILU,
@@ -1457,6 +1470,7 @@ public final class ModelFields {
                     case "Phi3ForCausalLM" -> PHI3;
                     case "GraniteForCausalLM" -> GRANITE;
                     case "GraniteMoeForCausalLM" -> GRANITE_MOE;
+                    case "GraniteMoeSharedForCausalLM" -> GRANITE_MOE_SHARED;
                     case "SmolLM3ForCausalLM" -> SMOLLM3;
                     case "Olmo2ForCausalLM" -> OLMO2;
                     case "Olmo3ForCausalLM" -> OLMO3;
@@ -1513,6 +1527,7 @@ public final class ModelFields {
         m.put("Phi3ForCausalLM", PHI3);
         m.put("GraniteForCausalLM", GRANITE);
         m.put("GraniteMoeForCausalLM", GRANITE_MOE);
+        m.put("GraniteMoeSharedForCausalLM", GRANITE_MOE_SHARED);
         m.put("SmolLM3ForCausalLM", SMOLLM3);
         m.put("Olmo2ForCausalLM", OLMO2);
         m.put("Olmo3ForCausalLM", OLMO3);

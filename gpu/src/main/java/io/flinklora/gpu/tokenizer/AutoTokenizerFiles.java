@@ -83,6 +83,7 @@ final class AutoTokenizerFiles {
                     Map.entry("gemma3_text", "GemmaTokenizer"),
                     Map.entry("granite", "TokenizersBackend"),
                     Map.entry("granitemoe", "TokenizersBackend"),
+                    Map.entry("granitemoeshared", "TokenizersBackend"),
                     Map.entry("olmo2", "TokenizersBackend"),
                     Map.entry("olmo3", "TokenizersBackend"),
                     Map.entry("glm", "TokenizersBackend"),
