@@ -251,8 +251,8 @@ public final class ParameterTargets {
     }
 
     /**
-     * LoRA on the shared expert modules is served plain: what would change it otherwise (lora_bias,
-     * DoRA, activated LoRA, a rewritten base) is refused by name.
+     * LoRA on the shared expert modules is served plain, with lora_bias or with DoRA; activated
+     * LoRA and the initialisations that rewrite the base (OLoRA, PiSSA) there are refused by name.
      */
     private static void checkSharedModules(AdapterConfig c, ModelConfig model, String source) {
         if (model.experts().sharedIntermediate() == 0) {
