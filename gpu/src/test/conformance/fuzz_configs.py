@@ -27,7 +27,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
     HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, NanoChatConfig, NanoChatForCausalLM,
-    FlexOlmoConfig, FlexOlmoForCausalLM, CwmConfig, CwmForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    FlexOlmoConfig, FlexOlmoForCausalLM, PersimmonConfig, PersimmonForCausalLM, CwmConfig, CwmForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -62,6 +62,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             vaultgemma=(VaultGemmaConfig, VaultGemmaForCausalLM), nanochat=(NanoChatConfig, NanoChatForCausalLM),
             flex_olmo=(FlexOlmoConfig, FlexOlmoForCausalLM), cwm=(CwmConfig, CwmForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
+            persimmon=(PersimmonConfig, PersimmonForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
@@ -250,6 +251,20 @@ def rand_model(r, arch):
         cfg["hidden_act"] = r.choice(["gelu", "gelu", "gelu_new", "gelu_fast", "relu", "silu"])
         cfg["use_parallel_residual"] = r.random() < 0.6
         cfg["attention_bias"] = r.random() < 0.7
+        partial = r.choice([None, None, 0.25, 0.5, 1.0])
+        if partial is not None:
+            cfg["rope_parameters"]["partial_rotary_factor"] = partial
+    if arch == "persimmon":
+        # GPT-NeoX's fused query_key_value under Llama's root, per-head q/k LayerNorms with a bias (default
+        # on), attention then the MLP each behind a LayerNorm with a bias, a partial rotary (default half)
+        cfg["pad_token_id"] = None
+        for k in ("rms_norm_eps", "num_key_value_heads"):
+            cfg.pop(k)
+        if r.random() < 0.1:  # not PersimmonConfig fields: served at the value its model uses, else refused
+            cfg[r.choice(["num_key_value_heads", "head_dim"])] = r.choice([1, 8, cfg["hidden_size"] // heads])
+        cfg["layer_norm_eps"] = r.choice([1e-5, 1e-3])
+        cfg["hidden_act"] = r.choice(["relu2", "relu2", "gelu", "silu", "relu"])
+        cfg["qk_layernorm"] = r.random() < 0.7
         partial = r.choice([None, None, 0.25, 0.5, 1.0])
         if partial is not None:
             cfg["rope_parameters"]["partial_rotary_factor"] = partial
@@ -608,6 +623,7 @@ LIN["gpt2"] = ["c_attn", "c_proj", "c_fc", "mlp.c_proj", "attn.c_proj"]
 LIN["opt"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 LIN["gpt_bigcode"] = LIN["gpt2"]
 LIN["bloom"] = LIN["gpt_neox"]
+LIN["persimmon"] = LIN["gpt_neox"]
 LIN["gptj"] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
 LIN["gpt_neo"] = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 LIN["falcon"] = LIN["gpt_neox"]
@@ -638,7 +654,7 @@ MOE_PARAMETERS = ["gate_up_proj", "down_proj", "gate.weight", "experts.gate_up_p
 def rand_lora(r, arch, layers):
     names = LIN["phi3" if arch == "phi3" else "glm" if arch in ("glm", "glm4")
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
-                                      "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
+                                      "persimmon", "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
                                       "granitemoeshared")
                 else "default"]
@@ -938,6 +954,24 @@ def main(seed, count, root):
             name = f"a{k}"
             pm.save_pretrained(os.path.join(d, "ad", name))
             adapters[name] = kw
+        try:
+            Cls.from_pretrained(d)
+        except Exception as e:
+            # transformers cannot load what it saved once the config was stripped or rewritten (seen:
+            # Exaone 4 with sliding_window_pattern 0 and no layer_types, a modulo by zero): the engine
+            # must refuse the model by name
+            pr = subprocess.run([GENERATE, "--model", d], input=json.dumps(
+                {"request_id": "x", "prompt_ids": [1, 5, 6], "max_new_tokens": 2, "temperature": 0}) + "\n",
+                capture_output=True, text=True)
+            refused = pr.returncode != 0 and "cannot load model" in pr.stderr
+            print(case, arch, "HF-reload", "REFUSED" if refused else "BAD", str(e)[:100], json.dumps(cfgkw),
+                  "stripped=" + ",".join(stripped) if stripped else "")
+            if not refused:
+                print("   served a model transformers cannot load:", pr.stdout[:300])
+            else:
+                shutil.rmtree(d, ignore_errors=True)
+            sys.stdout.flush()
+            continue
         prompts = [[1] + [r.randrange(3, V) for _ in range(r.randint(4, 14))] for _ in range(2)]
         at = r.randint(1, len(prompts[1]) - 1)
         prompts[1] = prompts[1][:at] + ALORA_INVOCATION + prompts[1][at:]  # an activated LoRA acts from here

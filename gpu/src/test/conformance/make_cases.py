@@ -95,6 +95,8 @@ from transformers import (  # noqa: E402
     Cohere2Config,
     Cohere2ForCausalLM,
     GPTNeoXConfig,
+    PersimmonConfig,
+    PersimmonForCausalLM,
     GPT2Config,
     GPT2LMHeadModel,
     OPTConfig,
@@ -245,6 +247,7 @@ ARCH = {
     "cohere": (CohereConfig, CohereForCausalLM, "CohereForCausalLM"),
     "cohere2": (Cohere2Config, Cohere2ForCausalLM, "Cohere2ForCausalLM"),
     "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM, "GPTNeoXForCausalLM"),
+    "persimmon": (PersimmonConfig, PersimmonForCausalLM, "PersimmonForCausalLM"),
     "gpt2": (GPT2Config, GPT2LMHeadModel, "GPT2LMHeadModel"),
     "opt": (OPTConfig, OPTForCausalLM, "OPTForCausalLM"),
     "gpt_bigcode": (GPTBigCodeConfig, GPTBigCodeForCausalLM, "GPTBigCodeForCausalLM"),
@@ -1899,6 +1902,40 @@ def model_specs(shapes, seed=0):
             fp64_check=True,
             offs=[dict(what="parallel residual", config=cfg_set(use_parallel_residual=True)),
                   dict(what="relu in place of gelu_fast", config=cfg_set(hidden_act="relu"))],
+        ),
+        dict(
+            # Persimmon: GPT-NeoX's query_key_value (q, k, v per head) under Llama's root and self_attn, a
+            # LayerNorm with a bias over each head of q and of k (qk_layernorm, default true) before a rotary over
+            # half of each head (the class default), attention then the MLP (dense_h_to_4h, relu2,
+            # dense_4h_to_h) each behind its own LayerNorm with a bias, biases on every projection, no head bias
+            name="persimmon",
+            arch="persimmon",
+            cfg=dict(layer_norm_eps=1e-4, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 25000.0}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "relu2", "layer_norm_with_bias",
+                      "qk_layernorm_with_bias", "partial_rotary_default_half", "untied_embeddings", "rope_default",
+                      "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear", "neox_patterns_bias", "neox_dora"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="qk_layernorm off", config=cfg_set(qk_layernorm=False)),
+                  dict(what="rotary over whole heads", config=rope_set(partial_rotary_factor=1.0)),
+                  dict(what="relu in place of relu2", config=cfg_set(hidden_act="relu"))],
+        ),
+        dict(
+            # Persimmon without q/k LayerNorms, a tied head, gelu and a linear-scaled rotary over a quarter of
+            # each head
+            name="persimmon_plain_tied",
+            arch="persimmon",
+            cfg=dict(qk_layernorm=False, tie_word_embeddings=True, hidden_act="gelu", pad_token_id=None,
+                     rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0,
+                                      "partial_rotary_factor": 0.25}),
+            features=["mha", "fused_qkv_per_head", "gateless_mlp", "gelu", "layer_norm_with_bias",
+                      "partial_rotary_quarter", "tied_embeddings", "rope_linear", "config_v5"],
+            adapters=["neox_qkv", "rslora_all_linear"],
+            mixes=[[("neox_qkv", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="qk_layernorm on", config=cfg_set(qk_layernorm=True))],
         ),
         dict(
             # adapters on GPT-NeoX's input embedding, gpt_neox.embed_in: embedding LoRA, the embedding saved

@@ -38,7 +38,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("CwmForCausalLM", "cwm"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
-         ("GraniteMoeSharedForCausalLM", "granitemoeshared")]
+         ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -310,7 +310,8 @@ def resolved(c, arch, model):
         "rms_norm_eps": (c.layer_norm_epsilon if gpt2 or bloom or gptj or neo or falcon or mpt
                          else layer0.self_attn_layer_norm.eps if opt
                          else c.layer_norm_eps if arch in ("CohereForCausalLM", "Cohere2ForCausalLM", "StableLmForCausalLM",
-                                                      "PhiForCausalLM", "GPTNeoXForCausalLM", "Jais2ForCausalLM")
+                                                      "PhiForCausalLM", "GPTNeoXForCausalLM", "Jais2ForCausalLM",
+                                                      "PersimmonForCausalLM")
                          else 1e-5 if arch == "OlmoForCausalLM"
                          else c.norm_epsilon if arch == "Starcoder2ForCausalLM"
                          else c.norm_eps if arch == "NemotronForCausalLM" else c.rms_norm_eps),

@@ -176,6 +176,9 @@ CASES = {
     # GraniteMoeShared registers the generic backend, which wins over a LlamaTokenizer class
     "sp_granitemoeshared_registered_over_llama_class": (sp_file(), {"model_type": "granitemoeshared"}, dict(
         tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
+    # Persimmon registers the generic backend too (adept's checkpoints name LlamaTokenizer)
+    "sp_persimmon_registered_over_llama_class": (sp_file(), {"model_type": "persimmon"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)

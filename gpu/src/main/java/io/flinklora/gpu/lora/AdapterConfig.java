@@ -773,6 +773,9 @@ public record AdapterConfig(
         if (model.gptNeoX()) {
             return gptNeoXModules(layers);
         }
+        if (model.persimmon()) {
+            return persimmonModules(layers, model.qkNorm());
+        }
         if (model.gpt2() || model.gptBigCode()) {
             return gpt2Modules(layers, model.gptBigCode());
         }
@@ -1119,6 +1122,34 @@ public record AdapterConfig(
                         "attention",
                         "mlp",
                         "mlp.act"),
+                layers);
+    }
+
+    /** Persimmon's module tree under model. (q_layernorm and k_layernorm with qk_layernorm). */
+    private static List<String> persimmonModules(int layers, boolean qkNorm) {
+        List<String> perLayer =
+                new ArrayList<>(
+                        List.of(
+                                "self_attn",
+                                "self_attn.attention_dropout",
+                                "mlp",
+                                "mlp.act",
+                                "input_layernorm",
+                                "post_attention_layernorm",
+                                "dropout"));
+        if (qkNorm) {
+            perLayer.addAll(List.of("self_attn.q_layernorm", "self_attn.k_layernorm"));
+        }
+        return tree(
+                List.of(
+                        "model",
+                        "model.embed_tokens",
+                        "model.layers",
+                        "model.final_layernorm",
+                        "model.rotary_emb",
+                        "lm_head"),
+                "model.layers.",
+                perLayer,
                 layers);
     }
 

@@ -86,6 +86,14 @@ public record LinearModule(
         if (c.gptNeoX()) {
             return gptNeoX(c, layer, q);
         }
+        if (c.persimmon()) {
+            // Persimmon: GPT-NeoX's fused query_key_value and MLP names under self_attn and mlp.
+            return List.of(
+                    perHeadQkv(c, pre + "self_attn.query_key_value", q),
+                    named(c, pre + "self_attn.dense", Projection.O),
+                    named(c, pre + "mlp.dense_h_to_4h", Projection.UP),
+                    named(c, pre + "mlp.dense_4h_to_h", Projection.DOWN));
+        }
         if (c.gpt2()) {
             return gpt2(c, layer, q);
         }

@@ -403,7 +403,7 @@ public final class LlamaModel implements AutoCloseable {
                                                     ? "transformer.ln_f"
                                                     : config.mpt()
                                                             ? "transformer.norm_f"
-                                                            : config.phi()
+                                                            : config.phi() || config.persimmon()
                                                                     ? "model.final_layernorm"
                                                                     : "model.norm";
             // OPT without a final norm (post-LayerNorm blocks, _remove_final_layer_norm)
@@ -626,7 +626,7 @@ public final class LlamaModel implements AutoCloseable {
         if (config.architecture().equals("StableLmForCausalLM")) {
             return loader.perHeadNorms(attn + side + "_layernorm", heads, config.headDim());
         }
-        if (config.phi()) {
+        if (config.phi() || config.persimmon()) {
             return loader.loadNorm(attn + side + "_layernorm.weight", config.headDim());
         }
         if (config.block().parallel()) {
@@ -648,7 +648,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     private static NDArray phiQkNormBias(
             ModelConfig config, Loader loader, String attn, String side) throws IOException {
-        return config.qkNorm() && config.phi()
+        return config.qkNorm() && (config.phi() || config.persimmon())
                 ? loader.load(attn + side + "_layernorm.bias", config.headDim())
                 : null;
     }

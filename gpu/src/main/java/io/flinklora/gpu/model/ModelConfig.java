@@ -183,6 +183,7 @@ public record ModelConfig(
                     "NanoChatForCausalLM",
                     "CwmForCausalLM",
                     "GPTNeoXForCausalLM",
+                    "PersimmonForCausalLM",
                     "GPT2LMHeadModel",
                     "OPTForCausalLM",
                     "GPTBigCodeForCausalLM",
@@ -606,6 +607,8 @@ public record ModelConfig(
                         new Defaults(null, null, 2048, false, "gelu_new", 1e-5, null);
                 case "GPTNeoXForCausalLM" ->
                         new Defaults(null, null, 2048, false, "gelu", 1e-5, null);
+                case "PersimmonForCausalLM" ->
+                        new Defaults(null, null, 16384, false, "relu2", 1e-5, null);
                 // GPT2Names fills GPT2Config's own defaults before these are read
                 case "GPT2LMHeadModel" ->
                         new Defaults(null, null, 1024, true, "gelu_new", 1e-5, null);
@@ -719,6 +722,16 @@ public record ModelConfig(
      */
     public boolean gptNeoX() {
         return architecture.equals("GPTNeoXForCausalLM");
+    }
+
+    /**
+     * Persimmon: GPT-NeoX's fused {@code query_key_value} (q, k and v one head after another) and
+     * MLP names ({@code dense_h_to_4h}, {@code dense_4h_to_h}) under Llama's root and {@code
+     * self_attn}, Phi's {@code dense} (o), per-head q/k LayerNorms ({@code qk_layernorm}) and
+     * {@code final_layernorm}; every linear module but the head carries a bias.
+     */
+    public boolean persimmon() {
+        return architecture.equals("PersimmonForCausalLM");
     }
 
     /**
@@ -983,6 +996,7 @@ public record ModelConfig(
         return fusedQkv()
                 || fusedGateUp()
                 || gptNeoX()
+                || persimmon()
                 || gpt2()
                 || gptBigCode()
                 || bloom()
@@ -1001,6 +1015,7 @@ public record ModelConfig(
                 && !phi()
                 && !upDownMlp()
                 && !gptNeoX()
+                && !persimmon()
                 && !gpt2()
                 && !gptBigCode()
                 && !bloom()
@@ -1245,6 +1260,15 @@ public record ModelConfig(
                 }
             }
         }
+        boolean persimmon = arch.equals("PersimmonForCausalLM");
+        if (persimmon) {
+            // PersimmonConfig has neither field: one in config.json is a loose attribute. Its
+            // attention keeps hidden_size / num_attention_heads and a key and value head per query
+            // head whatever they say, while its rotary embedding reads a head_dim attribute: a
+            // value that differs would be read differently here.
+            checkLooseField(root, "num_key_value_heads", heads, source);
+            checkLooseField(root, "head_dim", hidden / heads, source);
+        }
         if (nemotron && !ConfigReader.has(root, "num_key_value_heads")) {
             // NemotronAttention divides by config.num_key_value_heads as it is (None by default).
             throw new ModelFormatException(
@@ -1267,7 +1291,8 @@ public record ModelConfig(
                                 && !cohere2
                                 && ConfigReader.bool(root, "use_qk_norm", source, false))
                         || ((stablelm || phi)
-                                && ConfigReader.bool(root, "qk_layernorm", source, false));
+                                && ConfigReader.bool(root, "qk_layernorm", source, false))
+                        || (persimmon && ConfigReader.bool(root, "qk_layernorm", source, true));
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
@@ -1361,7 +1386,7 @@ public record ModelConfig(
                         : ConfigReader.number(
                                 root,
                                 cohere || stablelm || phi || neox || gpt2 || opt || bloom || gptj
-                                                || neo || falcon || mpt || jais2
+                                                || neo || falcon || mpt || jais2 || persimmon
                                         ? "layer_norm_eps"
                                         : starcoder2
                                                 ? "norm_epsilon"
@@ -1629,6 +1654,14 @@ public record ModelConfig(
             // Attention and the MLP side by side on one LayerNorm with a bias; every linear module
             // (the output head too) carries a bias.
             block = block.withStableLm(true);
+            qkvBias = true;
+            oBias = true;
+            mlpBias = true;
+        }
+        if (persimmon) {
+            // attention, then the MLP, each behind its own LayerNorm with a bias; biases on
+            // query_key_value, dense and the MLP (the output head has none).
+            block = Block.llama(headDim, act).withBiasedLayerNorms();
             qkvBias = true;
             oBias = true;
             mlpBias = true;
@@ -2162,6 +2195,27 @@ public record ModelConfig(
      * 32000, SmolLM3 128004, GLM 151329, FlexOlmo 100277, Helium 3, OLMo 2 and 3, Seed-OSS and
      * NanoChat 1, Gemma and ERNIE 4.5 0, none elsewhere).
      */
+    /**
+     * A field the config class does not declare, which its model ignores: served only null or at
+     * the value the model uses ({@code used}), refused by name otherwise.
+     */
+    private static void checkLooseField(JsonNode root, String field, int used, String source) {
+        JsonNode v = root.get(field);
+        if (v != null && !v.isNull() && !(v.isIntegralNumber() && v.asLong() == used)) {
+            throw new ModelFormatException(
+                    source
+                            + ": "
+                            + field
+                            + " "
+                            + v
+                            + " is not a PersimmonConfig field and differs from what its model"
+                            + " uses ("
+                            + used
+                            + ": hidden_size / num_attention_heads per head, a key and value head"
+                            + " per query head)");
+        }
+    }
+
     private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
         JsonNode pad = root.get("pad_token_id");
         long id;

@@ -56,7 +56,7 @@ public final class ModelFields {
                             Use.APPLIED,
                             "absent: the config class's default (1e-5 for Phi-3, OLMo 2 and 3, ERNIE"
                                     + " 4.5 and EXAONE 4, 1e-8 Helium, 1.5625e-7 GLM, 1e-6 otherwise);"
-                                    + " no effect for Cohere, StableLM, Phi and Jais 2 (layer_norm_eps),"
+                                    + " no effect for Cohere, StableLM, Phi, Persimmon and Jais 2 (layer_norm_eps),"
                                     + " Starcoder2 (norm_epsilon), Nemotron (norm_eps) and OLMo (its"
                                     + " LayerNorm fixes"
                                     + " 1e-5)"),
@@ -78,7 +78,7 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3, GLM, Phi and Nemotron (default 0.5), StableLM and GPT-NeoX (default 0.25): the leading"
+                            "Phi3, GLM, Phi, Persimmon and Nemotron (default 0.5), StableLM and GPT-NeoX (default 0.25): the leading"
                                     + " share of each head rotates (an odd count n: ceil(n / 2) frequencies"
                                     + " over n rotating n + 1 dimensions on GPT-NeoX, Phi3, GLM, GLM-4 and"
                                     + " Nemotron with a default, linear, llama3 or dynamic rotary, as"
@@ -1094,6 +1094,22 @@ public final class ModelFields {
                             Use.NO_EFFECT,
                             "not read by transformers' Starcoder2 (norm_epsilon is)"));
 
+    private static final List<Field> PERSIMMON =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between dense_h_to_4h and dense_4h_to_h (default"
+                                    + " relu2, relu squared; silu, gelu, gelu_pytorch_tanh, relu too;"
+                                    + " others refused)"),
+                    BIASED_LAYER_NORM_EPS,
+                    new Field(
+                            "qk_layernorm",
+                            Use.APPLIED,
+                            "a LayerNorm with a bias over each head of q and k, one module shared by"
+                                    + " the heads, before the rotary (default true)"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> PHI =
             List.of(
                     new Field(
@@ -1496,6 +1512,7 @@ public final class ModelFields {
                     case "OlmoForCausalLM" -> OLMO;
                     case "Starcoder2ForCausalLM" -> STARCODER2;
                     case "PhiForCausalLM" -> PHI;
+                    case "PersimmonForCausalLM" -> PERSIMMON;
                     case "NemotronForCausalLM" -> NEMOTRON;
                     case "ArceeForCausalLM" -> ARCEE;
                     case "Jais2ForCausalLM" -> JAIS2;
@@ -1554,6 +1571,7 @@ public final class ModelFields {
         m.put("OlmoForCausalLM", OLMO);
         m.put("Starcoder2ForCausalLM", STARCODER2);
         m.put("PhiForCausalLM", PHI);
+        m.put("PersimmonForCausalLM", PERSIMMON);
         m.put("NemotronForCausalLM", NEMOTRON);
         m.put("ArceeForCausalLM", ARCEE);
         m.put("Jais2ForCausalLM", JAIS2);

@@ -140,8 +140,11 @@ public record RopeParameters(
         boolean glm =
                 architecture.equals("GlmForCausalLM") || architecture.equals("Glm4ForCausalLM");
         boolean stablelm = architecture.equals("StableLmForCausalLM");
+        // Persimmon's config sets the same default as Phi's (partial_rotary_factor 0.5)
         boolean phi =
-                architecture.equals("PhiForCausalLM") || architecture.equals("NemotronForCausalLM");
+                architecture.equals("PhiForCausalLM")
+                        || architecture.equals("NemotronForCausalLM")
+                        || architecture.equals("PersimmonForCausalLM");
         // GPT-NeoX: partial by default (0.25), and its 4.x fields rotary_emb_base and rotary_pct
         // seed the parameters' rope_theta and partial_rotary_factor (GPTNeoXConfig's
         // convert_rope_params_to_dict).

@@ -73,6 +73,7 @@ final class AutoTokenizerFiles {
                     Map.entry("ministral", "TokenizersBackend"),
                     Map.entry("mixtral", "TokenizersBackend"),
                     Map.entry("phi3", "TokenizersBackend"),
+                    Map.entry("persimmon", "TokenizersBackend"),
                     Map.entry("qwen2", "Qwen2Tokenizer"),
                     Map.entry("qwen3", "Qwen2Tokenizer"),
                     Map.entry("qwen3_moe", "Qwen2Tokenizer"),

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -405,6 +406,62 @@ class HubConfigsTest {
         assertEquals(26, c.numKvHeads());
         assertEquals(1e-5, c.rmsNormEps(), 0);
         assertFalse(c.tieWordEmbeddings());
+    }
+
+    @Test
+    void persimmon8bBaseReadsAsPerHeadQkLayerNormsAndHalfItsHeadsRotating() throws Exception {
+        // adept/persimmon-8b-base's config.json (4.x layout): no partial_rotary_factor (the class
+        // default 0.5), a num_key_value_heads PersimmonConfig does not declare, equal to the heads
+        ModelConfig c =
+                parse(
+                        "persimmon-8b-base",
+                        "{\"architectures\": [\"PersimmonForCausalLM\"], \"model_type\":"
+                                + " \"persimmon\", \"hidden_size\": 4096, \"intermediate_size\":"
+                                + " 16384, \"num_hidden_layers\": 36, \"num_attention_heads\": 64,"
+                                + " \"num_key_value_heads\": 64, \"hidden_act\": \"relu2\","
+                                + " \"hidden_dropout\": 0.6, \"attention_dropout\": 0.0,"
+                                + " \"layer_norm_eps\": 1e-5, \"max_position_embeddings\": 16384,"
+                                + " \"qk_layernorm\": true, \"rope_theta\": 25000.0,"
+                                + " \"rope_scaling\": null, \"tie_word_embeddings\": false,"
+                                + " \"torch_dtype\": \"bfloat16\", \"vocab_size\": 262144,"
+                                + " \"bos_token_id\": 71013, \"eos_token_id\": 71013}");
+        assertTrue(c.persimmon() && c.qkNorm(), "LayerNorms over each head of q and k");
+        assertTrue(c.block().layerNorm() && c.block().normBias(), "nn.LayerNorm with a bias");
+        assertFalse(c.block().parallel(), "attention, then the MLP");
+        assertEquals(ModelConfig.Activation.RELU2, c.block().activation());
+        assertFalse(c.gatedMlp());
+        assertTrue(c.qkvBias() && c.oBias() && c.mlpBias(), "biases on every projection");
+        assertFalse(c.headBias());
+        assertEquals(64, c.headDim());
+        assertEquals(64, c.numKvHeads());
+        assertEquals(32, c.rope().rotaryDim(64));
+        assertEquals(25000.0, c.rope().theta(), 0);
+        assertEquals(1e-5, c.rmsNormEps(), 0);
+        assertFalse(c.tieWordEmbeddings());
+        assertEquals(
+                List.of(
+                        "model.layers.3.self_attn.query_key_value",
+                        "model.layers.3.self_attn.dense",
+                        "model.layers.3.mlp.dense_h_to_4h",
+                        "model.layers.3.mlp.dense_4h_to_h"),
+                c.linearModules(3).stream().map(LinearModule::path).toList());
+    }
+
+    @Test
+    void persimmonWithKeyValueHeadsOrAHeadDimItsModelDoesNotUseIsRefusedNamingThem() {
+        String base =
+                "{\"architectures\": [\"PersimmonForCausalLM\"], \"model_type\": \"persimmon\","
+                        + " \"hidden_size\": 64, \"num_attention_heads\": 4,"
+                        + " \"intermediate_size\": 16, \"num_hidden_layers\": 1, \"vocab_size\": 64, ";
+        for (String field : List.of("\"num_key_value_heads\": 2", "\"head_dim\": 8")) {
+            var e =
+                    org.junit.jupiter.api.Assertions.assertThrows(
+                            ModelFormatException.class,
+                            () -> parse("persimmon-loose", base + field + "}"));
+            assertTrue(
+                    e.getMessage().contains(field.replace("\"", "").replace(":", "")),
+                    e.getMessage());
+        }
     }
 
     @Test
