@@ -27,7 +27,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     Starcoder2Config, Starcoder2ForCausalLM, PhiConfig, PhiForCausalLM, NemotronConfig, NemotronForCausalLM,
     ArceeConfig, ArceeForCausalLM, Jais2Config, Jais2ForCausalLM, HunYuanDenseV1Config,
     HunYuanDenseV1ForCausalLM, VaultGemmaConfig, VaultGemmaForCausalLM, NanoChatConfig, NanoChatForCausalLM,
-    FlexOlmoConfig, FlexOlmoForCausalLM, PersimmonConfig, PersimmonForCausalLM, CwmConfig, CwmForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
+    FlexOlmoConfig, FlexOlmoForCausalLM, PersimmonConfig, PersimmonForCausalLM, Ministral3Config,
+    Ministral3ForCausalLM, CwmConfig, CwmForCausalLM, Cohere2Config, Cohere2ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM,
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
@@ -63,6 +64,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             flex_olmo=(FlexOlmoConfig, FlexOlmoForCausalLM), cwm=(CwmConfig, CwmForCausalLM),
             cohere2=(Cohere2Config, Cohere2ForCausalLM), gpt_neox=(GPTNeoXConfig, GPTNeoXForCausalLM),
             persimmon=(PersimmonConfig, PersimmonForCausalLM),
+            ministral3=(Ministral3Config, Ministral3ForCausalLM),
             gpt2=(GPT2Config, GPT2LMHeadModel), opt=(OPTConfig, OPTForCausalLM),
             gpt_bigcode=(GPTBigCodeConfig, GPTBigCodeForCausalLM), bloom=(BloomConfig, BloomForCausalLM),
             gptj=(GPTJConfig, GPTJForCausalLM), gpt_neo=(GPTNeoConfig, GPTNeoForCausalLM),
@@ -254,6 +256,21 @@ def rand_model(r, arch):
         partial = r.choice([None, None, 0.25, 0.5, 1.0])
         if partial is not None:
             cfg["rope_parameters"]["partial_rotary_factor"] = partial
+    if arch == "ministral3":
+        # Mistral's block, every layer windowed when sliding_window is set, Llama 4's query scale (beta and
+        # original_max_position_embeddings in the rope parameters; without a beta transformers fails)
+        cfg["sliding_window"] = r.choice([None, None, 4, 6])
+        cfg["rms_norm_eps"] = r.choice([1e-5, 1e-6])
+        if r.random() < 0.3:
+            cfg.pop("rope_parameters")  # the class default: yarn, factor 16 over 16384, beta 0.1
+        else:
+            rope = cfg["rope_parameters"]
+            if r.random() < 0.9:
+                rope["llama_4_scaling_beta"] = r.choice([0.0, 0.1, 0.5, 1.0])
+            if rope["rope_type"] not in ("yarn", "llama3", "longrope") or r.random() < 0.5:
+                rope["original_max_position_embeddings"] = r.choice([2, 3, 5, 64])
+            if r.random() < 0.3:
+                rope["max_position_embeddings"] = 256
     if arch == "persimmon":
         # GPT-NeoX's fused query_key_value under Llama's root, per-head q/k LayerNorms with a bias (default
         # on), attention then the MLP each behind a LayerNorm with a bias, a partial rotary (default half)

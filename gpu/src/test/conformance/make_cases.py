@@ -77,6 +77,8 @@ from transformers import (  # noqa: E402
     Olmo3Config,
     Olmo3ForCausalLM,
     MinistralConfig,
+    Ministral3Config,
+    Ministral3ForCausalLM,
     MinistralForCausalLM,
     HeliumConfig,
     HeliumForCausalLM,
@@ -238,6 +240,7 @@ ARCH = {
     "olmo2": (Olmo2Config, Olmo2ForCausalLM, "Olmo2ForCausalLM"),
     "olmo3": (Olmo3Config, Olmo3ForCausalLM, "Olmo3ForCausalLM"),
     "ministral": (MinistralConfig, MinistralForCausalLM, "MinistralForCausalLM"),
+    "ministral3": (Ministral3Config, Ministral3ForCausalLM, "Ministral3ForCausalLM"),
     "helium": (HeliumConfig, HeliumForCausalLM, "HeliumForCausalLM"),
     "ernie4_5": (Ernie4_5Config, Ernie4_5ForCausalLM, "Ernie4_5ForCausalLM"),
     "seed_oss": (SeedOssConfig, SeedOssForCausalLM, "SeedOssForCausalLM"),
@@ -1462,6 +1465,45 @@ def model_specs(shapes, seed=0):
                      config=cfg_set(layer_types=["full_attention"] * layers)),
                 dict(what="every layer sliding", config=cfg_set(layer_types=["sliding_attention"] * layers)),
             ],
+        ),
+        dict(
+            # Ministral 3: Mistral's block (every layer windowed when sliding_window is set), a YaRN rotary
+            # whose attention factor mscale / mscale_all_dim makes 1, and Llama 4's query scale: queries after
+            # the rotary times 1 + beta * log(1 + floor(position / original_max_position_embeddings)), here over 4
+            # positions so that the prompts' later tokens scale (the class default: beta 0.1 over 16384)
+            name="ministral3",
+            arch="ministral3",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, sliding_window=MISTRAL_WINDOW,
+                     rope_parameters={"rope_type": "yarn", "rope_theta": 100000.0,
+                                      "factor": shapes["max_position"] / 4, "original_max_position_embeddings": 4,
+                                      "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0,
+                                      "llama_4_scaling_beta": 0.5, "max_position_embeddings": shapes["max_position"]}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", f"sliding_window_{MISTRAL_WINDOW}_all_layers",
+                      "rope_yarn_mscale", "llama4_query_scale", "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "dora", "layers_subset"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[
+                dict(what="query scale off (beta 0)", config=rope_set(llama_4_scaling_beta=0.0)),
+                dict(what="sliding window off", config=cfg_set(sliding_window=None)),
+            ],
+        ),
+        dict(
+            # Ministral 3 with a default rotary whose parameters carry the query scale's own
+            # original_max_position_embeddings (transformers warns it is unrecognized for that type, and reads
+            # it), no window, tied embeddings
+            name="ministral3_default_rope_tied",
+            arch="ministral3",
+            cfg=dict(num_key_value_heads=gqa_kv, head_dim=head_dim, tie_word_embeddings=True, pad_token_id=None,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "llama_4_scaling_beta": 0.3,
+                                      "original_max_position_embeddings": 3}),
+            features=["gqa", f"explicit_head_dim_{head_dim}", "llama4_query_scale", "tied_embeddings", "rope_default",
+                      "config_v5"],
+            adapters=["plain", "rslora_all_linear"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="query scale over 200 positions", config=rope_set(original_max_position_embeddings=200))],
         ),
         dict(
             # Helium: Llama's modules rotating adjacent pairs of each head's dimensions (GPT-J style);

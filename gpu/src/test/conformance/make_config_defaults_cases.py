@@ -38,7 +38,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("CodeGenForCausalLM", "codegen"), ("MixtralForCausalLM", "mixtral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("CwmForCausalLM", "cwm"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
-         ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon")]
+         ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon"),
+         ("Ministral3ForCausalLM", "ministral3")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -231,7 +232,7 @@ def resolved(c, arch, model):
     if arch in ("Gemma3ForCausalLM", "Olmo3ForCausalLM"):
         rope, local = rope["full_attention"], rope["sliding_attention"]
     if arch in ("MistralForCausalLM", "Phi3ForCausalLM", "Starcoder2ForCausalLM", "MixtralForCausalLM",
-                "Qwen3MoeForCausalLM"):
+                "Qwen3MoeForCausalLM", "Ministral3ForCausalLM"):
         window = c.sliding_window
         sliding = [window is not None] * layers
     elif arch == "SmolLM3ForCausalLM":
@@ -398,6 +399,9 @@ def resolved(c, arch, model):
                           if arch == "Cohere2ForCausalLM"
                           else [False] * layers if gpt2 or opt or bloom or neo or mpt
                           else [bool(x) for x in getattr(c, "no_rope_layers", None) or [1] * layers]),
+        # Ministral 3's query scale (get_llama_4_attn_scale reads the standardized rope parameters)
+        "query_scale": {"beta": rope["llama_4_scaling_beta"], "original_max": rope["original_max_position_embeddings"]}
+                       if arch == "Ministral3ForCausalLM" else None,
         "bos_token_id": c.bos_token_id,
         "eos_token_ids": [] if eos is None else eos if isinstance(eos, list) else [eos],
     }

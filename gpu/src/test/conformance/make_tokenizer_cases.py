@@ -176,6 +176,10 @@ CASES = {
     # GraniteMoeShared registers the generic backend, which wins over a LlamaTokenizer class
     "sp_granitemoeshared_registered_over_llama_class": (sp_file(), {"model_type": "granitemoeshared"}, dict(
         tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
+    # Ministral 3 registers MistralCommonBackend, or without mistral-common (not in this venv) the generic
+    # backend, which wins over a LlamaTokenizer class
+    "sp_ministral3_registered_over_llama_class": (sp_file(), {"model_type": "ministral3"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
     # Persimmon registers the generic backend too (adept's checkpoints name LlamaTokenizer)
     "sp_persimmon_registered_over_llama_class": (sp_file(), {"model_type": "persimmon"}, dict(
         tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),

@@ -74,6 +74,13 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray localCos;
 
     private final NDArray localSin;
+
+    /**
+     * Ministral 3's query scale per rotary table row, {@code [rows, 1]}; null elsewhere (see {@link
+     * RopeParameters.QueryScale}).
+     */
+    private final NDArray queryScales;
+
     private final NDArray rotateHalf;
     private final int maxPositions;
     private final Constants constants;
@@ -283,6 +290,17 @@ public final class LlamaModel implements AutoCloseable {
         } else {
             this.localCos = null;
             this.localSin = null;
+        }
+        RopeParameters.QueryScale queryScale = config.rope().queryScale();
+        if (queryScale != null) {
+            int rows = tables[0].length / d;
+            float[] scales = new float[rows];
+            for (int r = 0; r < rows; r++) {
+                scales[r] = queryScale.at(r % maxPositions); // LongRoPE's rows repeat positions
+            }
+            this.queryScales = manager.create(scales, new Shape(rows, 1)).toType(dtype, false);
+        } else {
+            this.queryScales = null;
         }
         float[] rot = new float[d * d];
         int rotary = config.rope().rotaryWidth(d);
@@ -1023,6 +1041,8 @@ public final class LlamaModel implements AutoCloseable {
         NDArray sin = ropeSin.get(batch.positions()).expandDims(1);
         NDArray cosLocal = localCos == null ? null : localCos.get(batch.positions()).expandDims(1);
         NDArray sinLocal = localSin == null ? null : localSin.get(batch.positions()).expandDims(1);
+        NDArray qScale =
+                queryScales == null ? null : queryScales.get(batch.positions()).expandDims(1);
         int arrays = 0;
         for (int l = 0; l < layers.length; l++) {
             // Each layer's intermediates die with the layer (its scope), not with the step: a step
@@ -1040,8 +1060,10 @@ public final class LlamaModel implements AutoCloseable {
                                         local(i)
                                                 ? attention(
                                                         i, w, h, batch, cache, cosLocal, sinLocal,
-                                                        delta)
-                                                : attention(i, w, h, batch, cache, cos, sin, delta),
+                                                        qScale, delta)
+                                                : attention(
+                                                        i, w, h, batch, cache, cos, sin, qScale,
+                                                        delta),
                                 delta);
                 NDScope.unregister(x);
                 arrays += NativeArrays.inScope(layerScope) + 1;
@@ -1105,6 +1127,7 @@ public final class LlamaModel implements AutoCloseable {
         NDArray sin = Rows.of(ropeSin, positions).expandDims(1);
         NDArray cosLocal = localCos == null ? null : Rows.of(localCos, positions).expandDims(1);
         NDArray sinLocal = localSin == null ? null : Rows.of(localSin, positions).expandDims(1);
+        NDArray qScale = queryScales == null ? null : Rows.of(queryScales, positions).expandDims(1);
         NDArray mask = causalMask(m, len, 0);
         NDArray windowMask =
                 config.slidingWindow() > 0 ? causalMask(m, len, config.slidingWindow()) : null;
@@ -1123,6 +1146,7 @@ public final class LlamaModel implements AutoCloseable {
                                             len,
                                             local(i) ? cosLocal : cos,
                                             local(i) ? sinLocal : sin,
+                                            qScale,
                                             config.slides(i) ? windowMask : mask,
                                             delta),
                             delta);
@@ -1266,6 +1290,7 @@ public final class LlamaModel implements AutoCloseable {
             long tokens,
             NDArray cos,
             NDArray sin,
+            NDArray qScale,
             ProjectionDelta delta) {
         int d = config.headDim();
         boolean wholeNorms = config.wholeQkNorms();
@@ -1303,6 +1328,10 @@ public final class LlamaModel implements AutoCloseable {
             qr = norm(qr, w.qNorm());
             kr = norm(kr, w.kNorm());
         }
+        if (qScale != null) {
+            // Ministral 3: each token's query times its position's scale, after the rotary
+            qr = qr.muli(qScale);
+        }
         return new NDArray[] {qr.muli(constants.attentionScale(l)), kr, v};
     }
 
@@ -1325,13 +1354,14 @@ public final class LlamaModel implements AutoCloseable {
             int len,
             NDArray cos,
             NDArray sin,
+            NDArray qScale,
             NDArray mask,
             ProjectionDelta delta) {
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         int group = config.groupSize();
         long tokens = (long) rows * len;
-        NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, delta);
+        NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, qScale, delta);
         NDArray q =
                 qkv[0].reshape(rows, len, kvHeads, group, d)
                         .transpose(0, 2, 1, 3, 4)
@@ -1390,12 +1420,13 @@ public final class LlamaModel implements AutoCloseable {
             PagedKv cache,
             NDArray cos,
             NDArray sin,
+            NDArray qScale,
             ProjectionDelta delta) {
         int heads = config.numHeads();
         int kvHeads = config.numKvHeads();
         int d = config.headDim();
         long tokens = b.tokens();
-        NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, delta);
+        NDArray[] qkv = queryKeyValue(l, w, h, tokens, cos, sin, qScale, delta);
         NDArray q = qkv[0];
         NDArray k = qkv[1].reshape(tokens * kvHeads, d);
         NDArray v = qkv[2].reshape(tokens * kvHeads, d);

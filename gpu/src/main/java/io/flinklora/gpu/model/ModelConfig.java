@@ -164,6 +164,7 @@ public record ModelConfig(
                     "Olmo2ForCausalLM",
                     "Olmo3ForCausalLM",
                     "MinistralForCausalLM",
+                    "Ministral3ForCausalLM",
                     "HeliumForCausalLM",
                     "Ernie4_5ForCausalLM",
                     "SeedOssForCausalLM",
@@ -640,6 +641,8 @@ public record ModelConfig(
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-6, null);
+                case "Ministral3ForCausalLM" ->
+                        new Defaults(8, 128, 262144, false, "silu", 1e-5, null);
                 case "MixtralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Qwen3MoeForCausalLM" ->
@@ -2232,6 +2235,7 @@ public record ModelConfig(
                         case "FlexOlmoForCausalLM" -> 100277;
                         case "NanoChatForCausalLM" -> 1;
                         case "OPTForCausalLM" -> 1;
+                        case "Ministral3ForCausalLM" -> 11;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {
@@ -2298,9 +2302,10 @@ public record ModelConfig(
         if (arch.equals("MistralForCausalLM")
                 || arch.equals("Phi3ForCausalLM")
                 || arch.equals("Starcoder2ForCausalLM")
-                || arch.equals("MixtralForCausalLM")) {
+                || arch.equals("MixtralForCausalLM")
+                || arch.equals("Ministral3ForCausalLM")) {
             // MistralConfig's sliding_window defaults to 4096 (an explicit null turns it off);
-            // Phi3Config's, Starcoder2Config's and MixtralConfig's to null.
+            // Phi3Config's, Starcoder2Config's, MixtralConfig's and Ministral3Config's to null.
             boolean mistralDefault =
                     arch.equals("MistralForCausalLM") && !root.has("sliding_window");
             if (ConfigReader.has(root, "sliding_window") || mistralDefault) {

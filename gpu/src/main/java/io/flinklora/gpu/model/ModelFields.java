@@ -182,6 +182,15 @@ public final class ModelFields {
                                     + " there is a window); a sliding type with sliding_window null"
                                     + " is refused, as transformers 5 fails on it"));
 
+    private static final List<Field> MINISTRAL3 =
+            List.of(
+                    SILU,
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "every layer attends through the window (absent or null: none, as"
+                                    + " Ministral3Config)"));
+
     private static final List<Field> HELIUM =
             List.of(
                     SILU,
@@ -1491,6 +1500,7 @@ public final class ModelFields {
                     case "Olmo2ForCausalLM" -> OLMO2;
                     case "Olmo3ForCausalLM" -> OLMO3;
                     case "MinistralForCausalLM" -> MINISTRAL;
+                    case "Ministral3ForCausalLM" -> MINISTRAL3;
                     case "HeliumForCausalLM" -> HELIUM;
                     case "Ernie4_5ForCausalLM" -> ERNIE4_5;
                     case "SeedOssForCausalLM" -> SEED_OSS;
@@ -1549,6 +1559,7 @@ public final class ModelFields {
         m.put("Olmo2ForCausalLM", OLMO2);
         m.put("Olmo3ForCausalLM", OLMO3);
         m.put("MinistralForCausalLM", MINISTRAL);
+        m.put("Ministral3ForCausalLM", MINISTRAL3);
         m.put("HeliumForCausalLM", HELIUM);
         m.put("Ernie4_5ForCausalLM", ERNIE4_5);
         m.put("SeedOssForCausalLM", SEED_OSS);

@@ -17,6 +17,7 @@ import java.util.Set;
  * @param yarn yarn's extra settings, null for other types
  * @param partialRotaryFactor the share of each head's leading dimensions that rotate (1.0 but in
  *     Phi3ForCausalLM)
+ * @param queryScale Ministral 3's position-dependent query scale (Llama 4's), null elsewhere
  */
 @Internal
 public record RopeParameters(
@@ -28,7 +29,46 @@ public record RopeParameters(
         int originalMaxPositions,
         Yarn yarn,
         LongRope longRope,
-        double partialRotaryFactor) {
+        double partialRotaryFactor,
+        QueryScale queryScale) {
+
+    /** The parameters without a query scale (every architecture but Ministral 3). */
+    public RopeParameters(
+            String type,
+            double theta,
+            double factor,
+            double lowFreqFactor,
+            double highFreqFactor,
+            int originalMaxPositions,
+            Yarn yarn,
+            LongRope longRope,
+            double partialRotaryFactor) {
+        this(
+                type,
+                theta,
+                factor,
+                lowFreqFactor,
+                highFreqFactor,
+                originalMaxPositions,
+                yarn,
+                longRope,
+                partialRotaryFactor,
+                null);
+    }
+
+    /**
+     * Ministral 3's query scale (transformers' {@code get_llama_4_attn_scale}): queries, after the
+     * rotary, times {@code 1 + beta * log(1 + floor(position / originalMax))}, from the rope
+     * parameters' {@code llama_4_scaling_beta} and {@code original_max_position_embeddings}.
+     */
+    public record QueryScale(double beta, int originalMax) {
+        /** The scale at a position, in float32 as transformers computes it. */
+        public float at(int position) {
+            float steps = (float) Math.floor((float) position / (float) originalMax);
+            float log = (float) Math.log((float) (1 + steps));
+            return 1f + (float) beta * log;
+        }
+    }
 
     /** The rope types computed here; any other is refused by name. */
     public static final Set<String> TYPES =
@@ -67,6 +107,17 @@ public record RopeParameters(
     /** Keys HunYuan's dynamic rotary accepts besides factor: alpha is read, the others not. */
     private static final Set<String> HUNYUAN_DYNAMIC_KEYS =
             Set.of("alpha", "beta_fast", "beta_slow", "mscale", "mscale_all_dim");
+
+    /**
+     * Keys Ministral 3's rope parameters carry besides their type's: the query scale's beta and its
+     * original_max_position_embeddings (read), and max_position_embeddings (unread:
+     * Ministral3Config's ignore_keys_at_rope_validation).
+     */
+    private static final Set<String> MINISTRAL3_KEYS =
+            Set.of(
+                    "llama_4_scaling_beta",
+                    "original_max_position_embeddings",
+                    "max_position_embeddings");
 
     private static final Set<String> COMMON_KEYS =
             Set.of("rope_type", "type", "rope_theta", "partial_rotary_factor");
@@ -112,6 +163,21 @@ public record RopeParameters(
                             + " and longrope, reading su and yarn as longrope)");
         }
         return read;
+    }
+
+    /** These parameters with Ministral 3's query scale. */
+    RopeParameters withQueryScale(QueryScale scale) {
+        return new RopeParameters(
+                type,
+                theta,
+                factor,
+                lowFreqFactor,
+                highFreqFactor,
+                originalMaxPositions,
+                yarn,
+                longRope,
+                partialRotaryFactor,
+                scale);
     }
 
     public static RopeParameters defaults(double theta) {
@@ -197,6 +263,34 @@ public record RopeParameters(
                             8192,
                             Map.of("high_freq_factor", 4.0, "low_freq_factor", 1.0));
         }
+        boolean ministral3 = architecture.equals("Ministral3ForCausalLM");
+        if ((params == null || params.isNull()) && ministral3) {
+            // Ministral3Config's default: yarn, factor 16 over 16384 positions, theta 1000000,
+            // mscale and mscale_all_dim 1 (an attention factor of 1), Llama 4's query scale with
+            // beta 0.1
+            params =
+                    classDefault(
+                            "yarn",
+                            1_000_000.0,
+                            16.0,
+                            16384,
+                            Map.of(
+                                    "beta_fast", 32.0,
+                                    "beta_slow", 1.0,
+                                    "mscale", 1.0,
+                                    "mscale_all_dim", 1.0,
+                                    "llama_4_scaling_beta", 0.1));
+        }
+        if (ministral3
+                && (params == null
+                        || params.isNull()
+                        || !present(params, "llama_4_scaling_beta"))) {
+            throw new ModelFormatException(
+                    source
+                            + ": Ministral3ForCausalLM needs llama_4_scaling_beta in its rope"
+                            + " parameters (transformers 5's Ministral3Attention scales queries by it"
+                            + " and fails without it)");
+        }
         if (params == null || params.isNull() || params.isEmpty()) {
             // A top-level original_max_position_embeddings (Phi3Config always saves one) is read by
             // llama3, yarn and longrope only: with the default rotary embedding it changes nothing.
@@ -227,6 +321,7 @@ public record RopeParameters(
                         k -> {
                             if (!COMMON_KEYS.contains(k)
                                     && !KEYS.get(type).contains(k)
+                                    && !(ministral3 && MINISTRAL3_KEYS.contains(k))
                                     && !(hunyuanDynamic && HUNYUAN_DYNAMIC_KEYS.contains(k))) {
                                 unknown.add(k);
                             }
@@ -291,7 +386,41 @@ public record RopeParameters(
                     case "longrope" -> longRope(params, source, theta, original, maxPositions);
                     default -> yarn(params, source, theta, original, maxPositions);
                 };
-        return check(read.withPartial(partial, partialRotary, source), source);
+        RopeParameters checked = check(read.withPartial(partial, partialRotary, source), source);
+        if (ministral3) {
+            // the query scale reads the standardized parameters: llama3, yarn and longrope hold the
+            // resolved original_max_position_embeddings, the other types their own entry or none
+            boolean copied =
+                    type.equals("llama3") || type.equals("yarn") || type.equals("longrope");
+            if (!copied && !present(params, "original_max_position_embeddings")) {
+                throw new ModelFormatException(
+                        source
+                                + ": Ministral3ForCausalLM with rope_type '"
+                                + type
+                                + "' needs original_max_position_embeddings in its rope parameters"
+                                + " (its query scale divides by it; transformers fails without it)");
+            }
+            int queryMax =
+                    copied
+                            ? original
+                            : ConfigReader.intField(
+                                    params,
+                                    "original_max_position_embeddings",
+                                    source,
+                                    null,
+                                    1 << 24);
+            if (queryMax < 1) {
+                throw new ModelFormatException(
+                        source + ": original_max_position_embeddings must be positive");
+            }
+            double beta = ConfigReader.number(params, "llama_4_scaling_beta", source, 0);
+            if (!Double.isFinite(beta)) {
+                throw new ModelFormatException(
+                        source + ": llama_4_scaling_beta must be a finite number");
+            }
+            checked = checked.withQueryScale(new QueryScale(beta, queryMax));
+        }
+        return checked;
     }
 
     /**

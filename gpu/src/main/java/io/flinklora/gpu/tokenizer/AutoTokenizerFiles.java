@@ -70,6 +70,7 @@ final class AutoTokenizerFiles {
     private static final Map<String, String> REGISTERED =
             Map.ofEntries(
                     Map.entry("mistral", "TokenizersBackend"),
+                    Map.entry("ministral3", "TokenizersBackend"),
                     Map.entry("ministral", "TokenizersBackend"),
                     Map.entry("mixtral", "TokenizersBackend"),
                     Map.entry("phi3", "TokenizersBackend"),

@@ -84,6 +84,20 @@ class ConfigDefaultsConformanceTest {
                     "sliding rope_theta");
         }
         assertEquals(t.get("qk_norm").asBoolean(), m.qkNorm(), "qk_norm");
+        JsonNode queryScale = t.get("query_scale");
+        if (queryScale == null || queryScale.isNull()) {
+            assertEquals(null, m.rope().queryScale(), "no query scale");
+        } else {
+            assertEquals(
+                    queryScale.get("beta").asDouble(),
+                    m.rope().queryScale().beta(),
+                    1e-12,
+                    "llama_4_scaling_beta");
+            assertEquals(
+                    queryScale.get("original_max").asInt(),
+                    m.rope().queryScale().originalMax(),
+                    "the query scale's original_max_position_embeddings");
+        }
         assertEquals(
                 t.get("partial_rotary_factor").asDouble(),
                 m.rope().partialRotaryFactor(),

@@ -409,6 +409,57 @@ class HubConfigsTest {
     }
 
     @Test
+    void ministral3TextConfigReadsAsYarnWithLlama4QueryScaleAndNoWindow() throws Exception {
+        // Ministral-3-8B's text_config (mistralai/Ministral-3-8B-Instruct-2512), saved as a
+        // Ministral3ForCausalLM: its yarn rotary carries Llama 4's query scale
+        ModelConfig c =
+                parse(
+                        "Ministral-3-8B",
+                        "{\"architectures\": [\"Ministral3ForCausalLM\"], \"model_type\":"
+                                + " \"ministral3\", \"hidden_size\": 4096, \"num_hidden_layers\": 34,"
+                                + " \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
+                                + " \"head_dim\": 128, \"intermediate_size\": 14336, \"vocab_size\":"
+                                + " 131072, \"rms_norm_eps\": 1e-5, \"max_position_embeddings\":"
+                                + " 262144, \"sliding_window\": null, \"hidden_act\": \"silu\","
+                                + " \"tie_word_embeddings\": false, \"rope_parameters\": {\"rope_type\":"
+                                + " \"yarn\", \"type\": \"yarn\", \"rope_theta\": 1000000.0,"
+                                + " \"factor\": 16.0, \"original_max_position_embeddings\": 16384,"
+                                + " \"beta_fast\": 32.0, \"beta_slow\": 1.0, \"mscale\": 1.0,"
+                                + " \"mscale_all_dim\": 1.0, \"max_position_embeddings\": 262144,"
+                                + " \"llama_4_scaling_beta\": 0.1}}");
+        assertEquals("yarn", c.rope().type());
+        assertEquals(16384, c.rope().originalMaxPositions());
+        assertEquals(1.0, c.rope().attentionScaling(), 1e-12, "mscale / mscale_all_dim");
+        assertEquals(0.1, c.rope().queryScale().beta(), 0);
+        assertEquals(16384, c.rope().queryScale().originalMax());
+        assertEquals(1f, c.rope().queryScale().at(16383), 0);
+        // 1 + 0.1 log(2) from position 16384, 1 + 0.1 log(3) from 32768
+        assertEquals(1 + 0.1 * Math.log(2), c.rope().queryScale().at(16384), 1e-6);
+        assertEquals(1 + 0.1 * Math.log(3), c.rope().queryScale().at(40000), 1e-6);
+        assertEquals(0, c.slidingWindow());
+        assertEquals(8, c.numKvHeads());
+        assertFalse(c.qkvBias() || c.oBias() || c.mlpBias());
+    }
+
+    @Test
+    void ministral3WithoutTheQueryScalesBetaIsRefusedAsTransformersFailsOnIt() {
+        var e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "ministral3-no-beta",
+                                        "{\"architectures\": [\"Ministral3ForCausalLM\"],"
+                                                + " \"model_type\": \"ministral3\", \"hidden_size\":"
+                                                + " 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 16,"
+                                                + " \"intermediate_size\": 16, \"num_hidden_layers\": 1,"
+                                                + " \"vocab_size\": 64, \"rope_parameters\":"
+                                                + " {\"rope_type\": \"default\", \"rope_theta\":"
+                                                + " 10000.0}}"));
+        assertTrue(e.getMessage().contains("llama_4_scaling_beta"), e.getMessage());
+    }
+
+    @Test
     void persimmon8bBaseReadsAsPerHeadQkLayerNormsAndHalfItsHeadsRotating() throws Exception {
         // adept/persimmon-8b-base's config.json (4.x layout): no partial_rotary_factor (the class
         // default 0.5), a num_key_value_heads PersimmonConfig does not declare, equal to the heads
