@@ -32,6 +32,10 @@ import java.util.Set;
  */
 @Internal
 public final class LoraAdapter implements AutoCloseable {
+    /** A LayerNorm bias under GPT-2's names ({@code ln_1}, {@code ln_2}, {@code ln_f}). */
+    private static final java.util.regex.Pattern LN_BIAS =
+            java.util.regex.Pattern.compile("(^|\\.)ln_[a-z0-9]+\\.bias$");
+
     private static final String[] PREFIXES = {"base_model.model.", "base_model.", ""};
 
     private final String name;
@@ -474,8 +478,12 @@ public final class LoraAdapter implements AutoCloseable {
                     unused.add(t);
                 }
             }
+            // GPT-2's, GPT-J's and CodeGen's LayerNorms are ln_1, ln_2 and ln_f
             List<String> normBiases =
-                    unused.stream().filter(t -> t.endsWith("norm.bias")).sorted().toList();
+                    unused.stream()
+                            .filter(t -> t.endsWith("norm.bias") || LN_BIAS.matcher(t).find())
+                            .sorted()
+                            .toList();
             if (!normBiases.isEmpty()) {
                 // PEFT's bias = all trains every bias of the model, a LayerNorm's too (StableLM's
                 // norms carry one), and its loader writes them over the base model's.
@@ -485,6 +493,18 @@ public final class LoraAdapter implements AutoCloseable {
                                 + firstOf(normBiases, 4)
                                 + " are LayerNorm biases trained with PEFT's bias = all; per-adapter"
                                 + " norm biases are not supported (linear layers' biases are)");
+            }
+            List<String> headBiases =
+                    unused.stream().filter(t -> t.endsWith(AdapterConfig.HEAD + ".bias")).toList();
+            if (!headBiases.isEmpty()) {
+                // Phi's, GPT-J's and CodeGen's output head has a bias, which bias = all trains too
+                throw new AdapterFormatException(
+                        file
+                                + ": tensor "
+                                + headBiases.get(0)
+                                + " is the output head's bias trained with PEFT's bias = all; a"
+                                + " per-adapter head bias is not supported (linear layers' biases"
+                                + " are)");
             }
             if (!unused.isEmpty()) {
                 Collections.sort(unused);

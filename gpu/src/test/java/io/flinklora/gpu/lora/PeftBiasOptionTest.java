@@ -41,8 +41,13 @@ class PeftBiasOptionTest {
 
     /** {@code model}'s plain adapter as PEFT saves it with bias = all and {@code tensor}. */
     private Path withBias(Path model, String tensor, float[] values) throws Exception {
-        Path plain = model.resolve("adapters/plain");
-        Path adapter = tmp.resolve("bias_all");
+        return withBias(model, "plain", tensor, values);
+    }
+
+    /** {@code model}'s adapter {@code from} as PEFT saves it with bias = all and {@code tensor}. */
+    private Path withBias(Path model, String from, String tensor, float[] values) throws Exception {
+        Path plain = model.resolve("adapters").resolve(from);
+        Path adapter = tmp.resolve("bias_all_" + tensor);
         Files.createDirectories(adapter);
         ObjectNode config =
                 (ObjectNode) JSON.readTree(plain.resolve("adapter_config.json").toFile());
@@ -86,6 +91,44 @@ class PeftBiasOptionTest {
                         () -> LoraAdapter.read("bias_all", 1, adapter, mc));
         assertTrue(e.getMessage().contains(norm), e.getMessage());
         assertTrue(e.getMessage().contains("LayerNorm biases"), e.getMessage());
+    }
+
+    @Test
+    void gptJsLayerNormAndHeadBiasesSavedWithBiasAllAreRefusedNamingWhatTheyAre() throws Exception {
+        // GPT-J names its LayerNorms ln_1 and ln_f, and its output head has a bias: PEFT's
+        // bias = all trains and saves both (found by the config fuzz, which saw them refused as
+        // tensors the config does not use)
+        Path gptj = TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/gptj");
+        ModelConfig mc = ModelConfig.read(gptj);
+        String norm = "base_model.model.transformer.h.0.ln_1.bias";
+        AdapterFormatException e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () ->
+                                LoraAdapter.read(
+                                        "bias_all",
+                                        1,
+                                        withBias(
+                                                gptj,
+                                                "gptj_attn",
+                                                norm,
+                                                new float[mc.hiddenSize()]),
+                                        mc));
+        assertTrue(e.getMessage().contains(norm), e.getMessage());
+        assertTrue(e.getMessage().contains("LayerNorm biases"), e.getMessage());
+        String head = "base_model.model.lm_head.bias";
+        e =
+                assertThrows(
+                        AdapterFormatException.class,
+                        () ->
+                                LoraAdapter.read(
+                                        "bias_all",
+                                        1,
+                                        withBias(
+                                                gptj, "gptj_attn", head, new float[mc.vocabSize()]),
+                                        mc));
+        assertTrue(e.getMessage().contains(head), e.getMessage());
+        assertTrue(e.getMessage().contains("output head's bias"), e.getMessage());
     }
 
     @Test
