@@ -32,7 +32,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM,
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM,
     GptOssConfig, GptOssForCausalLM, GraniteMoeConfig, GraniteMoeForCausalLM,
     GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
@@ -73,7 +73,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             qwen3_moe=(Qwen3MoeConfig, Qwen3MoeForCausalLM), olmoe=(OlmoeConfig, OlmoeForCausalLM),
             qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM),
             granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM),
-            granitemoeshared=(GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM))
+            granitemoeshared=(GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM),
+            glm4_moe=(Glm4MoeConfig, Glm4MoeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -351,6 +352,26 @@ def rand_model(r, arch):
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([4, 16])
             cfg["max_window_layers"] = r.choice([0, 1, 2, 3])
+    if arch == "glm4_moe":
+        # Llama's attention (q/k/v biases, per-head q/k norms) rotating a leading share of each head (default half);
+        # dense layers before first_k_dense_replace; DeepSeek-V3's grouped sigmoid router with a score correction,
+        # renormalized and scaled, beside ungated shared experts; sometimes under the count's alias, sometimes
+        # what transformers fails on (groups of one expert, too many picked)
+        n = r.choice([2, 4, 6, 8])
+        cfg["n_routed_experts" if r.random() < 0.85 else "num_local_experts"] = n
+        cfg["n_group"] = r.choice([1, 1, 2, 2, 3, 4])
+        cfg["topk_group"] = r.choice([1, 1, 2])
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, 3, n])
+        cfg["moe_intermediate_size"] = r.choice([16, 24])
+        cfg["n_shared_experts"] = r.choice([1, 1, 2, 0 if r.random() < 0.1 else 1])
+        cfg["first_k_dense_replace"] = r.choice([0, 1, 1, 2])
+        cfg["routed_scaling_factor"] = r.choice([1.0, 2.5, 0.5])
+        cfg["norm_topk_prob"] = r.random() < 0.7
+        cfg["use_qk_norm"] = r.random() < 0.5
+        cfg["attention_bias"] = r.random() < 0.5
+        partial = r.choice([None, None, 0.25, 0.5, 1.0])
+        if partial is not None:
+            cfg["rope_parameters"]["partial_rotary_factor"] = partial
     if arch == "gpt_oss":
         # sinks, biases, even layers sliding, YaRN by default; a biased router picking by logits, experts with
         # biases and a clamped SwiGLU
@@ -662,6 +683,8 @@ LIN["granitemoe"] = LIN["gpt_oss"]
 LIN["granitemoeshared"] = ["q_proj", "k_proj", "v_proj", "o_proj", "input_linear", "output_linear"]
 MOE_PARAMETERS_ROUTER = ["gate_up_proj", "down_proj", "router.weight", "experts.gate_up_proj", "experts.down_proj",
                          "layers.0.block_sparse_moe.router.weight"]
+# GLM-4-MoE: PEFT rewrites gate_proj / up_proj / down_proj into the experts' parameters (qwen2_moe's pattern)
+LIN["glm4_moe"] = LIN["qwen3_moe"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                     "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
@@ -673,7 +696,7 @@ def rand_lora(r, arch, layers):
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "persimmon", "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                                      "granitemoeshared")
+                                      "granitemoeshared", "glm4_moe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -743,7 +766,7 @@ def rand_lora(r, arch, layers):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
     if arch in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                "granitemoeshared") and r.random() < 0.4:
+                "granitemoeshared", "glm4_moe") and r.random() < 0.4:
         kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss"
                                            else MOE_PARAMETERS_ROUTER if arch in ("granitemoe", "granitemoeshared")
                                            else MOE_PARAMETERS,
@@ -942,6 +965,9 @@ def main(seed, count, root):
                     p.copy_(torch.randn_like(p) * 0.1 + (0 if arch.startswith("gemma") else 1))
                 else:
                     p.copy_(torch.randn_like(p) * 0.15)
+            for n, b in model.named_buffers():
+                if n.endswith("e_score_correction_bias"):  # GLM-4-MoE's router correction (zeros at init)
+                    b.copy_(torch.randn_like(b) * 0.3)
         model.save_pretrained(d)
         shutil.copy(TOK, d); shutil.copy(TOKCFG, d)
         if r.random() < 0.3:

@@ -124,6 +124,8 @@ from transformers import (  # noqa: E402
     OlmoeConfig,
     OlmoeForCausalLM,
     Qwen2MoeConfig,
+    Glm4MoeConfig,
+    Glm4MoeForCausalLM,
     Qwen2MoeForCausalLM,
     GptOssConfig,
     GptOssForCausalLM,
@@ -264,6 +266,7 @@ ARCH = {
     "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM, "Qwen3MoeForCausalLM"),
     "olmoe": (OlmoeConfig, OlmoeForCausalLM, "OlmoeForCausalLM"),
     "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
+    "glm4_moe": (Glm4MoeConfig, Glm4MoeForCausalLM, "Glm4MoeForCausalLM"),
     "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
     "granitemoe": (GraniteMoeConfig, GraniteMoeForCausalLM, "GraniteMoeForCausalLM"),
     "granitemoeshared": (GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM, "GraniteMoeSharedForCausalLM"),
@@ -2591,6 +2594,55 @@ def model_specs(shapes, seed=0):
                        fn=drop_lora_bias)],
         ),
         dict(
+            # GLM-4-MoE (GLM-4.5): Llama's attention with q/k/v biases and per-head q/k RMSNorms, rotating the leading
+            # half of each head (partial_rotary_factor's class default 0.5, rotate_half); layer 0 dense
+            # (first_k_dense_replace); 8 experts 24 wide in 2 groups of 4, DeepSeek-V3's router: sigmoid scores plus a
+            # per-expert correction (e_score_correction_bias, drawn at random here) pick within the best group (each
+            # scored by its two best), 3 per token weighted by their plain scores, renormalized (+1e-20) and times
+            # routed_scaling_factor; a shared expert (gate_proj, up_proj, down_proj) every token passes, ungated. PEFT
+            # 0.21 rewrites GLM-4-MoE's gate_proj / up_proj / down_proj targets (its conversion map sends glm4_moe to
+            # qwen2_moe's pattern): LoRA reaches the attention here
+            name="glm4_moe",
+            arch="glm4_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, n_routed_experts=8, num_experts_per_tok=3, moe_intermediate_size=24,
+                     n_shared_experts=1, n_group=2, topk_group=1, routed_scaling_factor=2.5, first_k_dense_replace=1,
+                     use_qk_norm=True, attention_bias=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+            score_correction_std=0.1,
+            features=["gqa", "qkv_bias", "qk_norm", "partial_rotary_0.5", "moe_8_experts_2_groups_top_3",
+                      "sigmoid_grouped_router", "score_correction_bias", "routed_scaling_factor", "shared_experts",
+                      "dense_layer_0", "hub_expert_layout", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_rslora", "mixtral_patterns_bias", "mixtral_dora"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="no group limit (topk_group 2)", config=cfg_set(topk_group=2)),
+                  dict(what="routed_scaling_factor 1", config=cfg_set(routed_scaling_factor=1.0)),
+                  dict(what="weights not renormalized", config=cfg_set(norm_topk_prob=False)),
+                  dict(what="score correction zeroed", model_fn=zero_score_correction)],
+        ),
+        dict(
+            # LoRA on GLM-4-MoE's experts and router (target_parameters) with every layer sparse
+            # (first_k_dense_replace 0), 6 experts in 2 groups, 2 per token from the best group, not renormalized, in
+            # transformers 5's stacked layout; all-linear (rewritten by PEFT into the attention plus the experts and
+            # the router), patterns, one layer's router, and a transformers-4 per-expert adapter
+            name="glm4_moe_expert_lora",
+            arch="glm4_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, n_routed_experts=6, num_experts_per_tok=2, moe_intermediate_size=24,
+                     n_shared_experts=2, n_group=2, topk_group=1, norm_topk_prob=False, first_k_dense_replace=0,
+                     tie_word_embeddings=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}),
+            score_correction_std=0.1,
+            stacked_experts=True,
+            features=["gqa", "partial_rotary_0.5", "moe_6_experts_2_groups_top_2", "sigmoid_grouped_router",
+                      "score_correction_bias", "shared_experts_2", "stacked_expert_layout", "rope_default",
+                      "tied_embeddings", "config_v5"],
+            adapters=["moe_all_linear", "moe_experts_patterns", "moe_router_layer0", "v4_experts"],
+            mixes=[[("moe_experts_patterns", 0.5), ("moe_router_layer0", 0.5)]],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[],
+        ),
+        dict(
             # GPT-OSS: attention with q/k/v/o biases and a learned sink logit per head, the even layers sliding
             # (window 8), YaRN by default (factor 32, truncate false); 4 experts of which a biased router picks
             # 2 by their logits (softmax over the picked two), experts stored transposed with biases, gate and
@@ -2891,7 +2943,7 @@ def build_source_model(spec, seed, out, shapes):
     config = config_cls(attn_implementation="eager", **kwargs)
     check_config(spec, config, shapes)
     model = model_cls(config).eval()
-    if "qk_norm" in spec["features"] and spec["arch"] != "qwen3_moe":
+    if "qk_norm" in spec["features"] and spec["arch"] not in ("qwen3_moe", "glm4_moe"):
         check_qk_norm(spec, model)
     check_new_features(spec, model)
     if "norm_mean" in spec:
@@ -2899,6 +2951,12 @@ def build_source_model(spec, seed, out, shapes):
     else:
         reinit_model(model, generator(seed, "weights", spec["name"]))
     with torch.no_grad():
+        if "score_correction_std" in spec:
+            # GLM-4-MoE's e_score_correction_bias (a buffer, zeros at init): drawn so that it moves the routing
+            gen = generator(seed, "score_correction", spec["name"])
+            for name, b in model.named_buffers():
+                if name.endswith("e_score_correction_bias"):
+                    b.copy_(randn(b.shape, spec["score_correction_std"], gen))
         for suffix, factor in spec.get("scale_params", {}).items():
             scaled = [p for n, p in model.named_parameters() if n.endswith(suffix)]
             assert scaled, (spec["name"], suffix)
@@ -2999,8 +3057,10 @@ def write_v4_expert_adapter(spec, model, name, path, gen):
     up0, up1, down = ("w1", "w3", "w2") if mixtral else ("gate_proj", "up_proj", "down_proj")
     kw["target_modules"] = [t.format(up0=up0, up1=up1, down=down) for t in kw["target_modules"]]
     config = model.config
-    hidden, experts = config.hidden_size, config.num_local_experts if mixtral else config.num_experts
-    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe") else config.intermediate_size
+    hidden, experts = config.hidden_size, (config.num_local_experts if mixtral or spec["arch"] == "glm4_moe"
+                                           else config.num_experts)
+    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe", "glm4_moe") \
+        else config.intermediate_size
     r = kw["r"]
     block = "block_sparse_moe" if mixtral else "mlp"
     tensors = {}
@@ -3098,13 +3158,20 @@ def check_new_features(spec, model):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
     if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                        "granitemoeshared"):
+                        "granitemoeshared", "glm4_moe"):
         # the layers that route through experts, as the spec means them
         # (GraniteMoE's decoder layer names its MLP block_sparse_moe)
         sparse = [hasattr(getattr(layer, "mlp", None) or layer.block_sparse_moe, "experts")
                   for layer in model.model.layers]
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
                 for i in range(config.num_hidden_layers)]
+        if spec["arch"] == "glm4_moe":
+            want = [i >= spec["cfg"]["first_k_dense_replace"] for i in range(config.num_hidden_layers)]
+            moe = next(layer.mlp for layer in model.model.layers if hasattr(layer.mlp, "experts"))
+            assert moe.gate.num_group == spec["cfg"]["n_group"], spec["name"]
+            assert moe.shared_experts.gate_proj.out_features == config.moe_intermediate_size * config.n_shared_experts
+            attn = model.model.layers[0].self_attn
+            assert attn.use_qk_norm == spec["cfg"].get("use_qk_norm", False), spec["name"]
         assert sparse == want and any(sparse), (spec["name"], sparse)
         if spec["arch"] == "granitemoeshared":
             # the shared MLP beside block_sparse_moe, gate and up fused in input_linear
@@ -3331,6 +3398,7 @@ def make_rows(spec, out, seed, stats):
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
         if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss",
+                                                    "glm4_moe",
                                                     "granitemoe", "granitemoeshared"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
@@ -3394,6 +3462,17 @@ def check_row_lengths(spec, row, is_long, is_cross=False):
 
 # ---------------------------------------------------------------- feature checks
 
+@torch.no_grad()
+def zero_score_correction(model):
+    """GLM-4-MoE without its routers' per-expert score correction (e_score_correction_bias, a buffer)."""
+    n = 0
+    for name, b in model.named_buffers():
+        if name.endswith("e_score_correction_bias"):
+            b.zero_()
+            n += 1
+    assert n, "no e_score_correction_bias"
+
+
 def variant_model(mdir, change, tmp):
     """The model of mdir with its config.json changed by change(dict), loaded the same way as the reference."""
     vdir = Path(tmp) / "model"
@@ -3433,8 +3512,10 @@ def check_features(spec, out, rows, base, report):
     for off in spec.get("offs", []):
         min_rel = off.get("min_rel", FEATURE_MIN_REL)
         with tempfile.TemporaryDirectory() as tmp:
-            if "config" in off:
-                variant = variant_model(mdir, off["config"], tmp)
+            if "config" in off or "model_fn" in off:
+                variant = variant_model(mdir, off.get("config", lambda c: None), tmp)
+                if "model_fn" in off:
+                    off["model_fn"](variant)
                 todo = [r for r in rows if off.get("rows", "all") in ("all", row_kind(r))]
                 models = {}
                 for r in todo:

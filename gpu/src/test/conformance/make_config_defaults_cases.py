@@ -39,7 +39,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("CwmForCausalLM", "cwm"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
          ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon"),
-         ("Ministral3ForCausalLM", "ministral3")]
+         ("Ministral3ForCausalLM", "ministral3"), ("Glm4MoeForCausalLM", "glm4_moe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -186,6 +186,20 @@ EXTRA = [
     # GraniteMoeShared's shared MLP (its default: none), with the experts' counts
     {"num_key_value_heads": 8, "shared_intermediate_size": 24, "num_local_experts": 4, "num_experts_per_tok": 2},
     {"num_key_value_heads": 8, "shared_intermediate_size": 0, "embedding_multiplier": 2},
+    # GLM-4-MoE's grouped router, shared experts, dense layers, q/k norms and biases; every layer dense; what
+    # transformers fails on (groups that do not divide the experts, or of one expert, topk_group > n_group)
+    {"num_key_value_heads": 8, "n_routed_experts": 8, "num_experts_per_tok": 2, "n_group": 2, "topk_group": 1,
+     "first_k_dense_replace": 2, "moe_intermediate_size": 64, "n_shared_experts": 2, "routed_scaling_factor": 2.5,
+     "norm_topk_prob": False, "use_qk_norm": True, "attention_bias": True},
+    {"num_key_value_heads": 8, "num_local_experts": 6, "num_experts_per_tok": 3, "first_k_dense_replace": 0,
+     "moe_intermediate_size": 32},
+    {"num_key_value_heads": 8, "first_k_dense_replace": 4, "n_routed_experts": 0},
+    {"num_key_value_heads": 8, "n_routed_experts": 6, "n_group": 4, "num_experts_per_tok": 1,
+     "moe_intermediate_size": 32},
+    {"num_key_value_heads": 8, "n_routed_experts": 4, "n_group": 4, "num_experts_per_tok": 1,
+     "moe_intermediate_size": 32},
+    {"num_key_value_heads": 8, "n_routed_experts": 8, "n_group": 2, "topk_group": 3, "num_experts_per_tok": 1,
+     "moe_intermediate_size": 32},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -207,7 +221,7 @@ LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts"),
                   "OlmoeForCausalLM": ("num_experts", "num_local_experts"),
                   "FlexOlmoForCausalLM": ("num_experts", "num_local_experts"),
-                  "GptOssForCausalLM": ("num_experts",)}
+                  "GptOssForCausalLM": ("num_experts",), "Glm4MoeForCausalLM": ("num_local_experts",)}
 
 
 def resolved(c, arch, model):
@@ -273,7 +287,7 @@ def resolved(c, arch, model):
     mlp = layer0 if opt else layer0.ffn if mpt else getattr(layer0, "mlp", None) or layer0.block_sparse_moe
     # the MLP of the first sparse layer: a router (gate) and stacked experts
     moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
-                        "Qwen2MoeForCausalLM",
+                        "Qwen2MoeForCausalLM", "Glm4MoeForCausalLM",
                         "GptOssForCausalLM", "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
     block = lambda layer: getattr(layer, "mlp", None) or layer.block_sparse_moe
     sparse_layers = [hasattr(block(layer), "experts") for layer in base.layers] if moe_arch else []
@@ -371,7 +385,12 @@ def resolved(c, arch, model):
                                     or moe_mlp.experts.intermediate_size,
                     "sparse": sparse_layers,
                     # Qwen2-MoE's shared expert, GraniteMoeShared's shared MLP (0: none)
+                    # GLM-4-MoE's router: groups, the groups that compete, the weights' scale
+                    "grouped": {"groups": moe_mlp.gate.num_group, "topk_group": moe_mlp.gate.topk_group,
+                                "scale": moe_mlp.gate.routed_scaling_factor}
+                               if arch == "Glm4MoeForCausalLM" else None,
                     "shared": moe_mlp.shared_expert.gate_proj.out_features if hasattr(moe_mlp, "shared_expert")
+                              else moe_mlp.shared_experts.gate_proj.out_features if hasattr(moe_mlp, "shared_experts")
                               else layer0.shared_mlp.input_linear.out_features // 2
                               if getattr(layer0, "shared_mlp", None) is not None
                               else 0} if moe
@@ -457,7 +476,7 @@ def main():
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
                                                     "OlmoeForCausalLM", "FlexOlmoForCausalLM", "Qwen2MoeForCausalLM",
-                                                    "GptOssForCausalLM",
+                                                    "GptOssForCausalLM", "Glm4MoeForCausalLM",
                                                     "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)

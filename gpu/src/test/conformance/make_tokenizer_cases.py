@@ -183,6 +183,9 @@ CASES = {
     # Persimmon registers the generic backend too (adept's checkpoints name LlamaTokenizer)
     "sp_persimmon_registered_over_llama_class": (sp_file(), {"model_type": "persimmon"}, dict(
         tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
+    # GLM-4-MoE registers the generic backend (GLM-4.5's checkpoints name PreTrainedTokenizerFast)
+    "sp_glm4_moe_registered_over_llama_class": (sp_file(), {"model_type": "glm4_moe"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)

@@ -851,6 +851,17 @@ public record AdapterConfig(
                                     shared + ".input_linear",
                                     shared + ".output_linear",
                                     shared + ".activation"));
+                } else if (model.experts().grouped() != null) {
+                    // GLM-4-MoE's shared experts: nn.Linear projections, served by LoraAdapter
+                    // (ParameterTargets.sharedModules)
+                    String shared = b + ".mlp.shared_experts";
+                    out.addAll(
+                            List.of(
+                                    shared,
+                                    shared + ".gate_proj",
+                                    shared + ".up_proj",
+                                    shared + ".down_proj",
+                                    shared + ".act_fn"));
                 } else if (model.experts().sharedIntermediate() > 0) {
                     // Qwen2-MoE's shared expert: its projections and its gate are nn.Linear
                     // modules, served by LoraAdapter (ParameterTargets.sharedModules)

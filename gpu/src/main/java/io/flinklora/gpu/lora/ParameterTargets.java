@@ -286,15 +286,16 @@ public final class ParameterTargets {
 
     /**
      * Whether PEFT 0.21 rewrites adapter targets on this model when it loads one ({@code
-     * _MODEL_TO_CONVERSION_PATTERN}: Mixtral, and Qwen3-MoE and OLMoE by Qwen2-MoE's pattern; not
-     * Qwen2-MoE itself, whose targets it applies as written).
+     * _MODEL_TO_CONVERSION_PATTERN}: Mixtral, and Qwen3-MoE, OLMoE, FlexOlmo and GLM-4-MoE by
+     * Qwen2-MoE's pattern; not Qwen2-MoE itself, whose targets it applies as written).
      */
     static boolean convertible(ModelConfig model) {
         return switch (model.architecture()) {
             case "MixtralForCausalLM",
                     "Qwen3MoeForCausalLM",
                     "OlmoeForCausalLM",
-                    "FlexOlmoForCausalLM" ->
+                    "FlexOlmoForCausalLM",
+                    "Glm4MoeForCausalLM" ->
                     true;
             default -> false;
         };
@@ -456,8 +457,9 @@ public final class ParameterTargets {
 
     /**
      * The shared expert modules of layer {@code l} LoRA reaches as nn.Linear modules, by their
-     * {@link ExpertParameter}: Qwen2-MoE's gate, up and down projections and its gate;
-     * GraniteMoeShared's input_linear (gate and up fused) and output_linear.
+     * {@link ExpertParameter}: Qwen2-MoE's gate, up and down projections and its gate; GLM-4-MoE's
+     * gate, up and down projections; GraniteMoeShared's input_linear (gate and up fused) and
+     * output_linear.
      */
     public static Map<ExpertParameter, String> sharedModules(ModelConfig model, int l) {
         Map<ExpertParameter, String> m = new java.util.EnumMap<>(ExpertParameter.class);
@@ -468,6 +470,13 @@ public final class ParameterTargets {
             return m;
         }
         String mlp = "model.layers." + l + ".mlp.";
+        if (model.experts().grouped() != null) {
+            // GLM-4-MoE's shared_experts: a gated MLP without a gate of its own
+            m.put(ExpertParameter.SHARED_GATE_PROJ, mlp + "shared_experts.gate_proj");
+            m.put(ExpertParameter.SHARED_UP_PROJ, mlp + "shared_experts.up_proj");
+            m.put(ExpertParameter.SHARED_DOWN_PROJ, mlp + "shared_experts.down_proj");
+            return m;
+        }
         m.put(ExpertParameter.SHARED_GATE_PROJ, mlp + "shared_expert.gate_proj");
         m.put(ExpertParameter.SHARED_UP_PROJ, mlp + "shared_expert.up_proj");
         m.put(ExpertParameter.SHARED_DOWN_PROJ, mlp + "shared_expert.down_proj");

@@ -41,7 +41,10 @@ final class ConfigReader {
                 || field.equals("num_experts")
                 || field.equals("num_local_experts")
                 // GraniteMoeShared's default: no shared MLP (GraniteMoeSharedDecoderLayer)
-                || field.equals("shared_intermediate_size");
+                || field.equals("shared_intermediate_size")
+                // GLM-4-MoE: no dense layers before the sparse ones
+                || field.equals("first_k_dense_replace")
+                || field.equals("n_routed_experts");
     }
 
     static double number(JsonNode root, String field, String source, double dflt) {

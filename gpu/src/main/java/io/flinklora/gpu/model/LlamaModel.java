@@ -173,7 +173,8 @@ public final class LlamaModel implements AutoCloseable {
      *
      * <p>Qwen2-MoE adds a shared expert every token passes: its gate and up projections stacked
      * {@code [2 * shared, hidden]}, its down projection {@code [hidden, shared]} and its gate
-     * {@code [1, hidden]}; null elsewhere.
+     * {@code [1, hidden]}; null elsewhere. GLM-4-MoE's shared experts have no gate, and its router
+     * a float32 score correction {@code [experts]}.
      */
     record ExpertWeights(
             NDArray router,
@@ -188,7 +189,30 @@ public final class LlamaModel implements AutoCloseable {
             NDArray gateUpBatch,
             NDArray downBatch,
             NDArray gateUpBiasBatch,
-            NDArray downBiasBatch) {
+            NDArray downBiasBatch,
+            NDArray scoreCorrection) {
+
+        /**
+         * The same experts with GLM-4-MoE's per-expert score correction ({@code
+         * e_score_correction_bias}, float32 {@code [experts]}).
+         */
+        ExpertWeights withScoreCorrection(NDArray correction) {
+            return new ExpertWeights(
+                    router,
+                    gateUp,
+                    down,
+                    sharedGateUp,
+                    sharedDown,
+                    sharedGate,
+                    routerBias,
+                    gateUpBias,
+                    downBias,
+                    gateUpBatch,
+                    downBatch,
+                    gateUpBiasBatch,
+                    downBiasBatch,
+                    correction);
+        }
 
         /**
          * From the experts' stacks: {@code [experts, out, in]}, or with {@code inOut} {@code
@@ -233,7 +257,8 @@ public final class LlamaModel implements AutoCloseable {
                     inOut ? gateUp : gateUp.transpose(0, 2, 1),
                     inOut ? down : down.transpose(0, 2, 1),
                     gateUpBias == null ? null : gateUpBias.expandDims(1),
-                    downBias == null ? null : downBias.expandDims(1));
+                    downBias == null ? null : downBias.expandDims(1),
+                    null);
         }
     }
 
@@ -527,7 +552,7 @@ public final class LlamaModel implements AutoCloseable {
                                         ? loader.load(pre + "self_attn.sinks", config.numHeads())
                                         : null);
             }
-            loader.refuseUnconsumed();
+            loader.refuseUnconsumed(config);
             LOG.info(
                     "Loaded {} ({} layers, hidden {}, vocab {}) from {} as {} on {} in {} ms",
                     config.architecture(),
@@ -691,6 +716,10 @@ public final class LlamaModel implements AutoCloseable {
                                 // _keys_to_ignore_on_load_unexpected; masked_bias, which older
                                 // checkpoints carry, is a constant -1e4 nothing reads)
                                 + "|transformer\\.h\\.\\d+\\.attn\\.(bias|masked_bias)");
+        // GLM-4.5's and GLM-4.5-Air's multi-token prediction layer, which Glm4MoeForCausalLM
+        // skips on load (its _keys_to_ignore_on_load_unexpected, searched as re.search does)
+        private static final java.util.regex.Pattern GLM4_MOE_MTP =
+                java.util.regex.Pattern.compile("model\\.layers\\.92|model\\.layers\\.46");
         private final WeightIndex weights;
         private final NDManager manager;
         private final DataType dtype;
@@ -858,12 +887,38 @@ public final class LlamaModel implements AutoCloseable {
 
         /**
          * Qwen2-MoE's shared expert and its gate ({@code mlp.shared_expert.*}, {@code
-         * mlp.shared_expert_gate}).
+         * mlp.shared_expert_gate}); GLM-4-MoE's ungated shared experts ({@code
+         * mlp.shared_experts.*}) and its router's score correction ({@code
+         * mlp.gate.e_score_correction_bias}, float32 as transformers keeps it).
          */
         private ExpertWeights withShared(
                 ModelConfig c, String layer, NDArray router, NDArray gateUp, NDArray down)
                 throws IOException {
             int shared = c.experts().sharedIntermediate();
+            if (c.experts().grouped() != null) {
+                int h = c.hiddenSize();
+                String pre = layer + "mlp.shared_experts.";
+                NDArray gate = load(pre + "gate_proj.weight", shared, h);
+                NDArray up = load(pre + "up_proj.weight", shared, h);
+                NDArray sharedGateUp = NDArrays.concat(new NDList(gate, up));
+                gate.close();
+                up.close();
+                return ExpertWeights.stacked(
+                                router,
+                                null,
+                                gateUp,
+                                down,
+                                false,
+                                null,
+                                null,
+                                sharedGateUp,
+                                load(pre + "down_proj.weight", h, shared),
+                                null)
+                        .withScoreCorrection(
+                                loadFloat32(
+                                        layer + "mlp.gate.e_score_correction_bias",
+                                        c.experts().count()));
+            }
             if (shared == 0) {
                 return ExpertWeights.stacked(
                         router, null, gateUp, down, false, null, null, null, null, null);
@@ -888,7 +943,16 @@ public final class LlamaModel implements AutoCloseable {
                     load(layer + "mlp.shared_expert_gate.weight", 1, h));
         }
 
+        /** A tensor kept in float32 whatever the compute dtype (GLM-4-MoE's score correction). */
+        NDArray loadFloat32(String name, long... shape) throws IOException {
+            return load(name, DataType.FLOAT32, shape);
+        }
+
         NDArray load(String name, long... shape) throws IOException {
+            return load(name, dtype, shape);
+        }
+
+        private NDArray load(String name, DataType type, long... shape) throws IOException {
             name = resolve(name);
             if (!weights.contains(name)) {
                 throw new ModelFormatException("missing tensor '" + name + "'");
@@ -904,7 +968,7 @@ public final class LlamaModel implements AutoCloseable {
                                 + Arrays.toString(shape));
             }
             consumed.add(name);
-            NDArray a = weights.load(name, manager, dtype);
+            NDArray a = weights.load(name, manager, type);
             if (!a.getDevice().equals(device)) {
                 NDArray moved = a.toDevice(device, false);
                 a.close();
@@ -927,12 +991,14 @@ public final class LlamaModel implements AutoCloseable {
             return weights.contains(bare) ? bare : name;
         }
 
-        void refuseUnconsumed() {
+        void refuseUnconsumed(ModelConfig config) {
             List<String> left = new ArrayList<>();
+            boolean glm4Moe = config.architecture().equals("Glm4MoeForCausalLM");
             for (String n : weights.names()) {
                 if (!consumed.contains(n)
                         && !HARMLESS.matcher(n).matches()
-                        && !HARMLESS.matcher(root + n).matches()) {
+                        && !HARMLESS.matcher(root + n).matches()
+                        && !(glm4Moe && GLM4_MOE_MTP.matcher(n).find())) {
                     left.add(n);
                 }
             }
@@ -1615,7 +1681,17 @@ public final class LlamaModel implements AutoCloseable {
         // host, where they size each expert's rows. Their weights are gathered on the device.
         NDArray index;
         NDArray picked;
-        if (cfg.routing() != ModelConfig.Experts.Routing.SOFTMAX_THEN_TOP_K) {
+        long[] expertOf;
+        if (cfg.routing() == ModelConfig.Experts.Routing.SIGMOID_GROUPED_TOP_K) {
+            NDArray scores = Activation.sigmoid(groupedRouterLogits(l, w, x, logits));
+            expertOf = groupedTopK(scores.add(w.scoreCorrection()), tokens, n, k, cfg.grouped());
+            index = x.getManager().create(expertOf, new Shape(tokens, k));
+            picked = scores.gather(index, -1);
+            if (cfg.normalizeTopK()) {
+                picked = picked.div(picked.sum(new int[] {-1}, true).add(1e-20f));
+            }
+            picked = picked.mul((float) cfg.grouped().scale());
+        } else if (cfg.routing() != ModelConfig.Experts.Routing.SOFTMAX_THEN_TOP_K) {
             // GPT-OSS and GraniteMoE pick by logits and softmax the picked ones: in the logits'
             // dtype (GPT-OSS), or in float32 cast back to the compute dtype (GraniteMoE)
             NDArray scores =
@@ -1624,14 +1700,15 @@ public final class LlamaModel implements AutoCloseable {
                             : logits;
             index = scores.topK(k, -1, true, true).get(1);
             picked = scores.gather(index, -1).softmax(-1).toType(logits.getDataType(), false);
+            expertOf = index.toType(DataType.INT64, false).toLongArray();
         } else {
             NDArray probs = logits.toType(DataType.FLOAT32, false).softmax(-1);
             index = probs.topK(k, -1, true, true).get(1);
             picked = probs.gather(index, -1);
-        }
-        long[] expertOf = index.toType(DataType.INT64, false).toLongArray();
-        if (cfg.normalizeTopK()) {
-            picked = picked.div(picked.sum(new int[] {-1}, true));
+            expertOf = index.toType(DataType.INT64, false).toLongArray();
+            if (cfg.normalizeTopK()) {
+                picked = picked.div(picked.sum(new int[] {-1}, true));
+            }
         }
         int pairs = tokens * k;
         // The pairs grouped by expert (each expert's rows in token order).
@@ -1760,6 +1837,80 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         return routed.reshape(shape);
+    }
+
+    /**
+     * GLM-4-MoE's router logits in float32, as Glm4MoeTopkRouter computes them from float32 copies
+     * of the input and the weight; {@code adapted} is the compute-dtype product with any router
+     * LoRA added, used where an adapter changed it (PEFT's merged weight, then float32).
+     */
+    private NDArray groupedRouterLogits(int l, ExpertWeights w, NDArray x, NDArray adapted) {
+        if (x.getDataType() == DataType.FLOAT32) {
+            return adapted;
+        }
+        try (NDArray base = linear(x, w.router(), null)) {
+            if (!adapted.contentEquals(base)) {
+                return adapted.toType(DataType.FLOAT32, false);
+            }
+        }
+        return linear(float32(x), float32(w.router()), null);
+    }
+
+    /**
+     * Each token's experts as Glm4MoeTopkRouter picks them from the corrected scores {@code choice
+     * [tokens, experts]}: the experts split into equal groups, each scored by the sum of its two
+     * best; the {@code topKGroups} best groups; their {@code k} best experts, best first (ties to
+     * the lower index). On the host: the ids size each expert's rows there anyway, and the group
+     * mask is a handful of comparisons per token.
+     */
+    static long[] groupedTopK(
+            NDArray choice, int tokens, int n, int k, ModelConfig.Experts.Grouped grouped) {
+        float[] c = choice.toFloatArray();
+        int groups = grouped.groups();
+        int per = n / groups;
+        long[] out = new long[tokens * k];
+        Integer[] order = new Integer[Math.max(groups, n)];
+        float[] groupScore = new float[groups];
+        boolean[] allowed = new boolean[groups];
+        for (int t = 0; t < tokens; t++) {
+            int row = t * n;
+            for (int g = 0; g < groups; g++) {
+                float best = Float.NEGATIVE_INFINITY;
+                float second = Float.NEGATIVE_INFINITY;
+                for (int e = g * per; e < (g + 1) * per; e++) {
+                    float v = c[row + e];
+                    if (v > best) {
+                        second = best;
+                        best = v;
+                    } else if (v > second) {
+                        second = v;
+                    }
+                }
+                groupScore[g] = best + second;
+            }
+            java.util.Arrays.fill(allowed, false);
+            for (int i = 0; i < groups; i++) {
+                order[i] = i;
+            }
+            java.util.Arrays.sort(
+                    order, 0, groups, (a, b) -> Float.compare(groupScore[b], groupScore[a]));
+            for (int i = 0; i < grouped.topKGroups(); i++) {
+                allowed[order[i]] = true;
+            }
+            int candidates = 0;
+            for (int e = 0; e < n; e++) {
+                if (allowed[e / per]) {
+                    order[candidates++] = e;
+                }
+            }
+            final int base = row;
+            java.util.Arrays.sort(
+                    order, 0, candidates, (a, b) -> Float.compare(c[base + b], c[base + a]));
+            for (int j = 0; j < k; j++) {
+                out[t * k + j] = order[j];
+            }
+        }
+        return out;
     }
 
     /** Sets the padded rows worth running one expert alone (tests run both layouts on a CPU). */

@@ -77,7 +77,8 @@ public record ModelConfig(
      * gptOss}: GPT-OSS's variant: the router has a bias and picks by logits, softmaxing only the
      * picked ones; each expert's gate_up and down carry biases, its gate and up interleave in
      * gate_up's columns, and it computes {@code (clamp(up, -7, 7) + 1) * g * sigmoid(1.702 g)} with
-     * {@code g = min(gate, 7)}.
+     * {@code g = min(gate, 7)}. {@code grouped}: GLM-4-MoE's group-limited sigmoid router ({@link
+     * Routing#SIGMOID_GROUPED_TOP_K}), null elsewhere.
      */
     public record Experts(
             int count,
@@ -89,10 +90,19 @@ public record ModelConfig(
             int sharedIntermediate,
             boolean sharedFused,
             boolean gptOss,
-            Routing routing) {
+            Routing routing,
+            Grouped grouped) {
         public Experts {
             sparse = List.copyOf(sparse);
         }
+
+        /**
+         * GLM-4-MoE's router (Glm4MoeTopkRouter, DeepSeek-V3's): the experts split into {@code
+         * groups} equal groups, each scored by the sum of its two best corrected scores; the {@code
+         * topKGroups} best groups alone compete; the picked weights (renormalized when {@code
+         * normalizeTopK}, plus 1e-20) times {@code scale} ({@code routed_scaling_factor}).
+         */
+        public record Grouped(int groups, int topKGroups, double scale) {}
 
         /**
          * How the router weighs the picked experts: a softmax over all experts in float32 then the
@@ -102,7 +112,13 @@ public record ModelConfig(
         public enum Routing {
             SOFTMAX_THEN_TOP_K,
             TOP_K_THEN_SOFTMAX,
-            TOP_K_THEN_FLOAT32_SOFTMAX
+            TOP_K_THEN_FLOAT32_SOFTMAX,
+            /**
+             * GLM-4-MoE: float32 logits, their sigmoid as scores; each token's top k by the scores
+             * plus a per-expert correction ({@code e_score_correction_bias}) within its best groups
+             * ({@link Grouped}); the picked experts weighted by their uncorrected scores.
+             */
+            SIGMOID_GROUPED_TOP_K
         }
 
         /** Experts in every layer, without a shared expert. */
@@ -124,7 +140,8 @@ public record ModelConfig(
                     0,
                     false,
                     gptOss,
-                    routing);
+                    routing,
+                    null);
         }
 
         /** The same experts with GraniteMoeShared's shared MLP {@code width} wide (0: none). */
@@ -139,7 +156,8 @@ public record ModelConfig(
                     width,
                     width > 0,
                     gptOss,
-                    routing);
+                    routing,
+                    grouped);
         }
 
         /** Whether layer {@code l} routes through the experts. */
@@ -201,7 +219,8 @@ public record ModelConfig(
                     "Qwen2MoeForCausalLM",
                     "GptOssForCausalLM",
                     "GraniteMoeForCausalLM",
-                    "GraniteMoeSharedForCausalLM");
+                    "GraniteMoeSharedForCausalLM",
+                    "Glm4MoeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -647,6 +666,8 @@ public record ModelConfig(
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Qwen3MoeForCausalLM" ->
                         new Defaults(4, null, 32768, false, "silu", 1e-6, null);
+                case "Glm4MoeForCausalLM" ->
+                        new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Qwen2MoeForCausalLM" ->
                         new Defaults(16, null, 32768, false, "silu", 1e-6, null);
                 case "GptOssForCausalLM" -> new Defaults(8, 64, 131072, false, "silu", 1e-5, null);
@@ -1223,6 +1244,16 @@ public record ModelConfig(
         // Qwen3-MoE's attention is Qwen3's (per-head q/k norms, attention_bias)
         boolean qwen3MoE = arch.equals("Qwen3MoeForCausalLM");
         boolean qwen3 = arch.equals("Qwen3ForCausalLM") || qwen3MoE;
+        // GLM-4-MoE: Llama's attention (attention_bias on q, k and v; use_qk_norm's per-head
+        // RMSNorms, as Qwen3's) rotating the leading half of each head, DeepSeek-V3's experts
+        boolean glm4Moe = arch.equals("Glm4MoeForCausalLM");
+        if (glm4Moe && root.has("head_dim") && root.get("head_dim").isNull()) {
+            // Glm4MoeConfig has no head_dim field: a loose null is what Glm4MoeAttention reads
+            throw new ModelFormatException(
+                    source
+                            + ": head_dim null is not supported for Glm4MoeForCausalLM"
+                            + " (transformers 5's Glm4MoeAttention reads it as it is and fails)");
+        }
         // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
         // FlexOlmo's block is OLMo 2's (its MoE layers below are OLMoE's)
@@ -1295,7 +1326,8 @@ public record ModelConfig(
                                 && ConfigReader.bool(root, "use_qk_norm", source, false))
                         || ((stablelm || phi)
                                 && ConfigReader.bool(root, "qk_layernorm", source, false))
-                        || (persimmon && ConfigReader.bool(root, "qk_layernorm", source, true));
+                        || (persimmon && ConfigReader.bool(root, "qk_layernorm", source, true))
+                        || (glm4Moe && ConfigReader.bool(root, "use_qk_norm", source, false));
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
@@ -1450,6 +1482,7 @@ public record ModelConfig(
                             || arch.equals("Phi3ForCausalLM")
                             || arch.equals("GlmForCausalLM")
                             || arch.equals("Glm4ForCausalLM")
+                            || glm4Moe
                             || nemotron);
         }
         boolean tied = ConfigReader.bool(root, "tie_word_embeddings", source, defaults.tied());
@@ -1818,6 +1851,12 @@ public record ModelConfig(
             // GlmConfig.__post_init__ sets its three EOS ids on the model config only: generate
             // reads config.json itself, so a file without eos_token_id stops on none of them.
         }
+        if (glm4Moe) {
+            // attention_bias (default false) reaches q, k and v; o_proj and the MLPs have none
+            qkvBias = ConfigReader.bool(root, "attention_bias", source, false);
+            oBias = false;
+            mlpBias = false;
+        }
         return new ModelConfig(
                 arch,
                 hidden,
@@ -1865,7 +1904,12 @@ public record ModelConfig(
                                                                                 arch.equals(
                                                                                         "GraniteMoeSharedForCausalLM"),
                                                                                 source)
-                                                                        : null);
+                                                                        : glm4Moe
+                                                                                ? glm4MoeExperts(
+                                                                                        root,
+                                                                                        layers,
+                                                                                        source)
+                                                                                : null);
     }
 
     /**
@@ -1956,7 +2000,113 @@ public record ModelConfig(
                 shared,
                 false,
                 false,
-                Experts.Routing.SOFTMAX_THEN_TOP_K);
+                Experts.Routing.SOFTMAX_THEN_TOP_K,
+                null);
+    }
+
+    /**
+     * GLM-4-MoE's experts (Glm4MoeMoE): {@code n_routed_experts} (default 128; {@code
+     * num_local_experts} its alias), {@code num_experts_per_tok} (default 8) {@code
+     * moe_intermediate_size} wide (default 1408) in the layers from {@code first_k_dense_replace}
+     * on (default 1; the layers before it keep the dense MLP), beside a shared expert {@code
+     * n_shared_experts} x moe_intermediate_size wide (default 1) every token passes, added ungated;
+     * picked by the group-limited sigmoid router ({@code n_group} and {@code topk_group}, default
+     * 1, {@code routed_scaling_factor} default 1, {@code norm_topk_prob} default true). The configs
+     * transformers fails on, or routes through masked experts, are refused by name.
+     */
+    private static Experts glm4MoeExperts(JsonNode root, int layers, String source) {
+        // DeepSeek-V3-style fields some GLM-4.5 conversions carry, which Glm4MoeConfig does not
+        // declare and its model never reads: served at the routing it computes, refused otherwise
+        checkLooseText(root, "topk_method", "noaux_tc", source);
+        checkLooseText(root, "scoring_func", "sigmoid", source);
+        checkLooseText(root, "moe_router_dtype", "float32", source);
+        JsonNode step = root.get("decoder_sparse_step");
+        if (step != null && !step.isNull() && !(step.isIntegralNumber() && step.asLong() == 1)) {
+            throw new ModelFormatException(
+                    source
+                            + ": decoder_sparse_step "
+                            + step
+                            + " is not a Glm4MoeConfig field: Glm4MoeForCausalLM routes every layer"
+                            + " from first_k_dense_replace on (only 1 is served)");
+        }
+        if (ConfigReader.has(root, "n_routed_experts")
+                && ConfigReader.has(root, "num_local_experts")) {
+            throw new ModelFormatException(
+                    source
+                            + ": both n_routed_experts and num_local_experts are given (the config"
+                            + " maps num_local_experts onto n_routed_experts; which one wins depends"
+                            + " on the order transformers sets them)");
+        }
+        String countName =
+                ConfigReader.has(root, "num_local_experts")
+                        ? "num_local_experts"
+                        : "n_routed_experts";
+        int count = ConfigReader.intField(root, countName, source, 128, 1 << 16);
+        int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 8, 1 << 16);
+        int inter = ConfigReader.intField(root, "moe_intermediate_size", source, 1408, MAX_DIM);
+        int firstSparse =
+                ConfigReader.intField(root, "first_k_dense_replace", source, 1, MAX_LAYERS * 64);
+        List<Boolean> sparse = new ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            sparse.add(l >= firstSparse);
+        }
+        if (!sparse.contains(true)) {
+            return null; // every layer dense: Glm4MoeDecoderLayer builds no router or experts
+        }
+        checkPerToken(count, perToken, countName, source);
+        int shared = ConfigReader.intField(root, "n_shared_experts", source, 1, 1 << 16);
+        int groups = ConfigReader.intField(root, "n_group", source, 1, 1 << 16);
+        int topKGroups = ConfigReader.intField(root, "topk_group", source, 1, 1 << 16);
+        double scale = ConfigReader.number(root, "routed_scaling_factor", source, 1.0);
+        if (count % groups != 0 || count / groups < 2 || topKGroups > groups) {
+            // Glm4MoeTopkRouter views the scores as [groups, experts / groups], takes each group's
+            // best two and then the best topk_group groups: torch fails otherwise
+            throw new ModelFormatException(
+                    source
+                            + ": n_group "
+                            + groups
+                            + " and topk_group "
+                            + topKGroups
+                            + " with "
+                            + countName
+                            + " "
+                            + count
+                            + " are not supported (needs n_group to divide the experts into groups"
+                            + " of at least two, and topk_group <= n_group; transformers fails"
+                            + " otherwise)");
+        }
+        if ((long) perToken > (long) topKGroups * (count / groups)) {
+            throw new ModelFormatException(
+                    source
+                            + ": num_experts_per_tok "
+                            + perToken
+                            + " exceeds the "
+                            + (long) topKGroups * (count / groups)
+                            + " experts of the topk_group best groups (transformers would then"
+                            + " pick experts its group mask excludes)");
+        }
+        long sharedWidth = (long) shared * inter;
+        if (shared < 1 || sharedWidth > MAX_DIM * 8L) {
+            throw new ModelFormatException(
+                    source
+                            + ": n_shared_experts "
+                            + shared
+                            + " is not supported (the shared expert is n_shared_experts x"
+                            + " moe_intermediate_size wide; 0 builds a zero-width MLP the engine"
+                            + " does not load)");
+        }
+        return new Experts(
+                count,
+                perToken,
+                ConfigReader.bool(root, "norm_topk_prob", source, true),
+                inter,
+                true, // float32 weights times the experts' outputs, as Mixtral's
+                sparse,
+                (int) sharedWidth,
+                false,
+                false,
+                Experts.Routing.SIGMOID_GROUPED_TOP_K,
+                new Experts.Grouped(groups, topKGroups, scale));
     }
 
     /**
@@ -2216,6 +2366,25 @@ public record ModelConfig(
                             + used
                             + ": hidden_size / num_attention_heads per head, a key and value head"
                             + " per query head)");
+        }
+    }
+
+    /**
+     * A text field GLM-4-MoE's config class does not declare and its model ignores: served only
+     * null or at the value that describes what the model computes ({@code used}).
+     */
+    private static void checkLooseText(JsonNode root, String field, String used, String source) {
+        JsonNode v = root.get(field);
+        if (v != null && !v.isNull() && !(v.isTextual() && v.asText().equals(used))) {
+            throw new ModelFormatException(
+                    source
+                            + ": "
+                            + field
+                            + " "
+                            + v
+                            + " is not a Glm4MoeConfig field; transformers ignores it and computes "
+                            + used
+                            + " (only that value is served)");
         }
     }
 

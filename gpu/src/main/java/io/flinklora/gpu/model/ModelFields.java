@@ -78,9 +78,9 @@ public final class ModelFields {
                     new Field(
                             "partial_rotary_factor",
                             Use.APPLIED,
-                            "Phi3, GLM, Phi, Persimmon and Nemotron (default 0.5), StableLM and GPT-NeoX (default 0.25): the leading"
+                            "Phi3, GLM, GLM-4-MoE, Phi, Persimmon and Nemotron (default 0.5), StableLM and GPT-NeoX (default 0.25): the leading"
                                     + " share of each head rotates (an odd count n: ceil(n / 2) frequencies"
-                                    + " over n rotating n + 1 dimensions on GPT-NeoX, Phi3, GLM, GLM-4 and"
+                                    + " over n rotating n + 1 dimensions on GPT-NeoX, Phi3, GLM, GLM-4, GLM-4-MoE and"
                                     + " Nemotron with a default, linear, llama3 or dynamic rotary, as"
                                     + " transformers; refused elsewhere, where transformers fails); 1.0 only"
                                     + " elsewhere"),
@@ -1014,6 +1014,100 @@ public final class ModelFields {
                     OUTPUT_ROUTER_LOGITS,
                     ROUTER_AUX_LOSS_COEF);
 
+    // GLM-4-MoE (GLM-4.5, 4.6, 4.7): Llama's attention rotating the leading half of each head,
+    // DeepSeek-V3's group-limited sigmoid router, routed experts beside a shared one
+    private static final List<Field> GLM4_MOE =
+            List.of(
+                    SILU,
+                    new Field(
+                            "attention_bias",
+                            Use.APPLIED,
+                            "q, k and v carry a bias (default false); o_proj never does"),
+                    new Field(
+                            "use_qk_norm",
+                            Use.APPLIED,
+                            "a per-head RMSNorm over q and k before the rotary (default false)"),
+                    new Field(
+                            "n_routed_experts",
+                            Use.APPLIED,
+                            "experts per sparse layer (default 128), each a gated MLP (gate_proj,"
+                                    + " up_proj, down_proj)"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "n_routed_experts' alias (Glm4MoeConfig's attribute_map); both given is"
+                                    + " refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "experts the router picks for each token (default 8); more than the"
+                                    + " experts of the topk_group best groups is refused"),
+                    new Field(
+                            "norm_topk_prob",
+                            Use.APPLIED,
+                            "the picked experts' weights divided by their sum + 1e-20 (default"
+                                    + " true)"),
+                    new Field(
+                            "moe_intermediate_size",
+                            Use.APPLIED,
+                            "each routed expert's width (default 1408); intermediate_size is the"
+                                    + " dense layers'"),
+                    new Field(
+                            "n_shared_experts",
+                            Use.APPLIED,
+                            "the shared expert is n_shared_experts x moe_intermediate_size wide"
+                                    + " (default 1), a gated MLP every token passes, added to the"
+                                    + " routed experts' sum; 0 refused"),
+                    new Field(
+                            "first_k_dense_replace",
+                            Use.APPLIED,
+                            "the layers before it keep the dense MLP (default 1)"),
+                    new Field(
+                            "n_group",
+                            Use.APPLIED,
+                            "the experts split into n_group groups, each scored by the sum of its"
+                                    + " two best corrected scores (default 1); groups of fewer than"
+                                    + " two experts refused"),
+                    new Field(
+                            "topk_group",
+                            Use.APPLIED,
+                            "only the experts of the topk_group best groups are picked (default"
+                                    + " 1)"),
+                    new Field(
+                            "routed_scaling_factor",
+                            Use.APPLIED,
+                            "the picked experts' weights times it (default 1)"),
+                    new Field(
+                            "num_nextn_predict_layers",
+                            Use.NO_EFFECT,
+                            "multi-token prediction layers, read only by generate(use_mtp=True);"
+                                    + " their tensors (model.layers.46 or 92, as transformers"
+                                    + " skips them) are not loaded"),
+                    new Field("num_mtp_layers", Use.NO_EFFECT, "num_nextn_predict_layers' alias"),
+                    // fields GLM-4.5 conversions carry that Glm4MoeConfig does not declare
+                    new Field(
+                            "topk_method",
+                            Use.APPLIED,
+                            "not a Glm4MoeConfig field: noaux_tc (the routing transformers"
+                                    + " computes) or null only"),
+                    new Field(
+                            "scoring_func",
+                            Use.APPLIED,
+                            "not a Glm4MoeConfig field: sigmoid or null only"),
+                    new Field(
+                            "moe_router_dtype",
+                            Use.APPLIED,
+                            "not a Glm4MoeConfig field: float32 (the router's dtype in"
+                                    + " transformers) or null only"),
+                    new Field(
+                            "decoder_sparse_step",
+                            Use.APPLIED,
+                            "not a Glm4MoeConfig field: 1 or null only (every layer from"
+                                    + " first_k_dense_replace on is sparse)"),
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF,
+                    new Field("ep_size", Use.NO_EFFECT, "expert parallelism of the original code"));
+
     private static final List<Field> GPT_OSS =
             List.of(
                     new Field(
@@ -1534,6 +1628,7 @@ public final class ModelFields {
                     case "OlmoeForCausalLM" -> OLMOE;
                     case "FlexOlmoForCausalLM" -> FLEX_OLMO;
                     case "Qwen2MoeForCausalLM" -> QWEN2_MOE;
+                    case "Glm4MoeForCausalLM" -> GLM4_MOE;
                     case "GptOssForCausalLM" -> GPT_OSS;
                     default -> List.of();
                 });
@@ -1594,6 +1689,7 @@ public final class ModelFields {
         m.put("OlmoeForCausalLM", OLMOE);
         m.put("FlexOlmoForCausalLM", FLEX_OLMO);
         m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
+        m.put("Glm4MoeForCausalLM", GLM4_MOE);
         m.put("GptOssForCausalLM", GPT_OSS);
         return m;
     }

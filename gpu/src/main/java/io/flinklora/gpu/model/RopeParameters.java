@@ -203,8 +203,11 @@ public record RopeParameters(
             String architecture,
             Integer classOriginalMax) {
         boolean phi3 = architecture.equals("Phi3ForCausalLM");
+        // GLM-4-MoE's config sets the same default (partial_rotary_factor 0.5)
         boolean glm =
-                architecture.equals("GlmForCausalLM") || architecture.equals("Glm4ForCausalLM");
+                architecture.equals("GlmForCausalLM")
+                        || architecture.equals("Glm4ForCausalLM")
+                        || architecture.equals("Glm4MoeForCausalLM");
         boolean stablelm = architecture.equals("StableLmForCausalLM");
         // Persimmon's config sets the same default as Phi's (partial_rotary_factor 0.5)
         boolean phi =

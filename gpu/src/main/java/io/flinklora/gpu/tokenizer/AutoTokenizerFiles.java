@@ -92,6 +92,7 @@ final class AutoTokenizerFiles {
                     Map.entry("cohere", "CohereTokenizer"),
                     Map.entry("cohere2", "CohereTokenizer"),
                     Map.entry("glm4", "TokenizersBackend"),
+                    Map.entry("glm4_moe", "TokenizersBackend"),
                     Map.entry("stablelm", "TokenizersBackend"),
                     Map.entry("olmo", "GPTNeoXTokenizer"),
                     Map.entry("gpt_neox", "GPTNeoXTokenizer"),

@@ -160,6 +160,19 @@ class ConfigDefaultsConformanceTest {
                     experts.get("shared").asInt(),
                     m.experts().sharedIntermediate(),
                     "the shared expert's width");
+            JsonNode grouped = experts.get("grouped");
+            if (grouped == null || grouped.isNull()) {
+                assertEquals(null, m.experts().grouped(), "no grouped router");
+            } else {
+                ModelConfig.Experts.Grouped g = m.experts().grouped();
+                assertEquals(grouped.get("groups").asInt(), g.groups(), "the router's groups");
+                assertEquals(
+                        grouped.get("topk_group").asInt(),
+                        g.topKGroups(),
+                        "the groups that compete");
+                assertEquals(
+                        grouped.get("scale").asDouble(), g.scale(), 0, "routed_scaling_factor");
+            }
         }
         assertEquals(
                 t.get("attn_logit_softcapping").asDouble(0),

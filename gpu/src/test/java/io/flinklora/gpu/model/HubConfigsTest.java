@@ -499,6 +499,73 @@ class HubConfigsTest {
     }
 
     @Test
+    void glm45AirReadsAsGroupedSigmoidRoutingWithSharedExpertsAndAHalfRotary() throws Exception {
+        // GLM-4.5-Air's config.json as transformers' GLM-4-MoE conversion writes it (4.x layout):
+        // head_dim 128 against hidden 4096 / 96 heads, DeepSeek-V3's fields Glm4MoeConfig does not
+        // declare (topk_method, moe_router_dtype, decoder_sparse_step) at the routing it computes
+        ModelConfig c =
+                parse(
+                        "GLM-4.5-Air",
+                        "{\"architectures\": [\"Glm4MoeForCausalLM\"], \"attention_bias\": true,"
+                                + " \"attention_dropout\": 0.0, \"pad_token_id\": 151329,"
+                                + " \"eos_token_id\": [151329, 151336, 151338], \"head_dim\": 128,"
+                                + " \"hidden_act\": \"silu\", \"hidden_size\": 4096,"
+                                + " \"decoder_sparse_step\": 1, \"initializer_range\": 0.02,"
+                                + " \"intermediate_size\": 10944, \"max_position_embeddings\": 131072,"
+                                + " \"model_type\": \"glm4_moe\", \"moe_intermediate_size\": 1408,"
+                                + " \"norm_topk_prob\": true, \"num_attention_heads\": 96,"
+                                + " \"n_group\": 1, \"topk_group\": 1, \"n_routed_experts\": 128,"
+                                + " \"n_shared_experts\": 1, \"routed_scaling_factor\": 1.0,"
+                                + " \"topk_method\": \"noaux_tc\", \"moe_router_dtype\": \"float32\","
+                                + " \"num_experts_per_tok\": 8, \"first_k_dense_replace\": 1,"
+                                + " \"num_hidden_layers\": 46, \"num_key_value_heads\": 8,"
+                                + " \"partial_rotary_factor\": 0.5, \"output_router_logits\": false,"
+                                + " \"rms_norm_eps\": 1e-5, \"rope_scaling\": null, \"rope_theta\":"
+                                + " 10000, \"router_aux_loss_coef\": 0.001, \"tie_word_embeddings\":"
+                                + " false, \"torch_dtype\": \"bfloat16\", \"transformers_version\":"
+                                + " \"4.54.0dev\", \"use_cache\": true, \"vocab_size\": 151552}");
+        assertEquals(128, c.headDim());
+        assertEquals(8, c.numKvHeads());
+        assertEquals(64, c.rope().rotaryDim(128));
+        assertFalse(c.block().interleavedRotary(), "rotate_half over the leading half");
+        assertTrue(c.qkvBias() && !c.oBias() && !c.mlpBias(), "biases on q, k and v only");
+        assertFalse(c.qkNorm());
+        ModelConfig.Experts x = c.experts();
+        assertEquals(128, x.count());
+        assertEquals(8, x.perToken());
+        assertEquals(1408, x.intermediate());
+        assertEquals(1408, x.sharedIntermediate(), "one shared expert, moe_intermediate_size wide");
+        assertTrue(x.normalizeTopK());
+        assertEquals(ModelConfig.Experts.Routing.SIGMOID_GROUPED_TOP_K, x.routing());
+        assertEquals(new ModelConfig.Experts.Grouped(1, 1, 1.0), x.grouped());
+        assertFalse(x.sparse(0), "first_k_dense_replace 1: layer 0 dense");
+        assertTrue(x.sparse(1) && x.sparse(45));
+        assertEquals(List.of(151329, 151336, 151338), c.eosTokenIds());
+        for (String loose :
+                List.of(
+                        "\"topk_method\": \"greedy\"",
+                        "\"scoring_func\": \"softmax\"",
+                        "\"moe_router_dtype\": \"bfloat16\"",
+                        "\"decoder_sparse_step\": 2")) {
+            var e =
+                    org.junit.jupiter.api.Assertions.assertThrows(
+                            ModelFormatException.class,
+                            () ->
+                                    parse(
+                                            "glm4-moe-loose",
+                                            "{\"architectures\": [\"Glm4MoeForCausalLM\"],"
+                                                    + " \"hidden_size\": 64, \"num_attention_heads\": 4,"
+                                                    + " \"num_key_value_heads\": 2,"
+                                                    + " \"intermediate_size\": 16, \"num_hidden_layers\": 2,"
+                                                    + " \"vocab_size\": 64, \"n_routed_experts\": 4,"
+                                                    + " \"num_experts_per_tok\": 2, "
+                                                    + loose
+                                                    + "}"));
+            assertTrue(e.getMessage().contains(loose.split("\"")[1]), e.getMessage());
+        }
+    }
+
+    @Test
     void persimmonWithKeyValueHeadsOrAHeadDimItsModelDoesNotUseIsRefusedNamingThem() {
         String base =
                 "{\"architectures\": [\"PersimmonForCausalLM\"], \"model_type\": \"persimmon\","

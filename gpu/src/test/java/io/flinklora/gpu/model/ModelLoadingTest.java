@@ -335,6 +335,48 @@ class ModelLoadingTest {
         }
     }
 
+    /**
+     * GLM-4.5 and GLM-4.5-Air carry a multi-token prediction layer after their decoder layers
+     * ({@code model.layers.92} / {@code 46}), which Glm4MoeForCausalLM skips on load by those
+     * names: the engine skips them too (same tokens); an extra layer under any other index is
+     * refused by name.
+     */
+    @Test
+    void glm4MoeMultiTokenPredictionLayersAreSkippedAsTransformersSkipsThem(@TempDir Path dir)
+            throws IOException {
+        Path fixture =
+                TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/glm4_moe");
+        Path model = dir.resolve("glm");
+        Files.createDirectories(model);
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(fixture.resolve(f), model.resolve(f));
+        }
+        int layers = ModelConfig.read(fixture).numLayers();
+        for (String extra :
+                List.of(
+                        "model.layers.46.enorm.weight",
+                        "model.layers.92.shared_head.head.weight",
+                        "model.layers." + layers + ".enorm.weight")) {
+            SafetensorsWriter w = new SafetensorsWriter();
+            try (WeightIndex in = WeightIndex.open(fixture);
+                    NDManager m = NDManager.newBaseManager()) {
+                for (String n : in.names()) {
+                    NDArray a = in.load(n, m, DataType.FLOAT32);
+                    w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
+                }
+                w.add(extra, DType.F32, new long[] {4}, new float[4]);
+            }
+            w.write(model.resolve("model.safetensors"));
+            if (extra.contains(".46.") || extra.contains(".92.")) {
+                assertArrayEquals(greedy(fixture, 8), greedy(model, 8), extra);
+            } else {
+                ModelFormatException e =
+                        assertThrows(ModelFormatException.class, () -> greedy(model, 1));
+                assertTrue(e.getMessage().contains(extra), e.getMessage());
+            }
+        }
+    }
+
     @Test
     void configFieldsThatWouldChangeTheComputationAreRefusedByName(@TempDir Path dir)
             throws IOException {
