@@ -32,7 +32,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM,
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM, Dots1Config, Dots1ForCausalLM,
     GptOssConfig, GptOssForCausalLM, GraniteMoeConfig, GraniteMoeForCausalLM,
     GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
@@ -74,7 +74,7 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM),
             granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM),
             granitemoeshared=(GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM),
-            glm4_moe=(Glm4MoeConfig, Glm4MoeForCausalLM))
+            glm4_moe=(Glm4MoeConfig, Glm4MoeForCausalLM), dots1=(Dots1Config, Dots1ForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -352,6 +352,24 @@ def rand_model(r, arch):
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([4, 16])
             cfg["max_window_layers"] = r.choice([0, 1, 2, 3])
+    if arch == "dots1":
+        # Qwen3's attention (q/k norms, biases) and its sliding layers (no use_sliding_window), GLM-4-MoE's experts
+        # with required counts (Dots1Config's defaults are None)
+        n = r.choice([2, 4, 6, 8])
+        cfg["n_routed_experts" if r.random() < 0.85 else "num_local_experts"] = n
+        cfg["n_group"] = r.choice([1, 1, 2, 3])
+        cfg["topk_group"] = r.choice([1, 1, 2])
+        cfg["num_experts_per_tok"] = r.choice([1, 2, 2, 3])
+        cfg["moe_intermediate_size"] = r.choice([16, 24])
+        cfg["n_shared_experts"] = r.choice([1, 1, 2])
+        cfg["first_k_dense_replace"] = r.choice([0, 0, 1, 2])
+        cfg["routed_scaling_factor"] = r.choice([1.0, 2.5])
+        cfg["norm_topk_prob"] = r.random() < 0.5
+        cfg["attention_bias"] = r.random() < 0.5
+        cfg["sliding_window"] = r.choice([None, 4, 16, 4096])
+        cfg["max_window_layers"] = r.choice([0, 1, 2, 62])
+        if r.random() < 0.1:
+            cfg.pop("n_shared_experts")  # Dots1Config's None: transformers fails, the engine refuses by name
     if arch == "glm4_moe":
         # Llama's attention (q/k/v biases, per-head q/k norms) rotating a leading share of each head (default half);
         # dense layers before first_k_dense_replace; DeepSeek-V3's grouped sigmoid router with a score correction,
@@ -685,6 +703,7 @@ MOE_PARAMETERS_ROUTER = ["gate_up_proj", "down_proj", "router.weight", "experts.
                          "layers.0.block_sparse_moe.router.weight"]
 # GLM-4-MoE: PEFT rewrites gate_proj / up_proj / down_proj into the experts' parameters (qwen2_moe's pattern)
 LIN["glm4_moe"] = LIN["qwen3_moe"]
+LIN["dots1"] = LIN["qwen3_moe"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                     "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
@@ -696,7 +715,7 @@ def rand_lora(r, arch, layers):
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "persimmon", "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                                      "granitemoeshared", "glm4_moe")
+                                      "granitemoeshared", "glm4_moe", "dots1")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -766,7 +785,7 @@ def rand_lora(r, arch, layers):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
     if arch in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                "granitemoeshared", "glm4_moe") and r.random() < 0.4:
+                "granitemoeshared", "glm4_moe", "dots1") and r.random() < 0.4:
         kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss"
                                            else MOE_PARAMETERS_ROUTER if arch in ("granitemoe", "granitemoeshared")
                                            else MOE_PARAMETERS,

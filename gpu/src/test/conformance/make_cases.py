@@ -126,6 +126,8 @@ from transformers import (  # noqa: E402
     Qwen2MoeConfig,
     Glm4MoeConfig,
     Glm4MoeForCausalLM,
+    Dots1Config,
+    Dots1ForCausalLM,
     Qwen2MoeForCausalLM,
     GptOssConfig,
     GptOssForCausalLM,
@@ -267,6 +269,7 @@ ARCH = {
     "olmoe": (OlmoeConfig, OlmoeForCausalLM, "OlmoeForCausalLM"),
     "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
     "glm4_moe": (Glm4MoeConfig, Glm4MoeForCausalLM, "Glm4MoeForCausalLM"),
+    "dots1": (Dots1Config, Dots1ForCausalLM, "Dots1ForCausalLM"),
     "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
     "granitemoe": (GraniteMoeConfig, GraniteMoeForCausalLM, "GraniteMoeForCausalLM"),
     "granitemoeshared": (GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM, "GraniteMoeSharedForCausalLM"),
@@ -2643,6 +2646,32 @@ def model_specs(shapes, seed=0):
             offs=[],
         ),
         dict(
+            # dots.llm1: Qwen3's attention (per-head q/k norms, biases on q, k, v and o) with its sliding layers (the
+            # window always applies, from max_window_layers on: layers 1 and 2 here), GLM-4-MoE's experts: 6 in 3
+            # groups of 2, 2 per token from the 2 best groups, renormalized, times 2, a random score correction, a
+            # shared expert; layer 0 dense. PEFT rewrites its expert targets too (dots1 maps to qwen2_moe's pattern)
+            name="dots1",
+            arch="dots1",
+            cfg=dict(num_key_value_heads=gqa_kv, n_routed_experts=6, num_experts_per_tok=2, moe_intermediate_size=24,
+                     n_shared_experts=1, n_group=3, topk_group=2, routed_scaling_factor=2.0, norm_topk_prob=True,
+                     first_k_dense_replace=1, attention_bias=True, sliding_window=MISTRAL_WINDOW, max_window_layers=1,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            score_correction_std=0.3,
+            features=["gqa", "attention_bias", "qk_norm", f"sliding_window_{MISTRAL_WINDOW}_from_layer_1",
+                      "moe_6_experts_3_groups_top_2", "sigmoid_grouped_router", "score_correction_bias",
+                      "routed_scaling_factor", "shared_experts", "dense_layer_0", "hub_expert_layout", "rope_default",
+                      "untied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_rslora", "moe_experts_patterns", "v4_experts"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            mix_loads_apart=True,
+            prompt_len=window_prompts,
+            fp64_check=True,
+            offs=[dict(what="sliding window off (every layer full)",
+                       config=lambda c: c.update(layer_types=["full_attention"] * len(c["layer_types"]))),
+                  dict(what="routed_scaling_factor 1", config=cfg_set(routed_scaling_factor=1.0)),
+                  dict(what="score correction zeroed", model_fn=zero_score_correction)],
+        ),
+        dict(
             # GPT-OSS: attention with q/k/v/o biases and a learned sink logit per head, the even layers sliding
             # (window 8), YaRN by default (factor 32, truncate false); 4 experts of which a biased router picks
             # 2 by their logits (softmax over the picked two), experts stored transposed with biases, gate and
@@ -2943,7 +2972,7 @@ def build_source_model(spec, seed, out, shapes):
     config = config_cls(attn_implementation="eager", **kwargs)
     check_config(spec, config, shapes)
     model = model_cls(config).eval()
-    if "qk_norm" in spec["features"] and spec["arch"] not in ("qwen3_moe", "glm4_moe"):
+    if "qk_norm" in spec["features"] and spec["arch"] not in ("qwen3_moe", "glm4_moe", "dots1"):
         check_qk_norm(spec, model)
     check_new_features(spec, model)
     if "norm_mean" in spec:
@@ -3057,9 +3086,9 @@ def write_v4_expert_adapter(spec, model, name, path, gen):
     up0, up1, down = ("w1", "w3", "w2") if mixtral else ("gate_proj", "up_proj", "down_proj")
     kw["target_modules"] = [t.format(up0=up0, up1=up1, down=down) for t in kw["target_modules"]]
     config = model.config
-    hidden, experts = config.hidden_size, (config.num_local_experts if mixtral or spec["arch"] == "glm4_moe"
+    hidden, experts = config.hidden_size, (config.num_local_experts if mixtral or spec["arch"] in ("glm4_moe", "dots1")
                                            else config.num_experts)
-    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe", "glm4_moe") \
+    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe", "glm4_moe", "dots1") \
         else config.intermediate_size
     r = kw["r"]
     block = "block_sparse_moe" if mixtral else "mlp"
@@ -3158,20 +3187,26 @@ def check_new_features(spec, model):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
     if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                        "granitemoeshared", "glm4_moe"):
+                        "granitemoeshared", "glm4_moe", "dots1"):
         # the layers that route through experts, as the spec means them
         # (GraniteMoE's decoder layer names its MLP block_sparse_moe)
         sparse = [hasattr(getattr(layer, "mlp", None) or layer.block_sparse_moe, "experts")
                   for layer in model.model.layers]
         want = [i not in spec["cfg"].get("mlp_only_layers", []) and (i + 1) % spec["cfg"].get("decoder_sparse_step", 1) == 0
                 for i in range(config.num_hidden_layers)]
-        if spec["arch"] == "glm4_moe":
+        if spec["arch"] in ("glm4_moe", "dots1"):
             want = [i >= spec["cfg"]["first_k_dense_replace"] for i in range(config.num_hidden_layers)]
             moe = next(layer.mlp for layer in model.model.layers if hasattr(layer.mlp, "experts"))
             assert moe.gate.num_group == spec["cfg"]["n_group"], spec["name"]
             assert moe.shared_experts.gate_proj.out_features == config.moe_intermediate_size * config.n_shared_experts
+        if spec["arch"] == "glm4_moe":
             attn = model.model.layers[0].self_attn
             assert attn.use_qk_norm == spec["cfg"].get("use_qk_norm", False), spec["name"]
+        if spec["arch"] == "dots1":
+            # the window from max_window_layers on
+            assert [l.self_attn.sliding_window for l in model.model.layers] == [
+                spec["cfg"]["sliding_window"] if i >= spec["cfg"]["max_window_layers"] else None
+                for i in range(config.num_hidden_layers)], spec["name"]
         assert sparse == want and any(sparse), (spec["name"], sparse)
         if spec["arch"] == "granitemoeshared":
             # the shared MLP beside block_sparse_moe, gate and up fused in input_linear
@@ -3398,7 +3433,7 @@ def make_rows(spec, out, seed, stats):
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
         if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss",
-                                                    "glm4_moe",
+                                                    "glm4_moe", "dots1",
                                                     "granitemoe", "granitemoeshared"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one

@@ -39,7 +39,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("Qwen3MoeForCausalLM", "qwen3_moe"), ("OlmoeForCausalLM", "olmoe"), ("FlexOlmoForCausalLM", "flex_olmo"), ("CwmForCausalLM", "cwm"), ("Qwen2MoeForCausalLM", "qwen2_moe"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
          ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon"),
-         ("Ministral3ForCausalLM", "ministral3"), ("Glm4MoeForCausalLM", "glm4_moe")]
+         ("Ministral3ForCausalLM", "ministral3"), ("Glm4MoeForCausalLM", "glm4_moe"),
+         ("Dots1ForCausalLM", "dots1")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -200,6 +201,18 @@ EXTRA = [
      "moe_intermediate_size": 32},
     {"num_key_value_heads": 8, "n_routed_experts": 8, "n_group": 2, "topk_group": 3, "num_experts_per_tok": 1,
      "moe_intermediate_size": 32},
+    # dots.llm1: its experts need their counts (Dots1Config's defaults are None); its window applies from
+    # max_window_layers on without a use_sliding_window switch
+    {"num_key_value_heads": 8, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
+     "moe_intermediate_size": 32},
+    {"num_key_value_heads": 8, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
+     "moe_intermediate_size": 32, "sliding_window": 64, "max_window_layers": 2, "first_k_dense_replace": 1,
+     "norm_topk_prob": True},
+    {"num_key_value_heads": 8, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
+     "moe_intermediate_size": 32, "sliding_window": None, "max_window_layers": 2},
+    {"num_key_value_heads": 8, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
+     "moe_intermediate_size": 32, "sliding_window": 64, "layer_types": ["full_attention", "sliding_attention",
+                                                                         "full_attention", "sliding_attention"]},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -221,7 +234,8 @@ LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   "MixtralForCausalLM": ("num_experts",), "Qwen3MoeForCausalLM": ("num_experts", "num_local_experts"),
                   "OlmoeForCausalLM": ("num_experts", "num_local_experts"),
                   "FlexOlmoForCausalLM": ("num_experts", "num_local_experts"),
-                  "GptOssForCausalLM": ("num_experts",), "Glm4MoeForCausalLM": ("num_local_experts",)}
+                  "GptOssForCausalLM": ("num_experts",), "Glm4MoeForCausalLM": ("num_local_experts",),
+                  "Dots1ForCausalLM": ("num_local_experts",)}
 
 
 def resolved(c, arch, model):
@@ -254,6 +268,7 @@ def resolved(c, arch, model):
         window = c.sliding_window
         sliding = [t == "sliding_attention" and window is not None for t in c.layer_types]
     elif arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM", "GptOssForCausalLM", "Olmo3ForCausalLM",
+                  "Dots1ForCausalLM",
                   "CwmForCausalLM",
                   "MinistralForCausalLM",
                   "Exaone4ForCausalLM", "Cohere2ForCausalLM") + GEMMA2_LIKE:
@@ -287,7 +302,7 @@ def resolved(c, arch, model):
     mlp = layer0 if opt else layer0.ffn if mpt else getattr(layer0, "mlp", None) or layer0.block_sparse_moe
     # the MLP of the first sparse layer: a router (gate) and stacked experts
     moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
-                        "Qwen2MoeForCausalLM", "Glm4MoeForCausalLM",
+                        "Qwen2MoeForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
                         "GptOssForCausalLM", "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
     block = lambda layer: getattr(layer, "mlp", None) or layer.block_sparse_moe
     sparse_layers = [hasattr(block(layer), "experts") for layer in base.layers] if moe_arch else []
@@ -334,7 +349,7 @@ def resolved(c, arch, model):
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
-        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Dots1ForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
                             "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
                             "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
                    or bool(getattr(c, "qk_layernorm", False))
@@ -388,7 +403,7 @@ def resolved(c, arch, model):
                     # GLM-4-MoE's router: groups, the groups that compete, the weights' scale
                     "grouped": {"groups": moe_mlp.gate.num_group, "topk_group": moe_mlp.gate.topk_group,
                                 "scale": moe_mlp.gate.routed_scaling_factor}
-                               if arch == "Glm4MoeForCausalLM" else None,
+                               if arch in ("Glm4MoeForCausalLM", "Dots1ForCausalLM") else None,
                     "shared": moe_mlp.shared_expert.gate_proj.out_features if hasattr(moe_mlp, "shared_expert")
                               else moe_mlp.shared_experts.gate_proj.out_features if hasattr(moe_mlp, "shared_experts")
                               else layer0.shared_mlp.input_linear.out_features // 2
@@ -476,7 +491,7 @@ def main():
                 # and so do Mixtral's experts (which rows each expert takes: nonzero)
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
                                                     "OlmoeForCausalLM", "FlexOlmoForCausalLM", "Qwen2MoeForCausalLM",
-                                                    "GptOssForCausalLM", "Glm4MoeForCausalLM",
+                                                    "GptOssForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
                                                     "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)

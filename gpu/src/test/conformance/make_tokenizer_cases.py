@@ -186,6 +186,8 @@ CASES = {
     # GLM-4-MoE registers the generic backend (GLM-4.5's checkpoints name PreTrainedTokenizerFast)
     "sp_glm4_moe_registered_over_llama_class": (sp_file(), {"model_type": "glm4_moe"}, dict(
         tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
+    # dots.llm1 registers none: tokenizer_config.json's class (Qwen2Tokenizer in its checkpoints), here none
+    "bl_dots1_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "dots1"}, None),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)

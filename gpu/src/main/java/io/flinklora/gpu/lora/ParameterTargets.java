@@ -286,8 +286,8 @@ public final class ParameterTargets {
 
     /**
      * Whether PEFT 0.21 rewrites adapter targets on this model when it loads one ({@code
-     * _MODEL_TO_CONVERSION_PATTERN}: Mixtral, and Qwen3-MoE, OLMoE, FlexOlmo and GLM-4-MoE by
-     * Qwen2-MoE's pattern; not Qwen2-MoE itself, whose targets it applies as written).
+     * _MODEL_TO_CONVERSION_PATTERN}: Mixtral, and Qwen3-MoE, OLMoE, FlexOlmo, GLM-4-MoE and
+     * dots.llm1 by Qwen2-MoE's pattern; not Qwen2-MoE itself, whose targets it applies as written).
      */
     static boolean convertible(ModelConfig model) {
         return switch (model.architecture()) {
@@ -295,7 +295,8 @@ public final class ParameterTargets {
                     "Qwen3MoeForCausalLM",
                     "OlmoeForCausalLM",
                     "FlexOlmoForCausalLM",
-                    "Glm4MoeForCausalLM" ->
+                    "Glm4MoeForCausalLM",
+                    "Dots1ForCausalLM" ->
                     true;
             default -> false;
         };

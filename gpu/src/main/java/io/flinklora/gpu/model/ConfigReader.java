@@ -44,7 +44,9 @@ final class ConfigReader {
                 || field.equals("shared_intermediate_size")
                 // GLM-4-MoE: no dense layers before the sparse ones
                 || field.equals("first_k_dense_replace")
-                || field.equals("n_routed_experts");
+                || field.equals("n_routed_experts")
+                // refused with its reason where the experts are read (a zero-width shared MLP)
+                || field.equals("n_shared_experts");
     }
 
     static double number(JsonNode root, String field, String source, double dflt) {

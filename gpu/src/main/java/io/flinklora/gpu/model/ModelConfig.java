@@ -220,7 +220,8 @@ public record ModelConfig(
                     "GptOssForCausalLM",
                     "GraniteMoeForCausalLM",
                     "GraniteMoeSharedForCausalLM",
-                    "Glm4MoeForCausalLM");
+                    "Glm4MoeForCausalLM",
+                    "Dots1ForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -668,6 +669,7 @@ public record ModelConfig(
                         new Defaults(4, null, 32768, false, "silu", 1e-6, null);
                 case "Glm4MoeForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
+                case "Dots1ForCausalLM" -> new Defaults(32, null, 2048, false, "silu", 1e-6, null);
                 case "Qwen2MoeForCausalLM" ->
                         new Defaults(16, null, 32768, false, "silu", 1e-6, null);
                 case "GptOssForCausalLM" -> new Defaults(8, 64, 131072, false, "silu", 1e-5, null);
@@ -1243,16 +1245,21 @@ public record ModelConfig(
         }
         // Qwen3-MoE's attention is Qwen3's (per-head q/k norms, attention_bias)
         boolean qwen3MoE = arch.equals("Qwen3MoeForCausalLM");
-        boolean qwen3 = arch.equals("Qwen3ForCausalLM") || qwen3MoE;
+        // dots.llm1: Qwen3's attention (per-head q/k norms, attention_bias on q, k, v and o, its
+        // sliding layers) with GLM-4-MoE's experts
+        boolean dots1 = arch.equals("Dots1ForCausalLM");
+        boolean qwen3 = arch.equals("Qwen3ForCausalLM") || qwen3MoE || dots1;
         // GLM-4-MoE: Llama's attention (attention_bias on q, k and v; use_qk_norm's per-head
         // RMSNorms, as Qwen3's) rotating the leading half of each head, DeepSeek-V3's experts
         boolean glm4Moe = arch.equals("Glm4MoeForCausalLM");
-        if (glm4Moe && root.has("head_dim") && root.get("head_dim").isNull()) {
-            // Glm4MoeConfig has no head_dim field: a loose null is what Glm4MoeAttention reads
+        if ((glm4Moe || dots1) && root.has("head_dim") && root.get("head_dim").isNull()) {
+            // Their config classes have no head_dim field: a loose null is what their attention
+            // reads
             throw new ModelFormatException(
                     source
-                            + ": head_dim null is not supported for Glm4MoeForCausalLM"
-                            + " (transformers 5's Glm4MoeAttention reads it as it is and fails)");
+                            + ": head_dim null is not supported for "
+                            + arch
+                            + " (transformers 5's attention reads it as it is and fails)");
         }
         // OLMo 3's block is OLMo 2's, with sliding layers and a rotary embedding per layer type.
         boolean olmo3 = arch.equals("Olmo3ForCausalLM");
@@ -1904,10 +1911,11 @@ public record ModelConfig(
                                                                                 arch.equals(
                                                                                         "GraniteMoeSharedForCausalLM"),
                                                                                 source)
-                                                                        : glm4Moe
+                                                                        : glm4Moe || dots1
                                                                                 ? glm4MoeExperts(
                                                                                         root,
                                                                                         layers,
+                                                                                        dots1,
                                                                                         source)
                                                                                 : null);
     }
@@ -2014,20 +2022,25 @@ public record ModelConfig(
      * 1, {@code routed_scaling_factor} default 1, {@code norm_topk_prob} default true). The configs
      * transformers fails on, or routes through masked experts, are refused by name.
      */
-    private static Experts glm4MoeExperts(JsonNode root, int layers, String source) {
-        // DeepSeek-V3-style fields some GLM-4.5 conversions carry, which Glm4MoeConfig does not
-        // declare and its model never reads: served at the routing it computes, refused otherwise
-        checkLooseText(root, "topk_method", "noaux_tc", source);
-        checkLooseText(root, "scoring_func", "sigmoid", source);
-        checkLooseText(root, "moe_router_dtype", "float32", source);
-        JsonNode step = root.get("decoder_sparse_step");
-        if (step != null && !step.isNull() && !(step.isIntegralNumber() && step.asLong() == 1)) {
-            throw new ModelFormatException(
-                    source
-                            + ": decoder_sparse_step "
-                            + step
-                            + " is not a Glm4MoeConfig field: Glm4MoeForCausalLM routes every layer"
-                            + " from first_k_dense_replace on (only 1 is served)");
+    private static Experts glm4MoeExperts(JsonNode root, int layers, boolean dots1, String source) {
+        if (!dots1) {
+            // DeepSeek-V3-style fields some GLM-4.5 conversions carry, which Glm4MoeConfig does
+            // not declare and its model never reads: served at the routing it computes, refused
+            // otherwise
+            checkLooseText(root, "topk_method", "noaux_tc", source);
+            checkLooseText(root, "scoring_func", "sigmoid", source);
+            checkLooseText(root, "moe_router_dtype", "float32", source);
+            JsonNode step = root.get("decoder_sparse_step");
+            if (step != null
+                    && !step.isNull()
+                    && !(step.isIntegralNumber() && step.asLong() == 1)) {
+                throw new ModelFormatException(
+                        source
+                                + ": decoder_sparse_step "
+                                + step
+                                + " is not a Glm4MoeConfig field: Glm4MoeForCausalLM routes every"
+                                + " layer from first_k_dense_replace on (only 1 is served)");
+            }
         }
         if (ConfigReader.has(root, "n_routed_experts")
                 && ConfigReader.has(root, "num_local_experts")) {
@@ -2044,14 +2057,29 @@ public record ModelConfig(
         int count = ConfigReader.intField(root, countName, source, 128, 1 << 16);
         int perToken = ConfigReader.intField(root, "num_experts_per_tok", source, 8, 1 << 16);
         int inter = ConfigReader.intField(root, "moe_intermediate_size", source, 1408, MAX_DIM);
+        // Dots1Config: no dense layers and no renormalization by default
         int firstSparse =
-                ConfigReader.intField(root, "first_k_dense_replace", source, 1, MAX_LAYERS * 64);
+                ConfigReader.intField(
+                        root, "first_k_dense_replace", source, dots1 ? 0 : 1, MAX_LAYERS * 64);
         List<Boolean> sparse = new ArrayList<>();
         for (int l = 0; l < layers; l++) {
             sparse.add(l >= firstSparse);
         }
         if (!sparse.contains(true)) {
             return null; // every layer dense: Glm4MoeDecoderLayer builds no router or experts
+        }
+        if (dots1) {
+            // Dots1Config's None defaults: its experts cannot be built without them
+            for (String f : List.of(countName, "num_experts_per_tok", "n_shared_experts")) {
+                if (!ConfigReader.has(root, f)) {
+                    throw new ModelFormatException(
+                            source
+                                    + ": Dots1ForCausalLM needs "
+                                    + f
+                                    + " (Dots1Config's default is None; transformers 5 fails"
+                                    + " building its experts without it)");
+                }
+            }
         }
         checkPerToken(count, perToken, countName, source);
         int shared = ConfigReader.intField(root, "n_shared_experts", source, 1, 1 << 16);
@@ -2098,7 +2126,7 @@ public record ModelConfig(
         return new Experts(
                 count,
                 perToken,
-                ConfigReader.bool(root, "norm_topk_prob", source, true),
+                ConfigReader.bool(root, "norm_topk_prob", source, !dots1),
                 inter,
                 true, // float32 weights times the experts' outputs, as Mixtral's
                 sparse,
@@ -2499,9 +2527,13 @@ public record ModelConfig(
                         || ministral
                         || arch.equals("GptOssForCausalLM");
         boolean qwen2Moe = arch.equals("Qwen2MoeForCausalLM");
+        // Dots1Config has no use_sliding_window: its window (default 4096, null: none) always
+        // applies, from max_window_layers (default 62) on
+        boolean dots1 = arch.equals("Dots1ForCausalLM");
         if (!arch.equals("Qwen2ForCausalLM")
                 && !arch.equals("Qwen3ForCausalLM")
                 && !qwen2Moe
+                && !dots1
                 && !typedOnly) {
             return out;
         }
@@ -2513,7 +2545,8 @@ public record ModelConfig(
                         ? ConfigReader.intField(
                                 root, "sliding_window_pattern", source, 6, MAX_LAYERS)
                         : olmo3 ? 4 : ministral ? Integer.MAX_VALUE : 2;
-        boolean use = typedOnly || ConfigReader.bool(root, "use_sliding_window", source, false);
+        boolean use =
+                typedOnly || dots1 || ConfigReader.bool(root, "use_sliding_window", source, false);
         // An absent sliding_window is the class default (4096 for Qwen2 and Qwen3 too, kept with
         // use_sliding_window); only an explicit null means none.
         boolean window =
@@ -2529,7 +2562,8 @@ public record ModelConfig(
                             + " pass and fails without a window)");
         }
         int maxWindowLayers =
-                ConfigReader.intField(root, "max_window_layers", source, 28, MAX_LAYERS);
+                ConfigReader.intField(
+                        root, "max_window_layers", source, dots1 ? 62 : 28, MAX_LAYERS);
         List<Boolean> typed = slidingTypes(root, layers, source);
         if (typed != null) {
             for (int l = 0; l < layers; l++) {

@@ -1108,6 +1108,70 @@ public final class ModelFields {
                     ROUTER_AUX_LOSS_COEF,
                     new Field("ep_size", Use.NO_EFFECT, "expert parallelism of the original code"));
 
+    // dots.llm1: Qwen3's attention and sliding layers (no use_sliding_window) with GLM-4-MoE's
+    // experts (no defaults for their counts)
+    private static final List<Field> DOTS1 =
+            List.of(
+                    SILU,
+                    ATTENTION_BIAS,
+                    new Field(
+                            "sliding_window",
+                            Use.APPLIED,
+                            "the window of the layers from max_window_layers on, or of those"
+                                    + " layer_types marks sliding (absent: 4096; null: none)"),
+                    new Field(
+                            "max_window_layers",
+                            Use.APPLIED,
+                            "without layer_types, the layers from it on slide (default 62)"),
+                    new Field(
+                            "layer_types",
+                            Use.APPLIED,
+                            "full_attention / sliding_attention; a sliding type without a window is"
+                                    + " refused, as transformers 5 fails on it"),
+                    new Field(
+                            "n_routed_experts",
+                            Use.APPLIED,
+                            "experts per sparse layer; required (Dots1Config's default None fails)"),
+                    new Field(
+                            "num_local_experts",
+                            Use.APPLIED,
+                            "n_routed_experts' alias (Dots1Config's attribute_map); both given is"
+                                    + " refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "experts the router picks for each token; required; more than the"
+                                    + " experts of the topk_group best groups is refused"),
+                    new Field(
+                            "norm_topk_prob",
+                            Use.APPLIED,
+                            "the picked experts' weights divided by their sum + 1e-20 (default"
+                                    + " false)"),
+                    new Field(
+                            "moe_intermediate_size",
+                            Use.APPLIED,
+                            "each routed expert's width (default 1408); intermediate_size is the"
+                                    + " dense layers'"),
+                    new Field(
+                            "n_shared_experts",
+                            Use.APPLIED,
+                            "the shared expert is n_shared_experts x moe_intermediate_size wide;"
+                                    + " required; 0 refused"),
+                    new Field(
+                            "first_k_dense_replace",
+                            Use.APPLIED,
+                            "the layers before it keep the dense MLP (default 0)"),
+                    new Field(
+                            "n_group",
+                            Use.APPLIED,
+                            "as GLM-4-MoE's (default 1); groups of fewer than two experts"
+                                    + " refused"),
+                    new Field("topk_group", Use.APPLIED, "as GLM-4-MoE's (default 1)"),
+                    new Field(
+                            "routed_scaling_factor",
+                            Use.APPLIED,
+                            "the picked experts' weights times it (default 1)"));
+
     private static final List<Field> GPT_OSS =
             List.of(
                     new Field(
@@ -1629,6 +1693,7 @@ public final class ModelFields {
                     case "FlexOlmoForCausalLM" -> FLEX_OLMO;
                     case "Qwen2MoeForCausalLM" -> QWEN2_MOE;
                     case "Glm4MoeForCausalLM" -> GLM4_MOE;
+                    case "Dots1ForCausalLM" -> DOTS1;
                     case "GptOssForCausalLM" -> GPT_OSS;
                     default -> List.of();
                 });
@@ -1690,6 +1755,7 @@ public final class ModelFields {
         m.put("FlexOlmoForCausalLM", FLEX_OLMO);
         m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
         m.put("Glm4MoeForCausalLM", GLM4_MOE);
+        m.put("Dots1ForCausalLM", DOTS1);
         m.put("GptOssForCausalLM", GPT_OSS);
         return m;
     }
