@@ -32,7 +32,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM, Dots1Config, Dots1ForCausalLM,
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM, Dots1Config, Dots1ForCausalLM, ApertusConfig, ApertusForCausalLM,
     GptOssConfig, GptOssForCausalLM, GraniteMoeConfig, GraniteMoeForCausalLM,
     GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
@@ -74,7 +74,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             qwen2_moe=(Qwen2MoeConfig, Qwen2MoeForCausalLM), gpt_oss=(GptOssConfig, GptOssForCausalLM),
             granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM),
             granitemoeshared=(GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM),
-            glm4_moe=(Glm4MoeConfig, Glm4MoeForCausalLM), dots1=(Dots1Config, Dots1ForCausalLM))
+            glm4_moe=(Glm4MoeConfig, Glm4MoeForCausalLM), dots1=(Dots1Config, Dots1ForCausalLM),
+            apertus=(ApertusConfig, ApertusForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -352,6 +353,14 @@ def rand_model(r, arch):
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([4, 16])
             cfg["max_window_layers"] = r.choice([0, 1, 2, 3])
+    if arch == "apertus":
+        # Llama's attention with per-head q/k norms, an MLP without a gate around xIELU (its default) or another
+        # activation; the class default rotary (llama3, theta 1.2e7) when the parameters are dropped
+        cfg["hidden_act"] = r.choice(["xielu", "xielu", "xielu", "relu2", "silu", "gelu"])
+        cfg["attention_bias"] = r.random() < 0.4
+        if r.random() < 0.2:
+            cfg.pop("rope_parameters")
+            cfg["max_position_embeddings"] = 65536
     if arch == "dots1":
         # Qwen3's attention (q/k norms, biases) and its sliding layers (no use_sliding_window), GLM-4-MoE's experts
         # with required counts (Dots1Config's defaults are None)
@@ -704,6 +713,7 @@ MOE_PARAMETERS_ROUTER = ["gate_up_proj", "down_proj", "router.weight", "experts.
 # GLM-4-MoE: PEFT rewrites gate_proj / up_proj / down_proj into the experts' parameters (qwen2_moe's pattern)
 LIN["glm4_moe"] = LIN["qwen3_moe"]
 LIN["dots1"] = LIN["qwen3_moe"]
+LIN["apertus"] = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                     "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
@@ -715,7 +725,7 @@ def rand_lora(r, arch, layers):
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "persimmon", "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                                      "granitemoeshared", "glm4_moe", "dots1")
+                                      "granitemoeshared", "glm4_moe", "dots1", "apertus")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")

@@ -128,6 +128,8 @@ from transformers import (  # noqa: E402
     Glm4MoeForCausalLM,
     Dots1Config,
     Dots1ForCausalLM,
+    ApertusConfig,
+    ApertusForCausalLM,
     Qwen2MoeForCausalLM,
     GptOssConfig,
     GptOssForCausalLM,
@@ -270,6 +272,7 @@ ARCH = {
     "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM, "Qwen2MoeForCausalLM"),
     "glm4_moe": (Glm4MoeConfig, Glm4MoeForCausalLM, "Glm4MoeForCausalLM"),
     "dots1": (Dots1Config, Dots1ForCausalLM, "Dots1ForCausalLM"),
+    "apertus": (ApertusConfig, ApertusForCausalLM, "ApertusForCausalLM"),
     "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
     "granitemoe": (GraniteMoeConfig, GraniteMoeForCausalLM, "GraniteMoeForCausalLM"),
     "granitemoeshared": (GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM, "GraniteMoeSharedForCausalLM"),
@@ -2672,6 +2675,23 @@ def model_specs(shapes, seed=0):
                   dict(what="score correction zeroed", model_fn=zero_score_correction)],
         ),
         dict(
+            # Apertus: Llama's attention (biases on q, k, v and o with attention_bias) with per-head q/k RMSNorms
+            # before the rotary, attention_layernorm / feedforward_layernorm, an MLP without a gate (up_proj, down_proj)
+            # around xIELU: each layer's learned alpha_p and alpha_n (drawn at random as every parameter) and its
+            # beta and eps buffers (drawn here, so that the values saved are the ones that count); llama3 rotary
+            name="apertus",
+            arch="apertus",
+            cfg=dict(num_key_value_heads=gqa_kv, attention_bias=True, rope_parameters=llama3_rope(shapes)),
+            buffers={"mlp.act_fn.beta": (0.5, 0.2), "mlp.act_fn.eps": (-1e-6, 0.0)},
+            features=["gqa", "attention_bias", "qk_norm", "up_down_mlp", "xielu", "xielu_buffers", "rope_llama3",
+                      "untied_embeddings", "config_v5"],
+            adapters=["plain", "rslora_all_linear", "mixtral_dora", "mixtral_patterns_bias"],
+            mixes=[[("plain", 0.6), ("rslora_all_linear", -0.4)]],
+            fp64_check=True,
+            offs=[dict(what="silu in place of xIELU", config=cfg_set(hidden_act="silu")),
+                  dict(what="xIELU's beta at its default 0.5", model_fn=default_xielu_beta)],
+        ),
+        dict(
             # GPT-OSS: attention with q/k/v/o biases and a learned sink logit per head, the even layers sliding
             # (window 8), YaRN by default (factor 32, truncate false); 4 experts of which a biased router picks
             # 2 by their logits (softmax over the picked two), experts stored transposed with biases, gate and
@@ -2972,7 +2992,7 @@ def build_source_model(spec, seed, out, shapes):
     config = config_cls(attn_implementation="eager", **kwargs)
     check_config(spec, config, shapes)
     model = model_cls(config).eval()
-    if "qk_norm" in spec["features"] and spec["arch"] not in ("qwen3_moe", "glm4_moe", "dots1"):
+    if "qk_norm" in spec["features"] and spec["arch"] not in ("qwen3_moe", "glm4_moe", "dots1", "apertus"):
         check_qk_norm(spec, model)
     check_new_features(spec, model)
     if "norm_mean" in spec:
@@ -2986,6 +3006,13 @@ def build_source_model(spec, seed, out, shapes):
             for name, b in model.named_buffers():
                 if name.endswith("e_score_correction_bias"):
                     b.copy_(randn(b.shape, spec["score_correction_std"], gen))
+        for suffix, (mean, std) in spec.get("buffers", {}).items():
+            # buffers the checkpoint saves and the forward reads (Apertus's xIELU beta and eps)
+            gen = generator(seed, "buffers", spec["name"], suffix)
+            found = [b for n, b in model.named_buffers() if n.endswith(suffix)]
+            assert found, (spec["name"], suffix)
+            for b in found:
+                b.copy_(randn(b.shape, std, gen, mean=mean) if std else torch.full(b.shape, mean))
         for suffix, factor in spec.get("scale_params", {}).items():
             scaled = [p for n, p in model.named_parameters() if n.endswith(suffix)]
             assert scaled, (spec["name"], suffix)
@@ -3506,6 +3533,17 @@ def zero_score_correction(model):
             b.zero_()
             n += 1
     assert n, "no e_score_correction_bias"
+
+
+@torch.no_grad()
+def default_xielu_beta(model):
+    """Apertus with every xIELU's beta buffer back at XIELUActivation's default 0.5."""
+    n = 0
+    for name, b in model.named_buffers():
+        if name.endswith("act_fn.beta"):
+            b.fill_(0.5)
+            n += 1
+    assert n, "no xIELU beta"
 
 
 def variant_model(mdir, change, tmp):

@@ -40,7 +40,7 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
          ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon"),
          ("Ministral3ForCausalLM", "ministral3"), ("Glm4MoeForCausalLM", "glm4_moe"),
-         ("Dots1ForCausalLM", "dots1")]
+         ("Dots1ForCausalLM", "dots1"), ("ApertusForCausalLM", "apertus")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -213,6 +213,9 @@ EXTRA = [
     {"num_key_value_heads": 8, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
      "moe_intermediate_size": 32, "sliding_window": 64, "layer_types": ["full_attention", "sliding_attention",
                                                                          "full_attention", "sliding_attention"]},
+    # Apertus's activations: xIELU (its default), another one, and xIELU where it is not Apertus's MLP
+    {"num_key_value_heads": 8, "hidden_act": "xielu"},
+    {"num_key_value_heads": 8, "hidden_act": "relu2", "attention_bias": True},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -349,7 +352,7 @@ def resolved(c, arch, model):
         "rope_theta": rope["rope_theta"],
         "sliding_rope_type": (local or rope).get("rope_type", "default"),
         "sliding_rope_theta": (local or rope)["rope_theta"],
-        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Dots1ForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
+        "qk_norm": arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Dots1ForCausalLM", "ApertusForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
                             "Gemma3ForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM",
                             "Exaone4ForCausalLM") or bool(getattr(c, "use_qk_norm", False))
                    or bool(getattr(c, "qk_layernorm", False))
@@ -480,6 +483,11 @@ def main():
                 if unread:
                     cases.append({"name": f"{model_type}_{i}", "config": config, "refused": unread[0]})
                     continue
+            if extra.get("hidden_act") == "xielu" and arch not in ("ApertusForCausalLM", "GptOssForCausalLM"):
+                # ACT2FN["xielu"] adds learned parameters to the MLP: the engine serves them on Apertus only
+                # (GPT-OSS never reads hidden_act)
+                cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "xielu"})
+                continue
             if arch == "FalconForCausalLM" and extra.get("alibi"):
                 # transformers computes it; the engine refuses it by name (bfloat16 slopes, scaled)
                 cases.append({"name": f"{model_type}_{i}", "config": config, "refused": "alibi"})

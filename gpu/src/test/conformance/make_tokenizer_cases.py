@@ -188,6 +188,8 @@ CASES = {
         tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
     # dots.llm1 registers none: tokenizer_config.json's class (Qwen2Tokenizer in its checkpoints), here none
     "bl_dots1_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "dots1"}, None),
+    # Apertus registers none either
+    "bl_apertus_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "apertus"}, None),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)

@@ -897,7 +897,7 @@ public record AdapterConfig(
                 out.addAll(List.of(b + ".resid_attn_dropout", b + ".resid_mlp_dropout"));
             }
             if (!model.block().postNormsOnly()) {
-                out.add(b + ".input_layernorm");
+                out.add(b + "." + model.attentionNormName());
             } else {
                 out.add(b + ".post_feedforward_layernorm");
             }

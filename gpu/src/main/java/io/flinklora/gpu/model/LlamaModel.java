@@ -153,7 +153,8 @@ public final class LlamaModel implements AutoCloseable {
             NDArray inputNormBias,
             NDArray postNormBias,
             ExpertWeights experts,
-            NDArray sinks) {
+            NDArray sinks,
+            Xielu xielu) {
         NDArray w(Projection p) {
             return proj[p.ordinal()];
         }
@@ -162,6 +163,14 @@ public final class LlamaModel implements AutoCloseable {
             return bias[p.ordinal()];
         }
     }
+
+    /**
+     * One layer's xIELU (Apertus's XIELUActivation), as its forward computes it from the loaded
+     * {@code act_fn}: {@code alphaP = softplus(alpha_p)}, {@code alphaN = beta + softplus(alpha_n)}
+     * ({@code [1]} each), {@code beta} and {@code eps} (0-dimensional buffers, read as saved: a
+     * bfloat16 checkpoint's eps is not -1e-6).
+     */
+    record Xielu(NDArray alphaP, NDArray alphaN, NDArray beta, NDArray eps) {}
 
     /**
      * A sparse layer's mixture-of-experts weights: the router {@code [experts, hidden]}, and per
@@ -487,7 +496,9 @@ public final class LlamaModel implements AutoCloseable {
                                         ? "ln_1"
                                         : config.opt()
                                                 ? "self_attn_layer_norm"
-                                                : falconTwoNorms ? "ln_attn" : "input_layernorm";
+                                                : falconTwoNorms
+                                                        ? "ln_attn"
+                                                        : config.attentionNormName();
                 String postAttentionNorm =
                         config.mpt()
                                 ? "norm_2"
@@ -550,6 +561,9 @@ public final class LlamaModel implements AutoCloseable {
                                         : loader.experts(config, pre),
                                 config.attentionSinks()
                                         ? loader.load(pre + "self_attn.sinks", config.numHeads())
+                                        : null,
+                                config.block().activation() == ModelConfig.Activation.XIELU
+                                        ? xielu(loader, pre + "mlp.act_fn.")
                                         : null);
             }
             loader.refuseUnconsumed(config);
@@ -684,6 +698,24 @@ public final class LlamaModel implements AutoCloseable {
         return loader.loadNorm(
                 attn + side + "_norm.weight",
                 config.wholeQkNorms() ? p.outFeatures(config) : config.headDim());
+    }
+
+    /** Apertus's xIELU of one layer, from its {@code act_fn}'s parameters and buffers. */
+    private static Xielu xielu(Loader loader, String act) throws IOException {
+        NDArray beta = loader.load(act + "beta");
+        return new Xielu(
+                softplus(loader.load(act + "alpha_p", 1)),
+                beta.add(softplus(loader.load(act + "alpha_n", 1))),
+                beta,
+                loader.load(act + "eps"));
+    }
+
+    /**
+     * torch's softplus (F.softplus, beta 1, threshold 20: x above it as it is), on the device as
+     * XIELUActivation computes it.
+     */
+    private static NDArray softplus(NDArray x) {
+        return NDArrays.where(x.gt(20f), x, ai.djl.nn.Activation.softPlus(x));
     }
 
     /**
@@ -1627,13 +1659,14 @@ public final class LlamaModel implements AutoCloseable {
             return experts(l, w.experts(), h, delta);
         }
         if (!config.gatedMlp()) {
-            // No gate (Starcoder2's c_fc / c_proj, Phi's fc1 / fc2, Nemotron's and Arcee's
-            // up / down): down(act(up(x))).
+            // No gate (Starcoder2's c_fc / c_proj, Phi's fc1 / fc2, Nemotron's, Arcee's and
+            // Apertus's up / down): down(act(up(x))).
+            NDArray up = project(l, Projection.UP, w, h, delta);
             return project(
                     l,
                     Projection.DOWN,
                     w,
-                    activation(project(l, Projection.UP, w, h, delta)),
+                    w.xielu() != null ? xielu(w.xielu(), up) : activation(up),
                     delta);
         }
         NDArray gate = project(l, Projection.GATE, w, h, delta);
@@ -1992,6 +2025,19 @@ public final class LlamaModel implements AutoCloseable {
     private static final float GPT_OSS_ALPHA = 1.702f;
 
     /** The MLP's activation of {@code gate}, new array (the input is kept for autograd). */
+    /**
+     * Apertus's xIELU: {@code alphaP x x + beta x} where x > 0, else {@code (expm1(min(x, eps)) -
+     * x) alphaN + beta x}, in XIELUActivation's order of operations. DJL 0.35 exposes no expm1:
+     * {@code exp(m) - 1} stands in (within 5e-7 of torch's on 1e5 draws of N(0, 9), the outputs
+     * reaching 16).
+     */
+    private static NDArray xielu(Xielu p, NDArray x) {
+        NDArray betaX = x.mul(p.beta());
+        NDArray positive = p.alphaP().mul(x).mul(x).add(betaX);
+        NDArray negative = x.minimum(p.eps()).exp().sub(1f).sub(x).mul(p.alphaN()).add(betaX);
+        return NDArrays.where(x.gt(0f), positive, negative);
+    }
+
     private NDArray activation(NDArray gate) {
         return switch (config.block().activation()) {
             case SILU -> gate.mul(Activation.sigmoid(gate));
@@ -2001,6 +2047,8 @@ public final class LlamaModel implements AutoCloseable {
             case RELU2 -> Activation.relu(gate).square();
             // quick_gelu (QuickGELUActivation): x * sigmoid(1.702 x)
             case QUICK_GELU -> gate.mul(Activation.sigmoid(gate.mul(constants.quickGelu())));
+            // per layer, with its learned parameters: mlp() calls xielu() itself
+            case XIELU -> throw new IllegalStateException("xIELU needs its layer's parameters");
             // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
             // Out of place where autograd keeps an output for the backward pass (pow,
             // tanh).

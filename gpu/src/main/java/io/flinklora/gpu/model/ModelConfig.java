@@ -221,7 +221,8 @@ public record ModelConfig(
                     "GraniteMoeForCausalLM",
                     "GraniteMoeSharedForCausalLM",
                     "Glm4MoeForCausalLM",
-                    "Dots1ForCausalLM");
+                    "Dots1ForCausalLM",
+                    "ApertusForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -230,7 +231,12 @@ public record ModelConfig(
         GELU_TANH("gelu_pytorch_tanh"),
         RELU("relu"),
         RELU2("relu2"),
-        QUICK_GELU("quick_gelu");
+        QUICK_GELU("quick_gelu"),
+        /**
+         * Apertus's xIELU (XIELUActivation): learned per layer, its parameters and constants loaded
+         * from each MLP's {@code act_fn}.
+         */
+        XIELU("xielu");
 
         private final String hfName;
 
@@ -260,7 +266,7 @@ public record ModelConfig(
                             + ": unsupported activation '"
                             + name
                             + "' (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new,"
-                            + " gelu_fast, relu, relu2, quick_gelu)");
+                            + " gelu_fast, relu, relu2, quick_gelu; xielu for Apertus)");
         }
     }
 
@@ -670,6 +676,8 @@ public record ModelConfig(
                 case "Glm4MoeForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-5, null);
                 case "Dots1ForCausalLM" -> new Defaults(32, null, 2048, false, "silu", 1e-6, null);
+                case "ApertusForCausalLM" ->
+                        new Defaults(null, null, 65536, false, "xielu", 1e-5, null);
                 case "Qwen2MoeForCausalLM" ->
                         new Defaults(16, null, 32768, false, "silu", 1e-6, null);
                 case "GptOssForCausalLM" -> new Defaults(8, 64, 131072, false, "silu", 1e-5, null);
@@ -1002,7 +1010,21 @@ public record ModelConfig(
     public String mlpNormName() {
         return architecture.equals("VaultGemmaForCausalLM")
                 ? "pre_feedforward_layernorm"
-                : "post_attention_layernorm";
+                : apertus() ? "feedforward_layernorm" : "post_attention_layernorm";
+    }
+
+    /** The norm before attention: Llama's {@code input_layernorm}, Apertus's own name. */
+    public String attentionNormName() {
+        return apertus() ? "attention_layernorm" : "input_layernorm";
+    }
+
+    /**
+     * Apertus: Llama's attention (attention_bias on q, k, v and o) with per-head q/k RMSNorms
+     * before the rotary, {@code attention_layernorm} and {@code feedforward_layernorm}, and an MLP
+     * without a gate whose activation (xIELU by default) carries learned parameters.
+     */
+    public boolean apertus() {
+        return architecture.equals("ApertusForCausalLM");
     }
 
     public boolean wholeQkNorms() {
@@ -1061,6 +1083,7 @@ public record ModelConfig(
     public boolean upDownMlp() {
         return architecture.equals("NemotronForCausalLM")
                 || architecture.equals("ArceeForCausalLM")
+                || apertus()
                 || architecture.equals("Jais2ForCausalLM");
     }
 
@@ -1197,6 +1220,28 @@ public record ModelConfig(
                                         source,
                                         defaults.activation()),
                                 source);
+        // Apertus: Llama's attention with per-head q/k norms, its own norm names, an MLP without a
+        // gate (up, xIELU, down)
+        boolean apertus = arch.equals("ApertusForCausalLM");
+        if (apertus) {
+            // fields the hub's Apertus configs carry that ApertusConfig does not declare and its
+            // model never reads: served at what the model computes, refused otherwise
+            checkLooseBool(root, "qk_norm", true, arch, "it always norms q and k per head", source);
+            checkLooseBool(
+                    root,
+                    "post_norm",
+                    false,
+                    arch,
+                    "its norms come before attention and the MLP",
+                    source);
+            checkLooseBool(root, "mlp_bias", false, arch, "its MLP has no biases", source);
+        }
+        if (act == Activation.XIELU && !apertus) {
+            // ACT2FN["xielu"] would add learned parameters (bfloat16 by default) to the MLP, which
+            // only Apertus's checkpoints are known to carry
+            throw new ModelFormatException(
+                    source + ": hidden_act xielu is supported for ApertusForCausalLM only");
+        }
         if (arch.equals("GemmaForCausalLM") && act == Activation.GELU) {
             // GemmaConfig rewrites the legacy "gelu" of the official releases to the tanh
             // approximation.
@@ -1252,7 +1297,9 @@ public record ModelConfig(
         // GLM-4-MoE: Llama's attention (attention_bias on q, k and v; use_qk_norm's per-head
         // RMSNorms, as Qwen3's) rotating the leading half of each head, DeepSeek-V3's experts
         boolean glm4Moe = arch.equals("Glm4MoeForCausalLM");
-        if ((glm4Moe || dots1) && root.has("head_dim") && root.get("head_dim").isNull()) {
+        if ((glm4Moe || dots1 || apertus)
+                && root.has("head_dim")
+                && root.get("head_dim").isNull()) {
             // Their config classes have no head_dim field: a loose null is what their attention
             // reads
             throw new ModelFormatException(
@@ -1334,7 +1381,8 @@ public record ModelConfig(
                         || ((stablelm || phi)
                                 && ConfigReader.bool(root, "qk_layernorm", source, false))
                         || (persimmon && ConfigReader.bool(root, "qk_layernorm", source, true))
-                        || (glm4Moe && ConfigReader.bool(root, "use_qk_norm", source, false));
+                        || (glm4Moe && ConfigReader.bool(root, "use_qk_norm", source, false))
+                        || apertus;
         // An explicit null (where the class accepts one) is hidden_size / num_attention_heads, as
         // the configs' __post_init__ and attention modules compute it (ERNIE 4.5's default is 128).
         boolean headDimNull = root.has("head_dim") && root.get("head_dim").isNull();
@@ -1460,6 +1508,7 @@ public record ModelConfig(
                                 case "MixtralForCausalLM" -> 1_000_000.0;
                                 case "FlexOlmoForCausalLM" -> 500_000.0;
                                 case "CwmForCausalLM" -> 1_000_000.0;
+                                case "ApertusForCausalLM" -> 12_000_000.0;
                                 case "GptOssForCausalLM" -> 150_000.0;
                                 // Cohere 2 and GPT-NeoX keep PreTrainedConfig's default
                                 default -> 10000.0;
@@ -1513,7 +1562,7 @@ public record ModelConfig(
         boolean attentionBias =
                 gptOss
                         ? ConfigReader.bool(root, "attention_bias", source, true)
-                        : (llama || qwen3 || gemma || olmo2 || olmo1 || olmoe)
+                        : (llama || qwen3 || gemma || olmo2 || olmo1 || olmoe || apertus)
                                 && ConfigReader.bool(root, "attention_bias", source, false);
         if (gemma && ConfigReader.bool(root, "use_bidirectional_attention", source, false)) {
             throw new ModelFormatException(
@@ -2416,6 +2465,30 @@ public record ModelConfig(
         }
     }
 
+    /**
+     * A boolean field the config class does not declare and its model ignores: served only null or
+     * at the value that describes what the model computes ({@code used}).
+     */
+    private static void checkLooseBool(
+            JsonNode root, String field, boolean used, String arch, String why, String source) {
+        JsonNode v = root.get(field);
+        if (v != null && !v.isNull() && !(v.isBoolean() && v.asBoolean() == used)) {
+            throw new ModelFormatException(
+                    source
+                            + ": "
+                            + field
+                            + " "
+                            + v
+                            + " is not supported for "
+                            + arch
+                            + ": its config class has no such field and transformers ignores it ("
+                            + why
+                            + "; only "
+                            + used
+                            + " is served)");
+        }
+    }
+
     private static void checkPadToken(JsonNode root, String arch, int vocab, String source) {
         JsonNode pad = root.get("pad_token_id");
         long id;
@@ -2433,6 +2506,7 @@ public record ModelConfig(
                         case "NanoChatForCausalLM" -> 1;
                         case "OPTForCausalLM" -> 1;
                         case "Ministral3ForCausalLM" -> 11;
+                        case "ApertusForCausalLM" -> 3;
                         default -> 0; // Gemma's 0, or none: always inside
                     };
         } else if (pad.isNull()) {

@@ -1172,6 +1172,35 @@ public final class ModelFields {
                             Use.APPLIED,
                             "the picked experts' weights times it (default 1)"));
 
+    // Apertus: Llama's attention with per-head q/k norms, an MLP without a gate and xIELU
+    private static final List<Field> APERTUS =
+            List.of(
+                    new Field(
+                            "hidden_act",
+                            Use.APPLIED,
+                            "the MLP's activation between up_proj and down_proj (default xielu,"
+                                    + " with each layer's learned alpha_p, alpha_n, beta and eps from"
+                                    + " mlp.act_fn; silu, gelu, gelu_pytorch_tanh, relu, relu2,"
+                                    + " quick_gelu too; others refused)"),
+                    ATTENTION_BIAS,
+                    // fields the hub's Apertus configs carry that ApertusConfig does not declare
+                    new Field(
+                            "qk_norm",
+                            Use.APPLIED,
+                            "not an ApertusConfig field: true or null only (its model always norms"
+                                    + " q and k per head)"),
+                    new Field(
+                            "post_norm",
+                            Use.APPLIED,
+                            "not an ApertusConfig field: false or null only (norms before"
+                                    + " attention and the MLP)"),
+                    new Field(
+                            "mlp_bias",
+                            Use.APPLIED,
+                            "not an ApertusConfig field: false or null only (its MLP has no"
+                                    + " biases)"),
+                    new Field("hidden_dropout", Use.NO_EFFECT, "training only"));
+
     private static final List<Field> GPT_OSS =
             List.of(
                     new Field(
@@ -1694,6 +1723,7 @@ public final class ModelFields {
                     case "Qwen2MoeForCausalLM" -> QWEN2_MOE;
                     case "Glm4MoeForCausalLM" -> GLM4_MOE;
                     case "Dots1ForCausalLM" -> DOTS1;
+                    case "ApertusForCausalLM" -> APERTUS;
                     case "GptOssForCausalLM" -> GPT_OSS;
                     default -> List.of();
                 });
@@ -1756,6 +1786,7 @@ public final class ModelFields {
         m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
         m.put("Glm4MoeForCausalLM", GLM4_MOE);
         m.put("Dots1ForCausalLM", DOTS1);
+        m.put("ApertusForCausalLM", APERTUS);
         m.put("GptOssForCausalLM", GPT_OSS);
         return m;
     }

@@ -266,6 +266,17 @@ public record RopeParameters(
                             8192,
                             Map.of("high_freq_factor", 4.0, "low_freq_factor", 1.0));
         }
+        if ((params == null || params.isNull()) && architecture.equals("ApertusForCausalLM")) {
+            // ApertusConfig's default: llama3, factor 8 over 8192 positions, theta 12000000 (a
+            // top-level rope_theta is not read then, as with CwmConfig)
+            params =
+                    classDefault(
+                            "llama3",
+                            12_000_000.0,
+                            8.0,
+                            8192,
+                            Map.of("high_freq_factor", 4.0, "low_freq_factor", 1.0));
+        }
         boolean ministral3 = architecture.equals("Ministral3ForCausalLM");
         if ((params == null || params.isNull()) && ministral3) {
             // Ministral3Config's default: yarn, factor 16 over 16384 positions, theta 1000000,

@@ -566,6 +566,55 @@ class HubConfigsTest {
     }
 
     @Test
+    void apertusWithTheFieldsItsCheckpointsCarryReadsAsXieluBetweenUpAndDown() throws Exception {
+        // The fields swiss-ai's Apertus configs carry beside ApertusConfig's own (qk_norm,
+        // post_norm, mlp_bias, hidden_dropout: transformers keeps and ignores them), 4.x rotary
+        // fields, no head_dim
+        String base =
+                "{\"architectures\": [\"ApertusForCausalLM\"], \"model_type\": \"apertus\","
+                        + " \"hidden_act\": \"xielu\", \"hidden_size\": 4096,"
+                        + " \"intermediate_size\": 21504, \"num_hidden_layers\": 32,"
+                        + " \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
+                        + " \"max_position_embeddings\": 65536, \"attention_bias\": false,"
+                        + " \"attention_dropout\": 0.0, \"hidden_dropout\": 0.0,"
+                        + " \"rms_norm_eps\": 1e-5, \"rope_theta\": 12000000, \"rope_scaling\":"
+                        + " {\"factor\": 8.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0,"
+                        + " \"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"},"
+                        + " \"tie_word_embeddings\": false, \"vocab_size\": 131072,"
+                        + " \"bos_token_id\": 1, \"eos_token_id\": 68, \"pad_token_id\": 3, ";
+        ModelConfig c =
+                parse(
+                        "Apertus-8B",
+                        base + "\"qk_norm\": true, \"post_norm\": false, \"mlp_bias\": false}");
+        assertEquals(ModelConfig.Activation.XIELU, c.block().activation());
+        assertTrue(c.apertus() && c.qkNorm() && !c.gatedMlp() && c.upDownMlp());
+        assertFalse(c.qkvBias() || c.oBias() || c.mlpBias());
+        assertEquals(128, c.headDim());
+        assertEquals("attention_layernorm", c.attentionNormName());
+        assertEquals("feedforward_layernorm", c.mlpNormName());
+        assertEquals(12_000_000.0, c.rope().theta(), 0);
+        for (String loose :
+                List.of("\"qk_norm\": false", "\"post_norm\": true", "\"mlp_bias\": true")) {
+            var e =
+                    org.junit.jupiter.api.Assertions.assertThrows(
+                            ModelFormatException.class,
+                            () -> parse("apertus-loose", base + loose + "}"));
+            assertTrue(e.getMessage().contains(loose.split("\"")[1]), e.getMessage());
+        }
+        var xielu =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        ModelFormatException.class,
+                        () ->
+                                parse(
+                                        "llama-xielu",
+                                        "{\"architectures\": [\"LlamaForCausalLM\"],"
+                                                + " \"hidden_act\": \"xielu\", \"hidden_size\": 64,"
+                                                + " \"intermediate_size\": 16, \"num_hidden_layers\": 1,"
+                                                + " \"num_attention_heads\": 4, \"vocab_size\": 64}"));
+        assertTrue(xielu.getMessage().contains("xielu"), xielu.getMessage());
+    }
+
+    @Test
     void persimmonWithKeyValueHeadsOrAHeadDimItsModelDoesNotUseIsRefusedNamingThem() {
         String base =
                 "{\"architectures\": [\"PersimmonForCausalLM\"], \"model_type\": \"persimmon\","
