@@ -32,7 +32,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCa
     GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, GPTBigCodeConfig, GPTBigCodeForCausalLM,
     BloomConfig, BloomForCausalLM, GPTJConfig, GPTJForCausalLM, GPTNeoConfig, GPTNeoForCausalLM,
     FalconConfig, FalconForCausalLM, MptConfig, MptForCausalLM, CodeGenConfig, CodeGenForCausalLM,
-    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM, Dots1Config, Dots1ForCausalLM, ApertusConfig, ApertusForCausalLM,
+    MixtralConfig, MixtralForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM, Glm4MoeConfig, Glm4MoeForCausalLM, Dots1Config, Dots1ForCausalLM, ApertusConfig, ApertusForCausalLM, Ernie4_5_MoeConfig,
+    Ernie4_5_MoeForCausalLM,
     GptOssConfig, GptOssForCausalLM, GraniteMoeConfig, GraniteMoeForCausalLM,
     GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM,
     OlmoeConfig, OlmoeForCausalLM)
@@ -75,7 +76,8 @@ ARCH = dict(llama=(LlamaConfig, LlamaForCausalLM), qwen2=(Qwen2Config, Qwen2ForC
             granitemoe=(GraniteMoeConfig, GraniteMoeForCausalLM),
             granitemoeshared=(GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM),
             glm4_moe=(Glm4MoeConfig, Glm4MoeForCausalLM), dots1=(Dots1Config, Dots1ForCausalLM),
-            apertus=(ApertusConfig, ApertusForCausalLM))
+            apertus=(ApertusConfig, ApertusForCausalLM),
+            ernie4_5_moe=(Ernie4_5_MoeConfig, Ernie4_5_MoeForCausalLM))
 
 def rand_rope(r, maxpos):
     t = r.choice(["default", "default", "linear", "dynamic", "yarn", "llama3"])
@@ -353,6 +355,21 @@ def rand_model(r, arch):
             cfg["use_sliding_window"] = True
             cfg["sliding_window"] = r.choice([4, 16])
             cfg["max_window_layers"] = r.choice([0, 1, 2, 3])
+    if arch == "ernie4_5_moe":
+        # the dense model's attention (adjacent pairs rotate) and biases, its experts picked by probability plus a
+        # correction, shared experts or none, its sparse-layer rule and the sum's clamp; the counts under either name
+        n = r.choice([2, 4, 6])
+        cfg["moe_num_experts" if r.random() < 0.8 else "num_experts"] = n
+        cfg["moe_k" if r.random() < 0.8 else "num_experts_per_tok"] = r.choice([1, 2, 2, n])
+        cfg["moe_intermediate_size"] = r.choice([16, 24])
+        cfg["moe_num_shared_experts"] = r.choice([0, 1, 2])
+        cfg["moe_layer_start_index"] = r.choice([0, 1, 1, 2])
+        cfg["moe_layer_interval"] = r.choice([1, 1, 2])
+        if r.random() < 0.3:
+            cfg["moe_layer_end_index"] = r.choice([-1, 1, 2])
+        if r.random() < 0.3:
+            cfg["moe_norm_min"] = r.choice([1e-12, 0.5, 0.9])
+        cfg["use_bias"] = r.random() < 0.3
     if arch == "apertus":
         # Llama's attention with per-head q/k norms, an MLP without a gate around xIELU (its default) or another
         # activation; the class default rotary (llama3, theta 1.2e7) when the parameters are dropped
@@ -714,6 +731,7 @@ MOE_PARAMETERS_ROUTER = ["gate_up_proj", "down_proj", "router.weight", "experts.
 LIN["glm4_moe"] = LIN["qwen3_moe"]
 LIN["dots1"] = LIN["qwen3_moe"]
 LIN["apertus"] = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
+LIN["ernie4_5_moe"] = LIN["qwen3_moe"]
 LIN["qwen2_moe"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
                     "shared_expert_gate"]
 # LoRA on parameters named directly (target_parameters): the stacked experts and the router, by several paths
@@ -725,7 +743,7 @@ def rand_lora(r, arch, layers):
                 else arch if arch in ("starcoder2", "phi", "nemotron", "arcee", "jais2", "nanochat", "gpt_neox", "gpt2", "opt", "gpt_bigcode",
                                       "persimmon", "bloom", "gptj", "gpt_neo", "falcon", "mpt", "codegen", "mixtral", "qwen3_moe",
                                       "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                                      "granitemoeshared", "glm4_moe", "dots1", "apertus")
+                                      "granitemoeshared", "glm4_moe", "dots1", "apertus", "ernie4_5_moe")
                 else "default"]
     # the input embedding's own name
     emb = ("embed_in" if arch == "gpt_neox" else "wte" if arch in ("gpt2", "gpt_bigcode", "gptj", "gpt_neo", "mpt", "codegen")
@@ -795,7 +813,7 @@ def rand_lora(r, arch, layers):
         # activated LoRA (PEFT computes its offsets only in PeftModelForCausalLM)
         kw.update(alora_invocation_tokens=ALORA_INVOCATION, task_type="CAUSAL_LM")
     if arch in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                "granitemoeshared", "glm4_moe", "dots1") and r.random() < 0.4:
+                "granitemoeshared", "glm4_moe", "dots1", "ernie4_5_moe") and r.random() < 0.4:
         kw["target_parameters"] = r.sample(MOE_PARAMETERS_GPT_OSS if arch == "gpt_oss"
                                            else MOE_PARAMETERS_ROUTER if arch in ("granitemoe", "granitemoeshared")
                                            else MOE_PARAMETERS,

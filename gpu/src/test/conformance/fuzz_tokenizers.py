@@ -25,7 +25,7 @@ CLASSES = ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaToken
 MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "gemma3_text", "granite",
                "smollm3", "olmo2", "olmo3", "ministral", "helium", "ernie4_5", "seed_oss", "glm", "glm4", "exaone4",
                "cohere", "stablelm", "olmo", "starcoder2", "phi", "nemotron", "arcee", "jais2", "hunyuan_v1_dense", "vaultgemma", "nanochat", "flex_olmo", "cwm", "gpt_neox", "cohere2",
-               "granitemoeshared", "persimmon", "ministral3", "glm4_moe", "dots1", "apertus"]
+               "granitemoeshared", "persimmon", "ministral3", "glm4_moe", "dots1", "apertus", "ernie4_5_moe"]
 SPECIALS = ["<s>", "</s>", "<unk>", "<pad>", "<mask>", "<bos>", "<eos>", "<|endoftext|>", "<|im_end|>",
             "<|begin_of_text|>", "<|x|>", None]
 

@@ -130,6 +130,8 @@ from transformers import (  # noqa: E402
     Dots1ForCausalLM,
     ApertusConfig,
     ApertusForCausalLM,
+    Ernie4_5_MoeConfig,
+    Ernie4_5_MoeForCausalLM,
     Qwen2MoeForCausalLM,
     GptOssConfig,
     GptOssForCausalLM,
@@ -273,6 +275,7 @@ ARCH = {
     "glm4_moe": (Glm4MoeConfig, Glm4MoeForCausalLM, "Glm4MoeForCausalLM"),
     "dots1": (Dots1Config, Dots1ForCausalLM, "Dots1ForCausalLM"),
     "apertus": (ApertusConfig, ApertusForCausalLM, "ApertusForCausalLM"),
+    "ernie4_5_moe": (Ernie4_5_MoeConfig, Ernie4_5_MoeForCausalLM, "Ernie4_5_MoeForCausalLM"),
     "gpt_oss": (GptOssConfig, GptOssForCausalLM, "GptOssForCausalLM"),
     "granitemoe": (GraniteMoeConfig, GraniteMoeForCausalLM, "GraniteMoeForCausalLM"),
     "granitemoeshared": (GraniteMoeSharedConfig, GraniteMoeSharedForCausalLM, "GraniteMoeSharedForCausalLM"),
@@ -632,6 +635,10 @@ ADAPTERS = {
     "moe_router_layer0": (
         dict(r=2, lora_alpha=4, target_modules=None, target_parameters=["layers.0.mlp.gate.weight"]),
         ["router_lora", "one_layer_parameter", "parameters_only"],
+    ),
+    "moe_router_layer1": (
+        dict(r=2, lora_alpha=4, target_modules=["k_proj"], target_parameters=["layers.1.mlp.gate.weight"]),
+        ["router_lora", "one_layer_parameter"],
     ),
     # Adapters trained on transformers 4, whose experts were modules: per-expert tensors (w1 / w3 / w2 on
     # Mixtral, gate_proj / up_proj / down_proj elsewhere) and the router's (block_sparse_moe.gate on Mixtral),
@@ -2675,6 +2682,52 @@ def model_specs(shapes, seed=0):
                   dict(what="score correction zeroed", model_fn=zero_score_correction)],
         ),
         dict(
+            # ERNIE 4.5's MoE: the dense model's attention (adjacent pairs rotate) and MLP (layer 0 dense,
+            # moe_layer_start_index 1), 6 experts of which the router picks 2 by softmax probability plus a per-expert
+            # correction (moe_statics, drawn at random here), weighted by the plain probabilities over their sum, a
+            # shared expert; saved as transformers 5 saves it (mlp.moe_statics.e_score_correction_bias, the experts one
+            # by one); use_bias puts biases on the attention, the dense and shared MLPs and the output head. PEFT
+            # rewrites its expert targets (ernie4_5_moe maps to qwen2_moe's pattern)
+            name="ernie4_5_moe",
+            arch="ernie4_5_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, moe_num_experts=6, moe_k=2, moe_intermediate_size=24,
+                     moe_num_shared_experts=1, moe_layer_start_index=1, tie_word_embeddings=False, use_bias=True,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            score_correction_std=0.3,
+            features=["gqa", "interleaved_rotary", "moe_6_experts_top_2", "softmax_corrected_router",
+                      "score_correction_bias", "shared_experts", "dense_layer_0", "use_bias_with_head_bias",
+                      "hub_expert_layout", "rope_default", "untied_embeddings", "config_v5"],
+            adapters=["plain", "mixtral_rslora", "moe_experts_patterns", "v4_experts"],
+            mixes=[[("plain", 0.6), ("mixtral_rslora", -0.4)]],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[dict(what="score correction zeroed", model_fn=zero_score_correction),
+                  dict(what="no shared expert", config=cfg_set(moe_num_shared_experts=0)),
+                  dict(what="use_bias off (the biases of attention, MLPs, shared expert and head dropped)",
+                       config=cfg_set(use_bias=False)),
+                  dict(what="three experts per token in place of two", config=cfg_set(moe_k=3))],
+        ),
+        dict(
+            # ERNIE 4.5's MoE in transformers 5's module layout (mlp.experts.gate_up_proj, mlp.gate.moe_statics) with
+            # every other layer sparse from layer 0 (moe_layer_interval 2: layers 1 and 3... of those up to
+            # moe_layer_end_index), no shared experts, the correction's sum clamp at work (moe_norm_min 0.9)
+            name="ernie4_5_moe_stacked",
+            arch="ernie4_5_moe",
+            cfg=dict(num_key_value_heads=gqa_kv, moe_num_experts=4, moe_k=2, moe_intermediate_size=24,
+                     moe_num_shared_experts=0, moe_layer_start_index=0, moe_layer_interval=2, moe_norm_min=0.9,
+                     tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            score_correction_std=0.3,
+            stacked_experts=True,
+            features=["gqa", "interleaved_rotary", "moe_4_experts_top_2", "softmax_corrected_router",
+                      "score_correction_bias", "moe_layer_interval_2", "norm_min", "stacked_expert_layout",
+                      "rope_default", "tied_embeddings", "config_v5"],
+            adapters=["plain", "moe_all_linear", "moe_router_layer1"],
+            mixes=[],
+            mix_loads_apart=True,
+            fp64_check=True,
+            offs=[dict(what="moe_norm_min at its default", config=cfg_set(moe_norm_min=1e-12))],
+        ),
+        dict(
             # Apertus: Llama's attention (biases on q, k, v and o with attention_bias) with per-head q/k RMSNorms
             # before the rotary, attention_layernorm / feedforward_layernorm, an MLP without a gate (up_proj, down_proj)
             # around xIELU: each layer's learned alpha_p and alpha_n (drawn at random as every parameter) and its
@@ -3003,9 +3056,12 @@ def build_source_model(spec, seed, out, shapes):
         if "score_correction_std" in spec:
             # GLM-4-MoE's e_score_correction_bias (a buffer, zeros at init): drawn so that it moves the routing
             gen = generator(seed, "score_correction", spec["name"])
-            for name, b in model.named_buffers():
-                if name.endswith("e_score_correction_bias"):
-                    b.copy_(randn(b.shape, spec["score_correction_std"], gen))
+            # (a buffer in GLM-4-MoE and dots.llm1, a frozen parameter in ERNIE 4.5's moe_statics)
+            found = [b for name, b in list(model.named_buffers()) + list(model.named_parameters())
+                     if name.endswith("e_score_correction_bias")]
+            assert found, spec["name"]
+            for b in found:
+                b.copy_(randn(b.shape, spec["score_correction_std"], gen))
         for suffix, (mean, std) in spec.get("buffers", {}).items():
             # buffers the checkpoint saves and the forward reads (Apertus's xIELU beta and eps)
             gen = generator(seed, "buffers", spec["name"], suffix)
@@ -3114,8 +3170,10 @@ def write_v4_expert_adapter(spec, model, name, path, gen):
     kw["target_modules"] = [t.format(up0=up0, up1=up1, down=down) for t in kw["target_modules"]]
     config = model.config
     hidden, experts = config.hidden_size, (config.num_local_experts if mixtral or spec["arch"] in ("glm4_moe", "dots1")
+                                           else config.moe_num_experts if spec["arch"] == "ernie4_5_moe"
                                            else config.num_experts)
-    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe", "glm4_moe", "dots1") \
+    inter = config.moe_intermediate_size if spec["arch"] in ("qwen3_moe", "qwen2_moe", "glm4_moe", "dots1",
+                                                             "ernie4_5_moe") \
         else config.intermediate_size
     r = kw["r"]
     block = "block_sparse_moe" if mixtral else "mlp"
@@ -3214,7 +3272,7 @@ def check_new_features(spec, model):
             want = config.sliding_window if i >= config.max_window_layers else None
             assert layer.self_attn.sliding_window == want, (spec["name"], i)
     if spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss", "granitemoe",
-                        "granitemoeshared", "glm4_moe", "dots1"):
+                        "granitemoeshared", "glm4_moe", "dots1", "ernie4_5_moe"):
         # the layers that route through experts, as the spec means them
         # (GraniteMoE's decoder layer names its MLP block_sparse_moe)
         sparse = [hasattr(getattr(layer, "mlp", None) or layer.block_sparse_moe, "experts")
@@ -3226,6 +3284,10 @@ def check_new_features(spec, model):
             moe = next(layer.mlp for layer in model.model.layers if hasattr(layer.mlp, "experts"))
             assert moe.gate.num_group == spec["cfg"]["n_group"], spec["name"]
             assert moe.shared_experts.gate_proj.out_features == config.moe_intermediate_size * config.n_shared_experts
+        if spec["arch"] == "ernie4_5_moe":
+            c = spec["cfg"]
+            want = [(i + 1) % c.get("moe_layer_interval", 1) == 0 and i >= c["moe_layer_start_index"]
+                    for i in range(config.num_hidden_layers)]
         if spec["arch"] == "glm4_moe":
             attn = model.model.layers[0].self_attn
             assert attn.use_qk_norm == spec["cfg"].get("use_qk_norm", False), spec["name"]
@@ -3460,7 +3522,7 @@ def make_rows(spec, out, seed, stats):
             model = load_peft(base, mdir / "adapters" / adapters[0][0], adapters[0][0])
         model64 = copy.deepcopy(model).double() if spec.get("fp64_check") else None
         if model64 is not None and spec["arch"] in ("mixtral", "qwen3_moe", "olmoe", "flex_olmo", "qwen2_moe", "gpt_oss",
-                                                    "glm4_moe", "dots1",
+                                                    "glm4_moe", "dots1", "ernie4_5_moe",
                                                     "granitemoe", "granitemoeshared"):
             # torch's grouped_mm (transformers 5's default experts) has no float64 kernel: the same experts
             # computed one by one
@@ -3528,7 +3590,7 @@ def check_row_lengths(spec, row, is_long, is_cross=False):
 def zero_score_correction(model):
     """GLM-4-MoE without its routers' per-expert score correction (e_score_correction_bias, a buffer)."""
     n = 0
-    for name, b in model.named_buffers():
+    for name, b in list(model.named_buffers()) + list(model.named_parameters()):
         if name.endswith("e_score_correction_bias"):
             b.zero_()
             n += 1

@@ -40,7 +40,8 @@ ARCHS = [("LlamaForCausalLM", "llama"), ("MistralForCausalLM", "mistral"),
          ("GptOssForCausalLM", "gpt_oss"), ("GraniteMoeForCausalLM", "granitemoe"),
          ("GraniteMoeSharedForCausalLM", "granitemoeshared"), ("PersimmonForCausalLM", "persimmon"),
          ("Ministral3ForCausalLM", "ministral3"), ("Glm4MoeForCausalLM", "glm4_moe"),
-         ("Dots1ForCausalLM", "dots1"), ("ApertusForCausalLM", "apertus")]
+         ("Dots1ForCausalLM", "dots1"), ("ApertusForCausalLM", "apertus"),
+         ("Ernie4_5_MoeForCausalLM", "ernie4_5_moe")]
 GEMMA2_LIKE = ("Gemma2ForCausalLM", "Gemma3ForCausalLM", "VaultGemmaForCausalLM")
 # 32 heads: every architecture's default num_key_value_heads and head_dim divide into it.
 SIZES = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
@@ -216,6 +217,16 @@ EXTRA = [
     # Apertus's activations: xIELU (its default), another one, and xIELU where it is not Apertus's MLP
     {"num_key_value_heads": 8, "hidden_act": "xielu"},
     {"num_key_value_heads": 8, "hidden_act": "relu2", "attention_bias": True},
+    # ERNIE 4.5's MoE: its sparse-layer rule, no shared experts, the sum's clamp, the aliases, biases (on the
+    # attention, the dense layers' MLP, the shared experts and the output head)
+    {"num_key_value_heads": 8, "moe_num_experts": 4, "moe_k": 2, "moe_intermediate_size": 32,
+     "moe_num_shared_experts": 0, "moe_layer_start_index": 0, "moe_layer_end_index": 2, "moe_layer_interval": 2,
+     "moe_norm_min": 0.5},
+    {"num_key_value_heads": 8, "num_experts": 6, "num_experts_per_tok": 3, "moe_intermediate_size": 32,
+     "moe_num_shared_experts": 1, "use_bias": False},
+    {"num_key_value_heads": 8, "moe_num_experts": 4, "moe_k": 2, "moe_intermediate_size": 32,
+     "moe_num_shared_experts": 0, "use_bias": True},
+    {"num_key_value_heads": 8, "moe_num_experts": 4, "moe_k": 2, "moe_intermediate_size": 32, "use_bias": True},
 ]
 # MPT's fields transformers keeps but never reads, or reads only to ignore, with the value that would matter:
 # the engine refuses them by name (in mptNames' order)
@@ -238,7 +249,8 @@ LEGACY_BY_ARCH = {"GPTNeoXForCausalLM": ("rotary_emb_base", "rotary_pct"),
                   "OlmoeForCausalLM": ("num_experts", "num_local_experts"),
                   "FlexOlmoForCausalLM": ("num_experts", "num_local_experts"),
                   "GptOssForCausalLM": ("num_experts",), "Glm4MoeForCausalLM": ("num_local_experts",),
-                  "Dots1ForCausalLM": ("num_local_experts",)}
+                  "Dots1ForCausalLM": ("num_local_experts",),
+                  "Ernie4_5_MoeForCausalLM": ("num_experts", "num_experts_per_tok")}
 
 
 def resolved(c, arch, model):
@@ -305,7 +317,7 @@ def resolved(c, arch, model):
     mlp = layer0 if opt else layer0.ffn if mpt else getattr(layer0, "mlp", None) or layer0.block_sparse_moe
     # the MLP of the first sparse layer: a router (gate) and stacked experts
     moe_arch = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM", "FlexOlmoForCausalLM",
-                        "Qwen2MoeForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
+                        "Qwen2MoeForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM", "Ernie4_5_MoeForCausalLM",
                         "GptOssForCausalLM", "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
     block = lambda layer: getattr(layer, "mlp", None) or layer.block_sparse_moe
     sparse_layers = [hasattr(block(layer), "experts") for layer in base.layers] if moe_arch else []
@@ -388,7 +400,9 @@ def resolved(c, arch, model):
         "qkv_bias": bool(qkv_bias),
         "o_bias": bool(o_bias),
         # Starcoder2's MLP has no gate: c_fc and c_proj stand in for up and down
-        "mlp_bias": False if moe_arch else (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
+        # ERNIE 4.5's use_bias reaches its dense layers' MLP
+        "mlp_bias": (dense_mlp and mlp.down_proj.bias is not None) if arch == "Ernie4_5_MoeForCausalLM"
+                    else False if moe_arch else (getattr(mlp, "down_proj", None) or getattr(mlp, "c_proj", None) or getattr(mlp, "fc2", None)
                      or getattr(mlp, "fc_out", None)
                      or mlp.dense_4h_to_h).bias is not None,
         "gated_mlp": hasattr(mlp, "gate_proj") or hasattr(mlp, "gate_up_proj") or moe_arch,
@@ -407,8 +421,11 @@ def resolved(c, arch, model):
                     "grouped": {"groups": moe_mlp.gate.num_group, "topk_group": moe_mlp.gate.topk_group,
                                 "scale": moe_mlp.gate.routed_scaling_factor}
                                if arch in ("Glm4MoeForCausalLM", "Dots1ForCausalLM") else None,
+                    # ERNIE 4.5's sum clamp (moe_norm_min)
+                    "norm_min": moe_mlp.gate.norm_min if arch == "Ernie4_5_MoeForCausalLM" else None,
                     "shared": moe_mlp.shared_expert.gate_proj.out_features if hasattr(moe_mlp, "shared_expert")
-                              else moe_mlp.shared_experts.gate_proj.out_features if hasattr(moe_mlp, "shared_experts")
+                              else moe_mlp.shared_experts.gate_proj.out_features
+                              if getattr(moe_mlp, "shared_experts", None) is not None
                               else layer0.shared_mlp.input_linear.out_features // 2
                               if getattr(layer0, "shared_mlp", None) is not None
                               else 0} if moe
@@ -500,6 +517,7 @@ def main():
                 with torch.device("cpu" if arch in ("OPTForCausalLM", "MixtralForCausalLM", "Qwen3MoeForCausalLM",
                                                     "OlmoeForCausalLM", "FlexOlmoForCausalLM", "Qwen2MoeForCausalLM",
                                                     "GptOssForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
+                                                    "Ernie4_5_MoeForCausalLM",
                                                     "GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM")
                                   else "meta"):
                     model = AutoModelForCausalLM.from_config(c)

@@ -190,6 +190,9 @@ CASES = {
     "bl_dots1_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "dots1"}, None),
     # Apertus registers none either
     "bl_apertus_unregistered": (bytelevel_tokenizer("llama3"), {"model_type": "apertus"}, None),
+    # ERNIE 4.5's MoE registers the generic backend and is among the types whose hub class AutoTokenizer overrides
+    "sp_ernie4_5_moe_registered_over_llama_class": (sp_file(), {"model_type": "ernie4_5_moe"}, dict(
+        tokenizer_class="LlamaTokenizer", legacy=True, **LLAMA_SPECIALS)),
 }
 
 # legacy files beside tokenizer.json (read only without added_tokens_decoder in tokenizer_config.json)

@@ -841,6 +841,11 @@ public record AdapterConfig(
                                         mlp + (model.graniteMoe() ? ".router" : ".gate"),
                                         mlp + ".experts",
                                         mlp + ".experts.act_fn"));
+                if (model.experts().routing()
+                        == io.flinklora.gpu.model.ModelConfig.Experts.Routing
+                                .SOFTMAX_CORRECTED_TOP_K) {
+                    out.add(mlp + ".gate.moe_statics"); // ERNIE 4.5's router holds its correction
+                }
                 if (model.experts().sharedFused()) {
                     // GraniteMoeShared's shared MLP, beside block_sparse_moe: its two nn.Linear
                     // modules are served by LoraAdapter (ParameterTargets.sharedModules)
@@ -851,8 +856,10 @@ public record AdapterConfig(
                                     shared + ".input_linear",
                                     shared + ".output_linear",
                                     shared + ".activation"));
-                } else if (model.experts().grouped() != null) {
-                    // GLM-4-MoE's shared experts: nn.Linear projections, served by LoraAdapter
+                } else if (model.experts().corrected()
+                        && model.experts().sharedIntermediate() > 0) {
+                    // GLM-4-MoE's, dots.llm1's and ERNIE 4.5's shared experts: nn.Linear
+                    // projections, served by LoraAdapter
                     // (ParameterTargets.sharedModules)
                     String shared = b + ".mlp.shared_experts";
                     out.addAll(

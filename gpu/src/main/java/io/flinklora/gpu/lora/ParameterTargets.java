@@ -287,7 +287,8 @@ public final class ParameterTargets {
     /**
      * Whether PEFT 0.21 rewrites adapter targets on this model when it loads one ({@code
      * _MODEL_TO_CONVERSION_PATTERN}: Mixtral, and Qwen3-MoE, OLMoE, FlexOlmo, GLM-4-MoE and
-     * dots.llm1 by Qwen2-MoE's pattern; not Qwen2-MoE itself, whose targets it applies as written).
+     * dots.llm1 and ERNIE 4.5 MoE by Qwen2-MoE's pattern; not Qwen2-MoE itself, whose targets it
+     * applies as written).
      */
     static boolean convertible(ModelConfig model) {
         return switch (model.architecture()) {
@@ -296,7 +297,8 @@ public final class ParameterTargets {
                     "OlmoeForCausalLM",
                     "FlexOlmoForCausalLM",
                     "Glm4MoeForCausalLM",
-                    "Dots1ForCausalLM" ->
+                    "Dots1ForCausalLM",
+                    "Ernie4_5_MoeForCausalLM" ->
                     true;
             default -> false;
         };
@@ -471,8 +473,9 @@ public final class ParameterTargets {
             return m;
         }
         String mlp = "model.layers." + l + ".mlp.";
-        if (model.experts().grouped() != null) {
-            // GLM-4-MoE's shared_experts: a gated MLP without a gate of its own
+        if (model.experts().corrected()) {
+            // GLM-4-MoE's, dots.llm1's and ERNIE 4.5's shared_experts: a gated MLP without a gate
+            // of its own
             m.put(ExpertParameter.SHARED_GATE_PROJ, mlp + "shared_experts.gate_proj");
             m.put(ExpertParameter.SHARED_UP_PROJ, mlp + "shared_experts.up_proj");
             m.put(ExpertParameter.SHARED_DOWN_PROJ, mlp + "shared_experts.down_proj");

@@ -46,7 +46,10 @@ final class ConfigReader {
                 || field.equals("first_k_dense_replace")
                 || field.equals("n_routed_experts")
                 // refused with its reason where the experts are read (a zero-width shared MLP)
-                || field.equals("n_shared_experts");
+                || field.equals("n_shared_experts")
+                // ERNIE 4.5's MoE: no shared experts; routing from layer 0
+                || field.equals("moe_num_shared_experts")
+                || field.equals("moe_layer_start_index");
     }
 
     static double number(JsonNode root, String field, String source, double dflt) {

@@ -199,13 +199,17 @@ public final class LlamaModel implements AutoCloseable {
             NDArray downBatch,
             NDArray gateUpBiasBatch,
             NDArray downBiasBatch,
-            NDArray scoreCorrection) {
+            NDArray scoreCorrection,
+            NDArray sharedGateUpBias,
+            NDArray sharedDownBias) {
 
         /**
-         * The same experts with GLM-4-MoE's per-expert score correction ({@code
-         * e_score_correction_bias}, float32 {@code [experts]}).
+         * The same experts with a router's per-expert score correction ({@code
+         * e_score_correction_bias}, float32 {@code [experts]}: GLM-4-MoE's, dots.llm1's, ERNIE
+         * 4.5's) and the shared experts' biases (ERNIE 4.5's use_bias; null elsewhere).
          */
-        ExpertWeights withScoreCorrection(NDArray correction) {
+        ExpertWeights corrected(
+                NDArray correction, NDArray sharedGateUpBias, NDArray sharedDownBias) {
             return new ExpertWeights(
                     router,
                     gateUp,
@@ -220,7 +224,9 @@ public final class LlamaModel implements AutoCloseable {
                     downBatch,
                     gateUpBiasBatch,
                     downBiasBatch,
-                    correction);
+                    correction,
+                    sharedGateUpBias,
+                    sharedDownBias);
         }
 
         /**
@@ -267,6 +273,8 @@ public final class LlamaModel implements AutoCloseable {
                     inOut ? down : down.transpose(0, 2, 1),
                     gateUpBias == null ? null : gateUpBias.expandDims(1),
                     downBias == null ? null : downBias.expandDims(1),
+                    null,
+                    null,
                     null);
         }
     }
@@ -927,14 +935,44 @@ public final class LlamaModel implements AutoCloseable {
                 ModelConfig c, String layer, NDArray router, NDArray gateUp, NDArray down)
                 throws IOException {
             int shared = c.experts().sharedIntermediate();
-            if (c.experts().grouped() != null) {
+            if (c.experts().corrected()) {
                 int h = c.hiddenSize();
+                int n = c.experts().count();
                 String pre = layer + "mlp.shared_experts.";
-                NDArray gate = load(pre + "gate_proj.weight", shared, h);
-                NDArray up = load(pre + "up_proj.weight", shared, h);
-                NDArray sharedGateUp = NDArrays.concat(new NDList(gate, up));
-                gate.close();
-                up.close();
+                NDArray sharedGateUp = null;
+                NDArray sharedDown = null;
+                NDArray sharedGateUpBias = null;
+                NDArray sharedDownBias = null;
+                if (shared > 0) {
+                    sharedGateUp = gateThenUp(pre, shared, h);
+                    sharedDown = load(pre + "down_proj.weight", h, shared);
+                    if (c.experts().sharedBias()) {
+                        // ERNIE 4.5's use_bias reaches its shared experts' projections
+                        NDArray gateBias = load(pre + "gate_proj.bias", shared);
+                        NDArray upBias = load(pre + "up_proj.bias", shared);
+                        sharedGateUpBias = NDArrays.concat(new NDList(gateBias, upBias));
+                        gateBias.close();
+                        upBias.close();
+                        sharedDownBias = load(pre + "down_proj.bias", h);
+                    }
+                }
+                NDArray correction;
+                if (c.experts().grouped() != null) {
+                    correction = loadFloat32(layer + "mlp.gate.e_score_correction_bias", n);
+                } else {
+                    // ERNIE 4.5: the hub's and save_pretrained's mlp.moe_statics, or the module's
+                    // own mlp.gate.moe_statics ([1, experts])
+                    String hub = layer + "mlp.moe_statics.e_score_correction_bias";
+                    correction =
+                            loadFloat32(
+                                            weights.contains(resolve(hub))
+                                                    ? hub
+                                                    : layer
+                                                            + "mlp.gate.moe_statics.e_score_correction_bias",
+                                            1,
+                                            n)
+                                    .reshape(n);
+                }
                 return ExpertWeights.stacked(
                                 router,
                                 null,
@@ -944,12 +982,9 @@ public final class LlamaModel implements AutoCloseable {
                                 null,
                                 null,
                                 sharedGateUp,
-                                load(pre + "down_proj.weight", h, shared),
+                                sharedDown,
                                 null)
-                        .withScoreCorrection(
-                                loadFloat32(
-                                        layer + "mlp.gate.e_score_correction_bias",
-                                        c.experts().count()));
+                        .corrected(correction, sharedGateUpBias, sharedDownBias);
             }
             if (shared == 0) {
                 return ExpertWeights.stacked(
@@ -957,11 +992,7 @@ public final class LlamaModel implements AutoCloseable {
             }
             int h = c.hiddenSize();
             String pre = layer + "mlp.shared_expert.";
-            NDArray gate = load(pre + "gate_proj.weight", shared, h);
-            NDArray up = load(pre + "up_proj.weight", shared, h);
-            NDArray sharedGateUp = NDArrays.concat(new NDList(gate, up));
-            gate.close();
-            up.close();
+            NDArray sharedGateUp = gateThenUp(pre, shared, h);
             return ExpertWeights.stacked(
                     router,
                     null,
@@ -973,6 +1004,18 @@ public final class LlamaModel implements AutoCloseable {
                     sharedGateUp,
                     load(pre + "down_proj.weight", h, shared),
                     load(layer + "mlp.shared_expert_gate.weight", 1, h));
+        }
+
+        /**
+         * A shared expert's gate_proj and up_proj stacked {@code [2 * width, hidden]}, gate first.
+         */
+        private NDArray gateThenUp(String pre, int width, int hidden) throws IOException {
+            NDArray gate = load(pre + "gate_proj.weight", width, hidden);
+            NDArray up = load(pre + "up_proj.weight", width, hidden);
+            NDArray both = NDArrays.concat(new NDList(gate, up));
+            gate.close();
+            up.close();
+            return both;
         }
 
         /** A tensor kept in float32 whatever the compute dtype (GLM-4-MoE's score correction). */
@@ -1026,11 +1069,15 @@ public final class LlamaModel implements AutoCloseable {
         void refuseUnconsumed(ModelConfig config) {
             List<String> left = new ArrayList<>();
             boolean glm4Moe = config.architecture().equals("Glm4MoeForCausalLM");
+            // ERNIE 4.5's multi-token prediction weights (Ernie4_5_MoeForCausalLM skips every
+            // name holding "mtp")
+            boolean ernieMoe = config.architecture().equals("Ernie4_5_MoeForCausalLM");
             for (String n : weights.names()) {
                 if (!consumed.contains(n)
                         && !HARMLESS.matcher(n).matches()
                         && !HARMLESS.matcher(root + n).matches()
-                        && !(glm4Moe && GLM4_MOE_MTP.matcher(n).find())) {
+                        && !(glm4Moe && GLM4_MOE_MTP.matcher(n).find())
+                        && !(ernieMoe && n.contains("mtp"))) {
                     left.add(n);
                 }
             }
@@ -1716,7 +1763,7 @@ public final class LlamaModel implements AutoCloseable {
         NDArray picked;
         long[] expertOf;
         if (cfg.routing() == ModelConfig.Experts.Routing.SIGMOID_GROUPED_TOP_K) {
-            NDArray scores = Activation.sigmoid(groupedRouterLogits(l, w, x, logits));
+            NDArray scores = Activation.sigmoid(float32RouterLogits(l, w, x, logits));
             expertOf = groupedTopK(scores.add(w.scoreCorrection()), tokens, n, k, cfg.grouped());
             index = x.getManager().create(expertOf, new Shape(tokens, k));
             picked = scores.gather(index, -1);
@@ -1724,6 +1771,16 @@ public final class LlamaModel implements AutoCloseable {
                 picked = picked.div(picked.sum(new int[] {-1}, true).add(1e-20f));
             }
             picked = picked.mul((float) cfg.grouped().scale());
+        } else if (cfg.routing() == ModelConfig.Experts.Routing.SOFTMAX_CORRECTED_TOP_K) {
+            // ERNIE 4.5 (Ernie4_5_MoeTopKRouter): float32 probabilities, picked by probability
+            // plus the correction, their sum clamped below at moe_norm_min, cast back
+            NDArray probs = float32RouterLogits(l, w, x, logits).softmax(-1);
+            index = probs.add(w.scoreCorrection()).topK(k, -1, true, true).get(1);
+            expertOf = index.toType(DataType.INT64, false).toLongArray();
+            picked = probs.gather(index, -1);
+            picked =
+                    picked.div(picked.sum(new int[] {-1}, true).maximum((float) cfg.normMin()))
+                            .toType(x.getDataType(), false);
         } else if (cfg.routing() != ModelConfig.Experts.Routing.SOFTMAX_THEN_TOP_K) {
             // GPT-OSS and GraniteMoE pick by logits and softmax the picked ones: in the logits'
             // dtype (GPT-OSS), or in float32 cast back to the compute dtype (GraniteMoE)
@@ -1826,7 +1883,7 @@ public final class LlamaModel implements AutoCloseable {
                             l,
                             ExpertParameter.SHARED_GATE_UP,
                             x,
-                            linear(x, w.sharedGateUp(), null),
+                            linear(x, w.sharedGateUp(), w.sharedGateUpBias()),
                             null,
                             null);
             long shared = both.getShape().get(1) / 2;
@@ -1852,7 +1909,7 @@ public final class LlamaModel implements AutoCloseable {
                             l,
                             ExpertParameter.SHARED_DOWN_PROJ,
                             sharedGated,
-                            linear(sharedGated, w.sharedDown(), null),
+                            linear(sharedGated, w.sharedDown(), w.sharedDownBias()),
                             null,
                             null);
             if (w.sharedGate() == null) {
@@ -1877,7 +1934,7 @@ public final class LlamaModel implements AutoCloseable {
      * of the input and the weight; {@code adapted} is the compute-dtype product with any router
      * LoRA added, used where an adapter changed it (PEFT's merged weight, then float32).
      */
-    private NDArray groupedRouterLogits(int l, ExpertWeights w, NDArray x, NDArray adapted) {
+    private NDArray float32RouterLogits(int l, ExpertWeights w, NDArray x, NDArray adapted) {
         if (x.getDataType() == DataType.FLOAT32) {
             return adapted;
         }

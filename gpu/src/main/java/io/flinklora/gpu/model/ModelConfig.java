@@ -2,6 +2,8 @@ package io.flinklora.gpu.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.BooleanNode;
+import com.fasterxml.jackson.databind.node.TextNode;
 import io.flinklora.annotation.Internal;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -78,7 +80,9 @@ public record ModelConfig(
      * picked ones; each expert's gate_up and down carry biases, its gate and up interleave in
      * gate_up's columns, and it computes {@code (clamp(up, -7, 7) + 1) * g * sigmoid(1.702 g)} with
      * {@code g = min(gate, 7)}. {@code grouped}: GLM-4-MoE's group-limited sigmoid router ({@link
-     * Routing#SIGMOID_GROUPED_TOP_K}), null elsewhere.
+     * Routing#SIGMOID_GROUPED_TOP_K}), null elsewhere. {@code normMin}: ERNIE 4.5's floor under the
+     * picked weights' sum ({@link Routing#SOFTMAX_CORRECTED_TOP_K}); {@code sharedBias}: its
+     * use_bias on the shared experts' projections.
      */
     public record Experts(
             int count,
@@ -91,7 +95,9 @@ public record ModelConfig(
             boolean sharedFused,
             boolean gptOss,
             Routing routing,
-            Grouped grouped) {
+            Grouped grouped,
+            double normMin,
+            boolean sharedBias) {
         public Experts {
             sparse = List.copyOf(sparse);
         }
@@ -113,6 +119,13 @@ public record ModelConfig(
             SOFTMAX_THEN_TOP_K,
             TOP_K_THEN_SOFTMAX,
             TOP_K_THEN_FLOAT32_SOFTMAX,
+            /**
+             * ERNIE 4.5's MoE (Ernie4_5_MoeTopKRouter): a softmax over float32 logits; each token's
+             * top k by the probabilities plus a per-expert correction ({@code moe_statics}); the
+             * picked probabilities divided by their sum (at least {@code normMin}), cast to the
+             * compute dtype.
+             */
+            SOFTMAX_CORRECTED_TOP_K,
             /**
              * GLM-4-MoE: float32 logits, their sigmoid as scores; each token's top k by the scores
              * plus a per-expert correction ({@code e_score_correction_bias}) within its best groups
@@ -141,7 +154,9 @@ public record ModelConfig(
                     false,
                     gptOss,
                     routing,
-                    null);
+                    null,
+                    0,
+                    false);
         }
 
         /** The same experts with GraniteMoeShared's shared MLP {@code width} wide (0: none). */
@@ -157,12 +172,23 @@ public record ModelConfig(
                     width > 0,
                     gptOss,
                     routing,
-                    grouped);
+                    grouped,
+                    normMin,
+                    sharedBias);
         }
 
         /** Whether layer {@code l} routes through the experts. */
         public boolean sparse(int l) {
             return sparse.get(l);
+        }
+
+        /**
+         * Whether the router adds a per-expert score correction (GLM-4-MoE's, dots.llm1's and ERNIE
+         * 4.5's {@code e_score_correction_bias}) and the shared experts, if any, sit in {@code
+         * mlp.shared_experts} without a gate.
+         */
+        public boolean corrected() {
+            return grouped != null || routing == Routing.SOFTMAX_CORRECTED_TOP_K;
         }
     }
 
@@ -222,7 +248,8 @@ public record ModelConfig(
                     "GraniteMoeSharedForCausalLM",
                     "Glm4MoeForCausalLM",
                     "Dots1ForCausalLM",
-                    "ApertusForCausalLM");
+                    "ApertusForCausalLM",
+                    "Ernie4_5_MoeForCausalLM");
 
     /** The MLP's activation, by its transformers name. */
     public enum Activation {
@@ -665,6 +692,9 @@ public record ModelConfig(
                         new Defaults(null, null, 2048, false, "relu2", 1e-6, null);
                 case "Ernie4_5ForCausalLM" ->
                         new Defaults(2, 128, 131072, true, "silu", 1e-5, null);
+                // Ernie4_5_MoeConfig has no head_dim (its attention: hidden_size / heads)
+                case "Ernie4_5_MoeForCausalLM" ->
+                        new Defaults(4, null, 131072, true, "silu", 1e-5, null);
                 case "MistralForCausalLM", "MinistralForCausalLM" ->
                         new Defaults(8, null, 131072, false, "silu", 1e-6, null);
                 case "Ministral3ForCausalLM" ->
@@ -1097,7 +1127,11 @@ public record ModelConfig(
 
     /** Whether the output head adds a bias (Phi's, kept when the weight is tied). */
     public boolean headBias() {
-        return phi() || gptj() || codegen();
+        // ERNIE 4.5's MoE: use_bias reaches the output head too (the dense model's never)
+        return phi()
+                || gptj()
+                || codegen()
+                || (architecture.equals("Ernie4_5_MoeForCausalLM") && qkvBias);
     }
 
     /**
@@ -1226,15 +1260,21 @@ public record ModelConfig(
         if (apertus) {
             // fields the hub's Apertus configs carry that ApertusConfig does not declare and its
             // model never reads: served at what the model computes, refused otherwise
-            checkLooseBool(root, "qk_norm", true, arch, "it always norms q and k per head", source);
-            checkLooseBool(
+            checkLoose(
+                    root,
+                    "qk_norm",
+                    BooleanNode.TRUE,
+                    arch,
+                    "it always norms q and k per head",
+                    source);
+            checkLoose(
                     root,
                     "post_norm",
-                    false,
+                    BooleanNode.FALSE,
                     arch,
                     "its norms come before attention and the MLP",
                     source);
-            checkLooseBool(root, "mlp_bias", false, arch, "its MLP has no biases", source);
+            checkLoose(root, "mlp_bias", BooleanNode.FALSE, arch, "its MLP has no biases", source);
         }
         if (act == Activation.XIELU && !apertus) {
             // ACT2FN["xielu"] would add learned parameters (bfloat16 by default) to the MLP, which
@@ -1297,7 +1337,9 @@ public record ModelConfig(
         // GLM-4-MoE: Llama's attention (attention_bias on q, k and v; use_qk_norm's per-head
         // RMSNorms, as Qwen3's) rotating the leading half of each head, DeepSeek-V3's experts
         boolean glm4Moe = arch.equals("Glm4MoeForCausalLM");
-        if ((glm4Moe || dots1 || apertus)
+        // ERNIE 4.5's MoE: the dense model's attention and MLPs with its own experts
+        boolean ernieMoe = arch.equals("Ernie4_5_MoeForCausalLM");
+        if ((glm4Moe || dots1 || apertus || ernieMoe)
                 && root.has("head_dim")
                 && root.get("head_dim").isNull()) {
             // Their config classes have no head_dim field: a loose null is what their attention
@@ -1504,7 +1546,10 @@ public record ModelConfig(
                             switch (arch) { // the config classes' default_theta
                                 case "SmolLM3ForCausalLM" -> 2_000_000.0;
                                 case "HeliumForCausalLM" -> 100_000.0;
-                                case "Ernie4_5ForCausalLM", "CohereForCausalLM" -> 500_000.0;
+                                case "Ernie4_5ForCausalLM",
+                                        "Ernie4_5_MoeForCausalLM",
+                                        "CohereForCausalLM" ->
+                                        500_000.0;
                                 case "MixtralForCausalLM" -> 1_000_000.0;
                                 case "FlexOlmoForCausalLM" -> 500_000.0;
                                 case "CwmForCausalLM" -> 1_000_000.0;
@@ -1878,7 +1923,7 @@ public record ModelConfig(
             oBias = ConfigReader.bool(root, "attention_out_bias", source, false);
             mlpBias = ConfigReader.bool(root, "mlp_bias", source, false);
         }
-        if (arch.equals("Ernie4_5ForCausalLM")) {
+        if (arch.equals("Ernie4_5ForCausalLM") || arch.equals("Ernie4_5_MoeForCausalLM")) {
             // Llama's modules rotating adjacent pairs; use_bias puts biases on all seven.
             block = block.withInterleavedRotary();
             qkvBias = ConfigReader.bool(root, "use_bias", source, false);
@@ -1913,31 +1958,7 @@ public record ModelConfig(
             oBias = false;
             mlpBias = false;
         }
-        return new ModelConfig(
-                arch,
-                hidden,
-                inter,
-                layers,
-                heads,
-                kvHeads,
-                headDim,
-                vocab,
-                maxPos,
-                eps,
-                rope,
-                tied,
-                qkvBias,
-                oBias,
-                mlpBias,
-                qkNorm,
-                window,
-                sliding,
-                block,
-                bos,
-                eos,
-                slidingRope,
-                rotary,
-                opt ? optEmbeddingWidth(root, hidden, source) : hidden,
+        Experts experts =
                 arch.equals("MixtralForCausalLM")
                         ? mixtralExperts(root, inter, layers, source)
                         : qwen3MoE
@@ -1966,7 +1987,42 @@ public record ModelConfig(
                                                                                         layers,
                                                                                         dots1,
                                                                                         source)
-                                                                                : null);
+                                                                                : ernieMoe
+                                                                                        ? ernieMoeExperts(
+                                                                                                root,
+                                                                                                layers,
+                                                                                                source)
+                                                                                        : null;
+        if (ernieMoe && experts != null && !experts.sparse().contains(false)) {
+            // use_bias reaches the dense layers' MLP only: with none, there is none to bias
+            mlpBias = false;
+        }
+        return new ModelConfig(
+                arch,
+                hidden,
+                inter,
+                layers,
+                heads,
+                kvHeads,
+                headDim,
+                vocab,
+                maxPos,
+                eps,
+                rope,
+                tied,
+                qkvBias,
+                oBias,
+                mlpBias,
+                qkNorm,
+                window,
+                sliding,
+                block,
+                bos,
+                eos,
+                slidingRope,
+                rotary,
+                opt ? optEmbeddingWidth(root, hidden, source) : hidden,
+                experts);
     }
 
     /**
@@ -2058,7 +2114,9 @@ public record ModelConfig(
                 false,
                 false,
                 Experts.Routing.SOFTMAX_THEN_TOP_K,
-                null);
+                null,
+                0,
+                false);
     }
 
     /**
@@ -2076,9 +2134,28 @@ public record ModelConfig(
             // DeepSeek-V3-style fields some GLM-4.5 conversions carry, which Glm4MoeConfig does
             // not declare and its model never reads: served at the routing it computes, refused
             // otherwise
-            checkLooseText(root, "topk_method", "noaux_tc", source);
-            checkLooseText(root, "scoring_func", "sigmoid", source);
-            checkLooseText(root, "moe_router_dtype", "float32", source);
+            String arch = "Glm4MoeForCausalLM";
+            checkLoose(
+                    root,
+                    "topk_method",
+                    TextNode.valueOf("noaux_tc"),
+                    arch,
+                    "it routes by the corrected scores within the best groups",
+                    source);
+            checkLoose(
+                    root,
+                    "scoring_func",
+                    TextNode.valueOf("sigmoid"),
+                    arch,
+                    "its scores are sigmoids",
+                    source);
+            checkLoose(
+                    root,
+                    "moe_router_dtype",
+                    TextNode.valueOf("float32"),
+                    arch,
+                    "its router computes in float32",
+                    source);
             JsonNode step = root.get("decoder_sparse_step");
             if (step != null
                     && !step.isNull()
@@ -2183,7 +2260,92 @@ public record ModelConfig(
                 false,
                 false,
                 Experts.Routing.SIGMOID_GROUPED_TOP_K,
-                new Experts.Grouped(groups, topKGroups, scale));
+                new Experts.Grouped(groups, topKGroups, scale),
+                0,
+                false);
+    }
+
+    /**
+     * ERNIE 4.5's experts (Ernie4_5_MoeSparseMoeBlock): {@code moe_num_experts} (default 64; {@code
+     * num_experts} its alias), {@code moe_k} (default 6; {@code num_experts_per_tok} its alias)
+     * {@code moe_intermediate_size} wide (default 1536), in the layers l with (l + 1) % {@code
+     * moe_layer_interval} == 0 from {@code moe_layer_start_index} (default 1) to {@code
+     * moe_layer_end_index} (default -1: the last); shared experts {@code moe_num_shared_experts} x
+     * moe_intermediate_size wide (default 2; 0: none); the picked weights divided by their sum, at
+     * least {@code moe_norm_min} (default 1e-12).
+     */
+    private static Experts ernieMoeExperts(JsonNode root, int layers, String source) {
+        String countName = aliasOf(root, "moe_num_experts", "num_experts", source);
+        String perTokenName = aliasOf(root, "moe_k", "num_experts_per_tok", source);
+        int count = ConfigReader.intField(root, countName, source, 64, 1 << 16);
+        int perToken = ConfigReader.intField(root, perTokenName, source, 6, 1 << 16);
+        int inter = ConfigReader.intField(root, "moe_intermediate_size", source, 1536, MAX_DIM);
+        int start =
+                ConfigReader.intField(root, "moe_layer_start_index", source, 1, MAX_LAYERS * 64);
+        int interval =
+                ConfigReader.intField(root, "moe_layer_interval", source, 1, MAX_LAYERS * 64);
+        JsonNode endNode = root.get("moe_layer_end_index");
+        long end = layers - 1;
+        if (endNode != null && !endNode.isNull()) {
+            if (!endNode.isIntegralNumber()) {
+                throw new ModelFormatException(
+                        source + ": moe_layer_end_index must be an integer, got " + endNode);
+            }
+            // Ernie4_5_MoeConfig turns -1 into the last layer; other values are compared as they
+            // are
+            end = endNode.asLong() == -1 ? layers - 1 : endNode.asLong();
+        }
+        List<Boolean> sparse = new ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            sparse.add((l + 1) % interval == 0 && l >= start && l <= end);
+        }
+        if (!sparse.contains(true)) {
+            return null; // every layer dense
+        }
+        checkPerToken(count, perToken, countName, source);
+        int shared = ConfigReader.intField(root, "moe_num_shared_experts", source, 2, 1 << 16);
+        long sharedWidth = (long) shared * inter;
+        if (sharedWidth > MAX_DIM * 8L) {
+            throw new ModelFormatException(
+                    source + ": moe_num_shared_experts " + shared + " is out of range");
+        }
+        double normMin = ConfigReader.number(root, "moe_norm_min", source, 1e-12);
+        return new Experts(
+                count,
+                perToken,
+                true,
+                inter,
+                false, // the weights cast to the compute dtype before they scale the outputs
+                sparse,
+                (int) sharedWidth,
+                false,
+                false,
+                Experts.Routing.SOFTMAX_CORRECTED_TOP_K,
+                null,
+                normMin,
+                // use_bias reaches the shared experts' projections (not the routed experts')
+                shared > 0 && ConfigReader.bool(root, "use_bias", source, false));
+    }
+
+    /**
+     * The field holding a value a config class's attribute_map also reads under {@code alias}; a
+     * file giving both is refused.
+     */
+    private static String aliasOf(JsonNode root, String field, String alias, String source) {
+        if (ConfigReader.has(root, field) && ConfigReader.has(root, alias)) {
+            throw new ModelFormatException(
+                    source
+                            + ": both "
+                            + field
+                            + " and "
+                            + alias
+                            + " are given (the config maps "
+                            + alias
+                            + " onto "
+                            + field
+                            + "; which one wins depends on the order transformers sets them)");
+        }
+        return ConfigReader.has(root, alias) ? alias : field;
     }
 
     /**
@@ -2447,32 +2609,14 @@ public record ModelConfig(
     }
 
     /**
-     * A text field GLM-4-MoE's config class does not declare and its model ignores: served only
-     * null or at the value that describes what the model computes ({@code used}).
+     * A field the config class does not declare and its model ignores (GLM-4-MoE's DeepSeek-V3
+     * fields, Apertus's qk_norm and post_norm): served only null or at the value that describes
+     * what the model computes ({@code used}), refused by name otherwise.
      */
-    private static void checkLooseText(JsonNode root, String field, String used, String source) {
+    private static void checkLoose(
+            JsonNode root, String field, JsonNode used, String arch, String why, String source) {
         JsonNode v = root.get(field);
-        if (v != null && !v.isNull() && !(v.isTextual() && v.asText().equals(used))) {
-            throw new ModelFormatException(
-                    source
-                            + ": "
-                            + field
-                            + " "
-                            + v
-                            + " is not a Glm4MoeConfig field; transformers ignores it and computes "
-                            + used
-                            + " (only that value is served)");
-        }
-    }
-
-    /**
-     * A boolean field the config class does not declare and its model ignores: served only null or
-     * at the value that describes what the model computes ({@code used}).
-     */
-    private static void checkLooseBool(
-            JsonNode root, String field, boolean used, String arch, String why, String source) {
-        JsonNode v = root.get(field);
-        if (v != null && !v.isNull() && !(v.isBoolean() && v.asBoolean() == used)) {
+        if (v != null && !v.isNull() && !v.equals(used)) {
             throw new ModelFormatException(
                     source
                             + ": "

@@ -1437,6 +1437,65 @@ public final class ModelFields {
                             Use.APPLIED,
                             "biases on q, k, v, o, gate, up and down projections"));
 
+    // ERNIE 4.5's MoE: the dense model's attention and MLPs, its own experts
+    private static final List<Field> ERNIE4_5_MOE =
+            List.of(
+                    SILU,
+                    new Field(
+                            "use_bias",
+                            Use.APPLIED,
+                            "biases on q, k, v, o, the dense layers' and the shared experts'"
+                                    + " gate, up and down projections, and the output head (not"
+                                    + " the routed experts')"),
+                    new Field(
+                            "moe_num_experts",
+                            Use.APPLIED,
+                            "experts per sparse layer (default 64), each a gated MLP"),
+                    new Field(
+                            "num_experts",
+                            Use.APPLIED,
+                            "moe_num_experts' alias (Ernie4_5_MoeConfig's attribute_map); both"
+                                    + " given is refused"),
+                    new Field(
+                            "moe_k",
+                            Use.APPLIED,
+                            "experts the router picks for each token (default 6) by softmax"
+                                    + " probability plus moe_statics' correction; more than the"
+                                    + " experts is refused"),
+                    new Field(
+                            "num_experts_per_tok",
+                            Use.APPLIED,
+                            "moe_k's alias; both given is refused"),
+                    new Field(
+                            "moe_intermediate_size",
+                            Use.APPLIED,
+                            "each expert's width (default 1536); intermediate_size is the dense"
+                                    + " layers'"),
+                    new Field(
+                            "moe_num_shared_experts",
+                            Use.APPLIED,
+                            "shared experts moe_num_shared_experts x moe_intermediate_size wide"
+                                    + " (default 2; 0: none), added to the routed experts' sum"),
+                    new Field(
+                            "moe_layer_start_index",
+                            Use.APPLIED,
+                            "the first layer that may route (default 1)"),
+                    new Field(
+                            "moe_layer_end_index",
+                            Use.APPLIED,
+                            "the last layer that may route (default -1: the last)"),
+                    new Field(
+                            "moe_layer_interval",
+                            Use.APPLIED,
+                            "layer l routes when (l + 1) % interval == 0 (default 1)"),
+                    new Field(
+                            "moe_norm_min",
+                            Use.APPLIED,
+                            "the picked weights' sum is clamped below at it before the division"
+                                    + " (default 1e-12)"),
+                    OUTPUT_ROUTER_LOGITS,
+                    ROUTER_AUX_LOSS_COEF);
+
     private static final List<Field> QWEN2 =
             List.of(
                     SILU,
@@ -1690,6 +1749,7 @@ public final class ModelFields {
                     case "Ministral3ForCausalLM" -> MINISTRAL3;
                     case "HeliumForCausalLM" -> HELIUM;
                     case "Ernie4_5ForCausalLM" -> ERNIE4_5;
+                    case "Ernie4_5_MoeForCausalLM" -> ERNIE4_5_MOE;
                     case "SeedOssForCausalLM" -> SEED_OSS;
                     case "GlmForCausalLM", "Glm4ForCausalLM" -> GLM;
                     case "Exaone4ForCausalLM" -> EXAONE4;
@@ -1786,6 +1846,7 @@ public final class ModelFields {
         m.put("Qwen2MoeForCausalLM", QWEN2_MOE);
         m.put("Glm4MoeForCausalLM", GLM4_MOE);
         m.put("Dots1ForCausalLM", DOTS1);
+        m.put("Ernie4_5_MoeForCausalLM", ERNIE4_5_MOE);
         m.put("ApertusForCausalLM", APERTUS);
         m.put("GptOssForCausalLM", GPT_OSS);
         return m;

@@ -109,13 +109,15 @@ final class AutoTokenizerFiles {
                     Map.entry("jais2", "GPT2Tokenizer"),
                     Map.entry("flex_olmo", "TokenizersBackend"),
                     // in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS without a class of its own
-                    Map.entry("ernie4_5", "TokenizersBackend"));
+                    Map.entry("ernie4_5", "TokenizersBackend"),
+                    Map.entry("ernie4_5_moe", "TokenizersBackend"));
 
     /**
      * Model types of those in transformers' MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS: their
      * registered class wins over the one tokenizer_config.json names.
      */
-    private static final Set<String> HUB_CLASS_OVERRIDDEN = Set.of("phi3", "qwen2", "ernie4_5");
+    private static final Set<String> HUB_CLASS_OVERRIDDEN =
+            Set.of("phi3", "qwen2", "ernie4_5", "ernie4_5_moe");
 
     /** transformers' MODEL_IDS_TO_TOKENIZERS_BACKEND, matched on config.json's _name_or_path. */
     private static final List<String> BACKEND_MODEL_IDS =

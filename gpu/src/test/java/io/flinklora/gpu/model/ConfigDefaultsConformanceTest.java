@@ -160,6 +160,10 @@ class ConfigDefaultsConformanceTest {
                     experts.get("shared").asInt(),
                     m.experts().sharedIntermediate(),
                     "the shared expert's width");
+            JsonNode normMin = experts.get("norm_min");
+            if (normMin != null && !normMin.isNull()) {
+                assertEquals(normMin.asDouble(), m.experts().normMin(), 0, "moe_norm_min");
+            }
             JsonNode grouped = experts.get("grouped");
             if (grouped == null || grouped.isNull()) {
                 assertEquals(null, m.experts().grouped(), "no grouped router");
