@@ -1733,9 +1733,11 @@ public final class LlamaModel implements AutoCloseable {
      * A sparse mixture of experts, as transformers 5 computes Mixtral's, Qwen3-MoE's and OLMoE's
      * (their TopKRouter, then the default grouped experts): the router's logits, their softmax in
      * float32, each token's top {@code perToken} experts (their probabilities renormalized where
-     * the config says so); each expert's gated MLP over the tokens routed to it; its outputs times
-     * their weights, summed per token in the router's order (highest probability first), in float32
-     * or in the compute dtype ({@link ModelConfig.Experts#float32Sum}).
+     * the config says so; GPT-OSS, GraniteMoE, GLM-4-MoE / dots.llm1 and ERNIE 4.5 pick their own
+     * way, see {@link ModelConfig.Experts.Routing}); each expert's gated MLP over the tokens routed
+     * to it; its outputs times their weights, summed per token in the router's order (highest
+     * probability first), in float32 or in the compute dtype ({@link
+     * ModelConfig.Experts#float32Sum}).
      *
      * <p>The picked experts' ids come to the host (one copy of {@code [tokens, perToken]} per
      * layer): which rows each expert reads sizes its products, as it does transformers' grouped
