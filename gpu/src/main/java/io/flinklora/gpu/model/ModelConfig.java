@@ -3,6 +3,7 @@ package io.flinklora.gpu.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.BooleanNode;
+import com.fasterxml.jackson.databind.node.IntNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import io.flinklora.annotation.Internal;
 import java.io.IOException;
@@ -1396,8 +1397,11 @@ public record ModelConfig(
             // attention keeps hidden_size / num_attention_heads and a key and value head per query
             // head whatever they say, while its rotary embedding reads a head_dim attribute: a
             // value that differs would be read differently here.
-            checkLooseField(root, "num_key_value_heads", heads, source);
-            checkLooseField(root, "head_dim", hidden / heads, source);
+            String why =
+                    "its attention uses hidden_size / num_attention_heads per head and a key and"
+                            + " value head per query head";
+            checkLoose(root, "num_key_value_heads", IntNode.valueOf(heads), arch, why, source);
+            checkLoose(root, "head_dim", IntNode.valueOf(hidden / heads), arch, why, source);
         }
         if (nemotron && !ConfigReader.has(root, "num_key_value_heads")) {
             // NemotronAttention divides by config.num_key_value_heads as it is (None by default).
@@ -2588,30 +2592,10 @@ public record ModelConfig(
      * NanoChat 1, Gemma and ERNIE 4.5 0, none elsewhere).
      */
     /**
-     * A field the config class does not declare, which its model ignores: served only null or at
-     * the value the model uses ({@code used}), refused by name otherwise.
-     */
-    private static void checkLooseField(JsonNode root, String field, int used, String source) {
-        JsonNode v = root.get(field);
-        if (v != null && !v.isNull() && !(v.isIntegralNumber() && v.asLong() == used)) {
-            throw new ModelFormatException(
-                    source
-                            + ": "
-                            + field
-                            + " "
-                            + v
-                            + " is not a PersimmonConfig field and differs from what its model"
-                            + " uses ("
-                            + used
-                            + ": hidden_size / num_attention_heads per head, a key and value head"
-                            + " per query head)");
-        }
-    }
-
-    /**
-     * A field the config class does not declare and its model ignores (GLM-4-MoE's DeepSeek-V3
-     * fields, Apertus's qk_norm and post_norm): served only null or at the value that describes
-     * what the model computes ({@code used}), refused by name otherwise.
+     * A field the config class does not declare and its model ignores (Persimmon's
+     * num_key_value_heads and head_dim, GLM-4-MoE's DeepSeek-V3 fields, Apertus's qk_norm and
+     * post_norm): served only null or at the value that describes what the model computes ({@code
+     * used}), refused by name otherwise.
      */
     private static void checkLoose(
             JsonNode root, String field, JsonNode used, String arch, String why, String source) {
