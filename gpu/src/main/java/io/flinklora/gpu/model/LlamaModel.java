@@ -1751,21 +1751,17 @@ public final class LlamaModel implements AutoCloseable {
         int tokens = (int) x.getShape().get(0);
         int n = cfg.count();
         int k = cfg.perToken();
-        NDArray logits =
-                delta.parameter(
-                        l,
-                        ExpertParameter.ROUTER,
-                        x,
-                        linear(x, w.router(), w.routerBias()),
-                        null,
-                        null);
+        NDArray baseLogits = linear(x, w.router(), w.routerBias());
+        NDArray logits = delta.parameter(l, ExpertParameter.ROUTER, x, baseLogits, null, null);
+        // a delta with nothing to add returns its argument itself
+        boolean routerAdapted = logits != baseLogits;
         // Each token's top k as torch.topk picks them (largest first); only their ids come to the
         // host, where they size each expert's rows. Their weights are gathered on the device.
         NDArray index;
         NDArray picked;
         long[] expertOf;
         if (cfg.routing() == ModelConfig.Experts.Routing.SIGMOID_GROUPED_TOP_K) {
-            NDArray scores = Activation.sigmoid(float32RouterLogits(l, w, x, logits));
+            NDArray scores = Activation.sigmoid(float32RouterLogits(w, x, logits, routerAdapted));
             expertOf = groupedTopK(scores.add(w.scoreCorrection()), tokens, n, k, cfg.grouped());
             index = x.getManager().create(expertOf, new Shape(tokens, k));
             picked = scores.gather(index, -1);
@@ -1776,7 +1772,7 @@ public final class LlamaModel implements AutoCloseable {
         } else if (cfg.routing() == ModelConfig.Experts.Routing.SOFTMAX_CORRECTED_TOP_K) {
             // ERNIE 4.5 (Ernie4_5_MoeTopKRouter): float32 probabilities, picked by probability
             // plus the correction, their sum clamped below at moe_norm_min, cast back
-            NDArray probs = float32RouterLogits(l, w, x, logits).softmax(-1);
+            NDArray probs = float32RouterLogits(w, x, logits, routerAdapted).softmax(-1);
             index = probs.add(w.scoreCorrection()).topK(k, -1, true, true).get(1);
             expertOf = index.toType(DataType.INT64, false).toLongArray();
             picked = probs.gather(index, -1);
@@ -1932,20 +1928,18 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * GLM-4-MoE's router logits in float32, as Glm4MoeTopkRouter computes them from float32 copies
-     * of the input and the weight; {@code adapted} is the compute-dtype product with any router
-     * LoRA added, used where an adapter changed it (PEFT's merged weight, then float32).
+     * The router logits in float32, as GLM-4-MoE's and ERNIE 4.5's routers compute them from
+     * float32 copies of the input and the weight; where a router LoRA changed {@code logits} (the
+     * compute-dtype product), those, cast (PEFT's merged weight, then float32).
      */
-    private NDArray float32RouterLogits(int l, ExpertWeights w, NDArray x, NDArray adapted) {
+    private NDArray float32RouterLogits(
+            ExpertWeights w, NDArray x, NDArray logits, boolean adapted) {
         if (x.getDataType() == DataType.FLOAT32) {
-            return adapted;
+            return logits;
         }
-        try (NDArray base = linear(x, w.router(), null)) {
-            if (!adapted.contentEquals(base)) {
-                return adapted.toType(DataType.FLOAT32, false);
-            }
-        }
-        return linear(float32(x), float32(w.router()), null);
+        return adapted
+                ? logits.toType(DataType.FLOAT32, false)
+                : linear(float32(x), float32(w.router()), null);
     }
 
     /**

@@ -296,33 +296,22 @@ class ModelLoadingTest {
             throws IOException {
         Path fixture =
                 TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/gpt_neox");
-        Path model = dir.resolve("neox");
-        Files.createDirectories(model);
-        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
-            Files.copy(fixture.resolve(f), model.resolve(f));
-        }
+        Path model = configAndTokenizerOf(fixture, dir.resolve("neox"));
         int layers = ModelConfig.read(fixture).numLayers();
         for (String extra : List.of("", "gpt_neox.layers.0.attention.extra")) {
-            SafetensorsWriter w = new SafetensorsWriter();
-            try (WeightIndex in = WeightIndex.open(fixture);
-                    NDManager m = NDManager.newBaseManager()) {
-                for (String n : in.names()) {
-                    NDArray a = in.load(n, m, DataType.FLOAT32);
-                    w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
-                }
-                for (int l = 0; l < layers; l++) {
-                    String pre = "gpt_neox.layers." + l + ".attention.";
-                    w.add(
-                            pre + "bias",
-                            DType.BOOL,
-                            new long[] {1, 1, 16, 16},
-                            java.nio.ByteBuffer.allocate(256));
-                    w.add(pre + "masked_bias", DType.F32, new long[0], new float[] {-1e9f});
-                    w.add(pre + "rotary_emb.inv_freq", DType.F32, new long[] {1}, new float[1]);
-                }
-                if (!extra.isEmpty()) {
-                    w.add(extra, DType.F32, new long[] {4}, new float[4]);
-                }
+            SafetensorsWriter w = weightsOf(fixture);
+            for (int l = 0; l < layers; l++) {
+                String pre = "gpt_neox.layers." + l + ".attention.";
+                w.add(
+                        pre + "bias",
+                        DType.BOOL,
+                        new long[] {1, 1, 16, 16},
+                        java.nio.ByteBuffer.allocate(256));
+                w.add(pre + "masked_bias", DType.F32, new long[0], new float[] {-1e9f});
+                w.add(pre + "rotary_emb.inv_freq", DType.F32, new long[] {1}, new float[1]);
+            }
+            if (!extra.isEmpty()) {
+                w.add(extra, DType.F32, new long[] {4}, new float[4]);
             }
             w.write(model.resolve("model.safetensors"));
             if (extra.isEmpty()) {
@@ -333,6 +322,28 @@ class ModelLoadingTest {
                 assertTrue(e.getMessage().contains(extra), e.getMessage());
             }
         }
+    }
+
+    /** A folder holding {@code fixture}'s config and tokenizer files, for weights written apart. */
+    private static Path configAndTokenizerOf(Path fixture, Path model) throws IOException {
+        Files.createDirectories(model);
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(fixture.resolve(f), model.resolve(f));
+        }
+        return model;
+    }
+
+    /** A writer holding every tensor of {@code fixture}'s weights, in float32. */
+    private static SafetensorsWriter weightsOf(Path fixture) throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter();
+        try (WeightIndex in = WeightIndex.open(fixture);
+                NDManager m = NDManager.newBaseManager()) {
+            for (String n : in.names()) {
+                NDArray a = in.load(n, m, DataType.FLOAT32);
+                w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
+            }
+        }
+        return w;
     }
 
     /**
@@ -346,26 +357,15 @@ class ModelLoadingTest {
             throws IOException {
         Path fixture =
                 TestModels.projectRoot().resolve("gpu/src/test/resources/conformance/glm4_moe");
-        Path model = dir.resolve("glm");
-        Files.createDirectories(model);
-        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) {
-            Files.copy(fixture.resolve(f), model.resolve(f));
-        }
+        Path model = configAndTokenizerOf(fixture, dir.resolve("glm"));
         int layers = ModelConfig.read(fixture).numLayers();
         for (String extra :
                 List.of(
                         "model.layers.46.enorm.weight",
                         "model.layers.92.shared_head.head.weight",
                         "model.layers." + layers + ".enorm.weight")) {
-            SafetensorsWriter w = new SafetensorsWriter();
-            try (WeightIndex in = WeightIndex.open(fixture);
-                    NDManager m = NDManager.newBaseManager()) {
-                for (String n : in.names()) {
-                    NDArray a = in.load(n, m, DataType.FLOAT32);
-                    w.add(n, DType.F32, a.getShape().getShape(), a.toFloatArray());
-                }
-                w.add(extra, DType.F32, new long[] {4}, new float[4]);
-            }
+            SafetensorsWriter w = weightsOf(fixture);
+            w.add(extra, DType.F32, new long[] {4}, new float[4]);
             w.write(model.resolve("model.safetensors"));
             if (extra.contains(".46.") || extra.contains(".92.")) {
                 assertArrayEquals(greedy(fixture, 8), greedy(model, 8), extra);
